@@ -1,0 +1,27 @@
+"""Run the dashboard: python app.py --help lists every setting."""
+import sys
+
+
+def main(argv=None):
+    """Parse settings, monkey-patch for the async mode, then create and run the app."""
+    from dashboard import config  # standard library only: safe before monkey-patching
+
+    try:
+        settings = config.load(sys.argv[1:] if argv is None else argv)
+    except config.ConfigError as exc:
+        sys.exit(f"app.py: error: {exc}")
+    from dashboard import green
+
+    green.monkey_patch(settings["async_mode"])
+    import dashboard
+
+    app = dashboard.create_app(settings=settings)
+    dashboard.start_background_tasks(app)
+    dashboard.log.info("serving on http://%s:%s/ (async mode %s)", settings["host"],
+                       settings["port"], settings["async_mode"])
+    dashboard.socketio.run(app, host=settings["host"], port=settings["port"],
+                           log_output=settings["log_level"] == "DEBUG")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""JSON endpoints: /healthz and the read-only REST API. One error shape: {"ok": false, "error"}."""
+from flask import Blueprint, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+bp = Blueprint("api", __name__)
+
+
+def _ext():
+    return current_app.extensions["dashboard"]
+
+
+def error_body(status, message):
+    """The one error shape of this API."""
+    return jsonify({"ok": False, "error": message}), status
+
+
+@bp.get("/healthz")
+def healthz():
+    """Sources, counters, relay and model sizes; `status` is degraded while a source is not connected."""
+    ext = _ext()
+    state = ext["state"]
+    degraded = [s.name for s in ext["health"].sources if s.state != "connected"]
+    body = ext["health"].as_dict({
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
+        "simulated": ext["meta"]["simulated"],
+        "async_mode": ext["settings"]["async_mode"],
+        "seq": state.seq,
+        "model": {"devices": len(state.devices), "jobs": len(state.jobs),
+                  "workers": len(state.workers), "duplicates": state.duplicates},
+        "relay": ext["relay"].stats(),
+    })
+    body["ok"] = not degraded
+    return jsonify(body)
+
+
+@bp.get("/api/v1/state")
+def whole_state():
+    """The whole live model with its sequence number."""
+    snapshot = _ext()["state"].snapshot()
+    return jsonify({"ok": True, **snapshot})
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(exc):
+    """Errors as JSON everywhere: this app has no HTML error pages worth showing."""
+    return error_body(exc.code, exc.description)

@@ -1,0 +1,162 @@
+"""Every setting of the dashboard, declared once: name, default, environment variable, flag, help.
+
+Layering: defaults, then ``DASHBOARD_*`` environment variables, then command-line flags (or a test
+dict). This module imports only the standard library so that ``app.py`` can read the settings before
+it monkey-patches anything.
+"""
+import argparse
+import dataclasses
+import os
+
+ENV_PREFIX = "DASHBOARD_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: its name, type, default and the help text shown by --help and in the README."""
+
+    name: str
+    default: object
+    help: str
+    type: type = str
+    choices: tuple = ()
+    multiple: bool = False  # repeatable flag; comma-separated in the environment
+
+    @property
+    def env(self):
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self):
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS = (
+    Setting("host", "127.0.0.1", "Address the web server listens on."),
+    Setting("port", 5000, "Port the web server listens on.", int),
+    Setting("zmq", [], "lava-publisher endpoint to subscribe to, e.g. tcp://lava.example.org:5500. "
+            "Repeat for several servers. With none, a simulated lab is started.", str, multiple=True),
+    Setting("topic_prefix", "", "Only receive messages whose topic starts with this prefix "
+            "(e.g. org.lavasoftware). Empty receives everything."),
+    Setting("lava_url", "", "Base URL of the LAVA web UI, used only to link devices, jobs and "
+            "workers to their LAVA pages."),
+    Setting("async_mode", "eventlet", "Concurrency library: eventlet (default) or gevent.",
+            choices=("eventlet", "gevent")),
+    Setting("max_finished_jobs", 500, "Finished jobs kept in the live model; older ones are "
+            "forgotten so that memory stays bounded.", int),
+    Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
+            "frames); larger ones are dropped and counted.", int),
+    Setting("batch_interval", 0.25, "Seconds between two batches sent to a client during a burst; "
+            "a change after a quiet spell goes out at once.", float),
+    Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
+            "to resync instead (bounds memory if sending stalls).", int),
+    Setting("relay_mode", "batched", "batched (default): one encoded batch per distinct filter. "
+            "naive: one emit per change per client, kept only as the benchmark baseline.",
+            choices=("batched", "naive")),
+    Setting("ws_compression", False, "Allow per-message WebSocket compression. Off by default: "
+            "it multiplies the CPU cost of each delivery (see docs/performance.md).", bool),
+    Setting("sim_devices", 50, "Devices in the simulated lab.", int),
+    Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
+    Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),
+    Setting("log_level", "INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A setting's value could not be understood."""
+
+
+def _convert(setting, raw):
+    if setting.type is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{setting.env}: expected true or false, got {raw!r}")
+    try:
+        value = setting.type(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{setting.name}: expected {setting.type.__name__}, got {raw!r}") from None
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"{setting.name}: expected one of {', '.join(setting.choices)}, got {raw!r}")
+    return value
+
+
+def _from_env(environ):
+    values = {}
+    for s in SETTINGS:
+        if s.env in environ:
+            raw = environ[s.env]
+            if s.multiple:
+                values[s.name] = [_convert(s, p.strip()) for p in raw.split(",") if p.strip()]
+            else:
+                values[s.name] = _convert(s, raw)
+    return values
+
+
+def build_parser():
+    """The command-line parser, generated from SETTINGS."""
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="LAVA Live Dashboard: a live view of a LAVA lab.",
+        epilog=f"Every flag can also be set through the environment variable {ENV_PREFIX}<NAME>.")
+    for s in SETTINGS:
+        help_text = f"{s.help} [env {s.env}; default {format_default(s)}]"
+        if s.type is bool:
+            parser.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text)
+        elif s.multiple:
+            parser.add_argument(s.flag, dest=s.name, action="append", default=None,
+                                metavar=s.name.upper(), help=help_text)
+        else:
+            parser.add_argument(s.flag, dest=s.name, default=None, metavar=s.name.upper(),
+                                choices=s.choices or None, help=help_text,
+                                type=lambda raw, s=s: _argparse_convert(s, raw))
+    return parser
+
+
+def _argparse_convert(setting, raw):
+    try:
+        return _convert(setting, raw)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def load(argv=(), environ=None, overrides=None):
+    """Settings as a dict: defaults, then environment, then argv, then an explicit overrides dict."""
+    environ = os.environ if environ is None else environ
+    values = {s.name: (list(s.default) if s.multiple else s.default) for s in SETTINGS}
+    values.update(_from_env(environ))
+    args = build_parser().parse_args(list(argv))
+    values.update({k: v for k, v in vars(args).items() if v is not None})
+    for key, value in (overrides or {}).items():
+        if key not in BY_NAME:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = value
+    return values
+
+
+def format_default(setting):
+    """The default as shown to people."""
+    if setting.multiple:
+        return "none"
+    if setting.default == "":
+        return "empty"
+    return str(setting.default).lower() if setting.type is bool else str(setting.default)
+
+
+def markdown_table():
+    """The README's configuration table, generated from SETTINGS."""
+    rows = ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        flag = f"`{s.flag}`" + (" (repeatable)" if s.multiple else "")
+        rows.append(f"| {flag} | `{s.env}` | `{format_default(s)}` | {s.help} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -1,0 +1,161 @@
+"""lava-publisher frames → a typed Event, or a ParseError that names the reason. Nothing else.
+
+The format is in ../shared/lava-events.md: five UTF-8 frames ``[topic, uuid, datetime, username,
+data]``; the kind is the topic's last dotted part. Pure code: no sockets, no clocks, no globals.
+"""
+import dataclasses
+import datetime as dt
+import json
+
+KINDS = ("device", "testjob", "worker", "event")
+
+DEVICE_STATES = ("Idle", "Reserved", "Running")
+DEVICE_HEALTHS = ("Good", "Unknown", "Looping", "Bad", "Maintenance", "Retired")
+JOB_STATES = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling", "Finished")
+JOB_HEALTHS = ("Unknown", "Complete", "Incomplete", "Canceled")
+WORKER_STATES = ("Online", "Offline")
+WORKER_HEALTHS = ("Active", "Maintenance", "Retired")
+
+# Before 2018.1 LAVA sent one `status` instead of `state` and `health`. None means "unchanged".
+LEGACY_DEVICE_STATUS = {
+    "Idle": ("Idle", None), "Reserved": ("Reserved", None), "Running": ("Running", None),
+    "Offline": ("Idle", "Maintenance"), "Offlining": ("Running", "Maintenance"),
+    "Retired": ("Idle", "Retired"),
+}
+LEGACY_JOB_STATUS = {
+    "Submitted": ("Submitted", "Unknown"), "Running": ("Running", "Unknown"),
+    "Canceling": ("Canceling", "Unknown"), "Complete": ("Finished", "Complete"),
+    "Incomplete": ("Finished", "Incomplete"), "Canceled": ("Finished", "Canceled"),
+}
+
+# (field, accepted types, required). `int` excludes bool on purpose: see _check.
+_OPT_STR = (str, type(None))
+_OPT_INT = (int, type(None))
+SCHEMAS = {
+    "device": (("device", (str,), True), ("device_type", _OPT_STR, False),
+               ("state", (str,), False), ("health", (str,), False),
+               ("worker", _OPT_STR, False), ("job", _OPT_INT, False)),
+    "testjob": (("job", (int,), True), ("state", (str,), False), ("health", (str,), False),
+                ("description", _OPT_STR, False), ("priority", _OPT_INT, False),
+                ("submit_time", _OPT_STR, False), ("start_time", _OPT_STR, False),
+                ("end_time", _OPT_STR, False), ("submitter", _OPT_STR, False),
+                ("health_check", (bool, type(None)), False), ("device_type", _OPT_STR, False),
+                ("device", _OPT_STR, False), ("worker", _OPT_STR, False),
+                ("sub_id", _OPT_STR, False)),
+    "worker": (("hostname", (str,), True), ("state", (str,), False), ("health", (str,), False)),
+    "event": (("job", (int,), True), ("message", _OPT_STR, False)),
+}
+_ENUMS = {
+    "device": {"state": DEVICE_STATES, "health": DEVICE_HEALTHS},
+    "testjob": {"state": JOB_STATES, "health": JOB_HEALTHS},
+    "worker": {"state": WORKER_STATES, "health": WORKER_HEALTHS},
+}
+
+ERROR_REASONS = ("frame_count", "oversized", "not_utf8", "bad_datetime", "not_json", "not_object",
+                 "missing_field", "bad_type", "bad_value")
+
+
+class ParseError(ValueError):
+    """A message that is not a valid lava-publisher message; `reason` is one of ERROR_REASONS."""
+
+    def __init__(self, reason, detail):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One parsed lava-publisher message. `kind` is the topic's last part; `data` is normalised."""
+
+    kind: str
+    topic: str
+    uuid: str
+    time: dt.datetime  # always timezone-aware, UTC
+    username: str
+    data: dict
+
+    @property
+    def known(self):
+        return self.kind in KINDS
+
+
+def parse_time(text):
+    """ISO 8601 → aware UTC datetime; a time without a zone (LAVA 2023.01) means UTC."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("empty")
+    value = dt.datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def parse_frames(frames, max_size=1 << 20):
+    """Parse one multipart message (a list of bytes) into an Event, or raise ParseError."""
+    if len(frames) != 5:
+        raise ParseError("frame_count", f"expected 5 frames, got {len(frames)}")
+    size = sum(len(f) for f in frames)  # characters for str frames: close enough for a cap
+    if size > max_size:
+        raise ParseError("oversized", f"{size} bytes > limit {max_size}")
+    try:
+        topic, uuid, when, username, payload = (
+            f if isinstance(f, str) else bytes(f).decode("utf-8") for f in frames)
+    except UnicodeDecodeError as exc:
+        raise ParseError("not_utf8", f"frame is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if not topic or not uuid:
+        raise ParseError("missing_field", "empty topic or uuid")
+    try:
+        time = parse_time(when)
+    except ValueError:
+        raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {when[:60]!r}") from None
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise ParseError("not_json", f"data is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ParseError("not_object", f"data is a JSON {type(data).__name__}, not an object")
+    kind = topic.rsplit(".", 1)[-1]
+    if kind in SCHEMAS:
+        data = _normalise(kind, data)
+    return Event(kind=kind, topic=topic, uuid=uuid, time=time, username=username, data=data)
+
+
+def _check(kind, data, field, types, required):
+    if field not in data:
+        if required:
+            raise ParseError("missing_field", f"{kind} message without {field!r}")
+        return
+    value = data[field]
+    # bool is a subclass of int in Python; a job id of `true` is a mistake, not job 1.
+    if isinstance(value, bool) and bool not in types:
+        raise ParseError("bad_type", f"{kind}.{field} is a boolean")
+    if not isinstance(value, types):
+        raise ParseError("bad_type", f"{kind}.{field} is a {type(value).__name__}")
+
+
+def _normalise(kind, data):
+    data = dict(data)
+    if "status" in data and "state" not in data and kind in ("device", "testjob"):
+        table = LEGACY_DEVICE_STATUS if kind == "device" else LEGACY_JOB_STATUS
+        status = data.pop("status")
+        if status not in table:
+            raise ParseError("bad_value", f"{kind}.status {str(status)[:40]!r} is not known")
+        state, health = table[status]
+        data["state"] = state
+        if health is not None and "health" not in data:
+            data["health"] = health
+    for field, types, required in SCHEMAS[kind]:
+        _check(kind, data, field, types, required)
+    if kind in _ENUMS and "state" not in data and "health" not in data:
+        raise ParseError("missing_field", f"{kind} message without state or health")
+    for field, allowed in _ENUMS.get(kind, {}).items():
+        if field in data and data[field] not in allowed:
+            raise ParseError("bad_value", f"{kind}.{field} {data[field][:40]!r} is not one of "
+                             f"{', '.join(allowed)}")
+    for field in ("submit_time", "start_time", "end_time"):
+        if data.get(field) is not None:
+            try:
+                parse_time(data[field])
+            except ValueError:
+                raise ParseError("bad_datetime", f"{kind}.{field} is not ISO 8601") from None
+    return data

@@ -1,0 +1,27 @@
+"""The one place that knows which concurrency library runs the app (eventlet or gevent).
+
+Everything else uses Flask-SocketIO's start_background_task/sleep, and takes its zmq module from here.
+"""
+
+
+def monkey_patch(async_mode):
+    """Patch the standard library for the chosen mode; must run before anything else is imported."""
+    if async_mode == "eventlet":
+        import eventlet
+        eventlet.monkey_patch()
+    elif async_mode == "gevent":
+        from gevent import monkey
+        monkey.patch_all()
+    else:
+        raise ValueError(f"unknown async mode {async_mode!r}")
+
+
+def zmq_module(async_mode):
+    """The green zmq module for this mode: a plain zmq socket would block the whole hub."""
+    if async_mode == "eventlet":
+        from eventlet.green import zmq
+    elif async_mode == "gevent":
+        import zmq.green as zmq
+    else:
+        import zmq
+    return zmq

@@ -1,0 +1,123 @@
+"""Counters and source status behind /healthz, and a logger that speaks at most once per interval."""
+import collections
+import logging
+import time
+
+from dashboard.events import ERROR_REASONS
+
+log = logging.getLogger("dashboard.ingest")
+
+
+class RateLimitedLog:
+    """Logs a warning per key at most once every `interval` seconds, with how many were suppressed."""
+
+    def __init__(self, logger, interval=5.0, clock=time.monotonic):
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
+        self._last = {}
+        self._suppressed = collections.Counter()
+
+    def warning(self, key, message, *args):
+        """Log now if this key has been quiet long enough; otherwise count it as suppressed."""
+        now = self.clock()
+        if now - self._last.get(key, float("-inf")) < self.interval:
+            self._suppressed[key] += 1
+            return False
+        suppressed = self._suppressed.pop(key, 0)
+        self._last[key] = now
+        suffix = f" ({suppressed} more like this since the last report)" if suppressed else ""
+        self.logger.warning(message + suffix, *args)
+        return True
+
+
+class SourceStatus:
+    """What /healthz says about one event source."""
+
+    def __init__(self, name, kind, clock=time.monotonic):
+        self.name = name
+        self.kind = kind
+        self.clock = clock
+        self.state = "connecting"
+        self.changed_at = clock()
+        self.last_message_at = None
+        self.received = 0
+        self.rejected = 0
+        self.disconnects = 0
+        self.detail = None
+
+    def set_state(self, state, detail=None):
+        """Record a connection state change (connecting, connected, disconnected, stopped)."""
+        if state != self.state:
+            if state == "disconnected":
+                self.disconnects += 1
+            self.state = state
+            self.changed_at = self.clock()
+        self.detail = detail
+
+    def as_dict(self):
+        """JSON-ready status; ages in seconds."""
+        now = self.clock()
+        return {"name": self.name, "kind": self.kind, "state": self.state,
+                "state_age": round(now - self.changed_at, 3), "detail": self.detail,
+                "last_message_age": None if self.last_message_at is None
+                else round(now - self.last_message_at, 3),
+                "received": self.received, "rejected": self.rejected,
+                "disconnects": self.disconnects}
+
+
+class Health:
+    """Ingest counters: accepted, duplicates, rejected by reason, internal errors; source statuses."""
+
+    def __init__(self, clock=time.monotonic, log_interval=5.0):
+        self.clock = clock
+        self.started = clock()
+        self.accepted = 0
+        self.duplicates = 0
+        self.internal_errors = 0
+        self.rejected = collections.Counter({reason: 0 for reason in ERROR_REASONS})
+        self.sources = []
+        self.log = RateLimitedLog(log, log_interval, clock)
+
+    def add_source(self, name, kind):
+        """Register a source; returns its SourceStatus for the source to update."""
+        status = SourceStatus(name, kind, self.clock)
+        self.sources.append(status)
+        return status
+
+    def message(self, source):
+        """A message arrived from source (good or bad)."""
+        source.received += 1
+        source.last_message_at = self.clock()
+
+    def reject(self, source, error, frames):
+        """Count a rejected message and log a sample of it, rate-limited per reason."""
+        self.rejected[error.reason] += 1
+        source.rejected += 1
+        self.log.warning("reject:" + error.reason, "dropped message from %s: %s; sample: %s",
+                         source.name, error, _sample(frames))
+
+    def internal_error(self, source, exc):
+        """Count an unexpected exception while handling a message (the loop goes on)."""
+        self.internal_errors += 1
+        self.log.warning("internal", "error handling a message from %s: %r", source.name, exc)
+
+    def as_dict(self, extra=None):
+        """The /healthz body."""
+        body = {"ok": True, "uptime": round(self.clock() - self.started, 3),
+                "sources": [s.as_dict() for s in self.sources],
+                "counters": {"accepted": self.accepted, "duplicates": self.duplicates,
+                             "rejected": dict(self.rejected),
+                             "rejected_total": sum(self.rejected.values()),
+                             "internal_errors": self.internal_errors}}
+        body.update(extra or {})
+        return body
+
+
+def _sample(frames, limit=160):
+    """A short, printable excerpt of a message for the log."""
+    try:
+        parts = [bytes(f)[:limit] for f in frames[:6]]
+    except TypeError:
+        return repr(frames)[:limit]
+    return "[" + ", ".join(repr(p) for p in parts) + (", ...]" if len(frames) > 6 else "]")

@@ -1,0 +1,205 @@
+"""The live model of a lab: apply(event) → numbered changes. Pure: no sockets, no Flask, no clock.
+
+Objects use LAVA's field names. Links are kept consistent here: a device's `job` is cleared when
+the device goes Idle or the job finishes; a worker's `devices` follows the devices' `worker` field.
+"""
+import collections
+import dataclasses
+
+ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
+JOB_FIELDS = ("submitter", "description", "state", "health", "priority", "submit_time",
+              "start_time", "end_time", "health_check", "device_type", "device", "worker", "sub_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One numbered change to the model. `data` is the new value (None: removed); `prev` the old."""
+
+    seq: int
+    kind: str  # device | job | worker | event
+    id: object
+    data: object
+    prev: object = None
+
+    def wire(self, removed=False):
+        """The change as sent to clients: never `prev`; `removed` sends a removal instead."""
+        return {"seq": self.seq, "kind": self.kind, "id": self.id,
+                "data": None if removed else self.data}
+
+
+class BoundedSet:
+    """Remembers the last `size` keys it was given (for duplicate uuids)."""
+
+    def __init__(self, size):
+        self._order = collections.deque(maxlen=size)
+        self._keys = set()
+
+    def add(self, key):
+        """Add key; returns False if it was already there."""
+        if key in self._keys:
+            return False
+        if len(self._order) == self._order.maxlen:
+            self._keys.discard(self._order[0])
+        self._order.append(key)
+        self._keys.add(key)
+        return True
+
+    def __len__(self):
+        return len(self._keys)
+
+
+class LabState:
+    """Devices, jobs and workers of one lab, built from events."""
+
+    def __init__(self, max_finished_jobs=500, max_recent_events=200, dedup_window=20000):
+        self.devices = {}
+        self.jobs = {}
+        self.workers = {}
+        self.recent_events = collections.deque(maxlen=max_recent_events)
+        self.seq = 0
+        self.duplicates = 0
+        self.max_finished_jobs = max_finished_jobs
+        self._finished = collections.OrderedDict()  # job id → None, oldest finish first
+        self._seen = BoundedSet(dedup_window)
+        self._changes = []
+
+    # -- applying events -------------------------------------------------------------------
+    def apply(self, event):
+        """Apply one parsed Event; return the list of Changes it caused (empty for a duplicate)."""
+        if not self._seen.add(event.uuid):
+            self.duplicates += 1
+            return []
+        self._changes = []
+        when = event.time.isoformat()
+        handler = getattr(self, "_apply_" + event.kind, self._apply_generic)
+        handler(event, when)
+        changes, self._changes = self._changes, []
+        return changes
+
+    def _emit(self, kind, key, data, prev):
+        self.seq += 1
+        self._changes.append(Change(self.seq, kind, key, data, prev))
+
+    def _apply_device(self, event, when):
+        d = event.data
+        hostname = d["device"]
+        prev = self.devices.get(hostname)
+        new = dict(prev) if prev else {"hostname": hostname, "device_type": None, "state": None,
+                                       "health": None, "worker": None, "job": None, "since": when}
+        for field in ("device_type", "state", "health", "worker"):
+            if field in d:
+                new[field] = d[field]
+        if new["state"] == "Idle":
+            new["job"] = None  # LAVA may still name the finished job on the Idle event
+        elif d.get("job") is not None:
+            new["job"] = d["job"]
+        if prev and (prev["state"], prev["health"]) != (new["state"], new["health"]):
+            new["since"] = when
+        new["updated"] = when
+        self._put_device(new, prev, when)
+
+    def _put_device(self, new, prev, when):
+        hostname = new["hostname"]
+        self.devices[hostname] = new
+        if new != prev:
+            self._emit("device", hostname, new, prev)
+        old_worker = prev["worker"] if prev else None
+        if old_worker != new["worker"]:
+            self._relink_worker(old_worker, hostname, add=False, when=when)
+            self._relink_worker(new["worker"], hostname, add=True, when=when)
+
+    def _relink_worker(self, hostname, device, add, when):
+        if hostname is None:
+            return
+        prev = self.workers.get(hostname)
+        if prev is None and not add:
+            return
+        new = dict(prev) if prev else {"hostname": hostname, "state": None, "health": None,
+                                       "devices": [], "since": when, "updated": when}
+        devices = set(new["devices"])
+        devices.add(device) if add else devices.discard(device)
+        new["devices"] = sorted(devices)
+        if new != prev:
+            self.workers[hostname] = new
+            self._emit("worker", hostname, new, prev)
+
+    def _apply_worker(self, event, when):
+        d = event.data
+        hostname = d["hostname"]
+        prev = self.workers.get(hostname)
+        new = dict(prev) if prev else {"hostname": hostname, "state": None, "health": None,
+                                       "devices": [], "since": when}
+        new.update({k: d[k] for k in ("state", "health") if k in d})
+        if prev and (prev["state"], prev["health"]) != (new["state"], new["health"]):
+            new["since"] = when
+        new["updated"] = when
+        self.workers[hostname] = new
+        if new != prev:
+            self._emit("worker", hostname, new, prev)
+
+    def _apply_testjob(self, event, when):
+        d = event.data
+        job_id = d["job"]
+        prev = self.jobs.get(job_id)
+        new = dict(prev) if prev else {"id": job_id, **dict.fromkeys(JOB_FIELDS)}
+        new.update({k: d[k] for k in JOB_FIELDS if k in d})
+        if new.get("submitter") is None:
+            new["submitter"] = event.username
+        new["updated"] = when
+        self.jobs[job_id] = new
+        self._emit("job", job_id, new, prev)
+        old_device = prev["device"] if prev else None
+        if old_device and old_device != new["device"]:
+            self._unlink_job(old_device, job_id, when)
+        if new["state"] == "Finished":
+            if new["device"]:
+                self._unlink_job(new["device"], job_id, when)
+            self._finished[job_id] = None
+            self._finished.move_to_end(job_id)
+            self._forget_old_jobs()
+        elif new["state"] in ACTIVE_JOB_STATES and new["device"] in self.devices:
+            device = self.devices[new["device"]]
+            if device["job"] != job_id:
+                self._put_device(dict(device, job=job_id, updated=when), device, when)
+
+    def _unlink_job(self, hostname, job_id, when):
+        device = self.devices.get(hostname)
+        if device and device["job"] == job_id:
+            self._put_device(dict(device, job=None, updated=when), device, when)
+
+    def _forget_old_jobs(self):
+        while len(self._finished) > self.max_finished_jobs:
+            job_id, _ = self._finished.popitem(last=False)
+            prev = self.jobs.pop(job_id, None)
+            if prev is not None:
+                self._emit("job", job_id, None, prev)
+
+    def _apply_event(self, event, when):
+        self._apply_generic(event, when)
+
+    def _apply_generic(self, event, when):
+        """`.event` messages and unknown suffixes: kept as feed entries, not as objects."""
+        d = event.data
+        job_id = d.get("job")
+        if not isinstance(job_id, int) or isinstance(job_id, bool):
+            job_id = None
+        job = self.jobs.get(job_id) or {}
+        entry = {"uuid": event.uuid, "time": when, "topic": event.topic, "type": event.kind,
+                 "username": event.username, "job": job_id, "message": d.get("message"),
+                 "submitter": job.get("submitter"), "device": job.get("device"),
+                 "device_type": job.get("device_type"), "worker": job.get("worker")}
+        if event.kind != "event":
+            entry["data"] = d
+        self.recent_events.append(entry)
+        self._emit("event", event.uuid, entry, None)
+
+    # -- reading ---------------------------------------------------------------------------
+    def snapshot(self, matches=None):
+        """The whole model (or what `matches(kind, obj)` accepts) with its sequence number."""
+        def pick(kind, values):
+            return [v for v in values if matches is None or matches(kind, v)]
+        return {"seq": self.seq,
+                "devices": pick("device", self.devices.values()),
+                "jobs": pick("job", self.jobs.values()),
+                "workers": pick("worker", self.workers.values()),
+                "events": pick("event", self.recent_events)}

@@ -1,0 +1,24 @@
+"""The single-page app's HTML, served under a strict Content-Security-Policy."""
+from flask import Blueprint, current_app, render_template
+
+bp = Blueprint("views", __name__)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+@bp.get("/")
+def index():
+    """The page; all data arrives over Socket.IO."""
+    meta = current_app.extensions["dashboard"]["meta"]
+    return render_template("index.html", simulated=meta["simulated"], lava_url=meta["lava_url"],
+                           version=meta["version"])
+
+
+@bp.after_app_request
+def security_headers(response):
+    """CSP on every response, so that nothing LAVA sends can run as script."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response

@@ -1,0 +1,211 @@
+"""Real parts for the integration tests: a ZMQ publisher, the app as a subprocess, Socket.IO clients."""
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import socketio
+import zmq
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Poll predicate until it is true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class TestPublisher:
+    __test__ = False  # not a test class, despite the name
+    """A real lava-publisher stand-in: an XPUB socket on 127.0.0.1 that knows when someone subscribed."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.XPUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.bind(self.endpoint)
+        self.subscriptions = 0
+
+    def wait_for_subscriber(self, timeout=15.0):
+        """Block until a SUB socket has subscribed (avoids ZMQ's slow-joiner loss)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.socket.poll(100):
+                if self.socket.recv()[:1] == b"\x01":
+                    self.subscriptions += 1
+                    return
+        raise AssertionError("no subscriber connected to the test publisher")
+
+    def send(self, frames):
+        """Publish one multipart message (a list of bytes)."""
+        self.socket.send_multipart(frames)
+
+    def close(self):
+        self.socket.close(0)
+        self.context.term()
+
+
+class AppProcess:
+    """`python app.py ...` as a subprocess on a free port; stopped by stop()."""
+
+    def __init__(self, *args, async_mode="eventlet", env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / "test-artifacts" / f"app-{self.port}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        self.log = open(self.log_path, "w+")
+        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", str(ROOT / "app.py"),
+               "--port", str(self.port), "--async-mode", async_mode, *args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
+        try:
+            wait_until(self._answers, timeout=30, what=f"the app on port {self.port}")
+        except AssertionError:
+            self.stop()
+            raise AssertionError("app did not start; its log:\n" + self.log_text())
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("app exited with %s; log:\n%s" % (self.proc.returncode, self.log_text()))
+        try:
+            self.get("/healthz")
+            return True
+        except OSError:
+            return False
+
+    def get(self, path, timeout=5):
+        """GET path → (status, headers, parsed JSON or text)."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+                body = resp.read().decode()
+                status, headers = resp.status, dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            body, status, headers = err.read().decode(), err.code, dict(err.headers)
+        if headers.get("Content-Type", "").startswith("application/json"):
+            body = json.loads(body)
+        return status, headers, body
+
+    def json(self, path):
+        return self.get(path)[2]
+
+    def log_text(self):
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+class LiveView:
+    """A real python-socketio client that follows the protocol in docs/protocol.md and records it all."""
+
+    def __init__(self, url, flt=None):
+        self.url = url
+        self.filter = flt or {}
+        self.client = socketio.Client(reconnection=True, reconnection_delay=0.2,
+                                      reconnection_delay_max=1)
+        self.lock = threading.Lock()
+        self.seq = None
+        self.objects = {"device": {}, "job": {}, "worker": {}}
+        self.received = []  # every change item applied, in order
+        self.batches = 0
+        self.snapshots = 0
+        self.gaps = 0
+        self.acks = []
+        self.client.on("connect", self._subscribe)
+        self.client.on("snapshot", self._on_snapshot)
+        self.client.on("changes", self._on_changes)
+        self.client.on("resync", lambda *a: self._subscribe())
+
+    def connect(self):
+        self.client.connect(self.url, transports=["websocket"], wait_timeout=10)
+        wait_until(lambda: self.snapshots > 0, what="first snapshot")
+        return self
+
+    def _subscribe(self):
+        self.client.emit("subscribe", {"filter": self.filter}, callback=self.acks.append)
+
+    def _on_snapshot(self, snap):
+        with self.lock:
+            self.seq = snap["seq"]
+            self.objects = {
+                "device": {d["hostname"]: d for d in snap["devices"]},
+                "job": {j["id"]: j for j in snap["jobs"]},
+                "worker": {w["hostname"]: w for w in snap["workers"]},
+            }
+            self.snapshots += 1
+
+    def _on_changes(self, msg):
+        with self.lock:
+            if self.seq is None:
+                return
+            if msg["prev"] > self.seq:
+                self.gaps += 1
+                self.seq = None
+                self._subscribe()
+                return
+            self.batches += 1
+            for change in msg["changes"]:
+                if change["seq"] <= self.seq:
+                    continue
+                self.received.append(change)
+                if change["kind"] in self.objects:
+                    table = self.objects[change["kind"]]
+                    key = change["id"]
+                    if change["data"] is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = change["data"]
+            self.seq = msg["seq"]
+
+    def state(self):
+        """The client's view in /api/v1/state's shape (lists sorted by key)."""
+        with self.lock:
+            return {"devices": sorted(self.objects["device"].values(), key=lambda d: d["hostname"]),
+                    "jobs": sorted(self.objects["job"].values(), key=lambda j: j["id"]),
+                    "workers": sorted(self.objects["worker"].values(), key=lambda w: w["hostname"])}
+
+    def close(self):
+        self.client.disconnect()
+
+
+def model_view(state_json, flt=None):
+    """/api/v1/state (or a snapshot) in LiveView.state()'s shape, optionally filtered."""
+    from dashboard.filters import parse_filter
+    matches = parse_filter(flt or {}).matches
+    return {"devices": sorted((d for d in state_json["devices"] if matches("device", d)),
+                              key=lambda d: d["hostname"]),
+            "jobs": sorted((j for j in state_json["jobs"] if matches("job", j)), key=lambda j: j["id"]),
+            "workers": sorted((w for w in state_json["workers"] if matches("worker", w)),
+                              key=lambda w: w["hostname"])}

@@ -1,0 +1,90 @@
+"""Parsing: every captured message parses; each kind of bad input gets its own reason."""
+import datetime as dt
+import json
+
+import pytest
+
+from dashboard.events import ParseError, parse_frames, parse_time
+from tests.fixtures import captured_frames
+
+
+def frames(topic="org.lavasoftware.device", uuid="u-1", when="2026-11-27T17:38:37.638687",
+           user="lavaserver", data=None):
+    data = {"device": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Good",
+            "worker": "w1"} if data is None else data
+    payload = data if isinstance(data, (str, bytes)) else json.dumps(data)
+    return [x if isinstance(x, bytes) else x.encode() for x in (topic, uuid, when, user, payload)]
+
+
+def test_every_captured_message_parses_to_its_kind():
+    parsed = [parse_frames(f) for f in captured_frames()]
+    assert len(parsed) == 127
+    kinds = {e.kind for e in parsed}
+    assert kinds == {"device", "testjob", "worker", "event"}
+    assert all(e.time.tzinfo is not None for e in parsed)
+    assert len({e.uuid for e in parsed}) == 127
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-11-27T17:38:37.638687", dt.datetime(2026, 11, 27, 17, 38, 37, 638687, dt.timezone.utc)),
+    ("2026-11-27T17:38:37.638687+00:00", dt.datetime(2026, 11, 27, 17, 38, 37, 638687, dt.timezone.utc)),
+    ("2026-11-27T18:38:37+01:00", dt.datetime(2026, 11, 27, 17, 38, 37, tzinfo=dt.timezone.utc)),
+    ("2026-11-27T17:38:37Z", dt.datetime(2026, 11, 27, 17, 38, 37, tzinfo=dt.timezone.utc)),
+])
+def test_both_datetime_forms_mean_utc(text, expected):
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize("topic, data, state, health", [
+    ("org.lavasoftware.device", {"device": "d", "status": "Offline"}, "Idle", "Maintenance"),
+    ("org.lavasoftware.device", {"device": "d", "status": "Running", "job": 4}, "Running", None),
+    ("org.lavasoftware.testjob", {"job": 3, "status": "Complete"}, "Finished", "Complete"),
+    ("org.lavasoftware.testjob", {"job": 3, "status": "Submitted"}, "Submitted", "Unknown"),
+])
+def test_pre_2018_status_form_is_translated(topic, data, state, health):
+    event = parse_frames(frames(topic=topic, data=data))
+    assert event.data["state"] == state
+    assert event.data.get("health") == health
+    assert "status" not in event.data
+
+
+def test_unknown_suffix_is_kept_as_a_generic_event():
+    event = parse_frames(frames(topic="org.lavasoftware.something", data={"x": [1, 2]}))
+    assert (event.kind, event.data, event.known) == ("something", {"x": [1, 2]}, False)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (frames()[:4], "frame_count"),
+    (frames() + [b"extra"], "frame_count"),
+    ([], "frame_count"),
+    (frames(data=b'{"device": "\xff"}'), "not_utf8"),
+    (frames(topic=b"\xc3\x28"), "not_utf8"),
+    (frames(data="{not json"), "not_json"),
+    (frames(data="[1, 2]"), "not_object"),
+    (frames(data='"text"'), "not_object"),
+    (frames(when="yesterday"), "bad_datetime"),
+    (frames(uuid=""), "missing_field"),
+    (frames(data={"state": "Idle", "health": "Good"}), "missing_field"),
+    (frames(data={"device": "d"}), "missing_field"),
+    (frames(data={"device": 5, "state": "Idle"}), "bad_type"),
+    (frames(topic="x.testjob", data={"job": "12", "state": "Running"}), "bad_type"),
+    (frames(topic="x.testjob", data={"job": True, "state": "Running"}), "bad_type"),
+    (frames(topic="x.testjob", data={"job": 1, "state": "Running", "priority": "high"}), "bad_type"),
+    (frames(topic="x.testjob", data={"job": 1, "state": "Done"}), "bad_value"),
+    (frames(topic="x.testjob", data={"job": 1, "state": "Running", "start_time": "soon"}), "bad_datetime"),
+    (frames(topic="x.worker", data={"hostname": "w", "state": "Sleeping"}), "bad_value"),
+    (frames(topic="x.event", data={"message": "m"}), "missing_field"),
+    (frames(topic="x.device", data={"device": "d", "status": "Exploded"}), "bad_value"),
+])
+def test_bad_input_is_rejected_with_its_reason(bad, reason):
+    with pytest.raises(ParseError) as info:
+        parse_frames(bad)
+    assert info.value.reason == reason
+
+
+def test_oversized_message_is_rejected_before_decoding():
+    big = frames(data={"device": "d", "state": "Idle", "description": "x" * 5000})
+    with pytest.raises(ParseError) as info:
+        parse_frames(big, max_size=1000)
+    assert info.value.reason == "oversized"
+    assert parse_frames(big, max_size=100000).kind == "device"

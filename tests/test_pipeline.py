@@ -1,0 +1,217 @@
+"""The live pipeline end to end, with real parts: a ZMQ publisher, the app as a subprocess (under
+eventlet and under gevent), and real python-socketio clients with different filters."""
+import json
+
+import pytest
+
+from dashboard.events import parse_frames
+from dashboard.filters import parse_filter
+from dashboard.relay import select
+from dashboard.state import LabState
+from tests.fixtures import captured_frames
+from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
+
+FILTERS = [
+    {},
+    {"kinds": ["device"], "device_types": ["qemu"]},
+    {"submitters": ["lava-health"]},
+    {"health": ["Bad"]},
+    {"workers": ["lab-worker-02"], "kinds": ["device", "worker"]},
+]
+
+
+@pytest.fixture(params=["eventlet", "gevent"])
+def lab(request):
+    """A test publisher and the app subscribed to it."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--batch-interval", "0.1", "--max-message-size", "4096",
+                     async_mode=request.param)
+    clients = []
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected",
+                   what="source connected")
+        yield publisher, app, clients
+    finally:
+        for client in clients:
+            client.close()
+        app.stop()
+        publisher.close()
+
+
+def expected_changes(frame_list, flt):
+    """What a client with this filter must receive for these messages, from a local replay."""
+    state = LabState()
+    changes = []
+    for frames in frame_list:
+        try:
+            changes += state.apply(parse_frames(frames))
+        except ValueError:
+            continue
+    return select(parse_filter(flt), changes), state
+
+
+def test_each_filtered_client_gets_exactly_its_changes_in_order(lab):
+    publisher, app, clients = lab
+    clients += [LiveView(app.url, f).connect() for f in FILTERS]
+    frames = captured_frames()
+    for f in frames:
+        publisher.send(f)
+    wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == len(frames), timeout=20,
+               what="every event accepted")
+    final = app.json("/api/v1/state")
+    for client, flt in zip(clients, FILTERS):
+        expected, _ = expected_changes(frames, flt)
+        wait_until(lambda: len(client.received) >= len(expected), timeout=20,
+                   what=f"changes for filter {flt}")
+        assert client.received == expected, flt
+        assert client.gaps == 0
+        assert client.state() == model_view(final, flt), flt
+    everything = clients[0]
+    assert [c["seq"] for c in everything.received] == list(range(1, final["seq"] + 1))
+    # A filtered client never receives an object its filter excludes (removals aside; the health
+    # criterion does not apply to test-shell events, see docs/protocol.md).
+    health_only = [c for c in clients[3].received if c["kind"] != "event"]
+    assert health_only and all(c["data"] is None or c["data"]["health"] == "Bad" for c in health_only)
+    qemu_devices = clients[1].received
+    assert qemu_devices and all(c["kind"] == "device" and c["data"]["device_type"] == "qemu"
+                                for c in qemu_devices)
+
+
+def test_api_state_equals_a_local_replay(lab):
+    publisher, app, _ = lab
+    frames = captured_frames()
+    for f in frames:
+        publisher.send(f)
+    wait_until(lambda: app.json("/api/v1/state")["seq"] > 0 and
+               app.json("/healthz")["counters"]["accepted"] == len(frames), timeout=20,
+               what="every event accepted")
+    _, local = expected_changes(frames, {})
+    served = app.json("/api/v1/state")
+    assert served["seq"] == local.seq
+    assert model_view(served) == model_view(local.snapshot())
+    assert served["devices"][0].keys() >= {"hostname", "device_type", "state", "health", "worker", "job"}
+    assert served["jobs"][0].keys() >= {"id", "submitter", "description", "state", "health"}
+
+
+MALFORMED = [
+    ([b"org.lavasoftware.device", b"only", b"three"], "frame_count"),
+    ([b"a", b"b", b"c", b"d", b"e", b"f"], "frame_count"),
+    ([b"org.lavasoftware.device", b"u-x1", b"2026-11-27T17:38:37", b"lavaserver", b"\xff\xfe"], "not_utf8"),
+    ([b"org.lavasoftware.device", b"u-x2", b"2026-11-27T17:38:37", b"lavaserver", b"{nope"], "not_json"),
+    ([b"org.lavasoftware.device", b"u-x3", b"2026-11-27T17:38:37", b"lavaserver", b"[1]"], "not_object"),
+    ([b"org.lavasoftware.device", b"u-x4", b"2026-11-27T17:38:37", b"lavaserver", b'{"state": "Idle"}'], "missing_field"),
+    ([b"org.lavasoftware.testjob", b"u-x5", b"2026-11-27T17:38:37", b"admin", b'{"job": "7", "state": "Running"}'], "bad_type"),
+    ([b"org.lavasoftware.worker", b"u-x6", b"2026-11-27T17:38:37", b"lavaserver", b'{"hostname": "w", "state": "Asleep"}'], "bad_value"),
+    ([b"org.lavasoftware.device", b"u-x7", b"not a date", b"lavaserver", b"{}"], "bad_datetime"),
+    ([b"org.lavasoftware.device", b"u-x8", b"2026-11-27T17:38:37", b"lavaserver",
+      json.dumps({"device": "big", "state": "Idle", "description": "x" * 5000}).encode()], "oversized"),
+]
+
+
+def test_malformed_messages_are_counted_and_every_good_event_arrives(lab):
+    publisher, app, clients = lab
+    clients.append(LiveView(app.url).connect())
+    frames = captured_frames()
+    sent = []
+    for i, good in enumerate(frames):
+        bad, _ = MALFORMED[i % len(MALFORMED)]
+        publisher.send(bad)
+        publisher.send(good)
+        sent.append(good)
+    publisher.send(frames[0])  # a duplicate uuid: ignored, counted
+    wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == len(frames), timeout=20,
+               what="every good event accepted")
+    health = wait_until(lambda: (lambda h: h if h["counters"]["duplicates"] == 1 else None)(
+        app.json("/healthz")), what="the duplicate counted")
+    expected_rejects = {}
+    for i in range(len(frames)):
+        reason = MALFORMED[i % len(MALFORMED)][1]
+        expected_rejects[reason] = expected_rejects.get(reason, 0) + 1
+    rejected = {k: v for k, v in health["counters"]["rejected"].items() if v}
+    assert rejected == expected_rejects
+    assert health["counters"]["internal_errors"] == 0
+    assert health["sources"][0]["rejected"] == len(frames)
+    expected, _ = expected_changes(sent, {})
+    wait_until(lambda: len(clients[0].received) >= len(expected), timeout=20, what="all changes")
+    assert clients[0].received == expected
+    assert app.alive()
+    log = app.log_text()
+    assert "dropped message" in log and "frame_count" in log
+
+
+def test_bad_filter_gets_an_error_and_the_connection_stays_usable(lab):
+    _, app, clients = lab
+    view = LiveView(app.url).connect()
+    clients.append(view)
+    answers = []
+    view.client.emit("subscribe", {"filter": {"kinds": ["bogus"]}}, callback=answers.append)
+    view.client.emit("subscribe", {"filter": {"nonsense": ["x"]}}, callback=answers.append)
+    view.client.emit("subscribe", {"filter": "not an object"}, callback=answers.append)
+    view.client.emit("subscribe", {"filter": {"devices": [7]}}, callback=answers.append)
+    wait_until(lambda: len(answers) == 4, what="four acks")
+    assert all(a["ok"] is False and a["error"] for a in answers), answers
+    assert "bogus" in answers[0]["error"]
+    view.client.emit("subscribe", {"filter": {"kinds": ["device"]}}, callback=answers.append)
+    wait_until(lambda: len(answers) == 5, what="good ack")
+    assert answers[4]["ok"] is True
+
+
+def test_reconnecting_client_gets_a_fresh_snapshot(lab):
+    publisher, app, clients = lab
+    view = LiveView(app.url).connect()
+    clients.append(view)
+    frames = captured_frames()
+    for f in frames[:40]:
+        publisher.send(f)
+    wait_until(lambda: view.seq == app.json("/api/v1/state")["seq"] and view.seq > 0, what="caught up")
+    view.client.disconnect()
+    for f in frames[40:]:
+        publisher.send(f)
+    wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == len(frames), what="all accepted")
+    view.connect()
+    final = app.json("/api/v1/state")
+    wait_until(lambda: view.seq == final["seq"], what="resynced")
+    assert view.snapshots == 2
+    assert view.state() == model_view(final)
+
+
+def test_a_burst_is_batched_and_a_quiet_change_goes_out_alone(lab):
+    publisher, app, clients = lab
+    view = LiveView(app.url).connect()
+    clients.append(view)
+    n = 2000
+    for i in range(n):
+        data = {"device": f"dev-{i % 50:02d}", "device_type": "qemu", "worker": "w1",
+                "state": "Idle", "health": ["Good", "Unknown"][(i // 50) % 2]}
+        publisher.send([b"org.lavasoftware.device", f"burst-{i}".encode(), b"2026-11-27T10:00:00+00:00",
+                        b"lavaserver", json.dumps(data).encode()])
+    wait_until(lambda: len(view.received) >= n, timeout=30, what="the burst delivered")
+    # Batches carry many changes each: far fewer messages than changes.
+    assert view.batches < n / 20, view.batches
+    batches_before = view.batches
+    publisher.send([b"org.lavasoftware.worker", b"quiet-1", b"2026-11-27T10:00:01+00:00", b"lavaserver",
+                    b'{"hostname": "w9", "state": "Online", "health": "Active"}'])
+    wait_until(lambda: view.received[-1]["id"] == "w9", what="the quiet change")
+    assert view.batches == batches_before + 1
+
+
+def test_healthz_follows_the_source_connection(lab):
+    publisher, app, _ = lab
+    publisher.send(captured_frames()[0])
+    wait_until(lambda: app.json("/healthz")["sources"][0]["last_message_age"] is not None,
+               what="a message seen")
+    health = app.json("/healthz")
+    assert health["status"] == "ok" and health["ok"] is True
+    port = publisher.port
+    publisher.close()
+    wait_until(lambda: app.json("/healthz")["sources"][0]["state"] != "connected", what="disconnect seen")
+    health = app.json("/healthz")
+    assert health["status"] == "degraded" and health["sources"][0]["disconnects"] >= 1
+    again = TestPublisher(port)
+    try:
+        again.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["status"] == "ok", what="reconnected")
+    finally:
+        again.close()
+        lab[0].socket = again.socket  # already closed; keeps the fixture's close() harmless
