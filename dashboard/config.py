@@ -46,7 +46,7 @@ SETTINGS = (
             "forgotten so that memory stays bounded.", int),
     Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
             "frames); larger ones are dropped and counted.", int),
-    Setting("batch_interval", 0.25, "Seconds between two batches sent to a client during a burst; "
+    Setting("batch_interval", 0.1, "Seconds between two batches sent to a client during a burst; "
             "a change after a quiet spell goes out at once.", float),
     Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
             "to resync instead (bounds memory if sending stalls).", int),

@@ -41,7 +41,7 @@ def select(flt, changes):
 class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
-    def __init__(self, socketio, state, meta, interval=0.25, max_pending=20000, mode="batched",
+    def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
                  clock=time.monotonic):
         self.socketio = socketio
         self.state = state

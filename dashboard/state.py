@@ -119,6 +119,7 @@ class LabState:
         devices = set(new["devices"])
         devices.add(device) if add else devices.discard(device)
         new["devices"] = sorted(devices)
+        new["updated"] = when
         if new != prev:
             self.workers[hostname] = new
             self._emit("worker", hostname, new, prev)

@@ -1,0 +1,26 @@
+/** LAVA's enumerations (display strings exactly as LAVA sends them) and how each is presented. */
+
+export const DEVICE_STATES = ["Idle", "Reserved", "Running"];
+export const DEVICE_HEALTHS = ["Good", "Unknown", "Looping", "Bad", "Maintenance", "Retired"];
+export const JOB_STATES = ["Submitted", "Scheduling", "Scheduled", "Running", "Canceling", "Finished"];
+export const JOB_HEALTHS = ["Unknown", "Complete", "Incomplete", "Canceled"];
+export const WORKER_STATES = ["Online", "Offline"];
+export const WORKER_HEALTHS = ["Active", "Maintenance", "Retired"];
+
+/** Job states grouped as the dashboard shows them. */
+export const QUEUED_JOB_STATES = ["Submitted", "Scheduling", "Scheduled"];
+export const RUNNING_JOB_STATES = ["Running", "Canceling"];
+
+/** Device healths that need a person's attention: their tiles stand out. */
+export const ALERT_HEALTHS = ["Bad", "Looping", "Maintenance"];
+
+/** A value → a CSS-safe token used in class names ("Maintenance" → "maintenance", null → "none"). */
+export function token(value) {
+  if (value == null || value === "") return "none";
+  return String(value).toLowerCase().replace(/[^a-z0-9]+/g, "-");
+}
+
+/** Text for a value that may be missing. */
+export function label(value) {
+  return value == null || value === "" ? "unknown" : String(value);
+}

@@ -1,0 +1,63 @@
+"""Settings are declared once: --help, the environment and the README's table all follow SETTINGS."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from dashboard import config
+from tests.helpers import ROOT
+
+
+def test_readme_table_is_generated_from_the_declaration():
+    readme = (ROOT / "README.md").read_text()
+    table = re.search(r"<!-- settings:start -->\n(.*?)<!-- settings:end -->", readme, re.S)
+    assert table, "README.md lacks the settings markers"
+    assert table.group(1) == config.markdown_table(), \
+        "README's configuration table is stale: regenerate it with `python -m dashboard.config`"
+
+
+def test_help_lists_every_setting():
+    out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    for setting in config.SETTINGS:
+        assert setting.flag in out, setting.flag
+        assert setting.env in out, setting.env
+    assert "default 127.0.0.1" in out and "default 5000" in out
+
+
+def test_layering_defaults_environment_flags_overrides():
+    values = config.load([], environ={})
+    assert (values["host"], values["port"], values["zmq"]) == ("127.0.0.1", 5000, [])
+    env = {"DASHBOARD_PORT": "6000", "DASHBOARD_ZMQ": "tcp://a:5500, tcp://b:5500",
+           "DASHBOARD_WS_COMPRESSION": "yes"}
+    values = config.load([], environ=env)
+    assert values["port"] == 6000 and values["zmq"] == ["tcp://a:5500", "tcp://b:5500"]
+    assert values["ws_compression"] is True
+    values = config.load(["--port", "7000", "--zmq", "tcp://c:1", "--zmq", "tcp://d:2",
+                          "--no-ws-compression"], environ=env)
+    assert values["port"] == 7000 and values["zmq"] == ["tcp://c:1", "tcp://d:2"]
+    assert values["ws_compression"] is False
+    assert config.load(["--port", "7000"], environ={}, overrides={"port": 1})["port"] == 1
+
+
+@pytest.mark.parametrize("env", [{"DASHBOARD_PORT": "many"}, {"DASHBOARD_ASYNC_MODE": "threads"},
+                                 {"DASHBOARD_WS_COMPRESSION": "perhaps"}])
+def test_bad_environment_value_is_a_clear_error(env):
+    with pytest.raises(config.ConfigError) as info:
+        config.load([], environ=env)
+    assert next(iter(env)).replace("DASHBOARD_", "").lower() in str(info.value).lower()
+
+
+def test_bad_flag_exits_with_a_message():
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", "x"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "port" in result.stderr
+    result = subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True,
+                            timeout=30, env={"DASHBOARD_PORT": "x", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and "port" in result.stderr
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(config.ConfigError):
+        config.load([], environ={}, overrides={"colour": "blue"})
