@@ -215,3 +215,36 @@ def test_healthz_follows_the_source_connection(lab):
     finally:
         again.close()
         lab[0].socket = again.socket  # already closed; keeps the fixture's close() harmless
+
+
+def test_several_endpoints_and_a_topic_prefix():
+    first, second = TestPublisher(), TestPublisher()
+    app = AppProcess("--zmq", first.endpoint, "--zmq", second.endpoint,
+                     "--topic-prefix", "org.lavasoftware")
+    try:
+        first.wait_for_subscriber()
+        second.wait_for_subscriber()
+        view = LiveView(app.url).connect()
+        first.send([b"org.lavasoftware.worker", b"p-1", b"2026-11-27T10:00:00", b"lavaserver",
+                    b'{"hostname": "w-first", "state": "Online", "health": "Active"}'])
+        second.send([b"org.other.worker", b"p-2", b"2026-11-27T10:00:00", b"lavaserver",
+                     b'{"hostname": "w-filtered-out", "state": "Online", "health": "Active"}'])
+        second.send([b"org.lavasoftware.worker", b"p-3", b"2026-11-27T10:00:00", b"lavaserver",
+                     b'{"hostname": "w-second", "state": "Offline", "health": "Active"}'])
+        second.send([b"org.lavasoftware.newthing", b"p-4", b"2026-11-27T10:00:00", b"lavaserver",
+                     b'{"job": 3, "anything": [1, 2]}'])
+        wait_until(lambda: len(view.received) >= 3, what="three changes")
+        health = app.json("/healthz")
+        assert sorted(s["name"] for s in health["sources"]) == sorted([first.endpoint, second.endpoint])
+        assert health["counters"]["accepted"] == 3
+        # Two sockets, two green threads: order across sources is not defined, within one it is.
+        ids = [c["id"] for c in view.received if c["kind"] == "worker"]
+        assert sorted(ids) == ["w-first", "w-second"]
+        (generic,) = [c for c in view.received if c["kind"] == "event"]
+        assert generic["kind"] == "event" and generic["data"]["type"] == "newthing"
+        assert generic["data"]["data"] == {"job": 3, "anything": [1, 2]}
+        view.close()
+    finally:
+        app.stop()
+        first.close()
+        second.close()
