@@ -69,8 +69,8 @@ class TestPublisher:
 class AppProcess:
     """`python app.py ...` as a subprocess on a free port; stopped by stop()."""
 
-    def __init__(self, *args, async_mode="eventlet", env=None):
-        self.port = free_port()
+    def __init__(self, *args, async_mode="eventlet", env=None, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / "test-artifacts" / f"app-{self.port}.log"
         self.log_path.parent.mkdir(exist_ok=True)
