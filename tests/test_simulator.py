@@ -1,0 +1,418 @@
+"""The simulated lab: pure traffic through the real parser and model, then real ZMQ and the CLI."""
+import collections
+import datetime as dt
+import random
+import re
+import socket
+import subprocess
+import sys
+import pathlib
+import threading
+import time
+
+import pytest
+import zmq
+
+from dashboard.events import DEVICE_HEALTHS, parse_frames, parse_time
+from dashboard.simulator import DEFAULT_START, Publisher, SimLab, parse_args, to_frames
+from dashboard.state import LabState
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+STEP = dt.timedelta(seconds=30)
+JOB_BASE = {"job", "state", "health", "description", "priority", "submit_time", "submitter",
+            "health_check", "device_type"}
+DEVICE_BASE = {"device", "device_type", "state", "health", "worker"}
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def invariant_violations(state):
+    """What is wrong with a LabState: Running devices, their jobs and job ownership."""
+    problems = []
+    active = collections.defaultdict(list)
+    for job in state.jobs.values():
+        if job["state"] in ("Running", "Canceling"):
+            active[job["device"]].append(job["id"])
+    holders = collections.defaultdict(list)
+    for hostname, device in state.devices.items():
+        if device["job"] is not None:
+            holders[device["job"]].append(hostname)
+        if device["state"] == "Running" and active.get(hostname, []) != [device["job"]]:
+            problems.append(f"{hostname} Running with job {device['job']}, "
+                            f"active jobs {active.get(hostname)}")
+    for hostname, jobs in active.items():
+        if len(jobs) != 1 or state.devices[hostname]["state"] != "Running":
+            problems.append(f"jobs {jobs} on {hostname} ({state.devices[hostname]['state']})")
+    problems += [f"job {j} on {hosts}" for j, hosts in holders.items() if len(hosts) > 1]
+    return problems
+
+
+def events_of(messages, prefix="org.lavasoftware"):
+    return [parse_frames(to_frames(m, prefix)) for m in messages]
+
+
+def roll_call_starts(events, lab):
+    """Where complete roll calls (every worker, then every device) start in a stream of events."""
+    wanted = [("worker", w) for w in lab.workers] + [("device", d) for d in lab.devices]
+    seen = [(e.kind, e.data.get("hostname") or e.data.get("device")) for e in events]
+    return [i for i in range(len(seen)) if seen[i:i + len(wanted)] == wanted]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def receive_until(sockets, done, timeout=10.0, quiet=0.5, limit=100_000):
+    """Receive from SUB sockets until done() and `quiet` s without a message (or the timeout)."""
+    received = {s: [] for s in sockets}
+    poller = zmq.Poller()
+    for s in sockets:
+        poller.register(s, zmq.POLLIN)
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while time.monotonic() < deadline and sum(map(len, received.values())) < limit:
+        ready = dict(poller.poll(50))
+        for s in ready:
+            received[s].append(s.recv_multipart())
+            last = time.monotonic()
+        if not ready and done() and time.monotonic() - last > quiet:
+            break
+    return received
+
+
+# -- the pure core ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_hours():
+    """A seeded lab run for 2 virtual hours, replayed into LabState with checks after each step."""
+    lab = SimLab(random.Random(1))
+    first_roll_call = lab.roll_call()
+    state = LabState(max_finished_jobs=50)
+    for event in events_of(first_roll_call):
+        state.apply(event)
+    messages, violations = [], []
+    end = lab.now + dt.timedelta(hours=2)
+    for _ in range(1000):
+        if lab.now >= end:
+            break
+        batch = lab.advance(lab.now + STEP)
+        for event in events_of(batch):
+            state.apply(event)
+        violations += [f"{lab.now}: {p}" for p in invariant_violations(state)]
+        messages += batch
+    return lab, first_roll_call, messages, state, violations
+
+
+def test_lab_layout():
+    lab = SimLab(random.Random(9), n_devices=50, n_workers=4)
+    assert len(lab.devices) == 50
+    assert list(lab.workers) == ["lab-worker-01", "lab-worker-02", "lab-worker-03", "lab-worker-04"]
+    assert len({d.device_type for d in lab.devices.values()}) >= 4
+    assert all(re.fullmatch(r"[a-z0-9]+-\d\d", h) for h in lab.devices)
+    per_worker = collections.Counter(d.worker for d in lab.devices.values())
+    assert set(per_worker) == set(lab.workers) and min(per_worker.values()) >= 12
+    healths = collections.Counter(d.health for d in lab.devices.values())
+    assert healths["Maintenance"] == 1 and healths["Good"] >= 35
+    assert {d.state for d in lab.devices.values()} == {"Idle"}
+
+
+def test_every_message_is_a_real_lava_message(two_hours):
+    _, _, messages, _, _ = two_hours
+    times = [m.time for m in messages]
+    assert times == sorted(times) and times[0] >= DEFAULT_START
+    for msg, event in zip(messages, events_of(messages)):
+        assert event.topic == "org.lavasoftware." + msg.suffix
+        assert to_frames(msg)[2].endswith(b"+00:00")
+        username = msg.data["submitter"] if msg.suffix == "testjob" else "lavaserver"
+        assert event.username == username
+        assert set(msg.data) == expected_fields(msg), msg
+        for field in ("submit_time", "start_time", "end_time"):
+            assert msg.data.get(field, "+00:00").endswith("+00:00")
+    assert events_of(messages[:1], prefix="org.example.lab")[0].topic == (
+        "org.example.lab." + messages[0].suffix)
+
+
+def expected_fields(msg):
+    data = msg.data
+    if msg.suffix == "worker":
+        return {"hostname", "state", "health"}
+    if msg.suffix == "event":
+        return {"job", "message"}
+    if msg.suffix == "device":
+        # LAVA names the job while Running and on the Idle right after a job, never on Reserved.
+        has_job = data["state"] == "Running" or (data["state"] == "Idle" and "job" in data)
+        return DEVICE_BASE | ({"job"} if has_job else set())
+    fields = set(JOB_BASE)
+    if data["state"] != "Submitted" and (data["state"] != "Finished" or "device" in data):
+        fields |= {"device", "worker"}
+    if data["state"] in ("Running", "Canceling", "Finished"):
+        fields.add("start_time")
+    if data["state"] == "Finished":
+        fields.add("end_time")
+    return fields
+
+
+def test_invariants_hold_throughout(two_hours):
+    _, _, messages, state, violations = two_hours
+    assert violations == []
+    assert any(d["state"] == "Running" for d in state.devices.values())
+    device_of = {}
+    for m in messages:
+        if m.suffix == "testjob" and "device" in m.data:
+            assert device_of.setdefault(m.data["job"], m.data["device"]) == m.data["device"]
+
+
+def test_traffic_has_the_whole_life_of_a_lab(two_hours):
+    _, _, messages, _, _ = two_hours
+    jobs = [m.data for m in messages if m.suffix == "testjob"]
+    finished = [j for j in jobs if j["state"] == "Finished"]
+    outcomes = collections.Counter(j["health"] for j in finished if not j["health_check"])
+    total = sum(outcomes.values())
+    assert total > 1000
+    assert 0.65 < outcomes["Complete"] / total < 0.9
+    assert 0.08 < outcomes["Incomplete"] / total < 0.3
+    assert 0.01 < outcomes["Canceled"] / total < 0.1
+    assert any(j["state"] == "Canceling" for j in jobs)
+    dequeued = [j for j in finished if "device" not in j]
+    assert dequeued and all(j["health"] == "Canceled" and j["start_time"] == j["end_time"]
+                            for j in dequeued)
+    assert {j["submitter"] for j in jobs} >= {"alice", "bob", "ci-bot", "kernelci", "lava-health"}
+    assert {j["priority"] for j in jobs} == {0, 50, 100}
+    device_healths = {m.data["health"] for m in messages if m.suffix == "device"}
+    assert device_healths >= {"Good", "Unknown", "Bad", "Looping", "Maintenance"}
+    assert device_healths <= set(DEVICE_HEALTHS)
+    shell = [m for m in messages if m.suffix == "event" and "started on" not in m.data["message"]]
+    assert len(shell) > 1000
+    for j in finished:
+        if j["health"] == "Complete":
+            seconds = (parse_time(j["end_time"]) - parse_time(j["start_time"])).total_seconds()
+            assert 10 <= seconds <= 400, j
+
+
+def test_health_checks_decide_device_health(two_hours):
+    _, _, messages, _, _ = two_hours
+    checks = 0
+    for before, msg in zip(messages, messages[1:]):
+        if msg.suffix == "testjob" and msg.data["health_check"]:
+            assert msg.data["submitter"] == "lava-health" and msg.data["priority"] == 100
+            assert msg.data["description"] == f"{msg.data['device_type']} health-check"
+            if msg.data["state"] == "Finished" and "device" in msg.data:
+                checks += 1
+                # the Idle event right before names the job and carries the verdict
+                assert before.suffix == "device" and before.data["job"] == msg.data["job"]
+                verdict = {"Complete": "Good", "Incomplete": "Bad"}[msg.data["health"]]
+                assert before.data["health"] in (verdict, "Looping")
+    assert checks > 50
+
+
+def test_worker_outage_and_the_burst_when_it_comes_back(two_hours):
+    lab, _, messages, _, _ = two_hours
+    workers = [(i, m) for i, m in enumerate(messages) if m.suffix == "worker"]
+    offline = [(i, m) for i, m in workers if m.data["state"] == "Offline"]
+    assert offline
+    start, outage = offline[0]
+    name = outage.data["hostname"]
+    steps = [(m.data["state"], m.data["health"]) for i, m in workers
+             if m.data["hostname"] == name and i >= start][:4]
+    assert steps == [("Offline", "Active"), ("Offline", "Maintenance"),
+                     ("Online", "Maintenance"), ("Online", "Active")]
+    back = next(i for i, m in workers if i > start and m.data == {
+        "hostname": name, "state": "Online", "health": "Active"})
+    burst = []
+    for m in reversed(messages[:back]):
+        if m.suffix != "device" or m.time != messages[back].time:
+            break
+        burst.append(m)
+    assert len(burst) >= 3
+    assert all(m.data["worker"] == name and m.data["health"] == "Unknown" for m in burst)
+    # the worker's jobs ended Incomplete when it went away; health checks follow the burst
+    at_outage = [m for m in messages if m.time == outage.time and m.suffix == "testjob"]
+    assert at_outage and all(m.data["health"] == "Incomplete" for m in at_outage)
+    checked = {m.data["device"] for m in messages[back:back + 200]
+               if m.suffix == "testjob" and m.data["health_check"] and "device" in m.data}
+    assert {m.data["device"] for m in burst} <= checked
+
+
+def test_same_seed_same_traffic():
+    def run(seed):
+        lab = SimLab(random.Random(seed), n_devices=20, n_workers=2)
+        return lab.roll_call() + lab.advance(lab.now + dt.timedelta(minutes=30))
+    first = run(42)
+    assert first == run(42)
+    assert first != run(43)
+    # uuids are the only thing that differs between two encodings of the same message
+    a, b = to_frames(first[-1]), to_frames(first[-1])
+    assert a[1] != b[1] and a[:1] + a[2:] == b[:1] + b[2:]
+
+
+def test_roll_call_agrees_with_the_lab(two_hours):
+    lab, first_roll_call, _, state, _ = two_hours
+    assert len(first_roll_call) == len(lab.workers) + len(lab.devices)
+    roll_call = lab.roll_call()
+    assert all(m.time == lab.now for m in roll_call)
+    events = events_of(roll_call)
+    assert roll_call_starts(events, lab) == [0]
+    for e in events:
+        if e.kind == "worker":
+            got = state.workers[e.data["hostname"]]
+            assert (got["state"], got["health"]) == (e.data["state"], e.data["health"])
+        else:
+            got = state.devices[e.data["device"]]
+            assert {k: got[k] for k in ("state", "health", "worker", "device_type")} == {
+                k: e.data[k] for k in ("state", "health", "worker", "device_type")}
+            assert got["job"] == e.data.get("job") == lab.devices[e.data["device"]].job
+
+
+def test_small_lab_long_run_stays_bounded():
+    lab = SimLab(random.Random(5), n_devices=3, n_workers=1)
+    state = LabState()
+    for _ in range(6 * 120):  # six virtual hours
+        for event in events_of(lab.advance(lab.now + STEP)):
+            state.apply(event)
+        assert invariant_violations(state) == []
+        assert len(lab.jobs) <= 3 * 3 + 20 + 3
+
+
+# -- real ZMQ ---------------------------------------------------------------------------------
+def publish(publisher, duration, late_join=None):
+    """Run `publisher` in a thread: one SUB from the start, another `late_join` s after traffic."""
+    context = zmq.Context()
+    subs = [context.socket(zmq.SUB) for _ in range(2 if late_join else 1)]
+    result = []
+    try:
+        subs[0].connect(publisher.endpoint)
+        subs[0].setsockopt(zmq.SUBSCRIBE, b"")
+        thread = threading.Thread(target=lambda: result.append(publisher.run(duration=duration)))
+        thread.start()
+        early = receive_until(subs[:1], done=lambda: True, timeout=5, quiet=0, limit=1)[subs[0]]
+        if late_join:
+            time.sleep(late_join)
+            subs[1].connect(publisher.endpoint)
+            subs[1].setsockopt(zmq.SUBSCRIBE, b"")
+        got = receive_until(subs, done=lambda: not thread.is_alive(), timeout=12)
+        thread.join(timeout=5)
+    finally:
+        for sub in subs:
+            sub.close(linger=0)
+        context.term()
+        publisher.close()
+    assert result, "run() did not return"
+    got[subs[0]][:0] = early
+    return result[0], [[parse_frames(f) for f in got[sub]] for sub in subs]
+
+
+def test_publisher_roll_calls_then_paces_traffic():
+    lab = SimLab(random.Random(3), n_devices=20, n_workers=2)
+    publisher = Publisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, rate=500)
+    assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+", publisher.endpoint)
+    sent, (first, second) = publish(publisher, duration=2, late_join=0.8)
+    assert roll_call_starts(first, lab)[:1] == [0]  # the first subscriber gets one before traffic
+    assert len(roll_call_starts(second, lab)) == 1
+    assert publisher.roll_calls == 2
+    assert len(first) == sent == publisher.sent  # nothing lost on 127.0.0.1 at this rate
+    for stream in first, second:  # a roll call never comes before older messages
+        assert [e.time for e in stream] == sorted(e.time for e in stream)
+    traffic = sent - 2 * (len(lab.workers) + len(lab.devices))
+    assert 600 <= traffic <= 1300, traffic
+
+
+def test_publisher_follows_the_clock_times_speed():
+    lab = SimLab(random.Random(4), n_devices=20, n_workers=2)
+    publisher = Publisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, speed=100)
+    sent, (got,) = publish(publisher, duration=1)
+    virtual = (lab.now - DEFAULT_START).total_seconds()
+    assert 50 <= virtual <= 101, virtual
+    assert len(got) == sent > len(lab.devices)
+    assert max(e.time for e in got) <= lab.now
+
+
+GREEN_SCRIPT = """
+import random, sys
+if sys.argv[1] == "eventlet":
+    import eventlet
+    eventlet.monkey_patch()
+    from eventlet.green import zmq
+    spawn, sleep, Timeout, result = eventlet.spawn, eventlet.sleep, eventlet.Timeout, "wait"
+else:
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent, zmq.green as zmq
+    spawn, sleep, Timeout, result = gevent.spawn, gevent.sleep, gevent.Timeout, "get"
+from dashboard.events import parse_frames
+from dashboard.simulator import Publisher, SimLab
+publisher = Publisher(SimLab(random.Random(2), 10, 2), "tcp://127.0.0.1:*", zmq, sleep, rate=300)
+ticks, got = [], []
+def ticker():
+    for _ in range(300):
+        ticks.append(1)
+        sleep(0.01)
+def subscriber():
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.connect(publisher.endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    for _ in range(100000):
+        try:
+            with Timeout(0.5):
+                got.append(parse_frames(sub.recv_multipart()))
+        except Timeout:
+            break
+    sub.close(linger=0)
+spawn(ticker)
+receiving = spawn(subscriber)
+sent = getattr(spawn(publisher.run, duration=1), result)()
+getattr(receiving, result)()
+publisher.close()
+print(sent, len(got), len(ticks))
+"""
+
+
+@pytest.mark.parametrize("library", ["eventlet", "gevent"])
+def test_publisher_cooperates_with_green_threads(library):
+    """In a subprocess, monkey-patched as app.py does, so that the patching stays out of pytest."""
+    pytest.importorskip(library)
+    done = subprocess.run([sys.executable, "-c", GREEN_SCRIPT, library], cwd=ROOT,
+                          capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    sent, received, ticks = map(int, done.stdout.split())
+    assert received == sent > 200
+    assert ticks > 30  # the hub kept running other green threads while publishing
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+def test_cli_publishes_then_exits_by_itself():
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.simulator", "--bind", endpoint, "--rate", "200",
+         "--duration", "2", "--devices", "12", "--workers", "2", "--seed", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        got = receive_until([sub], done=lambda: proc.poll() is not None, timeout=15)[sub]
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        sub.close(linger=0)
+        context.term()
+    assert proc.returncode == 0, stderr.decode()
+    events = [parse_frames(f) for f in got]
+    assert {e.kind for e in events} >= {"device", "testjob", "worker"}
+    assert [e.kind for e in events[:14]] == ["worker"] * 2 + ["device"] * 12
+    sent = int(re.search(rb"sent (\d+) messages, 1 roll call", stderr).group(1))
+    assert len(events) == sent and 250 <= sent <= 500
+
+
+def test_cli_help_documents_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--bind", "--rate", "--devices", "--workers", "--seed", "--speed", "--duration",
+                 "--topic-prefix"):
+        assert flag in text
+    args = parse_args(["--rate", "1000", "--duration", "0", "--topic-prefix", "org.example"])
+    assert (args.rate, args.duration, args.topic_prefix) == (1000, 0, "org.example")
