@@ -15,7 +15,10 @@ def main(argv=None):
     green.monkey_patch(settings["async_mode"])
     import dashboard
 
-    app = dashboard.create_app(settings=settings)
+    try:
+        app = dashboard.create_app(settings=settings)
+    except config.ConfigError as exc:
+        sys.exit(f"app.py: error: {exc}")
     dashboard.start_background_tasks(app)
     dashboard.log.info("serving on http://%s:%s/ (async mode %s)", settings["host"],
                        settings["port"], settings["async_mode"])

@@ -7,6 +7,7 @@ from flask_socketio import SocketIO
 from dashboard import api, config, views
 from dashboard.health import Health
 from dashboard.ingest import Ingest
+from dashboard.reconcile import Reconciler
 from dashboard.relay import Relay
 from dashboard.state import LabState
 
@@ -44,50 +45,103 @@ def create_app(overrides=None, settings=None):
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
 
-    simulated = not settings["zmq"]
-    meta = {"simulated": simulated, "lava_url": settings["lava_url"].rstrip("/"),
-            "version": __version__}
+    simulated = not settings["zmq"] and not settings["lava_url"]
+    rest = _lava_client(settings)
+    meta = {"simulated": simulated, "lava_url": rest.base if rest else "", "version": __version__}
     state = LabState(max_finished_jobs=settings["max_finished_jobs"])
     health = Health()
     relay = Relay(socketio, state, meta, interval=settings["batch_interval"],
                   max_pending=settings["max_pending_changes"], mode=settings["relay_mode"])
     ingest = Ingest(state, relay, health, settings["max_message_size"])
+    reconciler = None
+    if rest:
+        reconciler = Reconciler(state, relay, rest, settings, socketio.server.eio.create_event,
+                                socketio.sleep)
+        meta["lava"] = reconciler.public_status()
     app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
                                    "ingest": ingest, "meta": meta, "settings": settings,
-                                   "sources": []}
+                                   "reconciler": reconciler, "sources": []}
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     return app
 
 
 def start_background_tasks(app):
-    """Start the relay's flush loop, the simulated lab if no source is set, and the sources."""
+    """Start the relay's flush loop, the REST reconciler, and the event sources (the simulated lab
+    when neither --zmq nor --lava-url is given)."""
+    ext = app.extensions["dashboard"]
+    settings = ext["settings"]
+    socketio.start_background_task(ext["relay"].run)
+    if ext["reconciler"]:
+        socketio.start_background_task(ext["reconciler"].run)
+    if settings["zmq"]:
+        for endpoint in settings["zmq"]:
+            _start_zmq_source(app, endpoint, settings["topic_prefix"])
+    elif ext["reconciler"]:
+        socketio.start_background_task(_discover_event_socket, app)
+    else:
+        _start_zmq_source(app, _start_simulated_lab(settings), settings["topic_prefix"])
+
+
+def _start_zmq_source(app, endpoint, topic_prefix):
     from dashboard import green
     from dashboard.sources.zmq import ZmqSource
 
     ext = app.extensions["dashboard"]
     settings = ext["settings"]
-    zmq = green.zmq_module(settings["async_mode"])
-    socketio.start_background_task(ext["relay"].run)
-    endpoints = list(settings["zmq"])
-    if not endpoints:
-        endpoints.append(_start_simulated_lab(settings, zmq))
-    for endpoint in endpoints:
-        status = ext["health"].add_source(endpoint, "zmq")
-        source = ZmqSource(endpoint, settings["topic_prefix"], zmq, socketio.sleep,
-                           socketio.start_background_task, status, settings["max_message_size"])
-        ext["sources"].append(source)
-        socketio.start_background_task(source.run, ext["ingest"].handle)
-        log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint,
-                 settings["topic_prefix"])
+    status = ext["health"].add_source(endpoint, "zmq")
+    if ext["reconciler"]:
+        status.on_reconnect.append(lambda: ext["reconciler"].trigger("reconnect"))
+        ext["reconciler"].sources.append(status)
+    source = ZmqSource(endpoint, topic_prefix, green.zmq_module(settings["async_mode"]),
+                       socketio.sleep, socketio.start_background_task, status,
+                       settings["max_message_size"])
+    ext["sources"].append(source)
+    socketio.start_background_task(source.run, ext["ingest"].handle)
+    log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint, topic_prefix)
 
 
-def _start_simulated_lab(settings, zmq):
+def _discover_event_socket(app):
+    """Ask LAVA where its publisher is, retrying with backoff until it says."""
+    from dashboard.reconcile import Backoff
+    from dashboard.sources.rest import LavaError
+
+    ext = app.extensions["dashboard"]
+    rest, backoff = ext["reconciler"].rest, Backoff(ceiling=120)
+    while True:
+        try:
+            endpoint, topic = rest.discover_event_socket()
+            break
+        except LavaError as err:
+            delay = backoff.next()
+            log.warning("event socket discovery failed: %s; retrying in %.0f s", err, delay)
+            ext["discovery_error"] = str(err)
+            socketio.sleep(delay)
+    ext.pop("discovery_error", None)
+    prefix = ext["settings"]["topic_prefix"] or topic or ""
+    log.info("LAVA publishes its events at %s (topic %r)", endpoint, topic)
+    _start_zmq_source(app, endpoint, prefix)
+
+
+def _lava_client(settings):
+    if not settings["lava_url"]:
+        return None
+    from dashboard.sources.rest import LavaRest
+
+    try:
+        return LavaRest(settings["lava_url"], config.lava_token(settings), settings["lava_timeout"])
+    except ValueError as err:
+        raise config.ConfigError(f"lava_url: {err}") from None
+
+
+def _start_simulated_lab(settings):
     import datetime as dt
     import random
 
+    from dashboard import green
     from dashboard.simulator import Publisher, SimLab
 
+    zmq = green.zmq_module(settings["async_mode"])
     seed = settings["sim_seed"] or random.SystemRandom().randrange(1, 2**31)
     lab = SimLab(random.Random(seed), n_devices=settings["sim_devices"],
                  start=dt.datetime.now(dt.timezone.utc))

@@ -20,6 +20,11 @@ def healthz():
     ext = _ext()
     state = ext["state"]
     degraded = [s.name for s in ext["health"].sources if s.state != "connected"]
+    reconciler = ext["reconciler"]
+    if reconciler and reconciler.state_name != "ok":
+        degraded.append("lava-api")
+    if "discovery_error" in ext:
+        degraded.append("event-socket-discovery")
     body = ext["health"].as_dict({
         "status": "degraded" if degraded else "ok",
         "degraded": degraded,
@@ -29,6 +34,7 @@ def healthz():
         "model": {"devices": len(state.devices), "jobs": len(state.jobs),
                   "workers": len(state.workers), "duplicates": state.duplicates},
         "relay": ext["relay"].stats(),
+        "lava": reconciler.as_dict() if reconciler else None,
     })
     body["ok"] = not degraded
     return jsonify(body)

@@ -38,8 +38,17 @@ SETTINGS = (
             "Repeat for several servers. With none, a simulated lab is started.", str, multiple=True),
     Setting("topic_prefix", "", "Only receive messages whose topic starts with this prefix "
             "(e.g. org.lavasoftware). Empty receives everything."),
-    Setting("lava_url", "", "Base URL of the LAVA web UI, used only to link devices, jobs and "
-            "workers to their LAVA pages."),
+    Setting("lava_url", "", "Base URL of the LAVA server (e.g. https://lava.example.org). The "
+            "dashboard loads the current state from its REST API at start, reconciles with it, finds "
+            "the event socket there when no --zmq is given, and links objects to their LAVA pages."),
+    Setting("lava_token", "", "LAVA API token (sent as 'Authorization: Token ...'; never shown, "
+            "logged or sent to browsers). Anonymous reads see public objects only."),
+    Setting("lava_token_file", "", "Read the LAVA API token from this file instead."),
+    Setting("lava_timeout", 15.0, "Seconds to wait for one answer from the LAVA API.", float),
+    Setting("reconcile_interval", 300.0, "Seconds between two reconciliations with the REST API "
+            "(one also runs when the event source reconnects or has been silent too long).", float),
+    Setting("silence_timeout", 600.0, "Reconcile when no event has arrived for this many seconds "
+            "(0: never).", float),
     Setting("async_mode", "eventlet", "Concurrency library: eventlet (default) or gevent.",
             choices=("eventlet", "gevent")),
     Setting("max_finished_jobs", 500, "Finished jobs kept in the live model; older ones are "
@@ -138,6 +147,18 @@ def load(argv=(), environ=None, overrides=None):
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = value
     return values
+
+
+def lava_token(values):
+    """The LAVA token from --lava-token or --lava-token-file (a secret: never log or echo it)."""
+    if values.get("lava_token_file"):
+        try:
+            with open(values["lava_token_file"], encoding="utf-8") as fh:
+                return fh.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"lava_token_file: cannot read {values['lava_token_file']!r}: "
+                              f"{exc.strerror}") from None
+    return values.get("lava_token") or ""
 
 
 def format_default(setting):

@@ -155,7 +155,8 @@ def _normalise(kind, data):
     for field in ("submit_time", "start_time", "end_time"):
         if data.get(field) is not None:
             try:
-                parse_time(data[field])
+                # One spelling for every time (REST says Z, events +00:00) so values compare equal.
+                data[field] = parse_time(data[field]).isoformat()
             except ValueError:
                 raise ParseError("bad_datetime", f"{kind}.{field} is not ISO 8601") from None
     return data

@@ -45,6 +45,7 @@ class SourceStatus:
         self.rejected = 0
         self.disconnects = 0
         self.detail = None
+        self.on_reconnect = []  # callables, run when the source connects again after a loss
 
     def set_state(self, state, detail=None):
         """Record a connection state change (connecting, connected, disconnected, stopped)."""
@@ -53,6 +54,9 @@ class SourceStatus:
                 self.disconnects += 1
             self.state = state
             self.changed_at = self.clock()
+            if state == "connected" and self.disconnects:
+                for callback in self.on_reconnect:
+                    callback()
         self.detail = detail
 
     def as_dict(self):

@@ -155,6 +155,11 @@ class Relay:
             except Exception:  # a failed send must not end the loop
                 log.exception("flush failed")
 
+    def set_status(self, status):
+        """Merge into the meta every snapshot carries, and tell every client at once."""
+        self.meta.update(status)
+        self.socketio.emit("status", status)
+
     def stats(self):
         """Relay figures for /healthz."""
         return {"mode": self.mode, "clients": len(self.clients), "filters": len(self.groups),

@@ -6,7 +6,16 @@ the device goes Idle or the job finishes; a worker's `devices` follows the devic
 import collections
 import dataclasses
 
+from dashboard.events import Event
+
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
+_TOUCH_KEY = {"device": ("device", "device"), "testjob": ("job", "job"),
+              "worker": ("worker", "hostname")}
+# What the REST API knows of each kind, and so what reconcile compares.
+RECONCILED = {"device": ("device_type", "state", "health", "worker", "job"),
+              "worker": ("state", "health"),
+              "job": ("submitter", "description", "state", "health", "priority", "health_check",
+                      "submit_time", "start_time", "end_time", "device_type", "device", "worker")}
 JOB_FIELDS = ("submitter", "description", "state", "health", "priority", "submit_time",
               "start_time", "end_time", "health_check", "device_type", "device", "worker", "sub_id")
 
@@ -62,6 +71,7 @@ class LabState:
         self._finished = collections.OrderedDict()  # job id → None, oldest finish first
         self._seen = BoundedSet(dedup_window)
         self._changes = []
+        self._touched = None  # (kind, id) of objects events changed while a REST fetch ran
 
     # -- applying events -------------------------------------------------------------------
     def apply(self, event):
@@ -71,6 +81,9 @@ class LabState:
             return []
         self._changes = []
         when = event.time.isoformat()
+        if self._touched is not None and event.kind in _TOUCH_KEY:
+            kind, field = _TOUCH_KEY[event.kind]
+            self._touched.add((kind, event.data[field]))
         handler = getattr(self, "_apply_" + event.kind, self._apply_generic)
         handler(event, when)
         changes, self._changes = self._changes, []
@@ -194,6 +207,80 @@ class LabState:
         self.recent_events.append(entry)
         self._emit("event", event.uuid, entry, None)
 
+    # -- reconciling with the REST API ----------------------------------------------------
+    def track_touches(self):
+        """Start noting which objects events change: a REST fetch begins, and for those objects
+        the events, being newer than what the fetch may have read, win."""
+        self._touched = set()
+
+    def stop_tracking_touches(self):
+        """The fetch failed: forget the touches."""
+        self._touched = None
+
+    def reconcile(self, snap, when, initial=False):
+        """Make the model agree with a snapshot.Snapshot, except objects events touched since
+        track_touches(). Returns (changes, corrections); a correction names what was wrong."""
+        touched, self._touched = self._touched or set(), None
+        self._changes, corrections = [], []
+        when = when.isoformat()
+        tables = {"worker": self.workers, "device": self.devices, "job": self.jobs}
+        for kind, records, key in (("worker", snap.workers, "hostname"),
+                                   ("device", snap.devices, "hostname"), ("job", snap.jobs, "id")):
+            for record in records:
+                ident = record[key]
+                if (kind, ident) in touched:
+                    continue
+                prev = tables[kind].get(ident)
+                diff = {f: [prev.get(f) if prev else None, record[f]] for f in RECONCILED[kind]
+                        if (prev.get(f) if prev else None) != record[f]
+                        and not (f == "job" and record[f] is None and record["state"] != "Idle")
+                        and not (kind == "job" and f == "worker" and record[f] is None)}
+                if prev is not None and not diff:
+                    continue
+                self._apply_record(kind, record, when, initial and prev is None)
+                if prev is not None:
+                    corrections.append({"kind": kind, "id": ident, "fields": diff})
+        for kind, present in (("device", {d["hostname"] for d in snap.devices}),
+                              ("worker", {w["hostname"] for w in snap.workers})):
+            for ident in [i for i in tables[kind] if i not in present and (kind, i) not in touched]:
+                self._remove(kind, ident, when)
+                corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]}})
+        for job_id in snap.gone_jobs:
+            if job_id in self.jobs and ("job", job_id) not in touched:
+                self._remove("job", job_id, when)
+                corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]}})
+        changes, self._changes = self._changes, []
+        return changes, corrections
+
+    def _apply_record(self, kind, record, when, since_unknown):
+        """Apply a REST record through the same code as an event, so links stay consistent."""
+        if kind == "device":
+            data = {"device": record["hostname"], **{f: record[f] for f in RECONCILED["device"]}}
+            self._apply_device(_synthetic("device", data), when)
+            table, ident = self.devices, record["hostname"]
+        elif kind == "worker":
+            self._apply_worker(_synthetic("worker", dict(record)), when)
+            table, ident = self.workers, record["hostname"]
+        else:
+            data = {"job": record["id"], **{f: record[f] for f in RECONCILED["job"]}}
+            if data["worker"] is None:
+                del data["worker"]
+            self._apply_testjob(_synthetic("testjob", data, record["submitter"] or ""), when)
+            return
+        if since_unknown:  # LAVA does not say since when; better no figure than a wrong one
+            table[ident]["since"] = None
+
+    def _remove(self, kind, ident, when):
+        if kind == "device":
+            prev = self.devices.pop(ident)
+            self._emit("device", ident, None, prev)
+            self._relink_worker(prev["worker"], ident, add=False, when=when)
+        elif kind == "worker":
+            self._emit("worker", ident, None, self.workers.pop(ident))
+        else:
+            self._finished.pop(ident, None)
+            self._emit("job", ident, None, self.jobs.pop(ident))
+
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self, matches=None):
         """The whole model (or what `matches(kind, obj)` accepts) with its sequence number."""
@@ -204,3 +291,8 @@ class LabState:
                 "jobs": pick("job", self.jobs.values()),
                 "workers": pick("worker", self.workers.values()),
                 "events": pick("event", self.recent_events)}
+
+
+def _synthetic(kind, data, username=""):
+    """An Event standing for a REST record (never deduplicated, never published)."""
+    return Event(kind=kind, topic="rest", uuid="", time=None, username=username, data=data)

@@ -1,0 +1,161 @@
+"""Load LAVA's state at start-up and repair what the event stream misses, on a schedule and on demand.
+
+The REST fetch runs while events keep flowing; objects that events change meanwhile keep the events'
+values (LabState.track_touches), so the result is as if every event had been applied to the snapshot
+in order. Failures are retried with backoff while the last known state keeps being served.
+"""
+import datetime as dt
+import logging
+import random
+import time
+
+from dashboard.sources.rest import LavaError
+
+log = logging.getLogger("dashboard.reconcile")
+MAX_LOGGED_CORRECTIONS = 20
+
+
+class Backoff:
+    """1, 2, 4 … up to `ceiling` seconds, with jitter so that many dashboards do not align."""
+
+    def __init__(self, first=1.0, ceiling=60.0, rng=random.random):
+        self.first, self.ceiling, self.rng = first, ceiling, rng
+        self.attempt = 0
+
+    def next(self):
+        """The delay before the next attempt."""
+        delay = min(self.ceiling, self.first * 2 ** self.attempt)
+        self.attempt += 1
+        return delay * (0.8 + 0.4 * self.rng())
+
+    def reset(self):
+        self.attempt = 0
+
+
+class Reconciler:
+    """The background task that keeps the model equal to LAVA's REST state."""
+
+    def __init__(self, state, relay, rest, settings, make_event, sleep, clock=time.monotonic):
+        self.state = state
+        self.relay = relay
+        self.rest = rest
+        self.interval = settings["reconcile_interval"]
+        self.silence = settings["silence_timeout"]
+        self.max_finished = settings["max_finished_jobs"]
+        self.sleep = sleep
+        self.clock = clock
+        self.sources = []  # SourceStatus objects, watched for silence
+        self._wake = make_event()
+        self._reason = None
+        self.backoff = Backoff()
+        self.loaded = False
+        self.state_name = "loading"
+        self.error = None
+        self.error_kind = None
+        self.failures = {}
+        self.runs = 0
+        self.corrections = 0
+        self.last_success = None
+        self.last_attempt = None
+        self.last_duration = None
+
+    def trigger(self, reason):
+        """Reconcile as soon as possible (the event source reconnected, or went silent)."""
+        self._reason = reason
+        self._wake.set()
+
+    def run(self):
+        """Bootstrap, then reconcile every `interval` seconds or when triggered; never returns."""
+        while True:
+            reason, self._reason = self._reason or ("start-up" if not self.loaded else "schedule"), None
+            try:
+                self.reconcile_once(reason)
+                self.backoff.reset()
+                wait = self.interval
+            except LavaError as err:
+                self._failed(err)
+                wait = self.backoff.next()
+            except Exception as err:  # a bug here must not end the loop either
+                log.exception("reconcile failed")
+                self._failed(LavaError("internal", f"internal error: {err!r}"))
+                wait = self.backoff.next()
+            self._wait(wait)
+
+    def _wait(self, seconds):
+        deadline = self.clock() + seconds
+        while self.clock() < deadline:
+            if self._wake.wait(min(1.0, max(0.0, deadline - self.clock()))):
+                self._wake.clear()
+                return
+            if self._silent():
+                self._reason = "silence"
+                return
+
+    def _silent(self):
+        if not self.silence or not self.loaded or not self.sources:
+            return False
+        now = self.clock()
+        last = max((s.last_message_at or s.changed_at) for s in self.sources)
+        if now - last > self.silence and (self.last_success is None or now - self.last_success > self.silence):
+            return True
+        return False
+
+    def reconcile_once(self, reason):
+        """One fetch and merge; raises LavaError when LAVA cannot be read."""
+        self.last_attempt = self.clock()
+        unfinished = [j["id"] for j in self.state.jobs.values() if j["state"] != "Finished"]
+        self.state.track_touches()
+        try:
+            snap = self.rest.fetch_snapshot(self.max_finished, unfinished)
+        except BaseException:
+            self.state.stop_tracking_touches()
+            raise
+        initial = not self.loaded
+        changes, corrections = self.state.reconcile(snap, dt.datetime.now(dt.timezone.utc), initial)
+        self.relay.push(changes)
+        self.runs += 1
+        self.last_duration = round(self.clock() - self.last_attempt, 3)
+        self.last_success = self.clock()
+        self.loaded = True
+        self.corrections += len(corrections)
+        self._log(reason, initial, snap, changes, corrections)
+        self._set_status("ok", None, None)
+
+    def _log(self, reason, initial, snap, changes, corrections):
+        if initial:
+            log.info("loaded LAVA's state: %d devices, %d workers, %d jobs in %.1f s",
+                     len(snap.devices), len(snap.workers), len(snap.jobs), self.last_duration)
+            return
+        for c in corrections[:MAX_LOGGED_CORRECTIONS]:
+            what = ", ".join(f"{f} {old!r} → {new!r}" for f, (old, new) in c["fields"].items())
+            log.warning("reconcile (%s) corrected %s %s: %s", reason, c["kind"], c["id"], what)
+        if len(corrections) > MAX_LOGGED_CORRECTIONS:
+            log.warning("reconcile (%s): %d more corrections not logged", reason,
+                        len(corrections) - MAX_LOGGED_CORRECTIONS)
+        log.debug("reconcile (%s): %d changes, %d corrections", reason, len(changes), len(corrections))
+
+    def _failed(self, err):
+        self.failures[err.kind] = self.failures.get(err.kind, 0) + 1
+        if err.kind != self.error_kind:
+            log.warning("LAVA API: %s (retrying with backoff; serving the last known state)", err)
+        self._set_status("error", str(err), err.kind)
+
+    def _set_status(self, name, error, kind):
+        changed = (name, error) != (self.state_name, self.error)
+        self.state_name, self.error, self.error_kind = name, error, kind
+        if changed:
+            self.relay.set_status({"lava": self.public_status()})
+
+    def public_status(self):
+        """What browsers may see: no URL credentials, no token."""
+        return {"state": self.state_name, "error": self.error, "loaded": self.loaded}
+
+    def as_dict(self):
+        """The /healthz section."""
+        now = self.clock()
+        return {"url": self.rest.base, "state": self.state_name, "loaded": self.loaded,
+                "error": self.error, "error_kind": self.error_kind, "failures": self.failures,
+                "runs": self.runs, "corrections": self.corrections,
+                "interval": self.interval, "last_duration": self.last_duration,
+                "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),
+                "last_attempt_age": None if self.last_attempt is None else round(now - self.last_attempt, 3)}

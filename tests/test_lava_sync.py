@@ -1,0 +1,195 @@
+"""Start from LAVA's real state and repair what events miss: the app as a subprocess, the fake LAVA
+server, a real ZMQ publisher, real Socket.IO clients."""
+import json
+
+import pytest
+
+from tests.fake_lava import FakeLava
+from tests.fixtures import captured_frames, rest
+from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
+
+TOKEN = "tok-S3CRET-9f8e7d6c5b4a"
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A fake LAVA (token required), a publisher, and a factory for the app pointed at both."""
+    lava = FakeLava(token=TOKEN)
+    publisher = TestPublisher()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    made = []
+
+    def start(*extra):
+        app = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file),
+                         "--zmq", publisher.endpoint, *extra)
+        made.append(app)
+        publisher.wait_for_subscriber()
+        return app
+
+    yield lava, publisher, start
+    for app in made:
+        app.stop()
+    publisher.close()
+    lava.close()
+
+
+def lava_health(app):
+    return app.json("/healthz")["lava"]
+
+
+def test_start_up_state_equals_the_rest_state(setup):
+    lava, _, start = setup
+    app = start()
+    wait_until(lambda: lava_health(app)["loaded"], timeout=20, what="LAVA's state loaded")
+    state = app.json("/api/v1/state")
+    want = {d["hostname"]: (d["device_type"], d["state"], d["health"], d["worker_host"])
+            for d in rest("devices_all")["results"]}
+    got = {d["hostname"]: (d["device_type"], d["state"], d["health"], d["worker"]) for d in state["devices"]}
+    assert got == want  # retired qemu-05 included
+    assert {w["hostname"]: (w["state"], w["health"]) for w in state["workers"]} == {
+        w["hostname"]: (w["state"], w["health"]) for w in rest("workers")["results"]}
+    assert sorted(j["id"] for j in state["jobs"]) == list(range(1, 15))
+    assert all(auth == f"Token {TOKEN}" for path, _, auth in lava.requests if path.startswith("/api/"))
+    health = app.json("/healthz")
+    assert health["status"] == "ok" and health["lava"]["state"] == "ok"
+
+
+def test_events_published_during_a_slow_snapshot_are_applied_exactly_once(setup):
+    lava, publisher, start = setup
+    lava.delay = 0.4  # every REST answer takes 0.4 s: the load takes a few seconds
+    app = start()
+    frames = captured_frames()
+    for f in frames:  # the history that led to the REST state, arriving while it loads
+        publisher.send(f)
+    # ... and a change newer than anything the fetch will read:
+    publisher.send([b"org.lavasoftware.device", b"newer-1", b"2026-11-27T17:42:00", b"lavaserver",
+                    json.dumps({"device": "qemu-03", "device_type": "qemu", "state": "Reserved",
+                                "health": "Good", "worker": "lab-worker-01"}).encode()])
+    wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == len(frames) + 1, timeout=20,
+               what="every event accepted")
+    assert not lava_health(app)["loaded"], "the load should still be running: make delay larger"
+    wait_until(lambda: lava_health(app)["loaded"], timeout=30, what="load finished")
+    health = app.json("/healthz")
+    assert health["counters"]["duplicates"] == 0 and health["lava"]["corrections"] == 0
+    state = app.json("/api/v1/state")
+    devices = {d["hostname"]: d for d in state["devices"]}
+    assert (devices["qemu-03"]["state"], devices["qemu-03"]["health"]) == ("Reserved", "Good")
+    for d in rest("devices_all")["results"]:
+        if d["hostname"] != "qemu-03":
+            assert (devices[d["hostname"]]["state"], devices[d["hostname"]]["health"]) == (
+                d["state"], d["health"]), d["hostname"]
+    assert devices["qemu-01"]["job"] == 14 and devices["qemu-02"]["job"] == 13
+
+
+def test_a_change_without_an_event_is_corrected_and_clients_receive_it(setup):
+    lava, _, start = setup
+    app = start("--reconcile-interval", "1")
+    wait_until(lambda: lava_health(app)["loaded"], timeout=20, what="loaded")
+    view = LiveView(app.url, {"kinds": ["device", "job"]}).connect()
+    try:
+        # Retire qemu-02 while job 13 runs on it: LAVA sends no event for that.
+        lava.device("qemu-02").update(state="Idle", health="Retired")
+        lava.job(13).update(state="Finished", health="Canceled", end_time="2026-11-27T17:45:00Z")
+        wait_until(lambda: view.objects["device"].get("qemu-02", {}).get("health") == "Retired",
+                   timeout=15, what="the client sees the correction")
+        assert view.objects["device"]["qemu-02"]["job"] is None
+        assert view.objects["job"][13]["state"] == "Finished"
+        assert lava_health(app)["corrections"] >= 2
+        assert view.state() == model_view(app.json("/api/v1/state"), {"kinds": ["device", "job"]})
+        wait_until(lambda: "corrected device qemu-02" in app.log_text(), what="the correction logged")
+        assert "health 'Unknown' → 'Retired'" in app.log_text()
+    finally:
+        view.close()
+
+
+FAULTS = [
+    ("down", "unreachable"),
+    ("slow", "timeout"),
+    ("500", "server_error"),
+    ("badjson", "bad_json"),
+    ("badshape", "bad_shape"),
+    ("auth", "auth"),
+]
+
+
+def test_each_fault_shows_keeps_serving_and_recovers(setup):
+    lava, publisher, start = setup
+    app = start("--reconcile-interval", "0.5", "--lava-timeout", "1")
+    wait_until(lambda: lava_health(app)["loaded"], timeout=20, what="loaded")
+    view = LiveView(app.url).connect()
+    statuses = []
+    view.client.on("status", statuses.append)
+    try:
+        for fault, kind in FAULTS:
+            if fault == "down":
+                lava.stop()
+            elif fault == "slow":
+                lava.delay = 2.0
+            else:
+                lava.fault = fault
+            health = wait_until(lambda: (lambda h: h if h["lava"]["error_kind"] == kind else None)(
+                app.json("/healthz")), timeout=20, what=f"fault {fault} reported")
+            assert health["status"] == "degraded" and "lava-api" in health["degraded"]
+            assert health["lava"]["state"] == "error" and health["lava"]["error"]
+            # Still serving the last known state, and still applying events.
+            assert len(app.json("/api/v1/state")["devices"]) == 8
+            publisher.send([b"org.lavasoftware.worker", f"during-{fault}".encode(),
+                            b"2026-11-27T17:50:00", b"lavaserver",
+                            json.dumps({"hostname": f"w-{fault}", "state": "Online",
+                                        "health": "Active"}).encode()])
+            wait_until(lambda: f"w-{fault}" in view.objects["worker"], what="event during fault")
+            wait_until(lambda: any(s["lava"]["state"] == "error" for s in statuses),
+                       what="clients told of the fault")
+            if fault == "down":
+                lava.start()
+            lava.delay, lava.fault = 0, None
+            statuses.clear()
+            wait_until(lambda: lava_health(app)["state"] == "ok", timeout=30, what=f"recovery from {fault}")
+            wait_until(lambda: any(s["lava"]["state"] == "ok" for s in statuses), what="clients told ok")
+        assert app.alive()
+        assert set(lava_health(app)["failures"]) == {kind for _, kind in FAULTS}
+    finally:
+        view.close()
+
+
+def test_the_token_never_leaks(setup, tmp_path):
+    lava, publisher, start = setup
+    app = start("--reconcile-interval", "0.5")
+    wait_until(lambda: lava_health(app)["loaded"], timeout=20, what="loaded")
+    view = LiveView(app.url).connect()
+    seen = []
+    view.client.on("status", lambda s: seen.append(json.dumps(s)))
+    lava.token = "another-token"  # now LAVA refuses ours: errors get logged and shown
+    wait_until(lambda: lava_health(app)["error_kind"] == "auth", timeout=20, what="auth failure")
+    bodies = []
+    for path in ("/", "/healthz", "/api/v1/state", "/static/js/main.js", "/nope"):
+        status, headers, body = app.get(path)
+        bodies.append(json.dumps(body) if not isinstance(body, str) else body)
+        bodies.append(json.dumps(headers))
+    with view.lock:
+        bodies.append(json.dumps(view.objects))
+    bodies += seen
+    bodies.append(app.log_text())
+    view.close()
+    for text in bodies:
+        assert TOKEN not in text
+    assert any(auth == f"Token {TOKEN}" for _, _, auth in lava.requests)
+
+
+def test_event_socket_is_discovered_from_the_server(tmp_path):
+    publisher = TestPublisher()
+    lava = FakeLava(event_socket=f"tcp://*:{publisher.port}")
+    app = AppProcess("--lava-url", lava.url)
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["status"] == "ok", timeout=20, what="all healthy")
+        publisher.send(captured_frames()[0])
+        wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == 1, what="event arrived")
+        health = app.json("/healthz")
+        assert health["sources"][0]["name"] == f"tcp://127.0.0.1:{publisher.port}"
+        assert health["simulated"] is False
+    finally:
+        app.stop()
+        lava.close()
+        publisher.close()
