@@ -3,6 +3,7 @@
 for a bad filter value, XML-RPC, and faults the tests switch on and off."""
 import copy
 import json
+import logging
 import threading
 import time
 import urllib.parse
@@ -39,6 +40,7 @@ class FakeLava:
 
     # -- server lifecycle --------------------------------------------------------------------
     def start(self):
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the output
         self.server = make_server("127.0.0.1", self.port, self.wsgi, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
