@@ -1,4 +1,5 @@
 """Run the dashboard: python app.py --help lists every setting."""
+import signal
 import sys
 
 
@@ -22,8 +23,15 @@ def main(argv=None):
     dashboard.start_background_tasks(app)
     dashboard.log.info("serving on http://%s:%s/ (async mode %s)", settings["host"],
                        settings["port"], settings["async_mode"])
-    dashboard.socketio.run(app, host=settings["host"], port=settings["port"],
-                           log_output=settings["log_level"] == "DEBUG")
+    # SIGTERM (systemd, a Procfile runner, the tests) ends like Ctrl-C: through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        dashboard.socketio.run(app, host=settings["host"], port=settings["port"],
+                               log_output=settings["log_level"] == "DEBUG")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dashboard.shutdown(app)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """LAVA Live Dashboard: create_app(settings) wires settings → extensions → blueprints → tasks."""
 import logging
+import os
 
 from flask import Flask
 from flask_socketio import SocketIO
 
-from dashboard import api, config, views
+from dashboard import api, config, feeds, history_api, openapi, views
 from dashboard.health import Health
 from dashboard.ingest import Ingest
 from dashboard.reconcile import Reconciler
@@ -52,7 +53,18 @@ def create_app(overrides=None, settings=None):
     health = Health()
     relay = Relay(socketio, state, meta, interval=settings["batch_interval"],
                   max_pending=settings["max_pending_changes"], mode=settings["relay_mode"])
-    ingest = Ingest(state, relay, health, settings["max_message_size"])
+    store = keeper = None
+    if settings["store"]:
+        from dashboard import green
+        from dashboard.store import EventStore
+        from dashboard.storekeeper import StoreKeeper
+
+        store = EventStore(os.path.join(settings["data_dir"], "events.sqlite3"))
+        keeper = StoreKeeper(store, state, settings,
+                             lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
+                             socketio.sleep)
+        keeper.restore()  # before any source starts: a restart does not come back empty
+    ingest = Ingest(state, relay, health, settings["max_message_size"], store)
     reconciler = None
     if rest:
         reconciler = Reconciler(state, relay, rest, settings, socketio.server.eio.create_event,
@@ -60,8 +72,12 @@ def create_app(overrides=None, settings=None):
         meta["lava"] = reconciler.public_status()
     app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
                                    "ingest": ingest, "meta": meta, "settings": settings,
-                                   "reconciler": reconciler, "sources": []}
+                                   "reconciler": reconciler, "store": store, "keeper": keeper,
+                                   "sources": []}
     app.register_blueprint(api.bp)
+    app.register_blueprint(history_api.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(views.bp)
     return app
 
@@ -72,6 +88,9 @@ def start_background_tasks(app):
     ext = app.extensions["dashboard"]
     settings = ext["settings"]
     socketio.start_background_task(ext["relay"].run)
+    if ext["keeper"]:
+        socketio.start_background_task(ext["keeper"].run_writer)
+        socketio.start_background_task(ext["keeper"].run_pruner)
     if ext["reconciler"]:
         socketio.start_background_task(ext["reconciler"].run)
     if settings["zmq"]:
@@ -81,6 +100,14 @@ def start_background_tasks(app):
         socketio.start_background_task(_discover_event_socket, app)
     else:
         _start_zmq_source(app, _start_simulated_lab(settings), settings["topic_prefix"])
+
+
+def shutdown(app):
+    """Write what the store still holds and save the model, so that a restart loses nothing."""
+    keeper = app.extensions["dashboard"]["keeper"]
+    if keeper:
+        keeper.close()
+        log.info("store flushed and model saved")
 
 
 def _start_zmq_source(app, endpoint, topic_prefix):

@@ -35,6 +35,7 @@ def healthz():
                   "workers": len(state.workers), "duplicates": state.duplicates},
         "relay": ext["relay"].stats(),
         "lava": reconciler.as_dict() if reconciler else None,
+        "store": dict(ext["store"].stats(), restored=ext["keeper"].restored) if ext["store"] else None,
     })
     body["ok"] = not degraded
     return jsonify(body)

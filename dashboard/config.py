@@ -64,6 +64,14 @@ SETTINGS = (
             choices=("batched", "naive")),
     Setting("ws_compression", False, "Allow per-message WebSocket compression. Off by default: "
             "it multiplies the CPU cost of each delivery (see docs/performance.md).", bool),
+    Setting("data_dir", "data", "Folder of the event store (events.sqlite3): history, and the model "
+            "restored on restart."),
+    Setting("store", True, "Keep every accepted event in the store (--no-store: live view only, "
+            "nothing written).", bool),
+    Setting("retention_days", 30.0, "Stored events older than this many days are pruned.", float),
+    Setting("max_events", 1000000, "At most this many stored events; the oldest are pruned.", int),
+    Setting("snapshot_interval", 60.0, "Seconds between two saves of the live model to the store.",
+            float),
     Setting("sim_devices", 50, "Devices in the simulated lab.", int),
     Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
     Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),

@@ -25,3 +25,14 @@ def zmq_module(async_mode):
     else:
         import zmq
     return zmq
+
+
+def run_in_thread(async_mode, fn, *args):
+    """Run blocking code (SQLite) in a real OS thread so that the green hub keeps serving."""
+    if async_mode == "eventlet":
+        from eventlet import tpool
+        return tpool.execute(fn, *args)
+    if async_mode == "gevent":
+        import gevent
+        return gevent.get_hub().threadpool.apply(fn, args)
+    return fn(*args)

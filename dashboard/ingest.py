@@ -1,15 +1,20 @@
-"""The one path every message takes: source → parse → state → relay. Never lets a bad message stop it."""
+"""The one path every message takes: source → parse → state → (store, relay). Never lets a bad
+message stop it."""
+import time
+
 from dashboard.events import ParseError, parse_frames
+from dashboard.store import row_for
 
 
 class Ingest:
     """Parses frames, applies events to the model and hands the changes to the relay."""
 
-    def __init__(self, state, relay, health, max_message_size):
+    def __init__(self, state, relay, health, max_message_size, store=None):
         self.state = state
         self.relay = relay
         self.health = health
         self.max_message_size = max_message_size
+        self.store = store
 
     def handle(self, source, frames):
         """Handle one multipart message from `source` (a SourceStatus). Never raises."""
@@ -29,6 +34,12 @@ class Ingest:
                 self.health.duplicates += 1
                 return
             self.health.accepted += 1
+            if self.store is not None:
+                context = {}
+                if event.kind not in ("device", "testjob", "worker"):
+                    job = event.data.get("job")
+                    context = (self.state.jobs.get(job) if isinstance(job, int) else None) or {}
+                self.store.enqueue(row_for(event, frames, context, time.time()))
             if changes:
                 self.relay.push(changes)
         except Exception as exc:

@@ -281,6 +281,22 @@ class LabState:
             self._finished.pop(ident, None)
             self._emit("job", ident, None, self.jobs.pop(ident))
 
+    # -- persistence ------------------------------------------------------------------------
+    def dump(self):
+        """The model as JSON-ready data, for the store to keep across restarts."""
+        return {"seq": self.seq, "devices": list(self.devices.values()),
+                "jobs": list(self.jobs.values()), "workers": list(self.workers.values()),
+                "finished": list(self._finished), "recent_events": list(self.recent_events)}
+
+    def restore(self, body):
+        """Start from a dump() (a restart); events newer than it are replayed after."""
+        self.seq = body["seq"]
+        self.devices = {d["hostname"]: d for d in body["devices"]}
+        self.jobs = {j["id"]: j for j in body["jobs"]}
+        self.workers = {w["hostname"]: w for w in body["workers"]}
+        self._finished = collections.OrderedDict((i, None) for i in body["finished"] if i in self.jobs)
+        self.recent_events.extend(body["recent_events"])
+
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self, matches=None):
         """The whole model (or what `matches(kind, obj)` accepts) with its sequence number."""

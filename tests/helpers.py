@@ -2,9 +2,11 @@
 import json
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -44,6 +46,7 @@ class TestPublisher:
         self.socket = self.context.socket(zmq.XPUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscriber, not just the first
         self.socket.bind(self.endpoint)
         self.subscriptions = 0
 
@@ -75,6 +78,10 @@ class AppProcess:
         self.log_path = ROOT / "test-artifacts" / f"app-{self.port}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = open(self.log_path, "w+")
+        self.data_dir = None
+        if "--data-dir" not in args:  # never the repository's ./data: each app its own store
+            self.data_dir = tempfile.mkdtemp(prefix="dashboard-test-")
+            args = (*args, "--data-dir", self.data_dir)
         cmd = [sys.executable, "-W", "ignore::DeprecationWarning", str(ROOT / "app.py"),
                "--port", str(self.port), "--async-mode", async_mode, *args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
@@ -116,6 +123,11 @@ class AppProcess:
     def alive(self):
         return self.proc.poll() is None
 
+    def kill(self):
+        """A crash: SIGKILL, nothing flushed (the store's data dir is kept for a restart)."""
+        self.proc.kill()
+        self.proc.wait(10)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -125,6 +137,8 @@ class AppProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 class LiveView:

@@ -41,7 +41,7 @@ def send(publisher, kind, uuid, data, user="lavaserver"):
 
 def test_a_published_event_appears_on_the_page(page):
     publisher = TestPublisher()
-    app = AppProcess("--zmq", publisher.endpoint, "--lava-url", "https://lava.example.org")
+    app = AppProcess("--zmq", publisher.endpoint)
     try:
         publisher.wait_for_subscriber()
         page.goto(app.url + "/")

@@ -1,0 +1,142 @@
+"""An Atom feed of stored events, and CSV/JSON exports of a time range; same filters as the API."""
+import csv
+import datetime as dt
+import io
+import json
+import time
+import xml.etree.ElementTree as ET
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from dashboard import params
+from dashboard.api import error_body
+
+bp = Blueprint("feeds", __name__)
+FEED_ENTRIES = 100
+EXPORT_MAX = 100_000
+EXPORT_PAGE = 2000
+CSV_FIELDS = ("id", "time", "kind", "topic", "username", "job", "device", "worker", "submitter",
+              "device_type", "state", "health", "data")
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def _store():
+    store = current_app.extensions["dashboard"]["store"]
+    if store is None:
+        raise params.BadParameter("history is off on this dashboard (--no-store)")
+    return store
+
+
+@bp.errorhandler(params.BadParameter)
+def bad_parameter(exc):
+    return error_body(400, str(exc))
+
+
+def title(row):
+    """One line that says what happened."""
+    kind, name = row["kind"], row["device"] or row["worker"] or ""
+    if kind == "device":
+        return f"device {name}: {row['state']} / {row['health']}"
+    if kind == "worker":
+        return f"worker {row['worker']}: {row['state']} / {row['health']}"
+    if kind == "testjob":
+        return f"job {row['job']}: {row['state']} / {row['health']}"
+    message = row["data"].get("message") if isinstance(row["data"], dict) else None
+    return f"{kind} (job {row['job']}): {message}" if message else f"{kind} {row['topic']}"
+
+
+@bp.get("/feeds/events.atom")
+def atom():
+    """The newest events as an Atom feed (all text escaped by the XML writer)."""
+    filters, since, until = params.event_filters(request.args)
+    rows = _store().events(filters, since, until, limit=FEED_ENTRIES)
+    feed = ET.Element("feed", xmlns=ATOM)
+    ET.SubElement(feed, "title").text = "LAVA Live Dashboard events"
+    ET.SubElement(feed, "id").text = request.url
+    ET.SubElement(feed, "updated").text = rows[0]["time"] if rows else _now()
+    ET.SubElement(feed, "link", rel="self", href=request.url)
+    lava = current_app.extensions["dashboard"]["meta"]["lava_url"]
+    for row in rows:
+        entry = ET.SubElement(feed, "entry")
+        ET.SubElement(entry, "id").text = f"urn:uuid:{row['uuid']}" if _is_uuid(row["uuid"]) else f"tag:lava-live-dashboard,event:{row['id']}"
+        ET.SubElement(entry, "title").text = title(row)
+        ET.SubElement(entry, "updated").text = row["time"]
+        ET.SubElement(entry, "author").append(_name(row["username"] or "lavaserver"))
+        ET.SubElement(entry, "category", term=row["kind"])
+        ET.SubElement(entry, "content", type="text").text = json.dumps(row["data"], sort_keys=True)
+        if lava and row["job"] is not None:
+            ET.SubElement(entry, "link", href=f"{lava}/scheduler/job/{row['job']}")
+    body = ET.tostring(feed, encoding="unicode", xml_declaration=True)
+    return Response(body, mimetype="application/atom+xml")
+
+
+def _name(text):
+    name = ET.Element("name")
+    name.text = text
+    return name
+
+
+def _is_uuid(value):
+    return len(value) == 36 and value.count("-") == 4
+
+
+def _now():
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _export_rows(store, filters, since, until):
+    """Events oldest first, in pages, at most EXPORT_MAX."""
+    after, sent = 0, 0
+    while sent < EXPORT_MAX:
+        rows = store.events(filters, since, until, after=after, limit=EXPORT_PAGE, newest_first=False)
+        for row in rows[:EXPORT_MAX - sent]:
+            yield row
+        sent += len(rows)
+        if len(rows) < EXPORT_PAGE:
+            return
+        after = rows[-1]["id"]
+
+
+def _range(args):
+    filters, since, until = params.event_filters(args)
+    if since is None:
+        since = time.time() - 86400  # a day unless asked otherwise: exports stay bounded
+    return filters, since, until
+
+
+@bp.get("/export/events.csv")
+def export_csv():
+    """Events of a time range (default: the last day) as CSV, at most 100,000 rows."""
+    filters, since, until = _range(request.args)
+    store = _store()
+
+    def generate():
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_FIELDS)
+        for row in _export_rows(store, filters, since, until):
+            writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in CSV_FIELDS])
+            if buf.tell() > 65536:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=events.csv"})
+
+
+@bp.get("/export/events.json")
+def export_json():
+    """Events of a time range (default: the last day) as a JSON array, at most 100,000."""
+    filters, since, until = _range(request.args)
+    store = _store()
+
+    def generate():
+        yield "["
+        first = True
+        for row in _export_rows(store, filters, since, until):
+            yield ("" if first else ",\n") + json.dumps(row)
+            first = False
+        yield "]\n"
+    return Response(stream_with_context(generate()), mimetype="application/json",
+                    headers={"Content-Disposition": "attachment; filename=events.json"})

@@ -1,0 +1,221 @@
+"""REST API v1 (read-only): objects with their history, events with cursor pagination, statistics.
+
+Documented by /api/v1/openapi.json (dashboard/openapi.py). Errors: {"ok": false, "error"}; 400 for a
+bad parameter, 404 for an unknown object, never a 500 for user input.
+"""
+import time
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+
+from dashboard import history, params
+from dashboard.api import error_body
+
+bp = Blueprint("history_api", __name__)
+PAGE_MAX = 1000
+TRANSITIONS = 100
+
+
+def _ext():
+    return current_app.extensions["dashboard"]
+
+
+def _in_thread(fn, *args, **kwargs):
+    """SQLite work off the green hub (see dashboard/green.py)."""
+    from dashboard import green
+    return green.run_in_thread(_ext()["settings"]["async_mode"], lambda: fn(*args, **kwargs))
+
+
+def _store():
+    store = _ext()["store"]
+    if store is None:
+        raise params.BadParameter("history is off on this dashboard (--no-store)")
+    return store
+
+
+@bp.errorhandler(params.BadParameter)
+def bad_parameter(exc):
+    """400 with the one error shape."""
+    return error_body(400, str(exc))
+
+
+def _pick(values, **wanted):
+    return [v for v in values if all(w is None or v.get(k) == w for k, w in wanted.items())]
+
+
+@bp.get("/api/v1/devices")
+def devices():
+    """Devices of the live model, optionally filtered."""
+    a = request.args
+    state = _ext()["state"]
+    out = _pick(state.devices.values(), device_type=params.text(a, "device_type"),
+                worker=params.text(a, "worker"), health=params.text(a, "health"),
+                state=params.text(a, "state"))
+    return jsonify({"ok": True, "seq": state.seq, "devices": sorted(out, key=lambda d: d["hostname"])})
+
+
+@bp.get("/api/v1/devices/<hostname>")
+def device(hostname):
+    """One device with its recent transitions (newest first) and its timeline."""
+    state = _ext()["state"]
+    obj = state.devices.get(hostname)
+    rows = []
+    if _ext()["store"] is not None:
+        rows = _in_thread(_ext()["store"].events, {"kind": "device", "device": hostname}, limit=TRANSITIONS)
+    if obj is None and not rows:
+        return error_body(404, f"no device {hostname!r}")
+    return jsonify({"ok": True, "device": obj, "transitions": [_transition(r) for r in rows]})
+
+
+@bp.get("/api/v1/devices/<hostname>/timeline")
+def device_timeline(hostname):
+    """State and health bands of one device over a window (24h by default)."""
+    window = params.DURATIONS[params.choice(request.args, "window", ("24h", "7d"), "24h")]
+    end = time.time()
+    start = end - window
+    store = _store()
+
+    def read():
+        before = store.state_before("device", "device", start, {"device": hostname})
+        rows = store.rows("device", start, end, {"device": hostname})
+        return history.device_timeline(before, rows, start, end)
+    bands = _in_thread(read)
+    if not bands and hostname not in _ext()["state"].devices:
+        return error_body(404, f"no device {hostname!r}")
+    return jsonify({"ok": True, "device": hostname, "from": start, "to": end, "bands": bands})
+
+
+def _transition(row):
+    return {"id": row["id"], "time": row["time"], "state": row["state"], "health": row["health"],
+            "worker": row["worker"], "job": row["job"]}
+
+
+@bp.get("/api/v1/jobs")
+def jobs():
+    """Jobs of the live model (unfinished and recently finished), optionally filtered."""
+    a = request.args
+    state = _ext()["state"]
+    out = _pick(state.jobs.values(), state=params.text(a, "state"),
+                submitter=params.text(a, "submitter"), device_type=params.text(a, "device_type"),
+                device=params.text(a, "device"))
+    return jsonify({"ok": True, "seq": state.seq, "jobs": sorted(out, key=lambda j: j["id"])})
+
+
+@bp.get("/api/v1/jobs/<int:job_id>")
+def job(job_id):
+    """One job with its events (state changes and test-shell messages), oldest first."""
+    if job_id > 2**62:  # larger than SQLite's integers: no such job
+        return error_body(404, f"no job {job_id}")
+    obj = _ext()["state"].jobs.get(job_id)
+    rows = []
+    if _ext()["store"] is not None:
+        rows = _in_thread(_ext()["store"].events, {"job": job_id}, limit=PAGE_MAX, newest_first=False)
+    if obj is None:
+        last = [r for r in rows if r["kind"] == "testjob"]
+        if not last:
+            return error_body(404, f"no job {job_id}")
+        obj = dict(last[-1]["data"], id=job_id)
+        obj.pop("job", None)
+    path = [{"time": r["time"], "state": r["state"], "health": r["health"], "device": r["device"]}
+            for r in rows if r["kind"] == "testjob"]
+    messages = [{"time": r["time"], "message": r["data"].get("message"), "kind": r["kind"]}
+                for r in rows if r["kind"] not in ("testjob", "device", "worker")]
+    return jsonify({"ok": True, "job": obj, "path": path, "messages": messages})
+
+
+@bp.get("/api/v1/workers")
+def workers():
+    """Workers of the live model."""
+    a = request.args
+    state = _ext()["state"]
+    out = _pick(state.workers.values(), state=params.text(a, "state"), health=params.text(a, "health"))
+    return jsonify({"ok": True, "seq": state.seq, "workers": sorted(out, key=lambda w: w["hostname"])})
+
+
+@bp.get("/api/v1/workers/<hostname>")
+def worker(hostname):
+    """One worker with its recent transitions."""
+    obj = _ext()["state"].workers.get(hostname)
+    rows = []
+    if _ext()["store"] is not None:
+        rows = _in_thread(_ext()["store"].events, {"kind": "worker", "worker": hostname}, limit=TRANSITIONS)
+    if obj is None and not rows:
+        return error_body(404, f"no worker {hostname!r}")
+    return jsonify({"ok": True, "worker": obj, "transitions": [_transition(r) for r in rows]})
+
+
+@bp.get("/api/v1/events")
+def events():
+    """Stored events, newest first, filtered; `next` is the URL of the following page."""
+    a = request.args
+    filters, since, until = params.event_filters(a)
+    limit = params.integer(a, "limit", 100, 1, PAGE_MAX)
+    before = params.integer(a, "before", None, 0, 2**62)
+    rows = _in_thread(_store().events, filters, since, until, before=before, limit=limit)
+    nxt = None
+    if len(rows) == limit:
+        args = dict(a.items(), before=rows[-1]["id"])
+        nxt = url_for("history_api.events", **args)
+    return jsonify({"ok": True, "events": rows, "next": nxt})
+
+
+@bp.get("/api/v1/stats/events")
+def stats_events():
+    """Events per hour (last 24 h) or per day (last 30 days), by kind."""
+    a = request.args
+    bucket = params.choice(a, "bucket", ("hour", "day"), "hour")
+    width = 3600 if bucket == "hour" else 86400
+    filters, since, until = params.event_filters(a)
+    until = until or time.time()
+    since = since or until - (86400 if bucket == "hour" else 30 * 86400)
+    rows = _in_thread(_store().buckets, width, since, until, filters)
+    return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
+                    "series": history.series_by_kind(rows)})
+
+
+def _window(a):
+    window = params.DURATIONS[params.choice(a, "window", ("24h", "7d"), "24h")]
+    end = time.time()
+    return end - window, end
+
+
+@bp.get("/api/v1/stats/utilisation")
+def stats_utilisation():
+    """Share of time Running, Idle, Maintenance, Bad, Retired per device type over 24 h or 7 days."""
+    a = request.args
+    start, end = _window(a)
+    filters = {k: params.text(a, k) for k in ("device_type", "worker", "device")}
+    filters = {k: v for k, v in filters.items() if v}
+    store = _store()
+
+    def read():
+        before = store.state_before("device", "device", start, filters)
+        return history.utilisation(before, store.rows("device", start, end, filters), start, end)
+    return jsonify({"ok": True, "from": start, "to": end, "device_types": _in_thread(read)})
+
+
+@bp.get("/api/v1/stats/outcomes")
+def stats_outcomes():
+    """Finished jobs per day and outcome over the last `days` days."""
+    a = request.args
+    days = params.integer(a, "days", 30, 1, 365)
+    filters = {k: params.text(a, k) for k in ("device_type", "submitter", "device")}
+    filters = {k: v for k, v in filters.items() if v}
+    end = time.time()
+    rows = _in_thread(_store().rows, "testjob", end - days * 86400, end, filters)
+    return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})
+
+
+@bp.get("/api/v1/stats/queue")
+def stats_queue():
+    """Jobs waiting in the queue over time (24 h in 15-minute steps, or 7 days hourly)."""
+    a = request.args
+    start, end = _window(a)
+    step = 900 if end - start <= 86400 else 3600
+    filters = {k: params.text(a, k) for k in ("device_type", "submitter")}
+    filters = {k: v for k, v in filters.items() if v}
+    store = _store()
+
+    def read():
+        before = store.state_before("testjob", "job", start, filters)
+        return history.queue_length(before, store.rows("testjob", start, end, filters), start, end, step)
+    return jsonify({"ok": True, "step": step, "points": _in_thread(read)})

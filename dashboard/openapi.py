@@ -1,0 +1,142 @@
+"""The OpenAPI 3.0 document of the read-only REST API, served at /api/v1/openapi.json.
+
+A test runs schemathesis against it: every response must match what is written here.
+"""
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+
+def _obj(required=(), **props):
+    return {"type": "object", "required": list(required), "properties": props}
+
+
+STR = {"type": "string"}
+NSTR = {"type": "string", "nullable": True}
+NINT = {"type": "integer", "nullable": True}
+NUM = {"type": "number"}
+ANY = {}
+DEVICE = _obj(("hostname", "state", "health"), hostname=STR, device_type=NSTR, state=NSTR,
+              health=NSTR, worker=NSTR, job=NINT, since=NSTR, updated=NSTR)
+JOB = _obj(("id", "state", "health"), id={"type": "integer"}, submitter=NSTR, description=NSTR,
+           state=NSTR, health=NSTR, priority=NINT, submit_time=NSTR, start_time=NSTR,
+           end_time=NSTR, health_check={"type": "boolean", "nullable": True}, device_type=NSTR,
+           device=NSTR, worker=NSTR)
+WORKER = _obj(("hostname", "state", "health", "devices"), hostname=STR, state=NSTR, health=NSTR,
+              devices={"type": "array", "items": STR}, since=NSTR, updated=NSTR)
+EVENT = _obj(("id", "uuid", "time", "kind", "topic", "data", "frames"), id={"type": "integer"},
+             uuid=STR, time=STR, kind=STR, topic=STR, username=NSTR, job=NINT, device=NSTR,
+             worker=NSTR, submitter=NSTR, device_type=NSTR, state=NSTR, health=NSTR,
+             data={"type": "object"}, frames={"type": "array", "items": STR, "minItems": 5, "maxItems": 5})
+TRANSITION = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
+                  worker=NSTR, job=NINT)
+ERROR = _obj(("ok", "error"), ok={"type": "boolean", "enum": [False]}, error=STR)
+
+
+def _ok(**props):
+    return _obj(["ok", *props], ok={"type": "boolean", "enum": [True]}, **props)
+
+
+def _q(name, schema, description):
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name):
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+NAME_Q = {"type": "string", "minLength": 1, "maxLength": 200}
+FILTER_PARAMS = [
+    _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"}, "device, testjob, worker, event, or another topic suffix"),
+    _q("device", NAME_Q, "device hostname"),
+    _q("job", {"type": "integer", "minimum": 0, "maximum": 2**62}, "job id"),
+    _q("worker", NAME_Q, "worker hostname"),
+    _q("submitter", NAME_Q, "job submitter"),
+    _q("device_type", NAME_Q, "device type"),
+    _q("since", {"type": "string", "format": "date-time"}, "from this time (ISO 8601, inclusive)"),
+    _q("until", {"type": "string", "format": "date-time"}, "up to this time (exclusive)"),
+]
+WINDOW = _q("window", {"type": "string", "enum": ["24h", "7d"]}, "time window")
+
+
+def _get(summary, schema, params=(), media="application/json", not_found=False):
+    responses = {"200": {"description": "OK", "content": {media: {"schema": schema}}},
+                 "400": {"description": "A bad parameter", "content": {"application/json": {"schema": ERROR}}}}
+    if not_found:
+        responses["404"] = {"description": "Unknown object", "content": {"application/json": {"schema": ERROR}}}
+    return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
+
+
+def document():
+    """The OpenAPI document as a dict."""
+    arr = lambda item: {"type": "array", "items": item}  # noqa: E731
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "LAVA Live Dashboard API", "version": "1",
+                 "description": "Read-only. Live objects use LAVA's field names; errors are "
+                                "{\"ok\": false, \"error\": \"...\"}. The live protocol is "
+                                "Socket.IO: see docs/protocol.md."},
+        "paths": {
+            "/api/v1/state": _get("The whole live model with its sequence number",
+                                  _ok(seq={"type": "integer"}, devices=arr(DEVICE), jobs=arr(JOB),
+                                      workers=arr(WORKER), events=arr({"type": "object"}))),
+            "/api/v1/devices": _get("Devices", _ok(seq={"type": "integer"}, devices=arr(DEVICE)), [
+                _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""), _q("health", NAME_Q, ""),
+                _q("state", NAME_Q, "")]),
+            "/api/v1/devices/{hostname}": {**_get("One device and its recent transitions",
+                                                  _ok(device={**DEVICE, "nullable": True},
+                                                      transitions=arr(TRANSITION)), not_found=True),
+                                           "parameters": [_path("hostname")]},
+            "/api/v1/devices/{hostname}/timeline": {**_get(
+                "State and health bands of one device",
+                _ok(device=STR, bands=arr(_obj(("from", "to", "state", "health", "category"),
+                                               **{"from": NUM, "to": NUM, "state": NSTR,
+                                                  "health": NSTR, "category": STR}))),
+                [WINDOW], not_found=True), "parameters": [_path("hostname")]},
+            "/api/v1/jobs": _get("Jobs of the live model", _ok(seq={"type": "integer"}, jobs=arr(JOB)), [
+                _q("state", NAME_Q, ""), _q("submitter", NAME_Q, ""), _q("device_type", NAME_Q, ""),
+                _q("device", NAME_Q, "")]),
+            "/api/v1/jobs/{job_id}": {**_get("One job, its path through the states and its messages",
+                                             _ok(job={"type": "object"}, path=arr({"type": "object"}),
+                                                 messages=arr({"type": "object"})), not_found=True),
+                                      "parameters": [{"name": "job_id", "in": "path", "required": True,
+                                                      "schema": {"type": "integer", "minimum": 0}}]},
+            "/api/v1/workers": _get("Workers", _ok(seq={"type": "integer"}, workers=arr(WORKER)), [
+                _q("state", NAME_Q, ""), _q("health", NAME_Q, "")]),
+            "/api/v1/workers/{hostname}": {**_get("One worker and its recent transitions",
+                                                  _ok(worker={**WORKER, "nullable": True},
+                                                      transitions=arr(TRANSITION)), not_found=True),
+                                           "parameters": [_path("hostname")]},
+            "/api/v1/events": _get("Stored events, newest first, with cursor pagination",
+                                   _ok(events=arr(EVENT), next=NSTR), [
+                                       *FILTER_PARAMS,
+                                       _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+                                       _q("before", {"type": "integer", "minimum": 0, "maximum": 2**62},
+                                          "cursor: events with a smaller id (use `next`)")]),
+            "/api/v1/stats/events": _get("Events per hour or per day, by kind",
+                                         _ok(bucket=STR, series={"type": "object"}),
+                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day"]}, "")]),
+            "/api/v1/stats/utilisation": _get("Share of time per category and device type",
+                                              _ok(device_types={"type": "object"}),
+                                              [WINDOW, _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""),
+                                               _q("device", NAME_Q, "")]),
+            "/api/v1/stats/outcomes": _get("Finished jobs per day and outcome", _ok(days={"type": "object"}),
+                                           [_q("days", {"type": "integer", "minimum": 1, "maximum": 365}, ""),
+                                            _q("device_type", NAME_Q, ""), _q("submitter", NAME_Q, ""),
+                                            _q("device", NAME_Q, "")]),
+            "/api/v1/stats/queue": _get("Queued jobs over time", _ok(step={"type": "integer"}, points=arr(arr(NUM))),
+                                        [WINDOW, _q("device_type", NAME_Q, ""), _q("submitter", NAME_Q, "")]),
+            "/feeds/events.atom": _get("The newest events as an Atom feed", STR, FILTER_PARAMS,
+                                       media="application/atom+xml"),
+            "/export/events.csv": _get("Events of a time range as CSV (default: the last day)", STR,
+                                       FILTER_PARAMS, media="text/csv"),
+            "/export/events.json": _get("Events of a time range as JSON (default: the last day)",
+                                        arr(EVENT), FILTER_PARAMS),
+        },
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    """The document."""
+    return jsonify(document())

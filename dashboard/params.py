@@ -1,0 +1,68 @@
+"""Query-string parameters of the REST API: parsed and checked in one place; a bad one is a
+BadParameter, which the API answers with 400 and the one error shape."""
+import re
+
+from dashboard.events import parse_time
+
+NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
+KIND = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+DURATIONS = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000}
+
+
+class BadParameter(ValueError):
+    """A query parameter that cannot be used; the message names it and says why."""
+
+
+def text(args, name, pattern=NAME):
+    """An optional string parameter."""
+    value = args.get(name)
+    if value is None:
+        return None
+    if not pattern.match(value):
+        raise BadParameter(f"{name}: not a valid value")
+    return value
+
+
+def integer(args, name, default=None, low=None, high=None):
+    """An optional integer parameter within [low, high]."""
+    raw = args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameter(f"{name}: expected an integer, got {raw[:40]!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise BadParameter(f"{name}: must be between {low} and {high}")
+    return value
+
+
+def timestamp(args, name):
+    """An optional ISO 8601 time (no zone means UTC) → epoch seconds."""
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_time(raw).timestamp()
+    except (ValueError, OverflowError):
+        raise BadParameter(f"{name}: expected an ISO 8601 time such as 2026-11-27T17:00:00Z") from None
+
+
+def choice(args, name, choices, default):
+    """An optional parameter from a fixed list."""
+    value = args.get(name, default)
+    if value not in choices:
+        raise BadParameter(f"{name}: expected one of {', '.join(choices)}")
+    return value
+
+
+def event_filters(args):
+    """The filters shared by /api/v1/events, the feed, the export and the charts."""
+    filters = {"kind": text(args, "kind", KIND), "device": text(args, "device"),
+               "worker": text(args, "worker"), "submitter": text(args, "submitter"),
+               "device_type": text(args, "device_type"),
+               "job": integer(args, "job", low=0, high=2**62)}
+    since, until = timestamp(args, "since"), timestamp(args, "until")
+    if since is not None and until is not None and since > until:
+        raise BadParameter("since: must not be after until")
+    return {k: v for k, v in filters.items() if v is not None}, since, until

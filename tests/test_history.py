@@ -1,0 +1,262 @@
+"""History: the SQLite event store, restart, retention, the REST API v1, feeds, exports, statistics."""
+import csv
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from dashboard import history
+from dashboard.events import parse_frames
+from dashboard.store import EventStore, row_for
+from tests.fixtures import captured_frames
+from tests.helpers import AppProcess, TestPublisher, wait_until
+
+# -- pure statistics, against hand-computed figures ----------------------------------------
+
+
+def test_utilisation_matches_a_hand_computed_example():
+    # Window 0..100 s. d1 (qemu): Idle/Good from before; Running at 10; Idle at 40; Bad at 70.
+    # → Idle 10 + 30 = 40 s, Running 30 s, Bad 30 s.  d2 (qemu): first seen at 50, Maintenance
+    # until the end → 50 s Maintenance (time before its first state is not counted).
+    before = [{"device": "d1", "device_type": "qemu", "state": "Idle", "health": "Good"}]
+    rows = [{"ts": 10, "device": "d1", "device_type": "qemu", "state": "Running", "health": "Good"},
+            {"ts": 40, "device": "d1", "device_type": "qemu", "state": "Idle", "health": "Good"},
+            {"ts": 50, "device": "d2", "device_type": "qemu", "state": "Idle", "health": "Maintenance"},
+            {"ts": 70, "device": "d1", "device_type": "qemu", "state": "Idle", "health": "Bad"}]
+    got = history.utilisation(before, rows, 0, 100)["qemu"]
+    assert got["seconds"] == 150
+    assert (got["Idle"], got["Running"], got["Bad"], got["Maintenance"]) == (
+        round(40 / 150, 4), round(30 / 150, 4), round(30 / 150, 4), round(50 / 150, 4))
+
+
+def test_queue_length_and_outcomes():
+    before = [{"job": 1, "state": "Submitted"}, {"job": 2, "state": "Running"}]
+    rows = [{"ts": 5, "job": 3, "state": "Submitted", "health": "Unknown"},
+            {"ts": 12, "job": 1, "state": "Scheduled", "health": "Unknown"},
+            {"ts": 25, "job": 3, "state": "Finished", "health": "Canceled"},
+            {"ts": 26, "job": 3, "state": "Finished", "health": "Canceled"}]
+    assert history.queue_length(before, rows, 0, 30, 10) == [(10, 2), (20, 1), (30, 0)]
+    assert history.outcomes_per_day(rows) == {"1970-01-01": {"Canceled": 1}}
+
+
+def test_device_timeline_bands():
+    rows = [{"ts": 10, "state": "Running", "health": "Good"}, {"ts": 15, "state": "Running", "health": "Good"},
+            {"ts": 30, "state": "Idle", "health": "Bad"}]
+    bands = history.device_timeline([{"state": "Idle", "health": "Good"}], rows, 0, 50)
+    assert [(b["from"], b["to"], b["category"]) for b in bands] == [
+        (0, 10, "Idle"), (10, 30, "Running"), (30, 50, "Bad")]
+
+
+# -- the store on a real SQLite file -------------------------------------------------------
+
+
+def fill(store, frames_list):
+    for frames in frames_list:
+        store.enqueue(row_for(parse_frames(frames), frames, {}, time.time()))
+    while store.queue:
+        store.flush()
+
+
+def test_store_keeps_events_as_received_and_as_parsed(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    frames = captured_frames()
+    fill(store, frames + frames[:5])  # duplicates are not stored twice
+    assert store.count() == 127
+    newest = store.events(limit=1)[0]
+    assert newest["frames"] == [f.decode() for f in frames[-1]]
+    assert newest["data"] == json.loads(frames[-1][4]) and newest["kind"] == "worker"
+
+
+def test_pruning_keeps_the_limits(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    fill(store, captured_frames())
+    assert store.prune(max_age_s=0, max_rows=100, chunk=7) == 27
+    assert store.count() == 100 and store.events(limit=1, newest_first=False)[0]["id"] == 28
+    ages = [e["time"] for e in store.events(limit=1000)]
+    cutoff = sorted(ages)[50]
+    from dashboard.events import parse_time
+    now = time.time()
+    assert store.prune(max_age_s=now - parse_time(cutoff).timestamp(), max_rows=0, now=now) == 50
+    assert min(parse_time(t) for t in (e["time"] for e in store.events(limit=1000))) >= parse_time(cutoff)
+
+
+def test_cursor_pages_are_stable_while_events_arrive(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    frames = captured_frames()
+    fill(store, frames[:60])
+    seen, before = [], None
+    for i in range(100):
+        page = store.events(before=before, limit=7)
+        seen += [e["id"] for e in page]
+        if i < 9:
+            fill(store, frames[60 + i * 7:60 + (i + 1) * 7])  # newer events keep arriving
+        if len(page) < 7:
+            break
+        before = page[-1]["id"]
+    assert seen == list(range(60, 0, -1))
+
+
+# -- the app: restart, API, feeds, schemathesis --------------------------------------------
+
+
+@pytest.fixture
+def lab(tmp_path):
+    publisher = TestPublisher()
+    apps = []
+
+    def start(*extra):
+        app = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(tmp_path), *extra)
+        apps.append(app)
+        publisher.wait_for_subscriber()
+        return app
+
+    yield publisher, start
+    for app in apps:
+        app.stop()
+    publisher.close()
+
+
+def publish_all(publisher, app, frames):
+    written = app.json("/healthz")["store"]["written"]
+    for f in frames:
+        publisher.send(f)
+    wait_until(lambda: app.json("/healthz")["store"]["written"] >= written + len(frames),
+               timeout=20, what="events stored")
+
+
+@pytest.mark.parametrize("ending, snapshot_interval", [("sigterm", "3600"), ("crash", "3600"),
+                                                       ("crash", "0.3")])
+def test_restart_restores_the_model_from_the_store(lab, ending, snapshot_interval):
+    publisher, start = lab
+    app = start("--snapshot-interval", snapshot_interval)
+    frames = captured_frames()
+    publish_all(publisher, app, frames[:100])
+    time.sleep(1.2)  # with 0.3 s, a saved model now covers at least the first 100 events
+    publish_all(publisher, app, frames[100:])
+    before = app.json("/api/v1/state")
+    if ending == "sigterm":
+        app.stop()  # queued events are written and the model saved before it exits
+    else:
+        wait_until(lambda: app.json("/healthz")["store"]["written"] == 127, what="all written")
+        app.kill()
+    again = start("--snapshot-interval", snapshot_interval)
+    after = again.json("/api/v1/state")  # served at once, before any new event
+    for key in ("seq", "devices", "jobs", "workers"):
+        assert after[key] == before[key], key
+    restored = again.json("/healthz")["store"]["restored"]
+    if ending == "sigterm":
+        assert restored == {"from_snapshot": True, "replayed": 0}
+    elif snapshot_interval == "3600":
+        assert restored == {"from_snapshot": False, "replayed": 127}  # every event replayed
+    else:
+        assert restored["from_snapshot"] and restored["replayed"] <= 27
+
+
+BAD = ["/api/v1/events?since=yesterday", "/api/v1/events?until=2026-13-45", "/api/v1/events?limit=0",
+       "/api/v1/events?limit=abc", "/api/v1/events?limit=100000", "/api/v1/events?job=-1",
+       "/api/v1/events?job=x", "/api/v1/events?before=-5", "/api/v1/events?kind=a%20b",
+       "/api/v1/events?since=2026-11-27T10:00:00Z&until=2026-11-27T09:00:00Z",
+       "/api/v1/stats/events?bucket=week", "/api/v1/stats/utilisation?window=1y",
+       "/api/v1/stats/outcomes?days=0", "/api/v1/devices/qemu-01/timeline?window=forever",
+       "/feeds/events.atom?since=later", "/export/events.csv?job=many", "/export/events.json?limit=&since=x",
+       "/api/v1/devices?health=%01"]
+
+
+def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
+    publisher, start = lab
+    app = start()
+    for url in BAD:
+        status, headers, body = app.get(url)
+        assert status == 400, url
+        assert body["ok"] is False and isinstance(body["error"], str) and body["error"], url
+    for url in ("/api/v1/devices/nope", "/api/v1/jobs/123456", "/api/v1/workers/nope", "/api/v1/nothing"):
+        status, _, body = app.get(url)
+        assert status == 404 and body["ok"] is False, url
+
+
+def test_api_objects_feeds_and_exports(lab):
+    publisher, start = lab
+    # Links only: nothing listens on port 9, so the REST load fails (and is retried) harmlessly.
+    app = start("--lava-url", "http://127.0.0.1:9", "--reconcile-interval", "3600")
+    frames = captured_frames()
+    xss = [b"org.lavasoftware.event", b"x-1", b"2026-11-27T17:41:30", b"lavaserver",
+           json.dumps({"job": 13, "message": "<script>alert(1)</script>"}).encode()]
+    publish_all(publisher, app, frames + [xss])
+    device = app.json("/api/v1/devices/qemu-02")
+    assert device["device"]["job"] == 13 and device["transitions"][0]["state"] == "Running"
+    job = app.json("/api/v1/jobs/2")
+    assert [p["state"] for p in job["path"]] == ["Submitted", "Scheduled", "Running", "Finished"]
+    assert [(m["kind"], m["message"]) for m in job["messages"]] == [
+        ("event", "reallava job 2 started on qemu-04"), ("event", "reallava job 2 test phase")]
+    assert job["messages"][0]["time"] < job["messages"][1]["time"]
+    assert [w["hostname"] for w in app.json("/api/v1/workers")["workers"]] == [
+        "lab-worker-01", "lab-worker-02", "lab-worker-04"]
+    by_job = app.json("/api/v1/events?job=13&limit=1000")["events"]
+    assert {e["kind"] for e in by_job} == {"testjob", "event", "device"}
+    assert all(e["submitter"] == "admin" for e in by_job if e["kind"] != "device")
+    # Atom: parses, escapes, links to LAVA.
+    status, headers, body = app.get("/feeds/events.atom?job=13")
+    assert headers["Content-Type"].startswith("application/atom+xml")
+    feed = ET.fromstring(body)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    titles = [e.findtext("a:title", namespaces=ns) for e in feed.findall("a:entry", ns)]
+    assert titles[0] == "event (job 13): <script>alert(1)</script>" and "<script>" not in body
+    assert feed.find("a:entry/a:link", ns).get("href") == "http://127.0.0.1:9/scheduler/job/13"
+    # Exports of a time range.
+    rng = "since=2026-11-27T17:38:00Z&until=2026-11-27T17:40:00Z"
+    status, headers, text = app.get(f"/export/events.csv?{rng}")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert status == 200 and rows and all("2026-11-27T17:38" <= r["time"] < "2026-11-27T17:40" for r in rows)
+    status, _, exported = app.get(f"/export/events.json?{rng}&kind=testjob")
+    assert len(exported) == len([r for r in rows if r["kind"] == "testjob"]) > 0
+    stats = app.json("/api/v1/stats/events?bucket=day&since=2026-11-20T00:00:00Z&until=2026-11-28T00:00:00Z")
+    assert sum(n for series in stats["series"].values() for _, n in series) == 128
+
+
+def test_cursor_pagination_through_the_api_while_events_arrive(lab):
+    publisher, start = lab
+    app = start()
+    frames = captured_frames()
+    publish_all(publisher, app, frames[:80])
+    stop = threading.Event()
+
+    def keep_publishing():
+        for f in frames[80:]:
+            if stop.is_set():
+                return
+            publisher.send(f)
+            time.sleep(0.01)
+    thread = threading.Thread(target=keep_publishing)
+    thread.start()
+    try:
+        seen, url = [], "/api/v1/events?limit=9"
+        for _ in range(100):
+            page = app.json(url)
+            seen += [e["id"] for e in page["events"]]
+            if not page["next"]:
+                break
+            url = page["next"]
+    finally:
+        stop.set()
+        thread.join(10)
+    first = seen[0]
+    assert seen == list(range(first, 0, -1)), "every event exactly once, in order"
+
+
+def test_schemathesis_finds_no_500_and_every_response_matches_the_document(lab):
+    publisher, start = lab
+    app = start()
+    publish_all(publisher, app, captured_frames())
+    result = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", app.url + "/api/v1/openapi.json",
+         "--max-examples", "25", "--phases", "coverage,fuzzing", "--request-timeout", "20",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                     "response_schema_conformance", "--seed", "1"],
+        capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "No issues found" in result.stdout
