@@ -1,0 +1,158 @@
+"""Store benchmark: ingest N events (default 1,000,000) with and without the event store, then the
+latency of the history API over that store. Prints JSON.
+
+The baseline for ingest is the same app with --no-store, measured in the same run. Events are a
+synthetic lab (devices changing state and health, jobs flowing, test-shell messages) spread over the
+last 7 days, so that statistics and timelines have something to chew on.
+
+    python bench/store.py --events 1000000
+"""
+import argparse
+import json
+import pathlib
+import random
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+
+import zmq
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import AppProcess, TestPublisher, wait_until  # noqa: E402
+
+TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
+DEVICES = 500
+IN_FLIGHT = 20_000  # keep ZMQ's queues far from their high-water marks: nothing may be dropped
+
+
+def messages(n, start, end, seed=1):
+    """n synthetic lava-publisher messages with times rising from start to end (epoch seconds)."""
+    rng = random.Random(seed)
+    job = 0
+    running = {}
+    for i in range(n):
+        ts = start + (end - start) * i / n
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}+00:00"
+        d = rng.randrange(DEVICES)
+        host, dtype, worker = f"dev-{d:03d}", TYPES[d % len(TYPES)], f"worker-{d % 20:02d}"
+        r = rng.random()
+        if r < 0.45:
+            if host in running:
+                job_id = running.pop(host)
+                data, topic, user = {"job": job_id, "state": "Finished", "health": rng.choice(
+                    ("Complete", "Complete", "Incomplete", "Canceled")), "submitter": "bench",
+                    "device_type": dtype, "device": host, "worker": worker,
+                    "submit_time": stamp, "start_time": stamp, "end_time": stamp}, "testjob", "bench"
+            else:
+                job += 1
+                running[host] = job
+                data, topic, user = {"job": job, "state": rng.choice(("Submitted", "Running")),
+                                     "health": "Unknown", "submitter": "bench", "device_type": dtype,
+                                     "device": host, "worker": worker, "submit_time": stamp}, "testjob", "bench"
+        elif r < 0.9:
+            data, topic, user = {"device": host, "device_type": dtype, "worker": worker,
+                                 "state": rng.choice(("Idle", "Running", "Reserved")),
+                                 "health": rng.choice(("Good", "Good", "Good", "Unknown", "Bad", "Maintenance"))}, "device", "lavaserver"
+        else:
+            data, topic, user = {"job": running.get(host, job), "message": f"step {i}"}, "event", "lavaserver"
+        yield [f"org.lavasoftware.{topic}".encode(), f"b{seed}-{i}".encode(), stamp.encode(),
+               user.encode(), json.dumps(data).encode()]
+
+
+def ingest(args, store, data_dir):
+    """Publish every message as fast as the app takes them; events/s until all are accepted
+    (and, with the store, written)."""
+    publisher = TestPublisher()
+    extra = ["--zmq", publisher.endpoint, "--log-level", "WARNING", "--data-dir", data_dir,
+             "--max-events", str(args.events * 2), "--retention-days", "3650",
+             "--async-mode", args.async_mode]
+    if not store:
+        extra.append("--no-store")
+    app = AppProcess(*extra, async_mode=args.async_mode)
+    publisher.wait_for_subscriber()
+    end = time.time()
+    sent, t0 = 0, time.monotonic()
+    accepted = 0
+    for frames in messages(args.events, end - 7 * 86400, end):
+        publisher.send(frames)
+        sent += 1
+        if sent - accepted >= IN_FLIGHT:
+            while sent - accepted >= IN_FLIGHT // 2:
+                accepted = app.json("/healthz")["counters"]["accepted"]
+                time.sleep(0.01)
+    wait_until(lambda: app.json("/healthz")["counters"]["accepted"] >= sent, timeout=600,
+               interval=0.1, what="all accepted")
+    accepted_s = time.monotonic() - t0
+    written_s = None
+    if store:
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= sent, timeout=600,
+                   interval=0.1, what="all written")
+        written_s = time.monotonic() - t0
+    health = app.json("/healthz")
+    publisher.close()
+    return app, {"events": sent, "accepted_per_s": round(sent / accepted_s),
+                 "written_per_s": round(sent / written_s) if written_s else None,
+                 "rejected": health["counters"]["rejected_total"],
+                 "store_dropped": health["store"]["dropped"] if health["store"] else None}
+
+
+def latency(app, path, repeat):
+    """Median and max seconds of GET path."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(app.url + path, timeout=300) as resp:
+            resp.read()
+            assert resp.status == 200, path
+        times.append(time.perf_counter() - t0)
+    return {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--async-mode", default="eventlet", choices=("eventlet", "gevent"))
+    args = parser.parse_args()
+    out = {"command": "python " + " ".join(sys.argv), "ingest": {}, "queries": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        app, out["ingest"]["without_store"] = ingest(args, False, tmp + "/none")
+        app.stop()
+        print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
+        app, out["ingest"]["with_store"] = ingest(args, True, tmp + "/store")
+        print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
+        try:
+            first = app.json("/api/v1/events?limit=100")
+            deep = app.json("/api/v1/events?limit=1000&before=" + str(first["events"][0]["id"] - args.events // 2))
+            paths = {
+                "events_first_page": "/api/v1/events?limit=100",
+                "events_page_in_the_middle": "/api/v1/events?limit=100&before=" + str(deep["events"][0]["id"]),
+                "events_of_one_device": "/api/v1/events?device=dev-042&limit=100",
+                "events_of_one_job": "/api/v1/events?job=1234&limit=100",
+                "device_with_transitions": "/api/v1/devices/dev-042",
+                "device_timeline_24h": "/api/v1/devices/dev-042/timeline?window=24h",
+                "device_timeline_7d": "/api/v1/devices/dev-042/timeline?window=7d",
+                "chart_events_per_hour_24h": "/api/v1/stats/events?bucket=hour",
+                "chart_events_per_day_30d": "/api/v1/stats/events?bucket=day",
+                "chart_utilisation_24h": "/api/v1/stats/utilisation?window=24h",
+                "chart_utilisation_7d": "/api/v1/stats/utilisation?window=7d",
+                "chart_outcomes_30d": "/api/v1/stats/outcomes?days=30",
+                "chart_queue_24h": "/api/v1/stats/queue?window=24h",
+                "chart_queue_7d": "/api/v1/stats/queue?window=7d",
+            }
+            for name, path in paths.items():
+                out["queries"][name] = latency(app, path, args.repeat)
+                print(json.dumps({name: out["queries"][name]}), file=sys.stderr, flush=True)
+        finally:
+            app.stop()
+    ws, wo = out["ingest"]["with_store"], out["ingest"]["without_store"]
+    out["ingest"]["accepted_rate_ratio_store_over_none"] = round(ws["accepted_per_s"] / wo["accepted_per_s"], 3)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
