@@ -59,11 +59,15 @@ def create_app(overrides=None, settings=None):
         from dashboard.store import EventStore
         from dashboard.storekeeper import StoreKeeper
 
-        store = EventStore(os.path.join(settings["data_dir"], "events.sqlite3"))
+        # The simulated lab starts afresh each time, so its history is kept apart and its old
+        # model is not restored (its jobs would be stale forever).
+        name = "simulated.sqlite3" if simulated else "events.sqlite3"
+        store = EventStore(os.path.join(settings["data_dir"], name))
         keeper = StoreKeeper(store, state, settings,
                              lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                              socketio.sleep)
-        keeper.restore()  # before any source starts: a restart does not come back empty
+        if not simulated:
+            keeper.restore()  # before any source starts: a restart does not come back empty
     ingest = Ingest(state, relay, health, settings["max_message_size"], store)
     reconciler = None
     if rest:

@@ -35,7 +35,7 @@ SETTINGS = (
     Setting("host", "127.0.0.1", "Address the web server listens on."),
     Setting("port", 5000, "Port the web server listens on.", int),
     Setting("zmq", [], "lava-publisher endpoint to subscribe to, e.g. tcp://lava.example.org:5500. "
-            "Repeat for several servers. With none, a simulated lab is started.", str, multiple=True),
+            "Repeat for several servers. With neither --zmq nor --lava-url, a simulated lab is started.", str, multiple=True),
     Setting("topic_prefix", "", "Only receive messages whose topic starts with this prefix "
             "(e.g. org.lavasoftware). Empty receives everything."),
     Setting("lava_url", "", "Base URL of the LAVA server (e.g. https://lava.example.org). The "
