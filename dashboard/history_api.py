@@ -201,7 +201,8 @@ def stats_outcomes():
     filters = {k: params.text(a, k) for k in ("device_type", "submitter", "device")}
     filters = {k: v for k, v in filters.items() if v}
     end = time.time()
-    rows = _in_thread(_store().rows, "testjob", end - days * 86400, end, filters)
+    rows = _in_thread(_store().outcomes, end - days * 86400, end, filters)
+    rows = [dict(r, state="Finished") for r in sorted(rows, key=lambda r: r["ts"])]
     return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})
 
 
@@ -216,6 +217,8 @@ def stats_queue():
     store = _store()
 
     def read():
-        before = store.state_before("testjob", "job", start, filters)
-        return history.queue_length(before, store.rows("testjob", start, end, filters), start, end, step)
+        # A job queued for over a week before the window is not counted: bounded work per request.
+        before = store.state_before("testjob", "job", start, filters, lookback=7 * 86400)
+        rows = store.rows("testjob", start, end, filters, columns=("ts", "job", "state"))
+        return history.queue_length(before, rows, start, end, step)
     return jsonify({"ok": True, "step": step, "points": _in_thread(read)})

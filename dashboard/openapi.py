@@ -62,6 +62,8 @@ WINDOW = _q("window", {"type": "string", "enum": ["24h", "7d"]}, "time window")
 def _get(summary, schema, params=(), media="application/json", not_found=False):
     responses = {"200": {"description": "OK", "content": {media: {"schema": schema}}},
                  "400": {"description": "A bad parameter", "content": {"application/json": {"schema": ERROR}}}}
+    # The WSGI server refuses request lines over 8 KB before the app sees them.
+    responses["414"] = {"description": "URI too long (answered by the web server itself)"}
     if not_found:
         responses["404"] = {"description": "Unknown object", "content": {"application/json": {"schema": ERROR}}}
     return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, id);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
+CREATE INDEX IF NOT EXISTS events_device_ts ON events(device, ts);
 CREATE INDEX IF NOT EXISTS events_device ON events(device, id);
 CREATE INDEX IF NOT EXISTS events_job ON events(job, id);
 CREATE INDEX IF NOT EXISTS events_worker ON events(worker, id);
@@ -213,18 +215,29 @@ class EventStore:
                f"WHERE {' AND '.join(where)} GROUP BY b, kind ORDER BY b")
         return [(r["b"], r["kind"], r["n"]) for r in self._conn().execute(sql, (width_s, width_s, *args))]
 
-    def rows(self, kind, since, until, filters=None):
-        """Rows of one kind in a time range, oldest first (for timelines and statistics)."""
+    def rows(self, kind, since, until, filters=None, columns=("ts", "device", "device_type",
+                                                               "state", "health", "job")):
+        """Some columns of the rows of one kind in a time range, oldest first (for statistics)."""
+        assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
         where, args = _where(dict(filters or {}, kind=kind), since, until)
-        sql = f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT 2000000"
+        sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
+               f"ORDER BY ts, id LIMIT 2000000")
         return [dict(r) for r in self._conn().execute(sql, args)]
 
-    def state_before(self, kind, key, since, filters=None):
-        """For each `key` value, its last row of `kind` before `since`."""
-        where, args = _where(dict(filters or {}, kind=kind), None, None)
+    def outcomes(self, since, until, filters=None):
+        """(first finish ts, health) of each job that finished in the range."""
+        where, args = _where(dict(filters or {}, kind="testjob"), since, until)
+        sql = (f"SELECT MIN(ts) AS ts, job, health FROM events WHERE {' AND '.join(where)} "
+               f"AND state = 'Finished' GROUP BY job")
+        return [dict(r) for r in self._conn().execute(sql, args)]
+
+    def state_before(self, kind, key, since, filters=None, lookback=None):
+        """For each `key` value, its last row of `kind` before `since` (within `lookback` s)."""
+        where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None, None)
         where.append("ts < ?")
         args.append(since)
-        sql = (f"SELECT e.* FROM events e JOIN (SELECT MAX(id) AS id FROM events "
+        sql = (f"SELECT e.ts, e.device, e.device_type, e.state, e.health, e.job FROM events e "
+               f"JOIN (SELECT MAX(id) AS id FROM events "
                f"WHERE {' AND '.join(where)} GROUP BY {key}) last ON e.id = last.id")
         return [dict(r) for r in self._conn().execute(sql, args)]
 
