@@ -236,6 +236,10 @@ class EventStore:
         where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None, None)
         where.append("ts < ?")
         args.append(since)
+        cols = "ts, device, device_type, state, health, job"
+        if (filters or {}).get(key) is not None:  # one object: its newest row, by index
+            sql = f"SELECT {cols} FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT 1"
+            return [dict(r) for r in self._conn().execute(sql, args)]
         sql = (f"SELECT e.ts, e.device, e.device_type, e.state, e.health, e.job FROM events e "
                f"JOIN (SELECT MAX(id) AS id FROM events "
                f"WHERE {' AND '.join(where)} GROUP BY {key}) last ON e.id = last.id")
