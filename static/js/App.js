@@ -1,43 +1,103 @@
-/** The whole page: header, simulated-lab banner, counters, devices, jobs, workers and the live feed. */
-import { html, useMemo } from "/static/vendor/htm/standalone.module.js";
+/**
+ * The whole page. The view (`view=` in the URL) picks what the board shows: everything (the desk
+ * layout), or one of devices, jobs, workers and the live feed full size. Wall mode drops the
+ * chrome, fits everything on one screen and may rotate between views.
+ */
+import { useMemo } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { DetailPanel } from "./DetailPanel.js";
 import { DeviceBoard } from "./DeviceBoard.js";
+import { FilterBar } from "./FilterBar.js";
 import { Header } from "./Header.js";
 import { JobList } from "./JobList.js";
 import { LiveFeed } from "./LiveFeed.js";
 import { Overview } from "./Overview.js";
 import { SimulatedBanner } from "./SimulatedBanner.js";
+import { Toolbar } from "./Toolbar.js";
 import { WorkerList } from "./WorkerList.js";
 import { lavaBase as toLavaBase } from "./links.js";
-import { LIMITS } from "./store.js";
+import { JOB_HEALTHS, WORKER_HEALTHS } from "./lava.js";
+import { useRotation } from "./rotation.js";
+import { visibleLab } from "./selectors.js";
+import { LIMITS, historyKey } from "./store.js";
+import { effectiveTheme, effectiveView, hasFilters, serializeOptions, withOptions } from "./url.js";
+
+const COLLECTIONS = { device: "devices", job: "jobs", worker: "workers" };
+// Rows a wall shows in a list before "and N more": enough to fill a 1080p screen, no more.
+const WALL_FEED_ROWS = 40;
+
+/** Why a panel may be empty because of the health filter (it applies to jobs and workers too). */
+function healthNotes(health) {
+  if (!health.length) return {};
+  return {
+    jobs: health.some((h) => JOB_HEALTHS.includes(h)) ? null
+      : "The health filter applies to jobs too, and a job's health is one of Unknown, Complete, Incomplete or Canceled.",
+    workers: health.some((h) => WORKER_HEALTHS.includes(h)) ? null
+      : "The health filter applies to workers too (Active, Maintenance or Retired).",
+  };
+}
 
 /**
  * `state`: the store's state; `status`: the connection status (see ConnectionStatus);
- * `version`: the dashboard's version; `onReconnect`: called by the Reconnect button.
+ * `options`: the URL's options (url.js); `actions`: what the controls call (main.js).
  */
-export function App({ state, status, version, onReconnect }) {
+export function App({ state, status, version, options, actions }) {
   const lavaBase = useMemo(() => toLavaBase(state.meta.lava_url), [state.meta.lava_url]);
   // Data shown while not live (or while waiting for a fresh snapshot) may be out of date.
   const stale = state.ready && (status.state !== "live" || state.syncing);
+  const wall = options.wall;
+  const chosen = effectiveView(options);
+  const view = useRotation(chosen, wall ? options.rotate : 0);
+  const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
+    [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
+  const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
+  const hrefFor = (v) => location.pathname + serializeOptions(withOptions(options,
+    { view: v === "all" ? null : v, detail: null }));
+  const target = options.detail;
+  const cls = ["dashboard", `view-${view}`, wall ? "is-wall" : "", stale ? "is-stale" : "",
+    target ? "has-detail" : ""].filter(Boolean).join(" ");
+
+  const board = html`<${DeviceBoard} devices=${visible.devices} jobs=${state.jobs} group=${options.group}
+    fit=${wall} lavaBase=${lavaBase} onOpen=${actions.open} onGroup=${wall ? null : actions.setGroup} />`;
+  const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
+    onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
+  const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices}
+    onOpen=${actions.open} note=${notes.workers} />`;
+  const feed = html`<${LiveFeed} feed=${state.feed} terms=${visible.terms} kinds=${options.feedKinds}
+    onKinds=${wall ? null : actions.setFeedKinds} onOpen=${actions.open} limit=${wall ? WALL_FEED_ROWS : 0} />`;
+  const panels = {
+    all: html`${board}${jobs}<div class="board-side">${wall ? "" : workers}${feed}</div>`,
+    devices: board,
+    jobs,
+    workers,
+    feed,
+  };
+
   return html`
-    <div id="dashboard" class=${`dashboard${stale ? " is-stale" : ""}`}
+    <div id="dashboard" class=${cls} data-view=${view} data-wall=${wall ? "true" : "false"}
+        data-theme=${effectiveTheme(options)}
         data-seq=${state.ready ? state.seq : ""} data-ready=${state.ready ? "true" : "false"}
         data-stale=${stale ? "true" : "false"}>
-      <${Header} version=${version} stale=${stale} status=${status}
-        lastChangeAt=${state.lastChangeAt} onReconnect=${onReconnect} />
-      ${state.meta.simulated && html`<${SimulatedBanner} />`}
+      ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
+      <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
+        lava=${state.meta.lava} simulated=${state.meta.simulated} wall=${wall} onReconnect=${actions.reconnect} />
+      ${state.meta.simulated && !wall && html`<${SimulatedBanner} />`}
+      ${!wall && html`
+        <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}
+          wallHref=${location.pathname + serializeOptions({ ...options, wall: true, detail: null })}
+          onView=${actions.setView} onTheme=${actions.setTheme} />
+        <${FilterBar} state=${state} options=${options} active=${hasFilters(options)}
+          onFilter=${actions.setFilter} onQuery=${actions.setQuery} onClear=${actions.clearFilters} />`}
       ${state.ready ? html`
-        <${Overview} devices=${state.devices} jobs=${state.jobs} workers=${state.workers}
-          finishedLimit=${LIMITS.finishedJobs} />
-        <main class="board">
-          <${DeviceBoard} devices=${state.devices} lavaBase=${lavaBase} />
-          <${JobList} jobs=${state.jobs} lavaBase=${lavaBase} />
-          <div class="board-side">
-            <${WorkerList} workers=${state.workers} lavaBase=${lavaBase} />
-            <${LiveFeed} feed=${state.feed} lavaBase=${lavaBase} />
-          </div>
-        </main>` : html`
-        <main class="waiting">
+        <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
+          rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />
+        <main id="main" class=${`board board-${view}`} tabindex="-1">${panels[view]}</main>` : html`
+        <main id="main" class="waiting">
           <p>Waiting for the lab's current state from the server…</p>
         </main>`}
+      ${target && html`<${DetailPanel} target=${target}
+        obj=${state[COLLECTIONS[target.kind]].get(String(target.id)) || null}
+        history=${state.history.get(historyKey(target.kind, target.id)) || []}
+        lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} />`}
     </div>`;
 }

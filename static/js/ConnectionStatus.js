@@ -1,5 +1,5 @@
 /** The always-visible connection indicator: live / reconnecting / offline, and the last change's age. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 import { LastChange } from "./LastChange.js";
 
 const LABELS = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };

@@ -1,35 +1,49 @@
-/** Every device as a tile, grouped by device type. */
-import { html, useMemo } from "/static/vendor/htm/standalone.module.js";
-import { DeviceTile } from "./DeviceTile.js";
-import { LavaLink } from "./LavaLink.js";
+/**
+ * Every device as a tile, grouped by device type or by worker. On a wall (`fit`) the tiles shrink
+ * so that all of them fit the panel without scrolling, however many match (fit.js).
+ */
+import { useMemo, useRef } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { DeviceGroup } from "./DeviceGroup.js";
 import { Panel } from "./Panel.js";
-import { groupDevicesByType } from "./selectors.js";
-import { deviceTypeUrl } from "./links.js";
-import { ALERT_HEALTHS } from "./lava.js";
+import { Toggle } from "./Toggle.js";
+import { useBoxSize } from "./boxsize.js";
+import { fitTiles } from "./fit.js";
+import { groupDevices } from "./selectors.js";
 
-function groupSummary(devices) {
-  const running = devices.filter((d) => d.state === "Running").length;
-  const alerts = devices.filter((d) => ALERT_HEALTHS.includes(d.health)).length;
-  return [`${devices.length} device${devices.length === 1 ? "" : "s"}`, `${running} running`,
-    alerts ? `${alerts} need${alerts === 1 ? "s" : ""} attention` : ""].filter(Boolean).join(" · ");
-}
+const GROUP_CHOICES = [["type", "By type"], ["worker", "By worker"]];
 
-export function DeviceBoard({ devices, lavaBase }) {
-  const groups = useMemo(() => groupDevicesByType(devices), [devices]);
+export function DeviceBoard({ devices, jobs, group, fit = false, lavaBase, onOpen, onGroup }) {
+  const cache = useRef(null);
+  const groups = useMemo(() => {
+    const result = groupDevices(devices, group, cache.current);
+    cache.current = result.cache;
+    return result.groups;
+  }, [devices, group]);
+  const [box, boxRef] = useBoxSize(fit);
+  const sizes = groups.map((g) => g.devices.length).join(",");
+  const layout = useMemo(() => (fit && box && sizes
+    ? fitTiles(sizes.split(",").map(Number), box.width, box.height) : null), [fit, box, sizes]);
+  const style = layout ? {
+    "--fit-columns": String(layout.columns),
+    "--fit-row": `${Math.floor(layout.tileHeight)}px`,
+    "--fit-gap": `${layout.gap}px`,
+    "--fit-font": `${layout.fontPx}px`,
+  } : undefined;
+  const detail = layout ? layout.detail : "full";
+  const chars = layout ? layout.chars : Infinity;
+  const controls = onGroup && html`<${Toggle} label="Group devices" value=${group} choices=${GROUP_CHOICES}
+    onChange=${onGroup} />`;
+  const empty = html`<p class="empty">No devices match.</p>`;
+  const body = html`
+    <div class=${`device-groups${layout ? ` is-fit flow-${layout.flow}` : ""}`} style=${style}
+        data-detail=${detail} data-group-by=${group}>
+      ${groups.map(({ key, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${key}
+        devices=${list} jobs=${jobs} lavaBase=${lavaBase} detail=${detail} chars=${chars} onOpen=${onOpen} />`)}
+    </div>`;
   return html`
-    <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices">
-      ${groups.length === 0 && html`<p class="empty">No devices.</p>`}
-      ${groups.map(({ type, devices: list }) => html`
-        <section class="device-group" key=${type} data-device-type=${type}>
-          <h3 class="device-group-title">
-            ${type ? html`<${LavaLink} href=${deviceTypeUrl(lavaBase, type)}>${type}<//>`
-              : html`<span class="muted">unknown type</span>`}
-            <span class="device-group-summary">${groupSummary(list)}</span>
-          </h3>
-          <ul class="tiles">
-            ${list.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}
-              lavaBase=${lavaBase} />`)}
-          </ul>
-        </section>`)}
+    <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices" controls=${controls}>
+      ${fit ? html`<div class="fit-box" ref=${boxRef}>${groups.length === 0 ? empty : body}</div>`
+        : groups.length === 0 ? empty : body}
     <//>`;
 }

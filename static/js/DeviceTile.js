@@ -1,34 +1,67 @@
-/** One device: hostname, state and health in words and colour, current job, time in state. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+/**
+ * One device: hostname, state and health in words and symbols as well as colour (the smallest wall
+ * tiles keep the symbols; the words stay in the tile's label and tooltip), the current job
+ * with its elapsed time, and how long the device has been in its state. The whole tile is one
+ * button that opens the details panel (keyboard included). It holds no positioned element: with
+ * thousands of tiles, each one would be a paint layer of its own.
+ */
+import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
-import { LavaLink } from "./LavaLink.js";
+import { abbreviate } from "./abbreviate.js";
 import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
-import { deviceUrl, jobUrl } from "./links.js";
-import { ALERT_HEALTHS, label, token } from "./lava.js";
+import { ALERT_HEALTHS, label, symbolFor, token } from "./lava.js";
 
-function DeviceTileView({ device, lavaBase }) {
-  const { hostname, state, health, job } = device;
-  const flash = useFlash(device.updated);
+/** What the tile says, in one sentence: its tooltip and its button's accessible name. */
+function summary(device) {
+  const job = device.job != null ? `, job #${device.job}` : "";
+  const worker = device.worker ? `, on ${device.worker}` : "";
+  return `${device.hostname}: ${label(device.state)}, ${label(device.health)}${job}${worker}`;
+}
+
+/**
+ * `job`: the device's current job when the page has it (for its start time); `group`: a prefix
+ * that may be dropped when the hostname must be shortened; `detail`: "full" | "medium" |
+ * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js).
+ */
+function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, onOpen }) {
+  const { hostname, state, health } = device;
+  // What a person sees change (plus the event time): a resync that changes nothing flashes nothing.
+  const flash = useFlash(`${state}|${health}|${device.job}|${device.worker}|${device.updated}`);
   const alert = ALERT_HEALTHS.includes(health);
   const cls = ["tile", `health-${token(health)}`, `state-${token(state)}`,
-    alert ? "tile-alert" : "", flash ? "tile-flash" : ""].join(" ").trim();
+    alert ? "tile-alert" : "", flash ? "tile-flash" : ""].join(" ").replace(/ +/g, " ").trim();
+  const name = abbreviate(hostname, group, chars);
+  // A medium tile has room for one word, a compact one for one symbol: the health when it is not
+  // Good, else the state.
+  const wordy = detail === "full";
+  const good = health === "Good";
+  const text = summary(device);
+  // The job's own start time when known; else the device's, which turned Running with it.
+  const jobStart = (job && job.start_time) || (state === "Running" ? device.since : null);
   return html`
-    <li class=${cls} data-device=${hostname} data-state=${state ?? ""} data-health=${health ?? ""}
-        title=${`${hostname}: ${label(state)}, ${label(health)}${device.worker ? ` on ${device.worker}` : ""}`}>
-      <${LavaLink} class="tile-host" href=${deviceUrl(lavaBase, hostname)}>${hostname}<//>
-      <div class="tile-status">
-        <span class="tile-state">${label(state)}</span>
-        <span class="tile-health">${alert ? "⚠ " : ""}${label(health)}</span>
-      </div>
-      <div class="tile-foot">
-        ${job != null
-          ? html`<${LavaLink} class="tile-job" href=${jobUrl(lavaBase, job)}>job #${job}<//>`
-          : html`<span class="tile-job muted">no job</span>`}
-        <${Elapsed} class="tile-since" from=${device.since} />
-      </div>
+    <li class=${cls} data-device=${hostname} data-state=${state ?? ""} data-health=${health ?? ""} title=${text}>
+      <button type="button" class="tile-open" aria-label=${`${text}. Show details`}
+        onClick=${() => onOpen("device", hostname)}>
+      <span class="tile-host">${name}</span>
+      ${detail === "compact" ? html`
+        <span class="tile-symbol" aria-hidden="true">${(good ? symbolFor(state) : symbolFor(health)) || "?"}</span>` : html`
+        <span class="tile-status" aria-hidden="true">
+          <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${wordy || good ? ` ${label(state)}` : ""}</span>
+          <span class="tile-health"><span class="symbol">${symbolFor(health)}</span>${wordy || !good ? ` ${label(health)}` : ""}</span>
+        </span>`}
+      ${detail === "full" && html`
+        <span class="tile-foot">
+          ${device.job != null
+            ? html`<span class="tile-job">#${device.job}${jobStart && html` <${Elapsed} short from=${jobStart}
+                title=${`job #${device.job} running for this long`} />`}</span>`
+            : html`<span class="tile-job muted">no job</span>`}
+          <${Elapsed} class="tile-since" short prefix="for " from=${device.since}
+            title=${`${label(state)} and ${label(health)} for this long`} />
+        </span>`}
+      </button>
     </li>`;
 }
 
-/** Re-renders only when this device (or the LAVA URL) changes. */
+/** Re-renders only when this device, its job or the layout changes. */
 export const DeviceTile = memo(DeviceTileView);

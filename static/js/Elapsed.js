@@ -1,12 +1,14 @@
-/** Time elapsed since an ISO time, updated every second: "3 m 12 s". */
-import { html } from "/static/vendor/htm/standalone.module.js";
-import { useNow } from "./clock.js";
-import { durationBetween, formatDateTime, formatDuration, parseTime } from "./time.js";
+/** Time elapsed since an ISO time, kept current: "3 m 12 s" (or "3m" with `short`). */
+import { useMemo } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { useClockValue } from "./clock.js";
+import { formatDateTime, formatDuration, formatShortDuration, parseTime } from "./time.js";
 
-export function Elapsed({ from, prefix = "", class: className = "" }) {
-  const now = useNow();
-  const ms = durationBetween(from, null, now);
-  if (ms == null) return html`<span class=${`elapsed muted ${className}`}>–</span>`;
+export function Elapsed({ from, prefix = "", short = false, title, class: className = "" }) {
+  const start = useMemo(() => parseTime(from), [from]);
+  const format = short ? formatShortDuration : formatDuration;
+  const text = useClockValue((now) => (start == null ? null : format(Math.max(0, now - start))));
+  if (text == null) return html`<span class=${`elapsed muted ${className}`}>–</span>`;
   return html`<time class=${`elapsed ${className}`} datetime=${from}
-    title=${`since ${formatDateTime(parseTime(from))}`}>${prefix}${formatDuration(ms)}</time>`;
+    title=${title || `since ${formatDateTime(start)}`}>${prefix}${text}</time>`;
 }

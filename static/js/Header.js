@@ -1,16 +1,23 @@
-/** The page header: title, version, stale marker and the connection indicator. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+/** The page header: title, version, stale marker, the LAVA API's state and the connection indicator. */
+import { html } from "./html.js";
 import { ConnectionStatus } from "./ConnectionStatus.js";
+import { WallClock } from "./WallClock.js";
 
-export function Header({ version, stale, status, lastChangeAt, onReconnect }) {
+/** `wall`: the compact, chrome-less strip of a wall display (with a clock). */
+export function Header({ version, stale, status, lastChangeAt, lava, simulated, wall = false, onReconnect }) {
   return html`
-    <header class="topbar">
+    <header class=${`topbar${wall ? " topbar-wall" : ""}`}>
       <div class="brand">
         <h1>LAVA Live Dashboard</h1>
-        ${version && html`<span class="version">v${version}</span>`}
+        ${version && !wall && html`<span class="version">v${version}</span>`}
+        ${wall && simulated && html`<span id="simulated-banner" class="simulated-tag" role="note"
+          title="No LAVA server configured: the built-in simulated lab">Simulated lab</span>`}
       </div>
       ${stale && html`<span id="stale-label" class="stale-label"
         title="Not connected: what is shown may be out of date">stale</span>`}
+      ${lava && lava.state === "error" && html`<span class="lava-status" title=${lava.error || ""}>
+        LAVA API unreachable: showing events only</span>`}
+      ${wall && html`<${WallClock} />`}
       <${ConnectionStatus} status=${status} lastChangeAt=${lastChangeAt} onReconnect=${onReconnect} />
     </header>`;
 }

@@ -1,15 +1,15 @@
 /** One job: id, state or outcome in words, where it runs or waits, and how long. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
-import { LavaLink } from "./LavaLink.js";
-import { deviceUrl, jobUrl } from "./links.js";
-import { label, token } from "./lava.js";
+import { memo } from "./memo.js";
+import { label, symbolFor, token } from "./lava.js";
 import { durationBetween, formatClock, formatDateTime, formatDuration, parseTime } from "./time.js";
 
-/** The device a job runs on, or the type it waits for. */
-function where(job, lavaBase) {
+/** The device a job runs on (opens its details), or the type it waits for. */
+function where(job, onOpen) {
   if (job.device) {
-    return html`<${LavaLink} class="job-device" href=${deviceUrl(lavaBase, job.device)}>${job.device}<//>`;
+    return html`<button type="button" class="link-button job-device" title=${`Show ${job.device}`}
+      onClick=${() => onOpen("device", job.device)}>${job.device}</button>`;
   }
   return html`<span class="job-device muted">${job.device_type ? `any ${job.device_type}` : "no device"}</span>`;
 }
@@ -27,23 +27,28 @@ function when(job, variant) {
 }
 
 /** `variant`: "running" | "queued" | "finished". */
-export function JobRow({ job, variant, lavaBase }) {
+function JobRowView({ job, variant, onOpen }) {
   const word = variant === "finished" ? label(job.health) : label(job.state);
+  const symbol = symbolFor(variant === "finished" ? job.health : job.state);
   const cls = `job-row job-${variant} state-${token(job.state)} outcome-${token(job.health)}`;
   return html`
     <li class=${cls} data-job=${job.id} data-state=${job.state ?? ""} data-health=${job.health ?? ""}>
       <div class="job-line">
-        <${LavaLink} class="job-id" href=${jobUrl(lavaBase, job.id)}>#${job.id}<//>
-        <span class="job-word">${word}</span>
-        ${where(job, lavaBase)}
+        <button type="button" class="link-button job-id" onClick=${() => onOpen("job", String(job.id))}
+          aria-label=${`Job ${job.id}: ${word}. Show details`}>#${job.id}</button>
+        <span class="job-word"><span class="symbol" aria-hidden="true">${symbol}</span> ${word}</span>
+        ${where(job, onOpen)}
         ${when(job, variant)}
       </div>
       <div class="job-detail">
         ${variant === "queued" && html`<span class="job-tag job-priority" title="priority">priority ${job.priority ?? "–"}</span>`}
-        ${job.health_check && html`<span class="job-tag">health check</span>`}
+        ${job.health_check && html`<span class="job-tag job-hc">health check</span>`}
         ${job.sub_id && html`<span class="job-tag" title="multinode sub-job">${job.sub_id}</span>`}
         <span class="job-description" title=${job.description || ""}>${job.description || "(no description)"}</span>
         ${job.submitter && html`<span class="job-submitter">${job.submitter}</span>`}
       </div>
     </li>`;
 }
+
+/** A row re-renders only when its job changes (the lists re-render on every change). */
+export const JobRow = memo(JobRowView);

@@ -1,5 +1,5 @@
 /** "last change 3 s ago", updated every second. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 import { useNow } from "./clock.js";
 import { formatAge, formatDateTime } from "./time.js";
 

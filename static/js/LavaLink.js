@@ -1,5 +1,5 @@
 /** A link to a LAVA page when a LAVA URL is configured, plain text otherwise. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 
 export function LavaLink({ href, class: className = "", title, children }) {
   if (!href) return html`<span class=${className} title=${title}>${children}</span>`;

@@ -1,41 +1,68 @@
-/** Counters: devices by health and by state, jobs queued/running/finished, workers online/offline. */
-import { html, useMemo } from "/static/vendor/htm/standalone.module.js";
-import { deviceCounts, jobCounts, workerCounts } from "./selectors.js";
+/**
+ * Counters: devices by health and by state; jobs queued, running and finished in the last hour
+ * with their outcomes; workers online and offline; events per minute. Counts cover what the page
+ * shows (its filters and search).
+ */
+import { useMemo } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 import { Counter } from "./Counter.js";
+import { useNow } from "./clock.js";
+import { deviceCounts, finishedLastHour, jobCounts, workerCounts } from "./selectors.js";
+import { eventsPerMinute } from "./rate.js";
 import { ALERT_HEALTHS } from "./lava.js";
 
-export function Overview({ devices, jobs, workers, finishedLimit }) {
+/** `limit`: finished jobs the page keeps; `compact`: the wall's one-line version (zeros hidden). */
+export function Overview({ devices, jobs, workers, rate, limit, compact = false }) {
+  const now = useNow();
   const d = useMemo(() => deviceCounts(devices), [devices]);
   const j = useMemo(() => jobCounts(jobs), [jobs]);
   const w = useMemo(() => workerCounts(workers), [workers]);
+  const hour = finishedLastHour(jobs, now);
+  // With `limit` finished jobs kept, an older hour may be cut short: say so rather than guess.
+  const partial = j.finished >= limit && hour.since != null && hour.since > now - 3600 * 1000;
+  const perMinute = eventsPerMinute(rate, now);
+  const keep = ([, n]) => !compact || n > 0;
   return html`
-    <section class="overview" aria-label="Overview">
-      <div class="overview-card">
-        <h2 class="overview-title">Devices <span class="overview-total">${d.total}</span></h2>
+    <section class=${`overview${compact ? " overview-compact" : ""}`} aria-label="Overview">
+      <div class="overview-card overview-devices">
+        <h2 class="overview-title">Devices <span class="overview-total" data-count=${d.total}>${d.total}</span></h2>
         <ul class="counters" aria-label="Devices by health">
-          ${d.byHealth.map(([health, n]) => html`<${Counter} key=${health} name=${`device-health-${health}`}
+          ${d.byHealth.filter(keep).map(([health, n]) => html`<${Counter} key=${health} name=${`device-health-${health}`}
             kind="health" word=${health} value=${n} alert=${ALERT_HEALTHS.includes(health)} />`)}
         </ul>
         <ul class="counters" aria-label="Devices by state">
-          ${d.byState.map(([state, n]) => html`<${Counter} key=${state} name=${`device-state-${state}`}
+          ${d.byState.filter(keep).map(([state, n]) => html`<${Counter} key=${state} name=${`device-state-${state}`}
             kind="state" word=${state} value=${n} />`)}
         </ul>
       </div>
-      <div class="overview-card">
+      <div class="overview-card overview-jobs">
         <h2 class="overview-title">Jobs</h2>
-        <ul class="counters">
+        <ul class="counters" aria-label="Jobs now">
           <${Counter} name="jobs-queued" kind="jobs" word="queued" value=${j.queued} />
           <${Counter} name="jobs-running" kind="jobs" word="running" value=${j.running} />
-          <${Counter} name="jobs-finished" kind="jobs" word="recently finished" tone="finished"
-            value=${j.finished}
-            title=${`Finished jobs this page keeps: the last ${finishedLimit}`} />
+        </ul>
+        <ul class="counters" aria-label="Jobs finished in the last hour">
+          <${Counter} name="jobs-finished-hour" kind="jobs" word="finished in the last hour" tone="finished"
+            value=${hour.total} display=${partial ? `${hour.total}+` : undefined}
+            title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />
+          ${[["Complete", "complete"], ["Incomplete", "incomplete"], ["Canceled", "canceled"]]
+            .filter(([key]) => !compact || hour[key] > 0).map(([key, word]) => html`<${Counter} key=${key}
+              name=${`jobs-hour-${key}`} kind="health" tone=${key} word=${word} value=${hour[key]}
+              alert=${key === "Incomplete"} />`)}
         </ul>
       </div>
-      <div class="overview-card">
+      <div class="overview-card overview-workers">
         <h2 class="overview-title">Workers <span class="overview-total">${workers.size}</span></h2>
         <ul class="counters">
-          ${w.map(([state, n]) => html`<${Counter} key=${state} name=${`workers-${state}`}
-            kind="worker" word=${state} value=${n} alert=${state === "Offline"} />`)}
+          ${w.filter(([state, n]) => !compact || n > 0 || state === "Offline").map(([state, n]) => html`<${Counter}
+            key=${state} name=${`workers-${state}`} kind="worker" word=${state} value=${n} alert=${state === "Offline"} />`)}
+        </ul>
+      </div>
+      <div class="overview-card overview-rate">
+        <h2 class="overview-title">Activity</h2>
+        <ul class="counters">
+          <${Counter} name="events-per-minute" kind="jobs" tone="rate" word="events / min" value=${perMinute}
+            title="Changes received in the last 60 seconds" />
         </ul>
       </div>
     </section>`;

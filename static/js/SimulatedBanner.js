@@ -1,5 +1,5 @@
 /** Says plainly that the data is made up when no LAVA server is configured. */
-import { html } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 
 export function SimulatedBanner() {
   return html`

@@ -14,6 +14,22 @@ export const RUNNING_JOB_STATES = ["Running", "Canceling"];
 /** Device healths that need a person's attention: their tiles stand out. */
 export const ALERT_HEALTHS = ["Bad", "Looping", "Maintenance"];
 
+/**
+ * Symbols that go with the words (never colour alone): on small wall tiles the symbol may be all
+ * that fits, with the words in the tile's label. All are in DejaVu Sans, Debian's default font.
+ */
+export const HEALTH_SYMBOLS = {
+  Good: "✓", Unknown: "?", Looping: "↻", Bad: "✕", Maintenance: "⚒", Retired: "–",
+  Active: "✓", Complete: "✓", Incomplete: "✕", Canceled: "⊘",
+};
+export const STATE_SYMBOLS = {
+  Idle: "○", Reserved: "◔", Running: "▶", Online: "●", Offline: "○",
+  Submitted: "…", Scheduling: "…", Scheduled: "◔", Canceling: "⊘", Finished: "■",
+};
+
+/** The symbol for a health or state value ("" when there is none). */
+export const symbolFor = (value) => HEALTH_SYMBOLS[value] || STATE_SYMBOLS[value] || "";
+
 /** A value → a CSS-safe token used in class names ("Maintenance" → "maintenance", null → "none"). */
 export function token(value) {
   if (value == null || value === "") return "none";

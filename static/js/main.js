@@ -1,14 +1,18 @@
 /**
- * Entry point: connect to the server, keep the state, render <App>.
+ * Entry point: read the view from the URL, connect to the server, keep the state, render <App>.
  *
  * Messages are queued as they arrive and applied together once per animation frame (store.js
  * does the applying), so a burst of changes costs one render, not one per message.
  */
-import { html, render } from "/static/vendor/htm/standalone.module.js";
+import { render } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
 import { App } from "./App.js";
-import { subscriptionFilter } from "./filter.js";
+import { sweepFlashes } from "./flash.js";
+import { sameFilter, subscriptionFilter } from "./filter.js";
 import { initialState, processMessages } from "./store.js";
+import { applyTheme } from "./theme.js";
+import { clearFilters, parseOptions, serializeOptions, withOptions } from "./url.js";
 
 const SUBSCRIBE_TIMEOUT_MS = 10000;
 const SUBSCRIBE_RETRY_MS = 3000;
@@ -16,20 +20,43 @@ const SUBSCRIBE_RETRY_MS = 3000;
 const MAX_QUEUED_MESSAGES = 5000;
 // Hidden tabs get no animation frames; apply queued messages at least this often anyway.
 const FALLBACK_FLUSH_MS = 1000;
+// Data renders may take at most this share of the time: after a render frame that cost c ms,
+// the next one waits c / RENDER_SHARE ms. A small board renders every frame; a wall of 2,000
+// tiles (a frame of ~40 ms in software rendering) a few times a second, and stays smooth between.
+const RENDER_SHARE = 0.25;
+const FRAME_MS = 1000 / 60;
+const MAX_PACE_MS = 1000;
+// Socket.IO retries by itself after a lost connection, backing off up to this delay...
+const RECONNECT_DELAY_MAX_MS = 5000;
+// ...but not after the server closed the connection on purpose (e.g. while restarting): a wall
+// display must come back by itself, so the page retries then too, backing off the same way.
+const SERVER_CLOSE_RETRY_MS = [1000, 2000, 4000, 5000];
 
 const root = document.getElementById("app");
 const page = root.dataset;
 const version = page.version || "";
 
+let options = parseOptions(location.search);
 let state = initialState({ simulated: page.simulated === "true", lava_url: page.lavaUrl || "" });
 let status = { state: "reconnecting", text: "Connecting…", error: null };
 let queue = [];
 let frame = 0;
 let fallback = 0;
+let paced = 0; // timer holding the next flush back (pacing)
+let nextFlushAt = 0; // performance.now() before which no data render starts
+let opener = null; // the element that opened the details panel, focused again when it closes
+
+/** Read-only figures for benchmarks and debugging: `window.lavaDashboard.stats`. */
+const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, lastRenderMs: 0 };
+window.lavaDashboard = Object.freeze({ stats, version });
 
 function draw() {
-  render(html`<${App} state=${state} status=${status} version=${version} onReconnect=${reconnect} />`, root);
+  const started = performance.now();
+  render(html`<${App} state=${state} status=${status} version=${version} options=${options}
+    actions=${actions} />`, root);
   root.dataset.seq = state.ready ? String(state.seq) : "";
+  stats.renders += 1;
+  stats.lastRenderMs = performance.now() - started;
 }
 
 function flush() {
@@ -37,6 +64,7 @@ function flush() {
   clearTimeout(fallback);
   frame = 0;
   fallback = 0;
+  const started = performance.now();
   if (queue.length) {
     const messages = queue;
     queue = [];
@@ -44,18 +72,38 @@ function flush() {
     state = result.state;
     if (result.resync) subscribe();
   }
-  root.textContent = ""; // drop the server-rendered placeholder; Preact owns #app from here on
-draw();
+  draw();
+  sweepFlashes();
+  // The next frame starts once this one is styled, laid out, painted and rastered: its delay
+  // beyond a normal frame is what this render cost.
+  requestAnimationFrame(() => {
+    const cost = Math.max(0, performance.now() - started - FRAME_MS);
+    nextFlushAt = started + Math.min(MAX_PACE_MS, cost / RENDER_SHARE);
+  });
 }
 
-function schedule() {
-  if (frame || fallback) return;
+/** Flush at the next frame, or later when pacing holds it back; `urgent` (a person's action) never waits. */
+function schedule(urgent = false) {
+  if (urgent && paced) {
+    clearTimeout(paced);
+    paced = 0;
+    nextFlushAt = 0;
+  }
+  if (frame || fallback || paced) return;
+  const wait = nextFlushAt - performance.now();
+  if (wait > 1) {
+    paced = setTimeout(() => {
+      paced = 0;
+      schedule();
+    }, wait);
+    return;
+  }
   frame = requestAnimationFrame(flush);
   fallback = setTimeout(flush, FALLBACK_FLUSH_MS);
 }
 
 function enqueue(message) {
-  if (message.type === "snapshot") queue = []; // it replaces everything queued before it
+  if (message.type === "snapshot") queue = queue.filter((m) => m.type === "status"); // it replaces the rest
   queue.push(message);
   if (queue.length > MAX_QUEUED_MESSAGES) queue = [{ type: "resync" }];
   schedule();
@@ -67,14 +115,61 @@ function setStatus(next) {
   schedule();
 }
 
-const socket = io({ transports: ["websocket"] });
-let retryTimer = 0;
+// ---- the URL: every option lives there (history.replaceState), so a URL reproduces a view ----
 
-/** Ask for a snapshot and the changes after it, with the page's one filter. */
+/** Change the options: write the URL, subscribe again if the server-side filter changed, draw. */
+function setOptions(next) {
+  const before = options;
+  options = next;
+  const search = serializeOptions(options);
+  if (search !== location.search) history.replaceState(null, "", location.pathname + search + location.hash);
+  applyTheme(options);
+  if (!sameFilter(subscriptionFilter(before), subscriptionFilter(options))) {
+    enqueue({ type: "resync" }); // marks the data stale and subscribes again once applied
+  }
+  schedule(true);
+}
+
+const update = (patch) => setOptions(withOptions(options, patch));
+
+const actions = Object.freeze({
+  open(kind, id) {
+    if (!options.detail) opener = document.activeElement;
+    update({ detail: { kind, id: String(id) } });
+  },
+  close() {
+    update({ detail: null });
+    const back = opener;
+    opener = null;
+    requestAnimationFrame(() => {
+      if (back && back.isConnected) back.focus();
+    });
+  },
+  setView: (view) => update({ view: view === "all" && !options.wall ? null : view }),
+  setGroup: (group) => update({ group }),
+  setTheme: (theme) => update({ theme }),
+  setHealthCheck: (healthCheck) => update({ healthCheck }),
+  setFeedKinds: (feedKinds) => update({ feedKinds }),
+  setFilter: (key, values) => update({ filter: { [key]: values } }),
+  setQuery: (q) => update({ q }),
+  clearFilters: () => setOptions(clearFilters(options)),
+  reconnect,
+});
+
+window.addEventListener("popstate", () => setOptions(parseOptions(location.search)));
+
+// ---- the connection --------------------------------------------------------------------------
+
+const socket = io({ transports: ["websocket"], reconnectionDelayMax: RECONNECT_DELAY_MAX_MS });
+let retryTimer = 0;
+let serverCloseTimer = 0;
+let serverCloses = 0;
+
+/** Ask for a snapshot and the changes after it, with the filter the URL asks for. */
 function subscribe() {
   clearTimeout(retryTimer);
   if (!socket.connected) return; // the next `connect` subscribes
-  socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", { filter: subscriptionFilter() }, (err, ack) => {
+  socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", { filter: subscriptionFilter(options) }, (err, ack) => {
     if (err) {
       if (!socket.connected) return;
       setStatus({ ...status, error: "The server did not answer; asking again." });
@@ -93,23 +188,43 @@ function reconnect() {
 }
 
 socket.on("connect", () => {
+  clearTimeout(serverCloseTimer);
+  serverCloses = 0;
   setStatus({ state: "reconnecting", text: "Synchronising…" });
   subscribe();
 });
 socket.on("snapshot", (snapshot) => {
+  // An answer to an older subscribe (the filter changed since): the next snapshot is ours.
+  if (snapshot && snapshot.filter && !sameFilter(snapshot.filter, subscriptionFilter(options))) return;
+  stats.snapshots += 1;
   enqueue({ type: "snapshot", payload: snapshot });
   setStatus({ state: "live" });
 });
-socket.on("changes", (changes) => enqueue({ type: "changes", payload: changes }));
+socket.on("changes", (changes) => {
+  stats.messages += 1;
+  if (changes && Array.isArray(changes.changes)) stats.changes += changes.changes.length;
+  enqueue({ type: "changes", payload: changes });
+});
 socket.on("resync", () => enqueue({ type: "resync" }));
+socket.on("status", (payload) => enqueue({ type: "status", payload }));
 socket.on("disconnect", (reason) => {
   clearTimeout(retryTimer);
-  if (socket.active) setStatus({ state: "reconnecting" });
-  else setStatus({ state: "offline", error: reason === "io server disconnect" ? "The server closed the connection." : null });
+  if (socket.active) {
+    setStatus({ state: "reconnecting" });
+  } else if (reason === "io server disconnect") {
+    const delay = SERVER_CLOSE_RETRY_MS[Math.min(serverCloses, SERVER_CLOSE_RETRY_MS.length - 1)];
+    serverCloses += 1;
+    setStatus({ state: "offline", text: "Offline · retrying", error: "The server closed the connection." });
+    clearTimeout(serverCloseTimer);
+    serverCloseTimer = setTimeout(() => socket.connect(), delay);
+  } else {
+    setStatus({ state: "offline" });
+  }
 });
 socket.on("connect_error", (error) => {
   const detail = error && error.message ? `Cannot reach the server (${error.message}).` : "Cannot reach the server.";
-  setStatus(socket.active ? { state: "reconnecting", error: detail } : { state: "offline", error: detail });
+  // The server cannot be reached: offline, while Socket.IO keeps trying in the background.
+  setStatus({ state: "offline", text: socket.active ? "Offline · retrying" : "Offline", error: detail });
 });
 
 window.addEventListener("offline", () => setStatus({ state: "offline", error: "The browser reports no network." }));
@@ -118,5 +233,6 @@ window.addEventListener("online", () => {
   else reconnect();
 });
 
+applyTheme(options);
 root.textContent = ""; // drop the server-rendered placeholder; Preact owns #app from here on
 draw();

@@ -1,4 +1,5 @@
 /** Views derived from the state for display: counts, groups, job lists. Pure. */
+import { filterMap, matchesTerms, queryTerms } from "./search.js";
 import { parseTime } from "./time.js";
 import {
   DEVICE_HEALTHS, DEVICE_STATES, QUEUED_JOB_STATES, RUNNING_JOB_STATES, WORKER_STATES,
@@ -47,15 +48,56 @@ export function workerCounts(workers) {
 
 /** Devices grouped by device type, types and hostnames in natural order. */
 export function groupDevicesByType(devices) {
+  return groupDevices(devices, "type").groups.map(({ key, devices: list }) => ({ type: key, devices: list }));
+}
+
+const GROUP_FIELDS = { type: "device_type", worker: "worker" };
+
+function sortGroups(devices, field) {
   const groups = new Map();
   for (const device of devices.values()) {
-    const type = device.device_type ?? "";
-    if (!groups.has(type)) groups.set(type, []);
-    groups.get(type).push(device);
+    const key = device[field] ?? "";
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(device.hostname);
   }
   return [...groups]
     .sort(([a], [b]) => (a === "") - (b === "") || compareNames(a, b))
-    .map(([type, list]) => ({ type, devices: list.sort((a, b) => compareNames(a.hostname, b.hostname)) }));
+    .map(([key, hosts]) => ({ key, hosts: hosts.sort(compareNames) }));
+}
+
+/** Does the cached order still hold: same devices, each still in the same group? */
+function orderHolds(cache, devices, by, field) {
+  if (!cache || cache.by !== by || cache.size !== devices.size) return false;
+  for (const [hostname, key] of cache.groupOf) {
+    const device = devices.get(hostname);
+    if (!device || (device[field] ?? "") !== key) return false;
+  }
+  return true;
+}
+
+/**
+ * Devices grouped by device type (`by` "type") or worker ("worker"), groups and hostnames in
+ * natural order: `{groups: [{key, devices}], cache}`. Pass the previous `cache` back in: while
+ * no device joins, leaves or changes group, the sort is skipped (it dominates with thousands of
+ * devices) and a group whose devices are all unchanged keeps its array, so it can skip rendering.
+ */
+export function groupDevices(devices, by = "type", cache = null) {
+  const field = GROUP_FIELDS[by] || GROUP_FIELDS.type;
+  let order = cache && cache.order;
+  let groupOf = cache && cache.groupOf;
+  if (!orderHolds(cache, devices, by, field)) {
+    order = sortGroups(devices, field);
+    groupOf = new Map();
+    for (const { key, hosts } of order) for (const host of hosts) groupOf.set(host, key);
+  }
+  const previous = new Map(((cache && cache.groups) || []).map((g) => [g.key, g.devices]));
+  const groups = order.map(({ key, hosts }) => {
+    const list = hosts.map((host) => devices.get(host));
+    const before = previous.get(key);
+    const same = before && before.length === list.length && before.every((d, i) => d === list[i]);
+    return { key, devices: same ? before : list };
+  });
+  return { groups, cache: { by, size: devices.size, order, groupOf, groups } };
 }
 
 const time = (value) => parseTime(value) ?? Infinity;
@@ -76,9 +118,60 @@ export function partitionJobs(jobs, finishedLimit = 20) {
   running.sort((a, b) => time(a.start_time) - time(b.start_time) || a.id - b.id);
   queued.sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0)
     || time(a.submit_time) - time(b.submit_time) || a.id - b.id);
+  // Only the newest few finished jobs are shown: pick them without sorting all (hundreds kept).
   const ended = (job) => parseTime(job.end_time) ?? parseTime(job.updated) ?? 0;
-  finished.sort((a, b) => ended(b) - ended(a) || b.id - a.id);
-  return { running, queued, finished: finished.slice(0, finishedLimit) };
+  const newest = finished.map((job) => [ended(job), job]).sort((a, b) => b[0] - a[0] || b[1].id - a[1].id);
+  return { running, queued, finished: newest.slice(0, finishedLimit).map(([, job]) => job) };
+}
+
+const OUTCOMES = ["Complete", "Incomplete", "Canceled"];
+
+/**
+ * Jobs that ended in the last hour, by outcome: `{total, Complete, Incomplete, Canceled, other,
+ * since}`. `since` is the end time of the oldest finished job the page still holds: when it is
+ * within the hour the counts may be incomplete (the page keeps a bounded number of jobs).
+ */
+export function finishedLastHour(jobs, now) {
+  const from = now - 3600 * 1000;
+  const out = { total: 0, Complete: 0, Incomplete: 0, Canceled: 0, other: 0, since: null };
+  for (const job of jobs.values()) {
+    if (job.state !== "Finished") continue;
+    const ended = parseTime(job.end_time) ?? parseTime(job.updated);
+    if (ended == null) continue;
+    if (out.since == null || ended < out.since) out.since = ended;
+    if (ended < from) continue;
+    out.total += 1;
+    if (OUTCOMES.includes(job.health)) out[job.health] += 1;
+    else out.other += 1;
+  }
+  return out;
+}
+
+/**
+ * The part of the lab the page shows: the state's objects narrowed by the free-text search
+ * (`q`) and, for jobs, by health check or not. The server already applied the other filters.
+ * Unfiltered collections are returned as they are (same identity).
+ */
+export function visibleLab(state, q, healthCheck = "any") {
+  const terms = queryTerms(q);
+  const hc = healthCheck === "only" ? (job) => job.health_check === true
+    : healthCheck === "exclude" ? (job) => job.health_check !== true : null;
+  if (terms.length === 0 && !hc) {
+    return { devices: state.devices, jobs: state.jobs, workers: state.workers, terms };
+  }
+  return {
+    devices: terms.length ? filterMap(state.devices, (d) => matchesTerms("device", d, terms)) : state.devices,
+    jobs: filterMap(state.jobs, (j) => (!hc || hc(j)) && matchesTerms("job", j, terms)),
+    workers: terms.length ? filterMap(state.workers, (w) => matchesTerms("worker", w, terms)) : state.workers,
+    terms,
+  };
+}
+
+/** Feed items of the given kinds (all when empty) that match the search terms. */
+export function visibleFeed(feed, kinds, terms) {
+  if ((!kinds || kinds.length === 0) && terms.length === 0) return feed;
+  return feed.filter((item) => (!kinds || kinds.length === 0 || kinds.includes(item.kind))
+    && matchesTerms(item.kind, item.data ?? item.prev, terms));
 }
 
 /** Workers in natural order of hostname. */

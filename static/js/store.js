@@ -7,13 +7,18 @@
  * `{prev, seq, changes: [{seq, kind, id, data}]}`. They are ignored until a snapshot arrived; if
  * `prev > seq` a batch was missed, so the caller must subscribe again for a fresh snapshot.
  */
+import { matchesFilter } from "./filter.js";
+import { historyEntry } from "./history.js";
+import { countEvents } from "./rate.js";
 import { parseTime } from "./time.js";
 
-/** Every list kept in memory is bounded by one of these. */
+/** Every list kept in memory is bounded by one of these: memory stays flat over weeks. */
 export const LIMITS = Object.freeze({
-  finishedJobs: 100, // finished jobs kept (the page shows the last 20)
+  finishedJobs: 500, // finished jobs kept (as the server's default); the page lists the last 20
   events: 100, // test-shell / unknown-topic messages kept
-  feed: 100, // entries of the live feed
+  feed: 200, // entries of the live feed
+  historyPerObject: 12, // changes remembered per device, job or worker (details panel)
+  historyObjects: 3000, // objects with a history; the least recently changed are forgotten first
 });
 
 const COLLECTIONS = { device: "devices", job: "jobs", worker: "workers" };
@@ -30,14 +35,34 @@ export function initialState(meta = {}) {
     syncing: false, // a fresh snapshot was asked for: ignore changes until it arrives
     seq: 0,
     filter: {},
-    meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "" },
+    meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null },
     devices: new Map(), // hostname → device
     jobs: new Map(), // String(id) → job
     workers: new Map(), // hostname → worker
     events: [], // oldest first, at most LIMITS.events
     feed: [], // newest first, at most LIMITS.feed
+    history: new Map(), // "kind:id" → entries, newest first (see history.js), least recent first
+    rate: [], // events per second over the last minute (see rate.js)
     lastChangeAt: null, // epoch ms of the newest change seen
   };
+}
+
+/** The key of an object's history: "device:qemu-01", "job:42", "worker:lab-worker-01". */
+export const historyKey = (kind, id) => `${kind}:${id}`;
+
+/** Add an entry to a history Map (a private copy: mutated), keeping both bounds. */
+function record(history, key, entry) {
+  if (!entry) return;
+  const before = history.get(key);
+  history.delete(key); // re-inserted last: the Map's order is least recently changed first
+  history.set(key, before ? [entry, ...before.slice(0, LIMITS.historyPerObject - 1)] : [entry]);
+}
+
+function trimHistory(history) {
+  for (const key of history.keys()) {
+    if (history.size <= LIMITS.historyObjects) break;
+    history.delete(key);
+  }
 }
 
 function indexBy(list, field) {
@@ -67,9 +92,10 @@ function objectTime(kind, data) {
   return parseTime(kind === "event" ? data.time : data.updated);
 }
 
+/** A live-feed entry; `received` (epoch ms) is when the page got it, to highlight new rows. */
 function feedItem(kind, id, data, prev, seq, now) {
   return { key: seq == null ? `${kind}:${id}` : String(seq), seq, kind, id, data, prev,
-    at: objectTime(kind, data) ?? now };
+    at: objectTime(kind, data) ?? now, received: now };
 }
 
 /** Newest time of any object in a snapshot, never later than `now`. */
@@ -85,13 +111,41 @@ function newestTime(snapshot, now) {
   return newest == null ? null : Math.min(newest, now);
 }
 
-/** Keep the feed across snapshots (it is history), adding snapshot events it has not shown yet. */
-function mergeFeed(feed, events, now) {
-  const shown = new Set(feed.filter((item) => item.kind === "event").map((item) => item.id));
+/**
+ * Keep the feed across snapshots (it is history), adding snapshot events it has not shown yet;
+ * entries about objects outside a new filter go (the filter changed, not the lab).
+ */
+function mergeFeed(feed, events, filter, now) {
+  const kept = feed.filter((item) => matchesFilter(filter, item.kind, item.data ?? item.prev));
+  const shown = new Set(kept.filter((item) => item.kind === "event").map((item) => item.id));
   const added = events.filter((e) => !shown.has(String(e.uuid)))
     .map((e) => feedItem("event", String(e.uuid), e, null, null, now));
-  if (added.length === 0) return feed;
-  return added.concat(feed).sort((a, b) => b.at - a.at).slice(0, LIMITS.feed);
+  if (added.length === 0) return kept.length === feed.length ? feed : kept;
+  return added.concat(kept).sort((a, b) => b.at - a.at).slice(0, LIMITS.feed);
+}
+
+/**
+ * After a reconnect (or a gap) a fresh snapshot may differ from what the page held: note each
+ * difference in the objects' histories, marked as seen on resync. Objects new to the page are not
+ * news (a filter change brings many), and the history is kept across snapshots.
+ */
+function resyncHistory(state, next, now) {
+  if (!state.ready) return state.history;
+  let history = null;
+  for (const [kind, name] of Object.entries(COLLECTIONS)) {
+    const before = state[name];
+    for (const [id, obj] of next[name]) {
+      const prev = before.get(id);
+      if (!prev || prev === obj) continue;
+      const entry = historyEntry(prev, obj, { at: now, via: "resync" });
+      if (!entry) continue;
+      history = history || new Map(state.history);
+      record(history, historyKey(kind, id), entry);
+    }
+  }
+  if (!history) return state.history;
+  trimHistory(history);
+  return history;
 }
 
 /** A `snapshot` message → a new state that replaces every object; the feed is kept. */
@@ -101,35 +155,62 @@ export function applySnapshot(state, snapshot, now) {
   const events = asList(snapshot.events).filter((e) => isObject(e) && e.uuid != null)
     .slice(-LIMITS.events);
   const times = [state.lastChangeAt, newestTime(snapshot, now)].filter((t) => t != null);
+  const filter = isObject(snapshot.filter) ? snapshot.filter : {};
+  const objects = {
+    devices: indexBy(snapshot.devices, "hostname"),
+    jobs: keepRecentFinished(indexBy(snapshot.jobs, "id"), LIMITS.finishedJobs),
+    workers: indexBy(snapshot.workers, "hostname"),
+  };
   return {
     ...state,
     ready: true,
     syncing: false,
     seq: finiteOr(snapshot.seq, 0),
-    filter: isObject(snapshot.filter) ? snapshot.filter : {},
-    meta: {
-      simulated: typeof meta.simulated === "boolean" ? meta.simulated : state.meta.simulated,
-      lava_url: typeof meta.lava_url === "string" ? meta.lava_url : state.meta.lava_url,
-    },
-    devices: indexBy(snapshot.devices, "hostname"),
-    jobs: keepRecentFinished(indexBy(snapshot.jobs, "id"), LIMITS.finishedJobs),
-    workers: indexBy(snapshot.workers, "hostname"),
+    filter,
+    meta: mergeMeta(state.meta, meta),
+    ...objects,
     events,
-    feed: mergeFeed(state.feed, events, now),
+    feed: mergeFeed(state.feed, events, filter, now),
+    history: resyncHistory(state, objects, now),
     lastChangeAt: times.length ? Math.max(...times) : null,
+  };
+}
+
+/** The server's `meta` (snapshot) or `status` message merged into the page's: known fields only. */
+export function mergeMeta(current, incoming) {
+  if (!isObject(incoming)) return current;
+  const lava = isObject(incoming.lava) ? {
+    state: typeof incoming.lava.state === "string" ? incoming.lava.state : null,
+    error: typeof incoming.lava.error === "string" ? incoming.lava.error : null,
+  } : current.lava ?? null;
+  return {
+    simulated: typeof incoming.simulated === "boolean" ? incoming.simulated : current.simulated,
+    lava_url: typeof incoming.lava_url === "string" ? incoming.lava_url : current.lava_url,
+    lava, // the REST reconciler's state when the server has one, else null
   };
 }
 
 /** Copy-on-write view of a state: collections are copied at most once per batch of messages. */
 class Draft {
-  constructor(state) {
+  constructor(state, now) {
     this.base = state;
+    this.now = now;
     this.next = { ...state };
     this.copied = new Set();
     this.dirty = false;
+    this.applied = 0; // changes that count as events (for events per minute)
     this.newEvents = [];
     this.removedEvents = new Set();
     this.newFeed = []; // oldest first
+  }
+
+  record(kind, id, entry) {
+    if (entry) record(this.collection("history"), historyKey(kind, id), entry);
+  }
+
+  forget(kind, id) {
+    const key = historyKey(kind, id);
+    if (this.next.history.has(key)) this.collection("history").delete(key);
   }
 
   collection(name) {
@@ -150,8 +231,11 @@ class Draft {
         .concat(this.newEvents).slice(-LIMITS.events);
     }
     if (this.newFeed.length) {
-      state.feed = this.newFeed.reverse().concat(state.feed).slice(0, LIMITS.feed);
+      state.feed = this.newFeed.reverse().slice(0, LIMITS.feed)
+        .concat(state.feed.slice(0, Math.max(0, LIMITS.feed - this.newFeed.length)));
     }
+    if (this.copied.has("history")) trimHistory(state.history);
+    if (this.applied) state.rate = countEvents(state.rate, this.applied, this.now);
     return state;
   }
 }
@@ -172,17 +256,26 @@ function applyOne(draft, change, now) {
     prev = map.get(id) ?? null;
     if (change.data === null) map.delete(id);
     else map.set(id, change.data);
-    // Forgetting an old finished job is memory housekeeping, not news.
-    if (change.kind === "job" && change.data === null) return true;
+    // Forgetting an old finished job is memory housekeeping, not news: its history goes too.
+    if (change.kind === "job" && change.data === null) {
+      draft.forget("job", id);
+      return true;
+    }
+    draft.record(change.kind, id, historyEntry(prev, change.data, { seq: change.seq, at: now }));
   } else if (change.kind === "event") {
     if (change.data === null) {
       draft.removedEvents.add(id);
       return true;
     }
     draft.newEvents.push(change.data);
+    if (change.data.job != null) {
+      draft.record("job", String(change.data.job), { seq: change.seq, at: now, via: "live", fields: [],
+        message: change.data });
+    }
   } else {
     return false; // a kind this page does not know yet
   }
+  draft.applied += 1;
   draft.newFeed.push(feedItem(change.kind, id, change.data, prev, change.seq, now));
   return true;
 }
@@ -216,24 +309,30 @@ function applyChangesTo(draft, message, now) {
 
 /** A `changes` message → `{state, resync}`; `resync` true means: emit `subscribe` again. */
 export function applyChanges(state, message, now) {
-  const draft = new Draft(state);
+  const draft = new Draft(state, now);
   const resync = applyChangesTo(draft, message, now);
   return { state: draft.finish(), resync };
 }
 
 /**
  * Apply a batch of queued messages, in order, as one update (one render per animation frame).
- * Each message is `{type: "snapshot" | "changes", payload}` or `{type: "resync"}` (the server
- * asked for a fresh snapshot). Returns `{state, resync}`; the state is the same object if nothing
+ * Each message is `{type: "snapshot" | "changes" | "status", payload}` or `{type: "resync"}`
+ * (the server, or the page after a filter change, wants a fresh snapshot). Returns `{state, resync}`; the state is the same object if nothing
  * changed.
  */
 export function processMessages(state, messages, now) {
-  let draft = new Draft(state);
+  let draft = new Draft(state, now);
   let resync = false;
   for (const message of messages) {
     if (message.type === "snapshot") {
-      draft = new Draft(applySnapshot(draft.finish(), message.payload, now));
+      draft = new Draft(applySnapshot(draft.finish(), message.payload, now), now);
       resync = false; // a full snapshot supersedes any gap seen before it
+    } else if (message.type === "status") {
+      const meta = mergeMeta(draft.next.meta, message.payload);
+      if (meta !== draft.next.meta) {
+        draft.next.meta = meta;
+        draft.dirty = true;
+      }
     } else if (message.type === "changes") {
       if (applyChangesTo(draft, message.payload, now)) resync = true;
     } else if (message.type === "resync") {

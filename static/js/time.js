@@ -3,9 +3,24 @@
 const HAS_ZONE = /(?:[zZ]|[+-]\d\d:?\d\d)$/;
 const LONG_FRACTION = /(\.\d{3})\d+/;
 
+// Parsed times by string: the same few thousand timestamps are sorted and compared on every render.
+// Bounded: emptied when full (parsing again is only slower, never different).
+const parsed = new Map();
+const MAX_PARSED = 10000;
+
 /** ISO 8601 string → epoch milliseconds, or null. A string without a zone means UTC (LAVA 2023.01). */
 export function parseTime(value) {
   if (typeof value !== "string" || value === "") return null;
+  let ms = parsed.get(value);
+  if (ms === undefined) {
+    ms = parseUncached(value);
+    if (parsed.size >= MAX_PARSED) parsed.clear();
+    parsed.set(value, ms);
+  }
+  return ms;
+}
+
+function parseUncached(value) {
   // Some engines refuse more than 3 fractional digits; LAVA sends microseconds.
   let text = value.trim().replace(LONG_FRACTION, "$1");
   if (text.includes("T") && !HAS_ZONE.test(text)) text += "Z";
@@ -26,6 +41,21 @@ export function formatDuration(ms) {
   if (h < 24) return `${h} h ${pad(m % 60)} m`;
   const d = Math.floor(h / 24);
   return `${d} d ${h % 24} h`;
+}
+
+/**
+ * Milliseconds → a short duration to the minute, for tiles: "<1m", "3m", "2h05", "3d4h". Thousands
+ * of tiles show one: to the minute, each changes (and renders) once a minute, not every second.
+ */
+export function formatShortDuration(ms) {
+  if (ms == null || Number.isNaN(ms)) return "–";
+  const m = Math.max(0, Math.floor(ms / 60000));
+  if (m < 1) return "<1m";
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${pad(m % 60)}`;
+  const d = Math.floor(h / 24);
+  return `${d}d${h % 24}h`;
 }
 
 /** Duration between two ISO strings (or from one to `now` ms); null when a time is missing. */

@@ -1,0 +1,86 @@
+/**
+ * The details of one device, job or worker: every field the page knows, the changes seen since the
+ * page loaded, and a link to its page on the LAVA server when a LAVA URL is configured.
+ * Not modal: the board stays live behind it. Escape or the close button closes it.
+ */
+import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { HistoryList } from "./HistoryList.js";
+import { deviceUrl, jobUrl, workerUrl } from "./links.js";
+import { symbolFor, token } from "./lava.js";
+import { formatAge, formatDateTime, parseTime } from "./time.js";
+import { useNow } from "./clock.js";
+
+/** Fields in the order a person looks for them; any others follow. */
+const FIELD_ORDER = {
+  device: ["hostname", "device_type", "state", "health", "worker", "job", "since", "updated"],
+  job: ["id", "description", "submitter", "state", "health", "health_check", "priority", "device_type",
+    "device", "worker", "sub_id", "submit_time", "start_time", "end_time", "updated"],
+  worker: ["hostname", "state", "health", "devices", "since", "updated"],
+};
+const TIME_FIELDS = new Set(["since", "updated", "submit_time", "start_time", "end_time"]);
+const PAGE_URLS = { device: deviceUrl, job: jobUrl, worker: workerUrl };
+const MAX_LIST = 200;
+
+function fieldNames(kind, obj) {
+  const order = FIELD_ORDER[kind];
+  return order.concat(Object.keys(obj).filter((k) => !order.includes(k)).sort());
+}
+
+/** A field's value as text, or as buttons to the objects it names. */
+function value(kind, name, v, onOpen, now) {
+  if (v == null || v === "") return html`<span class="muted">–</span>`;
+  const open = (k, id, text = id) => html`<button type="button" class="link-button"
+    onClick=${() => onOpen(k, String(id))}>${text}</button>`;
+  if (name === "worker" && kind !== "worker") return open("worker", v);
+  if (name === "device" && kind === "job") return open("device", v);
+  if (name === "job" && kind === "device") return open("job", v, `#${v}`);
+  if (name === "devices" && Array.isArray(v)) {
+    return html`<span class="chips">${v.slice(0, MAX_LIST).map((host) => html`<span key=${host}>${open("device", host)} </span>`)}
+      ${v.length > MAX_LIST ? html`<span class="more">+${v.length - MAX_LIST} more</span>` : ""}</span>`;
+  }
+  if (TIME_FIELDS.has(name)) {
+    const t = parseTime(v);
+    return t == null ? String(v) : html`<time datetime=${v} title=${v}>${formatDateTime(t)} <span class="muted">(${formatAge(t, now)})</span></time>`;
+  }
+  if (typeof v === "boolean") return v ? "yes" : "no";
+  if (typeof v === "object") return JSON.stringify(v);
+  if (name === "state" || name === "health") return html`<span class=${`value-word ${name}-${token(v)}`}>${symbolFor(v)} ${v}</span>`;
+  return String(v);
+}
+
+/** `target`: {kind, id}; `obj`: the object now (null if the page no longer has it). */
+export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose }) {
+  const heading = useRef(null);
+  const now = useNow();
+  const { kind, id } = target;
+  // Focus moves to the panel when it opens (or shows another object) so a keyboard user lands in it.
+  useEffect(() => { if (heading.current) heading.current.focus(); }, [kind, id]);
+  useEffect(() => {
+    const onKey = (event) => { if (event.key === "Escape") onClose(); };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [onClose]);
+  const href = PAGE_URLS[kind](lavaBase, id);
+  const title = kind === "job" ? `Job #${id}` : id;
+  return html`
+    <aside id="detail" class="detail-panel" role="dialog" aria-modal="false" aria-labelledby="detail-title"
+        data-kind=${kind} data-id=${id}>
+      <div class="detail-head">
+        <p class="detail-kind">${kind}</p>
+        <h2 id="detail-title" class="detail-title" tabindex="-1" ref=${heading}>${title}</h2>
+        <button type="button" class="detail-close" onClick=${onClose} aria-label="Close details">✕</button>
+      </div>
+      ${href ? html`<a id="detail-lava-link" class="detail-lava-link" href=${href} target="_blank"
+          rel="noopener noreferrer">Open in LAVA ↗</a>`
+        : html`<p class="muted detail-no-link">No LAVA URL configured: no link to LAVA's page.</p>`}
+      ${obj ? html`
+        <dl class="detail-fields">
+          ${fieldNames(kind, obj).map((name) => html`<div key=${name} class="detail-field" data-field=${name}>
+            <dt>${name.replace(/_/g, " ")}</dt><dd>${value(kind, name, obj[name], onOpen, now)}</dd></div>`)}
+        </dl>` : html`<p class="detail-gone">The page no longer has this ${kind}: it finished long ago, was
+          removed, or does not match the filters.</p>`}
+      <h3 class="detail-subtitle">Changes since the page loaded</h3>
+      <${HistoryList} entries=${history} kind=${kind} />
+    </aside>`;
+}

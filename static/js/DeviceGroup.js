@@ -1,0 +1,56 @@
+/** One group of the device board (a device type or a worker): a title and its tiles. */
+import { html } from "./html.js";
+import { DeviceTile } from "./DeviceTile.js";
+import { LavaLink } from "./LavaLink.js";
+import { memo } from "./memo.js";
+import { deviceTypeUrl, workerUrl } from "./links.js";
+import { ALERT_HEALTHS } from "./lava.js";
+
+function groupSummary(devices) {
+  let running = 0;
+  let alerts = 0;
+  for (const d of devices) {
+    if (d.state === "Running") running += 1;
+    if (ALERT_HEALTHS.includes(d.health)) alerts += 1;
+  }
+  return [`${devices.length} device${devices.length === 1 ? "" : "s"}`, `${running} running`,
+    alerts ? `${alerts} need${alerts === 1 ? "s" : ""} attention` : ""].filter(Boolean).join(" · ");
+}
+
+/** `by`: "type" | "worker"; `name`: the group's device type or worker ("" when unknown). */
+function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, onOpen }) {
+  const href = by === "type" ? deviceTypeUrl(lavaBase, name) : workerUrl(lavaBase, name);
+  const title = name || (by === "type" ? "unknown type" : "no worker");
+  return html`
+    <section class="device-group" data-group=${name} data-device-type=${by === "type" ? name : undefined}
+        data-worker-group=${by === "worker" ? name : undefined}>
+      <h3 class="device-group-title" title=${`${title}: ${groupSummary(devices)}`}>
+        ${name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
+          : html`<span class="device-group-name muted">${title}</span>`}
+        <span class="device-group-count">${devices.length}</span>
+        <span class="device-group-summary">${groupSummary(devices)}</span>
+      </h3>
+      <ul class="tiles">
+        ${devices.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}
+          job=${device.job != null ? jobs.get(String(device.job)) : undefined}
+          group=${by === "type" ? name : null} detail=${detail} chars=${chars} onOpen=${onOpen} />`)}
+      </ul>
+    </section>`;
+}
+
+/**
+ * Skipped while its devices array (kept identical when unchanged, see groupDevices) and the jobs
+ * of its devices are: the jobs Map itself changes with any job anywhere.
+ */
+function sameGroup(prev, next) {
+  for (const key of Object.keys(next)) {
+    if (key !== "jobs" && !Object.is(prev[key], next[key])) return false;
+  }
+  if (prev.jobs === next.jobs) return true;
+  for (const device of next.devices) {
+    if (device.job != null && prev.jobs.get(String(device.job)) !== next.jobs.get(String(device.job))) return false;
+  }
+  return true;
+}
+
+export const DeviceGroup = memo(DeviceGroupView, sameGroup);

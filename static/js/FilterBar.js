@@ -1,0 +1,89 @@
+/**
+ * Filters and search. Device type, worker, health and submitter go to the server (the page
+ * subscribes again with them); the search box is applied by the page. All live in the URL.
+ */
+import { useEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { FilterField } from "./FilterField.js";
+import { SearchBox } from "./SearchBox.js";
+import { DEVICE_HEALTHS, symbolFor } from "./lava.js";
+import { compareNames } from "./selectors.js";
+
+const MAX_KNOWN = 300; // suggestions remembered per field
+
+/** Remember values seen during the session (the server only sends what matches the filter). */
+function remember(set, values) {
+  for (const value of values) {
+    if (value == null || value === "") continue;
+    set.delete(value);
+    set.add(value);
+  }
+  for (const value of set) {
+    if (set.size <= MAX_KNOWN) break;
+    set.delete(value);
+  }
+}
+
+function useKnown(state) {
+  const known = useRef({ device_types: new Set(), workers: new Set(), submitters: new Set() });
+  return useMemo(() => {
+    const k = known.current;
+    remember(k.device_types, [...state.devices.values()].map((d) => d.device_type));
+    remember(k.device_types, [...state.jobs.values()].map((j) => j.device_type));
+    remember(k.workers, [...state.workers.keys()]);
+    remember(k.submitters, [...state.jobs.values()].map((j) => j.submitter));
+    const sorted = (set) => [...set].sort(compareNames);
+    return { device_types: sorted(k.device_types), workers: sorted(k.workers), submitters: sorted(k.submitters) };
+    // Suggestions follow the lab's membership, not every change: recompute when devices or workers
+    // come or go, the filter changes, or at most every 10 s (new submitters arrive with jobs).
+  }, [state.devices.size, state.workers.size, state.filter, Math.floor(Date.now() / 10000)]);
+}
+
+const WIDE = "(min-width: 701px)";
+
+/** Filters start folded on a phone (unless some are set) and always show on a wider screen. */
+function useDisclosure(active) {
+  const ref = useRef(null);
+  const [open] = useState(() => active || window.matchMedia(WIDE).matches);
+  useEffect(() => {
+    const query = window.matchMedia(WIDE);
+    const onChange = (event) => { if (event.matches && ref.current) ref.current.open = true; };
+    query.addEventListener("change", onChange);
+    return () => query.removeEventListener("change", onChange);
+  }, []);
+  return [ref, open];
+}
+
+export function FilterBar({ state, options, onFilter, onQuery, onClear, active }) {
+  const known = useKnown(state);
+  const [ref, open] = useDisclosure(active);
+  const health = options.filter.health;
+  const toggleHealth = (value) => onFilter("health", health.includes(value)
+    ? health.filter((v) => v !== value) : [...health, value]);
+  return html`
+    <details class="filters" ref=${ref} open=${open}>
+    <summary class="filters-summary">Filters and search${active ? " (some set)" : ""}</summary>
+    <form class="filter-bar" role="search" aria-label="Filters" onSubmit=${(e) => e.preventDefault()}>
+      <${SearchBox} value=${options.q} onChange=${onQuery} />
+      <${FilterField} id="filter-device_type" label="Device type" values=${options.filter.device_types}
+        known=${known.device_types} onChange=${(v) => onFilter("device_types", v)} />
+      <${FilterField} id="filter-worker" label="Worker" values=${options.filter.workers}
+        known=${known.workers} onChange=${(v) => onFilter("workers", v)} />
+      <${FilterField} id="filter-submitter" label="Submitter" values=${options.filter.submitters}
+        known=${known.submitters} onChange=${(v) => onFilter("submitters", v)} />
+      ${options.filter.devices.length > 0 && html`<${FilterField} id="filter-device" label="Device"
+        values=${options.filter.devices} known=${[]} onChange=${(v) => onFilter("devices", v)} />`}
+      <div class="filter-field filter-health" role="group" aria-labelledby="filter-health-label">
+        <span id="filter-health-label" class="filter-label">Health</span>
+        <span class="toggle">
+          ${DEVICE_HEALTHS.map((value) => html`<button type="button" key=${value} class=${`toggle-button health-${value.toLowerCase()}`}
+            aria-pressed=${health.includes(value) ? "true" : "false"} data-health-filter=${value}
+            onClick=${() => toggleHealth(value)}>${symbolFor(value)} ${value}</button>`)}
+          ${health.filter((v) => !DEVICE_HEALTHS.includes(v)).map((value) => html`<button type="button" key=${value}
+            class="toggle-button" aria-pressed="true" onClick=${() => toggleHealth(value)}>${value}</button>`)}
+        </span>
+      </div>
+      ${active && html`<button type="button" class="clear-filters" onClick=${onClear}>Clear filters</button>`}
+    </form>
+    </details>`;
+}

@@ -1,0 +1,19 @@
+/** Under the header: the views, the theme, and a link to the same view as a wall display. */
+import { html } from "./html.js";
+import { ViewTabs } from "./ViewTabs.js";
+import { THEMES } from "./url.js";
+
+export function Toolbar({ view, theme, hrefFor, wallHref, onView, onTheme }) {
+  return html`
+    <div class="toolbar">
+      <${ViewTabs} view=${view} hrefFor=${hrefFor} onView=${onView} />
+      <div class="toolbar-end">
+        <label class="theme-choice">Theme
+          <select value=${theme} onChange=${(event) => onTheme(event.currentTarget.value)}>
+            ${THEMES.map((t) => html`<option key=${t} value=${t}>${t}</option>`)}
+          </select>
+        </label>
+        <a class="wall-link" href=${wallHref} title="This view, full screen, for a wall display">Wall mode</a>
+      </div>
+    </div>`;
+}

@@ -1,0 +1,38 @@
+/** One worker: state and health in words, how long since it changed, and its devices. */
+import { html } from "./html.js";
+import { Elapsed } from "./Elapsed.js";
+import { label, symbolFor, token } from "./lava.js";
+
+export const MAX_DEVICE_CHIPS = 16;
+
+/** `devices`: the page's devices Map (for each chip's health); `onOpen(kind, id)` opens details. */
+export function WorkerRow({ worker, devices, onOpen }) {
+  const hosts = Array.isArray(worker.devices) ? worker.devices : [];
+  const shown = hosts.slice(0, MAX_DEVICE_CHIPS);
+  return html`
+    <tr data-worker=${worker.hostname} data-state=${worker.state ?? ""} data-health=${worker.health ?? ""}
+        class=${`worker-row state-${token(worker.state)} health-${token(worker.health)}`}>
+      <th scope="row">
+        <button type="button" class="link-button worker-name" onClick=${() => onOpen("worker", worker.hostname)}
+          aria-label=${`${worker.hostname}: ${label(worker.state)}, ${label(worker.health)}. Show details`}>
+          ${worker.hostname}</button>
+      </th>
+      <td class="worker-state"><span class="symbol" aria-hidden="true">${symbolFor(worker.state)}</span> ${label(worker.state)}</td>
+      <td class="worker-health">${label(worker.health)}</td>
+      <td class="worker-since"><${Elapsed} from=${worker.since} /></td>
+      <td class="worker-devices">
+        <span class="worker-device-count">${hosts.length}</span>
+        <span class="chips">
+          ${shown.map((host) => {
+            const device = devices.get(host);
+            const health = device ? device.health : null;
+            return html`<button type="button" key=${host} class=${`chip health-${token(health)}`}
+              title=${device ? `${host}: ${label(device.state)}, ${label(health)}` : host}
+              onClick=${() => onOpen("device", host)}>${host}${health && health !== "Good"
+                ? html` <span class="chip-health">${symbolFor(health)} ${health}</span>` : ""}</button>`;
+          })}
+          ${hosts.length > shown.length && html`<span class="more">+${hosts.length - shown.length} more</span>`}
+        </span>
+      </td>
+    </tr>`;
+}

@@ -1,0 +1,84 @@
+/**
+ * Wall mode's board: the largest tiles with which every device fits the box, however many match.
+ * Pure: group sizes and the box's size go in, a grid (columns, tile size, font, level of detail)
+ * comes out. Each group gets one label cell in front of its tiles.
+ */
+
+const DEFAULTS = {
+  gap: 4, // px between tiles
+  aspect: 0.5, // preferred tile height / width
+  maxAspect: 0.8, // never taller than this (spare height is left unused instead)
+  labelCells: 1, // cells each group's label takes
+};
+
+/**
+ * Rows needed with `columns` columns: "rows" flow starts each group on a new row (easier to read);
+ * "continuous" flow packs groups one after another (fits more when groups are many and small).
+ */
+function rowsNeeded(groups, columns, flow, labelCells) {
+  if (flow === "continuous") {
+    const cells = groups.reduce((sum, n) => sum + n + labelCells, 0);
+    return Math.ceil(cells / columns);
+  }
+  return groups.reduce((sum, n) => sum + Math.ceil((n + labelCells) / columns), 0);
+}
+
+function best(groups, width, height, flow, o) {
+  const cells = groups.reduce((sum, n) => sum + n + o.labelCells, 0);
+  let choice = null;
+  for (let columns = 1; columns <= cells; columns += 1) {
+    const tileWidth = (width - (columns - 1) * o.gap) / columns;
+    if (tileWidth < 1) break;
+    const rows = rowsNeeded(groups, columns, flow, o.labelCells);
+    const rowHeight = (height - (rows - 1) * o.gap) / rows;
+    if (rowHeight < 1) continue;
+    // How big a tile of the preferred shape could be: what legibility depends on.
+    const scale = Math.min(tileWidth, rowHeight / o.aspect);
+    if (!choice || scale > choice.scale) {
+      choice = { flow, columns, rows, scale, tileWidth, tileHeight: Math.min(rowHeight, tileWidth * o.maxAspect) };
+    }
+  }
+  return choice;
+}
+
+/**
+ * `groups`: the number of devices in each group, in order; `width`, `height`: the box in px.
+ * Returns `{flow, columns, rows, tileWidth, tileHeight, gap, detail, fontPx, chars}` or null
+ * when there is nothing to place or no room.
+ */
+export function fitTiles(groups, width, height, options = {}) {
+  const o = { ...DEFAULTS, ...options };
+  const sizes = groups.filter((n) => n > 0);
+  if (sizes.length === 0 || width <= 0 || height <= 0) return null;
+  const rows = best(sizes, width, height, "rows", o);
+  const continuous = best(sizes, width, height, "continuous", o);
+  // Starting each group on its own row reads better; accept slightly smaller tiles for it.
+  const pick = rows && (!continuous || rows.scale >= continuous.scale * 0.85) ? rows : continuous;
+  if (!pick) return null;
+  return { ...pick, gap: o.gap, ...tileDetail(pick.tileWidth, pick.tileHeight) };
+}
+
+/**
+ * What a tile of this size can show, and in which font size: "full" (hostname, state and health,
+ * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol).
+ * `chars` is how many characters of hostname fit on a line.
+ */
+export function tileDetail(width, height) {
+  // [level, font size it allows, smallest acceptable font, room taken beside the hostname in em]
+  // (left border and padding; a compact tile also holds its symbol). A compact font leaves
+  // room for at least three characters: "07" or "1" tell too little apart.
+  const levels = [
+    ["full", Math.min(height / 4.6, width / 11.5, 26), 12, 1.1],
+    ["medium", Math.min(height / 3.0, width / 6.5, 30), 11, 1.1],
+    ["compact", Math.min(height / 1.5, width / 4.3, 30), 0, 2.4],
+  ];
+  for (const [detail, size, minimum, beside] of levels) {
+    if (size >= minimum) {
+      const fontPx = Math.max(7, Math.floor(size * 10) / 10);
+      // A bold proportional font averages ~0.62 em per character of a hostname.
+      const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.62)));
+      return { detail, fontPx, chars };
+    }
+  }
+  return { detail: "compact", fontPx: 7, chars: 2 };
+}
