@@ -13,7 +13,6 @@ import json
 import multiprocessing as mp
 import os
 import pathlib
-import statistics
 import sys
 import time
 

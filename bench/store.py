@@ -17,7 +17,6 @@ import tempfile
 import time
 import urllib.request
 
-import zmq
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -2,6 +2,8 @@
 from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from dashboard.params import BadParameter
+
 bp = Blueprint("api", __name__)
 
 
@@ -12,6 +14,20 @@ def _ext():
 def error_body(status, message):
     """The one error shape of this API."""
     return jsonify({"ok": False, "error": message}), status
+
+
+def require_store():
+    """The event store, or a BadParameter (400) when history is off."""
+    store = _ext()["store"]
+    if store is None:
+        raise BadParameter("history is off on this dashboard (--no-store)")
+    return store
+
+
+@bp.app_errorhandler(BadParameter)
+def bad_parameter(exc):
+    """Every bad query parameter, anywhere: 400 with the one error shape."""
+    return error_body(400, str(exc))
 
 
 @bp.get("/healthz")

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from dashboard import params
-from dashboard.api import error_body
+from dashboard.api import require_store as _store
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100
@@ -18,18 +18,6 @@ EXPORT_PAGE = 2000
 CSV_FIELDS = ("id", "time", "kind", "topic", "username", "job", "device", "worker", "submitter",
               "device_type", "state", "health", "data")
 ATOM = "http://www.w3.org/2005/Atom"
-
-
-def _store():
-    store = current_app.extensions["dashboard"]["store"]
-    if store is None:
-        raise params.BadParameter("history is off on this dashboard (--no-store)")
-    return store
-
-
-@bp.errorhandler(params.BadParameter)
-def bad_parameter(exc):
-    return error_body(400, str(exc))
 
 
 def title(row):

@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from dashboard import history, params
-from dashboard.api import error_body
+from dashboard.api import error_body, require_store as _store
 
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
@@ -23,19 +23,6 @@ def _in_thread(fn, *args, **kwargs):
     """SQLite work off the green hub (see dashboard/green.py)."""
     from dashboard import green
     return green.run_in_thread(_ext()["settings"]["async_mode"], lambda: fn(*args, **kwargs))
-
-
-def _store():
-    store = _ext()["store"]
-    if store is None:
-        raise params.BadParameter("history is off on this dashboard (--no-store)")
-    return store
-
-
-@bp.errorhandler(params.BadParameter)
-def bad_parameter(exc):
-    """400 with the one error shape."""
-    return error_body(400, str(exc))
 
 
 def _pick(values, **wanted):

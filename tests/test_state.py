@@ -1,5 +1,4 @@
 """The live model, replayed from the real capture and checked against the real REST answers."""
-import datetime as dt
 
 import pytest
 
