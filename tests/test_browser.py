@@ -103,3 +103,30 @@ def test_page_is_served_under_a_strict_content_security_policy():
         assert 'data-simulated="false"' in body  # a real source is configured
     finally:
         app.stop()
+
+
+def test_the_page_says_when_lava_s_api_fails_and_recovers(page):
+    from tests.fake_lava import FakeLava
+
+    lava = FakeLava()
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--lava-url", lava.url,
+                     "--reconcile-interval", "0.5", "--lava-timeout", "1")
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")
+        page.goto(app.url + "/")
+        page.wait_for_selector('[data-device="qemu-05"][data-health="Retired"]', timeout=10000)
+        assert page.query_selector("#lava-status") is None
+        lava.fault = "500"
+        banner = page.wait_for_selector("#lava-status", timeout=15000)
+        assert "may be stale" in banner.inner_text() and "HTTP 500" in banner.inner_text()
+        # The last known state is still on the page.
+        assert page.query_selector('[data-device="qemu-05"][data-health="Retired"]')
+        lava.fault = None
+        page.wait_for_selector("#lava-status", state="detached", timeout=20000)
+        assert page.errors == [], page.errors
+    finally:
+        app.stop()
+        publisher.close()
+        lava.close()

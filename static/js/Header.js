@@ -15,8 +15,8 @@ export function Header({ version, stale, status, lastChangeAt, lava, simulated, 
       </div>
       ${stale && html`<span id="stale-label" class="stale-label"
         title="Not connected: what is shown may be out of date">stale</span>`}
-      ${lava && lava.state === "error" && html`<span class="lava-status" title=${lava.error || ""}>
-        LAVA API unreachable: showing events only</span>`}
+      ${lava && lava.state === "error" && html`<span id="lava-status" class="lava-status" role="alert"
+        title=${lava.error || ""}>LAVA API failing, data may be stale: ${lava.error || "unknown error"}</span>`}
       ${wall && html`<${WallClock} />`}
       <${ConnectionStatus} status=${status} lastChangeAt=${lastChangeAt} onReconnect=${onReconnect} />
     </header>`;
