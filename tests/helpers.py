@@ -15,6 +15,10 @@ import socketio
 import zmq
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Debian's Chromium (never `playwright install`), with the flags this machine's closed network needs.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
 def free_port():
