@@ -1,10 +1,11 @@
 /**
  * The whole page. The view (`view=` in the URL) picks what the board shows: everything (the desk
- * layout), or one of devices, jobs, workers and the live feed full size. Wall mode drops the
- * chrome, fits everything on one screen and may rotate between views.
+ * layout), one of devices, jobs, workers and the live feed full size, or the charts of the stored
+ * history. Wall mode drops the chrome, fits everything on one screen and may rotate between views.
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { ChartsView } from "./ChartsView.js";
 import { DetailPanel } from "./DetailPanel.js";
 import { DeviceBoard } from "./DeviceBoard.js";
 import { FilterBar } from "./FilterBar.js";
@@ -72,6 +73,8 @@ export function App({ state, status, version, options, actions }) {
     workers,
     feed,
   };
+  // The charts come from the REST API: they need neither the live snapshot nor the counters.
+  const charts = view === "charts";
 
   return html`
     <div id="dashboard" class=${cls} data-view=${view} data-wall=${wall ? "true" : "false"}
@@ -88,7 +91,11 @@ export function App({ state, status, version, options, actions }) {
           onView=${actions.setView} onTheme=${actions.setTheme} />
         <${FilterBar} state=${state} options=${options} active=${hasFilters(options)}
           onFilter=${actions.setFilter} onQuery=${actions.setQuery} onClear=${actions.clearFilters} />`}
-      ${state.ready ? html`
+      ${charts ? html`
+        <main id="main" class="board board-charts" tabindex="-1">
+          <${ChartsView} filter=${options.filter} q=${options.q} healthCheck=${options.healthCheck}
+            theme=${effectiveTheme(options)} />
+        </main>` : state.ready ? html`
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />
         <main id="main" class=${`board board-${view}`} tabindex="-1">${panels[view]}</main>` : html`

@@ -1,11 +1,14 @@
 /**
- * The details of one device, job or worker: every field the page knows, the changes seen since the
- * page loaded, and a link to its page on the LAVA server when a LAVA URL is configured.
+ * The details of one device, job or worker: every field the page knows, a device's timeline or a
+ * job's path through the states (from the stored history), the changes seen since the page loaded,
+ * and a link to its page on the LAVA server when a LAVA URL is configured.
  * Not modal: the board stays live behind it. Escape or the close button closes it.
  */
 import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { DeviceTimeline } from "./DeviceTimeline.js";
 import { HistoryList } from "./HistoryList.js";
+import { JobPath } from "./JobPath.js";
 import { deviceUrl, jobUrl, workerUrl } from "./links.js";
 import { symbolFor, token } from "./lava.js";
 import { formatAge, formatDateTime, parseTime } from "./time.js";
@@ -80,6 +83,8 @@ export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose })
             <dt>${name.replace(/_/g, " ")}</dt><dd>${value(kind, name, obj[name], onOpen, now)}</dd></div>`)}
         </dl>` : html`<p class="detail-gone">The page no longer has this ${kind}: it finished long ago, was
           removed, or does not match the filters.</p>`}
+      ${kind === "device" && html`<${DeviceTimeline} hostname=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
+      ${kind === "job" && html`<${JobPath} id=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
       <h3 class="detail-subtitle">Changes since the page loaded</h3>
       <${HistoryList} entries=${history} kind=${kind} />
     </aside>`;

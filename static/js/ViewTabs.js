@@ -1,7 +1,8 @@
 /** The views, as links (a view is a URL: middle-click opens it in a new tab) that switch in place. */
 import { html } from "./html.js";
 
-const LABELS = { all: "Dashboard", devices: "Devices", jobs: "Jobs", workers: "Workers", feed: "Live feed" };
+const LABELS = { all: "Dashboard", devices: "Devices", jobs: "Jobs", workers: "Workers", feed: "Live feed",
+  charts: "Charts" };
 
 /** `hrefFor(view)` gives each link's URL; `onView(view)` switches without loading a page. */
 export function ViewTabs({ view, hrefFor, onView }) {

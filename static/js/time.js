@@ -86,3 +86,18 @@ export function formatDateTime(ms) {
   if (ms == null) return "";
   return new Date(ms).toLocaleString();
 }
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** Epoch ms → "27 Nov", in local time or (`utc`) in UTC. */
+export function formatDayMonth(ms, utc = false) {
+  const d = new Date(ms);
+  return utc ? `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}` : `${d.getDate()} ${MONTHS[d.getMonth()]}`;
+}
+
+/** A share (0..1) as a percentage that never shows 0% for something that happened: "<1%", "42%". */
+export function formatShare(share) {
+  if (!(share > 0)) return "0%";
+  if (share < 0.01) return "<1%";
+  return `${Math.round(share * 100)}%`;
+}

@@ -4,8 +4,11 @@
  * reproduces a view (filters, search, layout, theme, wall mode, the open details panel).
  */
 
-/** `view=`: what the page shows. "all" is the desk layout; the others give one panel the page. */
-export const VIEWS = ["all", "devices", "jobs", "workers", "feed"];
+/**
+ * `view=`: what the page shows. "all" is the desk layout; the others give one panel the page;
+ * "charts" is the stored history (it needs no live data, and a wall does not rotate to it).
+ */
+export const VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts"];
 /** The views a wall display cycles through with `rotate=`. */
 export const ROTATION = ["devices", "jobs", "workers", "feed"];
 export const GROUPS = ["type", "worker"];
