@@ -69,8 +69,10 @@ class TestPublisher:
         self.socket.send_multipart(frames)
 
     def close(self):
-        self.socket.close(0)
-        self.context.term()
+        """Close the socket (idempotent)."""
+        if not self.socket.closed:
+            self.socket.close(0)
+            self.context.term()
 
 
 class AppProcess:

@@ -214,7 +214,6 @@ def test_healthz_follows_the_source_connection(lab):
         wait_until(lambda: app.json("/healthz")["status"] == "ok", what="reconnected")
     finally:
         again.close()
-        lab[0].socket = again.socket  # already closed; keeps the fixture's close() harmless
 
 
 def test_several_endpoints_and_a_topic_prefix():
