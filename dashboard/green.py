@@ -7,7 +7,11 @@ Everything else uses Flask-SocketIO's start_background_task/sleep, and takes its
 def monkey_patch(async_mode):
     """Patch the standard library for the chosen mode; must run before anything else is imported."""
     if async_mode == "eventlet":
-        import eventlet
+        import warnings
+        with warnings.catch_warnings():
+            # eventlet is bugfix-only upstream and says so at every import; README says so once.
+            warnings.simplefilter("ignore")
+            import eventlet
         eventlet.monkey_patch()
     elif async_mode == "gevent":
         from gevent import monkey

@@ -1,0 +1,182 @@
+"""The app factory: create_app(settings) wires settings → extensions → blueprints → tasks."""
+import logging
+import os
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from dashboard import __version__, api, config, feeds, history_api, openapi, views
+from dashboard.health import Health
+from dashboard.ingest import Ingest
+from dashboard.reconcile import Reconciler
+from dashboard.relay import Relay
+from dashboard.state import LabState
+
+log = logging.getLogger("dashboard")
+
+socketio = SocketIO()
+
+
+class NoWebSocketCompression:
+    """WSGI middleware that removes the client's offer of permessage-deflate.
+
+    eventlet compresses every frame for every connection separately, with no option to turn it off;
+    measured, that doubled CPU per delivery (docs/performance.md).
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        return self.wsgi_app(environ, start_response)
+
+
+def create_app(overrides=None, settings=None):
+    """Build the Flask app from settings (config.load() by default, then `overrides`)."""
+    settings = dict(settings or config.load([], overrides=overrides))
+    logging.basicConfig(level=settings["log_level"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__, static_folder="../static", template_folder="../templates")
+    app.config["DASHBOARD"] = settings
+    app.json.sort_keys = False
+
+    socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False)
+    if not settings["ws_compression"]:
+        app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
+
+    simulated = not settings["zmq"] and not settings["lava_url"]
+    rest = _lava_client(settings)
+    meta = {"simulated": simulated, "lava_url": rest.base if rest else "", "version": __version__}
+    state = LabState(max_finished_jobs=settings["max_finished_jobs"])
+    health = Health()
+    relay = Relay(socketio, state, meta, interval=settings["batch_interval"],
+                  max_pending=settings["max_pending_changes"], mode=settings["relay_mode"])
+    store = keeper = None
+    if settings["store"]:
+        from dashboard import green
+        from dashboard.store import EventStore
+        from dashboard.storekeeper import StoreKeeper
+
+        # The simulated lab starts afresh each time, so its history is kept apart and its old
+        # model is not restored (its jobs would be stale forever).
+        name = "simulated.sqlite3" if simulated else "events.sqlite3"
+        store = EventStore(os.path.join(settings["data_dir"], name))
+        keeper = StoreKeeper(store, state, settings,
+                             lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
+                             socketio.sleep)
+        if not simulated:
+            keeper.restore()  # before any source starts: a restart does not come back empty
+    ingest = Ingest(state, relay, health, settings["max_message_size"], store)
+    reconciler = None
+    if rest:
+        reconciler = Reconciler(state, relay, rest, settings, socketio.server.eio.create_event,
+                                socketio.sleep)
+        meta["lava"] = reconciler.public_status()
+    app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
+                                   "ingest": ingest, "meta": meta, "settings": settings,
+                                   "reconciler": reconciler, "store": store, "keeper": keeper,
+                                   "sources": []}
+    app.register_blueprint(api.bp)
+    app.register_blueprint(history_api.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(views.bp)
+    return app
+
+
+def start_background_tasks(app):
+    """Start the relay's flush loop, the REST reconciler, and the event sources (the simulated lab
+    when neither --zmq nor --lava-url is given)."""
+    ext = app.extensions["dashboard"]
+    settings = ext["settings"]
+    socketio.start_background_task(ext["relay"].run)
+    if ext["keeper"]:
+        socketio.start_background_task(ext["keeper"].run_writer)
+        socketio.start_background_task(ext["keeper"].run_pruner)
+    if ext["reconciler"]:
+        socketio.start_background_task(ext["reconciler"].run)
+    if settings["zmq"]:
+        for endpoint in settings["zmq"]:
+            _start_zmq_source(app, endpoint, settings["topic_prefix"])
+    elif ext["reconciler"]:
+        socketio.start_background_task(_discover_event_socket, app)
+    else:
+        _start_zmq_source(app, _start_simulated_lab(settings), settings["topic_prefix"])
+
+
+def shutdown(app):
+    """Write what the store still holds and save the model, so that a restart loses nothing."""
+    keeper = app.extensions["dashboard"]["keeper"]
+    if keeper:
+        keeper.close()
+        log.info("store flushed and model saved")
+
+
+def _start_zmq_source(app, endpoint, topic_prefix):
+    from dashboard import green
+    from dashboard.sources.zmq import ZmqSource
+
+    ext = app.extensions["dashboard"]
+    settings = ext["settings"]
+    status = ext["health"].add_source(endpoint, "zmq")
+    if ext["reconciler"]:
+        status.on_reconnect.append(lambda: ext["reconciler"].trigger("reconnect"))
+        ext["reconciler"].sources.append(status)
+    source = ZmqSource(endpoint, topic_prefix, green.zmq_module(settings["async_mode"]),
+                       socketio.sleep, socketio.start_background_task, status,
+                       settings["max_message_size"])
+    ext["sources"].append(source)
+    socketio.start_background_task(source.run, ext["ingest"].handle)
+    log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint, topic_prefix)
+
+
+def _discover_event_socket(app):
+    """Ask LAVA where its publisher is, retrying with backoff until it says."""
+    from dashboard.reconcile import Backoff
+    from dashboard.sources.rest import LavaError
+
+    ext = app.extensions["dashboard"]
+    rest, backoff = ext["reconciler"].rest, Backoff(ceiling=120)
+    while True:
+        try:
+            endpoint, topic = rest.discover_event_socket()
+            break
+        except LavaError as err:
+            delay = backoff.next()
+            log.warning("event socket discovery failed: %s; retrying in %.0f s", err, delay)
+            ext["discovery_error"] = str(err)
+            socketio.sleep(delay)
+    ext.pop("discovery_error", None)
+    prefix = ext["settings"]["topic_prefix"] or topic or ""
+    log.info("LAVA publishes its events at %s (topic %r)", endpoint, topic)
+    _start_zmq_source(app, endpoint, prefix)
+
+
+def _lava_client(settings):
+    if not settings["lava_url"]:
+        return None
+    from dashboard.sources.rest import LavaRest
+
+    try:
+        return LavaRest(settings["lava_url"], config.lava_token(settings), settings["lava_timeout"])
+    except ValueError as err:
+        raise config.ConfigError(f"lava_url: {err}") from None
+
+
+def _start_simulated_lab(settings):
+    import datetime as dt
+    import random
+
+    from dashboard import green
+    from dashboard.simulator import Publisher, SimLab
+
+    zmq = green.zmq_module(settings["async_mode"])
+    seed = settings["sim_seed"] or random.SystemRandom().randrange(1, 2**31)
+    lab = SimLab(random.Random(seed), n_devices=settings["sim_devices"],
+                 start=dt.datetime.now(dt.timezone.utc))
+    publisher = Publisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep, speed=settings["sim_speed"])
+    socketio.start_background_task(publisher.run)
+    log.warning("neither --zmq nor --lava-url given: running on a SIMULATED lab (%d devices, seed %d) "
+                "published at %s", settings["sim_devices"], seed, publisher.endpoint)
+    return publisher.endpoint
