@@ -79,6 +79,10 @@ SETTINGS = (
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
+# Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
+POSITIVE = ("port", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
+            "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
+            "sim_devices", "sim_speed")
 
 
 class ConfigError(ValueError):
@@ -154,6 +158,9 @@ def load(argv=(), environ=None, overrides=None):
         if key not in BY_NAME:
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = value
+    for name in POSITIVE:
+        if values[name] <= 0:
+            raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
     return values
 
 
@@ -162,11 +169,17 @@ def lava_token(values):
     if values.get("lava_token_file"):
         try:
             with open(values["lava_token_file"], encoding="utf-8") as fh:
-                return fh.read().strip()
-        except OSError as exc:
+                token = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"lava_token_file: cannot read {values['lava_token_file']!r}: "
-                              f"{exc.strerror}") from None
-    return values.get("lava_token") or ""
+                              f"{getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
+    else:
+        token = values.get("lava_token") or ""
+    token = token.strip()  # a trailing newline from a file or a secret store is not part of it
+    if any(ord(c) < 33 or ord(c) > 126 for c in token):
+        # Said without the token: an HTTP header could not carry it, and errors would echo it.
+        raise ConfigError("lava_token: the token has spaces, control or non-ASCII characters")
+    return token
 
 
 def format_default(setting):

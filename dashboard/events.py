@@ -109,7 +109,7 @@ def parse_frames(frames, max_size=1 << 20):
     except ValueError:
         raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {when[:60]!r}") from None
     try:
-        data = json.loads(payload)
+        data = json.loads(payload, parse_constant=_no_constant)
     except ValueError as exc:
         raise ParseError("not_json", f"data is not JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -118,6 +118,11 @@ def parse_frames(frames, max_size=1 << 20):
     if kind in SCHEMAS:
         data = _normalise(kind, data)
     return Event(kind=kind, topic=topic, uuid=uuid, time=time, username=username, data=data)
+
+
+def _no_constant(name):
+    """NaN and Infinity are not JSON: passed on, they would break every browser's JSON.parse."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _check(kind, data, field, types, required):
@@ -146,6 +151,9 @@ def _normalise(kind, data):
             data["health"] = health
     for field, types, required in SCHEMAS[kind]:
         _check(kind, data, field, types, required)
+    job = data.get("job")
+    if isinstance(job, int) and not isinstance(job, bool) and not 0 <= job <= 2**62:
+        raise ParseError("bad_value", f"{kind}.job {job} is not a job id")
     if kind in _ENUMS and "state" not in data and "health" not in data:
         raise ParseError("missing_field", f"{kind} message without state or health")
     for field, allowed in _ENUMS.get(kind, {}).items():

@@ -142,10 +142,11 @@ def _discover_event_socket(app):
         try:
             endpoint, topic = rest.discover_event_socket()
             break
-        except LavaError as err:
+        except Exception as err:  # whatever it is, keep trying: without it there is no live feed
+            message = str(err) if isinstance(err, LavaError) else f"internal error ({type(err).__name__})"
             delay = backoff.next()
-            log.warning("event socket discovery failed: %s; retrying in %.0f s", err, delay)
-            ext["discovery_error"] = str(err)
+            log.warning("event socket discovery failed: %s; retrying in %.0f s", message, delay)
+            ext["discovery_error"] = message
             socketio.sleep(delay)
     ext.pop("discovery_error", None)
     prefix = ext["settings"]["topic_prefix"] or topic or ""

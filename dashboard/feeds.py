@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from dashboard import params
 from dashboard.api import require_store as _store
+from dashboard.history_api import _in_thread
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100
@@ -37,7 +38,7 @@ def title(row):
 def atom():
     """The newest events as an Atom feed (all text escaped by the XML writer)."""
     filters, since, until = params.event_filters(request.args)
-    rows = _store().events(filters, since, until, limit=FEED_ENTRIES)
+    rows = _in_thread(_store().events, filters, since, until, limit=FEED_ENTRIES)
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = "LAVA Live Dashboard events"
     ET.SubElement(feed, "id").text = request.url
@@ -76,7 +77,8 @@ def _export_rows(store, filters, since, until):
     """Events oldest first, in pages, at most EXPORT_MAX."""
     after, sent = 0, 0
     while sent < EXPORT_MAX:
-        rows = store.events(filters, since, until, after=after, limit=EXPORT_PAGE, newest_first=False)
+        rows = _in_thread(store.events, filters, since, until, after=after, limit=EXPORT_PAGE,
+                          newest_first=False)
         for row in rows[:EXPORT_MAX - sent]:
             yield row
         sent += len(rows)

@@ -5,7 +5,9 @@ bad parameter, 404 for an unknown object, never a 500 for user input.
 """
 import time
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, jsonify, request
 
 from dashboard import history, params
 from dashboard.api import error_body, require_store as _store
@@ -140,8 +142,9 @@ def events():
     rows = _in_thread(_store().events, filters, since, until, before=before, limit=limit)
     nxt = None
     if len(rows) == limit:
-        args = dict(a.items(), before=rows[-1]["id"])
-        nxt = url_for("history_api.events", **args)
+        # Only our own parameters: anything else in the query string is ignored, never echoed.
+        known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit") if k in a}
+        nxt = request.path + "?" + urlencode(dict(known, before=rows[-1]["id"]))
     return jsonify({"ok": True, "events": rows, "next": nxt})
 
 

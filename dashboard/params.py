@@ -4,9 +4,12 @@ import re
 
 from dashboard.events import parse_time
 
-NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
-KIND = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+KIND = re.compile(r"[A-Za-z0-9_-]{1,40}")
 DURATIONS = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000}
+
+
+FILTER_NAMES = ("kind", "device", "worker", "submitter", "device_type", "job")
 
 
 class BadParameter(ValueError):
@@ -18,7 +21,7 @@ def text(args, name, pattern=NAME):
     value = args.get(name)
     if value is None:
         return None
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise BadParameter(f"{name}: not a valid value")
     return value
 

@@ -76,8 +76,8 @@ class Reconciler:
                 self._failed(err)
                 wait = self.backoff.next()
             except Exception as err:  # a bug here must not end the loop either
-                log.exception("reconcile failed")
-                self._failed(LavaError("internal", f"internal error: {err!r}"))
+                log.error("reconcile failed: internal error %s", type(err).__name__)
+                self._failed(LavaError("internal", f"internal error ({type(err).__name__})"))
                 wait = self.backoff.next()
             self._wait(wait)
 
@@ -92,7 +92,8 @@ class Reconciler:
                 return
 
     def _silent(self):
-        if not self.silence or not self.loaded or not self.sources:
+        # Not while failing: the backoff decides when to try again, not the silence.
+        if not self.silence or not self.loaded or not self.sources or self.error is not None:
             return False
         now = self.clock()
         last = max((s.last_message_at or s.changed_at) for s in self.sources)

@@ -107,6 +107,7 @@ class Relay:
             # Sending has stalled: drop the backlog and have every client take a fresh snapshot.
             self.overflows += 1
             self.pending = []
+            self._mark_gap()
             log.warning("more than %d changes pending: asking every client to resync",
                         self.max_pending)
             self.socketio.emit("resync", {"reason": "backlog"})
@@ -120,14 +121,24 @@ class Relay:
         if not batch:
             return
         seq = batch[-1].seq
-        for group in list(self.groups.values()):
-            selected = select(group.filter, batch)
-            if not selected:
-                continue
-            self.socketio.emit("changes", {"prev": group.sent_seq, "seq": seq, "changes": selected},
-                               to=group.room)
-            group.sent_seq = seq
-            self.batches_sent += 1
+        try:
+            for group in list(self.groups.values()):
+                selected = select(group.filter, batch)
+                if not selected:
+                    continue
+                self.socketio.emit("changes", {"prev": group.sent_seq, "seq": seq,
+                                               "changes": selected}, to=group.room)
+                group.sent_seq = seq
+                self.batches_sent += 1
+        except Exception:
+            self._mark_gap()  # some groups missed this batch: their next one shows the gap
+            raise
+
+    def _mark_gap(self):
+        """Changes were dropped: make every group's next batch carry a `prev` its clients do not
+        have, so that each client sees the gap and asks for a snapshot (besides `resync`)."""
+        for group in self.groups.values():
+            group.sent_seq = self.state.seq
 
     def _send_naive(self, changes):
         """Benchmark baseline: one emit per change per client, each encoded separately."""

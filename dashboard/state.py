@@ -265,7 +265,7 @@ class LabState:
             data = {"job": record["id"], **{f: record[f] for f in RECONCILED["job"]}}
             if data["worker"] is None:
                 del data["worker"]
-            self._apply_testjob(_synthetic("testjob", data, record["submitter"] or ""), when)
+            self._apply_testjob(_synthetic("testjob", data, record["submitter"]), when)
             return
         if since_unknown:  # LAVA does not say since when; better no figure than a wrong one
             table[ident]["since"] = None

@@ -67,9 +67,15 @@ def row_for(event, frames, context, received):
     if kind == "testjob" and submitter is None:
         submitter = event.username
     device_type = d.get("device_type", context.get("device_type"))
+    if job is not None and not -2**62 <= job <= 2**62:
+        job = None  # beyond SQLite's integers: kept in `data`, not as a column
+    device, worker, submitter, device_type, state, health = (
+        # Unknown topics may carry anything under these names: only text goes into the columns.
+        v if isinstance(v, str) else None
+        for v in (device, worker, submitter, device_type, d.get("state"), d.get("health")))
     return (event.uuid, event.time.isoformat(), event.time.timestamp(), received, kind,
             event.topic, event.username, job, device, worker, submitter, device_type,
-            d.get("state"), d.get("health"), json.dumps(d, separators=(",", ":")),
+            state, health, json.dumps(d, separators=(",", ":")),
             json.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
                         for f in frames], separators=(",", ":")))
 
@@ -122,21 +128,36 @@ class EventStore:
         if not rows:
             return 0
         self.in_flight = len(rows)
-        conn = self._conn()
         try:
-            with conn:
-                conn.executemany(f"INSERT INTO events ({', '.join(COLUMNS[1:])}) "
-                                 f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})", rows)
-        except sqlite3.Error as exc:
-            self.last_error = str(exc)
-            self.dropped += len(rows)
-            log.error("could not store %d events: %s", len(rows), exc)
-            return 0
+            written = self._insert(rows)
         finally:
             self.in_flight = 0
-        self.written += len(rows)
-        self.last_batch = len(rows)
-        return len(rows)
+        self.written += written
+        self.last_batch = written
+        return written
+
+    def _insert(self, rows):
+        """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself."""
+        sql = (f"INSERT INTO events ({', '.join(COLUMNS[1:])}) "
+               f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})")
+        try:
+            conn = self._conn()
+            with conn:
+                conn.executemany(sql, rows)
+            return len(rows)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        written = 0
+        for row in rows:
+            try:
+                with self._conn() as conn:
+                    conn.execute(sql, row)
+                written += 1
+            except Exception as exc:
+                self.dropped += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("could not store event %s: %s", row[0], self.last_error)
+        return written
 
     def prune(self, max_age_s, max_rows, now=None, chunk=10_000):
         """Delete events older than max_age_s and beyond the newest max_rows, in chunks."""

@@ -31,7 +31,8 @@ class FakeLava:
         self.workers = copy.deepcopy(rest("workers")["results"])
         self.jobs = copy.deepcopy(rest("jobs")["results"])
         self.error_page = rest("jobs_state_Bogus_error")["_non_json_error_body"]
-        self.fault = None  # None, "slow", "500", "badjson", "badshape", "auth"
+        self.fault = None  # None, "slow", "500", "badjson", "badshape", "auth", "redirect"
+        self.redirect_to = None
         self.delay = 0.0
         self.requests = []  # (path, query, Authorization header)
         self.lock = threading.Lock()
@@ -65,6 +66,8 @@ class FakeLava:
     def route(self, req):
         if req.path == "/RPC2":
             return self.xmlrpc(req)
+        if self.fault == "redirect" and self.redirect_to:  # e.g. a proxy sending us to a login host
+            return Response("", 302, headers={"Location": self.redirect_to + req.full_path})
         if self.token and req.headers.get("Authorization") != f"Token {self.token}":
             return _json({"detail": "Invalid token."}, 401)
         if self.fault == "auth":

@@ -61,3 +61,23 @@ def test_bad_flag_exits_with_a_message():
 def test_unknown_override_is_refused():
     with pytest.raises(config.ConfigError):
         config.load([], environ={}, overrides={"colour": "blue"})
+
+
+def test_the_token_is_trimmed_and_an_unusable_one_refused_without_echoing_it(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("  tok-123\n")
+    assert config.lava_token({"lava_token_file": str(token_file)}) == "tok-123"
+    assert config.lava_token({"lava_token": "tok-456\n"}) == "tok-456"
+    for bad in ("tok 789", "tok\x00789", "tok\u2019789"):
+        with pytest.raises(config.ConfigError) as info:
+            config.lava_token({"lava_token": bad})
+        assert "789" not in str(info.value)
+    with pytest.raises(config.ConfigError):
+        config.lava_token({"lava_token_file": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize("flag", ["--reconcile-interval", "--batch-interval", "--max-events"])
+def test_numbers_that_must_be_positive_are_checked(flag):
+    with pytest.raises(config.ConfigError) as info:
+        config.load([flag, "0"], environ={})
+    assert "greater than 0" in str(info.value)

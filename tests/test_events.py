@@ -75,6 +75,10 @@ def test_unknown_suffix_is_kept_as_a_generic_event():
     (frames(topic="x.worker", data={"hostname": "w", "state": "Sleeping"}), "bad_value"),
     (frames(topic="x.event", data={"message": "m"}), "missing_field"),
     (frames(topic="x.device", data={"device": "d", "status": "Exploded"}), "bad_value"),
+    (frames(topic="x.other", data='{"x": NaN}'), "not_json"),
+    (frames(topic="x.other", data='{"x": -Infinity}'), "not_json"),
+    (frames(topic="x.testjob", data={"job": 2**70, "state": "Running"}), "bad_value"),
+    (frames(topic="x.event", data={"job": -3, "message": "m"}), "bad_value"),
 ])
 def test_bad_input_is_rejected_with_its_reason(bad, reason):
     with pytest.raises(ParseError) as info:

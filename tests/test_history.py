@@ -12,7 +12,7 @@ import pytest
 
 from dashboard import history
 from dashboard.events import parse_frames
-from dashboard.store import EventStore, row_for
+from dashboard.store import COLUMNS, EventStore, row_for
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, wait_until
 
@@ -70,6 +70,23 @@ def test_store_keeps_events_as_received_and_as_parsed(tmp_path):
     newest = store.events(limit=1)[0]
     assert newest["frames"] == [f.decode() for f in frames[-1]]
     assert newest["data"] == json.loads(frames[-1][4]) and newest["kind"] == "worker"
+
+
+def test_one_odd_event_loses_only_itself(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    frames = captured_frames()[:10]
+    rows = [row_for(parse_frames(f), f, {}, time.time()) for f in frames]
+    odd = list(rows[3])
+    odd[COLUMNS.index("received") - 1] = object()  # something SQLite cannot bind
+    rows[3] = tuple(odd)
+    store.queue.extend(rows)
+    assert store.flush() == 9 and store.dropped == 1 and store.in_flight == 0
+    assert store.count() == 9 and "Error" in store.last_error
+    # Unknown topics may put anything under the column names: only text reaches the columns.
+    weird = parse_frames([b"org.lavasoftware.custom", b"w-1", b"2026-11-27T10:00:00", b"lavaserver",
+                          b'{"state": {"nested": 1}, "device": [1], "job": 5}'])
+    row = row_for(weird, [b"a"] * 5, {}, 0)
+    assert row[COLUMNS.index("state") - 1] is None and row[COLUMNS.index("device") - 1] is None
 
 
 def test_pruning_keeps_the_limits(tmp_path):
@@ -174,6 +191,10 @@ def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
         status, headers, body = app.get(url)
         assert status == 400, url
         assert body["ok"] is False and isinstance(body["error"], str) and body["error"], url
+    # Unknown parameters are ignored, never echoed into `next` (nor able to break url building).
+    publish_all(publisher, app, captured_frames()[:5])
+    page = app.json("/api/v1/events?limit=2&endpoint=x&_external=1&kind=device")
+    assert page["ok"] and "endpoint" not in page["next"] and "kind=device" in page["next"]
     for url in ("/api/v1/devices/nope", "/api/v1/jobs/123456", "/api/v1/workers/nope", "/api/v1/nothing"):
         status, _, body = app.get(url)
         assert status == 404 and body["ok"] is False, url

@@ -90,3 +90,14 @@ def test_credentials_in_the_url_are_dropped():
     assert client.base == "https://lava.example.org"
     with pytest.raises(ValueError):
         LavaRest("lava.example.org", "")
+
+
+def test_a_redirect_to_another_host_does_not_carry_the_token(lava):
+    elsewhere = FakeLava()
+    try:
+        lava.fault, lava.redirect_to = "redirect", elsewhere.url
+        LavaRest(lava.url, "tok-abc").get("/api/v0.2/system/version/")
+        assert elsewhere.requests, "the redirect was followed"
+        assert all(auth is None for _, _, auth in elsewhere.requests)
+    finally:
+        elsewhere.close()

@@ -50,10 +50,11 @@ class LavaRest:
         return self._get_url(self.base + path + query, path)
 
     def _get_url(self, url, what):
-        headers = {"Accept": "application/json", "User-Agent": "lava-live-dashboard"}
+        request = urllib.request.Request(url, headers={"Accept": "application/json",
+                                                       "User-Agent": "lava-live-dashboard"})
         if self._token:
-            headers["Authorization"] = f"Token {self._token}"
-        request = urllib.request.Request(url, headers=headers)
+            # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
+            request.add_unredirected_header("Authorization", f"Token {self._token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                 body = resp.read()
@@ -64,6 +65,9 @@ class LavaRest:
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise LavaError("unreachable", self._scrub(f"cannot reach LAVA at {self.base}: {reason}")) from None
+        except Exception as err:  # IncompleteRead, a bad header value...: never with the token in it
+            raise LavaError("http_error", self._scrub(f"talking to LAVA failed ({what}): "
+                                                      f"{type(err).__name__}")) from None
         try:
             return json.loads(body)
         except ValueError:
@@ -114,6 +118,8 @@ class LavaRest:
         """(endpoint, topic) of the server's lava-publisher, '*' replaced by the server's name."""
         try:
             config = self.get(f"{API}/system/master_config/")
+            if not isinstance(config, dict):
+                raise LavaError("bad_shape", "master_config is not a JSON object")
             endpoint, topic = config.get("EVENT_SOCKET"), config.get("EVENT_TOPIC")
         except LavaError as err:
             if err.kind in ("unreachable", "timeout"):
@@ -130,8 +136,9 @@ class LavaRest:
         try:
             proxy = xmlrpc.client.ServerProxy(self.base + "/RPC2")
             return proxy.scheduler.get_publisher_event_socket()
-        except (xmlrpc.client.Error, OSError) as err:
-            raise LavaError("http_error", self._scrub(f"XML-RPC event socket lookup failed: {err}")) from None
+        except Exception as err:  # a Fault, an HTML page instead of XML, a network error
+            raise LavaError("http_error", self._scrub(f"XML-RPC event socket lookup failed: "
+                                                      f"{type(err).__name__}")) from None
 
 
 def _http_error(status, what, content_type):
