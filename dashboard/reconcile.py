@@ -96,7 +96,8 @@ class Reconciler:
         if not self.silence or not self.loaded or not self.sources or self.error is not None:
             return False
         now = self.clock()
-        last = max((s.last_message_at or s.changed_at) for s in self.sources)
+        last = max(s.changed_at if s.last_message_at is None else s.last_message_at
+                   for s in self.sources)
         if now - last > self.silence and (self.last_success is None or now - self.last_success > self.silence):
             return True
         return False
