@@ -38,7 +38,6 @@ def create_app(overrides=None, settings=None):
     logging.basicConfig(level=settings["log_level"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__, static_folder="../static", template_folder="../templates")
-    app.config["DASHBOARD"] = settings
     app.json.sort_keys = False
 
     socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False)
@@ -75,8 +74,7 @@ def create_app(overrides=None, settings=None):
         meta["lava"] = reconciler.public_status()
     app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
                                    "ingest": ingest, "meta": meta, "settings": settings,
-                                   "reconciler": reconciler, "store": store, "keeper": keeper,
-                                   "sources": []}
+                                   "reconciler": reconciler, "store": store, "keeper": keeper}
     app.register_blueprint(api.bp)
     app.register_blueprint(history_api.bp)
     app.register_blueprint(feeds.bp)
@@ -126,7 +124,6 @@ def _start_zmq_source(app, endpoint, topic_prefix):
     source = ZmqSource(endpoint, topic_prefix, green.zmq_module(settings["async_mode"]),
                        socketio.sleep, socketio.start_background_task, status,
                        settings["max_message_size"])
-    ext["sources"].append(source)
     socketio.start_background_task(source.run, ext["ingest"].handle)
     log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint, topic_prefix)
 

@@ -44,15 +44,19 @@ def devices():
 
 @bp.get("/api/v1/devices/<hostname>")
 def device(hostname):
-    """One device with its recent transitions (newest first) and its timeline."""
-    state = _ext()["state"]
-    obj = state.devices.get(hostname)
+    """One device with its recent transitions (newest first)."""
+    return _with_transitions("device", _ext()["state"].devices, hostname)
+
+
+def _with_transitions(kind, table, hostname):
+    """A device or worker of the model and its last stored transitions; 404 if neither knows it."""
+    obj = table.get(hostname)
     rows = []
     if _ext()["store"] is not None:
-        rows = _in_thread(_ext()["store"].events, {"kind": "device", "device": hostname}, limit=TRANSITIONS)
+        rows = _in_thread(_ext()["store"].events, {"kind": kind, kind: hostname}, limit=TRANSITIONS)
     if obj is None and not rows:
-        return error_body(404, f"no device {hostname!r}")
-    return jsonify({"ok": True, "device": obj, "transitions": [_transition(r) for r in rows]})
+        return error_body(404, f"no {kind} {hostname!r}")
+    return jsonify({"ok": True, kind: obj, "transitions": [_transition(r) for r in rows]})
 
 
 @bp.get("/api/v1/devices/<hostname>/timeline")
@@ -122,14 +126,8 @@ def workers():
 
 @bp.get("/api/v1/workers/<hostname>")
 def worker(hostname):
-    """One worker with its recent transitions."""
-    obj = _ext()["state"].workers.get(hostname)
-    rows = []
-    if _ext()["store"] is not None:
-        rows = _in_thread(_ext()["store"].events, {"kind": "worker", "worker": hostname}, limit=TRANSITIONS)
-    if obj is None and not rows:
-        return error_body(404, f"no worker {hostname!r}")
-    return jsonify({"ok": True, "worker": obj, "transitions": [_transition(r) for r in rows]})
+    """One worker with its recent transitions (newest first)."""
+    return _with_transitions("worker", _ext()["state"].workers, hostname)
 
 
 @bp.get("/api/v1/events")
@@ -192,7 +190,6 @@ def stats_outcomes():
     filters = {k: v for k, v in filters.items() if v}
     end = time.time()
     rows = _in_thread(_store().outcomes, end - days * 86400, end, filters)
-    rows = [dict(r, state="Finished") for r in sorted(rows, key=lambda r: r["ts"])]
     return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})
 
 

@@ -188,9 +188,6 @@ class LabState:
             if prev is not None:
                 self._emit("job", job_id, None, prev)
 
-    def _apply_event(self, event, when):
-        self._apply_generic(event, when)
-
     def _apply_generic(self, event, when):
         """`.event` messages and unknown suffixes: kept as feed entries, not as objects."""
         d = event.data

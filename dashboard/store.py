@@ -216,7 +216,7 @@ class EventStore:
         if after is not None:
             where.append("id > ?")
             args.append(after)
-        sql = (f"SELECT * FROM events {'WHERE ' + ' AND '.join(where) if where else ''} "
+        sql = (f"SELECT * FROM events WHERE {' AND '.join(where)} "
                f"ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?")
         return [event_json(r) for r in self._conn().execute(sql, (*args, limit))]
 
@@ -248,8 +248,8 @@ class EventStore:
     def outcomes(self, since, until, filters=None):
         """(first finish ts, health) of each job that finished in the range."""
         where, args = _where(dict(filters or {}, kind="testjob"), since, until)
-        sql = (f"SELECT MIN(ts) AS ts, job, health FROM events WHERE {' AND '.join(where)} "
-               f"AND state = 'Finished' GROUP BY job")
+        sql = (f"SELECT MIN(ts) AS ts, job, health, state FROM events WHERE {' AND '.join(where)} "
+               f"AND state = 'Finished' GROUP BY job ORDER BY ts")
         return [dict(r) for r in self._conn().execute(sql, args)]
 
     def state_before(self, kind, key, since, filters=None, lookback=None):

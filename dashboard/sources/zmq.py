@@ -22,8 +22,6 @@ class ZmqSource:
         # ZMQ disconnects a peer that sends a frame over MAXMSGSIZE, losing what follows; so the
         # socket's cap is far above the configured limit, which ingest enforces by dropping.
         self.hard_cap = max(16 * max_message_size, 16 << 20)
-        self.running = True
-        self.socket = None
 
     def _open(self):
         zmq = self.zmq
@@ -42,7 +40,6 @@ class ZmqSource:
         monitor = sock.get_monitor_socket()
         self.spawn(self._watch, monitor)
         sock.connect(self.endpoint)
-        self.socket = sock
         return sock
 
     def _watch(self, monitor):
@@ -51,7 +48,7 @@ class ZmqSource:
         zmq = self.zmq
         names = {zmq.EVENT_CONNECTED: "connected", zmq.EVENT_DISCONNECTED: "disconnected",
                  zmq.EVENT_CONNECT_RETRIED: "connecting", zmq.EVENT_CLOSED: "disconnected"}
-        while self.running:
+        while True:
             try:
                 event = parse_monitor_message(monitor.recv_multipart())
             except Exception as exc:  # the monitor closes with the socket
@@ -71,12 +68,10 @@ class ZmqSource:
         """Receive forever, handing each multipart message to handle(status, frames)."""
         sock = self._open()
         received = 0
-        while self.running:
+        while True:
             try:
                 frames = sock.recv_multipart()
             except self.zmq.ZMQError as exc:
-                if not self.running:
-                    return
                 log.warning("%s: receive failed: %r", self.endpoint, exc)
                 self.sleep(1.0)
                 continue
@@ -84,10 +79,3 @@ class ZmqSource:
             received += 1
             if received % YIELD_EVERY == 0:
                 self.sleep(0)
-
-    def stop(self):
-        """Stop receiving and close the socket."""
-        self.running = False
-        if self.socket is not None:
-            self.socket.disable_monitor()
-            self.socket.close(0)
