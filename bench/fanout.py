@@ -6,6 +6,13 @@ per client). Pass criterion for a rate: every client ends with exactly the model
 lost, and p99 publish→receive latency is under --p99-limit (300 ms).
 
     python bench/fanout.py --clients 100 --duration 10 --rates 250,500,1000,2000 --modes batched,naive
+
+Scale-out (`--webs 0,1,2,4`): 0 is the single process (`--role all`, the baseline); N runs a real
+redis-server, one ingest process and N web processes, the client processes spread evenly over the web
+processes. Server CPU then counts every server process (ingest, webs, Redis), and `clients_per_core`
+is clients / cores used.
+
+    python bench/fanout.py --clients 200 --duration 10 --rates 500,1000,2000,4000 --modes batched --webs 0,1,2,4
 """
 import argparse
 import asyncio
@@ -24,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.wsclient import BenchClient, view_fingerprint  # noqa: E402
 from tests.helpers import AppProcess, free_port, wait_until  # noqa: E402
+from tests.servers import RedisServer  # noqa: E402
 
 DEVICE_TYPES = ("qemu", "docker", "bbb", "rpi4b")
 N_DEVICES = 200
@@ -92,34 +100,73 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def run_once(mode, compression, rate, args):
-    """One measurement: fresh server, clients, publisher; returns a dict of figures."""
+class Servers:
+    """The dashboard under test: one process (webs=0), or Redis + ingest + `webs` web processes."""
+
+    def __init__(self, webs, app_args, async_mode):
+        self.redis = None
+        self.webs = []
+        if not webs:
+            self.app = AppProcess(*app_args, async_mode=async_mode)
+            self.urls = [self.app.url]
+            wait_until(lambda: self.app.json("/healthz")["status"] == "ok", timeout=30,
+                       what="source connected")
+            return
+        self.redis = RedisServer().start()
+        queue = ["--message-queue", self.redis.url]
+        try:
+            self.app = AppProcess("--role", "ingest", *app_args, *queue, async_mode=async_mode)
+            self.webs = [AppProcess("--role", "web", *app_args, *queue, async_mode=async_mode)
+                         for _ in range(webs)]
+            self.urls = [w.url for w in self.webs]
+            for proc in (self.app, *self.webs):
+                wait_until(lambda: proc.json("/healthz")["status"] == "ok", timeout=30,
+                           what=f"{proc.url} healthy")
+        except BaseException:
+            self.stop()
+            raise
+
+    def cpu_seconds(self):
+        pids = [p.proc.pid for p in (self.app, *self.webs)]
+        if self.redis:
+            pids.append(self.redis.proc.pid)
+        return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+    def stop(self):
+        for proc in (*self.webs, getattr(self, "app", None)):
+            if proc:
+                proc.stop()
+        if self.redis:
+            self.redis.close()
+
+
+def run_once(mode, compression, rate, args, webs=0):
+    """One measurement: fresh server(s), clients, publisher; returns a dict of figures."""
     port = free_port()
     endpoint = f"tcp://127.0.0.1:{port}"
     app_args = ["--zmq", endpoint, "--relay-mode", mode, "--log-level", "WARNING",
-                "--async-mode", args.async_mode,
                 "--ws-compression" if compression else "--no-ws-compression"]
     if args.batch_interval is not None:
         app_args += ["--batch-interval", str(args.batch_interval)]
     go, done = mp.Event(), mp.Queue()
     pub = mp.Process(target=publish, args=(endpoint, rate, args.duration, go, done), daemon=True)
     pub.start()
-    app = AppProcess(*app_args, async_mode=args.async_mode)
+    servers = Servers(webs, app_args, args.async_mode)
+    app = servers.app  # the model's owner: the single process, or the ingest process
     procs, stop = [], mp.Event()
     try:
-        wait_until(lambda: app.json("/healthz")["status"] == "ok", timeout=30, what="source connected")
-        server = psutil.Process(app.proc.pid)
         ready, results = mp.Queue(), mp.Queue()
         seqs = mp.Array("q", args.procs)
         per_proc = [args.clients // args.procs + (i < args.clients % args.procs) for i in range(args.procs)]
         for i, n in enumerate(per_proc):
+            url = servers.urls[i % len(servers.urls)]
             p = mp.Process(target=clients_proc, daemon=True,
-                           args=(i, app.url, n, "deflate" if compression else None, ready, stop, seqs, results))
+                           args=(i, url, n, "deflate" if compression else None, ready, stop, seqs, results))
             p.start()
             procs.append(p)
         for _ in procs:
             ready.get(timeout=90)
-        cpu0 = sum(server.cpu_times()[:2])
+        cpu0 = servers.cpu_seconds()
         t0 = time.time()
         go.set()
         published = done.get(timeout=args.duration * 4 + 30)
@@ -131,7 +178,7 @@ def run_once(mode, compression, rate, args):
                 break
             time.sleep(0.1)
         drained_after = round(time.time() - t0 - published["seconds"], 3)
-        cpu = sum(server.cpu_times()[:2]) - cpu0
+        cpu = servers.cpu_seconds() - cpu0
         state = app.json("/api/v1/state")
         stop.set()
         gathered = [results.get(timeout=60) for _ in procs]
@@ -141,7 +188,7 @@ def run_once(mode, compression, rate, args):
             p.join(10)
             if p.is_alive():
                 p.kill()
-        app.stop()
+        servers.stop()
         pub.join(5)
         if pub.is_alive():
             pub.kill()
@@ -153,7 +200,7 @@ def run_once(mode, compression, rate, args):
     expected_deliveries = state["seq"] * len(clients)
     p99 = percentile(latencies, 0.99)
     result = {
-        "mode": mode, "compression": compression, "rate": rate, "clients": len(clients),
+        "mode": mode, "compression": compression, "webs": webs, "rate": rate, "clients": len(clients),
         "published": published["sent"], "publish_seconds": published["seconds"],
         "model_seq": state["seq"], "clients_exact": exact,
         "lost_deliveries": expected_deliveries - deliveries,
@@ -166,6 +213,7 @@ def run_once(mode, compression, rate, args):
         "server_cpu_share": round(cpu / max(published["seconds"] + max(drained_after, 0), 1e-9), 3),
         "server_cpu_us_per_delivery": round(cpu / max(deliveries, 1) * 1e6, 2),
     }
+    result["clients_per_core"] = round(len(clients) / max(result["server_cpu_share"], 1e-9), 1)
     result["ok"] = (exact == len(clients) and result["lost_deliveries"] == 0
                     and p99 is not None and p99 * 1000 < args.p99_limit
                     and result["resyncs"] == 0)
@@ -189,25 +237,33 @@ def main():
     parser.add_argument("--p99-limit", type=float, default=300.0, help="ms")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--keep-going", action="store_true", help="measure rates above a failure")
+    parser.add_argument("--webs", default="0", help="web processes per run, e.g. 0,1,2,4 (0: one "
+                        "process, --role all; N: Redis, an ingest process and N web processes)")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     out = {"command": "python " + " ".join(sys.argv), "cpus": os.cpu_count(), "runs": [],
            "highest_passing_rate": {}}
-    for compression in [c == "on" for c in args.compression.split(",")]:
-        for mode in args.modes.split(","):
-            key = f"{mode}{'+deflate' if compression else ''}"
-            out["highest_passing_rate"][key] = 0
-            for rate in rates:
-                result = run_once(mode, compression, rate, args)
-                out["runs"].append(result)
-                print(json.dumps(result), file=sys.stderr, flush=True)
-                if result["ok"]:
-                    out["highest_passing_rate"][key] = rate
-                elif not args.keep_going:
-                    break
+    webs_list = [int(w) for w in args.webs.split(",")]
+    for webs in webs_list:
+        for compression in [c == "on" for c in args.compression.split(",")]:
+            for mode in args.modes.split(","):
+                key = f"{mode}{'+deflate' if compression else ''}" + (f"@{webs}web" if webs else "")
+                out["highest_passing_rate"][key] = 0
+                for rate in rates:
+                    result = run_once(mode, compression, rate, args, webs)
+                    out["runs"].append(result)
+                    print(json.dumps(result), file=sys.stderr, flush=True)
+                    if result["ok"]:
+                        out["highest_passing_rate"][key] = rate
+                    elif not args.keep_going:
+                        break
     best = out["highest_passing_rate"]
     if best.get("batched") and best.get("naive"):
         out["ratio_batched_over_naive"] = round(best["batched"] / best["naive"], 2)
+    if len(webs_list) > 1 and 0 in webs_list and best.get("batched"):
+        # Each cluster size against the single process measured in this same run.
+        out["ratio_over_single_process"] = {
+            key: round(rate / best["batched"], 2) for key, rate in best.items() if "@" in key}
     print(json.dumps(out, indent=2))
 
 

@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from dashboard.cluster import safe_url
 from dashboard.params import BadParameter
 
 bp = Blueprint("api", __name__)
@@ -33,25 +34,30 @@ def bad_parameter(exc):
 @bp.get("/healthz")
 def healthz():
     """Sources, counters, relay and model sizes; `status` is degraded while a source is not connected."""
+    from dashboard.factory import health_summary
+
     ext = _ext()
     state = ext["state"]
-    degraded = [s.name for s in ext["health"].sources if s.state != "connected"]
+    degraded = health_summary(ext)["degraded"]
     reconciler = ext["reconciler"]
-    if reconciler and reconciler.state_name != "ok":
-        degraded.append("lava-api")
-    if "discovery_error" in ext:
-        degraded.append("event-socket-discovery")
+    cluster = ext["publisher"] or ext["replica"]
+    store = ext["store"]
     body = ext["health"].as_dict({
         "status": "degraded" if degraded else "ok",
         "degraded": degraded,
+        "role": ext["role"],
+        "epoch": ext["meta"]["epoch"],
         "simulated": ext["meta"]["simulated"],
         "async_mode": ext["settings"]["async_mode"],
         "seq": state.seq,
         "model": {"devices": len(state.devices), "jobs": len(state.jobs),
                   "workers": len(state.workers), "duplicates": state.duplicates},
-        "relay": ext["relay"].stats(),
+        "relay": ext["relay"].stats() if ext["relay"] else None,
+        "cluster": dict(cluster.stats(), message_queue=safe_url(ext["settings"]["message_queue"]))
+        if cluster else None,
         "lava": reconciler.as_dict() if reconciler else None,
-        "store": dict(ext["store"].stats(), restored=ext["keeper"].restored) if ext["store"] else None,
+        "store": dict(store.stats(), restored=ext["keeper"].restored if ext["keeper"] else None)
+        if store else None,
     })
     body["ok"] = not degraded
     return jsonify(body)

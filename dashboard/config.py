@@ -32,6 +32,18 @@ class Setting:
 
 
 SETTINGS = (
+    Setting("role", "all", "all (default): one process does everything. ingest: sources, model and "
+            "store, publishing numbered changes to --message-queue. web: pages, REST and Socket.IO, "
+            "following the ingest process through --message-queue (see docs/deployment.md).",
+            choices=("all", "ingest", "web")),
+    Setting("message_queue", "", "Redis URL that ingest and web processes share, e.g. "
+            "redis://127.0.0.1:6379/0 (needed by --role ingest and web; unused by all)."),
+    Setting("redis_prefix", "lava-dashboard", "Prefix of this dashboard's Redis keys and channel "
+            "(several dashboards can share one Redis)."),
+    Setting("change_log", 5000, "Change batches kept in Redis and numbered changes kept by each "
+            "process, so that a client that reconnects catches up instead of taking a snapshot.", int),
+    Setting("database", "", "Event store: empty for SQLite in --data-dir, or a PostgreSQL URL "
+            "(postgresql://user:password@host/db) that processes on several machines share."),
     Setting("host", "127.0.0.1", "Address the web server listens on."),
     Setting("port", 5000, "Port the web server listens on.", int),
     Setting("zmq", [], "lava-publisher endpoint to subscribe to, e.g. tcp://lava.example.org:5500. "
@@ -80,7 +92,7 @@ SETTINGS = (
 
 BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
-POSITIVE = ("port", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
+POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed")
 
@@ -161,6 +173,10 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
+    if values["role"] != "all" and not values["message_queue"].startswith(("redis://", "rediss://", "unix://")):
+        scheme = values["message_queue"].partition(":")[0][:20]  # never the rest: it may hold a password
+        raise ConfigError(f"role {values['role']}: needs --message-queue redis://HOST:PORT/DB, "
+                          f"got {scheme + ':...' if scheme else 'nothing'}")
     return values
 
 

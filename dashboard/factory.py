@@ -1,6 +1,7 @@
 """The app factory: create_app(settings) wires settings → extensions → blueprints → tasks."""
 import logging
 import os
+import uuid
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -40,41 +41,46 @@ def create_app(overrides=None, settings=None):
     app = Flask(__name__, static_folder="../static", template_folder="../templates")
     app.json.sort_keys = False
 
-    socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False)
+    role = settings["role"]
+    queue = {}
+    if role != "all":  # Flask-SocketIO's message queue: an emit from any process reaches every client
+        queue = {"message_queue": settings["message_queue"], "channel": settings["redis_prefix"]}
+    socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False,
+                      **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
 
-    simulated = not settings["zmq"] and not settings["lava_url"]
-    rest = _lava_client(settings)
-    meta = {"simulated": simulated, "lava_url": rest.base if rest else "", "version": __version__}
+    # A web process learns these from the ingest process's snapshot.
+    simulated = role != "web" and not settings["zmq"] and not settings["lava_url"]
+    rest = _lava_client(settings) if role != "web" else None
+    meta = {"simulated": simulated, "lava_url": rest.base if rest else "", "version": __version__,
+            "epoch": uuid.uuid4().hex[:12]}
     state = LabState(max_finished_jobs=settings["max_finished_jobs"])
     health = Health()
-    relay = Relay(socketio, state, meta, interval=settings["batch_interval"],
-                  max_pending=settings["max_pending_changes"], mode=settings["relay_mode"])
+    relay = publisher = replica = None
+    if role != "ingest":
+        relay = Relay(socketio, state, meta, interval=settings["batch_interval"],
+                      max_pending=settings["max_pending_changes"], mode=settings["relay_mode"],
+                      log_size=settings["change_log"])
+    ext = app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
+                                         "meta": meta, "settings": settings, "role": role}
+    if role == "ingest":
+        publisher = _publisher(settings, state, meta, lambda: health_summary(ext))
+    elif role == "web":
+        replica = _replica(settings, state, relay, ext)
     store = keeper = None
     if settings["store"]:
-        from dashboard import green
-        from dashboard.store import EventStore
-        from dashboard.storekeeper import StoreKeeper
-
-        # The simulated lab starts afresh each time, so its history is kept apart and its old
-        # model is not restored (its jobs would be stale forever).
-        name = "simulated.sqlite3" if simulated else "events.sqlite3"
-        store = EventStore(os.path.join(settings["data_dir"], name))
-        keeper = StoreKeeper(store, state, settings,
-                             lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
-                             socketio.sleep)
-        if not simulated:
-            keeper.restore()  # before any source starts: a restart does not come back empty
-    ingest = Ingest(state, relay, health, settings["max_message_size"], store)
-    reconciler = None
+        store, keeper = _open_store(settings, state, simulated, writer=role != "web")
+        meta["store_file"] = os.path.basename(store.path) if not settings["database"] else None
+    ingest = reconciler = None
+    if role != "web":
+        ingest = Ingest(state, publisher or relay, health, settings["max_message_size"], store)
     if rest:
-        reconciler = Reconciler(state, relay, rest, settings, socketio.server.eio.create_event,
-                                socketio.sleep)
+        reconciler = Reconciler(state, publisher or relay, rest, settings,
+                                socketio.server.eio.create_event, socketio.sleep)
         meta["lava"] = reconciler.public_status()
-    app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
-                                   "ingest": ingest, "meta": meta, "settings": settings,
-                                   "reconciler": reconciler, "store": store, "keeper": keeper}
+    ext.update({"ingest": ingest, "reconciler": reconciler, "store": store, "keeper": keeper,
+                "publisher": publisher, "replica": replica})
     app.register_blueprint(api.bp)
     app.register_blueprint(history_api.bp)
     app.register_blueprint(feeds.bp)
@@ -83,12 +89,87 @@ def create_app(overrides=None, settings=None):
     return app
 
 
+def health_summary(ext):
+    """What is degraded, and why: /healthz, and the ingest process's heartbeat for web processes."""
+    degraded = [s.name for s in ext["health"].sources if s.state != "connected"]
+    reconciler = ext["reconciler"]
+    if reconciler and reconciler.state_name != "ok":
+        degraded.append("lava-api")
+    if "discovery_error" in ext:
+        degraded.append("event-socket-discovery")
+    if ext["publisher"] and not ext["publisher"].connected:
+        degraded.append("redis")
+    if ext["replica"]:
+        degraded.extend(ext["replica"].degraded())
+    return {"degraded": degraded, "accepted": ext["health"].accepted}
+
+
+def _open_store(settings, state, simulated, writer):
+    """The event store, and (for a process that writes it) its keeper, after restoring the model."""
+    from dashboard import green
+    from dashboard.store import open_store
+    from dashboard.storekeeper import StoreKeeper
+
+    # The simulated lab starts afresh each time, so its history is kept apart and its old
+    # model is not restored (its jobs would be stale forever).
+    if simulated and settings["database"]:
+        raise config.ConfigError("database: a simulated lab keeps its history apart, in SQLite; "
+                                 "give --zmq or --lava-url to store a real lab's events there")
+    name = "simulated.sqlite3" if simulated else "events.sqlite3"
+    try:
+        store = open_store(settings["database"], os.path.join(settings["data_dir"], name))
+    except (ValueError, ConnectionError) as err:  # an unknown kind, or a server we cannot use
+        raise config.ConfigError(f"database: {err}") from None
+    if not writer:
+        return store, None  # a web process only reads the history the ingest process writes
+    keeper = StoreKeeper(store, state, settings,
+                         lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
+                         socketio.sleep)
+    if not simulated:
+        keeper.restore()  # before any source starts: a restart does not come back empty
+    return store, keeper
+
+
+def _publisher(settings, state, meta, health_fn):
+    from dashboard import cluster
+
+    return cluster.Publisher(cluster.connect(settings["message_queue"]),
+                             cluster.Keys(settings["redis_prefix"]), state, meta, meta["epoch"],
+                             socketio.sleep, socketio.emit, health_fn,
+                             interval=settings["batch_interval"],
+                             max_pending=settings["max_pending_changes"],
+                             stream_length=settings["change_log"])
+
+
+def _replica(settings, state, relay, ext):
+    from dashboard import cluster
+
+    def follow_store_file(meta):
+        """A simulated ingest process writes simulated.sqlite3: read the file it writes."""
+        store, name = ext.get("store"), meta.get("store_file")
+        if store is not None and name and not settings["database"] \
+                and os.path.basename(store.path) != name:
+            ext["store"], _ = _open_store(settings, state, name == "simulated.sqlite3", writer=False)
+
+    relay.meta["epoch"] = None  # until the first snapshot: no client can catch up
+    return cluster.Replica(cluster.connect(settings["message_queue"]),
+                           cluster.Keys(settings["redis_prefix"]), state, relay, socketio.sleep,
+                           on_snapshot=follow_store_file)
+
+
 def start_background_tasks(app):
-    """Start the relay's flush loop, the REST reconciler, and the event sources (the simulated lab
-    when neither --zmq nor --lava-url is given)."""
+    """Start the relay's flush loop (or the Redis publisher or follower of a cluster role), the
+    REST reconciler, and the event sources (the simulated lab when neither --zmq nor --lava-url is
+    given). A web process starts no source: it follows the ingest process."""
     ext = app.extensions["dashboard"]
     settings = ext["settings"]
-    socketio.start_background_task(ext["relay"].run)
+    if ext["relay"]:
+        socketio.start_background_task(ext["relay"].run)
+    if ext["publisher"]:
+        socketio.start_background_task(ext["publisher"].run)
+    if ext["replica"]:
+        socketio.start_background_task(ext["replica"].run)
+        return
     if ext["keeper"]:
         socketio.start_background_task(ext["keeper"].run_writer)
         socketio.start_background_task(ext["keeper"].run_pruner)

@@ -1,9 +1,12 @@
 """Socket.IO relay: subscriptions with filters, a snapshot on subscribe, then filtered, batched deltas.
 
 Clients with the same filter share one room, and a batch is encoded once per room. During a burst a
-room gets at most one batch per `interval`; after a quiet spell a change goes out at once.
-Protocol: docs/protocol.md.
+room gets at most one batch per `interval`; after a quiet spell a change goes out at once. The last
+`log_size` changes are kept, so that a client that reconnects with `since` (its last seq) and the
+same `epoch` gets only what it missed. Every emit here reaches this process's own clients only
+(`ignore_queue`): with several web processes, each relays to its own. Protocol: docs/protocol.md.
 """
+import collections
 import hashlib
 import logging
 import time
@@ -42,7 +45,7 @@ class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
-                 clock=time.monotonic):
+                 clock=time.monotonic, log_size=5000):
         self.socketio = socketio
         self.state = state
         self.meta = meta
@@ -53,6 +56,8 @@ class Relay:
         self.groups = {}  # filter key → Group
         self.clients = {}  # sid → filter key
         self.pending = []
+        self.log = collections.deque(maxlen=log_size)  # the newest changes, for catch-up
+        self.catchups = 0
         self.last_flush = float("-inf")
         self.batches_sent = 0
         self.overflows = 0
@@ -60,14 +65,27 @@ class Relay:
         socketio.on_event("subscribe", self.on_subscribe)
         socketio.on_event("disconnect", self.on_disconnect)
 
+    @property
+    def epoch(self):
+        """Names this run of the model: sequence numbers only compare within one epoch."""
+        return self.meta.get("epoch")
+
+    def _emit(self, event, data, to=None):
+        self.socketio.emit(event, data, to=to, ignore_queue=True)
+
     # -- Socket.IO handlers ----------------------------------------------------------------
     def on_subscribe(self, message=None):
-        """Client asks for a filter: answer with an ack, then a snapshot of what matches."""
+        """Client asks for a filter: answer with an ack, then the changes it missed since `since`
+        when they are all still held (same epoch), else a snapshot of what matches."""
         raw = message.get("filter") if isinstance(message, dict) else message
         try:
             flt = parse_filter(raw)
         except FilterError as exc:
             return {"ok": False, "error": str(exc)}
+        since = message.get("since") if isinstance(message, dict) else None
+        missed = None
+        if message and isinstance(message, dict) and message.get("epoch") == self.epoch:
+            missed = self.changes_since(since)
         sid = request.sid
         self._leave(sid)
         group = self.groups.get(flt.key)
@@ -76,11 +94,31 @@ class Relay:
         group.sids.add(sid)
         self.clients[sid] = flt.key
         join_room(group.room)
+        if missed is not None:
+            self.catchups += 1
+            self._emit("changes", {"prev": since, "seq": self.state.seq, "epoch": self.epoch,
+                                   "changes": select(flt, missed)}, to=sid)
+            return {"ok": True, "seq": self.state.seq, "catchup": True}
         snapshot = self.state.snapshot(flt.matches)
         snapshot["filter"] = flt.as_dict()
         snapshot["meta"] = self.meta
-        self.socketio.emit("snapshot", snapshot, to=sid)
-        return {"ok": True, "seq": snapshot["seq"]}
+        snapshot["epoch"] = self.epoch
+        self._emit("snapshot", snapshot, to=sid)
+        return {"ok": True, "seq": snapshot["seq"], "catchup": False}
+
+    def changes_since(self, since):
+        """The held changes after `since`, or None when they do not all reach back that far."""
+        if not isinstance(since, int) or isinstance(since, bool) or not 0 <= since <= self.state.seq:
+            return None
+        if since == self.state.seq:
+            return []
+        log = self.log
+        # Held changes are consecutive up to the model's seq, or the log says nothing.
+        if not log or log[-1].seq != self.state.seq or log[-1].seq - log[0].seq + 1 != len(log):
+            return None
+        if since < log[0].seq - 1:
+            return None
+        return [c for c in log if c.seq > since]
 
     def on_disconnect(self, *args):
         """Forget a client that went away."""
@@ -99,6 +137,7 @@ class Relay:
     # -- deltas ----------------------------------------------------------------------------
     def push(self, changes):
         """Queue changes from ingest; the flush loop sends them."""
+        self.log.extend(changes)
         if self.mode == "naive":
             self._send_naive(changes)
             return
@@ -110,7 +149,7 @@ class Relay:
             self._mark_gap()
             log.warning("more than %d changes pending: asking every client to resync",
                         self.max_pending)
-            self.socketio.emit("resync", {"reason": "backlog"})
+            self._emit("resync", {"reason": "backlog"})
         if self._wake is not None:
             self._wake.set()
 
@@ -126,8 +165,8 @@ class Relay:
                 selected = select(group.filter, batch)
                 if not selected:
                     continue
-                self.socketio.emit("changes", {"prev": group.sent_seq, "seq": seq,
-                                               "changes": selected}, to=group.room)
+                self._emit("changes", {"prev": group.sent_seq, "seq": seq, "epoch": self.epoch,
+                                       "changes": selected}, to=group.room)
                 group.sent_seq = seq
                 self.batches_sent += 1
         except Exception:
@@ -146,8 +185,8 @@ class Relay:
             for group in list(self.groups.values()):
                 for item in select(group.filter, [change]):
                     for sid in list(group.sids):
-                        self.socketio.emit("changes", {"prev": group.sent_seq, "seq": change.seq,
-                                                       "changes": [item]}, to=sid)
+                        self._emit("changes", {"prev": group.sent_seq, "seq": change.seq,
+                                               "epoch": self.epoch, "changes": [item]}, to=sid)
                     group.sent_seq = change.seq
 
     def run(self):
@@ -169,10 +208,19 @@ class Relay:
     def set_status(self, status):
         """Merge into the meta every snapshot carries, and tell every client at once."""
         self.meta.update(status)
-        self.socketio.emit("status", status)
+        self._emit("status", status)
+
+    def restart(self, epoch, reason):
+        """The model was replaced (a web process took a new snapshot): drop what is held and have
+        every client resubscribe; their epoch or seq no longer matches, so each gets a snapshot."""
+        self.meta["epoch"] = epoch
+        self.pending = []
+        self.log.clear()
+        self._mark_gap()
+        self._emit("resync", {"reason": reason})
 
     def stats(self):
         """Relay figures for /healthz."""
         return {"mode": self.mode, "clients": len(self.clients), "filters": len(self.groups),
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
-                "overflows": self.overflows}
+                "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log)}

@@ -286,13 +286,43 @@ class LabState:
                 "finished": list(self._finished), "recent_events": list(self.recent_events)}
 
     def restore(self, body):
-        """Start from a dump() (a restart); events newer than it are replayed after."""
+        """Start from a dump() (a restart, or a web process following the ingest process): the
+        whole model is replaced; events or changes newer than it are applied after."""
+        self.recent_events.clear()
         self.seq = body["seq"]
         self.devices = {d["hostname"]: d for d in body["devices"]}
         self.jobs = {j["id"]: j for j in body["jobs"]}
         self.workers = {w["hostname"]: w for w in body["workers"]}
         self._finished = collections.OrderedDict((i, None) for i in body["finished"] if i in self.jobs)
         self.recent_events.extend(body["recent_events"])
+
+    def follow(self, changes):
+        """Apply changes numbered elsewhere (the ingest process's model; `wire()` form) and return
+        them as Changes with `prev` from this copy. They must follow on from this model's seq:
+        raises ValueError otherwise, and applies nothing."""
+        if changes and changes[0]["seq"] != self.seq + 1:
+            raise ValueError(f"changes start at {changes[0]['seq']}, the model is at {self.seq}")
+        if any(b["seq"] != a["seq"] + 1 for a, b in zip(changes, changes[1:])):
+            raise ValueError("changes are not consecutive")
+        tables = {"device": self.devices, "job": self.jobs, "worker": self.workers}
+        out = []
+        for c in changes:
+            kind, ident, data = c["kind"], c["id"], c["data"]
+            if kind == "event":
+                self.recent_events.append(data)
+                prev = None
+            else:
+                table = tables[kind]
+                prev = table.pop(ident, None) if data is None else table.get(ident)
+                if data is not None:
+                    table[ident] = data
+                if kind == "job" and data is None:
+                    self._finished.pop(ident, None)
+                elif kind == "job" and data.get("state") == "Finished":
+                    self._finished[ident] = None
+            self.seq = c["seq"]
+            out.append(Change(c["seq"], kind, ident, data, prev))
+        return out
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self, matches=None):

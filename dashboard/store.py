@@ -1,31 +1,38 @@
-"""The event store: every accepted event, as received and as parsed, in SQLite; retention; queries.
+"""The event store: every accepted event, as received and as parsed; retention; queries.
+
+In SQLite (a file under data_dir) or, for web processes on several machines, in a PostgreSQL server:
+one set of queries, and the few differences (connecting, transactions, placeholders, the id column,
+rounding down) in PostgresStore's overrides.
 
 Writes are queued by ingest and committed in batches, one transaction each, from a worker thread, so
-that a burst does not slow ingest and SQLite never blocks the green hub. Each thread has its own
-connection (WAL mode: readers do not wait for the writer). Ids only grow (AUTOINCREMENT), so a cursor
-on them is stable while events arrive and old ones are pruned.
+that a burst does not slow ingest and the database never blocks the green hub. Each thread has its
+own connection (SQLite in WAL mode: readers do not wait for the writer). Ids only grow, so a cursor on
+them is stable while events arrive and old ones are pruned.
 """
 import collections
+import contextlib
 import json
 import logging
 import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 
 log = logging.getLogger("dashboard.store")
 
+# Types that mean the same in both: SQLite reads BIGINT as INTEGER and DOUBLE PRECISION as REAL.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {id_column},
     uuid TEXT NOT NULL,
     time TEXT NOT NULL,
-    ts REAL NOT NULL,
-    received REAL NOT NULL,
+    ts DOUBLE PRECISION NOT NULL,
+    received DOUBLE PRECISION NOT NULL,
     kind TEXT NOT NULL,
     topic TEXT NOT NULL,
     username TEXT,
-    job INTEGER,
+    job BIGINT,
     device TEXT,
     worker TEXT,
     submitter TEXT,
@@ -45,14 +52,20 @@ CREATE INDEX IF NOT EXISTS events_worker ON events(worker, id);
 CREATE INDEX IF NOT EXISTS events_submitter ON events(submitter, id);
 CREATE TABLE IF NOT EXISTS model_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    last_event_id INTEGER NOT NULL,
-    saved REAL NOT NULL,
+    last_event_id BIGINT NOT NULL,
+    saved DOUBLE PRECISION NOT NULL,
     body TEXT NOT NULL
 );
 """
 COLUMNS = ("id", "uuid", "time", "ts", "received", "kind", "topic", "username", "job", "device",
            "worker", "submitter", "device_type", "state", "health", "data", "frames")
 FILTERS = ("kind", "device", "job", "worker", "submitter", "device_type")
+INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
+# libpq settings, unless the URL gives them: a server that cannot be reached, or vanishes from the
+# network, is an error within about a minute instead of a thread stuck for TCP's timeouts (hours).
+PG_DEFAULTS = {"connect_timeout": "10", "keepalives_idle": "30", "keepalives_interval": "10",
+               "keepalives_count": "3", "tcp_user_timeout": "60000"}
+PG_WRITE_LOCK = 0x4C415641  # an advisory lock id of our own ("LAVA")
 
 
 def row_for(event, frames, context, received):
@@ -73,19 +86,38 @@ def row_for(event, frames, context, received):
         # Unknown topics may carry anything under these names: only text goes into the columns.
         v if isinstance(v, str) else None
         for v in (device, worker, submitter, device_type, d.get("state"), d.get("health")))
-    return (event.uuid, event.time.isoformat(), event.time.timestamp(), received, kind,
-            event.topic, event.username, job, device, worker, submitter, device_type,
-            state, health, json.dumps(d, separators=(",", ":")),
-            json.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
-                        for f in frames], separators=(",", ":")))
+    row = (event.uuid, event.time.isoformat(), event.time.timestamp(), received, kind,
+           event.topic, event.username, job, device, worker, submitter, device_type,
+           state, health, json.dumps(d, separators=(",", ":")),
+           json.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
+                       for f in frames], separators=(",", ":")))
+    # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
+    # keep it, JSON-escaped), so that both store the same event.
+    return tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in row)
+
+
+def open_store(database, default_path):
+    """The store `database` names: empty → SQLite at default_path; a postgresql:// (or postgres://)
+    URL → that PostgreSQL database. Anything else is a ValueError."""
+    if not database:
+        return EventStore(default_path)
+    if database.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(database)
+    scheme = database.partition(":")[0][:40]  # never the rest: it may hold a password
+    raise ValueError(f"{scheme!r} is not supported: give a postgresql:// URL, or nothing "
+                     f"for SQLite under data_dir")
 
 
 class EventStore:
     """SQLite file under data_dir; thread-safe: one connection per thread."""
 
+    placeholder = "?"
+    id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    # Rounding x down to an integer (x is a column: no placeholder). CAST alone truncates towards 0.
+    floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+
     def __init__(self, path, max_queue=100_000):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._local = threading.local()
         self.queue = collections.deque()
         self.max_queue = max_queue
@@ -95,21 +127,55 @@ class EventStore:
         self.last_batch = 0
         self.in_flight = 0  # rows taken from the queue and not yet committed
         self.last_error = None
-        with self._conn() as conn:
-            conn.executescript(SCHEMA)
+        self._create_schema(SCHEMA.format(id_column=self.id_column))
 
+    # -- what differs between SQLite and PostgreSQL ---------------------------------------------
+    def _connect(self):
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # Six indexes over a million rows: with SQLite's default 2 MB cache, inserts turn
+        # into random disk reads and the writer falls behind (bench/store.py).
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _create_schema(self, schema):
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with self._transaction() as conn:
+            conn.executescript(schema)
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        conn = self._conn()
+        with conn:  # commits, or rolls back on an exception
+            yield conn
+
+    @staticmethod
+    def _lost(conn):
+        """Whether the server closed this connection (a file does not)."""
+        return False
+
+    # -- connections -----------------------------------------------------------------------
     def _conn(self):
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # Six indexes over a million rows: with SQLite's default 2 MB cache, inserts turn
-            # into random disk reads and the writer falls behind (bench/store.py).
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
+        if conn is None or self._lost(conn):
+            self._local.conn = None  # stays None if connecting fails: see _insert
+            self._local.conn = conn = self._connect()
         return conn
+
+    def _sql(self, sql):
+        return sql.replace("?", self.placeholder)
+
+    def _rows(self, sql, args=()):
+        """Every row of one query; a connection the server closed (a restart) is replaced once."""
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                return conn.execute(self._sql(sql), args).fetchall()
+            except Exception:
+                if attempt == 2 or not self._lost(conn):
+                    raise
 
     # -- writing ---------------------------------------------------------------------------
     def enqueue(self, row):
@@ -137,20 +203,25 @@ class EventStore:
         return written
 
     def _insert(self, rows):
-        """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself."""
-        sql = (f"INSERT INTO events ({', '.join(COLUMNS[1:])}) "
-               f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})")
+        """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself.
+
+        Without a connection (a server that went away) the rest of the batch is dropped and counted;
+        the next flush connects again."""
+        sql = self._sql(INSERT)
         try:
-            conn = self._conn()
-            with conn:
-                conn.executemany(sql, rows)
+            with self._transaction() as conn:
+                conn.cursor().executemany(sql, rows)
             return len(rows)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
         written = 0
-        for row in rows:
+        for i, row in enumerate(rows):
+            if getattr(self._local, "conn", None) is None:  # connecting failed: so would the rest
+                self.dropped += len(rows) - i
+                log.error("could not store %d events: %s", len(rows) - i, self.last_error)
+                break
             try:
-                with self._conn() as conn:
+                with self._transaction() as conn:
                     conn.execute(sql, row)
                 written += 1
             except Exception as exc:
@@ -162,19 +233,17 @@ class EventStore:
     def prune(self, max_age_s, max_rows, now=None, chunk=10_000):
         """Delete events older than max_age_s and beyond the newest max_rows, in chunks."""
         now = time.time() if now is None else now
-        conn = self._conn()
         deleted = 0
         limit_id = None
         if max_rows:
-            row = conn.execute("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?",
-                               (max_rows,)).fetchone()
-            limit_id = row["id"] if row else None
+            found = self._rows("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (max_rows,))
+            limit_id = found[0]["id"] if found else None
         for _ in range(10_000):  # bounded: at most this many chunks per call
-            with conn:
-                cur = conn.execute(
+            with self._transaction() as conn:
+                cur = conn.execute(self._sql(
                     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? OR id <= ? "
-                    "ORDER BY id LIMIT ?)", (now - max_age_s if max_age_s else -1,
-                                             limit_id if limit_id is not None else -1, chunk))
+                    "ORDER BY id LIMIT ?)"), (now - max_age_s if max_age_s else -1,
+                                              limit_id if limit_id is not None else -1, chunk))
             deleted += cur.rowcount
             if cur.rowcount < chunk:
                 break
@@ -184,26 +253,35 @@ class EventStore:
     # -- the model's snapshot --------------------------------------------------------------
     def save_model(self, body, last_event_id):
         """Keep the model so that a restart starts from it (then replays newer events)."""
-        conn = self._conn()
-        with conn:
-            conn.execute("INSERT OR REPLACE INTO model_snapshot (id, last_event_id, saved, body) "
-                         "VALUES (1, ?, ?, ?)", (last_event_id, time.time(), json.dumps(body)))
+        with self._transaction() as conn:
+            conn.execute(self._sql(
+                "INSERT INTO model_snapshot (id, last_event_id, saved, body) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id, "
+                "saved = excluded.saved, body = excluded.body"),
+                (last_event_id, time.time(), json.dumps(body)))
 
     def load_model(self):
         """(body, last_event_id) of the saved model, or (None, 0)."""
-        row = self._conn().execute("SELECT body, last_event_id FROM model_snapshot WHERE id = 1").fetchone()
-        return (json.loads(row["body"]), row["last_event_id"]) if row else (None, 0)
+        rows = self._rows("SELECT body, last_event_id FROM model_snapshot WHERE id = 1")
+        return (json.loads(rows[0]["body"]), rows[0]["last_event_id"]) if rows else (None, 0)
 
     def last_id(self):
-        row = self._conn().execute("SELECT MAX(id) AS m FROM events").fetchone()
-        return row["m"] or 0
+        """The newest stored event's id (0 when there is none)."""
+        return self._rows("SELECT MAX(id) AS m FROM events")[0]["m"] or 0
 
-    def frames_after(self, event_id, limit=1_000_000):
-        """The frames of stored events newer than event_id, oldest first (for replay on restart)."""
-        cur = self._conn().execute("SELECT id, frames FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                                   (event_id, limit))
-        for row in cur:
-            yield row["id"], [f.encode("utf-8") for f in json.loads(row["frames"])]
+    def frames_after(self, event_id, limit=1_000_000, page=1000):
+        """The frames of stored events newer than event_id, oldest first (for replay on restart);
+        read a page at a time, so that a long replay never holds every row in memory."""
+        sent = 0
+        while sent < limit:  # bounded: each round sends at least one row, or ends
+            rows = self._rows("SELECT id, frames FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                              (event_id, min(page, limit - sent)))
+            for row in rows:
+                yield row["id"], [f.encode("utf-8") for f in json.loads(row["frames"])]
+            sent += len(rows)
+            if not rows:
+                return
+            event_id = rows[-1]["id"]
 
     # -- reading ---------------------------------------------------------------------------
     def events(self, filters=None, since=None, until=None, before=None, after=None, limit=100,
@@ -218,7 +296,7 @@ class EventStore:
             args.append(after)
         sql = (f"SELECT * FROM events WHERE {' AND '.join(where)} "
                f"ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?")
-        return [event_json(r) for r in self._conn().execute(sql, (*args, limit))]
+        return [event_json(r) for r in self._rows(sql, (*args, limit))]
 
     def stats(self):
         """The /healthz section."""
@@ -227,14 +305,17 @@ class EventStore:
                 "last_error": self.last_error}
 
     def count(self):
-        return self._conn().execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"]
+        """How many events are stored."""
+        return self._rows("SELECT COUNT(*) AS n FROM events")[0]["n"]
 
     def buckets(self, width_s, since, until, filters=None):
-        """Event counts per time bucket and kind: [(bucket_start_ts, kind, n)]."""
+        """Event counts per time bucket and kind: [(bucket_start_ts, kind, n)], oldest first.
+        A bucket starts at a multiple of width_s (rounded down, also before 1970)."""
         where, args = _where(filters, since, until)
-        sql = (f"SELECT CAST(ts / ? AS INTEGER) * ? AS b, kind, COUNT(*) AS n FROM events "
-               f"WHERE {' AND '.join(where)} GROUP BY b, kind ORDER BY b")
-        return [(r["b"], r["kind"], r["n"]) for r in self._conn().execute(sql, (width_s, width_s, *args))]
+        sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, COUNT(*) AS n "
+               f"FROM (SELECT ts / ? AS x, kind FROM events WHERE {' AND '.join(where)}) AS e "
+               f"GROUP BY b, kind ORDER BY b, kind")
+        return [(r["b"], r["kind"], r["n"]) for r in self._rows(sql, (width_s, width_s, *args))]
 
     def rows(self, kind, since, until, filters=None, columns=("ts", "device", "device_type",
                                                                "state", "health", "job")):
@@ -243,14 +324,15 @@ class EventStore:
         where, args = _where(dict(filters or {}, kind=kind), since, until)
         sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
                f"ORDER BY ts, id LIMIT 2000000")
-        return [dict(r) for r in self._conn().execute(sql, args)]
+        return [dict(r) for r in self._rows(sql, args)]
 
     def outcomes(self, since, until, filters=None):
         """(first finish ts, health) of each job that finished in the range."""
         where, args = _where(dict(filters or {}, kind="testjob"), since, until)
-        sql = (f"SELECT MIN(ts) AS ts, job, health, state FROM events WHERE {' AND '.join(where)} "
-               f"AND state = 'Finished' GROUP BY job ORDER BY ts")
-        return [dict(r) for r in self._conn().execute(sql, args)]
+        sql = (f"SELECT ts, job, health, state FROM (SELECT ts, job, health, state, ROW_NUMBER() "
+               f"OVER (PARTITION BY job ORDER BY ts, id) AS k FROM events WHERE {' AND '.join(where)} "
+               f"AND state = 'Finished') AS f WHERE k = 1 ORDER BY ts, job")
+        return [dict(r) for r in self._rows(sql, args)]
 
     def state_before(self, kind, key, since, filters=None, lookback=None):
         """For each `key` value, its last row of `kind` before `since` (within `lookback` s)."""
@@ -260,11 +342,84 @@ class EventStore:
         cols = "ts, device, device_type, state, health, job"
         if (filters or {}).get(key) is not None:  # one object: its newest row, by index
             sql = f"SELECT {cols} FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT 1"
-            return [dict(r) for r in self._conn().execute(sql, args)]
+            return [dict(r) for r in self._rows(sql, args)]
         sql = (f"SELECT e.ts, e.device, e.device_type, e.state, e.health, e.job FROM events e "
                f"JOIN (SELECT MAX(id) AS id FROM events "
                f"WHERE {' AND '.join(where)} GROUP BY {key}) last ON e.id = last.id")
-        return [dict(r) for r in self._conn().execute(sql, args)]
+        return [dict(r) for r in self._rows(sql, args)]
+
+
+class PostgresStore(EventStore):
+    """The same store in a PostgreSQL database, shared by web processes on several machines.
+
+    `path` is the URL without its password (it shows in /healthz and in errors). psycopg 3 waits
+    for the server in the calling thread, which the app makes a real OS thread (dashboard/green.py):
+    under eventlet with its C wait, which blocks only that thread; under gevent with gevent's poll,
+    which runs a hub of that thread's own (gevent supports it in its threadpool's workers).
+    """
+
+    placeholder = "%s"
+    id_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    floor = "CAST(floor({x}) AS BIGINT)"  # CAST alone rounds to the nearest
+
+    def __init__(self, url, max_queue=100_000):
+        import psycopg
+        from psycopg import conninfo
+
+        try:  # libpq's messages may quote the URL: it is parsed without its password
+            public, password = _split_password(url)
+            params = conninfo.conninfo_to_dict(public)
+        except (ValueError, psycopg.Error) as exc:
+            raise ValueError(f"not a valid PostgreSQL URL ({str(exc).strip()})") from None
+        self._conninfo = conninfo.make_conninfo(**{**PG_DEFAULTS, **params, "password": password})
+        super().__init__(public, max_queue)
+
+    def _connect(self):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        # Autocommit: a read never leaves a transaction open; writes say where theirs are.
+        return psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+
+    def _create_schema(self, schema):
+        import psycopg
+
+        try:
+            with self._transaction() as conn:
+                conn.execute(schema)
+        except psycopg.Error as exc:  # unreachable, refused, or no right to create the tables
+            raise ConnectionError(f"cannot use the database {self.path}: {str(exc).strip()}") from None
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        conn = self._conn()
+        with conn.transaction():
+            # Writers one at a time, across processes: ids then become visible in the order they
+            # grow, as the cursors need (and two processes creating the schema do not collide).
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_WRITE_LOCK,))
+            yield conn
+
+    @staticmethod
+    def _lost(conn):
+        return conn.closed
+
+
+def _split_password(url):
+    """(the URL without its password, the password or None); the password may be in the user part
+    or in the query string."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    password = urllib.parse.unquote(password) if colon else None
+    query = []
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if name == "password":
+            password = value
+        else:
+            query.append((name, value))
+    public = parts._replace(netloc=user + at + hosts,
+                            query=urllib.parse.urlencode(query, quote_via=urllib.parse.quote))
+    return urllib.parse.urlunsplit(public), password
 
 
 def _where(filters, since, until):

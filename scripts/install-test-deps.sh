@@ -1,12 +1,19 @@
 #!/bin/sh
-# Installs everything the tests need on a fresh Debian machine: Python packages and Debian's Chromium.
+# Installs everything the tests need on a fresh Debian machine: Python packages, and Debian's
+# Chromium, redis-server, nginx and PostgreSQL (the tests start their own, on loopback).
 # Never `playwright install`: it downloads its own browser, which this project does not use.
 set -eu
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
-if ! [ -x /usr/bin/chromium ]; then
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$missing redis-server"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+if [ -n "$missing" ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    # Whether or not the packages start their own services, the tests start their own servers.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi

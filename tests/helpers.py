@@ -150,13 +150,18 @@ class AppProcess:
 class LiveView:
     """A real python-socketio client that follows the protocol in docs/protocol.md and records it all."""
 
-    def __init__(self, url, flt=None):
+    def __init__(self, url, flt=None, catchup=True):
         self.url = url
         self.filter = flt or {}
+        self.catchup = catchup  # after a reconnect, offer seq and epoch (as the browser does)
         self.client = socketio.Client(reconnection=True, reconnection_delay=0.2,
                                       reconnection_delay_max=1)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.seq = None
+        self.epoch = None
+        self.epochs = []  # every epoch a snapshot gave, in order
+        self.catchups = 0
+        self.statuses = []  # every `status` message, in order
         self.objects = {"device": {}, "job": {}, "worker": {}}
         self.received = []  # every change item applied, in order
         self.batches = 0
@@ -166,19 +171,37 @@ class LiveView:
         self.client.on("connect", self._subscribe)
         self.client.on("snapshot", self._on_snapshot)
         self.client.on("changes", self._on_changes)
-        self.client.on("resync", lambda *a: self._subscribe())
+        self.client.on("resync", self._resync)
+        self.client.on("status", self.statuses.append)
 
-    def connect(self):
-        self.client.connect(self.url, transports=["websocket"], wait_timeout=10)
+    def connect(self, url=None):
+        """Connect (to `url` instead, say another web process) and wait for the first snapshot."""
+        self.client.connect(url or self.url, transports=["websocket"], wait_timeout=10)
         wait_until(lambda: self.snapshots > 0, what="first snapshot")
         return self
 
     def _subscribe(self):
-        self.client.emit("subscribe", {"filter": self.filter}, callback=self.acks.append)
+        request = {"filter": self.filter}
+        with self.lock:
+            if self.catchup and self.seq is not None and self.epoch:
+                request.update(since=self.seq, epoch=self.epoch)
+        self.client.emit("subscribe", request, callback=self._on_ack)
+
+    def _on_ack(self, ack):
+        self.acks.append(ack)
+        if ack.get("catchup"):
+            self.catchups += 1
+
+    def _resync(self, *args):
+        with self.lock:
+            self.seq = None  # like the browser: ignore changes until the fresh snapshot
+            self._subscribe()
 
     def _on_snapshot(self, snap):
         with self.lock:
             self.seq = snap["seq"]
+            self.epoch = snap.get("epoch")
+            self.epochs.append(self.epoch)
             self.objects = {
                 "device": {d["hostname"]: d for d in snap["devices"]},
                 "job": {j["id"]: j for j in snap["jobs"]},
@@ -190,7 +213,7 @@ class LiveView:
         with self.lock:
             if self.seq is None:
                 return
-            if msg["prev"] > self.seq:
+            if msg["prev"] > self.seq or msg.get("epoch") != self.epoch:
                 self.gaps += 1
                 self.seq = None
                 self._subscribe()

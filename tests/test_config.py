@@ -81,3 +81,27 @@ def test_numbers_that_must_be_positive_are_checked(flag):
     with pytest.raises(config.ConfigError) as info:
         config.load([flag, "0"], environ={})
     assert "greater than 0" in str(info.value)
+
+
+@pytest.mark.parametrize("queue", ["", "http://user:s3cret@127.0.0.1:6379"])
+def test_a_cluster_role_needs_a_redis_url_and_the_error_never_echoes_it(queue):
+    for role in ("ingest", "web"):
+        with pytest.raises(config.ConfigError) as info:
+            config.load(["--role", role, "--message-queue", queue], environ={})
+        assert "message-queue" in str(info.value) and "s3cret" not in str(info.value)
+    assert config.load(["--role", "web", "--message-queue", "redis://127.0.0.1:1/0"],
+                       environ={})["role"] == "web"
+    assert config.load([], environ={})["role"] == "all"  # one process, no Redis: the default
+
+
+def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, str(ROOT / "app.py"), "--data-dir", str(tmp_path),
+                               "--database", "mysql://lava:s3cret@127.0.0.1/lava", *args],
+                              capture_output=True, text=True, timeout=60)
+    result = run("--zmq", "tcp://127.0.0.1:9")
+    assert result.returncode == 1 and "database" in result.stderr and "mysql" in result.stderr
+    assert "s3cret" not in result.stderr
+    # The simulated lab never writes into a shared database.
+    result = run()
+    assert result.returncode == 1 and "simulated lab" in result.stderr and "s3cret" not in result.stderr

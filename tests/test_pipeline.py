@@ -157,23 +157,39 @@ def test_bad_filter_gets_an_error_and_the_connection_stays_usable(lab):
     assert answers[4]["ok"] is True
 
 
-def test_reconnecting_client_gets_a_fresh_snapshot(lab):
+@pytest.mark.parametrize("catchup", [True, False])
+def test_a_reconnecting_client_catches_up_or_takes_a_fresh_snapshot(lab, catchup):
     publisher, app, clients = lab
-    view = LiveView(app.url).connect()
+    view = LiveView(app.url, catchup=catchup).connect()
     clients.append(view)
     frames = captured_frames()
     for f in frames[:40]:
         publisher.send(f)
     wait_until(lambda: view.seq == app.json("/api/v1/state")["seq"] and view.seq > 0, what="caught up")
     view.client.disconnect()
+    missed_from = view.seq
     for f in frames[40:]:
         publisher.send(f)
     wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == len(frames), what="all accepted")
+    received_before = len(view.received)
     view.connect()
     final = app.json("/api/v1/state")
-    wait_until(lambda: view.seq == final["seq"], what="resynced")
-    assert view.snapshots == 2
+    wait_until(lambda: view.seq == final["seq"] and len(view.acks) == 2, what="in step again")
     assert view.state() == model_view(final)
+    if not catchup:  # nothing offered: a fresh snapshot
+        assert (view.snapshots, view.catchups) == (2, 0)
+        return
+    # Offered its seq and epoch: only the changes it missed, no snapshot.
+    assert (view.snapshots, view.catchups) == (1, 1)
+    assert view.acks[-1] == {"ok": True, "seq": final["seq"], "catchup": True}
+    caught = view.received[received_before:]
+    assert caught and caught[0]["seq"] == missed_from + 1
+    # A client of another epoch (another run of the server) gets a snapshot, not changes.
+    answers = []
+    view.client.emit("subscribe", {"filter": {}, "since": final["seq"] - 1, "epoch": "other"},
+                     callback=answers.append)
+    wait_until(lambda: view.snapshots == 2 and answers, what="a snapshot for another epoch")
+    assert answers == [{"ok": True, "seq": final["seq"], "catchup": False}]
 
 
 def test_a_burst_is_batched_and_a_quiet_change_goes_out_alone(lab):

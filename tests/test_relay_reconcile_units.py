@@ -1,5 +1,8 @@
-"""Unit checks of two safety nets that integration tests cannot provoke on demand."""
+"""Unit checks of safety nets that integration tests cannot provoke on demand: a dropped backlog,
+the reconcile backoff, the bounds of catch-up and of following another process's numbers."""
 import threading
+
+import pytest
 
 from dashboard.filters import parse_filter
 from dashboard.health import SourceStatus
@@ -18,7 +21,8 @@ class RecordingSocketIO:
     def on_event(self, name, handler):
         pass
 
-    def emit(self, event, data=None, to=None):
+    def emit(self, event, data=None, to=None, ignore_queue=False):
+        assert ignore_queue  # a relay only ever talks to its own process's clients
         self.sent.append((event, data, to))
 
 
@@ -37,6 +41,47 @@ def test_a_dropped_backlog_shows_as_a_gap_in_the_next_batch():
     event, batch, room = sio.sent[-1]
     # A client at seq 0 that missed `resync` sees prev 8 > 0: a gap, so it asks for a snapshot.
     assert (event, room, batch["prev"], batch["seq"]) == ("changes", group.room, 8, 9)
+
+
+def test_catch_up_only_when_every_missed_change_is_held():
+    state = LabState()
+    relay = Relay(RecordingSocketIO(), state, {"epoch": "e1"}, log_size=10)
+    changes = [Change(i, "worker", f"w{i}", {"hostname": f"w{i}"}) for i in range(1, 26)]
+    state.seq = 25
+    relay.push(changes)  # the log keeps 16..25
+    assert [c.seq for c in relay.changes_since(15)] == list(range(16, 26))
+    assert relay.changes_since(25) == []
+    for too_old_or_wrong in (14, 0, 26, -1, True, "20", None, 20.0):
+        assert relay.changes_since(too_old_or_wrong) is None, too_old_or_wrong
+    state.seq = 27  # a change the relay never saw (say, a restore): nothing can be vouched for
+    assert relay.changes_since(20) is None
+    relay.restart("e2", "test")
+    assert relay.changes_since(20) is None and relay.epoch == "e2"
+
+
+def test_following_changes_fills_prev_and_refuses_a_gap():
+    ingest, replica = LabState(), LabState()
+    first = ingest.apply(_device_event("u1", "d1", "Idle"))
+    second = ingest.apply(_device_event("u2", "d1", "Running"))
+    replica.restore(ingest.dump() | {"seq": 0, "devices": [], "workers": []})
+    with pytest.raises(ValueError):
+        replica.follow([c.wire() for c in second])  # starts after seq 0 + 1: a gap
+    assert replica.seq == 0 and not replica.devices
+    got = replica.follow([c.wire() for c in first + second])
+    assert [(c.seq, c.kind, c.id) for c in got] == [(c.seq, c.kind, c.id) for c in first + second]
+    assert [c.prev for c in got] == [c.prev for c in first + second]
+    assert replica.snapshot() == ingest.snapshot()
+
+
+def _device_event(uuid, hostname, state):
+    import datetime as dt
+
+    from dashboard.events import Event
+
+    return Event(kind="device", topic="org.lavasoftware.device", uuid=uuid,
+                 time=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc), username="lava",
+                 data={"device": hostname, "device_type": "qemu", "state": state,
+                       "health": "Good", "worker": "w1"})
 
 
 class Clock:

@@ -4,7 +4,7 @@ import { ConnectionStatus } from "./ConnectionStatus.js";
 import { WallClock } from "./WallClock.js";
 
 /** `wall`: the compact, chrome-less strip of a wall display (with a clock). */
-export function Header({ version, stale, status, lastChangeAt, lava, simulated, wall = false, onReconnect }) {
+export function Header({ version, stale, status, lastChangeAt, lava, cluster, simulated, wall = false, onReconnect }) {
   return html`
     <header class=${`topbar${wall ? " topbar-wall" : ""}`}>
       <div class="brand">
@@ -17,6 +17,8 @@ export function Header({ version, stale, status, lastChangeAt, lava, simulated, 
         title="Not connected: what is shown may be out of date">stale</span>`}
       ${lava && lava.state === "error" && html`<span id="lava-status" class="lava-status" role="alert"
         title=${lava.error || ""}>LAVA API failing, data may be stale: ${lava.error || "unknown error"}</span>`}
+      ${cluster && cluster.state === "error" && html`<span id="cluster-status" class="lava-status" role="alert"
+        title=${cluster.error || ""}>Data may be stale: ${cluster.error || "unknown error"}</span>`}
       ${wall && html`<${WallClock} />`}
       <${ConnectionStatus} status=${status} lastChangeAt=${lastChangeAt} onReconnect=${onReconnect} />
     </header>`;

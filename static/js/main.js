@@ -47,7 +47,7 @@ let nextFlushAt = 0; // performance.now() before which no data render starts
 let opener = null; // the element that opened the details panel, focused again when it closes
 
 /** Read-only figures for benchmarks and debugging: `window.lavaDashboard.stats`. */
-const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, lastRenderMs: 0 };
+const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, catchups: 0, lastRenderMs: 0 };
 window.lavaDashboard = Object.freeze({ stats, version });
 
 function draw() {
@@ -165,12 +165,25 @@ let retryTimer = 0;
 let serverCloseTimer = 0;
 let serverCloses = 0;
 
-/** Ask for a snapshot and the changes after it, with the filter the URL asks for. */
+/**
+ * Ask for a snapshot and the changes after it, with the filter the URL asks for. After a
+ * reconnect with the same filter, offer our seq and epoch: the server then sends only the changes
+ * we missed when it still holds them all (any web process can: they share the numbers).
+ */
 function subscribe() {
   clearTimeout(retryTimer);
   if (!socket.connected) return; // the next `connect` subscribes
-  socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", { filter: subscriptionFilter(options) }, (err, ack) => {
-    if (err) {
+  const filter = subscriptionFilter(options);
+  const request = { filter };
+  if (state.ready && !state.syncing && state.epoch && sameFilter(state.filter, filter)) {
+    request.since = state.seq;
+    request.epoch = state.epoch;
+  }
+  socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", request, (err, ack) => {
+    if (ack && ack.ok === true && ack.catchup === true) {
+      stats.catchups += 1;
+      setStatus({ state: "live" });
+    } else if (err) {
       if (!socket.connected) return;
       setStatus({ ...status, error: "The server did not answer; asking again." });
       retryTimer = setTimeout(subscribe, SUBSCRIBE_RETRY_MS);

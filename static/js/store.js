@@ -34,8 +34,9 @@ export function initialState(meta = {}) {
     ready: false, // a snapshot has been applied
     syncing: false, // a fresh snapshot was asked for: ignore changes until it arrives
     seq: 0,
+    epoch: null, // the server's model run: `seq` only compares within one epoch
     filter: {},
-    meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null },
+    meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null, cluster: null },
     devices: new Map(), // hostname → device
     jobs: new Map(), // String(id) → job
     workers: new Map(), // hostname → worker
@@ -166,6 +167,7 @@ export function applySnapshot(state, snapshot, now) {
     ready: true,
     syncing: false,
     seq: finiteOr(snapshot.seq, 0),
+    epoch: typeof snapshot.epoch === "string" ? snapshot.epoch : null,
     filter,
     meta: mergeMeta(state.meta, meta),
     ...objects,
@@ -179,14 +181,15 @@ export function applySnapshot(state, snapshot, now) {
 /** The server's `meta` (snapshot) or `status` message merged into the page's: known fields only. */
 export function mergeMeta(current, incoming) {
   if (!isObject(incoming)) return current;
-  const lava = isObject(incoming.lava) ? {
-    state: typeof incoming.lava.state === "string" ? incoming.lava.state : null,
-    error: typeof incoming.lava.error === "string" ? incoming.lava.error : null,
-  } : current.lava ?? null;
+  const problem = (value, before) => (isObject(value) ? {
+    state: typeof value.state === "string" ? value.state : null,
+    error: typeof value.error === "string" ? value.error : null,
+  } : before ?? null);
   return {
     simulated: typeof incoming.simulated === "boolean" ? incoming.simulated : current.simulated,
     lava_url: typeof incoming.lava_url === "string" ? incoming.lava_url : current.lava_url,
-    lava, // the REST reconciler's state when the server has one, else null
+    lava: problem(incoming.lava, current.lava), // the REST reconciler's state, when there is one
+    cluster: problem(incoming.cluster, current.cluster), // a web process's link to the ingest process
   };
 }
 
@@ -284,7 +287,8 @@ function applyOne(draft, change, now) {
 function applyChangesTo(draft, message, now) {
   const state = draft.next;
   if (!state.ready || state.syncing || !isObject(message)) return false;
-  if (Number.isFinite(message.prev) && message.prev > state.seq) {
+  const otherEpoch = typeof message.epoch === "string" && message.epoch !== state.epoch;
+  if (otherEpoch || (Number.isFinite(message.prev) && message.prev > state.seq)) {
     state.syncing = true;
     draft.dirty = true;
     return true;

@@ -1,0 +1,415 @@
+"""Scale-out with real parts: redis-server, one ingest and two web processes, nginx running the
+shipped deploy/nginx.conf, a real ZMQ publisher and python-socketio clients. Every fault case ends
+with every client holding exactly the ingest process's model."""
+import json
+import shutil
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from tests.fixtures import captured_frames
+from tests.helpers import AppProcess, LiveView, TestPublisher, free_port, model_view, wait_until
+from tests.servers import NginxServer, RedisServer
+
+
+def lab_frames(tag, n, start=0):
+    """n lava-publisher messages with fresh uuids: devices, their jobs and workers changing (job
+    ids from 1000 + start)."""
+    frames = []
+    for i in range(start, start + n):
+        when = f"2026-11-27T10:{i // 60 % 60:02d}:{i % 60:02d}+00:00".encode()
+        device = f"dev-{i // 3 % 12:02d}"
+        if i % 3 == 0:
+            topic, data = b"org.lavasoftware.testjob", {
+                "job": 1000 + i, "state": "Finished" if i % 9 == 0 else "Running" if i % 6 == 0 else "Submitted",
+                "health": "Complete" if i % 9 == 0 else "Unknown", "device": device,
+                "device_type": "qemu", "submitter": "lab", "description": f"job {i}",
+                "priority": 50, "submit_time": when.decode()}
+        elif i % 3 == 1:
+            topic, data = b"org.lavasoftware.device", {
+                "device": device, "device_type": "qemu", "worker": f"worker-{i % 3}",
+                "state": ["Idle", "Running"][i % 2], "health": ["Good", "Bad", "Unknown"][i % 3]}
+        else:
+            topic, data = b"org.lavasoftware.worker", {
+                "hostname": f"worker-{i % 3}", "state": "Online", "health": ["Active", "Maintenance"][i % 2]}
+        frames.append([topic, f"{tag}-{i}".encode(), when, b"lavaserver", json.dumps(data).encode()])
+    return frames
+
+
+class Cluster:
+    """Redis, one ingest, two webs and nginx, sharing one data dir (SQLite history) or a
+    PostgreSQL database."""
+
+    def __init__(self, database="", async_mode="eventlet"):
+        self.database = database
+        self.async_mode = async_mode
+        self.data_dir = tempfile.mkdtemp(prefix="dashboard-cluster-")
+        self.redis = RedisServer().start()
+        self.publisher = TestPublisher()
+        self.views = []
+        self.webs = [self._web(), self._web()]
+        self.ingest = None
+        self.nginx = NginxServer([w.port for w in self.webs]).start()
+
+    def _common(self):
+        return ("--message-queue", self.redis.url, "--data-dir", self.data_dir,
+                "--batch-interval", "0.05", *(("--database", self.database) if self.database else ()))
+
+    def _web(self, port=None):
+        return AppProcess("--role", "web", *self._common(), port=port, async_mode=self.async_mode)
+
+    def start_ingest(self):
+        self.ingest = AppProcess("--role", "ingest", "--zmq", self.publisher.endpoint, *self._common(),
+                                 async_mode=self.async_mode)
+        self.publisher.wait_for_subscriber()
+        wait_until(lambda: self.ingest.json("/healthz")["sources"][0]["state"] == "connected",
+                   what="ingest connected to the publisher")
+        self.sent = 0  # messages published to this ingest process
+        epoch = self.ingest.json("/healthz")["epoch"]
+        for web in self.webs:
+            if web.alive():
+                wait_until(lambda: web.json("/healthz")["epoch"] == epoch, what="webs following")
+        return self.ingest
+
+    def view(self, url=None, **kwargs):
+        view = LiveView(url or self.nginx.url, **kwargs).connect()
+        self.views.append(view)
+        return view
+
+    def publish(self, frames):
+        for f in frames:
+            self.publisher.send(f)
+        self.sent += len(frames)
+
+    def wait_consistent(self, views=None, timeout=30):
+        """Until the ingest process has handled every message published, and every client and each
+        web's model equals the ingest process's model."""
+        def handled():
+            counters = self.ingest.json("/healthz")["counters"]
+            return counters["accepted"] + counters["duplicates"] + counters["rejected_total"] == self.sent
+        wait_until(handled, timeout=timeout, what="the ingest process handling every message")
+
+        def consistent():
+            model = self.ingest.json("/api/v1/state")
+            if any(w.alive() and w.json("/api/v1/state")["seq"] != model["seq"] for w in self.webs):
+                return False
+            expected = model_view(model)
+            return all(v.seq == model["seq"] and v.state() == expected for v in views or self.views)
+        wait_until(consistent, timeout=timeout, interval=0.1, what="every client holding the model")
+        return self.ingest.json("/api/v1/state")
+
+    def close(self):
+        for view in self.views:
+            view.close()
+        for proc in (*self.webs, self.ingest):
+            if proc:
+                proc.stop()
+        self.nginx.close()
+        self.publisher.close()
+        self.redis.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(request):
+    c = Cluster(async_mode=getattr(request, "param", "eventlet"))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def pg_cluster():
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    c = None
+    try:
+        c = Cluster(database=server.create_database())
+        yield c
+    finally:
+        if c:
+            c.close()
+        server.cleanup()
+
+
+def test_web_processes_serve_the_history_the_ingest_process_writes_to_postgresql(pg_cluster):
+    cluster = pg_cluster
+    cluster.start_ingest()
+    cluster.publish(lab_frames("pg", 120))
+    cluster.wait_consistent()
+    assert health(cluster.ingest)["store"]["path"].startswith("postgresql://")
+    assert "pa:ss" not in json.dumps(health(cluster.webs[0]))  # the password is never shown
+
+    def history(web):
+        return web.json("/api/v1/events?limit=500")  # newest first
+    wait_until(lambda: len(history(cluster.webs[0])["events"]) == 120, what="120 events stored")
+    for web in cluster.webs:
+        assert [e["uuid"] for e in history(web)["events"]] == [f"pg-{i}" for i in reversed(range(120))]
+        device = web.json("/api/v1/devices/dev-03")
+        assert device["ok"] and device["transitions"]
+
+
+def health(proc):
+    return proc.json("/healthz")
+
+
+@pytest.mark.parametrize("cluster", ["eventlet", "gevent"], indirect=True)
+def test_a_web_process_waits_for_ingest_then_every_client_gets_every_change(cluster):
+    # Web processes started first: they serve, and say what is missing.
+    body = wait_until(lambda: (b := health(cluster.webs[0]))["degraded"] == ["ingest"] and b,
+                      what="the web process saying the ingest process is missing")
+    assert body["status"] == "degraded" and body["cluster"]["redis"] == "connected"
+    cluster.start_ingest()
+    through_nginx = [cluster.view() for _ in range(3)]
+    direct = [cluster.view(w.url) for w in cluster.webs]
+    frames = captured_frames() + lab_frames("a", 300)
+    cluster.publish(frames)
+    model = cluster.wait_consistent()
+    assert len(model["devices"]) > 12 and model["jobs"] and model["workers"]
+    for view in through_nginx + direct:
+        assert view.snapshots >= 1 and view.gaps == 0
+        assert len({c["seq"] for c in view.received}) == len(view.received)  # none twice
+    # Every web serves the same numbers, and the same history (the store the ingest writes).
+    for web in cluster.webs:
+        assert web.json("/api/v1/state") == model
+        # (the heartbeat, once a second, may still carry the ingest's source as connecting)
+        body = wait_until(lambda: (b := health(web))["status"] == "ok" and b, what="healthy")
+        assert body["cluster"]["epoch"] == model_epoch(cluster) and body["cluster"]["lag"] == 0
+    wait_until(lambda: all(web.json("/api/v1/events?limit=1")["events"]
+                           and web.json("/api/v1/events?limit=1")["events"][0]["uuid"] == "a-299"
+                           for web in cluster.webs), what="history shared by the web processes")
+
+
+def model_epoch(cluster):
+    return health(cluster.ingest)["epoch"]
+
+
+def test_a_client_that_moves_to_another_web_process_catches_up(cluster):
+    cluster.start_ingest()
+    view = cluster.view(cluster.webs[0].url)
+    cluster.publish(lab_frames("a", 60))
+    cluster.wait_consistent()
+    view.client.disconnect()
+    seq_before, snapshots_before = view.seq, view.snapshots
+    cluster.publish(lab_frames("b", 60))
+    wait_until(lambda: cluster.webs[1].json("/api/v1/state")["seq"] > seq_before + 30,
+               what="web 2 following")
+    view.connect(cluster.webs[1].url)
+    cluster.wait_consistent()
+    # The missed changes only, from the other web process: no snapshot.
+    wait_until(lambda: view.acks[-1].get("catchup") is not None, what="the subscribe answer")
+    assert (view.snapshots, view.catchups) == (snapshots_before, 1)
+    assert health(cluster.webs[1])["relay"]["catchups"] == 1
+
+
+def test_killing_a_web_process_moves_its_clients_to_the_other(cluster):
+    cluster.start_ingest()
+    views = [cluster.view() for _ in range(3)]
+    cluster.publish(lab_frames("a", 60))
+    cluster.wait_consistent()
+    clients = [health(w)["relay"]["clients"] for w in cluster.webs]
+    assert sorted(clients) == [0, 3], clients  # ip_hash: one client address, one web process
+    victim, survivor = (cluster.webs[0], cluster.webs[1]) if clients[0] else reversed(cluster.webs)
+    victim.kill()
+    cluster.publish(lab_frames("b", 90))
+    cluster.wait_consistent()
+    assert health(survivor)["relay"]["clients"] == 3
+    for view in views:
+        # Same epoch, same numbers on the other process: a catch-up, no second snapshot.
+        wait_until(lambda: view.catchups == 1, what="the subscribe answer")
+        assert view.snapshots == 1 and view.gaps == 0
+
+
+@pytest.mark.parametrize("how", ["restart", "crash"])
+def test_restarting_ingest_gives_a_clean_resync_and_never_a_wrong_state(cluster, how):
+    cluster.start_ingest()
+    views = [cluster.view(), cluster.view(cluster.webs[1].url)]
+    cluster.publish(lab_frames("a", 90))
+    first = cluster.wait_consistent()
+    first_epoch = model_epoch(cluster)
+    if how == "crash":  # SIGKILL: what was not yet stored (at most 0.5 s) is lost
+        cluster.ingest.kill()
+        cluster.ingest.log.close()
+    else:  # SIGTERM: the store is written and the model saved first
+        cluster.ingest.stop()
+    wait_until(lambda: "ingest" in health(cluster.webs[0])["degraded"], timeout=15,
+               what="the web process noticing")
+    cluster.start_ingest()
+    cluster.publish(lab_frames("b", 90, start=90))
+    model = cluster.wait_consistent()
+    assert model_epoch(cluster) != first_epoch
+    if how == "restart":  # the model was restored from the store, nothing lost
+        assert {j["id"] for j in first["jobs"]} <= {j["id"] for j in model["jobs"]}
+    for view in views:
+        # A clean resync: a fresh snapshot of the new epoch (no change crossed epochs, see LiveView).
+        assert view.epochs[0] == first_epoch and view.epochs[-1] == model_epoch(cluster)
+
+
+def test_a_redis_restart_recovers_without_anyone_acting(cluster):
+    cluster.start_ingest()
+    views = [cluster.view(), cluster.view(cluster.webs[1].url)]
+    cluster.publish(lab_frames("a", 60))
+    cluster.wait_consistent()
+    cluster.redis.stop()
+    for proc in (cluster.ingest, *cluster.webs):
+        wait_until(lambda: "redis" in health(proc)["degraded"], timeout=20,
+                   what=f"/healthz of port {proc.port} saying Redis is down")
+    assert health(cluster.webs[0])["cluster"]["error"]
+    # Each web process tells its clients at once that the feed is paused.
+    for view in views:
+        wait_until(lambda: any(s.get("cluster", {}).get("state") == "error" for s in view.statuses),
+                   what="clients told that the live feed is paused")
+    snapshots = [view.snapshots for view in views]
+    cluster.publish(lab_frames("b", 60, start=60))  # accepted meanwhile: held by the ingest process
+    wait_until(lambda: health(cluster.ingest)["counters"]["accepted"] == 120, what="ingest accepting")
+    time.sleep(0.5)
+    cluster.redis.start()  # empty: everything published before is gone
+    cluster.wait_consistent(timeout=40)
+    for proc in (cluster.ingest, *cluster.webs):
+        wait_until(lambda: health(proc)["status"] == "ok", timeout=20, what="all healthy again")
+    for view, before in zip(views, snapshots):
+        # The held changes followed on from what the web processes had: a continuous sequence.
+        assert view.snapshots == before and view.gaps == 0
+        assert view.statuses[-1] == {"cluster": {"state": "ok", "error": None}}
+
+
+def test_a_status_from_the_ingest_process_reaches_clients_through_the_message_queue(cluster):
+    # Clients of a web process, then an ingest process whose LAVA API cannot be reached: the
+    # reconciler's status is emitted by the ingest process, through Flask-SocketIO's Redis queue.
+    views = [cluster.view(w.url) for w in cluster.webs]
+    dead_lava = f"http://127.0.0.1:{free_port()}"
+    cluster.ingest = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint,
+                                "--lava-url", dead_lava, "--lava-timeout", "1", *cluster._common())
+    # Twice: at once through the message queue, and from the heartbeat (each web process's fallback
+    # for a message its queue listener lost); the LAVA API's error stays the same meanwhile.
+    for view in views:
+        wait_until(lambda: sum(s.get("lava", {}).get("state") == "error" for s in view.statuses) == 2,
+                   timeout=20, what="the ingest process's status at a web process's client")
+    body = wait_until(lambda: (b := health(cluster.webs[0]))["cluster"]["ingest"] and b,
+                      what="a heartbeat")
+    assert "ingest:lava-api" in body["degraded"]
+
+
+def test_a_browser_through_nginx_rides_out_a_dead_web_process_and_a_redis_restart(cluster, browser):
+    from tests.test_app_browser import open_page
+
+    cluster.start_ingest()
+    cluster.publish(lab_frames("a", 36))
+    cluster.wait_consistent()
+    page = open_page(browser)
+    try:
+        page.goto(cluster.nginx.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        page.wait_for_selector('[data-device="dev-00"]')
+        page.evaluate("window.__sameDocument = 42")
+        serving = [w for w in cluster.webs if health(w)["relay"]["clients"] == 1]
+        assert len(serving) == 1
+        serving[0].kill()
+        cluster.publish(lab_frames("b", 36, start=36))
+        model = cluster.wait_consistent()
+        wait_until(lambda: page.evaluate("document.getElementById('app').dataset.seq") == str(model["seq"]),
+                   timeout=20, what="the page at the model's seq")
+        for d in model["devices"]:
+            assert page.query_selector(f'[data-device="{d["hostname"]}"][data-state="{d["state"]}"]'
+                                       f'[data-health="{d["health"]}"]'), d
+        stats = page.evaluate("({...window.lavaDashboard.stats})")
+        assert (stats["snapshots"], stats["catchups"]) == (1, 1)  # caught up from the other web
+
+        cluster.redis.stop()
+        page.wait_for_selector("#cluster-status", timeout=20000)
+        assert "Redis" in page.inner_text("#cluster-status")
+        cluster.redis.start()
+        page.wait_for_selector("#cluster-status", state="detached", timeout=30000)
+        assert page.evaluate("window.__sameDocument") == 42  # never reloaded
+        assert all("WebSocket" in e or "ERR_CONNECTION" in e for e in page.errors), page.errors
+    finally:
+        page.context.close()
+
+
+def test_nginx_serves_static_files_itself():
+    # Upstreams where nothing listens: pages fail (502), static files do not need them.
+    dead = NginxServer([free_port(), free_port()]).start()
+    try:
+        with urllib.request.urlopen(dead.url + "/static/js/main.js", timeout=5) as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "no-cache"
+            assert resp.headers["Content-Type"] == "text/javascript"  # or modules do not run
+            assert resp.read() == (NginxServer.SITE.parent.parent / "static/js/main.js").read_bytes()
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(dead.url + "/healthz", timeout=10)
+        assert info.value.code == 502
+    finally:
+        dead.close()
+
+
+def _free_base_port():
+    """A port B such that B, B+1 and B+100 (honcho's ports for web.1, web.2, ingest) are free."""
+    import socket
+
+    for _ in range(50):
+        base = free_port()
+        if base + 100 > 65535:
+            continue
+        try:
+            for port in (base, base + 1, base + 100):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise AssertionError("no free port range")
+
+
+def test_honcho_starts_a_working_multi_process_dashboard_from_the_procfile(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    base = _free_base_port()
+    env = {**os.environ, "REDIS_PORT": str(free_port()), "DASHBOARD_DATA_DIR": str(tmp_path),
+           "DASHBOARD_SIM_SPEED": "5", "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path / "honcho.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-c", "web=2", "-p", str(base)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    views = []
+    try:
+        def get(port, path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+                return json.loads(resp.read())
+
+        def healthy(port):
+            try:
+                return get(port, "/healthz")["status"] == "ok"
+            except OSError:
+                return False
+        wait_until(lambda: healthy(base) and healthy(base + 1) and healthy(base + 100), timeout=60,
+                   what="honcho's three dashboard processes healthy (log: %s)" % (tmp_path / "honcho.log"))
+        roles = [get(p, "/healthz")["role"] for p in (base, base + 1, base + 100)]
+        assert roles == ["web", "web", "ingest"]
+        assert get(base, "/healthz")["simulated"] is True  # from the ingest process's snapshot
+        views = [LiveView(f"http://127.0.0.1:{p}").connect() for p in (base, base + 1)]
+        ingest = get(base + 100, "/healthz")["epoch"]
+        assert all(v.epoch == ingest for v in views)
+        # The simulated lab keeps changing; both web processes' clients follow it to the same seq.
+        wait_until(lambda: views[0].seq > 0 and views[0].seq == views[1].seq
+                   and views[0].state() == views[1].state(), timeout=20, what="same view on both")
+        wait_until(lambda: get(base, "/api/v1/events?limit=1")["events"], timeout=20,
+                   what="the simulated history readable from a web process")
+    finally:
+        for view in views:
+            view.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
