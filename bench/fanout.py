@@ -126,11 +126,13 @@ class Servers:
             self.stop()
             raise
 
-    def cpu_seconds(self):
-        pids = [p.proc.pid for p in (self.app, *self.webs)]
+    def cpu_by_process(self):
+        """CPU seconds so far of each server process: {"app" or "ingest", "web1".., "redis"}."""
+        procs = {"ingest" if self.webs else "app": self.app.proc.pid}
+        procs.update({f"web{i + 1}": w.proc.pid for i, w in enumerate(self.webs)})
         if self.redis:
-            pids.append(self.redis.proc.pid)
-        return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+            procs["redis"] = self.redis.proc.pid
+        return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in procs.items()}
 
     def stop(self):
         for proc in (*self.webs, getattr(self, "app", None)):
@@ -166,7 +168,8 @@ def run_once(mode, compression, rate, args, webs=0):
             procs.append(p)
         for _ in procs:
             ready.get(timeout=90)
-        cpu0 = servers.cpu_seconds()
+        split0 = servers.cpu_by_process()
+        cpu0 = sum(split0.values())
         t0 = time.time()
         go.set()
         published = done.get(timeout=args.duration * 4 + 30)
@@ -178,7 +181,9 @@ def run_once(mode, compression, rate, args, webs=0):
                 break
             time.sleep(0.1)
         drained_after = round(time.time() - t0 - published["seconds"], 3)
-        cpu = servers.cpu_seconds() - cpu0
+        split = servers.cpu_by_process()
+        cpu = sum(split.values()) - cpu0
+        split = {name: round(split[name] - split0[name], 3) for name in split}
         state = app.json("/api/v1/state")
         stop.set()
         gathered = [results.get(timeout=60) for _ in procs]
@@ -210,6 +215,7 @@ def run_once(mode, compression, rate, args, webs=0):
         "late_over_1s": sum(1 for x in latencies if x > 1.0),
         "drained_after_s": drained_after,
         "server_cpu_s": round(cpu, 3),
+        "server_cpu_s_by_process": split,
         "server_cpu_share": round(cpu / max(published["seconds"] + max(drained_after, 0), 1e-9), 3),
         "server_cpu_us_per_delivery": round(cpu / max(deliveries, 1) * 1e6, 2),
     }

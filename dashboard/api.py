@@ -2,8 +2,8 @@
 from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from dashboard.cluster import safe_url
 from dashboard.params import BadParameter
+from dashboard.urls import redact
 
 bp = Blueprint("api", __name__)
 
@@ -53,7 +53,7 @@ def healthz():
         "model": {"devices": len(state.devices), "jobs": len(state.jobs),
                   "workers": len(state.workers), "duplicates": state.duplicates},
         "relay": ext["relay"].stats() if ext["relay"] else None,
-        "cluster": dict(cluster.stats(), message_queue=safe_url(ext["settings"]["message_queue"]))
+        "cluster": dict(cluster.stats(), message_queue=redact(ext["settings"]["message_queue"]))
         if cluster else None,
         "lava": reconciler.as_dict() if reconciler else None,
         "store": dict(store.stats(), restored=ext["keeper"].restored if ext["keeper"] else None)

@@ -4,17 +4,22 @@ follow it. Protocol and fault handling: docs/deployment.md.
 Redis holds, under `<prefix>:`:
 - `changes`: a stream of numbered change batches (`epoch`, `first`, `last`, `changes` as JSON in
   wire form), at most about `change_log` entries;
-- `snapshot`: the whole model (`state.dump()`) with its epoch, its seq, the id of the last stream
-  entry it includes, and the meta clients are given; rewritten every few seconds;
+- `snapshot`: a hash: the whole model (`body`, `state.dump()` and the meta clients are given), its
+  `epoch` and `seq`, and `entry`, a stream id after which every change newer than `seq` is found;
+  rewritten every few seconds, and always before the first batch of an epoch;
 - `ingest`: a heartbeat that expires when the ingest process stops (its epoch, seq, meta, health).
 
 The epoch is new at every start of the ingest process: sequence numbers only compare within one. A
-web process applies a batch when it follows on from its own seq in the same epoch; anything else (a
-gap, a new epoch, a lost stream) makes it load the snapshot and have its clients resubscribe.
+web process applies a batch's changes that follow on from its own seq in the same epoch (skipping
+those it has). Anything else (a gap, a new epoch, changes that cannot be applied) makes it load the
+snapshot and have its clients resubscribe, or wait for a newer snapshot when the current one cannot
+help: it never applies a change it cannot place.
 """
 import json
 import logging
 import time
+
+from dashboard.health import RateLimitedLog
 
 log = logging.getLogger("dashboard.cluster")
 
@@ -22,6 +27,7 @@ HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TTL = 5  # seconds without a heartbeat before web processes say the ingest process is gone
 SNAPSHOT_EVERY = 5.0
 RETRY_CEILING = 5.0
+STALLED_AFTER = 10.0  # seconds a web process may stay behind the heartbeat's seq without reading
 
 
 def connect(url):
@@ -32,19 +38,23 @@ def connect(url):
                                 health_check_interval=10)
 
 
-def safe_url(url):
-    """The Redis URL without its password, for /healthz and logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
 def _describe(exc):
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
+    """Call once() for ever (or `rounds` times); after an error, on_error(exc) and a pause that
+    doubles up to RETRY_CEILING. once() returns the pause before the next call."""
+    delay = first_delay
+    for _ in iter(int, 1) if rounds is None else range(rounds):
+        try:
+            pause = once()
+            delay = first_delay
+        except Exception as exc:  # whatever it is, the loop goes on: /healthz says what
+            on_error(exc)
+            pause = delay
+            delay = min(RETRY_CEILING, delay * 2)
+        sleep(pause)
 
 
 class Keys:
@@ -76,8 +86,9 @@ class Publisher:
         self.stream_length = stream_length
         self.clock = clock
         self.pending = []
+        self.generation = 0  # +1 whenever pending changes are dropped
         self.needs_snapshot = True  # the first round writes one: web processes start from it
-        self.last_entry = "0-0"
+        self.last_entry = None  # the stream's newest id; None: ask Redis (at start, after an error)
         self.snapshot_seq = None
         self.last_snapshot = float("-inf")
         self.last_heartbeat = float("-inf")
@@ -92,16 +103,20 @@ class Publisher:
         """Queue changes for the next batch."""
         self.pending.extend(changes)
         if len(self.pending) > self.max_pending:
-            self.dropped += len(self.pending)
-            self.pending = []
-            self.needs_snapshot = True
-            log.warning("Redis is behind by more than %d changes: dropping them, the next snapshot "
-                        "covers them", self.max_pending)
+            self._drop_pending()
+
+    def _drop_pending(self):
+        self.dropped += len(self.pending)
+        self.pending = []
+        self.generation += 1
+        self.needs_snapshot = True
+        log.warning("Redis is behind by more than %d changes: dropping them, the next snapshot "
+                    "covers them", self.max_pending)
 
     def set_status(self, status):
         """Merge into the meta clients are given, and tell every client of every web process."""
         self.meta.update(status)
-        self.last_heartbeat = float("-inf")  # web processes take meta from the heartbeat: now
+        self.last_heartbeat = float("-inf")  # web processes also take meta from the heartbeat
         try:
             self.emit("status", status)
         except Exception as exc:  # Redis away: the heartbeat carries it once Redis is back
@@ -109,42 +124,51 @@ class Publisher:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, rounds=None):
-        """Publish every `interval`; on a Redis error, retry with backoff and write a snapshot
-        once it answers again (it may have lost everything)."""
-        delay = self.interval
-        for _ in iter(int, 1) if rounds is None else range(rounds):
-            self.sleep(delay)
-            try:
-                self.publish_once()
-                delay = self.interval
-            except Exception as exc:
-                self.errors += 1
-                if self.connected or self.error is None:
-                    log.warning("Redis: %s; retrying", _describe(exc))
-                self.connected = False
-                self.error = _describe(exc)
-                self.needs_snapshot = True
-                delay = min(RETRY_CEILING, max(self.interval, delay * 2))
+        """Publish every `interval`; on a Redis error, retry with backoff, then write a snapshot
+        first (Redis may have lost everything)."""
+        def once():
+            self.publish_once()
+            return self.interval
+        _retry_forever(once, self._failed, self.sleep, self.interval, rounds)
+
+    def _failed(self, exc):
+        self.errors += 1
+        if self.connected or self.error is None:
+            log.warning("Redis: %s; retrying", _describe(exc))
+        self.connected, self.error = False, _describe(exc)
+        self.needs_snapshot = True
+        self.last_entry = None
 
     def publish_once(self):
-        """One round: the pending batch, then a snapshot and a heartbeat when due."""
+        """One round: a snapshot when due, the pending batch, a heartbeat when due.
+
+        The snapshot is taken in the same step as the batch (nothing runs in between), so it holds
+        exactly the changes up to the batch's last; it is written before the batch, and names the
+        stream's newest entry before it: a web process that loads it finds the rest after."""
         now = self.clock()
+        if self.last_entry is None:
+            newest = self.redis.xrevrange(self.keys.changes, count=1)
+            self.last_entry = newest[0][0].decode() if newest else "0-0"
         batch, self.pending = self.pending, []
+        generation = self.generation
+        due = self.needs_snapshot or (now - self.last_snapshot >= SNAPSHOT_EVERY
+                                      and self.snapshot_seq != self.state.seq)
         try:
+            if due:
+                self._write_snapshot(self.state.dump())
+                self.last_snapshot = now
             if batch:
                 self._append(batch)
         except Exception:
-            self.pending = batch + self.pending  # not written: keep them for the next round
+            if generation == self.generation:  # not written: keep them for the next round
+                self.pending = batch + self.pending
             raise
-        if self.needs_snapshot or (now - self.last_snapshot >= SNAPSHOT_EVERY
-                                   and self.snapshot_seq != self.state.seq):
-            self._write_snapshot()
-            self.last_snapshot = now
         if now - self.last_heartbeat >= HEARTBEAT_EVERY:
+            if not self.connected:
+                log.info("Redis: connected; publishing the model as epoch %s", self.epoch)
+            self.connected, self.error = True, None  # before the heartbeat that says so
             self._heartbeat()
             self.last_heartbeat = now
-        if not self.connected:
-            log.info("Redis: connected; publishing the model as epoch %s", self.epoch)
         self.connected, self.error = True, None
 
     def _append(self, batch):
@@ -155,11 +179,12 @@ class Publisher:
             maxlen=self.stream_length, approximate=True).decode()
         self.published += len(batch)
 
-    def _write_snapshot(self):
-        body = {"epoch": self.epoch, "seq": self.state.seq, "entry": self.last_entry,
-                "meta": self.meta, "model": self.state.dump(), "saved": time.time()}
-        self.redis.set(self.keys.snapshot, json.dumps(body, separators=(",", ":")))
-        self.snapshot_seq = self.state.seq
+    def _write_snapshot(self, model):
+        body = {"meta": self.meta, "model": model, "saved": time.time()}
+        self.redis.hset(self.keys.snapshot, mapping={
+            "epoch": self.epoch, "seq": model["seq"], "entry": self.last_entry,
+            "body": json.dumps(body, separators=(",", ":"))})
+        self.snapshot_seq = model["seq"]
         self.needs_snapshot = False
 
     def _heartbeat(self):
@@ -195,56 +220,65 @@ class Replica:
         self.error = None
         self.ingest = None  # the last heartbeat, None when there is none
         self.last_check = float("-inf")
+        self.behind_since = None  # since when the heartbeat's seq is ahead of ours
         self.snapshots = 0
         self.gaps = 0
+        self.skipped = 0
         self.batches = 0
         self.errors = 0
+        self.waiting = None  # why the stream cannot be followed until a newer snapshot, or None
+        self.log = RateLimitedLog(log, 30.0, clock)
 
+    # -- the loop ---------------------------------------------------------------------------
     def run(self, rounds=None):
-        """Follow the stream; on any Redis error, say so and retry with backoff."""
-        delay = 0.1
-        for _ in iter(int, 1) if rounds is None else range(rounds):
-            try:
-                self.follow_once()
-                if not self.connected:
-                    log.info("Redis: following the ingest process (epoch %s, seq %d)",
-                             self.epoch, self.state.seq)
-                    self._set_cluster_status(None)
-                self.connected, self.error = True, None
-                delay = 0.1
-            except Exception as exc:
-                self.errors += 1
-                if self.connected or self.error is None:
-                    log.warning("Redis: %s; retrying", _describe(exc))
-                self.connected, self.error = False, _describe(exc)
-                self.ingest = None
-                self._set_cluster_status("Redis cannot be reached: the live feed is paused")
-                self.sleep(delay)
-                delay = min(RETRY_CEILING, delay * 2)
+        """Follow the stream; on any error, say so and retry with backoff."""
+        _retry_forever(self.follow_once, self._failed, self.sleep, 0.1, rounds)
+
+    def _failed(self, exc):
+        import redis
+
+        self.errors += 1
+        if self.connected or self.error is None:
+            log.warning("following the ingest process: %s; retrying", _describe(exc))
+        self.connected, self.error = False, _describe(exc)
+        self.ingest = None
+        self.last_check = float("-inf")  # check the heartbeat first once Redis answers
+        self._set_cluster_status("Redis cannot be reached: the live feed is paused"
+                                 if isinstance(exc, (redis.RedisError, OSError))
+                                 else f"the live feed is paused ({type(exc).__name__})")
 
     def follow_once(self):
         """One round: check the heartbeat (at most every second), load a snapshot if needed, then
-        read the stream (blocking up to block_ms)."""
+        read the stream (blocking up to block_ms). Returns the pause before the next round."""
         now = self.clock()
         if now - self.last_check >= HEARTBEAT_EVERY:
             self.last_check = now
-            self._check_ingest()
-        if self.epoch is None:
-            if not self._load_snapshot("start"):
-                self.sleep(0.5)  # nothing published yet: the ingest process is not up
-                return
+            self._check_ingest(now)
+        if not self.connected:
+            log.info("Redis: connected; following the ingest process")
+        self.connected, self.error = True, None
+        if self.epoch is None and not self._load_snapshot("start"):
+            return 0.5  # nothing published yet: the ingest process is not up
+        if self.waiting:
+            if not self._load_snapshot(self.waiting):
+                return 1.0  # the snapshot cannot help yet: wait for a newer one
         reply = self.redis.xread({self.keys.changes: self.entry}, count=200, block=self.block_ms)
         for _, entries in reply or ():
             for entry_id, fields in entries:
-                if not self._apply(entry_id.decode(), fields):
-                    self._load_snapshot("gap")
-                    return
+                problem = self._apply(entry_id.decode(), fields)
+                if problem:
+                    self.gaps += 1
+                    self.log.warning("gap", "stream entry %s: %s; loading the snapshot",
+                                     entry_id.decode(), problem)
+                    self.waiting = problem
+                    return 0.0
+        return 0.0
 
-    def _check_ingest(self):
+    def _check_ingest(self, now):
         raw = self.redis.get(self.keys.ingest)
         self.ingest = json.loads(raw) if raw else None
         if self.ingest is None:
-            self._set_cluster_status("the ingest process is not running: no new events")
+            self._set_cluster_status("no heartbeat from the ingest process: no new events")
             return
         self._set_cluster_status(None)
         meta = {k: v for k, v in self.ingest["meta"].items() if k != "epoch"}
@@ -253,43 +287,78 @@ class Replica:
             # (its listener reconnects on its own schedule after a Redis outage).
             self.relay.set_status({"lava": meta["lava"]})
         self.relay.meta.update(meta)
-        if self.epoch is not None and self.ingest["epoch"] != self.epoch:
-            self._load_snapshot("ingest restarted")
+        if self.epoch is None:
+            return
+        if self.ingest["epoch"] != self.epoch:
+            self.waiting = "the ingest process restarted"
+        elif self.ingest["seq"] > self.state.seq:
+            # Behind, and nothing to read for that long (say, a stream whose ids went back):
+            # the snapshot is the way forward.
+            self.behind_since = self.behind_since if self.behind_since is not None else now
+            if now - self.behind_since > STALLED_AFTER and not self.waiting:
+                self.waiting = f"{self.ingest['seq'] - self.state.seq} changes behind for " \
+                               f"{STALLED_AFTER:.0f} s"
+        else:
+            self.behind_since = None
 
     def _apply(self, entry_id, fields):
+        """Apply one stream entry; returns None, or why it cannot be placed."""
         epoch = fields[b"epoch"].decode()
         first, last = int(fields[b"first"]), int(fields[b"last"])
-        if epoch == self.epoch and last <= self.state.seq:
-            self.entry = entry_id  # already in the snapshot we loaded
-            return True
-        if epoch != self.epoch or first != self.state.seq + 1:
-            self.gaps += 1
-            log.info("stream entry %s (epoch %s, seq %d-%d) does not follow seq %d of epoch %s: "
-                     "loading the snapshot", entry_id, epoch, first, last, self.state.seq, self.epoch)
-            return False
-        changes = self.state.follow(json.loads(fields[b"changes"]))
+        if epoch != self.epoch:
+            return f"epoch {epoch}, the model's is {self.epoch}"
+        if last <= self.state.seq:
+            self.entry = entry_id  # already in the model (the snapshot held it)
+            return None
+        if first > self.state.seq + 1:
+            return f"changes {first}-{last} do not follow seq {self.state.seq}"
+        wire = [c for c in json.loads(fields[b"changes"]) if c["seq"] > self.state.seq]
+        try:
+            changes = self.state.follow(wire)
+        except ValueError as exc:
+            return str(exc)
         self.entry = entry_id
         self.batches += 1
+        self.behind_since = None
         self.relay.push(changes)
-        return True
+        return None
 
     def _load_snapshot(self, reason):
-        raw = self.redis.get(self.keys.snapshot)
-        if not raw:
+        """Load the snapshot if it moves the model on; returns whether the stream can be followed."""
+        head = self.redis.hmget(self.keys.snapshot, "epoch", "seq")
+        if head[0] is None:
             return False
-        body = json.loads(raw)
+        epoch, seq = head[0].decode(), int(head[1])
+        if epoch == self.epoch and seq <= self.state.seq and self.waiting:
+            if self.waiting.startswith("epoch "):
+                # An entry of another epoch than the current snapshot's (a second ingest process,
+                # or one that stopped): not ours to apply; go past it.
+                self.skipped += 1
+                self.waiting = None
+                self.entry = self._next_entry()
+                return True
+            return False  # the snapshot is not newer than the model: it cannot fill the gap
+        raw = self.redis.hgetall(self.keys.snapshot)
+        body = json.loads(raw[b"body"])
         self.state.restore(body["model"])
-        self.entry = body["entry"]
+        self.entry = raw[b"entry"].decode()
         self.snapshots += 1
         first = self.epoch is None
-        self.epoch = body["epoch"]
+        self.epoch = raw[b"epoch"].decode()
+        self.waiting = None
+        self.behind_since = None
         self.relay.meta.update(body["meta"])
-        self.relay.restart(self.epoch, reason)
+        self.relay.replace_model(self.epoch, reason)
         if self.on_snapshot:
             self.on_snapshot(body["meta"])
         log.log(logging.INFO if first else logging.WARNING,
                 "loaded the model's snapshot (%s): epoch %s, seq %d", reason, self.epoch, self.state.seq)
         return True
+
+    def _next_entry(self):
+        """The id of the stream entry after the current one (to go past it)."""
+        after = self.redis.xread({self.keys.changes: self.entry}, count=1)
+        return after[0][1][0][0].decode() if after else self.entry
 
     def _set_cluster_status(self, problem):
         """Tell this process's clients (and new ones, through meta) whether the feed is live."""
@@ -299,14 +368,12 @@ class Replica:
 
     def degraded(self):
         """What /healthz lists as degraded."""
-        out = []
         if not self.connected:
-            out.append("redis")
-        elif self.ingest is None:
-            out.append("ingest")
-        else:
-            out.extend("ingest:" + name for name in self.ingest["health"].get("degraded", []))
-        return out
+            return ["redis"]
+        if self.ingest is None:
+            return ["ingest"]
+        out = ["ingest:" + name for name in self.ingest["health"].get("degraded", [])]
+        return out + (["stream"] if self.waiting else [])
 
     def stats(self):
         """The /healthz section."""
@@ -315,6 +382,6 @@ class Replica:
             lag = max(0, self.ingest["seq"] - self.state.seq)
         return {"role": "web", "epoch": self.epoch, "redis": "connected" if self.connected
                 else "error", "error": self.error, "entry": self.entry, "lag": lag,
-                "snapshots": self.snapshots, "gaps": self.gaps, "batches": self.batches,
-                "errors": self.errors, "ingest": self.ingest and {
-                    k: self.ingest[k] for k in ("epoch", "seq", "health", "time")}}
+                "waiting": self.waiting, "snapshots": self.snapshots, "gaps": self.gaps,
+                "skipped": self.skipped, "batches": self.batches, "errors": self.errors,
+                "ingest": self.ingest and {k: self.ingest[k] for k in ("epoch", "seq", "health", "time")}}

@@ -173,7 +173,7 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
-    if values["role"] != "all" and not values["message_queue"].startswith(("redis://", "rediss://", "unix://")):
+    if values["role"] != "all" and not values["message_queue"].startswith(("redis://", "rediss://")):
         scheme = values["message_queue"].partition(":")[0][:20]  # never the rest: it may hold a password
         raise ConfigError(f"role {values['role']}: needs --message-queue redis://HOST:PORT/DB, "
                           f"got {scheme + ':...' if scheme else 'nothing'}")

@@ -97,6 +97,8 @@ def health_summary(ext):
         degraded.append("lava-api")
     if "discovery_error" in ext:
         degraded.append("event-socket-discovery")
+    if ext["keeper"] and ext["store"].failing:
+        degraded.append("store")
     if ext["publisher"] and not ext["publisher"].connected:
         degraded.append("redis")
     if ext["replica"]:

@@ -82,10 +82,12 @@ class Relay:
             flt = parse_filter(raw)
         except FilterError as exc:
             return {"ok": False, "error": str(exc)}
-        since = message.get("since") if isinstance(message, dict) else None
+        if self.epoch is None:  # a web process before its first snapshot: nothing true to send yet
+            return {"ok": False, "retry": True,
+                    "error": "not ready: waiting for the ingest process's model"}
         missed = None
-        if message and isinstance(message, dict) and message.get("epoch") == self.epoch:
-            missed = self.changes_since(since)
+        if isinstance(message, dict) and message.get("epoch") == self.epoch:
+            missed = self.changes_since(message.get("since"))
         sid = request.sid
         self._leave(sid)
         group = self.groups.get(flt.key)
@@ -96,8 +98,9 @@ class Relay:
         join_room(group.room)
         if missed is not None:
             self.catchups += 1
-            self._emit("changes", {"prev": since, "seq": self.state.seq, "epoch": self.epoch,
-                                   "changes": select(flt, missed)}, to=sid)
+            self._emit("status", self.meta, to=sid)  # what a snapshot would have said besides
+            self._emit("changes", {"prev": message["since"], "seq": self.state.seq,
+                                   "epoch": self.epoch, "changes": select(flt, missed)}, to=sid)
             return {"ok": True, "seq": self.state.seq, "catchup": True}
         snapshot = self.state.snapshot(flt.matches)
         snapshot["filter"] = flt.as_dict()
@@ -210,7 +213,7 @@ class Relay:
         self.meta.update(status)
         self._emit("status", status)
 
-    def restart(self, epoch, reason):
+    def replace_model(self, epoch, reason):
         """The model was replaced (a web process took a new snapshot): drop what is held and have
         every client resubscribe; their epoch or seq no longer matches, so each gets a snapshot."""
         self.meta["epoch"] = epoch

@@ -17,7 +17,8 @@ import os
 import sqlite3
 import threading
 import time
-import urllib.parse
+
+from dashboard.urls import split_secrets
 
 log = logging.getLogger("dashboard.store")
 
@@ -127,6 +128,7 @@ class EventStore:
         self.last_batch = 0
         self.in_flight = 0  # rows taken from the queue and not yet committed
         self.last_error = None
+        self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         self._create_schema(SCHEMA.format(id_column=self.id_column))
 
     # -- what differs between SQLite and PostgreSQL ---------------------------------------------
@@ -200,6 +202,7 @@ class EventStore:
             self.in_flight = 0
         self.written += written
         self.last_batch = written
+        self.failing = written == 0
         return written
 
     def _insert(self, rows):
@@ -302,7 +305,7 @@ class EventStore:
         """The /healthz section."""
         return {"path": self.path, "queued": len(self.queue), "written": self.written,
                 "dropped": self.dropped, "pruned": self.pruned, "last_batch": self.last_batch,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "failing": self.failing}
 
     def count(self):
         """How many events are stored."""
@@ -366,12 +369,12 @@ class PostgresStore(EventStore):
         import psycopg
         from psycopg import conninfo
 
-        try:  # libpq's messages may quote the URL: it is parsed without its password
-            public, password = _split_password(url)
+        try:  # libpq's messages may quote the URL: it is parsed without its secrets
+            public, secrets = split_secrets(url)
             params = conninfo.conninfo_to_dict(public)
         except (ValueError, psycopg.Error) as exc:
             raise ValueError(f"not a valid PostgreSQL URL ({str(exc).strip()})") from None
-        self._conninfo = conninfo.make_conninfo(**{**PG_DEFAULTS, **params, "password": password})
+        self._conninfo = conninfo.make_conninfo(**{**PG_DEFAULTS, **params, **secrets})
         super().__init__(public, max_queue)
 
     def _connect(self):
@@ -402,24 +405,6 @@ class PostgresStore(EventStore):
     @staticmethod
     def _lost(conn):
         return conn.closed
-
-
-def _split_password(url):
-    """(the URL without its password, the password or None); the password may be in the user part
-    or in the query string."""
-    parts = urllib.parse.urlsplit(url)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    password = urllib.parse.unquote(password) if colon else None
-    query = []
-    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if name == "password":
-            password = value
-        else:
-            query.append((name, value))
-    public = parts._replace(netloc=user + at + hosts,
-                            query=urllib.parse.urlencode(query, quote_via=urllib.parse.quote))
-    return urllib.parse.urlunsplit(public), password
 
 
 def _where(filters, since, until):

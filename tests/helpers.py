@@ -156,6 +156,11 @@ class LiveView:
         self.catchup = catchup  # after a reconnect, offer seq and epoch (as the browser does)
         self.client = socketio.Client(reconnection=True, reconnection_delay=0.2,
                                       reconnection_delay_max=1)
+        # python-engineio hands each message to a new thread, so two messages may be handled out
+        # of order; a client of this protocol must handle them in order, as a browser does.
+        trigger = self.client.eio._trigger_event
+        self.client.eio._trigger_event = lambda event, *args, run_async=False, **kw: trigger(
+            event, *args, run_async=False, **kw)
         self.lock = threading.RLock()
         self.seq = None
         self.epoch = None
@@ -191,6 +196,15 @@ class LiveView:
         self.acks.append(ack)
         if ack.get("catchup"):
             self.catchups += 1
+        elif not ack.get("ok") and ack.get("retry"):  # a web process without its model yet
+            threading.Timer(0.3, self._subscribe_if_connected).start()
+
+    def _subscribe_if_connected(self):
+        if self.client.connected:
+            try:
+                self._subscribe()
+            except socketio.exceptions.SocketIOError:  # it went away meanwhile: `connect` will
+                pass
 
     def _resync(self, *args):
         with self.lock:

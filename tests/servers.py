@@ -21,11 +21,11 @@ def _binary(name, *extra_paths):
                          f"(Debian package {'nginx-light' if name == 'nginx' else 'redis-server'})")
 
 
-def _ping(port):
+def _ping(port, password=None):
     import redis
 
     try:
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
+        return redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=1).ping()
     except redis.RedisError:
         return False
 
@@ -34,10 +34,11 @@ class RedisServer:
     """redis-server on 127.0.0.1 with nothing saved to disk: a restart loses everything, the
     harshest case for the dashboard."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         self.binary = _binary("redis-server", "/usr/bin/redis-server")
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        self.url = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="dashboard-redis-")
         self.proc = None
 
@@ -45,9 +46,10 @@ class RedisServer:
         """Start (or start again, on the same port) and wait until it answers."""
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes"],
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: _ping(self.port), timeout=15, what="redis-server")
+        wait_until(lambda: _ping(self.port, self.password), timeout=15, what="redis-server")
         return self
 
     def stop(self):

@@ -105,3 +105,19 @@ def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path)
     # The simulated lab never writes into a shared database.
     result = run()
     assert result.returncode == 1 and "simulated lab" in result.stderr and "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:pw1@127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("redis://user:pw1@redis.lab:6379/0", "redis://user@redis.lab:6379/0"),
+    ("redis://127.0.0.1:6379/0?password=pw1&socket_timeout=3", "redis://127.0.0.1:6379/0?socket_timeout=3"),
+    ("postgresql://lava:p%40w1@db/lava?sslpassword=pw1&sslmode=require",
+     "postgresql://lava@db/lava?sslmode=require"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+])
+def test_urls_are_shown_without_any_password(url, shown):
+    from dashboard.urls import redact, split_secrets
+
+    assert redact(url) == shown
+    assert "pw1" not in redact(url) and "p%40w1" not in redact(url)
+    assert split_secrets("postgresql://lava:p%40w1@db/lava")[1] == {"password": "p@w1"}

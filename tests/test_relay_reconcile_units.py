@@ -55,7 +55,7 @@ def test_catch_up_only_when_every_missed_change_is_held():
         assert relay.changes_since(too_old_or_wrong) is None, too_old_or_wrong
     state.seq = 27  # a change the relay never saw (say, a restore): nothing can be vouched for
     assert relay.changes_since(20) is None
-    relay.restart("e2", "test")
+    relay.replace_model("e2", "test")
     assert relay.changes_since(20) is None and relay.epoch == "e2"
 
 

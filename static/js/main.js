@@ -183,6 +183,10 @@ function subscribe() {
     if (ack && ack.ok === true && ack.catchup === true) {
       stats.catchups += 1;
       setStatus({ state: "live" });
+    } else if (ack && ack.ok !== true && ack.retry === true) {
+      // A web process that has not yet loaded the model: ask again shortly, keep what is shown.
+      setStatus({ state: "reconnecting", text: "Synchronising…", error: ack.error || null });
+      retryTimer = setTimeout(subscribe, SUBSCRIBE_RETRY_MS);
     } else if (err) {
       if (!socket.connected) return;
       setStatus({ ...status, error: "The server did not answer; asking again." });

@@ -1,0 +1,212 @@
+"""The ingest process's Publisher and a web process's Replica, step by step, against a real
+redis-server: the orderings an integration test cannot provoke on demand (a snapshot taken in the
+middle of a batch, an ingest restart in a quiet lab, a second ingest process, a gap no snapshot can
+fill yet, changes dropped while Redis is away)."""
+import datetime as dt
+import json
+
+import pytest
+
+from dashboard.cluster import Keys, Publisher, Replica, connect
+from dashboard.events import Event
+from dashboard.relay import Relay
+from dashboard.state import LabState
+from tests.servers import RedisServer
+from tests.test_relay_reconcile_units import RecordingSocketIO
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def keys(redis_url, request):
+    keys = Keys("units-" + request.node.name)
+    yield keys
+    connect(redis_url).delete(keys.changes, keys.snapshot, keys.ingest)
+
+
+def event(i, state="Idle"):
+    return Event(kind="device", topic="org.lavasoftware.device", uuid=f"u-{i}-{state}",
+                 time=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc), username="lava",
+                 data={"device": f"d{i % 7}", "device_type": "qemu", "state": state,
+                       "health": ("Good", "Bad")[i % 2], "worker": f"w{i % 3}"})
+
+
+class Ingest:
+    """A model and its Publisher, as in the ingest process."""
+
+    def __init__(self, url, keys, epoch, max_pending=20000):
+        self.state = LabState()
+        self.publisher = Publisher(connect(url), keys, self.state, {"epoch": epoch}, epoch,
+                                   sleep=lambda s: None, emit=lambda *a: None,
+                                   health_fn=lambda: {"degraded": []}, max_pending=max_pending)
+
+    def apply(self, start, n, state="Idle"):
+        for i in range(start, start + n):
+            self.publisher.push(self.state.apply(event(i, state)))
+
+
+class Web:
+    """A model copy, its Relay (recording what it would send) and its Replica."""
+
+    def __init__(self, url, keys):
+        self.state = LabState()
+        self.sio = RecordingSocketIO()
+        self.relay = Relay(self.sio, self.state, {"epoch": None})
+        self.replica = Replica(connect(url), keys, self.state, self.relay, sleep=lambda s: None,
+                               block_ms=10)
+
+    def follow(self, rounds=5):
+        return [self.replica.follow_once() for _ in range(rounds)]
+
+    def resyncs(self):
+        return sum(1 for event, *_ in self.sio.sent if event == "resync")
+
+
+def test_a_web_process_follows_and_holds_the_ingest_model(redis_url, keys):
+    ingest, web = Ingest(redis_url, keys, "e1"), Web(redis_url, keys)
+    ingest.apply(0, 20)
+    ingest.publisher.publish_once()
+    web.follow()
+    ingest.apply(20, 30, "Running")
+    ingest.publisher.publish_once()
+    web.follow()
+    assert web.state.snapshot() == ingest.state.snapshot()
+    assert web.replica.snapshots == 1 and web.replica.gaps == 0 and web.relay.epoch == "e1"
+    # Every change after the snapshot went to the relay with the ingest's numbers, in order, with
+    # its old value from the copy.
+    seqs = [c.seq for c in web.relay.log]
+    assert seqs and seqs == list(range(seqs[0], ingest.state.seq + 1))
+    assert all(c.prev is not None for c in web.relay.log if c.kind == "device")
+
+
+def test_a_snapshot_taken_inside_a_batch_is_followed_without_a_reload(redis_url, keys):
+    ingest = Ingest(redis_url, keys, "e1")
+    ingest.apply(0, 10)
+    ingest.publisher.publish_once()
+    # The next batch is published, then a web process starts from a snapshot newer than the
+    # batch's start (as when the model moved on while Redis answered): it applies the rest only.
+    ingest.apply(10, 10, "Running")
+    batch_last = ingest.state.seq
+    ingest.publisher.publish_once()
+    snapshot_model = ingest.state.dump()
+    mid = batch_last - 5
+    client = connect(redis_url)
+    body = json.loads(client.hget(keys.snapshot, "body"))
+    # A model at `mid`: replay the ingest's events up to that seq in a fresh model.
+    replay = LabState()
+    for i in range(20):
+        replay.apply(event(i, "Idle" if i < 10 else "Running"))
+        if replay.seq >= mid:
+            break
+    assert replay.seq >= mid and replay.seq < batch_last
+    body["model"] = replay.dump()
+    entries = client.xrange(keys.changes)
+    before_batch = entries[-2][0] if len(entries) > 1 else b"0-0"
+    client.hset(keys.snapshot, mapping={"seq": replay.seq, "entry": before_batch,
+                                        "body": json.dumps(body)})
+    web = Web(redis_url, keys)
+    web.follow()
+    expected = LabState()
+    expected.restore(snapshot_model)
+    assert web.state.snapshot() == expected.snapshot()
+    assert web.replica.snapshots == 1 and web.replica.gaps == 0
+
+
+def test_an_ingest_restart_in_a_quiet_lab_is_one_reload_not_a_loop(redis_url, keys):
+    first = Ingest(redis_url, keys, "e1")
+    first.apply(0, 30)
+    first.publisher.publish_once()
+    web = Web(redis_url, keys)
+    web.follow()
+    # A new ingest process: a new epoch, its model restored, nothing new happening.
+    second = Ingest(redis_url, keys, "e2")
+    second.state.restore(first.state.dump())
+    second.publisher.publish_once()
+    web.replica.last_check = float("-inf")
+    web.follow(rounds=20)
+    assert web.replica.snapshots == 2 and web.resyncs() == 2 and web.relay.epoch == "e2"  # start, restart
+    assert web.replica.gaps == 0  # the old epoch's entries were never read again
+    second.apply(30, 5, "Running")
+    second.publisher.publish_once()
+    web.follow()
+    assert web.state.snapshot() == second.state.snapshot() and web.replica.snapshots == 2
+
+
+def test_a_late_batch_of_an_old_ingest_process_is_skipped_not_applied(redis_url, keys):
+    old = Ingest(redis_url, keys, "e1")
+    old.apply(0, 10)
+    old.publisher.publish_once()
+    new = Ingest(redis_url, keys, "e2")  # took over (the old one was not quite gone)
+    new.state.restore(old.state.dump())
+    new.publisher.publish_once()
+    web = Web(redis_url, keys)
+    web.follow()
+    assert web.relay.epoch == "e2"
+    old.apply(100, 5)
+    old.publisher.last_snapshot = float("inf")  # a last batch, no snapshot
+    old.publisher.publish_once()
+    new.apply(10, 5, "Running")
+    new.publisher.publish_once()
+    web.follow(rounds=10)
+    assert web.replica.skipped == 1 and web.replica.snapshots == 1
+    assert web.state.snapshot() == new.state.snapshot()
+
+
+def test_a_gap_waits_for_a_newer_snapshot_instead_of_reloading_in_a_loop(redis_url, keys):
+    ingest = Ingest(redis_url, keys, "e1")
+    ingest.apply(0, 10)
+    ingest.publisher.publish_once()
+    web = Web(redis_url, keys)
+    web.follow()
+    ingest.apply(10, 5, "Running")
+    ingest.publisher.pending = []  # lost: the stream will not follow on from the web's seq
+    ingest.apply(15, 5)
+    ingest.publisher.publish_once()  # not due for a snapshot yet
+    pauses = web.follow(rounds=5)
+    assert web.replica.waiting and web.replica.snapshots == 1 and pauses[-1] == 1.0
+    assert "stream" in web.replica.degraded()
+    ingest.publisher.needs_snapshot = True
+    ingest.publisher.publish_once()
+    web.follow()
+    assert web.replica.snapshots == 2 and web.state.snapshot() == ingest.state.snapshot()
+    assert not web.replica.waiting
+
+
+def test_changes_dropped_while_redis_is_away_never_make_a_broken_batch(redis_url, keys):
+    ingest = Ingest(redis_url, keys, "e1", max_pending=30)
+    ingest.apply(0, 10)
+    ingest.publisher.publish_once()
+    web = Web(redis_url, keys)
+    web.follow()
+    # Redis fails while a batch is in flight, and meanwhile the pending changes overflow.
+    real = ingest.publisher.redis
+
+    class Failing:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                ingest.apply(200, 40, "Running")  # overflow: dropped
+                ingest.apply(300, 5)
+                raise ConnectionError("Redis went away")
+            return fail
+    ingest.apply(10, 5)
+    ingest.publisher.redis = Failing()
+    ingest.publisher.needs_snapshot = False
+    ingest.publisher.last_snapshot = float("inf")
+    with pytest.raises(ConnectionError):
+        ingest.publisher.publish_once()
+    ingest.publisher._failed(ConnectionError("Redis went away"))
+    ingest.publisher.redis = real
+    ingest.publisher.publish_once()  # a snapshot first, then only consecutive changes
+    web.follow(rounds=10)
+    assert web.state.snapshot() == ingest.state.snapshot()
+    assert web.replica.errors == 0
+    for _, fields in connect(redis_url).xrange(keys.changes):  # no entry glues two runs together
+        seqs = [c["seq"] for c in json.loads(fields[b"changes"])]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
