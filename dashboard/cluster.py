@@ -243,9 +243,8 @@ class Replica:
         self.connected, self.error = False, _describe(exc)
         self.ingest = None
         self.last_check = float("-inf")  # check the heartbeat first once Redis answers
-        self._set_cluster_status("Redis cannot be reached: the live feed is paused"
-                                 if isinstance(exc, (redis.RedisError, OSError))
-                                 else f"the live feed is paused ({type(exc).__name__})")
+        self._set_cluster_status("Redis cannot be reached" if isinstance(exc, (redis.RedisError, OSError))
+                                 else f"internal error ({type(exc).__name__})")
 
     def follow_once(self):
         """One round: check the heartbeat (at most every second), load a snapshot if needed, then
@@ -278,7 +277,7 @@ class Replica:
         raw = self.redis.get(self.keys.ingest)
         self.ingest = json.loads(raw) if raw else None
         if self.ingest is None:
-            self._set_cluster_status("no heartbeat from the ingest process: no new events")
+            self._set_cluster_status("no heartbeat from the ingest process")
             return
         self._set_cluster_status(None)
         meta = {k: v for k, v in self.ingest["meta"].items() if k != "epoch"}

@@ -347,8 +347,11 @@ def test_a_browser_through_nginx_rides_out_a_dead_web_process_and_a_redis_restar
         cluster.redis.stop()
         page.wait_for_selector("#cluster-status", timeout=20000)
         assert "Redis" in page.inner_text("#cluster-status")
+        page.wait_for_selector('#dashboard[data-stale="true"]', timeout=5000)
+        _screenshot(page, "cluster-redis-down")
         cluster.redis.start()
         page.wait_for_selector("#cluster-status", state="detached", timeout=30000)
+        page.wait_for_selector('#dashboard[data-stale="false"]', timeout=5000)
         assert page.evaluate("window.__sameDocument") == 42  # never reloaded
         assert all("WebSocket" in e or "ERR_CONNECTION" in e for e in page.errors), page.errors
     finally:
@@ -437,3 +440,15 @@ def test_honcho_starts_a_working_multi_process_dashboard_from_the_procfile(tmp_p
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
         log.close()
+
+
+def _screenshot(page, name):
+    """Into test-artifacts/screenshots/; with UPDATE_SCREENSHOTS=1 into docs/screenshots/ too."""
+    import os
+
+    from tests.helpers import ROOT
+
+    for folder in [ROOT / "test-artifacts" / "screenshots"] + (
+            [ROOT / "docs" / "screenshots"] if os.environ.get("UPDATE_SCREENSHOTS") else []):
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"))

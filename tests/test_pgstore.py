@@ -340,9 +340,13 @@ def test_the_app_keeps_its_history_in_postgresql(pg, async_mode):
         pg.stop()  # the server goes away while the app runs ...
         publish(app, frames[100:110])
         assert app.json("/healthz")["store"]["dropped"] == 10 and app.alive()
+        health = app.json("/healthz")
+        assert health["store"]["failing"] and "store" in health["degraded"]
         pg.start()  # ... and comes back: the writer carries on
         publish(app, frames[110:])
-        assert app.json("/healthz")["store"]["written"] == 117
+        health = app.json("/healthz")
+        assert health["store"]["written"] == 117
+        assert not health["store"]["failing"] and "store" not in health["degraded"]
         assert len(app.json("/api/v1/events?limit=1000")["events"]) == 117
 
         before = app.json("/api/v1/state")

@@ -45,7 +45,10 @@ function healthNotes(health) {
 export function App({ state, status, version, options, actions }) {
   const lavaBase = useMemo(() => toLavaBase(state.meta.lava_url), [state.meta.lava_url]);
   // Data shown while not live (or while waiting for a fresh snapshot) may be out of date.
-  const stale = state.ready && (status.state !== "live" || state.syncing);
+  // Stale: not connected, a fresh snapshot awaited, or (a web process of a cluster) the ingest
+  // process's feed lost: what is shown may be out of date.
+  const feedLost = Boolean(state.meta.cluster && state.meta.cluster.state === "error");
+  const stale = state.ready && (status.state !== "live" || state.syncing || feedLost);
   const wall = options.wall;
   const chosen = effectiveView(options);
   const view = useRotation(chosen, wall ? options.rotate : 0);

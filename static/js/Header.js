@@ -18,7 +18,7 @@ export function Header({ version, stale, status, lastChangeAt, lava, cluster, si
       ${lava && lava.state === "error" && html`<span id="lava-status" class="lava-status" role="alert"
         title=${lava.error || ""}>LAVA API failing, data may be stale: ${lava.error || "unknown error"}</span>`}
       ${cluster && cluster.state === "error" && html`<span id="cluster-status" class="lava-status" role="alert"
-        title=${cluster.error || ""}>Data may be stale: ${cluster.error || "unknown error"}</span>`}
+        title=${cluster.error || ""}>Live feed paused: ${cluster.error || "unknown error"}</span>`}
       ${wall && html`<${WallClock} />`}
       <${ConnectionStatus} status=${status} lastChangeAt=${lastChangeAt} onReconnect=${onReconnect} />
     </header>`;
