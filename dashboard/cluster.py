@@ -57,6 +57,10 @@ def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
         sleep(pause)
 
 
+class RivalIngest(Exception):
+    """Another ingest process is publishing under the same prefix (its heartbeat is fresh)."""
+
+
 class Keys:
     """The Redis key names of one dashboard."""
 
@@ -97,6 +101,7 @@ class Publisher:
         self.errors = 0
         self.error = None
         self.connected = False
+        self.rival = None  # the epoch of another ingest process publishing here, or None
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
     def push(self, changes):
@@ -136,6 +141,7 @@ class Publisher:
         if self.connected or self.error is None:
             log.warning("Redis: %s; retrying", _describe(exc))
         self.connected, self.error = False, _describe(exc)
+        self.rival = exc.args[0] if isinstance(exc, RivalIngest) else None
         self.needs_snapshot = True
         self.last_entry = None
 
@@ -146,6 +152,8 @@ class Publisher:
         exactly the changes up to the batch's last; it is written before the batch, and names the
         stream's newest entry before it: a web process that loads it finds the rest after."""
         now = self.clock()
+        if now - self.last_heartbeat >= HEARTBEAT_EVERY:
+            self._check_alone()
         if self.last_entry is None:
             newest = self.redis.xrevrange(self.keys.changes, count=1)
             self.last_entry = newest[0][0].decode() if newest else "0-0"
@@ -187,17 +195,38 @@ class Publisher:
         self.snapshot_seq = model["seq"]
         self.needs_snapshot = False
 
+    def _check_alone(self):
+        """The heartbeat is also the ingest process's claim: a fresh one of another epoch means
+        another ingest process is publishing here (two would overwrite each other's model)."""
+        raw = self.redis.get(self.keys.ingest)
+        if raw:
+            other = json.loads(raw)["epoch"]
+            if other != self.epoch:
+                raise RivalIngest(other, f"another ingest process (epoch {other}) is publishing "
+                                         f"under this --redis-prefix; waiting for its heartbeat to stop")
+        self.rival = None
+
     def _heartbeat(self):
         body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta,
                 "health": self.health_fn(), "time": time.time()}
         self.redis.set(self.keys.ingest, json.dumps(body, separators=(",", ":")), ex=HEARTBEAT_TTL)
+
+    def close(self):
+        """At exit: take the heartbeat away at once (if it is ours), so that web processes know and
+        a new ingest process may publish without waiting for it to expire."""
+        try:
+            raw = self.redis.get(self.keys.ingest)
+            if raw and json.loads(raw)["epoch"] == self.epoch:
+                self.redis.delete(self.keys.ingest)
+        except Exception as exc:  # Redis away: the heartbeat expires by itself
+            log.warning("could not withdraw the heartbeat: %s", _describe(exc))
 
     def stats(self):
         """The /healthz section."""
         return {"role": "ingest", "epoch": self.epoch, "redis": "connected" if self.connected
                 else "error", "error": self.error, "pending": len(self.pending),
                 "published": self.published, "dropped": self.dropped, "errors": self.errors,
-                "snapshot_seq": self.snapshot_seq}
+                "snapshot_seq": self.snapshot_seq, "rival": self.rival}
 
 
 class Replica:

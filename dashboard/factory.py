@@ -99,7 +99,9 @@ def health_summary(ext):
         degraded.append("event-socket-discovery")
     if ext["keeper"] and ext["store"].failing:
         degraded.append("store")
-    if ext["publisher"] and not ext["publisher"].connected:
+    if ext["publisher"] and ext["publisher"].rival:
+        degraded.append("another-ingest")
+    elif ext["publisher"] and not ext["publisher"].connected:
         degraded.append("redis")
     if ext["replica"]:
         degraded.extend(ext["replica"].degraded())
@@ -187,11 +189,14 @@ def start_background_tasks(app):
 
 
 def shutdown(app):
-    """Write what the store still holds and save the model, so that a restart loses nothing."""
-    keeper = app.extensions["dashboard"]["keeper"]
-    if keeper:
-        keeper.close()
+    """Write what the store still holds and save the model, so that a restart loses nothing; an
+    ingest process then withdraws its heartbeat."""
+    ext = app.extensions["dashboard"]
+    if ext["keeper"]:
+        ext["keeper"].close()
         log.info("store flushed and model saved")
+    if ext["publisher"]:
+        ext["publisher"].close()
 
 
 def _start_zmq_source(app, endpoint, topic_prefix):

@@ -260,6 +260,31 @@ def test_restarting_ingest_gives_a_clean_resync_and_never_a_wrong_state(cluster,
         assert view.epochs == [first_epoch, model_epoch(cluster)] and view.gaps == 0
 
 
+def test_a_second_ingest_process_stands_by_and_takes_over_when_the_first_stops(cluster):
+    first = cluster.start_ingest()
+    views = [cluster.view(), cluster.view(cluster.webs[1].url)]
+    standby = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint, *cluster._common(),
+                         async_mode=cluster.async_mode)
+    try:
+        cluster.publisher.wait_for_subscriber()
+        body = wait_until(lambda: (b := health(standby))["degraded"] == ["another-ingest"] and b,
+                          what="the standby saying another ingest process publishes")
+        assert body["cluster"]["rival"] == model_epoch(cluster)
+        cluster.publish(lab_frames("a", 60))  # both receive them; only the first publishes
+        cluster.wait_consistent()
+        first_epoch = model_epoch(cluster)
+        first.stop()  # SIGTERM: it withdraws its heartbeat, and the standby takes over at once
+        cluster.ingest = standby
+        wait_until(lambda: health(standby)["status"] == "ok", what="the standby publishing")
+        cluster.publish(lab_frames("b", 30, start=60))
+        model = cluster.wait_consistent()
+        assert model_epoch(cluster) != first_epoch and len(model["jobs"]) >= 30
+        for view in views:
+            assert view.epochs == [first_epoch, model_epoch(cluster)] and view.gaps == 0
+    finally:
+        standby.stop()
+
+
 def test_a_redis_restart_recovers_without_anyone_acting(cluster):
     cluster.start_ingest()
     views = [cluster.view(), cluster.view(cluster.webs[1].url)]

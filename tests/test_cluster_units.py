@@ -125,6 +125,7 @@ def test_an_ingest_restart_in_a_quiet_lab_is_one_reload_not_a_loop(redis_url, ke
     first.publisher.publish_once()
     web = Web(redis_url, keys)
     web.follow()
+    first.publisher.close()  # it stopped (SIGTERM)
     # A new ingest process: a new epoch, its model restored, nothing new happening.
     second = Ingest(redis_url, keys, "e2")
     second.state.restore(first.state.dump())
@@ -143,6 +144,7 @@ def test_a_late_batch_of_an_old_ingest_process_is_skipped_not_applied(redis_url,
     old = Ingest(redis_url, keys, "e1")
     old.apply(0, 10)
     old.publisher.publish_once()
+    old.publisher.close()
     new = Ingest(redis_url, keys, "e2")  # took over (the old one was not quite gone)
     new.state.restore(old.state.dump())
     new.publisher.publish_once()
@@ -210,3 +212,27 @@ def test_changes_dropped_while_redis_is_away_never_make_a_broken_batch(redis_url
     for _, fields in connect(redis_url).xrange(keys.changes):  # no entry glues two runs together
         seqs = [c["seq"] for c in json.loads(fields[b"changes"])]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def test_a_second_ingest_process_waits_while_the_first_one_publishes(redis_url, keys):
+    from dashboard.cluster import RivalIngest
+
+    first, second = Ingest(redis_url, keys, "e1"), Ingest(redis_url, keys, "e2")
+    first.apply(0, 10)
+    first.publisher.publish_once()
+    second.apply(0, 10)
+    with pytest.raises(RivalIngest):
+        second.publisher.publish_once()
+    second.publisher._failed(RivalIngest("e1", "..."))
+    assert second.publisher.stats()["rival"] == "e1" and second.publisher.published == 0
+    web = Web(redis_url, keys)
+    web.follow()
+    assert web.relay.epoch == "e1"
+    # The first one stops: the second (a standby, its model kept current) takes over at once.
+    first.publisher.close()
+    second.apply(10, 5, "Running")
+    second.publisher.publish_once()
+    assert second.publisher.stats()["rival"] is None
+    web.replica.last_check = float("-inf")
+    web.follow()
+    assert web.relay.epoch == "e2" and web.state.snapshot() == second.state.snapshot()
