@@ -274,6 +274,9 @@ def test_a_second_ingest_process_stands_by_and_takes_over_when_the_first_stops(c
         cluster.wait_consistent()
         first_epoch = model_epoch(cluster)
         first.stop()  # SIGTERM: it withdraws its heartbeat, and the standby takes over at once
+        import redis
+        beat = redis.Redis.from_url(cluster.redis.url).get("lava-dashboard:ingest")
+        assert beat is None or json.loads(beat)["epoch"] != first_epoch  # not left to expire
         cluster.ingest = standby
         wait_until(lambda: health(standby)["status"] == "ok", what="the standby publishing")
         cluster.publish(lab_frames("b", 30, start=60))
