@@ -277,7 +277,8 @@ def main():
     finally:
         app.stop()
         publisher.close()
-    print(json.dumps({"benchmark": "browser", "chromium": version, "viewport": "1920x1080",
+    print(json.dumps({"benchmark": "browser", "command": "python " + " ".join(sys.argv),
+                      "chromium": version, "viewport": "1920x1080",
                       "devices": args.devices, "rates": rates, "duration_s": args.duration,
                       "batch_interval_s": 0.1, "results": results,
                       "total_seconds": round(time.monotonic() - started, 1)}, indent=2))

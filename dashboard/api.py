@@ -25,6 +25,31 @@ def require_store():
     return store
 
 
+def in_thread(fn, *args, **kwargs):
+    """Store work (SQLite or PostgreSQL) off the green hub, in a real thread (dashboard/green.py)."""
+    from dashboard import green
+    return green.run_in_thread(_ext()["settings"]["async_mode"], lambda: fn(*args, **kwargs))
+
+
+def health_summary(ext):
+    """What is degraded, and why: /healthz, and the ingest process's heartbeat for web processes."""
+    degraded = [s.name for s in ext["health"].sources if s.state != "connected"]
+    reconciler = ext["reconciler"]
+    if reconciler and reconciler.state_name != "ok":
+        degraded.append("lava-api")
+    if "discovery_error" in ext:
+        degraded.append("event-socket-discovery")
+    if ext["keeper"] and ext["store"].failing:
+        degraded.append("store")
+    if ext["publisher"] and ext["publisher"].rival:
+        degraded.append("another-ingest")
+    elif ext["publisher"] and not ext["publisher"].connected:
+        degraded.append("redis")
+    if ext["replica"]:
+        degraded.extend(ext["replica"].degraded())
+    return {"degraded": degraded, "accepted": ext["health"].accepted}
+
+
 @bp.app_errorhandler(BadParameter)
 def bad_parameter(exc):
     """Every bad query parameter, anywhere: 400 with the one error shape."""
@@ -34,8 +59,6 @@ def bad_parameter(exc):
 @bp.get("/healthz")
 def healthz():
     """Sources, counters, relay and model sizes; `status` is degraded while a source is not connected."""
-    from dashboard.factory import health_summary
-
     ext = _ext()
     state = ext["state"]
     degraded = health_summary(ext)["degraded"]

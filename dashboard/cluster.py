@@ -20,6 +20,7 @@ import logging
 import time
 
 from dashboard.health import RateLimitedLog
+from dashboard.reconcile import Backoff
 
 log = logging.getLogger("dashboard.cluster")
 
@@ -44,16 +45,15 @@ def _describe(exc):
 
 def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
     """Call once() for ever (or `rounds` times); after an error, on_error(exc) and a pause that
-    doubles up to RETRY_CEILING. once() returns the pause before the next call."""
-    delay = first_delay
+    backs off up to RETRY_CEILING. once() returns the pause before the next call."""
+    backoff = Backoff(first_delay, RETRY_CEILING)
     for _ in iter(int, 1) if rounds is None else range(rounds):
         try:
             pause = once()
-            delay = first_delay
+            backoff.reset()
         except Exception as exc:  # whatever it is, the loop goes on: /healthz says what
             on_error(exc)
-            pause = delay
-            delay = min(RETRY_CEILING, delay * 2)
+            pause = backoff.next()
         sleep(pause)
 
 
@@ -171,13 +171,12 @@ class Publisher:
             if generation == self.generation:  # not written: keep them for the next round
                 self.pending = batch + self.pending
             raise
+        if not self.connected:
+            log.info("Redis: connected; publishing the model as epoch %s", self.epoch)
+        self.connected, self.error = True, None  # before the heartbeat that says so
         if now - self.last_heartbeat >= HEARTBEAT_EVERY:
-            if not self.connected:
-                log.info("Redis: connected; publishing the model as epoch %s", self.epoch)
-            self.connected, self.error = True, None  # before the heartbeat that says so
             self._heartbeat()
             self.last_heartbeat = now
-        self.connected, self.error = True, None
 
     def _append(self, batch):
         body = json.dumps([c.wire() for c in batch], separators=(",", ":"))

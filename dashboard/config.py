@@ -40,16 +40,19 @@ SETTINGS = (
             "redis://127.0.0.1:6379/0 (needed by --role ingest and web; unused by all)."),
     Setting("redis_prefix", "lava-dashboard", "Prefix of this dashboard's Redis keys and channel "
             "(several dashboards can share one Redis)."),
-    Setting("change_log", 5000, "Change batches kept in Redis and numbered changes kept by each "
-            "process, so that a client that reconnects catches up instead of taking a snapshot.", int),
+    Setting("change_log", 5000, "Change batches kept in Redis, and numbered changes kept by each "
+            "process that serves browsers, so that a client that reconnects catches up instead of "
+            "taking a snapshot.", int),
     Setting("database", "", "Event store: empty for SQLite in --data-dir, or a PostgreSQL URL "
-            "(postgresql://user:password@host/db) that processes on several machines share."),
+            "(postgresql://user:password@host/db) that processes on several machines share (not "
+            "for the simulated lab, which keeps its history in SQLite)."),
     Setting("host", "127.0.0.1", "Address the web server listens on."),
     Setting("port", 5000, "Port the web server listens on.", int),
     Setting("zmq", [], "lava-publisher endpoint to subscribe to, e.g. tcp://lava.example.org:5500. "
             "Repeat for several servers. With neither --zmq nor --lava-url, a simulated lab is started.", str, multiple=True),
     Setting("topic_prefix", "", "Only receive messages whose topic starts with this prefix "
-            "(e.g. org.lavasoftware). Empty receives everything."),
+            "(e.g. org.lavasoftware). Empty receives everything, or, when the event socket is found "
+            "through --lava-url, what LAVA says its topic is."),
     Setting("lava_url", "", "Base URL of the LAVA server (e.g. https://lava.example.org). The "
             "dashboard loads the current state from its REST API at start, reconciles with it, finds "
             "the event socket there when no --zmq is given, and links objects to their LAVA pages."),
@@ -68,7 +71,8 @@ SETTINGS = (
     Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
             "frames); larger ones are dropped and counted.", int),
     Setting("batch_interval", 0.1, "Seconds between two batches sent to a client during a burst; "
-            "a change after a quiet spell goes out at once.", float),
+            "a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
+            "every interval, which adds up to one more.)", float),
     Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
             "to resync instead (bounds memory if sending stalls).", int),
     Setting("relay_mode", "batched", "batched (default): one encoded batch per distinct filter. "
@@ -76,8 +80,9 @@ SETTINGS = (
             choices=("batched", "naive")),
     Setting("ws_compression", False, "Allow per-message WebSocket compression. Off by default: "
             "it multiplies the CPU cost of each delivery (see docs/performance.md).", bool),
-    Setting("data_dir", "data", "Folder of the event store (events.sqlite3): history, and the model "
-            "restored on restart."),
+    Setting("data_dir", "data", "Folder of the SQLite event store (events.sqlite3: history, and the "
+            "model restored on restart; simulated.sqlite3 for the simulated lab, never restored). "
+            "Unused with --database."),
     Setting("store", True, "Keep every accepted event in the store (--no-store: live view only, "
             "nothing written).", bool),
     Setting("retention_days", 30.0, "Stored events older than this many days are pruned.", float),

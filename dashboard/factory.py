@@ -22,7 +22,7 @@ class NoWebSocketCompression:
     """WSGI middleware that removes the client's offer of permessage-deflate.
 
     eventlet compresses every frame for every connection separately, with no option to turn it off;
-    measured, that doubled CPU per delivery (docs/performance.md).
+    measured, that roughly tripled CPU per delivery (docs/performance.md).
     """
 
     def __init__(self, wsgi_app):
@@ -65,7 +65,7 @@ def create_app(overrides=None, settings=None):
     ext = app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
                                          "meta": meta, "settings": settings, "role": role}
     if role == "ingest":
-        publisher = _publisher(settings, state, meta, lambda: health_summary(ext))
+        publisher = _publisher(settings, state, meta, lambda: api.health_summary(ext))
     elif role == "web":
         replica = _replica(settings, state, relay, ext)
     store = keeper = None
@@ -77,7 +77,7 @@ def create_app(overrides=None, settings=None):
         ingest = Ingest(state, publisher or relay, health, settings["max_message_size"], store)
     if rest:
         reconciler = Reconciler(state, publisher or relay, rest, settings,
-                                socketio.server.eio.create_event, socketio.sleep)
+                                socketio.server.eio.create_event)
         meta["lava"] = reconciler.public_status()
     ext.update({"ingest": ingest, "reconciler": reconciler, "store": store, "keeper": keeper,
                 "publisher": publisher, "replica": replica})
@@ -87,25 +87,6 @@ def create_app(overrides=None, settings=None):
     app.register_blueprint(openapi.bp)
     app.register_blueprint(views.bp)
     return app
-
-
-def health_summary(ext):
-    """What is degraded, and why: /healthz, and the ingest process's heartbeat for web processes."""
-    degraded = [s.name for s in ext["health"].sources if s.state != "connected"]
-    reconciler = ext["reconciler"]
-    if reconciler and reconciler.state_name != "ok":
-        degraded.append("lava-api")
-    if "discovery_error" in ext:
-        degraded.append("event-socket-discovery")
-    if ext["keeper"] and ext["store"].failing:
-        degraded.append("store")
-    if ext["publisher"] and ext["publisher"].rival:
-        degraded.append("another-ingest")
-    elif ext["publisher"] and not ext["publisher"].connected:
-        degraded.append("redis")
-    if ext["replica"]:
-        degraded.extend(ext["replica"].degraded())
-    return {"degraded": degraded, "accepted": ext["health"].accepted}
 
 
 def _open_store(settings, state, simulated, writer):

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from dashboard import params
 from dashboard.api import require_store as _store
-from dashboard.history_api import _in_thread
+from dashboard.api import in_thread as _in_thread
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100

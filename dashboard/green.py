@@ -32,7 +32,8 @@ def zmq_module(async_mode):
 
 
 def run_in_thread(async_mode, fn, *args):
-    """Run blocking code (SQLite) in a real OS thread so that the green hub keeps serving."""
+    """Run blocking code (the store: SQLite or PostgreSQL) in a real OS thread so that the green hub
+    keeps serving."""
     if async_mode == "eventlet":
         from eventlet import tpool
         return tpool.execute(fn, *args)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, request
 
 from dashboard import history, params
-from dashboard.api import error_body, require_store as _store
+from dashboard.api import error_body, in_thread as _in_thread, require_store as _store
 
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
@@ -21,25 +21,18 @@ def _ext():
     return current_app.extensions["dashboard"]
 
 
-def _in_thread(fn, *args, **kwargs):
-    """SQLite work off the green hub (see dashboard/green.py)."""
-    from dashboard import green
-    return green.run_in_thread(_ext()["settings"]["async_mode"], lambda: fn(*args, **kwargs))
-
-
-def _pick(values, **wanted):
-    return [v for v in values if all(w is None or v.get(k) == w for k, w in wanted.items())]
+def _listing(name, table, key, fields):
+    """The objects of one table of the live model whose `fields` equal the query's, by `key`."""
+    wanted = {f: params.text(request.args, f) for f in fields}
+    out = [v for v in table.values() if all(w is None or v.get(f) == w for f, w in wanted.items())]
+    return jsonify({"ok": True, "seq": _ext()["state"].seq, name: sorted(out, key=lambda o: o[key])})
 
 
 @bp.get("/api/v1/devices")
 def devices():
     """Devices of the live model, optionally filtered."""
-    a = request.args
-    state = _ext()["state"]
-    out = _pick(state.devices.values(), device_type=params.text(a, "device_type"),
-                worker=params.text(a, "worker"), health=params.text(a, "health"),
-                state=params.text(a, "state"))
-    return jsonify({"ok": True, "seq": state.seq, "devices": sorted(out, key=lambda d: d["hostname"])})
+    return _listing("devices", _ext()["state"].devices, "hostname",
+                    ("device_type", "worker", "health", "state"))
 
 
 @bp.get("/api/v1/devices/<hostname>")
@@ -85,12 +78,7 @@ def _transition(row):
 @bp.get("/api/v1/jobs")
 def jobs():
     """Jobs of the live model (unfinished and recently finished), optionally filtered."""
-    a = request.args
-    state = _ext()["state"]
-    out = _pick(state.jobs.values(), state=params.text(a, "state"),
-                submitter=params.text(a, "submitter"), device_type=params.text(a, "device_type"),
-                device=params.text(a, "device"))
-    return jsonify({"ok": True, "seq": state.seq, "jobs": sorted(out, key=lambda j: j["id"])})
+    return _listing("jobs", _ext()["state"].jobs, "id", ("state", "submitter", "device_type", "device"))
 
 
 @bp.get("/api/v1/jobs/<int:job_id>")
@@ -117,11 +105,8 @@ def job(job_id):
 
 @bp.get("/api/v1/workers")
 def workers():
-    """Workers of the live model."""
-    a = request.args
-    state = _ext()["state"]
-    out = _pick(state.workers.values(), state=params.text(a, "state"), health=params.text(a, "health"))
-    return jsonify({"ok": True, "seq": state.seq, "workers": sorted(out, key=lambda w: w["hostname"])})
+    """Workers of the live model, optionally filtered."""
+    return _listing("workers", _ext()["state"].workers, "hostname", ("state", "health"))
 
 
 @bp.get("/api/v1/workers/<hostname>")

@@ -35,14 +35,13 @@ class Backoff:
 class Reconciler:
     """The background task that keeps the model equal to LAVA's REST state."""
 
-    def __init__(self, state, relay, rest, settings, make_event, sleep, clock=time.monotonic):
+    def __init__(self, state, relay, rest, settings, make_event, clock=time.monotonic):
         self.state = state
         self.relay = relay
         self.rest = rest
         self.interval = settings["reconcile_interval"]
         self.silence = settings["silence_timeout"]
         self.max_finished = settings["max_finished_jobs"]
-        self.sleep = sleep
         self.clock = clock
         self.sources = []  # SourceStatus objects, watched for silence
         self._wake = make_event()

@@ -10,7 +10,7 @@ PRUNE_EVERY = 60.0
 
 
 class StoreKeeper:
-    """Runs the store's loops in the app's green threads, its SQLite work in real threads."""
+    """Runs the store's loops in the app's green threads, its database work in real threads."""
 
     def __init__(self, store, state, settings, run_in_thread, sleep, clock=time.monotonic):
         self.store = store

@@ -169,6 +169,8 @@ class LiveView:
         self.statuses = []  # every `status` message, in order
         self.objects = {"device": {}, "job": {}, "worker": {}}
         self.received = []  # every change item applied, in order
+        self.snapshot_seq = None  # the seq of the last snapshot, and the changes applied after it:
+        self.since_snapshot = []  # an unfiltered client must get each seq after it exactly once
         self.batches = 0
         self.snapshots = 0
         self.gaps = 0
@@ -180,9 +182,12 @@ class LiveView:
         self.client.on("status", self.statuses.append)
 
     def connect(self, url=None):
-        """Connect (to `url` instead, say another web process) and wait for the first snapshot."""
+        """Connect (to `url` instead, say another web process) and wait for the server's answer to
+        this connection's subscribe: a snapshot, or a catch-up."""
+        acks = len(self.acks)
         self.client.connect(url or self.url, transports=["websocket"], wait_timeout=10)
-        wait_until(lambda: self.snapshots > 0, what="first snapshot")
+        wait_until(lambda: any(a.get("ok") for a in self.acks[acks:]) and self.snapshots > 0,
+                   what="subscribed")
         return self
 
     def _subscribe(self):
@@ -216,6 +221,7 @@ class LiveView:
             self.seq = snap["seq"]
             self.epoch = snap.get("epoch")
             self.epochs.append(self.epoch)
+            self.snapshot_seq, self.since_snapshot = snap["seq"], []
             self.objects = {
                 "device": {d["hostname"]: d for d in snap["devices"]},
                 "job": {j["id"]: j for j in snap["jobs"]},
@@ -237,6 +243,7 @@ class LiveView:
                 if change["seq"] <= self.seq:
                     continue
                 self.received.append(change)
+                self.since_snapshot.append(change["seq"])
                 if change["kind"] in self.objects:
                     table = self.objects[change["kind"]]
                     key = change["id"]

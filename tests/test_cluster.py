@@ -181,8 +181,9 @@ def test_a_web_process_waits_for_ingest_then_every_client_gets_every_change(clus
     model = cluster.wait_consistent()
     assert len(model["devices"]) > 12 and model["jobs"] and model["workers"]
     for view in through_nginx + direct + [early]:
+        # Unfiltered: every change after its snapshot, each once, in order, up to the model's seq.
         assert view.snapshots >= 1 and view.gaps == 0
-        assert len({c["seq"] for c in view.received}) == len(view.received)  # none twice
+        assert view.since_snapshot == list(range(view.snapshot_seq + 1, model["seq"] + 1))
     # Every web serves the same numbers, and the same history (the store the ingest writes).
     for web in cluster.webs:
         assert web.json("/api/v1/state") == model
@@ -342,7 +343,6 @@ def test_a_status_from_the_ingest_process_reaches_clients_through_the_message_qu
         # The token is the ingest process's alone: never in a web process's answers or logs.
         for web in cluster.webs:
             assert token not in json.dumps(health(web)) + web.log_text()
-        assert token not in json.dumps(body)
     finally:
         lava.close()
 

@@ -250,7 +250,7 @@ def test_cursor_pagination_through_the_api_while_events_arrive(lab):
         stop.set()
         thread.join(10)
     first = seen[0]
-    assert seen == list(range(first, 0, -1)), "every event exactly once, in order"
+    assert first >= 80 and seen == list(range(first, 0, -1)), "every event exactly once, in order"
 
 
 def test_schemathesis_finds_no_500_and_every_response_matches_the_document(lab):

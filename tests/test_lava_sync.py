@@ -122,6 +122,7 @@ def test_each_fault_shows_keeps_serving_and_recovers(setup):
     view.client.on("status", statuses.append)
     try:
         for fault, kind in FAULTS:
+            statuses.clear()  # what comes now is about this fault
             if fault == "down":
                 lava.stop()
             elif fault == "slow":

@@ -95,7 +95,7 @@ def test_a_silent_source_does_not_cancel_the_backoff_while_lava_fails():
     clock = Clock()
     settings = {"reconcile_interval": 300, "silence_timeout": 10, "max_finished_jobs": 10}
     reconciler = Reconciler(LabState(), Relay(RecordingSocketIO(), LabState(), {}), rest=None,
-                            settings=settings, make_event=threading.Event, sleep=None, clock=clock)
+                            settings=settings, make_event=threading.Event, clock=clock)
     source = SourceStatus("tcp://127.0.0.1:1", "zmq", clock)
     source.last_message_at = 0.0  # silent for 1,000 s
     reconciler.sources.append(source)

@@ -80,10 +80,7 @@ export function App({ state, status, version, options, actions }) {
   const charts = view === "charts";
 
   return html`
-    <div id="dashboard" class=${cls} data-view=${view} data-wall=${wall ? "true" : "false"}
-        data-theme=${effectiveTheme(options)}
-        data-seq=${state.ready ? state.seq : ""} data-ready=${state.ready ? "true" : "false"}
-        data-stale=${stale ? "true" : "false"}>
+    <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"}>
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
         lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated} wall=${wall} onReconnect=${actions.reconnect} />

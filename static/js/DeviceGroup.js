@@ -21,14 +21,15 @@ function groupSummary(devices) {
 function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, onOpen }) {
   const href = by === "type" ? deviceTypeUrl(lavaBase, name) : workerUrl(lavaBase, name);
   const title = name || (by === "type" ? "unknown type" : "no worker");
+  const summary = groupSummary(devices);
   return html`
     <section class="device-group" data-group=${name} data-device-type=${by === "type" ? name : undefined}
         data-worker-group=${by === "worker" ? name : undefined}>
-      <h3 class="device-group-title" title=${`${title}: ${groupSummary(devices)}`}>
+      <h3 class="device-group-title" title=${`${title}: ${summary}`}>
         ${name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
           : html`<span class="device-group-name muted">${title}</span>`}
         <span class="device-group-count">${devices.length}</span>
-        <span class="device-group-summary">${groupSummary(devices)}</span>
+        <span class="device-group-summary">${summary}</span>
       </h3>
       <ul class="tiles">
         ${devices.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}

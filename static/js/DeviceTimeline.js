@@ -6,6 +6,7 @@
 import { useMemo, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { CategoryLegend } from "./CategoryLegend.js";
+import { memo } from "./memo.js";
 import { Toggle } from "./Toggle.js";
 import { token } from "./lava.js";
 import { useRemote } from "./remote.js";
@@ -28,6 +29,7 @@ function bandText(band) {
 
 function Bands({ body, windowKey }) {
   const placed = useMemo(() => placeBands(body.bands, body.from, body.to), [body]);
+  const texts = useMemo(() => placed.map(bandText), [placed]);
   const totals = useMemo(() => categoryTotals(placed), [placed]);
   const ticks = useMemo(() => windowTicks(body.from, body.to, windowKey), [body, windowKey]);
   if (!placed.length) return html`<p class="empty">No state recorded for this device in this window.</p>`;
@@ -39,10 +41,10 @@ function Bands({ body, windowKey }) {
   return html`
     <div class="timeline" role="list" aria-label=${`State and health over the last ${windowKey === "7d" ? "7 days" : "24 hours"}`}
         data-bands=${placed.length}>
-      ${placed.map((band) => html`<span key=${band.start} role="listitem"
+      ${placed.map((band, i) => html`<span key=${band.start} role="listitem"
         class=${`timeline-band cat-${token(band.category)}`} data-category=${band.category}
         data-state=${band.state} data-health=${band.health} style=${{ left: `${band.left}%`, width: `${band.width}%` }}
-        title=${bandText(band)} aria-label=${bandText(band)}></span>`)}
+        title=${texts[i]} aria-label=${texts[i]}></span>`)}
     </div>
     <div class="timeline-axis" aria-hidden="true">
       ${ticks.map((tick) => html`<span key=${tick.at} class="timeline-tick"
@@ -57,7 +59,7 @@ function Bands({ body, windowKey }) {
 }
 
 /** `hostname`; `reloadKey` changes when the live device does (its state or health): ask again. */
-export function DeviceTimeline({ hostname, reloadKey }) {
+function DeviceTimelineView({ hostname, reloadKey }) {
   const [windowKey, setWindow] = useState("24h");
   const urls = useMemo(() => [`/api/v1/devices/${encodeURIComponent(hostname)}/timeline?window=${windowKey}`],
     [hostname, windowKey]);
@@ -76,3 +78,6 @@ export function DeviceTimeline({ hostname, reloadKey }) {
       ${body}
     </section>`;
 }
+
+/** Memoized: the details panel re-renders on every data frame, the bands only when these props change. */
+export const DeviceTimeline = memo(DeviceTimelineView);

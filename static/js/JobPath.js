@@ -5,6 +5,7 @@
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { memo } from "./memo.js";
 import { symbolFor, token } from "./lava.js";
 import { useRemote } from "./remote.js";
 import { formatClock, formatDateTime, formatDuration } from "./time.js";
@@ -34,7 +35,7 @@ function Steps({ body }) {
 }
 
 /** `id`; `reloadKey` changes when the live job does (its state or health): ask again. */
-export function JobPath({ id, reloadKey }) {
+function JobPathView({ id, reloadKey }) {
   const urls = useMemo(() => [`/api/v1/jobs/${encodeURIComponent(id)}`], [id]);
   const remote = useRemote(urls, { reloadKey });
   let body;
@@ -47,3 +48,6 @@ export function JobPath({ id, reloadKey }) {
       ${body}
     </section>`;
 }
+
+/** Memoized: the details panel re-renders on every data frame, the path only when its props change. */
+export const JobPath = memo(JobPathView);

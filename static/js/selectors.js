@@ -46,11 +46,6 @@ export function workerCounts(workers) {
   return countBy([...workers.values()], "state", WORKER_STATES);
 }
 
-/** Devices grouped by device type, types and hostnames in natural order. */
-export function groupDevicesByType(devices) {
-  return groupDevices(devices, "type").groups.map(({ key, devices: list }) => ({ type: key, devices: list }));
-}
-
 const GROUP_FIELDS = { type: "device_type", worker: "worker" };
 
 function sortGroups(devices, field) {
@@ -118,7 +113,7 @@ export function partitionJobs(jobs, finishedLimit = 20) {
   running.sort((a, b) => time(a.start_time) - time(b.start_time) || a.id - b.id);
   queued.sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0)
     || time(a.submit_time) - time(b.submit_time) || a.id - b.id);
-  // Only the newest few finished jobs are shown: pick them without sorting all (hundreds kept).
+  // Only the newest few finished jobs are shown, newest first (at most --max-finished-jobs kept).
   const ended = (job) => parseTime(job.end_time) ?? parseTime(job.updated) ?? 0;
   const newest = finished.map((job) => [ended(job), job]).sort((a, b) => b[0] - a[0] || b[1].id - a[1].id);
   return { running, queued, finished: newest.slice(0, finishedLimit).map(([, job]) => job) };

@@ -311,13 +311,6 @@ function applyChangesTo(draft, message, now) {
   return false;
 }
 
-/** A `changes` message → `{state, resync}`; `resync` true means: emit `subscribe` again. */
-export function applyChanges(state, message, now) {
-  const draft = new Draft(state, now);
-  const resync = applyChangesTo(draft, message, now);
-  return { state: draft.finish(), resync };
-}
-
 /**
  * Apply a batch of queued messages, in order, as one update (one render per animation frame).
  * Each message is `{type: "snapshot" | "changes" | "status", payload}` or `{type: "resync"}`

@@ -14,4 +14,10 @@ export function applyTheme(options) {
   const meta = document.querySelector('meta[name="color-scheme"]');
   const scheme = theme === "auto" ? "light dark" : theme;
   if (meta && meta.content !== scheme) meta.content = scheme;
+  const palette = document.getElementById("dark-palette");
+  const media = DARK_PALETTE_MEDIA[theme];
+  if (palette && palette.media !== media) palette.media = media;
 }
+
+/** When static/css/dark.css applies, per theme (templates/index.html writes the first value). */
+const DARK_PALETTE_MEDIA = { dark: "all", auto: "(prefers-color-scheme: dark)", light: "not all" };
