@@ -1,4 +1,5 @@
 """The app factory: create_app(settings) wires settings → extensions → blueprints → tasks."""
+import dataclasses
 import logging
 import os
 import uuid
@@ -6,12 +7,18 @@ import uuid
 from flask import Flask
 from flask_socketio import SocketIO
 
-from dashboard import __version__, api, config, feeds, history_api, openapi, views
-from dashboard.health import Health
-from dashboard.ingest import Ingest
-from dashboard.reconcile import Reconciler
-from dashboard.relay import Relay
-from dashboard.state import LabState
+from dashboard import __version__, config
+from dashboard.web import api
+from dashboard.web import feeds
+from dashboard.web import history as history_api
+from dashboard.web import openapi
+from dashboard.web import views
+from dashboard.live.health import Health, summary as health_summary
+from dashboard.live.meta import Meta
+from dashboard.live.ingest import Ingest
+from dashboard.live.reconcile import Reconciler
+from dashboard.live.relay import Relay
+from dashboard.core.state import LabState
 
 log = logging.getLogger("dashboard")
 
@@ -33,6 +40,29 @@ class NoWebSocketCompression:
         return self.wsgi_app(environ, start_response)
 
 
+@dataclasses.dataclass
+class Services:
+    """Everything one process runs, built once by create_app; app.extensions["dashboard"].
+
+    A part this process's role does not run is None (a web process has no ingest, an ingest
+    process no relay)."""
+
+    settings: dict
+    role: str
+    meta: Meta
+    state: LabState
+    health: Health
+    run_in_thread: object  # fn(callable, *args): blocking work (the store) off the green hub
+    relay: Relay = None
+    publisher: object = None  # live.cluster.ModelPublisher (an ingest process)
+    replica: object = None  # live.cluster.Replica (a web process)
+    store: object = None
+    keeper: object = None
+    ingest: Ingest = None
+    reconciler: Reconciler = None
+    discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
+
+
 def create_app(overrides=None, settings=None):
     """Build the Flask app from settings (config.load() by default, then `overrides`)."""
     settings = dict(settings or config.load([], overrides=overrides))
@@ -49,51 +79,58 @@ def create_app(overrides=None, settings=None):
                       **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
+    app.extensions["dashboard"] = _build_services(settings)
+    for blueprint in (api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp):
+        app.register_blueprint(blueprint)
+    return app
 
+
+def _build_services(settings):
+    """The services of this process's role, in one pass, from the bottom up."""
+    from dashboard import green
+
+    role = settings["role"]
     # A web process learns these from the ingest process's snapshot.
     simulated = role != "web" and not settings["zmq"] and not settings["lava_url"]
     rest = _lava_client(settings) if role != "web" else None
-    meta = {"simulated": simulated, "lava_url": rest.base if rest else "", "version": __version__,
-            "epoch": uuid.uuid4().hex[:12]}
+    meta = Meta(simulated=simulated, lava_url=rest.base if rest else "", version=__version__,
+                # A web process has no epoch until its first snapshot: no client can catch up.
+                epoch=uuid.uuid4().hex[:12] if role != "web" else None,
+                max_finished_jobs=settings["max_finished_jobs"])
     state = LabState(max_finished_jobs=settings["max_finished_jobs"])
     health = Health()
-    relay = publisher = replica = None
+    parts = {}
     if role != "ingest":
-        relay = Relay(socketio, state, meta, interval=settings["batch_interval"],
-                      max_pending=settings["max_pending_changes"], mode=settings["relay_mode"],
-                      log_size=settings["change_log"])
-    ext = app.extensions["dashboard"] = {"state": state, "health": health, "relay": relay,
-                                         "meta": meta, "settings": settings, "role": role}
-    if role == "ingest":
-        publisher = _publisher(settings, state, meta, lambda: api.health_summary(ext))
+        parts["relay"] = Relay(socketio, state, meta, interval=settings["batch_interval"],
+                               max_pending=settings["max_pending_changes"],
+                               mode=settings["relay_mode"], log_size=settings["change_log"])
+    if role == "ingest":  # late-bound: the summary reads the services built below
+        parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":
-        replica = _replica(settings, state, relay, ext)
-    store = keeper = None
+        parts["replica"] = _replica(settings, state, parts["relay"], meta, lambda: services)
     if settings["store"]:
-        store, keeper = _open_store(settings, state, simulated, writer=role != "web")
-        meta["store_file"] = os.path.basename(store.path) if not settings["database"] else None
-    ingest = reconciler = None
+        parts["store"], parts["keeper"] = _open_store(settings, state, simulated,
+                                                      writer=role != "web")
+        meta.update({"store_file": os.path.basename(parts["store"].path)
+                     if not settings["database"] else None}, notify=False)
+    sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
     if role != "web":
-        ingest = Ingest(state, publisher or relay, health, settings["max_message_size"], store)
+        parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
+                                 parts.get("store"))
     if rest:
-        reconciler = Reconciler(state, publisher or relay, rest, settings,
-                                socketio.server.eio.create_event)
-        meta["lava"] = reconciler.public_status()
-    ext.update({"ingest": ingest, "reconciler": reconciler, "store": store, "keeper": keeper,
-                "publisher": publisher, "replica": replica})
-    app.register_blueprint(api.bp)
-    app.register_blueprint(history_api.bp)
-    app.register_blueprint(feeds.bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(views.bp)
-    return app
+        parts["reconciler"] = Reconciler(state, sink, meta, rest, settings,
+                                         socketio.server.eio.create_event, store=parts.get("store"))
+    services = Services(settings=settings, role=role, meta=meta, state=state, health=health,
+                        run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
+                        **parts)
+    return services
 
 
 def _open_store(settings, state, simulated, writer):
     """The event store, and (for a process that writes it) its keeper, after restoring the model."""
     from dashboard import green
-    from dashboard.store import open_store
-    from dashboard.storekeeper import StoreKeeper
+    from dashboard.storage.keeper import StoreKeeper
+    from dashboard.storage.store import open_store
 
     # The simulated lab starts afresh each time, so its history is kept apart and its old
     # model is not restored (its jobs would be stale forever).
@@ -116,9 +153,9 @@ def _open_store(settings, state, simulated, writer):
 
 
 def _publisher(settings, state, meta, health_fn):
-    from dashboard import cluster
+    from dashboard.live import cluster
 
-    return cluster.Publisher(cluster.connect(settings["message_queue"]),
+    return cluster.ModelPublisher(cluster.connect(settings["message_queue"]),
                              cluster.Keys(settings["redis_prefix"]), state, meta, meta["epoch"],
                              socketio.sleep, socketio.emit, health_fn,
                              interval=settings["batch_interval"],
@@ -126,44 +163,44 @@ def _publisher(settings, state, meta, health_fn):
                              stream_length=settings["change_log"])
 
 
-def _replica(settings, state, relay, ext):
-    from dashboard import cluster
+def _replica(settings, state, relay, meta, services):
+    from dashboard.live import cluster
 
-    def follow_store_file(meta):
+    def follow_store_file(ingest_meta):
         """A simulated ingest process writes simulated.sqlite3: read the file it writes."""
-        store, name = ext.get("store"), meta.get("store_file")
+        store, name = services().store, ingest_meta.get("store_file")
         if store is not None and name and not settings["database"] \
                 and os.path.basename(store.path) != name:
-            ext["store"], _ = _open_store(settings, state, name == "simulated.sqlite3", writer=False)
+            services().store, _ = _open_store(settings, state, name == "simulated.sqlite3",
+                                              writer=False)
 
-    relay.meta["epoch"] = None  # until the first snapshot: no client can catch up
     return cluster.Replica(cluster.connect(settings["message_queue"]),
-                           cluster.Keys(settings["redis_prefix"]), state, relay, socketio.sleep,
-                           on_snapshot=follow_store_file)
+                           cluster.Keys(settings["redis_prefix"]), state, relay, meta,
+                           socketio.sleep, on_snapshot=follow_store_file)
 
 
 def start_background_tasks(app):
     """Start the relay's flush loop (or the Redis publisher or follower of a cluster role), the
     REST reconciler, and the event sources (the simulated lab when neither --zmq nor --lava-url is
     given). A web process starts no source: it follows the ingest process."""
-    ext = app.extensions["dashboard"]
-    settings = ext["settings"]
-    if ext["relay"]:
-        socketio.start_background_task(ext["relay"].run)
-    if ext["publisher"]:
-        socketio.start_background_task(ext["publisher"].run)
-    if ext["replica"]:
-        socketio.start_background_task(ext["replica"].run)
+    services = app.extensions["dashboard"]
+    settings = services.settings
+    if services.relay:
+        socketio.start_background_task(services.relay.run)
+    if services.publisher:
+        socketio.start_background_task(services.publisher.run)
+    if services.replica:
+        socketio.start_background_task(services.replica.run)
         return
-    if ext["keeper"]:
-        socketio.start_background_task(ext["keeper"].run_writer)
-        socketio.start_background_task(ext["keeper"].run_pruner)
-    if ext["reconciler"]:
-        socketio.start_background_task(ext["reconciler"].run)
+    if services.keeper:
+        socketio.start_background_task(services.keeper.run_writer)
+        socketio.start_background_task(services.keeper.run_pruner)
+    if services.reconciler:
+        socketio.start_background_task(services.reconciler.run)
     if settings["zmq"]:
         for endpoint in settings["zmq"]:
             _start_zmq_source(app, endpoint, settings["topic_prefix"])
-    elif ext["reconciler"]:
+    elif services.reconciler:
         socketio.start_background_task(_discover_event_socket, app)
     else:
         _start_zmq_source(app, _start_simulated_lab(settings), settings["topic_prefix"])
@@ -172,38 +209,38 @@ def start_background_tasks(app):
 def shutdown(app):
     """Write what the store still holds and save the model, so that a restart loses nothing; an
     ingest process then withdraws its heartbeat."""
-    ext = app.extensions["dashboard"]
-    if ext["keeper"]:
-        ext["keeper"].close()
+    services = app.extensions["dashboard"]
+    if services.keeper:
+        services.keeper.close()
         log.info("store flushed and model saved")
-    if ext["publisher"]:
-        ext["publisher"].close()
+    if services.publisher:
+        services.publisher.close()
 
 
 def _start_zmq_source(app, endpoint, topic_prefix):
     from dashboard import green
     from dashboard.sources.zmq import ZmqSource
 
-    ext = app.extensions["dashboard"]
-    settings = ext["settings"]
-    status = ext["health"].add_source(endpoint, "zmq")
-    if ext["reconciler"]:
-        status.on_reconnect.append(lambda: ext["reconciler"].trigger("reconnect"))
-        ext["reconciler"].sources.append(status)
+    services = app.extensions["dashboard"]
+    settings = services.settings
+    status = services.health.add_source(endpoint, "zmq")
+    if services.reconciler:
+        status.on_reconnect.append(lambda: services.reconciler.trigger("reconnect"))
+        services.reconciler.sources.append(status)
     source = ZmqSource(endpoint, topic_prefix, green.zmq_module(settings["async_mode"]),
                        socketio.sleep, socketio.start_background_task, status,
                        settings["max_message_size"])
-    socketio.start_background_task(source.run, ext["ingest"].handle)
+    socketio.start_background_task(source.run, services.ingest.handle)
     log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint, topic_prefix)
 
 
 def _discover_event_socket(app):
     """Ask LAVA where its publisher is, retrying with backoff until it says."""
-    from dashboard.reconcile import Backoff
+    from dashboard.live.reconcile import Backoff
     from dashboard.sources.rest import LavaError
 
-    ext = app.extensions["dashboard"]
-    rest, backoff = ext["reconciler"].rest, Backoff(ceiling=120)
+    services = app.extensions["dashboard"]
+    rest, backoff = services.reconciler.rest, Backoff(ceiling=120)
     while True:
         try:
             endpoint, topic = rest.discover_event_socket()
@@ -212,10 +249,10 @@ def _discover_event_socket(app):
             message = str(err) if isinstance(err, LavaError) else f"internal error ({type(err).__name__})"
             delay = backoff.next()
             log.warning("event socket discovery failed: %s; retrying in %.0f s", message, delay)
-            ext["discovery_error"] = message
+            services.discovery_error = message
             socketio.sleep(delay)
-    ext.pop("discovery_error", None)
-    prefix = ext["settings"]["topic_prefix"] or topic or ""
+    services.discovery_error = None
+    prefix = services.settings["topic_prefix"] or topic or ""
     log.info("LAVA publishes its events at %s (topic %r)", endpoint, topic)
     _start_zmq_source(app, endpoint, prefix)
 
@@ -236,13 +273,13 @@ def _start_simulated_lab(settings):
     import random
 
     from dashboard import green
-    from dashboard.simulator import Publisher, SimLab
+    from dashboard.sources.simulator import LabPublisher, SimLab
 
     zmq = green.zmq_module(settings["async_mode"])
     seed = settings["sim_seed"] or random.SystemRandom().randrange(1, 2**31)
     lab = SimLab(random.Random(seed), n_devices=settings["sim_devices"],
                  start=dt.datetime.now(dt.timezone.utc))
-    publisher = Publisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep, speed=settings["sim_speed"])
+    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep, speed=settings["sim_speed"])
     socketio.start_background_task(publisher.run)
     log.warning("neither --zmq nor --lava-url given: running on a SIMULATED lab (%d devices, seed %d) "
                 "published at %s", settings["sim_devices"], seed, publisher.endpoint)

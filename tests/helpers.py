@@ -266,7 +266,7 @@ class LiveView:
 
 def model_view(state_json, flt=None):
     """/api/v1/state (or a snapshot) in LiveView.state()'s shape, optionally filtered."""
-    from dashboard.filters import parse_filter
+    from dashboard.core.filters import parse_filter
     matches = parse_filter(flt or {}).matches
     return {"devices": sorted((d for d in state_json["devices"] if matches("device", d)),
                               key=lambda d: d["hostname"]),

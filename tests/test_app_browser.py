@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dashboard.filters import parse_filter
+from dashboard.core.filters import parse_filter
 from tests.helpers import ROOT, AppProcess, TestPublisher, free_port, wait_until
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"

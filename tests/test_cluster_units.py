@@ -1,4 +1,4 @@
-"""The ingest process's Publisher and a web process's Replica, step by step, against a real
+"""The ingest process's ModelPublisher and a web process's Replica, step by step, against a real
 redis-server: the orderings an integration test cannot provoke on demand (a snapshot taken in the
 middle of a batch, an ingest restart in a quiet lab, a second ingest process, a gap no snapshot can
 fill yet, changes dropped while Redis is away)."""
@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from dashboard.cluster import Keys, Publisher, Replica, connect
-from dashboard.events import Event
-from dashboard.relay import Relay
-from dashboard.state import LabState
+from dashboard.live.meta import Meta
+from dashboard.live.cluster import Keys, ModelPublisher, Replica, connect
+from dashboard.core.events import Event
+from dashboard.live.relay import Relay
+from dashboard.core.state import LabState
 from tests.servers import RedisServer
 from tests.test_relay_reconcile_units import RecordingSocketIO
 
@@ -39,13 +40,14 @@ def event(i, state="Idle"):
 
 
 class Ingest:
-    """A model and its Publisher, as in the ingest process."""
+    """A model and its ModelPublisher, as in the ingest process."""
 
     def __init__(self, url, keys, epoch, max_pending=20000):
         self.state = LabState()
-        self.publisher = Publisher(connect(url), keys, self.state, {"epoch": epoch}, epoch,
-                                   sleep=lambda s: None, emit=lambda *a: None,
-                                   health_fn=lambda: {"degraded": []}, max_pending=max_pending)
+        self.publisher = ModelPublisher(connect(url), keys, self.state, Meta(epoch=epoch), epoch,
+                                        sleep=lambda s: None, emit=lambda *a: None,
+                                        health_fn=lambda: {"degraded": []},
+                                        max_pending=max_pending)
 
     def apply(self, start, n, state="Idle"):
         for i in range(start, start + n):
@@ -58,9 +60,10 @@ class Web:
     def __init__(self, url, keys):
         self.state = LabState()
         self.sio = RecordingSocketIO()
-        self.relay = Relay(self.sio, self.state, {"epoch": None})
-        self.replica = Replica(connect(url), keys, self.state, self.relay, sleep=lambda s: None,
-                               block_ms=10)
+        self.meta = Meta(epoch=None)
+        self.relay = Relay(self.sio, self.state, self.meta)
+        self.replica = Replica(connect(url), keys, self.state, self.relay, self.meta,
+                               sleep=lambda s: None, block_ms=10)
 
     def follow(self, rounds=5):
         return [self.replica.follow_once() for _ in range(rounds)]
@@ -215,7 +218,7 @@ def test_changes_dropped_while_redis_is_away_never_make_a_broken_batch(redis_url
 
 
 def test_a_second_ingest_process_waits_while_the_first_one_publishes(redis_url, keys):
-    from dashboard.cluster import RivalIngest
+    from dashboard.live.cluster import RivalIngest
 
     first, second = Ingest(redis_url, keys, "e1"), Ingest(redis_url, keys, "e2")
     first.apply(0, 10)

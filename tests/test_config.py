@@ -116,7 +116,7 @@ def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path)
     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
 ])
 def test_urls_are_shown_without_any_password(url, shown):
-    from dashboard.urls import redact, split_secrets
+    from dashboard.core.redact import redact, split_secrets
 
     assert redact(url) == shown
     assert "pw1" not in redact(url) and "p%40w1" not in redact(url)

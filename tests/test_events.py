@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dashboard.events import ParseError, parse_frames, parse_time
+from dashboard.core.events import ParseError, parse_frames, parse_time
 from tests.fixtures import captured_frames
 
 

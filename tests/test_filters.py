@@ -1,9 +1,9 @@
 """Filters: validation, and which objects each criterion lets through (docs/protocol.md's table)."""
 import pytest
 
-from dashboard.filters import FilterError, parse_filter
-from dashboard.relay import select
-from dashboard.state import Change
+from dashboard.core.filters import FilterError, parse_filter
+from dashboard.live.relay import select
+from dashboard.core.state import Change
 
 DEVICE = {"hostname": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Bad",
           "worker": "w1", "job": None}

@@ -1,8 +1,8 @@
 """The rate-limited log and the counters behind /healthz."""
 import logging
 
-from dashboard.events import ParseError
-from dashboard.health import Health, RateLimitedLog
+from dashboard.core.events import ParseError
+from dashboard.live.health import Health, RateLimitedLog
 
 
 class Clock:

@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from dashboard import history
-from dashboard.events import parse_frames
-from dashboard.store import COLUMNS, EventStore, row_for
+from dashboard.core import statistics as history
+from dashboard.core.events import parse_frames
+from dashboard.storage.store import COLUMNS, EventStore, row_for
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, wait_until
 
@@ -96,7 +96,7 @@ def test_pruning_keeps_the_limits(tmp_path):
     assert store.count() == 100 and store.events(limit=1, newest_first=False)[0]["id"] == 28
     ages = [e["time"] for e in store.events(limit=1000)]
     cutoff = sorted(ages)[50]
-    from dashboard.events import parse_time
+    from dashboard.core.events import parse_time
     now = time.time()
     assert store.prune(max_age_s=now - parse_time(cutoff).timestamp(), max_rows=0, now=now) == 50
     assert min(parse_time(t) for t in (e["time"] for e in store.events(limit=1000))) >= parse_time(cutoff)

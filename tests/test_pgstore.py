@@ -11,8 +11,8 @@ import urllib.parse
 
 import pytest
 
-from dashboard.events import parse_frames
-from dashboard.store import COLUMNS, open_store, row_for
+from dashboard.core.events import parse_frames
+from dashboard.storage.store import COLUMNS, open_store, row_for
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, free_port, wait_until
 from tests.pgserver import PostgresServer

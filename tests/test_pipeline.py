@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from dashboard.events import parse_frames
-from dashboard.filters import parse_filter
-from dashboard.relay import select
-from dashboard.state import LabState
+from dashboard.core.events import parse_frames
+from dashboard.core.filters import parse_filter
+from dashboard.live.relay import select
+from dashboard.core.state import LabState
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
 

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from dashboard import snapshot
-from dashboard.events import parse_frames
-from dashboard.state import LabState
+from dashboard.core import records as snapshot
+from dashboard.core.events import parse_frames
+from dashboard.core.state import LabState
 from tests.fixtures import captured_frames, rest
 from tests.test_state import event
 

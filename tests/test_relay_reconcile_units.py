@@ -4,12 +4,13 @@ import threading
 
 import pytest
 
-from dashboard.filters import parse_filter
-from dashboard.health import SourceStatus
-from dashboard.reconcile import Reconciler
-from dashboard.relay import Group, Relay
+from dashboard.core.filters import parse_filter
+from dashboard.live.health import SourceStatus
+from dashboard.live.reconcile import Reconciler
+from dashboard.live.meta import Meta
+from dashboard.live.relay import Group, Relay
 from dashboard.sources.rest import LavaError
-from dashboard.state import Change, LabState
+from dashboard.core.state import Change, LabState
 
 
 class RecordingSocketIO:
@@ -28,7 +29,7 @@ class RecordingSocketIO:
 
 def test_a_dropped_backlog_shows_as_a_gap_in_the_next_batch():
     sio, state = RecordingSocketIO(), LabState()
-    relay = Relay(sio, state, {}, max_pending=5)
+    relay = Relay(sio, state, Meta(), max_pending=5)
     group = Group(parse_filter({}), sent_seq=0)  # its clients hold seq 0
     relay.groups[group.filter.key] = group
     state.seq = 8
@@ -45,7 +46,8 @@ def test_a_dropped_backlog_shows_as_a_gap_in_the_next_batch():
 
 def test_catch_up_only_when_every_missed_change_is_held():
     state = LabState()
-    relay = Relay(RecordingSocketIO(), state, {"epoch": "e1"}, log_size=10)
+    meta = Meta(epoch="e1")
+    relay = Relay(RecordingSocketIO(), state, meta, log_size=10)
     changes = [Change(i, "worker", f"w{i}", {"hostname": f"w{i}"}) for i in range(1, 26)]
     state.seq = 25
     relay.push(changes)  # the log keeps 16..25
@@ -55,7 +57,8 @@ def test_catch_up_only_when_every_missed_change_is_held():
         assert relay.changes_since(too_old_or_wrong) is None, too_old_or_wrong
     state.seq = 27  # a change the relay never saw (say, a restore): nothing can be vouched for
     assert relay.changes_since(20) is None
-    relay.replace_model("e2", "test")
+    meta.update({"epoch": "e2"}, notify=False)
+    relay.replace_model("test")
     assert relay.changes_since(20) is None and relay.epoch == "e2"
 
 
@@ -76,7 +79,7 @@ def test_following_changes_fills_prev_and_refuses_a_gap():
 def _device_event(uuid, hostname, state):
     import datetime as dt
 
-    from dashboard.events import Event
+    from dashboard.core.events import Event
 
     return Event(kind="device", topic="org.lavasoftware.device", uuid=uuid,
                  time=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc), username="lava",
@@ -94,7 +97,8 @@ class Clock:
 def test_a_silent_source_does_not_cancel_the_backoff_while_lava_fails():
     clock = Clock()
     settings = {"reconcile_interval": 300, "silence_timeout": 10, "max_finished_jobs": 10}
-    reconciler = Reconciler(LabState(), Relay(RecordingSocketIO(), LabState(), {}), rest=None,
+    meta = Meta()
+    reconciler = Reconciler(LabState(), Relay(RecordingSocketIO(), LabState(), meta), meta, rest=None,
                             settings=settings, make_event=threading.Event, clock=clock)
     source = SourceStatus("tcp://127.0.0.1:1", "zmq", clock)
     source.last_message_at = 0.0  # silent for 1,000 s

@@ -13,9 +13,9 @@ import time
 import pytest
 import zmq
 
-from dashboard.events import DEVICE_HEALTHS, parse_frames, parse_time
-from dashboard.simulator import DEFAULT_START, Publisher, SimLab, parse_args, to_frames
-from dashboard.state import LabState
+from dashboard.core.events import DEVICE_HEALTHS, parse_frames, parse_time
+from dashboard.sources.simulator import DEFAULT_START, LabPublisher, SimLab, parse_args, to_frames
+from dashboard.core.state import LabState
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STEP = dt.timedelta(seconds=30)
@@ -303,7 +303,7 @@ def publish(publisher, duration, late_join=None):
 
 def test_publisher_roll_calls_then_paces_traffic():
     lab = SimLab(random.Random(3), n_devices=20, n_workers=2)
-    publisher = Publisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, rate=500)
+    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, rate=500)
     assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+", publisher.endpoint)
     sent, (first, second) = publish(publisher, duration=2, late_join=0.8)
     assert roll_call_starts(first, lab)[:1] == [0]  # the first subscriber gets one before traffic
@@ -318,7 +318,7 @@ def test_publisher_roll_calls_then_paces_traffic():
 
 def test_publisher_follows_the_clock_times_speed():
     lab = SimLab(random.Random(4), n_devices=20, n_workers=2)
-    publisher = Publisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, speed=100)
+    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, speed=100)
     sent, (got,) = publish(publisher, duration=1)
     virtual = (lab.now - DEFAULT_START).total_seconds()
     assert 50 <= virtual <= 101, virtual
@@ -338,9 +338,9 @@ else:
     monkey.patch_all()
     import gevent, zmq.green as zmq
     spawn, sleep, Timeout, result = gevent.spawn, gevent.sleep, gevent.Timeout, "get"
-from dashboard.events import parse_frames
-from dashboard.simulator import Publisher, SimLab
-publisher = Publisher(SimLab(random.Random(2), 10, 2), "tcp://127.0.0.1:*", zmq, sleep, rate=300)
+from dashboard.core.events import parse_frames
+from dashboard.sources.simulator import LabPublisher, SimLab
+publisher = LabPublisher(SimLab(random.Random(2), 10, 2), "tcp://127.0.0.1:*", zmq, sleep, rate=300)
 ticks, got = [], []
 def ticker():
     for _ in range(300):
@@ -386,7 +386,7 @@ def test_cli_publishes_then_exits_by_itself():
     sub.connect(endpoint)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.simulator", "--bind", endpoint, "--rate", "200",
+        [sys.executable, "-m", "dashboard.sources.simulator", "--bind", endpoint, "--rate", "200",
          "--duration", "2", "--devices", "12", "--workers", "2", "--seed", "1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

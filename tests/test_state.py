@@ -2,8 +2,8 @@
 
 import pytest
 
-from dashboard.events import Event, parse_frames, parse_time
-from dashboard.state import LabState
+from dashboard.core.events import Event, parse_frames, parse_time
+from dashboard.core.state import LabState
 from tests.fixtures import captured_frames, rest
 
 # What the 127 captured events cannot know, and so is not compared:
@@ -97,7 +97,7 @@ def test_duplicate_uuid_is_ignored():
     state = LabState()
     first = state.apply(event("worker", {"hostname": "w", "state": "Online", "health": "Active"}, "u1"))
     again = state.apply(event("worker", {"hostname": "w", "state": "Offline", "health": "Active"}, "u1"))
-    assert len(first) == 1 and again == []
+    assert len(first) == 1 and again is None
     assert state.workers["w"]["state"] == "Online" and state.duplicates == 1
 
 

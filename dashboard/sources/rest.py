@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 import xmlrpc.client
 
-from dashboard import snapshot
+from dashboard.core import records as snapshot
 
 API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")

@@ -18,9 +18,11 @@ import sqlite3
 import threading
 import time
 
-from dashboard.urls import split_secrets
+from dashboard.core.events import job_id
+from dashboard.core.state import CORRECTION_KIND, STORED_KIND
+from dashboard.core.redact import split_secrets
 
-log = logging.getLogger("dashboard.store")
+log = logging.getLogger("dashboard.storage.store")
 
 # Types that mean the same in both: SQLite reads BIGINT as INTEGER and DOUBLE PRECISION as REAL.
 SCHEMA = """
@@ -74,27 +76,36 @@ def row_for(event, frames, context, received):
     (a test-shell message's job's device, worker and submitter)."""
     d = event.data
     kind = event.kind
-    job = d.get("job") if isinstance(d.get("job"), int) and not isinstance(d.get("job"), bool) else None
+    if kind == CORRECTION_KIND:  # the columns describe the corrected object, as LAVA has it now
+        kind, d = _correction_columns(d)
+    job = job_id(d.get("job"))  # beyond the columns' integers: kept in `data` only
     device = d.get("device") if kind in ("device", "testjob") else context.get("device")
     worker = d.get("hostname") if kind == "worker" else d.get("worker", context.get("worker"))
     submitter = d.get("submitter") if kind == "testjob" else context.get("submitter")
     if kind == "testjob" and submitter is None:
         submitter = event.username
     device_type = d.get("device_type", context.get("device_type"))
-    if job is not None and not -2**62 <= job <= 2**62:
-        job = None  # beyond SQLite's integers: kept in `data`, not as a column
     device, worker, submitter, device_type, state, health = (
         # Unknown topics may carry anything under these names: only text goes into the columns.
         v if isinstance(v, str) else None
         for v in (device, worker, submitter, device_type, d.get("state"), d.get("health")))
-    row = (event.uuid, event.time.isoformat(), event.time.timestamp(), received, kind,
+    row = (event.uuid, event.time.isoformat(), event.time.timestamp(), received, event.kind,
            event.topic, event.username, job, device, worker, submitter, device_type,
-           state, health, json.dumps(d, separators=(",", ":")),
+           state, health, json.dumps(event.data, separators=(",", ":")),
            json.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
                        for f in frames], separators=(",", ":")))
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
     # keep it, JSON-escaped), so that both store the same event.
     return tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in row)
+
+
+def _correction_columns(data):
+    """(stored kind, data in that kind's event shape) of a correction's object."""
+    kind = STORED_KIND.get(data.get("object"), "event")
+    record = data.get("record") if isinstance(data.get("record"), dict) else {}
+    key = {"device": "device", "testjob": "job", "worker": "hostname"}.get(kind, "id")
+    return kind, {**{k: v for k, v in record.items() if k not in ("id", "hostname")},
+                  key: data.get("id")}
 
 
 def open_store(database, default_path):
@@ -288,9 +299,10 @@ class EventStore:
 
     # -- reading ---------------------------------------------------------------------------
     def events(self, filters=None, since=None, until=None, before=None, after=None, limit=100,
-               newest_first=True):
-        """Stored events matching exact-value filters and a time range, paged by id."""
-        where, args = _where(filters, since, until)
+               newest_first=True, corrections=False):
+        """Stored events matching exact-value filters and a time range, paged by id (with
+        `corrections`, a kind filter takes that kind's corrections too)."""
+        where, args = _where(filters, since, until, corrections)
         if before is not None:
             where.append("id < ?")
             args.append(before)
@@ -324,14 +336,14 @@ class EventStore:
                                                                "state", "health", "job")):
         """Some columns of the rows of one kind in a time range, oldest first (for statistics)."""
         assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
-        where, args = _where(dict(filters or {}, kind=kind), since, until)
+        where, args = _where(dict(filters or {}, kind=kind), since, until, corrections=True)
         sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
                f"ORDER BY ts, id LIMIT 2000000")
         return [dict(r) for r in self._rows(sql, args)]
 
     def outcomes(self, since, until, filters=None):
         """(first finish ts, health) of each job that finished in the range."""
-        where, args = _where(dict(filters or {}, kind="testjob"), since, until)
+        where, args = _where(dict(filters or {}, kind="testjob"), since, until, corrections=True)
         sql = (f"SELECT ts, job, health, state FROM (SELECT ts, job, health, state, ROW_NUMBER() "
                f"OVER (PARTITION BY job ORDER BY ts, id) AS k FROM events WHERE {' AND '.join(where)} "
                f"AND state = 'Finished') AS f WHERE k = 1 ORDER BY ts, job")
@@ -339,7 +351,8 @@ class EventStore:
 
     def state_before(self, kind, key, since, filters=None, lookback=None):
         """For each `key` value, its last row of `kind` before `since` (within `lookback` s)."""
-        where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None, None)
+        where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None,
+                             None, corrections=True)
         where.append("ts < ?")
         args.append(since)
         cols = "ts, device, device_type, state, health, job"
@@ -407,12 +420,19 @@ class PostgresStore(EventStore):
         return conn.closed
 
 
-def _where(filters, since, until):
+def _where(filters, since, until, corrections=False):
+    """SQL conditions and their arguments. With `corrections`, a `kind` filter also takes the
+    corrections of objects of that kind (statistics count what LAVA said as history too)."""
     where, args = [], []
     for field, value in (filters or {}).items():
         if value is None:
             continue
         assert field in FILTERS, field  # names are ours, never the user's
+        if field == "kind" and corrections:
+            # IN keeps the (kind, ts) index usable; the topic then tells which corrections.
+            where.append("kind IN (?, ?) AND (kind = ? OR topic = ?)")
+            args += [value, CORRECTION_KIND, value, f"dashboard.{value}.{CORRECTION_KIND}"]
+            continue
         where.append(f"{field} = ?")
         args.append(value)
     if since is not None:

@@ -2,9 +2,9 @@
 import logging
 import time
 
-from dashboard.events import ParseError, parse_frames
+from dashboard.core.events import ParseError, parse_frames
 
-log = logging.getLogger("dashboard.store")
+log = logging.getLogger("dashboard.storage.store")
 WRITE_EVERY = 0.5
 PRUNE_EVERY = 60.0
 

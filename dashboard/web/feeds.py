@@ -6,11 +6,10 @@ import json
 import time
 import xml.etree.ElementTree as ET
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 
-from dashboard import params
-from dashboard.api import require_store as _store
-from dashboard.api import in_thread as _in_thread
+from dashboard.web import params
+from dashboard.web.context import in_thread as _in_thread, require_store as _store, services
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100
@@ -30,6 +29,8 @@ def title(row):
         return f"worker {row['worker']}: {row['state']} / {row['health']}"
     if kind == "testjob":
         return f"job {row['job']}: {row['state']} / {row['health']}"
+    if kind == "correction":  # what the reconciler found wrong, as LAVA's REST API says
+        return f"correction: {row['data'].get('message', row['topic'])}"
     message = row["data"].get("message") if isinstance(row["data"], dict) else None
     return f"{kind} (job {row['job']}): {message}" if message else f"{kind} {row['topic']}"
 
@@ -44,7 +45,7 @@ def atom():
     ET.SubElement(feed, "id").text = request.url
     ET.SubElement(feed, "updated").text = rows[0]["time"] if rows else _now()
     ET.SubElement(feed, "link", rel="self", href=request.url)
-    lava = current_app.extensions["dashboard"]["meta"]["lava_url"]
+    lava = services().meta["lava_url"]
     for row in rows:
         entry = ET.SubElement(feed, "entry")
         ET.SubElement(entry, "id").text = f"urn:uuid:{row['uuid']}" if _is_uuid(row["uuid"]) else f"tag:lava-live-dashboard,event:{row['id']}"

@@ -10,7 +10,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 @bp.get("/")
 def index():
     """The page; all data arrives over Socket.IO."""
-    meta = current_app.extensions["dashboard"]["meta"]
+    meta = current_app.extensions["dashboard"].meta
     return render_template("index.html", simulated=meta["simulated"], lava_url=meta["lava_url"],
                            version=meta["version"])
 

@@ -4,6 +4,8 @@ A test runs schemathesis against it: every response must match what is written h
 """
 from flask import Blueprint, jsonify
 
+from dashboard.web.params import MAX_EVENT_ID, MAX_JOB_ID
+
 bp = Blueprint("openapi", __name__)
 
 
@@ -29,8 +31,11 @@ EVENT = _obj(("id", "uuid", "time", "kind", "topic", "data", "frames"), id={"typ
              worker=NSTR, submitter=NSTR, device_type=NSTR, state=NSTR, health=NSTR,
              data={"type": "object"}, frames={"type": "array", "items": STR, "minItems": 5, "maxItems": 5})
 TRANSITION = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
-                  worker=NSTR, job=NINT)
-ERROR = _obj(("ok", "error"), ok={"type": "boolean", "enum": [False]}, error=STR)
+                  worker=NSTR, job=NINT, correction={"type": "boolean"})
+ERROR_CODES = ["bad_parameter", "history_off", "not_found", "method_not_allowed", "bad_request",
+               "too_large", "internal_error", "http_error"]
+ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
+             code={"type": "string", "enum": ERROR_CODES})
 
 
 def _ok(**props):
@@ -49,7 +54,7 @@ NAME_Q = {"type": "string", "minLength": 1, "maxLength": 200}
 FILTER_PARAMS = [
     _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"}, "device, testjob, worker, event, or another topic suffix"),
     _q("device", NAME_Q, "device hostname"),
-    _q("job", {"type": "integer", "minimum": 0, "maximum": 2**62}, "job id"),
+    _q("job", {"type": "integer", "minimum": 0, "maximum": MAX_JOB_ID}, "job id"),
     _q("worker", NAME_Q, "worker hostname"),
     _q("submitter", NAME_Q, "job submitter"),
     _q("device_type", NAME_Q, "device type"),
@@ -113,7 +118,7 @@ def document():
                                    _ok(events=arr(EVENT), next=NSTR), [
                                        *FILTER_PARAMS,
                                        _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
-                                       _q("before", {"type": "integer", "minimum": 0, "maximum": 2**62},
+                                       _q("before", {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
                                           "cursor: events with a smaller id (use `next`)")]),
             "/api/v1/stats/events": _get("Events per hour or per day, by kind",
                                          _ok(bucket=STR, series={"type": "object"}),

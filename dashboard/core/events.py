@@ -51,6 +51,17 @@ _ENUMS = {
     "worker": {"state": WORKER_STATES, "health": WORKER_HEALTHS},
 }
 
+MAX_JOB_ID = 2**62  # within SQLite's and PostgreSQL's integers; LAVA's ids are far below
+
+
+def job_id(value):
+    """`value` if it is a job id (an int, not a bool, 0 ≤ id ≤ MAX_JOB_ID), else None. The one
+    check of a job id, for events, stored rows and the API."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_JOB_ID:
+        return value
+    return None
+
+
 ERROR_REASONS = ("frame_count", "oversized", "not_utf8", "bad_datetime", "not_json", "not_object",
                  "missing_field", "bad_type", "bad_value")
 
@@ -152,7 +163,7 @@ def _normalise(kind, data):
     for field, types, required in SCHEMAS[kind]:
         _check(kind, data, field, types, required)
     job = data.get("job")
-    if isinstance(job, int) and not isinstance(job, bool) and not 0 <= job <= 2**62:
+    if job is not None and job_id(job) is None:
         raise ParseError("bad_value", f"{kind}.job {job} is not a job id")
     if kind in _ENUMS and "state" not in data and "health" not in data:
         raise ParseError("missing_field", f"{kind} message without state or health")

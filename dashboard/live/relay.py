@@ -14,9 +14,9 @@ import time
 from flask import request
 from flask_socketio import join_room, leave_room
 
-from dashboard.filters import FilterError, parse_filter
+from dashboard.core.filters import FilterError, parse_filter
 
-log = logging.getLogger("dashboard.relay")
+log = logging.getLogger("dashboard.live.relay")
 
 
 class Group:
@@ -48,7 +48,7 @@ class Relay:
                  clock=time.monotonic, log_size=5000):
         self.socketio = socketio
         self.state = state
-        self.meta = meta
+        self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
         self.interval = interval
         self.max_pending = max_pending
         self.mode = mode
@@ -62,6 +62,7 @@ class Relay:
         self.batches_sent = 0
         self.overflows = 0
         self._wake = None
+        meta.listen(lambda changed: self._emit("status", changed))
         socketio.on_event("subscribe", self.on_subscribe)
         socketio.on_event("disconnect", self.on_disconnect)
 
@@ -81,9 +82,9 @@ class Relay:
         try:
             flt = parse_filter(raw)
         except FilterError as exc:
-            return {"ok": False, "error": str(exc)}
+            return {"ok": False, "code": "bad_filter", "error": str(exc)}
         if self.epoch is None:  # a web process before its first snapshot: nothing true to send yet
-            return {"ok": False, "retry": True,
+            return {"ok": False, "retry": True, "code": "not_ready",
                     "error": "not ready: waiting for the ingest process's model"}
         missed = None
         if isinstance(message, dict) and message.get("epoch") == self.epoch:
@@ -98,13 +99,13 @@ class Relay:
         join_room(group.room)
         if missed is not None:
             self.catchups += 1
-            self._emit("status", self.meta, to=sid)  # what a snapshot would have said besides
+            self._emit("status", self.meta.as_dict(), to=sid)  # what a snapshot would have said besides
             self._emit("changes", {"prev": message["since"], "seq": self.state.seq,
                                    "epoch": self.epoch, "changes": select(flt, missed)}, to=sid)
             return {"ok": True, "seq": self.state.seq, "catchup": True}
         snapshot = self.state.snapshot(flt.matches)
         snapshot["filter"] = flt.as_dict()
-        snapshot["meta"] = self.meta
+        snapshot["meta"] = self.meta.as_dict()
         snapshot["epoch"] = self.epoch
         self._emit("snapshot", snapshot, to=sid)
         return {"ok": True, "seq": snapshot["seq"], "catchup": False}
@@ -208,15 +209,10 @@ class Relay:
             except Exception:  # a failed send must not end the loop
                 log.exception("flush failed")
 
-    def set_status(self, status):
-        """Merge into the meta every snapshot carries, and tell every client at once."""
-        self.meta.update(status)
-        self._emit("status", status)
-
-    def replace_model(self, epoch, reason):
-        """The model was replaced (a web process took a new snapshot): drop what is held and have
-        every client resubscribe; their epoch or seq no longer matches, so each gets a snapshot."""
-        self.meta["epoch"] = epoch
+    def replace_model(self, reason):
+        """The model was replaced (a web process took a new snapshot, of a new epoch in the meta):
+        drop what is held and have every client resubscribe; their epoch or seq no longer matches,
+        so each gets a snapshot."""
         self.pending = []
         self.log.clear()
         self._mark_gap()

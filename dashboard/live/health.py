@@ -3,9 +3,9 @@ import collections
 import logging
 import time
 
-from dashboard.events import ERROR_REASONS
+from dashboard.core.events import ERROR_REASONS
 
-log = logging.getLogger("dashboard.ingest")
+log = logging.getLogger("dashboard.live.ingest")
 
 
 class RateLimitedLog:
@@ -116,6 +116,25 @@ class Health:
                              "internal_errors": self.internal_errors}}
         body.update(extra or {})
         return body
+
+
+def summary(services):
+    """What is degraded, and why: /healthz, and the ingest process's heartbeat for web processes.
+    `services` is the app's factory.Services."""
+    degraded = [s.name for s in services.health.sources if s.state != "connected"]
+    if services.reconciler and services.reconciler.state_name != "ok":
+        degraded.append("lava-api")
+    if services.discovery_error:
+        degraded.append("event-socket-discovery")
+    if services.keeper and services.store.failing:
+        degraded.append("store")
+    if services.publisher and services.publisher.rival:
+        degraded.append("another-ingest")
+    elif services.publisher and not services.publisher.connected:
+        degraded.append("redis")
+    if services.replica:
+        degraded.extend(services.replica.degraded())
+    return {"degraded": degraded, "accepted": services.health.accepted}
 
 
 def _sample(frames, limit=160):

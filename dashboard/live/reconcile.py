@@ -5,13 +5,18 @@ values (LabState.track_touches), so the result is as if every event had been app
 in order. Failures are retried with backoff while the last known state keeps being served.
 """
 import datetime as dt
+import json
 import logging
 import random
 import time
+import uuid
 
+from dashboard.core.events import Event
+from dashboard.core.state import CORRECTION_KIND, correction_data, correction_topic
 from dashboard.sources.rest import LavaError
+from dashboard.storage.store import row_for
 
-log = logging.getLogger("dashboard.reconcile")
+log = logging.getLogger("dashboard.live.reconcile")
 MAX_LOGGED_CORRECTIONS = 20
 
 
@@ -35,9 +40,12 @@ class Backoff:
 class Reconciler:
     """The background task that keeps the model equal to LAVA's REST state."""
 
-    def __init__(self, state, relay, rest, settings, make_event, clock=time.monotonic):
+    def __init__(self, state, relay, meta, rest, settings, make_event, clock=time.monotonic,
+                 store=None):
         self.state = state
+        self.store = store  # corrections are history: each is stored as an event of its own
         self.relay = relay
+        self.meta = meta
         self.rest = rest
         self.interval = settings["reconcile_interval"]
         self.silence = settings["silence_timeout"]
@@ -57,6 +65,7 @@ class Reconciler:
         self.last_success = None
         self.last_attempt = None
         self.last_duration = None
+        meta.update({"lava": self.public_status()}, notify=False)
 
     def trigger(self, reason):
         """Reconcile as soon as possible (the event source reconnected, or went silent)."""
@@ -112,7 +121,10 @@ class Reconciler:
             self.state.stop_tracking_touches()
             raise
         initial = not self.loaded
-        changes, corrections = self.state.reconcile(snap, dt.datetime.now(dt.timezone.utc), initial)
+        now = dt.datetime.now(dt.timezone.utc)
+        changes, corrections = self.state.reconcile(snap, now, initial)
+        for correction in corrections:
+            changes += self._record(correction, now)
         self.relay.push(changes)
         self.runs += 1
         self.last_duration = round(self.clock() - self.last_attempt, 3)
@@ -121,6 +133,18 @@ class Reconciler:
         self.corrections += len(corrections)
         self._log(reason, initial, snap, changes, corrections)
         self._set_status("ok", None, None)
+
+    def _record(self, correction, now):
+        """Make a correction history: a feed entry in the model, and a row in the store that a
+        restart replays. Returns the feed entry's changes."""
+        data = correction_data(correction, correction["record"])
+        frames = [correction_topic(correction["kind"]), uuid.uuid4().hex, now.isoformat(), "",
+                  json.dumps(data, separators=(",", ":"))]
+        event = Event(kind=CORRECTION_KIND, topic=frames[0], uuid=frames[1], time=now, username="",
+                      data=data)
+        if self.store is not None:
+            self.store.enqueue(row_for(event, frames, {}, time.time()))
+        return self.state.note_correction(event)
 
     def _log(self, reason, initial, snap, changes, corrections):
         if initial:
@@ -145,7 +169,7 @@ class Reconciler:
         changed = (name, error) != (self.state_name, self.error)
         self.state_name, self.error, self.error_kind = name, error, kind
         if changed:
-            self.relay.set_status({"lava": self.public_status()})
+            self.meta.update({"lava": self.public_status()})
 
     def public_status(self):
         """What browsers may see: no URL credentials, no token."""

@@ -1,6 +1,6 @@
 """What the simulated lab is made of: device types and timings, people, and the texts jobs show.
 
-Plain data and pure helpers for `dashboard.simlab`; every random choice takes the lab's rng.
+Plain data and pure helpers for `dashboard.sources.simulator.lab`; every random choice takes the lab's rng.
 """
 import collections
 

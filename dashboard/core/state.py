@@ -6,7 +6,7 @@ the device goes Idle or the job finishes; a worker's `devices` follows the devic
 import collections
 import dataclasses
 
-from dashboard.events import Event
+from dashboard.core.events import Event, job_id as valid_job_id
 
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
 _TOUCH_KEY = {"device": ("device", "device"), "testjob": ("job", "job"),
@@ -16,6 +16,27 @@ RECONCILED = {"device": ("device_type", "state", "health", "worker", "job"),
               "worker": ("state", "health"),
               "job": ("submitter", "description", "state", "health", "priority", "health_check",
                       "submit_time", "start_time", "end_time", "device_type", "device", "worker")}
+# A reconciliation's correction, stored and replayed as an event of its own kind ("correction"),
+# its topic naming the corrected object's stored kind: the store's queries find them by it.
+CORRECTION_KIND = "correction"
+STORED_KIND = {"device": "device", "job": "testjob", "worker": "worker"}
+
+
+def correction_topic(kind):
+    """The topic of a correction of a model object of this kind (device, job, worker)."""
+    return f"dashboard.{STORED_KIND[kind]}.{CORRECTION_KIND}"
+
+
+def correction_data(correction, record):
+    """The data of a correction event: the object, what the model had and what LAVA said per field
+    (`fields`: {field: [model, lava]}), LAVA's whole record (None: LAVA no longer lists it), and a
+    sentence for the feed."""
+    what = ", ".join(f"{f} {old!r} → {new!r}" for f, (old, new) in correction["fields"].items())
+    return {"object": correction["kind"], "id": correction["id"], "fields": correction["fields"],
+            "record": record, "message": f"corrected {correction['kind']} {correction['id']} "
+                                         f"from LAVA: {what}"}
+
+
 JOB_FIELDS = ("submitter", "description", "state", "health", "priority", "submit_time",
               "start_time", "end_time", "health_check", "device_type", "device", "worker", "sub_id")
 
@@ -75,16 +96,19 @@ class LabState:
 
     # -- applying events -------------------------------------------------------------------
     def apply(self, event):
-        """Apply one parsed Event; return the list of Changes it caused (empty for a duplicate)."""
+        """Apply one parsed Event; return the list of Changes it caused, or None when the event is a
+        duplicate (its uuid was seen before) and was ignored."""
         if not self._seen.add(event.uuid):
             self.duplicates += 1
-            return []
+            return None
         self._changes = []
         when = event.time.isoformat()
         if self._touched is not None and event.kind in _TOUCH_KEY:
             kind, field = _TOUCH_KEY[event.kind]
             self._touched.add((kind, event.data[field]))
         handler = getattr(self, "_apply_" + event.kind, self._apply_generic)
+        if event.kind == CORRECTION_KIND:
+            handler = self._apply_correction
         handler(event, when)
         changes, self._changes = self._changes, []
         return changes
@@ -191,10 +215,10 @@ class LabState:
     def _apply_generic(self, event, when):
         """`.event` messages and unknown suffixes: kept as feed entries, not as objects."""
         d = event.data
-        job_id = d.get("job")
-        if not isinstance(job_id, int) or isinstance(job_id, bool):
-            job_id = None
+        job_id = valid_job_id(d.get("job"))
         job = self.jobs.get(job_id) or {}
+        if event.kind == CORRECTION_KIND:  # about the corrected object, so that filters match it
+            job_id, job = _correction_context(d)
         entry = {"uuid": event.uuid, "time": when, "topic": event.topic, "type": event.kind,
                  "username": event.username, "job": job_id, "message": d.get("message"),
                  "submitter": job.get("submitter"), "device": job.get("device"),
@@ -203,6 +227,30 @@ class LabState:
             entry["data"] = d
         self.recent_events.append(entry)
         self._emit("event", event.uuid, entry, None)
+
+    def _apply_correction(self, event, when):
+        """A stored correction, replayed after a restart: the object takes LAVA's values again
+        (or goes, when LAVA no longer listed it), and the feed shows the correction."""
+        d = event.data
+        kind, record = d.get("object"), d.get("record")
+        if kind in ("device", "worker", "job") and isinstance(record, dict):
+            try:
+                self._apply_record(kind, record, when, since_unknown=False)
+            except (KeyError, TypeError):
+                pass  # a record of another version's shape: the next reconcile repairs it
+        elif kind in ("device", "worker", "job") and record is None:
+            table = {"device": self.devices, "worker": self.workers, "job": self.jobs}[kind]
+            if d.get("id") in table:
+                self._remove(kind, d["id"], when)
+        self._apply_generic(event, when)
+
+    def note_correction(self, event):
+        """A correction the reconciler applied (through reconcile()) becomes a feed entry; the
+        event is what the store keeps. Returns the Changes (the feed entry)."""
+        self._changes = []
+        self._apply_generic(event, event.time.isoformat())
+        changes, self._changes = self._changes, []
+        return changes
 
     # -- reconciling with the REST API ----------------------------------------------------
     def track_touches(self):
@@ -236,16 +284,18 @@ class LabState:
                     continue
                 self._apply_record(kind, record, when, initial and prev is None)
                 if prev is not None:
-                    corrections.append({"kind": kind, "id": ident, "fields": diff})
+                    corrections.append({"kind": kind, "id": ident, "fields": diff, "record": record})
         for kind, present in (("device", {d["hostname"] for d in snap.devices}),
                               ("worker", {w["hostname"] for w in snap.workers})):
             for ident in [i for i in tables[kind] if i not in present and (kind, i) not in touched]:
                 self._remove(kind, ident, when)
-                corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]}})
+                corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]},
+                                    "record": None})
         for job_id in snap.gone_jobs:
             if job_id in self.jobs and ("job", job_id) not in touched:
                 self._remove("job", job_id, when)
-                corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]}})
+                corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]},
+                                    "record": None})
         changes, self._changes = self._changes, []
         return changes, corrections
 
@@ -334,6 +384,21 @@ class LabState:
                 "jobs": pick("job", self.jobs.values()),
                 "workers": pick("worker", self.workers.values()),
                 "events": pick("event", self.recent_events)}
+
+
+def _correction_context(data):
+    """(job id, the fields a feed entry filters on) of a correction's object."""
+    record = data.get("record") if isinstance(data.get("record"), dict) else {}
+    kind, ident = data.get("object"), data.get("id")
+    if kind == "device":
+        return None, {"device": ident if isinstance(ident, str) else None,
+                      "device_type": record.get("device_type"), "worker": record.get("worker")}
+    if kind == "worker":
+        return None, {"worker": ident if isinstance(ident, str) else None}
+    if kind == "job":
+        return valid_job_id(ident), {k: record.get(k) for k in ("submitter", "device",
+                                                               "device_type", "worker")}
+    return None, {}
 
 
 def _synthetic(kind, data, username=""):

@@ -1,9 +1,9 @@
 """Publish a simulated LAVA lab on a real ZMQ socket, in lava-publisher's exact format.
 
-The simulation itself is pure and lives in `dashboard.simlab`; this module turns its messages into
+The simulation itself is pure and lives in `dashboard.sources.simulator.lab`; this module turns its messages into
 the five frames LAVA sends and paces them onto an XPUB socket. It is also a load generator::
 
-    python -m dashboard.simulator --bind tcp://127.0.0.1:5599 --rate 1000 --duration 0
+    python -m dashboard.sources.simulator --bind tcp://127.0.0.1:5599 --rate 1000 --duration 0
 """
 import argparse
 import collections
@@ -12,14 +12,13 @@ import json
 import logging
 import random
 import signal
-import sys
 import time
 import uuid
 
-from dashboard.simlab import DEFAULT_START, Message, SimLab  # noqa: F401  (re-exported)
+from dashboard.sources.simulator.lab import DEFAULT_START, Message, SimLab  # noqa: F401  (re-exported)
 
 DEFAULT_PREFIX = "org.lavasoftware"
-log = logging.getLogger("dashboard.simulator")
+log = logging.getLogger("dashboard.sources.simulator")
 
 
 def to_frames(msg, prefix=DEFAULT_PREFIX):
@@ -29,7 +28,7 @@ def to_frames(msg, prefix=DEFAULT_PREFIX):
             msg.username.encode(), json.dumps(msg.data).encode()]
 
 
-class Publisher:
+class LabPublisher:
     """Paces a SimLab's messages onto an XPUB socket; each new subscription gets a roll call."""
 
     TICK = 0.01  # seconds between two sends: small chunks keep a green-threaded app responsive
@@ -174,7 +173,7 @@ class _StopAndReport:
 def parse_args(argv=None):
     """The load generator's command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m dashboard.simulator",
+        prog="python -m dashboard.sources.simulator",
         description="Publish a simulated LAVA lab on a ZMQ socket, in lava-publisher's exact "
                     "5-frame format. Subscribers connect with SUB; each new subscription gets a "
                     "roll call of every worker and device.")
@@ -214,7 +213,7 @@ def main(argv=None):
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     lab = SimLab(random.Random(seed), args.devices, args.workers,
                  start=dt.datetime.now(dt.timezone.utc))
-    publisher = Publisher(lab, args.bind, zmq, time.sleep, speed=args.speed,
+    publisher = LabPublisher(lab, args.bind, zmq, time.sleep, speed=args.speed,
                           rate=args.rate or None, prefix=args.topic_prefix)
     stopper = _StopAndReport(publisher)
     signal.signal(signal.SIGTERM, stopper.request_stop)
@@ -230,5 +229,3 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,9 +6,9 @@ place that maps the first onto the second, and checks the shape of what LAVA ans
 """
 import dataclasses
 
-from dashboard.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES,
+from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES,
                               WORKER_HEALTHS, WORKER_STATES, parse_time)
-from dashboard.state import ACTIVE_JOB_STATES
+from dashboard.core.state import ACTIVE_JOB_STATES
 
 
 class ShapeError(ValueError):

@@ -2,8 +2,9 @@
 message stop it."""
 import time
 
-from dashboard.events import ParseError, parse_frames
-from dashboard.store import row_for
+from dashboard.core.events import ParseError, job_id, parse_frames
+from dashboard.core.state import CORRECTION_KIND
+from dashboard.storage.store import row_for
 
 
 class Ingest:
@@ -27,18 +28,20 @@ class Ingest:
         except Exception as exc:  # a parser bug must not kill the loop either
             self.health.internal_error(source, exc)
             return
+        if event.kind == CORRECTION_KIND:  # only the reconciler writes history of that kind
+            self.health.reject(source, ParseError("bad_value", "topic kind 'correction' is the "
+                                                  "dashboard's own, not LAVA's"), frames)
+            return
         try:
-            before = self.state.duplicates
             changes = self.state.apply(event)
-            if self.state.duplicates != before:
+            if changes is None:
                 self.health.duplicates += 1
                 return
             self.health.accepted += 1
             if self.store is not None:
                 context = {}
                 if event.kind not in ("device", "testjob", "worker"):
-                    job = event.data.get("job")
-                    context = (self.state.jobs.get(job) if isinstance(job, int) else None) or {}
+                    context = self.state.jobs.get(job_id(event.data.get("job"))) or {}
                 self.store.enqueue(row_for(event, frames, context, time.time()))
             if changes:
                 self.relay.push(changes)

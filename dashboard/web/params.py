@@ -2,16 +2,22 @@
 BadParameter, which the API answers with 400 and the one error shape."""
 import re
 
-from dashboard.events import parse_time
-from dashboard.store import FILTERS as FILTER_NAMES  # the store's filterable columns
+from dashboard.core.events import MAX_JOB_ID, parse_time
+from dashboard.storage.store import FILTERS as FILTER_NAMES  # the store's filterable columns
 
 NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 KIND = re.compile(r"[A-Za-z0-9_-]{1,40}")
+MAX_EVENT_ID = 2**62  # a stored event's id (a cursor), within the databases' integers
 DURATIONS = {"24h": 86400, "7d": 604800}
 
 
 class BadParameter(ValueError):
-    """A query parameter that cannot be used; the message names it and says why."""
+    """A query parameter that cannot be used; the message names it and says why, `code` is the
+    machine-readable kind (bad_parameter, or history_off when the store is off)."""
+
+    def __init__(self, message, code="bad_parameter"):
+        super().__init__(message)
+        self.code = code
 
 
 def text(args, name, pattern=NAME):
@@ -62,7 +68,7 @@ def event_filters(args):
     filters = {"kind": text(args, "kind", KIND), "device": text(args, "device"),
                "worker": text(args, "worker"), "submitter": text(args, "submitter"),
                "device_type": text(args, "device_type"),
-               "job": integer(args, "job", low=0, high=2**62)}
+               "job": integer(args, "job", low=0, high=MAX_JOB_ID)}
     since, until = timestamp(args, "since"), timestamp(args, "until")
     if since is not None and until is not None and since > until:
         raise BadParameter("since: must not be after until")

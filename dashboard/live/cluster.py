@@ -15,14 +15,15 @@ those it has). Anything else (a gap, a new epoch, changes that cannot be applied
 snapshot and have its clients resubscribe, or wait for a newer snapshot when the current one cannot
 help: it never applies a change it cannot place.
 """
+import collections
 import json
 import logging
 import time
 
-from dashboard.health import RateLimitedLog
-from dashboard.reconcile import Backoff
+from dashboard.live.health import RateLimitedLog
+from dashboard.live.reconcile import Backoff
 
-log = logging.getLogger("dashboard.cluster")
+log = logging.getLogger("dashboard.live.cluster")
 
 HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TTL = 5  # seconds without a heartbeat before web processes say the ingest process is gone
@@ -57,6 +58,14 @@ def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
         sleep(pause)
 
 
+class Problem(collections.namedtuple("Problem", "code detail")):
+    """Why a web process cannot follow the stream until it loads a snapshot. `code` decides what
+    to do (other_epoch, gap, unplaceable, restarted, stalled, start); `detail` is for people."""
+
+    def __str__(self):
+        return self.detail
+
+
 class RivalIngest(Exception):
     """Another ingest process is publishing under the same prefix (its heartbeat is fresh)."""
 
@@ -70,8 +79,8 @@ class Keys:
         self.ingest = f"{prefix}:ingest"
 
 
-class Publisher:
-    """The ingest process's side: takes the place of the relay (push, set_status) and writes the
+class ModelPublisher:
+    """The ingest process's side: takes the place of the relay (push; the meta's changes) and writes the
     changes, snapshots and heartbeats to Redis from one loop. While Redis is away, changes wait
     (up to `max_pending`; beyond that they are dropped and the next snapshot covers them)."""
 
@@ -80,7 +89,7 @@ class Publisher:
         self.redis = redis_client
         self.keys = keys
         self.state = state
-        self.meta = meta
+        self.meta = meta  # a live.meta.Meta: its changes go to every web process's clients
         self.epoch = epoch
         self.sleep = sleep
         self.emit = emit  # Socket.IO emit through the message queue: reaches every web's clients
@@ -102,6 +111,7 @@ class Publisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
+        meta.listen(self._broadcast)
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
     def push(self, changes):
@@ -118,9 +128,8 @@ class Publisher:
         log.warning("Redis is behind by more than %d changes: dropping them, the next snapshot "
                     "covers them", self.max_pending)
 
-    def set_status(self, status):
-        """Merge into the meta clients are given, and tell every client of every web process."""
-        self.meta.update(status)
+    def _broadcast(self, status):
+        """The meta changed: tell every client of every web process."""
         self.last_heartbeat = float("-inf")  # web processes also take meta from the heartbeat
         try:
             self.emit("status", status)
@@ -187,7 +196,7 @@ class Publisher:
         self.published += len(batch)
 
     def _write_snapshot(self, model):
-        body = {"meta": self.meta, "model": model, "saved": time.time()}
+        body = {"meta": self.meta.as_dict(), "model": model, "saved": time.time()}
         self.redis.hset(self.keys.snapshot, mapping={
             "epoch": self.epoch, "seq": model["seq"], "entry": self.last_entry,
             "body": json.dumps(body, separators=(",", ":"))})
@@ -206,7 +215,7 @@ class Publisher:
         self.rival = None
 
     def _heartbeat(self):
-        body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta,
+        body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta.as_dict(),
                 "health": self.health_fn(), "time": time.time()}
         self.redis.set(self.keys.ingest, json.dumps(body, separators=(",", ":")), ex=HEARTBEAT_TTL)
 
@@ -232,12 +241,13 @@ class Replica:
     """A web process's side: keeps its model equal to the ingest process's, and hands each batch
     to its relay with the ingest's numbers."""
 
-    def __init__(self, redis_client, keys, state, relay, sleep, block_ms=1000, clock=time.monotonic,
-                 on_snapshot=None):
+    def __init__(self, redis_client, keys, state, relay, meta, sleep, block_ms=1000,
+                 clock=time.monotonic, on_snapshot=None):
         self.redis = redis_client
         self.keys = keys
         self.state = state
         self.relay = relay
+        self.meta = meta  # the ingest process's meta is copied in; what changes is told to clients
         self.sleep = sleep
         self.block_ms = block_ms
         self.clock = clock
@@ -284,7 +294,7 @@ class Replica:
         if not self.connected:
             log.info("Redis: connected; following the ingest process")
         self.connected, self.error = True, None
-        if self.epoch is None and not self._load_snapshot("start"):
+        if self.epoch is None and not self._load_snapshot(Problem("start", "start")):
             return 0.5  # nothing published yet: the ingest process is not up
         if self.waiting:
             if not self._load_snapshot(self.waiting):
@@ -308,23 +318,20 @@ class Replica:
             self._set_cluster_status("no heartbeat from the ingest process")
             return
         self._set_cluster_status(None)
-        meta = {k: v for k, v in self.ingest["meta"].items() if k != "epoch"}
-        if "lava" in meta and meta["lava"] != self.relay.meta.get("lava"):
-            # Normally already told through the message queue; this covers a message it lost
-            # (its listener reconnects on its own schedule after a Redis outage).
-            self.relay.set_status({"lava": meta["lava"]})
-        self.relay.meta.update(meta)
+        # What changed is normally already told through the message queue; this covers a message
+        # it lost (its listener reconnects on its own schedule after a Redis outage).
+        self.meta.update({k: v for k, v in self.ingest["meta"].items() if k != "epoch"})
         if self.epoch is None:
             return
         if self.ingest["epoch"] != self.epoch:
-            self.waiting = "the ingest process restarted"
+            self.waiting = Problem("restarted", "the ingest process restarted")
         elif self.ingest["seq"] > self.state.seq:
             # Behind, and nothing to read for that long (say, a stream whose ids went back):
             # the snapshot is the way forward.
             self.behind_since = self.behind_since if self.behind_since is not None else now
             if now - self.behind_since > STALLED_AFTER and not self.waiting:
-                self.waiting = f"{self.ingest['seq'] - self.state.seq} changes behind for " \
-                               f"{STALLED_AFTER:.0f} s"
+                self.waiting = Problem("stalled", f"{self.ingest['seq'] - self.state.seq} changes "
+                                                  f"behind for {STALLED_AFTER:.0f} s")
         else:
             self.behind_since = None
 
@@ -333,17 +340,17 @@ class Replica:
         epoch = fields[b"epoch"].decode()
         first, last = int(fields[b"first"]), int(fields[b"last"])
         if epoch != self.epoch:
-            return f"epoch {epoch}, the model's is {self.epoch}"
+            return Problem("other_epoch", f"epoch {epoch}, the model's is {self.epoch}")
         if last <= self.state.seq:
             self.entry = entry_id  # already in the model (the snapshot held it)
             return None
         if first > self.state.seq + 1:
-            return f"changes {first}-{last} do not follow seq {self.state.seq}"
+            return Problem("gap", f"changes {first}-{last} do not follow seq {self.state.seq}")
         wire = [c for c in json.loads(fields[b"changes"]) if c["seq"] > self.state.seq]
         try:
             changes = self.state.follow(wire)
         except ValueError as exc:
-            return str(exc)
+            return Problem("unplaceable", str(exc))
         self.entry = entry_id
         self.batches += 1
         self.behind_since = None
@@ -357,7 +364,7 @@ class Replica:
             return False
         epoch, seq = head[0].decode(), int(head[1])
         if epoch == self.epoch and seq <= self.state.seq and self.waiting:
-            if self.waiting.startswith("epoch "):
+            if self.waiting.code == "other_epoch":
                 # An entry of another epoch than the current snapshot's (a second ingest process,
                 # or one that stopped): not ours to apply; go past it.
                 self.skipped += 1
@@ -374,8 +381,9 @@ class Replica:
         self.epoch = raw[b"epoch"].decode()
         self.waiting = None
         self.behind_since = None
-        self.relay.meta.update(body["meta"])
-        self.relay.replace_model(self.epoch, reason)
+        self.meta.update({k: v for k, v in body["meta"].items() if k != "epoch"})
+        self.meta.update({"epoch": self.epoch}, notify=False)
+        self.relay.replace_model(str(reason))
         if self.on_snapshot:
             self.on_snapshot(body["meta"])
         log.log(logging.INFO if first else logging.WARNING,
@@ -390,8 +398,7 @@ class Replica:
     def _set_cluster_status(self, problem):
         """Tell this process's clients (and new ones, through meta) whether the feed is live."""
         status = {"state": "error", "error": problem} if problem else {"state": "ok", "error": None}
-        if self.relay.meta.get("cluster") != status:
-            self.relay.set_status({"cluster": status})
+        self.meta.update({"cluster": status})
 
     def degraded(self):
         """What /healthz lists as degraded."""
@@ -409,6 +416,6 @@ class Replica:
             lag = max(0, self.ingest["seq"] - self.state.seq)
         return {"role": "web", "epoch": self.epoch, "redis": "connected" if self.connected
                 else "error", "error": self.error, "entry": self.entry, "lag": lag,
-                "waiting": self.waiting, "snapshots": self.snapshots, "gaps": self.gaps,
+                "waiting": self.waiting and str(self.waiting), "snapshots": self.snapshots, "gaps": self.gaps,
                 "skipped": self.skipped, "batches": self.batches, "errors": self.errors,
                 "ingest": self.ingest and {k: self.ingest[k] for k in ("epoch", "seq", "health", "time")}}

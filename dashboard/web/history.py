@@ -1,54 +1,53 @@
 """REST API v1 (read-only): objects with their history, events with cursor pagination, statistics.
 
-Documented by /api/v1/openapi.json (dashboard/openapi.py). Errors: {"ok": false, "error"}; 400 for a
+Documented by /api/v1/openapi.json (dashboard/web/openapi.py). Errors: {"ok": false, "error"}; 400 for a
 bad parameter, 404 for an unknown object, never a 500 for user input.
 """
 import time
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from dashboard import history, params
-from dashboard.api import error_body, in_thread as _in_thread, require_store as _store
+from dashboard.core import statistics as history
+from dashboard.web import params
+from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
+from dashboard.web.context import services
 
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
 TRANSITIONS = 100
 
 
-def _ext():
-    return current_app.extensions["dashboard"]
-
-
 def _listing(name, table, key, fields):
     """The objects of one table of the live model whose `fields` equal the query's, by `key`."""
     wanted = {f: params.text(request.args, f) for f in fields}
     out = [v for v in table.values() if all(w is None or v.get(f) == w for f, w in wanted.items())]
-    return jsonify({"ok": True, "seq": _ext()["state"].seq, name: sorted(out, key=lambda o: o[key])})
+    return jsonify({"ok": True, "seq": services().state.seq, name: sorted(out, key=lambda o: o[key])})
 
 
 @bp.get("/api/v1/devices")
 def devices():
     """Devices of the live model, optionally filtered."""
-    return _listing("devices", _ext()["state"].devices, "hostname",
+    return _listing("devices", services().state.devices, "hostname",
                     ("device_type", "worker", "health", "state"))
 
 
 @bp.get("/api/v1/devices/<hostname>")
 def device(hostname):
     """One device with its recent transitions (newest first)."""
-    return _with_transitions("device", _ext()["state"].devices, hostname)
+    return _with_transitions("device", services().state.devices, hostname)
 
 
 def _with_transitions(kind, table, hostname):
     """A device or worker of the model and its last stored transitions; 404 if neither knows it."""
     obj = table.get(hostname)
     rows = []
-    if _ext()["store"] is not None:
-        rows = _in_thread(_ext()["store"].events, {"kind": kind, kind: hostname}, limit=TRANSITIONS)
+    if services().store is not None:
+        rows = _in_thread(services().store.events, {"kind": kind, kind: hostname}, limit=TRANSITIONS,
+                          corrections=True)
     if obj is None and not rows:
-        return error_body(404, f"no {kind} {hostname!r}")
+        return error_body(404, f"no {kind} {hostname!r}", "not_found")
     return jsonify({"ok": True, kind: obj, "transitions": [_transition(r) for r in rows]})
 
 
@@ -65,54 +64,55 @@ def device_timeline(hostname):
         rows = store.rows("device", start, end, {"device": hostname})
         return history.device_timeline(before, rows, start, end)
     bands = _in_thread(read)
-    if not bands and hostname not in _ext()["state"].devices:
-        return error_body(404, f"no device {hostname!r}")
+    if not bands and hostname not in services().state.devices:
+        return error_body(404, f"no device {hostname!r}", "not_found")
     return jsonify({"ok": True, "device": hostname, "from": start, "to": end, "bands": bands})
 
 
 def _transition(row):
     return {"id": row["id"], "time": row["time"], "state": row["state"], "health": row["health"],
-            "worker": row["worker"], "job": row["job"]}
+            "worker": row["worker"], "job": row["job"], "correction": row["kind"] == "correction"}
 
 
 @bp.get("/api/v1/jobs")
 def jobs():
     """Jobs of the live model (unfinished and recently finished), optionally filtered."""
-    return _listing("jobs", _ext()["state"].jobs, "id", ("state", "submitter", "device_type", "device"))
+    return _listing("jobs", services().state.jobs, "id", ("state", "submitter", "device_type", "device"))
 
 
 @bp.get("/api/v1/jobs/<int:job_id>")
 def job(job_id):
     """One job with its events (state changes and test-shell messages), oldest first."""
-    if job_id > 2**62:  # larger than SQLite's integers: no such job
-        return error_body(404, f"no job {job_id}")
-    obj = _ext()["state"].jobs.get(job_id)
+    if job_id > params.MAX_JOB_ID:  # larger than the store's integers: no such job
+        return error_body(404, f"no job {job_id}", "not_found")
+    obj = services().state.jobs.get(job_id)
     rows = []
-    if _ext()["store"] is not None:
-        rows = _in_thread(_ext()["store"].events, {"job": job_id}, limit=PAGE_MAX, newest_first=False)
+    if services().store is not None:
+        rows = _in_thread(services().store.events, {"job": job_id}, limit=PAGE_MAX, newest_first=False)
     if obj is None:
         last = [r for r in rows if r["kind"] == "testjob"]
         if not last:
-            return error_body(404, f"no job {job_id}")
+            return error_body(404, f"no job {job_id}", "not_found")
         obj = dict(last[-1]["data"], id=job_id)
         obj.pop("job", None)
-    path = [{"time": r["time"], "state": r["state"], "health": r["health"], "device": r["device"]}
-            for r in rows if r["kind"] == "testjob"]
+    path = [{"time": r["time"], "state": r["state"], "health": r["health"], "device": r["device"],
+             "correction": r["kind"] == "correction"}
+            for r in rows if r["kind"] in ("testjob", "correction")]
     messages = [{"time": r["time"], "message": r["data"].get("message"), "kind": r["kind"]}
-                for r in rows if r["kind"] not in ("testjob", "device", "worker")]
+                for r in rows if r["kind"] not in ("testjob", "device", "worker", "correction")]
     return jsonify({"ok": True, "job": obj, "path": path, "messages": messages})
 
 
 @bp.get("/api/v1/workers")
 def workers():
     """Workers of the live model, optionally filtered."""
-    return _listing("workers", _ext()["state"].workers, "hostname", ("state", "health"))
+    return _listing("workers", services().state.workers, "hostname", ("state", "health"))
 
 
 @bp.get("/api/v1/workers/<hostname>")
 def worker(hostname):
     """One worker with its recent transitions (newest first)."""
-    return _with_transitions("worker", _ext()["state"].workers, hostname)
+    return _with_transitions("worker", services().state.workers, hostname)
 
 
 @bp.get("/api/v1/events")
@@ -121,7 +121,7 @@ def events():
     a = request.args
     filters, since, until = params.event_filters(a)
     limit = params.integer(a, "limit", 100, 1, PAGE_MAX)
-    before = params.integer(a, "before", None, 0, 2**62)
+    before = params.integer(a, "before", None, 0, params.MAX_EVENT_ID)
     rows = _in_thread(_store().events, filters, since, until, before=before, limit=limit)
     nxt = None
     if len(rows) == limit:

@@ -2,14 +2,14 @@
 
 One `random.Random` drives it (same seed, same messages); no sockets, no real clock, no globals.
 Each `Message` has the fields, enumerations and ordering of a real lava-server (see
-shared/lava-events.md and the fixtures' events.jsonl); `dashboard.simulator` publishes them.
+shared/lava-events.md and the fixtures' events.jsonl); `dashboard.sources.simulator` publishes them.
 """
 import collections
 import dataclasses
 import datetime as dt
 import heapq
 
-from dashboard.simcatalog import (DEVICE_TYPES, HEALTH_CHECKER, apportion, job_text,
+from dashboard.sources.simulator.catalog import (DEVICE_TYPES, HEALTH_CHECKER, apportion, job_text,
                                   shell_event_texts)
 
 Message = collections.namedtuple("Message", "time suffix username data")

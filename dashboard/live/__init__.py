@@ -1,0 +1,1 @@
+"""The loops that move data: ingest, health, reconcile, relay, cluster."""

@@ -1,0 +1,1 @@
+"""The event store (SQLite, PostgreSQL) and its keeper."""

@@ -1,0 +1,1 @@
+"""HTTP: blueprints (state and health, history, feeds, OpenAPI, the page) and their parameters."""

@@ -1,0 +1,61 @@
+"""JSON endpoints: /healthz and the read-only REST API. One error shape: {"ok": false, "error"}."""
+from flask import Blueprint, jsonify
+from werkzeug.exceptions import HTTPException
+
+from dashboard.core.redact import redact
+from dashboard.live.health import summary as health_summary
+from dashboard.web.context import error_body, services
+from dashboard.web.params import BadParameter
+
+bp = Blueprint("api", __name__)
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "too_large",
+              500: "internal_error"}
+
+
+@bp.app_errorhandler(BadParameter)
+def bad_parameter(exc):
+    """Every bad query parameter, anywhere: 400 with the one error shape."""
+    return error_body(400, str(exc), exc.code)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Sources, counters, relay and model sizes; `status` is degraded while a source is not connected."""
+    ext = services()
+    state = ext.state
+    degraded = health_summary(ext)["degraded"]
+    reconciler = ext.reconciler
+    cluster = ext.publisher or ext.replica
+    store = ext.store
+    body = ext.health.as_dict({
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
+        "role": ext.role,
+        "epoch": ext.meta["epoch"],
+        "simulated": ext.meta["simulated"],
+        "async_mode": ext.settings["async_mode"],
+        "seq": state.seq,
+        "model": {"devices": len(state.devices), "jobs": len(state.jobs),
+                  "workers": len(state.workers), "duplicates": state.duplicates},
+        "relay": ext.relay.stats() if ext.relay else None,
+        "cluster": dict(cluster.stats(), message_queue=redact(ext.settings["message_queue"]))
+        if cluster else None,
+        "lava": reconciler.as_dict() if reconciler else None,
+        "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None)
+        if store else None,
+    })
+    body["ok"] = not degraded
+    return jsonify(body)
+
+
+@bp.get("/api/v1/state")
+def whole_state():
+    """The whole live model with its sequence number."""
+    snapshot = services().state.snapshot()
+    return jsonify({"ok": True, **snapshot})
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(exc):
+    """Errors as JSON everywhere: this app has no HTML error pages worth showing."""
+    return error_body(exc.code, exc.description, HTTP_CODES.get(exc.code, "http_error"))
