@@ -194,3 +194,40 @@ def test_event_socket_is_discovered_from_the_server(tmp_path):
         app.stop()
         lava.close()
         publisher.close()
+
+
+def test_corrections_are_history_and_survive_a_crash(setup):
+    """A change LAVA made without an event is stored as a correction: the feed, the device's
+    transitions and timeline and /api/v1/events show it, and a crashed dashboard replays it."""
+    lava, _, start = setup
+    app = start("--reconcile-interval", "1", "--snapshot-interval", "3600")
+    wait_until(lambda: lava_health(app)["loaded"], timeout=20, what="loaded")
+    view = LiveView(app.url, {"kinds": ["device", "event"]}).connect()
+    try:
+        before = app.json("/api/v1/devices/qemu-02")["device"]["health"]
+        lava.device("qemu-02").update(state="Idle", health="Retired")
+        corrections = wait_until(
+            lambda: [c["data"] for c in view.received if c["kind"] == "event"
+                     and c["data"] and c["data"]["type"] == "correction"],
+            timeout=15, what="a correction in the live feed")
+        entry = corrections[0]
+        assert entry["device"] == "qemu-02" and "corrected device qemu-02" in entry["message"]
+        rows = wait_until(lambda: app.json("/api/v1/events?kind=correction&device=qemu-02")["events"],
+                          timeout=10, what="the correction stored")
+        assert rows[0]["health"] == "Retired" and rows[0]["topic"] == "dashboard.device.correction"
+        assert rows[0]["data"]["fields"]["health"] == [before, "Retired"]
+        transitions = app.json("/api/v1/devices/qemu-02")["transitions"]
+        assert transitions[0]["correction"] is True and transitions[0]["health"] == "Retired"
+        bands = app.json("/api/v1/devices/qemu-02/timeline")["bands"]
+        assert bands[-1]["health"] == "Retired"
+        _, _, atom = app.get("/feeds/events.atom")
+        assert "correction: corrected device qemu-02" in atom
+    finally:
+        view.close()
+    # A crash (no model saved: --snapshot-interval 3600): the restart replays the stored
+    # correction, and shows it while LAVA cannot be reached.
+    app.kill()
+    lava.fault = "500"
+    again = start("--data-dir", app.data_dir, "--reconcile-interval", "3600")
+    assert again.json("/api/v1/devices/qemu-02")["device"]["health"] == "Retired"
+    assert any(e.get("type") == "correction" for e in again.json("/api/v1/state")["events"])
