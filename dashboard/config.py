@@ -56,8 +56,9 @@ SETTINGS = (
     Setting("lava_url", "", "Base URL of the LAVA server (e.g. https://lava.example.org). The "
             "dashboard loads the current state from its REST API at start, reconciles with it, finds "
             "the event socket there when no --zmq is given, and links objects to their LAVA pages."),
-    Setting("lava_token", "", "LAVA API token (sent as 'Authorization: Token ...'; never shown, "
-            "logged or sent to browsers). Anonymous reads see public objects only."),
+    Setting("lava_token", "", "LAVA API token (sent as 'Authorization: Token ...'; never logged "
+            "or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
+            "environment variable. Anonymous reads see public objects only."),
     Setting("lava_token_file", "", "Read the LAVA API token from this file instead."),
     Setting("lava_timeout", 15.0, "Seconds to wait for one answer from the LAVA API.", float),
     Setting("reconcile_interval", 300.0, "Seconds between two reconciliations with the REST API "

@@ -8,6 +8,7 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from dashboard import __version__, config
+from dashboard.core.redact import scrub, split_secrets
 from dashboard.web import api
 from dashboard.web import feeds
 from dashboard.web import history as history_api
@@ -40,6 +41,41 @@ class NoWebSocketCompression:
         return self.wsgi_app(environ, start_response)
 
 
+class SecretScrubber(logging.Filter):
+    """Takes every configured secret (the LAVA token, database and Redis passwords) and any URL's
+    password out of each log line, its traceback included, whoever logs it."""
+
+    def __init__(self, secrets):
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record):
+        message = record.getMessage()
+        clean = scrub(message, self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text, self.secrets)
+        return True
+
+
+def _scrub_logs(settings):
+    """Install the SecretScrubber on every handler of the root logger (once per handler)."""
+    secrets = []
+    try:
+        secrets.append(config.lava_token(settings))
+    except config.ConfigError:
+        pass  # said when the LAVA client is made
+    for url in (settings["database"], settings["message_queue"]):
+        if url:
+            secrets += [v for v in split_secrets(url)[1].values() if v]
+    for handler in logging.getLogger().handlers:
+        handler.filters = [f for f in handler.filters if not isinstance(f, SecretScrubber)]
+        handler.addFilter(SecretScrubber(secrets))
+
+
 @dataclasses.dataclass
 class Services:
     """Everything one process runs, built once by create_app; app.extensions["dashboard"].
@@ -68,6 +104,7 @@ def create_app(overrides=None, settings=None):
     settings = dict(settings or config.load([], overrides=overrides))
     logging.basicConfig(level=settings["log_level"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _scrub_logs(settings)
     app = Flask(__name__, static_folder="../static", template_folder="../templates")
     app.json.sort_keys = False
 
@@ -113,6 +150,8 @@ def _build_services(settings):
                                                       writer=role != "web")
         meta.update({"store_file": os.path.basename(parts["store"].path)
                      if not settings["database"] else None}, notify=False)
+        if parts["keeper"] and parts["keeper"].recovered:  # the page says so, as /healthz does
+            meta.update({"store_recovered": parts["keeper"].recovered}, notify=False)
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
     if role != "web":
         parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
@@ -129,6 +168,7 @@ def _build_services(settings):
 def _open_store(settings, state, simulated, writer):
     """The event store, and (for a process that writes it) its keeper, after restoring the model."""
     from dashboard import green
+    from dashboard.storage import recovery
     from dashboard.storage.keeper import StoreKeeper
     from dashboard.storage.store import open_store
 
@@ -138,8 +178,12 @@ def _open_store(settings, state, simulated, writer):
         raise config.ConfigError("database: a simulated lab keeps its history apart, in SQLite; "
                                  "give --zmq or --lava-url to store a real lab's events there")
     name = "simulated.sqlite3" if simulated else "events.sqlite3"
+    path, recovered = os.path.join(settings["data_dir"], name), None
     try:
-        store = open_store(settings["database"], os.path.join(settings["data_dir"], name))
+        if settings["database"] or not writer:
+            store = open_store(settings["database"], path)
+        else:  # the process that writes the file checks it, and starts afresh if it is unusable
+            store, recovered = recovery.open_checked(path)
     except (ValueError, ConnectionError) as err:  # an unknown kind, or a server we cannot use
         raise config.ConfigError(f"database: {err}") from None
     if not writer:
@@ -147,6 +191,7 @@ def _open_store(settings, state, simulated, writer):
     keeper = StoreKeeper(store, state, settings,
                          lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                          socketio.sleep)
+    keeper.recovered = recovered
     if not simulated:
         keeper.restore()  # before any source starts: a restart does not come back empty
     return store, keeper

@@ -78,6 +78,11 @@ class FakeLava:
             return Response("<html>maintenance</html>", 200, content_type="text/html")
         if self.fault == "badshape":
             return _json({"count": 1, "next": None, "results": "surprise"})
+        if self.fault == "echo":  # a LAVA that quotes what it was sent in a field
+            token = req.headers.get("Authorization", "").partition(" ")[2]
+            return _json({"count": 1, "next": None, "results": [
+                {"hostname": "echo-01", "device_type": "qemu", "state": f"Idle {token}",
+                 "health": "Good", "worker_host": None}]})
         path, q = req.path, req.args
         if path == f"{API}/system/master_config/":
             return _json({"EVENT_TOPIC": "org.lavasoftware", "EVENT_SOCKET": self.event_socket,

@@ -164,6 +164,7 @@ class LiveView:
         self.lock = threading.RLock()
         self.seq = None
         self.epoch = None
+        self.meta = None  # the meta of the last snapshot
         self.epochs = []  # every epoch a snapshot gave, in order
         self.catchups = 0
         self.statuses = []  # every `status` message, in order
@@ -222,6 +223,7 @@ class LiveView:
             self.epoch = snap.get("epoch")
             self.epochs.append(self.epoch)
             self.snapshot_seq, self.since_snapshot = snap["seq"], []
+            self.meta = snap.get("meta")
             self.objects = {
                 "device": {d["hostname"]: d for d in snap["devices"]},
                 "job": {j["id"]: j for j in snap["jobs"]},

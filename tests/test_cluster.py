@@ -142,7 +142,7 @@ def test_web_processes_serve_the_history_the_ingest_process_writes_to_postgresql
     cluster.start_ingest()
     cluster.publish(lab_frames("pg", 120))
     cluster.wait_consistent()
-    assert health(cluster.ingest)["store"]["path"].startswith("postgresql://")
+    assert health(cluster.ingest)["store"]["file"].startswith("postgresql://")
     for proc in (cluster.ingest, cluster.webs[0]):  # neither password is ever shown
         text = json.dumps(health(proc)) + proc.log_text()
         assert "s3cret" not in text and "pa%3Ass" not in text and "r3dis-secret" not in text

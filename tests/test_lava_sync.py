@@ -161,9 +161,13 @@ def test_the_token_never_leaks(setup, tmp_path):
     view = LiveView(app.url).connect()
     seen = []
     view.client.on("status", lambda s: seen.append(json.dumps(s)))
+    lava.fault = "echo"  # LAVA quotes the token in a field: the bad_shape message must not
+    wait_until(lambda: lava_health(app)["error_kind"] == "bad_shape", timeout=20, what="bad shape")
+    assert "<token>" in lava_health(app)["error"]  # the field was quoted, the token taken out
+    bodies = [json.dumps(app.json("/healthz"))]
+    lava.fault = None
     lava.token = "another-token"  # now LAVA refuses ours: errors get logged and shown
     wait_until(lambda: lava_health(app)["error_kind"] == "auth", timeout=20, what="auth failure")
-    bodies = []
     for path in ("/", "/healthz", "/api/v1/state", "/static/js/main.js", "/nope"):
         status, headers, body = app.get(path)
         bodies.append(json.dumps(body) if not isinstance(body, str) else body)

@@ -243,7 +243,7 @@ def quoted_password(pg):
 
 def test_stats_show_the_url_without_its_password(pg):
     store = open_store(pg.url, "")
-    assert store.stats()["path"] == store.path == f"postgresql://dashboard@127.0.0.1:{pg.port}/dashboard"
+    assert store.stats()["file"] == store.path == f"postgresql://dashboard@127.0.0.1:{pg.port}/dashboard"
     in_query = (f"postgres://dashboard@127.0.0.1:{pg.port}/dashboard?application_name=a%20b"
                 f"&password={quoted_password(pg)}")
     other = open_store(in_query, "")

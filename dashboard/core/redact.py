@@ -1,4 +1,5 @@
-"""Server URLs that carry secrets (Redis, PostgreSQL): the one place that takes them out."""
+"""Secrets out of what is shown: server URLs that carry them (Redis, PostgreSQL), and any text."""
+import re
 import urllib.parse
 
 
@@ -24,3 +25,16 @@ def split_secrets(url):
 def redact(url):
     """The URL as it may be shown (logs, /healthz): no secret anywhere in it."""
     return split_secrets(url)[0]
+
+
+# scheme://user:password@ anywhere in a text: the password goes, whatever the scheme.
+USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*):[^\s@/]+@")
+
+
+def scrub(text, secrets=()):
+    """`text` with every secret in `secrets` (a token, a password) and every URL's password taken
+    out: for error messages, log lines and /healthz."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:  # a 1-character "secret" would blank out the text
+            text = text.replace(secret, "<secret>")
+    return USERINFO.sub(r"\1:***@", text)

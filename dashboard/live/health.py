@@ -4,6 +4,7 @@ import logging
 import time
 
 from dashboard.core.events import ERROR_REASONS
+from dashboard.core.ratelimit import RateLimiter
 
 log = logging.getLogger("dashboard.live.ingest")
 
@@ -13,19 +14,13 @@ class RateLimitedLog:
 
     def __init__(self, logger, interval=5.0, clock=time.monotonic):
         self.logger = logger
-        self.interval = interval
-        self.clock = clock
-        self._last = {}
-        self._suppressed = collections.Counter()
+        self.limiter = RateLimiter(interval, clock)
 
     def warning(self, key, message, *args):
         """Log now if this key has been quiet long enough; otherwise count it as suppressed."""
-        now = self.clock()
-        if now - self._last.get(key, float("-inf")) < self.interval:
-            self._suppressed[key] += 1
+        speak, suppressed = self.limiter.allow(key)
+        if not speak:
             return False
-        suppressed = self._suppressed.pop(key, 0)
-        self._last[key] = now
         suffix = f" ({suppressed} more like this since the last report)" if suppressed else ""
         self.logger.warning(message + suffix, *args)
         return True
@@ -126,7 +121,8 @@ def summary(services):
         degraded.append("lava-api")
     if services.discovery_error:
         degraded.append("event-socket-discovery")
-    if services.keeper and services.store.failing:
+    if services.keeper and (services.store.failing or services.store.dropped_recently()
+                            or services.keeper.recovered):
         degraded.append("store")
     if services.publisher and services.publisher.rival:
         degraded.append("another-ingest")

@@ -3,6 +3,7 @@
 Every failure becomes a LavaError with a kind (unreachable, timeout, auth, server_error, http_error,
 bad_json, bad_shape) and a message that never holds the token.
 """
+import functools
 import json
 import socket
 import urllib.error
@@ -11,6 +12,7 @@ import urllib.request
 import xmlrpc.client
 
 from dashboard.core import records as snapshot
+from dashboard.core.redact import redact
 
 API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")
@@ -26,13 +28,26 @@ class LavaError(Exception):
         self.kind = kind
 
 
+def _scrubbed(method):
+    """The method's LavaError never holds the token: a LAVA that echoes it into a field (a
+    bad_shape message quotes fields) must not put it in a log line, /healthz or a page."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except LavaError as err:
+            err.args = (self._scrub(str(err)),)
+            raise
+    return wrapper
+
+
 class LavaRest:
     """A small client of one LAVA server."""
 
     def __init__(self, base_url, token="", timeout=15.0, page_size=100):
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
+            raise ValueError(f"not an http(s) URL: {redact(base_url)!r}")
         # Credentials in the URL would end up in logs and links: keep only scheme, host and path.
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
@@ -44,6 +59,7 @@ class LavaRest:
     def _scrub(self, text):
         return text.replace(self._token, "<token>") if self._token else text
 
+    @_scrubbed
     def get(self, path, params=None):
         """GET base+path?params → parsed JSON, or raise LavaError."""
         query = ("?" + urllib.parse.urlencode(params)) if params else ""
@@ -73,6 +89,7 @@ class LavaRest:
         except ValueError:
             raise LavaError("bad_json", f"LAVA answered {what} with something that is not JSON") from None
 
+    @_scrubbed
     def list_all(self, path, params=None, limit=None):
         """Every result of a paginated list (or the first `limit`), following `next`."""
         params = dict(params or {}, limit=min(self.page_size, limit or self.page_size))
@@ -91,6 +108,7 @@ class LavaRest:
             url = self.base + parts.path[parts.path.find(API):] + "?" + parts.query
         raise LavaError("bad_shape", f"{path}: more than {MAX_PAGES} pages")
 
+    @_scrubbed
     def fetch_snapshot(self, max_finished=500, unfinished_known=()):
         """Devices (retired too), workers, unfinished and recent finished jobs → Snapshot."""
         devices = self.list_all(f"{API}/devices/", {"all": 1})
@@ -114,6 +132,7 @@ class LavaRest:
         except snapshot.ShapeError as err:
             raise LavaError("bad_shape", f"LAVA's answer has an unexpected shape: {err}") from None
 
+    @_scrubbed
     def discover_event_socket(self):
         """(endpoint, topic) of the server's lava-publisher, '*' replaced by the server's name."""
         try:

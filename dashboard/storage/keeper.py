@@ -3,9 +3,13 @@ import logging
 import time
 
 from dashboard.core.events import ParseError, parse_frames
+from dashboard.core.ratelimit import RateLimiter
+from dashboard.core.state import LabState
 
 log = logging.getLogger("dashboard.storage.store")
-WRITE_EVERY = 0.5
+WRITE_EVERY = 0.5  # under load: fewer, larger transactions
+WRITE_SOON = 0.1  # while the queue is small: what a SIGKILL can lose is at most this much
+SMALL_QUEUE = 1000
 PRUNE_EVERY = 60.0
 
 
@@ -20,20 +24,33 @@ class StoreKeeper:
         self.sleep = sleep
         self.clock = clock
         self.restored = None
+        self.recovered = None  # {"reason", "moved_to"} when the store was unusable at start
+        self.errors = RateLimiter(30.0, clock)
 
     def restore(self, max_replay=1_000_000):
         """Load the saved model, then replay the events stored after it (before any source starts)."""
-        body, last_id = self.store.load_model()
-        if body:
-            self.state.restore(body)
+        skipped = 0
+        try:
+            body, last_id = self.store.load_model()
+            if body:
+                self.state.restore(body)
+        except (ValueError, KeyError, TypeError) as exc:  # unreadable: replay everything instead
+            log.error("the saved model is unreadable (%s): replaying the stored events instead",
+                      type(exc).__name__)
+            self.state.restore(LabState().dump())
+            body, last_id, skipped = None, 0, 1
         replayed = 0
         for _, frames in self.store.frames_after(last_id, max_replay):
             try:
+                if frames is None:
+                    raise ParseError("not_json", "a stored row's frames are unreadable")
                 self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
                 replayed += 1
-            except ParseError:
-                continue
-        self.restored = {"from_snapshot": bool(body), "replayed": replayed}
+            except Exception:  # one bad row costs only itself
+                skipped += 1
+        if skipped:
+            log.error("%d unreadable stored rows (or model) skipped during the restore", skipped)
+        self.restored = {"from_snapshot": bool(body), "replayed": replayed, "skipped": skipped}
         if body or replayed:
             log.info("restored the model from the store: %d devices, %d jobs, %d workers "
                      "(%d events replayed after the saved model)", len(self.state.devices),
@@ -44,15 +61,15 @@ class StoreKeeper:
         """Commit queued events every WRITE_EVERY seconds, in batches."""
         last_save = self.clock()
         while True:
-            self.sleep(WRITE_EVERY)
+            self.sleep(WRITE_SOON if len(self.store.queue) < SMALL_QUEUE else WRITE_EVERY)
             try:
                 while self.store.queue:
                     self.run_in_thread(self.store.flush)
                 if self.clock() - last_save >= self.settings["snapshot_interval"]:
                     if self.save_model():
                         last_save = self.clock()
-            except Exception:
-                log.exception("store writer")
+            except Exception as exc:  # a full disk: say so every 30 s, not every round
+                self._error("writer", exc)
 
     def save_model(self):
         """Save the model when it matches the store exactly (nothing queued or in flight)."""
@@ -62,6 +79,12 @@ class StoreKeeper:
         last_id = self.run_in_thread(self.store.last_id)
         self.run_in_thread(self.store.save_model, body, last_id)
         return True
+
+    def _error(self, what, exc):
+        speak, held = self.errors.allow(what)
+        if speak:
+            log.error("store %s: %s: %s%s", what, type(exc).__name__, str(exc)[:300],
+                      f" ({held} more since the last report)" if held else "")
 
     def close(self):
         """At exit: commit everything queued, then save the model (plain calls: the hub is ending)."""
@@ -79,6 +102,6 @@ class StoreKeeper:
                                              self.settings["max_events"])
                 if deleted:
                     log.info("pruned %d stored events (retention)", deleted)
-            except Exception:
-                log.exception("store pruner")
+            except Exception as exc:
+                self._error("pruner", exc)
             self.sleep(PRUNE_EVERY)

@@ -19,6 +19,7 @@ import threading
 import time
 
 from dashboard.core.events import job_id
+from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND, STORED_KIND
 from dashboard.core.redact import split_secrets
 
@@ -134,12 +135,14 @@ class EventStore:
         self.queue = collections.deque()
         self.max_queue = max_queue
         self.dropped = 0
+        self.last_dropped = None  # wall time of the last dropped row
         self.written = 0
         self.pruned = 0
         self.last_batch = 0
         self.in_flight = 0  # rows taken from the queue and not yet committed
         self.last_error = None
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
+        self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
         self._create_schema(SCHEMA.format(id_column=self.id_column))
 
     # -- what differs between SQLite and PostgreSQL ---------------------------------------------
@@ -194,7 +197,8 @@ class EventStore:
     def enqueue(self, row):
         """Queue one row for the next batch; a full queue drops (and counts) instead of growing."""
         if len(self.queue) >= self.max_queue:
-            self.dropped += 1
+            self._drop(1, "queue", "the store's queue is full (%d rows): dropping events from "
+                       "history; the writer is behind", self.max_queue)
             return False
         self.queue.append(row)
         return True
@@ -231,18 +235,36 @@ class EventStore:
         written = 0
         for i, row in enumerate(rows):
             if getattr(self._local, "conn", None) is None:  # connecting failed: so would the rest
-                self.dropped += len(rows) - i
-                log.error("could not store %d events: %s", len(rows) - i, self.last_error)
+                self._drop(len(rows) - i, "connect", "could not store %d events: %s",
+                           len(rows) - i, self.last_error)
                 break
             try:
                 with self._transaction() as conn:
                     conn.execute(sql, row)
                 written += 1
             except Exception as exc:
-                self.dropped += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("could not store event %s: %s", row[0], self.last_error)
+                self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
         return written
+
+    def _drop(self, count, kind, message, *args):
+        """Count rows lost to history, and say so at most once per 5 s per kind (a full disk
+        must not write a log line per event)."""
+        self.dropped += count
+        self.last_dropped = time.time()
+        speak, held = self.log.allow(kind)
+        if speak:
+            log.error(message + (f" ({held} more like this since the last report)" if held else ""),
+                      *args)
+
+    def dropped_recently(self, window=600.0):
+        """Whether rows were lost to history in the last `window` seconds (/healthz: degraded)."""
+        return self.last_dropped is not None and time.time() - self.last_dropped < window
+
+    @property
+    def display_name(self):
+        """What /healthz shows: the file's name, never its path."""
+        return os.path.basename(self.path)
 
     def prune(self, max_age_s, max_rows, now=None, chunk=10_000):
         """Delete events older than max_age_s and beyond the newest max_rows, in chunks."""
@@ -291,7 +313,11 @@ class EventStore:
             rows = self._rows("SELECT id, frames FROM events WHERE id > ? ORDER BY id LIMIT ?",
                               (event_id, min(page, limit - sent)))
             for row in rows:
-                yield row["id"], [f.encode("utf-8") for f in json.loads(row["frames"])]
+                try:
+                    frames = [f.encode("utf-8") for f in json.loads(row["frames"])]
+                except (ValueError, TypeError, AttributeError):
+                    frames = None  # unreadable: the caller skips and counts it
+                yield row["id"], frames
             sent += len(rows)
             if not rows:
                 return
@@ -315,9 +341,10 @@ class EventStore:
 
     def stats(self):
         """The /healthz section."""
-        return {"path": self.path, "queued": len(self.queue), "written": self.written,
-                "dropped": self.dropped, "pruned": self.pruned, "last_batch": self.last_batch,
-                "last_error": self.last_error, "failing": self.failing}
+        return {"file": self.display_name, "queued": len(self.queue), "written": self.written,
+                "dropped": self.dropped, "last_dropped": self.last_dropped, "pruned": self.pruned,
+                "last_batch": self.last_batch, "last_error": self.last_error,
+                "failing": self.failing}
 
     def count(self):
         """How many events are stored."""
@@ -418,6 +445,11 @@ class PostgresStore(EventStore):
     @staticmethod
     def _lost(conn):
         return conn.closed
+
+    @property
+    def display_name(self):
+        """The URL without its password."""
+        return self.path
 
 
 def _where(filters, since, until, corrections=False):

@@ -41,7 +41,8 @@ def healthz():
         "cluster": dict(cluster.stats(), message_queue=redact(ext.settings["message_queue"]))
         if cluster else None,
         "lava": reconciler.as_dict() if reconciler else None,
-        "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None)
+        "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None,
+                      recovered=ext.keeper.recovered if ext.keeper else None)
         if store else None,
     })
     body["ok"] = not degraded

@@ -1,0 +1,63 @@
+"""A corrupt store never blocks the live view: check the SQLite file at start; when it is not a
+sound database (truncated, overwritten, not a file at all), move it aside with a timestamp, start
+a fresh store, and say so (log, /healthz, the page)."""
+import datetime as dt
+import logging
+import os
+import sqlite3
+
+from dashboard.storage.store import EventStore
+
+log = logging.getLogger("dashboard.store")
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def check(path):
+    """None when the SQLite file at `path` is sound (or absent), else why not. Bounded: SQLite's
+    quick_check reads each page once and stops at the first problem."""
+    if not os.path.exists(path):
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            return "the data folder is a file"
+        return None
+    if not os.path.isfile(path):
+        return "the store is not a file"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if result == "ok" else f"integrity check: {str(result)[:200]}"
+
+
+def move_aside(path, now=None):
+    """Rename the bad store (or the file standing where its folder should be) to
+    `<name>.corrupt-<UTC time>`, with its WAL files; returns the new name (a file name only)."""
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    folder = os.path.dirname(os.path.abspath(path))
+    target = path if os.path.exists(path) else folder
+    moved = f"{target}.corrupt-{stamp}"
+    os.rename(target, moved)
+    if target == path:
+        for suffix in SIDE_FILES:
+            if os.path.exists(path + suffix):
+                os.rename(path + suffix, moved + suffix)
+    return os.path.basename(moved)
+
+
+def open_checked(path):
+    """(EventStore at `path`, None) when the file is sound; else (a fresh EventStore, {"reason",
+    "moved_to"}) after moving the bad one aside."""
+    problem = check(path)
+    if problem is None:
+        try:
+            return EventStore(path), None
+        except sqlite3.DatabaseError as exc:  # sound to quick_check, refused by the schema
+            problem = f"{type(exc).__name__}: {exc}"
+    moved = move_aside(path)
+    log.error("THE EVENT STORE WAS UNUSABLE (%s): moved it aside as %s and started a fresh, empty "
+              "store; history before now is in that file", problem, moved)
+    return EventStore(path), {"reason": problem, "moved_to": moved}

@@ -1,0 +1,138 @@
+"""The store says when it falls behind, and a corrupt store never blocks the live view: a real
+SQLite file, and the app as a subprocess with a real ZMQ publisher and a real Socket.IO client."""
+import json
+import logging
+import os
+import sqlite3
+import uuid
+
+import pytest
+
+from dashboard.core.events import parse_frames
+from dashboard.core.state import LabState
+from dashboard.storage.store import EventStore, row_for
+from tests.fixtures import captured_frames
+from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
+
+
+def rows(n, start=0):
+    frames = captured_frames()
+    out = []
+    for i in range(n):
+        f = list(frames[(start + i) % len(frames)])
+        f[1] = f"u-{start + i}".encode()
+        out.append(row_for(parse_frames(f), f, {}, 0.0))
+    return out
+
+
+def test_a_full_queue_drops_counts_dates_and_logs_once(tmp_path, caplog):
+    store = EventStore(str(tmp_path / "events.sqlite3"), max_queue=10)
+    caplog.set_level(logging.ERROR, logger="dashboard.store")
+    for row in rows(500):
+        store.enqueue(row)
+    stats = store.stats()
+    assert stats["dropped"] == 490 and stats["queued"] == 10
+    assert stats["last_dropped"] is not None and store.dropped_recently()
+    assert stats["file"] == "events.sqlite3"  # a name, never the path
+    assert len([r for r in caplog.records if "queue is full" in r.getMessage()]) == 1
+
+
+def test_a_full_disk_loses_rows_but_not_the_log(tmp_path, caplog):
+    """SQLite's max_page_count makes the file full, as a full disk does."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    caplog.set_level(logging.ERROR, logger="dashboard.store")
+    pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
+    store._conn().execute(f"PRAGMA max_page_count = {pages + 2}")
+    for row in rows(3000):
+        store.enqueue(row)
+    for _ in range(10):
+        store.flush(max_rows=300)
+    stats = store.stats()
+    assert stats["dropped"] > 0 and stats["written"] + stats["dropped"] == 3000
+    assert "full" in stats["last_error"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert 1 <= len(errors) <= 3, [r.getMessage() for r in errors]  # not one per lost row
+
+
+def _seed_store(path):
+    """A store with the captured events and a saved model that predates all of them."""
+    store = EventStore(str(path))
+    for row in rows(40):
+        store.enqueue(row)
+    store.flush()
+    store.save_model(LabState().dump(), 0)
+    conn = store._conn()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+def corrupt_truncated(data):
+    path = _seed_store(data / "events.sqlite3")
+    with open(path, "r+b") as fh:
+        fh.truncate(100)
+    return "recovered"
+
+
+def corrupt_model(data):
+    path = _seed_store(data / "events.sqlite3")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE model_snapshot SET body = '{not json'")
+    return "skipped"
+
+
+def corrupt_frame(data):
+    path = _seed_store(data / "events.sqlite3")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET frames = '[[[' WHERE id = 3")
+    return "skipped"
+
+
+def data_dir_is_a_file(data):
+    os.rmdir(data)
+    data.write_text("not a folder")
+    return "recovered"
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_truncated, corrupt_model, corrupt_frame,
+                                     data_dir_is_a_file])
+def test_a_corrupt_store_never_blocks_the_live_view(tmp_path, corrupt):
+    data = tmp_path / "data"
+    data.mkdir()
+    expected = corrupt(data)
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(data))
+    try:
+        publisher.wait_for_subscriber()
+        health = app.json("/healthz")
+        store = health["store"]
+        if expected == "recovered":
+            assert store["recovered"]["moved_to"].startswith(("events.sqlite3.corrupt-",
+                                                              "data.corrupt-"))
+            assert "store" in health["degraded"]
+            assert "THE EVENT STORE WAS UNUSABLE" in app.log_text()
+            assert any(name.startswith(store["recovered"]["moved_to"])
+                       for name in os.listdir(data if data.is_dir() and
+                                              store["recovered"]["moved_to"].startswith("events")
+                                              else tmp_path))
+        else:
+            assert store["restored"]["skipped"] >= 1 and store["recovered"] is None
+            assert store["restored"]["replayed"] >= 30  # every other row still counts
+        view = LiveView(app.url, {"kinds": ["device"]}).connect()
+        try:
+            if expected == "recovered":
+                assert view.meta["store_recovered"]["moved_to"] == store["recovered"]["moved_to"]
+            frames = [b"org.lavasoftware.device", uuid.uuid4().hex.encode(),
+                      b"2026-11-30T10:00:00", b"lavaserver",
+                      json.dumps({"device": "after-01", "device_type": "qemu", "state": "Idle",
+                                  "health": "Good"}).encode()]
+            publisher.send(frames)
+            wait_until(lambda: "after-01" in view.objects["device"], timeout=10,
+                       what="a good event after the corrupt store reaches the client")
+        finally:
+            view.close()
+        wait_until(lambda: app.json("/api/v1/events?device=after-01")["events"], timeout=10,
+                   what="the new event stored in the fresh or repaired store")
+    finally:
+        app.stop()
+        publisher.close()

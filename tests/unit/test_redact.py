@@ -1,0 +1,45 @@
+"""Secrets out of every text that is shown: the pure scrub, and the log filter the factory installs."""
+import logging
+
+import pytest
+
+from dashboard.core.redact import scrub
+from dashboard.factory import SecretScrubber
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cannot reach ftp://user:PW-123@lava.example.org/x", "cannot reach ftp://user:***@lava.example.org/x"),
+    ("redis://:hunter22@127.0.0.1:6379/0 down", "redis://:***@127.0.0.1:6379/0 down"),
+    ("LAVA said: state 'Idle tok-S3CRET' is not known", "LAVA said: state 'Idle <secret>' is not known"),
+    ("nothing secret here: http://lava.example.org/", "nothing secret here: http://lava.example.org/"),
+])
+def test_scrub_takes_out_tokens_and_url_passwords(text, expected):
+    assert scrub(text, ["tok-S3CRET", "", "x"]) == expected
+
+
+def test_every_log_line_and_traceback_is_scrubbed():
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Keep()
+    handler.addFilter(SecretScrubber(["tok-S3CRET"]))
+    logger = logging.getLogger("test.redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("token %s in an argument", "tok-S3CRET")
+        try:
+            raise ValueError("postgresql://u:pw-secret@db/x refused tok-S3CRET")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) == 2
+    text = "\n".join(records)
+    assert "tok-S3CRET" not in text and "pw-secret" not in text
+    assert "<secret> in an argument" in text and "postgresql://u:***@db/x" in text
