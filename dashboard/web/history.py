@@ -13,6 +13,7 @@ from dashboard.core import statistics as history
 from dashboard.web import params
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import services
+from dashboard.web.protocol import public_event, public_kind
 
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
@@ -128,7 +129,7 @@ def events():
         # Only our own parameters: anything else in the query string is ignored, never echoed.
         known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit") if k in a}
         nxt = request.path + "?" + urlencode(dict(known, before=rows[-1]["id"]))
-    return jsonify({"ok": True, "events": rows, "next": nxt})
+    return jsonify({"ok": True, "events": [public_event(r) for r in rows], "next": nxt})
 
 
 @bp.get("/api/v1/stats/events")
@@ -140,7 +141,8 @@ def stats_events():
     filters, since, until = params.event_filters(a)
     until = until or time.time()
     since = since or until - (86400 if bucket == "hour" else 30 * 86400)
-    rows = _in_thread(_store().buckets, width, since, until, filters)
+    rows = [(ts, public_kind(kind), n)
+            for ts, kind, n in _in_thread(_store().buckets, width, since, until, filters)]
     return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
                     "series": history.series_by_kind(rows)})
 
