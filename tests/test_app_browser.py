@@ -194,6 +194,7 @@ def test_a_correction_from_lava_is_shown_as_one_in_the_feed_and_in_the_jobs_path
         page.wait_for_selector("#connection[data-state=live]", timeout=10000)
         lava.device("qemu-02").update(state="Idle", health="Retired")
         lava.job(13).update(state="Finished", health="Canceled", end_time="2026-11-27T17:45:00Z")
+        lava.device("qemu-01").update(health="Bad")  # while job 14 runs on it
         item = page.wait_for_selector('.feed-item[data-label="correction"]:has-text("qemu-02")', timeout=15000)
         assert item.get_attribute("data-kind") == "event"
         assert item.query_selector(".feed-kind").text_content() == "correction"
@@ -205,6 +206,12 @@ def test_a_correction_from_lava_is_shown_as_one_in_the_feed_and_in_the_jobs_path
 
         wait_until(lambda: any(p["correction"] for p in app.json("/api/v1/jobs/13")["path"]),
                    timeout=10, what="job 13's correction stored")
+        # A device's correction is the device's history, not its job's, though it names the job.
+        wait_until(lambda: any(t["correction"] and t["job"] == 14
+                               for t in app.json("/api/v1/devices/qemu-01")["transitions"]),
+                   timeout=10, what="qemu-01's correction stored")
+        path14 = app.json("/api/v1/jobs/14")["path"]
+        assert path14 and not any(p["correction"] or p["health"] == "Bad" for p in path14), path14
         page.goto(app.url + "/?view=jobs&detail=job:13")
         page.wait_for_selector('#job-path .job-path-step[data-state="Finished"]', timeout=10000)
         steps = page.query_selector_all("#job-path .job-path-step")

@@ -53,7 +53,8 @@ def _path(name):
 
 NAME_Q = {"type": "string", "minLength": 1, "maxLength": 200}
 FILTER_PARAMS = [
-    _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"}, "device, job (or its alias testjob, LAVA's topic suffix), worker, event, correction, "
+    _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+       "device, job (or its alias testjob, LAVA's topic suffix), worker, event, correction, "
        "or another topic suffix"),
     _q("device", NAME_Q, "device hostname"),
     _q("job", {"type": "integer", "minimum": 0, "maximum": MAX_JOB_ID}, "job id"),
