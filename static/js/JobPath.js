@@ -29,7 +29,7 @@ function Steps({ body }) {
           ${" "}<time datetime=${step.time} title=${formatDateTime(step.at)}>${formatClock(step.at)}</time>
           ${step.delta != null && html` <span class="job-path-delta">(+${formatDuration(step.delta)})</span>`}
           ${step.device && html` <span class="job-path-device">on ${step.device}</span>`}
-          ${step.correction && html` <span class="job-path-corrected" title="The dashboard had missed this; LAVA's REST API said so">(corrected from LAVA)</span>`}
+          ${step.correction && html` <span class="job-path-corrected" title="No event said this: the dashboard's model differed from LAVA's REST API, which it then followed">(corrected from LAVA)</span>`}
         </li>`;
       })}
     </ol>
