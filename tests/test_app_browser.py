@@ -172,6 +172,60 @@ def test_an_event_changes_the_right_tile_within_a_second_and_opens_in_details(la
     assert page.errors == [] and page.evaluate("window.__csp") == []
 
 
+def test_a_correction_from_lava_is_shown_as_one_in_the_feed_and_in_the_jobs_path(pages):
+    """The reconciler finds qemu-02 retired and job 13 canceled, which no event said: the live
+    feed labels those entries "correction" with what was wrong, and job 13's path marks the step
+    that came from LAVA's REST API in words."""
+    from tests.fake_lava import FakeLava
+    from tests.fixtures import captured_frames
+    lava = FakeLava()
+    publisher = TestPublisher()
+    app = AppProcess("--lava-url", lava.url, "--zmq", publisher.endpoint, "--reconcile-interval", "1")
+    try:
+        publisher.wait_for_subscriber()
+        frames = captured_frames()  # the history that led to the fake LAVA's state
+        for f in frames:
+            publisher.send(f)
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= len(frames), timeout=20,
+                   what="the captured events stored")
+        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=20, what="LAVA's state loaded")
+        page = pages()
+        page.goto(app.url + "/?view=feed")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        lava.device("qemu-02").update(state="Idle", health="Retired")
+        lava.job(13).update(state="Finished", health="Canceled", end_time="2026-11-27T17:45:00Z")
+        lava.device("qemu-01").update(health="Bad")  # while job 14 runs on it
+        item = page.wait_for_selector('.feed-item[data-label="correction"]:has-text("qemu-02")', timeout=15000)
+        assert item.get_attribute("data-kind") == "event"
+        assert item.query_selector(".feed-kind").text_content() == "correction"
+        text = item.query_selector(".feed-text").text_content()
+        assert text.startswith("corrected device qemu-02 from LAVA") and "'Retired'" in text
+        assert item.query_selector(".feed-subject").text_content() == "qemu-02"
+        # The plain test-shell messages keep their own label.
+        assert {el.text_content() for el in page.query_selector_all('.feed-item[data-label="event"] .feed-kind')} <= {"event"}
+
+        wait_until(lambda: any(p["correction"] for p in app.json("/api/v1/jobs/13")["path"]),
+                   timeout=10, what="job 13's correction stored")
+        # A device's correction is the device's history, not its job's, though it names the job.
+        wait_until(lambda: any(t["correction"] and t["job"] == 14
+                               for t in app.json("/api/v1/devices/qemu-01")["transitions"]),
+                   timeout=10, what="qemu-01's correction stored")
+        path14 = app.json("/api/v1/jobs/14")["path"]
+        assert path14 and not any(p["correction"] or p["health"] == "Bad" for p in path14), path14
+        page.goto(app.url + "/?view=jobs&detail=job:13")
+        page.wait_for_selector('#job-path .job-path-step[data-state="Finished"]', timeout=10000)
+        steps = page.query_selector_all("#job-path .job-path-step")
+        marks = [(s.get_attribute("data-state"), s.get_attribute("data-correction")) for s in steps]
+        assert marks[-1] == ("Finished", "true") and ("Running", "false") in marks, marks
+        assert "(corrected from LAVA)" in steps[-1].inner_text()
+        assert all("corrected" not in s.inner_text() for s in steps[:-1])
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        app.stop()
+        publisher.close()
+        lava.close()
+
+
 def test_a_url_filter_shows_only_what_matches_and_the_server_sends_nothing_else(lab, pages):
     publisher, app = lab
     n = iter(range(1000))

@@ -292,7 +292,11 @@ def test_the_chart_modules_in_the_browser(lab, pages):
                            {time: '2026-11-27T10:00:02Z', state: 'Submitted', health: 'Unknown'},
                            {time: '2026-11-27T10:00:04Z', state: 'Scheduled', health: 'Unknown', device: 'q-1'},
                            {time: '2026-11-27T10:00:09Z', state: 'Running', health: 'Unknown', device: 'q-1'},
-                           {time: '2026-11-27T10:02:09Z', state: 'Finished', health: 'Complete', device: 'q-1'}]),
+                           {time: '2026-11-27T10:02:09Z', state: 'Finished', health: 'Complete', device: 'q-1'},
+                           {time: '2026-11-27T10:03:00Z', state: 'Finished', health: 'Complete', device: 'q-1', correction: true}]),
+        corrected: t.jobSteps([{time: '2026-11-27T10:00:01Z', state: 'Running', health: 'Unknown'},
+                               {time: '2026-11-27T10:05:00Z', state: 'Finished', health: 'Canceled', correction: true}])
+          .map((s) => [s.state, s.correction]),
       };
     }""")
     assert result["many"] == [True, 0, ["workers"]]
@@ -314,7 +318,8 @@ def test_the_chart_modules_in_the_browser(lab, pages):
     assert result["totals"] == [{"category": "Running", "seconds": 70, "share": 0.7},
                                 {"category": "Bad", "seconds": 30, "share": 0.3}]
     steps = result["steps"]
-    assert [(s["state"], s["delta"], s["device"]) for s in steps] == [
-        ("Submitted", None, None), ("Scheduled", 3000, "q-1"), ("Running", 5000, None),
-        ("Finished", 120000, None)]
+    assert [(s["state"], s["delta"], s["device"], s["correction"]) for s in steps] == [
+        ("Submitted", None, None, False), ("Scheduled", 3000, "q-1", False), ("Running", 5000, None, False),
+        ("Finished", 120000, None, True)], "a correction folded into a step marks it"
+    assert result["corrected"] == [["Running", False], ["Finished", True]]
     assert page.errors == []

@@ -202,7 +202,7 @@ def test_api_objects_feeds_and_exports(lab):
     assert [w["hostname"] for w in app.json("/api/v1/workers")["workers"]] == [
         "lab-worker-01", "lab-worker-02", "lab-worker-04"]
     by_job = app.json("/api/v1/events?job=13&limit=1000")["events"]
-    assert {e["kind"] for e in by_job} == {"testjob", "event", "device"}
+    assert {e["kind"] for e in by_job} == {"job", "event", "device"}
     assert all(e["submitter"] == "admin" for e in by_job if e["kind"] != "device")
     # Atom: parses, escapes, links to LAVA.
     status, headers, body = app.get("/feeds/events.atom?job=13")
@@ -218,9 +218,64 @@ def test_api_objects_feeds_and_exports(lab):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert status == 200 and rows and all("2026-11-27T17:38" <= r["time"] < "2026-11-27T17:40" for r in rows)
     status, _, exported = app.get(f"/export/events.json?{rng}&kind=testjob")
-    assert len(exported) == len([r for r in rows if r["kind"] == "testjob"]) > 0
+    assert len(exported) == len([r for r in rows if r["kind"] == "job"]) > 0
+    assert {r["kind"] for r in exported} == {"job"} and "testjob" not in {r["kind"] for r in rows}
     stats = app.json("/api/v1/stats/events?bucket=day&since=2026-11-20T00:00:00Z&until=2026-11-28T00:00:00Z")
     assert sum(n for series in stats["series"].values() for _, n in series) == 128
+
+
+def test_the_api_says_job_and_takes_testjob_as_its_alias(lab):
+    """kind=job and kind=testjob (LAVA's topic suffix, as the store keeps it) are the same rows,
+    and every output names the kind `job`: events, the statistics' series, the feed, the exports."""
+    publisher, start = lab
+    app = start()
+    frames = captured_frames()
+    publish_all(publisher, app, frames)
+    topics = [f[0].decode().rsplit(".", 1)[1] for f in frames]
+    jobs = app.json("/api/v1/events?kind=job&limit=1000")["events"]
+    assert len(jobs) == topics.count("testjob") > 0
+    assert app.json("/api/v1/events?kind=testjob&limit=1000")["events"] == jobs
+    assert {e["kind"] for e in jobs} == {"job"} and {e["topic"] for e in jobs} == {"org.lavasoftware.testjob"}
+    page = app.json("/api/v1/events?kind=job&limit=3")
+    assert "kind=job" in page["next"] and [e["kind"] for e in page["events"]] == ["job"] * 3
+    everything = app.json("/api/v1/events?limit=1000")["events"]
+    assert {e["kind"] for e in everything} == {"device", "job", "worker", "event"}
+    window = "since=2026-11-20T00:00:00Z&until=2026-11-28T00:00:00Z"
+    stats = app.json(f"/api/v1/stats/events?bucket=day&{window}")["series"]
+    assert set(stats) == {"device", "job", "worker", "event"}
+    assert sum(n for _, n in stats["job"]) == topics.count("testjob")
+    for alias in ("job", "testjob"):
+        only = app.json(f"/api/v1/stats/events?bucket=day&{window}&kind={alias}")["series"]
+        assert list(only) == ["job"] and only["job"] == stats["job"], alias
+    _, _, text = app.get(f"/export/events.csv?{window}&kind=testjob")
+    assert {r["kind"] for r in csv.DictReader(io.StringIO(text))} == {"job"}
+    assert [e["id"] for e in app.get(f"/export/events.json?{window}&kind=job")[2]] == sorted(e["id"] for e in jobs)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = ET.fromstring(app.get("/feeds/events.atom?kind=job")[2])
+    entries = feed.findall("a:entry", ns)
+    assert entries and {e.find("a:category", ns).get("term") for e in entries} == {"job"}
+    assert all(e.findtext("a:title", namespaces=ns).startswith("job ") for e in entries)
+
+
+def test_errors_carry_a_machine_readable_code(lab, tmp_path):
+    publisher, start = lab
+    app = start()
+    for url in BAD:
+        status, _, body = app.get(url)
+        assert (status, body["code"]) == (400, "bad_parameter"), url
+    status, _, body = app.get("/api/v1/devices/nope")
+    assert (status, body["code"]) == (404, "not_found")
+    off = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(tmp_path / "off"), "--no-store")
+    try:
+        for url in ("/api/v1/events?kind=job", "/api/v1/stats/events", "/api/v1/stats/queue",
+                    "/feeds/events.atom", "/export/events.csv", "/api/v1/devices/q/timeline"):
+            status, _, body = off.get(url)
+            assert (status, body["ok"], body["code"]) == (400, False, "history_off"), url
+        # A bad parameter is still a bad parameter, store or not.
+        status, _, body = off.get("/api/v1/devices?health=%01")
+        assert (status, body["code"]) == (400, "bad_parameter")
+    finally:
+        off.stop()
 
 
 def test_cursor_pagination_through_the_api_while_events_arrive(lab):

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from dashboard.web import params
 from dashboard.web.context import in_thread as _in_thread, require_store as _store, services
+from dashboard.web.protocol import public_event
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100
@@ -21,13 +22,13 @@ ATOM = "http://www.w3.org/2005/Atom"
 
 
 def title(row):
-    """One line that says what happened."""
+    """One line that says what happened (`row` as the API shows it: a job's kind is `job`)."""
     kind, name = row["kind"], row["device"] or row["worker"] or ""
     if kind == "device":
         return f"device {name}: {row['state']} / {row['health']}"
     if kind == "worker":
         return f"worker {row['worker']}: {row['state']} / {row['health']}"
-    if kind == "testjob":
+    if kind == "job":
         return f"job {row['job']}: {row['state']} / {row['health']}"
     if kind == "correction":  # what the reconciler found wrong, as LAVA's REST API says
         return f"correction: {row['data'].get('message', row['topic'])}"
@@ -46,7 +47,7 @@ def atom():
     ET.SubElement(feed, "updated").text = rows[0]["time"] if rows else _now()
     ET.SubElement(feed, "link", rel="self", href=request.url)
     lava = services().meta["lava_url"]
-    for row in rows:
+    for row in map(public_event, rows):
         entry = ET.SubElement(feed, "entry")
         ET.SubElement(entry, "id").text = f"urn:uuid:{row['uuid']}" if _is_uuid(row["uuid"]) else f"tag:lava-live-dashboard,event:{row['id']}"
         ET.SubElement(entry, "title").text = title(row)
@@ -81,7 +82,7 @@ def _export_rows(store, filters, since, until):
         rows = _in_thread(store.events, filters, since, until, after=after, limit=EXPORT_PAGE,
                           newest_first=False)
         for row in rows[:EXPORT_MAX - sent]:
-            yield row
+            yield public_event(row)
         sent += len(rows)
         if len(rows) < EXPORT_PAGE:
             return

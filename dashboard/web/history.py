@@ -10,13 +10,17 @@ from urllib.parse import urlencode
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import statistics as history
+from dashboard.core.state import CORRECTION_KIND, correction_topic
 from dashboard.web import params
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import services
+from dashboard.web.protocol import public_event, public_kind, stored_kind
 
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
 TRANSITIONS = 100
+JOB = stored_kind("job")  # as the store keeps a job's events (LAVA's topic suffix, testjob)
+JOB_CORRECTION = correction_topic("job")  # a device's correction names its job too: not the job's
 
 
 def _listing(name, table, key, fields):
@@ -71,7 +75,7 @@ def device_timeline(hostname):
 
 def _transition(row):
     return {"id": row["id"], "time": row["time"], "state": row["state"], "health": row["health"],
-            "worker": row["worker"], "job": row["job"], "correction": row["kind"] == "correction"}
+            "worker": row["worker"], "job": row["job"], "correction": row["kind"] == CORRECTION_KIND}
 
 
 @bp.get("/api/v1/jobs")
@@ -90,16 +94,16 @@ def job(job_id):
     if services().store is not None:
         rows = _in_thread(services().store.events, {"job": job_id}, limit=PAGE_MAX, newest_first=False)
     if obj is None:
-        last = [r for r in rows if r["kind"] == "testjob"]
+        last = [r for r in rows if r["kind"] == JOB]
         if not last:
             return error_body(404, f"no job {job_id}", "not_found")
         obj = dict(last[-1]["data"], id=job_id)
         obj.pop("job", None)
     path = [{"time": r["time"], "state": r["state"], "health": r["health"], "device": r["device"],
-             "correction": r["kind"] == "correction"}
-            for r in rows if r["kind"] in ("testjob", "correction")]
+             "correction": r["kind"] == CORRECTION_KIND}
+            for r in rows if r["kind"] == JOB or r["topic"] == JOB_CORRECTION]
     messages = [{"time": r["time"], "message": r["data"].get("message"), "kind": r["kind"]}
-                for r in rows if r["kind"] not in ("testjob", "device", "worker", "correction")]
+                for r in rows if r["kind"] not in (JOB, "device", "worker", CORRECTION_KIND)]
     return jsonify({"ok": True, "job": obj, "path": path, "messages": messages})
 
 
@@ -128,7 +132,7 @@ def events():
         # Only our own parameters: anything else in the query string is ignored, never echoed.
         known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit") if k in a}
         nxt = request.path + "?" + urlencode(dict(known, before=rows[-1]["id"]))
-    return jsonify({"ok": True, "events": rows, "next": nxt})
+    return jsonify({"ok": True, "events": [public_event(r) for r in rows], "next": nxt})
 
 
 @bp.get("/api/v1/stats/events")
@@ -140,7 +144,8 @@ def stats_events():
     filters, since, until = params.event_filters(a)
     until = until or time.time()
     since = since or until - (86400 if bucket == "hour" else 30 * 86400)
-    rows = _in_thread(_store().buckets, width, since, until, filters)
+    rows = [(ts, public_kind(kind), n)
+            for ts, kind, n in _in_thread(_store().buckets, width, since, until, filters)]
     return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
                     "series": history.series_by_kind(rows)})
 
@@ -190,7 +195,7 @@ def stats_queue():
 
     def read():
         # A job queued for over a week before the window is not counted: bounded work per request.
-        before = store.state_before("testjob", "job", start, filters, lookback=7 * 86400)
-        rows = store.rows("testjob", start, end, filters, columns=("ts", "job", "state"))
+        before = store.state_before(JOB, "job", start, filters, lookback=7 * 86400)
+        rows = store.rows(JOB, start, end, filters, columns=("ts", "job", "state"))
         return history.queue_length(before, rows, start, end, step)
     return jsonify({"ok": True, "step": step, "points": _in_thread(read)})

@@ -27,7 +27,8 @@ JOB = _obj(("id", "state", "health"), id={"type": "integer"}, submitter=NSTR, de
 WORKER = _obj(("hostname", "state", "health", "devices"), hostname=STR, state=NSTR, health=NSTR,
               devices={"type": "array", "items": STR}, since=NSTR, updated=NSTR)
 EVENT = _obj(("id", "uuid", "time", "kind", "topic", "data", "frames"), id={"type": "integer"},
-             uuid=STR, time=STR, kind=STR, topic=STR, username=NSTR, job=NINT, device=NSTR,
+             uuid=STR, time=STR, kind={"type": "string", "description": "device, job, worker, "
+                                       "event, correction, or another topic suffix"}, topic=STR, username=NSTR, job=NINT, device=NSTR,
              worker=NSTR, submitter=NSTR, device_type=NSTR, state=NSTR, health=NSTR,
              data={"type": "object"}, frames={"type": "array", "items": STR, "minItems": 5, "maxItems": 5})
 TRANSITION = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
@@ -52,7 +53,9 @@ def _path(name):
 
 NAME_Q = {"type": "string", "minLength": 1, "maxLength": 200}
 FILTER_PARAMS = [
-    _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"}, "device, testjob, worker, event, or another topic suffix"),
+    _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+       "device, job (or its alias testjob, LAVA's topic suffix), worker, event, correction, "
+       "or another topic suffix"),
     _q("device", NAME_Q, "device hostname"),
     _q("job", {"type": "integer", "minimum": 0, "maximum": MAX_JOB_ID}, "job id"),
     _q("worker", NAME_Q, "worker hostname"),
@@ -81,8 +84,10 @@ def document():
         "openapi": "3.0.3",
         "info": {"title": "LAVA Live Dashboard API", "version": "1",
                  "description": "Read-only. Live objects use LAVA's field names; errors are "
-                                "{\"ok\": false, \"error\": \"...\"}. The live protocol is "
-                                "Socket.IO: see docs/protocol.md."},
+                                "{\"ok\": false, \"error\": \"...\", \"code\": \"...\"} "
+                                "(code bad_parameter, history_off, not_found, ...). A job's events "
+                                "have the kind `job` (LAVA's topic says testjob). The live protocol "
+                                "is Socket.IO: see docs/protocol.md."},
         "paths": {
             "/api/v1/state": _get("The whole live model with its sequence number",
                                   _ok(seq={"type": "integer"}, devices=arr(DEVICE), jobs=arr(JOB),

@@ -4,6 +4,7 @@ import re
 
 from dashboard.core.events import MAX_JOB_ID, parse_time
 from dashboard.storage.store import FILTERS as FILTER_NAMES  # the store's filterable columns
+from dashboard.web.protocol import stored_kind
 
 NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 KIND = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -64,8 +65,10 @@ def choice(args, name, choices, default):
 
 
 def event_filters(args):
-    """The filters shared by /api/v1/events, the feed, the export and the charts."""
-    filters = {"kind": text(args, "kind", KIND), "device": text(args, "device"),
+    """The filters shared by /api/v1/events, the feed, the export and the charts. `kind=job` and
+    `kind=testjob` both mean the stored kind testjob (LAVA's topic suffix)."""
+    kind = text(args, "kind", KIND)
+    filters = {"kind": stored_kind(kind) if kind is not None else None, "device": text(args, "device"),
                "worker": text(args, "worker"), "submitter": text(args, "submitter"),
                "device_type": text(args, "device_type"),
                "job": integer(args, "job", low=0, high=MAX_JOB_ID)}

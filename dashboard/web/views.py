@@ -1,6 +1,8 @@
 """The single-page app's HTML, served under a strict Content-Security-Policy."""
 from flask import Blueprint, current_app, render_template
 
+from dashboard.web.protocol import bootstrap
+
 bp = Blueprint("views", __name__)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -9,10 +11,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 @bp.get("/")
 def index():
-    """The page; all data arrives over Socket.IO."""
+    """The page, with the protocol's constants in a JSON bootstrap; all data arrives over Socket.IO."""
     meta = current_app.extensions["dashboard"].meta
     return render_template("index.html", simulated=meta["simulated"], lava_url=meta["lava_url"],
-                           version=meta["version"])
+                           version=meta["version"], bootstrap=bootstrap(meta))
 
 
 @bp.after_app_request

@@ -27,14 +27,17 @@ const COLLECTIONS = { device: "devices", job: "jobs", worker: "workers" };
 // Rows a wall shows in a list before "and N more": enough to fill a 1080p screen, no more.
 const WALL_FEED_ROWS = 40;
 
+/** "A, B or C". */
+const oneOf = (words) => (words.length > 1 ? `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}` : words.join(""));
+
 /** Why a panel may be empty because of the health filter (it applies to jobs and workers too). */
 function healthNotes(health) {
   if (!health.length) return {};
   return {
     jobs: health.some((h) => JOB_HEALTHS.includes(h)) ? null
-      : "The health filter applies to jobs too, and a job's health is one of Unknown, Complete, Incomplete or Canceled.",
+      : `The health filter applies to jobs too, and a job's health is one of ${oneOf(JOB_HEALTHS)}.`,
     workers: health.some((h) => WORKER_HEALTHS.includes(h)) ? null
-      : "The health filter applies to workers too (Active, Maintenance or Retired).",
+      : `The health filter applies to workers too (${oneOf(WORKER_HEALTHS)}).`,
   };
 }
 

@@ -1,7 +1,7 @@
 /** One entry of the live feed: when, what kind, which object (opens its details), what happened. */
 import { html } from "./html.js";
 import { memo } from "./memo.js";
-import { describe } from "./describe.js";
+import { describe, feedLabel, isCorrection } from "./describe.js";
 import { formatClock, formatDateTime } from "./time.js";
 
 function subjectButton(kind, id, text, onOpen) {
@@ -9,10 +9,17 @@ function subjectButton(kind, id, text, onOpen) {
     onClick=${() => onOpen(kind, id)}>${text}</button>`;
 }
 
-/** The object an item is about. */
+const OBJECTS = ["device", "job", "worker"];
+
+/** The object an item is about (a correction's: the object it corrected). */
 function subject(item, onOpen) {
   const { kind, id, data } = item;
   if (kind === "device" || kind === "worker") return subjectButton(kind, id, id, onOpen);
+  const corrected = isCorrection(item) && data.data ? data.data : null;
+  if (corrected && OBJECTS.includes(corrected.object) && corrected.id != null) {
+    const name = String(corrected.id);
+    return subjectButton(corrected.object, name, corrected.object === "job" ? `job #${name}` : name, onOpen);
+  }
   if (kind === "job") return subjectButton("job", id, `job #${id}`, onOpen);
   if (data && data.job != null) return subjectButton("job", String(data.job), `job #${data.job}`, onOpen);
   return html`<span class="feed-subject">${(data && (data.device || data.topic)) || "lab"}</span>`;
@@ -21,11 +28,12 @@ function subject(item, onOpen) {
 /** `fresh`: arrived a moment ago (highlighted). */
 function FeedItemView({ item, fresh, onOpen }) {
   const { text, tone } = describe(item);
+  const word = feedLabel(item);
   return html`
-    <li class=${`feed-item feed-${item.kind} tone-${tone}${fresh ? " is-new" : ""}`} data-kind=${item.kind}
-        data-change-seq=${item.seq ?? ""}>
+    <li class=${`feed-item feed-${item.kind}${word !== item.kind ? ` feed-${word}` : ""} tone-${tone}${fresh ? " is-new" : ""}`}
+        data-kind=${item.kind} data-label=${word} data-change-seq=${item.seq ?? ""}>
       <time class="feed-time" title=${formatDateTime(item.at)}>${formatClock(item.at)}</time>
-      <span class="feed-kind">${item.kind}</span>
+      <span class="feed-kind">${word}</span>
       ${subject(item, onOpen)}
       <span class="feed-text">${text}</span>
     </li>`;

@@ -1,7 +1,8 @@
 /**
  * A job's path through the states, from the stored events (/api/v1/jobs/<id>): each state with
  * its time and how long after the one before it came, e.g. Submitted 10:00:01 → Scheduled (+3 s)
- * → Running (+5 s) → Finished Complete (+2 m 00 s).
+ * → Running (+5 s) → Finished Complete (+2 m 00 s). A step that came from a correction (the
+ * dashboard's model was wrong, LAVA's REST API said otherwise) says so in words.
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -22,11 +23,13 @@ function Steps({ body }) {
       ${steps.map((step, i) => {
         const health = step.state === "Finished" || (step.health && step.health !== "Unknown") ? step.health : null;
         const cls = `value-word state-${token(step.state)}${health ? ` health-${token(health)}` : ""}`;
-        return html`<li key=${i} class="job-path-step" data-state=${step.state} data-health=${step.health || ""}>
+        return html`<li key=${i} class=${`job-path-step${step.correction ? " is-corrected" : ""}`} data-state=${step.state}
+            data-health=${step.health || ""} data-correction=${step.correction ? "true" : "false"}>
           <span class=${cls}>${symbolFor(health || step.state)} ${step.state}${health ? ` ${health}` : ""}</span>
           ${" "}<time datetime=${step.time} title=${formatDateTime(step.at)}>${formatClock(step.at)}</time>
           ${step.delta != null && html` <span class="job-path-delta">(+${formatDuration(step.delta)})</span>`}
           ${step.device && html` <span class="job-path-device">on ${step.device}</span>`}
+          ${step.correction && html` <span class="job-path-corrected" title="No event said this: the dashboard's model differed from LAVA's REST API, which it then followed">(corrected from LAVA)</span>`}
         </li>`;
       })}
     </ol>

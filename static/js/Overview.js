@@ -9,7 +9,7 @@ import { Counter } from "./Counter.js";
 import { useNow } from "./clock.js";
 import { deviceCounts, finishedLastHour, jobCounts, workerCounts } from "./selectors.js";
 import { eventsPerMinute } from "./rate.js";
-import { ALERT_HEALTHS } from "./lava.js";
+import { ALERT_HEALTHS, JOB_OUTCOMES } from "./lava.js";
 
 /** `limit`: finished jobs the page keeps; `compact`: the wall's one-line version (zeros hidden). */
 export function Overview({ devices, jobs, workers, rate, limit, compact = false }) {
@@ -45,7 +45,7 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
           <${Counter} name="jobs-finished-hour" kind="jobs" word="finished in the last hour" tone="finished"
             value=${hour.total} display=${partial ? `${hour.total}+` : undefined}
             title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />
-          ${[["Complete", "complete"], ["Incomplete", "incomplete"], ["Canceled", "canceled"]]
+          ${JOB_OUTCOMES.map((outcome) => [outcome, outcome.toLowerCase()])
             .filter(([key]) => !compact || hour[key] > 0).map(([key, word]) => html`<${Counter} key=${key}
               name=${`jobs-hour-${key}`} kind="health" tone=${key} word=${word} value=${hour[key]}
               alert=${key === "Incomplete"} />`)}

@@ -67,6 +67,19 @@ export function messageText(event) {
   return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…` : text;
 }
 
+/**
+ * Is this feed item a correction: the server's model differed from LAVA's REST API and was put
+ * right (an `event` whose `type` is "correction"; its message says what was wrong)?
+ */
+export function isCorrection(item) {
+  return item.kind === "event" && item.data != null && item.data.type === "correction";
+}
+
+/** The word a feed item is labelled with: its kind, or "correction". */
+export function feedLabel(item) {
+  return isCorrection(item) ? "correction" : item.kind;
+}
+
 /** A feed item → `{text, tone}`; tone is one of plain, good, alert, muted. */
 export function describe(item) {
   switch (item.kind) {

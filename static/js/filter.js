@@ -3,19 +3,9 @@
  * does the filtering (docs/protocol.md); `matchesFilter` mirrors its rules only so that history
  * the page already holds (the live feed) can be trimmed to a new filter without asking again.
  */
-
-/** Keys the server understands; each value is a list of strings, empty or missing = everything. */
-export const FILTER_KEYS = ["kinds", "device_types", "devices", "workers", "submitters", "health"];
-
-/** filter key → {kind: the field of that kind's object it is compared with} (dashboard/filters.py). */
-const CRITERIA = {
-  kinds: null, // compared with the kind itself
-  device_types: { device: "device_type", job: "device_type", event: "device_type" },
-  devices: { device: "hostname", job: "device", event: "device" },
-  workers: { device: "worker", job: "worker", worker: "hostname", event: "worker" },
-  submitters: { job: "submitter", event: "submitter" },
-  health: { device: "health", job: "health", worker: "health" },
-};
+// The keys the server understands (each value a list of strings, empty or missing = everything)
+// and which field of which kind each compares are the server's own, from the page's bootstrap.
+import { CRITERIA, FILTER_KEYS } from "./protocol.js";
 
 /** The page's options → the filter to subscribe with: only non-empty keys, values sorted. */
 export function subscriptionFilter(options = {}) {

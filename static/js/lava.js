@@ -1,11 +1,16 @@
-/** LAVA's enumerations (display strings exactly as LAVA sends them) and how each is presented. */
+/**
+ * LAVA's enumerations and how each is presented. The enumerations themselves are the server's
+ * (protocol.js, from dashboard/core/events.py); the groupings and symbols below are the page's
+ * presentation of them (tests/test_store_js_browser.py checks they name only values the server has).
+ */
+import { JOB_HEALTHS } from "./protocol.js";
 
-export const DEVICE_STATES = ["Idle", "Reserved", "Running"];
-export const DEVICE_HEALTHS = ["Good", "Unknown", "Looping", "Bad", "Maintenance", "Retired"];
-export const JOB_STATES = ["Submitted", "Scheduling", "Scheduled", "Running", "Canceling", "Finished"];
-export const JOB_HEALTHS = ["Unknown", "Complete", "Incomplete", "Canceled"];
-export const WORKER_STATES = ["Online", "Offline"];
-export const WORKER_HEALTHS = ["Active", "Maintenance", "Retired"];
+export {
+  DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES, WORKER_HEALTHS, WORKER_STATES,
+} from "./protocol.js";
+
+/** A finished job's outcomes: every job health but Unknown, in the server's order. */
+export const JOB_OUTCOMES = Object.freeze(JOB_HEALTHS.filter((health) => health !== "Unknown"));
 
 /** Job states grouped as the dashboard shows them. */
 export const QUEUED_JOB_STATES = ["Submitted", "Scheduling", "Scheduled"];

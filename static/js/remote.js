@@ -12,12 +12,16 @@ const TIMEOUT_MS = 20000;
 // The store writes in batches (every 0.5 s): a reload asked for by a live change waits a little.
 const RELOAD_DELAY_MS = 1500;
 
-/** An answer that is not `{ok: true, ...}`; `off` when the server keeps no history (--no-store). */
+/**
+ * An answer that is not `{ok: true, ...}`: the server's reason, the HTTP status and the error's
+ * machine-readable `code` (docs/api.md); `off` when the server keeps no history (--no-store).
+ */
 export class RemoteError extends Error {
-  constructor(message, status) {
+  constructor(message, status, code = null) {
     super(message);
     this.status = status;
-    this.off = status === 400 && /history is off/i.test(message);
+    this.code = code;
+    this.off = code === "history_off";
   }
 }
 
@@ -38,7 +42,7 @@ export async function getJson(url, signal) {
   }
   if (!response.ok || !body || body.ok !== true) {
     const reason = body && typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
-    throw new RemoteError(reason, response.status);
+    throw new RemoteError(reason, response.status, body && typeof body.code === "string" ? body.code : null);
   }
   return body;
 }

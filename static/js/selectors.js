@@ -2,7 +2,7 @@
 import { filterMap, matchesTerms, queryTerms } from "./search.js";
 import { parseTime } from "./time.js";
 import {
-  DEVICE_HEALTHS, DEVICE_STATES, QUEUED_JOB_STATES, RUNNING_JOB_STATES, WORKER_STATES,
+  DEVICE_HEALTHS, DEVICE_STATES, JOB_OUTCOMES, QUEUED_JOB_STATES, RUNNING_JOB_STATES, WORKER_STATES,
 } from "./lava.js";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
@@ -119,7 +119,6 @@ export function partitionJobs(jobs, finishedLimit = 20) {
   return { running, queued, finished: newest.slice(0, finishedLimit).map(([, job]) => job) };
 }
 
-const OUTCOMES = ["Complete", "Incomplete", "Canceled"];
 
 /**
  * Jobs that ended in the last hour, by outcome: `{total, Complete, Incomplete, Canceled, other,
@@ -128,7 +127,7 @@ const OUTCOMES = ["Complete", "Incomplete", "Canceled"];
  */
 export function finishedLastHour(jobs, now) {
   const from = now - 3600 * 1000;
-  const out = { total: 0, Complete: 0, Incomplete: 0, Canceled: 0, other: 0, since: null };
+  const out = { total: 0, ...Object.fromEntries(JOB_OUTCOMES.map((o) => [o, 0])), other: 0, since: null };
   for (const job of jobs.values()) {
     if (job.state !== "Finished") continue;
     const ended = parseTime(job.end_time) ?? parseTime(job.updated);
@@ -136,7 +135,7 @@ export function finishedLastHour(jobs, now) {
     if (out.since == null || ended < out.since) out.since = ended;
     if (ended < from) continue;
     out.total += 1;
-    if (OUTCOMES.includes(job.health)) out[job.health] += 1;
+    if (JOB_OUTCOMES.includes(job.health)) out[job.health] += 1;
     else out.other += 1;
   }
   return out;

@@ -7,6 +7,8 @@
  * type), so the page asks once per combination and adds the answers up: exact, and bounded by
  * MAX_QUERIES.
  */
+import { JOB_OUTCOMES } from "./lava.js";
+import { CATEGORIES, KINDS } from "./protocol.js";
 
 /** Server filter key (filter.js) → query parameter of the statistics endpoints. */
 const PARAMS = { device_types: "device_type", workers: "worker", submitters: "submitter", devices: "device" };
@@ -29,13 +31,17 @@ export const MAX_QUERIES = 8;
 /** The windows of utilisation, queue and timelines: [value, label]. */
 export const WINDOWS = [["24h", "24 h"], ["7d", "7 days"]];
 
-/** Event kinds (the topic's last word) as the legends name them. */
-export const KIND_LABELS = { device: "Device", testjob: "Job", worker: "Worker", event: "Test shell" };
-export const KIND_ORDER = ["device", "testjob", "worker", "event"];
-/** Device time categories (dashboard/history.py CATEGORIES), in the order they are stacked. */
-export const CATEGORIES = ["Running", "Idle", "Maintenance", "Bad", "Retired"];
+/**
+ * Stored event kinds as the legends name them: the server's kinds (protocol.js), in its order,
+ * then the reconciler's corrections; any other topic suffix keeps its own name.
+ */
+export const KIND_LABELS = { device: "Device", job: "Job", worker: "Worker", event: "Test shell",
+  correction: "Correction" };
+export const KIND_ORDER = [...KINDS, "correction"];
+/** Device time categories (dashboard/core/statistics.py, through protocol.js), in the order they are stacked. */
+export { CATEGORIES };
 /** Job outcomes, bottom of the stack first. */
-export const OUTCOMES = ["Complete", "Incomplete", "Canceled"];
+export const OUTCOMES = JOB_OUTCOMES;
 
 const HOUR = 3600;
 const DAY = 86400;

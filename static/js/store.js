@@ -9,12 +9,13 @@
  */
 import { matchesFilter } from "./filter.js";
 import { historyEntry } from "./history.js";
+import { MAX_FINISHED_JOBS } from "./protocol.js";
 import { countEvents } from "./rate.js";
 import { parseTime } from "./time.js";
 
 /** Every list kept in memory is bounded by one of these: memory stays flat over weeks. */
 export const LIMITS = Object.freeze({
-  finishedJobs: 500, // finished jobs kept (as the server's default); the page lists the last 20
+  finishedJobs: MAX_FINISHED_JOBS, // finished jobs kept: as many as the server (--max-finished-jobs)
   events: 100, // test-shell / unknown-topic messages kept
   feed: 200, // entries of the live feed
   historyPerObject: 12, // changes remembered per device, job or worker (details panel)
@@ -75,7 +76,7 @@ function indexBy(list, field) {
 }
 
 /** Drop the oldest finished jobs beyond `limit` (mutates `jobs`, which must be a private copy). */
-function keepRecentFinished(jobs, limit) {
+export function keepRecentFinished(jobs, limit) {
   const finished = [];
   for (const [key, job] of jobs) {
     if (job.state === "Finished") {

@@ -65,7 +65,8 @@ export function windowTicks(from, to, windowKey) {
 /**
  * /jobs/<id> `path` → the steps a person reads: consecutive entries with the same state and
  * health are one step; each has `at` (epoch ms), `delta` (ms since the previous step, null for
- * the first) and `device` when it differs from the step before.
+ * the first), `device` when it differs from the step before, and `correction` when an entry of
+ * it is a correction (the reconciler found the model wrong and took LAVA's REST API's word).
  */
 export function jobSteps(path) {
   const steps = [];
@@ -77,6 +78,7 @@ export function jobSteps(path) {
     if (entry.device) device = entry.device;
     if (last && last.state === entry.state && last.health === (entry.health ?? null)) {
       if (newDevice && !last.device) last.device = newDevice;
+      if (entry.correction === true) last.correction = true;
       continue;
     }
     const at = parseTime(entry.time);
@@ -87,6 +89,7 @@ export function jobSteps(path) {
       at,
       delta: last && last.at != null && at != null ? Math.max(0, at - last.at) : null,
       device: newDevice,
+      correction: entry.correction === true,
     };
     steps.push(last);
   }

@@ -3,6 +3,7 @@
  * `location.search` in and puts the result into `history.replaceState`, so a URL alone
  * reproduces a view (filters, search, layout, theme, wall mode, the open details panel).
  */
+import { KINDS, OBJECT_KINDS } from "./protocol.js";
 
 /**
  * `view=`: what the page shows. "all" is the desk layout; the others give one panel the page;
@@ -13,8 +14,9 @@ export const VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts"];
 export const ROTATION = ["devices", "jobs", "workers", "feed"];
 export const GROUPS = ["type", "worker"];
 export const THEMES = ["light", "dark", "auto"];
-export const FEED_KINDS = ["device", "job", "worker", "event"];
-export const DETAIL_KINDS = ["device", "job", "worker"];
+/** The live feed's kinds (`feed=`) and the objects a details panel shows: the server's (protocol.js). */
+export const FEED_KINDS = KINDS;
+export const DETAIL_KINDS = OBJECT_KINDS;
 
 /** URL key → server filter key (docs/protocol.md). The server does this filtering, not the page. */
 export const URL_FILTERS = [
