@@ -60,6 +60,20 @@ SETTINGS = (
             "or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
             "environment variable. Anonymous reads see public objects only."),
     Setting("lava_token_file", "", "Read the LAVA API token from this file instead."),
+    Setting("access", "", "Who may see what (docs/security.md). open: everyone sees everything. "
+            "lava: each viewer sees what LAVA shows them (anonymous, or signed in with their LAVA "
+            "username and token); private jobs are redacted. login: like lava, but nothing is shown "
+            "without signing in (signed wall links excepted). Empty: lava with --lava-url, else open.",
+            choices=("", "open", "lava", "login")),
+    Setting("trusted_proxy", False, "Trust the reverse proxy's X-Forwarded-Proto and "
+            "X-Forwarded-For: session cookies are then Secure behind TLS, and per-address limits "
+            "count the client's address. Only behind a proxy that sets them.", bool),
+    Setting("session_idle", 3600.0, "Seconds a signed-in viewer's session lasts unused.", float),
+    Setting("session_lifetime", 43200.0, "Seconds a signed-in viewer's session lasts at most.",
+            float),
+    Setting("secret_key", "", "Key that signs session cookies and wall links; every web process "
+            "of a cluster needs the same. Empty: the key in --data-dir/secret_key, created (mode "
+            "0600) on first start. Give it in the environment, not on the command line."),
     Setting("lava_timeout", 15.0, "Seconds to wait for one answer from the LAVA API.", float),
     Setting("reconcile_interval", 300.0, "Seconds between two reconciliations with the REST API "
             "(one also runs when the event source reconnects or has been silent too long).", float),
@@ -100,7 +114,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
 POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
-            "sim_devices", "sim_speed")
+            "sim_devices", "sim_speed", "session_idle", "session_lifetime")
 
 
 class ConfigError(ValueError):
@@ -179,6 +193,11 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
+    if not values["access"]:  # open only where the dashboard cannot know better
+        values["access"] = "lava" if values["lava_url"] else "open"
+    if values["access"] != "open" and not values["lava_url"]:
+        raise ConfigError(f"access {values['access']}: needs --lava-url, the LAVA server that "
+                          f"says who may see what")
     if values["role"] != "all" and not values["message_queue"].startswith(("redis://", "rediss://")):
         scheme = values["message_queue"].partition(":")[0][:20]  # never the rest: it may hold a password
         raise ConfigError(f"role {values['role']}: needs --message-queue redis://HOST:PORT/DB, "

@@ -4,12 +4,13 @@ import logging
 import os
 import uuid
 
-from flask import Flask
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_socketio import SocketIO
 
 from dashboard import __version__, config
 from dashboard.core.redact import scrub, split_secrets
-from dashboard.web import api
+from dashboard.web import api, auth
 from dashboard.web import feeds
 from dashboard.web import history as history_api
 from dashboard.web import openapi
@@ -20,6 +21,7 @@ from dashboard.live.ingest import Ingest
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import Relay
 from dashboard.core.state import LabState
+from dashboard.core.visibility import Visibility
 
 log = logging.getLogger("dashboard")
 
@@ -96,6 +98,9 @@ class Services:
     keeper: object = None
     ingest: Ingest = None
     reconciler: Reconciler = None
+    access: object = None  # web.auth.Access: who is looking (sessions, tokens, wall links)
+    job_visibility: object = None  # live.access.JobVisibility: which jobs are public, from LAVA
+    viewer_visibility: object = None  # live.access.ViewerVisibility: what signed-in viewers see
     discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
 
 
@@ -116,13 +121,39 @@ def create_app(overrides=None, settings=None):
                       **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
-    app.extensions["dashboard"] = _build_services(settings)
-    for blueprint in (api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp):
+    from dashboard.storage import secrets
+
+    # Signs session cookies and wall links: one key for every web process (never logged).
+    key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
+    _sessions_config(app, settings, key)
+    app.extensions["dashboard"] = _build_services(settings, key)
+    for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp):
         app.register_blueprint(blueprint)
     return app
 
 
-def _build_services(settings):
+class _SecureWhenTls(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over TLS (behind a trusted proxy:
+    as X-Forwarded-Proto says)."""
+
+    def get_cookie_secure(self, app):
+        return request.is_secure
+
+
+def _sessions_config(app, settings, key):
+    """Signed, HttpOnly, SameSite=Lax cookies; the key shared by every web process."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.secret_key = key
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_NAME="lava_dashboard",
+                      PERMANENT_SESSION_LIFETIME=int(settings["session_lifetime"]))
+    app.session_interface = _SecureWhenTls()
+    if settings["trusted_proxy"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+
+def _build_services(settings, key):
     """The services of this process's role, in one pass, from the bottom up."""
     from dashboard import green
 
@@ -136,11 +167,13 @@ def _build_services(settings):
                 max_finished_jobs=settings["max_finished_jobs"])
     state = LabState(max_finished_jobs=settings["max_finished_jobs"])
     health = Health()
+    visibility = Visibility()  # what LAVA said about who may see which job (docs/security.md)
     parts = {}
     if role != "ingest":
         parts["relay"] = Relay(socketio, state, meta, interval=settings["batch_interval"],
                                max_pending=settings["max_pending_changes"],
-                               mode=settings["relay_mode"], log_size=settings["change_log"])
+                               mode=settings["relay_mode"], log_size=settings["change_log"],
+                               identify=auth.identify_connection, visibility=visibility)
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":
@@ -153,16 +186,59 @@ def _build_services(settings):
         if parts["keeper"] and parts["keeper"].recovered:  # the page says so, as /healthz does
             meta.update({"store_recovered": parts["keeper"].recovered}, notify=False)
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
+    access_parts = _access(settings, state, sink, parts.get("relay"), key, visibility)
+    sink = access_parts.get("job_visibility") or sink  # learns who may see each new job
     if role != "web":
         parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
                                  parts.get("store"))
     if rest:
+        public = None
+        if access_parts.get("job_visibility"):
+            public = (access_parts["anonymous_rest"], access_parts["job_visibility"])
         parts["reconciler"] = Reconciler(state, sink, meta, rest, settings,
-                                         socketio.server.eio.create_event, store=parts.get("store"))
+                                         socketio.server.eio.create_event, store=parts.get("store"),
+                                         public=public)
+    access_parts.pop("anonymous_rest", None)
+    meta.update({"access": settings["access"]}, notify=False)
     services = Services(settings=settings, role=role, meta=meta, state=state, health=health,
                         run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
-                        **parts)
+                        **parts, **access_parts)
     return services
+
+
+def _access(settings, state, sink, relay, key, visibility):
+    """Who may see what (docs/security.md): the Access of this process, and the loops that learn
+    from LAVA which jobs are public (where the model is) and what signed-in viewers may see
+    (where browsers are)."""
+    from dashboard.core.visibility import OPEN
+    from dashboard.live.access import JobVisibility, ViewerVisibility
+    from dashboard.web.sessions import Sessions
+
+    mode, role = settings["access"], settings["role"]
+    sessions = Sessions(settings["session_idle"], settings["session_lifetime"])
+    out = {}
+    rest_for_token = None
+    if mode != OPEN:
+        from dashboard.sources.rest import LavaRest
+
+        def rest_for_token(token):
+            return LavaRest(settings["lava_url"], token, settings["lava_timeout"])
+
+        if role != "web":
+            out["anonymous_rest"] = rest_for_token("")
+            out["job_visibility"] = JobVisibility(state, sink, out["anonymous_rest"], visibility,
+                                                  socketio.sleep, socketio.server.eio.create_event)
+    out["access"] = auth.Access(mode, sessions, visibility, rest_for_token, key,
+                                settings["data_dir"])
+    if mode != OPEN and role != "ingest":
+        out["viewer_visibility"] = out["access"].viewer_visibility = ViewerVisibility(
+            rest_for_token, visibility, out["access"].token_of, relay.refresh_viewer,
+            socketio.sleep, socketio.server.eio.create_event)
+        relay.want = out["viewer_visibility"].want
+    if mode == OPEN:
+        log.warning("access is OPEN: everyone who reaches this dashboard sees everything it knows "
+                    "(--access lava or login with --lava-url; docs/security.md)")
+    return out
 
 
 def _open_store(settings, state, simulated, writer):
@@ -234,6 +310,8 @@ def start_background_tasks(app):
         socketio.start_background_task(services.relay.run)
     if services.publisher:
         socketio.start_background_task(services.publisher.run)
+    if services.viewer_visibility:
+        socketio.start_background_task(services.viewer_visibility.run)
     if services.replica:
         socketio.start_background_task(services.replica.run)
         return
@@ -242,6 +320,8 @@ def start_background_tasks(app):
         socketio.start_background_task(services.keeper.run_pruner)
     if services.reconciler:
         socketio.start_background_task(services.reconciler.run)
+    if services.job_visibility:
+        socketio.start_background_task(services.job_visibility.run)
     if settings["zmq"]:
         for endpoint in settings["zmq"]:
             _start_zmq_source(app, endpoint, settings["topic_prefix"])

@@ -31,7 +31,11 @@ class FakeLava:
         self.workers = copy.deepcopy(rest("workers")["results"])
         self.jobs = copy.deepcopy(rest("jobs")["results"])
         self.error_page = rest("jobs_state_Bogus_error")["_non_json_error_body"]
-        self.fault = None  # None, "slow", "500", "badjson", "badshape", "auth", "redirect"
+        self.fault = None  # None, "slow", "500", "badjson", "badshape", "auth", "redirect", "echo"
+        # Viewers other than the dashboard's own (superuser) token: token → (username, groups).
+        self.users = {}
+        # Private jobs: id → None (the submitter alone, and superusers) or the viewing groups.
+        self.private = {}
         self.redirect_to = None
         self.delay = 0.0
         self.requests = []  # (path, query, Authorization header)
@@ -68,7 +72,8 @@ class FakeLava:
             return self.xmlrpc(req)
         if self.fault == "redirect" and self.redirect_to:  # e.g. a proxy sending us to a login host
             return Response("", 302, headers={"Location": self.redirect_to + req.full_path})
-        if self.token and req.headers.get("Authorization") != f"Token {self.token}":
+        viewer = self.viewer(req.headers.get("Authorization"))
+        if viewer is None:
             return _json({"detail": "Invalid token."}, 401)
         if self.fault == "auth":
             return _json({"detail": "You do not have permission to perform this action."}, 403)
@@ -84,6 +89,8 @@ class FakeLava:
                 {"hostname": "echo-01", "device_type": "qemu", "state": f"Idle {token}",
                  "health": "Good", "worker_host": None}]})
         path, q = req.path, req.args
+        if path == f"{API}/system/whoami/":
+            return _json({"user": viewer[0]})
         if path == f"{API}/system/master_config/":
             return _json({"EVENT_TOPIC": "org.lavasoftware", "EVENT_SOCKET": self.event_socket,
                           "EVENT_NOTIFICATION": True, "LOG_SIZE_LIMIT": 5})
@@ -95,17 +102,40 @@ class FakeLava:
         if path == f"{API}/workers/":
             return self.page(req, self.workers)
         if path == f"{API}/jobs/":
-            return self.jobs_list(req)
+            return self.jobs_list(req, viewer)
         if path.startswith(f"{API}/jobs/") and path.count("/") == 5:
             job_id = path.rstrip("/").rsplit("/", 1)[1]
             for job in self.jobs:
-                if str(job["id"]) == job_id:
+                if str(job["id"]) == job_id and self.can_view(viewer, job):
                     return _json(job)
             return _json({"detail": "Not found."}, 404)
         return _json({"detail": "Not found."}, 404)
 
-    def jobs_list(self, req):
-        items = list(self.jobs)
+    def viewer(self, authorization):
+        """(username, groups, superuser) of a request; ("", (), False) when anonymous; None when
+        the token is not known (LAVA answers 401)."""
+        if not authorization:
+            return ("", (), False)
+        token = authorization.partition(" ")[2]
+        if self.token and token == self.token:
+            return ("admin", (), True)
+        if token in self.users:
+            name, groups = self.users[token]
+            return (name, tuple(groups), False)
+        return None if self.token or self.users else ("", (), False)
+
+    def can_view(self, viewer, job):
+        """LAVA's TestJob.can_view: superusers, public jobs, the submitter, the viewing groups."""
+        name, groups, superuser = viewer
+        if superuser or job["id"] not in self.private:
+            return True
+        if name and name == job["submitter"]:
+            return True
+        allowed = self.private[job["id"]]
+        return bool(allowed) and any(g in allowed for g in groups)
+
+    def jobs_list(self, req, viewer=("admin", (), True)):
+        items = [j for j in self.jobs if self.can_view(viewer, j)]
         states = req.args.get("state__in", req.args.get("state"))
         if states is not None:
             wanted = states.split(",")

@@ -182,11 +182,13 @@ class LiveView:
         self.client.on("resync", self._resync)
         self.client.on("status", self.statuses.append)
 
-    def connect(self, url=None):
-        """Connect (to `url` instead, say another web process) and wait for the server's answer to
-        this connection's subscribe: a snapshot, or a catch-up."""
+    def connect(self, url=None, headers=None):
+        """Connect (to `url` instead, say another web process; with `headers`, such as a session
+        cookie or an Authorization token) and wait for the server's answer to this connection's
+        subscribe: a snapshot, or a catch-up."""
         acks = len(self.acks)
-        self.client.connect(url or self.url, transports=["websocket"], wait_timeout=10)
+        self.client.connect(url or self.url, transports=["websocket"], wait_timeout=10,
+                            headers=headers or {})
         wait_until(lambda: any(a.get("ok") for a in self.acks[acks:]) and self.snapshots > 0,
                    what="subscribed")
         return self

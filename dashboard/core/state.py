@@ -252,6 +252,18 @@ class LabState:
         changes, self._changes = self._changes, []
         return changes
 
+    def set_visibility(self, job_id, visibility):
+        """LAVA told whether a job is public or private (core.visibility): kept on the job, so that
+        every process and output knows it. Returns the Changes (none if unchanged or unknown)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.get("visibility") == visibility:
+            return []
+        self._changes = []
+        self.jobs[job_id] = dict(job, visibility=visibility)
+        self._emit("job", job_id, self.jobs[job_id], job)
+        changes, self._changes = self._changes, []
+        return changes
+
     # -- reconciling with the REST API ----------------------------------------------------
     def track_touches(self):
         """Start noting which objects events change: a REST fetch begins, and for those objects

@@ -41,8 +41,11 @@ class Reconciler:
     """The background task that keeps the model equal to LAVA's REST state."""
 
     def __init__(self, state, relay, meta, rest, settings, make_event, clock=time.monotonic,
-                 store=None):
+                 store=None, public=None):
         self.state = state
+        # With access control: (anonymous LavaRest, JobVisibility); each reconcile also reads which
+        # jobs LAVA shows anonymously, so that their visibility is known without asking one by one.
+        self.public = public
         self.store = store  # corrections are history: each is stored as an event of its own
         self.relay = relay
         self.meta = meta
@@ -133,6 +136,21 @@ class Reconciler:
         self.corrections += len(corrections)
         self._log(reason, initial, snap, changes, corrections)
         self._set_status("ok", None, None)
+        if self.public is not None:
+            self._learn_public(snap)
+
+    def _learn_public(self, snap):
+        """Jobs LAVA lists anonymously are public; those it lists only to our token are private.
+        (A job that finished between the two reads and left the window is private: denied.)"""
+        anonymous, jobs = self.public
+        try:
+            public = anonymous.visible_job_ids(self.max_finished)
+        except LavaError as err:  # unknown stays private; the jobs are asked about one by one
+            log.warning("could not read which jobs LAVA shows anonymously: %s", err)
+            return
+        for record in snap.jobs:
+            if record["id"] in self.state.jobs:
+                jobs.learn(record["id"], record["id"] in public)
 
     def _record(self, correction, now):
         """Make a correction history: a feed entry in the model, and a row in the store that a

@@ -12,31 +12,66 @@ import logging
 import time
 
 from flask import request
-from flask_socketio import join_room, leave_room
+from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
 from dashboard.core.filters import FilterError, parse_filter
+from dashboard.core.visibility import (EVERYONE, PUBLIC, Viewing, Visibility, may_see_job,
+                                       redact_job, view_object)
 
 log = logging.getLogger("dashboard.live.relay")
 
 
 class Group:
-    """The clients that share one filter, and the seq of the last batch sent to them."""
+    """The clients that share one filter and see the same (core.visibility.Viewer.key), and the
+    seq of the last batch sent to them."""
 
-    def __init__(self, flt, sent_seq):
+    def __init__(self, flt, sent_seq, viewer=EVERYONE):
         self.filter = flt
-        self.room = "f:" + hashlib.sha1(flt.key.encode()).hexdigest()[:16]
+        self.viewer = viewer
+        self.key = group_key(flt, viewer)
+        self.room = "f:" + hashlib.sha1(self.key.encode()).hexdigest()[:16]
         self.sids = set()
         self.sent_seq = sent_seq
 
 
-def select(flt, changes):
-    """The wire form of the changes this filter lets through; a change that makes a visible object
-    stop matching is sent as a removal (data null)."""
+def group_key(flt, viewer):
+    return f"{viewer.key}|{flt.key}"
+
+
+class Redactions:
+    """What a viewer who may not see a job is shown of it, computed once per change per batch
+    (not once per group or client)."""
+
+    def __init__(self, jobs, visibility):
+        self.jobs = jobs
+        self.visibility = visibility
+        self._redacted = {}
+
+    def view(self, viewer, kind, obj, seq, which):
+        if obj is None or viewer.sees_all:
+            return obj
+        if kind == "job":
+            if may_see_job(viewer, obj, self.visibility):
+                return obj
+            key = (seq, which)
+            if key not in self._redacted:
+                self._redacted[key] = redact_job(obj)
+            return self._redacted[key]
+        return view_object(viewer, kind, obj, self.jobs, self.visibility)
+
+
+def select(flt, changes, viewer=EVERYONE, redactions=None):
+    """The wire form of the changes this filter lets through, as this viewer may see them; a change
+    that makes a visible object stop matching is sent as a removal (data null)."""
     out = []
     for change in changes:
-        if change.data is not None and flt.matches(change.kind, change.data):
-            out.append(change.wire())
-        elif change.prev is not None and flt.matches(change.kind, change.prev):
+        data, prev = change.data, change.prev
+        if not viewer.sees_all:
+            data = redactions.view(viewer, change.kind, data, change.seq, "data")
+            prev = redactions.view(viewer, change.kind, prev, change.seq, "prev")
+        if data is not None and flt.matches(change.kind, data):
+            out.append({"seq": change.seq, "kind": change.kind, "id": change.id, "data": data})
+        elif prev is not None and flt.matches(change.kind, prev):
             out.append(change.wire(removed=True))
     return out
 
@@ -45,7 +80,7 @@ class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
-                 clock=time.monotonic, log_size=5000):
+                 clock=time.monotonic, log_size=5000, identify=None, visibility=None):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
@@ -53,8 +88,16 @@ class Relay:
         self.max_pending = max_pending
         self.mode = mode
         self.clock = clock
-        self.groups = {}  # filter key → Group
-        self.clients = {}  # sid → filter key
+        self.groups = {}  # group key (viewer and filter) → Group
+        self.clients = {}  # sid → group key
+        # Who is looking (web.auth, through the factory): at connect, () → (Viewer, a wall link's
+        # filter or None), or raises ConnectionRefusedError. None: everyone sees everything.
+        self.identify = identify
+        self.visibility = visibility if visibility is not None else Visibility()
+        self.viewers = {}  # sid → (Viewer, wall filter)
+        self.want = None  # (username, job ids) → ask LAVA what that viewer may see (set by the factory)
+        self.must_snapshot = set()  # sids whose view changed: their next subscribe gets a snapshot
+        self.refused = 0
         self.pending = []
         self.log = collections.deque(maxlen=log_size)  # the newest changes, for catch-up
         self.catchups = 0
@@ -63,6 +106,7 @@ class Relay:
         self.overflows = 0
         self._wake = None
         meta.listen(lambda changed: self._emit("status", changed))
+        socketio.on_event("connect", self.on_connect)
         socketio.on_event("subscribe", self.on_subscribe)
         socketio.on_event("disconnect", self.on_disconnect)
 
@@ -75,10 +119,25 @@ class Relay:
         self.socketio.emit(event, data, to=to, ignore_queue=True)
 
     # -- Socket.IO handlers ----------------------------------------------------------------
+    def on_connect(self, auth=None):
+        """Who is this? (login mode, a revoked wall link: refused, with why.)"""
+        if self.identify is None:
+            return True
+        try:
+            self.viewers[request.sid] = self.identify()
+        except ConnectionRefusedError:
+            self.refused += 1
+            raise
+        return True
+
     def on_subscribe(self, message=None):
         """Client asks for a filter: answer with an ack, then the changes it missed since `since`
         when they are all still held (same epoch), else a snapshot of what matches."""
         raw = message.get("filter") if isinstance(message, dict) else message
+        sid = request.sid
+        viewer, wall = self.viewers.get(sid, (EVERYONE, None))
+        if wall is not None:
+            raw = wall  # a wall link's screen sees its filter, whatever it asks for
         try:
             flt = parse_filter(raw)
         except FilterError as exc:
@@ -87,23 +146,29 @@ class Relay:
             return {"ok": False, "retry": True, "code": "not_ready",
                     "error": "not ready: waiting for the ingest process's model"}
         missed = None
-        if isinstance(message, dict) and message.get("epoch") == self.epoch:
+        if isinstance(message, dict) and message.get("epoch") == self.epoch \
+                and sid not in self.must_snapshot:
             missed = self.changes_since(message.get("since"))
-        sid = request.sid
+        self.must_snapshot.discard(sid)
         self._leave(sid)
-        group = self.groups.get(flt.key)
+        key = group_key(flt, viewer)
+        group = self.groups.get(key)
         if group is None:
-            group = self.groups[flt.key] = Group(flt, self.state.seq)
+            group = self.groups[key] = Group(flt, self.state.seq, viewer)
         group.sids.add(sid)
-        self.clients[sid] = flt.key
+        self.clients[sid] = key
         join_room(group.room)
+        self._ask_about_private_jobs(viewer, self.state.jobs.values())
         if missed is not None:
             self.catchups += 1
             self._emit("status", self.meta.as_dict(), to=sid)  # what a snapshot would have said besides
             self._emit("changes", {"prev": message["since"], "seq": self.state.seq,
-                                   "epoch": self.epoch, "changes": select(flt, missed)}, to=sid)
+                                   "epoch": self.epoch,
+                                   "changes": select(flt, missed, viewer, self._redactions())},
+                       to=sid)
             return {"ok": True, "seq": self.state.seq, "catchup": True}
-        snapshot = self.state.snapshot(flt.matches)
+        view = Viewing(viewer, self.state.jobs, self.visibility, flt)
+        snapshot = view.snapshot(self.state.snapshot())
         snapshot["filter"] = flt.as_dict()
         snapshot["meta"] = self.meta.as_dict()
         snapshot["epoch"] = self.epoch
@@ -127,6 +192,28 @@ class Relay:
     def on_disconnect(self, *args):
         """Forget a client that went away."""
         self._leave(request.sid)
+        self.viewers.pop(request.sid, None)
+        self.must_snapshot.discard(request.sid)
+
+    def _redactions(self):
+        return Redactions(self.state.jobs, self.visibility)
+
+    def _ask_about_private_jobs(self, viewer, jobs):
+        """A signed-in viewer: have LAVA asked (with their token) about the private jobs they may
+        be able to see; their page is refreshed when LAVA says yes (refresh_viewer)."""
+        if self.want is None or not viewer.username or viewer.sees_all or viewer.wall:
+            return
+        ids = [j["id"] for j in jobs if j is not None and j.get("visibility") != PUBLIC
+               and self.visibility.known(viewer.username, j["id"]) is None]
+        if ids:
+            self.want(viewer.username, ids[-200:])  # the newest: bounded per subscribe
+
+    def refresh_viewer(self, username):
+        """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot."""
+        for sid, (viewer, _) in list(self.viewers.items()):
+            if viewer.username == username:
+                self.must_snapshot.add(sid)
+                self._emit("resync", {"reason": "visibility"}, to=sid)
 
     def _leave(self, sid):
         key = self.clients.pop(sid, None)
@@ -164,9 +251,16 @@ class Relay:
         if not batch:
             return
         seq = batch[-1].seq
+        redactions = self._redactions()
+        private = None
         try:
             for group in list(self.groups.values()):
-                selected = select(group.filter, batch)
+                if group.viewer.username and self.want is not None:
+                    if private is None:
+                        private = [c.data for c in batch if c.kind == "job" and c.data is not None
+                                   and c.data.get("visibility") != PUBLIC]
+                    self._ask_about_private_jobs(group.viewer, private)
+                selected = select(group.filter, batch, group.viewer, redactions)
                 if not selected:
                     continue
                 self._emit("changes", {"prev": group.sent_seq, "seq": seq, "epoch": self.epoch,
@@ -187,7 +281,7 @@ class Relay:
         """Benchmark baseline: one emit per change per client, each encoded separately."""
         for change in changes:
             for group in list(self.groups.values()):
-                for item in select(group.filter, [change]):
+                for item in select(group.filter, [change], group.viewer, self._redactions()):
                     for sid in list(group.sids):
                         self._emit("changes", {"prev": group.sent_seq, "seq": change.seq,
                                                "epoch": self.epoch, "changes": [item]}, to=sid)
@@ -221,5 +315,6 @@ class Relay:
     def stats(self):
         """Relay figures for /healthz."""
         return {"mode": self.mode, "clients": len(self.clients), "filters": len(self.groups),
+                "refused": self.refused,
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log)}

@@ -109,6 +109,16 @@ class LavaRest:
         raise LavaError("bad_shape", f"{path}: more than {MAX_PAGES} pages")
 
     @_scrubbed
+    def visible_job_ids(self, max_finished=500):
+        """Ids of the unfinished and recent finished jobs LAVA lists for whoever this client reads
+        as (without a token: the public ones)."""
+        jobs = self.list_all(f"{API}/jobs/", {"state__in": ",".join(UNFINISHED), "ordering": "-id"})
+        if max_finished:
+            jobs += self.list_all(f"{API}/jobs/", {"state": "Finished", "ordering": "-id"},
+                                  limit=max_finished)
+        return {j.get("id") for j in jobs if isinstance(j, dict)}
+
+    @_scrubbed
     def fetch_snapshot(self, max_finished=500, unfinished_known=()):
         """Devices (retired too), workers, unfinished and recent finished jobs → Snapshot."""
         devices = self.list_all(f"{API}/devices/", {"all": 1})

@@ -4,12 +4,13 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.core.redact import redact
 from dashboard.live.health import summary as health_summary
+from dashboard.web.auth import viewing
 from dashboard.web.context import error_body, services
 from dashboard.web.params import BadParameter
 
 bp = Blueprint("api", __name__)
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "too_large",
-              500: "internal_error"}
+              500: "internal_error", 401: "unauthorized", 403: "forbidden"}
 
 
 @bp.app_errorhandler(BadParameter)
@@ -38,6 +39,8 @@ def healthz():
         "model": {"devices": len(state.devices), "jobs": len(state.jobs),
                   "workers": len(state.workers), "duplicates": state.duplicates},
         "relay": ext.relay.stats() if ext.relay else None,
+        "access": dict(ext.access.stats(), job_lookups=ext.job_visibility.stats()
+                       if ext.job_visibility else None),
         "cluster": dict(cluster.stats(), message_queue=redact(ext.settings["message_queue"]))
         if cluster else None,
         "lava": reconciler.as_dict() if reconciler else None,
@@ -52,7 +55,8 @@ def healthz():
 @bp.get("/api/v1/state")
 def whole_state():
     """The whole live model with its sequence number."""
-    snapshot = services().state.snapshot()
+    view = viewing()
+    snapshot = view.snapshot(services().state.snapshot())
     return jsonify({"ok": True, **snapshot})
 
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from dashboard.web import params
 from dashboard.web.context import in_thread as _in_thread, require_store as _store, services
+from dashboard.web.auth import viewing
 from dashboard.web.protocol import public_event
 
 bp = Blueprint("feeds", __name__)
@@ -41,6 +42,7 @@ def atom():
     """The newest events as an Atom feed (all text escaped by the XML writer)."""
     filters, since, until = params.event_filters(request.args)
     rows = _in_thread(_store().events, filters, since, until, limit=FEED_ENTRIES)
+    rows = viewing().rows(rows, by_submitter="submitter" in filters)
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = "LAVA Live Dashboard events"
     ET.SubElement(feed, "id").text = request.url
@@ -75,13 +77,13 @@ def _now():
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
-def _export_rows(store, filters, since, until):
-    """Events oldest first, in pages, at most EXPORT_MAX."""
+def _export_rows(store, filters, since, until, view):
+    """Events oldest first, in pages, at most EXPORT_MAX, as the viewer may see them."""
     after, sent = 0, 0
     while sent < EXPORT_MAX:
         rows = _in_thread(store.events, filters, since, until, after=after, limit=EXPORT_PAGE,
                           newest_first=False)
-        for row in rows[:EXPORT_MAX - sent]:
+        for row in view.rows(rows[:EXPORT_MAX - sent], by_submitter="submitter" in filters):
             yield public_event(row)
         sent += len(rows)
         if len(rows) < EXPORT_PAGE:
@@ -100,13 +102,13 @@ def _range(args):
 def export_csv():
     """Events of a time range (default: the last day) as CSV, at most 100,000 rows."""
     filters, since, until = _range(request.args)
-    store = _store()
+    store, view = _store(), viewing()
 
     def generate():
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(CSV_FIELDS)
-        for row in _export_rows(store, filters, since, until):
+        for row in _export_rows(store, filters, since, until, view):
             writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in CSV_FIELDS])
             if buf.tell() > 65536:
                 yield buf.getvalue()
@@ -121,12 +123,12 @@ def export_csv():
 def export_json():
     """Events of a time range (default: the last day) as a JSON array, at most 100,000."""
     filters, since, until = _range(request.args)
-    store = _store()
+    store, view = _store(), viewing()
 
     def generate():
         yield "["
         first = True
-        for row in _export_rows(store, filters, since, until):
+        for row in _export_rows(store, filters, since, until, view):
             yield ("" if first else ",\n") + json.dumps(row)
             first = False
         yield "]\n"

@@ -14,6 +14,8 @@ from dashboard.core.state import CORRECTION_KIND, correction_topic
 from dashboard.web import params
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import services
+from dashboard.core.visibility import redact_job
+from dashboard.web.auth import viewing
 from dashboard.web.protocol import public_event, public_kind, stored_kind
 
 bp = Blueprint("history_api", __name__)
@@ -23,10 +25,14 @@ JOB = stored_kind("job")  # as the store keeps a job's events (LAVA's topic suff
 JOB_CORRECTION = correction_topic("job")  # a device's correction names its job too: not the job's
 
 
-def _listing(name, table, key, fields):
-    """The objects of one table of the live model whose `fields` equal the query's, by `key`."""
+def _listing(name, table, key, fields, kind):
+    """The objects of one table of the live model whose `fields` equal the query's, by `key`, as
+    this viewer may see them (a filter matches what they may see, never a hidden field)."""
     wanted = {f: params.text(request.args, f) for f in fields}
-    out = [v for v in table.values() if all(w is None or v.get(f) == w for f, w in wanted.items())]
+    view = viewing()
+    shown = (view.obj(kind, v) for v in table.values())
+    out = [v for v in shown if v is not None
+           and all(w is None or v.get(f) == w for f, w in wanted.items())]
     return jsonify({"ok": True, "seq": services().state.seq, name: sorted(out, key=lambda o: o[key])})
 
 
@@ -34,7 +40,7 @@ def _listing(name, table, key, fields):
 def devices():
     """Devices of the live model, optionally filtered."""
     return _listing("devices", services().state.devices, "hostname",
-                    ("device_type", "worker", "health", "state"))
+                    ("device_type", "worker", "health", "state"), "device")
 
 
 @bp.get("/api/v1/devices/<hostname>")
@@ -81,7 +87,8 @@ def _transition(row):
 @bp.get("/api/v1/jobs")
 def jobs():
     """Jobs of the live model (unfinished and recently finished), optionally filtered."""
-    return _listing("jobs", services().state.jobs, "id", ("state", "submitter", "device_type", "device"))
+    return _listing("jobs", services().state.jobs, "id",
+                    ("state", "submitter", "device_type", "device"), "job")
 
 
 @bp.get("/api/v1/jobs/<int:job_id>")
@@ -89,6 +96,7 @@ def job(job_id):
     """One job with its events (state changes and test-shell messages), oldest first."""
     if job_id > params.MAX_JOB_ID:  # larger than the store's integers: no such job
         return error_body(404, f"no job {job_id}", "not_found")
+    view = viewing([job_id])
     obj = services().state.jobs.get(job_id)
     rows = []
     if services().store is not None:
@@ -99,6 +107,9 @@ def job(job_id):
             return error_body(404, f"no job {job_id}", "not_found")
         obj = dict(last[-1]["data"], id=job_id)
         obj.pop("job", None)
+    if not view.job_visible(job_id):  # what LAVA's device pages show of it, and no messages
+        obj = redact_job(obj)
+        rows = [r for r in rows if r["kind"] in (JOB, CORRECTION_KIND)]
     path = [{"time": r["time"], "state": r["state"], "health": r["health"], "device": r["device"],
              "correction": r["kind"] == CORRECTION_KIND}
             for r in rows if r["kind"] == JOB or r["topic"] == JOB_CORRECTION]
@@ -110,7 +121,7 @@ def job(job_id):
 @bp.get("/api/v1/workers")
 def workers():
     """Workers of the live model, optionally filtered."""
-    return _listing("workers", services().state.workers, "hostname", ("state", "health"))
+    return _listing("workers", services().state.workers, "hostname", ("state", "health"), "worker")
 
 
 @bp.get("/api/v1/workers/<hostname>")
@@ -132,7 +143,8 @@ def events():
         # Only our own parameters: anything else in the query string is ignored, never echoed.
         known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit") if k in a}
         nxt = request.path + "?" + urlencode(dict(known, before=rows[-1]["id"]))
-    return jsonify({"ok": True, "events": [public_event(r) for r in rows], "next": nxt})
+    shown = viewing().rows(rows, by_submitter="submitter" in filters)
+    return jsonify({"ok": True, "events": [public_event(r) for r in shown], "next": nxt})
 
 
 @bp.get("/api/v1/stats/events")
@@ -144,6 +156,10 @@ def stats_events():
     filters, since, until = params.event_filters(a)
     until = until or time.time()
     since = since or until - (86400 if bucket == "hour" else 30 * 86400)
+    if "submitter" in filters and not viewing().sees_all:
+        # Counts by submitter would include private jobs' rows, which cannot be told apart here.
+        return error_body(403, "events per hour by submitter need a viewer who may see every "
+                          "job (docs/security.md)", "forbidden")
     rows = [(ts, public_kind(kind), n)
             for ts, kind, n in _in_thread(_store().buckets, width, since, until, filters)]
     return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
@@ -180,6 +196,9 @@ def stats_outcomes():
     filters = {k: v for k, v in filters.items() if v}
     end = time.time()
     rows = _in_thread(_store().outcomes, end - days * 86400, end, filters)
+    if "submitter" in filters:  # only the jobs this viewer may see are theirs to count
+        view = viewing()
+        rows = [r for r in rows if view.job_visible(r["job"])]
     return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})
 
 
@@ -192,10 +211,14 @@ def stats_queue():
     filters = {k: params.text(a, k) for k in ("device_type", "submitter")}
     filters = {k: v for k, v in filters.items() if v}
     store = _store()
+    view = viewing()
 
     def read():
         # A job queued for over a week before the window is not counted: bounded work per request.
         before = store.state_before(JOB, "job", start, filters, lookback=7 * 86400)
         rows = store.rows(JOB, start, end, filters, columns=("ts", "job", "state"))
+        if "submitter" in filters:  # only the jobs this viewer may see are theirs to count
+            before = [r for r in before if view.job_visible(r["job"])]
+            rows = [r for r in rows if view.job_visible(r["job"])]
         return history.queue_length(before, rows, start, end, step)
     return jsonify({"ok": True, "step": step, "points": _in_thread(read)})

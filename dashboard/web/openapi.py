@@ -33,8 +33,8 @@ EVENT = _obj(("id", "uuid", "time", "kind", "topic", "data", "frames"), id={"typ
              data={"type": "object"}, frames={"type": "array", "items": STR, "minItems": 5, "maxItems": 5})
 TRANSITION = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
                   worker=NSTR, job=NINT, correction={"type": "boolean"})
-ERROR_CODES = ["bad_parameter", "history_off", "not_found", "method_not_allowed", "bad_request",
-               "too_large", "internal_error", "http_error"]
+ERROR_CODES = ["bad_parameter", "history_off", "not_found", "unauthorized", "forbidden",
+               "method_not_allowed", "bad_request", "too_large", "internal_error", "http_error"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
              code={"type": "string", "enum": ERROR_CODES})
 
@@ -67,11 +67,16 @@ FILTER_PARAMS = [
 WINDOW = _q("window", {"type": "string", "enum": ["24h", "7d"]}, "time window")
 
 
-def _get(summary, schema, params=(), media="application/json", not_found=False):
+def _get(summary, schema, params=(), media="application/json", not_found=False, forbidden=False):
     responses = {"200": {"description": "OK", "content": {media: {"schema": schema}}},
                  "400": {"description": "A bad parameter", "content": {"application/json": {"schema": ERROR}}}}
     # The WSGI server refuses request lines over 8 KB before the app sees them.
     responses["414"] = {"description": "URI too long (answered by the web server itself)"}
+    # --access login without a viewer, or a token LAVA does not know (docs/security.md).
+    responses["401"] = {"description": "Sign in first", "content": {"application/json": {"schema": ERROR}}}
+    if forbidden:
+        responses["403"] = {"description": "Not for this viewer (docs/security.md)",
+                            "content": {"application/json": {"schema": ERROR}}}
     if not_found:
         responses["404"] = {"description": "Unknown object", "content": {"application/json": {"schema": ERROR}}}
     return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
@@ -127,7 +132,8 @@ def document():
                                           "cursor: events with a smaller id (use `next`)")]),
             "/api/v1/stats/events": _get("Events per hour or per day, by kind",
                                          _ok(bucket=STR, series={"type": "object"}),
-                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day"]}, "")]),
+                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day"]}, "")],
+                                         forbidden=True),
             "/api/v1/stats/utilisation": _get("Share of time per category and device type",
                                               _ok(device_types={"type": "object"}),
                                               [WINDOW, _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""),

@@ -9,6 +9,7 @@ import { ChartsView } from "./ChartsView.js";
 import { DetailPanel } from "./DetailPanel.js";
 import { DeviceBoard } from "./DeviceBoard.js";
 import { FilterBar } from "./FilterBar.js";
+import { AccessFooter } from "./AccessFooter.js";
 import { Header } from "./Header.js";
 import { JobList } from "./JobList.js";
 import { LiveFeed } from "./LiveFeed.js";
@@ -82,6 +83,16 @@ export function App({ state, status, version, options, actions }) {
   // The charts come from the REST API: they need neither the live snapshot nor the counters.
   const charts = view === "charts";
 
+  if (status.refused) {
+    return html`
+      <div id="dashboard" class="dashboard is-refused">
+        <main id="main" class="refused" role="alert">
+          <h1>LAVA Live Dashboard</h1>
+          <p class="refused-reason">${status.refused}</p>
+          <p>Ask the lab's administrator for a new wall link.</p>
+        </main>
+      </div>`;
+  }
   return html`
     <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"}>
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
@@ -109,5 +120,6 @@ export function App({ state, status, version, options, actions }) {
         obj=${state[COLLECTIONS[target.kind]].get(String(target.id)) || null}
         history=${state.history.get(historyKey(target.kind, target.id)) || []}
         lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} />`}
+      ${!wall && html`<${AccessFooter} access=${state.meta.access} />`}
     </div>`;
 }

@@ -44,7 +44,9 @@ function JobRowView({ job, variant, onOpen }) {
         ${variant === "queued" && html`<span class="job-tag job-priority" title="priority">priority ${job.priority ?? "–"}</span>`}
         ${job.health_check && html`<span class="job-tag job-hc">health check</span>`}
         ${job.sub_id && html`<span class="job-tag" title="multinode sub-job">${job.sub_id}</span>`}
-        <span class="job-description" title=${job.description || ""}>${job.description || "(no description)"}</span>
+        ${job.hidden ? html`<span class="job-description job-hidden"
+            title="LAVA shows this job's details only to those allowed to see it: sign in to see yours">private job</span>`
+          : html`<span class="job-description" title=${job.description || ""}>${job.description || "(no description)"}</span>`}
         ${job.submitter && html`<span class="job-submitter">${job.submitter}</span>`}
       </div>
     </li>`;

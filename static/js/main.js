@@ -239,6 +239,18 @@ socket.on("disconnect", (reason) => {
   }
 });
 socket.on("connect_error", (error) => {
+  const code = error && error.data && error.data.code;
+  if (code === "unauthorized" && !options.wall) {
+    location.assign("/signin"); // login mode, and the session has ended: sign in again
+    return;
+  }
+  if (code === "wall_link" || code === "unauthorized") {
+    // A wall link that was revoked or has expired: the screen says why, in large type, and
+    // stops trying (a new link is needed).
+    socket.disconnect();
+    setStatus({ state: "offline", text: "Not allowed", error: error.message, refused: error.message });
+    return;
+  }
   const detail = error && error.message ? `Cannot reach the server (${error.message}).` : "Cannot reach the server.";
   // The server cannot be reached: offline, while Socket.IO keeps trying in the background.
   setStatus({ state: "offline", text: socket.active ? "Offline · retrying" : "Offline", error: detail });

@@ -1,0 +1,173 @@
+"""Who may see what: the one place every output asks. Pure: values in, values out.
+
+LAVA's rule for a job (TestJob.can_view): superusers, the submitter, members of its viewing groups, or
+everyone when it is public. The dashboard does not guess that rule: it learns from LAVA whether a job
+is public (an anonymous read answers it) and, for a signed-in viewer, whether LAVA shows it to them
+(their own token answers it). Until LAVA has told, a job is private (default deny).
+
+What a viewer who may not see a job gets is what LAVA's device pages show of it: its id, state,
+health, device, device type, worker and times; never its description, submitter, test-shell messages,
+raw frames or data.
+"""
+import collections
+import dataclasses
+
+OPEN, LAVA, LOGIN = "open", "lava", "login"
+MODES = (OPEN, LAVA, LOGIN)
+PUBLIC, PRIVATE = "public", "private"  # a job's `visibility` in the model; None: not known yet
+SHOWN_OF_A_PRIVATE_JOB = ("id", "state", "health", "device", "device_type", "worker",
+                          "submit_time", "start_time", "end_time", "updated", "visibility")
+HIDDEN = "hidden"  # what a redacted job says in place of what it hides
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewer:
+    """Who is looking. `username` is empty for an anonymous viewer; `sees_all` in open mode.
+    `filter` is set for a signed wall link: the filter its screen is limited to."""
+
+    username: str = ""
+    sees_all: bool = False
+    wall: str = ""  # the wall link's name, for a screen signed in by a link
+
+    @property
+    def key(self):
+        """Viewers with equal keys see exactly the same (they can share a relay group)."""
+        if self.sees_all:
+            return "*"
+        return "user:" + self.username if self.username else "anonymous"
+
+
+ANONYMOUS = Viewer()
+EVERYONE = Viewer(sees_all=True)
+
+
+class Visibility:
+    """What LAVA said about private jobs and signed-in viewers: {(username, job id): may see}.
+    Bounded: the oldest answers are forgotten first (and asked again when needed)."""
+
+    def __init__(self, size=100_000):
+        self.size = size
+        self._answers = collections.OrderedDict()
+
+    def learn(self, username, job_id, visible):
+        """LAVA answered whether `username` may see `job_id`."""
+        key = (username, job_id)
+        self._answers[key] = bool(visible)
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.size:
+            self._answers.popitem(last=False)
+
+    def known(self, username, job_id):
+        """True, False, or None when LAVA has not been asked."""
+        return self._answers.get((username, job_id))
+
+    def forget_user(self, username):
+        """A viewer signed out: their answers go with their token."""
+        for key in [k for k in self._answers if k[0] == username]:
+            del self._answers[key]
+
+    def __len__(self):
+        return len(self._answers)
+
+
+def may_see_job(viewer, job, visibility):
+    """May `viewer` see everything of this job (a model job dict, or one with `id` and
+    `visibility`)? Default deny: a job whose visibility LAVA has not told is private. (The
+    anonymous answers, under username "", cover jobs the model no longer holds.)"""
+    if viewer.sees_all:
+        return True
+    if job.get("visibility") == PUBLIC or visibility.known("", job.get("id")) is True:
+        return True
+    if viewer.username and not viewer.wall:
+        return visibility.known(viewer.username, job.get("id")) is True
+    return False
+
+
+def redact_job(job):
+    """The part of a job anyone may see (LAVA's device pages show as much)."""
+    out = {k: job.get(k) for k in SHOWN_OF_A_PRIVATE_JOB if k in job}
+    out[HIDDEN] = True
+    return out
+
+
+def view_object(viewer, kind, obj, jobs, visibility):
+    """The object as this viewer may see it; None when they may see nothing of it (a test-shell
+    message of a job they may not see). `jobs` maps job ids to the model's jobs (for feed
+    entries, which name their job)."""
+    if obj is None or viewer.sees_all:
+        return obj
+    if kind == "job":
+        return obj if may_see_job(viewer, obj, visibility) else redact_job(obj)
+    if kind == "event":
+        job_id = obj.get("job")
+        if job_id is None:
+            return obj
+        job = jobs.get(job_id) or {"id": job_id}
+        return obj if may_see_job(viewer, job, visibility) else None
+    return obj
+
+
+def view_row(viewer, row, jobs, visibility):
+    """A stored event (the API's shape) as this viewer may see it, or None. A row about a job the
+    viewer may not see keeps what a device page shows; a test-shell message of it goes."""
+    if viewer.sees_all or row.get("job") is None or row["kind"] in ("device", "worker"):
+        return row  # a device's or worker's own event says no more than a device page
+    job = dict(jobs.get(row["job"]) or {"id": row["job"]})
+    if may_see_job(viewer, job, visibility):
+        return row
+    if row["kind"] not in ("testjob", "job", "correction"):
+        return None  # a test-shell message, or any other message of the job
+    out = dict(row, submitter=None, username=None, data={HIDDEN: True}, frames=[])
+    out[HIDDEN] = True
+    return out
+
+
+def filter_sees(viewer_filter_matches, viewer, kind, obj, jobs, visibility):
+    """Whether a filter matches what this viewer may see of the object (never the hidden part:
+    a filter on submitters must not tell whose a private job is)."""
+    shown = view_object(viewer, kind, obj, jobs, visibility)
+    return shown is not None and viewer_filter_matches(kind, shown)
+
+
+class Viewing:
+    """One viewer's view of the model and the store: every output of the web layer asks it."""
+
+    def __init__(self, viewer, jobs, visibility, limit=None):
+        self.viewer = viewer
+        self.jobs = jobs
+        self.visibility = visibility
+        self.limit = limit  # a wall link's filter (a core.filters.Filter), or None
+
+    @property
+    def sees_all(self):
+        return self.viewer.sees_all
+
+    def obj(self, kind, obj):
+        """The object as this viewer may see it, or None."""
+        return view_object(self.viewer, kind, obj, self.jobs, self.visibility)
+
+    def job_visible(self, job_id):
+        """Whether the viewer may see all of this job (known to the model or not)."""
+        job = self.jobs.get(job_id) or {"id": job_id}
+        return may_see_job(self.viewer, job, self.visibility)
+
+    def rows(self, rows, by_submitter=False):
+        """Stored events as this viewer may see them; with `by_submitter` (the query filtered on
+        submitters), a hidden row goes altogether: its presence would tell whose the job is."""
+        out = []
+        for row in rows:
+            shown = view_row(self.viewer, row, self.jobs, self.visibility)
+            if shown is None or (by_submitter and shown is not row):
+                continue
+            out.append(shown)
+        return out
+
+    def snapshot(self, snapshot):
+        """A LabState.snapshot() as this viewer may see it."""
+        out = dict(snapshot)
+        for name, kind in (("devices", "device"), ("jobs", "job"), ("workers", "worker"),
+                           ("events", "event")):
+            shown = (self.obj(kind, o) for o in snapshot[name])
+            out[name] = [o for o in shown if o is not None
+                         and (self.limit is None or self.limit.matches(kind, o))]
+        return out

@@ -1,0 +1,189 @@
+"""Learning from LAVA who may see which job (core.visibility says what follows from it).
+
+- JobVisibility (the process that owns the model): asks LAVA anonymously about each job whose
+  visibility is not known: 200 means public, 404 private. It sits between the model's writers and
+  the relay (or Redis publisher), so that it sees every new job, and writes what it learns into the
+  model as ordinary changes: every process and output then knows.
+- ViewerVisibility (a process that serves browsers): asks LAVA, with a signed-in viewer's own token,
+  whether they may see a private job, and has that viewer's page refreshed when they may.
+
+Both ask one job at a time, from a bounded queue, with a pause between requests: a lab's worth of
+jobs at start-up costs LAVA a few requests per second, never a burst.
+"""
+import collections
+import logging
+
+from dashboard.live.reconcile import Backoff
+from dashboard.core.visibility import PRIVATE, PUBLIC
+
+log = logging.getLogger("dashboard.access")
+API = "/api/v0.2"
+PAUSE = 0.05  # between two questions to LAVA
+MAX_QUEUE = 10_000
+
+
+def job_visible(rest, job_id):
+    """Whether LAVA shows this job to whoever `rest` reads as: True (200), False (404 or 403), or
+    raises LavaError (LAVA cannot answer now)."""
+    from dashboard.sources.rest import LavaError
+
+    try:
+        rest.get(f"{API}/jobs/{job_id}/")
+        return True
+    except LavaError as err:
+        if getattr(err, "status", None) in (403, 404):
+            return False
+        raise
+
+
+class _Queue:
+    """A bounded queue of distinct items, oldest first."""
+
+    def __init__(self, size=MAX_QUEUE):
+        self.items = collections.OrderedDict()
+        self.size = size
+        self.dropped = 0
+
+    def put(self, item):
+        if item in self.items:
+            return
+        if len(self.items) >= self.size:
+            self.dropped += 1  # asked again later: at the next reconcile or subscribe
+            return
+        self.items[item] = None
+
+    def pop(self):
+        return self.items.popitem(last=False)[0] if self.items else None
+
+    def __len__(self):
+        return len(self.items)
+
+
+class JobVisibility:
+    """Wraps the model's sink (relay or Redis publisher): push() passes changes on, and queues every
+    job whose visibility is unknown; run() asks LAVA about them."""
+
+    def __init__(self, state, sink, anonymous_rest, visibility, sleep, make_event):
+        self.state = state
+        self.sink = sink
+        self.rest = anonymous_rest
+        self.visibility = visibility
+        self.sleep = sleep
+        self.queue = _Queue()
+        self._wake = make_event()
+        self.asked = 0
+        self.errors = 0
+        self.backoff = Backoff(1.0, 60.0)
+
+    def push(self, changes):
+        """The sink's interface: pass the changes on; queue new jobs of unknown visibility."""
+        self.sink.push(changes)
+        for change in changes:
+            if change.kind == "job" and change.data is not None \
+                    and change.data.get("visibility") is None:
+                self.queue.put(change.id)
+        if len(self.queue):
+            self._wake.set()
+
+    def learn(self, job_id, visible):
+        """What LAVA said: into the shared table, and into the model (a change every output sees)."""
+        self.visibility.learn("", job_id, visible)
+        self.sink.push(self.state.set_visibility(job_id, PUBLIC if visible else PRIVATE))
+
+    def run(self, rounds=None):
+        """Ask about queued jobs for ever (or `rounds` questions)."""
+        from dashboard.sources.rest import LavaError
+
+        count = 0
+        while rounds is None or count < rounds:
+            job_id = self.queue.pop()
+            if job_id is None:
+                self._wake.wait(5.0)
+                self._wake.clear()
+                continue
+            count += 1
+            job = self.state.jobs.get(job_id)
+            if job is None or job.get("visibility") is not None:
+                continue
+            try:
+                visible = job_visible(self.rest, job_id)
+            except LavaError as err:  # LAVA away: stays private (deny), asked again later
+                self.errors += 1
+                self.queue.put(job_id)
+                log.debug("visibility of job %s: %s", job_id, err)
+                self.sleep(self.backoff.next())
+                continue
+            self.backoff.reset()
+            self.asked += 1
+            self.learn(job_id, visible)
+            self.sleep(PAUSE)
+
+    def stats(self):
+        """The /healthz section."""
+        return {"queued": len(self.queue), "asked": self.asked, "errors": self.errors,
+                "dropped": self.queue.dropped}
+
+
+class ViewerVisibility:
+    """Asks LAVA, with each signed-in viewer's token, about private jobs they might see."""
+
+    def __init__(self, rest_for_token, visibility, token_of, on_visible, sleep, make_event):
+        self.rest_for_token = rest_for_token  # token → a LavaRest reading as that viewer
+        self.visibility = visibility
+        self.token_of = token_of  # username → a live session's token, or None
+        self.on_visible = on_visible  # username → (refresh what that viewer is shown)
+        self.sleep = sleep
+        self.queue = _Queue()
+        self._wake = make_event()
+        self.asked = 0
+        self.errors = 0
+
+    def want(self, username, job_ids):
+        """Queue the jobs LAVA has not answered about for this viewer."""
+        for job_id in job_ids:
+            if self.visibility.known(username, job_id) is None:
+                self.queue.put((username, job_id))
+        if len(self.queue):
+            self._wake.set()
+
+    def run(self, rounds=None):
+        """Ask about queued (viewer, job) pairs; refresh a viewer at most once per round of
+        answers that let them see more."""
+        from dashboard.sources.rest import LavaError
+
+        count, refresh = 0, set()
+        while rounds is None or count < rounds:
+            item = self.queue.pop()
+            if item is None:
+                for username in refresh:
+                    self.on_visible(username)
+                refresh.clear()
+                self._wake.wait(5.0)
+                self._wake.clear()
+                continue
+            count += 1
+            username, job_id = item
+            token = self.token_of(username)
+            if token is None or self.visibility.known(username, job_id) is not None:
+                continue  # signed out meanwhile, or already answered
+            try:
+                visible = job_visible(self.rest_for_token(token), job_id)
+            except LavaError as err:  # stays hidden; asked again at the viewer's next subscribe
+                self.errors += 1
+                log.debug("visibility of job %s for a viewer: %s", job_id, err.kind)
+                self.sleep(1.0)
+                continue
+            self.asked += 1
+            self.visibility.learn(username, job_id, visible)
+            if visible:
+                refresh.add(username)
+            if len(refresh) and not len(self.queue):
+                for name in refresh:
+                    self.on_visible(name)
+                refresh.clear()
+            self.sleep(PAUSE)
+
+    def stats(self):
+        """The /healthz section."""
+        return {"queued": len(self.queue), "asked": self.asked, "errors": self.errors,
+                "dropped": self.queue.dropped}

@@ -1,0 +1,353 @@
+"""Who is looking: sign-in with LAVA's own identities, sessions, API tokens, signed wall links, and
+the login mode's gate. What each viewer may see is core.visibility's; this module only says who.
+
+- A viewer signs in with their LAVA username and one of their LAVA API tokens; LAVA's
+  /api/v0.2/system/whoami/ with that token must name that user. The session cookie (signed,
+  HttpOnly, SameSite=Lax, Secure behind TLS) carries a random id; the token stays in this process's
+  memory for as long as the session lasts.
+- API clients send `Authorization: Token <their LAVA token>`, as they do to LAVA.
+- A wall link (python -m dashboard.walls) carries a signed token; on first load it is exchanged for a
+  cookie and taken out of the address bar. It grants an anonymous view limited to its filter.
+"""
+import collections
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import urllib.parse
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_socketio import ConnectionRefusedError
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from dashboard.core.filters import parse_filter
+from dashboard.core.visibility import ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing
+from dashboard.storage import walls
+from dashboard.web.context import error_body, services
+
+log = logging.getLogger("dashboard.auth")
+bp = Blueprint("auth", __name__)
+MAX_FAILURES = 5  # failed sign-ins per address, and per username, in FAILURE_WINDOW
+FAILURE_WINDOW = 300.0
+TOKEN_CACHE_SECONDS = 300.0
+MAX_CACHED_TOKENS = 10_000
+MAX_FIELD = 200
+# Filter names of a wall link's --filter (the page's URL parameters) → Socket.IO criteria.
+WALL_FILTERS = {"device_type": "device_types", "worker": "workers", "device": "devices",
+                "health": "health", "submitter": "submitters", "kind": "kinds"}
+# What a viewer may reach before signing in, in login mode.
+OPEN_PATHS = ("/signin", "/signout", "/static/", "/healthz")
+
+
+class FailureLimit:
+    """At most `limit` failures per key in `window` seconds; bounded in keys."""
+
+    def __init__(self, limit=MAX_FAILURES, window=FAILURE_WINDOW, clock=time.monotonic, size=50_000):
+        self.limit, self.window, self.clock, self.size = limit, window, clock, size
+        self._failures = collections.OrderedDict()
+
+    def _recent(self, key):
+        now = self.clock()
+        times = [t for t in self._failures.get(key, ()) if now - t < self.window]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def blocked(self, key):
+        """Seconds until this key may try again (0: now)."""
+        times = self._recent(key)
+        if len(times) < self.limit:
+            return 0
+        return max(1, int(self.window - (self.clock() - times[0])) + 1)
+
+    def fail(self, key):
+        self._failures.setdefault(key, []).append(self.clock())
+        self._failures.move_to_end(key)
+        while len(self._failures) > self.size:
+            self._failures.popitem(last=False)
+
+
+class Access:
+    """This process's view of who is looking (built by the factory; services.access)."""
+
+    def __init__(self, mode, sessions, visibility, rest_for_token, secret_key, data_dir,
+                 viewer_visibility=None):
+        self.mode = mode
+        self.sessions = sessions
+        self.visibility = visibility
+        self.rest_for_token = rest_for_token  # token → a LavaRest reading as that token's user
+        self.viewer_visibility = viewer_visibility  # live.access.ViewerVisibility, or None
+        self.walls = URLSafeSerializer(secret_key, salt="wall-link")
+        self.data_dir = data_dir
+        self.failures = FailureLimit()
+        self._tokens = collections.OrderedDict()  # sha256(token) → (username, checked at)
+        self._api_tokens = collections.OrderedDict()  # username → (an API client's token, when)
+        self.sign_ins = 0
+        self.refused = 0
+
+    # -- identities ---------------------------------------------------------------------------
+    def whoami(self, token):
+        """The LAVA username this token belongs to (None: LAVA refuses it), or raises LavaError
+        when LAVA cannot say now. Cached for a few minutes, by the token's hash."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._tokens.get(digest)
+        if cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS:
+            return cached[0]
+        from dashboard.sources.rest import LavaError
+
+        try:
+            answer = self.rest_for_token(token).get("/api/v0.2/system/whoami/")
+        except LavaError as err:
+            if getattr(err, "status", None) in (401, 403):
+                return None
+            raise
+        user = answer.get("user") if isinstance(answer, dict) else None
+        user = user if isinstance(user, str) and user else None
+        self._tokens[digest] = (user, time.monotonic())
+        self._tokens.move_to_end(digest)
+        while len(self._tokens) > MAX_CACHED_TOKENS:
+            self._tokens.popitem(last=False)
+        if user:  # an API client's "session": as long as its check is cached
+            self._api_tokens[user] = (token, time.monotonic())
+            self._api_tokens.move_to_end(user)
+            while len(self._api_tokens) > MAX_CACHED_TOKENS:
+                self._api_tokens.popitem(last=False)
+        return user
+
+    def token_of(self, username):
+        """A token of this viewer to ask LAVA with: a signed-in session's, or a recent API
+        client's; None when there is none (the viewer is gone)."""
+        token = self.sessions.token_of(username)
+        if token is None and username in self._api_tokens:
+            token, when = self._api_tokens[username]
+            if time.monotonic() - when >= TOKEN_CACHE_SECONDS:
+                del self._api_tokens[username]
+                return None
+        return token
+
+    def wall_token(self, name, created):
+        """The signed token of a wall link."""
+        return self.walls.dumps({"n": name, "c": created})
+
+    def wall_of(self, token):
+        """(name, created) of a signed wall token, or None when the signature is wrong."""
+        try:
+            body = self.walls.loads(token)
+        except BadSignature:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("n"), str) \
+                or not isinstance(body.get("c"), (int, float)):
+            return None
+        return body["n"], body["c"]
+
+    def viewer(self, cookie, authorization=None):
+        """(Viewer, wall filter or None, why not) for a request's session cookie and header."""
+        if self.mode == OPEN:
+            return EVERYONE, None, None
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() == "token" and token.strip():
+                user = self.whoami(token.strip())
+                if user is None:
+                    return None, None, "LAVA does not know this token"
+                return Viewer(username=user), None, None
+        signed_in = self.sessions.get(cookie.get("sid"))
+        if signed_in is not None:
+            return Viewer(username=signed_in.username), None, None
+        wall = cookie.get("wall")
+        if isinstance(wall, dict):
+            flt, why = walls.check(self.data_dir, wall.get("name"), wall.get("created", -1))
+            if flt is None:
+                return None, None, why
+            return Viewer(wall=wall["name"]), flt, None
+        if self.mode == LOGIN:
+            return None, None, "sign in to see this lab"
+        return ANONYMOUS, None, None
+
+    def stats(self):
+        """The /healthz section: counts only, never a name or a token."""
+        return {"mode": self.mode, "sessions": len(self.sessions), "sign_ins": self.sign_ins,
+                "refused": self.refused, "known": len(self.visibility),
+                "viewer_lookups": self.viewer_visibility.stats() if self.viewer_visibility else None}
+
+
+def access():
+    return services().access
+
+
+def client_address():
+    """The client's address (the proxy's X-Forwarded-For is applied by ProxyFix when trusted)."""
+    return request.remote_addr or "?"
+
+
+def request_viewer():
+    """(Viewer, wall filter) of this request; aborts with 401 when there is none (login mode, a
+    refused token, an expired wall link)."""
+    if "viewer" in g:
+        return g.viewer, g.wall_filter
+    try:
+        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"))
+    except Exception as err:  # LAVA cannot check a token now: deny, and say why
+        log.warning("cannot check an API token with LAVA: %s", type(err).__name__)
+        viewer, flt, why = None, None, "LAVA cannot check the token now; try again"
+    if viewer is None:
+        abort(401, why)
+    g.viewer, g.wall_filter = viewer, flt
+    return viewer, flt
+
+
+def identify_connection():
+    """The Socket.IO connect handler's question (live.relay): (Viewer, a wall link's filter), or
+    ConnectionRefusedError with a code and why (the page says it, in large type on a wall)."""
+    try:
+        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"))
+    except Exception as err:  # LAVA cannot check a token now: deny, and say why
+        log.warning("cannot check a token with LAVA: %s", type(err).__name__)
+        viewer, flt, why = None, None, "LAVA cannot check the token now; try again"
+    if viewer is None:
+        code = "wall_link" if isinstance(session.get("wall"), dict) else "unauthorized"
+        raise ConnectionRefusedError(why, {"code": code})
+    return viewer, flt
+
+
+def viewing(job_ids=()):
+    """This request's view (core.visibility.Viewing): every web output goes through it. A signed-in
+    viewer's unanswered private jobs (the model's, and `job_ids`) are asked about, for next time."""
+    viewer, flt = request_viewer()
+    ctl = access()
+    if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
+        jobs = services().state.jobs
+        ids = [i for i, j in jobs.items() if j.get("visibility") != "public"][-200:]
+        ctl.viewer_visibility.want(viewer.username, [*ids, *job_ids])
+    return Viewing(viewer, services().state.jobs, ctl.visibility,
+                   parse_filter(flt) if flt is not None else None)
+
+
+def filter_from_wall(text):
+    """'device_type=qemu&health=Bad' → ({"device_types": ["qemu"], "health": ["Bad"]}, query)."""
+    flt = {}
+    for name, value in urllib.parse.parse_qsl(text, keep_blank_values=False, strict_parsing=False):
+        if name not in WALL_FILTERS:
+            raise ValueError(f"unknown filter {name!r}; known: {', '.join(WALL_FILTERS)}")
+        flt.setdefault(WALL_FILTERS[name], []).append(value)
+    return flt
+
+
+def _csrf_token():
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+@bp.before_app_request
+def gate():
+    """Login mode: nothing but the sign-in page (and static files, /healthz) without a viewer. A
+    wall link's token in the address is exchanged for a cookie first."""
+    if request.path == "/" and request.args.get("link"):
+        return _exchange_wall_link(request.args["link"])
+    if access().mode != LOGIN or request.path.startswith(OPEN_PATHS):
+        return None
+    try:
+        request_viewer()
+    except Exception:  # 401
+        if request.path == "/":
+            return redirect(url_for("auth.signin_page"))
+        raise
+    return None
+
+
+def _exchange_wall_link(token):
+    wall = access().wall_of(token)
+    if wall is None:
+        return render_template("signin.html", error="This wall link is not valid.", csrf=_csrf_token(),
+                               username="", wall_error=True), 401
+    name, created = wall
+    flt, why = walls.check(access().data_dir, name, created)
+    if flt is None:
+        return render_template("signin.html", error=f"Wall link {name}: {why}.", csrf=_csrf_token(),
+                               username="", wall_error=True), 401
+    session.clear()
+    session["wall"] = {"name": name, "created": created}
+    session.permanent = True
+    query = {k: v for k, v in request.args.items(multi=True) if k != "link"}
+    query.setdefault("wall", "1")
+    for criterion, values in flt.items():  # the page shows the filter it is limited to
+        url_name = next(k for k, v in WALL_FILTERS.items() if v == criterion)
+        query.setdefault(url_name, ",".join(values))
+    return redirect("/?" + urllib.parse.urlencode(query))
+
+
+@bp.get("/signin")
+def signin_page():
+    """The sign-in form (LAVA username and API token)."""
+    return render_template("signin.html", error=None, csrf=_csrf_token(), username="",
+                           wall_error=False, mode=access().mode)
+
+
+@bp.post("/signin")
+def signin():
+    """Check the pair with LAVA; on success a session, else a clear message (rate-limited)."""
+    ctl = access()
+    form = request.form
+    if not hmac.compare_digest(str(form.get("csrf", "")), str(session.get("csrf", "-"))):
+        abort(400, "the form has expired: reload the page and sign in again")
+    username, token = form.get("username", "").strip(), form.get("token", "").strip()
+    address = client_address()
+    wait = max(ctl.failures.blocked("addr:" + address), ctl.failures.blocked("user:" + username))
+    if wait:
+        ctl.refused += 1
+        return _signin_error(f"Too many failed sign-ins: try again in {wait} s.", username, 429)
+    if not username or not token or len(username) > MAX_FIELD or len(token) > MAX_FIELD \
+            or any(ord(c) < 33 or ord(c) > 126 for c in token):
+        return _signin_error("Give your LAVA username and one of your LAVA API tokens.", username, 400)
+    try:
+        user = ctl.whoami(token)
+    except Exception:
+        return _signin_error("LAVA cannot be reached to check the token: try again later.",
+                             username, 503)
+    if user != username:
+        ctl.failures.fail("addr:" + address)
+        ctl.failures.fail("user:" + username)
+        ctl.refused += 1
+        log.info("sign-in refused from %s", address)  # never the token, nor the name tried
+        return _signin_error("LAVA does not know this username with this token.", username, 401)
+    session.clear()
+    session["sid"] = ctl.sessions.create(username, token)
+    session.permanent = True
+    ctl.sign_ins += 1
+    log.info("%s signed in", username)
+    return redirect(url_for("views.index"))
+
+
+def _signin_error(message, username, status):
+    return render_template("signin.html", error=message, csrf=_csrf_token(), username=username,
+                           wall_error=False, mode=access().mode), status
+
+
+@bp.post("/signout")
+def signout():
+    """End the session: its token is forgotten, and what LAVA said about this viewer."""
+    if not hmac.compare_digest(str(request.form.get("csrf", "")), str(session.get("csrf", "-"))):
+        abort(400, "the form has expired: reload the page")
+    username = access().sessions.end(session.get("sid"))
+    if username and access().sessions.token_of(username) is None:
+        access().visibility.forget_user(username)
+    session.clear()
+    return redirect(url_for("auth.signin_page") if access().mode == LOGIN else url_for("views.index"))
+
+
+@bp.get("/api/v1/whoami")
+def whoami():
+    """Who this request is seen as, and how to sign out (the page shows it)."""
+    viewer, flt = request_viewer()
+    return {"ok": True, "access": access().mode, "username": viewer.username or None,
+            "wall": viewer.wall or None, "filter": flt, "csrf": _csrf_token()}
+
+
+@bp.app_errorhandler(401)
+def unauthorized(exc):
+    """401 in the one error shape (the page turns it into the sign-in)."""
+    return error_body(401, exc.description or "sign in first", "unauthorized")

@@ -1,0 +1,62 @@
+"""Signed-in viewers' sessions, in this process's memory only: the cookie carries a random id, the
+LAVA token stays here for as long as the session lasts (never stored, logged or sent back)."""
+import collections
+import dataclasses
+import secrets
+import time
+
+MAX_SESSIONS = 10_000
+
+
+@dataclasses.dataclass
+class Session:
+    username: str
+    token: str = dataclasses.field(repr=False)  # never in a repr, a log line or a traceback
+    created: float = 0.0
+    last_seen: float = 0.0
+
+
+class Sessions:
+    """Sessions by id, with an idle and an absolute lifetime; the oldest go first when full."""
+
+    def __init__(self, idle, lifetime, clock=time.time, size=MAX_SESSIONS):
+        self.idle, self.lifetime, self.clock, self.size = idle, lifetime, clock, size
+        self._by_id = collections.OrderedDict()
+
+    def create(self, username, token):
+        """A new session; returns its id (for the cookie)."""
+        now = self.clock()
+        sid = secrets.token_urlsafe(32)
+        self._by_id[sid] = Session(username, token, now, now)
+        while len(self._by_id) > self.size:
+            self._by_id.popitem(last=False)
+        return sid
+
+    def get(self, sid):
+        """The live session with this id (its use noted), or None (unknown, idle or too old)."""
+        session = self._by_id.get(sid) if isinstance(sid, str) else None
+        if session is None:
+            return None
+        now = self.clock()
+        if now - session.last_seen > self.idle or now - session.created > self.lifetime:
+            del self._by_id[sid]
+            return None
+        session.last_seen = now
+        return session
+
+    def end(self, sid):
+        """Sign out: the session and its token are gone. Returns the username, or None."""
+        session = self._by_id.pop(sid, None) if isinstance(sid, str) else None
+        return session.username if session else None
+
+    def token_of(self, username):
+        """A live session's token of this viewer (to ask LAVA what they may see), or None."""
+        now = self.clock()
+        for session in reversed(self._by_id.values()):
+            if session.username == username and now - session.last_seen <= self.idle \
+                    and now - session.created <= self.lifetime:
+                return session.token
+        return None
+
+    def __len__(self):
+        return len(self._by_id)

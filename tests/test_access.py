@@ -1,0 +1,292 @@
+"""Who may see what (docs/security.md): a fake LAVA with private jobs and users, a real ZMQ publisher
+carrying everything (as lava-publisher does), the app as a subprocess, real Socket.IO clients and
+plain HTTP. Every output is searched for what LAVA would not show."""
+import copy
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.fake_lava import FakeLava
+from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, wait_until
+
+ADMIN = "tok-ADMIN-0a1b2c3d4e5f"
+USERS = {"tok-alice-11112222": ("priv-alice", []), "tok-bob-33334444": ("bob", ["lab-staff"]),
+         "tok-mallory-5555666": ("mallory", [])}
+ALICE, BOB, MALLORY = USERS
+# Job 901 is alice's, private to her; 902 is carol's, visible to the group lab-staff (bob).
+SECRETS = ("SECRET-PERSONAL-901", "SECRET-GROUP-902", "SECRET-SHELL-901", "SECRET-SHELL-902",
+           "priv-alice", "priv-carol")
+OUTPUTS = ("/api/v1/state", "/api/v1/jobs", "/api/v1/jobs/901", "/api/v1/jobs/902",
+           "/api/v1/events", "/api/v1/events?submitter=priv-alice", "/api/v1/events?job=901",
+           "/api/v1/events?kind=event", "/feeds/events.atom", "/export/events.csv",
+           "/export/events.json", "/api/v1/stats/outcomes?submitter=priv-alice",
+           "/api/v1/stats/queue?submitter=priv-carol", "/api/v1/jobs?submitter=priv-alice")
+
+
+def private_job(lava, job_id, submitter, description, groups):
+    job = copy.deepcopy(lava.job(13))  # a running job on qemu-02
+    job.update(id=job_id, submitter=submitter, description=description, viewing_groups=groups)
+    lava.jobs.append(job)
+    lava.private[job_id] = groups or None
+    return job
+
+
+def frames(kind, data, user="lavaserver"):
+    return [f"org.lavasoftware.{kind}".encode(), uuid.uuid4().hex.encode(),
+            b"2026-11-27T17:40:00", user.encode(), json.dumps(data).encode()]
+
+
+def publish_private_jobs(publisher):
+    """What lava-publisher sends of them: everything, to everyone subscribed to its port."""
+    for job_id, submitter, text in ((901, "priv-alice", "SECRET-PERSONAL-901"),
+                                    (902, "priv-carol", "SECRET-GROUP-902")):
+        publisher.send(frames("testjob", {
+            "job": job_id, "state": "Running", "health": "Unknown", "description": text,
+            "submitter": submitter, "device": "qemu-02", "device_type": "qemu",
+            "worker": "lab-worker-01", "submit_time": "2026-11-27T17:30:00+00:00",
+            "start_time": "2026-11-27T17:31:00+00:00"}, submitter))
+        publisher.send(frames("event", {"job": job_id, "message": f"SECRET-SHELL-{job_id}"}))
+    publisher.send(frames("event", {"job": 1, "message": "public-marker"}))
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lava = FakeLava(token=ADMIN)
+    lava.users.update(USERS)
+    private_job(lava, 901, "priv-alice", "SECRET-PERSONAL-901", [])
+    private_job(lava, 902, "priv-carol", "SECRET-GROUP-902", ["lab-staff"])
+    publisher = TestPublisher()
+    token_file = tmp_path / "token"
+    token_file.write_text(ADMIN)
+    apps = []
+
+    def start(*extra, env=None):
+        app = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file),
+                         "--zmq", publisher.endpoint, "--reconcile-interval", "2", *extra, env=env)
+        apps.append(app)
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")
+        return app
+
+    yield lava, publisher, start
+    for app in apps:
+        app.stop()
+    publisher.close()
+    lava.close()
+
+
+def get(app, path, token=None, session=None):
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    client = session or requests
+    return client.get(app.url + path, headers=headers, timeout=10, allow_redirects=False)
+
+
+def leaks(text, allowed=()):
+    return [s for s in SECRETS if s in text and s not in allowed]
+
+
+def wait_public_known(app):
+    """The dashboard has learned from LAVA that job 1 is public (an anonymous viewer sees it all)."""
+    wait_until(lambda: "hidden" not in get(app, "/api/v1/jobs/1").json()["job"], timeout=20,
+               what="job 1 known to be public")
+
+
+def test_every_output_shows_each_viewer_what_lava_shows_them(lab):
+    lava, publisher, start = lab
+    app = start()
+    publish_private_jobs(publisher)
+    wait_public_known(app)
+    wait_until(lambda: "public-marker" in get(app, "/api/v1/events?kind=event").text, timeout=10,
+               what="the test-shell messages stored (a public one after them)")
+    # Anonymous, and a stranger: the private jobs as a device page shows them, nothing more.
+    for token in (None, MALLORY):
+        for path in OUTPUTS:
+            resp = get(app, path, token)
+            assert resp.status_code == 200, (path, resp.status_code, resp.text[:200])
+            assert leaks(resp.text) == [], (token, path)
+        job = get(app, "/api/v1/jobs/901", token).json()
+        assert job["job"]["hidden"] is True and job["job"]["state"] == "Running"
+        assert job["job"]["device"] == "qemu-02" and job["messages"] == []
+        assert get(app, "/api/v1/events?submitter=priv-alice", token).json()["events"] == []
+        stats = get(app, "/api/v1/stats/events?submitter=priv-alice", token)
+        assert stats.status_code == 403 and stats.json()["code"] == "forbidden"
+    # alice sees her job, not carol's; bob (lab-staff) sees carol's, not alice's.
+    for token, mine, theirs in ((ALICE, "901", "902"), (BOB, "902", "901")):
+        wait_until(lambda: "hidden" not in get(app, f"/api/v1/jobs/{mine}", token).json()["job"],
+                   timeout=20, what=f"{USERS[token][0]} sees job {mine}")
+        body = get(app, f"/api/v1/jobs/{mine}", token).json()
+        assert f"SECRET-SHELL-{mine}" in json.dumps(body["messages"])
+        assert get(app, f"/api/v1/jobs/{theirs}", token).json()["job"]["hidden"] is True
+        own = {"901": ("SECRET-PERSONAL-901", "SECRET-SHELL-901", "priv-alice"),
+               "902": ("SECRET-GROUP-902", "SECRET-SHELL-902", "priv-carol")}[mine]
+        for path in OUTPUTS:
+            assert leaks(get(app, path, token).text, allowed=own) == [], (USERS[token][0], path)
+    # A token LAVA does not know is refused, and said so.
+    bad = get(app, "/api/v1/state", "tok-nobody-000000")
+    assert bad.status_code == 401 and bad.json()["code"] == "unauthorized"
+    # No viewer's token in any response or log line.
+    assert not any(t in app.log_text() for t in (*USERS, ADMIN))
+
+
+def test_socketio_gives_each_viewer_their_view(lab):
+    lava, publisher, start = lab
+    app = start()
+    publish_private_jobs(publisher)
+    wait_public_known(app)
+    views = {name: LiveView(app.url, {"kinds": ["job", "event"]}).connect(
+        headers={"Authorization": f"Token {token}"} if token else None)
+        for name, token in (("anonymous", None), ("alice", ALICE), ("bob", BOB),
+                            ("mallory", MALLORY))}
+    try:
+        # A filter on submitters never matches a private job's hidden submitter.
+        by_submitter = LiveView(app.url, {"submitters": ["priv-alice"]}).connect()
+        wait_until(lambda: 901 in views["alice"].objects["job"]
+                   and "hidden" not in views["alice"].objects["job"][901], timeout=20,
+                   what="alice's page refreshed once LAVA says she may see 901")
+        wait_until(lambda: 902 in views["bob"].objects["job"]
+                   and "hidden" not in views["bob"].objects["job"][902], timeout=20,
+                   what="bob sees 902")
+        publisher.send(frames("event", {"job": 901, "message": "SECRET-SHELL-901 again"}))
+        publisher.send(frames("event", {"job": 1, "message": "public message"}))
+        for view in views.values():
+            wait_until(lambda v=view: any((c["data"] or {}).get("message") == "public message"
+                                          for c in v.received), timeout=10,
+                       what="a public job's message reaches everyone")
+        alice_saw = json.dumps([c for c in views["alice"].received])
+        assert "SECRET-SHELL-901 again" in alice_saw
+        for name in ("anonymous", "mallory", "bob"):
+            with views[name].lock:
+                text = json.dumps(views[name].objects) + json.dumps(views[name].received)
+            allowed = ("SECRET-GROUP-902", "SECRET-SHELL-902", "priv-carol") if name == "bob" else ()
+            assert leaks(text, allowed) == [], name
+            assert views[name].objects["job"][901]["hidden"] is True
+        with by_submitter.lock:
+            assert 901 not in by_submitter.objects["job"] and leaks(json.dumps(by_submitter.objects)) == []
+        by_submitter.close()
+    finally:
+        for view in views.values():
+            view.close()
+
+
+def test_a_job_whose_event_comes_before_rest_is_redacted_until_lava_says(lab):
+    lava, publisher, start = lab
+    app = start("--reconcile-interval", "3600")
+    view = LiveView(app.url, {"kinds": ["job"]}).connect()
+    try:
+        lava.delay = 0.5  # LAVA is slow to answer: the event is well ahead of it
+        publisher.send(frames("testjob", {"job": 950, "state": "Submitted", "health": "Unknown",
+                                          "description": "SECRET-EARLY-950", "submitter": "x-sub",
+                                          "device_type": "qemu"}, "x-sub"))
+        first = wait_until(lambda: view.objects["job"].get(950), timeout=10, what="job 950 shown")
+        assert first["hidden"] is True and "SECRET-EARLY-950" not in json.dumps(first)
+        # LAVA does not know job 950 at all (404): it stays private for ever.
+        time.sleep(1.5)
+        assert view.objects["job"][950]["hidden"] is True
+        # A public job LAVA lists: shown in full once LAVA has answered.
+        lava.delay = 0.0
+        job = copy.deepcopy(lava.job(13))
+        job.update(id=951, description="public-951")
+        lava.jobs.append(job)
+        publisher.send(frames("testjob", {"job": 951, "state": "Submitted", "health": "Unknown",
+                                          "description": "public-951", "submitter": "admin",
+                                          "device_type": "qemu"}, "admin"))
+        wait_until(lambda: view.objects["job"].get(951, {}).get("description") == "public-951",
+                   timeout=15, what="job 951 shown in full once LAVA says it is public")
+    finally:
+        view.close()
+
+
+def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):
+    lava, publisher, start = lab
+    app = start("--access", "login")
+    assert get(app, "/api/v1/state").status_code == 401
+    assert get(app, "/api/v1/state").json()["code"] == "unauthorized"
+    assert get(app, "/").status_code == 302 and get(app, "/").headers["Location"].endswith("/signin")
+    assert get(app, "/healthz").status_code == 200
+    refused = LiveView(app.url)
+    with pytest.raises(Exception):
+        refused.client.connect(app.url, transports=["websocket"], wait_timeout=5)
+    assert app.json("/healthz")["relay"]["refused"] >= 1
+    session = requests.Session()
+    page = session.get(app.url + "/signin", timeout=10).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    # Without the form's CSRF token: refused.
+    no_csrf = session.post(app.url + "/signin", data={"username": "priv-alice", "token": ALICE},
+                           allow_redirects=False, timeout=10)
+    assert no_csrf.status_code == 400
+    ok = session.post(app.url + "/signin", data={"csrf": csrf, "username": "priv-alice",
+                                                 "token": ALICE}, allow_redirects=False, timeout=10)
+    assert ok.status_code == 302
+    cookie = ok.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and ALICE not in cookie
+    me = session.get(app.url + "/api/v1/whoami", timeout=10).json()
+    assert me["username"] == "priv-alice" and me["csrf"] != csrf  # a new CSRF token once signed in
+    view = LiveView(app.url, {"kinds": ["job"]}).connect(
+        headers={"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())})
+    wait_until(lambda: "hidden" not in view.objects["job"].get(901, {"hidden": True}), timeout=20,
+               what="alice's own private job, through her session")
+    view.close()
+    assert session.post(app.url + "/signout", data={"csrf": csrf}, timeout=10).status_code == 400
+    session.post(app.url + "/signout", data={"csrf": me["csrf"]}, timeout=10)
+    assert get(app, "/api/v1/state", session=session).status_code == 401
+    # Five wrong tokens for one name: the sixth try is refused before LAVA is asked.
+    other = requests.Session()
+    csrf2 = re.search(r'name="csrf" value="([^"]+)"', other.get(app.url + "/signin").text).group(1)
+    for _ in range(5):
+        wrong = other.post(app.url + "/signin", data={"csrf": csrf2, "username": "bob",
+                                                      "token": "tok-wrong-999999"}, timeout=10)
+        assert wrong.status_code == 401 and "does not know" in wrong.text
+    asked = len(lava.requests)
+    limited = other.post(app.url + "/signin", data={"csrf": csrf2, "username": "bob", "token": BOB},
+                         timeout=10)
+    assert limited.status_code == 429 and "Too many failed sign-ins" in limited.text
+    assert not [r for r in lava.requests[asked:] if r[0].endswith("/whoami/")]
+    log = app.log_text()
+    assert not any(t in log for t in (*USERS, ADMIN, "tok-wrong-999999"))
+
+
+def walls(app, *args):
+    return subprocess.run([sys.executable, "-m", "dashboard.walls", "--data-dir", app.data_dir, *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def test_a_wall_link_works_is_limited_expires_and_is_revoked(lab):
+    lava, publisher, start = lab
+    app = start("--access", "login")
+    made = walls(app, "create", "--name", "lab2-east", "--filter", "device_type=qemu",
+                 "--expires", "90d", "--url", app.url)
+    assert made.returncode == 0, made.stderr
+    url = made.stdout.split()[0]
+    screen = requests.Session()
+    first = screen.get(url, allow_redirects=False, timeout=10)
+    assert first.status_code == 302
+    assert "link=" not in first.headers["Location"] and "wall=1" in first.headers["Location"]
+    cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in screen.cookies.items())}
+    view = LiveView(app.url, {}).connect(headers=cookie)  # asks for everything...
+    try:
+        with view.lock:  # ...and gets its link's filter: qemu devices, nothing else
+            assert view.objects["device"] and all(
+                d["device_type"] == "qemu" for d in view.objects["device"].values())
+            assert leaks(json.dumps(view.objects)) == []
+        assert walls(app, "list").stdout.split()[1] == "active"
+        assert walls(app, "revoke", "lab2-east").returncode == 0
+        view.client.disconnect()
+        with pytest.raises(Exception):  # the screen's next connection is refused
+            view.client.connect(app.url, transports=["websocket"], wait_timeout=5, headers=cookie)
+    finally:
+        view.close()
+    short = walls(app, "create", "--name", "brief", "--expires", "2s", "--url", app.url)
+    brief = requests.Session()
+    brief.get(short.stdout.split()[0], allow_redirects=False, timeout=10)
+    assert brief.get(app.url + "/api/v1/state", timeout=10).status_code == 200
+    time.sleep(2.5)
+    expired = brief.get(app.url + "/api/v1/state", timeout=10)
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]
+    forged = requests.get(app.url + "/?link=eyJuIjoiYnJpZWYifQ.forged", timeout=10)
+    assert forged.status_code == 401
