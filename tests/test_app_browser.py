@@ -373,14 +373,6 @@ def test_memory_stays_flat_while_job_rows_come_and_go(lab, pages):
     assert page.errors == []
 
 
-def test_components_take_html_from_html_js():
-    """The standalone bundle's `html` caches static elements (see static/vendor/README.md)."""
-    offenders = [p.name for p in (ROOT / "static" / "js").glob("*.js")
-                 if re.search(r'import \{[^}]*\bhtml\b[^}]*\} from "/static/vendor/htm/standalone',
-                              p.read_text())]
-    assert offenders == []
-
-
 def test_screenshots_of_each_view_on_the_simulated_lab(pages):
     app = AppProcess("--sim-seed", "7", "--sim-speed", "5")
     SHOTS.mkdir(parents=True, exist_ok=True)

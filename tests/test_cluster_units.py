@@ -13,7 +13,7 @@ from dashboard.core.events import Event
 from dashboard.live.relay import Relay
 from dashboard.core.state import LabState
 from tests.servers import RedisServer
-from tests.test_relay_reconcile_units import RecordingSocketIO
+from tests.helpers import RecordingSocketIO
 
 
 @pytest.fixture(scope="module")

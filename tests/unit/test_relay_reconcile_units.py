@@ -11,20 +11,7 @@ from dashboard.live.meta import Meta
 from dashboard.live.relay import Group, Relay
 from dashboard.sources.rest import LavaError
 from dashboard.core.state import Change, LabState
-
-
-class RecordingSocketIO:
-    """Stands in for Flask-SocketIO's emit/on_event only; records what would be sent."""
-
-    def __init__(self):
-        self.sent = []
-
-    def on_event(self, name, handler):
-        pass
-
-    def emit(self, event, data=None, to=None, ignore_queue=False):
-        assert ignore_queue  # a relay only ever talks to its own process's clients
-        self.sent.append((event, data, to))
+from tests.helpers import RecordingSocketIO
 
 
 def test_a_dropped_backlog_shows_as_a_gap_in_the_next_batch():
