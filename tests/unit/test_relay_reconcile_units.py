@@ -91,6 +91,7 @@ def test_a_silent_source_does_not_cancel_the_backoff_while_lava_fails():
     source.last_message_at = 0.0  # silent for 1,000 s
     reconciler.sources.append(source)
     reconciler.loaded, reconciler.last_success = True, 0.0
-    assert reconciler._silent() is True  # healthy but silent: reconcile now
-    reconciler._failed(LavaError("auth", "LAVA refused it"))
-    assert reconciler._silent() is False  # failing: the backoff decides, not the silence
+    assert reconciler.should_reconcile_for_silence() is True  # healthy but silent: reconcile now
+    reconciler.record_failure(LavaError("auth", "LAVA refused it"))
+    assert reconciler.public_status()["state"] == "error" and reconciler.failures == {"auth": 1}
+    assert reconciler.should_reconcile_for_silence() is False  # failing: the backoff decides
