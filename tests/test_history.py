@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from dashboard.storage.store import EventStore
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, wait_until
 
@@ -45,12 +46,14 @@ def publish_all(publisher, app, frames):
 
 @pytest.mark.parametrize("ending, snapshot_interval", [("sigterm", "3600"), ("crash", "3600"),
                                                        ("crash", "0.3")])
-def test_restart_restores_the_model_from_the_store(lab, ending, snapshot_interval):
+def test_restart_restores_the_model_from_the_store(lab, tmp_path, ending, snapshot_interval):
     publisher, start = lab
     app = start("--snapshot-interval", snapshot_interval)
     frames = captured_frames()
     publish_all(publisher, app, frames[:100])
-    time.sleep(1.2)  # with 0.3 s, a saved model now covers at least the first 100 events
+    if snapshot_interval == "0.3":  # the writer saves the model: wait until it covers those 100
+        saved = EventStore(str(tmp_path / "events.sqlite3"))  # the app's own file, read alongside
+        wait_until(lambda: saved.load_model()[1] >= 100, what="a saved model after 100 events")
     publish_all(publisher, app, frames[100:])
     before = app.json("/api/v1/state")
     if ending == "sigterm":
