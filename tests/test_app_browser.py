@@ -360,9 +360,11 @@ def test_memory_stays_flat_while_job_rows_come_and_go(lab, pages):
             move(step - 1, "Running")
         if step >= 2:
             move(step - 2, "Finished")
-        # A locator, not wait_for_selector: an element handle would keep its row alive itself.
-        page.locator(f'[data-job="{5000 + step * 100 + 24}"]').wait_for(timeout=5000)
-        page.wait_for_timeout(120)  # one relay batch apart
+        # The step's last event shown means every one before it is (they arrive in order). A
+        # locator, not wait_for_selector: an element handle would keep its row alive itself.
+        batch, state = [(step, "Submitted"), (step - 1, "Running"), (step - 2, "Finished")][min(step, 2)]
+        page.locator(f'[data-job="{5000 + batch * 100 + 24}"][data-state="{state}"]').wait_for(
+            timeout=10000)
         if step % 4 == 3:
             counts.append(dom_nodes())
     # By step 3 every list is full; after that the count stays put (it grew by a third, and kept
