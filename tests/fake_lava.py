@@ -38,6 +38,8 @@ class FakeLava:
         self.private = {}
         self.redirect_to = None
         self.delay = 0.0
+        self.answering = threading.Event()  # cleared by hold(): answers wait until release()
+        self.answering.set()
         self.requests = []  # (path, query, Authorization header)
         self.lock = threading.Lock()
         self.server = None
@@ -52,6 +54,7 @@ class FakeLava:
 
     def stop(self):
         """Go down: connections are refused until start()."""
+        self.answering.set()  # let held requests go, so that shutting down does not wait for them
         if self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -63,6 +66,7 @@ class FakeLava:
         with self.lock:
             self.requests.append((request.path, request.query_string.decode(),
                                   request.headers.get("Authorization")))
+        self.answering.wait(60)
         if self.delay:
             time.sleep(self.delay)
         return self.route(request)(environ, start_response)
@@ -166,6 +170,14 @@ class FakeLava:
         return Response(body, 200, content_type="text/xml")
 
     # -- helpers for tests ------------------------------------------------------------------
+    def hold(self):
+        """Keep every answer waiting until release(): a fetch that has begun surely lasts."""
+        self.answering.clear()
+
+    def release(self):
+        """Answer the requests held by hold(), and the next ones at once."""
+        self.answering.set()
+
     def device(self, hostname):
         return next(d for d in self.devices if d["hostname"] == hostname)
 

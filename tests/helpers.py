@@ -1,4 +1,5 @@
-"""Real parts for the integration tests: a ZMQ publisher, the app as a subprocess, Socket.IO clients."""
+"""Real parts for the integration tests: a ZMQ publisher, the app as a subprocess, Socket.IO clients;
+and a recording stand-in for Flask-SocketIO (unit tests of the relay)."""
 import json
 import os
 import pathlib
@@ -73,6 +74,20 @@ class TestPublisher:
         if not self.socket.closed:
             self.socket.close(0)
             self.context.term()
+
+
+class RecordingSocketIO:
+    """Stands in for Flask-SocketIO's emit/on_event only; records what would be sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def on_event(self, name, handler):
+        pass
+
+    def emit(self, event, data=None, to=None, ignore_queue=False):
+        assert ignore_queue  # a relay only ever talks to its own process's clients
+        self.sent.append((event, data, to))
 
 
 class AppProcess:

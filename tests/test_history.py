@@ -1,4 +1,5 @@
-"""History: the SQLite event store, restart, retention, the REST API v1, feeds, exports, statistics."""
+"""History in the running app: restart from the store, the REST API v1, feeds, exports (the store
+and the statistics alone: tests/unit/test_store.py, tests/unit/test_statistics.py)."""
 import csv
 import io
 import json
@@ -10,96 +11,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from dashboard.core import statistics as history
-from dashboard.core.events import parse_frames
-from dashboard.storage.store import COLUMNS, EventStore, row_for
+from dashboard.storage.store import EventStore
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, wait_until
-
-# -- pure statistics, against hand-computed figures ----------------------------------------
-
-
-def test_utilisation_matches_a_hand_computed_example():
-    # Window 0..100 s. d1 (qemu): Idle/Good from before; Running at 10; Idle at 40; Bad at 70.
-    # → Idle 10 + 30 = 40 s, Running 30 s, Bad 30 s.  d2 (qemu): first seen at 50, Maintenance
-    # until the end → 50 s Maintenance (time before its first state is not counted).
-    before = [{"device": "d1", "device_type": "qemu", "state": "Idle", "health": "Good"}]
-    rows = [{"ts": 10, "device": "d1", "device_type": "qemu", "state": "Running", "health": "Good"},
-            {"ts": 40, "device": "d1", "device_type": "qemu", "state": "Idle", "health": "Good"},
-            {"ts": 50, "device": "d2", "device_type": "qemu", "state": "Idle", "health": "Maintenance"},
-            {"ts": 70, "device": "d1", "device_type": "qemu", "state": "Idle", "health": "Bad"}]
-    got = history.utilisation(before, rows, 0, 100)["qemu"]
-    assert got["seconds"] == 150
-    assert (got["Idle"], got["Running"], got["Bad"], got["Maintenance"]) == (
-        round(40 / 150, 4), round(30 / 150, 4), round(30 / 150, 4), round(50 / 150, 4))
-
-
-def test_queue_length_and_outcomes():
-    before = [{"job": 1, "state": "Submitted"}, {"job": 2, "state": "Running"}]
-    rows = [{"ts": 5, "job": 3, "state": "Submitted", "health": "Unknown"},
-            {"ts": 12, "job": 1, "state": "Scheduled", "health": "Unknown"},
-            {"ts": 25, "job": 3, "state": "Finished", "health": "Canceled"},
-            {"ts": 26, "job": 3, "state": "Finished", "health": "Canceled"}]
-    assert history.queue_length(before, rows, 0, 30, 10) == [(10, 2), (20, 1), (30, 0)]
-    assert history.outcomes_per_day(rows) == {"1970-01-01": {"Canceled": 1}}
-
-
-def test_device_timeline_bands():
-    rows = [{"ts": 10, "state": "Running", "health": "Good"}, {"ts": 15, "state": "Running", "health": "Good"},
-            {"ts": 30, "state": "Idle", "health": "Bad"}]
-    bands = history.device_timeline([{"state": "Idle", "health": "Good"}], rows, 0, 50)
-    assert [(b["from"], b["to"], b["category"]) for b in bands] == [
-        (0, 10, "Idle"), (10, 30, "Running"), (30, 50, "Bad")]
-
-
-# -- the store on a real SQLite file -------------------------------------------------------
-
-
-def fill(store, frames_list):
-    for frames in frames_list:
-        store.enqueue(row_for(parse_frames(frames), frames, {}, time.time()))
-    while store.queue:
-        store.flush()
-
-
-def test_store_keeps_events_as_received_and_as_parsed(tmp_path):
-    store = EventStore(str(tmp_path / "events.sqlite3"))
-    frames = captured_frames()
-    fill(store, frames)
-    assert store.count() == 127
-    newest = store.events(limit=1)[0]
-    assert newest["frames"] == [f.decode() for f in frames[-1]]
-    assert newest["data"] == json.loads(frames[-1][4]) and newest["kind"] == "worker"
-
-
-def test_one_odd_event_loses_only_itself(tmp_path):
-    store = EventStore(str(tmp_path / "events.sqlite3"))
-    frames = captured_frames()[:10]
-    rows = [row_for(parse_frames(f), f, {}, time.time()) for f in frames]
-    odd = list(rows[3])
-    odd[COLUMNS.index("received") - 1] = object()  # something SQLite cannot bind
-    rows[3] = tuple(odd)
-    store.queue.extend(rows)
-    assert store.flush() == 9 and store.dropped == 1 and store.in_flight == 0
-    assert store.count() == 9 and "Error" in store.last_error
-    # Unknown topics may put anything under the column names: only text reaches the columns.
-    weird = parse_frames([b"org.lavasoftware.custom", b"w-1", b"2026-11-27T10:00:00", b"lavaserver",
-                          b'{"state": {"nested": 1}, "device": [1], "job": 5}'])
-    row = row_for(weird, [b"a"] * 5, {}, 0)
-    assert row[COLUMNS.index("state") - 1] is None and row[COLUMNS.index("device") - 1] is None
-
-
-def test_pruning_keeps_the_limits(tmp_path):
-    store = EventStore(str(tmp_path / "events.sqlite3"))
-    fill(store, captured_frames())
-    assert store.prune(max_age_s=0, max_rows=100, chunk=7) == 27
-    assert store.count() == 100 and store.events(limit=1, newest_first=False)[0]["id"] == 28
-    ages = [e["time"] for e in store.events(limit=1000)]
-    cutoff = sorted(ages)[50]
-    from dashboard.core.events import parse_time
-    now = time.time()
-    assert store.prune(max_age_s=now - parse_time(cutoff).timestamp(), max_rows=0, now=now) == 50
-    assert min(parse_time(t) for t in (e["time"] for e in store.events(limit=1000))) >= parse_time(cutoff)
 
 
 # -- the app: restart, API, feeds, schemathesis --------------------------------------------
@@ -132,12 +46,14 @@ def publish_all(publisher, app, frames):
 
 @pytest.mark.parametrize("ending, snapshot_interval", [("sigterm", "3600"), ("crash", "3600"),
                                                        ("crash", "0.3")])
-def test_restart_restores_the_model_from_the_store(lab, ending, snapshot_interval):
+def test_restart_restores_the_model_from_the_store(lab, tmp_path, ending, snapshot_interval):
     publisher, start = lab
     app = start("--snapshot-interval", snapshot_interval)
     frames = captured_frames()
     publish_all(publisher, app, frames[:100])
-    time.sleep(1.2)  # with 0.3 s, a saved model now covers at least the first 100 events
+    if snapshot_interval == "0.3":  # the writer saves the model: wait until it covers those 100
+        saved = EventStore(str(tmp_path / "events.sqlite3"))  # the app's own file, read alongside
+        wait_until(lambda: saved.load_model()[1] >= 100, what="a saved model after 100 events")
     publish_all(publisher, app, frames[100:])
     before = app.json("/api/v1/state")
     if ending == "sigterm":

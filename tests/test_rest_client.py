@@ -85,13 +85,6 @@ def test_event_socket_discovery_falls_back_to_xmlrpc(lava):
     assert client.discover_event_socket() == ("tcp://127.0.0.1:5598", None)
 
 
-def test_credentials_in_the_url_are_dropped():
-    client = LavaRest("https://user:pw@lava.example.org/", "t")
-    assert client.base == "https://lava.example.org"
-    with pytest.raises(ValueError):
-        LavaRest("lava.example.org", "")
-
-
 def test_a_redirect_to_another_host_does_not_carry_the_token(lava):
     elsewhere = FakeLava()
     try:

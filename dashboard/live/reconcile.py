@@ -84,11 +84,11 @@ class Reconciler:
                 self.backoff.reset()
                 wait = self.interval
             except LavaError as err:
-                self._failed(err)
+                self.record_failure(err)
                 wait = self.backoff.next()
             except Exception as err:  # a bug here must not end the loop either
                 log.error("reconcile failed: internal error %s", type(err).__name__)
-                self._failed(LavaError("internal", f"internal error ({type(err).__name__})"))
+                self.record_failure(LavaError("internal", f"internal error ({type(err).__name__})"))
                 wait = self.backoff.next()
             self._wait(wait)
 
@@ -98,12 +98,13 @@ class Reconciler:
             if self._wake.wait(min(1.0, max(0.0, deadline - self.clock()))):
                 self._wake.clear()
                 return
-            if self._silent():
+            if self.should_reconcile_for_silence():
                 self._reason = "silence"
                 return
 
-    def _silent(self):
-        # Not while failing: the backoff decides when to try again, not the silence.
+    def should_reconcile_for_silence(self):
+        """True when every source has been quiet for longer than silence_timeout since the last
+        success. Never while failing: the backoff decides when to try again, not the silence."""
         if not self.silence or not self.loaded or not self.sources or self.error is not None:
             return False
         now = self.clock()
@@ -177,7 +178,8 @@ class Reconciler:
                         len(corrections) - MAX_LOGGED_CORRECTIONS)
         log.debug("reconcile (%s): %d changes, %d corrections", reason, len(changes), len(corrections))
 
-    def _failed(self, err):
+    def record_failure(self, err):
+        """Count a failed attempt, log it once per kind of error, and show it in the status."""
         self.failures[err.kind] = self.failures.get(err.kind, 0) + 1
         if err.kind != self.error_kind:
             log.warning("LAVA API: %s (retrying with backoff; serving the last known state)", err)

@@ -8,7 +8,7 @@ from dashboard.core import records as snapshot
 from dashboard.core.events import parse_frames
 from dashboard.core.state import LabState
 from tests.fixtures import captured_frames, rest
-from tests.test_state import event
+from tests.unit.test_state import event
 
 NOW = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.timezone.utc)
 

@@ -1,7 +1,6 @@
-"""Settings are declared once: --help, the environment and the README's table all follow SETTINGS."""
+"""Settings are declared once: the environment, the flags and the README's table all follow SETTINGS
+(app.py's --help and exit codes: tests/test_config_cli.py)."""
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -15,15 +14,6 @@ def test_readme_table_is_generated_from_the_declaration():
     assert table, "README.md lacks the settings markers"
     assert table.group(1) == config.markdown_table(), \
         "README's configuration table is stale: regenerate it with `python -m dashboard.config`"
-
-
-def test_help_lists_every_setting():
-    out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True,
-                         text=True, timeout=30, check=True).stdout
-    for setting in config.SETTINGS:
-        assert setting.flag in out, setting.flag
-        assert setting.env in out, setting.env
-    assert "default 127.0.0.1" in out and "default 5000" in out
 
 
 def test_layering_defaults_environment_flags_overrides():
@@ -47,15 +37,6 @@ def test_bad_environment_value_is_a_clear_error(env):
     with pytest.raises(config.ConfigError) as info:
         config.load([], environ=env)
     assert next(iter(env)).replace("DASHBOARD_", "").lower() in str(info.value).lower()
-
-
-def test_bad_flag_exits_with_a_message():
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", "x"],
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2 and "port" in result.stderr
-    result = subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True,
-                            timeout=30, env={"DASHBOARD_PORT": "x", "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 1 and "port" in result.stderr
 
 
 def test_unknown_override_is_refused():
@@ -92,19 +73,6 @@ def test_a_cluster_role_needs_a_redis_url_and_the_error_never_echoes_it(queue):
     assert config.load(["--role", "web", "--message-queue", "redis://127.0.0.1:1/0"],
                        environ={})["role"] == "web"
     assert config.load([], environ={})["role"] == "all"  # one process, no Redis: the default
-
-
-def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path):
-    def run(*args):
-        return subprocess.run([sys.executable, str(ROOT / "app.py"), "--data-dir", str(tmp_path),
-                               "--database", "mysql://lava:s3cret@127.0.0.1/lava", *args],
-                              capture_output=True, text=True, timeout=60)
-    result = run("--zmq", "tcp://127.0.0.1:9")
-    assert result.returncode == 1 and "database" in result.stderr and "mysql" in result.stderr
-    assert "s3cret" not in result.stderr
-    # The simulated lab never writes into a shared database.
-    result = run()
-    assert result.returncode == 1 and "simulated lab" in result.stderr and "s3cret" not in result.stderr
 
 
 @pytest.mark.parametrize("url, shown", [

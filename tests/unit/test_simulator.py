@@ -1,23 +1,16 @@
-"""The simulated lab: pure traffic through the real parser and model, then real ZMQ and the CLI."""
+"""The simulated lab: pure traffic through the real parser and model, and the CLI's arguments
+(its publisher on real ZMQ sockets: tests/test_simulator_publisher.py)."""
 import collections
 import datetime as dt
 import random
 import re
-import socket
-import subprocess
-import sys
-import pathlib
-import threading
-import time
 
 import pytest
-import zmq
 
 from dashboard.core.events import DEVICE_HEALTHS, parse_frames, parse_time
-from dashboard.sources.simulator import DEFAULT_START, LabPublisher, SimLab, parse_args, to_frames
+from dashboard.sources.simulator import DEFAULT_START, SimLab, parse_args, to_frames
 from dashboard.core.state import LabState
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 STEP = dt.timedelta(seconds=30)
 JOB_BASE = {"job", "state", "health", "description", "priority", "submit_time", "submitter",
             "health_check", "device_type"}
@@ -57,50 +50,34 @@ def roll_call_starts(events, lab):
     return [i for i in range(len(seen)) if seen[i:i + len(wanted)] == wanted]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def receive_until(sockets, done, timeout=10.0, quiet=0.5, limit=100_000):
-    """Receive from SUB sockets until done() and `quiet` s without a message (or the timeout)."""
-    received = {s: [] for s in sockets}
-    poller = zmq.Poller()
-    for s in sockets:
-        poller.register(s, zmq.POLLIN)
-    deadline = time.monotonic() + timeout
-    last = time.monotonic()
-    while time.monotonic() < deadline and sum(map(len, received.values())) < limit:
-        ready = dict(poller.poll(50))
-        for s in ready:
-            received[s].append(s.recv_multipart())
-            last = time.monotonic()
-        if not ready and done() and time.monotonic() - last > quiet:
-            break
-    return received
-
-
 # -- the pure core ----------------------------------------------------------------------------
+Run = collections.namedtuple("Run", "lab first_roll_call messages frames events state violations")
+
+
 @pytest.fixture(scope="module")
 def two_hours():
-    """A seeded lab run for 2 virtual hours, replayed into LabState with checks after each step."""
+    """A seeded lab run for 2 virtual hours, replayed into LabState with checks after each step;
+    each message is kept with the frames it was sent as and the event they parse to."""
     lab = SimLab(random.Random(1))
     first_roll_call = lab.roll_call()
     state = LabState(max_finished_jobs=50)
     for event in events_of(first_roll_call):
         state.apply(event)
-    messages, violations = [], []
+    messages, frames, events, violations = [], [], [], []
     end = lab.now + dt.timedelta(hours=2)
     for _ in range(1000):
         if lab.now >= end:
             break
         batch = lab.advance(lab.now + STEP)
-        for event in events_of(batch):
+        batch_frames = [to_frames(m) for m in batch]
+        batch_events = [parse_frames(f) for f in batch_frames]
+        for event in batch_events:
             state.apply(event)
         violations += [f"{lab.now}: {p}" for p in invariant_violations(state)]
         messages += batch
-    return lab, first_roll_call, messages, state, violations
+        frames += batch_frames
+        events += batch_events
+    return Run(lab, first_roll_call, messages, frames, events, state, violations)
 
 
 def test_lab_layout():
@@ -117,12 +94,13 @@ def test_lab_layout():
 
 
 def test_every_message_is_a_real_lava_message(two_hours):
-    _, _, messages, _, _ = two_hours
+    messages = two_hours.messages
     times = [m.time for m in messages]
     assert times == sorted(times) and times[0] >= DEFAULT_START
-    for msg, event in zip(messages, events_of(messages)):
+    assert len(two_hours.events) == len(two_hours.frames) == len(messages)
+    for msg, frames, event in zip(messages, two_hours.frames, two_hours.events):
         assert event.topic == "org.lavasoftware." + msg.suffix
-        assert to_frames(msg)[2].endswith(b"+00:00")
+        assert frames[2].endswith(b"+00:00")
         username = msg.data["submitter"] if msg.suffix == "testjob" else "lavaserver"
         assert event.username == username
         assert set(msg.data) == expected_fields(msg), msg
@@ -153,7 +131,7 @@ def expected_fields(msg):
 
 
 def test_invariants_hold_throughout(two_hours):
-    _, _, messages, state, violations = two_hours
+    messages, state, violations = two_hours.messages, two_hours.state, two_hours.violations
     assert violations == []
     assert any(d["state"] == "Running" for d in state.devices.values())
     device_of = {}
@@ -163,7 +141,7 @@ def test_invariants_hold_throughout(two_hours):
 
 
 def test_traffic_has_the_whole_life_of_a_lab(two_hours):
-    _, _, messages, _, _ = two_hours
+    messages = two_hours.messages
     jobs = [m.data for m in messages if m.suffix == "testjob"]
     finished = [j for j in jobs if j["state"] == "Finished"]
     outcomes = collections.Counter(j["health"] for j in finished if not j["health_check"])
@@ -190,7 +168,7 @@ def test_traffic_has_the_whole_life_of_a_lab(two_hours):
 
 
 def test_health_checks_decide_device_health(two_hours):
-    _, _, messages, _, _ = two_hours
+    messages = two_hours.messages
     checks = 0
     for before, msg in zip(messages, messages[1:]):
         if msg.suffix == "testjob" and msg.data["health_check"]:
@@ -206,7 +184,7 @@ def test_health_checks_decide_device_health(two_hours):
 
 
 def test_worker_outage_and_the_burst_when_it_comes_back(two_hours):
-    lab, _, messages, _, _ = two_hours
+    messages = two_hours.messages
     workers = [(i, m) for i, m in enumerate(messages) if m.suffix == "worker"]
     offline = [(i, m) for i, m in workers if m.data["state"] == "Offline"]
     assert offline
@@ -246,7 +224,7 @@ def test_same_seed_same_traffic():
 
 
 def test_roll_call_agrees_with_the_lab(two_hours):
-    lab, first_roll_call, _, state, _ = two_hours
+    lab, first_roll_call, state = two_hours.lab, two_hours.first_roll_call, two_hours.state
     assert len(first_roll_call) == len(lab.workers) + len(lab.devices)
     roll_call = lab.roll_call()
     assert all(m.time == lab.now for m in roll_call)
@@ -273,139 +251,7 @@ def test_small_lab_long_run_stays_bounded():
         assert len(lab.jobs) <= 3 * 3 + 20 + 3
 
 
-# -- real ZMQ ---------------------------------------------------------------------------------
-def publish(publisher, duration, late_join=None):
-    """Run `publisher` in a thread: one SUB from the start, another `late_join` s after traffic."""
-    context = zmq.Context()
-    subs = [context.socket(zmq.SUB) for _ in range(2 if late_join else 1)]
-    result = []
-    try:
-        subs[0].connect(publisher.endpoint)
-        subs[0].setsockopt(zmq.SUBSCRIBE, b"")
-        thread = threading.Thread(target=lambda: result.append(publisher.run(duration=duration)))
-        thread.start()
-        early = receive_until(subs[:1], done=lambda: True, timeout=5, quiet=0, limit=1)[subs[0]]
-        if late_join:
-            time.sleep(late_join)
-            subs[1].connect(publisher.endpoint)
-            subs[1].setsockopt(zmq.SUBSCRIBE, b"")
-        got = receive_until(subs, done=lambda: not thread.is_alive(), timeout=12)
-        thread.join(timeout=5)
-    finally:
-        for sub in subs:
-            sub.close(linger=0)
-        context.term()
-        publisher.close()
-    assert result, "run() did not return"
-    got[subs[0]][:0] = early
-    return result[0], [[parse_frames(f) for f in got[sub]] for sub in subs]
-
-
-def test_publisher_roll_calls_then_paces_traffic():
-    lab = SimLab(random.Random(3), n_devices=20, n_workers=2)
-    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, rate=500)
-    assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+", publisher.endpoint)
-    sent, (first, second) = publish(publisher, duration=2, late_join=0.8)
-    assert roll_call_starts(first, lab)[:1] == [0]  # the first subscriber gets one before traffic
-    assert len(roll_call_starts(second, lab)) == 1
-    assert publisher.roll_calls == 2
-    assert len(first) == sent == publisher.sent  # nothing lost on 127.0.0.1 at this rate
-    for stream in first, second:  # a roll call never comes before older messages
-        assert [e.time for e in stream] == sorted(e.time for e in stream)
-    traffic = sent - 2 * (len(lab.workers) + len(lab.devices))
-    assert 600 <= traffic <= 1300, traffic
-
-
-def test_publisher_follows_the_clock_times_speed():
-    lab = SimLab(random.Random(4), n_devices=20, n_workers=2)
-    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, time.sleep, speed=100)
-    sent, (got,) = publish(publisher, duration=1)
-    virtual = (lab.now - DEFAULT_START).total_seconds()
-    assert 50 <= virtual <= 101, virtual
-    assert len(got) == sent > len(lab.devices)
-    assert max(e.time for e in got) <= lab.now
-
-
-GREEN_SCRIPT = """
-import random, sys
-if sys.argv[1] == "eventlet":
-    import eventlet
-    eventlet.monkey_patch()
-    from eventlet.green import zmq
-    spawn, sleep, Timeout, result = eventlet.spawn, eventlet.sleep, eventlet.Timeout, "wait"
-else:
-    from gevent import monkey
-    monkey.patch_all()
-    import gevent, zmq.green as zmq
-    spawn, sleep, Timeout, result = gevent.spawn, gevent.sleep, gevent.Timeout, "get"
-from dashboard.core.events import parse_frames
-from dashboard.sources.simulator import LabPublisher, SimLab
-publisher = LabPublisher(SimLab(random.Random(2), 10, 2), "tcp://127.0.0.1:*", zmq, sleep, rate=300)
-ticks, got = [], []
-def ticker():
-    for _ in range(300):
-        ticks.append(1)
-        sleep(0.01)
-def subscriber():
-    sub = zmq.Context.instance().socket(zmq.SUB)
-    sub.connect(publisher.endpoint)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    for _ in range(100000):
-        try:
-            with Timeout(0.5):
-                got.append(parse_frames(sub.recv_multipart()))
-        except Timeout:
-            break
-    sub.close(linger=0)
-spawn(ticker)
-receiving = spawn(subscriber)
-sent = getattr(spawn(publisher.run, duration=1), result)()
-getattr(receiving, result)()
-publisher.close()
-print(sent, len(got), len(ticks))
-"""
-
-
-@pytest.mark.parametrize("library", ["eventlet", "gevent"])
-def test_publisher_cooperates_with_green_threads(library):
-    """In a subprocess, monkey-patched as app.py does, so that the patching stays out of pytest."""
-    pytest.importorskip(library)
-    done = subprocess.run([sys.executable, "-c", GREEN_SCRIPT, library], cwd=ROOT,
-                          capture_output=True, timeout=30)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    sent, received, ticks = map(int, done.stdout.split())
-    assert received == sent > 200
-    assert ticks > 30  # the hub kept running other green threads while publishing
-
-
-# -- the CLI ----------------------------------------------------------------------------------
-def test_cli_publishes_then_exits_by_itself():
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    context = zmq.Context()
-    sub = context.socket(zmq.SUB)
-    sub.connect(endpoint)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.sources.simulator", "--bind", endpoint, "--rate", "200",
-         "--duration", "2", "--devices", "12", "--workers", "2", "--seed", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        got = receive_until([sub], done=lambda: proc.poll() is not None, timeout=15)[sub]
-        _, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-        sub.close(linger=0)
-        context.term()
-    assert proc.returncode == 0, stderr.decode()
-    events = [parse_frames(f) for f in got]
-    assert {e.kind for e in events} >= {"device", "testjob", "worker"}
-    assert [e.kind for e in events[:14]] == ["worker"] * 2 + ["device"] * 12
-    sent = int(re.search(rb"sent (\d+) messages, 1 roll call", stderr).group(1))
-    assert len(events) == sent and 250 <= sent <= 500
-
-
+# -- the CLI's arguments ----------------------------------------------------------------------
 def test_cli_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit) as exit_:
         parse_args(["--help"])

@@ -162,9 +162,14 @@ def test_running_jobs_are_never_evicted():
 
 def test_duplicate_window_is_bounded():
     state = LabState(dedup_window=5)
+    worker = {"hostname": "w", "state": "Online", "health": "Active"}
     for i in range(20):
-        state.apply(event("worker", {"hostname": "w", "state": "Online", "health": "Active"}, f"u{i}"))
-    assert len(state._seen) == 5
+        state.apply(event("worker", worker, f"u{i}"))
+    # The five newest uuids are still known: sent again, they are ignored as duplicates ...
+    assert [state.apply(event("worker", worker, f"u{i}")) for i in range(15, 20)] == [None] * 5
+    assert state.duplicates == 5
+    # ... the sixth newest is forgotten: sent again, it is applied like a new event.
+    assert state.apply(event("worker", worker, "u14")) == [] and state.duplicates == 5
 
 
 def test_snapshot_applies_the_filter():

@@ -11,20 +11,7 @@ from dashboard.live.meta import Meta
 from dashboard.live.relay import Group, Relay
 from dashboard.sources.rest import LavaError
 from dashboard.core.state import Change, LabState
-
-
-class RecordingSocketIO:
-    """Stands in for Flask-SocketIO's emit/on_event only; records what would be sent."""
-
-    def __init__(self):
-        self.sent = []
-
-    def on_event(self, name, handler):
-        pass
-
-    def emit(self, event, data=None, to=None, ignore_queue=False):
-        assert ignore_queue  # a relay only ever talks to its own process's clients
-        self.sent.append((event, data, to))
+from tests.helpers import RecordingSocketIO
 
 
 def test_a_dropped_backlog_shows_as_a_gap_in_the_next_batch():
@@ -104,6 +91,7 @@ def test_a_silent_source_does_not_cancel_the_backoff_while_lava_fails():
     source.last_message_at = 0.0  # silent for 1,000 s
     reconciler.sources.append(source)
     reconciler.loaded, reconciler.last_success = True, 0.0
-    assert reconciler._silent() is True  # healthy but silent: reconcile now
-    reconciler._failed(LavaError("auth", "LAVA refused it"))
-    assert reconciler._silent() is False  # failing: the backoff decides, not the silence
+    assert reconciler.should_reconcile_for_silence() is True  # healthy but silent: reconcile now
+    reconciler.record_failure(LavaError("auth", "LAVA refused it"))
+    assert reconciler.public_status()["state"] == "error" and reconciler.failures == {"auth": 1}
+    assert reconciler.should_reconcile_for_silence() is False  # failing: the backoff decides

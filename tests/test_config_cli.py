@@ -1,0 +1,38 @@
+"""app.py's command line, run as a subprocess: --help lists every setting, bad values exit with a
+message that never echoes a password."""
+import subprocess
+import sys
+
+from dashboard import config
+from tests.helpers import ROOT
+
+
+def test_help_lists_every_setting():
+    out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    for setting in config.SETTINGS:
+        assert setting.flag in out, setting.flag
+        assert setting.env in out, setting.env
+    assert "default 127.0.0.1" in out and "default 5000" in out
+
+
+def test_bad_flag_exits_with_a_message():
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", "x"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "port" in result.stderr
+    result = subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True,
+                            timeout=30, env={"DASHBOARD_PORT": "x", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and "port" in result.stderr
+
+
+def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, str(ROOT / "app.py"), "--data-dir", str(tmp_path),
+                               "--database", "mysql://lava:s3cret@127.0.0.1/lava", *args],
+                              capture_output=True, text=True, timeout=60)
+    result = run("--zmq", "tcp://127.0.0.1:9")
+    assert result.returncode == 1 and "database" in result.stderr and "mysql" in result.stderr
+    assert "s3cret" not in result.stderr
+    # The simulated lab never writes into a shared database.
+    result = run()
+    assert result.returncode == 1 and "simulated lab" in result.stderr and "s3cret" not in result.stderr

@@ -1,0 +1,66 @@
+"""The event store without a server: a real SQLite file (the same behaviour on PostgreSQL:
+tests/test_pgstore.py), and the database setting's checks."""
+import json
+import time
+
+import pytest
+
+from dashboard.core.events import parse_frames
+from dashboard.storage.store import COLUMNS, EventStore, open_store, row_for
+from tests.fixtures import captured_frames
+
+
+def fill(store, frames_list):
+    for frames in frames_list:
+        store.enqueue(row_for(parse_frames(frames), frames, {}, time.time()))
+    while store.queue:
+        store.flush()
+
+
+def test_store_keeps_events_as_received_and_as_parsed(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    frames = captured_frames()
+    fill(store, frames)
+    assert store.count() == 127
+    newest = store.events(limit=1)[0]
+    assert newest["frames"] == [f.decode() for f in frames[-1]]
+    assert newest["data"] == json.loads(frames[-1][4]) and newest["kind"] == "worker"
+
+
+def test_one_odd_event_loses_only_itself(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    frames = captured_frames()[:10]
+    rows = [row_for(parse_frames(f), f, {}, time.time()) for f in frames]
+    odd = list(rows[3])
+    odd[COLUMNS.index("received") - 1] = object()  # something SQLite cannot bind
+    rows[3] = tuple(odd)
+    store.queue.extend(rows)
+    assert store.flush() == 9 and store.dropped == 1 and store.in_flight == 0
+    assert store.count() == 9 and "Error" in store.last_error
+    # Unknown topics may put anything under the column names: only text reaches the columns.
+    weird = parse_frames([b"org.lavasoftware.custom", b"w-1", b"2026-11-27T10:00:00", b"lavaserver",
+                          b'{"state": {"nested": 1}, "device": [1], "job": 5}'])
+    row = row_for(weird, [b"a"] * 5, {}, 0)
+    assert row[COLUMNS.index("state") - 1] is None and row[COLUMNS.index("device") - 1] is None
+
+
+def test_pruning_keeps_the_limits(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    fill(store, captured_frames())
+    assert store.prune(max_age_s=0, max_rows=100, chunk=7) == 27
+    assert store.count() == 100 and store.events(limit=1, newest_first=False)[0]["id"] == 28
+    ages = [e["time"] for e in store.events(limit=1000)]
+    cutoff = sorted(ages)[50]
+    from dashboard.core.events import parse_time
+    now = time.time()
+    assert store.prune(max_age_s=now - parse_time(cutoff).timestamp(), max_rows=0, now=now) == 50
+    assert min(parse_time(t) for t in (e["time"] for e in store.events(limit=1000))) >= parse_time(cutoff)
+
+
+@pytest.mark.parametrize("database", ["mysql://root:hunter2@db/x", "sqlite:///x.sqlite3",
+                                      "events.sqlite3", "postgresql://u:hunter2@[::1/db",
+                                      "postgresql://u:hunter2@h/db?foo=1"])
+def test_a_bad_database_setting_is_a_clear_error(database, tmp_path):
+    with pytest.raises(ValueError, match="not supported: give a postgresql://|not a valid PostgreSQL URL") as err:
+        open_store(database, str(tmp_path / "events.sqlite3"))
+    assert "hunter2" not in str(err.value)
