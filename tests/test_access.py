@@ -66,9 +66,10 @@ def lab(tmp_path):
     token_file.write_text(ADMIN)
     apps = []
 
-    def start(*extra, env=None):
+    def start(*extra, env=None, port=None):
         app = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file),
-                         "--zmq", publisher.endpoint, "--reconcile-interval", "2", *extra, env=env)
+                         "--zmq", publisher.endpoint, "--reconcile-interval", "2", *extra, env=env,
+                         port=port)
         apps.append(app)
         publisher.wait_for_subscriber()
         wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")

@@ -97,7 +97,8 @@ export function App({ state, status, version, options, actions }) {
     <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"}>
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
-        lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated} wall=${wall} onReconnect=${actions.reconnect} />
+        lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated}
+        storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect} />
       ${state.meta.simulated && !wall && html`<${SimulatedBanner} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}

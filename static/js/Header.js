@@ -4,7 +4,8 @@ import { ConnectionStatus } from "./ConnectionStatus.js";
 import { WallClock } from "./WallClock.js";
 
 /** `wall`: the compact, chrome-less strip of a wall display (with a clock). */
-export function Header({ version, stale, status, lastChangeAt, lava, cluster, simulated, wall = false, onReconnect }) {
+export function Header({ version, stale, status, lastChangeAt, lava, cluster, simulated, storeRecovered = null,
+  wall = false, onReconnect }) {
   return html`
     <header class=${`topbar${wall ? " topbar-wall" : ""}`}>
       <div class="brand">
@@ -17,6 +18,9 @@ export function Header({ version, stale, status, lastChangeAt, lava, cluster, si
         title="Not connected: what is shown may be out of date">stale</span>`}
       ${lava && lava.state === "error" && html`<span id="lava-status" class="lava-status" role="alert"
         title=${lava.error || ""}>LAVA API failing, data may be stale: ${lava.error || "unknown error"}</span>`}
+      ${storeRecovered && html`<span id="store-status" class="lava-status" role="alert"
+        title="The event store could not be read at start: history before then is in the file named">
+        History restarted: the event store was unusable and was moved aside (${storeRecovered.moved_to})</span>`}
       ${cluster && cluster.state === "error" && html`<span id="cluster-status" class="lava-status" role="alert"
         title=${cluster.error || ""}>Live feed paused: ${cluster.error || "unknown error"}</span>`}
       ${wall && html`<${WallClock} />`}

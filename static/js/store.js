@@ -37,7 +37,8 @@ export function initialState(meta = {}) {
     seq: 0,
     epoch: null, // the server's model run: `seq` only compares within one epoch
     filter: {},
-    meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null, cluster: null },
+    meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null, cluster: null,
+      access: null, store_recovered: null },
     devices: new Map(), // hostname → device
     jobs: new Map(), // String(id) → job
     workers: new Map(), // hostname → worker
@@ -191,6 +192,11 @@ export function mergeMeta(current, incoming) {
     lava_url: typeof incoming.lava_url === "string" ? incoming.lava_url : current.lava_url,
     lava: problem(incoming.lava, current.lava), // the REST reconciler's state, when there is one
     cluster: problem(incoming.cluster, current.cluster), // a web process's link to the ingest process
+    // Who may see what: open, lava or login (docs/security.md); the footer says it.
+    access: ["open", "lava", "login"].includes(incoming.access) ? incoming.access : current.access ?? null,
+    // The event store was unusable at start and was moved aside (docs/api.md).
+    store_recovered: isObject(incoming.store_recovered) && typeof incoming.store_recovered.moved_to === "string"
+      ? { moved_to: incoming.store_recovered.moved_to } : current.store_recovered ?? null,
   };
 }
 

@@ -1,0 +1,89 @@
+"""Access control as a person meets it, in Debian's Chromium: signing in and out, a private job that
+appears only once signed in, the open-access footer, and a wall link revoked while its screen is open."""
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
+from tests.test_access import ALICE, publish_private_jobs  # noqa: F401  (the same lab)
+from tests.test_access import lab  # noqa: F401  (fixture)
+from tests.test_browser import page  # noqa: F401  (fixture)
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def job_row(page, job_id):
+    return page.wait_for_selector(f'[data-job="{job_id}"]', timeout=15000)
+
+
+def test_signing_in_shows_ones_private_job_and_signing_out_hides_it(lab, page):  # noqa: F811
+    lava, publisher, start = lab
+    app = start()
+    publish_private_jobs(publisher)
+    page.goto(app.url + "/?view=jobs")
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    assert "Anonymous view" in page.inner_text("#access-note")
+    wait_until(lambda: "private job" in job_row(page, 901).inner_text(), timeout=15,
+               what="job 901 shown as a private job")
+    assert "SECRET" not in page.content()
+    page.click("#sign-in")
+    page.fill("#username", "priv-alice")
+    page.fill("#token", ALICE)
+    page.keyboard.press("Enter")  # the form by keyboard
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    page.wait_for_selector("#sign-out", timeout=10000)
+    assert "Signed in as priv-alice" in page.inner_text("#access-note")
+    wait_until(lambda: "SECRET-PERSONAL-901" in job_row(page, 901).inner_text(), timeout=20,
+               what="alice's private job in full once LAVA says she may see it")
+    assert "SECRET-GROUP-902" not in page.content()
+    page.screenshot(path=str(ARTIFACTS / "signed-in.png"))
+    page.click("#sign-out")
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    page.wait_for_selector("#sign-in", timeout=10000)
+    wait_until(lambda: "private job" in job_row(page, 901).inner_text(), timeout=15,
+               what="job 901 hidden again after signing out")
+    assert "SECRET" not in page.content()
+    assert ALICE not in app.log_text()
+    assert page.errors == [], page.errors
+
+
+def test_open_access_says_so_in_the_footer(page):  # noqa: F811
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)
+    try:
+        page.goto(app.url + "/")
+        note = page.wait_for_selector("#access-note", timeout=15000)
+        assert "Access is open" in note.inner_text()
+        assert "access is OPEN" in app.log_text()
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_a_revoked_wall_link_says_why_in_large_type(lab, page):  # noqa: F811
+    lava, publisher, start = lab
+    app = start("--access", "login")
+    made = subprocess.run([sys.executable, "-m", "dashboard.walls", "--data-dir", app.data_dir,
+                           "create", "--name", "lobby", "--filter", "device_type=qemu",
+                           "--url", app.url], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    page.goto(made.stdout.split()[0])
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    assert "link=" not in page.url and "wall=1" in page.url  # the token left the address bar
+    page.wait_for_selector('[data-device="qemu-01"]', timeout=10000)
+    revoked = subprocess.run([sys.executable, "-m", "dashboard.walls", "--data-dir", app.data_dir,
+                              "revoke", "lobby"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert revoked.returncode == 0
+    # The screen's next reconnect: the dashboard restarts (same port, same data folder).
+    port, data_dir = app.port, app.data_dir
+    app.kill()  # (stop() would remove its data folder: the key and the links live there)
+    again = start("--access", "login", "--data-dir", data_dir, port=port)
+    try:
+        reason = page.wait_for_selector(".refused-reason", timeout=30000)
+        assert "revoked" in reason.inner_text()
+        size = float(page.evaluate("() => parseFloat(getComputedStyle("
+                                   "document.querySelector('.refused-reason')).fontSize)"))
+        assert size >= 32, size  # readable from across the room
+        page.screenshot(path=str(ARTIFACTS / "wall-revoked.png"))
+    finally:
+        again.stop()
