@@ -1,0 +1,127 @@
+"""Who may see what (core.visibility), sessions and the sign-in limit: pure, table-driven."""
+import pytest
+
+from dashboard.core.filters import parse_filter
+from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PRIVATE, PUBLIC, Viewer, Viewing,
+                                       Visibility, may_see_job, redact_job, view_object, view_row)
+from dashboard.web.auth import FailureLimit, filter_from_wall
+from dashboard.web.sessions import Sessions
+
+ALICE, BOB, WALL = Viewer(username="alice"), Viewer(username="bob"), Viewer(wall="lobby")
+JOB = {"id": 7, "state": "Running", "health": "Unknown", "device": "qemu-01", "device_type": "qemu",
+       "worker": "w1", "submitter": "alice", "description": "secret", "priority": 50,
+       "submit_time": "t0", "start_time": "t1", "end_time": None, "updated": "t1"}
+
+
+def table(answers):
+    visibility = Visibility()
+    for (user, job_id), visible in answers.items():
+        visibility.learn(user, job_id, visible)
+    return visibility
+
+
+@pytest.mark.parametrize("viewer, job, answers, expected", [
+    (EVERYONE, JOB, {}, True),  # open access
+    (ANONYMOUS, JOB, {}, False),  # unknown: default deny
+    (ANONYMOUS, dict(JOB, visibility=PUBLIC), {}, True),
+    (ANONYMOUS, dict(JOB, visibility=PRIVATE), {}, False),
+    (ANONYMOUS, JOB, {("", 7): True}, True),  # LAVA said public (a job the model forgot)
+    (ALICE, dict(JOB, visibility=PRIVATE), {("alice", 7): True}, True),
+    (BOB, dict(JOB, visibility=PRIVATE), {("alice", 7): True}, False),  # alice's answer is hers
+    (BOB, dict(JOB, visibility=PRIVATE), {("bob", 7): False}, False),
+    (WALL, dict(JOB, visibility=PRIVATE), {}, False),  # a wall is anonymous
+    (WALL, dict(JOB, visibility=PUBLIC), {}, True),
+])
+def test_may_see_job(viewer, job, answers, expected):
+    assert may_see_job(viewer, job, table(answers)) is expected
+
+
+def test_a_redacted_job_keeps_what_a_device_page_shows():
+    shown = redact_job(dict(JOB, visibility=PRIVATE))
+    assert shown == {"id": 7, "state": "Running", "health": "Unknown", "device": "qemu-01",
+                     "device_type": "qemu", "worker": "w1", "submit_time": "t0", "start_time": "t1",
+                     "end_time": None, "updated": "t1", "visibility": PRIVATE, "hidden": True}
+
+
+def test_feed_entries_of_a_hidden_job_are_not_shown():
+    jobs = {7: dict(JOB, visibility=PRIVATE), 8: dict(JOB, id=8, visibility=PUBLIC)}
+    entry = {"uuid": "u", "job": 7, "message": "secret shell"}
+    assert view_object(ANONYMOUS, "event", entry, jobs, Visibility()) is None
+    assert view_object(ANONYMOUS, "event", dict(entry, job=8), jobs, Visibility())["message"]
+    assert view_object(ANONYMOUS, "event", dict(entry, job=None), jobs, Visibility()) is not None
+    assert view_object(ANONYMOUS, "device", {"hostname": "d", "job": 7}, jobs, Visibility())["job"] == 7
+
+
+def test_stored_rows_of_a_hidden_job():
+    jobs = {7: dict(JOB, visibility=PRIVATE)}
+    state_row = {"id": 1, "kind": "testjob", "job": 7, "submitter": "alice", "username": "alice",
+                 "data": {"description": "secret"}, "frames": ["..secret.."], "state": "Running"}
+    shown = view_row(ANONYMOUS, state_row, jobs, Visibility())
+    assert shown["state"] == "Running" and shown["hidden"] is True
+    assert "secret" not in str(shown) and "alice" not in str(shown)
+    assert view_row(ANONYMOUS, dict(state_row, kind="event"), jobs, Visibility()) is None
+    device_row = dict(state_row, kind="device", submitter=None, data={"device": "d", "job": 7})
+    assert view_row(ANONYMOUS, device_row, jobs, Visibility()) is device_row
+    view = Viewing(ANONYMOUS, jobs, Visibility())
+    assert view.rows([state_row]) and view.rows([state_row], by_submitter=True) == []
+
+
+def test_a_snapshot_as_a_wall_sees_it_limited_to_its_filter():
+    snapshot = {"seq": 3, "devices": [{"hostname": "a", "device_type": "qemu"},
+                                      {"hostname": "b", "device_type": "bbb"}],
+                "jobs": [dict(JOB, visibility=PRIVATE)], "workers": [], "events": []}
+    view = Viewing(WALL, {7: snapshot["jobs"][0]}, Visibility(), parse_filter({"device_types": ["qemu"]}))
+    shown = view.snapshot(snapshot)
+    assert [d["hostname"] for d in shown["devices"]] == ["a"]
+    assert shown["jobs"][0]["hidden"] is True and "description" not in shown["jobs"][0]
+
+
+def test_answers_are_bounded_and_forgotten_with_their_viewer():
+    visibility = Visibility(size=3)
+    for job_id in range(5):
+        visibility.learn("alice", job_id, True)
+    assert len(visibility) == 3 and visibility.known("alice", 0) is None
+    visibility.learn("bob", 9, True)
+    visibility.forget_user("alice")
+    assert len(visibility) == 1 and visibility.known("bob", 9) is True
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_sessions_end_when_idle_or_too_old_and_keep_no_token_in_repr():
+    clock = Clock()
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    sid = sessions.create("alice", "tok-secret")
+    assert "tok-secret" not in repr(sessions.get(sid))
+    clock.now += 59
+    assert sessions.get(sid).username == "alice" and sessions.token_of("alice") == "tok-secret"
+    clock.now += 61  # idle for 61 s
+    assert sessions.get(sid) is None and sessions.token_of("alice") is None
+    sid = sessions.create("alice", "tok-secret")
+    for _ in range(6):  # used every 50 s, but 300 s at most
+        clock.now += 50
+    assert sessions.get(sid) is None
+    assert sessions.end("nonsense") is None and sessions.get(None) is None
+
+
+def test_failed_sign_ins_are_limited_per_key_for_a_window():
+    clock = Clock()
+    limit = FailureLimit(limit=3, window=100, clock=clock)
+    for _ in range(3):
+        assert limit.blocked("addr:1") == 0
+        limit.fail("addr:1")
+    assert limit.blocked("addr:1") > 0 and limit.blocked("addr:2") == 0
+    clock.now += 101
+    assert limit.blocked("addr:1") == 0
+
+
+def test_wall_filters():
+    assert filter_from_wall("device_type=qemu&health=Bad&device_type=bbb") == {
+        "device_types": ["qemu", "bbb"], "health": ["Bad"]}
+    with pytest.raises(ValueError):
+        filter_from_wall("nonsense=1")
