@@ -93,13 +93,24 @@ SETTINGS = (
     Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
     Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),
     Setting("log_level", "INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    # -- limits on what one client may cost (Socket.IO work, connections, slow requests) --------
+    Setting("subscribe_burst", 5, "Socket.IO `subscribe` requests one client may send at once; "
+            "beyond that it is answered `rate_limited` with a `retry_after`.", int),
+    Setting("subscribe_rate", 1.0, "Further `subscribe` requests allowed per second and client "
+            "(token bucket refill).", float),
+    Setting("max_client_messages", 100, "Socket.IO messages one client may send at once (then a "
+            "tenth of that per second); a client that sends more is disconnected.", int),
+    Setting("max_client_queue", 1000, "Messages queued for one Socket.IO client before it counts as "
+            "too far behind: its queue is dropped and it is disconnected (it reconnects and catches "
+            "up or takes a snapshot).", int),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
 POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
-            "sim_devices", "sim_speed")
+            "sim_devices", "sim_speed", "subscribe_burst", "subscribe_rate", "max_client_messages",
+            "max_client_queue")
 
 
 class ConfigError(ValueError):

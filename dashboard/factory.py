@@ -103,7 +103,11 @@ def _build_services(settings):
     if role != "ingest":
         parts["relay"] = Relay(socketio, state, meta, interval=settings["batch_interval"],
                                max_pending=settings["max_pending_changes"],
-                               mode=settings["relay_mode"], log_size=settings["change_log"])
+                               mode=settings["relay_mode"], log_size=settings["change_log"],
+                               subscribe_burst=settings["subscribe_burst"],
+                               subscribe_rate=settings["subscribe_rate"],
+                               max_queue=settings["max_client_queue"],
+                               max_messages=settings["max_client_messages"])
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":

@@ -5,6 +5,10 @@ room gets at most one batch per `interval`; after a quiet spell a change goes ou
 `log_size` changes are kept, so that a client that reconnects with `since` (its last seq) and the
 same `epoch` gets only what it missed. Every emit here reaches this process's own clients only
 (`ignore_queue`): with several web processes, each relays to its own. Protocol: docs/protocol.md.
+
+What one client may cost is bounded (live/limits.py): `subscribe` is rate-limited per client, a
+snapshot is encoded once per filter and seq and shared, at most one snapshot waits in a client's
+queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
 """
 import collections
 import hashlib
@@ -15,6 +19,7 @@ from flask import request
 from flask_socketio import join_room, leave_room
 
 from dashboard.core.filters import FilterError, parse_filter
+from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
 log = logging.getLogger("dashboard.live.relay")
 
@@ -45,7 +50,8 @@ class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
-                 clock=time.monotonic, log_size=5000):
+                 clock=time.monotonic, log_size=5000, subscribe_burst=5, subscribe_rate=1.0,
+                 max_queue=1000, max_messages=100):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
@@ -62,7 +68,16 @@ class Relay:
         self.batches_sent = 0
         self.overflows = 0
         self._wake = None
-        meta.listen(lambda changed: self._emit("status", changed))
+        self.subscribe_burst = subscribe_burst
+        self.subscribe_rate = subscribe_rate
+        self.buckets = {}  # sid → TokenBucket of its subscribe requests
+        self.rate_limited = 0
+        self.snapshots = SnapshotCache()
+        self.outbox = Outbox(socketio, max_queue)
+        self.budget = MessageBudget(max_messages, clock)
+        if getattr(socketio, "server", None) is not None:  # bound: the app's own SocketIO
+            self.budget.install(socketio.server.eio)
+        meta.listen(self._meta_changed)
         socketio.on_event("subscribe", self.on_subscribe)
         socketio.on_event("disconnect", self.on_disconnect)
 
@@ -74,10 +89,26 @@ class Relay:
     def _emit(self, event, data, to=None):
         self.socketio.emit(event, data, to=to, ignore_queue=True)
 
+    def _meta_changed(self, changed):
+        self.snapshots.clear()  # a snapshot carries the meta
+        self._emit("status", changed)
+
     # -- Socket.IO handlers ----------------------------------------------------------------
     def on_subscribe(self, message=None):
         """Client asks for a filter: answer with an ack, then the changes it missed since `since`
         when they are all still held (same epoch), else a snapshot of what matches."""
+        sid = request.sid
+        bucket = self.buckets.get(sid)
+        if bucket is None:
+            bucket = self.buckets[sid] = TokenBucket(self.subscribe_burst, self.subscribe_rate,
+                                                     self.clock)
+        wait = bucket.take()
+        if wait:
+            self.rate_limited += 1
+            return {"ok": False, "retry": True, "code": "rate_limited", "error": "rate limited",
+                    "retry_after": round(wait, 3)}
+        if self.outbox.check([sid]):
+            return {"ok": False, "code": "lagging", "error": "too far behind: reconnect"}
         raw = message.get("filter") if isinstance(message, dict) else message
         try:
             flt = parse_filter(raw)
@@ -89,7 +120,6 @@ class Relay:
         missed = None
         if isinstance(message, dict) and message.get("epoch") == self.epoch:
             missed = self.changes_since(message.get("since"))
-        sid = request.sid
         self._leave(sid)
         group = self.groups.get(flt.key)
         if group is None:
@@ -103,12 +133,17 @@ class Relay:
             self._emit("changes", {"prev": message["since"], "seq": self.state.seq,
                                    "epoch": self.epoch, "changes": select(flt, missed)}, to=sid)
             return {"ok": True, "seq": self.state.seq, "catchup": True}
+        seq = self.state.seq
+        encoded = self.snapshots.get((flt.key, seq, self.epoch), lambda: self._encode_snapshot(flt))
+        self.outbox.send_snapshot(sid, encoded)
+        return {"ok": True, "seq": seq, "catchup": False}
+
+    def _encode_snapshot(self, flt):
         snapshot = self.state.snapshot(flt.matches)
         snapshot["filter"] = flt.as_dict()
         snapshot["meta"] = self.meta.as_dict()
         snapshot["epoch"] = self.epoch
-        self._emit("snapshot", snapshot, to=sid)
-        return {"ok": True, "seq": snapshot["seq"], "catchup": False}
+        return self.outbox.encode("snapshot", snapshot)
 
     def changes_since(self, since):
         """The held changes after `since`, or None when they do not all reach back that far."""
@@ -127,6 +162,8 @@ class Relay:
     def on_disconnect(self, *args):
         """Forget a client that went away."""
         self._leave(request.sid)
+        self.buckets.pop(request.sid, None)
+        self.outbox.forget(request.sid)
 
     def _leave(self, sid):
         key = self.clients.pop(sid, None)
@@ -161,6 +198,7 @@ class Relay:
         """Send everything pending, one encoded batch per group that has something to see."""
         batch, self.pending = self.pending, []
         self.last_flush = self.clock()
+        self.outbox.check(self.clients)  # before adding to queues: drop who cannot keep up
         if not batch:
             return
         seq = batch[-1].seq
@@ -222,4 +260,7 @@ class Relay:
         """Relay figures for /healthz."""
         return {"mode": self.mode, "clients": len(self.clients), "filters": len(self.groups),
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
-                "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log)}
+                "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
+                "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,
+                "snapshots_shared": self.snapshots.shared, "flooders_cut_off": self.budget.cut_off,
+                **self.outbox.stats()}
