@@ -103,6 +103,17 @@ SETTINGS = (
     Setting("max_client_queue", 1000, "Messages queued for one Socket.IO client before it counts as "
             "too far behind: its queue is dropped and it is disconnected (it reconnects and catches "
             "up or takes a snapshot).", int),
+    Setting("max_connections_per_address", 200, "Concurrent connections from one IP address; more "
+            "are answered 503 and closed (0: no limit). Behind a reverse proxy every client shares "
+            "the proxy's address: set it above the proxy's connections to one process, and let the "
+            "proxy limit each client (deploy/nginx.conf).", int),
+    Setting("header_timeout", 10.0, "Seconds a connection has to send a request line and its "
+            "headers (also how long an idle kept-alive connection waits for its next request).",
+            float),
+    Setting("socket_timeout", 60.0, "Seconds one read or write on a client connection may wait "
+            "before the connection is closed (longer than Socket.IO's 25 s ping interval).", float),
+    Setting("shutdown_timeout", 4.0, "On SIGTERM, seconds allowed to flush the store before the "
+            "process exits anyway, whatever clients do.", float),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -110,7 +121,8 @@ BY_NAME = {s.name: s for s in SETTINGS}
 POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed", "subscribe_burst", "subscribe_rate", "max_client_messages",
-            "max_client_queue")
+            "max_client_queue",
+            "header_timeout", "socket_timeout", "shutdown_timeout")
 
 
 class ConfigError(ValueError):

@@ -7,7 +7,7 @@ import uuid
 from flask import Flask
 from flask_socketio import SocketIO
 
-from dashboard import __version__, config
+from dashboard import __version__, config, server
 from dashboard.web import api
 from dashboard.web import feeds
 from dashboard.web import history as history_api
@@ -61,6 +61,8 @@ class Services:
     ingest: Ingest = None
     reconciler: Reconciler = None
     discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
+    connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
+    wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
 
 
 def create_app(overrides=None, settings=None):
@@ -79,7 +81,12 @@ def create_app(overrides=None, settings=None):
                       **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
-    app.extensions["dashboard"] = _build_services(settings)
+    # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback.
+    app.wsgi_app = errors = server.JsonErrors(app.wsgi_app, settings["async_mode"])
+    server.guard_websockets(socketio.server.eio)
+    app.extensions["dashboard"] = services = _build_services(settings)
+    services.connections = server.Connections(settings["max_connections_per_address"])
+    services.wsgi_errors = errors
     for blueprint in (api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp):
         app.register_blueprint(blueprint)
     return app

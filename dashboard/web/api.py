@@ -43,6 +43,8 @@ def healthz():
         "lava": reconciler.as_dict() if reconciler else None,
         "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None)
         if store else None,
+        "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors)
+        if ext.connections else None,
     })
     body["ok"] = not degraded
     return jsonify(body)
