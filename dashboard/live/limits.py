@@ -11,7 +11,9 @@ import time
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-log = logging.getLogger("dashboard.live.relay")
+from dashboard.live.health import RateLimitedLog
+
+log = RateLimitedLog(logging.getLogger("dashboard.live.relay"))  # one line per kind and 5 s
 
 
 class TokenBucket:
@@ -157,8 +159,8 @@ class Outbox:
         if sock is None:
             return
         self.dropped += 1
-        log.warning("a client fell %d messages behind (limit %d): dropping its queue and "
-                    "closing its connection", queued, self.max_queue)
+        log.warning("lagging", "a client fell %d messages behind (limit %d): dropping its queue "
+                    "and closing its connection", queued, self.max_queue)
         empty = sock.server.get_queue_empty_exception()
         for _ in range(queued + 1000):  # bounded: the writer may take some meanwhile
             try:
@@ -199,8 +201,8 @@ class MessageBudget:
             if bucket.take():
                 self.buckets[eio_sid] = None
                 self.cut_off += 1
-                log.warning("a client sent more than %d messages at once: disconnecting it",
-                            self.burst)
+                log.warning("flood", "a client sent more than %d messages at once: "
+                            "disconnecting it", self.burst)
                 sock = eio.sockets.get(eio_sid)
                 if sock is not None:
                     sock.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_ERROR)

@@ -98,6 +98,16 @@ class Relay:
         """Client asks for a filter: answer with an ack, then the changes it missed since `since`
         when they are all still held (same epoch), else a snapshot of what matches."""
         sid = request.sid
+        raw = message.get("filter") if isinstance(message, dict) else message
+        try:
+            flt = parse_filter(raw)
+        except FilterError as exc:
+            return {"ok": False, "code": "bad_filter", "error": str(exc)}
+        if self.epoch is None:  # a web process before its first snapshot: nothing true to send yet
+            return {"ok": False, "retry": True, "code": "not_ready",
+                    "error": "not ready: waiting for the ingest process's model"}
+        # Only what costs a snapshot or a catch-up is rate-limited: the answers above are cheap,
+        # and every message a client sends is budgeted anyway (limits.MessageBudget).
         bucket = self.buckets.get(sid)
         if bucket is None:
             bucket = self.buckets[sid] = TokenBucket(self.subscribe_burst, self.subscribe_rate,
@@ -109,14 +119,6 @@ class Relay:
                     "retry_after": round(wait, 3)}
         if self.outbox.check([sid]):
             return {"ok": False, "code": "lagging", "error": "too far behind: reconnect"}
-        raw = message.get("filter") if isinstance(message, dict) else message
-        try:
-            flt = parse_filter(raw)
-        except FilterError as exc:
-            return {"ok": False, "code": "bad_filter", "error": str(exc)}
-        if self.epoch is None:  # a web process before its first snapshot: nothing true to send yet
-            return {"ok": False, "retry": True, "code": "not_ready",
-                    "error": "not ready: waiting for the ingest process's model"}
         missed = None
         if isinstance(message, dict) and message.get("epoch") == self.epoch:
             missed = self.changes_since(message.get("since"))
@@ -253,6 +255,7 @@ class Relay:
         so each gets a snapshot."""
         self.pending = []
         self.log.clear()
+        self.snapshots.clear()  # built from the model that was replaced
         self._mark_gap()
         self._emit("resync", {"reason": reason})
 
