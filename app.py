@@ -1,5 +1,4 @@
 """Run the dashboard: python app.py --help lists every setting."""
-import signal
 import sys
 
 
@@ -15,6 +14,7 @@ def main(argv=None):
 
     green.monkey_patch(settings["async_mode"])
     import dashboard
+    from dashboard import server
 
     try:
         app = dashboard.create_app(settings=settings)
@@ -23,15 +23,10 @@ def main(argv=None):
     dashboard.start_background_tasks(app)
     dashboard.log.info("serving on http://%s:%s/ (async mode %s)", settings["host"],
                        settings["port"], settings["async_mode"])
-    # SIGTERM (systemd, a Procfile runner, the tests) ends like Ctrl-C: through the finally below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        dashboard.socketio.run(app, host=settings["host"], port=settings["port"],
-                               log_output=settings["log_level"] == "DEBUG")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        dashboard.shutdown(app)
+    # SIGTERM (systemd, a Procfile runner, the tests) and Ctrl-C flush the store, then exit
+    # within --shutdown-timeout whatever clients do (dashboard/server.py).
+    server.serve(app, dashboard.socketio.start_background_task, settings,
+                 on_exit=lambda: dashboard.shutdown(app))
 
 
 if __name__ == "__main__":

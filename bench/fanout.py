@@ -146,8 +146,11 @@ def run_once(mode, compression, rate, args, webs=0):
     """One measurement: fresh server(s), clients, publisher; returns a dict of figures."""
     port = free_port()
     endpoint = f"tcp://127.0.0.1:{port}"
+    # Every client connects from 127.0.0.1, as if behind a proxy: no cap per address, so that
+    # --clients above it measure the fan-out. The limits per client stay as shipped.
     app_args = ["--zmq", endpoint, "--relay-mode", mode, "--log-level", "WARNING",
-                "--ws-compression" if compression else "--no-ws-compression"]
+                "--ws-compression" if compression else "--no-ws-compression",
+                "--max-connections-per-address", "0"]
     if args.batch_interval is not None:
         app_args += ["--batch-interval", str(args.batch_interval)]
     go, done = mp.Event(), mp.Queue()

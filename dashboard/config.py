@@ -108,13 +108,36 @@ SETTINGS = (
     Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
     Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),
     Setting("log_level", "INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    # -- limits on what one client may cost (Socket.IO work, connections, slow requests) --------
+    Setting("subscribe_burst", 5, "Socket.IO `subscribe` requests one client may send at once; "
+            "beyond that it is answered `rate_limited` with a `retry_after`.", int),
+    Setting("subscribe_rate", 1.0, "Further `subscribe` requests allowed per second and client "
+            "(token bucket refill).", float),
+    Setting("max_client_messages", 100, "Socket.IO messages one client may send at once (then a "
+            "tenth of that per second); a client that sends more is disconnected.", int),
+    Setting("max_client_queue", 1000, "Messages queued for one Socket.IO client before it counts as "
+            "too far behind: its queue is dropped and it is disconnected (it reconnects and catches "
+            "up or takes a snapshot).", int),
+    Setting("max_connections_per_address", 200, "Concurrent connections from one IP address; more "
+            "are answered 503 and closed (0: no limit). Behind a reverse proxy every client shares "
+            "the proxy's address: set it above the proxy's connections to one process, and let the "
+            "proxy limit each client (deploy/nginx.conf).", int),
+    Setting("header_timeout", 10.0, "Seconds a connection has to send a request line and its "
+            "headers (also how long an idle kept-alive connection waits for its next request).",
+            float),
+    Setting("socket_timeout", 60.0, "Seconds one read or write on a client connection may wait "
+            "before the connection is closed (longer than Socket.IO's 25 s ping interval).", float),
+    Setting("shutdown_timeout", 4.0, "On SIGTERM, seconds allowed to flush the store before the "
+            "process exits anyway, whatever clients do.", float),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
 POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
-            "sim_devices", "sim_speed", "session_idle", "session_lifetime")
+            "sim_devices", "sim_speed", "session_idle", "session_lifetime", "subscribe_burst",
+            "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",
+            "socket_timeout", "shutdown_timeout")
 
 
 class ConfigError(ValueError):

@@ -8,7 +8,7 @@ from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_socketio import SocketIO
 
-from dashboard import __version__, config
+from dashboard import __version__, config, server
 from dashboard.core.redact import scrub, split_secrets
 from dashboard.web import api, auth
 from dashboard.web import feeds
@@ -102,6 +102,8 @@ class Services:
     job_visibility: object = None  # live.access.JobVisibility: which jobs are public, from LAVA
     viewer_visibility: object = None  # live.access.ViewerVisibility: what signed-in viewers see
     discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
+    connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
+    wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
 
 
 def create_app(overrides=None, settings=None):
@@ -126,7 +128,12 @@ def create_app(overrides=None, settings=None):
     # Signs session cookies and wall links: one key for every web process (never logged).
     key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
     _sessions_config(app, settings, key)
-    app.extensions["dashboard"] = _build_services(settings, key)
+    # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback.
+    app.wsgi_app = errors = server.JsonErrors(app.wsgi_app, settings["async_mode"])
+    server.guard_websockets(socketio.server.eio)
+    app.extensions["dashboard"] = services = _build_services(settings, key)
+    services.connections = server.Connections(settings["max_connections_per_address"])
+    services.wsgi_errors = errors
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp):
         app.register_blueprint(blueprint)
     return app
@@ -173,7 +180,11 @@ def _build_services(settings, key):
         parts["relay"] = Relay(socketio, state, meta, interval=settings["batch_interval"],
                                max_pending=settings["max_pending_changes"],
                                mode=settings["relay_mode"], log_size=settings["change_log"],
-                               identify=auth.identify_connection, visibility=visibility)
+                               identify=auth.identify_connection, visibility=visibility,
+                               subscribe_burst=settings["subscribe_burst"],
+                               subscribe_rate=settings["subscribe_rate"],
+                               max_queue=settings["max_client_queue"],
+                               max_messages=settings["max_client_messages"])
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":

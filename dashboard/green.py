@@ -41,3 +41,25 @@ def run_in_thread(async_mode, fn, *args):
         import gevent
         return gevent.get_hub().threadpool.apply(fn, args)
     return fn(*args)
+
+
+def watchdog(async_mode, seconds, fn):
+    """Call fn after `seconds` from a real OS thread (the unpatched one), so that it happens even
+    when the green hub is busy or blocked. fn must not use the app's green locks."""
+    if async_mode == "eventlet":
+        from eventlet import patcher
+        start, sleep = patcher.original("_thread").start_new_thread, patcher.original("time").sleep
+    elif async_mode == "gevent":
+        from gevent import monkey
+        start = monkey.get_original("_thread", "start_new_thread")
+        sleep = monkey.get_original("time", "sleep")
+    else:
+        import _thread
+        import time
+        start, sleep = _thread.start_new_thread, time.sleep
+
+    def wait_then_call():
+        sleep(seconds)
+        fn()
+
+    start(wait_then_call, ())

@@ -219,8 +219,9 @@ class LiveView:
         self.acks.append(ack)
         if ack.get("catchup"):
             self.catchups += 1
-        elif not ack.get("ok") and ack.get("retry"):  # a web process without its model yet
-            threading.Timer(0.3, self._subscribe_if_connected).start()
+        elif not ack.get("ok") and ack.get("retry"):  # not ready yet, or rate limited
+            threading.Timer(max(0.3, ack.get("retry_after") or 0),
+                            self._subscribe_if_connected).start()
 
     def _subscribe_if_connected(self):
         if self.client.connected:

@@ -5,6 +5,10 @@ room gets at most one batch per `interval`; after a quiet spell a change goes ou
 `log_size` changes are kept, so that a client that reconnects with `since` (its last seq) and the
 same `epoch` gets only what it missed. Every emit here reaches this process's own clients only
 (`ignore_queue`): with several web processes, each relays to its own. Protocol: docs/protocol.md.
+
+What one client may cost is bounded (live/limits.py): `subscribe` is rate-limited per client, a
+snapshot is encoded once per filter and seq and shared, at most one snapshot waits in a client's
+queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
 """
 import collections
 import hashlib
@@ -17,6 +21,7 @@ from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from dashboard.core.filters import FilterError, parse_filter
 from dashboard.core.visibility import (EVERYONE, PUBLIC, Viewing, Visibility, may_see_job,
                                        redact_job, view_object)
+from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
 log = logging.getLogger("dashboard.live.relay")
 
@@ -80,7 +85,8 @@ class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
-                 clock=time.monotonic, log_size=5000, identify=None, visibility=None):
+                 clock=time.monotonic, log_size=5000, identify=None, visibility=None,
+                 subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
@@ -105,7 +111,16 @@ class Relay:
         self.batches_sent = 0
         self.overflows = 0
         self._wake = None
-        meta.listen(lambda changed: self._emit("status", changed))
+        self.subscribe_burst = subscribe_burst
+        self.subscribe_rate = subscribe_rate
+        self.buckets = {}  # sid → TokenBucket of its subscribe requests
+        self.rate_limited = 0
+        self.snapshots = SnapshotCache()
+        self.outbox = Outbox(socketio, max_queue)
+        self.budget = MessageBudget(max_messages, clock)
+        if getattr(socketio, "server", None) is not None:  # bound: the app's own SocketIO
+            self.budget.install(socketio.server.eio)
+        meta.listen(self._meta_changed)
         socketio.on_event("connect", self.on_connect)
         socketio.on_event("subscribe", self.on_subscribe)
         socketio.on_event("disconnect", self.on_disconnect)
@@ -117,6 +132,10 @@ class Relay:
 
     def _emit(self, event, data, to=None):
         self.socketio.emit(event, data, to=to, ignore_queue=True)
+
+    def _meta_changed(self, changed):
+        self.snapshots.clear()  # a snapshot carries the meta
+        self._emit("status", changed)
 
     # -- Socket.IO handlers ----------------------------------------------------------------
     def on_connect(self, auth=None):
@@ -133,8 +152,8 @@ class Relay:
     def on_subscribe(self, message=None):
         """Client asks for a filter: answer with an ack, then the changes it missed since `since`
         when they are all still held (same epoch), else a snapshot of what matches."""
-        raw = message.get("filter") if isinstance(message, dict) else message
         sid = request.sid
+        raw = message.get("filter") if isinstance(message, dict) else message
         viewer, wall = self.viewers.get(sid, (EVERYONE, None))
         if wall is not None:
             raw = wall  # a wall link's screen sees its filter, whatever it asks for
@@ -145,6 +164,19 @@ class Relay:
         if self.epoch is None:  # a web process before its first snapshot: nothing true to send yet
             return {"ok": False, "retry": True, "code": "not_ready",
                     "error": "not ready: waiting for the ingest process's model"}
+        # Only what costs a snapshot or a catch-up is rate-limited: the answers above are cheap,
+        # and every message a client sends is budgeted anyway (limits.MessageBudget).
+        bucket = self.buckets.get(sid)
+        if bucket is None:
+            bucket = self.buckets[sid] = TokenBucket(self.subscribe_burst, self.subscribe_rate,
+                                                     self.clock)
+        wait = bucket.take()
+        if wait:
+            self.rate_limited += 1
+            return {"ok": False, "retry": True, "code": "rate_limited", "error": "rate limited",
+                    "retry_after": round(wait, 3)}
+        if self.outbox.check([sid]):
+            return {"ok": False, "code": "lagging", "error": "too far behind: reconnect"}
         missed = None
         if isinstance(message, dict) and message.get("epoch") == self.epoch \
                 and sid not in self.must_snapshot:
@@ -167,13 +199,20 @@ class Relay:
                                    "changes": select(flt, missed, viewer, self._redactions())},
                        to=sid)
             return {"ok": True, "seq": self.state.seq, "catchup": True}
+        seq = self.state.seq
+        # Shared by the clients that see the same (viewer key) with the same filter, at one seq.
+        encoded = self.snapshots.get((group.key, seq, self.epoch),
+                                     lambda: self._encode_snapshot(flt, viewer))
+        self.outbox.send_snapshot(sid, encoded)
+        return {"ok": True, "seq": seq, "catchup": False}
+
+    def _encode_snapshot(self, flt, viewer):
         view = Viewing(viewer, self.state.jobs, self.visibility, flt)
         snapshot = view.snapshot(self.state.snapshot())
         snapshot["filter"] = flt.as_dict()
         snapshot["meta"] = self.meta.as_dict()
         snapshot["epoch"] = self.epoch
-        self._emit("snapshot", snapshot, to=sid)
-        return {"ok": True, "seq": snapshot["seq"], "catchup": False}
+        return self.outbox.encode("snapshot", snapshot)
 
     def changes_since(self, since):
         """The held changes after `since`, or None when they do not all reach back that far."""
@@ -194,6 +233,8 @@ class Relay:
         self._leave(request.sid)
         self.viewers.pop(request.sid, None)
         self.must_snapshot.discard(request.sid)
+        self.buckets.pop(request.sid, None)
+        self.outbox.forget(request.sid)
 
     def _redactions(self):
         return Redactions(self.state.jobs, self.visibility)
@@ -209,7 +250,9 @@ class Relay:
             self.want(viewer.username, ids[-200:])  # the newest: bounded per subscribe
 
     def refresh_viewer(self, username):
-        """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot."""
+        """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot (not
+        a cached one: what they may see changed without the model's seq changing)."""
+        self.snapshots.clear()
         for sid, (viewer, _) in list(self.viewers.items()):
             if viewer.username == username:
                 self.must_snapshot.add(sid)
@@ -248,6 +291,7 @@ class Relay:
         """Send everything pending, one encoded batch per group that has something to see."""
         batch, self.pending = self.pending, []
         self.last_flush = self.clock()
+        self.outbox.check(self.clients)  # before adding to queues: drop who cannot keep up
         if not batch:
             return
         seq = batch[-1].seq
@@ -309,6 +353,7 @@ class Relay:
         so each gets a snapshot."""
         self.pending = []
         self.log.clear()
+        self.snapshots.clear()  # built from the model that was replaced
         self._mark_gap()
         self._emit("resync", {"reason": reason})
 
@@ -317,4 +362,7 @@ class Relay:
         return {"mode": self.mode, "clients": len(self.clients), "filters": len(self.groups),
                 "refused": self.refused,
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
-                "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log)}
+                "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
+                "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,
+                "snapshots_shared": self.snapshots.shared, "flooders_cut_off": self.budget.cut_off,
+                **self.outbox.stats()}

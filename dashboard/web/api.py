@@ -47,6 +47,8 @@ def healthz():
         "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None,
                       recovered=ext.keeper.recovered if ext.keeper else None)
         if store else None,
+        "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors)
+        if ext.connections else None,
     })
     body["ok"] = not degraded
     return jsonify(body)

@@ -1,0 +1,222 @@
+"""What one Socket.IO client may cost: a rate limit on its requests, snapshots encoded once and
+shared, at most one snapshot waiting per client, and a bound on what waits in its queue.
+
+python-engineio keeps one unbounded queue of packets per client (engineio.socket.Socket.queue);
+a client that does not read lets it grow for ever. Outbox reads its length and, past the bound,
+empties it and closes the connection: the client reconnects and catches up, or takes a snapshot.
+"""
+import logging
+import time
+
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from dashboard.live.health import RateLimitedLog
+
+log = RateLimitedLog(logging.getLogger("dashboard.live.relay"))  # one line per kind and 5 s
+
+
+class TokenBucket:
+    """`burst` requests at once, then `rate` per second."""
+
+    def __init__(self, burst, rate, clock=time.monotonic):
+        self.burst = burst
+        self.rate = rate
+        self.clock = clock
+        self.tokens = float(burst)
+        self.updated = clock()
+
+    def take(self):
+        """0.0 when a request may go ahead (and it is counted), else the seconds until one may."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class SharedPacket(eio_packet.Packet):
+    """An Engine.IO message whose encoded text is shared by every client it is queued for.
+
+    engineio.packet.Packet.encode() copies its data into a new string per packet and caches it:
+    one copy of a snapshot per client. This one hands out the same string, and records that the
+    writer took it (then it is no longer waiting in the queue)."""
+
+    def __init__(self, encoded):
+        super().__init__(eio_packet.MESSAGE)
+        self.encoded = encoded
+        self.taken = False
+
+    def encode(self, b64=False):
+        self.taken = True
+        return self.encoded
+
+    def void(self):
+        """Make a packet still waiting in a queue a no-op (a newer snapshot follows it)."""
+        self.packet_type = eio_packet.NOOP
+        self.encoded = str(eio_packet.NOOP)
+
+
+class SnapshotCache:
+    """Encoded snapshots by (filter key, seq, epoch): clients that subscribe with the same filter
+    between two changes share one build and one encoding. Cleared when the meta changes."""
+
+    def __init__(self, size=16):
+        self.size = size
+        self.entries = {}
+        self.built = 0
+        self.shared = 0
+
+    def get(self, key, build):
+        """The encoded snapshot for key = (filter key, seq, epoch), built by build() on a miss."""
+        encoded = self.entries.get(key)
+        if encoded is not None:
+            self.shared += 1
+            return encoded
+        seq = key[1]
+        # Only the current seq is ever asked for again: older entries are dead weight.
+        for old in [k for k in self.entries if k[1] != seq]:
+            del self.entries[old]
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        encoded = self.entries[key] = build()
+        self.built += 1
+        return encoded
+
+    def clear(self):
+        self.entries.clear()
+
+
+class Outbox:
+    """This process's Socket.IO clients, at the Engine.IO level: the length of each client's
+    queue, snapshots sent without copies (at most one waiting per client), and dropping a client
+    that fell too far behind."""
+
+    def __init__(self, socketio, max_queue, namespace="/"):
+        self.socketio = socketio  # flask_socketio.SocketIO; its .server exists once bound
+        self.max_queue = max_queue
+        self.namespace = namespace
+        self.waiting = {}  # sid → the SharedPacket of its last snapshot
+        self.superseded = 0
+        self.dropped = 0
+        self.largest = 0  # the longest queue seen at the last check
+
+    def encode(self, event, data):
+        """The Engine.IO text of one Socket.IO event, encoded once with the server's JSON."""
+        server = self.socketio.server
+        encoded = server.packet_class(sio_packet.EVENT, namespace=self.namespace,
+                                      data=[event, data]).encode()
+        if not isinstance(encoded, str):  # binary attachments: not something a snapshot holds
+            raise TypeError("a snapshot cannot carry binary data")
+        return str(eio_packet.MESSAGE) + encoded
+
+    def _socket(self, sid):
+        server = self.socketio.server
+        eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+        return server.eio.sockets.get(eio_sid) if eio_sid else None
+
+    def queued(self, sid):
+        """How many packets wait in this client's queue (None: not connected here)."""
+        sock = self._socket(sid)
+        return None if sock is None else sock.queue.qsize()
+
+    def send_snapshot(self, sid, encoded):
+        """Queue an encoded snapshot for sid; one still waiting for it becomes a no-op."""
+        sock = self._socket(sid)
+        if sock is None:
+            return False
+        previous = self.waiting.get(sid)
+        if previous is not None and not previous.taken:
+            previous.void()
+            self.superseded += 1
+        pkt = self.waiting[sid] = SharedPacket(encoded)
+        sock.send(pkt)
+        return True
+
+    def forget(self, sid):
+        self.waiting.pop(sid, None)
+
+    def check(self, sids):
+        """Drop every client among sids whose queue is over the bound; returns those dropped."""
+        dropped, largest = [], 0
+        for sid in list(sids):
+            n = self.queued(sid)
+            if n is None:
+                continue
+            largest = max(largest, n)
+            if n > self.max_queue:
+                self.drop(sid, n)
+                dropped.append(sid)
+        self.largest = largest
+        return dropped
+
+    def drop(self, sid, queued):
+        """Empty a lagging client's queue and close its connection without waiting for it: what
+        it still had to read is gone, and it reconnects and catches up or takes a snapshot."""
+        sock = self._socket(sid)
+        if sock is None:
+            return
+        self.dropped += 1
+        log.warning("lagging", "a client fell %d messages behind (limit %d): dropping its queue "
+                    "and closing its connection", queued, self.max_queue)
+        empty = sock.server.get_queue_empty_exception()
+        for _ in range(queued + 1000):  # bounded: the writer may take some meanwhile
+            try:
+                sock.queue.get_nowait()
+                sock.queue.task_done()
+            except empty:
+                break
+        self.forget(sid)
+        # abort: no CLOSE packet, so a client sees a lost transport and reconnects by itself.
+        sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_ERROR)
+
+    def stats(self):
+        return {"snapshots_superseded": self.superseded, "dropped_slow": self.dropped,
+                "largest_queue": self.largest, "max_client_queue": self.max_queue}
+
+
+class MessageBudget:
+    """A token bucket per Engine.IO connection over every message it sends, checked before
+    python-socketio decodes the message (that decoding, not the relay, is what a flood of cheap
+    requests costs). A client over its budget is disconnected: no dashboard client comes near it."""
+
+    def __init__(self, burst, clock=time.monotonic):
+        self.burst = burst
+        self.clock = clock
+        self.buckets = {}  # eio sid → TokenBucket, or None once cut off
+        self.cut_off = 0
+
+    def install(self, eio):
+        """Wrap the Engine.IO server's message and disconnect handlers (python-socketio's)."""
+        on_message, on_disconnect = eio.handlers["message"], eio.handlers["disconnect"]
+
+        def message(eio_sid, data):
+            if eio_sid not in self.buckets:
+                self.buckets[eio_sid] = TokenBucket(self.burst, self.burst / 10, self.clock)
+            bucket = self.buckets[eio_sid]
+            if bucket is None:
+                return None  # already cut off: what is still in flight goes nowhere
+            if bucket.take():
+                self.buckets[eio_sid] = None
+                self.cut_off += 1
+                log.warning("flood", "a client sent more than %d messages at once: "
+                            "disconnecting it", self.burst)
+                sock = eio.sockets.get(eio_sid)
+                if sock is not None:
+                    sock.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_ERROR)
+                return None
+            return on_message(eio_sid, data)
+
+        def disconnect(eio_sid, *args):
+            # A client cut off keeps its mark: its messages still in flight must not start a
+            # fresh budget (the marks are cleared now and then: a few bytes each).
+            if self.buckets.get(eio_sid, True) is not None:
+                self.buckets.pop(eio_sid, None)
+            elif len(self.buckets) > 10000:
+                self.buckets = {k: v for k, v in self.buckets.items() if v is not None}
+            return on_disconnect(eio_sid, *args)
+
+        eio.on("message", message)
+        eio.on("disconnect", disconnect)

@@ -1,0 +1,185 @@
+"""Slow and malformed HTTP clients against the real app (a subprocess, under eventlet and gevent),
+over real sockets, and a SIGTERM that must flush the store and end the process whatever clients do.
+
+Each test checks what issue 11 asks: /healthz answers within 1 s throughout, good events sent
+afterwards reach a subscribed client, RSS stays within a stated bound, and no response holds a
+traceback or a path on the server's disk."""
+import http.client
+import json
+import signal
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
+from tests.hostile import (HealthWatch, RawSocketIO, Rss, device_frames, good_events_arrive,
+                           half_sent, leaks)
+
+# Linux routes all of 127.0.0.0/8 to the loopback: three client addresses on one machine.
+ATTACKER, BYSTANDER = "127.0.0.2", "127.0.0.3"
+
+
+@pytest.fixture(params=["eventlet", "gevent"])
+def async_mode(request):
+    return request.param
+
+
+def read_all(sock, seconds):
+    """What the server sends on sock until it closes (True) or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    data = b""
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def get_from(app, source, path="/healthz"):
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=5, source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_half_sent_requests_from_one_address_stop_nobody_else(async_mode):
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store", "--header-timeout", "3",
+                     "--max-connections-per-address", "100", async_mode=async_mode)
+    held, view = [], None
+    try:
+        publisher.wait_for_subscriber()
+        view = LiveView(app.url).connect()
+        rss = Rss(app)
+        with HealthWatch(app.url) as health:
+            started = time.monotonic()
+            for _ in range(300):
+                held.append(half_sent(app.port, ATTACKER))
+            # A bystander on another address is served while the attacker holds its share.
+            status, body = get_from(app, BYSTANDER)
+            assert status == 200 and json.loads(body)["server"]["addresses"] >= 2
+            good_events_arrive(publisher, view)
+            # Past its share, the attacker is answered 503 at once, in the one error shape.
+            answers = [read_all(sock, 0.5) for sock in held[150:160]]
+            for data, closed in answers:
+                assert closed and data.startswith(b"HTTP/1.1 503"), data
+                assert json.loads(data.partition(b"\r\n\r\n")[2])["code"] == "too_many_connections"
+            # Within its share, each half-sent request is closed when the header timeout passes.
+            first, closed = read_all(held[0], 10 - (time.monotonic() - started))
+            assert closed and not first, first
+            assert time.monotonic() - started >= 2.5
+            server = wait_until(lambda: (lambda s: s if s["header_timeouts"] >= 100 else None)(
+                app.json("/healthz")["server"]), timeout=10, what="the header timeouts counted")
+            rss.sample()
+        health.check(1.0)
+        rss.check(60)
+        # (how many are refused depends on how fast the first ones time out: at least those
+        # sent while the first hundred were held)
+        assert server["refused"] >= 100 and server["max_per_address"] == 100
+        assert ATTACKER not in json.dumps(server)  # counts, not addresses
+        assert not any(leaks(data) for data, _ in answers)
+    finally:
+        for sock in held:
+            sock.close()
+        if view:
+            view.close()
+        app.stop()
+        publisher.close()
+
+
+MALFORMED_HTTP = [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"\x00\xff\xfe garbage\r\n\r\n",
+    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n\r\n",
+    b"GET /socket.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /socket.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 2\r\n\r\n40",
+    b"POST /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\x00\xff\x00\xff\x00",
+    b"GET /api/v1/events?limit=%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n",
+]
+
+
+def test_malformed_requests_get_a_bare_answer_without_a_traceback(async_mode):
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store", async_mode=async_mode)
+    view = None
+    try:
+        publisher.wait_for_subscriber()
+        view = LiveView(app.url).connect()
+        rss = Rss(app)
+        with HealthWatch(app.url) as health:
+            for request in MALFORMED_HTTP:
+                sock = socket.create_connection(("127.0.0.1", app.port), timeout=5)
+                sock.sendall(request)
+                data, _ = read_all(sock, 3)
+                sock.close()
+                assert not leaks(data), (request[:80], data[:800])
+                status = data.split(b" ", 2)[1] if data.startswith(b"HTTP/") else None
+                assert status is None or status.startswith((b"4", b"5")), (request[:80], data[:300])
+                body = data.partition(b"\r\n\r\n")[2]
+                if status and status.startswith(b"5"):  # a server error: the one shape, or nothing
+                    assert not body or json.loads(body)["ok"] is False, body
+            good_events_arrive(publisher, view)
+        health.check(1.0)
+        rss.check(60)
+    finally:
+        if view:
+            view.close()
+        app.stop()
+        publisher.close()
+
+
+def test_sigterm_flushes_the_store_and_exits_within_5_s_whatever_clients_do(async_mode):
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, async_mode=async_mode)
+    held, view, sleeper = [], None, None
+    try:
+        publisher.wait_for_subscriber()
+        view = LiveView(app.url).connect()
+        n = 300
+        for i in range(n):
+            publisher.send(device_frames(i))
+        wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == n, timeout=20,
+                   what="every event accepted")
+        # A half-sent request, a websocket that never reads, a client mid-subscription.
+        held = [half_sent(app.port), half_sent(app.port, what=b"POST /api HTTP/1.1\r\n"
+                                                              b"Content-Length: 100\r\n\r\nabc")]
+        sleeper = RawSocketIO(app.port, rcvbuf=4096)
+        sleeper.connect_namespace()
+        sleeper.send('420["subscribe",{"filter":{}}]')
+        started = time.monotonic()
+        app.proc.send_signal(signal.SIGTERM)
+        code = app.proc.wait(10)
+        took = time.monotonic() - started
+        assert took < 5, f"SIGTERM took {took:.1f} s"
+        assert code == 0, app.log_text()[-2000:]
+        log = app.log_text()
+        assert "store flushed and model saved" in log and "Traceback" not in log
+        with sqlite3.connect(Path(app.data_dir) / "events.sqlite3") as db:
+            stored = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            saved = db.execute("SELECT COUNT(*) FROM model_snapshot").fetchone()[0]
+        assert stored == n and saved >= 1
+    finally:
+        for sock in held:
+            sock.close()
+        if sleeper:
+            sleeper.close()
+        if view:
+            view.close()
+        app.stop()
+        publisher.close()
