@@ -236,7 +236,7 @@ def _start_zmq_source(app, endpoint, topic_prefix):
 
 def _discover_event_socket(app):
     """Ask LAVA where its publisher is, retrying with backoff until it says."""
-    from dashboard.live.reconcile import Backoff
+    from dashboard.core.backoff import Backoff
     from dashboard.sources.rest import LavaError
 
     services = app.extensions["dashboard"]
