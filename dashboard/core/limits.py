@@ -1,0 +1,40 @@
+"""Bounds on what enters the model from outside (events and REST answers alike). Pure.
+
+Python's json module recurses once per nesting level: about 1,000 levels raise RecursionError when
+parsing, and far fewer, once wrapped in a snapshot and a Socket.IO packet, break the encoder for
+every client. So the depth is measured before parsing, in one linear pass.
+"""
+import itertools
+import re
+
+MAX_DEPTH = 32  # nesting levels of a JSON document; LAVA's deepest (a REST page) has 4
+MAX_NAME_LENGTH = 200  # hostnames, device types, submitters, worker names, topics, uuids
+MAX_TEXT_LENGTH = 4096  # job descriptions, test-event messages
+
+# A JSON string, its escapes included: the brackets inside it are not nesting. Unrolled so that the
+# match is linear, DOTALL so that an escaped newline (invalid JSON) cannot shift the match.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text):
+    """The deepest nesting of brackets outside strings in `text` (a JSON document, or not).
+
+    For valid JSON this is the document's depth. For invalid JSON it is at least the depth the
+    parser reaches before it finds the error, because up to that point both see the same strings:
+    so `json_depth(text) <= n` guarantees json.loads(text) never nests deeper than n."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(0, max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0))
+
+
+def too_deep(text, limit=MAX_DEPTH):
+    """True when `text` nests more than `limit` levels (cheap when it has few brackets at all)."""
+    if text.count("[") + text.count("{") <= limit:  # the common case: no scan needed
+        return False
+    return json_depth(text) > limit
+
+
+def too_long(value, limit):
+    """True when `value` is a string longer than `limit` characters."""
+    return isinstance(value, str) and len(value) > limit
