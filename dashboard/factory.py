@@ -97,7 +97,9 @@ def _build_services(settings):
                 # A web process has no epoch until its first snapshot: no client can catch up.
                 epoch=uuid.uuid4().hex[:12] if role != "web" else None,
                 max_finished_jobs=settings["max_finished_jobs"])
-    state = LabState(max_finished_jobs=settings["max_finished_jobs"])
+    state = LabState(max_finished_jobs=settings["max_finished_jobs"],
+                     max_devices=settings["max_devices"], max_workers=settings["max_workers"],
+                     max_jobs=settings["max_jobs"])
     health = Health()
     parts = {}
     if role != "ingest":

@@ -44,6 +44,7 @@ def healthz():
         "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None)
         if store else None,
     })
+    body["counters"]["over_limit"] = state.over_limit  # objects the model's limits kept out
     body["ok"] = not degraded
     return jsonify(body)
 
