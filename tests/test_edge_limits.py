@@ -7,6 +7,7 @@ import pytest
 
 from tests.fake_lava import FakeLava
 from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
+from tests.test_zmq_recovery import RSS_BOUND_MB, rss_mb
 
 
 def nested(levels):
@@ -64,6 +65,7 @@ def test_deeply_nested_json_is_refused_and_poisons_nothing(lab):
             assert app.get(path)[0] == 200, path
         assert "flush failed" not in app.log_text()
         assert "too_deep" in app.log_text()
+        assert rss_mb(app) < RSS_BOUND_MB
     finally:
         view.close()
 
@@ -91,6 +93,7 @@ def test_names_over_the_limit_and_objects_beyond_the_model_limit(lab):
                               {"device": "dev-0", "state": "Idle", "health": "Bad"}))
         wait_until(lambda: view.objects["device"]["dev-0"]["health"] == "Bad", what="an update")
         assert app.get("/api/v1/events?limit=50")[0] == 200
+        assert rss_mb(app) < RSS_BOUND_MB
     finally:
         view.close()
 

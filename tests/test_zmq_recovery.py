@@ -1,6 +1,7 @@
 """A ZMQ source that always comes back (issue 11, case 2): the app as a subprocess under eventlet and
 gevent, a real ZMQ publisher, a real Socket.IO client, and /healthz polled throughout."""
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -71,6 +72,15 @@ def lab(request):
         publisher.close()
 
 
+RSS_BOUND_MB = 300  # the app starts at about 70 MB; a leak per reconnect would show
+
+
+def rss_mb(app):
+    """The app process's resident memory, in MB (Linux)."""
+    with open(f"/proc/{app.proc.pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+
 def counters(app):
     return app.json("/healthz")["counters"]
 
@@ -113,6 +123,7 @@ def test_oversized_frames_cost_only_themselves_and_the_source_comes_back(lab):
     assert probe.failures == [] and probe.answers > 10
     assert probe.slowest < 1.0, f"/healthz took {probe.slowest:.2f} s"
     assert counters(app)["rejected"]["oversized"] == 4
+    assert rss_mb(app) < RSS_BOUND_MB
     assert counters(app)["internal_errors"] == 0
     log = app.log_text()
     assert "oversized" in log and "Traceback" not in log
@@ -140,3 +151,61 @@ def test_the_source_comes_back_when_the_publisher_restarts_on_the_same_port(lab)
     health = app.json("/healthz")
     assert health["sources"][0]["disconnects"] >= 2
     assert health["counters"]["rejected"]["oversized"] == 0  # a restart is not a big frame
+
+
+class GarbageServer:
+    """A TCP server on 127.0.0.1 that answers every connection with bytes that are not ZMTP."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections += 1
+            with conn:
+                try:
+                    conn.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"NOT ZMTP" * 16)
+                    time.sleep(0.2)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+        self._thread.join(5)
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_a_failed_handshake_is_retried_until_a_real_publisher_answers(async_mode):
+    garbage = GarbageServer()
+    app = AppProcess("--zmq", f"tcp://127.0.0.1:{garbage.port}", async_mode=async_mode)
+    publisher = view = None
+    try:
+        # libzmq gives up on a peer that fails the handshake; the source makes new sockets.
+        wait_until(lambda: garbage.connections >= 3, timeout=20, what="new sockets, again and again")
+        assert app.json("/healthz")["counters"]["rejected"]["oversized"] == 0
+        # Connected means a ZMTP handshake, not a TCP connection: never said to the garbage server.
+        assert ": connected" not in app.log_text()
+        garbage.close()
+        publisher = TestPublisher(garbage.port)
+        publisher.wait_for_subscriber(timeout=20)
+        view = LiveView(app.url).connect()
+        publisher.send(worker_event("after-garbage", "w-after-garbage"))
+        wait_until(lambda: "w-after-garbage" in view.objects["worker"], what="an event at last")
+        assert "handshake failed" in app.log_text()
+    finally:
+        if view:
+            view.close()
+        app.stop()
+        garbage.close()
+        if publisher:
+            publisher.close()

@@ -178,11 +178,14 @@ class ZmqSource:
     def _on_event(self, conn, code):
         name = self._events.get(code)
         now = self.clock()
-        if name == "connected":
+        if name == "connected":  # TCP only: connected for us once ZMTP's handshake succeeded
             conn.up, conn.since, conn.trouble, conn.failure = True, now, None, None
-            self._set_state("connected")
+            if "handshake_succeeded" not in self._events.values():  # a libzmq before 4.3
+                conn.handshaken = True
+                self._set_state("connected")
         elif name == "handshake_succeeded":
             conn.handshaken = True
+            self._set_state("connected")
         elif name and name.startswith("handshake_failed"):
             conn.failure = name.replace("_", " ")
         elif name == "disconnected":
