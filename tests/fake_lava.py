@@ -31,7 +31,7 @@ class FakeLava:
         self.workers = copy.deepcopy(rest("workers")["results"])
         self.jobs = copy.deepcopy(rest("jobs")["results"])
         self.error_page = rest("jobs_state_Bogus_error")["_non_json_error_body"]
-        self.fault = None  # None, "slow", "500", "badjson", "badshape", "auth", "redirect"
+        self.fault = None  # None, "slow", "500", "badjson", "badshape", "deep", "auth", "redirect"
         self.redirect_to = None
         self.delay = 0.0
         self.requests = []  # (path, query, Authorization header)
@@ -78,6 +78,9 @@ class FakeLava:
             return Response("<html>maintenance</html>", 200, content_type="text/html")
         if self.fault == "badshape":
             return _json({"count": 1, "next": None, "results": "surprise"})
+        if self.fault == "deep":  # nesting that json.loads could not parse without RecursionError
+            return Response('{"count": 1, "next": null, "results": [' + "[" * 5000 + "]" * 5000
+                            + "]}", 200, content_type="application/json")
         path, q = req.path, req.args
         if path == f"{API}/system/master_config/":
             return _json({"EVENT_TOPIC": "org.lavasoftware", "EVENT_SOCKET": self.event_socket,

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from dashboard.sources.rest import LavaError, LavaRest
 from tests.fake_lava import FakeLava
 from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
 from tests.test_zmq_recovery import RSS_BOUND_MB, rss_mb
@@ -149,4 +150,24 @@ def test_wrong_types_from_lava_are_a_clear_error_and_the_model_keeps_serving():
             view.close()
         app.stop()
         publisher.close()
+        lava.close()
+
+
+def test_the_rest_client_refuses_deep_answers_and_wrong_types_with_a_reason():
+    lava = FakeLava()
+    try:
+        client = LavaRest(lava.url, timeout=5)
+        lava.fault = "deep"
+        with pytest.raises(LavaError) as info:
+            client.fetch_snapshot()
+        assert info.value.kind == "bad_shape" and "too_deep" in str(info.value)
+        lava.fault = None
+        lava.jobs[0]["submitter"] = ["a", "b"]
+        with pytest.raises(LavaError) as info:
+            client.fetch_snapshot()
+        assert info.value.kind == "bad_shape"
+        assert "(bad_type)" in str(info.value) and "submitter is a list" in str(info.value)
+        lava.jobs[0]["submitter"] = "a"
+        assert client.fetch_snapshot().jobs
+    finally:
         lava.close()

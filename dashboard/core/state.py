@@ -262,8 +262,10 @@ class LabState:
         job = self.jobs.get(job_id) or {}
         if event.kind == CORRECTION_KIND:  # about the corrected object, so that filters match it
             job_id, job = _correction_context(d)
+        message = d.get("message")  # text for the feed; an unknown topic's other shapes stay in data
         entry = {"uuid": event.uuid, "time": when, "topic": event.topic, "type": event.kind,
-                 "username": event.username, "job": job_id, "message": d.get("message"),
+                 "username": event.username, "job": job_id,
+                 "message": message if isinstance(message, str) else None,
                  "submitter": job.get("submitter"), "device": job.get("device"),
                  "device_type": job.get("device_type"), "worker": job.get("worker")}
         if event.kind != "event":
