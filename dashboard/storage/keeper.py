@@ -3,6 +3,7 @@ import logging
 import time
 
 from dashboard.core.events import ParseError, parse_frames
+from dashboard.core.state import OverLimit
 
 log = logging.getLogger("dashboard.storage.store")
 WRITE_EVERY = 0.5
@@ -31,7 +32,7 @@ class StoreKeeper:
             try:
                 self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
                 replayed += 1
-            except ParseError:
+            except (ParseError, OverLimit):  # stored before today's limits: skipped as it came
                 continue
         self.restored = {"from_snapshot": bool(body), "replayed": replayed}
         if body or replayed:

@@ -121,3 +121,24 @@ def test_the_devices_list_stays_sorted_and_each_change_keeps_its_own_value():
         assert w["devices"] == members
     # No list was changed after it was sent: a change's value is the value at that change.
     assert all(sent == copy for sent, copy in lists)
+
+
+def test_a_restart_with_lower_limits_replays_what_fits_and_skips_the_rest(tmp_path):
+    """Events stored under higher limits must not stop a restart (no crash loop): replayed up to
+    the limit, the rest skipped and counted."""
+    from dashboard.core.events import parse_frames
+    from dashboard.storage.keeper import StoreKeeper
+    from dashboard.storage.store import EventStore, row_for
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    for i in range(4):
+        frames = [b"org.lavasoftware.device", f"r-{i}".encode(), b"2026-11-27T17:00:00",
+                  b"lavaserver", (f'{{"device": "d{i}", "state": "Idle", "health": "Good", '
+                                  f'"worker": "w1"}}').encode()]
+        store.enqueue(row_for(parse_frames(frames), frames, {}, 1.0))
+    assert store.flush() == 4
+    state = LabState(max_devices=2)
+    keeper = StoreKeeper(store, state, {"max_message_size": 1 << 20}, lambda fn, *a: fn(*a),
+                         lambda s: None)
+    assert keeper.restore()["replayed"] == 2
+    assert sorted(state.devices) == ["d0", "d1"] and state.over_limit == 2
