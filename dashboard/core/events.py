@@ -7,7 +7,8 @@ import dataclasses
 import datetime as dt
 import json
 
-from dashboard.core.limits import MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, too_deep
+from dashboard.core.limits import (MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, has_lone_surrogate,
+                                   too_deep)
 
 KINDS = ("device", "testjob", "worker", "event")
 
@@ -136,6 +137,8 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
         raise ParseError("not_json", f"data is not JSON ({exc})") from None
     except RecursionError:  # not reached after too_deep(); kept so that no limit change can crash
         raise ParseError("too_deep", "data nests too deep to parse") from None
+    if has_lone_surrogate(payload, data):
+        raise ParseError("not_utf8", "data escapes half a UTF-16 surrogate pair: not text")
     if not isinstance(data, dict):
         raise ParseError("not_object", f"data is a JSON {type(data).__name__}, not an object")
     kind = topic.rsplit(".", 1)[-1]

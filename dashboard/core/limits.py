@@ -5,6 +5,7 @@ parsing, and far fewer, once wrapped in a snapshot and a Socket.IO packet, break
 every client. So the depth is measured before parsing, in one linear pass.
 """
 import itertools
+import json
 import re
 
 MAX_DEPTH = 32  # nesting levels of a JSON document; LAVA's deepest (a REST page) has 4
@@ -33,6 +34,22 @@ def too_deep(text, limit=MAX_DEPTH):
     if text.count("[") + text.count("{") <= limit:  # the common case: no scan needed
         return False
     return json_depth(text) > limit
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def has_lone_surrogate(text, value):
+    """True when JSON `text`, parsed into `value`, holds a string with half a UTF-16 pair
+    ("\\ud800" alone): not text, and neither UTF-8 (the store) nor a browser can take it.
+    Only texts that escape a surrogate at all are checked, in one pass of the encoder."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def too_long(value, limit):

@@ -17,7 +17,8 @@ from dashboard.core.state import ACTIVE_JOB_STATES
 
 class ShapeError(ValueError):
     """LAVA answered JSON, but not of the shape its API documents. `reason` is one of the parser's
-    reason codes (missing_field, bad_type, bad_value, too_long); the message names the field."""
+    reason codes (missing_field, bad_type, bad_value, too_long, not_utf8); the message names the
+    field."""
 
     def __init__(self, message, reason="bad_type"):
         super().__init__(message)
@@ -53,6 +54,11 @@ def _may(obj, field, types, what, limit=_NAME):
 def _typed(value, field, types, what, limit):
     if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
         raise ShapeError(f"{what}.{field} is a {type(value).__name__}", "bad_type")
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # half a surrogate pair, from a "\ud800" escape
+            raise ShapeError(f"{what}.{field} is not text (a lone surrogate)", "not_utf8") from None
     if isinstance(value, str) and len(value) > limit[0]:
         raise ShapeError(f"{what}.{field} has {len(value)} characters, more than a {limit[1]} may "
                          f"({limit[0]})", "too_long")

@@ -149,3 +149,27 @@ def test_rest_records_of_the_wrong_type_name_the_field(kind, change, reason, fra
 def test_rest_records_within_the_limits_still_build():
     snap = build()
     assert snap.devices and snap.jobs and snap.workers
+
+
+@pytest.mark.parametrize("payload, ok", [
+    ('{"device": "a\\ud800", "state": "Idle"}', False),
+    ('{"device": "a", "state": "Idle", "\\udfff": 1}', False),
+    ('{"device": "a\\ud83d\\ude00", "state": "Idle"}', True),  # a whole pair is one character
+    ('{"device": "a\\\\ud800", "state": "Idle"}', True),  # an escaped backslash, then text
+])
+def test_half_a_surrogate_pair_is_not_text(payload, ok):
+    """The store (UTF-8) could not keep it: refused at the edge, not one store error per row."""
+    if ok:
+        event = parse_frames(frames(data=payload))
+        event.data["device"].encode("utf-8")
+    else:
+        with pytest.raises(ParseError) as info:
+            parse_frames(frames(data=payload))
+        assert info.value.reason == "not_utf8"
+
+
+def test_a_rest_name_with_half_a_surrogate_pair_is_refused():
+    devices = with_change(rest("devices_all")["results"], 0, hostname="x\ud800")
+    with pytest.raises(records.ShapeError) as info:
+        build(devices=devices)
+    assert info.value.reason == "not_utf8"

@@ -33,7 +33,8 @@ scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30))
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
-names = st.sampled_from(["d1", "w1", "qemu", "alice", "", "x" * 201]) | st.text(max_size=12)
+names = (st.sampled_from(["d1", "w1", "qemu", "alice", "", "x" * 201, "half \ud800 pair"])
+         | st.text(max_size=12))
 times = st.sampled_from(["2026-11-27T17:38:37.638687", "2026-11-27T17:38:37+00:00",
                          "2026-11-27T17:38:37Z", "yesterday", ""])
 enums = st.sampled_from(sorted(set(DEVICE_STATES + DEVICE_HEALTHS + JOB_STATES + JOB_HEALTHS
@@ -54,7 +55,8 @@ def deep(levels_strategy):
 payload_texts = st.one_of(
     shaped.map(json.dumps), json_values.map(json.dumps), st.text(max_size=40),
     deep(st.integers(MAX_DEPTH - 3, MAX_DEPTH + 3)), deep(st.integers(400, 1200)),
-    st.just('{"a": NaN}'), st.just('{"job": 1, "message": "\\u0000\\ud800"}'))
+    st.just('{"a": NaN}'), st.just('{"job": 1, "message": "\\u0000\\ud800"}'),
+    st.just('{"device": "\\udc00", "state": "Idle"}'))
 topics = st.builds(lambda prefix, kind: prefix + kind,
                    st.sampled_from(["org.lavasoftware.", "lab.", "", "a.b."]),
                    st.sampled_from(["device", "testjob", "worker", "event", "correction",
@@ -137,8 +139,11 @@ def test_every_parsed_event_is_applied_selected_encoded_and_stored(frame_list, s
         if event.kind not in ("device", "testjob", "worker"):
             context = state.jobs.get(job_id(event.data.get("job"))) or {}
         row = row_for(event, frames, context, 1.0)
+        dropped = store.dropped
         store.enqueue(row)
-        if store.flush() == 1:  # else an earlier example stored this uuid: the store keeps one
+        written = store.flush()
+        assert store.dropped == dropped, store.last_error  # the store took it (or had that uuid)
+        if written == 1:  # else an earlier example stored this uuid: the store keeps one
             (stored,) = store.events(limit=1)
             assert stored["uuid"] == event.uuid.replace("\0", "\ufffd")
             assert stored["data"] == json.loads(encode(event.data))
