@@ -1,5 +1,6 @@
 """Depth and length limits at the edge (core/limits.py), for events and REST answers alike."""
 import json
+import time
 
 import pytest
 
@@ -26,7 +27,7 @@ def nested(levels):
 @pytest.mark.parametrize("text, depth", [
     ("{}", 1), ("[]", 1), ("1", 0), ('"[[[{{{"', 0), ('{"a":[1,{"b":"]]]["}]}', 3),
     ('{"a\\"[[[":[]}', 2), ("[" * 5000, 5000), ('["\\\\", [[]]]', 3),
-    (nested(490), 490), ('[[["unterminated', 3),
+    (nested(490), 490), ('[[["unterminated', 3), ('[["open [[[[', 2),
 ])
 def test_depth_counts_brackets_outside_strings(text, depth):
     assert json_depth(text) == depth
@@ -173,3 +174,15 @@ def test_a_rest_name_with_half_a_surrogate_pair_is_refused():
     with pytest.raises(records.ShapeError) as info:
         build(devices=devices)
     assert info.value.reason == "not_utf8"
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 40 + '"' + '\\"' * 300_000,  # a string that never ends, full of escaped quotes
+    "[" * 40 + '"\\' * 300_000,
+    '["' * 300_000,
+])
+def test_the_depth_scan_stays_linear_on_hostile_strings(text):
+    """An abandoned match from every quote once made this quadratic: 600 KB took hours."""
+    started = time.perf_counter()
+    json_depth(text)
+    assert time.perf_counter() - started < 2.0
