@@ -75,7 +75,8 @@ SETTINGS = (
     Setting("max_jobs", 50000, "Most jobs, unfinished and finished, the live model holds (beyond: "
             "dropped, counted as over_limit).", int),
     Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
-            "frames); larger ones are dropped and counted.", int),
+            "frames); larger ones are dropped and counted as oversized. ZMQ refuses a single frame "
+            "over 4 times this by dropping the connection, which is then made anew.", int),
     Setting("batch_interval", 0.1, "Seconds between two batches sent to a client during a burst; "
             "a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
             "every interval, which adds up to one more.)", float),
