@@ -83,8 +83,15 @@ SETTINGS = (
             choices=("eventlet", "gevent")),
     Setting("max_finished_jobs", 500, "Finished jobs kept in the live model; older ones are "
             "forgotten so that memory stays bounded.", int),
+    Setting("max_devices", 20000, "Most devices the live model holds; an event or REST record that "
+            "would add one more is dropped and counted in /healthz as over_limit.", int),
+    Setting("max_workers", 2000, "Most workers the live model holds (beyond: dropped, counted as "
+            "over_limit).", int),
+    Setting("max_jobs", 50000, "Most jobs, unfinished and finished, the live model holds (beyond: "
+            "dropped, counted as over_limit).", int),
     Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
-            "frames); larger ones are dropped and counted.", int),
+            "frames); larger ones are dropped and counted as oversized. ZMQ refuses a single frame "
+            "over 4 times this by dropping the connection, which is then made anew.", int),
     Setting("batch_interval", 0.1, "Seconds between two batches sent to a client during a burst; "
             "a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
             "every interval, which adds up to one more.)", float),
@@ -133,7 +140,8 @@ SETTINGS = (
 
 BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
-POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
+POSITIVE = ("port", "change_log", "max_finished_jobs", "max_devices", "max_workers", "max_jobs",
+            "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed", "session_idle", "session_lifetime", "subscribe_burst",
             "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",

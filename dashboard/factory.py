@@ -172,7 +172,9 @@ def _build_services(settings, key):
                 # A web process has no epoch until its first snapshot: no client can catch up.
                 epoch=uuid.uuid4().hex[:12] if role != "web" else None,
                 max_finished_jobs=settings["max_finished_jobs"])
-    state = LabState(max_finished_jobs=settings["max_finished_jobs"])
+    state = LabState(max_finished_jobs=settings["max_finished_jobs"],
+                     max_devices=settings["max_devices"], max_workers=settings["max_workers"],
+                     max_jobs=settings["max_jobs"])
     health = Health()
     visibility = Visibility()  # what LAVA said about who may see which job (docs/security.md)
     parts = {}
@@ -372,7 +374,7 @@ def _start_zmq_source(app, endpoint, topic_prefix):
 
 def _discover_event_socket(app):
     """Ask LAVA where its publisher is, retrying with backoff until it says."""
-    from dashboard.live.reconcile import Backoff
+    from dashboard.core.backoff import Backoff
     from dashboard.sources.rest import LavaError
 
     services = app.extensions["dashboard"]

@@ -31,7 +31,8 @@ class FakeLava:
         self.workers = copy.deepcopy(rest("workers")["results"])
         self.jobs = copy.deepcopy(rest("jobs")["results"])
         self.error_page = rest("jobs_state_Bogus_error")["_non_json_error_body"]
-        self.fault = None  # None, "slow", "500", "badjson", "badshape", "auth", "redirect", "echo"
+        # None, "slow", "500", "badjson", "badshape", "deep", "auth", "redirect", "echo"
+        self.fault = None
         # Viewers other than the dashboard's own (superuser) token: token → (username, groups).
         self.users = {}
         # Private jobs: id → None (the submitter alone, and superusers) or the viewing groups.
@@ -92,6 +93,9 @@ class FakeLava:
             return _json({"count": 1, "next": None, "results": [
                 {"hostname": "echo-01", "device_type": "qemu", "state": f"Idle {token}",
                  "health": "Good", "worker_host": None}]})
+        if self.fault == "deep":  # nesting that json.loads could not parse without RecursionError
+            return Response('{"count": 1, "next": null, "results": [' + "[" * 5000 + "]" * 5000
+                            + "]}", 200, content_type="application/json")
         path, q = req.path, req.args
         if path == f"{API}/system/whoami/":
             return _json({"user": viewer[0]})

@@ -7,6 +7,9 @@ import dataclasses
 import datetime as dt
 import json
 
+from dashboard.core.limits import (MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, has_lone_surrogate,
+                                   too_deep)
+
 KINDS = ("device", "testjob", "worker", "event")
 
 DEVICE_STATES = ("Idle", "Reserved", "Running")
@@ -63,7 +66,10 @@ def job_id(value):
 
 
 ERROR_REASONS = ("frame_count", "oversized", "not_utf8", "bad_datetime", "not_json", "not_object",
-                 "missing_field", "bad_type", "bad_value")
+                 "missing_field", "bad_type", "bad_value", "too_deep", "too_long")
+# Free text; every other string field of a known kind is a name (MAX_NAME_LENGTH), as are the topic,
+# uuid and username frames.
+TEXT_FIELDS = ("description", "message")
 
 
 class ParseError(ValueError):
@@ -101,8 +107,9 @@ def parse_time(text):
     return value.astimezone(dt.timezone.utc)
 
 
-def parse_frames(frames, max_size=1 << 20):
-    """Parse one multipart message (a list of bytes) into an Event, or raise ParseError."""
+def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
+    """Parse one multipart message (a list of bytes) into an Event, or raise ParseError. The data
+    may nest at most `max_depth` levels: checked before parsing, which would recurse."""
     if len(frames) != 5:
         raise ParseError("frame_count", f"expected 5 frames, got {len(frames)}")
     size = sum(len(f) for f in frames)  # characters for str frames: close enough for a cap
@@ -115,25 +122,42 @@ def parse_frames(frames, max_size=1 << 20):
         raise ParseError("not_utf8", f"frame is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not topic or not uuid:
         raise ParseError("missing_field", "empty topic or uuid")
+    for name, value in (("topic", topic), ("uuid", uuid), ("username", username)):
+        if len(value) > MAX_NAME_LENGTH:
+            raise ParseError("too_long", f"{name} has {len(value)} characters > {MAX_NAME_LENGTH}")
     try:
         time = parse_time(when)
     except ValueError:
         raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {when[:60]!r}") from None
+    if too_deep(payload, max_depth):
+        raise ParseError("too_deep", f"data nests deeper than {max_depth} levels")
     try:
         data = json.loads(payload, parse_constant=_no_constant)
     except ValueError as exc:
         raise ParseError("not_json", f"data is not JSON ({exc})") from None
+    except RecursionError:  # not reached after too_deep(); kept so that no limit change can crash
+        raise ParseError("too_deep", "data nests too deep to parse") from None
+    if has_lone_surrogate(payload, data):
+        raise ParseError("not_utf8", "data escapes half a UTF-16 surrogate pair: not text")
     if not isinstance(data, dict):
         raise ParseError("not_object", f"data is a JSON {type(data).__name__}, not an object")
     kind = topic.rsplit(".", 1)[-1]
     if kind in SCHEMAS:
         data = _normalise(kind, data)
+    elif too_long_text(data.get("message")):  # the feed shows it whatever the topic
+        raise ParseError("too_long", f"{kind}.message has {len(data['message'])} characters > "
+                         f"{MAX_TEXT_LENGTH}")
     return Event(kind=kind, topic=topic, uuid=uuid, time=time, username=username, data=data)
 
 
 def _no_constant(name):
     """NaN and Infinity are not JSON: passed on, they would break every browser's JSON.parse."""
     raise ValueError(f"{name} is not valid JSON")
+
+
+def too_long_text(value):
+    """A free-text field (description, message) longer than MAX_TEXT_LENGTH."""
+    return isinstance(value, str) and len(value) > MAX_TEXT_LENGTH
 
 
 def _check(kind, data, field, types, required):
@@ -147,6 +171,9 @@ def _check(kind, data, field, types, required):
         raise ParseError("bad_type", f"{kind}.{field} is a boolean")
     if not isinstance(value, types):
         raise ParseError("bad_type", f"{kind}.{field} is a {type(value).__name__}")
+    limit = MAX_TEXT_LENGTH if field in TEXT_FIELDS else MAX_NAME_LENGTH
+    if isinstance(value, str) and len(value) > limit:
+        raise ParseError("too_long", f"{kind}.{field} has {len(value)} characters > {limit}")
 
 
 def _normalise(kind, data):
@@ -154,7 +181,7 @@ def _normalise(kind, data):
     if "status" in data and "state" not in data and kind in ("device", "testjob"):
         table = LEGACY_DEVICE_STATUS if kind == "device" else LEGACY_JOB_STATUS
         status = data.pop("status")
-        if status not in table:
+        if not isinstance(status, str) or status not in table:
             raise ParseError("bad_value", f"{kind}.status {str(status)[:40]!r} is not known")
         state, health = table[status]
         data["state"] = state

@@ -3,6 +3,7 @@
 Objects use LAVA's field names. Links are kept consistent here: a device's `job` is cleared when
 the device goes Idle or the job finishes; a worker's `devices` follows the devices' `worker` field.
 """
+import bisect
 import collections
 import dataclasses
 
@@ -57,6 +58,10 @@ class Change:
                 "data": None if removed else self.data}
 
 
+class OverLimit(ValueError):
+    """An event that would create a device, worker or job beyond the model's limit; dropped."""
+
+
 class BoundedSet:
     """Remembers the last `size` keys it was given (for duplicate uuids)."""
 
@@ -74,6 +79,9 @@ class BoundedSet:
         self._keys.add(key)
         return True
 
+    def __contains__(self, key):
+        return key in self._keys
+
     def __len__(self):
         return len(self._keys)
 
@@ -81,7 +89,8 @@ class BoundedSet:
 class LabState:
     """Devices, jobs and workers of one lab, built from events."""
 
-    def __init__(self, max_finished_jobs=500, max_recent_events=200, dedup_window=20000):
+    def __init__(self, max_finished_jobs=500, max_recent_events=200, dedup_window=20000,
+                 max_devices=20000, max_workers=2000, max_jobs=50000):
         self.devices = {}
         self.jobs = {}
         self.workers = {}
@@ -89,6 +98,10 @@ class LabState:
         self.seq = 0
         self.duplicates = 0
         self.max_finished_jobs = max_finished_jobs
+        # Objects are created by whoever names them: bounded, so that no publisher can grow memory
+        # without end. What would go beyond is dropped and counted in over_limit.
+        self.limits = {"device": max_devices, "worker": max_workers, "job": max_jobs}
+        self.over_limit = 0
         self._finished = collections.OrderedDict()  # job id → None, oldest finish first
         self._seen = BoundedSet(dedup_window)
         self._changes = []
@@ -97,10 +110,16 @@ class LabState:
     # -- applying events -------------------------------------------------------------------
     def apply(self, event):
         """Apply one parsed Event; return the list of Changes it caused, or None when the event is a
-        duplicate (its uuid was seen before) and was ignored."""
-        if not self._seen.add(event.uuid):
+        duplicate (its uuid was seen before) and was ignored. Raises OverLimit, changing nothing,
+        when it would create an object beyond the limits."""
+        if event.uuid in self._seen:
             self.duplicates += 1
             return None
+        beyond = self._beyond_limit(event.kind, event.data)
+        if beyond:
+            self.over_limit += 1
+            raise OverLimit(beyond)
+        self._seen.add(event.uuid)
         self._changes = []
         when = event.time.isoformat()
         if self._touched is not None and event.kind in _TOUCH_KEY:
@@ -112,6 +131,22 @@ class LabState:
         handler(event, when)
         changes, self._changes = self._changes, []
         return changes
+
+    def _beyond_limit(self, kind, data):
+        """Why applying an event of this kind with this data would exceed a limit, or None."""
+        new = []
+        if kind == "device":
+            new = [("device", data["device"], self.devices)]
+            if data.get("worker") is not None:
+                new.append(("worker", data["worker"], self.workers))
+        elif kind == "worker":
+            new = [("worker", data["hostname"], self.workers)]
+        elif kind == "testjob":
+            new = [("job", data["job"], self.jobs)]
+        for what, ident, table in new:
+            if ident not in table and len(table) >= self.limits[what]:
+                return f"a new {what} beyond the limit of {self.limits[what]} {what}s"
+        return None
 
     def _emit(self, kind, key, data, prev):
         self.seq += 1
@@ -146,6 +181,9 @@ class LabState:
             self._relink_worker(new["worker"], hostname, add=True, when=when)
 
     def _relink_worker(self, hostname, device, add, when):
+        """Add the device to (or remove it from) the worker's sorted `devices`. O(log n) to find
+        its place and one copy of the list (the old one belongs to `prev`, which changes keep):
+        never a sort, never a comparison of whole lists (30,000 devices on one worker)."""
         if hostname is None:
             return
         prev = self.workers.get(hostname)
@@ -153,13 +191,18 @@ class LabState:
             return
         new = dict(prev) if prev else {"hostname": hostname, "state": None, "health": None,
                                        "devices": [], "since": when, "updated": when}
-        devices = set(new["devices"])
-        devices.add(device) if add else devices.discard(device)
-        new["devices"] = sorted(devices)
+        devices = new["devices"]
+        at = bisect.bisect_left(devices, device)
+        present = at < len(devices) and devices[at] == device
+        if add and not present:
+            new["devices"] = devices[:at] + [device] + devices[at:]
+        elif not add and present:
+            new["devices"] = devices[:at] + devices[at + 1:]
+        elif prev is not None:
+            return  # already so: nothing changes
         new["updated"] = when
-        if new != prev:
-            self.workers[hostname] = new
-            self._emit("worker", hostname, new, prev)
+        self.workers[hostname] = new
+        self._emit("worker", hostname, new, prev)
 
     def _apply_worker(self, event, when):
         d = event.data
@@ -219,8 +262,10 @@ class LabState:
         job = self.jobs.get(job_id) or {}
         if event.kind == CORRECTION_KIND:  # about the corrected object, so that filters match it
             job_id, job = _correction_context(d)
+        message = d.get("message")  # text for the feed; an unknown topic's other shapes stay in data
         entry = {"uuid": event.uuid, "time": when, "topic": event.topic, "type": event.kind,
-                 "username": event.username, "job": job_id, "message": d.get("message"),
+                 "username": event.username, "job": job_id,
+                 "message": message if isinstance(message, str) else None,
                  "submitter": job.get("submitter"), "device": job.get("device"),
                  "device_type": job.get("device_type"), "worker": job.get("worker")}
         if event.kind != "event":
@@ -236,7 +281,7 @@ class LabState:
         if kind in ("device", "worker", "job") and isinstance(record, dict):
             try:
                 self._apply_record(kind, record, when, since_unknown=False)
-            except (KeyError, TypeError):
+            except (KeyError, TypeError, OverLimit):
                 pass  # a record of another version's shape: the next reconcile repairs it
         elif kind in ("device", "worker", "job") and record is None:
             table = {"device": self.devices, "worker": self.workers, "job": self.jobs}[kind]
@@ -294,7 +339,10 @@ class LabState:
                         and not (kind == "job" and f == "worker" and record[f] is None)}
                 if prev is not None and not diff:
                     continue
-                self._apply_record(kind, record, when, initial and prev is None)
+                try:
+                    self._apply_record(kind, record, when, initial and prev is None)
+                except OverLimit:
+                    continue  # counted; LAVA lists more than the model may hold
                 if prev is not None:
                     corrections.append({"kind": kind, "id": ident, "fields": diff, "record": record})
         for kind, present in (("device", {d["hostname"] for d in snap.devices}),
@@ -312,7 +360,15 @@ class LabState:
         return changes, corrections
 
     def _apply_record(self, kind, record, when, since_unknown):
-        """Apply a REST record through the same code as an event, so links stay consistent."""
+        """Apply a REST record through the same code as an event, so links stay consistent.
+        Raises OverLimit (and counts it) for a new object beyond the limits."""
+        beyond = self._beyond_limit(*{
+            "device": lambda: ("device", {"device": record["hostname"], "worker": record["worker"]}),
+            "worker": lambda: ("worker", record),
+            "job": lambda: ("testjob", {"job": record["id"]})}[kind]())
+        if beyond:
+            self.over_limit += 1
+            raise OverLimit(beyond)
         if kind == "device":
             data = {"device": record["hostname"], **{f: record[f] for f in RECONCILED["device"]}}
             self._apply_device(_synthetic("device", data), when)

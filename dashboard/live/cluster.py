@@ -20,8 +20,8 @@ import json
 import logging
 import time
 
+from dashboard.core.backoff import Backoff
 from dashboard.live.health import RateLimitedLog
-from dashboard.live.reconcile import Backoff
 
 log = logging.getLogger("dashboard.live.cluster")
 

@@ -41,6 +41,7 @@ class SourceStatus:
         self.disconnects = 0
         self.detail = None
         self.on_reconnect = []  # callables, run when the source connects again after a loss
+        self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
     def set_state(self, state, detail=None):
         """Record a connection state change (connecting, connected, disconnected, stopped)."""
@@ -53,6 +54,14 @@ class SourceStatus:
                 for callback in self.on_reconnect:
                     callback()
         self.detail = detail
+
+    def reject(self, error):
+        """A message the source refused before it could be parsed (a ParseError), e.g. a frame
+        over ZMQ_MAXMSGSIZE that made libzmq drop the connection: counted like a parser's reject."""
+        if self.on_reject is not None:
+            self.on_reject(error)
+        else:
+            self.rejected += 1
 
     def as_dict(self):
         """JSON-ready status; ages in seconds."""
@@ -81,6 +90,7 @@ class Health:
     def add_source(self, name, kind):
         """Register a source; returns its SourceStatus for the source to update."""
         status = SourceStatus(name, kind, self.clock)
+        status.on_reject = lambda error: self.reject(status, error, ())
         self.sources.append(status)
         return status
 

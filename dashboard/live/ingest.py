@@ -3,7 +3,7 @@ message stop it."""
 import time
 
 from dashboard.core.events import ParseError, job_id, parse_frames
-from dashboard.core.state import CORRECTION_KIND
+from dashboard.core.state import CORRECTION_KIND, OverLimit
 from dashboard.storage.store import row_for
 
 
@@ -33,7 +33,11 @@ class Ingest:
                                                   "dashboard's own, not LAVA's"), frames)
             return
         try:
-            changes = self.state.apply(event)
+            try:
+                changes = self.state.apply(event)
+            except OverLimit as err:  # counted by the model (state.over_limit); not stored either
+                self.health.log.warning("over_limit", "dropped message from %s: %s", source.name, err)
+                return
             if changes is None:
                 self.health.duplicates += 1
                 return

@@ -7,10 +7,10 @@ in order. Failures are retried with backoff while the last known state keeps bei
 import datetime as dt
 import json
 import logging
-import random
 import time
 import uuid
 
+from dashboard.core.backoff import Backoff
 from dashboard.core.events import Event
 from dashboard.core.state import CORRECTION_KIND, correction_data, correction_topic
 from dashboard.sources.rest import LavaError
@@ -18,23 +18,6 @@ from dashboard.storage.store import row_for
 
 log = logging.getLogger("dashboard.live.reconcile")
 MAX_LOGGED_CORRECTIONS = 20
-
-
-class Backoff:
-    """1, 2, 4 … up to `ceiling` seconds, with jitter so that many dashboards do not align."""
-
-    def __init__(self, first=1.0, ceiling=60.0, rng=random.random):
-        self.first, self.ceiling, self.rng = first, ceiling, rng
-        self.attempt = 0
-
-    def next(self):
-        """The delay before the next attempt."""
-        delay = min(self.ceiling, self.first * 2 ** self.attempt)
-        self.attempt += 1
-        return delay * (0.8 + 0.4 * self.rng())
-
-    def reset(self):
-        self.attempt = 0
 
 
 class Reconciler:

@@ -12,6 +12,7 @@ import urllib.request
 import xmlrpc.client
 
 from dashboard.core import records as snapshot
+from dashboard.core.limits import MAX_DEPTH, too_deep
 from dashboard.core.redact import redact
 
 API = "/api/v0.2"
@@ -85,8 +86,13 @@ class LavaRest:
             raise LavaError("http_error", self._scrub(f"talking to LAVA failed ({what}): "
                                                       f"{type(err).__name__}")) from None
         try:
-            return json.loads(body)
-        except ValueError:
+            text = body.decode("utf-8")
+            # json.loads recurses per level: a deep answer would raise RecursionError, not ValueError.
+            if too_deep(text):
+                raise LavaError("bad_shape", f"LAVA's answer to {what} nests deeper than "
+                                             f"{MAX_DEPTH} levels (too_deep)")
+            return json.loads(text)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise LavaError("bad_json", f"LAVA answered {what} with something that is not JSON") from None
 
     @_scrubbed
@@ -127,7 +133,7 @@ class LavaRest:
         if max_finished:
             jobs += self.list_all(f"{API}/jobs/", {"state": "Finished", "ordering": "-id"},
                                   limit=max_finished)
-        seen = {j.get("id") for j in jobs if isinstance(j, dict)}
+        seen = {j["id"] for j in jobs if isinstance(j, dict) and isinstance(j.get("id"), int)}
         gone = []
         # Jobs we believe unfinished that LAVA no longer lists as such: ask for each one.
         for job_id in [i for i in unfinished_known if i not in seen][:MAX_SINGLE_JOB_LOOKUPS]:
@@ -140,7 +146,8 @@ class LavaRest:
         try:
             return snapshot.build(devices, workers, jobs, gone)
         except snapshot.ShapeError as err:
-            raise LavaError("bad_shape", f"LAVA's answer has an unexpected shape: {err}") from None
+            raise LavaError("bad_shape", f"LAVA's answer has an unexpected shape ({err.reason}): "
+                                         f"{err}") from None
 
     @_scrubbed
     def discover_event_socket(self):

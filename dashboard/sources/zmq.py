@@ -1,5 +1,18 @@
-"""Subscribe to one lava-publisher endpoint with a green ZMQ SUB socket."""
+"""Subscribe to one lava-publisher endpoint with a green ZMQ SUB socket that always comes back.
+
+libzmq reconnects by itself after a network error or a publisher restart, but not after a protocol
+error: a frame over ZMQ_MAXMSGSIZE (or a peer that breaks ZMTP) ends that connection for good. The
+monitor then says DISCONNECTED, and no CONNECT_RETRIED follows. So a watcher reads the monitor and
+closes the socket when libzmq has stopped trying, or when it has had no connection for too long;
+the receive loop then opens a new socket after a backoff. Silence on a live connection is libzmq's
+to notice: ZMTP heartbeats drop a peer that stops answering, and libzmq retries that one itself.
+"""
 import logging
+import random
+import time
+
+from dashboard.core.backoff import Backoff
+from dashboard.core.events import ParseError
 
 log = logging.getLogger("dashboard.sources.zmq")
 
@@ -7,29 +20,86 @@ YIELD_EVERY = 100  # a green recv only yields when the socket is empty: yield ou
 HEARTBEAT_IVL_MS = 10_000
 HEARTBEAT_TIMEOUT_MS = 30_000
 RCVHWM = 100_000  # messages queued in ZMQ before it drops: bounded, and roomy enough for bursts
+# A frame up to this many times --max-message-size is received and dropped by the parser, costing
+# only itself; a larger one makes libzmq drop the connection before reading it (memory stays
+# bounded), and the socket is made anew: what is published meanwhile is lost, and the reconcile
+# that follows a reconnect repairs the model.
+MAXMSGSIZE_FACTOR = 4
+WATCH_EVERY = 0.25  # seconds between two looks at the socket's monitor
+NO_RETRY_GRACE = 1.0  # after an ordinary disconnect libzmq schedules a retry at once
+STUCK_AFTER = 60.0  # seconds without a connection before the socket is made anew anyway
+STABLE_AFTER = 5.0  # seconds connected before the backoff starts again from its first delay
+LOG_EVERY = 5.0  # at most one warning about a new socket per this many seconds
+
+
+class _Connection:
+    """One socket, its monitor, and what the monitor said about it."""
+
+    def __init__(self, sock, monitor, now):
+        self.sock = sock
+        self.monitor = monitor
+        self.up = False  # connected (TCP), as the monitor last said
+        self.handshaken = False  # ZMTP handshake done on the current connection
+        self.since = now  # when `up` last changed
+        self.trouble = None  # (when, reason): a disconnect or failure that no retry followed yet
+        self.failure = None  # what a handshake failure said, for the disconnect that follows
+        self.stable = False
+        self.dead = None  # why the socket is being replaced
+
+    @property
+    def closed(self):
+        return self.sock.closed
+
+    def kill(self, reason):
+        """Give up this socket: the receive loop wakes with an error and makes a new one."""
+        if self.dead is None:
+            self.dead = reason
+        if not self.sock.closed:
+            self.sock.close(0)
+
+    def close(self):
+        for s in (self.sock, self.monitor):
+            try:
+                if not s.closed:
+                    s.close(0)
+            except Exception:  # closing must not stop the loop either
+                pass
 
 
 class ZmqSource:
-    """A SUB socket connected to `endpoint`, receiving topics that start with `topic_prefix`."""
+    """A SUB socket connected to `endpoint`, receiving topics that start with `topic_prefix`, made
+    anew (with backoff) whenever it dies."""
 
-    def __init__(self, endpoint, topic_prefix, zmq, sleep, spawn, status, max_message_size):
+    def __init__(self, endpoint, topic_prefix, zmq, sleep, spawn, status, max_message_size,
+                 clock=time.monotonic, rng=random.random):
         self.endpoint = endpoint
         self.topic_prefix = topic_prefix
         self.zmq = zmq
         self.sleep = sleep
         self.spawn = spawn
         self.status = status
-        # ZMQ disconnects a peer that sends a frame over MAXMSGSIZE, losing what follows; so the
-        # socket's cap is far above the configured limit, which ingest enforces by dropping.
-        self.hard_cap = max(16 * max_message_size, 16 << 20)
+        self.clock = clock
+        self.max_message_size = max_message_size
+        self.maxmsgsize = MAXMSGSIZE_FACTOR * max_message_size
+        self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
+        self.context = None
+        self.sockets = 0  # sockets made so far (the first, then one per replacement)
+        self._last_log = float("-inf")
+        zmq_events = {name: getattr(zmq, name, None) for name in (
+            "EVENT_CONNECTED", "EVENT_DISCONNECTED", "EVENT_CONNECT_RETRIED", "EVENT_CONNECT_DELAYED",
+            "EVENT_HANDSHAKE_SUCCEEDED", "EVENT_HANDSHAKE_FAILED_NO_DETAIL",
+            "EVENT_HANDSHAKE_FAILED_PROTOCOL", "EVENT_HANDSHAKE_FAILED_AUTH")}
+        self._events = {v: k[len("EVENT_"):].lower() for k, v in zmq_events.items() if v is not None}
 
+    # -- the socket's life -------------------------------------------------------------------
     def _open(self):
         zmq = self.zmq
-        self.context = zmq.Context()
+        if self.context is None:
+            self.context = zmq.Context()
         sock = self.context.socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, RCVHWM)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.hard_cap)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.maxmsgsize)
         sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
@@ -37,45 +107,118 @@ class ZmqSource:
         sock.setsockopt(zmq.RECONNECT_IVL, 200)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
         sock.setsockopt(zmq.SUBSCRIBE, self.topic_prefix.encode("utf-8"))
-        monitor = sock.get_monitor_socket()
-        self.spawn(self._watch, monitor)
-        sock.connect(self.endpoint)
-        return sock
-
-    def _watch(self, monitor):
-        """Follow the socket's connection events into the source status."""
-        from zmq.utils.monitor import parse_monitor_message
-        zmq = self.zmq
-        names = {zmq.EVENT_CONNECTED: "connected", zmq.EVENT_DISCONNECTED: "disconnected",
-                 zmq.EVENT_CONNECT_RETRIED: "connecting", zmq.EVENT_CLOSED: "disconnected"}
-        while True:
-            try:
-                event = parse_monitor_message(monitor.recv_multipart())
-            except Exception as exc:  # the monitor closes with the socket
-                log.debug("monitor of %s ended: %r", self.endpoint, exc)
-                return
-            if event["event"] == zmq.EVENT_MONITOR_STOPPED:
-                return
-            state = names.get(event["event"])
-            if state == "connecting" and self.status.state == "connected":
-                continue
-            if state:
-                if state != self.status.state:
-                    log.info("%s: %s", self.endpoint, state)
-                self.status.set_state(state)
+        try:
+            monitor = sock.get_monitor_socket()
+            sock.connect(self.endpoint)
+        except BaseException:
+            sock.close(0)
+            raise
+        self.sockets += 1
+        return _Connection(sock, monitor, self.clock())
 
     def run(self, handle):
-        """Receive forever, handing each multipart message to handle(status, frames)."""
-        sock = self._open()
-        received = 0
+        """Receive forever, handing each multipart message to handle(status, frames). Never returns:
+        a socket that dies is replaced after a backoff."""
         while True:
             try:
-                frames = sock.recv_multipart()
-            except self.zmq.ZMQError as exc:
-                log.warning("%s: receive failed: %r", self.endpoint, exc)
-                self.sleep(1.0)
-                continue
-            handle(self.status, frames)
-            received += 1
-            if received % YIELD_EVERY == 0:
-                self.sleep(0)
+                why = self._receive(handle)
+            except Exception as exc:  # opening failed, or a bug: the loop goes on regardless
+                why = f"internal error ({type(exc).__name__}: {exc})"[:200]
+            delay = self.backoff.next()
+            self.status.set_state("connecting", f"new socket in {delay:.1f} s: {why}")
+            now = self.clock()
+            if now - self._last_log >= LOG_EVERY:
+                self._last_log = now
+                log.warning("%s: %s; a new socket in %.1f s", self.endpoint, why, delay)
+            self.sleep(delay)
+
+    def _receive(self, handle):
+        """Receive on one socket until it dies; returns why it died."""
+        conn = self._open()
+        self.spawn(self._watch, conn)
+        received = 0
+        try:
+            while conn.dead is None:
+                try:
+                    frames = conn.sock.recv_multipart()
+                except self.zmq.ZMQError as exc:
+                    conn.kill(conn.dead or f"receive failed ({exc})")
+                    break
+                handle(self.status, frames)
+                received += 1
+                if received % YIELD_EVERY == 0:
+                    self.sleep(0)
+        finally:
+            conn.close()
+        return conn.dead
+
+    # -- the watcher -------------------------------------------------------------------------
+    def _watch(self, conn):
+        """Follow the socket's monitor into the source status, and kill the socket once libzmq has
+        stopped trying to reconnect it. Polls (never blocks) so that it also sees time pass."""
+        zmq = self.zmq
+        from zmq.utils.monitor import parse_monitor_message
+        while not conn.closed:
+            try:
+                while True:
+                    message = conn.monitor.recv_multipart(zmq.NOBLOCK)
+                    self._on_event(conn, parse_monitor_message(message)["event"])
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EAGAIN:  # the monitor is gone: so is its socket
+                    conn.kill(f"monitor failed ({exc})")
+                    return
+            except Exception as exc:  # an unreadable monitor message: never the end of the watch
+                log.debug("%s: monitor message not understood: %r", self.endpoint, exc)
+            verdict = self._verdict(conn, self.clock())
+            if verdict:
+                conn.kill(verdict)
+                return
+            self.sleep(WATCH_EVERY)
+
+    def _on_event(self, conn, code):
+        name = self._events.get(code)
+        now = self.clock()
+        if name == "connected":  # TCP only: connected for us once ZMTP's handshake succeeded
+            conn.up, conn.since, conn.trouble, conn.failure = True, now, None, None
+            if "handshake_succeeded" not in self._events.values():  # a libzmq before 4.3
+                conn.handshaken = True
+                self._set_state("connected")
+        elif name == "handshake_succeeded":
+            conn.handshaken = True
+            self._set_state("connected")
+        elif name and name.startswith("handshake_failed"):
+            conn.failure = name.replace("_", " ")
+        elif name == "disconnected":
+            # After a good handshake, libzmq ends a connection without retrying on a protocol error,
+            # and the one a publisher commits in practice is a frame over ZMQ_MAXMSGSIZE.
+            reason = conn.failure or ("oversized" if conn.handshaken else "disconnected")
+            conn.up, conn.handshaken, conn.since, conn.stable = False, False, now, False
+            conn.trouble = (now, reason)
+            self._set_state("disconnected", conn.failure)
+        elif name in ("connect_retried", "connect_delayed"):
+            conn.trouble = None  # libzmq is retrying by itself
+            if not conn.up:
+                self._set_state("connecting")
+
+    def _verdict(self, conn, now):
+        """Why this socket must be replaced now, or None."""
+        if conn.trouble and now - conn.trouble[0] >= NO_RETRY_GRACE:
+            reason = conn.trouble[1]
+            if reason == "oversized":
+                self.status.reject(ParseError(
+                    "oversized", f"the connection was dropped by ZMQ after a frame of more than "
+                                 f"{self.maxmsgsize} bytes (ZMQ_MAXMSGSIZE, {MAXMSGSIZE_FACTOR} × "
+                                 f"--max-message-size), most likely"))
+                return "the connection was dropped on a frame over ZMQ_MAXMSGSIZE (oversized)"
+            return f"libzmq stopped reconnecting ({reason})"
+        if not conn.up and now - conn.since >= STUCK_AFTER:
+            return f"no connection for {now - conn.since:.0f} s"
+        if conn.up and conn.handshaken and not conn.stable and now - conn.since >= STABLE_AFTER:
+            conn.stable = True
+            self.backoff.reset()
+        return None
+
+    def _set_state(self, state, detail=None):
+        if state != self.status.state:
+            log.info("%s: %s", self.endpoint, state)
+        self.status.set_state(state, detail)

@@ -4,7 +4,7 @@ import time
 
 from dashboard.core.events import ParseError, parse_frames
 from dashboard.core.ratelimit import RateLimiter
-from dashboard.core.state import LabState
+from dashboard.core.state import LabState, OverLimit
 
 log = logging.getLogger("dashboard.storage.store")
 WRITE_EVERY = 0.5  # under load: fewer, larger transactions
@@ -46,6 +46,8 @@ class StoreKeeper:
                     raise ParseError("not_json", "a stored row's frames are unreadable")
                 self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
                 replayed += 1
+            except OverLimit:  # beyond today's --max-* limits: skipped as it would be now
+                continue
             except Exception:  # one bad row costs only itself
                 skipped += 1
         if skipped:

@@ -1,47 +1,188 @@
-"""The pure parts of the per-client limits (dashboard/live/limits.py), with a clock we turn."""
+"""Depth and length limits at the edge (core/limits.py), for events and REST answers alike."""
+import json
+import time
+
 import pytest
 
-from dashboard.live.limits import SnapshotCache, TokenBucket
+from dashboard.core import records
+from dashboard.core.events import ERROR_REASONS, ParseError, parse_frames
+from dashboard.core.limits import MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, json_depth, too_deep
+from tests.fixtures import captured_frames, rest
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_a_bucket_allows_its_burst_then_its_rate_and_says_how_long_to_wait():
-    clock = Clock()
-    bucket = TokenBucket(5, 1.0, clock)
-    assert [bucket.take() for _ in range(5)] == [0.0] * 5
-    assert bucket.take() == pytest.approx(1.0)
-    clock.now += 0.25
-    assert bucket.take() == pytest.approx(0.75)  # a refused request costs nothing
-    clock.now += 0.75
-    assert bucket.take() == 0.0 and bucket.take() > 0
-    clock.now += 3600  # a long quiet spell refills the burst, never more
-    assert [bucket.take() for _ in range(6)].count(0.0) == 5
+def frames(topic="org.lavasoftware.device", data=None, uuid="u-1", user="lavaserver"):
+    data = {"device": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Good",
+            "worker": "w1"} if data is None else data
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return [x.encode() for x in (topic, uuid, "2026-11-27T17:38:37", user, payload)]
 
 
-def test_the_cache_builds_once_per_filter_and_seq_and_keeps_only_the_current_seq():
-    cache, builds = SnapshotCache(size=3), []
+def nested(levels):
+    """An object nested `levels` deep ({"a": {"a": ... 1}}), as a JSON text."""
+    return '{"a":' * levels + "1" + "}" * levels
 
-    def build(name):
-        return lambda: builds.append(name) or name
 
-    assert cache.get(("all", 7, "e"), build("a7")) == "a7"
-    assert cache.get(("all", 7, "e"), build("again")) == "a7"
-    assert cache.get(("qemu", 7, "e"), build("q7")) == "q7"
-    assert (cache.built, cache.shared) == (2, 1)
-    cache.get(("all", 8, "e"), build("a8"))  # a new seq: the old entries are dead weight
-    assert list(cache.entries) == [("all", 8, "e")]
-    for i in range(5):
-        cache.get((f"f{i}", 8, "e"), build(i))
-    assert len(cache.entries) == 3  # bounded however many filters
-    cache.clear()
-    assert cache.get(("all", 8, "e"), build("fresh")) == "fresh"
-    assert builds == ["a7", "q7", "a8", 0, 1, 2, 3, 4, "fresh"]
+@pytest.mark.parametrize("text, depth", [
+    ("{}", 1), ("[]", 1), ("1", 0), ('"[[[{{{"', 0), ('{"a":[1,{"b":"]]]["}]}', 3),
+    ('{"a\\"[[[":[]}', 2), ("[" * 5000, 5000), ('["\\\\", [[]]]', 3),
+    (nested(490), 490), ('[[["unterminated', 3), ('[["open [[[[', 2),
+])
+def test_depth_counts_brackets_outside_strings(text, depth):
+    assert json_depth(text) == depth
+
+
+def test_depth_never_understates_what_the_parser_reaches():
+    """For every prefix-valid document, json.loads parses (or fails) without nesting deeper than
+    json_depth says: a text the scan accepts cannot make the parser recurse."""
+    for text in ['[' * 40 + '"\\\n' + '[' * 2000, '[' * 31 + '"' + '[' * 2000 + '"' + ']' * 31,
+                 '{"a":' * 31 + '"x\\"' + '[' * 3000]:
+        if not too_deep(text):
+            try:
+                json.loads(text)
+            except ValueError:
+                pass  # fine: the point is that it is not RecursionError
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 490, 960, 100_000])
+def test_deep_data_is_rejected_before_parsing(levels):
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames("org.lavasoftware.unknown", nested(levels)), max_size=10 << 20)
+    assert info.value.reason == "too_deep"
+
+
+def test_data_at_the_depth_limit_is_accepted():
+    event = parse_frames(frames("org.lavasoftware.unknown", nested(MAX_DEPTH)))
+    assert event.kind == "unknown"
+    json.dumps({"events": [{"data": event.data}]})  # and encodes again
+
+
+@pytest.mark.parametrize("field", ["device", "device_type", "worker"])
+def test_a_name_over_the_limit_is_too_long(field):
+    data = {"device": "d", "state": "Idle", field: "x" * (MAX_NAME_LENGTH + 1)}
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames(data=data))
+    assert info.value.reason == "too_long" and field in str(info.value)
+    data[field] = "x" * MAX_NAME_LENGTH
+    assert parse_frames(frames(data=data)).data[field] == data[field]
+
+
+def test_job_description_and_submitter_limits():
+    job = {"job": 7, "state": "Submitted", "health": "Unknown", "submitter": "s" * 201}
+    with pytest.raises(ParseError, match="submitter"):
+        parse_frames(frames("org.lavasoftware.testjob", job))
+    job.update(submitter="alice", description="d" * MAX_TEXT_LENGTH)
+    assert parse_frames(frames("org.lavasoftware.testjob", job)).data["description"]
+    job["description"] += "!"
+    with pytest.raises(ParseError, match="description") as info:
+        parse_frames(frames("org.lavasoftware.testjob", job))
+    assert info.value.reason == "too_long"
+
+
+@pytest.mark.parametrize("bad", [dict(topic="t." + "x" * 300), dict(uuid="u" * 201),
+                                 dict(user="u" * 201)])
+def test_frames_that_are_names_are_bounded_too(bad):
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames(**bad))
+    assert info.value.reason == "too_long"
+
+
+def test_a_long_message_of_an_unknown_topic_is_too_long():
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames("org.lavasoftware.other", {"message": "m" * (MAX_TEXT_LENGTH + 1)}))
+    assert info.value.reason == "too_long"
+
+
+def test_a_legacy_status_of_the_wrong_type_is_a_reason_not_a_crash():
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames(data={"device": "d", "status": ["Idle"]}))
+    assert info.value.reason == "bad_value"
+
+
+def test_the_new_reasons_are_declared():
+    assert {"too_deep", "too_long", "oversized"} <= set(ERROR_REASONS)
+
+
+def test_captured_messages_stay_within_the_limits():
+    for f in captured_frames():
+        parse_frames(f)
+
+
+# -- REST answers ------------------------------------------------------------------------------
+def build(devices=None, workers=None, jobs=None):
+    return records.build(devices if devices is not None else rest("devices_all")["results"],
+                         workers if workers is not None else rest("workers")["results"],
+                         jobs if jobs is not None else rest("jobs")["results"])
+
+
+def with_change(items, index, **change):
+    items = [dict(i) for i in items]
+    items[index].update(change)
+    return items
+
+
+@pytest.mark.parametrize("kind, change, reason, fragment", [
+    ("devices", {"device_type": {"name": "qemu"}}, "bad_type", "device_type is a dict"),
+    ("devices", {"worker_host": ["w"]}, "bad_type", "worker_host is a list"),
+    ("devices", {"hostname": "h" * 201}, "too_long", "hostname has 201 characters"),
+    ("devices", {"state": None}, "bad_type", "state is a NoneType"),
+    ("jobs", {"submitter": ["alice", "bob"]}, "bad_type", "submitter is a list"),
+    ("jobs", {"description": "d" * (MAX_TEXT_LENGTH + 1)}, "too_long", "description"),
+    ("jobs", {"priority": "high"}, "bad_type", "priority is a str"),
+    ("jobs", {"health_check": "yes"}, "bad_type", "health_check is a str"),
+    ("jobs", {"requested_device_type": {"name": "qemu"}}, "bad_type", "requested_device_type"),
+    ("jobs", {"actual_device": 5}, "bad_type", "actual_device is a int"),
+    ("jobs", {"id": -3}, "bad_value", "not a job id"),
+    ("jobs", {"submit_time": 12}, "bad_type", "submit_time is a int"),
+    ("jobs", {"state": "Sleeping"}, "bad_value", "not one of"),
+    ("workers", {"hostname": {"x": 1}}, "bad_type", "hostname is a dict"),
+])
+def test_rest_records_of_the_wrong_type_name_the_field(kind, change, reason, fragment):
+    name = {"devices": "devices_all", "jobs": "jobs", "workers": "workers"}[kind]
+    bad = {kind: with_change(rest(name)["results"], 0, **change)}
+    with pytest.raises(records.ShapeError) as info:
+        build(**bad)
+    assert info.value.reason == reason
+    assert fragment in str(info.value)
+
+
+def test_rest_records_within_the_limits_still_build():
+    snap = build()
+    assert snap.devices and snap.jobs and snap.workers
+
+
+@pytest.mark.parametrize("payload, ok", [
+    ('{"device": "a\\ud800", "state": "Idle"}', False),
+    ('{"device": "a", "state": "Idle", "\\udfff": 1}', False),
+    ('{"device": "a\\ud83d\\ude00", "state": "Idle"}', True),  # a whole pair is one character
+    ('{"device": "a\\\\ud800", "state": "Idle"}', True),  # an escaped backslash, then text
+])
+def test_half_a_surrogate_pair_is_not_text(payload, ok):
+    """The store (UTF-8) could not keep it: refused at the edge, not one store error per row."""
+    if ok:
+        event = parse_frames(frames(data=payload))
+        event.data["device"].encode("utf-8")
+    else:
+        with pytest.raises(ParseError) as info:
+            parse_frames(frames(data=payload))
+        assert info.value.reason == "not_utf8"
+
+
+def test_a_rest_name_with_half_a_surrogate_pair_is_refused():
+    devices = with_change(rest("devices_all")["results"], 0, hostname="x\ud800")
+    with pytest.raises(records.ShapeError) as info:
+        build(devices=devices)
+    assert info.value.reason == "not_utf8"
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 40 + '"' + '\\"' * 300_000,  # a string that never ends, full of escaped quotes
+    "[" * 40 + '"\\' * 300_000,
+    '["' * 300_000,
+])
+def test_the_depth_scan_stays_linear_on_hostile_strings(text):
+    """An abandoned match from every quote once made this quadratic: 600 KB took hours."""
+    started = time.perf_counter()
+    json_depth(text)
+    assert time.perf_counter() - started < 2.0

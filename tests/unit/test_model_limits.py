@@ -1,0 +1,144 @@
+"""The model's bounds (core/state.py): object counts with an over_limit count, and device relinks
+that never sort a worker's whole list."""
+import datetime as dt
+import random
+
+import pytest
+
+from dashboard.core import records
+from dashboard.core.events import Event
+from dashboard.core.state import LabState, OverLimit
+
+pytestmark = pytest.mark.unit
+T = dt.datetime(2026, 11, 27, 17, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.timezone.utc)
+
+
+def device(host, worker="w1", uuid=None, health="Good"):
+    return Event("device", "org.lavasoftware.device", uuid or f"d-{host}-{health}", T, "lavaserver",
+                 {"device": host, "device_type": "qemu", "state": "Idle", "health": health,
+                  "worker": worker})
+
+
+def worker(host):
+    return Event("worker", "org.lavasoftware.worker", f"w-{host}", T, "lavaserver",
+                 {"hostname": host, "state": "Online", "health": "Active"})
+
+
+def job(ident):
+    return Event("testjob", "org.lavasoftware.testjob", f"j-{ident}", T, "alice",
+                 {"job": ident, "state": "Submitted", "health": "Unknown"})
+
+
+def test_a_new_device_beyond_the_limit_is_dropped_and_counted():
+    state = LabState(max_devices=2)
+    state.apply(device("a"))
+    state.apply(device("b"))
+    seq = state.seq
+    with pytest.raises(OverLimit):
+        state.apply(device("c"))
+    assert "c" not in state.devices and state.seq == seq and state.over_limit == 1
+    assert state.workers["w1"]["devices"] == ["a", "b"]
+    # Known devices still change; and the dropped event was not remembered as seen.
+    assert state.apply(device("a", health="Bad"))
+    state.devices.pop("b")
+    assert state.apply(device("c")) is not None and "c" in state.devices
+
+
+def test_a_device_naming_a_new_worker_beyond_the_limit_is_dropped():
+    state = LabState(max_workers=1)
+    state.apply(device("a", worker="w1"))
+    with pytest.raises(OverLimit, match="worker"):
+        state.apply(device("b", worker="w2"))
+    with pytest.raises(OverLimit):
+        state.apply(worker("w3"))
+    assert set(state.workers) == {"w1"} and set(state.devices) == {"a"}
+    assert state.over_limit == 2
+    state.apply(worker("w1"))  # an existing worker is updated as before
+    assert state.workers["w1"]["state"] == "Online"
+
+
+def test_jobs_beyond_the_limit_are_dropped():
+    state = LabState(max_jobs=3)
+    for ident in (1, 2, 3):
+        state.apply(job(ident))
+    with pytest.raises(OverLimit):
+        state.apply(job(4))
+    assert sorted(state.jobs) == [1, 2, 3] and state.over_limit == 1
+
+
+def test_reconcile_keeps_within_the_limits_and_counts_the_rest():
+    devices = [{"hostname": f"d{i}", "device_type": "qemu", "state": "Idle", "health": "Good",
+                "worker_host": "w1"} for i in range(5)]
+    workers = [{"hostname": "w1", "state": "Online", "health": "Active"}]
+    jobs = [{"id": i, "state": "Submitted", "health": "Unknown"} for i in range(1, 6)]
+    state = LabState(max_devices=3, max_jobs=4)
+    state.track_touches()
+    state.reconcile(records.build(devices, workers, jobs), NOW, initial=True)
+    assert len(state.devices) == 3 and len(state.jobs) == 4
+    assert state.over_limit == 2 + 1
+    assert state.workers["w1"]["devices"] == sorted(state.devices)
+
+
+class CountingName(str):
+    """A hostname that counts how often it is compared: a sort per relink shows as n log n each."""
+
+    comparisons = 0
+
+    def __lt__(self, other):
+        CountingName.comparisons += 1
+        return str.__lt__(self, other)
+
+    def __gt__(self, other):
+        CountingName.comparisons += 1
+        return str.__gt__(self, other)
+
+
+def test_relinking_a_device_costs_a_bisection_not_a_sort():
+    n = 4000
+    state = LabState()
+    hosts = [CountingName(f"dev-{i:05d}") for i in random.Random(5).sample(range(n), n)]
+    CountingName.comparisons = 0
+    for host in hosts:
+        state.apply(device(host))
+    # A bisection is ~log2(4000) = 12 comparisons per device; one sort of the list per device
+    # (what this replaced) is at least n per device: millions.
+    assert CountingName.comparisons < n * 20
+    assert state.workers["w1"]["devices"] == sorted(hosts)
+
+
+def test_the_devices_list_stays_sorted_and_each_change_keeps_its_own_value():
+    rng = random.Random(7)
+    state = LabState()
+    lists = []
+    for i in range(400):
+        host = f"d{rng.randrange(60):02d}"
+        for change in state.apply(device(host, worker=rng.choice(["w1", "w2", None]), uuid=str(i))):
+            if change.kind == "worker":
+                lists.append((change.data["devices"], list(change.data["devices"])))
+    for w in state.workers.values():
+        members = sorted(h for h, d in state.devices.items() if d["worker"] == w["hostname"])
+        assert w["devices"] == members
+    # No list was changed after it was sent: a change's value is the value at that change.
+    assert all(sent == copy for sent, copy in lists)
+
+
+def test_a_restart_with_lower_limits_replays_what_fits_and_skips_the_rest(tmp_path):
+    """Events stored under higher limits must not stop a restart (no crash loop): replayed up to
+    the limit, the rest skipped and counted."""
+    from dashboard.core.events import parse_frames
+    from dashboard.storage.keeper import StoreKeeper
+    from dashboard.storage.store import EventStore, row_for
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    for i in range(4):
+        frames = [b"org.lavasoftware.device", f"r-{i}".encode(), b"2026-11-27T17:00:00",
+                  b"lavaserver", (f'{{"device": "d{i}", "state": "Idle", "health": "Good", '
+                                  f'"worker": "w1"}}').encode()]
+        store.enqueue(row_for(parse_frames(frames), frames, {}, 1.0))
+    assert store.flush() == 4
+    state = LabState(max_devices=2)
+    keeper = StoreKeeper(store, state, {"max_message_size": 1 << 20}, lambda fn, *a: fn(*a),
+                         lambda s: None)
+    assert keeper.restore()["replayed"] == 2
+    assert sorted(state.devices) == ["d0", "d1"] and state.over_limit == 2
