@@ -3,7 +3,6 @@ appears only once signed in, the open-access footer, and a wall link revoked whi
 import subprocess
 import sys
 
-import pytest
 
 from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
 from tests.test_access import ALICE, publish_private_jobs  # noqa: F401  (the same lab)

@@ -334,7 +334,7 @@ def test_a_status_from_the_ingest_process_reaches_clients_through_the_message_qu
             wait_until(lambda: sum(s.get("lava", {}).get("state") == "error"
                                    for s in view.statuses) == 2, timeout=20,
                        what="the ingest process's status at a web process's client, twice")
-        body = wait_until(lambda: (b := health(cluster.webs[0]))["degraded"] == ["ingest:lava-api"]
+        wait_until(lambda: (b := health(cluster.webs[0]))["degraded"] == ["ingest:lava-api"]
                           and b, what="the web's /healthz naming the ingest's trouble")
         lava.fault = None
         for view in views:
