@@ -35,10 +35,32 @@ from tests.servers import RedisServer  # noqa: E402
 
 DEVICE_TYPES = ("qemu", "docker", "bbb", "rpi4b")
 N_DEVICES = 200
+# --variants: the same workload against differently configured servers, in the same run.
+NO_LIMITS = ["--subscribe-burst", "1000000", "--subscribe-rate", "1000000",
+             "--max-client-queue", "100000000", "--max-client-messages", "100000000"]
+PRIVATE_JOBS = range(500_000, 500_050)  # jobs of BENCH_USER, private to them (--variants access)
+BENCH_USER, BENCH_TOKEN = "bench-user", "bench-user-token-0123456789"
+ADMIN_TOKEN = "bench-admin-token-0123456789"
 
 
-def message(i, now):
-    """The i-th synthetic lava-publisher message: every one changes one device's health or state."""
+def job_message(i, now):
+    """Every tenth message of --mix jobs: a private job of BENCH_USER moves on (description and
+    submitter are what a viewer who may not see it must never get)."""
+    job = PRIVATE_JOBS[(i // 10) % len(PRIVATE_JOBS)]
+    state = ("Submitted", "Running", "Finished")[(i // 500) % 3]
+    data = {"job": job, "state": state, "health": "Complete" if state == "Finished" else "Unknown",
+            "description": f"private bench job {job}", "submitter": BENCH_USER,
+            "device_type": "qemu", "submit_time": "2026-11-30T10:00:00+00:00"}
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00"
+    return [b"org.lavasoftware.testjob", f"bench-{i}-{now}".encode(), stamp.encode(),
+            BENCH_USER.encode(), json.dumps(data).encode()]
+
+
+def message(i, now, mix="devices"):
+    """The i-th synthetic lava-publisher message: every one changes one device's health or state
+    (with --mix jobs, every tenth is a private job's instead)."""
+    if mix == "jobs" and i % 10 == 0:
+        return job_message(i, now)
     device = i % N_DEVICES
     cycle = i // N_DEVICES
     data = {"device": f"bench-{device:03d}", "device_type": DEVICE_TYPES[device % 4],
@@ -51,7 +73,7 @@ def message(i, now):
             json.dumps(data).encode()]
 
 
-def publish(endpoint, rate, duration, go, done):
+def publish(endpoint, rate, duration, go, done, mix="devices"):
     """Child process: an XPUB socket; after `go`, send `rate` messages/s for `duration` s."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.XPUB)
@@ -64,7 +86,7 @@ def publish(endpoint, rate, duration, go, done):
     while sent < total and time.time() - start < duration * 3:
         due = min(total, int((time.time() - start) * rate) + 1)
         while sent < due:
-            sock.send_multipart(message(sent, time.time()))
+            sock.send_multipart(message(sent, time.time(), mix))
             sent += 1
         time.sleep(0.002)
     done.put({"sent": sent, "seconds": round(time.time() - start, 3)})
@@ -73,11 +95,14 @@ def publish(endpoint, rate, duration, go, done):
     ctx.term()
 
 
-def clients_proc(index, url, n, compression, ready, stop, seqs, results):
-    """Child process: n BenchClients in one asyncio loop; reports their figures at the end."""
+def clients_proc(index, url, n, compression, ready, stop, seqs, results, signed_in=0):
+    """Child process: n BenchClients in one asyncio loop (the first `signed_in` of them signed in
+    as BENCH_USER); reports their figures at the end."""
     async def main():
         stop_event = asyncio.Event()
-        clients = [BenchClient(url, compression=compression) for _ in range(n)]
+        clients = [BenchClient(url, compression=compression,
+                               headers={"Authorization": f"Token {BENCH_TOKEN}"} if i < signed_in else None)
+                   for i in range(n)]
         tasks = [asyncio.create_task(c.run(stop_event)) for c in clients]
         await asyncio.wait_for(asyncio.gather(*(c.subscribed.wait() for c in clients)), 60)
         ready.put(index)
@@ -88,7 +113,8 @@ def clients_proc(index, url, n, compression, ready, stop, seqs, results):
         await asyncio.wait(tasks, timeout=5)
         results.put({"latencies": [x for c in clients for x in c.latencies],
                      "clients": [{"seq": c.seq, "changes": c.changes, "gaps": c.gaps,
-                                  "resyncs": c.resyncs, "fingerprint": c.fingerprint()}
+                                  "resyncs": c.resyncs, "fingerprint": c.fingerprint(),
+                                  "signed_in": bool(c.headers)}
                                  for c in clients]})
     asyncio.run(main())
 
@@ -142,10 +168,62 @@ class Servers:
             self.redis.close()
 
 
-def run_once(mode, compression, rate, args, webs=0):
+class AccessLab:
+    """--variants access: a fake LAVA (tests/fake_lava.py, a real HTTP server) that knows BENCH_USER
+    and their private jobs; the app runs with --access lava against it."""
+
+    def __init__(self, tmp):
+        import copy
+
+        from tests.fake_lava import FakeLava
+
+        self.lava = FakeLava(token=ADMIN_TOKEN)
+        self.lava.users[BENCH_TOKEN] = (BENCH_USER, [])
+        for job_id in PRIVATE_JOBS:
+            job = copy.deepcopy(self.lava.job(13))
+            job.update(id=job_id, submitter=BENCH_USER, description=f"private bench job {job_id}")
+            self.lava.jobs.append(job)
+            self.lava.private[job_id] = None
+        self.token_file = pathlib.Path(tmp) / "token"
+        self.token_file.write_text(ADMIN_TOKEN)
+
+    def args(self):
+        return ["--lava-url", self.lava.url, "--lava-token-file", str(self.token_file),
+                "--access", "lava", "--reconcile-interval", "3600"]
+
+    def warm_up(self, app):
+        """Until LAVA has said which jobs are private and that BENCH_USER may see theirs: what the
+        clients then subscribe to needs no refresh while it is measured."""
+        job = PRIVATE_JOBS[0]
+        wait_until(lambda: fetch(app.url, f"/api/v1/jobs/{job}")["job"].get("hidden")
+                   and not fetch(app.url, f"/api/v1/jobs/{job}", BENCH_TOKEN)["job"].get("hidden")
+                   and all(not fetch(app.url, f"/api/v1/jobs/{j}", BENCH_TOKEN)["job"].get("hidden")
+                           for j in PRIVATE_JOBS),
+                   timeout=120, interval=0.5, what="visibility learned from the fake LAVA")
+
+    def close(self):
+        self.lava.close()
+
+
+def fetch(url, path, token=None):
+    """GET url+path as JSON, as an anonymous viewer or with a LAVA token."""
+    import urllib.request
+
+    request = urllib.request.Request(url + path)
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
     """One measurement: fresh server(s), clients, publisher; returns a dict of figures."""
+    import tempfile
+
     port = free_port()
     endpoint = f"tcp://127.0.0.1:{port}"
+    tmp = tempfile.mkdtemp(prefix="bench-fanout-")
+    access = AccessLab(tmp) if variant == "access" else None
     # Every client connects from 127.0.0.1, as if behind a proxy: no cap per address, so that
     # --clients above it measure the fan-out. The limits per client stay as shipped.
     app_args = ["--zmq", endpoint, "--relay-mode", mode, "--log-level", "WARNING",
@@ -153,11 +231,18 @@ def run_once(mode, compression, rate, args, webs=0):
                 "--max-connections-per-address", "0"]
     if args.batch_interval is not None:
         app_args += ["--batch-interval", str(args.batch_interval)]
+    if variant == "nolimits":
+        app_args += NO_LIMITS
+    if access:
+        app_args += access.args()
     go, done = mp.Event(), mp.Queue()
-    pub = mp.Process(target=publish, args=(endpoint, rate, args.duration, go, done), daemon=True)
+    pub = mp.Process(target=publish, args=(endpoint, rate, args.duration, go, done, args.mix),
+                     daemon=True)
     pub.start()
     servers = Servers(webs, app_args, args.async_mode)
     app = servers.app  # the model's owner: the single process, or the ingest process
+    if access:
+        access.warm_up(app)
     procs, stop = [], mp.Event()
     try:
         ready, results = mp.Queue(), mp.Queue()
@@ -166,7 +251,8 @@ def run_once(mode, compression, rate, args, webs=0):
         for i, n in enumerate(per_proc):
             url = servers.urls[i % len(servers.urls)]
             p = mp.Process(target=clients_proc, daemon=True,
-                           args=(i, url, n, "deflate" if compression else None, ready, stop, seqs, results))
+                           args=(i, url, n, "deflate" if compression else None, ready, stop, seqs,
+                                 results, n // 2 if access else 0))
             p.start()
             procs.append(p)
         for _ in procs:
@@ -188,6 +274,7 @@ def run_once(mode, compression, rate, args, webs=0):
         cpu = sum(split.values()) - cpu0
         split = {name: round(split[name] - split0[name], 3) for name in split}
         state = app.json("/api/v1/state")
+        signed_state = fetch(app.url, "/api/v1/state", BENCH_TOKEN) if access else state
         stop.set()
         gathered = [results.get(timeout=60) for _ in procs]
     finally:
@@ -197,18 +284,25 @@ def run_once(mode, compression, rate, args, webs=0):
             if p.is_alive():
                 p.kill()
         servers.stop()
+        if access:
+            access.close()
         pub.join(5)
         if pub.is_alive():
             pub.kill()
     expected_fp = view_fingerprint(state["devices"], state["jobs"], state["workers"])
+    signed_fp = view_fingerprint(signed_state["devices"], signed_state["jobs"], signed_state["workers"])
     clients = [c for g in gathered for c in g["clients"]]
     latencies = [x for g in gathered for x in g["latencies"]]
-    exact = sum(1 for c in clients if c["fingerprint"] == expected_fp and c["seq"] == state["seq"])
+    # Each client against what its viewer may see: anonymous ones the redacted view.
+    exact = sum(1 for c in clients if c["seq"] == state["seq"]
+                and c["fingerprint"] == (signed_fp if c["signed_in"] else expected_fp))
     deliveries = sum(c["changes"] for c in clients)
     expected_deliveries = state["seq"] * len(clients)
     p99 = percentile(latencies, 0.99)
     result = {
         "mode": mode, "compression": compression, "webs": webs, "rate": rate, "clients": len(clients),
+        "variant": variant, "mix": args.mix, "signed_in": sum(1 for c in clients if c["signed_in"]),
+        "views_differ": signed_fp != expected_fp,
         "published": published["sent"], "publish_seconds": published["seconds"],
         "model_seq": state["seq"], "clients_exact": exact,
         "lost_deliveries": expected_deliveries - deliveries,
@@ -248,25 +342,38 @@ def main():
     parser.add_argument("--keep-going", action="store_true", help="measure rates above a failure")
     parser.add_argument("--webs", default="0", help="web processes per run, e.g. 0,1,2,4 (0: one "
                         "process, --role all; N: Redis, an ingest process and N web processes)")
+    parser.add_argument("--variants", default="shipped",
+                        help="server set-ups compared in the same run: shipped (as configured by "
+                             "default), nolimits (per-client limits lifted: the baseline of what they "
+                             "cost), access (--access lava against a fake LAVA, half of the clients "
+                             "signed in as a user who may see private jobs)")
+    parser.add_argument("--mix", default="devices", choices=("devices", "jobs"),
+                        help="devices: device events only; jobs: every tenth a private job's event")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     out = {"command": "python " + " ".join(sys.argv), "cpus": os.cpu_count(), "runs": [],
            "highest_passing_rate": {}}
     webs_list = [int(w) for w in args.webs.split(",")]
     for webs in webs_list:
-        for compression in [c == "on" for c in args.compression.split(",")]:
-            for mode in args.modes.split(","):
-                key = f"{mode}{'+deflate' if compression else ''}" + (f"@{webs}web" if webs else "")
-                out["highest_passing_rate"][key] = 0
-                for rate in rates:
-                    result = run_once(mode, compression, rate, args, webs)
-                    out["runs"].append(result)
-                    print(json.dumps(result), file=sys.stderr, flush=True)
-                    if result["ok"]:
-                        out["highest_passing_rate"][key] = rate
-                    elif not args.keep_going:
-                        break
+        for variant in args.variants.split(","):
+            for compression in [c == "on" for c in args.compression.split(",")]:
+                for mode in args.modes.split(","):
+                    key = f"{mode}{'+deflate' if compression else ''}" + (f"@{webs}web" if webs else "") \
+                        + (f"#{variant}" if variant != "shipped" else "")
+                    out["highest_passing_rate"][key] = 0
+                    for rate in rates:
+                        result = run_once(mode, compression, rate, args, webs, variant)
+                        out["runs"].append(result)
+                        print(json.dumps(result), file=sys.stderr, flush=True)
+                        if result["ok"]:
+                            out["highest_passing_rate"][key] = rate
+                        elif not args.keep_going:
+                            break
     best = out["highest_passing_rate"]
+    variants = {key: key.split("#")[0] for key in best if "#" in key}
+    if variants:  # each variant against the same set-up as shipped, measured in this same run
+        out["ratio_over_shipped"] = {key: round(best[key] / best[base], 2) if best.get(base) else None
+                                     for key, base in variants.items()}
     if best.get("batched") and best.get("naive"):
         out["ratio_batched_over_naive"] = round(best["batched"] / best["naive"], 2)
     if len(webs_list) > 1 and 0 in webs_list and best.get("batched"):

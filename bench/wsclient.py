@@ -13,8 +13,9 @@ import websockets
 class BenchClient:
     """One subscriber: applies snapshot and changes, records publish→receive latency per change."""
 
-    def __init__(self, url, flt=None, compression=None):
+    def __init__(self, url, flt=None, compression=None, headers=None):
         self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.headers = headers or {}  # e.g. Authorization: Token ... (a signed-in viewer)
         self.filter = flt or {}
         self.compression = compression
         self.seq = None
@@ -29,7 +30,8 @@ class BenchClient:
     async def run(self, stop):
         """Connect, subscribe, and follow the stream until `stop` (an asyncio.Event) is set."""
         async with websockets.connect(self.url, compression=self.compression, max_size=None,
-                                      ping_interval=None, open_timeout=30) as ws:
+                                      ping_interval=None, open_timeout=30,
+                                      additional_headers=self.headers) as ws:
             self.ws = ws
             await ws.recv()  # Engine.IO open packet
             await ws.send("40")
