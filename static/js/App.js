@@ -10,6 +10,7 @@ import { DetailPanel } from "./DetailPanel.js";
 import { DeviceBoard } from "./DeviceBoard.js";
 import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
+import { AttentionStrip } from "./AttentionStrip.js";
 import { Header } from "./Header.js";
 import { JobList } from "./JobList.js";
 import { LiveFeed } from "./LiveFeed.js";
@@ -59,6 +60,10 @@ export function App({ state, status, version, options, actions }) {
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
+  // Offline workers' hostnames: a key that changes only when the set does, so tiles keep memoized.
+  const offlineKey = useMemo(() => [...state.workers.values()].filter((w) => w.state === "Offline")
+    .map((w) => w.hostname).sort().join("\n"), [state.workers]);
+  const offline = useMemo(() => new Set(offlineKey ? offlineKey.split("\n") : []), [offlineKey]);
   const hrefFor = (v) => location.pathname + serializeOptions(withOptions(options,
     { view: v === "all" ? null : v, detail: null }));
   const target = options.detail;
@@ -66,7 +71,8 @@ export function App({ state, status, version, options, actions }) {
     target ? "has-detail" : ""].filter(Boolean).join(" ");
 
   const board = html`<${DeviceBoard} devices=${visible.devices} jobs=${state.jobs} group=${options.group}
-    fit=${wall} lavaBase=${lavaBase} onOpen=${actions.open} onGroup=${wall ? null : actions.setGroup} />`;
+    sort=${options.sort} offline=${offline} fit=${wall} lavaBase=${lavaBase} onOpen=${actions.open}
+    onGroup=${wall ? null : actions.setGroup} onSort=${wall ? null : actions.setSort} />`;
   const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
     onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices}
@@ -111,6 +117,8 @@ export function App({ state, status, version, options, actions }) {
           <${ChartsView} filter=${options.filter} q=${options.q} healthCheck=${options.healthCheck}
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
+        <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers} wall=${wall}
+          onOpen=${actions.open} onQueue=${actions.showQueue} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />
         <main id="main" class=${`board board-${view}`} tabindex="-1">${panels[view]}</main>` : html`

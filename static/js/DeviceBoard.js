@@ -9,17 +9,28 @@ import { Panel } from "./Panel.js";
 import { Toggle } from "./Toggle.js";
 import { useBoxSize } from "./boxsize.js";
 import { fitTiles } from "./fit.js";
-import { groupDevices } from "./selectors.js";
+import { groupDevices, problemsFirst } from "./selectors.js";
+import { queueByType } from "./queue.js";
 
 const GROUP_CHOICES = [["type", "By type"], ["worker", "By worker"]];
+const SORT_CHOICES = [["name", "By name"], ["problems", "Problems first"]];
+const NONE = new Set();
 
-export function DeviceBoard({ devices, jobs, group, fit = false, lavaBase, onOpen, onGroup }) {
+/**
+ * `offline`: the hostnames of Offline workers (a Set, the same while they do not change);
+ * `sort`: "name" | "problems"; `onSort`, `onGroup`: the desk's switches (none on a wall).
+ */
+export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NONE, fit = false, lavaBase,
+  onOpen, onGroup, onSort }) {
   const cache = useRef(null);
-  const groups = useMemo(() => {
+  const byName = useMemo(() => {
     const result = groupDevices(devices, group, cache.current);
     cache.current = result.cache;
     return result.groups;
   }, [devices, group]);
+  const groups = useMemo(() => (sort === "problems" ? problemsFirst(byName, offline) : byName),
+    [byName, sort, offline]);
+  const queues = useMemo(() => (group === "type" ? queueByType(jobs) : null), [jobs, group]);
   const [box, boxRef] = useBoxSize(fit);
   const sizes = groups.map((g) => g.devices.length).join(",");
   const layout = useMemo(() => (fit && box && sizes
@@ -33,13 +44,15 @@ export function DeviceBoard({ devices, jobs, group, fit = false, lavaBase, onOpe
   const detail = layout ? layout.detail : "full";
   const chars = layout ? layout.chars : Infinity;
   const controls = onGroup && html`<${Toggle} label="Group devices" value=${group} choices=${GROUP_CHOICES}
-    onChange=${onGroup} />`;
+    onChange=${onGroup} />${onSort && html`<${Toggle} label="Order devices" value=${sort} choices=${SORT_CHOICES}
+    onChange=${onSort} />`}`;
   const empty = html`<p class="empty">No devices match.</p>`;
   const body = html`
     <div class=${`device-groups${layout ? ` is-fit flow-${layout.flow}` : ""}`} style=${style}
-        data-detail=${detail} data-group-by=${group}>
+        data-detail=${detail} data-group-by=${group} data-sort=${sort}>
       ${groups.map(({ key, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${key}
-        devices=${list} jobs=${jobs} lavaBase=${lavaBase} detail=${detail} chars=${chars} onOpen=${onOpen} />`)}
+        devices=${list} jobs=${jobs} lavaBase=${lavaBase} detail=${detail} chars=${chars}
+        queue=${queues ? queues.get(key) || null : null} offline=${offline} onOpen=${onOpen} />`)}
     </div>`;
   return html`
     <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices" controls=${controls}>

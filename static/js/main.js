@@ -147,6 +147,9 @@ const actions = Object.freeze({
   },
   setView: (view) => update({ view: view === "all" && !options.wall ? null : view }),
   setGroup: (group) => update({ group }),
+  setSort: (sort) => update({ sort }),
+  // The attention strip's queue item: the Jobs view, narrowed to the device type.
+  showQueue: (type) => update({ view: options.wall ? options.view : "jobs", filter: type ? { device_types: [type] } : {} }),
   setTheme: (theme) => update({ theme }),
   setHealthCheck: (healthCheck) => update({ healthCheck }),
   setFeedKinds: (feedKinds) => update({ feedKinds }),
