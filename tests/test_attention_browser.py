@@ -174,6 +174,12 @@ def test_a_worker_outage_and_a_starving_queue_in_the_strip_on_the_tiles_and_in_t
               return el && {count: el.dataset.queued, text: el.textContent}; }""")
             assert note and note["count"] == "2" and note["text"].startswith("2 queued, oldest "), note
 
+        # ... and in the Jobs panel, per device type.
+        per_type = desk.evaluate("""() => [...document.querySelectorAll('.queue-summary .queue-type')].map((el) =>
+          [el.dataset.deviceType, el.dataset.queued, el.textContent.trim()])""")
+        assert [row[:2] for row in per_type] == [["qemu", "2"]], per_type
+        assert per_type[0][2].startswith("qemu 2 queued, oldest ") and per_type[0][2].endswith(" h"), per_type
+
         # Keyboard: the strip's first item is a button that opens the worker's details.
         desk.focus(".attention-item[data-kind=worker] button")
         desk.keyboard.press("Enter")
