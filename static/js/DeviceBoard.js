@@ -33,13 +33,23 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
   const queues = useMemo(() => (group === "type" ? queueByType(jobs) : null), [jobs, group]);
   const [box, boxRef] = useBoxSize(fit);
   const sizes = groups.map((g) => g.devices.length).join(",");
-  const layout = useMemo(() => (fit && box && sizes
-    ? fitTiles(sizes.split(",").map(Number), box.width, box.height) : null), [fit, box, sizes]);
+  // The longest group name: a label cell that cannot hold it on two lines takes two cells.
+  const longest = groups.reduce((n, g) => Math.max(n, String(g.key).length), 0);
+  const layout = useMemo(() => {
+    if (!(fit && box && sizes)) return null;
+    const counts = sizes.split(",").map(Number);
+    // Type that reads from across the room at this screen's size (the wall's 1.667 vmin, and a bit).
+    const comfortable = 0.0185 * Math.min(window.innerWidth, window.innerHeight);
+    const one = fitTiles(counts, box.width, box.height, { comfortable });
+    return one && longest > 2 * Math.max(1, one.chars - 1)
+      ? fitTiles(counts, box.width, box.height, { labelCells: 2, comfortable }) || one : one;
+  }, [fit, box, sizes, longest]);
   const style = layout ? {
     "--fit-columns": String(layout.columns),
     "--fit-row": `${Math.floor(layout.tileHeight)}px`,
     "--fit-gap": `${layout.gap}px`,
     "--fit-font": `${layout.fontPx}px`,
+    "--fit-label-cells": String(layout.labelCells || 1),
   } : undefined;
   const detail = layout ? layout.detail : "full";
   const chars = layout ? layout.chars : Infinity;
