@@ -3,6 +3,9 @@ Chromium: the pure modules (attention.js, queue.js, selectors.js' problems-first
 tables of cases, then the real page fed by a real ZMQ publisher through a worker outage, a Bad
 device and a queue with nothing to run on.
 """
+import datetime
+import json
+
 import pytest
 
 from tests.helpers import AppProcess, TestPublisher, wait_until
@@ -197,3 +200,37 @@ def test_a_worker_outage_and_a_starving_queue_in_the_strip_on_the_tiles_and_in_t
     finally:
         desk.context.close()
         wall.context.close()
+
+
+def test_events_per_minute_come_from_the_server_after_a_reload(browser):
+    """The meter needs a minute of history: a freshly loaded page takes it from the event store
+    (`/api/v1/stats/events?bucket=second`), so a reload does not restart it at 0."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)  # with its own store (a temporary data dir)
+    try:
+        publisher.wait_for_subscriber()
+        stamp = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None).isoformat().encode()
+        for i in range(30):  # stamped now: the store counts events by their time
+            publisher.send([b"org.lavasoftware.device", f"r{i}".encode(), stamp, b"lavaserver",
+                            json.dumps(device(f"qemu-{i:02d}", "qemu", "w-1")).encode()])
+        wait_until(lambda: sum(n for points in app.json("/api/v1/stats/events?bucket=second")["series"].values()
+                               for _, n in points) == 30, timeout=10, what="30 events stored, per second")
+        status, _, body = app.get("/api/v1/stats/events?bucket=second&since=2026-11-30T10:00:00Z&until=2026-11-30T12:00:01Z")
+        assert status == 400 and "at most an hour" in str(body)
+        page = open_page(browser)
+        try:
+            page.goto(app.url + "/")
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_function("""() => document.querySelector('[data-counter="events-per-minute"]')
+              .dataset.count === '30'""", timeout=5000)
+            # Narrowed by a filter the store follows: only the matching events count.
+            page.goto(app.url + "/?device=qemu-03")
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_function("""() => document.querySelector('[data-counter="events-per-minute"]')
+              .dataset.count === '1'""", timeout=5000)
+            assert page.errors == []
+        finally:
+            page.context.close()
+    finally:
+        app.stop()
+        publisher.close()

@@ -131,3 +131,28 @@ def test_the_wall_hardly_moves_over_a_minute_of_live_traffic(sim, browser):
         assert page.errors == [] and page.evaluate("window.__csp") == []
     finally:
         page.context.close()
+
+
+def test_the_walls_static_chrome_moves_a_few_pixels_against_burn_in(browser):
+    app = AppProcess("--sim-devices", "20", "--sim-seed", "13", "--no-store")
+    page = open_page(browser, width=1920, height=1080)
+    try:
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        got = page.evaluate("""async () => {
+          const b = await import('/static/js/burnin.js');
+          const offsets = Array.from({length: 40}, (_, i) => b.burnInOffset(i));
+          const root = document.getElementById('dashboard');
+          return {offsets, distinct: new Set(offsets.map(String)).size, step: b.BURN_IN_STEP_MS,
+            x: root.style.getPropertyValue('--burn-x'), y: root.style.getPropertyValue('--burn-y'),
+            transform: getComputedStyle(document.querySelector('.topbar')).transform,
+            board: getComputedStyle(document.querySelector('.board')).transform};
+        }""")
+        assert all(abs(x) <= 3 and abs(y) <= 3 for x, y in got["offsets"]) and got["distinct"] >= 8
+        assert 60_000 <= got["step"] <= 10 * 60_000  # every few minutes
+        assert got["x"].endswith("px") and got["y"].endswith("px")
+        assert got["transform"].startswith("matrix") and got["board"] == "none"  # the chrome, not the board
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+        app.stop()

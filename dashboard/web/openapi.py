@@ -132,7 +132,7 @@ def document():
                                           "cursor: events with a smaller id (use `next`)")]),
             "/api/v1/stats/events": _get("Events per hour or per day, by kind",
                                          _ok(bucket=STR, series={"type": "object"}),
-                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day"]}, "")],
+                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day", "second"]}, "second: the last minute by default, at most an hour")],
                                          forbidden=True),
             "/api/v1/stats/utilisation": _get("Share of time per category and device type",
                                               _ok(device_types={"type": "object"}),

@@ -21,6 +21,7 @@ import { WorkerList } from "./WorkerList.js";
 import { lavaBase as toLavaBase } from "./links.js";
 import { JOB_HEALTHS, WORKER_HEALTHS } from "./lava.js";
 import { useRotation } from "./rotation.js";
+import { useBurnIn } from "./burnin.js";
 import { visibleLab } from "./selectors.js";
 import { LIMITS, historyKey } from "./store.js";
 import { effectiveTheme, effectiveView, hasFilters, serializeOptions, withOptions } from "./url.js";
@@ -57,6 +58,7 @@ export function App({ state, status, version, options, actions }) {
   const wall = options.wall;
   const chosen = effectiveView(options);
   const view = useRotation(chosen, wall ? options.rotate : 0);
+  const burnIn = useBurnIn(wall);
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
@@ -100,7 +102,7 @@ export function App({ state, status, version, options, actions }) {
       </div>`;
   }
   return html`
-    <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"}>
+    <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"} style=${burnIn}>
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
         lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated}
