@@ -71,7 +71,8 @@ def device_jobs(hostname):
     def summary(job_id, row):
         data = row["data"] or {}
         job = {"id": job_id, "time": row["time"], **{f: data.get(f) for f in JOB_SUMMARY}}
-        return job if view.job_visible(job_id) else redact_job(job)
+        # Whether it was a health check stays: LAVA's device pages show that of every job.
+        return job if view.job_visible(job_id) else dict(redact_job(job), health_check=job["health_check"])
     jobs = [summary(job_id, row) for job_id, row in latest.items()]
     check = next((j for j in jobs if j.get("health_check") and j.get("state") == "Finished"), None)
     return jsonify({"ok": True, "device": hostname, "jobs": jobs[:limit], "last_health_check": check})
