@@ -58,7 +58,10 @@ def test_every_view_has_no_serious_accessibility_violation(sim, browser, axe, th
             page.wait_for_selector("#detail", timeout=5000)
             page.wait_for_timeout(1000)
             found["detail"] = problems(axe, page)
-        assert {view: v for view, v in found.items() if v} == {}
+        bad = {view: v for view, v in found.items() if v}
+        for view, v in bad.items():
+            print(theme, "wall" if wall else "desk", view, *v, sep="\n  ")
+        assert bad == {}
         assert page.errors == []
     finally:
         page.context.close()
