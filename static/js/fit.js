@@ -68,19 +68,21 @@ export function tileDetail(width, height, comfortable = 0) {
   // (left border and padding; a compact tile also holds its symbol). A compact font leaves
   // room for at least three characters: "07" or "1" tell too little apart.
   const levels = [
-    ["full", Math.min(height / 4.6, width / 11.5, 64), 12, 1.1],
-    ["medium", Math.min(height / 3.0, width / 6.5, 72), 11, 1.1],
+    ["full", Math.min(height / 4.6, width / 11.5, 64), 12, 1.3],
+    ["medium", Math.min(height / 3.0, width / 6.5, 72), 11, 1.3],
     ["compact", Math.min(height / 1.5, width / 4.3, 72), 0, 2.4],
   ];
   for (const [index, [detail, size, minimum, beside]] of levels.entries()) {
     // Legibility first: more detail only in type at least 3/4 of the next level's, or in type
     // that is `comfortable` already (a 4K wall has room for large type with fewer words).
     const next = levels[index + 1];
-    const enough = !next || size >= Math.min(0.75 * next[1], comfortable || Infinity);
+    // (Between medium and compact the words win: a state word reads better than a larger symbol.)
+    const enough = detail !== "full" || !next || size >= Math.min(0.75 * next[1], comfortable || Infinity);
     if (size >= minimum && enough) {
       const fontPx = Math.max(7, Math.floor(size * 10) / 10);
-      // A bold proportional font averages ~0.62 em per character of a hostname.
-      const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.62)));
+      // A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70
+      // em) fill most hostnames' ends: 0.68 em, so that "qemu-100" is never cut by a pixel.
+      const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.68)));
       return { detail, fontPx, chars };
     }
   }
