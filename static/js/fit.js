@@ -81,7 +81,8 @@ export function tileDetail(width, height, comfortable = 0) {
     if (size >= minimum && enough) {
       const fontPx = Math.max(7, Math.floor(size * 10) / 10);
       // A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70
-      // em) fill most hostnames' ends: 0.68 em, so that "qemu-100" is never cut by a pixel.
+      // em) fill most hostnames' ends: 0.68 em (and 1.3 em of border and padding), so that
+      // "qemu-100" is never cut by a pixel at 4K (some hostnames are shortened a character sooner).
       const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.68)));
       return { detail, fontPx, chars };
     }
