@@ -53,21 +53,24 @@ def utilisation(before, rows, start, end):
 
 
 def queue_length(before, rows, start, end, step):
-    """Jobs waiting (Submitted) at the end of each step: [(ts, n)].
+    """The most jobs waiting (Submitted) at any moment of each step, stamped at its end: [(ts, n)].
 
+    The maximum, not the count at the step's end, so that a queue shorter than a step still shows.
     `before`: each job's last testjob row before `start`; `rows`: testjob rows in the window."""
     queued = {r["job"] for r in before if r["state"] == "Submitted"}
     out, i = [], 0
     t = start + step
     while t <= end + 1e-9 and len(out) < 10_000:
+        most = len(queued)
         while i < len(rows) and rows[i]["ts"] < t:
             row = rows[i]
             if row["state"] == "Submitted":
                 queued.add(row["job"])
             else:
                 queued.discard(row["job"])
+            most = max(most, len(queued))
             i += 1
-        out.append((round(t, 3), len(queued)))
+        out.append((round(t, 3), most))
         t += step
     return out
 

@@ -49,6 +49,35 @@ def device(hostname):
     return _with_transitions("device", services().state.devices, hostname)
 
 
+DEVICE_JOBS_MAX = 50
+DEVICE_JOB_ROWS = 2000  # stored job rows read to find them (a job leaves a handful)
+JOB_SUMMARY = ("state", "health", "health_check", "description", "submitter", "device_type",
+               "submit_time", "start_time", "end_time")
+
+
+@bp.get("/api/v1/devices/<hostname>/jobs")
+def device_jobs(hostname):
+    """The last jobs that ran on one device, newest first, each as its last stored state (a
+    private job the viewer may not see: its id, state and outcome only, as LAVA's device page
+    shows it), and the device's last finished health check among the rows read."""
+    limit = params.integer(request.args, "limit", 10, 1, DEVICE_JOBS_MAX)
+    rows = _in_thread(_store().events, {"kind": JOB, "device": hostname}, limit=DEVICE_JOB_ROWS)
+    latest = {}
+    for row in rows:  # newest first: the first row of each job is its last state
+        if row["job"] is not None and row["job"] not in latest:
+            latest[row["job"]] = row
+    view = viewing(list(latest))
+
+    def summary(job_id, row):
+        data = row["data"] or {}
+        job = {"id": job_id, "time": row["time"], **{f: data.get(f) for f in JOB_SUMMARY}}
+        # Whether it was a health check stays: LAVA's device pages show that of every job.
+        return job if view.job_visible(job_id) else dict(redact_job(job), health_check=job["health_check"])
+    jobs = [summary(job_id, row) for job_id, row in latest.items()]
+    check = next((j for j in jobs if j.get("health_check") and j.get("state") == "Finished"), None)
+    return jsonify({"ok": True, "device": hostname, "jobs": jobs[:limit], "last_health_check": check})
+
+
 def _with_transitions(kind, table, hostname):
     """A device or worker of the model and its last stored transitions; 404 if neither knows it."""
     obj = table.get(hostname)
@@ -149,13 +178,16 @@ def events():
 
 @bp.get("/api/v1/stats/events")
 def stats_events():
-    """Events per hour (last 24 h) or per day (last 30 days), by kind."""
+    """Events per hour (last 24 h), per day (last 30 days) or per second (last minute, at most an
+    hour: the page's events-per-minute meter after a reload), by kind."""
     a = request.args
-    bucket = params.choice(a, "bucket", ("hour", "day"), "hour")
-    width = 3600 if bucket == "hour" else 86400
+    bucket = params.choice(a, "bucket", ("hour", "day", "second"), "hour")
+    width, default = {"hour": (3600, 86400), "day": (86400, 30 * 86400), "second": (1, 60)}[bucket]
     filters, since, until = params.event_filters(a)
     until = until or time.time()
-    since = since or until - (86400 if bucket == "hour" else 30 * 86400)
+    since = since or until - default
+    if bucket == "second" and until - since > 3600:
+        raise params.BadParameter("bucket=second covers at most an hour (since to until)")
     if "submitter" in filters and not viewing().sees_all:
         # Counts by submitter would include private jobs' rows, which cannot be told apart here.
         return error_body(403, "events per hour by submitter need a viewer who may see every "

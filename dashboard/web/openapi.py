@@ -31,6 +31,10 @@ EVENT = _obj(("id", "uuid", "time", "kind", "topic", "data", "frames"), id={"typ
                                        "event, correction, or another topic suffix"}, topic=STR, username=NSTR, job=NINT, device=NSTR,
              worker=NSTR, submitter=NSTR, device_type=NSTR, state=NSTR, health=NSTR,
              data={"type": "object"}, frames={"type": "array", "items": STR, "minItems": 5, "maxItems": 5})
+DEVICE_JOB = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
+                  health_check={"type": "boolean", "nullable": True}, description=NSTR, submitter=NSTR,
+                  device_type=NSTR, submit_time=NSTR, start_time=NSTR, end_time=NSTR,
+                  hidden={"type": "boolean"})
 TRANSITION = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
                   worker=NSTR, job=NINT, correction={"type": "boolean"})
 ERROR_CODES = ["bad_parameter", "history_off", "not_found", "unauthorized", "forbidden",
@@ -110,6 +114,12 @@ def document():
                                                **{"from": NUM, "to": NUM, "state": NSTR,
                                                   "health": NSTR, "category": STR}))),
                 [WINDOW], not_found=True), "parameters": [_path("hostname")]},
+            "/api/v1/devices/{hostname}/jobs": {**_get(
+                "The last jobs that ran on one device (from the store, newest first) and its last "
+                "finished health check; a private job the viewer may not see: id, state, outcome",
+                _ok(device=STR, jobs=arr(DEVICE_JOB), last_health_check={**DEVICE_JOB, "nullable": True}),
+                [_q("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "how many jobs (10)")]),
+                "parameters": [_path("hostname")]},
             "/api/v1/jobs": _get("Jobs of the live model", _ok(seq={"type": "integer"}, jobs=arr(JOB)), [
                 _q("state", NAME_Q, ""), _q("submitter", NAME_Q, ""), _q("device_type", NAME_Q, ""),
                 _q("device", NAME_Q, "")]),
@@ -132,7 +142,7 @@ def document():
                                           "cursor: events with a smaller id (use `next`)")]),
             "/api/v1/stats/events": _get("Events per hour or per day, by kind",
                                          _ok(bucket=STR, series={"type": "object"}),
-                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day"]}, "")],
+                                         [*FILTER_PARAMS, _q("bucket", {"type": "string", "enum": ["hour", "day", "second"]}, "second: the last minute by default, at most an hour")],
                                          forbidden=True),
             "/api/v1/stats/utilisation": _get("Share of time per category and device type",
                                               _ok(device_types={"type": "object"}),

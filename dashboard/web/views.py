@@ -12,9 +12,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 @bp.get("/")
 def index():
     """The page, with the protocol's constants in a JSON bootstrap; all data arrives over Socket.IO."""
-    meta = current_app.extensions["dashboard"].meta
+    ext = current_app.extensions["dashboard"]
+    meta = ext.meta
     return render_template("index.html", simulated=meta["simulated"], lava_url=meta["lava_url"],
-                           version=meta["version"], bootstrap=bootstrap(meta))
+                           version=meta["version"], bootstrap=bootstrap(meta),
+                           history=ext.store is not None)
 
 
 @bp.after_app_request

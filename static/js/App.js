@@ -10,6 +10,7 @@ import { DetailPanel } from "./DetailPanel.js";
 import { DeviceBoard } from "./DeviceBoard.js";
 import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
+import { AttentionStrip } from "./AttentionStrip.js";
 import { Header } from "./Header.js";
 import { JobList } from "./JobList.js";
 import { LiveFeed } from "./LiveFeed.js";
@@ -20,6 +21,7 @@ import { WorkerList } from "./WorkerList.js";
 import { lavaBase as toLavaBase } from "./links.js";
 import { JOB_HEALTHS, WORKER_HEALTHS } from "./lava.js";
 import { useRotation } from "./rotation.js";
+import { useBurnIn } from "./burnin.js";
 import { visibleLab } from "./selectors.js";
 import { LIMITS, historyKey } from "./store.js";
 import { effectiveTheme, effectiveView, hasFilters, serializeOptions, withOptions } from "./url.js";
@@ -56,9 +58,14 @@ export function App({ state, status, version, options, actions }) {
   const wall = options.wall;
   const chosen = effectiveView(options);
   const view = useRotation(chosen, wall ? options.rotate : 0);
+  const burnIn = useBurnIn(wall);
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
+  // Offline workers' hostnames: a key that changes only when the set does, so tiles keep memoized.
+  const offlineKey = useMemo(() => [...state.workers.values()].filter((w) => w.state === "Offline")
+    .map((w) => w.hostname).sort().join("\n"), [state.workers]);
+  const offline = useMemo(() => new Set(offlineKey ? offlineKey.split("\n") : []), [offlineKey]);
   const hrefFor = (v) => location.pathname + serializeOptions(withOptions(options,
     { view: v === "all" ? null : v, detail: null }));
   const target = options.detail;
@@ -66,12 +73,14 @@ export function App({ state, status, version, options, actions }) {
     target ? "has-detail" : ""].filter(Boolean).join(" ");
 
   const board = html`<${DeviceBoard} devices=${visible.devices} jobs=${state.jobs} group=${options.group}
-    fit=${wall} lavaBase=${lavaBase} onOpen=${actions.open} onGroup=${wall ? null : actions.setGroup} />`;
+    sort=${options.sort} offline=${offline} fit=${wall} lavaBase=${lavaBase} onOpen=${actions.open}
+    onGroup=${wall ? null : actions.setGroup} onSort=${wall ? null : actions.setSort} />`;
   const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
     onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices}
     onOpen=${actions.open} note=${notes.workers} />`;
   const feed = html`<${LiveFeed} feed=${state.feed} terms=${visible.terms} kinds=${options.feedKinds}
+    devices=${options.filter.health.length ? state.devices : null}
     onKinds=${wall ? null : actions.setFeedKinds} onOpen=${actions.open} limit=${wall ? WALL_FEED_ROWS : 0} />`;
   const panels = {
     all: html`${board}${jobs}<div class="board-side">${wall ? "" : workers}${feed}</div>`,
@@ -94,7 +103,7 @@ export function App({ state, status, version, options, actions }) {
       </div>`;
   }
   return html`
-    <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"}>
+    <div id="dashboard" class=${cls} data-stale=${stale ? "true" : "false"} style=${burnIn}>
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
         lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated}
@@ -111,6 +120,8 @@ export function App({ state, status, version, options, actions }) {
           <${ChartsView} filter=${options.filter} q=${options.q} healthCheck=${options.healthCheck}
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
+        <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers} wall=${wall}
+          onOpen=${actions.open} onQueue=${actions.showQueue} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />
         <main id="main" class=${`board board-${view}`} tabindex="-1">${panels[view]}</main>` : html`

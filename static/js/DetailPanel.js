@@ -6,11 +6,12 @@
  */
 import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { DeviceJobs } from "./DeviceJobs.js";
 import { DeviceTimeline } from "./DeviceTimeline.js";
 import { HistoryList } from "./HistoryList.js";
 import { JobPath } from "./JobPath.js";
 import { deviceUrl, jobUrl, workerUrl } from "./links.js";
-import { symbolFor, token } from "./lava.js";
+import { ALERT_HEALTHS, symbolFor, token } from "./lava.js";
 import { formatAge, formatDateTime, parseTime } from "./time.js";
 import { useNow } from "./clock.js";
 
@@ -44,7 +45,7 @@ function value(kind, name, v, onOpen, now) {
   }
   if (TIME_FIELDS.has(name)) {
     const t = parseTime(v);
-    return t == null ? String(v) : html`<time datetime=${v} title=${v}>${formatDateTime(t)} <span class="muted">(${formatAge(t, now)})</span></time>`;
+    return t == null ? String(v) : html`<time datetime=${new Date(t).toISOString()} title=${v}>${formatDateTime(t)} <span class="muted">(${formatAge(t, now)})</span></time>`;
   }
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "object") return JSON.stringify(v);
@@ -77,6 +78,11 @@ export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose })
       ${href ? html`<a id="detail-lava-link" class="detail-lava-link" href=${href} target="_blank"
           rel="noopener noreferrer">Open in LAVA ↗</a>`
         : html`<p class="muted detail-no-link">No LAVA URL configured: no link to LAVA's page.</p>`}
+      ${kind === "device" && obj && ALERT_HEALTHS.includes(obj.health) && parseTime(obj.since) != null && html`
+        <p class="detail-since" id="detail-bad-since">
+          <span class=${`value-word health-${token(obj.health)}`}>${symbolFor(obj.health)} ${obj.health} since</span>
+          ${" "}<time datetime=${new Date(parseTime(obj.since)).toISOString()} title=${obj.since}>${formatDateTime(parseTime(obj.since))}</time>
+          ${" "}<span class="muted">(${formatAge(parseTime(obj.since), now).replace(/ ago$/, "")})</span></p>`}
       ${obj ? html`
         <dl class="detail-fields">
           ${fieldNames(kind, obj).map((name) => html`<div key=${name} class="detail-field" data-field=${name}>
@@ -84,6 +90,8 @@ export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose })
         </dl>` : html`<p class="detail-gone">The page no longer has this ${kind}: it finished long ago, was
           removed, or does not match the filters.</p>`}
       ${kind === "device" && html`<${DeviceTimeline} hostname=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
+      ${kind === "device" && html`<${DeviceJobs} hostname=${id} reloadKey=${obj ? `${obj.state}|${obj.health}|${obj.job}` : ""}
+        lavaBase=${lavaBase} onOpen=${onOpen} />`}
       ${kind === "job" && html`<${JobPath} id=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
       <h3 class="detail-subtitle">Changes since the page loaded</h3>
       <${HistoryList} entries=${history} kind=${kind} />

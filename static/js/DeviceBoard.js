@@ -9,37 +9,60 @@ import { Panel } from "./Panel.js";
 import { Toggle } from "./Toggle.js";
 import { useBoxSize } from "./boxsize.js";
 import { fitTiles } from "./fit.js";
-import { groupDevices } from "./selectors.js";
+import { groupDevices, problemsFirst } from "./selectors.js";
+import { queueByType } from "./queue.js";
 
 const GROUP_CHOICES = [["type", "By type"], ["worker", "By worker"]];
+const SORT_CHOICES = [["name", "By name"], ["problems", "Problems first"]];
+const NONE = new Set();
 
-export function DeviceBoard({ devices, jobs, group, fit = false, lavaBase, onOpen, onGroup }) {
+/**
+ * `offline`: the hostnames of Offline workers (a Set, the same while they do not change);
+ * `sort`: "name" | "problems"; `onSort`, `onGroup`: the desk's switches (none on a wall).
+ */
+export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NONE, fit = false, lavaBase,
+  onOpen, onGroup, onSort }) {
   const cache = useRef(null);
-  const groups = useMemo(() => {
+  const byName = useMemo(() => {
     const result = groupDevices(devices, group, cache.current);
     cache.current = result.cache;
     return result.groups;
   }, [devices, group]);
+  const groups = useMemo(() => (sort === "problems" ? problemsFirst(byName, offline) : byName),
+    [byName, sort, offline]);
+  const queues = useMemo(() => (group === "type" ? queueByType(jobs) : null), [jobs, group]);
   const [box, boxRef] = useBoxSize(fit);
   const sizes = groups.map((g) => g.devices.length).join(",");
-  const layout = useMemo(() => (fit && box && sizes
-    ? fitTiles(sizes.split(",").map(Number), box.width, box.height) : null), [fit, box, sizes]);
+  // The longest group name: a label cell that cannot hold it on two lines takes two cells.
+  const longest = groups.reduce((n, g) => Math.max(n, String(g.key).length), 0);
+  const layout = useMemo(() => {
+    if (!(fit && box && sizes)) return null;
+    const counts = sizes.split(",").map(Number);
+    // Type that reads from across the room at this screen's size (the wall's 1.667 vmin, and a bit).
+    const comfortable = 0.0185 * Math.min(window.innerWidth, window.innerHeight);
+    const one = fitTiles(counts, box.width, box.height, { comfortable });
+    return one && longest > 2 * Math.max(1, one.chars - 1)
+      ? fitTiles(counts, box.width, box.height, { labelCells: 2, comfortable }) || one : one;
+  }, [fit, box, sizes, longest]);
   const style = layout ? {
     "--fit-columns": String(layout.columns),
     "--fit-row": `${Math.floor(layout.tileHeight)}px`,
     "--fit-gap": `${layout.gap}px`,
     "--fit-font": `${layout.fontPx}px`,
+    "--fit-label-cells": String(layout.labelCells || 1),
   } : undefined;
   const detail = layout ? layout.detail : "full";
   const chars = layout ? layout.chars : Infinity;
   const controls = onGroup && html`<${Toggle} label="Group devices" value=${group} choices=${GROUP_CHOICES}
-    onChange=${onGroup} />`;
+    onChange=${onGroup} />${onSort && html`<${Toggle} label="Order devices" value=${sort} choices=${SORT_CHOICES}
+    onChange=${onSort} />`}`;
   const empty = html`<p class="empty">No devices match.</p>`;
   const body = html`
     <div class=${`device-groups${layout ? ` is-fit flow-${layout.flow}` : ""}`} style=${style}
-        data-detail=${detail} data-group-by=${group}>
+        data-detail=${detail} data-group-by=${group} data-sort=${sort}>
       ${groups.map(({ key, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${key}
-        devices=${list} jobs=${jobs} lavaBase=${lavaBase} detail=${detail} chars=${chars} onOpen=${onOpen} />`)}
+        devices=${list} jobs=${jobs} lavaBase=${lavaBase} detail=${detail} chars=${chars}
+        queue=${queues ? queues.get(key) || null : null} offline=${offline} onOpen=${onOpen} />`)}
     </div>`;
   return html`
     <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices" controls=${controls}>

@@ -5,6 +5,16 @@ import { LavaLink } from "./LavaLink.js";
 import { memo } from "./memo.js";
 import { deviceTypeUrl, workerUrl } from "./links.js";
 import { ALERT_HEALTHS } from "./lava.js";
+import { formatWait } from "./attention.js";
+import { useClockValue } from "./clock.js";
+
+/** "7 queued, oldest 25 min": the queue of the group's device type, kept to the minute. */
+function QueueNote({ queue }) {
+  const wait = useClockValue((now) => (queue.oldest == null ? null : formatWait(now - queue.oldest)));
+  return html`<span class="device-group-queue" data-queued=${queue.count}
+    title="Jobs waiting for a device of this type, and how long the oldest has waited">${queue.count} queued${
+    wait ? `, oldest ${wait}` : ""}</span>`;
+}
 
 function groupSummary(devices) {
   let running = 0;
@@ -18,7 +28,7 @@ function groupSummary(devices) {
 }
 
 /** `by`: "type" | "worker"; `name`: the group's device type or worker ("" when unknown). */
-function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, onOpen }) {
+function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, queue = null, offline, onOpen }) {
   const href = by === "type" ? deviceTypeUrl(lavaBase, name) : workerUrl(lavaBase, name);
   const title = name || (by === "type" ? "unknown type" : "no worker");
   const summary = groupSummary(devices);
@@ -29,12 +39,14 @@ function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, onO
         ${name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
           : html`<span class="device-group-name muted">${title}</span>`}
         <span class="device-group-count">${devices.length}</span>
+        ${queue && queue.count > 0 && html`<${QueueNote} queue=${queue} />`}
         <span class="device-group-summary">${summary}</span>
       </h3>
       <ul class="tiles">
         ${devices.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}
           job=${device.job != null ? jobs.get(String(device.job)) : undefined}
-          group=${by === "type" ? name : null} detail=${detail} chars=${chars} onOpen=${onOpen} />`)}
+          group=${by === "type" ? name : null} detail=${detail} chars=${chars}
+          workerOffline=${Boolean(device.worker && offline && offline.has(device.worker))} onOpen=${onOpen} />`)}
       </ul>
     </section>`;
 }
@@ -45,7 +57,11 @@ function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, onO
  */
 function sameGroup(prev, next) {
   for (const key of Object.keys(next)) {
-    if (key !== "jobs" && !Object.is(prev[key], next[key])) return false;
+    if (key === "queue") {
+      const a = prev.queue;
+      const b = next.queue;
+      if (!(a === b || (a && b && a.count === b.count && a.oldest === b.oldest))) return false;
+    } else if (key !== "jobs" && !Object.is(prev[key], next[key])) return false;
   }
   if (prev.jobs === next.jobs) return true;
   for (const device of next.devices) {

@@ -13,9 +13,9 @@ import { memo } from "./memo.js";
 import { ALERT_HEALTHS, label, symbolFor, token } from "./lava.js";
 
 /** What the tile says, in one sentence: its tooltip and its button's accessible name. */
-function summary(device) {
+function summary(device, workerOffline) {
   const job = device.job != null ? `, job #${device.job}` : "";
-  const worker = device.worker ? `, on ${device.worker}` : "";
+  const worker = device.worker ? `, on ${device.worker}${workerOffline ? " (worker offline)" : ""}` : "";
   return `${device.hostname}: ${label(device.state)}, ${label(device.health)}${job}${worker}`;
 }
 
@@ -24,19 +24,19 @@ function summary(device) {
  * that may be dropped when the hostname must be shortened; `detail`: "full" | "medium" |
  * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js).
  */
-function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, onOpen }) {
+function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, workerOffline = false, onOpen }) {
   const { hostname, state, health } = device;
   // What a person sees change (plus the event time): a resync that changes nothing flashes nothing.
   const flash = useFlash(`${state}|${health}|${device.job}|${device.worker}|${device.updated}`);
   const alert = ALERT_HEALTHS.includes(health);
   const cls = ["tile", `health-${token(health)}`, `state-${token(state)}`,
-    alert ? "tile-alert" : "", flash ? "tile-flash" : ""].join(" ").replace(/ +/g, " ").trim();
+    alert ? "tile-alert" : "", workerOffline ? "tile-worker-offline" : "", flash ? "tile-flash" : ""].join(" ").replace(/ +/g, " ").trim();
   const name = abbreviate(hostname, group, chars);
   // A medium tile has room for one word, a compact one for one symbol: the health when it is not
   // Good, else the state.
   const wordy = detail === "full";
   const good = health === "Good";
-  const text = summary(device);
+  const text = summary(device, workerOffline);
   // The job's own start time when known; else the device's, which turned Running with it.
   const jobStart = (job && job.start_time) || (state === "Running" ? device.since : null);
   return html`
@@ -45,19 +45,21 @@ function DeviceTileView({ device, job, group, detail = "full", chars = Infinity,
         onClick=${() => onOpen("device", hostname)}>
       <span class="tile-host">${name}</span>
       ${detail === "compact" ? html`
-        <span class="tile-symbol" aria-hidden="true">${(good ? symbolFor(state) : symbolFor(health)) || "?"}</span>` : html`
+        <span class="tile-symbol" aria-hidden="true">${workerOffline ? "○" : (good ? symbolFor(state) : symbolFor(health)) || "?"}</span>`
+      : workerOffline && detail === "medium" ? html`<span class="tile-status tile-offline">worker offline</span>` : html`
         <span class="tile-status" aria-hidden="true">
           <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${wordy || good ? ` ${label(state)}` : ""}</span>
-          <span class="tile-health"><span class="symbol">${symbolFor(health)}</span>${wordy || !good ? ` ${label(health)}` : ""}</span>
+          <span class="tile-health symbol">${symbolFor(health)}</span>
+          ${(wordy || !good) && html`<span class="tile-health tile-health-word">${label(health)}</span>`}
         </span>`}
-      ${detail === "full" && html`
+      ${workerOffline && detail === "full" ? html`<span class="tile-foot tile-offline">worker offline</span>`
+        : detail === "full" && html`
         <span class="tile-foot">
           ${device.job != null
-            ? html`<span class="tile-job">#${device.job}${jobStart && html` <${Elapsed} short from=${jobStart}
+            ? html`<span class="tile-job">job #${device.job}${jobStart && html` · <${Elapsed} short from=${jobStart}
                 title=${`job #${device.job} running for this long`} />`}</span>`
-            : html`<span class="tile-job muted">no job</span>`}
-          <${Elapsed} class="tile-since" short prefix="for " from=${device.since}
-            title=${`${label(state)} and ${label(health)} for this long`} />
+            : html`<${Elapsed} class="tile-since" short prefix="for " from=${device.since}
+                title=${`${label(state)} and ${label(health)} for this long`} />`}
         </span>`}
       </button>
     </li>`;

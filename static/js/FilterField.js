@@ -14,11 +14,13 @@ export function FilterField({ id, label, values, known, onChange }) {
     setText("");
   };
   const listId = `${id}-options`;
+  // A value the page has never seen (a typo, a type with no device) would empty the board silently.
+  const unknown = known.length ? values.filter((v) => !known.includes(v)) : [];
   return html`
     <div class="filter-field" data-filter=${id}>
       <label for=${id}>${label}</label>
       <span class="filter-values">
-        ${values.map((value) => html`<span key=${value} class="filter-chip">${value}<button type="button"
+        ${values.map((value) => html`<span key=${value} class=${`filter-chip${unknown.includes(value) ? " is-unknown" : ""}`}>${value}<button type="button"
           class="filter-chip-remove" aria-label=${`Remove ${label.toLowerCase()} ${value}`}
           onClick=${() => onChange(values.filter((v) => v !== value))}>✕</button></span>`)}
         <input id=${id} type="text" list=${listId} value=${text} autocomplete="off" spellcheck="false"
@@ -38,5 +40,7 @@ export function FilterField({ id, label, values, known, onChange }) {
           }} />
         <datalist id=${listId}>${known.filter((v) => !values.includes(v)).map((v) => html`<option key=${v} value=${v} />`)}</datalist>
       </span>
+      ${unknown.length > 0 && html`<p class="filter-warning" role="status" id=${`${id}-warning`}>
+        Not seen in this lab: ${unknown.join(", ")}. Nothing may match.</p>`}
     </div>`;
 }

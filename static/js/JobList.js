@@ -7,6 +7,7 @@ import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { JobSection } from "./JobSection.js";
 import { Panel } from "./Panel.js";
+import { QueueSummary } from "./QueueSummary.js";
 import { Toggle } from "./Toggle.js";
 import { partitionJobs } from "./selectors.js";
 
@@ -20,6 +21,7 @@ export function JobList({ jobs, healthCheck = "any", onHealthCheck, onOpen, note
   return html`
     <${Panel} id="jobs" title="Jobs" class="panel-jobs" controls=${controls}>
       ${note && html`<p class="panel-note">${note}</p>`}
+      <${QueueSummary} jobs=${jobs} />
       <div class="job-sections">
         <${JobSection} id="jobs-running" title="Running" jobs=${running} variant="running"
           onOpen=${onOpen} empty="No job is running." />

@@ -7,6 +7,8 @@
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { memo } from "./memo.js";
+import { useClockValue } from "./clock.js";
+import { JobMessages } from "./JobMessages.js";
 import { symbolFor, token } from "./lava.js";
 import { useRemote } from "./remote.js";
 import { formatClock, formatDateTime, formatDuration } from "./time.js";
@@ -18,6 +20,9 @@ function Steps({ body }) {
   const first = steps[0].at;
   const last = steps[steps.length - 1].at;
   const finished = steps[steps.length - 1].state === "Finished";
+  // Not finished: the time so far runs to now, not to the last change (to the second).
+  const nowSecond = useClockValue((now) => (finished ? null : Math.floor(now / 1000)));
+  const end = finished || nowSecond == null ? last : Math.max(last, nowSecond * 1000);
   return html`
     <ol class="job-path" data-steps=${steps.length}>
       ${steps.map((step, i) => {
@@ -33,8 +38,9 @@ function Steps({ body }) {
         </li>`;
       })}
     </ol>
-    ${first != null && last != null && steps.length > 1 && html`<p class="job-path-total muted">
-      ${finished ? "From submission to the end" : "So far"}: ${formatDuration(last - first)}</p>`}`;
+    ${first != null && last != null && (steps.length > 1 || !finished) && html`<p class="job-path-total muted"
+        data-ms=${end - first}>
+      ${finished ? "From submission to the end" : "So far"}: ${formatDuration(end - first)}</p>`}`;
 }
 
 /** `id`; `reloadKey` changes when the live job does (its state or health): ask again. */
@@ -42,7 +48,7 @@ function JobPathView({ id, reloadKey }) {
   const urls = useMemo(() => [`/api/v1/jobs/${encodeURIComponent(id)}`], [id]);
   const remote = useRemote(urls, { reloadKey });
   let body;
-  if (remote.bodies) body = html`<${Steps} body=${remote.bodies[0]} />`;
+  if (remote.bodies) body = html`<${Steps} body=${remote.bodies[0]} /><${JobMessages} messages=${remote.bodies[0].messages} />`;
   else if (remote.error) body = html`<p class="empty is-error">Could not load the job's path: ${remote.error.message}.</p>`;
   else body = html`<p class="empty">Loading…</p>`;
   return html`

@@ -21,6 +21,10 @@ function Plot({ bodies, colours }) {
   // The bars are drawn stacked (each a running sum); the legend shows each outcome's own count.
   const raw = useRef(columns.ys);
   raw.current = columns.ys;
+  // The axis ends with today: from the first day's start to the last moment of today (UTC), so
+  // no tick for tomorrow (uPlot's own range pads past the last bar's middle).
+  const xs = useRef(columns.x);
+  xs.current = columns.x;
   const names = columns.outcomes.join(",");
   const opts = useMemo(() => (uPlot) => {
     const base = timeChart(uPlot, { colours, width: DAY, utc: true, xLabel: "Day" });
@@ -29,6 +33,8 @@ function Plot({ bodies, colours }) {
     return {
       ...base,
       cursor: { ...base.cursor, points: { show: false } },
+      scales: { ...base.scales, x: { ...((base.scales && base.scales.x) || {}),
+        range: () => [xs.current[0] - DAY / 2, xs.current[xs.current.length - 1] + DAY / 2 - 1] } },
       series: [base.series[0], ...columns.outcomes.map((outcome, i) => {
         const colour = outcomeColour(colours, outcome, i);
         return {

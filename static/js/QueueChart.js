@@ -1,4 +1,4 @@
-/** Jobs waiting in the queue over the last 24 h (15-minute steps) or 7 days (hourly). */
+/** The most jobs waiting in the queue in each 15-minute step of the last 24 h, or each hour of 7 days. */
 import { useMemo, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { ChartPanel } from "./ChartPanel.js";
@@ -15,7 +15,7 @@ function Plot({ bodies, colours }) {
     const base = timeChart(uPlot, { colours, xLabel: "At", valueOfX: (ts) => (ts == null ? "–" : formatDateTime(ts * 1000)) });
     return {
       ...base,
-      series: [base.series[0], lineSeries("Jobs queued", colours.waiting, 0,
+      series: [base.series[0], lineSeries("Most jobs queued", colours.waiting, 0,
         { fill: withAlpha(colours.waiting, 0.18), points: { show: false } })],
     };
   }, [colours]);
@@ -23,7 +23,7 @@ function Plot({ bodies, colours }) {
   return html`
     ${columns.max === 0 && html`<p class="chart-message">No job waited in this window.</p>`}
     <${UPlotChart} opts=${opts} data=${data} height=${170}
-      label=${`Jobs queued over time: at most ${columns.max}, now ${columns.y.length ? columns.y[columns.y.length - 1] : 0}`} />`;
+      label=${`Most jobs queued per step: at most ${columns.max}, last step ${columns.y.length ? columns.y[columns.y.length - 1] : 0}`} />`;
 }
 
 export function QueueChart({ filter, colours }) {

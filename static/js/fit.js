@@ -55,7 +55,7 @@ export function fitTiles(groups, width, height, options = {}) {
   // Starting each group on its own row reads better; accept slightly smaller tiles for it.
   const pick = rows && (!continuous || rows.scale >= continuous.scale * 0.85) ? rows : continuous;
   if (!pick) return null;
-  return { ...pick, gap: o.gap, ...tileDetail(pick.tileWidth, pick.tileHeight) };
+  return { ...pick, gap: o.gap, labelCells: o.labelCells, ...tileDetail(pick.tileWidth, pick.tileHeight, o.comfortable) };
 }
 
 /**
@@ -63,20 +63,27 @@ export function fitTiles(groups, width, height, options = {}) {
  * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol).
  * `chars` is how many characters of hostname fit on a line.
  */
-export function tileDetail(width, height) {
+export function tileDetail(width, height, comfortable = 0) {
   // [level, font size it allows, smallest acceptable font, room taken beside the hostname in em]
   // (left border and padding; a compact tile also holds its symbol). A compact font leaves
   // room for at least three characters: "07" or "1" tell too little apart.
   const levels = [
-    ["full", Math.min(height / 4.6, width / 11.5, 26), 12, 1.1],
-    ["medium", Math.min(height / 3.0, width / 6.5, 30), 11, 1.1],
-    ["compact", Math.min(height / 1.5, width / 4.3, 30), 0, 2.4],
+    ["full", Math.min(height / 4.6, width / 11.5, 64), 12, 1.3],
+    ["medium", Math.min(height / 3.0, width / 6.5, 72), 11, 1.3],
+    ["compact", Math.min(height / 1.5, width / 4.3, 72), 0, 2.4],
   ];
-  for (const [detail, size, minimum, beside] of levels) {
-    if (size >= minimum) {
+  for (const [index, [detail, size, minimum, beside]] of levels.entries()) {
+    // Legibility first: more detail only in type at least 3/4 of the next level's, or in type
+    // that is `comfortable` already (a 4K wall has room for large type with fewer words).
+    const next = levels[index + 1];
+    // (Between medium and compact the words win: a state word reads better than a larger symbol.)
+    const enough = detail !== "full" || !next || size >= Math.min(0.75 * next[1], comfortable || Infinity);
+    if (size >= minimum && enough) {
       const fontPx = Math.max(7, Math.floor(size * 10) / 10);
-      // A bold proportional font averages ~0.62 em per character of a hostname.
-      const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.62)));
+      // A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70
+      // em) fill most hostnames' ends: 0.68 em (and 1.3 em of border and padding), so that
+      // "qemu-100" is never cut by a pixel at 4K (some hostnames are shortened a character sooner).
+      const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.68)));
       return { detail, fontPx, chars };
     }
   }

@@ -147,6 +147,9 @@ const actions = Object.freeze({
   },
   setView: (view) => update({ view: view === "all" && !options.wall ? null : view }),
   setGroup: (group) => update({ group }),
+  setSort: (sort) => update({ sort }),
+  // The attention strip's queue item: the Jobs view, narrowed to the device type.
+  showQueue: (type) => update({ view: options.wall ? options.view : "jobs", filter: type ? { device_types: [type] } : {} }),
   setTheme: (theme) => update({ theme }),
   setHealthCheck: (healthCheck) => update({ healthCheck }),
   setFeedKinds: (feedKinds) => update({ feedKinds }),
@@ -198,6 +201,34 @@ function subscribe() {
   });
 }
 
+// The URL keys the stored events can be narrowed by (one value each), as the subscription's.
+const RATE_KEYS = [["device_type", "device_types"], ["worker", "workers"], ["submitter", "submitters"], ["device", "devices"]];
+
+/**
+ * Events per minute must not restart at 0 on a reload: ask the server's event store for the last
+ * minute, per second, with the page's filter, once per page load. A filter the store cannot follow
+ * (several values of a key, or health), history off or an error: the page counts from now.
+ */
+function seedRateFromServer() {
+  const flt = options.filter;
+  if (page.history !== "true" || flt.health.length || RATE_KEYS.some(([, key]) => flt[key].length > 1)) return;
+  const now = Date.now();
+  const params = new URLSearchParams({ bucket: "second", since: new Date(now - 61000).toISOString(),
+    until: new Date(now + 1000).toISOString() });
+  for (const [name, key] of RATE_KEYS) if (flt[key].length) params.set(name, flt[key][0]);
+  fetch(`/api/v1/stats/events?${params}`, { headers: { Accept: "application/json" } })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((body) => {
+      if (!body || !body.series) return;
+      const perSecond = new Map();
+      for (const points of Object.values(body.series)) {
+        for (const [second, n] of points) perSecond.set(second, (perSecond.get(second) || 0) + n);
+      }
+      enqueue({ type: "rate", payload: { seconds: [...perSecond] } });
+    })
+    .catch(() => {});
+}
+
 function reconnect() {
   setStatus({ state: "reconnecting", text: "Connecting…" });
   if (socket.connected) subscribe();
@@ -215,6 +246,7 @@ socket.on("snapshot", (snapshot) => {
   if (snapshot && snapshot.filter && !sameFilter(snapshot.filter, subscriptionFilter(options))) return;
   stats.snapshots += 1;
   enqueue({ type: "snapshot", payload: snapshot });
+  if (stats.snapshots === 1) seedRateFromServer();
   setStatus({ state: "live" });
 });
 socket.on("changes", (changes) => {

@@ -161,14 +161,47 @@ export function visibleLab(state, q, healthCheck = "any") {
   };
 }
 
-/** Feed items of the given kinds (all when empty) that match the search terms. */
-export function visibleFeed(feed, kinds, terms) {
-  if ((!kinds || kinds.length === 0) && terms.length === 0) return feed;
+/**
+ * Feed items of the given kinds (all when empty) that match the search terms. `devices` (a Map by
+ * hostname, or null): with a health filter, test-shell messages carry no health of their own and
+ * the server sends them all; only those of jobs on a shown device are kept.
+ */
+export function visibleFeed(feed, kinds, terms, devices = null) {
+  if ((!kinds || kinds.length === 0) && terms.length === 0 && !devices) return feed;
   return feed.filter((item) => (!kinds || kinds.length === 0 || kinds.includes(item.kind))
+    && (!devices || item.kind !== "event" || Boolean(item.data && item.data.device && devices.has(item.data.device)))
     && matchesTerms(item.kind, item.data ?? item.prev, terms));
 }
 
 /** Workers in natural order of hostname. */
 export function sortedWorkers(workers) {
   return [...workers.values()].sort((a, b) => compareNames(a.hostname, b.hostname));
+}
+
+/**
+ * How much a device needs a person, for the problems-first sort: 0 its worker is Offline, then
+ * Bad, Looping, Unknown, Maintenance, the rest, Retired last.
+ */
+const HEALTH_RANK = { Bad: 1, Looping: 2, Unknown: 3, Maintenance: 4, Retired: 6 };
+export function problemRank(device, offlineWorkers) {
+  if (device.worker && offlineWorkers.has(device.worker) && device.health !== "Retired") return 0;
+  return HEALTH_RANK[device.health] ?? 5;
+}
+
+/**
+ * Groups (from groupDevices) with problems first: in each group by rank then name, and the
+ * groups by their worst device, then by how many of their devices rank below "the rest".
+ * A group whose order is unchanged keeps its array.
+ */
+export function problemsFirst(groups, offlineWorkers) {
+  const ranked = groups.map((g) => {
+    const ranks = new Map(g.devices.map((d) => [d, problemRank(d, offlineWorkers)]));
+    const sorted = [...g.devices].sort((a, b) => ranks.get(a) - ranks.get(b) || compareNames(a.hostname, b.hostname));
+    const same = sorted.every((d, i) => d === g.devices[i]);
+    const worst = sorted.length ? ranks.get(sorted[0]) : 9;
+    const problems = sorted.filter((d) => ranks.get(d) < 5).length;
+    return { key: g.key, devices: same ? g.devices : sorted, worst, problems };
+  });
+  return ranked.sort((a, b) => a.worst - b.worst || b.problems - a.problems || compareNames(a.key, b.key))
+    .map(({ key, devices }) => ({ key, devices }));
 }

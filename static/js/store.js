@@ -10,7 +10,7 @@
 import { matchesFilter } from "./filter.js";
 import { historyEntry } from "./history.js";
 import { MAX_FINISHED_JOBS } from "./protocol.js";
-import { countEvents } from "./rate.js";
+import { countEvents, seedRate } from "./rate.js";
 import { parseTime } from "./time.js";
 
 /** Every list kept in memory is bounded by one of these: memory stays flat over weeks. */
@@ -320,7 +320,7 @@ function applyChangesTo(draft, message, now) {
 
 /**
  * Apply a batch of queued messages, in order, as one update (one render per animation frame).
- * Each message is `{type: "snapshot" | "changes" | "status", payload}` or `{type: "resync"}`
+ * Each message is `{type: "snapshot" | "changes" | "status" | "rate", payload}` or `{type: "resync"}`
  * (the server, or the page after a filter change, wants a fresh snapshot). Returns `{state, resync}`; the state is the same object if nothing
  * changed.
  */
@@ -335,6 +335,13 @@ export function processMessages(state, messages, now) {
       const meta = mergeMeta(draft.next.meta, message.payload);
       if (meta !== draft.next.meta) {
         draft.next.meta = meta;
+        draft.dirty = true;
+      }
+    } else if (message.type === "rate") {
+      // The server's last minute (from its event store), for the seconds before the page counted.
+      const rate = seedRate(draft.next.rate, message.payload && message.payload.seconds, now);
+      if (rate !== draft.next.rate) {
+        draft.next.rate = rate;
         draft.dirty = true;
       }
     } else if (message.type === "changes") {

@@ -81,10 +81,14 @@ export function formatClock(ms) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-/** Epoch ms → a full local date and time for tooltips. */
+/**
+ * Epoch ms → "2026-11-30 16:40:57": the page's one date-and-time form, 24-hour, in the viewer's
+ * time zone (the ISO form goes in tooltips), never the browser locale's "11/30/2026, 4:40:57 PM".
+ */
 export function formatDateTime(ms) {
   if (ms == null) return "";
-  return new Date(ms).toLocaleString();
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${formatClock(ms)}`;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -13,6 +13,8 @@ export const VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts"];
 /** The views a wall display cycles through with `rotate=`. */
 export const ROTATION = ["devices", "jobs", "workers", "feed"];
 export const GROUPS = ["type", "worker"];
+/** `sort=`: tiles by name (default) or problems first (see selectors.js `problemRank`). */
+export const SORTS = ["name", "problems"];
 export const THEMES = ["light", "dark", "auto"];
 /** The live feed's kinds (`feed=`) and the objects a details panel shows: the server's (protocol.js). */
 export const FEED_KINDS = KINDS;
@@ -73,6 +75,7 @@ export function parseOptions(search) {
   return {
     view: oneOf(params.get("view"), VIEWS),
     group: oneOf(params.get("group"), GROUPS, "type"),
+    sort: oneOf(params.get("sort"), SORTS, "name"),
     wall: TRUE_WORDS.includes((params.get("wall") || "").toLowerCase()),
     theme: oneOf(params.get("theme"), THEMES),
     rotate: Number.isFinite(rotate) && rotate > 0
@@ -110,6 +113,7 @@ export function serializeOptions(options) {
   const parts = [];
   if (options.view) parts.push(`view=${options.view}`);
   if (options.group && options.group !== "type") parts.push(`group=${options.group}`);
+  if (options.sort && options.sort !== "name") parts.push(`sort=${options.sort}`);
   if (options.wall) parts.push("wall=1");
   if (options.theme) parts.push(`theme=${options.theme}`);
   if (options.rotate) parts.push(`rotate=${options.rotate}`);

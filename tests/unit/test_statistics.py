@@ -23,7 +23,12 @@ def test_queue_length_and_outcomes():
             {"ts": 12, "job": 1, "state": "Scheduled", "health": "Unknown"},
             {"ts": 25, "job": 3, "state": "Finished", "health": "Canceled"},
             {"ts": 26, "job": 3, "state": "Finished", "health": "Canceled"}]
-    assert history.queue_length(before, rows, 0, 30, 10) == [(10, 2), (20, 1), (30, 0)]
+    # Each step's maximum: 2 from 5 s, still 2 until 12 s, 1 until 25 s.
+    assert history.queue_length(before, rows, 0, 30, 10) == [(10, 2), (20, 2), (30, 1)]
+    # A job queued for 2 s inside a 10 s step still shows; the step after, with none, is 0.
+    short = [{"ts": 31, "job": 4, "state": "Submitted", "health": "Unknown"},
+             {"ts": 33, "job": 4, "state": "Running", "health": "Unknown"}]
+    assert history.queue_length([], short, 30, 50, 10) == [(40, 1), (50, 0)]
     assert history.outcomes_per_day(rows) == {"1970-01-01": {"Canceled": 1}}
 
 

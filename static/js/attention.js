@@ -1,0 +1,114 @@
+/**
+ * The attention strip's facts: what needs a person, worst first, computed from the live model.
+ * Pure: the state's Maps and `now` (epoch ms) go in, a list of items comes out (empty when all
+ * is well). Each item names its object (to open its details) and says what is wrong in words.
+ *
+ * Worst first: a worker Offline (its devices cannot run anything), then Bad devices, a starving
+ * queue, then Looping devices; within a kind, the one with more devices affected or the longer
+ * standing first. Maintenance is left out: a person put the device there.
+ */
+import { queueByType } from "./queue.js";
+import { parseTime } from "./time.js";
+import { compareNames } from "./selectors.js";
+
+/** A queue counts as starving once its oldest job has waited this long with no Idle Good device. */
+export const STARVING_AFTER_MS = 5 * 60 * 1000;
+/** Items kept (the strip shows the first few and "N more"). */
+export const MAX_ITEMS = 200;
+
+const SEVERITY = { worker: 4, bad: 3, queue: 2, looping: 1 };
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/**
+ * A wait to the minute, as the strip says it: "<1 min", "12 min", "3 h 05 min", "2 d 4 h". To
+ * the minute, so the strip changes (and renders) once a minute, not every second.
+ */
+export function formatWait(ms) {
+  const m = Math.max(0, Math.floor(ms / 60000));
+  if (m < 1) return "<1 min";
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h} h ${pad(m % 60)} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** How long since `iso`, to the minute, or null when unknown. */
+function since(iso, now) {
+  const t = parseTime(iso);
+  return t == null ? null : formatWait(now - t);
+}
+
+/** The newest finished health check of each device among the jobs the page holds: Map host → job. */
+export function lastHealthChecks(jobs) {
+  const out = new Map();
+  for (const job of jobs.values()) {
+    if (job.health_check !== true || job.state !== "Finished" || !job.device) continue;
+    const ended = parseTime(job.end_time) ?? parseTime(job.updated) ?? 0;
+    const before = out.get(job.device);
+    if (!before || ended > before.ended) out.set(job.device, { job, ended });
+  }
+  return new Map([...out].map(([host, { job }]) => [host, job]));
+}
+
+function deviceItems(devices, workers, checks, now) {
+  const items = [];
+  for (const device of devices.values()) {
+    if (device.health !== "Bad" && device.health !== "Looping") continue;
+    const worker = device.worker ? workers.get(device.worker) : null;
+    if (worker && worker.state === "Offline") continue; // said once, by its worker's item
+    const check = checks.get(device.hostname);
+    const age = since(device.since, now);
+    const text = [`${device.hostname} ${device.health}${age ? ` ${age}` : ""}`,
+      check ? `last health check #${check.id} ${check.health}` : ""].filter(Boolean).join(" · ");
+    items.push({ key: `device:${device.hostname}`, severity: device.health === "Bad" ? SEVERITY.bad : SEVERITY.looping,
+      weight: 1, started: parseTime(device.since) ?? now, kind: "device", id: device.hostname, level: device.health, text });
+  }
+  return items;
+}
+
+function workerItems(devices, workers, now) {
+  const items = [];
+  for (const worker of workers.values()) {
+    if (worker.state !== "Offline") continue;
+    let count = 0;
+    for (const device of devices.values()) if (device.worker === worker.hostname && device.health !== "Retired") count += 1;
+    const age = since(worker.since, now);
+    items.push({ key: `worker:${worker.hostname}`, severity: SEVERITY.worker, weight: count,
+      started: parseTime(worker.since) ?? now, kind: "worker", id: worker.hostname, level: "Offline",
+      text: `worker ${worker.hostname} Offline${age ? ` ${age}` : ""}: ${count} device${count === 1 ? "" : "s"}` });
+  }
+  return items;
+}
+
+/** Device types whose queue waits with no device that could take a job (Idle, Good, worker Online). */
+function queueItems(devices, workers, jobs, now) {
+  const ready = new Set();
+  for (const device of devices.values()) {
+    const worker = device.worker ? workers.get(device.worker) : null;
+    if (device.state === "Idle" && device.health === "Good" && !(worker && worker.state === "Offline")) {
+      ready.add(device.device_type ?? "");
+    }
+  }
+  const items = [];
+  for (const [type, { count, oldest }] of queueByType(jobs)) {
+    if (ready.has(type) || oldest == null || now - oldest < STARVING_AFTER_MS) continue;
+    items.push({ key: `queue:${type}`, severity: SEVERITY.queue, weight: count, started: oldest,
+      kind: "queue", id: type, level: "Queue",
+      text: `${type || "unknown type"}: ${count} queued, oldest ${formatWait(now - oldest)}, no Idle Good device` });
+  }
+  return items;
+}
+
+/**
+ * `{devices, jobs, workers}`: the page's Maps (already narrowed by the filter); `now`: epoch ms.
+ * → items `{key, severity, kind, id, level, text}`, worst first, at most MAX_ITEMS.
+ */
+export function attentionItems({ devices, jobs, workers }, now) {
+  const checks = lastHealthChecks(jobs);
+  return [...workerItems(devices, workers, now), ...deviceItems(devices, workers, checks, now),
+    ...queueItems(devices, workers, jobs, now)]
+    .sort((a, b) => b.severity - a.severity || b.weight - a.weight || a.started - b.started
+      || compareNames(a.key, b.key))
+    .slice(0, MAX_ITEMS);
+}

@@ -1,0 +1,67 @@
+"""Accessibility as a test (issue 13, item 7): axe-core (through axe-playwright-python, pinned in
+requirements-test.txt) on every view, light and dark, on the desk and on the wall, with a device's
+details open on the desk; a serious or critical violation fails. The simulated lab, seeded.
+"""
+import pytest
+
+from tests.helpers import AppProcess
+from tests.test_app_browser import open_page
+
+DESK_VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts"]
+WALL_VIEWS = ["devices", "jobs", "workers", "feed", "all"]
+FAILING = ("serious", "critical")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    app = AppProcess("--sim-devices", "30", "--sim-seed", "5", "--sim-speed", "4")
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def axe():
+    from axe_playwright_python.sync_playwright import Axe
+    return Axe()
+
+
+def problems(axe, page):
+    results = axe.run(page)
+    return [f"{v['impact']} {v['id']}: {v['help']} — "
+            + "; ".join(n["target"][0] if n["target"] else "?" for n in v["nodes"][:4])
+            for v in results.response["violations"] if v["impact"] in FAILING]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("wall", [False, True], ids=["desk", "wall"])
+def test_every_view_has_no_serious_accessibility_violation(sim, browser, axe, theme, wall):
+    page = open_page(browser, width=1920 if wall else 1280, height=1080 if wall else 800)
+    found = {}
+    try:
+        for view in (WALL_VIEWS if wall else DESK_VIEWS):
+            query = f"?view={view}&theme={theme}" + ("&wall=1" if wall else "")
+            page.goto(sim.url + "/" + query)
+            if view == "charts":
+                page.wait_for_selector(".chart", timeout=10000)
+                page.wait_for_timeout(1500)
+            else:
+                page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+                page.wait_for_selector("[data-device], .job-rows, .workers, .feed-item, .empty", timeout=10000)
+                page.wait_for_timeout(500)
+            found[view] = problems(axe, page)
+        if not wall:  # a device's details, open beside the board
+            page.goto(sim.url + f"/?theme={theme}")
+            page.wait_for_selector("[data-device]", timeout=10000)
+            page.click("[data-device] button")
+            page.wait_for_selector("#detail", timeout=5000)
+            page.wait_for_timeout(1000)
+            found["detail"] = problems(axe, page)
+        bad = {view: v for view, v in found.items() if v}
+        for view, v in bad.items():
+            print(theme, "wall" if wall else "desk", view, *v, sep="\n  ")
+        assert bad == {}
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -1,0 +1,236 @@
+"""The attention strip and a board that puts problems first (issue 13, items 1 to 3), in Debian's
+Chromium: the pure modules (attention.js, queue.js, selectors.js' problems-first order) with
+tables of cases, then the real page fed by a real ZMQ publisher through a worker outage, a Bad
+device and a queue with nothing to run on.
+"""
+import datetime
+import json
+
+import pytest
+
+from tests.helpers import AppProcess, TestPublisher, wait_until
+from tests.test_app_browser import device, job, open_page, send
+
+NOW = "Date.parse('2026-11-30T12:00:00Z')"
+
+MODEL_JS = """
+const iso = (minutesAgo) => new Date(now - minutesAgo * 60000).toISOString();
+const dev = (hostname, type, worker, state = 'Idle', health = 'Good', since = 30) =>
+  [hostname, {hostname, device_type: type, worker, state, health, job: null, since: iso(since)}];
+const wrk = (hostname, state = 'Online', since = 30) => [hostname, {hostname, state, health: 'Active', since: iso(since)}];
+const jb = (id, type, state = 'Submitted', submitted = 30, extra = {}) =>
+  [String(id), {id, device_type: type, state, health: 'Unknown', submit_time: iso(submitted), ...extra}];
+"""
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The app (no store), only to serve the modules and the bootstrap they read."""
+    process = AppProcess("--zmq", "tcp://127.0.0.1:9", "--no-store")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def run(browser, app, body):
+    page = open_page(browser)
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector(".dashboard .topbar", timeout=10000)
+        got = page.evaluate("async () => { const a = await import('/static/js/attention.js');\n"
+                            "const q = await import('/static/js/queue.js');\n"
+                            "const s = await import('/static/js/selectors.js');\n"
+                            f"const now = {NOW};\n" + MODEL_JS + body + "\n}")
+        assert page.errors == []
+        return got
+    finally:
+        page.context.close()
+
+
+def test_the_attention_facts_worst_first_and_nothing_when_all_is_well(browser, served):
+    got = run(browser, served, """
+      const texts = (lab) => a.attentionItems(lab, now).map((i) => i.text);
+      const calm = {devices: new Map([dev('q-1', 'qemu', 'w-1'), dev('q-2', 'qemu', 'w-1', 'Running'),
+                                      dev('m-1', 'bbb', 'w-1', 'Idle', 'Maintenance')]),
+                    workers: new Map([wrk('w-1')]),
+                    // queued, but a qemu device is Idle and Good: the scheduler will take it
+                    jobs: new Map([jb(1, 'qemu', 'Submitted', 40)])};
+      const outage = {
+        devices: new Map([dev('d-1', 'docker', 'w-2'), dev('d-2', 'docker', 'w-2', 'Running'),
+                          dev('d-3', 'docker', 'w-2', 'Idle', 'Retired'),
+                          dev('docker-06', 'docker', 'w-1', 'Idle', 'Bad', 180),
+                          dev('q-9', 'qemu', 'w-1', 'Idle', 'Looping', 5),
+                          dev('q-1', 'qemu', 'w-1', 'Running'), dev('bad-2', 'qemu', 'w-1', 'Idle', 'Bad', 20)]),
+        workers: new Map([wrk('w-1'), wrk('w-2', 'Offline', 12)]),
+        jobs: new Map([jb(7, 'qemu', 'Submitted', 25), jb(8, 'qemu', 'Scheduled', 3), jb(9, 'bbb', 'Submitted', 2),
+                       jb(20439, 'docker', 'Finished', 200, {health_check: true, device: 'docker-06', health: 'Incomplete',
+                                                             end_time: iso(181)}),
+                       jb(20400, 'docker', 'Finished', 300, {health_check: true, device: 'docker-06', health: 'Complete',
+                                                             end_time: iso(290)})]),
+      };
+      const young = {devices: new Map([dev('q-1', 'qemu', 'w-1', 'Running')]), workers: new Map([wrk('w-1')]),
+                     jobs: new Map([jb(1, 'qemu', 'Submitted', 4)])};
+      return {calm: texts(calm), empty: texts({devices: new Map(), jobs: new Map(), workers: new Map()}),
+              outage: texts(outage), kinds: a.attentionItems(outage, now).map((i) => `${i.kind}:${i.id}`),
+              young: texts(young),
+              waits: [0, 59e3, 60e3, 25 * 60e3, 185 * 60e3, 50 * 3600e3].map(a.formatWait),
+              queue: [...q.queueByType(outage.jobs)].map(([t, v]) => [t, v.count, (now - v.oldest) / 60000])};""")
+    assert got["calm"] == [] and got["empty"] == []
+    assert got["outage"] == [
+        "worker w-2 Offline 12 min: 2 devices",  # the Retired device does not count
+        "docker-06 Bad 3 h 00 min · last health check #20439 Incomplete",  # the newest check
+        "bad-2 Bad 20 min",
+        "qemu: 2 queued, oldest 25 min, no Idle Good device",
+        "q-9 Looping 5 min",
+    ]
+    assert got["kinds"][0] == "worker:w-2" and got["kinds"][3] == "queue:qemu"
+    assert got["young"] == []  # 4 minutes is not yet starving
+    assert got["waits"] == ["<1 min", "<1 min", "1 min", "25 min", "3 h 05 min", "2 d 2 h"]
+    assert sorted(got["queue"]) == [["bbb", 1, 2], ["qemu", 2, 25]]
+
+
+def test_problems_first_orders_devices_and_groups_and_keeps_unchanged_groups(browser, served):
+    got = run(browser, served, """
+      const devices = new Map([dev('a-1', 'aaa', 'w-1'), dev('a-2', 'aaa', 'w-1'),
+                               dev('b-1', 'bbb', 'w-1'), dev('b-2', 'bbb', 'w-1', 'Idle', 'Bad'),
+                               dev('b-3', 'bbb', 'w-2'), dev('b-4', 'bbb', 'w-1', 'Idle', 'Retired'),
+                               dev('c-1', 'ccc', 'w-1', 'Idle', 'Maintenance')]);
+      const byName = s.groupDevices(devices, 'type').groups;
+      const order = (groups) => groups.map((g) => `${g.key}: ${g.devices.map((d) => d.hostname).join(' ')}`);
+      const first = s.problemsFirst(byName, new Set(['w-2']));
+      return {byName: order(byName), first: order(first), calm: order(s.problemsFirst(byName, new Set())),
+              kept: first.find((g) => g.key === 'aaa').devices === byName.find((g) => g.key === 'aaa').devices};""")
+    assert got["byName"] == ["aaa: a-1 a-2", "bbb: b-1 b-2 b-3 b-4", "ccc: c-1"]
+    assert got["first"] == ["bbb: b-3 b-2 b-1 b-4", "ccc: c-1", "aaa: a-1 a-2"]
+    assert got["calm"] == ["bbb: b-2 b-1 b-3 b-4", "ccc: c-1", "aaa: a-1 a-2"]
+    assert got["kept"] is True
+
+
+@pytest.fixture
+def lab():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    try:
+        publisher.wait_for_subscriber()
+        yield publisher, app
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def strip(page):
+    return page.evaluate("""() => [...document.querySelectorAll('.attention-item')].map((el) =>
+      el.querySelector('.attention-text').textContent)""")
+
+
+def test_a_worker_outage_and_a_starving_queue_in_the_strip_on_the_tiles_and_in_the_headers(lab, browser):
+    publisher, app = lab
+    for i in range(4):
+        send(publisher, "device", f"d{i}", device(f"qemu-0{i}", "qemu", "w-1", "Running", job=100 + i))
+        send(publisher, "testjob", f"j{i}", job(100 + i, "qemu", "alice", "Running", f"qemu-0{i}", "w-1"))
+    for i in range(3):
+        send(publisher, "device", f"b{i}", device(f"bbb-0{i}", "bbb", "w-2"))
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+    send(publisher, "worker", "w2", {"hostname": "w-2", "state": "Online", "health": "Active"})
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 7, timeout=10, what="7 devices")
+
+    desk = open_page(browser, width=1280, height=800)
+    wall = open_page(browser, width=1920, height=1080)
+    try:
+        desk.goto(app.url + "/?sort=problems")
+        wall.goto(app.url + "/?wall=1")
+        for page in (desk, wall):
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_function("() => document.querySelectorAll('[data-device]').length === 7", timeout=10000)
+        # All is well: no strip on the desk; on the wall an empty one that already holds its height.
+        assert desk.query_selector(".attention") is None
+        empty_box = wall.evaluate("() => document.querySelector('.attention').getBoundingClientRect().toJSON()")
+        assert wall.query_selector_all(".attention-item") == [] and empty_box["height"] > 30
+
+        # Two jobs queued for qemu since 2026-11-27 (days ago), every qemu device busy; w-2 goes Offline.
+        send(publisher, "testjob", "q1", job(201, "qemu", "bob", "Submitted"))
+        send(publisher, "testjob", "q2", job(202, "qemu", "bob", "Submitted"))
+        send(publisher, "worker", "w2b", {"hostname": "w-2", "state": "Offline", "health": "Active"})
+        for page in (desk, wall):
+            page.wait_for_function("() => document.querySelectorAll('.attention-item').length === 2", timeout=10000)
+        items = strip(desk)
+        assert items[0].startswith("worker w-2 Offline") and items[0].endswith(": 3 devices"), items
+        assert items[1].startswith("qemu: 2 queued, oldest ") and items[1].endswith(", no Idle Good device"), items
+        assert strip(wall) == items
+        box = wall.evaluate("() => document.querySelector('.attention').getBoundingClientRect().toJSON()")
+        assert box["height"] == empty_box["height"] and box["top"] == empty_box["top"]
+
+        # The offline worker's devices: hatched, and saying so in words, first on the problems-first board.
+        hatched = desk.evaluate("""() => [...document.querySelectorAll('.tile-worker-offline')].map((el) => ({
+          host: el.dataset.device, words: el.textContent, label: el.querySelector('button').getAttribute('aria-label'),
+          hatch: getComputedStyle(el).backgroundImage}))""")
+        assert [t["host"] for t in hatched] == ["bbb-00", "bbb-01", "bbb-02"]
+        for tile in hatched:
+            assert "worker offline" in tile["words"] and "(worker offline)" in tile["label"]
+            assert "repeating-linear-gradient" in tile["hatch"]
+        assert desk.evaluate("() => document.querySelector('.device-group').dataset.deviceType") == "bbb"
+        assert wall.query_selector_all(".tile-worker-offline") != []
+        # The queue per device type in the group's header, on the desk and on the wall.
+        for page in (desk, wall):
+            note = page.evaluate("""() => { const el = document.querySelector('[data-device-type=qemu] .device-group-queue');
+              return el && {count: el.dataset.queued, text: el.textContent}; }""")
+            assert note and note["count"] == "2" and note["text"].startswith("2 queued, oldest "), note
+
+        # ... and in the Jobs panel, per device type.
+        per_type = desk.evaluate("""() => [...document.querySelectorAll('.queue-summary .queue-type')].map((el) =>
+          [el.dataset.deviceType, el.dataset.queued, el.textContent.trim()])""")
+        assert [row[:2] for row in per_type] == [["qemu", "2"]], per_type
+        assert per_type[0][2].startswith("qemu 2 queued, oldest ") and per_type[0][2].endswith(" h"), per_type
+
+        # Keyboard: the strip's first item is a button that opens the worker's details.
+        desk.focus(".attention-item[data-kind=worker] button")
+        desk.keyboard.press("Enter")
+        desk.wait_for_selector("#detail", timeout=5000)
+        assert "detail=worker:w-2" in desk.url
+
+        # The worker back, a qemu device Idle and Good: the strip empties (desk: gone).
+        send(publisher, "worker", "w2c", {"hostname": "w-2", "state": "Online", "health": "Active"})
+        send(publisher, "device", "d0b", device("qemu-00", "qemu", "w-1", "Idle", "Good"))
+        desk.wait_for_function("() => document.querySelector('.attention') === null", timeout=10000)
+        wall.wait_for_function("() => document.querySelectorAll('.attention-item').length === 0", timeout=10000)
+        assert wall.evaluate("() => document.querySelector('.attention').getBoundingClientRect().height") == box["height"]
+        for page in (desk, wall):
+            assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        desk.context.close()
+        wall.context.close()
+
+
+def test_events_per_minute_come_from_the_server_after_a_reload(browser):
+    """The meter needs a minute of history: a freshly loaded page takes it from the event store
+    (`/api/v1/stats/events?bucket=second`), so a reload does not restart it at 0."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)  # with its own store (a temporary data dir)
+    try:
+        publisher.wait_for_subscriber()
+        stamp = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None).isoformat().encode()
+        for i in range(30):  # stamped now: the store counts events by their time
+            publisher.send([b"org.lavasoftware.device", f"r{i}".encode(), stamp, b"lavaserver",
+                            json.dumps(device(f"qemu-{i:02d}", "qemu", "w-1")).encode()])
+        wait_until(lambda: sum(n for points in app.json("/api/v1/stats/events?bucket=second")["series"].values()
+                               for _, n in points) == 30, timeout=10, what="30 events stored, per second")
+        status, _, body = app.get("/api/v1/stats/events?bucket=second&since=2026-11-30T10:00:00Z&until=2026-11-30T12:00:01Z")
+        assert status == 400 and "at most an hour" in str(body)
+        page = open_page(browser)
+        try:
+            page.goto(app.url + "/")
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_function("""() => document.querySelector('[data-counter="events-per-minute"]')
+              .dataset.count === '30'""", timeout=5000)
+            # Narrowed by a filter the store follows: only the matching events count.
+            page.goto(app.url + "/?device=qemu-03")
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_function("""() => document.querySelector('[data-counter="events-per-minute"]')
+              .dataset.count === '1'""", timeout=5000)
+            assert page.errors == []
+        finally:
+            page.context.close()
+    finally:
+        app.stop()
+        publisher.close()

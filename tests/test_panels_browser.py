@@ -1,0 +1,130 @@
+"""Panels an operator can act on (issue 13, item 5), in Debian's Chromium against the app with its
+own store, fed by a real ZMQ publisher: a Bad device's panel says since when, its last health check
+and its last jobs (from the store, so after a reload too); a job's panel counts "so far" to now and
+pages all of its test-shell messages. And the device's jobs endpoint obeys the access rules.
+"""
+import datetime
+import json
+
+import pytest
+
+from tests.helpers import AppProcess, TestPublisher, free_port, wait_until
+from tests.test_app_browser import device, job, open_page
+
+
+def now_stamp(minutes_ago=0):
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes_ago)
+    return t.replace(tzinfo=None).isoformat()
+
+
+def publish(publisher, kind, uuid, data, minutes_ago=0, user="lavaserver"):
+    publisher.send([f"org.lavasoftware.{kind}".encode(), uuid.encode(), now_stamp(minutes_ago).encode(),
+                    user.encode(), json.dumps(data).encode()])
+
+
+def feed_lab(publisher):
+    """docker-06: two test jobs, a health check that ended Incomplete, then Bad; job 301 running on
+    qemu-01 with 120 test-shell messages."""
+    for i, (job_id, hc, health) in enumerate([(20400, True, "Complete"), (20410, False, "Complete"),
+                                              (20420, False, "Canceled"), (20439, True, "Incomplete")]):
+        data = job(job_id, "docker", "alice", "Running", "docker-06", "w-1",
+                   description=f"secret plan {job_id}", health_check=hc)
+        publish(publisher, "testjob", f"j{job_id}a", data, minutes_ago=200 - 10 * i)
+        publish(publisher, "testjob", f"j{job_id}b", dict(data, state="Finished", health=health,
+                                                          end_time=now_stamp(195 - 10 * i)),
+                minutes_ago=195 - 10 * i)
+    publish(publisher, "device", "d6", device("docker-06", "docker", "w-1", "Idle", "Bad"), minutes_ago=150)
+    publish(publisher, "device", "q1", device("qemu-01", "qemu", "w-1", "Running", job=301))
+    publish(publisher, "testjob", "j301", job(301, "qemu", "bob", "Running", "qemu-01", "w-1"), minutes_ago=5)
+    for i in range(120):
+        publish(publisher, "event", f"m{i}", {"job": 301, "message": f"step {i:03d} ok"}, minutes_ago=4)
+
+
+@pytest.fixture
+def open_lab():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--access", "open")
+    try:
+        publisher.wait_for_subscriber()
+        feed_lab(publisher)
+        wait_until(lambda: len(app.json("/api/v1/jobs/301")["messages"]) == 120, timeout=15,
+                   what="120 messages stored")
+        yield publisher, app
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_a_bad_devices_panel_says_since_when_its_last_check_and_jobs_after_a_reload(open_lab, browser):
+    _, app = open_lab
+    body = app.json("/api/v1/devices/docker-06/jobs")
+    assert [j["id"] for j in body["jobs"]] == [20439, 20420, 20410, 20400]
+    assert body["last_health_check"]["id"] == 20439 and body["last_health_check"]["health"] == "Incomplete"
+    assert app.json("/api/v1/devices/docker-06/jobs?limit=2")["jobs"][1]["id"] == 20420
+    assert app.get("/api/v1/devices/docker-06/jobs?limit=500")[0] == 400
+    page = open_page(browser, width=1440, height=900)
+    try:
+        for _ in range(2):  # the second time after a reload: the history comes from the store
+            page.goto(app.url + "/?detail=device:docker-06")
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_selector("#device-jobs-list", timeout=10000)
+            since = page.inner_text("#detail-bad-since")
+            assert since.startswith("✕ Bad since 20") and "2 h 30 m" in since, since
+            check = page.inner_text("#device-last-check")
+            assert "#20439" in check and "Incomplete" in check and "health check" in check, check
+            rows = page.evaluate("""() => [...document.querySelectorAll('#device-jobs-list [data-job]')].map((el) =>
+              [el.dataset.job, el.dataset.outcome])""")
+            assert rows == [["20439", "Incomplete"], ["20420", "Canceled"], ["20410", "Complete"], ["20400", "Complete"]]
+            assert "secret plan 20410" in page.inner_text("#device-jobs-list")  # open access: all of it
+            # One time format: 24-hour, with the ISO form in the tooltip.
+            stamp = page.query_selector("#detail-bad-since time")
+            assert " PM" not in since and " AM" not in since and stamp.get_attribute("title").startswith("20")
+            page.reload()
+        # The health check opens in the panel, by keyboard.
+        page.focus("#device-last-check button")
+        page.keyboard.press("Enter")
+        page.wait_for_selector('#detail[data-kind="job"][data-id="20439"]', timeout=5000)
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+
+def test_a_running_jobs_panel_counts_to_now_and_pages_all_its_messages(open_lab, browser):
+    _, app = open_lab
+    page = open_page(browser, width=1440, height=900)
+    try:
+        page.goto(app.url + "/?detail=job:301")
+        page.wait_for_selector("#job-messages[data-count='120']", timeout=10000)
+        total = page.get_attribute(".job-path-total", "data-ms")
+        assert int(total) >= 5 * 60 * 1000 - 5000, total  # submitted 5 min ago: to now, not to the last change
+        page.wait_for_timeout(2100)
+        assert int(page.get_attribute(".job-path-total", "data-ms")) >= int(total) + 1000
+        texts = lambda: page.evaluate("() => [...document.querySelectorAll('.job-message-text')].map((el) => el.textContent)")
+        assert texts() == [f"step {i:03d} ok" for i in range(100, 120)]  # the newest page, at most 50
+        page.click("text=Earlier")
+        assert texts() == [f"step {i:03d} ok" for i in range(50, 100)]
+        page.click("text=Earlier")
+        assert texts()[0] == "step 000 ok" and "page 1 of 3" in page.inner_text("#job-messages")
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+
+def test_a_devices_jobs_keep_private_jobs_private():
+    """--access lava with a LAVA that does not answer: every job is private to an anonymous viewer
+    (default deny). The device's jobs say id, state and outcome, never description or submitter."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--access", "lava", "--lava-url", f"http://127.0.0.1:{free_port()}")
+    try:
+        publisher.wait_for_subscriber()
+        feed_lab(publisher)
+        wait_until(lambda: len(app.json("/api/v1/devices/docker-06/jobs")["jobs"]) == 4, timeout=15,
+                   what="4 jobs of docker-06 stored")
+        body = app.json("/api/v1/devices/docker-06/jobs")
+        text = json.dumps(body)
+        assert "secret plan" not in text and "alice" not in text
+        assert all(j["hidden"] is True for j in body["jobs"])
+        assert body["last_health_check"]["id"] == 20439 and body["last_health_check"]["health"] == "Incomplete"
+    finally:
+        app.stop()
+        publisher.close()

@@ -1,0 +1,109 @@
+"""Small faults of issue 13 (item 6), each as a person would meet it, in Debian's Chromium against
+the app fed by a real ZMQ publisher: one 24-hour time form, a filter value never seen warns,
+health= narrows the feed's messages, stale data does not grey the charts, phone tabs all reachable,
+"N canceled" readable (>= 4.5:1) in both themes.
+"""
+import pytest
+
+from tests.helpers import AppProcess, TestPublisher, wait_until
+from tests.test_app_browser import device, job, open_page, send
+
+CONTRAST = """(el) => {
+  const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => { const v = c.map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  let bgEl = el; let bg = 'rgba(0, 0, 0, 0)';
+  while (bgEl && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(bgEl).backgroundColor; bgEl = bgEl.parentElement; }
+  const a = lum(rgb(getComputedStyle(el).color)); const b = lum(rgb(bg));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.fixture
+def lab():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--access", "open")
+    try:
+        publisher.wait_for_subscriber()
+        send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1", "Running", "Good", job=10))
+        send(publisher, "device", "d2", device("bbb-01", "bbb", "w-1", "Running", "Bad", job=11))
+        send(publisher, "testjob", "j1", job(10, "qemu", "alice", "Running", "qemu-01", "w-1"))
+        send(publisher, "testjob", "j2", job(11, "bbb", "alice", "Running", "bbb-01", "w-1"))
+        send(publisher, "event", "e1", {"job": 10, "message": "message of the Good device"})
+        send(publisher, "event", "e2", {"job": 11, "message": "message of the Bad device"})
+        wait_until(lambda: len(app.json("/api/v1/state")["events"]) == 2, timeout=10, what="2 events")
+        yield publisher, app
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_small_faults(lab, browser):
+    publisher, app = lab
+    page = open_page(browser, width=1280, height=800)
+    try:
+        # One time form: 24-hour, local, ISO in the tooltip.
+        page.goto(app.url + "/?detail=device:qemu-01")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        stamp = page.wait_for_selector('#detail [data-field="updated"] time', timeout=5000)
+        assert page.evaluate("""() => { const t = document.querySelector('#detail [data-field="updated"] time');
+          return /^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d/.test(t.textContent); }""")
+        assert "T" in stamp.get_attribute("title") and "M" not in stamp.inner_text().split("(")[0]
+        got = page.evaluate("""async () => { const t = await import('/static/js/time.js');
+          return t.formatDateTime(new Date(2026, 10, 30, 16, 40, 57).getTime()); }""")
+        assert got == "2026-11-30 16:40:57"
+
+        # A device type never seen warns; a known one does not.
+        page.goto(app.url + "/")
+        page.wait_for_selector("[data-device]", timeout=10000)
+        page.click("summary:has-text('Filters')") if page.is_visible("summary:has-text('Filters')") else None
+        page.fill("#filter-device_type", "qemuu")
+        page.press("#filter-device_type", "Enter")
+        warning = page.wait_for_selector("#filter-device_type-warning", timeout=5000)
+        assert "qemuu" in warning.inner_text()
+        page.goto(app.url + "/?device_type=qemu")
+        page.wait_for_selector("[data-device]", timeout=10000)
+        page.fill("#filter-device_type", "bbb")
+        page.press("#filter-device_type", "Enter")
+        page.wait_for_function("() => location.search.includes('bbb')", timeout=5000)
+        # Known values are learnt from what the page has received: a page loaded with qemu alone
+        # learns bbb from the snapshot that the new filter brings, and the warning goes.
+        page.wait_for_selector('[data-device="bbb-01"]', timeout=5000)
+        page.wait_for_function("() => !document.querySelector('#filter-device_type-warning')", timeout=5000)
+
+        # health=Bad: the feed keeps the Bad device's message, not the Good one's.
+        page.goto(app.url + "/?health=Bad&view=feed")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        page.wait_for_selector("text=message of the Bad device", timeout=5000)
+        assert "message of the Good device" not in page.inner_text("#feed")
+
+        # Stale data greys the board, never the charts (they come from the REST API).
+        for view, greyed in (("charts", False), ("all", True)):
+            page.goto(app.url + f"/?view={view}")
+            page.wait_for_selector("#main", timeout=10000)
+            page.evaluate("document.getElementById('dashboard').classList.add('is-stale')")
+            page.wait_for_timeout(400)  # past the fade
+            opacity = page.evaluate("() => getComputedStyle(document.getElementById('main')).opacity")
+            assert (float(opacity) < 1) == greyed, (view, opacity)
+
+        # "N canceled" (and every outcome counter) readable in both themes.
+        for theme in ("light", "dark"):
+            page.goto(app.url + f"/?theme={theme}")
+            page.wait_for_selector('[data-counter="jobs-hour-Canceled"]', timeout=10000)
+            for name in ("jobs-hour-Canceled", "jobs-hour-Complete", "workers-Offline", "device-health-Retired"):
+                ratio = page.eval_on_selector(f'[data-counter="{name}"] .counter-word', CONTRAST)
+                assert ratio >= 4.5, (theme, name, ratio)
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+    phone = open_page(browser, width=375, height=740, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(app.url + "/")
+        phone.wait_for_selector(".view-tab", timeout=10000)
+        tabs = phone.evaluate("""() => [...document.querySelectorAll('.view-tab')].map((el) => {
+          const r = el.getBoundingClientRect(); return [el.textContent.trim(), r.left >= 0 && r.right <= innerWidth]; })""")
+        assert len(tabs) == 6 and all(inside for _, inside in tabs), tabs
+        assert phone.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+    finally:
+        phone.context.close()
