@@ -107,6 +107,13 @@ SETTINGS = (
     Setting("sim_devices", 50, "Devices in the simulated lab.", int),
     Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
     Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),
+    # Alerts (docs/alerts.md)
+    Setting("alerts", True, "Evaluate alert rules as changes arrive (--no-alerts: none).", bool),
+    Setting("alerts_config", "", "TOML file of alert thresholds, per lab and device type, rules "
+            "turned off, and Apprise destinations (docs/alerts.md). Empty: the defaults, "
+            "shown on the page only."),
+    Setting("alerts_interval", 15.0, "Seconds between two evaluations of the rules about "
+            "durations (Bad for longer than N minutes, ...).", float),
     Setting("log_level", "INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )
 
@@ -114,7 +121,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
 POSITIVE = ("port", "change_log", "max_finished_jobs", "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
-            "sim_devices", "sim_speed", "session_idle", "session_lifetime")
+            "sim_devices", "sim_speed", "session_idle", "session_lifetime", "alerts_interval")
 
 
 class ConfigError(ValueError):

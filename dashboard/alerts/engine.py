@@ -30,7 +30,8 @@ class AlertEngine:
         self.notifier = notifier
         self.run_in_thread = run_in_thread
         self.sleep = sleep
-        self.silence = silence  # () → seconds since the event stream last spoke, or None
+        self.silence = silence  # () → (seconds the event stream has been silent or None, whether
+        #                             it has said anything since this process started)
         self.api_state = api_state  # () → the reconciler's state name, or None
         self.clock = clock
         self.interval = interval
@@ -46,7 +47,9 @@ class AlertEngine:
     def restore(self):
         """Alerts still firing when the dashboard stopped: they do not fire again."""
         if self.store is not None:
-            self.book.restore(self.store.alerts(status="firing", limit=MAX_RESTORED))
+            alerts = self.store.alerts(status="firing", limit=MAX_RESTORED)
+            self.book.restore(alerts)
+            self.rules.restore(alerts)
             if self.book.firing:
                 log.info("%d alerts still firing from before the restart", len(self.book.firing))
 
@@ -79,11 +82,16 @@ class AlertEngine:
             self._api_error_since = self._api_error_since or now
         else:
             self._api_error_since = None
-        transitions = self.rules.tick(self.state, now, self.silence(),
+        silence, heard = self.silence()
+        transitions = self.rules.tick(self.state, now, silence,
                                       now - self._api_error_since if self._api_error_since else None)
-        tables = {"device": self.state.devices, "worker": self.state.workers}
+        if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
+            transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
+        # Boards and workers the model no longer has (gone while the dashboard was down).
+        tables = {"device_bad": self.state.devices, "device_maintenance": self.state.devices,
+                  "worker_offline": self.state.workers}
         for key, alert in list(self.book.firing.items()):
-            table = tables.get(alert.get("subject_kind"))
+            table = tables.get(alert["rule"])
             if table is not None and alert["subject"] not in table:
                 transitions.append(("resolve", key, None))
         self._queue(self.book.apply(transitions, now))
@@ -135,6 +143,12 @@ class AlertEngine:
                 log.exception("alert engine round failed")
             self._wake.wait(self.interval)
             self._wake.clear()
+
+    def close(self):
+        """Keep what is still queued (the process is stopping)."""
+        if self.store is not None and self.outbox:
+            self.store.save_alerts([alert for alert, _ in self.outbox])
+            self.outbox.clear()
 
     def current(self):
         """The alerts firing now, newest first."""

@@ -154,6 +154,14 @@ class Rules:
         self.checks = collections.defaultdict(collections.deque)  # device → (job id, passed)
         self.first_seen = {}  # (rule, subject) → when the condition was first seen without `since`
 
+    def restore(self, alerts):
+        """Take back what the change-driven rules knew of alerts still firing (after a restart):
+        a flapping board counts as flapping until its window has passed since it fired."""
+        for alert in alerts:
+            if alert.get("rule") == "flapping" and alert.get("status") == "firing":
+                changes = int(self.config.get("flapping", "changes", alert.get("device_type")))
+                self.flaps[alert["subject"]] = collections.deque([alert["fired_at"]] * (changes + 1))
+
     # -- as changes arrive -------------------------------------------------------------------
     def on_changes(self, changes, now):
         """Transitions the changes cause, in order."""
@@ -249,13 +257,17 @@ class Rules:
                             rule, "device", host, dtype, f"{host} has been {health} for "
                             f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})",
                             since=since)))
-            times = self.flaps.get(host)
-            if times:
-                window = self.config.get("flapping", "minutes", dtype) * 60
-                while times and times[0] < now - window:
-                    times.popleft()
-                if len(times) <= self.config.get("flapping", "changes", dtype):
-                    out.append(("resolve", key_of("flapping", host), None))
+                elif device.get("health") != health:  # also after a restart, or a correction
+                    out.append(("resolve", key_of(rule, host), None))
+        for host, times in list(self.flaps.items()):
+            dtype = (state.devices.get(host) or {}).get("device_type")
+            window = self.config.get("flapping", "minutes", dtype) * 60
+            while times and times[0] < now - window:
+                times.popleft()
+            if len(times) <= self.config.get("flapping", "changes", dtype):
+                out.append(("resolve", key_of("flapping", host), None))
+            if not times:
+                del self.flaps[host]
         for host, worker in state.workers.items():
             rule = "worker_offline"
             if worker.get("state") == "Offline" and self.config.enabled(rule):
@@ -265,6 +277,8 @@ class Rules:
                     out.append(("fire", key_of(rule, host), self._info(
                         rule, "worker", host, None, f"worker {host} has been Offline for "
                         f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})", since=since)))
+            elif worker.get("state") != "Offline":
+                out.append(("resolve", key_of(rule, host), None))
         out += self._queues(state, now)
         for rule, seconds in (("stream_silent", silence), ("lava_api_failing", api_error_for)):
             if not self.config.enabled(rule):

@@ -60,6 +60,17 @@ CREATE TABLE IF NOT EXISTS model_snapshot (
     saved DOUBLE PRECISION NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    alert_key TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fired_at DOUBLE PRECISION NOT NULL,
+    resolved_at DOUBLE PRECISION,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_fired ON alerts(fired_at);
+CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status, fired_at);
 """
 COLUMNS = ("id", "uuid", "time", "ts", "received", "kind", "topic", "username", "job", "device",
            "worker", "submitter", "device_type", "state", "health", "data", "frames")
@@ -322,6 +333,44 @@ class EventStore:
             if not rows:
                 return
             event_id = rows[-1]["id"]
+
+    # -- alerts (dashboard/alerts) ------------------------------------------------------------
+    def save_alerts(self, alerts):
+        """Keep alerts (new, or a new status of one already kept), in one transaction."""
+        rows = [(a["id"], a["key"], a["rule"], a["status"], a["fired_at"], a.get("resolved_at"),
+                 json.dumps(a, separators=(",", ":"))) for a in alerts]
+        if not rows:
+            return
+        with self._transaction() as conn:
+            conn.cursor().executemany(self._sql(
+                "INSERT INTO alerts (id, alert_key, rule, status, fired_at, resolved_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "status = excluded.status, resolved_at = excluded.resolved_at, "
+                "body = excluded.body"), rows)
+
+    def alerts(self, status=None, since=None, until=None, limit=100):
+        """Kept alerts, newest first: those firing, resolved, or all (status None), fired in a
+        range."""
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if since is not None:
+            where.append("fired_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("fired_at < ?")
+            args.append(until)
+        sql = (f"SELECT body FROM alerts WHERE {' AND '.join(where) or '1 = 1'} "
+               f"ORDER BY fired_at DESC, id LIMIT ?")
+        return [json.loads(r["body"]) for r in self._rows(sql, (*args, limit))]
+
+    def prune_alerts(self, before):
+        """Forget resolved alerts fired before `before` (epoch seconds); returns how many."""
+        with self._transaction() as conn:
+            cur = conn.execute(self._sql("DELETE FROM alerts WHERE status = 'resolved' AND "
+                                         "fired_at < ?"), (before,))
+        return cur.rowcount
 
     # -- reading ---------------------------------------------------------------------------
     def events(self, filters=None, since=None, until=None, before=None, after=None, limit=100,

@@ -47,6 +47,7 @@ def healthz():
         "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None,
                       recovered=ext.keeper.recovered if ext.keeper else None)
         if store else None,
+        "alerts": ext.alerts.stats() if ext.alerts else None,
     })
     body["ok"] = not degraded
     return jsonify(body)
