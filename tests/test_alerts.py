@@ -117,7 +117,7 @@ RULES = {
     "health_checks_failed": ("count = 2\n", lambda: _health_checks("Incomplete", 11)
                              + _health_checks("Incomplete", 12),
                              lambda: _health_checks("Complete", 13), "health_checks_failed/qemu-01"),
-    "flapping": ("changes = 2\nminutes = 0.1\n",
+    "flapping": ("changes = 2\nminutes = 0.3\n",
                  lambda: [device("qemu-01", h) for h in ("Good", "Unknown", "Good", "Unknown")],
                  lambda: [], "flapping/qemu-01"),  # resolves when the window has passed
     "queue_starving": ("minutes = 0.02\n", lambda: [
@@ -163,7 +163,7 @@ def test_each_rule_fires_once_renotifies_resolves_and_survives_a_restart(lab, re
 
     for f in resolve():
         publisher.send(f)
-    wait_until(lambda: key in resolved_keys(app), timeout=20, what=f"{key} resolved")
+    wait_until(lambda: key in resolved_keys(app), timeout=40, what=f"{key} resolved")
     wait_until(lambda: any(t.startswith("[RESOLVED]") for t in receiver.titles()), timeout=15,
                what="the resolution notified")
     assert key not in firing(app)

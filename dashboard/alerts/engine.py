@@ -26,6 +26,7 @@ class AlertEngine:
         self.sink = sink
         self.rules = Rules(config)
         self.book = AlertBook(config)
+        self.rules.firing = self.book.firing
         self.store = store
         self.notifier = notifier
         self.run_in_thread = run_in_thread

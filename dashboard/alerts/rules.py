@@ -153,6 +153,8 @@ class Rules:
         self.flaps = collections.defaultdict(collections.deque)  # device → times of health changes
         self.checks = collections.defaultdict(collections.deque)  # device → (job id, passed)
         self.first_seen = {}  # (rule, subject) → when the condition was first seen without `since`
+        # The keys firing now (the lifecycle's): a resolution is said only of those. None: say all.
+        self.firing = None
 
     def restore(self, alerts):
         """Take back what the change-driven rules knew of alerts still firing (after a restart):
@@ -167,9 +169,11 @@ class Rules:
         """Transitions the changes cause, in order."""
         out = []
         for change in changes:
-            handler = getattr(self, f"_on_{change.kind}", None)
+            handler = self._handlers.get(change.kind)
             if handler is not None:
-                handler(change, now, out)
+                handler(self, change, now, out)
+        if self.firing is not None:  # the ingest path: resolutions of what does not fire are noise
+            out = [t for t in out if t[0] == "fire" or t[1] in self.firing]
         return out
 
     def _on_device(self, change, now, out):
@@ -230,6 +234,8 @@ class Rules:
         if new is None or new.get("state") != "Offline":
             out.append(("resolve", key_of("worker_offline", change.id), None))
             self.first_seen.pop(("worker_offline", change.id), None)
+
+    _handlers = {"device": _on_device, "job": _on_job, "worker": _on_worker}
 
     @staticmethod
     def _bound(table):
