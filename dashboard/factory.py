@@ -15,6 +15,7 @@ from dashboard.web import api, auth
 from dashboard.web import feeds
 from dashboard.web import history as history_api
 from dashboard.web import openapi
+from dashboard.web import reports as reports_api
 from dashboard.web import views
 from dashboard.live.health import Health, summary as health_summary
 from dashboard.live.meta import Meta
@@ -130,7 +131,7 @@ def create_app(overrides=None, settings=None):
     _sessions_config(app, settings, key)
     app.extensions["dashboard"] = _build_services(settings, key)
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
-                      alerts_api.bp):
+                      alerts_api.bp, reports_api.bp):
         app.register_blueprint(blueprint)
     return app
 

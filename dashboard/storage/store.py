@@ -425,17 +425,19 @@ class EventStore:
                f"AND state = 'Finished') AS f WHERE k = 1 ORDER BY ts, job")
         return [dict(r) for r in self._rows(sql, args)]
 
-    def state_before(self, kind, key, since, filters=None, lookback=None):
+    def state_before(self, kind, key, since, filters=None, lookback=None,
+                     columns=("ts", "device", "device_type", "state", "health", "job")):
         """For each `key` value, its last row of `kind` before `since` (within `lookback` s)."""
+        assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
         where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None,
                              None, corrections=True)
         where.append("ts < ?")
         args.append(since)
-        cols = "ts, device, device_type, state, health, job"
+        cols = ", ".join(columns)
         if (filters or {}).get(key) is not None:  # one object: its newest row, by index
             sql = f"SELECT {cols} FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT 1"
             return [dict(r) for r in self._rows(sql, args)]
-        sql = (f"SELECT e.ts, e.device, e.device_type, e.state, e.health, e.job FROM events e "
+        sql = (f"SELECT {', '.join('e.' + c for c in columns)} FROM events e "
                f"JOIN (SELECT MAX(id) AS id FROM events "
                f"WHERE {' AND '.join(where)} GROUP BY {key}) last ON e.id = last.id")
         return [dict(r) for r in self._rows(sql, args)]

@@ -50,6 +50,20 @@ ALERT_PARAMS = [
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "at most (100)"},
 ]
+REPORT_ROW = _obj(("name", "availability", "utilisation", "failures", "jobs_run"), name=STR,
+                  availability=NNUM, utilisation=NNUM, failures={"type": "integer"},
+                  mtbf_hours=NNUM, mttr_hours=NNUM, health_checks={"type": "integer"},
+                  health_check_pass_rate=NNUM, jobs_run={"type": "integer"},
+                  jobs_completed={"type": "integer"}, queue_wait_p50_s=NNUM, queue_wait_p95_s=NNUM,
+                  known_hours=NUM)
+REPORT_PARAMS = [
+    {"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+     "description": "start of the period (default: 30 days before `until`)"},
+    {"name": "until", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+     "description": "end of the period, exclusive (default: now); at most 366 days after `since`"},
+    {"name": "group", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["device", "device_type", "worker"]}, "description": "default device"},
+]
 ERROR_CODES = ["bad_parameter", "history_off", "not_found", "unauthorized", "forbidden",
                "method_not_allowed", "bad_request", "too_large", "internal_error", "http_error"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
@@ -163,6 +177,11 @@ def document():
                                         [WINDOW, _q("device_type", NAME_Q, ""), _q("submitter", NAME_Q, "")]),
             "/api/v1/alerts": _get("Alerts, firing and past, newest first (docs/alerts.md)",
                                    _ok(alerts=arr(ALERT), firing={"type": "integer"}), ALERT_PARAMS),
+            "/api/v1/reports": _get("Reliability per device, device type or worker over a period "
+                                    "(docs/api.md)", _ok(group=STR, rows=arr(REPORT_ROW),
+                                                          **{"from": NUM, "to": NUM}), REPORT_PARAMS),
+            "/export/reports.csv": _get("The reliability report as CSV", STR, REPORT_PARAMS,
+                                        media="text/csv"),
             "/feeds/alerts.atom": _get("The newest alerts as an Atom feed", STR, ALERT_PARAMS,
                                        media="application/atom+xml"),
             "/feeds/events.atom": _get("The newest events as an Atom feed", STR, FILTER_PARAMS,
