@@ -12,6 +12,7 @@ import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
 import { AlertBanner } from "./AlertBanner.js";
 import { AlertsView } from "./AlertsView.js";
+import { ReportsView } from "./ReportsView.js";
 import { useAlerts } from "./alerts.js";
 import { Header } from "./Header.js";
 import { JobList } from "./JobList.js";
@@ -112,7 +113,8 @@ export function App({ state, status, version, options, actions }) {
           onView=${actions.setView} onTheme=${actions.setTheme} />
         <${FilterBar} state=${state} options=${options} active=${hasFilters(options)}
           onFilter=${actions.setFilter} onQuery=${actions.setQuery} onClear=${actions.clearFilters} />`}
-      ${view === "alerts" ? html`
+      ${view === "reports" ? html`
+        <main id="main" class="board board-reports" tabindex="-1"><${ReportsView} /></main>` : view === "alerts" ? html`
         <main id="main" class="board board-alerts" tabindex="-1">
           <${AlertsView} alerts=${alerts.alerts} error=${alerts.error} />
         </main>` : charts ? html`
