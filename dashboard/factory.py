@@ -320,6 +320,8 @@ def _open_store(settings, state, simulated, writer):
         raise config.ConfigError(f"database: {err}") from None
     if not writer:
         return store, None  # a web process only reads the history the ingest process writes
+    if store.ensure_rollups():  # a store from before the roll-ups: counted once, at start
+        log.info("hourly roll-ups rebuilt from the stored events")
     keeper = StoreKeeper(store, state, settings,
                          lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                          socketio.sleep)
