@@ -94,6 +94,9 @@ ROLLUP_UPSERT = ("INSERT INTO rollup_hourly (hour, kind, device, device_type, wo
                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, kind, device, device_type, worker) "
                  "DO UPDATE SET n = rollup_hourly.n + excluded.n")
 ROLLUP_FILTERS = ("kind", "device", "device_type", "worker")
+# Each hour's and kind's total is a row of its own, under this name for device, type and worker
+# (no LAVA name is "*"): an unfiltered chart reads one row per hour and kind.
+TOTAL = "*"
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
 # libpq settings, unless the URL gives them: a server that cannot be reached, or vanishes from the
 # network, is an error within about a minute instead of a thread stuck for TCP's timeouts (hours).
@@ -282,9 +285,11 @@ class EventStore:
         return written
 
     def _count_rollups(self, conn, rows):
-        counts = collections.Counter(
-            (int(row[2] // 3600 * 3600), row[4], row[8] or "", row[11] or "", row[9] or "")
-            for row in rows)
+        counts = collections.Counter()
+        for row in rows:
+            hour = int(row[2] // 3600 * 3600)
+            counts[(hour, row[4], row[8] or "", row[11] or "", row[9] or "")] += 1
+            counts[(hour, row[4], TOTAL, TOTAL, TOTAL)] += 1
         conn.cursor().executemany(self._sql(ROLLUP_UPSERT),
                                   [(*key, n) for key, n in counts.items()])
 
@@ -310,6 +315,10 @@ class EventStore:
                 f"COALESCE(worker, ''), COUNT(*) FROM events {where} "
                 f"GROUP BY h, kind, COALESCE(device, ''), COALESCE(device_type, ''), "
                 f"COALESCE(worker, '')"), args)
+            conn.execute(self._sql(
+                f"INSERT INTO rollup_hourly (hour, kind, device, device_type, worker, n) "
+                f"SELECT {hour} AS h, kind, '{TOTAL}', '{TOTAL}', '{TOTAL}', COUNT(*) FROM events "
+                f"{where} GROUP BY h, kind"), args)
             conn.execute("INSERT INTO rollup_state (id, complete) VALUES (1, 1) "
                          "ON CONFLICT (id) DO UPDATE SET complete = 1")
         return self._rows("SELECT COUNT(*) AS n FROM rollup_hourly")[0]["n"]
@@ -364,6 +373,13 @@ class EventStore:
                     "UPDATE rollup_hourly SET n = n - ? WHERE hour = ? AND kind = ? AND device = ? "
                     "AND device_type = ? AND worker = ?"),
                     [(g["n"], g["h"], g["kind"], g["d"], g["t"], g["w"]) for g in gone])
+                totals = collections.Counter()
+                for g in gone:
+                    totals[(g["h"], g["kind"])] += g["n"]
+                conn.cursor().executemany(self._sql(
+                    "UPDATE rollup_hourly SET n = n - ? WHERE hour = ? AND kind = ? AND device = ? "
+                    "AND device_type = ? AND worker = ?"),
+                    [(n, h, kind, TOTAL, TOTAL, TOTAL) for (h, kind), n in totals.items()])
                 conn.execute("DELETE FROM rollup_hourly WHERE n <= 0")
                 cur = conn.execute(self._sql(f"DELETE FROM events WHERE id IN ({chosen})"), args)
             deleted += cur.rowcount
@@ -492,6 +508,8 @@ class EventStore:
                         for b, kind, n in self.buckets(width_s, lo, hi, filters, rollups=False):
                             counts[(b, kind)] += n
                 where = ["hour >= ?", "hour < ?"] + [f"{k} = ?" for k in filters]
+                if not set(filters) - {"kind"}:  # the totals' rows; else the named ones match
+                    where += [f"{k} = '{TOTAL}'" for k in ("device", "device_type", "worker")]
                 sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
                        f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
                        f"WHERE {' AND '.join(where)}) AS r GROUP BY b, kind")
