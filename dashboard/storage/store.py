@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS rollup_hourly (
     n BIGINT NOT NULL,
     PRIMARY KEY (hour, kind, device, device_type, worker)
 );
+-- The totals (device '*') and one board's hours without reading every board's.
+CREATE INDEX IF NOT EXISTS rollup_device_hour ON rollup_hourly(device, hour);
 CREATE TABLE IF NOT EXISTS rollup_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     complete INTEGER NOT NULL
