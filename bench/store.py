@@ -6,6 +6,7 @@ synthetic lab (devices changing state and health, jobs flowing, test-shell messa
 last 7 days, so that statistics and timelines have something to chew on.
 
     python bench/store.py --events 1000000
+    python bench/store.py --direct --events 1000000 --devices 1000   # roll-ups vs scan, reports
 """
 import argparse
 import json
@@ -113,12 +114,64 @@ def latency(app, path, repeat):
     return {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1)}
 
 
+def timed(fn, repeat):
+    """Median and max milliseconds of fn()."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1)}
+
+
+def direct(args):
+    """The store alone (no app): N events written in batches as the writer does, then the events
+    chart from the hourly roll-ups and by scanning the window (the baseline), and a month's
+    reliability report, in the same run."""
+    from dashboard.core.events import parse_frames
+    from dashboard.storage.store import EventStore, row_for
+    from dashboard.web.reports import report
+
+    global DEVICES
+    DEVICES = args.devices
+    out = {"command": "python " + " ".join(sys.argv), "events": args.events, "devices": DEVICES}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EventStore(tmp + "/events.sqlite3", max_queue=10_000_000)
+        end = time.time()
+        t0 = time.monotonic()
+        for frames in messages(args.events, end - 30 * 86400, end):
+            store.enqueue(row_for(parse_frames(frames), frames, {}, 0.0))
+            if len(store.queue) >= 5000:
+                store.flush()
+        while store.queue:
+            store.flush()
+        out["written_per_s"] = round(args.events / (time.monotonic() - t0))
+        out["rollup_rows"] = store._rows("SELECT COUNT(*) AS n FROM rollup_hourly")[0]["n"]
+        for name, width, days in (("chart_events_per_hour_24h", 3600, 1),
+                                  ("chart_events_per_day_30d", 86400, 30)):
+            since = end - days * 86400
+            assert store.buckets(width, since, end) == store.buckets(width, since, end, rollups=False)
+            out[name] = {"rollups": timed(lambda: store.buckets(width, since, end), args.repeat),
+                         "scan": timed(lambda: store.buckets(width, since, end, rollups=False),
+                                       args.repeat)}
+        out["report_month_per_device"] = timed(
+            lambda: report(store, end - 30 * 86400, end, "device"), max(1, args.repeat // 2))
+        out["report_month_per_device_type"] = timed(
+            lambda: report(store, end - 30 * 86400, end, "device_type"), max(1, args.repeat // 2))
+    print(json.dumps(out, indent=2))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--async-mode", default="eventlet", choices=("eventlet", "gevent"))
+    parser.add_argument("--direct", action="store_true",
+                        help="the store alone: roll-ups against the scan, and a month's report")
+    parser.add_argument("--devices", type=int, default=DEVICES, help="with --direct")
     args = parser.parse_args()
+    if args.direct:
+        return direct(args)
     out = {"command": "python " + " ".join(sys.argv), "ingest": {}, "queries": {}}
     with tempfile.TemporaryDirectory() as tmp:
         app, out["ingest"]["without_store"] = ingest(args, False, tmp + "/none")

@@ -114,6 +114,13 @@ SETTINGS = (
     Setting("sim_devices", 50, "Devices in the simulated lab.", int),
     Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
     Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),
+    # Alerts (docs/alerts.md)
+    Setting("alerts", True, "Evaluate alert rules as changes arrive (--no-alerts: none).", bool),
+    Setting("alerts_config", "", "TOML file of alert thresholds, per lab and device type, rules "
+            "turned off, and Apprise destinations (docs/alerts.md). Empty: the defaults, "
+            "shown on the page only."),
+    Setting("alerts_interval", 15.0, "Seconds between two evaluations of the rules about "
+            "durations (Bad for longer than N minutes, ...).", float),
     Setting("log_level", "INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     # -- limits on what one client may cost (Socket.IO work, connections, slow requests) --------
     Setting("subscribe_burst", 5, "Socket.IO `subscribe` requests one client may send at once; "
@@ -145,7 +152,7 @@ POSITIVE = ("port", "change_log", "max_finished_jobs", "max_devices", "max_worke
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed", "session_idle", "session_lifetime", "subscribe_burst",
             "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",
-            "socket_timeout", "shutdown_timeout")
+            "socket_timeout", "shutdown_timeout", "alerts_interval")
 
 
 class ConfigError(ValueError):

@@ -10,10 +10,12 @@ from flask_socketio import SocketIO
 
 from dashboard import __version__, config, server
 from dashboard.core.redact import scrub, split_secrets
+from dashboard.web import alerts as alerts_api
 from dashboard.web import api, auth
 from dashboard.web import feeds
 from dashboard.web import history as history_api
 from dashboard.web import openapi
+from dashboard.web import reports as reports_api
 from dashboard.web import views
 from dashboard.live.health import Health, summary as health_summary
 from dashboard.live.meta import Meta
@@ -63,9 +65,9 @@ class SecretScrubber(logging.Filter):
         return True
 
 
-def _scrub_logs(settings):
+def _scrub_logs(settings, extra=()):
     """Install the SecretScrubber on every handler of the root logger (once per handler)."""
-    secrets = []
+    secrets = list(extra)
     try:
         secrets.append(config.lava_token(settings))
     except config.ConfigError:
@@ -104,6 +106,7 @@ class Services:
     discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
     connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
     wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
+    alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
 
 
 def create_app(overrides=None, settings=None):
@@ -134,7 +137,8 @@ def create_app(overrides=None, settings=None):
     app.extensions["dashboard"] = services = _build_services(settings, key)
     services.connections = server.Connections(settings["max_connections_per_address"])
     services.wsgi_errors = errors
-    for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp):
+    for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
+                      alerts_api.bp, reports_api.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -201,6 +205,9 @@ def _build_services(settings, key):
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
     access_parts = _access(settings, state, sink, parts.get("relay"), key, visibility)
     sink = access_parts.get("job_visibility") or sink  # learns who may see each new job
+    if role != "web" and settings["alerts"]:  # rules see every change on its way out
+        parts["alerts"] = sink = _alerts(settings, state, sink, parts.get("store"), health,
+                                         rest, lambda: services)
     if role != "web":
         parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
                                  parts.get("store"))
@@ -254,6 +261,55 @@ def _access(settings, state, sink, relay, key, visibility):
     return out
 
 
+def _alerts(settings, state, sink, store, health, rest, services):
+    """The alert engine (docs/alerts.md): rules from --alerts-config, kept in the store,
+    delivered through Apprise."""
+    import time
+    import urllib.parse
+
+    from dashboard import green
+    from dashboard.alerts.delivery import Notifier, secrets_of
+    from dashboard.alerts.engine import AlertEngine
+    from dashboard.alerts.rules import AlertsConfigError, parse_config
+
+    text, path = "", settings["alerts_config"]
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise config.ConfigError(f"alerts_config: cannot read {path!r}: "
+                                     f"{getattr(exc, 'strerror', None) or 'not UTF-8'}") from None
+    lab = (urllib.parse.urlsplit(rest.base).hostname or "") if rest else ""
+    try:
+        rules = parse_config(text, lab)
+    except AlertsConfigError as err:
+        raise config.ConfigError(f"alerts_config: {err}") from None
+    _scrub_logs(settings, secrets_of(rules.urls()))  # Apprise URLs hold tokens
+
+    def run_in_thread(fn, *args):
+        return green.run_in_thread(settings["async_mode"], fn, *args)
+
+    def silence():
+        """(Seconds since any source last spoke (or since start, before the first message),
+        whether any has spoken since start)."""
+        if not health.sources:
+            return None, False
+        last = max((s.last_message_at or health.started) for s in health.sources)
+        return health.clock() - last, any(s.last_message_at for s in health.sources)
+
+    def api_state():
+        reconciler = services().reconciler
+        return reconciler.state_name if reconciler else None
+
+    notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event)
+    engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
+                         socketio.server.eio.create_event, silence, api_state, time.time,
+                         settings["alerts_interval"])
+    engine.restore()  # before any source starts: what already fired does not fire again
+    return engine
+
+
 def _open_store(settings, state, simulated, writer):
     """The event store, and (for a process that writes it) its keeper, after restoring the model."""
     from dashboard import green
@@ -277,6 +333,8 @@ def _open_store(settings, state, simulated, writer):
         raise config.ConfigError(f"database: {err}") from None
     if not writer:
         return store, None  # a web process only reads the history the ingest process writes
+    if store.ensure_rollups():  # a store from before the roll-ups: counted once, at start
+        log.info("hourly roll-ups rebuilt from the stored events")
     keeper = StoreKeeper(store, state, settings,
                          lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                          socketio.sleep)
@@ -335,6 +393,9 @@ def start_background_tasks(app):
         socketio.start_background_task(services.reconciler.run)
     if services.job_visibility:
         socketio.start_background_task(services.job_visibility.run)
+    if services.alerts:
+        socketio.start_background_task(services.alerts.run)
+        socketio.start_background_task(services.alerts.notifier.run)
     if settings["zmq"]:
         for endpoint in settings["zmq"]:
             _start_zmq_source(app, endpoint, settings["topic_prefix"])
@@ -348,6 +409,8 @@ def shutdown(app):
     """Write what the store still holds and save the model, so that a restart loses nothing; an
     ingest process then withdraws its heartbeat."""
     services = app.extensions["dashboard"]
+    if services.alerts:
+        services.alerts.close()
     if services.keeper:
         services.keeper.close()
         log.info("store flushed and model saved")

@@ -119,7 +119,8 @@ def lab():
     """A publisher and the app subscribed to it, with a LAVA URL for the links (nothing listens
     there: the app serves events alone, as when LAVA's API is down)."""
     publisher = TestPublisher()
-    app = AppProcess("--zmq", publisher.endpoint, "--lava-url", f"http://127.0.0.1:{free_port()}")
+    app = AppProcess("--zmq", publisher.endpoint, "--lava-url", f"http://127.0.0.1:{free_port()}",
+                     "--access", "open")  # the URL is for links only: nobody to ask who may see
     try:
         publisher.wait_for_subscriber()
         yield publisher, app

@@ -103,7 +103,7 @@ def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
 def test_api_objects_feeds_and_exports(lab):
     publisher, start = lab
     # Links only: nothing listens on port 9, so the REST load fails (and is retried) harmlessly.
-    app = start("--lava-url", "http://127.0.0.1:9", "--reconcile-interval", "3600")
+    app = start("--lava-url", "http://127.0.0.1:9", "--reconcile-interval", "3600", "--access", "open")
     frames = captured_frames()
     xss = [b"org.lavasoftware.event", b"x-1", b"2026-11-27T17:41:30", b"lavaserver",
            json.dumps({"job": 13, "message": "<script>alert(1)</script>"}).encode()]

@@ -319,7 +319,7 @@ def test_the_app_keeps_its_history_in_postgresql(pg, async_mode):
         publish(app, frames[:100])
         store = app.json("/healthz")["store"]
         assert (store["written"], store["dropped"]) == (100, 0)
-        assert store["path"] == url.replace(":" + quoted_password(pg), "")
+        assert store["file"] == url.replace(":" + quoted_password(pg), "")
         events = app.json("/api/v1/events?limit=1000")["events"]
         assert [e["uuid"] for e in reversed(events)] == [f[1].decode() for f in frames[:100]]
         assert open_store(url, "").count() == 100  # in the server, for any other process to read

@@ -60,10 +60,45 @@ CREATE TABLE IF NOT EXISTS model_snapshot (
     saved DOUBLE PRECISION NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    alert_key TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fired_at DOUBLE PRECISION NOT NULL,
+    resolved_at DOUBLE PRECISION,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_fired ON alerts(fired_at);
+CREATE TABLE IF NOT EXISTS rollup_hourly (
+    hour BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    device TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (hour, kind, device, device_type, worker)
+);
+-- The totals (device '*') and one board's hours without reading every board's.
+CREATE INDEX IF NOT EXISTS rollup_device_hour ON rollup_hourly(device, hour);
+CREATE TABLE IF NOT EXISTS rollup_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    complete INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status, fired_at);
 """
 COLUMNS = ("id", "uuid", "time", "ts", "received", "kind", "topic", "username", "job", "device",
            "worker", "submitter", "device_type", "state", "health", "data", "frames")
 FILTERS = ("kind", "device", "job", "worker", "submitter", "device_type")
+# Hourly counts of stored events per kind, device, device type and worker ('' for none), kept in
+# the same transaction as the events: the events chart reads them instead of scanning its window.
+ROLLUP_UPSERT = ("INSERT INTO rollup_hourly (hour, kind, device, device_type, worker, n) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, kind, device, device_type, worker) "
+                 "DO UPDATE SET n = rollup_hourly.n + excluded.n")
+ROLLUP_FILTERS = ("kind", "device", "device_type", "worker")
+# Each hour's and kind's total is a row of its own, under this name for device, type and worker
+# (no LAVA name is "*"): an unfiltered chart reads one row per hour and kind.
+TOTAL = "*"
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
 # libpq settings, unless the URL gives them: a server that cannot be reached, or vanishes from the
 # network, is an error within about a minute instead of a thread stuck for TCP's timeouts (hours).
@@ -144,6 +179,8 @@ class EventStore:
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
         self._create_schema(SCHEMA.format(id_column=self.id_column))
+        if not self.rollups_complete() and not self._rows("SELECT id FROM events LIMIT 1"):
+            self.rebuild_rollups()  # a new store: its (no) roll-ups are complete from the start
 
     # -- what differs between SQLite and PostgreSQL ---------------------------------------------
     def _connect(self):
@@ -224,11 +261,12 @@ class EventStore:
         """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself.
 
         Without a connection (a server that went away) the rest of the batch is dropped and counted;
-        the next flush connects again."""
+        the next flush connects again. The hourly roll-ups are counted in the same transaction."""
         sql = self._sql(INSERT)
         try:
             with self._transaction() as conn:
                 conn.cursor().executemany(sql, rows)
+                self._count_rollups(conn, rows)
             return len(rows)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -241,11 +279,58 @@ class EventStore:
             try:
                 with self._transaction() as conn:
                     conn.execute(sql, row)
+                    self._count_rollups(conn, [row])
                 written += 1
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
         return written
+
+    def _count_rollups(self, conn, rows):
+        counts = collections.Counter()
+        for row in rows:
+            hour = int(row[2] // 3600 * 3600)
+            counts[(hour, row[4], row[8] or "", row[11] or "", row[9] or "")] += 1
+            counts[(hour, row[4], TOTAL, TOTAL, TOTAL)] += 1
+        conn.cursor().executemany(self._sql(ROLLUP_UPSERT),
+                                  [(*key, n) for key, n in counts.items()])
+
+    # -- roll-ups ----------------------------------------------------------------------------
+    def rollups_complete(self):
+        """Whether the roll-ups cover every stored event (else they are rebuilt first)."""
+        rows = self._rows("SELECT complete FROM rollup_state WHERE id = 1")
+        return bool(rows and rows[0]["complete"])
+
+    def rebuild_rollups(self, since_hour=None):
+        """Count the roll-ups again from the events (all, or from `since_hour` on), in one
+        transaction; returns the number of roll-up rows."""
+        hour = self.floor.format(x="ts / 3600") + " * 3600"
+        where, args = ("WHERE ts >= ?", (since_hour,)) if since_hour is not None else ("", ())
+        with self._transaction() as conn:
+            if since_hour is None:
+                conn.execute("DELETE FROM rollup_hourly")
+            else:
+                conn.execute(self._sql("DELETE FROM rollup_hourly WHERE hour >= ?"), (since_hour,))
+            conn.execute(self._sql(
+                f"INSERT INTO rollup_hourly (hour, kind, device, device_type, worker, n) "
+                f"SELECT {hour} AS h, kind, COALESCE(device, ''), COALESCE(device_type, ''), "
+                f"COALESCE(worker, ''), COUNT(*) FROM events {where} "
+                f"GROUP BY h, kind, COALESCE(device, ''), COALESCE(device_type, ''), "
+                f"COALESCE(worker, '')"), args)
+            conn.execute(self._sql(
+                f"INSERT INTO rollup_hourly (hour, kind, device, device_type, worker, n) "
+                f"SELECT {hour} AS h, kind, '{TOTAL}', '{TOTAL}', '{TOTAL}', COUNT(*) FROM events "
+                f"{where} GROUP BY h, kind"), args)
+            conn.execute("INSERT INTO rollup_state (id, complete) VALUES (1, 1) "
+                         "ON CONFLICT (id) DO UPDATE SET complete = 1")
+        return self._rows("SELECT COUNT(*) AS n FROM rollup_hourly")[0]["n"]
+
+    def ensure_rollups(self):
+        """Rebuild the roll-ups when they are missing (a store from before them); True if built."""
+        if self.rollups_complete():
+            return False
+        self.rebuild_rollups()
+        return True
 
     def _drop(self, count, kind, message, *args):
         """Count rows lost to history, and say so at most once per 5 s per kind (a full disk
@@ -275,11 +360,30 @@ class EventStore:
             found = self._rows("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (max_rows,))
             limit_id = found[0]["id"] if found else None
         for _ in range(10_000):  # bounded: at most this many chunks per call
+            args = (now - max_age_s if max_age_s else -1,
+                    limit_id if limit_id is not None else -1, chunk)
+            chosen = "SELECT id FROM events WHERE ts < ? OR id <= ? ORDER BY id LIMIT ?"
             with self._transaction() as conn:
-                cur = conn.execute(self._sql(
-                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? OR id <= ? "
-                    "ORDER BY id LIMIT ?)"), (now - max_age_s if max_age_s else -1,
-                                              limit_id if limit_id is not None else -1, chunk))
+                # The roll-ups lose what the events lose, in the same transaction.
+                hour = self.floor.format(x="ts / 3600") + " * 3600"
+                gone = conn.execute(self._sql(
+                    f"SELECT {hour} AS h, kind, COALESCE(device, '') AS d, "
+                    f"COALESCE(device_type, '') AS t, COALESCE(worker, '') AS w, COUNT(*) AS n "
+                    f"FROM events WHERE id IN ({chosen}) GROUP BY h, kind, COALESCE(device, ''), "
+                    f"COALESCE(device_type, ''), COALESCE(worker, '')"), args).fetchall()
+                conn.cursor().executemany(self._sql(
+                    "UPDATE rollup_hourly SET n = n - ? WHERE hour = ? AND kind = ? AND device = ? "
+                    "AND device_type = ? AND worker = ?"),
+                    [(g["n"], g["h"], g["kind"], g["d"], g["t"], g["w"]) for g in gone])
+                totals = collections.Counter()
+                for g in gone:
+                    totals[(g["h"], g["kind"])] += g["n"]
+                conn.cursor().executemany(self._sql(
+                    "UPDATE rollup_hourly SET n = n - ? WHERE hour = ? AND kind = ? AND device = ? "
+                    "AND device_type = ? AND worker = ?"),
+                    [(n, h, kind, TOTAL, TOTAL, TOTAL) for (h, kind), n in totals.items()])
+                conn.execute("DELETE FROM rollup_hourly WHERE n <= 0")
+                cur = conn.execute(self._sql(f"DELETE FROM events WHERE id IN ({chosen})"), args)
             deleted += cur.rowcount
             if cur.rowcount < chunk:
                 break
@@ -323,6 +427,44 @@ class EventStore:
                 return
             event_id = rows[-1]["id"]
 
+    # -- alerts (dashboard/alerts) ------------------------------------------------------------
+    def save_alerts(self, alerts):
+        """Keep alerts (new, or a new status of one already kept), in one transaction."""
+        rows = [(a["id"], a["key"], a["rule"], a["status"], a["fired_at"], a.get("resolved_at"),
+                 json.dumps(a, separators=(",", ":"))) for a in alerts]
+        if not rows:
+            return
+        with self._transaction() as conn:
+            conn.cursor().executemany(self._sql(
+                "INSERT INTO alerts (id, alert_key, rule, status, fired_at, resolved_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "status = excluded.status, resolved_at = excluded.resolved_at, "
+                "body = excluded.body"), rows)
+
+    def alerts(self, status=None, since=None, until=None, limit=100):
+        """Kept alerts, newest first: those firing, resolved, or all (status None), fired in a
+        range."""
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if since is not None:
+            where.append("fired_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("fired_at < ?")
+            args.append(until)
+        sql = (f"SELECT body FROM alerts WHERE {' AND '.join(where) or '1 = 1'} "
+               f"ORDER BY fired_at DESC, id LIMIT ?")
+        return [json.loads(r["body"]) for r in self._rows(sql, (*args, limit))]
+
+    def prune_alerts(self, before):
+        """Forget resolved alerts fired before `before` (epoch seconds); returns how many."""
+        with self._transaction() as conn:
+            cur = conn.execute(self._sql("DELETE FROM alerts WHERE status = 'resolved' AND "
+                                         "fired_at < ?"), (before,))
+        return cur.rowcount
+
     # -- reading ---------------------------------------------------------------------------
     def events(self, filters=None, since=None, until=None, before=None, after=None, limit=100,
                newest_first=True, corrections=False):
@@ -350,9 +492,32 @@ class EventStore:
         """How many events are stored."""
         return self._rows("SELECT COUNT(*) AS n FROM events")[0]["n"]
 
-    def buckets(self, width_s, since, until, filters=None):
+    def buckets(self, width_s, since, until, filters=None, rollups=True):
         """Event counts per time bucket and kind: [(bucket_start_ts, kind, n)], oldest first.
-        A bucket starts at a multiple of width_s (rounded down, also before 1970)."""
+        A bucket starts at a multiple of width_s (rounded down, also before 1970).
+
+        Whole hours come from the roll-ups when they can answer (width a multiple of an hour,
+        filters on what they count), the partial hours at either end from the events: the same
+        figures as a scan, without reading every row of the window."""
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        if (rollups and since is not None and until is not None and width_s % 3600 == 0
+                and set(filters) <= set(ROLLUP_FILTERS) and self.rollups_complete()):
+            first, last = -(-since // 3600) * 3600, until // 3600 * 3600
+            if first < last:
+                counts = collections.Counter()
+                for lo, hi in ((since, first), (last, until)):
+                    if lo < hi:
+                        for b, kind, n in self.buckets(width_s, lo, hi, filters, rollups=False):
+                            counts[(b, kind)] += n
+                where = ["hour >= ?", "hour < ?"] + [f"{k} = ?" for k in filters]
+                if not set(filters) - {"kind"}:  # the totals' rows; else the named ones match
+                    where += [f"{k} = '{TOTAL}'" for k in ("device", "device_type", "worker")]
+                sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
+                       f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
+                       f"WHERE {' AND '.join(where)}) AS r GROUP BY b, kind")
+                for r in self._rows(sql, (width_s, float(width_s), first, last, *filters.values())):
+                    counts[(r["b"], r["kind"])] += r["n"]
+                return [(b, kind, n) for (b, kind), n in sorted(counts.items())]
         where, args = _where(filters, since, until)
         sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, COUNT(*) AS n "
                f"FROM (SELECT ts / ? AS x, kind FROM events WHERE {' AND '.join(where)}) AS e "
@@ -376,17 +541,19 @@ class EventStore:
                f"AND state = 'Finished') AS f WHERE k = 1 ORDER BY ts, job")
         return [dict(r) for r in self._rows(sql, args)]
 
-    def state_before(self, kind, key, since, filters=None, lookback=None):
+    def state_before(self, kind, key, since, filters=None, lookback=None,
+                     columns=("ts", "device", "device_type", "state", "health", "job")):
         """For each `key` value, its last row of `kind` before `since` (within `lookback` s)."""
+        assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
         where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None,
                              None, corrections=True)
         where.append("ts < ?")
         args.append(since)
-        cols = "ts, device, device_type, state, health, job"
+        cols = ", ".join(columns)
         if (filters or {}).get(key) is not None:  # one object: its newest row, by index
             sql = f"SELECT {cols} FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT 1"
             return [dict(r) for r in self._rows(sql, args)]
-        sql = (f"SELECT e.ts, e.device, e.device_type, e.state, e.health, e.job FROM events e "
+        sql = (f"SELECT {', '.join('e.' + c for c in columns)} FROM events e "
                f"JOIN (SELECT MAX(id) AS id FROM events "
                f"WHERE {' AND '.join(where)} GROUP BY {key}) last ON e.id = last.id")
         return [dict(r) for r in self._rows(sql, args)]

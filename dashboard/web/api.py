@@ -49,6 +49,7 @@ def healthz():
         if store else None,
         "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors)
         if ext.connections else None,
+        "alerts": ext.alerts.stats() if ext.alerts else None,
     })
     body["counters"]["over_limit"] = state.over_limit  # objects the model's limits kept out
     body["ok"] = not degraded

@@ -37,6 +37,37 @@ DEVICE_JOB = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, 
                   hidden={"type": "boolean"})
 TRANSITION = _obj(("id", "time"), id={"type": "integer"}, time=STR, state=NSTR, health=NSTR,
                   worker=NSTR, job=NINT, correction={"type": "boolean"})
+NNUM = {"type": "number", "nullable": True}
+ALERT = _obj(("id", "key", "rule", "subject", "status", "message", "fired_at", "jobs", "hidden_jobs"),
+             id=STR, key=STR, rule=STR, subject_kind=NSTR, subject=STR, device_type=NSTR,
+             severity=NSTR, message=STR, status={"type": "string", "enum": ["firing", "resolved"]},
+             fired_at=STR, resolved_at=NSTR, acked_by=NSTR, acked_at=NSTR, notifications=NINT,
+             jobs={"type": "array", "items": {"type": "integer"}},
+             hidden_jobs={"type": "integer", "description": "jobs this viewer may not see"})
+ALERT_PARAMS = [
+    {"name": "status", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["firing", "resolved", "all"]}, "description": "default all"},
+    {"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+     "description": "fired at or after this time"},
+    {"name": "until", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+     "description": "fired before this time"},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "at most (100)"},
+]
+REPORT_ROW = _obj(("name", "availability", "utilisation", "failures", "jobs_run"), name=STR,
+                  availability=NNUM, utilisation=NNUM, failures={"type": "integer"},
+                  mtbf_hours=NNUM, mttr_hours=NNUM, health_checks={"type": "integer"},
+                  health_check_pass_rate=NNUM, jobs_run={"type": "integer"},
+                  jobs_completed={"type": "integer"}, queue_wait_p50_s=NNUM, queue_wait_p95_s=NNUM,
+                  known_hours=NUM)
+REPORT_PARAMS = [
+    {"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+     "description": "start of the period (default: 30 days before `until`)"},
+    {"name": "until", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+     "description": "end of the period, exclusive (default: now); at most 366 days after `since`"},
+    {"name": "group", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["device", "device_type", "worker"]}, "description": "default device"},
+]
 ERROR_CODES = ["bad_parameter", "history_off", "not_found", "unauthorized", "forbidden",
                "method_not_allowed", "bad_request", "too_large", "internal_error", "http_error"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
@@ -154,6 +185,15 @@ def document():
                                             _q("device", NAME_Q, "")]),
             "/api/v1/stats/queue": _get("Queued jobs over time", _ok(step={"type": "integer"}, points=arr(arr(NUM))),
                                         [WINDOW, _q("device_type", NAME_Q, ""), _q("submitter", NAME_Q, "")]),
+            "/api/v1/alerts": _get("Alerts, firing and past, newest first (docs/alerts.md)",
+                                   _ok(alerts=arr(ALERT), firing={"type": "integer"}), ALERT_PARAMS),
+            "/api/v1/reports": _get("Reliability per device, device type or worker over a period "
+                                    "(docs/api.md)", _ok(group=STR, rows=arr(REPORT_ROW),
+                                                          **{"from": NUM, "to": NUM}), REPORT_PARAMS),
+            "/export/reports.csv": _get("The reliability report as CSV", STR, REPORT_PARAMS,
+                                        media="text/csv"),
+            "/feeds/alerts.atom": _get("The newest alerts as an Atom feed", STR, ALERT_PARAMS,
+                                       media="application/atom+xml"),
             "/feeds/events.atom": _get("The newest events as an Atom feed", STR, FILTER_PARAMS,
                                        media="application/atom+xml"),
             "/export/events.csv": _get("Events of a time range as CSV (default: the last day)", STR,

@@ -11,6 +11,10 @@ import { DeviceBoard } from "./DeviceBoard.js";
 import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
 import { AttentionStrip } from "./AttentionStrip.js";
+import { AlertBanner } from "./AlertBanner.js";
+import { AlertsView } from "./AlertsView.js";
+import { ReportsView } from "./ReportsView.js";
+import { useAlerts } from "./alerts.js";
 import { Header } from "./Header.js";
 import { JobList } from "./JobList.js";
 import { LiveFeed } from "./LiveFeed.js";
@@ -59,6 +63,7 @@ export function App({ state, status, version, options, actions }) {
   const chosen = effectiveView(options);
   const view = useRotation(chosen, wall ? options.rotate : 0);
   const burnIn = useBurnIn(wall);
+  const alerts = useAlerts(!status.refused);
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
@@ -107,7 +112,9 @@ export function App({ state, status, version, options, actions }) {
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
         lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated}
-        storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect} />
+        storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
+        alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
+      ${wall && html`<${AlertBanner} alerts=${alerts.alerts} />`}
       ${state.meta.simulated && !wall && html`<${SimulatedBanner} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}
@@ -115,7 +122,11 @@ export function App({ state, status, version, options, actions }) {
           onView=${actions.setView} onTheme=${actions.setTheme} />
         <${FilterBar} state=${state} options=${options} active=${hasFilters(options)}
           onFilter=${actions.setFilter} onQuery=${actions.setQuery} onClear=${actions.clearFilters} />`}
-      ${charts ? html`
+      ${view === "reports" ? html`
+        <main id="main" class="board board-reports" tabindex="-1"><${ReportsView} /></main>` : view === "alerts" ? html`
+        <main id="main" class="board board-alerts" tabindex="-1">
+          <${AlertsView} alerts=${alerts.alerts} error=${alerts.error} />
+        </main>` : charts ? html`
         <main id="main" class="board board-charts" tabindex="-1">
           <${ChartsView} filter=${options.filter} q=${options.q} healthCheck=${options.healthCheck}
             theme=${effectiveTheme(options)} />

@@ -1,11 +1,12 @@
 /** The page header: title, version, stale marker, the LAVA API's state and the connection indicator. */
 import { html } from "./html.js";
+import { AlertCount } from "./AlertCount.js";
 import { ConnectionStatus } from "./ConnectionStatus.js";
 import { WallClock } from "./WallClock.js";
 
 /** `wall`: the compact, chrome-less strip of a wall display (with a clock). */
 export function Header({ version, stale, status, lastChangeAt, lava, cluster, simulated, storeRecovered = null,
-  wall = false, onReconnect }) {
+  wall = false, onReconnect, alertCount = 0, alertsHref = "?view=alerts" }) {
   return html`
     <header class=${`topbar${wall ? " topbar-wall" : ""}`}>
       <div class="brand">
@@ -23,6 +24,7 @@ export function Header({ version, stale, status, lastChangeAt, lava, cluster, si
         History restarted: the event store was unusable and was moved aside (${storeRecovered.moved_to})</span>`}
       ${cluster && cluster.state === "error" && html`<span id="cluster-status" class="lava-status" role="alert"
         title=${cluster.error || ""}>Live feed paused: ${cluster.error || "unknown error"}</span>`}
+      ${!wall && html`<${AlertCount} firing=${alertCount} href=${alertsHref} />`}
       ${wall && html`<${WallClock} />`}
       <${ConnectionStatus} status=${status} lastChangeAt=${lastChangeAt} onReconnect=${onReconnect} />
     </header>`;

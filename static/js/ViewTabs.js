@@ -2,7 +2,7 @@
 import { html } from "./html.js";
 
 const LABELS = { all: "Dashboard", devices: "Devices", jobs: "Jobs", workers: "Workers", feed: "Live feed",
-  charts: "Charts" };
+  charts: "Charts", alerts: "Alerts", reports: "Reports" };
 
 /** `hrefFor(view)` gives each link's URL; `onView(view)` switches without loading a page. */
 export function ViewTabs({ view, hrefFor, onView }) {

@@ -9,7 +9,7 @@ import { KINDS, OBJECT_KINDS } from "./protocol.js";
  * `view=`: what the page shows. "all" is the desk layout; the others give one panel the page;
  * "charts" is the stored history (it needs no live data, and a wall does not rotate to it).
  */
-export const VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts"];
+export const VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts", "alerts", "reports"];
 /** The views a wall display cycles through with `rotate=`. */
 export const ROTATION = ["devices", "jobs", "workers", "feed"];
 export const GROUPS = ["type", "worker"];

@@ -1,0 +1,154 @@
+"""Alerts out of the dashboard, through Apprise (Slack, Matrix, Teams, e-mail, webhooks, ...).
+
+A bounded queue and a green thread of its own; Apprise's blocking I/O runs in a real thread
+(run_in_thread), so a slow or dead destination never holds up ingest or the page. Per rule: a rate
+limit (sends per hour) and de-duplication (one send per alert, transition and notification count).
+A failed send is retried with backoff, up to MAX_ATTEMPTS, and counted for /healthz.
+
+Apprise URLs hold tokens: they are never logged, counted by name or shown; errors are scrubbed.
+"""
+import collections
+import logging
+import time
+
+from dashboard.core.redact import scrub, split_secrets
+from dashboard.core.state import BoundedSet
+
+log = logging.getLogger("dashboard.alerts.delivery")
+MAX_QUEUE = 1000
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = 300.0
+SENT_TYPES = {"fired": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLVED"}
+
+
+def secrets_of(urls):
+    """What to take out of any text: the URLs whole, and their passwords and tokens."""
+    out = list(urls)
+    for url in urls:
+        out += [v for v in split_secrets(url)[1].values() if v]
+    return out
+
+
+def apprise_send(urls, title, body, severity):
+    """One notification to each URL through Apprise (blocking: run it in a real thread). True when
+    every destination took it."""
+    import apprise
+
+    box = apprise.Apprise()
+    for url in urls:
+        box.add(url)
+    kind = {"critical": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING,
+            "info": apprise.NotifyType.INFO}.get(severity, apprise.NotifyType.WARNING)
+    return bool(box.notify(title=title, body=body, notify_type=kind))
+
+
+def message_of(alert, what, base_url=""):
+    """(title, body) of a notification: what the alert says, never a job's details (the message
+    names boards, workers and device types only)."""
+    title = f"[{SENT_TYPES[what]}] {alert['rule']}: {alert['subject']}"
+    body = alert["message"]
+    if what == "resolved":
+        body = f"resolved after {(alert['resolved_at'] - alert['fired_at']) / 60:.0f} minutes: {body}"
+    if base_url:
+        body += f"\n{base_url.rstrip('/')}/#/alerts"
+    return title, body
+
+
+class Notifier:
+    """Sends alerts to their rule's destinations."""
+
+    def __init__(self, config, run_in_thread, sleep, make_event, clock=time.time,
+                 send=apprise_send, base_url="", max_queue=MAX_QUEUE):
+        self.config = config
+        self.run_in_thread = run_in_thread
+        self.sleep = sleep
+        self.clock = clock
+        self.send = send
+        self.base_url = base_url
+        self.max_queue = max_queue
+        self.pending = []  # [due, attempt, alert, what, urls]
+        self._wake = make_event()
+        self._sent_at = collections.defaultdict(collections.deque)  # rule → send times (an hour)
+        self._seen = BoundedSet(20_000)
+        self._secrets = secrets_of(config.urls())
+        self.counts = collections.Counter(delivered=0, failed=0, retries=0, gave_up=0,
+                                          rate_limited=0, deduplicated=0, dropped=0)
+        self.last_error = None
+
+    def submit(self, alert, what):
+        """Queue a notification of this alert's transition, if its rule has destinations and its
+        rate limit allows; never blocks."""
+        if what not in SENT_TYPES:
+            return False
+        rule, dtype = alert["rule"], alert.get("device_type")
+        urls = self.config.get(rule, "notify", dtype)
+        if not urls:
+            return False
+        if not self._seen.add((alert["id"], what, alert.get("notifications"))):
+            self.counts["deduplicated"] += 1
+            return False
+        now = self.clock()
+        sent = self._sent_at[rule]
+        while sent and sent[0] <= now - 3600:
+            sent.popleft()
+        limit = self.config.get(rule, "rate_limit_per_hour", dtype)
+        if limit and len(sent) >= limit:
+            self.counts["rate_limited"] += 1
+            return False
+        if len(self.pending) >= self.max_queue:
+            self.counts["dropped"] += 1
+            return False
+        sent.append(now)
+        self.pending.append([now, 0, alert, what, list(urls)])
+        self._wake.set()
+        return True
+
+    def _next(self, now):
+        due = [item for item in self.pending if item[0] <= now]
+        return min(due, key=lambda item: item[0]) if due else None
+
+    def run(self, rounds=None):
+        """Send what is due, retrying failures with backoff. Never returns (unless `rounds`)."""
+        count = 0
+        while rounds is None or count < rounds:
+            count += 1
+            now = self.clock()
+            item = self._next(now)
+            if item is None:
+                soonest = min((i[0] for i in self.pending), default=now + 5.0)
+                self._wake.wait(max(0.05, min(5.0, soonest - now)))
+                self._wake.clear()
+                continue
+            self.deliver(item)
+
+    def deliver(self, item):
+        """One attempt at one queued notification."""
+        _, attempt, alert, what, urls = item
+        title, body = message_of(alert, what, self.base_url)
+        try:
+            ok = self.run_in_thread(self.send, urls, title, body, alert.get("severity"))
+            error = None if ok else "a destination did not take the notification"
+        except Exception as exc:
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            self.counts["delivered"] += 1
+            self.pending.remove(item)
+            return True
+        self.counts["failed"] += 1
+        self.last_error = scrub(error, self._secrets)[:300]
+        item[1] = attempt = attempt + 1
+        if attempt >= MAX_ATTEMPTS:
+            self.counts["gave_up"] += 1
+            self.pending.remove(item)
+            log.warning("gave up notifying %s after %d attempts: %s", alert["key"], attempt,
+                        self.last_error)
+            return False
+        self.counts["retries"] += 1
+        item[0] = self.clock() + min(MAX_BACKOFF, 2.0 ** attempt)
+        log.warning("notifying %s failed (attempt %d; retrying in %.0f s): %s", alert["key"],
+                    attempt, item[0] - self.clock(), self.last_error)
+        return False
+
+    def stats(self):
+        """The /healthz section: counts only, never a destination."""
+        return {"queued": len(self.pending), **self.counts, "last_error": self.last_error}

@@ -1,0 +1,164 @@
+"""Where rules meet the running dashboard: AlertEngine wraps the model's sink (the relay or Redis
+publisher), so that it sees every change as it flows, and runs the duration rules on a slow timer.
+
+push() is on the ingest path: it runs the rules (pure, in memory) and queues what happened; it never
+waits for the store or a notification. run() (its own green thread) keeps alerts in the store, in
+a real thread, and hands them to the Notifier.
+"""
+import collections
+import logging
+import time
+
+from dashboard.alerts.lifecycle import AlertBook
+from dashboard.alerts.rules import Rules
+
+log = logging.getLogger("dashboard.alerts")
+MAX_OUTBOX = 10_000
+MAX_RESTORED = 50_000
+
+
+class AlertEngine:
+    """Rules over changes, their lifecycle, the store and the notifier."""
+
+    def __init__(self, state, sink, config, store, notifier, run_in_thread, sleep, make_event,
+                 silence, api_state, clock=time.time, interval=15.0):
+        self.state = state
+        self.sink = sink
+        self.rules = Rules(config)
+        self.book = AlertBook(config)
+        self.rules.firing = self.book.firing
+        self.store = store
+        self.notifier = notifier
+        self.run_in_thread = run_in_thread
+        self.sleep = sleep
+        self.silence = silence  # () → (seconds the event stream has been silent or None, whether
+        #                             it has said anything since this process started)
+        self.api_state = api_state  # () → the reconciler's state name, or None
+        self.clock = clock
+        self.interval = interval
+        self.outbox = collections.deque()
+        self.recent = collections.deque(maxlen=500)  # what happened, for a dashboard without a store
+        self._wake = make_event()
+        self._api_error_since = None
+        self.errors = 0
+        self.dropped = 0
+        self.ticks = 0
+        self.store_errors = 0
+
+    def restore(self):
+        """Alerts still firing when the dashboard stopped: they do not fire again."""
+        if self.store is not None:
+            alerts = self.store.alerts(status="firing", limit=MAX_RESTORED)
+            self.book.restore(alerts)
+            self.rules.restore(alerts)
+            if self.book.firing:
+                log.info("%d alerts still firing from before the restart", len(self.book.firing))
+
+    # -- the sink's interface (the ingest path) ------------------------------------------------
+    def push(self, changes):
+        """Pass the changes on, then run the change-driven rules over them."""
+        self.sink.push(changes)
+        try:
+            self._queue(self.book.apply(self.rules.on_changes(changes, self.clock()), self.clock()))
+        except Exception:  # a rule's bug must not stop ingest
+            self.errors += 1
+            log.exception("alert rules failed on a batch of changes")
+
+    def _queue(self, happened):
+        for item in happened:
+            if len(self.outbox) >= MAX_OUTBOX:
+                self.dropped += 1
+                continue
+            self.outbox.append(item)
+        if happened:
+            self._wake.set()
+
+    # -- its own green thread ----------------------------------------------------------------
+    def tick(self):
+        """The duration rules, re-notification, and alerts about objects the model lost."""
+        now = self.clock()
+        self.ticks += 1
+        api = self.api_state()
+        if api == "error":
+            self._api_error_since = self._api_error_since or now
+        else:
+            self._api_error_since = None
+        silence, heard = self.silence()
+        transitions = self.rules.tick(self.state, now, silence,
+                                      now - self._api_error_since if self._api_error_since else None)
+        if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
+            transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
+        # Boards and workers the model no longer has (gone while the dashboard was down).
+        tables = {"device_bad": self.state.devices, "device_maintenance": self.state.devices,
+                  "worker_offline": self.state.workers}
+        for key, alert in list(self.book.firing.items()):
+            table = tables.get(alert["rule"])
+            if table is not None and alert["subject"] not in table:
+                transitions.append(("resolve", key, None))
+        self._queue(self.book.apply(transitions, now))
+        self._queue(self.book.due(now))
+
+    def acknowledge(self, ident, username):
+        """A signed-in viewer acknowledges a firing alert (its re-notifications stop)."""
+        alert, what = self.book.acknowledge(ident, username, self.clock())
+        if what:
+            self._queue([(alert, what)])
+        return alert
+
+    def drain(self):
+        """Keep what happened in the store (one transaction) and hand it to the notifier."""
+        batch = []
+        while self.outbox and len(batch) < 1000:
+            batch.append(self.outbox.popleft())
+        if not batch:
+            return 0
+        self.recent.extend(alert for alert, _ in batch)
+        if self.store is not None:
+            try:
+                self.run_in_thread(self.store.save_alerts, [alert for alert, _ in batch])
+            except Exception as exc:  # counted; the alerts still go out
+                self.store_errors += 1
+                log.warning("could not keep %d alerts in the store: %s", len(batch),
+                            type(exc).__name__)
+        for alert, what in batch:
+            log.info("alert %s: %s (%s)", what, alert["key"], alert["message"])
+            if self.notifier is not None:
+                self.notifier.submit(alert, what)
+        return len(batch)
+
+    def run(self, rounds=None):
+        """Tick every `interval` seconds; drain as soon as something happened. Never returns
+        (unless `rounds` is given)."""
+        last_tick = 0.0
+        count = 0
+        while rounds is None or count < rounds:
+            count += 1
+            try:
+                if time.monotonic() - last_tick >= self.interval:
+                    last_tick = time.monotonic()
+                    self.tick()
+                while self.drain():
+                    self.sleep(0)
+            except Exception:
+                self.errors += 1
+                log.exception("alert engine round failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def close(self):
+        """Keep what is still queued (the process is stopping)."""
+        if self.store is not None and self.outbox:
+            self.store.save_alerts([alert for alert, _ in self.outbox])
+            self.outbox.clear()
+
+    def current(self):
+        """The alerts firing now, newest first."""
+        return sorted(self.book.firing.values(), key=lambda a: -a["fired_at"])
+
+    def stats(self):
+        """The /healthz section (no destinations: Apprise URLs hold tokens)."""
+        return {"firing": len(self.book.firing), "fired": self.book.fired,
+                "resolved": self.book.resolved, "queued": len(self.outbox),
+                "dropped": self.dropped, "errors": self.errors, "store_errors": self.store_errors,
+                "ticks": self.ticks,
+                "delivery": self.notifier.stats() if self.notifier is not None else None}

@@ -1,0 +1,338 @@
+"""Alert rules over the live model. Pure: changes and a clock value in, transitions out.
+
+A transition is ("fire", key, info) or ("resolve", key, None); the lifecycle (lifecycle.py) turns
+them into alerts that fire once per episode. Rules that depend only on what changed are evaluated
+as changes arrive (health checks, flapping, and every resolution); rules about how long something
+has lasted are evaluated by tick(), which the engine calls on a slow timer.
+"""
+import collections
+import datetime as dt
+import tomllib
+
+# Every rule, its thresholds and their defaults. `notify` lists Apprise URLs (secrets: never shown).
+DEFAULTS = {
+    "device_bad": {"minutes": 30.0},
+    "device_maintenance": {"minutes": 1440.0},
+    "health_checks_failed": {"count": 3},
+    "flapping": {"changes": 6, "minutes": 60.0},
+    "queue_starving": {"minutes": 60.0},
+    "worker_offline": {"minutes": 10.0},
+    "stream_silent": {"minutes": 15.0},
+    "lava_api_failing": {"minutes": 10.0},
+}
+COMMON = {"enabled": True, "severity": "warning", "renotify_minutes": 60.0, "notify": [],
+          "rate_limit_per_hour": 20}
+SEVERITIES = ("info", "warning", "critical")
+# Rules whose thresholds a device type may override (the others are about the whole lab).
+PER_DEVICE_TYPE = ("device_bad", "device_maintenance", "health_checks_failed", "flapping",
+                   "queue_starving")
+MAX_TRACKED = 100_000  # devices or types remembered by the change-driven rules
+
+
+class AlertsConfigError(ValueError):
+    """The alerts file could not be understood."""
+
+
+class AlertsConfig:
+    """Thresholds per rule: the defaults, then the file's [rules.NAME], then [labs."HOST".rules.NAME]
+    for this dashboard's lab, then [rules.NAME.device_type."TYPE"] for one device type."""
+
+    def __init__(self, data=None, lab=""):
+        data = data or {}
+        _check_keys(data, {"rules", "labs", "notify"}, "the alerts file")
+        default_urls = _urls(data.get("notify", {}).get("urls", []), "notify.urls")
+        self.rules, self.by_type = {}, {}
+        lab_rules = (data.get("labs", {}).get(lab, {}) if lab else {}).get("rules", {})
+        for name in list(data.get("rules", {})) + list(lab_rules):
+            if name not in DEFAULTS:
+                raise AlertsConfigError(f"unknown rule {name!r}; known: {', '.join(DEFAULTS)}")
+        for name, defaults in DEFAULTS.items():
+            merged = {**COMMON, "notify": default_urls, **defaults}
+            types = {}
+            for source in (data.get("rules", {}).get(name, {}), lab_rules.get(name, {})):
+                source = dict(source)
+                for type_name, values in source.pop("device_type", {}).items():
+                    if name not in PER_DEVICE_TYPE:
+                        raise AlertsConfigError(f"rules.{name}: is about the whole lab, "
+                                                f"not per device type")
+                    types.setdefault(type_name, {}).update(self._checked(name, values, merged))
+                merged.update(self._checked(name, source, merged))
+            self.rules[name] = merged
+            self.by_type[name] = types
+
+    @staticmethod
+    def _checked(name, values, merged):
+        _check_keys(values, set(merged) | {"device_type"}, f"rules.{name}")
+        out = {}
+        for key, value in values.items():
+            if key == "notify":
+                out[key] = _urls(value, f"rules.{name}.notify")
+            elif key == "severity":
+                if value not in SEVERITIES:
+                    raise AlertsConfigError(f"rules.{name}.severity: one of {', '.join(SEVERITIES)}")
+                out[key] = value
+            elif key == "enabled":
+                if not isinstance(value, bool):
+                    raise AlertsConfigError(f"rules.{name}.enabled: true or false")
+                out[key] = value
+            else:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise AlertsConfigError(f"rules.{name}.{key}: a number ≥ 0, got {value!r}")
+                out[key] = value
+        return out
+
+    def get(self, rule, key, device_type=None):
+        """A rule's setting, for one device type when given."""
+        if device_type is not None:
+            override = self.by_type[rule].get(device_type)
+            if override and key in override:
+                return override[key]
+        return self.rules[rule][key]
+
+    def enabled(self, rule, device_type=None):
+        """Whether the rule runs (for this device type)."""
+        return bool(self.get(rule, "enabled", device_type))
+
+    def urls(self):
+        """Every Apprise URL of the file: secrets, for the log scrubber."""
+        out = set()
+        for rule in self.rules.values():
+            out.update(rule["notify"])
+        return sorted(out)
+
+
+def _check_keys(values, known, where):
+    if not isinstance(values, dict):
+        raise AlertsConfigError(f"{where}: expected a table")
+    unknown = set(values) - set(known)
+    if unknown:
+        raise AlertsConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
+def _urls(value, where):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(u, str) and "://" in u for u in value):
+        raise AlertsConfigError(f"{where}: a list of Apprise URLs (scheme://...)")
+    return list(value)
+
+
+def parse_config(text, lab=""):
+    """AlertsConfig from the text of a TOML file (AlertsConfigError when it is wrong)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise AlertsConfigError(f"not valid TOML: {err}") from None
+    return AlertsConfig(data, lab)
+
+
+def _ts(text):
+    """Epoch seconds of an ISO 8601 time (naive means UTC), or None."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def key_of(rule, subject):
+    """The alert's key: one rule about one thing (a device, worker, device type, or the lab)."""
+    return f"{rule}/{subject}"
+
+
+class Rules:
+    """The rules' memory: recent health changes per device, recent health checks per device, and
+    since when a condition holds where the model does not say (LAVA's REST gives no `since`)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.flaps = collections.defaultdict(collections.deque)  # device → times of health changes
+        self.checks = collections.defaultdict(collections.deque)  # device → (job id, passed)
+        self.first_seen = {}  # (rule, subject) → when the condition was first seen without `since`
+        # The keys firing now (the lifecycle's): a resolution is said only of those. None: say all.
+        self.firing = None
+
+    def restore(self, alerts):
+        """Take back what the change-driven rules knew of alerts still firing (after a restart):
+        a flapping board counts as flapping until its window has passed since it fired."""
+        for alert in alerts:
+            if alert.get("rule") == "flapping" and alert.get("status") == "firing":
+                changes = int(self.config.get("flapping", "changes", alert.get("device_type")))
+                self.flaps[alert["subject"]] = collections.deque([alert["fired_at"]] * (changes + 1))
+
+    # -- as changes arrive -------------------------------------------------------------------
+    def on_changes(self, changes, now):
+        """Transitions the changes cause, in order."""
+        out = []
+        for change in changes:
+            handler = self._handlers.get(change.kind)
+            if handler is not None:
+                handler(self, change, now, out)
+        if self.firing is not None:  # the ingest path: resolutions of what does not fire are noise
+            out = [t for t in out if t[0] == "fire" or t[1] in self.firing]
+        return out
+
+    def _on_device(self, change, now, out):
+        host, new, prev = change.id, change.data, change.prev
+        if new is None:
+            for rule in ("device_bad", "device_maintenance", "flapping", "health_checks_failed"):
+                out.append(("resolve", key_of(rule, host), None))
+            self.flaps.pop(host, None)
+            self.checks.pop(host, None)
+            return
+        health = new.get("health")
+        if health != "Bad":
+            out.append(("resolve", key_of("device_bad", host), None))
+            self.first_seen.pop(("device_bad", host), None)
+        if health != "Maintenance":
+            out.append(("resolve", key_of("device_maintenance", host), None))
+            self.first_seen.pop(("device_maintenance", host), None)
+        dtype = new.get("device_type")
+        if prev is not None and prev.get("health") != health and self.config.enabled("flapping", dtype):
+            window = self.config.get("flapping", "minutes", dtype) * 60
+            times = self.flaps[host]
+            times.append(now)
+            while times and times[0] < now - window:
+                times.popleft()
+            if len(times) > self.config.get("flapping", "changes", dtype):
+                out.append(("fire", key_of("flapping", host), self._info(
+                    "flapping", "device", host, dtype, f"{host} changed health {len(times)} times "
+                    f"in {window / 60:g} minutes", changes=len(times))))
+            self._bound(self.flaps)
+
+    def _on_job(self, change, now, out):
+        new, prev = change.data, change.prev
+        if new is None or not new.get("health_check") or new.get("state") != "Finished":
+            return
+        if prev is not None and prev.get("state") == "Finished":
+            return  # already counted
+        host, dtype, health = new.get("device"), new.get("device_type"), new.get("health")
+        if not host or health not in ("Complete", "Incomplete"):
+            return  # canceled checks say nothing about the board
+        if not self.config.enabled("health_checks_failed", dtype):
+            return
+        k = max(1, int(self.config.get("health_checks_failed", "count", dtype)))
+        recent = self.checks[host]
+        recent.append((change.id, health == "Complete"))
+        while len(recent) > k:
+            recent.popleft()
+        self._bound(self.checks)
+        if health == "Complete":
+            out.append(("resolve", key_of("health_checks_failed", host), None))
+        elif len(recent) == k and not any(passed for _, passed in recent):
+            out.append(("fire", key_of("health_checks_failed", host), self._info(
+                "health_checks_failed", "device", host, dtype,
+                f"the last {k} health checks on {host} failed",
+                jobs=[job for job, _ in recent])))
+
+    def _on_worker(self, change, now, out):
+        new = change.data
+        if new is None or new.get("state") != "Offline":
+            out.append(("resolve", key_of("worker_offline", change.id), None))
+            self.first_seen.pop(("worker_offline", change.id), None)
+
+    _handlers = {"device": _on_device, "job": _on_job, "worker": _on_worker}
+
+    @staticmethod
+    def _bound(table):
+        while len(table) > MAX_TRACKED:
+            table.pop(next(iter(table)))
+
+    def _info(self, rule, kind, subject, dtype, message, **extra):
+        return {"rule": rule, "subject_kind": kind, "subject": subject, "device_type": dtype,
+                "severity": self.config.get(rule, "severity", dtype), "message": message, **extra}
+
+    # -- on the slow timer -------------------------------------------------------------------
+    def tick(self, state, now, silence=None, api_error_for=None):
+        """Transitions of the rules about durations. `silence`: seconds since the event stream
+        last said anything (None: no stream); `api_error_for`: seconds the LAVA API has been
+        failing (None: it answers, or there is none)."""
+        out = []
+        for host, device in state.devices.items():
+            dtype = device.get("device_type")
+            for rule, health in (("device_bad", "Bad"), ("device_maintenance", "Maintenance")):
+                if device.get("health") == health and self.config.enabled(rule, dtype):
+                    since = self._since(rule, host, device.get("since"), now)
+                    minutes = self.config.get(rule, "minutes", dtype)
+                    if now - since >= minutes * 60:
+                        out.append(("fire", key_of(rule, host), self._info(
+                            rule, "device", host, dtype, f"{host} has been {health} for "
+                            f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})",
+                            since=since)))
+                elif device.get("health") != health:  # also after a restart, or a correction
+                    out.append(("resolve", key_of(rule, host), None))
+        for host, times in list(self.flaps.items()):
+            dtype = (state.devices.get(host) or {}).get("device_type")
+            window = self.config.get("flapping", "minutes", dtype) * 60
+            while times and times[0] < now - window:
+                times.popleft()
+            if len(times) <= self.config.get("flapping", "changes", dtype):
+                out.append(("resolve", key_of("flapping", host), None))
+            if not times:
+                del self.flaps[host]
+        for host, worker in state.workers.items():
+            rule = "worker_offline"
+            if worker.get("state") == "Offline" and self.config.enabled(rule):
+                since = self._since(rule, host, worker.get("since"), now)
+                minutes = self.config.get(rule, "minutes")
+                if now - since >= minutes * 60:
+                    out.append(("fire", key_of(rule, host), self._info(
+                        rule, "worker", host, None, f"worker {host} has been Offline for "
+                        f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})", since=since)))
+            elif worker.get("state") != "Offline":
+                out.append(("resolve", key_of(rule, host), None))
+        out += self._queues(state, now)
+        for rule, seconds in (("stream_silent", silence), ("lava_api_failing", api_error_for)):
+            if not self.config.enabled(rule):
+                continue
+            minutes = self.config.get(rule, "minutes")
+            if seconds is not None and seconds >= minutes * 60:
+                what = ("the event stream has been silent" if rule == "stream_silent"
+                        else "the LAVA API has been failing")
+                out.append(("fire", key_of(rule, "lab"), self._info(
+                    rule, "lab", "lab", None, f"{what} for {seconds / 60:.0f} minutes "
+                    f"(threshold {minutes:g})")))
+            else:
+                out.append(("resolve", key_of(rule, "lab"), None))
+        return out
+
+    def _since(self, rule, subject, since_text, now):
+        since = _ts(since_text)
+        if since is None:  # LAVA did not say: count from when the rules first saw it
+            since = self.first_seen.setdefault((rule, subject), now)
+        return since
+
+    def _queues(self, state, now):
+        """Per device type: the oldest job waiting, and whether any board of the type is ready."""
+        oldest, waiting = {}, collections.Counter()
+        for job in state.jobs.values():
+            if job.get("state") == "Submitted" and job.get("device_type"):
+                submitted = _ts(job.get("submit_time"))
+                if submitted is None:
+                    continue
+                dtype = job["device_type"]
+                waiting[dtype] += 1
+                oldest[dtype] = min(oldest.get(dtype, submitted), submitted)
+        ready = {d.get("device_type") for d in state.devices.values()
+                 if d.get("state") == "Idle" and d.get("health") == "Good"}
+        out = []
+        known_types = {d.get("device_type") for d in state.devices.values()} | set(oldest)
+        for dtype in known_types:
+            if dtype is None:
+                continue
+            rule = "queue_starving"
+            minutes = self.config.get(rule, "minutes", dtype)
+            if (self.config.enabled(rule, dtype) and dtype in oldest and dtype not in ready
+                    and now - oldest[dtype] >= minutes * 60):
+                # Names the type and a count only: the waiting jobs may be private.
+                out.append(("fire", key_of(rule, dtype), self._info(
+                    rule, "device_type", dtype, dtype, f"{waiting[dtype]} {dtype} job(s) waiting, "
+                    f"the oldest for {(now - oldest[dtype]) / 60:.0f} minutes, and no {dtype} "
+                    f"board is Idle and Good", waiting=waiting[dtype])))
+            else:
+                out.append(("resolve", key_of(rule, dtype), None))
+        return out

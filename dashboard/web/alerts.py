@@ -1,0 +1,114 @@
+"""Alerts for people: GET /api/v1/alerts (firing and past), an Atom feed of them, and a signed-in
+viewer's acknowledgement. Every alert goes out through the viewer's view: the jobs it refers to are
+listed only where the viewer may see them (its message never names a job)."""
+import datetime as dt
+import hmac
+import xml.etree.ElementTree as ET
+
+from flask import Blueprint, Response, abort, jsonify, request, session
+
+from dashboard.web import params
+from dashboard.web.auth import request_viewer, viewing
+from dashboard.web.context import error_body, in_thread, services
+
+bp = Blueprint("alerts", __name__)
+STATUSES = ("firing", "resolved", "all")
+ATOM = "http://www.w3.org/2005/Atom"
+FIELDS = ("id", "key", "rule", "subject_kind", "subject", "device_type", "severity", "message",
+          "status", "acked_by", "notifications")
+
+
+def _iso(ts):
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
+
+
+def public_alert(alert, view):
+    """An alert as this viewer may see it: times in ISO 8601, jobs only where visible."""
+    out = {f: alert.get(f) for f in FIELDS}
+    out.update(fired_at=_iso(alert["fired_at"]), resolved_at=_iso(alert.get("resolved_at")),
+               acked_at=_iso(alert.get("acked_at")))
+    jobs = [j for j in alert.get("jobs") or [] if isinstance(j, int)]
+    shown = [j for j in jobs if view.job_visible(j)]
+    out["jobs"], out["hidden_jobs"] = shown, len(jobs) - len(shown)
+    return out
+
+
+def _alerts(status, since, until, limit):
+    """Kept alerts (the store), or, without a store, what this process remembers."""
+    ext = services()
+    if ext.store is not None:
+        return in_thread(ext.store.alerts, None if status == "all" else status, since, until, limit)
+    if ext.alerts is None:
+        return []
+    found = {a["id"]: a for a in ext.alerts.recent}
+    found.update({a["id"]: a for a in ext.alerts.current()})
+    rows = [a for a in found.values() if (status == "all" or a["status"] == status)
+            and (since is None or a["fired_at"] >= since) and (until is None or a["fired_at"] < until)]
+    return sorted(rows, key=lambda a: -a["fired_at"])[:limit]
+
+
+def _query():
+    status = params.choice(request.args, "status", STATUSES, "all")
+    since, until = params.timestamp(request.args, "since"), params.timestamp(request.args, "until")
+    if since is not None and until is not None and since > until:
+        raise params.BadParameter("since: must not be after until")
+    limit = params.integer(request.args, "limit", 100, 1, 1000)
+    return status, since, until, limit
+
+
+@bp.get("/api/v1/alerts")
+def list_alerts():
+    """Alerts, newest first: `status` firing, resolved or all (default), fired in [since, until)."""
+    status, since, until, limit = _query()
+    view = viewing()
+    rows = [public_alert(a, view) for a in _alerts(status, since, until, limit)]
+    firing = sum(1 for a in rows if a["status"] == "firing")
+    return jsonify({"ok": True, "alerts": rows, "firing": firing})
+
+
+@bp.post("/api/v1/alerts/<ident>/ack")
+def acknowledge(ident):
+    """A signed-in viewer acknowledges a firing alert: named on it, its re-notifications stop."""
+    viewer, _ = request_viewer()
+    if not viewer.username or viewer.wall:
+        return error_body(403, "acknowledging an alert needs a signed-in viewer (with --access "
+                          "lava or login), who is named on it", "forbidden")
+    if not request.headers.get("Authorization") and not hmac.compare_digest(
+            str(request.headers.get("X-CSRF-Token", "")), str(session.get("csrf", "-"))):
+        return error_body(400, "missing or stale X-CSRF-Token (GET /api/v1/whoami gives it)",
+                          "bad_request")
+    engine = services().alerts
+    if engine is None:
+        return error_body(400, "alerts are evaluated by the ingest process; acknowledge there",
+                          "bad_request")
+    alert = engine.acknowledge(ident, viewer.username)
+    if alert is None:
+        abort(404, "no firing alert has this id")
+    return jsonify({"ok": True, "alert": public_alert(alert, viewing())})
+
+
+@bp.get("/feeds/alerts.atom")
+def atom():
+    """The newest alerts (fired and resolved) as an Atom feed."""
+    status, since, until, limit = _query()
+    view = viewing()
+    rows = [public_alert(a, view) for a in _alerts(status, since, until, min(limit, 100))]
+    feed = ET.Element("feed", xmlns=ATOM)
+    ET.SubElement(feed, "title").text = "LAVA Live Dashboard alerts"
+    ET.SubElement(feed, "id").text = request.url
+    ET.SubElement(feed, "updated").text = (rows[0]["resolved_at"] or rows[0]["fired_at"]) if rows \
+        else dt.datetime.now(dt.timezone.utc).isoformat()
+    ET.SubElement(feed, "link", rel="self", href=request.url)
+    for alert in rows:
+        entry = ET.SubElement(feed, "entry")
+        # One entry per episode and state: a resolution is news of its own.
+        ET.SubElement(entry, "id").text = f"tag:lava-live-dashboard,alert:{alert['id']}:{alert['status']}"
+        state = "RESOLVED" if alert["status"] == "resolved" else "FIRING"
+        ET.SubElement(entry, "title").text = f"[{state}] {alert['rule']}: {alert['subject']}"
+        ET.SubElement(entry, "updated").text = alert["resolved_at"] or alert["fired_at"]
+        author = ET.SubElement(entry, "author")
+        ET.SubElement(author, "name").text = "lava-live-dashboard"
+        ET.SubElement(entry, "category", term=alert["rule"])
+        ET.SubElement(entry, "content", type="text").text = alert["message"]
+    body = ET.tostring(feed, encoding="unicode", xml_declaration=True)
+    return Response(body, mimetype="application/atom+xml")

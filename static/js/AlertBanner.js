@@ -1,0 +1,20 @@
+/**
+ * The wall's banner of alerts firing now: large type, high contrast, readable from across the
+ * room. At most four lines, then "and N more".
+ */
+import { html } from "./html.js";
+
+const SHOWN = 4;
+
+export function AlertBanner({ alerts }) {
+  const firing = alerts.filter((a) => a.status === "firing");
+  if (!firing.length) return null;
+  const critical = firing.some((a) => a.severity === "critical");
+  return html`
+    <section id="alert-banner" class=${`alert-banner${critical ? " is-critical" : ""}`} role="alert"
+      aria-label="Alerts firing">
+      ${firing.slice(0, SHOWN).map((a) => html`<p key=${a.id} class="alert-banner-line">
+        <strong>${a.message}</strong>${a.acked_by ? html` <em>(acknowledged by ${a.acked_by})</em>` : ""}</p>`)}
+      ${firing.length > SHOWN && html`<p class="alert-banner-more">and ${firing.length - SHOWN} more</p>`}
+    </section>`;
+}

@@ -1,0 +1,73 @@
+/**
+ * The alerts view: what fires now, then what fired before (newest first), sortable by column;
+ * opt-in browser notifications; acknowledgement by a signed-in viewer.
+ */
+import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { canNotify } from "./alerts.js";
+import { getJson } from "./remote.js";
+
+const COLUMNS = [["status", "Status"], ["rule", "Rule"], ["subject", "About"], ["message", "What"],
+  ["fired_at", "Fired"], ["resolved_at", "Resolved"], ["acked_by", "Acknowledged by"]];
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+
+function NotificationsToggle() {
+  const [permission, setPermission] = useState(canNotify() ? Notification.permission : "unsupported");
+  if (permission === "unsupported") return html`<p class="alerts-note">This browser cannot show notifications.</p>`;
+  if (permission === "granted") {
+    return html`<p id="notifications-on" class="alerts-note">Browser notifications are on: an alert that
+      fires while this tab is in the background shows as a notification.</p>`;
+  }
+  if (permission === "denied") {
+    return html`<p class="alerts-note">Notifications are blocked for this site in the browser's settings.</p>`;
+  }
+  return html`<button id="enable-notifications" type="button" class="button"
+    onClick=${async () => setPermission(await Notification.requestPermission())}>
+    Notify me in this browser when an alert fires</button>`;
+}
+
+async function acknowledge(id, csrf) {
+  const response = await fetch(`/api/v1/alerts/${encodeURIComponent(id)}/ack`,
+    { method: "POST", headers: { "X-CSRF-Token": csrf || "", Accept: "application/json" } });
+  window.dispatchEvent(new Event("dashboard:alerts-changed"));
+  return response.ok;
+}
+
+export function AlertsView({ alerts, error }) {
+  const [sort, setSort] = useState({ key: "fired_at", down: true });
+  const [who, setWho] = useState(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    getJson("/api/v1/whoami", controller.signal).then(setWho).catch(() => {});
+    return () => controller.abort();
+  }, []);
+  const rows = useMemo(() => {
+    const value = (a) => a[sort.key] ?? "";
+    const sorted = [...alerts].sort((a, b) => (value(a) < value(b) ? -1 : value(a) > value(b) ? 1 : 0));
+    if (sort.down) sorted.reverse();
+    // What fires now comes first, whatever the order asked for.
+    return [...sorted.filter((a) => a.status === "firing"), ...sorted.filter((a) => a.status !== "firing")];
+  }, [alerts, sort]);
+  const canAck = Boolean(who && who.username && !who.wall);
+  return html`
+    <section id="alerts-view" class="panel alerts-view" aria-label="Alerts">
+      <h2>Alerts</h2>
+      <${NotificationsToggle} />
+      ${error && html`<p class="alerts-note" role="alert">Alerts cannot be loaded: ${error}</p>`}
+      ${!rows.length ? html`<p class="alerts-note" id="no-alerts">No alerts.</p>` : html`
+        <table class="alerts-table">
+          <thead><tr>${COLUMNS.map(([key, label]) => html`<th key=${key} scope="col"
+            aria-sort=${sort.key === key ? (sort.down ? "descending" : "ascending") : "none"}>
+            <button type="button" class="sort" onClick=${() => setSort({ key, down: sort.key === key ? !sort.down : true })}>
+              ${label}</button></th>`)}<th scope="col"></th></tr></thead>
+          <tbody>${rows.map((a) => html`<tr key=${a.id} class=${`alert-row is-${a.status}`} data-alert-key=${a.key}>
+            <td>${a.status}</td><td>${a.rule}</td><td>${a.subject}</td>
+            <td>${a.message}${a.hidden_jobs ? html` <em>(${a.hidden_jobs} job(s) you may not see)</em>` : ""}</td>
+            <td>${when(a.fired_at)}</td><td>${when(a.resolved_at)}</td><td>${a.acked_by || ""}</td>
+            <td>${a.status === "firing" && !a.acked_by && canAck && html`<button type="button" class="button"
+              onClick=${() => acknowledge(a.id, who.csrf)}>Acknowledge</button>`}</td></tr>`)}</tbody>
+        </table>`}
+      <p class="alerts-note"><a href="/feeds/alerts.atom">Atom feed of alerts</a></p>
+    </section>`;
+}

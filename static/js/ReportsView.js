@@ -1,0 +1,81 @@
+/**
+ * The Reports view: reliability per device, device type or worker over a period (GET
+ * /api/v1/reports), in a sortable table, printable, with CSV and JSON exports of the same figures.
+ */
+import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.module.js";
+import { html } from "./html.js";
+import { getJson } from "./remote.js";
+
+const GROUPS = [["device", "Device"], ["device_type", "Device type"], ["worker", "Worker"]];
+const COLUMNS = [["availability", "Availability", "pct"], ["utilisation", "Utilisation", "pct"],
+  ["failures", "Failures"], ["mtbf_hours", "MTBF (h)"], ["mttr_hours", "MTTR (h)"],
+  ["health_check_pass_rate", "Health checks passed", "pct"], ["health_checks", "Health checks"],
+  ["jobs_run", "Jobs run"], ["jobs_completed", "Completed"],
+  ["queue_wait_p50_s", "Queue wait p50 (min)", "min"], ["queue_wait_p95_s", "p95 (min)", "min"]];
+
+const show = (value, unit) => {
+  if (value === null || value === undefined) return "–";
+  if (unit === "pct") return `${(value * 100).toFixed(1)} %`;
+  if (unit === "min") return (value / 60).toFixed(1);
+  return String(value);
+};
+
+/** A bar as wide as a share: a sparkline of one figure, readable on paper too. */
+const Bar = ({ share }) => (share === null || share === undefined ? "" : html`<span class="report-bar"
+  aria-hidden="true"><span style=${`width:${Math.round(share * 100)}%`}></span></span>`);
+
+const day = (epoch) => new Date(epoch * 1000).toISOString().slice(0, 10);
+
+export function ReportsView() {
+  const [group, setGroup] = useState("device");
+  const [days, setDays] = useState(30);
+  const [sort, setSort] = useState({ key: "availability", down: false });
+  const [body, setBody] = useState(null);
+  const [error, setError] = useState(null);
+  const query = useMemo(() => {
+    const until = new Date();
+    const since = new Date(until.getTime() - days * 86400 * 1000);
+    return `since=${since.toISOString()}&until=${until.toISOString()}&group=${group}`;
+  }, [group, days]);
+  useEffect(() => {
+    const controller = new AbortController();
+    setError(null);
+    getJson(`/api/v1/reports?${query}`, controller.signal).then(setBody)
+      .catch((err) => { if (!controller.signal.aborted) setError(err.message); });
+    return () => controller.abort();
+  }, [query]);
+  const rows = useMemo(() => {
+    if (!body) return [];
+    const value = (r) => (r[sort.key] === null || r[sort.key] === undefined ? -Infinity : r[sort.key]);
+    const out = [...body.rows].sort((a, b) => (value(a) < value(b) ? -1 : value(a) > value(b) ? 1 : 0));
+    return sort.down ? out.reverse() : out;
+  }, [body, sort]);
+  const header = (key, label) => html`<th key=${key} scope="col"
+    aria-sort=${sort.key === key ? (sort.down ? "descending" : "ascending") : "none"}>
+    <button type="button" class="sort" data-sort=${key}
+      onClick=${() => setSort({ key, down: sort.key === key ? !sort.down : false })}>${label}</button></th>`;
+  return html`
+    <section id="reports-view" class="panel reports-view" aria-label="Reliability report">
+      <h2>Reliability${body ? ` ${day(body.from)} – ${day(body.to)}` : ""}</h2>
+      <div class="report-controls">
+        <label>Per <select id="report-group" value=${group} onChange=${(e) => setGroup(e.target.value)}>
+          ${GROUPS.map(([key, label]) => html`<option key=${key} value=${key}>${label}</option>`)}</select></label>
+        <label>Over <select id="report-days" value=${days} onChange=${(e) => setDays(Number(e.target.value))}>
+          ${[1, 7, 30, 90].map((n) => html`<option key=${n} value=${n}>${n} day${n > 1 ? "s" : ""}</option>`)}</select></label>
+        <a href=${`/export/reports.csv?${query}`} download>CSV</a>
+        <a href=${`/api/v1/reports?${query}`} target="_blank" rel="noopener">JSON</a>
+        <button type="button" class="button" onClick=${() => window.print()}>Print</button>
+      </div>
+      ${error && html`<p role="alert">The report cannot be loaded: ${error}</p>`}
+      ${body && !rows.length && html`<p id="no-report">No stored transitions in this period.</p>`}
+      ${rows.length > 0 && html`
+        <table class="report-table">
+          <thead><tr>${header("name", GROUPS.find(([k]) => k === group)[1])}
+            ${COLUMNS.map(([key, label]) => header(key, label))}</tr></thead>
+          <tbody>${rows.map((r) => html`<tr key=${r.name} data-report-row=${r.name}>
+            <th scope="row">${r.name}</th>
+            ${COLUMNS.map(([key, , unit]) => html`<td key=${key} data-field=${key}>${show(r[key], unit)}
+              ${key === "availability" && html`<${Bar} share=${r[key]} />`}</td>`)}</tr>`)}</tbody>
+        </table>`}
+    </section>`;
+}

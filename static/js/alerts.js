@@ -1,0 +1,70 @@
+/**
+ * `useAlerts()`: the dashboard's alerts (GET /api/v1/alerts), polled every 10 s while the tab is
+ * shown, and a browser notification for each alert that starts firing while the tab is in the
+ * background (only after the person allowed notifications: see AlertsView).
+ *
+ * Bounded: one request at a time, each times out, at most 200 alerts kept, and the ids already
+ * notified are kept for the alerts the server still lists.
+ */
+import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+import { getJson } from "./remote.js";
+
+export const POLL_MS = 10000;
+const LIMIT = 200;
+
+/** Whether this browser can show notifications at all. */
+export const canNotify = () => typeof Notification !== "undefined";
+
+/** Show one notification per newly firing alert (the first answer only marks what is known). */
+function notifyNew(alerts, seen, first) {
+  const firing = alerts.filter((a) => a.status === "firing");
+  const fresh = firing.filter((a) => !seen.has(a.id));
+  seen.clear();
+  for (const a of firing) seen.add(a.id);
+  if (first || !canNotify() || Notification.permission !== "granted" || !document.hidden) return;
+  for (const a of fresh.slice(0, 5)) {
+    try {
+      // `tag`: one notification per alert, however often it is seen.
+      new Notification(`${a.rule}: ${a.subject}`, { body: a.message, tag: a.id });
+    } catch (err) { /* a browser that only notifies from a service worker: the page still shows it */ }
+  }
+}
+
+export function useAlerts(enabled = true) {
+  const [state, setState] = useState({ alerts: [], firing: 0, error: null, loaded: false });
+  const seen = useRef(new Set());
+  const first = useRef(true);
+  const tick = useRef(0);
+  useEffect(() => {
+    if (!enabled) return undefined;
+    let stopped = false;
+    let busy = false;
+    const controller = new AbortController();
+    const poll = async () => {
+      if (busy || stopped || (document.hidden && !first.current
+        && !(canNotify() && Notification.permission === "granted"))) return;
+      busy = true;
+      try {
+        const body = await getJson(`/api/v1/alerts?limit=${LIMIT}`, controller.signal);
+        notifyNew(body.alerts, seen.current, first.current);
+        first.current = false;
+        if (!stopped) setState({ alerts: body.alerts, firing: body.firing, error: null, loaded: true });
+      } catch (err) {
+        if (!stopped && !controller.signal.aborted) setState((s) => ({ ...s, error: err.message, loaded: true }));
+      } finally {
+        busy = false;
+      }
+    };
+    poll();
+    const timer = setInterval(poll, POLL_MS);
+    const refresh = () => { tick.current += 1; poll(); };
+    window.addEventListener("dashboard:alerts-changed", refresh);
+    return () => {
+      stopped = true;
+      controller.abort();
+      clearInterval(timer);
+      window.removeEventListener("dashboard:alerts-changed", refresh);
+    };
+  }, [enabled]);
+  return state;
+}

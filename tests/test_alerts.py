@@ -1,0 +1,219 @@
+"""Alerts end to end, with real parts: events through a real ZMQ publisher into the app (a
+subprocess), notifications through Apprise's json:// to a webhook receiver this test runs on
+127.0.0.1, alerts kept in the store across a restart."""
+import datetime as dt
+import http.server
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.helpers import AppProcess, TestPublisher, free_port, wait_until
+
+
+def now_iso(offset=0.0):
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=offset)).isoformat()
+
+
+def frames(kind, data, user="lavaserver"):
+    return [f"org.lavasoftware.{kind}".encode(), uuid.uuid4().hex.encode(), now_iso().encode(),
+            user.encode(), json.dumps(data).encode()]
+
+
+def device(host, health, state="Idle", dtype="qemu"):
+    return frames("device", {"device": host, "device_type": dtype, "state": state,
+                             "health": health, "worker": "w1"})
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records each JSON body posted to it; stop() takes it down
+    (connections refused), start() brings it back on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.received = []
+        self.server = None
+        self.start()
+
+    def start(self):
+        received = self.received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def titles(self):
+        return [m["title"] for m in self.received]
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    publisher = TestPublisher()
+    apps = []
+
+    def start(config, *extra):
+        path = tmp_path / "alerts.toml"
+        path.write_text(config)
+        app = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(tmp_path / "data"),
+                         "--alerts-config", str(path), "--alerts-interval", "0.2", *extra)
+        apps.append(app)
+        publisher.wait_for_subscriber()
+        return app
+
+    yield publisher, start
+    for app in apps:
+        app.stop()
+    publisher.close()
+
+
+def firing(app):
+    return {a["key"]: a for a in app.json("/api/v1/alerts?status=firing")["alerts"]}
+
+
+def resolved_keys(app):
+    return [a["key"] for a in app.json("/api/v1/alerts?status=resolved")["alerts"]]
+
+
+def hook(receiver, rule, extra="", renotify=0.05):
+    return (f'[rules.{rule}]\nnotify = ["json://127.0.0.1:{receiver.port}/hook?token=SECRET-TOKEN-1"]\n'
+            f'renotify_minutes = {renotify}\n{extra}')
+
+
+# Per rule: the config, the events that make it fire, and those that resolve it.
+def _health_checks(health, job):
+    return [frames("testjob", {"job": job, "state": "Finished", "health": health,
+                               "health_check": True, "device": "qemu-01", "device_type": "qemu",
+                               "submit_time": now_iso(), "description": "hc"})]
+
+
+RULES = {
+    "device_bad": ("minutes = 0.02\n", lambda: [device("qemu-01", "Bad")],
+                   lambda: [device("qemu-01", "Good")], "device_bad/qemu-01"),
+    "device_maintenance": ("minutes = 0.02\n", lambda: [device("qemu-01", "Maintenance")],
+                           lambda: [device("qemu-01", "Good")], "device_maintenance/qemu-01"),
+    "health_checks_failed": ("count = 2\n", lambda: _health_checks("Incomplete", 11)
+                             + _health_checks("Incomplete", 12),
+                             lambda: _health_checks("Complete", 13), "health_checks_failed/qemu-01"),
+    "flapping": ("changes = 2\nminutes = 0.3\n",
+                 lambda: [device("qemu-01", h) for h in ("Good", "Unknown", "Good", "Unknown")],
+                 lambda: [], "flapping/qemu-01"),  # resolves when the window has passed
+    "queue_starving": ("minutes = 0.02\n", lambda: [
+        device("qemu-01", "Good", state="Running"),
+        frames("testjob", {"job": 77, "state": "Submitted", "health": "Unknown",
+                           "device_type": "qemu", "submit_time": now_iso(), "description": "x"})],
+        lambda: [device("qemu-01", "Good", state="Idle")], "queue_starving/qemu"),
+    "worker_offline": ("minutes = 0.02\n", lambda: [frames("worker", {
+        "hostname": "w9", "state": "Offline", "health": "Active"})],
+        lambda: [frames("worker", {"hostname": "w9", "state": "Online", "health": "Active"})],
+        "worker_offline/w9"),
+    "stream_silent": ("minutes = 0.05\n", lambda: [], lambda: [device("qemu-02", "Good")],
+                      "stream_silent/lab"),
+}
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_each_rule_fires_once_renotifies_resolves_and_survives_a_restart(lab, receiver, rule):
+    config, fire, resolve, key = RULES[rule]
+    publisher, start = lab
+    # Only the rule under test: the others would fire on the same events.
+    others = "".join(f"[rules.{r}]\nenabled = false\n" for r in RULES if r != rule)
+    text = hook(receiver, rule, config) + others + "[rules.lava_api_failing]\nenabled = false\n"
+    app = start(text)
+    for f in fire():
+        publisher.send(f)
+    wait_until(lambda: key in firing(app), timeout=15, what=f"{key} firing")
+    wait_until(lambda: "[STILL FIRING]" in " ".join(receiver.titles()), timeout=15,
+               what="a re-notification")
+    fired = [t for t in receiver.titles() if t.startswith("[FIRING]")]
+    assert fired == [f"[FIRING] {rule}: {key.split('/')[1]}"]  # once per episode
+    # The receiver answers before the app counts the delivery: wait for the count.
+    wait_until(lambda: app.json("/healthz")["alerts"]["delivery"]["delivered"] >= 2, timeout=10,
+               what="two deliveries counted")
+    health = app.json("/healthz")
+    assert health["alerts"]["fired"] == 1
+    assert "SECRET-TOKEN-1" not in json.dumps(health) and "SECRET-TOKEN-1" not in app.log_text()
+
+    # A restart: the alert is still firing, from the store, and does not fire again.
+    app.stop()
+    app = start(text)
+    assert key in firing(app)
+    time.sleep(1.0)
+    assert app.json("/healthz")["alerts"]["fired"] == 0
+    assert [t for t in receiver.titles() if t.startswith("[FIRING]")] == fired
+
+    for f in resolve():
+        publisher.send(f)
+    wait_until(lambda: key in resolved_keys(app), timeout=40, what=f"{key} resolved")
+    wait_until(lambda: any(t.startswith("[RESOLVED]") for t in receiver.titles()), timeout=15,
+               what="the resolution notified")
+    assert key not in firing(app)
+
+
+def test_payload_rate_limit_and_a_receiver_that_is_down_then_back(lab, receiver):
+    publisher, start = lab
+    text = hook(receiver, "device_bad", "minutes = 0\nrate_limit_per_hour = 3\n", renotify=0)
+    app = start(text)
+    publisher.send(device("qemu-01", "Bad"))
+    wait_until(lambda: receiver.received, timeout=15, what="a notification")
+    [payload] = receiver.received
+    assert payload["title"] == "[FIRING] device_bad: qemu-01"
+    assert "qemu-01 has been Bad" in payload["message"] and payload["type"] == "warning"
+
+    receiver.stop()  # down: deliveries fail, are retried with backoff, and counted
+    publisher.send(device("qemu-01", "Good"))
+    wait_until(lambda: app.json("/healthz")["alerts"]["delivery"]["failed"] >= 1, timeout=15,
+               what="a failed delivery counted")
+    delivery = app.json("/healthz")["alerts"]["delivery"]
+    assert delivery["retries"] >= 1 and delivery["queued"] == 1
+    assert "SECRET-TOKEN-1" not in json.dumps(delivery)
+    receiver.start()  # back: the retry gets through
+    wait_until(lambda: len(receiver.received) == 2, timeout=20, what="the retried notification")
+    assert receiver.received[1]["title"] == "[RESOLVED] device_bad: qemu-01"
+
+    # Third episode: still within the rate limit (3 an hour); the fourth is not sent.
+    publisher.send(device("qemu-01", "Bad"))
+    wait_until(lambda: len(receiver.received) == 3, timeout=15, what="the third notification")
+    publisher.send(device("qemu-01", "Good"))
+    wait_until(lambda: app.json("/healthz")["alerts"]["delivery"]["rate_limited"] == 1,
+               timeout=15, what="the rate limit")
+    time.sleep(0.5)
+    assert len(receiver.received) == 3
+    assert "SECRET-TOKEN-1" not in app.log_text()
+
+
+def test_alerts_feed_and_api_shape(lab, receiver):
+    publisher, start = lab
+    app = start(hook(receiver, "device_bad", "minutes = 0\n"))
+    publisher.send(device("qemu-01", "Bad"))
+    wait_until(lambda: firing(app), timeout=15, what="an alert")
+    status, headers, body = app.get("/feeds/alerts.atom")
+    assert status == 200 and headers["Content-Type"].startswith("application/atom+xml")
+    assert "[FIRING] device_bad: qemu-01" in body
+    status, _, body = app.get("/api/v1/alerts?status=bogus")
+    assert status == 400 and body["code"] == "bad_parameter"
+    status, _, body = app.get("/api/v1/alerts")
+    [alert] = body["alerts"]
+    assert body["firing"] == 1 and alert["fired_at"].endswith("+00:00") and alert["jobs"] == []

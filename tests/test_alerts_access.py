@@ -1,0 +1,53 @@
+"""Alerts obey the access rules (docs/security.md): an alert about private jobs lists only the jobs
+a viewer may see and its message names none; a signed-in viewer acknowledges, and is named."""
+import json
+
+import requests
+
+from tests.helpers import wait_until
+from tests.test_access import ADMIN, BOB, SECRETS, frames, get, lab  # noqa: F401 (fixture)
+
+
+def failed_check(job_id, submitter, description):
+    return frames("testjob", {"job": job_id, "state": "Finished", "health": "Incomplete",
+                              "health_check": True, "device": "qemu-02", "device_type": "qemu",
+                              "worker": "lab-worker-01", "submitter": submitter,
+                              "description": description,
+                              "submit_time": "2026-11-27T17:30:00+00:00"}, submitter)
+
+
+def test_an_alert_about_private_jobs_names_only_what_each_viewer_may_see(lab, tmp_path):
+    lava, publisher, start = lab
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.health_checks_failed]\ncount = 2\n")
+    app = start("--alerts-config", str(config), "--alerts-interval", "0.2")
+    publisher.send(failed_check(901, "priv-alice", "SECRET-PERSONAL-901"))
+    publisher.send(failed_check(902, "priv-carol", "SECRET-GROUP-902"))
+    key = "health_checks_failed/qemu-02"
+    wait_until(lambda: any(a["key"] == key for a in get(app, "/api/v1/alerts").json()["alerts"]),
+               timeout=15, what="the alert")
+
+    for path in ("/api/v1/alerts", "/feeds/alerts.atom"):
+        text = get(app, path).text
+        assert [s for s in SECRETS if s in text] == [], path
+    [alert] = get(app, "/api/v1/alerts").json()["alerts"]
+    assert alert["jobs"] == [] and alert["hidden_jobs"] == 2  # anonymous: neither job
+    assert "901" not in alert["message"] and "902" not in alert["message"]
+    # bob (lab-staff) may see carol's job 902, not alice's 901: once LAVA has told.
+    get(app, "/api/v1/alerts", BOB)
+    wait_until(lambda: get(app, "/api/v1/alerts", BOB).json()["alerts"][0]["jobs"] == [902],
+               timeout=20, what="bob sees job 902 in the alert")
+    assert get(app, "/api/v1/alerts", BOB).json()["alerts"][0]["hidden_jobs"] == 1
+
+    # Acknowledgement: not anonymously; bob, named.
+    url = f"{app.url}/api/v1/alerts/{alert['id']}/ack"
+    refused = requests.post(url, timeout=10)
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    done = requests.post(url, headers={"Authorization": f"Token {BOB}"}, timeout=10)
+    assert done.status_code == 200, done.text
+    assert done.json()["alert"]["acked_by"] == "bob"
+    wait_until(lambda: get(app, "/api/v1/alerts").json()["alerts"][0]["acked_by"] == "bob",
+               timeout=10, what="the acknowledgement kept")
+    assert requests.post(f"{app.url}/api/v1/alerts/nope/ack", headers={
+        "Authorization": f"Token {BOB}"}, timeout=10).status_code == 404
+    assert ADMIN not in json.dumps(get(app, "/healthz").json())

@@ -1,0 +1,101 @@
+"""Alerts as a person sees them (Debian's Chromium, Playwright, the app as a subprocess): the alerts
+view and the header's count, the wall's banner, and the browser-notification opt-in."""
+import json
+import uuid
+
+import pytest
+
+from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
+from tests.test_alerts import device
+
+ARTIFACTS = ROOT / "test-artifacts"
+# Records notifications instead of showing them, and says the tab is in the background.
+RECORD_NOTIFICATIONS = """
+window.__notifications = [];
+window.Notification = class { constructor(title, options) { window.__notifications.push({title, ...options}); }
+  static get permission() { return "granted"; } static requestPermission() { return Promise.resolve("granted"); } };
+Object.defineProperty(document, "hidden", { get: () => window.__hidden === true });
+"""
+
+
+@pytest.fixture
+def lab(tmp_path):
+    publisher = TestPublisher()
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.device_bad]\nminutes = 0\n")
+    app = AppProcess("--zmq", publisher.endpoint, "--alerts-config", str(config),
+                     "--alerts-interval", "0.2")
+    publisher.wait_for_subscriber()
+    yield publisher, app
+    app.stop()
+    publisher.close()
+
+
+def open_page(browser, url, **context_args):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, **context_args)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(url)
+    return context, page
+
+
+def test_alerts_view_header_count_and_wall_banner(browser, lab):
+    publisher, app = lab
+    publisher.send(device("qemu-01", "Bad"))
+    wait_until(lambda: app.json("/api/v1/alerts")["firing"] == 1, timeout=15, what="an alert")
+    context, page = open_page(browser, app.url + "/?view=alerts")
+    try:
+        row = page.wait_for_selector('[data-alert-key="device_bad/qemu-01"].is-firing', timeout=15000)
+        assert "qemu-01 has been Bad" in row.inner_text()
+        assert page.inner_text("#alert-count") == "1 alert firing"
+        page.click('th >> text="Rule"')  # sortable
+        assert page.get_attribute('th:has(button:text("Rule"))', "aria-sort") == "descending"
+        # Open access: nobody is signed in, so nobody may acknowledge.
+        assert page.query_selector('td button:text-is("Acknowledge")') is None
+        page.screenshot(path=str(ARTIFACTS / "alerts-view.png"))
+
+        page.goto(app.url + "/?wall=1")
+        banner = page.wait_for_selector("#alert-banner", timeout=15000)
+        assert "qemu-01" in banner.inner_text()
+        size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#alert-banner')).fontSize)")
+        assert size >= 24  # readable from across the room
+        page.screenshot(path=str(ARTIFACTS / "alerts-wall.png"))
+
+        publisher.send(device("qemu-01", "Good"))
+        page.wait_for_selector("#alert-banner", state="detached", timeout=20000)
+        assert page.errors == [], page.errors
+    finally:
+        context.close()
+
+
+def test_notification_permission_prompt_and_a_background_notification(browser, lab):
+    publisher, app = lab
+    # Not yet allowed: the page offers to ask (and asks only when clicked).
+    context, page = open_page(browser, app.url + "/?view=alerts")
+    try:
+        page.wait_for_selector("#enable-notifications", timeout=15000)
+    finally:
+        context.close()
+    # Allowed (Chromium grants it to the test): the page says so.
+    context, page = open_page(browser, app.url + "/?view=alerts", permissions=["notifications"])
+    try:
+        page.wait_for_selector("#notifications-on", timeout=15000)
+    finally:
+        context.close()
+    # In the background, a newly firing alert becomes a notification.
+    context = browser.new_context(permissions=["notifications"])
+    context.add_init_script(RECORD_NOTIFICATIONS)
+    page = context.new_page()
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_timeout(500)  # the first answer (no alerts) is in
+        page.evaluate("window.__hidden = true")
+        publisher.send(device("qemu-07", "Bad"))
+        wait_until(lambda: page.evaluate("window.__notifications.length") >= 1, timeout=25,
+                   what="a browser notification")
+        [note] = page.evaluate("window.__notifications")
+        assert note["title"] == "device_bad: qemu-07" and "qemu-07 has been Bad" in note["body"]
+    finally:
+        context.close()

@@ -1,0 +1,186 @@
+"""Alert rules and their lifecycle, pure: events applied to a real LabState, the rules over its
+changes and over a clock passed in."""
+import datetime as dt
+import itertools
+
+import pytest
+
+from dashboard.alerts.lifecycle import AlertBook
+from dashboard.alerts.rules import AlertsConfig, AlertsConfigError, Rules, parse_config
+from dashboard.core.events import Event
+from dashboard.core.state import LabState
+
+T0 = 1_800_000_000.0  # epoch seconds: every test's "now" is relative to it
+_uuids = itertools.count()
+
+
+def at(seconds):
+    return dt.datetime.fromtimestamp(T0 + seconds, dt.timezone.utc)
+
+
+def ev(kind, seconds, **data):
+    return Event(kind=kind, topic=f"org.lavasoftware.{kind}", uuid=f"u{next(_uuids)}",
+                 time=at(seconds), username="lavaserver", data=data)
+
+
+class Lab:
+    """A LabState, the rules and the book, driven the way the engine drives them."""
+
+    def __init__(self, text=""):
+        self.config = parse_config(text)
+        self.state, self.rules, self.book = LabState(), Rules(self.config), AlertBook(self.config)
+        self.log = []
+
+    def apply(self, event, now=None):
+        now = event.time.timestamp() if now is None else now
+        changes = self.state.apply(event)
+        self.log += self.book.apply(self.rules.on_changes(changes, now), now)
+
+    def tick(self, seconds, silence=None, api=None):
+        now = T0 + seconds
+        self.log += self.book.apply(self.rules.tick(self.state, now, silence, api), now)
+        self.log += self.book.due(now)
+
+    def what(self):
+        out = [(what, alert["key"]) for alert, what in self.log]
+        self.log = []
+        return out
+
+
+def device(host, seconds, health, state="Idle", dtype="qemu", worker="w1"):
+    return ev("device", seconds, device=host, device_type=dtype, state=state, health=health,
+              worker=worker)
+
+
+def test_device_bad_fires_after_threshold_once_renotifies_and_resolves():
+    lab = Lab("[rules.device_bad]\nminutes = 30\nrenotify_minutes = 60\n")
+    lab.apply(device("qemu-01", 0, "Good"))
+    lab.apply(device("qemu-01", 60, "Bad"))
+    lab.tick(60 + 29 * 60)
+    assert lab.what() == []
+    lab.tick(60 + 30 * 60)
+    assert lab.what() == [("fired", "device_bad/qemu-01")]
+    lab.tick(60 + 31 * 60)  # still Bad: the same episode
+    assert lab.what() == []
+    lab.tick(60 + 30 * 60 + 3600)
+    assert lab.what() == [("renotify", "device_bad/qemu-01")]
+    lab.apply(device("qemu-01", 60 + 30 * 60 + 3700, "Good"))
+    assert lab.what() == [("resolved", "device_bad/qemu-01")]
+    lab.apply(device("qemu-01", 9000, "Bad"))
+    lab.tick(9000 + 1800)
+    assert lab.what() == [("fired", "device_bad/qemu-01")]  # a new episode: a new alert
+
+
+def test_per_device_type_override_and_disable():
+    lab = Lab('[rules.device_bad]\nminutes = 30\nrenotify_minutes = 0\n[rules.device_bad.device_type."slow"]\nminutes = 120\n'
+              '[rules.device_maintenance]\nenabled = false\n')
+    lab.apply(device("a", 0, "Bad", dtype="qemu"))
+    lab.apply(device("b", 0, "Bad", dtype="slow"))
+    lab.apply(device("c", 0, "Maintenance", dtype="qemu"))
+    lab.tick(3600)
+    assert lab.what() == [("fired", "device_bad/a")]
+    lab.tick(7200)
+    assert lab.what() == [("fired", "device_bad/b")]
+    lab.tick(10 * 86400)
+    assert lab.what() == []  # maintenance: disabled
+
+
+def test_health_checks_failed_in_a_row():
+    lab = Lab("[rules.health_checks_failed]\ncount = 3\n")
+    lab.apply(device("qemu-01", 0, "Good"))
+    for i, health in enumerate(["Incomplete", "Incomplete", "Complete", "Incomplete",
+                                "Incomplete", "Canceled", "Incomplete"]):
+        common = dict(job=100 + i, health_check=True, device="qemu-01", device_type="qemu")
+        lab.apply(ev("testjob", 10 * i + 1, state="Running", health="Unknown", **common))
+        lab.apply(ev("testjob", 10 * i + 2, state="Finished", health=health, **common))
+        lab.apply(ev("testjob", 10 * i + 3, state="Finished", health=health, **common))  # no double count
+    assert lab.what() == [("fired", "health_checks_failed/qemu-01")]
+    alert = lab.book.firing["health_checks_failed/qemu-01"]
+    assert alert["jobs"] == [103, 104, 106]  # canceled checks say nothing about the board
+    assert "103" not in alert["message"]  # jobs may be private: the message never names them
+    common = dict(job=200, health_check=True, device="qemu-01", device_type="qemu")
+    lab.apply(ev("testjob", 500, state="Finished", health="Complete", **common))
+    assert lab.what() == [("resolved", "health_checks_failed/qemu-01")]
+
+
+def test_flapping_fires_above_m_changes_in_t_minutes_and_resolves_when_it_calms():
+    lab = Lab("[rules.flapping]\nchanges = 3\nminutes = 10\n")
+    lab.apply(device("d", 0, "Good"))
+    for i, health in enumerate(["Unknown", "Good", "Unknown"]):
+        lab.apply(device("d", 60 * (i + 1), health))
+    assert lab.what() == []
+    lab.apply(device("d", 240, "Good"))
+    assert lab.what() == [("fired", "flapping/d")]
+    lab.tick(240 + 300)
+    assert lab.what() == []
+    lab.tick(240 + 601)
+    assert lab.what() == [("resolved", "flapping/d")]
+
+
+def test_queue_starving_needs_old_jobs_and_no_idle_good_board():
+    lab = Lab("[rules.queue_starving]\nminutes = 60\n")
+    lab.apply(device("q1", 0, "Good", state="Running"))
+    lab.apply(ev("testjob", 0, job=7, state="Submitted", health="Unknown", device_type="qemu",
+                 submit_time=at(0).isoformat(), submitter="alice", description="secret"))
+    lab.tick(3599)
+    assert lab.what() == []
+    lab.tick(3600)
+    assert lab.what() == [("fired", "queue_starving/qemu")]
+    alert = lab.book.firing["queue_starving/qemu"]
+    assert "alice" not in alert["message"] and "secret" not in alert["message"]
+    assert alert["waiting"] == 1
+    lab.apply(device("q1", 3700, "Good", state="Idle"))
+    lab.tick(3700)
+    assert lab.what() == [("resolved", "queue_starving/qemu")]
+
+
+def test_worker_offline_and_lab_wide_rules():
+    lab = Lab("[rules.worker_offline]\nminutes = 10\n[rules.stream_silent]\nminutes = 5\n"
+              "[rules.lava_api_failing]\nminutes = 2\n")
+    lab.apply(ev("worker", 0, hostname="w1", state="Offline", health="Active"))
+    lab.tick(599, silence=299, api=119)
+    assert lab.what() == []
+    lab.tick(600, silence=300, api=120)
+    assert sorted(lab.what()) == [("fired", "lava_api_failing/lab"), ("fired", "stream_silent/lab"),
+                                  ("fired", "worker_offline/w1")]
+    lab.apply(ev("worker", 700, hostname="w1", state="Online", health="Active"))
+    lab.tick(700, silence=1, api=None)
+    assert sorted(lab.what()) == [("resolved", "lava_api_failing/lab"),
+                                  ("resolved", "stream_silent/lab"), ("resolved", "worker_offline/w1")]
+
+
+def test_a_restored_book_does_not_fire_again_and_acknowledgement_stops_renotifying():
+    lab = Lab("[rules.device_bad]\nminutes = 1\nrenotify_minutes = 5\n")
+    lab.apply(device("d", 0, "Bad"))
+    lab.tick(60)
+    [(alert, what)] = lab.log
+    lab.what()
+    book = AlertBook(lab.config)
+    book.restore([alert])
+    assert book.apply(lab.rules.tick(lab.state, T0 + 120), T0 + 120) == []
+    acked, what = book.acknowledge(alert["id"], "alice", T0 + 130)
+    assert what == "acknowledged" and acked["acked_by"] == "alice"
+    assert book.due(T0 + 3600) == []
+    assert book.acknowledge(alert["id"], "bob", T0 + 140)[0]["acked_by"] == "alice"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[rules.nope]\n", "unknown rule"),
+    ("[rules.device_bad]\nminutes = -1\n", "a number"),
+    ("[rules.device_bad]\nminuts = 3\n", "unknown key"),
+    ("[rules.device_bad]\nnotify = ['not a url']\n", "Apprise URLs"),
+    ('[rules.worker_offline.device_type."x"]\nminutes = 3\n', "whole lab"),
+    ("[rules.device_bad\n", "not valid TOML"),
+])
+def test_config_errors_say_where(text, message):
+    with pytest.raises(AlertsConfigError, match=message):
+        parse_config(text)
+
+
+def test_lab_section_overrides_for_this_lab_only():
+    text = ('[notify]\nurls = ["json://127.0.0.1:1/x"]\n[rules.device_bad]\nminutes = 30\n'
+            '[labs."lava.example.org".rules.device_bad]\nminutes = 5\n')
+    assert parse_config(text, "lava.example.org").get("device_bad", "minutes") == 5
+    assert parse_config(text, "other").get("device_bad", "minutes") == 30
+    assert parse_config(text).get("worker_offline", "notify") == ["json://127.0.0.1:1/x"]
+    assert AlertsConfig().get("device_bad", "minutes") == 30.0

@@ -1,0 +1,108 @@
+"""Reliability reports on a small fixed history, in a real SQLite store, against figures worked out
+by hand; and the same period's charts (core.statistics over the same rows) agree."""
+import datetime as dt
+import itertools
+import json
+
+import pytest
+
+from dashboard.core import statistics
+from dashboard.core.events import parse_frames
+from dashboard.core.reports import percentile
+from dashboard.storage.store import EventStore, row_for
+from dashboard.web.reports import report
+
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc).timestamp()
+H = 3600.0
+_ids = itertools.count()
+
+
+def at(hours):
+    return dt.datetime.fromtimestamp(T0 + hours * H, dt.timezone.utc).isoformat()
+
+
+def msg(kind, hours, **data):
+    return [f"org.lavasoftware.{kind}".encode(), f"r-{next(_ids)}".encode(), at(hours).encode(),
+            b"lavaserver", json.dumps(data).encode()]
+
+
+def dev(host, hours, state, health, worker):
+    return msg("device", hours, device=host, device_type="qemu", state=state, health=health,
+               worker=worker)
+
+
+def job(i, host, worker, submit, start, end, health, check):
+    return msg("testjob", end, job=i, state="Finished", health=health, device=host,
+               device_type="qemu", worker=worker, health_check=check, submit_time=at(submit),
+               start_time=at(start), end_time=at(end), description="x", submitter="alice")
+
+
+HISTORY = [
+    dev("a", -1, "Idle", "Good", "w1"),       # before the period: its state at the start
+    dev("a", 1, "Running", "Good", "w1"),
+    job(1, "a", "w1", 0.5, 1, 3, "Incomplete", True),
+    dev("a", 3, "Idle", "Bad", "w1"),         # failure 1 of a
+    dev("a", 4, "Idle", "Good", "w1"),        # repaired after 1 h
+    job(2, "a", "w1", 4, 4.5, 5, "Complete", True),
+    dev("b", 5, "Idle", "Good", "w2"),        # b first known at 5 h
+    dev("a", 6, "Idle", "Maintenance", "w1"),
+    dev("a", 7, "Idle", "Good", "w1"),
+    job(3, "b", "w2", 5, 7, 7.5, "Complete", False),
+    dev("b", 8, "Idle", "Bad", "w2"),         # failure of b, not repaired in the period
+    dev("a", 11, "Idle", "Bad", "w1"),        # after the period: not counted
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    store = EventStore(str(tmp_path_factory.mktemp("reports") / "events.sqlite3"))
+    for frames in HISTORY:
+        store.enqueue(row_for(parse_frames(frames), frames, {}, 0.0))
+    while store.queue:
+        store.flush()
+    return store
+
+
+def test_per_device_figures_worked_out_by_hand(store):
+    r = report(store, T0, T0 + 10 * H, "device")
+    # a: 10 h known; available 1 + 2 + 2 + 3 = 8 h; Running 2 h; one failure, repaired in 1 h.
+    assert r["a"]["known_hours"] == 10
+    assert r["a"]["availability"] == 0.8 and r["a"]["utilisation"] == 0.2
+    assert r["a"]["failures"] == 1 and r["a"]["mtbf_hours"] == 8 and r["a"]["mttr_hours"] == 1
+    assert r["a"]["health_checks"] == 2 and r["a"]["health_check_pass_rate"] == 0.5
+    assert r["a"]["jobs_run"] == 2 and r["a"]["jobs_completed"] == 1
+    assert r["a"]["queue_wait_p50_s"] == 1800 and r["a"]["queue_wait_p95_s"] == 1800
+    # b: known from 5 h: 5 h; available 3 h; one failure not repaired: no MTTR.
+    assert r["b"]["known_hours"] == 5 and r["b"]["availability"] == 0.6
+    assert r["b"]["failures"] == 1 and r["b"]["mtbf_hours"] == 3 and r["b"]["mttr_hours"] is None
+    assert r["b"]["health_checks"] == 0 and r["b"]["health_check_pass_rate"] is None
+    assert r["b"]["queue_wait_p50_s"] == 7200
+
+
+def test_per_type_and_worker(store):
+    qemu = report(store, T0, T0 + 10 * H, "device_type")["qemu"]
+    assert qemu["known_hours"] == 15 and qemu["availability"] == round(11 / 15, 4)
+    assert qemu["utilisation"] == round(2 / 15, 4)
+    assert qemu["failures"] == 2 and qemu["mtbf_hours"] == 5.5 and qemu["mttr_hours"] == 1
+    assert qemu["jobs_run"] == 3 and qemu["jobs_completed"] == 2
+    assert qemu["queue_wait_p50_s"] == 1800 and qemu["queue_wait_p95_s"] == 6660  # 1800 + 0.9 × 5400
+    workers = report(store, T0, T0 + 10 * H, "worker")
+    assert set(workers) == {"w1", "w2"} and workers["w1"]["availability"] == 0.8
+
+
+def test_the_report_agrees_with_the_charts_for_the_same_period(store):
+    start, end = T0, T0 + 10 * H
+    chart = statistics.utilisation(store.state_before("device", "device", start),
+                                   store.rows("device", start, end), start, end)["qemu"]
+    qemu = report(store, start, end, "device_type")["qemu"]
+    assert qemu["availability"] == pytest.approx(chart["Running"] + chart["Idle"], abs=1e-4)
+    assert qemu["utilisation"] == pytest.approx(chart["Running"], abs=1e-4)
+    assert qemu["known_hours"] == pytest.approx(chart["seconds"] / H)
+    outcomes = statistics.outcomes_per_day(store.outcomes(start, end))
+    assert sum(day.get("Complete", 0) for day in outcomes.values()) == qemu["jobs_completed"]
+
+
+def test_percentile():
+    assert percentile([], 50) is None
+    assert percentile([5], 95) == 5
+    assert percentile([1, 2, 3, 4], 50) == 2.5
