@@ -129,6 +129,11 @@ def create_app(overrides=None, settings=None):
     from dashboard.storage import secrets
 
     # Signs session cookies and wall links: one key for every web process (never logged).
+    from dashboard.storage import recovery
+
+    # (Said again by the store's keeper in /healthz and on the page: see _open_store.)
+    settings["data_dir_moved"] = (recovery.ensure_folder(settings["data_dir"])
+                                  if settings["role"] != "web" else None)
     key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
     _sessions_config(app, settings, key)
     # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback.
@@ -329,6 +334,9 @@ def _open_store(settings, state, simulated, writer):
             store = open_store(settings["database"], path)
         else:  # the process that writes the file checks it, and starts afresh if it is unusable
             store, recovered = recovery.open_checked(path)
+            if recovered is None and settings.get("data_dir_moved"):  # the folder was a file
+                recovered = {"reason": "the data folder was a file",
+                             "moved_to": settings["data_dir_moved"]}
     except (ValueError, ConnectionError) as err:  # an unknown kind, or a server we cannot use
         raise config.ConfigError(f"database: {err}") from None
     if not writer:

@@ -48,6 +48,16 @@ def move_aside(path, now=None):
     return os.path.basename(moved)
 
 
+def ensure_folder(data_dir):
+    """A file standing where the data folder should be is moved aside (and said), so that the key,
+    the wall links and the store can live there. Returns the moved name, or None."""
+    if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        moved = move_aside(os.path.join(data_dir, "events.sqlite3"))
+        log.error("THE DATA FOLDER %s WAS A FILE: moved it aside as %s", os.path.basename(data_dir), moved)
+        return moved
+    return None
+
+
 def open_checked(path):
     """(EventStore at `path`, None) when the file is sound; else (a fresh EventStore, {"reason",
     "moved_to"}) after moving the bad one aside."""
