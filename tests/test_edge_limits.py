@@ -102,8 +102,10 @@ def test_names_over_the_limit_and_objects_beyond_the_model_limit(lab):
 def test_wrong_types_from_lava_are_a_clear_error_and_the_model_keeps_serving():
     lava = FakeLava()
     publisher = TestPublisher()
+    # Open access: the subject is wrong types; with --access lava a submitter filter sees nothing of
+    # jobs LAVA has not yet said are public (tests/test_access.py covers that).
     app = AppProcess("--lava-url", lava.url, "--zmq", publisher.endpoint,
-                     "--reconcile-interval", "0.5")
+                     "--reconcile-interval", "0.5", "--access", "open")
     view = None
     try:
         publisher.wait_for_subscriber()
