@@ -77,6 +77,9 @@ SETTINGS = (
     Setting("lava_timeout", 15.0, "Seconds to wait for one answer from the LAVA API.", float),
     Setting("reconcile_interval", 300.0, "Seconds between two reconciliations with the REST API "
             "(one also runs when the event source reconnects or has been silent too long).", float),
+    Setting("job_log_poll", 2.0, "Seconds between two reads of a followed job's log from LAVA (the "
+            "live log tail of an open job panel; needs --lava-url).", float),
+    Setting("job_logs_max", 20, "Most job logs followed at once, for all viewers together.", int),
     Setting("silence_timeout", 600.0, "Reconcile when no event has arrived for this many seconds "
             "(0: never).", float),
     Setting("async_mode", "eventlet", "Concurrency library: eventlet (default) or gevent.",
@@ -152,7 +155,7 @@ POSITIVE = ("port", "change_log", "max_finished_jobs", "max_devices", "max_worke
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed", "session_idle", "session_lifetime", "subscribe_burst",
             "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",
-            "socket_timeout", "shutdown_timeout", "alerts_interval")
+            "socket_timeout", "shutdown_timeout", "alerts_interval", "job_log_poll", "job_logs_max")
 
 
 class ConfigError(ValueError):

@@ -107,6 +107,7 @@ class Services:
     connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
     wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
+    logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
 
 
 def create_app(overrides=None, settings=None):
@@ -209,6 +210,8 @@ def _build_services(settings, key):
             meta.update({"store_recovered": parts["keeper"].recovered}, notify=False)
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
     access_parts = _access(settings, state, sink, parts.get("relay"), key, visibility)
+    if role != "ingest":
+        parts["logtail"] = _logtail(settings, state, parts["relay"], visibility)
     sink = access_parts.get("job_visibility") or sink  # learns who may see each new job
     if role != "web" and settings["alerts"]:  # rules see every change on its way out
         parts["alerts"] = sink = _alerts(settings, state, sink, parts.get("store"), health,
@@ -264,6 +267,33 @@ def _access(settings, state, sink, relay, key, visibility):
         log.warning("access is OPEN: everyone who reaches this dashboard sees everything it knows "
                     "(--access lava or login with --lava-url; docs/security.md)")
     return out
+
+
+def _logtail(settings, state, relay, visibility):
+    """The live tail of job logs (live/logtail.py), read with the dashboard's own token and shown
+    only to viewers who may see the job; its Socket.IO events `log_follow` and `log_unfollow`."""
+    from dashboard.core.visibility import may_see_job
+    from dashboard.live.logtail import LogTail
+
+    def may_see(sid, job):
+        return may_see_job(relay.viewer_of(sid)[0], job, visibility)
+
+    def ask(sid, job):
+        """A signed-in viewer LAVA has not been asked about: ask it (with their token)."""
+        viewer = relay.viewer_of(sid)[0]
+        if relay.want is None or not viewer.username or viewer.wall or viewer.sees_all \
+                or visibility.known(viewer.username, job["id"]) is not None:
+            return False
+        relay.want(viewer.username, [job["id"]])
+        return True
+
+    tail = LogTail(_lava_client(settings), state.jobs.get, may_see, relay.send, socketio.sleep,
+                   socketio.server.eio.create_event, ask=ask, poll=settings["job_log_poll"],
+                   max_jobs=settings["job_logs_max"])
+    socketio.on_event("log_follow", lambda message=None: tail.follow(request.sid, message))
+    socketio.on_event("log_unfollow", lambda message=None: tail.unfollow(request.sid, message))
+    relay.on_leave.append(tail.unfollow)
+    return tail
 
 
 def _alerts(settings, state, sink, store, health, rest, services):
@@ -391,6 +421,8 @@ def start_background_tasks(app):
         socketio.start_background_task(services.publisher.run)
     if services.viewer_visibility:
         socketio.start_background_task(services.viewer_visibility.run)
+    if services.logtail and services.logtail.rest:
+        socketio.start_background_task(services.logtail.run)
     if services.replica:
         socketio.start_background_task(services.replica.run)
         return

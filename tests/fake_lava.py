@@ -37,6 +37,8 @@ class FakeLava:
         self.users = {}
         # Private jobs: id → None (the submitter alone, and superusers) or the viewing groups.
         self.private = {}
+        # Job logs (output.yaml): id → its lines, as LAVA's /jobs/<id>/logs/ serves them.
+        self.logs = {}
         self.redirect_to = None
         self.delay = 0.0
         self.answering = threading.Event()  # cleared by hold(): answers wait until release()
@@ -111,6 +113,8 @@ class FakeLava:
             return self.page(req, self.workers)
         if path == f"{API}/jobs/":
             return self.jobs_list(req, viewer)
+        if path.startswith(f"{API}/jobs/") and path.endswith("/logs/") and path.count("/") == 6:
+            return self.job_log(path.split("/")[4], q, viewer)
         if path.startswith(f"{API}/jobs/") and path.count("/") == 5:
             job_id = path.rstrip("/").rsplit("/", 1)[1]
             for job in self.jobs:
@@ -118,6 +122,20 @@ class FakeLava:
                     return _json(job)
             return _json({"detail": "Not found."}, 404)
         return _json({"detail": "Not found."}, 404)
+
+    def job_log(self, job_id, q, viewer):
+        """LAVA's read_logs: lines [start, end) of output.yaml; 404 when there is none (or the job
+        is not shown to this viewer)."""
+        job = next((j for j in self.jobs if str(j["id"]) == job_id), None)
+        if job is None or not self.can_view(viewer, job):
+            return _json({"detail": "Not found."}, 404)
+        start = int(q.get("start", 0) or 0)
+        end = int(q["end"]) if q.get("end") else None
+        lines = self.logs.get(job["id"], [])[start:end]
+        if not lines:
+            return _json({"detail": "Not found."}, 404)
+        return Response("".join(line + "\n" for line in lines), 200,
+                        content_type="application/yaml")
 
     def viewer(self, authorization):
         """(username, groups, superuser) of a request; ("", (), False) when anonymous; None when

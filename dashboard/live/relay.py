@@ -19,7 +19,7 @@ from flask import request
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
 from dashboard.core.filters import FilterError, parse_filter
-from dashboard.core.visibility import (EVERYONE, PUBLIC, Viewing, Visibility, may_see_job,
+from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, Viewing, Visibility, may_see_job,
                                        redact_job, view_object)
 from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
@@ -103,6 +103,7 @@ class Relay:
         self.viewers = {}  # sid → (Viewer, wall filter)
         self.want = None  # (username, job ids) → ask LAVA what that viewer may see (set by the factory)
         self.must_snapshot = set()  # sids whose view changed: their next subscribe gets a snapshot
+        self.on_leave = []  # fn(sid) for each client that goes away (e.g. the log tail)
         self.refused = 0
         self.pending = []
         self.log = collections.deque(maxlen=log_size)  # the newest changes, for catch-up
@@ -154,7 +155,7 @@ class Relay:
         when they are all still held (same epoch), else a snapshot of what matches."""
         sid = request.sid
         raw = message.get("filter") if isinstance(message, dict) else message
-        viewer, wall = self.viewers.get(sid, (EVERYONE, None))
+        viewer, wall = self.viewer_of(sid)
         if wall is not None:
             raw = wall  # a wall link's screen sees its filter, whatever it asks for
         try:
@@ -228,8 +229,20 @@ class Relay:
             return None
         return [c for c in log if c.seq > since]
 
+    def viewer_of(self, sid):
+        """(Viewer, a wall link's filter or None) of a client of this process. One not identified
+        at connect sees what an anonymous viewer sees, unless access is open."""
+        return self.viewers.get(sid, (EVERYONE if self.identify is None else ANONYMOUS, None))
+
+    def send(self, sid, event, data):
+        """Emit to one client, unless its queue is over the bound (it is dropped, and catches up)."""
+        if not self.outbox.check([sid]):
+            self._emit(event, data, to=sid)
+
     def on_disconnect(self, *args):
         """Forget a client that went away."""
+        for hook in self.on_leave:
+            hook(request.sid)
         self._leave(request.sid)
         self.viewers.pop(request.sid, None)
         self.must_snapshot.discard(request.sid)

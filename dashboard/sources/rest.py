@@ -66,15 +66,37 @@ class LavaRest:
         query = ("?" + urllib.parse.urlencode(params)) if params else ""
         return self._get_url(self.base + path + query, path)
 
+    @_scrubbed
+    def get_text(self, path, params=None, max_bytes=1 << 20):
+        """GET base+path?params → (text, whether it was cut at max_bytes), or raise LavaError
+        (a job's log: YAML, not JSON)."""
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        body = self._fetch(self.base + path + query, path, "application/yaml, text/plain",
+                           max_bytes + 1)
+        return body[:max_bytes].decode("utf-8", "replace"), len(body) > max_bytes
+
     def _get_url(self, url, what):
-        request = urllib.request.Request(url, headers={"Accept": "application/json",
+        body = self._fetch(url, what, "application/json")
+        try:
+            text = body.decode("utf-8")
+            # json.loads recurses per level: a deep answer would raise RecursionError, not ValueError.
+            if too_deep(text):
+                raise LavaError("bad_shape", f"LAVA's answer to {what} nests deeper than "
+                                             f"{MAX_DEPTH} levels (too_deep)")
+            return json.loads(text)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise LavaError("bad_json", f"LAVA answered {what} with something that is not JSON") from None
+
+    def _fetch(self, url, what, accept, max_bytes=None):
+        """The body of a GET (at most max_bytes of it), or raise LavaError."""
+        request = urllib.request.Request(url, headers={"Accept": accept,
                                                        "User-Agent": "lava-live-dashboard"})
         if self._token:
             # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
             request.add_unredirected_header("Authorization", f"Token {self._token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                body = resp.read()
+                body = resp.read(max_bytes)
         except urllib.error.HTTPError as err:
             raise _http_error(err.code, what, err.headers.get("Content-Type", "")) from None
         except (socket.timeout, TimeoutError):
@@ -85,15 +107,7 @@ class LavaRest:
         except Exception as err:  # IncompleteRead, a bad header value...: never with the token in it
             raise LavaError("http_error", self._scrub(f"talking to LAVA failed ({what}): "
                                                       f"{type(err).__name__}")) from None
-        try:
-            text = body.decode("utf-8")
-            # json.loads recurses per level: a deep answer would raise RecursionError, not ValueError.
-            if too_deep(text):
-                raise LavaError("bad_shape", f"LAVA's answer to {what} nests deeper than "
-                                             f"{MAX_DEPTH} levels (too_deep)")
-            return json.loads(text)
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            raise LavaError("bad_json", f"LAVA answered {what} with something that is not JSON") from None
+        return body
 
     @_scrubbed
     def list_all(self, path, params=None, limit=None):

@@ -50,6 +50,7 @@ def healthz():
         "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors)
         if ext.connections else None,
         "alerts": ext.alerts.stats() if ext.alerts else None,
+        "job_logs": ext.logtail.stats() if ext.logtail else None,
     })
     body["counters"]["over_limit"] = state.over_limit  # objects the model's limits kept out
     body["ok"] = not degraded

@@ -142,7 +142,7 @@ export function App({ state, status, version, options, actions }) {
       ${target && html`<${DetailPanel} target=${target}
         obj=${state[COLLECTIONS[target.kind]].get(String(target.id)) || null}
         history=${state.history.get(historyKey(target.kind, target.id)) || []}
-        lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} />`}
+        lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
       ${!wall && html`<${AccessFooter} access=${state.meta.access} />`}
     </div>`;
 }

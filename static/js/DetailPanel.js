@@ -9,6 +9,7 @@ import { html } from "./html.js";
 import { DeviceJobs } from "./DeviceJobs.js";
 import { DeviceTimeline } from "./DeviceTimeline.js";
 import { HistoryList } from "./HistoryList.js";
+import { JobLog } from "./JobLog.js";
 import { JobPath } from "./JobPath.js";
 import { deviceUrl, jobUrl, workerUrl } from "./links.js";
 import { ALERT_HEALTHS, symbolFor, token } from "./lava.js";
@@ -54,7 +55,7 @@ function value(kind, name, v, onOpen, now) {
 }
 
 /** `target`: {kind, id}; `obj`: the object now (null if the page no longer has it). */
-export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose }) {
+export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose, onFollowLog }) {
   const heading = useRef(null);
   const now = useNow();
   const { kind, id } = target;
@@ -93,6 +94,7 @@ export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose })
       ${kind === "device" && html`<${DeviceJobs} hostname=${id} reloadKey=${obj ? `${obj.state}|${obj.health}|${obj.job}` : ""}
         lavaBase=${lavaBase} onOpen=${onOpen} />`}
       ${kind === "job" && html`<${JobPath} id=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
+      ${kind === "job" && onFollowLog && html`<${JobLog} job=${id} follow=${onFollowLog} />`}
       <h3 class="detail-subtitle">Changes since the page loaded</h3>
       <${HistoryList} entries=${history} kind=${kind} />
     </aside>`;

@@ -10,6 +10,7 @@ import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
 import { App } from "./App.js";
 import { sweepFlashes } from "./flash.js";
 import { sameFilter, subscriptionFilter } from "./filter.js";
+import { createLogTail } from "./logtail.js";
 import { initialState, processMessages } from "./store.js";
 import { applyTheme } from "./theme.js";
 import { clearFilters, parseOptions, serializeOptions, withOptions } from "./url.js";
@@ -157,6 +158,8 @@ const actions = Object.freeze({
   setQuery: (q) => update({ q }),
   clearFilters: () => setOptions(clearFilters(options)),
   reconnect,
+  // A job panel's live log: follow(job, onMessage) → stop (logtail.js).
+  followLog: (job, onMessage) => followLog(job, onMessage),
 });
 
 window.addEventListener("popstate", () => setOptions(parseOptions(location.search)));
@@ -164,6 +167,7 @@ window.addEventListener("popstate", () => setOptions(parseOptions(location.searc
 // ---- the connection --------------------------------------------------------------------------
 
 const socket = io({ transports: ["websocket"], reconnectionDelayMax: RECONNECT_DELAY_MAX_MS });
+const followLog = createLogTail(socket);
 let retryTimer = 0;
 let serverCloseTimer = 0;
 let serverCloses = 0;

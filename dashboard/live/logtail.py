@@ -1,0 +1,199 @@
+"""A live tail of LAVA job logs, for the viewers who have a job's panel open (docs/protocol.md).
+
+The process that serves browsers follows LAVA's log endpoint (/api/v0.2/jobs/<id>/logs/?start=&end=,
+line numbers) for each job somebody follows, and pushes the new lines to those viewers only.
+
+- Access: a viewer follows a job only when they may see all of it (core.visibility.may_see_job,
+  the same rule as every other output); it is checked again before every push, so a viewer who
+  loses the right stops getting lines. For a signed-in viewer LAVA has not been asked about yet,
+  the answer is "not known yet" (retry) while LAVA is asked with their own token.
+- Bounded: at most `max_jobs` jobs followed at once, `max_per_client` per viewer, `max_lines`
+  kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request, each message
+  cut at core.joblog.MAX_CHARS. A job nobody follows any more is forgotten at once.
+- LAVA answers 404 when a job has no line past `start` (and for a job it does not show): that is
+  "nothing new". Any other failure is counted, logged (rate-limited), told to the job's viewers,
+  and tried again at the next poll.
+- A job that has finished is read to its end, once more, and then no longer polled.
+"""
+import collections
+import dataclasses
+import logging
+
+from dashboard.core import joblog
+from dashboard.core.events import job_id as valid_job_id
+from dashboard.live.health import RateLimitedLog
+from dashboard.sources.rest import LavaError
+
+log = logging.getLogger("dashboard.live.logtail")
+API = "/api/v0.2"
+
+
+@dataclasses.dataclass
+class Followed:
+    """One job whose log is followed."""
+
+    job: int
+    lines: collections.deque
+    next: int = 0  # the number of the next line to ask LAVA for
+    sids: set = dataclasses.field(default_factory=set)
+    done: bool = False  # finished, and read to its end
+    error: str = None  # why the last read failed, while it does
+
+
+class LogTail:
+    """Follows job logs for viewers. `job_of(id)` is the model's job (or None); `may_see(sid, job)`
+    says whether that client may see all of this job; `send(sid, event, data)` emits to one client."""
+
+    def __init__(self, rest, job_of, may_see, send, sleep, make_event, ask=None, poll=2.0, max_jobs=20,
+                 max_per_client=2, max_lines=2000, fetch_lines=500, max_bytes=512 * 1024,
+                 catchup_pages=20):
+        self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
+        self.job_of = job_of
+        self.may_see = may_see
+        self.ask = ask  # fn(sid, job): True when LAVA is now being asked whether they may see it
+        self.send = send
+        self.sleep = sleep
+        self.poll = poll
+        self.max_jobs = max_jobs
+        self.max_per_client = max_per_client
+        self.max_lines = max_lines
+        self.fetch_lines = fetch_lines
+        self.max_bytes = max_bytes
+        self.catchup_pages = catchup_pages
+        self.followed = {}  # job id → Followed
+        self.by_client = collections.defaultdict(set)  # sid → job ids
+        self.fetches = self.lines_read = self.errors = self.refused = 0
+        self.last_error = None
+        self._wake = make_event()
+        self._log = RateLimitedLog(log, interval=30.0)
+
+    # -- what a client asks ------------------------------------------------------------------
+    def follow(self, sid, message):
+        """A client opens a job's log: the lines held so far, then pushes (`log_lines`)."""
+        job_id = valid_job_id(message.get("job") if isinstance(message, dict) else None)
+        if job_id is None:
+            return self._refuse("bad_request", "give {job: <a job id>}")
+        if self.rest is None:
+            return self._refuse("no_lava", "a job's log needs a LAVA server (--lava-url)")
+        job = self.job_of(job_id) or {"id": job_id}
+        if not self.may_see(sid, job):
+            if self.ask is not None and self.ask(sid, job):
+                return dict(self._refuse("not_known_yet", "asking LAVA whether it shows you this "
+                                                          "job: ask again shortly"), retry=True)
+            return self._refuse("forbidden", "LAVA does not show you this job's log")
+        mine = self.by_client[sid]
+        if job_id not in mine and len(mine) >= self.max_per_client:
+            return self._refuse("too_many", f"one page follows at most {self.max_per_client} "
+                                            "logs at once")
+        followed = self.followed.get(job_id)
+        if followed is None:
+            if len(self.followed) >= self.max_jobs:
+                return self._refuse("busy", f"the dashboard follows {self.max_jobs} logs already "
+                                            "(--job-logs-max): try again later")
+            followed = self.followed[job_id] = Followed(job_id,
+                                                        collections.deque(maxlen=self.max_lines))
+            self._wake.set()
+        followed.sids.add(sid)
+        mine.add(job_id)
+        return {"ok": True, "job": job_id, "lines": list(followed.lines), "next": followed.next,
+                "finished": followed.done, "error": followed.error}
+
+    def unfollow(self, sid, message=None):
+        """A client closed a job's log (message {job}), or went away (message None: all of them)."""
+        jobs = set(self.by_client.get(sid, ()))
+        if isinstance(message, dict):
+            jobs &= {valid_job_id(message.get("job"))}
+        for job_id in jobs:
+            self.by_client[sid].discard(job_id)
+            followed = self.followed.get(job_id)
+            if followed is not None:
+                followed.sids.discard(sid)
+                if not followed.sids:
+                    del self.followed[job_id]
+        if not self.by_client.get(sid):
+            self.by_client.pop(sid, None)
+        return {"ok": True}
+
+    def _refuse(self, code, error):
+        self.refused += 1
+        return {"ok": False, "code": code, "error": error}
+
+    # -- reading LAVA ------------------------------------------------------------------------
+    def run(self, rounds=None):
+        """Poll every followed job's log, every `poll` seconds (at once when a job is added)."""
+        done = 0
+        while rounds is None or done < rounds:
+            self._wake.wait(self.poll)
+            self._wake.clear()
+            for followed in list(self.followed.values()):
+                if not followed.done and self.followed.get(followed.job) is followed:
+                    try:
+                        self.read(followed)
+                    except Exception:  # one job's failure must not end the tail of the others
+                        log.exception("reading job %s's log failed", followed.job)
+            done += 1
+
+    def read(self, followed):
+        """Read what is new of one job's log (up to `catchup_pages` requests) and push it."""
+        job = self.job_of(followed.job)
+        finished = job is None or job.get("state") == "Finished"  # read before: no line is missed
+        for _ in range(self.catchup_pages):
+            start = followed.next
+            self.fetches += 1
+            try:
+                text, cut = self.rest.get_text(f"{API}/jobs/{followed.job}/logs/",
+                                               {"start": start, "end": start + self.fetch_lines},
+                                               max_bytes=self.max_bytes)
+            except LavaError as err:
+                if getattr(err, "status", None) == 404:  # nothing past `start` (yet)
+                    text, cut = "", False
+                else:
+                    self._failed(followed, str(err))
+                    return
+            if followed.error is not None:
+                followed.error = None
+                self._push(followed, [], error=None)
+            lines, followed.next = joblog.parse(text, start)
+            self.lines_read += len(lines)
+            followed.lines.extend(lines)
+            full = cut or len(lines) >= self.fetch_lines
+            if lines:
+                self._push(followed, lines)
+            if not full:
+                break
+            if self.followed.get(followed.job) is not followed:
+                return  # nobody follows it any more
+        else:
+            return  # more to read: at the next poll
+        if finished:
+            followed.done = True
+            self._push(followed, [], finished=True)
+
+    def _failed(self, followed, message):
+        self.errors += 1
+        self.last_error = message
+        followed.error = message
+        self._log.warning("read", "cannot read job %s's log from LAVA: %s", followed.job, message)
+        self._push(followed, [], error=message)
+
+    def _push(self, followed, lines, finished=False, error=None):
+        """Send to each follower who may (still) see the job."""
+        job = self.job_of(followed.job) or {"id": followed.job}
+        data = {"job": followed.job, "lines": lines, "next": followed.next,
+                "finished": finished or followed.done, "error": error or followed.error}
+        for sid in list(followed.sids):
+            if self.may_see(sid, job):
+                self.send(sid, "log_lines", data)
+            else:  # LAVA no longer shows it to them (or a wall link's screen): they stop here
+                self.unfollow(sid, {"job": followed.job})
+                self.send(sid, "log_lines", {"job": followed.job, "lines": [], "next": 0,
+                                             "finished": True, "error": "not shown to you",
+                                             "code": "forbidden"})
+
+    def stats(self):
+        """For /healthz."""
+        return {"followed": len(self.followed),
+                "followers": sum(len(f.sids) for f in self.followed.values()),
+                "fetches": self.fetches, "lines": self.lines_read, "errors": self.errors,
+                "refused": self.refused, "last_error": self.last_error,
+                "max_jobs": self.max_jobs}

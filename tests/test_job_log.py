@@ -1,0 +1,184 @@
+"""The live log tail (live/logtail.py): a fake LAVA serving job logs as LAVA does (line ranges,
+404 when there is nothing new), the app as a subprocess with --access lava, real Socket.IO clients.
+A viewer gets the lines of a job they may see, then the new ones as LAVA writes them; never those of
+a job LAVA would not show them; bad requests and a failing LAVA are answered, counted and survived."""
+import json
+import threading
+
+import socketio
+
+from tests.helpers import wait_until
+from tests.test_access import ALICE, MALLORY, get, lab, private_job  # noqa: F401 (lab: a fixture)
+
+
+def line(i, message, level="info"):
+    return "- " + json.dumps({"dt": f"2026-11-30T10:00:{i % 60:02d}.000000", "lvl": level,
+                              "msg": message})
+
+
+class LogClient:
+    """A Socket.IO client that follows job logs and records every `log_lines` message."""
+
+    def __init__(self, app, token=None):
+        self.pushed = []
+        self.lock = threading.Lock()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("log_lines", self._on_lines)
+        self.client.connect(app.url, transports=["websocket"], wait_timeout=10,
+                            headers={"Authorization": f"Token {token}"} if token else {})
+
+    def _on_lines(self, data):
+        with self.lock:
+            self.pushed.append(data)
+
+    def follow(self, job):
+        return self.client.call("log_follow", {"job": job}, timeout=10)
+
+    def lines(self, job):
+        """Every line received of this job (ack and pushes), by number."""
+        with self.lock:
+            pushed = [m for m in self.pushed if m["job"] == job]
+        return {entry["n"]: entry for m in pushed for entry in m["lines"]}
+
+    def everything(self):
+        with self.lock:
+            return json.dumps(self.pushed)
+
+    def close(self):
+        self.client.disconnect()
+
+
+def test_a_viewer_follows_the_log_of_a_job_they_may_see_and_only_that(lab):  # noqa: F811
+    lava, publisher, start = lab
+    private_job(lava, 901, "priv-alice", "SECRET-PERSONAL-901", [])
+    lava.logs[13] = [line(i, f"boot step {i}") for i in range(3)]
+    lava.logs[1] = [line(i, f"finished job line {i}") for i in range(1200)]  # three reads
+    lava.logs[901] = [line(0, "SECRET-LOG-901"),
+                      line(1, {"case": "SECRET-CASE", "result": "pass"}, "results")]
+    app = start("--job-log-poll", "0.3", "--job-logs-max", "3")
+    wait_until(lambda: all("hidden" not in get(app, f"/api/v1/jobs/{i}").json()["job"]
+                           for i in (1, 12, 13)), timeout=20, what="jobs 1, 12 and 13 known public")
+    anonymous, alice, stranger = LogClient(app), LogClient(app, ALICE), LogClient(app, MALLORY)
+    try:
+        # A job LAVA does not show them: refused, with why (a signed-in stranger once LAVA has
+        # answered with their token: not known yet until then).
+        ack = anonymous.follow(901)
+        assert ack["ok"] is False and ack["code"] == "forbidden", ack
+        assert stranger.follow(901)["code"] == "not_known_yet"
+        wait_until(lambda: stranger.follow(901)["code"] == "forbidden", timeout=20, interval=0.3,
+                   what="LAVA says the stranger may not see 901")
+        # A public running job: what is there, then each new line as LAVA writes it.
+        ack = anonymous.follow(13)
+        assert ack["ok"] is True and ack["job"] == 13, ack
+        wait_until(lambda: len(anonymous.lines(13)) == 3, timeout=10, what="the first lines")
+        assert anonymous.lines(13)[0]["msg"] == "boot step 0"
+        assert anonymous.lines(13)[2]["lvl"] == "info"
+        lava.logs[13].append(line(3, "login prompt"))
+        lava.logs[13].append("not YAML at all")
+        wait_until(lambda: len(anonymous.lines(13)) == 5, timeout=10, what="the new lines pushed")
+        assert anonymous.lines(13)[3]["msg"] == "login prompt"
+        assert anonymous.lines(13)[4] == {"n": 4, "dt": None, "lvl": "raw", "msg": "not YAML at all"}
+        # A finished job: read to its end (over several requests), then said to be finished.
+        assert stranger.follow(1)["ok"] is True
+        wait_until(lambda: any(m["job"] == 1 and m["finished"] for m in stranger.pushed),
+                   timeout=15, what="job 1 read to its end")
+        assert sorted(stranger.lines(1)) == list(range(1200))
+        # alice may see her private job: she gets its log, results as JSON text.
+        first = alice.follow(901)  # LAVA is asked, with her token
+        assert first["ok"] is False and first["code"] == "not_known_yet" and first["retry"], first
+        wait_until(lambda: alice.follow(901)["ok"], timeout=20, interval=0.3,
+                   what="LAVA says alice may see 901")
+        wait_until(lambda: len(alice.lines(901)) == 2, timeout=10, what="alice's job's log")
+        assert json.loads(alice.lines(901)[1]["msg"]) == {"case": "SECRET-CASE", "result": "pass"}
+        # Nobody else ever got a word of it.
+        for client in (anonymous, stranger):
+            assert "SECRET" not in client.everything()
+        # Bad requests: a clear code each, and the connection stays.
+        for bad in (None, "13", {"job": "13"}, {"job": -1}, {"job": True}, {"job": 2**70}, [13]):
+            ack = anonymous.client.call("log_follow", bad, timeout=10)
+            assert ack["ok"] is False and ack["code"] == "bad_request", (bad, ack)
+        # Bounds: two logs per page, --job-logs-max for the whole dashboard.
+        assert anonymous.follow(1)["ok"] is True
+        assert anonymous.follow(12)["code"] == "too_many"
+        assert alice.follow(12)["code"] == "busy"  # 13, 1 and 901 are followed
+        health = get(app, "/healthz").json()["job_logs"]
+        assert health["followed"] == 3 and health["followers"] == 4 and health["refused"] >= 11
+        # LAVA fails: the viewers are told, it is counted, and the tail resumes afterwards.
+        lava.fault = "500"
+        wait_until(lambda: any(m["job"] == 13 and m["error"] for m in anonymous.pushed),
+                   timeout=10, what="the failure told to the viewer")
+        health = get(app, "/healthz").json()["job_logs"]
+        assert health["errors"] >= 1 and "HTTP 500" in health["last_error"]
+        lava.fault = None
+        lava.logs[13].append(line(5, "after the outage"))
+        wait_until(lambda: 5 in anonymous.lines(13), timeout=10, what="lines after the outage")
+        assert anonymous.pushed[-1]["error"] is None
+        # Closing the panel, or the page, stops the reading.
+        assert anonymous.client.call("log_unfollow", {"job": 13}, timeout=10)["ok"] is True
+        assert anonymous.client.call("log_unfollow", "junk", timeout=10)["ok"] is True
+        anonymous.close()
+        stranger.close()
+        wait_until(lambda: get(app, "/healthz").json()["job_logs"]["followed"] == 1, timeout=10,
+                   what="only alice's log still followed")
+    finally:
+        for client in (anonymous, alice, stranger):
+            client.close()
+    assert not any(t in app.log_text() for t in (ALICE, MALLORY))
+
+
+def test_without_a_lava_server_the_log_is_said_to_need_one(tmp_path):
+    from tests.helpers import AppProcess
+
+    app = AppProcess("--sim-devices", "5")
+    try:
+        client = socketio.Client(reconnection=False)
+        client.connect(app.url, transports=["websocket"], wait_timeout=10)
+        ack = client.call("log_follow", {"job": 1}, timeout=10)
+        assert ack["ok"] is False and ack["code"] == "no_lava" and "--lava-url" in ack["error"]
+        client.disconnect()
+        assert app.json("/healthz")["job_logs"]["refused"] == 1
+    finally:
+        app.stop()
+
+
+def test_the_job_panel_tails_the_log_in_chromium(lab, browser):  # noqa: F811
+    from tests.test_accessibility_browser import problems
+    from tests.test_app_browser import open_page
+    from axe_playwright_python.sync_playwright import Axe
+
+    lava, publisher, start = lab
+    private_job(lava, 901, "priv-alice", "SECRET-PERSONAL-901", [])
+    lava.logs[901] = [line(0, "SECRET-LOG-901")]
+    app = start("--job-log-poll", "0.3")
+    wait_until(lambda: "hidden" not in get(app, "/api/v1/jobs/13").json()["job"], timeout=20,
+               what="job 13 known to be public")
+    for theme in ("light", "dark"):
+        lava.logs[13] = [line(i, f"boot step {i}") for i in range(3)] + [line(3, "oops", "error")]
+        page = open_page(browser, width=1280, height=800)
+        try:
+            page.goto(app.url + f"/?detail=job:13&theme={theme}")
+            page.wait_for_selector('#job-log[data-state="following live"][data-count="4"]', timeout=10000)
+            lava.logs[13].append(line(4, "login prompt reached"))
+            page.wait_for_selector('#job-log[data-count="5"]', timeout=10000)
+            rows = page.evaluate("""() => [...document.querySelectorAll('#job-log .log-line')].map((el) =>
+              [el.dataset.n, el.querySelector('.log-level').textContent, el.querySelector('.log-msg').textContent])""")
+            assert rows[3] == ["3", "error", "oops"] and rows[4] == ["4", "info", "login prompt reached"]
+            # Its time in the page's one form (24-hour), the ISO form in the tooltip.
+            assert page.get_attribute("#job-log .log-line time", "datetime") == "2026-11-30T10:00:00.000Z"
+            # Reachable by keyboard (it scrolls), and no serious accessibility problem.
+            assert page.get_attribute("#job-log .job-log", "tabindex") == "0"
+            assert problems(Axe(), page) == []
+            # Closing the panel stops the reading.
+            page.keyboard.press("Escape")
+            wait_until(lambda: get(app, "/healthz").json()["job_logs"]["followed"] == 0, timeout=10,
+                       what="the log no longer followed")
+            # A job LAVA does not show an anonymous viewer: said so, and nothing of its log.
+            page.goto(app.url + f"/?detail=job:901&theme={theme}")
+            page.wait_for_selector('#job-log[data-state="not available"]', timeout=10000)
+            assert "does not show you" in page.inner_text("#job-log")
+            page.wait_for_timeout(800)
+            assert "SECRET" not in page.content()
+            assert "SECRET" not in "".join(str(f) for f in page.frames_in)
+            assert page.errors == []
+        finally:
+            page.context.close()
