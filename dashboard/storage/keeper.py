@@ -96,14 +96,21 @@ class StoreKeeper:
             self.store.flush()
         self.store.save_model(self.state.dump(), self.store.last_id())
 
-    def run_pruner(self):
-        """Apply retention every PRUNE_EVERY seconds."""
-        while True:
+    def run_pruner(self, rounds=None):
+        """Apply retention every PRUNE_EVERY seconds: to events, and to resolved alerts (a firing
+        one is kept however old: it still needs a person)."""
+        done = 0
+        while rounds is None or done < rounds:
+            max_age = self.settings["retention_days"] * 86400
             try:
-                deleted = self.run_in_thread(self.store.prune, self.settings["retention_days"] * 86400,
-                                             self.settings["max_events"])
+                deleted = self.run_in_thread(self.store.prune, max_age, self.settings["max_events"])
                 if deleted:
                     log.info("pruned %d stored events (retention)", deleted)
+                alerts = self.run_in_thread(self.store.prune_alerts, time.time() - max_age)
+                if alerts:
+                    log.info("pruned %d resolved alerts (retention)", alerts)
             except Exception as exc:
                 self._error("pruner", exc)
-            self.sleep(PRUNE_EVERY)
+            done += 1
+            if rounds is None or done < rounds:
+                self.sleep(PRUNE_EVERY)

@@ -142,3 +142,27 @@ def test_a_restart_with_lower_limits_replays_what_fits_and_skips_the_rest(tmp_pa
                          lambda s: None)
     assert keeper.restore()["replayed"] == 2
     assert sorted(state.devices) == ["d0", "d1"] and state.over_limit == 2
+
+
+def test_the_pruner_forgets_old_resolved_alerts_and_keeps_firing_ones(tmp_path):
+    """Retention applies to kept alerts too: a resolved alert older than --retention-days goes, a
+    firing one stays however old (it still needs a person), a recent resolved one stays."""
+    import time
+
+    from dashboard.storage.keeper import StoreKeeper
+    from dashboard.storage.store import EventStore
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    old, recent = time.time() - 40 * 86400, time.time() - 3600
+    base = {"rule": "device_bad", "subject_kind": "device", "severity": "warning",
+            "message": "m", "resolved_at": None, "jobs": []}
+    store.save_alerts([dict(base, id="a", key="device_bad/a", subject="a", status="resolved",
+                            fired_at=old),
+                       dict(base, id="b", key="device_bad/b", subject="b", status="firing",
+                            fired_at=old),
+                       dict(base, id="c", key="device_bad/c", subject="c", status="resolved",
+                            fired_at=recent)])
+    keeper = StoreKeeper(store, LabState(), {"retention_days": 30.0, "max_events": 1000},
+                         lambda fn, *a: fn(*a), lambda s: None)
+    keeper.run_pruner(rounds=1)
+    assert sorted(a["key"] for a in store.alerts()) == ["device_bad/b", "device_bad/c"]
