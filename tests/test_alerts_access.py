@@ -4,6 +4,8 @@ import json
 
 import requests
 
+from tests.test_browser import page  # noqa: F401 (fixture)
+
 from tests.helpers import wait_until
 from tests.test_access import ADMIN, BOB, SECRETS, frames, get, lab  # noqa: F401 (fixture)
 
@@ -51,3 +53,33 @@ def test_an_alert_about_private_jobs_names_only_what_each_viewer_may_see(lab, tm
     assert requests.post(f"{app.url}/api/v1/alerts/nope/ack", headers={
         "Authorization": f"Token {BOB}"}, timeout=10).status_code == 404
     assert ADMIN not in json.dumps(get(app, "/healthz").json())
+
+
+def test_a_signed_in_viewer_acknowledges_in_the_alerts_view(lab, tmp_path, page):  # noqa: F811
+    """In Chromium: anonymous viewers get no Acknowledge button; bob signs in, acknowledges by
+    keyboard, and the row names him (kept in the store: the API says so too)."""
+    lava, publisher, start = lab
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.health_checks_failed]\ncount = 2\n")
+    app = start("--alerts-config", str(config), "--alerts-interval", "0.2")
+    publisher.send(failed_check(901, "priv-alice", "SECRET-PERSONAL-901"))
+    publisher.send(failed_check(902, "priv-carol", "SECRET-GROUP-902"))
+    key = "health_checks_failed/qemu-02"
+    row = f'[data-alert-key="{key}"]'
+    page.goto(app.url + "/?view=alerts")
+    page.wait_for_selector(row, timeout=20000)
+    assert page.query_selector(f"{row} button") is None  # anonymous: nobody to name
+    page.click("#sign-in")
+    page.fill("#username", "bob")
+    page.fill("#token", BOB)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#sign-out", timeout=10000)
+    page.goto(app.url + "/?view=alerts")
+    button = page.wait_for_selector(f"{row} button:has-text('Acknowledge')", timeout=20000)
+    button.focus()
+    page.keyboard.press("Enter")
+    wait_until(lambda: "bob" in page.inner_text(row), timeout=15, what="the row names bob")
+    assert page.query_selector(f"{row} button") is None
+    assert get(app, "/api/v1/alerts").json()["alerts"][0]["acked_by"] == "bob"
+    assert [s for s in SECRETS if s in page.content() and s != "priv-carol"] == []
+    assert page.errors == [], page.errors
