@@ -9,6 +9,7 @@ test-artifacts/screenshots/ (git-ignored).
 import datetime as dt
 import json
 import re
+import time
 import urllib.parse
 import uuid
 
@@ -143,6 +144,12 @@ def test_each_chart_draws_the_stored_events(lab, pages):
     assert legend(page, "outcomes")[1:] == ["Complete", "Incomplete", "Canceled"]
     # The captured jobs count too while they are less than 30 days old.
     assert number_after("Complete ", page.get_attribute('.chart[data-chart="outcomes"] .chart-box', "aria-label")) >= 1
+    # Its axis ends with today (UTC), never with tomorrow, and begins 30 days back.
+    host = page.wait_for_selector('.chart[data-chart="outcomes"] .chart-host[data-x-max]', timeout=5000)
+    x_min, x_max = float(host.get_attribute("data-x-min")), float(host.get_attribute("data-x-max"))
+    end_of_today = (time.time() // 86400 + 1) * 86400
+    assert end_of_today - 3600 < x_max <= end_of_today, (x_max, end_of_today)
+    assert x_min == end_of_today - 30 * 86400, (x_min, end_of_today)
     # Utilisation: one row per device type, the shares as coloured parts and as words.
     rows = page.eval_on_selector_all(".utilisation-row", "els => els.map((el) => el.dataset.deviceType)")
     assert {"qemu", "bbb"} <= set(rows), rows

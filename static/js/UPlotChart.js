@@ -41,7 +41,13 @@ export function UPlotChart({ opts, data, height = 220, label }) {
 
   useEffect(() => {
     if (!uPlot || !width || !host.current) return undefined;
-    const made = new uPlot({ ...opts(uPlot), width, height }, data, host.current);
+    const given = opts(uPlot);
+    // The x scale's ends, on the host (tests read them: the outcomes axis must end with today).
+    const showRange = (u) => {
+      host.current && Object.assign(host.current.dataset, { xMin: String(u.scales.x.min), xMax: String(u.scales.x.max) });
+    };
+    const hooks = { ...(given.hooks || {}), setScale: [...((given.hooks && given.hooks.setScale) || []), showRange] };
+    const made = new uPlot({ ...given, hooks, width, height }, data, host.current);
     chart.current = made;
     return () => {
       made.destroy();
