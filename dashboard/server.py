@@ -293,6 +293,15 @@ def _gevent_server(app, settings, connections, log_output):
             finally:
                 self._cancel()
 
+        def handle_one_response(self):
+            super().handle_one_response()
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                # The connection was a websocket (simple-websocket, on a dup of this socket): it
+                # is over, and what follows on the wire is its closing frames, not a request.
+                # Read on, gevent would answer them "400 Invalid HTTP method" (and log each) instead
+                # of letting the close handshake end, and every client would wait for it.
+                self.close_connection = True
+
         def _cancel(self):
             if self._deadline is not None:
                 self._deadline.cancel()

@@ -9,6 +9,7 @@ import json
 import signal
 import socket
 import sqlite3
+import struct
 import time
 from pathlib import Path
 
@@ -183,3 +184,23 @@ def test_sigterm_flushes_the_store_and_exits_within_5_s_whatever_clients_do(asyn
             view.close()
         app.stop()
         publisher.close()
+
+
+def test_a_websocket_closed_by_its_client_ends_with_a_close_frame_not_an_http_answer(async_mode):
+    """The close handshake ends as a websocket's should. (gevent once read on after the websocket,
+    took the client's closing frames for a new request, answered "400 Invalid HTTP method" and
+    logged each: every python-socketio client then waited seconds for the close to complete.)"""
+    app = AppProcess("--zmq", "tcp://127.0.0.1:9", "--no-store", async_mode=async_mode)
+    try:
+        raw = RawSocketIO(app.port)
+        raw.connect_namespace()
+        raw.send("41")  # Socket.IO: leave the namespace
+        raw.send(struct.pack("!H", 1000), opcode=8)  # WebSocket: close, normal closure
+        assert raw.drain(5), "the server did not end the connection"
+        after_handshake = raw.received.partition(b"\r\n\r\n")[2]
+        assert b"HTTP/1.1" not in after_handshake, after_handshake[-200:]
+        assert raw.closed_by_server()
+        assert app.json("/healthz")["status"] in ("ok", "degraded")  # still serving
+        assert "Invalid HTTP method" not in app.log_text()
+    finally:
+        app.stop()
