@@ -1,6 +1,7 @@
 """Real parts for the hardening tests: a /healthz watcher, raw WebSocket and half-sent HTTP clients,
 a lab of many devices fed through a real ZMQ publisher, and the checks every such test makes."""
 import base64
+import contextlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import urllib.request
 
 import psutil
 
-from tests.helpers import ROOT, wait_until
+from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, wait_until
 
 # What must never reach a client: a traceback, or a path on the server's disk.
 LEAKS = [b"Traceback", b"/site-packages/", b'File "', str(ROOT).encode(), b"/root/", b"/usr/lib/"]
@@ -226,3 +227,23 @@ def half_sent(port, source="127.0.0.1", what=b"GET /healthz HTTP/1.1\r\nHost: x\
     except OSError:
         pass
     return sock
+
+
+@contextlib.contextmanager
+def running_lab(async_mode, *args):
+    """A publisher, the app subscribed to it (with extra flags `args`), and a good client
+    subscribed to everything."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store", *args, async_mode=async_mode)
+    view = None
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected",
+                   what="source connected")
+        view = LiveView(app.url).connect()
+        yield publisher, app, view
+    finally:
+        if view:
+            view.close()
+        app.stop()
+        publisher.close()

@@ -1,7 +1,5 @@
 """Alerts as a person sees them (Debian's Chromium, Playwright, the app as a subprocess): the alerts
 view and the header's count, the wall's banner, and the browser-notification opt-in."""
-import json
-import uuid
 
 import pytest
 

@@ -4,7 +4,6 @@ real sockets: a `subscribe` flood, a client that never reads, frames python-engi
 Each test checks what issue 11 asks: /healthz answers within 1 s throughout, good events sent
 afterwards reach a subscribed client, RSS stays within a stated bound, and nothing a client
 receives holds a traceback or a path on the server's disk."""
-import contextlib
 import json
 import re
 import time
@@ -12,9 +11,9 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
+from tests.helpers import LiveView, wait_until
 from tests.hostile import (HealthWatch, RawSocketIO, Rss, device_frames, good_events_arrive,
-                           leaks, load_lab)
+                           leaks, load_lab, running_lab)
 
 DEVICES = 3000
 
@@ -28,26 +27,6 @@ def async_mode(request):
 def lab(async_mode):
     with running_lab(async_mode) as parts:
         yield parts
-
-
-@contextlib.contextmanager
-def running_lab(async_mode, *args):
-    """A publisher, the app subscribed to it (with extra flags `args`), and a good client
-    subscribed to everything."""
-    publisher = TestPublisher()
-    app = AppProcess("--zmq", publisher.endpoint, "--no-store", *args, async_mode=async_mode)
-    view = None
-    try:
-        publisher.wait_for_subscriber()
-        wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected",
-                   what="source connected")
-        view = LiveView(app.url).connect()
-        yield publisher, app, view
-    finally:
-        if view:
-            view.close()
-        app.stop()
-        publisher.close()
 
 
 def snapshots_in(data):

@@ -3,12 +3,25 @@
 A viewer gets the lines of a job they may see, then the new ones as LAVA writes them; never those of
 a job LAVA would not show them; bad requests and a failing LAVA are answered, counted and survived."""
 import json
+import os
+import shutil
 import threading
 
 import socketio
 
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 from tests.test_access import ALICE, MALLORY, get, lab, private_job  # noqa: F401 (lab: a fixture)
+
+
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def shoot(page, name):
+    """Into test-artifacts/screenshots/; with UPDATE_SCREENSHOTS=1 into docs/screenshots/ too."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copyfile(SHOTS / f"{name}.png", ROOT / "docs" / "screenshots" / f"{name}.png")
 
 
 def line(i, message, level="info"):
@@ -165,6 +178,8 @@ def test_the_job_panel_tails_the_log_in_chromium(lab, browser):  # noqa: F811
             assert rows[3] == ["3", "error", "oops"] and rows[4] == ["4", "info", "login prompt reached"]
             # Its time in the page's one form (24-hour), the ISO form in the tooltip.
             assert page.get_attribute("#job-log .log-line time", "datetime") == "2026-11-30T10:00:00.000Z"
+            if theme == "light":
+                shoot(page, "job-log")
             # Reachable by keyboard (it scrolls), and no serious accessibility problem.
             assert page.get_attribute("#job-log .job-log", "tabindex") == "0"
             assert problems(Axe(), page) == []

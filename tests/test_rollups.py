@@ -2,7 +2,6 @@
 events, for any window, kind and filter; they are rebuilt when missing and after retention."""
 import random
 
-import pytest
 
 from dashboard.core.events import parse_frames
 from dashboard.storage.store import row_for
