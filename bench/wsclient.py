@@ -19,6 +19,7 @@ class BenchClient:
         self.filter = flt or {}
         self.compression = compression
         self.seq = None
+        self.first_seq = None  # the seq of the first snapshot: changes are counted from there
         self.objects = {"device": {}, "job": {}, "worker": {}}
         self.latencies = []
         self.changes = 0
@@ -64,6 +65,8 @@ class BenchClient:
 
     def _snapshot(self, snap):
         self.seq = snap["seq"]
+        if self.first_seq is None:
+            self.first_seq = snap["seq"]
         self.objects = {"device": {d["hostname"]: d for d in snap["devices"]},
                         "job": {str(j["id"]): j for j in snap["jobs"]},
                         "worker": {w["hostname"]: w for w in snap["workers"]}}
