@@ -23,6 +23,7 @@ def test_signing_in_shows_ones_private_job_and_signing_out_hides_it(lab, page): 
     page.goto(app.url + "/?view=jobs")
     page.wait_for_selector("#connection[data-state=live]", timeout=15000)
     assert "Anonymous view" in page.inner_text("#access-note")
+    assert "Sign in with your LAVA username" in page.inner_text("#access-note")
     wait_until(lambda: "private job" in job_row(page, 901).inner_text(), timeout=15,
                what="job 901 shown as a private job")
     assert "SECRET" not in page.content()

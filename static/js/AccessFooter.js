@@ -39,6 +39,5 @@ export function AccessFooter({ access }) {
     return html`<footer id="access-note" class="access-note">Wall link ${me.wall}.</footer>`;
   }
   return html`<footer id="access-note" class="access-note">
-    Anonymous view: private jobs show only their state. <a id="sign-in" href="/signin">Sign in</a>
-    with your LAVA username and token to see yours.</footer>`;
+    Anonymous view: private jobs show only their state. <a id="sign-in" href="/signin">Sign in</a>${" "}with your LAVA username and token to see yours.</footer>`;
 }
