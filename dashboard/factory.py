@@ -292,7 +292,7 @@ def _logtail(settings, state, relay, visibility):
                    max_jobs=settings["job_logs_max"])
     socketio.on_event("log_follow", lambda message=None: tail.follow(request.sid, message))
     socketio.on_event("log_unfollow", lambda message=None: tail.unfollow(request.sid, message))
-    relay.on_leave.append(tail.unfollow)
+    relay.on_leave.append(tail.forget)
     return tail
 
 

@@ -45,7 +45,7 @@ class LogTail:
     says whether that client may see all of this job; `send(sid, event, data)` emits to one client."""
 
     def __init__(self, rest, job_of, may_see, send, sleep, make_event, ask=None, poll=2.0, max_jobs=20,
-                 max_per_client=2, max_lines=2000, fetch_lines=500, max_bytes=512 * 1024,
+                 max_per_client=2, max_lines=500, fetch_lines=500, max_bytes=512 * 1024,
                  catchup_pages=20):
         self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
         self.job_of = job_of
@@ -98,11 +98,19 @@ class LogTail:
         return {"ok": True, "job": job_id, "lines": list(followed.lines), "next": followed.next,
                 "finished": followed.done, "error": followed.error}
 
-    def unfollow(self, sid, message=None):
-        """A client closed a job's log (message {job}), or went away (message None: all of them)."""
-        jobs = set(self.by_client.get(sid, ()))
-        if isinstance(message, dict):
-            jobs &= {valid_job_id(message.get("job"))}
+    def unfollow(self, sid, message):
+        """A client closed a job's log (message {job})."""
+        job_id = valid_job_id(message.get("job") if isinstance(message, dict) else None)
+        if job_id is None:
+            return self._refuse("bad_request", "give {job: <a job id>}")
+        self._drop(sid, {job_id} & self.by_client.get(sid, set()))
+        return {"ok": True}
+
+    def forget(self, sid):
+        """A client went away: it follows nothing any more."""
+        self._drop(sid, set(self.by_client.get(sid, ())))
+
+    def _drop(self, sid, jobs):
         for job_id in jobs:
             self.by_client[sid].discard(job_id)
             followed = self.followed.get(job_id)
@@ -112,7 +120,6 @@ class LogTail:
                     del self.followed[job_id]
         if not self.by_client.get(sid):
             self.by_client.pop(sid, None)
-        return {"ok": True}
 
     def _refuse(self, code, error):
         self.refused += 1
@@ -185,7 +192,7 @@ class LogTail:
             if self.may_see(sid, job):
                 self.send(sid, "log_lines", data)
             else:  # LAVA no longer shows it to them (or a wall link's screen): they stop here
-                self.unfollow(sid, {"job": followed.job})
+                self._drop(sid, {followed.job})
                 self.send(sid, "log_lines", {"job": followed.job, "lines": [], "next": 0,
                                              "finished": True, "error": "not shown to you",
                                              "code": "forbidden"})
