@@ -287,7 +287,7 @@ def _logtail(settings, state, relay, visibility):
         relay.want(viewer.username, [job["id"]])
         return True
 
-    tail = LogTail(_lava_client(settings), state.jobs.get, may_see, relay.send, socketio.sleep,
+    tail = LogTail(_lava_client(settings), state.jobs.get, may_see, relay.send,
                    socketio.server.eio.create_event, ask=ask, poll=settings["job_log_poll"],
                    max_jobs=settings["job_logs_max"])
     socketio.on_event("log_follow", lambda message=None: tail.follow(request.sid, message))

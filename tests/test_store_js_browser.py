@@ -314,3 +314,32 @@ def test_the_feed_survives_a_new_snapshot_trimmed_to_its_filter(page):
     # ev-1 as the new snapshot has it (with its device type), once; newest first.
     assert got["after"] == ["ev-3", "q-1", "ev-1"]
     assert got["filter"] == {"device_types": ["qemu"]}
+
+
+def test_a_jobs_log_lines_merge_by_number_and_keep_the_newest(page):
+    """logtail.js: an ack after a reconnect repeats lines (each is kept once, in order); a page
+    keeps the newest MAX_LOG_LINES; a refusal and the end of a job are told apart."""
+    got = page.evaluate("""async () => {
+      const t = await import('/static/js/logtail.js');
+      const l = (n) => ({n, dt: null, lvl: 'info', msg: 'm' + n});
+      const a = t.mergeLogLines([], [l(0), l(1), l(2)]);
+      const again = t.mergeLogLines(a, [l(1), l(2), l(3)]);
+      const late = t.mergeLogLines([l(5), l(6)], [l(4)]);
+      const big = t.mergeLogLines([], Array.from({length: 700}, (_, i) => l(i)));
+      const empty = {lines: a, finished: false, error: null, refused: false, code: null, started: true};
+      const refused = t.reduceLog(empty, {type: 'ack', ok: false, code: 'forbidden', error: 'not shown to you'});
+      const lost = t.reduceLog(empty, {type: 'lines', lines: [], code: 'forbidden', error: 'not shown to you', finished: true});
+      const failing = t.reduceLog(empty, {type: 'lines', lines: [], finished: false, error: 'HTTP 500'});
+      const done = t.reduceLog(failing, {type: 'lines', lines: [l(3)], finished: true, error: null});
+      return {again: again.map((x) => x.n), late: late.map((x) => x.n), bigLen: big.length,
+              bigFirst: big[0].n, max: t.MAX_LOG_LINES, same: t.mergeLogLines(a, []) === a,
+              refused: [refused.refused, refused.code, refused.lines.length],
+              lost: [lost.refused, lost.code], failing: [failing.error, failing.refused],
+              done: [done.finished, done.error, done.lines.map((x) => x.n)]};
+    }""")
+    assert got["again"] == [0, 1, 2, 3] and got["late"] == [4, 5, 6]
+    assert got["max"] == 500 and got["bigLen"] == 500 and got["bigFirst"] == 200
+    assert got["same"] is True
+    assert got["refused"] == [True, "forbidden", 3] and got["lost"] == [True, "forbidden"]
+    assert got["failing"] == ["HTTP 500", False]
+    assert got["done"] == [True, None, [0, 1, 2, 3]]

@@ -44,7 +44,7 @@ class LogTail:
     """Follows job logs for viewers. `job_of(id)` is the model's job (or None); `may_see(sid, job)`
     says whether that client may see all of this job; `send(sid, event, data)` emits to one client."""
 
-    def __init__(self, rest, job_of, may_see, send, sleep, make_event, ask=None, poll=2.0, max_jobs=20,
+    def __init__(self, rest, job_of, may_see, send, make_event, ask=None, poll=2.0, max_jobs=20,
                  max_per_client=2, max_lines=500, fetch_lines=500, max_bytes=512 * 1024,
                  catchup_pages=20):
         self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
@@ -52,7 +52,6 @@ class LogTail:
         self.may_see = may_see
         self.ask = ask  # fn(sid, job): True when LAVA is now being asked whether they may see it
         self.send = send
-        self.sleep = sleep
         self.poll = poll
         self.max_jobs = max_jobs
         self.max_per_client = max_per_client
