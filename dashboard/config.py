@@ -98,6 +98,9 @@ SETTINGS = (
     Setting("batch_interval", 0.1, "Seconds between two batches sent to a client during a burst; "
             "a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
             "every interval, which adds up to one more.)", float),
+    Setting("batch_floor", 0.0, "Adaptive batching: the shortest gap between two batches, in seconds. "
+            "0 (default): every gap is --batch-interval. Above 0, the gap follows how busy the "
+            "process is, from this floor (idle) up to --batch-interval (busy).", float),
     Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
             "to resync instead (bounds memory if sending stalls).", int),
     Setting("relay_mode", "batched", "batched (default): one encoded batch per distinct filter. "
@@ -234,6 +237,9 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
+    if not 0 <= values["batch_floor"] <= values["batch_interval"]:
+        raise ConfigError(f"batch_floor: must be between 0 and --batch-interval "
+                          f"({values['batch_interval']}), got {values['batch_floor']}")
     if not values["access"]:  # open only where the dashboard cannot know better
         values["access"] = "lava" if values["lava_url"] else "open"
     if values["access"] != "open" and not values["lava_url"]:

@@ -196,7 +196,8 @@ def _build_services(settings, key):
                                subscribe_burst=settings["subscribe_burst"],
                                subscribe_rate=settings["subscribe_rate"],
                                max_queue=settings["max_client_queue"],
-                               max_messages=settings["max_client_messages"])
+                               max_messages=settings["max_client_messages"],
+                               floor=settings["batch_floor"])
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":

@@ -18,6 +18,7 @@ import time
 from flask import request
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
+from dashboard.core.batching import AdaptiveInterval
 from dashboard.core.filters import FilterError, parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, Viewing, Visibility, may_see_job,
                                        redact_job, view_object)
@@ -86,11 +87,16 @@ class Relay:
 
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
                  clock=time.monotonic, log_size=5000, identify=None, visibility=None,
-                 subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100):
+                 subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100,
+                 floor=0.0, cpu_clock=time.process_time):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
         self.interval = interval
+        # Adaptive batching (core/batching.py): the gap follows the process's CPU share, from
+        # `floor` up to `interval`; None: always `interval`.
+        self.adaptive = AdaptiveInterval(floor, interval) if floor else None
+        self.cpu_clock = cpu_clock
         self.max_pending = max_pending
         self.mode = mode
         self.clock = clock
@@ -344,15 +350,24 @@ class Relay:
                                                "epoch": self.epoch, "changes": [item]}, to=sid)
                     group.sent_seq = change.seq
 
+    def gap(self):
+        """The least time between two batches now: `interval`, or the adaptive gap."""
+        return self.interval if self.adaptive is None else self.adaptive.value
+
     def run(self):
-        """The flush loop: wait for changes, keep batches at least `interval` apart."""
+        """The flush loop: wait for changes, keep batches at least gap() apart."""
         self._wake = self.socketio.server.eio.create_event()
+        cpu, wall = self.cpu_clock(), self.clock()
         while True:
             self._wake.wait(1.0)
             self._wake.clear()
+            if self.adaptive is not None:  # how busy the process was since the last look
+                cpu_now, wall_now = self.cpu_clock(), self.clock()
+                self.adaptive.observe(cpu_now - cpu, wall_now - wall)
+                cpu, wall = cpu_now, wall_now
             if not self.pending:
                 continue
-            delay = self.last_flush + self.interval - self.clock()
+            delay = self.last_flush + self.gap() - self.clock()
             if delay > 0:
                 self.socketio.sleep(delay)
             try:
@@ -372,7 +387,8 @@ class Relay:
 
     def stats(self):
         """Relay figures for /healthz."""
-        return {"mode": self.mode, "clients": len(self.clients), "filters": len(self.groups),
+        return {"mode": self.mode, "gap_ms": round(self.gap() * 1000, 1),
+                "clients": len(self.clients), "filters": len(self.groups),
                 "refused": self.refused,
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),

@@ -64,6 +64,14 @@ def test_numbers_that_must_be_positive_are_checked(flag):
     assert "greater than 0" in str(info.value)
 
 
+@pytest.mark.parametrize("floor", ["-0.01", "0.2"])
+def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
+    with pytest.raises(config.ConfigError) as info:
+        config.load(["--batch-floor", floor, "--batch-interval", "0.1"], environ={})
+    assert "batch_floor" in str(info.value)
+    assert config.load(["--batch-floor", "0.005"], environ={})["batch_floor"] == 0.005
+
+
 @pytest.mark.parametrize("queue", ["", "http://user:s3cret@127.0.0.1:6379"])
 def test_a_cluster_role_needs_a_redis_url_and_the_error_never_echoes_it(queue):
     for role in ("ingest", "web"):
