@@ -234,6 +234,8 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         app_args += ["--batch-interval", str(args.batch_interval)]
     if variant == "nolimits":
         app_args += NO_LIMITS
+    if variant == "adaptive":
+        app_args += ["--batch-floor", str(args.batch_floor)]
     if access:
         app_args += access.args()
     go, done = mp.Event(), mp.Queue()
@@ -349,7 +351,10 @@ def main():
                         help="server set-ups compared in the same run: shipped (as configured by "
                              "default), nolimits (per-client limits lifted: the baseline of what they "
                              "cost), access (--access lava against a fake LAVA, half of the clients "
-                             "signed in as a user who may see private jobs)")
+                             "signed in as a user who may see private jobs), adaptive (adaptive "
+                             "batching: --batch-floor)")
+    parser.add_argument("--batch-floor", type=float, default=0.005,
+                        help="the floor of --variants adaptive")
     parser.add_argument("--mix", default="devices", choices=("devices", "jobs"),
                         help="devices: device events only; jobs: every tenth a private job's event")
     args = parser.parse_args()
