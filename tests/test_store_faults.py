@@ -41,8 +41,9 @@ def test_a_full_disk_loses_rows_but_not_the_log(tmp_path, caplog):
     """SQLite's max_page_count makes the file full, as a full disk does."""
     store = EventStore(str(tmp_path / "events.sqlite3"))
     caplog.set_level(logging.ERROR, logger="dashboard.store")
-    pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
-    store._conn().execute(f"PRAGMA max_page_count = {pages + 2}")
+    with store._transaction() as writer:  # the connection every write goes through
+        pages = writer.execute("PRAGMA page_count").fetchone()[0]
+        writer.execute(f"PRAGMA max_page_count = {pages + 2}")
     for row in rows(3000):
         store.enqueue(row)
     for _ in range(10):

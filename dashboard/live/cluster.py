@@ -111,6 +111,7 @@ class ModelPublisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
+        self.closed = False  # set at exit: no heartbeat may follow the one withdrawn
         meta.listen(self._broadcast)
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
@@ -215,6 +216,8 @@ class ModelPublisher:
         self.rival = None
 
     def _heartbeat(self):
+        if self.closed:  # exiting: the loop may still run while the store is flushed
+            return
         body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta.as_dict(),
                 "health": self.health_fn(), "time": time.time()}
         self.redis.set(self.keys.ingest, json.dumps(body, separators=(",", ":")), ex=HEARTBEAT_TTL)
@@ -222,6 +225,7 @@ class ModelPublisher:
     def close(self):
         """At exit: take the heartbeat away at once (if it is ours), so that web processes know and
         a new ingest process may publish without waiting for it to expire."""
+        self.closed = True
         try:
             raw = self.redis.get(self.keys.ingest)
             if raw and json.loads(raw)["epoch"] == self.epoch:

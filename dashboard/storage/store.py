@@ -156,6 +156,15 @@ def open_store(database, default_path):
                      f"for SQLite under data_dir")
 
 
+# SQLite page caches, in KiB (negative PRAGMA cache_size). Writes share one connection with a big
+# cache: eight indexes over a million rows turn inserts into random disk reads with SQLite's default
+# 2 MB, and the writer falls behind (bench/store.py). Reads have a connection per thread of the pool
+# that runs them (up to 20): each keeps the default, so that together they stay small (a 64 MB cache
+# each grew a soak's process by 1.8 GB/h as thread after thread filled its own).
+WRITER_CACHE_KIB = 65536
+READER_CACHE_KIB = 2048
+
+
 class EventStore:
     """SQLite file under data_dir; thread-safe: one connection per thread."""
 
@@ -166,7 +175,9 @@ class EventStore:
 
     def __init__(self, path, max_queue=100_000):
         self.path = path
-        self._local = threading.local()
+        self._local = threading.local()  # each thread's connection for reads
+        self._writer = None  # the connection for writes (SQLite), made on the first one
+        self._write_lock = threading.RLock()
         self.queue = collections.deque()
         self.max_queue = max_queue
         self.dropped = 0
@@ -183,13 +194,11 @@ class EventStore:
             self.rebuild_rollups()  # a new store: its (no) roll-ups are complete from the start
 
     # -- what differs between SQLite and PostgreSQL ---------------------------------------------
-    def _connect(self):
+    def _connect(self, cache_kib=READER_CACHE_KIB):
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        # Eight indexes over a million rows: with SQLite's default 2 MB cache, inserts turn
-        # into random disk reads and the writer falls behind (bench/store.py).
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -200,9 +209,13 @@ class EventStore:
 
     @contextlib.contextmanager
     def _transaction(self):
-        conn = self._conn()
-        with conn:  # commits, or rolls back on an exception
-            yield conn
+        """A write: on the one writer connection (SQLite lets one write at a time anyway), from
+        whichever thread, one at a time."""
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self._connect(WRITER_CACHE_KIB)
+            with self._writer:  # commits, or rolls back on an exception
+                yield self._writer
 
     @staticmethod
     def _lost(conn):
