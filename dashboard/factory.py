@@ -279,17 +279,9 @@ def _logtail(settings, state, relay, visibility):
     def may_see(sid, job):
         return may_see_job(relay.viewer_of(sid)[0], job, visibility)
 
-    def ask(sid, job):
-        """A signed-in viewer LAVA has not been asked about: ask it (with their token)."""
-        viewer = relay.viewer_of(sid)[0]
-        if relay.want is None or not viewer.username or viewer.wall or viewer.sees_all \
-                or visibility.known(viewer.username, job["id"]) is not None:
-            return False
-        relay.want(viewer.username, [job["id"]])
-        return True
-
     tail = LogTail(_lava_client(settings), state.jobs.get, may_see, relay.send,
-                   socketio.server.eio.create_event, ask=ask, poll=settings["job_log_poll"],
+                   socketio.server.eio.create_event, ask=relay.ask_about_job,
+                   poll=settings["job_log_poll"],
                    max_jobs=settings["job_logs_max"])
     socketio.on_event("log_follow", lambda message=None: tail.follow(request.sid, message))
     socketio.on_event("log_unfollow", lambda message=None: tail.unfollow(request.sid, message))

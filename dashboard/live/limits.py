@@ -138,8 +138,9 @@ class Outbox:
     def forget(self, sid):
         self.waiting.pop(sid, None)
 
-    def check(self, sids):
-        """Drop every client among sids whose queue is over the bound; returns those dropped."""
+    def check(self, sids, record=True):
+        """Drop every client among sids whose queue is over the bound; returns those dropped.
+        `record`: keep the longest queue seen as `largest` (a check of all clients, for /healthz)."""
         dropped, largest = [], 0
         for sid in list(sids):
             n = self.queued(sid)
@@ -149,7 +150,8 @@ class Outbox:
             if n > self.max_queue:
                 self.drop(sid, n)
                 dropped.append(sid)
-        self.largest = largest
+        if record:
+            self.largest = largest
         return dropped
 
     def drop(self, sid, queued):

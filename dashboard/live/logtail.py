@@ -7,7 +7,8 @@ line numbers) for each job somebody follows, and pushes the new lines to those v
   the same rule as every other output); it is checked again before every push, so a viewer who
   loses the right stops getting lines. For a signed-in viewer LAVA has not been asked about yet,
   the answer is "not known yet" (retry) while LAVA is asked with their own token.
-- Bounded: at most `max_jobs` jobs followed at once, `max_per_client` per viewer, `max_lines`
+- Bounded: `log_follow` rate-limited per client (each new follow reads the log from its start),
+  at most `max_jobs` jobs followed at once, `max_per_client` per viewer, `max_lines`
   kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request, each message
   cut at core.joblog.MAX_CHARS. A job nobody follows any more is forgotten at once.
 - LAVA answers 404 when a job has no line past `start` (and for a job it does not show): that is
@@ -22,6 +23,7 @@ import logging
 from dashboard.core import joblog
 from dashboard.core.events import job_id as valid_job_id
 from dashboard.live.health import RateLimitedLog
+from dashboard.live.limits import TokenBucket
 from dashboard.sources.rest import LavaError
 
 log = logging.getLogger("dashboard.live.logtail")
@@ -46,7 +48,7 @@ class LogTail:
 
     def __init__(self, rest, job_of, may_see, send, make_event, ask=None, poll=2.0, max_jobs=20,
                  max_per_client=2, max_lines=500, fetch_lines=500, max_bytes=512 * 1024,
-                 catchup_pages=20):
+                 catchup_pages=20, follow_burst=4, follow_rate=0.5):
         self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
         self.job_of = job_of
         self.may_see = may_see
@@ -61,6 +63,10 @@ class LogTail:
         self.catchup_pages = catchup_pages
         self.followed = {}  # job id → Followed
         self.by_client = collections.defaultdict(set)  # sid → job ids
+        # A new follow reads the log from its start (up to `catchup_pages` requests to LAVA):
+        # `follow_burst` at once per client, then `follow_rate` a second.
+        self.follow_burst, self.follow_rate = follow_burst, follow_rate
+        self.buckets = {}  # sid → TokenBucket of its follows
         self.fetches = self.lines_read = self.errors = self.refused = 0
         self.last_error = None
         self._wake = make_event()
@@ -74,6 +80,11 @@ class LogTail:
             return self._refuse("bad_request", "give {job: <a job id>}")
         if self.rest is None:
             return self._refuse("no_lava", "a job's log needs a LAVA server (--lava-url)")
+        bucket = self.buckets.setdefault(sid, TokenBucket(self.follow_burst, self.follow_rate))
+        wait = bucket.take()
+        if wait:
+            return dict(self._refuse("rate_limited", "too many log_follow requests"),
+                        retry=True, retry_after=round(wait, 3))
         job = self.job_of(job_id) or {"id": job_id}
         if not self.may_see(sid, job):
             if self.ask is not None and self.ask(sid, job):
@@ -107,6 +118,7 @@ class LogTail:
 
     def forget(self, sid):
         """A client went away: it follows nothing any more."""
+        self.buckets.pop(sid, None)
         self._drop(sid, set(self.by_client.get(sid, ())))
 
     def _drop(self, sid, jobs):

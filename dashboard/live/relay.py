@@ -182,7 +182,7 @@ class Relay:
             self.rate_limited += 1
             return {"ok": False, "retry": True, "code": "rate_limited", "error": "rate limited",
                     "retry_after": round(wait, 3)}
-        if self.outbox.check([sid]):
+        if self.outbox.check([sid], record=False):
             return {"ok": False, "code": "lagging", "error": "too far behind: reconnect"}
         missed = None
         if isinstance(message, dict) and message.get("epoch") == self.epoch \
@@ -242,7 +242,7 @@ class Relay:
 
     def send(self, sid, event, data):
         """Emit to one client, unless its queue is over the bound (it is dropped, and catches up)."""
-        if not self.outbox.check([sid]):
+        if not self.outbox.check([sid], record=False):
             self._emit(event, data, to=sid)
 
     def on_disconnect(self, *args):
@@ -260,13 +260,19 @@ class Relay:
 
     def _ask_about_private_jobs(self, viewer, jobs):
         """A signed-in viewer: have LAVA asked (with their token) about the private jobs they may
-        be able to see; their page is refreshed when LAVA says yes (refresh_viewer)."""
+        be able to see; their page is refreshed when LAVA says yes (refresh_viewer). True when
+        LAVA is being asked about any of them."""
         if self.want is None or not viewer.username or viewer.sees_all or viewer.wall:
-            return
+            return False
         ids = [j["id"] for j in jobs if j is not None and j.get("visibility") != PUBLIC
                and self.visibility.known(viewer.username, j["id"]) is None]
         if ids:
             self.want(viewer.username, ids[-200:])  # the newest: bounded per subscribe
+        return bool(ids)
+
+    def ask_about_job(self, sid, job):
+        """Have LAVA asked whether this client's signed-in viewer may see `job`; True if it is."""
+        return self._ask_about_private_jobs(self.viewer_of(sid)[0], [job])
 
     def refresh_viewer(self, username):
         """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot (not
