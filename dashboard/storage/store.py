@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 
@@ -144,6 +145,23 @@ def _correction_columns(data):
                   key: data.get("id")}
 
 
+def os_thread_rlock():
+    """A lock between OS threads, even where eventlet or gevent patched `threading`.
+
+    Writes come from real threads (eventlet's tpool, gevent's threadpool) and now and then from the
+    hub's thread. A green lock cannot be shared between OS threads: under eventlet a writer waiting
+    on it from a tpool thread is never woken, and the store (and every caller waiting on it, such as
+    the alert engine) stops for good. The lock is held only around SQLite calls, which never yield.
+    """
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+        return patcher.original("_thread").RLock()
+    if "gevent" in sys.modules:
+        from gevent import monkey
+        return monkey.get_original("_thread", "RLock")()
+    return threading.RLock()
+
+
 def open_store(database, default_path):
     """The store `database` names: empty → SQLite at default_path; a postgresql:// (or postgres://)
     URL → that PostgreSQL database. Anything else is a ValueError."""
@@ -177,7 +195,7 @@ class EventStore:
         self.path = path
         self._local = threading.local()  # each thread's connection for reads
         self._writer = None  # the connection for writes (SQLite), made on the first one
-        self._write_lock = threading.RLock()
+        self._write_lock = os_thread_rlock()
         self.queue = collections.deque()
         self.max_queue = max_queue
         self.dropped = 0
