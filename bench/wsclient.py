@@ -103,8 +103,10 @@ class BenchClient:
 
 
 def view_fingerprint(devices, jobs, workers):
-    """Order-independent digest of a set of objects."""
+    """Order-independent digest of a set of objects. A worker's `devices` (which REST adds and
+    Socket.IO leaves to the devices' own `worker` field) is not part of it."""
     import hashlib
+    workers = [{k: v for k, v in w.items() if k != "devices"} for w in workers]
     parts = sorted(json.dumps(o, sort_keys=True) for group in (devices, jobs, workers) for o in group)
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 

@@ -285,11 +285,13 @@ class LiveView:
 
 
 def model_view(state_json, flt=None):
-    """/api/v1/state (or a snapshot) in LiveView.state()'s shape, optionally filtered."""
+    """/api/v1/state (or a snapshot) in LiveView.state()'s shape, optionally filtered. REST adds
+    each worker's `devices`, which Socket.IO leaves to the devices' `worker`: left out here."""
     from dashboard.core.filters import parse_filter
     matches = parse_filter(flt or {}).matches
     return {"devices": sorted((d for d in state_json["devices"] if matches("device", d)),
                               key=lambda d: d["hostname"]),
             "jobs": sorted((j for j in state_json["jobs"] if matches("job", j)), key=lambda j: j["id"]),
-            "workers": sorted((w for w in state_json["workers"] if matches("worker", w)),
+            "workers": sorted(({k: v for k, v in w.items() if k != "devices"}
+                               for w in state_json["workers"] if matches("worker", w)),
                               key=lambda w: w["hostname"])}

@@ -271,6 +271,17 @@ def test_a_url_filter_shows_only_what_matches_and_the_server_sends_nothing_else(
     search = page.evaluate("location.search")
     assert "worker=" not in search and "device_type=qemu" in search
     assert shown(page, "[data-device]", "data-device") == ["q-1", "q-2"]
+    # A worker's devices are the devices' own `worker` (workers do not list them): a move between
+    # workers is one device change, and both rows follow it.
+    def chips(worker):
+        return page.eval_on_selector_all(f'[data-worker="{worker}"] .chip',
+                                         "els => els.map(e => e.textContent.trim().split(' ')[0])")
+    assert chips("w-1") == ["q-1"] and chips("w-2") == ["q-2"]
+    send(publisher, "device", f"f-{next(n)}", device("q-2", "qemu", "w-1", "Idle", "Good"))
+    page.wait_for_function("""() => document.querySelectorAll('[data-worker="w-1"] .chip').length === 2""",
+                           timeout=3000)
+    assert chips("w-1") == ["q-1", "q-2"] and chips("w-2") == []
+    assert page.text_content('[data-worker="w-2"] .worker-device-count') == "0"
     # The free-text search narrows the page without asking the server.
     before = len(page.frames_out)
     page.fill("#search", "q-2")

@@ -88,7 +88,11 @@ def test_names_over_the_limit_and_objects_beyond_the_model_limit(lab):
         assert health["counters"]["over_limit"] == 3
         assert health["model"]["devices"] == 5
         assert sorted(view.objects["device"]) == [f"dev-{i}" for i in range(5)]
-        assert view.objects["worker"]["w1"]["devices"] == [f"dev-{i}" for i in range(5)]
+        assert "w1" in view.objects["worker"]
+        [w1] = [w for w in app.json("/api/v1/state")["workers"] if w["hostname"] == "w1"]
+        assert w1["devices"] == [f"dev-{i}" for i in range(5)]  # REST sends a worker's devices
+        assert app.json("/api/v1/workers/w1")["worker"]["devices"] == w1["devices"]
+        assert app.json("/api/v1/workers")["workers"][0]["devices"] == w1["devices"]
         # A device the model holds still changes.
         publisher.send(frames("org.lavasoftware.device", "dev-0-bad",
                               {"device": "dev-0", "state": "Idle", "health": "Bad"}))

@@ -3,7 +3,6 @@
 Objects use LAVA's field names. Links are kept consistent here: a device's `job` is cleared when
 the device goes Idle or the job finishes; a worker's `devices` follows the devices' `worker` field.
 """
-import bisect
 import collections
 import dataclasses
 
@@ -94,6 +93,10 @@ class LabState:
         self.devices = {}
         self.jobs = {}
         self.workers = {}
+        # Each worker's devices: one owner of that fact, the devices' `worker` field; this index of
+        # it makes relinking a device O(1). Worker records do not carry the list: outputs that
+        # show it (REST) sort it when they send it (devices_of, with_devices).
+        self._on_worker = {}
         self.recent_events = collections.deque(maxlen=max_recent_events)
         self.seq = 0
         self.duplicates = 0
@@ -177,39 +180,49 @@ class LabState:
             self._emit("device", hostname, new, prev)
         old_worker = prev["worker"] if prev else None
         if old_worker != new["worker"]:
-            self._relink_worker(old_worker, hostname, add=False, when=when)
-            self._relink_worker(new["worker"], hostname, add=True, when=when)
+            self._unlink(old_worker, hostname)
+            self._link(new["worker"], hostname, when)
 
-    def _relink_worker(self, hostname, device, add, when):
-        """Add the device to (or remove it from) the worker's sorted `devices`. O(log n) to find
-        its place and one copy of the list (the old one belongs to `prev`, which changes keep):
-        never a sort, never a comparison of whole lists (30,000 devices on one worker)."""
+    def _link(self, hostname, device, when):
+        """The device is on this worker now: O(1). A worker no record names yet is created (and
+        sent); a known one does not change (its devices are the devices' fact)."""
         if hostname is None:
             return
-        prev = self.workers.get(hostname)
-        if prev is None and not add:
-            return
-        new = dict(prev) if prev else {"hostname": hostname, "state": None, "health": None,
-                                       "devices": [], "since": when, "updated": when}
-        devices = new["devices"]
-        at = bisect.bisect_left(devices, device)
-        present = at < len(devices) and devices[at] == device
-        if add and not present:
-            new["devices"] = devices[:at] + [device] + devices[at:]
-        elif not add and present:
-            new["devices"] = devices[:at] + devices[at + 1:]
-        elif prev is not None:
-            return  # already so: nothing changes
-        new["updated"] = when
-        self.workers[hostname] = new
-        self._emit("worker", hostname, new, prev)
+        self._on_worker.setdefault(hostname, set()).add(device)
+        if hostname not in self.workers:
+            new = {"hostname": hostname, "state": None, "health": None, "since": when,
+                   "updated": when}
+            self.workers[hostname] = new
+            self._emit("worker", hostname, new, None)
+
+    def _unlink(self, hostname, device):
+        members = self._on_worker.get(hostname)
+        if members is not None:
+            members.discard(device)
+            if not members:
+                del self._on_worker[hostname]
+
+    def _index_workers(self):
+        """Rebuild the worker → devices index from the devices (a restore)."""
+        self._on_worker = {}
+        for hostname, device in self.devices.items():
+            if device.get("worker") is not None:
+                self._on_worker.setdefault(device["worker"], set()).add(hostname)
+
+    def devices_of(self, hostname):
+        """The worker's devices, sorted (sorted here, when an output sends them)."""
+        return sorted(self._on_worker.get(hostname, ()))
+
+    def with_devices(self, worker):
+        """A worker record as REST sends it: with its sorted devices."""
+        return None if worker is None else {**worker, "devices": self.devices_of(worker["hostname"])}
 
     def _apply_worker(self, event, when):
         d = event.data
         hostname = d["hostname"]
         prev = self.workers.get(hostname)
         new = dict(prev) if prev else {"hostname": hostname, "state": None, "health": None,
-                                       "devices": [], "since": when}
+                                       "since": when}
         new.update({k: d[k] for k in ("state", "health") if k in d})
         if prev and (prev["state"], prev["health"]) != (new["state"], new["health"]):
             new["since"] = when
@@ -389,7 +402,7 @@ class LabState:
         if kind == "device":
             prev = self.devices.pop(ident)
             self._emit("device", ident, None, prev)
-            self._relink_worker(prev["worker"], ident, add=False, when=when)
+            self._unlink(prev["worker"], ident)
         elif kind == "worker":
             self._emit("worker", ident, None, self.workers.pop(ident))
         else:
@@ -410,7 +423,10 @@ class LabState:
         self.seq = body["seq"]
         self.devices = {d["hostname"]: d for d in body["devices"]}
         self.jobs = {j["id"]: j for j in body["jobs"]}
-        self.workers = {w["hostname"]: w for w in body["workers"]}
+        # A dump from before the index kept each worker's devices in its record: dropped.
+        self.workers = {w["hostname"]: {k: v for k, v in w.items() if k != "devices"}
+                        for w in body["workers"]}
+        self._index_workers()
         self._finished = collections.OrderedDict((i, None) for i in body["finished"] if i in self.jobs)
         self.recent_events.extend(body["recent_events"])
 
@@ -434,6 +450,12 @@ class LabState:
                 prev = table.pop(ident, None) if data is None else table.get(ident)
                 if data is not None:
                     table[ident] = data
+                if kind == "device":
+                    old, now = (prev or {}).get("worker"), (data or {}).get("worker")
+                    if old != now or data is None:
+                        self._unlink(old, ident)
+                    if data is not None and now is not None:
+                        self._on_worker.setdefault(now, set()).add(ident)
                 if kind == "job" and data is None:
                     self._finished.pop(ident, None)
                 elif kind == "job" and data.get("state") == "Finished":

@@ -61,7 +61,9 @@ def healthz():
 def whole_state():
     """The whole live model with its sequence number."""
     view = viewing()
-    snapshot = view.snapshot(services().state.snapshot())
+    state = services().state
+    snapshot = view.snapshot(state.snapshot())
+    snapshot["workers"] = [state.with_devices(w) for w in snapshot["workers"]]
     return jsonify({"ok": True, **snapshot})
 
 

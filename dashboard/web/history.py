@@ -33,6 +33,8 @@ def _listing(name, table, key, fields, kind):
     shown = (view.obj(kind, v) for v in table.values())
     out = [v for v in shown if v is not None
            and all(w is None or v.get(f) == w for f, w in wanted.items())]
+    if kind == "worker":  # with their devices, sorted now (the model keeps them as a set)
+        out = [services().state.with_devices(w) for w in out]
     return jsonify({"ok": True, "seq": services().state.seq, name: sorted(out, key=lambda o: o[key])})
 
 
@@ -81,6 +83,8 @@ def device_jobs(hostname):
 def _with_transitions(kind, table, hostname):
     """A device or worker of the model and its last stored transitions; 404 if neither knows it."""
     obj = table.get(hostname)
+    if kind == "worker":
+        obj = services().state.with_devices(obj)
     rows = []
     if services().store is not None:
         rows = _in_thread(services().store.events, {"kind": kind, kind: hostname}, limit=TRANSITIONS,

@@ -26,7 +26,7 @@ import { lavaBase as toLavaBase } from "./links.js";
 import { JOB_HEALTHS, WORKER_HEALTHS } from "./lava.js";
 import { useRotation } from "./rotation.js";
 import { useBurnIn } from "./burnin.js";
-import { visibleLab } from "./selectors.js";
+import { devicesByWorker, visibleLab } from "./selectors.js";
 import { LIMITS, historyKey } from "./store.js";
 import { effectiveTheme, effectiveView, hasFilters, serializeOptions, withOptions } from "./url.js";
 
@@ -36,6 +36,12 @@ const WALL_FEED_ROWS = 40;
 
 /** "A, B or C". */
 const oneOf = (words) => (words.length > 1 ? `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}` : words.join(""));
+
+/** The object a detail panel shows (null if the page no longer has it); a worker with its devices. */
+function detailObject(state, target, hostsOf) {
+  const obj = state[COLLECTIONS[target.kind]].get(String(target.id)) || null;
+  return obj && target.kind === "worker" ? { ...obj, devices: hostsOf.get(obj.hostname) || [] } : obj;
+}
 
 /** Why a panel may be empty because of the health filter (it applies to jobs and workers too). */
 function healthNotes(health) {
@@ -67,6 +73,7 @@ export function App({ state, status, version, options, actions }) {
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
+  const hostsOf = useMemo(() => devicesByWorker(state.devices), [state.devices]);
   // Offline workers' hostnames: a key that changes only when the set does, so tiles keep memoized.
   const offlineKey = useMemo(() => [...state.workers.values()].filter((w) => w.state === "Offline")
     .map((w) => w.hostname).sort().join("\n"), [state.workers]);
@@ -82,7 +89,7 @@ export function App({ state, status, version, options, actions }) {
     onGroup=${wall ? null : actions.setGroup} onSort=${wall ? null : actions.setSort} />`;
   const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
     onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
-  const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices}
+  const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices} hostsOf=${hostsOf}
     onOpen=${actions.open} note=${notes.workers} />`;
   const feed = html`<${LiveFeed} feed=${state.feed} terms=${visible.terms} kinds=${options.feedKinds}
     devices=${options.filter.health.length ? state.devices : null}
@@ -140,7 +147,7 @@ export function App({ state, status, version, options, actions }) {
           <p>Waiting for the lab's current state from the server…</p>
         </main>`}
       ${target && html`<${DetailPanel} target=${target}
-        obj=${state[COLLECTIONS[target.kind]].get(String(target.id)) || null}
+        obj=${detailObject(state, target, hostsOf)}
         history=${state.history.get(historyKey(target.kind, target.id)) || []}
         lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
       ${!wall && html`<${AccessFooter} access=${state.meta.access} />`}

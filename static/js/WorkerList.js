@@ -5,7 +5,10 @@ import { Panel } from "./Panel.js";
 import { WorkerRow } from "./WorkerRow.js";
 import { sortedWorkers } from "./selectors.js";
 
-export function WorkerList({ workers, devices, onOpen, note }) {
+/** `hostsOf`: worker → its devices' hostnames (devicesByWorker). */
+const NONE = [];
+
+export function WorkerList({ workers, devices, hostsOf, onOpen, note }) {
   const list = useMemo(() => sortedWorkers(workers), [workers]);
   return html`
     <${Panel} id="workers" title="Workers" count=${workers.size} class="panel-workers">
@@ -15,7 +18,7 @@ export function WorkerList({ workers, devices, onOpen, note }) {
           <thead><tr><th scope="col">Worker</th><th scope="col">State</th><th scope="col">Health</th>
             <th scope="col" title="How long since its state or health changed">For</th><th scope="col">Devices</th></tr></thead>
           <tbody>
-            ${list.map((w) => html`<${WorkerRow} key=${w.hostname} worker=${w} devices=${devices} onOpen=${onOpen} />`)}
+            ${list.map((w) => html`<${WorkerRow} key=${w.hostname} worker=${w} hosts=${hostsOf.get(w.hostname) || NONE} devices=${devices} onOpen=${onOpen} />`)}
           </tbody>
         </table>`}
     <//>`;

@@ -5,9 +5,11 @@ import { label, symbolFor, token } from "./lava.js";
 
 export const MAX_DEVICE_CHIPS = 16;
 
-/** `devices`: the page's devices Map (for each chip's health); `onOpen(kind, id)` opens details. */
-export function WorkerRow({ worker, devices, onOpen }) {
-  const hosts = Array.isArray(worker.devices) ? worker.devices : [];
+/**
+ * `hosts`: the hostnames of the worker's devices (sorted); `devices`: the page's devices Map (for
+ * each chip's health); `onOpen(kind, id)` opens details.
+ */
+export function WorkerRow({ worker, hosts, devices, onOpen }) {
   const shown = hosts.slice(0, MAX_DEVICE_CHIPS);
   return html`
     <tr data-worker=${worker.hostname} data-state=${worker.state ?? ""} data-health=${worker.health ?? ""}

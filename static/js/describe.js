@@ -53,9 +53,6 @@ function describeWorker(worker, prev) {
     : worker.state === "Online" && prev?.state === "Offline" ? "good" : "plain";
   if (!prev) return { text: `${label(worker.state)} · ${label(worker.health)}`, tone };
   const parts = [transition(prev, worker, "state"), transition(prev, worker, "health")].filter(Boolean);
-  const before = Array.isArray(prev.devices) ? prev.devices.length : 0;
-  const after = Array.isArray(worker.devices) ? worker.devices.length : 0;
-  if (before !== after) parts.push(`${after} device${after === 1 ? "" : "s"}`);
   return { text: parts.join(", ") || "updated", tone };
 }
 

@@ -173,6 +173,22 @@ export function visibleFeed(feed, kinds, terms, devices = null) {
     && matchesTerms(item.kind, item.data ?? item.prev, terms));
 }
 
+/**
+ * Each worker's devices, in natural order of hostname: the devices' `worker` field is the one
+ * owner of that fact (worker records do not list their devices). Map worker → [hostname].
+ */
+export function devicesByWorker(devices) {
+  const out = new Map();
+  for (const device of devices.values()) {
+    if (device.worker == null) continue;
+    const list = out.get(device.worker);
+    if (list) list.push(device.hostname);
+    else out.set(device.worker, [device.hostname]);
+  }
+  for (const list of out.values()) list.sort(compareNames);
+  return out;
+}
+
 /** Workers in natural order of hostname. */
 export function sortedWorkers(workers) {
   return [...workers.values()].sort((a, b) => compareNames(a.hostname, b.hostname));

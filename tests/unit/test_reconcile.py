@@ -34,7 +34,7 @@ def test_bootstrap_equals_the_rest_state_retired_devices_included():
         assert got["since"] is None  # REST does not say since when
     assert state.devices["qemu-01"]["job"] == 14 and state.devices["qemu-02"]["job"] == 13
     assert set(state.workers) == {w["hostname"] for w in rest("workers")["results"]}
-    assert state.workers["lab-worker-01"]["devices"] == ["qemu-01", "qemu-02", "qemu-03", "qemu-04",
+    assert state.devices_of("lab-worker-01") == ["qemu-01", "qemu-02", "qemu-03", "qemu-04",
                                                           "qemu-05"]
     assert "token" not in str(state.snapshot())
     assert set(state.jobs) == set(range(1, 15))
@@ -97,7 +97,7 @@ def test_vanished_objects_are_removed_and_gone_jobs_forgotten():
     state.track_touches()
     changes, corrections = state.reconcile(snap, NOW)
     assert "x86-01" not in state.devices and "example.com" not in state.workers and 2 not in state.jobs
-    assert "x86-01" not in state.workers["lab-worker-03"]["devices"]
+    assert "x86-01" not in state.devices_of("lab-worker-03")
     removed = {(c.kind, c.id) for c in changes if c.data is None}
     assert removed == {("device", "x86-01"), ("worker", "example.com"), ("job", 2)}
     assert len(corrections) == 3

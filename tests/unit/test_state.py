@@ -48,7 +48,8 @@ def test_workers_match_rest(replayed):
     devices_all = rest("devices_all")["results"]
     for hostname, worker in replayed.workers.items():
         on_worker = {d["hostname"] for d in devices_all if d["worker_host"] == hostname}
-        assert set(worker["devices"]) == on_worker - NEVER_IN_EVENTS["devices"], hostname
+        assert set(replayed.devices_of(hostname)) == on_worker - NEVER_IN_EVENTS["devices"], hostname
+        assert "devices" not in worker  # one owner of that fact: the devices' `worker`
 
 
 def _time(value):
@@ -137,8 +138,12 @@ def test_worker_devices_follow_device_moves():
     base = {"device": "d1", "device_type": "t", "state": "Idle", "health": "Good", "worker": "w1"}
     state.apply(event("device", base, "u1"))
     changes = state.apply(event("device", dict(base, worker="w2"), "u2"))
-    assert state.workers["w1"]["devices"] == [] and state.workers["w2"]["devices"] == ["d1"]
-    assert [c.kind for c in changes] == ["device", "worker", "worker"]
+    assert state.devices_of("w1") == [] and state.devices_of("w2") == ["d1"]
+    assert [c.kind for c in changes] == ["device", "worker"]  # w2 is new: it is created
+    changes = state.apply(event("device", dict(base, worker="w1"), "u3"))
+    assert [c.kind for c in changes] == ["device"]  # a move between known workers: one change
+    assert state.devices_of("w1") == ["d1"] and state.devices_of("w2") == []
+    assert state.with_devices(state.workers["w1"])["devices"] == ["d1"]
 
 
 def test_finished_jobs_are_bounded_and_removals_are_changes():
