@@ -50,6 +50,13 @@ SETTINGS = (
     Setting("port", 5000, "Port the web server listens on.", int),
     Setting("zmq", [], "lava-publisher endpoint to subscribe to, e.g. tcp://lava.example.org:5500. "
             "Repeat for several servers. With neither --zmq nor --lava-url, a simulated lab is started.", str, multiple=True),
+    Setting("event_source", [], "Where to receive LAVA's events: tcp://HOST:5500 (lava-publisher's "
+            "ZMQ socket; --zmq is the same), or ws://HOST/ws/ or wss://HOST/ws/ (its WebSocket, next "
+            "to the REST API, for a lab whose port 5500 is firewalled). Repeat for several. With "
+            "--lava-url and none given, LAVA's ZMQ socket is used, or its /ws/ when that socket cannot "
+            "be reached within --discovery-timeout.", str, multiple=True),
+    Setting("discovery_timeout", 10.0, "Seconds to reach the ZMQ socket LAVA names (with --lava-url "
+            "and no --event-source) before using LAVA's WebSocket instead.", float),
     Setting("topic_prefix", "", "Only receive messages whose topic starts with this prefix "
             "(e.g. org.lavasoftware). Empty receives everything, or, when the event socket is found "
             "through --lava-url, what LAVA says its topic is."),
@@ -153,12 +160,15 @@ SETTINGS = (
 
 BY_NAME = {s.name: s for s in SETTINGS}
 # Numbers that make no sense at zero or below (a loop without a pause, an empty bound).
-POSITIVE = ("port", "change_log", "max_finished_jobs", "max_devices", "max_workers", "max_jobs",
+POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max_devices", "max_workers", "max_jobs",
             "max_message_size", "batch_interval", "max_pending_changes",
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed", "session_idle", "session_lifetime", "subscribe_burst",
             "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",
             "socket_timeout", "shutdown_timeout", "alerts_interval", "job_log_poll", "job_logs_max")
+
+
+EVENT_SCHEMES = ("tcp", "ws", "wss")
 
 
 class ConfigError(ValueError):
@@ -240,6 +250,14 @@ def load(argv=(), environ=None, overrides=None):
     if not 0 <= values["batch_floor"] <= values["batch_interval"]:
         raise ConfigError(f"batch_floor: must be between 0 and --batch-interval "
                           f"({values['batch_interval']}), got {values['batch_floor']}")
+    # --zmq is --event-source for tcp:// (kept as an alias); each source says its scheme.
+    values["event_source"] = list(values["zmq"]) + [
+        u for u in values["event_source"] if u not in values["zmq"]]
+    for url in values["event_source"]:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in EVENT_SCHEMES:
+            raise ConfigError(f"event_source: expected tcp://, ws:// or wss://, got "
+                              f"{scheme + '://...' if scheme else repr(url[:40])}")
     if not values["access"]:  # open only where the dashboard cannot know better
         values["access"] = "lava" if values["lava_url"] else "open"
     if values["access"] != "open" and not values["lava_url"]:

@@ -176,7 +176,7 @@ def _build_services(settings, key):
 
     role = settings["role"]
     # A web process learns these from the ingest process's snapshot.
-    simulated = role != "web" and not settings["zmq"] and not settings["lava_url"]
+    simulated = role != "web" and not settings["event_source"] and not settings["lava_url"]
     rest = _lava_client(settings) if role != "web" else None
     meta = Meta(simulated=simulated, lava_url=rest.base if rest else "", version=__version__,
                 # A web process has no epoch until its first snapshot: no client can catch up.
@@ -429,9 +429,9 @@ def start_background_tasks(app):
     if services.alerts:
         socketio.start_background_task(services.alerts.run)
         socketio.start_background_task(services.alerts.notifier.run)
-    if settings["zmq"]:
-        for endpoint in settings["zmq"]:
-            _start_zmq_source(app, endpoint, settings["topic_prefix"])
+    if settings["event_source"]:
+        for url in settings["event_source"]:
+            _start_source(app, url, settings["topic_prefix"])
     elif services.reconciler:
         socketio.start_background_task(_discover_event_socket, app)
     else:
@@ -451,16 +451,58 @@ def shutdown(app):
         services.publisher.close()
 
 
+def _start_source(app, url, topic_prefix):
+    """A ZMQ source for tcp://, a WebSocket source for ws:// and wss://."""
+    if url.lower().startswith(("ws://", "wss://")):
+        _start_ws_source(app, url, topic_prefix)
+    else:
+        _start_zmq_source(app, url, topic_prefix)
+
+
+def _source_status(services, name, kind):
+    status = services.health.add_source(name, kind)
+    if services.reconciler:
+        status.on_reconnect.append(lambda: services.reconciler.trigger("reconnect"))
+        services.reconciler.sources.append(status)
+    return status
+
+
+def _start_ws_source(app, url, topic_prefix):
+    from dashboard.sources import ws
+
+    services = app.extensions["dashboard"]
+    status = _source_status(services, ws.public_name(url), "websocket")
+    socketio.start_background_task(_run_ws_source, services, url, topic_prefix, status)
+
+
+def _run_ws_source(services, url, topic_prefix, status):
+    """lava-publisher's WebSocket takes Basic user:token: the user is whoever LAVA says owns the
+    token (asked once, here, off the start-up path)."""
+    from dashboard.sources import ws
+
+    settings = services.settings
+    token = config.lava_token(settings) if settings["lava_url"] else ""
+    user = None
+    if token and services.reconciler:
+        try:
+            user = services.reconciler.rest.whoami()
+        except Exception as err:  # LAVA down now: the token alone, and the log says so
+            log.warning("could not ask LAVA whose token this is (%s); the WebSocket gets "
+                        "'Authorization: Token'", type(err).__name__)
+    source = ws.WsSource(url, topic_prefix, socketio.sleep, status, settings["max_message_size"],
+                         headers=ws.authorization(user, token), secrets=[token])
+    log.info("receiving lava-publisher's WebSocket at %s (topic prefix %r) %s", source.name,
+             topic_prefix, f"as {user}" if user else "with the token" if token else "anonymously")
+    source.run(services.ingest.handle)
+
+
 def _start_zmq_source(app, endpoint, topic_prefix):
     from dashboard import green
     from dashboard.sources.zmq import ZmqSource
 
     services = app.extensions["dashboard"]
     settings = services.settings
-    status = services.health.add_source(endpoint, "zmq")
-    if services.reconciler:
-        status.on_reconnect.append(lambda: services.reconciler.trigger("reconnect"))
-        services.reconciler.sources.append(status)
+    status = _source_status(services, endpoint, "zmq")
     source = ZmqSource(endpoint, topic_prefix, green.zmq_module(settings["async_mode"]),
                        socketio.sleep, socketio.start_background_task, status,
                        settings["max_message_size"])
@@ -469,26 +511,46 @@ def _start_zmq_source(app, endpoint, topic_prefix):
 
 
 def _discover_event_socket(app):
-    """Ask LAVA where its publisher is, retrying with backoff until it says."""
+    """Ask LAVA where its publisher is, retrying with backoff while LAVA cannot be reached. Its ZMQ
+    socket when that can be reached within --discovery-timeout; else (firewalled, or LAVA names
+    none) its WebSocket next to the REST API. The log says which, and why."""
     from dashboard.core.backoff import Backoff
+    from dashboard.sources import ws
+    from dashboard.sources import zmq as zmq_source
     from dashboard.sources.rest import LavaError
 
     services = app.extensions["dashboard"]
     rest, backoff = services.reconciler.rest, Backoff(ceiling=120)
+    endpoint = topic = None
     while True:
         try:
             endpoint, topic = rest.discover_event_socket()
             break
+        except LavaError as err:
+            if err.kind not in ("unreachable", "timeout", "server_error"):
+                why = f"LAVA names no usable event socket ({err})"
+                break  # LAVA answers, but names no ZMQ socket: its WebSocket, then
+            message = str(err)
         except Exception as err:  # whatever it is, keep trying: without it there is no live feed
-            message = str(err) if isinstance(err, LavaError) else f"internal error ({type(err).__name__})"
-            delay = backoff.next()
-            log.warning("event socket discovery failed: %s; retrying in %.0f s", message, delay)
-            services.discovery_error = message
-            socketio.sleep(delay)
+            message = f"internal error ({type(err).__name__})"
+        delay = backoff.next()
+        log.warning("event socket discovery failed: %s; retrying in %.0f s", message, delay)
+        services.discovery_error = message
+        socketio.sleep(delay)
     services.discovery_error = None
     prefix = services.settings["topic_prefix"] or topic or ""
-    log.info("LAVA publishes its events at %s (topic %r)", endpoint, topic)
-    _start_zmq_source(app, endpoint, prefix)
+    if endpoint is not None:
+        why = zmq_source.reachable(endpoint, services.settings["discovery_timeout"])
+        if why is None:
+            log.info("LAVA publishes its events at %s (topic %r): using that ZMQ socket",
+                     endpoint, topic)
+            _start_zmq_source(app, endpoint, prefix)
+            return
+        why = (f"its ZMQ socket {endpoint} cannot be reached within "
+               f"{services.settings['discovery_timeout']:g} s ({why})")
+    url = ws.websocket_url(rest.base)
+    log.warning("using LAVA's WebSocket %s for events: %s", url, why)
+    _start_ws_source(app, url, prefix)
 
 
 def _lava_client(settings):

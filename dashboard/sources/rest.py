@@ -163,6 +163,12 @@ class LavaRest:
             raise LavaError("bad_shape", f"LAVA's answer has an unexpected shape ({err.reason}): "
                                          f"{err}") from None
 
+    def whoami(self):
+        """The LAVA user this client's token belongs to, or None (anonymous)."""
+        answer = self.get(f"{API}/system/whoami/")
+        user = answer.get("user") if isinstance(answer, dict) else None
+        return user if isinstance(user, str) and user else None
+
     @_scrubbed
     def discover_event_socket(self):
         """(endpoint, topic) of the server's lava-publisher, '*' replaced by the server's name."""

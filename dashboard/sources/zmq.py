@@ -222,3 +222,15 @@ class ZmqSource:
         if state != self.status.state:
             log.info("%s: %s", self.endpoint, state)
         self.status.set_state(state, detail)
+
+
+def reachable(endpoint, timeout):
+    """None when a TCP connection to tcp://HOST:PORT opens within `timeout` seconds, else why not."""
+    import socket
+
+    host, _, port = endpoint[len("tcp://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except (OSError, ValueError) as exc:
+        return type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {str(exc)[:80]}"

@@ -1,0 +1,206 @@
+"""Receive lava-publisher's events over its WebSocket (`ws://` or `wss://`, usually proxied at
+`https://<server>/ws/`): for labs whose ZMQ port is firewalled.
+
+lava-publisher's aiohttp handler sends each event as one text message, `send_json` of the same five
+strings as the ZMQ frames ([topic, uuid, datetime, username, data], data still a JSON string). Each
+message becomes five frames for the same parser, model, store and relay, with the same duplicate
+suppression by uuid.
+
+The client is websocket-client (blocking sockets, which eventlet's and gevent's monkey-patching
+make green). The connection is pinged while quiet and given up after `silence` seconds without any
+frame; it is made anew with backoff, like the ZMQ source. Credentials are sent in a header only,
+never logged or shown: the source's name is its URL without userinfo or query.
+"""
+import json
+import logging
+import random
+import time
+import urllib.parse
+
+from dashboard.core.backoff import Backoff
+from dashboard.core.events import ParseError
+from dashboard.core.redact import scrub
+
+log = logging.getLogger("dashboard.sources.ws")
+
+CONNECT_TIMEOUT = 10.0
+PING_EVERY = 20.0  # seconds of quiet before a ping
+SILENCE = 65.0  # seconds without any frame (an event or a pong) before the connection is given up
+YIELD_EVERY = 100
+STABLE_AFTER = 5.0
+LOG_EVERY = 5.0
+MESSAGE_FACTOR = 4  # a message up to this many times --max-message-size (five strings, quoted)
+
+
+def public_name(url):
+    """The URL as it may be shown: no userinfo, query or fragment."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def websocket_url(base):
+    """lava-publisher's WebSocket next to the REST API: https://host/x → wss://host/x/ws/."""
+    scheme, rest = base.split("://", 1)
+    return ("wss" if scheme.lower() == "https" else "ws") + "://" + rest.rstrip("/") + "/ws/"
+
+
+def frames_of(text, max_message_size):
+    """One WebSocket message → the five frames (bytes) of a lava-publisher message. Raises
+    ParseError with the parser's reasons when it is not a JSON list of five strings."""
+    if len(text) > MESSAGE_FACTOR * max_message_size:
+        raise ParseError("oversized", f"a WebSocket message of {len(text)} characters")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError("not_json", f"a WebSocket message that is not JSON ({type(exc).__name__})") from None
+    if not isinstance(message, list):
+        raise ParseError("frame_count", "a WebSocket message that is not a JSON list")
+    if len(message) != 5:
+        raise ParseError("frame_count", f"expected 5 fields in a WebSocket message, got {len(message)}")
+    if not all(isinstance(part, str) for part in message):
+        raise ParseError("bad_type", "a WebSocket message whose fields are not all strings")
+    try:
+        return [part.encode("utf-8") for part in message]
+    except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape
+        raise ParseError("not_utf8", "a WebSocket message with an unpaired surrogate") from None
+
+
+class WsSource:
+    """A WebSocket client of lava-publisher, made anew (with backoff) whenever it dies."""
+
+    def __init__(self, url, topic_prefix, sleep, status, max_message_size, headers=None,
+                 clock=time.monotonic, rng=random.random, connect=None, ping_every=PING_EVERY,
+                 silence=SILENCE, secrets=()):
+        self.url = url
+        self.name = public_name(url)
+        self.topic_prefix = topic_prefix.encode("utf-8")
+        self.sleep = sleep
+        self.status = status
+        self.max_message_size = max_message_size
+        self.headers = dict(headers or {})
+        # Never in a message: the headers' values (the credentials), and what the caller names.
+        self._secrets = [v for v in self.headers.values()] + [
+            part for v in self.headers.values() for part in v.split(" ", 1)[1:]] + list(secrets)
+        self.clock = clock
+        self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
+        self.connect = connect or _connect
+        self.ping_every = ping_every
+        self.silence = silence
+        self.connections = 0
+        self.filtered = 0  # messages whose topic did not start with the prefix
+        self._last_log = float("-inf")
+
+    def run(self, handle, rounds=None):
+        """Receive forever, handing each message's frames to handle(status, frames). Never returns
+        (unless `rounds` is given)."""
+        count = 0
+        while rounds is None or count < rounds:
+            count += 1
+            try:
+                why = self._receive(handle)
+            except Exception as exc:  # connecting failed, or a bug: the loop goes on regardless
+                why = _describe(exc)
+            why = scrub(why, self._secrets)
+            delay = self.backoff.next()
+            self.status.set_state("disconnected" if self.status.state == "connected" else "connecting",
+                                  f"new connection in {delay:.1f} s: {why}")
+            now = self.clock()
+            if now - self._last_log >= LOG_EVERY:
+                self._last_log = now
+                log.warning("%s: %s; a new connection in %.1f s", self.name, why, delay)
+            self.sleep(delay)
+
+    def _receive(self, handle):
+        """Receive on one connection until it ends; returns why it ended."""
+        import websocket
+
+        ws = self.connect(self.url, self.headers, min(self.ping_every, self.silence))
+        self.connections += 1
+        connected_at = last_heard = self.clock()
+        stable = False
+        self.status.set_state("connected")
+        log.info("%s: connected", self.name)
+        received = 0
+        try:
+            while True:
+                try:
+                    opcode, data = ws.recv_data(control_frame=True)
+                except websocket.WebSocketTimeoutException:
+                    if self.clock() - last_heard >= self.silence:
+                        return f"silent for {self.clock() - last_heard:.0f} s (no event, no pong)"
+                    ws.ping()
+                    continue
+                except websocket.WebSocketConnectionClosedException:
+                    return "the server closed the connection"
+                last_heard = self.clock()
+                if not stable and last_heard - connected_at >= STABLE_AFTER:
+                    stable = True
+                    self.backoff.reset()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return "the server closed the connection"
+                if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                    continue  # a pong (or a ping websocket-client answered)
+                self._one(handle, data)
+                received += 1
+                if received % YIELD_EVERY == 0:
+                    self.sleep(0)
+        finally:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # closing must not stop the loop either
+                pass
+
+    def _one(self, handle, data):
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError:
+            self.status.reject(ParseError("not_utf8", "a WebSocket message that is not UTF-8"))
+            return
+        try:
+            frames = frames_of(text, self.max_message_size)
+        except ParseError as error:
+            self.status.reject(error)
+            return
+        if not frames[0].startswith(self.topic_prefix):
+            self.filtered += 1
+            return
+        handle(self.status, frames)
+
+
+def _connect(url, headers, timeout):
+    """A websocket-client connection with the headers, a read timeout, and no proxy guessing."""
+    import websocket
+
+    ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT,
+                                     header=[f"{k}: {v}" for k, v in headers.items()],
+                                     enable_multithread=False, suppress_origin=True)
+    ws.settimeout(timeout)
+    return ws
+
+
+def _describe(exc):
+    """Why connecting failed, without a URL's secrets (websocket-client's messages may quote the
+    handshake's status line, never the request's headers)."""
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403):
+        return f"refused (HTTP {status}): check the LAVA user and token"
+    if status:
+        return f"the server answered HTTP {status}, not a WebSocket"
+    return f"could not connect ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def authorization(username, token):
+    """lava-publisher's WebSocket takes `Authorization: Basic base64(user:token)` and then sends
+    what that user may see (anonymous: public objects only)."""
+    import base64
+
+    if not token:
+        return {}
+    if not username:
+        return {"Authorization": f"Token {token}"}
+    pair = base64.b64encode(f"{username}:{token}".encode("utf-8")).decode("ascii")
+    return {"Authorization": f"Basic {pair}"}
