@@ -461,6 +461,11 @@ def _start_source(app, url, topic_prefix):
 
 def _source_status(services, name, kind):
     status = services.health.add_source(name, kind)
+
+    def tell_clients():  # the page's line about where events come from, and their state
+        services.meta.update({"sources": [s.brief() for s in services.health.sources]})
+    status.on_state.append(tell_clients)
+    tell_clients()
     if services.reconciler:
         status.on_reconnect.append(lambda: services.reconciler.trigger("reconnect"))
         services.reconciler.sources.append(status)

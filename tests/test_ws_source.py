@@ -138,3 +138,23 @@ def test_a_reachable_zmq_socket_is_preferred(tmp_path):
         app.stop()
         publisher.close()
         lava.close()
+
+
+def test_the_page_says_where_events_come_from(ws_lab, browser):
+    """The footer names the source's kind and state in words; axe finds nothing serious in it."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.test_accessibility_browser import problems
+
+    server, app = ws_lab
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        note = page.wait_for_selector('#sources-note .source[data-kind="websocket"]', timeout=5000)
+        assert note.inner_text() == f"lava-publisher's WebSocket {server.url}: connected"
+        assert note.get_attribute("data-state") == "connected"
+        assert problems(Axe(), page) == []
+    finally:
+        context.close()

@@ -41,6 +41,7 @@ class SourceStatus:
         self.disconnects = 0
         self.detail = None
         self.on_reconnect = []  # callables, run when the source connects again after a loss
+        self.on_state = []  # callables, run after every change of state (the page's sources line)
         self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
     def set_state(self, state, detail=None):
@@ -53,6 +54,8 @@ class SourceStatus:
             if state == "connected" and self.disconnects:
                 for callback in self.on_reconnect:
                     callback()
+            for callback in self.on_state:
+                callback()
         self.detail = detail
 
     def reject(self, error):
@@ -62,6 +65,10 @@ class SourceStatus:
             self.on_reject(error)
         else:
             self.rejected += 1
+
+    def brief(self):
+        """What the page is told: name (never a secret: a URL without credentials), kind, state."""
+        return {"name": self.name, "kind": self.kind, "state": self.state}
 
     def as_dict(self):
         """JSON-ready status; ages in seconds."""

@@ -20,24 +20,23 @@ function useWhoami(access) {
   return me;
 }
 
-export function AccessFooter({ access }) {
+/** `children`: what else the page's footer says (where the events come from). */
+export function AccessFooter({ access, children = null }) {
   const me = useWhoami(access);
-  if (!access) return null;
+  const foot = (content) => html`<footer id="access-note" class="access-note">${children}${content}</footer>`;
+  if (!access) return children ? foot("") : null;
   if (access === "open") {
-    return html`<footer id="access-note" class="access-note">
-      Access is open: everyone who can reach this page sees everything this dashboard knows.</footer>`;
+    return foot("Access is open: everyone who can reach this page sees everything this dashboard knows.");
   }
   if (me && me.username) {
-    return html`<footer id="access-note" class="access-note">
+    return foot(html`
       Signed in as <strong>${me.username}</strong>: you see what LAVA shows you.
       <form method="post" action="/signout" class="signout-form">
         <input type="hidden" name="csrf" value=${me.csrf} />
         <button type="submit" id="sign-out">Sign out</button>
-      </form></footer>`;
+      </form>`);
   }
-  if (me && me.wall) {
-    return html`<footer id="access-note" class="access-note">Wall link ${me.wall}.</footer>`;
-  }
-  return html`<footer id="access-note" class="access-note">
-    Anonymous view: private jobs show only their state. <a id="sign-in" href="/signin">Sign in</a>${" "}with your LAVA username and token to see yours.</footer>`;
+  if (me && me.wall) return foot(`Wall link ${me.wall}.`);
+  return foot(html`
+    Anonymous view: private jobs show only their state. <a id="sign-in" href="/signin">Sign in</a>${" "}with your LAVA username and token to see yours.`);
 }

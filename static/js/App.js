@@ -10,6 +10,7 @@ import { DetailPanel } from "./DetailPanel.js";
 import { DeviceBoard } from "./DeviceBoard.js";
 import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
+import { SourcesNote } from "./SourcesNote.js";
 import { AttentionStrip } from "./AttentionStrip.js";
 import { AlertBanner } from "./AlertBanner.js";
 import { AlertsView } from "./AlertsView.js";
@@ -119,6 +120,7 @@ export function App({ state, status, version, options, actions }) {
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
         lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated}
+        sources=${state.meta.sources}
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
       ${wall && html`<${AlertBanner} alerts=${alerts.alerts} />`}
@@ -150,6 +152,7 @@ export function App({ state, status, version, options, actions }) {
         obj=${detailObject(state, target, hostsOf)}
         history=${state.history.get(historyKey(target.kind, target.id)) || []}
         lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
-      ${!wall && html`<${AccessFooter} access=${state.meta.access} />`}
+      ${!wall && html`<${AccessFooter} access=${state.meta.access}>
+        <${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} /><//>`}
     </div>`;
 }

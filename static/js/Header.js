@@ -3,9 +3,10 @@ import { html } from "./html.js";
 import { AlertCount } from "./AlertCount.js";
 import { ConnectionStatus } from "./ConnectionStatus.js";
 import { WallClock } from "./WallClock.js";
+import { sourceWords } from "./SourcesNote.js";
 
 /** `wall`: the compact, chrome-less strip of a wall display (with a clock). */
-export function Header({ version, stale, status, lastChangeAt, lava, cluster, simulated, storeRecovered = null,
+export function Header({ version, stale, status, lastChangeAt, lava, cluster, simulated, sources = null, storeRecovered = null,
   wall = false, onReconnect, alertCount = 0, alertsHref = "?view=alerts" }) {
   return html`
     <header class=${`topbar${wall ? " topbar-wall" : ""}`}>
@@ -22,6 +23,8 @@ export function Header({ version, stale, status, lastChangeAt, lava, cluster, si
       ${storeRecovered && html`<span id="store-status" class="lava-status" role="alert"
         title="The event store could not be read at start: history before then is in the file named">
         History restarted: the event store was unusable and was moved aside (${storeRecovered.moved_to})</span>`}
+      ${Array.isArray(sources) && sources.filter((s) => s.state === "disconnected").map((s) => html`<span
+        key=${s.name} class="lava-status source-status" role="alert">Event source down: ${sourceWords(s, simulated)}</span>`)}
       ${cluster && cluster.state === "error" && html`<span id="cluster-status" class="lava-status" role="alert"
         title=${cluster.error || ""}>Live feed paused: ${cluster.error || "unknown error"}</span>`}
       ${!wall && html`<${AlertCount} firing=${alertCount} href=${alertsHref} />`}

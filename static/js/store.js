@@ -197,7 +197,16 @@ export function mergeMeta(current, incoming) {
     // The event store was unusable at start and was moved aside (docs/api.md).
     store_recovered: isObject(incoming.store_recovered) && typeof incoming.store_recovered.moved_to === "string"
       ? { moved_to: incoming.store_recovered.moved_to } : current.store_recovered ?? null,
+    // Where the events come from: [{name, kind, state}] (a URL without credentials, zmq or websocket).
+    sources: Array.isArray(incoming.sources) ? sourcesOf(incoming.sources) : current.sources ?? null,
   };
+}
+
+const MAX_SOURCES = 20;
+function sourcesOf(list) {
+  const text = (v) => (typeof v === "string" ? v.slice(0, 200) : "");
+  return list.filter(isObject).slice(0, MAX_SOURCES)
+    .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state) }));
 }
 
 /** Copy-on-write view of a state: collections are copied at most once per batch of messages. */
