@@ -57,6 +57,10 @@ SETTINGS = (
             "be reached within --discovery-timeout.", str, multiple=True),
     Setting("discovery_timeout", 10.0, "Seconds to reach the ZMQ socket LAVA names (with --lava-url "
             "and no --event-source) before using LAVA's WebSocket instead.", float),
+    Setting("metrics", "on", "Prometheus metrics (docs/metrics.md): 'on' serves /metrics on the "
+            "dashboard's port, open to everyone who reaches it (it holds counts and names of device "
+            "types, workers and sources, never jobs' descriptions, submitters or tokens); 'off'; or "
+            "HOST:PORT to serve it there instead (e.g. an address only Prometheus reaches)."),
     Setting("topic_prefix", "", "Only receive messages whose topic starts with this prefix "
             "(e.g. org.lavasoftware). Empty receives everything, or, when the event socket is found "
             "through --lava-url, what LAVA says its topic is."),
@@ -250,6 +254,10 @@ def load(argv=(), environ=None, overrides=None):
     if not 0 <= values["batch_floor"] <= values["batch_interval"]:
         raise ConfigError(f"batch_floor: must be between 0 and --batch-interval "
                           f"({values['batch_interval']}), got {values['batch_floor']}")
+    if values["metrics"] not in ("on", "off"):
+        host, colon, port = values["metrics"].rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"metrics: expected on, off or HOST:PORT, got {values['metrics'][:60]!r}")
     # --zmq is --event-source for tcp:// (kept as an alias); each source says its scheme.
     values["event_source"] = list(values["zmq"]) + [
         u for u in values["event_source"] if u not in values["zmq"]]

@@ -13,12 +13,15 @@ from dashboard.core.redact import scrub, split_secrets
 from dashboard.web import alerts as alerts_api
 from dashboard.web import api, auth
 from dashboard.web import feeds
+from dashboard.web import metrics as metrics_api
 from dashboard.web import history as history_api
 from dashboard.web import openapi
 from dashboard.web import reports as reports_api
 from dashboard.web import views
 from dashboard.live.health import Health, summary as health_summary
 from dashboard.live.meta import Meta
+from dashboard.live.tee import Tee
+from dashboard.core.jobtimes import JobTimes
 from dashboard.live.ingest import Ingest
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import Relay
@@ -108,6 +111,7 @@ class Services:
     wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
+    job_times: object = None  # core.jobtimes.JobTimes: queue waits and durations (/metrics)
 
 
 def create_app(overrides=None, settings=None):
@@ -144,8 +148,11 @@ def create_app(overrides=None, settings=None):
     services.connections = server.Connections(settings["max_connections_per_address"])
     services.wsgi_errors = errors
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
-                      alerts_api.bp, reports_api.bp):
+                      alerts_api.bp, reports_api.bp, metrics_api.bp):
         app.register_blueprint(blueprint)
+    if settings["metrics"] != "off":
+        app.extensions["metrics_registry"] = metrics_api.registry_for(
+            services, services.job_times, metrics_api.lab_name(settings))
     return app
 
 
@@ -217,6 +224,9 @@ def _build_services(settings, key):
     if role != "web" and settings["alerts"]:  # rules see every change on its way out
         parts["alerts"] = sink = _alerts(settings, state, sink, parts.get("store"), health,
                                          rest, lambda: services)
+    if role != "web":  # job timings for /metrics, from the changes on their way out
+        parts["job_times"] = JobTimes()
+        sink = Tee(sink, parts["job_times"])
     if role != "web":
         parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
                                  parts.get("store"))
@@ -408,6 +418,8 @@ def start_background_tasks(app):
     given). A web process starts no source: it follows the ingest process."""
     services = app.extensions["dashboard"]
     settings = services.settings
+    if settings["metrics"] not in ("on", "off"):  # HOST:PORT: /metrics there, not on the app's port
+        _serve_metrics_apart(app, settings["metrics"])
     if services.relay:
         socketio.start_background_task(services.relay.run)
     if services.publisher:
@@ -449,6 +461,15 @@ def shutdown(app):
         log.info("store flushed and model saved")
     if services.publisher:
         services.publisher.close()
+
+
+def _serve_metrics_apart(app, address):
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    registry = app.extensions.pop("metrics_registry")  # the app's own /metrics answers 404 then
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
+    log.info("Prometheus metrics at http://%s/metrics", address)
 
 
 def _start_source(app, url, topic_prefix):

@@ -91,6 +91,13 @@ class LavaWebSocket:
         message = [f.decode("utf-8") if isinstance(f, bytes) else f for f in frames]
         asyncio.run_coroutine_threadsafe(self._send(message), self.loop).result(10)
 
+    def send_many(self, batch, timeout=300):
+        """Many events in one go (a burst), each as send() sends it."""
+        async def many():
+            for frames in batch:
+                await self._send([f.decode("utf-8") for f in frames])
+        asyncio.run_coroutine_threadsafe(many(), self.loop).result(timeout)
+
     def send_raw(self, text):
         """A text message that lava-publisher would never send (a broken peer)."""
         asyncio.run_coroutine_threadsafe(self._send_raw(text), self.loop).result(10)

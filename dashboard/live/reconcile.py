@@ -4,6 +4,7 @@ The REST fetch runs while events keep flowing; objects that events change meanwh
 values (LabState.track_touches), so the result is as if every event had been applied to the snapshot
 in order. Failures are retried with backoff while the last known state keeps being served.
 """
+import collections
 import datetime as dt
 import json
 import logging
@@ -48,6 +49,7 @@ class Reconciler:
         self.failures = {}
         self.runs = 0
         self.corrections = 0
+        self.corrections_by_kind = collections.Counter()  # device, job, worker (/metrics)
         self.last_success = None
         self.last_attempt = None
         self.last_duration = None
@@ -118,6 +120,7 @@ class Reconciler:
         self.last_success = self.clock()
         self.loaded = True
         self.corrections += len(corrections)
+        self.corrections_by_kind.update(c["kind"] for c in corrections)
         self._log(reason, initial, snap, changes, corrections)
         self._set_status("ok", None, None)
         if self.public is not None:

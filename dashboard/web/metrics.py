@@ -1,0 +1,202 @@
+"""Prometheus metrics at /metrics (docs/metrics.md): lab gauges read from the live model at scrape
+time, job-time histograms (core/jobtimes.py, fed by the model's changes), and the dashboard's own
+health. Built per scrape by a custom collector: nothing costs anything between scrapes.
+
+/metrics holds counts by device type, state and health, and names of devices' types, workers and
+sources (URLs without credentials): no job descriptions, submitters or tokens, so access control
+does not apply to it. `--metrics off` turns it off; `--metrics HOST:PORT` serves it on another
+address instead (e.g. one only the Prometheus server reaches).
+"""
+import collections
+import datetime as dt
+import time
+import urllib.parse
+
+from flask import Blueprint, Response, current_app
+
+from dashboard.core.jobtimes import JobTimes
+from dashboard.core.events import parse_time
+
+bp = Blueprint("metrics", __name__)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_SERIES = 20_000  # label combinations per family, whatever the lab sends
+
+
+def lab_name(settings):
+    """The `lab` label: the LAVA server's host, or "simulated"."""
+    if settings.get("lava_url"):
+        return urllib.parse.urlsplit(settings["lava_url"]).hostname or "lab"
+    if settings.get("event_source"):
+        return urllib.parse.urlsplit(settings["event_source"][0]).hostname or "lab"
+    return "simulated"
+
+
+class DashboardCollector:
+    """prometheus_client collector over one process's services (factory.Services)."""
+
+    def __init__(self, services, job_times, lab):
+        self.services = services
+        self.job_times = job_times
+        self.lab = lab
+
+    def collect(self):
+        from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                            HistogramMetricFamily, InfoMetricFamily)
+
+        s = self.services
+        yield InfoMetricFamily("dashboard", "This dashboard process.",
+                               value={"role": s.role, "lab": self.lab,
+                                      "version": str(s.meta.get("version", ""))})
+        if s.role != "web":  # the lab gauges: from the process that writes the model
+            yield from self._lab(GaugeMetricFamily, HistogramMetricFamily)
+            yield from self._ingest(CounterMetricFamily, GaugeMetricFamily)
+        if s.relay is not None:
+            r = s.relay.stats()
+            yield _gauge(GaugeMetricFamily, "dashboard_relay_clients", "Socket.IO clients connected.",
+                         r["clients"])
+            yield _gauge(GaugeMetricFamily, "dashboard_relay_groups",
+                         "Distinct filters among the clients.", r["filters"])
+            for name, key, text in (("batches", "batches_sent", "Batches of changes sent."),
+                                    ("overflows", "overflows", "Times the pending changes overflowed "
+                                     "and every client was asked to resync."),
+                                    ("catchups", "catchups", "Reconnecting clients caught up from "
+                                     "the change log instead of a snapshot."),
+                                    ("rate_limited", "rate_limited", "Subscribe requests refused "
+                                     "by the per-client rate limit.")):
+                yield _counter(CounterMetricFamily, f"dashboard_relay_{name}", text, r[key])
+
+    def _lab(self, Gauge, Histogram):
+        from prometheus_client.utils import floatToGoString
+
+        state, lab = self.services.state, self.lab
+        devices = collections.Counter((d.get("device_type") or "", d.get("state") or "",
+                                       d.get("health") or "") for d in state.devices.values())
+        family = Gauge("lava_devices", "Devices by device type, state and health.",
+                       labels=["lab", "device_type", "state", "health"])
+        for (dtype, st, health), n in list(devices.items())[:MAX_SERIES]:
+            family.add_metric([lab, dtype, st, health], n)
+        yield family
+        workers = collections.Counter((w.get("state") or "", w.get("health") or "")
+                                      for w in state.workers.values())
+        family = Gauge("lava_workers", "Workers by state and health.", labels=["lab", "state", "health"])
+        for (st, health), n in workers.items():
+            family.add_metric([lab, st, health], n)
+        yield family
+        queued, running, oldest = collections.Counter(), collections.Counter(), {}
+        now = dt.datetime.now(dt.timezone.utc)
+        for job in state.jobs.values():
+            dtype = job.get("device_type") or ""
+            if job.get("state") == "Submitted":
+                queued[dtype] += 1
+                try:
+                    submitted = parse_time(job.get("submit_time"))
+                except ValueError:
+                    submitted = None
+                if submitted is not None:
+                    wait = max(0.0, (now - submitted).total_seconds())
+                    oldest[dtype] = max(oldest.get(dtype, 0.0), wait)
+            elif job.get("state") == "Running":
+                running[dtype] += 1
+        for name, counts, text in (("lava_jobs_queued", queued, "Jobs waiting (Submitted) by device type."),
+                                   ("lava_jobs_running", running, "Jobs Running by device type.")):
+            family = Gauge(name, text, labels=["lab", "device_type"])
+            for dtype, n in list(counts.items())[:MAX_SERIES]:
+                family.add_metric([lab, dtype], n)
+            yield family
+        family = Gauge("lava_queue_oldest_wait_seconds", "How long the oldest queued job of each "
+                       "device type has waited.", labels=["lab", "device_type"])
+        for dtype, wait in list(oldest.items())[:MAX_SERIES]:
+            family.add_metric([lab, dtype], round(wait, 3))
+        yield family
+        for name, hist, label, text in (
+                ("lava_job_queue_wait_seconds", self.job_times.wait, "device_type",
+                 "Queue wait of jobs that started (submit to start), seen by this process."),
+                ("lava_job_duration_seconds", self.job_times.duration, "outcome",
+                 "Duration of jobs that finished (start to end), by outcome.")):
+            family = Histogram(name, text, labels=["lab", label])
+            for value in list(hist.series):
+                buckets, total = hist.cumulative(value)
+                buckets = [(b if b == "+Inf" else floatToGoString(float(b)), n) for b, n in buckets]
+                family.add_metric([lab, value], buckets, total)
+            yield family
+
+    def _ingest(self, Counter, Gauge):
+        s = self.services
+        h = s.health
+        yield _counter(Counter, "dashboard_events_accepted", "Events accepted into the model.", h.accepted)
+        yield _counter(Counter, "dashboard_events_duplicate", "Events dropped as duplicates (uuid).",
+                       h.duplicates)
+        family = Counter("dashboard_events_rejected", "Events rejected, by reason.", labels=["reason"])
+        for reason, n in h.rejected.items():
+            family.add_metric([reason], n)
+        yield family
+        yield _counter(Counter, "dashboard_events_over_limit", "Events dropped by the model's "
+                       "limits on devices, workers and jobs.", s.state.over_limit)
+        up = Gauge("dashboard_source_up", "1 when the event source is connected.",
+                   labels=["source", "kind"])
+        age = Gauge("dashboard_source_last_message_age_seconds", "Seconds since the source's last "
+                    "message.", labels=["source", "kind"])
+        drops = Counter("dashboard_source_disconnects", "Times the source lost its connection.",
+                        labels=["source", "kind"])
+        now = h.clock()
+        for source in h.sources:
+            labels = [source.name, source.kind]
+            up.add_metric(labels, 1 if source.state == "connected" else 0)
+            if source.last_message_at is not None:
+                age.add_metric(labels, round(now - source.last_message_at, 3))
+            drops.add_metric(labels, source.disconnects)
+        yield up
+        yield age
+        yield drops
+        if s.reconciler is not None:
+            family = Counter("dashboard_reconcile_corrections", "What the REST reconciler found "
+                             "wrong in the model, by kind of object.", labels=["kind"])
+            for kind in ("device", "job", "worker"):
+                family.add_metric([kind], s.reconciler.corrections_by_kind.get(kind, 0))
+            yield family
+        if s.store is not None:
+            stats = s.store.stats()
+            yield _gauge(Gauge, "dashboard_store_queue_rows", "Events waiting to be written.",
+                         stats["queued"])
+            yield _counter(Counter, "dashboard_store_written_rows", "Events written to the store.",
+                           stats["written"])
+            yield _counter(Counter, "dashboard_store_dropped_rows", "Events the store could not keep.",
+                           stats["dropped"])
+
+
+def _gauge(Gauge, name, text, value):
+    family = Gauge(name, text)
+    family.add_metric([], value)
+    return family
+
+
+def _counter(Counter, name, text, value):
+    family = Counter(name, text)
+    family.add_metric([], value)
+    return family
+
+
+def registry_for(services, job_times, lab):
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DashboardCollector(services, job_times, lab))
+    return registry
+
+
+@bp.get("/metrics")
+def metrics():
+    """The Prometheus text format (0.0.4)."""
+    from prometheus_client import generate_latest
+
+    registry = current_app.extensions.get("metrics_registry")
+    if registry is None:
+        return Response("metrics are off or served on another address\n", 404,
+                        content_type="text/plain")
+    started = time.perf_counter()
+    body = generate_latest(registry)
+    current_app.extensions["metrics_seconds"] = time.perf_counter() - started
+    return Response(body, content_type=CONTENT_TYPE)
+
+
+__all__ = ["JobTimes", "bp", "lab_name", "registry_for"]

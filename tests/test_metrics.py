@@ -1,0 +1,140 @@
+"""Prometheus /metrics with real parts: the app as a subprocess fed by a real ZMQ publisher, the
+output parsed with prometheus-client's own parser and checked against the model (/api/v1/state and
+/healthz); off, on another address, and open in login mode."""
+import datetime as dt
+import json
+import re
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fake_lava import FakeLava
+from tests.helpers import ROOT, AppProcess, TestPublisher, free_port, wait_until
+
+
+def frames(kind, data, user="lavaserver"):
+    return [f"org.lavasoftware.{kind}".encode(), uuid.uuid4().hex.encode(),
+            b"2026-11-30T10:00:00", user.encode(), json.dumps(data).encode()]
+
+
+def scrape(url):
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = answer.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples, text
+
+
+def of(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+@pytest.fixture
+def lab():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)
+    publisher.wait_for_subscriber()
+    yield publisher, app
+    app.stop()
+    publisher.close()
+
+
+def test_lab_gauges_histograms_and_health_agree_with_the_model(lab):
+    publisher, app = lab
+    for i, (dtype, state, health) in enumerate([("qemu", "Idle", "Good"), ("qemu", "Idle", "Good"),
+                                                ("qemu", "Running", "Good"), ("bbb", "Idle", "Bad")]):
+        publisher.send(frames("device", {"device": f"d{i}", "device_type": dtype, "state": state,
+                                         "health": health, "worker": "w1"}))
+    publisher.send(frames("worker", {"hostname": "w1", "state": "Online", "health": "Active"}))
+    now = dt.datetime.now(dt.timezone.utc)
+    iso = lambda minutes: (now - dt.timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    job = {"job": 7, "device_type": "qemu", "description": "x", "submit_time": iso(30)}
+    publisher.send(frames("testjob", dict(job, state="Submitted", health="Unknown"), "alice"))
+    publisher.send(frames("testjob", dict(job, state="Running", health="Unknown",
+                                          start_time=iso(20)), "alice"))
+    publisher.send(frames("testjob", dict(job, state="Finished", health="Complete",
+                                          start_time=iso(20), end_time=iso(5)), "alice"))
+    publisher.send(frames("testjob", {"job": 8, "device_type": "bbb", "state": "Submitted",
+                                      "health": "Unknown", "submit_time": iso(12)}, "bob"))
+    publisher.send([b"org.lavasoftware.device", b"u", b"d", b"n"])  # 4 frames: rejected
+    wait_until(lambda: app.json("/healthz")["counters"]["accepted"] >= 9, what="the events")
+    wait_until(lambda: app.json("/healthz")["counters"]["rejected"]["frame_count"] == 1,
+               what="the rejected message")
+
+    samples, text = scrape(app.url)
+    state, health = app.json("/api/v1/state"), app.json("/healthz")
+    lab_ = "127.0.0.1"
+    expected = {}
+    for d in state["devices"]:
+        key = (d["device_type"], d["state"], d["health"])
+        expected[key] = expected.get(key, 0) + 1
+    got = {(labels["device_type"], labels["state"], labels["health"]): v
+           for (name, lbl), v in samples.items() if name == "lava_devices"
+           for labels in [dict(lbl)] if labels["lab"] == lab_}
+    assert got == expected == {("qemu", "Idle", "Good"): 2, ("qemu", "Running", "Good"): 1,
+                               ("bbb", "Idle", "Bad"): 1}
+    assert of(samples, "lava_workers", lab=lab_, state="Online", health="Active") == 1
+    assert of(samples, "lava_jobs_queued", lab=lab_, device_type="bbb") == 1
+    assert of(samples, "lava_jobs_queued", lab=lab_, device_type="qemu") is None
+    assert 11 * 60 < of(samples, "lava_queue_oldest_wait_seconds", lab=lab_, device_type="bbb") < 60 * 60
+    # Job 7 waited 10 minutes and ran 15: one observation each, in the right buckets.
+    assert of(samples, "lava_job_queue_wait_seconds_count", lab=lab_, device_type="qemu") == 1
+    assert of(samples, "lava_job_queue_wait_seconds_sum", lab=lab_, device_type="qemu") == pytest.approx(600, abs=1)
+    assert of(samples, "lava_job_queue_wait_seconds_bucket", lab=lab_, device_type="qemu", le="300.0") == 0
+    assert of(samples, "lava_job_queue_wait_seconds_bucket", lab=lab_, device_type="qemu", le="600.0") == 1
+    assert of(samples, "lava_job_duration_seconds_count", lab=lab_, outcome="Complete") == 1
+    assert of(samples, "lava_job_duration_seconds_bucket", lab=lab_, outcome="Complete", le="+Inf") == 1
+    counters = health["counters"]
+    assert of(samples, "dashboard_events_accepted_total") == counters["accepted"]
+    assert of(samples, "dashboard_events_rejected_total", reason="frame_count") == 1
+    [source] = health["sources"]
+    assert of(samples, "dashboard_source_up", source=source["name"], kind="zmq") == 1
+    assert of(samples, "dashboard_relay_clients") == 0
+    assert of(samples, "dashboard_store_written_rows_total") >= 0
+    # Nothing about a job's words or people: no description, no submitter.
+    assert "alice" not in text and "bob" not in text and "description" not in text
+    # The shipped Grafana dashboard asks only for series this output has.
+    grafana = json.loads((ROOT / "deploy" / "grafana" / "lava-live-dashboard.json").read_text())
+    asked = {m for p in grafana["panels"] for t in p["targets"]
+             for m in re.findall(r"\b(?:lava|dashboard)_[a-z_]+", t["expr"])}
+    assert asked and asked <= {name for name, _ in samples}, asked - {name for name, _ in samples}
+
+
+def test_off_and_on_another_address():
+    publisher = TestPublisher()
+    port = free_port()
+    off = AppProcess("--zmq", publisher.endpoint, "--metrics", "off")
+    apart = AppProcess("--zmq", publisher.endpoint, "--metrics", f"127.0.0.1:{port}")
+    try:
+        for app in (off, apart):
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(app.url + "/metrics", timeout=10)
+            assert info.value.code == 404
+        samples, _ = scrape(f"http://127.0.0.1:{port}")
+        assert of(samples, "dashboard_info", lab="127.0.0.1", role="all", version="0.1.0") == 1
+    finally:
+        off.stop()
+        apart.stop()
+        publisher.close()
+
+
+def test_metrics_stay_open_in_login_mode():
+    lava = FakeLava(token="metrics-token-123456")
+    app = AppProcess("--lava-url", lava.url, "--lava-token", "metrics-token-123456",
+                     "--access", "login")
+    try:
+        assert app.get("/api/v1/state")[0] == 401
+        samples, text = scrape(app.url)
+        wait_until(lambda: scrape(app.url)[0].get(("lava_workers", tuple(sorted(
+            {"lab": "127.0.0.1", "state": "Offline", "health": "Active"}.items())))),
+            what="LAVA's workers loaded")
+        assert "metrics-token-123456" not in text
+    finally:
+        app.stop()
+        lava.close()
