@@ -229,7 +229,7 @@ def _build_services(settings, key):
         sink = Tee(sink, parts["job_times"])
     if role != "web":
         parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
-                                 parts.get("store"))
+                                 parts.get("store"), watch_lag=not simulated)
     if rest:
         public = None
         if access_parts.get("job_visibility"):
@@ -237,6 +237,8 @@ def _build_services(settings, key):
         parts["reconciler"] = Reconciler(state, sink, meta, rest, settings,
                                          socketio.server.eio.create_event, store=parts.get("store"),
                                          public=public)
+        if parts.get("ingest"):  # a suspected loss: check the model against LAVA at once
+            parts["ingest"].on_behind.append(lambda name: parts["reconciler"].trigger("behind"))
     access_parts.pop("anonymous_rest", None)
     meta.update({"access": settings["access"]}, notify=False)
     services = Services(settings=settings, role=role, meta=meta, state=state, health=health,

@@ -42,6 +42,7 @@ class SourceStatus:
         self.detail = None
         self.on_reconnect = []  # callables, run when the source connects again after a loss
         self.on_state = []  # callables, run after every change of state (the page's sources line)
+        self.lag = None  # core.lag.LagWatch, set by the ingest path
         self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
     def set_state(self, state, detail=None):
@@ -78,7 +79,8 @@ class SourceStatus:
                 "last_message_age": None if self.last_message_at is None
                 else round(now - self.last_message_at, 3),
                 "received": self.received, "rejected": self.rejected,
-                "disconnects": self.disconnects}
+                "disconnects": self.disconnects,
+                "lag": self.lag.as_dict() if self.lag is not None else None}
 
 
 class Health:
@@ -90,6 +92,7 @@ class Health:
         self.accepted = 0
         self.duplicates = 0
         self.internal_errors = 0
+        self.suspected_losses = 0
         self.rejected = collections.Counter({reason: 0 for reason in ERROR_REASONS})
         self.sources = []
         self.log = RateLimitedLog(log, log_interval, clock)
@@ -113,6 +116,14 @@ class Health:
         self.log.warning("reject:" + error.reason, "dropped message from %s: %s; sample: %s",
                          source.name, error, _sample(frames))
 
+    def suspected_loss(self, source, behind):
+        """The reader ran `behind` seconds behind the source's publisher: lava-publisher may have
+        dropped messages for it (its PUB socket drops past its high-water mark, silently)."""
+        self.suspected_losses += 1
+        self.log.warning("behind", "%s: reading %.1f s behind its publisher, which may have dropped "
+                         "messages (a suspected loss; the model is checked against LAVA's REST API "
+                         "when --lava-url is given)", source.name, behind)
+
     def internal_error(self, source, exc):
         """Count an unexpected exception while handling a message (the loop goes on)."""
         self.internal_errors += 1
@@ -125,7 +136,8 @@ class Health:
                 "counters": {"accepted": self.accepted, "duplicates": self.duplicates,
                              "rejected": dict(self.rejected),
                              "rejected_total": sum(self.rejected.values()),
-                             "internal_errors": self.internal_errors}}
+                             "internal_errors": self.internal_errors,
+                             "suspected_losses": self.suspected_losses}}
         body.update(extra or {})
         return body
 

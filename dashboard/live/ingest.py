@@ -3,6 +3,7 @@ message stop it."""
 import time
 
 from dashboard.core.events import ParseError, job_id, parse_frames
+from dashboard.core.lag import LagWatch
 from dashboard.core.state import CORRECTION_KIND, OverLimit
 from dashboard.storage.store import row_for
 
@@ -10,12 +11,18 @@ from dashboard.storage.store import row_for
 class Ingest:
     """Parses frames, applies events to the model and hands the changes to the relay."""
 
-    def __init__(self, state, relay, health, max_message_size, store=None):
+    def __init__(self, state, relay, health, max_message_size, store=None, watch_lag=True,
+                 clock=time.time):
         self.state = state
         self.relay = relay
         self.health = health
         self.max_message_size = max_message_size
         self.store = store
+        # How far behind each source's publisher this reader runs (core/lag.py); not for the
+        # simulated lab, whose clock is its own.
+        self.watch_lag = watch_lag
+        self.clock = clock
+        self.on_behind = []  # callables(source name): a suspected loss (the reconciler checks LAVA)
 
     def handle(self, source, frames):
         """Handle one multipart message from `source` (a SourceStatus). Never raises."""
@@ -28,6 +35,8 @@ class Ingest:
         except Exception as exc:  # a parser bug must not kill the loop either
             self.health.internal_error(source, exc)
             return
+        if self.watch_lag:
+            self._watch(source, event)
         if event.kind == CORRECTION_KIND:  # only the reconciler writes history of that kind
             self.health.reject(source, ParseError("bad_value", "topic kind 'correction' is the "
                                                   "dashboard's own, not LAVA's"), frames)
@@ -51,3 +60,12 @@ class Ingest:
                 self.relay.push(changes)
         except Exception as exc:
             self.health.internal_error(source, exc)
+
+    def _watch(self, source, event):
+        watch = source.lag
+        if watch is None:
+            watch = source.lag = LagWatch()
+        if watch.observe(event.time.timestamp(), self.clock()):
+            self.health.suspected_loss(source, watch.last_behind)
+            for callback in self.on_behind:
+                callback(source.name)

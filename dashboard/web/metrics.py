@@ -132,12 +132,16 @@ class DashboardCollector:
         yield family
         yield _counter(Counter, "dashboard_events_over_limit", "Events dropped by the model's "
                        "limits on devices, workers and jobs.", s.state.over_limit)
+        yield _counter(Counter, "dashboard_events_suspected_loss", "Times a source was read so far "
+                       "behind its publisher that it may have dropped messages.", h.suspected_losses)
         up = Gauge("dashboard_source_up", "1 when the event source is connected.",
                    labels=["source", "kind"])
         age = Gauge("dashboard_source_last_message_age_seconds", "Seconds since the source's last "
                     "message.", labels=["source", "kind"])
         drops = Counter("dashboard_source_disconnects", "Times the source lost its connection.",
                         labels=["source", "kind"])
+        behind = Gauge("dashboard_source_behind_seconds", "How far behind its publisher the source's "
+                       "last message was read.", labels=["source", "kind"])
         now = h.clock()
         for source in h.sources:
             labels = [source.name, source.kind]
@@ -145,7 +149,10 @@ class DashboardCollector:
             if source.last_message_at is not None:
                 age.add_metric(labels, round(now - source.last_message_at, 3))
             drops.add_metric(labels, source.disconnects)
+            if source.lag is not None:
+                behind.add_metric(labels, round(source.lag.last_behind, 3))
         yield up
+        yield behind
         yield age
         yield drops
         if s.reconciler is not None:

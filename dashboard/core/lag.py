@@ -1,0 +1,54 @@
+"""How far behind its publisher a source runs (pure).
+
+lava-publisher's PUB socket drops, silently, what a subscriber that fell behind its high-water mark
+cannot take: nothing numbers the messages, so no gap can be seen. What can be seen is lateness: each
+message carries the time it was published. Its lag (arrival minus that time) includes the two clocks'
+offset and the network's floor; the smallest lag of the last `window` seconds estimates those, and
+what a message's lag exceeds it by is how far behind the reader runs. Past `threshold` seconds a
+"behind" episode starts: the reader was slow enough that the publisher may have dropped messages for
+it (a suspected loss), and the model should be checked against LAVA's REST API at once.
+"""
+import collections
+
+THRESHOLD = 5.0  # seconds behind that count as a suspected loss
+WINDOW = 600.0  # seconds over which the smallest lag is the baseline
+BUCKET = 10.0  # the baseline keeps one minimum per this many seconds (WINDOW / BUCKET entries)
+
+
+class LagWatch:
+    def __init__(self, threshold=THRESHOLD, window=WINDOW, bucket=BUCKET):
+        self.threshold = threshold
+        self.window = window
+        self.bucket = bucket
+        self.minima = collections.deque()  # (bucket start, smallest lag in it), oldest first
+        self.behind = False
+        self.episodes = 0
+        self.max_behind = 0.0  # the most seconds behind seen
+        self.last_behind = 0.0
+
+    def observe(self, published, now):
+        """A message published at `published` (epoch seconds) read at `now`. True when it starts a
+        new episode of running behind."""
+        lag = now - published
+        start = now - now % self.bucket
+        if self.minima and self.minima[-1][0] == start:
+            if lag < self.minima[-1][1]:
+                self.minima[-1] = (start, lag)
+        else:
+            self.minima.append((start, lag))
+        while self.minima and self.minima[0][0] <= now - self.window:
+            self.minima.popleft()
+        behind = lag - min(m for _, m in self.minima)
+        self.last_behind = behind
+        self.max_behind = max(self.max_behind, behind)
+        if behind >= self.threshold and not self.behind:
+            self.behind = True
+            self.episodes += 1
+            return True
+        if behind < self.threshold / 2:
+            self.behind = False
+        return False
+
+    def as_dict(self):
+        return {"behind_s": round(self.last_behind, 3), "max_behind_s": round(self.max_behind, 3),
+                "episodes": self.episodes, "running_behind": self.behind}
