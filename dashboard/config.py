@@ -48,8 +48,9 @@ SETTINGS = (
             "for the simulated lab, which keeps its history in SQLite)."),
     Setting("host", "127.0.0.1", "Address the web server listens on."),
     Setting("port", 5000, "Port the web server listens on.", int),
-    Setting("zmq", [], "lava-publisher endpoint to subscribe to, e.g. tcp://lava.example.org:5500. "
-            "Repeat for several servers. With neither --zmq nor --lava-url, a simulated lab is started.", str, multiple=True),
+    Setting("zmq", [], "lava-publisher's ZMQ endpoint, e.g. tcp://lava.example.org:5500: the same as "
+            "--event-source for tcp:// (kept as an alias). Repeat for several servers. With no event "
+            "source and no --lava-url, a simulated lab is started.", str, multiple=True),
     Setting("event_source", [], "Where to receive LAVA's events: tcp://HOST:5500 (lava-publisher's "
             "ZMQ socket; --zmq is the same), or ws://HOST/ws/ or wss://HOST/ws/ (its WebSocket, next "
             "to the REST API, for a lab whose port 5500 is firewalled). Repeat for several. With "
@@ -66,7 +67,7 @@ SETTINGS = (
             "through --lava-url, what LAVA says its topic is."),
     Setting("lava_url", "", "Base URL of the LAVA server (e.g. https://lava.example.org). The "
             "dashboard loads the current state from its REST API at start, reconciles with it, finds "
-            "the event socket there when no --zmq is given, and links objects to their LAVA pages."),
+            "the event socket there when no --event-source is given, and links objects to their LAVA pages."),
     Setting("lava_token", "", "LAVA API token (sent as 'Authorization: Token ...'; never logged "
             "or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
             "environment variable. Anonymous reads see public objects only."),
@@ -172,7 +173,7 @@ POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max
             "socket_timeout", "shutdown_timeout", "alerts_interval", "job_log_poll", "job_logs_max")
 
 
-EVENT_SCHEMES = ("tcp", "ws", "wss")
+EVENT_SCHEMES = ("tcp", "ipc", "ws", "wss")  # ZMQ's, then lava-publisher's WebSocket
 
 
 class ConfigError(ValueError):
@@ -264,7 +265,7 @@ def load(argv=(), environ=None, overrides=None):
     for url in values["event_source"]:
         scheme = url.partition("://")[0].lower() if "://" in url else ""
         if scheme not in EVENT_SCHEMES:
-            raise ConfigError(f"event_source: expected tcp://, ws:// or wss://, got "
+            raise ConfigError(f"event_source: expected tcp://, ipc://, ws:// or wss://, got "
                               f"{scheme + '://...' if scheme else repr(url[:40])}")
     if not values["access"]:  # open only where the dashboard cannot know better
         values["access"] = "lava" if values["lava_url"] else "open"

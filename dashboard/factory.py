@@ -361,7 +361,7 @@ def _open_store(settings, state, simulated, writer):
     # model is not restored (its jobs would be stale forever).
     if simulated and settings["database"]:
         raise config.ConfigError("database: a simulated lab keeps its history apart, in SQLite; "
-                                 "give --zmq or --lava-url to store a real lab's events there")
+                                 "give --event-source or --lava-url to store a real lab's events there")
     name = "simulated.sqlite3" if simulated else "events.sqlite3"
     path, recovered = os.path.join(settings["data_dir"], name), None
     try:
@@ -416,7 +416,7 @@ def _replica(settings, state, relay, meta, services):
 
 def start_background_tasks(app):
     """Start the relay's flush loop (or the Redis publisher or follower of a cluster role), the
-    REST reconciler, and the event sources (the simulated lab when neither --zmq nor --lava-url is
+    REST reconciler, and the event sources (the simulated lab when neither --event-source nor --lava-url is
     given). A web process starts no source: it follows the ingest process."""
     services = app.extensions["dashboard"]
     settings = services.settings
@@ -499,29 +499,37 @@ def _start_ws_source(app, url, topic_prefix):
     from dashboard.sources import ws
 
     services = app.extensions["dashboard"]
+    settings = services.settings
     status = _source_status(services, ws.public_name(url), "websocket")
-    socketio.start_background_task(_run_ws_source, services, url, topic_prefix, status)
+    token = config.lava_token(settings) if settings["lava_url"] else ""  # read now: errors show now
+    why_not = ws.token_refused_for(url, settings["lava_url"]) if token else None
+    if why_not:  # the token is for --lava-url's server alone, and never in clear across a network
+        log.warning("%s: connecting anonymously (public objects only): %s", ws.public_name(url),
+                    why_not)
+        token = ""
+    source = ws.WsSource(url, topic_prefix, socketio.sleep, status, settings["max_message_size"],
+                         headers=_ws_credentials(services, token), secrets=[token])
+    log.info("receiving lava-publisher's WebSocket at %s (topic prefix %r) %s", source.name,
+             topic_prefix, "with the LAVA token" if token else "anonymously")
+    socketio.start_background_task(source.run, services.ingest.handle)
 
 
-def _run_ws_source(services, url, topic_prefix, status):
-    """lava-publisher's WebSocket takes Basic user:token: the user is whoever LAVA says owns the
-    token (asked once, here, off the start-up path)."""
+def _ws_credentials(services, token):
+    """lava-publisher's WebSocket takes Basic user:token, the user being whoever LAVA says owns the
+    token: asked before each connection until LAVA has said (meanwhile 'Token <token>')."""
     from dashboard.sources import ws
 
-    settings = services.settings
-    token = config.lava_token(settings) if settings["lava_url"] else ""
-    user = None
-    if token and services.reconciler:
-        try:
-            user = services.reconciler.rest.whoami()
-        except Exception as err:  # LAVA down now: the token alone, and the log says so
-            log.warning("could not ask LAVA whose token this is (%s); the WebSocket gets "
-                        "'Authorization: Token'", type(err).__name__)
-    source = ws.WsSource(url, topic_prefix, socketio.sleep, status, settings["max_message_size"],
-                         headers=ws.authorization(user, token), secrets=[token])
-    log.info("receiving lava-publisher's WebSocket at %s (topic prefix %r) %s", source.name,
-             topic_prefix, f"as {user}" if user else "with the token" if token else "anonymously")
-    source.run(services.ingest.handle)
+    known = {}
+
+    def headers():
+        if token and "user" not in known and services.reconciler:
+            try:
+                known["user"] = services.reconciler.rest.whoami()
+            except Exception as err:  # LAVA down now: asked again at the next connection
+                log.warning("could not ask LAVA whose token this is (%s); the WebSocket gets "
+                            "'Authorization: Token' for now", type(err).__name__)
+        return ws.authorization(known.get("user"), token)
+    return headers
 
 
 def _start_zmq_source(app, endpoint, topic_prefix):
@@ -605,6 +613,6 @@ def _start_simulated_lab(settings):
                  start=dt.datetime.now(dt.timezone.utc))
     publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep, speed=settings["sim_speed"])
     socketio.start_background_task(publisher.run)
-    log.warning("neither --zmq nor --lava-url given: running on a SIMULATED lab (%d devices, seed %d) "
+    log.warning("neither --event-source nor --lava-url given: running on a SIMULATED lab (%d devices, seed %d) "
                 "published at %s", settings["sim_devices"], seed, publisher.endpoint)
     return publisher.endpoint

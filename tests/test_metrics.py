@@ -20,8 +20,11 @@ def frames(kind, data, user="lavaserver"):
             b"2026-11-30T10:00:00", user.encode(), json.dumps(data).encode()]
 
 
-def scrape(url):
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as answer:
+def scrape(url, token=None):
+    request = urllib.request.Request(url + "/metrics")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = answer.read().decode()
     samples = {}
@@ -67,6 +70,7 @@ def test_lab_gauges_histograms_and_health_agree_with_the_model(lab):
     wait_until(lambda: app.json("/healthz")["counters"]["rejected"]["frame_count"] == 1,
                what="the rejected message")
 
+    wait_until(lambda: app.json("/healthz")["store"]["written"] >= 9, what="the events stored")
     samples, text = scrape(app.url)
     state, health = app.json("/api/v1/state"), app.json("/healthz")
     lab_ = "127.0.0.1"
@@ -96,7 +100,9 @@ def test_lab_gauges_histograms_and_health_agree_with_the_model(lab):
     [source] = health["sources"]
     assert of(samples, "dashboard_source_up", source=source["name"], kind="zmq") == 1
     assert of(samples, "dashboard_relay_clients") == 0
-    assert of(samples, "dashboard_store_written_rows_total") >= 0
+    store = health["store"]
+    assert of(samples, "dashboard_store_written_rows_total") == store["written"] > 0
+    assert of(samples, "dashboard_store_dropped_rows_total") == store["dropped"] == 0
     # Nothing about a job's words or people: no description, no submitter.
     assert "alice" not in text and "bob" not in text and "description" not in text
     # The shipped Grafana dashboard asks only for series this output has.
@@ -124,17 +130,23 @@ def test_off_and_on_another_address():
         publisher.close()
 
 
-def test_metrics_stay_open_in_login_mode():
+def test_login_mode_asks_prometheus_for_a_token_like_any_api_client():
+    """In login mode nothing is shown without a viewer, /metrics included: Prometheus sends a LAVA
+    token (`authorization: {type: Token}`), as API clients do; or use --metrics HOST:PORT."""
     lava = FakeLava(token="metrics-token-123456")
+    lava.users["scraper-token-654321"] = ("prometheus", [])
     app = AppProcess("--lava-url", lava.url, "--lava-token", "metrics-token-123456",
                      "--access", "login")
     try:
-        assert app.get("/api/v1/state")[0] == 401
-        samples, text = scrape(app.url)
-        wait_until(lambda: scrape(app.url)[0].get(("lava_workers", tuple(sorted(
-            {"lab": "127.0.0.1", "state": "Offline", "health": "Active"}.items())))),
-            what="LAVA's workers loaded")
-        assert "metrics-token-123456" not in text
+        with pytest.raises(urllib.error.HTTPError) as info:
+            scrape(app.url)
+        assert info.value.code == 401
+        offline = ("lava_workers", tuple(sorted(
+            {"lab": "127.0.0.1", "state": "Offline", "health": "Active"}.items())))
+        wait_until(lambda: scrape(app.url, "scraper-token-654321")[0].get(offline),
+                   what="LAVA's workers loaded")
+        _, text = scrape(app.url, "scraper-token-654321")
+        assert "metrics-token-123456" not in text and "scraper-token-654321" not in text
     finally:
         app.stop()
         lava.close()

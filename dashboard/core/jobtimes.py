@@ -1,8 +1,9 @@
 """Job timings from the model's changes, for Prometheus histograms (pure).
 
-A job's change into Running observes its queue wait (start_time - submit_time) under its device
-type; a change into Finished observes its duration (end_time - start_time) under its outcome
-(health). Counts are cumulative, as Prometheus histograms are; labels are bounded (MAX_LABELS), and
+A known job's change into Running observes its queue wait (start_time - submit_time) under its
+device type; a change into Finished observes its duration (end_time - start_time) under its outcome
+(health). A job the model sees for the first time (the REST load at start, or a first event that
+already says Finished) is not observed: it did not start or end while this process watched. Counts are cumulative, as Prometheus histograms are; labels are bounded (MAX_LABELS), and
 what would go beyond is counted under "other".
 """
 from dashboard.core.events import parse_time
@@ -61,8 +62,8 @@ class JobTimes:
 
     def push(self, changes):
         for change in changes:
-            if change.kind != "job" or change.data is None:
-                continue
+            if change.kind != "job" or change.data is None or change.prev is None:
+                continue  # a job seen for the first time (a REST load) did not start or end now
             job, prev = change.data, change.prev or {}
             state = job.get("state")
             if state == prev.get("state"):

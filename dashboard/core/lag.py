@@ -13,6 +13,7 @@ import collections
 THRESHOLD = 5.0  # seconds behind that count as a suspected loss
 WINDOW = 600.0  # seconds over which the smallest lag is the baseline
 BUCKET = 10.0  # the baseline keeps one minimum per this many seconds (WINDOW / BUCKET entries)
+OUTLIER = 60.0  # a lag this much below the baseline is one wrong timestamp, not a new baseline
 
 
 class LagWatch:
@@ -25,11 +26,15 @@ class LagWatch:
         self.episodes = 0
         self.max_behind = 0.0  # the most seconds behind seen
         self.last_behind = 0.0
+        self.outliers = 0  # messages stamped far later than the rest (a wrong clock or value)
 
     def observe(self, published, now):
         """A message published at `published` (epoch seconds) read at `now`. True when it starts a
         new episode of running behind."""
         lag = now - published
+        if self.minima and lag < min(m for _, m in self.minima) - OUTLIER:
+            self.outliers += 1  # would blind the watch for a whole window: not the baseline
+            return False
         start = now - now % self.bucket
         if self.minima and self.minima[-1][0] == start:
             if lag < self.minima[-1][1]:
@@ -51,4 +56,5 @@ class LagWatch:
 
     def as_dict(self):
         return {"behind_s": round(self.last_behind, 3), "max_behind_s": round(self.max_behind, 3),
-                "episodes": self.episodes, "running_behind": self.behind}
+                "episodes": self.episodes, "running_behind": self.behind,
+                "outliers": self.outliers}

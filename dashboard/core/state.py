@@ -1,7 +1,9 @@
 """The live model of a lab: apply(event) → numbered changes. Pure: no sockets, no Flask, no clock.
 
 Objects use LAVA's field names. Links are kept consistent here: a device's `job` is cleared when
-the device goes Idle or the job finishes; a worker's `devices` follows the devices' `worker` field.
+the device goes Idle or the job finishes. A worker's devices are the devices' `worker` field, said
+once: the model keeps an index of it (a set per worker, O(1) per move), and outputs that list a
+worker's devices sort them when they send them (devices_of, with_devices).
 """
 import collections
 import dataclasses

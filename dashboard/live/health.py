@@ -52,11 +52,14 @@ class SourceStatus:
                 self.disconnects += 1
             self.state = state
             self.changed_at = self.clock()
+            callbacks = list(self.on_state)
             if state == "connected" and self.disconnects:
-                for callback in self.on_reconnect:
+                callbacks = list(self.on_reconnect) + callbacks
+            for callback in callbacks:
+                try:
                     callback()
-            for callback in self.on_state:
-                callback()
+                except Exception:  # a listener's bug must not stop the source that calls this
+                    log.exception("a listener of %s's state failed", self.name)
         self.detail = detail
 
     def reject(self, error):
@@ -69,7 +72,9 @@ class SourceStatus:
 
     def brief(self):
         """What the page is told: name (never a secret: a URL without credentials), kind, state."""
-        return {"name": self.name, "kind": self.kind, "state": self.state}
+        return {"name": self.name, "kind": self.kind, "state": self.state,
+                # It was connected, and is not now: down (however it is trying to come back).
+                "lost": self.disconnects > 0 and self.state != "connected"}
 
     def as_dict(self):
         """JSON-ready status; ages in seconds."""

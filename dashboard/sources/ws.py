@@ -7,9 +7,13 @@ message becomes five frames for the same parser, model, store and relay, with th
 suppression by uuid.
 
 The client is websocket-client (blocking sockets, which eventlet's and gevent's monkey-patching
-make green). The connection is pinged while quiet and given up after `silence` seconds without any
-frame; it is made anew with backoff, like the ZMQ source. Credentials are sent in a header only,
-never logged or shown: the source's name is its URL without userinfo or query.
+make green; it honours http_proxy/https_proxy like other HTTP clients). Its frame reader is given a
+size limit: a frame or message over MESSAGE_FACTOR × --max-message-size is refused by the length in
+its header, before it is read, and the connection (whose stream position is then lost) is made anew,
+as libzmq does with ZMQ_MAXMSGSIZE. The connection is pinged while quiet and given up after
+`silence` seconds without any frame; it is made anew with backoff, like the ZMQ source. Credentials
+are sent in a header only, never logged or shown: the source's name is its URL without userinfo or
+query.
 """
 import json
 import logging
@@ -69,6 +73,33 @@ def frames_of(text, max_message_size):
         raise ParseError("not_utf8", "a WebSocket message with an unpaired surrogate") from None
 
 
+class TooBig(Exception):
+    """A frame or message over the limit, refused by its length before it is read."""
+
+
+def limit_frames(ws, limit):
+    """Give a websocket-client connection's frame reader and message assembler a size limit (they
+    have none: a peer could make the process hold any amount of memory)."""
+    from websocket._abnf import continuous_frame, frame_buffer
+
+    class Frames(frame_buffer):
+        def recv_length(self):
+            super().recv_length()
+            if self.length > limit:
+                raise TooBig(f"a WebSocket frame of {self.length} bytes")
+
+    class Messages(continuous_frame):
+        def add(self, frame):
+            super().add(frame)
+            if self.cont_data and len(self.cont_data[1]) > limit:
+                self.cont_data = None
+                raise TooBig("a WebSocket message in fragments over the limit")
+
+    ws.frame_buffer = Frames(ws._recv, False)
+    ws.cont_frame = Messages(False, False)
+    return ws
+
+
 class WsSource:
     """A WebSocket client of lava-publisher, made anew (with backoff) whenever it dies."""
 
@@ -81,10 +112,14 @@ class WsSource:
         self.sleep = sleep
         self.status = status
         self.max_message_size = max_message_size
-        self.headers = dict(headers or {})
-        # Never in a message: the headers' values (the credentials), and what the caller names.
-        self._secrets = [v for v in self.headers.values()] + [
-            part for v in self.headers.values() for part in v.split(" ", 1)[1:]] + list(secrets)
+        # The headers (a dict, or a callable asked before each connection: credentials that may
+        # change, such as the user LAVA says owns the token).
+        self.headers = headers if callable(headers) else (lambda fixed=dict(headers or {}): fixed)
+        # Never in a message: the URL's userinfo and query, the headers' values, what the caller names.
+        parts = urllib.parse.urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        self._base_secrets = [url, userinfo, parts.query] + list(secrets)
+        self._secrets = list(self._base_secrets)
         self.clock = clock
         self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
         self.connect = connect or _connect
@@ -106,7 +141,8 @@ class WsSource:
                 why = _describe(exc)
             why = scrub(why, self._secrets)
             delay = self.backoff.next()
-            self.status.set_state("disconnected" if self.status.state == "connected" else "connecting",
+            lost = self.status.state in ("connected", "disconnected")
+            self.status.set_state("disconnected" if lost else "connecting",
                                   f"new connection in {delay:.1f} s: {why}")
             now = self.clock()
             if now - self._last_log >= LOG_EVERY:
@@ -118,7 +154,11 @@ class WsSource:
         """Receive on one connection until it ends; returns why it ended."""
         import websocket
 
-        ws = self.connect(self.url, self.headers, min(self.ping_every, self.silence))
+        headers = self.headers()
+        self._secrets = self._base_secrets + [v for v in headers.values()] + [
+            part for v in headers.values() for part in v.split(" ", 1)[1:]]
+        ws = self.connect(self.url, headers, min(self.ping_every, self.silence),
+                          MESSAGE_FACTOR * self.max_message_size)
         self.connections += 1
         connected_at = last_heard = self.clock()
         stable = False
@@ -136,6 +176,10 @@ class WsSource:
                     continue
                 except websocket.WebSocketConnectionClosedException:
                     return "the server closed the connection"
+                except TooBig as exc:
+                    self.status.reject(ParseError("oversized", f"{exc}: refused unread (limit "
+                                                  f"{MESSAGE_FACTOR} × --max-message-size)"))
+                    return f"{exc} was refused unread; the connection is made anew (oversized)"
                 last_heard = self.clock()
                 if not stable and last_heard - connected_at >= STABLE_AFTER:
                     stable = True
@@ -171,15 +215,15 @@ class WsSource:
         handle(self.status, frames)
 
 
-def _connect(url, headers, timeout):
-    """A websocket-client connection with the headers, a read timeout, and no proxy guessing."""
+def _connect(url, headers, timeout, limit):
+    """A websocket-client connection with the headers, a read timeout and a size limit."""
     import websocket
 
     ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT,
                                      header=[f"{k}: {v}" for k, v in headers.items()],
                                      enable_multithread=False, suppress_origin=True)
     ws.settimeout(timeout)
-    return ws
+    return limit_frames(ws, limit)
 
 
 def _describe(exc):
@@ -191,6 +235,17 @@ def _describe(exc):
     if status:
         return f"the server answered HTTP {status}, not a WebSocket"
     return f"could not connect ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def token_refused_for(url, lava_url):
+    """Why the LAVA token must not go to this WebSocket (None: it may): another host than
+    --lava-url's, or ws:// where LAVA is reached over https://."""
+    ws_parts, lava = urllib.parse.urlsplit(url), urllib.parse.urlsplit(lava_url or "")
+    if not lava.hostname or (ws_parts.hostname or "").lower() != lava.hostname.lower():
+        return "the token is sent only to --lava-url's host"
+    if lava.scheme == "https" and ws_parts.scheme != "wss":
+        return "LAVA is reached over https://: the token goes over wss:// only"
+    return None
 
 
 def authorization(username, token):

@@ -37,7 +37,7 @@ MAX_FIELD = 200
 WALL_FILTERS = {"device_type": "device_types", "worker": "workers", "device": "devices",
                 "health": "health", "submitter": "submitters", "kind": "kinds"}
 # What a viewer may reach before signing in, in login mode.
-OPEN_PATHS = ("/signin", "/signout", "/static/", "/healthz", "/metrics")
+OPEN_PATHS = ("/signin", "/signout", "/static/", "/healthz")
 
 
 class FailureLimit:

@@ -38,6 +38,8 @@ const WALL_FEED_ROWS = 40;
 /** "A, B or C". */
 const oneOf = (words) => (words.length > 1 ? `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}` : words.join(""));
 
+const NO_HOSTS = new Map();
+
 /** The object a detail panel shows (null if the page no longer has it); a worker with its devices. */
 function detailObject(state, target, hostsOf) {
   const obj = state[COLLECTIONS[target.kind]].get(String(target.id)) || null;
@@ -74,7 +76,12 @@ export function App({ state, status, version, options, actions }) {
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
-  const hostsOf = useMemo(() => devicesByWorker(state.devices), [state.devices]);
+  // Workers' devices (grouped from the devices' `worker`): only while a workers panel or a
+  // worker's details are shown (it sorts every device).
+  const showsWorkers = view === "workers" || (!wall && view === "all")
+    || Boolean(options.detail && options.detail.kind === "worker");
+  const hostsOf = useMemo(() => (showsWorkers ? devicesByWorker(state.devices) : NO_HOSTS),
+    [state.devices, showsWorkers]);
   // Offline workers' hostnames: a key that changes only when the set does, so tiles keep memoized.
   const offlineKey = useMemo(() => [...state.workers.values()].filter((w) => w.state === "Offline")
     .map((w) => w.hostname).sort().join("\n"), [state.workers]);
@@ -152,7 +159,8 @@ export function App({ state, status, version, options, actions }) {
         obj=${detailObject(state, target, hostsOf)}
         history=${state.history.get(historyKey(target.kind, target.id)) || []}
         lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
-      ${!wall && html`<${AccessFooter} access=${state.meta.access}>
-        <${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} /><//>`}
+      ${!wall && html`<${AccessFooter} access=${state.meta.access}>${Array.isArray(state.meta.sources)
+        && state.meta.sources.length > 0
+        && html`<${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} />`}<//>`}
     </div>`;
 }

@@ -23,7 +23,7 @@ export function Header({ version, stale, status, lastChangeAt, lava, cluster, si
       ${storeRecovered && html`<span id="store-status" class="lava-status" role="alert"
         title="The event store could not be read at start: history before then is in the file named">
         History restarted: the event store was unusable and was moved aside (${storeRecovered.moved_to})</span>`}
-      ${Array.isArray(sources) && sources.filter((s) => s.state === "disconnected").map((s) => html`<span
+      ${Array.isArray(sources) && sources.filter((s) => s.lost).map((s) => html`<span
         key=${s.name} class="lava-status source-status" role="alert">Event source down: ${sourceWords(s, simulated)}</span>`)}
       ${cluster && cluster.state === "error" && html`<span id="cluster-status" class="lava-status" role="alert"
         title=${cluster.error || ""}>Live feed paused: ${cluster.error || "unknown error"}</span>`}

@@ -1,6 +1,7 @@
 /**
  * Where the live events come from, in words: each source's kind (lava-publisher's ZMQ socket or its
- * WebSocket) and state. `sources`: the meta's [{name, kind, state}] (names never hold credentials).
+ * WebSocket) and state. `sources`: the meta's [{name, kind, state, lost}] (names never hold
+ * credentials; `lost`: it was connected and is not now, the header says so until it is again).
  */
 import { html } from "./html.js";
 
@@ -10,7 +11,9 @@ const STATES = { connected: "connected", connecting: "connecting", disconnected:
 
 export function sourceWords(source, simulated = false) {
   const kind = simulated ? "the simulated lab" : (KINDS[source.kind] || String(source.kind));
-  return `${kind} ${source.name}: ${STATES[source.state] || String(source.state)}`;
+  const state = source.lost && source.state !== "disconnected" ? "lost, reconnecting"
+    : STATES[source.state] || String(source.state);
+  return `${kind} ${source.name}: ${state}`;
 }
 
 export function SourcesNote({ sources, simulated }) {

@@ -206,7 +206,7 @@ const MAX_SOURCES = 20;
 function sourcesOf(list) {
   const text = (v) => (typeof v === "string" ? v.slice(0, 200) : "");
   return list.filter(isObject).slice(0, MAX_SOURCES)
-    .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state) }));
+    .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state), lost: s.lost === true }));
 }
 
 /** Copy-on-write view of a state: collections are copied at most once per batch of messages. */

@@ -29,6 +29,11 @@ def test_bad_or_backwards_times_are_not_observed_and_labels_are_bounded():
                                           ("2026-11-30T10:00:00", "2026-11-30T09:00:00")]):
         times.push([Change(i, "job", i, job("Running", submit_time=submit, start_time=start), None)])
     assert times.wait.series == {}
+    # A job first seen already Running or Finished (the REST load at start) did not start or end now.
+    loaded = job("Finished", health="Complete", start_time="2026-11-30T10:00:00",
+                 end_time="2026-11-30T11:00:00")
+    times.push([Change(9, "job", 9, loaded, None)])
+    assert times.duration.series == {}
     hist = Histogram(buckets=(1,), max_labels=MAX_LABELS)
     for i in range(MAX_LABELS + 10):
         hist.observe(f"type-{i}", 0.5)

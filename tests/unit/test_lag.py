@@ -22,6 +22,15 @@ def test_a_clock_offset_is_not_lateness_and_a_stall_is_one_episode():
     assert watch.observe(now - offset, now + 10) is True and watch.episodes == 2
 
 
+def test_one_message_stamped_in_the_future_does_not_blind_the_watch():
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    for t in range(100, 200):
+        watch.observe(t - 0.5, t)
+    assert watch.observe(10_000.0, 200.5) is False and watch.outliers == 1  # a year ahead
+    assert watch.observe(200.6 - 0.5, 200.6) is False  # the baseline is still the clocks' offset
+    assert watch.observe(200.7 - 9, 200.7) is True  # and a real 8.5 s delay is still seen
+
+
 def test_the_baseline_forgets_what_is_older_than_the_window():
     watch = LagWatch(threshold=5, window=60, bucket=10)
     watch.observe(0.0, 1.0)  # lag 1
