@@ -144,7 +144,9 @@ def main():
         samples, start = [], time.time()
         deadline = start + args.duration
         while time.time() < deadline:  # bounded by --duration
-            samples.append((round(time.time() - start, 1), round(proc.memory_info().rss / 2**20, 1)))
+            sqlite = (app.json("/healthz").get("store") or {}).get("sqlite_memory_mb")
+            samples.append((round(time.time() - start, 1), round(proc.memory_info().rss / 2**20, 1),
+                            sqlite))
             time.sleep(min(args.sample, max(0.0, deadline - time.time())))
         sent = done.get(timeout=60)
         health = app.json("/healthz")
@@ -159,11 +161,16 @@ def main():
         pub.join(5)
     warm = [s for s in samples if s[0] >= args.duration / 5]
     baseline = warm[0][1] if warm else None
+    # RSS less what SQLite says it holds (its page caches, bounded by their cache_size): the rest.
+    rest = [(t, rss - (sq or 0) * 1e6 / 2**20) for t, rss, sq in warm]
     out = {"command": "python " + " ".join(sys.argv), "duration_s": args.duration, "rate": args.rate,
            "published": sent, "clients": args.clients, "reconnecting": args.reconnecting,
            "rss_mb": {"start": samples[0][1], "after_warmup": baseline, "end": samples[-1][1],
-                      "max": max(m for _, m in samples)},
-           "slope_mb_per_hour_after_warmup": slope_mb_per_hour(warm),
+                      "max": max(s[1] for s in samples)},
+           "sqlite_memory_mb": {"after_warmup": warm[0][2] if warm else None,
+                                "end": samples[-1][2]},
+           "slope_mb_per_hour_after_warmup": slope_mb_per_hour([(t, m) for t, m, _ in warm]),
+           "slope_without_sqlite_mb_per_hour_after_warmup": slope_mb_per_hour(rest),
            "growth_after_warmup_mb": round(samples[-1][1] - baseline, 1) if baseline else None,
            "clients_seen": counts,
            "relay": {k: health["relay"].get(k) for k in ("clients", "dropped_slow", "largest_queue",

@@ -145,6 +145,25 @@ def _correction_columns(data):
                   key: data.get("id")}
 
 
+_SQLITE_MEMORY = []  # [function] once looked up: SQLite's own count of the heap it holds
+
+
+def sqlite_memory_mb():
+    """MB of heap SQLite holds in this process (its page caches above all), as SQLite counts it;
+    None where the library cannot be asked (a Python built with SQLite inside it)."""
+    if not _SQLITE_MEMORY:
+        import ctypes
+        import ctypes.util
+        try:
+            fn = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0").sqlite3_memory_used
+            fn.restype = ctypes.c_int64
+        except (OSError, AttributeError):
+            fn = None
+        _SQLITE_MEMORY.append(fn)
+    fn = _SQLITE_MEMORY[0]
+    return None if fn is None else round(fn() / 1e6, 1)
+
+
 def os_thread_rlock():
     """A lock between OS threads, even where eventlet or gevent patched `threading`.
 
@@ -517,7 +536,11 @@ class EventStore:
         return {"file": self.display_name, "queued": len(self.queue), "written": self.written,
                 "dropped": self.dropped, "last_dropped": self.last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
-                "failing": self.failing}
+                "failing": self.failing, "sqlite_memory_mb": self._memory_mb()}
+
+    @staticmethod
+    def _memory_mb():
+        return sqlite_memory_mb()
 
     def count(self):
         """How many events are stored."""
@@ -639,6 +662,10 @@ class PostgresStore(EventStore):
             # grow, as the cursors need (and two processes creating the schema do not collide).
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_WRITE_LOCK,))
             yield conn
+
+    @staticmethod
+    def _memory_mb():
+        return None  # the server's, not this process's
 
     @staticmethod
     def _lost(conn):
