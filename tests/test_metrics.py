@@ -71,6 +71,7 @@ def test_lab_gauges_histograms_and_health_agree_with_the_model(lab):
                what="the rejected message")
 
     wait_until(lambda: app.json("/healthz")["store"]["written"] >= 9, what="the events stored")
+    wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected", what="connected")
     samples, text = scrape(app.url)
     state, health = app.json("/api/v1/state"), app.json("/healthz")
     lab_ = "127.0.0.1"

@@ -173,7 +173,7 @@ def test_a_snapshot_replaces_everything_and_keeps_the_servers_number_of_finished
     assert got["running"], "unfinished jobs are never dropped"
     assert got["devices"] == ["q-1", "b-1"]
     assert got["meta"] == {"simulated": False, "lava_url": "https://lava.example.org", "lava": None,
-                           "cluster": None, "access": None, "store_recovered": None}
+                           "cluster": None, "access": None, "store_recovered": None, "sources": None}
     assert got["events"] == 1 and got["feed"] == [["event", "ev-1"]]
 
 
@@ -286,10 +286,16 @@ def test_meta_merges_known_fields_only(page):
       const m3 = store.mergeMeta(m2, 'nonsense');
       const m4 = store.mergeMeta(m2, {access: 'lava', store_recovered: {moved_to: 'events.sqlite3.corrupt-1', reason: 'x'}});
       const m5 = store.mergeMeta(m4, {access: 'everyone', store_recovered: 'no'});
+      const m6 = store.mergeMeta(m5, {sources: [{name: 'wss://l/ws/', kind: 'websocket', state: 'connecting',
+        lost: true, token: 'secret'}, 'junk', {name: 7}]});
+      const m7 = store.mergeMeta(m6, {sources: 'nonsense'});
       const viaStatus = store.processMessages(store.initialState(), [{type: 'status', payload: {lava: {state: 'ok', error: null}}}], 1);
-      return {m1, m2, m4, m5, same: m3 === m2, status: viaStatus.state.meta.lava};""")
+      return {m1, m2, m4, m5, m6, m7, same: m3 === m2, status: viaStatus.state.meta.lava};""")
+    assert got["m6"]["sources"] == [{"name": "wss://l/ws/", "kind": "websocket", "state": "connecting",
+                                     "lost": True}, {"name": "", "kind": "", "state": "", "lost": False}]
+    assert got["m7"]["sources"] == got["m6"]["sources"]
     assert got["m1"] == {"simulated": True, "lava_url": "https://a", "lava": {"state": "error", "error": "down"},
-                         "cluster": None, "access": None, "store_recovered": None}
+                         "cluster": None, "access": None, "store_recovered": None, "sources": None}
     assert got["m4"]["access"] == "lava" and got["m4"]["store_recovered"] == {"moved_to": "events.sqlite3.corrupt-1"}
     assert got["m5"]["access"] == "lava" and got["m5"]["store_recovered"] == got["m4"]["store_recovered"]
     assert got["m2"]["cluster"] == {"state": "ok", "error": None} and got["m2"]["simulated"] is True
