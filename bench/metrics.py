@@ -62,7 +62,7 @@ def main(argv=None):
     if not 1 <= args.devices <= 20000 or not 1 <= args.scrapes <= 1000:
         parser.error("--devices 1 to 20000, --scrapes 1 to 1000")
     app = create_app({"store": False, "alerts": False, "max_jobs": args.devices * 5,
-                      "max_finished_jobs": args.devices * 4, "zmq": ["tcp://127.0.0.1:1"],
+                      "max_finished_jobs": args.devices * 4,
                       "event_source": ["tcp://127.0.0.1:1"]})
     services = app.extensions["dashboard"]
     fill(services.state, args.devices)

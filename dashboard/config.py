@@ -51,8 +51,8 @@ SETTINGS = (
     Setting("zmq", [], "lava-publisher's ZMQ endpoint, e.g. tcp://lava.example.org:5500: the same as "
             "--event-source for tcp:// (kept as an alias). Repeat for several servers. With no event "
             "source and no --lava-url, a simulated lab is started.", str, multiple=True),
-    Setting("event_source", [], "Where to receive LAVA's events: tcp://HOST:5500 (lava-publisher's "
-            "ZMQ socket; --zmq is the same), or ws://HOST/ws/ or wss://HOST/ws/ (its WebSocket, next "
+    Setting("event_source", [], "Where to receive LAVA's events: tcp://HOST:5500 or ipc://PATH "
+            "(lava-publisher's ZMQ socket; --zmq is the same), or ws://HOST/ws/ or wss://HOST/ws/ (its WebSocket, next "
             "to the REST API, for a lab whose port 5500 is firewalled). Repeat for several. With "
             "--lava-url and none given, LAVA's ZMQ socket is used, or its /ws/ when that socket cannot "
             "be reached within --discovery-timeout.", str, multiple=True),
@@ -68,8 +68,9 @@ SETTINGS = (
     Setting("lava_url", "", "Base URL of the LAVA server (e.g. https://lava.example.org). The "
             "dashboard loads the current state from its REST API at start, reconciles with it, finds "
             "the event socket there when no --event-source is given, and links objects to their LAVA pages."),
-    Setting("lava_token", "", "LAVA API token (sent as 'Authorization: Token ...'; never logged "
-            "or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
+    Setting("lava_token", "", "LAVA API token (sent as 'Authorization: Token ...' to the REST API, "
+            "and as Basic user:token to lava-publisher's WebSocket on --lava-url's host only; never "
+            "logged or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
             "environment variable. Anonymous reads see public objects only."),
     Setting("lava_token_file", "", "Read the LAVA API token from this file instead."),
     Setting("access", "", "Who may see what (docs/security.md). open: everyone sees everything. "

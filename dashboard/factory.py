@@ -563,7 +563,7 @@ def _discover_event_socket(app):
             endpoint, topic = rest.discover_event_socket()
             break
         except LavaError as err:
-            if err.kind not in ("unreachable", "timeout", "server_error"):
+            if err.kind not in ("unreachable", "timeout", "server_error", "auth"):
                 why = f"LAVA names no usable event socket ({err})"
                 break  # LAVA answers, but names no ZMQ socket: its WebSocket, then
             message = str(err)

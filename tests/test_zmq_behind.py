@@ -56,10 +56,6 @@ def test_a_flood_while_starved_is_counted_as_a_suspected_loss_and_repaired():
         assert source["lag"]["max_behind_s"] >= 3 and source["lag"]["episodes"] >= 1
         wait_until(lambda: {d["hostname"]: d["health"] for d in app.json("/api/v1/state")["devices"]}
                    .get("qemu-02") == "Bad", timeout=30, what="the model repaired")
-        # Either the publisher dropped some (counted as a suspected loss, repaired) or nothing was
-        # lost: never a loss that nothing says.
-        accepted = health["counters"]["accepted"] + health["counters"]["duplicates"]
-        assert accepted <= sent + 1
         assert "suspected loss" in app.log_text()
     finally:
         app.stop()

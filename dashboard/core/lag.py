@@ -27,23 +27,26 @@ class LagWatch:
         self.max_behind = 0.0  # the most seconds behind seen
         self.last_behind = 0.0
         self.outliers = 0  # messages stamped far later than the rest (a wrong clock or value)
+        self.baseline = None  # the smallest lag of the window: min of `minima`, kept as it changes
 
     def observe(self, published, now):
         """A message published at `published` (epoch seconds) read at `now`. True when it starts a
         new episode of running behind."""
         lag = now - published
-        if self.minima and lag < min(m for _, m in self.minima) - OUTLIER:
+        if self.baseline is not None and lag < self.baseline - OUTLIER:
             self.outliers += 1  # would blind the watch for a whole window: not the baseline
             return False
         start = now - now % self.bucket
         if self.minima and self.minima[-1][0] == start:
             if lag < self.minima[-1][1]:
                 self.minima[-1] = (start, lag)
-        else:
+            self.baseline = min(self.baseline, lag)
+        else:  # a new bucket (at most one per `bucket` seconds): old ones expire, min anew
             self.minima.append((start, lag))
-        while self.minima and self.minima[0][0] <= now - self.window:
-            self.minima.popleft()
-        behind = lag - min(m for _, m in self.minima)
+            while self.minima[0][0] <= now - self.window:
+                self.minima.popleft()
+            self.baseline = min(m for _, m in self.minima)
+        behind = lag - self.baseline
         self.last_behind = behind
         self.max_behind = max(self.max_behind, behind)
         if behind >= self.threshold and not self.behind:

@@ -21,6 +21,9 @@ import random
 import time
 import urllib.parse
 
+import websocket
+from websocket._abnf import continuous_frame, frame_buffer  # pinned: websocket-client==1.9.2
+
 from dashboard.core.backoff import Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.redact import scrub
@@ -52,11 +55,10 @@ def websocket_url(base):
     return ("wss" if scheme.lower() == "https" else "ws") + "://" + rest.rstrip("/") + "/ws/"
 
 
-def frames_of(text, max_message_size):
+def frames_of(text):
     """One WebSocket message → the five frames (bytes) of a lava-publisher message. Raises
-    ParseError with the parser's reasons when it is not a JSON list of five strings."""
-    if len(text) > MESSAGE_FACTOR * max_message_size:
-        raise ParseError("oversized", f"a WebSocket message of {len(text)} characters")
+    ParseError with the parser's reasons when it is not a JSON list of five strings. (Its size was
+    bounded by the frame reader, limit_frames; the parser bounds the frames' total.)"""
     try:
         message = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -77,26 +79,38 @@ class TooBig(Exception):
     """A frame or message over the limit, refused by its length before it is read."""
 
 
+class _Frames(frame_buffer):
+    """websocket-client's frame reader, refusing a frame by the length in its header."""
+
+    def __init__(self, recv, limit):
+        super().__init__(recv, False)
+        self.limit = limit
+
+    def recv_length(self):
+        super().recv_length()
+        if self.length > self.limit:
+            raise TooBig(f"a WebSocket frame of {self.length} bytes")
+
+
+class _Messages(continuous_frame):
+    """websocket-client's assembler of fragments, refusing a message that grows over the limit."""
+
+    def __init__(self, limit):
+        super().__init__(False, False)
+        self.limit = limit
+
+    def add(self, frame):
+        super().add(frame)
+        if self.cont_data and len(self.cont_data[1]) > self.limit:
+            self.cont_data = None
+            raise TooBig("a WebSocket message in fragments over the limit")
+
+
 def limit_frames(ws, limit):
     """Give a websocket-client connection's frame reader and message assembler a size limit (they
     have none: a peer could make the process hold any amount of memory)."""
-    from websocket._abnf import continuous_frame, frame_buffer
-
-    class Frames(frame_buffer):
-        def recv_length(self):
-            super().recv_length()
-            if self.length > limit:
-                raise TooBig(f"a WebSocket frame of {self.length} bytes")
-
-    class Messages(continuous_frame):
-        def add(self, frame):
-            super().add(frame)
-            if self.cont_data and len(self.cont_data[1]) > limit:
-                self.cont_data = None
-                raise TooBig("a WebSocket message in fragments over the limit")
-
-    ws.frame_buffer = Frames(ws._recv, False)
-    ws.cont_frame = Messages(False, False)
+    ws.frame_buffer = _Frames(ws._recv, limit)
+    ws.cont_frame = _Messages(limit)
     return ws
 
 
@@ -141,8 +155,7 @@ class WsSource:
                 why = _describe(exc)
             why = scrub(why, self._secrets)
             delay = self.backoff.next()
-            lost = self.status.state in ("connected", "disconnected")
-            self.status.set_state("disconnected" if lost else "connecting",
+            self.status.set_state("disconnected" if self.status.state == "connected" else "connecting",
                                   f"new connection in {delay:.1f} s: {why}")
             now = self.clock()
             if now - self._last_log >= LOG_EVERY:
@@ -152,8 +165,6 @@ class WsSource:
 
     def _receive(self, handle):
         """Receive on one connection until it ends; returns why it ended."""
-        import websocket
-
         headers = self.headers()
         self._secrets = self._base_secrets + [v for v in headers.values()] + [
             part for v in headers.values() for part in v.split(" ", 1)[1:]]
@@ -205,7 +216,7 @@ class WsSource:
             self.status.reject(ParseError("not_utf8", "a WebSocket message that is not UTF-8"))
             return
         try:
-            frames = frames_of(text, self.max_message_size)
+            frames = frames_of(text)
         except ParseError as error:
             self.status.reject(error)
             return
@@ -217,8 +228,6 @@ class WsSource:
 
 def _connect(url, headers, timeout, limit):
     """A websocket-client connection with the headers, a read timeout and a size limit."""
-    import websocket
-
     ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT,
                                      header=[f"{k}: {v}" for k, v in headers.items()],
                                      enable_multithread=False, suppress_origin=True)
@@ -234,7 +243,7 @@ def _describe(exc):
         return f"refused (HTTP {status}): check the LAVA user and token"
     if status:
         return f"the server answered HTTP {status}, not a WebSocket"
-    return f"could not connect ({type(exc).__name__}: {str(exc)[:120]})"
+    return f"connection failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 def token_refused_for(url, lava_url):

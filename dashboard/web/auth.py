@@ -99,13 +99,11 @@ class Access:
         from dashboard.sources.rest import LavaError
 
         try:
-            answer = self.rest_for_token(token).get("/api/v0.2/system/whoami/")
+            user = self.rest_for_token(token).whoami()
         except LavaError as err:
             if getattr(err, "status", None) in (401, 403):
                 return None
             raise
-        user = answer.get("user") if isinstance(answer, dict) else None
-        user = user if isinstance(user, str) and user else None
         self._tokens[digest] = (user, time.monotonic())
         self._tokens.move_to_end(digest)
         while len(self._tokens) > MAX_CACHED_TOKENS:

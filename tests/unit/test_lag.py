@@ -38,3 +38,4 @@ def test_the_baseline_forgets_what_is_older_than_the_window():
         watch.observe(t - 1 - (t - 2) / 5, t)
     # Only the last 60 s are the baseline: the drift of ~12 s over it shows, not ~40 s.
     assert watch.last_behind < 15 and len(watch.minima) <= 7
+    assert watch.baseline == min(m for _, m in watch.minima)  # the kept minimum is the real one
