@@ -9,7 +9,6 @@ address instead (e.g. one only the Prometheus server reaches).
 """
 import collections
 import datetime as dt
-import time
 import urllib.parse
 
 from flask import Blueprint, Response, current_app
