@@ -47,7 +47,7 @@ def open_lab():
     try:
         publisher.wait_for_subscriber()
         feed_lab(publisher)
-        wait_until(lambda: len(app.json("/api/v1/jobs/301")["messages"]) == 120, timeout=15,
+        wait_until(lambda: len(app.json("/api/v1/jobs/301").get("messages", ())) == 120, timeout=15,
                    what="120 messages stored")
         yield publisher, app
     finally:
