@@ -285,9 +285,78 @@ def test_a_wall_link_works_is_limited_expires_and_is_revoked(lab):
     short = walls(app, "create", "--name", "brief", "--expires", "2s", "--url", app.url)
     brief = requests.Session()
     brief.get(short.stdout.split()[0], allow_redirects=False, timeout=10)
-    assert brief.get(app.url + "/api/v1/state", timeout=10).status_code == 200
+    assert brief.get(app.url + "/api/v1/whoami", timeout=10).status_code == 200
     time.sleep(2.5)
     expired = brief.get(app.url + "/api/v1/state", timeout=10)
     assert expired.status_code == 401 and "expired" in expired.json()["error"]
     forged = requests.get(app.url + "/?link=eyJuIjoiYnJpZWYifQ.forged", timeout=10)
     assert forged.status_code == 401
+
+
+WALL_REFUSED = (*OUTPUTS, "/api/v1/devices", "/api/v1/workers", "/api/v1/devices/qemu-01",
+                "/api/v1/devices/qemu-01/jobs", "/api/v1/devices/qemu-01/timeline",
+                "/api/v1/workers/lab-worker-01", "/api/v1/reports", "/export/reports.csv",
+                "/api/v1/stats/events", "/api/v1/stats/utilisation", "/feeds/alerts.atom",
+                "/metrics")
+
+
+@pytest.mark.parametrize("mode", ["lava", "login"])
+def test_a_wall_link_reads_its_live_view_only(lab, mode):
+    """A wall link limited to qemu shows qemu on its screen; the REST API, feeds, exports and
+    metrics, which could show the whole lab, answer 403 to it, in either mode."""
+    lava, publisher, start = lab
+    app = start("--access", mode)
+    made = walls(app, "create", "--name", "lobby", "--filter", "device_type=qemu", "--url", app.url)
+    screen = requests.Session()
+    screen.get(made.stdout.split()[0], allow_redirects=False, timeout=10)
+    for path in WALL_REFUSED:
+        resp = screen.get(app.url + path, timeout=10)
+        assert resp.status_code == 403 and resp.json()["code"] == "wall_link", (path, resp.text[:200])
+    assert screen.get(app.url + "/api/v1/whoami", timeout=10).json()["wall"] == "lobby"
+    assert screen.get(app.url + "/api/v1/alerts", timeout=10).json()["ok"] is True
+    # A signed-in viewer of the same browser is not a wall: the API answers again.
+    assert get(app, "/api/v1/devices", BOB).status_code == 200
+
+
+def test_the_events_cursor_never_points_at_a_row_the_viewer_may_not_see(lab):
+    lava, publisher, start = lab
+    app = start()
+    publish_private_jobs(publisher)
+    wait_public_known(app)
+    wait_until(lambda: "public-marker" in get(app, "/api/v1/events?kind=event").text, timeout=10,
+               what="the test-shell messages stored")
+    for token in (None, MALLORY):
+        for who in ("priv-alice", "priv-carol"):
+            body = get(app, f"/api/v1/events?submitter={who}&kind=job&limit=1", token).json()
+            assert body == {"ok": True, "events": [], "next": None}, (token, who, body)
+        # Page by page, each cursor is the last row shown (a private job's row redacted).
+        path, pages, seen = "/api/v1/events?limit=1", 0, []
+        while path and pages < 200:
+            body = get(app, path, token).json()
+            if body["next"]:
+                assert body["next"].endswith(f"before={body['events'][-1]['id']}"), body
+            seen += body["events"]
+            path, pages = body["next"], pages + 1
+        assert path is None and leaks(json.dumps(seen)) == []
+        assert any(e.get("hidden") for e in seen) and any(e["job"] == 1 for e in seen)
+    wait_until(lambda: get(app, "/api/v1/events?submitter=priv-alice&kind=job", ALICE).json()["events"],
+               timeout=20, what="alice sees her own job's rows by her name")
+
+
+def test_tokens_lava_refuses_are_limited_per_address(lab):
+    """Guessing tokens through the dashboard: after MAX_FAILURES refusals an address waits (429),
+    and LAVA is not asked again meanwhile, whatever the token."""
+    lava, publisher, start = lab
+    app = start()
+    asked = lambda: sum(1 for path, *_ in lava.requests if path.endswith("/system/whoami/"))  # noqa: E731
+    before = asked()
+    for i in range(5):
+        resp = get(app, "/api/v1/state", f"tok-guess-{i:08d}")
+        assert resp.status_code == 401 and resp.json()["code"] == "unauthorized"
+    assert asked() == before + 5
+    for token in ("tok-guess-99999999", ALICE):  # even a good one waits: the address is blocked
+        resp = get(app, "/api/v1/state", token)
+        assert resp.status_code == 429 and resp.json()["code"] == "too_many", resp.text
+        assert "try again in" in resp.json()["error"]
+    assert asked() == before + 5
+    assert app.json("/healthz")["access"]["refused"] >= 7

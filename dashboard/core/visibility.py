@@ -154,13 +154,26 @@ class Viewing:
     def rows(self, rows, by_submitter=False):
         """Stored events as this viewer may see them; with `by_submitter` (the query filtered on
         submitters), a hidden row goes altogether: its presence would tell whose the job is."""
-        out = []
-        for row in rows:
-            shown = view_row(self.viewer, row, self.jobs, self.visibility)
-            if shown is None or (by_submitter and shown is not row):
-                continue
-            out.append(shown)
-        return out
+        shown = (self.row(row, by_submitter) for row in rows)
+        return [row for row in shown if row is not None]
+
+    def row(self, row, by_submitter=False):
+        """One stored event as this viewer may see it, or None (Viewing.rows)."""
+        shown = view_row(self.viewer, row, self.jobs, self.visibility)
+        return None if shown is None or (by_submitter and shown is not row) else shown
+
+    def alert_in_limit(self, alert, devices):
+        """Whether a wall link's screen may show this alert: only one about a device its filter
+        matches (as the model has it now), or about a device type when the filter takes any device
+        of that type; never a worker's or the lab's (when in doubt, deny). Without a limit, yes."""
+        if self.limit is None:
+            return True
+        if alert.get("subject_kind") == "device":
+            device = devices.get(alert.get("subject"))
+            return device is not None and self.limit.matches("device", device)
+        if alert.get("subject_kind") == "device_type" and alert.get("device_type"):
+            return self.limit.matches("device", {"device_type": alert["device_type"]})
+        return False
 
     def snapshot(self, snapshot):
         """A LabState.snapshot() as this viewer may see it."""

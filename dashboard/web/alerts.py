@@ -61,7 +61,9 @@ def list_alerts():
     """Alerts, newest first: `status` firing, resolved or all (default), fired in [since, until)."""
     status, since, until, limit = _query()
     view = viewing()
-    rows = [public_alert(a, view) for a in _alerts(status, since, until, limit)]
+    devices = services().state.devices
+    rows = [public_alert(a, view) for a in _alerts(status, since, until, limit)
+            if view.alert_in_limit(a, devices)]
     firing = sum(1 for a in rows if a["status"] == "firing")
     return jsonify({"ok": True, "alerts": rows, "firing": firing})
 

@@ -10,7 +10,7 @@ from dashboard.web.params import BadParameter
 
 bp = Blueprint("api", __name__)
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "too_large",
-              500: "internal_error", 401: "unauthorized", 403: "forbidden"}
+              500: "internal_error", 401: "unauthorized", 403: "forbidden", 429: "too_many"}
 
 
 @bp.app_errorhandler(BadParameter)

@@ -31,6 +31,7 @@ bp = Blueprint("auth", __name__)
 MAX_FAILURES = 5  # failed sign-ins per address, and per username, in FAILURE_WINDOW
 FAILURE_WINDOW = 300.0
 TOKEN_CACHE_SECONDS = 300.0
+REFUSAL_CACHE_SECONDS = 60.0  # a token LAVA refused is refused again without asking, this long
 MAX_CACHED_TOKENS = 10_000
 MAX_FIELD = 200
 # Filter names of a wall link's --filter (the page's URL parameters) → Socket.IO criteria.
@@ -38,6 +39,10 @@ WALL_FILTERS = {"device_type": "device_types", "worker": "workers", "device": "d
                 "health": "health", "submitter": "submitters", "kind": "kinds"}
 # What a viewer may reach before signing in, in login mode.
 OPEN_PATHS = ("/signin", "/signout", "/static/", "/healthz")
+# A wall link's screen shows its live view (Socket.IO, limited to the link's filter). Of the other
+# outputs it may read only these two, which its page asks for (alerts limited to that filter too).
+GUARDED_PATHS = ("/api/", "/feeds/", "/export/", "/metrics")
+WALL_PATHS = ("/api/v1/whoami", "/api/v1/alerts")
 
 
 class FailureLimit:
@@ -70,6 +75,14 @@ class FailureLimit:
             self._failures.popitem(last=False)
 
 
+class TooManyRefusals(Exception):
+    """An address gave LAVA too many tokens it refused: it waits `wait` seconds (429)."""
+
+    def __init__(self, wait):
+        super().__init__(f"too many refused tokens from this address: try again in {wait} s")
+        self.wait = wait
+
+
 class Access:
     """This process's view of who is looking (built by the factory; services.access)."""
 
@@ -84,6 +97,7 @@ class Access:
         self.data_dir = data_dir
         self.failures = FailureLimit()
         self._tokens = collections.OrderedDict()  # sha256(token) → (username, checked at)
+        self._refused = collections.OrderedDict()  # sha256(token) → when LAVA refused it
         self._api_tokens = collections.OrderedDict()  # username → (an API client's token, when)
         self.sign_ins = 0
         self.refused = 0
@@ -96,14 +110,24 @@ class Access:
         cached = self._tokens.get(digest)
         if cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS:
             return cached[0]
+        refused = self._refused.get(digest)
+        if refused is not None and time.monotonic() - refused < REFUSAL_CACHE_SECONDS:
+            return None  # LAVA is not asked again about a token it just refused
         from dashboard.sources.rest import LavaError
 
         try:
             user = self.rest_for_token(token).whoami()
         except LavaError as err:
             if getattr(err, "status", None) in (401, 403):
-                return None
-            raise
+                user = None
+            else:
+                raise
+        if user is None:
+            self._refused[digest] = time.monotonic()
+            self._refused.move_to_end(digest)
+            while len(self._refused) > MAX_CACHED_TOKENS:
+                self._refused.popitem(last=False)
+            return None
         self._tokens[digest] = (user, time.monotonic())
         self._tokens.move_to_end(digest)
         while len(self._tokens) > MAX_CACHED_TOKENS:
@@ -141,15 +165,23 @@ class Access:
             return None
         return body["n"], body["c"]
 
-    def viewer(self, cookie, authorization=None):
-        """(Viewer, wall filter or None, why not) for a request's session cookie and header."""
+    def viewer(self, cookie, authorization=None, address="?"):
+        """(Viewer, wall filter or None, why not) for a request's session cookie and header.
+        An address whose tokens LAVA refused MAX_FAILURES times in FAILURE_WINDOW gets
+        TooManyRefusals instead of another question to LAVA."""
         if self.mode == OPEN:
             return EVERYONE, None, None
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() == "token" and token.strip():
+                wait = self.failures.blocked("token:" + address)
+                if wait:
+                    self.refused += 1
+                    raise TooManyRefusals(wait)
                 user = self.whoami(token.strip())
                 if user is None:
+                    self.failures.fail("token:" + address)
+                    self.refused += 1
                     return None, None, "LAVA does not know this token"
                 return Viewer(username=user), None, None
         signed_in = self.sessions.get(cookie.get("sid"))
@@ -187,7 +219,10 @@ def request_viewer():
     if "viewer" in g:
         return g.viewer, g.wall_filter
     try:
-        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"))
+        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"),
+                                           client_address())
+    except TooManyRefusals as err:
+        abort(429, str(err))
     except Exception as err:  # LAVA cannot check a token now: deny, and say why
         log.warning("cannot check an API token with LAVA: %s", type(err).__name__)
         viewer, flt, why = None, None, "LAVA cannot check the token now; try again"
@@ -201,7 +236,10 @@ def identify_connection():
     """The Socket.IO connect handler's question (live.relay): (Viewer, a wall link's filter), or
     ConnectionRefusedError with a code and why (the page says it, in large type on a wall)."""
     try:
-        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"))
+        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"),
+                                           client_address())
+    except TooManyRefusals as err:
+        raise ConnectionRefusedError(str(err), {"code": "too_many"}) from None
     except Exception as err:  # LAVA cannot check a token now: deny, and say why
         log.warning("cannot check a token with LAVA: %s", type(err).__name__)
         viewer, flt, why = None, None, "LAVA cannot check the token now; try again"
@@ -243,9 +281,14 @@ def _csrf_token():
 @bp.before_app_request
 def gate():
     """Login mode: nothing but the sign-in page (and static files, /healthz) without a viewer. A
-    wall link's token in the address is exchanged for a cookie first."""
+    wall link's token in the address is exchanged for a cookie first. A wall link's screen reads
+    no REST, feed, export or metrics output but WALL_PATHS, in any mode."""
     if request.path == "/" and request.args.get("link"):
         return _exchange_wall_link(request.args["link"])
+    if isinstance(session.get("wall"), dict) and request.path.startswith(GUARDED_PATHS) \
+            and request.path not in WALL_PATHS and request_viewer()[0].wall:
+        return error_body(403, "a wall link shows its live view only: sign in to use the API, "
+                          "feeds and exports (docs/security.md)", "wall_link")
     if access().mode != LOGIN or request.path.startswith(OPEN_PATHS):
         return None
     try:

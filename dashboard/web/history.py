@@ -170,14 +170,40 @@ def events():
     filters, since, until = params.event_filters(a)
     limit = params.integer(a, "limit", 100, 1, PAGE_MAX)
     before = params.integer(a, "before", None, 0, params.MAX_EVENT_ID)
-    rows = _in_thread(_store().events, filters, since, until, before=before, limit=limit)
+    view = viewing()
+    shown, cursor = _visible_page(view, filters, since, until, before, limit)
     nxt = None
-    if len(rows) == limit:
+    if cursor is not None:
         # Only our own parameters: anything else in the query string is ignored, never echoed.
         known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit") if k in a}
-        nxt = request.path + "?" + urlencode(dict(known, before=rows[-1]["id"]))
-    shown = viewing().rows(rows, by_submitter="submitter" in filters)
+        nxt = request.path + "?" + urlencode(dict(known, before=cursor))
     return jsonify({"ok": True, "events": [public_event(r) for r in shown], "next": nxt})
+
+
+HIDDEN_PAGES = 20  # pages of rows a viewer may not see read at most to fill one page
+
+
+def _visible_page(view, filters, since, until, before, limit):
+    """(up to `limit` stored events this viewer may see, newest first; the `before` of the next
+    page, or None). The cursor is the id of the last row shown, so it never points at a row the
+    viewer may not see: a query by submitter must not tell, by its cursor, that a hidden job of
+    that submitter exists. Rows they may not see are skipped for at most HIDDEN_PAGES pages; past
+    that the next page starts after the last row read, except for a query by submitter, which
+    then ends there (narrow it by since and until)."""
+    by_submitter = "submitter" in filters
+    shown, cursor = [], before
+    for _ in range(HIDDEN_PAGES if not view.sees_all else 1):
+        rows = _in_thread(_store().events, filters, since, until, before=cursor, limit=limit)
+        for row in rows:
+            visible = view.row(row, by_submitter)
+            if visible is not None:
+                shown.append(visible)
+                if len(shown) == limit:
+                    return shown, row["id"]
+        if len(rows) < limit:
+            return shown, None  # no more rows
+        cursor = rows[-1]["id"]
+    return shown, None if by_submitter else cursor
 
 
 @bp.get("/api/v1/stats/events")

@@ -125,3 +125,20 @@ def test_wall_filters():
         "device_types": ["qemu", "bbb"], "health": ["Bad"]}
     with pytest.raises(ValueError):
         filter_from_wall("nonsense=1")
+
+
+def test_a_wall_link_shows_only_alerts_about_what_its_filter_matches():
+    devices = {"qemu-01": {"hostname": "qemu-01", "device_type": "qemu", "health": "Bad"},
+               "bbb-01": {"hostname": "bbb-01", "device_type": "bbb", "health": "Bad"}}
+    wall = Viewing(Viewer(wall="lobby"), {}, Visibility(), parse_filter({"device_types": ["qemu"]}))
+    alert = lambda kind, subject, dtype: {"subject_kind": kind, "subject": subject,  # noqa: E731
+                                          "device_type": dtype}
+    assert wall.alert_in_limit(alert("device", "qemu-01", "qemu"), devices)
+    assert not wall.alert_in_limit(alert("device", "bbb-01", "bbb"), devices)
+    assert not wall.alert_in_limit(alert("device", "gone-01", "qemu"), devices)  # not in the model
+    assert wall.alert_in_limit(alert("device_type", "qemu", "qemu"), devices)
+    assert not wall.alert_in_limit(alert("device_type", "bbb", "bbb"), devices)
+    assert not wall.alert_in_limit(alert("worker", "w1", None), devices)
+    assert not wall.alert_in_limit(alert("lab", "lab", None), devices)
+    everyone = Viewing(ANONYMOUS, {}, Visibility())
+    assert everyone.alert_in_limit(alert("lab", "lab", None), devices)
