@@ -115,8 +115,10 @@ def test_every_output_shows_each_viewer_what_lava_shows_them(lab):
         assert job["job"]["hidden"] is True and job["job"]["state"] == "Running"
         assert job["job"]["device"] == "qemu-02" and job["messages"] == []
         assert get(app, "/api/v1/events?submitter=priv-alice", token).json()["events"] == []
-        stats = get(app, "/api/v1/stats/events?submitter=priv-alice", token)
-        assert stats.status_code == 403 and stats.json()["code"] == "forbidden"
+        for query in ("submitter=priv-alice", "job=901"):
+            stats = get(app, f"/api/v1/stats/events?{query}", token)
+            assert stats.status_code == 403 and stats.json()["code"] == "forbidden", query
+        assert get(app, "/api/v1/stats/events?job=1", token).status_code == 200  # a public job
     # alice sees her job, not carol's; bob (lab-staff) sees carol's, not alice's.
     for token, mine, theirs in ((ALICE, "901", "902"), (BOB, "902", "901")):
         wait_until(lambda: "hidden" not in get(app, f"/api/v1/jobs/{mine}", token).json()["job"],
@@ -131,8 +133,25 @@ def test_every_output_shows_each_viewer_what_lava_shows_them(lab):
     # A token LAVA does not know is refused, and said so.
     bad = get(app, "/api/v1/state", "tok-nobody-000000")
     assert bad.status_code == 401 and bad.json()["code"] == "unauthorized"
-    # No viewer's token in any response or log line.
+    # No viewer's token in any response or log line, nor in /healthz.
     assert not any(t in app.log_text() for t in (*USERS, ADMIN))
+    assert not any(t in get(app, "/healthz").text for t in (*USERS, ADMIN))
+
+
+def test_login_mode_shows_nothing_without_a_viewer_and_open_mode_shows_everything(lab):
+    lava, publisher, start = lab
+    login = start("--access", "login")
+    for path in (*OUTPUTS, "/api/v1/devices", "/api/v1/workers", "/api/v1/reports", "/metrics",
+                 "/api/v1/alerts", "/feeds/alerts.atom"):
+        resp = get(login, path)
+        assert resp.status_code == 401 and resp.json()["code"] == "unauthorized", (path, resp.text[:100])
+    assert get(login, "/", None).status_code == 302  # the sign-in page
+    login.stop()
+    everyone = start("--access", "open")
+    publish_private_jobs(publisher)
+    wait_until(lambda: "SECRET-SHELL-901" in get(everyone, "/api/v1/jobs/901").text, timeout=15,
+               what="open access shows a private job's messages")
+    assert "SECRET-PERSONAL-901" in get(everyone, "/api/v1/events?submitter=priv-alice").text
 
 
 def test_socketio_gives_each_viewer_their_view(lab):

@@ -218,10 +218,15 @@ def stats_events():
     since = since or until - default
     if bucket == "second" and until - since > 3600:
         raise params.BadParameter("bucket=second covers at most an hour (since to until)")
-    if "submitter" in filters and not viewing().sees_all:
+    view = viewing()
+    if "submitter" in filters and not view.sees_all:
         # Counts by submitter would include private jobs' rows, which cannot be told apart here.
         return error_body(403, "events per hour by submitter need a viewer who may see every "
                           "job (docs/security.md)", "forbidden")
+    if filters.get("job") is not None and not view.job_visible(filters["job"]):
+        # A job's test-shell messages per hour are its data: not for a viewer who may not see it.
+        return error_body(403, "events per hour of a job need a viewer who may see that job "
+                          "(docs/security.md)", "forbidden")
     rows = [(ts, public_kind(kind), n)
             for ts, kind, n in _in_thread(_store().buckets, width, since, until, filters)]
     return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
