@@ -115,6 +115,10 @@ def test_api_objects_feeds_and_exports(lab):
     assert [(m["kind"], m["message"]) for m in job["messages"]] == [
         ("event", "reallava job 2 started on qemu-04"), ("event", "reallava job 2 test phase")]
     assert job["messages"][0]["time"] < job["messages"][1]["time"]
+    assert job["truncated"] is False and job["left_out"] == 0  # all of them: far under 1,000
+    transitions = device["transitions"]  # newest first; it entered its health at the first of those
+    first = next(i for i, t in enumerate(transitions) if t["health"] != device["device"]["health"])
+    assert device["health_since"] == transitions[first - 1]["time"], transitions
     assert [w["hostname"] for w in app.json("/api/v1/workers")["workers"]] == [
         "lab-worker-01", "lab-worker-02", "lab-worker-04"]
     by_job = app.json("/api/v1/events?job=13&limit=1000")["events"]

@@ -1,7 +1,9 @@
 """Panels an operator can act on (issue 13, item 5), in Debian's Chromium against the app with its
-own store, fed by a real ZMQ publisher: a Bad device's panel says since when, its last health check
-and its last jobs (from the store, so after a reload too); a job's panel counts "so far" to now and
-pages all of its test-shell messages. And the device's jobs endpoint obeys the access rules.
+own store, fed by a real ZMQ publisher: a Bad device's panel says since when (from the stored
+transitions: a later change of state does not move it), its last health check and its last jobs
+(from the store, so after a reload too); a job's panel counts "so far" to now and pages its
+test-shell messages, a long job's newest 1,000 with how many are left out. And the device's jobs
+and a job's messages obey the access rules.
 """
 import datetime
 import json
@@ -15,6 +17,10 @@ from tests.test_app_browser import device, job, open_page
 def now_stamp(minutes_ago=0):
     t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes_ago)
     return t.replace(tzinfo=None).isoformat()
+
+
+def minutes_ago(iso):
+    return (datetime.datetime.now(datetime.timezone.utc) - datetime.datetime.fromisoformat(iso)).total_seconds() / 60
 
 
 def publish(publisher, kind, uuid, data, minutes_ago=0, user="lavaserver"):
@@ -56,7 +62,14 @@ def open_lab():
 
 
 def test_a_bad_devices_panel_says_since_when_its_last_check_and_jobs_after_a_reload(open_lab, browser):
-    _, app = open_lab
+    publisher, app = open_lab
+    # Still Bad, another state: the model's `since` moves to now, "Bad since" must not.
+    publish(publisher, "device", "d6r", device("docker-06", "docker", "w-1", "Reserved", "Bad"))
+    wait_until(lambda: app.json("/api/v1/devices/docker-06")["device"]["state"] == "Reserved",
+               what="docker-06 Reserved")
+    answer = app.json("/api/v1/devices/docker-06")
+    assert minutes_ago(answer["device"]["since"]) < 1  # the model's: the state change
+    assert 149 < minutes_ago(answer["health_since"]) < 151  # the store's: Bad for 150 min
     body = app.json("/api/v1/devices/docker-06/jobs")
     assert [j["id"] for j in body["jobs"]] == [20439, 20420, 20410, 20400]
     assert body["last_health_check"]["id"] == 20439 and body["last_health_check"]["health"] == "Incomplete"
@@ -125,6 +138,43 @@ def test_a_devices_jobs_keep_private_jobs_private():
         assert "secret plan" not in text and "alice" not in text
         assert all(j["hidden"] is True for j in body["jobs"])
         assert body["last_health_check"]["id"] == 20439 and body["last_health_check"]["health"] == "Incomplete"
+        # A private job's messages, and how many it has, are not told either.
+        wait_until(lambda: app.json("/api/v1/jobs/301")["path"], what="job 301 stored")
+        hidden = app.json("/api/v1/jobs/301")
+        assert hidden["job"]["hidden"] is True and hidden["messages"] == []
+        assert hidden["truncated"] is False and hidden["left_out"] == 0
     finally:
+        app.stop()
+        publisher.close()
+
+
+def test_a_long_jobs_panel_has_its_newest_messages_and_says_how_many_are_left_out(browser):
+    """1,050 messages then the job's end: the answer keeps the newest 1,000 (oldest first) and the
+    final state, and the panel says in words that 50 older ones are not shown."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--access", "open")
+    page = None
+    try:
+        publisher.wait_for_subscriber()
+        running = job(400, "qemu", "bob", "Running", "qemu-02", "w-1")
+        publish(publisher, "testjob", "j400", running, minutes_ago=30)
+        for i in range(1050):
+            publish(publisher, "event", f"m400-{i}", {"job": 400, "message": f"line {i:04d}"}, minutes_ago=20)
+        publish(publisher, "testjob", "j400f", dict(running, state="Finished", health="Complete",
+                                                    end_time=now_stamp(1)), minutes_ago=1)
+        wait_until(lambda: app.json("/api/v1/jobs/400")["path"][-1]["state"] == "Finished"
+                   and app.json("/api/v1/jobs/400")["left_out"] == 50, timeout=30, what="job 400 stored")
+        body = app.json("/api/v1/jobs/400")
+        assert [m["message"] for m in body["messages"]] == [f"line {i:04d}" for i in range(50, 1050)]
+        assert body["truncated"] is True and [s["state"] for s in body["path"]] == ["Running", "Finished"]
+        page = open_page(browser, width=1440, height=900)
+        page.goto(app.url + "/?detail=job:400")
+        note = page.wait_for_selector("#job-messages-truncated", timeout=10000).inner_text()
+        assert "newest 1,000 of 1,050" in note and "50 older" in note, note
+        assert page.inner_text("#job-messages .job-message:last-child .job-message-text") == "line 1049"
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        if page is not None:
+            page.context.close()
         app.stop()
         publisher.close()

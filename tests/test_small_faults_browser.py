@@ -1,11 +1,12 @@
 """Small faults of issue 13 (item 6), each as a person would meet it, in Debian's Chromium against
 the app fed by a real ZMQ publisher: one 24-hour time form, a filter value never seen warns,
-health= narrows the feed's messages, stale data does not grey the charts, phone tabs all reachable,
+health= narrows the feed's messages (on the server, so a busy lab's other messages do not push a
+Bad device's out of the page's bounded feed), stale data does not grey the charts, phone tabs all reachable,
 "N canceled" readable (>= 4.5:1) in both themes.
 """
 import pytest
 
-from tests.helpers import AppProcess, TestPublisher, wait_until
+from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
 from tests.test_app_browser import device, job, open_page, send
 
 CONTRAST = """(el) => {
@@ -109,3 +110,31 @@ def test_small_faults(lab, browser):
         assert phone.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
     finally:
         phone.context.close()
+
+
+def test_a_health_filter_keeps_the_bad_devices_messages_past_the_feeds_bound(lab, browser):
+    """A Bad device's message, then 250 of a Good device's (more than the page's 200 feed rows):
+    the server sends a health=Bad subscriber only the Bad device's, so none is pushed out."""
+    publisher, app = lab
+    view = LiveView(app.url, {"health": ["Bad"]}).connect()
+    page = open_page(browser, width=1280, height=800)
+    try:
+        page.goto(app.url + "/?health=Bad&view=feed")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        send(publisher, "event", "bad-first", {"job": 11, "message": "first Bad message"})
+        for i in range(250):
+            send(publisher, "event", f"good-{i}", {"job": 10, "message": f"Good message {i}"})
+        send(publisher, "event", "bad-last", {"job": 11, "message": "last Bad message"})
+        wait_until(lambda: any(c["kind"] == "event" and c["data"]["message"] == "last Bad message"
+                               for c in view.received), timeout=20, what="the last Bad message")
+        events = [c["data"] for c in view.received if c["kind"] == "event"]
+        assert [e["message"] for e in events] == ["first Bad message", "last Bad message"]
+        assert all(e["device"] == "bbb-01" and e["device_health"] == "Bad" for e in events)
+        page.wait_for_selector("#feed >> text=last Bad message", timeout=10000)
+        feed = page.inner_text("#feed")
+        assert "first Bad message" in feed and "message of the Bad device" in feed
+        assert "Good message" not in feed and "message of the Good device" not in feed
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+        view.close()

@@ -16,7 +16,8 @@ CRITERIA = {
     "devices": {"device": "hostname", "job": "device", "event": "device"},
     "workers": {"device": "worker", "job": "worker", "worker": "hostname", "event": "worker"},
     "submitters": {"job": "submitter", "event": "submitter"},
-    "health": {"device": "health", "job": "health", "worker": "health"},
+    # A message (event) has no health: the health of its job's device when it arrived.
+    "health": {"device": "health", "job": "health", "worker": "health", "event": "device_health"},
 }
 
 

@@ -278,11 +278,16 @@ class LabState:
         if event.kind == CORRECTION_KIND:  # about the corrected object, so that filters match it
             job_id, job = _correction_context(d)
         message = d.get("message")  # text for the feed; an unknown topic's other shapes stay in data
+        # The health of the device it is about when it arrives: a `health` filter keeps the
+        # messages of matching devices (core/filters.py), as `devices` and `workers` do.
+        name = job.get("device")
+        device = (self.devices.get(name) if isinstance(name, str) else None) or {}
         entry = {"uuid": event.uuid, "time": when, "topic": event.topic, "type": event.kind,
                  "username": event.username, "job": job_id,
                  "message": message if isinstance(message, str) else None,
                  "submitter": job.get("submitter"), "device": job.get("device"),
-                 "device_type": job.get("device_type"), "worker": job.get("worker")}
+                 "device_type": job.get("device_type"), "worker": job.get("worker"),
+                 "device_health": device.get("health")}
         if event.kind != "event":
             entry["data"] = d
         self.recent_events.append(entry)

@@ -517,10 +517,10 @@ class EventStore:
 
     # -- reading ---------------------------------------------------------------------------
     def events(self, filters=None, since=None, until=None, before=None, after=None, limit=100,
-               newest_first=True, corrections=False):
+               newest_first=True, corrections=False, exclude_kinds=()):
         """Stored events matching exact-value filters and a time range, paged by id (with
-        `corrections`, a kind filter takes that kind's corrections too)."""
-        where, args = _where(filters, since, until, corrections)
+        `corrections`, a kind filter takes that kind's corrections too), none of `exclude_kinds`."""
+        where, args = _where(filters, since, until, corrections, exclude_kinds)
         if before is not None:
             where.append("id < ?")
             args.append(before)
@@ -542,9 +542,27 @@ class EventStore:
     def _memory_mb():
         return sqlite_memory_mb()
 
-    def count(self):
-        """How many events are stored."""
-        return self._rows("SELECT COUNT(*) AS n FROM events")[0]["n"]
+    def count(self, filters=None, exclude_kinds=()):
+        """How many events are stored (that match exact-value filters, none of `exclude_kinds`)."""
+        where, args = _where(filters, None, None, exclude_kinds=exclude_kinds)
+        return self._rows(f"SELECT COUNT(*) AS n FROM events WHERE {' AND '.join(where)}", args)[0]["n"]
+
+    def health_since(self, device):
+        """(health, time) of one device's current stored health and when it entered it: its
+        first transition (corrections count) into that health after its last one with another.
+        As far back as the store reaches; None when it holds no health of the device."""
+        where, args = _where({"kind": "device", "device": device}, None, None, corrections=True)
+        where.append("health IS NOT NULL")
+        cond = " AND ".join(where)
+        last = self._rows(f"SELECT id, health FROM events WHERE {cond} ORDER BY id DESC LIMIT 1", args)
+        if not last:
+            return None
+        health = last[0]["health"]
+        other = self._rows(f"SELECT id FROM events WHERE {cond} AND health <> ? "
+                           f"ORDER BY id DESC LIMIT 1", (*args, health))
+        first = self._rows(f"SELECT time FROM events WHERE {cond} AND id > ? ORDER BY id LIMIT 1",
+                           (*args, other[0]["id"] if other else -1))
+        return health, first[0]["time"]
 
     def buckets(self, width_s, since, until, filters=None, rollups=True):
         """Event counts per time bucket and kind: [(bucket_start_ts, kind, n)], oldest first.
@@ -677,10 +695,13 @@ class PostgresStore(EventStore):
         return self.path
 
 
-def _where(filters, since, until, corrections=False):
+def _where(filters, since, until, corrections=False, exclude_kinds=()):
     """SQL conditions and their arguments. With `corrections`, a `kind` filter also takes the
     corrections of objects of that kind (statistics count what LAVA said as history too)."""
     where, args = [], []
+    if exclude_kinds:
+        where.append(f"kind NOT IN ({', '.join('?' * len(exclude_kinds))})")
+        args += list(exclude_kinds)
     for field, value in (filters or {}).items():
         if value is None:
             continue

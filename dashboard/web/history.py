@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import statistics as history
-from dashboard.core.state import CORRECTION_KIND, correction_topic
+from dashboard.core.state import CORRECTION_KIND
 from dashboard.web import params
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import services
@@ -22,7 +22,6 @@ bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
 TRANSITIONS = 100
 JOB = stored_kind("job")  # as the store keeps a job's events (LAVA's topic suffix, testjob)
-JOB_CORRECTION = correction_topic("job")  # a device's correction names its job too: not the job's
 
 
 def _listing(name, table, key, fields, kind):
@@ -47,7 +46,7 @@ def devices():
 
 @bp.get("/api/v1/devices/<hostname>")
 def device(hostname):
-    """One device with its recent transitions (newest first)."""
+    """One device with its recent transitions (newest first) and since when it has its health."""
     return _with_transitions("device", services().state.devices, hostname)
 
 
@@ -85,13 +84,24 @@ def _with_transitions(kind, table, hostname):
     obj = table.get(hostname)
     if kind == "worker":
         obj = services().state.with_devices(obj)
-    rows = []
-    if services().store is not None:
-        rows = _in_thread(services().store.events, {"kind": kind, kind: hostname}, limit=TRANSITIONS,
-                          corrections=True)
+    rows, since = [], None
+    store = services().store
+    if store is not None:
+        def read():
+            return (store.events({"kind": kind, kind: hostname}, limit=TRANSITIONS, corrections=True),
+                    store.health_since(hostname) if kind == "device" else None)
+        rows, since = _in_thread(read)
     if obj is None and not rows:
         return error_body(404, f"no {kind} {hostname!r}", "not_found")
-    return jsonify({"ok": True, kind: obj, "transitions": [_transition(r) for r in rows]})
+    out = {"ok": True, kind: obj, "transitions": [_transition(r) for r in rows]}
+    if kind == "device":
+        # From the store, not the model's `since` (which any state change moves, and a REST
+        # reconcile leaves null); null when the store's last health is not the model's. Without
+        # a store the model's `since` is all there is.
+        agrees = since is not None and (obj is None or obj.get("health") == since[0])
+        out["health_since"] = ((obj or {}).get("since") if store is None
+                               else since[1] if agrees else None)
+    return jsonify(out)
 
 
 @bp.get("/api/v1/devices/<hostname>/timeline")
@@ -124,31 +134,47 @@ def jobs():
                     ("state", "submitter", "device_type", "device"), "job")
 
 
+NOT_MESSAGES = (JOB, "device", "worker", CORRECTION_KIND)  # a job's rows that are not its messages
+
+
 @bp.get("/api/v1/jobs/<int:job_id>")
 def job(job_id):
-    """One job with its events (state changes and test-shell messages), oldest first."""
+    """One job with its path through the states and its newest PAGE_MAX messages, oldest first
+    (`truncated` and `left_out` say how many older ones are not in the answer)."""
     if job_id > params.MAX_JOB_ID:  # larger than the store's integers: no such job
         return error_body(404, f"no job {job_id}", "not_found")
     view = viewing([job_id])
+    visible = view.job_visible(job_id)
     obj = services().state.jobs.get(job_id)
-    rows = []
-    if services().store is not None:
-        rows = _in_thread(services().store.events, {"job": job_id}, limit=PAGE_MAX, newest_first=False)
+    store = services().store
+    steps, rows, total = [], [], 0
+
+    def read():
+        # Its state changes and their corrections (a handful), then its messages, newest first.
+        steps = store.events({"job": job_id, "kind": JOB}, limit=PAGE_MAX, newest_first=False,
+                             corrections=True)
+        if not visible:  # what LAVA's device pages show of it, and no messages
+            return steps, [], 0
+        rows = store.events({"job": job_id}, limit=PAGE_MAX, exclude_kinds=NOT_MESSAGES)
+        total = len(rows) if len(rows) < PAGE_MAX else store.count({"job": job_id}, NOT_MESSAGES)
+        return steps, rows[::-1], total
+    if store is not None:
+        steps, rows, total = _in_thread(read)
     if obj is None:
-        last = [r for r in rows if r["kind"] == JOB]
+        last = [r for r in steps if r["kind"] == JOB]
         if not last:
             return error_body(404, f"no job {job_id}", "not_found")
         obj = dict(last[-1]["data"], id=job_id)
         obj.pop("job", None)
-    if not view.job_visible(job_id):  # what LAVA's device pages show of it, and no messages
+    if not visible:
         obj = redact_job(obj)
-        rows = [r for r in rows if r["kind"] in (JOB, CORRECTION_KIND)]
     path = [{"time": r["time"], "state": r["state"], "health": r["health"], "device": r["device"],
-             "correction": r["kind"] == CORRECTION_KIND}
-            for r in rows if r["kind"] == JOB or r["topic"] == JOB_CORRECTION]
+             "correction": r["kind"] == CORRECTION_KIND} for r in steps]
     messages = [{"time": r["time"], "message": r["data"].get("message"), "kind": r["kind"]}
-                for r in rows if r["kind"] not in (JOB, "device", "worker", CORRECTION_KIND)]
-    return jsonify({"ok": True, "job": obj, "path": path, "messages": messages})
+                for r in rows]
+    left_out = max(0, total - len(messages))
+    return jsonify({"ok": True, "job": obj, "path": path, "messages": messages,
+                    "truncated": left_out > 0, "left_out": left_out})
 
 
 @bp.get("/api/v1/workers")

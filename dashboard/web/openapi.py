@@ -135,9 +135,17 @@ def document():
             "/api/v1/devices": _get("Devices", _ok(seq={"type": "integer"}, devices=arr(DEVICE)), [
                 _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""), _q("health", NAME_Q, ""),
                 _q("state", NAME_Q, "")]),
-            "/api/v1/devices/{hostname}": {**_get("One device and its recent transitions",
+            "/api/v1/devices/{hostname}": {**_get("One device, its recent transitions and since "
+                                                  "when it has its health (from the store)",
                                                   _ok(device={**DEVICE, "nullable": True},
-                                                      transitions=arr(TRANSITION)), not_found=True),
+                                                      transitions=arr(TRANSITION),
+                                                      health_since={**NSTR, "description": (
+                                                          "when it entered its current health: its first "
+                                                          "stored transition into it after its last one "
+                                                          "with another (corrections count); null when "
+                                                          "the store has no health of it, or another than "
+                                                          "the model's; without a store, the model's since")}),
+                                                  not_found=True),
                                            "parameters": [_path("hostname")]},
             "/api/v1/devices/{hostname}/timeline": {**_get(
                 "State and health bands of one device",
@@ -154,9 +162,15 @@ def document():
             "/api/v1/jobs": _get("Jobs of the live model", _ok(seq={"type": "integer"}, jobs=arr(JOB)), [
                 _q("state", NAME_Q, ""), _q("submitter", NAME_Q, ""), _q("device_type", NAME_Q, ""),
                 _q("device", NAME_Q, "")]),
-            "/api/v1/jobs/{job_id}": {**_get("One job, its path through the states and its messages",
+            "/api/v1/jobs/{job_id}": {**_get("One job, its path through the states and its newest "
+                                             "1,000 messages (oldest first)",
                                              _ok(job={"type": "object"}, path=arr({"type": "object"}),
-                                                 messages=arr({"type": "object"})), not_found=True),
+                                                 messages=arr({"type": "object"}),
+                                                 truncated={"type": "boolean", "description":
+                                                            "older messages are left out"},
+                                                 left_out={"type": "integer", "minimum": 0,
+                                                           "description": "how many"}),
+                                             not_found=True),
                                       "parameters": [{"name": "job_id", "in": "path", "required": True,
                                                       "schema": {"type": "integer", "minimum": 0}}]},
             "/api/v1/workers": _get("Workers", _ok(seq={"type": "integer"}, workers=arr(WORKER)), [

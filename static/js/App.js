@@ -100,7 +100,6 @@ export function App({ state, status, version, options, actions }) {
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices} hostsOf=${hostsOf}
     onOpen=${actions.open} note=${notes.workers} />`;
   const feed = html`<${LiveFeed} feed=${state.feed} terms=${visible.terms} kinds=${options.feedKinds}
-    devices=${options.filter.health.length ? state.devices : null}
     onKinds=${wall ? null : actions.setFeedKinds} onOpen=${actions.open} limit=${wall ? WALL_FEED_ROWS : 0} />`;
   const panels = {
     all: html`${board}${jobs}<div class="board-side">${wall ? "" : workers}${feed}</div>`,

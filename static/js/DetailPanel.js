@@ -8,6 +8,7 @@ import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { DeviceJobs } from "./DeviceJobs.js";
 import { DeviceTimeline } from "./DeviceTimeline.js";
+import { HealthSince } from "./HealthSince.js";
 import { HistoryList } from "./HistoryList.js";
 import { JobLog } from "./JobLog.js";
 import { JobPath } from "./JobPath.js";
@@ -79,11 +80,7 @@ export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose, o
       ${href ? html`<a id="detail-lava-link" class="detail-lava-link" href=${href} target="_blank"
           rel="noopener noreferrer">Open in LAVA ↗</a>`
         : html`<p class="muted detail-no-link">No LAVA URL configured: no link to LAVA's page.</p>`}
-      ${kind === "device" && obj && ALERT_HEALTHS.includes(obj.health) && parseTime(obj.since) != null && html`
-        <p class="detail-since" id="detail-bad-since">
-          <span class=${`value-word health-${token(obj.health)}`}>${symbolFor(obj.health)} ${obj.health} since</span>
-          ${" "}<time datetime=${new Date(parseTime(obj.since)).toISOString()} title=${obj.since}>${formatDateTime(parseTime(obj.since))}</time>
-          ${" "}<span class="muted">(${formatAge(parseTime(obj.since), now).replace(/ ago$/, "")})</span></p>`}
+      ${kind === "device" && obj && ALERT_HEALTHS.includes(obj.health) && html`<${HealthSince} hostname=${id} health=${obj.health} />`}
       ${obj ? html`
         <dl class="detail-fields">
           ${fieldNames(kind, obj).map((name) => html`<div key=${name} class="detail-field" data-field=${name}>

@@ -48,7 +48,7 @@ function JobPathView({ id, reloadKey }) {
   const urls = useMemo(() => [`/api/v1/jobs/${encodeURIComponent(id)}`], [id]);
   const remote = useRemote(urls, { reloadKey });
   let body;
-  if (remote.bodies) body = html`<${Steps} body=${remote.bodies[0]} /><${JobMessages} messages=${remote.bodies[0].messages} />`;
+  if (remote.bodies) body = html`<${Steps} body=${remote.bodies[0]} /><${JobMessages} messages=${remote.bodies[0].messages} leftOut=${remote.bodies[0].left_out} />`;
   else if (remote.error) body = html`<p class="empty is-error">Could not load the job's path: ${remote.error.message}.</p>`;
   else body = html`<p class="empty">Loading…</p>`;
   return html`

@@ -19,12 +19,11 @@ function newerThan(feed, first) {
 }
 
 /** `kinds`: the kinds shown (all when empty), from the URL; `onKinds(kinds)` changes them. */
-/** `devices`: with a health filter, the shown devices (a test-shell message shows only with its device). */
-export function LiveFeed({ feed, terms, kinds, devices = null, onKinds, onOpen, limit }) {
+export function LiveFeed({ feed, terms, kinds, onKinds, onOpen, limit }) {
   const [paused, setPaused] = useState(null); // the feed as it was when paused
   const now = useNow(); // to end the highlight of new rows
   const source = paused || feed;
-  const items = useMemo(() => visibleFeed(source, kinds, terms, devices), [source, kinds, terms, devices]);
+  const items = useMemo(() => visibleFeed(source, kinds, terms), [source, kinds, terms]);
   const shown = limit ? items.slice(0, limit) : items;
   const toggle = (kind) => {
     const next = kinds.includes(kind) ? kinds.filter((k) => k !== kind) : [...kinds, kind];

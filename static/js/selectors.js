@@ -162,14 +162,12 @@ export function visibleLab(state, q, healthCheck = "any") {
 }
 
 /**
- * Feed items of the given kinds (all when empty) that match the search terms. `devices` (a Map by
- * hostname, or null): with a health filter, test-shell messages carry no health of their own and
- * the server sends them all; only those of jobs on a shown device are kept.
+ * Feed items of the given kinds (all when empty) that match the search terms. (A health filter is
+ * the server's: it sends only the messages of jobs on matching devices, docs/protocol.md.)
  */
-export function visibleFeed(feed, kinds, terms, devices = null) {
-  if ((!kinds || kinds.length === 0) && terms.length === 0 && !devices) return feed;
+export function visibleFeed(feed, kinds, terms) {
+  if ((!kinds || kinds.length === 0) && terms.length === 0) return feed;
   return feed.filter((item) => (!kinds || kinds.length === 0 || kinds.includes(item.kind))
-    && (!devices || item.kind !== "event" || Boolean(item.data && item.data.device && devices.has(item.data.device)))
     && matchesTerms(item.kind, item.data ?? item.prev, terms));
 }
 

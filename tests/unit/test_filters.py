@@ -11,7 +11,7 @@ JOB = {"id": 7, "submitter": "alice", "device_type": "qemu", "device": "qemu-01"
        "health": "Unknown", "state": "Running"}
 WORKER = {"hostname": "w1", "state": "Online", "health": "Active", "devices": ["qemu-01"]}
 EVENT = {"uuid": "u", "job": 7, "message": "hi", "submitter": "alice", "device": "qemu-01",
-         "device_type": "qemu", "worker": "w1"}
+         "device_type": "qemu", "worker": "w1", "device_health": "Bad"}
 OBJECTS = {"device": DEVICE, "job": JOB, "worker": WORKER, "event": EVENT}
 
 
@@ -48,6 +48,15 @@ def test_bad_filters_are_refused_with_a_reason(raw, fragment):
     with pytest.raises(FilterError) as info:
         parse_filter(raw)
     assert fragment in str(info.value)
+
+
+def test_a_health_filter_keeps_the_messages_of_matching_devices_only():
+    """A message has no health: its job's device's, when it arrived, decides (issue 13)."""
+    f = parse_filter({"health": ["Bad"]})
+    assert f.matches("event", EVENT)
+    assert not f.matches("event", dict(EVENT, device_health="Good"))
+    assert not f.matches("event", dict(EVENT, device=None, device_health=None))  # no device known
+    assert parse_filter({}).matches("event", dict(EVENT, device_health="Good"))
 
 
 def test_equal_filters_share_a_key():

@@ -183,3 +183,16 @@ def test_snapshot_applies_the_filter():
     state.apply(event("device", {"device": "d2", "device_type": "b", "state": "Idle", "health": "Good"}, "2"))
     snap = state.snapshot(lambda kind, obj: obj.get("health") == "Bad")
     assert [d["hostname"] for d in snap["devices"]] == ["d1"] and snap["seq"] == 2
+
+
+def test_a_message_carries_its_devices_health_when_it_arrived():
+    """What a `health` filter compares for a test-shell message (core/filters.py)."""
+    state = LabState()
+    state.apply(event("device", {"device": "d1", "device_type": "a", "state": "Running", "health": "Bad"}, "1"))
+    state.apply(event("testjob", {"job": 7, "state": "Running", "health": "Unknown", "device": "d1",
+                                  "device_type": "a", "worker": "w"}, "2"))
+    state.apply(event("testjob", {"job": 8, "state": "Submitted", "health": "Unknown",
+                                  "device_type": "a"}, "3"))
+    on_device, = state.apply(event("event", {"job": 7, "message": "hi"}, "4"))
+    queued, = state.apply(event("event", {"job": 8, "message": "hi"}, "5"))
+    assert on_device.data["device_health"] == "Bad" and queued.data["device_health"] is None

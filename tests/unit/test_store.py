@@ -64,3 +64,38 @@ def test_a_bad_database_setting_is_a_clear_error(database, tmp_path):
     with pytest.raises(ValueError, match="not supported: give a postgresql://|not a valid PostgreSQL URL") as err:
         open_store(database, str(tmp_path / "events.sqlite3"))
     assert "hunter2" not in str(err.value)
+
+
+def test_health_since_is_the_first_transition_into_the_current_health(tmp_path):
+    """A state change keeps it; a correction is a transition; another device's rows do not count."""
+    from dashboard.core.events import Event, parse_time
+    from dashboard.core.state import CORRECTION_KIND, correction_data, correction_topic
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    assert store.health_since("qemu-01") is None
+
+    def device(minute, state, health, hostname="qemu-01"):
+        data = {"device": hostname, "device_type": "qemu", "worker": "w1", "state": state, "health": health}
+        return Event("device", "org.lavasoftware.device", f"{hostname}{minute}",
+                     parse_time(f"2026-11-27T10:{minute:02d}:00+00:00"), "lavaserver", data)
+
+    def corrected(minute, health):
+        record = {"hostname": "qemu-01", "device_type": "qemu", "worker": "w1", "state": "Idle",
+                  "health": health}
+        data = correction_data({"kind": "device", "id": "qemu-01", "fields": {"health": ["?", health]}},
+                               record)
+        return Event(CORRECTION_KIND, correction_topic("device"), f"c{minute}",
+                     parse_time(f"2026-11-27T10:{minute:02d}:00+00:00"), "", data)
+
+    def add(*events):
+        for e in events:
+            store.enqueue(row_for(e, [b""] * 5, {}, time.time()))
+        store.flush()
+
+    add(device(1, "Idle", "Good"), device(2, "Idle", "Bad"), device(3, "Reserved", "Bad"),
+        device(4, "Idle", "Good", hostname="qemu-02"))
+    assert store.health_since("qemu-01") == ("Bad", "2026-11-27T10:02:00+00:00")
+    add(corrected(5, "Good"), device(6, "Running", "Good"))
+    assert store.health_since("qemu-01") == ("Good", "2026-11-27T10:05:00+00:00")
+    add(corrected(7, "Bad"))
+    assert store.health_since("qemu-01") == ("Bad", "2026-11-27T10:07:00+00:00")
+    assert store.health_since("qemu-02") == ("Good", "2026-11-27T10:04:00+00:00")
