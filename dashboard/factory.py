@@ -24,9 +24,9 @@ from dashboard.live.tee import Tee
 from dashboard.core.jobtimes import JobTimes
 from dashboard.live.ingest import Ingest
 from dashboard.live.reconcile import Reconciler
-from dashboard.live.relay import Relay
+from dashboard.live.relay import SESSION_ENDED, Relay
 from dashboard.core.state import LabState
-from dashboard.core.visibility import Visibility
+from dashboard.core.visibility import OPEN, Visibility
 
 log = logging.getLogger("dashboard")
 
@@ -139,7 +139,10 @@ def create_app(overrides=None, settings=None):
     # (Said again by the store's keeper in /healthz and on the page: see _open_store.)
     settings["data_dir_moved"] = (recovery.ensure_folder(settings["data_dir"])
                                   if settings["role"] != "web" else None)
-    key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
+    try:
+        key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
+    except secrets.KeyFileError as err:
+        raise config.ConfigError(str(err)) from None
     _sessions_config(app, settings, key)
     # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback.
     app.wsgi_app = errors = server.JsonErrors(app.wsgi_app, settings["async_mode"])
@@ -251,7 +254,6 @@ def _access(settings, state, sink, relay, key, visibility):
     """Who may see what (docs/security.md): the Access of this process, and the loops that learn
     from LAVA which jobs are public (where the model is) and what signed-in viewers may see
     (where browsers are)."""
-    from dashboard.core.visibility import OPEN
     from dashboard.live.access import JobVisibility, ViewerVisibility
     from dashboard.web.sessions import Sessions
 
@@ -271,6 +273,8 @@ def _access(settings, state, sink, relay, key, visibility):
                                                   socketio.sleep, socketio.server.eio.create_event)
     out["access"] = auth.Access(mode, sessions, visibility, rest_for_token, key,
                                 settings["data_dir"])
+    if relay is not None:  # a client of an ended session is disconnected (docs/security.md)
+        relay.sessions = sessions
     if mode != OPEN and role != "ingest":
         out["viewer_visibility"] = out["access"].viewer_visibility = ViewerVisibility(
             rest_for_token, visibility, out["access"].token_of, relay.refresh_viewer,
@@ -295,7 +299,12 @@ def _logtail(settings, state, relay, visibility):
                    socketio.server.eio.create_event, ask=relay.ask_about_job,
                    poll=settings["job_log_poll"],
                    max_jobs=settings["job_logs_max"])
-    socketio.on_event("log_follow", lambda message=None: tail.follow(request.sid, message))
+    def follow(message=None):
+        if not relay.note_activity(request.sid):  # its session ended: disconnected
+            return {"ok": False, "code": "session_ended", "error": SESSION_ENDED}
+        return tail.follow(request.sid, message)
+
+    socketio.on_event("log_follow", follow)
     socketio.on_event("log_unfollow", lambda message=None: tail.unfollow(request.sid, message))
     relay.on_leave.append(tail.forget)
     return tail
@@ -428,6 +437,8 @@ def start_background_tasks(app):
         socketio.start_background_task(services.publisher.run)
     if services.viewer_visibility:
         socketio.start_background_task(services.viewer_visibility.run)
+    if services.access and services.access.mode != OPEN:  # forgets ended sessions and tokens
+        socketio.start_background_task(services.access.run_sweeper, socketio.sleep, services.relay)
     if services.logtail and services.logtail.rest:
         socketio.start_background_task(services.logtail.run)
     if services.replica:

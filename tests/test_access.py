@@ -3,7 +3,9 @@ carrying everything (as lava-publisher does), the app as a subprocess, real Sock
 plain HTTP. Every output is searched for what LAVA would not show."""
 import copy
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -11,6 +13,7 @@ import uuid
 
 import pytest
 import requests
+import socketio
 
 from tests.fake_lava import FakeLava
 from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, wait_until
@@ -90,6 +93,25 @@ def get(app, path, token=None, session=None):
 
 def leaks(text, allowed=()):
     return [s for s in SECRETS if s in text and s not in allowed]
+
+
+def sign_in(app, username, token):
+    """A browser's session signed in as `username` (requests.Session), and its cookie header."""
+    session = requests.Session()
+    csrf = re.search(r'name="csrf" value="([^"]+)"',
+                     session.get(app.url + "/signin", timeout=10).text).group(1)
+    ok = session.post(app.url + "/signin", data={"csrf": csrf, "username": username, "token": token},
+                      allow_redirects=False, timeout=10)
+    assert ok.status_code == 302, ok.text[:200]
+    return session, {"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())}
+
+
+def watch_session_end(view):
+    """Record the `session_ended` messages and the disconnections of a LiveView's client."""
+    ended, gone = [], []
+    view.client.on("session_ended", ended.append)
+    view.client.on("disconnect", lambda *reason: gone.append(reason))
+    return ended, gone
 
 
 def wait_public_known(app):
@@ -247,14 +269,25 @@ def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and ALICE not in cookie
     me = session.get(app.url + "/api/v1/whoami", timeout=10).json()
     assert me["username"] == "priv-alice" and me["csrf"] != csrf  # a new CSRF token once signed in
-    view = LiveView(app.url, {"kinds": ["job"]}).connect(
-        headers={"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())})
+    cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())}
+    view = LiveView(app.url, {"kinds": ["job"]})
+    ended, _ = watch_session_end(view)
+    view.connect(headers=cookie)
     wait_until(lambda: "hidden" not in view.objects["job"].get(901, {"hidden": True}), timeout=20,
                what="alice's own private job, through her session")
-    view.close()
     assert session.post(app.url + "/signout", data={"csrf": csrf}, timeout=10).status_code == 400
     session.post(app.url + "/signout", data={"csrf": me["csrf"]}, timeout=10)
     assert get(app, "/api/v1/state", session=session).status_code == 401
+    # Her page's connection, open through the sign-out, is cut off; the page's next connection,
+    # with the same cookie, is refused.
+    wait_until(lambda: ended and not view.client.connected, timeout=10,
+               what="the signed-out page's connection closed")
+    view.close()
+    refused_before = app.json("/healthz")["relay"]["refused"]
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        LiveView(app.url).client.connect(app.url, transports=["websocket"], wait_timeout=5,
+                                         headers=cookie)
+    assert app.json("/healthz")["relay"]["refused"] == refused_before + 1
     # Five wrong tokens for one name: the sixth try is refused before LAVA is asked.
     other = requests.Session()
     csrf2 = re.search(r'name="csrf" value="([^"]+)"', other.get(app.url + "/signin").text).group(1)
@@ -269,6 +302,64 @@ def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):
     assert not [r for r in lava.requests[asked:] if r[0].endswith("/whoami/")]
     log = app.log_text()
     assert not any(t in log for t in (*USERS, ADMIN, "tok-wrong-999999"))
+
+
+def test_an_open_socket_ends_with_its_session_signed_out_in_another_tab(lab):
+    lava, publisher, start = lab
+    app = start()  # lava mode: anonymous viewers see public jobs
+    publish_private_jobs(publisher)
+    wait_public_known(app)
+    session, cookie = sign_in(app, "priv-alice", ALICE)
+    view = LiveView(app.url, {"kinds": ["job", "event"]})
+    ended, gone = watch_session_end(view)
+    view.connect(headers=cookie)
+    try:
+        wait_until(lambda: "hidden" not in view.objects["job"].get(901, {"hidden": True}),
+                   timeout=20, what="alice's page shows her private job")
+        publisher.send(frames("event", {"job": 901, "message": "SECRET-SHELL-901 before"}))
+        wait_until(lambda: "SECRET-SHELL-901 before" in json.dumps(view.received), timeout=10,
+                   what="alice's page gets her job's messages while signed in")
+        # Another tab of the same browser signs out: the page's connection is told why, and closed.
+        csrf = session.get(app.url + "/api/v1/whoami", timeout=10).json()["csrf"]
+        assert session.post(app.url + "/signout", data={"csrf": csrf}, allow_redirects=False,
+                            timeout=10).status_code == 302
+        wait_until(lambda: ended and gone and not view.client.connected, timeout=10,
+                   what="the connection of the signed-out session closed")
+        assert ended[0]["code"] == "session_ended" and "sign in again" in ended[0]["error"]
+        assert app.json("/healthz")["relay"]["sessions_ended"] == 1
+        # The page, loaded again with its old cookie, is nobody's session: anonymous, 901 redacted.
+        again = LiveView(app.url, {"kinds": ["job", "event"]}).connect(headers=cookie)
+        try:
+            assert again.objects["job"][901]["hidden"] is True
+            publisher.send(frames("event", {"job": 901, "message": "SECRET-SHELL-901 after"}))
+            publisher.send(frames("event", {"job": 1, "message": "public after"}))
+            wait_until(lambda: "public after" in json.dumps(again.received), timeout=10,
+                       what="a public message after the sign-out")
+            with again.lock:
+                assert leaks(json.dumps(again.objects) + json.dumps(again.received)) == []
+        finally:
+            again.close()
+    finally:
+        view.close()
+
+
+def test_the_session_cookie_is_secure_only_behind_a_trusted_proxy_that_says_https():
+    def cookie_of(app, headers):
+        resp = requests.get(app.url + "/signin", headers=headers, timeout=10)
+        assert resp.status_code == 200
+        return resp.headers["Set-Cookie"]
+
+    https = {"X-Forwarded-Proto": "https"}
+    for flags, secure_with_https in ((["--trusted-proxy"], True), ([], False)):
+        app = AppProcess(*flags)  # the simulated lab: a sign-in page still sets the CSRF cookie
+        try:
+            assert "lava_dashboard=" in cookie_of(app, https)
+            assert ("; Secure" in cookie_of(app, https)) is secure_with_https, flags
+            assert "; Secure" not in cookie_of(app, {})  # plain HTTP: never
+            key_file = os.path.join(app.data_dir, "secret_key")
+            assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        finally:
+            app.stop()
 
 
 def walls(app, *args):

@@ -48,6 +48,31 @@ def test_signing_in_shows_ones_private_job_and_signing_out_hides_it(lab, page): 
     assert page.errors == [], page.errors
 
 
+def test_signing_out_in_one_tab_sends_the_other_to_the_sign_in_saying_why(lab, page):  # noqa: F811
+    lava, publisher, start = lab
+    app = start()
+    publish_private_jobs(publisher)
+    page.goto(app.url + "/signin")
+    page.fill("#username", "priv-alice")
+    page.fill("#token", ALICE)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#sign-out", timeout=10000)
+    other = page.context.new_page()  # a second tab of the same browser: the same session
+    other.goto(app.url + "/?view=jobs")
+    other.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    wait_until(lambda: "SECRET-PERSONAL-901" in job_row(other, 901).inner_text(), timeout=20,
+               what="the second tab shows alice's private job")
+    page.click("#sign-out")
+    other.wait_for_url("**/signin?ended=1", timeout=10000)
+    note = other.wait_for_selector(".signin-error", timeout=10000).inner_text()
+    assert "Your session has ended" in note and "signed out in another tab" in note
+    assert "SECRET" not in other.content()
+    # The tab that signed out goes where its sign-out sends it: the board, anonymous.
+    page.wait_for_selector("#sign-in", timeout=10000)
+    assert "ended=1" not in page.url
+    assert page.errors == [], page.errors
+
+
 def test_open_access_says_so_in_the_footer(page):  # noqa: F811
     publisher = TestPublisher()
     app = AppProcess("--zmq", publisher.endpoint)

@@ -25,6 +25,8 @@ from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, Viewing, Vis
 from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
 log = logging.getLogger("dashboard.live.relay")
+SESSION_ENDED = ("your session has ended (signed out, unused for too long, or at the end of its "
+                 "lifetime): sign in again")
 
 
 class Group:
@@ -103,10 +105,15 @@ class Relay:
         self.groups = {}  # group key (viewer and filter) → Group
         self.clients = {}  # sid → group key
         # Who is looking (web.auth, through the factory): at connect, () → (Viewer, a wall link's
-        # filter or None), or raises ConnectionRefusedError. None: everyone sees everything.
+        # filter or None, the id of the session it came from or None), or raises
+        # ConnectionRefusedError. None: everyone sees everything.
         self.identify = identify
         self.visibility = visibility if visibility is not None else Visibility()
-        self.viewers = {}  # sid → (Viewer, wall filter)
+        self.viewers = {}  # sid → (Viewer, wall filter, session id)
+        # The signed-in viewers' sessions (web.sessions.Sessions, set by the factory): a client's
+        # subscribe notes its session in use; a client whose session ended is disconnected.
+        self.sessions = None
+        self.sessions_ended = 0
         self.want = None  # (username, job ids) → ask LAVA what that viewer may see (set by the factory)
         self.must_snapshot = set()  # sids whose view changed: their next subscribe gets a snapshot
         self.on_leave = []  # fn(sid) for each client that goes away (e.g. the log tail)
@@ -160,6 +167,8 @@ class Relay:
         """Client asks for a filter: answer with an ack, then the changes it missed since `since`
         when they are all still held (same epoch), else a snapshot of what matches."""
         sid = request.sid
+        if not self.note_activity(sid):
+            return {"ok": False, "code": "session_ended", "error": SESSION_ENDED}
         raw = message.get("filter") if isinstance(message, dict) else message
         viewer, wall = self.viewer_of(sid)
         if wall is not None:
@@ -238,7 +247,39 @@ class Relay:
     def viewer_of(self, sid):
         """(Viewer, a wall link's filter or None) of a client of this process. One not identified
         at connect sees what an anonymous viewer sees, unless access is open."""
-        return self.viewers.get(sid, (EVERYONE if self.identify is None else ANONYMOUS, None))
+        return self.viewers.get(sid, (EVERYONE if self.identify is None else ANONYMOUS, None))[:2]
+
+    def note_activity(self, sid):
+        """A client did something: its session (if it came from one) is noted in use, as a page
+        load would. False when that session has ended: the client is disconnected."""
+        session_id = self.viewers.get(sid, (None, None, None))[2]
+        if session_id is None or self.sessions is None or self.sessions.get(session_id):
+            return True
+        self.end_client(sid)
+        return False
+
+    def end_ended_sessions(self):
+        """Disconnect every client whose session has ended (signed out in another tab, unused for
+        too long, or at the end of its lifetime); returns how many. Run by the sweep
+        (web.auth.Access.run_sweeper) and at each sign-out."""
+        if self.sessions is None:
+            return 0
+        ended = [sid for sid, (_, _, session_id) in list(self.viewers.items())
+                 if session_id is not None and not self.sessions.alive(session_id)]
+        for sid in ended:
+            self.end_client(sid)
+        return len(ended)
+
+    def end_client(self, sid):
+        """Tell a client its session ended (the page sends the viewer to the sign-in, which says
+        so), then disconnect it. In `lava` mode the page may connect again, as anonymous; in
+        `login` mode that connection is refused."""
+        if sid in self.viewers:  # ended once: a later sweep does not end it again
+            viewer, wall, _ = self.viewers[sid]
+            self.viewers[sid] = (viewer, wall, None)
+        self.sessions_ended += 1
+        self._emit("session_ended", {"code": "session_ended", "error": SESSION_ENDED}, to=sid)
+        self.socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
 
     def send(self, sid, event, data):
         """Emit to one client, unless its queue is over the bound (it is dropped, and catches up)."""
@@ -278,7 +319,7 @@ class Relay:
         """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot (not
         a cached one: what they may see changed without the model's seq changing)."""
         self.snapshots.clear()
-        for sid, (viewer, _) in list(self.viewers.items()):
+        for sid, (viewer, *_) in list(self.viewers.items()):
             if viewer.username == username:
                 self.must_snapshot.add(sid)
                 self._emit("resync", {"reason": "visibility"}, to=sid)
@@ -395,7 +436,7 @@ class Relay:
         """Relay figures for /healthz."""
         return {"mode": self.mode, "gap_ms": round(self.gap() * 1000, 1),
                 "clients": len(self.clients), "filters": len(self.groups),
-                "refused": self.refused,
+                "refused": self.refused, "sessions_ended": self.sessions_ended,
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
                 "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,

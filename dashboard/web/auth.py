@@ -24,6 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from dashboard.core.filters import parse_filter
 from dashboard.core.visibility import ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing
 from dashboard.storage import walls
+from dashboard.web import sessions as web_sessions
 from dashboard.web.context import error_body, services
 
 log = logging.getLogger("dashboard.auth")
@@ -87,7 +88,7 @@ class Access:
     """This process's view of who is looking (built by the factory; services.access)."""
 
     def __init__(self, mode, sessions, visibility, rest_for_token, secret_key, data_dir,
-                 viewer_visibility=None):
+                 viewer_visibility=None, clock=time.monotonic):
         self.mode = mode
         self.sessions = sessions
         self.visibility = visibility
@@ -96,6 +97,7 @@ class Access:
         self.walls = URLSafeSerializer(secret_key, salt="wall-link")
         self.data_dir = data_dir
         self.failures = FailureLimit()
+        self.clock = clock  # for the token checks' ages (the sessions have their own clock)
         self._tokens = collections.OrderedDict()  # sha256(token) → (username, checked at)
         self._refused = collections.OrderedDict()  # sha256(token) → when LAVA refused it
         self._api_tokens = collections.OrderedDict()  # username → (an API client's token, when)
@@ -108,10 +110,10 @@ class Access:
         when LAVA cannot say now. Cached for a few minutes, by the token's hash."""
         digest = hashlib.sha256(token.encode()).hexdigest()
         cached = self._tokens.get(digest)
-        if cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS:
+        if cached and self.clock() - cached[1] < TOKEN_CACHE_SECONDS:
             return cached[0]
         refused = self._refused.get(digest)
-        if refused is not None and time.monotonic() - refused < REFUSAL_CACHE_SECONDS:
+        if refused is not None and self.clock() - refused < REFUSAL_CACHE_SECONDS:
             return None  # LAVA is not asked again about a token it just refused
         from dashboard.sources.rest import LavaError
 
@@ -123,17 +125,17 @@ class Access:
             else:
                 raise
         if user is None:
-            self._refused[digest] = time.monotonic()
+            self._refused[digest] = self.clock()
             self._refused.move_to_end(digest)
             while len(self._refused) > MAX_CACHED_TOKENS:
                 self._refused.popitem(last=False)
             return None
-        self._tokens[digest] = (user, time.monotonic())
+        self._tokens[digest] = (user, self.clock())
         self._tokens.move_to_end(digest)
         while len(self._tokens) > MAX_CACHED_TOKENS:
             self._tokens.popitem(last=False)
         if user:  # an API client's "session": as long as its check is cached
-            self._api_tokens[user] = (token, time.monotonic())
+            self._api_tokens[user] = (token, self.clock())
             self._api_tokens.move_to_end(user)
             while len(self._api_tokens) > MAX_CACHED_TOKENS:
                 self._api_tokens.popitem(last=False)
@@ -145,10 +147,45 @@ class Access:
         token = self.sessions.token_of(username)
         if token is None and username in self._api_tokens:
             token, when = self._api_tokens[username]
-            if time.monotonic() - when >= TOKEN_CACHE_SECONDS:
+            if self.clock() - when >= TOKEN_CACHE_SECONDS:
                 del self._api_tokens[username]
                 return None
         return token
+
+    def sweep(self):
+        """Forget what has outlived its use, without waiting for it to be asked for again: ended
+        sessions and their tokens, API clients' tokens and token checks older than
+        TOKEN_CACHE_SECONDS, and what LAVA said about a viewer who no longer has a token here."""
+        gone = self.sessions.sweep()
+        now = self.clock()
+        for user, (_, when) in list(self._api_tokens.items()):
+            if now - when >= TOKEN_CACHE_SECONDS:
+                del self._api_tokens[user]
+                gone.add(user)
+        for digest, (_, when) in list(self._tokens.items()):
+            if now - when >= TOKEN_CACHE_SECONDS:
+                del self._tokens[digest]
+        for digest, when in list(self._refused.items()):
+            if now - when >= REFUSAL_CACHE_SECONDS:
+                del self._refused[digest]
+        for user in gone:
+            if self.token_of(user) is None:
+                self.visibility.forget_user(user)
+        return gone
+
+    def run_sweeper(self, sleep, relay=None, rounds=None):
+        """Every sessions.SWEEP_INTERVAL seconds: sweep(), and have the relay close the live
+        connections of sessions that ended (signed out, idle or too old)."""
+        count = 0
+        while rounds is None or count < rounds:
+            sleep(web_sessions.SWEEP_INTERVAL)
+            count += 1
+            try:
+                self.sweep()
+                if relay is not None:
+                    relay.end_ended_sessions()
+            except Exception:  # the next sweep tries again; the loop must not end
+                log.exception("sweeping sessions failed")
 
     def wall_token(self, name, created):
         """The signed token of a wall link."""
@@ -169,8 +206,13 @@ class Access:
         """(Viewer, wall filter or None, why not) for a request's session cookie and header.
         An address whose tokens LAVA refused MAX_FAILURES times in FAILURE_WINDOW gets
         TooManyRefusals instead of another question to LAVA."""
+        return self.who(cookie, authorization, address)[:3]
+
+    def who(self, cookie, authorization=None, address="?"):
+        """viewer(), and the id of the session it came from (None: no session, such as an API
+        client's token or a wall link)."""
         if self.mode == OPEN:
-            return EVERYONE, None, None
+            return EVERYONE, None, None, None
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() == "token" and token.strip():
@@ -182,20 +224,20 @@ class Access:
                 if user is None:
                     self.failures.fail("token:" + address)
                     self.refused += 1
-                    return None, None, "LAVA does not know this token"
-                return Viewer(username=user), None, None
+                    return None, None, "LAVA does not know this token", None
+                return Viewer(username=user), None, None, None
         signed_in = self.sessions.get(cookie.get("sid"))
         if signed_in is not None:
-            return Viewer(username=signed_in.username), None, None
+            return Viewer(username=signed_in.username), None, None, cookie.get("sid")
         wall = cookie.get("wall")
         if isinstance(wall, dict):
             flt, why = walls.check(self.data_dir, wall.get("name"), wall.get("created", -1))
             if flt is None:
-                return None, None, why
-            return Viewer(wall=wall["name"]), flt, None
+                return None, None, why, None
+            return Viewer(wall=wall["name"]), flt, None, None
         if self.mode == LOGIN:
-            return None, None, "sign in to see this lab"
-        return ANONYMOUS, None, None
+            return None, None, "sign in to see this lab", None
+        return ANONYMOUS, None, None, None
 
     def stats(self):
         """The /healthz section: counts only, never a name or a token."""
@@ -233,20 +275,21 @@ def request_viewer():
 
 
 def identify_connection():
-    """The Socket.IO connect handler's question (live.relay): (Viewer, a wall link's filter), or
-    ConnectionRefusedError with a code and why (the page says it, in large type on a wall)."""
+    """The Socket.IO connect handler's question (live.relay): (Viewer, a wall link's filter, the
+    session's id), or ConnectionRefusedError with a code and why (the page says it, in large type
+    on a wall). The relay keeps the session's id to end the connection when the session ends."""
     try:
-        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"),
-                                           client_address())
+        viewer, flt, why, session_id = access().who(session, request.headers.get("Authorization"),
+                                                    client_address())
     except TooManyRefusals as err:
         raise ConnectionRefusedError(str(err), {"code": "too_many"}) from None
     except Exception as err:  # LAVA cannot check a token now: deny, and say why
         log.warning("cannot check a token with LAVA: %s", type(err).__name__)
-        viewer, flt, why = None, None, "LAVA cannot check the token now; try again"
+        viewer, flt, why, session_id = None, None, "LAVA cannot check the token now; try again", None
     if viewer is None:
         code = "wall_link" if isinstance(session.get("wall"), dict) else "unauthorized"
         raise ConnectionRefusedError(why, {"code": code})
-    return viewer, flt
+    return viewer, flt, session_id
 
 
 def viewing(job_ids=()):
@@ -323,9 +366,10 @@ def _exchange_wall_link(token):
 
 @bp.get("/signin")
 def signin_page():
-    """The sign-in form (LAVA username and API token)."""
+    """The sign-in form (LAVA username and API token); `?ended=1`: the page was sent here because
+    the viewer's session ended, and it says so."""
     return render_template("signin.html", error=None, csrf=_csrf_token(), username="",
-                           wall_error=False, mode=access().mode)
+                           wall_error=False, mode=access().mode, ended=bool(request.args.get("ended")))
 
 
 @bp.post("/signin")
@@ -376,6 +420,8 @@ def signout():
     username = access().sessions.end(session.get("sid"))
     if username and access().sessions.token_of(username) is None:
         access().visibility.forget_user(username)
+    if services().relay is not None:  # this session's pages in other tabs: closed now
+        services().relay.end_ended_sessions()
     session.clear()
     return redirect(url_for("auth.signin_page") if access().mode == LOGIN else url_for("views.index"))
 

@@ -6,6 +6,9 @@ import secrets
 import time
 
 MAX_SESSIONS = 10_000
+# Seconds between two sweeps (web.auth.Access.run_sweeper): ended sessions are forgotten, with their
+# tokens, and their live connections closed. A module constant: tests set it lower.
+SWEEP_INTERVAL = 30.0
 
 
 @dataclasses.dataclass
@@ -23,8 +26,12 @@ class Sessions:
         self.idle, self.lifetime, self.clock, self.size = idle, lifetime, clock, size
         self._by_id = collections.OrderedDict()
 
+    def _over(self, session, now):
+        return now - session.last_seen > self.idle or now - session.created > self.lifetime
+
     def create(self, username, token):
-        """A new session; returns its id (for the cookie)."""
+        """A new session; returns its id (for the cookie). Ended sessions are forgotten first."""
+        self.sweep()
         now = self.clock()
         sid = secrets.token_urlsafe(32)
         self._by_id[sid] = Session(username, token, now, now)
@@ -38,11 +45,23 @@ class Sessions:
         if session is None:
             return None
         now = self.clock()
-        if now - session.last_seen > self.idle or now - session.created > self.lifetime:
+        if self._over(session, now):
             del self._by_id[sid]
             return None
         session.last_seen = now
         return session
+
+    def alive(self, sid):
+        """Whether this session still lasts; unlike get(), its use is not noted (a sweep asks)."""
+        session = self._by_id.get(sid) if isinstance(sid, str) else None
+        return session is not None and not self._over(session, self.clock())
+
+    def sweep(self):
+        """Forget every session past its idle or absolute lifetime, and its token, without waiting
+        for it to be asked for again. Returns the usernames of the sessions forgotten."""
+        now = self.clock()
+        ended = [sid for sid, session in self._by_id.items() if self._over(session, now)]
+        return {self._by_id.pop(sid).username for sid in ended}
 
     def end(self, sid):
         """Sign out: the session and its token are gone. Returns the username, or None."""
@@ -53,8 +72,7 @@ class Sessions:
         """A live session's token of this viewer (to ask LAVA what they may see), or None."""
         now = self.clock()
         for session in reversed(self._by_id.values()):
-            if session.username == username and now - session.last_seen <= self.idle \
-                    and now - session.created <= self.lifetime:
+            if session.username == username and not self._over(session, now):
                 return session.token
         return None
 

@@ -171,6 +171,8 @@ const followLog = createLogTail(socket);
 let retryTimer = 0;
 let serverCloseTimer = 0;
 let serverCloses = 0;
+let sessionEnded = false; // the server said so: no reconnecting, the sign-in page is next
+let signingOut = false; // this page's sign-out form was sent
 
 /**
  * Ask for a snapshot and the changes after it, with the filter the URL asks for. After a
@@ -259,10 +261,22 @@ socket.on("changes", (changes) => {
   enqueue({ type: "changes", payload: changes });
 });
 socket.on("resync", () => enqueue({ type: "resync" }));
+// The viewer's session ended (signed out in another tab, unused for too long, or at the end of its
+// lifetime): the server closes this connection, and the sign-in page says why. Unless this very
+// page is signing out: then the sign-out's own answer says where the page goes.
+document.addEventListener("submit", (event) => {
+  if (event.target instanceof Element && event.target.matches(".signout-form")) signingOut = true;
+});
+socket.on("session_ended", () => {
+  sessionEnded = true;
+  if (!signingOut) location.assign("/signin?ended=1");
+});
 socket.on("status", (payload) => enqueue({ type: "status", payload }));
 socket.on("disconnect", (reason) => {
   clearTimeout(retryTimer);
-  if (socket.active) {
+  if (sessionEnded) {
+    setStatus({ state: "offline", text: "Signed out", error: "Your session has ended: sign in again." });
+  } else if (socket.active) {
     setStatus({ state: "reconnecting" });
   } else if (reason === "io server disconnect") {
     const delay = SERVER_CLOSE_RETRY_MS[Math.min(serverCloses, SERVER_CLOSE_RETRY_MS.length - 1)];

@@ -103,9 +103,11 @@ def test_sessions_end_when_idle_or_too_old_and_keep_no_token_in_repr():
     clock.now += 61  # idle for 61 s
     assert sessions.get(sid) is None and sessions.token_of("alice") is None
     sid = sessions.create("alice", "tok-secret")
-    for _ in range(6):  # used every 50 s, but 300 s at most
+    for _ in range(6):  # used every 50 s (never idle for 60 s) up to its 300 s...
         clock.now += 50
-    assert sessions.get(sid) is None
+        assert sessions.get(sid) is not None
+    clock.now += 50  # ...and not beyond: only the absolute lifetime can end it here
+    assert sessions.get(sid) is None and sessions.token_of("alice") is None
     assert sessions.end("nonsense") is None and sessions.get(None) is None
 
 

@@ -1,0 +1,171 @@
+"""Sessions end for good: their live connections are closed, their tokens forgotten, with a clock we
+turn; and the key that signs the cookies is its owner's only."""
+import os
+import stat
+
+import flask
+import pytest
+
+from dashboard.core.state import LabState
+from dashboard.core.visibility import ANONYMOUS, Viewer, Visibility
+from dashboard.live.meta import Meta
+from dashboard.live.relay import Relay
+from dashboard.storage import secrets
+from dashboard.web import auth, sessions as web_sessions
+from dashboard.web.sessions import Sessions
+from tests.helpers import RecordingSocketIO
+
+ALICE, BOB, CAROL = Viewer(username="alice"), Viewer(username="bob"), Viewer(username="carol")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Server:
+    """python-socketio's server, as far as the relay uses it to close a connection."""
+
+    def __init__(self):
+        self.disconnected = []
+
+    def disconnect(self, sid, namespace=None, ignore_queue=False):
+        self.disconnected.append(sid)
+
+
+def relay_with(sessions, clients):
+    """A relay whose clients `clients` ({sid: what identify says}) have connected."""
+    sio = RecordingSocketIO()
+    app = flask.Flask(__name__)
+    identities = iter(clients.values())
+    relay = Relay(sio, LabState(), Meta(epoch="e1"), identify=lambda: next(identities))
+    sio.server = Server()  # after: the relay installs no message budget on it
+    relay.sessions = sessions
+    for sid in clients:
+        with app.test_request_context():
+            flask.request.sid = sid
+            assert relay.on_connect() is True
+    return relay, sio, app
+
+
+def ended(sio):
+    return [to for event, data, to in sio.sent if event == "session_ended"
+            and data["code"] == "session_ended" and "sign in" in data["error"]]
+
+
+def test_a_connection_ends_with_its_session_and_activity_keeps_the_session_in_use():
+    clock = Clock()
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    alice, bob = sessions.create("alice", "tok-a"), sessions.create("bob", "tok-b")
+    relay, sio, _ = relay_with(sessions, {
+        "c-alice": (ALICE, None, alice), "c-bob": (BOB, None, bob),
+        "c-anonymous": (ANONYMOUS, None, None),
+        "c-carol": (CAROL, None, None)})  # an API client's token: no session to end
+    assert relay.viewer_of("c-alice") == (ALICE, None)
+    clock.now += 50
+    assert relay.note_activity("c-alice") is True  # alice's page subscribes again
+    clock.now += 20  # bob's session unused for 70 s (idle: 60), alice's for 20
+    assert sessions.alive(alice) and not sessions.alive(bob)
+    assert relay.end_ended_sessions() == 1
+    assert sio.server.disconnected == ["c-bob"] and ended(sio) == ["c-bob"]
+    assert relay.end_ended_sessions() == 0  # told once
+    # Used every 40 s, alice's session still ends at its lifetime (300 s), and so does her page.
+    while clock.now + 40 <= 1000 + 300:
+        clock.now += 40
+        assert relay.note_activity("c-alice") is True
+    assert relay.end_ended_sessions() == 0
+    clock.now = 1000 + 301  # used 31 s ago: only the lifetime ends it
+    assert relay.end_ended_sessions() == 1 and sio.server.disconnected == ["c-bob", "c-alice"]
+    assert relay.stats()["sessions_ended"] == 2
+    assert set(relay.viewers) >= {"c-anonymous", "c-carol"}  # never ended
+
+
+def test_signing_out_elsewhere_ends_the_connection_at_its_next_subscribe_or_the_sweep():
+    clock = Clock()
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    alice = sessions.create("alice", "tok-a")
+    relay, sio, app = relay_with(sessions, {"c-1": (ALICE, None, alice),
+                                            "c-2": (ALICE, None, alice)})
+    sessions.end(alice)  # signed out in another tab
+    with app.test_request_context():
+        flask.request.sid = "c-1"
+        ack = relay.on_subscribe({"filter": {}})
+    assert ack["ok"] is False and ack["code"] == "session_ended"
+    assert sio.server.disconnected == ["c-1"]
+    assert relay.end_ended_sessions() == 1 and sio.server.disconnected == ["c-1", "c-2"]
+
+
+class Rest:
+    def __init__(self, user):
+        self.user = user
+
+    def whoami(self):
+        return self.user
+
+
+def tokens_held(access):
+    """Every token in the internals of Access and its sessions."""
+    return ({s.token for s in access.sessions._by_id.values()}
+            | {token for token, _ in access._api_tokens.values()})
+
+
+def test_the_sweep_forgets_every_token_once_its_session_or_check_has_ended(tmp_path):
+    clock = Clock()
+    visibility = Visibility()
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    access = auth.Access("lava", sessions, visibility, lambda token: Rest("bob"), "k" * 32,
+                         str(tmp_path), clock=clock)
+    sessions.create("alice", "tok-alice-1")
+    assert access.whoami("tok-bob-api") == "bob"  # an API client
+    visibility.learn("alice", 7, True)
+    visibility.learn("bob", 8, True)
+    clock.now += 40
+    assert access.sweep() == set() and tokens_held(access) == {"tok-alice-1", "tok-bob-api"}
+    clock.now += 300  # past the session's lifetime and the token check's 300 s
+    assert tokens_held(access) == {"tok-alice-1", "tok-bob-api"}  # nobody asked for them again
+    assert access.sweep() == {"alice", "bob"}
+    assert tokens_held(access) == set() and len(sessions) == 0 and not access._tokens
+    assert visibility.known("alice", 7) is None and visibility.known("bob", 8) is None
+    # A sign-in also forgets the sessions that ended before it.
+    sessions.create("alice", "tok-alice-2")
+    clock.now += 61
+    sessions.create("bob", "tok-bob-2")
+    assert tokens_held(access) == {"tok-bob-2"}
+
+
+def test_the_sweeper_runs_every_interval_and_has_ended_sessions_disconnected(monkeypatch, tmp_path):
+    monkeypatch.setattr(web_sessions, "SWEEP_INTERVAL", 0.5)
+    clock, slept, swept = Clock(), [], []
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    access = auth.Access("lava", sessions, Visibility(), None, "k" * 32, str(tmp_path), clock=clock)
+    sessions.create("alice", "tok-a")
+
+    class Relay:
+        def end_ended_sessions(self):
+            swept.append(len(sessions))
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.now += 100
+
+    access.run_sweeper(sleep, Relay(), rounds=2)
+    assert slept == [0.5, 0.5] and swept == [0, 0]  # the session idled out before the first sweep
+
+
+def test_the_signing_key_file_is_made_readable_by_its_owner_only(monkeypatch, tmp_path):
+    data_dir = tmp_path / "data"
+    key = secrets.load_or_create(str(data_dir))
+    path = data_dir / secrets.FILE_NAME
+    assert len(key) >= 32 and path.read_text().strip() == key
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert secrets.load_or_create(str(data_dir)) == key  # made once
+    assert os.listdir(data_dir) == [secrets.FILE_NAME]
+    assert secrets.load_or_create(str(tmp_path / "other"), configured="from-env") == "from-env"
+    assert not (tmp_path / "other").exists()
+    path.write_text("short\n")  # not a key: said, never silently replaced
+    monkeypatch.setattr(secrets, "READ_PAUSE", 0.0)
+    with pytest.raises(secrets.KeyFileError):
+        secrets.load_or_create(str(data_dir))
