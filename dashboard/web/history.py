@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import statistics as history
+from dashboard.core.events import job_id as valid_job_id
 from dashboard.core.state import CORRECTION_KIND, correction_topic
 from dashboard.web import params
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
@@ -127,7 +128,7 @@ def jobs():
 @bp.get("/api/v1/jobs/<int:job_id>")
 def job(job_id):
     """One job with its events (state changes and test-shell messages), oldest first."""
-    if job_id > params.MAX_JOB_ID:  # larger than the store's integers: no such job
+    if valid_job_id(job_id) is None:  # larger than the store's integers: no such job
         return error_body(404, f"no job {job_id}", "not_found")
     view = viewing([job_id])
     obj = services().state.jobs.get(job_id)
