@@ -227,6 +227,6 @@ def test_the_work_count_sees_a_quadratic_pass(monkeypatch):
     unended string starts a try that reads to the end and is abandoned."""
     monkeypatch.setattr(sys.modules[__name__], "_STRING",
                         re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL))
-    text = "[" * 40 + '"' + '\\"' * 2_000
+    text = "[" * 40 + '"' + '\\"' * 1_000
     work, abandoned, _ = string_pass_work(text)
-    assert abandoned > 1_000 and work > 100 * len(text)
+    assert abandoned > 500 and work > 100 * len(text)
