@@ -147,9 +147,7 @@ def create_app(overrides=None, settings=None):
     # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback.
     app.wsgi_app = errors = server.JsonErrors(app.wsgi_app, settings["async_mode"])
     server.guard_websockets(socketio.server.eio)
-    app.extensions["dashboard"] = services = _build_services(settings, key)
-    services.connections = server.Connections(settings["max_connections_per_address"])
-    services.wsgi_errors = errors
+    app.extensions["dashboard"] = services = _build_services(settings, key, errors)
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
                       alerts_api.bp, reports_api.bp, metrics_api.bp):
         app.register_blueprint(blueprint)
@@ -180,8 +178,9 @@ def _sessions_config(app, settings, key):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
 
-def _build_services(settings, key):
-    """The services of this process's role, in one pass, from the bottom up."""
+def _build_services(settings, key, wsgi_errors):
+    """The services of this process's role, in one pass, from the bottom up. `wsgi_errors` is the
+    outermost WSGI wrapper (server.JsonErrors), made first because it wraps the app itself."""
     from dashboard import green
 
     role = settings["role"]
@@ -246,7 +245,8 @@ def _build_services(settings, key):
     meta.update({"access": settings["access"]}, notify=False)
     services = Services(settings=settings, role=role, meta=meta, state=state, health=health,
                         run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
-                        **parts, **access_parts)
+                        connections=server.Connections(settings["max_connections_per_address"]),
+                        wsgi_errors=wsgi_errors, **parts, **access_parts)
     return services
 
 

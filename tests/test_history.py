@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from dashboard.core.events import MAX_JOB_ID
 from dashboard.storage.store import EventStore
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, wait_until
@@ -95,7 +96,8 @@ def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
     publish_all(publisher, app, captured_frames()[:5])
     page = app.json("/api/v1/events?limit=2&endpoint=x&_external=1&kind=device")
     assert page["ok"] and "endpoint" not in page["next"] and "kind=device" in page["next"]
-    for url in ("/api/v1/devices/nope", "/api/v1/jobs/123456", "/api/v1/workers/nope", "/api/v1/nothing"):
+    for url in ("/api/v1/devices/nope", "/api/v1/jobs/123456", f"/api/v1/jobs/{MAX_JOB_ID + 1}",
+                "/api/v1/workers/nope", "/api/v1/nothing"):
         status, _, body = app.get(url)
         assert status == 404 and body["ok"] is False, url
 

@@ -92,7 +92,9 @@ def test_the_page_carries_the_servers_constants_and_honours_max_finished_jobs(ap
 def test_every_module_that_used_to_write_the_constants_takes_the_servers(page):
     """filter.js, url.js, lava.js, stats.js and selectors.js against the bootstrap: the same kinds,
     criteria and enumerations, and the page's own groupings and symbols name only values the
-    server has (a value renamed in dashboard/core/events.py shows up here)."""
+    server has (a value renamed in dashboard/core/events.py shows up here); every server filter key
+    the page sends (url.js URL_FILTERS, and RATE_KEYS for main.js's rate meter) is one the server
+    serves in FILTER_KEYS."""
     got = run(page, """
       const p = await import('/static/js/protocol.js');
       const filter = await import('/static/js/filter.js');
@@ -131,6 +133,9 @@ def test_every_module_that_used_to_write_the_constants_takes_the_servers(page):
           && [...lava.QUEUED_JOB_STATES, ...lava.RUNNING_JOB_STATES].every((s) => b.objects.job.states.includes(s))
           && p.JOB_HEALTHS.includes('Unknown'),
         hour: selectors.finishedLastHour(jobs, Date.now()),
+        // The server filter keys the page sends: the URL's filters and the rate meter's (main.js).
+        urlKeys: url.URL_FILTERS.map(([, key]) => key), rateKeys: url.RATE_KEYS.map(([, key]) => key),
+        servedKeys: p.FILTER_KEYS,
       };""")
     assert got["lava"] == [True] * 6
     assert got["feedKinds"] == ["device", "job", "worker", "event"]
@@ -141,6 +146,9 @@ def test_every_module_that_used_to_write_the_constants_takes_the_servers(page):
     assert got["criteriaHold"]
     assert got["unknownSymbols"] == [] and got["noSymbol"] == [] and got["groupsOk"]
     assert got["hour"]["total"] == 1 and got["hour"]["Complete"] == 1 and got["hour"]["other"] == 0
+    served = got["servedKeys"]
+    assert got["urlKeys"] and set(got["urlKeys"]) <= set(served), (got["urlKeys"], served)
+    assert got["rateKeys"] and set(got["rateKeys"]) <= set(got["urlKeys"]) and "health" not in got["rateKeys"]
 
 
 def test_errors_are_recognised_by_their_code(page):

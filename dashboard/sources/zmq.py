@@ -3,9 +3,10 @@
 libzmq reconnects by itself after a network error or a publisher restart, but not after a protocol
 error: a frame over ZMQ_MAXMSGSIZE (or a peer that breaks ZMTP) ends that connection for good. The
 monitor then says DISCONNECTED, and no CONNECT_RETRIED follows. So a watcher reads the monitor and
-closes the socket when libzmq has stopped trying, or when it has had no connection for too long;
-the receive loop then opens a new socket after a backoff. Silence on a live connection is libzmq's
-to notice: ZMTP heartbeats drop a peer that stops answering, and libzmq retries that one itself.
+closes the socket when libzmq has stopped trying, or when it has had no connection for too long (the
+judgement, without I/O, is MonitorWatch's); the receive loop then opens a new socket after a
+backoff. Silence on a live connection is libzmq's to notice: ZMTP heartbeats drop a peer that stops
+answering, and libzmq retries that one itself.
 """
 import logging
 import random
@@ -33,17 +34,12 @@ LOG_EVERY = 5.0  # at most one warning about a new socket per this many seconds
 
 
 class _Connection:
-    """One socket, its monitor, and what the monitor said about it."""
+    """One socket, its monitor, and the watch that judges it from what the monitor says."""
 
-    def __init__(self, sock, monitor, now):
+    def __init__(self, sock, monitor, watch):
         self.sock = sock
         self.monitor = monitor
-        self.up = False  # connected (TCP), as the monitor last said
-        self.handshaken = False  # ZMTP handshake done on the current connection
-        self.since = now  # when `up` last changed
-        self.trouble = None  # (when, reason): a disconnect or failure that no retry followed yet
-        self.failure = None  # what a handshake failure said, for the disconnect that follows
-        self.stable = False
+        self.watch = watch
         self.dead = None  # why the socket is being replaced
 
     @property
@@ -66,6 +62,85 @@ class _Connection:
                 pass
 
 
+MONITOR_EVENTS = ("EVENT_CONNECTED", "EVENT_DISCONNECTED", "EVENT_CONNECT_RETRIED",
+                  "EVENT_CONNECT_DELAYED", "EVENT_HANDSHAKE_SUCCEEDED", "EVENT_HANDSHAKE_FAILED_NO_DETAIL",
+                  "EVENT_HANDSHAKE_FAILED_PROTOCOL", "EVENT_HANDSHAKE_FAILED_AUTH")
+
+
+def monitor_event_names(zmq):
+    """{monitor event code: name} ("connected", "handshake_succeeded", ...) for the events this
+    pyzmq and libzmq know (HANDSHAKE_* only since libzmq 4.3)."""
+    codes = {name: getattr(zmq, name, None) for name in MONITOR_EVENTS}
+    return {v: k[len("EVENT_"):].lower() for k, v in codes.items() if v is not None}
+
+
+class MonitorWatch:
+    """What one socket's monitor has said, into the source's status, and the verdict: must the
+    socket be replaced now? No socket and no clock of its own: events and times are handed in."""
+
+    def __init__(self, endpoint, status, event_names, maxmsgsize, backoff, now):
+        self.endpoint = endpoint
+        self.status = status
+        self.names = event_names
+        self.maxmsgsize = maxmsgsize
+        self.backoff = backoff  # reset once a connection has lasted STABLE_AFTER
+        self.up = False  # connected (TCP), as the monitor last said
+        self.handshaken = False  # ZMTP handshake done on the current connection
+        self.since = now  # when `up` last changed
+        self.trouble = None  # (when, reason): a disconnect or failure that no retry followed yet
+        self.failure = None  # what a handshake failure said, for the disconnect that follows
+        self.stable = False
+
+    def on_event(self, code, now):
+        """Take one monitor event (its code) that arrived at `now`."""
+        name = self.names.get(code)
+        if name == "connected":  # TCP only: connected for us once ZMTP's handshake succeeded
+            self.up, self.since, self.trouble, self.failure = True, now, None, None
+            if "handshake_succeeded" not in self.names.values():  # a libzmq before 4.3
+                self.handshaken = True
+                self._set_state("connected")
+        elif name == "handshake_succeeded":
+            self.handshaken = True
+            self._set_state("connected")
+        elif name and name.startswith("handshake_failed"):
+            self.failure = name.replace("_", " ")
+        elif name == "disconnected":
+            # After a good handshake, libzmq ends a connection without retrying on a protocol error,
+            # and the one a publisher commits in practice is a frame over ZMQ_MAXMSGSIZE.
+            reason = self.failure or ("oversized" if self.handshaken else "disconnected")
+            self.up, self.handshaken, self.since, self.stable = False, False, now, False
+            self.trouble = (now, reason)
+            self._set_state("disconnected", self.failure)
+        elif name in ("connect_retried", "connect_delayed"):
+            self.trouble = None  # libzmq is retrying by itself
+            if not self.up:
+                self._set_state("connecting")
+
+    def verdict(self, now):
+        """Why the socket must be replaced at `now`, or None (a frame over the size limit is
+        counted as a rejected message once, here)."""
+        if self.trouble and now - self.trouble[0] >= NO_RETRY_GRACE:
+            reason = self.trouble[1]
+            if reason == "oversized":
+                self.status.reject(ParseError(
+                    "oversized", f"the connection was dropped by ZMQ after a frame of more than "
+                                 f"{self.maxmsgsize} bytes (ZMQ_MAXMSGSIZE, {MAXMSGSIZE_FACTOR} × "
+                                 f"--max-message-size), most likely"))
+                return "the connection was dropped on a frame over ZMQ_MAXMSGSIZE (oversized)"
+            return f"libzmq stopped reconnecting ({reason})"
+        if not self.up and now - self.since >= STUCK_AFTER:
+            return f"no connection for {now - self.since:.0f} s"
+        if self.up and self.handshaken and not self.stable and now - self.since >= STABLE_AFTER:
+            self.stable = True
+            self.backoff.reset()
+        return None
+
+    def _set_state(self, state, detail=None):
+        if state != self.status.state:
+            log.info("%s: %s", self.endpoint, state)
+        self.status.set_state(state, detail)
+
+
 class ZmqSource:
     """A SUB socket connected to `endpoint`, receiving topics that start with `topic_prefix`, made
     anew (with backoff) whenever it dies."""
@@ -85,11 +160,7 @@ class ZmqSource:
         self.context = None
         self.sockets = 0  # sockets made so far (the first, then one per replacement)
         self._last_log = float("-inf")
-        zmq_events = {name: getattr(zmq, name, None) for name in (
-            "EVENT_CONNECTED", "EVENT_DISCONNECTED", "EVENT_CONNECT_RETRIED", "EVENT_CONNECT_DELAYED",
-            "EVENT_HANDSHAKE_SUCCEEDED", "EVENT_HANDSHAKE_FAILED_NO_DETAIL",
-            "EVENT_HANDSHAKE_FAILED_PROTOCOL", "EVENT_HANDSHAKE_FAILED_AUTH")}
-        self._events = {v: k[len("EVENT_"):].lower() for k, v in zmq_events.items() if v is not None}
+        self._event_names = monitor_event_names(zmq)
 
     # -- the socket's life -------------------------------------------------------------------
     def _open(self):
@@ -114,7 +185,13 @@ class ZmqSource:
             sock.close(0)
             raise
         self.sockets += 1
-        return _Connection(sock, monitor, self.clock())
+        return _Connection(sock, monitor, self.new_watch(self.clock()))
+
+    def new_watch(self, now):
+        """The watch of a socket opened at `now`: it reports to this source's status and resets
+        this source's backoff."""
+        return MonitorWatch(self.endpoint, self.status, self._event_names, self.maxmsgsize,
+                            self.backoff, now)
 
     def run(self, handle):
         """Receive forever, handing each multipart message to handle(status, frames). Never returns:
@@ -154,74 +231,26 @@ class ZmqSource:
 
     # -- the watcher -------------------------------------------------------------------------
     def _watch(self, conn):
-        """Follow the socket's monitor into the source status, and kill the socket once libzmq has
-        stopped trying to reconnect it. Polls (never blocks) so that it also sees time pass."""
+        """Hand the socket's monitor events to its MonitorWatch, and kill the socket on the watch's
+        verdict. Polls (never blocks) so that it also sees time pass."""
         zmq = self.zmq
         from zmq.utils.monitor import parse_monitor_message
         while not conn.closed:
             try:
                 while True:
                     message = conn.monitor.recv_multipart(zmq.NOBLOCK)
-                    self._on_event(conn, parse_monitor_message(message)["event"])
+                    conn.watch.on_event(parse_monitor_message(message)["event"], self.clock())
             except zmq.ZMQError as exc:
                 if exc.errno != zmq.EAGAIN:  # the monitor is gone: so is its socket
                     conn.kill(f"monitor failed ({exc})")
                     return
             except Exception as exc:  # an unreadable monitor message: never the end of the watch
                 log.debug("%s: monitor message not understood: %r", self.endpoint, exc)
-            verdict = self._verdict(conn, self.clock())
+            verdict = conn.watch.verdict(self.clock())
             if verdict:
                 conn.kill(verdict)
                 return
             self.sleep(WATCH_EVERY)
-
-    def _on_event(self, conn, code):
-        name = self._events.get(code)
-        now = self.clock()
-        if name == "connected":  # TCP only: connected for us once ZMTP's handshake succeeded
-            conn.up, conn.since, conn.trouble, conn.failure = True, now, None, None
-            if "handshake_succeeded" not in self._events.values():  # a libzmq before 4.3
-                conn.handshaken = True
-                self._set_state("connected")
-        elif name == "handshake_succeeded":
-            conn.handshaken = True
-            self._set_state("connected")
-        elif name and name.startswith("handshake_failed"):
-            conn.failure = name.replace("_", " ")
-        elif name == "disconnected":
-            # After a good handshake, libzmq ends a connection without retrying on a protocol error,
-            # and the one a publisher commits in practice is a frame over ZMQ_MAXMSGSIZE.
-            reason = conn.failure or ("oversized" if conn.handshaken else "disconnected")
-            conn.up, conn.handshaken, conn.since, conn.stable = False, False, now, False
-            conn.trouble = (now, reason)
-            self._set_state("disconnected", conn.failure)
-        elif name in ("connect_retried", "connect_delayed"):
-            conn.trouble = None  # libzmq is retrying by itself
-            if not conn.up:
-                self._set_state("connecting")
-
-    def _verdict(self, conn, now):
-        """Why this socket must be replaced now, or None."""
-        if conn.trouble and now - conn.trouble[0] >= NO_RETRY_GRACE:
-            reason = conn.trouble[1]
-            if reason == "oversized":
-                self.status.reject(ParseError(
-                    "oversized", f"the connection was dropped by ZMQ after a frame of more than "
-                                 f"{self.maxmsgsize} bytes (ZMQ_MAXMSGSIZE, {MAXMSGSIZE_FACTOR} × "
-                                 f"--max-message-size), most likely"))
-                return "the connection was dropped on a frame over ZMQ_MAXMSGSIZE (oversized)"
-            return f"libzmq stopped reconnecting ({reason})"
-        if not conn.up and now - conn.since >= STUCK_AFTER:
-            return f"no connection for {now - conn.since:.0f} s"
-        if conn.up and conn.handshaken and not conn.stable and now - conn.since >= STABLE_AFTER:
-            conn.stable = True
-            self.backoff.reset()
-        return None
-
-    def _set_state(self, state, detail=None):
-        if state != self.status.state:
-            log.info("%s: %s", self.endpoint, state)
-        self.status.set_state(state, detail)
 
 
 def reachable(endpoint, timeout):

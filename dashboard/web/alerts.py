@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 from flask import Blueprint, Response, abort, jsonify, request, session
 
+from dashboard.core.events import job_id
 from dashboard.web import params
 from dashboard.web.auth import request_viewer, viewing
 from dashboard.web.context import error_body, in_thread, services
@@ -27,7 +28,7 @@ def public_alert(alert, view):
     out = {f: alert.get(f) for f in FIELDS}
     out.update(fired_at=_iso(alert["fired_at"]), resolved_at=_iso(alert.get("resolved_at")),
                acked_at=_iso(alert.get("acked_at")))
-    jobs = [j for j in alert.get("jobs") or [] if isinstance(j, int)]
+    jobs = [j for j in alert.get("jobs") or [] if job_id(j) is not None]
     shown = [j for j in jobs if view.job_visible(j)]
     out["jobs"], out["hidden_jobs"] = shown, len(jobs) - len(shown)
     return out

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import statistics as history
+from dashboard.core.events import job_id as valid_job_id
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.web import params
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
@@ -141,7 +142,7 @@ NOT_MESSAGES = (JOB, "device", "worker", CORRECTION_KIND)  # a job's rows that a
 def job(job_id):
     """One job with its path through the states and its newest PAGE_MAX messages, oldest first
     (`truncated` and `left_out` say how many older ones are not in the answer)."""
-    if job_id > params.MAX_JOB_ID:  # larger than the store's integers: no such job
+    if valid_job_id(job_id) is None:  # larger than the store's integers: no such job
         return error_body(404, f"no job {job_id}", "not_found")
     view = viewing([job_id])
     visible = view.job_visible(job_id)

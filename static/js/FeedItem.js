@@ -2,6 +2,7 @@
 import { html } from "./html.js";
 import { memo } from "./memo.js";
 import { describe, feedLabel, isCorrection } from "./describe.js";
+import { OBJECT_KINDS } from "./protocol.js";
 import { formatClock, formatDateTime } from "./time.js";
 
 function subjectButton(kind, id, text, onOpen) {
@@ -9,14 +10,12 @@ function subjectButton(kind, id, text, onOpen) {
     onClick=${() => onOpen(kind, id)}>${text}</button>`;
 }
 
-const OBJECTS = ["device", "job", "worker"];
-
 /** The object an item is about (a correction's: the object it corrected). */
 function subject(item, onOpen) {
   const { kind, id, data } = item;
   if (kind === "device" || kind === "worker") return subjectButton(kind, id, id, onOpen);
   const corrected = isCorrection(item) && data.data ? data.data : null;
-  if (corrected && OBJECTS.includes(corrected.object) && corrected.id != null) {
+  if (corrected && OBJECT_KINDS.includes(corrected.object) && corrected.id != null) {
     const name = String(corrected.id);
     return subjectButton(corrected.object, name, corrected.object === "job" ? `job #${name}` : name, onOpen);
   }

@@ -13,7 +13,7 @@ import { sameFilter, subscriptionFilter } from "./filter.js";
 import { createLogTail } from "./logtail.js";
 import { initialState, processMessages } from "./store.js";
 import { applyTheme } from "./theme.js";
-import { clearFilters, parseOptions, serializeOptions, withOptions } from "./url.js";
+import { RATE_KEYS, clearFilters, parseOptions, serializeOptions, withOptions } from "./url.js";
 
 const SUBSCRIBE_TIMEOUT_MS = 10000;
 const SUBSCRIBE_RETRY_MS = 3000;
@@ -206,9 +206,6 @@ function subscribe() {
     }
   });
 }
-
-// The URL keys the stored events can be narrowed by (one value each), as the subscription's.
-const RATE_KEYS = [["device_type", "device_types"], ["worker", "workers"], ["submitter", "submitters"], ["device", "devices"]];
 
 /**
  * Events per minute must not restart at 0 on a reload: ask the server's event store for the last

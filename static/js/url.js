@@ -28,6 +28,9 @@ export const URL_FILTERS = [
   ["submitter", "submitters"],
   ["device", "devices"],
 ];
+/** The URL filters the stored events can be narrowed by (one value each; not health), as the
+ * subscription's: the events-per-minute meter asks the store with them (main.js). */
+export const RATE_KEYS = URL_FILTERS.filter(([urlKey]) => urlKey !== "health");
 
 // Bounds on what a URL may ask for (the server accepts at most 1,000 values of 200 characters).
 const MAX_VALUES = 200;

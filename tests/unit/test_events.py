@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dashboard.core.events import ParseError, parse_frames, parse_time
+from dashboard.core.events import MAX_JOB_ID, ParseError, job_id, parse_frames, parse_time
 from tests.fixtures import captured_frames
 
 
@@ -14,6 +14,18 @@ def frames(topic="org.lavasoftware.device", uuid="u-1", when="2026-11-27T17:38:3
             "worker": "w1"} if data is None else data
     payload = data if isinstance(data, (str, bytes)) else json.dumps(data)
     return [x if isinstance(x, bytes) else x.encode() for x in (topic, uuid, when, user, payload)]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (7, 7), (0, 0), (MAX_JOB_ID, MAX_JOB_ID),
+    (True, None), (False, None),  # bool is an int subclass, but not a job id
+    (-1, None), (MAX_JOB_ID + 1, None),
+    ("7", None), (7.0, None), (None, None), ([7], None),
+])
+def test_job_id_accepts_only_an_int_in_range(value, expected):
+    """The one check of a job id (events, stored rows, the API, alerts)."""
+    got = job_id(value)
+    assert got == expected and type(got) is type(expected)
 
 
 def test_every_captured_message_parses_to_its_kind():

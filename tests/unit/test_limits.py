@@ -1,12 +1,13 @@
 """Depth and length limits at the edge (core/limits.py), for events and REST answers alike."""
 import json
-import time
+import re
+import sys
 
 import pytest
 
 from dashboard.core import records
 from dashboard.core.events import ERROR_REASONS, ParseError, parse_frames
-from dashboard.core.limits import MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, json_depth, too_deep
+from dashboard.core.limits import _STRING, MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, json_depth, too_deep
 from tests.fixtures import captured_frames, rest
 
 pytestmark = pytest.mark.unit
@@ -176,13 +177,56 @@ def test_a_rest_name_with_half_a_surrogate_pair_is_refused():
     assert info.value.reason == "not_utf8"
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 40 + '"' + '\\"' * 300_000,  # a string that never ends, full of escaped quotes
-    "[" * 40 + '"\\' * 300_000,
-    '["' * 300_000,
-])
-def test_the_depth_scan_stays_linear_on_hostile_strings(text):
-    """An abandoned match from every quote once made this quadratic: 600 KB took hours."""
-    started = time.perf_counter()
-    json_depth(text)
-    assert time.perf_counter() - started < 2.0
+def string_pass_work(text):
+    """What json_depth's string pass (`_STRING.sub`) does to `text`, counted instead of timed.
+
+    re.sub steps over characters that cannot start a match and tries `_STRING` at each quote. A
+    try that succeeds reads its match once; a try that is abandoned may read on to the end of the
+    text (on the hostile texts below it does) and the search resumes one character later: that
+    was the quadratic case. Returns (characters read, abandoned tries, the text left)."""
+    work, abandoned, pos, kept = 0, 0, 0, []
+    while (quote := text.find('"', pos)) >= 0:
+        work += quote - pos
+        kept.append(text[pos:quote])
+        match = _STRING.match(text, quote)
+        if match is None:
+            abandoned += 1
+            work += len(text) - quote
+            kept.append('"')
+            pos = quote + 1
+        else:
+            work += match.end() - quote
+            pos = match.end()
+    work += len(text) - pos
+    kept.append(text[pos:])
+    return work, abandoned, "".join(kept)
+
+
+@pytest.mark.parametrize("hostile, depth", [
+    (lambda n: "[" * 40 + '"' + '\\"' * n, lambda n: 40),  # an unended string of escaped quotes
+    (lambda n: "[" * 40 + '"\\' * n, lambda n: 40),
+    (lambda n: '["' * n, lambda n: n // 2),  # '[' then the string '"["', and so on
+], ids=["unended-escaped-quotes", "unended-backslashes", "many-short-strings"])
+def test_the_depth_scan_stays_linear_on_hostile_strings(hostile, depth):
+    """An abandoned match from every quote once made this quadratic: 600 KB took hours. The
+    work at 4n is about 4 times the work at n (quadratic would be 16), and no try is abandoned."""
+    n = 2_000
+    small, large = hostile(n), hostile(4 * n)
+    (work_n, abandoned_n, left_n), (work_4n, abandoned_4n, left_4n) = map(
+        string_pass_work, (small, large))
+    assert abandoned_n == abandoned_4n == 0
+    assert work_4n <= 4.2 * work_n, (work_n, work_4n)
+    # The model is the real pass: it leaves what _STRING.sub leaves (checked once the count has
+    # shown the pass to be linear, so that a quadratic regression fails here instead of hanging).
+    assert left_n == _STRING.sub("", small) and left_4n == _STRING.sub("", large)
+    assert json_depth(large) == depth(4 * n)
+
+
+def test_the_work_count_sees_a_quadratic_pass(monkeypatch):
+    """The count can fail: with the closing quote required (the old pattern), every quote of an
+    unended string starts a try that reads to the end and is abandoned."""
+    monkeypatch.setattr(sys.modules[__name__], "_STRING",
+                        re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL))
+    text = "[" * 40 + '"' + '\\"' * 1_000
+    work, abandoned, _ = string_pass_work(text)
+    assert abandoned > 500 and work > 100 * len(text)

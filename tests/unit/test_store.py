@@ -1,13 +1,21 @@
 """The event store without a server: a real SQLite file (the same behaviour on PostgreSQL:
 tests/test_pgstore.py), and the database setting's checks."""
+import copy
 import json
+import threading
 import time
 
 import pytest
 
+from dashboard.core import records
 from dashboard.core.events import parse_frames
+from dashboard.core.state import CORRECTION_KIND, LabState
+from dashboard.live.meta import Meta
+from dashboard.live.reconcile import Reconciler
+from dashboard.live.relay import Relay
 from dashboard.storage.store import COLUMNS, EventStore, open_store, row_for
-from tests.fixtures import captured_frames
+from tests.fixtures import captured_frames, rest
+from tests.helpers import RecordingSocketIO
 
 
 def fill(store, frames_list):
@@ -99,3 +107,65 @@ def test_health_since_is_the_first_transition_into_the_current_health(tmp_path):
     add(corrected(7, "Bad"))
     assert store.health_since("qemu-01") == ("Bad", "2026-11-27T10:07:00+00:00")
     assert store.health_since("qemu-02") == ("Good", "2026-11-27T10:04:00+00:00")
+
+
+class FixedRest:
+    """Stands in for LavaRest: always the same snapshot."""
+
+    def __init__(self, snap):
+        self.snap = snap
+
+    def fetch_snapshot(self, max_finished, unfinished):
+        return self.snap
+
+
+def test_corrections_are_history_for_outcomes_timelines_and_the_state_before(tmp_path):
+    """A job finished (Complete) and a device retired with no event: the reconciler's corrections
+    (core.state.correction_data under correction_topic, stored through row_for) are rows that
+    outcomes(), rows() and state_before() count as the job's and the device's own."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    state = LabState()
+    frames = captured_frames()
+    for f in frames:  # the history as events told it: job 13 runs on qemu-02
+        state.apply(parse_frames(f))
+    fill(store, frames)
+    since, until = 0.0, time.time() + 3600
+
+    def job13():
+        return store.rows("testjob", since, until, {"job": 13})
+
+    def qemu02_before():
+        return [r for r in store.state_before("device", "device", until) if r["device"] == "qemu-02"]
+
+    assert 13 not in {r["job"] for r in store.outcomes(since, until)}
+    assert all(r["state"] != "Finished" for r in job13())
+    assert qemu02_before()[0]["health"] != "Retired"
+
+    devices = copy.deepcopy(rest("devices_all")["results"])
+    jobs = copy.deepcopy(rest("jobs")["results"])
+    for d in devices:
+        if d["hostname"] == "qemu-02":
+            d.update(state="Idle", health="Retired")
+    for j in jobs:
+        if j["id"] == 13:
+            j.update(state="Finished", health="Complete", end_time="2026-11-27T17:59:00Z")
+    snap = records.build(devices, rest("workers")["results"], jobs)
+    meta = Meta()
+    settings = {"reconcile_interval": 3600, "silence_timeout": 0, "max_finished_jobs": 500}
+    reconciler = Reconciler(state, Relay(RecordingSocketIO(), state, meta), meta, FixedRest(snap),
+                            settings, threading.Event, store=store)
+    reconciler.reconcile_once("test")
+    assert reconciler.corrections_by_kind == {"device": 1, "job": 1}
+    while store.queue:
+        store.flush()
+
+    stored = store.events({"kind": CORRECTION_KIND})
+    assert {r["topic"] for r in stored} == {"dashboard.device.correction", "dashboard.testjob.correction"}
+    outcome = [r for r in store.outcomes(since, until) if r["job"] == 13]
+    assert [(r["state"], r["health"]) for r in outcome] == [("Finished", "Complete")]
+    assert (job13()[-1]["state"], job13()[-1]["health"]) == ("Finished", "Complete")
+    timeline = store.rows("device", since, until, {"device": "qemu-02"})
+    assert timeline[-1]["health"] == "Retired" and timeline[-1]["ts"] > time.time() - 60
+    assert [(r["state"], r["health"]) for r in qemu02_before()] == [("Idle", "Retired")]
+    job_before = [r for r in store.state_before("testjob", "job", until) if r["job"] == 13]
+    assert [(r["state"], r["health"]) for r in job_before] == [("Finished", "Complete")]

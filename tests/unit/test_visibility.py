@@ -144,3 +144,15 @@ def test_a_wall_link_shows_only_alerts_about_what_its_filter_matches():
     assert not wall.alert_in_limit(alert("lab", "lab", None), devices)
     everyone = Viewing(ANONYMOUS, {}, Visibility())
     assert everyone.alert_in_limit(alert("lab", "lab", None), devices)
+
+
+def test_an_alerts_jobs_are_job_ids_and_shown_only_where_visible():
+    """public_alert keeps only real job ids (core.events.job_id: not True, -1, "7" or beyond
+    MAX_JOB_ID), and counts the ones this viewer may not see instead of naming them."""
+    from dashboard.core.events import MAX_JOB_ID
+    from dashboard.web.alerts import public_alert
+    alert = {"id": 1, "fired_at": 0, "jobs": [7, 8, True, -1, "7", MAX_JOB_ID + 1, 7.0]}
+    view = Viewing(ANONYMOUS, {7: dict(JOB, visibility=PUBLIC), 8: dict(JOB, id=8)}, Visibility())
+    shown = public_alert(alert, view)
+    assert shown["jobs"] == [7] and shown["hidden_jobs"] == 1
+    assert public_alert(alert, Viewing(EVERYONE, {}, Visibility()))["jobs"] == [7, 8]
