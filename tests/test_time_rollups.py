@@ -199,3 +199,32 @@ def test_open_spans_are_clipped_and_split_by_day():
     days = rollups.open_spans(last, T0, T0 + 86400 + 20, "worker")
     assert days == {("w", T0): {"idle_s": 86400}, ("w", T0 + 86400): {"idle_s": 20},
                     ("", T0 + 86400): {"running_s": 10}}
+
+
+def test_the_utilisation_and_outcome_charts_read_the_rollups_and_say_what_a_scan_says(store):
+    from dashboard.core import statistics
+    from dashboard.web.reports import utilisation
+
+    fill(store, history(1200, seed=13))
+    for since, until in PERIODS[:4]:
+        lo, hi = period(since, until, now=NOW)
+        for filters in ({}, {"device_type": "qemu"}, {"worker": "w1"}, {"device": "b2"}):
+            scan = statistics.utilisation(store.state_before("device", "device", lo, filters),
+                                          store.rows("device", lo, hi, filters), lo, hi)
+            got, frm, to = utilisation(store, since, until, filters, now=NOW)
+            assert (frm, to) == (lo, hi)
+            if "device_type" in filters or "worker" in filters:
+                # b5 moves between types and workers: the scan counts its time after a move under
+                # its last matching row's type, the roll-ups under the span's (docs/api.md).
+                assert set(got) <= set(scan) | {"x86"}
+                if "device_type" in filters:
+                    assert set(got) == {filters["device_type"]} and got["qemu"]["seconds"] > 0
+                continue
+            assert set(got) == set(scan), filters
+            for device_type in scan:
+                for key in ("seconds", *statistics.CATEGORIES):
+                    assert got[device_type][key] == pytest.approx(scan[device_type][key], abs=2e-3), \
+                        (filters, device_type, key)
+        for filters in ({}, {"device_type": "bbb"}, {"device": "b3"}):
+            assert store.outcome_days(lo, hi, filters) == statistics.outcomes_per_day(
+                store.outcomes(lo, hi, filters)), filters

@@ -150,3 +150,20 @@ def open_spans(last, start, end, group):
             bucket = days.setdefault((key, day), {})
             bucket[category] = bucket.get(category, 0.0) + seconds
     return days
+
+
+def shares(*sources):
+    """{group value: {"seconds": known, category: share}} from {(group value, day): {sum: s}}
+    (closed and open spans): what core.statistics.utilisation says, from the roll-ups."""
+    totals = {}
+    for source in sources:
+        for (key, _), sums in source.items():
+            bucket = totals.setdefault(key or "unknown", dict.fromkeys(SECONDS, 0.0))
+            for category, column in SECONDS.items():
+                bucket[category] += sums.get(column, 0.0)
+    out = {}
+    for key, bucket in totals.items():
+        total = sum(bucket.values())
+        out[key] = {"seconds": round(total, 3),
+                    **{c: round(v / total, 4) if total else 0.0 for c, v in bucket.items()}}
+    return out

@@ -11,6 +11,7 @@ them is stable while events arrive and old ones are pruned.
 """
 import collections
 import contextlib
+import datetime as dt
 import json
 import logging
 import math
@@ -536,11 +537,14 @@ class EventStore:
             self._tracker.forget_before(oldest)
 
     # -- reading the time roll-ups (reports) -------------------------------------------------
-    def time_sums(self, group, lo, hi):
+    def time_sums(self, group, lo, hi, filters=None):
         """{(group value, UTC day): {sum: total}} of the closed spans in [lo, hi), both whole
         hours: whole days from the daily rows, the hours of the days at either end from the
-        hourly ones."""
+        hourly ones. `filters`: {device, device_type, worker: value} the spans must have."""
         col = GROUP_COLUMNS[group]
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
+        extra = "".join(f" AND {k} = ?" for k in filters)
         day, d0, d1 = rollups.DAY, -(-lo // rollups.DAY) * rollups.DAY, hi // rollups.DAY * rollups.DAY
         if d0 <= d1:
             parts = [(rollups.HOUR, lo, d0, d0 - day), (rollups.DAY, d0, d1, None),
@@ -556,8 +560,8 @@ class EventStore:
             # Hourly rows lie in one day (fixed_day); daily rows are their own day.
             by = col if fixed_day is not None else f"period, {col}"  # the key's order
             sql = (f"SELECT {col} AS g, {'period' if fixed_day is None else '0'} AS d, {sums} FROM rollup_time "
-                   f"WHERE width = ? AND period >= ? AND period < ? GROUP BY {by}")
-            for r in self._rows(sql, (width, int(a), int(b))):
+                   f"WHERE width = ? AND period >= ? AND period < ?{extra} GROUP BY {by}")
+            for r in self._rows(sql, (width, int(a), int(b), *filters.values())):
                 r = tuple(r.values()) if isinstance(r, dict) else tuple(r)
                 key = (r[0], int(r[1]) if fixed_day is None else int(fixed_day))
                 bucket = out.get(key)
@@ -568,9 +572,28 @@ class EventStore:
                         bucket[c] += int(value) if is_count else float(value)
         return out
 
-    def open_spans(self):
-        """Each board's last stored transition: device → span (core.rollups.Tracker)."""
-        return self._open_spans()
+    def open_spans(self, filters=None):
+        """Each board's last stored transition: device → span (core.rollups.Tracker), of the
+        boards whose last span has `filters` ({device, device_type, worker: value})."""
+        index = {"device_type": 3, "worker": 4}
+        return {d: span for d, span in self._open_spans().items()
+                if all(v is None or (d if k == "device" else span[index[k]]) == v
+                       for k, v in (filters or {}).items())}
+
+    def outcome_days(self, since, until, filters=None):
+        """{UTC day ISO: {health: jobs}} of the jobs that first finished in [since, until) (the
+        outcomes chart), counted in the database; `filters` on device, device_type, worker."""
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
+        day = self.floor.format(x="(ts / 86400.0)")
+        extra = "".join(f" AND {k} = ?" for k in filters)
+        out = {}
+        for r in self._rows(f"SELECT {day} AS d, health, COUNT(*) AS n FROM finished_jobs "
+                            f"WHERE ts >= ? AND ts < ?{extra} GROUP BY {day}, health",
+                            (since, until, *filters.values())):
+            iso = dt.datetime.fromtimestamp(int(r["d"]) * 86400, dt.timezone.utc).date().isoformat()
+            out.setdefault(iso, {})[r["health"]] = int(r["n"])
+        return dict(sorted(out.items()))
 
     def job_sums(self, group, since, until):
         """{group value: {run, completed, checks, passed}} of the jobs finished in [since, until)."""

@@ -51,6 +51,16 @@ def report(store, since, until, group, now=None):
                                 store.wait_percentiles(group, lo, hi), lo, hi)
 
 
+def utilisation(store, since, until, filters=None, now=None):
+    """The utilisation chart's figures ({device type: {"seconds", category: share}}) over
+    `period(since, until)`, from the time roll-ups: (figures, from, to)."""
+    lo, hi = period(since, until, now)
+    table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
+    closed = store.time_sums("device_type", int(lo), int(table_hi), filters)
+    opened = rollups.open_spans(store.open_spans(filters), lo, hi, "device_type")
+    return rollups.shares(closed, opened), lo, hi
+
+
 def scan_report(store, since, until, group):
     """The same figures by reading every transition of the period: the baseline (bench/store.py,
     tests) the roll-ups are checked against."""
