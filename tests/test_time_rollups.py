@@ -228,3 +228,44 @@ def test_the_utilisation_and_outcome_charts_read_the_rollups_and_say_what_a_scan
         for filters in ({}, {"device_type": "bbb"}, {"device": "b3"}):
             assert store.outcome_days(lo, hi, filters) == statistics.outcomes_per_day(
                 store.outcomes(lo, hi, filters)), filters
+
+
+def test_the_queue_chart_reads_its_rollup_and_says_what_a_scan_says(store, reopen):
+    from dashboard.core import statistics
+
+    rng = random.Random(21)
+    rows, queued = [], {}
+    for i in range(900):
+        ts = T0 + 2 * 86400 * i / 900
+        if queued and rng.random() < 0.45:
+            job = rng.choice(sorted(queued))
+            state = rng.choice(("Running", "Canceling", "Finished"))
+            device_type = queued.pop(job)
+        else:
+            job, state = 1000 + i, "Submitted"
+            device_type = queued[job] = rng.choice(("qemu", "bbb"))
+        frames = message("testjob", iso(ts), f"q{i}", job=job, state=state, health="Unknown",
+                         device_type=device_type)
+        rows.append(row_for(parse_frames(frames), frames, {}, 0.0))
+    fill(store, rows, batch=37)
+
+    def scan(device_type, start, end, step):
+        filters = {"device_type": device_type} if device_type else {}
+        return statistics.queue_length(
+            store.state_before("testjob", "job", start, filters, lookback=7 * 86400),
+            store.rows("testjob", start, end, filters, columns=("ts", "job", "state")),
+            start, end, step)
+
+    for device_type in (None, "qemu", "bbb"):
+        for start, end, step in ((T0 + 86400, T0 + 2 * 86400, 900), (T0, T0 + 2 * 86400, 3600),
+                                 (T0 + 6 * 900, T0 + 30 * 900, 900)):
+            got = store.queue_points(device_type, start, end, step)
+            assert got == scan(device_type, start, end, step), (device_type, start, step)
+            assert max(n for _, n in got) > 0
+    before = store.queue_points(None, T0, T0 + 2 * 86400, 900)
+    with store._transaction() as conn:
+        conn.execute("DELETE FROM rollup_time_state")
+    again = reopen()
+    assert again.ensure_rollups()
+    assert again.queue_points(None, T0, T0 + 2 * 86400, 900) == before
+    assert again._tracker.counts["*"] == len(queued) == len(again._queued())

@@ -8,12 +8,15 @@ its duration from the failure (which may lie before any period a report asks abo
 open (each board's last transition) is kept apart, so that a report up to now adds it up to now.
 
 Finished jobs are kept one row each (the first Finished of a job): what reports count per board and
-the queue wait (start − submit) whose percentiles they give.
+the queue wait (start − submit) whose percentiles they give. The queue: per device type and in
+all, the most jobs waiting (Submitted) in each 15 minutes, and how many at the step's last change,
+so that the queue chart reads a row per step instead of every job's transitions.
 
 Nothing here does I/O: the store feeds rows in and writes what comes out, in the transaction that
 stores the rows; `Tracker.plan` changes nothing until `commit`, so a failed transaction loses no
 state.
 """
+import collections
 import json
 
 from dashboard.core.events import parse_time
@@ -21,6 +24,8 @@ from dashboard.core.statistics import device_category
 
 HOUR = 3600
 DAY = 86400
+QUEUE_STEP = 900  # the queue's roll-up: the most jobs queued in each 15 minutes, per device type
+ALL = "*"  # ...and in all (no LAVA device type is named "*")
 # The sums kept per (period, device, device type, worker): seconds per category, then counts.
 SECONDS = {"Running": "running_s", "Idle": "idle_s", "Maintenance": "maintenance_s",
            "Bad": "bad_s", "Retired": "retired_s"}
@@ -40,11 +45,17 @@ def pieces(start, end, width):
 
 
 class Tracker:
-    """Each board's open span: device → (ts, state, health, device_type, worker, bad_since)."""
+    """Each board's open span: device → (ts, state, health, device_type, worker, bad_since); and
+    the queue: job → (device type or "", since) of the jobs whose last state is Submitted."""
 
-    def __init__(self, last=None):
+    def __init__(self, last=None, queued=None):
         self.last = dict(last or {})
         self.out_of_order = 0  # transitions older than their board's last one (counted as at it)
+        self.queued = dict(queued or {})
+        self.counts = collections.Counter()  # queued jobs per device type, and in all (ALL)
+        for device_type, _ in self.queued.values():
+            self.counts[device_type] += 1
+            self.counts[ALL] += 1
 
     def plan(self, rows):
         """(contributions, updates) of device rows (dicts with ts, device, device_type, worker,
@@ -97,14 +108,73 @@ class Tracker:
             updates[device] = span
         return sums, updates, late
 
-    def commit(self, updates, late=0):
+    def plan_queue(self, jobs):
+        """(steps, overlay, counts) of testjob rows (dicts with ts, job, state, device_type),
+        oldest first: steps {(device type or ALL, step start): [most queued in the step, queued
+        at its last change]}; overlay {job: (device type, since), or None once it left the queue};
+        counts: the queue lengths after them. Nothing changes until commit."""
+        steps, overlay, counts = {}, {}, collections.Counter(self.counts)
+        for row in jobs:
+            job = row.get("job")
+            if job is None:
+                continue
+            was = overlay[job] if job in overlay else self.queued.get(job)
+            queued = row.get("state") == "Submitted"
+            if queued == (was is not None):
+                continue
+            if queued:
+                device_type = row.get("device_type") or ""
+                overlay[job], delta = (device_type, row["ts"]), 1
+            else:
+                device_type = was[0]
+                overlay[job], delta = None, -1
+            step = int(row["ts"] // QUEUE_STEP * QUEUE_STEP)
+            for key in (device_type, ALL):
+                before = counts[key]
+                counts[key] += delta
+                entry = steps.get((key, step))
+                if entry is None:  # the step's first change: the queue it started with counts too
+                    steps[(key, step)] = [max(before, counts[key]), counts[key]]
+                else:
+                    entry[0], entry[1] = max(entry[0], counts[key]), counts[key]
+        return steps, overlay, counts
+
+    def commit(self, updates, late=0, overlay=None, counts=None):
         self.last.update(updates)
         self.out_of_order += late
+        for job, entry in (overlay or {}).items():
+            if entry is None:
+                self.queued.pop(job, None)
+            else:
+                self.queued[job] = entry
+        if counts is not None:
+            self.counts = counts
 
     def forget_before(self, ts):
-        """Drop the open spans of boards silent since before ts (retention removed their history)."""
+        """Drop the open spans of boards silent since before ts, and the jobs queued since before
+        it (retention removed their history)."""
         for device in [d for d, span in self.last.items() if span[0] < ts]:
             del self.last[device]
+        for job in [j for j, (_, since) in self.queued.items() if since < ts]:
+            device_type, _ = self.queued.pop(job)
+            self.counts[device_type] -= 1
+            self.counts[ALL] -= 1
+
+
+def queue_points(carry, rows, start, end, step):
+    """The queue chart's points [(step end, most queued in it)] from `carry` (queued at start) and
+    the roll-up's rows [(step start, most, last)] in [start, end), oldest first; `step` a multiple
+    of QUEUE_STEP (start too): what core.statistics.queue_length says of the transitions."""
+    out, i = [], 0
+    t = start
+    while t < end and len(out) < 10_000:
+        most = carry
+        while i < len(rows) and rows[i][0] < t + step:
+            most, carry = max(most, rows[i][1]), rows[i][2]
+            i += 1
+        out.append((round(t + step, 3), most))
+        t += step
+    return out
 
 
 def finished_job(row):

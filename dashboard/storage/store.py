@@ -129,6 +129,20 @@ CREATE TABLE IF NOT EXISTS finished_jobs (
     wait_s DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS finished_jobs_ts ON finished_jobs(ts);
+-- The queue per device type (and '*': in all): the most jobs Submitted in each 15 minutes, and
+-- how many at the step's last change; and the jobs queued now.
+CREATE TABLE IF NOT EXISTS rollup_queue (
+    device_type TEXT NOT NULL,
+    step BIGINT NOT NULL,
+    most BIGINT NOT NULL,
+    last BIGINT NOT NULL,
+    PRIMARY KEY (device_type, step)
+);
+CREATE TABLE IF NOT EXISTS queued_jobs (
+    job BIGINT PRIMARY KEY,
+    device_type TEXT NOT NULL,
+    since DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rollup_time_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     complete INTEGER NOT NULL
@@ -163,6 +177,12 @@ SPAN_UPSERT = ("INSERT INTO device_span (device, ts, state, health, device_type,
                "worker = excluded.worker, bad_since = excluded.bad_since")
 JOB_INSERT = ("INSERT INTO finished_jobs (job, ts, device, device_type, worker, health, health_check, "
               "wait_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job) DO NOTHING")
+QUEUE_UPSERT = ("INSERT INTO rollup_queue (device_type, step, most, last) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (device_type, step) DO UPDATE SET most = CASE WHEN excluded.most > "
+                "rollup_queue.most THEN excluded.most ELSE rollup_queue.most END, last = excluded.last")
+QUEUED_UPSERT = ("INSERT INTO queued_jobs (job, device_type, since) VALUES (?, ?, ?) "
+                 "ON CONFLICT (job) DO UPDATE SET device_type = excluded.device_type, since = excluded.since")
+TIME_TABLES = ("rollup_time", "device_span", "finished_jobs", "rollup_queue", "queued_jobs")
 DEVICE_TOPIC = f"dashboard.device.{CORRECTION_KIND}"
 JOB_TOPIC = f"dashboard.testjob.{CORRECTION_KIND}"
 
@@ -288,7 +308,7 @@ class EventStore:
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
         self._create_schema(SCHEMA.format(id_column=self.id_column, clustered=self.clustered))
-        self._tracker = rollups.Tracker(self._open_spans())
+        self._tracker = rollups.Tracker(self._open_spans(), self._queued())
         if not self._rows("SELECT id FROM events LIMIT 1"):
             # A new store: its (no) roll-ups are complete from the start.
             if not self.rollups_complete():
@@ -418,8 +438,7 @@ class EventStore:
             if kind == "device" or (kind == CORRECTION_KIND and topic == DEVICE_TOPIC):
                 devices.append({"ts": row[2], "device": row[8], "device_type": row[11],
                                 "worker": row[9], "state": row[12], "health": row[13]})
-            elif row[12] == "Finished" and (
-                    kind == "testjob" or (kind == CORRECTION_KIND and topic == JOB_TOPIC)):
+            elif kind == "testjob" or (kind == CORRECTION_KIND and topic == JOB_TOPIC):
                 jobs.append({"ts": row[2], "job": row[7], "device": row[8], "device_type": row[11],
                              "worker": row[9], "state": row[12], "health": row[13], "data": row[14]})
         conn.cursor().executemany(self._sql(ROLLUP_UPSERT),
@@ -439,7 +458,18 @@ class EventStore:
             conn.cursor().executemany(self._sql(JOB_INSERT), [
                 (r["job"], r["ts"], r["device"], r["device_type"], r["worker"], r["health"],
                  int(r["health_check"]), r["wait_s"]) for r in records])
-        return updates, late
+        steps, overlay, counts = tracker.plan_queue(jobs)
+        if steps:
+            conn.cursor().executemany(self._sql(QUEUE_UPSERT), [
+                (key, step, most, last) for (key, step), (most, last) in steps.items()])
+        if overlay:
+            added = [(job, *entry) for job, entry in overlay.items() if entry is not None]
+            gone = [(job,) for job, entry in overlay.items() if entry is None]
+            if added:
+                conn.cursor().executemany(self._sql(QUEUED_UPSERT), added)
+            if gone:
+                conn.cursor().executemany(self._sql("DELETE FROM queued_jobs WHERE job = ?"), gone)
+        return updates, late, overlay, counts
 
     # -- roll-ups ----------------------------------------------------------------------------
     def rollups_complete(self):
@@ -487,6 +517,10 @@ class EventStore:
         rows = self._rows("SELECT complete FROM rollup_time_state WHERE id = 1")
         return bool(rows and rows[0]["complete"])
 
+    def _queued(self):
+        return {r["job"]: (r["device_type"], r["since"])
+                for r in self._rows("SELECT job, device_type, since FROM queued_jobs")}
+
     def _open_spans(self):
         return {r["device"]: (r["ts"], r["state"], r["health"], r["device_type"], r["worker"],
                               r["bad_since"]) for r in self._rows("SELECT * FROM device_span")}
@@ -499,13 +533,14 @@ class EventStore:
         sql = self._sql(
             "SELECT id, ts, kind, topic, job, device, device_type, worker, state, health, data "
             "FROM events WHERE kind IN ('device', 'testjob', ?) AND ts >= ? AND (ts > ? OR id > ?) "
-            "AND (kind = 'device' OR topic = ? OR state = 'Finished') ORDER BY ts, id LIMIT ?")
+            "AND (kind <> ? OR topic IN (?, ?)) ORDER BY ts, id LIMIT ?")
         with self._write_lock, self._transaction() as conn:
-            for table in ("rollup_time", "device_span", "finished_jobs"):
+            for table in TIME_TABLES:
                 conn.execute(f"DELETE FROM {table}")
             ts, ident = -1e300, 0
             for _ in range(100_000):  # bounded: 2,000 million rows at most
-                rows = conn.execute(sql, (CORRECTION_KIND, ts, ts, ident, DEVICE_TOPIC, page)).fetchall()
+                rows = conn.execute(sql, (CORRECTION_KIND, ts, ts, ident, CORRECTION_KIND,
+                                          DEVICE_TOPIC, JOB_TOPIC, page)).fetchall()
                 devices, jobs = [], []
                 for r in rows:
                     if r["kind"] == "device" or r["topic"] == DEVICE_TOPIC:
@@ -527,13 +562,16 @@ class EventStore:
         oldest = self._rows("SELECT MIN(ts) AS t FROM events")[0]["t"]
         with self._write_lock, self._transaction() as conn:
             if oldest is None:
-                for table in ("rollup_time", "device_span", "finished_jobs"):
+                for table in TIME_TABLES:
                     conn.execute(f"DELETE FROM {table}")
-                self._tracker.last.clear()
+                self._tracker = rollups.Tracker()
                 return
             conn.execute(self._sql("DELETE FROM rollup_time WHERE period + width <= ?"), (oldest,))
             conn.execute(self._sql("DELETE FROM finished_jobs WHERE ts < ?"), (oldest,))
             conn.execute(self._sql("DELETE FROM device_span WHERE ts < ?"), (oldest,))
+            conn.execute(self._sql("DELETE FROM rollup_queue WHERE step + ? <= ?"),
+                         (rollups.QUEUE_STEP, oldest))
+            conn.execute(self._sql("DELETE FROM queued_jobs WHERE since < ?"), (oldest,))
             self._tracker.forget_before(oldest)
 
     # -- reading the time roll-ups (reports) -------------------------------------------------
@@ -579,6 +617,19 @@ class EventStore:
         return {d: span for d, span in self._open_spans().items()
                 if all(v is None or (d if k == "device" else span[index[k]]) == v
                        for k, v in (filters or {}).items())}
+
+    def queue_points(self, device_type, start, end, step):
+        """The queue chart from its roll-up: [(step end, most jobs queued in it)] over [start,
+        end) in steps of `step` (start and step multiples of rollups.QUEUE_STEP), of one device
+        type or (None) in all."""
+        key = rollups.ALL if device_type is None else device_type
+        before = self._rows("SELECT last FROM rollup_queue WHERE device_type = ? AND step < ? "
+                            "ORDER BY step DESC LIMIT 1", (key, int(start)))
+        rows = self._rows("SELECT step, most, last FROM rollup_queue WHERE device_type = ? "
+                          "AND step >= ? AND step < ? ORDER BY step", (key, int(start), int(end)))
+        return rollups.queue_points(int(before[0]["last"]) if before else 0,
+                                    [(r["step"], int(r["most"]), int(r["last"])) for r in rows],
+                                    start, end, step)
 
     def outcome_days(self, since, until, filters=None):
         """{UTC day ISO: {health: jobs}} of the jobs that first finished in [since, until) (the
