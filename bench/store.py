@@ -124,29 +124,60 @@ def timed(fn, repeat):
     return {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1)}
 
 
-def direct(args):
-    """The store alone (no app): N events written in batches as the writer does, then the events
-    chart from the hourly roll-ups and by scanning the window (the baseline), and a month's
-    reliability report, in the same run."""
+def write(store, args, end):
+    """args.events synthetic messages over the 30 days before end, in batches of 5,000 as the
+    writer does; returns events/s."""
     from dashboard.core.events import parse_frames
-    from dashboard.storage.store import EventStore, row_for
-    from dashboard.web.reports import report
+    from dashboard.storage.store import row_for
+
+    t0 = time.monotonic()
+    for frames in messages(args.events, end - 30 * 86400, end):
+        store.enqueue(row_for(parse_frames(frames), frames, {}, 0.0))
+        if len(store.queue) >= 5000:
+            store.flush()
+    while store.queue:
+        store.flush()
+    return round(args.events / (time.monotonic() - t0))
+
+
+def agree(got, want):
+    """Fields of two reports that differ beyond float rounding (MTTR aside: core.reports says why)."""
+    from dashboard.core.reports import FIELDS
+
+    differ = []
+    for name in set(got) | set(want):
+        for field in FIELDS:
+            a, b = (got.get(name) or {}).get(field), (want.get(name) or {}).get(field)
+            if field == "mttr_hours" or a == b:
+                continue
+            if a is None or b is None or abs(a - b) > max(2e-4, 1e-3 * abs(b)):
+                differ.append((name, field, a, b))
+    return differ
+
+
+def direct(args):
+    """The store alone (no app): N events written in batches as the writer does, with the time
+    roll-ups and, as the baseline, without them; then the events chart from the hourly roll-ups
+    and by scanning the window (the baseline), and a month's reliability report from the time
+    roll-ups and by scanning the month's transitions (the baseline), all in the same run."""
+    from dashboard.storage.store import EventStore
+    from dashboard.web.reports import period, report, scan_report
 
     global DEVICES
     DEVICES = args.devices
     out = {"command": "python " + " ".join(sys.argv), "events": args.events, "devices": DEVICES}
     with tempfile.TemporaryDirectory() as tmp:
-        store = EventStore(tmp + "/events.sqlite3", max_queue=10_000_000)
         end = time.time()
-        t0 = time.monotonic()
-        for frames in messages(args.events, end - 30 * 86400, end):
-            store.enqueue(row_for(parse_frames(frames), frames, {}, 0.0))
-            if len(store.queue) >= 5000:
-                store.flush()
-        while store.queue:
-            store.flush()
-        out["written_per_s"] = round(args.events / (time.monotonic() - t0))
+        plain = EventStore(tmp + "/plain.sqlite3", max_queue=10_000_000)
+        plain._count_time = lambda conn, tracker, devices, jobs: ({}, 0)  # no time roll-ups
+        out["written_per_s_without_time_rollups"] = write(plain, args, end)
+        del plain
+        store = EventStore(tmp + "/events.sqlite3", max_queue=10_000_000)
+        out["written_per_s"] = write(store, args, end)
+        out["write_rate_ratio"] = round(out["written_per_s"] / out["written_per_s_without_time_rollups"], 3)
         out["rollup_rows"] = store._rows("SELECT COUNT(*) AS n FROM rollup_hourly")[0]["n"]
+        out["time_rollup_rows"] = store._rows("SELECT COUNT(*) AS n FROM rollup_time")[0]["n"]
+        out["finished_jobs"] = store._rows("SELECT COUNT(*) AS n FROM finished_jobs")[0]["n"]
         for name, width, days in (("chart_events_per_hour_24h", 3600, 1),
                                   ("chart_events_per_day_30d", 86400, 30)):
             since = end - days * 86400
@@ -154,10 +185,19 @@ def direct(args):
             out[name] = {"rollups": timed(lambda: store.buckets(width, since, end), args.repeat),
                          "scan": timed(lambda: store.buckets(width, since, end, rollups=False),
                                        args.repeat)}
-        out["report_month_per_device"] = timed(
-            lambda: report(store, end - 30 * 86400, end, "device"), max(1, args.repeat // 2))
-        out["report_month_per_device_type"] = timed(
-            lambda: report(store, end - 30 * 86400, end, "device_type"), max(1, args.repeat // 2))
+        lo, hi = period(end - 30 * 86400, end, now=end)
+        for group in ("device", "device_type", "worker"):
+            got = report(store, lo, hi, group, now=end)
+            want = scan_report(store, lo, hi, group)
+            out[f"report_month_per_{group}"] = {
+                "rollups": timed(lambda: report(store, lo, hi, group, now=end), args.repeat),
+                "scan": timed(lambda: scan_report(store, lo, hi, group), 1),
+                "rows": len(got), "fields_that_differ": agree(got, want)[:10]}
+        t0 = time.monotonic()
+        store.rebuild_time_rollups()
+        out["rebuild_time_rollups_s"] = round(time.monotonic() - t0, 1)
+        rebuilt = agree(report(store, lo, hi, "device", now=end), scan_report(store, lo, hi, "device"))
+        assert not rebuilt, f"the rebuilt roll-ups disagree with the scan: {rebuilt[:3]}"
     print(json.dumps(out, indent=2))
 
 

@@ -1,5 +1,7 @@
 """The Reports view as a person sees it: a row per board from the stored transitions, sortable,
-with CSV and JSON links for the same period."""
+with a sparkline of availability per day, and CSV and JSON links for the same period."""
+import re
+
 from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
 from tests.test_alerts import device
 
@@ -23,6 +25,13 @@ def test_reports_view_shows_sortable_rows_and_exports(browser):
         page.wait_for_selector('[data-report-row="qemu-02"]', timeout=15000)
         assert page.inner_text('[data-report-row="qemu-01"] [data-field="availability"]').startswith("100.0 %")
         assert page.inner_text('[data-report-row="qemu-02"] [data-field="availability"]').startswith("0.0 %")
+        # Each row's availability per day: a bar for the one day known, in words as well.
+        spark = '[data-report-row="qemu-02"] [data-field="days"] svg'
+        label = page.get_attribute(spark, "aria-label")
+        assert re.fullmatch(r"Availability per day over \d+ days: lowest 0\.0 % on \d{4}-\d\d-\d\d, "
+                            r"highest 0\.0 % on \d{4}-\d\d-\d\d, \d+ not known", label), label
+        assert page.locator(f"{spark} rect.low").count() == 1
+        assert page.locator('[data-report-row="qemu-01"] [data-field="days"] svg rect:not(.low)').count() == 1
         first = lambda: page.get_attribute(".report-table tbody tr", "data-report-row")  # noqa: E731
         assert first() == "qemu-02"  # by availability, the worst board first
         page.click('button[data-sort="availability"]')

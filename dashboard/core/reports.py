@@ -10,9 +10,17 @@ Per device, device type or worker, over [start, end):
 - jobs run (finished on a board) and completed; queue wait p50 and p95 (start − submit, seconds).
 
 Time before a board's first known state in the period is not counted (as in the charts).
+
+`from_rollups` makes the figures from the time roll-ups (core.rollups), as the report does;
+`reliability` from the transitions themselves (a scan), the baseline the roll-ups are checked and
+measured against. They agree, except that the scan knows when a board went Bad only if it was in
+the period: its MTTR counts the repairs of failures in the period, the roll-ups' every repair
+completed in it. And a job counts where it first finished: the scan sees only the period, so a
+later correction of a job that finished before it would count there again.
 """
 import math
 
+from dashboard.core.rollups import DAY, SECONDS, SUMS
 from dashboard.core.statistics import device_category
 
 GROUPS = ("device", "device_type", "worker")
@@ -26,7 +34,7 @@ def percentile(values, p):
     if not values:
         return None
     ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
+    k = (len(ordered) - 1) * (p / 100)  # p / 100: the same double as the store's fraction
     lo, hi = math.floor(k), math.ceil(k)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
@@ -39,8 +47,8 @@ def _blank():
 def reliability(before, rows, jobs, start, end, group):
     """{group value: figures}. `before`: each device's last device row before `start`; `rows`:
     device rows in [start, end), oldest first (ts, device, device_type, worker, state, health);
-    `jobs`: each finished job once (ts, job, device, device_type, worker, health, health_check,
-    submit_ts, start_ts)."""
+    `jobs`: each finished job once (core.rollups.finished_job: ts, job, device, device_type,
+    worker, health, health_check, wait_s)."""
     assert group in GROUPS
     out = {}
     current = {}  # device → [since, state, health, key]
@@ -89,25 +97,70 @@ def reliability(before, rows, jobs, start, end, group):
         if job.get("health_check") and job["health"] in ("Complete", "Incomplete"):
             b["checks"] += 1
             b["passed"] += job["health"] == "Complete"
-        if job.get("submit_ts") is not None and job.get("start_ts") is not None:
-            b["waits"].append(max(0.0, job["start_ts"] - job["submit_ts"]))
-    return {key: _figures(b) for key, b in sorted(out.items())}
+        if job.get("wait_s") is not None:
+            b["waits"].append(job["wait_s"])
+    return {key: _figures(b["seconds"], b["available"], b["running"], b["failures"],
+                          len(b["repairs"]), sum(b["repairs"]), b["checks"], b["passed"],
+                          b["run"], b["completed"], percentile(b["waits"], 50),
+                          percentile(b["waits"], 95)) for key, b in sorted(out.items())}
 
 
-def _figures(b):
-    seconds = b["seconds"]
+def from_rollups(time_days, open_days, jobs, waits, start, end):
+    """{group value: figures and "days"} from the roll-ups of [start, end): `time_days` and
+    `open_days` {(group value, day): {sum: total}} of the closed and the open spans; `jobs`
+    {group value: {run, completed, checks, passed}}; `waits` {group value: {0.5: s, 0.95: s}}.
+    "days" is each UTC day's availability ([day, share or None]), for sparklines."""
+    def name(key):
+        return key if key not in (None, "") else "unknown"
+
+    totals, days = {}, {}
+    for source in (time_days, open_days):
+        for (key, day), sums in source.items():
+            total = totals.setdefault(name(key), dict.fromkeys(SUMS, 0))
+            daily = days.setdefault(name(key), {}).setdefault(day, dict.fromkeys(SUMS, 0))
+            for c, value in sums.items():
+                total[c] += value
+                daily[c] += value
+    for key in list(jobs) + list(waits):
+        totals.setdefault(name(key), dict.fromkeys(SUMS, 0))
+    jobs = {name(k): v for k, v in jobs.items()}
+    waits = {name(k): v for k, v in waits.items()}
+    first = int(start // DAY * DAY)
+    span = range(first, int(end), DAY) if end > first else range(0)
+    out = {}
+    for key, t in sorted(totals.items()):
+        j, w = jobs.get(key, {}), waits.get(key, {})
+        known = sum(t[c] for c in SECONDS.values())
+        figures = _figures(known, t["running_s"] + t["idle_s"], t["running_s"], t["failures"],
+                           t["repairs"], t["repair_s"], j.get("checks", 0), j.get("passed", 0),
+                           j.get("run", 0), j.get("completed", 0), w.get(0.5), w.get(0.95))
+        per_day = days.get(key, {})
+        figures["days"] = [[day, _share(per_day.get(day))] for day in span][-400:]
+        out[key] = figures
+    return out
+
+
+def _share(sums):
+    if not sums:
+        return None
+    known = sum(sums[c] for c in SECONDS.values())
+    return round((sums["running_s"] + sums["idle_s"]) / known, 4) if known else None
+
+
+def _figures(seconds, available, running, failures, repairs, repair_s, checks, passed, run,
+             completed, p50, p95):
     return {
-        "availability": round(b["available"] / seconds, 4) if seconds else None,
-        "utilisation": round(b["running"] / seconds, 4) if seconds else None,
-        "failures": b["failures"],
-        "mtbf_hours": round(b["available"] / 3600 / b["failures"], 3) if b["failures"] else None,
-        "mttr_hours": round(sum(b["repairs"]) / len(b["repairs"]) / 3600, 3) if b["repairs"] else None,
-        "health_checks": b["checks"],
-        "health_check_pass_rate": round(b["passed"] / b["checks"], 4) if b["checks"] else None,
-        "jobs_run": b["run"],
-        "jobs_completed": b["completed"],
-        "queue_wait_p50_s": _round(percentile(b["waits"], 50)),
-        "queue_wait_p95_s": _round(percentile(b["waits"], 95)),
+        "availability": round(available / seconds, 4) if seconds else None,
+        "utilisation": round(running / seconds, 4) if seconds else None,
+        "failures": failures,
+        "mtbf_hours": round(available / 3600 / failures, 3) if failures else None,
+        "mttr_hours": round(repair_s / repairs / 3600, 3) if repairs else None,
+        "health_checks": checks,
+        "health_check_pass_rate": round(passed / checks, 4) if checks else None,
+        "jobs_run": run,
+        "jobs_completed": completed,
+        "queue_wait_p50_s": _round(p50),
+        "queue_wait_p95_s": _round(p95),
         "known_hours": round(seconds / 3600, 3),
     }
 

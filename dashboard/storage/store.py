@@ -11,14 +11,17 @@ them is stable while events arrive and old ones are pruned.
 """
 import collections
 import contextlib
+import datetime as dt
 import json
 import logging
+import math
 import os
 import sqlite3
 import sys
 import threading
 import time
 
+from dashboard.core import rollups
 from dashboard.core.events import job_id
 from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND, STORED_KIND
@@ -87,6 +90,63 @@ CREATE TABLE IF NOT EXISTS rollup_state (
     complete INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status, fired_at);
+-- Where each board's time went, per hour (width 3600) and per UTC day (86400): core.rollups.
+CREATE TABLE IF NOT EXISTS rollup_time (
+    width INTEGER NOT NULL,
+    period BIGINT NOT NULL,
+    device TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    running_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    idle_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    maintenance_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    bad_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    retired_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    failures BIGINT NOT NULL DEFAULT 0,
+    repairs BIGINT NOT NULL DEFAULT 0,
+    repair_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    PRIMARY KEY (width, period, device, device_type, worker)
+){clustered};
+-- Each board's open span: its last stored transition.
+CREATE TABLE IF NOT EXISTS device_span (
+    device TEXT PRIMARY KEY,
+    ts DOUBLE PRECISION NOT NULL,
+    state TEXT,
+    health TEXT,
+    device_type TEXT,
+    worker TEXT,
+    bad_since DOUBLE PRECISION
+);
+-- Each finished job once (its first Finished): what reports count, and its queue wait.
+CREATE TABLE IF NOT EXISTS finished_jobs (
+    job BIGINT PRIMARY KEY,
+    ts DOUBLE PRECISION NOT NULL,
+    device TEXT,
+    device_type TEXT,
+    worker TEXT,
+    health TEXT,
+    health_check INTEGER NOT NULL,
+    wait_s DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS finished_jobs_ts ON finished_jobs(ts);
+-- The queue per device type (and '*': in all): the most jobs Submitted in each 15 minutes, and
+-- how many at the step's last change; and the jobs queued now.
+CREATE TABLE IF NOT EXISTS rollup_queue (
+    device_type TEXT NOT NULL,
+    step BIGINT NOT NULL,
+    most BIGINT NOT NULL,
+    last BIGINT NOT NULL,
+    PRIMARY KEY (device_type, step)
+);
+CREATE TABLE IF NOT EXISTS queued_jobs (
+    job BIGINT PRIMARY KEY,
+    device_type TEXT NOT NULL,
+    since DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_time_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    complete INTEGER NOT NULL
+);
 """
 COLUMNS = ("id", "uuid", "time", "ts", "received", "kind", "topic", "username", "job", "device",
            "worker", "submitter", "device_type", "state", "health", "data", "frames")
@@ -97,6 +157,7 @@ ROLLUP_UPSERT = ("INSERT INTO rollup_hourly (hour, kind, device, device_type, wo
                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, kind, device, device_type, worker) "
                  "DO UPDATE SET n = rollup_hourly.n + excluded.n")
 ROLLUP_FILTERS = ("kind", "device", "device_type", "worker")
+GROUP_COLUMNS = {"device": "device", "device_type": "device_type", "worker": "worker"}
 # Each hour's and kind's total is a row of its own, under this name for device, type and worker
 # (no LAVA name is "*"): an unfiltered chart reads one row per hour and kind.
 TOTAL = "*"
@@ -106,6 +167,24 @@ INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' 
 PG_DEFAULTS = {"connect_timeout": "10", "keepalives_idle": "30", "keepalives_interval": "10",
                "keepalives_count": "3", "tcp_user_timeout": "60000"}
 PG_WRITE_LOCK = 0x4C415641  # an advisory lock id of our own ("LAVA")
+TIME_UPSERT = (f"INSERT INTO rollup_time (width, period, device, device_type, worker, "
+               f"{', '.join(rollups.SUMS)}) VALUES ({', '.join('?' * (5 + len(rollups.SUMS)))}) "
+               f"ON CONFLICT (width, period, device, device_type, worker) DO UPDATE SET "
+               + ", ".join(f"{c} = rollup_time.{c} + excluded.{c}" for c in rollups.SUMS))
+SPAN_UPSERT = ("INSERT INTO device_span (device, ts, state, health, device_type, worker, bad_since) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET ts = excluded.ts, "
+               "state = excluded.state, health = excluded.health, device_type = excluded.device_type, "
+               "worker = excluded.worker, bad_since = excluded.bad_since")
+JOB_INSERT = ("INSERT INTO finished_jobs (job, ts, device, device_type, worker, health, health_check, "
+              "wait_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job) DO NOTHING")
+QUEUE_UPSERT = ("INSERT INTO rollup_queue (device_type, step, most, last) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (device_type, step) DO UPDATE SET most = CASE WHEN excluded.most > "
+                "rollup_queue.most THEN excluded.most ELSE rollup_queue.most END, last = excluded.last")
+QUEUED_UPSERT = ("INSERT INTO queued_jobs (job, device_type, since) VALUES (?, ?, ?) "
+                 "ON CONFLICT (job) DO UPDATE SET device_type = excluded.device_type, since = excluded.since")
+TIME_TABLES = ("rollup_time", "device_span", "finished_jobs", "rollup_queue", "queued_jobs")
+DEVICE_TOPIC = f"dashboard.device.{CORRECTION_KIND}"
+JOB_TOPIC = f"dashboard.testjob.{CORRECTION_KIND}"
 
 
 def row_for(event, frames, context, received):
@@ -207,6 +286,8 @@ class EventStore:
 
     placeholder = "?"
     id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    # Rows kept in their key's order: a report's days are read as one run of pages, not a page each.
+    clustered = " WITHOUT ROWID"
     # Rounding x down to an integer (x is a column: no placeholder). CAST alone truncates towards 0.
     floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
@@ -226,9 +307,14 @@ class EventStore:
         self.last_error = None
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
-        self._create_schema(SCHEMA.format(id_column=self.id_column))
-        if not self.rollups_complete() and not self._rows("SELECT id FROM events LIMIT 1"):
-            self.rebuild_rollups()  # a new store: its (no) roll-ups are complete from the start
+        self._create_schema(SCHEMA.format(id_column=self.id_column, clustered=self.clustered))
+        self._tracker = rollups.Tracker(self._open_spans(), self._queued())
+        if not self._rows("SELECT id FROM events LIMIT 1"):
+            # A new store: its (no) roll-ups are complete from the start.
+            if not self.rollups_complete():
+                self.rebuild_rollups()
+            if not self.time_rollups_complete():
+                self.rebuild_time_rollups()
 
     # -- what differs between SQLite and PostgreSQL ---------------------------------------------
     def _connect(self, cache_kib=READER_CACHE_KIB):
@@ -313,37 +399,77 @@ class EventStore:
         Without a connection (a server that went away) the rest of the batch is dropped and counted;
         the next flush connects again. The hourly roll-ups are counted in the same transaction."""
         sql = self._sql(INSERT)
-        try:
-            with self._transaction() as conn:
-                conn.cursor().executemany(sql, rows)
-                self._count_rollups(conn, rows)
-            return len(rows)
-        except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        written = 0
-        for i, row in enumerate(rows):
-            if getattr(self._local, "conn", None) is None:  # connecting failed: so would the rest
-                self._drop(len(rows) - i, "connect", "could not store %d events: %s",
-                           len(rows) - i, self.last_error)
-                break
+        with self._write_lock:  # one batch at a time: the open spans follow the committed rows
             try:
                 with self._transaction() as conn:
-                    conn.execute(sql, row)
-                    self._count_rollups(conn, [row])
-                written += 1
+                    conn.cursor().executemany(sql, rows)
+                    pending = self._count_rollups(conn, rows)
+                self._tracker.commit(*pending)
+                return len(rows)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
-        return written
+            written = 0
+            for i, row in enumerate(rows):
+                if getattr(self._local, "conn", None) is None:  # connecting failed: so would the rest
+                    self._drop(len(rows) - i, "connect", "could not store %d events: %s",
+                               len(rows) - i, self.last_error)
+                    break
+                try:
+                    with self._transaction() as conn:
+                        conn.execute(sql, row)
+                        pending = self._count_rollups(conn, [row])
+                    self._tracker.commit(*pending)
+                    written += 1
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
+            return written
 
     def _count_rollups(self, conn, rows):
+        """Count rows into the roll-ups, on the transaction's connection; returns what the open
+        spans become once it commits (Tracker.commit's arguments)."""
         counts = collections.Counter()
+        devices, jobs = [], []
         for row in rows:
             hour = int(row[2] // 3600 * 3600)
             counts[(hour, row[4], row[8] or "", row[11] or "", row[9] or "")] += 1
             counts[(hour, row[4], TOTAL, TOTAL, TOTAL)] += 1
+            kind, topic = row[4], row[5]
+            if kind == "device" or (kind == CORRECTION_KIND and topic == DEVICE_TOPIC):
+                devices.append({"ts": row[2], "device": row[8], "device_type": row[11],
+                                "worker": row[9], "state": row[12], "health": row[13]})
+            elif kind == "testjob" or (kind == CORRECTION_KIND and topic == JOB_TOPIC):
+                jobs.append({"ts": row[2], "job": row[7], "device": row[8], "device_type": row[11],
+                             "worker": row[9], "state": row[12], "health": row[13], "data": row[14]})
         conn.cursor().executemany(self._sql(ROLLUP_UPSERT),
                                   [(*key, n) for key, n in counts.items()])
+        return self._count_time(conn, self._tracker, devices, jobs)
+
+    def _count_time(self, conn, tracker, devices, jobs):
+        sums, updates, late = tracker.plan(devices)
+        if sums:
+            conn.cursor().executemany(self._sql(TIME_UPSERT), [
+                (*key, *(b.get(c, 0) for c in rollups.SUMS)) for key, b in sums.items()])
+        if updates:
+            conn.cursor().executemany(self._sql(SPAN_UPSERT), [
+                (device, *span) for device, span in updates.items()])
+        records = [r for r in map(rollups.finished_job, jobs) if r is not None]
+        if records:
+            conn.cursor().executemany(self._sql(JOB_INSERT), [
+                (r["job"], r["ts"], r["device"], r["device_type"], r["worker"], r["health"],
+                 int(r["health_check"]), r["wait_s"]) for r in records])
+        steps, overlay, counts = tracker.plan_queue(jobs)
+        if steps:
+            conn.cursor().executemany(self._sql(QUEUE_UPSERT), [
+                (key, step, most, last) for (key, step), (most, last) in steps.items()])
+        if overlay:
+            added = [(job, *entry) for job, entry in overlay.items() if entry is not None]
+            gone = [(job,) for job, entry in overlay.items() if entry is None]
+            if added:
+                conn.cursor().executemany(self._sql(QUEUED_UPSERT), added)
+            if gone:
+                conn.cursor().executemany(self._sql("DELETE FROM queued_jobs WHERE job = ?"), gone)
+        return updates, late, overlay, counts
 
     # -- roll-ups ----------------------------------------------------------------------------
     def rollups_complete(self):
@@ -377,10 +503,186 @@ class EventStore:
 
     def ensure_rollups(self):
         """Rebuild the roll-ups when they are missing (a store from before them); True if built."""
-        if self.rollups_complete():
-            return False
-        self.rebuild_rollups()
-        return True
+        built = False
+        if not self.rollups_complete():
+            self.rebuild_rollups()
+            built = True
+        if not self.time_rollups_complete():
+            self.rebuild_time_rollups()
+            built = True
+        return built
+
+    def time_rollups_complete(self):
+        """Whether the time roll-ups cover every stored event (else they are rebuilt first)."""
+        rows = self._rows("SELECT complete FROM rollup_time_state WHERE id = 1")
+        return bool(rows and rows[0]["complete"])
+
+    def _queued(self):
+        return {r["job"]: (r["device_type"], r["since"])
+                for r in self._rows("SELECT job, device_type, since FROM queued_jobs")}
+
+    def _open_spans(self):
+        return {r["device"]: (r["ts"], r["state"], r["health"], r["device_type"], r["worker"],
+                              r["bad_since"]) for r in self._rows("SELECT * FROM device_span")}
+
+    def rebuild_time_rollups(self, page=20_000):
+        """Count the time roll-ups, open spans and finished jobs again from the stored device and
+        job transitions, oldest first, in one transaction; returns the number of rows read."""
+        tracker = rollups.Tracker()
+        read = 0
+        sql = self._sql(
+            "SELECT id, ts, kind, topic, job, device, device_type, worker, state, health, data "
+            "FROM events WHERE kind IN ('device', 'testjob', ?) AND ts >= ? AND (ts > ? OR id > ?) "
+            "AND (kind <> ? OR topic IN (?, ?)) ORDER BY ts, id LIMIT ?")
+        with self._write_lock, self._transaction() as conn:
+            for table in TIME_TABLES:
+                conn.execute(f"DELETE FROM {table}")
+            ts, ident = -1e300, 0
+            for _ in range(100_000):  # bounded: 2,000 million rows at most
+                rows = conn.execute(sql, (CORRECTION_KIND, ts, ts, ident, CORRECTION_KIND,
+                                          DEVICE_TOPIC, JOB_TOPIC, page)).fetchall()
+                devices, jobs = [], []
+                for r in rows:
+                    if r["kind"] == "device" or r["topic"] == DEVICE_TOPIC:
+                        devices.append(dict(r))
+                    elif r["kind"] == "testjob" or r["topic"] == JOB_TOPIC:
+                        jobs.append(dict(r))
+                tracker.commit(*self._count_time(conn, tracker, devices, jobs))
+                read += len(rows)
+                if len(rows) < page:
+                    break
+                ts, ident = rows[-1]["ts"], rows[-1]["id"]
+            conn.execute("INSERT INTO rollup_time_state (id, complete) VALUES (1, 1) "
+                         "ON CONFLICT (id) DO UPDATE SET complete = 1")
+            self._tracker = tracker
+        return read
+
+    def _prune_time_rollups(self):
+        """After retention: what the roll-ups hold of time before the oldest stored event goes."""
+        oldest = self._rows("SELECT MIN(ts) AS t FROM events")[0]["t"]
+        with self._write_lock, self._transaction() as conn:
+            if oldest is None:
+                for table in TIME_TABLES:
+                    conn.execute(f"DELETE FROM {table}")
+                self._tracker = rollups.Tracker()
+                return
+            conn.execute(self._sql("DELETE FROM rollup_time WHERE period + width <= ?"), (oldest,))
+            conn.execute(self._sql("DELETE FROM finished_jobs WHERE ts < ?"), (oldest,))
+            conn.execute(self._sql("DELETE FROM device_span WHERE ts < ?"), (oldest,))
+            conn.execute(self._sql("DELETE FROM rollup_queue WHERE step + ? <= ?"),
+                         (rollups.QUEUE_STEP, oldest))
+            conn.execute(self._sql("DELETE FROM queued_jobs WHERE since < ?"), (oldest,))
+            self._tracker.forget_before(oldest)
+
+    # -- reading the time roll-ups (reports) -------------------------------------------------
+    def time_sums(self, group, lo, hi, filters=None):
+        """{(group value, UTC day): {sum: total}} of the closed spans in [lo, hi), both whole
+        hours: whole days from the daily rows, the hours of the days at either end from the
+        hourly ones. `filters`: {device, device_type, worker: value} the spans must have."""
+        col = GROUP_COLUMNS[group]
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
+        extra = "".join(f" AND {k} = ?" for k in filters)
+        day, d0, d1 = rollups.DAY, -(-lo // rollups.DAY) * rollups.DAY, hi // rollups.DAY * rollups.DAY
+        if d0 <= d1:
+            parts = [(rollups.HOUR, lo, d0, d0 - day), (rollups.DAY, d0, d1, None),
+                     (rollups.HOUR, d1, hi, d1)]
+        else:  # within one day
+            parts = [(rollups.HOUR, lo, hi, lo // day * day)]
+        sums = ", ".join(f"SUM({c}) AS {c}" for c in rollups.SUMS)  # named: PostgreSQL's rows are dicts
+        counts = [c in ("failures", "repairs") for c in rollups.SUMS]
+        out = {}
+        for width, a, b, fixed_day in parts:
+            if a >= b:
+                continue
+            # Hourly rows lie in one day (fixed_day); daily rows are their own day.
+            by = col if fixed_day is not None else f"period, {col}"  # the key's order
+            sql = (f"SELECT {col} AS g, {'period' if fixed_day is None else '0'} AS d, {sums} FROM rollup_time "
+                   f"WHERE width = ? AND period >= ? AND period < ?{extra} GROUP BY {by}")
+            for r in self._rows(sql, (width, int(a), int(b), *filters.values())):
+                r = tuple(r.values()) if isinstance(r, dict) else tuple(r)
+                key = (r[0], int(r[1]) if fixed_day is None else int(fixed_day))
+                bucket = out.get(key)
+                if bucket is None:
+                    bucket = out[key] = dict.fromkeys(rollups.SUMS, 0)
+                for c, is_count, value in zip(rollups.SUMS, counts, r[2:]):
+                    if value:  # (PostgreSQL sums BIGINTs as NUMERIC: Decimal)
+                        bucket[c] += int(value) if is_count else float(value)
+        return out
+
+    def open_spans(self, filters=None):
+        """Each board's last stored transition: device → span (core.rollups.Tracker), of the
+        boards whose last span has `filters` ({device, device_type, worker: value})."""
+        index = {"device_type": 3, "worker": 4}
+        return {d: span for d, span in self._open_spans().items()
+                if all(v is None or (d if k == "device" else span[index[k]]) == v
+                       for k, v in (filters or {}).items())}
+
+    def queue_points(self, device_type, start, end, step):
+        """The queue chart from its roll-up: [(step end, most jobs queued in it)] over [start,
+        end) in steps of `step` (start and step multiples of rollups.QUEUE_STEP), of one device
+        type or (None) in all."""
+        key = rollups.ALL if device_type is None else device_type
+        before = self._rows("SELECT last FROM rollup_queue WHERE device_type = ? AND step < ? "
+                            "ORDER BY step DESC LIMIT 1", (key, int(start)))
+        rows = self._rows("SELECT step, most, last FROM rollup_queue WHERE device_type = ? "
+                          "AND step >= ? AND step < ? ORDER BY step", (key, int(start), int(end)))
+        return rollups.queue_points(int(before[0]["last"]) if before else 0,
+                                    [(r["step"], int(r["most"]), int(r["last"])) for r in rows],
+                                    start, end, step)
+
+    def outcome_days(self, since, until, filters=None):
+        """{UTC day ISO: {health: jobs}} of the jobs that first finished in [since, until) (the
+        outcomes chart), counted in the database; `filters` on device, device_type, worker."""
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
+        day = self.floor.format(x="(ts / 86400.0)")
+        extra = "".join(f" AND {k} = ?" for k in filters)
+        out = {}
+        for r in self._rows(f"SELECT {day} AS d, health, COUNT(*) AS n FROM finished_jobs "
+                            f"WHERE ts >= ? AND ts < ?{extra} GROUP BY {day}, health",
+                            (since, until, *filters.values())):
+            iso = dt.datetime.fromtimestamp(int(r["d"]) * 86400, dt.timezone.utc).date().isoformat()
+            out.setdefault(iso, {})[r["health"]] = int(r["n"])
+        return dict(sorted(out.items()))
+
+    def job_sums(self, group, since, until):
+        """{group value: {run, completed, checks, passed}} of the jobs finished in [since, until)."""
+        col = GROUP_COLUMNS[group]
+        sql = (f"SELECT {col} AS g, "
+               f"SUM(CASE WHEN device IS NOT NULL THEN 1 ELSE 0 END) AS run, "
+               f"SUM(CASE WHEN device IS NOT NULL AND health = 'Complete' THEN 1 ELSE 0 END) AS completed, "
+               f"SUM(CASE WHEN health_check = 1 AND health IN ('Complete', 'Incomplete') THEN 1 ELSE 0 END) AS checks, "
+               f"SUM(CASE WHEN health_check = 1 AND health = 'Complete' THEN 1 ELSE 0 END) AS passed "
+               f"FROM finished_jobs WHERE ts >= ? AND ts < ? GROUP BY {col}")
+        return {r["g"]: {k: int(r[k] or 0) for k in ("run", "completed", "checks", "passed")}
+                for r in self._rows(sql, (since, until))}
+
+    def wait_percentiles(self, group, since, until, fractions=(0.5, 0.95)):
+        """{group value: {fraction: queue wait}} of the jobs finished in [since, until), by linear
+        interpolation between closest ranks (core.reports.percentile), ranked in the database."""
+        col = GROUP_COLUMNS[group]
+        wanted = " OR ".join(
+            f"r = {self.floor.format(x=f'((c - 1) * {f!r})')} + {step}"
+            for f in fractions for step in (1, 2))
+        sql = (f"SELECT g, r, c, wait_s FROM (SELECT {col} AS g, wait_s, "
+               f"ROW_NUMBER() OVER (PARTITION BY {col} ORDER BY wait_s) AS r, "
+               f"COUNT(*) OVER (PARTITION BY {col}) AS c FROM finished_jobs "
+               f"WHERE ts >= ? AND ts < ? AND wait_s IS NOT NULL) AS w WHERE {wanted}")
+        ranked = {}
+        for r in self._rows(sql, (since, until)):
+            entry = ranked.setdefault(r["g"], [r["c"], {}])
+            entry[1][r["r"]] = r["wait_s"]
+        out = {}
+        for key, (count, by_rank) in ranked.items():
+            out[key] = {}
+            for f in fractions:
+                k = (count - 1) * f
+                lo = math.floor(k)
+                low = by_rank[lo + 1]
+                high = by_rank.get(lo + 2, low)
+                out[key][f] = low + (high - low) * (k - lo)
+        return out
 
     def _drop(self, count, kind, message, *args):
         """Count rows lost to history, and say so at most once per 5 s per kind (a full disk
@@ -437,6 +739,8 @@ class EventStore:
             deleted += cur.rowcount
             if cur.rowcount < chunk:
                 break
+        if deleted:
+            self._prune_time_rollups()
         self.pruned += deleted
         return deleted
 
@@ -536,7 +840,8 @@ class EventStore:
         return {"file": self.display_name, "queued": len(self.queue), "written": self.written,
                 "dropped": self.dropped, "last_dropped": self.last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
-                "failing": self.failing, "sqlite_memory_mb": self._memory_mb()}
+                "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),
+                "rollup_out_of_order": self._tracker.out_of_order}
 
     @staticmethod
     def _memory_mb():
@@ -642,6 +947,7 @@ class PostgresStore(EventStore):
 
     placeholder = "%s"
     id_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    clustered = ""
     floor = "CAST(floor({x}) AS BIGINT)"  # CAST alone rounds to the nearest
 
     def __init__(self, url, max_queue=100_000):

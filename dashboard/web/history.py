@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify, request
 from dashboard.core import statistics as history
 from dashboard.core.events import job_id as valid_job_id
 from dashboard.core.state import CORRECTION_KIND
-from dashboard.web import params
+from dashboard.web import params, reports
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import services
 from dashboard.core.visibility import redact_job
@@ -273,12 +273,9 @@ def stats_utilisation():
     start, end = _window(a)
     filters = {k: params.text(a, k) for k in ("device_type", "worker", "device")}
     filters = {k: v for k, v in filters.items() if v}
-    store = _store()
-
-    def read():
-        before = store.state_before("device", "device", start, filters)
-        return history.utilisation(before, store.rows("device", start, end, filters), start, end)
-    return jsonify({"ok": True, "from": start, "to": end, "device_types": _in_thread(read)})
+    # From the time roll-ups, over whole hours (as the reports): the window starts at the hour.
+    shares, start, end = _in_thread(reports.utilisation, _store(), start, end, filters)
+    return jsonify({"ok": True, "from": start, "to": end, "device_types": shares})
 
 
 @bp.get("/api/v1/stats/outcomes")
@@ -289,10 +286,12 @@ def stats_outcomes():
     filters = {k: params.text(a, k) for k in ("device_type", "submitter", "device")}
     filters = {k: v for k, v in filters.items() if v}
     end = time.time()
+    if "submitter" not in filters:  # counted in the database from the finished jobs' roll-up
+        return jsonify({"ok": True, "days": _in_thread(
+            _store().outcome_days, end - days * 86400, end, filters)})
     rows = _in_thread(_store().outcomes, end - days * 86400, end, filters)
-    if "submitter" in filters:  # only the jobs this viewer may see are theirs to count
-        view = viewing()
-        rows = [r for r in rows if view.job_visible(r["job"])]
+    view = viewing()  # only the jobs this viewer may see are theirs to count by submitter
+    rows = [r for r in rows if view.job_visible(r["job"])]
     return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})
 
 
@@ -305,6 +304,10 @@ def stats_queue():
     filters = {k: params.text(a, k) for k in ("device_type", "submitter")}
     filters = {k: v for k, v in filters.items() if v}
     store = _store()
+    if "submitter" not in filters:  # from the queue's roll-up, in steps from a whole step
+        start = start // step * step
+        points = _in_thread(store.queue_points, filters.get("device_type"), start, end, step)
+        return jsonify({"ok": True, "step": step, "points": points})
     view = viewing()
 
     def read():

@@ -59,12 +59,15 @@ REPORT_ROW = _obj(("name", "availability", "utilisation", "failures", "jobs_run"
                   mtbf_hours=NNUM, mttr_hours=NNUM, health_checks={"type": "integer"},
                   health_check_pass_rate=NNUM, jobs_run={"type": "integer"},
                   jobs_completed={"type": "integer"}, queue_wait_p50_s=NNUM, queue_wait_p95_s=NNUM,
-                  known_hours=NUM)
+                  known_hours=NUM, days={"type": "array", "description": "[UTC day (epoch), "
+                                         "availability or null] for each day of the period",
+                                         "items": {"type": "array", "items": NNUM}})
 REPORT_PARAMS = [
     {"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
-     "description": "start of the period (default: 30 days before `until`)"},
+     "description": "start of the period (default: 30 days before `until`), rounded down to the hour"},
     {"name": "until", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
-     "description": "end of the period, exclusive (default: now); at most 366 days after `since`"},
+     "description": "end of the period, exclusive (default: now), rounded up to the hour and never "
+                    "past now; at most 366 days after `since`"},
     {"name": "group", "in": "query", "required": False,
      "schema": {"type": "string", "enum": ["device", "device_type", "worker"]}, "description": "default device"},
 ]

@@ -1,15 +1,14 @@
 """Reliability reports (core.reports) over a period, per device, device type or worker: JSON at
-GET /api/v1/reports, CSV at /export/reports.csv. Read from the stored transitions, the same rows
-the charts read, so that for the same period the figures agree."""
+GET /api/v1/reports, CSV at /export/reports.csv. Read from the time roll-ups the store keeps as it
+stores each transition (core.rollups), over whole hours; for the same period the figures agree with
+the charts, which read the same transitions (tests/unit/test_reports.py checks both)."""
 import csv
 import io
-import json
 import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from dashboard.core import reports
-from dashboard.core.events import parse_time
+from dashboard.core import reports, rollups
 from dashboard.web import params
 from dashboard.web.context import in_thread, require_store
 from dashboard.web.protocol import stored_kind
@@ -33,40 +32,47 @@ def _period(args):
     return since, until
 
 
-def _ts(text):
-    try:
-        return parse_time(text).timestamp() if text else None
-    except (ValueError, TypeError, OverflowError):
-        return None
+def period(since, until, now=None):
+    """The report's period, in whole hours ([since, until) rounded out), and never past now."""
+    now = time.time() if now is None else now
+    lo = since // rollups.HOUR * rollups.HOUR
+    hi = min(now, -(-until // rollups.HOUR) * rollups.HOUR)
+    return lo, max(lo, hi)
 
 
-def finished_jobs(rows):
-    """Each job's first Finished row, with what its data says (health check, submit and start)."""
-    seen, out = set(), []
-    for row in rows:
-        if row["state"] != "Finished" or row["job"] is None or row["job"] in seen:
-            continue
-        seen.add(row["job"])
-        try:
-            data = json.loads(row["data"]) if isinstance(row["data"], str) else (row["data"] or {})
-        except ValueError:
-            data = {}
-        data = data if isinstance(data, dict) else {}
-        record = data.get("record") if isinstance(data.get("record"), dict) else data  # a correction
-        out.append({"ts": row["ts"], "job": row["job"], "device": row["device"],
-                    "device_type": row["device_type"], "worker": row["worker"],
-                    "health": row["health"], "health_check": record.get("health_check") is True,
-                    "submit_ts": _ts(record.get("submit_time")),
-                    "start_ts": _ts(record.get("start_time"))})
-    return out
+def report(store, since, until, group, now=None):
+    """{name: figures} of one period, from the roll-ups (blocking: run it in a thread). The
+    period is `period(since, until)`: whole hours, up to now at most."""
+    lo, hi = period(since, until, now)
+    table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
+    open_days = rollups.open_spans(store.open_spans(), lo, hi, group)
+    return reports.from_rollups(store.time_sums(group, int(lo), int(table_hi)), open_days,
+                                store.job_sums(group, lo, hi),
+                                store.wait_percentiles(group, lo, hi), lo, hi)
 
 
-def report(store, since, until, group):
-    """{name: figures} of one period (blocking: run it in a thread)."""
+def utilisation(store, since, until, filters=None, now=None):
+    """The utilisation chart's figures ({device type: {"seconds", category: share}}) over
+    `period(since, until)`, from the time roll-ups: (figures, from, to)."""
+    lo, hi = period(since, until, now)
+    table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
+    closed = store.time_sums("device_type", int(lo), int(table_hi), filters)
+    opened = rollups.open_spans(store.open_spans(filters), lo, hi, "device_type")
+    return rollups.shares(closed, opened), lo, hi
+
+
+def scan_report(store, since, until, group):
+    """The same figures by reading every transition of the period: the baseline (bench/store.py,
+    tests) the roll-ups are checked against."""
     before = store.state_before("device", "device", since, columns=DEVICE_COLUMNS)
     rows = store.rows("device", since, until, columns=DEVICE_COLUMNS)
-    jobs = finished_jobs(store.rows(JOB, since, until, columns=(
-        "ts", "job", "device", "device_type", "worker", "state", "health", "data")))
+    seen, jobs = set(), []
+    for row in store.rows(JOB, since, until, columns=(
+            "ts", "job", "device", "device_type", "worker", "state", "health", "data")):
+        record = rollups.finished_job(row)
+        if record is not None and record["job"] not in seen:
+            seen.add(record["job"])
+            jobs.append(record)
     return reports.reliability(before, rows, jobs, since, until, group)
 
 
@@ -74,6 +80,7 @@ def _query():
     since, until = _period(request.args)
     group = params.choice(request.args, "group", reports.GROUPS, "device")
     store = require_store()
+    since, until = period(since, until)
     rows = in_thread(report, store, since, until, group)
     return since, until, group, [{"name": name, **figures} for name, figures in rows.items()]
 
@@ -92,7 +99,7 @@ def reliability_csv():
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow((group, *reports.FIELDS))
-    for row in rows:
+    for row in rows:  # (without the days: the JSON has them)
         writer.writerow((row["name"], *("" if row[f] is None else row[f] for f in reports.FIELDS)))
     return Response(buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=report-{group}.csv"})

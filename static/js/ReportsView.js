@@ -1,6 +1,8 @@
 /**
  * The Reports view: reliability per device, device type or worker over a period (GET
- * /api/v1/reports), in a sortable table, printable, with CSV and JSON exports of the same figures.
+ * /api/v1/reports), in a sortable table, printable, with CSV and JSON exports of the same figures,
+ * and each row's availability per UTC day as a sparkline (bars, with the lowest and highest day in
+ * words for screen readers and as a tooltip).
  */
 import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -25,6 +27,29 @@ const Bar = ({ share }) => (share === null || share === undefined ? "" : html`<s
   aria-hidden="true"><span style=${`width:${Math.round(share * 100)}%`}></span></span>`);
 
 const day = (epoch) => new Date(epoch * 1000).toISOString().slice(0, 10);
+
+/** In words, what a sparkline of availability per day shows (for screen readers and tooltips). */
+export function describeDays(days) {
+  const known = (days || []).filter(([, v]) => v !== null && v !== undefined);
+  if (!known.length) return "Availability per day: no day known";
+  const low = known.reduce((a, b) => (b[1] < a[1] ? b : a));
+  const high = known.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return `Availability per day over ${days.length} day${days.length > 1 ? "s" : ""}: lowest ` +
+    `${show(low[1], "pct")} on ${day(low[0])}, highest ${show(high[1], "pct")} on ${day(high[0])}` +
+    (known.length < days.length ? `, ${days.length - known.length} not known` : "");
+}
+
+/** Availability per UTC day as small bars (a gap where a day is not known), with its words. */
+const Sparkline = ({ days }) => {
+  if (!days || !days.length) return "";
+  const w = Math.max(2, Math.min(6, Math.floor(120 / days.length)));
+  const label = describeDays(days);
+  return html`<svg class="sparkline" role="img" aria-label=${label} width=${w * days.length} height="16"
+    viewBox=${`0 0 ${w * days.length} 16`}><title>${label}</title>
+    ${days.map(([ts, v], i) => (v === null || v === undefined ? null : html`<rect key=${ts}
+      x=${i * w} y=${16 - Math.max(1, Math.round(v * 16))} width=${Math.max(1, w - 1)}
+      height=${Math.max(1, Math.round(v * 16))} class=${v < 0.5 ? "low" : ""} />`))}</svg>`;
+};
 
 export function ReportsView() {
   const [group, setGroup] = useState("device");
@@ -71,11 +96,13 @@ export function ReportsView() {
       ${rows.length > 0 && html`
         <table class="report-table">
           <thead><tr>${header("name", GROUPS.find(([k]) => k === group)[1])}
-            ${COLUMNS.map(([key, label]) => header(key, label))}</tr></thead>
+            ${COLUMNS.map(([key, label]) => header(key, label))}
+            <th scope="col">Availability per day</th></tr></thead>
           <tbody>${rows.map((r) => html`<tr key=${r.name} data-report-row=${r.name}>
             <th scope="row">${r.name}</th>
             ${COLUMNS.map(([key, , unit]) => html`<td key=${key} data-field=${key}>${show(r[key], unit)}
-              ${key === "availability" && html`<${Bar} share=${r[key]} />`}</td>`)}</tr>`)}</tbody>
+              ${key === "availability" && html`<${Bar} share=${r[key]} />`}</td>`)}
+            <td class="spark" data-field="days"><${Sparkline} days=${r.days} /></td></tr>`)}</tbody>
         </table>`}
     </section>`;
 }
