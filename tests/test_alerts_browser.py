@@ -1,6 +1,8 @@
 """Alerts as a person sees them (Debian's Chromium, Playwright, the app as a subprocess): the alerts
 view and the header's count, the wall's banner, and the browser-notification opt-in."""
 
+import re
+
 import pytest
 
 from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
@@ -46,6 +48,11 @@ def test_alerts_view_header_count_and_wall_banner(browser, lab):
     try:
         row = page.wait_for_selector('[data-alert-key="device_bad/qemu-01"].is-firing', timeout=15000)
         assert "qemu-01 has been Bad" in row.inner_text()
+        # The page's one time form: 24-hour, the viewer's zone, ISO 8601 in the tooltip.
+        fired = row.query_selector("time")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", fired.inner_text()), fired.inner_text()
+        iso = app.json("/api/v1/alerts")["alerts"][0]["fired_at"]
+        assert fired.get_attribute("title").startswith(iso) and "T" in fired.get_attribute("datetime")
         assert page.inner_text("#alert-count") == "1 alert firing"
         page.click('th >> text="Rule"')  # sortable
         assert page.get_attribute('th:has(button:text("Rule"))', "aria-sort") == "descending"

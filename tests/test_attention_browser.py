@@ -90,6 +90,47 @@ def test_the_attention_facts_worst_first_and_nothing_when_all_is_well(browser, s
     assert sorted(got["queue"]) == [["bbb", 1, 2], ["qemu", 2, 25]]
 
 
+def test_the_servers_firing_alerts_join_the_facts_worst_first_without_saying_anything_twice(browser, served):
+    got = run(browser, served, """
+      const al = (rule, kind, subject, severity = 'warning', extra = {}) => ({id: rule + subject, key: `${rule}/${subject}`,
+        rule, subject_kind: kind, subject, severity, status: 'firing', message: `${rule} about ${subject}`,
+        fired_at: iso(10), ...extra});
+      const lab = {
+        devices: new Map([dev('docker-06', 'docker', 'w-1', 'Idle', 'Bad', 180), dev('m-1', 'bbb', 'w-1', 'Idle', 'Maintenance'),
+                          dev('d-1', 'docker', 'w-2', 'Idle', 'Bad'), dev('q-1', 'qemu', 'w-1', 'Running')]),
+        workers: new Map([wrk('w-1'), wrk('w-2', 'Offline', 12)]),
+        jobs: new Map([jb(7, 'qemu', 'Submitted', 25)]),
+        alerts: [
+          al('device_bad', 'device', 'docker-06'),              // the strip says it (Bad)
+          al('health_checks_failed', 'device', 'docker-06'),    // ... the same device
+          al('device_bad', 'device', 'd-1'),                    // said by its Offline worker's item
+          al('worker_offline', 'worker', 'w-2'),                // the strip says it
+          al('queue_starving', 'device_type', 'qemu'),          // the strip says it
+          al('device_maintenance', 'device', 'm-1', 'critical', {acked_by: 'alice'}),
+          al('stream_silent', 'lab', 'lab'),
+          al('flapping', 'device', 'q-1', 'info'),
+          al('device_bad', 'device', 'elsewhere-1'),            // not on the page (its filter)
+          al('worker_offline', 'worker', 'w-9', 'critical', {status: 'resolved'}),
+        ]};
+      const items = a.attentionItems(lab, now);
+      return {texts: items.map((i) => i.text), keys: items.map((i) => i.key),
+              opens: items.map((i) => `${i.kind}:${i.id}`),
+              levels: items.filter((i) => i.alert).map((i) => i.level),
+              none: a.attentionItems({...lab, alerts: []}, now).length};""")
+    assert got["texts"] == [
+        "device_maintenance about m-1 (acknowledged by alice)",  # critical: before every warning
+        "stream_silent about lab",  # the whole lab: before the page's facts of the same level
+        "worker w-2 Offline 12 min: 1 device",
+        "docker-06 Bad 3 h 00 min",
+        "qemu: 1 queued, oldest 25 min, no Idle Good device",
+        "flapping about q-1",  # info: after every warning
+    ]
+    assert got["keys"][:2] == ["alert:device_maintenance/m-1", "alert:stream_silent/lab"]
+    assert got["opens"][0] == "device:m-1" and got["opens"][1] == "lab:lab"
+    assert got["levels"] == ["critical", "warning", "info"]
+    assert got["none"] == 3
+
+
 def test_problems_first_orders_devices_and_groups_and_keeps_unchanged_groups(browser, served):
     got = run(browser, served, """
       const devices = new Map([dev('a-1', 'aaa', 'w-1'), dev('a-2', 'aaa', 'w-1'),
@@ -200,6 +241,64 @@ def test_a_worker_outage_and_a_starving_queue_in_the_strip_on_the_tiles_and_in_t
     finally:
         desk.context.close()
         wall.context.close()
+
+
+def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(browser, tmp_path):
+    """A critical alert the page cannot compute (a device in Maintenance too long) comes first; the
+    alerts about a Bad device, an Offline worker and a device under it are said once, by the
+    strip's own items."""
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.device_bad]\nminutes = 0\n[rules.worker_offline]\nminutes = 0\n"
+                      "[rules.device_maintenance]\nminutes = 0\nseverity = \"critical\"\n")
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--alerts-config", str(config),
+                     "--alerts-interval", "0.2")
+    desk = wall = None
+    try:
+        publisher.wait_for_subscriber()
+        send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+        send(publisher, "worker", "w2", {"hostname": "w-2", "state": "Offline", "health": "Active"})
+        send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1", "Idle", "Bad"))
+        send(publisher, "device", "d2", device("bbb-01", "bbb", "w-1", "Idle", "Maintenance"))
+        send(publisher, "device", "d3", device("bbb-02", "bbb", "w-2", "Idle", "Bad"))
+        wait_until(lambda: sorted(a["key"] for a in app.json("/api/v1/alerts?status=firing")["alerts"]) == [
+            "device_bad/bbb-02", "device_bad/qemu-01", "device_maintenance/bbb-01", "worker_offline/w-2"],
+            timeout=15, what="four alerts firing")
+        desk = open_page(browser, width=1280, height=800)
+        wall = open_page(browser, width=1920, height=1080)
+        desk.goto(app.url + "/")
+        wall.goto(app.url + "/?wall=1")
+        for page in (desk, wall):
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_selector('.attention-item[data-alert="device_maintenance/bbb-01"]', timeout=10000)
+            items = page.evaluate("""() => [...document.querySelectorAll('.attention-item')].map((el) =>
+              [el.dataset.alert || null, el.className, el.querySelector('.attention-text').textContent])""")
+            assert len(items) == 3, items
+            assert items[0][0] == "device_maintenance/bbb-01" and "level-critical" in items[0][1], items
+            assert items[0][2].startswith("bbb-01 has been Maintenance for "), items
+            assert items[1][0] is None and items[1][2].startswith("worker w-2 Offline"), items
+            assert items[1][2].endswith(": 1 device"), items
+            assert items[2][0] is None and items[2][2].startswith("qemu-01 Bad"), items
+        # The alert's item opens its device.
+        desk.click('.attention-item[data-alert="device_maintenance/bbb-01"] button')
+        desk.wait_for_selector("#detail", timeout=5000)
+        assert "detail=device:bbb-01" in desk.url
+
+        # Out of Maintenance: the alert resolves and leaves the strip (asked at once, not in 10 s).
+        send(publisher, "device", "d2b", device("bbb-01", "bbb", "w-1", "Idle", "Good"))
+        wait_until(lambda: app.json("/api/v1/alerts?status=firing")["firing"] == 3, timeout=15,
+                   what="the maintenance alert resolved")
+        for page in (desk, wall):
+            page.evaluate("window.dispatchEvent(new Event('dashboard:alerts-changed'))")
+            page.wait_for_function("() => document.querySelectorAll('.attention-item').length === 2", timeout=10000)
+            assert page.query_selector(".attention-item[data-alert]") is None
+            assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        for page in (desk, wall):
+            if page is not None:
+                page.context.close()
+        app.stop()
+        publisher.close()
 
 
 def test_events_per_minute_come_from_the_server_after_a_reload(browser):

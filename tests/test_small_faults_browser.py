@@ -1,8 +1,9 @@
 """Small faults of issue 13 (item 6), each as a person would meet it, in Debian's Chromium against
 the app fed by a real ZMQ publisher: one 24-hour time form, a filter value never seen warns,
 health= narrows the feed's messages (on the server, so a busy lab's other messages do not push a
-Bad device's out of the page's bounded feed), stale data does not grey the charts, phone tabs all reachable,
-"N canceled" readable (>= 4.5:1) in both themes.
+Bad device's out of the page's bounded feed), stale data does not grey the charts, phone tabs all
+reachable, "N canceled" readable (>= 4.5:1) in both themes; the filter fields' suggestions, and the
+"just changed" mark an outline (no fill) on the desk and off on a wall.
 """
 import pytest
 
@@ -138,3 +139,55 @@ def test_a_health_filter_keeps_the_bad_devices_messages_past_the_feeds_bound(lab
     finally:
         page.context.close()
         view.close()
+
+
+TILE_LOOK = """(el) => { const s = getComputedStyle(el);
+  return {flash: el.classList.contains('tile-flash'), outline: s.outlineStyle, width: s.outlineWidth,
+          fill: s.backgroundColor, image: s.backgroundImage, shadow: s.boxShadow}; }"""
+
+
+def test_filter_suggestions_and_the_just_changed_mark(lab, browser):
+    publisher, app = lab
+    page = open_page(browser, width=1280, height=800)
+    try:
+        # Each filter field suggests the values the page has seen, through its own <datalist>.
+        page.goto(app.url + "/")
+        page.wait_for_selector("[data-device]", timeout=10000)
+        suggestions = """() => Object.fromEntries([...document.querySelectorAll('.filter-field input[list]')].map((input) =>
+          [input.id, [...document.getElementById(input.getAttribute('list')).options].map((o) => o.value)]))"""
+        page.wait_for_function(f"() => ({suggestions})()['filter-submitter'].length > 0", timeout=15000)
+        assert page.evaluate(suggestions) == {"filter-device_type": ["bbb", "qemu"], "filter-worker": ["w-1"],
+                                              "filter-submitter": ["alice"]}
+        # A value chosen is no longer suggested; the others are still (remembered from before).
+        page.fill("#filter-device_type", "qemu")
+        page.press("#filter-device_type", "Enter")
+        page.wait_for_function("() => location.search.includes('device_type=qemu')", timeout=5000)
+        page.wait_for_selector('[data-device="qemu-01"]', timeout=10000)
+        page.wait_for_function(f"() => ({suggestions})()['filter-device_type'].join() === 'bbb'", timeout=5000)
+
+        # "Just changed": an outline, never a fill, on the desk; nothing at all on a wall.
+        wall = open_page(browser, width=1920, height=1080)
+        try:
+            for view, url, state in ((page, "/", "Idle"), (wall, "/?wall=1", "Running")):
+                view.goto(app.url + url)
+                view.wait_for_selector("#connection[data-state=live]", timeout=10000)
+                tile = view.wait_for_selector('[data-device="qemu-01"]', timeout=10000)
+                view.wait_for_timeout(300)
+                send(publisher, "device", f"flash-{state}", device("qemu-01", "qemu", "w-1", state, "Good"))
+                view.wait_for_selector(f'[data-device="qemu-01"][data-state="{state}"].tile-flash', timeout=5000)
+                lit = tile.evaluate(TILE_LOOK)
+                view.wait_for_selector(f'[data-device="qemu-01"][data-state="{state}"]:not(.tile-flash)', timeout=5000)
+                after = tile.evaluate(TILE_LOOK)
+                assert lit["flash"] and not after["flash"]
+                # The same ground, image and shadow as once the mark is gone: no fill.
+                assert {k: lit[k] for k in ("fill", "image", "shadow")} == {k: after[k] for k in ("fill", "image", "shadow")}
+                if url == "/":
+                    assert lit["outline"] == "dashed" and lit["width"] == "2px", lit
+                    assert after["outline"] == "none", after
+                else:
+                    assert lit["outline"] == "none", lit
+                assert view.errors == []
+        finally:
+            wall.context.close()
+    finally:
+        page.context.close()

@@ -6,11 +6,14 @@ import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.modu
 import { html } from "./html.js";
 import { canNotify } from "./alerts.js";
 import { getJson } from "./remote.js";
+import { parseTime } from "./time.js";
+import { Timestamp } from "./Timestamp.js";
 
 const COLUMNS = [["status", "Status"], ["rule", "Rule"], ["subject", "About"], ["message", "What"],
   ["fired_at", "Fired"], ["resolved_at", "Resolved"], ["acked_by", "Acknowledged by"]];
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+// The page's one time form (24-hour, the viewer's zone, ISO in the tooltip); nothing when unset.
+const when = (iso) => (iso ? html`<${Timestamp} iso=${iso} ms=${parseTime(iso)} />` : "");
 
 function NotificationsToggle() {
   const [permission, setPermission] = useState(canNotify() ? Notification.permission : "unsupported");

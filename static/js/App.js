@@ -146,8 +146,9 @@ export function App({ state, status, version, options, actions }) {
           <${ChartsView} filter=${options.filter} q=${options.q} healthCheck=${options.healthCheck}
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
-        <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers} wall=${wall}
-          onOpen=${actions.open} onQueue=${actions.showQueue} />
+        <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers}
+          alerts=${alerts.alerts} wall=${wall} onOpen=${actions.open} onQueue=${actions.showQueue}
+          onAlerts=${wall ? null : () => actions.setView("alerts")} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />
         <main id="main" class=${`board board-${view}`} tabindex="-1">${panels[view]}</main>` : html`

@@ -1,7 +1,8 @@
 /**
  * What needs a person, worst first (attention.js): a worker Offline, a Bad or Looping device, a
- * queue with nothing to run on. Each item is a button that opens the object's details (a queue
- * opens the Jobs view filtered to its device type). Nothing when all is well; on a wall the strip
+ * queue with nothing to run on, and the server's firing alerts that say something else. Each item
+ * is a button that opens the object's details (a queue opens the Jobs view filtered to its device
+ * type, an alert about the whole lab the Alerts view). Nothing when all is well; on a wall the strip
  * keeps its height either way (the board below must not move) and shows the first few items.
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
@@ -14,25 +15,31 @@ import { symbolFor, token } from "./lava.js";
 export const WALL_ITEMS = 3;
 export const DESK_ITEMS = 8;
 
-const SYMBOLS = { Offline: "○", Queue: "…" };
+// An alert's item carries its severity as its level.
+const SYMBOLS = { Offline: "○", Queue: "…", critical: "‼", warning: "!", info: "i" };
+const NO_ALERTS = [];
 
-export function AttentionStrip({ devices, jobs, workers, wall = false, onOpen, onQueue }) {
-  // Durations are to the minute: recomputed when the model changes or a minute passes.
+export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wall = false, onOpen, onQueue, onAlerts }) {
+  // Durations are to the minute: recomputed when the model or the alerts change, or a minute passes.
   const minute = useClockValue((now) => Math.floor(now / 60000));
-  const items = useMemo(() => attentionItems({ devices, jobs, workers }, Date.now()),
-    [devices, jobs, workers, minute]);
+  const items = useMemo(() => attentionItems({ devices, jobs, workers, alerts }, Date.now()),
+    [devices, jobs, workers, alerts, minute]);
   const limit = wall ? WALL_ITEMS : DESK_ITEMS;
   const shown = items.slice(0, items.length > limit ? limit - (wall ? 1 : 0) : limit);
   const more = items.length - shown.length;
   if (!wall && items.length === 0) return null;
-  const open = (item) => (item.kind === "queue" ? onQueue && onQueue(item.id) : onOpen(item.kind, item.id));
+  const open = (item) => {
+    if (item.kind === "queue") onQueue && onQueue(item.id);
+    else if (item.kind === "lab") onAlerts && onAlerts();
+    else onOpen(item.kind, item.id);
+  };
   return html`
     <section class=${`attention${wall ? " attention-wall" : ""}`} aria-label="Needs attention"
         data-count=${items.length}>
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
       <ul class="attention-items">
         ${shown.map((item) => html`<li key=${item.key} class=${`attention-item level-${token(item.level)}`}
-            data-kind=${item.kind} data-id=${item.id}>
+            data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}>
           <button type="button" class="attention-open" title=${item.text} onClick=${() => open(item)}>
             <span class="symbol" aria-hidden="true">${SYMBOLS[item.level] || symbolFor(item.level)}</span>
             <span class="attention-text">${item.text}</span>

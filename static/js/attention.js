@@ -1,11 +1,14 @@
 /**
- * The attention strip's facts: what needs a person, worst first, computed from the live model.
- * Pure: the state's Maps and `now` (epoch ms) go in, a list of items comes out (empty when all
- * is well). Each item names its object (to open its details) and says what is wrong in words.
+ * The attention strip's facts: what needs a person, worst first, computed from the live model and
+ * merged with the server's firing alerts (GET /api/v1/alerts, docs/alerts.md). Pure: the state's
+ * Maps, the alerts and `now` (epoch ms) go in, a list of items comes out (empty when all is well).
+ * Each item names its object (to open its details) and says what is wrong in words.
  *
  * Worst first: a worker Offline (its devices cannot run anything), then Bad devices, a starving
  * queue, then Looping devices; within a kind, the one with more devices affected or the longer
- * standing first. Maintenance is left out: a person put the device there.
+ * standing first. Maintenance is left out: a person put the device there (an alert about it, if
+ * the server's rules say so, is shown). The page's own facts rank as warnings: a critical alert
+ * comes before them all, an info one after.
  */
 import { queueByType } from "./queue.js";
 import { parseTime } from "./time.js";
@@ -17,6 +20,13 @@ export const STARVING_AFTER_MS = 5 * 60 * 1000;
 export const MAX_ITEMS = 200;
 
 const SEVERITY = { worker: 4, bad: 3, queue: 2, looping: 1 };
+// An alert ranks by its rule's object like the page's facts; a lab-wide one (the event stream
+// silent, LAVA's API failing) first: everything shown may be out of date.
+const RULE_SEVERITY = { stream_silent: 5, lava_api_failing: 5, worker_offline: 4, device_bad: 3,
+  health_checks_failed: 3, queue_starving: 2, flapping: 1 };
+const LEVELS = { critical: 2, warning: 1, info: 0 };
+// The strip's kinds of object, by an alert's `subject_kind`.
+const KINDS = { device: "device", worker: "worker", device_type: "queue", lab: "lab" };
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -100,15 +110,56 @@ function queueItems(devices, workers, jobs, now) {
   return items;
 }
 
+/** Whether the page shows the alert's object: the strip follows the page's filter. */
+function shown(alert, kind, devices, workers, jobs) {
+  const id = alert.subject;
+  if (kind === "device") return devices.has(id);
+  if (kind === "worker") return workers.has(id);
+  if (kind === "queue") {
+    for (const d of devices.values()) if (d.device_type === id) return true;
+    for (const j of jobs.values()) if (j.device_type === id) return true;
+    return false;
+  }
+  return true;
+}
+
 /**
- * `{devices, jobs, workers}`: the page's Maps (already narrowed by the filter); `now`: epoch ms.
- * → items `{key, severity, kind, id, level, text}`, worst first, at most MAX_ITEMS.
+ * The firing alerts the page's own facts do not already say: one about an object the strip names
+ * (a Bad device, an Offline worker, a starving queue, or a device under its Offline worker's item)
+ * is left out, the strip's words having the page's newest figures.
  */
-export function attentionItems({ devices, jobs, workers }, now) {
+function alertItems(alerts, said, devices, workers, jobs) {
+  const items = [];
+  for (const alert of alerts) {
+    const kind = KINDS[alert.subject_kind];
+    if (alert.status !== "firing" || !kind || said.has(`${kind}:${alert.subject}`)
+      || !shown(alert, kind, devices, workers, jobs)) continue;
+    const level = Object.hasOwn(LEVELS, alert.severity) ? alert.severity : "warning";
+    const acked = alert.acked_by ? ` (acknowledged by ${alert.acked_by})` : "";
+    items.push({ key: `alert:${alert.key}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
+      started: parseTime(alert.fired_at) ?? 0, kind, id: alert.subject, alert: alert.key, level,
+      text: `${alert.message}${acked}` });
+  }
+  return items;
+}
+
+/**
+ * `{devices, jobs, workers}`: the page's Maps (already narrowed by the filter); `alerts`: the
+ * server's alerts (only the firing ones count); `now`: epoch ms.
+ * → items `{key, severity, kind, id, level, text}` (and `alert`, its key, for an alert's item),
+ * worst first, at most MAX_ITEMS.
+ */
+export function attentionItems({ devices, jobs, workers, alerts = [] }, now) {
   const checks = lastHealthChecks(jobs);
-  return [...workerItems(devices, workers, now), ...deviceItems(devices, workers, checks, now),
-    ...queueItems(devices, workers, jobs, now)]
-    .sort((a, b) => b.severity - a.severity || b.weight - a.weight || a.started - b.started
-      || compareNames(a.key, b.key))
+  const own = [...workerItems(devices, workers, now), ...deviceItems(devices, workers, checks, now),
+    ...queueItems(devices, workers, jobs, now)];
+  const said = new Set(own.map((item) => `${item.kind}:${item.id}`));
+  for (const device of devices.values()) {
+    if (device.worker && said.has(`worker:${device.worker}`)) said.add(`device:${device.hostname}`);
+  }
+  const rank = (item) => (item.alert ? LEVELS[item.level] : LEVELS.warning);
+  return [...own, ...alertItems(alerts, said, devices, workers, jobs)]
+    .sort((a, b) => rank(b) - rank(a) || b.severity - a.severity || b.weight - a.weight
+      || a.started - b.started || compareNames(a.key, b.key))
     .slice(0, MAX_ITEMS);
 }
