@@ -117,6 +117,22 @@ def test_flapping_fires_above_m_changes_in_t_minutes_and_resolves_when_it_calms(
     assert lab.what() == [("resolved", "flapping/d")]
 
 
+def test_a_board_flapping_for_an_hour_keeps_only_what_the_rule_needs():
+    """A health change every second for an hour: one alert, and no more than changes + 1 times
+    kept for the board (memory stays flat, issue 11's soak); it resolves as the window passes."""
+    lab = Lab("[rules.flapping]\nchanges = 6\nminutes = 60\n")
+    for i in range(3600):
+        lab.apply(device("d", i, ("Good", "Unknown")[i % 2]))
+    fired = [alert for alert, what in lab.log if what == "fired"]
+    assert lab.what() == [("fired", "flapping/d")]
+    assert len(lab.rules.flaps["d"]) == 7
+    assert "more than 6 times in 60 minutes" in fired[0]["message"]
+    lab.tick(3599 + 3600 - 7)
+    assert ("resolved", "flapping/d") not in lab.what()  # (a re-notification, maybe)
+    lab.tick(3599 + 3601)
+    assert ("resolved", "flapping/d") in lab.what()
+
+
 def test_queue_starving_needs_old_jobs_and_no_idle_good_board():
     lab = Lab("[rules.queue_starving]\nminutes = 60\n")
     lab.apply(device("q1", 0, "Good", state="Running"))
