@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import pathlib
 import random
 import sys
@@ -125,13 +126,22 @@ def main():
     parser.add_argument("--reconnecting", type=int, default=5)
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
     parser.add_argument("--async-mode", default="eventlet", choices=("eventlet", "gevent"))
+    parser.add_argument("--tracemalloc", metavar="FILE",
+                        help="trace the app's Python allocations (slower) and write the sites that "
+                             "grew most every --tracemalloc-every seconds to FILE")
+    parser.add_argument("--tracemalloc-every", type=float, default=300.0)
     args = parser.parse_args()
+    env = {}
+    if args.tracemalloc:
+        env = {"PYTHONPATH": str(ROOT / "bench" / "tracemalloc"),
+               "SOAK_TRACEMALLOC_OUT": str(pathlib.Path(args.tracemalloc).resolve()),
+               "SOAK_TRACEMALLOC_EVERY": str(args.tracemalloc_every)}
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     go, done = mp.Event(), mp.Queue()
     pub = mp.Process(target=publish, args=(endpoint, args.rate, args.duration, go, done), daemon=True)
     pub.start()
     app = AppProcess("--zmq", endpoint, "--log-level", "WARNING", "--max-connections-per-address", "0",
-                     async_mode=args.async_mode)
+                     async_mode=args.async_mode, env=env)
     ready, stop_flag, results = mp.Event(), mp.Event(), mp.Queue()
     kids = mp.Process(target=clients, args=(app.url, args.clients, args.reconnecting, ready,
                                             stop_flag, results), daemon=True)
@@ -163,7 +173,8 @@ def main():
     baseline = warm[0][1] if warm else None
     # RSS less what SQLite says it holds (its page caches, bounded by their cache_size): the rest.
     rest = [(t, rss - (sq or 0) * 1e6 / 2**20) for t, rss, sq in warm]
-    out = {"command": "python " + " ".join(sys.argv), "duration_s": args.duration, "rate": args.rate,
+    out = {"command": "python " + " ".join(sys.argv), "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
+           "duration_s": args.duration, "rate": args.rate,
            "published": sent, "clients": args.clients, "reconnecting": args.reconnecting,
            "rss_mb": {"start": samples[0][1], "after_warmup": baseline, "end": samples[-1][1],
                       "max": max(s[1] for s in samples)},
