@@ -293,7 +293,9 @@ def _logtail(settings, state, relay, visibility):
     from dashboard.live.logtail import LogTail
 
     def may_see(sid, job):
-        return may_see_job(relay.viewer_of(sid)[0], job, visibility)
+        viewer, wall = relay.viewer_of(sid)
+        # A wall link's screen shows its live view only: no job's log (docs/security.md).
+        return wall is None and not viewer.wall and may_see_job(viewer, job, visibility)
 
     tail = LogTail(_lava_client(settings), state.jobs.get, may_see, relay.send,
                    socketio.server.eio.create_event, ask=relay.ask_about_job,

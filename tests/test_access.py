@@ -385,6 +385,9 @@ def test_a_wall_link_works_is_limited_expires_and_is_revoked(lab):
             assert view.objects["device"] and all(
                 d["device_type"] == "qemu" for d in view.objects["device"].values())
             assert leaks(json.dumps(view.objects)) == []
+        # Its live view only: no job's log, not even a public job's on one of its devices.
+        ack = view.client.call("log_follow", {"job": 1}, timeout=10)
+        assert ack["ok"] is False and ack["code"] == "forbidden", ack
         assert walls(app, "list").stdout.split()[1] == "active"
         assert walls(app, "revoke", "lab2-east").returncode == 0
         view.client.disconnect()

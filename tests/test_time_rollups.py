@@ -140,11 +140,13 @@ def test_a_bad_row_and_rows_out_of_order_lose_nothing_else(store):
     bad = list(rows[40])
     bad[3] = object()  # `received`: no driver can bind it, so the row is refused
     late = device_row(9999, T0 + 60, "b1", "qemu", "w1", "Idle", "Bad")  # older than b1's last
-    fill(store, rows[:40] + [tuple(bad)] + rows[41:] + [late], batch=50)
+    fill(store, rows[:40] + [tuple(bad)] + rows[41:])
+    b1 = store.open_spans()["b1"]
+    fill(store, [late])
     assert store.dropped == 1 and store._tracker.out_of_order == 1
     assert store.stats()["rollup_out_of_order"] == 1
-    # Without the late row (counted at its board's last transition, a moment of no length), the
-    # roll-ups hold exactly what the scan of the stored rows says.
+    assert store.open_spans()["b1"] == b1  # the late row changes nothing of the board's time
+    # Only the late row is in the scan and not in the roll-ups: the other boards agree exactly.
     lo, hi = period(T0, NOW, now=NOW)
     scan = scan_report(store, lo, hi, "device")
     same({k: v for k, v in report(store, T0, NOW, "device", now=NOW).items() if k != "b1"},
@@ -269,3 +271,10 @@ def test_the_queue_chart_reads_its_rollup_and_says_what_a_scan_says(store, reope
     assert again.ensure_rollups()
     assert again.queue_points(None, T0, T0 + 2 * 86400, 900) == before
     assert again._tracker.counts["*"] == len(queued) == len(again._queued())
+    # Retention forgets the jobs queued since before the oldest event left, and says so in a step.
+    again.prune(max_age_s=None, max_rows=200)
+    oldest = again._rows("SELECT MIN(ts) AS t FROM events")[0]["t"]
+    assert all(since >= oldest for _, since in again._tracker.queued.values())
+    assert again._tracker.counts["*"] == len(again._queued()) < len(queued)  # some were forgotten
+    newest = again._rows("SELECT last FROM rollup_queue WHERE device_type = '*' ORDER BY step DESC LIMIT 1")
+    assert newest[0]["last"] == again._tracker.counts["*"]

@@ -45,7 +45,8 @@ def pieces(start, end, width):
 
 
 class Tracker:
-    """Each board's open span: device → (ts, state, health, device_type, worker, bad_since); and
+    """Each board's open span: device → (ts, state, health, device_type, worker, bad_since,
+    health_since: when it entered that health); and
     the queue: job → (device type or "", since) of the jobs whose last state is Submitted."""
 
     def __init__(self, last=None, queued=None):
@@ -87,25 +88,26 @@ class Tracker:
             prev = updates.get(device) or self.last.get(device)
             ts = float(row["ts"])
             if prev is not None and ts < prev[0]:
-                late += 1
-                ts = prev[0]
+                late += 1  # older than the board's last transition: it changes nothing here
+                continue
             device_type = row.get("device_type") or (prev[3] if prev else None)
             worker = row.get("worker") or (prev[4] if prev else None)
             health = row.get("health")
             bad_since = prev[5] if prev else None
-            span = (ts, row.get("state"), health, device_type, worker, bad_since)
+            health_since = prev[6] if prev is not None and prev[2] == health else ts
+            span = (ts, row.get("state"), health, device_type, worker, bad_since, health_since)
             if prev is not None:
                 add(prev[0], ts, prev, device)
             was_bad = prev is not None and prev[2] == "Bad"
             if health == "Bad" and not was_bad:
                 count(ts, span, device, "failures", 1)
-                span = span[:5] + (ts,)
+                bad_since = ts
             elif health != "Bad" and was_bad:
                 if bad_since is not None:
                     count(ts, span, device, "repairs", 1)
                     count(ts, span, device, "repair_s", ts - bad_since)
-                span = span[:5] + (None,)
-            updates[device] = span
+                bad_since = None
+            updates[device] = span[:5] + (bad_since, health_since)
         return sums, updates, late
 
     def plan_queue(self, jobs):
@@ -152,13 +154,16 @@ class Tracker:
 
     def forget_before(self, ts):
         """Drop the open spans of boards silent since before ts, and the jobs queued since before
-        it (retention removed their history)."""
+        it (retention removed their history); returns {queue key: (length before, after)} of the
+        queue lengths that changed."""
         for device in [d for d, span in self.last.items() if span[0] < ts]:
             del self.last[device]
+        before = collections.Counter(self.counts)
         for job in [j for j, (_, since) in self.queued.items() if since < ts]:
             device_type, _ = self.queued.pop(job)
             self.counts[device_type] -= 1
             self.counts[ALL] -= 1
+        return {key: (before[key], n) for key, n in self.counts.items() if n != before[key]}
 
 
 def queue_points(carry, rows, start, end, step):

@@ -16,7 +16,7 @@ import logging
 import time
 
 from flask import request
-from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, join_room
 
 from dashboard.core.batching import AdaptiveInterval
 from dashboard.core.filters import FilterError, parse_filter
@@ -267,7 +267,10 @@ class Relay:
         ended = [sid for sid, (_, _, session_id) in list(self.viewers.items())
                  if session_id is not None and not self.sessions.alive(session_id)]
         for sid in ended:
-            self.end_client(sid)
+            try:
+                self.end_client(sid)
+            except Exception:  # one client's failure must not keep the others signed in
+                log.exception("ending a client whose session ended failed")
         return len(ended)
 
     def end_client(self, sid):
@@ -275,8 +278,11 @@ class Relay:
         so), then disconnect it. In `lava` mode the page may connect again, as anonymous; in
         `login` mode that connection is refused."""
         if sid in self.viewers:  # ended once: a later sweep does not end it again
-            viewer, wall, _ = self.viewers[sid]
-            self.viewers[sid] = (viewer, wall, None)
+            _, wall, _ = self.viewers[sid]
+            # Until the disconnect is done (or should it not happen), it is no longer the viewer
+            # it was: out of its group, seen as anonymous.
+            self._leave(sid)
+            self.viewers[sid] = (ANONYMOUS, wall, None)
         self.sessions_ended += 1
         self._emit("session_ended", {"code": "session_ended", "error": SESSION_ENDED}, to=sid)
         self.socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
@@ -330,7 +336,7 @@ class Relay:
             return
         group = self.groups[key]
         group.sids.discard(sid)
-        leave_room(group.room, sid=sid)
+        self.socketio.server.leave_room(sid, group.room, namespace="/")  # (also outside a request)
         if not group.sids:
             del self.groups[key]
 

@@ -115,7 +115,8 @@ CREATE TABLE IF NOT EXISTS device_span (
     health TEXT,
     device_type TEXT,
     worker TEXT,
-    bad_since DOUBLE PRECISION
+    bad_since DOUBLE PRECISION,
+    health_since DOUBLE PRECISION
 );
 -- Each finished job once (its first Finished): what reports count, and its queue wait.
 CREATE TABLE IF NOT EXISTS finished_jobs (
@@ -171,10 +172,11 @@ TIME_UPSERT = (f"INSERT INTO rollup_time (width, period, device, device_type, wo
                f"{', '.join(rollups.SUMS)}) VALUES ({', '.join('?' * (5 + len(rollups.SUMS)))}) "
                f"ON CONFLICT (width, period, device, device_type, worker) DO UPDATE SET "
                + ", ".join(f"{c} = rollup_time.{c} + excluded.{c}" for c in rollups.SUMS))
-SPAN_UPSERT = ("INSERT INTO device_span (device, ts, state, health, device_type, worker, bad_since) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET ts = excluded.ts, "
-               "state = excluded.state, health = excluded.health, device_type = excluded.device_type, "
-               "worker = excluded.worker, bad_since = excluded.bad_since")
+SPAN_UPSERT = ("INSERT INTO device_span (device, ts, state, health, device_type, worker, bad_since, "
+               "health_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+               "ts = excluded.ts, state = excluded.state, health = excluded.health, "
+               "device_type = excluded.device_type, worker = excluded.worker, "
+               "bad_since = excluded.bad_since, health_since = excluded.health_since")
 JOB_INSERT = ("INSERT INTO finished_jobs (job, ts, device, device_type, worker, health, health_check, "
               "wait_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job) DO NOTHING")
 QUEUE_UPSERT = ("INSERT INTO rollup_queue (device_type, step, most, last) VALUES (?, ?, ?, ?) "
@@ -523,18 +525,25 @@ class EventStore:
 
     def _open_spans(self):
         return {r["device"]: (r["ts"], r["state"], r["health"], r["device_type"], r["worker"],
-                              r["bad_since"]) for r in self._rows("SELECT * FROM device_span")}
+                              r["bad_since"], r["health_since"])
+                for r in self._rows("SELECT * FROM device_span")}
 
     def rebuild_time_rollups(self, page=20_000):
         """Count the time roll-ups, open spans and finished jobs again from the stored device and
         job transitions, oldest first, in one transaction; returns the number of rows read."""
         tracker = rollups.Tracker()
-        read = 0
         sql = self._sql(
             "SELECT id, ts, kind, topic, job, device, device_type, worker, state, health, data "
             "FROM events WHERE kind IN ('device', 'testjob', ?) AND ts >= ? AND (ts > ? OR id > ?) "
             "AND (kind <> ? OR topic IN (?, ?)) ORDER BY ts, id LIMIT ?")
-        with self._write_lock, self._transaction() as conn:
+        with self._write_lock:
+            read = self._rebuild_time(tracker, sql, page)
+            self._tracker = tracker  # once the rebuild committed
+        return read
+
+    def _rebuild_time(self, tracker, sql, page):
+        read = 0
+        with self._transaction() as conn:
             for table in TIME_TABLES:
                 conn.execute(f"DELETE FROM {table}")
             ts, ident = -1e300, 0
@@ -554,25 +563,34 @@ class EventStore:
                 ts, ident = rows[-1]["ts"], rows[-1]["id"]
             conn.execute("INSERT INTO rollup_time_state (id, complete) VALUES (1, 1) "
                          "ON CONFLICT (id) DO UPDATE SET complete = 1")
-            self._tracker = tracker
         return read
 
     def _prune_time_rollups(self):
         """After retention: what the roll-ups hold of time before the oldest stored event goes."""
         oldest = self._rows("SELECT MIN(ts) AS t FROM events")[0]["t"]
-        with self._write_lock, self._transaction() as conn:
+        with self._write_lock:
             if oldest is None:
-                for table in TIME_TABLES:
-                    conn.execute(f"DELETE FROM {table}")
+                with self._transaction() as conn:
+                    for table in TIME_TABLES:
+                        conn.execute(f"DELETE FROM {table}")
                 self._tracker = rollups.Tracker()
                 return
-            conn.execute(self._sql("DELETE FROM rollup_time WHERE period + width <= ?"), (oldest,))
-            conn.execute(self._sql("DELETE FROM finished_jobs WHERE ts < ?"), (oldest,))
-            conn.execute(self._sql("DELETE FROM device_span WHERE ts < ?"), (oldest,))
-            conn.execute(self._sql("DELETE FROM rollup_queue WHERE step + ? <= ?"),
-                         (rollups.QUEUE_STEP, oldest))
-            conn.execute(self._sql("DELETE FROM queued_jobs WHERE since < ?"), (oldest,))
-            self._tracker.forget_before(oldest)
+            kept = rollups.Tracker(self._tracker.last, self._tracker.queued)
+            dropped = kept.forget_before(oldest)
+            # The queue lengths the forgotten jobs leave: a step row now, so the chart follows.
+            step = int(time.time() // rollups.QUEUE_STEP * rollups.QUEUE_STEP)
+            with self._transaction() as conn:
+                conn.execute(self._sql("DELETE FROM rollup_time WHERE period + width <= ?"), (oldest,))
+                conn.execute(self._sql("DELETE FROM finished_jobs WHERE ts < ?"), (oldest,))
+                conn.execute(self._sql("DELETE FROM device_span WHERE ts < ?"), (oldest,))
+                conn.execute(self._sql("DELETE FROM rollup_queue WHERE step + ? <= ?"),
+                             (rollups.QUEUE_STEP, oldest))
+                conn.execute(self._sql("DELETE FROM queued_jobs WHERE since < ?"), (oldest,))
+                if dropped:
+                    conn.cursor().executemany(self._sql(QUEUE_UPSERT), [
+                        (key, step, before, after) for key, (before, after) in dropped.items()])
+            kept.out_of_order = self._tracker.out_of_order
+            self._tracker = kept  # once the transaction committed
 
     # -- reading the time roll-ups (reports) -------------------------------------------------
     def time_sums(self, group, lo, hi, filters=None):
@@ -853,21 +871,15 @@ class EventStore:
         return self._rows(f"SELECT COUNT(*) AS n FROM events WHERE {' AND '.join(where)}", args)[0]["n"]
 
     def health_since(self, device):
-        """(health, time) of one device's current stored health and when it entered it: its
-        first transition (corrections count) into that health after its last one with another.
-        As far back as the store reaches; None when it holds no health of the device."""
-        where, args = _where({"kind": "device", "device": device}, None, None, corrections=True)
-        where.append("health IS NOT NULL")
-        cond = " AND ".join(where)
-        last = self._rows(f"SELECT id, health FROM events WHERE {cond} ORDER BY id DESC LIMIT 1", args)
-        if not last:
+        """(health, ISO time) of one device's current stored health and when it entered it: its
+        first transition (corrections count) into that health after its last one with another,
+        as the time roll-ups keep it (one row: device_span). None when the store holds no health
+        of the device."""
+        rows = self._rows("SELECT health, health_since FROM device_span WHERE device = ?", (device,))
+        if not rows or rows[0]["health"] is None or rows[0]["health_since"] is None:
             return None
-        health = last[0]["health"]
-        other = self._rows(f"SELECT id FROM events WHERE {cond} AND health <> ? "
-                           f"ORDER BY id DESC LIMIT 1", (*args, health))
-        first = self._rows(f"SELECT time FROM events WHERE {cond} AND id > ? ORDER BY id LIMIT 1",
-                           (*args, other[0]["id"] if other else -1))
-        return health, first[0]["time"]
+        return rows[0]["health"], dt.datetime.fromtimestamp(
+            rows[0]["health_since"], dt.timezone.utc).isoformat()
 
     def buckets(self, width_s, since, until, filters=None, rollups=True):
         """Event counts per time bucket and kind: [(bucket_start_ts, kind, n)], oldest first.

@@ -63,8 +63,9 @@ def list_alerts():
     status, since, until, limit = _query()
     view = viewing()
     devices = services().state.devices
-    rows = [public_alert(a, view) for a in _alerts(status, since, until, limit)
-            if view.alert_in_limit(a, devices)]
+    # A wall link's screen: read more, so that `limit` of its own are found among the others.
+    found = _alerts(status, since, until, limit if view.limit is None else 1000)
+    rows = [public_alert(a, view) for a in found if view.alert_in_limit(a, devices)][:limit]
     firing = sum(1 for a in rows if a["status"] == "firing")
     return jsonify({"ok": True, "alerts": rows, "firing": firing})
 

@@ -202,15 +202,16 @@ class Access:
             return None
         return body["n"], body["c"]
 
-    def viewer(self, cookie, authorization=None, address="?"):
+    def viewer(self, cookie, authorization=None, address="?", poll=False):
         """(Viewer, wall filter or None, why not) for a request's session cookie and header.
         An address whose tokens LAVA refused MAX_FAILURES times in FAILURE_WINDOW gets
         TooManyRefusals instead of another question to LAVA."""
-        return self.who(cookie, authorization, address)[:3]
+        return self.who(cookie, authorization, address, poll)[:3]
 
-    def who(self, cookie, authorization=None, address="?"):
+    def who(self, cookie, authorization=None, address="?", poll=False):
         """viewer(), and the id of the session it came from (None: no session, such as an API
-        client's token or a wall link)."""
+        client's token or a wall link). A `poll` (the page's own timer asking) does not count as
+        the session's use: an unattended tab does not keep it alive past its idle limit."""
         if self.mode == OPEN:
             return EVERYONE, None, None, None
         if authorization:
@@ -226,7 +227,7 @@ class Access:
                     self.refused += 1
                     return None, None, "LAVA does not know this token", None
                 return Viewer(username=user), None, None, None
-        signed_in = self.sessions.get(cookie.get("sid"))
+        signed_in = self.sessions.get(cookie.get("sid"), touch=not poll)
         if signed_in is not None:
             return Viewer(username=signed_in.username), None, None, cookie.get("sid")
         wall = cookie.get("wall")
@@ -262,7 +263,8 @@ def request_viewer():
         return g.viewer, g.wall_filter
     try:
         viewer, flt, why = access().viewer(session, request.headers.get("Authorization"),
-                                           client_address())
+                                           client_address(),
+                                           poll=request.headers.get("X-Dashboard-Poll") == "1")
     except TooManyRefusals as err:
         abort(429, str(err))
     except Exception as err:  # LAVA cannot check a token now: deny, and say why

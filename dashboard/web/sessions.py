@@ -39,8 +39,9 @@ class Sessions:
             self._by_id.popitem(last=False)
         return sid
 
-    def get(self, sid):
-        """The live session with this id (its use noted), or None (unknown, idle or too old)."""
+    def get(self, sid, touch=True):
+        """The live session with this id (its use noted, unless not `touch`), or None (unknown,
+        idle or too old)."""
         session = self._by_id.get(sid) if isinstance(sid, str) else None
         if session is None:
             return None
@@ -48,7 +49,8 @@ class Sessions:
         if self._over(session, now):
             del self._by_id[sid]
             return None
-        session.last_seen = now
+        if touch:
+            session.last_seen = now
         return session
 
     def alive(self, sid):

@@ -45,7 +45,7 @@ export function useAlerts(enabled = true) {
         && !(canNotify() && Notification.permission === "granted"))) return;
       busy = true;
       try {
-        const body = await getJson(`/api/v1/alerts?limit=${LIMIT}`, controller.signal);
+        const body = await getJson(`/api/v1/alerts?limit=${LIMIT}`, controller.signal, { poll: true });
         notifyNew(body.alerts, seen.current, first.current);
         first.current = false;
         if (!stopped) setState({ alerts: body.alerts, firing: body.firing, error: null, loaded: true });

@@ -25,11 +25,16 @@ export class RemoteError extends Error {
   }
 }
 
-/** GET `url` → the parsed `{ok: true, ...}` body, or a RemoteError with the server's reason. */
-export async function getJson(url, signal) {
+/**
+ * GET `url` → the parsed `{ok: true, ...}` body, or a RemoteError with the server's reason. With
+ * `poll`, the request says it is the page's own timer asking, not the person (X-Dashboard-Poll):
+ * it does not keep a signed-in session from ending when unused (docs/security.md).
+ */
+export async function getJson(url, signal, { poll = false } = {}) {
   let response;
+  const headers = poll ? { Accept: "application/json", "X-Dashboard-Poll": "1" } : { Accept: "application/json" };
   try {
-    response = await fetch(url, { signal, headers: { Accept: "application/json" }, cache: "no-store" });
+    response = await fetch(url, { signal, headers, cache: "no-store" });
   } catch (err) {
     if (signal && signal.aborted) throw err;
     throw new RemoteError("the server cannot be reached", 0);
@@ -69,15 +74,17 @@ export function useRemote(urls, { refreshMs = REFRESH_MS, reloadKey = null } = {
     let controller = null;
     let stopped = false;
     let lastAt = 0;
+    let loads = 0;
     const load = async () => {
       if (controller || stopped) return; // one request in flight
+      const poll = loads++ > 0; // the first load is the person's doing; the refreshes the timer's
       controller = new AbortController();
       const mine = controller;
       const timeout = setTimeout(() => mine.abort(), TIMEOUT_MS);
       setResult((prev) => (prev.loading ? prev : { ...prev, loading: true }));
       try {
         const bodies = [];
-        for (const url of urls) bodies.push(await getJson(url, mine.signal));
+        for (const url of urls) bodies.push(await getJson(url, mine.signal, { poll }));
         lastAt = Date.now();
         if (!stopped) setResult({ bodies, error: null, off: false, at: lastAt, loading: false });
       } catch (err) {

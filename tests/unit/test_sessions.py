@@ -35,6 +35,9 @@ class Server:
     def disconnect(self, sid, namespace=None, ignore_queue=False):
         self.disconnected.append(sid)
 
+    def leave_room(self, sid, room, namespace=None):
+        pass
+
 
 def relay_with(sessions, clients):
     """A relay whose clients `clients` ({sid: what identify says}) have connected."""
@@ -71,6 +74,7 @@ def test_a_connection_ends_with_its_session_and_activity_keeps_the_session_in_us
     assert sessions.alive(alice) and not sessions.alive(bob)
     assert relay.end_ended_sessions() == 1
     assert sio.server.disconnected == ["c-bob"] and ended(sio) == ["c-bob"]
+    assert relay.viewer_of("c-bob") == (ANONYMOUS, None)  # until the disconnect is done
     assert relay.end_ended_sessions() == 0  # told once
     # Used every 40 s, alice's session still ends at its lifetime (300 s), and so does her page.
     while clock.now + 40 <= 1000 + 300:
@@ -96,6 +100,24 @@ def test_signing_out_elsewhere_ends_the_connection_at_its_next_subscribe_or_the_
     assert ack["ok"] is False and ack["code"] == "session_ended"
     assert sio.server.disconnected == ["c-1"]
     assert relay.end_ended_sessions() == 1 and sio.server.disconnected == ["c-1", "c-2"]
+
+
+def test_the_pages_own_polls_do_not_keep_a_session_in_use():
+    """The alerts every 10 s and a panel's refresh (X-Dashboard-Poll) find the session, and do not
+    keep it past its idle limit; a request of the person does."""
+    clock = Clock()
+    sessions = Sessions(idle=60, lifetime=3600, clock=clock)
+    ctl = auth.Access("lava", sessions, Visibility(), Rest, "k" * 32, "/nonexistent", clock=clock)
+    sid = sessions.create("alice", "tok-a")
+    for _ in range(5):  # polled every 10 s for 50 s: still signed in, use not noted
+        clock.now += 10
+        assert ctl.viewer({"sid": sid}, poll=True)[0] == ALICE
+    clock.now += 11  # 61 s since the sign-in, the last use
+    assert ctl.viewer({"sid": sid}, poll=True)[0] == ANONYMOUS
+    other = sessions.create("bob", "tok-b")
+    for _ in range(10):  # the person clicks every 10 s: the session lasts
+        clock.now += 10
+        assert ctl.viewer({"sid": other})[0] == BOB
 
 
 class Rest:
