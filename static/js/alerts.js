@@ -39,9 +39,11 @@ export function useAlerts(enabled = true) {
     if (!enabled) return undefined;
     let stopped = false;
     let busy = false;
+    let again = false; // a refresh asked for while a poll was under way: it may predate the change
     const controller = new AbortController();
     const poll = async () => {
-      if (busy || stopped || (document.hidden && !first.current
+      if (busy) { again = true; return; }
+      if (stopped || (document.hidden && !first.current
         && !(canNotify() && Notification.permission === "granted"))) return;
       busy = true;
       try {
@@ -53,6 +55,7 @@ export function useAlerts(enabled = true) {
         if (!stopped && !controller.signal.aborted) setState((s) => ({ ...s, error: err.message, loaded: true }));
       } finally {
         busy = false;
+        if (again && !stopped) { again = false; poll(); }
       }
     };
     poll();
