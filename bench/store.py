@@ -185,6 +185,28 @@ def direct(args):
             out[name] = {"rollups": timed(lambda: store.buckets(width, since, end), args.repeat),
                          "scan": timed(lambda: store.buckets(width, since, end, rollups=False),
                                        args.repeat)}
+        # The other charts: from the roll-ups (as served) and by scanning (the baseline).
+        from dashboard.core import statistics as stats
+        from dashboard.web.reports import utilisation
+        for days in (1, 7):
+            since = end - days * 86400
+            u_lo, u_hi = period(since, end, now=end)
+            out[f"chart_utilisation_{days}d"] = {
+                "rollups": timed(lambda: utilisation(store, since, end, now=end), args.repeat),
+                "scan": timed(lambda: stats.utilisation(store.state_before("device", "device", u_lo),
+                                                        store.rows("device", u_lo, u_hi), u_lo, u_hi), 1)}
+            step = 900 if days == 1 else 3600
+            q_lo = since // step * step
+            out[f"chart_queue_{days}d"] = {
+                "rollups": timed(lambda: store.queue_points(None, q_lo, end, step), args.repeat),
+                "scan": timed(lambda: stats.queue_length(
+                    store.state_before("testjob", "job", q_lo, lookback=7 * 86400),
+                    store.rows("testjob", q_lo, end, columns=("ts", "job", "state")), q_lo, end, step), 1)}
+        out["chart_outcomes_30d"] = {
+            "rollups": timed(lambda: store.outcome_days(end - 30 * 86400, end), args.repeat),
+            "scan": timed(lambda: stats.outcomes_per_day(store.outcomes(end - 30 * 86400, end)), 1)}
+        assert store.outcome_days(end - 30 * 86400, end) == stats.outcomes_per_day(
+            store.outcomes(end - 30 * 86400, end))
         lo, hi = period(end - 30 * 86400, end, now=end)
         for group in ("device", "device_type", "worker"):
             got = report(store, lo, hi, group, now=end)
