@@ -105,46 +105,55 @@ def reliability(before, rows, jobs, start, end, group):
                           percentile(b["waits"], 95)) for key, b in sorted(out.items())}
 
 
-def from_rollups(time_days, open_days, jobs, waits, start, end):
-    """{group value: figures and "days"} from the roll-ups of [start, end): `time_days` and
-    `open_days` {(group value, day): {sum: total}} of the closed and the open spans; `jobs`
-    {group value: {run, completed, checks, passed}}; `waits` {group value: {0.5: s, 0.95: s}}.
-    "days" is each UTC day's availability ([day, share or None]), for sparklines."""
+def from_rollups(totals, days, open_days, waits, start, end):
+    """{group value: figures and "days"} from the roll-ups of [start, end): `totals` {group value:
+    {sum: total}} and `days` {(group value, UTC day): [available s, known s]} of the closed spans
+    (store.time_sums: the jobs' counts among the sums), `open_days` {(group value, day): {sum: s}}
+    of the open ones (core.rollups.open_spans), `waits` {group value: {0.5: s, 0.95: s}}. "days"
+    is each UTC day's availability ([day, share or None]), for sparklines."""
     def name(key):
         return key if key not in (None, "") else "unknown"
 
-    totals, days = {}, {}
-    for source in (time_days, open_days):
-        for (key, day), sums in source.items():
-            total = totals.setdefault(name(key), dict.fromkeys(SUMS, 0))
-            daily = days.setdefault(name(key), {}).setdefault(day, dict.fromkeys(SUMS, 0))
-            for c, value in sums.items():
-                total[c] += value
-                daily[c] += value
-    for key in list(jobs) + list(waits):
-        totals.setdefault(name(key), dict.fromkeys(SUMS, 0))
-    jobs = {name(k): v for k, v in jobs.items()}
+    merged = {}
+    for key, sums in totals.items():
+        bucket = merged.setdefault(name(key), dict.fromkeys(SUMS, 0))
+        for c, value in sums.items():
+            bucket[c] += value
+    per_day = {}
+    for (key, day), (available, known) in days.items():
+        entry = per_day.setdefault(name(key), {}).setdefault(day, [0.0, 0.0])
+        entry[0] += available
+        entry[1] += known
+    for (key, day), sums in open_days.items():
+        bucket = merged.setdefault(name(key), dict.fromkeys(SUMS, 0))
+        entry = per_day.setdefault(name(key), {}).setdefault(day, [0.0, 0.0])
+        for c, value in sums.items():
+            bucket[c] += value
+            entry[1] += value
+            if c in ("running_s", "idle_s"):
+                entry[0] += value
+    for key in waits:
+        merged.setdefault(name(key), dict.fromkeys(SUMS, 0))
     waits = {name(k): v for k, v in waits.items()}
     first = int(start // DAY * DAY)
     span = range(first, int(end), DAY) if end > first else range(0)
     out = {}
-    for key, t in sorted(totals.items()):
-        j, w = jobs.get(key, {}), waits.get(key, {})
+    for key, t in sorted(merged.items()):
+        w = waits.get(key, {})
         known = sum(t[c] for c in SECONDS.values())
         figures = _figures(known, t["running_s"] + t["idle_s"], t["running_s"], t["failures"],
-                           t["repairs"], t["repair_s"], j.get("checks", 0), j.get("passed", 0),
-                           j.get("run", 0), j.get("completed", 0), w.get(0.5), w.get(0.95))
-        per_day = days.get(key, {})
-        figures["days"] = [[day, _share(per_day.get(day))] for day in span][-400:]
+                           t["repairs"], t["repair_s"], t["checks"], t["passed"], t["jobs_run"],
+                           t["jobs_completed"], w.get(0.5), w.get(0.95))
+        mine = per_day.get(key, {})
+        figures["days"] = [[day, _share(mine.get(day))] for day in span][-400:]
         out[key] = figures
     return out
 
 
-def _share(sums):
-    if not sums:
+def _share(entry):
+    if not entry or not entry[1]:
         return None
-    known = sum(sums[c] for c in SECONDS.values())
-    return round((sums["running_s"] + sums["idle_s"]) / known, 4) if known else None
+    return round(entry[0] / entry[1], 4)
 
 
 def _figures(seconds, available, running, failures, repairs, repair_s, checks, passed, run,

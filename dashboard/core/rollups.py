@@ -18,6 +18,7 @@ state.
 """
 import collections
 import json
+import math
 
 from dashboard.core.events import parse_time
 from dashboard.core.statistics import device_category
@@ -29,7 +30,13 @@ ALL = "*"  # ...and in all (no LAVA device type is named "*")
 # The sums kept per (period, device, device type, worker): seconds per category, then counts.
 SECONDS = {"Running": "running_s", "Idle": "idle_s", "Maintenance": "maintenance_s",
            "Bad": "bad_s", "Retired": "retired_s"}
-SUMS = (*SECONDS.values(), "failures", "repairs", "repair_s")
+JOB_COUNTS = ("jobs_run", "jobs_completed", "checks", "passed")
+SUMS = (*SECONDS.values(), "failures", "repairs", "repair_s", *JOB_COUNTS)
+COUNTS = frozenset(("failures", "repairs", *JOB_COUNTS))  # integers; the rest are seconds
+# Queue waits are kept as a histogram per device type: bucket b holds waits w with
+# floor(log1p(w) / log(WAIT_RATIO)) == b, so a percentile read from it is within half a bucket
+# (0.5 %) of the exact one.
+WAIT_RATIO = 1.01
 
 
 def pieces(start, end, width):
@@ -227,18 +234,70 @@ def open_spans(last, start, end, group):
     return days
 
 
-def shares(*sources):
-    """{group value: {"seconds": known, category: share}} from {(group value, day): {sum: s}}
-    (closed and open spans): what core.statistics.utilisation says, from the roll-ups."""
-    totals = {}
-    for source in sources:
-        for (key, _), sums in source.items():
-            bucket = totals.setdefault(key or "unknown", dict.fromkeys(SECONDS, 0.0))
-            for category, column in SECONDS.items():
-                bucket[category] += sums.get(column, 0.0)
+def shares(totals, open_days):
+    """{group value: {"seconds": known, category: share}} from the closed spans' totals ({group
+    value: {sum: s}}, store.time_sums) and the open ones ({(group value, day): {sum: s}}): what
+    core.statistics.utilisation says, from the roll-ups."""
+    merged = {}
+    sources = [(key, sums) for key, sums in totals.items()]
+    sources += [(key, sums) for (key, _), sums in open_days.items()]
+    for key, sums in sources:
+        bucket = merged.setdefault(key or "unknown", dict.fromkeys(SECONDS, 0.0))
+        for category, column in SECONDS.items():
+            bucket[category] += sums.get(column, 0.0)
     out = {}
-    for key, bucket in totals.items():
+    for key, bucket in merged.items():
         total = sum(bucket.values())
-        out[key] = {"seconds": round(total, 3),
-                    **{c: round(v / total, 4) if total else 0.0 for c, v in bucket.items()}}
+        if total or key in totals:
+            out[key] = {"seconds": round(total, 3),
+                        **{c: round(v / total, 4) if total else 0.0 for c, v in bucket.items()}}
+    return out
+
+
+def wait_bucket(wait):
+    """The histogram bucket of a queue wait in seconds (None: no wait known)."""
+    return None if wait is None else int(math.log1p(max(0.0, wait)) // math.log(WAIT_RATIO))
+
+
+def bucket_wait(bucket):
+    """The wait a bucket stands for: the middle of its range (geometrically)."""
+    return math.expm1((bucket + 0.5) * math.log(WAIT_RATIO))
+
+
+def job_counts(job):
+    """{count: 1} of a finished job (core.rollups.finished_job) for the time roll-ups."""
+    out = {}
+    if job.get("device"):
+        out["jobs_run"] = 1
+        if job["health"] == "Complete":
+            out["jobs_completed"] = 1
+    if job.get("health_check") and job["health"] in ("Complete", "Incomplete"):
+        out["checks"] = 1
+        if job["health"] == "Complete":
+            out["passed"] = 1
+    return out
+
+
+def histogram_percentiles(counts, fractions=(0.5, 0.95)):
+    """{fraction: wait} from {bucket: n}, by linear interpolation between closest ranks, as
+    core.reports.percentile does between the values themselves; {} when empty."""
+    total = sum(counts.values())
+    if not total:
+        return {}
+    ordered = sorted(counts.items())
+
+    def at(rank):  # the value of 0-based rank `rank`
+        seen = 0
+        for bucket, n in ordered:
+            seen += n
+            if rank < seen:
+                return bucket_wait(bucket)
+        return bucket_wait(ordered[-1][0])
+
+    out = {}
+    for f in fractions:
+        k = (total - 1) * f
+        lo = math.floor(k)
+        low, high = at(lo), at(min(lo + 1, total - 1))
+        out[f] = low + (high - low) * (k - lo)
     return out

@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import math
 import os
 import sqlite3
 import sys
@@ -105,7 +104,20 @@ CREATE TABLE IF NOT EXISTS rollup_time (
     failures BIGINT NOT NULL DEFAULT 0,
     repairs BIGINT NOT NULL DEFAULT 0,
     repair_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+    jobs_run BIGINT NOT NULL DEFAULT 0,
+    jobs_completed BIGINT NOT NULL DEFAULT 0,
+    checks BIGINT NOT NULL DEFAULT 0,
+    passed BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (width, period, device, device_type, worker)
+){clustered};
+-- Queue waits of the finished jobs per device type, hour and day: a histogram (core.rollups).
+CREATE TABLE IF NOT EXISTS rollup_wait (
+    width INTEGER NOT NULL,
+    period BIGINT NOT NULL,
+    device_type TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (width, period, device_type, bucket)
 ){clustered};
 -- Each board's open span: its last stored transition.
 CREATE TABLE IF NOT EXISTS device_span (
@@ -184,7 +196,10 @@ QUEUE_UPSERT = ("INSERT INTO rollup_queue (device_type, step, most, last) VALUES
                 "rollup_queue.most THEN excluded.most ELSE rollup_queue.most END, last = excluded.last")
 QUEUED_UPSERT = ("INSERT INTO queued_jobs (job, device_type, since) VALUES (?, ?, ?) "
                  "ON CONFLICT (job) DO UPDATE SET device_type = excluded.device_type, since = excluded.since")
-TIME_TABLES = ("rollup_time", "device_span", "finished_jobs", "rollup_queue", "queued_jobs")
+TIME_TABLES = ("rollup_time", "device_span", "finished_jobs", "rollup_queue", "queued_jobs",
+               "rollup_wait")
+WAIT_UPSERT = ("INSERT INTO rollup_wait (width, period, device_type, bucket, n) VALUES (?, ?, ?, ?, ?) "
+               "ON CONFLICT (width, period, device_type, bucket) DO UPDATE SET n = rollup_wait.n + excluded.n")
 DEVICE_TOPIC = f"dashboard.device.{CORRECTION_KIND}"
 JOB_TOPIC = f"dashboard.testjob.{CORRECTION_KIND}"
 
@@ -449,13 +464,26 @@ class EventStore:
 
     def _count_time(self, conn, tracker, devices, jobs):
         sums, updates, late = tracker.plan(devices)
+        records = self._first_finishes(conn, jobs)
+        waits = collections.Counter()
+        for r in records:  # each job once, where it first finished: counts, and its queue wait
+            for width in (rollups.HOUR, rollups.DAY):
+                period = int(r["ts"] // width * width)
+                key = (width, period, r["device"] or "", r["device_type"] or "", r["worker"] or "")
+                bucket = sums.setdefault(key, {})
+                for name, n in rollups.job_counts(r).items():
+                    bucket[name] = bucket.get(name, 0) + n
+                if r["wait_s"] is not None:
+                    waits[(width, period, r["device_type"] or "", rollups.wait_bucket(r["wait_s"]))] += 1
         if sums:
             conn.cursor().executemany(self._sql(TIME_UPSERT), [
                 (*key, *(b.get(c, 0) for c in rollups.SUMS)) for key, b in sums.items()])
+        if waits:
+            conn.cursor().executemany(self._sql(WAIT_UPSERT), [
+                (*key, n) for key, n in waits.items()])
         if updates:
             conn.cursor().executemany(self._sql(SPAN_UPSERT), [
                 (device, *span) for device, span in updates.items()])
-        records = [r for r in map(rollups.finished_job, jobs) if r is not None]
         if records:
             conn.cursor().executemany(self._sql(JOB_INSERT), [
                 (r["job"], r["ts"], r["device"], r["device_type"], r["worker"], r["health"],
@@ -472,6 +500,25 @@ class EventStore:
             if gone:
                 conn.cursor().executemany(self._sql("DELETE FROM queued_jobs WHERE job = ?"), gone)
         return updates, late, overlay, counts
+
+    def _first_finishes(self, conn, jobs):
+        """The finished-job records of these testjob rows that are their job's first Finished:
+        not already kept, and the first of the batch."""
+        records, seen = [], set()
+        for r in map(rollups.finished_job, jobs):
+            if r is not None and r["job"] not in seen:
+                seen.add(r["job"])
+                records.append(r)
+        if not records:
+            return records
+        kept = set()
+        ids = [r["job"] for r in records]
+        for i in range(0, len(ids), 500):  # bounded statements
+            chunk = ids[i:i + 500]
+            kept.update(row[0] if not isinstance(row, dict) else row["job"] for row in conn.execute(
+                self._sql(f"SELECT job FROM finished_jobs WHERE job IN ({', '.join('?' * len(chunk))})"),
+                chunk).fetchall())
+        return [r for r in records if r["job"] not in kept]
 
     # -- roll-ups ----------------------------------------------------------------------------
     def rollups_complete(self):
@@ -581,6 +628,7 @@ class EventStore:
             step = int(time.time() // rollups.QUEUE_STEP * rollups.QUEUE_STEP)
             with self._transaction() as conn:
                 conn.execute(self._sql("DELETE FROM rollup_time WHERE period + width <= ?"), (oldest,))
+                conn.execute(self._sql("DELETE FROM rollup_wait WHERE period + width <= ?"), (oldest,))
                 conn.execute(self._sql("DELETE FROM finished_jobs WHERE ts < ?"), (oldest,))
                 conn.execute(self._sql("DELETE FROM device_span WHERE ts < ?"), (oldest,))
                 conn.execute(self._sql("DELETE FROM rollup_queue WHERE step + ? <= ?"),
@@ -594,9 +642,10 @@ class EventStore:
 
     # -- reading the time roll-ups (reports) -------------------------------------------------
     def time_sums(self, group, lo, hi, filters=None):
-        """{(group value, UTC day): {sum: total}} of the closed spans in [lo, hi), both whole
-        hours: whole days from the daily rows, the hours of the days at either end from the
-        hourly ones. `filters`: {device, device_type, worker: value} the spans must have."""
+        """(totals, days) of the closed spans in [lo, hi), both whole hours: whole days from the
+        daily rows, the hours of the days at either end from the hourly ones. totals: {group
+        value: {sum: total}}; days: {(group value, UTC day): [available s, known s]}, the
+        sparklines'. `filters`: {device, device_type, worker: value} the spans must have."""
         col = GROUP_COLUMNS[group]
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
         assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
@@ -608,25 +657,35 @@ class EventStore:
         else:  # within one day
             parts = [(rollups.HOUR, lo, hi, lo // day * day)]
         sums = ", ".join(f"SUM({c}) AS {c}" for c in rollups.SUMS)  # named: PostgreSQL's rows are dicts
-        counts = [c in ("failures", "repairs") for c in rollups.SUMS]
-        out = {}
+        available = "SUM(running_s + idle_s) AS a"
+        known = f"SUM({' + '.join(rollups.SECONDS.values())}) AS k"
+        counts = [c in rollups.COUNTS for c in rollups.SUMS]
+        totals, days = {}, {}
         for width, a, b, fixed_day in parts:
             if a >= b:
                 continue
-            # Hourly rows lie in one day (fixed_day); daily rows are their own day.
-            by = col if fixed_day is not None else f"period, {col}"  # the key's order
-            sql = (f"SELECT {col} AS g, {'period' if fixed_day is None else '0'} AS d, {sums} FROM rollup_time "
-                   f"WHERE width = ? AND period >= ? AND period < ?{extra} GROUP BY {by}")
-            for r in self._rows(sql, (width, int(a), int(b), *filters.values())):
+            where = f"WHERE width = ? AND period >= ? AND period < ?{extra}"
+            args = (width, int(a), int(b), *filters.values())
+            for r in self._rows(f"SELECT {col} AS g, {sums} FROM rollup_time {where} GROUP BY {col}", args):
                 r = tuple(r.values()) if isinstance(r, dict) else tuple(r)
-                key = (r[0], int(r[1]) if fixed_day is None else int(fixed_day))
-                bucket = out.get(key)
+                bucket = totals.get(r[0])
                 if bucket is None:
-                    bucket = out[key] = dict.fromkeys(rollups.SUMS, 0)
-                for c, is_count, value in zip(rollups.SUMS, counts, r[2:]):
+                    bucket = totals[r[0]] = dict.fromkeys(rollups.SUMS, 0)
+                for c, is_count, value in zip(rollups.SUMS, counts, r[1:]):
                     if value:  # (PostgreSQL sums BIGINTs as NUMERIC: Decimal)
                         bucket[c] += int(value) if is_count else float(value)
-        return out
+            # Hourly rows lie in one day (fixed_day); daily rows are their own day.
+            by, d = (col, "0") if fixed_day is not None else (f"period, {col}", "period")
+            for r in self._rows(f"SELECT {col} AS g, {d} AS d, {available}, {known} FROM rollup_time "
+                                f"{where} GROUP BY {by}", args):
+                r = tuple(r.values()) if isinstance(r, dict) else tuple(r)
+                key = (r[0], int(r[1]) if fixed_day is None else int(fixed_day))
+                entry = days.get(key)
+                if entry is None:
+                    entry = days[key] = [0.0, 0.0]
+                entry[0] += float(r[2] or 0)
+                entry[1] += float(r[3] or 0)
+        return totals, days
 
     def open_spans(self, filters=None):
         """Each board's last stored transition: device → span (core.rollups.Tracker), of the
@@ -664,43 +723,24 @@ class EventStore:
             out.setdefault(iso, {})[r["health"]] = int(r["n"])
         return dict(sorted(out.items()))
 
-    def job_sums(self, group, since, until):
-        """{group value: {run, completed, checks, passed}} of the jobs finished in [since, until)."""
-        col = GROUP_COLUMNS[group]
-        sql = (f"SELECT {col} AS g, "
-               f"SUM(CASE WHEN device IS NOT NULL THEN 1 ELSE 0 END) AS run, "
-               f"SUM(CASE WHEN device IS NOT NULL AND health = 'Complete' THEN 1 ELSE 0 END) AS completed, "
-               f"SUM(CASE WHEN health_check = 1 AND health IN ('Complete', 'Incomplete') THEN 1 ELSE 0 END) AS checks, "
-               f"SUM(CASE WHEN health_check = 1 AND health = 'Complete' THEN 1 ELSE 0 END) AS passed "
-               f"FROM finished_jobs WHERE ts >= ? AND ts < ? GROUP BY {col}")
-        return {r["g"]: {k: int(r[k] or 0) for k in ("run", "completed", "checks", "passed")}
-                for r in self._rows(sql, (since, until))}
-
-    def wait_percentiles(self, group, since, until, fractions=(0.5, 0.95)):
-        """{group value: {fraction: queue wait}} of the jobs finished in [since, until), by linear
-        interpolation between closest ranks (core.reports.percentile), ranked in the database."""
-        col = GROUP_COLUMNS[group]
-        wanted = " OR ".join(
-            f"r = {self.floor.format(x=f'((c - 1) * {f!r})')} + {step}"
-            for f in fractions for step in (1, 2))
-        sql = (f"SELECT g, r, c, wait_s FROM (SELECT {col} AS g, wait_s, "
-               f"ROW_NUMBER() OVER (PARTITION BY {col} ORDER BY wait_s) AS r, "
-               f"COUNT(*) OVER (PARTITION BY {col}) AS c FROM finished_jobs "
-               f"WHERE ts >= ? AND ts < ? AND wait_s IS NOT NULL) AS w WHERE {wanted}")
-        ranked = {}
-        for r in self._rows(sql, (since, until)):
-            entry = ranked.setdefault(r["g"], [r["c"], {}])
-            entry[1][r["r"]] = r["wait_s"]
-        out = {}
-        for key, (count, by_rank) in ranked.items():
-            out[key] = {}
-            for f in fractions:
-                k = (count - 1) * f
-                lo = math.floor(k)
-                low = by_rank[lo + 1]
-                high = by_rank.get(lo + 2, low)
-                out[key][f] = low + (high - low) * (k - lo)
-        return out
+    def wait_percentiles(self, lo, hi, fractions=(0.5, 0.95)):
+        """{device type: {fraction: queue wait}} of the jobs first finished in [lo, hi) (whole
+        hours), from the waits' histogram (core.rollups.histogram_percentiles): whole days from
+        the daily rows, the hours at either end from the hourly ones."""
+        d0, d1 = -(-lo // rollups.DAY) * rollups.DAY, hi // rollups.DAY * rollups.DAY
+        parts = ([(rollups.HOUR, lo, d0), (rollups.DAY, d0, d1), (rollups.HOUR, d1, hi)]
+                 if d0 <= d1 else [(rollups.HOUR, lo, hi)])
+        histograms = {}
+        for width, a, b in parts:
+            if a >= b:
+                continue
+            for r in self._rows("SELECT device_type, bucket, SUM(n) AS n FROM rollup_wait WHERE "
+                                "width = ? AND period >= ? AND period < ? GROUP BY device_type, "
+                                "bucket", (width, int(a), int(b))):
+                counts = histograms.setdefault(r["device_type"], collections.Counter())
+                counts[int(r["bucket"])] += int(r["n"])
+        return {key: rollups.histogram_percentiles(counts, fractions)
+                for key, counts in histograms.items()}
 
     def _drop(self, count, kind, message, *args):
         """Count rows lost to history, and say so at most once per 5 s per kind (a full disk

@@ -46,9 +46,10 @@ def report(store, since, until, group, now=None):
     lo, hi = period(since, until, now)
     table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
     open_days = rollups.open_spans(store.open_spans(), lo, hi, group)
-    return reports.from_rollups(store.time_sums(group, int(lo), int(table_hi)), open_days,
-                                store.job_sums(group, lo, hi),
-                                store.wait_percentiles(group, lo, hi), lo, hi)
+    # Queue waits are a device type's figure: jobs wait for a type, not for the board that ran them.
+    waits = store.wait_percentiles(int(lo), int(table_hi)) if group == "device_type" else {}
+    totals, days = store.time_sums(group, int(lo), int(table_hi))
+    return reports.from_rollups(totals, days, open_days, waits, lo, hi)
 
 
 def utilisation(store, since, until, filters=None, now=None):
@@ -56,7 +57,7 @@ def utilisation(store, since, until, filters=None, now=None):
     `period(since, until)`, from the time roll-ups: (figures, from, to)."""
     lo, hi = period(since, until, now)
     table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
-    closed = store.time_sums("device_type", int(lo), int(table_hi), filters)
+    closed, _ = store.time_sums("device_type", int(lo), int(table_hi), filters)
     opened = rollups.open_spans(store.open_spans(filters), lo, hi, "device_type")
     return rollups.shares(closed, opened), lo, hi
 

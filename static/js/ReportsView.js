@@ -75,6 +75,8 @@ export function ReportsView() {
     const out = [...body.rows].sort((a, b) => (value(a) < value(b) ? -1 : value(a) > value(b) ? 1 : 0));
     return sort.down ? out.reverse() : out;
   }, [body, sort]);
+  // Queue waits are a device type's figure (jobs wait for a type, not a board): shown per type only.
+  const columns = group === "device_type" ? COLUMNS : COLUMNS.filter(([key]) => !key.startsWith("queue_wait"));
   const header = (key, label) => html`<th key=${key} scope="col"
     aria-sort=${sort.key === key ? (sort.down ? "descending" : "ascending") : "none"}>
     <button type="button" class="sort" data-sort=${key}
@@ -96,11 +98,11 @@ export function ReportsView() {
       ${rows.length > 0 && html`
         <table class="report-table">
           <thead><tr>${header("name", GROUPS.find(([k]) => k === group)[1])}
-            ${COLUMNS.map(([key, label]) => header(key, label))}
+            ${columns.map(([key, label]) => header(key, label))}
             <th scope="col">Availability per day</th></tr></thead>
           <tbody>${rows.map((r) => html`<tr key=${r.name} data-report-row=${r.name}>
             <th scope="row">${r.name}</th>
-            ${COLUMNS.map(([key, , unit]) => html`<td key=${key} data-field=${key}>${show(r[key], unit)}
+            ${columns.map(([key, , unit]) => html`<td key=${key} data-field=${key}>${show(r[key], unit)}
               ${key === "availability" && html`<${Bar} share=${r[key]} />`}</td>`)}
             <td class="spark" data-field="days"><${Sparkline} days=${r.days} /></td></tr>`)}</tbody>
         </table>`}

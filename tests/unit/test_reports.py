@@ -71,12 +71,12 @@ def test_per_device_figures_worked_out_by_hand(store):
     assert r["a"]["failures"] == 1 and r["a"]["mtbf_hours"] == 8 and r["a"]["mttr_hours"] == 1
     assert r["a"]["health_checks"] == 2 and r["a"]["health_check_pass_rate"] == 0.5
     assert r["a"]["jobs_run"] == 2 and r["a"]["jobs_completed"] == 1
-    assert r["a"]["queue_wait_p50_s"] == 1800 and r["a"]["queue_wait_p95_s"] == 1800
+    assert r["a"]["queue_wait_p50_s"] is None  # a device type's figure (jobs wait for a type)
     # b: known from 5 h: 5 h; available 3 h; one failure not repaired: no MTTR.
     assert r["b"]["known_hours"] == 5 and r["b"]["availability"] == 0.6
     assert r["b"]["failures"] == 1 and r["b"]["mtbf_hours"] == 3 and r["b"]["mttr_hours"] is None
     assert r["b"]["health_checks"] == 0 and r["b"]["health_check_pass_rate"] is None
-    assert r["b"]["queue_wait_p50_s"] == 7200
+    assert r["b"]["queue_wait_p95_s"] is None
 
 
 def test_per_type_and_worker(store):
@@ -85,7 +85,9 @@ def test_per_type_and_worker(store):
     assert qemu["utilisation"] == round(2 / 15, 4)
     assert qemu["failures"] == 2 and qemu["mtbf_hours"] == 5.5 and qemu["mttr_hours"] == 1
     assert qemu["jobs_run"] == 3 and qemu["jobs_completed"] == 2
-    assert qemu["queue_wait_p50_s"] == 1800 and qemu["queue_wait_p95_s"] == 6660  # 1800 + 0.9 × 5400
+    # 1800 and 1800 + 0.9 × 5400, within the histogram's half bucket (0.5 %)
+    assert qemu["queue_wait_p50_s"] == pytest.approx(1800, rel=0.005)
+    assert qemu["queue_wait_p95_s"] == pytest.approx(6660, rel=0.005)
     workers = report(store, T0, T0 + 10 * H, "worker")
     assert set(workers) == {"w1", "w2"} and workers["w1"]["availability"] == 0.8
 
@@ -103,6 +105,16 @@ def test_the_report_agrees_with_the_charts_for_the_same_period(store):
 
 
 def test_percentile():
+    from dashboard.core.rollups import histogram_percentiles, wait_bucket
+
+    for values in ([5], [1800, 1800, 7200], [0, 3, 60, 61, 3600, 86400, 40], list(range(0, 7200, 7))):
+        counts = {}
+        for v in values:
+            counts[wait_bucket(v)] = counts.get(wait_bucket(v), 0) + 1
+        got = histogram_percentiles(counts)
+        for f in (0.5, 0.95):
+            assert got[f] == pytest.approx(percentile(values, f * 100), rel=0.006, abs=0.01), (values, f)
+    assert histogram_percentiles({}) == {}
     assert percentile([], 50) is None
     assert percentile([5], 95) == 5
     assert percentile([1, 2, 3, 4], 50) == 2.5
