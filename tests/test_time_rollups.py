@@ -289,3 +289,15 @@ def test_the_queue_chart_reads_its_rollup_and_says_what_a_scan_says(store, reope
     assert again._tracker.counts["*"] == len(again._queued()) < len(queued)  # some were forgotten
     newest = again._rows("SELECT last FROM rollup_queue WHERE device_type = '*' ORDER BY step DESC LIMIT 1")
     assert newest[0]["last"] == again._tracker.counts["*"]
+
+
+def test_time_tables_of_an_older_build_are_made_anew_and_rebuilt(store, reopen):
+    fill(store, history(300, seed=17))
+    want = report(store, T0, NOW, "device_type", now=NOW)
+    with store._transaction() as conn:  # as this morning's build left them: no job counts
+        conn.execute("DROP TABLE rollup_time")
+        conn.execute("CREATE TABLE rollup_time (width INTEGER, period BIGINT, device TEXT, "
+                     "device_type TEXT, worker TEXT, running_s DOUBLE PRECISION)")
+    again = reopen()
+    assert not again.time_rollups_complete() and again.ensure_rollups()
+    same(report(again, T0, NOW, "device_type", now=NOW), want)

@@ -324,7 +324,13 @@ class EventStore:
         self.last_error = None
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
-        self._create_schema(SCHEMA.format(id_column=self.id_column, clustered=self.clustered))
+        schema = SCHEMA.format(id_column=self.id_column, clustered=self.clustered)
+        self._create_schema(schema)
+        if not self._time_tables_current():  # made by an older build: made anew, then rebuilt
+            with self._transaction() as conn:
+                for table in (*TIME_TABLES, "rollup_time_state"):
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
+            self._create_schema(schema)
         self._tracker = rollups.Tracker(self._open_spans(), self._queued())
         if not self._rows("SELECT id FROM events LIMIT 1"):
             # A new store: its (no) roll-ups are complete from the start.
@@ -565,6 +571,16 @@ class EventStore:
         """Whether the time roll-ups cover every stored event (else they are rebuilt first)."""
         rows = self._rows("SELECT complete FROM rollup_time_state WHERE id = 1")
         return bool(rows and rows[0]["complete"])
+
+    def _time_tables_current(self):
+        """Whether the time roll-ups' tables have every column this build writes."""
+        try:
+            self._rows(f"SELECT {', '.join(rollups.SUMS)} FROM rollup_time LIMIT 0")
+            self._rows("SELECT health_since FROM device_span LIMIT 0")
+            self._rows("SELECT bucket FROM rollup_wait LIMIT 0")
+            return True
+        except Exception:
+            return False
 
     def _queued(self):
         return {r["job"]: (r["device_type"], r["since"])
