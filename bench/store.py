@@ -140,8 +140,10 @@ def write(store, args, end):
     return round(args.events / (time.monotonic() - t0))
 
 
-def agree(got, want):
-    """Fields of two reports that differ beyond float rounding (MTTR aside: core.reports says why)."""
+def agree(got, want, group):
+    """Fields of a report from the roll-ups that differ from the scan's beyond float rounding:
+    MTTR aside (core.reports says why); queue waits a device type's only (null per board and per
+    worker), within the histogram's 0.5 %."""
     from dashboard.core.reports import FIELDS
 
     differ = []
@@ -150,6 +152,13 @@ def agree(got, want):
             a, b = (got.get(name) or {}).get(field), (want.get(name) or {}).get(field)
             if field == "mttr_hours" or a == b:
                 continue
+            if field.startswith("queue_wait"):
+                if group != "device_type":
+                    b = None
+                    if a is None:
+                        continue
+                elif a is not None and b is not None and abs(a - b) <= 0.006 * abs(b) + 0.01:
+                    continue
             if a is None or b is None or abs(a - b) > max(2e-4, 1e-3 * abs(b)):
                 differ.append((name, field, a, b))
     return differ
@@ -214,11 +223,12 @@ def direct(args):
             out[f"report_month_per_{group}"] = {
                 "rollups": timed(lambda: report(store, lo, hi, group, now=end), args.repeat),
                 "scan": timed(lambda: scan_report(store, lo, hi, group), 1),
-                "rows": len(got), "fields_that_differ": agree(got, want)[:10]}
+                "rows": len(got), "fields_that_differ": agree(got, want, group)[:10]}
         t0 = time.monotonic()
         store.rebuild_time_rollups()
         out["rebuild_time_rollups_s"] = round(time.monotonic() - t0, 1)
-        rebuilt = agree(report(store, lo, hi, "device", now=end), scan_report(store, lo, hi, "device"))
+        rebuilt = agree(report(store, lo, hi, "device", now=end), scan_report(store, lo, hi, "device"),
+                        "device")
         assert not rebuilt, f"the rebuilt roll-ups disagree with the scan: {rebuilt[:3]}"
     print(json.dumps(out, indent=2))
 
