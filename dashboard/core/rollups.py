@@ -7,8 +7,9 @@ transition into Bad is a failure in its hour; a transition out of Bad is a repai
 its duration from the failure (which may lie before any period a report asks about). The span still
 open (each board's last transition) is kept apart, so that a report up to now adds it up to now.
 
-Finished jobs are kept one row each (the first Finished of a job): what reports count per board and
-the queue wait (start − submit) whose percentiles they give. The queue: per device type and in
+Finished jobs are kept one row each (the first Finished of a job), and counted in the time roll-ups
+of their hour and day (run, completed, health check, passed); their queue waits (start − submit)
+go to a histogram per device type, hour and day, whose percentiles the reports give. The queue: per device type and in
 all, the most jobs waiting (Submitted) in each 15 minutes, and how many at the step's last change,
 so that the queue chart reads a row per step instead of every job's transitions.
 
