@@ -110,6 +110,15 @@ CREATE TABLE IF NOT EXISTS rollup_time (
     passed BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (width, period, device, device_type, worker)
 ){clustered};
+-- Finished jobs per UTC day and health, per device type (device '*') and per device: the outcome chart.
+CREATE TABLE IF NOT EXISTS rollup_outcome (
+    period BIGINT NOT NULL,
+    device TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    health TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (period, device, device_type, health)
+){clustered};
 -- Queue waits of the finished jobs per device type, hour and day: a histogram (core.rollups).
 CREATE TABLE IF NOT EXISTS rollup_wait (
     width INTEGER NOT NULL,
@@ -197,7 +206,9 @@ QUEUE_UPSERT = ("INSERT INTO rollup_queue (device_type, step, most, last) VALUES
 QUEUED_UPSERT = ("INSERT INTO queued_jobs (job, device_type, since) VALUES (?, ?, ?) "
                  "ON CONFLICT (job) DO UPDATE SET device_type = excluded.device_type, since = excluded.since")
 TIME_TABLES = ("rollup_time", "device_span", "finished_jobs", "rollup_queue", "queued_jobs",
-               "rollup_wait")
+               "rollup_wait", "rollup_outcome")
+OUTCOME_UPSERT = ("INSERT INTO rollup_outcome (period, device, device_type, health, n) VALUES (?, ?, ?, ?, ?) "
+                  "ON CONFLICT (period, device, device_type, health) DO UPDATE SET n = rollup_outcome.n + excluded.n")
 WAIT_UPSERT = ("INSERT INTO rollup_wait (width, period, device_type, bucket, n) VALUES (?, ?, ?, ?, ?) "
                "ON CONFLICT (width, period, device_type, bucket) DO UPDATE SET n = rollup_wait.n + excluded.n")
 DEVICE_TOPIC = f"dashboard.device.{CORRECTION_KIND}"
@@ -471,8 +482,11 @@ class EventStore:
     def _count_time(self, conn, tracker, devices, jobs):
         sums, updates, late = tracker.plan(devices)
         records = self._first_finishes(conn, jobs)
-        waits = collections.Counter()
+        waits, outcomes = collections.Counter(), collections.Counter()
         for r in records:  # each job once, where it first finished: counts, and its queue wait
+            day = int(r["ts"] // rollups.DAY * rollups.DAY)
+            for device in (r["device"] or "", TOTAL):
+                outcomes[(day, device, r["device_type"] or "", r["health"] or "")] += 1
             for width in (rollups.HOUR, rollups.DAY):
                 period = int(r["ts"] // width * width)
                 key = (width, period, r["device"] or "", r["device_type"] or "", r["worker"] or "")
@@ -487,6 +501,9 @@ class EventStore:
         if waits:
             conn.cursor().executemany(self._sql(WAIT_UPSERT), [
                 (*key, n) for key, n in waits.items()])
+        if outcomes:
+            conn.cursor().executemany(self._sql(OUTCOME_UPSERT), [
+                (*key, n) for key, n in outcomes.items()])
         if updates:
             conn.cursor().executemany(self._sql(SPAN_UPSERT), [
                 (device, *span) for device, span in updates.items()])
@@ -578,6 +595,7 @@ class EventStore:
             self._rows(f"SELECT {', '.join(rollups.SUMS)} FROM rollup_time LIMIT 0")
             self._rows("SELECT health_since FROM device_span LIMIT 0")
             self._rows("SELECT bucket FROM rollup_wait LIMIT 0")
+            self._rows("SELECT n FROM rollup_outcome LIMIT 0")
             return True
         except Exception:
             return False
@@ -645,6 +663,8 @@ class EventStore:
             with self._transaction() as conn:
                 conn.execute(self._sql("DELETE FROM rollup_time WHERE period + width <= ?"), (oldest,))
                 conn.execute(self._sql("DELETE FROM rollup_wait WHERE period + width <= ?"), (oldest,))
+                conn.execute(self._sql("DELETE FROM rollup_outcome WHERE period + ? <= ?"),
+                             (rollups.DAY, oldest))
                 conn.execute(self._sql("DELETE FROM finished_jobs WHERE ts < ?"), (oldest,))
                 conn.execute(self._sql("DELETE FROM device_span WHERE ts < ?"), (oldest,))
                 conn.execute(self._sql("DELETE FROM rollup_queue WHERE step + ? <= ?"),
@@ -657,7 +677,7 @@ class EventStore:
             self._tracker = kept  # once the transaction committed
 
     # -- reading the time roll-ups (reports) -------------------------------------------------
-    def time_sums(self, group, lo, hi, filters=None):
+    def time_sums(self, group, lo, hi, filters=None, with_days=True):
         """(totals, days) of the closed spans in [lo, hi), both whole hours: whole days from the
         daily rows, the hours of the days at either end from the hourly ones. totals: {group
         value: {sum: total}}; days: {(group value, UTC day): [available s, known s]}, the
@@ -690,6 +710,8 @@ class EventStore:
                 for c, is_count, value in zip(rollups.SUMS, counts, r[1:]):
                     if value:  # (PostgreSQL sums BIGINTs as NUMERIC: Decimal)
                         bucket[c] += int(value) if is_count else float(value)
+            if not with_days:
+                continue
             # Hourly rows lie in one day (fixed_day); daily rows are their own day.
             by, d = (col, "0") if fixed_day is not None else (f"period, {col}", "period")
             for r in self._rows(f"SELECT {col} AS g, {d} AS d, {available}, {known} FROM rollup_time "
@@ -725,18 +747,26 @@ class EventStore:
                                     start, end, step)
 
     def outcome_days(self, since, until, filters=None):
-        """{UTC day ISO: {health: jobs}} of the jobs that first finished in [since, until) (the
-        outcomes chart), counted in the database; `filters` on device, device_type, worker."""
+        """{UTC day ISO: {health: jobs}} of the jobs that first finished on the UTC days from
+        since's to until's (the outcome chart: whole days), from their roll-up; `filters` on
+        device or device_type."""
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
-        assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
-        day = self.floor.format(x="(ts / 86400.0)")
-        extra = "".join(f" AND {k} = ?" for k in filters)
+        assert set(filters) <= {"device", "device_type"}  # names are ours, never the user's
+        where = ["period >= ?", "period < ?"]
+        args = [int(since // rollups.DAY * rollups.DAY), int(until)]
+        if "device" in filters:
+            where.append("device = ?")
+            args.append(filters["device"])
+        else:
+            where.append(f"device = '{TOTAL}'")
+        if "device_type" in filters:
+            where.append("device_type = ?")
+            args.append(filters["device_type"])
         out = {}
-        for r in self._rows(f"SELECT {day} AS d, health, COUNT(*) AS n FROM finished_jobs "
-                            f"WHERE ts >= ? AND ts < ?{extra} GROUP BY {day}, health",
-                            (since, until, *filters.values())):
-            iso = dt.datetime.fromtimestamp(int(r["d"]) * 86400, dt.timezone.utc).date().isoformat()
-            out.setdefault(iso, {})[r["health"]] = int(r["n"])
+        for r in self._rows(f"SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE "
+                            f"{' AND '.join(where)} GROUP BY period, health", args):
+            iso = dt.datetime.fromtimestamp(int(r["period"]), dt.timezone.utc).date().isoformat()
+            out.setdefault(iso, {})[r["health"] or None] = int(r["n"])
         return dict(sorted(out.items()))
 
     def wait_percentiles(self, lo, hi, fractions=(0.5, 0.95)):

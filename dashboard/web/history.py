@@ -280,16 +280,16 @@ def stats_utilisation():
 
 @bp.get("/api/v1/stats/outcomes")
 def stats_outcomes():
-    """Finished jobs per day and outcome over the last `days` days."""
+    """Finished jobs per UTC day and outcome over the last `days` days (whole days)."""
     a = request.args
     days = params.integer(a, "days", 30, 1, 365)
     filters = {k: params.text(a, k) for k in ("device_type", "submitter", "device")}
     filters = {k: v for k, v in filters.items() if v}
     end = time.time()
-    if "submitter" not in filters:  # counted in the database from the finished jobs' roll-up
-        return jsonify({"ok": True, "days": _in_thread(
-            _store().outcome_days, end - days * 86400, end, filters)})
-    rows = _in_thread(_store().outcomes, end - days * 86400, end, filters)
+    since = (end - days * 86400) // 86400 * 86400  # whole UTC days: the first one's start
+    if "submitter" not in filters:  # from the outcomes' roll-up
+        return jsonify({"ok": True, "days": _in_thread(_store().outcome_days, since, end, filters)})
+    rows = _in_thread(_store().outcomes, since, end, filters)
     view = viewing()  # only the jobs this viewer may see are theirs to count by submitter
     rows = [r for r in rows if view.job_visible(r["job"])]
     return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})

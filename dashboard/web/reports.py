@@ -57,7 +57,7 @@ def utilisation(store, since, until, filters=None, now=None):
     `period(since, until)`, from the time roll-ups: (figures, from, to)."""
     lo, hi = period(since, until, now)
     table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
-    closed, _ = store.time_sums("device_type", int(lo), int(table_hi), filters)
+    closed, _ = store.time_sums("device_type", int(lo), int(table_hi), filters, with_days=False)
     opened = rollups.open_spans(store.open_spans(filters), lo, hi, "device_type")
     return rollups.shares(closed, opened), lo, hi
 
