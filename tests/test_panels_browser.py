@@ -162,8 +162,10 @@ def test_a_long_jobs_panel_has_its_newest_messages_and_says_how_many_are_left_ou
             publish(publisher, "event", f"m400-{i}", {"job": 400, "message": f"line {i:04d}"}, minutes_ago=20)
         publish(publisher, "testjob", "j400f", dict(running, state="Finished", health="Complete",
                                                     end_time=now_stamp(1)), minutes_ago=1)
-        wait_until(lambda: app.json("/api/v1/jobs/400")["path"][-1]["state"] == "Finished"
-                   and app.json("/api/v1/jobs/400")["left_out"] == 50, timeout=30, what="job 400 stored")
+        def stored():  # (the path is empty until the store has written the job's first row)
+            body = app.json("/api/v1/jobs/400")
+            return body["path"] and body["path"][-1]["state"] == "Finished" and body["left_out"] == 50
+        wait_until(stored, timeout=30, what="job 400 stored")
         body = app.json("/api/v1/jobs/400")
         assert [m["message"] for m in body["messages"]] == [f"line {i:04d}" for i in range(50, 1050)]
         assert body["truncated"] is True and [s["state"] for s in body["path"]] == ["Running", "Finished"]
