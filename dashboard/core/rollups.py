@@ -67,10 +67,11 @@ class Tracker:
             self.counts[ALL] += 1
 
     def plan(self, rows):
-        """(contributions, updates) of device rows (dicts with ts, device, device_type, worker,
-        state, health), oldest first. Contributions: {(width, period, device, type, worker):
-        {sum: amount}} for width HOUR and DAY; updates: the boards' new open spans. Nothing
-        changes until commit(updates)."""
+        """(contributions, updates, late) of device rows (dicts with ts, device, device_type,
+        worker, state, health), oldest first. Contributions: {(width, period, device, type,
+        worker): {sum: amount}} for width HOUR and DAY; updates: the boards' new open spans; late:
+        how many rows were older than their board's last transition (left out). Nothing changes
+        until commit."""
         sums = {}
         updates = {}
         late = 0
