@@ -17,3 +17,16 @@ if [ -n "$missing" ]; then
     # Whether or not the packages start their own services, the tests start their own servers.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+# promtool (`promtool check metrics` on /metrics): only the one binary, taken out of Debian's
+# `prometheus` package into tools/ (git-ignored), so that no Prometheus service is installed.
+if [ ! -x tools/promtool ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    dir=$(mktemp -d)
+    (cd "$dir" && apt-get download prometheus >/dev/null 2>&1) \
+        || { $SUDO apt-get update -qq && (cd "$dir" && apt-get download prometheus >/dev/null 2>&1); }
+    dpkg-deb -x "$dir"/prometheus_*.deb "$dir/x"
+    mkdir -p tools
+    cp "$dir/x/usr/bin/promtool" tools/promtool
+    rm -rf "$dir"
+fi

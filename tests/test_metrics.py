@@ -4,6 +4,7 @@ output parsed with prometheus-client's own parser and checked against the model 
 import datetime as dt
 import json
 import re
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -104,6 +105,14 @@ def test_lab_gauges_histograms_and_health_agree_with_the_model(lab):
     store = health["store"]
     assert of(samples, "dashboard_store_written_rows_total") == store["written"] > 0
     assert of(samples, "dashboard_store_dropped_rows_total") == store["dropped"] == 0
+    # Prometheus's own linter (Debian's promtool, put in tools/ by scripts/install-test-deps.sh)
+    # finds nothing: names, units, suffixes, help texts.
+    promtool = ROOT / "tools" / "promtool"
+    assert promtool.exists(), "run scripts/install-test-deps.sh: it puts promtool in tools/"
+    checked = subprocess.run([str(promtool), "check", "metrics"], input=text, capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), \
+        checked.stdout + checked.stderr
     # Nothing about a job's words or people: no description, no submitter.
     assert "alice" not in text and "bob" not in text and "description" not in text
     # The shipped Grafana dashboard asks only for series this output has.
