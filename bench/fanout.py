@@ -234,8 +234,10 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         app_args += ["--batch-interval", str(args.batch_interval)]
     if variant == "nolimits":
         app_args += NO_LIMITS
+    if variant == "fixed":  # the fixed --batch-interval, whatever the default is
+        app_args += ["--batch-floor", "0"]
     if variant == "adaptive":
-        app_args += ["--batch-floor", str(args.batch_floor)]
+        app_args += ["--batch-floor", str(args.batch_floor), "--batch-budget", str(args.batch_budget)]
     if access:
         app_args += access.args()
     go, done = mp.Event(), mp.Queue()
@@ -277,6 +279,8 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         cpu = sum(split.values()) - cpu0
         split = {name: round(split[name] - split0[name], 3) for name in split}
         state = app.json("/api/v1/state")
+        relay = servers.webs[0].json("/healthz") if servers.webs else app.json("/healthz")
+        relay = {k: relay["relay"].get(k) for k in ("gap_ms", "flush_cost_ms", "batches_sent")}
         signed_state = fetch(app.url, "/api/v1/state", BENCH_TOKEN) if access else state
         stop.set()
         gathered = [results.get(timeout=60) for _ in procs]
@@ -315,6 +319,7 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         "latency_ms": {"p50": _ms(percentile(latencies, 0.5)), "p99": _ms(p99),
                        "max": _ms(max(latencies) if latencies else None)},
         "late_over_1s": sum(1 for x in latencies if x > 1.0),
+        "relay_at_end": relay,
         "drained_after_s": drained_after,
         "server_cpu_s": round(cpu, 3),
         "server_cpu_s_by_process": split,
@@ -351,10 +356,13 @@ def main():
                         help="server set-ups compared in the same run: shipped (as configured by "
                              "default), nolimits (per-client limits lifted: the baseline of what they "
                              "cost), access (--access lava against a fake LAVA, half of the clients "
-                             "signed in as a user who may see private jobs), adaptive (adaptive "
-                             "batching: --batch-floor)")
-    parser.add_argument("--batch-floor", type=float, default=0.005,
+                             "signed in as a user who may see private jobs), fixed (--batch-floor 0: "
+                             "the fixed --batch-interval), adaptive (--batch-floor and --batch-budget "
+                             "below)")
+    parser.add_argument("--batch-floor", type=float, default=0.002,
                         help="the floor of --variants adaptive")
+    parser.add_argument("--batch-budget", type=float, default=0.25,
+                        help="the budget of --variants adaptive")
     parser.add_argument("--mix", default="devices", choices=("devices", "jobs"),
                         help="devices: device events only; jobs: every tenth a private job's event")
     args = parser.parse_args()

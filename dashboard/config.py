@@ -112,8 +112,10 @@ SETTINGS = (
             "a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
             "every interval, which adds up to one more.)", float),
     Setting("batch_floor", 0.0, "Adaptive batching: the shortest gap between two batches, in seconds. "
-            "0 (default): every gap is --batch-interval. Above 0, the gap follows how busy the "
-            "process is, from this floor (idle) up to --batch-interval (busy).", float),
+            "0: every gap is --batch-interval. Above 0, the gap follows what recent batches cost "
+            "to send, kept under --batch-budget, from this floor up to --batch-interval.", float),
+    Setting("batch_budget", 0.25, "Adaptive batching: the share of one core that sending batches "
+            "may use (0 to 1). The gap after a batch is its cost divided by this.", float),
     Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
             "to resync instead (bounds memory if sending stalls).", int),
     Setting("relay_mode", "batched", "batched (default): one encoded batch per distinct filter. "
@@ -253,6 +255,8 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
+    if not 0 < values["batch_budget"] <= 1:
+        raise ConfigError(f"batch_budget: must be above 0 and at most 1, got {values['batch_budget']}")
     if not 0 <= values["batch_floor"] <= values["batch_interval"]:
         raise ConfigError(f"batch_floor: must be between 0 and --batch-interval "
                           f"({values['batch_interval']}), got {values['batch_floor']}")

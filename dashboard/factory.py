@@ -206,7 +206,7 @@ def _build_services(settings, key, wsgi_errors):
                                subscribe_rate=settings["subscribe_rate"],
                                max_queue=settings["max_client_queue"],
                                max_messages=settings["max_client_messages"],
-                               floor=settings["batch_floor"])
+                               floor=settings["batch_floor"], budget=settings["batch_budget"])
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":

@@ -1,6 +1,7 @@
 """The live pipeline end to end, with real parts: a ZMQ publisher, the app as a subprocess (under
 eventlet and under gevent), and real python-socketio clients with different filters."""
 import json
+import time
 
 import pytest
 
@@ -264,3 +265,46 @@ def test_several_endpoints_and_a_topic_prefix():
         app.stop()
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_adaptive_batching_sends_a_paced_stream_change_by_change_and_batches_a_burst(async_mode):
+    """--batch-floor: a change every 25 ms, cheap to send (one client), goes out alone, where the
+    fixed 0.1 s interval would gather about four per batch; a burst is still batched; /healthz says
+    what a flush costs and the gap it keeps."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--batch-interval", "0.1", "--batch-floor", "0.002",
+                     "--batch-budget", "0.25", async_mode=async_mode)
+    view = None
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected",
+                   what="source connected")
+        view = LiveView(app.url).connect()
+
+        def device(i, health):
+            data = {"device": f"dev-{i % 100:02d}", "device_type": "qemu", "worker": "w1",
+                    "state": "Idle", "health": health}
+            return [b"org.lavasoftware.device", f"adaptive-{i}".encode(),
+                    b"2026-11-27T10:00:00+00:00", b"lavaserver", json.dumps(data).encode()]
+        paced = 60
+        for i in range(paced):
+            publisher.send(device(i, ("Good", "Unknown")[i % 2]))
+            time.sleep(0.025)
+        wait_until(lambda: len(view.received) >= paced, timeout=20, what="the paced stream")
+        # Fixed 0.1 s: about paced / 4 batches. Adaptive: nearly one batch per change.
+        assert view.batches >= paced * 0.6, view.batches
+        relay = app.json("/healthz")["relay"]
+        assert relay["flush_cost_ms"] > 0 and 2.0 <= relay["gap_ms"] <= 100.0, relay
+
+        before_batches, before = view.batches, len(view.received)
+        burst = 2000
+        for i in range(burst):
+            publisher.send(device(paced + i, ("Bad", "Good")[(i // 100) % 2]))  # each a change
+        wait_until(lambda: len(view.received) >= before + burst, timeout=30, what="the burst")
+        assert view.batches - before_batches < burst / 10, view.batches - before_batches
+    finally:
+        if view is not None:
+            view.close()
+        app.stop()
+        publisher.close()

@@ -1,39 +1,46 @@
-"""How long the relay waits between two batches during a stream: adaptive batching. Pure.
+"""When the relay sends its next batch: adaptive batching under a CPU budget. Pure.
 
 A fixed interval makes every change of a stream wait up to the whole interval, even when sending
-costs next to nothing. This policy keeps the gap as short as `floor` while the process is idle
-enough, and lengthens it, up to `ceiling`, as the process gets busy: more changes per batch, fewer
-batches, so the cost of sending (one frame per client per batch) stops growing with the rate.
+costs next to nothing. This policy sends at once while sending is cheap, and batches only as the
+cost of sending grows.
 
-The measure is the share of one core the process used (CPU seconds / wall seconds) over windows of
-at least `window` seconds. Above `target`, the gap grows in proportion (at most doubled per
-window); below it, it shrinks (at most halved). A change never waits longer than `ceiling`.
+The relay tells it what each flush cost (CPU seconds of the thread that sends: encoding the batch,
+and every client's frame written). The gap kept between two batches is the recent cost of a flush
+divided by `budget`, the share of one core that sending may use: a flush of 2 ms under a budget of
+0.25 is followed by at least 8 ms without one, so sending never uses more than a quarter of a core.
+The gap is kept between `floor` and `ceiling`; a change never waits longer than `ceiling` for its
+batch. A change that comes after a quiet spell longer than the gap goes out at once.
+
+The cost is a moving average of the last flushes (weight `weight` for the newest), so that one slow
+flush (a garbage collection, a busy machine) lengthens the gap only a little, and a run of them
+lengthens it quickly.
 """
 
 
 class AdaptiveInterval:
-    """The gap between two batches, adapted to the process's CPU share."""
+    """The least gap between two batches, from the cost of recent flushes and a CPU budget."""
 
-    def __init__(self, floor=0.005, ceiling=0.1, target=0.3, window=0.25):
+    def __init__(self, floor=0.002, ceiling=0.1, budget=0.25, weight=0.25):
         if not 0 < floor <= ceiling:
             raise ValueError("floor must be > 0 and <= ceiling")
+        if not 0 < budget <= 1:
+            raise ValueError("budget must be > 0 and <= 1 (a share of one core)")
+        if not 0 < weight <= 1:
+            raise ValueError("weight must be > 0 and <= 1")
         self.floor = floor
         self.ceiling = ceiling
-        self.target = target
-        self.window = window
+        self.budget = budget
+        self.weight = weight
+        self.cost = 0.0  # moving average of a flush's CPU seconds
         self.value = floor
-        self._cpu = 0.0
-        self._wall = 0.0
 
-    def observe(self, cpu_s, wall_s):
-        """The process used `cpu_s` CPU seconds over `wall_s` seconds since the last call; returns
-        the gap to keep from now on."""
-        self._cpu += max(0.0, cpu_s)
-        self._wall += max(0.0, wall_s)
-        if self._wall < self.window:
-            return self.value
-        share = self._cpu / self._wall
-        self._cpu = self._wall = 0.0
-        factor = min(2.0, max(0.5, share / self.target))
-        self.value = min(self.ceiling, max(self.floor, self.value * factor))
+    def observe(self, cost_s):
+        """A flush just cost `cost_s` CPU seconds; returns the gap to keep before the next one."""
+        cost_s = max(0.0, cost_s)
+        self.cost += self.weight * (cost_s - self.cost)
+        self.value = min(self.ceiling, max(self.floor, self.cost / self.budget))
         return self.value
+
+    def delay(self, last_flush, now):
+        """Seconds to wait before sending what is pending now (0: send at once)."""
+        return max(0.0, min(self.ceiling, last_flush + self.value - now))

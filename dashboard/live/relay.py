@@ -90,14 +90,16 @@ class Relay:
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
                  clock=time.monotonic, log_size=5000, identify=None, visibility=None,
                  subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100,
-                 floor=0.0, cpu_clock=time.process_time):
+                 floor=0.0, budget=0.25, cpu_clock=time.thread_time):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
         self.interval = interval
-        # Adaptive batching (core/batching.py): the gap follows the process's CPU share, from
-        # `floor` up to `interval`; None: always `interval`.
-        self.adaptive = AdaptiveInterval(floor, interval) if floor else None
+        # Adaptive batching (core/batching.py): the gap follows what recent flushes cost, kept
+        # under `budget` (a share of one core), from `floor` up to `interval`; None: always
+        # `interval`. The cost is CPU time of the thread that runs the hub (every green thread:
+        # this loop and the clients' writers), not of the store's or the sources' OS threads.
+        self.adaptive = AdaptiveInterval(floor, interval, budget) if floor else None
         self.cpu_clock = cpu_clock
         self.max_pending = max_pending
         self.mode = mode
@@ -410,23 +412,23 @@ class Relay:
     def run(self):
         """The flush loop: wait for changes, keep batches at least gap() apart."""
         self._wake = self.socketio.server.eio.create_event()
-        cpu, wall = self.cpu_clock(), self.clock()
         while True:
             self._wake.wait(1.0)
             self._wake.clear()
-            if self.adaptive is not None:  # how busy the process was since the last look
-                cpu_now, wall_now = self.cpu_clock(), self.clock()
-                self.adaptive.observe(cpu_now - cpu, wall_now - wall)
-                cpu, wall = cpu_now, wall_now
             if not self.pending:
                 continue
             delay = self.last_flush + self.gap() - self.clock()
             if delay > 0:
                 self.socketio.sleep(delay)
+            cpu = self.cpu_clock()
             try:
                 self.flush()
             except Exception:  # a failed send must not end the loop
                 log.exception("flush failed")
+            if self.adaptive is not None:
+                # Let the clients' writers put this batch on the wire: that is most of its cost.
+                self.socketio.sleep(0)
+                self.adaptive.observe(self.cpu_clock() - cpu)
 
     def replace_model(self, reason):
         """The model was replaced (a web process took a new snapshot, of a new epoch in the meta):
@@ -441,6 +443,8 @@ class Relay:
     def stats(self):
         """Relay figures for /healthz."""
         return {"mode": self.mode, "gap_ms": round(self.gap() * 1000, 1),
+                "flush_cost_ms": (None if self.adaptive is None
+                                  else round(self.adaptive.cost * 1000, 2)),
                 "clients": len(self.clients), "filters": len(self.groups),
                 "refused": self.refused, "sessions_ended": self.sessions_ended,
                 "pending": len(self.pending), "batches_sent": self.batches_sent,

@@ -1,43 +1,114 @@
-"""core.batching: the adaptive gap between batches, driven with made-up CPU and wall times."""
+"""core.batching: the adaptive gap between batches, driven by a fake clock and made-up flush costs.
+
+`simulate` plays the relay's flush loop (live/relay.py Relay.run) against the policy: changes arrive
+at given times, a flush happens as soon as the policy's delay allows, and costs what `cost(n)` says
+for a batch of n changes. It returns when each change was sent and what sending cost in all."""
 import pytest
 
 from dashboard.core.batching import AdaptiveInterval
 
 
-def run(policy, share, seconds, step=0.05):
-    """Feed `seconds` of windows of `step` s at a CPU share; → every gap returned."""
-    return [policy.observe(share * step, step) for _ in range(round(seconds / step))]
+def simulate(policy, arrivals, cost):
+    """→ ([(arrival, sent)], CPU seconds spent sending, wall seconds from first arrival to last send)."""
+    sent, spent, pending = [], 0.0, []
+    now, last_flush = arrivals[0], float("-inf")
+    queue = list(arrivals)
+    while queue or pending:
+        if not pending:  # the loop sleeps until a change comes
+            now = max(now, queue[0])
+        while queue and queue[0] <= now:
+            pending.append(queue.pop(0))
+        flush_at = now + policy.delay(last_flush, now)
+        while queue and queue[0] <= flush_at:  # changes that come while the loop waits join the batch
+            pending.append(queue.pop(0))
+        now = last_flush = flush_at
+        spend = cost(len(pending))
+        sent += [(t, now) for t in pending]
+        pending = []
+        spent += spend
+        now += spend  # the flush itself takes the time it costs
+        policy.observe(spend)
+    return sent, spent, now - arrivals[0]
 
 
-def test_an_idle_process_sends_at_once_and_a_busy_one_batches_up_to_the_ceiling():
-    policy = AdaptiveInterval(floor=0.005, ceiling=0.1, target=0.3)
-    assert run(policy, 0.05, 2)[-1] == 0.005  # quiet: the floor
-    gaps = run(policy, 0.9, 3)  # busy: the gap grows, never beyond the ceiling
-    assert gaps == sorted(gaps) and gaps[-1] == 0.1 and max(gaps) <= 0.1
-    assert run(policy, 0.1, 5)[-1] == 0.005  # quiet again: back to the floor
+def stream(rate, seconds, start=100.0):
+    return [start + i / rate for i in range(int(rate * seconds))]
 
 
-def test_the_gap_changes_at_most_twofold_per_window_and_only_once_a_window_is_full():
-    policy = AdaptiveInterval(floor=0.005, ceiling=0.1, target=0.3, window=0.25)
-    assert policy.observe(1.0, 0.2) == 0.005  # 0.2 s: not a full window yet
-    assert policy.observe(0.05, 0.05) == 0.01  # full: share 1.05/0.25 ≫ target, doubled only
-    assert policy.observe(0.0, 0.25) == 0.005  # idle: halved, not below the floor
+def per_client(clients, per_send=60e-6, per_change=5e-6):
+    """A flush's cost: one frame per client, plus encoding each change once."""
+    return lambda n: clients * per_send + n * per_change
 
 
-def test_at_the_target_share_the_gap_holds():
-    policy = AdaptiveInterval(floor=0.005, ceiling=0.1, target=0.3)
-    run(policy, 0.9, 1)
-    held = policy.value
-    assert run(policy, 0.3, 2)[-1] == pytest.approx(held)
+def test_a_quiet_stream_is_sent_at_once():
+    """One change a second, cheap to send: none waits at all."""
+    policy = AdaptiveInterval(floor=0.002, ceiling=0.1, budget=0.25)
+    sent, _, _ = simulate(policy, stream(1, 20), per_client(10))
+    assert [s - a for a, s in sent] == [0.0] * 20
 
 
-@pytest.mark.parametrize("cpu, wall", [(-1.0, 0.3), (0.0, 0.0), (5.0, -1.0), (0.0, 1e9)])
-def test_odd_clock_readings_keep_the_gap_within_its_bounds(cpu, wall):
-    policy = AdaptiveInterval(floor=0.005, ceiling=0.1)
+def test_a_burst_is_batched_and_waits_no_longer_than_the_ceiling():
+    """1,000 changes in 0.1 s, expensive to send: batched (far fewer flushes than changes), and no
+    change waits longer than the ceiling."""
+    policy = AdaptiveInterval(floor=0.002, ceiling=0.05, budget=0.25)
+    flushes = []
+    cost = per_client(100)
+
+    def counted(n):
+        flushes.append(n)
+        return cost(n)
+    sent, _, _ = simulate(policy, stream(10_000, 0.1), counted)
+    assert len(sent) == 1000
+    assert len(flushes) < 100 and max(flushes) > 10
+    assert max(s - a for a, s in sent) <= 0.05 + cost(1000) + 1e-9
+
+
+@pytest.mark.parametrize("rate", [50, 250, 1000, 4000])
+def test_sending_stays_under_its_budget_at_every_rate(rate):
+    """100 clients at 60 µs a frame: a flush costs 6 ms or more. Over 10 s of a steady stream the
+    share of a core spent sending stays under the budget (the floor never binds here)."""
+    policy = AdaptiveInterval(floor=0.002, ceiling=0.1, budget=0.25)
+    sent, spent, wall = simulate(policy, stream(rate, 10), per_client(100))
+    assert len(sent) == rate * 10
+    assert spent / wall <= 0.25 * 1.05, spent / wall
+    assert max(s - a for a, s in sent) <= 0.1 + per_client(100)(rate) + 1e-9
+
+
+def test_cheap_sending_keeps_the_gap_at_the_floor_and_dear_sending_at_the_ceiling():
+    cheap = AdaptiveInterval(floor=0.002, ceiling=0.1, budget=0.25)
+    simulate(cheap, stream(250, 5), per_client(2, per_send=20e-6, per_change=1e-6))
+    assert cheap.value == 0.002
+    dear = AdaptiveInterval(floor=0.002, ceiling=0.1, budget=0.25)
+    simulate(dear, stream(250, 5), per_client(1000))  # 60 ms a flush: 0.24 s under the budget
+    assert dear.value == 0.1
+
+
+def test_the_gap_follows_the_cost_of_recent_flushes():
+    policy = AdaptiveInterval(floor=0.002, ceiling=0.1, budget=0.25, weight=0.25)
+    assert policy.observe(0.004) == pytest.approx(0.004)  # a quarter of 4 ms, divided by 0.25
+    for _ in range(40):
+        policy.observe(0.004)
+    assert policy.value == pytest.approx(0.016, rel=1e-3)  # settled: 4 ms / 0.25
+    policy.observe(0.02)  # one slow flush (a collection, a busy machine) moves it only a quarter
+    assert policy.value == pytest.approx((0.004 + 0.25 * 0.016) / 0.25, rel=1e-3)
+    policy.observe(1.0)
+    assert policy.value == 0.1  # never beyond the ceiling
+    for _ in range(40):
+        policy.observe(0.0)
+    assert policy.value == 0.002  # idle again: the floor
+
+
+def test_delay_is_zero_after_a_quiet_spell_and_never_beyond_the_ceiling():
+    policy = AdaptiveInterval(floor=0.002, ceiling=0.1, budget=0.25)
     for _ in range(50):
-        assert 0.005 <= policy.observe(cpu, wall) <= 0.1
+        policy.observe(0.01)  # 40 ms gap
+    assert policy.delay(last_flush=10.0, now=10.5) == 0.0
+    assert policy.delay(last_flush=10.0, now=10.01) == pytest.approx(0.03)
+    assert policy.delay(last_flush=10.0, now=5.0) == 0.1  # a clock that went back: the ceiling
 
 
-def test_a_floor_above_the_ceiling_is_refused():
+@pytest.mark.parametrize("kwargs", [dict(floor=0.2, ceiling=0.1), dict(floor=0, ceiling=0.1),
+                                    dict(budget=0), dict(budget=1.5), dict(weight=0)])
+def test_settings_out_of_range_are_refused(kwargs):
     with pytest.raises(ValueError):
-        AdaptiveInterval(floor=0.2, ceiling=0.1)
+        AdaptiveInterval(**kwargs)
