@@ -211,6 +211,9 @@ def test_socketio_gives_each_viewer_their_view(lab):
         with by_submitter.lock:
             assert 901 not in by_submitter.objects["job"] and leaks(json.dumps(by_submitter.objects)) == []
         by_submitter.close()
+        # The three token connections hold a lease: the sweep asks LAVA about their tokens again
+        # (tests/unit/test_sessions.py drives it with a clock).
+        assert app.json("/healthz")["relay"]["token_connections"] == 3
     finally:
         for view in views.values():
             view.close()

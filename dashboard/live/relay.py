@@ -111,7 +111,10 @@ class Relay:
         # ConnectionRefusedError. None: everyone sees everything.
         self.identify = identify
         self.visibility = visibility if visibility is not None else Visibility()
-        self.viewers = {}  # sid → (Viewer, wall filter, session id)
+        # sid → (Viewer, wall filter, lease): the lease is the id of the session the client came
+        # from, or an object whose alive() says whether it may stay (web.auth.TokenLease: a
+        # connection opened with a LAVA token), or None.
+        self.viewers = {}
         # The signed-in viewers' sessions (web.sessions.Sessions, set by the factory): a client's
         # subscribe notes its session in use; a client whose session ended is disconnected.
         self.sessions = None
@@ -255,19 +258,27 @@ class Relay:
         """A client did something: its session (if it came from one) is noted in use, as a page
         load would. False when that session has ended: the client is disconnected."""
         session_id = self.viewers.get(sid, (None, None, None))[2]
-        if session_id is None or self.sessions is None or self.sessions.get(session_id):
+        if not isinstance(session_id, str) or self.sessions is None or self.sessions.get(session_id):
             return True
         self.end_client(sid)
         return False
 
+    def _lease_alive(self, lease):
+        if isinstance(lease, str):
+            return self.sessions is None or self.sessions.alive(lease)
+        try:
+            return lease.alive()
+        except Exception:  # cannot tell: deny (the client may connect again, and is asked anew)
+            log.exception("checking a connection's token failed")
+            return False
+
     def end_ended_sessions(self):
         """Disconnect every client whose session has ended (signed out in another tab, unused for
-        too long, or at the end of its lifetime); returns how many. Run by the sweep
-        (web.auth.Access.run_sweeper) and at each sign-out."""
-        if self.sessions is None:
-            return 0
-        ended = [sid for sid, (_, _, session_id) in list(self.viewers.items())
-                 if session_id is not None and not self.sessions.alive(session_id)]
+        too long, or at the end of its lifetime), or whose LAVA token LAVA no longer takes as its
+        user's; returns how many. Run by the sweep (web.auth.Access.run_sweeper) and at each
+        sign-out."""
+        ended = [sid for sid, (_, _, lease) in list(self.viewers.items())
+                 if lease is not None and not self._lease_alive(lease)]
         for sid in ended:
             try:
                 self.end_client(sid)
@@ -447,6 +458,8 @@ class Relay:
                                   else round(self.adaptive.cost * 1000, 2)),
                 "clients": len(self.clients), "filters": len(self.groups),
                 "refused": self.refused, "sessions_ended": self.sessions_ended,
+                "token_connections": sum(1 for _, _, lease in self.viewers.values()
+                                         if lease is not None and not isinstance(lease, str)),
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
                 "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,

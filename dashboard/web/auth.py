@@ -32,6 +32,10 @@ bp = Blueprint("auth", __name__)
 MAX_FAILURES = 5  # failed sign-ins per address, and per username, in FAILURE_WINDOW
 FAILURE_WINDOW = 300.0
 TOKEN_CACHE_SECONDS = 300.0
+# A live connection opened with a LAVA token, while LAVA cannot be asked about it: it stays this
+# long after the last check that said the token is its user's (that answer itself up to
+# TOKEN_CACHE_SECONDS old), then it is closed (deny when in doubt).
+TOKEN_GRACE_SECONDS = TOKEN_CACHE_SECONDS
 REFUSAL_CACHE_SECONDS = 60.0  # a token LAVA refused is refused again without asking, this long
 MAX_CACHED_TOKENS = 10_000
 MAX_FIELD = 200
@@ -276,6 +280,31 @@ def request_viewer():
     return viewer, flt
 
 
+class TokenLease:
+    """A live connection opened with `Authorization: Token`: it may stay while LAVA still says the
+    token is its user's. The relay's sweep asks alive() every sessions.SWEEP_INTERVAL; LAVA is
+    asked again only when the check's cache (TOKEN_CACHE_SECONDS) has run out."""
+
+    def __init__(self, access, token, username):
+        self.access = access
+        self.token = token  # in memory only, like Access's own cache; never logged
+        self.username = username
+        self.confirmed = access.clock()
+
+    def alive(self):
+        try:
+            user = self.access.whoami(self.token)
+        except Exception:  # LAVA cannot say now: the last answer holds for a while, then deny
+            return self.access.clock() - self.confirmed < TOKEN_GRACE_SECONDS
+        if user != self.username:
+            return False
+        self.confirmed = self.access.clock()
+        return True
+
+    def __repr__(self):  # never the token
+        return f"TokenLease({self.username!r})"
+
+
 def identify_connection():
     """The Socket.IO connect handler's question (live.relay): (Viewer, a wall link's filter, the
     session's id), or ConnectionRefusedError with a code and why (the page says it, in large type
@@ -291,6 +320,10 @@ def identify_connection():
     if viewer is None:
         code = "wall_link" if isinstance(session.get("wall"), dict) else "unauthorized"
         raise ConnectionRefusedError(why, {"code": code})
+    if session_id is None and viewer.username and not viewer.wall:  # came with a LAVA token
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "token" and token.strip():
+            session_id = TokenLease(access(), token.strip(), viewer.username)
     return viewer, flt, session_id
 
 

@@ -191,3 +191,63 @@ def test_the_signing_key_file_is_made_readable_by_its_owner_only(monkeypatch, tm
     monkeypatch.setattr(secrets, "READ_PAUSE", 0.0)
     with pytest.raises(secrets.KeyFileError):
         secrets.load_or_create(str(data_dir))
+
+
+def test_a_connection_opened_with_a_token_ends_when_lava_no_longer_takes_the_token(tmp_path):
+    """No session, but a lease: the sweep asks LAVA again once the token's check has run out (not
+    before), closes the connection when LAVA refuses the token or names another user, and, while
+    LAVA cannot be asked, keeps it only TOKEN_GRACE_SECONDS after the last yes."""
+    from dashboard.sources.rest import LavaError
+
+    clock = Clock()
+    lava = {"tok-carol": "carol", "tok-dave": "dave", "tok-erin": "erin"}  # what LAVA says now
+    asked = []
+
+    class Lava:
+        def __init__(self, token):
+            self.token = token
+
+        def whoami(self):
+            asked.append(self.token)
+            answer = lava[self.token]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    ctl = auth.Access("lava", sessions, Visibility(), Lava, "k" * 32, str(tmp_path), clock=clock)
+    leases = {t: auth.TokenLease(ctl, t, ctl.whoami(t)) for t in lava}
+    assert "tok-carol" not in repr(leases["tok-carol"])
+    relay, sio, _ = relay_with(sessions, {
+        "c-carol": (CAROL, None, leases["tok-carol"]),
+        "c-dave": (Viewer(username="dave"), None, leases["tok-dave"]),
+        "c-erin": (Viewer(username="erin"), None, leases["tok-erin"])})
+    asked.clear()
+    lava["tok-carol"] = None  # revoked in LAVA
+    lava["tok-dave"] = "mallory"  # LAVA now says it is someone else's
+    lava["tok-erin"] = LavaError("connection", "LAVA is down")
+    clock.now += 30
+    assert relay.end_ended_sessions() == 0 and asked == []  # the checks are cached for 300 s
+    assert relay.note_activity("c-carol") is True  # a subscribe does not ask LAVA
+    # The sweep every 30 s: LAVA is asked again once the checks made at 1000 run out.
+    while clock.now + 30 < 1000 + auth.TOKEN_CACHE_SECONDS:
+        clock.now += 30
+        assert relay.end_ended_sessions() == 0
+    last_yes = clock.now  # erin's cached yes, seen by this sweep
+    clock.now += 30
+    assert relay.end_ended_sessions() == 2
+    assert sio.server.disconnected == ["c-carol", "c-dave"] and ended(sio) == ["c-carol", "c-dave"]
+    assert relay.viewer_of("c-carol") == (ANONYMOUS, None)
+    # erin's LAVA cannot answer: she stays until TOKEN_GRACE_SECONDS after the last check that
+    # said yes.
+    while clock.now + 30 < last_yes + auth.TOKEN_GRACE_SECONDS:
+        clock.now += 30
+        assert relay.end_ended_sessions() == 0
+    clock.now = last_yes + auth.TOKEN_GRACE_SECONDS
+    assert relay.end_ended_sessions() == 1 and sio.server.disconnected[-1] == "c-erin"
+    # A lease that cannot even be asked (a bug): denied, the client is closed.
+
+    class Broken:
+        def alive(self):
+            raise RuntimeError("boom")
+    relay2, sio2, _ = relay_with(sessions, {"c-x": (CAROL, None, Broken())})
+    assert relay2.end_ended_sessions() == 1 and sio2.server.disconnected == ["c-x"]
