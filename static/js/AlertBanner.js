@@ -6,6 +6,11 @@ import { html } from "./html.js";
 
 const SHOWN = 4;
 
+/** The alerts the banner shows in full: the first SHOWN that fire. */
+export function bannerAlerts(alerts) {
+  return alerts.filter((a) => a.status === "firing").slice(0, SHOWN);
+}
+
 export function AlertBanner({ alerts }) {
   const firing = alerts.filter((a) => a.status === "firing");
   if (!firing.length) return null;

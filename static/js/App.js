@@ -12,7 +12,8 @@ import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
 import { SourcesNote } from "./SourcesNote.js";
 import { AttentionStrip } from "./AttentionStrip.js";
-import { AlertBanner } from "./AlertBanner.js";
+import { AlertBanner, bannerAlerts } from "./AlertBanner.js";
+import { alertObject } from "./attention.js";
 import { AlertsView } from "./AlertsView.js";
 import { ReportsView } from "./ReportsView.js";
 import { useAlerts } from "./alerts.js";
@@ -73,6 +74,9 @@ export function App({ state, status, version, options, actions }) {
   const view = useRotation(chosen, wall ? options.rotate : 0);
   const burnIn = useBurnIn(wall);
   const alerts = useAlerts(!status.refused);
+  // On a wall, what the alert banner names is left out of the attention strip: said once.
+  const bannerSaid = useMemo(() => (wall ? bannerAlerts(alerts.alerts).map(alertObject)
+    .filter(Boolean).join("\n") : ""), [wall, alerts.alerts]);
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
@@ -147,7 +151,7 @@ export function App({ state, status, version, options, actions }) {
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
         <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers}
-          alerts=${alerts.alerts} wall=${wall} onOpen=${actions.open} onQueue=${actions.showQueue}
+          alerts=${alerts.alerts} wall=${wall} said=${bannerSaid} onOpen=${actions.open} onQueue=${actions.showQueue}
           onAlerts=${wall ? null : () => actions.setView("alerts")} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />

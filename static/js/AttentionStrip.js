@@ -19,11 +19,18 @@ export const DESK_ITEMS = 8;
 const SYMBOLS = { Offline: "○", Queue: "…", critical: "‼", warning: "!", info: "i" };
 const NO_ALERTS = [];
 
-export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wall = false, onOpen, onQueue, onAlerts }) {
+/**
+ * `said`: the objects ("kind:id", one per line) that the wall's alert banner already names; the
+ * strip leaves them out, so that a wall says each problem once.
+ */
+export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wall = false, said = "", onOpen, onQueue, onAlerts }) {
   // Durations are to the minute: recomputed when the model or the alerts change, or a minute passes.
   const minute = useClockValue((now) => Math.floor(now / 60000));
-  const items = useMemo(() => attentionItems({ devices, jobs, workers, alerts }, Date.now()),
-    [devices, jobs, workers, alerts, minute]);
+  const items = useMemo(() => {
+    const skip = new Set(said ? said.split("\n") : []);
+    return attentionItems({ devices, jobs, workers, alerts }, Date.now())
+      .filter((item) => !skip.has(`${item.kind}:${item.id}`));
+  }, [devices, jobs, workers, alerts, said, minute]);
   const limit = wall ? WALL_ITEMS : DESK_ITEMS;
   const shown = items.slice(0, items.length > limit ? limit - (wall ? 1 : 0) : limit);
   const more = items.length - shown.length;

@@ -30,6 +30,12 @@ const KINDS = { device: "device", worker: "worker", device_type: "queue", lab: "
 
 const pad = (n) => String(n).padStart(2, "0");
 
+/** "kind:id" of the object an alert is about, as the strip names its items (null: none). */
+export function alertObject(alert) {
+  const kind = KINDS[alert.subject_kind];
+  return kind ? `${kind}:${alert.subject}` : null;
+}
+
 /**
  * A wait to the minute, as the strip says it: "<1 min", "12 min", "3 h 05 min", "2 d 4 h". To
  * the minute, so the strip changes (and renders) once a minute, not every second.
