@@ -134,14 +134,6 @@ class Wakeup:
         except (BlockingIOError, OSError):
             pass
 
-    def close(self):
-        import os
-        for fd in (self.rfd, self.wfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
 
 class _TimedOut(Exception):
     pass

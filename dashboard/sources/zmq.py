@@ -46,7 +46,6 @@ NO_RETRY_GRACE = 1.0  # after an ordinary disconnect libzmq schedules a retry at
 STUCK_AFTER = 60.0  # seconds without a connection before the socket is made anew anyway
 STABLE_AFTER = 5.0  # seconds connected before the backoff starts again from its first delay
 LOG_EVERY = 5.0  # at most one warning about a new socket per this many seconds
-JOIN_TIMEOUT = 2.0  # seconds the loop waits for a stopped thread to close its socket
 
 
 class SocketReader:
@@ -349,13 +348,6 @@ class ZmqSource:
         finally:
             reader.stop("internal error")  # a no-op when it was told why already
             reader.room_made()
-
-    def join(self, timeout=JOIN_TIMEOUT):
-        """Wait (green) until the current thread has closed its socket; True when it has."""
-        deadline = self.clock() + timeout
-        while self.reader is not None and not self.reader.done and self.clock() < deadline:
-            self.sleep(0.01)
-        return self.reader is None or self.reader.done
 
 
 def reachable(endpoint, timeout):
