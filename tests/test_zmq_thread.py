@@ -1,6 +1,9 @@
 """The ZMQ source's thread, in this process with plain threads (no eventlet or gevent), against a
 real publisher on 127.0.0.1: a slow consumer fills the hand-off, the thread stops reading and waits
-without losing anything; stop() ends the thread, which closes its socket and context itself."""
+without losing anything; stop() ends the thread, which closes its socket and context itself. And the
+wake-up from an OS thread to a green one, under eventlet and gevent."""
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,7 +13,7 @@ import zmq
 from dashboard import green
 from dashboard.live.health import Health
 from dashboard.sources import zmq as zmq_source
-from tests.helpers import TestPublisher, wait_until
+from tests.helpers import ROOT, TestPublisher, wait_until
 
 
 @pytest.fixture
@@ -86,3 +89,44 @@ def test_a_socket_that_cannot_be_opened_is_retried_with_backoff_not_a_crash():
         source.stop()
         runner.join(15)
     assert not runner.is_alive()
+
+
+# Under eventlet or gevent, in a process of its own (monkey-patched): a real OS thread wakes a green
+# thread waiting on a Wakeup, while another green thread keeps ticking (the hub is not blocked).
+WAKEUP = """
+import sys, time
+from dashboard import green
+green.monkey_patch(sys.argv[1])
+threads = green.OsThreads(sys.argv[1])
+if sys.argv[1] == "eventlet":
+    import eventlet as lib
+else:
+    import gevent as lib
+wakeup, ticks = threads.wakeup(), []
+
+def tick():
+    while True:
+        ticks.append(1)
+        lib.sleep(0.01)
+
+lib.spawn(tick)
+threads.start(lambda: (threads.sleep(0.3), wakeup.set()))
+start = time.monotonic()
+wakeup.wait(5)
+woken = time.monotonic() - start
+start = time.monotonic()
+wakeup.wait(0.2)  # nothing set since: the timeout
+timed_out = time.monotonic() - start
+print(f"{woken:.3f} {timed_out:.3f} {len(ticks)}")
+"""
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_an_os_thread_wakes_a_green_waiter_and_the_hub_runs_meanwhile(async_mode):
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", WAKEUP, async_mode], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    woken, timed_out, ticks = out.stdout.split()
+    assert 0.25 <= float(woken) < 2.0  # by the thread, not the 5 s timeout
+    assert 0.15 <= float(timed_out) < 1.0
+    assert int(ticks) >= 10  # the other green thread ran while one waited
