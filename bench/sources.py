@@ -22,6 +22,7 @@ app's CPU seconds, and the hand-off's peak (the thread reader only). Medians ove
 
     python bench/sources.py --drain --events 9000 --rate 0 --clients 6 --rounds 3
     python bench/sources.py --drain --events 15000 --rate 2500 --clients 20 --rounds 3
+    python bench/sources.py --drain --events 9000 --rate 0 --clients 10 --distinct-filters --rounds 3
 """
 import argparse
 import json
@@ -116,7 +117,7 @@ def checkout(ref):
     return where
 
 
-def drain_round(root, async_mode, n, rate, clients, timeout):
+def drain_round(root, async_mode, n, rate, clients, distinct, timeout):
     """One run of the drain workload against the app at `root`; its figures."""
     publisher = BurstPublisher()
     app = AppProcess("--zmq", publisher.endpoint, "--access", "open", "--no-store",
@@ -124,7 +125,8 @@ def drain_round(root, async_mode, n, rate, clients, timeout):
     views = []
     try:
         publisher.wait_for_subscriber()
-        views += [LiveView(app.url).connect() for _ in range(clients)]
+        views += [LiveView(app.url, filter_of(i, clients) if distinct else None).connect()
+                  for i in range(clients)]
         publisher.publish(-1, 1)  # the lag watch's baseline
         wait_until(lambda: accepted(app) >= 1, timeout=15, what="a first event")
         cpu0, start = cpu_seconds(app.proc.pid), time.monotonic()
@@ -152,6 +154,11 @@ def drain_round(root, async_mode, n, rate, clients, timeout):
         publisher.close()
 
 
+def filter_of(i, clients):
+    """Client i's own filter: all but every clients-th of tests/burst.py's 50 devices."""
+    return {"devices": [f"burst-{d:02d}" for d in range(50) if d % clients != i]}
+
+
 def drain(args, argv):
     baseline = checkout(args.baseline_ref)
     readers = {"green": baseline, "thread": ROOT}
@@ -161,7 +168,8 @@ def drain(args, argv):
             for mode, by_reader in runs.items():
                 for reader, root in readers.items():
                     by_reader[reader].append(drain_round(root, mode, args.events, args.rate,
-                                                         args.clients, args.timeout))
+                                                         args.clients, args.distinct_filters,
+                                                         args.timeout))
     finally:
         shutil.rmtree(baseline, ignore_errors=True)
     medians = {mode: {reader: {key: statistics.median(r[key] for r in rs)
@@ -172,6 +180,7 @@ def drain(args, argv):
                       "readers": {"green": f"the green reader of {args.baseline_ref}",
                                   "thread": "the socket's own OS thread (this tree)"},
                       "events": args.events, "rate": args.rate, "clients": args.clients,
+                      "distinct_filters": args.distinct_filters,
                       "rounds": args.rounds, "median": medians, "runs": runs}, indent=1))
 
 
@@ -186,6 +195,8 @@ def main(argv=None):
     parser.add_argument("--baseline-ref", default="073a069", help="the green reader's commit")
     parser.add_argument("--rate", type=float, default=0, help="--drain: events per second (0: at once)")
     parser.add_argument("--clients", type=int, default=6, help="--drain: Socket.IO clients")
+    parser.add_argument("--distinct-filters", action="store_true",
+                        help="--drain: each client a filter of its own (the relay encodes for each)")
     args = parser.parse_args(argv)
     if not 1 <= args.events <= MAX_EVENTS or not 1 <= args.rounds <= 20:
         parser.error(f"--events 1 to {MAX_EVENTS}, --rounds 1 to 20")

@@ -112,7 +112,7 @@ class Services:
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
     job_times: object = None  # core.jobtimes.JobTimes: queue waits and durations (/metrics)
-    zmq_sources: list = dataclasses.field(default_factory=list)  # sources.zmq.ZmqSource, stopped at shutdown
+    zmq_sources: list = dataclasses.field(default_factory=list)  # sources.zmq.ZmqSource (stopped)
 
 
 def create_app(overrides=None, settings=None):

@@ -1,6 +1,8 @@
 """The one place that knows which concurrency library runs the app (eventlet or gevent).
 
 Everything else uses Flask-SocketIO's start_background_task/sleep, and takes its zmq module from here.
+Real OS threads (a ZMQ socket's reader, the shutdown watchdog) get their unpatched primitives, and
+the way to wake the green loop, from OsThreads.
 """
 
 
@@ -111,7 +113,7 @@ class Wakeup:
         """Wake the waiter (any thread; never blocks: a full pipe already holds a wake-up)."""
         try:
             self._write(self.wfd, b"!")
-        except (BlockingIOError, OSError):  # full, or closed at shutdown: nothing more to say
+        except OSError:  # full (BlockingIOError): a wake-up is waiting already
             pass
 
     def wait(self, timeout):
@@ -131,7 +133,7 @@ class Wakeup:
         try:
             while self._read(self.rfd, 4096):
                 pass
-        except (BlockingIOError, OSError):
+        except OSError:  # empty (BlockingIOError): all read
             pass
 
 

@@ -56,7 +56,7 @@ class HandOff:
         """May the producer read more (producer)? When not, it should wait until woken: the take
         that makes room says so."""
         with self._lock:
-            if self.messages < self.max_messages and self.bytes < self.max_bytes:
+            if self._has_room():
                 return True
             if not self._producer_waiting:
                 self.fills += 1
@@ -74,10 +74,13 @@ class HandOff:
             self.messages -= len(chunk.messages)
             self.bytes -= chunk.size
             self.handed += len(chunk.messages)
-            wake = False
-            if self._producer_waiting and self.messages < self.max_messages and self.bytes < self.max_bytes:
-                self._producer_waiting, wake = False, True
+            wake = self._producer_waiting and self._has_room()
+            if wake:
+                self._producer_waiting = False
             return chunk, wake
+
+    def _has_room(self):
+        return self.messages < self.max_messages and self.bytes < self.max_bytes
 
     def as_dict(self):
         return {"queued": self.messages, "queued_bytes": self.bytes,
