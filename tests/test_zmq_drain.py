@@ -14,7 +14,9 @@ from tests.helpers import AppProcess, LiveView, wait_until
 
 BURST = 9000  # under the hand-off's bound (sources/zmq.py HANDOFF_MESSAGES): all of it is read
 CLIENTS = 10
-LATE_BOUND_S = 1.0  # how late the socket may be read; a green reader runs seconds behind
+# How late the socket may be read. Measured on a busy 2-core machine: the thread 0.03-1.0 s (the
+# worst when other processes had the cores), a green reader 2.7-7.5 s.
+LATE_BOUND_S = 1.5
 
 
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
@@ -48,7 +50,7 @@ def test_a_burst_is_read_at_once_while_the_loop_is_busy_and_nothing_is_lost(asyn
         assert health["counters"]["suspected_losses"] == 0
         # The loop took longer to ingest than the socket to be read: the thread read ahead of it.
         reader = source["reader"]
-        assert reader["max_queued"] > 0 and reader["times_full"] == 0
+        assert reader["max_queued"] >= BURST // 10 and reader["times_full"] == 0
         assert reader["handed"] == BURST + 1 and reader["queued"] == 0
         wait_until(lambda: all(v.seq == health["seq"] for v in views), timeout=30,
                    what="every client up to date")
