@@ -112,6 +112,7 @@ class Services:
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
     job_times: object = None  # core.jobtimes.JobTimes: queue waits and durations (/metrics)
+    zmq_sources: list = dataclasses.field(default_factory=list)  # sources.zmq.ZmqSource (stopped)
 
 
 def create_app(overrides=None, settings=None):
@@ -469,6 +470,8 @@ def shutdown(app):
     """Write what the store still holds and save the model, so that a restart loses nothing; an
     ingest process then withdraws its heartbeat."""
     services = app.extensions["dashboard"]
+    for source in services.zmq_sources:  # their threads close their sockets meanwhile
+        source.stop()
     if services.alerts:
         services.alerts.close()
     if services.keeper:
@@ -546,15 +549,17 @@ def _ws_credentials(services, token):
 
 
 def _start_zmq_source(app, endpoint, topic_prefix):
+    import zmq  # plain pyzmq: the socket is read by a real OS thread (sources/zmq.py)
+
     from dashboard import green
     from dashboard.sources.zmq import ZmqSource
 
     services = app.extensions["dashboard"]
     settings = services.settings
     status = _source_status(services, endpoint, "zmq")
-    source = ZmqSource(endpoint, topic_prefix, green.zmq_module(settings["async_mode"]),
-                       socketio.sleep, socketio.start_background_task, status,
-                       settings["max_message_size"])
+    source = ZmqSource(endpoint, topic_prefix, zmq, socketio.sleep,
+                       green.OsThreads(settings["async_mode"]), status, settings["max_message_size"])
+    services.zmq_sources.append(source)
     socketio.start_background_task(source.run, services.ingest.handle)
     log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint, topic_prefix)
 

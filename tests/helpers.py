@@ -91,9 +91,10 @@ class RecordingSocketIO:
 
 
 class AppProcess:
-    """`python app.py ...` as a subprocess on a free port; stopped by stop()."""
+    """`python app.py ...` as a subprocess on a free port; stopped by stop(). `root`: another
+    checkout's app (a benchmark's baseline)."""
 
-    def __init__(self, *args, async_mode="eventlet", env=None, port=None):
+    def __init__(self, *args, async_mode="eventlet", env=None, port=None, root=ROOT):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / "test-artifacts" / f"app-{self.port}.log"
@@ -103,9 +104,9 @@ class AppProcess:
         if "--data-dir" not in args:  # never the repository's ./data: each app its own store
             self.data_dir = tempfile.mkdtemp(prefix="dashboard-test-")
             args = (*args, "--data-dir", self.data_dir)
-        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", str(ROOT / "app.py"),
+        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", str(pathlib.Path(root) / "app.py"),
                "--port", str(self.port), "--async-mode", async_mode, *args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, cwd=root, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
         try:
             wait_until(self._answers, timeout=30, what=f"the app on port {self.port}")

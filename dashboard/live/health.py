@@ -43,6 +43,10 @@ class SourceStatus:
         self.on_reconnect = []  # callables, run when the source connects again after a loss
         self.on_state = []  # callables, run after every change of state (the page's sources line)
         self.lag = None  # core.lag.LagWatch, set by the ingest path
+        # When the message being handled left its socket (epoch s), if the source knows (a ZMQ
+        # source, read by a thread of its own): the lag watch's arrival time. None: now.
+        self.read_at = None
+        self.reader = None  # a ZMQ source's hand-off between its thread and the loop (as_dict)
         self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
     def set_state(self, state, detail=None):
@@ -85,7 +89,8 @@ class SourceStatus:
                 else round(now - self.last_message_at, 3),
                 "received": self.received, "rejected": self.rejected,
                 "disconnects": self.disconnects,
-                "lag": self.lag.as_dict() if self.lag is not None else None}
+                "lag": self.lag.as_dict() if self.lag is not None else None,
+                "reader": self.reader.as_dict() if self.reader is not None else None}
 
 
 class Health:

@@ -65,7 +65,7 @@ class Ingest:
         watch = source.lag
         if watch is None:
             watch = source.lag = LagWatch()
-        if watch.observe(event.time.timestamp(), self.clock()):
+        if watch.observe(event.time.timestamp(), source.read_at or self.clock()):
             self.health.suspected_loss(source, watch.last_behind)
             for callback in self.on_behind:
                 callback(source.name)

@@ -1,23 +1,38 @@
-"""Subscribe to one lava-publisher endpoint with a green ZMQ SUB socket that always comes back.
+"""Subscribe to one lava-publisher endpoint with a ZMQ SUB socket that is read at once, whatever the
+loop is doing, and that always comes back.
+
+The socket is read by a real OS thread of its own (plain pyzmq, not the green module), which does
+nothing else: it receives frames and hands them, in chunks, to the green loop through a bounded
+queue (handoff.py); parse, model, store and relay stay on the loop. A loop busy with its clients thus
+never leaves lava-publisher's messages waiting in libzmq, where a PUB drops them, silently, past the
+high-water mark. When the hand-off is full the thread stops reading and libzmq queues the rest, up
+to RCVHWM, where the lag watch (core/lag.py, fed the time each message left the socket) sees them
+run late. The thread owns its context and sockets, and closes them itself.
 
 libzmq reconnects by itself after a network error or a publisher restart, but not after a protocol
 error: a frame over ZMQ_MAXMSGSIZE (or a peer that breaks ZMTP) ends that connection for good. The
-monitor then says DISCONNECTED, and no CONNECT_RETRIED follows. So a watcher reads the monitor and
-closes the socket when libzmq has stopped trying, or when it has had no connection for too long (the
-judgement, without I/O, is MonitorWatch's); the receive loop then opens a new socket after a
-backoff. Silence on a live connection is libzmq's to notice: ZMTP heartbeats drop a peer that stops
-answering, and libzmq retries that one itself.
+monitor then says DISCONNECTED, and no CONNECT_RETRIED follows. The thread hands the monitor's events
+to the loop with the messages; there MonitorWatch judges, without I/O, when libzmq has stopped
+trying or when there has been no connection for too long, and the loop tells the thread to close the
+socket; it then opens a new one after a backoff. Silence on a live connection is libzmq's to notice:
+ZMTP heartbeats drop a peer that stops answering, and libzmq retries that one itself.
 """
 import logging
 import random
 import time
 
+from zmq.utils.monitor import parse_monitor_message
+
 from dashboard.core.backoff import Backoff
 from dashboard.core.events import ParseError
+from dashboard.sources.handoff import Chunk, HandOff
 
 log = logging.getLogger("dashboard.sources.zmq")
 
-YIELD_EVERY = 100  # a green recv only yields when the socket is empty: yield ourselves under a stream
+CHUNK = 100  # messages the thread hands over at once; the loop yields after each chunk
+HANDOFF_MESSAGES = 10_000  # the hand-off's bound: past it the thread stops reading (libzmq queues)
+HANDOFF_BYTES = 64 * 1024 * 1024  # ... and in bytes (each message may be up to --max-message-size)
+POLL_MS = 100  # the thread looks at its stop flag at least this often
 HEARTBEAT_IVL_MS = 10_000
 HEARTBEAT_TIMEOUT_MS = 30_000
 RCVHWM = 100_000  # messages queued in ZMQ before it drops: bounded, and roomy enough for bursts
@@ -26,40 +41,108 @@ RCVHWM = 100_000  # messages queued in ZMQ before it drops: bounded, and roomy e
 # bounded), and the socket is made anew: what is published meanwhile is lost, and the reconcile
 # that follows a reconnect repairs the model.
 MAXMSGSIZE_FACTOR = 4
-WATCH_EVERY = 0.25  # seconds between two looks at the socket's monitor
+WATCH_EVERY = 0.25  # seconds between two judgements of the socket's monitor events
 NO_RETRY_GRACE = 1.0  # after an ordinary disconnect libzmq schedules a retry at once
 STUCK_AFTER = 60.0  # seconds without a connection before the socket is made anew anyway
 STABLE_AFTER = 5.0  # seconds connected before the backoff starts again from its first delay
 LOG_EVERY = 5.0  # at most one warning about a new socket per this many seconds
 
 
-class _Connection:
-    """One socket, its monitor, and the watch that judges it from what the monitor says."""
+class SocketReader:
+    """One socket's life in an OS thread of its own: open it, read it into the hand-off until told
+    to stop or until it fails, close it. It never touches the loop's objects (status, logging,
+    green locks): only the hand-off, and the wake-ups."""
 
-    def __init__(self, sock, monitor, watch):
-        self.sock = sock
-        self.monitor = monitor
-        self.watch = watch
-        self.dead = None  # why the socket is being replaced
+    def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time):
+        self.open_socket = open_socket  # fn(context) -> (socket, monitor socket)
+        self.zmq = zmq
+        self.handoff = handoff
+        self.threads = threads
+        self.wake_loop = wake_loop
+        self.clock = clock
+        self.stop_reason = None  # set by the loop: why the socket must go
+        self.why = None  # why it went: set by the thread before `done`
+        self.done = False
+        self._room = threads.allocate_lock()  # released by the loop when the hand-off has room
+        self._room.acquire()
 
-    @property
-    def closed(self):
-        return self.sock.closed
+    def start(self):
+        self.threads.start(self.run)
 
-    def kill(self, reason):
-        """Give up this socket: the receive loop wakes with an error and makes a new one."""
-        if self.dead is None:
-            self.dead = reason
-        if not self.sock.closed:
-            self.sock.close(0)
+    def stop(self, reason):
+        """Ask the thread to close the socket and end (the first reason is kept)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
-    def close(self):
-        for s in (self.sock, self.monitor):
+    def room_made(self):
+        """The loop took enough from a full hand-off: the thread may read again."""
+        if self._room.locked():
+            self._room.release()
+
+    def run(self):
+        """The thread: never raises; says why it ended in `why`, then sets `done`."""
+        zmq, why = self.zmq, None
+        context = sock = monitor = None
+        try:
+            context = zmq.Context()
+            sock, monitor = self.open_socket(context)
+            why = self._read(sock, monitor)
+        except Exception as exc:  # opening failed, or a bug: the loop makes a new socket
+            why = f"internal error ({type(exc).__name__}: {exc})"[:200]
+        finally:
+            for s in (monitor, sock):  # linger 0: term() below cannot wait on them
+                try:
+                    if s is not None and not s.closed:
+                        s.close(0)
+                except Exception:
+                    pass
             try:
-                if not s.closed:
-                    s.close(0)
-            except Exception:  # closing must not stop the loop either
+                if context is not None:
+                    context.term()
+            except Exception:
                 pass
+            self.why = self.stop_reason or why
+            self.done = True
+            self.wake_loop()
+
+    def _read(self, sock, monitor):
+        zmq = self.zmq
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        while self.stop_reason is None:
+            if not self.handoff.room():
+                self._room.acquire(timeout=POLL_MS / 1000)
+                continue
+            ready = dict(poller.poll(POLL_MS))
+            messages, size, events = [], 0, []
+            try:
+                while monitor in ready:
+                    try:
+                        message = monitor.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    except zmq.ZMQError as exc:  # the monitor is gone: so is its socket
+                        return f"monitor failed ({exc})"
+                    try:
+                        events.append(parse_monitor_message(message)["event"])
+                    except Exception:  # unreadable: never the end of the watch
+                        pass
+                while sock in ready and len(messages) < CHUNK:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    except zmq.ZMQError as exc:
+                        return f"receive failed ({exc})"
+                    messages.append(frames)
+                    size += sum(map(len, frames))
+            finally:  # what was read is handed over, even when the socket fails after it
+                wake = (messages or events) and self.handoff.put(
+                    Chunk(messages, size, events, self.clock()))
+                if wake:
+                    self.wake_loop()
+        return self.stop_reason
 
 
 MONITOR_EVENTS = ("EVENT_CONNECTED", "EVENT_DISCONNECTED", "EVENT_CONNECT_RETRIED",
@@ -142,32 +225,36 @@ class MonitorWatch:
 
 
 class ZmqSource:
-    """A SUB socket connected to `endpoint`, receiving topics that start with `topic_prefix`, made
-    anew (with backoff) whenever it dies."""
+    """A SUB socket connected to `endpoint`, receiving topics that start with `topic_prefix`, read by
+    an OS thread (`threads`: dashboard.green.OsThreads) and made anew (with backoff) whenever it
+    dies. `zmq` is plain pyzmq: the thread is a real one."""
 
-    def __init__(self, endpoint, topic_prefix, zmq, sleep, spawn, status, max_message_size,
+    def __init__(self, endpoint, topic_prefix, zmq, sleep, threads, status, max_message_size,
                  clock=time.monotonic, rng=random.random):
         self.endpoint = endpoint
         self.topic_prefix = topic_prefix
         self.zmq = zmq
         self.sleep = sleep
-        self.spawn = spawn
+        self.threads = threads
         self.status = status
         self.clock = clock
         self.max_message_size = max_message_size
         self.maxmsgsize = MAXMSGSIZE_FACTOR * max_message_size
         self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
-        self.context = None
         self.sockets = 0  # sockets made so far (the first, then one per replacement)
+        self.handoff = None  # made by run(), with the wake-up: one each for the source's life
+        self.wakeup = None
+        self.reader = None  # the current socket's SocketReader
+        self.stopping = False
         self._last_log = float("-inf")
         self._event_names = monitor_event_names(zmq)
 
     # -- the socket's life -------------------------------------------------------------------
-    def _open(self):
+    def open_socket(self, context):
+        """A SUB socket and its monitor, in `context` (called in the reader's thread, which owns
+        them)."""
         zmq = self.zmq
-        if self.context is None:
-            self.context = zmq.Context()
-        sock = self.context.socket(zmq.SUB)
+        sock = context.socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, RCVHWM)
         sock.setsockopt(zmq.MAXMSGSIZE, self.maxmsgsize)
@@ -180,12 +267,12 @@ class ZmqSource:
         sock.setsockopt(zmq.SUBSCRIBE, self.topic_prefix.encode("utf-8"))
         try:
             monitor = sock.get_monitor_socket()
+            monitor.setsockopt(zmq.LINGER, 0)
             sock.connect(self.endpoint)
         except BaseException:
             sock.close(0)
             raise
-        self.sockets += 1
-        return _Connection(sock, monitor, self.new_watch(self.clock()))
+        return sock, monitor
 
     def new_watch(self, now):
         """The watch of a socket opened at `now`: it reports to this source's status and resets
@@ -194,13 +281,18 @@ class ZmqSource:
                             self.backoff, now)
 
     def run(self, handle):
-        """Receive forever, handing each multipart message to handle(status, frames). Never returns:
-        a socket that dies is replaced after a backoff."""
-        while True:
+        """Receive until stop(), handing each multipart message to handle(status, frames) on this
+        (green) thread. A socket that dies is replaced after a backoff."""
+        self.handoff = HandOff(HANDOFF_MESSAGES, HANDOFF_BYTES, self.threads.allocate_lock())
+        self.wakeup = self.threads.wakeup()  # never closed: a thread may still write to it
+        self.status.reader = self.handoff
+        while not self.stopping:
             try:
                 why = self._receive(handle)
-            except Exception as exc:  # opening failed, or a bug: the loop goes on regardless
+            except Exception as exc:  # a bug: the loop goes on regardless
                 why = f"internal error ({type(exc).__name__}: {exc})"[:200]
+            if self.stopping:
+                break
             delay = self.backoff.next()
             self.status.set_state("connecting", f"new socket in {delay:.1f} s: {why}")
             now = self.clock()
@@ -208,49 +300,54 @@ class ZmqSource:
                 self._last_log = now
                 log.warning("%s: %s; a new socket in %.1f s", self.endpoint, why, delay)
             self.sleep(delay)
+        self.status.set_state("stopped")
+
+    def stop(self):
+        """End the source: its thread closes its socket and ends; run() returns."""
+        self.stopping = True
+        if self.reader is not None:
+            self.reader.stop("stopped")
+        if self.wakeup is not None:
+            self.wakeup.set()
 
     def _receive(self, handle):
-        """Receive on one socket until it dies; returns why it died."""
-        conn = self._open()
-        self.spawn(self._watch, conn)
-        received = 0
+        """Start a thread on a new socket and handle what it hands over until it ends; returns why
+        the socket died. What was read before is handled first: nothing read is dropped."""
+        reader = self.reader = SocketReader(self.open_socket, self.zmq, self.handoff, self.threads,
+                                            self.wakeup.set)
+        watch = self.new_watch(self.clock())
+        self.sockets += 1
+        reader.start()
+        next_look = self.clock()
         try:
-            while conn.dead is None:
+            while True:
+                done = reader.done  # read before take(): what it put before `done` is taken
+                chunk, room_made = self.handoff.take()
+                if room_made:
+                    reader.room_made()
+                now = self.clock()
+                if reader.stop_reason is None and (chunk is None or now >= next_look):
+                    next_look = now + WATCH_EVERY
+                    verdict = "stopped" if self.stopping else watch.verdict(now)
+                    if verdict:
+                        reader.stop(verdict)
+                if chunk is None:
+                    if done:
+                        return reader.why
+                    self.wakeup.wait(WATCH_EVERY)
+                    continue
+                for code in chunk.events:
+                    watch.on_event(code, now)
+                self.status.read_at = chunk.read_at  # the lag watch's arrival time
                 try:
-                    frames = conn.sock.recv_multipart()
-                except self.zmq.ZMQError as exc:
-                    conn.kill(conn.dead or f"receive failed ({exc})")
-                    break
-                handle(self.status, frames)
-                received += 1
-                if received % YIELD_EVERY == 0:
-                    self.sleep(0)
+                    for frames in chunk.messages:
+                        handle(self.status, frames)
+                finally:
+                    self.status.read_at = None
+                self.sleep(0)  # a chunk at a time: the relay and the web get their turn
         finally:
-            conn.close()
-        return conn.dead
-
-    # -- the watcher -------------------------------------------------------------------------
-    def _watch(self, conn):
-        """Hand the socket's monitor events to its MonitorWatch, and kill the socket on the watch's
-        verdict. Polls (never blocks) so that it also sees time pass."""
-        zmq = self.zmq
-        from zmq.utils.monitor import parse_monitor_message
-        while not conn.closed:
-            try:
-                while True:
-                    message = conn.monitor.recv_multipart(zmq.NOBLOCK)
-                    conn.watch.on_event(parse_monitor_message(message)["event"], self.clock())
-            except zmq.ZMQError as exc:
-                if exc.errno != zmq.EAGAIN:  # the monitor is gone: so is its socket
-                    conn.kill(f"monitor failed ({exc})")
-                    return
-            except Exception as exc:  # an unreadable monitor message: never the end of the watch
-                log.debug("%s: monitor message not understood: %r", self.endpoint, exc)
-            verdict = conn.watch.verdict(self.clock())
-            if verdict:
-                conn.kill(verdict)
-                return
-            self.sleep(WATCH_EVERY)
+            reader.stop("internal error")  # a no-op when it was told why already
+            reader.room_made()
 
 
 def reachable(endpoint, timeout):

@@ -140,6 +140,8 @@ class DashboardCollector:
                         labels=["source", "kind"])
         behind = Gauge("dashboard_source_behind_seconds", "How far behind its publisher the source's "
                        "last message was read.", labels=["source", "kind"])
+        queued = Gauge("dashboard_source_queued_messages", "Messages the source's socket thread has "
+                       "read that the loop has not ingested yet (a ZMQ source).", labels=["source", "kind"])
         now = h.clock()
         for source in h.sources:
             labels = [source.name, source.kind]
@@ -149,8 +151,11 @@ class DashboardCollector:
             drops.add_metric(labels, source.disconnects)
             if source.lag is not None:
                 behind.add_metric(labels, round(source.lag.last_behind, 3))
+            if source.reader is not None:
+                queued.add_metric(labels, source.reader.messages)
         yield up
         yield behind
+        yield queued
         yield age
         yield drops
         if s.reconciler is not None:

@@ -1,0 +1,132 @@
+"""The ZMQ source's thread, in this process with plain threads (no eventlet or gevent), against a
+real publisher on 127.0.0.1: a slow consumer fills the hand-off, the thread stops reading and waits
+without losing anything; stop() ends the thread, which closes its socket and context itself. And the
+wake-up from an OS thread to a green one, under eventlet and gevent."""
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import zmq
+
+from dashboard import green
+from dashboard.live.health import Health
+from dashboard.sources import zmq as zmq_source
+from tests.helpers import ROOT, TestPublisher, wait_until
+
+
+@pytest.fixture
+def running(monkeypatch):
+    """A publisher, a source subscribed to it whose handler can be slowed, and what it received."""
+    monkeypatch.setattr(zmq_source, "HANDOFF_MESSAGES", 300)
+    monkeypatch.setattr(zmq_source, "CHUNK", 50)
+    publisher = TestPublisher()
+    status = Health().add_source(publisher.endpoint, "zmq")
+    source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
+                                  green.OsThreads("threading"), status, 4096)
+    received, slow = [], threading.Event()
+
+    def handle(status_, frames):
+        received.append(frames[1])
+        if slow.is_set():
+            time.sleep(0.0005)  # a loop busy with its clients
+
+    runner = threading.Thread(target=source.run, args=(handle,), daemon=True)
+    runner.start()
+    try:
+        publisher.wait_for_subscriber()
+        yield publisher, source, received, slow, runner
+    finally:
+        source.stop()
+        runner.join(5)
+        publisher.close()
+
+
+def message(n):
+    return [b"org.lavasoftware.device", str(n).encode(), b"2026-12-01T10:00:00", b"lavaserver", b"{}"]
+
+
+def test_a_full_hand_off_stops_the_reader_and_nothing_is_lost(running):
+    publisher, source, received, slow, _ = running
+    slow.set()
+    n = 3000
+    for i in range(n):
+        publisher.send(message(i))
+    wait_until(lambda: len(received) == n, timeout=20, what="every message handled")
+    assert received == [str(i).encode() for i in range(n)]  # in order, none twice, none lost
+    stats = source.handoff.as_dict()
+    assert stats["times_full"] >= 1
+    assert stats["max_queued"] <= 300 + 50  # the bound, and one chunk at most
+    assert stats["handed"] == n and stats["queued"] == 0
+    assert source.status.state == "connected"
+
+
+def test_stop_ends_the_thread_which_closes_its_socket(running):
+    publisher, source, received, _, runner = running
+    publisher.send(message(1))
+    wait_until(lambda: received, what="a message")
+    reader = source.reader
+    source.stop()
+    runner.join(5)
+    assert not runner.is_alive() and reader.done and reader.why == "stopped"
+    assert source.status.state == "stopped" and source.sockets == 1
+    # The publisher sees the subscriber go (its socket closed, with its context).
+    wait_until(lambda: publisher.socket.poll(100) and publisher.socket.recv()[:1] == b"\x00",
+               timeout=5, what="the unsubscription")
+
+
+def test_a_socket_that_cannot_be_opened_is_retried_with_backoff_not_a_crash():
+    status = Health().add_source("tcp://nowhere", "zmq")
+    source = zmq_source.ZmqSource("tcp://no such host:x", "", zmq, time.sleep,
+                                  green.OsThreads("threading"), status, 4096)
+    runner = threading.Thread(target=source.run, args=(lambda *a: None,), daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: source.sockets >= 2, timeout=5, what="a second attempt")
+        assert "internal error (ZMQError" in status.detail
+    finally:
+        source.stop()
+        runner.join(15)
+    assert not runner.is_alive()
+
+
+# Under eventlet or gevent, in a process of its own (monkey-patched): a real OS thread wakes a green
+# thread waiting on a Wakeup, while another green thread keeps ticking (the hub is not blocked).
+WAKEUP = """
+import sys, time
+from dashboard import green
+green.monkey_patch(sys.argv[1])
+threads = green.OsThreads(sys.argv[1])
+if sys.argv[1] == "eventlet":
+    import eventlet as lib
+else:
+    import gevent as lib
+wakeup, ticks = threads.wakeup(), []
+
+def tick():
+    while True:
+        ticks.append(1)
+        lib.sleep(0.01)
+
+lib.spawn(tick)
+threads.start(lambda: (threads.sleep(0.3), wakeup.set()))
+start = time.monotonic()
+wakeup.wait(5)
+woken = time.monotonic() - start
+start = time.monotonic()
+wakeup.wait(0.2)  # nothing set since: the timeout
+timed_out = time.monotonic() - start
+print(f"{woken:.3f} {timed_out:.3f} {len(ticks)}")
+"""
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_an_os_thread_wakes_a_green_waiter_and_the_hub_runs_meanwhile(async_mode):
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", WAKEUP, async_mode], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    woken, timed_out, ticks = out.stdout.split()
+    assert 0.25 <= float(woken) < 2.0  # by the thread, not the 5 s timeout
+    assert 0.15 <= float(timed_out) < 1.0
+    assert int(ticks) >= 10  # the other green thread ran while one waited
