@@ -7,7 +7,9 @@ with `git worktree add` into a temporary folder, removed afterwards), arms alter
 `--repeat` times: the ratio of the medians is this code's CPU per event over REF's.
 
     python bench/ingest.py --baseline-ref 073a069 --repeat 3
-    python bench/ingest.py --profile docs/results/ingest-profile.txt   # py-spy, this code only
+    python bench/ingest.py --repeat 1 --app-arg=--no-store              # both arms without the store
+    python bench/ingest.py --profile docs/results/ingest-profile.txt   # this code, under py-spy
+                                                                       # (pip install py-spy)
 
 The messages are bench/store.py's synthetic lab (devices, jobs, test-shell messages), stamped with
 the time they are sent. The publisher is a real ZMQ XPUB socket on 127.0.0.1 in a child process;
