@@ -23,6 +23,7 @@ from dashboard.live.meta import Meta
 from dashboard.live.tee import Tee
 from dashboard.core.jobtimes import JobTimes
 from dashboard.live.ingest import Ingest
+from dashboard.live.wire import JsonPacket
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import SESSION_ENDED, Relay
 from dashboard.core.state import LabState
@@ -128,8 +129,9 @@ def create_app(overrides=None, settings=None):
     queue = {}
     if role != "all":  # Flask-SocketIO's message queue: an emit from any process reaches every client
         queue = {"message_queue": settings["message_queue"], "channel": settings["redis_prefix"]}
+    # JsonPacket: each packet's JSON written once by orjson (live/wire.py).
     socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False,
-                      **queue)
+                      serializer=JsonPacket, **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
     from dashboard.storage import secrets

@@ -5,8 +5,8 @@ data]``; the kind is the topic's last dotted part. Pure code: no sockets, no clo
 """
 import dataclasses
 import datetime as dt
-import json
 
+from dashboard.core import jsontext
 from dashboard.core.limits import (MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, has_lone_surrogate,
                                    too_deep)
 
@@ -132,7 +132,7 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
     if too_deep(payload, max_depth):
         raise ParseError("too_deep", f"data nests deeper than {max_depth} levels")
     try:
-        data = json.loads(payload, parse_constant=_no_constant)
+        data = jsontext.loads(payload, parse_constant=_no_constant)
     except ValueError as exc:
         raise ParseError("not_json", f"data is not JSON ({exc})") from None
     except RecursionError:  # not reached after too_deep(); kept so that no limit change can crash

@@ -369,7 +369,7 @@ class Relay:
             log.warning("more than %d changes pending: asking every client to resync",
                         self.max_pending)
             self._emit("resync", {"reason": "backlog"})
-        if self._wake is not None:
+        if self._wake is not None and not self._wake.is_set():  # set once: a green wake costs
             self._wake.set()
 
     def flush(self):

@@ -12,15 +12,17 @@ them is stable while events arrive and old ones are pruned.
 import collections
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 import threading
 import time
 
-from dashboard.core import rollups
+from dashboard.core import jsontext, rollups
 from dashboard.core.events import job_id
 from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND, STORED_KIND
@@ -184,6 +186,12 @@ GROUP_COLUMNS = {"device": "device", "device_type": "device_type", "worker": "wo
 # (no LAVA name is "*"): an unfiltered chart reads one row per hour and kind.
 TOTAL = "*"
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
+# Rows per statement when a batch is written (events, and the roll-ups' upserts). Python's sqlite3
+# lets go of the GIL around each statement's step and must take it back after: with one row a
+# statement, the writer thread queued for the GIL behind the busy hub once per row (up to the
+# interpreter's 5 ms switch interval each time), and storing halved the ingest rate
+# (bench/store.py). 64 rows × 16 columns stay far below SQLite's 32,766 variables (PostgreSQL: 65,535).
+ROWS_PER_STATEMENT = 64
 # libpq settings, unless the URL gives them: a server that cannot be reached, or vanishes from the
 # network, is an error within about a minute instead of a thread stuck for TCP's timeouts (hours).
 PG_DEFAULTS = {"connect_timeout": "10", "keepalives_idle": "30", "keepalives_interval": "10",
@@ -233,14 +241,25 @@ def row_for(event, frames, context, received):
         # Unknown topics may carry anything under these names: only text goes into the columns.
         v if isinstance(v, str) else None
         for v in (device, worker, submitter, device_type, d.get("state"), d.get("health")))
-    row = (event.uuid, event.time.isoformat(), event.time.timestamp(), received, event.kind,
-           event.topic, event.username, job, device, worker, submitter, device_type,
-           state, health, json.dumps(event.data, separators=(",", ":")),
-           json.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
-                       for f in frames], separators=(",", ":")))
+    columns = (event.uuid, event.time.isoformat(), event.time.timestamp(), received, event.kind,
+               event.topic, event.username, job, device, worker, submitter, device_type,
+               state, health)
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
     # keep it, JSON-escaped), so that both store the same event.
-    return tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in row)
+    return (*(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in columns),
+            jsontext.dumps(event.data),
+            jsontext.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
+                            for f in frames]))
+
+
+_ONE_ROW = re.compile(r"VALUES (\((?:\?, )*\?\))")
+
+
+@functools.lru_cache(maxsize=64)
+def rows_per_statement(sql, n):
+    """One row's `INSERT ... VALUES (?, ...) [ON CONFLICT ...]` made to take n rows."""
+    match = _ONE_ROW.search(sql)
+    return sql[:match.start(1)] + ", ".join([match.group(1)] * n) + sql[match.end(1):]
 
 
 def _correction_columns(data):
@@ -436,7 +455,7 @@ class EventStore:
         with self._write_lock:  # one batch at a time: the open spans follow the committed rows
             try:
                 with self._transaction() as conn:
-                    conn.cursor().executemany(sql, rows)
+                    self._write_many(conn, INSERT, rows)
                     pending = self._count_rollups(conn, rows)
                 self._tracker.commit(*pending)
                 return len(rows)
@@ -459,6 +478,21 @@ class EventStore:
                     self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
             return written
 
+    def _write_many(self, conn, sql, rows):
+        """executemany(sql, rows), in order, ROWS_PER_STATEMENT rows a statement (the rest one a
+        statement): `sql` is one row's INSERT, its VALUES group repeated. The rows of one call must
+        not conflict with each other (PostgreSQL refuses to update one row twice in a statement):
+        every caller's rows have distinct keys."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
+        cursor = conn.cursor()
+        if whole:
+            cursor.executemany(self._sql(rows_per_statement(sql, ROWS_PER_STATEMENT)), [
+                [v for row in rows[i:i + ROWS_PER_STATEMENT] for v in row]
+                for i in range(0, whole, ROWS_PER_STATEMENT)])
+        if whole < len(rows):
+            cursor.executemany(self._sql(sql), rows[whole:])
+
     def _count_rollups(self, conn, rows):
         """Count rows into the roll-ups, on the transaction's connection; returns what the open
         spans become once it commits (Tracker.commit's arguments)."""
@@ -475,8 +509,7 @@ class EventStore:
             elif kind == "testjob" or (kind == CORRECTION_KIND and topic == JOB_TOPIC):
                 jobs.append({"ts": row[2], "job": row[7], "device": row[8], "device_type": row[11],
                              "worker": row[9], "state": row[12], "health": row[13], "data": row[14]})
-        conn.cursor().executemany(self._sql(ROLLUP_UPSERT),
-                                  [(*key, n) for key, n in counts.items()])
+        self._write_many(conn, ROLLUP_UPSERT, [(*key, n) for key, n in counts.items()])
         return self._count_time(conn, self._tracker, devices, jobs)
 
     def _count_time(self, conn, tracker, devices, jobs):
@@ -496,32 +529,35 @@ class EventStore:
                 if r["wait_s"] is not None:
                     waits[(width, period, r["device_type"] or "", rollups.wait_bucket(r["wait_s"]))] += 1
         if sums:
-            conn.cursor().executemany(self._sql(TIME_UPSERT), [
+            self._write_many(conn, TIME_UPSERT, [
                 (*key, *(b.get(c, 0) for c in rollups.SUMS)) for key, b in sums.items()])
         if waits:
-            conn.cursor().executemany(self._sql(WAIT_UPSERT), [
+            self._write_many(conn, WAIT_UPSERT, [
                 (*key, n) for key, n in waits.items()])
         if outcomes:
-            conn.cursor().executemany(self._sql(OUTCOME_UPSERT), [
+            self._write_many(conn, OUTCOME_UPSERT, [
                 (*key, n) for key, n in outcomes.items()])
         if updates:
-            conn.cursor().executemany(self._sql(SPAN_UPSERT), [
+            self._write_many(conn, SPAN_UPSERT, [
                 (device, *span) for device, span in updates.items()])
         if records:
-            conn.cursor().executemany(self._sql(JOB_INSERT), [
+            self._write_many(conn, JOB_INSERT, [
                 (r["job"], r["ts"], r["device"], r["device_type"], r["worker"], r["health"],
                  int(r["health_check"]), r["wait_s"]) for r in records])
         steps, overlay, counts = tracker.plan_queue(jobs)
         if steps:
-            conn.cursor().executemany(self._sql(QUEUE_UPSERT), [
+            self._write_many(conn, QUEUE_UPSERT, [
                 (key, step, most, last) for (key, step), (most, last) in steps.items()])
         if overlay:
             added = [(job, *entry) for job, entry in overlay.items() if entry is not None]
-            gone = [(job,) for job, entry in overlay.items() if entry is None]
+            gone = [job for job, entry in overlay.items() if entry is None]
             if added:
-                conn.cursor().executemany(self._sql(QUEUED_UPSERT), added)
+                self._write_many(conn, QUEUED_UPSERT, added)
             if gone:
-                conn.cursor().executemany(self._sql("DELETE FROM queued_jobs WHERE job = ?"), gone)
+                for i in range(0, len(gone), 500):  # one statement per 500 jobs, not one per job
+                    chunk = gone[i:i + 500]
+                    conn.execute(self._sql(f"DELETE FROM queued_jobs WHERE job IN "
+                                           f"({', '.join('?' * len(chunk))})"), chunk)
         return updates, late, overlay, counts
 
     def _first_finishes(self, conn, jobs):

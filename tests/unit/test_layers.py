@@ -14,9 +14,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "dashboard"
 # alerts/ uses core/ only (its rules are pure; the store and Apprise are handed to it), and is
 # wired by the factory.
 RANK = {"core": 0, "sources": 1, "storage": 1, "alerts": 1, "live": 2, "web": 3, "top": 4}
-# What core/ may use besides itself and the standard library: nothing (no Flask, no sockets, no
-# Apprise). An allow-list, so that a package nobody thought of is caught too.
-CORE_ALLOWED_THIRD_PARTY = set()
+# What core/ may use besides itself and the standard library: no Flask, no sockets, no Apprise; only
+# orjson (core/jsontext.py: values ↔ JSON text, pure functions, no I/O). An allow-list, so that a
+# package nobody thought of is caught too.
+CORE_ALLOWED_THIRD_PARTY = {"orjson"}
 
 
 def core_may_import(target):

@@ -1,0 +1,115 @@
+"""core/jsontext.py (orjson where it agrees with json, json where it could not) and the Socket.IO
+packets written with it (live/wire.py): the same values as the standard library's, whatever the
+input."""
+import json
+
+import pytest
+from socketio import packet as sio_packet
+
+from dashboard.core import jsontext
+from dashboard.core.events import ParseError, parse_frames
+from dashboard.live.wire import JsonPacket
+
+pytestmark = pytest.mark.unit
+
+TEXTS = [
+    '{"device":"qemu-01","state":"Idle","health":"Good"}',
+    '{"a":[1,2.5,-0.0,1e16,true,false,null],"b":{"c":"é ☃ \\u00e9 \\u0000"}}',
+    '{"a":1,"a":2}',  # the last wins, as in json
+    '{"job":123456789012345678901234567890}',  # beyond 64 bits: an int, not orjson's float
+    '{"job":-9223372036854775809}',
+    '{"s":"1234567890123456789"}',  # 19 digits inside a string: json reads it, the same value
+    '{"x":1e400}',  # json reads inf; orjson refuses: json decides
+    '"text"', '[]', '12',
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_loads_reads_what_json_reads(text):
+    got, want = jsontext.loads(text), json.loads(text)
+    assert got == want and type(got) is type(want)
+    if isinstance(want, dict):
+        assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+
+
+@pytest.mark.parametrize("text", ['{"a":NaN}', '{"a":Infinity}', '{"a":', '{"a":"\\ud800"}x',
+                                  "", "{'a':1}"])
+def test_loads_refuses_what_json_refuses_with_jsons_reason(text):
+    with pytest.raises(ValueError) as got:
+        jsontext.loads(text, parse_constant=_refuse)
+    with pytest.raises(ValueError) as want:
+        json.loads(text, parse_constant=_refuse)
+    assert str(got.value) == str(want.value)
+
+
+def _refuse(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def test_a_lone_surrogate_is_still_read_by_json_and_refused_by_the_parser():
+    assert jsontext.loads('{"a":"\\ud800"}') == {"a": "\ud800"}
+    frames = [b"org.lavasoftware.event", b"u1", b"2026-11-30T10:00:00+00:00", b"lavaserver",
+              b'{"job":1,"message":"\\ud800"}']
+    with pytest.raises(ParseError) as err:
+        parse_frames(frames)
+    assert err.value.reason == "not_utf8"
+
+
+def test_a_job_id_beyond_64_bits_is_still_a_bad_value_not_a_bad_type():
+    frames = [b"org.lavasoftware.testjob", b"u1", b"2026-11-30T10:00:00+00:00", b"lavaserver",
+              b'{"job":123456789012345678901234567890,"state":"Running"}']
+    with pytest.raises(ParseError) as err:
+        parse_frames(frames)
+    assert err.value.reason == "bad_value"
+
+
+VALUES = [
+    {"seq": 1, "kind": "device", "id": "qemu-01", "data": {"hostname": "qemu-01", "job": None}},
+    [1, 2.5, -0.0, 1e16, 0.1, True, None, "é ☃ \0 \n \"quoted\""],
+    {"nested": [{"a": [{"b": {}}]}], "t": (1, 2)},
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_dumps_writes_the_same_value_compactly(value):
+    text = jsontext.dumps(value)
+    assert isinstance(text, str) and json.loads(text) == json.loads(json.dumps(value))
+    assert jsontext.dumps(value, separators=(",", ":")) == text
+    assert ", " not in text.replace('", "', "")  # compact
+
+
+@pytest.mark.parametrize("value", [{1: "int key"}, {"big": 2**70}, {"s": "\ud800"}])
+def test_dumps_leaves_to_json_what_orjson_cannot_write_exactly(value):
+    assert jsontext.compact(value) is None
+    assert jsontext.dumps(value) == json.dumps(value, separators=(",", ":"))
+
+
+def test_dumps_with_other_options_is_jsons():
+    value = {"b": 1, "a": "é"}
+    assert jsontext.dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True)
+
+
+@pytest.mark.parametrize("data", [["changes", {"prev": 1, "seq": 2, "changes": VALUES[:1]}],
+                                  ["status", {"text": "é ☃"}], None])
+@pytest.mark.parametrize("namespace,ident", [(None, None), ("/", None), ("/admin", 7)])
+def test_json_packet_encodes_as_python_socketio_does(data, namespace, ident):
+    ours = JsonPacket(sio_packet.EVENT, data=data, namespace=namespace, id=ident).encode()
+    theirs = sio_packet.Packet(sio_packet.EVENT, data=data, namespace=namespace, id=ident).encode()
+    prefix = len(theirs) - (len(json.dumps(data, separators=(",", ":"))) if data is not None else 0)
+    assert ours[:prefix] == theirs[:prefix]
+    if data is not None:
+        assert json.loads(ours[prefix:]) == json.loads(theirs[prefix:])
+    decoded = JsonPacket(encoded_packet=ours)
+    assert (decoded.packet_type, decoded.data, decoded.id) == (sio_packet.EVENT, data, ident)
+
+
+def test_json_packet_with_bytes_takes_python_socketios_binary_path():
+    pkt = JsonPacket(sio_packet.EVENT, data=["file", {"body": b"\x00\x01"}])
+    assert pkt.packet_type == sio_packet.BINARY_EVENT
+    encoded = pkt.encode()
+    assert isinstance(encoded, list) and encoded[1] == b"\x00\x01"
+
+
+def test_json_packet_acks_are_written_too():
+    ours = JsonPacket(sio_packet.ACK, data=[{"ok": True, "seq": 3}], id=12).encode()
+    assert ours == sio_packet.Packet(sio_packet.ACK, data=[{"ok": True, "seq": 3}], id=12).encode()
