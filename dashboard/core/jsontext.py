@@ -19,11 +19,14 @@ import re
 import orjson
 
 _LONG_NUMBER = re.compile(r"\d{19}")  # may not fit in 64 bits (also found inside strings: harmless)
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")  # the same, in bytes (what Redis hands over)
 
 
 def loads(text, **kwargs):
-    """json.loads(text, **kwargs), faster: orjson unless it would read the text differently."""
-    if not _LONG_NUMBER.search(text):
+    """json.loads(text, **kwargs), faster: orjson unless it would read the text differently.
+    `text` is a str, or bytes as json.loads takes them (a Socket.IO message queue's message)."""
+    long_number = _LONG_NUMBER_BYTES if isinstance(text, (bytes, bytearray)) else _LONG_NUMBER
+    if not long_number.search(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

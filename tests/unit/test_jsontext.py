@@ -24,8 +24,11 @@ TEXTS = [
 ]
 
 
+@pytest.mark.parametrize("as_bytes", [False, True])  # bytes: what a Redis message queue hands over
 @pytest.mark.parametrize("text", TEXTS)
-def test_loads_reads_what_json_reads(text):
+def test_loads_reads_what_json_reads(text, as_bytes):
+    if as_bytes:
+        text = text.encode()
     got, want = jsontext.loads(text), json.loads(text)
     assert got == want and type(got) is type(want)
     if isinstance(want, dict):
