@@ -108,12 +108,14 @@ SETTINGS = (
     Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
             "frames); larger ones are dropped and counted as oversized. ZMQ refuses a single frame "
             "over 4 times this by dropping the connection, which is then made anew.", int),
-    Setting("batch_interval", 0.1, "Seconds between two batches sent to a client during a burst; "
-            "a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
+    Setting("batch_interval", 0.1, "The longest a change waits for its batch, in seconds: the "
+            "ceiling of adaptive batching (--batch-floor), or with --batch-floor 0 the fixed gap "
+            "between two batches during a burst; a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
             "every interval, which adds up to one more.)", float),
-    Setting("batch_floor", 0.0, "Adaptive batching: the shortest gap between two batches, in seconds. "
-            "0: every gap is --batch-interval. Above 0, the gap follows what recent batches cost "
-            "to send, kept under --batch-budget, from this floor up to --batch-interval.", float),
+    Setting("batch_floor", 0.002, "Adaptive batching: the shortest gap between two batches, in "
+            "seconds. The gap follows what recent batches cost to send, kept under --batch-budget, "
+            "from this floor up to --batch-interval. 0: every gap is --batch-interval (the fixed "
+            "interval of earlier versions).", float),
     Setting("batch_budget", 0.25, "Adaptive batching: the share of one core that sending batches "
             "may use (0 to 1). The gap after a batch is its cost divided by this.", float),
     Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
