@@ -246,7 +246,7 @@ def test_a_worker_outage_and_a_starving_queue_in_the_strip_on_the_tiles_and_in_t
 def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(browser, tmp_path):
     """A critical alert the page cannot compute (a device in Maintenance too long) comes first; the
     alerts about a Bad device, an Offline worker and a device under it are said once, by the
-    strip's own items."""
+    strip's own items. On the wall the banner says them all, and the strip none of them."""
     config = tmp_path / "alerts.toml"
     config.write_text("[rules.device_bad]\nminutes = 0\n[rules.worker_offline]\nminutes = 0\n"
                       "[rules.device_maintenance]\nminutes = 0\nseverity = \"critical\"\n")
@@ -270,6 +270,13 @@ def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(bro
         wall.goto(app.url + "/?wall=1")
         for page in (desk, wall):
             page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        # The wall's banner says the four alerts, large; its strip leaves out what the banner names
+        # (every item here), so that each problem is said once.
+        wall.wait_for_function("() => document.querySelectorAll('#alert-banner .alert-banner-line').length === 4",
+                               timeout=10000)
+        assert wall.get_attribute(".attention", "data-count") == "0"
+        assert wall.query_selector_all(".attention-item") == []
+        for page in (desk,):
             page.wait_for_selector('.attention-item[data-alert="device_maintenance/bbb-01"]', timeout=10000)
             items = page.evaluate("""() => [...document.querySelectorAll('.attention-item')].map((el) =>
               [el.dataset.alert || null, el.className, el.querySelector('.attention-text').textContent])""")
@@ -290,8 +297,12 @@ def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(bro
                    what="the maintenance alert resolved")
         for page in (desk, wall):
             page.evaluate("window.dispatchEvent(new Event('dashboard:alerts-changed'))")
-            page.wait_for_function("() => document.querySelectorAll('.attention-item').length === 2", timeout=10000)
-            assert page.query_selector(".attention-item[data-alert]") is None
+        desk.wait_for_function("() => document.querySelectorAll('.attention-item').length === 2", timeout=10000)
+        assert desk.query_selector(".attention-item[data-alert]") is None
+        wall.wait_for_function("() => document.querySelectorAll('#alert-banner .alert-banner-line').length === 3",
+                               timeout=10000)
+        assert wall.query_selector_all(".attention-item") == []
+        for page in (desk, wall):
             assert page.errors == [] and page.evaluate("window.__csp") == []
     finally:
         for page in (desk, wall):
