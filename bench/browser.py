@@ -255,13 +255,16 @@ def main():
     parser.add_argument("--duration", type=float, default=20, help="seconds per stream")
     parser.add_argument("--baseline-duration", type=float, default=10, help="seconds of the rate-0 run")
     parser.add_argument("--layouts", default="desk,wall")
+    parser.add_argument("--app-arg", action="append", default=[],
+                        help="an argument for the app, e.g. --app-arg=--batch-floor --app-arg=0 "
+                             "(the fixed interval); repeatable")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
 
     from playwright.sync_api import sync_playwright
 
     publisher = Publisher(args.devices)
-    app = AppProcess("--zmq", publisher.endpoint, "--log-level", "WARNING")
+    app = AppProcess("--zmq", publisher.endpoint, "--log-level", "WARNING", *args.app_arg)
     started = time.monotonic()
     try:
         publisher.wait_for_subscriber()
@@ -274,13 +277,14 @@ def main():
             results = [run_layout(browser, app, publisher, name, args.devices, rates, args.duration,
                                   args.baseline_duration) for name in args.layouts.split(",")]
             browser.close()
+        relay = {k: app.json("/healthz")["relay"].get(k) for k in ("gap_ms", "flush_cost_ms", "batches_sent")}
     finally:
         app.stop()
         publisher.close()
     print(json.dumps({"benchmark": "browser", "command": "python " + " ".join(sys.argv),
                       "chromium": version, "viewport": "1920x1080",
                       "devices": args.devices, "rates": rates, "duration_s": args.duration,
-                      "batch_interval_s": 0.1, "results": results,
+                      "app_args": args.app_arg, "relay_at_end": relay, "results": results,
                       "total_seconds": round(time.monotonic() - started, 1)}, indent=2))
 
 

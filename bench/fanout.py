@@ -359,7 +359,7 @@ def main():
                              "signed in as a user who may see private jobs), fixed (--batch-floor 0: "
                              "the fixed --batch-interval), adaptive (--batch-floor and --batch-budget "
                              "below)")
-    parser.add_argument("--batch-floor", type=float, default=0.002,
+    parser.add_argument("--batch-floor", type=float, default=0.02,
                         help="the floor of --variants adaptive")
     parser.add_argument("--batch-budget", type=float, default=0.25,
                         help="the budget of --variants adaptive")
