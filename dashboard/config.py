@@ -259,6 +259,9 @@ def load(argv=(), environ=None, overrides=None):
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
     if not 0 < values["batch_budget"] <= 1:
         raise ConfigError(f"batch_budget: must be above 0 and at most 1, got {values['batch_budget']}")
+    if values["batch_floor"] == BY_NAME["batch_floor"].default and values["batch_interval"] > 0:
+        # The default floor follows an interval set below it (set so before the floor existed).
+        values["batch_floor"] = min(values["batch_floor"], values["batch_interval"])
     if not 0 <= values["batch_floor"] <= values["batch_interval"]:
         raise ConfigError(f"batch_floor: must be between 0 and --batch-interval "
                           f"({values['batch_interval']}), got {values['batch_floor']}")

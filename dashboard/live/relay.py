@@ -263,22 +263,28 @@ class Relay:
         self.end_client(sid)
         return False
 
-    def _lease_alive(self, lease):
+    def _lease_alive(self, lease, asked):
         if isinstance(lease, str):
             return self.sessions is None or self.sessions.alive(lease)
-        try:
-            return lease.alive()
-        except Exception:  # cannot tell: deny (the client may connect again, and is asked anew)
-            log.exception("checking a connection's token failed")
-            return False
+        key = getattr(lease, "key", id(lease))
+        if key not in asked:  # one question per token and round, however many connections
+            try:
+                asked[key] = lease.alive()
+            except Exception:  # cannot tell: deny (the client may connect again, and is asked anew)
+                log.exception("checking a connection's token failed")
+                asked[key] = False
+        return asked[key]
 
-    def end_ended_sessions(self):
+    def end_ended_sessions(self, tokens=True):
         """Disconnect every client whose session has ended (signed out in another tab, unused for
         too long, or at the end of its lifetime), or whose LAVA token LAVA no longer takes as its
-        user's; returns how many. Run by the sweep (web.auth.Access.run_sweeper) and at each
-        sign-out."""
+        user's; returns how many. Run by the sweep (web.auth.Access.run_sweeper), and at each
+        sign-out with tokens=False (sessions only: a sign-out does not wait on LAVA). LAVA is
+        asked at most once per token per call."""
+        asked = {}
         ended = [sid for sid, (_, _, lease) in list(self.viewers.items())
-                 if lease is not None and not self._lease_alive(lease)]
+                 if lease is not None and (tokens or isinstance(lease, str))
+                 and not self._lease_alive(lease, asked)]
         for sid in ended:
             try:
                 self.end_client(sid)
@@ -420,6 +426,12 @@ class Relay:
         """The least time between two batches now: `interval`, or the adaptive gap."""
         return self.interval if self.adaptive is None else self.adaptive.value
 
+    def delay(self):
+        """Seconds to wait before sending what is pending (0: at once)."""
+        if self.adaptive is not None:
+            return self.adaptive.delay(self.last_flush, self.clock())
+        return self.last_flush + self.interval - self.clock()
+
     def run(self):
         """The flush loop: wait for changes, keep batches at least gap() apart."""
         self._wake = self.socketio.server.eio.create_event()
@@ -428,7 +440,7 @@ class Relay:
             self._wake.clear()
             if not self.pending:
                 continue
-            delay = self.last_flush + self.gap() - self.clock()
+            delay = self.delay()
             if delay > 0:
                 self.socketio.sleep(delay)
             cpu = self.cpu_clock()

@@ -6,16 +6,29 @@ clients. Here orjson writes the data once, in C; a value orjson refuses (bytes, 
 attachments, or anything it cannot write exactly) takes python-socketio's own path. The server is
 given this class as its `serializer` (python-socketio accepts a Packet subclass there).
 """
+from engineio import json as eio_json
 from socketio import packet as sio_packet
 
 from dashboard.core import jsontext
+
+
+class _WireJson:
+    """The json module python-socketio is given: writes with jsontext; reads with jsontext and
+    engineio's own guard against integers of more than 100 digits (what its default json does)."""
+
+    dumps = staticmethod(jsontext.dumps)
+
+    @staticmethod
+    def loads(text, **kwargs):
+        kwargs.setdefault("parse_int", eio_json._safe_int)
+        return jsontext.loads(text, **kwargs)
 
 
 class JsonPacket(sio_packet.Packet):
     """A Socket.IO packet whose data is written by orjson when it can be, else as python-socketio
     writes it; received packets are read with core.jsontext.loads."""
 
-    json = jsontext
+    json = _WireJson
 
     def __init__(self, packet_type=sio_packet.EVENT, data=None, namespace=None, id=None,
                  binary=None, encoded_packet=None):

@@ -190,8 +190,17 @@ INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' 
 # lets go of the GIL around each statement's step and must take it back after: with one row a
 # statement, the writer thread queued for the GIL behind the busy hub once per row (up to the
 # interpreter's 5 ms switch interval each time), and storing halved the ingest rate
-# (bench/store.py). 64 rows × 16 columns stay far below SQLite's 32,766 variables (PostgreSQL: 65,535).
+# (bench/store.py). 64 rows × 16 columns stay far below SQLite's 32,766 variables (PostgreSQL: 65,535);
+# a SQLite older than 3.32 allows only 999 (rows_for).
 ROWS_PER_STATEMENT = 64
+OLD_SQLITE_VARIABLES = 999 if sqlite3.sqlite_version_info < (3, 32, 0) else None
+
+
+def rows_for(columns, old_sqlite_limit=OLD_SQLITE_VARIABLES):
+    """Rows per statement for rows of `columns` values, within the database's variables."""
+    if old_sqlite_limit is None:
+        return ROWS_PER_STATEMENT
+    return max(1, min(ROWS_PER_STATEMENT, old_sqlite_limit // max(1, columns)))
 # libpq settings, unless the URL gives them: a server that cannot be reached, or vanishes from the
 # network, is an error within about a minute instead of a thread stuck for TCP's timeouts (hours).
 PG_DEFAULTS = {"connect_timeout": "10", "keepalives_idle": "30", "keepalives_interval": "10",
@@ -484,12 +493,15 @@ class EventStore:
         not conflict with each other (PostgreSQL refuses to update one row twice in a statement):
         every caller's rows have distinct keys."""
         rows = rows if isinstance(rows, list) else list(rows)
-        whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
+        if not rows:
+            return
+        per = rows_for(len(rows[0])) if self.placeholder == "?" else ROWS_PER_STATEMENT
+        whole = len(rows) - len(rows) % per
         cursor = conn.cursor()
         if whole:
-            cursor.executemany(self._sql(rows_per_statement(sql, ROWS_PER_STATEMENT)), [
-                [v for row in rows[i:i + ROWS_PER_STATEMENT] for v in row]
-                for i in range(0, whole, ROWS_PER_STATEMENT)])
+            cursor.executemany(self._sql(rows_per_statement(sql, per)), [
+                [v for row in rows[i:i + per] for v in row]
+                for i in range(0, whole, per)])
         if whole < len(rows):
             cursor.executemany(self._sql(sql), rows[whole:])
 

@@ -32,10 +32,10 @@ bp = Blueprint("auth", __name__)
 MAX_FAILURES = 5  # failed sign-ins per address, and per username, in FAILURE_WINDOW
 FAILURE_WINDOW = 300.0
 TOKEN_CACHE_SECONDS = 300.0
-# A live connection opened with a LAVA token, while LAVA cannot be asked about it: it stays this
-# long after the last check that said the token is its user's (that answer itself up to
-# TOKEN_CACHE_SECONDS old), then it is closed (deny when in doubt).
-TOKEN_GRACE_SECONDS = TOKEN_CACHE_SECONDS
+# A live connection opened with a LAVA token, while LAVA cannot be asked about it: it stays until
+# this long after LAVA last said the token is its user's (its answer is cached TOKEN_CACHE_SECONDS:
+# five more minutes), then it is closed (deny when in doubt).
+TOKEN_GRACE_SECONDS = 2 * TOKEN_CACHE_SECONDS
 REFUSAL_CACHE_SECONDS = 60.0  # a token LAVA refused is refused again without asking, this long
 MAX_CACHED_TOKENS = 10_000
 MAX_FIELD = 200
@@ -109,6 +109,11 @@ class Access:
         self.refused = 0
 
     # -- identities ---------------------------------------------------------------------------
+    def answered_at(self, token):
+        """When LAVA last said whose this token is (its cached answer), or None."""
+        cached = self._tokens.get(hashlib.sha256(token.encode()).hexdigest())
+        return cached[1] if cached else None
+
     def whoami(self, token):
         """The LAVA username this token belongs to (None: LAVA refuses it), or raises LavaError
         when LAVA cannot say now. Cached for a few minutes, by the token's hash."""
@@ -288,17 +293,19 @@ class TokenLease:
     def __init__(self, access, token, username):
         self.access = access
         self.token = token  # in memory only, like Access's own cache; never logged
+        self.key = hashlib.sha256(token.encode()).hexdigest()  # one check per token and sweep
         self.username = username
-        self.confirmed = access.clock()
+        self.confirmed = access.answered_at(token) or access.clock()
 
     def alive(self):
         try:
             user = self.access.whoami(self.token)
-        except Exception:  # LAVA cannot say now: the last answer holds for a while, then deny
+        except Exception:  # LAVA cannot say now: its last answer holds for a while, then deny
             return self.access.clock() - self.confirmed < TOKEN_GRACE_SECONDS
         if user != self.username:
             return False
-        self.confirmed = self.access.clock()
+        # When LAVA itself said so (a cached answer is up to TOKEN_CACHE_SECONDS old).
+        self.confirmed = self.access.answered_at(self.token) or self.access.clock()
         return True
 
     def __repr__(self):  # never the token
@@ -456,7 +463,7 @@ def signout():
     if username and access().sessions.token_of(username) is None:
         access().visibility.forget_user(username)
     if services().relay is not None:  # this session's pages in other tabs: closed now
-        services().relay.end_ended_sessions()
+        services().relay.end_ended_sessions(tokens=False)  # LAVA is not asked in a sign-out
     session.clear()
     return redirect(url_for("auth.signin_page") if access().mode == LOGIN else url_for("views.index"))
 

@@ -70,6 +70,8 @@ def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
         config.load(["--batch-floor", floor, "--batch-interval", "0.1"], environ={})
     assert "batch_floor" in str(info.value)
     assert config.load(["--batch-floor", "0.005"], environ={})["batch_floor"] == 0.005
+    # An interval set below the default floor (as before adaptive batching) still starts.
+    assert config.load(["--batch-interval", "0.01"], environ={})["batch_floor"] == 0.01
 
 
 @pytest.mark.parametrize("queue", ["", "http://user:s3cret@127.0.0.1:6379"])

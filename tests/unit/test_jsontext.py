@@ -116,3 +116,13 @@ def test_json_packet_with_bytes_takes_python_socketios_binary_path():
 def test_json_packet_acks_are_written_too():
     ours = JsonPacket(sio_packet.ACK, data=[{"ok": True, "seq": 3}], id=12).encode()
     assert ours == sio_packet.Packet(sio_packet.ACK, data=[{"ok": True, "seq": 3}], id=12).encode()
+
+
+def test_received_packets_keep_engineios_guard_on_long_integers():
+    """python-socketio reads what clients (and a cluster's Redis queue) send with JsonPacket.json:
+    an integer of more than 100 digits is refused there, as engineio's own json does."""
+    assert JsonPacket.json.loads('{"seq":12}') == {"seq": 12}
+    assert JsonPacket.json.loads(b'{"seq":12345678901234567890}') == {"seq": 12345678901234567890}
+    with pytest.raises(ValueError):
+        JsonPacket.json.loads('{"seq":1' + "0" * 150 + "}")
+    assert JsonPacket.json.dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'

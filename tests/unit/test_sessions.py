@@ -217,10 +217,12 @@ def test_a_connection_opened_with_a_token_ends_when_lava_no_longer_takes_the_tok
     ctl = auth.Access("lava", sessions, Visibility(), Lava, "k" * 32, str(tmp_path), clock=clock)
     leases = {t: auth.TokenLease(ctl, t, ctl.whoami(t)) for t in lava}
     assert "tok-carol" not in repr(leases["tok-carol"])
+    erin_too = auth.TokenLease(ctl, "tok-erin", "erin")  # a second connection with erin's token
     relay, sio, _ = relay_with(sessions, {
         "c-carol": (CAROL, None, leases["tok-carol"]),
         "c-dave": (Viewer(username="dave"), None, leases["tok-dave"]),
-        "c-erin": (Viewer(username="erin"), None, leases["tok-erin"])})
+        "c-erin": (Viewer(username="erin"), None, leases["tok-erin"]),
+        "c-erin-2": (Viewer(username="erin"), None, erin_too)})
     asked.clear()
     lava["tok-carol"] = None  # revoked in LAVA
     lava["tok-dave"] = "mallory"  # LAVA now says it is someone else's
@@ -232,18 +234,19 @@ def test_a_connection_opened_with_a_token_ends_when_lava_no_longer_takes_the_tok
     while clock.now + 30 < 1000 + auth.TOKEN_CACHE_SECONDS:
         clock.now += 30
         assert relay.end_ended_sessions() == 0
-    last_yes = clock.now  # erin's cached yes, seen by this sweep
     clock.now += 30
+    assert relay.end_ended_sessions(tokens=False) == 0 and asked == []  # a sign-out asks LAVA nothing
     assert relay.end_ended_sessions() == 2
+    assert sorted(asked) == ["tok-carol", "tok-dave", "tok-erin"]  # once per token, not per connection
     assert sio.server.disconnected == ["c-carol", "c-dave"] and ended(sio) == ["c-carol", "c-dave"]
     assert relay.viewer_of("c-carol") == (ANONYMOUS, None)
-    # erin's LAVA cannot answer: she stays until TOKEN_GRACE_SECONDS after the last check that
-    # said yes.
-    while clock.now + 30 < last_yes + auth.TOKEN_GRACE_SECONDS:
+    # erin's LAVA cannot answer: her connections stay until TOKEN_GRACE_SECONDS after LAVA last
+    # said yes (at 1000; the sweeps since then only saw that answer in the cache).
+    while clock.now + 30 < 1000 + auth.TOKEN_GRACE_SECONDS:
         clock.now += 30
         assert relay.end_ended_sessions() == 0
-    clock.now = last_yes + auth.TOKEN_GRACE_SECONDS
-    assert relay.end_ended_sessions() == 1 and sio.server.disconnected[-1] == "c-erin"
+    clock.now = 1000 + auth.TOKEN_GRACE_SECONDS
+    assert relay.end_ended_sessions() == 2 and sio.server.disconnected[-2:] == ["c-erin", "c-erin-2"]
     # A lease that cannot even be asked (a bug): denied, the client is closed.
 
     class Broken:

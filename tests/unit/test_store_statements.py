@@ -50,3 +50,10 @@ def test_many_rows_a_statement_store_what_one_row_a_statement_stores(tmp_path):
     assert many == one
     assert "ON CONFLICT" in ROLLUP_UPSERT  # the roll-ups are upserts: counted, not overwritten
     assert sum(r[-1] for r in many[1]["rollup_hourly"] if r[2] == "*") == n
+
+
+def test_an_older_sqlite_gets_statements_within_its_999_variables():
+    from dashboard.storage.store import rows_for
+    assert rows_for(16, None) == ROWS_PER_STATEMENT  # SQLite 3.32 or later, PostgreSQL
+    assert rows_for(16, 999) == 62 and rows_for(17, 999) == 58  # events; the time roll-ups
+    assert rows_for(16, 999) * 16 <= 999 and rows_for(2000, 999) == 1
