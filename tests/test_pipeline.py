@@ -11,6 +11,7 @@ from dashboard.live.relay import select
 from dashboard.core.state import LabState
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
+from tests.hostile import running_lab
 
 FILTERS = [
     {},
@@ -272,15 +273,8 @@ def test_adaptive_batching_sends_a_paced_stream_change_by_change_and_batches_a_b
     """--batch-floor: a change every 25 ms, cheap to send (one client), goes out alone, where the
     fixed 0.1 s interval would gather about four per batch; a burst is still batched; /healthz says
     what a flush costs and the gap it keeps."""
-    publisher = TestPublisher()
-    app = AppProcess("--zmq", publisher.endpoint, "--batch-interval", "0.1", "--batch-floor", "0.002",
-                     "--batch-budget", "0.25", async_mode=async_mode)
-    view = None
-    try:
-        publisher.wait_for_subscriber()
-        wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected",
-                   what="source connected")
-        view = LiveView(app.url).connect()
+    with running_lab(async_mode, "--batch-interval", "0.1", "--batch-floor", "0.002",
+                     "--batch-budget", "0.25") as (publisher, app, view):
 
         def device(i, health):
             data = {"device": f"dev-{i % 100:02d}", "device_type": "qemu", "worker": "w1",
@@ -303,8 +297,3 @@ def test_adaptive_batching_sends_a_paced_stream_change_by_change_and_batches_a_b
             publisher.send(device(paced + i, ("Bad", "Good")[(i // 100) % 2]))  # each a change
         wait_until(lambda: len(view.received) >= before + burst, timeout=30, what="the burst")
         assert view.batches - before_batches < burst / 10, view.batches - before_batches
-    finally:
-        if view is not None:
-            view.close()
-        app.stop()
-        publisher.close()
