@@ -110,8 +110,9 @@ SETTINGS = (
             "over 4 times this by dropping the connection, which is then made anew.", int),
     Setting("batch_interval", 0.1, "The longest a change waits for its batch, in seconds: the "
             "ceiling of adaptive batching (--batch-floor), or with --batch-floor 0 the fixed gap "
-            "between two batches during a burst; a change after a quiet spell goes out at once. (An ingest process publishes to Redis "
-            "every interval, which adds up to one more.)", float),
+            "between two batches during a burst; a change after a quiet spell goes out at once. "
+            "(An ingest process publishes to Redis every interval, which adds up to one more.)",
+            float),
     Setting("batch_floor", 0.02, "Adaptive batching: the shortest gap between two batches, in "
             "seconds. The gap follows what recent batches cost to send, kept under --batch-budget, "
             "from this floor up to --batch-interval. 0: every gap is --batch-interval (the fixed "

@@ -293,8 +293,9 @@ class TokenLease:
     def __init__(self, access, token, username):
         self.access = access
         self.token = token  # in memory only, like Access's own cache; never logged
-        self.key = hashlib.sha256(token.encode()).hexdigest()  # one check per token and sweep
         self.username = username
+        # One check per token (and user) and sweep, however many connections share it.
+        self.key = (hashlib.sha256(token.encode()).hexdigest(), username)
         self.confirmed = access.answered_at(token) or access.clock()
 
     def alive(self):
