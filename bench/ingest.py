@@ -10,6 +10,7 @@ with `git worktree add` into a temporary folder, removed afterwards), arms alter
     python bench/ingest.py --repeat 1 --app-arg=--no-store              # both arms without the store
     python bench/ingest.py --profile docs/results/ingest-profile.txt   # this code, under py-spy
                                                                        # (pip install py-spy)
+    python bench/ingest.py --profile before.txt --baseline-ref 073a069 # that ref, under py-spy
 
 The messages are bench/store.py's synthetic lab (devices, jobs, test-shell messages), stamped with
 the time they are sent. The publisher is a real ZMQ XPUB socket on 127.0.0.1 in a child process;
@@ -249,16 +250,23 @@ def main():
                         help="one more argument for both arms' app (repeatable), e.g. --no-store")
     parser.add_argument("--baseline-ref", help="a git ref to measure against in the same run")
     parser.add_argument("--profile", metavar="FILE",
-                        help="one run of this code under py-spy; its summary written to FILE")
+                        help="one run of this code (with --baseline-ref: of that ref) under py-spy; "
+                             "its summary written to FILE")
     parser.add_argument("--profile-raw", metavar="FILE", help="with --profile: keep py-spy's stacks")
     args = parser.parse_args()
     out = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "rate": args.rate, "duration_s": args.duration, "clients": args.clients,
            "async_mode": args.async_mode, "runs": {}}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        if args.profile:
+        if args.profile:  # this code, or with --baseline-ref that ref's
             raw = pathlib.Path(args.profile_raw or pathlib.Path(tmp) / "profile.raw")
-            out["runs"]["current"] = [run_once(ROOT, args, tmp, raw)]
+            checkout = Checkout(args.baseline_ref, tmp) if args.baseline_ref else None
+            try:
+                arm = "baseline" if checkout else "current"
+                out["runs"][arm] = [run_once(checkout.path if checkout else ROOT, args, tmp, raw)]
+            finally:
+                if checkout is not None:
+                    checkout.close()
             profile_summary(raw, args.profile)
             print(json.dumps(out, indent=2))
             return

@@ -5,9 +5,10 @@ costs next to nothing. This policy sends at once while sending is cheap, and bat
 cost of sending grows.
 
 The relay tells it what each flush cost (CPU seconds of the thread that sends: encoding the batch,
-and every client's frame written). The gap kept between two batches is the recent cost of a flush
-divided by `budget`, the share of one core that sending may use: a flush of 2 ms under a budget of
-0.25 is followed by at least 8 ms without one, so sending never uses more than a quarter of a core.
+every client's frame written, and whatever else ran in that turn of the loop, so that a busy process
+batches more). The gap kept between two batches is the recent cost of a flush divided by `budget`,
+the share of one core that sending may use: a flush of 2 ms under a budget of 0.25 is followed by
+at least 8 ms without one, so sending keeps to about a quarter of a core.
 The gap is kept between `floor` and `ceiling`; a change never waits longer than `ceiling` for its
 batch. A change that comes after a quiet spell longer than the gap goes out at once.
 

@@ -201,6 +201,8 @@ def rows_for(columns, old_sqlite_limit=OLD_SQLITE_VARIABLES):
     if old_sqlite_limit is None:
         return ROWS_PER_STATEMENT
     return max(1, min(ROWS_PER_STATEMENT, old_sqlite_limit // max(1, columns)))
+
+
 # libpq settings, unless the URL gives them: a server that cannot be reached, or vanishes from the
 # network, is an error within about a minute instead of a thread stuck for TCP's timeouts (hours).
 PG_DEFAULTS = {"connect_timeout": "10", "keepalives_idle": "30", "keepalives_interval": "10",
