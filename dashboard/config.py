@@ -73,6 +73,9 @@ SETTINGS = (
             "logged or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
             "environment variable. Anonymous reads see public objects only."),
     Setting("lava_token_file", "", "Read the LAVA API token from this file instead."),
+    Setting("labs", "", "TOML file naming several labs, each with its own LAVA URL, token file and "
+            "event sources (docs/labs.md), instead of the single-lab flags --lava-url, "
+            "--event-source, --lava-token-file and --topic-prefix."),
     Setting("access", "", "Who may see what (docs/security.md). open: everyone sees everything. "
             "lava: each viewer sees what LAVA shows them (anonymous, or signed in with their LAVA "
             "username and token); private jobs are redacted. login: like lava, but nothing is shown "
@@ -278,6 +281,8 @@ def load(argv=(), environ=None, overrides=None):
         if scheme not in EVENT_SCHEMES:
             raise ConfigError(f"event_source: expected tcp://, ipc://, ws:// or wss://, got "
                               f"{scheme + '://...' if scheme else repr(url[:40])}")
+    if values["labs"]:
+        _check_several_labs(values)
     if not values["access"]:  # open only where the dashboard cannot know better
         values["access"] = "lava" if values["lava_url"] else "open"
     if values["access"] != "open" and not values["lava_url"]:
@@ -288,6 +293,20 @@ def load(argv=(), environ=None, overrides=None):
         raise ConfigError(f"role {values['role']}: needs --message-queue redis://HOST:PORT/DB, "
                           f"got {scheme + ':...' if scheme else 'nothing'}")
     return values
+
+
+def _check_several_labs(values):
+    """What a dashboard of several labs (--labs) does not do yet, refused with why (docs/labs.md)."""
+    if values["access"] != "open":
+        raise ConfigError("labs: several labs need --access open for now: which LAVA checks a "
+                          "viewer's token, and what a sign-in means with several, is not built "
+                          "yet, so the dashboard would show private jobs to whoever reaches it "
+                          "(docs/labs.md)")
+    if values["role"] != "all":
+        raise ConfigError("labs: several labs run in one process (--role all) for now (docs/labs.md)")
+    if values["database"]:
+        raise ConfigError("labs: several labs keep one SQLite file each in --data-dir for now; "
+                          "--database is for one lab (docs/labs.md)")
 
 
 def lava_token(values):

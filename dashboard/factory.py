@@ -107,13 +107,40 @@ class Services:
     access: object = None  # web.auth.Access: who is looking (sessions, tokens, wall links)
     job_visibility: object = None  # live.access.JobVisibility: which jobs are public, from LAVA
     viewer_visibility: object = None  # live.access.ViewerVisibility: what signed-in viewers see
-    discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
     connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
     wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
     job_times: object = None  # core.jobtimes.JobTimes: queue waits and durations (/metrics)
     zmq_sources: list = dataclasses.field(default_factory=list)  # sources.zmq.ZmqSource (stopped)
+    # Each lab's parts (docs/labs.md). One unnamed lab: its parts are also the fields above. Several
+    # (--labs): `state` is a LabSet, and store, keeper, ingest, reconciler, alerts and job_times
+    # above are None: each lab has its own.
+    labs: list = dataclasses.field(default_factory=list)
+
+    def lab(self, name):
+        """The LabParts of the lab of this name, or None."""
+        return next((lab for lab in self.labs if lab.name == name), None)
+
+
+@dataclasses.dataclass
+class LabParts:
+    """One lab's parts: its model, LAVA client, store, alerts, job timings and loops."""
+
+    name: str  # "" for the one unnamed lab of the single-lab flags
+    settings: dict  # the dashboard's settings with this lab's URL, token and sources
+    simulated: bool
+    state: LabState
+    rest: object = None
+    store: object = None
+    keeper: object = None
+    ingest: Ingest = None
+    reconciler: Reconciler = None
+    alerts: object = None
+    job_times: object = None
+    job_visibility: object = None
+    meta: object = None  # this lab's part of the meta (live.meta.LabMeta), or the Meta itself
+    discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
 
 
 def create_app(overrides=None, settings=None):
@@ -156,7 +183,8 @@ def create_app(overrides=None, settings=None):
         app.register_blueprint(blueprint)
     if settings["metrics"] != "off":
         app.extensions["metrics_registry"] = metrics_api.registry_for(
-            services, services.job_times, metrics_api.lab_name(settings))
+            services, services.job_times, ",".join(lab.name for lab in services.labs)
+            if settings["labs"] else metrics_api.lab_name(settings))
     return app
 
 
@@ -183,20 +211,38 @@ def _sessions_config(app, settings, key):
 
 def _build_services(settings, key, wsgi_errors):
     """The services of this process's role, in one pass, from the bottom up. `wsgi_errors` is the
-    outermost WSGI wrapper (server.JsonErrors), made first because it wraps the app itself."""
+    outermost WSGI wrapper (server.JsonErrors), made first because it wraps the app itself. Each
+    lab (one unnamed lab, or those of --labs: docs/labs.md) gets its own model, LAVA client,
+    store, alerts and loops; the relay, the meta, health and access are shared."""
     from dashboard import green
+    from dashboard import labs as lab_config
+    from dashboard.core.labset import LabSet
+    from dashboard.live.meta import LabMeta
 
     role = settings["role"]
-    # A web process learns these from the ingest process's snapshot.
-    simulated = role != "web" and not settings["event_source"] and not settings["lava_url"]
-    rest = _lava_client(settings) if role != "web" else None
-    meta = Meta(simulated=simulated, lava_url=rest.base if rest else "", version=__version__,
+    several = bool(settings["labs"])
+    sequence = LabSet.sequence() if several else None
+    labs = []
+    for lab in lab_config.from_settings(settings):
+        lab_settings = lab.settings(settings)
+        # A web process learns these from the ingest process's snapshot.
+        labs.append(LabParts(
+            lab.name, lab_settings, simulated=role != "web" and lab.simulated,
+            rest=_lava_client(lab_settings, lab.name) if role != "web" else None,
+            state=LabState(max_finished_jobs=settings["max_finished_jobs"],
+                           max_devices=settings["max_devices"], max_workers=settings["max_workers"],
+                           max_jobs=settings["max_jobs"], name=lab.name, sequence=sequence)))
+    first = labs[0]
+    meta = Meta(simulated=all(lab.simulated for lab in labs),
+                lava_url=first.rest.base if first.rest and not several else "", version=__version__,
                 # A web process has no epoch until its first snapshot: no client can catch up.
                 epoch=uuid.uuid4().hex[:12] if role != "web" else None,
-                max_finished_jobs=settings["max_finished_jobs"])
-    state = LabState(max_finished_jobs=settings["max_finished_jobs"],
-                     max_devices=settings["max_devices"], max_workers=settings["max_workers"],
-                     max_jobs=settings["max_jobs"])
+                max_finished_jobs=settings["max_finished_jobs"],
+                labs=[{"name": lab.name, "lava_url": lab.rest.base if lab.rest else "",
+                       "simulated": lab.simulated, "lava": None} for lab in labs if several])
+    for lab in labs:
+        lab.meta = LabMeta(meta, lab.name) if several else meta
+    state = LabSet([lab.state for lab in labs]) if several else first.state
     health = Health()
     visibility = Visibility()  # what LAVA said about who may see which job (docs/security.md)
     parts = {}
@@ -215,42 +261,53 @@ def _build_services(settings, key, wsgi_errors):
     elif role == "web":
         parts["replica"] = _replica(settings, state, parts["relay"], meta, lambda: services)
     if settings["store"]:
-        parts["store"], parts["keeper"] = _open_store(settings, state, simulated,
-                                                      writer=role != "web")
-        meta.update({"store_file": os.path.basename(parts["store"].path)
-                     if not settings["database"] else None}, notify=False)
-        if parts["keeper"] and parts["keeper"].recovered:  # the page says so, as /healthz does
-            meta.update({"store_recovered": parts["keeper"].recovered}, notify=False)
+        for lab in labs:
+            lab.store, lab.keeper = _open_store(settings, lab.state, lab.simulated,
+                                                writer=role != "web", lab=lab.name)
+        if not several:
+            meta.update({"store_file": os.path.basename(first.store.path)
+                         if not settings["database"] else None}, notify=False)
+            if first.keeper and first.keeper.recovered:  # the page says so, as /healthz does
+                meta.update({"store_recovered": first.keeper.recovered}, notify=False)
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
     access_parts = _access(settings, state, sink, parts.get("relay"), key, visibility)
-    if role != "ingest":
+    if role != "ingest" and not several:  # (several labs: no job log tail yet, docs/labs.md)
         parts["logtail"] = _logtail(settings, state, parts["relay"], visibility)
     sink = access_parts.get("job_visibility") or sink  # learns who may see each new job
-    if role != "web" and settings["alerts"]:  # rules see every change on its way out
-        parts["alerts"] = sink = _alerts(settings, state, sink, parts.get("store"), health,
-                                         rest, lambda: services)
-    if role != "web":  # job timings for /metrics, from the changes on their way out
-        parts["job_times"] = JobTimes()
-        sink = Tee(sink, parts["job_times"])
-    if role != "web":
-        parts["ingest"] = Ingest(state, sink, health, settings["max_message_size"],
-                                 parts.get("store"), watch_lag=not simulated)
-    if rest:
-        public = None
-        if access_parts.get("job_visibility"):
-            public = (access_parts["anonymous_rest"], access_parts["job_visibility"])
-        parts["reconciler"] = Reconciler(state, sink, meta, rest, settings,
-                                         socketio.server.eio.create_event, store=parts.get("store"),
-                                         public=public)
-        if parts.get("ingest"):  # a suspected loss: check the model against LAVA at once
-            parts["ingest"].on_behind.append(lambda name: parts["reconciler"].trigger("behind"))
+    public = None
+    if access_parts.get("job_visibility"):
+        public = (access_parts.pop("anonymous_rest"), access_parts["job_visibility"])
     access_parts.pop("anonymous_rest", None)
+    for lab in labs:
+        _build_lab(lab, settings, sink, health, public)
     meta.update({"access": settings["access"]}, notify=False)
+    if not several:  # the one lab's parts are the services' own
+        parts.update(store=first.store, keeper=first.keeper, ingest=first.ingest,
+                     reconciler=first.reconciler, alerts=first.alerts, job_times=first.job_times)
     services = Services(settings=settings, role=role, meta=meta, state=state, health=health,
                         run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                         connections=server.Connections(settings["max_connections_per_address"]),
-                        wsgi_errors=wsgi_errors, **parts, **access_parts)
+                        wsgi_errors=wsgi_errors, labs=labs, **parts, **access_parts)
     return services
+
+
+def _build_lab(lab, settings, sink, health, public):
+    """One lab's alerts, job timings, ingest and reconciler, its changes going to `sink`."""
+    role = settings["role"]
+    if role != "web" and settings["alerts"]:  # rules see every change on its way out
+        lab.alerts = sink = _alerts(lab, sink, health)
+    if role != "web":  # job timings for /metrics, from the changes on their way out
+        lab.job_times = JobTimes()
+        sink = Tee(sink, lab.job_times)
+    if role != "web":
+        lab.ingest = Ingest(lab.state, sink, health, settings["max_message_size"], lab.store,
+                            watch_lag=not lab.simulated)
+    if lab.rest:
+        lab.reconciler = Reconciler(lab.state, sink, lab.meta, lab.rest, lab.settings,
+                                    socketio.server.eio.create_event, store=lab.store,
+                                    public=public)
+        if lab.ingest:  # a suspected loss: check the model against LAVA at once
+            lab.ingest.on_behind.append(lambda name: lab.reconciler.trigger("behind"))
 
 
 def _access(settings, state, sink, relay, key, visibility):
@@ -315,8 +372,8 @@ def _logtail(settings, state, relay, visibility):
     return tail
 
 
-def _alerts(settings, state, sink, store, health, rest, services):
-    """The alert engine (docs/alerts.md): rules from --alerts-config, kept in the store,
+def _alerts(lab, sink, health):
+    """A lab's alert engine (docs/alerts.md): rules from --alerts-config, kept in its store,
     delivered through Apprise."""
     import time
     import urllib.parse
@@ -326,6 +383,7 @@ def _alerts(settings, state, sink, store, health, rest, services):
     from dashboard.alerts.engine import AlertEngine
     from dashboard.alerts.rules import AlertsConfigError, parse_config
 
+    settings, state, store, rest = lab.settings, lab.state, lab.store, lab.rest
     text, path = "", settings["alerts_config"]
     if path:
         try:
@@ -334,9 +392,10 @@ def _alerts(settings, state, sink, store, health, rest, services):
         except (OSError, UnicodeDecodeError) as exc:
             raise config.ConfigError(f"alerts_config: cannot read {path!r}: "
                                      f"{getattr(exc, 'strerror', None) or 'not UTF-8'}") from None
-    lab = (urllib.parse.urlsplit(rest.base).hostname or "") if rest else ""
+    # Rules name a lab by its name (--labs), else by its LAVA server's host.
+    name = lab.name or ((urllib.parse.urlsplit(rest.base).hostname or "") if rest else "")
     try:
-        rules = parse_config(text, lab)
+        rules = parse_config(text, name)
     except AlertsConfigError as err:
         raise config.ConfigError(f"alerts_config: {err}") from None
     _scrub_logs(settings, secrets_of(rules.urls()))  # Apprise URLs hold tokens
@@ -347,14 +406,14 @@ def _alerts(settings, state, sink, store, health, rest, services):
     def silence():
         """(Seconds since any source last spoke (or since start, before the first message),
         whether any has spoken since start)."""
-        if not health.sources:
+        sources = [s for s in health.sources if s.lab == lab.name]  # this lab's
+        if not sources:
             return None, False
-        last = max((s.last_message_at or health.started) for s in health.sources)
-        return health.clock() - last, any(s.last_message_at for s in health.sources)
+        last = max((s.last_message_at or health.started) for s in sources)
+        return health.clock() - last, any(s.last_message_at for s in sources)
 
     def api_state():
-        reconciler = services().reconciler
-        return reconciler.state_name if reconciler else None
+        return lab.reconciler.state_name if lab.reconciler else None
 
     notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event)
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
@@ -364,8 +423,9 @@ def _alerts(settings, state, sink, store, health, rest, services):
     return engine
 
 
-def _open_store(settings, state, simulated, writer):
-    """The event store, and (for a process that writes it) its keeper, after restoring the model."""
+def _open_store(settings, state, simulated, writer, lab=""):
+    """The event store, and (for a process that writes it) its keeper, after restoring the model.
+    A named lab (--labs) keeps its own file: events-NAME.sqlite3 (simulated-NAME.sqlite3)."""
     from dashboard import green
     from dashboard.storage import recovery
     from dashboard.storage.keeper import StoreKeeper
@@ -376,7 +436,7 @@ def _open_store(settings, state, simulated, writer):
     if simulated and settings["database"]:
         raise config.ConfigError("database: a simulated lab keeps its history apart, in SQLite; "
                                  "give --event-source or --lava-url to store a real lab's events there")
-    name = "simulated.sqlite3" if simulated else "events.sqlite3"
+    name = ("simulated" if simulated else "events") + (f"-{lab}" if lab else "") + ".sqlite3"
     path, recovered = os.path.join(settings["data_dir"], name), None
     try:
         if settings["database"] or not writer:
@@ -449,23 +509,31 @@ def start_background_tasks(app):
     if services.replica:
         socketio.start_background_task(services.replica.run)
         return
-    if services.keeper:
-        socketio.start_background_task(services.keeper.run_writer)
-        socketio.start_background_task(services.keeper.run_pruner)
-    if services.reconciler:
-        socketio.start_background_task(services.reconciler.run)
     if services.job_visibility:
         socketio.start_background_task(services.job_visibility.run)
-    if services.alerts:
-        socketio.start_background_task(services.alerts.run)
-        socketio.start_background_task(services.alerts.notifier.run)
-    if settings["event_source"]:
-        for url in settings["event_source"]:
-            _start_source(app, url, settings["topic_prefix"])
-    elif services.reconciler:
-        socketio.start_background_task(_discover_event_socket, app)
+    for lab in services.labs:
+        _start_lab(app, lab)
+
+
+def _start_lab(app, lab):
+    """A lab's loops: its store's keeper, reconciler, alerts and event sources (a simulated lab
+    when it has neither event sources nor a LAVA URL)."""
+    if lab.keeper:
+        socketio.start_background_task(lab.keeper.run_writer)
+        socketio.start_background_task(lab.keeper.run_pruner)
+    if lab.reconciler:
+        socketio.start_background_task(lab.reconciler.run)
+    if lab.alerts:
+        socketio.start_background_task(lab.alerts.run)
+        socketio.start_background_task(lab.alerts.notifier.run)
+    if lab.settings["event_source"]:
+        for url in lab.settings["event_source"]:
+            _start_source(app, lab, url, lab.settings["topic_prefix"])
+    elif lab.reconciler:
+        socketio.start_background_task(_discover_event_socket, app, lab)
     else:
-        _start_zmq_source(app, _start_simulated_lab(settings), settings["topic_prefix"])
+        _start_zmq_source(app, lab, _start_simulated_lab(lab.settings, lab.name),
+                          lab.settings["topic_prefix"])
 
 
 def shutdown(app):
@@ -474,11 +542,12 @@ def shutdown(app):
     services = app.extensions["dashboard"]
     for source in services.zmq_sources:  # their threads close their sockets meanwhile
         source.stop()
-    if services.alerts:
-        services.alerts.close()
-    if services.keeper:
-        services.keeper.close()
-        log.info("store flushed and model saved")
+    for lab in services.labs:
+        if lab.alerts:
+            lab.alerts.close()
+        if lab.keeper:
+            lab.keeper.close()
+            log.info("store flushed and model saved%s", f" (lab {lab.name})" if lab.name else "")
     if services.publisher:
         services.publisher.close()
 
@@ -492,33 +561,33 @@ def _serve_metrics_apart(app, address):
     log.info("Prometheus metrics at http://%s/metrics", address)
 
 
-def _start_source(app, url, topic_prefix):
-    """A ZMQ source for tcp://, a WebSocket source for ws:// and wss://."""
+def _start_source(app, lab, url, topic_prefix):
+    """A ZMQ source for tcp://, a WebSocket source for ws:// and wss://, feeding this lab."""
     if url.lower().startswith(("ws://", "wss://")):
-        _start_ws_source(app, url, topic_prefix)
+        _start_ws_source(app, lab, url, topic_prefix)
     else:
-        _start_zmq_source(app, url, topic_prefix)
+        _start_zmq_source(app, lab, url, topic_prefix)
 
 
-def _source_status(services, name, kind):
-    status = services.health.add_source(name, kind)
+def _source_status(services, lab, name, kind):
+    status = services.health.add_source(name, kind, lab.name)
 
     def tell_clients():  # the page's line about where events come from, and their state
         services.meta.update({"sources": [s.brief() for s in services.health.sources]})
     status.on_state.append(tell_clients)
     tell_clients()
-    if services.reconciler:
-        status.on_reconnect.append(lambda: services.reconciler.trigger("reconnect"))
-        services.reconciler.sources.append(status)
+    if lab.reconciler:
+        status.on_reconnect.append(lambda: lab.reconciler.trigger("reconnect"))
+        lab.reconciler.sources.append(status)
     return status
 
 
-def _start_ws_source(app, url, topic_prefix):
+def _start_ws_source(app, lab, url, topic_prefix):
     from dashboard.sources import ws
 
     services = app.extensions["dashboard"]
-    settings = services.settings
-    status = _source_status(services, ws.public_name(url), "websocket")
+    settings = lab.settings
+    status = _source_status(services, lab, ws.public_name(url), "websocket")
     token = config.lava_token(settings) if settings["lava_url"] else ""  # read now: errors show now
     why_not = ws.token_refused_for(url, settings["lava_url"]) if token else None
     if why_not:  # the token is for --lava-url's server alone, and never in clear across a network
@@ -526,13 +595,18 @@ def _start_ws_source(app, url, topic_prefix):
                     why_not)
         token = ""
     source = ws.WsSource(url, topic_prefix, socketio.sleep, status, settings["max_message_size"],
-                         headers=_ws_credentials(services, token), secrets=[token])
-    log.info("receiving lava-publisher's WebSocket at %s (topic prefix %r) %s", source.name,
-             topic_prefix, "with the LAVA token" if token else "anonymously")
-    socketio.start_background_task(source.run, services.ingest.handle)
+                         headers=_ws_credentials(lab, token), secrets=[token])
+    log.info("%sreceiving lava-publisher's WebSocket at %s (topic prefix %r) %s", _lab_said(lab),
+             source.name, topic_prefix, "with the LAVA token" if token else "anonymously")
+    socketio.start_background_task(source.run, lab.ingest.handle)
 
 
-def _ws_credentials(services, token):
+def _lab_said(lab):
+    """How a log line names a lab: "lab east: ", or nothing for the one unnamed lab."""
+    return f"lab {lab.name}: " if lab.name else ""
+
+
+def _ws_credentials(lab, token):
     """lava-publisher's WebSocket takes Basic user:token, the user being whoever LAVA says owns the
     token: asked before each connection until LAVA has said (meanwhile 'Token <token>')."""
     from dashboard.sources import ws
@@ -540,9 +614,9 @@ def _ws_credentials(services, token):
     known = {}
 
     def headers():
-        if token and "user" not in known and services.reconciler:
+        if token and "user" not in known and lab.reconciler:
             try:
-                known["user"] = services.reconciler.rest.whoami()
+                known["user"] = lab.reconciler.rest.whoami()
             except Exception as err:  # LAVA down now: asked again at the next connection
                 log.warning("could not ask LAVA whose token this is (%s); the WebSocket gets "
                             "'Authorization: Token' for now", type(err).__name__)
@@ -550,7 +624,7 @@ def _ws_credentials(services, token):
     return headers
 
 
-def _start_zmq_source(app, endpoint, topic_prefix):
+def _start_zmq_source(app, lab, endpoint, topic_prefix):
     import zmq  # plain pyzmq: the socket is read by a real OS thread (sources/zmq.py)
 
     from dashboard import green
@@ -558,15 +632,16 @@ def _start_zmq_source(app, endpoint, topic_prefix):
 
     services = app.extensions["dashboard"]
     settings = services.settings
-    status = _source_status(services, endpoint, "zmq")
+    status = _source_status(services, lab, endpoint, "zmq")
     source = ZmqSource(endpoint, topic_prefix, zmq, socketio.sleep,
                        green.OsThreads(settings["async_mode"]), status, settings["max_message_size"])
     services.zmq_sources.append(source)
-    socketio.start_background_task(source.run, services.ingest.handle)
-    log.info("subscribed to lava-publisher at %s (topic prefix %r)", endpoint, topic_prefix)
+    socketio.start_background_task(source.run, lab.ingest.handle)
+    log.info("%ssubscribed to lava-publisher at %s (topic prefix %r)", _lab_said(lab), endpoint,
+             topic_prefix)
 
 
-def _discover_event_socket(app):
+def _discover_event_socket(app, lab):
     """Ask LAVA where its publisher is, retrying with backoff while LAVA cannot be reached. Its ZMQ
     socket when that can be reached within --discovery-timeout; else (firewalled, or LAVA names
     none) its WebSocket next to the REST API. The log says which, and why."""
@@ -576,7 +651,7 @@ def _discover_event_socket(app):
     from dashboard.sources.rest import LavaError
 
     services = app.extensions["dashboard"]
-    rest, backoff = services.reconciler.rest, Backoff(ceiling=120)
+    rest, backoff = lab.reconciler.rest, Backoff(ceiling=120)
     endpoint = topic = None
     while True:
         try:
@@ -590,37 +665,41 @@ def _discover_event_socket(app):
         except Exception as err:  # whatever it is, keep trying: without it there is no live feed
             message = f"internal error ({type(err).__name__})"
         delay = backoff.next()
-        log.warning("event socket discovery failed: %s; retrying in %.0f s", message, delay)
-        services.discovery_error = message
+        log.warning("%sevent socket discovery failed: %s; retrying in %.0f s", _lab_said(lab),
+                    message, delay)
+        lab.discovery_error = message
         socketio.sleep(delay)
-    services.discovery_error = None
-    prefix = services.settings["topic_prefix"] or topic or ""
+    lab.discovery_error = None
+    prefix = lab.settings["topic_prefix"] or topic or ""
     if endpoint is not None:
         why = zmq_source.reachable(endpoint, services.settings["discovery_timeout"])
         if why is None:
-            log.info("LAVA publishes its events at %s (topic %r): using that ZMQ socket",
-                     endpoint, topic)
-            _start_zmq_source(app, endpoint, prefix)
+            log.info("%sLAVA publishes its events at %s (topic %r): using that ZMQ socket",
+                     _lab_said(lab), endpoint, topic)
+            _start_zmq_source(app, lab, endpoint, prefix)
             return
         why = (f"its ZMQ socket {endpoint} cannot be reached within "
                f"{services.settings['discovery_timeout']:g} s ({why})")
     url = ws.websocket_url(rest.base)
-    log.warning("using LAVA's WebSocket %s for events: %s", url, why)
-    _start_ws_source(app, url, prefix)
+    log.warning("%susing LAVA's WebSocket %s for events: %s", _lab_said(lab), url, why)
+    _start_ws_source(app, lab, url, prefix)
 
 
-def _lava_client(settings):
+def _lava_client(settings, lab=""):
     if not settings["lava_url"]:
         return None
     from dashboard.sources.rest import LavaRest
 
+    where = f"labs.{lab}" if lab else "lava_url"
     try:
         return LavaRest(settings["lava_url"], config.lava_token(settings), settings["lava_timeout"])
     except ValueError as err:
-        raise config.ConfigError(f"lava_url: {err}") from None
+        raise config.ConfigError(f"{where}: {err}") from None
+    except config.ConfigError as err:
+        raise config.ConfigError(f"{where}: {err}" if lab else str(err)) from None
 
 
-def _start_simulated_lab(settings):
+def _start_simulated_lab(settings, name=""):
     import datetime as dt
     import random
 
@@ -633,6 +712,11 @@ def _start_simulated_lab(settings):
                  start=dt.datetime.now(dt.timezone.utc))
     publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep, speed=settings["sim_speed"])
     socketio.start_background_task(publisher.run)
-    log.warning("neither --event-source nor --lava-url given: running on a SIMULATED lab (%d devices, seed %d) "
-                "published at %s", settings["sim_devices"], seed, publisher.endpoint)
+    if name:
+        log.warning("lab %s: SIMULATED (%d devices, seed %d), published at %s", name,
+                    settings["sim_devices"], seed, publisher.endpoint)
+    else:
+        log.warning("neither --event-source nor --lava-url given: running on a SIMULATED lab (%d "
+                    "devices, seed %d) published at %s", settings["sim_devices"], seed,
+                    publisher.endpoint)
     return publisher.endpoint

@@ -244,9 +244,9 @@ class LiveView:
             self.snapshot_seq, self.since_snapshot = snap["seq"], []
             self.meta = snap.get("meta")
             self.objects = {
-                "device": {d["hostname"]: d for d in snap["devices"]},
-                "job": {j["id"]: j for j in snap["jobs"]},
-                "worker": {w["hostname"]: w for w in snap["workers"]},
+                "device": {_key(d, d["hostname"]): d for d in snap["devices"]},
+                "job": {_key(j, j["id"]): j for j in snap["jobs"]},
+                "worker": {_key(w, w["hostname"]): w for w in snap["workers"]},
             }
             self.snapshots += 1
 
@@ -267,7 +267,7 @@ class LiveView:
                 self.since_snapshot.append(change["seq"])
                 if change["kind"] in self.objects:
                     table = self.objects[change["kind"]]
-                    key = change["id"]
+                    key = _key(change, change["id"])
                     if change["data"] is None:
                         table.pop(key, None)
                     else:
@@ -277,12 +277,21 @@ class LiveView:
     def state(self):
         """The client's view in /api/v1/state's shape (lists sorted by key)."""
         with self.lock:
-            return {"devices": sorted(self.objects["device"].values(), key=lambda d: d["hostname"]),
-                    "jobs": sorted(self.objects["job"].values(), key=lambda j: j["id"]),
-                    "workers": sorted(self.objects["worker"].values(), key=lambda w: w["hostname"])}
+            return {"devices": sorted(self.objects["device"].values(), key=_by("hostname")),
+                    "jobs": sorted(self.objects["job"].values(), key=_by("id")),
+                    "workers": sorted(self.objects["worker"].values(), key=_by("hostname"))}
 
     def close(self):
         self.client.disconnect()
+
+
+def _key(item, ident):
+    """An object's key in a client's copy: its id, or (lab, id) when it says its lab (docs/labs.md)."""
+    return (item["lab"], ident) if item.get("lab") else ident
+
+
+def _by(field):
+    return lambda obj: (obj.get("lab", ""), obj[field])
 
 
 def model_view(state_json, flt=None):
@@ -291,8 +300,8 @@ def model_view(state_json, flt=None):
     from dashboard.core.filters import parse_filter
     matches = parse_filter(flt or {}).matches
     return {"devices": sorted((d for d in state_json["devices"] if matches("device", d)),
-                              key=lambda d: d["hostname"]),
-            "jobs": sorted((j for j in state_json["jobs"] if matches("job", j)), key=lambda j: j["id"]),
+                              key=_by("hostname")),
+            "jobs": sorted((j for j in state_json["jobs"] if matches("job", j)), key=_by("id")),
             "workers": sorted(({k: v for k, v in w.items() if k != "devices"}
                                for w in state_json["workers"] if matches("worker", w)),
-                              key=lambda w: w["hostname"])}
+                              key=_by("hostname"))}

@@ -18,6 +18,8 @@ CRITERIA = {
     "submitters": {"job": "submitter", "event": "submitter"},
     # A message (event) has no health: the health of its job's device when it arrived.
     "health": {"device": "health", "job": "health", "worker": "health", "event": "device_health"},
+    # Several labs (docs/labs.md): every object says its lab; one unnamed lab's objects say none.
+    "labs": {"device": "lab", "job": "lab", "worker": "lab", "event": "lab"},
 }
 
 

@@ -52,11 +52,29 @@ class Change:
     id: object
     data: object
     prev: object = None
+    lab: str = ""  # the named lab it happened in (docs/labs.md); "" for a dashboard of one lab
 
     def wire(self, removed=False):
         """The change as sent to clients: never `prev`; `removed` sends a removal instead."""
-        return {"seq": self.seq, "kind": self.kind, "id": self.id,
-                "data": None if removed else self.data}
+        out = {"seq": self.seq, "kind": self.kind, "id": self.id,
+               "data": None if removed else self.data}
+        if self.lab:
+            out["lab"] = self.lab
+        return out
+
+
+class Sequence:
+    """The numbers of changes: one per model, or one shared by the models of several labs, so
+    that their changes form one numbered stream (docs/labs.md)."""
+
+    def __init__(self):
+        self.value = 0
+        self.shared = False
+
+    def next(self):
+        """The next change's number."""
+        self.value += 1
+        return self.value
 
 
 class OverLimit(ValueError):
@@ -91,7 +109,10 @@ class LabState:
     """Devices, jobs and workers of one lab, built from events."""
 
     def __init__(self, max_finished_jobs=500, max_recent_events=200, dedup_window=20000,
-                 max_devices=20000, max_workers=2000, max_jobs=50000):
+                 max_devices=20000, max_workers=2000, max_jobs=50000, name="", sequence=None):
+        # A named lab's objects and changes carry its name (docs/labs.md); an unnamed one's none.
+        self.name = name
+        self._sequence = sequence or Sequence()
         self.devices = {}
         self.jobs = {}
         self.workers = {}
@@ -100,7 +121,6 @@ class LabState:
         # show it (REST) sort it when they send it (devices_of, with_devices).
         self._on_worker = {}
         self.recent_events = collections.deque(maxlen=max_recent_events)
-        self.seq = 0
         self.duplicates = 0
         self.max_finished_jobs = max_finished_jobs
         # Objects are created by whoever names them: bounded, so that no publisher can grow memory
@@ -111,6 +131,15 @@ class LabState:
         self._seen = BoundedSet(dedup_window)
         self._changes = []
         self._touched = None  # (kind, id) of objects events changed while a REST fetch ran
+
+    @property
+    def seq(self):
+        """The number of the newest change (of every lab, when labs share a Sequence)."""
+        return self._sequence.value
+
+    @seq.setter
+    def seq(self, value):
+        self._sequence.value = value
 
     # -- applying events -------------------------------------------------------------------
     def apply(self, event):
@@ -154,8 +183,9 @@ class LabState:
         return None
 
     def _emit(self, kind, key, data, prev):
-        self.seq += 1
-        self._changes.append(Change(self.seq, kind, key, data, prev))
+        if self.name and data is not None:
+            data["lab"] = self.name  # the stored object itself: every output of it says its lab
+        self._changes.append(Change(self._sequence.next(), kind, key, data, prev, self.name))
 
     def _apply_device(self, event, when):
         d = event.data
@@ -427,7 +457,8 @@ class LabState:
         """Start from a dump() (a restart, or a web process following the ingest process): the
         whole model is replaced; events or changes newer than it are applied after."""
         self.recent_events.clear()
-        self.seq = body["seq"]
+        # Labs sharing one Sequence restore one after another: none may number backwards.
+        self.seq = max(self.seq, body["seq"]) if self._sequence.shared else body["seq"]
         self.devices = {d["hostname"]: d for d in body["devices"]}
         self.jobs = {j["id"]: j for j in body["jobs"]}
         # A dump from before the index kept each worker's devices in its record: dropped.
@@ -468,7 +499,7 @@ class LabState:
                 elif kind == "job" and data.get("state") == "Finished":
                     self._finished[ident] = None
             self.seq = c["seq"]
-            out.append(Change(c["seq"], kind, ident, data, prev))
+            out.append(Change(c["seq"], kind, ident, data, prev, c.get("lab", "")))
         return out
 
     # -- reading ---------------------------------------------------------------------------

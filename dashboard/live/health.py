@@ -29,9 +29,10 @@ class RateLimitedLog:
 class SourceStatus:
     """What /healthz says about one event source."""
 
-    def __init__(self, name, kind, clock=time.monotonic):
+    def __init__(self, name, kind, clock=time.monotonic, lab=""):
         self.name = name
         self.kind = kind
+        self.lab = lab  # the named lab it feeds (docs/labs.md); "" for the one unnamed lab
         self.clock = clock
         self.state = "connecting"
         self.changed_at = clock()
@@ -76,14 +77,17 @@ class SourceStatus:
 
     def brief(self):
         """What the page is told: name (never a secret: a URL without credentials), kind, state."""
-        return {"name": self.name, "kind": self.kind, "state": self.state,
-                # It was connected, and is not now: down (however it is trying to come back).
-                "lost": self.disconnects > 0 and self.state != "connected"}
+        out = {"name": self.name, "kind": self.kind, "state": self.state,
+               # It was connected, and is not now: down (however it is trying to come back).
+               "lost": self.disconnects > 0 and self.state != "connected"}
+        if self.lab:
+            out["lab"] = self.lab
+        return out
 
     def as_dict(self):
         """JSON-ready status; ages in seconds."""
         now = self.clock()
-        return {"name": self.name, "kind": self.kind, "state": self.state,
+        return {"name": self.name, "kind": self.kind, "lab": self.lab, "state": self.state,
                 "state_age": round(now - self.changed_at, 3), "detail": self.detail,
                 "last_message_age": None if self.last_message_at is None
                 else round(now - self.last_message_at, 3),
@@ -107,9 +111,9 @@ class Health:
         self.sources = []
         self.log = RateLimitedLog(log, log_interval, clock)
 
-    def add_source(self, name, kind):
-        """Register a source; returns its SourceStatus for the source to update."""
-        status = SourceStatus(name, kind, self.clock)
+    def add_source(self, name, kind, lab=""):
+        """Register a source (of this named lab); returns its SourceStatus for the source to update."""
+        status = SourceStatus(name, kind, self.clock, lab)
         status.on_reject = lambda error: self.reject(status, error, ())
         self.sources.append(status)
         return status
@@ -155,14 +159,15 @@ class Health:
 def summary(services):
     """What is degraded, and why: /healthz, and the ingest process's heartbeat for web processes.
     `services` is the app's factory.Services."""
-    degraded = [s.name for s in services.health.sources if s.state != "connected"]
-    if services.reconciler and services.reconciler.state_name != "ok":
-        degraded.append("lava-api")
-    if services.discovery_error:
-        degraded.append("event-socket-discovery")
-    if services.keeper and (services.store.failing or services.store.dropped_recently()
-                            or services.keeper.recovered):
-        degraded.append("store")
+    degraded = [_in_lab(s.lab, s.name) for s in services.health.sources if s.state != "connected"]
+    for lab in services.labs:  # one lab being down degrades that lab only, and says which
+        if lab.reconciler and lab.reconciler.state_name != "ok":
+            degraded.append(_in_lab(lab.name, "lava-api"))
+        if lab.discovery_error:
+            degraded.append(_in_lab(lab.name, "event-socket-discovery"))
+        if lab.keeper and (lab.store.failing or lab.store.dropped_recently()
+                           or lab.keeper.recovered):
+            degraded.append(_in_lab(lab.name, "store"))
     if services.publisher and services.publisher.rival:
         degraded.append("another-ingest")
     elif services.publisher and not services.publisher.connected:
@@ -170,6 +175,32 @@ def summary(services):
     if services.replica:
         degraded.extend(services.replica.degraded())
     return {"degraded": degraded, "accepted": services.health.accepted}
+
+
+def _in_lab(lab, part):
+    """A degraded part's name: "east:lava-api" for a named lab, "lava-api" for the one unnamed."""
+    return f"{lab}:{part}" if lab else part
+
+
+def labs_summary(services):
+    """Each named lab's status for /healthz: its sources, LAVA API, discovery and store."""
+    out = []
+    for lab in services.labs:
+        if not lab.name:
+            continue
+        sources = [s.as_dict() for s in services.health.sources if s.lab == lab.name]
+        out.append({"name": lab.name, "simulated": lab.simulated,
+                    "lava_url": lab.rest.base if lab.rest else None,
+                    "lava": lab.reconciler.as_dict() if lab.reconciler else None,
+                    "discovery_error": lab.discovery_error,
+                    "sources": sources,
+                    "store": dict(lab.store.stats(), restored=lab.keeper.restored if lab.keeper
+                                  else None, recovered=lab.keeper.recovered if lab.keeper else None)
+                    if lab.store is not None else None,
+                    "alerts": lab.alerts.stats() if lab.alerts else None,
+                    "objects": {"devices": len(lab.state.devices), "jobs": len(lab.state.jobs),
+                                "workers": len(lab.state.workers)}})
+    return out
 
 
 def _sample(frames, limit=160):

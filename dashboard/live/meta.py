@@ -33,3 +33,27 @@ class Meta:
     def as_dict(self):
         """A copy, for a snapshot, a heartbeat or a status message."""
         return dict(self._data)
+
+
+class LabMeta:
+    """One named lab's part of the meta (docs/labs.md): what its reconciler says of LAVA (`lava`)
+    goes into its entry of the meta's `labs` list, and every client is told as for the meta."""
+
+    def __init__(self, meta, name):
+        self.meta = meta
+        self.name = name
+
+    def _entry(self):
+        return next((lab for lab in self.meta.get("labs") or () if lab["name"] == self.name), {})
+
+    def update(self, values, notify=True):
+        """Merge `values` into this lab's entry; returns the changed part of the meta."""
+        labs = [dict(lab, **values) if lab["name"] == self.name else lab
+                for lab in self.meta.get("labs") or ()]
+        return self.meta.update({"labs": labs}, notify)
+
+    def get(self, key, default=None):
+        return self._entry().get(key, default)
+
+    def __getitem__(self, key):
+        return self._entry()[key]

@@ -78,7 +78,10 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
             data = redactions.view(viewer, change.kind, data, change.seq, "data")
             prev = redactions.view(viewer, change.kind, prev, change.seq, "prev")
         if data is not None and flt.matches(change.kind, data):
-            out.append({"seq": change.seq, "kind": change.kind, "id": change.id, "data": data})
+            item = {"seq": change.seq, "kind": change.kind, "id": change.id, "data": data}
+            if change.lab:
+                item["lab"] = change.lab
+            out.append(item)
         elif prev is not None and flt.matches(change.kind, prev):
             out.append(change.wire(removed=True))
     return out

@@ -10,13 +10,14 @@ from flask import Blueprint, Response, abort, jsonify, request, session
 from dashboard.core.events import job_id
 from dashboard.web import params
 from dashboard.web.auth import request_viewer, viewing
-from dashboard.web.context import error_body, in_thread, services
+from dashboard.web.context import chosen_lab, error_body, in_thread, services
 
 bp = Blueprint("alerts", __name__)
 STATUSES = ("firing", "resolved", "all")
 ATOM = "http://www.w3.org/2005/Atom"
 FIELDS = ("id", "key", "rule", "subject_kind", "subject", "device_type", "severity", "message",
           "status", "acked_by", "notifications")
+# Several labs (docs/labs.md): each keeps its own alerts, so an alert's id is unique in its lab only.
 
 
 def _iso(ts):
@@ -26,6 +27,8 @@ def _iso(ts):
 def public_alert(alert, view):
     """An alert as this viewer may see it: times in ISO 8601, jobs only where visible."""
     out = {f: alert.get(f) for f in FIELDS}
+    if alert.get("lab"):
+        out["lab"] = alert["lab"]
     out.update(fired_at=_iso(alert["fired_at"]), resolved_at=_iso(alert.get("resolved_at")),
                acked_at=_iso(alert.get("acked_at")))
     jobs = [j for j in alert.get("jobs") or [] if job_id(j) is not None]
@@ -35,14 +38,26 @@ def public_alert(alert, view):
 
 
 def _alerts(status, since, until, limit):
-    """Kept alerts (the store), or, without a store, what this process remembers."""
+    """Kept alerts (the store), or, without a store, what this process remembers; of the
+    request's lab, or (several labs, none chosen) of every lab, each saying its lab."""
     ext = services()
-    if ext.store is not None:
-        return in_thread(ext.store.alerts, None if status == "all" else status, since, until, limit)
-    if ext.alerts is None:
+    lab = chosen_lab()
+    if lab is None and ext.labs and ext.labs[0].name:
+        rows = [a for part in ext.labs for a in _lab_alerts(part, status, since, until, limit)]
+        return sorted(rows, key=lambda a: -a["fired_at"])[:limit]
+    return _lab_alerts(lab or ext, status, since, until, limit)
+
+
+def _lab_alerts(lab, status, since, until, limit):
+    """The alerts of one lab (factory.LabParts), or of the one unnamed lab (factory.Services)."""
+    name = getattr(lab, "name", "")
+    if lab.store is not None:
+        rows = in_thread(lab.store.alerts, None if status == "all" else status, since, until, limit)
+        return [dict(a, lab=name) for a in rows] if name else rows
+    if lab.alerts is None:
         return []
-    found = {a["id"]: a for a in ext.alerts.recent}
-    found.update({a["id"]: a for a in ext.alerts.current()})
+    found = {a["id"]: dict(a, lab=name) if name else a for a in lab.alerts.recent}
+    found.update({a["id"]: dict(a, lab=name) if name else a for a in lab.alerts.current()})
     rows = [a for a in found.values() if (status == "all" or a["status"] == status)
             and (since is None or a["fired_at"] >= since) and (until is None or a["fired_at"] < until)]
     return sorted(rows, key=lambda a: -a["fired_at"])[:limit]
@@ -81,7 +96,7 @@ def acknowledge(ident):
             str(request.headers.get("X-CSRF-Token", "")), str(session.get("csrf", "-"))):
         return error_body(400, "missing or stale X-CSRF-Token (GET /api/v1/whoami gives it)",
                           "bad_request")
-    engine = services().alerts
+    engine = (chosen_lab(required=True) or services()).alerts
     if engine is None:
         return error_body(400, "alerts are evaluated by the ingest process; acknowledge there",
                           "bad_request")

@@ -3,9 +3,9 @@ from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
 from dashboard.core.redact import redact
-from dashboard.live.health import summary as health_summary
+from dashboard.live.health import labs_summary, summary as health_summary
 from dashboard.web.auth import viewing
-from dashboard.web.context import error_body, services
+from dashboard.web.context import error_body, model, services
 from dashboard.web.params import BadParameter
 
 bp = Blueprint("api", __name__)
@@ -51,6 +51,9 @@ def healthz():
         if ext.connections else None,
         "alerts": ext.alerts.stats() if ext.alerts else None,
         "job_logs": ext.logtail.stats() if ext.logtail else None,
+        # Several labs (docs/labs.md): each one's sources, LAVA API, store and alerts; the
+        # sections above then count every lab together and `lava`, `store`, `alerts` are null.
+        "labs": labs_summary(ext),
     })
     body["counters"]["over_limit"] = state.over_limit  # objects the model's limits kept out
     body["ok"] = not degraded
@@ -61,7 +64,7 @@ def healthz():
 def whole_state():
     """The whole live model with its sequence number."""
     view = viewing()
-    state = services().state
+    state = model()  # the `lab` parameter's, or every lab's
     snapshot = view.snapshot(state.snapshot())
     snapshot["workers"] = [state.with_devices(w) for w in snapshot["workers"]]
     return jsonify({"ok": True, **snapshot})

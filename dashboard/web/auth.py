@@ -41,7 +41,7 @@ MAX_CACHED_TOKENS = 10_000
 MAX_FIELD = 200
 # Filter names of a wall link's --filter (the page's URL parameters) → Socket.IO criteria.
 WALL_FILTERS = {"device_type": "device_types", "worker": "workers", "device": "devices",
-                "health": "health", "submitter": "submitters", "kind": "kinds"}
+                "health": "health", "submitter": "submitters", "kind": "kinds", "lab": "labs"}
 # What a viewer may reach before signing in, in login mode.
 OPEN_PATHS = ("/signin", "/signout", "/static/", "/healthz")
 # A wall link's screen shows its live view (Socket.IO, limited to the link's filter). Of the other

@@ -1,5 +1,6 @@
-"""What every blueprint needs: this process's services, the one error shape, store access."""
-from flask import current_app, jsonify
+"""What every blueprint needs: this process's services, the one error shape, store access, and
+which lab a request is about (docs/labs.md)."""
+from flask import current_app, jsonify, request
 
 from dashboard.web.params import BadParameter
 
@@ -14,9 +15,46 @@ def error_body(status, message, code):
     return jsonify({"ok": False, "error": message, "code": code}), status
 
 
+def chosen_lab(required=False):
+    """The named lab (factory.LabParts) of the request's `lab` parameter. None for a dashboard of
+    one unnamed lab (which takes no `lab`), and for all labs together when none is given and the
+    answer does not need one lab (`required` false). A bad or missing one: BadParameter (400)."""
+    ext = services()
+    raw = request.args.get("lab")
+    if not ext.labs or not ext.labs[0].name:
+        if raw is not None:
+            raise BadParameter("lab: this dashboard watches one lab, which has no name (docs/labs.md)")
+        return None
+    names = ", ".join(lab.name for lab in ext.labs)
+    if raw is None:
+        if len(ext.labs) == 1:
+            return ext.labs[0]
+        if required:
+            raise BadParameter(f"lab: this dashboard watches several labs ({names}); its history "
+                               f"is kept per lab: give lab=NAME", code="lab_required")
+        return None
+    lab = ext.lab(raw)
+    if lab is None:
+        raise BadParameter(f"lab: no lab {raw[:40]!r} here; known: {names}")
+    return lab
+
+
+def model(required=False):
+    """The live model a request reads: its lab's (`lab` parameter), or every lab's together."""
+    lab = chosen_lab(required)
+    return services().state if lab is None else lab.state
+
+
+def store_of_request():
+    """The event store a request reads (its lab's), or None when history is off."""
+    lab = chosen_lab(required=True)
+    return services().store if lab is None else lab.store
+
+
 def require_store():
-    """The event store, or a BadParameter (400, code `history_off`) when history is off."""
-    store = services().store
+    """The event store (the request's lab's: chosen_lab), or a BadParameter (400, code
+    `history_off`) when history is off."""
+    store = store_of_request()
     if store is None:
         raise BadParameter("history is off on this dashboard (--no-store)", code="history_off")
     return store

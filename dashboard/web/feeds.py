@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 from flask import Blueprint, Response, request, stream_with_context
 
 from dashboard.web import params
-from dashboard.web.context import in_thread as _in_thread, require_store as _store, services
+from dashboard.web.context import chosen_lab, in_thread as _in_thread, require_store as _store
+from dashboard.web.context import services
 from dashboard.web.auth import viewing
 from dashboard.web.protocol import public_event
 
@@ -48,7 +49,8 @@ def atom():
     ET.SubElement(feed, "id").text = request.url
     ET.SubElement(feed, "updated").text = rows[0]["time"] if rows else _now()
     ET.SubElement(feed, "link", rel="self", href=request.url)
-    lava = services().meta["lava_url"]
+    lab = chosen_lab(required=True)
+    lava = lab.rest.base if lab is not None and lab.rest else services().meta["lava_url"]
     for row in map(public_event, rows):
         entry = ET.SubElement(feed, "entry")
         ET.SubElement(entry, "id").text = f"urn:uuid:{row['uuid']}" if _is_uuid(row["uuid"]) else f"tag:lava-live-dashboard,event:{row['id']}"

@@ -14,7 +14,7 @@ from dashboard.core.events import job_id as valid_job_id
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.web import params, reports
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
-from dashboard.web.context import services
+from dashboard.web.context import model, services, store_of_request
 from dashboard.core.visibility import redact_job
 from dashboard.web.auth import viewing
 from dashboard.web.protocol import public_event, public_kind, stored_kind
@@ -34,21 +34,23 @@ def _listing(name, table, key, fields, kind):
     out = [v for v in shown if v is not None
            and all(w is None or v.get(f) == w for f, w in wanted.items())]
     if kind == "worker":  # with their devices, sorted now (the model keeps them as a set)
-        out = [services().state.with_devices(w) for w in out]
-    return jsonify({"ok": True, "seq": services().state.seq, name: sorted(out, key=lambda o: o[key])})
+        out = [model().with_devices(w) for w in out]
+    # Several labs: by lab, then id (ids are unique within a lab only).
+    return jsonify({"ok": True, "seq": services().state.seq,
+                    name: sorted(out, key=lambda o: (o.get("lab", ""), o[key]))})
 
 
 @bp.get("/api/v1/devices")
 def devices():
     """Devices of the live model, optionally filtered."""
-    return _listing("devices", services().state.devices, "hostname",
+    return _listing("devices", model().devices, "hostname",
                     ("device_type", "worker", "health", "state"), "device")
 
 
 @bp.get("/api/v1/devices/<hostname>")
 def device(hostname):
     """One device with its recent transitions (newest first) and since when it has its health."""
-    return _with_transitions("device", services().state.devices, hostname)
+    return _with_transitions("device", model(required=True).devices, hostname)
 
 
 DEVICE_JOBS_MAX = 50
@@ -84,9 +86,9 @@ def _with_transitions(kind, table, hostname):
     """A device or worker of the model and its last stored transitions; 404 if neither knows it."""
     obj = table.get(hostname)
     if kind == "worker":
-        obj = services().state.with_devices(obj)
+        obj = model(required=True).with_devices(obj)
     rows, since = [], None
-    store = services().store
+    store = store_of_request()
     if store is not None:
         def read():
             return (store.events({"kind": kind, kind: hostname}, limit=TRANSITIONS, corrections=True),
@@ -118,7 +120,7 @@ def device_timeline(hostname):
         rows = store.rows("device", start, end, {"device": hostname})
         return history.device_timeline(before, rows, start, end)
     bands = _in_thread(read)
-    if not bands and hostname not in services().state.devices:
+    if not bands and hostname not in model(required=True).devices:
         return error_body(404, f"no device {hostname!r}", "not_found")
     return jsonify({"ok": True, "device": hostname, "from": start, "to": end, "bands": bands})
 
@@ -131,7 +133,7 @@ def _transition(row):
 @bp.get("/api/v1/jobs")
 def jobs():
     """Jobs of the live model (unfinished and recently finished), optionally filtered."""
-    return _listing("jobs", services().state.jobs, "id",
+    return _listing("jobs", model().jobs, "id",
                     ("state", "submitter", "device_type", "device"), "job")
 
 
@@ -146,8 +148,8 @@ def job(job_id):
         return error_body(404, f"no job {job_id}", "not_found")
     view = viewing([job_id])
     visible = view.job_visible(job_id)
-    obj = services().state.jobs.get(job_id)
-    store = services().store
+    obj = model(required=True).jobs.get(job_id)
+    store = store_of_request()
     steps, rows, total = [], [], 0
 
     def read():
@@ -181,13 +183,13 @@ def job(job_id):
 @bp.get("/api/v1/workers")
 def workers():
     """Workers of the live model, optionally filtered."""
-    return _listing("workers", services().state.workers, "hostname", ("state", "health"), "worker")
+    return _listing("workers", model().workers, "hostname", ("state", "health"), "worker")
 
 
 @bp.get("/api/v1/workers/<hostname>")
 def worker(hostname):
     """One worker with its recent transitions (newest first)."""
-    return _with_transitions("worker", services().state.workers, hostname)
+    return _with_transitions("worker", model(required=True).workers, hostname)
 
 
 @bp.get("/api/v1/events")
@@ -202,7 +204,8 @@ def events():
     nxt = None
     if cursor is not None:
         # Only our own parameters: anything else in the query string is ignored, never echoed.
-        known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit") if k in a}
+        known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit", "lab")
+                 if k in a}
         nxt = request.path + "?" + urlencode(dict(known, before=cursor))
     return jsonify({"ok": True, "events": [public_event(r) for r in shown], "next": nxt})
 

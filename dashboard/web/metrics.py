@@ -63,59 +63,56 @@ class DashboardCollector:
                                      "by the per-client rate limit.")):
                 yield _counter(CounterMetricFamily, f"dashboard_relay_{name}", text, r[key])
 
+    def _labs(self):
+        """(the `lab` label, model, job timings) of each lab: one, or those of --labs."""
+        s = self.services
+        if s.labs and s.labs[0].name:
+            return [(lab.name, lab.state, lab.job_times) for lab in s.labs]
+        return [(self.lab, s.state, self.job_times)]
+
     def _lab(self, Gauge, Histogram):
         from prometheus_client.utils import floatToGoString
 
-        state, lab = self.services.state, self.lab
-        devices = collections.Counter((d.get("device_type") or "", d.get("state") or "",
-                                       d.get("health") or "") for d in state.devices.values())
-        family = Gauge("lava_devices", "Devices by device type, state and health.",
-                       labels=["lab", "device_type", "state", "health"])
-        for (dtype, st, health), n in list(devices.items())[:MAX_SERIES]:
-            family.add_metric([lab, dtype, st, health], n)
-        yield family
-        workers = collections.Counter((w.get("state") or "", w.get("health") or "")
-                                      for w in state.workers.values())
-        family = Gauge("lava_workers", "Workers by state and health.", labels=["lab", "state", "health"])
-        for (st, health), n in workers.items():
-            family.add_metric([lab, st, health], n)
-        yield family
-        queued, running, oldest = collections.Counter(), collections.Counter(), {}
+        labs = self._labs()
+        device_family = Gauge("lava_devices", "Devices by device type, state and health.",
+                              labels=["lab", "device_type", "state", "health"])
+        worker_family = Gauge("lava_workers", "Workers by state and health.",
+                              labels=["lab", "state", "health"])
+        queued_family = Gauge("lava_jobs_queued", "Jobs waiting (Submitted) by device type.",
+                              labels=["lab", "device_type"])
+        running_family = Gauge("lava_jobs_running", "Jobs Running by device type.",
+                               labels=["lab", "device_type"])
+        oldest_family = Gauge("lava_queue_oldest_wait_seconds", "How long the oldest queued job "
+                              "of each device type has waited.", labels=["lab", "device_type"])
         now = dt.datetime.now(dt.timezone.utc)
-        for job in state.jobs.values():
-            dtype = job.get("device_type") or ""
-            if job.get("state") == "Submitted":
-                queued[dtype] += 1
-                try:
-                    submitted = parse_time(job.get("submit_time"))
-                except ValueError:
-                    submitted = None
-                if submitted is not None:
-                    wait = max(0.0, (now - submitted).total_seconds())
-                    oldest[dtype] = max(oldest.get(dtype, 0.0), wait)
-            elif job.get("state") == "Running":
-                running[dtype] += 1
-        for name, counts, text in (("lava_jobs_queued", queued, "Jobs waiting (Submitted) by device type."),
-                                   ("lava_jobs_running", running, "Jobs Running by device type.")):
-            family = Gauge(name, text, labels=["lab", "device_type"])
-            for dtype, n in list(counts.items())[:MAX_SERIES]:
-                family.add_metric([lab, dtype], n)
-            yield family
-        family = Gauge("lava_queue_oldest_wait_seconds", "How long the oldest queued job of each "
-                       "device type has waited.", labels=["lab", "device_type"])
-        for dtype, wait in list(oldest.items())[:MAX_SERIES]:
-            family.add_metric([lab, dtype], round(wait, 3))
-        yield family
-        for name, hist, label, text in (
-                ("lava_job_queue_wait_seconds", self.job_times.wait, "device_type",
+        for lab, state, _ in labs:
+            devices = collections.Counter((d.get("device_type") or "", d.get("state") or "",
+                                           d.get("health") or "") for d in state.devices.values())
+            for (dtype, st, health), n in list(devices.items())[:MAX_SERIES]:
+                device_family.add_metric([lab, dtype, st, health], n)
+            workers = collections.Counter((w.get("state") or "", w.get("health") or "")
+                                          for w in state.workers.values())
+            for (st, health), n in workers.items():
+                worker_family.add_metric([lab, st, health], n)
+            queued, running, oldest = _jobs(state, now)
+            for family, counts in ((queued_family, queued), (running_family, running),
+                                   (oldest_family, oldest)):
+                for dtype, n in list(counts.items())[:MAX_SERIES]:
+                    family.add_metric([lab, dtype], round(n, 3))
+        yield from (device_family, worker_family, queued_family, running_family, oldest_family)
+        for name, which, label, text in (
+                ("lava_job_queue_wait_seconds", "wait", "device_type",
                  "Queue wait of jobs that started (submit to start), seen by this process."),
-                ("lava_job_duration_seconds", self.job_times.duration, "outcome",
+                ("lava_job_duration_seconds", "duration", "outcome",
                  "Duration of jobs that finished (start to end), by outcome.")):
             family = Histogram(name, text, labels=["lab", label])
-            for value in list(hist.series):
-                buckets, total = hist.cumulative(value)
-                buckets = [(b if b == "+Inf" else floatToGoString(float(b)), n) for b, n in buckets]
-                family.add_metric([lab, value], buckets, total)
+            for lab, _, job_times in labs:
+                hist = getattr(job_times, which)
+                for value in list(hist.series):
+                    buckets, total = hist.cumulative(value)
+                    buckets = [(b if b == "+Inf" else floatToGoString(float(b)), n)
+                               for b, n in buckets]
+                    family.add_metric([lab, value], buckets, total)
             yield family
 
     def _ingest(self, Counter, Gauge):
@@ -158,20 +155,44 @@ class DashboardCollector:
         yield queued
         yield age
         yield drops
-        if s.reconciler is not None:
+        # Several labs: the corrections and store figures of every lab together (each lab's
+        # apart: /healthz `labs`).
+        reconcilers = [lab.reconciler for lab in s.labs if lab.reconciler is not None]
+        if reconcilers:
             family = Counter("dashboard_reconcile_corrections", "What the REST reconciler found "
                              "wrong in the model, by kind of object.", labels=["kind"])
             for kind in ("device", "job", "worker"):
-                family.add_metric([kind], s.reconciler.corrections_by_kind.get(kind, 0))
+                family.add_metric([kind], sum(r.corrections_by_kind.get(kind, 0)
+                                              for r in reconcilers))
             yield family
-        if s.store is not None:
-            stats = s.store.stats()
+        stores = [lab.store.stats() for lab in s.labs if lab.store is not None]
+        if stores:
+            stats = {k: sum(st[k] for st in stores) for k in ("queued", "written", "dropped")}
             yield _gauge(Gauge, "dashboard_store_queue_rows", "Events waiting to be written.",
                          stats["queued"])
             yield _counter(Counter, "dashboard_store_written_rows", "Events written to the store.",
                            stats["written"])
             yield _counter(Counter, "dashboard_store_dropped_rows", "Events the store could not keep.",
                            stats["dropped"])
+
+
+def _jobs(state, now):
+    """Per device type: jobs queued, jobs running, and the oldest queued job's wait in seconds."""
+    queued, running, oldest = collections.Counter(), collections.Counter(), {}
+    for job in state.jobs.values():
+        dtype = job.get("device_type") or ""
+        if job.get("state") == "Submitted":
+            queued[dtype] += 1
+            try:
+                submitted = parse_time(job.get("submit_time"))
+            except ValueError:
+                submitted = None
+            if submitted is not None:
+                wait = max(0.0, (now - submitted).total_seconds())
+                oldest[dtype] = max(oldest.get(dtype, 0.0), wait)
+        elif job.get("state") == "Running":
+            running[dtype] += 1
+    return queued, running, oldest
 
 
 def _gauge(Gauge, name, text, value):

@@ -16,7 +16,7 @@ def index():
     meta = ext.meta
     return render_template("index.html", simulated=meta["simulated"], lava_url=meta["lava_url"],
                            version=meta["version"], bootstrap=bootstrap(meta),
-                           history=ext.store is not None)
+                           history=any(store is not None for store in (ext.store, *(lab.store for lab in ext.labs))))
 
 
 @bp.after_app_request

@@ -1,0 +1,111 @@
+"""The models of several named labs seen as one (docs/labs.md). Pure.
+
+Each lab keeps its own LabState (its ids are LAVA's, unique within it alone); all of them number
+their changes from one shared Sequence, so that the relay sends one numbered stream, and every
+object and change says its lab. What reads "the model" of a dashboard of several labs (the relay,
+the REST API, /metrics) reads this: lists are all labs' together, lookups take (lab, id).
+"""
+import itertools
+
+from dashboard.core.state import Sequence
+
+
+class ByLab:
+    """One table (devices, jobs or workers) of every lab, read-only, keyed by (lab, id)."""
+
+    def __init__(self, labs, table):
+        self._labs = labs
+        self._table = table
+
+    def _tables(self):
+        return (getattr(state, self._table) for state in self._labs.values())
+
+    def get(self, key, default=None):
+        """The object of (lab, id), or `default`; a bare id (no lab) is never found."""
+        if not isinstance(key, tuple) or len(key) != 2 or key[0] not in self._labs:
+            return default
+        return getattr(self._labs[key[0]], self._table).get(key[1], default)
+
+    def __getitem__(self, key):
+        found = self.get(key, self)
+        if found is self:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key):
+        return self.get(key, self) is not self
+
+    def values(self):
+        return itertools.chain.from_iterable(t.values() for t in self._tables())
+
+    def items(self):
+        return (((state.name, k), v) for state in self._labs.values()
+                for k, v in getattr(state, self._table).items())
+
+    def __len__(self):
+        return sum(len(t) for t in self._tables())
+
+    def __iter__(self):
+        return (k for k, _ in self.items())
+
+
+class LabSet:
+    """Several labs' LabStates, sharing one Sequence; `labs` maps each name to its LabState."""
+
+    def __init__(self, states):
+        names = [s.name for s in states]
+        if not states or "" in names or len(set(names)) != len(names):
+            raise ValueError("a LabSet needs labs with distinct, non-empty names")
+        sequences = {id(s._sequence) for s in states}
+        if len(sequences) != 1:
+            raise ValueError("the labs of a LabSet must share one Sequence")
+        self.labs = {s.name: s for s in states}
+        self._sequence = states[0]._sequence
+        self._sequence.shared = True
+        self.devices = ByLab(self.labs, "devices")
+        self.jobs = ByLab(self.labs, "jobs")
+        self.workers = ByLab(self.labs, "workers")
+
+    @staticmethod
+    def sequence():
+        """A Sequence for the LabStates of one LabSet."""
+        return Sequence()
+
+    @property
+    def seq(self):
+        return self._sequence.value
+
+    @property
+    def recent_events(self):
+        """Every lab's recent feed entries, oldest first."""
+        return sorted(itertools.chain.from_iterable(s.recent_events for s in self.labs.values()),
+                      key=lambda e: e.get("time") or "")
+
+    @property
+    def duplicates(self):
+        return sum(s.duplicates for s in self.labs.values())
+
+    @property
+    def over_limit(self):
+        return sum(s.over_limit for s in self.labs.values())
+
+    def devices_of(self, key):
+        """A worker's devices, sorted: `key` is (lab, worker hostname)."""
+        lab, hostname = key
+        return self.labs[lab].devices_of(hostname) if lab in self.labs else []
+
+    def with_devices(self, worker):
+        """A worker record as REST sends it, with its sorted devices (of its own lab)."""
+        if worker is None:
+            return None
+        return self.labs[worker["lab"]].with_devices(worker)
+
+    def snapshot(self, matches=None):
+        """Every lab's objects (each with its `lab`) and the shared seq, as LabState.snapshot()."""
+        out = {"seq": self.seq, "devices": [], "jobs": [], "workers": [], "events": []}
+        for state in self.labs.values():
+            part = state.snapshot(matches)
+            for name in ("devices", "jobs", "workers"):
+                out[name] += part[name]
+        out["events"] = [e for e in self.recent_events if matches is None or matches("event", e)]
+        return out

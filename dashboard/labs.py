@@ -1,0 +1,122 @@
+"""The labs one dashboard watches: from --labs FILE (TOML), or the single-lab flags (docs/labs.md).
+
+A lab is a LAVA server with its own name, REST API, token and event sources. The single-lab flags
+(--lava-url, --event-source, --lava-token-file, --topic-prefix) are the shorthand for one unnamed
+lab, as before. Standard library only, like config.py: app.py reads it before monkey-patching.
+"""
+import dataclasses
+import re
+import tomllib
+
+from dashboard.config import EVENT_SCHEMES, ConfigError
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
+MAX_LABS = 32
+MAX_FILE_BYTES = 1 << 20
+MAX_SOURCES = 8
+KEYS = ("lava_url", "token_file", "event_source", "topic_prefix", "simulated")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    """One lab: `name` is "" for the unnamed lab of the single-lab flags."""
+
+    name: str
+    lava_url: str = ""
+    token_file: str = ""
+    event_sources: tuple = ()
+    topic_prefix: str = ""
+    simulated: bool = False
+
+    def settings(self, settings):
+        """The dashboard's settings as this lab's parts read them (its URL, token and sources)."""
+        if not self.name:
+            return settings
+        return {**settings, "lava_url": self.lava_url, "lava_token": "",
+                "lava_token_file": self.token_file, "event_source": list(self.event_sources),
+                "zmq": [], "topic_prefix": self.topic_prefix}
+
+
+def from_settings(settings):
+    """The labs of these settings: those of --labs, else the one lab of the single-lab flags."""
+    path = settings.get("labs") or ""
+    if not path:
+        return [Lab("", settings["lava_url"], settings["lava_token_file"],
+                    tuple(settings["event_source"]), settings["topic_prefix"],
+                    not settings["event_source"] and not settings["lava_url"])]
+    given = [f for f in ("lava_url", "lava_token", "lava_token_file", "event_source", "zmq",
+                         "topic_prefix") if settings.get(f)]
+    if given:
+        raise ConfigError(f"labs: give each lab's {given[0]} in {path!r}, not with --labs "
+                          f"(the single-lab flags are the shorthand for one lab)")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"labs: cannot read {path!r}: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"labs: {path!r} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return parse(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"labs: {path!r} is not UTF-8 text") from None
+
+
+def parse(text):
+    """TOML text → [Lab], or raise ConfigError naming the lab and field that is wrong."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"labs: not TOML ({exc})") from None
+    unknown = sorted(set(doc) - {"labs"})
+    if unknown:
+        raise ConfigError(f"labs: unknown table {unknown[0][:40]!r}; each lab is a [labs.NAME] table")
+    tables = doc.get("labs")
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError("labs: no lab: give one [labs.NAME] table per lab")
+    if len(tables) > MAX_LABS:
+        raise ConfigError(f"labs: {len(tables)} labs, at most {MAX_LABS}")
+    return [_lab(name, fields) for name, fields in tables.items()]
+
+
+def _lab(name, fields):
+    if not NAME.match(name):
+        raise ConfigError(f"labs: lab name {name[:40]!r}: 1 to 32 of a-z, 0-9, '-' and '_', "
+                          f"starting with a letter or digit")
+    where = f"labs.{name}"
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{where}: must be a table")
+    unknown = sorted(set(fields) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0][:40]!r}; known: {', '.join(KEYS)}"
+                          + (" (give the token in token_file: a config file is read by many)"
+                             if unknown[0] in ("token", "lava_token") else ""))
+    for field in ("lava_url", "token_file", "topic_prefix"):
+        if not isinstance(fields.get(field, ""), str):
+            raise ConfigError(f"{where}.{field}: must be a string")
+    sources = fields.get("event_source", [])
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+        raise ConfigError(f"{where}.event_source: must be a URL or a list of URLs")
+    if len(sources) > MAX_SOURCES:
+        raise ConfigError(f"{where}.event_source: at most {MAX_SOURCES} sources")
+    for url in sources:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in EVENT_SCHEMES:
+            raise ConfigError(f"{where}.event_source: expected tcp://, ipc://, ws:// or wss://, got "
+                              f"{scheme + '://...' if scheme else repr(url[:40])}")
+    url = fields.get("lava_url", "")
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.lava_url: expected http:// or https://, got {url[:40]!r}")
+    simulated = fields.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise ConfigError(f"{where}.simulated: must be true or false")
+    if simulated and (url or sources):
+        raise ConfigError(f"{where}: a simulated lab has no lava_url or event_source")
+    if not simulated and not url and not sources:
+        raise ConfigError(f"{where}: needs lava_url or event_source (or simulated = true)")
+    if fields.get("token_file") and not url:
+        raise ConfigError(f"{where}.token_file: the token is for lava_url's server: give lava_url")
+    return Lab(name, url.rstrip("/"), fields.get("token_file", ""), tuple(sources),
+               fields.get("topic_prefix", ""), simulated)

@@ -1,0 +1,179 @@
+"""Several labs in one dashboard (docs/labs.md): the app as a subprocess with a --labs file, two
+fake LAVA servers serving the same captured lab (so every hostname and job id exists in both), a
+real ZMQ publisher each, real Socket.IO clients and the REST API."""
+import json
+import pathlib
+
+import pytest
+
+from tests.fake_lava import FakeLava
+from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
+
+EAST_TOKEN = "tok-EAST-5ecret-0a1b2c"
+
+
+def _frames(topic, uuid, data, when="2026-12-01T10:00:00"):
+    return [topic.encode(), uuid.encode(), when.encode(), b"lavaserver", json.dumps(data).encode()]
+
+
+@pytest.fixture
+def labs(tmp_path):
+    """Two fake LAVAs (east needs a token), a publisher each, and a factory for the app with a
+    --labs file naming both."""
+    east, west = FakeLava(token=EAST_TOKEN), FakeLava()
+    east_pub, west_pub = TestPublisher(), TestPublisher()
+    token = tmp_path / "east.token"
+    token.write_text(EAST_TOKEN + "\n")
+    config = tmp_path / "labs.toml"
+    config.write_text(f"""
+[labs.east]
+lava_url = "{east.url}"
+token_file = "{token}"
+event_source = "{east_pub.endpoint}"
+
+[labs.west]
+lava_url = "{west.url}"
+event_source = ["{west_pub.endpoint}"]
+""")
+    made = []
+
+    def start(*extra, subscribe=True):
+        app = AppProcess("--labs", str(config), "--access", "open", "--reconcile-interval", "2",
+                         *extra)
+        made.append(app)
+        if subscribe:
+            east_pub.wait_for_subscriber()
+            west_pub.wait_for_subscriber()
+        return app
+
+    yield {"east": east, "west": west, "east_pub": east_pub, "west_pub": west_pub}, start
+    for app in made:
+        app.stop()
+    for part in (east_pub, west_pub, east, west):
+        part.close()
+
+
+def _loaded(app):
+    labs = app.json("/healthz")["labs"]
+    return all(lab["lava"]["loaded"] for lab in labs) and labs
+
+
+def _device(app, lab, hostname):
+    return app.json(f"/api/v1/devices/{hostname}?lab={lab}")["device"]
+
+
+def test_two_labs_with_the_same_ids_are_shown_apart_and_each_change_reaches_its_own(labs):
+    parts, start = labs
+    app = start()
+    health = wait_until(lambda: _loaded(app), timeout=30, what="both labs loaded")
+    assert [lab["name"] for lab in health] == ["east", "west"]
+    state = app.json("/api/v1/state")
+    hostnames = {d["hostname"] for d in state["devices"] if d["lab"] == "east"}
+    assert hostnames and hostnames == {d["hostname"] for d in state["devices"] if d["lab"] == "west"}
+    assert len(state["devices"]) == 2 * len(hostnames)  # qemu-01 of east is not qemu-01 of west
+    assert {j["lab"] for j in state["jobs"]} == {"east", "west"}
+    # East's token went to east alone; west was read anonymously.
+    assert {auth for path, _, auth in parts["east"].requests if path.startswith("/api/")} == {
+        f"Token {EAST_TOKEN}"}
+    assert {auth for path, _, auth in parts["west"].requests if path.startswith("/api/")} == {None}
+
+    everyone, west_only = LiveView(app.url).connect(), LiveView(app.url, {"labs": ["west"]}).connect()
+    try:
+        assert everyone.meta["labs"] == [
+            {"name": "east", "lava_url": parts["east"].url, "simulated": False,
+             "lava": {"state": "ok", "error": None, "loaded": True}},
+            {"name": "west", "lava_url": parts["west"].url, "simulated": False,
+             "lava": {"state": "ok", "error": None, "loaded": True}}]
+        assert {s["lab"] for s in everyone.meta["sources"]} == {"east", "west"}
+        assert everyone.state() == model_view(state)
+        assert west_only.state() == model_view(state, {"labs": ["west"]})
+        assert west_only.state()["devices"] and {
+            d["lab"] for d in west_only.state()["devices"]} == {"west"}
+
+        west_before = _device(app, "west", "qemu-03")
+        parts["east_pub"].send(_frames("org.lavasoftware.device", "e-1",
+                                       {"device": "qemu-03", "state": "Idle", "health": "Bad"}))
+        parts["west_pub"].send(_frames("org.lavasoftware.testjob", "w-1",
+                                       {"job": 5, "state": "Finished", "health": "Incomplete",
+                                        "description": "west's job 5"}))
+        wait_until(lambda: _device(app, "east", "qemu-03")["health"] == "Bad", what="east's change")
+        wait_until(lambda: any(c["kind"] == "job" and c["id"] == 5 for c in west_only.received),
+                   what="west's change on a west-only client")
+        assert _device(app, "west", "qemu-03") == west_before
+        jobs = {(j["lab"], j["id"]): j for j in app.json("/api/v1/jobs")["jobs"]}
+        assert jobs[("west", 5)]["description"] == "west's job 5"
+        assert jobs[("east", 5)]["description"] != "west's job 5"
+        wait_until(lambda: everyone.objects["device"].get(("east", "qemu-03"), {}).get("health")
+                   == "Bad", what="east's change on an unfiltered client")
+        assert everyone.objects["device"][("west", "qemu-03")]["health"] != "Bad"
+        assert everyone.objects["job"][("west", 5)]["description"] == "west's job 5"
+        assert {(c["lab"], c["kind"], c["id"]) for c in everyone.received} >= {
+            ("east", "device", "qemu-03"), ("west", "job", 5)}
+        assert not any(c.get("lab") != "west" for c in west_only.received)
+    finally:
+        everyone.close()
+        west_only.close()
+
+
+def test_each_labs_history_is_its_own_and_the_rest_api_asks_which(labs):
+    parts, start = labs
+    app = start()
+    wait_until(lambda: _loaded(app), timeout=30, what="both labs loaded")
+    parts["east_pub"].send(_frames("org.lavasoftware.event", "e-msg",
+                                   {"job": 3, "message": "east only"}))
+    parts["west_pub"].send(_frames("org.lavasoftware.event", "w-msg",
+                                   {"job": 3, "message": "west only"}))
+
+    def messages(lab):
+        rows = app.json(f"/api/v1/events?lab={lab}&kind=event")["events"]
+        return [r["data"]["message"] for r in rows]
+    wait_until(lambda: messages("east") and messages("west"), what="both stored")
+    assert messages("east") == ["east only"] and messages("west") == ["west only"]
+    for path in ("/api/v1/events", "/api/v1/devices/qemu-01", "/api/v1/jobs/3",
+                 "/export/events.csv", "/feeds/events.atom", "/api/v1/stats/events",
+                 "/api/v1/reports", "/api/v1/devices/qemu-01/timeline"):
+        status, _, body = app.get(path)
+        assert status == 400, path
+        if isinstance(body, dict):
+            assert body["code"] in ("lab_required", "bad_parameter"), path
+    status, _, body = app.get("/api/v1/events?lab=north")
+    assert (status, body["code"]) == (400, "bad_parameter") and "known: east, west" in body["error"]
+    status, _, body = app.get("/api/v1/jobs/3?lab=west")
+    assert status == 200 and body["job"]["lab"] == "west"
+    # The live model's lists take every lab, or one.
+    assert {d["lab"] for d in app.json("/api/v1/devices")["devices"]} == {"east", "west"}
+    assert {d["lab"] for d in app.json("/api/v1/devices?lab=east")["devices"]} == {"east"}
+    files = sorted(p.name for p in pathlib.Path(app.data_dir).glob("*.sqlite3"))
+    assert files == ["events-east.sqlite3", "events-west.sqlite3"]
+    metrics = app.get("/metrics")[2]
+    for lab in ("east", "west"):
+        devices = [d for d in app.json(f"/api/v1/devices?lab={lab}")["devices"]]
+        lines = [line for line in metrics.splitlines()
+                 if line.startswith("lava_devices{") and f'lab="{lab}"' in line]
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in lines) == len(devices)
+
+
+def test_one_lab_down_degrades_that_lab_only(labs):
+    parts, start = labs
+    parts["east"].stop()  # east's LAVA cannot be reached from the start
+    app = start()
+    wait_until(lambda: app.json("/healthz")["labs"][1]["lava"]["loaded"], timeout=30,
+               what="west loaded")
+    health = wait_until(lambda: (lambda h: h if "east:lava-api" in h["degraded"] else None)(
+        app.json("/healthz")), timeout=30, what="east said to be down")
+    assert not any(part.startswith("west:") for part in health["degraded"])
+    east, west = health["labs"]
+    assert east["lava"]["state"] != "ok" and west["lava"]["state"] == "ok"
+    parts["west_pub"].send(_frames("org.lavasoftware.device", "w-2",
+                                   {"device": "qemu-04", "state": "Idle", "health": "Good"}))
+    wait_until(lambda: _device(app, "west", "qemu-04")["health"] == "Good", what="west lives on")
+    parts["east_pub"].send(_frames("org.lavasoftware.device", "e-2",
+                                   {"device": "qemu-04", "state": "Idle", "health": "Bad"}))
+    wait_until(lambda: _device(app, "east", "qemu-04")["health"] == "Bad",
+               what="east's events still arrive")
+    view = LiveView(app.url).connect()
+    try:
+        east_meta = view.meta["labs"][0]
+        assert east_meta["name"] == "east" and east_meta["lava"]["state"] != "ok"
+    finally:
+        view.close()
