@@ -305,8 +305,8 @@ def _check_several_labs(values):
     if values["role"] != "all":
         raise ConfigError("labs: several labs run in one process (--role all) for now (docs/labs.md)")
     if values["database"]:
-        raise ConfigError("labs: several labs keep one SQLite file each in --data-dir for now; "
-                          "--database is for one lab (docs/labs.md)")
+        raise ConfigError("labs: each lab keeps its own history: give a lab's PostgreSQL URL as "
+                          "its `database` in the labs file, not --database (docs/labs.md)")
 
 
 def lava_token(values):

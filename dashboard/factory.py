@@ -70,18 +70,27 @@ class SecretScrubber(logging.Filter):
 
 
 def _scrub_logs(settings, extra=()):
-    """Install the SecretScrubber on every handler of the root logger (once per handler)."""
+    """Install the SecretScrubber on every handler of the root logger (once per handler), with
+    the secrets it already had: every lab's token and database password (docs/labs.md)."""
+    from dashboard import labs
+
     secrets = list(extra)
     try:
-        secrets.append(config.lava_token(settings))
+        every = [settings] + [lab.settings(settings) for lab in labs.from_settings(settings)]
     except config.ConfigError:
-        pass  # said when the LAVA client is made
-    for url in (settings["database"], settings["message_queue"]):
-        if url:
-            secrets += [v for v in split_secrets(url)[1].values() if v]
+        every = [settings]  # said when the labs are built
+    for values in every:
+        try:
+            secrets.append(config.lava_token(values))
+        except config.ConfigError:
+            pass  # said when the LAVA client is made
+        for url in (values["database"], values["message_queue"]):
+            if url:
+                secrets += [v for v in split_secrets(url)[1].values() if v]
     for handler in logging.getLogger().handlers:
+        kept = [s for f in handler.filters if isinstance(f, SecretScrubber) for s in f.secrets]
         handler.filters = [f for f in handler.filters if not isinstance(f, SecretScrubber)]
-        handler.addFilter(SecretScrubber(secrets))
+        handler.addFilter(SecretScrubber(list(dict.fromkeys(kept + secrets))))
 
 
 @dataclasses.dataclass
@@ -262,7 +271,7 @@ def _build_services(settings, key, wsgi_errors):
         parts["replica"] = _replica(settings, state, parts["relay"], meta, lambda: services)
     if settings["store"]:
         for lab in labs:
-            lab.store, lab.keeper = _open_store(settings, lab.state, lab.simulated,
+            lab.store, lab.keeper = _open_store(lab.settings, lab.state, lab.simulated,
                                                 writer=role != "web", lab=lab.name)
         if not several:
             meta.update({"store_file": os.path.basename(first.store.path)

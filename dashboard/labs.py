@@ -14,7 +14,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
 MAX_LABS = 32
 MAX_FILE_BYTES = 1 << 20
 MAX_SOURCES = 8
-KEYS = ("lava_url", "token_file", "event_source", "topic_prefix", "simulated")
+KEYS = ("lava_url", "token_file", "event_source", "topic_prefix", "simulated", "database")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Lab:
     event_sources: tuple = ()
     topic_prefix: str = ""
     simulated: bool = False
+    database: str = ""  # a PostgreSQL URL for this lab's history; empty: its own SQLite file
 
     def settings(self, settings):
         """The dashboard's settings as this lab's parts read them (its URL, token and sources)."""
@@ -34,7 +35,7 @@ class Lab:
             return settings
         return {**settings, "lava_url": self.lava_url, "lava_token": "",
                 "lava_token_file": self.token_file, "event_source": list(self.event_sources),
-                "zmq": [], "topic_prefix": self.topic_prefix}
+                "zmq": [], "topic_prefix": self.topic_prefix, "database": self.database}
 
 
 def from_settings(settings):
@@ -91,7 +92,7 @@ def _lab(name, fields):
         raise ConfigError(f"{where}: unknown field {unknown[0][:40]!r}; known: {', '.join(KEYS)}"
                           + (" (give the token in token_file: a config file is read by many)"
                              if unknown[0] in ("token", "lava_token") else ""))
-    for field in ("lava_url", "token_file", "topic_prefix"):
+    for field in ("lava_url", "token_file", "topic_prefix", "database"):
         if not isinstance(fields.get(field, ""), str):
             raise ConfigError(f"{where}.{field}: must be a string")
     sources = fields.get("event_source", [])
@@ -118,5 +119,12 @@ def _lab(name, fields):
         raise ConfigError(f"{where}: needs lava_url or event_source (or simulated = true)")
     if fields.get("token_file") and not url:
         raise ConfigError(f"{where}.token_file: the token is for lava_url's server: give lava_url")
+    database = fields.get("database", "")
+    if database and not database.startswith(("postgresql://", "postgres://")):
+        # Never echoed: the URL may hold a password.
+        raise ConfigError(f"{where}.database: expected a postgresql:// URL (empty: an SQLite "
+                          f"file of its own in --data-dir)")
+    if database and simulated:
+        raise ConfigError(f"{where}.database: a simulated lab keeps its history apart, in SQLite")
     return Lab(name, url.rstrip("/"), fields.get("token_file", ""), tuple(sources),
-               fields.get("topic_prefix", ""), simulated)
+               fields.get("topic_prefix", ""), simulated, database)

@@ -3,6 +3,7 @@ fake LAVA servers serving the same captured lab (so every hostname and job id ex
 real ZMQ publisher each, real Socket.IO clients and the REST API."""
 import json
 import pathlib
+from urllib.parse import quote
 
 import pytest
 
@@ -19,25 +20,26 @@ def _frames(topic, uuid, data, when="2026-12-01T10:00:00"):
 @pytest.fixture
 def labs(tmp_path):
     """Two fake LAVAs (east needs a token), a publisher each, and a factory for the app with a
-    --labs file naming both."""
+    --labs file naming both (`east_extra`: more of east's fields, TOML lines)."""
     east, west = FakeLava(token=EAST_TOKEN), FakeLava()
     east_pub, west_pub = TestPublisher(), TestPublisher()
     token = tmp_path / "east.token"
     token.write_text(EAST_TOKEN + "\n")
     config = tmp_path / "labs.toml"
-    config.write_text(f"""
+    made = []
+
+    def start(*extra, subscribe=True, east_extra=""):
+        config.write_text(f"""
 [labs.east]
 lava_url = "{east.url}"
 token_file = "{token}"
 event_source = "{east_pub.endpoint}"
+{east_extra}
 
 [labs.west]
 lava_url = "{west.url}"
 event_source = ["{west_pub.endpoint}"]
 """)
-    made = []
-
-    def start(*extra, subscribe=True):
         app = AppProcess("--labs", str(config), "--access", "open", "--reconcile-interval", "2",
                          *extra)
         made.append(app)
@@ -129,6 +131,12 @@ def test_each_labs_history_is_its_own_and_the_rest_api_asks_which(labs):
         return [r["data"]["message"] for r in rows]
     wait_until(lambda: messages("east") and messages("west"), what="both stored")
     assert messages("east") == ["east only"] and messages("west") == ["west only"]
+    assert {r["lab"] for r in app.json("/api/v1/events?lab=west")["events"]} == {"west"}
+    csv_text = app.get("/export/events.csv?lab=east")[2]
+    assert csv_text.splitlines()[0].endswith(",lab") and "east only" in csv_text
+    assert "west only" not in csv_text and csv_text.splitlines()[1].endswith(",east")
+    atom = app.get("/feeds/events.atom?lab=west")[2]
+    assert "of lab west" in atom and "[west] " in atom and "east only" not in atom
     for path in ("/api/v1/events", "/api/v1/devices/qemu-01", "/api/v1/jobs/3",
                  "/export/events.csv", "/feeds/events.atom", "/api/v1/stats/events",
                  "/api/v1/reports", "/api/v1/devices/qemu-01/timeline"):
@@ -177,3 +185,31 @@ def test_one_lab_down_degrades_that_lab_only(labs):
         assert east_meta["name"] == "east" and east_meta["lava"]["state"] != "ok"
     finally:
         view.close()
+
+
+def test_a_lab_can_keep_its_history_in_postgresql_and_no_secret_reaches_the_log(labs):
+    from tests.pgserver import PostgresServer
+
+    parts, start = labs
+    pg = PostgresServer().start()
+    try:
+        url = pg.create_database()
+        app = start("--log-level", "DEBUG", east_extra=f'database = "{url}"')
+        wait_until(lambda: _loaded(app), timeout=30, what="both labs loaded")
+        parts["east_pub"].send(_frames("org.lavasoftware.event", "e-pg",
+                                       {"job": 3, "message": "kept in PostgreSQL"}))
+        wait_until(lambda: app.json("/api/v1/events?lab=east&kind=event")["events"],
+                   what="east's event stored")
+        import psycopg
+        with psycopg.connect(url) as conn:
+            stored = conn.execute("SELECT count(*) FROM events WHERE uuid = 'e-pg'").fetchone()[0]
+        assert stored == 1
+        files = sorted(p.name for p in pathlib.Path(app.data_dir).glob("*.sqlite3"))
+        assert files == ["events-west.sqlite3"]  # east's history is in PostgreSQL alone
+        health = {lab["name"]: lab for lab in app.json("/healthz")["labs"]}
+        assert pg.password not in json.dumps(health)
+        log = app.log_text()
+        assert EAST_TOKEN not in log and pg.password not in log
+        assert quote(pg.password, safe="") not in log  # as the URL has it: neither form leaks
+    finally:
+        pg.cleanup()

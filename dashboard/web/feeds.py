@@ -45,16 +45,19 @@ def atom():
     rows = _in_thread(_store().events, filters, since, until, limit=FEED_ENTRIES)
     rows = viewing().rows(rows, by_submitter="submitter" in filters)
     feed = ET.Element("feed", xmlns=ATOM)
-    ET.SubElement(feed, "title").text = "LAVA Live Dashboard events"
+    lab = chosen_lab(required=True)
+    ET.SubElement(feed, "title").text = "LAVA Live Dashboard events" + (f" of lab {lab.name}"
+                                                                       if lab else "")
     ET.SubElement(feed, "id").text = request.url
     ET.SubElement(feed, "updated").text = rows[0]["time"] if rows else _now()
     ET.SubElement(feed, "link", rel="self", href=request.url)
-    lab = chosen_lab(required=True)
-    lava = lab.rest.base if lab is not None and lab.rest else services().meta["lava_url"]
-    for row in map(public_event, rows):
+    lava = (lab.rest.base if lab.rest else "") if lab else services().meta["lava_url"]
+    # A stored event's id is unique in its lab's store only: a named lab's tag says the lab.
+    tag = f"tag:lava-live-dashboard,event:{lab.name + ':' if lab else ''}"
+    for row in (public_event(r, lab.name if lab else "") for r in rows):
         entry = ET.SubElement(feed, "entry")
-        ET.SubElement(entry, "id").text = f"urn:uuid:{row['uuid']}" if _is_uuid(row["uuid"]) else f"tag:lava-live-dashboard,event:{row['id']}"
-        ET.SubElement(entry, "title").text = title(row)
+        ET.SubElement(entry, "id").text = f"urn:uuid:{row['uuid']}" if _is_uuid(row["uuid"]) else f"{tag}{row['id']}"
+        ET.SubElement(entry, "title").text = (f"[{lab.name}] " if lab else "") + title(row)
         ET.SubElement(entry, "updated").text = row["time"]
         ET.SubElement(entry, "author").append(_name(row["username"] or "lavaserver"))
         ET.SubElement(entry, "category", term=row["kind"])
@@ -79,18 +82,25 @@ def _now():
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
-def _export_rows(store, filters, since, until, view):
-    """Events oldest first, in pages, at most EXPORT_MAX, as the viewer may see them."""
+def _export_rows(store, filters, since, until, view, lab=""):
+    """Events oldest first, in pages, at most EXPORT_MAX, as the viewer may see them (each
+    saying its lab, when they are a named lab's)."""
     after, sent = 0, 0
     while sent < EXPORT_MAX:
         rows = _in_thread(store.events, filters, since, until, after=after, limit=EXPORT_PAGE,
                           newest_first=False)
         for row in view.rows(rows[:EXPORT_MAX - sent], by_submitter="submitter" in filters):
-            yield public_event(row)
+            yield public_event(row, lab)
         sent += len(rows)
         if len(rows) < EXPORT_PAGE:
             return
         after = rows[-1]["id"]
+
+
+def _lab_name():
+    """The name of the request's lab (several labs), or "" (one unnamed lab)."""
+    lab = chosen_lab(required=True)
+    return lab.name if lab else ""
 
 
 def _range(args):
@@ -104,14 +114,15 @@ def _range(args):
 def export_csv():
     """Events of a time range (default: the last day) as CSV, at most 100,000 rows."""
     filters, since, until = _range(request.args)
-    store, view = _store(), viewing()
+    store, view, lab = _store(), viewing(), _lab_name()
+    fields = CSV_FIELDS + (("lab",) if lab else ())
 
     def generate():
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(CSV_FIELDS)
-        for row in _export_rows(store, filters, since, until, view):
-            writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in CSV_FIELDS])
+        writer.writerow(fields)
+        for row in _export_rows(store, filters, since, until, view, lab):
+            writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in fields])
             if buf.tell() > 65536:
                 yield buf.getvalue()
                 buf.seek(0)
@@ -125,12 +136,12 @@ def export_csv():
 def export_json():
     """Events of a time range (default: the last day) as a JSON array, at most 100,000."""
     filters, since, until = _range(request.args)
-    store, view = _store(), viewing()
+    store, view, lab = _store(), viewing(), _lab_name()
 
     def generate():
         yield "["
         first = True
-        for row in _export_rows(store, filters, since, until, view):
+        for row in _export_rows(store, filters, since, until, view, lab):
             yield ("" if first else ",\n") + json.dumps(row)
             first = False
         yield "]\n"

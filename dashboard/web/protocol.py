@@ -20,10 +20,13 @@ def public_kind(kind):
     return PUBLIC_KIND.get(kind, kind)
 
 
-def public_event(row):
-    """A stored event as the API shows it: its kind by the API's name."""
+def public_event(row, lab=""):
+    """A stored event as the API shows it: its kind by the API's name, and its lab when it was
+    read from a named lab's store (docs/labs.md)."""
     kind = public_kind(row["kind"])
-    return row if kind == row["kind"] else {**row, "kind": kind}
+    if kind == row["kind"] and not lab:
+        return row
+    return {**row, "kind": kind, **({"lab": lab} if lab else {})}
 
 
 def bootstrap(meta):

@@ -90,7 +90,7 @@ def test_the_labs_file_and_the_single_lab_flags_exclude_each_other(tmp_path):
     (["--access", "lava", "--lava-url", "https://x"], "need --access open for now"),
     (["--access", "open", "--role", "ingest", "--message-queue", "redis://127.0.0.1:1/0"],
      "one process"),
-    (["--access", "open", "--database", "postgresql://u@127.0.0.1/db"], "one SQLite file each"),
+    (["--access", "open", "--database", "postgresql://u@127.0.0.1/db"], "its `database` in the labs file"),
 ])
 def test_what_several_labs_do_not_do_yet_is_refused_with_why(flags, says):
     with pytest.raises(config.ConfigError, match=says):
@@ -191,3 +191,13 @@ def test_a_labset_needs_distinct_names_and_one_sequence():
         LabSet([LabState(name="east", sequence=sequence), LabState(name="east", sequence=sequence)])
     with pytest.raises(ValueError):
         LabSet([LabState(sequence=sequence)])
+
+
+def test_a_lab_may_name_its_own_postgresql_database_never_echoed():
+    lab, = labs.parse('[labs.east]\nlava_url = "https://x"\ndatabase = "postgresql://u:pw@db/east"')
+    assert lab.settings(config.load([], environ={}))["database"] == "postgresql://u:pw@db/east"
+    with pytest.raises(config.ConfigError) as err:
+        labs.parse('[labs.east]\nlava_url = "https://x"\ndatabase = "mysql://u:pw@db/east"')
+    assert "postgresql://" in str(err.value) and "pw" not in str(err.value)
+    with pytest.raises(config.ConfigError, match="simulated lab keeps its history apart"):
+        labs.parse('[labs.east]\nsimulated = true\ndatabase = "postgresql://u:pw@db/east"')
