@@ -284,8 +284,8 @@ def load(argv=(), environ=None, overrides=None):
     if values["labs"]:
         _check_several_labs(values)
     if not values["access"]:  # open only where the dashboard cannot know better
-        values["access"] = "lava" if values["lava_url"] else "open"
-    if values["access"] != "open" and not values["lava_url"]:
+        values["access"] = "lava" if values["lava_url"] or values["labs"] else "open"
+    if values["access"] != "open" and not values["lava_url"] and not values["labs"]:
         raise ConfigError(f"access {values['access']}: needs --lava-url, the LAVA server that "
                           f"says who may see what")
     if values["role"] != "all" and not values["message_queue"].startswith(("redis://", "rediss://")):
@@ -297,11 +297,6 @@ def load(argv=(), environ=None, overrides=None):
 
 def _check_several_labs(values):
     """What a dashboard of several labs (--labs) does not do yet, refused with why (docs/labs.md)."""
-    if values["access"] != "open":
-        raise ConfigError("labs: several labs need --access open for now: which LAVA checks a "
-                          "viewer's token, and what a sign-in means with several, is not built "
-                          "yet, so the dashboard would show private jobs to whoever reaches it "
-                          "(docs/labs.md)")
     if values["role"] != "all":
         raise ConfigError("labs: several labs run in one process (--role all) for now (docs/labs.md)")
     if values["database"]:

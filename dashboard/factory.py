@@ -279,20 +279,16 @@ def _build_services(settings, key, wsgi_errors):
             if first.keeper and first.keeper.recovered:  # the page says so, as /healthz does
                 meta.update({"store_recovered": first.keeper.recovered}, notify=False)
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
-    access_parts = _access(settings, state, sink, parts.get("relay"), key, visibility)
+    access_parts = _access(settings, labs, parts.get("relay"), key, visibility)
     if role != "ingest" and not several:  # (several labs: no job log tail yet, docs/labs.md)
         parts["logtail"] = _logtail(settings, state, parts["relay"], visibility)
-    sink = access_parts.get("job_visibility") or sink  # learns who may see each new job
-    public = None
-    if access_parts.get("job_visibility"):
-        public = (access_parts.pop("anonymous_rest"), access_parts["job_visibility"])
-    access_parts.pop("anonymous_rest", None)
     for lab in labs:
-        _build_lab(lab, settings, sink, health, public)
+        _build_lab(lab, settings, sink, health, visibility)
     meta.update({"access": settings["access"]}, notify=False)
     if not several:  # the one lab's parts are the services' own
         parts.update(store=first.store, keeper=first.keeper, ingest=first.ingest,
-                     reconciler=first.reconciler, alerts=first.alerts, job_times=first.job_times)
+                     reconciler=first.reconciler, alerts=first.alerts, job_times=first.job_times,
+                     job_visibility=first.job_visibility)
     services = Services(settings=settings, role=role, meta=meta, state=state, health=health,
                         run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                         connections=server.Connections(settings["max_connections_per_address"]),
@@ -300,9 +296,19 @@ def _build_services(settings, key, wsgi_errors):
     return services
 
 
-def _build_lab(lab, settings, sink, health, public):
-    """One lab's alerts, job timings, ingest and reconciler, its changes going to `sink`."""
+def _build_lab(lab, settings, sink, health, visibility):
+    """One lab's job visibility, alerts, job timings, ingest and reconciler, its changes going
+    to `sink`."""
+    from dashboard.live.access import JobVisibility
+    from dashboard.sources.rest import LavaRest
+
     role = settings["role"]
+    public = None
+    if settings["access"] != OPEN and role != "web":  # learns who may see each new job
+        anonymous = LavaRest(lab.settings["lava_url"], "", settings["lava_timeout"])
+        lab.job_visibility = sink = JobVisibility(lab.state, sink, anonymous, visibility,
+                                                  socketio.sleep, socketio.server.eio.create_event)
+        public = (anonymous, lab.job_visibility)
     if role != "web" and settings["alerts"]:  # rules see every change on its way out
         lab.alerts = sink = _alerts(lab, sink, health)
     if role != "web":  # job timings for /metrics, from the changes on their way out
@@ -319,11 +325,11 @@ def _build_lab(lab, settings, sink, health, public):
             lab.ingest.on_behind.append(lambda name: lab.reconciler.trigger("behind"))
 
 
-def _access(settings, state, sink, relay, key, visibility):
-    """Who may see what (docs/security.md): the Access of this process, and the loops that learn
-    from LAVA which jobs are public (where the model is) and what signed-in viewers may see
-    (where browsers are)."""
-    from dashboard.live.access import JobVisibility, ViewerVisibility
+def _access(settings, labs, relay, key, visibility):
+    """Who may see what (docs/security.md): the Access of this process, and (where browsers are)
+    the loop that asks LAVA what signed-in viewers may see. A token is only ever sent to its own
+    lab's LAVA (docs/labs.md). Which jobs are public is learnt per lab (_build_lab)."""
+    from dashboard.live.access import ViewerVisibility
     from dashboard.web.sessions import Sessions
 
     mode, role = settings["access"], settings["role"]
@@ -333,13 +339,11 @@ def _access(settings, state, sink, relay, key, visibility):
     if mode != OPEN:
         from dashboard.sources.rest import LavaRest
 
-        def rest_for_token(token):
-            return LavaRest(settings["lava_url"], token, settings["lava_timeout"])
+        urls = {lab.name: lab.settings["lava_url"] for lab in labs}
 
-        if role != "web":
-            out["anonymous_rest"] = rest_for_token("")
-            out["job_visibility"] = JobVisibility(state, sink, out["anonymous_rest"], visibility,
-                                                  socketio.sleep, socketio.server.eio.create_event)
+        def rest_for_token(token, lab=""):
+            return LavaRest(urls[lab], token, settings["lava_timeout"])
+
     out["access"] = auth.Access(mode, sessions, visibility, rest_for_token, key,
                                 settings["data_dir"])
     if relay is not None:  # a client of an ended session is disconnected (docs/security.md)
@@ -518,8 +522,6 @@ def start_background_tasks(app):
     if services.replica:
         socketio.start_background_task(services.replica.run)
         return
-    if services.job_visibility:
-        socketio.start_background_task(services.job_visibility.run)
     for lab in services.labs:
         _start_lab(app, lab)
 
@@ -532,6 +534,8 @@ def _start_lab(app, lab):
         socketio.start_background_task(lab.keeper.run_pruner)
     if lab.reconciler:
         socketio.start_background_task(lab.reconciler.run)
+    if lab.job_visibility:
+        socketio.start_background_task(lab.job_visibility.run)
     if lab.alerts:
         socketio.start_background_task(lab.alerts.run)
         socketio.start_background_task(lab.alerts.notifier.run)

@@ -58,9 +58,15 @@ def from_settings(settings):
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError(f"labs: {path!r} is larger than {MAX_FILE_BYTES} bytes")
     try:
-        return parse(raw.decode("utf-8"))
+        labs = parse(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"labs: {path!r} is not UTF-8 text") from None
+    if settings["access"] != "open":
+        for lab in labs:
+            if not lab.lava_url:
+                raise ConfigError(f"labs.{lab.name}: access {settings['access']} needs its lava_url, "
+                                  f"the LAVA that says who may see its jobs (or give --access open)")
+    return labs
 
 
 def parse(text):

@@ -16,7 +16,7 @@ OPEN, LAVA, LOGIN = "open", "lava", "login"
 MODES = (OPEN, LAVA, LOGIN)
 PUBLIC, PRIVATE = "public", "private"  # a job's `visibility` in the model; None: not known yet
 SHOWN_OF_A_PRIVATE_JOB = ("id", "state", "health", "device", "device_type", "worker",
-                          "submit_time", "start_time", "end_time", "updated", "visibility")
+                          "submit_time", "start_time", "end_time", "updated", "visibility", "lab")
 HIDDEN = "hidden"  # what a redacted job says in place of what it hides
 
 
@@ -30,6 +30,11 @@ class Viewer:
     wall: str = ""  # the wall link's name, for a screen signed in by a link
 
     @property
+    def lab(self):
+        """The named lab whose LAVA signed this viewer in ("" for the one unnamed lab)."""
+        return identity_lab(self.username)
+
+    @property
     def key(self):
         """Viewers with equal keys see exactly the same (they can share a relay group)."""
         if self.sees_all:
@@ -39,6 +44,31 @@ class Viewer:
 
 ANONYMOUS = Viewer()
 EVERYONE = Viewer(sees_all=True)
+
+
+def identity(lab, username):
+    """A viewer's identity: their LAVA username, prefixed "LAB/" when a named lab's LAVA said
+    who they are (docs/labs.md). LAVA's usernames have no "/": the two never mix."""
+    return f"{lab}/{username}" if lab else username
+
+
+def identity_lab(ident):
+    """The named lab of an identity, or "" (the one unnamed lab, or anonymous)."""
+    lab, slash, _ = ident.partition("/")
+    return lab if slash else ""
+
+
+def job_key(job):
+    """How visibility knows a job (a dict with `id`, and `lab` when of a named lab): its id, or
+    (lab, id). Job 42 of east is not job 42 of west."""
+    lab = job.get("lab")
+    return (lab, job.get("id")) if lab else job.get("id")
+
+
+def _job_of(jobs, job_id, lab):
+    """The model's job of this id in this lab (`jobs` keyed as job_key says), or a stand-in."""
+    return jobs.get((lab, job_id) if lab else job_id) or ({"id": job_id, "lab": lab} if lab
+                                                          else {"id": job_id})
 
 
 class Visibility:
@@ -76,10 +106,12 @@ def may_see_job(viewer, job, visibility):
     anonymous answers, under username "", cover jobs the model no longer holds.)"""
     if viewer.sees_all:
         return True
-    if job.get("visibility") == PUBLIC or visibility.known("", job.get("id")) is True:
+    key = job_key(job)
+    if job.get("visibility") == PUBLIC or visibility.known("", key) is True:
         return True
-    if viewer.username and not viewer.wall:
-        return visibility.known(viewer.username, job.get("id")) is True
+    # A viewer signed in by one lab's LAVA is anonymous to every other lab.
+    if viewer.username and not viewer.wall and viewer.lab == (job.get("lab") or ""):
+        return visibility.known(viewer.username, key) is True
     return False
 
 
@@ -92,8 +124,8 @@ def redact_job(job):
 
 def view_object(viewer, kind, obj, jobs, visibility):
     """The object as this viewer may see it; None when they may see nothing of it (a test-shell
-    message of a job they may not see). `jobs` maps job ids to the model's jobs (for feed
-    entries, which name their job)."""
+    message of a job they may not see). `jobs` maps job keys (job_key) to the model's jobs (for
+    feed entries, which name their job)."""
     if obj is None or viewer.sees_all:
         return obj
     if kind == "job":
@@ -102,17 +134,18 @@ def view_object(viewer, kind, obj, jobs, visibility):
         job_id = obj.get("job")
         if job_id is None:
             return obj
-        job = jobs.get(job_id) or {"id": job_id}
+        job = _job_of(jobs, job_id, obj.get("lab") or "")
         return obj if may_see_job(viewer, job, visibility) else None
     return obj
 
 
-def view_row(viewer, row, jobs, visibility):
-    """A stored event (the API's shape) as this viewer may see it, or None. A row about a job the
-    viewer may not see keeps what a device page shows; a test-shell message of it goes."""
+def view_row(viewer, row, jobs, visibility, lab=""):
+    """A stored event (the API's shape; of this named lab's store) as this viewer may see it, or
+    None. A row about a job the viewer may not see keeps what a device page shows; a test-shell
+    message of it goes."""
     if viewer.sees_all or row.get("job") is None or row["kind"] in ("device", "worker"):
         return row  # a device's or worker's own event says no more than a device page
-    job = dict(jobs.get(row["job"]) or {"id": row["job"]})
+    job = dict(_job_of(jobs, row["job"], lab))
     if may_see_job(viewer, job, visibility):
         return row
     if row["kind"] not in ("testjob", "job", "correction"):
@@ -132,11 +165,12 @@ def filter_sees(viewer_filter_matches, viewer, kind, obj, jobs, visibility):
 class Viewing:
     """One viewer's view of the model and the store: every output of the web layer asks it."""
 
-    def __init__(self, viewer, jobs, visibility, limit=None):
+    def __init__(self, viewer, jobs, visibility, limit=None, lab=""):
         self.viewer = viewer
-        self.jobs = jobs
+        self.jobs = jobs  # the model's jobs by job_key
         self.visibility = visibility
         self.limit = limit  # a wall link's filter (a core.filters.Filter), or None
+        self.lab = lab  # the named lab whose job ids and stored rows it is asked about
 
     @property
     def sees_all(self):
@@ -148,8 +182,7 @@ class Viewing:
 
     def job_visible(self, job_id):
         """Whether the viewer may see all of this job (known to the model or not)."""
-        job = self.jobs.get(job_id) or {"id": job_id}
-        return may_see_job(self.viewer, job, self.visibility)
+        return may_see_job(self.viewer, _job_of(self.jobs, job_id, self.lab), self.visibility)
 
     def rows(self, rows, by_submitter=False):
         """Stored events as this viewer may see them; with `by_submitter` (the query filtered on
@@ -159,7 +192,7 @@ class Viewing:
 
     def row(self, row, by_submitter=False):
         """One stored event as this viewer may see it, or None (Viewing.rows)."""
-        shown = view_row(self.viewer, row, self.jobs, self.visibility)
+        shown = view_row(self.viewer, row, self.jobs, self.visibility, self.lab)
         return None if shown is None or (by_submitter and shown is not row) else shown
 
     def alert_in_limit(self, alert, devices):
@@ -169,7 +202,8 @@ class Viewing:
         if self.limit is None:
             return True
         if alert.get("subject_kind") == "device":
-            device = devices.get(alert.get("subject"))
+            subject = alert.get("subject")
+            device = devices.get((alert["lab"], subject) if alert.get("lab") else subject)
             return device is not None and self.limit.matches("device", device)
         if alert.get("subject_kind") == "device_type" and alert.get("device_type"):
             return self.limit.matches("device", {"device_type": alert["device_type"]})

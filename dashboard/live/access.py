@@ -14,7 +14,7 @@ import collections
 import logging
 
 from dashboard.live.reconcile import Backoff
-from dashboard.core.visibility import PRIVATE, PUBLIC
+from dashboard.core.visibility import PRIVATE, PUBLIC, identity_lab
 
 log = logging.getLogger("dashboard.access")
 API = "/api/v0.2"
@@ -86,8 +86,9 @@ class JobVisibility:
             self._wake.set()
 
     def learn(self, job_id, visible):
-        """What LAVA said: into the shared table, and into the model (a change every output sees)."""
-        self.visibility.learn("", job_id, visible)
+        """What LAVA said: into the shared table, and into the model (a change every output sees).
+        A named lab's job is known there as (lab, id) (core.visibility.job_key)."""
+        self.visibility.learn("", (self.state.name, job_id) if self.state.name else job_id, visible)
         self.sink.push(self.state.set_visibility(job_id, PUBLIC if visible else PRIVATE))
 
     def run(self, rounds=None):
@@ -125,10 +126,11 @@ class JobVisibility:
 
 
 class ViewerVisibility:
-    """Asks LAVA, with each signed-in viewer's token, about private jobs they might see."""
+    """Asks LAVA, with each signed-in viewer's token, about private jobs they might see: the LAVA
+    of the viewer's own lab, about that lab's jobs only (docs/labs.md)."""
 
     def __init__(self, rest_for_token, visibility, token_of, on_visible, sleep, make_event):
-        self.rest_for_token = rest_for_token  # token → a LavaRest reading as that viewer
+        self.rest_for_token = rest_for_token  # (token, lab) → a LavaRest reading as that viewer
         self.visibility = visibility
         self.token_of = token_of  # username → a live session's token, or None
         self.on_visible = on_visible  # username → (refresh what that viewer is shown)
@@ -138,11 +140,14 @@ class ViewerVisibility:
         self.asked = 0
         self.errors = 0
 
-    def want(self, username, job_ids):
-        """Queue the jobs LAVA has not answered about for this viewer."""
-        for job_id in job_ids:
-            if self.visibility.known(username, job_id) is None:
-                self.queue.put((username, job_id))
+    def want(self, username, job_keys):
+        """Queue the jobs (core.visibility.job_key) LAVA has not answered about for this viewer;
+        only those of the lab whose LAVA knows the viewer."""
+        lab = identity_lab(username)
+        for key in job_keys:
+            if (key[0] == lab if isinstance(key, tuple) else not lab) \
+                    and self.visibility.known(username, key) is None:
+                self.queue.put((username, key))
         if len(self.queue):
             self._wake.set()
 
@@ -162,19 +167,20 @@ class ViewerVisibility:
                 self._wake.clear()
                 continue
             count += 1
-            username, job_id = item
+            username, key = item
             token = self.token_of(username)
-            if token is None or self.visibility.known(username, job_id) is not None:
+            if token is None or self.visibility.known(username, key) is not None:
                 continue  # signed out meanwhile, or already answered
+            lab, job_id = key if isinstance(key, tuple) else ("", key)
             try:
-                visible = job_visible(self.rest_for_token(token), job_id)
+                visible = job_visible(self.rest_for_token(token, lab), job_id)
             except LavaError as err:  # stays hidden; asked again at the viewer's next subscribe
                 self.errors += 1
                 log.debug("visibility of job %s for a viewer: %s", job_id, err.kind)
                 self.sleep(1.0)
                 continue
             self.asked += 1
-            self.visibility.learn(username, job_id, visible)
+            self.visibility.learn(username, key, visible)
             if visible:
                 refresh.add(username)
             if len(refresh) and not len(self.queue):

@@ -20,8 +20,8 @@ from flask_socketio import ConnectionRefusedError, join_room
 
 from dashboard.core.batching import AdaptiveInterval
 from dashboard.core.filters import FilterError, parse_filter
-from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, Viewing, Visibility, may_see_job,
-                                       redact_job, view_object)
+from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, Viewing, Visibility, job_key,
+                                       may_see_job, redact_job, view_object)
 from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
 log = logging.getLogger("dashboard.live.relay")
@@ -333,8 +333,8 @@ class Relay:
         LAVA is being asked about any of them."""
         if self.want is None or not viewer.username or viewer.sees_all or viewer.wall:
             return False
-        ids = [j["id"] for j in jobs if j is not None and j.get("visibility") != PUBLIC
-               and self.visibility.known(viewer.username, j["id"]) is None]
+        ids = [job_key(j) for j in jobs if j is not None and j.get("visibility") != PUBLIC
+               and self.visibility.known(viewer.username, job_key(j)) is None]
         if ids:
             self.want(viewer.username, ids[-200:])  # the newest: bounded per subscribe
         return bool(ids)

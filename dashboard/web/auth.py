@@ -19,13 +19,15 @@ import urllib.parse
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask_socketio import ConnectionRefusedError
+from werkzeug.exceptions import HTTPException
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from dashboard.core.filters import parse_filter
-from dashboard.core.visibility import ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing
+from dashboard.core.visibility import (ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing, identity,
+                                       identity_lab)
 from dashboard.storage import walls
 from dashboard.web import sessions as web_sessions
-from dashboard.web.context import error_body, services
+from dashboard.web.context import chosen_lab, error_body, services
 
 log = logging.getLogger("dashboard.auth")
 bp = Blueprint("auth", __name__)
@@ -96,28 +98,32 @@ class Access:
         self.mode = mode
         self.sessions = sessions
         self.visibility = visibility
-        self.rest_for_token = rest_for_token  # token → a LavaRest reading as that token's user
+        # (token, lab) → a LavaRest reading as that token's user, from that lab's LAVA ("" for the
+        # one unnamed lab): a token goes to its own lab's server, never another (docs/labs.md).
+        self.rest_for_token = rest_for_token
         self.viewer_visibility = viewer_visibility  # live.access.ViewerVisibility, or None
         self.walls = URLSafeSerializer(secret_key, salt="wall-link")
         self.data_dir = data_dir
         self.failures = FailureLimit()
         self.clock = clock  # for the token checks' ages (the sessions have their own clock)
-        self._tokens = collections.OrderedDict()  # sha256(token) → (username, checked at)
-        self._refused = collections.OrderedDict()  # sha256(token) → when LAVA refused it
-        self._api_tokens = collections.OrderedDict()  # username → (an API client's token, when)
+        # Keyed by (lab, sha256(token)): each lab's LAVA says whose a token is, for that lab.
+        self._tokens = collections.OrderedDict()  # → (identity, checked at)
+        self._refused = collections.OrderedDict()  # → when LAVA refused it
+        self._api_tokens = collections.OrderedDict()  # identity → (an API client's token, when)
         self.sign_ins = 0
         self.refused = 0
 
     # -- identities ---------------------------------------------------------------------------
-    def answered_at(self, token):
+    def answered_at(self, token, lab=""):
         """When LAVA last said whose this token is (its cached answer), or None."""
-        cached = self._tokens.get(hashlib.sha256(token.encode()).hexdigest())
+        cached = self._tokens.get((lab, hashlib.sha256(token.encode()).hexdigest()))
         return cached[1] if cached else None
 
-    def whoami(self, token):
-        """The LAVA username this token belongs to (None: LAVA refuses it), or raises LavaError
-        when LAVA cannot say now. Cached for a few minutes, by the token's hash."""
-        digest = hashlib.sha256(token.encode()).hexdigest()
+    def whoami(self, token, lab=""):
+        """The identity (core.visibility.identity: "LAB/user" for a named lab) of the user this
+        lab's LAVA says the token belongs to (None: LAVA refuses it), or raises LavaError when
+        LAVA cannot say now. Cached for a few minutes, by the lab and the token's hash."""
+        digest = (lab, hashlib.sha256(token.encode()).hexdigest())
         cached = self._tokens.get(digest)
         if cached and self.clock() - cached[1] < TOKEN_CACHE_SECONDS:
             return cached[0]
@@ -127,7 +133,7 @@ class Access:
         from dashboard.sources.rest import LavaError
 
         try:
-            user = self.rest_for_token(token).whoami()
+            user = self.rest_for_token(token, lab).whoami()
         except LavaError as err:
             if getattr(err, "status", None) in (401, 403):
                 user = None
@@ -139,6 +145,7 @@ class Access:
             while len(self._refused) > MAX_CACHED_TOKENS:
                 self._refused.popitem(last=False)
             return None
+        user = identity(lab, user) if user else user
         self._tokens[digest] = (user, self.clock())
         self._tokens.move_to_end(digest)
         while len(self._tokens) > MAX_CACHED_TOKENS:
@@ -211,16 +218,17 @@ class Access:
             return None
         return body["n"], body["c"]
 
-    def viewer(self, cookie, authorization=None, address="?", poll=False):
+    def viewer(self, cookie, authorization=None, address="?", poll=False, lab=""):
         """(Viewer, wall filter or None, why not) for a request's session cookie and header.
         An address whose tokens LAVA refused MAX_FAILURES times in FAILURE_WINDOW gets
         TooManyRefusals instead of another question to LAVA."""
-        return self.who(cookie, authorization, address, poll)[:3]
+        return self.who(cookie, authorization, address, poll, lab)[:3]
 
-    def who(self, cookie, authorization=None, address="?", poll=False):
+    def who(self, cookie, authorization=None, address="?", poll=False, lab=""):
         """viewer(), and the id of the session it came from (None: no session, such as an API
         client's token or a wall link). A `poll` (the page's own timer asking) does not count as
-        the session's use: an unattended tab does not keep it alive past its idle limit."""
+        the session's use: an unattended tab does not keep it alive past its idle limit. A token
+        is checked by `lab`'s LAVA (several labs: the request's `lab` parameter)."""
         if self.mode == OPEN:
             return EVERYONE, None, None, None
         if authorization:
@@ -230,7 +238,7 @@ class Access:
                 if wait:
                     self.refused += 1
                     raise TooManyRefusals(wait)
-                user = self.whoami(token.strip())
+                user = self.whoami(token.strip(), lab)
                 if user is None:
                     self.failures.fail("token:" + address)
                     self.refused += 1
@@ -265,15 +273,32 @@ def client_address():
     return request.remote_addr or "?"
 
 
+def token_lab():
+    """The lab whose LAVA checks a request's `Authorization: Token` ("" for the one unnamed lab):
+    with several labs, the request's `lab` parameter, which must name one (a token is never sent
+    to a LAVA it was not meant for); 401 otherwise."""
+    labs = services().labs
+    if not labs or not labs[0].name:
+        return ""
+    name = request.args.get("lab")
+    if services().lab(name or "") is None:
+        known = ", ".join(lab.name for lab in labs)
+        abort(401, f"this dashboard watches several labs ({known}): give lab=NAME, the lab whose "
+                   f"LAVA knows this token")
+    return name
+
+
 def request_viewer():
     """(Viewer, wall filter) of this request; aborts with 401 when there is none (login mode, a
     refused token, an expired wall link)."""
     if "viewer" in g:
         return g.viewer, g.wall_filter
+    authorization = request.headers.get("Authorization")
+    lab = token_lab() if authorization else ""  # (401 when several labs and none is named)
     try:
-        viewer, flt, why = access().viewer(session, request.headers.get("Authorization"),
-                                           client_address(),
-                                           poll=request.headers.get("X-Dashboard-Poll") == "1")
+        viewer, flt, why = access().viewer(session, authorization, client_address(),
+                                           poll=request.headers.get("X-Dashboard-Poll") == "1",
+                                           lab=lab)
     except TooManyRefusals as err:
         abort(429, str(err))
     except Exception as err:  # LAVA cannot check a token now: deny, and say why
@@ -293,20 +318,21 @@ class TokenLease:
     def __init__(self, access, token, username):
         self.access = access
         self.token = token  # in memory only, like Access's own cache; never logged
-        self.username = username
+        self.username = username  # an identity: its lab's LAVA is the one asked
+        self.lab = identity_lab(username)
         # One check per token (and user) and sweep, however many connections share it.
         self.key = (hashlib.sha256(token.encode()).hexdigest(), username)
-        self.confirmed = access.answered_at(token) or access.clock()
+        self.confirmed = access.answered_at(token, self.lab) or access.clock()
 
     def alive(self):
         try:
-            user = self.access.whoami(self.token)
+            user = self.access.whoami(self.token, self.lab)
         except Exception:  # LAVA cannot say now: its last answer holds for a while, then deny
             return self.access.clock() - self.confirmed < TOKEN_GRACE_SECONDS
         if user != self.username:
             return False
         # When LAVA itself said so (a cached answer is up to TOKEN_CACHE_SECONDS old).
-        self.confirmed = self.access.answered_at(self.token) or self.access.clock()
+        self.confirmed = self.access.answered_at(self.token, self.lab) or self.access.clock()
         return True
 
     def __repr__(self):  # never the token
@@ -317,11 +343,15 @@ def identify_connection():
     """The Socket.IO connect handler's question (live.relay): (Viewer, a wall link's filter, the
     session's id), or ConnectionRefusedError with a code and why (the page says it, in large type
     on a wall). The relay keeps the session's id to end the connection when the session ends."""
+    authorization = request.headers.get("Authorization")
     try:
-        viewer, flt, why, session_id = access().who(session, request.headers.get("Authorization"),
-                                                    client_address())
+        lab = token_lab() if authorization else ""
+        viewer, flt, why, session_id = access().who(session, authorization, client_address(),
+                                                    lab=lab)
     except TooManyRefusals as err:
         raise ConnectionRefusedError(str(err), {"code": "too_many"}) from None
+    except HTTPException as err:  # several labs, and no lab named for the token
+        raise ConnectionRefusedError(err.description, {"code": "unauthorized"}) from None
     except Exception as err:  # LAVA cannot check a token now: deny, and say why
         log.warning("cannot check a token with LAVA: %s", type(err).__name__)
         viewer, flt, why, session_id = None, None, "LAVA cannot check the token now; try again", None
@@ -340,12 +370,15 @@ def viewing(job_ids=()):
     viewer's unanswered private jobs (the model's, and `job_ids`) are asked about, for next time."""
     viewer, flt = request_viewer()
     ctl = access()
+    lab = chosen_lab()  # the named lab whose job ids and stored rows this request reads
+    lab = lab.name if lab is not None else ""
+    jobs = services().state.jobs  # by core.visibility.job_key
     if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
-        jobs = services().state.jobs
         ids = [i for i, j in jobs.items() if j.get("visibility") != "public"][-200:]
-        ctl.viewer_visibility.want(viewer.username, [*ids, *job_ids])
-    return Viewing(viewer, services().state.jobs, ctl.visibility,
-                   parse_filter(flt) if flt is not None else None)
+        ctl.viewer_visibility.want(viewer.username,
+                                   [*ids, *((lab, i) if lab else i for i in job_ids)])
+    return Viewing(viewer, jobs, ctl.visibility, parse_filter(flt) if flt is not None else None,
+                   lab)
 
 
 def filter_from_wall(text):
@@ -412,7 +445,8 @@ def signin_page():
     """The sign-in form (LAVA username and API token); `?ended=1`: the page was sent here because
     the viewer's session ended, and it says so."""
     return render_template("signin.html", error=None, csrf=_csrf_token(), username="",
-                           wall_error=False, mode=access().mode, ended=bool(request.args.get("ended")))
+                           wall_error=False, mode=access().mode, ended=bool(request.args.get("ended")),
+                           labs=_lab_names())
 
 
 @bp.post("/signin")
@@ -423,6 +457,13 @@ def signin():
     if not hmac.compare_digest(str(form.get("csrf", "")), str(session.get("csrf", "-"))):
         abort(400, "the form has expired: reload the page and sign in again")
     username, token = form.get("username", "").strip(), form.get("token", "").strip()
+    lab = form.get("lab", "").strip()  # several labs: whose LAVA knows this user and token
+    labs = [part.name for part in services().labs if part.name]
+    if not labs:
+        lab = ""
+    elif lab not in labs:
+        return _signin_error(f"Choose the lab whose LAVA knows you ({', '.join(labs)}).",
+                             username, 400)
     address = client_address()
     wait = max(ctl.failures.blocked("addr:" + address), ctl.failures.blocked("user:" + username))
     if wait:
@@ -432,27 +473,32 @@ def signin():
             or any(ord(c) < 33 or ord(c) > 126 for c in token):
         return _signin_error("Give your LAVA username and one of your LAVA API tokens.", username, 400)
     try:
-        user = ctl.whoami(token)
+        user = ctl.whoami(token, lab)
     except Exception:
         return _signin_error("LAVA cannot be reached to check the token: try again later.",
                              username, 503)
-    if user != username:
+    if user != identity(lab, username) or "/" in username:
         ctl.failures.fail("addr:" + address)
         ctl.failures.fail("user:" + username)
         ctl.refused += 1
         log.info("sign-in refused from %s", address)  # never the token, nor the name tried
         return _signin_error("LAVA does not know this username with this token.", username, 401)
     session.clear()
-    session["sid"] = ctl.sessions.create(username, token)
+    session["sid"] = ctl.sessions.create(user, token)  # the identity: "LAB/user" for a named lab
     session.permanent = True
     ctl.sign_ins += 1
-    log.info("%s signed in", username)
+    log.info("%s signed in", user)
     return redirect(url_for("views.index"))
 
 
 def _signin_error(message, username, status):
     return render_template("signin.html", error=message, csrf=_csrf_token(), username=username,
-                           wall_error=False, mode=access().mode), status
+                           wall_error=False, mode=access().mode, labs=_lab_names()), status
+
+
+def _lab_names():
+    """The named labs a viewer may sign in to (several labs), else []."""
+    return [lab.name for lab in services().labs if lab.name]
 
 
 @bp.post("/signout")
@@ -473,7 +519,9 @@ def signout():
 def whoami():
     """Who this request is seen as, and how to sign out (the page shows it)."""
     viewer, flt = request_viewer()
-    return {"ok": True, "access": access().mode, "username": viewer.username or None,
+    lab = viewer.lab  # several labs: the one whose LAVA signed them in (anonymous to the others)
+    return {"ok": True, "access": access().mode,
+            "username": viewer.username[len(lab) + 1 if lab else 0:] or None, "lab": lab or None,
             "wall": viewer.wall or None, "filter": flt, "csrf": _csrf_token()}
 
 

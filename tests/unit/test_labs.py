@@ -76,6 +76,10 @@ def test_the_labs_file_and_the_single_lab_flags_exclude_each_other(tmp_path):
                                         "https://x"], environ={}))
     assert [lab.name for lab in labs.from_settings(
         config.load(["--labs", str(path), "--access", "open"], environ={}))] == ["east", "west", "demo"]
+    # Several labs default to --access lava: each lab then needs the LAVA that says who sees what.
+    assert config.load(["--labs", str(path)], environ={})["access"] == "lava"
+    with pytest.raises(config.ConfigError, match="labs.west: access lava needs its lava_url"):
+        labs.from_settings(config.load(["--labs", str(path)], environ={}))
     assert labs.from_settings(config.load([], environ={})) == [labs.Lab("", simulated=True)]
     with pytest.raises(config.ConfigError, match="cannot read"):
         labs.from_settings(config.load(["--labs", str(tmp_path / "none.toml"), "--access", "open"],
@@ -86,8 +90,6 @@ def test_the_labs_file_and_the_single_lab_flags_exclude_each_other(tmp_path):
 
 
 @pytest.mark.parametrize("flags, says", [
-    ([], "need --access open for now"),
-    (["--access", "lava", "--lava-url", "https://x"], "need --access open for now"),
     (["--access", "open", "--role", "ingest", "--message-queue", "redis://127.0.0.1:1/0"],
      "one process"),
     (["--access", "open", "--database", "postgresql://u@127.0.0.1/db"], "its `database` in the labs file"),

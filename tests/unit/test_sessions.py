@@ -138,7 +138,7 @@ def test_the_sweep_forgets_every_token_once_its_session_or_check_has_ended(tmp_p
     clock = Clock()
     visibility = Visibility()
     sessions = Sessions(idle=60, lifetime=300, clock=clock)
-    access = auth.Access("lava", sessions, visibility, lambda token: Rest("bob"), "k" * 32,
+    access = auth.Access("lava", sessions, visibility, lambda token, lab: Rest("bob"), "k" * 32,
                          str(tmp_path), clock=clock)
     sessions.create("alice", "tok-alice-1")
     assert access.whoami("tok-bob-api") == "bob"  # an API client
@@ -204,7 +204,8 @@ def test_a_connection_opened_with_a_token_ends_when_lava_no_longer_takes_the_tok
     asked = []
 
     class Lava:
-        def __init__(self, token):
+        def __init__(self, token, lab):
+            assert lab == ""  # the one unnamed lab's LAVA
             self.token = token
 
         def whoami(self):

@@ -1,0 +1,151 @@
+"""Who may see what with several labs (docs/labs.md, docs/security.md): two fake LAVAs, each with
+its own users and private jobs under the same ids, a real ZMQ publisher each carrying everything,
+the app with --labs in access mode lava, real Socket.IO clients and plain HTTP. A viewer is signed
+in by one lab's LAVA and is anonymous to the other; a token only ever goes to its own lab's LAVA."""
+import re
+
+import pytest
+import requests
+
+from tests.fake_lava import FakeLava
+from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
+from tests.test_access import frames, get, private_job
+
+ADMIN_EAST, ADMIN_WEST = "tok-ADMIN-east-0a1b2c", "tok-ADMIN-west-3d4e5f"
+ALICE_EAST, ALICE_WEST = "tok-alice-east-1111", "tok-alice-west-2222"
+SECRETS = ("SECRET-EAST-901", "SECRET-WEST-902", "SECRET-SHELL-EAST-901")
+
+
+def _publish(publisher, job_id, submitter, text, shell=None):
+    publisher.send(frames("testjob", {
+        "job": job_id, "state": "Running", "health": "Unknown", "description": text,
+        "submitter": submitter, "device": "qemu-02", "device_type": "qemu",
+        "worker": "lab-worker-01", "submit_time": "2026-11-27T17:30:00+00:00",
+        "start_time": "2026-11-27T17:31:00+00:00"}, submitter))
+    if shell:
+        publisher.send(frames("event", {"job": job_id, "message": shell}))
+
+
+@pytest.fixture
+def two_labs(tmp_path):
+    east, west = FakeLava(token=ADMIN_EAST), FakeLava(token=ADMIN_WEST)
+    east.users[ALICE_EAST] = ("priv-alice", [])
+    west.users[ALICE_WEST] = ("priv-alice", [])  # the same name in another LAVA: another person
+    private_job(east, 901, "priv-alice", "SECRET-EAST-901", [])
+    job = private_job(west, 901, "priv-carol", "PUBLIC-WEST-901", [])
+    del west.private[job["id"]]  # west's job 901 is public
+    private_job(west, 902, "priv-alice", "SECRET-WEST-902", [])
+    pubs = {"east": TestPublisher(), "west": TestPublisher()}
+    for name, admin in (("east", ADMIN_EAST), ("west", ADMIN_WEST)):
+        (tmp_path / f"{name}.token").write_text(admin)
+    config = tmp_path / "labs.toml"
+    config.write_text("".join(f"""
+[labs.{name}]
+lava_url = "{lava.url}"
+token_file = "{tmp_path / f'{name}.token'}"
+event_source = "{pubs[name].endpoint}"
+""" for name, lava in (("east", east), ("west", west))))
+    app = AppProcess("--labs", str(config), "--reconcile-interval", "2")  # access: lava, the default
+    try:
+        for pub in pubs.values():
+            pub.wait_for_subscriber()
+        wait_until(lambda: all(lab["lava"]["loaded"] for lab in app.json("/healthz")["labs"]),
+                   timeout=30, what="both labs loaded")
+        _publish(pubs["east"], 901, "priv-alice", "SECRET-EAST-901", "SECRET-SHELL-EAST-901")
+        _publish(pubs["west"], 901, "priv-carol", "PUBLIC-WEST-901")
+        _publish(pubs["west"], 902, "priv-alice", "SECRET-WEST-902")
+        # Both labs' jobs are in, and LAVA has said which are public.
+        wait_until(lambda: "PUBLIC-WEST-901" in get(app, "/api/v1/jobs/901?lab=west").text,
+                   timeout=20, what="west's job 901 known to be public")
+        yield app, east, west
+    finally:
+        app.stop()
+        for part in (*pubs.values(), east, west):
+            part.close()
+
+
+def _sign_in(app, lab, username, token):
+    session = requests.Session()
+    page = session.get(app.url + "/signin", timeout=10).text
+    assert '<select id="lab" name="lab"' in page and '<option value="west">' in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = session.post(app.url + "/signin", data={"csrf": csrf, "username": username,
+                                                     "token": token, "lab": lab},
+                          allow_redirects=False, timeout=10)
+    return session, answer
+
+
+OUTPUTS = ("/api/v1/state", "/api/v1/jobs", "/api/v1/jobs/901?lab=east",
+           "/api/v1/jobs/902?lab=west", "/api/v1/events?lab=east", "/api/v1/events?lab=west",
+           "/api/v1/events?lab=east&kind=event", "/feeds/events.atom?lab=east",
+           "/export/events.csv?lab=east", "/export/events.json?lab=west",
+           "/api/v1/jobs?submitter=priv-alice")
+
+
+def test_an_anonymous_viewer_sees_each_labs_public_jobs_only(two_labs):
+    app, _, _ = two_labs
+    for path in OUTPUTS:
+        response = get(app, path)
+        assert response.status_code == 200, path
+        assert not [s for s in SECRETS if s in response.text], path
+    east_901 = get(app, "/api/v1/jobs/901?lab=east").json()["job"]
+    assert east_901["hidden"] and east_901["lab"] == "east"
+    assert get(app, "/api/v1/jobs/901?lab=west").json()["job"]["description"] == "PUBLIC-WEST-901"
+    view = LiveView(app.url).connect()
+    try:
+        jobs = view.objects["job"]
+        assert jobs[("east", 901)].get("hidden") and "description" not in jobs[("east", 901)]
+        assert jobs[("west", 901)]["description"] == "PUBLIC-WEST-901"
+        assert jobs[("west", 902)].get("hidden")
+        assert not [s for s in SECRETS if s in repr(view.objects) + repr(view.received)]
+    finally:
+        view.close()
+
+
+def test_a_viewer_signed_in_by_one_lab_is_anonymous_to_the_other(two_labs):
+    app, east, west = two_labs
+    session, answer = _sign_in(app, "east", "priv-alice", ALICE_EAST)
+    assert answer.status_code == 302, answer.text[:300]
+    who = session.get(app.url + "/api/v1/whoami", timeout=10).json()
+    assert (who["username"], who["lab"]) == ("priv-alice", "east")
+    wait_until(lambda: "SECRET-EAST-901" in session.get(app.url + "/api/v1/jobs/901?lab=east",
+                                                        timeout=10).text,
+               timeout=20, what="east says alice may see her job")
+    assert "SECRET-SHELL-EAST-901" in session.get(app.url + "/api/v1/jobs/901?lab=east",
+                                                  timeout=10).text
+    # West's priv-alice is someone else: west's private job stays hidden from east's alice.
+    for path in ("/api/v1/jobs/902?lab=west", "/api/v1/events?lab=west", "/api/v1/state"):
+        assert "SECRET-WEST-902" not in session.get(app.url + path, timeout=10).text, path
+    cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())}
+    view = LiveView(app.url).connect(headers=cookie)
+    try:
+        wait_until(lambda: view.objects["job"][("east", 901)].get("description")
+                   == "SECRET-EAST-901", timeout=20, what="alice's live view shows her job")
+        assert view.objects["job"][("west", 902)].get("hidden")
+    finally:
+        view.close()
+    # Her east token never went to west's LAVA; west's token is not east's.
+    assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
+    assert not any(ADMIN_EAST in (auth or "") for _, _, auth in west.requests)
+    assert not any(ADMIN_WEST in (auth or "") for _, _, auth in east.requests)
+    # West does not know east's token: signing in to west with it is refused.
+    _, refused = _sign_in(app, "west", "priv-alice", ALICE_EAST)
+    assert refused.status_code == 401
+    _, no_lab = _sign_in(app, "north", "priv-alice", ALICE_EAST)
+    assert no_lab.status_code == 400 and "Choose the lab" in no_lab.text
+
+
+def test_an_api_token_is_checked_by_the_lab_it_names(two_labs):
+    app, east, west = two_labs
+    # The `lab` parameter names the LAVA that checks the token (and the lab whose data is read).
+    wait_until(lambda: "SECRET-EAST-901" in get(app, "/api/v1/jobs/901?lab=east",
+                                                token=ALICE_EAST).text,
+               timeout=20, what="east says alice may see her job")
+    assert get(app, "/api/v1/jobs/901?lab=east").json()["job"]["hidden"]  # not without her token
+    missing = get(app, "/api/v1/state", token=ALICE_EAST)
+    assert missing.status_code == 401 and "give lab=NAME" in missing.json()["error"]
+    # Named for east, her token reads every lab: west's objects as anonymous visitors see them.
+    state = get(app, "/api/v1/state?lab=east", token=ALICE_EAST).json()
+    assert {j["lab"] for j in state["jobs"]} == {"east"}
+    assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
+    assert any(ALICE_EAST in (auth or "") for _, _, auth in east.requests)
