@@ -280,8 +280,8 @@ def _build_services(settings, key, wsgi_errors):
                 meta.update({"store_recovered": first.keeper.recovered}, notify=False)
     sink = parts.get("publisher") or parts.get("relay")  # where the model's changes go
     access_parts = _access(settings, labs, parts.get("relay"), key, visibility)
-    if role != "ingest" and not several:  # (several labs: no job log tail yet, docs/labs.md)
-        parts["logtail"] = _logtail(settings, state, parts["relay"], visibility)
+    if role != "ingest":
+        parts["logtail"] = _logtail(settings, labs, parts["relay"], visibility)
     for lab in labs:
         _build_lab(lab, settings, sink, health, visibility)
     meta.update({"access": settings["access"]}, notify=False)
@@ -359,21 +359,27 @@ def _access(settings, labs, relay, key, visibility):
     return out
 
 
-def _logtail(settings, state, relay, visibility):
+def _logtail(settings, labs, relay, visibility):
     """The live tail of job logs (live/logtail.py), read with the dashboard's own token and shown
-    only to viewers who may see the job; its Socket.IO events `log_follow` and `log_unfollow`."""
+    only to viewers who may see the job; its Socket.IO events `log_follow` and `log_unfollow`.
+    Several labs: one tail per lab, reading its own LAVA (live.logtail.LabTails)."""
     from dashboard.core.visibility import may_see_job
-    from dashboard.live.logtail import LogTail
+    from dashboard.live.logtail import LabTails, LogTail
 
     def may_see(sid, job):
         viewer, wall = relay.viewer_of(sid)
         # A wall link's screen shows its live view only: no job's log (docs/security.md).
         return wall is None and not viewer.wall and may_see_job(viewer, job, visibility)
 
-    tail = LogTail(_lava_client(settings), state.jobs.get, may_see, relay.send,
-                   socketio.server.eio.create_event, ask=relay.ask_about_job,
-                   poll=settings["job_log_poll"],
-                   max_jobs=settings["job_logs_max"])
+    def tail_of(lab):
+        return LogTail(_lava_client(lab.settings, lab.name), lab.state.jobs.get, may_see,
+                       relay.send, socketio.server.eio.create_event, ask=relay.ask_about_job,
+                       poll=settings["job_log_poll"], max_jobs=settings["job_logs_max"],
+                       lab=lab.name)
+
+    tail = tail_of(labs[0]) if not labs[0].name else LabTails({lab.name: tail_of(lab)
+                                                                for lab in labs})
+
     def follow(message=None):
         if not relay.note_activity(request.sid):  # its session ended: disconnected
             return {"ok": False, "code": "session_ended", "error": SESSION_ENDED}
@@ -517,8 +523,10 @@ def start_background_tasks(app):
         socketio.start_background_task(services.viewer_visibility.run)
     if services.access and services.access.mode != OPEN:  # forgets ended sessions and tokens
         socketio.start_background_task(services.access.run_sweeper, socketio.sleep, services.relay)
-    if services.logtail and services.logtail.rest:
-        socketio.start_background_task(services.logtail.run)
+    if services.logtail:  # one tail, or one per lab (live.logtail.LabTails)
+        for tail in getattr(services.logtail, "tails", {"": services.logtail}).values():
+            if tail.rest:
+                socketio.start_background_task(tail.run)
     if services.replica:
         socketio.start_background_task(services.replica.run)
         return

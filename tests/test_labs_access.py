@@ -149,3 +149,56 @@ def test_an_api_token_is_checked_by_the_lab_it_names(two_labs):
     assert {j["lab"] for j in state["jobs"]} == {"east"}
     assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
     assert any(ALICE_EAST in (auth or "") for _, _, auth in east.requests)
+
+
+def test_each_labs_job_logs_come_from_its_own_lava_and_only_to_who_may_see_them(two_labs):
+    import json
+    import threading
+
+    import socketio
+
+    app, east, west = two_labs
+
+    def lines(prefix, n=3):
+        return ["- " + json.dumps({"dt": f"2026-11-30T10:00:0{i}.000000", "lvl": "info",
+                                   "msg": f"{prefix} {i}"}) for i in range(n)]
+    east.logs[901] = lines("SECRET-LOG-EAST")
+    west.logs[901] = lines("west public log")
+    clients, lock = [], threading.Lock()
+    received = {}  # client → the log_lines messages it got
+
+    def client(url, headers=None):
+        sio = socketio.Client(reconnection=False)
+        got = received[sio] = []
+        sio.on("log_lines", lambda data: (lock.acquire(), got.append(data), lock.release()))
+        sio.connect(url, transports=["websocket"], wait_timeout=10, headers=headers or {})
+        clients.append(sio)
+        return sio
+
+    try:
+        anonymous = client(app.url)
+        assert anonymous.call("log_follow", {"job": 901}, timeout=10)["code"] == "bad_request"
+        assert anonymous.call("log_follow", {"job": 901, "lab": "north"},
+                              timeout=10)["code"] == "bad_request"
+        assert anonymous.call("log_follow", {"job": 901, "lab": "east"},
+                              timeout=10)["code"] == "forbidden"
+        ack = anonymous.call("log_follow", {"job": 901, "lab": "west"}, timeout=10)
+        assert ack["ok"] and ack["lab"] == "west", ack
+        wait_until(lambda: any(m["lab"] == "west" and m["lines"] for m in received[anonymous]),
+                   timeout=20, what="west's log lines")
+        alice = client(app.url + "?lab=east", {"Authorization": f"Token {ALICE_EAST}"})
+
+        def follow_east():
+            ack = alice.call("log_follow", {"job": 901, "lab": "east"}, timeout=10)
+            return ack if ack.get("ok") else None
+        wait_until(follow_east, timeout=20, what="east lets alice follow her job's log")
+        wait_until(lambda: "SECRET-LOG-EAST" in json.dumps(received[alice]), timeout=20,
+                   what="east's log lines to alice")
+        assert {m["lab"] for m in received[alice]} == {"east"}
+        health = app.json("/healthz")["job_logs"]["labs"]
+        assert health["east"]["followed"] == 1 and health["west"]["followed"] == 1
+    finally:
+        for sio in clients:
+            sio.disconnect()
+    assert "SECRET-LOG-EAST" not in json.dumps(received[anonymous])
+    assert {m["lab"] for m in received[anonymous]} == {"west"}

@@ -48,8 +48,9 @@ class LogTail:
 
     def __init__(self, rest, job_of, may_see, send, make_event, ask=None, poll=2.0, max_jobs=20,
                  max_per_client=2, max_lines=500, fetch_lines=500, max_bytes=512 * 1024,
-                 catchup_pages=20, follow_burst=4, follow_rate=0.5):
+                 catchup_pages=20, follow_burst=4, follow_rate=0.5, lab=""):
         self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
+        self.lab = lab  # the named lab whose jobs it follows (its messages say it), or ""
         self.job_of = job_of
         self.may_see = may_see
         self.ask = ask  # fn(sid, job): True when LAVA is now being asked whether they may see it
@@ -85,7 +86,7 @@ class LogTail:
         if wait:
             return dict(self._refuse("rate_limited", "too many log_follow requests"),
                         retry=True, retry_after=round(wait, 3))
-        job = self.job_of(job_id) or {"id": job_id}
+        job = self.job_of(job_id) or self._labelled({"id": job_id})
         if not self.may_see(sid, job):
             if self.ask is not None and self.ask(sid, job):
                 return dict(self._refuse("not_known_yet", "asking LAVA whether it shows you this "
@@ -105,8 +106,15 @@ class LogTail:
             self._wake.set()
         followed.sids.add(sid)
         mine.add(job_id)
-        return {"ok": True, "job": job_id, "lines": list(followed.lines), "next": followed.next,
-                "finished": followed.done, "error": followed.error}
+        return self._labelled({"ok": True, "job": job_id, "lines": list(followed.lines),
+                               "next": followed.next, "finished": followed.done,
+                               "error": followed.error})
+
+    def _labelled(self, data):
+        """A message about a named lab's job says its lab (job 42 of east is not west's)."""
+        if self.lab:
+            data["lab"] = self.lab
+        return data
 
     def unfollow(self, sid, message):
         """A client closed a job's log (message {job})."""
@@ -196,17 +204,18 @@ class LogTail:
 
     def _push(self, followed, lines, finished=False, error=None):
         """Send to each follower who may (still) see the job."""
-        job = self.job_of(followed.job) or {"id": followed.job}
-        data = {"job": followed.job, "lines": lines, "next": followed.next,
-                "finished": finished or followed.done, "error": error or followed.error}
+        job = self.job_of(followed.job) or self._labelled({"id": followed.job})
+        data = self._labelled({"job": followed.job, "lines": lines, "next": followed.next,
+                               "finished": finished or followed.done,
+                               "error": error or followed.error})
         for sid in list(followed.sids):
             if self.may_see(sid, job):
                 self.send(sid, "log_lines", data)
             else:  # LAVA no longer shows it to them (or a wall link's screen): they stop here
                 self._drop(sid, {followed.job})
-                self.send(sid, "log_lines", {"job": followed.job, "lines": [], "next": 0,
-                                             "finished": True, "error": "not shown to you",
-                                             "code": "forbidden"})
+                self.send(sid, "log_lines", self._labelled({
+                    "job": followed.job, "lines": [], "next": 0, "finished": True,
+                    "error": "not shown to you", "code": "forbidden"}))
 
     def stats(self):
         """For /healthz."""
@@ -215,3 +224,40 @@ class LogTail:
                 "fetches": self.fetches, "lines": self.lines_read, "errors": self.errors,
                 "refused": self.refused, "last_error": self.last_error,
                 "max_jobs": self.max_jobs}
+
+
+class LabTails:
+    """Several labs (docs/labs.md): one LogTail per lab, each reading its own LAVA; a client's
+    `log_follow` and `log_unfollow` name the job's `lab`."""
+
+    def __init__(self, tails):
+        self.tails = tails  # lab name → LogTail
+
+    def _tail(self, message):
+        name = message.get("lab") if isinstance(message, dict) else None
+        return self.tails.get(name) if isinstance(name, str) else None
+
+    def follow(self, sid, message):
+        """LogTail.follow of the lab the message names."""
+        tail = self._tail(message)
+        if tail is None:
+            return {"ok": False, "code": "bad_request",
+                    "error": f"give {{job, lab}}, lab one of {', '.join(self.tails)}"}
+        return tail.follow(sid, message)
+
+    def unfollow(self, sid, message):
+        """LogTail.unfollow of the lab the message names."""
+        tail = self._tail(message)
+        if tail is None:
+            return {"ok": False, "code": "bad_request",
+                    "error": f"give {{job, lab}}, lab one of {', '.join(self.tails)}"}
+        return tail.unfollow(sid, message)
+
+    def forget(self, sid):
+        """A client went away: it follows nothing in any lab."""
+        for tail in self.tails.values():
+            tail.forget(sid)
+
+    def stats(self):
+        """For /healthz: each lab's."""
+        return {"labs": {name: tail.stats() for name, tail in self.tails.items()}}
