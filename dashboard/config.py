@@ -297,8 +297,6 @@ def load(argv=(), environ=None, overrides=None):
 
 def _check_several_labs(values):
     """What a dashboard of several labs (--labs) does not do yet, refused with why (docs/labs.md)."""
-    if values["role"] != "all":
-        raise ConfigError("labs: several labs run in one process (--role all) for now (docs/labs.md)")
     if values["database"]:
         raise ConfigError("labs: each lab keeps its own history: give a lab's PostgreSQL URL as "
                           "its `database` in the labs file, not --database (docs/labs.md)")

@@ -234,9 +234,10 @@ def _build_services(settings, key, wsgi_errors):
     labs = []
     for lab in lab_config.from_settings(settings):
         lab_settings = lab.settings(settings)
-        # A web process learns these from the ingest process's snapshot.
         labs.append(LabParts(
-            lab.name, lab_settings, simulated=role != "web" and lab.simulated,
+            # A web process learns whether the one unnamed lab is simulated from the ingest
+            # process's snapshot; a named lab says so in the labs file every process reads.
+            lab.name, lab_settings, simulated=(role != "web" or bool(lab.name)) and lab.simulated,
             rest=_lava_client(lab_settings, lab.name) if role != "web" else None,
             state=LabState(max_finished_jobs=settings["max_finished_jobs"],
                            max_devices=settings["max_devices"], max_workers=settings["max_workers"],

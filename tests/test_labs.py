@@ -61,7 +61,8 @@ def _loaded(app):
 
 
 def _device(app, lab, hostname):
-    return app.json(f"/api/v1/devices/{hostname}?lab={lab}")["device"]
+    """The device of this lab, or {} while the dashboard does not know it (404)."""
+    return app.json(f"/api/v1/devices/{hostname}?lab={lab}").get("device") or {}
 
 
 def test_two_labs_with_the_same_ids_are_shown_apart_and_each_change_reaches_its_own(labs):
@@ -174,10 +175,10 @@ def test_one_lab_down_degrades_that_lab_only(labs):
     assert east["lava"]["state"] != "ok" and west["lava"]["state"] == "ok"
     parts["west_pub"].send(_frames("org.lavasoftware.device", "w-2",
                                    {"device": "qemu-04", "state": "Idle", "health": "Good"}))
-    wait_until(lambda: _device(app, "west", "qemu-04")["health"] == "Good", what="west lives on")
+    wait_until(lambda: _device(app, "west", "qemu-04").get("health") == "Good", what="west lives on")
     parts["east_pub"].send(_frames("org.lavasoftware.device", "e-2",
                                    {"device": "qemu-04", "state": "Idle", "health": "Bad"}))
-    wait_until(lambda: _device(app, "east", "qemu-04")["health"] == "Bad",
+    wait_until(lambda: _device(app, "east", "qemu-04").get("health") == "Bad",
                what="east's events still arrive")
     view = LiveView(app.url).connect()
     try:
@@ -213,3 +214,44 @@ def test_a_lab_can_keep_its_history_in_postgresql_and_no_secret_reaches_the_log(
         assert quote(pg.password, safe="") not in log  # as the URL has it: neither form leaks
     finally:
         pg.cleanup()
+
+
+def test_several_labs_in_a_cluster_a_web_process_serves_both(labs, tmp_path):
+    from tests.servers import RedisServer
+
+    parts, start = labs
+    redis = RedisServer().start()
+    data = str(tmp_path / "shared")
+    common = ("--message-queue", redis.url, "--data-dir", data, "--batch-interval", "0.05")
+    web = None
+    try:
+        ingest = start("--role", "ingest", *common)
+        web = AppProcess("--role", "web", "--labs", str(tmp_path / "labs.toml"), "--access", "open",
+                         *common)
+        wait_until(lambda: _loaded(ingest), timeout=30, what="both labs loaded")
+        epoch = ingest.json("/healthz")["epoch"]
+        wait_until(lambda: web.json("/healthz")["epoch"] == epoch, what="the web process following")
+        view = LiveView(web.url).connect()
+        try:
+            assert {lab["name"] for lab in view.meta["labs"]} == {"east", "west"}
+            assert {k[0] for k in view.objects["device"]} == {"east", "west"}
+            parts["west_pub"].send(_frames("org.lavasoftware.device", "w-c",
+                                           {"device": "qemu-03", "state": "Idle", "health": "Bad"}))
+            wait_until(lambda: view.objects["device"][("west", "qemu-03")]["health"] == "Bad",
+                       what="west's change through Redis")
+            assert view.objects["device"][("east", "qemu-03")]["health"] != "Bad"
+            wait_until(lambda: web.json("/healthz")["seq"] == ingest.json("/healthz")["seq"],
+                       what="the web process at the ingest process's seq")
+            assert web.json("/api/v1/state?lab=west") == ingest.json("/api/v1/state?lab=west")
+            # The web process reads each lab's history from the files the ingest process writes.
+            wait_until(lambda: any(r["uuid"] == "w-c" for r in
+                                   web.json("/api/v1/events?lab=west&device=qemu-03")["events"]),
+                       what="west's event in its history, read by the web process")
+            assert not any(r["uuid"] == "w-c" for r in
+                           web.json("/api/v1/events?lab=east&device=qemu-03")["events"])
+        finally:
+            view.close()
+    finally:
+        if web is not None:
+            web.stop()
+        redis.stop()

@@ -100,6 +100,36 @@ class LabSet:
             return None
         return self.labs[worker["lab"]].with_devices(worker)
 
+    def dump(self):
+        """Every lab's model (LabState.dump) and the shared seq: what an ingest process publishes."""
+        return {"seq": self.seq, "labs": {name: state.dump() for name, state in self.labs.items()}}
+
+    def restore(self, body):
+        """Start from a dump() (a web process following the ingest process): every lab's model is
+        replaced, and the seq is the dump's, whatever it was before (a new epoch may be lower).
+        A lab the dump does not have (configured since) starts empty."""
+        for name, state in self.labs.items():
+            part = body["labs"].get(name) or {"seq": 0, "devices": [], "jobs": [], "workers": [],
+                                              "finished": [], "recent_events": []}
+            state.restore(part)
+        self._sequence.value = body["seq"]
+
+    def follow(self, changes):
+        """Apply changes numbered by the ingest process (wire form, each with its `lab`), each to
+        its lab's model; they must follow on from the seq (ValueError otherwise, nothing applied).
+        A change of a lab this process does not know is refused the same way."""
+        if changes and changes[0]["seq"] != self.seq + 1:
+            raise ValueError(f"changes start at {changes[0]['seq']}, the model is at {self.seq}")
+        if any(b["seq"] != a["seq"] + 1 for a, b in zip(changes, changes[1:])):
+            raise ValueError("changes are not consecutive")
+        unknown = {c.get("lab") for c in changes} - set(self.labs)
+        if unknown:
+            raise ValueError(f"changes of a lab not configured here: {sorted(map(str, unknown))[0]}")
+        out = []
+        for change in changes:
+            out += self.labs[change["lab"]].follow([change])
+        return out
+
     def snapshot(self, matches=None):
         """Every lab's objects (each with its `lab`) and the shared seq, as LabState.snapshot()."""
         out = {"seq": self.seq, "devices": [], "jobs": [], "workers": [], "events": []}

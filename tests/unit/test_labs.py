@@ -90,11 +90,9 @@ def test_the_labs_file_and_the_single_lab_flags_exclude_each_other(tmp_path):
 
 
 @pytest.mark.parametrize("flags, says", [
-    (["--access", "open", "--role", "ingest", "--message-queue", "redis://127.0.0.1:1/0"],
-     "one process"),
     (["--access", "open", "--database", "postgresql://u@127.0.0.1/db"], "its `database` in the labs file"),
 ])
-def test_what_several_labs_do_not_do_yet_is_refused_with_why(flags, says):
+def test_a_global_database_with_several_labs_is_refused_with_why(flags, says):
     with pytest.raises(config.ConfigError, match=says):
         config.load(["--labs", "labs.toml", *flags], environ={})
 
