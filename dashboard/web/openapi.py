@@ -4,6 +4,7 @@ A test runs schemathesis against it: every response must match what is written h
 """
 from flask import Blueprint, jsonify
 
+from dashboard.web.context import services
 from dashboard.web.params import MAX_EVENT_ID, MAX_JOB_ID
 
 bp = Blueprint("openapi", __name__)
@@ -71,7 +72,7 @@ REPORT_PARAMS = [
     {"name": "group", "in": "query", "required": False,
      "schema": {"type": "string", "enum": ["device", "device_type", "worker"]}, "description": "default device"},
 ]
-ERROR_CODES = ["bad_parameter", "history_off", "not_found", "unauthorized", "forbidden",
+ERROR_CODES = ["bad_parameter", "history_off", "lab_required", "not_found", "unauthorized", "forbidden",
                "method_not_allowed", "bad_request", "too_large", "internal_error", "http_error"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
              code={"type": "string", "enum": ERROR_CODES})
@@ -103,6 +104,10 @@ FILTER_PARAMS = [
     _q("until", {"type": "string", "format": "date-time"}, "up to this time (exclusive)"),
 ]
 WINDOW = _q("window", {"type": "string", "enum": ["24h", "7d"]}, "time window")
+# Several labs (docs/labs.md): which lab; a dashboard of one unnamed lab answers 400 to it.
+LAB = _q("lab", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+         "several labs (docs/labs.md): the lab (needed by one object and by history; the live "
+         "lists without it are every lab's); it also names the LAVA that checks a token")
 
 
 def _get(summary, schema, params=(), media="application/json", not_found=False, forbidden=False):
@@ -118,6 +123,15 @@ def _get(summary, schema, params=(), media="application/json", not_found=False, 
     if not_found:
         responses["404"] = {"description": "Unknown object", "content": {"application/json": {"schema": ERROR}}}
     return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
+
+
+def with_labs(doc):
+    """The document of a dashboard of several labs: every path takes `lab` (docs/labs.md). (One
+    unnamed lab's takes none: it answers 400 to it.)"""
+    for path in doc["paths"].values():
+        for operation in path.values():
+            operation["parameters"] = [*operation.get("parameters", []), LAB]
+    return doc
 
 
 def document():
@@ -224,4 +238,5 @@ def document():
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
     """The document."""
-    return jsonify(document())
+    labs = services().labs
+    return jsonify(with_labs(document()) if labs and labs[0].name else document())
