@@ -129,8 +129,9 @@ def with_labs(doc):
     """The document of a dashboard of several labs: every path takes `lab` (docs/labs.md). (One
     unnamed lab's takes none: it answers 400 to it.)"""
     for path in doc["paths"].values():
-        for operation in path.values():
-            operation["parameters"] = [*operation.get("parameters", []), LAB]
+        for method, operation in path.items():
+            if method in ("get", "post"):  # (a path's own `parameters` is a list)
+                operation["parameters"] = [*operation.get("parameters", []), LAB]
     return doc
 
 
