@@ -20,9 +20,10 @@ def _frames(topic, uuid, data, when="2026-12-01T10:00:00"):
 @pytest.fixture
 def labs(tmp_path):
     """Two fake LAVAs (east needs a token), a publisher each, and a factory for the app with a
-    --labs file naming both (`east_extra`: more of east's fields, TOML lines)."""
-    east, west = FakeLava(token=EAST_TOKEN), FakeLava()
+    --labs file naming both (`east_extra`: more of east's fields, TOML lines). East names its
+    event source; west's is found from its LAVA (discovery, per lab)."""
     east_pub, west_pub = TestPublisher(), TestPublisher()
+    east, west = FakeLava(token=EAST_TOKEN), FakeLava(event_socket=f"tcp://*:{west_pub.port}")
     token = tmp_path / "east.token"
     token.write_text(EAST_TOKEN + "\n")
     config = tmp_path / "labs.toml"
@@ -38,7 +39,6 @@ event_source = "{east_pub.endpoint}"
 
 [labs.west]
 lava_url = "{west.url}"
-event_source = ["{west_pub.endpoint}"]
 """)
         app = AppProcess("--labs", str(config), "--access", "open", "--reconcile-interval", "2",
                          *extra)
@@ -260,3 +260,31 @@ def test_several_labs_in_a_cluster_a_web_process_serves_both(labs, tmp_path):
         if web is not None:
             web.stop()
         redis.stop()
+
+
+def test_each_labs_alerts_are_its_own(labs, tmp_path):
+    parts, start = labs
+    rules = tmp_path / "alerts.toml"
+    rules.write_text("[rules.device_bad]\nenabled = false\n\n"
+                     "[labs.east.rules.device_bad]\nenabled = true\nminutes = 1\n")
+    app = start("--alerts-config", str(rules), "--alerts-interval", "0.5")
+    wait_until(lambda: _loaded(app), timeout=30, what="both labs loaded")
+    for lab in ("east", "west"):
+        parts[f"{lab}_pub"].send(_frames("org.lavasoftware.device", f"{lab}-bad",
+                                         {"device": "qemu-03", "state": "Idle", "health": "Bad"}))
+    for lab in ("east", "west"):
+        wait_until(lambda: _device(app, lab, "qemu-03").get("health") == "Bad", what=f"{lab} Bad")
+
+    def bad(query=""):
+        return [(a.get("lab"), a["subject"]) for a in app.json(f"/api/v1/alerts{query}")["alerts"]
+                if a["rule"] == "device_bad"]
+    wait_until(lambda: bad("?status=firing"), timeout=20, what="east's alert")
+    assert bad("?status=firing") == [("east", "qemu-03")]  # west's rule is off
+    assert bad("?lab=west") == [] and bad("?lab=east") == [("east", "qemu-03")]
+    # Both labs' queue_starving fired for their own x86 queue: the same key, two labs, two alerts.
+    wait_until(lambda: sorted((a["lab"], a["subject"]) for a in app.json("/api/v1/alerts")["alerts"]
+                              if a["rule"] == "queue_starving") == [("east", "x86"), ("west", "x86")],
+               timeout=20, what="each lab's own queue_starving alert")
+    # West's source was found through west's LAVA; east's was named in the file.
+    sources = {s["lab"]: s["name"] for s in app.json("/healthz")["sources"]}
+    assert sources == {"east": parts["east_pub"].endpoint, "west": parts["west_pub"].endpoint}
