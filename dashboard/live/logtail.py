@@ -233,25 +233,22 @@ class LabTails:
     def __init__(self, tails):
         self.tails = tails  # lab name → LogTail
 
-    def _tail(self, message):
+    def _ask(self, method, sid, message):
+        """LogTail.<method>(sid, message) of the lab the message names, or why not."""
         name = message.get("lab") if isinstance(message, dict) else None
-        return self.tails.get(name) if isinstance(name, str) else None
+        tail = self.tails.get(name) if isinstance(name, str) else None
+        if tail is None:
+            return {"ok": False, "code": "bad_request",
+                    "error": f"give {{job, lab}}, lab one of {', '.join(self.tails)}"}
+        return getattr(tail, method)(sid, message)
 
     def follow(self, sid, message):
         """LogTail.follow of the lab the message names."""
-        tail = self._tail(message)
-        if tail is None:
-            return {"ok": False, "code": "bad_request",
-                    "error": f"give {{job, lab}}, lab one of {', '.join(self.tails)}"}
-        return tail.follow(sid, message)
+        return self._ask("follow", sid, message)
 
     def unfollow(self, sid, message):
         """LogTail.unfollow of the lab the message names."""
-        tail = self._tail(message)
-        if tail is None:
-            return {"ok": False, "code": "bad_request",
-                    "error": f"give {{job, lab}}, lab one of {', '.join(self.tails)}"}
-        return tail.unfollow(sid, message)
+        return self._ask("unfollow", sid, message)
 
     def forget(self, sid):
         """A client went away: it follows nothing in any lab."""
