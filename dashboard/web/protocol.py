@@ -32,7 +32,7 @@ def public_event(row, lab=""):
 def bootstrap(meta):
     """Everything the page must agree on with the server: kinds, filter criteria (which field of
     which kind each compares), the enumerations of states and healths, the utilisation categories,
-    and the bound on finished jobs (--max-finished-jobs)."""
+    the bound on finished jobs (--max-finished-jobs), and the labs."""
     return {
         "kinds": list(filters.KINDS),
         # Flask's `tojson` sorts the keys of objects: the order of the filter keys goes as a list.
@@ -46,4 +46,8 @@ def bootstrap(meta):
         },
         "categories": list(statistics.CATEGORIES),
         "max_finished_jobs": meta["max_finished_jobs"],
+        # Several labs (docs/labs.md): their names and LAVA URLs, before the first snapshot says
+        # more; empty for one unnamed lab.
+        "labs": [{k: lab.get(k) for k in ("name", "lava_url", "simulated")}
+                 for lab in meta.get("labs") or ()],
     }

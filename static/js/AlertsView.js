@@ -1,6 +1,7 @@
 /**
  * The alerts view: what fires now, then what fired before (newest first), sortable by column;
- * opt-in browser notifications; acknowledgement by a signed-in viewer.
+ * opt-in browser notifications; acknowledgement by a signed-in viewer. With several labs each alert
+ * says its lab (an alert's id is unique within its lab only).
  */
 import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -8,9 +9,11 @@ import { canNotify } from "./alerts.js";
 import { getJson } from "./remote.js";
 import { parseTime } from "./time.js";
 import { Timestamp } from "./Timestamp.js";
+import { labOf, objectKey, withLab } from "./labs.js";
 
 const COLUMNS = [["status", "Status"], ["rule", "Rule"], ["subject", "About"], ["message", "What"],
   ["fired_at", "Fired"], ["resolved_at", "Resolved"], ["acked_by", "Acknowledged by"]];
+const LAB_COLUMNS = [["lab", "Lab"], ...COLUMNS];
 
 // The page's one time form (24-hour, the viewer's zone, ISO in the tooltip); nothing when unset.
 const when = (iso) => (iso ? html`<${Timestamp} iso=${iso} ms=${parseTime(iso)} />` : "");
@@ -30,8 +33,8 @@ function NotificationsToggle() {
     Notify me in this browser when an alert fires</button>`;
 }
 
-async function acknowledge(id, csrf) {
-  const response = await fetch(`/api/v1/alerts/${encodeURIComponent(id)}/ack`,
+async function acknowledge(id, lab, csrf) {
+  const response = await fetch(withLab(`/api/v1/alerts/${encodeURIComponent(id)}/ack`, lab),
     { method: "POST", headers: { "X-CSRF-Token": csrf || "", Accept: "application/json" } });
   window.dispatchEvent(new Event("dashboard:alerts-changed"));
   return response.ok;
@@ -53,6 +56,7 @@ export function AlertsView({ alerts, error }) {
     return [...sorted.filter((a) => a.status === "firing"), ...sorted.filter((a) => a.status !== "firing")];
   }, [alerts, sort]);
   const canAck = Boolean(who && who.username && !who.wall);
+  const columns = alerts.some((a) => labOf(a.lab)) ? LAB_COLUMNS : COLUMNS;
   return html`
     <section id="alerts-view" class="panel alerts-view" aria-label="Alerts">
       <h2>Alerts</h2>
@@ -60,16 +64,17 @@ export function AlertsView({ alerts, error }) {
       ${error && html`<p class="alerts-note" role="alert">Alerts cannot be loaded: ${error}</p>`}
       ${!rows.length ? html`<p class="alerts-note" id="no-alerts">No alerts.</p>` : html`
         <table class="alerts-table">
-          <thead><tr>${COLUMNS.map(([key, label]) => html`<th key=${key} scope="col"
+          <thead><tr>${columns.map(([key, label]) => html`<th key=${key} scope="col"
             aria-sort=${sort.key === key ? (sort.down ? "descending" : "ascending") : "none"}>
             <button type="button" class="sort" onClick=${() => setSort({ key, down: sort.key === key ? !sort.down : true })}>
               ${label}</button></th>`)}<th scope="col"></th></tr></thead>
-          <tbody>${rows.map((a) => html`<tr key=${a.id} class=${`alert-row is-${a.status}`} data-alert-key=${a.key}>
-            <td>${a.status}</td><td>${a.rule}</td><td>${a.subject}</td>
+          <tbody>${rows.map((a) => html`<tr key=${objectKey(labOf(a.lab), a.id)} class=${`alert-row is-${a.status}`}
+              data-alert-key=${a.key} data-lab=${labOf(a.lab) || undefined}>
+            ${columns !== COLUMNS && html`<td>${labOf(a.lab)}</td>`}<td>${a.status}</td><td>${a.rule}</td><td>${a.subject}</td>
             <td>${a.message}${a.hidden_jobs ? html` <em>(${a.hidden_jobs} job(s) you may not see)</em>` : ""}</td>
             <td>${when(a.fired_at)}</td><td>${when(a.resolved_at)}</td><td>${a.acked_by || ""}</td>
             <td>${a.status === "firing" && !a.acked_by && canAck && html`<button type="button" class="button"
-              onClick=${() => acknowledge(a.id, who.csrf)}>Acknowledge</button>`}</td></tr>`)}</tbody>
+              onClick=${() => acknowledge(a.id, labOf(a.lab), who.csrf)}>Acknowledge</button>`}</td></tr>`)}</tbody>
         </table>`}
       <p class="alerts-note"><a href="/feeds/alerts.atom">Atom feed of alerts</a></p>
     </section>`;

@@ -24,7 +24,7 @@ import { Overview } from "./Overview.js";
 import { SimulatedBanner } from "./SimulatedBanner.js";
 import { Toolbar } from "./Toolbar.js";
 import { WorkerList } from "./WorkerList.js";
-import { lavaBase as toLavaBase } from "./links.js";
+import { lavaBases as toLavaBases } from "./labs.js";
 import { JOB_HEALTHS, WORKER_HEALTHS } from "./lava.js";
 import { useRotation } from "./rotation.js";
 import { useBurnIn } from "./burnin.js";
@@ -41,10 +41,13 @@ const oneOf = (words) => (words.length > 1 ? `${words.slice(0, -1).join(", ")} o
 
 const NO_HOSTS = new Map();
 
-/** The object a detail panel shows (null if the page no longer has it); a worker with its devices. */
+/**
+ * The object a detail panel shows (null if the page no longer has it); a worker with its devices.
+ * `target.id` is the object's key (labs.js), as every Map of the state.
+ */
 function detailObject(state, target, hostsOf) {
   const obj = state[COLLECTIONS[target.kind]].get(String(target.id)) || null;
-  return obj && target.kind === "worker" ? { ...obj, devices: hostsOf.get(obj.hostname) || [] } : obj;
+  return obj && target.kind === "worker" ? { ...obj, devices: hostsOf.get(String(target.id)) || [] } : obj;
 }
 
 /** Why a panel may be empty because of the health filter (it applies to jobs and workers too). */
@@ -63,7 +66,10 @@ function healthNotes(health) {
  * `options`: the URL's options (url.js); `actions`: what the controls call (main.js).
  */
 export function App({ state, status, version, options, actions }) {
-  const lavaBase = useMemo(() => toLavaBase(state.meta.lava_url), [state.meta.lava_url]);
+  // Each lab's LAVA address: every link to LAVA goes to its object's own lab.
+  const lavaBases = useMemo(() => toLavaBases(state.meta.lava_url, state.labs), [state.meta.lava_url, state.labs]);
+  const labNames = useMemo(() => state.labs.map((lab) => lab.name), [state.labs]);
+  const simulatedLabs = useMemo(() => state.labs.filter((lab) => lab.simulated).map((lab) => lab.name), [state.labs]);
   // Data shown while not live (or while waiting for a fresh snapshot) may be out of date.
   // Stale: not connected, a fresh snapshot awaited, or (a web process of a cluster) the ingest
   // process's feed lost: what is shown may be out of date.
@@ -80,15 +86,19 @@ export function App({ state, status, version, options, actions }) {
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
+  // Several labs keep their history apart: the charts ask the labs chosen, or every lab, and add up.
+  const chosenLabs = options.filter.labs;
+  const chartFilter = useMemo(() => (labNames.length && !(chosenLabs && chosenLabs.length)
+    ? { ...options.filter, labs: labNames } : options.filter), [options.filter, labNames]);
   // Workers' devices (grouped from the devices' `worker`): only while a workers panel or a
   // worker's details are shown (it sorts every device).
   const showsWorkers = view === "workers" || (!wall && view === "all")
     || Boolean(options.detail && options.detail.kind === "worker");
   const hostsOf = useMemo(() => (showsWorkers ? devicesByWorker(state.devices) : NO_HOSTS),
     [state.devices, showsWorkers]);
-  // Offline workers' hostnames: a key that changes only when the set does, so tiles keep memoized.
-  const offlineKey = useMemo(() => [...state.workers.values()].filter((w) => w.state === "Offline")
-    .map((w) => w.hostname).sort().join("\n"), [state.workers]);
+  // Offline workers' keys (labs.js): a string that changes only when the set does, so tiles keep memoized.
+  const offlineKey = useMemo(() => [...state.workers].filter(([, w]) => w.state === "Offline")
+    .map(([key]) => key).sort().join("\n"), [state.workers]);
   const offline = useMemo(() => new Set(offlineKey ? offlineKey.split("\n") : []), [offlineKey]);
   const hrefFor = (v) => location.pathname + serializeOptions(withOptions(options,
     { view: v === "all" ? null : v, detail: null }));
@@ -97,7 +107,7 @@ export function App({ state, status, version, options, actions }) {
     target ? "has-detail" : ""].filter(Boolean).join(" ");
 
   const board = html`<${DeviceBoard} devices=${visible.devices} jobs=${state.jobs} group=${options.group}
-    sort=${options.sort} offline=${offline} fit=${wall} lavaBase=${lavaBase} onOpen=${actions.open}
+    sort=${options.sort} offline=${offline} fit=${wall} lavaBases=${lavaBases} labs=${state.labs} onOpen=${actions.open}
     onGroup=${wall ? null : actions.setGroup} onSort=${wall ? null : actions.setSort} />`;
   const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
     onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
@@ -130,11 +140,11 @@ export function App({ state, status, version, options, actions }) {
       ${!wall && html`<a class="skip-link" href="#main">Skip to the board</a>`}
       <${Header} version=${version} stale=${stale} status=${status} lastChangeAt=${state.lastChangeAt}
         lava=${state.meta.lava} cluster=${state.meta.cluster} simulated=${state.meta.simulated}
-        sources=${state.meta.sources}
+        sources=${state.meta.sources} labs=${state.labs}
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
       ${wall && html`<${AlertBanner} alerts=${alerts.alerts} />`}
-      ${state.meta.simulated && !wall && html`<${SimulatedBanner} />`}
+      ${(state.meta.simulated || simulatedLabs.length > 0) && !wall && html`<${SimulatedBanner} labs=${simulatedLabs} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}
           wallHref=${location.pathname + serializeOptions({ ...options, wall: true, detail: null })}
@@ -142,12 +152,13 @@ export function App({ state, status, version, options, actions }) {
         <${FilterBar} state=${state} options=${options} active=${hasFilters(options)}
           onFilter=${actions.setFilter} onQuery=${actions.setQuery} onClear=${actions.clearFilters} />`}
       ${view === "reports" ? html`
-        <main id="main" class="board board-reports" tabindex="-1"><${ReportsView} /></main>` : view === "alerts" ? html`
+        <main id="main" class="board board-reports" tabindex="-1"><${ReportsView} labs=${labNames}
+          chosen=${chosenLabs && chosenLabs.length ? chosenLabs[0] : ""} /></main>` : view === "alerts" ? html`
         <main id="main" class="board board-alerts" tabindex="-1">
           <${AlertsView} alerts=${alerts.alerts} error=${alerts.error} />
         </main>` : charts ? html`
         <main id="main" class="board board-charts" tabindex="-1">
-          <${ChartsView} filter=${options.filter} q=${options.q} healthCheck=${options.healthCheck}
+          <${ChartsView} filter=${chartFilter} q=${options.q} healthCheck=${options.healthCheck}
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
         <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers}
@@ -162,9 +173,9 @@ export function App({ state, status, version, options, actions }) {
       ${target && html`<${DetailPanel} target=${target}
         obj=${detailObject(state, target, hostsOf)}
         history=${state.history.get(historyKey(target.kind, target.id)) || []}
-        lavaBase=${lavaBase} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
+        lavaBases=${lavaBases} labNames=${labNames} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
       ${!wall && html`<${AccessFooter} access=${state.meta.access}>${Array.isArray(state.meta.sources)
         && state.meta.sources.length > 0
-        && html`<${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} />`}<//>`}
+        && html`<${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} labs=${state.labs} />`}<//>`}
     </div>`;
 }

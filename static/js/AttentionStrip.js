@@ -2,7 +2,7 @@
  * What needs a person, worst first (attention.js): a worker Offline, a Bad or Looping device, a
  * queue with nothing to run on, and the server's firing alerts that say something else. Each item
  * is a button that opens the object's details (a queue opens the Jobs view filtered to its device
- * type, an alert about the whole lab the Alerts view). Nothing when all is well; on a wall the strip
+ * type (and lab), an alert about the whole lab the Alerts view). Nothing when all is well; on a wall the strip
  * keeps its height either way (the board below must not move) and shows the first few items.
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
@@ -36,7 +36,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
   const more = items.length - shown.length;
   if (!wall && items.length === 0) return null;
   const open = (item) => {
-    if (item.kind === "queue") onQueue && onQueue(item.id);
+    if (item.kind === "queue") onQueue && onQueue(item.type, item.lab);
     else if (item.kind === "lab") onAlerts && onAlerts();
     else onOpen(item.kind, item.id);
   };

@@ -1,7 +1,8 @@
 /**
  * The details of one device, job or worker: every field the page knows, a device's timeline or a
  * job's path through the states (from the stored history), the changes seen since the page loaded,
- * and a link to its page on the LAVA server when a LAVA URL is configured.
+ * and a link to its page on the LAVA server when a LAVA URL is configured (its own lab's, with
+ * several labs: the panel names the lab, and everything it asks the server is asked with it).
  * Not modal: the board stays live behind it. Escape or the close button closes it.
  */
 import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
@@ -16,6 +17,7 @@ import { deviceUrl, jobUrl, workerUrl } from "./links.js";
 import { ALERT_HEALTHS, symbolFor, token } from "./lava.js";
 import { formatAge, formatDateTime, parseTime } from "./time.js";
 import { useNow } from "./clock.js";
+import { ID_FIELDS, baseFor, labOf, objectKey, splitKey } from "./labs.js";
 
 /** Fields in the order a person looks for them; any others follow. */
 const FIELD_ORDER = {
@@ -33,11 +35,11 @@ function fieldNames(kind, obj) {
   return order.concat(Object.keys(obj).filter((k) => !order.includes(k)).sort());
 }
 
-/** A field's value as text, or as buttons to the objects it names. */
-function value(kind, name, v, onOpen, now) {
+/** A field's value as text, or as buttons to the objects it names (of the same `lab`). */
+function value(kind, name, v, onOpen, now, lab) {
   if (v == null || v === "") return html`<span class="muted">–</span>`;
   const open = (k, id, text = id) => html`<button type="button" class="link-button"
-    onClick=${() => onOpen(k, String(id))}>${text}</button>`;
+    onClick=${() => onOpen(k, objectKey(lab, id))}>${text}</button>`;
   if (name === "worker" && kind !== "worker") return open("worker", v);
   if (name === "device" && kind === "job") return open("device", v);
   if (name === "job" && kind === "device") return open("job", v, `#${v}`);
@@ -55,11 +57,19 @@ function value(kind, name, v, onOpen, now) {
   return String(v);
 }
 
-/** `target`: {kind, id}; `obj`: the object now (null if the page no longer has it). */
-export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose, onFollowLog }) {
+/**
+ * `target`: {kind, id} (`id` the object's key, labs.js); `obj`: the object now (null if the page no
+ * longer has it); `lavaBases`: each lab's LAVA base; `labNames`: the named labs (to read a key).
+ */
+export function DetailPanel({ target, obj, history, lavaBases, labNames = [], onOpen, onClose, onFollowLog }) {
   const heading = useRef(null);
   const now = useNow();
   const { kind, id } = target;
+  // The object's lab and its id within it: from the object, or from the key when the page lost it.
+  const parts = obj && obj[ID_FIELDS[kind]] != null ? { lab: labOf(obj.lab), id: String(obj[ID_FIELDS[kind]]) }
+    : splitKey(id, labNames);
+  const lab = parts.lab;
+  const name = parts.id;
   // Focus moves to the panel when it opens (or shows another object) so a keyboard user lands in it.
   useEffect(() => { if (heading.current) heading.current.focus(); }, [kind, id]);
   useEffect(() => {
@@ -67,31 +77,32 @@ export function DetailPanel({ target, obj, history, lavaBase, onOpen, onClose, o
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
   }, [onClose]);
-  const href = PAGE_URLS[kind](lavaBase, id);
-  const title = kind === "job" ? `Job #${id}` : id;
+  const lavaBase = baseFor(lavaBases, lab);
+  const href = PAGE_URLS[kind](lavaBase, name);
+  const title = kind === "job" ? `Job #${name}` : name;
   return html`
     <aside id="detail" class="detail-panel" role="dialog" aria-modal="false" aria-labelledby="detail-title"
-        data-kind=${kind} data-id=${id}>
+        data-kind=${kind} data-id=${id} data-lab=${lab || undefined}>
       <div class="detail-head">
-        <p class="detail-kind">${kind}</p>
+        <p class="detail-kind">${kind}${lab && html` <span class="detail-lab">in lab ${lab}</span>`}</p>
         <h2 id="detail-title" class="detail-title" tabindex="-1" ref=${heading}>${title}</h2>
         <button type="button" class="detail-close" onClick=${onClose} aria-label="Close details">✕</button>
       </div>
       ${href ? html`<a id="detail-lava-link" class="detail-lava-link" href=${href} target="_blank"
           rel="noopener noreferrer">Open in LAVA ↗</a>`
-        : html`<p class="muted detail-no-link">No LAVA URL configured: no link to LAVA's page.</p>`}
-      ${kind === "device" && obj && ALERT_HEALTHS.includes(obj.health) && html`<${HealthSince} hostname=${id} health=${obj.health} />`}
+        : html`<p class="muted detail-no-link">${lab ? `Lab ${lab} has no LAVA URL` : "No LAVA URL configured"}: no link to LAVA's page.</p>`}
+      ${kind === "device" && obj && ALERT_HEALTHS.includes(obj.health) && html`<${HealthSince} hostname=${name} lab=${lab} health=${obj.health} />`}
       ${obj ? html`
         <dl class="detail-fields">
-          ${fieldNames(kind, obj).map((name) => html`<div key=${name} class="detail-field" data-field=${name}>
-            <dt>${name.replace(/_/g, " ")}</dt><dd>${value(kind, name, obj[name], onOpen, now)}</dd></div>`)}
+          ${fieldNames(kind, obj).map((field) => html`<div key=${field} class="detail-field" data-field=${field}>
+            <dt>${field.replace(/_/g, " ")}</dt><dd>${value(kind, field, obj[field], onOpen, now, lab)}</dd></div>`)}
         </dl>` : html`<p class="detail-gone">The page no longer has this ${kind}: it finished long ago, was
           removed, or does not match the filters.</p>`}
-      ${kind === "device" && html`<${DeviceTimeline} hostname=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
-      ${kind === "device" && html`<${DeviceJobs} hostname=${id} reloadKey=${obj ? `${obj.state}|${obj.health}|${obj.job}` : ""}
+      ${kind === "device" && html`<${DeviceTimeline} hostname=${name} lab=${lab} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
+      ${kind === "device" && html`<${DeviceJobs} hostname=${name} lab=${lab} reloadKey=${obj ? `${obj.state}|${obj.health}|${obj.job}` : ""}
         lavaBase=${lavaBase} onOpen=${onOpen} />`}
-      ${kind === "job" && html`<${JobPath} id=${id} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
-      ${kind === "job" && onFollowLog && html`<${JobLog} job=${id} follow=${onFollowLog} />`}
+      ${kind === "job" && html`<${JobPath} id=${name} lab=${lab} reloadKey=${obj ? `${obj.state}|${obj.health}` : ""} />`}
+      ${kind === "job" && onFollowLog && html`<${JobLog} job=${name} lab=${lab} follow=${onFollowLog} />`}
       <h3 class="detail-subtitle">Changes since the page loaded</h3>
       <${HistoryList} entries=${history} kind=${kind} />
     </aside>`;

@@ -1,6 +1,7 @@
 /**
- * Every device as a tile, grouped by device type or by worker. On a wall (`fit`) the tiles shrink
- * so that all of them fit the panel without scrolling, however many match (fit.js).
+ * Every device as a tile, grouped by device type, by worker or (several labs) by lab. With several
+ * labs a type's or a worker's group is one lab's, and says which. On a wall (`fit`) the tiles
+ * shrink so that all of them fit the panel without scrolling, however many match (fit.js).
  */
 import { useMemo, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -11,17 +12,21 @@ import { useBoxSize } from "./boxsize.js";
 import { fitTiles } from "./fit.js";
 import { groupDevices, problemsFirst } from "./selectors.js";
 import { queueByType } from "./queue.js";
+import { baseFor } from "./labs.js";
 
 const GROUP_CHOICES = [["type", "By type"], ["worker", "By worker"]];
+const LAB_GROUP_CHOICES = [...GROUP_CHOICES, ["lab", "By lab"]];
 const SORT_CHOICES = [["name", "By name"], ["problems", "Problems first"]];
 const NONE = new Set();
+const NONE_LABS = [];
 
 /**
- * `offline`: the hostnames of Offline workers (a Set, the same while they do not change);
- * `sort`: "name" | "problems"; `onSort`, `onGroup`: the desk's switches (none on a wall).
+ * `offline`: the keys of Offline workers (a Set, the same while they do not change);
+ * `sort`: "name" | "problems"; `onSort`, `onGroup`: the desk's switches (none on a wall);
+ * `lavaBases`: each lab's LAVA base (labs.js); `labs`: the named labs (empty for one unnamed lab).
  */
-export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NONE, fit = false, lavaBase,
-  onOpen, onGroup, onSort }) {
+export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NONE, fit = false, lavaBases,
+  labs = NONE_LABS, onOpen, onGroup, onSort }) {
   const cache = useRef(null);
   const byName = useMemo(() => {
     const result = groupDevices(devices, group, cache.current);
@@ -33,8 +38,9 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
   const queues = useMemo(() => (group === "type" ? queueByType(jobs) : null), [jobs, group]);
   const [box, boxRef] = useBoxSize(fit);
   const sizes = groups.map((g) => g.devices.length).join(",");
-  // The longest group name: a label cell that cannot hold it on two lines takes two cells.
-  const longest = groups.reduce((n, g) => Math.max(n, String(g.key).length), 0);
+  // The longest group name (with its lab's): a label cell that cannot hold it on two lines takes two cells.
+  const longest = groups.reduce((n, g) => Math.max(n, String(g.name).length
+    + (g.lab && group !== "lab" ? g.lab.length + 3 : 0)), 0);
   const layout = useMemo(() => {
     if (!(fit && box && sizes)) return null;
     const counts = sizes.split(",").map(Number);
@@ -53,15 +59,16 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
   } : undefined;
   const detail = layout ? layout.detail : "full";
   const chars = layout ? layout.chars : Infinity;
-  const controls = onGroup && html`<${Toggle} label="Group devices" value=${group} choices=${GROUP_CHOICES}
+  const controls = onGroup && html`<${Toggle} label="Group devices" value=${group}
+    choices=${labs.length || group === "lab" ? LAB_GROUP_CHOICES : GROUP_CHOICES}
     onChange=${onGroup} />${onSort && html`<${Toggle} label="Order devices" value=${sort} choices=${SORT_CHOICES}
     onChange=${onSort} />`}`;
   const empty = html`<p class="empty">No devices match.</p>`;
   const body = html`
     <div class=${`device-groups${layout ? ` is-fit flow-${layout.flow}` : ""}`} style=${style}
         data-detail=${detail} data-group-by=${group} data-sort=${sort}>
-      ${groups.map(({ key, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${key}
-        devices=${list} jobs=${jobs} lavaBase=${lavaBase} detail=${detail} chars=${chars}
+      ${groups.map(({ key, lab, name, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${name}
+        lab=${lab} devices=${list} jobs=${jobs} lavaBase=${baseFor(lavaBases, lab)} detail=${detail} chars=${chars}
         queue=${queues ? queues.get(key) || null : null} offline=${offline} onOpen=${onOpen} />`)}
     </div>`;
   return html`

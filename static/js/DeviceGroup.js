@@ -1,4 +1,4 @@
-/** One group of the device board (a device type or a worker): a title and its tiles. */
+/** One group of the device board (a device type, a worker or a lab): a title and its tiles. */
 import { html } from "./html.js";
 import { DeviceTile } from "./DeviceTile.js";
 import { LavaLink } from "./LavaLink.js";
@@ -6,6 +6,7 @@ import { memo } from "./memo.js";
 import { deviceTypeUrl, workerUrl } from "./links.js";
 import { ALERT_HEALTHS } from "./lava.js";
 import { formatWait } from "./attention.js";
+import { relatedKey } from "./labs.js";
 import { useClockValue } from "./clock.js";
 
 /** "7 queued, oldest 25 min": the queue of the group's device type, kept to the minute. */
@@ -27,26 +28,40 @@ function groupSummary(devices) {
     alerts ? `${alerts} need${alerts === 1 ? "s" : ""} attention` : ""].filter(Boolean).join(" · ");
 }
 
-/** `by`: "type" | "worker"; `name`: the group's device type or worker ("" when unknown). */
-function DeviceGroupView({ by, name, devices, jobs, lavaBase, detail, chars, queue = null, offline, onOpen }) {
-  const href = by === "type" ? deviceTypeUrl(lavaBase, name) : workerUrl(lavaBase, name);
-  const title = name || (by === "type" ? "unknown type" : "no worker");
+const UNNAMED = { type: "unknown type", worker: "no worker", lab: "this lab" };
+
+/** Where a group's name links to in its lab's LAVA: the type's or the worker's page, or the lab's home. */
+function groupUrl(by, lavaBase, name) {
+  if (by === "lab") return lavaBase || null;
+  return by === "type" ? deviceTypeUrl(lavaBase, name) : workerUrl(lavaBase, name);
+}
+
+/**
+ * `by`: "type" | "worker" | "lab"; `name`: the group's device type, worker or lab ("" when
+ * unknown); `lab`: the lab it is one of (several labs; "" otherwise), said in words before its name.
+ */
+function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, chars, queue = null, offline, onOpen }) {
+  const href = groupUrl(by, lavaBase, name);
+  const title = name || UNNAMED[by] || UNNAMED.type;
   const summary = groupSummary(devices);
+  const labWord = lab && by !== "lab" ? lab : "";
+  const nameOf = name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
+    : html`<span class="device-group-name muted">${title}</span>`;
   return html`
-    <section class="device-group" data-group=${name} data-device-type=${by === "type" ? name : undefined}
-        data-worker-group=${by === "worker" ? name : undefined}>
-      <h3 class="device-group-title" title=${`${title}: ${summary}`}>
-        ${name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
-          : html`<span class="device-group-name muted">${title}</span>`}
+    <section class="device-group" data-group=${name} data-lab=${lab || undefined}
+        data-device-type=${by === "type" ? name : undefined} data-worker-group=${by === "worker" ? name : undefined}>
+      <h3 class="device-group-title" title=${`${labWord ? `${labWord} · ` : ""}${title}: ${summary}`}>
+        ${labWord ? html`<span class="device-group-label"><span class="device-group-lab">${labWord}</span>${" · "}${nameOf}</span>`
+          : nameOf}
         <span class="device-group-count">${devices.length}</span>
         ${queue && queue.count > 0 && html`<${QueueNote} queue=${queue} />`}
         <span class="device-group-summary">${summary}</span>
       </h3>
       <ul class="tiles">
         ${devices.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}
-          job=${device.job != null ? jobs.get(String(device.job)) : undefined}
-          group=${by === "type" ? name : null} detail=${detail} chars=${chars}
-          workerOffline=${Boolean(device.worker && offline && offline.has(device.worker))} onOpen=${onOpen} />`)}
+          job=${device.job != null ? jobs.get(relatedKey(device, device.job)) : undefined}
+          group=${by === "type" ? name : null} detail=${detail} chars=${chars} showLab=${Boolean(lab)}
+          workerOffline=${Boolean(device.worker && offline && offline.has(relatedKey(device, device.worker)))} onOpen=${onOpen} />`)}
       </ul>
     </section>`;
 }
@@ -65,7 +80,9 @@ function sameGroup(prev, next) {
   }
   if (prev.jobs === next.jobs) return true;
   for (const device of next.devices) {
-    if (device.job != null && prev.jobs.get(String(device.job)) !== next.jobs.get(String(device.job))) return false;
+    if (device.job == null) continue;
+    const job = relatedKey(device, device.job);
+    if (prev.jobs.get(job) !== next.jobs.get(job)) return false;
   }
   return true;
 }

@@ -11,21 +11,25 @@ import { abbreviate } from "./abbreviate.js";
 import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
 import { ALERT_HEALTHS, label, symbolFor, token } from "./lava.js";
+import { inLab, labOf, objectKey } from "./labs.js";
 
 /** What the tile says, in one sentence: its tooltip and its button's accessible name. */
 function summary(device, workerOffline) {
   const job = device.job != null ? `, job #${device.job}` : "";
   const worker = device.worker ? `, on ${device.worker}${workerOffline ? " (worker offline)" : ""}` : "";
-  return `${device.hostname}: ${label(device.state)}, ${label(device.health)}${job}${worker}`;
+  return `${device.hostname}${inLab(labOf(device.lab))}: ${label(device.state)}, ${label(device.health)}${job}${worker}`;
 }
 
 /**
  * `job`: the device's current job when the page has it (for its start time); `group`: a prefix
  * that may be dropped when the hostname must be shortened; `detail`: "full" | "medium" |
- * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js).
+ * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js); `showLab`:
+ * several labs, so a full tile names its lab in its foot (smaller ones leave it to their group's
+ * title; every tile's label and tooltip say it).
  */
-function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, workerOffline = false, onOpen }) {
+function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, workerOffline = false, showLab = false, onOpen }) {
   const { hostname, state, health } = device;
+  const lab = labOf(device.lab);
   // What a person sees change (plus the event time): a resync that changes nothing flashes nothing.
   const flash = useFlash(`${state}|${health}|${device.job}|${device.worker}|${device.updated}`);
   const alert = ALERT_HEALTHS.includes(health);
@@ -39,10 +43,11 @@ function DeviceTileView({ device, job, group, detail = "full", chars = Infinity,
   const text = summary(device, workerOffline);
   // The job's own start time when known; else the device's, which turned Running with it.
   const jobStart = (job && job.start_time) || (state === "Running" ? device.since : null);
+  const tileLab = showLab && lab ? html`<span class="tile-lab" aria-hidden="true">${lab}</span>` : "";
   return html`
-    <li class=${cls} data-device=${hostname} data-state=${state ?? ""} data-health=${health ?? ""} title=${text}>
+    <li class=${cls} data-device=${hostname} data-lab=${lab || undefined} data-state=${state ?? ""} data-health=${health ?? ""} title=${text}>
       <button type="button" class="tile-open" aria-label=${`${text}. Show details`}
-        onClick=${() => onOpen("device", hostname)}>
+        onClick=${() => onOpen("device", objectKey(lab, hostname))}>
       <span class="tile-host">${name}</span>
       ${detail === "compact" ? html`
         <span class="tile-symbol" aria-hidden="true">${workerOffline ? "○" : (good ? symbolFor(state) : symbolFor(health)) || "?"}</span>`
@@ -52,14 +57,14 @@ function DeviceTileView({ device, job, group, detail = "full", chars = Infinity,
           <span class="tile-health symbol">${symbolFor(health)}</span>
           ${(wordy || !good) && html`<span class="tile-health tile-health-word">${label(health)}</span>`}
         </span>`}
-      ${workerOffline && detail === "full" ? html`<span class="tile-foot tile-offline">worker offline</span>`
+      ${workerOffline && detail === "full" ? html`<span class="tile-foot tile-offline">worker offline${tileLab}</span>`
         : detail === "full" && html`
         <span class="tile-foot">
           ${device.job != null
             ? html`<span class="tile-job">job #${device.job}${jobStart && html` · <${Elapsed} short from=${jobStart}
                 title=${`job #${device.job} running for this long`} />`}</span>`
             : html`<${Elapsed} class="tile-since" short prefix="for " from=${device.since}
-                title=${`${label(state)} and ${label(health)} for this long`} />`}
+                title=${`${label(state)} and ${label(health)} for this long`} />`}${tileLab}
         </span>`}
       </button>
     </li>`;

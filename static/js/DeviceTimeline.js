@@ -13,6 +13,7 @@ import { useRemote } from "./remote.js";
 import { WINDOWS } from "./stats.js";
 import { formatClock, formatDateTime, formatDayMonth, formatDuration, formatShare } from "./time.js";
 import { categoryTotals, placeBands, windowTicks } from "./timeline.js";
+import { withLab } from "./labs.js";
 
 const pad = (n) => String(n).padStart(2, "0");
 const NO_RECORD = "No record";
@@ -58,11 +59,11 @@ function Bands({ body, windowKey }) {
       extra=${(c) => `${formatDuration(seconds[c].seconds * 1000)} (${formatShare(seconds[c].share)})`} />`;
 }
 
-/** `hostname`; `reloadKey` changes when the live device does (its state or health): ask again. */
-function DeviceTimelineView({ hostname, reloadKey }) {
+/** `hostname` (of `lab`, if named); `reloadKey` changes when the live device does (its state or health): ask again. */
+function DeviceTimelineView({ hostname, lab = "", reloadKey }) {
   const [windowKey, setWindow] = useState("24h");
-  const urls = useMemo(() => [`/api/v1/devices/${encodeURIComponent(hostname)}/timeline?window=${windowKey}`],
-    [hostname, windowKey]);
+  const urls = useMemo(() => [withLab(`/api/v1/devices/${encodeURIComponent(hostname)}/timeline?window=${windowKey}`, lab)],
+    [hostname, lab, windowKey]);
   const remote = useRemote(urls, { reloadKey });
   let body;
   if (remote.off) body = html`<p class="empty">History is off on this dashboard (<code>--no-store</code>): no timeline.</p>`;

@@ -1,8 +1,9 @@
-/** One entry of the live feed: when, what kind, which object (opens its details), what happened. */
+/** One entry of the live feed: when, what kind, which lab (several), which object (opens its details), what happened. */
 import { html } from "./html.js";
 import { memo } from "./memo.js";
 import { describe, feedLabel, isCorrection } from "./describe.js";
 import { OBJECT_KINDS } from "./protocol.js";
+import { objectKey } from "./labs.js";
 import { formatClock, formatDateTime } from "./time.js";
 
 function subjectButton(kind, id, text, onOpen) {
@@ -10,17 +11,22 @@ function subjectButton(kind, id, text, onOpen) {
     onClick=${() => onOpen(kind, id)}>${text}</button>`;
 }
 
-/** The object an item is about (a correction's: the object it corrected). */
+/**
+ * The object an item is about (a correction's: the object it corrected). `id` is its key (to open
+ * it), `name` its id within its lab (to show); related objects are of the item's lab.
+ */
 function subject(item, onOpen) {
   const { kind, id, data } = item;
-  if (kind === "device" || kind === "worker") return subjectButton(kind, id, id, onOpen);
+  const name = item.name ?? id;
+  const lab = item.lab || "";
+  if (kind === "device" || kind === "worker") return subjectButton(kind, id, name, onOpen);
   const corrected = isCorrection(item) && data.data ? data.data : null;
   if (corrected && OBJECT_KINDS.includes(corrected.object) && corrected.id != null) {
-    const name = String(corrected.id);
-    return subjectButton(corrected.object, name, corrected.object === "job" ? `job #${name}` : name, onOpen);
+    const other = String(corrected.id);
+    return subjectButton(corrected.object, objectKey(lab, other), corrected.object === "job" ? `job #${other}` : other, onOpen);
   }
-  if (kind === "job") return subjectButton("job", id, `job #${id}`, onOpen);
-  if (data && data.job != null) return subjectButton("job", String(data.job), `job #${data.job}`, onOpen);
+  if (kind === "job") return subjectButton("job", id, `job #${name}`, onOpen);
+  if (data && data.job != null) return subjectButton("job", objectKey(lab, data.job), `job #${data.job}`, onOpen);
   return html`<span class="feed-subject">${(data && (data.device || data.topic)) || "lab"}</span>`;
 }
 
@@ -30,9 +36,10 @@ function FeedItemView({ item, fresh, onOpen }) {
   const word = feedLabel(item);
   return html`
     <li class=${`feed-item feed-${item.kind}${word !== item.kind ? ` feed-${word}` : ""} tone-${tone}${fresh ? " is-new" : ""}`}
-        data-kind=${item.kind} data-label=${word} data-change-seq=${item.seq ?? ""}>
+        data-kind=${item.kind} data-label=${word} data-change-seq=${item.seq ?? ""} data-lab=${item.lab || undefined}>
       <time class="feed-time" title=${formatDateTime(item.at)}>${formatClock(item.at)}</time>
       <span class="feed-kind">${word}</span>
+      ${item.lab && html`<span class="feed-lab" title=${`lab ${item.lab}`}>${item.lab}</span>`}
       ${subject(item, onOpen)}
       <span class="feed-text">${text}</span>
     </li>`;

@@ -1,6 +1,7 @@
 /**
- * Filters and search. Device type, worker, health and submitter go to the server (the page
- * subscribes again with them); the search box is applied by the page. All live in the URL.
+ * Filters and search. Device type, worker, health, submitter and (several labs) lab go to the
+ * server (the page subscribes again with them); the search box is applied by the page. All live in
+ * the URL.
  */
 import { useEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -30,7 +31,7 @@ function useKnown(state) {
     const k = known.current;
     remember(k.device_types, [...state.devices.values()].map((d) => d.device_type));
     remember(k.device_types, [...state.jobs.values()].map((j) => j.device_type));
-    remember(k.workers, [...state.workers.keys()]);
+    remember(k.workers, [...state.workers.values()].map((w) => w.hostname));
     remember(k.submitters, [...state.jobs.values()].map((j) => j.submitter));
     const sorted = (set) => [...set].sort(compareNames);
     return { device_types: sorted(k.device_types), workers: sorted(k.workers), submitters: sorted(k.submitters) };
@@ -54,17 +55,39 @@ function useDisclosure(active) {
   return [ref, open];
 }
 
+/**
+ * The labs to show (several labs): one switch per lab the server watches, pressed when chosen; none
+ * pressed shows every lab. A chosen lab the server does not name (an old URL) stays, to be removed.
+ */
+function LabFilter({ labs, chosen, onChange }) {
+  const toggle = (name) => onChange(chosen.includes(name) ? chosen.filter((v) => v !== name) : [...chosen, name]);
+  const names = labs.map((lab) => lab.name);
+  return html`
+    <div class="filter-field filter-lab" role="group" aria-labelledby="filter-lab-label">
+      <span id="filter-lab-label" class="filter-label">Lab</span>
+      <span class="toggle">
+        ${names.concat(chosen.filter((v) => !names.includes(v))).map((name) => html`<button type="button" key=${name}
+          class="toggle-button" aria-pressed=${chosen.includes(name) ? "true" : "false"} data-lab-filter=${name}
+          onClick=${() => toggle(name)}>${name}</button>`)}
+      </span>
+    </div>`;
+}
+
 export function FilterBar({ state, options, onFilter, onQuery, onClear, active }) {
   const known = useKnown(state);
   const [ref, open] = useDisclosure(active);
   const health = options.filter.health;
   const toggleHealth = (value) => onFilter("health", health.includes(value)
     ? health.filter((v) => v !== value) : [...health, value]);
+  // Only when the server serves the `labs` key (url.js) and watches named labs, or one is chosen.
+  const labs = options.filter.labs;
+  const showLabs = Array.isArray(labs) && (state.labs.length > 0 || labs.length > 0);
   return html`
     <details class="filters" ref=${ref} open=${open}>
     <summary class="filters-summary">Filters and search${active ? " (some set)" : ""}</summary>
     <form class="filter-bar" role="search" aria-label="Filters" onSubmit=${(e) => e.preventDefault()}>
       <${SearchBox} value=${options.q} onChange=${onQuery} />
+      ${showLabs && html`<${LabFilter} labs=${state.labs} chosen=${labs} onChange=${(v) => onFilter("labs", v)} />`}
       <${FilterField} id="filter-device_type" label="Device type" values=${options.filter.device_types}
         known=${known.device_types} onChange=${(v) => onFilter("device_types", v)} />
       <${FilterField} id="filter-worker" label="Worker" values=${options.filter.workers}

@@ -10,11 +10,12 @@ import { useNow } from "./clock.js";
 import { symbolFor, token } from "./lava.js";
 import { useRemote } from "./remote.js";
 import { formatAge, formatDateTime, parseTime } from "./time.js";
+import { withLab } from "./labs.js";
 
-/** `health`: the device's health now (the panel shows this only for an alerting one). */
-export function HealthSince({ hostname, health }) {
+/** `health`: the device's health now (the panel shows this only for an alerting one); `lab`: its lab, if named. */
+export function HealthSince({ hostname, lab = "", health }) {
   const now = useNow();
-  const urls = useMemo(() => [`/api/v1/devices/${encodeURIComponent(hostname)}`], [hostname]);
+  const urls = useMemo(() => [withLab(`/api/v1/devices/${encodeURIComponent(hostname)}`, lab)], [hostname, lab]);
   const remote = useRemote(urls, { reloadKey: health });
   const body = remote.bodies && remote.bodies[0];
   // An answer about another health (asked before the last change) says nothing of this one.

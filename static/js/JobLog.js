@@ -18,7 +18,8 @@ function stateWords(log) {
   return log.started ? "following live" : "connecting";
 }
 
-export function JobLog({ job, follow }) {
+/** `job`: the job's id (of `lab`, if named); `follow(job, onMessage, lab)` → stop (logtail.js). */
+export function JobLog({ job, lab = "", follow }) {
   const [log, setLog] = useState(EMPTY);
   const list = useRef(null);
   const atBottom = useRef(true);
@@ -26,8 +27,8 @@ export function JobLog({ job, follow }) {
     setLog(EMPTY);
     atBottom.current = true;
     if (!follow) return undefined;
-    return follow(Number(job), (message) => setLog((prev) => reduceLog(prev, message)));
-  }, [job, follow]);
+    return follow(Number(job), (message) => setLog((prev) => reduceLog(prev, message)), lab);
+  }, [job, lab, follow]);
   useEffect(() => {
     const el = list.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;

@@ -13,6 +13,7 @@ import { symbolFor, token } from "./lava.js";
 import { useRemote } from "./remote.js";
 import { formatClock, formatDateTime, formatDuration } from "./time.js";
 import { jobSteps } from "./timeline.js";
+import { withLab } from "./labs.js";
 
 function Steps({ body }) {
   const steps = useMemo(() => jobSteps(body.path), [body]);
@@ -43,9 +44,9 @@ function Steps({ body }) {
       ${finished ? "From submission to the end" : "So far"}: ${formatDuration(end - first)}</p>`}`;
 }
 
-/** `id`; `reloadKey` changes when the live job does (its state or health): ask again. */
-function JobPathView({ id, reloadKey }) {
-  const urls = useMemo(() => [`/api/v1/jobs/${encodeURIComponent(id)}`], [id]);
+/** `id` (of `lab`, if named); `reloadKey` changes when the live job does (its state or health): ask again. */
+function JobPathView({ id, lab = "", reloadKey }) {
+  const urls = useMemo(() => [withLab(`/api/v1/jobs/${encodeURIComponent(id)}`, lab)], [id, lab]);
   const remote = useRemote(urls, { reloadKey });
   let body;
   if (remote.bodies) body = html`<${Steps} body=${remote.bodies[0]} /><${JobMessages} messages=${remote.bodies[0].messages} leftOut=${remote.bodies[0].left_out} />`;

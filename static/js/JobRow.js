@@ -1,15 +1,16 @@
-/** One job: id, state or outcome in words, where it runs or waits, and how long. */
+/** One job: id (and its lab, with several), state or outcome in words, where it runs or waits, and how long. */
 import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
 import { memo } from "./memo.js";
 import { label, symbolFor, token } from "./lava.js";
+import { inLab, labOf, objectKey, relatedKey } from "./labs.js";
 import { durationBetween, formatClock, formatDateTime, formatDuration, parseTime } from "./time.js";
 
 /** The device a job runs on (opens its details), or the type it waits for. */
 function where(job, onOpen) {
   if (job.device) {
     return html`<button type="button" class="link-button job-device" title=${`Show ${job.device}`}
-      onClick=${() => onOpen("device", job.device)}>${job.device}</button>`;
+      onClick=${() => onOpen("device", relatedKey(job, job.device))}>${job.device}</button>`;
   }
   return html`<span class="job-device muted">${job.device_type ? `any ${job.device_type}` : "no device"}</span>`;
 }
@@ -31,11 +32,13 @@ function JobRowView({ job, variant, onOpen }) {
   const word = variant === "finished" ? label(job.health) : label(job.state);
   const symbol = symbolFor(variant === "finished" ? job.health : job.state);
   const cls = `job-row job-${variant} state-${token(job.state)} outcome-${token(job.health)}`;
+  const lab = labOf(job.lab);
   return html`
-    <li class=${cls} data-job=${job.id} data-state=${job.state ?? ""} data-health=${job.health ?? ""}>
+    <li class=${cls} data-job=${job.id} data-lab=${lab || undefined} data-state=${job.state ?? ""} data-health=${job.health ?? ""}>
       <div class="job-line">
-        <button type="button" class="link-button job-id" onClick=${() => onOpen("job", String(job.id))}
-          aria-label=${`Job ${job.id}: ${word}. Show details`}>#${job.id}</button>
+        <button type="button" class="link-button job-id" onClick=${() => onOpen("job", objectKey(lab, job.id))}
+          aria-label=${`Job ${job.id}${inLab(lab)}: ${word}. Show details`}>#${job.id}</button>
+        ${lab && html`<span class="job-lab" title=${`lab ${lab}`}>${lab}</span>`}
         <span class="job-word"><span class="symbol" aria-hidden="true">${symbol}</span> ${word}</span>
         ${where(job, onOpen)}
         ${when(job, variant)}

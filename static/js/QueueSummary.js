@@ -1,6 +1,7 @@
 /**
  * The queue per device type: how many jobs wait for each type and how long the oldest has waited,
- * the longest wait first. Shown above the queued jobs (Jobs view, desk and wall).
+ * the longest wait first (each type of each lab, with several labs). Shown above the queued jobs
+ * (Jobs view, desk and wall).
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -17,9 +18,9 @@ export function QueueSummary({ jobs }) {
   const now = Date.now();
   return html`
     <ul class="queue-summary" aria-label="Queued jobs per device type" data-minute=${minute}>
-      ${queues.map(([type, { count, oldest }]) => html`<li key=${type} class="queue-type" data-device-type=${type}
-          data-queued=${count}>
-        <span class="queue-type-name">${type || "unknown type"}</span>
+      ${queues.map(([key, { count, oldest, lab, type }]) => html`<li key=${key} class="queue-type" data-device-type=${type}
+          data-lab=${lab || undefined} data-queued=${count}>
+        ${lab && html`<span class="queue-type-lab">${lab} · </span>`}<span class="queue-type-name">${type || "unknown type"}</span>
         ${` ${count} queued`}${oldest != null ? `, oldest ${formatWait(now - oldest)}` : ""}
       </li>`)}
     </ul>`;

@@ -2,7 +2,8 @@
  * The Reports view: reliability per device, device type or worker over a period (GET
  * /api/v1/reports), in a sortable table, printable, with CSV and JSON exports of the same figures,
  * and each row's availability per UTC day as a sparkline (bars, with the lowest and highest day in
- * words for screen readers and as a tooltip).
+ * words for screen readers and as a tooltip). With several labs, one lab's report at a time (each
+ * lab keeps its own history): a choice of lab, the lab of the page's filter first.
  */
 import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -51,7 +52,12 @@ const Sparkline = ({ days }) => {
       height=${Math.max(1, Math.round(v * 16))} class=${v < 0.5 ? "low" : ""} />`))}</svg>`;
 };
 
-export function ReportsView() {
+const NO_LABS = [];
+
+/** `labs`: the named labs (none for a dashboard of one unnamed lab); `chosen`: the filter's lab, if any. */
+export function ReportsView({ labs = NO_LABS, chosen = "" }) {
+  const [picked, setLab] = useState(null);
+  const lab = labs.length ? (labs.includes(picked) ? picked : labs.includes(chosen) ? chosen : labs[0]) : "";
   const [group, setGroup] = useState("device");
   const [days, setDays] = useState(30);
   const [sort, setSort] = useState({ key: "availability", down: false });
@@ -60,8 +66,8 @@ export function ReportsView() {
   const query = useMemo(() => {
     const until = new Date();
     const since = new Date(until.getTime() - days * 86400 * 1000);
-    return `since=${since.toISOString()}&until=${until.toISOString()}&group=${group}`;
-  }, [group, days]);
+    return `since=${since.toISOString()}&until=${until.toISOString()}&group=${group}${lab ? `&lab=${encodeURIComponent(lab)}` : ""}`;
+  }, [group, days, lab]);
   useEffect(() => {
     const controller = new AbortController();
     setError(null);
@@ -83,8 +89,10 @@ export function ReportsView() {
       onClick=${() => setSort({ key, down: sort.key === key ? !sort.down : false })}>${label}</button></th>`;
   return html`
     <section id="reports-view" class="panel reports-view" aria-label="Reliability report">
-      <h2>Reliability${body ? ` ${day(body.from)} – ${day(body.to)}` : ""}</h2>
+      <h2>Reliability${lab ? ` of lab ${lab}` : ""}${body ? ` ${day(body.from)} – ${day(body.to)}` : ""}</h2>
       <div class="report-controls">
+        ${labs.length > 0 && html`<label>Lab <select id="report-lab" value=${lab} onChange=${(e) => setLab(e.target.value)}>
+          ${labs.map((name) => html`<option key=${name} value=${name}>${name}</option>`)}</select></label>`}
         <label>Per <select id="report-group" value=${group} onChange=${(e) => setGroup(e.target.value)}>
           ${GROUPS.map(([key, label]) => html`<option key=${key} value=${key}>${label}</option>`)}</select></label>
         <label>Over <select id="report-days" value=${days} onChange=${(e) => setDays(Number(e.target.value))}>

@@ -1,7 +1,19 @@
-/** Says plainly that the data is made up when no LAVA server is configured. */
+/**
+ * Says plainly that the data is made up when no LAVA server is configured; with several labs, which
+ * labs are the simulator's (`labs`: their names; none for a dashboard of one simulated lab).
+ */
 import { html } from "./html.js";
 
-export function SimulatedBanner() {
+const NO_LABS = [];
+
+export function SimulatedBanner({ labs = NO_LABS }) {
+  if (labs.length) {
+    return html`
+      <div id="simulated-banner" class="simulated-banner" role="note">
+        <strong>Simulated lab${labs.length > 1 ? "s" : ""}: ${labs.join(", ")}</strong>
+        <span>: the devices, jobs and workers of ${labs.length > 1 ? "these labs" : "this lab"} come from the dashboard's built-in simulator.</span>
+      </div>`;
+  }
   return html`
     <div id="simulated-banner" class="simulated-banner" role="note">
       <strong>Simulated lab — no LAVA server configured</strong>

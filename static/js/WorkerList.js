@@ -4,8 +4,9 @@ import { html } from "./html.js";
 import { Panel } from "./Panel.js";
 import { WorkerRow } from "./WorkerRow.js";
 import { sortedWorkers } from "./selectors.js";
+import { keyOf } from "./labs.js";
 
-/** `hostsOf`: worker → its devices' hostnames (devicesByWorker). */
+/** `hostsOf`: worker's key (labs.js) → its devices' hostnames (devicesByWorker). */
 const NONE = [];
 
 export function WorkerList({ workers, devices, hostsOf, onOpen, note }) {
@@ -18,7 +19,10 @@ export function WorkerList({ workers, devices, hostsOf, onOpen, note }) {
           <thead><tr><th scope="col">Worker</th><th scope="col">State</th><th scope="col">Health</th>
             <th scope="col" title="How long since its state or health changed">For</th><th scope="col">Devices</th></tr></thead>
           <tbody>
-            ${list.map((w) => html`<${WorkerRow} key=${w.hostname} worker=${w} hosts=${hostsOf.get(w.hostname) || NONE} devices=${devices} onOpen=${onOpen} />`)}
+            ${list.map((w) => {
+              const key = keyOf("worker", w);
+              return html`<${WorkerRow} key=${key} worker=${w} hosts=${hostsOf.get(key) || NONE} devices=${devices} onOpen=${onOpen} />`;
+            })}
           </tbody>
         </table>`}
     <//>`;

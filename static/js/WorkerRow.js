@@ -2,22 +2,25 @@
 import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
 import { label, symbolFor, token } from "./lava.js";
+import { inLab, labOf, objectKey } from "./labs.js";
 
 export const MAX_DEVICE_CHIPS = 16;
 
 /**
- * `hosts`: the hostnames of the worker's devices (sorted); `devices`: the page's devices Map (for
- * each chip's health); `onOpen(kind, id)` opens details.
+ * `hosts`: the hostnames of the worker's devices (sorted; of its own lab); `devices`: the page's
+ * devices Map (for each chip's health); `onOpen(kind, key)` opens details.
  */
 export function WorkerRow({ worker, hosts, devices, onOpen }) {
   const shown = hosts.slice(0, MAX_DEVICE_CHIPS);
+  const lab = labOf(worker.lab);
   return html`
-    <tr data-worker=${worker.hostname} data-state=${worker.state ?? ""} data-health=${worker.health ?? ""}
+    <tr data-worker=${worker.hostname} data-lab=${lab || undefined} data-state=${worker.state ?? ""} data-health=${worker.health ?? ""}
         class=${`worker-row state-${token(worker.state)} health-${token(worker.health)}`}>
       <th scope="row">
-        <button type="button" class="link-button worker-name" onClick=${() => onOpen("worker", worker.hostname)}
-          aria-label=${`${worker.hostname}: ${label(worker.state)}, ${label(worker.health)}. Show details`}>
+        <button type="button" class="link-button worker-name" onClick=${() => onOpen("worker", objectKey(lab, worker.hostname))}
+          aria-label=${`${worker.hostname}${inLab(lab)}: ${label(worker.state)}, ${label(worker.health)}. Show details`}>
           ${worker.hostname}</button>
+        ${lab && html` <span class="worker-lab">${lab}</span>`}
       </th>
       <td class="worker-state"><span class="symbol" aria-hidden="true">${symbolFor(worker.state)}</span> ${label(worker.state)}</td>
       <td class="worker-health">${label(worker.health)}</td>
@@ -26,11 +29,11 @@ export function WorkerRow({ worker, hosts, devices, onOpen }) {
         <span class="worker-device-count">${hosts.length}</span>
         <span class="chips">
           ${shown.map((host) => {
-            const device = devices.get(host);
+            const device = devices.get(objectKey(lab, host));
             const health = device ? device.health : null;
             return html`<button type="button" key=${host} class=${`chip health-${token(health)}`}
               title=${device ? `${host}: ${label(device.state)}, ${label(health)}` : host}
-              onClick=${() => onOpen("device", host)}>${host}${health && health !== "Good"
+              onClick=${() => onOpen("device", objectKey(lab, host))}>${host}${health && health !== "Good"
                 ? html` <span class="chip-health">${symbolFor(health)} ${health}</span>` : ""}</button>`;
           })}
           ${hosts.length > shown.length && html`<span class="more">+${hosts.length - shown.length} more</span>`}

@@ -8,6 +8,10 @@
  */
 import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { getJson } from "./remote.js";
+import { labOf, objectKey } from "./labs.js";
+
+// An alert's id is unique within its lab only (several labs): its lab and id tell it apart.
+const alertKey = (a) => objectKey(labOf(a.lab), a.id);
 
 export const POLL_MS = 10000;
 const LIMIT = 200;
@@ -18,14 +22,14 @@ export const canNotify = () => typeof Notification !== "undefined";
 /** Show one notification per newly firing alert (the first answer only marks what is known). */
 function notifyNew(alerts, seen, first) {
   const firing = alerts.filter((a) => a.status === "firing");
-  const fresh = firing.filter((a) => !seen.has(a.id));
+  const fresh = firing.filter((a) => !seen.has(alertKey(a)));
   seen.clear();
-  for (const a of firing) seen.add(a.id);
+  for (const a of firing) seen.add(alertKey(a));
   if (first || !canNotify() || Notification.permission !== "granted" || !document.hidden) return;
   for (const a of fresh.slice(0, 5)) {
     try {
       // `tag`: one notification per alert, however often it is seen.
-      new Notification(`${a.rule}: ${a.subject}`, { body: a.message, tag: a.id });
+      new Notification(`${labOf(a.lab) ? `${a.lab} · ` : ""}${a.rule}: ${a.subject}`, { body: a.message, tag: alertKey(a) });
     } catch (err) { /* a browser that only notifies from a service worker: the page still shows it */ }
   }
 }

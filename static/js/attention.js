@@ -9,7 +9,11 @@
  * standing first. Maintenance is left out: a person put the device there (an alert about it, if
  * the server's rules say so, is shown). The page's own facts rank as warnings: a critical alert
  * comes before them all, an info one after.
+ *
+ * With several labs every object is one lab's (labs.js keys): a device's worker and health checks,
+ * a worker's devices and a type's queue are looked for in its own lab, and each item says its lab.
  */
+import { labOf, objectKey, relatedKey } from "./labs.js";
 import { queueByType } from "./queue.js";
 import { parseTime } from "./time.js";
 import { compareNames } from "./selectors.js";
@@ -30,11 +34,14 @@ const KINDS = { device: "device", worker: "worker", device_type: "queue", lab: "
 
 const pad = (n) => String(n).padStart(2, "0");
 
-/** "kind:id" of the object an alert is about, as the strip names its items (null: none). */
+/** "kind:key" of the object an alert is about, as the strip names its items (null: none). */
 export function alertObject(alert) {
   const kind = KINDS[alert.subject_kind];
-  return kind ? `${kind}:${alert.subject}` : null;
+  return kind ? `${kind}:${objectKey(labOf(alert.lab), alert.subject)}` : null;
 }
+
+/** An item's words begin with its lab when it has one: "east · qemu-01 Bad 5 min". */
+const labWords = (lab) => (lab ? `${lab} · ` : "");
 
 /**
  * A wait to the minute, as the strip says it: "<1 min", "12 min", "3 h 05 min", "2 d 4 h". To
@@ -55,44 +62,49 @@ function since(iso, now) {
   return t == null ? null : formatWait(now - t);
 }
 
-/** The newest finished health check of each device among the jobs the page holds: Map host → job. */
+/** The newest finished health check of each device among the jobs the page holds: Map device key → job. */
 export function lastHealthChecks(jobs) {
   const out = new Map();
   for (const job of jobs.values()) {
     if (job.health_check !== true || job.state !== "Finished" || !job.device) continue;
     const ended = parseTime(job.end_time) ?? parseTime(job.updated) ?? 0;
-    const before = out.get(job.device);
-    if (!before || ended > before.ended) out.set(job.device, { job, ended });
+    const device = relatedKey(job, job.device);
+    const before = out.get(device);
+    if (!before || ended > before.ended) out.set(device, { job, ended });
   }
   return new Map([...out].map(([host, { job }]) => [host, job]));
 }
 
 function deviceItems(devices, workers, checks, now) {
   const items = [];
-  for (const device of devices.values()) {
+  for (const [key, device] of devices) {
     if (device.health !== "Bad" && device.health !== "Looping") continue;
-    const worker = device.worker ? workers.get(device.worker) : null;
+    const worker = device.worker ? workers.get(relatedKey(device, device.worker)) : null;
     if (worker && worker.state === "Offline") continue; // said once, by its worker's item
-    const check = checks.get(device.hostname);
+    const check = checks.get(key);
     const age = since(device.since, now);
-    const text = [`${device.hostname} ${device.health}${age ? ` ${age}` : ""}`,
+    const lab = labOf(device.lab);
+    const text = [`${labWords(lab)}${device.hostname} ${device.health}${age ? ` ${age}` : ""}`,
       check ? `last health check #${check.id} ${check.health}` : ""].filter(Boolean).join(" · ");
-    items.push({ key: `device:${device.hostname}`, severity: device.health === "Bad" ? SEVERITY.bad : SEVERITY.looping,
-      weight: 1, started: parseTime(device.since) ?? now, kind: "device", id: device.hostname, level: device.health, text });
+    items.push({ key: `device:${key}`, severity: device.health === "Bad" ? SEVERITY.bad : SEVERITY.looping,
+      weight: 1, started: parseTime(device.since) ?? now, kind: "device", id: key, lab, level: device.health, text });
   }
   return items;
 }
 
 function workerItems(devices, workers, now) {
   const items = [];
-  for (const worker of workers.values()) {
+  for (const [key, worker] of workers) {
     if (worker.state !== "Offline") continue;
     let count = 0;
-    for (const device of devices.values()) if (device.worker === worker.hostname && device.health !== "Retired") count += 1;
+    for (const device of devices.values()) {
+      if (device.worker != null && relatedKey(device, device.worker) === key && device.health !== "Retired") count += 1;
+    }
     const age = since(worker.since, now);
-    items.push({ key: `worker:${worker.hostname}`, severity: SEVERITY.worker, weight: count,
-      started: parseTime(worker.since) ?? now, kind: "worker", id: worker.hostname, level: "Offline",
-      text: `worker ${worker.hostname} Offline${age ? ` ${age}` : ""}: ${count} device${count === 1 ? "" : "s"}` });
+    const lab = labOf(worker.lab);
+    items.push({ key: `worker:${key}`, severity: SEVERITY.worker, weight: count,
+      started: parseTime(worker.since) ?? now, kind: "worker", id: key, lab, level: "Offline",
+      text: `${labWords(lab)}worker ${worker.hostname} Offline${age ? ` ${age}` : ""}: ${count} device${count === 1 ? "" : "s"}` });
   }
   return items;
 }
@@ -101,29 +113,30 @@ function workerItems(devices, workers, now) {
 function queueItems(devices, workers, jobs, now) {
   const ready = new Set();
   for (const device of devices.values()) {
-    const worker = device.worker ? workers.get(device.worker) : null;
+    const worker = device.worker ? workers.get(relatedKey(device, device.worker)) : null;
     if (device.state === "Idle" && device.health === "Good" && !(worker && worker.state === "Offline")) {
-      ready.add(device.device_type ?? "");
+      ready.add(relatedKey(device, device.device_type ?? ""));
     }
   }
   const items = [];
-  for (const [type, { count, oldest }] of queueByType(jobs)) {
-    if (ready.has(type) || oldest == null || now - oldest < STARVING_AFTER_MS) continue;
-    items.push({ key: `queue:${type}`, severity: SEVERITY.queue, weight: count, started: oldest,
-      kind: "queue", id: type, level: "Queue",
-      text: `${type || "unknown type"}: ${count} queued, oldest ${formatWait(now - oldest)}, no Idle Good device` });
+  for (const [key, { count, oldest, lab, type }] of queueByType(jobs)) {
+    if (ready.has(key) || oldest == null || now - oldest < STARVING_AFTER_MS) continue;
+    items.push({ key: `queue:${key}`, severity: SEVERITY.queue, weight: count, started: oldest,
+      kind: "queue", id: key, lab, type, level: "Queue",
+      text: `${labWords(lab)}${type || "unknown type"}: ${count} queued, oldest ${formatWait(now - oldest)}, no Idle Good device` });
   }
   return items;
 }
 
 /** Whether the page shows the alert's object: the strip follows the page's filter. */
 function shown(alert, kind, devices, workers, jobs) {
+  const lab = labOf(alert.lab);
   const id = alert.subject;
-  if (kind === "device") return devices.has(id);
-  if (kind === "worker") return workers.has(id);
+  if (kind === "device") return devices.has(objectKey(lab, id));
+  if (kind === "worker") return workers.has(objectKey(lab, id));
   if (kind === "queue") {
-    for (const d of devices.values()) if (d.device_type === id) return true;
-    for (const j of jobs.values()) if (j.device_type === id) return true;
+    for (const d of devices.values()) if (d.device_type === id && labOf(d.lab) === lab) return true;
+    for (const j of jobs.values()) if (j.device_type === id && labOf(j.lab) === lab) return true;
     return false;
   }
   return true;
@@ -138,13 +151,15 @@ function alertItems(alerts, said, devices, workers, jobs) {
   const items = [];
   for (const alert of alerts) {
     const kind = KINDS[alert.subject_kind];
-    if (alert.status !== "firing" || !kind || said.has(`${kind}:${alert.subject}`)
+    const lab = labOf(alert.lab);
+    const id = objectKey(lab, alert.subject);
+    if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`)
       || !shown(alert, kind, devices, workers, jobs)) continue;
     const level = Object.hasOwn(LEVELS, alert.severity) ? alert.severity : "warning";
     const acked = alert.acked_by ? ` (acknowledged by ${alert.acked_by})` : "";
-    items.push({ key: `alert:${alert.key}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
-      started: parseTime(alert.fired_at) ?? 0, kind, id: alert.subject, alert: alert.key, level,
-      text: `${alert.message}${acked}` });
+    items.push({ key: `alert:${objectKey(lab, alert.key)}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
+      started: parseTime(alert.fired_at) ?? 0, kind, id, lab, type: kind === "queue" ? alert.subject : undefined,
+      alert: alert.key, level, text: `${labWords(lab)}${alert.message}${acked}` });
   }
   return items;
 }
@@ -152,16 +167,16 @@ function alertItems(alerts, said, devices, workers, jobs) {
 /**
  * `{devices, jobs, workers}`: the page's Maps (already narrowed by the filter); `alerts`: the
  * server's alerts (only the firing ones count); `now`: epoch ms.
- * → items `{key, severity, kind, id, level, text}` (and `alert`, its key, for an alert's item),
- * worst first, at most MAX_ITEMS.
+ * → items `{key, severity, kind, id, lab, level, text}` (`id` the object's key, labs.js; `type`
+ * for a queue; `alert`, its key, for an alert's item), worst first, at most MAX_ITEMS.
  */
 export function attentionItems({ devices, jobs, workers, alerts = [] }, now) {
   const checks = lastHealthChecks(jobs);
   const own = [...workerItems(devices, workers, now), ...deviceItems(devices, workers, checks, now),
     ...queueItems(devices, workers, jobs, now)];
   const said = new Set(own.map((item) => `${item.kind}:${item.id}`));
-  for (const device of devices.values()) {
-    if (device.worker && said.has(`worker:${device.worker}`)) said.add(`device:${device.hostname}`);
+  for (const [key, device] of devices) {
+    if (device.worker && said.has(`worker:${relatedKey(device, device.worker)}`)) said.add(`device:${key}`);
   }
   const rank = (item) => (item.alert ? LEVELS[item.level] : LEVELS.warning);
   return [...own, ...alertItems(alerts, said, devices, workers, jobs)]

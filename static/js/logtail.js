@@ -2,46 +2,58 @@
  * The live tail of a job's log (the server's live/logtail.py; docs/protocol.md): while a job's panel
  * is open the page follows its log, and the server pushes `log_lines` as LAVA writes them.
  */
+import { labOf, objectKey } from "./labs.js";
+
 export const MAX_LOG_LINES = 500; // the newest lines a page keeps of one job's log
 const FOLLOW_TIMEOUT_MS = 10000;
 const RETRY_MS = 1500; // "not known yet": the server is asking LAVA whether we may see the job
 const MAX_RETRIES = 20;
 
-/** `socket`'s follow(job, onMessage) → stop(): messages are {type: "ack"|"lines"|"error", ...}. */
+/**
+ * `socket`'s follow(job, onMessage, lab) → stop(): messages are {type: "ack"|"lines"|"error", ...}.
+ * A job of a named lab is followed with its lab (`{job, lab}`), and its lines are told apart by it
+ * (job 42 of east is not job 42 of west).
+ */
 export function createLogTail(socket) {
-  const listeners = new Map(); // job id → Set of fn(message)
-  const tell = (job, message) => {
-    for (const fn of listeners.get(job) || []) fn(message);
+  const listeners = new Map(); // key (labs.js) → {request: {job, lab?}, fns: Set of fn(message)}
+  const tell = (key, message) => {
+    const entry = listeners.get(key);
+    if (entry) for (const fn of entry.fns) fn(message);
   };
-  const ask = (job, tries) => {
-    socket.timeout(FOLLOW_TIMEOUT_MS).emit("log_follow", { job }, (err, ack) => {
-      if (!listeners.has(job)) return;
+  const ask = (key, tries) => {
+    const entry = listeners.get(key);
+    if (!entry) return;
+    socket.timeout(FOLLOW_TIMEOUT_MS).emit("log_follow", entry.request, (err, ack) => {
+      if (!listeners.has(key)) return;
       if (!err && ack && ack.ok !== true && ack.retry === true && tries < MAX_RETRIES) {
-        setTimeout(() => { if (listeners.has(job) && socket.connected) ask(job, tries + 1); }, RETRY_MS);
+        setTimeout(() => { if (listeners.has(key) && socket.connected) ask(key, tries + 1); }, RETRY_MS);
         return;
       }
-      tell(job, err ? { type: "error", error: "The server did not answer." } : { type: "ack", ...ack });
+      tell(key, err ? { type: "error", error: "The server did not answer." } : { type: "ack", ...ack });
     });
   };
   socket.on("log_lines", (message) => {
-    if (message && listeners.has(message.job)) tell(message.job, { type: "lines", ...message });
+    if (!message || message.job == null) return;
+    const key = objectKey(labOf(message.lab), message.job);
+    if (listeners.has(key)) tell(key, { type: "lines", ...message });
   });
   // A new connection knows nothing of what the old one followed: follow again (the ack brings
   // the lines held, merged by number, so none is shown twice).
-  socket.on("connect", () => { for (const job of listeners.keys()) ask(job, 0); });
-  return function follow(job, onMessage) {
-    let set = listeners.get(job);
-    if (!set) {
-      set = new Set();
-      listeners.set(job, set);
-      if (socket.connected) ask(job, 0);
+  socket.on("connect", () => { for (const key of listeners.keys()) ask(key, 0); });
+  return function follow(job, onMessage, lab = "") {
+    const key = objectKey(lab, job);
+    let entry = listeners.get(key);
+    if (!entry) {
+      entry = { request: lab ? { job, lab } : { job }, fns: new Set() };
+      listeners.set(key, entry);
+      if (socket.connected) ask(key, 0);
     }
-    set.add(onMessage);
+    entry.fns.add(onMessage);
     return () => {
-      set.delete(onMessage);
-      if (set.size || listeners.get(job) !== set) return;
-      listeners.delete(job);
-      if (socket.connected) socket.emit("log_unfollow", { job });
+      entry.fns.delete(onMessage);
+      if (entry.fns.size || listeners.get(key) !== entry) return;
+      listeners.delete(key);
+      if (socket.connected) socket.emit("log_unfollow", entry.request);
     };
   };
 }

@@ -14,6 +14,7 @@ import { createLogTail } from "./logtail.js";
 import { initialState, processMessages } from "./store.js";
 import { applyTheme } from "./theme.js";
 import { RATE_KEYS, clearFilters, parseOptions, serializeOptions, withOptions } from "./url.js";
+import { PROTOCOL } from "./protocol.js";
 
 const SUBSCRIBE_TIMEOUT_MS = 10000;
 const SUBSCRIBE_RETRY_MS = 3000;
@@ -38,7 +39,9 @@ const page = root.dataset;
 const version = page.version || "";
 
 let options = parseOptions(location.search);
-let state = initialState({ simulated: page.simulated === "true", lava_url: page.lavaUrl || "" });
+// The labs are known before the first snapshot when the bootstrap names them (the charts and
+// reports then ask each lab's history from the start).
+let state = initialState({ simulated: page.simulated === "true", lava_url: page.lavaUrl || "", labs: PROTOCOL.labs });
 let status = { state: "reconnecting", text: "Connecting…", error: null };
 let queue = [];
 let frame = 0;
@@ -149,8 +152,9 @@ const actions = Object.freeze({
   setView: (view) => update({ view: view === "all" && !options.wall ? null : view }),
   setGroup: (group) => update({ group }),
   setSort: (sort) => update({ sort }),
-  // The attention strip's queue item: the Jobs view, narrowed to the device type.
-  showQueue: (type) => update({ view: options.wall ? options.view : "jobs", filter: type ? { device_types: [type] } : {} }),
+  // The attention strip's queue item: the Jobs view, narrowed to the device type (and its lab).
+  showQueue: (type, lab) => update({ view: options.wall ? options.view : "jobs",
+    filter: type ? { device_types: [type], ...(lab && options.filter.labs ? { labs: [lab] } : {}) } : {} }),
   setTheme: (theme) => update({ theme }),
   setHealthCheck: (healthCheck) => update({ healthCheck }),
   setFeedKinds: (feedKinds) => update({ feedKinds }),
@@ -159,7 +163,7 @@ const actions = Object.freeze({
   clearFilters: () => setOptions(clearFilters(options)),
   reconnect,
   // A job panel's live log: follow(job, onMessage) → stop (logtail.js).
-  followLog: (job, onMessage) => followLog(job, onMessage),
+  followLog: (job, onMessage, lab) => followLog(job, onMessage, lab),
 });
 
 window.addEventListener("popstate", () => setOptions(parseOptions(location.search)));
@@ -210,22 +214,31 @@ function subscribe() {
 /**
  * Events per minute must not restart at 0 on a reload: ask the server's event store for the last
  * minute, per second, with the page's filter, once per page load. A filter the store cannot follow
- * (several values of a key, or health), history off or an error: the page counts from now.
+ * (several values of a key, or health), history off or an error: the page counts from now. With
+ * several labs each keeps its own store: each lab shown is asked (at most RATE_LABS), and added up.
  */
-function seedRateFromServer() {
+const RATE_LABS = 8;
+function seedRateFromServer(snapshot) {
   const flt = options.filter;
   if (page.history !== "true" || flt.health.length || RATE_KEYS.some(([, key]) => flt[key].length > 1)) return;
+  const named = snapshot && snapshot.meta && Array.isArray(snapshot.meta.labs)
+    ? snapshot.meta.labs.map((lab) => lab && lab.name).filter((name) => typeof name === "string" && name) : [];
+  const labs = flt.labs && flt.labs.length ? flt.labs : named.length ? named : [""];
+  if (labs.length > RATE_LABS) return;
   const now = Date.now();
   const params = new URLSearchParams({ bucket: "second", since: new Date(now - 61000).toISOString(),
     until: new Date(now + 1000).toISOString() });
   for (const [name, key] of RATE_KEYS) if (flt[key].length) params.set(name, flt[key][0]);
-  fetch(`/api/v1/stats/events?${params}`, { headers: { Accept: "application/json" } })
-    .then((response) => (response.ok ? response.json() : null))
-    .then((body) => {
-      if (!body || !body.series) return;
+  const ask = (lab) => fetch(`/api/v1/stats/events?${params}${lab ? `&lab=${encodeURIComponent(lab)}` : ""}`,
+    { headers: { Accept: "application/json" } }).then((response) => (response.ok ? response.json() : null));
+  Promise.all(labs.map(ask))
+    .then((bodies) => {
+      if (bodies.some((body) => !body || !body.series)) return;
       const perSecond = new Map();
-      for (const points of Object.values(body.series)) {
-        for (const [second, n] of points) perSecond.set(second, (perSecond.get(second) || 0) + n);
+      for (const body of bodies) {
+        for (const points of Object.values(body.series)) {
+          for (const [second, n] of points) perSecond.set(second, (perSecond.get(second) || 0) + n);
+        }
       }
       enqueue({ type: "rate", payload: { seconds: [...perSecond] } });
     })
@@ -249,7 +262,7 @@ socket.on("snapshot", (snapshot) => {
   if (snapshot && snapshot.filter && !sameFilter(snapshot.filter, subscriptionFilter(options))) return;
   stats.snapshots += 1;
   enqueue({ type: "snapshot", payload: snapshot });
-  if (stats.snapshots === 1) seedRateFromServer();
+  if (stats.snapshots === 1) seedRateFromServer(snapshot);
   setStatus({ state: "live" });
 });
 socket.on("changes", (changes) => {

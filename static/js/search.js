@@ -1,6 +1,6 @@
 /**
  * Free-text search (`q=` in the URL). Client-side only: the server filters by exact values, this
- * narrows what the page shows by any word. Pure.
+ * narrows what the page shows by any word (a lab's name too, with several labs). Pure.
  */
 import { messageText } from "./describe.js";
 
@@ -14,15 +14,15 @@ function textOf(kind, obj) {
     let parts;
     if (kind === "device") {
       parts = [obj.hostname, obj.device_type, obj.worker, obj.state, obj.health,
-        obj.job == null ? "" : `#${obj.job}`];
+        obj.job == null ? "" : `#${obj.job}`, obj.lab];
     } else if (kind === "job") {
       parts = [`#${obj.id}`, obj.description, obj.submitter, obj.device, obj.device_type, obj.worker,
-        obj.state, obj.health, obj.health_check ? "health check" : "", obj.sub_id];
+        obj.state, obj.health, obj.health_check ? "health check" : "", obj.sub_id, obj.lab];
     } else if (kind === "worker") {
-      parts = [obj.hostname, obj.state, obj.health];
+      parts = [obj.hostname, obj.state, obj.health, obj.lab];
     } else {
       parts = [obj.job == null ? "" : `#${obj.job}`, messageText(obj), obj.device, obj.device_type,
-        obj.worker, obj.submitter, obj.topic];
+        obj.worker, obj.submitter, obj.topic, obj.lab];
     }
     text = parts.filter((p) => p != null && p !== "").join(" ").toLowerCase();
     texts.set(obj, text);

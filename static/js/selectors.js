@@ -1,6 +1,7 @@
 /** Views derived from the state for display: counts, groups, job lists. Pure. */
 import { filterMap, matchesTerms, queryTerms } from "./search.js";
 import { parseTime } from "./time.js";
+import { labOf, objectKey, relatedKey } from "./labs.js";
 import {
   DEVICE_HEALTHS, DEVICE_STATES, JOB_OUTCOMES, QUEUED_JOB_STATES, RUNNING_JOB_STATES, WORKER_STATES,
 } from "./lava.js";
@@ -46,53 +47,67 @@ export function workerCounts(workers) {
   return countBy([...workers.values()], "state", WORKER_STATES);
 }
 
-const GROUP_FIELDS = { type: "device_type", worker: "worker" };
+const GROUP_FIELDS = { type: "device_type", worker: "worker", lab: "lab" };
 
-function sortGroups(devices, field) {
+/**
+ * A device's group: `{key, lab, name}`. Types and workers are a lab's own (east's qemu queue is not
+ * west's, nor its workers), so with several labs a group is one lab's type or worker, keyed like
+ * an object ("east/qemu"); by lab, the lab itself. One unnamed lab: the key is the name.
+ */
+function groupOf(device, by) {
+  const lab = labOf(device.lab);
+  if (by === "lab") return { key: lab, lab, name: lab };
+  const name = device[GROUP_FIELDS[by]] ?? "";
+  return { key: objectKey(lab, name), lab, name };
+}
+
+function sortGroups(devices, by) {
   const groups = new Map();
-  for (const device of devices.values()) {
-    const key = device[field] ?? "";
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(device.hostname);
+  for (const [key, device] of devices) {
+    const group = groupOf(device, by);
+    if (!groups.has(group.key)) groups.set(group.key, { ...group, hosts: [] });
+    groups.get(group.key).hosts.push(key);
   }
-  return [...groups]
-    .sort(([a], [b]) => (a === "") - (b === "") || compareNames(a, b))
-    .map(([key, hosts]) => ({ key, hosts: hosts.sort(compareNames) }));
+  // By lab, then by name with the unknown ("") last; devices by key (their lab's, then hostname).
+  return [...groups.values()]
+    .sort((a, b) => compareNames(a.lab, b.lab) || (a.name === "") - (b.name === "") || compareNames(a.name, b.name))
+    .map((g) => ({ ...g, hosts: g.hosts.sort(compareNames) }));
 }
 
 /** Does the cached order still hold: same devices, each still in the same group? */
-function orderHolds(cache, devices, by, field) {
+function orderHolds(cache, devices, by) {
   if (!cache || cache.by !== by || cache.size !== devices.size) return false;
-  for (const [hostname, key] of cache.groupOf) {
-    const device = devices.get(hostname);
-    if (!device || (device[field] ?? "") !== key) return false;
+  for (const [key, group] of cache.groupOf) {
+    const device = devices.get(key);
+    if (!device || groupOf(device, by).key !== group) return false;
   }
   return true;
 }
 
 /**
- * Devices grouped by device type (`by` "type") or worker ("worker"), groups and hostnames in
- * natural order: `{groups: [{key, devices}], cache}`. Pass the previous `cache` back in: while
- * no device joins, leaves or changes group, the sort is skipped (it dominates with thousands of
- * devices) and a group whose devices are all unchanged keeps its array, so it can skip rendering.
+ * Devices grouped by device type (`by` "type"), worker ("worker") or lab ("lab"), groups and
+ * hostnames in natural order: `{groups: [{key, lab, name, devices}], cache}`. Pass the previous
+ * `cache` back in: while no device joins, leaves or changes group, the sort is skipped (it
+ * dominates with thousands of devices) and a group whose devices are all unchanged keeps its
+ * array, so it can skip rendering.
  */
 export function groupDevices(devices, by = "type", cache = null) {
-  const field = GROUP_FIELDS[by] || GROUP_FIELDS.type;
+  const field = GROUP_FIELDS[by] ? by : "type";
   let order = cache && cache.order;
-  let groupOf = cache && cache.groupOf;
-  if (!orderHolds(cache, devices, by, field)) {
+  let groupOfKey = cache && cache.groupOf;
+  if (!orderHolds(cache, devices, field)) {
     order = sortGroups(devices, field);
-    groupOf = new Map();
-    for (const { key, hosts } of order) for (const host of hosts) groupOf.set(host, key);
+    groupOfKey = new Map();
+    for (const { key, hosts } of order) for (const host of hosts) groupOfKey.set(host, key);
   }
   const previous = new Map(((cache && cache.groups) || []).map((g) => [g.key, g.devices]));
-  const groups = order.map(({ key, hosts }) => {
+  const groups = order.map(({ key, lab, name, hosts }) => {
     const list = hosts.map((host) => devices.get(host));
     const before = previous.get(key);
     const same = before && before.length === list.length && before.every((d, i) => d === list[i]);
-    return { key, devices: same ? before : list };
+    return { key, lab, name, devices: same ? before : list };
   });
-  return { groups, cache: { by, size: devices.size, order, groupOf, groups } };
+  return { groups, cache: { by: field, size: devices.size, order, groupOf: groupOfKey, groups } };
 }
 
 const time = (value) => parseTime(value) ?? Infinity;
@@ -173,39 +188,43 @@ export function visibleFeed(feed, kinds, terms) {
 
 /**
  * Each worker's devices, in natural order of hostname: the devices' `worker` field is the one
- * owner of that fact (worker records do not list their devices). Map worker → [hostname].
+ * owner of that fact (worker records do not list their devices). Map worker's key (labs.js) →
+ * [hostname]: a worker has the devices of its own lab that name it.
  */
 export function devicesByWorker(devices) {
   const out = new Map();
   for (const device of devices.values()) {
     if (device.worker == null) continue;
-    const list = out.get(device.worker);
+    const worker = relatedKey(device, device.worker);
+    const list = out.get(worker);
     if (list) list.push(device.hostname);
-    else out.set(device.worker, [device.hostname]);
+    else out.set(worker, [device.hostname]);
   }
   for (const list of out.values()) list.sort(compareNames);
   return out;
 }
 
-/** Workers in natural order of hostname. */
+/** Workers in natural order of lab, then hostname. */
 export function sortedWorkers(workers) {
-  return [...workers.values()].sort((a, b) => compareNames(a.hostname, b.hostname));
+  return [...workers.values()].sort((a, b) => compareNames(a.lab, b.lab) || compareNames(a.hostname, b.hostname));
 }
 
 /**
  * How much a device needs a person, for the problems-first sort: 0 its worker is Offline, then
- * Bad, Looping, Unknown, Maintenance, the rest, Retired last.
+ * Bad, Looping, Unknown, Maintenance, the rest, Retired last. `offlineWorkers`: the keys of the
+ * Offline workers (labs.js: the hostname, with its lab when it has one).
  */
 const HEALTH_RANK = { Bad: 1, Looping: 2, Unknown: 3, Maintenance: 4, Retired: 6 };
 export function problemRank(device, offlineWorkers) {
-  if (device.worker && offlineWorkers.has(device.worker) && device.health !== "Retired") return 0;
+  if (device.worker && offlineWorkers.has(relatedKey(device, device.worker)) && device.health !== "Retired") return 0;
   return HEALTH_RANK[device.health] ?? 5;
 }
 
 /**
  * Groups (from groupDevices) with problems first: in each group by rank then name, and the
- * groups by their worst device, then by how many of their devices rank below "the rest".
- * A group whose order is unchanged keeps its array.
+ * groups by their worst device, then by how many of their devices rank below "the rest". With
+ * several labs a lab's groups stay together (a wall is read lab by lab), the labs ordered the same
+ * way by their worst group. A group whose order is unchanged keeps its array.
  */
 export function problemsFirst(groups, offlineWorkers) {
   const ranked = groups.map((g) => {
@@ -214,8 +233,18 @@ export function problemsFirst(groups, offlineWorkers) {
     const same = sorted.every((d, i) => d === g.devices[i]);
     const worst = sorted.length ? ranks.get(sorted[0]) : 9;
     const problems = sorted.filter((d) => ranks.get(d) < 5).length;
-    return { key: g.key, devices: same ? g.devices : sorted, worst, problems };
+    return { ...g, devices: same ? g.devices : sorted, worst, problems };
   });
-  return ranked.sort((a, b) => a.worst - b.worst || b.problems - a.problems || compareNames(a.key, b.key))
-    .map(({ key, devices }) => ({ key, devices }));
+  const labs = new Map();
+  for (const g of ranked) {
+    const lab = labs.get(g.lab || "") || { worst: 9, problems: 0 };
+    labs.set(g.lab || "", { worst: Math.min(lab.worst, g.worst), problems: lab.problems + g.problems });
+  }
+  const labOrder = (a, b) => {
+    const x = labs.get(a.lab || "");
+    const y = labs.get(b.lab || "");
+    return x.worst - y.worst || y.problems - x.problems || compareNames(a.lab, b.lab);
+  };
+  return ranked.sort((a, b) => labOrder(a, b) || a.worst - b.worst || b.problems - a.problems || compareNames(a.key, b.key))
+    .map(({ worst, problems, ...group }) => group);
 }

@@ -11,19 +11,22 @@ import { JOB_OUTCOMES } from "./lava.js";
 import { CATEGORIES, KINDS } from "./protocol.js";
 
 /** Server filter key (filter.js) → query parameter of the statistics endpoints. */
-const PARAMS = { device_types: "device_type", workers: "worker", submitters: "submitter", devices: "device" };
+const PARAMS = { labs: "lab", device_types: "device_type", workers: "worker", submitters: "submitter", devices: "device" };
 
-/** What each statistic can be narrowed by (dashboard/history_api.py). */
+/**
+ * What each statistic can be narrowed by (dashboard/web/history.py). With several labs each lab
+ * keeps its own history: the page asks each lab (`labs`, one value a request) and adds them up.
+ */
 export const ACCEPTS = {
-  events: ["device_types", "workers", "submitters", "devices"],
-  utilisation: ["device_types", "workers", "devices"],
-  outcomes: ["device_types", "submitters", "devices"],
-  queue: ["device_types", "submitters"],
+  events: ["labs", "device_types", "workers", "submitters", "devices"],
+  utilisation: ["labs", "device_types", "workers", "devices"],
+  outcomes: ["labs", "device_types", "submitters", "devices"],
+  queue: ["labs", "device_types", "submitters"],
 };
 
 /** URL words for the notes ("not by submitter"). */
 export const FILTER_WORDS = { device_types: "device type", workers: "worker", submitters: "submitter",
-  devices: "device", health: "health" };
+  devices: "device", health: "health", labs: "lab" };
 
 /** At most this many requests per chart and refresh; past it the chart asks for a narrower filter. */
 export const MAX_QUERIES = 8;

@@ -6,9 +6,14 @@
  * Protocol (docs/protocol.md): a `snapshot` replaces everything and sets `seq`; `changes` carry
  * `{prev, seq, changes: [{seq, kind, id, data}]}`. They are ignored until a snapshot arrived; if
  * `prev > seq` a batch was missed, so the caller must subscribe again for a fresh snapshot.
+ *
+ * Every object is kept under its key (labs.js `objectKey`): its lab and id when the dashboard
+ * watches several named labs ("east/qemu-01"; a change names its lab next to its id), the id alone
+ * otherwise.
  */
 import { matchesFilter } from "./filter.js";
 import { historyEntry } from "./history.js";
+import { ID_FIELDS, keyOf, labOf, labsOf, objectKey } from "./labs.js";
 import { MAX_FINISHED_JOBS } from "./protocol.js";
 import { countEvents, seedRate } from "./rate.js";
 import { parseTime } from "./time.js";
@@ -23,13 +28,15 @@ export const LIMITS = Object.freeze({
 });
 
 const COLLECTIONS = { device: "devices", job: "jobs", worker: "workers" };
-const ID_FIELDS = { device: "hostname", job: "id", worker: "hostname", event: "uuid" };
 
 const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
 const asList = (value) => (Array.isArray(value) ? value : []);
 const finiteOr = (value, fallback) => (Number.isFinite(value) ? value : fallback);
 
-/** The state before any snapshot: empty, not ready. `meta` comes from the page's data attributes. */
+/**
+ * The state before any snapshot: empty, not ready. `meta` comes from the page's data attributes
+ * (and `meta.labs` from its bootstrap, when the server puts the labs there).
+ */
 export function initialState(meta = {}) {
   return {
     ready: false, // a snapshot has been applied
@@ -39,18 +46,19 @@ export function initialState(meta = {}) {
     filter: {},
     meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null, cluster: null,
       access: null, store_recovered: null },
-    devices: new Map(), // hostname → device
-    jobs: new Map(), // String(id) → job
-    workers: new Map(), // hostname → worker
+    labs: labsOf(meta.labs, []), // the named labs, [{name, lava_url, simulated, lava}]; empty for one unnamed lab
+    devices: new Map(), // key (labs.js: hostname, or "lab/hostname") → device
+    jobs: new Map(), // key (String(id), or "lab/id") → job
+    workers: new Map(), // key (hostname, or "lab/hostname") → worker
     events: [], // oldest first, at most LIMITS.events
     feed: [], // newest first, at most LIMITS.feed
-    history: new Map(), // "kind:id" → entries, newest first (see history.js), least recent first
+    history: new Map(), // "kind:key" → entries, newest first (see history.js), least recent first
     rate: [], // events per second over the last minute (see rate.js)
     lastChangeAt: null, // epoch ms of the newest change seen
   };
 }
 
-/** The key of an object's history: "device:qemu-01", "job:42", "worker:lab-worker-01". */
+/** The key of an object's history: "device:qemu-01", "job:42", "worker:lab-worker-01" (with a lab: "job:east/42"). */
 export const historyKey = (kind, id) => `${kind}:${id}`;
 
 /** Add an entry to a history Map (a private copy: mutated), keeping both bounds. */
@@ -68,13 +76,17 @@ function trimHistory(history) {
   }
 }
 
-function indexBy(list, field) {
+function indexBy(list, kind) {
   const map = new Map();
   for (const item of asList(list)) {
-    if (isObject(item) && item[field] != null) map.set(String(item[field]), item);
+    const key = isObject(item) ? keyOf(kind, item) : null;
+    if (key != null) map.set(key, item);
   }
   return map;
 }
+
+/** An event's key: its uuid, with its lab when it has one. */
+const eventKey = (event) => keyOf("event", event);
 
 /** Drop the oldest finished jobs beyond `limit` (mutates `jobs`, which must be a private copy). */
 export function keepRecentFinished(jobs, limit) {
@@ -95,9 +107,12 @@ function objectTime(kind, data) {
   return parseTime(kind === "event" ? data.time : data.updated);
 }
 
-/** A live-feed entry; `received` (epoch ms) is when the page got it, to highlight new rows. */
-function feedItem(kind, id, data, prev, seq, now) {
-  return { key: seq == null ? `${kind}:${id}` : String(seq), seq, kind, id, data, prev,
+/**
+ * A live-feed entry; `id` is the object's key (to open it), `name` its id within its lab (to show),
+ * `received` (epoch ms) when the page got it, to highlight new rows.
+ */
+function feedItem(kind, id, data, prev, seq, now, lab = "", name = id) {
+  return { key: seq == null ? `${kind}:${id}` : String(seq), seq, kind, id, name, lab, data, prev,
     at: objectTime(kind, data) ?? now, received: now };
 }
 
@@ -121,8 +136,8 @@ function newestTime(snapshot, now) {
 function mergeFeed(feed, events, filter, now) {
   const kept = feed.filter((item) => matchesFilter(filter, item.kind, item.data ?? item.prev));
   const shown = new Set(kept.filter((item) => item.kind === "event").map((item) => item.id));
-  const added = events.filter((e) => !shown.has(String(e.uuid)))
-    .map((e) => feedItem("event", String(e.uuid), e, null, null, now));
+  const added = events.filter((e) => !shown.has(eventKey(e)))
+    .map((e) => feedItem("event", eventKey(e), e, null, null, now, labOf(e.lab), String(e.uuid)));
   if (added.length === 0) return kept.length === feed.length ? feed : kept;
   return added.concat(kept).sort((a, b) => b.at - a.at).slice(0, LIMITS.feed);
 }
@@ -160,9 +175,9 @@ export function applySnapshot(state, snapshot, now) {
   const times = [state.lastChangeAt, newestTime(snapshot, now)].filter((t) => t != null);
   const filter = isObject(snapshot.filter) ? snapshot.filter : {};
   const objects = {
-    devices: indexBy(snapshot.devices, "hostname"),
-    jobs: keepRecentFinished(indexBy(snapshot.jobs, "id"), LIMITS.finishedJobs),
-    workers: indexBy(snapshot.workers, "hostname"),
+    devices: indexBy(snapshot.devices, "device"),
+    jobs: keepRecentFinished(indexBy(snapshot.jobs, "job"), LIMITS.finishedJobs),
+    workers: indexBy(snapshot.workers, "worker"),
   };
   return {
     ...state,
@@ -172,6 +187,7 @@ export function applySnapshot(state, snapshot, now) {
     epoch: typeof snapshot.epoch === "string" ? snapshot.epoch : null,
     filter,
     meta: mergeMeta(state.meta, meta),
+    labs: labsOf(meta.labs, state.labs),
     ...objects,
     events,
     feed: mergeFeed(state.feed, events, filter, now),
@@ -202,11 +218,13 @@ export function mergeMeta(current, incoming) {
   };
 }
 
-const MAX_SOURCES = 20;
+const MAX_SOURCES = 256; // the server's bound: 8 sources for each of at most 32 labs
 function sourcesOf(list) {
   const text = (v) => (typeof v === "string" ? v.slice(0, 200) : "");
+  // A named lab's sources say which lab they feed (a dashboard of one lab: no `lab`).
   return list.filter(isObject).slice(0, MAX_SOURCES)
-    .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state), lost: s.lost === true }));
+    .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state), lost: s.lost === true,
+      ...(labOf(s.lab) ? { lab: labOf(s.lab) } : {}) }));
 }
 
 /** Copy-on-write view of a state: collections are copied at most once per batch of messages. */
@@ -245,8 +263,8 @@ class Draft {
     const state = this.next;
     if (this.copied.has("jobs")) keepRecentFinished(state.jobs, LIMITS.finishedJobs);
     if (this.newEvents.length || this.removedEvents.size) {
-      const replaced = new Set([...this.removedEvents, ...this.newEvents.map((e) => String(e.uuid))]);
-      state.events = state.events.filter((e) => !replaced.has(String(e.uuid)))
+      const replaced = new Set([...this.removedEvents, ...this.newEvents.map(eventKey)]);
+      state.events = state.events.filter((e) => !replaced.has(eventKey(e)))
         .concat(this.newEvents).slice(-LIMITS.events);
     }
     if (this.newFeed.length) {
@@ -259,6 +277,11 @@ class Draft {
   }
 }
 
+/** A change's lab (next to its id; its object's when it does not say) and id within it. */
+function changeLab(change) {
+  return labOf(change.lab) || (isObject(change.data) ? labOf(change.data.lab) : "");
+}
+
 function changeId(change) {
   if (change.id != null) return String(change.id);
   const field = ID_FIELDS[change.kind];
@@ -267,8 +290,12 @@ function changeId(change) {
 
 /** Apply one change to the draft; returns false if it was not understood. */
 function applyOne(draft, change, now) {
-  const id = changeId(change);
-  if (id == null || !(change.data === null || isObject(change.data))) return false;
+  const name = changeId(change);
+  if (name == null || !(change.data === null || isObject(change.data))) return false;
+  const lab = changeLab(change);
+  const id = objectKey(lab, name);
+  // The object says its lab as its change does (relations are looked for in the object's lab).
+  if (lab && change.data && change.data.lab !== lab) change = { ...change, data: { ...change.data, lab } };
   let prev = null;
   if (COLLECTIONS[change.kind]) {
     const map = draft.collection(COLLECTIONS[change.kind]);
@@ -288,14 +315,14 @@ function applyOne(draft, change, now) {
     }
     draft.newEvents.push(change.data);
     if (change.data.job != null) {
-      draft.record("job", String(change.data.job), { seq: change.seq, at: now, via: "live", fields: [],
+      draft.record("job", objectKey(lab, change.data.job), { seq: change.seq, at: now, via: "live", fields: [],
         message: change.data });
     }
   } else {
     return false; // a kind this page does not know yet
   }
   draft.applied += 1;
-  draft.newFeed.push(feedItem(change.kind, id, change.data, prev, change.seq, now));
+  draft.newFeed.push(feedItem(change.kind, id, change.data, prev, change.seq, now, lab, name));
   return true;
 }
 
@@ -342,8 +369,10 @@ export function processMessages(state, messages, now) {
       resync = false; // a full snapshot supersedes any gap seen before it
     } else if (message.type === "status") {
       const meta = mergeMeta(draft.next.meta, message.payload);
-      if (meta !== draft.next.meta) {
+      const labs = isObject(message.payload) ? labsOf(message.payload.labs, draft.next.labs) : draft.next.labs;
+      if (meta !== draft.next.meta || labs !== draft.next.labs) {
         draft.next.meta = meta;
+        draft.next.labs = labs;
         draft.dirty = true;
       }
     } else if (message.type === "rate") {

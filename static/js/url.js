@@ -3,7 +3,7 @@
  * `location.search` in and puts the result into `history.replaceState`, so a URL alone
  * reproduces a view (filters, search, layout, theme, wall mode, the open details panel).
  */
-import { KINDS, OBJECT_KINDS } from "./protocol.js";
+import { FILTER_KEYS, KINDS, OBJECT_KINDS } from "./protocol.js";
 
 /**
  * `view=`: what the page shows. "all" is the desk layout; the others give one panel the page;
@@ -12,7 +12,8 @@ import { KINDS, OBJECT_KINDS } from "./protocol.js";
 export const VIEWS = ["all", "devices", "jobs", "workers", "feed", "charts", "alerts", "reports"];
 /** The views a wall display cycles through with `rotate=`. */
 export const ROTATION = ["devices", "jobs", "workers", "feed"];
-export const GROUPS = ["type", "worker"];
+/** `group=`: the device board's groups: by device type (default), worker or lab (several labs). */
+export const GROUPS = ["type", "worker", "lab"];
 /** `sort=`: tiles by name (default) or problems first (see selectors.js `problemRank`). */
 export const SORTS = ["name", "problems"];
 export const THEMES = ["light", "dark", "auto"];
@@ -20,17 +21,21 @@ export const THEMES = ["light", "dark", "auto"];
 export const FEED_KINDS = KINDS;
 export const DETAIL_KINDS = OBJECT_KINDS;
 
-/** URL key → server filter key (docs/protocol.md). The server does this filtering, not the page. */
+/**
+ * URL key → server filter key (docs/protocol.md). The server does this filtering, not the page.
+ * `lab` (several labs in one dashboard) only when the server serves the `labs` key.
+ */
 export const URL_FILTERS = [
   ["device_type", "device_types"],
   ["worker", "workers"],
   ["health", "health"],
   ["submitter", "submitters"],
   ["device", "devices"],
+  ...(FILTER_KEYS.includes("labs") ? [["lab", "labs"]] : []),
 ];
-/** The URL filters the stored events can be narrowed by (one value each; not health), as the
- * subscription's: the events-per-minute meter asks the store with them (main.js). */
-export const RATE_KEYS = URL_FILTERS.filter(([urlKey]) => urlKey !== "health");
+/** The URL filters the stored events can be narrowed by (one value each; not health, not lab), as
+ * the subscription's: the events-per-minute meter asks the store with them (main.js). */
+export const RATE_KEYS = URL_FILTERS.filter(([urlKey]) => urlKey !== "health" && urlKey !== "lab");
 
 // Bounds on what a URL may ask for (the server accepts at most 1,000 values of 200 characters).
 const MAX_VALUES = 200;
@@ -128,7 +133,8 @@ export function serializeOptions(options) {
   if (options.healthCheck === "only") parts.push("health_check=yes");
   if (options.healthCheck === "exclude") parts.push("health_check=no");
   if (options.feedKinds && options.feedKinds.length) parts.push(`feed=${options.feedKinds.join(",")}`);
-  if (options.detail) parts.push(`detail=${options.detail.kind}:${encode(String(options.detail.id))}`);
+  // A key of several labs ("east/qemu-01", labs.js) keeps its slash readable, as commas and colons.
+  if (options.detail) parts.push(`detail=${options.detail.kind}:${encode(String(options.detail.id)).replace(/%2F/gi, "/")}`);
   return parts.length ? `?${parts.join("&")}` : "";
 }
 
