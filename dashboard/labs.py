@@ -83,7 +83,15 @@ def parse(text):
         raise ConfigError("labs: no lab: give one [labs.NAME] table per lab")
     if len(tables) > MAX_LABS:
         raise ConfigError(f"labs: {len(tables)} labs, at most {MAX_LABS}")
-    return [_lab(name, fields) for name, fields in tables.items()]
+    labs = [_lab(name, fields) for name, fields in tables.items()]
+    databases = {}
+    for lab in labs:  # one lab's history and saved model per database: never two labs' in one
+        if lab.database:
+            other = databases.setdefault(lab.database.rstrip("/"), lab.name)
+            if other != lab.name:
+                raise ConfigError(f"labs.{lab.name}.database: the same database as lab {other}'s; "
+                                  f"each lab keeps its history in a database of its own")
+    return labs
 
 
 def _lab(name, fields):
@@ -115,7 +123,8 @@ def _lab(name, fields):
                               f"{scheme + '://...' if scheme else repr(url[:40])}")
     url = fields.get("lava_url", "")
     if url and not url.lower().startswith(("http://", "https://")):
-        raise ConfigError(f"{where}.lava_url: expected http:// or https://, got {url[:40]!r}")
+        # Not echoed: a mistyped URL may hold credentials.
+        raise ConfigError(f"{where}.lava_url: expected an http:// or https:// URL")
     simulated = fields.get("simulated", False)
     if not isinstance(simulated, bool):
         raise ConfigError(f"{where}.simulated: must be true or false")

@@ -13,7 +13,8 @@ from tests.test_access import frames, get, private_job
 
 ADMIN_EAST, ADMIN_WEST = "tok-ADMIN-east-0a1b2c", "tok-ADMIN-west-3d4e5f"
 ALICE_EAST, ALICE_WEST = "tok-alice-east-1111", "tok-alice-west-2222"
-SECRETS = ("SECRET-EAST-901", "SECRET-WEST-902", "SECRET-SHELL-EAST-901")
+SECRETS = ("SECRET-EAST-901", "SECRET-WEST-902", "SECRET-SHELL-EAST-901", "SECRET-EAST-903",
+           "SECRET-WEST-903")
 
 
 def _publish(publisher, job_id, submitter, text, shell=None):
@@ -35,6 +36,10 @@ def two_labs(tmp_path):
     job = private_job(west, 901, "priv-carol", "PUBLIC-WEST-901", [])
     del west.private[job["id"]]  # west's job 901 is public
     private_job(west, 902, "priv-alice", "SECRET-WEST-902", [])
+    # Job 903 in both labs, each private to that lab's priv-alice: east's answer for her must
+    # never apply to west's 903.
+    private_job(east, 903, "priv-alice", "SECRET-EAST-903", [])
+    private_job(west, 903, "priv-alice", "SECRET-WEST-903", [])
     pubs = {"east": TestPublisher(), "west": TestPublisher()}
     for name, admin in (("east", ADMIN_EAST), ("west", ADMIN_WEST)):
         (tmp_path / f"{name}.token").write_text(admin)
@@ -54,6 +59,8 @@ event_source = "{pubs[name].endpoint}"
         _publish(pubs["east"], 901, "priv-alice", "SECRET-EAST-901", "SECRET-SHELL-EAST-901")
         _publish(pubs["west"], 901, "priv-carol", "PUBLIC-WEST-901")
         _publish(pubs["west"], 902, "priv-alice", "SECRET-WEST-902")
+        _publish(pubs["east"], 903, "priv-alice", "SECRET-EAST-903")
+        _publish(pubs["west"], 903, "priv-alice", "SECRET-WEST-903")
         # Both labs' jobs are in, and LAVA has said which are public.
         wait_until(lambda: "PUBLIC-WEST-901" in get(app, "/api/v1/jobs/901?lab=west").text,
                    timeout=20, what="west's job 901 known to be public")
@@ -113,17 +120,35 @@ def test_a_viewer_signed_in_by_one_lab_is_anonymous_to_the_other(two_labs):
                timeout=20, what="east says alice may see her job")
     assert "SECRET-SHELL-EAST-901" in session.get(app.url + "/api/v1/jobs/901?lab=east",
                                                   timeout=10).text
-    # West's priv-alice is someone else: west's private job stays hidden from east's alice.
-    for path in ("/api/v1/jobs/902?lab=west", "/api/v1/events?lab=west", "/api/v1/state"):
-        assert "SECRET-WEST-902" not in session.get(app.url + path, timeout=10).text, path
+    wait_until(lambda: "SECRET-EAST-903" in session.get(app.url + "/api/v1/jobs/903?lab=east",
+                                                        timeout=10).text,
+               timeout=20, what="east says alice may see her job 903")
+    # West's priv-alice is someone else: west's private jobs stay hidden from east's alice, job
+    # 903 included, which east's answer about her own 903 must not open.
+    for path in ("/api/v1/jobs/902?lab=west", "/api/v1/jobs/903?lab=west",
+                 "/api/v1/events?lab=west", "/api/v1/state", "/feeds/events.atom?lab=west"):
+        text = session.get(app.url + path, timeout=10).text
+        assert "SECRET-WEST-902" not in text and "SECRET-WEST-903" not in text, path
     cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())}
     view = LiveView(app.url).connect(headers=cookie)
     try:
         wait_until(lambda: view.objects["job"][("east", 901)].get("description")
                    == "SECRET-EAST-901", timeout=20, what="alice's live view shows her job")
         assert view.objects["job"][("west", 902)].get("hidden")
+        wait_until(lambda: view.objects["job"][("east", 903)].get("description")
+                   == "SECRET-EAST-903", timeout=20, what="alice's live view shows her job 903")
+        assert view.objects["job"][("west", 903)].get("hidden")
+        assert "SECRET-WEST" not in repr(view.objects) + repr(view.received)
     finally:
         view.close()
+    # An alert of west (its queue of x86 jobs starves): not hers to acknowledge.
+    alerts = wait_until(lambda: [a for a in session.get(app.url + "/api/v1/alerts?lab=west",
+                                                        timeout=10).json()["alerts"]
+                                 if a["status"] == "firing"], timeout=30, what="a west alert")
+    csrf = session.get(app.url + "/api/v1/whoami", timeout=10).json()["csrf"]
+    ack = session.post(f"{app.url}/api/v1/alerts/{alerts[0]['id']}/ack?lab=west",
+                       headers={"X-CSRF-Token": csrf}, timeout=10)
+    assert ack.status_code == 403 and "anonymous visitor to lab west" in ack.json()["error"]
     # Her east token never went to west's LAVA; west's token is not east's.
     assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
     assert not any(ADMIN_EAST in (auth or "") for _, _, auth in west.requests)
@@ -149,6 +174,10 @@ def test_an_api_token_is_checked_by_the_lab_it_names(two_labs):
     assert {j["lab"] for j in state["jobs"]} == {"east"}
     assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
     assert any(ALICE_EAST in (auth or "") for _, _, auth in east.requests)
+    # A reverse proxy's Basic header is not a LAVA token: no lab needed, an anonymous view.
+    basic = requests.get(app.url + "/api/v1/state", headers={"Authorization": "Basic dXNlcjpwdw=="},
+                         timeout=10)
+    assert basic.status_code == 200 and not [s for s in SECRETS if s in basic.text]
 
 
 def test_each_labs_job_logs_come_from_its_own_lava_and_only_to_who_may_see_them(two_labs):

@@ -467,6 +467,22 @@ class LabState:
         self._index_workers()
         self._finished = collections.OrderedDict((i, None) for i in body["finished"] if i in self.jobs)
         self.recent_events.extend(body["recent_events"])
+        self._stamp_lab()
+
+    def _stamp_lab(self):
+        """Every object says this model's lab, whatever the dump said (a dump of the unnamed lab
+        restored into a named one, say): job_key, the `labs` filter and clients key by it."""
+        for table in (self.devices, self.jobs, self.workers):
+            for obj in table.values():
+                if self.name:
+                    obj["lab"] = self.name
+                else:
+                    obj.pop("lab", None)
+        for entry in self.recent_events:
+            if self.name:
+                entry["lab"] = self.name
+            else:
+                entry.pop("lab", None)
 
     def follow(self, changes):
         """Apply changes numbered elsewhere (the ingest process's model; `wire()` form) and return

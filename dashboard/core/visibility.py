@@ -180,9 +180,11 @@ class Viewing:
         """The object as this viewer may see it, or None."""
         return view_object(self.viewer, kind, obj, self.jobs, self.visibility)
 
-    def job_visible(self, job_id):
-        """Whether the viewer may see all of this job (known to the model or not)."""
-        return may_see_job(self.viewer, _job_of(self.jobs, job_id, self.lab), self.visibility)
+    def job_visible(self, job_id, lab=None):
+        """Whether the viewer may see all of this job (known to the model or not), of the view's
+        lab or of `lab` (an alert of a named lab names its jobs by their ids in that lab)."""
+        lab = self.lab if lab is None else lab
+        return may_see_job(self.viewer, _job_of(self.jobs, job_id, lab), self.visibility)
 
     def rows(self, rows, by_submitter=False):
         """Stored events as this viewer may see them; with `by_submitter` (the query filtered on

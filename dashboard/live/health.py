@@ -190,7 +190,7 @@ def labs_summary(services):
             continue
         sources = [s.as_dict() for s in services.health.sources if s.lab == lab.name]
         out.append({"name": lab.name, "simulated": lab.simulated,
-                    "lava_url": lab.rest.base if lab.rest else None,
+                    "lava_url": lab.meta.get("lava_url") or None,
                     "lava": lab.reconciler.as_dict() if lab.reconciler else None,
                     "discovery_error": lab.discovery_error,
                     "sources": sources,

@@ -333,7 +333,10 @@ class Relay:
         LAVA is being asked about any of them."""
         if self.want is None or not viewer.username or viewer.sees_all or viewer.wall:
             return False
+        # Only the jobs of the lab whose LAVA knows the viewer (they are anonymous to the others),
+        # chosen before the bound, so that another lab's many jobs cannot crowd theirs out.
         ids = [job_key(j) for j in jobs if j is not None and j.get("visibility") != PUBLIC
+               and (j.get("lab") or "") == viewer.lab
                and self.visibility.known(viewer.username, job_key(j)) is None]
         if ids:
             self.want(viewer.username, ids[-200:])  # the newest: bounded per subscribe

@@ -32,7 +32,7 @@ def public_alert(alert, view):
     out.update(fired_at=_iso(alert["fired_at"]), resolved_at=_iso(alert.get("resolved_at")),
                acked_at=_iso(alert.get("acked_at")))
     jobs = [j for j in alert.get("jobs") or [] if job_id(j) is not None]
-    shown = [j for j in jobs if view.job_visible(j)]
+    shown = [j for j in jobs if view.job_visible(j, alert.get("lab") or "")]
     out["jobs"], out["hidden_jobs"] = shown, len(jobs) - len(shown)
     return out
 
@@ -96,7 +96,12 @@ def acknowledge(ident):
             str(request.headers.get("X-CSRF-Token", "")), str(session.get("csrf", "-"))):
         return error_body(400, "missing or stale X-CSRF-Token (GET /api/v1/whoami gives it)",
                           "bad_request")
-    engine = (chosen_lab(required=True) or services()).alerts
+    lab = chosen_lab(required=True)
+    if lab is not None and viewer.lab != lab.name:
+        return error_body(403, f"you are signed in to lab {viewer.lab or '(none)'}, and are an "
+                          f"anonymous visitor to lab {lab.name}: sign in there to acknowledge its "
+                          f"alerts (docs/labs.md)", "forbidden")
+    engine = (lab or services()).alerts
     if engine is None:
         return error_body(400, "alerts are evaluated by the ingest process; acknowledge there",
                           "bad_request")
@@ -121,9 +126,13 @@ def atom():
     for alert in rows:
         entry = ET.SubElement(feed, "entry")
         # One entry per episode and state: a resolution is news of its own.
-        ET.SubElement(entry, "id").text = f"tag:lava-live-dashboard,alert:{alert['id']}:{alert['status']}"
+        # An alert's id is unique in its lab only (several labs): the tag and title say the lab.
+        lab = alert.get("lab")
+        ET.SubElement(entry, "id").text = (f"tag:lava-live-dashboard,alert:{lab + ':' if lab else ''}"
+                                           f"{alert['id']}:{alert['status']}")
         state = "RESOLVED" if alert["status"] == "resolved" else "FIRING"
-        ET.SubElement(entry, "title").text = f"[{state}] {alert['rule']}: {alert['subject']}"
+        ET.SubElement(entry, "title").text = (f"[{state}] {f'[{lab}] ' if lab else ''}"
+                                              f"{alert['rule']}: {alert['subject']}")
         ET.SubElement(entry, "updated").text = alert["resolved_at"] or alert["fired_at"]
         author = ET.SubElement(entry, "author")
         ET.SubElement(author, "name").text = "lava-live-dashboard"

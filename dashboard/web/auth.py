@@ -281,11 +281,19 @@ def token_lab():
     if not labs or not labs[0].name:
         return ""
     name = request.args.get("lab")
+    if name is None and len(labs) == 1:
+        return labs[0].name
     if services().lab(name or "") is None:
         known = ", ".join(lab.name for lab in labs)
         abort(401, f"this dashboard watches several labs ({known}): give lab=NAME, the lab whose "
                    f"LAVA knows this token")
     return name
+
+
+def _is_token(authorization):
+    """Whether an Authorization header is `Token <a LAVA token>` (a proxy's Basic is not)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "token" and bool(token.strip())
 
 
 def request_viewer():
@@ -294,7 +302,7 @@ def request_viewer():
     if "viewer" in g:
         return g.viewer, g.wall_filter
     authorization = request.headers.get("Authorization")
-    lab = token_lab() if authorization else ""  # (401 when several labs and none is named)
+    lab = token_lab() if _is_token(authorization) else ""  # (401: several labs, none named)
     try:
         viewer, flt, why = access().viewer(session, authorization, client_address(),
                                            poll=request.headers.get("X-Dashboard-Poll") == "1",
@@ -345,7 +353,7 @@ def identify_connection():
     on a wall). The relay keeps the session's id to end the connection when the session ends."""
     authorization = request.headers.get("Authorization")
     try:
-        lab = token_lab() if authorization else ""
+        lab = token_lab() if _is_token(authorization) else ""
         viewer, flt, why, session_id = access().who(session, authorization, client_address(),
                                                     lab=lab)
     except TooManyRefusals as err:
@@ -374,9 +382,11 @@ def viewing(job_ids=()):
     lab = lab.name if lab is not None else ""
     jobs = services().state.jobs  # by core.visibility.job_key
     if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
-        ids = [i for i, j in jobs.items() if j.get("visibility") != "public"][-200:]
-        ctl.viewer_visibility.want(viewer.username,
-                                   [*ids, *((lab, i) if lab else i for i in job_ids)])
+        # Their own lab's jobs only (anonymous to the others), chosen before the bound.
+        ids = [i for i, j in jobs.items() if j.get("visibility") != "public"
+               and (j.get("lab") or "") == viewer.lab][-200:]
+        asked = [(lab, i) if lab else i for i in job_ids] if lab == viewer.lab else []
+        ctl.viewer_visibility.want(viewer.username, [*ids, *asked])
     return Viewing(viewer, jobs, ctl.visibility, parse_filter(flt) if flt is not None else None,
                    lab)
 

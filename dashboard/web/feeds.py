@@ -51,7 +51,8 @@ def atom():
     ET.SubElement(feed, "id").text = request.url
     ET.SubElement(feed, "updated").text = rows[0]["time"] if rows else _now()
     ET.SubElement(feed, "link", rel="self", href=request.url)
-    lava = (lab.rest.base if lab.rest else "") if lab else services().meta["lava_url"]
+    # The lab's LAVA URL from the meta: a web process of a cluster has no LAVA client of its own.
+    lava = (lab.meta.get("lava_url") or "") if lab else services().meta["lava_url"]
     # A stored event's id is unique in its lab's store only: a named lab's tag says the lab.
     tag = f"tag:lava-live-dashboard,event:{lab.name + ':' if lab else ''}"
     for row in (public_event(r, lab.name if lab else "") for r in rows):

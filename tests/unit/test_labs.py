@@ -51,7 +51,7 @@ def test_a_labs_settings_are_the_dashboards_with_its_own_server():
     ("[labs.-x]\nsimulated = true", "lab name '-x'"),
     (f"[labs.{'a' * 33}]\nsimulated = true", "lab name"),
     ("[labs.east]\ntoken = 'secret'\nlava_url = 'https://x'", "give the token in token_file"),
-    ("[labs.east]\nlava_url = 'ftp://x'", "labs.east.lava_url: expected http:// or https://"),
+    ("[labs.east]\nlava_url = 'ftp://x'", "labs.east.lava_url: expected an http:// or https:// URL"),
     ("[labs.east]\nevent_source = 'udp://x:1'", "labs.east.event_source: expected tcp://"),
     ("[labs.east]\nevent_source = 5", "labs.east.event_source: must be a URL or a list"),
     ("[labs.east]\nevent_source = ['tcp://x:1'] \ntopic_prefix = 3", "topic_prefix: must be a string"),
@@ -201,3 +201,25 @@ def test_a_lab_may_name_its_own_postgresql_database_never_echoed():
     assert "postgresql://" in str(err.value) and "pw" not in str(err.value)
     with pytest.raises(config.ConfigError, match="simulated lab keeps its history apart"):
         labs.parse('[labs.east]\nsimulated = true\ndatabase = "postgresql://u:pw@db/east"')
+
+
+def test_a_restored_model_says_its_own_lab_whatever_the_dump_said():
+    unnamed = LabState()
+    _replay(unnamed)
+    dump = unnamed.dump()  # an unnamed lab's saved model, moved to [labs.east]
+    east = _two_labs().labs["east"]
+    east.restore(dump)
+    for name in ("devices", "jobs", "workers", "events"):
+        assert {o.get("lab") for o in east.snapshot()[name]} == {"east"}, name
+    back = LabState()
+    back.restore(east.dump())
+    assert all("lab" not in o for name in ("devices", "jobs", "workers", "events")
+               for o in back.snapshot()[name])
+
+
+def test_two_labs_may_not_share_a_database():
+    with pytest.raises(config.ConfigError, match="labs.west.database: the same database as lab east"):
+        labs.parse('[labs.east]\nlava_url = "https://e"\ndatabase = "postgresql://u:pw@db/x"\n'
+                   '[labs.west]\nlava_url = "https://w"\ndatabase = "postgresql://u:pw@db/x/"\n')
+    assert len(labs.parse('[labs.east]\nlava_url = "https://e"\ndatabase = "postgresql://db/e"\n'
+                          '[labs.west]\nlava_url = "https://w"\ndatabase = "postgresql://db/w"\n')) == 2
