@@ -250,6 +250,7 @@ def stats_events():
     since = since or until - default
     if bucket == "second" and until - since > 3600:
         raise params.BadParameter("bucket=second covers at most an hour (since to until)")
+    store = _store()  # first: several labs and no `lab` is a 400, whatever else is asked
     view = viewing()
     if "submitter" in filters and not view.sees_all:
         # Counts by submitter would include private jobs' rows, which cannot be told apart here.
@@ -260,7 +261,7 @@ def stats_events():
         return error_body(403, "events per hour of a job need a viewer who may see that job "
                           "(docs/security.md)", "forbidden")
     rows = [(ts, public_kind(kind), n)
-            for ts, kind, n in _in_thread(_store().buckets, width, since, until, filters)]
+            for ts, kind, n in _in_thread(store.buckets, width, since, until, filters)]
     return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
                     "series": history.series_by_kind(rows)})
 
