@@ -27,8 +27,10 @@ def _publish(publisher, job_id, submitter, text, shell=None):
         publisher.send(frames("event", {"job": job_id, "message": shell}))
 
 
-@pytest.fixture
-def two_labs(tmp_path):
+@pytest.fixture(scope="module")
+def two_labs(tmp_path_factory):
+    """One app for the module: its tests only read, sign in and are refused (nothing they do
+    changes what another test sees)."""
     east, west = FakeLava(token=ADMIN_EAST), FakeLava(token=ADMIN_WEST)
     east.users[ALICE_EAST] = ("priv-alice", [])
     west.users[ALICE_WEST] = ("priv-alice", [])  # the same name in another LAVA: another person
@@ -40,6 +42,7 @@ def two_labs(tmp_path):
     # never apply to west's 903.
     private_job(east, 903, "priv-alice", "SECRET-EAST-903", [])
     private_job(west, 903, "priv-alice", "SECRET-WEST-903", [])
+    tmp_path = tmp_path_factory.mktemp("labs")
     pubs = {"east": TestPublisher(), "west": TestPublisher()}
     for name, admin in (("east", ADMIN_EAST), ("west", ADMIN_WEST)):
         (tmp_path / f"{name}.token").write_text(admin)
@@ -149,7 +152,8 @@ def test_a_viewer_signed_in_by_one_lab_is_anonymous_to_the_other(two_labs):
     ack = session.post(f"{app.url}/api/v1/alerts/{alerts[0]['id']}/ack?lab=west",
                        headers={"X-CSRF-Token": csrf}, timeout=10)
     assert ack.status_code == 403 and "anonymous visitor to lab west" in ack.json()["error"]
-    # Her east token never went to west's LAVA; west's token is not east's.
+    # Her east token never went to west's LAVA (until she signs in there with it, below); west's
+    # token is not east's.
     assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
     assert not any(ADMIN_EAST in (auth or "") for _, _, auth in west.requests)
     assert not any(ADMIN_WEST in (auth or "") for _, _, auth in east.requests)
@@ -162,6 +166,7 @@ def test_a_viewer_signed_in_by_one_lab_is_anonymous_to_the_other(two_labs):
 
 def test_an_api_token_is_checked_by_the_lab_it_names(two_labs):
     app, east, west = two_labs
+    before = len(west.requests)  # (another test signs in to west with east's token, on purpose)
     # The `lab` parameter names the LAVA that checks the token (and the lab whose data is read).
     wait_until(lambda: "SECRET-EAST-901" in get(app, "/api/v1/jobs/901?lab=east",
                                                 token=ALICE_EAST).text,
@@ -172,7 +177,7 @@ def test_an_api_token_is_checked_by_the_lab_it_names(two_labs):
     # Named for east, her token reads every lab: west's objects as anonymous visitors see them.
     state = get(app, "/api/v1/state?lab=east", token=ALICE_EAST).json()
     assert {j["lab"] for j in state["jobs"]} == {"east"}
-    assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests)
+    assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests[before:])
     assert any(ALICE_EAST in (auth or "") for _, _, auth in east.requests)
     # A reverse proxy's Basic header is not a LAVA token: no lab needed, an anonymous view.
     basic = requests.get(app.url + "/api/v1/state", headers={"Authorization": "Basic dXNlcjpwdw=="},
