@@ -7,7 +7,7 @@ with `git worktree add` into a temporary folder, removed afterwards), arms alter
 `--repeat` times: the ratio of the medians is this code's CPU per event over REF's.
 
     python bench/ingest.py --baseline-ref 073a069 --repeat 3
-    python bench/ingest.py --repeat 1 --app-arg=--no-store              # both arms without the store
+    python bench/ingest.py --repeat 1 --app-arg=--no-store              # the current code without the store
     python bench/ingest.py --profile docs/results/ingest-profile.txt   # this code, under py-spy
                                                                        # (pip install py-spy)
     python bench/ingest.py --profile before.txt --baseline-ref 073a069 # that ref, under py-spy

@@ -26,7 +26,7 @@ from dashboard.live.ingest import Ingest
 from dashboard.live.wire import JsonPacket
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import SESSION_ENDED, Relay
-from dashboard.core.state import LabState
+from dashboard.core.state import LabState, Sequence
 from dashboard.core.visibility import OPEN, Visibility
 
 log = logging.getLogger("dashboard")
@@ -126,6 +126,11 @@ class Services:
     # (--labs): `state` is a LabSet, and store, keeper, ingest, reconciler, alerts and job_times
     # above are None: each lab has its own.
     labs: list = dataclasses.field(default_factory=list)
+
+    @property
+    def named(self):
+        """Whether its labs are named (--labs), rather than the one unnamed lab of the flags."""
+        return bool(self.labs and self.labs[0].name)
 
     def lab(self, name):
         """The LabParts of the lab of this name, or None."""
@@ -230,7 +235,7 @@ def _build_services(settings, key, wsgi_errors):
 
     role = settings["role"]
     several = bool(settings["labs"])
-    sequence = LabSet.sequence() if several else None
+    sequence = Sequence() if several else None
     labs = []
     for lab in lab_config.from_settings(settings):
         lab_settings = lab.settings(settings)

@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import AppProcess, wait_until
 from tests.test_app_browser import open_page
+# The app of one unnamed lab (no store): it serves the modules and the bootstrap they read.
+from tests.test_attention_browser import served  # noqa: F401 (a fixture)
 from tests.test_job_log import shoot
 from tests.test_wall_browser import CLIPPED
 
@@ -48,16 +50,6 @@ const twoLabs = (over = {}) => ({
 const apply = (state, messages, now = 1000) => store.processMessages(state, messages, now).state;
 const batch = (prev, seq, changes) => ({type: 'changes', payload: {prev, seq, epoch: 'e1', changes}});
 """
-
-
-@pytest.fixture(scope="module")
-def served():
-    """The app of one unnamed lab (no store): it serves the modules and the bootstrap they read."""
-    process = AppProcess("--zmq", "tcp://127.0.0.1:9", "--no-store")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -22,11 +22,17 @@ _LONG_NUMBER = re.compile(r"\d{19}")  # may not fit in 64 bits (also found insid
 _LONG_NUMBER_BYTES = re.compile(rb"\d{19}")  # the same, in bytes (what Redis hands over)
 
 
+# json.loads options orjson's reading needs no help with: NaN and Infinity, which parse_constant
+# sees, orjson refuses (json then decides); integers parse_int might guard against are long, and a
+# text with a long number goes to json. Any other option goes to json.
+_SAME_ON_ORJSON = frozenset(("parse_constant", "parse_int"))
+
+
 def loads(text, **kwargs):
     """json.loads(text, **kwargs), faster: orjson unless it would read the text differently.
     `text` is a str, or bytes as json.loads takes them (a Socket.IO message queue's message)."""
     long_number = _LONG_NUMBER_BYTES if isinstance(text, (bytes, bytearray)) else _LONG_NUMBER
-    if not long_number.search(text):
+    if kwargs.keys() <= _SAME_ON_ORJSON and not long_number.search(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -7,8 +7,6 @@ the REST API, /metrics) reads this: lists are all labs' together, lookups take (
 """
 import itertools
 
-from dashboard.core.state import Sequence
-
 
 class ByLab:
     """One table (devices, jobs or workers) of every lab, read-only, keyed by (lab, id)."""
@@ -65,11 +63,6 @@ class LabSet:
         self.devices = ByLab(self.labs, "devices")
         self.jobs = ByLab(self.labs, "jobs")
         self.workers = ByLab(self.labs, "workers")
-
-    @staticmethod
-    def sequence():
-        """A Sequence for the LabStates of one LabSet."""
-        return Sequence()
 
     @property
     def seq(self):

@@ -6,6 +6,7 @@ once: the model keeps an index of it (a set per worker, O(1) per move), and outp
 worker's devices sort them when they send them (devices_of, with_devices).
 """
 import collections
+import itertools
 import dataclasses
 
 from dashboard.core.events import Event, job_id as valid_job_id
@@ -472,17 +473,13 @@ class LabState:
     def _stamp_lab(self):
         """Every object says this model's lab, whatever the dump said (a dump of the unnamed lab
         restored into a named one, say): job_key, the `labs` filter and clients key by it."""
-        for table in (self.devices, self.jobs, self.workers):
-            for obj in table.values():
-                if self.name:
-                    obj["lab"] = self.name
-                else:
-                    obj.pop("lab", None)
-        for entry in self.recent_events:
+        objects = itertools.chain(self.devices.values(), self.jobs.values(), self.workers.values(),
+                                  self.recent_events)
+        for obj in objects:
             if self.name:
-                entry["lab"] = self.name
+                obj["lab"] = self.name
             else:
-                entry.pop("lab", None)
+                obj.pop("lab", None)
 
     def follow(self, changes):
         """Apply changes numbered elsewhere (the ingest process's model; `wire()` form) and return

@@ -182,6 +182,14 @@ def _in_lab(lab, part):
     return f"{lab}:{part}" if lab else part
 
 
+def store_health(store, keeper):
+    """The /healthz section of a store and its keeper (None: no store)."""
+    if store is None:
+        return None
+    return dict(store.stats(), restored=keeper.restored if keeper else None,
+                recovered=keeper.recovered if keeper else None)
+
+
 def labs_summary(services):
     """Each named lab's status for /healthz: its sources, LAVA API, discovery and store."""
     out = []
@@ -194,9 +202,7 @@ def labs_summary(services):
                     "lava": lab.reconciler.as_dict() if lab.reconciler else None,
                     "discovery_error": lab.discovery_error,
                     "sources": sources,
-                    "store": dict(lab.store.stats(), restored=lab.keeper.restored if lab.keeper
-                                  else None, recovered=lab.keeper.recovered if lab.keeper else None)
-                    if lab.store is not None else None,
+                    "store": store_health(lab.store, lab.keeper),
                     "alerts": lab.alerts.stats() if lab.alerts else None,
                     "objects": {"devices": len(lab.state.devices), "jobs": len(lab.state.jobs),
                                 "workers": len(lab.state.workers)}})

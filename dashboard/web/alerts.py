@@ -42,7 +42,7 @@ def _alerts(status, since, until, limit):
     request's lab, or (several labs, none chosen) of every lab, each saying its lab."""
     ext = services()
     lab = chosen_lab()
-    if lab is None and ext.labs and ext.labs[0].name:
+    if lab is None and ext.named:
         rows = [a for part in ext.labs for a in _lab_alerts(part, status, since, until, limit)]
         return sorted(rows, key=lambda a: -a["fired_at"])[:limit]
     return _lab_alerts(lab or ext, status, since, until, limit)

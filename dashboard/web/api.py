@@ -3,7 +3,7 @@ from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
 from dashboard.core.redact import redact
-from dashboard.live.health import labs_summary, summary as health_summary
+from dashboard.live.health import labs_summary, store_health, summary as health_summary
 from dashboard.web.auth import viewing
 from dashboard.web.context import error_body, model, services
 from dashboard.web.params import BadParameter
@@ -44,9 +44,7 @@ def healthz():
         "cluster": dict(cluster.stats(), message_queue=redact(ext.settings["message_queue"]))
         if cluster else None,
         "lava": reconciler.as_dict() if reconciler else None,
-        "store": dict(store.stats(), restored=ext.keeper.restored if ext.keeper else None,
-                      recovered=ext.keeper.recovered if ext.keeper else None)
-        if store else None,
+        "store": store_health(store, ext.keeper),
         "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors)
         if ext.connections else None,
         "alerts": ext.alerts.stats() if ext.alerts else None,

@@ -27,7 +27,7 @@ from dashboard.core.visibility import (ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer,
                                        identity_lab)
 from dashboard.storage import walls
 from dashboard.web import sessions as web_sessions
-from dashboard.web.context import chosen_lab, error_body, services
+from dashboard.web.context import error_body, lab_name, services
 
 log = logging.getLogger("dashboard.auth")
 bp = Blueprint("auth", __name__)
@@ -278,7 +278,7 @@ def token_lab():
     with several labs, the request's `lab` parameter, which must name one (a token is never sent
     to a LAVA it was not meant for); 401 otherwise."""
     labs = services().labs
-    if not labs or not labs[0].name:
+    if not services().named:
         return ""
     name = request.args.get("lab")
     if name is None and len(labs) == 1:
@@ -378,8 +378,7 @@ def viewing(job_ids=()):
     viewer's unanswered private jobs (the model's, and `job_ids`) are asked about, for next time."""
     viewer, flt = request_viewer()
     ctl = access()
-    lab = chosen_lab()  # the named lab whose job ids and stored rows this request reads
-    lab = lab.name if lab is not None else ""
+    lab = lab_name()  # the named lab whose job ids and stored rows this request reads
     jobs = services().state.jobs  # by core.visibility.job_key
     if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
         # Their own lab's jobs only (anonymous to the others), chosen before the bound.

@@ -21,7 +21,7 @@ def chosen_lab(required=False):
     answer does not need one lab (`required` false). A bad or missing one: BadParameter (400)."""
     ext = services()
     raw = request.args.get("lab")
-    if not ext.labs or not ext.labs[0].name:
+    if not ext.named:
         if raw is not None:
             raise BadParameter("lab: this dashboard watches one lab, which has no name (docs/labs.md)")
         return None
@@ -37,6 +37,12 @@ def chosen_lab(required=False):
     if lab is None:
         raise BadParameter(f"lab: no lab {raw[:40]!r} here; known: {names}")
     return lab
+
+
+def lab_name(required=False):
+    """The name of the request's lab (chosen_lab), or "" (one unnamed lab, or every lab)."""
+    lab = chosen_lab(required)
+    return lab.name if lab is not None else ""
 
 
 def model(required=False):

@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 from flask import Blueprint, Response, request, stream_with_context
 
 from dashboard.web import params
-from dashboard.web.context import chosen_lab, in_thread as _in_thread, require_store as _store
+from dashboard.web.context import chosen_lab, in_thread as _in_thread, lab_name
+from dashboard.web.context import require_store as _store
 from dashboard.web.context import services
 from dashboard.web.auth import viewing
 from dashboard.web.protocol import public_event
@@ -98,12 +99,6 @@ def _export_rows(store, filters, since, until, view, lab=""):
         after = rows[-1]["id"]
 
 
-def _lab_name():
-    """The name of the request's lab (several labs), or "" (one unnamed lab)."""
-    lab = chosen_lab(required=True)
-    return lab.name if lab else ""
-
-
 def _range(args):
     filters, since, until = params.event_filters(args)
     if since is None:
@@ -115,7 +110,7 @@ def _range(args):
 def export_csv():
     """Events of a time range (default: the last day) as CSV, at most 100,000 rows."""
     filters, since, until = _range(request.args)
-    store, view, lab = _store(), viewing(), _lab_name()
+    store, view, lab = _store(), viewing(), lab_name(required=True)
     fields = CSV_FIELDS + (("lab",) if lab else ())
 
     def generate():
@@ -137,7 +132,7 @@ def export_csv():
 def export_json():
     """Events of a time range (default: the last day) as a JSON array, at most 100,000."""
     filters, since, until = _range(request.args)
-    store, view, lab = _store(), viewing(), _lab_name()
+    store, view, lab = _store(), viewing(), lab_name(required=True)
 
     def generate():
         yield "["

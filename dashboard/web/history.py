@@ -14,7 +14,7 @@ from dashboard.core.events import job_id as valid_job_id
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.web import params, reports
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
-from dashboard.web.context import chosen_lab, model, services, store_of_request
+from dashboard.web.context import lab_name, model, services, store_of_request
 from dashboard.core.visibility import redact_job
 from dashboard.web.auth import viewing
 from dashboard.web.protocol import public_event, public_kind, stored_kind
@@ -207,9 +207,8 @@ def events():
         known = {k: a[k] for k in (*params.FILTER_NAMES, "since", "until", "limit", "lab")
                  if k in a}
         nxt = request.path + "?" + urlencode(dict(known, before=cursor))
-    lab = chosen_lab(required=True)
-    return jsonify({"ok": True, "events": [public_event(r, lab.name if lab else "") for r in shown],
-                    "next": nxt})
+    lab = lab_name(required=True)
+    return jsonify({"ok": True, "events": [public_event(r, lab) for r in shown], "next": nxt})
 
 
 HIDDEN_PAGES = 20  # pages of rows a viewer may not see read at most to fill one page

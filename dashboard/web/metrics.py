@@ -66,7 +66,7 @@ class DashboardCollector:
     def _labs(self):
         """(the `lab` label, model, job timings) of each lab: one, or those of --labs."""
         s = self.services
-        if s.labs and s.labs[0].name:
+        if s.named:
             return [(lab.name, lab.state, lab.job_times) for lab in s.labs]
         return [(self.lab, s.state, self.job_times)]
 

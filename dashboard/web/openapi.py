@@ -239,5 +239,4 @@ def document():
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
     """The document."""
-    labs = services().labs
-    return jsonify(with_labs(document()) if labs and labs[0].name else document())
+    return jsonify(with_labs(document()) if services().named else document())

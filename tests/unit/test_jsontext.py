@@ -126,3 +126,11 @@ def test_received_packets_keep_engineios_guard_on_long_integers():
     with pytest.raises(ValueError):
         JsonPacket.json.loads('{"seq":1' + "0" * 150 + "}")
     assert JsonPacket.json.dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'
+
+
+def test_an_option_orjson_would_ignore_goes_to_json():
+    from collections import OrderedDict
+
+    from dashboard.core import jsontext
+    assert type(jsontext.loads('{"a": 1}', object_pairs_hook=OrderedDict)) is OrderedDict
+    assert jsontext.loads('{"a": 1.5}', parse_float=str) == {"a": "1.5"}

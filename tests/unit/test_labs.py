@@ -6,7 +6,7 @@ from dashboard import config, labs
 from dashboard.core.events import parse_frames
 from dashboard.core.filters import parse_filter
 from dashboard.core.labset import LabSet
-from dashboard.core.state import LabState
+from dashboard.core.state import LabState, Sequence
 from tests.fixtures import captured_frames
 
 TWO = """
@@ -98,7 +98,7 @@ def test_a_global_database_with_several_labs_is_refused_with_why(flags, says):
 
 
 def _two_labs():
-    sequence = LabSet.sequence()
+    sequence = Sequence()
     return LabSet([LabState(name="east", sequence=sequence), LabState(name="west", sequence=sequence)])
 
 
@@ -186,7 +186,7 @@ def test_an_unnamed_lab_is_as_before():
 def test_a_labset_needs_distinct_names_and_one_sequence():
     with pytest.raises(ValueError):
         LabSet([LabState(name="east"), LabState(name="west")])  # two sequences
-    sequence = LabSet.sequence()
+    sequence = Sequence()
     with pytest.raises(ValueError):
         LabSet([LabState(name="east", sequence=sequence), LabState(name="east", sequence=sequence)])
     with pytest.raises(ValueError):
