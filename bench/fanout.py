@@ -106,12 +106,14 @@ def clients_proc(index, url, n, compression, ready, stop, seqs, results, signed_
         tasks = [asyncio.create_task(c.run(stop_event)) for c in clients]
         await asyncio.wait_for(asyncio.gather(*(c.subscribed.wait() for c in clients)), 60)
         ready.put(index)
+        cpu_at_ready = time.process_time()
         while not stop.is_set():
             seqs[index] = min((c.seq if c.seq is not None else -1) for c in clients)
             await asyncio.sleep(0.05)
         stop_event.set()
         await asyncio.wait(tasks, timeout=5)
-        results.put({"latencies": [x for c in clients for x in c.latencies],
+        results.put({"cpu_s": time.process_time() - cpu_at_ready,
+                     "latencies": [x for c in clients for x in c.latencies],
                      "clients": [{"seq": c.seq, "first_seq": c.first_seq, "changes": c.changes,
                                   "gaps": c.gaps,
                                   "resyncs": c.resyncs, "fingerprint": c.fingerprint(),
@@ -236,8 +238,11 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         app_args += NO_LIMITS
     if variant == "fixed":  # the fixed --batch-interval, whatever the default is
         app_args += ["--batch-floor", "0"]
+    if variant == "queued":  # every packet through python-engineio's queue (no direct send)
+        app_args += ["--no-direct-send"]
     if variant == "adaptive":
         app_args += ["--batch-floor", str(args.batch_floor), "--batch-budget", str(args.batch_budget)]
+    app_args += args.app_arg
     if access:
         app_args += access.args()
     go, done = mp.Event(), mp.Queue()
@@ -322,6 +327,9 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         "relay_at_end": relay,
         "drained_after_s": drained_after,
         "server_cpu_s": round(cpu, 3),
+        # The client processes' own CPU from their snapshots to the end (every change decoded
+        # and applied): on this machine they share the cores with the server.
+        "clients_cpu_s": round(sum(g.get("cpu_s", 0) for g in gathered), 3),
         "server_cpu_s_by_process": split,
         "server_cpu_share": round(cpu / max(published["seconds"] + max(drained_after, 0), 1e-9), 3),
         "server_cpu_us_per_delivery": round(cpu / max(deliveries, 1) * 1e6, 2),
@@ -358,11 +366,14 @@ def main():
                              "cost), access (--access lava against a fake LAVA, half of the clients "
                              "signed in as a user who may see private jobs), fixed (--batch-floor 0: "
                              "the fixed --batch-interval), adaptive (--batch-floor and --batch-budget "
-                             "below)")
-    parser.add_argument("--batch-floor", type=float, default=0.02,
+                             "below), queued (--no-direct-send: every packet through "
+                             "python-engineio's queue)")
+    parser.add_argument("--batch-floor", type=float, default=0.01,
                         help="the floor of --variants adaptive")
     parser.add_argument("--batch-budget", type=float, default=0.25,
                         help="the budget of --variants adaptive")
+    parser.add_argument("--app-arg", action="append", default=[],
+                        help="one more argument for every server (repeat; e.g. --app-arg=--no-store)")
     parser.add_argument("--mix", default="devices", choices=("devices", "jobs"),
                         help="devices: device events only; jobs: every tenth a private job's event")
     args = parser.parse_args()

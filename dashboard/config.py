@@ -116,12 +116,16 @@ SETTINGS = (
             "between two batches during a burst; a change after a quiet spell goes out at once. "
             "(An ingest process publishes to Redis every interval, which adds up to one more.)",
             float),
-    Setting("batch_floor", 0.02, "Adaptive batching: the shortest gap between two batches, in "
+    Setting("batch_floor", 0.01, "Adaptive batching: the shortest gap between two batches, in "
             "seconds. The gap follows what recent batches cost to send, kept under --batch-budget, "
             "from this floor up to --batch-interval. 0: every gap is --batch-interval (the fixed "
             "interval of earlier versions).", float),
     Setting("batch_budget", 0.25, "Adaptive batching: the share of one core that sending batches "
             "may use (0 to 1). The gap after a batch is its cost divided by this.", float),
+    Setting("direct_send", True, "Write each batch's WebSocket frame, built once per filter, "
+            "straight to its clients' sockets when nothing else of theirs is waiting "
+            "(eventlet only). --no-direct-send: every packet through python-engineio's queue and "
+            "each client's writer, as earlier versions did.", bool),
     Setting("max_pending_changes", 20000, "Changes held for the next batch before clients are told "
             "to resync instead (bounds memory if sending stalls).", int),
     Setting("relay_mode", "batched", "batched (default): one encoded batch per distinct filter. "

@@ -270,7 +270,8 @@ def _build_services(settings, key, wsgi_errors):
                                subscribe_rate=settings["subscribe_rate"],
                                max_queue=settings["max_client_queue"],
                                max_messages=settings["max_client_messages"],
-                               floor=settings["batch_floor"], budget=settings["batch_budget"])
+                               floor=settings["batch_floor"], budget=settings["batch_budget"],
+                               direct=_direct(settings))
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":
@@ -484,6 +485,17 @@ def _open_store(settings, state, simulated, writer, lab=""):
     if not simulated:
         keeper.restore()  # before any source starts: a restart does not come back empty
     return store, keeper
+
+
+def _direct(settings):
+    """Nagle off on every WebSocket; live.direct.Direct for the relay's batches, or None
+    (--no-direct-send, or gevent)."""
+    from dashboard.live import direct
+
+    direct.install(socketio.server.eio)  # Nagle off on every WebSocket, in every mode
+    if settings["direct_send"] and settings["async_mode"] == "eventlet":
+        return direct.Direct(socketio.server)
+    return None
 
 
 def _publisher(settings, state, meta, health_fn):

@@ -21,7 +21,7 @@ lengthens it quickly.
 class AdaptiveInterval:
     """The least gap between two batches, from the cost of recent flushes and a CPU budget."""
 
-    def __init__(self, floor=0.002, ceiling=0.1, budget=0.25, weight=0.25):
+    def __init__(self, floor=0.01, ceiling=0.1, budget=0.25, weight=0.25):
         if not 0 < floor <= ceiling:
             raise ValueError("floor must be > 0 and <= ceiling")
         if not 0 < budget <= 1:

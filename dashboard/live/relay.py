@@ -93,7 +93,7 @@ class Relay:
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
                  clock=time.monotonic, log_size=5000, identify=None, visibility=None,
                  subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100,
-                 floor=0.0, budget=0.25, cpu_clock=time.thread_time):
+                 floor=0.0, budget=0.25, cpu_clock=time.thread_time, direct=None):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
@@ -104,6 +104,9 @@ class Relay:
         # this loop and the clients' writers), not of the store's or the sources' OS threads.
         self.adaptive = AdaptiveInterval(floor, interval, budget) if floor else None
         self.cpu_clock = cpu_clock
+        # live.direct.Direct: each batch's frame written straight to its clients' sockets; None:
+        # every packet through python-engineio's queue.
+        self.direct = direct
         self.max_pending = max_pending
         self.mode = mode
         self.clock = clock
@@ -404,8 +407,12 @@ class Relay:
                 selected = select(group.filter, batch, group.viewer, redactions)
                 if not selected:
                     continue
-                self._emit("changes", {"prev": group.sent_seq, "seq": seq, "epoch": self.epoch,
-                                       "changes": selected}, to=group.room)
+                payload = {"prev": group.sent_seq, "seq": seq, "epoch": self.epoch,
+                           "changes": selected}
+                if self.direct is not None:
+                    self.direct.send(group.sids, "changes", payload)
+                else:
+                    self._emit("changes", payload, to=group.room)
                 group.sent_seq = seq
                 self.batches_sent += 1
         except Exception:
@@ -482,4 +489,5 @@ class Relay:
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
                 "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,
                 "snapshots_shared": self.snapshots.shared, "flooders_cut_off": self.budget.cut_off,
-                **self.outbox.stats()}
+                **self.outbox.stats(),
+                **(self.direct.stats() if self.direct is not None else {})}

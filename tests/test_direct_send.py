@@ -1,0 +1,165 @@
+"""Direct delivery (dashboard/live/direct.py), with real parts: the app under eventlet, a real ZMQ
+publisher, and a WebSocket client on a raw TCP socket that stops reading, so that the server's
+socket buffer fills, frames are cut short and later ones go through python-engineio's queue.
+Whatever way each frame took, the client must read every batch whole and in order."""
+import json
+import socket
+import struct
+import time
+
+from dashboard.live.direct import no_delay, text_frame
+from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
+from tests.hostile import RawSocketIO
+
+N_JOBS = 40
+
+
+def job_frames(i):
+    """The i-th event of one of N_JOBS running jobs, with a long description: large batches."""
+    data = {"job": 7000 + i % N_JOBS, "state": "Running", "health": "Unknown",
+            "description": f"{i} " + "x" * 1500, "device_type": "qemu", "submitter": "direct"}
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    return [b"org.lavasoftware.testjob", f"direct-{i}".encode(), stamp.encode(), b"lavaserver",
+            json.dumps(data).encode()]
+
+
+def test_a_client_that_stops_reading_gets_every_batch_whole_and_in_order():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store", "--max-client-queue", "100000")
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["sources"][0]["state"] == "connected",
+                   what="source connected")
+        reader = RawSocketIO(app.port, rcvbuf=4096, timeout=20)
+        reader.connect_namespace()
+        reader.send('42["subscribe",{"filter":{}}]')
+        watcher = LiveView(app.url).connect()  # reads all along: the other way frames go
+        n = 6000
+        for i in range(n):  # several MB of batches while `reader` reads nothing
+            publisher.send(job_frames(i))
+        wait_until(lambda: app.json("/healthz")["counters"]["accepted"] == n, timeout=60,
+                   what="every event accepted")
+        wait_until(lambda: app.json("/healthz")["relay"]["pending"] == 0, timeout=30,
+                   what="every batch sent")
+        relay = app.json("/healthz")["relay"]
+        # The reader's buffers filled: a frame was cut short, and later ones were queued.
+        assert relay["frames_partial"] > 0 and relay["frames_queued"] > 0, relay
+        assert relay["frames_direct"] > 0, relay
+        final = app.json("/api/v1/state")
+        reader.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # now read it all
+        events = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                e[0] == "changes" and e[1]["seq"] == final["seq"] for e in events):
+            reader.drain(0.5)
+            frames = reader.frames()
+            # Every frame whole, text and final (a frame written into the middle of another
+            # would break this), each one Engine.IO message.
+            assert all(opcode == 1 for opcode, _ in frames), {o for o, _ in frames}
+            events = [json.loads(p[2:]) for _, p in frames if p.startswith(b"42")]
+        assert events[0][0] == "snapshot"
+        seq, jobs = events[0][1]["seq"], {}
+        for name, data in events[1:]:
+            if name != "changes":
+                continue
+            assert data["prev"] == seq, (seq, data["prev"])  # no gap, no reorder
+            for change in data["changes"]:
+                jobs[change["id"]] = change["data"]
+            seq = data["seq"]
+        assert seq == final["seq"]
+        assert jobs == {j["id"]: j for j in final["jobs"]} and len(jobs) == N_JOBS
+        wait_until(lambda: watcher.seq == final["seq"], what="the reading client caught up")
+        assert watcher.gaps == 0 and watcher.state() == model_view(final)
+        watcher.close()
+        reader.close()
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_queued_only_when_direct_send_is_off():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store", "--no-direct-send")
+    try:
+        publisher.wait_for_subscriber()
+        view = LiveView(app.url).connect()
+        for i in range(50):
+            publisher.send(job_frames(i))
+        wait_until(lambda: view.seq == app.json("/api/v1/state")["seq"] and view.seq >= 50,
+                   what="the client caught up")
+        relay = app.json("/healthz")["relay"]
+        assert "frames_direct" not in relay
+        assert view.gaps == 0 and view.state() == model_view(app.json("/api/v1/state"))
+        view.close()
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_text_frame_lengths():
+    """Each length form of RFC 6455 5.2, read back as a client reads it."""
+    for n in (0, 125, 126, 65535, 65536, 70000):
+        frame = text_frame(b"a" * n)
+        assert frame[0] == 0x81
+        size = frame[1]
+        if n < 126:
+            assert size == n and len(frame) == 2 + n
+        elif n < 65536:
+            assert size == 126 and struct.unpack("!H", frame[2:4])[0] == n and len(frame) == 4 + n
+        else:
+            assert size == 127 and struct.unpack("!Q", frame[2:10])[0] == n and len(frame) == 10 + n
+
+
+def test_no_delay_turns_nagle_off_on_a_tcp_connection():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname())
+    conn, _ = server.accept()
+    try:
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        no_delay(conn)
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        no_delay(None)  # not a socket: nothing happens, nothing raised
+    finally:
+        for s in (conn, client, server):
+            s.close()
+
+
+def test_install_turns_nagle_off_and_notes_the_websocket_of_either_shape():
+    """install() wraps the Engine.IO server's WebSocket class: the connection's socket, whether
+    eventlet's (`ws.socket`) or simple-websocket's under gevent (`ws.ws.sock`), has Nagle off, and
+    the engineio socket knows its WebSocket while the handler runs."""
+    from types import SimpleNamespace
+
+    from dashboard.live.direct import install
+
+    class BaseWebSocket:  # the shape of engineio's websocket classes: (handler, server), then ws
+        def __init__(self, handler, server):
+            self.handler = handler
+
+    class EngineSocket:  # what engineio upgrades: its handler is a bound method
+        direct_ws = "unset"
+
+        def handler(self, ws):
+            self.seen = self.direct_ws
+            return "handled"
+
+    eio = SimpleNamespace(_async={"websocket": BaseWebSocket})
+    install(eio)
+    install(eio)  # a second install does not wrap twice
+    assert eio._async["websocket"].__mro__[1] is BaseWebSocket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(2)
+    clients = [socket.create_connection(server.getsockname()) for _ in range(2)]
+    conns = [server.accept()[0] for _ in range(2)]
+    try:
+        for ws in (SimpleNamespace(socket=conns[0]), SimpleNamespace(ws=SimpleNamespace(sock=conns[1]))):
+            owner = EngineSocket()
+            assert eio._async["websocket"](owner.handler, None).handler(ws) == "handled"
+            assert owner.seen is ws and owner.direct_ws is None
+        assert all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0 for c in conns)
+    finally:
+        for s in (*conns, *clients, server):
+            s.close()
