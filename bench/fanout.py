@@ -285,7 +285,8 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         split = {name: round(split[name] - split0[name], 3) for name in split}
         state = app.json("/api/v1/state")
         relay = servers.webs[0].json("/healthz") if servers.webs else app.json("/healthz")
-        relay = {k: relay["relay"].get(k) for k in ("gap_ms", "flush_cost_ms", "batches_sent")}
+        relay = {k: relay["relay"].get(k) for k in ("gap_ms", "flush_cost_ms", "batches_sent",
+                                                   "frames_direct", "frames_queued")}
         signed_state = fetch(app.url, "/api/v1/state", BENCH_TOKEN) if access else state
         stop.set()
         gathered = [results.get(timeout=60) for _ in procs]

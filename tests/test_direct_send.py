@@ -57,7 +57,7 @@ def test_a_client_that_stops_reading_gets_every_batch_whole_and_in_order():
             # would break this), each one Engine.IO message.
             assert all(opcode == 1 for opcode, _ in frames), {o for o, _ in frames}
             events = [json.loads(p[2:]) for _, p in frames if p.startswith(b"42")]
-        assert events[0][0] == "snapshot"
+        assert events and events[0][0] == "snapshot", "the reader read no snapshot"
         seq, jobs = events[0][1]["seq"], {}
         for name, data in events[1:]:
             if name != "changes":
@@ -163,3 +163,126 @@ def test_install_turns_nagle_off_and_notes_the_websocket_of_either_shape():
     finally:
         for s in (*conns, *clients, server):
             s.close()
+
+
+def test_the_decoding_guard_still_closes_the_engineio_socket_under_install():
+    """server.guard_websockets closes the engineio socket of a WebSocket whose frame could not be
+    used; install() wraps the same class around it: the guard must still find that socket, and
+    install must still note the WebSocket."""
+    from types import SimpleNamespace
+
+    from dashboard.live.direct import install
+    from dashboard.server import guard_websockets
+
+    class BaseWebSocket:
+        def __init__(self, handler, server):
+            self.handler = handler
+
+    class EngineSocket:
+        server = SimpleNamespace(reason=SimpleNamespace(TRANSPORT_ERROR="transport error"))
+        closed_with = None
+        direct_ws = None
+
+        def handler(self, ws):
+            self.seen = self.direct_ws
+            raise ValueError("a frame engineio cannot decode")
+
+        def close(self, wait, abort, reason):
+            self.closed_with = reason
+
+    eio = SimpleNamespace(_async={"websocket": BaseWebSocket})
+    guard_websockets(eio)  # the factory's order: the guard first, then install
+    install(eio)
+    owner, ws = EngineSocket(), SimpleNamespace(socket=None)
+    assert eio._async["websocket"](owner.handler, None).handler(ws) == []
+    assert owner.closed_with == "transport error" and owner.seen is ws
+
+
+def _green_pair(sndbuf=None):
+    """A connected pair of eventlet green TCP sockets on 127.0.0.1: (server side, client side)."""
+    from eventlet.green import socket as gsocket
+
+    listener = gsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = gsocket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(listener.getsockname())
+    server, _ = listener.accept()
+    if sndbuf:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    listener.close()
+    return server, client
+
+
+def _read_exactly(sock, n, timeout=10.0):
+    out, deadline = b"", time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        out += sock.recv(min(65536, n - len(out)))
+    return out
+
+
+def test_direct_write_waits_for_the_send_lock_its_waiters_and_a_frame_cut_short():
+    """Direct._write on eventlet's real WebSocket over a real TCP pair: it writes only when no
+    green thread holds or waits for the connection's send lock, and the rest of a frame the
+    kernel took only part of keeps the lock until it is all out."""
+    import eventlet
+    from eventlet.websocket import RFC6455WebSocket
+
+    from dashboard.live.direct import Direct
+
+    server_sock, client = _green_pair(sndbuf=4096)
+    try:
+        ws = RFC6455WebSocket(server_sock, {}, version=13)
+        direct = Direct.__new__(Direct)  # no python-socketio server needed for _write
+        direct.spawn, direct.direct, direct.partial = eventlet.spawn, 0, 0
+        small = text_frame(b"42[\"changes\",{}]")
+        assert direct._write(ws, small) and _read_exactly(client, len(small)) == small
+
+        ws._sendlock.acquire()  # the writer is sending a frame of its own
+        assert not direct._write(ws, small)
+        waiter = eventlet.spawn(ws._sendlock.acquire)  # and then another waits for the lock
+        eventlet.sleep(0)
+        ws._sendlock.release()  # released, but its waiter has not run yet
+        assert ws._sendlock.balance <= 0 and not direct._write(ws, small)
+        waiter.wait()
+        ws._sendlock.release()
+
+        big = text_frame(b"x" * 2_000_000)  # more than both kernel buffers hold
+        assert direct._write(ws, big) and direct.partial == 1
+        assert not direct._write(ws, small)  # the rest holds the lock: anything else must queue
+        reader = eventlet.spawn(_read_exactly, client, len(big), 30.0)
+        assert reader.wait() == big  # whole, nothing else inside it
+        eventlet.sleep(0)
+        assert ws._sendlock.balance == 1  # released once the rest was out
+    finally:
+        server_sock.close()
+        client.close()
+
+
+def test_a_frame_whose_rest_cannot_be_written_ends_the_connection():
+    """Rather than let another frame follow one cut short, the connection is shut down."""
+    import eventlet
+    from eventlet.websocket import RFC6455WebSocket
+
+    from dashboard.live.direct import Direct
+
+    server_sock, client = _green_pair(sndbuf=4096)
+    try:
+        server_sock.settimeout(0.5)  # engineio sets the ping interval and timeout here
+        ws = RFC6455WebSocket(server_sock, {}, version=13)
+        direct = Direct.__new__(Direct)
+        direct.spawn, direct.direct, direct.partial = eventlet.spawn, 0, 0
+        assert direct._write(ws, text_frame(b"x" * 2_000_000)) and direct.partial == 1
+        eventlet.sleep(1.5)  # the client reads nothing: the rest times out
+        assert ws._sendlock.balance == 1
+        # Shut down: the client reads what had arrived, then the end of the stream (a connection
+        # left open would time out instead).
+        client.settimeout(3)
+        deadline, ended = time.monotonic() + 10, False
+        while time.monotonic() < deadline and not ended:
+            ended = client.recv(65536) == b""
+        assert ended
+    finally:
+        server_sock.close()
+        client.close()

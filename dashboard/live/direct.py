@@ -75,6 +75,9 @@ def install(eio):
                     if owner is not None:
                         owner.direct_ws = None
 
+            # What the wrappers inside this one (server.guard_websockets) look up to close the
+            # engineio socket: the handler's owner, as on the bound method it replaces.
+            noted.__self__ = owner
             super().__init__(noted, server)
 
     eio._async = dict(eio._async, websocket=NotedWebSocket)  # this server's own copy
@@ -130,7 +133,10 @@ class Direct:
         caller queues it instead)."""
         lock = getattr(ws, "_sendlock", None)
         raw = getattr(ws.socket, "fd", None)
-        if lock is None or raw is None or isinstance(raw, ssl.SSLSocket) \
+        # `balance` is the lock's count less the green threads waiting for it: a writer may be
+        # waiting for it with frames it already took from the queue, and an acquire would
+        # still succeed (a release only schedules the waiter).
+        if lock is None or raw is None or isinstance(raw, ssl.SSLSocket) or lock.balance <= 0 \
                 or not lock.acquire(blocking=False):
             return False
         try:
@@ -146,17 +152,28 @@ class Direct:
             return True
         self.partial += 1
         self.direct += 1
-        self.spawn(self._finish, ws, lock, memoryview(frame)[sent:])
+        try:
+            self.spawn(self._finish, ws, lock, memoryview(frame)[sent:])
+        except Exception:  # the rest cannot be written: the connection cannot be used again
+            self._finish(ws, lock, None)
         return True
 
     @staticmethod
     def _finish(ws, lock, rest):
-        """Write the rest of a frame, holding the send lock until it is all out (or the
-        connection fails: then the writer's next send fails too, and engineio closes it)."""
+        """Write the rest of a frame (None: none can be), holding the send lock until it is all
+        out. If it cannot all go (the client stopped reading for longer than the socket's
+        timeout, or the connection failed), the connection is shut down: a frame cut short must
+        not be followed by another, and engineio sees the connection end and closes it."""
         try:
+            if rest is None:
+                raise OSError("could not start writing the rest of a frame")
             ws.socket.sendall(rest)
-        except OSError as exc:
+        except Exception as exc:
             log.debug("direct send failed: %s", exc)
+            try:
+                ws.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         finally:
             lock.release()
 
