@@ -81,10 +81,15 @@ def test_a_signed_in_viewer_acknowledges_in_the_alerts_view(lab, tmp_path, page)
     page.keyboard.press("Enter")
     page.wait_for_selector("#sign-out", timeout=10000)
     page.goto(app.url + "/?view=alerts")
-    button = page.wait_for_selector(f"{row} button:has-text('Acknowledge')", timeout=20000)
-    button.focus()
-    page.keyboard.press("Enter")
-    wait_until(lambda: "bob" in page.inner_text(row), timeout=15, what="the row names bob")
+    page.wait_for_selector(f"{row} button:has-text('Acknowledge')", timeout=20000)
+    # A locator, not an element handle: a render between finding the button and pressing it
+    # must not leave the key press on a node that is gone.
+    page.locator(f"{row} button:has-text('Acknowledge')").focus()
+    with page.expect_response(lambda r: r.url.endswith("/ack") and r.request.method == "POST",
+                              timeout=20000) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.ok, answer.value.text()
+    wait_until(lambda: "bob" in page.inner_text(row), timeout=20, what="the row names bob")
     assert page.query_selector(f"{row} button") is None
     assert the_alert(app, key)["acked_by"] == "bob"
     assert [s for s in SECRETS if s in page.content() and s != "priv-carol"] == []
