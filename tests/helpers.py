@@ -166,9 +166,10 @@ class AppProcess:
 class LiveView:
     """A real python-socketio client that follows the protocol in docs/protocol.md and records it all."""
 
-    def __init__(self, url, flt=None, catchup=True):
+    def __init__(self, url, flt=None, catchup=True, max_rate=None):
         self.url = url
         self.filter = flt or {}
+        self.max_rate = max_rate  # subscribe's max_rate (messages a second), when given
         self.catchup = catchup  # after a reconnect, offer seq and epoch (as the browser does)
         self.client = socketio.Client(reconnection=True, reconnection_delay=0.2,
                                       reconnection_delay_max=1)
@@ -211,6 +212,8 @@ class LiveView:
 
     def _subscribe(self):
         request = {"filter": self.filter}
+        if self.max_rate is not None:
+            request["max_rate"] = self.max_rate
         with self.lock:
             if self.catchup and self.seq is not None and self.epoch:
                 request.update(since=self.seq, epoch=self.epoch)

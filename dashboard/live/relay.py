@@ -1,7 +1,9 @@
 """Socket.IO relay: subscriptions with filters, a snapshot on subscribe, then filtered, batched deltas.
 
 Clients with the same filter share one room, and a batch is encoded once per room. During a burst a
-room gets at most one batch per `interval`; after a quiet spell a change goes out at once. The last
+room gets at most one batch per gap (core/batching.py); after a quiet spell a change goes out at
+once. A room whose clients asked for at most `max_rate` messages a second holds what comes between
+two of its messages and gets it in the next. The last
 `log_size` changes are kept, so that a client that reconnects with `since` (its last seq) and the
 same `epoch` gets only what it missed. Every emit here reaches this process's own clients only
 (`ignore_queue`): with several web processes, each relays to its own. Protocol: docs/protocol.md.
@@ -30,20 +32,43 @@ SESSION_ENDED = ("your session has ended (signed out, unused for too long, or at
 
 
 class Group:
-    """The clients that share one filter and see the same (core.visibility.Viewer.key), and the
-    seq of the last batch sent to them."""
+    """The clients that share one filter, see the same (core.visibility.Viewer.key) and asked for
+    the same least gap between two messages; the seq of the last batch sent to them, and what is
+    held for them until that gap has passed."""
 
-    def __init__(self, flt, sent_seq, viewer=EVERYONE):
+    def __init__(self, flt, sent_seq, viewer=EVERYONE, min_gap=0.0):
         self.filter = flt
         self.viewer = viewer
-        self.key = group_key(flt, viewer)
+        self.min_gap = min_gap  # seconds; 0: as often as the relay sends
+        self.key = group_key(flt, viewer, min_gap)
         self.room = "f:" + hashlib.sha1(self.key.encode()).hexdigest()[:16]
         self.sids = set()
         self.sent_seq = sent_seq
+        self.held = []  # wire changes selected for this group, not yet sent (min_gap)
+        self.held_seq = sent_seq  # the seq of the last batch they came from
+        self.last_sent = float("-inf")
+
+    def due(self, now):
+        """Seconds until this group may be sent to again (0 or less: now)."""
+        return self.last_sent + self.min_gap - now
 
 
-def group_key(flt, viewer):
-    return f"{viewer.key}|{flt.key}"
+def group_key(flt, viewer, min_gap=0.0):
+    return f"{viewer.key}|{flt.key}" + (f"|{min_gap}" if min_gap else "")
+
+
+MAX_RATE = 100  # messages a second: what a subscribe's max_rate may ask for at most
+
+
+def min_gap_of(max_rate):
+    """A subscribe's `max_rate` (messages a second, from 1 to MAX_RATE; None: no limit) → the
+    least gap between two `changes` messages to that client, in seconds (0.0: none)."""
+    if max_rate is None:
+        return 0.0
+    if isinstance(max_rate, bool) or not isinstance(max_rate, (int, float)) \
+            or not 1 <= max_rate <= MAX_RATE:
+        raise ValueError(f"max_rate: a number of messages a second, from 1 to {MAX_RATE}")
+    return round(1.0 / max_rate, 4)
 
 
 class Redactions:
@@ -188,6 +213,10 @@ class Relay:
             flt = parse_filter(raw)
         except FilterError as exc:
             return {"ok": False, "code": "bad_filter", "error": str(exc)}
+        try:
+            min_gap = min_gap_of(message.get("max_rate") if isinstance(message, dict) else None)
+        except ValueError as exc:
+            return {"ok": False, "code": "bad_request", "error": str(exc)}
         if self.epoch is None:  # a web process before its first snapshot: nothing true to send yet
             return {"ok": False, "retry": True, "code": "not_ready",
                     "error": "not ready: waiting for the ingest process's model"}
@@ -210,10 +239,10 @@ class Relay:
             missed = self.changes_since(message.get("since"))
         self.must_snapshot.discard(sid)
         self._leave(sid)
-        key = group_key(flt, viewer)
+        key = group_key(flt, viewer, min_gap)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = Group(flt, self.state.seq, viewer)
+            group = self.groups[key] = Group(flt, self.state.seq, viewer, min_gap)
         group.sids.add(sid)
         self.clients[sid] = key
         join_room(group.room)
@@ -387,33 +416,55 @@ class Relay:
         if self._wake is not None and not self._wake.is_set():  # set once: a green wake costs
             self._wake.set()
 
+    def held_wait(self):
+        """Seconds until the first group holding changes may be sent them (None: none holds)."""
+        now = self.clock()
+        waits = [g.due(now) for g in self.groups.values() if g.held]
+        return max(0.0, min(waits)) if waits else None
+
     def flush(self):
-        """Send everything pending, one encoded batch per group that has something to see."""
+        """Send everything pending, one encoded batch per group that has something to see; a
+        group that asked for a least gap (max_rate) which has not passed holds its part."""
         batch, self.pending = self.pending, []
-        self.last_flush = self.clock()
+        now = self.clock()
+        if batch:  # (what a group held is not a batch: the next one need not wait for it)
+            self.last_flush = now
         self.outbox.check(self.clients)  # before adding to queues: drop who cannot keep up
-        if not batch:
+        if not batch and self.held_wait() != 0.0:
             return
-        seq = batch[-1].seq
+        seq = batch[-1].seq if batch else None
         redactions = self._redactions()
         private = None
         try:
             for group in list(self.groups.values()):
-                if group.viewer.username and self.want is not None:
+                if batch and group.viewer.username and self.want is not None:
                     if private is None:
                         private = [c.data for c in batch if c.kind == "job" and c.data is not None
                                    and c.data.get("visibility") != PUBLIC]
                     self._ask_about_private_jobs(group.viewer, private)
-                selected = select(group.filter, batch, group.viewer, redactions)
+                selected = select(group.filter, batch, group.viewer, redactions) if batch else []
+                if group.min_gap:
+                    if selected:
+                        group.held += selected
+                        group.held_seq = seq
+                    if not group.held or group.due(now) > 0:
+                        if len(group.held) > self.max_pending:  # bounded: it resyncs instead
+                            group.held = []
+                            group.sent_seq = self.state.seq
+                        continue
+                    selected, group.held = group.held, []
                 if not selected:
                     continue
                 payload = {"prev": group.sent_seq, "seq": seq, "epoch": self.epoch,
                            "changes": selected}
+                if group.min_gap:
+                    payload["seq"] = group.held_seq
+                    group.last_sent = now
                 if self.direct is not None:
                     self.direct.send(group.sids, "changes", payload)
                 else:
                     self._emit("changes", payload, to=group.room)
-                group.sent_seq = seq
+                group.sent_seq = payload["seq"]
                 self.batches_sent += 1
         except Exception:
             self._mark_gap()  # some groups missed this batch: their next one shows the gap
@@ -424,6 +475,7 @@ class Relay:
         have, so that each client sees the gap and asks for a snapshot (besides `resync`)."""
         for group in self.groups.values():
             group.sent_seq = self.state.seq
+            group.held = []
 
     def _send_naive(self, changes):
         """Benchmark baseline: one emit per change per client, each encoded separately."""
@@ -449,12 +501,14 @@ class Relay:
         """The flush loop: wait for changes, keep batches at least gap() apart."""
         self._wake = self.socketio.server.eio.create_event()
         while True:
-            self._wake.wait(1.0)
+            held = self.held_wait()
+            self._wake.wait(1.0 if held is None else min(1.0, max(held, 0.001)))
             self._wake.clear()
             if not self.pending:
-                continue
-            delay = self.delay()
-            if delay > 0:
+                if self.held_wait() != 0.0:
+                    continue
+                # else a group's least gap (max_rate) has passed: send it what it holds
+            elif (delay := self.delay()) > 0:
                 self.socketio.sleep(delay)
             cpu = self.cpu_clock()
             try:

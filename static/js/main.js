@@ -17,6 +17,10 @@ import { RATE_KEYS, clearFilters, parseOptions, serializeOptions, withOptions } 
 import { PROTOCOL } from "./protocol.js";
 
 const SUBSCRIBE_TIMEOUT_MS = 10000;
+// At most this many `changes` messages a second (docs/protocol.md, `max_rate`): the page renders
+// a few times a second whatever it receives, and each message costs its main thread; the server
+// holds what comes between two messages and sends it in the next.
+const MAX_RATE = 20;
 const SUBSCRIBE_RETRY_MS = 3000;
 // Beyond this many queued messages, drop them and ask for a fresh snapshot instead.
 const MAX_QUEUED_MESSAGES = 5000;
@@ -187,7 +191,7 @@ function subscribe() {
   clearTimeout(retryTimer);
   if (!socket.connected) return; // the next `connect` subscribes
   const filter = subscriptionFilter(options);
-  const request = { filter };
+  const request = { filter, max_rate: MAX_RATE };
   if (state.ready && !state.syncing && state.epoch && sameFilter(state.filter, filter)) {
     request.since = state.seq;
     request.epoch = state.epoch;

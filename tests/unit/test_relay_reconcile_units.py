@@ -95,3 +95,52 @@ def test_a_silent_source_does_not_cancel_the_backoff_while_lava_fails():
     reconciler.record_failure(LavaError("auth", "LAVA refused it"))
     assert reconciler.public_status()["state"] == "error" and reconciler.failures == {"auth": 1}
     assert reconciler.should_reconcile_for_silence() is False  # failing: the backoff decides
+
+
+def test_a_group_that_asked_for_a_least_gap_gets_what_it_held_at_most_that_often():
+    """max_rate 10 (a least gap of 0.1 s): batches between two of its messages are held for the
+    group and sent together, in one message whose prev and seq chain as every other's; a group
+    without one gets each batch. Bounded: past max_pending held changes it is told of a gap."""
+    from dashboard.live.relay import min_gap_of
+
+    now = [100.0]
+    sio, state = RecordingSocketIO(), LabState()
+    relay = Relay(sio, state, Meta(), clock=lambda: now[0], max_pending=50)
+    slow = Group(parse_filter({}), sent_seq=0, min_gap=min_gap_of(10))
+    fast = Group(parse_filter({}), sent_seq=0)
+    relay.groups.update({slow.key: slow, fast.key: fast})
+    assert slow.key != fast.key and slow.room != fast.room
+
+    def batch(seq):
+        state.seq = seq
+        relay.push([Change(seq, "worker", f"w{seq}", {"hostname": f"w{seq}"})])
+        relay.flush()
+        return [(data["prev"], data["seq"], [c["seq"] for c in data["changes"]])
+                for event, data, room in sio.sent if room == slow.room]
+
+    assert batch(1) == [(0, 1, [1])]  # nothing sent yet: at once
+    now[0] += 0.03
+    assert batch(2) == [(0, 1, [1])] and relay.held_wait() == pytest.approx(0.07)
+    now[0] += 0.03
+    assert batch(3) == [(0, 1, [1])]
+    now[0] += 0.05  # 0.11 s after the first: the next batch takes what was held
+    assert batch(4) == [(0, 1, [1]), (1, 4, [2, 3, 4])]
+    now[0] += 0.02
+    batch(5)
+    now[0] += 0.1  # no new change, but its gap has passed: a flush sends what it holds
+    assert relay.held_wait() == 0.0
+    relay.flush()
+    assert [(d["prev"], d["seq"]) for e, d, room in sio.sent if room == slow.room][-1] == (4, 5)
+    assert [d["seq"] for e, d, room in sio.sent if room == fast.room] == [1, 2, 3, 4, 5]
+    for seq in range(6, 60):  # never past its gap: more than max_pending pile up
+        batch(seq)
+    assert len(slow.held) <= 50 and slow.sent_seq > 5  # its next message shows a gap
+
+
+@pytest.mark.parametrize("bad", [0, 0.5, 101, float("nan"), float("inf"), True, "10", [10]])
+def test_max_rate_out_of_range_is_refused(bad):
+    from dashboard.live.relay import min_gap_of
+
+    with pytest.raises(ValueError):
+        min_gap_of(bad)
+    assert min_gap_of(None) == 0.0 and min_gap_of(20) == 0.05 and min_gap_of(100) == 0.01
