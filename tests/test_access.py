@@ -270,7 +270,14 @@ def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):
     assert ok.status_code == 302
     cookie = ok.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and ALICE not in cookie
+    # The page's first requests go at once, each with the cookie of the sign-in: each must get
+    # the same form token, whichever answer's cookie the browser keeps (one made per request
+    # had an acknowledgement refused as stale).
+    first = {"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())}
+    tokens = {requests.get(app.url + "/api/v1/whoami", headers=first, timeout=10).json()["csrf"]
+              for _ in range(2)}
     me = session.get(app.url + "/api/v1/whoami", timeout=10).json()
+    assert tokens == {me["csrf"]}
     assert me["username"] == "priv-alice" and me["csrf"] != csrf  # a new CSRF token once signed in
     cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in session.cookies.items())}
     view = LiveView(app.url, {"kinds": ["job"]})

@@ -494,6 +494,10 @@ def signin():
         return _signin_error("LAVA does not know this username with this token.", username, 401)
     session.clear()
     session["sid"] = ctl.sessions.create(user, token)  # the identity: "LAB/user" for a named lab
+    # The form token now, not at the first request that asks: the page's first requests come at
+    # once, and each would make its own, the last cookie winning over the token another holds
+    # (an acknowledgement was then refused as stale).
+    _csrf_token()
     session.permanent = True
     ctl.sign_ins += 1
     log.info("%s signed in", user)
