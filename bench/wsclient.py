@@ -7,12 +7,13 @@ import asyncio
 import base64
 import json
 import os
-import struct
 import time
 import urllib.parse
 
 import orjson
 import websockets
+
+from tests.hostile import ws_frame  # a masked client frame (RFC 6455)
 
 
 class BenchClient:
@@ -170,14 +171,7 @@ class _RawWebSocket(asyncio.Protocol):
             self.opened.set_exception(ConnectionError("closed before the upgrade"))
 
     def send(self, text):
-        data = text.encode()
-        mask = os.urandom(4)
-        n = len(data)
-        head = bytes([0x81, 0x80 | n]) if n < 126 else (
-            struct.pack("!BBH", 0x81, 0x80 | 126, n) if n < 65536 else struct.pack("!BBQ", 0x81, 0x80 | 127, n))
-        masked = (int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-                  ).to_bytes(n, "big") if n else b""
-        self.transport.write(head + mask + masked)
+        self.transport.write(ws_frame(text))
 
     def data_received(self, data):
         self.buf += data
@@ -221,7 +215,7 @@ class _RawWebSocket(asyncio.Protocol):
             elif opcode == 8:
                 self.transport.close()
             elif opcode == 9:
-                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+                self.transport.write(ws_frame(payload, opcode=0xA))
         del buf[:pos]
 
 
