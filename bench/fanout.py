@@ -23,12 +23,12 @@ import pathlib
 import sys
 import time
 
-import psutil
 import zmq
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import cpu_with_children  # noqa: E402
 from bench.wsclient import BenchClient, view_fingerprint  # noqa: E402
 from tests.helpers import AppProcess, free_port, wait_until  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
@@ -161,7 +161,7 @@ class Servers:
         procs.update({f"web{i + 1}": w.proc.pid for i, w in enumerate(self.webs)})
         if self.redis:
             procs["redis"] = self.redis.proc.pid
-        return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in procs.items()}
+        return {name: cpu_with_children(pid) for name, pid in procs.items()}
 
     def stop(self):
         for proc in (*self.webs, getattr(self, "app", None)):

@@ -29,12 +29,12 @@ import tempfile
 import time
 import urllib.request
 
-import psutil
 import zmq
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import cpu_with_children  # noqa: E402
 from bench.store import messages  # noqa: E402
 from bench.wsclient import BenchClient  # noqa: E402
 from tests.helpers import free_port, wait_until  # noqa: E402
@@ -114,7 +114,7 @@ class App:
             return False
 
     def cpu(self):
-        return sum(psutil.Process(self.proc.pid).cpu_times()[:2])
+        return cpu_with_children(self.proc.pid)
 
     def stop(self):
         if self.proc.poll() is None:

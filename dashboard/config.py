@@ -138,6 +138,10 @@ SETTINGS = (
             "Unused with --database."),
     Setting("store", True, "Keep every accepted event in the store (--no-store: live view only, "
             "nothing written).", bool),
+    Setting("store_writer", "process", "Who writes the SQLite store's batches and applies its "
+            "retention: process (default): a child process of its own, so that the hub never waits "
+            "for its Python; thread: a thread of the app, as before (PostgreSQL always uses one).",
+            choices=("process", "thread")),
     Setting("retention_days", 30.0, "Stored events older than this many days are pruned.", float),
     Setting("max_events", 1000000, "At most this many stored events; the oldest are pruned.", int),
     Setting("snapshot_interval", 60.0, "Seconds between two saves of the live model to the store.",

@@ -478,6 +478,8 @@ def _open_store(settings, state, simulated, writer, lab=""):
         return store, None  # a web process only reads the history the ingest process writes
     if store.ensure_rollups():  # a store from before the roll-ups: counted once, at start
         log.info("hourly roll-ups rebuilt from the stored events")
+    if not settings["database"] and settings["store_writer"] == "process":
+        store.write_in_process()  # after the rebuilds: the child starts with their open spans
     keeper = StoreKeeper(store, state, settings,
                          lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                          socketio.sleep)

@@ -102,6 +102,7 @@ class StoreKeeper:
                 break
             self.store.flush()
         self.store.save_model(self.state.dump(), self.store.last_id())
+        self.store.close()
 
     def run_pruner(self, rounds=None):
         """Apply retention every PRUNE_EVERY seconds: to events, and to resolved alerts (a firing

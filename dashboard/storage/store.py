@@ -349,8 +349,10 @@ class EventStore:
     # Rounding x down to an integer (x is a column: no placeholder). CAST alone truncates towards 0.
     floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
-    def __init__(self, path, max_queue=100_000):
+    def __init__(self, path, max_queue=100_000, writer_cache_kib=None):
         self.path = path
+        self.writer_cache_kib = WRITER_CACHE_KIB if writer_cache_kib is None else writer_cache_kib
+        self.remote = None  # storage.writer.WriterProcess: batches and retention in a child
         self._local = threading.local()  # each thread's connection for reads
         self._writer = None  # the connection for writes (SQLite), made on the first one
         self._write_lock = os_thread_rlock()
@@ -400,7 +402,7 @@ class EventStore:
         whichever thread, one at a time."""
         with self._write_lock:
             if self._writer is None:
-                self._writer = self._connect(WRITER_CACHE_KIB)
+                self._writer = self._connect(self.writer_cache_kib)
             with self._writer:  # commits, or rolls back on an exception
                 yield self._writer
 
@@ -457,11 +459,53 @@ class EventStore:
         self.failing = written == 0
         return written
 
+    def write_in_process(self):
+        """From now on, batches and retention are written by a child process (storage.writer),
+        started at the first batch. The app's own writes (model, alerts) keep a small cache."""
+        from dashboard.storage.writer import WriterProcess
+        self.remote = WriterProcess(self.path, self.writer_cache_kib)
+        self.writer_cache_kib = READER_CACHE_KIB
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def close(self):
+        """End the writer process, if any (after the last flush)."""
+        if self.remote is not None:
+            self.remote.close()
+
+    def _remote_call(self, op, *args):
+        """store.<op>(*args) in the writer process; its drops and errors become this store's."""
+        from dashboard.storage.writer import WriterFailed
+        restarts = self.remote.restarts
+        try:
+            value = self.remote.call(op, *args)
+        except WriterFailed as exc:
+            self.last_error = str(exc)
+            raise
+        finally:
+            if self.remote.restarts > restarts:
+                self._remote_dropped = 0  # a new child counts its drops from 0
+                log.error("the store's writer process ended unexpectedly and was started again")
+            report = self.remote.state
+            if report.get("dropped", 0) > self._remote_dropped:
+                self.dropped += report["dropped"] - self._remote_dropped
+                self.last_dropped = report["last_dropped"]
+                self._remote_dropped = report["dropped"]
+            if report.get("last_error"):
+                self.last_error = report["last_error"]
+        return value
+
+    _remote_dropped = 0  # the writer process's drops counted so far (a new child counts from 0)
+
     def _insert(self, rows):
         """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself.
 
         Without a connection (a server that went away) the rest of the batch is dropped and counted;
         the next flush connects again. The hourly roll-ups are counted in the same transaction."""
+        if self.remote is not None:
+            return self._insert_remote(rows)
         sql = self._sql(INSERT)
         with self._write_lock:  # one batch at a time: the open spans follow the committed rows
             try:
@@ -488,6 +532,19 @@ class EventStore:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
             return written
+
+    def _insert_remote(self, rows):
+        from dashboard.storage.writer import WriterFailed, WriterGone
+        try:
+            return self._remote_call("insert", rows)
+        except WriterGone as exc:
+            self.last_error = f"the writer process: {exc}"
+            self._drop(len(rows), "writer", "could not store %d events: the writer process "
+                       "failed twice (%s)", len(rows), exc)
+            return 0
+        except WriterFailed as exc:  # _insert itself raised (it never should): the batch is lost
+            self._drop(len(rows), "writer", "could not store %d events: %s", len(rows), exc)
+            return 0
 
     def _write_many(self, conn, sql, rows):
         """executemany(sql, rows), in order, ROWS_PER_STATEMENT rows a statement (the rest one a
@@ -860,6 +917,10 @@ class EventStore:
     def prune(self, max_age_s, max_rows, now=None, chunk=10_000):
         """Delete events older than max_age_s and beyond the newest max_rows, in chunks."""
         now = time.time() if now is None else now
+        if self.remote is not None:  # the open spans it trims are the writer process's
+            deleted = self._remote_call("prune", max_age_s, max_rows, now, chunk)
+            self.pruned += deleted
+            return deleted
         deleted = 0
         limit_id = None
         if max_rows:
@@ -995,7 +1056,9 @@ class EventStore:
                 "dropped": self.dropped, "last_dropped": self.last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
                 "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),
-                "rollup_out_of_order": self._tracker.out_of_order}
+                "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None
+                                        else self.remote.state.get("out_of_order", 0)),
+                "writer_process": None if self.remote is None else self.remote.stats()}
 
     @staticmethod
     def _memory_mb():

@@ -1,0 +1,221 @@
+"""The SQLite store's batches and retention, written by a process of its own (--store-writer process).
+
+Storing a batch is mostly SQLite's work, which runs without the GIL, but around it are the roll-ups'
+Python and the binding of every row's values, which need it. In a thread of the app they took the
+GIL from the hub (and the hub from them, the writer waiting up to the interpreter's switch interval
+each time it came back from SQLite), and storing halved the ingest rate (bench/store.py). In a child
+process they have an interpreter of their own: the app only pickles each batch and writes it to a
+pipe, from the same pool thread as before.
+
+The child holds the only in-memory state of the writes, the roll-ups' open spans (rollups.Tracker),
+so retention (which trims them) runs there too. The app keeps the reads and its other writes (the
+saved model, alerts): SQLite's WAL serialises two writers, and readers never wait.
+
+The child ends when the app does: it reads its requests from a pipe, and the app's end closes it.
+Ctrl+C and SIGTERM to the process group leave it alone, so that the app's last flush still has it.
+One request at a time, each answered before the next: a dead child is started again and the request
+sent once more (an insert the child committed but could not answer for would then be stored twice:
+a window of microseconds, between its commit and its answer).
+"""
+import os
+import pickle
+import struct
+import sys
+
+HEADER = struct.Struct("!Q")
+MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch
+SPLIT_AT = 32 << 20  # a batch pickled larger than this goes to the child in halves
+START_TIMEOUT = 30.0  # seconds a new child has to open the store and answer
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class WriterGone(Exception):
+    """The child could not be reached (it died, or could not start), even after a restart."""
+
+
+class WriterFailed(Exception):
+    """The child ran the request and it raised: the message names the exception."""
+
+
+def _original_os():
+    """The unpatched os module's functions: the pipe is read from pool threads, never green."""
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+        return patcher.original("os")
+    if "gevent" in sys.modules:
+        from types import SimpleNamespace
+
+        from gevent import monkey
+        names = ["read", "write", "waitpid", "posix_spawn", "kill"]
+        return SimpleNamespace(**dict(zip(names, monkey.get_original("os", names))))
+    return os
+
+
+def _lock():
+    from dashboard.storage.store import os_thread_rlock  # noqa: PLC0415 - store imports this module
+    return os_thread_rlock()
+
+
+def _read_exact(read, fd, n):
+    parts, left = [], n
+    while left:
+        chunk = read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the pipe closed")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def send_frame(write, fd, payload):
+    view = memoryview(HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[write(fd, view):]
+
+
+def read_frame(read, fd):
+    (size,) = HEADER.unpack(_read_exact(read, fd, HEADER.size))
+    if size > MAX_FRAME:
+        raise EOFError(f"a frame of {size} bytes")
+    return _read_exact(read, fd, size)
+
+
+class WriterProcess:
+    """The app's end: starts the child on first use, sends it one request at a time."""
+
+    def __init__(self, path, cache_kib):
+        self.path = path
+        self.cache_kib = cache_kib
+        self.pid = None
+        self.restarts = 0
+        self.state = {}  # the child's last report: its drops, last error, open spans' count
+        self._os = _original_os()
+        self._lock = _lock()
+        self._to = self._from = None
+
+    def call(self, op, *args):
+        """Run store.<op>(*args) in the child and return its value. A child that is gone is
+        started again once; WriterGone if that fails too, WriterFailed if the call raised."""
+        payload = pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self.pid is None:
+                        self._start()
+                    send_frame(self._os.write, self._to, payload)
+                    ok, value, state = pickle.loads(read_frame(self._os.read, self._from))
+                except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+                    self._end(kill=True)
+                    if attempt == 2:
+                        raise WriterGone(f"{type(exc).__name__}: {exc}") from None
+                    self.restarts += 1
+                    continue
+                self.state = state
+                if not ok:
+                    raise WriterFailed(value)
+                return value
+
+    def _start(self):
+        os_ = self._os
+        down_r, down_w = os.pipe()  # app → child
+        up_r, up_w = os.pipe()  # child → app
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            self.pid = os_.posix_spawn(
+                sys.executable,
+                [sys.executable, "-m", "dashboard.storage.writer", self.path, str(self.cache_kib)],
+                env, file_actions=[(os.POSIX_SPAWN_DUP2, down_r, 0), (os.POSIX_SPAWN_DUP2, up_w, 1)])
+        finally:
+            os.close(down_r)
+            os.close(up_w)
+        self._to, self._from = down_w, up_r
+        ok, value, self.state = pickle.loads(read_frame(os_.read, self._from))  # opened the store
+        if not ok:
+            raise OSError(f"the writer process could not open the store: {value}")
+
+    def _end(self, kill=False):
+        for fd in (self._to, self._from):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._to = self._from = None
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        if kill:
+            try:
+                self._os.kill(pid, 9)
+            except OSError:
+                pass
+        try:
+            self._os.waitpid(pid, 0)  # a closed pipe ends it at once; a killed one is reaped
+        except OSError:
+            pass
+
+    def close(self):
+        """Let the child finish what it is doing and end (its pipe closes)."""
+        with self._lock:
+            self._end()
+
+    def stats(self):
+        return {"pid": self.pid, "restarts": self.restarts,
+                "sqlite_memory_mb": self.state.get("sqlite_memory_mb")}
+
+
+# -- the child ------------------------------------------------------------------------------------
+OPS = ("insert", "prune")
+
+
+def _report(store):
+    from dashboard.storage.store import sqlite_memory_mb
+    return {"dropped": store.dropped, "last_dropped": store.last_dropped,
+            "last_error": store.last_error, "out_of_order": store._tracker.out_of_order,
+            "sqlite_memory_mb": sqlite_memory_mb()}
+
+
+def serve(store, read, write, rfd, wfd):
+    """Answer requests until the pipe closes: (op, args) → (ok, value or error, report)."""
+    while True:
+        try:
+            op, args = pickle.loads(read_frame(read, rfd))
+        except EOFError:
+            return
+        try:
+            if op not in OPS:
+                raise ValueError(f"unknown request {op!r}")
+            value = store._insert(*args) if op == "insert" else store.prune(*args)
+            answer = (True, value, _report(store))
+        except Exception as exc:  # noqa: BLE001 - said to the app, which logs and counts it
+            answer = (False, f"{type(exc).__name__}: {exc}"[:500], _report(store))
+        send_frame(write, wfd, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def main(argv):
+    import logging
+    import signal
+
+    # The pipe ends the child: the app's Ctrl+C or SIGTERM must not end it before the app's last
+    # flush, which would then have to start it again.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    rfd, wfd = 0, os.dup(1)
+    os.dup2(2, 1)  # nothing printed may reach the pipe
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s (writer process): %(message)s")
+    from dashboard.storage.store import EventStore
+    path, cache_kib = argv[0], int(argv[1])
+    try:
+        store = EventStore(path, writer_cache_kib=cache_kib)
+    except Exception as exc:  # noqa: BLE001 - the app says it and counts the batch
+        send_frame(os.write, wfd, pickle.dumps((False, f"{type(exc).__name__}: {exc}"[:500], {})))
+        return 1
+    send_frame(os.write, wfd, pickle.dumps((True, None, _report(store))))
+    serve(store, os.read, os.write, rfd, wfd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

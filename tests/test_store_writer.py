@@ -1,0 +1,177 @@
+"""The store's writer process (--store-writer process, the default for SQLite): a real child process
+writing a real SQLite file, fed by the app (a subprocess with a real ZMQ publisher) or by an
+EventStore in this process."""
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import psutil
+import pytest
+
+from dashboard.core.events import parse_frames
+from dashboard.storage.store import EventStore, row_for
+from tests.hostile import device_frames
+from tests.helpers import AppProcess, TestPublisher, wait_until
+
+
+def _gone(proc):
+    """Ended: no longer running, or a zombie its parent has not reaped yet."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _rows(n, start=0, devices=range(40)):
+    """n device and job messages a minute apart from message `start` on, over `devices`."""
+    out = []
+    for i in range(start, start + n):
+        device = f"dev-{devices[i % len(devices)]:02d}"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(1_790_000_000 + 60 * i))
+        if i % 4 == 3:  # a job on that device: queued, then finished
+            topic, data = b"org.lavasoftware.testjob", {
+                "job": i, "state": "Finished" if i % 8 == 7 else "Submitted", "health": "Complete",
+                "device": device, "device_type": "qemu", "submitter": "ci", "submit_time": stamp}
+        else:
+            topic, data = b"org.lavasoftware.device", {
+                "device": device, "device_type": "qemu", "worker": "worker-1", "state": "Idle",
+                "health": ["Good", "Bad", "Maintenance"][i % 3]}
+        frames = [topic, f"w-{i}".encode(), stamp.encode(), b"lavaserver", json.dumps(data).encode()]
+        out.append(row_for(parse_frames(frames), frames, {}, 0.0))
+    return out
+
+
+def _tables(path):
+    """Every row of every table but the saved model, in order: what the two writers must agree on."""
+    conn = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name NOT IN ('model_snapshot', 'sqlite_sequence')")]
+        return {name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+                for name in sorted(names)}
+    finally:
+        conn.close()
+
+
+def test_the_writer_process_writes_and_prunes_exactly_as_the_thread_does(tmp_path):
+    here = EventStore(str(tmp_path / "thread.sqlite3"))
+    there = EventStore(str(tmp_path / "process.sqlite3"))
+    there.write_in_process()
+    try:
+        def write(rows):
+            for store in (here, there):
+                for row in rows:
+                    store.enqueue(row)
+                while store.queue:
+                    store.flush(max_rows=250)
+
+        write(_rows(600))
+        write(_rows(300, start=600, devices=range(20)))  # devices 20-39 fall silent
+        assert here.written == there.written == 900
+        assert there.stats()["writer_process"]["pid"] is not None
+        # Retention runs where the open spans are: in the child.
+        now = time.time()
+        assert here.prune(0, 300, now=now) == there.prune(0, 300, now=now) == 600
+        assert there.pruned == 600
+        # What retention made the writer forget (devices 20-39 are older than what is kept) must
+        # be forgotten where the next batches are counted.
+        write(_rows(300, start=900, devices=range(20, 40)))
+        assert _tables(here.path) == _tables(there.path)
+        assert there.stats()["rollup_out_of_order"] == here.stats()["rollup_out_of_order"]
+        assert there.stats()["dropped"] == 0 and there.stats()["failing"] is False
+    finally:
+        there.close()
+
+
+def test_a_writer_process_that_cannot_open_the_store_loses_its_batch_counted_and_said(tmp_path,
+                                                                                      caplog):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    store.write_in_process()
+    store.remote.path = str(tmp_path)  # a folder: the child's SQLite cannot open it
+    for row in _rows(50):
+        store.enqueue(row)
+    assert store.flush() == 0
+    stats = store.stats()
+    assert stats["dropped"] == 50 and stats["written"] == 0 and stats["failing"] is True
+    assert "writer process" in stats["last_error"] and "could not open the store" in stats["last_error"]
+    assert any("could not store 50 events" in r.getMessage() for r in caplog.records)
+    store.remote.path = store.path  # the next batch starts a child that can
+    for row in _rows(10, start=50):
+        store.enqueue(row)
+    assert store.flush() == 10 and store.stats()["failing"] is False
+    store.close()
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_a_killed_writer_process_is_started_again_and_nothing_is_lost(async_mode):
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, async_mode=async_mode)
+    try:
+        publisher.wait_for_subscriber()
+        for i in range(200):
+            publisher.send(device_frames(i, uuid_prefix="first"))
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= 200, timeout=30,
+                   what="the first 200 written")
+        writer = app.json("/healthz")["store"]["writer_process"]
+        child = psutil.Process(writer["pid"])
+        assert child.ppid() == app.proc.pid and "dashboard.storage.writer" in child.cmdline()
+        assert writer["restarts"] == 0
+        # Ctrl+C at a terminal reaches the whole group: the child stays for the app's last flush.
+        os.kill(child.pid, signal.SIGINT)
+        os.kill(child.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        child.kill()
+        wait_until(lambda: _gone(child), timeout=10, what="the child killed")
+        for i in range(200):
+            publisher.send(device_frames(i, uuid_prefix="second"))
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= 400, timeout=30,
+                   what="the next 200 written by a new child")
+        store = app.json("/healthz")["store"]
+        assert store["writer_process"]["restarts"] == 1, store
+        assert store["writer_process"]["pid"] not in (None, child.pid), store
+        assert store["dropped"] == 0 and store["queued"] == 0, store
+        assert "writer process ended unexpectedly" in app.log_text()
+        conn = sqlite3.connect(os.path.join(app.data_dir, "events.sqlite3"))
+        uuids = [r[0] for r in conn.execute("SELECT uuid FROM events WHERE kind = 'device'")]
+        conn.close()
+        assert len(uuids) == len(set(uuids)) == 400
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_the_writer_process_ends_with_the_app():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)
+    try:
+        publisher.wait_for_subscriber()
+        publisher.send(device_frames(1))
+        wait_until(lambda: (app.json("/healthz")["store"]["writer_process"] or {}).get("pid"),
+                   timeout=30, what="a writer process")
+        child = psutil.Process(app.json("/healthz")["store"]["writer_process"]["pid"])
+        app.kill()  # a crash: nobody tells the child; its pipe closing does
+        wait_until(lambda: _gone(child), timeout=10, what="the child ended with the app")
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def test_store_writer_thread_writes_in_the_app():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--store-writer", "thread")
+    try:
+        publisher.wait_for_subscriber()
+        for i in range(50):
+            publisher.send(device_frames(i))
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= 50, timeout=30,
+                   what="50 written")
+        assert app.json("/healthz")["store"]["writer_process"] is None
+        assert not psutil.Process(app.proc.pid).children()
+        status, _, body = app.get("/api/v1/events?limit=5")
+        assert status == 200 and len(body["events"]) == 5, json.dumps(body)[:300]
+    finally:
+        app.stop()
+        publisher.close()
