@@ -7,6 +7,7 @@ last 7 days, so that statistics and timelines have something to chew on.
 
     python bench/store.py --events 1000000
     python bench/store.py --direct --events 1000000 --devices 1000   # roll-ups vs scan, reports
+    python bench/store.py --events 1000000 --thread-writer-too  # and the writer in a thread
 """
 import argparse
 import json
@@ -63,7 +64,7 @@ def messages(n, start, end, seed=1):
                user.encode(), json.dumps(data).encode()]
 
 
-def ingest(args, store, data_dir):
+def ingest(args, store, data_dir, extra_args=()):
     """Publish every message as fast as the app takes them; events/s until all are accepted
     (and, with the store, written)."""
     publisher = TestPublisher()
@@ -72,7 +73,7 @@ def ingest(args, store, data_dir):
              "--async-mode", args.async_mode]
     if not store:
         extra.append("--no-store")
-    app = AppProcess(*extra, async_mode=args.async_mode)
+    app = AppProcess(*extra, *extra_args, async_mode=args.async_mode)
     publisher.wait_for_subscriber()
     end = time.time()
     sent, t0 = 0, time.monotonic()
@@ -241,6 +242,9 @@ def main():
     parser.add_argument("--direct", action="store_true",
                         help="the store alone: roll-ups against the scan, and a month's report")
     parser.add_argument("--devices", type=int, default=DEVICES, help="with --direct")
+    parser.add_argument("--thread-writer-too", action="store_true",
+                        help="also ingest with --store-writer thread (the writer in a thread of the "
+                             "app), in the same run")
     args = parser.parse_args()
     if args.direct:
         return direct(args)
@@ -249,6 +253,11 @@ def main():
         app, out["ingest"]["without_store"] = ingest(args, False, tmp + "/none")
         app.stop()
         print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
+        if args.thread_writer_too:
+            app, out["ingest"]["with_store_thread_writer"] = ingest(
+                args, True, tmp + "/thread", ("--store-writer", "thread"))
+            app.stop()
+            print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
         app, out["ingest"]["with_store"] = ingest(args, True, tmp + "/store")
         print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
         try:
@@ -277,6 +286,9 @@ def main():
             app.stop()
     ws, wo = out["ingest"]["with_store"], out["ingest"]["without_store"]
     out["ingest"]["accepted_rate_ratio_store_over_none"] = round(ws["accepted_per_s"] / wo["accepted_per_s"], 3)
+    if args.thread_writer_too:
+        out["ingest"]["thread_writer_ratio_over_none"] = round(
+            out["ingest"]["with_store_thread_writer"]["accepted_per_s"] / wo["accepted_per_s"], 3)
     print(json.dumps(out, indent=2))
 
 
