@@ -327,7 +327,7 @@ def _build_lab(lab, settings, sink, health, visibility):
     if lab.rest:
         lab.reconciler = Reconciler(lab.state, sink, lab.meta, lab.rest, lab.settings,
                                     socketio.server.eio.create_event, store=lab.store,
-                                    public=public)
+                                    public=public, lab=lab.name)
         if lab.ingest:  # a suspected loss: check the model against LAVA at once
             lab.ingest.on_behind.append(lambda name: lab.reconciler.trigger("behind"))
 

@@ -88,6 +88,8 @@ def test_two_labs_with_the_same_ids_are_shown_apart_and_each_change_reaches_its_
             {"name": "west", "lava_url": parts["west"].url, "simulated": False,
              "lava": {"state": "ok", "error": None, "loaded": True}}]
         assert {s["lab"] for s in everyone.meta["sources"]} == {"east", "west"}
+        for lab in ("east", "west"):  # the reconciler's lines say which lab's boards they are about
+            assert f"loaded LAVA's state (lab {lab}): " in app.log_text()
         assert everyone.state() == model_view(state)
         assert west_only.state() == model_view(state, {"labs": ["west"]})
         assert west_only.state()["devices"] and {

@@ -25,8 +25,9 @@ class Reconciler:
     """The background task that keeps the model equal to LAVA's REST state."""
 
     def __init__(self, state, relay, meta, rest, settings, make_event, clock=time.monotonic,
-                 store=None, public=None):
+                 store=None, public=None, lab=""):
         self.state = state
+        self.where = f" (lab {lab})" if lab else ""  # in its log lines: which lab's board it was
         # With access control: (anonymous LavaRest, JobVisibility); each reconcile also reads which
         # jobs LAVA shows anonymously, so that their visibility is known without asking one by one.
         self.public = public
@@ -153,16 +154,18 @@ class Reconciler:
 
     def _log(self, reason, initial, snap, changes, corrections):
         if initial:
-            log.info("loaded LAVA's state: %d devices, %d workers, %d jobs in %.1f s",
+            log.info("loaded LAVA's state%s: %d devices, %d workers, %d jobs in %.1f s", self.where,
                      len(snap.devices), len(snap.workers), len(snap.jobs), self.last_duration)
             return
         for c in corrections[:MAX_LOGGED_CORRECTIONS]:
             what = ", ".join(f"{f} {old!r} → {new!r}" for f, (old, new) in c["fields"].items())
-            log.warning("reconcile (%s) corrected %s %s: %s", reason, c["kind"], c["id"], what)
+            log.warning("reconcile (%s)%s corrected %s %s: %s", reason, self.where, c["kind"],
+                        c["id"], what)
         if len(corrections) > MAX_LOGGED_CORRECTIONS:
-            log.warning("reconcile (%s): %d more corrections not logged", reason,
+            log.warning("reconcile (%s)%s: %d more corrections not logged", reason, self.where,
                         len(corrections) - MAX_LOGGED_CORRECTIONS)
-        log.debug("reconcile (%s): %d changes, %d corrections", reason, len(changes), len(corrections))
+        log.debug("reconcile (%s)%s: %d changes, %d corrections", reason, self.where, len(changes),
+                  len(corrections))
 
     def record_failure(self, err):
         """Count a failed attempt, log it once per kind of error, and show it in the status."""
