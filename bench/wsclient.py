@@ -191,6 +191,8 @@ class _RawWebSocket(asyncio.Protocol):
         buf, pos, size = self.buf, 0, len(self.buf)
         while size - pos >= 2:
             b0, b1 = buf[pos], buf[pos + 1]
+            if b1 & 0x80:  # its length would be read wrong by 4 bytes: stop, do not misparse
+                raise ValueError("a masked frame from the server (RFC 6455 forbids it)")
             n, at = b1 & 0x7F, pos + 2
             if n == 126:
                 if size - at < 2:

@@ -105,6 +105,8 @@ def test_lab_gauges_histograms_and_health_agree_with_the_model(lab):
     store = health["store"]
     assert of(samples, "dashboard_store_written_rows_total") == store["written"] > 0
     assert of(samples, "dashboard_store_dropped_rows_total") == store["dropped"] == 0
+    assert of(samples, "dashboard_store_writer_restarts_total") == 0
+    assert store["writer_process"]["restarts"] == 0 and store["writer_process"]["pid"]
     # Prometheus's own linter (Debian's promtool, put in tools/ by scripts/install-test-deps.sh)
     # finds nothing: names, units, suffixes, help texts.
     promtool = ROOT / "tools" / "promtool"

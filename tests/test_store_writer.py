@@ -134,6 +134,8 @@ def test_a_killed_writer_process_is_started_again_and_nothing_is_lost(async_mode
         assert store["writer_process"]["pid"] not in (None, child.pid), store
         assert store["dropped"] == 0 and store["queued"] == 0, store
         assert "writer process ended unexpectedly" in app.log_text()
+        status, _, metrics = app.get("/metrics")
+        assert status == 200 and "\ndashboard_store_writer_restarts_total 1.0\n" in metrics
         conn = sqlite3.connect(os.path.join(app.data_dir, "events.sqlite3"))
         uuids = [r[0] for r in conn.execute("SELECT uuid FROM events WHERE kind = 'device'")]
         conn.close()

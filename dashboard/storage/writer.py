@@ -25,7 +25,6 @@ import sys
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch
 SPLIT_AT = 32 << 20  # a batch pickled larger than this goes to the child in halves
-START_TIMEOUT = 30.0  # seconds a new child has to open the store and answer
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -46,7 +45,9 @@ def _original_os():
         from types import SimpleNamespace
 
         from gevent import monkey
-        names = ["read", "write", "waitpid", "posix_spawn", "kill"]
+        # gevent's own os.close (25.8.1) only schedules the close on the hub: called from a blocked
+        # hub, the child's pipe stayed open and the child never saw its end.
+        names = ["read", "write", "close", "pipe", "waitpid", "posix_spawn", "kill"]
         return SimpleNamespace(**dict(zip(names, monkey.get_original("os", names))))
     return os
 
@@ -117,8 +118,8 @@ class WriterProcess:
 
     def _start(self):
         os_ = self._os
-        down_r, down_w = os.pipe()  # app → child
-        up_r, up_w = os.pipe()  # child → app
+        down_r, down_w = os_.pipe()  # app → child
+        up_r, up_w = os_.pipe()  # child → app
         env = dict(os.environ)
         env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
@@ -127,8 +128,8 @@ class WriterProcess:
                 [sys.executable, "-m", "dashboard.storage.writer", self.path, str(self.cache_kib)],
                 env, file_actions=[(os.POSIX_SPAWN_DUP2, down_r, 0), (os.POSIX_SPAWN_DUP2, up_w, 1)])
         finally:
-            os.close(down_r)
-            os.close(up_w)
+            os_.close(down_r)
+            os_.close(up_w)
         self._to, self._from = down_w, up_r
         ok, value, self.state = pickle.loads(read_frame(os_.read, self._from))  # opened the store
         if not ok:
@@ -138,7 +139,7 @@ class WriterProcess:
         for fd in (self._to, self._from):
             if fd is not None:
                 try:
-                    os.close(fd)
+                    self._os.close(fd)
                 except OSError:
                     pass
         self._to = self._from = None

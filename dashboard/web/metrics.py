@@ -174,6 +174,9 @@ class DashboardCollector:
                            stats["written"])
             yield _counter(Counter, "dashboard_store_dropped_rows", "Events the store could not keep.",
                            stats["dropped"])
+            yield _counter(Counter, "dashboard_store_writer_restarts", "Times the store's writer "
+                           "process ended unexpectedly and was started again.",
+                           sum((st["writer_process"] or {}).get("restarts", 0) for st in stores))
 
 
 def _jobs(state, now):
