@@ -475,12 +475,12 @@ class EventStore:
         if self.remote is not None:
             self.remote.close()
 
-    def _remote_call(self, op, *args):
+    def _remote_call(self, op, *args, payload=None):
         """store.<op>(*args) in the writer process; its drops and errors become this store's."""
         from dashboard.storage.writer import WriterFailed
         restarts = self.remote.restarts
         try:
-            value = self.remote.call(op, *args)
+            value = self.remote.call(op, *args, payload=payload)
         except WriterFailed as exc:
             self.last_error = str(exc)
             raise
@@ -535,16 +535,17 @@ class EventStore:
 
     def _insert_remote(self, rows):
         from dashboard.storage.writer import WriterFailed, WriterGone
-        try:
-            return self._remote_call("insert", rows)
-        except WriterGone as exc:
-            self.last_error = f"the writer process: {exc}"
-            self._drop(len(rows), "writer", "could not store %d events: the writer process "
-                       "failed twice (%s)", len(rows), exc)
-            return 0
-        except WriterFailed as exc:  # _insert itself raised (it never should): the batch is lost
-            self._drop(len(rows), "writer", "could not store %d events: %s", len(rows), exc)
-            return 0
+        written = 0
+        for part, request in self.remote.requests_for("insert", rows):
+            try:
+                written += self._remote_call("insert", part, payload=request)
+            except WriterGone as exc:
+                self.last_error = f"the writer process: {exc}"
+                self._drop(len(part), "writer", "could not store %d events: the writer process "
+                           "failed twice (%s)", len(part), exc)
+            except WriterFailed as exc:  # _insert itself raised (it never should): they are lost
+                self._drop(len(part), "writer", "could not store %d events: %s", len(part), exc)
+        return written
 
     def _write_many(self, conn, sql, rows):
         """executemany(sql, rows), in order, ROWS_PER_STATEMENT rows a statement (the rest one a

@@ -24,6 +24,7 @@ import sys
 
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch
+NICE = 10  # the writer process's niceness above the app's
 SPLIT_AT = 32 << 20  # a batch pickled larger than this goes to the child in halves
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -89,15 +90,29 @@ class WriterProcess:
         self.cache_kib = cache_kib
         self.pid = None
         self.restarts = 0
+        self.requests = 0  # sent and answered
+        self.split_at = SPLIT_AT
         self.state = {}  # the child's last report: its drops, last error, open spans' count
         self._os = _original_os()
         self._lock = _lock()
         self._to = self._from = None
 
-    def call(self, op, *args):
-        """Run store.<op>(*args) in the child and return its value. A child that is gone is
-        started again once; WriterGone if that fails too, WriterFailed if the call raised."""
-        payload = pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL)
+    def requests_for(self, op, rows):
+        """[(rows, request)]: store.<op>(rows) as requests of at most split_at bytes (or of one
+        row each), in order. A batch of large events goes in parts, each its own transaction:
+        what the pipe carries, and the copies made of it, stay bounded."""
+        payload = pickle.dumps((op, (rows,)), protocol=pickle.HIGHEST_PROTOCOL)
+        if len(payload) <= self.split_at or len(rows) <= 1:
+            return [(rows, payload)]
+        half = len(rows) // 2
+        return self.requests_for(op, rows[:half]) + self.requests_for(op, rows[half:])
+
+    def call(self, op, *args, payload=None):
+        """Run store.<op>(*args) in the child (or the request `payload` made by requests_for) and
+        return its value. A child that is gone is started again once; WriterGone if that fails
+        too, WriterFailed if the call raised."""
+        if payload is None:
+            payload = pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -112,6 +127,7 @@ class WriterProcess:
                     self.restarts += 1
                     continue
                 self.state = state
+                self.requests += 1
                 if not ok:
                     raise WriterFailed(value)
                 return value
@@ -202,6 +218,8 @@ def main(argv):
     # flush, which would then have to start it again.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # History can wait; the live view cannot. When the cores are all busy, the app comes first.
+    os.nice(NICE)
     rfd, wfd = 0, os.dup(1)
     os.dup2(2, 1)  # nothing printed may reach the pipe
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
