@@ -6,6 +6,7 @@ import os
 import pickle
 import signal
 import sqlite3
+import sys
 import time
 
 import psutil
@@ -78,7 +79,9 @@ def test_the_writer_process_writes_and_prunes_exactly_as_the_thread_does(tmp_pat
         assert there.pruned == 600
         # What retention made the writer forget (devices 20-39 are older than what is kept) must
         # be forgotten where the next batches are counted.
+        os.kill(there.remote.pid, signal.SIGKILL)  # a new child takes over where it left off
         write(_rows(300, start=900, devices=range(20, 40)))
+        assert there.remote.restarts == 1 and there.written == here.written == 1200
         assert _tables(here.path) == _tables(there.path)
         assert there.stats()["rollup_out_of_order"] == here.stats()["rollup_out_of_order"]
         assert there.stats()["dropped"] == 0 and there.stats()["failing"] is False
@@ -105,23 +108,63 @@ def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):
         store.close()
 
 
-def test_a_writer_process_that_cannot_open_the_store_loses_its_batch_counted_and_said(tmp_path,
-                                                                                      caplog):
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_writer_process_that_cannot_start_loses_its_batch_counted_said_and_leaks_nothing(
+        tmp_path, caplog):
     store = EventStore(str(tmp_path / "events.sqlite3"))
     store.write_in_process()
-    store.remote.path = str(tmp_path)  # a folder: the child's SQLite cannot open it
-    for row in _rows(50):
-        store.enqueue(row)
-    assert store.flush() == 0
-    stats = store.stats()
-    assert stats["dropped"] == 50 and stats["written"] == 0 and stats["failing"] is True
-    assert "writer process" in stats["last_error"] and "could not open the store" in stats["last_error"]
-    assert any("could not store 50 events" in r.getMessage() for r in caplog.records)
-    store.remote.path = store.path  # the next batch starts a child that can
-    for row in _rows(10, start=50):
-        store.enqueue(row)
-    assert store.flush() == 10 and store.stats()["failing"] is False
-    store.close()
+    try:
+        fds = _open_fds()
+        store.remote.path = str(tmp_path)  # a folder: the child's SQLite cannot open it
+        for row in _rows(50):
+            store.enqueue(row)
+        assert store.flush() == 0
+        stats = store.stats()
+        assert stats["dropped"] == 50 and stats["written"] == 0 and stats["failing"] is True
+        assert "could not open the store" in stats["last_error"]
+        assert str(tmp_path) not in json.dumps(stats)  # the folder never shows in /healthz
+        assert any("could not store 50 events" in r.getMessage() for r in caplog.records)
+        store.remote.executable = str(tmp_path / "no-python")  # cannot even be spawned
+        for rounds in range(3):
+            store.enqueue(_rows(1, start=50 + rounds)[0])
+            assert store.flush() == 0
+        stats = store.stats()
+        assert stats["dropped"] == 53  # each lost row once: no report of a dead child counted again
+        assert "FileNotFoundError" in stats["last_error"] and str(tmp_path) not in stats["last_error"]
+        assert _open_fds() == fds and store.remote.pid is None  # no pipe, no child left behind
+        assert store.remote.restarts == 0  # no child was running, none was lost
+        store.remote.path, store.remote.executable = store.path, sys.executable
+        for row in _rows(10, start=60):
+            store.enqueue(row)
+        assert store.flush() == 10 and store.stats()["failing"] is False
+        assert store.stats()["dropped"] == 53
+    finally:
+        store.close()
+    # Closed (the app is ending): a late batch starts no child to outlive the app.
+    store.enqueue(_rows(1, start=70)[0])
+    assert store.flush() == 0 and store.remote.pid is None and store.stats()["dropped"] == 54
+
+
+def test_what_each_writer_process_drops_counts_once(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    store.write_in_process()
+    try:
+        bad = (None, *_rows(1)[0][1:])  # no uuid: SQLite refuses this row alone, and it is lost
+        for row in [*_rows(5), bad]:
+            store.enqueue(row)
+        assert store.flush() == 5 and store.stats()["dropped"] == 1
+        first = psutil.Process(store.remote.pid)
+        first.kill()
+        wait_until(lambda: _gone(first), timeout=10, what="the first child killed")
+        for row in [*_rows(5, start=5), bad]:
+            store.enqueue(row)
+        assert store.flush() == 5
+        assert store.remote.restarts == 1 and store.stats()["dropped"] == 2  # the new child's too
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])

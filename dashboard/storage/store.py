@@ -476,28 +476,29 @@ class EventStore:
             self.remote.close()
 
     def _remote_call(self, op, *args, payload=None):
-        """store.<op>(*args) in the writer process; its drops and errors become this store's."""
+        """store.<op>(*args) in the writer process; its errors become this store's (its drops are
+        counted by WriterProcess, and added in stats())."""
         from dashboard.storage.writer import WriterFailed
-        restarts = self.remote.restarts
         try:
-            value = self.remote.call(op, *args, payload=payload)
+            return self.remote.call(op, *args, payload=payload)
         except WriterFailed as exc:
-            self.last_error = str(exc)
+            self.last_error = self._scrub(str(exc))
             raise
         finally:
-            if self.remote.restarts > restarts:
-                self._remote_dropped = 0  # a new child counts its drops from 0
-                log.error("the store's writer process ended unexpectedly and was started again")
-            report = self.remote.state
-            if report.get("dropped", 0) > self._remote_dropped:
-                self.dropped += report["dropped"] - self._remote_dropped
-                self.last_dropped = report["last_dropped"]
-                self._remote_dropped = report["dropped"]
-            if report.get("last_error"):
-                self.last_error = report["last_error"]
-        return value
+            if self.remote.state.get("last_error"):
+                self.last_error = self._scrub(self.remote.state["last_error"])
 
-    _remote_dropped = 0  # the writer process's drops counted so far (a new child counts from 0)
+    def _scrub(self, text):
+        """An error's text without the store's folder (/healthz shows its file's name only)."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        return text.replace(folder, "<data dir>") if folder not in ("", "/") else text
+
+    def _losses(self):
+        """(rows lost to history, wall time of the last loss), the writer process's included."""
+        if self.remote is None:
+            return self.dropped, self.last_dropped
+        times = [t for t in (self.last_dropped, self.remote.last_dropped) if t is not None]
+        return self.dropped + self.remote.dropped, max(times) if times else None
 
     def _insert(self, rows):
         """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself.
@@ -540,11 +541,12 @@ class EventStore:
             try:
                 written += self._remote_call("insert", part, payload=request)
             except WriterGone as exc:
-                self.last_error = f"the writer process: {exc}"
+                self.last_error = self._scrub(f"the writer process: {exc}")
                 self._drop(len(part), "writer", "could not store %d events: the writer process "
-                           "failed twice (%s)", len(part), exc)
-            except WriterFailed as exc:  # _insert itself raised (it never should): they are lost
-                self._drop(len(part), "writer", "could not store %d events: %s", len(part), exc)
+                           "failed twice (%s)", len(part), self.last_error)
+            except WriterFailed:  # _insert itself raised (it never should): they are lost
+                self._drop(len(part), "writer", "could not store %d events: %s", len(part),
+                           self.last_error)
         return written
 
     def _write_many(self, conn, sql, rows):
@@ -908,7 +910,8 @@ class EventStore:
 
     def dropped_recently(self, window=600.0):
         """Whether rows were lost to history in the last `window` seconds (/healthz: degraded)."""
-        return self.last_dropped is not None and time.time() - self.last_dropped < window
+        last = self._losses()[1]
+        return last is not None and time.time() - last < window
 
     @property
     def display_name(self):
@@ -1054,7 +1057,7 @@ class EventStore:
     def stats(self):
         """The /healthz section."""
         return {"file": self.display_name, "queued": len(self.queue), "written": self.written,
-                "dropped": self.dropped, "last_dropped": self.last_dropped, "pruned": self.pruned,
+                "dropped": self._losses()[0], "last_dropped": self._losses()[1], "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
                 "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),
                 "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None

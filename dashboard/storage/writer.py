@@ -17,16 +17,32 @@ One request at a time, each answered before the next: a dead child is started ag
 sent once more (an insert the child committed but could not answer for would then be stored twice:
 a window of microseconds, between its commit and its answer).
 """
+import logging
 import os
 import pickle
 import struct
 import sys
+import time
 
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch
 NICE = 10  # the writer process's niceness above the app's
 SPLIT_AT = 32 << 20  # a batch pickled larger than this goes to the child in halves
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+log = logging.getLogger("dashboard.storage.store")
+
+
+def _sleep(seconds):
+    """The unpatched sleep: _end runs in pool threads and in a hub that is ending."""
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+        return patcher.original("time").sleep(seconds)
+    if "gevent" in sys.modules:
+        from gevent import monkey
+        return monkey.get_original("time", "sleep")(seconds)
+    return time.sleep(seconds)
 
 
 class WriterGone(Exception):
@@ -85,14 +101,19 @@ def read_frame(read, fd):
 class WriterProcess:
     """The app's end: starts the child on first use, sends it one request at a time."""
 
-    def __init__(self, path, cache_kib):
+    def __init__(self, path, cache_kib, executable=sys.executable):
         self.path = path
         self.cache_kib = cache_kib
+        self.executable = executable
         self.pid = None
-        self.restarts = 0
+        self.restarts = 0  # children started again after one was lost
         self.requests = 0  # sent and answered
         self.split_at = SPLIT_AT
-        self.state = {}  # the child's last report: its drops, last error, open spans' count
+        self.state = {}  # the running child's last report: its drops, last error, open spans
+        self.dropped = 0  # rows the children said they could not store, all children together
+        self.last_dropped = None
+        self.closed = False
+        self._ready = False  # the child opened the store and answers
         self._os = _original_os()
         self._lock = _lock()
         self._to = self._from = None
@@ -110,48 +131,76 @@ class WriterProcess:
     def call(self, op, *args, payload=None):
         """Run store.<op>(*args) in the child (or the request `payload` made by requests_for) and
         return its value. A child that is gone is started again once; WriterGone if that fails
-        too, WriterFailed if the call raised."""
+        too (or after close()), WriterFailed if the call raised."""
         if payload is None:
             payload = pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             for attempt in (1, 2):
+                if self.closed:  # the app is ending: no new child to outlive it
+                    raise WriterGone("the store is closed")
                 try:
                     if self.pid is None:
                         self._start()
                     send_frame(self._os.write, self._to, payload)
                     ok, value, state = pickle.loads(read_frame(self._os.read, self._from))
                 except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+                    lost = self._ready  # a child that was running, not one that never started
                     self._end(kill=True)
                     if attempt == 2:
                         raise WriterGone(f"{type(exc).__name__}: {exc}") from None
-                    self.restarts += 1
+                    if lost:
+                        self.restarts += 1
+                        log.error("the store's writer process ended unexpectedly (%s): starting "
+                                  "a new one", type(exc).__name__)
                     continue
-                self.state = state
+                except BaseException:  # a request without its answer: the pipe is out of step
+                    self._end(kill=True)
+                    raise
+                self._note(state)
                 self.requests += 1
                 if not ok:
                     raise WriterFailed(value)
                 return value
 
+    def _note(self, state):
+        """The child's report: what it dropped since its last one counts once, whoever asked."""
+        before = self.state.get("dropped", 0)
+        if state.get("dropped", 0) > before:
+            self.dropped += state["dropped"] - before
+            self.last_dropped = state.get("last_dropped")
+        self.state = state
+
     def _start(self):
         os_ = self._os
-        down_r, down_w = os_.pipe()  # app → child
-        up_r, up_w = os_.pipe()  # child → app
-        env = dict(os.environ)
-        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        fds = []
         try:
+            down_r, down_w = os_.pipe()  # app → child
+            fds += [down_r, down_w]
+            up_r, up_w = os_.pipe()  # child → app
+            fds += [up_r, up_w]
+            env = dict(os.environ)
+            env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                        else "")
             self.pid = os_.posix_spawn(
-                sys.executable,
-                [sys.executable, "-m", "dashboard.storage.writer", self.path, str(self.cache_kib)],
+                self.executable,
+                [self.executable, "-m", "dashboard.storage.writer", self.path, str(self.cache_kib)],
                 env, file_actions=[(os.POSIX_SPAWN_DUP2, down_r, 0), (os.POSIX_SPAWN_DUP2, up_w, 1)])
-        finally:
-            os_.close(down_r)
-            os_.close(up_w)
+        except BaseException:
+            for fd in fds:
+                os_.close(fd)
+            raise
+        os_.close(down_r)
+        os_.close(up_w)
         self._to, self._from = down_w, up_r
-        ok, value, self.state = pickle.loads(read_frame(os_.read, self._from))  # opened the store
+        ok, value, state = pickle.loads(read_frame(os_.read, self._from))  # it opened the store
         if not ok:
             raise OSError(f"the writer process could not open the store: {value}")
+        self._note(state)  # a new child's first report (0 dropped) is what the next are counted from
+        self._ready = True
 
-    def _end(self, kill=False):
+    def _end(self, kill=False, wait=5.0):
+        """Close the pipes (which ends the child once it is done) and reap it: killed, or after
+        `wait` seconds at most."""
         for fd in (self._to, self._from):
             if fd is not None:
                 try:
@@ -159,22 +208,32 @@ class WriterProcess:
                 except OSError:
                     pass
         self._to = self._from = None
+        self._ready = False
         pid, self.pid = self.pid, None
         if pid is None:
             return
-        if kill:
-            try:
-                self._os.kill(pid, 9)
-            except OSError:
-                pass
-        try:
-            self._os.waitpid(pid, 0)  # a closed pipe ends it at once; a killed one is reaped
-        except OSError:
-            pass
+        for _ in range(2):
+            if kill:
+                try:
+                    self._os.kill(pid, 9)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + wait
+            while True:  # bounded: the deadline, then once more after the kill
+                try:
+                    if self._os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        return
+                except OSError:  # reaped by someone else, or gone
+                    return
+                if time.monotonic() >= deadline:
+                    break
+                _sleep(0.01)
+            kill = True
 
     def close(self):
-        """Let the child finish what it is doing and end (its pipe closes)."""
+        """Let the child finish what it is doing and end (its pipe closes); no new one starts."""
         with self._lock:
+            self.closed = True
             self._end()
 
     def stats(self):
