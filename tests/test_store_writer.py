@@ -46,11 +46,12 @@ def _rows(n, start=0, devices=range(40)):
 
 
 def _tables(path):
-    """Every row of every table but the saved model, in order: what the two writers must agree on."""
+    """Every row of every table but the saved model and the writer process's request number: what
+    the two writers must agree on."""
     conn = sqlite3.connect(path)
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "AND name NOT IN ('model_snapshot', 'sqlite_sequence')")]
+                                            "AND name NOT IN ('model_snapshot', 'sqlite_sequence', 'writer_batch')")]
         return {name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
                 for name in sorted(names)}
     finally:
@@ -87,6 +88,21 @@ def test_the_writer_process_writes_and_prunes_exactly_as_the_thread_does(tmp_pat
         assert there.stats()["dropped"] == 0 and there.stats()["failing"] is False
     finally:
         there.close()
+
+
+def test_an_insert_sent_again_after_its_commit_is_not_stored_twice(tmp_path):
+    """What a new writer process does with the request a dead one had committed but not answered:
+    the request's number (token, seq) was committed with its rows."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    first, second = _rows(3), _rows(2, start=3)
+    assert store.insert_once(first, "run-a", 1) == 3
+    assert store.insert_once(first, "run-a", 1) == 3  # sent again: already there
+    assert store.insert_once(second, "run-a", 2) == 2
+    assert store.insert_once(second, "run-b", 1) == 2  # another app run numbers from 1 again
+    conn = sqlite3.connect(store.path)
+    uuids = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
+    conn.close()
+    assert uuids == [r[0] for r in first + second + second]
 
 
 def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):

@@ -59,6 +59,11 @@ CREATE INDEX IF NOT EXISTS events_device ON events(device, id);
 CREATE INDEX IF NOT EXISTS events_job ON events(job, id);
 CREATE INDEX IF NOT EXISTS events_worker ON events(worker, id);
 CREATE INDEX IF NOT EXISTS events_submitter ON events(submitter, id);
+CREATE TABLE IF NOT EXISTS writer_batch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    token TEXT NOT NULL,
+    last BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS model_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     last_event_id BIGINT NOT NULL,
@@ -500,11 +505,21 @@ class EventStore:
         times = [t for t in (self.last_dropped, self.remote.last_dropped) if t is not None]
         return self.dropped + self.remote.dropped, max(times) if times else None
 
-    def _insert(self, rows):
+    def insert_once(self, rows, token, seq):
+        """_insert(rows) for the writer process's request `seq` of the app run `token`, unless it
+        was committed already: a child that died between its commit and its answer is sent the
+        request again, and must not store it twice."""
+        done = self._rows("SELECT token, last FROM writer_batch WHERE id = 1")
+        if done and done[0]["token"] == token and done[0]["last"] >= seq:
+            return len(rows)
+        return self._insert(rows, (token, seq))
+
+    def _insert(self, rows, marker=None):
         """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself.
 
         Without a connection (a server that went away) the rest of the batch is dropped and counted;
-        the next flush connects again. The hourly roll-ups are counted in the same transaction."""
+        the next flush connects again. The hourly roll-ups are counted in the same transaction, and
+        the writer process's `marker` (token, seq) of the request (insert_once)."""
         if self.remote is not None:
             return self._insert_remote(rows)
         sql = self._sql(INSERT)
@@ -513,6 +528,8 @@ class EventStore:
                 with self._transaction() as conn:
                     self._write_many(conn, INSERT, rows)
                     pending = self._count_rollups(conn, rows)
+                    if marker is not None:
+                        self._mark(conn, marker)
                 self._tracker.commit(*pending)
                 return len(rows)
             except Exception as exc:
@@ -532,12 +549,24 @@ class EventStore:
                 except Exception as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
+            if marker is not None:  # (a child that dies in this loop has its rows sent again)
+                try:
+                    with self._transaction() as conn:
+                        self._mark(conn, marker)
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             return written
+
+    def _mark(self, conn, marker):
+        """Note (token, seq): the writer process's request is committed (insert_once)."""
+        conn.execute(self._sql("INSERT INTO writer_batch (id, token, last) VALUES (1, ?, ?) "
+                               "ON CONFLICT (id) DO UPDATE SET token = excluded.token, "
+                               "last = excluded.last"), marker)
 
     def _insert_remote(self, rows):
         from dashboard.storage.writer import WriterFailed, WriterGone
         written = 0
-        for part, request in self.remote.requests_for("insert", rows):
+        for part, request in self.remote.inserts_for(rows):
             try:
                 written += self._remote_call("insert", part, payload=request)
             except WriterGone as exc:

@@ -14,9 +14,12 @@ saved model, alerts): SQLite's WAL serialises two writers, and readers never wai
 The child ends when the app does: it reads its requests from a pipe, and the app's end closes it.
 Ctrl+C and SIGTERM to the process group leave it alone, so that the app's last flush still has it.
 One request at a time, each answered before the next: a dead child is started again and the request
-sent once more (an insert the child committed but could not answer for would then be stored twice:
-a window of microseconds, between its commit and its answer).
+sent once more. Each insert carries a number (this app run's token, and a count), committed with its
+rows (store.insert_once): one the dead child had committed but not answered for is not stored twice.
+(A batch that fell back to one row a transaction, because one of its rows was refused, gets its
+number after its last row: a child that dies in that loop has those rows sent again.)
 """
+import itertools
 import logging
 import os
 import pickle
@@ -113,34 +116,40 @@ class WriterProcess:
         self.dropped = 0  # rows the children said they could not store, all children together
         self.last_dropped = None
         self.closed = False
+        self.token = os.urandom(8).hex()  # this app run's: its inserts are numbered by _seq
+        self._seq = itertools.count(1)
         self._ready = False  # the child opened the store and answers
         self._os = _original_os()
         self._lock = _lock()
         self._to = self._from = None
 
-    def requests_for(self, op, rows):
-        """[(rows, request)]: store.<op>(rows) as requests of at most split_at bytes (or of one
-        row each), in order. A batch of large events goes in parts, each its own transaction:
-        what the pipe carries, and the copies made of it, stay bounded."""
-        payload = pickle.dumps((op, (rows,)), protocol=pickle.HIGHEST_PROTOCOL)
+    def inserts_for(self, rows):
+        """[(rows, request)]: the insert of rows as requests of at most split_at bytes (or of one
+        row each), in order: a batch of large events goes in parts, each its own transaction, and
+        what the pipe carries (and the copies made of it) stays bounded."""
+        payload = pickle.dumps(("insert", (rows,)), protocol=pickle.HIGHEST_PROTOCOL)
         if len(payload) <= self.split_at or len(rows) <= 1:
             return [(rows, payload)]
         half = len(rows) // 2
-        return self.requests_for(op, rows[:half]) + self.requests_for(op, rows[half:])
+        return self.inserts_for(rows[:half]) + self.inserts_for(rows[half:])
 
     def call(self, op, *args, payload=None):
-        """Run store.<op>(*args) in the child (or the request `payload` made by requests_for) and
+        """Run store.<op>(*args) in the child (or the request `payload` made by inserts_for) and
         return its value. A child that is gone is started again once; WriterGone if that fails
         too (or after close()), WriterFailed if the call raised."""
         if payload is None:
             payload = pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
+            # An insert is numbered here, under the lock, in the order the child commits them; the
+            # same number goes with it again to a new child (store.insert_once).
+            header = pickle.dumps((self.token, next(self._seq)) if op == "insert" else None)
             for attempt in (1, 2):
                 if self.closed:  # the app is ending: no new child to outlive it
                     raise WriterGone("the store is closed")
                 try:
                     if self.pid is None:
                         self._start()
+                    send_frame(self._os.write, self._to, header)
                     send_frame(self._os.write, self._to, payload)
                     ok, value, state = pickle.loads(read_frame(self._os.read, self._from))
                 except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
@@ -256,13 +265,14 @@ def serve(store, read, write, rfd, wfd):
     """Answer requests until the pipe closes: (op, args) → (ok, value or error, report)."""
     while True:
         try:
+            marker = pickle.loads(read_frame(read, rfd))
             op, args = pickle.loads(read_frame(read, rfd))
         except EOFError:
             return
         try:
             if op not in OPS:
                 raise ValueError(f"unknown request {op!r}")
-            value = store._insert(*args) if op == "insert" else store.prune(*args)
+            value = store.insert_once(*args, *marker) if op == "insert" else store.prune(*args)
             answer = (True, value, _report(store))
         except Exception as exc:  # noqa: BLE001 - said to the app, which logs and counts it
             answer = (False, f"{type(exc).__name__}: {exc}"[:500], _report(store))
