@@ -13,6 +13,7 @@ import collections
 import contextlib
 import datetime as dt
 import functools
+import importlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import sqlite3
 import sys
 import threading
 import time
+import types
 
 from dashboard.core import jsontext, rollups
 from dashboard.core.events import job_id
@@ -306,6 +308,23 @@ def sqlite_memory_mb():
     return None if fn is None else round(fn() / 1e6, 1)
 
 
+def unpatched(module, *names):
+    """The functions `names` of a standard module as they were before eventlet or gevent patched it
+    (whichever the app runs on), as attributes: what real OS threads, and a hub that may block,
+    must use."""
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+        original = patcher.original(module)
+        values = [getattr(original, name) for name in names]
+    elif "gevent" in sys.modules:
+        from gevent import monkey
+        values = monkey.get_original(module, list(names))
+    else:
+        original = importlib.import_module(module)
+        values = [getattr(original, name) for name in names]
+    return types.SimpleNamespace(**dict(zip(names, values)))
+
+
 def os_thread_rlock():
     """A lock between OS threads, even where eventlet or gevent patched `threading`.
 
@@ -314,13 +333,7 @@ def os_thread_rlock():
     on it from a tpool thread is never woken, and the store (and every caller waiting on it, such as
     the alert engine) stops for good. The lock is held only around SQLite calls, which never yield.
     """
-    if "eventlet" in sys.modules:
-        from eventlet import patcher
-        return patcher.original("_thread").RLock()
-    if "gevent" in sys.modules:
-        from gevent import monkey
-        return monkey.get_original("_thread", "RLock")()
-    return threading.RLock()
+    return unpatched("_thread", "RLock").RLock()
 
 
 def open_store(database, default_path):

@@ -27,6 +27,8 @@ import struct
 import sys
 import time
 
+from dashboard.storage.store import EventStore, os_thread_rlock, sqlite_memory_mb, unpatched
+
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch
 NICE = 10  # the writer process's niceness above the app's
@@ -35,17 +37,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 log = logging.getLogger("dashboard.storage.store")
-
-
-def _sleep(seconds):
-    """The unpatched sleep: _end runs in pool threads and in a hub that is ending."""
-    if "eventlet" in sys.modules:
-        from eventlet import patcher
-        return patcher.original("time").sleep(seconds)
-    if "gevent" in sys.modules:
-        from gevent import monkey
-        return monkey.get_original("time", "sleep")(seconds)
-    return time.sleep(seconds)
+# What the app's end calls from pool threads and from a hub that may block, never patched: gevent's
+# own os.close (25.8) only schedules the close on the hub, and called from a blocked hub the child's
+# pipe stayed open, so the child never saw its end.
+OS_CALLS = ("read", "write", "close", "pipe", "waitpid", "posix_spawn", "kill")
 
 
 class WriterGone(Exception):
@@ -54,27 +49,6 @@ class WriterGone(Exception):
 
 class WriterFailed(Exception):
     """The child ran the request and it raised: the message names the exception."""
-
-
-def _original_os():
-    """The unpatched os module's functions: the pipe is read from pool threads, never green."""
-    if "eventlet" in sys.modules:
-        from eventlet import patcher
-        return patcher.original("os")
-    if "gevent" in sys.modules:
-        from types import SimpleNamespace
-
-        from gevent import monkey
-        # gevent's own os.close (25.8.1) only schedules the close on the hub: called from a blocked
-        # hub, the child's pipe stayed open and the child never saw its end.
-        names = ["read", "write", "close", "pipe", "waitpid", "posix_spawn", "kill"]
-        return SimpleNamespace(**dict(zip(names, monkey.get_original("os", names))))
-    return os
-
-
-def _lock():
-    from dashboard.storage.store import os_thread_rlock  # noqa: PLC0415 - store imports this module
-    return os_thread_rlock()
 
 
 def _read_exact(read, fd, n):
@@ -110,7 +84,6 @@ class WriterProcess:
         self.executable = executable
         self.pid = None
         self.restarts = 0  # children started again after one was lost
-        self.requests = 0  # sent and answered
         self.split_at = SPLIT_AT
         self.state = {}  # the running child's last report: its drops, last error, open spans
         self.dropped = 0  # rows the children said they could not store, all children together
@@ -119,8 +92,9 @@ class WriterProcess:
         self.token = os.urandom(8).hex()  # this app run's: its inserts are numbered by _seq
         self._seq = itertools.count(1)
         self._ready = False  # the child opened the store and answers
-        self._os = _original_os()
-        self._lock = _lock()
+        self._os = unpatched("os", *OS_CALLS)
+        self._sleep = unpatched("time", "sleep").sleep
+        self._lock = os_thread_rlock()
         self._to = self._from = None
 
     def inserts_for(self, rows):
@@ -166,7 +140,6 @@ class WriterProcess:
                     self._end(kill=True)
                     raise
                 self._note(state)
-                self.requests += 1
                 if not ok:
                     raise WriterFailed(value)
                 return value
@@ -236,7 +209,7 @@ class WriterProcess:
                     return
                 if time.monotonic() >= deadline:
                     break
-                _sleep(0.01)
+                self._sleep(0.01)
             kill = True
 
     def close(self):
@@ -255,7 +228,6 @@ OPS = ("insert", "prune")
 
 
 def _report(store):
-    from dashboard.storage.store import sqlite_memory_mb
     return {"dropped": store.dropped, "last_dropped": store.last_dropped,
             "last_error": store.last_error, "out_of_order": store._tracker.out_of_order,
             "sqlite_memory_mb": sqlite_memory_mb()}
@@ -280,7 +252,6 @@ def serve(store, read, write, rfd, wfd):
 
 
 def main(argv):
-    import logging
     import signal
 
     # The pipe ends the child: the app's Ctrl+C or SIGTERM must not end it before the app's last
@@ -293,7 +264,6 @@ def main(argv):
     os.dup2(2, 1)  # nothing printed may reach the pipe
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s (writer process): %(message)s")
-    from dashboard.storage.store import EventStore
     path, cache_kib = argv[0], int(argv[1])
     try:
         store = EventStore(path, writer_cache_kib=cache_kib)
