@@ -3,7 +3,9 @@ latency of the history API over that store. Prints JSON.
 
 The baseline for ingest is the same app with --no-store, measured in the same run. Events are a
 synthetic lab (devices changing state and health, jobs flowing, test-shell messages) spread over the
-last 7 days, so that statistics and timelines have something to chew on.
+last 7 days, so that statistics and timelines have something to chew on. Each ingest arm also gives
+the % of one core that each part used (`percent_of_a_core`: the app's loop thread, its other
+threads, the store's writer process, and this benchmark's publisher).
 
     python bench/store.py --events 1000000
     python bench/store.py --direct --events 1000000 --devices 1000   # roll-ups vs scan, reports
@@ -19,10 +21,13 @@ import tempfile
 import time
 import urllib.request
 
+import psutil
+
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import core_shares, cpu_parts  # noqa: E402
 from tests.helpers import AppProcess, TestPublisher, wait_until  # noqa: E402
 
 TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
@@ -76,6 +81,7 @@ def ingest(args, store, data_dir, extra_args=()):
     app = AppProcess(*extra, *extra_args, async_mode=args.async_mode)
     publisher.wait_for_subscriber()
     end = time.time()
+    parts0, bench0 = cpu_parts(app.proc.pid), sum(psutil.Process().cpu_times()[:2])
     sent, t0 = 0, time.monotonic()
     done = 0
     for frames in messages(args.events, end - 7 * 86400, end):
@@ -95,12 +101,17 @@ def ingest(args, store, data_dir, extra_args=()):
         wait_until(lambda: app.json("/healthz")["store"]["written"] >= sent, timeout=600,
                    interval=0.1, what="all written")
         written_s = time.monotonic() - t0
+    seconds = time.monotonic() - t0
+    shares = core_shares(parts0, cpu_parts(app.proc.pid), seconds)
+    shares["benchmark (publisher)"] = round(
+        (sum(psutil.Process().cpu_times()[:2]) - bench0) / seconds * 100)
     health = app.json("/healthz")
     publisher.close()
     return app, {"events": sent, "accepted_per_s": round(sent / accepted_s),
                  "written_per_s": round(sent / written_s) if written_s else None,
                  "rejected": health["counters"]["rejected_total"],
-                 "store_dropped": health["store"]["dropped"] if health["store"] else None}
+                 "store_dropped": health["store"]["dropped"] if health["store"] else None,
+                 "percent_of_a_core": shares}
 
 
 def latency(app, path, repeat):
