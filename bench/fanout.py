@@ -238,6 +238,8 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         app_args += NO_LIMITS
     if variant == "fixed":  # the fixed --batch-interval, whatever the default is
         app_args += ["--batch-floor", "0"]
+    if variant == "nogather":  # the ZMQ reader wakes the loop for whatever it read
+        app_args += ["--zmq-gather", "0"]
     if variant == "queued":  # every packet through python-engineio's queue (no direct send)
         app_args += ["--no-direct-send"]
     if variant == "adaptive":
@@ -368,7 +370,7 @@ def main():
                              "signed in as a user who may see private jobs), fixed (--batch-floor 0: "
                              "the fixed --batch-interval), adaptive (--batch-floor and --batch-budget "
                              "below), queued (--no-direct-send: every packet through "
-                             "python-engineio's queue)")
+                             "python-engineio's queue), nogather (--zmq-gather 0)")
     parser.add_argument("--batch-floor", type=float, default=0.01,
                         help="the floor of --variants adaptive")
     parser.add_argument("--batch-budget", type=float, default=0.25,

@@ -34,7 +34,7 @@ import zmq
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import cpu_with_children  # noqa: E402
+from bench.procs import cpu_parts, cpu_with_children, part_costs  # noqa: E402
 from bench.store import messages  # noqa: E402
 from bench.wsclient import BenchClient  # noqa: E402
 from tests.helpers import free_port, wait_until  # noqa: E402
@@ -147,6 +147,7 @@ def run_once(checkout, args, tmp, profile=None):
         ready.get(timeout=90)
         time.sleep(1.0)  # let the start-up settle (snapshots sent, first writes done)
         before = healthz(app.url)
+        parts0 = cpu_parts(app.proc.pid)
         cpu0, t0 = app.cpu(), time.monotonic()
         go.set()
         spy = None
@@ -165,6 +166,7 @@ def run_once(checkout, args, tmp, profile=None):
                     and written >= h["counters"]["accepted"] and h)
         after = wait_until(caught_up, timeout=120, interval=0.25, what="all accepted and written")
         cpu = app.cpu() - cpu0
+        parts1 = cpu_parts(app.proc.pid)
         wall = time.monotonic() - t0
         time.sleep(0.5)  # the last batch reaches the clients
         stop.set()
@@ -188,6 +190,7 @@ def run_once(checkout, args, tmp, profile=None):
             "cpu_s": round(cpu, 3),
             "wall_s": round(wall, 2), "cpu_share": round(cpu / wall, 3),
             "cpu_us_per_event": round(cpu / max(1, accepted) * 1e6, 2),
+            "cpu_us_per_event_by_part": part_costs(parts0, parts1, max(1, accepted)),
             "client_changes": [c["changes"] for c in got], "client_gaps": sum(c["gaps"] for c in got)}
 
 

@@ -41,3 +41,18 @@ def core_shares(before, after, seconds):
     shares["busiest other thread"] = round(max(threads, default=0.0))
     shares.update((name, round(v)) for name, v in used.items() if not name.startswith("thread "))
     return shares
+
+
+def part_costs(before, after, events):
+    """µs of CPU per event between two cpu_parts() readings: the loop thread, each other thread
+    that used at least 1 µs an event (the ZMQ reader, the store's pool threads, ...), the writer
+    process."""
+    used = {name: (after[name] - before.get(name, 0.0)) / events * 1e6 for name in after}
+    out = {"loop thread": round(used.pop("loop thread", 0.0), 1)}
+    rest = sorted(((v, n) for n, v in used.items()), reverse=True)
+    for v, name in rest:
+        if v >= 1.0 or not name.startswith("thread "):
+            out[name] = round(v, 1)
+    out["other threads, under 1 µs each"] = round(
+        sum(v for v, n in rest if v < 1.0 and n.startswith("thread ")), 1)
+    return out

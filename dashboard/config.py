@@ -111,6 +111,11 @@ SETTINGS = (
     Setting("max_message_size", 1048576, "Largest accepted lava-publisher message in bytes (all "
             "frames); larger ones are dropped and counted as oversized. ZMQ refuses a single frame "
             "over 4 times this by dropping the connection, which is then made anew.", int),
+    Setting("zmq_gather", 0.002, "During a stream (a message within 5 ms of the last), how long "
+            "the ZMQ reader waits for more before it wakes an idle loop, in seconds (0 to 0.05): "
+            "one wake-up then serves them all, and an event of the stream may wait this much "
+            "longer. A lone message goes at once. 0: the loop is woken for whatever was read.",
+            float),
     Setting("batch_interval", 0.1, "The longest a change waits for its batch, in seconds: the "
             "ceiling of adaptive batching (--batch-floor), or with --batch-floor 0 the fixed gap "
             "between two batches during a burst; a change after a quiet spell goes out at once. "
@@ -189,6 +194,8 @@ POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max
             "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",
             "socket_timeout", "shutdown_timeout", "alerts_interval", "job_log_poll", "job_logs_max")
 
+
+MAX_ZMQ_GATHER = 0.05  # seconds: beyond it, the wait would cost more latency than a wake-up saves
 
 EVENT_SCHEMES = ("tcp", "ipc", "ws", "wss")  # ZMQ's, then lava-publisher's WebSocket
 
@@ -269,6 +276,9 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
+    if not 0 <= values["zmq_gather"] <= MAX_ZMQ_GATHER:
+        raise ConfigError(f"zmq_gather: must be between 0 and {MAX_ZMQ_GATHER} (seconds), got "
+                          f"{values['zmq_gather']}")
     if not 0 < values["batch_budget"] <= 1:
         raise ConfigError(f"batch_budget: must be above 0 and at most 1, got {values['batch_budget']}")
     if values["batch_floor"] == BY_NAME["batch_floor"].default and values["batch_interval"] > 0:

@@ -675,7 +675,8 @@ def _start_zmq_source(app, lab, endpoint, topic_prefix):
     settings = services.settings
     status = _source_status(services, lab, endpoint, "zmq")
     source = ZmqSource(endpoint, topic_prefix, zmq, socketio.sleep,
-                       green.OsThreads(settings["async_mode"]), status, settings["max_message_size"])
+                       green.OsThreads(settings["async_mode"]), status, settings["max_message_size"],
+                       gather=settings["zmq_gather"])
     services.zmq_sources.append(source)
     socketio.start_background_task(source.run, lab.ingest.handle)
     log.info("%ssubscribed to lava-publisher at %s (topic prefix %r)", _lab_said(lab), endpoint,

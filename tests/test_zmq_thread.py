@@ -62,6 +62,47 @@ def test_a_full_hand_off_stops_the_reader_and_nothing_is_lost(running):
     assert source.status.state == "connected"
 
 
+def _chunks_of_a_trickle(gather, n=20, spacing=0.001):
+    """Publish n messages `spacing` s apart to a source whose consumer is idle: how many chunks
+    (wake-ups of the loop) they came in, and how long the first and the second took to be
+    handled."""
+    publisher = TestPublisher()
+    status = Health().add_source(publisher.endpoint, "zmq")
+    source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
+                                  green.OsThreads("threading"), status, 4096, gather=gather)
+    read_at, handled_at, sent_at = [], [], []
+
+    def handle(status_, frames):
+        read_at.append(status_.read_at)  # one value per chunk: when the thread handed it over
+        handled_at.append(time.monotonic())
+
+    runner = threading.Thread(target=source.run, args=(handle,), daemon=True)
+    runner.start()
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: source.handoff.consumer_waiting(), what="an idle consumer")
+        for i in range(n):
+            sent_at.append(time.monotonic())
+            publisher.send(message(i))
+            time.sleep(spacing)
+        wait_until(lambda: len(read_at) == n, timeout=10, what="every message handled")
+    finally:
+        source.stop()
+        runner.join(5)
+        publisher.close()
+    return len(set(read_at)), handled_at[0] - sent_at[0], handled_at[1] - sent_at[1]
+
+
+def test_a_stream_wakes_an_idle_loop_once_per_gathering_wait_not_once_per_message():
+    chunks, first, second = _chunks_of_a_trickle(gather=0.05)  # 20 messages in about 20 ms
+    assert chunks <= 3, chunks
+    assert first < 0.045  # a lone message, after a quiet spell, is not held
+    assert 0.045 <= second < 2.0  # the stream's next waited for the others, about --zmq-gather
+    chunks, first, second = _chunks_of_a_trickle(gather=0.0)  # --zmq-gather 0: a wake-up per read
+    assert chunks >= 5, chunks
+    assert first < 0.045 and second < 0.045
+
+
 def test_stop_ends_the_thread_which_closes_its_socket(running):
     publisher, source, received, _, runner = running
     publisher.send(message(1))

@@ -5,6 +5,7 @@ data]``; the kind is the topic's last dotted part. Pure code: no sockets, no clo
 """
 import dataclasses
 import datetime as dt
+import functools
 
 from dashboard.core import jsontext
 from dashboard.core.limits import (MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, has_lone_surrogate,
@@ -160,20 +161,37 @@ def too_long_text(value):
     return isinstance(value, str) and len(value) > MAX_TEXT_LENGTH
 
 
-def _check(kind, data, field, types, required):
-    if field not in data:
-        if required:
-            raise ParseError("missing_field", f"{kind} message without {field!r}")
-        return
-    value = data[field]
-    # bool is a subclass of int in Python; a job id of `true` is a mistake, not job 1.
-    if isinstance(value, bool) and bool not in types:
-        raise ParseError("bad_type", f"{kind}.{field} is a boolean")
-    if not isinstance(value, types):
-        raise ParseError("bad_type", f"{kind}.{field} is a {type(value).__name__}")
-    limit = MAX_TEXT_LENGTH if field in TEXT_FIELDS else MAX_NAME_LENGTH
-    if isinstance(value, str) and len(value) > limit:
-        raise ParseError("too_long", f"{kind}.{field} has {len(value)} characters > {limit}")
+# SCHEMAS as the checks run them: (field, types, required, booleans allowed, longest string).
+_CHECKS = {kind: tuple((field, types, required, bool in types,
+                        MAX_TEXT_LENGTH if field in TEXT_FIELDS else MAX_NAME_LENGTH)
+                       for field, types, required in fields)
+           for kind, fields in SCHEMAS.items()}
+_ABSENT = object()
+
+
+def _check_fields(kind, data):
+    """Each field of the kind's schema, in the schema's order: present when required, of its type,
+    not too long. (Inline, as every event of a known kind runs it.)"""
+    for field, types, required, bool_ok, limit in _CHECKS[kind]:
+        value = data.get(field, _ABSENT)
+        if value is _ABSENT:
+            if required:
+                raise ParseError("missing_field", f"{kind} message without {field!r}")
+            continue
+        # bool is a subclass of int in Python; a job id of `true` is a mistake, not job 1.
+        if value.__class__ is bool and not bool_ok:
+            raise ParseError("bad_type", f"{kind}.{field} is a boolean")
+        if not isinstance(value, types):
+            raise ParseError("bad_type", f"{kind}.{field} is a {type(value).__name__}")
+        if isinstance(value, str) and len(value) > limit:
+            raise ParseError("too_long", f"{kind}.{field} has {len(value)} characters > {limit}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _one_spelling(text):
+    """parse_time(text).isoformat(): a job's times come again in each of its events (a ValueError
+    is raised each time, never cached)."""
+    return parse_time(text).isoformat()
 
 
 def _normalise(kind, data):
@@ -187,8 +205,7 @@ def _normalise(kind, data):
         data["state"] = state
         if health is not None and "health" not in data:
             data["health"] = health
-    for field, types, required in SCHEMAS[kind]:
-        _check(kind, data, field, types, required)
+    _check_fields(kind, data)
     job = data.get("job")
     if job is not None and job_id(job) is None:
         raise ParseError("bad_value", f"{kind}.job {job} is not a job id")
@@ -202,7 +219,9 @@ def _normalise(kind, data):
         if data.get(field) is not None:
             try:
                 # One spelling for every time (REST says Z, events +00:00) so values compare equal.
-                data[field] = parse_time(data[field]).isoformat()
+                value = data[field]  # not checked as text for every kind: only text is cached
+                data[field] = (_one_spelling(value) if isinstance(value, str)
+                               else parse_time(value).isoformat())
             except ValueError:
                 raise ParseError("bad_datetime", f"{kind}.{field} is not ISO 8601") from None
     return data

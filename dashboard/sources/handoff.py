@@ -63,6 +63,10 @@ class HandOff:
             self._producer_waiting = True
             return False
 
+    def consumer_waiting(self):
+        """Is the consumer idle, waiting to be woken by the next put? (a hint: read unlocked)"""
+        return self._consumer_waiting
+
     def take(self):
         """(the oldest chunk or None, whether to wake the producer) (consumer). None means empty:
         the next put will say to wake the consumer."""

@@ -32,6 +32,9 @@ log = logging.getLogger("dashboard.sources.zmq")
 CHUNK = 100  # messages the thread hands over at once; the loop yields after each chunk
 HANDOFF_MESSAGES = 10_000  # the hand-off's bound: past it the thread stops reading (libzmq queues)
 HANDOFF_BYTES = 64 * 1024 * 1024  # ... and in bytes (each message may be up to --max-message-size)
+# A message read within this many seconds of the last hand-off is part of a stream (200 a second
+# or more): only then does the thread wait --zmq-gather for more before waking an idle loop.
+STREAM_GAP = 0.005
 POLL_MS = 100  # the thread looks at its stop flag at least this often
 HEARTBEAT_IVL_MS = 10_000
 HEARTBEAT_TIMEOUT_MS = 30_000
@@ -53,8 +56,10 @@ class SocketReader:
     to stop or until it fails, close it. It never touches the loop's objects (status, logging,
     green locks): only the hand-off, and the wake-ups."""
 
-    def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time):
+    def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time, gather=0.0):
         self.open_socket = open_socket  # fn(context) -> (socket, monitor socket)
+        self.gather = gather  # seconds to wait for more before waking an idle loop (--zmq-gather)
+        self._last_put = float("-inf")  # when messages were last handed over (self.clock)
         self.zmq = zmq
         self.handoff = handoff
         self.threads = threads
@@ -115,7 +120,7 @@ class SocketReader:
                 self._room.acquire(timeout=POLL_MS / 1000)
                 continue
             ready = dict(poller.poll(POLL_MS))
-            messages, size, events = [], 0, []
+            messages, events = [], []
             try:
                 while monitor in ready:
                     try:
@@ -128,21 +133,46 @@ class SocketReader:
                         events.append(parse_monitor_message(message)["event"])
                     except Exception:  # unreadable: never the end of the watch
                         pass
-                while sock in ready and len(messages) < CHUNK:
-                    try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    except zmq.ZMQError as exc:
-                        return f"receive failed ({exc})"
-                    messages.append(frames)
-                    size += sum(map(len, frames))
+                if sock in ready:
+                    self._drain(sock, messages)
+                    now = self.clock()
+                    if (0 < len(messages) < CHUNK and self.gather > 0
+                            and now - self._last_put < STREAM_GAP
+                            and self.handoff.consumer_waiting()):
+                        # A stream, and the loop is idle and would be woken for these few: let more
+                        # come first, so that one wake-up of the loop (and of the relay, the store,
+                        # the alert rules after it) serves them all. A lone message, after a quiet
+                        # spell, goes at once.
+                        self.threads.sleep(self.gather)
+                        self._drain(sock, messages)
+            except _ReceiveFailed as exc:
+                return str(exc)
             finally:  # what was read is handed over, even when the socket fails after it
+                if messages:
+                    self._last_put = self.clock()
                 wake = (messages or events) and self.handoff.put(
-                    Chunk(messages, size, events, self.clock()))
+                    Chunk(messages, sum(len(f) for frames in messages for f in frames), events,
+                          self.clock()))
                 if wake:
                     self.wake_loop()
         return self.stop_reason
+
+    def _drain(self, sock, messages):
+        """Receive what is queued, up to CHUNK messages in all, into `messages`. A socket that fails
+        raises _ReceiveFailed (what was received stays in `messages`)."""
+        zmq = self.zmq
+        while len(messages) < CHUNK:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except zmq.ZMQError as exc:
+                raise _ReceiveFailed(f"receive failed ({exc})") from None
+            messages.append(frames)
+
+
+class _ReceiveFailed(Exception):
+    pass
 
 
 MONITOR_EVENTS = ("EVENT_CONNECTED", "EVENT_DISCONNECTED", "EVENT_CONNECT_RETRIED",
@@ -230,7 +260,7 @@ class ZmqSource:
     dies. `zmq` is plain pyzmq: the thread is a real one."""
 
     def __init__(self, endpoint, topic_prefix, zmq, sleep, threads, status, max_message_size,
-                 clock=time.monotonic, rng=random.random):
+                 clock=time.monotonic, rng=random.random, gather=0.0):
         self.endpoint = endpoint
         self.topic_prefix = topic_prefix
         self.zmq = zmq
@@ -239,6 +269,7 @@ class ZmqSource:
         self.status = status
         self.clock = clock
         self.max_message_size = max_message_size
+        self.gather = gather
         self.maxmsgsize = MAXMSGSIZE_FACTOR * max_message_size
         self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
         self.sockets = 0  # sockets made so far (the first, then one per replacement)
@@ -314,7 +345,7 @@ class ZmqSource:
         """Start a thread on a new socket and handle what it hands over until it ends; returns why
         the socket died. What was read before is handled first: nothing read is dropped."""
         reader = self.reader = SocketReader(self.open_socket, self.zmq, self.handoff, self.threads,
-                                            self.wakeup.set)
+                                            self.wakeup.set, gather=self.gather)
         watch = self.new_watch(self.clock())
         self.sockets += 1
         reader.start()

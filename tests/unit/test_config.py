@@ -74,6 +74,16 @@ def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
     assert config.load(["--batch-interval", "0.01"], environ={})["batch_floor"] == 0.01
 
 
+@pytest.mark.parametrize("gather", ["-0.001", "0.051", "nan"])
+def test_the_zmq_readers_gathering_wait_lies_between_0_and_50_ms(gather):
+    with pytest.raises(config.ConfigError) as info:
+        config.load(["--zmq-gather", gather], environ={})
+    assert "zmq_gather" in str(info.value)
+    assert config.load([], environ={})["zmq_gather"] == 0.002
+    assert config.load(["--zmq-gather", "0"], environ={})["zmq_gather"] == 0.0
+    assert config.load([], environ={"DASHBOARD_ZMQ_GATHER": "0.01"})["zmq_gather"] == 0.01
+
+
 @pytest.mark.parametrize("queue", ["", "http://user:s3cret@127.0.0.1:6379"])
 def test_a_cluster_role_needs_a_redis_url_and_the_error_never_echoes_it(queue):
     for role in ("ingest", "web"):
