@@ -18,9 +18,9 @@ stores the rows; `Tracker.plan` changes nothing until `commit`, so a failed tran
 state.
 """
 import collections
-import json
 import math
 
+from dashboard.core import jsontext
 from dashboard.core.events import parse_time
 from dashboard.core.statistics import device_category
 
@@ -200,7 +200,7 @@ def finished_job(row):
     data = row.get("data")
     if isinstance(data, str):
         try:
-            data = json.loads(data)
+            data = jsontext.loads(data)
         except ValueError:
             data = {}
     data = data if isinstance(data, dict) else {}

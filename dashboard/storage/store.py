@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import functools
 import importlib
+import itertools
 import json
 import logging
 import os
@@ -603,9 +604,9 @@ class EventStore:
         whole = len(rows) - len(rows) % per
         cursor = conn.cursor()
         if whole:
+            flat = itertools.chain.from_iterable
             cursor.executemany(self._sql(rows_per_statement(sql, per)), [
-                [v for row in rows[i:i + per] for v in row]
-                for i in range(0, whole, per)])
+                list(flat(rows[i:i + per])) for i in range(0, whole, per)])
         if whole < len(rows):
             cursor.executemany(self._sql(sql), rows[whole:])
 
