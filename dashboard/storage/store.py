@@ -256,19 +256,24 @@ def row_for(event, frames, context, received):
     if kind == "testjob" and submitter is None:
         submitter = event.username
     device_type = d.get("device_type", context.get("device_type"))
-    device, worker, submitter, device_type, state, health = (
-        # Unknown topics may carry anything under these names: only text goes into the columns.
-        v if isinstance(v, str) else None
-        for v in (device, worker, submitter, device_type, d.get("state"), d.get("health")))
-    columns = (event.uuid, event.time.isoformat(), event.time.timestamp(), received, event.kind,
-               event.topic, event.username, job, device, worker, submitter, device_type,
-               state, health)
+    state, health = d.get("state"), d.get("health")
+    # Unknown topics may carry anything under these names: only text goes into the columns.
+    # (Written out, not as a loop: every stored event comes through here, on the loop.)
+    device = device if isinstance(device, str) else None
+    worker = worker if isinstance(worker, str) else None
+    submitter = submitter if isinstance(submitter, str) else None
+    device_type = device_type if isinstance(device_type, str) else None
+    state = state if isinstance(state, str) else None
+    health = health if isinstance(health, str) else None
+    when = event.time
+    columns = (event.uuid, when.isoformat(), when.timestamp(), received, event.kind, event.topic,
+               event.username, job, device, worker, submitter, device_type, state, health)
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
     # keep it, JSON-escaped), so that both store the same event.
-    return (*(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in columns),
-            jsontext.dumps(event.data),
-            jsontext.dumps([bytes(f).decode("utf-8", "replace") if not isinstance(f, str) else f
-                            for f in frames]))
+    if any("\0" in v for v in columns if isinstance(v, str)):
+        columns = tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in columns)
+    frames = [f if isinstance(f, str) else bytes(f).decode("utf-8", "replace") for f in frames]
+    return (*columns, jsontext.dumps(event.data), jsontext.dumps(frames))
 
 
 _ONE_ROW = re.compile(r"VALUES (\((?:\?, )*\?\))")
