@@ -118,6 +118,7 @@ class Services:
     viewer_visibility: object = None  # live.access.ViewerVisibility: what signed-in viewers see
     connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
     wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
+    metrics_connections: server.Connections = None  # --metrics HOST:PORT's (server.serve_apart)
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
     job_times: object = None  # core.jobtimes.JobTimes: queue waits and durations (/metrics)
@@ -594,11 +595,17 @@ def shutdown(app):
 
 
 def _serve_metrics_apart(app, address):
-    from prometheus_client import start_http_server
+    """/metrics on HOST:PORT, served with the app's limits (server.serve_apart), not on its port."""
+    from prometheus_client import make_wsgi_app
+
+    from dashboard import server
 
     host, _, port = address.rpartition(":")
     registry = app.extensions.pop("metrics_registry")  # the app's own /metrics answers 404 then
-    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
+    services = app.extensions["dashboard"]
+    services.metrics_connections = server.serve_apart(
+        make_wsgi_app(registry), host.strip("[]") or "127.0.0.1", int(port), services.settings,
+        socketio.start_background_task)
     log.info("Prometheus metrics at http://%s/metrics", address)
 
 

@@ -26,6 +26,10 @@ from dashboard.live.health import RateLimitedLog
 log = logging.getLogger("dashboard.server")
 SOCKETIO_PATH = "/socket.io/"
 BACKLOG = 1024  # connections the kernel holds for accept(); it caps this at net.core.somaxconn
+POOL = 1024  # connections served at once (more wait in the backlog)
+# --metrics HOST:PORT: what Prometheus needs, with the app's other limits (serve_apart).
+APART_POOL = 16
+APART_PER_ADDRESS = 4
 
 
 def error_bytes(status, message, code):
@@ -179,16 +183,35 @@ def serve(app, spawn, settings, on_exit):
         green.watchdog(mode, settings["shutdown_timeout"], _too_late)
         spawn(finish)
 
+    address, log_output = (settings["host"], settings["port"]), settings["log_level"] == "DEBUG"
     if mode == "gevent":
         import gevent
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, stop)
-        run = _gevent_server
+        _gevent_server(app, settings, connections, log_output, address, POOL).serve_forever()
     else:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, stop)
-        run = _eventlet_server
-    run(app, settings, connections, log_output=settings["log_level"] == "DEBUG")
+        _eventlet_server(app, settings, connections, log_output, address, POOL)()
+
+
+def serve_apart(wsgi_app, host, port, settings, spawn):
+    """Serve wsgi_app (the Prometheus metrics of --metrics HOST:PORT) on another address, in a
+    green thread (`spawn`), with the app's protections: a deadline for each request's headers, a
+    timeout on each read and write, APART_PER_ADDRESS connections from one address and APART_POOL
+    in all (more wait in the backlog). Listens before it returns: a port in use fails the start.
+    Returns its Connections (what it refused or timed out)."""
+    connections = Connections(APART_PER_ADDRESS)
+    log_output = settings["log_level"] == "DEBUG"
+    if settings["async_mode"] == "gevent":
+        server = _gevent_server(wsgi_app, settings, connections, log_output, (host, port),
+                                APART_POOL)
+        server.start()
+    else:
+        run = _eventlet_server(wsgi_app, settings, connections, log_output, (host, port),
+                               APART_POOL)
+        spawn(run)
+    return connections
 
 
 def _too_late():
@@ -197,7 +220,8 @@ def _too_late():
     os._exit(1)
 
 
-def _eventlet_server(app, settings, connections, log_output):
+def _eventlet_server(app, settings, connections, log_output, address, pool_size):
+    """Listen on address (host, port) now; returns the function that serves (blocking)."""
     import eventlet
     import eventlet.wsgi
     from eventlet.green import socket as green_socket
@@ -249,17 +273,22 @@ def _eventlet_server(app, settings, connections, log_output):
             thread.link(lambda *_: connections.release(address))
             return thread
 
-    host, port = settings["host"], settings["port"]
-    family, *_, address = green_socket.getaddrinfo(host, port)[0]
+    family, *_, sockaddr = green_socket.getaddrinfo(*address)[0]
     # A backlog beyond eventlet's 50: a burst of connections waits to be accepted (or refused)
     # instead of having its SYNs dropped and retried a second later.
-    listener = eventlet.listen(address, family, backlog=BACKLOG)
-    eventlet.wsgi.server(listener, app, log_output=log_output, debug=False, protocol=Protocol,
-                         socket_timeout=settings["socket_timeout"], custom_pool=Pool(1024))
+    listener = eventlet.listen(sockaddr, family, backlog=BACKLOG)
+
+    def run():
+        eventlet.wsgi.server(listener, app, log_output=log_output, debug=False, protocol=Protocol,
+                             socket_timeout=settings["socket_timeout"],
+                             custom_pool=Pool(pool_size))
+    return run
 
 
-def _gevent_server(app, settings, connections, log_output):
+def _gevent_server(app, settings, connections, log_output, address, pool_size):
+    """The server, not started yet, for address (host, port)."""
     import gevent
+    from gevent.pool import Pool
     from gevent import pywsgi
 
     class Handler(pywsgi.WSGIHandler):
@@ -318,6 +347,5 @@ def _gevent_server(app, settings, connections, log_output):
             finally:
                 connections.release(address[0])
 
-    server = Server((settings["host"], settings["port"]), app, handler_class=Handler,
-                    log="default" if log_output else None, backlog=BACKLOG)
-    server.serve_forever()
+    return Server(address, app, handler_class=Handler, log="default" if log_output else None,
+                  backlog=BACKLOG, spawn=Pool(pool_size))

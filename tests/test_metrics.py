@@ -4,11 +4,13 @@ output parsed with prometheus-client's own parser and checked against the model 
 import datetime as dt
 import json
 import re
+import socket
 import subprocess
 import urllib.error
 import urllib.request
 import uuid
 
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -140,6 +142,51 @@ def test_off_and_on_another_address():
         off.stop()
         apart.stop()
         publisher.close()
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_the_metrics_address_has_the_apps_limits_and_idle_connections_cannot_exhaust_it(
+        async_mode):
+    """--metrics HOST:PORT is served like the app's port: connections that never send a request
+    are closed after --header-timeout, one address holds at most a few, and the server serves a
+    bounded number at once. 300 idle connections leave the app and, once they are closed, the
+    metrics answering, and the process's open files bounded."""
+    port = free_port()
+    app = AppProcess("--metrics", f"127.0.0.1:{port}", "--header-timeout", "1",
+                     async_mode=async_mode)
+    idle = []
+    try:
+        scrape(f"http://127.0.0.1:{port}")
+        files_before = psutil.Process(app.proc.pid).num_fds()
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            idle.append(sock)
+        # The app's own port is not touched by any of it.
+        assert app.json("/healthz")["ok"] is not None
+        # Past the few an address may hold, the rest were refused (503) or wait in the backlog,
+        # unread: the process holds a bounded number of them.
+        assert psutil.Process(app.proc.pid).num_fds() < files_before + 40
+        wait_until(lambda: app.json("/healthz")["server"]["metrics_apart"]["header_timeouts"] >= 1,
+                   timeout=15, what="idle connections timed out")
+        for sock in idle:
+            sock.close()
+        idle.clear()
+        samples = wait_until(lambda: _scraped(f"http://127.0.0.1:{port}"), timeout=15,
+                             what="the metrics answering again")
+        assert of(samples, "dashboard_info", lab="simulated", role="all", version="0.1.0") == 1
+        apart = app.json("/healthz")["server"]["metrics_apart"]
+        assert apart["refused"] >= 1 and apart["max_per_address"] == 4 and apart["open"] <= 4
+    finally:
+        for sock in idle:
+            sock.close()
+        app.stop()
+
+
+def _scraped(url):
+    try:
+        return scrape(url)[0]
+    except (OSError, urllib.error.URLError):
+        return None
 
 
 def test_login_mode_asks_prometheus_for_a_token_like_any_api_client():

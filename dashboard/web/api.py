@@ -45,7 +45,9 @@ def healthz():
         if cluster else None,
         "lava": reconciler.as_dict() if reconciler else None,
         "store": store_health(store, ext.keeper),
-        "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors)
+        "server": dict(ext.connections.stats(), errors=ext.wsgi_errors.errors,
+                       metrics_apart=ext.metrics_connections.stats()
+                       if ext.metrics_connections else None)
         if ext.connections else None,
         "alerts": ext.alerts.stats() if ext.alerts else None,
         "job_logs": ext.logtail.stats() if ext.logtail else None,
