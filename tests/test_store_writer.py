@@ -51,7 +51,7 @@ def _tables(path):
     conn = sqlite3.connect(path)
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "AND name NOT IN ('model_snapshot', 'sqlite_sequence', 'writer_batch')")]
+                                            "AND name NOT IN ('model_snapshot', 'sqlite_sequence', 'writer_progress')")]
         return {name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
                 for name in sorted(names)}
     finally:
@@ -105,6 +105,37 @@ def test_an_insert_sent_again_after_its_commit_is_not_stored_twice(tmp_path):
     assert uuids == [r[0] for r in first + second + second]
 
 
+def test_a_request_sent_again_after_a_death_in_its_row_by_row_fallback_stores_no_row_twice(
+        tmp_path, monkeypatch):
+    """A batch with a row SQLite refuses is written row by row, each row with its progress. A child
+    that dies there (here: an interrupt at the fourth row) is sent the whole request again: the rows
+    committed before are not stored again, the refused one is not tried again, the rest are."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    rows = _rows(6)
+    rows[2] = (None, *rows[2][1:])  # no uuid: refused alone
+    count_rollups = store._count_rollups
+    calls = []
+
+    def dying(conn, some):
+        calls.append(len(some))
+        if len(calls) == 5:  # the whole batch once, then rows 0, 1, 2 (refused), 3: the child dies
+            raise KeyboardInterrupt
+        return count_rollups(conn, some)
+    monkeypatch.setattr(store, "_count_rollups", dying)
+    with pytest.raises(KeyboardInterrupt):
+        store.insert_once(rows, "run-a", 1)
+    monkeypatch.setattr(store, "_count_rollups", count_rollups)
+    assert store.insert_once(rows, "run-a", 1) == 5  # 2 stored before, row 2 refused, 3 now
+    assert store.insert_once(rows, "run-a", 1) == 5  # and again: all done
+    conn = sqlite3.connect(store.path)
+    uuids = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
+    hourly = conn.execute("SELECT SUM(n) FROM rollup_hourly WHERE device = '*'").fetchone()[0]
+    conn.close()
+    assert uuids == [r[0] for r in rows if r[0] is not None]  # each once, in order
+    assert hourly == 5  # and counted once in the roll-ups
+    assert store.dropped == 1  # the refused row, once
+
+
 def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):
     store = EventStore(str(tmp_path / "events.sqlite3"))
     store.write_in_process()
@@ -117,7 +148,7 @@ def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):
         whole = len(pickle.dumps(("insert", (rows,)), protocol=pickle.HIGHEST_PROTOCOL))
         conn = sqlite3.connect(store.path)
         stored = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
-        requests = conn.execute("SELECT last FROM writer_batch").fetchone()[0]  # numbered from 1
+        requests = conn.execute("SELECT seq FROM writer_progress").fetchone()[0]  # numbered from 1
         conn.close()
         assert whole > 4 * 4000 and requests >= whole // 4000  # in parts, each committed
         assert stored == [row[0] for row in rows]  # every row once, in the order queued

@@ -62,11 +62,16 @@ CREATE INDEX IF NOT EXISTS events_device ON events(device, id);
 CREATE INDEX IF NOT EXISTS events_job ON events(job, id);
 CREATE INDEX IF NOT EXISTS events_worker ON events(worker, id);
 CREATE INDEX IF NOT EXISTS events_submitter ON events(submitter, id);
-CREATE TABLE IF NOT EXISTS writer_batch (
+-- The writer process's progress (EventStore.insert_once): of its app run's (token) request seq,
+-- the first `rows` rows are done with, `stored` of them stored (the others refused).
+CREATE TABLE IF NOT EXISTS writer_progress (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token TEXT NOT NULL,
-    last BIGINT NOT NULL
+    seq BIGINT NOT NULL,
+    rows BIGINT NOT NULL,
+    stored BIGINT NOT NULL
 );
+DROP TABLE IF EXISTS writer_batch;
 CREATE TABLE IF NOT EXISTS model_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     last_event_id BIGINT NOT NULL,
@@ -525,20 +530,27 @@ class EventStore:
         return self.dropped + self.remote.dropped, max(times) if times else None
 
     def insert_once(self, rows, token, seq):
-        """_insert(rows) for the writer process's request `seq` of the app run `token`, unless it
-        was committed already: a child that died between its commit and its answer is sent the
-        request again, and must not store it twice."""
-        done = self._rows("SELECT token, last FROM writer_batch WHERE id = 1")
-        if done and done[0]["token"] == token and done[0]["last"] >= seq:
-            return len(rows)
-        return self._insert(rows, (token, seq))
+        """_insert(rows) for the writer process's request `seq` of the app run `token`, less what
+        of it was committed already: a child that died after a commit and before its answer is
+        sent the request again, and must not store any row twice."""
+        skip = stored = 0
+        done = self._rows("SELECT token, seq, rows, stored FROM writer_progress WHERE id = 1")
+        if done and done[0]["token"] == token:
+            if done[0]["seq"] > seq:
+                return len(rows)  # (never: requests come one at a time, each until answered)
+            if done[0]["seq"] == seq:
+                skip, stored = min(done[0]["rows"], len(rows)), done[0]["stored"]
+        if skip == len(rows):
+            return stored
+        return stored + self._insert(rows[skip:], (token, seq, skip, stored))
 
     def _insert(self, rows, marker=None):
         """Insert rows in one transaction; if that fails, row by row so one bad row loses only itself.
 
         Without a connection (a server that went away) the rest of the batch is dropped and counted;
         the next flush connects again. The hourly roll-ups are counted in the same transaction, and
-        the writer process's `marker` (token, seq) of the request (insert_once)."""
+        the writer process's progress: `marker` is (token, seq, rows of the request before these,
+        how many of those were stored), and each commit notes how far it got (insert_once)."""
         if self.remote is not None:
             return self._insert_remote(rows)
         sql = self._sql(INSERT)
@@ -548,7 +560,7 @@ class EventStore:
                     self._write_many(conn, INSERT, rows)
                     pending = self._count_rollups(conn, rows)
                     if marker is not None:
-                        self._mark(conn, marker)
+                        self._mark(conn, marker, len(rows), len(rows))
                 self._tracker.commit(*pending)
                 return len(rows)
             except Exception as exc:
@@ -563,24 +575,30 @@ class EventStore:
                     with self._transaction() as conn:
                         conn.execute(sql, row)
                         pending = self._count_rollups(conn, [row])
+                        if marker is not None:  # each row with its progress: none is sent twice
+                            self._mark(conn, marker, i + 1, written + 1)
                     self._tracker.commit(*pending)
                     written += 1
                 except Exception as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
-            if marker is not None:  # (a child that dies in this loop has its rows sent again)
-                try:
-                    with self._transaction() as conn:
-                        self._mark(conn, marker)
-                except Exception as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    if marker is not None:  # lost, and done with: not tried again (nor counted)
+                        try:
+                            with self._transaction() as conn:
+                                self._mark(conn, marker, i + 1, written)
+                        except Exception:
+                            pass
             return written
 
-    def _mark(self, conn, marker):
-        """Note (token, seq): the writer process's request is committed (insert_once)."""
-        conn.execute(self._sql("INSERT INTO writer_batch (id, token, last) VALUES (1, ?, ?) "
-                               "ON CONFLICT (id) DO UPDATE SET token = excluded.token, "
-                               "last = excluded.last"), marker)
+    def _mark(self, conn, marker, done, stored):
+        """Note the writer process's progress: of the rows after marker's (token, seq, rows before,
+        stored before), `done` are done with and `stored` stored (insert_once)."""
+        token, seq, before, stored_before = marker
+        conn.execute(self._sql("INSERT INTO writer_progress (id, token, seq, rows, stored) VALUES "
+                               "(1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET token = "
+                               "excluded.token, seq = excluded.seq, rows = excluded.rows, "
+                               "stored = excluded.stored"),
+                     (token, seq, before + done, stored_before + stored))
 
     def _insert_remote(self, rows):
         from dashboard.storage.writer import WriterFailed, WriterGone

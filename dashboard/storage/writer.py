@@ -15,9 +15,9 @@ The child ends when the app does: it reads its requests from a pipe, and the app
 Ctrl+C and SIGTERM to the process group leave it alone, so that the app's last flush still has it.
 One request at a time, each answered before the next: a dead child is started again and the request
 sent once more. Each insert carries a number (this app run's token, and a count), committed with its
-rows (store.insert_once): one the dead child had committed but not answered for is not stored twice.
-(A batch that fell back to one row a transaction, because one of its rows was refused, gets its
-number after its last row: a child that dies in that loop has those rows sent again.)
+rows, with how many of them are done (store.insert_once): what the dead child had committed but not
+answered for is not stored twice, even from a batch that fell back to one row a transaction
+because one of its rows was refused.
 """
 import itertools
 import logging
