@@ -108,9 +108,10 @@ def test_an_insert_sent_again_after_its_commit_is_not_stored_twice(tmp_path):
 def test_a_request_sent_again_after_a_death_in_its_row_by_row_fallback_stores_no_row_twice(
         tmp_path, monkeypatch):
     """A batch with a row SQLite refuses is written row by row, each row with its progress. A child
-    that dies there (here: an interrupt at the fourth row) is sent the whole request again: the rows
-    committed before are not stored again, the refused one is not tried again, the rest are."""
-    store = EventStore(str(tmp_path / "events.sqlite3"))
+    that dies there (here: an interrupt at the fourth row) is sent the whole request again, by a new
+    child: the rows committed before are not stored again, the refused one is not tried again but
+    counted (the dead child's report of it is lost), the rest are stored."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))  # the child that dies
     rows = _rows(6)
     rows[2] = (None, *rows[2][1:])  # no uuid: refused alone
     count_rollups = store._count_rollups
@@ -124,16 +125,16 @@ def test_a_request_sent_again_after_a_death_in_its_row_by_row_fallback_stores_no
     monkeypatch.setattr(store, "_count_rollups", dying)
     with pytest.raises(KeyboardInterrupt):
         store.insert_once(rows, "run-a", 1)
-    monkeypatch.setattr(store, "_count_rollups", count_rollups)
-    assert store.insert_once(rows, "run-a", 1) == 5  # 2 stored before, row 2 refused, 3 now
-    assert store.insert_once(rows, "run-a", 1) == 5  # and again: all done
+    new = EventStore(store.path)  # the next child
+    assert new.insert_once(rows, "run-a", 1) == 5  # 2 stored before, row 2 refused, 3 now
+    assert new.dropped == 1
     conn = sqlite3.connect(store.path)
     uuids = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
     hourly = conn.execute("SELECT SUM(n) FROM rollup_hourly WHERE device = '*'").fetchone()[0]
     conn.close()
     assert uuids == [r[0] for r in rows if r[0] is not None]  # each once, in order
     assert hourly == 5  # and counted once in the roll-ups
-    assert store.dropped == 1  # the refused row, once
+    assert new.dropped == 1  # the refused row, once
 
 
 def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):

@@ -540,6 +540,9 @@ class EventStore:
                 return len(rows)  # (never: requests come one at a time, each until answered)
             if done[0]["seq"] == seq:
                 skip, stored = min(done[0]["rows"], len(rows)), done[0]["stored"]
+                if skip > stored:  # refused by the dead child, whose report of them died with it
+                    self._drop(skip - stored, "row", "%d events of a batch were refused by a "
+                               "writer process that then ended", skip - stored)
         if skip == len(rows):
             return stored
         return stored + self._insert(rows[skip:], (token, seq, skip, stored))
