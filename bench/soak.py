@@ -118,6 +118,18 @@ def slope_mb_per_hour(samples):
     return round(sum((t - mx) * (m - my) for t, m in samples) / var * 3600, 2) if var else None
 
 
+
+def children_rss(proc):
+    """Bytes resident in a process's live children (the store's writer process)."""
+    total = 0
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds of traffic")
@@ -154,9 +166,11 @@ def main():
         samples, start = [], time.time()
         deadline = start + args.duration
         while time.time() < deadline:  # bounded by --duration
-            sqlite = (app.json("/healthz").get("store") or {}).get("sqlite_memory_mb")
+            store = app.json("/healthz").get("store") or {}
+            writer = store.get("writer_process") or {}
             samples.append((round(time.time() - start, 1), round(proc.memory_info().rss / 2**20, 1),
-                            sqlite))
+                            store.get("sqlite_memory_mb"), round(children_rss(proc) / 2**20, 1),
+                            writer.get("sqlite_memory_mb")))
             time.sleep(min(args.sample, max(0.0, deadline - time.time())))
         sent = done.get(timeout=60)
         health = app.json("/healthz")
@@ -172,7 +186,11 @@ def main():
     warm = [s for s in samples if s[0] >= args.duration / 5]
     baseline = warm[0][1] if warm else None
     # RSS less what SQLite says it holds (its page caches, bounded by their cache_size): the rest.
-    rest = [(t, rss - (sq or 0) * 1e6 / 2**20) for t, rss, sq in warm]
+    rest = [(t, rss - (sq or 0) * 1e6 / 2**20) for t, rss, sq, _, _ in warm]
+    # The app and its children (the store's writer process), each less its SQLite heap.
+    total = [(t, rss + kids) for t, rss, _, kids, _ in warm]
+    total_rest = [(t, rss + kids - ((sq or 0) + (wsq or 0)) * 1e6 / 2**20)
+                  for t, rss, sq, kids, wsq in warm]
     out = {"command": "python " + " ".join(sys.argv), "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
            "duration_s": args.duration, "rate": args.rate,
            "published": sent, "clients": args.clients, "reconnecting": args.reconnecting,
@@ -180,8 +198,14 @@ def main():
                       "max": max(s[1] for s in samples)},
            "sqlite_memory_mb": {"after_warmup": warm[0][2] if warm else None,
                                 "end": samples[-1][2]},
-           "slope_mb_per_hour_after_warmup": slope_mb_per_hour([(t, m) for t, m, _ in warm]),
+           "slope_mb_per_hour_after_warmup": slope_mb_per_hour([(t, m) for t, m, *_ in warm]),
            "slope_without_sqlite_mb_per_hour_after_warmup": slope_mb_per_hour(rest),
+           "children_rss_mb": {"after_warmup": warm[0][3] if warm else None, "end": samples[-1][3]},
+           "writer_sqlite_memory_mb": {"after_warmup": warm[0][4] if warm else None,
+                                       "end": samples[-1][4]},
+           "with_children": {"slope_mb_per_hour_after_warmup": slope_mb_per_hour(total),
+                             "slope_without_sqlite_mb_per_hour_after_warmup":
+                                 slope_mb_per_hour(total_rest)},
            "growth_after_warmup_mb": round(samples[-1][1] - baseline, 1) if baseline else None,
            "clients_seen": counts,
            "relay": {k: health["relay"].get(k) for k in ("clients", "dropped_slow", "largest_queue",
