@@ -1,0 +1,108 @@
+"""Hot-path benchmark: the CPU per event of the three pure steps every message takes on the loop,
+parse (core/events.py parse_frames), model (core/state.py LabState.apply) and stored row
+(storage/store.py row_for), each timed alone in a fresh interpreter over the same messages.
+Prints JSON.
+
+With `--baseline-ref REF` the same messages also go through the code as it was at REF (checked out
+with `git worktree add` into a temporary folder, removed afterwards), arms alternating, each
+`--repeat` times: the ratio of the medians is this code's CPU per event over REF's, per step.
+
+    python bench/hotpath.py --baseline-ref 132aaf4 --repeat 5
+
+The messages are bench/store.py's synthetic lab (devices, jobs, test-shell messages), made once
+here and handed to every run, so both arms parse the very same bytes.
+"""
+import argparse
+import json
+import pathlib
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import Checkout  # noqa: E402
+from bench.store import messages  # noqa: E402
+
+# Run in the checkout's folder, with its dashboard package: times each step over every message.
+STEPS = r"""
+import json, pickle, sys, time
+sys.path.insert(0, ".")
+from dashboard.core.events import job_id, parse_frames
+from dashboard.core.state import LabState
+from dashboard.storage.store import row_for
+
+frames_list = pickle.load(open(sys.argv[1], "rb"))
+t = time.process_time()
+events = [parse_frames(frames) for frames in frames_list]
+parse = time.process_time() - t
+state = LabState(max_finished_jobs=500)
+t = time.process_time()
+for event in events:
+    state.apply(event)
+model = time.process_time() - t
+contexts = [state.jobs.get(job_id(e.data.get("job"))) or {}
+            if e.kind not in ("device", "testjob", "worker") else {} for e in events]
+t = time.process_time()
+for event, frames, context in zip(events, frames_list, contexts):
+    row_for(event, frames, context, 0.0)
+row = time.process_time() - t
+n = len(frames_list) / 1e6
+print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n}))
+"""
+NAMES = ("parse", "model", "row")
+
+
+def run_steps(checkout, messages_path):
+    """µs per event of each step, in one fresh interpreter in `checkout`."""
+    out = subprocess.run([sys.executable, "-c", STEPS, str(messages_path)], cwd=checkout,
+                         check=True, capture_output=True, text=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=50_000, help="messages in each run")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each arm (alternating)")
+    parser.add_argument("--baseline-ref", help="a git ref to measure against in the same run")
+    args = parser.parse_args()
+    end = time.time()
+    frames_list = list(messages(args.events, end - 86400, end))
+    with tempfile.TemporaryDirectory(prefix="hotpath-") as tmp:
+        path = pathlib.Path(tmp) / "messages.pickle"
+        path.write_bytes(pickle.dumps(frames_list))
+        baseline = Checkout(args.baseline_ref, tmp) if args.baseline_ref else None
+        arms = {"current": ROOT, **({"baseline": baseline.path} if baseline else {})}
+        runs = {arm: [] for arm in arms}
+        try:
+            for _ in range(args.repeat):
+                for arm, checkout in arms.items():
+                    runs[arm].append(run_steps(checkout, path))
+                    print(json.dumps({arm: runs[arm][-1]}), file=sys.stderr)
+        finally:
+            if baseline:
+                baseline.close()
+    medians = {arm: {step: round(statistics.median(r[step] for r in rs), 2) for step in NAMES}
+               for arm, rs in runs.items()}
+    for m in medians.values():
+        m["all three"] = round(sum(m[step] for step in NAMES), 2)
+    out = {"command": "python " + " ".join(sys.argv),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "events": args.events, "baseline_ref": args.baseline_ref,
+           "baseline_commit": baseline.commit if baseline else None,
+           "runs": {arm: [{k: round(v, 2) for k, v in r.items()} for r in rs]
+                    for arm, rs in runs.items()},
+           "median_cpu_us_per_event": medians}
+    if baseline:
+        out["ratio_current_over_baseline"] = {
+            step: round(medians["current"][step] / medians["baseline"][step], 3)
+            for step in medians["current"]}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
