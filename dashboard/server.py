@@ -288,8 +288,8 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
 def _gevent_server(app, settings, connections, log_output, address, pool_size):
     """The server, not started yet, for address (host, port)."""
     import gevent
-    from gevent.pool import Pool
     from gevent import pywsgi
+    from gevent.pool import Pool
 
     class Handler(pywsgi.WSGIHandler):
         """gevent's handler with a deadline on each request's line and headers."""

@@ -585,7 +585,9 @@ class EventStore:
                 except Exception as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self._drop(1, "row", "could not store event %s: %s", row[0], self.last_error)
-                    if marker is not None:  # lost, and done with: not tried again (nor counted)
+                    if marker is not None:  # lost, and done with: a child that resumes this
+                        # request does not try it again (it counts it: this child's report of it
+                        # would die with this child)
                         try:
                             with self._transaction() as conn:
                                 self._mark(conn, marker, i + 1, written)
