@@ -30,6 +30,7 @@ POOL = 1024  # connections served at once (more wait in the backlog)
 # --metrics HOST:PORT: what Prometheus needs, with the app's other limits (serve_apart).
 APART_POOL = 16
 APART_PER_ADDRESS = 4
+APART_RETRY = 5.0  # seconds before it listens again after its server stopped (eventlet's can)
 
 
 def error_bytes(status, message, code):
@@ -55,6 +56,7 @@ class Connections:
         self.open = collections.Counter()
         self.refused = 0
         self.header_timeouts = 0
+        self.restarts = 0  # times its server stopped and was made to listen again (keep_serving)
 
     def admit(self, address):
         """Count a new connection from address; False (and counted as refused) when over the cap."""
@@ -72,7 +74,7 @@ class Connections:
     def stats(self):
         return {"open": sum(self.open.values()), "addresses": len(self.open),
                 "max_per_address": self.max_per_address, "refused": self.refused,
-                "header_timeouts": self.header_timeouts}
+                "header_timeouts": self.header_timeouts, "restarts": self.restarts}
 
 
 class JsonErrors:
@@ -208,10 +210,42 @@ def serve_apart(wsgi_app, host, port, settings, spawn):
                                 APART_POOL)
         server.start()
     else:
-        run = _eventlet_server(wsgi_app, settings, connections, log_output, (host, port),
-                               APART_POOL)
-        spawn(run)
+        import eventlet
+
+        def listen():
+            return _eventlet_server(wsgi_app, settings, connections, log_output, (host, port),
+                                    APART_POOL)
+        # eventlet's server ends (or raises) on some errors of accept(), where gevent's logs them
+        # and goes on: it is made to listen again.
+        spawn(keep_serving, listen(), listen, eventlet.sleep, connections, f"{host}:{port}")
     return connections
+
+
+def keep_serving(run, listen, sleep, connections, what, rounds=None):
+    """Serve with run() (blocking); whenever it returns or fails, say so, count it in
+    connections.restarts, and APART_RETRY seconds later serve again with listen()'s (which listens
+    anew: the old server closed its socket). At most one round per APART_RETRY; `rounds` bounds
+    them (tests)."""
+    done = 0
+    while rounds is None or done < rounds:
+        done += 1
+        if run is not None:
+            try:
+                run()
+                why = "its accept loop ended"
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"[:200]
+            connections.restarts += 1
+            if connections.restarts <= 3 or connections.restarts % 12 == 0:
+                log.error("the server of %s stopped (%s): it listens again in %.0f s (%d times "
+                          "so far)", what, why, APART_RETRY, connections.restarts)
+        sleep(APART_RETRY)
+        try:
+            run = listen()
+        except OSError as exc:
+            run = None
+            if connections.restarts <= 3 or connections.restarts % 12 == 0:
+                log.error("the server of %s cannot listen again yet (%s)", what, exc)
 
 
 def _too_late():

@@ -188,6 +188,9 @@ def _check_fields(kind, data):
             raise ParseError("too_long", f"{kind}.{field} has {len(value)} characters > {limit}")
 
 
+CACHED_TIME_LENGTH = 64  # an ISO 8601 time is about 32 characters; a longer text is not cached
+
+
 @functools.lru_cache(maxsize=1024)
 def _one_spelling(text):
     """parse_time(text).isoformat(): a job's times come again in each of its events (a ValueError
@@ -220,8 +223,10 @@ def _normalise(kind, data):
         if data.get(field) is not None:
             try:
                 # One spelling for every time (REST says Z, events +00:00) so values compare equal.
-                value = data[field]  # not checked as text for every kind: only text is cached
-                data[field] = (_one_spelling(value) if isinstance(value, str)
+                # Not length-checked for every kind: only short text is cached (a key may be kept).
+                value = data[field]
+                data[field] = (_one_spelling(value)
+                               if isinstance(value, str) and len(value) <= CACHED_TIME_LENGTH
                                else parse_time(value).isoformat())
             except ValueError:
                 raise ParseError("bad_datetime", f"{kind}.{field} is not ISO 8601") from None

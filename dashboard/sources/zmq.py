@@ -59,7 +59,7 @@ class SocketReader:
     def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time, gather=0.0):
         self.open_socket = open_socket  # fn(context) -> (socket, monitor socket)
         self.gather = gather  # seconds to wait for more before waking an idle loop (--zmq-gather)
-        self._last_put = float("-inf")  # when messages were last handed over (self.clock)
+        self._last_put = float("-inf")  # when messages were last handed over (time.monotonic)
         self.zmq = zmq
         self.handoff = handoff
         self.threads = threads
@@ -135,9 +135,8 @@ class SocketReader:
                         pass
                 if sock in ready:
                     self._drain(sock, messages)
-                    now = self.clock()
                     if (0 < len(messages) < CHUNK and self.gather > 0
-                            and now - self._last_put < STREAM_GAP
+                            and time.monotonic() - self._last_put < STREAM_GAP
                             and self.handoff.consumer_waiting()):
                         # A stream, and the loop is idle and would be woken for these few: let more
                         # come first, so that one wake-up of the loop (and of the relay, the store,
@@ -149,7 +148,7 @@ class SocketReader:
                 return str(exc)
             finally:  # what was read is handed over, even when the socket fails after it
                 if messages:
-                    self._last_put = self.clock()
+                    self._last_put = time.monotonic()
                 wake = (messages or events) and self.handoff.put(
                     Chunk(messages, sum(len(f) for frames in messages for f in frames), events,
                           self.clock()))

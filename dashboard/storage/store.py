@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS writer_progress (
     rows BIGINT NOT NULL,
     stored BIGINT NOT NULL
 );
-DROP TABLE IF EXISTS writer_batch;
+-- (Its first form, writer_batch, is left where it exists: an older ingest process on the same file
+-- may still write it.)
 CREATE TABLE IF NOT EXISTS model_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     last_event_id BIGINT NOT NULL,

@@ -104,3 +104,24 @@ def test_oversized_message_is_rejected_before_decoding():
         parse_frames(big, max_size=1000)
     assert info.value.reason == "oversized"
     assert parse_frames(big, max_size=100000).kind == "device"
+
+
+def test_a_jobs_times_are_cached_short_and_a_padded_time_is_not_kept():
+    from dashboard.core import events
+
+    def device(submit_time, uuid):
+        data = {"device": "d1", "state": "Idle", "health": "Good", "submit_time": submit_time}
+        return [b"org.lavasoftware.device", uuid.encode(), b"2026-12-01T10:00:00", b"lavaserver",
+                json.dumps(data).encode()]
+
+    events._one_spelling.cache_clear()
+    for i in range(3):  # the same time in three events: normalised once
+        assert parse_frames(device("2026-12-01T09:00:00Z", f"u{i}")).data["submit_time"] == \
+            "2026-12-01T09:00:00+00:00"
+    assert events._one_spelling.cache_info().hits == 2
+    # A device message's times are not length-checked: a valid time padded with 500,000 spaces
+    # parses (as LAVA's parser would), and is normalised, but never becomes a cache key.
+    padded = "2026-12-01T09:00:00Z" + " " * 500_000
+    assert parse_frames(device(padded, "u9"), max_size=1 << 20).data["submit_time"] == \
+        "2026-12-01T09:00:00+00:00"
+    assert events._one_spelling.cache_info().currsize == 1
