@@ -64,8 +64,8 @@ def test_a_full_hand_off_stops_the_reader_and_nothing_is_lost(running):
 
 def _chunks_of_a_trickle(gather, n=20, spacing=0.001):
     """Publish n messages `spacing` s apart to a source whose consumer is idle: how many chunks
-    (wake-ups of the loop) they came in, and how long the first and the second took to be
-    handled."""
+    (wake-ups of the loop) they came in, how long the first message took to be handled, and how
+    long the first message of each later chunk did."""
     publisher = TestPublisher()
     status = Health().add_source(publisher.endpoint, "zmq")
     source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
@@ -90,17 +90,21 @@ def _chunks_of_a_trickle(gather, n=20, spacing=0.001):
         source.stop()
         runner.join(5)
         publisher.close()
-    return len(set(read_at)), handled_at[0] - sent_at[0], handled_at[1] - sent_at[1]
+    starts = [i for i in range(1, n) if read_at[i] != read_at[i - 1]]
+    return (len(set(read_at)), handled_at[0] - sent_at[0],
+            [handled_at[i] - sent_at[i] for i in starts])
 
 
 def test_a_stream_wakes_an_idle_loop_once_per_gathering_wait_not_once_per_message():
-    chunks, first, second = _chunks_of_a_trickle(gather=0.05)  # 20 messages in about 20 ms
-    assert chunks <= 3, chunks
-    assert first < 0.045  # a lone message, after a quiet spell, is not held
-    assert 0.045 <= second < 2.0  # the stream's next waited for the others, about --zmq-gather
-    chunks, first, second = _chunks_of_a_trickle(gather=0.0)  # --zmq-gather 0: a wake-up per read
+    # A wait far longer than the stream (20 messages in about 20 ms) and than a busy machine's
+    # hiccups. (A message that comes while the consumer is still busy is taken without a wake-up
+    # nor a wait: the consumer takes it when it is done.)
+    chunks, first, later = _chunks_of_a_trickle(gather=0.2)
+    assert chunks <= 4, chunks
+    assert first < 0.15  # a lone message, after a quiet spell, is not held
+    assert later and 0.18 <= max(later) < 2.0  # the stream's next ones waited for the others
+    chunks, first, later = _chunks_of_a_trickle(gather=0.0)  # --zmq-gather 0: a wake-up per read
     assert chunks >= 5, chunks
-    assert first < 0.045 and second < 0.045
 
 
 def test_stop_ends_the_thread_which_closes_its_socket(running):
