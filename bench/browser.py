@@ -12,6 +12,7 @@ stream (rate 0), measured in the same run; each rate also reports ratios to it.
     python bench/browser.py --devices 2000 --rates 0,100,500 --duration 20 --layouts desk,wall
 """
 import argparse
+import contextlib
 import datetime as dt
 import json
 import pathlib
@@ -165,6 +166,23 @@ class Publisher:
         self.context.term()
 
 
+@contextlib.contextmanager
+def seeded_lab(n_devices, *app_args):
+    """(publisher, app): a dashboard subscribed to a Publisher that has seeded n_devices devices
+    into it; both ended on leaving."""
+    publisher = Publisher(n_devices)
+    app = AppProcess("--zmq", publisher.endpoint, "--log-level", "WARNING", *app_args)
+    try:
+        publisher.wait_for_subscriber()
+        publisher.seed()
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) >= n_devices, timeout=60,
+                   what="the seeded devices")
+        yield publisher, app
+    finally:
+        app.stop()
+        publisher.close()
+
+
 def metrics(cdp):
     return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
 
@@ -263,14 +281,8 @@ def main():
 
     from playwright.sync_api import sync_playwright
 
-    publisher = Publisher(args.devices)
-    app = AppProcess("--zmq", publisher.endpoint, "--log-level", "WARNING", *args.app_arg)
     started = time.monotonic()
-    try:
-        publisher.wait_for_subscriber()
-        publisher.seed()
-        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) >= args.devices, timeout=60,
-                   what="the seeded devices")
+    with seeded_lab(args.devices, *args.app_arg) as (publisher, app):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             version = browser.version
@@ -278,9 +290,6 @@ def main():
                                   args.baseline_duration) for name in args.layouts.split(",")]
             browser.close()
         relay = {k: app.json("/healthz")["relay"].get(k) for k in ("gap_ms", "flush_cost_ms", "batches_sent")}
-    finally:
-        app.stop()
-        publisher.close()
     print(json.dumps({"benchmark": "browser", "command": "python " + " ".join(sys.argv),
                       "chromium": version, "viewport": "1920x1080",
                       "devices": args.devices, "rates": rates, "duration_s": args.duration,

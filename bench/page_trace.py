@@ -18,8 +18,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.browser import ARGS, CHROMIUM, LAYOUTS, PROBE, Publisher  # noqa: E402
-from tests.helpers import AppProcess, wait_until  # noqa: E402
+from bench.browser import ARGS, CHROMIUM, LAYOUTS, PROBE, seeded_lab  # noqa: E402
 
 CATEGORIES = "devtools.timeline,disabled-by-default-devtools.timeline,v8.execute"
 # Added to the page's own style sheet through the CSSOM (its Content-Security-Policy refuses an
@@ -78,14 +77,8 @@ def main():
 
     from playwright.sync_api import sync_playwright
 
-    publisher = Publisher(args.devices)
-    app = AppProcess("--zmq", publisher.endpoint, "--log-level", "WARNING")
     started = time.monotonic()
-    try:
-        publisher.wait_for_subscriber()
-        publisher.seed()
-        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) >= args.devices, timeout=60,
-                   what="the seeded devices")
+    with seeded_lab(args.devices) as (publisher, app):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             arms = {name: trace(browser, app.url, args.layout, args.devices, publisher, args.rate,
@@ -93,9 +86,6 @@ def main():
                     for name, contained in (("tiles_contained", True),
                                             ("tiles_not_contained", False))}
             browser.close()
-    finally:
-        app.stop()
-        publisher.close()
     print(json.dumps({"benchmark": "page_trace", "command": "python " + " ".join(sys.argv),
                       "layout": args.layout, "rate": args.rate, "devices": args.devices,
                       "traced_seconds": args.seconds, "arms": arms,

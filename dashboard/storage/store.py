@@ -1128,8 +1128,9 @@ class EventStore:
 
     def stats(self):
         """The /healthz section."""
+        dropped, last_dropped = self._losses()
         return {"file": self.display_name, "queued": len(self.queue), "written": self.written,
-                "dropped": self._losses()[0], "last_dropped": self._losses()[1], "pruned": self.pruned,
+                "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
                 "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),
                 "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None
