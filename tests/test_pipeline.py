@@ -100,6 +100,7 @@ def test_api_state_equals_a_local_replay(lab):
 MALFORMED = [
     ([b"org.lavasoftware.device", b"only", b"three"], "frame_count"),
     ([b"a", b"b", b"c", b"d", b"e", b"f"], "frame_count"),
+    ([b"org.lavasoftware.device"] * 1000, "frame_count"),  # the reader keeps 16 of them
     ([b"org.lavasoftware.device", b"u-x1", b"2026-11-27T17:38:37", b"lavaserver", b"\xff\xfe"], "not_utf8"),
     ([b"org.lavasoftware.device", b"u-x2", b"2026-11-27T17:38:37", b"lavaserver", b"{nope"], "not_json"),
     ([b"org.lavasoftware.device", b"u-x3", b"2026-11-27T17:38:37", b"lavaserver", b"[1]"], "not_object"),

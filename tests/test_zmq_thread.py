@@ -47,6 +47,30 @@ def message(n):
     return [b"org.lavasoftware.device", str(n).encode(), b"2026-12-01T10:00:00", b"lavaserver", b"{}"]
 
 
+def test_a_message_of_many_frames_is_kept_in_part_and_the_next_is_whole():
+    """The reader keeps at most MAX_FRAMES frames of a message (it reads and drops the rest), so a
+    message of 100,000 empty frames costs the hand-off 16; the next message arrives as it was."""
+    publisher = TestPublisher()
+    status = Health().add_source(publisher.endpoint, "zmq")
+    source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
+                                  green.OsThreads("threading"), status, 4096)
+    received = []
+    runner = threading.Thread(target=source.run, args=(lambda status_, frames: received.append(frames),),
+                              daemon=True)
+    runner.start()
+    try:
+        publisher.wait_for_subscriber()
+        publisher.send([b"org.lavasoftware.device"] + [b""] * 99_999)
+        publisher.send(message(1))
+        wait_until(lambda: len(received) == 2, timeout=20, what="both messages handled")
+    finally:
+        source.stop()
+        runner.join(5)
+        publisher.close()
+    assert received[0] == [b"org.lavasoftware.device"] + [b""] * (zmq_source.MAX_FRAMES - 1)
+    assert received[1] == message(1)
+
+
 def test_a_full_hand_off_stops_the_reader_and_nothing_is_lost(running):
     publisher, source, received, slow, _ = running
     slow.set()
