@@ -276,9 +276,13 @@ def row_for(event, frames, context, received):
                event.username, job, device, worker, submitter, device_type, state, health)
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
     # keep it, JSON-escaped), so that both store the same event.
-    if any("\0" in v for v in columns if isinstance(v, str)):
+    # (One search of the text columns together: the ISO time has no NUL, and the kind is the
+    # topic's last part.)
+    if ("\0" in f"{event.uuid}{event.topic}{event.username}{device}{worker}"
+            or "\0" in f"{submitter}{device_type}{state}{health}"):
         columns = tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in columns)
-    frames = [f if isinstance(f, str) else bytes(f).decode("utf-8", "replace") for f in frames]
+    frames = [f.decode("utf-8", "replace") if type(f) is bytes
+              else f if isinstance(f, str) else bytes(f).decode("utf-8", "replace") for f in frames]
     return (*columns, jsontext.dumps(event.data), jsontext.dumps(frames))
 
 

@@ -52,6 +52,31 @@ def test_one_odd_event_loses_only_itself(tmp_path):
     assert row[COLUMNS.index("state") - 1] is None and row[COLUMNS.index("device") - 1] is None
 
 
+@pytest.mark.parametrize("column", ["uuid", "topic", "username", "device", "worker", "submitter",
+                                    "device_type", "state", "health"])
+def test_a_nul_in_any_text_column_is_replaced_there_and_kept_in_the_data(column):
+    """PostgreSQL's text cannot hold NUL: row_for replaces it in every text column (both backends
+    store the same), and the data and frames keep it."""
+    frame = {"uuid": 1, "topic": 0, "username": 3}
+    frames = [b"org.lavasoftware.testjob", b"j-1", b"2026-11-27T10:00:00", b"admin",
+              b'{"job": 7, "state": "Running", "health": "Unknown", "device": "qemu-1", '
+              b'"worker": "w-1", "submitter": "admin", "device_type": "qemu"}']
+    if column in frame:
+        frames[frame[column]] = frames[frame[column]].replace(b".testjob", b"\0.testjob") \
+            if column == "topic" else frames[frame[column]] + b"\0"
+    else:
+        data = json.loads(frames[4])
+        data[column] += "\0" if column not in ("state", "health") else ""
+        frames[4] = json.dumps(data).encode()
+    if column in ("state", "health"):  # enumerated for a job: a custom topic carries free text
+        frames[0] = b"org.lavasoftware.custom"
+        frames[4] = json.dumps({column: "odd\0"}).encode()
+    row = dict(zip(COLUMNS[1:], row_for(parse_frames(frames), frames, {}, 0)))
+    assert "\0" not in row[column] and "\ufffd" in row[column]
+    assert not any("\0" in v for v in row.values() if isinstance(v, str) and v not in (row["data"], row["frames"]))
+    assert "\\u0000" in row["frames"]  # JSON-escaped, kept
+
+
 def test_pruning_keeps_the_limits(tmp_path):
     store = EventStore(str(tmp_path / "events.sqlite3"))
     fill(store, captured_frames())
