@@ -26,38 +26,63 @@ class Ingest:
 
     def handle(self, source, frames):
         """Handle one multipart message from `source` (a SourceStatus). Never raises."""
+        changes = self._take(source, frames)
+        if changes:
+            self._push(source, changes)
+
+    def handle_many(self, source, messages):
+        """handle() each message of a chunk in turn, then hand all their changes on at once: one
+        push through the relay, the alert rules and the other observers for the chunk, not one
+        per message (the loop takes a chunk without yielding, so nobody sees the difference).
+        Never raises."""
+        held = []
+        for frames in messages:
+            changes = self._take(source, frames)
+            if changes:
+                held.extend(changes)
+        if held:
+            self._push(source, held)
+
+    def _take(self, source, frames):
+        """Parse, apply, store one message: its changes (None when it made none). Never raises."""
         self.health.message(source)
         try:
             event = parse_frames(frames, self.max_message_size)
         except ParseError as error:
             self.health.reject(source, error, frames)
-            return
+            return None
         except Exception as exc:  # a parser bug must not kill the loop either
             self.health.internal_error(source, exc)
-            return
+            return None
         if self.watch_lag:
             self._watch(source, event)
         if event.kind == CORRECTION_KIND:  # only the reconciler writes history of that kind
             self.health.reject(source, ParseError("bad_value", "topic kind 'correction' is the "
                                                   "dashboard's own, not LAVA's"), frames)
-            return
+            return None
         try:
             try:
                 changes = self.state.apply(event)
             except OverLimit as err:  # counted by the model (state.over_limit); not stored either
                 self.health.log.warning("over_limit", "dropped message from %s: %s", source.name, err)
-                return
+                return None
             if changes is None:
                 self.health.duplicates += 1
-                return
+                return None
             self.health.accepted += 1
             if self.store is not None:
                 context = {}
                 if event.kind not in ("device", "testjob", "worker"):
                     context = self.state.jobs.get(job_id(event.data.get("job"))) or {}
                 self.store.enqueue(row_for(event, frames, context, time.time()))
-            if changes:
-                self.relay.push(changes)
+            return changes
+        except Exception as exc:
+            self.health.internal_error(source, exc)
+            return None
+
+    def _push(self, source, changes):
+        try:
+            self.relay.push(changes)
         except Exception as exc:
             self.health.internal_error(source, exc)
 
