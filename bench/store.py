@@ -10,11 +10,17 @@ threads, the store's writer process, and this benchmark's publisher).
     python bench/store.py --events 1000000
     python bench/store.py --direct --events 1000000 --devices 1000   # roll-ups vs scan, reports
     python bench/store.py --events 1000000 --thread-writer-too  # and the writer in a thread
+    python bench/store.py --events 500000 --ingest-runs 3  # arms alternating, medians compared
+
+With `--ingest-runs N` each ingest arm runs N times, alternating (without, [thread writer,] with,
+without, ...): the ratio is of the arms' median rates, and each pair's own ratio is listed too. The
+figures of each arm are then its median run's.
 """
 import argparse
 import json
 import pathlib
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -253,24 +259,47 @@ def main():
     parser.add_argument("--direct", action="store_true",
                         help="the store alone: roll-ups against the scan, and a month's report")
     parser.add_argument("--devices", type=int, default=DEVICES, help="with --direct")
+    parser.add_argument("--ingest-runs", type=int, default=1,
+                        help="runs of each ingest arm, alternating; medians compared")
     parser.add_argument("--thread-writer-too", action="store_true",
                         help="also ingest with --store-writer thread (the writer in a thread of the "
                              "app), in the same run")
     args = parser.parse_args()
+    if args.ingest_runs < 1:
+        parser.error("--ingest-runs must be at least 1")
     if args.direct:
         return direct(args)
     out = {"command": "python " + " ".join(sys.argv), "ingest": {}, "queries": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        app, out["ingest"]["without_store"] = ingest(args, False, tmp + "/none")
-        app.stop()
-        print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
+        arms = [("without_store", False, ())]
         if args.thread_writer_too:
-            app, out["ingest"]["with_store_thread_writer"] = ingest(
-                args, True, tmp + "/thread", ("--store-writer", "thread"))
-            app.stop()
-            print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
-        app, out["ingest"]["with_store"] = ingest(args, True, tmp + "/store")
-        print(json.dumps(out["ingest"]), file=sys.stderr, flush=True)
+            arms.append(("with_store_thread_writer", True, ("--store-writer", "thread")))
+        arms.append(("with_store", True, ()))
+        runs = {name: [] for name, _, _ in arms}
+        app = data_dir = None
+        try:
+            for run in range(args.ingest_runs):
+                for name, store, extra in arms:
+                    if app is not None:  # an earlier run's app and store: not needed any more
+                        app.stop()
+                        shutil.rmtree(data_dir, ignore_errors=True)
+                    data_dir = f"{tmp}/{name}-{run}"
+                    app = None
+                    app, result = ingest(args, store, data_dir, extra)
+                    runs[name].append(result)
+                    print(json.dumps({name: result}), file=sys.stderr, flush=True)
+        except BaseException:
+            if app is not None:
+                app.stop()
+            raise
+        # `app` is the last run's with the store: the queries below ask it.
+        for name, results in runs.items():
+            middle = sorted(results, key=lambda r: r["accepted_per_s"])[(len(results) - 1) // 2]
+            out["ingest"][name] = dict(middle, runs_accepted_per_s=[r["accepted_per_s"] for r in results])
+        if args.ingest_runs > 1:
+            out["ingest"]["pair_ratios_store_over_none"] = [
+                round(w["accepted_per_s"] / n["accepted_per_s"], 3)
+                for w, n in zip(runs["with_store"], runs["without_store"])]
         try:
             first = app.json("/api/v1/events?limit=100")
             deep = app.json("/api/v1/events?limit=1000&before=" + str(first["events"][0]["id"] - args.events // 2))
