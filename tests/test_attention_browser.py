@@ -243,6 +243,86 @@ def test_a_worker_outage_and_a_starving_queue_in_the_strip_on_the_tiles_and_in_t
         wall.context.close()
 
 
+# The wall strip's box, its all-clear line (words, box, colour against the first painted ground
+# behind it) and whether anything around it is a live region (role status or alert, aria-live).
+WALL_STRIP = """() => {
+  const strip = document.querySelector('.attention');
+  const clear = strip.querySelector('.attention-clear');
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let contrast = null;
+  if (clear) {
+    let ground = clear;
+    while (ground && rgb(getComputedStyle(ground).backgroundColor)[3] === 0) ground = ground.parentElement;
+    const [a, b] = [getComputedStyle(clear).color, getComputedStyle(ground || document.body).backgroundColor]
+      .map((c) => luminance(rgb(c)));
+    contrast = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  const live = [];
+  for (let el = clear || strip; el; el = el.parentElement) {
+    if (el.getAttribute('aria-live') || ['status', 'alert', 'log'].includes(el.getAttribute('role'))) live.push(el.id || el.className);
+  }
+  const box = strip.getBoundingClientRect();
+  const inner = clear && clear.getBoundingClientRect();
+  return {top: box.top, height: box.height, items: strip.querySelectorAll('.attention-item').length,
+    clear: clear && clear.textContent, contrast, live,
+    inside: inner && inner.top >= box.top && inner.bottom <= box.bottom && inner.left >= box.left
+      && inner.right <= box.right};
+}"""
+
+
+def test_the_empty_wall_strip_says_all_is_well_in_the_row_it_keeps(lab, browser):
+    """A wall seen from across a room says in words that nothing needs attention, in the row the
+    strip keeps (same top, same height: the board never moves); a problem takes its place, and
+    when the page cannot know (the server gone) it says nothing. Not a live region: it is read,
+    not announced at every change."""
+    publisher, app = lab
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+    send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 1, timeout=10, what="1 device")
+    walls = [open_page(browser, width=1920, height=1080), open_page(browser, width=3840, height=2160),
+             open_page(browser, width=1920, height=1080)]
+    try:
+        calm = []
+        for page, query in zip(walls, ["", "", "&theme=light"]):
+            page.goto(app.url + "/?wall=1" + query)
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_selector(".attention-clear", timeout=10000)
+            calm.append(page.evaluate(WALL_STRIP))
+        for got in calm:
+            assert got["items"] == 0 and got["clear"].strip().endswith("Nothing needs attention"), got
+            assert got["inside"] and got["contrast"] >= 4.5 and got["live"] == [], got
+            assert got["height"] > 30, got
+
+        # A Bad device: its item, and the all-clear gone, in the same box.
+        send(publisher, "device", "d2", device("qemu-01", "qemu", "w-1", "Idle", "Bad"))
+        for page, before in zip(walls, calm):
+            page.wait_for_function("() => document.querySelectorAll('.attention-item').length === 1", timeout=10000)
+            got = page.evaluate(WALL_STRIP)
+            assert got["clear"] is None, got
+            assert (got["top"], got["height"]) == (before["top"], before["height"]), (before, got)
+
+        # Good again: the words come back, still in the same box.
+        send(publisher, "device", "d3", device("qemu-01", "qemu", "w-1", "Idle", "Good"))
+        for page, before in zip(walls, calm):
+            page.wait_for_selector(".attention-clear", timeout=10000)
+            got = page.evaluate(WALL_STRIP)
+            assert got["items"] == 0 and (got["top"], got["height"]) == (before["top"], before["height"]), got
+            assert page.errors == [] and page.evaluate("window.__csp") == []
+
+        # The server gone: what the page shows may be out of date, so it no longer says all is well.
+        app.stop()
+        for page, before in zip(walls, calm):
+            page.wait_for_selector('#dashboard[data-stale="true"]', timeout=10000)
+            got = page.evaluate(WALL_STRIP)
+            assert got["clear"] is None and (got["top"], got["height"]) == (before["top"], before["height"]), got
+    finally:
+        for page in walls:
+            page.context.close()
+
+
 def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(browser, tmp_path):
     """A critical alert the page cannot compute (a device in Maintenance too long) comes first; the
     alerts about a Bad device, an Offline worker and a device under it are said once, by the
@@ -276,6 +356,7 @@ def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(bro
                                timeout=10000)
         assert wall.get_attribute(".attention", "data-count") == "0"
         assert wall.query_selector_all(".attention-item") == []
+        assert wall.query_selector(".attention-clear") is None  # the banner says what is wrong
         for page in (desk,):
             page.wait_for_selector('.attention-item[data-alert="device_maintenance/bbb-01"]', timeout=10000)
             items = page.evaluate("""() => [...document.querySelectorAll('.attention-item')].map((el) =>

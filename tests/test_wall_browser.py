@@ -118,6 +118,38 @@ def test_the_wall_fits_without_clipping_a_word_and_scales_with_the_screen(sim, b
     assert large["host"] >= 1.25 * small["host"], (small, large)
 
 
+def test_the_overviews_counters_fit_their_cards_portrait_and_landscape(sim, browser):
+    """At a portrait 1080×1920 wall (type follows the short side, so a quarter of the width was too
+    narrow for "events / min") as at the landscape sizes: the Activity counter inside its card, and
+    every other counter in the overview either inside its card or hidden whole on a second row."""
+    devices, app = sim
+    for width, height in [(1080, 1920), (1280, 720), (1920, 1080), (3840, 2160)]:
+        page = open_wall(browser, app, width, height, devices)
+        try:
+            got = page.evaluate("""() => {
+              const box = (el) => { const r = el.getBoundingClientRect();
+                return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+              const inside = (r, b) => r.left >= b.left - 0.5 && r.right <= b.right + 0.5
+                && r.top >= b.top - 0.5 && r.bottom <= b.bottom + 0.5;
+              const outside = (r, b) => r.top >= b.bottom - 0.5 || r.left >= b.right - 0.5;
+              const rate = document.querySelector('[data-counter="events-per-minute"]');
+              const card = rate.closest('.overview-card');
+              return {rate: box(rate), card: box(card), words: rate.textContent,
+                cut: [...document.querySelectorAll('.overview .counter')].filter((el) => {
+                  const r = box(el), row = box(el.closest('.counters')), c = box(el.closest('.overview-card'));
+                  return !(inside(r, row) && inside(r, c)) && !outside(r, row);
+                }).map((el) => el.dataset.counter)};
+            }""")
+            rate, card = got["rate"], got["card"]
+            assert card["left"] <= rate["left"] and rate["right"] <= card["right"], (width, height, got)
+            assert card["top"] <= rate["top"] and rate["bottom"] <= card["bottom"], (width, height, got)
+            assert got["words"].endswith("events / min") and got["cut"] == [], (width, height, got)
+            assert page.evaluate(CLIPPED) == [], (width, height)
+            assert page.errors == [] and page.evaluate("window.__csp") == []
+        finally:
+            page.context.close()
+
+
 @pytest.mark.parametrize("width, height, seconds", [(1920, 1080, 60), (3840, 2160, 20)],
                          ids=["1920x1080", "3840x2160"])
 def test_the_wall_hardly_moves_over_a_minute_of_live_traffic(sim, browser, width, height, seconds):

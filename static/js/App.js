@@ -162,8 +162,8 @@ export function App({ state, status, version, options, actions }) {
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
         <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers}
-          alerts=${alerts.alerts} wall=${wall} said=${bannerSaid} onOpen=${actions.open} onQueue=${actions.showQueue}
-          onAlerts=${wall ? null : () => actions.setView("alerts")} />
+          alerts=${alerts.alerts} wall=${wall} said=${bannerSaid} stale=${stale} onOpen=${actions.open}
+          onQueue=${actions.showQueue} onAlerts=${wall ? null : () => actions.setView("alerts")} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />
         <main id="main" class=${`board board-${view}`} tabindex="-1">${panels[view]}</main>` : html`

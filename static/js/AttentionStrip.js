@@ -3,7 +3,8 @@
  * queue with nothing to run on, and the server's firing alerts that say something else. Each item
  * is a button that opens the object's details (a queue opens the Jobs view filtered to its device
  * type (and lab), an alert about the whole lab the Alerts view). Nothing when all is well; on a wall the strip
- * keeps its height either way (the board below must not move) and shows the first few items.
+ * keeps its height either way (the board below must not move), shows the first few items, and when
+ * all is well says so in that row ("Nothing needs attention"), for a room to read.
  */
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -21,9 +22,11 @@ const NO_ALERTS = [];
 
 /**
  * `said`: the objects ("kind:id", one per line) that the wall's alert banner already names; the
- * strip leaves them out, so that a wall says each problem once.
+ * strip leaves them out, so that a wall says each problem once. `stale`: what the page shows may be
+ * out of date, so the wall does not say that all is well.
  */
-export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wall = false, said = "", onOpen, onQueue, onAlerts }) {
+export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wall = false, said = "", stale = false,
+  onOpen, onQueue, onAlerts }) {
   // Durations are to the minute: recomputed when the model or the alerts change, or a minute passes.
   const minute = useClockValue((now) => Math.floor(now / 60000));
   const items = useMemo(() => {
@@ -35,6 +38,9 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
   const shown = items.slice(0, items.length > limit ? limit - (wall ? 1 : 0) : limit);
   const more = items.length - shown.length;
   if (!wall && items.length === 0) return null;
+  // All clear only when the banner above says nothing either (its alerts are left out of the items).
+  // Words to read, not a live region: a screen reader is not told each time the lab becomes calm.
+  const clear = items.length === 0 && !stale && !alerts.some((alert) => alert.status === "firing");
   const open = (item) => {
     if (item.kind === "queue") onQueue && onQueue(item.type, item.lab);
     else if (item.kind === "lab") onAlerts && onAlerts();
@@ -44,6 +50,8 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
     <section class=${`attention${wall ? " attention-wall" : ""}`} aria-label="Needs attention"
         data-count=${items.length}>
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
+      ${clear && html`<p class="attention-clear">
+        <span class="symbol" aria-hidden="true">✓</span> Nothing needs attention</p>`}
       <ul class="attention-items">
         ${shown.map((item) => html`<li key=${item.key} class=${`attention-item level-${token(item.level)}`}
             data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}>
