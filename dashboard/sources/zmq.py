@@ -165,10 +165,11 @@ class SocketReader:
         noblock, again = zmq.NOBLOCK, zmq.Again
         while len(messages) < CHUNK:
             try:
-                # Frame by frame, without copying into a Frame's bytes twice: recv_multipart asks
-                # the socket for RCVMORE after each frame (a getsockopt, with the lock given up and
-                # taken again), where a Frame says `more` itself. About 2 µs a message less of this
-                # thread's hold on the interpreter (docs/performance.md).
+                # Frame by frame: recv_multipart asks the socket for RCVMORE after each frame (a
+                # getsockopt, with the lock given up and taken again), where a frame received with
+                # copy=False says `more` itself (its bytes are then copied once, as recv's are).
+                # About 2 µs a message less of this thread's hold on the interpreter
+                # (docs/performance.md).
                 frame = sock.recv(noblock, copy=False)
                 frames = [frame.bytes]
                 while frame.more:  # the rest of a message is there once its first frame is
