@@ -3,7 +3,6 @@ writing a real SQLite file, fed by the app (a subprocess with a real ZMQ publish
 EventStore in this process."""
 import json
 import os
-import pickle
 import signal
 import sqlite3
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from dashboard.core.events import parse_frames
 from dashboard.storage.store import EventStore, row_for
+from dashboard.storage.writer import PICKLED, insert_request, read_request
 from tests.hostile import device_frames
 from tests.helpers import AppProcess, TestPublisher, wait_until
 
@@ -137,6 +137,33 @@ def test_a_request_sent_again_after_a_death_in_its_row_by_row_fallback_stores_no
     assert new.dropped == 1  # the refused row, once
 
 
+def test_rows_go_to_the_writer_marshalled_and_what_marshal_cannot_write_pickled(tmp_path):
+    """An insert's rows are marshalled (cheaper for the app than pickle); a row holding an object
+    marshal cannot write goes pickled, and the child's store refuses that row alone."""
+    rows = _rows(3)
+    request = insert_request(rows)
+    assert not request.startswith(PICKLED) and read_request(request) == ("insert", (rows,))
+    odd = [*rows[:1], (*rows[1][:3], object(), *rows[1][4:]), *rows[2:]]
+    assert insert_request(odd).startswith(PICKLED)
+    with pytest.raises(ValueError):
+        read_request(b"x" + request[1:])
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    store.write_in_process()
+    try:
+        for row in odd:
+            store.enqueue(row)
+        assert store.flush() == 2 and store.stats()["dropped"] == 1
+        for row in _rows(2, start=3):  # marshalled again, to the same child
+            store.enqueue(row)
+        assert store.flush() == 2 and store.remote.restarts == 0
+    finally:
+        store.close()
+    conn = sqlite3.connect(store.path)
+    stored = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
+    conn.close()
+    assert stored == [rows[0][0], rows[2][0], *[r[0] for r in _rows(2, start=3)]]
+
+
 def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):
     store = EventStore(str(tmp_path / "events.sqlite3"))
     store.write_in_process()
@@ -146,7 +173,7 @@ def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):
         for row in rows:
             store.enqueue(row)
         assert store.flush() == 60
-        whole = len(pickle.dumps(("insert", (rows,)), protocol=pickle.HIGHEST_PROTOCOL))
+        whole = len(insert_request(rows))
         conn = sqlite3.connect(store.path)
         stored = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
         requests = conn.execute("SELECT seq FROM writer_progress").fetchone()[0]  # numbered from 1
