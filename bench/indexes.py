@@ -1,0 +1,131 @@
+"""Index trade benchmark: what each index of the events table costs the writer, and what the history
+queries lose without it. Prints JSON.
+
+The store's writer spends much of its CPU on the events table's eight indexes (issue 15: the store
+ratio). This measures, for each candidate left out (and the pairs that overlap: (kind, id) and
+(kind, ts), (device, id) and (device, ts)), in a fresh SQLite store of the same rows:
+- the writer's CPU per row, the store's own batched insert (EventStore._insert: the row, its
+  indexes, the roll-ups), in this process, batches of 5,000;
+- the latency of the history queries the API makes (the store's own methods), median of --repeat.
+The baseline is the store with every index, measured first and last in the same run (ratios are
+against the mean of the two).
+
+    python bench/indexes.py --events 300000 --repeat 5
+"""
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.store import messages  # noqa: E402
+from dashboard.core.events import job_id, parse_frames  # noqa: E402
+from dashboard.core.state import LabState  # noqa: E402
+from dashboard.storage.store import EventStore, row_for  # noqa: E402
+
+BATCH = 5000
+VARIANTS = {
+    "all indexes": (),
+    "without events_kind (kind, id)": ("events_kind",),
+    "without events_kind_ts (kind, ts)": ("events_kind_ts",),
+    "without events_device (device, id)": ("events_device",),
+    "without events_device_ts (device, ts)": ("events_device_ts",),
+    "without both (x, id)": ("events_kind", "events_device"),
+    "without both (x, ts)": ("events_kind_ts", "events_device_ts"),
+}
+
+
+def stored_rows(n, end):
+    """The rows ingest would store for n messages of bench/store.py's synthetic week."""
+    state, rows = LabState(max_finished_jobs=500), []
+    for frames in messages(n, end - 7 * 86400, end):
+        event = parse_frames(frames)
+        if state.apply(event) is None:
+            continue
+        context = {}
+        if event.kind not in ("device", "testjob", "worker"):
+            context = state.jobs.get(job_id(event.data.get("job"))) or {}
+        rows.append(row_for(event, frames, context, time.time()))
+    return rows
+
+
+def queries(end, middle_id):
+    """name → fn(store): the history API's queries (web/history.py asks the store these)."""
+    day, week = end - 86400, end - 7 * 86400
+    return {
+        "events of one device, newest 100": lambda s: s.events({"device": "dev-042"}, limit=100),
+        "events of one device, a page in the middle": lambda s: s.events(
+            {"device": "dev-042"}, before=middle_id, limit=100),
+        "job events, newest 100": lambda s: s.events({"kind": "testjob"}, limit=100),
+        "job events, a page in the middle": lambda s: s.events({"kind": "testjob"}, before=middle_id,
+                                                               limit=100),
+        "test-shell events of the last 24 h, newest 100": lambda s: s.events(
+            {"kind": "event"}, since=day, until=end, limit=100),
+        "one device's rows of 24 h (its timeline)": lambda s: s.rows(
+            "device", day, end, {"device": "dev-042"}),
+        "every device's rows of 24 h (utilisation)": lambda s: s.rows("device", day, end),
+        "one device's state before 24 h": lambda s: s.state_before(
+            "device", "device", day, {"device": "dev-042"}, lookback=30 * 86400),
+        "every device's state before 24 h": lambda s: s.state_before(
+            "device", "device", day, lookback=30 * 86400),
+        "jobs finished in 7 days (outcomes)": lambda s: s.outcomes(week, end),
+        "events of one job": lambda s: s.events({"job": 1234}, limit=100),
+    }
+
+
+def measure(rows, drop, end, repeat, tmp, name):
+    store = EventStore(f"{tmp}/{abs(hash(name))}.sqlite3")
+    with store._transaction() as conn:
+        for index in drop:
+            conn.execute(f"DROP INDEX {index}")
+    t = time.process_time()
+    for i in range(0, len(rows), BATCH):
+        assert store._insert(rows[i:i + BATCH]) == len(rows[i:i + BATCH]), store.last_error
+    insert = (time.process_time() - t) / len(rows) * 1e6
+    middle_id = len(rows) // 2
+    out = {"writer_cpu_us_per_row": round(insert, 2), "query_ms": {}}
+    for query, fn in queries(end, middle_id).items():
+        fn(store)  # warm the page cache, as a running store is
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn(store)
+            times.append((time.perf_counter() - t) * 1000)
+        out["query_ms"][query] = round(statistics.median(times), 2)
+    size = pathlib.Path(store.path).stat().st_size
+    out["file_mb"] = round(size / 2**20, 1)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    end = time.time()
+    rows = stored_rows(args.events, end)
+    out = {"command": "python " + " ".join(sys.argv), "rows": len(rows), "variants": {}}
+    order = list(VARIANTS) + ["all indexes (again)"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in order:
+            drop = VARIANTS.get(name, ())
+            out["variants"][name] = measure(rows, drop, end, args.repeat, tmp, name)
+            print(json.dumps({name: out["variants"][name]}), file=sys.stderr, flush=True)
+    first, last = out["variants"]["all indexes"], out["variants"]["all indexes (again)"]
+    base_cpu = (first["writer_cpu_us_per_row"] + last["writer_cpu_us_per_row"]) / 2
+    base_q = {q: (first["query_ms"][q] + last["query_ms"][q]) / 2 for q in first["query_ms"]}
+    out["against_all_indexes"] = {
+        name: {"writer_cpu": round(v["writer_cpu_us_per_row"] / base_cpu, 3),
+               "queries": {q: round(ms / base_q[q], 2) if base_q[q] else None
+                           for q, ms in v["query_ms"].items()}}
+        for name, v in out["variants"].items() if name not in ("all indexes", "all indexes (again)")}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
