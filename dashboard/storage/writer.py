@@ -4,8 +4,8 @@ Storing a batch is mostly SQLite's work, which runs without the GIL, but around 
 Python and the binding of every row's values, which need it. In a thread of the app they took the
 GIL from the hub (and the hub from them, the writer waiting up to the interpreter's switch interval
 each time it came back from SQLite), and storing halved the ingest rate (bench/store.py). In a child
-process they have an interpreter of their own: the app only pickles each batch and writes it to a
-pipe, from the same pool thread as before.
+process they have an interpreter of their own: the app only marshals each batch (pickles what
+marshal cannot write) and writes it to a pipe, from the same pool thread as before.
 
 The child holds the only in-memory state of the writes, the roll-ups' open spans (rollups.Tracker),
 so retention (which trims them) runs there too. The app keeps the reads and its other writes (the
@@ -33,7 +33,7 @@ from dashboard.storage.store import EventStore, os_thread_rlock, sqlite_memory_m
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch
 NICE = 10  # the writer process's niceness above the app's
-SPLIT_AT = 32 << 20  # a batch pickled larger than this goes to the child in halves
+SPLIT_AT = 32 << 20  # a batch whose request is larger than this goes to the child in halves
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
