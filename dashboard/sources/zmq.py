@@ -168,8 +168,7 @@ class SocketReader:
                 # Frame by frame: recv_multipart asks the socket for RCVMORE after each frame (a
                 # getsockopt, with the lock given up and taken again), where a frame received with
                 # copy=False says `more` itself (its bytes are then copied once, as recv's are).
-                # About 2 µs a message less of this thread's hold on the interpreter
-                # (docs/performance.md).
+                # The thread's CPU per event fell from 25.6 to 23.2 µs (docs/performance.md).
                 frame = sock.recv(noblock, copy=False)
                 frames = [frame.bytes]
                 while frame.more:  # the rest of a message is there once its first frame is

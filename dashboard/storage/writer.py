@@ -64,8 +64,8 @@ def _read_exact(read, fd, n):
 
 
 # A request's first byte says how the rest is written. An insert's rows (text, numbers, None) are
-# marshalled: a third of pickle's CPU on the app's side, whose interpreter lock the loop needs
-# (docs/performance.md); anything else, or rows marshal cannot write, is pickled.
+# marshalled: less CPU than pickle on the app's side, whose interpreter lock the loop needs;
+# anything else, or rows marshal cannot write, is pickled.
 MARSHALLED, PICKLED = b"m", b"p"
 
 
