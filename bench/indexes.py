@@ -8,7 +8,9 @@ ratio). This measures, for each candidate left out (and the pairs that overlap: 
   indexes, the roll-ups), in this process, batches of 5,000;
 - the latency of the history queries the API makes (the store's own methods), median of --repeat.
 The baseline is the store with every index, measured first and last in the same run (ratios are
-against the mean of the two).
+against the mean of the two). Once more with every index, the insert is split into its parts
+(`writer_split_us_per_row`: the events table's rows and indexes, the roll-ups, the commit), as
+EventStore._insert does them, timed apart.
 
     python bench/indexes.py --events 300000 --repeat 5
 """
@@ -26,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.store import messages  # noqa: E402
 from dashboard.core.events import job_id, parse_frames  # noqa: E402
 from dashboard.core.state import LabState  # noqa: E402
-from dashboard.storage.store import EventStore, row_for  # noqa: E402
+from dashboard.storage.store import INSERT, EventStore, row_for  # noqa: E402
 
 BATCH = 5000
 VARIANTS = {
@@ -78,8 +80,8 @@ def queries(end, middle_id):
     }
 
 
-def measure(rows, drop, end, repeat, tmp, name):
-    store = EventStore(f"{tmp}/{abs(hash(name))}.sqlite3")
+def measure(rows, drop, end, repeat, path):
+    store = EventStore(path)
     with store._transaction() as conn:
         for index in drop:
             conn.execute(f"DROP INDEX {index}")
@@ -102,6 +104,26 @@ def measure(rows, drop, end, repeat, tmp, name):
     return out
 
 
+def split(rows, tmp):
+    """CPU µs per row of each part of the insert, with every index: EventStore._insert's steps."""
+    store = EventStore(f"{tmp}/split.sqlite3")
+    parts = {"events table and its indexes": 0.0, "roll-ups": 0.0, "commit": 0.0}
+    for i in range(0, len(rows), BATCH):
+        batch = rows[i:i + BATCH]
+        t0 = time.process_time()
+        with store._transaction() as conn:
+            store._write_many(conn, INSERT, batch)
+            t1 = time.process_time()
+            pending = store._count_rollups(conn, batch)
+            t2 = time.process_time()
+        t3 = time.process_time()
+        store._tracker.commit(*pending)
+        parts["events table and its indexes"] += t1 - t0
+        parts["roll-ups"] += t2 - t1
+        parts["commit"] += t3 - t2
+    return {name: round(cpu / len(rows) * 1e6, 2) for name, cpu in parts.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300_000)
@@ -112,10 +134,11 @@ def main():
     out = {"command": "python " + " ".join(sys.argv), "rows": len(rows), "variants": {}}
     order = list(VARIANTS) + ["all indexes (again)"]
     with tempfile.TemporaryDirectory() as tmp:
-        for name in order:
+        for i, name in enumerate(order):
             drop = VARIANTS.get(name, ())
-            out["variants"][name] = measure(rows, drop, end, args.repeat, tmp, name)
+            out["variants"][name] = measure(rows, drop, end, args.repeat, f"{tmp}/{i}.sqlite3")
             print(json.dumps({name: out["variants"][name]}), file=sys.stderr, flush=True)
+        out["writer_split_us_per_row"] = split(rows, tmp)
     first, last = out["variants"]["all indexes"], out["variants"]["all indexes (again)"]
     base_cpu = (first["writer_cpu_us_per_row"] + last["writer_cpu_us_per_row"]) / 2
     base_q = {q: (first["query_ms"][q] + last["query_ms"][q]) / 2 for q in first["query_ms"]}

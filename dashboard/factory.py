@@ -685,7 +685,7 @@ def _start_zmq_source(app, lab, endpoint, topic_prefix):
                        green.OsThreads(settings["async_mode"]), status, settings["max_message_size"],
                        gather=settings["zmq_gather"])
     services.zmq_sources.append(source)
-    socketio.start_background_task(source.run, lab.ingest.handle, lab.ingest.handle_many)
+    socketio.start_background_task(source.run, lab.ingest.handle_many)
     log.info("%ssubscribed to lava-publisher at %s (topic prefix %r)", _lab_said(lab), endpoint,
              topic_prefix)
 

@@ -27,10 +27,11 @@ def running(monkeypatch):
                                   green.OsThreads("threading"), status, 4096)
     received, slow = [], threading.Event()
 
-    def handle(status_, frames):
-        received.append(frames[1])
-        if slow.is_set():
-            time.sleep(0.0005)  # a loop busy with its clients
+    def handle(status_, messages):
+        for frames in messages:
+            received.append(frames[1])
+            if slow.is_set():
+                time.sleep(0.0005)  # a loop busy with its clients
 
     runner = threading.Thread(target=source.run, args=(handle,), daemon=True)
     runner.start()
@@ -55,7 +56,7 @@ def test_a_message_of_many_frames_is_kept_in_part_and_the_next_is_whole():
     source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
                                   green.OsThreads("threading"), status, 4096)
     received = []
-    runner = threading.Thread(target=source.run, args=(lambda status_, frames: received.append(frames),),
+    runner = threading.Thread(target=source.run, args=(lambda status_, messages: received.extend(messages),),
                               daemon=True)
     runner.start()
     try:
@@ -96,9 +97,10 @@ def _chunks_of_a_trickle(gather, n=20, spacing=0.001):
                                   green.OsThreads("threading"), status, 4096, gather=gather)
     read_at, handled_at, sent_at = [], [], []
 
-    def handle(status_, frames):
-        read_at.append(status_.read_at)  # one value per chunk: when the thread handed it over
-        handled_at.append(time.monotonic())
+    def handle(status_, messages):
+        for _ in messages:
+            read_at.append(status_.read_at)  # one value per chunk: when the thread handed it over
+            handled_at.append(time.monotonic())
 
     runner = threading.Thread(target=source.run, args=(handle,), daemon=True)
     runner.start()

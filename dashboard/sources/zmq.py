@@ -322,16 +322,16 @@ class ZmqSource:
         return MonitorWatch(self.endpoint, self.status, self._event_names, self.maxmsgsize,
                             self.backoff, now)
 
-    def run(self, handle, handle_many=None):
-        """Receive until stop(), handing each multipart message to handle(status, frames) on this
-        (green) thread, or each chunk's to handle_many(status, messages) when it is given. A socket
-        that dies is replaced after a backoff."""
+    def run(self, handle):
+        """Receive until stop(), handing each chunk of multipart messages to handle(status,
+        messages) on this (green) thread (Ingest.handle_many). A socket that dies is replaced after
+        a backoff."""
         self.handoff = HandOff(HANDOFF_MESSAGES, HANDOFF_BYTES, self.threads.allocate_lock())
         self.wakeup = self.threads.wakeup()  # never closed: a thread may still write to it
         self.status.reader = self.handoff
         while not self.stopping:
             try:
-                why = self._receive(handle, handle_many)
+                why = self._receive(handle)
             except Exception as exc:  # a bug: the loop goes on regardless
                 why = f"internal error ({type(exc).__name__}: {exc})"[:200]
             if self.stopping:
@@ -353,7 +353,7 @@ class ZmqSource:
         if self.wakeup is not None:
             self.wakeup.set()
 
-    def _receive(self, handle, handle_many=None):
+    def _receive(self, handle):
         """Start a thread on a new socket and handle what it hands over until it ends; returns why
         the socket died. What was read before is handled first: nothing read is dropped."""
         reader = self.reader = SocketReader(self.open_socket, self.zmq, self.handoff, self.threads,
@@ -383,11 +383,7 @@ class ZmqSource:
                     watch.on_event(code, now)
                 self.status.read_at = chunk.read_at  # the lag watch's arrival time
                 try:
-                    if handle_many is not None:
-                        handle_many(self.status, chunk.messages)
-                    else:
-                        for frames in chunk.messages:
-                            handle(self.status, frames)
+                    handle(self.status, chunk.messages)
                 finally:
                     self.status.read_at = None
                 self.sleep(0)  # a chunk at a time: the relay and the web get their turn
