@@ -119,13 +119,14 @@ class Reconciler:
         self.runs += 1
         self.last_duration = round(self.clock() - self.last_attempt, 3)
         self.last_success = self.clock()
-        self.loaded = True
         self.corrections += len(corrections)
         self.corrections_by_kind.update(c["kind"] for c in corrections)
+        if self.public is not None:
+            # Before `loaded`: a loaded state is one whose public jobs anonymous viewers already see.
+            self._learn_public(snap)
+        self.loaded = True
         self._log(reason, initial, snap, changes, corrections)
         self._set_status("ok", None, None)
-        if self.public is not None:
-            self._learn_public(snap)
 
     def _learn_public(self, snap):
         """Jobs LAVA lists anonymously are public; those it lists only to our token are private.

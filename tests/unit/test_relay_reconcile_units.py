@@ -144,3 +144,34 @@ def test_max_rate_out_of_range_is_refused(bad):
     with pytest.raises(ValueError):
         min_gap_of(bad)
     assert min_gap_of(None) == 0.0 and min_gap_of(20) == 0.05 and min_gap_of(100) == 0.01
+
+
+def test_loaded_only_once_the_public_jobs_are_known():
+    """/healthz `loaded` says anonymous viewers already see LAVA's public jobs: the anonymous read
+    comes first (a test waiting for `loaded` read the request log too early otherwise)."""
+    from dashboard.sources.rest import LavaRest
+    from tests.fake_lava import FakeLava
+
+    lava = FakeLava(token="tok-unit-1")
+    lava.private[lava.jobs[0]["id"]] = None  # its submitter alone may see it
+    try:
+        seen = []  # (job id, public, reconciler.loaded) at each learn
+
+        class Jobs:
+            def learn(self, job_id, visible):
+                seen.append((job_id, visible, reconciler.loaded))
+
+        settings = {"reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500}
+        meta, state = Meta(), LabState()
+        reconciler = Reconciler(state, Relay(RecordingSocketIO(), state, meta), meta,
+                                LavaRest(lava.url, "tok-unit-1"), settings, threading.Event,
+                                public=(LavaRest(lava.url), Jobs()))
+        reconciler.reconcile_once("start-up")
+        assert reconciler.loaded and reconciler.public_status()["loaded"] is True
+        assert len(seen) == len(state.jobs) > 0
+        assert {loaded for _, _, loaded in seen} == {False}
+        assert {job_id for job_id, public, _ in seen if not public} == {lava.jobs[0]["id"]}
+        assert {auth for path, _, auth in lava.requests if path.startswith("/api/")} == {
+            "Token tok-unit-1", None}
+    finally:
+        lava.close()
