@@ -191,3 +191,47 @@ def test_filter_suggestions_and_the_just_changed_mark(lab, browser):
             wall.context.close()
     finally:
         page.context.close()
+
+
+def test_the_desks_side_feed_shows_fifty_rows_while_live_and_all_when_paused(lab, browser):
+    """Past 50 changes the desk's side feed renders the newest 50 and says so (a busy lab would
+    otherwise mount and unmount 200 rows on every render); Pause shows all of them, Resume says how
+    many came meanwhile, and the note's link opens the Live feed view, which shows all."""
+    publisher, app = lab
+    page = open_page(browser, width=1280, height=800)
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        assert page.query_selector(".feed-more") is None  # 6 changes: all shown, nothing to say
+        for i in range(80):
+            send(publisher, "event", f"many-{i}", {"job": 10, "message": f"step {i}"})
+        page.wait_for_selector("#feed >> text=step 79", timeout=15000)
+        total = int(page.inner_text("#feed .panel-count"))
+        assert total == 82  # the 80 messages, and the 2 of the snapshot
+        assert page.eval_on_selector_all("#feed .feed-item", "els => els.length") == 50
+        note = page.inner_text("#feed .feed-more")
+        assert f"The newest 50 of {total} are shown while the feed is live" in note, note
+        assert page.eval_on_selector("#feed .feed-more", CONTRAST) >= 4.5
+
+        page.click("#feed .pause")
+        assert page.eval_on_selector_all("#feed .feed-item", "els => els.length") == total
+        assert page.query_selector(".feed-more") is None
+        for i in range(3):
+            send(publisher, "event", f"later-{i}", {"job": 10, "message": f"later {i}"})
+        page.wait_for_selector("#feed .pause >> text=Resume (3 new)", timeout=10000)
+        assert "later 2" not in page.inner_text("#feed")  # paused: what is shown stays
+        page.click("#feed .pause")
+        page.wait_for_selector("#feed >> text=later 2", timeout=5000)
+        assert page.eval_on_selector_all("#feed .feed-item", "els => els.length") == 50
+
+        link = page.wait_for_selector("#feed .feed-more a", timeout=5000)
+        assert "view=feed" in link.get_attribute("href")
+        link.focus()
+        page.keyboard.press("Enter")  # a link: the keyboard opens it too
+        page.wait_for_function("() => location.search.includes('view=feed')", timeout=5000)
+        page.wait_for_function(f"() => document.querySelectorAll('#feed .feed-item').length === {total + 3}",
+                               timeout=5000)
+        assert page.query_selector(".feed-more") is None
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()

@@ -35,6 +35,9 @@ import { effectiveTheme, effectiveView, hasFilters, serializeOptions, withOption
 const COLLECTIONS = { device: "devices", job: "jobs", worker: "workers" };
 // Rows a wall shows in a list before "and N more": enough to fill a 1080p screen, no more.
 const WALL_FEED_ROWS = 40;
+// Rows of the desk's side feed while it is live: more than its panel shows, and at hundreds of
+// changes a second every render would mount and unmount 200 rows nobody can read (docs/performance.md).
+const DESK_FEED_ROWS = 50;
 
 /** "A, B or C". */
 const oneOf = (words) => (words.length > 1 ? `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}` : words.join(""));
@@ -114,7 +117,8 @@ export function App({ state, status, version, options, actions }) {
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices} hostsOf=${hostsOf}
     onOpen=${actions.open} note=${notes.workers} />`;
   const feed = html`<${LiveFeed} feed=${state.feed} terms=${visible.terms} kinds=${options.feedKinds}
-    onKinds=${wall ? null : actions.setFeedKinds} onOpen=${actions.open} limit=${wall ? WALL_FEED_ROWS : 0} />`;
+    onKinds=${wall ? null : actions.setFeedKinds} onOpen=${actions.open} limit=${wall ? WALL_FEED_ROWS : 0}
+    liveRows=${view === "all" ? DESK_FEED_ROWS : 0} fullHref=${hrefFor("feed")} onFull=${() => actions.setView("feed")} />`;
   const panels = {
     all: html`${board}${jobs}<div class="board-side">${wall ? "" : workers}${feed}</div>`,
     devices: board,

@@ -18,13 +18,20 @@ function newerThan(feed, first) {
   return at >= 0 ? String(at) : `${feed.length}+`;
 }
 
-/** `kinds`: the kinds shown (all when empty), from the URL; `onKinds(kinds)` changes them. */
-export function LiveFeed({ feed, terms, kinds, onKinds, onOpen, limit }) {
+/**
+ * `kinds`: the kinds shown (all when empty), from the URL; `onKinds(kinds)` changes them. `limit`:
+ * at most this many rows (a wall). `liveRows`: at most this many while live (the desk's side
+ * panel), all of them while paused; past it a note says so and links to `fullHref`, the feed's own
+ * view (`onFull()` switches to it in place).
+ */
+export function LiveFeed({ feed, terms, kinds, onKinds, onOpen, limit, liveRows, fullHref, onFull }) {
   const [paused, setPaused] = useState(null); // the feed as it was when paused
   const now = useNow(); // to end the highlight of new rows
   const source = paused || feed;
   const items = useMemo(() => visibleFeed(source, kinds, terms), [source, kinds, terms]);
-  const shown = limit ? items.slice(0, limit) : items;
+  const rows = Math.min(limit || Infinity, paused ? Infinity : liveRows || Infinity);
+  const shown = items.length > rows ? items.slice(0, rows) : items;
+  const cut = !limit && shown.length < items.length;
   const toggle = (kind) => {
     const next = kinds.includes(kind) ? kinds.filter((k) => k !== kind) : [...kinds, kind];
     onKinds(next.length === FEED_KINDS.length ? [] : FEED_KINDS.filter((k) => next.includes(k)));
@@ -45,6 +52,13 @@ export function LiveFeed({ feed, terms, kinds, onKinds, onOpen, limit }) {
         <ol class="feed" aria-live="off" data-paused=${paused ? "true" : "false"}>
           ${shown.map((item) => html`<${FeedItem} key=${item.key} item=${item} onOpen=${onOpen}
             fresh=${item.seq != null && now - item.received < FLASH_MS} />`)}
-        </ol>`}
+        </ol>
+        ${cut && html`<p class="feed-more">The newest ${shown.length} of ${items.length} are shown while
+          the feed is live. Pause to read them all${fullHref ? html`, or open the${" "}<a href=${fullHref}
+          onClick=${(event) => {
+            if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || !onFull) return;
+            event.preventDefault();
+            onFull();
+          }}>Live feed view</a>` : ""}.</p>`}`}
     <//>`;
 }

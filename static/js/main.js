@@ -29,7 +29,9 @@ const FALLBACK_FLUSH_MS = 1000;
 // Data renders may take at most this share of the time: after a render frame that cost c ms,
 // the next one waits c / RENDER_SHARE ms. A small board renders every frame; a wall of 2,000
 // tiles (a frame of ~40 ms in software rendering) a few times a second, and stays smooth between.
-const RENDER_SHARE = 0.25;
+// Renders longer than a frame drop about this share of the frames: 0.15 keeps some 51 of 60 a
+// second (0.25 kept 45; docs/performance.md).
+const RENDER_SHARE = 0.15;
 const FRAME_MS = 1000 / 60;
 const MAX_PACE_MS = 1000;
 // Socket.IO retries by itself after a lost connection, backing off up to this delay...
