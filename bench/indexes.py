@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.store import messages  # noqa: E402
-from dashboard.core.events import job_id, parse_frames  # noqa: E402
+from dashboard.core.events import parse_frames  # noqa: E402
 from dashboard.core.state import LabState  # noqa: E402
 from dashboard.storage.store import INSERT, EventStore, row_for  # noqa: E402
 
@@ -49,10 +49,7 @@ def stored_rows(n, end):
         event = parse_frames(frames)
         if state.apply(event) is None:
             continue
-        context = {}
-        if event.kind not in ("device", "testjob", "worker"):
-            context = state.jobs.get(job_id(event.data.get("job"))) or {}
-        rows.append(row_for(event, frames, context, time.time()))
+        rows.append(row_for(event, frames, state.row_context(event), time.time()))
     return rows
 
 

@@ -143,6 +143,14 @@ class LabState:
         self._sequence.value = value
 
     # -- applying events -------------------------------------------------------------------
+    def row_context(self, event):
+        """What an event's stored row takes from the model (storage.store.row_for): for a kind
+        other than device, testjob and worker (a test-shell message), its job's record, whose
+        device, worker, device type and submitter fill the columns the message does not; else {}."""
+        if event.kind in ("device", "testjob", "worker"):
+            return {}
+        return self.jobs.get(valid_job_id(event.data.get("job"))) or {}
+
     def apply(self, event):
         """Apply one parsed Event; return the list of Changes it caused, or None when the event is a
         duplicate (its uuid was seen before) and was ignored. Raises OverLimit, changing nothing,

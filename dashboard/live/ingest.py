@@ -2,7 +2,7 @@
 message stop it."""
 import time
 
-from dashboard.core.events import ParseError, job_id, parse_frames
+from dashboard.core.events import ParseError, parse_frames
 from dashboard.core.lag import LagWatch
 from dashboard.core.state import CORRECTION_KIND, OverLimit
 from dashboard.storage.store import row_for
@@ -71,10 +71,7 @@ class Ingest:
                 return None
             self.health.accepted += 1
             if self.store is not None:
-                context = {}
-                if event.kind not in ("device", "testjob", "worker"):
-                    context = self.state.jobs.get(job_id(event.data.get("job"))) or {}
-                self.store.enqueue(row_for(event, frames, context, time.time()))
+                self.store.enqueue(row_for(event, frames, self.state.row_context(event), time.time()))
             return changes
         except Exception as exc:
             self.health.internal_error(source, exc)

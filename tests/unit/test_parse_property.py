@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES,
-                                   WORKER_HEALTHS, WORKER_STATES, ParseError, job_id, parse_frames)
+                                   WORKER_HEALTHS, WORKER_STATES, ParseError, parse_frames)
 from dashboard.core.filters import parse_filter
 from dashboard.core.limits import MAX_DEPTH
 from dashboard.core.state import CORRECTION_KIND, LabState
@@ -135,10 +135,7 @@ def test_every_parsed_event_is_applied_selected_encoded_and_stored(frame_list, s
             assert json.loads(encode(["changes", batch])) == ["changes", batch]
             snapshot = state.snapshot(flt.matches)
             assert json.loads(encode(["snapshot", snapshot])) == ["snapshot", snapshot]
-        context = {}
-        if event.kind not in ("device", "testjob", "worker"):
-            context = state.jobs.get(job_id(event.data.get("job"))) or {}
-        row = row_for(event, frames, context, 1.0)
+        row = row_for(event, frames, state.row_context(event), 1.0)
         dropped = store.dropped
         store.enqueue(row)
         written = store.flush()

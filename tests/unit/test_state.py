@@ -196,3 +196,16 @@ def test_a_message_carries_its_devices_health_when_it_arrived():
     on_device, = state.apply(event("event", {"job": 7, "message": "hi"}, "4"))
     queued, = state.apply(event("event", {"job": 8, "message": "hi"}, "5"))
     assert on_device.data["device_health"] == "Bad" and queued.data["device_health"] is None
+
+
+def test_a_stored_rows_context_is_its_jobs_record_for_a_test_shell_message_only(replayed):
+    """row_context: what a stored row takes from the model (ingest, and the benchmarks' rows)."""
+    shell = [parse_frames(f) for f in captured_frames() if f[0].endswith(b".event")]
+    job13 = next(e for e in shell if e.data.get("job") == 13)
+    context = replayed.row_context(job13)
+    assert context is replayed.jobs[13] and context["submitter"] == "admin"
+    for other in (dict(job13.data, job=999_999), dict(job13.data, job="13"), dict(job13.data, job=True),
+                  {k: v for k, v in job13.data.items() if k != "job"}):
+        assert replayed.row_context(event("event", other, "u-other")) == {}  # unknown or not an id
+    device = event("device", {"device": "qemu-02", "job": 13}, "u-device")
+    assert replayed.row_context(device) == {}  # device, testjob, worker rows say it themselves
