@@ -7,6 +7,8 @@ import socket
 import struct
 import time
 
+import pytest
+
 from dashboard.live.direct import no_delay, text_frame
 from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
 from tests.hostile import RawSocketIO
@@ -283,6 +285,49 @@ def test_a_frame_whose_rest_cannot_be_written_ends_the_connection():
         while time.monotonic() < deadline and not ended:
             ended = client.recv(65536) == b""
         assert ended
+    finally:
+        server_sock.close()
+        client.close()
+
+
+def test_a_frame_goes_through_the_queue_while_the_queue_holds_an_earlier_one():
+    """Direct.send on a real python-socketio server (eventlet), a real engine.io socket and
+    eventlet's WebSocket over TCP: while the socket's engine.io queue still holds a packet, the
+    next one is queued behind it (written straight to the socket it would overtake it); once the
+    queue is empty, it is written directly."""
+    import eventlet
+    import socketio
+    from engineio import packet as eio_packet
+    from engineio.socket import Socket
+    from eventlet.websocket import RFC6455WebSocket
+
+    from dashboard.live.direct import Direct
+
+    server = socketio.Server(async_mode="eventlet")
+    server_sock, client = _green_pair()
+    try:
+        eio_sid = "eio-sid-1"
+        sock = Socket(server.eio, eio_sid)
+        sock.upgraded, sock.connected = True, True
+        sock.direct_ws = RFC6455WebSocket(server_sock, {}, version=13)
+        server.eio.sockets[eio_sid] = sock
+        sid = server.manager.connect(eio_sid, "/")
+        direct = Direct(server, spawn=eventlet.spawn)
+
+        earlier = eio_packet.Packet(eio_packet.MESSAGE, '2["changes",{"seq":1}]')
+        sock.queue.put(earlier)  # the queue's writer has not taken it yet
+        direct.send([sid], "changes", {"seq": 2})
+        assert (direct.direct, direct.queued) == (0, 1)
+        assert [p.data for p in (sock.queue.get(), sock.queue.get())] == [
+            '2["changes",{"seq":1}]', '2["changes",{"seq":2}]']  # in order, behind it
+        client.settimeout(0.2)
+        with pytest.raises(TimeoutError):  # nothing was written to the socket directly
+            client.recv(64)
+
+        direct.send([sid], "changes", {"seq": 3})  # the queue is empty: straight to the socket
+        assert (direct.direct, direct.queued) == (1, 1) and sock.queue.qsize() == 0
+        want = text_frame(b'42["changes",{"seq":3}]')
+        assert _read_exactly(client, len(want)) == want
     finally:
         server_sock.close()
         client.close()
