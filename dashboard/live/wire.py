@@ -32,8 +32,10 @@ class JsonPacket(sio_packet.Packet):
 
     def __init__(self, packet_type=sio_packet.EVENT, data=None, namespace=None, id=None,
                  binary=None, encoded_packet=None):
-        self.text = None  # the data's JSON text, written once here
-        if encoded_packet is None and binary is None and data is not None:
+        self.text = None  # the data's JSON text, written once here (events and acks: the rest,
+        # a connect's data for one, python-socketio writes, and it would be written twice)
+        if encoded_packet is None and binary is None and data is not None \
+                and packet_type in (sio_packet.EVENT, sio_packet.ACK):
             self.text = jsontext.compact(data)
             if self.text is not None:
                 binary = False  # orjson writes no bytes: nothing to attach

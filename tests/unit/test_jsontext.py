@@ -118,6 +118,13 @@ def test_json_packet_acks_are_written_too():
     assert ours == sio_packet.Packet(sio_packet.ACK, data=[{"ok": True, "seq": 3}], id=12).encode()
 
 
+def test_json_packet_leaves_other_packets_to_python_socketio_and_writes_them_once():
+    for kind, data in ((sio_packet.CONNECT, {"sid": "abc"}), (sio_packet.CONNECT_ERROR, {"message": "no"})):
+        pkt = JsonPacket(kind, data=data, namespace="/admin")
+        assert pkt.text is None  # not written here too, only to be written again by encode()
+        assert pkt.encode() == sio_packet.Packet(kind, data=data, namespace="/admin").encode()
+
+
 def test_received_packets_keep_engineios_guard_on_long_integers():
     """python-socketio reads what clients (and a cluster's Redis queue) send with JsonPacket.json:
     an integer of more than 100 digits is refused there, as engineio's own json does."""
