@@ -210,3 +210,55 @@ def test_the_walls_static_chrome_moves_a_few_pixels_against_burn_in(browser):
     finally:
         page.context.close()
         app.stop()
+
+
+def test_a_narrow_wall_hides_good_counts_before_problems(browser):
+    """At 1280×720 a wall's overview rows cannot hold every count: the ones that flag a problem
+    (Bad, Looping, Maintenance devices; Offline workers; Incomplete jobs) come first in their row,
+    so a good count is what goes onto the hidden line, never a bad one."""
+    import datetime as dt
+
+    from tests.helpers import TestPublisher, wait_until
+    from tests.test_app_browser import device, job, send
+
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    page = None
+    try:
+        publisher.wait_for_subscriber()
+        healths = ["Good"] * 30 + ["Unknown"] * 3 + ["Maintenance"] * 2 + ["Looping"] + ["Bad"] * 2
+        for i, health in enumerate(healths):
+            send(publisher, "device", f"d{i}", device(f"board-{i:02d}", "qemu", f"w-{i % 6}", "Idle", health))
+        for i in range(8):
+            send(publisher, "worker", f"w{i}", {"hostname": f"w-{i}", "state": "Offline" if i >= 6 else "Online",
+                                                "health": "Active"})
+        for i, outcome in enumerate(["Complete"] * 9 + ["Canceled"] * 2 + ["Incomplete"] * 3):
+            data = job(500 + i, "qemu", "alice", "Finished", f"board-{i:02d}", f"w-{i % 6}")
+            now = dt.datetime.now(dt.timezone.utc).isoformat()  # finished within the last hour
+            send(publisher, "testjob", f"j{i}", dict(data, health=outcome, end_time=now, start_time=now))
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == len(healths), what="every device")
+        page = open_page(browser, width=1280, height=720)
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_selector('[data-counter="jobs-hour-Incomplete"]', timeout=15000)
+        rows = page.evaluate("""() => [...document.querySelectorAll('.overview .counters')].map((row) => {
+          const b = row.getBoundingClientRect();
+          return [...row.querySelectorAll('.counter')].map((el) => [el.dataset.counter, Number(el.dataset.count),
+            el.classList.contains('is-alert'), el.getBoundingClientRect().top >= b.bottom - 0.5]); })""")
+        counters = [c for row in rows for c in row]
+        hidden = [name for name, _, _, gone in counters if gone]
+        assert hidden, rows  # this screen is too narrow for every count: the test means something
+        problems = [name for name, _, alert, _ in counters if alert]
+        assert set(problems) == {"device-health-Bad", "device-health-Looping", "device-health-Maintenance",
+                                 "workers-Offline", "jobs-hour-Incomplete"}, rows
+        assert not set(problems) & set(hidden), rows
+        for row in rows:  # in each row, the problems before anything else
+            flags = [alert for _, _, alert, _ in row]
+            assert flags == sorted(flags, reverse=True), row
+        assert page.evaluate(CLIPPED) == []
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        if page is not None:
+            page.context.close()
+        app.stop()
+        publisher.close()

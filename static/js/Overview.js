@@ -11,6 +11,16 @@ import { deviceCounts, finishedLastHour, jobCounts, workerCounts } from "./selec
 import { eventsPerMinute } from "./rate.js";
 import { ALERT_HEALTHS, JOB_OUTCOMES } from "./lava.js";
 
+/**
+ * A wall's row holds what fits and hides the rest whole: there the counters that flag a problem
+ * (`isProblem([key, n])`) come first, so that a narrow screen hides a good count, never a bad one.
+ * Elsewhere the order stays the same whatever the counts.
+ */
+function problemsFirst(entries, isProblem, compact) {
+  if (!compact) return entries;
+  return [...entries.filter(isProblem), ...entries.filter((e) => !isProblem(e))];
+}
+
 /** `limit`: finished jobs the page keeps; `compact`: the wall's one-line version (zeros hidden). */
 export function Overview({ devices, jobs, workers, rate, limit, compact = false }) {
   const now = useNow();
@@ -27,7 +37,8 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
       <div class="overview-card overview-devices">
         <h2 class="overview-title">Devices <span class="overview-total" data-count=${d.total}>${d.total}</span></h2>
         <ul class="counters" aria-label="Devices by health">
-          ${d.byHealth.filter(keep).map(([health, n]) => html`<${Counter} key=${health} name=${`device-health-${health}`}
+          ${problemsFirst(d.byHealth.filter(keep), ([health, n]) => n > 0 && ALERT_HEALTHS.includes(health), compact)
+            .map(([health, n]) => html`<${Counter} key=${health} name=${`device-health-${health}`}
             kind="health" word=${health} value=${n} alert=${ALERT_HEALTHS.includes(health)} />`)}
         </ul>
         <ul class="counters" aria-label="Devices by state">
@@ -42,19 +53,20 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
           <${Counter} name="jobs-running" kind="jobs" word="running" value=${j.running} />
         </ul>
         <ul class="counters" aria-label="Jobs finished in the last hour">
-          <${Counter} name="jobs-finished-hour" kind="jobs" word="finished in the last hour" tone="finished"
-            value=${hour.total} display=${partial ? `${hour.total}+` : undefined}
-            title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />
-          ${JOB_OUTCOMES.map((outcome) => [outcome, outcome.toLowerCase()])
-            .filter(([key]) => !compact || hour[key] > 0).map(([key, word]) => html`<${Counter} key=${key}
-              name=${`jobs-hour-${key}`} kind="health" tone=${key} word=${word} value=${hour[key]}
-              alert=${key === "Incomplete"} />`)}
+          ${problemsFirst([["total", hour.total], ...JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]])
+            .filter(([, n]) => !compact || n > 0)], ([key, n]) => n > 0 && key === "Incomplete", compact)
+            .map(([key, n]) => (key === "total" ? html`<${Counter} key="total" name="jobs-finished-hour" kind="jobs"
+              word="finished in the last hour" tone="finished" value=${n} display=${partial ? `${n}+` : undefined}
+              title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />`
+              : html`<${Counter} key=${key} name=${`jobs-hour-${key}`} kind="health" tone=${key} word=${key.toLowerCase()}
+                value=${n} alert=${key === "Incomplete"} />`))}
         </ul>
       </div>
       <div class="overview-card overview-workers">
         <h2 class="overview-title">Workers <span class="overview-total">${workers.size}</span></h2>
         <ul class="counters">
-          ${w.filter(([state, n]) => !compact || n > 0 || state === "Offline").map(([state, n]) => html`<${Counter}
+          ${problemsFirst(w.filter(([state, n]) => !compact || n > 0 || state === "Offline"),
+            ([state, n]) => n > 0 && state === "Offline", compact).map(([state, n]) => html`<${Counter}
             key=${state} name=${`workers-${state}`} kind="worker" word=${state} value=${n} alert=${state === "Offline"} />`)}
         </ul>
       </div>
