@@ -324,6 +324,7 @@ def test_a_frame_goes_through_the_queue_while_the_queue_holds_an_earlier_one():
         with pytest.raises(TimeoutError):  # nothing was written to the socket directly
             client.recv(64)
 
+        client.settimeout(10)
         direct.send([sid], "changes", {"seq": 3})  # the queue is empty: straight to the socket
         assert (direct.direct, direct.queued) == (1, 1) and sock.queue.qsize() == 0
         want = text_frame(b'42["changes",{"seq":3}]')

@@ -202,7 +202,7 @@ def test_the_desks_side_feed_shows_fifty_rows_while_live_and_all_when_paused(lab
     try:
         page.goto(app.url + "/")
         page.wait_for_selector("#connection[data-state=live]", timeout=10000)
-        assert page.query_selector(".feed-more") is None  # 6 changes: all shown, nothing to say
+        assert page.query_selector(".feed-more") is None  # 2 feed items: all shown, nothing to say
         for i in range(80):
             send(publisher, "event", f"many-{i}", {"job": 10, "message": f"step {i}"})
         page.wait_for_selector("#feed >> text=step 79", timeout=15000)
@@ -226,9 +226,13 @@ def test_the_desks_side_feed_shows_fifty_rows_while_live_and_all_when_paused(lab
 
         link = page.wait_for_selector("#feed .feed-more a", timeout=5000)
         assert "view=feed" in link.get_attribute("href")
+        # A link in text is told apart by more than its colour.
+        assert link.evaluate("(el) => getComputedStyle(el).textDecorationLine") == "underline"
         link.focus()
         page.keyboard.press("Enter")  # a link: the keyboard opens it too
         page.wait_for_function("() => location.search.includes('view=feed')", timeout=5000)
+        # The link is gone with the note: the focus is on the view's tab, not lost to the page.
+        assert page.evaluate("() => document.activeElement.dataset.viewTab") == "feed"
         page.wait_for_function(f"() => document.querySelectorAll('#feed .feed-item').length === {total + 3}",
                                timeout=5000)
         assert page.query_selector(".feed-more") is None

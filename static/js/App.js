@@ -116,9 +116,15 @@ export function App({ state, status, version, options, actions }) {
     onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices} hostsOf=${hostsOf}
     onOpen=${actions.open} note=${notes.workers} />`;
+  // The side feed's link goes with the view it opens: the focus goes to that view's tab.
+  const openFullFeed = () => {
+    actions.setView("feed");
+    const tab = document.querySelector('[data-view-tab="feed"]');
+    if (tab) tab.focus();
+  };
   const feed = html`<${LiveFeed} feed=${state.feed} terms=${visible.terms} kinds=${options.feedKinds}
     onKinds=${wall ? null : actions.setFeedKinds} onOpen=${actions.open} limit=${wall ? WALL_FEED_ROWS : 0}
-    liveRows=${view === "all" ? DESK_FEED_ROWS : 0} fullHref=${hrefFor("feed")} onFull=${() => actions.setView("feed")} />`;
+    liveRows=${view === "all" ? DESK_FEED_ROWS : 0} fullHref=${hrefFor("feed")} onFull=${openFullFeed} />`;
   const panels = {
     all: html`${board}${jobs}<div class="board-side">${wall ? "" : workers}${feed}</div>`,
     devices: board,

@@ -13,8 +13,9 @@ import { ALERT_HEALTHS, JOB_OUTCOMES } from "./lava.js";
 
 /**
  * A wall's row holds what fits and hides the rest whole: there the counters that flag a problem
- * (`isProblem([key, n])`) come first, so that a narrow screen hides a good count, never a bad one.
- * Elsewhere the order stays the same whatever the counts.
+ * (`isProblem([key, n])`) come first, so that a narrow screen hides a good count, never a bad one
+ * (the jobs' outcomes come after the hour's total, which says what they count). Elsewhere the
+ * order stays the same whatever the counts.
  */
 function problemsFirst(entries, isProblem, compact) {
   if (!compact) return entries;
@@ -53,8 +54,8 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
           <${Counter} name="jobs-running" kind="jobs" word="running" value=${j.running} />
         </ul>
         <ul class="counters" aria-label="Jobs finished in the last hour">
-          ${problemsFirst([["total", hour.total], ...JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]])
-            .filter(([, n]) => !compact || n > 0)], ([key, n]) => n > 0 && key === "Incomplete", compact)
+          ${[["total", hour.total], ...problemsFirst(JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]])
+            .filter(([, n]) => !compact || n > 0), ([key, n]) => n > 0 && key === "Incomplete", compact)]
             .map(([key, n]) => (key === "total" ? html`<${Counter} key="total" name="jobs-finished-hour" kind="jobs"
               word="finished in the last hour" tone="finished" value=${n} display=${partial ? `${n}+` : undefined}
               title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />`

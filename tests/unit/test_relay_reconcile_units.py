@@ -147,31 +147,49 @@ def test_max_rate_out_of_range_is_refused(bad):
 
 
 def test_loaded_only_once_the_public_jobs_are_known():
-    """/healthz `loaded` says anonymous viewers already see LAVA's public jobs: the anonymous read
-    comes first (a test waiting for `loaded` read the request log too early otherwise)."""
+    """/healthz `loaded` says anonymous viewers already see LAVA's public jobs: while the anonymous
+    read is under way (held by the fake LAVA), `loaded` is still false (a test waiting for `loaded`
+    read the request log too early otherwise). Real parts: the fake LAVA over HTTP, LavaRest, the
+    app's JobVisibility and Visibility table."""
+    import time
+
+    from dashboard.core.visibility import Visibility
+    from dashboard.live.access import JobVisibility
     from dashboard.sources.rest import LavaRest
     from tests.fake_lava import FakeLava
 
     lava = FakeLava(token="tok-unit-1")
-    lava.private[lava.jobs[0]["id"]] = None  # its submitter alone may see it
+    private = lava.jobs[0]["id"]
+    lava.private[private] = None  # its submitter alone may see it
     try:
-        seen = []  # (job id, public, reconciler.loaded) at each learn
-
-        class Jobs:
-            def learn(self, job_id, visible):
-                seen.append((job_id, visible, reconciler.loaded))
-
         settings = {"reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500}
-        meta, state = Meta(), LabState()
-        reconciler = Reconciler(state, Relay(RecordingSocketIO(), state, meta), meta,
-                                LavaRest(lava.url, "tok-unit-1"), settings, threading.Event,
-                                public=(LavaRest(lava.url), Jobs()))
-        reconciler.reconcile_once("start-up")
-        assert reconciler.loaded and reconciler.public_status()["loaded"] is True
-        assert len(seen) == len(state.jobs) > 0
-        assert {loaded for _, _, loaded in seen} == {False}
-        assert {job_id for job_id, public, _ in seen if not public} == {lava.jobs[0]["id"]}
-        assert {auth for path, _, auth in lava.requests if path.startswith("/api/")} == {
-            "Token tok-unit-1", None}
+        meta, state, table = Meta(), LabState(), Visibility()
+        relay = Relay(RecordingSocketIO(), state, meta)
+        jobs = JobVisibility(state, relay, LavaRest(lava.url), table, time.sleep, threading.Event)
+        reconciler = Reconciler(state, jobs, meta, LavaRest(lava.url, "tok-unit-1"), settings,
+                                threading.Event, public=(LavaRest(lava.url), jobs))
+        lava.hold()  # each request waits until it has been looked at
+        run = threading.Thread(target=reconciler.reconcile_once, args=("start-up",), daemon=True)
+        run.start()
+        seen, loaded_during_anonymous_reads = 0, []
+        deadline = time.monotonic() + 30
+        while run.is_alive() and time.monotonic() < deadline:
+            with lava.lock:  # no request is logged meanwhile: each one is looked at while held
+                for path, _, auth in lava.requests[seen:]:
+                    if path.startswith("/api/") and auth is None:
+                        loaded_during_anonymous_reads.append(reconciler.public_status()["loaded"])
+                seen = len(lava.requests)
+                lava.answering.set()  # answer what waits...
+                lava.answering.clear()  # ...and hold the next
+            time.sleep(0.01)
+        lava.release()
+        run.join(10)
+        assert not run.is_alive()
+        assert loaded_during_anonymous_reads and set(loaded_during_anonymous_reads) == {False}
+        assert reconciler.public_status()["loaded"] is True
+        # Loaded: what LAVA shows anonymously is known for every job, in the table and the model.
+        assert {job_id: table.known("", job_id) for job_id in state.jobs} == {
+            job_id: job_id != private for job_id in state.jobs}
+        assert {job_id for job_id, job in state.jobs.items() if job.get("visibility") == "private"} == {private}
     finally:
         lava.close()
