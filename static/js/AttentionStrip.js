@@ -9,6 +9,7 @@
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { attentionItems } from "./attention.js";
+import { bannerAlerts } from "./AlertBanner.js";
 import { useClockValue } from "./clock.js";
 import { symbolFor, token } from "./lava.js";
 
@@ -40,7 +41,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
   if (!wall && items.length === 0) return null;
   // All clear only when the banner above says nothing either (its alerts are left out of the items).
   // Words to read, not a live region: a screen reader is not told each time the lab becomes calm.
-  const clear = items.length === 0 && !stale && !alerts.some((alert) => alert.status === "firing");
+  const clear = items.length === 0 && !stale && bannerAlerts(alerts).length === 0;
   const open = (item) => {
     if (item.kind === "queue") onQueue && onQueue(item.type, item.lab);
     else if (item.kind === "lab") onAlerts && onAlerts();

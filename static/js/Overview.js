@@ -11,15 +11,20 @@ import { deviceCounts, finishedLastHour, jobCounts, workerCounts } from "./selec
 import { eventsPerMinute } from "./rate.js";
 import { ALERT_HEALTHS, JOB_OUTCOMES } from "./lava.js";
 
+// Which counts are alerts (Counter's `alert`: shown as such when not zero).
+const deviceAlert = (health) => ALERT_HEALTHS.includes(health);
+const workerAlert = (state) => state === "Offline";
+const outcomeAlert = (outcome) => outcome === "Incomplete";
+
 /**
- * A wall's row holds what fits and hides the rest whole: there the counters that flag a problem
- * (`isProblem([key, n])`) come first, so that a narrow screen hides a good count, never a bad one
- * (the jobs' outcomes come after the hour's total, which says what they count). Elsewhere the
- * order stays the same whatever the counts.
+ * A wall's row holds what fits and hides the rest whole: there the [key, n] entries that are
+ * alerts (`isAlert(key)`, n not zero) come first, so that a narrow screen hides a good count,
+ * never a bad one. Elsewhere the order stays the same whatever the counts.
  */
-function problemsFirst(entries, isProblem, compact) {
+function problemsFirst(entries, isAlert, compact) {
   if (!compact) return entries;
-  return [...entries.filter(isProblem), ...entries.filter((e) => !isProblem(e))];
+  const problem = ([key, n]) => n > 0 && isAlert(key);
+  return [...entries.filter(problem), ...entries.filter((e) => !problem(e))];
 }
 
 /** `limit`: finished jobs the page keeps; `compact`: the wall's one-line version (zeros hidden). */
@@ -38,9 +43,9 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
       <div class="overview-card overview-devices">
         <h2 class="overview-title">Devices <span class="overview-total" data-count=${d.total}>${d.total}</span></h2>
         <ul class="counters" aria-label="Devices by health">
-          ${problemsFirst(d.byHealth.filter(keep), ([health, n]) => n > 0 && ALERT_HEALTHS.includes(health), compact)
-            .map(([health, n]) => html`<${Counter} key=${health} name=${`device-health-${health}`}
-            kind="health" word=${health} value=${n} alert=${ALERT_HEALTHS.includes(health)} />`)}
+          ${problemsFirst(d.byHealth.filter(keep), deviceAlert, compact).map(([health, n]) => html`<${Counter}
+            key=${health} name=${`device-health-${health}`} kind="health" word=${health} value=${n}
+            alert=${deviceAlert(health)} />`)}
         </ul>
         <ul class="counters" aria-label="Devices by state">
           ${d.byState.filter(keep).map(([state, n]) => html`<${Counter} key=${state} name=${`device-state-${state}`}
@@ -54,21 +59,20 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
           <${Counter} name="jobs-running" kind="jobs" word="running" value=${j.running} />
         </ul>
         <ul class="counters" aria-label="Jobs finished in the last hour">
-          ${[["total", hour.total], ...problemsFirst(JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]])
-            .filter(([, n]) => !compact || n > 0), ([key, n]) => n > 0 && key === "Incomplete", compact)]
-            .map(([key, n]) => (key === "total" ? html`<${Counter} key="total" name="jobs-finished-hour" kind="jobs"
-              word="finished in the last hour" tone="finished" value=${n} display=${partial ? `${n}+` : undefined}
-              title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />`
-              : html`<${Counter} key=${key} name=${`jobs-hour-${key}`} kind="health" tone=${key} word=${key.toLowerCase()}
-                value=${n} alert=${key === "Incomplete"} />`))}
+          <${Counter} name="jobs-finished-hour" kind="jobs" word="finished in the last hour" tone="finished"
+            value=${hour.total} display=${partial ? `${hour.total}+` : undefined}
+            title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />
+          ${problemsFirst(JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]]).filter(keep), outcomeAlert, compact)
+            .map(([key, n]) => html`<${Counter} key=${key} name=${`jobs-hour-${key}`} kind="health" tone=${key}
+              word=${key.toLowerCase()} value=${n} alert=${outcomeAlert(key)} />`)}
         </ul>
       </div>
       <div class="overview-card overview-workers">
         <h2 class="overview-title">Workers <span class="overview-total">${workers.size}</span></h2>
         <ul class="counters">
-          ${problemsFirst(w.filter(([state, n]) => !compact || n > 0 || state === "Offline"),
-            ([state, n]) => n > 0 && state === "Offline", compact).map(([state, n]) => html`<${Counter}
-            key=${state} name=${`workers-${state}`} kind="worker" word=${state} value=${n} alert=${state === "Offline"} />`)}
+          ${problemsFirst(w.filter(([state, n]) => !compact || n > 0 || state === "Offline"), workerAlert, compact)
+            .map(([state, n]) => html`<${Counter} key=${state} name=${`workers-${state}`} kind="worker" word=${state}
+              value=${n} alert=${workerAlert(state)} />`)}
         </ul>
       </div>
       <div class="overview-card overview-rate">
