@@ -3,11 +3,6 @@ parse (core/events.py parse_frames), model (core/state.py LabState.apply) and st
 (storage/store.py row_for), each timed alone in a fresh interpreter over the same messages.
 Prints JSON.
 
-Two more steps are the rest of storing an event: `request`, the rows made into the writer
-process's requests (storage/writer.py insert_request, 1,000 rows each, in a thread of the app),
-and `stored`, what the writer process does to a queued row before it inserts it (stored_row; 0
-in code that made the whole row on the loop). `app's part of storing` adds row and request.
-
 With `--baseline-ref REF` the same messages also go through the code as it was at REF (checked out
 with `git worktree add` into a temporary folder, removed afterwards), arms alternating, each
 `--repeat` times: the ratio of the medians is this code's CPU per event over REF's, per step.
@@ -56,29 +51,10 @@ t = time.process_time()
 for event, frames, context in zip(events, frames_list, contexts):
     row_for(event, frames, context, 0.0)
 row = time.process_time() - t
-rows = [row_for(event, frames, context, 0.0)
-        for event, frames, context in zip(events, frames_list, contexts)]
-from dashboard.storage.writer import insert_request
-t = time.process_time()
-for i in range(0, len(rows), 1000):
-    insert_request(rows[i:i + 1000])
-request = time.process_time() - t
-stored = 0.0
-try:
-    from dashboard.storage.store import stored_row
-except ImportError:  # code that made the whole row in row_for
-    stored_row = None
-if stored_row is not None:
-    t = time.process_time()
-    for r in rows:
-        stored_row(r)
-    stored = time.process_time() - t
 n = len(frames_list) / 1e6
-print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n, "request": request / n,
-                  "stored": stored / n}))
+print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n}))
 """
 NAMES = ("parse", "model", "row")
-MORE = ("request", "stored")
 
 
 def run_steps(checkout, messages_path):
@@ -110,12 +86,10 @@ def main():
         finally:
             if baseline:
                 baseline.close()
-    medians = {arm: {step: round(statistics.median(r[step] for r in rs), 2)
-                     for step in NAMES + MORE} for arm, rs in runs.items()}
+    medians = {arm: {step: round(statistics.median(r[step] for r in rs), 2) for step in NAMES}
+               for arm, rs in runs.items()}
     for m in medians.values():
         m["all three"] = round(sum(m[step] for step in NAMES), 2)
-        m["app's part of storing"] = round(m["row"] + m["request"], 2)
-        m["storing, app and writer"] = round(m["row"] + m["request"] + m["stored"], 2)
     out = {"command": "python " + " ".join(sys.argv),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "events": args.events, "baseline_ref": args.baseline_ref,
@@ -126,7 +100,7 @@ def main():
     if baseline:
         out["ratio_current_over_baseline"] = {
             step: round(medians["current"][step] / medians["baseline"][step], 3)
-            for step in medians["current"] if medians["baseline"][step]}
+            for step in medians["current"]}
     print(json.dumps(out, indent=1))
 
 

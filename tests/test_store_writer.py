@@ -10,8 +10,6 @@ import time
 
 import psutil
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from dashboard.core.events import parse_frames
 from dashboard.storage.store import EventStore, row_for
@@ -164,21 +162,6 @@ def test_rows_go_to_the_writer_marshalled_and_what_marshal_cannot_write_pickled(
     stored = [r[0] for r in conn.execute("SELECT uuid FROM events ORDER BY id")]
     conn.close()
     assert stored == [rows[0][0], rows[2][0], *[r[0] for r in _rows(2, start=3)]]
-
-
-@settings(max_examples=300, deadline=None)
-@given(rows=st.lists(st.tuples(
-    st.text(), st.integers(-2**80, 2**80), st.floats(allow_nan=False), st.none(),
-    st.tuples(st.binary(max_size=30), st.text(alphabet=st.characters(
-        min_codepoint=0xD800, max_codepoint=0xDFFF) | st.characters(), max_size=30))), max_size=8))
-def test_a_marshalled_request_reads_back_exactly_what_was_sent(rows):
-    """Marshal's older format (MARSHAL_VERSION): text with half a surrogate pair, integers beyond
-    64 bits, -0.0 and the largest floats, bytes, and frames in a tuple all read back as sent."""
-    request = insert_request(rows)
-    assert request.startswith(b"m")
-    op, (got,) = read_request(request)
-    assert op == "insert" and got == rows
-    assert [repr(r) for r in got] == [repr(r) for r in rows]  # -0.0 stays -0.0; a tuple a tuple
 
 
 def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):

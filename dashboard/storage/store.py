@@ -248,21 +248,9 @@ DEVICE_TOPIC = f"dashboard.device.{CORRECTION_KIND}"
 JOB_TOPIC = f"dashboard.testjob.{CORRECTION_KIND}"
 
 
-# A queued row's time: microseconds since this (row_for); the stored row's, its ISO text (stored_row).
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-ONE_MICROSECOND = dt.timedelta(microseconds=1)
-FRAMES = len(COLUMNS) - 2  # a row's place of the frames (COLUMNS without the id)
-
-
 def row_for(event, frames, context, received):
-    """The row of one accepted event, as the app queues it; `context` fills what the event itself
-    does not say (a test-shell message's job's device, worker and submitter).
-
-    Its columns are the stored row's (COLUMNS without the id) but two, left to whoever writes it
-    (stored_row: the writer process, off the app's interpreter lock, which the loop needs): the
-    time is the event's in whole microseconds since the epoch, not yet its ISO text, and the frames
-    are the message's own, not yet their JSON text. That takes about 2.3 of the row's 5.8 µs off
-    the app (docs/performance.md)."""
+    """The stored row of one accepted event; `context` fills what the event itself does not say
+    (a test-shell message's job's device, worker and submitter)."""
     d = event.data
     kind = event.kind
     if kind == CORRECTION_KIND:  # the columns describe the corrected object, as LAVA has it now
@@ -283,9 +271,8 @@ def row_for(event, frames, context, received):
     device_type = device_type if isinstance(device_type, str) else None
     state = state if isinstance(state, str) else None
     health = health if isinstance(health, str) else None
-    # Exact: (t - EPOCH) // 1 µs is the integer that t.timestamp() divides by 10**6 (an aware t).
-    micros = (event.time - EPOCH) // ONE_MICROSECOND
-    columns = (event.uuid, micros, micros / 1_000_000, received, event.kind, event.topic,
+    when = event.time
+    columns = (event.uuid, when.isoformat(), when.timestamp(), received, event.kind, event.topic,
                event.username, job, device, worker, submitter, device_type, state, health)
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
     # keep it, JSON-escaped), so that both store the same event.
@@ -294,41 +281,9 @@ def row_for(event, frames, context, received):
     if ("\0" in f"{event.uuid}{event.topic}{event.username}{device}{worker}"
             or "\0" in f"{submitter}{device_type}{state}{health}"):
         columns = tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in columns)
-    return (*columns, jsontext.dumps(event.data), tuple(frames))
-
-
-def stored_row(row):
-    """The events table's row (COLUMNS without the id) of a queued one (row_for): the time's ISO
-    text, in UTC, and the frames' JSON text, each frame's text with what is not UTF-8 replaced. A
-    row already in that form (its time a text) is returned as it is. Raises on a row it cannot
-    make (the store then refuses that row alone, with its reason)."""
-    micros = row[1]
-    if type(micros) is not int:
-        return row
     frames = [f.decode("utf-8", "replace") if type(f) is bytes
-              else f if isinstance(f, str) else bytes(f).decode("utf-8", "replace")
-              for f in row[FRAMES]]
-    minute, micros = divmod(micros, 60_000_000)
-    second, micros = divmod(micros, 1_000_000)
-    # What isoformat() writes, its minute's part made once a minute: a third of the time.
-    time_text = (f"{_minute_text(minute)}{second:02d}.{micros:06d}+00:00" if micros
-                 else f"{_minute_text(minute)}{second:02d}+00:00")
-    return (row[0], time_text, *row[2:FRAMES], jsontext.dumps(frames))
-
-
-@functools.lru_cache(maxsize=4)
-def _minute_text(minute):
-    """'YYYY-MM-DDTHH:MM:' of the minute `minute` minutes after the epoch (UTC)."""
-    return (EPOCH + dt.timedelta(minutes=minute)).isoformat()[:17]
-
-
-def _stored_or_as_is(row):
-    """stored_row(row), or the row as it is when that fails: its frames then are no text, so the
-    database refuses it, alone, and says why (EventStore._insert)."""
-    try:
-        return stored_row(row)
-    except Exception:
-        return row
+              else f if isinstance(f, str) else bytes(f).decode("utf-8", "replace") for f in frames]
+    return (*columns, jsontext.dumps(event.data), jsontext.dumps(frames))
 
 
 _ONE_ROW = re.compile(r"VALUES (\((?:\?, )*\?\))")
@@ -606,7 +561,6 @@ class EventStore:
         how many of those were stored), and each commit notes how far it got (insert_once)."""
         if self.remote is not None:
             return self._insert_remote(rows)
-        rows = [_stored_or_as_is(row) for row in rows]
         sql = self._sql(INSERT)
         with self._write_lock:  # one batch at a time: the open spans follow the committed rows
             try:

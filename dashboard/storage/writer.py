@@ -63,20 +63,16 @@ def _read_exact(read, fd, n):
     return b"".join(parts)
 
 
-# A request's first byte says how the rest is written. An insert's rows (text, bytes, numbers, None)
-# are marshalled: less CPU than pickle on the app's side, whose interpreter lock the loop needs;
+# A request's first byte says how the rest is written. An insert's rows (text, numbers, None) are
+# marshalled: less CPU than pickle on the app's side, whose interpreter lock the loop needs;
 # anything else, or rows marshal cannot write, is pickled.
 MARSHALLED, PICKLED = b"m", b"p"
-# Marshal's format 2, not the newest (4): it does not look up every object it writes in case it
-# comes again (rows share almost nothing), which took 2.9 µs a row where 2 takes 1.2 (rows of
-# bench/store.py's lab, each with its five frames). Both read back exactly the same values.
-MARSHAL_VERSION = 2
 
 
 def insert_request(rows):
     """The request that inserts `rows`."""
     try:
-        return MARSHALLED + marshal.dumps(rows, MARSHAL_VERSION)
+        return MARSHALLED + marshal.dumps(rows)
     except ValueError:  # an object marshal cannot write (the store then says what it cannot bind)
         return PICKLED + pickle.dumps(("insert", (rows,)), protocol=pickle.HIGHEST_PROTOCOL)
 

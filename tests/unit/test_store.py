@@ -13,7 +13,7 @@ from dashboard.core.state import CORRECTION_KIND, LabState
 from dashboard.live.meta import Meta
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import Relay
-from dashboard.storage.store import COLUMNS, EventStore, open_store, row_for, stored_row
+from dashboard.storage.store import COLUMNS, EventStore, open_store, row_for
 from tests.fixtures import captured_frames, rest
 from tests.helpers import RecordingSocketIO
 
@@ -71,7 +71,7 @@ def test_a_nul_in_any_text_column_is_replaced_there_and_kept_in_the_data(column)
     if column in ("state", "health"):  # enumerated for a job: a custom topic carries free text
         frames[0] = b"org.lavasoftware.custom"
         frames[4] = json.dumps({column: "odd\0"}).encode()
-    row = dict(zip(COLUMNS[1:], stored_row(row_for(parse_frames(frames), frames, {}, 0))))
+    row = dict(zip(COLUMNS[1:], row_for(parse_frames(frames), frames, {}, 0)))
     assert "\0" not in row[column] and "\ufffd" in row[column]
     assert not any("\0" in v for v in row.values() if isinstance(v, str) and v not in (row["data"], row["frames"]))
     assert "\\u0000" in row["frames"]  # JSON-escaped, kept
