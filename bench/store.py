@@ -16,9 +16,16 @@ With `--pregenerate` the messages are made before each arm's app starts, so that
 (which shares the machine with the app) only sends them; without it, as the issue measured, it
 makes each message as it sends it.
 
-With `--ingest-runs N` each ingest arm runs N times, alternating (without, [thread writer,] with,
-without, ...): the ratio is of the arms' median rates, and each pair's own ratio is listed too. The
-figures of each arm are then its median run's.
+With `--ingest-runs N` each ingest arm runs N times, alternating (without, [thread writer,] [with at REF,]
+with, without, ...): the ratio is of the arms' median rates, and each pair's own ratio is
+listed too. The figures of each arm are then its median run's.
+
+With `--baseline-ref REF` an arm `with_store_at_ref` ingests with the store through the app as it
+was at REF (`git worktree add` into a temporary folder, removed afterwards), in the same rounds:
+`ref_ratio_store_over_none` is its ratio against this code's run without the store (the path
+without a store being the same in both), `with_store_over_ref` this code's rate over REF's.
+
+    python bench/store.py --events 1000000 --ingest-runs 3 --baseline-ref 5c799e9
 """
 import argparse
 import json
@@ -79,7 +86,7 @@ def messages(n, start, end, seed=1):
                user.encode(), json.dumps(data).encode()]
 
 
-def ingest(args, store, data_dir, extra_args=()):
+def ingest(args, store, data_dir, extra_args=(), root=ROOT):
     """Publish every message as fast as the app takes them; events/s until all are accepted
     (and, with the store, written)."""
     publisher = TestPublisher()
@@ -92,7 +99,7 @@ def ingest(args, store, data_dir, extra_args=()):
     # --pregenerate: made before the app starts, so that the publisher's only work is sending.
     source = (list(messages(args.events, end - 7 * 86400, end)) if args.pregenerate
               else messages(args.events, end - 7 * 86400, end))
-    app = AppProcess(*extra, *extra_args, async_mode=args.async_mode)
+    app = AppProcess(*extra, *extra_args, async_mode=args.async_mode, root=root)
     publisher.wait_for_subscriber()
     parts0, bench0 = cpu_parts(app.proc.pid), sum(psutil.Process().cpu_times()[:2])
     sent, t0 = 0, time.monotonic()
@@ -274,6 +281,8 @@ def main():
     parser.add_argument("--thread-writer-too", action="store_true",
                         help="also ingest with --store-writer thread (the writer in a thread of the "
                              "app), in the same run")
+    parser.add_argument("--baseline-ref", help="also ingest with the store through the app at "
+                        "this git ref, in the same rounds")
     args = parser.parse_args()
     if args.ingest_runs < 1:
         parser.error("--ingest-runs must be at least 1")
@@ -281,27 +290,35 @@ def main():
         return direct(args)
     out = {"command": "python " + " ".join(sys.argv), "ingest": {}, "queries": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        arms = [("without_store", False, ())]
+        arms = [("without_store", False, (), ROOT)]
         if args.thread_writer_too:
-            arms.append(("with_store_thread_writer", True, ("--store-writer", "thread")))
-        arms.append(("with_store", True, ()))
-        runs = {name: [] for name, _, _ in arms}
+            arms.append(("with_store_thread_writer", True, ("--store-writer", "thread"), ROOT))
+        from bench.ingest import Checkout  # (bench.ingest imports this module)
+        baseline = Checkout(args.baseline_ref, tmp) if args.baseline_ref else None
+        if baseline:
+            out["baseline_commit"] = baseline.commit
+            arms.append(("with_store_at_ref", True, (), baseline.path))
+        arms.append(("with_store", True, (), ROOT))  # last: the queries below ask its app
+        runs = {name: [] for name, _, _, _ in arms}
         app = data_dir = None
         try:
             for run in range(args.ingest_runs):
-                for name, store, extra in arms:
+                for name, store, extra, root in arms:
                     if app is not None:  # an earlier run's app and store: not needed any more
                         app.stop()
                         shutil.rmtree(data_dir, ignore_errors=True)
                     data_dir = f"{tmp}/{name}-{run}"
                     app = None
-                    app, result = ingest(args, store, data_dir, extra)
+                    app, result = ingest(args, store, data_dir, extra, root)
                     runs[name].append(result)
                     print(json.dumps({name: result}), file=sys.stderr, flush=True)
         except BaseException:
             if app is not None:
                 app.stop()
             raise
+        finally:
+            if baseline:
+                baseline.close()
         # `app` is the last run's with the store: the queries below ask it.
         for name, results in runs.items():
             middle = sorted(results, key=lambda r: r["accepted_per_s"])[(len(results) - 1) // 2]
@@ -336,6 +353,14 @@ def main():
             app.stop()
     ws, wo = out["ingest"]["with_store"], out["ingest"]["without_store"]
     out["ingest"]["accepted_rate_ratio_store_over_none"] = round(ws["accepted_per_s"] / wo["accepted_per_s"], 3)
+    if baseline:
+        ref = out["ingest"]["with_store_at_ref"]
+        out["ingest"]["ref_ratio_store_over_none"] = round(ref["accepted_per_s"] / wo["accepted_per_s"], 3)
+        out["ingest"]["with_store_over_ref"] = round(ws["accepted_per_s"] / ref["accepted_per_s"], 3)
+        if args.ingest_runs > 1:
+            out["ingest"]["pair_ratios_ref_over_none"] = [
+                round(r["accepted_per_s"] / n["accepted_per_s"], 3)
+                for r, n in zip(runs["with_store_at_ref"], runs["without_store"])]
     if args.thread_writer_too:
         out["ingest"]["thread_writer_ratio_over_none"] = round(
             out["ingest"]["with_store_thread_writer"]["accepted_per_s"] / wo["accepted_per_s"], 3)
