@@ -50,8 +50,6 @@ from tests.helpers import AppProcess, TestPublisher, wait_until  # noqa: E402
 TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
 DEVICES = 500
 IN_FLIGHT = 40_000  # keep ZMQ's and the store's queues far from their limits: nothing may be dropped
-# With --flow queues, the store's queue (100,000 rows at most) holds at most this + IN_FLIGHT rows.
-STORE_QUEUED = 40_000
 
 
 def messages(n, start, end, seed=1):
@@ -110,18 +108,10 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT):
         publisher.send(frames)
         sent += 1
         if sent - done >= IN_FLIGHT:
-            # Sustained rate: neither queue may overflow (see --flow).
-            while True:
+            # Sustained rate: with the store, "done" means written, so its queue never overflows.
+            while sent - done >= IN_FLIGHT // 2:
                 health = app.json("/healthz")
-                if store and args.flow == "written":
-                    done = health["store"]["written"]
-                    if sent - done < IN_FLIGHT // 2:
-                        break
-                else:
-                    done = health["counters"]["accepted"]
-                    if sent - done < IN_FLIGHT // 2 and (
-                            not store or health["store"]["queued"] < STORE_QUEUED):
-                        break
+                done = health["store"]["written"] if store else health["counters"]["accepted"]
                 time.sleep(0.01)
     wait_until(lambda: app.json("/healthz")["counters"]["accepted"] >= sent, timeout=600,
                interval=0.1, what="all accepted")
@@ -291,11 +281,6 @@ def main():
     parser.add_argument("--thread-writer-too", action="store_true",
                         help="also ingest with --store-writer thread (the writer in a thread of the "
                              "app), in the same run")
-    parser.add_argument("--flow", choices=("queues", "written"), default="queues",
-                        help="when the publisher waits: queues (the default) while ZMQ's queue "
-                             "holds IN_FLIGHT / 2 events or more, or the store's STORE_QUEUED rows "
-                             "or more; written (until 2026-12-02) while IN_FLIGHT / 2 events or "
-                             "more are sent and not yet written")
     parser.add_argument("--baseline-ref", help="also ingest with the store through the app at "
                         "this git ref, in the same rounds")
     args = parser.parse_args()

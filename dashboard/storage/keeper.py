@@ -15,7 +15,6 @@ WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most t
 # whatever its rows: 25,000 events of 10 s written 250 rows a commit took 1.3-1.7 times the CPU per
 # row of 1,250 a commit (EventStore.flush alone, in one process, on this 2-core machine).
 BUSY_ROUND = 100
-FLUSH_ROWS = 5000  # rows a transaction at most (EventStore.flush)
 PRUNE_EVERY = 60.0
 
 
@@ -66,35 +65,20 @@ class StoreKeeper:
         return self.restored
 
     def run_writer(self):
-        """Commit queued events in rounds: one every WRITE_SOON seconds, every WRITE_EVERY under
-        load, each from the start of the one before (a round that took longer is followed at
-        once by the next)."""
-        last_save = began = self.clock()
+        """Commit queued events in batches: every WRITE_SOON seconds, every WRITE_EVERY under load."""
+        last_save = self.clock()
         wrote = 0
         while True:
-            period = WRITE_EVERY if wrote >= BUSY_ROUND else WRITE_SOON
-            self.sleep(max(0.0, began + period - self.clock()))
-            began = self.clock()
-            wrote, last_save = self.write_round(last_save)
-
-    def write_round(self, last_save):
-        """One round: the transactions that what was queued when it began needs (FLUSH_ROWS rows
-        each at most), each taking what is queued by then; what comes after waits for the next
-        round, instead of going in a tail of ever smaller transactions. A round that saves the
-        model writes until nothing is queued (the saved model must match the store). Returns
-        (rows written, when the model was last saved)."""
-        wrote = 0
-        try:
-            saving = self.clock() - last_save >= self.settings["snapshot_interval"]
-            due = len(self.store.queue)
-            while self.store.queue and (due > 0 or saving):
-                due -= FLUSH_ROWS
-                wrote += self.run_in_thread(self.store.flush, FLUSH_ROWS) or 0
-            if saving and self.save_model():
-                last_save = self.clock()
-        except Exception as exc:  # a full disk: say so every 30 s, not every round
-            self._error("writer", exc)
-        return wrote, last_save
+            self.sleep(WRITE_EVERY if wrote >= BUSY_ROUND else WRITE_SOON)
+            wrote = 0
+            try:
+                while self.store.queue:
+                    wrote += self.run_in_thread(self.store.flush) or 0
+                if self.clock() - last_save >= self.settings["snapshot_interval"]:
+                    if self.save_model():
+                        last_save = self.clock()
+            except Exception as exc:  # a full disk: say so every 30 s, not every round
+                self._error("writer", exc)
 
     def save_model(self):
         """Save the model when it matches the store exactly (nothing queued or in flight)."""
