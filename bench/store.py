@@ -5,7 +5,8 @@ The baseline for ingest is the same app with --no-store, measured in the same ru
 synthetic lab (devices changing state and health, jobs flowing, test-shell messages) spread over the
 last 7 days, so that statistics and timelines have something to chew on. Each ingest arm also gives
 the % of one core that each part used (`percent_of_a_core`: the app's loop thread, its other
-threads, the store's writer process, and this benchmark's publisher).
+threads, the store's writer process, and this benchmark's publisher), and the bytes the app and
+its writer process had written to disk, per event (`disk_written_bytes_per_event`).
 
     python bench/store.py --events 1000000
     python bench/store.py --direct --events 1000000 --devices 1000   # roll-ups vs scan, reports
@@ -102,6 +103,7 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT):
     app = AppProcess(*extra, *extra_args, async_mode=args.async_mode, root=root)
     publisher.wait_for_subscriber()
     parts0, bench0 = cpu_parts(app.proc.pid), sum(psutil.Process().cpu_times()[:2])
+    disk0 = disk_written(app.proc.pid)
     sent, t0 = 0, time.monotonic()
     done = 0
     for frames in source:
@@ -122,6 +124,7 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT):
                    interval=0.1, what="all written")
         written_s = time.monotonic() - t0
     seconds = time.monotonic() - t0
+    disk = disk_written(app.proc.pid) - disk0
     shares = core_shares(parts0, cpu_parts(app.proc.pid), seconds)
     shares["benchmark (publisher)"] = round(
         (sum(psutil.Process().cpu_times()[:2]) - bench0) / seconds * 100)
@@ -131,7 +134,24 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT):
                  "written_per_s": round(sent / written_s) if written_s else None,
                  "rejected": health["counters"]["rejected_total"],
                  "store_dropped": health["store"]["dropped"] if health["store"] else None,
+                 "disk_written_bytes_per_event": round(disk / sent),
                  "percent_of_a_core": shares}
+
+
+def disk_written(pid):
+    """Bytes the app and its children (the store's writer process) have had written to disk
+    (Linux's write_bytes: what reached the block layer, the WAL's and the checkpoints' pages)."""
+    total = 0
+    try:
+        root = psutil.Process(pid)
+        for proc in (root, *root.children(recursive=True)):
+            try:
+                total += proc.io_counters().write_bytes
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    return total
 
 
 def latency(app, path, repeat):
