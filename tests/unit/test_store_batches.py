@@ -1,0 +1,73 @@
+"""How the store writes a sustained stream: large transactions, and WAL checkpoints that copy a page
+once for several commits (docs/performance.md, "Fewer pages written"). A real SQLite store in a
+temporary folder; the keeper's thread pool is a plain call."""
+import json
+import os
+
+import pytest
+
+from dashboard.core.events import parse_frames
+from dashboard.core.state import LabState
+from dashboard.storage.keeper import FLUSH_ROWS, StoreKeeper
+from dashboard.storage.store import WAL_CHECKPOINT_PAGES, EventStore, row_for
+
+pytestmark = pytest.mark.unit
+
+
+def rows(n):
+    out = []
+    for i in range(n):
+        frames = [b"org.lavasoftware.device", f"b-{i}".encode(), b"2026-11-27T10:00:00.000001",
+                  b"lavaserver", json.dumps({"device": f"d{i % 50}", "device_type": "qemu",
+                                             "state": "Idle", "health": "Good"}).encode()]
+        out.append(row_for(parse_frames(frames), frames, {}, 0.0))
+    return out
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_round_writes_a_backlog_of_12000_rows_in_one_transaction(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    for row in rows(12_000):
+        assert store.enqueue(row)
+    batches = []
+
+    def run(fn, *args):
+        result = fn(*args)
+        if fn == store.flush:
+            batches.append(result)
+        return result
+
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:  # after the first round
+            raise Stop
+    keeper = StoreKeeper(store, LabState(), {"snapshot_interval": 3600}, run, sleep)
+    with pytest.raises(Stop):
+        keeper.run_writer()
+    assert FLUSH_ROWS >= 12_000 and batches == [12_000]
+    assert store.count() == 12_000 and not store.queue
+
+
+def test_the_stores_connections_checkpoint_the_wal_every_10000_pages(tmp_path):
+    """SQLite's default (1,000 pages) checkpointed after every commit of a batch."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    assert WAL_CHECKPOINT_PAGES == 10_000
+    with store._transaction() as writer:  # the connection that commits batches
+        assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINT_PAGES
+    assert store._conn().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINT_PAGES
+    # And it holds: a batch that dirties more than SQLite's 1,000 pages stays in the WAL after its
+    # commit (it was copied into the database file at once before), and reads see it.
+    path = store.path
+    before = os.path.getsize(path)
+    for row in rows(FLUSH_ROWS):
+        store.enqueue(row)
+    assert store.flush(FLUSH_ROWS) == FLUSH_ROWS and store.count() == FLUSH_ROWS
+    wal = os.path.getsize(path + "-wal")
+    assert wal > 1_000 * 4096 and os.path.getsize(path) == before  # not copied yet
+    store._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+    assert os.path.getsize(path) > before + wal // 2  # a checkpoint copies them
