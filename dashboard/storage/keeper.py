@@ -17,9 +17,9 @@ WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most t
 BUSY_ROUND = 100
 # Rows a transaction at most. Under a sustained stream a round has many; each commit writes every page
 # its rows dirtied (eight indexes, the roll-ups), however few rows share a page, so fewer, larger
-# ones write less: 20,000 rows instead of 5,000 cut the disk writes of bench/store.py's
-# 1,000,000 events by about a sixth more (docs/performance.md). A request to the writer process
-# stays far below its 32 MB split (about 12 MB for 20,000 of LAVA's usual events).
+# ones write less (with the store's rarer checkpoints, WAL_CHECKPOINT_PAGES: 38 % fewer bytes per
+# event in bench/store.py, docs/performance.md). A request to the writer process stays below its
+# 32 MB split (about 12 MB for 20,000 of LAVA's usual events; larger ones go in parts).
 FLUSH_ROWS = 20_000
 PRUNE_EVERY = 60.0
 
