@@ -15,12 +15,6 @@ WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most t
 # whatever its rows: 25,000 events of 10 s written 250 rows a commit took 1.3-1.7 times the CPU per
 # row of 1,250 a commit (EventStore.flush alone, in one process, on this 2-core machine).
 BUSY_ROUND = 100
-# Rows a transaction at most. Under a sustained stream a round has many; each commit writes every page
-# its rows dirtied (eight indexes, the roll-ups), however few rows share a page, so fewer, larger
-# ones write less (with the store's rarer checkpoints, WAL_CHECKPOINT_PAGES: 38 % fewer bytes per
-# event in bench/store.py, docs/performance.md). A request to the writer process stays below its
-# 32 MB split (about 12 MB for 20,000 of LAVA's usual events; larger ones go in parts).
-FLUSH_ROWS = 20_000
 PRUNE_EVERY = 60.0
 
 
@@ -79,7 +73,7 @@ class StoreKeeper:
             wrote = 0
             try:
                 while self.store.queue:
-                    wrote += self.run_in_thread(self.store.flush, FLUSH_ROWS) or 0
+                    wrote += self.run_in_thread(self.store.flush) or 0
                 if self.clock() - last_save >= self.settings["snapshot_interval"]:
                     if self.save_model():
                         last_save = self.clock()
@@ -106,7 +100,7 @@ class StoreKeeper:
         for _ in range(1000):
             if not self.store.queue:
                 break
-            self.store.flush(FLUSH_ROWS)
+            self.store.flush()
         self.store.save_model(self.state.dump(), self.store.last_id())
         self.store.close()
 

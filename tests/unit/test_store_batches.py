@@ -8,8 +8,8 @@ import pytest
 
 from dashboard.core.events import parse_frames
 from dashboard.core.state import LabState
-from dashboard.storage.keeper import FLUSH_ROWS, StoreKeeper
-from dashboard.storage.store import WAL_CHECKPOINT_PAGES, EventStore, row_for
+from dashboard.storage.keeper import StoreKeeper
+from dashboard.storage.store import FLUSH_ROWS, WAL_CHECKPOINT_PAGES, EventStore, row_for
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +66,7 @@ def test_the_stores_connections_checkpoint_the_wal_every_10000_pages(tmp_path):
     before = os.path.getsize(path)
     for row in rows(FLUSH_ROWS):
         store.enqueue(row)
-    assert store.flush(FLUSH_ROWS) == FLUSH_ROWS and store.count() == FLUSH_ROWS
+    assert store.flush() == FLUSH_ROWS and store.count() == FLUSH_ROWS
     wal = os.path.getsize(path + "-wal")
     assert wal > 1_000 * 4096 and os.path.getsize(path) == before  # not copied yet
     store._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
