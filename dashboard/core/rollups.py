@@ -20,6 +20,8 @@ state.
 import collections
 import math
 
+import orjson
+
 from dashboard.core import jsontext
 from dashboard.core.events import parse_time
 from dashboard.core.statistics import device_category
@@ -75,14 +77,26 @@ class Tracker:
         sums = {}
         updates = {}
         late = 0
+        last = self.last
 
         def add(ts_from, ts_to, span, device):
+            if ts_to <= ts_from:  # no time: no bucket (as pieces gives none)
+                return
             category = SECONDS[device_category(span[1], span[2])]
+            device_type, worker = span[3] or "", span[4] or ""
             for width in (HOUR, DAY):
-                for period, seconds in pieces(ts_from, ts_to, width):
-                    key = (width, period, device, span[3] or "", span[4] or "")
-                    bucket = sums.setdefault(key, {})
-                    bucket[category] = bucket.get(category, 0.0) + seconds
+                period = ts_from // width * width
+                # Within one period, as most spans of a busy board are: pieces' one piece, written
+                # out (the writer process runs this for every stored device event).
+                parts = (((int(period), ts_to - ts_from),) if ts_to <= period + width
+                         else pieces(ts_from, ts_to, width))
+                for period, seconds in parts:
+                    key = (width, period, device, device_type, worker)
+                    bucket = sums.get(key)
+                    if bucket is None:
+                        sums[key] = {category: 0.0 + seconds}
+                    else:
+                        bucket[category] = bucket.get(category, 0.0) + seconds
 
         def count(ts, span, device, name, amount):
             for width in (HOUR, DAY):
@@ -94,7 +108,7 @@ class Tracker:
             device = row.get("device")
             if not isinstance(device, str) or not device:
                 continue
-            prev = updates.get(device) or self.last.get(device)
+            prev = updates.get(device) or last.get(device)
             ts = float(row["ts"])
             if prev is not None and ts < prev[0]:
                 late += 1  # older than the board's last transition: it changes nothing here
@@ -200,7 +214,7 @@ def finished_job(row):
     data = row.get("data")
     if isinstance(data, str):
         try:
-            data = jsontext.loads(data)
+            data = _object(data)
         except ValueError:
             data = {}
     data = data if isinstance(data, dict) else {}
@@ -211,6 +225,18 @@ def finished_job(row):
             "device_type": row.get("device_type"), "worker": row.get("worker"),
             "health": row.get("health"), "health_check": record.get("health_check") is True,
             "wait_s": wait}
+
+
+def _object(text):
+    """The JSON value of `text`, as far as finished_job reads it: orjson alone when it takes the
+    text, which it reads as `json` does but for integers beyond 64 bits (a float then), none of
+    which finished_job reads; what orjson refuses goes to jsontext (`json`), which may raise
+    ValueError. Without jsontext's search for long numbers: the writer process parses every
+    Finished job's data here."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return jsontext.loads(text)
 
 
 def _ts(text):

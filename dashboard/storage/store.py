@@ -660,19 +660,21 @@ class EventStore:
     def _count_rollups(self, conn, rows):
         """Count rows into the roll-ups, on the transaction's connection; returns what the open
         spans become once it commits (Tracker.commit's arguments)."""
-        counts = collections.Counter()
-        devices, jobs = [], []
-        for row in rows:
-            hour = int(row[2] // 3600 * 3600)
-            counts[(hour, row[4], row[8] or "", row[11] or "", row[9] or "")] += 1
-            counts[(hour, row[4], TOTAL, TOTAL, TOTAL)] += 1
-            kind, topic = row[4], row[5]
-            if kind == "device" or (kind == CORRECTION_KIND and topic == DEVICE_TOPIC):
-                devices.append({"ts": row[2], "device": row[8], "device_type": row[11],
-                                "worker": row[9], "state": row[12], "health": row[13]})
-            elif kind == "testjob" or (kind == CORRECTION_KIND and topic == JOB_TOPIC):
-                jobs.append({"ts": row[2], "job": row[7], "device": row[8], "device_type": row[11],
-                             "worker": row[9], "state": row[12], "health": row[13], "data": row[14]})
+        # Counted by Counter's C loop, then the totals from the counts (far fewer than the rows):
+        # the writer's Python per row is what bounds the store under a stream (docs/performance.md).
+        counts = collections.Counter([(int(row[2] // 3600 * 3600), row[4], row[8] or "",
+                                       row[11] or "", row[9] or "") for row in rows])
+        totals = collections.Counter()
+        for (hour, kind, _, _, _), n in counts.items():
+            totals[(hour, kind, TOTAL, TOTAL, TOTAL)] += n
+        counts.update(totals)  # one entry a key, even for a board named "*" of type "*" on "*"
+        devices = [{"ts": row[2], "device": row[8], "device_type": row[11], "worker": row[9],
+                    "state": row[12], "health": row[13]} for row in rows
+                   if row[4] == "device" or (row[4] == CORRECTION_KIND and row[5] == DEVICE_TOPIC)]
+        jobs = [{"ts": row[2], "job": row[7], "device": row[8], "device_type": row[11],
+                 "worker": row[9], "state": row[12], "health": row[13], "data": row[14]}
+                for row in rows
+                if row[4] == "testjob" or (row[4] == CORRECTION_KIND and row[5] == JOB_TOPIC)]
         self._write_many(conn, ROLLUP_UPSERT, [(*key, n) for key, n in counts.items()])
         return self._count_time(conn, self._tracker, devices, jobs)
 
