@@ -18,8 +18,11 @@ import re
 
 import orjson
 
-_LONG_NUMBER = re.compile(r"\d{19}")  # may not fit in 64 bits (also found inside strings: harmless)
-_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")  # the same, in bytes (what Redis hands over)
+# A number that may not fit in 64 bits (also found inside strings: harmless). JSON's digits are
+# ASCII: [0-9], not \d, which would try every Unicode digit and took half as long again (1.9 µs
+# against 1.3 for one of LAVA's usual events, a one-off timing), on every message.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19}")  # the same, in bytes (what Redis hands over)
 
 
 # json.loads options orjson's reading needs no help with: NaN and Infinity, which parse_constant
