@@ -19,8 +19,8 @@ import re
 import orjson
 
 # A number that may not fit in 64 bits (also found inside strings: harmless). JSON's digits are
-# ASCII: [0-9], not \d, which would try every Unicode digit and took half as long again (1.9 µs
-# against 1.3 for one of LAVA's usual events, a one-off timing), on every message.
+# ASCII: [0-9], not \d, which tries every Unicode digit and is slower on every message
+# (bench/hotpath.py's parse step: 0.946 of \d's, docs/performance.md).
 _LONG_NUMBER = re.compile(r"[0-9]{19}")
 _LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19}")  # the same, in bytes (what Redis hands over)
 

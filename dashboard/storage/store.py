@@ -661,7 +661,8 @@ class EventStore:
         """Count rows into the roll-ups, on the transaction's connection; returns what the open
         spans become once it commits (Tracker.commit's arguments)."""
         # Counted by Counter's C loop, then the totals from the counts (far fewer than the rows):
-        # the writer's Python per row is what bounds the store under a stream (docs/performance.md).
+        # the writer process runs this for every stored event (docs/performance.md, "The roll-ups'
+        # Python").
         counts = collections.Counter([(int(row[2] // 3600 * 3600), row[4], row[8] or "",
                                        row[11] or "", row[9] or "") for row in rows])
         totals = collections.Counter()
