@@ -40,7 +40,8 @@ def spans(seed):
     rng = random.Random(seed)
     rows, ts = [], float(T0)
     for i in range(400):
-        step = rng.choice((0.0, 0.25, 59.5, H, H - 0.5, D, 3 * H + 0.75, D - ts % D))  # the last: to midnight
+        # the last: to the next midnight
+        step = rng.choice((0.0, 0.25, 59.5, H, H - 0.5, D, 3 * H + 0.75, D - ts % D))
         ts = max(ts, ts + step)
         rows.append({"ts": ts, "device": f"b{i % 2}", "device_type": "qemu", "worker": "w1",
                      "state": rng.choice(("Idle", "Running")), "health": "Good"})
