@@ -33,7 +33,8 @@ import { LIMITS, historyKey } from "./store.js";
 import { effectiveTheme, effectiveView, hasFilters, serializeOptions, withOptions } from "./url.js";
 
 const COLLECTIONS = { device: "devices", job: "jobs", worker: "workers" };
-// Rows a wall shows in a list before "and N more": enough to fill a 1080p screen, no more.
+// Rows a wall's feed shows (the panel's count says how many there are): enough to fill a 1080p
+// screen, no more.
 const WALL_FEED_ROWS = 40;
 // Rows of the desk's side feed while it is live: more than its panel shows, and at hundreds of
 // changes a second every render would mount and unmount 200 rows nobody can read (docs/performance.md).
