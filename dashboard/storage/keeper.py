@@ -7,7 +7,7 @@ from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import LabState, OverLimit
 
 log = logging.getLogger("dashboard.storage.store")
-WRITE_EVERY = 2.0  # under load: fewer, larger transactions (TRY: 2 s instead of 0.5 s)
+WRITE_EVERY = 0.5  # under load: fewer, larger transactions
 WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most this much
 # A round that wrote at least this many rows means load: the next waits WRITE_EVERY. From
 # WRITE_SOON rounds that takes 1,000 events/s; once in WRITE_EVERY rounds, 200 events/s stay
