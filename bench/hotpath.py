@@ -59,7 +59,9 @@ from dashboard.storage.store import EventStore
 rollups = 0.0
 with tempfile.TemporaryDirectory() as tmp:
     store = EventStore(tmp + "/rollups.sqlite3")
-    for i in range(0, len(rows), 5000):
+    if not hasattr(store, "_tracker"):  # a ref from before the time roll-ups: no such step there
+        rollups = None
+    for i in range(0, len(rows) if rollups is not None else 0, 5000):
         batch = rows[i:i + 5000]
         with store._transaction() as conn:
             t = time.process_time()
@@ -67,10 +69,17 @@ with tempfile.TemporaryDirectory() as tmp:
             rollups += time.process_time() - t
         store._tracker.commit(*pending)
 n = len(frames_list) / 1e6
-print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n, "rollups": rollups / n}))
+print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n,
+                  "rollups": None if rollups is None else rollups / n}))
 """
 LOOP_STEPS = ("parse", "model", "row")  # the loop's; "rollups" is the writer process's
 NAMES = (*LOOP_STEPS, "rollups")
+
+
+def median(values):
+    """The median of the runs' figures, rounded; None when a step does not exist at that ref."""
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 2) if values else None
 
 
 def run_steps(checkout, messages_path):
@@ -102,7 +111,7 @@ def main():
         finally:
             if baseline:
                 baseline.close()
-    medians = {arm: {step: round(statistics.median(r[step] for r in rs), 2) for step in NAMES}
+    medians = {arm: {step: median([r[step] for r in rs]) for step in NAMES}
                for arm, rs in runs.items()}
     for m in medians.values():
         m["all three"] = round(sum(m[step] for step in LOOP_STEPS), 2)
@@ -110,12 +119,13 @@ def main():
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "events": args.events, "baseline_ref": args.baseline_ref,
            "baseline_commit": baseline.commit if baseline else None,
-           "runs": {arm: [{k: round(v, 2) for k, v in r.items()} for r in rs]
+           "runs": {arm: [{k: None if v is None else round(v, 2) for k, v in r.items()} for r in rs]
                     for arm, rs in runs.items()},
            "median_cpu_us_per_event": medians}
     if baseline:
         out["ratio_current_over_baseline"] = {
-            step: round(medians["current"][step] / medians["baseline"][step], 3)
+            step: (round(medians["current"][step] / medians["baseline"][step], 3)
+                   if medians["current"][step] is not None and medians["baseline"][step] else None)
             for step in medians["current"]}
     print(json.dumps(out, indent=1))
 

@@ -215,7 +215,7 @@ def finished_job(row):
     if isinstance(data, str):
         try:
             data = _object(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # json recurses: a row too deep costs only its data
             data = {}
     data = data if isinstance(data, dict) else {}
     record = data.get("record") if isinstance(data.get("record"), dict) else data
