@@ -56,18 +56,17 @@ row = time.process_time() - t
 # a transaction of a fresh SQLite store in a temporary folder.
 import tempfile
 from dashboard.storage.store import EventStore
-rollups = 0.0
+rollups = None  # a ref from before the time roll-ups has no such step
 with tempfile.TemporaryDirectory() as tmp:
     store = EventStore(tmp + "/rollups.sqlite3")
-    if not hasattr(store, "_tracker"):  # a ref from before the time roll-ups: no such step there
-        rollups = None
-    for i in range(0, len(rows) if rollups is not None else 0, 5000):
-        batch = rows[i:i + 5000]
-        with store._transaction() as conn:
-            t = time.process_time()
-            pending = store._count_rollups(conn, batch)
-            rollups += time.process_time() - t
-        store._tracker.commit(*pending)
+    if hasattr(store, "_tracker"):
+        rollups = 0.0
+        for i in range(0, len(rows), 5000):
+            with store._transaction() as conn:
+                t = time.process_time()
+                pending = store._count_rollups(conn, rows[i:i + 5000])
+                rollups += time.process_time() - t
+            store._tracker.commit(*pending)
 n = len(frames_list) / 1e6
 print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n,
                   "rollups": None if rollups is None else rollups / n}))

@@ -29,6 +29,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def message(kind, when, uuid, **data):
+    """One lava-publisher message (its five frames)."""
+    return [f"org.lavasoftware.{kind}".encode(), uuid.encode(), when.encode(), b"lavaserver",
+            json.dumps(data).encode()]
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     """Poll predicate until it is true; fail after timeout seconds."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ import pytest
 from dashboard.core.events import parse_frames
 from dashboard.storage.store import COLUMNS, open_store, row_for
 from tests.fixtures import captured_frames
-from tests.helpers import AppProcess, TestPublisher, free_port, wait_until
+from tests.helpers import AppProcess, TestPublisher, free_port, message, wait_until
 from tests.pgserver import PostgresServer
 
 DEVICE_COLUMNS = ("ts", "device", "device_type", "state", "health", "job")
@@ -40,12 +40,6 @@ def reopen(request, tmp_path):
 @pytest.fixture
 def store(reopen):
     return reopen()
-
-
-def message(kind, when, uuid, **data):
-    """One lava-publisher message (its five frames)."""
-    return [f"org.lavasoftware.{kind}".encode(), uuid.encode(), when.encode(), b"lavaserver",
-            json.dumps(data).encode()]
 
 
 def some_message(i, when):

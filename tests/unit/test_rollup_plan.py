@@ -11,6 +11,7 @@ import pytest
 from dashboard.core import rollups
 from dashboard.core.events import parse_frames
 from dashboard.storage.store import ROLLUP_UPSERT, TOTAL, EventStore, row_for
+from tests.helpers import message
 
 pytestmark = pytest.mark.unit
 
@@ -109,10 +110,8 @@ def test_data_that_is_no_object_gives_a_record_without_a_wait(text):
 
 
 def device_row(i, host, device_type, worker):
-    frames = [b"org.lavasoftware.device", f"u{i}".encode(), b"2026-12-01T10:00:00.000001",
-              b"lavaserver", json.dumps({"device": host, "device_type": device_type,
-                                         "worker": worker, "state": "Idle",
-                                         "health": "Good"}).encode()]
+    frames = message("device", "2026-12-01T10:00:00.000001", f"u{i}", device=host,
+                     device_type=device_type, worker=worker, state="Idle", health="Good")
     return row_for(parse_frames(frames), frames, {}, 0.0)
 
 

@@ -1,7 +1,6 @@
 """How the store writes a sustained stream: large transactions, and WAL checkpoints that copy a page
 once for several commits (docs/performance.md, "Fewer pages written"). A real SQLite store in a
 temporary folder; the keeper's thread pool is a plain call."""
-import json
 import os
 
 import pytest
@@ -10,16 +9,17 @@ from dashboard.core.events import parse_frames
 from dashboard.core.state import LabState
 from dashboard.storage.keeper import StoreKeeper
 from dashboard.storage.store import FLUSH_ROWS, WAL_CHECKPOINT_PAGES, EventStore, row_for
+from tests.helpers import message
 
 pytestmark = pytest.mark.unit
 
 
 def rows(n):
+    """n stored rows of device messages over 50 boards."""
     out = []
     for i in range(n):
-        frames = [b"org.lavasoftware.device", f"b-{i}".encode(), b"2026-11-27T10:00:00.000001",
-                  b"lavaserver", json.dumps({"device": f"d{i % 50}", "device_type": "qemu",
-                                             "state": "Idle", "health": "Good"}).encode()]
+        frames = message("device", "2026-11-27T10:00:00.000001", f"b-{i}", device=f"d{i % 50}",
+                         device_type="qemu", state="Idle", health="Good")
         out.append(row_for(parse_frames(frames), frames, {}, 0.0))
     return out
 
