@@ -240,6 +240,8 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
         app_args += ["--batch-floor", "0"]
     if variant == "nogather":  # the ZMQ reader wakes the loop for whatever it read
         app_args += ["--zmq-gather", "0"]
+    if variant == "flatgather":  # the ZMQ reader's wait never grows with the rate (--zmq-gather only)
+        app_args += ["--zmq-gather-max", "0.002"]
     if variant == "queued":  # every packet through python-engineio's queue (no direct send)
         app_args += ["--no-direct-send"]
     if variant == "adaptive":
@@ -370,7 +372,8 @@ def main():
                              "signed in as a user who may see private jobs), fixed (--batch-floor 0: "
                              "the fixed --batch-interval), adaptive (--batch-floor and --batch-budget "
                              "below), queued (--no-direct-send: every packet through "
-                             "python-engineio's queue), nogather (--zmq-gather 0)")
+                             "python-engineio's queue), nogather (--zmq-gather 0), flatgather "
+                             "(--zmq-gather-max 0.002: the default wait, never growing)")
     parser.add_argument("--batch-floor", type=float, default=0.01,
                         help="the floor of --variants adaptive")
     parser.add_argument("--batch-budget", type=float, default=0.25,

@@ -114,8 +114,13 @@ SETTINGS = (
     Setting("zmq_gather", 0.002, "During a stream (a message within 5 ms of the last), how long "
             "the ZMQ reader waits for more before it wakes an idle loop, in seconds (0 to 0.05): "
             "one wake-up then serves them all, and an event of the stream may wait this much "
-            "longer. A lone message goes at once. 0: the loop is woken for whatever was read.",
+            "longer. A lone message goes at once. 0: the loop is woken for whatever was read. "
+            "Above 500 events/s the wait grows with the stream's rate, up to --zmq-gather-max.",
             float),
+    Setting("zmq_gather_max", 0.01, "The longest the ZMQ reader's wait for more of a stream grows "
+            "to (seconds, from --zmq-gather up to 0.05): in proportion to the stream's rate above "
+            "500 events/s, where the relay batches anyway; 10 ms from 2,500 events/s by default. "
+            "Equal to --zmq-gather: the wait never grows.", float),
     Setting("batch_interval", 0.1, "The longest a change waits for its batch, in seconds: the "
             "ceiling of adaptive batching (--batch-floor), or with --batch-floor 0 the fixed gap "
             "between two batches during a burst; a change after a quiet spell goes out at once. "
@@ -279,6 +284,12 @@ def load(argv=(), environ=None, overrides=None):
     if not 0 <= values["zmq_gather"] <= MAX_ZMQ_GATHER:
         raise ConfigError(f"zmq_gather: must be between 0 and {MAX_ZMQ_GATHER} (seconds), got "
                           f"{values['zmq_gather']}")
+    if values["zmq_gather_max"] == BY_NAME["zmq_gather_max"].default:
+        # The default ceiling follows a floor set above it.
+        values["zmq_gather_max"] = max(values["zmq_gather_max"], values["zmq_gather"])
+    if not values["zmq_gather"] <= values["zmq_gather_max"] <= MAX_ZMQ_GATHER:
+        raise ConfigError(f"zmq_gather_max: must be between --zmq-gather ({values['zmq_gather']}) "
+                          f"and {MAX_ZMQ_GATHER} (seconds), got {values['zmq_gather_max']}")
     if not 0 < values["batch_budget"] <= 1:
         raise ConfigError(f"batch_budget: must be above 0 and at most 1, got {values['batch_budget']}")
     if values["batch_floor"] == BY_NAME["batch_floor"].default and values["batch_interval"] > 0:

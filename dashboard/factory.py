@@ -683,7 +683,7 @@ def _start_zmq_source(app, lab, endpoint, topic_prefix):
     status = _source_status(services, lab, endpoint, "zmq")
     source = ZmqSource(endpoint, topic_prefix, zmq, socketio.sleep,
                        green.OsThreads(settings["async_mode"]), status, settings["max_message_size"],
-                       gather=settings["zmq_gather"])
+                       gather=settings["zmq_gather"], gather_max=settings["zmq_gather_max"])
     services.zmq_sources.append(source)
     socketio.start_background_task(source.run, lab.ingest.handle_many)
     log.info("%ssubscribed to lava-publisher at %s (topic prefix %r)", _lab_said(lab), endpoint,

@@ -11,6 +11,7 @@ import pytest
 import zmq
 
 from dashboard import green
+from dashboard.core.gather import KNEE
 from dashboard.live.health import Health
 from dashboard.sources import zmq as zmq_source
 from tests.helpers import ROOT, TestPublisher, wait_until
@@ -131,6 +132,36 @@ def test_a_stream_wakes_an_idle_loop_once_per_gathering_wait_not_once_per_messag
     assert later and 0.18 <= max(later) < 2.0  # the stream's next ones waited for the others
     chunks, first, later = _chunks_of_a_trickle(gather=0.0)  # --zmq-gather 0: a wake-up per read
     assert chunks >= 5, chunks
+
+
+def test_a_fast_stream_makes_the_reader_wait_longer_up_to_its_ceiling():
+    # 3,000 messages as fast as the publisher sends them (tens of thousands a second here): the
+    # reader's estimate of the rate passes the knee, and its wait grows from the floor to the
+    # ceiling (core/gather.py has the policy's own tests).
+    publisher = TestPublisher()
+    status = Health().add_source(publisher.endpoint, "zmq")
+    source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
+                                  green.OsThreads("threading"), status, 4096, gather=0.001,
+                                  gather_max=0.02)
+    received = []
+    runner = threading.Thread(target=source.run,
+                              args=(lambda status_, messages: received.extend(messages),),
+                              daemon=True)
+    runner.start()
+    try:
+        publisher.wait_for_subscriber()
+        wait_until(lambda: source.reader is not None, what="a reader")
+        assert source.reader.gather.wait() == 0.001  # nothing seen yet: the floor
+        for i in range(3000):
+            publisher.send(message(i))
+        wait_until(lambda: len(received) == 3000, timeout=20, what="every message handled")
+        gather = source.reader.gather
+        assert gather.rate > KNEE, gather.rate
+        assert 0.001 < gather.wait() <= 0.02
+    finally:
+        source.stop()
+        runner.join(5)
+        publisher.close()
 
 
 def test_stop_ends_the_thread_which_closes_its_socket(running):

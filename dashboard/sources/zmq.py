@@ -25,6 +25,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from dashboard.core.backoff import Backoff
 from dashboard.core.events import ParseError
+from dashboard.core.gather import Gather
 from dashboard.sources.handoff import Chunk, HandOff
 
 log = logging.getLogger("dashboard.sources.zmq")
@@ -34,7 +35,8 @@ CHUNK = 100  # messages the thread hands over at once; the loop yields after eac
 HANDOFF_MESSAGES = 10_000  # the hand-off's bound: past it the thread stops reading (libzmq queues)
 HANDOFF_BYTES = 64 * 1024 * 1024  # ... and in bytes (each message may be up to --max-message-size)
 # A message read within this many seconds of the last hand-off is part of a stream (200 a second
-# or more): only then does the thread wait --zmq-gather for more before waking an idle loop.
+# or more): only then does the thread wait for more before waking an idle loop: --zmq-gather, longer
+# as the stream gets faster, up to --zmq-gather-max (core/gather.py).
 STREAM_GAP = 0.005
 POLL_MS = 100  # the thread looks at its stop flag at least this often
 HEARTBEAT_IVL_MS = 10_000
@@ -57,9 +59,12 @@ class SocketReader:
     to stop or until it fails, close it. It never touches the loop's objects (status, logging,
     green locks): only the hand-off, and the wake-ups."""
 
-    def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time, gather=0.0):
+    def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time, gather=0.0,
+                 gather_max=None):
         self.open_socket = open_socket  # fn(context) -> (socket, monitor socket)
-        self.gather = gather  # seconds to wait for more before waking an idle loop (--zmq-gather)
+        # How long to wait for more before waking an idle loop (--zmq-gather, growing with the
+        # stream's rate up to --zmq-gather-max); only this thread uses it.
+        self.gather = Gather(gather, gather_max)
         self._last_put = float("-inf")  # when messages were last handed over (time.monotonic)
         self.zmq = zmq
         self.handoff = handoff
@@ -136,20 +141,21 @@ class SocketReader:
                         pass
                 if sock in ready:
                     self._drain(sock, messages)
-                    if (0 < len(messages) < CHUNK and self.gather > 0
+                    if (0 < len(messages) < CHUNK and self.gather.floor > 0
                             and time.monotonic() - self._last_put < STREAM_GAP
                             and self.handoff.consumer_waiting()):
                         # A stream, and the loop is idle and would be woken for these few: let more
                         # come first, so that one wake-up of the loop (and of the relay, the store,
                         # the alert rules after it) serves them all. A lone message, after a quiet
                         # spell, goes at once.
-                        self.threads.sleep(self.gather)
+                        self.threads.sleep(self.gather.wait())
                         self._drain(sock, messages)
             except _ReceiveFailed as exc:
                 return str(exc)
             finally:  # what was read is handed over, even when the socket fails after it
                 if messages:
                     self._last_put = time.monotonic()
+                    self.gather.handed(len(messages), self._last_put)
                 wake = (messages or events) and self.handoff.put(
                     Chunk(messages, sum(len(f) for frames in messages for f in frames), events,
                           self.clock()))
@@ -271,7 +277,7 @@ class ZmqSource:
     dies. `zmq` is plain pyzmq: the thread is a real one."""
 
     def __init__(self, endpoint, topic_prefix, zmq, sleep, threads, status, max_message_size,
-                 clock=time.monotonic, rng=random.random, gather=0.0):
+                 clock=time.monotonic, rng=random.random, gather=0.0, gather_max=None):
         self.endpoint = endpoint
         self.topic_prefix = topic_prefix
         self.zmq = zmq
@@ -281,6 +287,7 @@ class ZmqSource:
         self.clock = clock
         self.max_message_size = max_message_size
         self.gather = gather
+        self.gather_max = gather_max
         self.maxmsgsize = MAXMSGSIZE_FACTOR * max_message_size
         self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
         self.sockets = 0  # sockets made so far (the first, then one per replacement)
@@ -357,7 +364,8 @@ class ZmqSource:
         """Start a thread on a new socket and handle what it hands over until it ends; returns why
         the socket died. What was read before is handled first: nothing read is dropped."""
         reader = self.reader = SocketReader(self.open_socket, self.zmq, self.handoff, self.threads,
-                                            self.wakeup.set, gather=self.gather)
+                                            self.wakeup.set, gather=self.gather,
+                                            gather_max=self.gather_max)
         watch = self.new_watch(self.clock())
         self.sockets += 1
         reader.start()

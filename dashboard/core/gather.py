@@ -1,0 +1,60 @@
+"""How long the ZMQ reader waits for more of a stream before it wakes the loop. Pure: fed counts and
+times, no I/O.
+
+Each wake-up of the loop costs the same whatever it brings (the hub's switch, the hand-off, one push
+through the relay, the alert rules and the other observers): waiting for more of a stream spreads
+that cost over more events, and makes each of them wait that much longer. At a lab's usual rates the
+latency matters more, so the wait is the floor (--zmq-gather). As the stream gets faster the relay
+batches anyway (its gaps grow to --batch-floor and beyond), the cost of a wake-up per event adds up,
+and the wait grows in proportion to the stream's rate, from the floor at KNEE events/s or less up to
+the ceiling (--zmq-gather-max): with the defaults, 2 ms up to 500 events/s, 4 ms at 1,000 and
+10 ms from 2,500.
+
+The rate is a moving estimate over about `smoothing` seconds (an exponential kernel): each hand-over
+adds its messages, and the estimate decays with the time between hand-overs, so that after a quiet
+spell the next stream starts from the floor.
+"""
+import math
+
+KNEE = 500.0  # events/s: a stream up to this rate waits the floor
+SMOOTHING = 0.25  # seconds: the rate estimate's time constant
+
+
+class Gather:
+    """The reader's wait for more of a stream: `floor` seconds, growing with the stream's rate up
+    to `ceiling`."""
+
+    def __init__(self, floor, ceiling=None, knee=KNEE, smoothing=SMOOTHING):
+        ceiling = floor if ceiling is None else ceiling
+        if not 0 <= floor <= ceiling:
+            raise ValueError("floor must be >= 0 and <= ceiling")
+        if not knee > 0 or not smoothing > 0:
+            raise ValueError("knee and smoothing must be > 0")
+        self.floor = floor
+        self.ceiling = ceiling
+        self.knee = knee
+        self.smoothing = smoothing
+        self.rate = 0.0  # events/s, the moving estimate
+        self._last = None  # when messages were last handed over
+
+    def handed(self, count, now):
+        """`count` messages were handed over at `now` (seconds, monotonic)."""
+        if self._last is None:
+            self._last = now
+            return
+        elapsed = now - self._last
+        if elapsed <= 0:  # the same instant (or a clock that stepped back): count them then
+            self.rate += count / self.smoothing
+            return
+        self._last = now
+        # The exponential kernel: what was seen decays by exp(-elapsed/smoothing), and the new
+        # messages count as count/elapsed over that elapsed time (for a short elapsed time,
+        # about count/smoothing).
+        weight = -math.expm1(-elapsed / self.smoothing)
+        self.rate += weight * (count / elapsed - self.rate)
+
+    def wait(self):
+        """Seconds to wait for more of a stream before the loop is woken."""
+        if self.rate <= self.knee:
+            return self.floor
+        return min(self.ceiling, self.floor * self.rate / self.knee)
