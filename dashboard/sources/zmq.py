@@ -335,7 +335,7 @@ class ZmqSource:
         a backoff."""
         self.handoff = HandOff(HANDOFF_MESSAGES, HANDOFF_BYTES, self.threads.allocate_lock())
         self.wakeup = self.threads.wakeup()  # never closed: a thread may still write to it
-        self.status.reader = self.handoff
+        self.status.reader = self  # as_dict(): the hand-off's figures and the gathering wait
         while not self.stopping:
             try:
                 why = self._receive(handle)
@@ -351,6 +351,14 @@ class ZmqSource:
                 log.warning("%s: %s; a new socket in %.1f s", self.endpoint, why, delay)
             self.sleep(delay)
         self.status.set_state("stopped")
+
+    def as_dict(self):
+        """/healthz's `reader`: the hand-off's figures, the stream's rate as the thread estimates
+        it (events/s) and how long it now waits for more of a stream (ms)."""
+        gather = self.reader.gather if self.reader is not None else None
+        return {**self.handoff.as_dict(),
+                "stream_rate": round(gather.rate, 1) if gather is not None else None,
+                "gather_ms": round(gather.wait() * 1000, 2) if gather is not None else None}
 
     def stop(self):
         """End the source: its thread closes its socket and ends; run() returns."""
