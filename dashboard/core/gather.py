@@ -7,8 +7,9 @@ that cost over more events, and makes each of them wait that much longer. At a l
 latency matters more, so the wait is the floor (--zmq-gather). As the stream gets faster the relay
 batches anyway (its gaps grow to --batch-floor and beyond), the cost of a wake-up per event adds up,
 and the wait grows in proportion to the stream's rate, from the floor at KNEE events/s or less up to
-the ceiling (--zmq-gather-max): with the defaults, 2 ms up to 500 events/s, 4 ms at 1,000 and
-10 ms from 2,500.
+the ceiling (--zmq-gather-max): with the defaults, 2 ms up to 250 events/s, 4 ms at 500, 8 ms at
+1,000 and 20 ms from 2,500. Fewer wake-ups also mean fewer batches: the relay sends what a wake-up
+brought, so at those rates its batches follow the wait.
 
 The rate is a moving estimate over about `smoothing` seconds (an exponential kernel): each hand-over
 adds its messages, and the estimate decays with the time between hand-overs, so that after a quiet
@@ -16,7 +17,7 @@ spell the next stream starts from the floor.
 """
 import math
 
-KNEE = 500.0  # events/s: a stream up to this rate waits the floor
+KNEE = 250.0  # events/s: a stream up to this rate waits the floor
 SMOOTHING = 0.25  # seconds: the rate estimate's time constant
 
 

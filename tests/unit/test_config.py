@@ -86,16 +86,16 @@ def test_the_zmq_readers_gathering_wait_lies_between_0_and_50_ms(gather):
 
 @pytest.mark.parametrize("args", [["--zmq-gather-max", "0.001"], ["--zmq-gather-max", "0.051"],
                                   ["--zmq-gather-max", "nan"],
-                                  ["--zmq-gather", "0.02", "--zmq-gather-max", "0.015"]])
+                                  ["--zmq-gather", "0.03", "--zmq-gather-max", "0.025"]])
 def test_the_gathering_waits_ceiling_lies_between_its_floor_and_50_ms(args):
     with pytest.raises(config.ConfigError) as info:
         config.load(args, environ={})
     assert "zmq_gather_max" in str(info.value)
 
 
-def test_the_gathering_waits_ceiling_defaults_to_10_ms_or_the_floor_set_above_it():
-    assert config.load([], environ={})["zmq_gather_max"] == 0.01
-    assert config.load(["--zmq-gather", "0.02"], environ={})["zmq_gather_max"] == 0.02
+def test_the_gathering_waits_ceiling_defaults_to_20_ms_or_the_floor_set_above_it():
+    assert config.load([], environ={})["zmq_gather_max"] == 0.02
+    assert config.load(["--zmq-gather", "0.03"], environ={})["zmq_gather_max"] == 0.03
     assert config.load(["--zmq-gather-max", "0.002"], environ={})["zmq_gather_max"] == 0.002
     assert config.load([], environ={"DASHBOARD_ZMQ_GATHER_MAX": "0.03"})["zmq_gather_max"] == 0.03
 

@@ -26,8 +26,9 @@ def test_a_quiet_source_waits_the_floor():
     assert policy.wait() == 0.002
 
 
-@pytest.mark.parametrize("rate", [100, 250, 500])
+@pytest.mark.parametrize("rate", [50, 100, 200])
 def test_a_lab_rate_stream_waits_the_floor(rate):
+    assert rate < KNEE
     policy = Gather(0.002, 0.01)
     stream(policy, rate, 3.0)
     assert policy.rate == pytest.approx(rate, rel=0.1)
@@ -39,7 +40,7 @@ def test_the_wait_grows_in_proportion_to_the_rate_above_the_knee():
     stream(policy, 1000, 3.0, per_handover=4)
     assert policy.rate == pytest.approx(1000, rel=0.05)
     assert policy.wait() == pytest.approx(0.002 * policy.rate / KNEE)
-    assert 0.0036 < policy.wait() < 0.0044
+    assert 0.9 * 0.002 * 1000 / KNEE < policy.wait() < 1.1 * 0.002 * 1000 / KNEE
 
 
 @pytest.mark.parametrize("rate", [3000, 4000, 1_000_000])
