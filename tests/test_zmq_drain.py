@@ -5,6 +5,7 @@ reads the burst into the hand-off within a fraction of a second, so libzmq's que
 drops past the high-water mark) never runs late, although the loop needs seconds to ingest it all;
 nothing is lost. With a green reader, which reads only as fast as the loop ingests, the same burst
 waits in libzmq for seconds (this test fails on it)."""
+import re
 import time
 
 import pytest
@@ -55,6 +56,9 @@ def test_a_burst_is_read_at_once_while_the_loop_is_busy_and_nothing_is_lost(asyn
         # A burst: the thread's estimate of the stream's rate is past the knee (250 events/s),
         # and its wait for more has grown from --zmq-gather (2 ms) toward --zmq-gather-max (20).
         assert reader["stream_rate"] > 250 and 2.0 < reader["gather_ms"] <= 20.0, reader
+        status, _, metrics = app.get("/metrics")  # the hand-off's queue, also for Prometheus
+        assert status == 200 and re.search(
+            r"\ndashboard_source_queued_messages\{[^}]*\} 0\.0\n", metrics), metrics[:2000]
         wait_until(lambda: all(v.seq == health["seq"] for v in views), timeout=30,
                    what="every client up to date")
         assert "Traceback" not in app.log_text()

@@ -47,7 +47,7 @@ class SourceStatus:
         # When the message being handled left its socket (epoch s), if the source knows (a ZMQ
         # source, read by a thread of its own): the lag watch's arrival time. None: now.
         self.read_at = None
-        self.reader = None  # a ZMQ source's hand-off between its thread and the loop (as_dict)
+        self.reader = None  # a ZMQ source: as_dict() of its hand-off and its gathering wait
         self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
     def set_state(self, state, detail=None):

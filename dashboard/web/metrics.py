@@ -149,7 +149,7 @@ class DashboardCollector:
             if source.lag is not None:
                 behind.add_metric(labels, round(source.lag.last_behind, 3))
             if source.reader is not None:
-                queued.add_metric(labels, source.reader.messages)
+                queued.add_metric(labels, source.reader.as_dict()["queued"])
         yield up
         yield behind
         yield queued
