@@ -53,9 +53,12 @@ def test_a_burst_is_read_at_once_while_the_loop_is_busy_and_nothing_is_lost(asyn
         reader = source["reader"]
         assert reader["max_queued"] >= BURST // 10 and reader["times_full"] == 0
         assert reader["handed"] == BURST + 1 and reader["queued"] == 0
-        # A burst: the thread's estimate of the stream's rate is past the knee (250 events/s),
-        # and its wait for more has grown from --zmq-gather (2 ms) toward --zmq-gather-max (20).
-        assert reader["stream_rate"] > 250 and 2.0 < reader["gather_ms"] <= 20.0, reader
+        # The burst ran at thousands a second; once it is over, the thread's estimate of the
+        # stream's rate decays below the knee (250 events/s) within a second or two, and the wait
+        # it would take is --zmq-gather's 2 ms again, not the burst's.
+        after = wait_until(lambda: (lambda r: r if r["stream_rate"] < 250 else None)(
+            app.json("/healthz")["sources"][0]["reader"]), timeout=10, what="the estimate decayed")
+        assert after["gather_ms"] == 2.0, after
         status, _, metrics = app.get("/metrics")  # the hand-off's queue, also for Prometheus
         assert status == 200 and re.search(
             r"\ndashboard_source_queued_messages\{[^}]*\} 0\.0\n", metrics), metrics[:2000]

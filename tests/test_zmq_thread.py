@@ -134,15 +134,16 @@ def test_a_stream_wakes_an_idle_loop_once_per_gathering_wait_not_once_per_messag
     assert chunks >= 5, chunks
 
 
-def test_a_fast_stream_makes_the_reader_wait_longer_up_to_its_ceiling():
-    # 3,000 messages as fast as the publisher sends them (tens of thousands a second here): the
-    # reader's estimate of the rate passes the knee, and its wait grows from the floor to the
-    # ceiling (core/gather.py has the policy's own tests).
+def test_a_fast_stream_makes_the_reader_wait_longer_and_healthz_says_so_until_it_stops():
+    # A stream of about 2,000 messages a second for a second, to a consumer that is idle between
+    # chunks: the reader's estimate of the rate passes the knee (250 events/s), and the waits it
+    # takes grow past the floor (1 ms), within the ceiling (core/gather.py has the policy's own
+    # tests). Once the stream has stopped, /healthz's estimate decays and its wait is the floor.
     publisher = TestPublisher()
     status = Health().add_source(publisher.endpoint, "zmq")
     source = zmq_source.ZmqSource(publisher.endpoint, "", zmq, time.sleep,
                                   green.OsThreads("threading"), status, 4096, gather=0.001,
-                                  gather_max=0.02)
+                                  gather_max=0.05)
     received = []
     runner = threading.Thread(target=source.run,
                               args=(lambda status_, messages: received.extend(messages),),
@@ -151,17 +152,36 @@ def test_a_fast_stream_makes_the_reader_wait_longer_up_to_its_ceiling():
     try:
         publisher.wait_for_subscriber()
         wait_until(lambda: source.reader is not None, what="a reader")
-        assert source.reader.gather.wait() == 0.001  # nothing seen yet: the floor
-        for i in range(3000):
-            publisher.send(message(i))
-        wait_until(lambda: len(received) == 3000, timeout=20, what="every message handled")
-        gather = source.reader.gather
-        assert gather.rate > KNEE, gather.rate
-        assert 0.001 < gather.wait() <= 0.02
+        before = source.as_dict()
+        assert before["gather_ms"] == 1.0 and before["longest_gather_ms"] == 0.0, before
+        start = time.monotonic()
+        sent = 0
+        while time.monotonic() - start < 1.0 and sent < 5000:
+            publisher.send(message(sent))
+            sent += 1
+            time.sleep(0.0005)
+        during = source.as_dict()
+        wait_until(lambda: len(received) == sent, timeout=20, what="every message handled")
+        reader = source.reader
+        assert reader.gather.rate > KNEE, (reader.gather.rate, sent)
+        assert 0.001 < reader.longest_wait <= 0.05, reader.longest_wait  # waits actually taken
+        assert during["stream_rate"] > KNEE and during["gather_ms"] > 1.0, during
+        time.sleep(1.5)  # six time constants of the estimate: the stream is over
+        after = source.as_dict()
+        assert after["stream_rate"] < KNEE and after["gather_ms"] == 1.0, after
+        assert after["longest_gather_ms"] == round(reader.longest_wait * 1000, 2)
     finally:
         source.stop()
         runner.join(5)
         publisher.close()
+
+
+def test_a_ceiling_below_the_floor_is_refused_when_the_source_is_made():
+    status = Health().add_source("tcp://127.0.0.1:1", "zmq")
+    with pytest.raises(ValueError):
+        zmq_source.ZmqSource("tcp://127.0.0.1:1", "", zmq, time.sleep,
+                             green.OsThreads("threading"), status, 4096, gather=0.01,
+                             gather_max=0.005)
 
 
 def test_stop_ends_the_thread_which_closes_its_socket(running):

@@ -54,8 +54,17 @@ class Gather:
         weight = -math.expm1(-elapsed / self.smoothing)
         self.rate += weight * (count / elapsed - self.rate)
 
-    def wait(self):
-        """Seconds to wait for more of a stream before the loop is woken."""
-        if self.rate <= self.knee:
+    def wait(self, rate=None):
+        """Seconds to wait for more of a stream before the loop is woken (at `rate`, by default
+        the estimate as of the last hand-over)."""
+        rate = self.rate if rate is None else rate
+        if rate <= self.knee:
             return self.floor
-        return min(self.ceiling, self.floor * self.rate / self.knee)
+        return min(self.ceiling, self.floor * rate / self.knee)
+
+    def rate_at(self, now):
+        """The estimate as of `now`: decayed since the last hand-over, as the next hand-over would
+        decay it (for /healthz: a stream that stopped is not shown as running)."""
+        if self._last is None or now <= self._last:
+            return self.rate
+        return self.rate * math.exp(-(now - self._last) / self.smoothing)

@@ -65,6 +65,7 @@ class SocketReader:
         # How long to wait for more before waking an idle loop (--zmq-gather, growing with the
         # stream's rate up to --zmq-gather-max); only this thread uses it.
         self.gather = Gather(gather, gather_max)
+        self.longest_wait = 0.0  # the longest it waited for more of a stream (seconds)
         self._last_put = float("-inf")  # when messages were last handed over (time.monotonic)
         self.zmq = zmq
         self.handoff = handoff
@@ -148,7 +149,9 @@ class SocketReader:
                         # come first, so that one wake-up of the loop (and of the relay, the store,
                         # the alert rules after it) serves them all. A lone message, after a quiet
                         # spell, goes at once.
-                        self.threads.sleep(self.gather.wait())
+                        wait = self.gather.wait()
+                        self.longest_wait = max(self.longest_wait, wait)
+                        self.threads.sleep(wait)
                         self._drain(sock, messages)
             except _ReceiveFailed as exc:
                 return str(exc)
@@ -286,6 +289,8 @@ class ZmqSource:
         self.status = status
         self.clock = clock
         self.max_message_size = max_message_size
+        Gather(gather, gather_max)  # refused here (ValueError), not in the thread, where it would
+        # fail every socket
         self.gather = gather
         self.gather_max = gather_max
         self.maxmsgsize = MAXMSGSIZE_FACTOR * max_message_size
@@ -354,11 +359,16 @@ class ZmqSource:
 
     def as_dict(self):
         """/healthz's `reader`: the hand-off's figures, the stream's rate as the thread estimates
-        it (events/s) and how long it now waits for more of a stream (ms)."""
-        gather = self.reader.gather if self.reader is not None else None
-        return {**self.handoff.as_dict(),
-                "stream_rate": round(gather.rate, 1) if gather is not None else None,
-                "gather_ms": round(gather.wait() * 1000, 2) if gather is not None else None}
+        it now (events/s), how long it would now wait for more of a stream and the longest it has
+        waited on this socket (ms). None before the first socket."""
+        reader = self.reader
+        if reader is None:
+            return {**self.handoff.as_dict(), "stream_rate": None, "gather_ms": None,
+                    "longest_gather_ms": None}
+        rate = reader.gather.rate_at(time.monotonic())
+        return {**self.handoff.as_dict(), "stream_rate": round(rate, 1),
+                "gather_ms": round(reader.gather.wait(rate) * 1000, 2),
+                "longest_gather_ms": round(reader.longest_wait * 1000, 2)}
 
     def stop(self):
         """End the source: its thread closes its socket and ends; run() returns."""

@@ -97,3 +97,21 @@ def test_a_floor_of_zero_never_waits():
 def test_a_floor_above_its_ceiling_or_below_zero_is_refused(floor, ceiling):
     with pytest.raises(ValueError):
         Gather(floor, ceiling)
+
+
+def test_healthz_sees_the_estimate_decay_after_the_stream_stops():
+    policy = Gather(0.002, 0.02)
+    end = stream(policy, 4000, 2.0)
+    assert policy.rate_at(end) == policy.rate  # as of the last hand-over
+    assert policy.wait(policy.rate_at(end)) == 0.02
+    assert policy.rate_at(end + 0.25) == pytest.approx(policy.rate / math.e)
+    later = policy.rate_at(end + 3.0)  # twelve time constants: the stream is over
+    assert later < KNEE and policy.wait(later) == 0.002
+    assert policy.rate_at(end - 1.0) == policy.rate  # a clock that stepped back: as last known
+    assert Gather(0.002, 0.02).rate_at(5.0) == 0.0  # nothing handed over yet
+
+
+@pytest.mark.parametrize("knee,smoothing", [(0, 0.25), (-1, 0.25), (250, 0), (250, -0.1)])
+def test_a_knee_or_smoothing_of_zero_or_less_is_refused(knee, smoothing):
+    with pytest.raises(ValueError):
+        Gather(0.002, 0.02, knee=knee, smoothing=smoothing)
