@@ -35,6 +35,15 @@ def message(kind, when, uuid, **data):
             json.dumps(data).encode()]
 
 
+def utc_stamp(at=None):
+    """lava-publisher's datetime frame (ISO 8601, UTC, to the second) for the time `at`, by
+    default now. Tests date their messages now (or relative to it): the app's windows (an export's
+    last day, the charts' last 30 days) and its retention (30 days by event time) follow the clock,
+    and a fixed date turns a test into one that fails some days after it was written."""
+    at = time.time() if at is None else at
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     """Poll predicate until it is true; fail after timeout seconds."""
     deadline = time.monotonic() + timeout

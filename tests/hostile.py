@@ -13,7 +13,7 @@ import urllib.request
 
 import psutil
 
-from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, wait_until
+from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, utc_stamp, wait_until
 
 # What must never reach a client: a traceback, or a path on the server's disk.
 LEAKS = [b"Traceback", b"/site-packages/", b'File "', str(ROOT).encode(), b"/root/", b"/usr/lib/"]
@@ -99,7 +99,7 @@ def device_frames(i, health="Good", uuid_prefix="dev"):
     data = {"device": f"dev-{i:05d}", "device_type": ["qemu", "bbb", "juno"][i % 3],
             "worker": f"worker-{i % 40:02d}", "state": "Idle", "health": health}
     return [b"org.lavasoftware.device", f"{uuid_prefix}-{i}-{time.monotonic_ns()}".encode(),
-            b"2026-11-27T10:00:00+00:00", b"lavaserver", json.dumps(data).encode()]
+            f"{utc_stamp()}+00:00".encode(), b"lavaserver", json.dumps(data).encode()]
 
 
 def load_lab(publisher, app, devices):
@@ -115,7 +115,7 @@ def good_events_arrive(publisher, view, count=5, timeout=20):
     """Publish `count` new worker messages; the subscribed LiveView must receive every one."""
     names = [f"after-{time.monotonic_ns()}-{i}" for i in range(count)]
     for name in names:
-        publisher.send([b"org.lavasoftware.worker", name.encode(), b"2026-11-27T10:00:01+00:00",
+        publisher.send([b"org.lavasoftware.worker", name.encode(), f"{utc_stamp()}+00:00".encode(),
                         b"lavaserver", json.dumps({"hostname": name, "state": "Online",
                                                    "health": "Active"}).encode()])
     wait_until(lambda: set(names) <= {c["id"] for c in list(view.received)}, timeout=timeout,

@@ -10,8 +10,12 @@ import urllib.request
 import pytest
 
 from tests.fixtures import captured_frames
-from tests.helpers import AppProcess, LiveView, TestPublisher, free_port, model_view, wait_until
+from tests.helpers import (AppProcess, LiveView, TestPublisher, free_port, model_view, utc_stamp,
+                           wait_until)
 from tests.servers import NginxServer, RedisServer
+
+# The messages' times: an hour ago, a second apart (the store keeps the last 30 days by event time).
+BASE = time.time() - 3600
 
 
 def lab_frames(tag, n, start=0):
@@ -19,7 +23,7 @@ def lab_frames(tag, n, start=0):
     ids from 1000 + start)."""
     frames = []
     for i in range(start, start + n):
-        when = f"2026-11-27T10:{i // 60 % 60:02d}:{i % 60:02d}+00:00".encode()
+        when = f"{utc_stamp(BASE + i)}+00:00".encode()
         device = f"dev-{i // 3 % 12:02d}"
         if i % 3 == 0:
             topic, data = b"org.lavasoftware.testjob", {

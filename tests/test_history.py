@@ -26,7 +26,10 @@ def lab(tmp_path):
     apps = []
 
     def start(*extra):
-        app = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(tmp_path), *extra)
+        # The captured events are of 2026-11-27: kept however long ago that is (the default
+        # retention, 30 days by event time, would prune them a minute after start from then on).
+        app = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(tmp_path),
+                         "--retention-days", "36500", *extra)
         apps.append(app)
         publisher.wait_for_subscriber()
         return app

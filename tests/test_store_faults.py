@@ -12,7 +12,7 @@ from dashboard.core.events import parse_frames
 from dashboard.core.state import LabState
 from dashboard.storage.store import EventStore, row_for
 from tests.fixtures import captured_frames
-from tests.helpers import AppProcess, LiveView, TestPublisher, wait_until
+from tests.helpers import AppProcess, LiveView, TestPublisher, utc_stamp, wait_until
 
 
 def rows(n, start=0):
@@ -124,7 +124,7 @@ def test_a_corrupt_store_never_blocks_the_live_view(tmp_path, corrupt):
             if expected == "recovered":
                 assert view.meta["store_recovered"]["moved_to"] == store["recovered"]["moved_to"]
             frames = [b"org.lavasoftware.device", uuid.uuid4().hex.encode(),
-                      b"2026-11-30T10:00:00", b"lavaserver",
+                      utc_stamp().encode(), b"lavaserver",
                       json.dumps({"device": "after-01", "device_type": "qemu", "state": "Idle",
                                   "health": "Good"}).encode()]
             publisher.send(frames)
