@@ -98,8 +98,10 @@ def test_an_anonymous_viewer_sees_each_labs_public_jobs_only(two_labs):
         response = get(app, path)
         assert response.status_code == 200, path
         assert not [s for s in SECRETS if s in response.text], path
-    # The export reads the history (a check of what leaks from an empty export proves nothing).
-    assert "PUBLIC-WEST-901" in get(app, "/export/events.json?lab=west").text
+    # The export reads the history (a check of what leaks from an empty export proves nothing);
+    # the store writes in batches, so the event may take a moment to be there.
+    wait_until(lambda: "PUBLIC-WEST-901" in get(app, "/export/events.json?lab=west").text,
+               timeout=10, what="west's public job in its export")
     east_901 = get(app, "/api/v1/jobs/901?lab=east").json()["job"]
     assert east_901["hidden"] and east_901["lab"] == "east"
     assert get(app, "/api/v1/jobs/901?lab=west").json()["job"]["description"] == "PUBLIC-WEST-901"
