@@ -289,8 +289,9 @@ class ZmqSource:
         self.status = status
         self.clock = clock
         self.max_message_size = max_message_size
-        Gather(gather, gather_max)  # refused here (ValueError), not in the thread, where it would
-        # fail every socket
+        # A floor above its ceiling is refused here (ValueError), not in the thread, where it would
+        # fail every socket the source makes.
+        Gather(gather, gather_max)
         self.gather = gather
         self.gather_max = gather_max
         self.maxmsgsize = MAXMSGSIZE_FACTOR * max_message_size
