@@ -46,6 +46,10 @@ def test_events_over_the_websocket_reach_clients_like_zmq_ones(ws_lab):
             server.send(f)
         hosts = {json.loads(f[4])["device"] for f in frames if f[0].endswith(b".device")}
         wait_until(lambda: hosts <= set(view.objects["device"]), what="the captured devices")
+        # The devices' messages are in; the capture's later ones (jobs, workers, test-shell
+        # messages) may still be on their way: every one of them is received.
+        wait_until(lambda: source_of(app, "websocket")[0]["received"] == len(frames),
+                   what="every captured message received")
         [status] = source_of(app, "websocket")
         assert status["state"] == "connected" and status["name"] == server.url
         assert status["received"] == len(frames)
