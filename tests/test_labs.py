@@ -1,15 +1,15 @@
 """Several labs in one dashboard (docs/labs.md): the app as a subprocess with a --labs file, two
 fake LAVA servers serving the same captured lab (so every hostname and job id exists in both), a
 real ZMQ publisher each, real Socket.IO clients and the REST API."""
-import datetime
 import json
 import pathlib
+import time
 from urllib.parse import quote
 
 import pytest
 
 from tests.fake_lava import FakeLava
-from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until
+from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, utc_stamp, wait_until
 
 EAST_TOKEN = "tok-EAST-5ecret-0a1b2c"
 
@@ -17,7 +17,7 @@ EAST_TOKEN = "tok-EAST-5ecret-0a1b2c"
 def _frames(topic, uuid, data, when=None):
     """A message published now, unless `when` says otherwise (the CSV export reads the last day
     unless asked: a fixed date made the export test fail a day after it was written)."""
-    when = when or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    when = when or utc_stamp()
     return [topic.encode(), uuid.encode(), when.encode(), b"lavaserver", json.dumps(data).encode()]
 
 
@@ -277,8 +277,7 @@ def test_each_labs_alerts_are_its_own(labs, tmp_path):
                      "[labs.east.rules.device_bad]\nenabled = true\nminutes = 1\n")
     app = start("--alerts-config", str(rules), "--alerts-interval", "0.5")
     wait_until(lambda: _loaded(app), timeout=30, what="both labs loaded")
-    an_hour_ago = (datetime.datetime.now(datetime.timezone.utc)
-                   - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    an_hour_ago = utc_stamp(time.time() - 3600)
     for lab in ("east", "west"):
         parts[f"{lab}_pub"].send(_frames("org.lavasoftware.device", f"{lab}-bad",
                                          {"device": "qemu-03", "state": "Idle", "health": "Bad"},
