@@ -55,6 +55,28 @@ def _refuse(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+@pytest.mark.parametrize("text, long", [
+    ("1" * 18, False), ("1" * 19, True), ("x" + "0" * 19 + "x", True),
+    ("123456789-123456789", False),  # two runs of nine: neither is long
+    ("1" * 18 + "\ud800" + "1", False),  # a raw half pair (a str may hold one) between digits
+    ("\ud800" + "9" * 19, True),
+    ("١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩", False),  # Arabic-Indic digits are no JSON number's
+    ("é" * 10 + "9" * 19, True),  # after characters of two UTF-8 bytes each
+    ('{"a":' + "7" * 25 + "}", True), ("", False),
+])
+@pytest.mark.parametrize("kind", [str, bytes, bytearray, memoryview])
+def test_a_long_number_is_found_in_every_kind_of_text(text, long, kind):
+    if kind is not str:
+        text = kind(text.encode("utf-8", "surrogatepass"))
+    assert jsontext.has_long_number(text) is long
+
+
+def test_a_text_with_a_raw_half_pair_and_a_long_number_is_read_as_json_reads_it():
+    text = '{"s":"\ud800","n":18446744073709551616}'  # a str may hold half a pair: orjson refuses
+    got = jsontext.loads(text)
+    assert got == json.loads(text) and type(got["n"]) is int
+
+
 def test_a_lone_surrogate_is_still_read_by_json_and_refused_by_the_parser():
     assert jsontext.loads('{"a":"\\ud800"}') == {"a": "\ud800"}
     frames = [b"org.lavasoftware.event", b"u1", b"2026-11-30T10:00:00+00:00", b"lavaserver",
