@@ -93,10 +93,22 @@ class Event:
     time: dt.datetime  # always timezone-aware, UTC
     username: str
     data: dict
+    # The five frames as text, when parse_frames made the event (its stored row takes them from
+    # here instead of decoding them again); not part of what the event is.
+    text: tuple = dataclasses.field(default=(), compare=False, repr=False)
 
     @property
     def known(self):
         return self.kind in KINDS
+
+    @property
+    def iso(self):
+        """The time as ISO 8601 text: made once, for the model and for the stored row. (Kept in the
+        instance's dict by hand: functools.cached_property takes a lock on Python 3.11.)"""
+        text = self.__dict__.get("_iso")
+        if text is None:
+            text = self.__dict__["_iso"] = self.time.isoformat()
+        return text
 
 
 def parse_time(text):
@@ -155,7 +167,8 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
     elif too_long_text(data.get("message")):  # the feed shows it whatever the topic
         raise ParseError("too_long", f"{kind}.message has {len(data['message'])} characters > "
                          f"{MAX_TEXT_LENGTH}")
-    return Event(kind, topic, uuid, time, username, data)  # (positional: faster)
+    return Event(kind, topic, uuid, time, username, data,  # (positional: faster)
+                 (topic, uuid, when, username, payload))
 
 
 def _no_constant(name):

@@ -164,7 +164,7 @@ class LabState:
             raise OverLimit(beyond)
         self._seen.add(event.uuid)
         self._changes = []
-        when = event.time.isoformat()
+        when = event.iso
         if self._touched is not None and event.kind in _TOUCH_KEY:
             kind, field = _TOUCH_KEY[event.kind]
             self._touched.add((kind, event.data[field]))

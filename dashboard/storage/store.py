@@ -271,8 +271,7 @@ def row_for(event, frames, context, received):
     device_type = device_type if isinstance(device_type, str) else None
     state = state if isinstance(state, str) else None
     health = health if isinstance(health, str) else None
-    when = event.time
-    columns = (event.uuid, when.isoformat(), when.timestamp(), received, event.kind, event.topic,
+    columns = (event.uuid, event.iso, event.time.timestamp(), received, event.kind, event.topic,
                event.username, job, device, worker, submitter, device_type, state, health)
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames
     # keep it, JSON-escaped), so that both store the same event.
@@ -281,8 +280,10 @@ def row_for(event, frames, context, received):
     if ("\0" in f"{event.uuid}{event.topic}{event.username}{device}{worker}"
             or "\0" in f"{submitter}{device_type}{state}{health}"):
         columns = tuple(v.replace("\0", "\ufffd") if isinstance(v, str) else v for v in columns)
-    frames = [f.decode("utf-8", "replace") if type(f) is bytes
-              else f if isinstance(f, str) else bytes(f).decode("utf-8", "replace") for f in frames]
+    # (The event's own text of its frames, when the parser made it: the same, decoded once.)
+    frames = event.text or [f.decode("utf-8", "replace") if type(f) is bytes
+                            else f if isinstance(f, str) else bytes(f).decode("utf-8", "replace")
+                            for f in frames]
     return (*columns, jsontext.dumps(event.data), jsontext.dumps(frames))
 
 

@@ -125,3 +125,20 @@ def test_a_jobs_times_are_cached_short_and_a_padded_time_is_not_kept():
     assert parse_frames(device(padded, "u9"), max_size=1 << 20).data["submit_time"] == \
         "2026-12-01T09:00:00+00:00"
     assert events._one_spelling.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize("as_type", [bytes, str, bytearray, memoryview])
+def test_the_stored_row_is_the_same_from_the_events_own_text(as_type):
+    """parse_frames keeps the frames' text and the time's ISO text on the event, for the model and
+    the stored row (decoded once): each row is what the frames themselves give."""
+    import dataclasses
+    from dashboard.core.events import Event
+    from dashboard.storage.store import row_for
+    for raw in captured_frames():
+        given = [bytes(f).decode() if as_type is str else as_type(bytes(f)) for f in raw]
+        event = parse_frames(given)
+        assert event.text == tuple(bytes(f).decode() for f in raw)
+        assert event.iso == event.time.isoformat() and event.iso is event.iso  # made once
+        plain = Event(*(getattr(event, f.name) for f in dataclasses.fields(Event) if f.name != "text"))
+        assert plain.text == () and plain == event  # the text is not part of what the event is
+        assert row_for(event, given, {}, 1.0) == row_for(plain, given, {}, 1.0)
