@@ -115,12 +115,12 @@ SETTINGS = (
             "the ZMQ reader waits for more before it wakes an idle loop, in seconds (0 to 0.05): "
             "one wake-up then serves them all, and an event of the stream may wait this much "
             "longer. A lone message goes at once. 0: the loop is woken for whatever was read. "
-            "Above 250 events/s the wait grows with the stream's rate, up to --zmq-gather-max "
+            "Above 125 events/s the wait grows with the stream's rate, up to --zmq-gather-max "
             "(not when 0).",
             float),
-    Setting("zmq_gather_max", 0.02, "The longest the ZMQ reader's wait for more of a stream grows "
+    Setting("zmq_gather_max", 0.04, "The longest the ZMQ reader's wait for more of a stream grows "
             "to (seconds, from --zmq-gather up to 0.05): in proportion to the stream's rate above "
-            "250 events/s (by default 4 ms at 500, 8 at 1,000, 20 from 2,500), trading latency for "
+            "125 events/s (by default 4 ms at 250, 16 at 1,000, 40 from 2,500), trading latency for "
             "CPU as the load grows. Equal to --zmq-gather: the wait never grows. The default "
             "follows a --zmq-gather set above it.", float),
     Setting("batch_interval", 0.1, "The longest a change waits for its batch, in seconds: the "

@@ -7,8 +7,8 @@ that cost over more events, and makes each of them wait that much longer. At a l
 latency matters more, so the wait is the floor (--zmq-gather). As the stream gets faster the relay
 batches anyway (its gaps grow to --batch-floor and beyond), the cost of a wake-up per event adds up,
 and the wait grows in proportion to the stream's rate, from the floor at KNEE events/s or less up to
-the ceiling (--zmq-gather-max): with the defaults, 2 ms up to 250 events/s, 4 ms at 500, 8 ms at
-1,000 and 20 ms from 2,500. Fewer wake-ups also mean fewer batches: the relay sends what a wake-up
+the ceiling (--zmq-gather-max): with the defaults, 2 ms up to 125 events/s, 4 ms at 250, 8 ms at
+500, 16 ms at 1,000 and 40 ms from 2,500. Fewer wake-ups also mean fewer batches: the relay sends what a wake-up
 brought, so at those rates its batches follow the wait.
 
 The rate is a moving estimate over about `smoothing` seconds (an exponential kernel): each hand-over
@@ -17,7 +17,7 @@ spell the next stream starts from the floor.
 """
 import math
 
-KNEE = 250.0  # events/s: a stream up to this rate waits the floor
+KNEE = 125.0  # events/s: a stream up to this rate waits the floor
 SMOOTHING = 0.25  # seconds: the rate estimate's time constant
 
 

@@ -94,8 +94,9 @@ def test_the_gathering_waits_ceiling_lies_between_its_floor_and_50_ms(args):
 
 
 def test_the_gathering_waits_ceiling_defaults_to_20_ms_or_the_floor_set_above_it():
-    assert config.load([], environ={})["zmq_gather_max"] == 0.02
-    assert config.load(["--zmq-gather", "0.03"], environ={})["zmq_gather_max"] == 0.03
+    assert config.load([], environ={})["zmq_gather_max"] == 0.04
+    assert config.load(["--zmq-gather", "0.045"], environ={})["zmq_gather_max"] == 0.045
+    assert config.load(["--zmq-gather", "0.03"], environ={})["zmq_gather_max"] == 0.04
     assert config.load(["--zmq-gather-max", "0.002"], environ={})["zmq_gather_max"] == 0.002
     assert config.load([], environ={"DASHBOARD_ZMQ_GATHER_MAX": "0.03"})["zmq_gather_max"] == 0.03
 

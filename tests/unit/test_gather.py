@@ -26,7 +26,7 @@ def test_a_quiet_source_waits_the_floor():
     assert policy.wait() == 0.002
 
 
-@pytest.mark.parametrize("rate,expected", [(50, 0.002), (100, 0.002), (200, 0.002),
+@pytest.mark.parametrize("rate,expected", [(50, 0.002), (100, 0.002), (110, 0.002),
                                            (3000, 0.01), (4000, 0.01), (1_000_000, 0.01)])
 def test_a_steady_stream_waits_the_floor_below_the_knee_and_the_ceiling_far_above_it(rate,
                                                                                     expected):
@@ -38,7 +38,7 @@ def test_a_steady_stream_waits_the_floor_below_the_knee_and_the_ceiling_far_abov
 
 
 def test_the_wait_grows_in_proportion_to_the_rate_above_the_knee():
-    policy = Gather(0.002, 0.01)
+    policy = Gather(0.002, 0.04)
     stream(policy, 1000, 3.0, per_handover=4)
     assert policy.rate == pytest.approx(1000, rel=0.05)
     assert policy.wait() == pytest.approx(0.002 * policy.rate / KNEE)
