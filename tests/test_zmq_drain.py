@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from dashboard.core.gather import KNEE
 from tests.burst import BurstPublisher
 from tests.helpers import AppProcess, LiveView, model_view, wait_until
 
@@ -54,9 +55,9 @@ def test_a_burst_is_read_at_once_while_the_loop_is_busy_and_nothing_is_lost(asyn
         assert reader["max_queued"] >= BURST // 10 and reader["times_full"] == 0
         assert reader["handed"] == BURST + 1 and reader["queued"] == 0
         # The burst ran at thousands a second; once it is over, the thread's estimate of the
-        # stream's rate decays below the knee (250 events/s) within a second or two, and the wait
+        # stream's rate decays below the knee (KNEE events/s) within a second or two, and the wait
         # it would take is --zmq-gather's 2 ms again, not the burst's.
-        after = wait_until(lambda: (lambda r: r if r["stream_rate"] < 250 else None)(
+        after = wait_until(lambda: (lambda r: r if r["stream_rate"] < KNEE else None)(
             app.json("/healthz")["sources"][0]["reader"]), timeout=10, what="the estimate decayed")
         assert after["gather_ms"] == 2.0, after
         status, _, metrics = app.get("/metrics")  # the hand-off's queue, also for Prometheus

@@ -136,7 +136,7 @@ def test_a_stream_wakes_an_idle_loop_once_per_gathering_wait_not_once_per_messag
 
 def test_a_fast_stream_makes_the_reader_wait_longer_and_healthz_says_so_until_it_stops():
     # A stream of about 2,000 messages a second for a second, to a consumer that is idle between
-    # chunks: the reader's estimate of the rate passes the knee (250 events/s), and the waits it
+    # chunks: the reader's estimate of the rate passes the knee (KNEE events/s), and the waits it
     # takes grow past the floor (1 ms), within the ceiling (core/gather.py has the policy's own
     # tests). Once the stream has stopped, /healthz's estimate decays and its wait is the floor.
     publisher = TestPublisher()
