@@ -19,8 +19,9 @@ import orjson
 
 # A number that may not fit in 64 bits is 19 digits in a row or more (also found inside strings:
 # harmless). JSON's digits are ASCII. The search is one pass of bytes.translate (every ASCII digit
-# made "0") and one of `in`, both in C: a regular expression ([0-9]{19}) took four times as long,
-# about 1.3 µs of a 160-character message's 2.4 (bench/hotpath.py's parse step).
+# made "0") and one of `in`, both in C; a regular expression ([0-9]{19}) tries a match at every
+# character, and took longer than orjson's parse of the message itself (bench/hotpath.py's parse
+# step, docs/performance.md).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19
 
@@ -30,7 +31,7 @@ def has_long_number(text):
     if isinstance(text, str):  # (surrogatepass: a str may hold half a pair; never a digit)
         text = text.encode("utf-8", "surrogatepass")
     elif not isinstance(text, (bytes, bytearray)):
-        text = bytes(text)
+        text = memoryview(text).tobytes()  # a buffer (not bytes(n) of an int: a TypeError)
     return _LONG_RUN in text.translate(_DIGITS_AS_ZERO)
 
 

@@ -352,7 +352,7 @@ class LabState:
         """A correction the reconciler applied (through reconcile()) becomes a feed entry; the
         event is what the store keeps. Returns the Changes (the feed entry)."""
         self._changes = []
-        self._apply_generic(event, event.time.isoformat())
+        self._apply_generic(event, event.iso)
         changes, self._changes = self._changes, []
         return changes
 

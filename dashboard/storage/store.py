@@ -250,7 +250,8 @@ JOB_TOPIC = f"dashboard.testjob.{CORRECTION_KIND}"
 
 def row_for(event, frames, context, received):
     """The stored row of one accepted event; `context` fills what the event itself does not say
-    (a test-shell message's job's device, worker and submitter)."""
+    (a test-shell message's job's device, worker and submitter). `frames` are the event's frames as
+    received: an event parse_frames made carries their text (Event.text), which is used instead."""
     d = event.data
     kind = event.kind
     if kind == CORRECTION_KIND:  # the columns describe the corrected object, as LAVA has it now

@@ -93,7 +93,7 @@ def test_the_gathering_waits_ceiling_lies_between_its_floor_and_50_ms(args):
     assert "zmq_gather_max" in str(info.value)
 
 
-def test_the_gathering_waits_ceiling_defaults_to_20_ms_or_the_floor_set_above_it():
+def test_the_gathering_waits_ceiling_defaults_to_40_ms_or_the_floor_set_above_it():
     assert config.load([], environ={})["zmq_gather_max"] == 0.04
     assert config.load(["--zmq-gather", "0.045"], environ={})["zmq_gather_max"] == 0.045
     assert config.load(["--zmq-gather", "0.03"], environ={})["zmq_gather_max"] == 0.04
