@@ -8,8 +8,9 @@ latency matters more, so the wait is the floor (--zmq-gather). As the stream get
 batches anyway (its gaps grow to --batch-floor and beyond), the cost of a wake-up per event adds up,
 and the wait grows in proportion to the stream's rate, from the floor at KNEE events/s or less up to
 the ceiling (--zmq-gather-max): with the defaults, 2 ms up to 125 events/s, 4 ms at 250, 8 ms at
-500, 16 ms at 1,000 and 40 ms from 2,500. Fewer wake-ups also mean fewer batches: the relay sends what a wake-up
-brought, so at those rates its batches follow the wait.
+500, 16 ms at 1,000 and 40 ms from 2,500. Fewer wake-ups also mean fewer batches: the relay sends
+what a wake-up brought, so at those rates its batches follow the wait. (The page asks for at most
+20 messages a second, max_rate: 50 ms apart, longer than the longest wait.)
 
 The rate is a moving estimate over about `smoothing` seconds (an exponential kernel): each hand-over
 adds its messages, and the estimate decays with the time between hand-overs, so that after a quiet
