@@ -1,10 +1,12 @@
 """Parsing: every captured message parses; each kind of bad input gets its own reason."""
+import dataclasses
 import datetime as dt
 import json
 
 import pytest
 
-from dashboard.core.events import MAX_JOB_ID, ParseError, job_id, parse_frames, parse_time
+from dashboard.core.events import MAX_JOB_ID, Event, ParseError, job_id, parse_frames, parse_time
+from dashboard.storage.store import row_for
 from tests.fixtures import captured_frames
 
 
@@ -131,9 +133,6 @@ def test_a_jobs_times_are_cached_short_and_a_padded_time_is_not_kept():
 def test_the_stored_row_is_the_same_from_the_events_own_text(as_type):
     """parse_frames keeps the frames' text and the time's ISO text on the event, for the model and
     the stored row (decoded once): each row is what the frames themselves give."""
-    import dataclasses
-    from dashboard.core.events import Event
-    from dashboard.storage.store import row_for
     for raw in captured_frames():
         given = [bytes(f).decode() if as_type is str else as_type(bytes(f)) for f in raw]
         event = parse_frames(given)
