@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, OPEN_VIEWS
 
 UNIT = pathlib.Path(__file__).resolve().parent / "unit"
 
@@ -23,3 +23,13 @@ def browser():
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def close_live_views():
+    """After each test, close the LiveViews it left open. One left reconnecting ran on through every
+    later test of its worker, and its jitter's draws on the `random` module made Hypothesis warn
+    ("Do not use the `random` module inside strategies") in test_parse_property."""
+    yield
+    for view in list(OPEN_VIEWS):
+        view.close()

@@ -178,6 +178,11 @@ class AppProcess:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+# Every LiveView not yet closed: tests/conftest.py closes those a test left open, so that no client
+# goes on reconnecting (and drawing on the `random` module for its jitter) in later tests.
+OPEN_VIEWS = set()
+
+
 class LiveView:
     """A real python-socketio client that follows the protocol in docs/protocol.md and records it all."""
 
@@ -213,6 +218,7 @@ class LiveView:
         self.client.on("changes", self._on_changes)
         self.client.on("resync", self._resync)
         self.client.on("status", self.statuses.append)
+        OPEN_VIEWS.add(self)
 
     def connect(self, url=None, headers=None):
         """Connect (to `url` instead, say another web process; with `headers`, such as a session
@@ -300,7 +306,10 @@ class LiveView:
                     "workers": sorted(self.objects["worker"].values(), key=_by("hostname"))}
 
     def close(self):
-        self.client.disconnect()
+        """Disconnect, and stop reconnecting: `disconnect` alone leaves a client whose server went
+        away retrying for as long as the process lives."""
+        OPEN_VIEWS.discard(self)
+        self.client.shutdown()
 
 
 def _key(item, ident):
