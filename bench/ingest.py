@@ -218,7 +218,7 @@ class Checkout:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
 
 
-def profile_summary(raw_path, out_path, top=40):
+def profile_summary(raw_path, out_path, top=40, what="the app's threads"):
     """py-spy's collapsed stacks (`--format raw`) → the functions by samples inclusive and by self."""
     total, inclusive, own = 0, {}, {}
     for line in pathlib.Path(raw_path).read_text().splitlines():
@@ -232,7 +232,7 @@ def profile_summary(raw_path, out_path, top=40):
             inclusive[name] = inclusive.get(name, 0) + n
         leaf = frames[-1].rsplit(":", 1)[0]
         own[leaf] = own.get(leaf, 0) + n
-    lines = [f"{total} samples of the app's threads while busy (py-spy, --nonblocking)", ""]
+    lines = [f"{total} samples of {what} while busy (py-spy, --nonblocking)", ""]
     for title, table in (("by cumulative (the function or what it called)", inclusive),
                          ("by self (tottime)", own)):
         lines.append(f"== top {top} {title}: % of samples")

@@ -27,6 +27,13 @@ was at REF (`git worktree add` into a temporary folder, removed afterwards), in 
 without a store being the same in both), `with_store_over_ref` this code's rate over REF's.
 
     python bench/store.py --events 1000000 --ingest-runs 3 --baseline-ref 5c799e9
+
+Each ingest arm also gives the µs of user and of system CPU per event of the app, its writer
+process and the benchmark's publisher (`cpu_us_per_event_user_system`). With `--profile PREFIX`
+each arm then runs once more under py-spy (the app, and the writer process), and the summaries
+of the functions by samples go to PREFIX-*.txt:
+
+    python bench/store.py --events 1000000 --profile docs/results/store-profile
 """
 import argparse
 import json
@@ -34,6 +41,7 @@ import pathlib
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +57,7 @@ from bench.procs import core_shares, cpu_parts  # noqa: E402
 from tests.helpers import AppProcess, TestPublisher, wait_until  # noqa: E402
 
 TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
+PROFILE_AFTER = 8.0  # s into the stream before --profile's py-spy starts: past the start-up
 DEVICES = 500
 IN_FLIGHT = 40_000  # keep ZMQ's and the store's queues far from their limits: nothing may be dropped
 
@@ -87,9 +96,53 @@ def messages(n, start, end, seed=1):
                user.encode(), json.dumps(data).encode()]
 
 
-def ingest(args, store, data_dir, extra_args=(), root=ROOT):
+def user_system(pid):
+    """{process: (user, system) CPU seconds so far}: the app and each live child (the store's
+    writer process)."""
+    out = {}
+    try:
+        root = psutil.Process(pid)
+        for proc in (root, *root.children(recursive=True)):
+            try:
+                name = ("app" if proc.pid == pid else "writer process"
+                        if "dashboard.storage.writer" in proc.cmdline() else f"child {proc.pid}")
+                out[name] = tuple(proc.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    return out
+
+
+def spy(pid, seconds, raw_path):
+    """py-spy sampling process `pid` for `seconds`, its collapsed stacks into raw_path."""
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw",
+                             "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
+                             "--output", str(raw_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_profiles(app, store, profile, started):
+    """With --profile: once PROFILE_AFTER s of the stream have passed, py-spy on the app and (with
+    the store) on its writer process, for --profile-seconds. Returns the spies started, or []
+    while it is not time yet."""
+    if time.monotonic() - started < PROFILE_AFTER:
+        return []
+    prefix, seconds = profile
+    spies = [(spy(app.proc.pid, seconds, f"{prefix}-app.raw"), f"{prefix}-app")]
+    if store:
+        writers = [c for c in psutil.Process(app.proc.pid).children(recursive=True)
+                   if "dashboard.storage.writer" in c.cmdline()]
+        if writers:
+            spies.append((spy(writers[0].pid, seconds, f"{prefix}-writer.raw"), f"{prefix}-writer"))
+    return spies
+
+
+def ingest(args, store, data_dir, extra_args=(), root=ROOT, profile=None):
     """Publish every message as fast as the app takes them; events/s until all are accepted
-    (and, with the store, written)."""
+    (and, with the store, written). With `profile` (prefix, seconds), py-spy samples the app and
+    its writer process for that long, PROFILE_AFTER s into the stream, and their summaries are
+    written to prefix-app.txt and prefix-writer.txt."""
     publisher = TestPublisher()
     extra = ["--zmq", publisher.endpoint, "--log-level", "WARNING", "--data-dir", data_dir,
              "--max-events", str(args.events * 2), "--retention-days", "3650",
@@ -102,13 +155,17 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT):
               else messages(args.events, end - 7 * 86400, end))
     app = AppProcess(*extra, *extra_args, async_mode=args.async_mode, root=root)
     publisher.wait_for_subscriber()
-    parts0, bench0 = cpu_parts(app.proc.pid), sum(psutil.Process().cpu_times()[:2])
+    parts0, bench0 = cpu_parts(app.proc.pid), psutil.Process().cpu_times()[:2]
+    split0 = user_system(app.proc.pid)
     disk0 = disk_written(app.proc.pid)
     sent, t0 = 0, time.monotonic()
     done = 0
+    spies = []
     for frames in source:
         publisher.send(frames)
         sent += 1
+        if profile and not spies and sent % 1000 == 0:
+            spies = start_profiles(app, store, profile, t0)
         if sent - done >= IN_FLIGHT:
             # Sustained rate: with the store, "done" means written, so its queue never overflows.
             while sent - done >= IN_FLIGHT // 2:
@@ -126,16 +183,30 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT):
     seconds = time.monotonic() - t0
     disk = disk_written(app.proc.pid) - disk0
     shares = core_shares(parts0, cpu_parts(app.proc.pid), seconds)
-    shares["benchmark (publisher)"] = round(
-        (sum(psutil.Process().cpu_times()[:2]) - bench0) / seconds * 100)
+    bench1 = psutil.Process().cpu_times()[:2]
+    shares["benchmark (publisher)"] = round((sum(bench1) - sum(bench0)) / seconds * 100)
+    # µs of user and of system CPU per event, by process (a child started since counts from 0)
+    split = {name: {"user": round((user - split0.get(name, (0.0, 0.0))[0]) / sent * 1e6, 1),
+                    "system": round((system - split0.get(name, (0.0, 0.0))[1]) / sent * 1e6, 1)}
+             for name, (user, system) in user_system(app.proc.pid).items()}
+    split["benchmark (publisher)"] = {"user": round((bench1[0] - bench0[0]) / sent * 1e6, 1),
+                                      "system": round((bench1[1] - bench0[1]) / sent * 1e6, 1)}
     health = app.json("/healthz")
     publisher.close()
+    from bench.ingest import profile_summary  # (bench.ingest imports this module)
+    for proc, prefix in spies:
+        proc.wait(120)
+        if pathlib.Path(f"{prefix}.raw").exists():
+            what = "the writer process" if prefix.endswith("writer") else "the app's threads"
+            profile_summary(f"{prefix}.raw", f"{prefix}.txt", what=what)
+            pathlib.Path(f"{prefix}.raw").unlink()
     return app, {"events": sent, "accepted_per_s": round(sent / accepted_s),
                  "written_per_s": round(sent / written_s) if written_s else None,
                  "rejected": health["counters"]["rejected_total"],
                  "store_dropped": health["store"]["dropped"] if health["store"] else None,
                  "disk_written_bytes_per_event": round(disk / sent),
-                 "percent_of_a_core": shares}
+                 "percent_of_a_core": shares,
+                 "cpu_us_per_event_user_system": split}
 
 
 def disk_written(pid):
@@ -303,6 +374,13 @@ def main():
                              "app), in the same run")
     parser.add_argument("--baseline-ref", help="also ingest with the store through the app at "
                         "this git ref, in the same rounds")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="then one more run of each arm under py-spy (its figures apart, in "
+                             "profiled_runs): the app's and the writer process's summaries in "
+                             "PREFIX-without-store-app.txt, PREFIX-with-store-app.txt and "
+                             "PREFIX-with-store-writer.txt")
+    parser.add_argument("--profile-seconds", type=float, default=20.0,
+                        help=f"with --profile: seconds sampled, from {PROFILE_AFTER:g} s into the stream")
     args = parser.parse_args()
     if args.ingest_runs < 1:
         parser.error("--ingest-runs must be at least 1")
@@ -371,6 +449,17 @@ def main():
                 print(json.dumps({name: out["queries"][name]}), file=sys.stderr, flush=True)
         finally:
             app.stop()
+        if args.profile:  # one more run of each arm, under py-spy: not in the figures above
+            out["profiled_runs"] = {}
+            for name, store in (("without_store", False), ("with_store", True)):
+                prefix = f"{args.profile}-{name.replace('_', '-')}"
+                data_dir = f"{tmp}/profiled-{name}"
+                app, result = ingest(args, store, data_dir, profile=(prefix, args.profile_seconds))
+                app.stop()
+                shutil.rmtree(data_dir, ignore_errors=True)
+                out["profiled_runs"][name] = dict(result, profiles=sorted(
+                    str(p) for p in pathlib.Path(prefix).parent.glob(pathlib.Path(prefix).name + "-*.txt")))
+                print(json.dumps({f"profiled {name}": result}), file=sys.stderr, flush=True)
     ws, wo = out["ingest"]["with_store"], out["ingest"]["without_store"]
     out["ingest"]["accepted_rate_ratio_store_over_none"] = round(ws["accepted_per_s"] / wo["accepted_per_s"], 3)
     if baseline:
