@@ -4,14 +4,12 @@ publisher with the captured LAVA 2023.01 events and with events stamped with the
 charts' windows end now).
 
 Chromium is the session-wide `browser` fixture (tests/conftest.py). Screenshots land in
-test-artifacts/screenshots/ (git-ignored); with UPDATE_SCREENSHOTS=1 charts.png goes to
-docs/screenshots/ too.
+test-artifacts/screenshots/ (git-ignored). The README's charts.png, over a week of history, comes
+from scripts/screenshot_charts.py.
 """
 import datetime as dt
 import json
-import os
 import re
-import shutil
 import time
 import urllib.parse
 import uuid
@@ -183,8 +181,6 @@ def test_each_chart_draws_the_stored_events(lab, pages):
     page.select_option(".theme-choice select", "light")
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / "charts.png"))
-    if os.environ.get("UPDATE_SCREENSHOTS"):  # the README's
-        shutil.copyfile(SHOTS / "charts.png", ROOT / "docs" / "screenshots" / "charts.png")
     assert page.errors == [] and page.evaluate("window.__csp") == [], (page.errors, page.evaluate("window.__csp"))
 
 
