@@ -96,22 +96,30 @@ def messages(n, start, end, seed=1):
                user.encode(), json.dumps(data).encode()]
 
 
-def user_system(pid):
-    """{process: (user, system) CPU seconds so far}: the app and each live child (the store's
-    writer process)."""
-    out = {}
+def each_process(pid, read):
+    """[read(process)] of process `pid` and of each of its live children (those that end
+    meanwhile are left out)."""
+    out = []
     try:
         root = psutil.Process(pid)
         for proc in (root, *root.children(recursive=True)):
             try:
-                name = ("app" if proc.pid == pid else "writer process"
-                        if "dashboard.storage.writer" in proc.cmdline() else f"child {proc.pid}")
-                out[name] = tuple(proc.cpu_times()[:2])
+                out.append(read(proc))
             except psutil.NoSuchProcess:
                 pass
     except psutil.NoSuchProcess:
         pass
     return out
+
+
+def user_system(pid):
+    """{process: (user, system) CPU seconds so far}: the app and each live child (the store's
+    writer process)."""
+    def read(proc):
+        name = ("app" if proc.pid == pid else "writer process"
+                if "dashboard.storage.writer" in proc.cmdline() else f"child {proc.pid}")
+        return name, tuple(proc.cpu_times()[:2])
+    return dict(each_process(pid, read))
 
 
 def spy(pid, seconds, raw_path):
@@ -212,17 +220,7 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT, profile=None):
 def disk_written(pid):
     """Bytes the app and its children (the store's writer process) have had written to disk
     (Linux's write_bytes: what reached the block layer, the WAL's and the checkpoints' pages)."""
-    total = 0
-    try:
-        root = psutil.Process(pid)
-        for proc in (root, *root.children(recursive=True)):
-            try:
-                total += proc.io_counters().write_bytes
-            except psutil.NoSuchProcess:
-                pass
-    except psutil.NoSuchProcess:
-        pass
-    return total
+    return sum(each_process(pid, lambda proc: proc.io_counters().write_bytes))
 
 
 def latency(app, path, repeat):
