@@ -113,13 +113,26 @@ def each_process(pid, read):
 
 
 def user_system(pid):
-    """{process: (user, system) CPU seconds so far}: the app and each live child (the store's
-    writer process)."""
+    """{pid: (name, user, system)}: CPU seconds so far of the app and of each live child (the
+    store's writer process). By pid, so that a writer process started again is not measured
+    against the one before it."""
     def read(proc):
         name = ("app" if proc.pid == pid else "writer process"
-                if "dashboard.storage.writer" in proc.cmdline() else f"child {proc.pid}")
-        return name, tuple(proc.cpu_times()[:2])
+                if "dashboard.storage.writer" in proc.cmdline() else "child")
+        return proc.pid, (name, *proc.cpu_times()[:2])
     return dict(each_process(pid, read))
+
+
+def user_system_per_event(before, after, events):
+    """µs of user and of system CPU per event between two user_system() readings, by process name
+    (a process started in between counts from 0; one that ended is left out)."""
+    out = {}
+    for proc, (name, user, system) in after.items():
+        _, user0, system0 = before.get(proc, (name, 0.0, 0.0))
+        part = out.setdefault(name, {"user": 0.0, "system": 0.0})
+        part["user"] += (user - user0) / events * 1e6
+        part["system"] += (system - system0) / events * 1e6
+    return {name: {k: round(v, 1) for k, v in part.items()} for name, part in out.items()}
 
 
 def spy(pid, seconds, raw_path):
@@ -146,6 +159,30 @@ def start_profiles(app, store, profile, started):
     return spies
 
 
+def finish_profiles(spies, profile):
+    """Wait for the spies (killed if they outlive their time by a minute), write each one's
+    summary beside its prefix and remove its raw stacks; returns the summaries written. Says so
+    on stderr when a profile was asked for and none was written."""
+    from bench.ingest import profile_summary  # (bench.ingest imports this module)
+    written = []
+    for proc, prefix in spies:
+        try:
+            proc.wait(profile[1] + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        raw = pathlib.Path(f"{prefix}.raw")
+        if proc.returncode == 0 and raw.exists():
+            what = "the writer process" if prefix.endswith("writer") else "the app's threads"
+            profile_summary(raw, f"{prefix}.txt", what=what)
+            written.append(f"{prefix}.txt")
+        raw.unlink(missing_ok=True)
+    if profile and not written:
+        print(f"no profile written for {profile[0]}: the stream ended before {PROFILE_AFTER:g} s, "
+              "or py-spy failed (it needs ptrace)", file=sys.stderr, flush=True)
+    return written
+
+
 def ingest(args, store, data_dir, extra_args=(), root=ROOT, profile=None):
     """Publish every message as fast as the app takes them; events/s until all are accepted
     (and, with the store, written). With `profile` (prefix, seconds), py-spy samples the app and
@@ -162,18 +199,30 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT, profile=None):
     source = (list(messages(args.events, end - 7 * 86400, end)) if args.pregenerate
               else messages(args.events, end - 7 * 86400, end))
     app = AppProcess(*extra, *extra_args, async_mode=args.async_mode, root=root)
+    spies = []
+    try:
+        return _ingest(args, store, app, publisher, source, spies, profile)
+    except BaseException:
+        for proc, _ in spies:
+            proc.kill()
+        app.stop()
+        publisher.close()
+        raise
+
+
+def _ingest(args, store, app, publisher, source, spies, profile):
+    """ingest()'s stream and figures; the spies it starts go into `spies`."""
     publisher.wait_for_subscriber()
     parts0, bench0 = cpu_parts(app.proc.pid), psutil.Process().cpu_times()[:2]
     split0 = user_system(app.proc.pid)
     disk0 = disk_written(app.proc.pid)
     sent, t0 = 0, time.monotonic()
     done = 0
-    spies = []
     for frames in source:
         publisher.send(frames)
         sent += 1
         if profile and not spies and sent % 1000 == 0:
-            spies = start_profiles(app, store, profile, t0)
+            spies.extend(start_profiles(app, store, profile, t0))
         if sent - done >= IN_FLIGHT:
             # Sustained rate: with the store, "done" means written, so its queue never overflows.
             while sent - done >= IN_FLIGHT // 2:
@@ -193,28 +242,22 @@ def ingest(args, store, data_dir, extra_args=(), root=ROOT, profile=None):
     shares = core_shares(parts0, cpu_parts(app.proc.pid), seconds)
     bench1 = psutil.Process().cpu_times()[:2]
     shares["benchmark (publisher)"] = round((sum(bench1) - sum(bench0)) / seconds * 100)
-    # µs of user and of system CPU per event, by process (a child started since counts from 0)
-    split = {name: {"user": round((user - split0.get(name, (0.0, 0.0))[0]) / sent * 1e6, 1),
-                    "system": round((system - split0.get(name, (0.0, 0.0))[1]) / sent * 1e6, 1)}
-             for name, (user, system) in user_system(app.proc.pid).items()}
+    split = user_system_per_event(split0, user_system(app.proc.pid), sent)
     split["benchmark (publisher)"] = {"user": round((bench1[0] - bench0[0]) / sent * 1e6, 1),
                                       "system": round((bench1[1] - bench0[1]) / sent * 1e6, 1)}
     health = app.json("/healthz")
     publisher.close()
-    from bench.ingest import profile_summary  # (bench.ingest imports this module)
-    for proc, prefix in spies:
-        proc.wait(120)
-        if pathlib.Path(f"{prefix}.raw").exists():
-            what = "the writer process" if prefix.endswith("writer") else "the app's threads"
-            profile_summary(f"{prefix}.raw", f"{prefix}.txt", what=what)
-            pathlib.Path(f"{prefix}.raw").unlink()
-    return app, {"events": sent, "accepted_per_s": round(sent / accepted_s),
+    profiles = finish_profiles(spies, profile)
+    result = {"events": sent, "accepted_per_s": round(sent / accepted_s),
                  "written_per_s": round(sent / written_s) if written_s else None,
                  "rejected": health["counters"]["rejected_total"],
                  "store_dropped": health["store"]["dropped"] if health["store"] else None,
                  "disk_written_bytes_per_event": round(disk / sent),
                  "percent_of_a_core": shares,
                  "cpu_us_per_event_user_system": split}
+    if profile:
+        result["profiles"] = profiles
+    return app, result
 
 
 def disk_written(pid):
@@ -382,6 +425,10 @@ def main():
     args = parser.parse_args()
     if args.ingest_runs < 1:
         parser.error("--ingest-runs must be at least 1")
+    if args.profile and not shutil.which("py-spy"):
+        parser.error("--profile needs py-spy (pip install py-spy)")
+    if args.profile_seconds <= 0:
+        parser.error("--profile-seconds must be positive")
     if args.direct:
         return direct(args)
     out = {"command": "python " + " ".join(sys.argv), "ingest": {}, "queries": {}}
@@ -455,8 +502,7 @@ def main():
                 app, result = ingest(args, store, data_dir, profile=(prefix, args.profile_seconds))
                 app.stop()
                 shutil.rmtree(data_dir, ignore_errors=True)
-                out["profiled_runs"][name] = dict(result, profiles=sorted(
-                    str(p) for p in pathlib.Path(prefix).parent.glob(pathlib.Path(prefix).name + "-*.txt")))
+                out["profiled_runs"][name] = result
                 print(json.dumps({f"profiled {name}": result}), file=sys.stderr, flush=True)
     ws, wo = out["ingest"]["with_store"], out["ingest"]["without_store"]
     out["ingest"]["accepted_rate_ratio_store_over_none"] = round(ws["accepted_per_s"] / wo["accepted_per_s"], 3)

@@ -4,7 +4,7 @@ The charts test's own screenshot (tests/test_charts_browser.py) shows an hour of
 curves are sparse. This fills a fresh store with a week of bench/store.py's synthetic lab (500
 boards changing state and health, jobs flowing, test-shell messages), starts the app on it with a
 ZMQ source on 127.0.0.1 that sends nothing, and takes the Charts view in Debian's Chromium at
-1280x800, the utilisation over 7 days.
+1280x860, the utilisation over 7 days.
 
     python scripts/screenshot_charts.py                  # writes docs/screenshots/charts.png
     python scripts/screenshot_charts.py --out /tmp/c.png --events 20000
@@ -61,7 +61,7 @@ def main():
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page = browser.new_page(viewport={"width": 1280, "height": 860})
                 page.goto(app.url + "/?view=charts", wait_until="networkidle")
                 for chart in CHARTS:
                     page.wait_for_selector(f'.chart[data-chart="{chart}"][data-status="ok"]',

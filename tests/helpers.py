@@ -225,6 +225,7 @@ class LiveView:
         cookie or an Authorization token) and wait for the server's answer to this connection's
         subscribe: a snapshot, or a catch-up."""
         acks = len(self.acks)
+        OPEN_VIEWS.add(self)
         self.client.connect(url or self.url, transports=["websocket"], wait_timeout=10,
                             headers=headers or {})
         wait_until(lambda: any(a.get("ok") for a in self.acks[acks:]) and self.snapshots > 0,
@@ -307,9 +308,16 @@ class LiveView:
 
     def close(self):
         """Disconnect, and stop reconnecting: `disconnect` alone leaves a client whose server went
-        away retrying for as long as the process lives."""
+        away retrying for as long as the process lives. Final: a closed view reconnects no more by
+        itself (python-socketio keeps its aborted reconnect task)."""
         OPEN_VIEWS.discard(self)
+        # No new reconnect loop, and a running one ends after its attempt even if the abort is
+        # missed (its first line clears the abort event).
+        self.client.reconnection = False
+        self.client.reconnection_attempts = 1
         self.client.shutdown()
+        if self.client.connected:  # a reconnect attempt in flight succeeded after the abort
+            self.client.disconnect()
 
 
 def _key(item, ident):
