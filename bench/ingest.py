@@ -34,7 +34,7 @@ import zmq
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import cpu_parts, cpu_with_children, part_costs  # noqa: E402
+from bench.procs import cpu_parts, cpu_with_children, part_costs, profile_summary, py_spy  # noqa: E402
 from bench.store import messages  # noqa: E402
 from bench.wsclient import BenchClient  # noqa: E402
 from tests.helpers import free_port, wait_until  # noqa: E402
@@ -152,10 +152,7 @@ def run_once(checkout, args, tmp, profile=None):
         go.set()
         spy = None
         if profile:
-            spy = subprocess.Popen(["py-spy", "record", "--pid", str(app.proc.pid), "--format", "raw",
-                                    "--nonblocking", "--rate", "200", "--duration",
-                                    str(int(args.duration + 3)), "--output", str(profile)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = py_spy(app.proc.pid, args.duration + 3, profile)
         sent = done.get(timeout=args.duration * 3 + 120)
         total = sent["sent"] + before["counters"]["accepted"]
 
@@ -216,30 +213,6 @@ class Checkout:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.path)],
                        check=False)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
-
-
-def profile_summary(raw_path, out_path, top=40, what="the app's threads"):
-    """py-spy's collapsed stacks (`--format raw`) → the functions by samples inclusive and by self."""
-    total, inclusive, own = 0, {}, {}
-    for line in pathlib.Path(raw_path).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        for name in set(f.rsplit(":", 1)[0] if ":" in f else f for f in frames[1:]):
-            inclusive[name] = inclusive.get(name, 0) + n
-        leaf = frames[-1].rsplit(":", 1)[0]
-        own[leaf] = own.get(leaf, 0) + n
-    lines = [f"{total} samples of {what} while busy (py-spy, --nonblocking)", ""]
-    for title, table in (("by cumulative (the function or what it called)", inclusive),
-                         ("by self (tottime)", own)):
-        lines.append(f"== top {top} {title}: % of samples")
-        for name, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
-            lines.append(f"{100 * n / max(1, total):6.1f}%  {name}")
-        lines.append("")
-    pathlib.Path(out_path).write_text("\n".join(lines))
 
 
 def main():

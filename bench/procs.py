@@ -1,4 +1,7 @@
 """What the benchmarks measure of a server process."""
+import pathlib
+import subprocess
+
 import psutil
 
 
@@ -56,3 +59,36 @@ def part_costs(before, after, events):
     out["other threads, under 1 µs each"] = round(
         sum(v for v, n in rest if v < 1.0 and n.startswith("thread ")), 1)
     return out
+
+
+def py_spy(pid, seconds, raw_path):
+    """py-spy sampling process `pid` for `seconds` (its running threads, at 200 Hz), its collapsed
+    stacks (`--format raw`) into raw_path; the Popen."""
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw",
+                             "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
+                             "--output", str(raw_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(raw_path, out_path, top=40, what="the app's threads"):
+    """py-spy's collapsed stacks (`--format raw`) → the functions by samples inclusive and by self."""
+    total, inclusive, own = 0, {}, {}
+    for line in pathlib.Path(raw_path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        for name in set(f.rsplit(":", 1)[0] if ":" in f else f for f in frames[1:]):
+            inclusive[name] = inclusive.get(name, 0) + n
+        leaf = frames[-1].rsplit(":", 1)[0]
+        own[leaf] = own.get(leaf, 0) + n
+    lines = [f"{total} samples of {what} while busy (py-spy, --nonblocking)", ""]
+    for title, table in (("by cumulative (the function or what it called)", inclusive),
+                         ("by self (tottime)", own)):
+        lines.append(f"== top {top} {title}: % of samples")
+        for name, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"{100 * n / max(1, total):6.1f}%  {name}")
+        lines.append("")
+    pathlib.Path(out_path).write_text("\n".join(lines))

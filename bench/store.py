@@ -53,7 +53,7 @@ import psutil
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import core_shares, cpu_parts  # noqa: E402
+from bench.procs import core_shares, cpu_parts, profile_summary, py_spy  # noqa: E402
 from tests.helpers import AppProcess, TestPublisher, wait_until  # noqa: E402
 
 TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
@@ -135,14 +135,6 @@ def user_system_per_event(before, after, events):
     return {name: {k: round(v, 1) for k, v in part.items()} for name, part in out.items()}
 
 
-def spy(pid, seconds, raw_path):
-    """py-spy sampling process `pid` for `seconds`, its collapsed stacks into raw_path."""
-    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw",
-                             "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
-                             "--output", str(raw_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def start_profiles(app, store, profile, started):
     """With --profile: once PROFILE_AFTER s of the stream have passed, py-spy on the app and (with
     the store) on its writer process, for --profile-seconds. Returns the spies started, or []
@@ -150,12 +142,12 @@ def start_profiles(app, store, profile, started):
     if time.monotonic() - started < PROFILE_AFTER:
         return []
     prefix, seconds = profile
-    spies = [(spy(app.proc.pid, seconds, f"{prefix}-app.raw"), f"{prefix}-app")]
+    spies = [(py_spy(app.proc.pid, seconds, f"{prefix}-app.raw"), f"{prefix}-app")]
     if store:
         writers = [c for c in psutil.Process(app.proc.pid).children(recursive=True)
                    if "dashboard.storage.writer" in c.cmdline()]
         if writers:
-            spies.append((spy(writers[0].pid, seconds, f"{prefix}-writer.raw"), f"{prefix}-writer"))
+            spies.append((py_spy(writers[0].pid, seconds, f"{prefix}-writer.raw"), f"{prefix}-writer"))
     return spies
 
 
@@ -163,7 +155,6 @@ def finish_profiles(spies, profile):
     """Wait for the spies (killed if they outlive their time by a minute), write each one's
     summary beside its prefix and remove its raw stacks; returns the summaries written. Says so
     on stderr when a profile was asked for and none was written."""
-    from bench.ingest import profile_summary  # (bench.ingest imports this module)
     written = []
     for proc, prefix in spies:
         try:
@@ -288,20 +279,20 @@ def timed(fn, repeat):
     return {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1)}
 
 
-def write(store, args, end):
-    """args.events synthetic messages over the 30 days before end, in batches of 5,000 as the
-    writer does; returns events/s."""
+def write(store, events, end, days=30):
+    """`events` synthetic messages over the `days` days before end, stored in batches of 5,000 as
+    the writer does; returns events/s."""
     from dashboard.core.events import parse_frames
     from dashboard.storage.store import row_for
 
     t0 = time.monotonic()
-    for frames in messages(args.events, end - 30 * 86400, end):
+    for frames in messages(events, end - days * 86400, end):
         store.enqueue(row_for(parse_frames(frames), frames, {}, 0.0))
         if len(store.queue) >= 5000:
             store.flush()
     while store.queue:
         store.flush()
-    return round(args.events / (time.monotonic() - t0))
+    return round(events / (time.monotonic() - t0))
 
 
 def agree(got, want, group):
@@ -343,10 +334,10 @@ def direct(args):
         end = time.time()
         plain = EventStore(tmp + "/plain.sqlite3", max_queue=10_000_000)
         plain._count_time = lambda conn, tracker, devices, jobs: ({}, 0)  # no time roll-ups
-        out["written_per_s_without_time_rollups"] = write(plain, args, end)
+        out["written_per_s_without_time_rollups"] = write(plain, args.events, end)
         del plain
         store = EventStore(tmp + "/events.sqlite3", max_queue=10_000_000)
-        out["written_per_s"] = write(store, args, end)
+        out["written_per_s"] = write(store, args.events, end)
         out["write_rate_ratio"] = round(out["written_per_s"] / out["written_per_s_without_time_rollups"], 3)
         out["rollup_rows"] = store._rows("SELECT COUNT(*) AS n FROM rollup_hourly")[0]["n"]
         out["time_rollup_rows"] = store._rows("SELECT COUNT(*) AS n FROM rollup_time")[0]["n"]

@@ -19,26 +19,12 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.store import messages  # noqa: E402
-from dashboard.core.events import parse_frames  # noqa: E402
-from dashboard.storage.store import EventStore, row_for  # noqa: E402
+from bench.store import write  # noqa: E402
+from dashboard.storage.store import EventStore  # noqa: E402
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, AppProcess, TestPublisher  # noqa: E402
 
 CHARTS = ["events-hour", "events-day", "outcomes", "utilisation", "queue"]
 DAYS = 7
-
-
-def fill(path, events, end):
-    """`events` synthetic messages over the DAYS days before `end`, stored as the app stores them."""
-    store = EventStore(str(path))
-    for frames in messages(events, end - DAYS * 86400, end):
-        event = parse_frames(frames)
-        store.enqueue(row_for(event, frames, {}, event.time.timestamp()))
-        if len(store.queue) >= 5000:
-            store.flush()
-    while store.queue:
-        store.flush()
-    store.close()
 
 
 def main():
@@ -54,7 +40,9 @@ def main():
     data_dir = tempfile.mkdtemp(prefix="charts-shot-")
     publisher = app = None
     try:
-        fill(pathlib.Path(data_dir) / "events.sqlite3", args.events, time.time() - 60)
+        store = EventStore(str(pathlib.Path(data_dir) / "events.sqlite3"))
+        write(store, args.events, time.time() - 60, days=DAYS)
+        store.close()
         publisher = TestPublisher()
         app = AppProcess("--zmq", publisher.endpoint, "--data-dir", data_dir)
         publisher.wait_for_subscriber()

@@ -178,8 +178,9 @@ class AppProcess:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-# Every LiveView not yet closed: tests/conftest.py closes those a test left open, so that no client
-# goes on reconnecting (and drawing on the `random` module for its jitter) in later tests.
+# Every LiveView connected and not yet closed: tests/conftest.py closes those a test left open, so
+# that no client goes on reconnecting (and drawing on the `random` module for its jitter) in later
+# tests.
 OPEN_VIEWS = set()
 
 
@@ -218,7 +219,6 @@ class LiveView:
         self.client.on("changes", self._on_changes)
         self.client.on("resync", self._resync)
         self.client.on("status", self.statuses.append)
-        OPEN_VIEWS.add(self)
 
     def connect(self, url=None, headers=None):
         """Connect (to `url` instead, say another web process; with `headers`, such as a session
