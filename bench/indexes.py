@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.store import messages  # noqa: E402
 from dashboard.core.events import parse_frames  # noqa: E402
 from dashboard.core.state import LabState  # noqa: E402
-from dashboard.storage.store import INSERT, EventStore, row_for  # noqa: E402
+from dashboard.storage.store import EventStore, row_for  # noqa: E402
 
 BATCH = 5000
 VARIANTS = {
@@ -109,7 +109,7 @@ def split(rows, tmp):
         batch = rows[i:i + BATCH]
         t0 = time.process_time()
         with store._transaction() as conn:
-            store._write_many(conn, INSERT, batch)
+            store._write_many(conn, store.events_insert, batch)
             t1 = time.process_time()
             pending = store._count_rollups(conn, batch)
             t2 = time.process_time()

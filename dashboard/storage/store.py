@@ -200,6 +200,14 @@ GROUP_COLUMNS = {"device": "device", "device_type": "device_type", "worker": "wo
 # (no LAVA name is "*"): an unfiltered chart reads one row per hour and kind.
 TOTAL = "*"
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
+# SQLite's insert of the events (EventStore.events_insert): a refused row ends the whole transaction
+# at once, which is what a batch does anyway (_insert rolls it back and stores it row by row).
+# Under SQLite's default (ABORT) a statement that refuses a row must undo its own earlier rows, so
+# SQLite copies every page each statement of many rows is about to change, in a transaction already
+# under way, to a statement journal (a temporary file) first: 11.6 KB an event, three quarters of
+# what the writer wrote, and a third of the insert's CPU (bench/indexes.py, docs/performance.md).
+# (The roll-ups' upserts keep theirs: SQLite's DO UPDATE always aborts, whatever the INSERT says.)
+SQLITE_INSERT = INSERT.replace("INSERT INTO", "INSERT OR ROLLBACK INTO", 1)
 # Rows per statement when a batch is written (events, and the roll-ups' upserts). Python's sqlite3
 # lets go of the GIL around each statement's step and must take it back after: with one row a
 # statement, the writer thread queued for the GIL behind the busy hub once per row (up to the
@@ -392,6 +400,7 @@ class EventStore:
     """SQLite file under data_dir; thread-safe: one connection per thread."""
 
     placeholder = "?"
+    events_insert = SQLITE_INSERT
     id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
     # Rows kept in their key's order: a report's days are read as one run of pages, not a page each.
     clustered = " WITHOUT ROWID"
@@ -577,11 +586,11 @@ class EventStore:
         how many of those were stored), and each commit notes how far it got (insert_once)."""
         if self.remote is not None:
             return self._insert_remote(rows)
-        sql = self._sql(INSERT)
+        sql = self._sql(self.events_insert)
         with self._write_lock:  # one batch at a time: the open spans follow the committed rows
             try:
                 with self._transaction() as conn:
-                    self._write_many(conn, INSERT, rows)
+                    self._write_many(conn, self.events_insert, rows)
                     pending = self._count_rollups(conn, rows)
                     if marker is not None:
                         self._mark(conn, marker, len(rows), len(rows))
@@ -1257,6 +1266,7 @@ class PostgresStore(EventStore):
     """
 
     placeholder = "%s"
+    events_insert = INSERT  # (PostgreSQL has no OR ROLLBACK, and no statement journal to spare)
     id_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     clustered = ""
     floor = "CAST(floor({x}) AS BIGINT)"  # CAST alone rounds to the nearest
