@@ -4,7 +4,9 @@ import sys
 
 def main(argv=None):
     """Parse settings, monkey-patch for the async mode, then create and run the app."""
-    from dashboard import config  # standard library only: safe before monkey-patching
+    from dashboard import config, gcpolicy  # standard library only: safe before monkey-patching
+
+    gcpolicy.apply()
 
     try:
         settings = config.load(sys.argv[1:] if argv is None else argv)

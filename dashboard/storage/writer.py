@@ -28,6 +28,7 @@ import struct
 import sys
 import time
 
+from dashboard import gcpolicy
 from dashboard.storage.store import EventStore, os_thread_rlock, sqlite_memory_mb, unpatched
 
 HEADER = struct.Struct("!Q")
@@ -244,7 +245,7 @@ class WriterProcess:
 
     def stats(self):
         return {"pid": self.pid, "restarts": self.restarts,
-                "sqlite_memory_mb": self.state.get("sqlite_memory_mb")}
+                "sqlite_memory_mb": self.state.get("sqlite_memory_mb"), "gc": self.state.get("gc")}
 
 
 # -- the child ------------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ OPS = ("insert", "prune")
 def _report(store):
     return {"dropped": store.dropped, "last_dropped": store.last_dropped,
             "last_error": store.last_error, "out_of_order": store._tracker.out_of_order,
-            "sqlite_memory_mb": sqlite_memory_mb()}
+            "sqlite_memory_mb": sqlite_memory_mb(), "gc": gcpolicy.stats()}
 
 
 def serve(store, read, write, rfd, wfd):
@@ -284,6 +285,7 @@ def main(argv):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # History can wait; the live view cannot. When the cores are all busy, the app comes first.
     os.nice(NICE)
+    gcpolicy.apply()  # each batch's rows are containers, alive until it is written
     rfd, wfd = 0, os.dup(1)
     os.dup2(2, 1)  # nothing printed may reach the pipe
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
