@@ -4,9 +4,7 @@ import sys
 
 def main(argv=None):
     """Parse settings, monkey-patch for the async mode, then create and run the app."""
-    from dashboard import config, gcpolicy  # standard library only: safe before monkey-patching
-
-    gcpolicy.apply()
+    from dashboard import config  # standard library only: safe before monkey-patching
 
     try:
         settings = config.load(sys.argv[1:] if argv is None else argv)

@@ -28,7 +28,6 @@ import struct
 import sys
 import time
 
-from dashboard import gcpolicy
 from dashboard.storage.store import EventStore, os_thread_rlock, sqlite_memory_mb, unpatched
 
 HEADER = struct.Struct("!Q")
@@ -245,7 +244,7 @@ class WriterProcess:
 
     def stats(self):
         return {"pid": self.pid, "restarts": self.restarts,
-                "sqlite_memory_mb": self.state.get("sqlite_memory_mb"), "gc": self.state.get("gc")}
+                "sqlite_memory_mb": self.state.get("sqlite_memory_mb")}
 
 
 # -- the child ------------------------------------------------------------------------------------
@@ -255,7 +254,7 @@ OPS = ("insert", "prune")
 def _report(store):
     return {"dropped": store.dropped, "last_dropped": store.last_dropped,
             "last_error": store.last_error, "out_of_order": store._tracker.out_of_order,
-            "sqlite_memory_mb": sqlite_memory_mb(), "gc": gcpolicy.stats()}
+            "sqlite_memory_mb": sqlite_memory_mb()}
 
 
 def serve(store, read, write, rfd, wfd):
@@ -285,7 +284,6 @@ def main(argv):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # History can wait; the live view cannot. When the cores are all busy, the app comes first.
     os.nice(NICE)
-    gcpolicy.apply()  # each batch's rows are containers, alive until it is written
     rfd, wfd = 0, os.dup(1)
     os.dup2(2, 1)  # nothing printed may reach the pipe
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,

@@ -2,7 +2,6 @@
 from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
-from dashboard import gcpolicy
 from dashboard.core.redact import redact
 from dashboard.live.health import labs_summary, store_health, summary as health_summary
 from dashboard.web.auth import viewing
@@ -55,7 +54,6 @@ def healthz():
         # Several labs (docs/labs.md): each one's sources, LAVA API, store and alerts; the
         # sections above then count every lab together and `lava`, `store`, `alerts` are null.
         "labs": labs_summary(ext),
-        "gc": gcpolicy.stats(),  # this process's garbage collector (dashboard/gcpolicy.py)
     })
     body["counters"]["over_limit"] = state.over_limit  # objects the model's limits kept out
     body["ok"] = not degraded
