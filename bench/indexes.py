@@ -6,7 +6,10 @@ ratio). This measures, for each candidate left out (and the pairs that overlap: 
 (kind, ts), (device, id) and (device, ts)), in a fresh SQLite store of the same rows:
 - the writer's CPU per row, the store's own batched insert (EventStore._insert: the row, its
   indexes, the roll-ups), in this process, batches of 5,000;
+- the bytes it writes per row (to files, SQLite's temporary statement journal included);
 - the latency of the history queries the API makes (the store's own methods), median of --repeat.
+One more variant keeps every index and inserts the events with SQLite's default conflict handling
+instead of the store's INSERT OR ROLLBACK (storage/store.py, SQLITE_INSERT).
 The baseline is the store with every index, measured first and last in the same run (ratios are
 against the mean of the two). Once more with every index, the insert is split into its parts
 (`writer_split_us_per_row`: the events table's rows and indexes, the roll-ups, the commit), as
@@ -28,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.store import messages  # noqa: E402
 from dashboard.core.events import parse_frames  # noqa: E402
 from dashboard.core.state import LabState  # noqa: E402
-from dashboard.storage.store import EventStore, row_for  # noqa: E402
+from dashboard.storage.store import INSERT, EventStore, row_for  # noqa: E402
 
 BATCH = 5000
 VARIANTS = {
@@ -39,6 +42,9 @@ VARIANTS = {
     "without events_device_ts (device, ts)": ("events_device_ts",),
     "without both (x, id)": ("events_kind", "events_device"),
     "without both (x, ts)": ("events_kind_ts", "events_device_ts"),
+    # Every index, and SQLite's default conflict handling (ABORT) instead of the store's OR
+    # ROLLBACK: each statement of many rows first copies the pages it changes to a statement journal.
+    "all indexes, plain INSERT (a statement journal)": ("plain INSERT",),
 }
 
 
@@ -77,17 +83,27 @@ def queries(end, middle_id):
     }
 
 
+def written_bytes():
+    """Bytes this process has written (to files, temporary ones included), as Linux counts them."""
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
+
+
 def measure(rows, drop, end, repeat, path):
     store = EventStore(path)
+    if "plain INSERT" in drop:
+        store.events_insert = INSERT
     with store._transaction() as conn:
         for index in drop:
-            conn.execute(f"DROP INDEX {index}")
-    t = time.process_time()
+            if index != "plain INSERT":
+                conn.execute(f"DROP INDEX {index}")
+    t, w = time.process_time(), written_bytes()
     for i in range(0, len(rows), BATCH):
         assert store._insert(rows[i:i + BATCH]) == len(rows[i:i + BATCH]), store.last_error
     insert = (time.process_time() - t) / len(rows) * 1e6
     middle_id = len(rows) // 2
-    out = {"writer_cpu_us_per_row": round(insert, 2), "query_ms": {}}
+    out = {"writer_cpu_us_per_row": round(insert, 2),
+           "written_bytes_per_row": round((written_bytes() - w) / len(rows)), "query_ms": {}}
     for query, fn in queries(end, middle_id).items():
         fn(store)  # warm the page cache, as a running store is
         times = []

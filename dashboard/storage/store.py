@@ -204,8 +204,8 @@ INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' 
 # at once, which is what a batch does anyway (_insert rolls it back and stores it row by row).
 # Under SQLite's default (ABORT) a statement that refuses a row must undo its own earlier rows, so
 # SQLite copies every page each statement of many rows is about to change, in a transaction already
-# under way, to a statement journal (a temporary file) first: 11.6 KB an event, three quarters of
-# what the writer wrote, and a third of the insert's CPU (bench/indexes.py, docs/performance.md).
+# under way, to a statement journal (a temporary file) first: in bench/indexes.py, 13 KB of the 21 KB
+# the insert wrote per event, and 1.28 times its CPU (docs/performance.md, "The statement journal").
 # (The roll-ups' upserts keep theirs: SQLite's DO UPDATE always aborts, whatever the INSERT says.)
 SQLITE_INSERT = INSERT.replace("INSERT INTO", "INSERT OR ROLLBACK INTO", 1)
 # Rows per statement when a batch is written (events, and the roll-ups' upserts). Python's sqlite3
