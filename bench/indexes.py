@@ -32,6 +32,7 @@ from bench.store import messages  # noqa: E402
 from dashboard.core.events import parse_frames  # noqa: E402
 from dashboard.core.state import LabState  # noqa: E402
 from dashboard.storage.store import INSERT, EventStore, row_for  # noqa: E402
+from tests.helpers import written_bytes  # noqa: E402
 
 BATCH = 5000
 VARIANTS = {
@@ -42,10 +43,10 @@ VARIANTS = {
     "without events_device_ts (device, ts)": ("events_device_ts",),
     "without both (x, id)": ("events_kind", "events_device"),
     "without both (x, ts)": ("events_kind_ts", "events_device_ts"),
-    # Every index, and SQLite's default conflict handling (ABORT) instead of the store's OR
-    # ROLLBACK: each statement of many rows first copies the pages it changes to a statement journal.
-    "all indexes, plain INSERT (a statement journal)": ("plain INSERT",),
 }
+# Every index, and SQLite's default conflict handling (ABORT) instead of the store's OR ROLLBACK:
+# each statement of many rows first copies the pages it changes to a statement journal.
+PLAIN_INSERT = "all indexes, plain INSERT (a statement journal)"
 
 
 def stored_rows(n, end):
@@ -83,20 +84,13 @@ def queries(end, middle_id):
     }
 
 
-def written_bytes():
-    """Bytes this process has written (to files, temporary ones included), as Linux counts them."""
-    with open("/proc/self/io") as io:
-        return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
-
-
-def measure(rows, drop, end, repeat, path):
+def measure(rows, drop, end, repeat, path, plain=False):
     store = EventStore(path)
-    if "plain INSERT" in drop:
+    if plain:
         store.events_insert = INSERT
     with store._transaction() as conn:
         for index in drop:
-            if index != "plain INSERT":
-                conn.execute(f"DROP INDEX {index}")
+            conn.execute(f"DROP INDEX {index}")
     t, w = time.process_time(), written_bytes()
     for i in range(0, len(rows), BATCH):
         assert store._insert(rows[i:i + BATCH]) == len(rows[i:i + BATCH]), store.last_error
@@ -145,11 +139,12 @@ def main():
     end = time.time()
     rows = stored_rows(args.events, end)
     out = {"command": "python " + " ".join(sys.argv), "rows": len(rows), "variants": {}}
-    order = list(VARIANTS) + ["all indexes (again)"]
+    order = list(VARIANTS) + [PLAIN_INSERT, "all indexes (again)"]
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(order):
             drop = VARIANTS.get(name, ())
-            out["variants"][name] = measure(rows, drop, end, args.repeat, f"{tmp}/{i}.sqlite3")
+            out["variants"][name] = measure(rows, drop, end, args.repeat, f"{tmp}/{i}.sqlite3",
+                                            plain=name == PLAIN_INSERT)
             print(json.dumps({name: out["variants"][name]}), file=sys.stderr, flush=True)
         out["writer_split_us_per_row"] = split(rows, tmp)
     first, last = out["variants"]["all indexes"], out["variants"]["all indexes (again)"]

@@ -62,7 +62,8 @@ DEVICES = 500
 IN_FLIGHT = 40_000  # keep ZMQ's and the store's queues far from their limits: nothing may be dropped
 # How often the flow control asks /healthz how far the app got, while IN_FLIGHT // 2 events are
 # still in flight (so the app never runs dry in between). Each request takes the app about 1 ms of
-# CPU with the store: every 10 ms, that was 2-4 % of the app's CPU in the arm with the store.
+# CPU with the store: every 10 ms, the app's HTTP handling took 5 % of its py-spy samples in the
+# arm with the store (docs/performance.md, "The statement journal").
 POLL_S = 0.05
 
 

@@ -207,6 +207,8 @@ INSERT = f"INSERT INTO events ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' 
 # under way, to a statement journal (a temporary file) first: in bench/indexes.py, 13 KB of the 21 KB
 # the insert wrote per event, and 1.28 times its CPU (docs/performance.md, "The statement journal").
 # (The roll-ups' upserts keep theirs: SQLite's DO UPDATE always aborts, whatever the INSERT says.)
+# A caller must not catch a refused row's error and go on in the same transaction: SQLite has
+# rolled it back already, and what follows would commit on its own.
 SQLITE_INSERT = INSERT.replace("INSERT INTO", "INSERT OR ROLLBACK INTO", 1)
 # Rows per statement when a batch is written (events, and the roll-ups' upserts). Python's sqlite3
 # lets go of the GIL around each statement's step and must take it back after: with one row a
