@@ -1,16 +1,22 @@
-"""Delays between retries: 1, 2, 4 … up to a ceiling, with jitter. Pure: the randomness is passed in.
+"""Delays between retries: 1, 2, 4 … up to a ceiling, with jitter. Pure: the randomness is passed in
+(by default a generator of its own, JITTER).
 
 Used by every loop that retries (the REST reconciler, event-socket discovery, Redis, the ZMQ source),
 which is why it lives in core/: sources and live can both import it.
 """
 import random
 
+# The jitter's own generator: the random module's shared one is what tests and libraries seed and
+# draw from (Hypothesis warns when another thread draws while it generates), and a retry loop in a
+# thread of its own must neither steer nor be steered by them.
+JITTER = random.Random().random
+
 
 class Backoff:
     """first, 2×first, 4×first … up to `ceiling` seconds, times a jitter in [0.8, 1.2) from `rng`
     so that many dashboards do not retry in step."""
 
-    def __init__(self, first=1.0, ceiling=60.0, rng=random.random):
+    def __init__(self, first=1.0, ceiling=60.0, rng=JITTER):
         self.first, self.ceiling, self.rng = first, ceiling, rng
         self.attempt = 0
 

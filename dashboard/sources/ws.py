@@ -17,14 +17,13 @@ query.
 """
 import json
 import logging
-import random
 import time
 import urllib.parse
 
 import websocket
 from websocket._abnf import continuous_frame, frame_buffer  # pinned: websocket-client==1.9.2
 
-from dashboard.core.backoff import Backoff
+from dashboard.core.backoff import JITTER, Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.redact import scrub
 
@@ -118,7 +117,7 @@ class WsSource:
     """A WebSocket client of lava-publisher, made anew (with backoff) whenever it dies."""
 
     def __init__(self, url, topic_prefix, sleep, status, max_message_size, headers=None,
-                 clock=time.monotonic, rng=random.random, connect=None, ping_every=PING_EVERY,
+                 clock=time.monotonic, rng=JITTER, connect=None, ping_every=PING_EVERY,
                  silence=SILENCE, secrets=()):
         self.url = url
         self.name = public_name(url)

@@ -18,12 +18,11 @@ socket; it then opens a new one after a backoff. Silence on a live connection is
 ZMTP heartbeats drop a peer that stops answering, and libzmq retries that one itself.
 """
 import logging
-import random
 import time
 
 from zmq.utils.monitor import parse_monitor_message
 
-from dashboard.core.backoff import Backoff
+from dashboard.core.backoff import JITTER, Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.gather import Gather
 from dashboard.sources.handoff import Chunk, HandOff
@@ -280,7 +279,7 @@ class ZmqSource:
     dies. `zmq` is plain pyzmq: the thread is a real one."""
 
     def __init__(self, endpoint, topic_prefix, zmq, sleep, threads, status, max_message_size,
-                 clock=time.monotonic, rng=random.random, gather=0.0, gather_max=None):
+                 clock=time.monotonic, rng=JITTER, gather=0.0, gather_max=None):
         self.endpoint = endpoint
         self.topic_prefix = topic_prefix
         self.zmq = zmq

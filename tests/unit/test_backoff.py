@@ -1,7 +1,9 @@
 """core.backoff: doubling delays with jitter, a ceiling, a reset; pure (the rng is passed in)."""
+import inspect
+
 import pytest
 
-from dashboard.core.backoff import Backoff
+from dashboard.core.backoff import JITTER, Backoff
 
 
 @pytest.mark.unit
@@ -22,3 +24,22 @@ def test_jitter_stays_within_twenty_percent():
 def test_a_loop_that_fails_for_ever_never_overflows():
     backoff = Backoff(first=1.0, ceiling=60.0, rng=lambda: 0.5)
     assert max(backoff.next() for _ in range(5000)) == 60.0
+
+
+@pytest.mark.unit
+def test_the_default_jitter_leaves_the_random_module_alone():
+    """A retry loop's jitter draws from its own generator: whoever seeds the random module (a test,
+    Hypothesis) gets the same numbers whatever the sources' threads retry meanwhile."""
+    import random
+
+    from dashboard.sources.ws import WsSource
+    from dashboard.sources.zmq import ZmqSource
+
+    random.seed(15)
+    expected = [random.random() for _ in range(3)]
+    random.seed(15)
+    delays = [Backoff().next() for _ in range(50)]
+    assert len(set(delays)) > 1  # jittered all the same
+    assert [random.random() for _ in range(3)] == expected
+    for source in (ZmqSource, WsSource):  # the sources' own default
+        assert inspect.signature(source).parameters["rng"].default is JITTER
