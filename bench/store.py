@@ -61,9 +61,8 @@ PROFILE_AFTER = 8.0  # s into the stream before --profile's py-spy starts: past 
 DEVICES = 500
 IN_FLIGHT = 40_000  # keep ZMQ's and the store's queues far from their limits: nothing may be dropped
 # How often the flow control asks /healthz how far the app got, while IN_FLIGHT // 2 events are
-# still in flight (so the app never runs dry in between). Each request takes the app about 1 ms of
-# CPU with the store: every 10 ms, the app's HTTP handling took 5 % of its py-spy samples in the
-# arm with the store (docs/performance.md, "The statement journal").
+# still in flight (so the app never runs dry in between). Every 10 ms, the app's HTTP handling took
+# 5 % of its py-spy samples in the arm with the store (docs/performance.md, "The statement journal").
 POLL_S = 0.05
 
 
@@ -117,13 +116,17 @@ def each_process(pid, read):
     return out
 
 
+def is_writer(proc):
+    """Whether a child of the app is the store's writer process."""
+    return "dashboard.storage.writer" in proc.cmdline()
+
+
 def user_system(pid):
     """{pid: (name, user, system)}: CPU seconds so far of the app and of each live child (the
     store's writer process). By pid, so that a writer process started again is not measured
     against the one before it."""
     def read(proc):
-        name = ("app" if proc.pid == pid else "writer process"
-                if "dashboard.storage.writer" in proc.cmdline() else "child")
+        name = "app" if proc.pid == pid else "writer process" if is_writer(proc) else "child"
         return proc.pid, (name, *proc.cpu_times()[:2])
     return dict(each_process(pid, read))
 
@@ -149,10 +152,9 @@ def start_profiles(app, store, profile, started):
     prefix, seconds = profile
     spies = [(py_spy(app.proc.pid, seconds, f"{prefix}-app.raw"), f"{prefix}-app")]
     if store:
-        writers = [c for c in psutil.Process(app.proc.pid).children(recursive=True)
-                   if "dashboard.storage.writer" in c.cmdline()]
+        writers = [pid for pid in each_process(app.proc.pid, lambda p: is_writer(p) and p.pid) if pid]
         if writers:
-            spies.append((py_spy(writers[0].pid, seconds, f"{prefix}-writer.raw"), f"{prefix}-writer"))
+            spies.append((py_spy(writers[0], seconds, f"{prefix}-writer.raw"), f"{prefix}-writer"))
     return spies
 
 

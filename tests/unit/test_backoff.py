@@ -1,9 +1,12 @@
 """core.backoff: doubling delays with jitter, a ceiling, a reset; pure (the rng is passed in)."""
 import inspect
+import random
 
 import pytest
 
 from dashboard.core.backoff import JITTER, Backoff
+from dashboard.sources.ws import WsSource
+from dashboard.sources.zmq import ZmqSource
 
 
 @pytest.mark.unit
@@ -30,11 +33,6 @@ def test_a_loop_that_fails_for_ever_never_overflows():
 def test_the_default_jitter_leaves_the_random_module_alone():
     """A retry loop's jitter draws from its own generator: whoever seeds the random module (a test,
     Hypothesis) gets the same numbers whatever the sources' threads retry meanwhile."""
-    import random
-
-    from dashboard.sources.ws import WsSource
-    from dashboard.sources.zmq import ZmqSource
-
     random.seed(15)
     expected = [random.random() for _ in range(3)]
     random.seed(15)
