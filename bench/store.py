@@ -60,6 +60,9 @@ TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
 PROFILE_AFTER = 8.0  # s into the stream before --profile's py-spy starts: past the start-up
 DEVICES = 500
 IN_FLIGHT = 40_000  # keep ZMQ's and the store's queues far from their limits: nothing may be dropped
+# --in-flight's most: below the smallest queue between the publisher and the store (ZMQ's RCVHWM and
+# the store's queue, 100,000 each), so that a run that loses an event is the app's fault.
+MOST_IN_FLIGHT = 90_000
 # How often the flow control asks /healthz how far the app got, while IN_FLIGHT // 2 events are
 # still in flight (so the app never runs dry in between). Every 10 ms, the app's HTTP handling took
 # 5 % of its py-spy samples in the arm with the store (docs/performance.md, "The statement journal").
@@ -215,18 +218,21 @@ def _ingest(args, store, app, publisher, source, spies, profile):
     split0 = user_system(app.proc.pid)
     disk0 = disk_written(app.proc.pid)
     sent, t0 = 0, time.monotonic()
-    done = 0
+    done, waited = 0, 0.0
+    in_flight = args.in_flight
     for frames in source:
         publisher.send(frames)
         sent += 1
         if profile and not spies and sent % 1000 == 0:
             spies.extend(start_profiles(app, store, profile, t0))
-        if sent - done >= IN_FLIGHT:
+        if sent - done >= in_flight:
             # Sustained rate: with the store, "done" means written, so its queue never overflows.
-            while sent - done >= IN_FLIGHT // 2:
+            wait0 = time.monotonic()
+            while sent - done >= in_flight // 2:
                 health = app.json("/healthz")
                 done = health["store"]["written"] if store else health["counters"]["accepted"]
                 time.sleep(POLL_S)
+            waited += time.monotonic() - wait0
     wait_until(lambda: app.json("/healthz")["counters"]["accepted"] >= sent, timeout=600,
                interval=0.1, what="all accepted")
     accepted_s = time.monotonic() - t0
@@ -251,6 +257,11 @@ def _ingest(args, store, app, publisher, source, spies, profile):
                  "rejected": health["counters"]["rejected_total"],
                  "store_dropped": health["store"]["dropped"] if health["store"] else None,
                  "disk_written_bytes_per_event": round(disk / sent),
+                 # The publisher's time held back by the flow control, of the time to accept all:
+                 # with the store it waits for the writer's commits, which come in batches
+                 # (storage/keeper.py), so a window too small for a batch's round trip holds the
+                 # rate below what the cores allow.
+                 "flow_control_wait_share": round(waited / accepted_s, 3),
                  "percent_of_a_core": shares,
                  "cpu_us_per_event_user_system": split}
     if profile:
@@ -405,6 +416,10 @@ def main():
     parser.add_argument("--devices", type=int, default=DEVICES, help="with --direct")
     parser.add_argument("--ingest-runs", type=int, default=1,
                         help="runs of each ingest arm, alternating; medians compared")
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT,
+                        help="events sent and not yet done (accepted; with the store, written) at "
+                             "which the publisher waits until half are done; at most "
+                             f"{MOST_IN_FLIGHT:,}")
     parser.add_argument("--pregenerate", action="store_true",
                         help="make every message before the app starts (memory: about 0.5 KB "
                              "each), so that the publisher only sends: it shares the 2 cores")
@@ -425,6 +440,8 @@ def main():
         parser.error("--ingest-runs must be at least 1")
     if args.profile and not shutil.which("py-spy"):
         parser.error("--profile needs py-spy (pip install py-spy)")
+    if not 1000 <= args.in_flight <= MOST_IN_FLIGHT:
+        parser.error(f"--in-flight must be from 1,000 to {MOST_IN_FLIGHT:,}")
     if args.profile_seconds <= 0:
         parser.error("--profile-seconds must be positive")
     if args.direct:
