@@ -376,6 +376,8 @@ def open_store(database, default_path):
                      f"for SQLite under data_dir")
 
 
+MAX_QUEUE = 100_000  # events waiting for the writer; past it, history drops them (counted)
+
 # SQLite page caches, in KiB (negative PRAGMA cache_size). Writes share one connection with a big
 # cache: eight indexes over a million rows turn inserts into random disk reads with SQLite's default
 # 2 MB, and the writer falls behind (bench/store.py). Reads have a connection per thread of the pool
@@ -409,7 +411,7 @@ class EventStore:
     # Rounding x down to an integer (x is a column: no placeholder). CAST alone truncates towards 0.
     floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
-    def __init__(self, path, max_queue=100_000, writer_cache_kib=None):
+    def __init__(self, path, max_queue=MAX_QUEUE, writer_cache_kib=None):
         self.path = path
         self.writer_cache_kib = WRITER_CACHE_KIB if writer_cache_kib is None else writer_cache_kib
         self.remote = None  # storage.writer.WriterProcess: batches and retention in a child
@@ -1273,7 +1275,7 @@ class PostgresStore(EventStore):
     clustered = ""
     floor = "CAST(floor({x}) AS BIGINT)"  # CAST alone rounds to the nearest
 
-    def __init__(self, url, max_queue=100_000):
+    def __init__(self, url, max_queue=MAX_QUEUE):
         import psycopg
         from psycopg import conninfo
 
