@@ -1,6 +1,7 @@
 """The store's writer process (--store-writer process, the default for SQLite): a real child process
 writing a real SQLite file, fed by the app (a subprocess with a real ZMQ publisher) or by an
 EventStore in this process."""
+import gc
 import json
 import os
 import signal
@@ -185,6 +186,7 @@ def test_a_batch_larger_than_a_request_goes_in_parts_in_order(tmp_path):
 
 
 def _open_fds():
+    gc.collect()  # (earlier tests' stores, closed when collected: not this test's)
     return len(os.listdir("/proc/self/fd"))
 
 
