@@ -60,6 +60,9 @@ from dashboard.storage.store import MAX_QUEUE as STORE_QUEUE  # noqa: E402
 
 TYPES = ("qemu", "docker", "bbb", "rpi4b", "x86")
 PROFILE_AFTER = 8.0  # s into the stream before --profile's py-spy starts: past the start-up
+# --profile-seconds' most: the benchmark waits that long and a minute more for each py-spy, and
+# py-spy keeps every sample in memory until it ends (200 a second, each a stack per thread).
+MOST_PROFILE_SECONDS = 300.0
 DEVICES = 500
 IN_FLIGHT = 40_000  # keep ZMQ's and the store's queues far from their limits: nothing may be dropped
 # --in-flight's most: a tenth below the smallest queue between the publisher and the store (ZMQ's
@@ -444,8 +447,8 @@ def main():
         parser.error("--profile needs py-spy (pip install py-spy)")
     if not 1000 <= args.in_flight <= MOST_IN_FLIGHT:
         parser.error(f"--in-flight must be from 1,000 to {MOST_IN_FLIGHT:,}")
-    if args.profile_seconds <= 0:
-        parser.error("--profile-seconds must be positive")
+    if not 0 < args.profile_seconds <= MOST_PROFILE_SECONDS:
+        parser.error(f"--profile-seconds must be above 0 and at most {MOST_PROFILE_SECONDS:g}")
     if args.direct:
         return direct(args)
     out = {"command": "python " + " ".join(sys.argv), "ingest": {}, "queries": {}}
