@@ -9,6 +9,7 @@ import collections
 import itertools
 import dataclasses
 
+from dashboard.core import jsontext
 from dashboard.core.events import Event, job_id as valid_job_id
 
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
@@ -22,6 +23,10 @@ RECONCILED = {"device": ("device_type", "state", "health", "worker", "job"),
 # A reconciliation's correction, stored and replayed as an event of its own kind ("correction"),
 # its topic naming the corrected object's stored kind: the store's queries find them by it.
 CORRECTION_KIND = "correction"
+# An unknown topic's data whose text is longer than this (a test-shell message's most) is not kept
+# in its feed entry, only its size: the entry goes to every client, into the change log and the
+# saved model, and a message may be up to --max-message-size. The event history keeps it whole.
+MAX_FEED_DATA = 4096
 STORED_KIND = {"device": "device", "job": "testjob", "worker": "worker"}
 
 
@@ -329,6 +334,10 @@ class LabState:
                  "device_health": device.get("health")}
         if event.kind != "event":
             entry["data"] = d
+            if event.kind != CORRECTION_KIND:  # an unknown topic's data, as LAVA sent it
+                size = len(event.text[4]) if len(event.text) == 5 else len(jsontext.dumps(d))
+                if size > MAX_FEED_DATA:
+                    entry["data"] = {"omitted_characters": size}
         self.recent_events.append(entry)
         self._emit("event", event.uuid, entry, None)
 

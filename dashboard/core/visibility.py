@@ -11,6 +11,7 @@ raw frames or data.
 """
 import collections
 import dataclasses
+import time
 
 OPEN, LAVA, LOGIN = "open", "lava", "login"
 MODES = (OPEN, LAVA, LOGIN)
@@ -71,25 +72,58 @@ def _job_of(jobs, job_id, lab):
                                                           else {"id": job_id})
 
 
-class Visibility:
-    """What LAVA said about private jobs and signed-in viewers: {(username, job id): may see}.
-    Bounded: the oldest answers are forgotten first (and asked again when needed)."""
+# How long an answer of LAVA's holds, in seconds. An answer can change (a job made private because
+# its log leaked a credential, a viewer taken out of a viewing group): past this age it counts as
+# never given, and the job is hidden (default deny) until LAVA has been asked again. A signed-in
+# viewer's answers are asked again from REFRESH_AFTER on, while their session lasts
+# (live.access.ViewerVisibility), and the model's jobs at every reconciliation, so that what a
+# viewer may see does not come and go; an anonymous answer about a job the model no longer holds
+# is not asked again: that job's history is hidden from then on (docs/security.md).
+MAX_AGE = 600.0
+REFRESH_AFTER = 300.0
 
-    def __init__(self, size=100_000):
+
+class Visibility:
+    """What LAVA said about private jobs and signed-in viewers: {(username, job id): may see},
+    each answer for MAX_AGE seconds. Bounded: the oldest answers are forgotten first (and asked
+    again when needed)."""
+
+    def __init__(self, size=100_000, max_age=MAX_AGE, clock=time.monotonic):
         self.size = size
-        self._answers = collections.OrderedDict()
+        self.max_age = max_age
+        self.clock = clock
+        self._answers = collections.OrderedDict()  # key → (may see, when learned); oldest first
 
     def learn(self, username, job_id, visible):
         """LAVA answered whether `username` may see `job_id`."""
         key = (username, job_id)
-        self._answers[key] = bool(visible)
+        self._answers[key] = (bool(visible), self.clock())
         self._answers.move_to_end(key)
         while len(self._answers) > self.size:
             self._answers.popitem(last=False)
 
     def known(self, username, job_id):
-        """True, False, or None when LAVA has not been asked."""
-        return self._answers.get((username, job_id))
+        """True, False, or None when LAVA has not been asked (or answered more than max_age ago)."""
+        answer = self._answers.get((username, job_id))
+        if answer is None or self.clock() - answer[1] > self.max_age:
+            return None
+        return answer[0]
+
+    def age(self, username, job_id):
+        """Seconds since LAVA answered about this pair, or None if it has not."""
+        answer = self._answers.get((username, job_id))
+        return None if answer is None else self.clock() - answer[1]
+
+    def older_than(self, seconds, limit, keep):
+        """Up to `limit` (username, job id) pairs answered more than `seconds` ago whose username
+        keep() takes, oldest first."""
+        now, out = self.clock(), []
+        for key, (_, when) in self._answers.items():  # in the order learned: stops at the first new one
+            if now - when <= seconds or len(out) >= limit:
+                break
+            if keep(key[0]):
+                out.append(key)
+        return out
 
     def forget_user(self, username):
         """A viewer signed out: their answers go with their token."""

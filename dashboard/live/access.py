@@ -14,7 +14,7 @@ import collections
 import logging
 
 from dashboard.live.reconcile import Backoff
-from dashboard.core.visibility import PRIVATE, PUBLIC, identity_lab
+from dashboard.core.visibility import PRIVATE, PUBLIC, REFRESH_AFTER, identity_lab
 
 log = logging.getLogger("dashboard.access")
 API = "/api/v0.2"
@@ -163,31 +163,49 @@ class ViewerVisibility:
                 for username in refresh:
                     self.on_visible(username)
                 refresh.clear()
-                self._wake.wait(5.0)
-                self._wake.clear()
+                if not self._ask_again():
+                    self._wake.wait(5.0)
+                    self._wake.clear()
                 continue
             count += 1
             username, key = item
             token = self.token_of(username)
-            if token is None or self.visibility.known(username, key) is not None:
-                continue  # signed out meanwhile, or already answered
+            before = self.visibility.known(username, key)
+            if token is None or (before is not None
+                                 and self.visibility.age(username, key) < REFRESH_AFTER):
+                continue  # signed out meanwhile, or answered lately
             lab, job_id = key if isinstance(key, tuple) else ("", key)
             try:
                 visible = job_visible(self.rest_for_token(token, lab), job_id)
-            except LavaError as err:  # stays hidden; asked again at the viewer's next subscribe
+            except LavaError as err:  # stays hidden once its answer is too old; asked again
                 self.errors += 1
                 log.debug("visibility of job %s for a viewer: %s", job_id, err.kind)
                 self.sleep(1.0)
                 continue
             self.asked += 1
             self.visibility.learn(username, key, visible)
-            if visible:
+            if visible != bool(before):  # now shown, or no longer: their page is made anew
                 refresh.add(username)
             if len(refresh) and not len(self.queue):
                 for name in refresh:
                     self.on_visible(name)
                 refresh.clear()
             self.sleep(PAUSE)
+
+    def _ask_again(self):
+        """Queue the answers about signed-in viewers that are REFRESH_AFTER old (LAVA's answer may
+        have changed); True if there were any. Signed-out viewers' answers are left to age out."""
+        signed_in = {}  # username → has a token (asked once a round: token_of reads the sessions)
+
+        def keep(username):
+            if username not in signed_in:
+                signed_in[username] = bool(username) and self.token_of(username) is not None
+            return signed_in[username]
+
+        again = self.visibility.older_than(REFRESH_AFTER, MAX_QUEUE // 2, keep)
+        for item in again:
+            self.queue.put(item)
+        return bool(again)
 
     def stats(self):
         """The /healthz section."""

@@ -1,5 +1,7 @@
 """The live model, replayed from the real capture and checked against the real REST answers."""
 
+import json
+
 import pytest
 
 from dashboard.core.events import Event, parse_frames, parse_time
@@ -209,3 +211,29 @@ def test_a_stored_rows_context_is_its_jobs_record_for_a_test_shell_message_only(
         assert replayed.row_context(event("event", other, "u-other")) == {}  # unknown or not an id
     device = event("device", {"device": "qemu-02", "job": 13}, "u-device")
     assert replayed.row_context(device) == {}  # device, testjob, worker rows say it themselves
+
+
+def _unknown(data, uuid):
+    return parse_frames([b"org.lavasoftware.notification", uuid.encode(), b"2026-12-03T08:00:00+00:00",
+                         b"lavaserver", json.dumps(data).encode()])
+
+
+def test_an_unknown_topics_large_data_is_not_kept_in_its_feed_entry_only_its_size():
+    """A feed entry goes to every client, into the change log and the saved model: an unknown
+    topic's data (up to --max-message-size) is kept there only while it is a line's worth."""
+    from dashboard.core.state import MAX_FEED_DATA
+    state = LabState()
+    small = {"note": "n" * 100}
+    large = {"note": "n" * (MAX_FEED_DATA + 1)}
+    state.apply(_unknown(small, "u-small"))
+    changes = state.apply(_unknown(large, "u-large"))
+    kept = {e["uuid"]: e for e in state.recent_events}
+    assert kept["u-small"]["data"] == small
+    size = len(_unknown(large, "x").text[4])
+    assert kept["u-large"]["data"] == {"omitted_characters": size} and size > MAX_FEED_DATA
+    assert [c.data for c in changes] == [kept["u-large"]]  # what the relay sends: the same entry
+    # An event made without its frames' text (not by the parser) is measured by its data's JSON.
+    made = Event("notification", "org.lavasoftware.notification", "u-made",
+                 parse_time("2026-12-03T08:00:01+00:00"), "lavaserver", large)
+    state.apply(made)
+    assert state.recent_events[-1]["data"] == {"omitted_characters": len(json.dumps(large, separators=(",", ":")))}

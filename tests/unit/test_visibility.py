@@ -156,3 +156,85 @@ def test_an_alerts_jobs_are_job_ids_and_shown_only_where_visible():
     shown = public_alert(alert, view)
     assert shown["jobs"] == [7] and shown["hidden_jobs"] == 1
     assert public_alert(alert, Viewing(EVERYONE, {}, Visibility()))["jobs"] == [7, 8]
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_an_answer_of_lavas_holds_for_max_age_then_counts_as_never_given():
+    """LAVA's answer can change (a job made private, a viewer out of a viewing group): an answer
+    older than max_age is no answer, and default deny applies again."""
+    clock = _Clock()
+    visibility = Visibility(max_age=600, clock=clock)
+    visibility.learn("", 7, True)
+    visibility.learn("alice", 8, True)
+    old_job = {"id": 7}  # a job the model no longer holds: only the table's answer says public
+    assert may_see_job(ANONYMOUS, old_job, visibility) and may_see_job(ALICE, {"id": 8}, visibility)
+    clock.now += 600
+    assert visibility.known("", 7) is True and visibility.age("", 7) == 600
+    clock.now += 1
+    assert visibility.known("", 7) is None and visibility.known("alice", 8) is None
+    assert not may_see_job(ANONYMOUS, old_job, visibility)
+    assert not may_see_job(ALICE, {"id": 8}, visibility)
+    visibility.learn("alice", 8, True)  # asked again
+    assert may_see_job(ALICE, {"id": 8}, visibility) and visibility.age("alice", 8) == 0
+
+
+def test_older_than_gives_the_oldest_answers_of_the_viewers_kept_first_and_at_most_limit():
+    clock = _Clock()
+    visibility = Visibility(clock=clock)
+    for i in range(5):
+        visibility.learn("", i, True)  # anonymous answers: not a viewer's to ask again
+        visibility.learn("alice", i, True)
+        visibility.learn("gone", i, True)
+        clock.now += 100
+    keep = lambda username: username == "alice"  # noqa: E731
+    assert visibility.older_than(250, 10, keep) == [("alice", 0), ("alice", 1), ("alice", 2)]
+    assert visibility.older_than(250, 2, keep) == [("alice", 0), ("alice", 1)]
+    assert visibility.older_than(10_000, 10, keep) == []
+    visibility.learn("alice", 0, False)  # answered again: the newest now
+    assert visibility.older_than(250, 10, keep) == [("alice", 1), ("alice", 2)]
+
+
+def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides_the_job():
+    """The viewer's own token asks LAVA again once an answer is REFRESH_AFTER old: taken out of
+    the job's viewing group, they no longer see it, and their page is made anew. Real parts: the
+    fake LAVA over HTTP, LavaRest, ViewerVisibility."""
+    import threading
+
+    from dashboard.core.visibility import REFRESH_AFTER
+    from dashboard.live.access import ViewerVisibility
+    from dashboard.sources.rest import LavaRest
+    from tests.fake_lava import FakeLava
+
+    lava = FakeLava(token="tok-dashboard")
+    job = lava.jobs[0]["id"]
+    lava.private[job] = ("staff",)
+    lava.users["tok-bob"] = ("bob", ["staff"])
+    clock = _Clock()
+    visibility = Visibility(clock=clock)
+    refreshed = []
+    viewers = ViewerVisibility(lambda token, lab: LavaRest(lava.url, token), visibility,
+                               {"bob": "tok-bob"}.get, refreshed.append, lambda s: None,
+                               threading.Event)
+    try:
+        viewers.want("bob", [job])
+        viewers.run(rounds=1)
+        assert visibility.known("bob", job) is True and refreshed == ["bob"]
+        viewers.want("bob", [job])  # answered lately: not asked again
+        assert len(viewers.queue) == 0 and not viewers._ask_again() and viewers.asked == 1
+        lava.users["tok-bob"] = ("bob", [])  # out of the group
+        clock.now += REFRESH_AFTER + 1
+        viewers.run(rounds=1)  # nothing queued: the old answer is asked again
+        assert viewers.asked == 2 and visibility.known("bob", job) is False
+        assert refreshed == ["bob", "bob"]  # the page made anew: the job now hidden
+        clock.now += REFRESH_AFTER + 1
+        viewers.run(rounds=1)  # asked again, the same answer: no page made anew
+        assert viewers.asked == 3 and refreshed == ["bob", "bob"]
+    finally:
+        lava.close()
