@@ -9,7 +9,9 @@ Apprise URLs hold tokens: they are never logged, counted by name or shown; error
 """
 import collections
 import logging
+import re
 import time
+import urllib.parse
 
 from dashboard.core.redact import scrub, split_secrets
 from dashboard.core.state import BoundedSet
@@ -21,11 +23,26 @@ MAX_BACKOFF = 300.0
 SENT_TYPES = {"fired": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLVED"}
 
 
+# A piece of an Apprise URL that may be a token: Apprise puts them anywhere (slack://TA/TB/TC,
+# discord://id/token, tgram://bottoken/chat), and logs the URLs it makes of them at DEBUG
+# ("Slack POST URL: https://hooks.slack.com/services/TA/TB/TC"). At least 8 characters with a
+# digit in them, or 20 without: ordinary words (services, alerts) stay readable in the log.
+_PIECES = re.compile(r"[^/:@?&=#\s]+")
+
+
+def _may_be_token(piece):
+    return len(piece) >= 20 or (len(piece) >= 8 and any(c.isdigit() for c in piece))
+
+
 def secrets_of(urls):
-    """What to take out of any text: the URLs whole, and their passwords and tokens."""
+    """What to take out of any text: the URLs whole, their passwords, and every piece of them
+    that may be a token (after the scheme)."""
     out = list(urls)
     for url in urls:
         out += [v for v in split_secrets(url)[1].values() if v]
+        rest = url.partition("://")[2]
+        out += [p for p in {*_PIECES.findall(rest), *_PIECES.findall(urllib.parse.unquote(rest))}
+                if _may_be_token(p)]
     return out
 
 

@@ -43,3 +43,28 @@ def test_every_log_line_and_traceback_is_scrubbed():
     text = "\n".join(records)
     assert "tok-S3CRET" not in text and "pw-secret" not in text
     assert "<secret> in an argument" in text and "postgresql://u:***@db/x" in text
+
+
+def test_the_tokens_in_apprise_urls_are_scrubbed_as_apprise_logs_them():
+    """Apprise logs the URLs it makes of its own at DEBUG, tokens in the path: every piece of a
+    notification URL that may be a token is a secret, ordinary words are not."""
+    from dashboard.alerts.delivery import secrets_of
+
+    secrets = secrets_of(["slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts",
+                          "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
+                          "tgram://123456789:AABx8iXjE5C-vG4SDhf6ARgdFgxYxhuHb4A/-1001234"])
+    lines = [
+        "Slack POST URL: https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ (cert_verify=True)",
+        "Socket Exception: url: /services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+        "Discord POST URL: https://discord.com/api/webhooks/4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
+        "Telegram POST URL: https://api.telegram.org/bot123456789:AABx8iXjE5C-vG4SDhf6ARgdFgxYxhuHb4A/sendMessage",
+    ]
+    for line in lines:
+        out = scrub(line, secrets)
+        for token in ("T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ", "4174216298",
+                      "JHMHI8qBe7bk2ZwO5U711o3dV_js", "AABx8iXjE5C-vG4SDhf6ARgdFgxYxhuHb4A", "123456789"):
+            assert token not in out, (token, out)
+        assert "<secret>" in out
+    # What is not a token stays readable.
+    assert scrub("POST to https://hooks.slack.com/services/ for #alerts", secrets) == \
+        "POST to https://hooks.slack.com/services/ for #alerts"
