@@ -14,7 +14,7 @@ import pytest
 from dashboard.core.events import MAX_JOB_ID
 from dashboard.storage.store import EventStore
 from tests.fixtures import captured_frames
-from tests.helpers import AppProcess, TestPublisher, wait_until
+from tests.helpers import AppProcess, TestPublisher, message, utc_stamp, wait_until
 
 
 # -- the app: restart, API, feeds, schemathesis --------------------------------------------
@@ -245,3 +245,22 @@ def test_schemathesis_finds_no_500_and_every_response_matches_the_document(lab):
         capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout
+
+
+def test_since_or_until_at_epoch_zero_is_a_time_given(lab):
+    """since=1970-01-01T00:00:00Z is epoch 0: a time given like any other, not "not given" (which
+    would mean the default window)."""
+    publisher, start = lab
+    app = start()
+    old = time.time() - 40 * 86400  # before the default 30 days of bucket=day
+    publish_all(publisher, app, [message("event", utc_stamp(old), "old-1", job=1, message="old")])
+    epoch = "1970-01-01T00:00:00Z"
+    body = app.json(f"/api/v1/stats/events?bucket=day&since={epoch}")
+    assert body["from"] == 0 and [n for _, n in body["series"]["event"]] == [1]
+    default = app.json("/api/v1/stats/events?bucket=day")
+    assert default["from"] > old and "event" not in default["series"]
+    # From epoch 0 to now is more than the hour bucket=second covers: refused, not the last minute.
+    status, _, body = app.get(f"/api/v1/stats/events?bucket=second&since={epoch}")
+    assert (status, body["code"]) == (400, "bad_parameter")
+    body = app.json(f"/api/v1/stats/events?until={epoch}")
+    assert (body["from"], body["to"]) == (-86400, 0) and body["series"] == {}

@@ -27,6 +27,7 @@ import types
 
 from dashboard.core import jsontext, rollups
 from dashboard.core.events import job_id
+from dashboard.core.limits import MAX_NAME_LENGTH
 from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND, STORED_KIND
 from dashboard.core.redact import split_secrets
@@ -274,14 +275,17 @@ def row_for(event, frames, context, received):
         submitter = event.username
     device_type = d.get("device_type", context.get("device_type"))
     state, health = d.get("state"), d.get("health")
-    # Unknown topics may carry anything under these names: only text goes into the columns.
+    # Unknown topics (and `event`) may carry anything under these names, unchecked by the parser:
+    # only text of a name's length goes into the columns, which are keys of the roll-ups and of
+    # the indexes (`data` and `frames` keep the event as received).
     # (Written out, not as a loop: every stored event comes through here, on the loop.)
-    device = device if isinstance(device, str) else None
-    worker = worker if isinstance(worker, str) else None
-    submitter = submitter if isinstance(submitter, str) else None
-    device_type = device_type if isinstance(device_type, str) else None
-    state = state if isinstance(state, str) else None
-    health = health if isinstance(health, str) else None
+    device = device if isinstance(device, str) and len(device) <= MAX_NAME_LENGTH else None
+    worker = worker if isinstance(worker, str) and len(worker) <= MAX_NAME_LENGTH else None
+    submitter = submitter if isinstance(submitter, str) and len(submitter) <= MAX_NAME_LENGTH else None
+    device_type = (device_type if isinstance(device_type, str) and len(device_type) <= MAX_NAME_LENGTH
+                   else None)
+    state = state if isinstance(state, str) and len(state) <= MAX_NAME_LENGTH else None
+    health = health if isinstance(health, str) and len(health) <= MAX_NAME_LENGTH else None
     columns = (event.uuid, event.iso, event.time.timestamp(), received, event.kind, event.topic,
                event.username, job, device, worker, submitter, device_type, state, health)
     # PostgreSQL's text cannot hold NUL: the column copies lose it on both backends (data and frames

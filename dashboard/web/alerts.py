@@ -11,6 +11,7 @@ from dashboard.core.events import job_id
 from dashboard.web import params
 from dashboard.web.auth import request_viewer, viewing
 from dashboard.web.context import chosen_lab, error_body, in_thread, services
+from dashboard.web.feeds import xml_text
 
 bp = Blueprint("alerts", __name__)
 STATUSES = ("firing", "resolved", "all")
@@ -138,5 +139,6 @@ def atom():
         ET.SubElement(author, "name").text = "lava-live-dashboard"
         ET.SubElement(entry, "category", term=alert["rule"])
         ET.SubElement(entry, "content", type="text").text = alert["message"]
-    body = ET.tostring(feed, encoding="unicode", xml_declaration=True)
+    # A device's or worker's name, or a message, may hold a character XML cannot: replaced.
+    body = xml_text(ET.tostring(feed, encoding="unicode", xml_declaration=True))
     return Response(body, mimetype="application/atom+xml")

@@ -3,6 +3,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -22,6 +23,17 @@ EXPORT_PAGE = 2000
 CSV_FIELDS = ("id", "time", "kind", "topic", "username", "job", "device", "worker", "submitter",
               "device_type", "state", "health", "data")
 ATOM = "http://www.w3.org/2005/Atom"
+# The characters XML 1.0 forbids (outside its Char production): C0 controls but tab, LF and CR,
+# lone surrogates, U+FFFE and U+FFFF. ElementTree writes them as they are, and one such character
+# in one event's text makes the whole feed not XML, for every reader.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text):
+    """`text` with each character XML 1.0 forbids replaced by U+FFFD. Pure; run on a feed's whole
+    serialised document, whose only such characters come from its text and attribute values (the
+    tags and the markup are ours), so every value is cleaned, and the stored event is not."""
+    return NOT_XML.sub("\ufffd", text)
 
 
 def title(row):
@@ -41,7 +53,8 @@ def title(row):
 
 @bp.get("/feeds/events.atom")
 def atom():
-    """The newest events as an Atom feed (all text escaped by the XML writer)."""
+    """The newest events as an Atom feed (all text escaped by the XML writer, and what XML
+    cannot hold replaced: xml_text)."""
     filters, since, until = params.event_filters(request.args)
     rows = _in_thread(_store().events, filters, since, until, limit=FEED_ENTRIES)
     rows = viewing().rows(rows, by_submitter="submitter" in filters)
@@ -66,7 +79,7 @@ def atom():
         ET.SubElement(entry, "content", type="text").text = json.dumps(row["data"], sort_keys=True)
         if lava and row["job"] is not None:
             ET.SubElement(entry, "link", href=f"{lava}/scheduler/job/{row['job']}")
-    body = ET.tostring(feed, encoding="unicode", xml_declaration=True)
+    body = xml_text(ET.tostring(feed, encoding="unicode", xml_declaration=True))
     return Response(body, mimetype="application/atom+xml")
 
 

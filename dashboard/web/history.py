@@ -50,6 +50,7 @@ def devices():
 @bp.get("/api/v1/devices/<hostname>")
 def device(hostname):
     """One device with its recent transitions (newest first) and since when it has its health."""
+    hostname = params.path_name(hostname)
     return _with_transitions("device", model(required=True).devices, hostname)
 
 
@@ -64,6 +65,7 @@ def device_jobs(hostname):
     """The last jobs that ran on one device, newest first, each as its last stored state (a
     private job the viewer may not see: its id, state and outcome only, as LAVA's device page
     shows it), and the device's last finished health check among the rows read."""
+    hostname = params.path_name(hostname)
     limit = params.integer(request.args, "limit", 10, 1, DEVICE_JOBS_MAX)
     rows = _in_thread(_store().events, {"kind": JOB, "device": hostname}, limit=DEVICE_JOB_ROWS)
     latest = {}
@@ -110,6 +112,7 @@ def _with_transitions(kind, table, hostname):
 @bp.get("/api/v1/devices/<hostname>/timeline")
 def device_timeline(hostname):
     """State and health bands of one device over a window (24h by default)."""
+    hostname = params.path_name(hostname)
     window = params.DURATIONS[params.choice(request.args, "window", ("24h", "7d"), "24h")]
     end = time.time()
     start = end - window
@@ -189,6 +192,7 @@ def workers():
 @bp.get("/api/v1/workers/<hostname>")
 def worker(hostname):
     """One worker with its recent transitions (newest first)."""
+    hostname = params.path_name(hostname)
     return _with_transitions("worker", model(required=True).workers, hostname)
 
 
@@ -245,8 +249,9 @@ def stats_events():
     bucket = params.choice(a, "bucket", ("hour", "day", "second"), "hour")
     width, default = {"hour": (3600, 86400), "day": (86400, 30 * 86400), "second": (1, 60)}[bucket]
     filters, since, until = params.event_filters(a)
-    until = until or time.time()
-    since = since or until - default
+    # (`is None`, not `or`: epoch 0, since=1970-01-01T00:00:00Z, is a time that was given.)
+    until = time.time() if until is None else until
+    since = until - default if since is None else since
     if bucket == "second" and until - since > 3600:
         raise params.BadParameter("bucket=second covers at most an hour (since to until)")
     store = _store()  # first: several labs and no `lab` is a 400, whatever else is asked

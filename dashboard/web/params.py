@@ -3,10 +3,13 @@ BadParameter, which the API answers with 400 and the one error shape."""
 import re
 
 from dashboard.core.events import MAX_JOB_ID, parse_time
+from dashboard.core.limits import MAX_NAME_LENGTH
 from dashboard.storage.store import FILTERS as FILTER_NAMES  # noqa: F401 (history.py reads it here)
 from dashboard.web.protocol import stored_kind
 
-NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+# A name (hostname, device type, submitter, state...): no NUL (PostgreSQL's text cannot hold it)
+# nor other control character, and no longer than any name the model or the store keeps.
+NAME = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_NAME_LENGTH}}}")
 KIND = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_EVENT_ID = 2**62  # a stored event's id (a cursor), within the databases' integers
 DURATIONS = {"24h": 86400, "7d": 604800}
@@ -28,6 +31,15 @@ def text(args, name, pattern=NAME):
         return None
     if not pattern.fullmatch(value):
         raise BadParameter(f"{name}: not a valid value")
+    return value
+
+
+def path_name(value, name="hostname"):
+    """A name from the URL's path (a device's or a worker's), checked as a query's names are: a
+    BadParameter (400) for one that no object can have, never a query the database refuses."""
+    if len(value) > MAX_NAME_LENGTH or not NAME.fullmatch(value):
+        raise BadParameter(f"{name}: not a valid name (1 to {MAX_NAME_LENGTH} characters, no "
+                           f"control characters)")
     return value
 
 

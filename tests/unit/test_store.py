@@ -2,6 +2,7 @@
 tests/test_pgstore.py), and the database setting's checks."""
 import copy
 import json
+import sqlite3
 import threading
 import time
 
@@ -9,6 +10,7 @@ import pytest
 
 from dashboard.core import records
 from dashboard.core.events import parse_frames
+from dashboard.core.limits import MAX_NAME_LENGTH
 from dashboard.core.state import CORRECTION_KIND, LabState
 from dashboard.live.meta import Meta
 from dashboard.live.reconcile import Reconciler
@@ -194,3 +196,34 @@ def test_corrections_are_history_for_outcomes_timelines_and_the_state_before(tmp
     assert [(r["state"], r["health"]) for r in qemu02_before()] == [("Idle", "Retired")]
     job_before = [r for r in store.state_before("testjob", "job", until) if r["job"] == 13]
     assert [(r["state"], r["health"]) for r in job_before] == [("Finished", "Complete")]
+
+
+@pytest.mark.parametrize("topic", ["org.lavasoftware.event", "org.lavasoftware.custom"])
+def test_a_name_longer_than_a_name_is_not_a_column_nor_a_rollup_key(topic, tmp_path):
+    """`event` and unknown topics are not checked by the parser beyond their message: a worker,
+    device type, state or health longer than MAX_NAME_LENGTH stays out of its column (None, as a
+    non-string does), so it never becomes an index or roll-up key; the data and frames keep it."""
+    long, over, limit = "w" * 300_000, "x" * (MAX_NAME_LENGTH + 1), "x" * MAX_NAME_LENGTH
+    data = {"job": 5, "message": "hello", "worker": long, "device_type": over, "state": over,
+            "health": over}
+    frames = [topic.encode(), b"long-1", b"2026-11-27T10:00:00", b"lavaserver", json.dumps(data).encode()]
+    row = dict(zip(COLUMNS[1:], row_for(parse_frames(frames), frames, {}, 0)))
+    assert [row[c] for c in ("worker", "device_type", "state", "health")] == [None] * 4
+    assert json.loads(row["data"]) == data and json.loads(row["frames"])[4] == frames[4].decode()
+    # At the limit, a name is a name.
+    fits = dict(data, worker=limit, device_type=limit, state=limit, health=limit)
+    frames_fit = [*frames[:4], json.dumps(fits).encode()]
+    frames_fit[1] = b"fits-1"
+    row = dict(zip(COLUMNS[1:], row_for(parse_frames(frames_fit), frames_fit, {}, 0)))
+    assert [row[c] for c in ("worker", "device_type", "state", "health")] == [limit] * 4
+
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(str(path))
+    fill(store, [frames, frames_fit])
+    (stored,) = store.events({"job": 5, "kind": topic.rsplit(".", 1)[1]}, limit=1, before=2)
+    assert stored["worker"] is None and stored["data"]["worker"] == long
+    assert store.events({"worker": limit})[0]["uuid"] == "fits-1"
+    with sqlite3.connect(path) as conn:  # the store's own file: the roll-ups' keys
+        keys = conn.execute("SELECT MAX(LENGTH(worker)), MAX(LENGTH(device_type)) FROM rollup_hourly"
+                            ).fetchone()
+    assert keys == (MAX_NAME_LENGTH, MAX_NAME_LENGTH)
