@@ -144,6 +144,13 @@ def test_every_output_shows_each_viewer_what_lava_shows_them(lab):
             stats = get(app, f"/api/v1/stats/events?{query}", token)
             assert stats.status_code == 403 and stats.json()["code"] == "forbidden", query
         assert get(app, "/api/v1/stats/events?job=1", token).status_code == 200  # a public job
+        # The events chart counts only the test-shell messages of jobs they may see (job 1's):
+        # the private jobs' are in the roll-ups, and per device they would count its messages.
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3000))
+        for query, shown in (("kind=event", 1), ("device=qemu-02", 0),  # job 1 ran on qemu-03
+                             ("bucket=second&since=" + since, 1)):
+            counted = get(app, f"/api/v1/stats/events?{query}", token).json()
+            assert sum(n for _, n in counted["series"].get("event", [])) == shown, (token, query)
     # alice sees her job, not carol's; bob (lab-staff) sees carol's, not alice's.
     for token, mine, theirs in ((ALICE, "901", "902"), (BOB, "902", "901")):
         wait_until(lambda: "hidden" not in get(app, f"/api/v1/jobs/{mine}", token).json()["job"],
@@ -155,6 +162,8 @@ def test_every_output_shows_each_viewer_what_lava_shows_them(lab):
                "902": ("SECRET-GROUP-902", "SECRET-SHELL-902", "priv-carol")}[mine]
         for path in OUTPUTS:
             assert leaks(get(app, path, token).text, allowed=own) == [], (USERS[token][0], path)
+        counted = get(app, "/api/v1/stats/events?kind=event", token).json()["series"]["event"]
+        assert sum(n for _, n in counted) == 2, USERS[token][0]  # job 1's and their own job's
     # A token LAVA does not know is refused, and said so.
     bad = get(app, "/api/v1/state", "tok-nobody-000000")
     assert bad.status_code == 401 and bad.json()["code"] == "unauthorized"

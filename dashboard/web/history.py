@@ -3,6 +3,8 @@
 Documented by /api/v1/openapi.json (dashboard/web/openapi.py). Errors: {"ok": false, "error"}; 400 for a
 bad parameter, 404 for an unknown object, never a 500 for user input.
 """
+import collections
+import math
 import time
 
 from urllib.parse import urlencode
@@ -22,6 +24,8 @@ from dashboard.web.protocol import public_event, public_kind, stored_kind
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
 TRANSITIONS = 100
+# Test-shell messages a restricted viewer's chart counts row by row (stats_events), at most.
+MAX_COUNTED_MESSAGES = 200_000
 JOB = stored_kind("job")  # as the store keeps a job's events (LAVA's topic suffix, testjob)
 
 
@@ -266,8 +270,38 @@ def stats_events():
                           "(docs/security.md)", "forbidden")
     rows = [(ts, public_kind(kind), n)
             for ts, kind, n in _in_thread(store.buckets, width, since, until, filters)]
-    return jsonify({"ok": True, "bucket": bucket, "from": since, "to": until,
-                    "series": history.series_by_kind(rows)})
+    body = {"ok": True, "bucket": bucket, "from": since, "to": until}
+    if not view.sees_all:
+        # The roll-ups count every job's test-shell messages, private ones too: how many messages
+        # a job the viewer may not see sent, second by second, is its data. For such a viewer
+        # they are counted from the rows instead, those of jobs they may see only, or (past
+        # MAX_COUNTED_MESSAGES in the window) left out, and the answer says why.
+        rows = [row for row in rows if row[1] != "event"]
+        if filters.get("kind", "event") == "event":
+            shown = _in_thread(_shown_messages, store, width, since, until, filters, view)
+            if shown is None:
+                body["left_out"] = {"event": f"more than {MAX_COUNTED_MESSAGES:,} test-shell "
+                                    "messages in the window: counted only for a viewer who may "
+                                    "see every job (docs/security.md)"}
+            else:
+                rows = sorted(rows + shown)
+    return jsonify(dict(body, series=history.series_by_kind(rows)))
+
+
+def _shown_messages(store, width, since, until, filters, view, most=MAX_COUNTED_MESSAGES):
+    """[(bucket start, "event", n)] of the test-shell messages of jobs the viewer may see, or None
+    when the window holds more than `most` of them (all jobs')."""
+    rows = store.rows("event", since, until, filters, columns=("ts", "job"), limit=most + 1)
+    if len(rows) > most:
+        return None
+    counts, visible = collections.Counter(), {}
+    for row in rows:
+        job = row["job"]
+        if job not in visible:
+            visible[job] = job is None or view.job_visible(job)
+        if visible[job]:
+            counts[math.floor(row["ts"] / width) * width] += 1
+    return [(b, "event", n) for b, n in counts.items()]
 
 
 def _window(a):
