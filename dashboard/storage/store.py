@@ -381,6 +381,9 @@ def open_store(database, default_path):
 
 
 MAX_QUEUE = 100_000  # events waiting for the writer; past it, history drops them (counted)
+# ... and their stored text (data and frames) at most: a message may be up to --max-message-size,
+# and 100,000 of 1 MiB would be 100 GB.
+MAX_QUEUE_BYTES = 256 << 20
 
 # SQLite page caches, in KiB (negative PRAGMA cache_size). Writes share one connection with a big
 # cache: eight indexes over a million rows turn inserts into random disk reads with SQLite's default
@@ -415,7 +418,7 @@ class EventStore:
     # Rounding x down to an integer (x is a column: no placeholder). CAST alone truncates towards 0.
     floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
-    def __init__(self, path, max_queue=MAX_QUEUE, writer_cache_kib=None):
+    def __init__(self, path, max_queue=MAX_QUEUE, writer_cache_kib=None, max_queue_bytes=MAX_QUEUE_BYTES):
         self.path = path
         self.writer_cache_kib = WRITER_CACHE_KIB if writer_cache_kib is None else writer_cache_kib
         self.remote = None  # storage.writer.WriterProcess: batches and retention in a child
@@ -424,6 +427,10 @@ class EventStore:
         self._write_lock = os_thread_rlock()
         self.queue = collections.deque()
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        # The queued rows' text: added by enqueue (the loop), taken off by flush (a pool thread),
+        # each counter written by one thread only.
+        self._bytes_in = self._bytes_out = 0
         self.dropped = 0
         self.last_dropped = None  # wall time of the last dropped row
         self.written = 0
@@ -502,10 +509,14 @@ class EventStore:
     # -- writing ---------------------------------------------------------------------------
     def enqueue(self, row):
         """Queue one row for the next batch; a full queue drops (and counts) instead of growing."""
-        if len(self.queue) >= self.max_queue:
-            self._drop(1, "queue", "the store's queue is full (%d rows): dropping events from "
-                       "history; the writer is behind", self.max_queue)
+        size = len(row[-1]) + len(row[-2])  # its frames and data: what makes a row large
+        if (len(self.queue) >= self.max_queue
+                or self._bytes_in - self._bytes_out + size > self.max_queue_bytes):
+            self._drop(1, "queue", "the store's queue is full (%d rows, %d MiB at most): dropping "
+                       "events from history; the writer is behind", self.max_queue,
+                       self.max_queue_bytes >> 20)
             return False
+        self._bytes_in += size
         self.queue.append(row)
         return True
 
@@ -516,6 +527,7 @@ class EventStore:
             rows.append(self.queue.popleft())
         if not rows:
             return 0
+        self._bytes_out += sum([len(row[-1]) + len(row[-2]) for row in rows])
         self.in_flight = len(rows)
         try:
             written = self._insert(rows)
@@ -1169,7 +1181,8 @@ class EventStore:
     def stats(self):
         """The /healthz section."""
         dropped, last_dropped = self._losses()
-        return {"file": self.display_name, "queued": len(self.queue), "written": self.written,
+        return {"file": self.display_name, "queued": len(self.queue),
+                "queued_bytes": self._bytes_in - self._bytes_out, "written": self.written,
                 "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
                 "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),

@@ -249,3 +249,22 @@ def test_a_restricted_viewers_message_counts_are_those_of_jobs_they_may_see_or_n
     assert sorted(counts) == [(t0, "event", 1), (t0 + 1, "event", 1)]  # job 1's two, a second apart
     assert _shown_messages(store, 3600, t0, t0 + 60, {}, view, most=6) == [(t0 // 3600 * 3600, "event", 2)]
     assert _shown_messages(store, 3600, t0, t0 + 60, {}, view, most=5) is None  # six in the window
+
+
+def test_the_queue_is_bounded_in_bytes_too_and_a_dropped_row_is_counted(tmp_path):
+    """A message may be up to --max-message-size: the rows waiting for the writer are bounded by
+    their stored text as well as by their number. Full: the next row is dropped and counted;
+    written: there is room again."""
+    store = EventStore(str(tmp_path / "events.sqlite3"), max_queue_bytes=100_000)
+    big = [row_for(parse_frames(f), f, {}, 0.0) for f in (
+        [b"org.lavasoftware.notification", f"big-{i}".encode(), b"2026-12-03T08:00:00+00:00",
+         b"lavaserver", json.dumps({"note": "n" * 20_000}).encode()] for i in range(5))]
+    size = len(big[0][-1]) + len(big[0][-2])
+    assert 40_000 < size < 50_000  # the text twice: data, and the frames that hold it again
+    assert store.enqueue(big[0]) and store.enqueue(big[1])
+    assert not store.enqueue(big[2])  # a third would pass 100,000 bytes
+    stats = store.stats()
+    assert stats["queued"] == 2 and stats["queued_bytes"] == 2 * size and stats["dropped"] == 1
+    assert store.flush() == 2 and store.stats()["queued_bytes"] == 0
+    assert store.enqueue(big[3]) and store.flush() == 1
+    assert store.count() == 3 and store.stats()["dropped"] == 1
