@@ -210,9 +210,12 @@ def labs_summary(services):
 
 
 def _sample(frames, limit=160):
-    """A short, printable excerpt of a message for the log."""
+    """A short, printable excerpt of a message for the log: its topic and uuid, and the size of
+    each other frame. Never their text: a private job's submitter (the username frame) or its
+    description and test-shell messages (the data) must not reach the log (docs/security.md)."""
     try:
-        parts = [bytes(f)[:limit] for f in frames[:6]]
+        parts = [repr(bytes(f)[:limit]) if i < 2 else f"<{len(bytes(f))} bytes>"
+                 for i, f in enumerate(frames[:6])]
     except TypeError:
-        return repr(frames)[:limit]
-    return "[" + ", ".join(repr(p) for p in parts) + (", ...]" if len(frames) > 6 else "]")
+        return f"<not frames: {type(frames).__name__}>"
+    return "[" + ", ".join(parts) + (", ...]" if len(frames) > 6 else "]")

@@ -14,6 +14,7 @@ import uuid
 from dashboard.core.backoff import Backoff
 from dashboard.core.events import Event
 from dashboard.core.state import CORRECTION_KIND, correction_data, correction_topic
+from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 from dashboard.sources.rest import LavaError
 from dashboard.storage.store import row_for
 
@@ -159,7 +160,10 @@ class Reconciler:
                      len(snap.devices), len(snap.workers), len(snap.jobs), self.last_duration)
             return
         for c in corrections[:MAX_LOGGED_CORRECTIONS]:
-            what = ", ".join(f"{f} {old!r} → {new!r}" for f, (old, new) in c["fields"].items())
+            # A job's values beyond what anyone may see of it (its submitter, description) are
+            # named, not quoted: the job may be private (docs/security.md).
+            what = ", ".join(f"{f} {old!r} → {new!r}" if c["kind"] != "job" or f in SHOWN_OF_A_PRIVATE_JOB
+                             else f"{f} changed" for f, (old, new) in c["fields"].items())
             log.warning("reconcile (%s)%s corrected %s %s: %s", reason, self.where, c["kind"],
                         c["id"], what)
         if len(corrections) > MAX_LOGGED_CORRECTIONS:
