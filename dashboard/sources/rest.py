@@ -1,11 +1,19 @@
 """LAVA's REST API (/api/v0.2/) and XML-RPC, read-only: the current state, and where events are.
 
 Every failure becomes a LavaError with a kind (unreachable, timeout, auth, server_error, http_error,
-bad_json, bad_shape) and a message that never holds the token.
+bad_json, bad_shape, too_large) and a message that never holds the token.
+
+Every exchange is bounded (docs/security.md, "What LAVA may answer"): it ends within
+ANSWER_DEADLINE_FACTOR × the timeout however slowly LAVA (or a proxy) drips its answer, each read
+waiting at most the timeout; an answer's body holds at most MAX_ANSWER_BYTES; a listing, all its
+pages together, at most MAX_LIST_RESULTS results and MAX_LIST_BYTES bytes.
 """
 import functools
+import http.client
+import io
 import json
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +27,18 @@ API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")
 MAX_PAGES = 10_000
 MAX_SINGLE_JOB_LOOKUPS = 200
+# The whole of one exchange (connecting, the request, the headers, the body, redirects followed)
+# ends within this many times the timeout, which bounds each read alone: a server that sends a
+# byte now and then would otherwise hold a reconcile, a log tail or a viewer's request for ever.
+ANSWER_DEADLINE_FACTOR = 2
+# One answer's body. A real LAVA 2023.01 page of 100 jobs is about 160 kB (1.6 kB a job, its
+# definition included: ../shared/fixtures/lava-2023.01/rest/jobs.json); this leaves 100 times that.
+MAX_ANSWER_BYTES = 16 << 20
+# One listing, every page together: twice the most jobs the model holds (--max-jobs' 50,000) ...
+MAX_LIST_RESULTS = 100_000
+MAX_LIST_BYTES = 256 << 20  # ... and 16 times the biggest answer
+MAX_XMLRPC_BYTES = 64 << 10  # the event socket's lookup: one short string
+READ_PIECE = 64 << 10
 
 
 class LavaError(Exception):
@@ -27,6 +47,107 @@ class LavaError(Exception):
     def __init__(self, kind, message):
         super().__init__(message)
         self.kind = kind
+
+
+class DeadlinePassed(TimeoutError):
+    """An exchange with LAVA went on past its total deadline."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads, none begun after `deadline` (time.monotonic()) and each waiting at most
+    `timeout` and never past the deadline: however slowly a server sends, reading ends by then."""
+
+    def __init__(self, sock, deadline, timeout):
+        super().__init__()
+        self.sock, self.deadline, self.timeout = sock, deadline, timeout
+        # A file of the socket's own: it keeps the socket open after urllib closes its handle.
+        self.raw = sock.makefile("rb", buffering=0)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlinePassed()
+        clipped = not self.timeout or left < self.timeout
+        self.sock.settimeout(left if clipped else self.timeout)
+        try:
+            return self.raw.readinto(buffer)
+        except socket.timeout:
+            if clipped:  # it waited for what was left of the deadline
+                raise DeadlinePassed() from None
+            raise
+
+    def close(self):
+        if not self.closed:
+            self.raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What http.client reads an answer from (status line, headers, body): a _DeadlineReader."""
+
+    def __init__(self, sock, deadline, timeout):
+        self.sock, self.deadline, self.timeout = sock, deadline, timeout
+
+    def makefile(self, mode="rb", *args, **kwargs):
+        return io.BufferedReader(_DeadlineReader(self.sock, self.deadline, self.timeout))
+
+
+class _Deadline:
+    """An http.client connection of one exchange: connecting waits at most what is left of the
+    deadline, and its answers are read through _DeadlineSocket."""
+
+    def __init__(self, host, *, deadline, timeout=None, **kwargs):
+        self.deadline, self.read_timeout = deadline, timeout
+        left = max(0.001, deadline - time.monotonic())
+        super().__init__(host, timeout=min(timeout, left) if timeout else left, **kwargs)
+        self.response_class = self._answer
+
+    def _answer(self, sock, *args, **kwargs):
+        return http.client.HTTPResponse(_DeadlineSocket(sock, self.deadline, self.read_timeout),
+                                        *args, **kwargs)
+
+
+class _DeadlineHTTP(_Deadline, http.client.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPS(_Deadline, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_DeadlineHTTP, req, deadline=self.deadline)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_DeadlineHTTPS, req, context=self._context, deadline=self.deadline)
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect as urllib does, but leaves its body unread (urllib reads it whole)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        fp.read = lambda *args: b""
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _size(n):
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
 def _scrubbed(method):
@@ -45,7 +166,8 @@ def _scrubbed(method):
 class LavaRest:
     """A small client of one LAVA server."""
 
-    def __init__(self, base_url, token="", timeout=15.0, page_size=100):
+    def __init__(self, base_url, token="", timeout=15.0, page_size=100, max_bytes=MAX_ANSWER_BYTES,
+                 max_results=MAX_LIST_RESULTS, max_list_bytes=MAX_LIST_BYTES):
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {redact(base_url)!r}")
@@ -54,8 +176,12 @@ class LavaRest:
         self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         self.hostname = parts.hostname
         self._token = token or ""
-        self.timeout = timeout
+        self.timeout = timeout  # each read's wait
+        self.deadline = ANSWER_DEADLINE_FACTOR * timeout  # the whole exchange's
         self.page_size = page_size
+        self.max_bytes = max_bytes
+        self.max_results = max_results
+        self.max_list_bytes = max_list_bytes
 
     def _scrub(self, text):
         return text.replace(self._token, "<token>") if self._token else text
@@ -72,11 +198,14 @@ class LavaRest:
         (a job's log: YAML, not JSON)."""
         query = ("?" + urllib.parse.urlencode(params)) if params else ""
         body = self._fetch(self.base + path + query, path, "application/yaml, text/plain",
-                           max_bytes + 1)
+                           max_bytes, cut=True)
         return body[:max_bytes].decode("utf-8", "replace"), len(body) > max_bytes
 
     def _get_url(self, url, what):
-        body = self._fetch(url, what, "application/json")
+        return self._json(self._fetch(url, what, "application/json", self.max_bytes), what)
+
+    @staticmethod
+    def _json(body, what):
         try:
             text = body.decode("utf-8")
             # json.loads recurses per level: a deep answer would raise RecursionError, not ValueError.
@@ -87,41 +216,106 @@ class LavaRest:
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise LavaError("bad_json", f"LAVA answered {what} with something that is not JSON") from None
 
-    def _fetch(self, url, what, accept, max_bytes=None):
-        """The body of a GET (at most max_bytes of it), or raise LavaError."""
-        request = urllib.request.Request(url, headers={"Accept": accept,
-                                                       "User-Agent": "lava-live-dashboard"})
-        if self._token:
+    def _fetch(self, url, what, accept, max_bytes, cut=False, data=None, token=True):
+        """The body of a GET (a POST of `data`), or raise LavaError. The whole exchange ends
+        within self.deadline seconds (kind timeout). A body over max_bytes is refused (kind
+        too_large, unread when its length says so); with `cut`, its first max_bytes + 1 bytes are
+        returned instead (the caller says it was cut)."""
+        headers = {"Accept": accept, "User-Agent": "lava-live-dashboard"}
+        if data is not None:
+            headers["Content-Type"] = "text/xml"
+        request = urllib.request.Request(url, data=data, headers=headers)
+        if self._token and token:
             # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
             request.add_unredirected_header("Authorization", f"Token {self._token}")
+        deadline = time.monotonic() + self.deadline
+        opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline),
+                                             _RedirectHandler())
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                body = resp.read(max_bytes)
+            with opener.open(request, timeout=self.timeout) as resp:
+                length = resp.headers.get("Content-Length", "")
+                if not cut and length.isdigit() and int(length) > max_bytes:
+                    raise self._too_large(what, max_bytes, unread=True)
+                body = self._read(resp, max_bytes + 1, deadline)
+        except LavaError:
+            raise
         except urllib.error.HTTPError as err:
+            err.close()
             raise _http_error(err.code, what, err.headers.get("Content-Type", "")) from None
-        except (socket.timeout, TimeoutError):
-            raise LavaError("timeout", f"no answer from LAVA within {self.timeout:g} s ({what})") from None
+        except (socket.timeout, TimeoutError) as err:  # DeadlinePassed is one
+            raise self._timeout(what, err, deadline) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
+            if isinstance(reason, (socket.timeout, TimeoutError)):  # while connecting
+                raise self._timeout(what, reason, deadline) from None
             raise LavaError("unreachable", self._scrub(f"cannot reach LAVA at {self.base}: {reason}")) from None
         except Exception as err:  # IncompleteRead, a bad header value...: never with the token in it
             raise LavaError("http_error", self._scrub(f"talking to LAVA failed ({what}): "
                                                       f"{type(err).__name__}")) from None
+        if len(body) > max_bytes and not cut:
+            raise self._too_large(what, max_bytes)
         return body
+
+    @staticmethod
+    def _read(resp, limit, deadline):
+        """At most `limit` bytes of the body, a piece at a time, the clock checked between pieces
+        (and by _DeadlineReader before each read from the socket)."""
+        pieces, size = [], 0
+        while size < limit:
+            if time.monotonic() >= deadline:
+                raise DeadlinePassed()
+            piece = resp.read1(min(READ_PIECE, limit - size))
+            if not piece:
+                if resp.length:  # the connection closed before the length it announced
+                    raise http.client.IncompleteRead(b"", resp.length)
+                break
+            pieces.append(piece)
+            size += len(piece)
+        return b"".join(pieces)
+
+    def _timeout(self, what, err, deadline):
+        if isinstance(err, DeadlinePassed) or time.monotonic() >= deadline:
+            return LavaError("timeout", f"LAVA's answer to {what} was not complete within "
+                                        f"{self.deadline:g} s, the deadline of one answer "
+                                        f"({ANSWER_DEADLINE_FACTOR} × the {self.timeout:g} s "
+                                        f"timeout)")
+        return LavaError("timeout", f"no answer from LAVA within {self.timeout:g} s ({what})")
+
+    @staticmethod
+    def _too_large(what, max_bytes, unread=False):
+        return LavaError("too_large", f"LAVA's answer to {what} is larger than {_size(max_bytes)}, "
+                                      f"the limit of one answer"
+                                      + (" (its length says so: not read)" if unread else ""))
 
     @_scrubbed
     def list_all(self, path, params=None, limit=None):
-        """Every result of a paginated list (or the first `limit`), following `next`."""
+        """Every result of a paginated list (or the first `limit`), following `next`; at most
+        max_results results and max_list_bytes bytes in all its pages (kind too_large)."""
         params = dict(params or {}, limit=min(self.page_size, limit or self.page_size))
-        url, results = self.base + path + "?" + urllib.parse.urlencode(params), []
+        url, results, used = self.base + path + "?" + urllib.parse.urlencode(params), [], 0
         for _ in range(MAX_PAGES):
-            page = self._get_url(url, path)
+            left = self.max_list_bytes - used
+            try:
+                body = self._fetch(url, path, "application/json", min(self.max_bytes, left))
+            except LavaError as err:
+                if err.kind == "too_large" and left < self.max_bytes:
+                    raise LavaError("too_large", f"LAVA's pages of {path} add up to more than "
+                                                 f"{_size(self.max_list_bytes)}, the limit of one "
+                                                 f"listing") from None
+                raise
+            used += len(body)
+            page = self._json(body, path)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise LavaError("bad_shape", f"LAVA answered {path} without a results list")
             results.extend(page["results"])
+            if limit and len(results) >= limit:
+                return results[:limit]
+            if len(results) > self.max_results:
+                raise LavaError("too_large", f"LAVA lists more than {self.max_results:,} results "
+                                             f"of {path}, the limit of one listing")
             nxt = page.get("next")
-            if not nxt or (limit and len(results) >= limit):
-                return results[:limit] if limit else results
+            if not nxt:
+                return results
             # LAVA builds `next` from its own idea of its address; behind a proxy that can be
             # wrong, so keep our base and take only the path and query from it.
             parts = urllib.parse.urlsplit(nxt)
@@ -189,10 +383,17 @@ class LavaRest:
         return endpoint, topic if isinstance(topic, str) else None
 
     def _xmlrpc_event_socket(self):
+        """scheduler.get_publisher_event_socket() over XML-RPC (no token: LAVA's XML-RPC takes
+        none in this form), bounded like every exchange; any failure is an http_error, for
+        discovery to fall back to the WebSocket."""
+        call = xmlrpc.client.dumps((), "scheduler.get_publisher_event_socket").encode()
         try:
-            proxy = xmlrpc.client.ServerProxy(self.base + "/RPC2")
-            return proxy.scheduler.get_publisher_event_socket()
-        except Exception as err:  # a Fault, an HTML page instead of XML, a network error
+            answer = self._fetch(self.base + "/RPC2", "XML-RPC", "text/xml", MAX_XMLRPC_BYTES,
+                                 data=call, token=False)
+            return xmlrpc.client.loads(answer)[0][0]
+        except LavaError as err:
+            raise LavaError("http_error", f"XML-RPC event socket lookup failed: {err}") from None
+        except Exception as err:  # a Fault, an HTML page instead of XML, no value
             raise LavaError("http_error", self._scrub(f"XML-RPC event socket lookup failed: "
                                                       f"{type(err).__name__}")) from None
 

@@ -17,12 +17,14 @@ import secrets
 import time
 import urllib.parse
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask_socketio import ConnectionRefusedError
 from werkzeug.exceptions import HTTPException
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from dashboard.core.backoff import Backoff
 from dashboard.core.filters import parse_filter
+from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing, identity,
                                        identity_lab)
 from dashboard.storage import walls
@@ -40,7 +42,14 @@ TOKEN_CACHE_SECONDS = 300.0
 TOKEN_GRACE_SECONDS = 2 * TOKEN_CACHE_SECONDS
 REFUSAL_CACHE_SECONDS = 60.0  # a token LAVA refused is refused again without asking, this long
 MAX_CACHED_TOKENS = 10_000
-MAX_FIELD = 200
+MAX_FIELD = 200  # a username's or a token's characters, in the sign-in form and the header alike
+# After a lab's LAVA failed to say whose a token is (unreachable, too slow, an error: not a
+# refusal), a token it has not vouched for is not asked about for LAVA_RETRY_FIRST seconds,
+# doubling while it keeps failing up to LAVA_RETRY_MOST; then one question at a time. Meanwhile
+# such tokens get 503 (code lava_unavailable); tokens LAVA vouched for (cached) keep working.
+LAVA_RETRY_FIRST = 2.0
+LAVA_RETRY_MOST = 30.0
+LOG_INTERVAL = 30.0  # one warning of a kind at most this often (with how many were held back)
 # Filter names of a wall link's --filter (the page's URL parameters) → Socket.IO criteria.
 WALL_FILTERS = {"device_type": "device_types", "worker": "workers", "device": "devices",
                 "health": "health", "submitter": "submitters", "kind": "kinds", "lab": "labs"}
@@ -90,6 +99,61 @@ class TooManyRefusals(Exception):
         self.wait = wait
 
 
+class LavaUnavailable(Exception):
+    """A lab's LAVA cannot say whose a token is now (it failed, or failed a moment ago and is not
+    asked again yet): try again in `wait` seconds (503)."""
+
+    def __init__(self, wait, kind=None):
+        super().__init__(f"LAVA cannot be reached to check the token: try again in {wait} s")
+        self.wait = wait
+        self.kind = kind  # the LavaError's kind when LAVA was asked just now, else None
+
+
+class LavaOutage:
+    """Which labs' LAVA failed to say whose a token is, and when each may be asked again
+    (LAVA_RETRY_FIRST, doubling to LAVA_RETRY_MOST, one question at a time once that has passed)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self._until = {}  # lab → when its LAVA may be asked again
+        self._backoff = {}  # lab → core.backoff.Backoff, while it fails
+        self._asking = set()  # labs whose LAVA is being asked again after failing
+
+    def wait(self, lab):
+        """Whole seconds before an unknown token may be asked about in this lab (0: now)."""
+        if lab not in self._until:
+            return 0
+        left = self._until[lab] - self.clock()
+        if left <= 0 and lab not in self._asking:
+            return 0
+        return max(1, int(left + 0.999))
+
+    def asking(self, lab):
+        """LAVA is asked now (after it failed: the one question of this lab until it answers)."""
+        if lab in self._until:
+            self._asking.add(lab)
+
+    def answered(self, lab):
+        """LAVA answered (a user, or a refusal): it is asked freely again."""
+        self._until.pop(lab, None)
+        self._backoff.pop(lab, None)
+        self._asking.discard(lab)
+
+    def failed(self, lab):
+        """LAVA could not answer: it is not asked again for a while, longer each time."""
+        backoff = self._backoff.setdefault(lab, Backoff(LAVA_RETRY_FIRST, LAVA_RETRY_MOST))
+        self._until[lab] = self.clock() + backoff.next()
+        self._asking.discard(lab)
+
+    def done(self, lab):
+        """The question ended, however (a bug's exception too): another may be asked."""
+        self._asking.discard(lab)
+
+    def failing(self):
+        """The labs whose LAVA failed last time it was asked ("" for the one unnamed lab)."""
+        return sorted(self._until)
+
+
 class Access:
     """This process's view of who is looking (built by the factory; services.access)."""
 
@@ -110,8 +174,21 @@ class Access:
         self._tokens = collections.OrderedDict()  # → (identity, checked at)
         self._refused = collections.OrderedDict()  # → when LAVA refused it
         self._api_tokens = collections.OrderedDict()  # identity → (an API client's token, when)
+        self.outage = LavaOutage(clock)
+        self._said = RateLimiter(LOG_INTERVAL, clock)
         self.sign_ins = 0
         self.refused = 0
+        self.malformed = 0  # header tokens refused unasked: too long, or not printable ASCII
+        self.lava_errors = 0  # token checks LAVA failed (unreachable, too slow, an error)
+        self.held_back = 0  # token checks answered 503 unasked while LAVA was failing
+
+    def warn(self, key, message, *args):
+        """A warning at most once every LOG_INTERVAL seconds per key, saying how many were held
+        back. Never give it a token."""
+        speak, held = self._said.allow(key)
+        if speak:
+            suffix = f" ({held} more like this since the last report)" if held else ""
+            log.warning(message + suffix, *args)
 
     # -- identities ---------------------------------------------------------------------------
     def answered_at(self, token, lab=""):
@@ -121,8 +198,9 @@ class Access:
 
     def whoami(self, token, lab=""):
         """The identity (core.visibility.identity: "LAB/user" for a named lab) of the user this
-        lab's LAVA says the token belongs to (None: LAVA refuses it), or raises LavaError when
-        LAVA cannot say now. Cached for a few minutes, by the lab and the token's hash."""
+        lab's LAVA says the token belongs to (None: LAVA refuses it), or raises LavaUnavailable
+        when LAVA cannot say now, or failed a moment ago (LavaOutage: it is not asked again yet).
+        Cached for a few minutes, by the lab and the token's hash."""
         digest = (lab, hashlib.sha256(token.encode()).hexdigest())
         cached = self._tokens.get(digest)
         if cached and self.clock() - cached[1] < TOKEN_CACHE_SECONDS:
@@ -130,15 +208,29 @@ class Access:
         refused = self._refused.get(digest)
         if refused is not None and self.clock() - refused < REFUSAL_CACHE_SECONDS:
             return None  # LAVA is not asked again about a token it just refused
+        wait = self.outage.wait(lab)
+        if wait:
+            self.held_back += 1
+            raise LavaUnavailable(wait)
         from dashboard.sources.rest import LavaError
 
+        self.outage.asking(lab)
         try:
             user = self.rest_for_token(token, lab).whoami()
         except LavaError as err:
-            if getattr(err, "status", None) in (401, 403):
-                user = None
-            else:
-                raise
+            if getattr(err, "status", None) not in (401, 403):
+                self.lava_errors += 1
+                self.outage.failed(lab)
+                wait = self.outage.wait(lab)
+                # LavaRest's messages never hold the token they were asked with; and again here.
+                self.warn("lava:" + lab, "cannot check a token with LAVA%s (%s): %s; tokens it has "
+                          "not vouched for get 503 for %d s", f" of lab {lab}" if lab else "",
+                          err.kind, str(err).replace(token, "<token>"), wait)
+                raise LavaUnavailable(wait, err.kind) from None
+            user = None
+        finally:
+            self.outage.done(lab)
+        self.outage.answered(lab)
         if user is None:
             self._refused[digest] = self.clock()
             self._refused.move_to_end(digest)
@@ -238,6 +330,12 @@ class Access:
                 if wait:
                     self.refused += 1
                     raise TooManyRefusals(wait)
+                problem = token_problem(token.strip())
+                if problem:  # LAVA is not asked: it could not be one of its tokens
+                    self.failures.fail("token:" + address)
+                    self.refused += 1
+                    self.malformed += 1
+                    return None, None, f"not a LAVA token: {problem}", None
                 user = self.whoami(token.strip(), lab)
                 if user is None:
                     self.failures.fail("token:" + address)
@@ -260,12 +358,34 @@ class Access:
     def stats(self):
         """The /healthz section: counts only, never a name or a token."""
         return {"mode": self.mode, "sessions": len(self.sessions), "sign_ins": self.sign_ins,
-                "refused": self.refused, "known": len(self.visibility),
+                "refused": self.refused, "malformed": self.malformed,
+                "lava_errors": self.lava_errors, "held_back": self.held_back,
+                "lava_failing": self.outage.failing(), "known": len(self.visibility),
                 "viewer_lookups": self.viewer_visibility.stats() if self.viewer_visibility else None}
 
 
 def access():
     return services().access
+
+
+def token_problem(token):
+    """Why `token` cannot be a LAVA token (None: it may be one): at most MAX_FIELD printable ASCII
+    characters, no spaces. The sign-in form's rule, and the Authorization header's."""
+    if not token:
+        return "it is empty"
+    if len(token) > MAX_FIELD:
+        return f"it is longer than {MAX_FIELD} characters"
+    if any(ord(c) < 33 or ord(c) > 126 for c in token):
+        return "it holds characters other than printable ASCII (no spaces)"
+    return None
+
+
+def lava_unavailable(err):
+    """The 503 of a request whose token LAVA cannot check now, in the one error shape."""
+    response = jsonify({"ok": False, "error": str(err), "code": "lava_unavailable"})
+    response.status_code = 503
+    response.headers["Retry-After"] = str(err.wait)
+    return response
 
 
 def client_address():
@@ -309,9 +429,11 @@ def request_viewer():
                                            lab=lab)
     except TooManyRefusals as err:
         abort(429, str(err))
-    except Exception as err:  # LAVA cannot check a token now: deny, and say why
-        log.warning("cannot check an API token with LAVA: %s", type(err).__name__)
-        viewer, flt, why = None, None, "LAVA cannot check the token now; try again"
+    except LavaUnavailable as err:  # said (rate-limited) by Access.whoami
+        abort(lava_unavailable(err))
+    except Exception as err:  # a bug: deny, and say why
+        access().warn("check", "cannot check a request's token: %s", type(err).__name__)
+        viewer, flt, why = None, None, "the token cannot be checked now; try again"
     if viewer is None:
         abort(401, why)
     g.viewer, g.wall_filter = viewer, flt
@@ -360,9 +482,13 @@ def identify_connection():
         raise ConnectionRefusedError(str(err), {"code": "too_many"}) from None
     except HTTPException as err:  # several labs, and no lab named for the token
         raise ConnectionRefusedError(err.description, {"code": "unauthorized"}) from None
-    except Exception as err:  # LAVA cannot check a token now: deny, and say why
-        log.warning("cannot check a token with LAVA: %s", type(err).__name__)
-        viewer, flt, why, session_id = None, None, "LAVA cannot check the token now; try again", None
+    except LavaUnavailable as err:  # said (rate-limited) by Access.whoami
+        raise ConnectionRefusedError(str(err), {"code": "lava_unavailable",
+                                                "retry_after": err.wait}) from None
+    except Exception as err:  # a bug: deny, and say why
+        access().warn("check", "cannot check a connection's token: %s", type(err).__name__)
+        viewer, flt, session_id = None, None, None
+        why = "the token cannot be checked now; try again"
     if viewer is None:
         code = "wall_link" if isinstance(session.get("wall"), dict) else "unauthorized"
         raise ConnectionRefusedError(why, {"code": code})
@@ -478,14 +604,15 @@ def signin():
     if wait:
         ctl.refused += 1
         return _signin_error(f"Too many failed sign-ins: try again in {wait} s.", username, 429)
-    if not username or not token or len(username) > MAX_FIELD or len(token) > MAX_FIELD \
-            or any(ord(c) < 33 or ord(c) > 126 for c in token):
+    if not username or len(username) > MAX_FIELD or token_problem(token):
         return _signin_error("Give your LAVA username and one of your LAVA API tokens.", username, 400)
     try:
         user = ctl.whoami(token, lab)
-    except Exception:
-        return _signin_error("LAVA cannot be reached to check the token: try again later.",
-                             username, 503)
+    except LavaUnavailable as err:  # said (rate-limited) by Access.whoami
+        return _signin_error(f"{err}.", username, 503, {"Retry-After": str(err.wait)})
+    except Exception as err:  # a bug
+        ctl.warn("check", "cannot check a sign-in's token: %s", type(err).__name__)
+        return _signin_error("The token cannot be checked now: try again later.", username, 503)
     if user != identity(lab, username) or "/" in username:
         ctl.failures.fail("addr:" + address)
         ctl.failures.fail("user:" + username)
@@ -504,9 +631,10 @@ def signin():
     return redirect(url_for("views.index"))
 
 
-def _signin_error(message, username, status):
+def _signin_error(message, username, status, headers=None):
     return render_template("signin.html", error=message, csrf=_csrf_token(), username=username,
-                           wall_error=False, mode=access().mode, labs=_lab_names()), status
+                           wall_error=False, mode=access().mode, labs=_lab_names()), status, \
+        headers or {}
 
 
 def _lab_names():
