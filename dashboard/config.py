@@ -90,7 +90,7 @@ SETTINGS = (
     Setting("secret_key", "", "Key that signs session cookies and wall links; every web process "
             "of a cluster needs the same. Empty: the key in --data-dir/secret_key, created (mode "
             "0600) on first start. Give it in the environment, not on the command line."),
-    Setting("lava_timeout", 15.0, "Seconds to wait for one answer from the LAVA API.", float),
+    Setting("lava_timeout", 15.0, "Seconds one read from the LAVA API may wait; a whole answer must be complete within twice this.", float),
     Setting("reconcile_interval", 300.0, "Seconds between two reconciliations with the REST API "
             "(one also runs when the event source reconnects or has been silent too long).", float),
     Setting("job_log_poll", 2.0, "Seconds between two reads of a followed job's log from LAVA (the "

@@ -23,7 +23,6 @@ from dashboard.live.meta import Meta
 from dashboard.live.tee import Tee
 from dashboard.core.jobtimes import JobTimes
 from dashboard.live.ingest import Ingest
-from dashboard.live.wire import JsonPacket
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import SESSION_ENDED, Relay
 from dashboard.core.state import LabState, Sequence
@@ -118,6 +117,7 @@ class Services:
     viewer_visibility: object = None  # live.access.ViewerVisibility: what signed-in viewers see
     connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
     wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
+    socket_refusals: server.SocketRefusals = None  # Socket.IO messages refused (server.py)
     metrics_connections: server.Connections = None  # --metrics HOST:PORT's (server.serve_apart)
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
@@ -171,9 +171,10 @@ def create_app(overrides=None, settings=None):
     queue = {}
     if role != "all":  # Flask-SocketIO's message queue: an emit from any process reaches every client
         queue = {"message_queue": settings["message_queue"], "channel": settings["redis_prefix"]}
-    # JsonPacket: each packet's JSON written once by orjson (live/wire.py).
+    # Each packet's JSON written once by orjson (live/wire.py); what a client sends is read only
+    # when it is a packet of the protocol, its JSON no deeper than core.limits.MAX_DEPTH (server.py).
     socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False,
-                      serializer=JsonPacket, **queue)
+                      serializer=server.ClientPacket, json=server.ClientJson, **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
     from dashboard.storage import secrets
@@ -193,6 +194,12 @@ def create_app(overrides=None, settings=None):
     app.wsgi_app = errors = server.JsonErrors(app.wsgi_app, settings["async_mode"])
     server.guard_websockets(socketio.server.eio)
     app.extensions["dashboard"] = services = _build_services(settings, key, errors)
+    # After the relay's message budget, which it wraps: a malformed Socket.IO message, an event
+    # with the wrong arguments or none of ours, refused in the one error shape (server.py).
+    services.socket_refusals = server.SocketRefusals()
+    services.socket_refusals.install(socketio)
+    if services.relay:
+        services.relay.refusals = services.socket_refusals  # its counters in /healthz, /metrics
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
                       alerts_api.bp, reports_api.bp, metrics_api.bp):
         app.register_blueprint(blueprint)

@@ -9,7 +9,7 @@ import pytest
 
 from dashboard.core.limits import MAX_NAME_LENGTH
 from tests.helpers import AppProcess, TestPublisher, message, utc_stamp, wait_until
-from tests.pgserver import PostgresServer
+from tests.test_pgstore import pg  # noqa: F401 (the fixture: one PostgreSQL server for the module)
 
 PATHS = ("/api/v1/devices/{}", "/api/v1/devices/{}/jobs", "/api/v1/devices/{}/timeline",
          "/api/v1/workers/{}")
@@ -17,15 +17,6 @@ BAD_NAMES = ["\0", "qemu\0-01", "\x01", "w\x1f", "\x7f", "tab\there", "x" * (MAX
              "y" * 3000]
 # Names that may be an object's: answered as an unknown (404; a device's jobs: none) or known one.
 UNKNOWN = ["nope", "x" * MAX_NAME_LENGTH, "é" * MAX_NAME_LENGTH, "qemu 01"]
-
-
-@pytest.fixture(scope="module")
-def pg():
-    server = PostgresServer()
-    try:
-        yield server.start()
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,6 +11,8 @@ same `epoch` gets only what it missed. Every emit here reaches this process's ow
 What one client may cost is bounded (live/limits.py): `subscribe` is rate-limited per client, a
 snapshot is encoded once per filter and seq and shared, at most one snapshot waits in a client's
 queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
+A message that is not one of the protocol's, or an event with the wrong arguments, never reaches
+these handlers as such: it is refused, counted and answered by server.SocketRefusals.
 """
 import collections
 import hashlib
@@ -168,6 +170,9 @@ class Relay:
         self.snapshots = SnapshotCache()
         self.outbox = Outbox(socketio, max_queue)
         self.budget = MessageBudget(max_messages, clock)
+        # The Socket.IO messages refused before or by a handler (server.SocketRefusals, set by the
+        # factory): malformed, too deep, wrong arguments, unknown events. Counted in stats().
+        self.refusals = None
         if getattr(socketio, "server", None) is not None:  # bound: the app's own SocketIO
             self.budget.install(socketio.server.eio)
         meta.listen(self._meta_changed)
@@ -544,4 +549,5 @@ class Relay:
                 "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,
                 "snapshots_shared": self.snapshots.shared, "flooders_cut_off": self.budget.cut_off,
                 **self.outbox.stats(),
+                **(self.refusals.stats() if self.refusals is not None else {}),
                 **(self.direct.stats() if self.direct is not None else {})}
