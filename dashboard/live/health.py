@@ -214,7 +214,8 @@ def _sample(frames, limit=160):
     each other frame. Never their text: a private job's submitter (the username frame) or its
     description and test-shell messages (the data) must not reach the log (docs/security.md)."""
     try:
-        parts = [repr(bytes(f)[:limit]) if i < 2 else f"<{len(bytes(f))} bytes>"
+        quoted = 2 if len(frames) == 5 else 1  # the uuid only where a uuid is: frame 2 of 5
+        parts = [repr(bytes(f)[:limit]) if i < quoted else f"<{len(bytes(f))} bytes>"
                  for i, f in enumerate(frames[:6])]
     except TypeError:
         return f"<not frames: {type(frames).__name__}>"

@@ -98,7 +98,9 @@ class StoreKeeper:
     def close(self):
         """At exit: commit everything queued, then save the model (plain calls: the hub is ending)."""
         for _ in range(1000):
-            if not self.store.queue:
+            # A flush of the keeper's own may be under way in its pool thread, with rows it took
+            # from the queue: this one waits for it (one flush at a time), then writes the rest.
+            if not self.store.queue and self.store.idle():
                 break
             self.store.flush()
         self.store.save_model(self.state.dump(), self.store.last_id())

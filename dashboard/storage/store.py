@@ -381,9 +381,9 @@ def open_store(database, default_path):
 
 
 MAX_QUEUE = 100_000  # events waiting for the writer; past it, history drops them (counted)
-# ... and their stored text (data and frames) at most: a message may be up to --max-message-size,
-# and 100,000 of 1 MiB would be 100 GB.
-MAX_QUEUE_BYTES = 256 << 20
+# ... and their stored text (data and frames), in characters, at most (those in flight to the
+# writer included): a message may be up to --max-message-size, and 100,000 of 1 MiB would be 100 GB.
+MAX_QUEUE_CHARS = 256 << 20
 
 # SQLite page caches, in KiB (negative PRAGMA cache_size). Writes share one connection with a big
 # cache: eight indexes over a million rows turn inserts into random disk reads with SQLite's default
@@ -418,7 +418,7 @@ class EventStore:
     # Rounding x down to an integer (x is a column: no placeholder). CAST alone truncates towards 0.
     floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
-    def __init__(self, path, max_queue=MAX_QUEUE, writer_cache_kib=None, max_queue_bytes=MAX_QUEUE_BYTES):
+    def __init__(self, path, max_queue=MAX_QUEUE, writer_cache_kib=None, max_queue_chars=MAX_QUEUE_CHARS):
         self.path = path
         self.writer_cache_kib = WRITER_CACHE_KIB if writer_cache_kib is None else writer_cache_kib
         self.remote = None  # storage.writer.WriterProcess: batches and retention in a child
@@ -427,10 +427,11 @@ class EventStore:
         self._write_lock = os_thread_rlock()
         self.queue = collections.deque()
         self.max_queue = max_queue
-        self.max_queue_bytes = max_queue_bytes
-        # The queued rows' text: added by enqueue (the loop), taken off by flush (a pool thread),
-        # each counter written by one thread only.
-        self._bytes_in = self._bytes_out = 0
+        self.max_queue_chars = max_queue_chars
+        # The text of the rows queued and in flight: added by enqueue (the loop), taken off by
+        # flush once written (one at a time, under _flush_lock): each counter written by one side.
+        self._chars_in = self._chars_out = 0
+        self._flush_lock = os_thread_rlock()
         self.dropped = 0
         self.last_dropped = None  # wall time of the last dropped row
         self.written = 0
@@ -511,32 +512,43 @@ class EventStore:
         """Queue one row for the next batch; a full queue drops (and counts) instead of growing."""
         size = len(row[-1]) + len(row[-2])  # its frames and data: what makes a row large
         if (len(self.queue) >= self.max_queue
-                or self._bytes_in - self._bytes_out + size > self.max_queue_bytes):
-            self._drop(1, "queue", "the store's queue is full (%d rows, %d MiB at most): dropping "
-                       "events from history; the writer is behind", self.max_queue,
-                       self.max_queue_bytes >> 20)
+                or self._chars_in - self._chars_out + size > self.max_queue_chars):
+            self._drop(1, "queue", "the store's queue is full (%d rows, %d Mi characters at most): "
+                       "dropping events from history; the writer is behind", self.max_queue,
+                       self.max_queue_chars >> 20)
             return False
-        self._bytes_in += size
+        self._chars_in += size
         self.queue.append(row)
         return True
 
     def flush(self, max_rows=FLUSH_ROWS):
-        """Write up to max_rows queued rows in one transaction; returns how many were written."""
-        rows = []
-        while self.queue and len(rows) < max_rows:
-            rows.append(self.queue.popleft())
-        if not rows:
-            return 0
-        self._bytes_out += sum([len(row[-1]) + len(row[-2]) for row in rows])
-        self.in_flight = len(rows)
-        try:
-            written = self._insert(rows)
-        finally:
-            self.in_flight = 0
-        self.written += written
-        self.last_batch = written
-        self.failing = written == 0
-        return written
+        """Write up to max_rows queued rows in one transaction; returns how many were written.
+        One flush at a time (the keeper's pool thread, the shutdown's last ones): idle() says
+        whether one is under way, with rows taken from the queue and not yet written."""
+        with self._flush_lock:
+            rows = []
+            while self.queue and len(rows) < max_rows:
+                rows.append(self.queue.popleft())
+            if not rows:
+                return 0
+            self.in_flight = len(rows)
+            try:
+                written = self._insert(rows)
+            finally:
+                self.in_flight = 0
+                # Counted off once written (or lost): the queue's bound holds what is in flight too.
+                self._chars_out += sum([len(row[-1]) + len(row[-2]) for row in rows])
+            self.written += written
+            self.last_batch = written
+            self.failing = written == 0
+            return written
+
+    def idle(self):
+        """No flush under way (none has rows it took from the queue and has not written yet)."""
+        if self._flush_lock.acquire(blocking=False):
+            self._flush_lock.release()
+            return True
+        return False
 
     def write_in_process(self):
         """From now on, batches and retention are written by a child process (storage.writer),
@@ -1182,7 +1194,7 @@ class EventStore:
         """The /healthz section."""
         dropped, last_dropped = self._losses()
         return {"file": self.display_name, "queued": len(self.queue),
-                "queued_bytes": self._bytes_in - self._bytes_out, "written": self.written,
+                "queued_chars": self._chars_in - self._chars_out, "written": self.written,
                 "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
                 "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),

@@ -251,20 +251,51 @@ def test_a_restricted_viewers_message_counts_are_those_of_jobs_they_may_see_or_n
     assert _shown_messages(store, 3600, t0, t0 + 60, {}, view, most=5) is None  # six in the window
 
 
-def test_the_queue_is_bounded_in_bytes_too_and_a_dropped_row_is_counted(tmp_path):
+def test_the_queue_is_bounded_in_characters_too_and_a_dropped_row_is_counted(tmp_path):
     """A message may be up to --max-message-size: the rows waiting for the writer are bounded by
     their stored text as well as by their number. Full: the next row is dropped and counted;
     written: there is room again."""
-    store = EventStore(str(tmp_path / "events.sqlite3"), max_queue_bytes=100_000)
+    store = EventStore(str(tmp_path / "events.sqlite3"), max_queue_chars=100_000)
     big = [row_for(parse_frames(f), f, {}, 0.0) for f in (
         [b"org.lavasoftware.notification", f"big-{i}".encode(), b"2026-12-03T08:00:00+00:00",
          b"lavaserver", json.dumps({"note": "n" * 20_000}).encode()] for i in range(5))]
     size = len(big[0][-1]) + len(big[0][-2])
     assert 40_000 < size < 50_000  # the text twice: data, and the frames that hold it again
     assert store.enqueue(big[0]) and store.enqueue(big[1])
-    assert not store.enqueue(big[2])  # a third would pass 100,000 bytes
+    assert not store.enqueue(big[2])  # a third would pass 100,000 characters
     stats = store.stats()
-    assert stats["queued"] == 2 and stats["queued_bytes"] == 2 * size and stats["dropped"] == 1
-    assert store.flush() == 2 and store.stats()["queued_bytes"] == 0
+    assert stats["queued"] == 2 and stats["queued_chars"] == 2 * size and stats["dropped"] == 1
+    assert store.flush() == 2 and store.stats()["queued_chars"] == 0
     assert store.enqueue(big[3]) and store.flush() == 1
     assert store.count() == 3 and store.stats()["dropped"] == 1
+
+
+def test_the_last_flush_at_shutdown_waits_for_one_under_way_and_nothing_is_lost(tmp_path):
+    """SIGTERM while the keeper's pool thread is inside a flush, with rows it took from the queue:
+    the shutdown's own flush waits for it (one at a time) before the store closes, so that its rows
+    are written, not refused by a closed writer (a flaky loss of a whole batch at shutdown)."""
+    from dashboard.storage.keeper import StoreKeeper
+
+    entered, go_on = threading.Event(), threading.Event()
+
+    class SlowStore(EventStore):
+        def _insert(self, rows, marker=None):
+            entered.set()
+            go_on.wait(10)
+            return super()._insert(rows, marker)
+
+    store = SlowStore(str(tmp_path / "events.sqlite3"))
+    store.write_in_process()  # as the app has it: closed, its writer refuses what comes after
+    rows = [row_for(parse_frames(f), f, {}, 0.0) for f in captured_frames()[:50]]
+    for row in rows[:30]:
+        store.enqueue(row)
+    keeper = StoreKeeper(store, LabState(), {"snapshot_interval": 60}, None, time.sleep)
+    pool = threading.Thread(target=store.flush)  # the keeper's round, in its pool thread
+    pool.start()
+    assert entered.wait(10) and not store.queue and not store.idle()  # its rows taken, unwritten
+    for row in rows[30:]:
+        store.enqueue(row)
+    threading.Timer(0.3, go_on.set).start()
+    keeper.close()  # waits for the pool thread's flush, then writes the other 20
+    pool.join(10)
+    assert store.idle() and store.count() == 50 and store.stats()["dropped"] == 0
