@@ -305,7 +305,7 @@ class SocketRefusals:
         """Refuse a message ClientPacket could not use; acknowledge it when it was an event that
         asked for an acknowledgement on a namespace the client is connected to."""
         body = self.refuse(bad.kind, str(bad), self._address(eio_sid))
-        if bad.ack is None or bad.packet_type != sio_packet.EVENT:
+        if bad.ack is None or bad.packet_type not in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
             return
         namespace = bad.namespace or "/"
         if self.server.manager.sid_from_eio_sid(eio_sid, namespace) is None:

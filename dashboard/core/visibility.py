@@ -115,13 +115,13 @@ class Visibility:
         return None if answer is None else self.clock() - answer[1]
 
     def older_than(self, seconds, limit, keep):
-        """Up to `limit` (username, job id) pairs answered more than `seconds` ago whose username
-        keep() takes, oldest first."""
+        """Up to `limit` (username, job id) pairs answered more than `seconds` ago that
+        keep(username, may see) takes, oldest first."""
         now, out = self.clock(), []
-        for key, (_, when) in self._answers.items():  # in the order learned: stops at the first new one
+        for key, (visible, when) in self._answers.items():  # in the order learned: stops at the first new one
             if now - when <= seconds or len(out) >= limit:
                 break
-            if keep(key[0]):
+            if keep(key[0], visible):
                 out.append(key)
         return out
 

@@ -12,6 +12,7 @@ jobs at start-up costs LAVA a few requests per second, never a burst.
 """
 import collections
 import logging
+import time
 
 from dashboard.live.reconcile import Backoff
 from dashboard.core.visibility import PRIVATE, PUBLIC, REFRESH_AFTER, identity_lab
@@ -129,16 +130,22 @@ class ViewerVisibility:
     """Asks LAVA, with each signed-in viewer's token, about private jobs they might see: the LAVA
     of the viewer's own lab, about that lab's jobs only (docs/labs.md)."""
 
-    def __init__(self, rest_for_token, visibility, token_of, on_visible, sleep, make_event):
+    def __init__(self, rest_for_token, visibility, token_of, on_visible, sleep, make_event,
+                 clock=time.monotonic):
         self.rest_for_token = rest_for_token  # (token, lab) → a LavaRest reading as that viewer
         self.visibility = visibility
         self.token_of = token_of  # username → a live session's token, or None
         self.on_visible = on_visible  # username → (refresh what that viewer is shown)
         self.sleep = sleep
-        self.queue = _Queue()
+        self.clock = clock
+        self.queue = _Queue()  # what viewers want to know now: asked first
+        self.again = _Queue()  # answers asked again (_ask_again): when nothing else waits
         self._wake = make_event()
         self.asked = 0
         self.errors = 0
+        # Asking again stops for a while after LAVA failed to answer, longer each time.
+        self._again_backoff = Backoff(5.0, REFRESH_AFTER)
+        self._again_after = float("-inf")
 
     def want(self, username, job_keys):
         """Queue the jobs (core.visibility.job_key) LAVA has not answered about for this viewer;
@@ -159,6 +166,9 @@ class ViewerVisibility:
         count, refresh = 0, set()
         while rounds is None or count < rounds:
             item = self.queue.pop()
+            again = item is None
+            if again:
+                item = self.again.pop()
             if item is None:
                 for username in refresh:
                     self.on_visible(username)
@@ -180,8 +190,12 @@ class ViewerVisibility:
             except LavaError as err:  # stays hidden once its answer is too old; asked again
                 self.errors += 1
                 log.debug("visibility of job %s for a viewer: %s", job_id, err.kind)
+                if again:  # no more asking again for a while (what wanted now still is)
+                    self._again_after = self.clock() + self._again_backoff.next()
                 self.sleep(1.0)
                 continue
+            if again:
+                self._again_backoff.reset()
             self.asked += 1
             self.visibility.learn(username, key, visible)
             if visible != bool(before):  # now shown, or no longer: their page is made anew
@@ -193,21 +207,27 @@ class ViewerVisibility:
             self.sleep(PAUSE)
 
     def _ask_again(self):
-        """Queue the answers about signed-in viewers that are REFRESH_AFTER old (LAVA's answer may
-        have changed); True if there were any. Signed-out viewers' answers are left to age out."""
+        """Queue (behind what viewers want now) the answers "may see" about signed-in viewers
+        that are REFRESH_AFTER old: LAVA's answer may have changed. True if there were any.
+        A "may not see" is left to age out (a lapsed answer hides the job as it did), and so are
+        signed-out viewers' answers; nothing is asked again for a while after LAVA failed."""
+        if self.clock() < self._again_after or len(self.again):
+            return False
         signed_in = {}  # username → has a token (asked once a round: token_of reads the sessions)
 
-        def keep(username):
+        def keep(username, visible):
+            if not visible or not username:
+                return False
             if username not in signed_in:
-                signed_in[username] = bool(username) and self.token_of(username) is not None
+                signed_in[username] = self.token_of(username) is not None
             return signed_in[username]
 
         again = self.visibility.older_than(REFRESH_AFTER, MAX_QUEUE // 2, keep)
         for item in again:
-            self.queue.put(item)
+            self.again.put(item)
         return bool(again)
 
     def stats(self):
         """The /healthz section."""
-        return {"queued": len(self.queue), "asked": self.asked, "errors": self.errors,
-                "dropped": self.queue.dropped}
+        return {"queued": len(self.queue), "asking_again": len(self.again), "asked": self.asked,
+                "errors": self.errors, "dropped": self.queue.dropped}

@@ -140,7 +140,11 @@ class LavaOutage:
         self._asking.discard(lab)
 
     def failed(self, lab):
-        """LAVA could not answer: it is not asked again for a while, longer each time."""
+        """LAVA could not answer: it is not asked again for a while, longer each time. Questions
+        that were under way together and fail together count once: the wait grows only when a
+        question asked after it had passed fails too."""
+        if self._until.get(lab, float("-inf")) > self.clock():
+            return  # failed while waiting already: one of the others that were under way
         backoff = self._backoff.setdefault(lab, Backoff(LAVA_RETRY_FIRST, LAVA_RETRY_MOST))
         self._until[lab] = self.clock() + backoff.next()
         self._asking.discard(lab)

@@ -193,7 +193,7 @@ def test_older_than_gives_the_oldest_answers_of_the_viewers_kept_first_and_at_mo
         visibility.learn("alice", i, True)
         visibility.learn("gone", i, True)
         clock.now += 100
-    keep = lambda username: username == "alice"  # noqa: E731
+    keep = lambda username, visible: username == "alice"  # noqa: E731
     assert visibility.older_than(250, 10, keep) == [("alice", 0), ("alice", 1), ("alice", 2)]
     assert visibility.older_than(250, 2, keep) == [("alice", 0), ("alice", 1)]
     assert visibility.older_than(10_000, 10, keep) == []
@@ -207,7 +207,7 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
     fake LAVA over HTTP, LavaRest, ViewerVisibility."""
     import threading
 
-    from dashboard.core.visibility import REFRESH_AFTER
+    from dashboard.core.visibility import MAX_AGE, REFRESH_AFTER
     from dashboard.live.access import ViewerVisibility
     from dashboard.sources.rest import LavaRest
     from tests.fake_lava import FakeLava
@@ -218,10 +218,10 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
     lava.users["tok-bob"] = ("bob", ["staff"])
     clock = _Clock()
     visibility = Visibility(clock=clock)
-    refreshed = []
+    refreshed, closed = [], False
     viewers = ViewerVisibility(lambda token, lab: LavaRest(lava.url, token), visibility,
                                {"bob": "tok-bob"}.get, refreshed.append, lambda s: None,
-                               threading.Event)
+                               threading.Event, clock=clock)
     try:
         viewers.want("bob", [job])
         viewers.run(rounds=1)
@@ -234,7 +234,54 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
         assert viewers.asked == 2 and visibility.known("bob", job) is False
         assert refreshed == ["bob", "bob"]  # the page made anew: the job now hidden
         clock.now += REFRESH_AFTER + 1
-        viewers.run(rounds=1)  # asked again, the same answer: no page made anew
-        assert viewers.asked == 3 and refreshed == ["bob", "bob"]
-    finally:
+        # A "may not see" is not asked again: once it lapses the job stays hidden all the same.
+        assert not viewers._ask_again() and viewers.asked == 2
+        # Back in the group, LAVA away: asking again fails, and stops for a while (no request a
+        # second for as long as LAVA is away); what a viewer wants now is still asked at once.
+        lava.users["tok-bob"] = ("bob", ["staff"])
+        clock.now += MAX_AGE
+        viewers.want("bob", [job])  # lapsed: asked at once
+        viewers.run(rounds=1)
+        assert visibility.known("bob", job) is True and viewers.asked == 3
+        clock.now += REFRESH_AFTER + 1
+        url = lava.url
         lava.close()
+        closed = True
+        viewers.rest_for_token = lambda token, lab: LavaRest(url, token, timeout=2)
+        viewers.run(rounds=1)  # asked again: LAVA does not answer
+        assert viewers.errors == 1 and not viewers._ask_again()  # held back now
+        clock.now += REFRESH_AFTER + 1
+        assert viewers._ask_again() and viewers.stats()["asking_again"] == 1  # and later again
+    finally:
+        if not closed:
+            lava.close()
+
+
+def test_token_checks_that_fail_together_count_as_one_failure_of_lavas():
+    """Right after a restart every wall and API client asks at once: one blip of LAVA's seen by
+    all of them waits LAVA_RETRY_FIRST, not five steps of the back-off; a question asked after
+    the wait that fails again doubles it."""
+    from dashboard.web.auth import LAVA_RETRY_FIRST, LavaOutage
+
+    clock = _Clock()
+    outage = LavaOutage(clock)
+    assert outage.wait("") == 0
+    for _ in range(5):
+        outage.asking("")
+    for _ in range(5):
+        outage.failed("")
+        outage.done("")
+    first = outage.wait("")
+    assert 1 <= first <= 2 * LAVA_RETRY_FIRST  # one step (Backoff may add jitter), not five
+    clock.now += first + 0.01
+    assert outage.wait("") == 0
+    outage.asking("")
+    assert outage.wait("east") == 0 and outage.wait("") >= 1  # one question at a time, per lab
+    outage.failed("")
+    outage.done("")
+    assert outage.wait("") > first  # the second step: longer (4-5 s against 2-3 s)
+    clock.now += 100
+    outage.asking("")
+    outage.answered("")
+    outage.done("")
+    assert outage.wait("") == 0 and outage.failing() == []
