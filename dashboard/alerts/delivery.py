@@ -24,26 +24,41 @@ SENT_TYPES = {"fired": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLV
 
 
 # A piece of an Apprise URL that may be a token: Apprise puts them anywhere (slack://TA/TB/TC,
-# discord://id/token, tgram://bottoken/chat), and logs the URLs it makes of them at DEBUG
-# ("Slack POST URL: https://hooks.slack.com/services/TA/TB/TC"). At least 8 characters with a
-# digit in them, or 20 without: ordinary words (services, alerts) stay readable in the log.
+# discord://id/token, tgram://bottoken/chat, gotify://host/token, ntfy://topic), and logs the URLs
+# it makes of them at DEBUG ("Slack POST URL: https://hooks.slack.com/services/TA/TB/TC").
+# - The host part: unless it is a host name or an address (a dot or a colon in it), a token when
+#   it has 4 characters or more.
+# - Every other piece: a token when it has 6 characters or more with a digit or a capital in them,
+#   or 12 or more. Short lower-case words (api, alerts) stay readable in the log.
 _PIECES = re.compile(r"[^/:@?&=#\s]+")
 
 
 def _may_be_token(piece):
-    return len(piece) >= 20 or (len(piece) >= 8 and any(c.isdigit() for c in piece))
+    return len(piece) >= 12 or (len(piece) >= 6 and any(c.isdigit() or c.isupper() for c in piece))
+
+
+def _tokens_in(url):
+    scheme, _, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, _, hostport = netloc.rpartition("@")
+    host, _, port = hostport.partition(":")
+    found = set()
+    if len(host) >= 4 and "." not in host:  # not a host name: slack://TA..., tgram://bot...
+        found.add(host)
+    for text in (userinfo, port, path, urllib.parse.unquote(path)):
+        found.update(p for p in _PIECES.findall(text) if _may_be_token(p))
+    return found
 
 
 def secrets_of(urls):
     """What to take out of any text: the URLs whole, their passwords, and every piece of them
-    that may be a token (after the scheme)."""
+    that may be a token, longest first (a token that holds another is taken out whole)."""
     out = list(urls)
+    pieces = set()
     for url in urls:
         out += [v for v in split_secrets(url)[1].values() if v]
-        rest = url.partition("://")[2]
-        out += [p for p in {*_PIECES.findall(rest), *_PIECES.findall(urllib.parse.unquote(rest))}
-                if _may_be_token(p)]
-    return out
+        pieces |= _tokens_in(url)
+    return out + sorted((p for p in pieces if p), key=len, reverse=True)
 
 
 def apprise_send(urls, title, body, severity):

@@ -68,3 +68,11 @@ def test_the_tokens_in_apprise_urls_are_scrubbed_as_apprise_logs_them():
     # What is not a token stays readable.
     assert scrub("POST to https://hooks.slack.com/services/ for #alerts", secrets) == \
         "POST to https://hooks.slack.com/services/ for #alerts"
+    # Tokens without a digit (a Gotify app token), ntfy topics (in the host's place or the path),
+    # and a host that is an address, which stays.
+    others = secrets_of(["gotify://gotify.example.org/AbcDEfghIJkLmNo", "ntfy://labalerts",
+                         "ntfys://ntfy.sh/lab-alerts-private", "json://10.20.30.40:5500/api/alerts"])
+    assert scrub("token=AbcDEfghIJkLmNo topic labalerts and ntfy.sh/lab-alerts-private", others) == \
+        "token=<secret> topic <secret> and ntfy.sh/<secret>"
+    assert scrub("connected to 10.20.30.40:5500 for api alerts", others) == \
+        "connected to 10.20.30.40:5500 for api alerts"
