@@ -151,6 +151,7 @@ def test_every_output_shows_each_viewer_what_lava_shows_them(lab):
                              ("bucket=second&since=" + since, 1)):
             counted = get(app, f"/api/v1/stats/events?{query}", token).json()
             assert sum(n for _, n in counted["series"].get("event", [])) == shown, (token, query)
+            assert "left_out" not in counted, (token, query)
     # alice sees her job, not carol's; bob (lab-staff) sees carol's, not alice's.
     for token, mine, theirs in ((ALICE, "901", "902"), (BOB, "902", "901")):
         wait_until(lambda: "hidden" not in get(app, f"/api/v1/jobs/{mine}", token).json()["job"],

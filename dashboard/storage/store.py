@@ -1254,6 +1254,18 @@ class EventStore:
                f"GROUP BY b, kind ORDER BY b, kind")
         return [(r["b"], r["kind"], r["n"]) for r in self._rows(sql, (width_s, width_s, *args))]
 
+    def job_buckets(self, width_s, since, until, filters=None, exclude_kinds=(), limit=100_000):
+        """Event counts per time bucket, kind and job, of the kinds not excluded:
+        [(bucket_start_ts, kind, job, n)], at most `limit` of them (a restricted viewer's
+        chart counts only the jobs it may see: web/history.py)."""
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        where, args = _where(filters, since, until, exclude_kinds=exclude_kinds)
+        sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, job, COUNT(*) AS n "
+               f"FROM (SELECT ts / ? AS x, kind, job FROM events WHERE {' AND '.join(where)}) AS e "
+               f"GROUP BY b, kind, job LIMIT ?")
+        return [(r["b"], r["kind"], r["job"], r["n"])
+                for r in self._rows(sql, (width_s, width_s, *args, int(limit)))]
+
     def rows(self, kind, since, until, filters=None, columns=("ts", "device", "device_type",
                                                                "state", "health", "job"),
              limit=2_000_000):

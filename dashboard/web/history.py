@@ -24,8 +24,12 @@ from dashboard.web.protocol import public_event, public_kind, stored_kind
 bp = Blueprint("history_api", __name__)
 PAGE_MAX = 1000
 TRANSITIONS = 100
-# Test-shell messages a restricted viewer's chart counts row by row (stats_events), at most.
-MAX_COUNTED_MESSAGES = 200_000
+# Counts by bucket, kind and job a restricted viewer's chart reads (stats_events), at most.
+MAX_COUNTED_GROUPS = 100_000
+# The kinds of objects' own changes (and the dashboard's corrections of them): what anyone may
+# see of a job (its state changes), counted from the roll-ups for everyone.
+STORED_OBJECT_KINDS = ("device", "testjob", "worker", CORRECTION_KIND)
+OBJECT_KINDS = tuple(public_kind(kind) for kind in STORED_OBJECT_KINDS)
 JOB = stored_kind("job")  # as the store keeps a job's events (LAVA's topic suffix, testjob)
 
 
@@ -272,15 +276,16 @@ def stats_events():
             for ts, kind, n in _in_thread(store.buckets, width, since, until, filters)]
     body = {"ok": True, "bucket": bucket, "from": since, "to": until}
     if not view.sees_all:
-        # The roll-ups count every job's test-shell messages, private ones too: how many messages
-        # a job the viewer may not see sent, second by second, is its data. For such a viewer
-        # they are counted from the rows instead, those of jobs they may see only, or (past
-        # MAX_COUNTED_MESSAGES in the window) left out, and the answer says why.
-        rows = [row for row in rows if row[1] != "event"]
-        if filters.get("kind", "event") == "event":
+        # The roll-ups count every job's test-shell messages (and other topics naming a job),
+        # private ones too: how many messages a job the viewer may not see sent, second by second,
+        # is its data. For such a viewer those kinds are counted from the rows, by job, only the
+        # jobs they may see; past MAX_COUNTED_GROUPS (bucket, kind, job) counts in the window
+        # they are left out, and the answer says why.
+        rows = [row for row in rows if row[1] in OBJECT_KINDS]
+        if filters.get("kind") not in STORED_OBJECT_KINDS:
             shown = _in_thread(_shown_messages, store, width, since, until, filters, view)
             if shown is None:
-                body["left_out"] = {"event": f"more than {MAX_COUNTED_MESSAGES:,} test-shell "
+                body["left_out"] = {"event": f"more than {MAX_COUNTED_GROUPS:,} counts of jobs' "
                                     "messages in the window: counted only for a viewer who may "
                                     "see every job (docs/security.md)"}
             else:
@@ -288,20 +293,21 @@ def stats_events():
     return jsonify(dict(body, series=history.series_by_kind(rows)))
 
 
-def _shown_messages(store, width, since, until, filters, view, most=MAX_COUNTED_MESSAGES):
-    """[(bucket start, "event", n)] of the test-shell messages of jobs the viewer may see, or None
-    when the window holds more than `most` of them (all jobs')."""
-    rows = store.rows("event", since, until, filters, columns=("ts", "job"), limit=most + 1)
-    if len(rows) > most:
+def _shown_messages(store, width, since, until, filters, view, most=None):
+    """[(bucket start, kind, n)] of the events other than objects' (test-shell messages, other
+    topics) of jobs the viewer may see (or of no job), or None when the window holds more than
+    `most` (MAX_COUNTED_GROUPS) counts by bucket, kind and job."""
+    most = MAX_COUNTED_GROUPS if most is None else most
+    groups = store.job_buckets(width, since, until, filters, STORED_OBJECT_KINDS, limit=most + 1)
+    if len(groups) > most:
         return None
     counts, visible = collections.Counter(), {}
-    for row in rows:
-        job = row["job"]
+    for b, kind, job, n in groups:
         if job not in visible:
             visible[job] = job is None or view.job_visible(job)
         if visible[job]:
-            counts[math.floor(row["ts"] / width) * width] += 1
-    return [(b, "event", n) for b, n in counts.items()]
+            counts[(b, public_kind(kind))] += n
+    return [(b, kind, n) for (b, kind), n in counts.items()]
 
 
 def _window(a):

@@ -230,25 +230,33 @@ def test_a_name_longer_than_a_name_is_not_a_column_nor_a_rollup_key(topic, tmp_p
 
 
 def test_a_restricted_viewers_message_counts_are_those_of_jobs_they_may_see_or_none_past_the_most(tmp_path):
-    """/api/v1/stats/events for a viewer who may not see every job counts test-shell messages row
-    by row (the roll-ups hold private jobs' too), up to a bound; past it, none (the API then says
-    why). A real SQLite file, the web layer's own function."""
+    """/api/v1/stats/events for a viewer who may not see every job counts the events that name a
+    job (test-shell messages, other topics) by job, from the rows (the roll-ups hold private jobs'
+    too), up to a bound; past it, none (the API then says why). A real SQLite file, the web
+    layer's own function."""
     from dashboard.core.visibility import ANONYMOUS, PUBLIC, Viewing, Visibility
     from dashboard.web.history import _shown_messages
 
     store = EventStore(str(tmp_path / "events.sqlite3"))
     stamp = "2026-12-03T08:00:{:02d}+00:00"
-    messages = [[b"org.lavasoftware.event", f"m-{i}".encode(), stamp.format(i).encode(),
+    messages = [[f"org.lavasoftware.{topic}".encode(), f"m-{i}".encode(), stamp.format(i).encode(),
                  b"lavaserver", json.dumps({"job": job, "message": "m"}).encode()]
-                for i, job in enumerate([1, 1, 2, 2, 2, 3])]  # job 1 public, 2 private, 3 unknown
+                for i, (topic, job) in enumerate([("event", 1), ("event", 1), ("event", 2), ("event", 2),
+                                                  ("event", 3), ("notification", 1),
+                                                  ("notification", 2)])]  # job 1 public, 2 private, 3 unknown
+    messages.append([b"org.lavasoftware.device", b"d-1", stamp.format(9).encode(), b"lavaserver",
+                     json.dumps({"device": "qemu-01", "state": "Idle", "health": "Good"}).encode()])
     fill(store, messages)
     view = Viewing(ANONYMOUS, {1: {"id": 1, "visibility": PUBLIC}, 2: {"id": 2, "visibility": "private"}},
                    Visibility())
     t0 = parse_frames(messages[0]).time.timestamp()
     counts = _shown_messages(store, 1, t0, t0 + 60, {}, view)
-    assert sorted(counts) == [(t0, "event", 1), (t0 + 1, "event", 1)]  # job 1's two, a second apart
-    assert _shown_messages(store, 3600, t0, t0 + 60, {}, view, most=6) == [(t0 // 3600 * 3600, "event", 2)]
-    assert _shown_messages(store, 3600, t0, t0 + 60, {}, view, most=5) is None  # six in the window
+    assert sorted(counts) == [(t0, "event", 1), (t0 + 1, "event", 1), (t0 + 5, "notification", 1)]
+    hour = t0 // 3600 * 3600  # one bucket: groups (event, 1), (event, 2), (event, 3), (notification, 1), (notification, 2)
+    assert sorted(_shown_messages(store, 3600, t0, t0 + 60, {}, view, most=5)) == [
+        (hour, "event", 2), (hour, "notification", 1)]
+    assert _shown_messages(store, 3600, t0, t0 + 60, {}, view, most=4) is None
+    assert _shown_messages(store, 3600, t0, t0 + 60, {"kind": "event"}, view) == [(hour, "event", 2)]
 
 
 def test_the_queue_is_bounded_in_characters_too_and_a_dropped_row_is_counted(tmp_path):
