@@ -197,7 +197,8 @@ class LogTail:
 
     def _failed(self, followed, message):
         self.errors += 1
-        self.last_error = message
+        # /healthz is everyone's: which job somebody follows is theirs (the path names it).
+        self.last_error = message.replace(f"/jobs/{followed.job}/", "/jobs/<id>/")
         followed.error = message
         self._log.warning("read", "cannot read job %s's log from LAVA: %s", followed.job, message)
         self._push(followed, [], error=message)
