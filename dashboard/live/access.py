@@ -21,6 +21,9 @@ log = logging.getLogger("dashboard.access")
 API = "/api/v0.2"
 PAUSE = 0.05  # between two questions to LAVA
 MAX_QUEUE = 10_000
+# Questions about one viewer in the queue at most: one viewer asking about many jobs (a request
+# for each) must not crowd out the others' questions. Beyond it, theirs wait for a later request.
+MAX_PER_VIEWER = 1_000
 
 
 def job_visible(rest, job_id):
@@ -46,12 +49,14 @@ class _Queue:
         self.dropped = 0
 
     def put(self, item):
+        """Queue the item; True if it was not queued already and there was room."""
         if item in self.items:
-            return
+            return False
         if len(self.items) >= self.size:
             self.dropped += 1  # asked again later: at the next reconcile or subscribe
-            return
+            return False
         self.items[item] = None
+        return True
 
     def pop(self):
         return self.items.popitem(last=False)[0] if self.items else None
@@ -139,6 +144,8 @@ class ViewerVisibility:
         self.sleep = sleep
         self.clock = clock
         self.queue = _Queue()  # what viewers want to know now: asked first
+        self._queued_by = collections.Counter()  # username → their questions in `queue`
+        self.capped = 0  # questions not queued: their viewer had MAX_PER_VIEWER queued already
         self.again = _Queue()  # answers asked again (_ask_again): when nothing else waits
         self._wake = make_event()
         self.asked = 0
@@ -154,7 +161,10 @@ class ViewerVisibility:
         for key in job_keys:
             if (key[0] == lab if isinstance(key, tuple) else not lab) \
                     and self.visibility.known(username, key) is None:
-                self.queue.put((username, key))
+                if self._queued_by[username] >= MAX_PER_VIEWER:
+                    self.capped += 1
+                elif self.queue.put((username, key)):
+                    self._queued_by[username] += 1
         if len(self.queue):
             self._wake.set()
 
@@ -169,6 +179,10 @@ class ViewerVisibility:
             again = item is None
             if again:
                 item = self.again.pop()
+            elif self._queued_by[item[0]] <= 1:
+                del self._queued_by[item[0]]
+            else:
+                self._queued_by[item[0]] -= 1
             if item is None:
                 for username in refresh:
                     self.on_visible(username)
@@ -230,4 +244,4 @@ class ViewerVisibility:
     def stats(self):
         """The /healthz section."""
         return {"queued": len(self.queue), "asking_again": len(self.again), "asked": self.asked,
-                "errors": self.errors, "dropped": self.queue.dropped}
+                "errors": self.errors, "dropped": self.queue.dropped, "capped": self.capped}

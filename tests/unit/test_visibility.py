@@ -285,3 +285,22 @@ def test_token_checks_that_fail_together_count_as_one_failure_of_lavas():
     outage.answered("")
     outage.done("")
     assert outage.wait("") == 0 and outage.failing() == []
+
+
+def test_one_viewer_cannot_crowd_out_the_others_questions_to_lava():
+    """A viewer asking about many jobs (a request each) has at most MAX_PER_VIEWER questions
+    queued; another viewer's question still gets in, and the count goes as questions are taken."""
+    import threading
+
+    from dashboard.live.access import MAX_PER_VIEWER, ViewerVisibility
+
+    viewers = ViewerVisibility(None, Visibility(), {"bob": None}.get, lambda user: None,
+                               lambda s: None, threading.Event)
+    viewers.want("alice", range(MAX_PER_VIEWER + 500))
+    viewers.want("bob", [7])
+    stats = viewers.stats()
+    assert stats["queued"] == MAX_PER_VIEWER + 1 and stats["capped"] == 500
+    viewers.run(rounds=MAX_PER_VIEWER)  # alice's, taken (she has no session: not asked)
+    assert len(viewers.queue) == 1 and dict(viewers._queued_by) == {"bob": 1}
+    viewers.want("alice", [5000])  # room for her again
+    assert len(viewers.queue) == 2 and viewers._queued_by["alice"] == 1
