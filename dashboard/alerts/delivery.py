@@ -38,8 +38,8 @@ def _may_be_token(piece):
 
 
 def _tokens_in(url):
-    scheme, _, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
+    rest = url.partition("://")[2]
+    netloc, _, path = rest.partition("/")
     userinfo, _, hostport = netloc.rpartition("@")
     host, _, port = hostport.partition(":")
     found = set()

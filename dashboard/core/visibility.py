@@ -75,10 +75,11 @@ def _job_of(jobs, job_id, lab):
 # How long an answer of LAVA's holds, in seconds. An answer can change (a job made private because
 # its log leaked a credential, a viewer taken out of a viewing group): past this age it counts as
 # never given, and the job is hidden (default deny) until LAVA has been asked again. A signed-in
-# viewer's answers are asked again from REFRESH_AFTER on, while their session lasts
-# (live.access.ViewerVisibility), and the model's jobs at every reconciliation, so that what a
-# viewer may see does not come and go; an anonymous answer about a job the model no longer holds
-# is not asked again: that job's history is hidden from then on (docs/security.md).
+# viewer's "may see" answers are asked again from REFRESH_AFTER on, while their session lasts
+# (live.access.ViewerVisibility), so that what they may see does not come and go; the model's jobs
+# carry their own visibility, set again at every reconciliation. An anonymous answer about a job
+# the model no longer holds is not asked again: that job's history is hidden from then on
+# (docs/security.md).
 MAX_AGE = 600.0
 REFRESH_AFTER = 300.0
 
@@ -86,39 +87,46 @@ REFRESH_AFTER = 300.0
 class Visibility:
     """What LAVA said about private jobs and signed-in viewers: {(username, job id): may see},
     each answer for MAX_AGE seconds. Bounded: the oldest answers are forgotten first (and asked
-    again when needed)."""
+    again when needed). Anonymous answers ("" for username) and viewers' are kept apart, each in
+    the order learned, so that finding viewers' old answers (older_than) never walks the
+    anonymous ones, which pile up for jobs the model has let go."""
 
     def __init__(self, size=100_000, max_age=MAX_AGE, clock=time.monotonic):
         self.size = size
         self.max_age = max_age
         self.clock = clock
-        self._answers = collections.OrderedDict()  # key → (may see, when learned); oldest first
+        # key → (may see, when learned); oldest first
+        self._anonymous, self._viewers = collections.OrderedDict(), collections.OrderedDict()
+
+    def _table(self, username):
+        return self._viewers if username else self._anonymous
 
     def learn(self, username, job_id, visible):
         """LAVA answered whether `username` may see `job_id`."""
-        key = (username, job_id)
-        self._answers[key] = (bool(visible), self.clock())
-        self._answers.move_to_end(key)
-        while len(self._answers) > self.size:
-            self._answers.popitem(last=False)
+        key, table = (username, job_id), self._table(username)
+        table[key] = (bool(visible), self.clock())
+        table.move_to_end(key)
+        while len(self) > self.size:  # the older of the two oldest goes
+            tables = [t for t in (self._anonymous, self._viewers) if t]
+            min(tables, key=lambda t: next(iter(t.values()))[1]).popitem(last=False)
 
     def known(self, username, job_id):
         """True, False, or None when LAVA has not been asked (or answered more than max_age ago)."""
-        answer = self._answers.get((username, job_id))
+        answer = self._table(username).get((username, job_id))
         if answer is None or self.clock() - answer[1] > self.max_age:
             return None
         return answer[0]
 
     def age(self, username, job_id):
         """Seconds since LAVA answered about this pair, or None if it has not."""
-        answer = self._answers.get((username, job_id))
+        answer = self._table(username).get((username, job_id))
         return None if answer is None else self.clock() - answer[1]
 
     def older_than(self, seconds, limit, keep):
-        """Up to `limit` (username, job id) pairs answered more than `seconds` ago that
-        keep(username, may see) takes, oldest first."""
+        """Up to `limit` (username, job id) pairs of signed-in viewers answered more than `seconds`
+        ago that keep(username, may see) takes, oldest first."""
         now, out = self.clock(), []
-        for key, (visible, when) in self._answers.items():  # in the order learned: stops at the first new one
+        for key, (visible, when) in self._viewers.items():  # in the order learned: stops at the first new one
             if now - when <= seconds or len(out) >= limit:
                 break
             if keep(key[0], visible):
@@ -127,11 +135,12 @@ class Visibility:
 
     def forget_user(self, username):
         """A viewer signed out: their answers go with their token."""
-        for key in [k for k in self._answers if k[0] == username]:
-            del self._answers[key]
+        table = self._table(username)
+        for key in [k for k in table if k[0] == username]:
+            del table[key]
 
     def __len__(self):
-        return len(self._answers)
+        return len(self._anonymous) + len(self._viewers)
 
 
 def may_see_job(viewer, job, visibility):

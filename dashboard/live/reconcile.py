@@ -162,8 +162,9 @@ class Reconciler:
         for c in corrections[:MAX_LOGGED_CORRECTIONS]:
             # A job's values beyond what anyone may see of it (its submitter, description) are
             # named, not quoted: the job may be private (docs/security.md).
-            what = ", ".join(f"{f} {old!r} → {new!r}" if c["kind"] != "job" or f in SHOWN_OF_A_PRIVATE_JOB
-                             else f"{f} changed" for f, (old, new) in c["fields"].items())
+            what = ", ".join(f"{f} {old!r} → {new!r}"
+                             if c["kind"] != "job" or f in SHOWN_OF_A_PRIVATE_JOB else f"{f} changed"
+                             for f, (old, new) in c["fields"].items())
             log.warning("reconcile (%s)%s corrected %s %s: %s", reason, self.where, c["kind"],
                         c["id"], what)
         if len(corrections) > MAX_LOGGED_CORRECTIONS:

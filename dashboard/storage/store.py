@@ -1267,15 +1267,13 @@ class EventStore:
                 for r in self._rows(sql, (width_s, width_s, *args, int(limit)))]
 
     def rows(self, kind, since, until, filters=None, columns=("ts", "device", "device_type",
-                                                               "state", "health", "job"),
-             limit=2_000_000):
-        """Some columns of the rows of one kind in a time range, oldest first (for statistics),
-        at most `limit` of them."""
+                                                               "state", "health", "job")):
+        """Some columns of the rows of one kind in a time range, oldest first (for statistics)."""
         assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
         where, args = _where(dict(filters or {}, kind=kind), since, until, corrections=True)
         sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
-               f"ORDER BY ts, id LIMIT ?")
-        return [dict(r) for r in self._rows(sql, (*args, int(limit)))]
+               f"ORDER BY ts, id LIMIT 2000000")
+        return [dict(r) for r in self._rows(sql, args)]
 
     def outcomes(self, since, until, filters=None):
         """(first finish ts, health) of each job that finished in the range."""

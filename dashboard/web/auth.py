@@ -24,9 +24,9 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from dashboard.core.backoff import Backoff
 from dashboard.core.filters import parse_filter
-from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing, identity,
                                        identity_lab)
+from dashboard.live.health import RateLimitedLog
 from dashboard.storage import walls
 from dashboard.web import sessions as web_sessions
 from dashboard.web.context import error_body, lab_name, services
@@ -179,20 +179,12 @@ class Access:
         self._refused = collections.OrderedDict()  # → when LAVA refused it
         self._api_tokens = collections.OrderedDict()  # identity → (an API client's token, when)
         self.outage = LavaOutage(clock)
-        self._said = RateLimiter(LOG_INTERVAL, clock)
+        self.log = RateLimitedLog(log, LOG_INTERVAL, clock)  # never give it a token
         self.sign_ins = 0
         self.refused = 0
         self.malformed = 0  # header tokens refused unasked: too long, or not printable ASCII
         self.lava_errors = 0  # token checks LAVA failed (unreachable, too slow, an error)
         self.held_back = 0  # token checks answered 503 unasked while LAVA was failing
-
-    def warn(self, key, message, *args):
-        """A warning at most once every LOG_INTERVAL seconds per key, saying how many were held
-        back. Never give it a token."""
-        speak, held = self._said.allow(key)
-        if speak:
-            suffix = f" ({held} more like this since the last report)" if held else ""
-            log.warning(message + suffix, *args)
 
     # -- identities ---------------------------------------------------------------------------
     def answered_at(self, token, lab=""):
@@ -227,9 +219,10 @@ class Access:
                 self.outage.failed(lab)
                 wait = self.outage.wait(lab)
                 # LavaRest's messages never hold the token they were asked with; and again here.
-                self.warn("lava:" + lab, "cannot check a token with LAVA%s (%s): %s; tokens it has "
-                          "not vouched for get 503 for %d s", f" of lab {lab}" if lab else "",
-                          err.kind, str(err).replace(token, "<token>"), wait)
+                self.log.warning("lava:" + lab, "cannot check a token with LAVA%s (%s): %s; tokens "
+                                 "it has not vouched for get 503 for %d s",
+                                 f" of lab {lab}" if lab else "", err.kind,
+                                 str(err).replace(token, "<token>"), wait)
                 raise LavaUnavailable(wait, err.kind) from None
             user = None
         finally:
@@ -436,7 +429,7 @@ def request_viewer():
     except LavaUnavailable as err:  # said (rate-limited) by Access.whoami
         abort(lava_unavailable(err))
     except Exception as err:  # a bug: deny, and say why
-        access().warn("check", "cannot check a request's token: %s", type(err).__name__)
+        access().log.warning("check", "cannot check a request's token: %s", type(err).__name__)
         viewer, flt, why = None, None, "the token cannot be checked now; try again"
     if viewer is None:
         abort(401, why)
@@ -490,7 +483,7 @@ def identify_connection():
         raise ConnectionRefusedError(str(err), {"code": "lava_unavailable",
                                                 "retry_after": err.wait}) from None
     except Exception as err:  # a bug: deny, and say why
-        access().warn("check", "cannot check a connection's token: %s", type(err).__name__)
+        access().log.warning("check", "cannot check a connection's token: %s", type(err).__name__)
         viewer, flt, session_id = None, None, None
         why = "the token cannot be checked now; try again"
     if viewer is None:
@@ -615,7 +608,7 @@ def signin():
     except LavaUnavailable as err:  # said (rate-limited) by Access.whoami
         return _signin_error(f"{err}.", username, 503, {"Retry-After": str(err.wait)})
     except Exception as err:  # a bug
-        ctl.warn("check", "cannot check a sign-in's token: %s", type(err).__name__)
+        ctl.log.warning("check", "cannot check a sign-in's token: %s", type(err).__name__)
         return _signin_error("The token cannot be checked now: try again later.", username, 503)
     if user != identity(lab, username) or "/" in username:
         ctl.failures.fail("addr:" + address)

@@ -4,7 +4,6 @@ Documented by /api/v1/openapi.json (dashboard/web/openapi.py). Errors: {"ok": fa
 bad parameter, 404 for an unknown object, never a 500 for user input.
 """
 import collections
-import math
 import time
 
 from urllib.parse import urlencode

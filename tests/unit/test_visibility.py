@@ -84,6 +84,13 @@ def test_answers_are_bounded_and_forgotten_with_their_viewer():
     visibility.learn("bob", 9, True)
     visibility.forget_user("alice")
     assert len(visibility) == 1 and visibility.known("bob", 9) is True
+    # Anonymous answers and viewers' are kept apart; the oldest of all goes first.
+    clock = Clock()
+    mixed = Visibility(size=3, clock=clock)
+    for who, job_id in (("", 1), ("alice", 1), ("", 2), ("alice", 2)):
+        mixed.learn(who, job_id, True)
+        clock.now += 1
+    assert len(mixed) == 3 and mixed.known("", 1) is None and mixed.known("alice", 1) is True
 
 
 class Clock:
@@ -158,18 +165,10 @@ def test_an_alerts_jobs_are_job_ids_and_shown_only_where_visible():
     assert public_alert(alert, Viewing(EVERYONE, {}, Visibility()))["jobs"] == [7, 8]
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_an_answer_of_lavas_holds_for_max_age_then_counts_as_never_given():
     """LAVA's answer can change (a job made private, a viewer out of a viewing group): an answer
     older than max_age is no answer, and default deny applies again."""
-    clock = _Clock()
+    clock = Clock()
     visibility = Visibility(max_age=600, clock=clock)
     visibility.learn("", 7, True)
     visibility.learn("alice", 8, True)
@@ -186,15 +185,21 @@ def test_an_answer_of_lavas_holds_for_max_age_then_counts_as_never_given():
 
 
 def test_older_than_gives_the_oldest_answers_of_the_viewers_kept_first_and_at_most_limit():
-    clock = _Clock()
+    clock = Clock()
     visibility = Visibility(clock=clock)
     for i in range(5):
         visibility.learn("", i, True)  # anonymous answers: not a viewer's to ask again
         visibility.learn("alice", i, True)
         visibility.learn("gone", i, True)
         clock.now += 100
-    keep = lambda username, visible: username == "alice"  # noqa: E731
+    asked = set()
+
+    def keep(username, visible):
+        asked.add(username)
+        return username == "alice"
+
     assert visibility.older_than(250, 10, keep) == [("alice", 0), ("alice", 1), ("alice", 2)]
+    assert asked == {"alice", "gone"}  # the anonymous answers are not even walked
     assert visibility.older_than(250, 2, keep) == [("alice", 0), ("alice", 1)]
     assert visibility.older_than(10_000, 10, keep) == []
     visibility.learn("alice", 0, False)  # answered again: the newest now
@@ -216,7 +221,7 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
     job = lava.jobs[0]["id"]
     lava.private[job] = ("staff",)
     lava.users["tok-bob"] = ("bob", ["staff"])
-    clock = _Clock()
+    clock = Clock()
     visibility = Visibility(clock=clock)
     refreshed, closed = [], False
     viewers = ViewerVisibility(lambda token, lab: LavaRest(lava.url, token), visibility,
@@ -263,7 +268,7 @@ def test_token_checks_that_fail_together_count_as_one_failure_of_lavas():
     the wait that fails again doubles it."""
     from dashboard.web.auth import LAVA_RETRY_FIRST, LavaOutage
 
-    clock = _Clock()
+    clock = Clock()
     outage = LavaOutage(clock)
     assert outage.wait("") == 0
     for _ in range(5):
