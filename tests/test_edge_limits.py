@@ -2,6 +2,7 @@
 are refused with a reason and counted, objects beyond the model's limits are counted as over_limit,
 and through it all the app keeps serving snapshots, batches and history."""
 import json
+import re
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_names_over_the_limit_and_objects_beyond_the_model_limit(lab):
         view.close()
 
 
-def test_wrong_types_from_lava_are_a_clear_error_and_the_model_keeps_serving():
+def test_records_of_wrong_types_from_lava_are_left_out_alone_and_the_model_keeps_serving():
     lava = FakeLava()
     publisher = TestPublisher()
     # Open access: the subject is wrong types; with --access lava a submitter filter sees nothing of
@@ -124,17 +125,30 @@ def test_wrong_types_from_lava_are_a_clear_error_and_the_model_keeps_serving():
         host = lava.devices[0]["hostname"]
         lava.devices[0]["device_type"] = {"name": "qemu"}
         lava.jobs[0]["submitter"] = ["lava-health", "someone"]
-        lava_health = wait_until(lambda: (lambda h: h if h["error_kind"] == "bad_shape" else None)(
-            app.json("/healthz")["lava"]), timeout=20, what="the bad device type reported")
-        assert "device_type is a dict" in lava_health["error"] and host in lava_health["error"]
-        assert "(bad_type)" in lava_health["error"]
-
-        lava.devices[0]["device_type"] = "qemu"  # now only the job is wrong
-        lava_health = wait_until(lambda: (lambda h: h if "submitter" in (h["error"] or "")
+        # Another device changes without an event: one bad record must not stop its repair.
+        other = lava.devices[1]["hostname"]
+        lava.devices[1]["health"] = "Maintenance"
+        wait_until(lambda: everything.objects["device"][other]["health"] == "Maintenance",
+                   timeout=20, what="the other device corrected")
+        lava_health = wait_until(lambda: (lambda h: h if (h["skipped"] or {}).get("records") == 2
                                           else None)(app.json("/healthz")["lava"]),
-                                 timeout=20, what="the bad submitter reported")
-        assert "submitter is a list" in lava_health["error"]
-        assert f"job {lava.jobs[0]['id']}" in lava_health["error"]
+                                 timeout=20, what="the bad records counted")
+        assert lava_health["state"] == "ok" and lava_health["error"] is None
+        assert lava_health["skipped"]["by_reason"] == {"device/bad_type": 1, "job/bad_type": 1}
+        samples = lava_health["skipped"]["samples"]
+        assert any("device_type is a dict" in s and host in s for s in samples)
+        # /healthz is open: the job's sample names its field, not the job (it may be private).
+        assert "a job's submitter (bad_type)" in samples
+        assert not any(str(lava.jobs[0]["id"]) in s for s in samples)
+        assert lava_health["skipped_total"]["job/bad_type"] >= 1
+        log = wait_until(lambda: (lambda t: t if "records of an unexpected shape" in t else None)(
+            app.log_text()), what="the log line")
+        assert "device_type is a dict" in log or "submitter is a list" in log
+        assert host in everything.objects["device"]  # left out of the answer, not taken as gone
+        metrics = app.get("/metrics")[2]
+        counted = re.search(r'dashboard_reconcile_skipped_records_total\{kind="job"\} (\d+)', metrics)
+        assert counted and int(counted.group(1)) >= 1
+        assert 'dashboard_reconcile_skipped_records_total{kind="worker"} 0' in metrics
 
         # The model keeps serving, and subscribers (filtered on submitter too) keep getting batches.
         state = app.json("/api/v1/state")
@@ -150,8 +164,9 @@ def test_wrong_types_from_lava_are_a_clear_error_and_the_model_keeps_serving():
         wait_until(lambda: 999 in view.objects["job"], what="a filtered batch meanwhile")
         assert "flush failed" not in app.log_text()
 
+        lava.devices[0]["device_type"] = "qemu"
         lava.jobs[0]["submitter"] = "lava-health"
-        wait_until(lambda: app.json("/healthz")["lava"]["state"] == "ok", timeout=20,
+        wait_until(lambda: app.json("/healthz")["lava"]["skipped"]["records"] == 0, timeout=20,
                    what="recovered")
         everything.close()
     finally:
@@ -162,7 +177,7 @@ def test_wrong_types_from_lava_are_a_clear_error_and_the_model_keeps_serving():
         lava.close()
 
 
-def test_the_rest_client_refuses_deep_answers_and_wrong_types_with_a_reason():
+def test_the_rest_client_refuses_deep_answers_and_leaves_out_records_of_wrong_types():
     lava = FakeLava()
     try:
         client = LavaRest(lava.url, timeout=5)
@@ -171,12 +186,12 @@ def test_the_rest_client_refuses_deep_answers_and_wrong_types_with_a_reason():
             client.fetch_snapshot()
         assert info.value.kind == "bad_shape" and "too_deep" in str(info.value)
         lava.fault = None
+        whole = len(client.fetch_snapshot().jobs)
         lava.jobs[0]["submitter"] = ["a", "b"]
-        with pytest.raises(LavaError) as info:
-            client.fetch_snapshot()
-        assert info.value.kind == "bad_shape"
-        assert "(bad_type)" in str(info.value) and "submitter is a list" in str(info.value)
+        snap = client.fetch_snapshot()
+        assert snap.skipped.counts == {("job", "bad_type"): 1} and len(snap.jobs) == whole - 1
+        assert "submitter is a list" in snap.skipped.samples[0][1]
         lava.jobs[0]["submitter"] = "a"
-        assert client.fetch_snapshot().jobs
+        assert len(client.fetch_snapshot().jobs) == whole
     finally:
         lava.close()

@@ -6,7 +6,13 @@ place that maps the first onto the second, and checks the shape of what LAVA ans
 enumerations and length limits as events (core/events.py, core/limits.py), each failure a ShapeError
 that names the field. A wrong type let in here would reach every flush (an unhashable list compared
 with a filter's set), so nothing passes unchecked.
+
+A record of the wrong shape is left out alone (Skipped), not the whole answer: one device's health
+from a newer LAVA must not stop every other device from being repaired. What was left out must not
+look gone, so its identity, when it can be read, is kept; when it cannot, nothing of its kind may be
+taken as gone this time.
 """
+import collections
 import dataclasses
 
 from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES,
@@ -20,19 +26,54 @@ class ShapeError(ValueError):
     reason codes (missing_field, bad_type, bad_value, too_long, not_utf8); the message names the
     field."""
 
-    def __init__(self, message, reason="bad_type"):
+    def __init__(self, message, reason="bad_type", field=None):
         super().__init__(message)
         self.reason = reason
+        self.field = field  # the field at fault, when there is one
+
+
+MAX_SKIPPED_SAMPLES = 5
+MAX_QUOTED = 40  # a value in a message: enumerations' are short
+
+
+@dataclasses.dataclass
+class Skipped:
+    """Records one snapshot left out for their shape. `keep` maps device and worker to the
+    hostnames of those left out (they are not gone); `unknown` names the kinds with a record whose
+    hostname could not be read (none of that kind may be taken as gone); `samples` holds the first
+    few as (kind, message, what an open page may say: a job's id and values left out, for the job
+may be private)."""
+
+    counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    keep: dict = dataclasses.field(default_factory=lambda: {"device": set(), "worker": set()})
+    unknown: set = dataclasses.field(default_factory=set)
+    samples: list = dataclasses.field(default_factory=list)
+
+    def __len__(self):
+        return sum(self.counts.values())
+
+    def add(self, kind, err, ident):
+        """Count one record of `kind` left out for `err`; `ident` its identity, None if unread."""
+        self.counts[(kind, err.reason)] += 1
+        if ident is None:
+            self.unknown.add(kind)
+        elif kind in self.keep:
+            self.keep[kind].add(ident)
+        if len(self.samples) < MAX_SKIPPED_SAMPLES:
+            said = str(err) if kind != "job" else f"a job's {err.field or 'record'} ({err.reason})"
+            self.samples.append((kind, str(err), said))
 
 
 @dataclasses.dataclass
 class Snapshot:
-    """What one REST fetch saw. `gone_jobs` are ids LAVA answered 404 for."""
+    """What one REST fetch saw. `gone_jobs` are ids LAVA answered 404 for; `skipped` what was left
+    out of the lists for its shape."""
 
     devices: list
     workers: list
     jobs: list
     gone_jobs: list = dataclasses.field(default_factory=list)
+    skipped: Skipped = dataclasses.field(default_factory=Skipped)
 
 
 _NAME = (MAX_NAME_LENGTH, "name")
@@ -42,7 +83,7 @@ _TEXT = (MAX_TEXT_LENGTH, "text")
 def _need(obj, field, types, what, limit=_NAME):
     """obj[field], which must be there and of one of `types` (bool is not an int)."""
     if not isinstance(obj, dict) or field not in obj:
-        raise ShapeError(f"{what} without {field!r}", "missing_field")
+        raise ShapeError(f"{what} without {field!r}", "missing_field", field)
     return _typed(obj[field], field, types, what, limit)
 
 
@@ -53,23 +94,27 @@ def _may(obj, field, types, what, limit=_NAME):
 
 def _typed(value, field, types, what, limit):
     if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
-        raise ShapeError(f"{what}.{field} is a {type(value).__name__}", "bad_type")
+        raise ShapeError(f"{what}.{field} is a {type(value).__name__}", "bad_type", field)
     if isinstance(value, str) and not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:  # half a surrogate pair, from a "\ud800" escape
-            raise ShapeError(f"{what}.{field} is not text (a lone surrogate)", "not_utf8") from None
+            raise ShapeError(f"{what}.{field} is not text (a lone surrogate)", "not_utf8",
+                             field) from None
     if isinstance(value, str) and len(value) > limit[0]:
         raise ShapeError(f"{what}.{field} has {len(value)} characters, more than a {limit[1]} may "
-                         f"({limit[0]})", "too_long")
+                         f"({limit[0]})", "too_long", field)
     return value
 
 
 def _enum(obj, field, allowed, what):
     value = _need(obj, field, (str,), what)
     if value not in allowed:
-        raise ShapeError(f"{what}.{field} {value[:40]!r} is not one of {', '.join(allowed)}",
-                         "bad_value")
+        # Quoted whole or not at all: the caller scrubs its token from the message, and a token a
+        # LAVA echoed into a field, cut short, would no longer be found to be taken out.
+        said = repr(value) if len(value) <= MAX_QUOTED else f"(a text of {len(value)} characters)"
+        raise ShapeError(f"{what}.{field} {said} is not one of {', '.join(allowed)}",
+                         "bad_value", field)
     return value
 
 
@@ -80,7 +125,7 @@ def _time(obj, field, what):
     try:
         return parse_time(value).isoformat()
     except ValueError:
-        raise ShapeError(f"{what}.{field} is not an ISO 8601 time", "bad_value") from None
+        raise ShapeError(f"{what}.{field} is not an ISO 8601 time", "bad_value", field) from None
 
 
 def device_record(d):
@@ -104,7 +149,7 @@ def job_record(j, worker_of):
     """One /jobs/ result → the model's job fields; `worker_of` maps device hostname → worker."""
     ident = _need(j, "id", (int,), "job")
     if job_id(ident) is None:
-        raise ShapeError(f"job {ident} is not a job id", "bad_value")
+        raise ShapeError(f"job {ident} is not a job id", "bad_value", "id")
     what = f"job {ident}"
     device = _may(j, "actual_device", (str,), what)
     return {"id": ident, "submitter": _may(j, "submitter", (str,), what),
@@ -120,14 +165,36 @@ def job_record(j, worker_of):
             "worker": worker_of.get(device) if device else None}
 
 
+def _identity(result, field, types):
+    """result[field] if it is of a shape the model could hold, else None."""
+    try:
+        return _need(result, field, types, "")
+    except ShapeError:
+        return None
+
+
+def _each(results, make, kind, field, types, skipped):
+    """make(result) for each result; one of the wrong shape is counted in `skipped` and left out."""
+    made = []
+    for result in results:
+        try:
+            made.append(make(result))
+        except ShapeError as err:
+            ident = _identity(result, field, types)
+            skipped.add(kind, err, None if kind == "job" and job_id(ident) is None else ident)
+    return made
+
+
 def build(devices, workers, jobs, gone_jobs=()):
-    """Lists of REST results → a Snapshot whose device records carry their current job."""
-    device_records = [device_record(d) for d in devices]
+    """Lists of REST results → a Snapshot whose device records carry their current job; records
+    of the wrong shape are left out one by one (Snapshot.skipped)."""
+    skipped = Skipped()
+    device_records = _each(devices, device_record, "device", "hostname", (str,), skipped)
     worker_of = {d["hostname"]: d["worker"] for d in device_records}
-    job_records = [job_record(j, worker_of) for j in jobs]
+    job_records = _each(jobs, lambda j: job_record(j, worker_of), "job", "id", (int,), skipped)
     current = {j["device"]: j["id"] for j in job_records
                if j["device"] and j["state"] in ACTIVE_JOB_STATES}
     for d in device_records:
         d["job"] = current.get(d["hostname"]) if d["state"] != "Idle" else None
-    return Snapshot(device_records, [worker_record(w) for w in workers], job_records,
-                    list(gone_jobs))
+    worker_records = _each(workers, worker_record, "worker", "hostname", (str,), skipped)
+    return Snapshot(device_records, worker_records, job_records, list(gone_jobs), skipped)

@@ -413,8 +413,12 @@ class LabState:
                     continue  # counted; LAVA lists more than the model may hold
                 if prev is not None:
                     corrections.append({"kind": kind, "id": ident, "fields": diff, "record": record})
+        skipped = snap.skipped
         for kind, present in (("device", {d["hostname"] for d in snap.devices}),
                               ("worker", {w["hostname"] for w in snap.workers})):
+            if kind in skipped.unknown:
+                continue  # a record of this kind was left out unnamed: it may be any of them
+            present |= skipped.keep[kind]  # left out for its shape, not gone
             for ident in [i for i in tables[kind] if i not in present and (kind, i) not in touched]:
                 self._remove(kind, ident, when)
                 corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]},

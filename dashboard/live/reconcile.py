@@ -15,11 +15,13 @@ from dashboard.core.backoff import Backoff
 from dashboard.core.events import Event
 from dashboard.core.state import CORRECTION_KIND, correction_data, correction_topic
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
+from dashboard.live.health import RateLimitedLog
 from dashboard.sources.rest import LavaError
 from dashboard.storage.store import row_for
 
 log = logging.getLogger("dashboard.live.reconcile")
 MAX_LOGGED_CORRECTIONS = 20
+SKIPPED_LOG_INTERVAL = 600.0  # a record LAVA keeps answering wrongly is said again every 10 min
 
 
 class Reconciler:
@@ -55,6 +57,9 @@ class Reconciler:
         self.last_success = None
         self.last_attempt = None
         self.last_duration = None
+        self.skipped = None  # the last run's records left out for their shape: counts, samples
+        self.skipped_total = collections.Counter()  # kind/reason → records left out, every run
+        self.skip_log = RateLimitedLog(log, SKIPPED_LOG_INTERVAL, clock)
         meta.update({"lava": self.public_status()}, notify=False)
 
     def trigger(self, reason):
@@ -127,6 +132,7 @@ class Reconciler:
             self._learn_public(snap)
         self.loaded = True
         self._log(reason, initial, snap, changes, corrections)
+        self._note_skipped(snap.skipped)
         self._set_status("ok", None, None)
 
     def _learn_public(self, snap):
@@ -173,6 +179,19 @@ class Reconciler:
         log.debug("reconcile (%s)%s: %d changes, %d corrections", reason, self.where, len(changes),
                   len(corrections))
 
+    def _note_skipped(self, skipped):
+        """Count and show the records this run left out. /healthz is open (docs/security.md): its
+        samples name devices and workers, never a job (it may be private); the log names all."""
+        counts = {f"{kind}/{reason}": n for (kind, reason), n in sorted(skipped.counts.items())}
+        self.skipped_total.update(counts)
+        self.skipped = {"records": len(skipped), "by_reason": counts,
+                        "unnamed_kinds": sorted(skipped.unknown),
+                        "samples": [said for _, _, said in skipped.samples]}
+        if skipped.samples:
+            self.skip_log.warning("skipped", "LAVA's answer%s: %d records of an unexpected shape "
+                                  "left out (%s), e.g. %s", self.where, len(skipped),
+                                  ", ".join(counts), skipped.samples[0][1])
+
     def record_failure(self, err):
         """Count a failed attempt, log it once per kind of error, and show it in the status."""
         self.failures[err.kind] = self.failures.get(err.kind, 0) + 1
@@ -196,6 +215,7 @@ class Reconciler:
         return {"url": self.rest.base, "state": self.state_name, "loaded": self.loaded,
                 "error": self.error, "error_kind": self.error_kind, "failures": self.failures,
                 "runs": self.runs, "corrections": self.corrections,
+                "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),
                 "last_attempt_age": None if self.last_attempt is None else round(now - self.last_attempt, 3)}

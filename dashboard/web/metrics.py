@@ -176,6 +176,14 @@ class DashboardCollector:
                 family.add_metric([kind], sum(r.corrections_by_kind.get(kind, 0)
                                               for r in reconcilers))
             yield family
+            family = Counter("dashboard_reconcile_skipped_records", "Records in LAVA's REST "
+                             "answers left out for their shape, every reconcile, by kind of "
+                             "object.", labels=["kind"])
+            for kind in ("device", "job", "worker"):
+                family.add_metric([kind], sum(n for r in reconcilers
+                                              for key, n in r.skipped_total.items()
+                                              if key.startswith(kind + "/")))
+            yield family
         stores = [lab.store.stats() for lab in s.labs if lab.store is not None]
         if stores:
             stats = {k: sum(st[k] for st in stores) for k in ("queued", "written", "dropped")}

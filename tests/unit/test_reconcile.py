@@ -109,7 +109,56 @@ def test_vanished_objects_are_removed_and_gone_jobs_forgotten():
     ([{"hostname": "d", "device_type": "x", "state": "Sleeping", "health": "Good"}], "not one of"),
     (["not an object"], "without 'hostname'"),
 ])
-def test_rest_answers_of_the_wrong_shape_are_refused(bad, fragment):
-    with pytest.raises(snapshot.ShapeError) as info:
-        snapshot.build(bad, [], [])
-    assert fragment in str(info.value)
+def test_rest_records_of_the_wrong_shape_are_left_out(bad, fragment):
+    snap = snapshot.build(bad, [], [])
+    assert snap.devices == [] and len(snap.skipped) == 1
+    assert fragment in snap.skipped.samples[0][1]
+
+
+def corrected_with_one_bad(devices=None, workers=None, jobs=None):
+    """A model loaded from the fixtures; LAVA then answers with qemu-02 retired, job 13 finished,
+    x86-01 and worker example.com gone, and the changes given; → (state, corrections, snapshot)."""
+    state = LabState()
+    state.reconcile(rest_snapshot(), NOW, initial=True)
+    devices = [dict(d, health="Retired") if d["hostname"] == "qemu-02" else d
+               for d in (devices or rest("devices_all")["results"]) if d["hostname"] != "x86-01"]
+    workers = [w for w in (workers or rest("workers")["results"]) if w["hostname"] != "example.com"]
+    jobs = [dict(j, state="Finished", health="Canceled") if j["id"] == 13 else j
+            for j in (jobs or rest("jobs")["results"])]
+    snap = rest_snapshot(devices, workers, jobs)
+    state.track_touches()
+    _, corrections = state.reconcile(snap, NOW)
+    return state, {(c["kind"], c["id"]): c["fields"] for c in corrections}, snap
+
+
+def test_one_bad_record_leaves_only_itself_uncorrected():
+    devices = copy.deepcopy(rest("devices_all")["results"])
+    bad = next(d for d in devices if d["hostname"] == "qemu-03")
+    bad.update(state="Idle", health="Maintenance", worker_host={"name": "lab-worker-01"})
+    jobs = copy.deepcopy(rest("jobs")["results"])
+    bad_job = next(j for j in jobs if j["id"] != 13 and j["health"] != "Incomplete")
+    bad_job.update(submitter=["alice", "bob"], health="Incomplete")
+    state, fixed, snap = corrected_with_one_bad(devices=devices, jobs=jobs)
+    assert snap.skipped.counts == {("device", "bad_type"): 1, ("job", "bad_type"): 1}
+    # The rest is repaired, removals included ...
+    assert fixed[("device", "qemu-02")]["health"] == ["Unknown", "Retired"]
+    assert fixed[("job", 13)]["state"] == ["Running", "Finished"]
+    assert ("device", "x86-01") in fixed and "x86-01" not in state.devices
+    assert "example.com" not in state.workers
+    # ... and the bad records neither corrected nor taken for gone.
+    assert ("device", "qemu-03") not in fixed and state.devices["qemu-03"]["health"] != "Maintenance"
+    assert ("job", bad_job["id"]) not in fixed and state.jobs[bad_job["id"]]["health"] != "Incomplete"
+    # A job's sample for an open page names the field, never the job or its values.
+    job_sample = next(s for s in snap.skipped.samples if s[0] == "job")
+    assert job_sample[2] == "a job's submitter (bad_type)" and "alice" not in job_sample[1]
+    assert str(bad_job["id"]) in job_sample[1]  # the log's copy names it
+
+
+def test_a_record_without_a_readable_hostname_holds_back_removals_of_its_kind():
+    devices = copy.deepcopy(rest("devices_all")["results"])
+    devices[0]["hostname"] = {"name": devices[0]["hostname"]}  # a newer API's shape, say
+    state, fixed, snap = corrected_with_one_bad(devices=devices)
+    assert snap.skipped.unknown == {"device"}
+    assert "x86-01" in state.devices and ("device", "x86-01") not in fixed  # it may be that one
+    assert fixed[("device", "qemu-02")]["health"] == ["Unknown", "Retired"]
+    assert "example.com" not in state.workers  # workers were read whole: removed as before
