@@ -413,7 +413,7 @@ def _alerts(lab, sink, health):
     import urllib.parse
 
     from dashboard import green
-    from dashboard.alerts.delivery import Notifier, secrets_of
+    from dashboard.alerts.delivery import Notifier, secrets_of, unusable_destinations
     from dashboard.alerts.engine import AlertEngine
     from dashboard.alerts.rules import AlertsConfigError, parse_config
 
@@ -433,6 +433,9 @@ def _alerts(lab, sink, health):
     except AlertsConfigError as err:
         raise config.ConfigError(f"alerts_config: {err}") from None
     _scrub_logs(settings, secrets_of(rules.urls()))  # Apprise URLs hold tokens
+    unusable = unusable_destinations(rules) if rules.urls() else []
+    if unusable:  # else Apprise would drop them at each send, and a send would count delivered
+        raise config.ConfigError(f"alerts_config: {'; '.join(unusable[:5])}")
 
     def run_in_thread(fn, *args):
         return green.run_in_thread(settings["async_mode"], fn, *args)

@@ -3,7 +3,8 @@
 A bounded queue and a green thread of its own; Apprise's blocking I/O runs in a real thread
 (run_in_thread), so a slow or dead destination never holds up ingest or the page. Per rule: a rate
 limit (sends per hour) and de-duplication (one send per alert, transition and notification count).
-A failed send is retried with backoff, up to MAX_ATTEMPTS, and counted for /healthz.
+A failed send is retried with backoff, up to MAX_ATTEMPTS, to the destinations that did not take
+it only, and counted for /healthz.
 
 Apprise URLs hold tokens: they are never logged, counted by name or shown; errors are scrubbed.
 """
@@ -62,16 +63,30 @@ def secrets_of(urls):
 
 
 def apprise_send(urls, title, body, severity):
-    """One notification to each URL through Apprise (blocking: run it in a real thread). True when
-    every destination took it."""
+    """One notification to each URL through Apprise (blocking: run it in a real thread). Returns
+    the URLs that did not take it, for them alone to be tried again: one Apprise call for all
+    would say only that one failed, and a retry would send again to those that took it."""
     import apprise
 
-    box = apprise.Apprise()
-    for url in urls:
-        box.add(url)
     kind = {"critical": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING,
             "info": apprise.NotifyType.INFO}.get(severity, apprise.NotifyType.WARNING)
-    return bool(box.notify(title=title, body=body, notify_type=kind))
+    failed = []
+    for url in urls:
+        box = apprise.Apprise()
+        if not (box.add(url) and box.notify(title=title, body=body, notify_type=kind)):
+            failed.append(url)
+    return failed
+
+
+def unusable_destinations(config):
+    """Where each Apprise URL is set that Apprise cannot use (an unknown scheme, a URL of the
+    wrong shape), by its scheme only: the URL holds a token. Apprise logs such a URL at ERROR,
+    so this runs once the log is scrubbed of the file's URLs."""
+    import apprise
+
+    return [f"{where}: a {url.partition('://')[0][:20]!r} URL that Apprise cannot use"
+            for where, url in config.destinations()
+            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None]
 
 
 def message_of(alert, what, base_url=""):
@@ -158,14 +173,16 @@ class Notifier:
         _, attempt, alert, what, urls = item
         title, body = message_of(alert, what, self.base_url)
         try:
-            ok = self.run_in_thread(self.send, urls, title, body, alert.get("severity"))
-            error = None if ok else "a destination did not take the notification"
-        except Exception as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"
-        if ok:
+            failed = self.run_in_thread(self.send, urls, title, body, alert.get("severity"))
+            error = (f"{len(failed)} of its destinations did not take the notification"
+                     if failed else None)
+        except Exception as exc:  # nobody can tell which took it: all are tried again
+            failed, error = urls, f"{type(exc).__name__}: {exc}"
+        if not failed:
             self.counts["delivered"] += 1
             self.pending.remove(item)
             return True
+        item[4] = [url for url in urls if url in failed]  # the others took it
         self.counts["failed"] += 1
         self.last_error = scrub(error, self._secrets)[:300]
         item[1] = attempt = attempt + 1

@@ -88,12 +88,18 @@ class AlertEngine:
                                       now - self._api_error_since if self._api_error_since else None)
         if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
             transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
-        # Boards and workers the model no longer has (gone while the dashboard was down).
-        tables = {"device_bad": self.state.devices, "device_maintenance": self.state.devices,
-                  "worker_offline": self.state.workers}
+        # Boards and workers the model no longer has (gone while the dashboard was down), and
+        # alerts of a rule turned off since (taken back from the store at a restart).
+        devices, workers = self.state.devices, self.state.workers
+        tables = {"device_bad": devices, "device_maintenance": devices, "worker_offline": workers}
+        if api == "ok":  # the model holds LAVA's every board, not only those events named
+            tables.update(flapping=devices, health_checks_failed=devices)
+        config = self.rules.config
         for key, alert in list(self.book.firing.items()):
-            table = tables.get(alert["rule"])
-            if table is not None and alert["subject"] not in table:
+            rule, table = alert["rule"], tables.get(alert["rule"])
+            if (table is not None and alert["subject"] not in table
+                    or rule not in config.rules
+                    or not config.enabled(rule, alert.get("device_type"))):
                 transitions.append(("resolve", key, None))
         self._queue(self.book.apply(transitions, now))
         self._queue(self.book.due(now))

@@ -7,6 +7,7 @@ has lasted are evaluated by tick(), which the engine calls on a slow timer.
 """
 import collections
 import datetime as dt
+import math
 import tomllib
 
 # Every rule, its thresholds and their defaults. `notify` lists Apprise URLs (secrets: never shown).
@@ -27,6 +28,10 @@ SEVERITIES = ("info", "warning", "critical")
 PER_DEVICE_TYPE = ("device_bad", "device_maintenance", "health_checks_failed", "flapping",
                    "queue_starving")
 MAX_TRACKED = 100_000  # devices or types remembered by the change-driven rules
+# The largest value each number may take: a year of minutes; counts a person would choose. A count
+# sizes what the rules keep per board (flapping keeps changes + 1 times).
+MAX_VALUE = {"minutes": 525_600, "renotify_minutes": 525_600, "count": 1_000, "changes": 1_000,
+             "rate_limit_per_hour": 3_600}
 
 
 class AlertsConfigError(ValueError):
@@ -40,22 +45,28 @@ class AlertsConfig:
     def __init__(self, data=None, lab=""):
         data = data or {}
         _check_keys(data, {"rules", "labs", "notify"}, "the alerts file")
-        default_urls = _urls(data.get("notify", {}).get("urls", []), "notify.urls")
+        default_urls = _urls(_table(data, "notify", "notify").get("urls", []), "notify.urls")
         self.rules, self.by_type = {}, {}
-        lab_rules = (data.get("labs", {}).get(lab, {}) if lab else {}).get("rules", {})
-        for name in list(data.get("rules", {})) + list(lab_rules):
+        labs = _table(data, "labs", "labs")
+        lab_rules = _table(_table(labs, lab, f"labs.{lab!r}"), "rules", f"labs.{lab!r}.rules") \
+            if lab else {}
+        file_rules = _table(data, "rules", "rules")
+        for name in list(file_rules) + list(lab_rules):
             if name not in DEFAULTS:
                 raise AlertsConfigError(f"unknown rule {name!r}; known: {', '.join(DEFAULTS)}")
         for name, defaults in DEFAULTS.items():
             merged = {**COMMON, "notify": default_urls, **defaults}
             types = {}
-            for source in (data.get("rules", {}).get(name, {}), lab_rules.get(name, {})):
+            for source in (_table(file_rules, name, f"rules.{name}"),
+                           _table(lab_rules, name, f"labs.{lab!r}.rules.{name}")):
                 source = dict(source)
-                for type_name, values in source.pop("device_type", {}).items():
+                for type_name, values in _table(source, "device_type",
+                                                f"rules.{name}.device_type").items():
                     if name not in PER_DEVICE_TYPE:
                         raise AlertsConfigError(f"rules.{name}: is about the whole lab, "
                                                 f"not per device type")
                     types.setdefault(type_name, {}).update(self._checked(name, values, merged))
+                source.pop("device_type", None)
                 merged.update(self._checked(name, source, merged))
             self.rules[name] = merged
             self.by_type[name] = types
@@ -71,13 +82,18 @@ class AlertsConfig:
                 if value not in SEVERITIES:
                     raise AlertsConfigError(f"rules.{name}.severity: one of {', '.join(SEVERITIES)}")
                 out[key] = value
+            elif key == "device_type":  # (only a device type's own table can still hold one)
+                raise AlertsConfigError(f"rules.{name}.device_type: not inside a device type")
             elif key == "enabled":
                 if not isinstance(value, bool):
                     raise AlertsConfigError(f"rules.{name}.enabled: true or false")
                 out[key] = value
             else:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise AlertsConfigError(f"rules.{name}.{key}: a number ≥ 0, got {value!r}")
+                top = MAX_VALUE[key]
+                if (isinstance(value, bool) or not isinstance(value, (int, float))
+                        or not math.isfinite(value) or not 0 <= value <= top):
+                    raise AlertsConfigError(f"rules.{name}.{key}: a number from 0 to {top:,}, "
+                                            f"got {str(value)[:40]}")
                 out[key] = value
         return out
 
@@ -93,12 +109,26 @@ class AlertsConfig:
         """Whether the rule runs (for this device type)."""
         return bool(self.get(rule, "enabled", device_type))
 
+    def destinations(self):
+        """(where it is set, URL) of every Apprise URL a rule sends to, device types' included."""
+        for name, rule in self.rules.items():
+            for url in rule["notify"]:
+                yield f"rules.{name}.notify", url
+            for type_name, override in self.by_type[name].items():
+                for url in override.get("notify", ()):
+                    yield f"rules.{name}.device_type.{type_name!r}.notify", url
+
     def urls(self):
         """Every Apprise URL of the file: secrets, for the log scrubber."""
-        out = set()
-        for rule in self.rules.values():
-            out.update(rule["notify"])
-        return sorted(out)
+        return sorted({url for _, url in self.destinations()})
+
+
+def _table(parent, key, where):
+    """parent[key], which must be a table when given ({} when not)."""
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise AlertsConfigError(f"{where}: expected a table, got {type(value).__name__}")
+    return value
 
 
 def _check_keys(values, known, where):
@@ -266,14 +296,15 @@ class Rules:
                             rule, "device", host, dtype, f"{host} has been {health} for "
                             f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})",
                             since=since)))
-                elif device.get("health") != health:  # also after a restart, or a correction
+                else:  # healthy again (also after a restart, or a correction), or turned off
                     out.append(("resolve", key_of(rule, host), None))
         for host, times in list(self.flaps.items()):
             dtype = (state.devices.get(host) or {}).get("device_type")
             window = self.config.get("flapping", "minutes", dtype) * 60
             while times and times[0] < now - window:
                 times.popleft()
-            if len(times) <= self.config.get("flapping", "changes", dtype):
+            if (len(times) <= self.config.get("flapping", "changes", dtype)
+                    or not self.config.enabled("flapping", dtype)):
                 out.append(("resolve", key_of("flapping", host), None))
             if not times:
                 del self.flaps[host]
@@ -286,14 +317,12 @@ class Rules:
                     out.append(("fire", key_of(rule, host), self._info(
                         rule, "worker", host, None, f"worker {host} has been Offline for "
                         f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})", since=since)))
-            elif worker.get("state") != "Offline":
+            else:
                 out.append(("resolve", key_of(rule, host), None))
         out += self._queues(state, now)
         for rule, seconds in (("stream_silent", silence), ("lava_api_failing", api_error_for)):
-            if not self.config.enabled(rule):
-                continue
             minutes = self.config.get(rule, "minutes")
-            if seconds is not None and seconds >= minutes * 60:
+            if self.config.enabled(rule) and seconds is not None and seconds >= minutes * 60:
                 what = ("the event stream has been silent" if rule == "stream_silent"
                         else "the LAVA API has been failing")
                 out.append(("fire", key_of(rule, "lab"), self._info(
@@ -324,6 +353,9 @@ class Rules:
                  if d.get("state") == "Idle" and d.get("health") == "Good"}
         out = []
         known_types = {d.get("device_type") for d in state.devices.values()} | set(oldest)
+        # A type that has left the model (its boards removed, its queue gone) resolves too.
+        prefix = key_of("queue_starving", "")
+        known_types |= {key[len(prefix):] for key in self.firing or () if key.startswith(prefix)}
         for dtype in known_types:
             if dtype is None:
                 continue

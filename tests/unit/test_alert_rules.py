@@ -5,8 +5,10 @@ import itertools
 
 import pytest
 
+from dashboard.alerts.engine import AlertEngine
 from dashboard.alerts.lifecycle import AlertBook
 from dashboard.alerts.rules import AlertsConfig, AlertsConfigError, Rules, parse_config
+from dashboard.core import records
 from dashboard.core.events import Event
 from dashboard.core.state import LabState
 
@@ -187,6 +189,17 @@ def test_a_restored_book_does_not_fire_again_and_acknowledgement_stops_renotifyi
     ("[rules.device_bad]\nnotify = ['not a url']\n", "Apprise URLs"),
     ('[rules.worker_offline.device_type."x"]\nminutes = 3\n', "whole lab"),
     ("[rules.device_bad\n", "not valid TOML"),
+    # A number TOML allows and no rule can use: each made every batch of changes fail before.
+    ("[rules.device_bad]\nminutes = nan\n", "a number from 0 to 525,600, got nan"),
+    ("[rules.flapping]\nchanges = inf\n", "rules.flapping.changes: a number from 0 to 1,000"),
+    ("[rules.health_checks_failed]\ncount = 100000000\n", "a number from 0 to 1,000"),
+    ("[rules.device_bad]\nrenotify_minutes = 1e300\n", "a number from 0 to 525,600"),
+    # A value where a table belongs: a clear message, not a traceback.
+    ('[rules.device_bad]\ndevice_type = "x"\n', "rules.device_bad.device_type: expected a table"),
+    ("rules = 5\n", "rules: expected a table, got int"),
+    ('notify = ["json://127.0.0.1:1/x"]\n', "notify: expected a table, got list"),
+    ("[rules]\ndevice_bad = 30\n", "rules.device_bad: expected a table"),
+    ('[rules.device_bad.device_type."x"]\ndevice_type = {}\n', "not inside a device type"),
 ])
 def test_config_errors_say_where(text, message):
     with pytest.raises(AlertsConfigError, match=message):
@@ -200,3 +213,102 @@ def test_lab_section_overrides_for_this_lab_only():
     assert parse_config(text, "other").get("device_bad", "minutes") == 30
     assert parse_config(text).get("worker_offline", "notify") == ["json://127.0.0.1:1/x"]
     assert AlertsConfig().get("device_bad", "minutes") == 30.0
+
+
+def test_a_labs_value_that_is_no_table_is_refused_for_the_lab_it_names():
+    with pytest.raises(AlertsConfigError, match=r"labs.'h': expected a table, got int"):
+        parse_config("[labs]\nh = 1\n", "h")
+    assert parse_config("[labs]\nh = 1\n", "other").get("device_bad", "minutes") == 30.0
+
+
+def test_a_device_type_s_own_destinations_are_secrets_too():
+    text = ('[rules.device_bad.device_type."qemu"]\n'
+            'notify = ["slack://T0SECRET1/B0SECRET2/XxSecretTokenXx"]\n')
+    config = parse_config(text)
+    assert config.urls() == ["slack://T0SECRET1/B0SECRET2/XxSecretTokenXx"]
+    assert list(config.destinations()) == [
+        ("rules.device_bad.device_type.'qemu'.notify", "slack://T0SECRET1/B0SECRET2/XxSecretTokenXx")]
+
+
+def test_a_queue_of_a_device_type_that_left_the_model_resolves():
+    lab = Lab("[rules.queue_starving]\nminutes = 60\n")
+    lab.rules.firing = lab.book.firing  # as the engine links them
+    lab.apply(device("q1", 0, "Good", state="Running"))
+    lab.apply(ev("testjob", 0, job=7, state="Submitted", health="Unknown", device_type="qemu",
+                 submit_time=at(0).isoformat()))
+    lab.tick(3600)
+    assert lab.what() == [("fired", "queue_starving/qemu")]
+    # The type's boards are removed from LAVA, then its queued job is canceled.
+    lab.state.reconcile(records.build([], [], []), at(3700))
+    lab.apply(ev("testjob", 3700, job=7, state="Finished", health="Canceled", device_type="qemu"))
+    assert "qemu" not in {d.get("device_type") for d in lab.state.devices.values()}
+    lab.tick(3800)
+    assert lab.what() == [("resolved", "queue_starving/qemu")]
+    lab.tick(3800 + 7200)
+    assert lab.what() == []  # and never re-notified
+
+
+@pytest.mark.parametrize("rule, fire", [
+    ("stream_silent", lambda lab: lab.tick(600, silence=600)),
+    ("lava_api_failing", lambda lab: lab.tick(600, api=600)),
+    ("device_bad", lambda lab: (lab.apply(device("d", 0, "Bad")), lab.tick(600))),
+    ("worker_offline", lambda lab: (lab.apply(ev("worker", 0, hostname="w1", state="Offline",
+                                                 health="Active")), lab.tick(600))),
+])
+def test_an_alert_of_a_rule_turned_off_since_resolves_after_a_restart(rule, fire):
+    lab = Lab(f"[rules.{rule}]\nminutes = 1\n")
+    fire(lab)
+    [(alert, what)] = lab.log
+    assert what == "fired"
+    # Restarted with the rule turned off: the alert comes back from the store, and resolves.
+    restarted = Lab(f"[rules.{rule}]\nminutes = 1\nenabled = false\n")
+    restarted.state = lab.state
+    restarted.book.restore([alert])
+    assert restarted.rules.config.enabled(rule) is False
+    restarted.tick(700, silence=700 if rule == "stream_silent" else None,
+                   api=700 if rule == "lava_api_failing" else None)  # the condition still holds
+    assert restarted.what() == [("resolved", alert["key"])]
+
+
+class _Event:
+    def set(self):
+        pass
+
+
+def engine_with(text, state, alerts, api=None):
+    """An AlertEngine over `state` (no sink, store or notifier), its book restored from `alerts`;
+    `api` the LAVA API's state (None: no LAVA API)."""
+    engine = AlertEngine(state, None, parse_config(text), None, None, lambda fn, *a: fn(*a),
+                         lambda s: None, _Event, lambda: (None, True), lambda: api,
+                         clock=lambda: T0 + 7200)
+    engine.book.restore(alerts)
+    return engine
+
+
+def restored(rule, subject, dtype="qemu"):
+    return {"id": f"id-{rule}", "key": f"{rule}/{subject}", "rule": rule, "subject": subject,
+            "device_type": dtype, "status": "firing", "fired_at": T0, "notified_at": T0,
+            "notifications": 1, "message": "m", "severity": "warning"}
+
+
+def test_the_engine_resolves_alerts_of_boards_gone_rules_turned_off_and_rules_unknown():
+    lab = Lab()
+    lab.apply(device("still-here", 0, "Bad"))  # still Bad: only its rule is turned off
+    alerts = [restored("health_checks_failed", "gone-board"), restored("flapping", "gone-board"),
+              restored("health_checks_failed", "still-here"), restored("device_bad", "still-here"),
+              restored("a_rule_of_an_older_version", "lab")]
+    text = '[rules.device_bad.device_type."qemu"]\nenabled = false\n'
+    engine = engine_with(text, lab.state, alerts, api="ok")
+    engine.tick()
+    resolved = {alert["key"] for alert, what in engine.outbox if what == "resolved"}
+    # The board that is still there keeps its health check alert: its rule is on.
+    assert resolved == {"health_checks_failed/gone-board", "flapping/gone-board",
+                        "device_bad/still-here", "a_rule_of_an_older_version/lab"}
+    assert list(engine.book.firing) == ["health_checks_failed/still-here"]
+    assert engine.errors == 0
+    # Without LAVA's API the model knows only the boards events named: a health check's board
+    # may be one of the others, and its alert stays.
+    engine = engine_with(text, lab.state, alerts)
+    engine.tick()
+    assert set(engine.book.firing) == {"health_checks_failed/gone-board", "flapping/gone-board",
+                                       "health_checks_failed/still-here"}
