@@ -1206,6 +1206,11 @@ class EventStore:
     def _memory_mb():
         return sqlite_memory_mb()
 
+    def id_bounds(self):
+        """(oldest, newest) id of the stored events, (None, None) when there are none."""
+        row = self._rows("SELECT MIN(id) AS lo, MAX(id) AS hi FROM events")[0]
+        return row["lo"], row["hi"]
+
     def count(self, filters=None, exclude_kinds=()):
         """How many events are stored (that match exact-value filters, none of `exclude_kinds`)."""
         where, args = _where(filters, None, None, exclude_kinds=exclude_kinds)

@@ -246,6 +246,18 @@ class Access:
                 self._api_tokens.popitem(last=False)
         return user
 
+    def sign_out(self, sid):
+        """End a session; its token goes from every table here too (the sign-in form's check
+        kept it as an API client's, which the viewer's questions to LAVA would have gone on
+        using). Returns the username, or None."""
+        ended = self.sessions.end(sid)
+        if ended is None:
+            return None
+        kept = self._api_tokens.get(ended.username)
+        if kept is not None and kept[0] == ended.token:
+            del self._api_tokens[ended.username]
+        return ended.username
+
     def token_of(self, username):
         """A token of this viewer to ask LAVA with: a signed-in session's, or a recent API
         client's; None when there is none (the viewer is gone)."""
@@ -355,6 +367,7 @@ class Access:
     def stats(self):
         """The /healthz section: counts only, never a name or a token."""
         return {"mode": self.mode, "sessions": len(self.sessions), "sign_ins": self.sign_ins,
+                "sessions_replaced": self.sessions.replaced,
                 "refused": self.refused, "malformed": self.malformed,
                 "lava_errors": self.lava_errors, "held_back": self.held_back,
                 "lava_failing": self.outage.failing(), "known": len(self.visibility),
@@ -644,7 +657,7 @@ def signout():
     """End the session: its token is forgotten, and what LAVA said about this viewer."""
     if not hmac.compare_digest(str(request.form.get("csrf", "")), str(session.get("csrf", "-"))):
         abort(400, "the form has expired: reload the page")
-    username = access().sessions.end(session.get("sid"))
+    username = access().sign_out(session.get("sid"))
     if username and access().sessions.token_of(username) is None:
         access().visibility.forget_user(username)
     if services().relay is not None:  # this session's pages in other tabs: closed now

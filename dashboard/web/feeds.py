@@ -10,10 +10,11 @@ import xml.etree.ElementTree as ET
 from flask import Blueprint, Response, request, stream_with_context
 
 from dashboard.web import params
-from dashboard.web.context import chosen_lab, in_thread as _in_thread, lab_name
+from dashboard.web.context import chosen_lab, lab_name
 from dashboard.web.context import require_store as _store
 from dashboard.web.context import services
 from dashboard.web.auth import viewing
+from dashboard.web.paging import export_rows, visible_page
 from dashboard.web.protocol import public_event
 
 bp = Blueprint("feeds", __name__)
@@ -56,8 +57,7 @@ def atom():
     """The newest events as an Atom feed (all text escaped by the XML writer, and what XML
     cannot hold replaced: xml_text)."""
     filters, since, until = params.event_filters(request.args)
-    rows = _in_thread(_store().events, filters, since, until, limit=FEED_ENTRIES)
-    rows = viewing().rows(rows, by_submitter="submitter" in filters)
+    rows, _ = visible_page(_store(), viewing(), filters, since, until, None, FEED_ENTRIES)
     feed = ET.Element("feed", xmlns=ATOM)
     lab = chosen_lab(required=True)
     ET.SubElement(feed, "title").text = "LAVA Live Dashboard events" + (f" of lab {lab.name}"
@@ -98,18 +98,10 @@ def _now():
 
 
 def _export_rows(store, filters, since, until, view, lab=""):
-    """Events oldest first, in pages, at most EXPORT_MAX, as the viewer may see them (each
-    saying its lab, when they are a named lab's)."""
-    after, sent = 0, 0
-    while sent < EXPORT_MAX:
-        rows = _in_thread(store.events, filters, since, until, after=after, limit=EXPORT_PAGE,
-                          newest_first=False)
-        for row in view.rows(rows[:EXPORT_MAX - sent], by_submitter="submitter" in filters):
-            yield public_event(row, lab)
-        sent += len(rows)
-        if len(rows) < EXPORT_PAGE:
-            return
-        after = rows[-1]["id"]
+    """Events oldest first, at most EXPORT_MAX, as the viewer may see them (each saying its lab,
+    when they are a named lab's)."""
+    for row in export_rows(store, filters, since, until, view, EXPORT_MAX, EXPORT_PAGE):
+        yield public_event(row, lab)
 
 
 def _range(args):

@@ -18,6 +18,7 @@ from dashboard.web.context import error_body, in_thread as _in_thread, require_s
 from dashboard.web.context import lab_name, model, services, store_of_request
 from dashboard.core.visibility import redact_job
 from dashboard.web.auth import viewing
+from dashboard.web.paging import visible_page
 from dashboard.web.protocol import public_event, public_kind, stored_kind
 
 bp = Blueprint("history_api", __name__)
@@ -211,7 +212,7 @@ def events():
     limit = params.integer(a, "limit", 100, 1, PAGE_MAX)
     before = params.integer(a, "before", None, 0, params.MAX_EVENT_ID)
     view = viewing()
-    shown, cursor = _visible_page(view, filters, since, until, before, limit)
+    shown, cursor = visible_page(_store(), view, filters, since, until, before, limit)
     nxt = None
     if cursor is not None:
         # Only our own parameters: anything else in the query string is ignored, never echoed.
@@ -220,32 +221,6 @@ def events():
         nxt = request.path + "?" + urlencode(dict(known, before=cursor))
     lab = lab_name(required=True)
     return jsonify({"ok": True, "events": [public_event(r, lab) for r in shown], "next": nxt})
-
-
-HIDDEN_PAGES = 20  # pages of rows a viewer may not see read at most to fill one page
-
-
-def _visible_page(view, filters, since, until, before, limit):
-    """(up to `limit` stored events this viewer may see, newest first; the `before` of the next
-    page, or None). The cursor is the id of the last row shown, so it never points at a row the
-    viewer may not see: a query by submitter must not tell, by its cursor, that a hidden job of
-    that submitter exists. Rows they may not see are skipped for at most HIDDEN_PAGES pages; past
-    that the next page starts after the last row read, except for a query by submitter, which
-    then ends there (narrow it by since and until)."""
-    by_submitter = "submitter" in filters
-    shown, cursor = [], before
-    for _ in range(HIDDEN_PAGES if not view.sees_all else 1):
-        rows = _in_thread(_store().events, filters, since, until, before=cursor, limit=limit)
-        for row in rows:
-            visible = view.row(row, by_submitter)
-            if visible is not None:
-                shown.append(visible)
-                if len(shown) == limit:
-                    return shown, row["id"]
-        if len(rows) < limit:
-            return shown, None  # no more rows
-        cursor = rows[-1]["id"]
-    return shown, None if by_submitter else cursor
 
 
 @bp.get("/api/v1/stats/events")

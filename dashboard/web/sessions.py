@@ -6,6 +6,9 @@ import secrets
 import time
 
 MAX_SESSIONS = 10_000
+# One viewer's sessions (browsers, tabs signed in apart) at most: their oldest goes first. Without
+# it, one LAVA user signing in 10,000 times signed every other viewer out (MAX_SESSIONS).
+MAX_PER_VIEWER = 20
 # Seconds between two sweeps (web.auth.Access.run_sweeper): ended sessions are forgotten, with their
 # tokens, and their live connections closed. A module constant: tests set it lower.
 SWEEP_INTERVAL = 30.0
@@ -22,9 +25,12 @@ class Session:
 class Sessions:
     """Sessions by id, with an idle and an absolute lifetime; the oldest go first when full."""
 
-    def __init__(self, idle, lifetime, clock=time.time, size=MAX_SESSIONS):
+    def __init__(self, idle, lifetime, clock=time.time, size=MAX_SESSIONS,
+                 per_viewer=MAX_PER_VIEWER):
         self.idle, self.lifetime, self.clock, self.size = idle, lifetime, clock, size
+        self.per_viewer = per_viewer
         self._by_id = collections.OrderedDict()
+        self.replaced = 0  # sessions ended by a newer sign-in of the same viewer past per_viewer
 
     def _over(self, session, now):
         return now - session.last_seen > self.idle or now - session.created > self.lifetime
@@ -34,6 +40,10 @@ class Sessions:
         self.sweep()
         now = self.clock()
         sid = secrets.token_urlsafe(32)
+        mine = [old for old, session in self._by_id.items() if session.username == username]
+        for old in mine[:max(0, len(mine) - self.per_viewer + 1)]:  # oldest first
+            del self._by_id[old]
+            self.replaced += 1
         self._by_id[sid] = Session(username, token, now, now)
         while len(self._by_id) > self.size:
             self._by_id.popitem(last=False)
@@ -66,9 +76,8 @@ class Sessions:
         return {self._by_id.pop(sid).username for sid in ended}
 
     def end(self, sid):
-        """Sign out: the session and its token are gone. Returns the username, or None."""
-        session = self._by_id.pop(sid, None) if isinstance(sid, str) else None
-        return session.username if session else None
+        """Sign out: the session and its token are gone. Returns the Session, or None."""
+        return self._by_id.pop(sid, None) if isinstance(sid, str) else None
 
     def token_of(self, username):
         """A live session's token of this viewer (to ask LAVA what they may see), or None."""

@@ -255,3 +255,34 @@ def test_a_connection_opened_with_a_token_ends_when_lava_no_longer_takes_the_tok
             raise RuntimeError("boom")
     relay2, sio2, _ = relay_with(sessions, {"c-x": (CAROL, None, Broken())})
     assert relay2.end_ended_sessions() == 1 and sio2.server.disconnected == ["c-x"]
+
+
+def test_one_viewer_signing_in_again_and_again_replaces_only_their_own_oldest_sessions():
+    """Before, one LAVA user signing in 10,000 times signed every other viewer out."""
+    clock = Clock()
+    sessions = Sessions(idle=600, lifetime=3600, clock=clock, size=50, per_viewer=3)
+    bob = sessions.create("bob", "tok-b")
+    mallory = [sessions.create("mallory", "tok-m") for _ in range(100)]
+    assert sessions.get(bob).username == "bob"
+    assert [sessions.get(sid) is not None for sid in mallory[-4:]] == [False, True, True, True]
+    assert len(sessions) == 4 and sessions.replaced == 97
+
+
+def test_signing_out_forgets_the_token_the_sign_in_s_check_kept(tmp_path):
+    """The sign-in form's token check files the token as an API client's too; signing out took
+    the session's copy only, and the viewer's questions to LAVA went on with it for 5 minutes."""
+    clock = Clock()
+    sessions = Sessions(idle=60, lifetime=300, clock=clock)
+    ctl = auth.Access("lava", sessions, Visibility(), lambda token, lab: Rest("alice"), "k" * 32,
+                      str(tmp_path), clock=clock)
+    assert ctl.whoami("tok-alice-1234") == "alice"  # the sign-in form's check
+    sid = sessions.create("alice", "tok-alice-1234")
+    assert ctl.token_of("alice") == "tok-alice-1234"
+    assert ctl.sign_out(sid) == "alice"
+    assert ctl.token_of("alice") is None and "tok-alice-1234" not in tokens_held(ctl)
+    assert ctl.sign_out(sid) is None  # twice: nothing more
+    # An API client's own token (not the session's) stays for its cached check.
+    assert ctl.whoami("tok-alice-api-99") == "alice"
+    sid = sessions.create("alice", "tok-alice-1234")
+    ctl.sign_out(sid)
+    assert ctl.token_of("alice") == "tok-alice-api-99"

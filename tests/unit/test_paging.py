@@ -1,0 +1,103 @@
+"""Pages of stored events for a viewer who may not see every job (dashboard/web/paging.py), over a
+real SQLite file: where a page ends, and its cursor, never depend on rows the viewer may not see."""
+import json
+import time
+
+import pytest
+
+from dashboard.core.events import parse_frames
+from dashboard.core.visibility import ANONYMOUS, EVERYONE, PUBLIC, Viewing, Visibility
+from dashboard.storage.store import EventStore, row_for
+from dashboard.web import paging
+
+pytestmark = pytest.mark.unit
+JOBS = {903: {"id": 903, "visibility": PUBLIC, "submitter": "priv-alice"},
+        902: {"id": 902, "visibility": "private", "submitter": "priv-carol"},
+        901: {"id": 901, "visibility": "private", "submitter": "priv-alice"}}
+
+
+def now(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+def job_rows(job, submitter, n):
+    """A job's state change, then `n` test-shell messages and `n` more state changes of it."""
+    stamp = "2026-12-03T08:00:00+00:00"
+    state = {"job": job, "state": "Running", "health": "Unknown", "submitter": submitter,
+             "description": f"SECRET-{job}"}
+    out = [[b"org.lavasoftware.testjob", f"j-{job}".encode(), stamp.encode(), submitter.encode(),
+            json.dumps(state).encode()]]
+    for i in range(n):
+        out.append([b"org.lavasoftware.event", f"e-{job}-{i}".encode(), stamp.encode(),
+                    b"lavaserver", json.dumps({"job": job, "message": f"SECRET-SHELL-{i}"}).encode()])
+        out.append([b"org.lavasoftware.testjob", f"j-{job}-{i}".encode(), stamp.encode(),
+                    submitter.encode(), json.dumps(state).encode()])
+    return out
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    for frames in job_rows(903, "priv-alice", 1) + job_rows(902, "priv-carol", 30) \
+            + job_rows(901, "priv-alice", 30):
+        store.enqueue(row_for(parse_frames(frames), frames, {}, time.time()))
+    while store.queue:
+        store.flush()
+    yield store
+    store.close()
+
+
+def ids_of(store, job):
+    return [r["id"] for r in store.events({"job": job}, limit=1000)]
+
+
+def page(store, filters, before, limit, view=None):
+    view = view or Viewing(ANONYMOUS, JOBS, Visibility())
+    return paging.visible_page(store, view, filters, None, None, before, limit, run=now)
+
+
+def test_a_query_by_submitter_answers_the_same_whoever_a_private_job_is(store):
+    """Right after each private job's rows, `submitter=priv-alice&limit=1` answers with the same
+    older row of her public job: it used to end empty after alice's own private job, which told
+    that the job was hers (the rows read were hidden rows of hers)."""
+    answers = {}
+    for job in (902, 901):
+        shown, cursor = page(store, {"submitter": "priv-alice"}, max(ids_of(store, job)) + 1, 1)
+        answers[job] = ([(r["job"], r["submitter"]) for r in shown], cursor)
+    assert answers[901] == answers[902]
+    assert answers[901][0] == [(903, "priv-alice")]
+
+
+def test_a_cursor_moves_by_a_fixed_span_of_ids_not_by_hidden_rows(store, monkeypatch):
+    monkeypatch.setattr(paging, "MIN_SPAN", 10)
+    monkeypatch.setattr(paging, "HIDDEN_PAGES", 1)
+    oldest, newest = store.id_bounds()
+    shown, cursor = page(store, {"job": 901, "kind": "event"}, None, 1)
+    assert shown == [] and cursor == newest + 1 - 10  # past the span: not the last row read
+    shown, cursor = page(store, {"job": 901, "kind": "event"}, cursor, 1)
+    assert shown == [] and cursor == newest + 1 - 20
+    # A page's own rows: the newest the viewer may see in its span, and the cursor their last.
+    shown, cursor = page(store, {"kind": "testjob"}, None, 3)
+    assert [r["job"] for r in shown] == [901, 901, 901] and all(r.get("hidden") for r in shown)
+    assert cursor == shown[-1]["id"]
+    # The oldest span says there is nothing older.
+    assert page(store, {}, oldest + 5, 10)[1] is None
+
+
+def test_a_viewer_who_sees_everything_pages_as_before(store):
+    view = Viewing(EVERYONE, JOBS, Visibility())
+    shown, cursor = page(store, {"submitter": "priv-alice"}, None, 5, view)
+    assert len(shown) == 5 and cursor == shown[-1]["id"] and shown[0]["submitter"] == "priv-alice"
+
+
+def test_an_export_for_a_restricted_viewer_reads_a_fixed_span_of_ids(store, monkeypatch):
+    view = Viewing(ANONYMOUS, JOBS, Visibility())
+    rows = list(paging.export_rows(store, {"submitter": "priv-alice"}, None, None, view, 100, 7,
+                                   run=now))
+    assert [r["job"] for r in rows] == [903, 903]  # her private job's rows are not there at all
+    monkeypatch.setattr(paging, "EXPORT_SPAN", 3)
+    oldest, _ = store.id_bounds()
+    rows = list(paging.export_rows(store, {}, None, None, view, 100, 2, run=now))
+    assert [r["id"] for r in rows] == [oldest, oldest + 1, oldest + 2]
+    shown = json.dumps(list(paging.export_rows(store, {}, None, None, view, 100, 7, run=now)))
+    assert "SECRET-903" in shown and "SECRET-901" not in shown and "SECRET-902" not in shown
