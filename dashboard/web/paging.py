@@ -36,9 +36,8 @@ def visible_page(store, view, filters, since, until, before, limit, run=in_threa
     top = min(before, newest + 1) if before is not None else newest + 1
     floor = top - span_of(limit) - 1  # the span's ids: above it, below top
     shown, cursor = [], top
-    while True:  # at most span_of(limit) rows in all, the span's
-        rows = run(store.events, filters, since, until, before=cursor, after=floor,
-                         limit=limit)
+    for _ in range(span_of(limit) // limit + 1):  # the span's rows, `limit` at a time
+        rows = run(store.events, filters, since, until, before=cursor, after=floor, limit=limit)
         for row in rows:
             visible = view.row(row, by_submitter)
             if visible is not None:
