@@ -336,8 +336,8 @@ def _build_lab(lab, settings, sink, health, visibility):
         lab.reconciler = Reconciler(lab.state, sink, lab.meta, lab.rest, lab.settings,
                                     socketio.server.eio.create_event, store=lab.store,
                                     public=public, lab=lab.name)
-        if lab.ingest:  # a suspected loss: check the model against LAVA at once
-            lab.ingest.on_behind.append(lambda name: lab.reconciler.trigger("behind"))
+        if lab.ingest:  # a suspected loss: check the model against LAVA (at most every 30 s)
+            lab.ingest.on_behind.append(lambda name: lab.reconciler.behind())
 
 
 def _access(settings, labs, relay, key, visibility):

@@ -7,6 +7,7 @@ lab, as before. Standard library only, like config.py: app.py reads it before mo
 import dataclasses
 import re
 import tomllib
+import urllib.parse
 
 from dashboard.config import EVENT_SCHEMES, ConfigError
 
@@ -15,6 +16,7 @@ MAX_LABS = 32
 MAX_FILE_BYTES = 1 << 20
 MAX_SOURCES = 8
 KEYS = ("lava_url", "token_file", "event_source", "topic_prefix", "simulated", "database")
+POSTGRES_PORT = 5432  # libpq's default: a URL without a port means this one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,8 @@ def from_settings(settings):
     """The labs of these settings: those of --labs, else the one lab of the single-lab flags."""
     path = settings.get("labs") or ""
     if not path:
+        for url in settings["event_source"]:  # checked here as a labs file's are: at start
+            check_event_source("event_source", url)
         return [Lab("", settings["lava_url"], settings["lava_token_file"],
                     tuple(settings["event_source"]), settings["topic_prefix"],
                     not settings["event_source"] and not settings["lava_url"])]
@@ -87,7 +91,7 @@ def parse(text):
     databases = {}
     for lab in labs:  # one lab's history and saved model per database: never two labs' in one
         if lab.database:
-            other = databases.setdefault(lab.database.rstrip("/"), lab.name)
+            other = databases.setdefault(database_identity(lab.database), lab.name)
             if other != lab.name:
                 raise ConfigError(f"labs.{lab.name}.database: the same database as lab {other}'s; "
                                   f"each lab keeps its history in a database of its own")
@@ -117,14 +121,13 @@ def _lab(name, fields):
     if len(sources) > MAX_SOURCES:
         raise ConfigError(f"{where}.event_source: at most {MAX_SOURCES} sources")
     for url in sources:
-        scheme = url.partition("://")[0].lower() if "://" in url else ""
-        if scheme not in EVENT_SCHEMES:
-            raise ConfigError(f"{where}.event_source: expected tcp://, ipc://, ws:// or wss://, got "
-                              f"{scheme + '://...' if scheme else repr(url[:40])}")
+        check_event_source(f"{where}.event_source", url)
     url = fields.get("lava_url", "")
     if url and not url.lower().startswith(("http://", "https://")):
         # Not echoed: a mistyped URL may hold credentials.
         raise ConfigError(f"{where}.lava_url: expected an http:// or https:// URL")
+    if url:
+        _host_and_port(f"{where}.lava_url", url)
     simulated = fields.get("simulated", False)
     if not isinstance(simulated, bool):
         raise ConfigError(f"{where}.simulated: must be true or false")
@@ -141,5 +144,74 @@ def _lab(name, fields):
                           f"file of its own in --data-dir)")
     if database and simulated:
         raise ConfigError(f"{where}.database: a simulated lab keeps its history apart, in SQLite")
+    if database:
+        database_identity(database, f"{where}.database")
     return Lab(name, url.rstrip("/"), fields.get("token_file", ""), tuple(sources),
                fields.get("topic_prefix", ""), simulated, database)
+
+
+def check_event_source(field, url):
+    """An event source URL the sources can open, or ConfigError naming `field` (the URL itself is
+    not echoed: it may hold credentials)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in EVENT_SCHEMES:
+        raise ConfigError(f"{field}: expected tcp://, ipc://, ws:// or wss://, got "
+                          f"{scheme + '://...' if scheme else repr(url[:40])}")
+    if scheme == "ipc":
+        if not url.partition("://")[2]:
+            raise ConfigError(f"{field}: an ipc:// URL needs a path")
+        return
+    _, port = _host_and_port(field, url)
+    if scheme == "tcp" and port is None:  # ZMQ connects to an explicit port only
+        raise ConfigError(f"{field}: a tcp:// URL needs a port (lava-publisher's is 5500)")
+
+
+def _host_and_port(field, url):
+    """(host, port or None) of a URL that has a host and, if any, a port from 1 to 65535; else
+    ConfigError naming `field`, never the URL."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        raise ConfigError(f"{field}: not a URL that can be read") from None
+    try:
+        port = parts.port  # ValueError when not a number, or out of 0-65535
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{field}: the port must be a number from 1 to 65535")
+    if not parts.hostname:
+        raise ConfigError(f"{field}: the URL needs a host")
+    return parts.hostname, port
+
+
+def database_identity(url, field="database"):
+    """What names the database a PostgreSQL URL reaches, for telling two labs' apart: the scheme's
+    two spellings, the default port, the host's case, the user and password (another user of the
+    same database is the same database) and a trailing slash make no difference. Hosts and port
+    may also come from the query (libpq: ?host=/run/postgresql&port=5433); the database defaults
+    to the user's name."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qs(parts.query)
+        # libpq: host1:port1,host2:port2; the netloc after any user:password@.
+        hosts = parts.netloc.rpartition("@")[2].split(",")
+        ports = query.get("port", [None])[-1]
+        if ports is not None and not ports.isdigit():
+            raise ValueError
+        where = [_pg_host_port(h, ports, query) for h in hosts]
+    except ValueError:
+        raise ConfigError(f"{field}: the host or port of the URL cannot be read "
+                          f"(a port is a number from 1 to 65535)") from None
+    name = (query.get("dbname", [""])[-1] or urllib.parse.unquote(parts.path.strip("/"))
+            or urllib.parse.unquote(parts.username or ""))
+    return tuple(sorted(where)), name
+
+
+def _pg_host_port(netloc, query_port, query):
+    """(host, port) of one libpq host: lower-cased, the port 5432 when none is given."""
+    one = urllib.parse.urlsplit("//" + netloc)
+    port = one.port if one.port is not None else int(query_port or POSTGRES_PORT)
+    if not 0 < port < 65536:
+        raise ValueError("port")
+    # (urllib lower-cases a host name; a socket directory from the query keeps its case.)
+    return one.hostname or query.get("host", [""])[-1], port

@@ -324,6 +324,42 @@ def test_a_redis_restart_recovers_without_anyone_acting(cluster):
         assert told[-1] == {"state": "ok", "error": None}
 
 
+def test_redis_data_of_another_shape_is_skipped_counted_and_never_blamed_on_redis():
+    # A heartbeat of another shape that never expires (left by another tool): the ingest process
+    # takes the prefix over; a stream entry of another shape: every web process skips it alone and
+    # applies the batches after it, with no reload; /healthz counts both, and shows no password.
+    import redis
+
+    cluster = Cluster(redis_password="r3dis-secret")
+    try:
+        r = redis.Redis.from_url(cluster.redis.url)
+        r.set("lava-dashboard:ingest", json.dumps({"pid": 1, "note": "r3dis-secret"}))
+        cluster.start_ingest()  # the web processes follow its epoch: it publishes
+        views = [cluster.view(), cluster.view(cluster.webs[1].url)]
+        cluster.publish(lab_frames("a", 30))
+        cluster.wait_consistent()
+        snapshots = [health(web)["cluster"]["snapshots"] for web in cluster.webs]
+        r.xadd("lava-dashboard:changes", {"epoch": model_epoch(cluster), "first": "?",
+                                          "changes": "r3dis-secret"})
+        cluster.publish(lab_frames("b", 30, start=30))
+        cluster.wait_consistent()
+        assert health(cluster.ingest)["cluster"]["malformed"] == {"heartbeats": 1}
+        for web, before in zip(cluster.webs, snapshots):
+            # (The heartbeat is read every second: the one it read before the ingest's was not one.)
+            body = wait_until(lambda: (b := health(web))["status"] == "ok" and b, timeout=5,
+                              what="the web process healthy")
+            assert body["cluster"]["malformed"]["entries"] == 1 and body["degraded"] == []
+            assert body["cluster"]["snapshots"] == before and body["cluster"]["errors"] == 0
+        for view in views:
+            assert view.gaps == 0 and len(view.epochs) == 1
+        for proc in (cluster.ingest, *cluster.webs):
+            text = json.dumps(health(proc)) + proc.log_text()
+            assert "r3dis-secret" not in text and "Traceback" not in text
+        assert "skipped" in cluster.webs[0].log_text()
+    finally:
+        cluster.close()
+
+
 def test_a_status_from_the_ingest_process_reaches_clients_through_the_message_queue(cluster):
     from tests.fake_lava import FakeLava
 

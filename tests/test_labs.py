@@ -179,9 +179,10 @@ def test_one_lab_down_degrades_that_lab_only(labs):
     app = start()
     wait_until(lambda: app.json("/healthz")["labs"][1]["lava"]["loaded"], timeout=30,
                what="west loaded")
-    health = wait_until(lambda: (lambda h: h if "east:lava-api" in h["degraded"] else None)(
-        app.json("/healthz")), timeout=30, what="east said to be down")
-    assert not any(part.startswith("west:") for part in health["degraded"])
+    # (West's sources may still be connecting on a busy machine: wait for them, not for east.)
+    health = wait_until(lambda: (lambda h: h if "east:lava-api" in h["degraded"] and not any(
+        part.startswith("west:") for part in h["degraded"]) else None)(app.json("/healthz")),
+        timeout=30, what="east said to be down, west not")
     east, west = health["labs"]
     assert east["lava"]["state"] != "ok" and west["lava"]["state"] == "ok"
     parts["west_pub"].send(_frames("org.lavasoftware.device", "w-2",

@@ -112,13 +112,16 @@ class Event:
 
 
 def parse_time(text):
-    """ISO 8601 → aware UTC datetime; a time without a zone (LAVA 2023.01) means UTC."""
+    """ISO 8601 → aware UTC datetime, or ValueError; a time without a zone (LAVA 2023.01) is UTC."""
     if not isinstance(text, str) or not text:
         raise ValueError("empty")
     value = dt.datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # its zone moves it before year 1 or past 9999: a bad time all the same
+        raise ValueError(f"{text[:60]!r} is out of range in UTC") from None
 
 
 def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):

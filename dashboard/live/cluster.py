@@ -14,6 +14,12 @@ web process applies a batch's changes that follow on from its own seq in the sam
 those it has). Anything else (a gap, a new epoch, changes that cannot be applied) makes it load the
 snapshot and have its clients resubscribe, or wait for a newer snapshot when the current one cannot
 help: it never applies a change it cannot place.
+
+What is read from Redis is checked for the shape this module writes: another version, or a person's
+XADD or SET, may put anything there. A stream entry of another shape is skipped alone (counted; the
+entries after it are applied, and a gap it leaves is handled as any gap), a heartbeat of another
+shape is no heartbeat (and no claim: the ingest process overwrites it), a snapshot of another shape
+is no snapshot (the next one is waited for). None of them is taken for Redis failing.
 """
 import collections
 import json
@@ -30,6 +36,8 @@ HEARTBEAT_TTL = 5  # seconds without a heartbeat before web processes say the in
 SNAPSHOT_EVERY = 5.0
 RETRY_CEILING = 5.0
 STALLED_AFTER = 10.0  # seconds a web process may stay behind the heartbeat's seq without reading
+MALFORMED_LOG_EVERY = 30.0  # seconds between two warnings about Redis data of the wrong shape
+CHANGE_KINDS = ("device", "job", "worker", "event")
 
 
 def connect(url):
@@ -56,6 +64,112 @@ def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
             on_error(exc)
             pause = backoff.next()
         sleep(pause)
+
+
+class Malformed(ValueError):
+    """Something read from Redis is not of the shape this module writes; says what, never the
+    value (it may hold anything)."""
+
+
+def _get(redis_client, key):
+    """GET `key`; a key of another type (WRONGTYPE) reads as Malformed, not as Redis failing."""
+    import redis
+
+    try:
+        return redis_client.get(key)
+    except redis.ResponseError as exc:
+        if str(exc).startswith("WRONGTYPE"):
+            raise Malformed("the key is not a string") from None
+        raise
+
+
+def _json(raw, what):
+    """JSON `raw` (bytes), or Malformed naming `what`."""
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        raise Malformed(f"{what} is not JSON") from None
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_claim(raw):
+    """The epoch a heartbeat claims the prefix for; Malformed when it claims nothing readable."""
+    body = _json(raw, "the heartbeat")
+    if not isinstance(body, dict) or not isinstance(body.get("epoch"), str):
+        raise Malformed("the heartbeat has no epoch")
+    return body["epoch"]
+
+
+def parse_heartbeat(raw):
+    """The heartbeat's body (epoch, seq, meta, health, time) if of this module's shape, else
+    Malformed: a web process reads every one of these."""
+    body = _json(raw, "the heartbeat")
+    if not isinstance(body, dict) or not isinstance(body.get("epoch"), str):
+        raise Malformed("the heartbeat has no epoch")
+    health = body.get("health")
+    if (not _is_int(body.get("seq")) or not isinstance(body.get("meta"), dict)
+            or not isinstance(health, dict)
+            or not isinstance(health.get("degraded", []), list)
+            or not all(isinstance(name, str) for name in health.get("degraded", []))):
+        raise Malformed("the heartbeat lacks seq, meta or health")
+    return body
+
+
+def _is_change(c):
+    """A change in wire form (Change.wire()) that state.follow() can take."""
+    return (isinstance(c, dict) and _is_int(c.get("seq")) and c.get("kind") in CHANGE_KINDS
+            and (isinstance(c.get("id"), str) or _is_int(c.get("id")))
+            and (isinstance(c.get("data"), dict) or c.get("data") is None and c["kind"] != "event")
+            and isinstance(c.get("lab", ""), str))
+
+
+def parse_batch(fields):
+    """(epoch, first, last, changes) of a stream entry's fields, or Malformed."""
+    try:
+        epoch = fields[b"epoch"].decode()
+        first, last = int(fields[b"first"]), int(fields[b"last"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise Malformed("no epoch, first or last") from None
+    changes = _json(fields.get(b"changes"), "changes")
+    if first > last or not isinstance(changes, list) or not all(map(_is_change, changes)):
+        raise Malformed("changes of another shape")
+    return epoch, first, last, changes
+
+
+def parse_snapshot(raw):
+    """(epoch, entry, body) of the snapshot hash, or Malformed; the model is checked as far as
+    state.restore() reads it, so that it never fails halfway through."""
+    try:
+        epoch, entry = raw[b"epoch"].decode(), raw[b"entry"].decode()
+    except (KeyError, AttributeError, ValueError):
+        raise Malformed("the snapshot has no epoch or entry") from None
+    body = _json(raw.get(b"body"), "the snapshot")
+    if not isinstance(body, dict) or not isinstance(body.get("meta"), dict):
+        raise Malformed("the snapshot has no meta")
+    model = body.get("model")
+    parts = (model.get("labs") if isinstance(model, dict) and "labs" in model else {"": model})
+    if (not isinstance(model, dict) or not _is_int(model.get("seq")) or not isinstance(parts, dict)
+            or not all(map(_is_dump, parts.values()))):
+        raise Malformed("the snapshot's model is of another shape")
+    return epoch, entry, body
+
+
+def _is_dump(part):
+    """A LabState.dump() that restore() can take (None: a lab the dump does not have)."""
+    if part is None:
+        return True
+    lists = ("devices", "jobs", "workers", "finished", "recent_events")
+    if not isinstance(part, dict) or not _is_int(part.get("seq")) or not all(
+            isinstance(part.get(name), list) for name in lists):
+        return False
+    return (all(isinstance(d, dict) and isinstance(d.get("hostname"), str)
+                for d in part["devices"] + part["workers"])
+            and all(isinstance(j, dict) and _is_int(j.get("id")) for j in part["jobs"])
+            and all(_is_int(i) for i in part["finished"])
+            and all(isinstance(e, dict) for e in part["recent_events"]))
 
 
 class Problem(collections.namedtuple("Problem", "code detail")):
@@ -111,7 +225,9 @@ class ModelPublisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
+        self.malformed_heartbeats = 0  # heartbeats of another shape found (and overwritten)
         self.closed = False  # set at exit: no heartbeat may follow the one withdrawn
+        self.log = RateLimitedLog(log, MALFORMED_LOG_EVERY, clock)
         meta.listen(self._broadcast)
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
@@ -206,14 +322,29 @@ class ModelPublisher:
 
     def _check_alone(self):
         """The heartbeat is also the ingest process's claim: a fresh one of another epoch means
-        another ingest process is publishing here (two would overwrite each other's model)."""
-        raw = self.redis.get(self.keys.ingest)
-        if raw:
-            other = json.loads(raw)["epoch"]
-            if other != self.epoch:
-                raise RivalIngest(other, f"another ingest process (epoch {other}) is publishing "
-                                         f"under this --redis-prefix; waiting for its heartbeat to stop")
+        another ingest process is publishing here (two would overwrite each other's model). One
+        of another shape claims nothing: this process's heartbeat overwrites it."""
+        other = self._claim()
+        if other is not None and other != self.epoch:
+            raise RivalIngest(other, f"another ingest process (epoch {other}) is publishing "
+                                     f"under this --redis-prefix; waiting for its heartbeat to stop")
         self.rival = None
+
+    def _claim(self):
+        """The epoch of the heartbeat in Redis; None when there is none, or none readable."""
+        try:
+            raw = _get(self.redis, self.keys.ingest)
+            epoch = parse_claim(raw) if raw else None
+            # Every ingest process's heartbeat expires (HEARTBEAT_TTL): one that never does was
+            # left by something else, and would hold the prefix for ever.
+            if epoch not in (None, self.epoch) and self.redis.ttl(self.keys.ingest) == -1:
+                raise Malformed("the heartbeat never expires")
+            return epoch
+        except Malformed as exc:
+            self.malformed_heartbeats += 1
+            self.log.warning("heartbeat", "Redis key %s: %s; taken as no claim, and overwritten",
+                             self.keys.ingest, exc)
+            return None
 
     def _heartbeat(self):
         if self.closed:  # exiting: the loop may still run while the store is flushed
@@ -227,8 +358,7 @@ class ModelPublisher:
         a new ingest process may publish without waiting for it to expire."""
         self.closed = True
         try:
-            raw = self.redis.get(self.keys.ingest)
-            if raw and json.loads(raw)["epoch"] == self.epoch:
+            if self._claim() == self.epoch:
                 self.redis.delete(self.keys.ingest)
         except Exception as exc:  # Redis away: the heartbeat expires by itself
             log.warning("could not withdraw the heartbeat: %s", _describe(exc))
@@ -238,7 +368,8 @@ class ModelPublisher:
         return {"role": "ingest", "epoch": self.epoch, "redis": "connected" if self.connected
                 else "error", "error": self.error, "pending": len(self.pending),
                 "published": self.published, "dropped": self.dropped, "errors": self.errors,
-                "snapshot_seq": self.snapshot_seq, "rival": self.rival}
+                "snapshot_seq": self.snapshot_seq, "rival": self.rival,
+                "malformed": {"heartbeats": self.malformed_heartbeats}}
 
 
 class Replica:
@@ -268,6 +399,8 @@ class Replica:
         self.skipped = 0
         self.batches = 0
         self.errors = 0
+        # What was read of another shape: skipped (entries) or taken as absent (the others).
+        self.malformed = {"entries": 0, "heartbeats": 0, "snapshots": 0}
         self.waiting = None  # why the stream cannot be followed until a newer snapshot, or None
         self.log = RateLimitedLog(log, 30.0, clock)
 
@@ -306,7 +439,13 @@ class Replica:
         reply = self.redis.xread({self.keys.changes: self.entry}, count=200, block=self.block_ms)
         for _, entries in reply or ():
             for entry_id, fields in entries:
-                problem = self._apply(entry_id.decode(), fields)
+                try:
+                    problem = self._apply(entry_id.decode(), fields)
+                except Malformed as exc:  # alone: the entries after it may follow on
+                    self._malformed("entries", "stream entry %s: %s; skipped", entry_id.decode(),
+                                    exc)
+                    self.entry = entry_id.decode()
+                    continue
                 if problem:
                     self.gaps += 1
                     self.log.warning("gap", "stream entry %s: %s; loading the snapshot",
@@ -316,10 +455,17 @@ class Replica:
         return 0.0
 
     def _check_ingest(self, now):
-        raw = self.redis.get(self.keys.ingest)
-        self.ingest = json.loads(raw) if raw else None
+        raw = b"?"  # something was there, when _get finds a key of another type
+        try:
+            raw = _get(self.redis, self.keys.ingest)
+            self.ingest = parse_heartbeat(raw) if raw else None
+        except Malformed as exc:
+            self._malformed("heartbeats", "Redis key %s: %s; taken as no heartbeat",
+                            self.keys.ingest, exc)
+            self.ingest = None
         if self.ingest is None:
-            self._set_cluster_status("no heartbeat from the ingest process")
+            self._set_cluster_status("no heartbeat from the ingest process" if not raw else
+                                     "the ingest process's heartbeat cannot be read")
             return
         self._set_cluster_status(None)
         # What changed is normally already told through the message queue; this covers a message
@@ -340,9 +486,9 @@ class Replica:
             self.behind_since = None
 
     def _apply(self, entry_id, fields):
-        """Apply one stream entry; returns None, or why it cannot be placed."""
-        epoch = fields[b"epoch"].decode()
-        first, last = int(fields[b"first"]), int(fields[b"last"])
+        """Apply one stream entry; returns None, or why it cannot be placed (Malformed: of another
+        shape)."""
+        epoch, first, last, batch = parse_batch(fields)
         if epoch != self.epoch:
             return Problem("other_epoch", f"epoch {epoch}, the model's is {self.epoch}")
         if last <= self.state.seq:
@@ -350,7 +496,7 @@ class Replica:
             return None
         if first > self.state.seq + 1:
             return Problem("gap", f"changes {first}-{last} do not follow seq {self.state.seq}")
-        wire = [c for c in json.loads(fields[b"changes"]) if c["seq"] > self.state.seq]
+        wire = [c for c in batch if c["seq"] > self.state.seq]
         try:
             changes = self.state.follow(wire)
         except ValueError as exc:
@@ -366,7 +512,10 @@ class Replica:
         head = self.redis.hmget(self.keys.snapshot, "epoch", "seq")
         if head[0] is None:
             return False
-        epoch, seq = head[0].decode(), int(head[1])
+        try:
+            epoch, seq = head[0].decode(), int(head[1])
+        except (TypeError, ValueError):
+            return self._bad_snapshot("no epoch or seq")
         if epoch == self.epoch and seq <= self.state.seq and self.waiting:
             if self.waiting.code == "other_epoch":
                 # An entry of another epoch than the current snapshot's (a second ingest process,
@@ -376,13 +525,15 @@ class Replica:
                 self.entry = self._next_entry()
                 return True
             return False  # the snapshot is not newer than the model: it cannot fill the gap
-        raw = self.redis.hgetall(self.keys.snapshot)
-        body = json.loads(raw[b"body"])
+        try:
+            epoch, entry, body = parse_snapshot(self.redis.hgetall(self.keys.snapshot))
+        except Malformed as exc:
+            return self._bad_snapshot(exc)
         self.state.restore(body["model"])
-        self.entry = raw[b"entry"].decode()
+        self.entry = entry
         self.snapshots += 1
         first = self.epoch is None
-        self.epoch = raw[b"epoch"].decode()
+        self.epoch = epoch
         self.waiting = None
         self.behind_since = None
         self.meta.update({k: v for k, v in body["meta"].items() if k != "epoch"})
@@ -393,6 +544,17 @@ class Replica:
         log.log(logging.INFO if first else logging.WARNING,
                 "loaded the model's snapshot (%s): epoch %s, seq %d", reason, self.epoch, self.state.seq)
         return True
+
+    def _bad_snapshot(self, why):
+        """A snapshot of another shape is no snapshot: wait for the next one (False)."""
+        self._malformed("snapshots", "Redis key %s: %s; waiting for the next snapshot",
+                        self.keys.snapshot, why)
+        return False
+
+    def _malformed(self, kind, message, *args):
+        """Count something of another shape read from Redis, and say so (at most every 30 s)."""
+        self.malformed[kind] += 1
+        self.log.warning("malformed-" + kind, message, *args)
 
     def _next_entry(self):
         """The id of the stream entry after the current one (to go past it)."""
@@ -422,4 +584,5 @@ class Replica:
                 else "error", "error": self.error, "entry": self.entry, "lag": lag,
                 "waiting": self.waiting and str(self.waiting), "snapshots": self.snapshots, "gaps": self.gaps,
                 "skipped": self.skipped, "batches": self.batches, "errors": self.errors,
-                "ingest": self.ingest and {k: self.ingest[k] for k in ("epoch", "seq", "health", "time")}}
+                "malformed": dict(self.malformed),
+                "ingest": self.ingest and {k: self.ingest.get(k) for k in ("epoch", "seq", "health", "time")}}

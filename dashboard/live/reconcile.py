@@ -22,6 +22,50 @@ from dashboard.storage.store import row_for
 log = logging.getLogger("dashboard.live.reconcile")
 MAX_LOGGED_CORRECTIONS = 20
 SKIPPED_LOG_INTERVAL = 600.0  # a record LAVA keeps answering wrongly is said again every 10 min
+# Seconds between two reconciles asked for by suspected losses. A full reconcile reads every device,
+# worker and up to --max-finished-jobs jobs from LAVA; a source whose messages come late by turns
+# (a skewed clock, one queue of lava-server's) would otherwise start one each episode. The first
+# loss after a quiet spell is repaired at once; later ones within the gap wait for one reconcile at
+# its end, which repairs them all.
+LAG_GAP = 30.0
+
+
+class LagTriggers:
+    """When a reconcile asked for by a suspected loss may start: at once, unless one started less
+    than `gap` seconds ago; asks meanwhile fold into one at the gap's end. Pure: times are handed
+    in."""
+
+    def __init__(self, gap=LAG_GAP):
+        self.gap = gap
+        self.last = float("-inf")  # when the last reconcile that answered an ask started
+        self.due = None  # when the folded asks' reconcile may start, or None
+        self.asked = 0
+        self.folded = 0  # asks answered by a reconcile that was already due
+
+    def ask(self, now):
+        """A suspected loss at `now`: True when a reconcile may start at once (it is then counted
+        as started); else one is due at `due`."""
+        self.asked += 1
+        if self.due is None and now - self.last >= self.gap:
+            self.last = now
+            return True
+        self.folded += 1
+        if self.due is None:
+            self.due = self.last + self.gap
+        return False
+
+    def is_due(self, now):
+        """Must a reconcile start now for asks folded earlier?"""
+        return self.due is not None and now >= self.due
+
+    def started(self, now):
+        """A reconcile (for whatever reason) starts at `now`: it answers every ask before it."""
+        if self.due is not None:
+            self.due, self.last = None, now
+
+    def as_dict(self):
+        return {"asked": self.asked, "folded": self.folded, "gap": self.gap,
+                "pending": self.due is not None}
 
 
 class Reconciler:
@@ -60,12 +104,20 @@ class Reconciler:
         self.skipped = None  # the last run's records left out for their shape: counts, samples
         self.skipped_total = collections.Counter()  # kind/reason → records left out, every run
         self.skip_log = RateLimitedLog(log, SKIPPED_LOG_INTERVAL, clock)
+        self.lag = LagTriggers()
         meta.update({"lava": self.public_status()}, notify=False)
 
     def trigger(self, reason):
         """Reconcile as soon as possible (the event source reconnected, or went silent)."""
         self._reason = reason
         self._wake.set()
+
+    def behind(self):
+        """A source ran behind its publisher (a suspected loss): reconcile at once, or at the end
+        of LAG_GAP when one did within it. Never while LAVA fails: the back-off's next attempt
+        answers it."""
+        if self.lag.ask(self.clock()) and self.error is None:
+            self.trigger("behind")
 
     def run(self):
         """Bootstrap, then reconcile every `interval` seconds or when triggered; never returns."""
@@ -93,6 +145,9 @@ class Reconciler:
             if self.should_reconcile_for_silence():
                 self._reason = "silence"
                 return
+            if self.error is None and self.lag.is_due(self.clock()):
+                self._reason = "behind"
+                return
 
     def should_reconcile_for_silence(self):
         """True when every source has been quiet for longer than silence_timeout since the last
@@ -109,6 +164,7 @@ class Reconciler:
     def reconcile_once(self, reason):
         """One fetch and merge; raises LavaError when LAVA cannot be read."""
         self.last_attempt = self.clock()
+        self.lag.started(self.last_attempt)
         unfinished = [j["id"] for j in self.state.jobs.values() if j["state"] != "Finished"]
         self.state.track_touches()
         try:
@@ -214,7 +270,7 @@ class Reconciler:
         now = self.clock()
         return {"url": self.rest.base, "state": self.state_name, "loaded": self.loaded,
                 "error": self.error, "error_kind": self.error_kind, "failures": self.failures,
-                "runs": self.runs, "corrections": self.corrections,
+                "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),

@@ -4,7 +4,9 @@ Pure bookkeeping: nobody waits in here. The producer (an OS thread) puts chunks 
 told whether to wake the consumer; the consumer takes one chunk at a time and is told whether to
 wake the producer. The bound is in messages and in bytes; a full queue is never dropped from: the
 producer stops reading, and what the publisher sends meanwhile waits in libzmq's own queue
-(RCVHWM), where the lag watch sees it run late. The lock is handed in: it must be a real OS
+(RCVHWM), where the lag watch sees it run late. The producer reads only while a whole chunk's worth
+of bytes (`reserve`, the most one chunk may hold) still fits, so the bytes queued stay below
+`max_bytes` whatever the messages' sizes. The lock is handed in: it must be a real OS
 thread's lock (held only for a moment), never a green one.
 """
 import collections
@@ -24,11 +26,17 @@ class Chunk:
 
 
 class HandOff:
-    def __init__(self, max_messages, max_bytes, lock):
+    """The queue itself: at most about `max_messages` messages, and fewer than `max_bytes` bytes
+    when no chunk holds more than `reserve` bytes (0: the bound may be exceeded by one chunk)."""
+
+    def __init__(self, max_messages, max_bytes, lock, reserve=0):
         if max_messages < 1 or max_bytes < 1:
             raise ValueError("a hand-off holds at least one message and one byte")
+        if not 0 <= reserve < max_bytes:  # else the producer could never read
+            raise ValueError("a hand-off's reserve must be below its byte bound")
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.reserve = reserve
         self._lock = lock
         self._chunks = collections.deque()
         self.messages = 0  # queued now
@@ -42,7 +50,8 @@ class HandOff:
 
     def put(self, chunk):
         """Queue a chunk (producer). Always accepted: the producer asks room() before it reads, so
-        the bound is exceeded by at most one chunk. True when the consumer must be woken."""
+        the bytes stay below the bound when the chunk is within `reserve` (the messages may exceed
+        theirs by one chunk). True when the consumer must be woken."""
         with self._lock:
             self._chunks.append(chunk)
             self.messages += len(chunk.messages)
@@ -84,7 +93,7 @@ class HandOff:
             return chunk, wake
 
     def _has_room(self):
-        return self.messages < self.max_messages and self.bytes < self.max_bytes
+        return self.messages < self.max_messages and self.bytes + self.reserve < self.max_bytes
 
     def as_dict(self):
         return {"queued": self.messages, "queued_bytes": self.bytes,

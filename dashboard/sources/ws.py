@@ -6,33 +6,57 @@ strings as the ZMQ frames ([topic, uuid, datetime, username, data], data still a
 message becomes five frames for the same parser, model, store and relay, with the same duplicate
 suppression by uuid.
 
-The client is websocket-client (blocking sockets, which eventlet's and gevent's monkey-patching
-make green; it honours http_proxy/https_proxy like other HTTP clients). Its frame reader is given a
-size limit: a frame or message over MESSAGE_FACTOR × --max-message-size is refused by the length in
-its header, before it is read, and the connection (whose stream position is then lost) is made anew,
-as libzmq does with ZMQ_MAXMSGSIZE. The connection is pinged while quiet and given up after
-`silence` seconds without any frame; it is made anew with backoff, like the ZMQ source. Credentials
-are sent in a header only, never logged or shown: the source's name is its URL without userinfo or
-query.
+The connection runs on the app's green hub (eventlet or gevent: blocking sockets made green), so
+what one peer can make it do is bounded, and the hub is given up while it is done:
+- websocket-client opens the TCP connection (through http_proxy/https_proxy, like other HTTP
+  clients) and TLS. The handshake is ours, because websocket-client's follows redirects with the
+  same headers (the token with them), reads the answer a byte at a time with no limit, and keeps
+  every Set-Cookie in a process-wide jar sent to any lab: here the answer is read up to
+  MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all, a redirect is an error (never followed), and
+  no cookie is kept or sent.
+- Frames are read by Connection: a frame over MESSAGE_FACTOR × --max-message-size is refused by
+  the length in its header, before it is read, and so is a message in fragments that grows over it
+  (their headers counted, so that tiny or empty fragments are bounded too); the connection (whose
+  stream position is then lost) is made anew, as libzmq does with ZMQ_MAXMSGSIZE. The hub is given
+  up every YIELD_FRAMES frames and every YIELD_BYTES bytes read, whole messages or not.
+- A text message's UTF-8 is checked by bytes.decode (C), in _one: one that is not UTF-8 is refused
+  alone (`not_utf8`), never quoted, and the connection goes on.
+- Silence is judged on whole messages and control frames: the connection is pinged after
+  `ping_every` seconds without one, and given up after `silence` seconds; a message must be whole
+  within `silence` seconds of its first byte, so a peer that sends a byte now and then is given up
+  like a silent one. It is made anew with backoff, like the ZMQ source.
+(Not a thread of its own, as the ZMQ source has: websocket-client's sockets are the patched, green
+ones, which a real thread cannot wait on; bounded work, the hub given up as it goes, does as well.)
+
+Credentials are sent in a header only, never logged or shown: the source's name is its URL without
+userinfo or query.
 """
+import base64
+import collections
 import json
 import logging
+import os
 import time
 import urllib.parse
 
 import websocket
-from websocket._abnf import continuous_frame, frame_buffer  # pinned: websocket-client==1.9.2
+# websocket-client's own socket opening (proxy, TLS): pinned, websocket-client==1.9.2.
+from websocket._http import connect as open_socket
+from websocket._http import proxy_info
+from websocket._socket import sock_opt
 
 from dashboard.core.backoff import JITTER, Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.redact import scrub
+from dashboard.sources.ws_protocol import (CONNECT_TIMEOUT, DATA_OPCODES, HandshakeError,
+                                          ProtocolError, TooBig, TooSlow, Connection,
+                                          check_answer, handshake_request, read_answer)
 
 log = logging.getLogger("dashboard.sources.ws")
 
-CONNECT_TIMEOUT = 10.0
-PING_EVERY = 20.0  # seconds of quiet before a ping
-SILENCE = 65.0  # seconds without any frame (an event or a pong) before the connection is given up
-YIELD_EVERY = 100
+PING_EVERY = 20.0  # seconds without a whole message or control frame before a ping
+SILENCE = 65.0  # seconds without one (an event or a pong) before the connection is given up
+YIELD_EVERY = 100  # messages handled between two yields of the hub
 STABLE_AFTER = 5.0
 LOG_EVERY = 5.0
 MESSAGE_FACTOR = 4  # a message up to this many times --max-message-size (five strings, quoted)
@@ -74,45 +98,6 @@ def frames_of(text):
         raise ParseError("not_utf8", "a WebSocket message with an unpaired surrogate") from None
 
 
-class TooBig(Exception):
-    """A frame or message over the limit, refused by its length before it is read."""
-
-
-class _Frames(frame_buffer):
-    """websocket-client's frame reader, refusing a frame by the length in its header."""
-
-    def __init__(self, recv, limit):
-        super().__init__(recv, False)
-        self.limit = limit
-
-    def recv_length(self):
-        super().recv_length()
-        if self.length > self.limit:
-            raise TooBig(f"a WebSocket frame of {self.length} bytes")
-
-
-class _Messages(continuous_frame):
-    """websocket-client's assembler of fragments, refusing a message that grows over the limit."""
-
-    def __init__(self, limit):
-        super().__init__(False, False)
-        self.limit = limit
-
-    def add(self, frame):
-        super().add(frame)
-        if self.cont_data and len(self.cont_data[1]) > self.limit:
-            self.cont_data = None
-            raise TooBig("a WebSocket message in fragments over the limit")
-
-
-def limit_frames(ws, limit):
-    """Give a websocket-client connection's frame reader and message assembler a size limit (they
-    have none: a peer could make the process hold any amount of memory)."""
-    ws.frame_buffer = _Frames(ws._recv, limit)
-    ws.cont_frame = _Messages(limit)
-    return ws
-
-
 class WsSource:
     """A WebSocket client of lava-publisher, made anew (with backoff) whenever it dies."""
 
@@ -135,10 +120,11 @@ class WsSource:
         self._secrets = list(self._base_secrets)
         self.clock = clock
         self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
-        self.connect = connect or _connect
+        self.connect = connect or self._open
         self.ping_every = ping_every
         self.silence = silence
         self.connections = 0
+        self.failures = collections.Counter()  # handshakes that failed, by HandshakeError.kind
         self.filtered = 0  # messages whose topic did not start with the prefix
         self._last_log = float("-inf")
 
@@ -150,6 +136,9 @@ class WsSource:
             count += 1
             try:
                 why = self._receive(handle)
+            except HandshakeError as exc:
+                self.failures[exc.kind] += 1
+                why = f"{exc} ({exc.kind}: {self.failures[exc.kind]} so far)"
             except Exception as exc:  # connecting failed, or a bug: the loop goes on regardless
                 why = _describe(exc)
             why = scrub(why, self._secrets)
@@ -161,6 +150,11 @@ class WsSource:
                 self._last_log = now
                 log.warning("%s: %s; a new connection in %.1f s", self.name, why, delay)
             self.sleep(delay)
+
+    def _open(self, url, headers, timeout, limit):
+        """A real connection, giving the hub up with this source's sleep."""
+        return _connect(url, headers, timeout, limit, pause=self.sleep,
+                        message_deadline=self.silence)
 
     def _receive(self, handle):
         """Receive on one connection until it ends; returns why it ended."""
@@ -181,7 +175,8 @@ class WsSource:
                     opcode, data = ws.recv_data(control_frame=True)
                 except websocket.WebSocketTimeoutException:
                     if self.clock() - last_heard >= self.silence:
-                        return f"silent for {self.clock() - last_heard:.0f} s (no event, no pong)"
+                        return (f"silent for {self.clock() - last_heard:.0f} s (no whole event, "
+                                "no pong)")
                     ws.ping()
                     continue
                 except websocket.WebSocketConnectionClosedException:
@@ -190,14 +185,18 @@ class WsSource:
                     self.status.reject(ParseError("oversized", f"{exc}: refused unread (limit "
                                                   f"{MESSAGE_FACTOR} × --max-message-size)"))
                     return f"{exc} was refused unread; the connection is made anew (oversized)"
+                except ProtocolError as exc:
+                    return f"a WebSocket protocol error ({exc}); the connection is made anew"
+                except TooSlow as exc:
+                    return f"{exc}; the connection is made anew"
                 last_heard = self.clock()
                 if not stable and last_heard - connected_at >= STABLE_AFTER:
                     stable = True
                     self.backoff.reset()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     return "the server closed the connection"
-                if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                    continue  # a pong (or a ping websocket-client answered)
+                if opcode not in DATA_OPCODES:
+                    continue  # a pong, or a ping (answered)
                 self._one(handle, data)
                 received += 1
                 if received % YIELD_EVERY == 0:
@@ -209,8 +208,9 @@ class WsSource:
                 pass
 
     def _one(self, handle, data):
+        """Hand one message on, or count it rejected; its bytes are never quoted."""
         try:
-            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            text = data.decode("utf-8") if isinstance(data, bytes) else data  # in C
         except UnicodeDecodeError:
             self.status.reject(ParseError("not_utf8", "a WebSocket message that is not UTF-8"))
             return
@@ -225,23 +225,27 @@ class WsSource:
         handle(self.status, frames)
 
 
-def _connect(url, headers, timeout, limit):
-    """A websocket-client connection with the headers, a read timeout and a size limit."""
-    ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT,
-                                     header=[f"{k}: {v}" for k, v in headers.items()],
-                                     enable_multithread=False, suppress_origin=True)
-    ws.settimeout(timeout)
-    return limit_frames(ws, limit)
+def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SILENCE):
+    """A connection after our own handshake (bounded, no redirect followed, no cookie): read with
+    a timeout per call, a size limit, deadline per message, and `pause(0)` to give the hub up."""
+    options = sock_opt(None, None)
+    options.timeout = CONNECT_TIMEOUT
+    sock, (host, port, resource) = open_socket(url, options, proxy_info(), None)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode("ascii")
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.sendall(handshake_request(url, host, port, resource, headers, key))
+        head, pending = read_answer(sock, CONNECT_TIMEOUT)
+        check_answer(head, key)
+    except BaseException:
+        sock.close()
+        raise
+    return Connection(sock, pending, limit, timeout, message_deadline, pause)
 
 
 def _describe(exc):
-    """Why connecting failed, without a URL's secrets (websocket-client's messages may quote the
-    handshake's status line, never the request's headers)."""
-    status = getattr(exc, "status_code", None)
-    if status in (401, 403):
-        return f"refused (HTTP {status}): check the LAVA user and token"
-    if status:
-        return f"the server answered HTTP {status}, not a WebSocket"
+    """Why connecting failed, without a URL's secrets (the handshake's errors never quote the
+    answer; the request's headers are never quoted)."""
     return f"connection failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 

@@ -30,9 +30,18 @@ from dashboard.sources.handoff import Chunk, HandOff
 log = logging.getLogger("dashboard.sources.zmq")
 
 MAX_FRAMES = 16  # frames kept of one message (LAVA's have 5): parse_frames refuses the message
-CHUNK = 100  # messages the thread hands over at once; the loop yields after each chunk
+CHUNK = 100  # messages the thread hands over at once, at most; the loop yields after each chunk
 HANDOFF_MESSAGES = 10_000  # the hand-off's bound: past it the thread stops reading (libzmq queues)
-HANDOFF_BYTES = 64 * 1024 * 1024  # ... and in bytes (each message may be up to --max-message-size)
+# ... and in bytes: 64 MiB, or room for HANDOFF_LARGEST messages of the largest kept size when
+# --max-message-size is so large that 64 MiB would not hold them. A chunk ends once its bytes reach
+# 1/CHUNKS_HELD of the bound, and the thread reads only while one more chunk fits: the bytes held
+# stay below the bound whatever the messages' sizes.
+HANDOFF_BYTES = 64 * 1024 * 1024
+HANDOFF_LARGEST = 8
+CHUNKS_HELD = 8
+# What a kept frame costs besides its bytes (a bytes object and its place in a list): a message of
+# many empty frames is not free.
+FRAME_COST = 64
 # A message read within this many seconds of the last hand-off is part of a stream (200 a second
 # or more): only then does the thread wait for more before waking an idle loop: --zmq-gather, longer
 # as the stream gets faster, up to --zmq-gather-max (core/gather.py).
@@ -59,8 +68,14 @@ class SocketReader:
     green locks): only the hand-off, and the wake-ups."""
 
     def __init__(self, open_socket, zmq, handoff, threads, wake_loop, clock=time.time, gather=0.0,
-                 gather_max=None):
+                 gather_max=None, keep_bytes=(1 << 20) + 1,
+                 chunk_bytes=HANDOFF_BYTES // CHUNKS_HELD):
         self.open_socket = open_socket  # fn(context) -> (socket, monitor socket)
+        # A message's frames are kept up to keep_bytes in all (the parser's limit and a byte: it
+        # refuses the message as oversized all the same); a chunk ends once it holds chunk_bytes.
+        self.keep_bytes = keep_bytes
+        self.chunk_bytes = chunk_bytes
+        self._size = 0  # what the chunk being read holds (bytes and FRAME_COST per frame)
         # How long to wait for more before waking an idle loop (--zmq-gather, growing with the
         # stream's rate up to --zmq-gather-max); only this thread uses it.
         self.gather = Gather(gather, gather_max)
@@ -127,6 +142,7 @@ class SocketReader:
                 continue
             ready = dict(poller.poll(POLL_MS))
             messages, events = [], []
+            self._size = 0
             try:
                 while monitor in ready:
                     try:
@@ -141,7 +157,8 @@ class SocketReader:
                         pass
                 if sock in ready:
                     self._drain(sock, messages)
-                    if (0 < len(messages) < CHUNK and self.gather.floor > 0
+                    if (0 < len(messages) < CHUNK and self._size < self.chunk_bytes
+                            and self.gather.floor > 0
                             and time.monotonic() - self._last_put < STREAM_GAP
                             and self.handoff.consumer_waiting()):
                         # A stream, and the loop is idle and would be woken for these few: let more
@@ -159,35 +176,45 @@ class SocketReader:
                     self._last_put = time.monotonic()
                     self.gather.handed(len(messages), self._last_put)
                 wake = (messages or events) and self.handoff.put(
-                    Chunk(messages, sum(len(f) for frames in messages for f in frames), events,
-                          self.clock()))
+                    Chunk(messages, self._size, events, self.clock()))
                 if wake:
                     self.wake_loop()
         return self.stop_reason
 
     def _drain(self, sock, messages):
-        """Receive what is queued, up to CHUNK messages in all, into `messages` (each a list of its
-        frames' bytes, at most MAX_FRAMES of them). A socket that fails raises _ReceiveFailed (what
-        was received stays in `messages`)."""
+        """Receive what is queued into `messages` (each a list of its frames' bytes, at most
+        MAX_FRAMES of them, keep_bytes in all), until the chunk holds CHUNK messages or
+        chunk_bytes. A socket that fails raises _ReceiveFailed (what was received stays in
+        `messages`, and in `_size`)."""
         zmq = self.zmq
         noblock, again = zmq.NOBLOCK, zmq.Again
-        while len(messages) < CHUNK:
+        keep = self.keep_bytes
+        while len(messages) < CHUNK and self._size < self.chunk_bytes:
             try:
                 # Frame by frame: recv_multipart asks the socket for RCVMORE after each frame (a
                 # getsockopt, with the lock given up and taken again), where a frame received with
                 # copy=False says `more` itself (its bytes are then copied once, as recv's are).
                 # The thread's CPU per event fell from 25.6 to 23.2 µs (docs/performance.md).
                 frame = sock.recv(noblock, copy=False)
-                frames = [frame.bytes]
-                while frame.more:  # the rest of a message is there once its first frame is
-                    frame = sock.recv(noblock, copy=False)
+                frames, kept = [], 0
+                while True:  # the rest of a message is there once its first frame is
                     if len(frames) < MAX_FRAMES:
-                        frames.append(frame.bytes)
+                        size = len(frame)
+                        if kept + size <= keep:
+                            frames.append(frame.bytes)
+                        else:  # refused as oversized whatever the rest says: not worth holding
+                            size = max(keep - kept, 0)
+                            frames.append(bytes(frame.buffer[:size]))
+                        kept += size
+                    if not frame.more:
+                        break
+                    frame = sock.recv(noblock, copy=False)
             except again:
                 break
             except zmq.ZMQError as exc:
                 raise _ReceiveFailed(f"receive failed ({exc})") from None
             messages.append(frames)
+            self._size += kept + FRAME_COST * len(frames)
 
 
 class _ReceiveFailed(Exception):
@@ -328,6 +355,14 @@ class ZmqSource:
             raise
         return sock, monitor
 
+    def handoff_bytes(self):
+        """(the hand-off's byte bound, its reserve: the most one chunk may hold). A chunk stops
+        once it reaches its share of the bound, so it holds less than that share and one message
+        of the largest kept size; the thread reads only while that much still fits."""
+        largest = self.max_message_size + 1 + MAX_FRAMES * FRAME_COST
+        bound = max(HANDOFF_BYTES, HANDOFF_LARGEST * largest)
+        return bound, bound // CHUNKS_HELD - 1 + largest
+
     def new_watch(self, now):
         """The watch of a socket opened at `now`: it reports to this source's status and resets
         this source's backoff."""
@@ -338,7 +373,8 @@ class ZmqSource:
         """Receive until stop(), handing each chunk of multipart messages to handle(status,
         messages) on this (green) thread (Ingest.handle_many). A socket that dies is replaced after
         a backoff."""
-        self.handoff = HandOff(HANDOFF_MESSAGES, HANDOFF_BYTES, self.threads.allocate_lock())
+        bound, reserve = self.handoff_bytes()
+        self.handoff = HandOff(HANDOFF_MESSAGES, bound, self.threads.allocate_lock(), reserve)
         self.wakeup = self.threads.wakeup()  # never closed: a thread may still write to it
         self.status.reader = self  # as_dict(): the hand-off's figures and the gathering wait
         while not self.stopping:
@@ -383,7 +419,9 @@ class ZmqSource:
         the socket died. What was read before is handled first: nothing read is dropped."""
         reader = self.reader = SocketReader(self.open_socket, self.zmq, self.handoff, self.threads,
                                             self.wakeup.set, gather=self.gather,
-                                            gather_max=self.gather_max)
+                                            gather_max=self.gather_max,
+                                            keep_bytes=self.max_message_size + 1,
+                                            chunk_bytes=self.handoff_bytes()[0] // CHUNKS_HELD)
         watch = self.new_watch(self.clock())
         self.sockets += 1
         reader.start()
