@@ -1,26 +1,75 @@
 /**
  * The wall's banner of alerts firing now: large type, high contrast, readable from across the
- * room. At most four lines, then "and N more". With several labs each line begins with its lab.
+ * room, worst first. It never takes more than a quarter of the screen's height, whatever the
+ * screen (a phone, 200 % zoom): one line per alert (cut with an ellipsis, the whole text in its
+ * tooltip and to screen readers), at most four, fewer when they do not fit, then "and N more".
+ * With several labs each line begins with its lab.
  */
 import { html } from "./html.js";
 import { labOf, objectKey } from "./labs.js";
 
 const SHOWN = 4;
+/** The share of the screen's height the banner may take: the board keeps the rest. */
+export const BANNER_SHARE = 0.25;
+// Em the banner's box adds to its lines (padding), and a line's height in em (with room to spare
+// for an acknowledgement's smaller type on the same line).
+const PADDING_EM = 0.8;
+const LINE_EM = 1.25;
+const RANK = { critical: 0, warning: 1, info: 2 };
 
-/** The alerts the banner shows in full: the first SHOWN that fire. */
-export function bannerAlerts(alerts) {
-  return alerts.filter((a) => a.status === "firing").slice(0, SHOWN);
+const rank = (alert) => RANK[alert.severity] ?? 1;
+const firedAt = (alert) => Date.parse(alert.fired_at) || 0;
+
+/** The alerts firing, worst first: critical, warning, info, then the newest first. Pure. */
+export function firingWorstFirst(alerts) {
+  return alerts.filter((a) => a.status === "firing")
+    .sort((a, b) => rank(a) - rank(b) || firedAt(b) - firedAt(a));
 }
 
-export function AlertBanner({ alerts }) {
-  const firing = alerts.filter((a) => a.status === "firing");
+/**
+ * The banner's type and how many lines it has room for on a `width` × `height` screen (CSS px):
+ * type as large as 3.2 % of the width allows, but no larger than lets five lines (four alerts and
+ * "and N more") fill a quarter of the height; never under 14 px, so a very short screen gets
+ * fewer lines instead. Pure.
+ */
+export function bannerRoom(width, height) {
+  const budget = BANNER_SHARE * height;
+  const fit = budget / (PADDING_EM + (SHOWN + 1) * LINE_EM);
+  const fontPx = Math.floor(Math.max(14, Math.min(64, 0.032 * width, fit)) * 10) / 10;
+  const lines = Math.max(1, Math.floor((budget / fontPx - PADDING_EM) / LINE_EM + 1e-9));
+  return { fontPx, lines };
+}
+
+/** How many alerts of `count` firing are shown with `lines` of room (one more line says "and N more"). */
+function shownCount(count, lines) {
+  if (count <= Math.min(SHOWN, lines)) return count;
+  return Math.max(1, Math.min(SHOWN, lines - 1));
+}
+
+/** The alerts the banner shows, worst first, with `lines` of room (a wall's `bannerRoom`). */
+export function bannerAlerts(alerts, lines = SHOWN + 1) {
+  const firing = firingWorstFirst(alerts);
+  return firing.slice(0, shownCount(firing.length, lines));
+}
+
+/** One alert's whole text, as its line says it. */
+function alertText(alert) {
+  return `${labOf(alert.lab) ? `${alert.lab} · ` : ""}${alert.message}${alert.acked_by ? ` (acknowledged by ${alert.acked_by})` : ""}`;
+}
+
+/** `room`: `bannerRoom` for the screen (null: the stylesheet's type, four lines). */
+export function AlertBanner({ alerts, room = null }) {
+  const firing = firingWorstFirst(alerts);
   if (!firing.length) return null;
+  const shown = firing.slice(0, shownCount(firing.length, room ? room.lines : SHOWN + 1));
   const critical = firing.some((a) => a.severity === "critical");
+  const more = firing.length - shown.length;
   return html`
     <section id="alert-banner" class=${`alert-banner${critical ? " is-critical" : ""}`} role="alert"
-      aria-label="Alerts firing">
-      ${firing.slice(0, SHOWN).map((a) => html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line">
+      aria-label="Alerts firing" style=${room ? { fontSize: `${room.fontPx}px` } : undefined}>
+      ${shown.map((a) => html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${alertText(a)}
+        data-severity=${a.severity}>
         <strong>${labOf(a.lab) ? `${a.lab} · ` : ""}${a.message}</strong>${a.acked_by ? html` <em>(acknowledged by ${a.acked_by})</em>` : ""}</p>`)}
-      ${firing.length > SHOWN && html`<p class="alert-banner-more">and ${firing.length - SHOWN} more</p>`}
+      ${more > 0 && html`<p class="alert-banner-more">and ${more} more</p>`}
     </section>`;
 }

@@ -12,7 +12,8 @@ import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
 import { SourcesNote } from "./SourcesNote.js";
 import { AttentionStrip } from "./AttentionStrip.js";
-import { AlertBanner, bannerAlerts } from "./AlertBanner.js";
+import { AlertBanner, bannerAlerts, bannerRoom } from "./AlertBanner.js";
+import { useViewportSize } from "./boxsize.js";
 import { alertObject } from "./attention.js";
 import { AlertsView } from "./AlertsView.js";
 import { ReportsView } from "./ReportsView.js";
@@ -84,9 +85,12 @@ export function App({ state, status, version, options, actions }) {
   const view = useRotation(chosen, wall ? options.rotate : 0);
   const burnIn = useBurnIn(wall);
   const alerts = useAlerts(!status.refused);
+  // On a wall the alert banner's type and lines follow the screen (a quarter of its height at most).
+  const viewport = useViewportSize(wall);
+  const room = useMemo(() => (viewport ? bannerRoom(viewport.width, viewport.height) : null), [viewport]);
   // On a wall, what the alert banner names is left out of the attention strip: said once.
-  const bannerSaid = useMemo(() => (wall ? bannerAlerts(alerts.alerts).map(alertObject)
-    .filter(Boolean).join("\n") : ""), [wall, alerts.alerts]);
+  const bannerSaid = useMemo(() => (wall ? bannerAlerts(alerts.alerts, room ? room.lines : undefined).map(alertObject)
+    .filter(Boolean).join("\n") : ""), [wall, alerts.alerts, room]);
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
@@ -154,7 +158,7 @@ export function App({ state, status, version, options, actions }) {
         sources=${state.meta.sources} labs=${state.labs}
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
-      ${wall && html`<${AlertBanner} alerts=${alerts.alerts} />`}
+      ${wall && html`<${AlertBanner} alerts=${alerts.alerts} room=${room} />`}
       ${(state.meta.simulated || simulatedLabs.length > 0) && !wall && html`<${SimulatedBanner} labs=${simulatedLabs} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}

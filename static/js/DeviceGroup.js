@@ -1,5 +1,7 @@
 /** One group of the device board (a device type, a worker or a lab): a title and its tiles. */
+import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { abbreviateGroup } from "./abbreviate.js";
 import { DeviceTile } from "./DeviceTile.js";
 import { LavaLink } from "./LavaLink.js";
 import { memo } from "./memo.js";
@@ -44,6 +46,12 @@ function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, 
   const href = groupUrl(by, lavaBase, name);
   const title = name || UNNAMED[by] || UNNAMED.type;
   const summary = groupSummary(devices);
+  // Shortened hostnames, each keeping the end that tells it apart from the group's others: worked
+  // out again only when the names or the room change, not at every change of a device's state.
+  const prefix = by === "type" ? name : null;
+  const hostnames = Number.isFinite(chars) ? devices.map((d) => d.hostname).join("\n") : "";
+  const short = useMemo(() => (hostnames ? abbreviateGroup(hostnames.split("\n"), prefix, chars) : null),
+    [hostnames, prefix, chars]);
   const labWord = lab && by !== "lab" ? lab : "";
   const nameOf = name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
     : html`<span class="device-group-name muted">${title}</span>`;
@@ -60,7 +68,8 @@ function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, 
       <ul class="tiles">
         ${devices.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}
           job=${device.job != null ? jobs.get(relatedKey(device, device.job)) : undefined}
-          group=${by === "type" ? name : null} detail=${detail} chars=${chars} showLab=${Boolean(lab)}
+          group=${prefix} shortName=${short ? short.get(device.hostname) : undefined} detail=${detail} chars=${chars}
+          showLab=${Boolean(lab)}
           workerOffline=${Boolean(device.worker && offline && offline.has(relatedKey(device, device.worker)))} onOpen=${onOpen} />`)}
       </ul>
     </section>`;

@@ -10,7 +10,7 @@ import { Elapsed } from "./Elapsed.js";
 import { abbreviate } from "./abbreviate.js";
 import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
-import { ALERT_HEALTHS, label, symbolFor, token } from "./lava.js";
+import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey } from "./labs.js";
 
 /** What the tile says, in one sentence: its tooltip and its button's accessible name. */
@@ -23,11 +23,12 @@ function summary(device, workerOffline) {
 /**
  * `job`: the device's current job when the page has it (for its start time); `group`: a prefix
  * that may be dropped when the hostname must be shortened; `detail`: "full" | "medium" |
- * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js); `showLab`:
+ * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js); `shortName`:
+ * the hostname as its group shortened it to `chars` (abbreviate.js, unique within the group); `showLab`:
  * several labs, so a full tile names its lab in its foot (smaller ones leave it to their group's
  * title; every tile's label and tooltip say it).
  */
-function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, workerOffline = false, showLab = false, onOpen }) {
+function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, shortName, workerOffline = false, showLab = false, onOpen }) {
   const { hostname, state, health } = device;
   const lab = labOf(device.lab);
   // What a person sees change (plus the event time): a resync that changes nothing flashes nothing.
@@ -35,24 +36,30 @@ function DeviceTileView({ device, job, group, detail = "full", chars = Infinity,
   const alert = ALERT_HEALTHS.includes(health);
   const cls = ["tile", `health-${token(health)}`, `state-${token(state)}`,
     alert ? "tile-alert" : "", workerOffline ? "tile-worker-offline" : "", flash ? "tile-flash" : ""].join(" ").replace(/ +/g, " ").trim();
-  const name = abbreviate(hostname, group, chars);
+  const name = shortName ?? abbreviate(hostname, group, chars);
   // A medium tile has room for one word, a compact one for one symbol: the health when it is not
-  // Good, else the state.
+  // Good, else (worker offline) the offline symbol, else the state.
   const wordy = detail === "full";
   const good = health === "Good";
   const text = summary(device, workerOffline);
   // The job's own start time when known; else the device's, which turned Running with it.
   const jobStart = (job && job.start_time) || (state === "Running" ? device.since : null);
+  // A medium tile's line: the health first (an alert's, by its order), then the worker offline as
+  // a symbol and a word, each dropped whole when it does not fit; a full tile says it in its foot.
+  const offlineMark = workerOffline && detail === "medium" ? html`<span class="tile-offline">${WORKER_OFFLINE_SYMBOL}</span>
+          <span class="tile-offline tile-offline-word">offline</span>` : "";
   const tileLab = showLab && lab ? html`<span class="tile-lab" aria-hidden="true">${lab}</span>` : "";
   return html`
     <li class=${cls} data-device=${hostname} data-lab=${lab || undefined} data-state=${state ?? ""} data-health=${health ?? ""} title=${text}>
       <button type="button" class="tile-open" aria-label=${`${text}. Show details`}
         onClick=${() => onOpen("device", objectKey(lab, hostname))}>
-      <span class="tile-host">${name}</span>
+      <span class="tile-host"><span class="tile-host-name">${name}</span></span>
       ${detail === "compact" ? html`
-        <span class="tile-symbol" aria-hidden="true">${workerOffline ? "○" : (good ? symbolFor(state) : symbolFor(health)) || "?"}</span>`
-      : workerOffline && detail === "medium" ? html`<span class="tile-status tile-offline">worker offline</span>` : html`
+        <span class="tile-symbol" aria-hidden="true">${(good ? (workerOffline ? WORKER_OFFLINE_SYMBOL : symbolFor(state))
+          : symbolFor(health)) || "?"}</span>`
+      : html`
         <span class="tile-status" aria-hidden="true">
+          ${offlineMark}
           <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${wordy || good ? ` ${label(state)}` : ""}</span>
           <span class="tile-health symbol">${symbolFor(health)}</span>
           ${(wordy || !good) && html`<span class="tile-health tile-health-word">${label(health)}</span>`}

@@ -16,15 +16,31 @@ const deviceAlert = (health) => ALERT_HEALTHS.includes(health);
 const workerAlert = (state) => state === "Offline";
 const outcomeAlert = (outcome) => outcome === "Incomplete";
 
+// The problems among devices' healths, worst first (not the protocol's order, which has Looping
+// before Bad): what is left when the row runs out of room should be the worst.
+//  - Bad: a health check failed; nobody chose it, the device takes no jobs until someone looks.
+//  - Maintenance: out of service until an admin puts it back; deliberate, but the capacity lost
+//    lasts (the server has an alert for a device in Maintenance too long, docs/alerts.md).
+//  - Looping: an admin is running health checks on it on purpose; someone is already on it.
+// Other healths (Unknown, Retired, Good) are not problems here and keep the protocol's order.
+export const HEALTH_SEVERITY = ["Bad", "Maintenance", "Looping"];
+const rankOf = (key) => {
+  const rank = HEALTH_SEVERITY.indexOf(key);
+  return rank < 0 ? HEALTH_SEVERITY.length : rank;
+};
+
 /**
  * A wall's row holds what fits and hides the rest whole: there the [key, n] entries that are
- * alerts (`isAlert(key)`, n not zero) come first, so that a narrow screen hides a good count,
- * never a bad one. Elsewhere the order stays the same whatever the counts.
+ * alerts (`isAlert(key)`, n not zero) come first, worst first (HEALTH_SEVERITY; the others
+ * keep their order), so that a narrow screen hides a good count, never a bad one, and a lesser
+ * problem before a worse one. Elsewhere the order stays the same whatever the counts.
  */
-function problemsFirst(entries, isAlert, compact) {
+export function problemsFirst(entries, isAlert, compact) {
   if (!compact) return entries;
   const problem = ([key, n]) => n > 0 && isAlert(key);
-  return [...entries.filter(problem), ...entries.filter((e) => !problem(e))];
+  // Array.prototype.sort is stable: equal ranks keep their order.
+  const problems = entries.filter(problem).sort(([a], [b]) => rankOf(a) - rankOf(b));
+  return [...problems, ...entries.filter((e) => !problem(e))];
 }
 
 /** `limit`: finished jobs the page keeps; `compact`: the wall's one-line version (zeros hidden). */

@@ -1,4 +1,4 @@
-/** `useBoxSize(enabled)`: the content size of an element, kept current with a ResizeObserver. */
+/** `useBoxSize(enabled)`: the content size of an element, kept current with a ResizeObserver; `useViewportSize`. */
 import { useLayoutEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 
 /** Returns `[size, ref]`: put `ref` on the element; `size` is `{width, height}` (px) or null. */
@@ -22,4 +22,24 @@ export function useBoxSize(enabled = true) {
     return () => observer.disconnect();
   }, [enabled]);
   return [size, ref];
+}
+
+/** `useViewportSize(enabled)`: the window's inner size in CSS px (zoom included), or null. */
+export function useViewportSize(enabled = true) {
+  const read = () => ({ width: window.innerWidth, height: window.innerHeight });
+  const [size, setSize] = useState(() => (enabled ? read() : null));
+  useLayoutEffect(() => {
+    if (!enabled) {
+      setSize(null);
+      return undefined;
+    }
+    const update = () => {
+      const next = read();
+      setSize((prev) => (prev && prev.width === next.width && prev.height === next.height ? prev : next));
+    };
+    update();
+    window.addEventListener("resize", update);
+    return () => window.removeEventListener("resize", update);
+  }, [enabled]);
+  return size;
 }

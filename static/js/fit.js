@@ -3,6 +3,7 @@
  * Pure: group sizes and the box's size go in, a grid (columns, tile size, font, level of detail)
  * comes out. Each group gets one label cell in front of its tiles.
  */
+import { MIN_CHARS } from "./abbreviate.js";
 
 const DEFAULTS = {
   gap: 4, // px between tiles
@@ -70,7 +71,8 @@ export function tileDetail(width, height, comfortable = 0) {
   const levels = [
     ["full", Math.min(height / 4.6, width / 11.5, 64), 12, 1.3],
     ["medium", Math.min(height / 3.0, width / 6.5, 72), 11, 1.3],
-    ["compact", Math.min(height / 1.5, width / 4.3, 72), 0, 2.4],
+    // (width / 4.5: with 2.4 em beside and 0.68 em a letter, (4.5 - 2.4) / 0.68 ≥ 3 letters.)
+    ["compact", Math.min(height / 1.5, width / 4.5, 72), 0, 2.4],
   ];
   for (const [index, [detail, size, minimum, beside]] of levels.entries()) {
     // Legibility first: more detail only in type at least 3/4 of the next level's, or in type
@@ -83,9 +85,9 @@ export function tileDetail(width, height, comfortable = 0) {
       // A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70
       // em) fill most hostnames' ends: 0.68 em (and 1.3 em of border and padding), so that
       // "qemu-100" is never cut by a pixel at 4K (some hostnames are shortened a character sooner).
-      const chars = Math.max(2, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.68)));
+      const chars = Math.max(MIN_CHARS, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.68)));
       return { detail, fontPx, chars };
     }
   }
-  return { detail: "compact", fontPx: 7, chars: 2 };
+  return { detail: "compact", fontPx: 7, chars: MIN_CHARS };
 }

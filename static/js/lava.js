@@ -32,6 +32,9 @@ export const STATE_SYMBOLS = {
   Submitted: "…", Scheduling: "…", Scheduled: "◔", Canceling: "⊘", Finished: "■",
 };
 
+/** A device whose worker is Offline (a wall's smallest tiles; never the same as a state's). */
+export const WORKER_OFFLINE_SYMBOL = "⊘";
+
 /** The symbol for a health or state value ("" when there is none). */
 export const symbolFor = (value) => HEALTH_SYMBOLS[value] || STATE_SYMBOLS[value] || "";
 
