@@ -178,6 +178,7 @@ def test_a_redirect_is_not_followed_and_the_token_goes_nowhere_else(servers, cap
     assert elsewhere.requests == []  # nobody else was asked anything
     assert "HTTP 302, a redirect, which is not followed" in status.detail
     assert "(redirect: 2 so far)" in status.detail and source.failures["redirect"] == 2
+    assert status.as_dict()["failures"] == {"redirect": 2}  # /healthz sources[].failures
     assert waits == [0.2, 0.4]  # retried with its backoff
     assert "HTTP 302, a redirect" in caplog.text
     basic = ws.authorization("alice", TOKEN)["Authorization"].split()[1]

@@ -48,6 +48,7 @@ class SourceStatus:
         # source, read by a thread of its own): the lag watch's arrival time. None: now.
         self.read_at = None
         self.reader = None  # a ZMQ source: as_dict() of its hand-off and its gathering wait
+        self.failures = None  # a WebSocket source: its failed handshakes by kind (a Counter)
         self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
     def set_state(self, state, detail=None):
@@ -94,7 +95,8 @@ class SourceStatus:
                 "received": self.received, "rejected": self.rejected,
                 "disconnects": self.disconnects,
                 "lag": self.lag.as_dict() if self.lag is not None else None,
-                "reader": self.reader.as_dict() if self.reader is not None else None}
+                "reader": self.reader.as_dict() if self.reader is not None else None,
+                "failures": dict(self.failures) if self.failures is not None else None}
 
 
 class Health:

@@ -125,6 +125,7 @@ class WsSource:
         self.silence = silence
         self.connections = 0
         self.failures = collections.Counter()  # handshakes that failed, by HandshakeError.kind
+        status.failures = self.failures  # shown in /healthz sources[].failures
         self.filtered = 0  # messages whose topic did not start with the prefix
         self._last_log = float("-inf")
 
