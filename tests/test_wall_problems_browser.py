@@ -14,7 +14,7 @@ import datetime
 import pytest
 
 from tests.helpers import AppProcess, TestPublisher, wait_until
-from tests.test_app_browser import device, open_page, send
+from tests.test_app_browser import device, job, open_page, send
 
 TYPE = "bcm2711-rpi-4-b"
 DEVICES = 71
@@ -247,5 +247,189 @@ def test_a_desk_tile_cuts_the_start_of_a_long_hostname_never_its_end(lab, browse
         assert got["overflows"], got  # too long for its tile: the test means something
         assert got["lastInside"] and not got["firstInside"], got
         assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+
+# ---- the browser review's second round: A to D ---------------------------------------------------
+
+TYPES = ["qemu", TYPE, "imx8mm-evk", "juno-r2", "x86-64-generic", "beaglebone-black"]
+
+
+@pytest.fixture(scope="module")
+def big():
+    """500 devices of six types, some Bad, Maintenance and Looping, and 20 jobs queued for juno-r2
+    (and 10 for qemu): the queue note in their group's label."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    try:
+        publisher.wait_for_subscriber()
+        send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+        for i in range(500):
+            health = "Bad" if i % 17 == 3 else "Maintenance" if i % 23 == 4 else "Looping" if i % 41 == 7 else "Good"
+            send(publisher, "device", f"d{i}", device(f"{TYPES[i % 6]}-{i:03d}", TYPES[i % 6], "w-1", "Idle", health))
+        for k in range(30):
+            send(publisher, "testjob", f"q{k}", job(5000 + k, "juno-r2" if k < 20 else "qemu", "carol", "Submitted"))
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 500, timeout=20, what="500 devices")
+        yield app
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def open_big(browser, app, width, height, query="?wall=1", scale=1):
+    page = open_page(browser, width=width, height=height, device_scale_factor=scale)
+    page.goto(app.url + "/" + query)
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    page.wait_for_function("() => document.querySelectorAll('[data-device]').length === 500", timeout=15000)
+    if "wall" in query:
+        page.wait_for_function("() => document.querySelector('.device-groups.is-fit') !== null", timeout=5000)
+    page.wait_for_timeout(300)
+    return page
+
+
+QUEUE_NOTES = """() => {
+  const tiles = [...document.querySelectorAll('[data-device]')].map((el) => el.getBoundingClientRect());
+  const hits = (r) => tiles.filter((t) => t.left < r.right - 0.5 && r.left < t.right - 0.5
+    && t.top < r.bottom - 0.5 && r.top < t.bottom - 0.5).length;
+  return [...document.querySelectorAll('.device-group-title')].map((title) => {
+    const box = title.getBoundingClientRect();
+    const name = title.querySelector('.device-group-name').getBoundingClientRect();
+    const note = title.querySelector('.device-group-queue');
+    const r = note && note.getBoundingClientRect();
+    return {group: title.closest('.device-group').dataset.group, tooltip: title.getAttribute('title'),
+      nameInside: name.right <= box.right + 1 && name.bottom <= box.bottom + 1,
+      note: note && {text: note.textContent, queued: note.dataset.queued, leftOut: note.classList.contains('is-left-out'),
+        font: parseFloat(getComputedStyle(note).fontSize), hits: hits(r), width: r.width, height: r.height,
+        inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5 && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5}};
+  });
+}"""
+
+
+def test_the_queue_note_is_whole_in_its_label_or_left_out_whole(big, browser):
+    """A: 500 devices at 1920×1080 and 1080×1920: a group's "20 queued, oldest …" is either inside
+    its label cell, in type of 12 px or more, over no tile, or left out whole (a screen reader still
+    reads it in the heading, its tooltip has the count); the group names are whole."""
+    for width, height in [(1920, 1080), (1080, 1920)]:
+        page = open_big(browser, big, width, height)
+        try:
+            groups = page.evaluate(QUEUE_NOTES)
+            notes = {g["group"]: g for g in groups if g["note"]}
+            assert set(notes) == {"juno-r2", "qemu"}, groups
+            for g in groups:
+                assert g["nameInside"], (width, g)
+            for g in notes.values():
+                note = g["note"]
+                assert note["text"].startswith(f"{note['queued']} queued, oldest "), note
+                if note["leftOut"]:
+                    assert note["width"] <= 1 and note["height"] <= 1, (width, g)
+                    assert f"{note['queued']} queued" in g["tooltip"], g
+                else:
+                    assert note["font"] >= 12 and note["inside"], (width, g)
+                assert note["hits"] == 0, (width, g)
+            assert page.errors == [] and page.evaluate("window.__csp") == []
+        finally:
+            page.context.close()
+
+
+SMALL_WALL = """() => {
+  const cut = [...document.querySelectorAll('.attention *, .overview *, .device-group-title *')]
+    // (A row of counters holds more than it shows: its hidden second row; its counters are checked below.)
+    .filter((el) => !el.closest('.is-left-out') && !el.matches('.counters') && el.getBoundingClientRect().width > 0
+      && el.scrollWidth > el.clientWidth + 1)
+    .map((el) => `${el.className}: ${el.textContent.trim()}`);
+  const list = document.querySelector('.attention-items');
+  const box = list.getBoundingClientRect();
+  const cells = [...list.children].map((el) => ({text: el.textContent.trim(), r: el.getBoundingClientRect()}));
+  const overlaps = [];
+  cells.forEach((a, i) => cells.slice(i + 1).forEach((b) => {
+    if (a.r.left < b.r.right - 0.5 && b.r.left < a.r.right - 0.5) overlaps.push([a.text, b.text]);
+  }));
+  const outside = cells.filter(({r}) => r.left < box.left - 0.5 || r.right > box.right + 0.5).map((c) => c.text);
+  const counters = [];
+  for (const row of document.querySelectorAll('.overview .counters')) {
+    const b = row.getBoundingClientRect();
+    for (const c of row.querySelectorAll('.counter')) {
+      const r = c.getBoundingClientRect();
+      if (r.top < b.bottom - 1 && (r.right > b.right + 0.5 || r.bottom > b.bottom + 0.5)) counters.push(c.textContent);
+    }
+  }
+  const names = [...document.querySelectorAll('.device-group-title')].filter((t) => {
+    const b = t.getBoundingClientRect(); const r = t.querySelector('.device-group-name').getBoundingClientRect();
+    return r.right > b.right + 1 || r.bottom > b.bottom + 1; }).map((t) => t.textContent);
+  const more = document.querySelector('.attention-more');
+  return {cut, overlaps, outside, counters, names, items: cells.length, shown: document.querySelectorAll('.attention-item').length,
+    count: Number(document.querySelector('.attention').dataset.count), more: more && more.textContent};
+}"""
+
+
+def test_a_small_wall_leaves_out_whole_what_does_not_fit(lab, browser):
+    """B: 320×568 and 1366×768 at 200 % (683×384): no text of the strip, the overview or a group's
+    label cut ("2 Offlin", "rpi-4-"), no two attention cells overlapping or outside the strip, and
+    "and N more" counting the items left out."""
+    for width, height, scale in [(320, 568, 1), (683, 384, 2)]:
+        page = open_page(browser, width=width, height=height, device_scale_factor=scale)
+        try:
+            page.goto(lab.url + "/?wall=1")
+            page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+            page.wait_for_function(f"() => document.querySelectorAll('[data-device]').length === {DEVICES}", timeout=15000)
+            page.wait_for_function("() => document.querySelector('.device-groups.is-fit') !== null", timeout=5000)
+            page.wait_for_timeout(500)
+            got = page.evaluate(SMALL_WALL)
+            assert got["cut"] == [] and got["overlaps"] == [] and got["outside"] == [], (width, got)
+            assert got["counters"] == [], (width, got)
+            if got["more"]:
+                assert got["more"] == f"and {got['count'] - got['shown']} more", got
+            assert page.errors == [] and page.evaluate("window.__csp") == []
+        finally:
+            page.context.close()
+
+
+def test_a_phone_desk_has_the_heading_above_the_items_and_no_sideways_scroll(big, browser):
+    """C: at 320×568 the strip's heading is above its items, each as wide as the strip, the queue
+    chips wrap and the page does not scroll sideways; at 768 every counter is inside its card."""
+    page = open_big(browser, big, 320, 568, query="")
+    try:
+        got = page.evaluate("""() => {
+          const strip = document.querySelector('.attention').getBoundingClientRect();
+          const title = document.querySelector('.attention-title').getBoundingClientRect();
+          const items = [...document.querySelectorAll('.attention-item')].map((el) => el.getBoundingClientRect());
+          return {scroll: document.documentElement.scrollWidth, width: innerWidth, strip: strip.toJSON(),
+            titleBottom: title.bottom, firstTop: items[0].top, narrowest: Math.min(...items.map((r) => r.width)),
+            chips: document.querySelectorAll('.queue-type').length};
+        }""")
+        assert got["chips"] == 2, got
+        assert got["scroll"] <= got["width"], got
+        assert got["titleBottom"] <= got["firstTop"] + 0.5, got
+        assert got["narrowest"] >= 0.85 * got["strip"]["width"], got
+    finally:
+        page.context.close()
+    page = open_big(browser, big, 768, 1024, query="")
+    try:
+        out = page.evaluate("""() => [...document.querySelectorAll('.overview-card')].flatMap((card) => {
+          const b = card.getBoundingClientRect();
+          return [...card.querySelectorAll('.counter')].filter((c) => c.getBoundingClientRect().right > b.right - 1)
+            .map((c) => c.textContent); })""")
+        assert out == [], out
+        assert page.evaluate("document.documentElement.scrollWidth") <= 768
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+
+def test_the_boards_problems_first_order_is_the_overviews(lab, browser):
+    """D: sort=problems puts a device on an Offline worker first, then Bad, Maintenance, Looping
+    (the overview's order), Unknown, the rest, Retired last; on the page the group's tiles so."""
+    page = open_at(browser, lab, 1280, 800, query="?sort=problems")
+    try:
+        ranks = page.evaluate("""async () => { const s = await import('/static/js/selectors.js');
+          return ['Bad', 'Maintenance', 'Looping', 'Unknown', 'Good', 'Retired'].map((health) =>
+            s.problemRank({hostname: 'x', worker: 'w', health}, new Set())); }""")
+        assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks), ranks
+        order = page.evaluate(f"""() => [...document.querySelectorAll('[data-device-type="{TYPE}"] [data-device]')]
+          .filter((el) => !el.classList.contains('tile-worker-offline'))
+          .map((el) => ['bad', 'maintenance', 'looping'].find((h) => el.classList.contains('health-' + h)) || 'good')""")
+        seen = [h for i, h in enumerate(order) if i == 0 or order[i - 1] != h]
+        assert seen == ["bad", "maintenance", "looping", "good"], seen
     finally:
         page.context.close()

@@ -6,11 +6,12 @@
  * keeps its height either way (the board below must not move), shows the first few items, and when
  * all is well says so in that row ("Nothing needs attention"), for a room to read.
  */
-import { useMemo } from "/static/vendor/htm/standalone.module.js";
+import { useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { attentionItems } from "./attention.js";
 import { bannerAlerts } from "./AlertBanner.js";
 import { useClockValue } from "./clock.js";
+import { useViewportSize } from "./boxsize.js";
 import { symbolFor, token } from "./lava.js";
 
 /** Items a wall shows (one row of equal cells); the desk shows this many before "N more". */
@@ -35,9 +36,22 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
     return attentionItems({ devices, jobs, workers, alerts }, Date.now())
       .filter((item) => !skip.has(`${item.kind}:${item.id}`));
   }, [devices, jobs, workers, alerts, said, minute]);
-  const limit = wall ? WALL_ITEMS : DESK_ITEMS;
-  const shown = items.slice(0, items.length > limit ? limit - (wall ? 1 : 0) : limit);
-  const more = items.length - shown.length;
+  // A wall shows as many cells (items, and "and N more") as its row holds whole, at most
+  // WALL_ITEMS: measured after layout, one cell fewer until none is cut or overlaps ("fits" below),
+  // again when the items or the screen change.
+  const viewport = useViewportSize(wall);
+  const fitKey = wall ? `${items.map((item) => item.key).join("\n")}|${viewport && viewport.width}x${viewport && viewport.height}` : "";
+  const [fitted, setFitted] = useState(null);
+  const cells = wall ? (fitted && fitted.key === fitKey ? fitted.cells : WALL_ITEMS) : DESK_ITEMS;
+  const shown = items.length > cells ? items.slice(0, wall ? cells - 1 : cells) : items;
+  // Nothing but "and N more" would only repeat the heading's number.
+  const more = shown.length > 0 || !wall ? items.length - shown.length : 0;
+  const listRef = useRef(null);
+  useLayoutEffect(() => {
+    const list = listRef.current;
+    if (!wall || !list || cells <= 1 || items.length === 0) return;
+    if (!fits(list)) setFitted({ key: fitKey, cells: Math.min(cells, items.length) - 1 });
+  }, [wall, fitKey, cells]);
   if (!wall && items.length === 0) return null;
   // All clear only when the banner above says nothing either (its alerts are left out of the items).
   // Words to read, not a live region: a screen reader is not told each time the lab becomes calm.
@@ -53,7 +67,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
       ${clear && html`<p class="attention-clear">
         <span class="symbol" aria-hidden="true">✓</span> Nothing needs attention</p>`}
-      <ul class="attention-items">
+      <ul class="attention-items" ref=${listRef}>
         ${shown.map((item) => html`<li key=${item.key} class=${`attention-item level-${token(item.level)}`}
             data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}>
           <button type="button" class="attention-open" title=${item.text} onClick=${() => open(item)}>
@@ -64,4 +78,18 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
         ${more > 0 && html`<li class="attention-more">and ${more} more</li>`}
       </ul>
     </section>`;
+}
+
+/** Whether every cell of a wall's row is inside the row, and none overlaps the next. */
+function fits(list) {
+  const box = list.getBoundingClientRect();
+  let right = box.left;
+  for (const cell of list.children) {
+    const r = cell.getBoundingClientRect();
+    const content = cell.firstElementChild;
+    if (r.left < right - 0.5 || r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5) return false;
+    if (content && content.scrollWidth > content.clientWidth + 1) return false;
+    right = r.right;
+  }
+  return true;
 }

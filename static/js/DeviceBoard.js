@@ -9,7 +9,7 @@ import { DeviceGroup } from "./DeviceGroup.js";
 import { Panel } from "./Panel.js";
 import { Toggle } from "./Toggle.js";
 import { useBoxSize } from "./boxsize.js";
-import { fitTiles } from "./fit.js";
+import { fitTiles, labelRoom } from "./fit.js";
 import { groupDevices, problemsFirst } from "./selectors.js";
 import { queueByType } from "./queue.js";
 import { baseFor } from "./labs.js";
@@ -50,6 +50,8 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
     return one && longest > 2 * Math.max(1, one.chars - 1)
       ? fitTiles(counts, box.width, box.height, { labelCells: 2, comfortable }) || one : one;
   }, [fit, box, sizes, longest]);
+  // A label cell's room, for the queue note (shown only when it fits whole: DeviceGroup).
+  const room = useMemo(() => labelRoom(layout), [layout]);
   const style = layout ? {
     "--fit-columns": String(layout.columns),
     "--fit-row": `${Math.floor(layout.tileHeight)}px`,
@@ -69,7 +71,7 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
         data-detail=${detail} data-group-by=${group} data-sort=${sort}>
       ${groups.map(({ key, lab, name, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${name}
         lab=${lab} devices=${list} jobs=${jobs} lavaBase=${baseFor(lavaBases, lab)} detail=${detail} chars=${chars}
-        queue=${queues ? queues.get(key) || null : null} offline=${offline} onOpen=${onOpen} />`)}
+        queue=${queues ? queues.get(key) || null : null} room=${room} offline=${offline} onOpen=${onOpen} />`)}
     </div>`;
   return html`
     <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices" controls=${controls}>

@@ -9,12 +9,15 @@ import { deviceTypeUrl, workerUrl } from "./links.js";
 import { ALERT_HEALTHS } from "./lava.js";
 import { formatWait } from "./attention.js";
 import { relatedKey } from "./labs.js";
+import { noteFits } from "./fit.js";
 import { useClockValue } from "./clock.js";
 
 /** "7 queued, oldest 25 min": the queue of the group's device type, kept to the minute. */
-function QueueNote({ queue }) {
+function QueueNote({ queue, shown = true }) {
   const wait = useClockValue((now) => (queue.oldest == null ? null : formatWait(now - queue.oldest)));
-  return html`<span class="device-group-queue" data-queued=${queue.count}
+  // Left out whole (for a screen reader only, in the heading's name) where a wall's label cell has
+  // no room for it in type of 12 px: never cut, shrunk or laid over the tiles.
+  return html`<span class=${`device-group-queue${shown ? "" : " is-left-out"}`} data-queued=${queue.count}
     title="Jobs waiting for a device of this type, and how long the oldest has waited">${queue.count} queued${
     wait ? `, oldest ${wait}` : ""}</span>`;
 }
@@ -42,7 +45,14 @@ function groupUrl(by, lavaBase, name) {
  * `by`: "type" | "worker" | "lab"; `name`: the group's device type, worker or lab ("" when
  * unknown); `lab`: the lab it is one of (several labs; "" otherwise), said in words before its name.
  */
-function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, chars, queue = null, offline, onOpen }) {
+/** The longest a queue note gets ("oldest 23 h 59 min"): whether it fits does not change by the minute. */
+const longestNote = (queue) => `${queue.count} queued, oldest 23 h 59 min`;
+
+/**
+ * `room`: on a wall, a label cell's room (fit.js' labelRoom), null on the desk.
+ */
+function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, chars, queue = null, room = null, offline,
+  onOpen }) {
   const href = groupUrl(by, lavaBase, name);
   const title = name || UNNAMED[by] || UNNAMED.type;
   const summary = groupSummary(devices);
@@ -53,16 +63,18 @@ function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, 
   const short = useMemo(() => (hostnames ? abbreviateGroup(hostnames.split("\n"), prefix, chars) : null),
     [hostnames, prefix, chars]);
   const labWord = lab && by !== "lab" ? lab : "";
+  const queued = queue && queue.count > 0;
+  const noteShown = queued && noteFits(`${labWord ? `${labWord} · ` : ""}${title}`, longestNote(queue), room);
   const nameOf = name ? html`<${LavaLink} class="device-group-name" href=${href}>${name}<//>`
     : html`<span class="device-group-name muted">${title}</span>`;
   return html`
     <section class="device-group" data-group=${name} data-lab=${lab || undefined}
         data-device-type=${by === "type" ? name : undefined} data-worker-group=${by === "worker" ? name : undefined}>
-      <h3 class="device-group-title" title=${`${labWord ? `${labWord} · ` : ""}${title}: ${summary}`}>
+      <h3 class="device-group-title" title=${`${labWord ? `${labWord} · ` : ""}${title}: ${summary}${queued ? ` · ${queue.count} queued` : ""}`}>
         ${labWord ? html`<span class="device-group-label"><span class="device-group-lab">${labWord}</span>${" · "}${nameOf}</span>`
           : nameOf}
         <span class="device-group-count">${devices.length}</span>
-        ${queue && queue.count > 0 && html`<${QueueNote} queue=${queue} />`}
+        ${queued && html`<${QueueNote} queue=${queue} shown=${noteShown} />`}
         <span class="device-group-summary">${summary}</span>
       </h3>
       <ul class="tiles">

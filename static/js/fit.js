@@ -91,3 +91,51 @@ export function tileDetail(width, height, comfortable = 0) {
   }
   return { detail: "compact", fontPx: 7, chars: MIN_CHARS };
 }
+
+// A group label's type: 0.85 of the tiles' (dashboard.css, `.is-fit .device-group-title`), 1.15 a
+// line, 0.3 em of padding each side; a letter of a bold name at most 0.68 em (as the tiles').
+const LABEL_SCALE = 0.85;
+const LABEL_LINE = 1.15;
+const LABEL_PAD = 0.6;
+const LETTER = 0.68;
+
+/**
+ * Lines `text` takes in a box `width` px wide in type of `font` px: words wrap at spaces, a word
+ * longer than a line anywhere (hostnames and device types have no spaces).
+ */
+export function labelLines(text, width, font) {
+  const per = Math.max(1, Math.floor(width / (font * LETTER)));
+  let lines = 0;
+  let used = 0;
+  for (const word of String(text).split(/\s+/).filter(Boolean)) {
+    if (lines > 0 && used + 1 + word.length <= per) {
+      used += 1 + word.length;
+    } else {
+      lines += Math.ceil(word.length / per);
+      used = word.length % per || per;
+    }
+  }
+  return lines;
+}
+
+/** A group label cell of `layout` (from fitTiles): its text box `{width, font, lines}` in px and lines. */
+export function labelRoom(layout) {
+  if (!layout) return null;
+  const cells = layout.labelCells || 1;
+  const font = layout.fontPx * LABEL_SCALE;
+  return {
+    width: cells * layout.tileWidth + (cells - 1) * layout.gap - LABEL_PAD * font,
+    font,
+    lines: Math.max(1, Math.floor(layout.tileHeight / (font * LABEL_LINE))),
+  };
+}
+
+/**
+ * Whether `note` fits whole under `name` in a label cell (`room` from labelRoom), in type of at
+ * least `minFont` px: a wall leaves the note out rather than cut it, shrink it or lay it over tiles.
+ */
+export function noteFits(name, note, room, minFont = 12) {
+  if (!room) return true;
+  return room.font >= minFont && labelLines(name, room.width, room.font) + labelLines(note, room.width, room.font) <= room.lines;
+}
+

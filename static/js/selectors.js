@@ -211,10 +211,11 @@ export function sortedWorkers(workers) {
 
 /**
  * How much a device needs a person, for the problems-first sort: 0 its worker is Offline, then
- * Bad, Looping, Unknown, Maintenance, the rest, Retired last. `offlineWorkers`: the keys of the
- * Offline workers (labs.js: the hostname, with its lab when it has one).
+ * Bad, Maintenance, Looping (the overview's order, Overview.js' HEALTH_SEVERITY: worst first),
+ * Unknown, the rest, Retired last. `offlineWorkers`: the keys of the Offline workers (labs.js: the
+ * hostname, with its lab when it has one).
  */
-const HEALTH_RANK = { Bad: 1, Looping: 2, Unknown: 3, Maintenance: 4, Retired: 6 };
+const HEALTH_RANK = { Bad: 1, Maintenance: 2, Looping: 3, Unknown: 4, Retired: 6 };
 export function problemRank(device, offlineWorkers) {
   if (device.worker && offlineWorkers.has(relatedKey(device, device.worker)) && device.health !== "Retired") return 0;
   return HEALTH_RANK[device.health] ?? 5;
