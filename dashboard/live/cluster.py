@@ -455,7 +455,6 @@ class Replica:
         return 0.0
 
     def _check_ingest(self, now):
-        raw = b"?"  # something was there, when _get finds a key of another type
         try:
             raw = _get(self.redis, self.keys.ingest)
             self.ingest = parse_heartbeat(raw) if raw else None
@@ -463,9 +462,10 @@ class Replica:
             self._malformed("heartbeats", "Redis key %s: %s; taken as no heartbeat",
                             self.keys.ingest, exc)
             self.ingest = None
+            self._set_cluster_status("the ingest process's heartbeat cannot be read")
+            return
         if self.ingest is None:
-            self._set_cluster_status("no heartbeat from the ingest process" if not raw else
-                                     "the ingest process's heartbeat cannot be read")
+            self._set_cluster_status("no heartbeat from the ingest process")
             return
         self._set_cluster_status(None)
         # What changed is normally already told through the message queue; this covers a message

@@ -81,7 +81,7 @@ def websocket_url(base):
 def frames_of(text):
     """One WebSocket message → the five frames (bytes) of a lava-publisher message. Raises
     ParseError with the parser's reasons when it is not a JSON list of five strings. (Its size was
-    bounded by the frame reader, limit_frames; the parser bounds the frames' total.)"""
+    bounded by the frame reader, ws_protocol.Connection; the parser bounds the frames' total.)"""
     try:
         message = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -264,8 +264,6 @@ def token_refused_for(url, lava_url):
 def authorization(username, token):
     """lava-publisher's WebSocket takes `Authorization: Basic base64(user:token)` and then sends
     what that user may see (anonymous: public objects only)."""
-    import base64
-
     if not token:
         return {}
     if not username:
