@@ -188,6 +188,19 @@ class AppProcess:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def in_order(client):
+    """Make a python-socketio Client handle messages one by one, in the order they came.
+
+    python-engineio hands each message to a new thread, so two messages may be handled out of
+    order (a big one is still being decoded when a small one after it is recorded); a client of
+    this protocol must handle them in order, as a browser does. Its handlers must then not wait
+    for another message (a `call` from inside a handler would wait for ever)."""
+    trigger = client.eio._trigger_event
+    client.eio._trigger_event = lambda event, *args, run_async=False, **kw: trigger(
+        event, *args, run_async=False, **kw)
+    return client
+
+
 # Every LiveView connected and not yet closed: tests/conftest.py closes those a test left open, so
 # that no client goes on reconnecting (and drawing on the `random` module for its jitter) in later
 # tests.
@@ -204,11 +217,7 @@ class LiveView:
         self.catchup = catchup  # after a reconnect, offer seq and epoch (as the browser does)
         self.client = socketio.Client(reconnection=True, reconnection_delay=0.2,
                                       reconnection_delay_max=1)
-        # python-engineio hands each message to a new thread, so two messages may be handled out
-        # of order; a client of this protocol must handle them in order, as a browser does.
-        trigger = self.client.eio._trigger_event
-        self.client.eio._trigger_event = lambda event, *args, run_async=False, **kw: trigger(
-            event, *args, run_async=False, **kw)
+        in_order(self.client)
         self.lock = threading.RLock()
         self.seq = None
         self.epoch = None

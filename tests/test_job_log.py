@@ -10,7 +10,7 @@ import threading
 
 import socketio
 
-from tests.helpers import ROOT, wait_until
+from tests.helpers import ROOT, in_order, wait_until
 from tests.test_access import ALICE, MALLORY, get, lab, private_job  # noqa: F401 (lab: a fixture)
 
 
@@ -36,7 +36,8 @@ class LogClient:
     def __init__(self, app, token=None):
         self.pushed = []
         self.lock = threading.Lock()
-        self.client = socketio.Client(reconnection=False)
+        # In order: the 500 lines of a first read must be recorded before the "finished" after them.
+        self.client = in_order(socketio.Client(reconnection=False))
         self.client.on("log_lines", self._on_lines)
         self.client.connect(app.url, transports=["websocket"], wait_timeout=10,
                             headers={"Authorization": f"Token {token}"} if token else {})
@@ -49,7 +50,7 @@ class LogClient:
         return self.client.call("log_follow", {"job": job}, timeout=10)
 
     def lines(self, job):
-        """Every line received of this job (ack and pushes), by number."""
+        """Every line pushed of this job (`log_lines`), by number."""
         with self.lock:
             pushed = [m for m in self.pushed if m["job"] == job]
         return {entry["n"]: entry for m in pushed for entry in m["lines"]}
