@@ -39,6 +39,13 @@ def event(i, state="Idle"):
                        "health": ("Good", "Bad")[i % 2], "worker": f"w{i % 3}"})
 
 
+def still():
+    """The processes' clock, which stands still: a heartbeat is written, and read, only when a test
+    says so (with real time, a loaded machine that took a second between two steps made the old
+    ingest process write a heartbeat, and the web process reload for it)."""
+    return 1000.0
+
+
 class Ingest:
     """A model and its ModelPublisher, as in the ingest process."""
 
@@ -47,7 +54,7 @@ class Ingest:
         self.publisher = ModelPublisher(connect(url), keys, self.state, Meta(epoch=epoch), epoch,
                                         sleep=lambda s: None, emit=lambda *a: None,
                                         health_fn=lambda: {"degraded": []},
-                                        max_pending=max_pending)
+                                        max_pending=max_pending, clock=still)
 
     def apply(self, start, n, state="Idle"):
         for i in range(start, start + n):
@@ -63,7 +70,7 @@ class Web:
         self.meta = Meta(epoch=None)
         self.relay = Relay(self.sio, self.state, self.meta)
         self.replica = Replica(connect(url), keys, self.state, self.relay, self.meta,
-                               sleep=lambda s: None, block_ms=10)
+                               sleep=lambda s: None, block_ms=10, clock=still)
 
     def follow(self, rounds=5):
         return [self.replica.follow_once() for _ in range(rounds)]
