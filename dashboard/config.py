@@ -96,6 +96,9 @@ SETTINGS = (
     Setting("job_log_poll", 2.0, "Seconds between two reads of a followed job's log from LAVA (the "
             "live log tail of an open job panel; needs --lava-url).", float),
     Setting("job_logs_max", 20, "Most job logs followed at once, for all viewers together.", int),
+    Setting("export_max", 100000, "Most events one CSV or JSON export holds (for a viewer who may "
+            "not see every job: this many event ids from its range's first). When its range holds "
+            "more, the answer says so and links the rest (docs/api.md).", int),
     Setting("silence_timeout", 600.0, "Reconcile when no event has arrived for this many seconds "
             "(0: never).", float),
     Setting("async_mode", "eventlet", "Concurrency library: eventlet (default) or gevent.",
@@ -199,7 +202,8 @@ POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max
             "lava_timeout", "reconcile_interval", "retention_days", "max_events", "snapshot_interval",
             "sim_devices", "sim_speed", "session_idle", "session_lifetime", "subscribe_burst",
             "subscribe_rate", "max_client_messages", "max_client_queue", "header_timeout",
-            "socket_timeout", "shutdown_timeout", "alerts_interval", "job_log_poll", "job_logs_max")
+            "socket_timeout", "shutdown_timeout", "alerts_interval", "job_log_poll", "job_logs_max",
+            "export_max")
 
 
 MAX_ZMQ_GATHER = 0.05  # seconds: beyond it, the wait would cost more latency than a wake-up saves

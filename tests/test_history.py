@@ -3,6 +3,7 @@ and the statistics alone: tests/unit/test_store.py, tests/unit/test_statistics.p
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -85,7 +86,53 @@ BAD = ["/api/v1/events?since=yesterday", "/api/v1/events?until=2026-13-45", "/ap
        "/api/v1/stats/events?bucket=week", "/api/v1/stats/utilisation?window=1y",
        "/api/v1/stats/outcomes?days=0", "/api/v1/devices/qemu-01/timeline?window=forever",
        "/feeds/events.atom?since=later", "/export/events.csv?job=many", "/export/events.json?limit=&since=x",
+       "/export/events.csv?after_id=-1", "/export/events.json?after_id=next",
        "/api/v1/devices?health=%01"]
+
+
+def export_in_parts(app, path):
+    """Every part of an export, following each answer's `Link: <...>; rel="next"`: (the rows of
+    each part, the headers of each)."""
+    parts, heads = [], []
+    for _ in range(100):
+        status, headers, body = app.get(path)
+        assert status == 200, (path, body)
+        parts.append(list(csv.DictReader(io.StringIO(body))) if path.startswith("/export/events.csv")
+                     else body)
+        heads.append(headers)
+        if headers["X-Export-Complete"] == "true":
+            assert "Link" not in headers
+            return parts, heads
+        link = re.fullmatch(r'<(.+)>; rel="next"', headers["Link"])
+        path = link.group(1).removeprefix(app.url)
+    raise AssertionError("an export in more than 100 parts")
+
+
+@pytest.mark.parametrize("access", ["open", "restricted"])
+def test_an_export_says_when_it_is_cut_and_links_the_rest(lab, access):
+    """--export-max 10: an export of the captured events says it does not hold its whole range
+    (X-Export-Complete: false) and links the next part; the parts hold every event once. A viewer
+    who may not see every job (anonymous here: --access lava without LAVA) gets parts of 10 event
+    ids each, whatever they may see of them."""
+    publisher, start = lab
+    extra = ("--access", "open") if access == "open" else ("--access", "lava", "--lava-url",
+                                                         "http://127.0.0.1:9")
+    app = start("--export-max", "10", "--reconcile-interval", "3600", *extra)
+    publish_all(publisher, app, captured_frames())
+    rng = "since=2026-11-27T17:00:00Z&until=2026-11-27T18:00:00Z"
+    everything = app.json(f"/api/v1/events?{rng}&limit=1000")["events"]
+    for fmt in ("json", "csv"):
+        parts, heads = export_in_parts(app, f"/export/events.{fmt}?{rng}&kind=device")
+        devices = [str(e["id"]) for e in reversed(everything) if e["kind"] == "device"]
+        assert [str(r["id"]) for part in parts for r in part] == devices
+        assert heads[0]["X-Export-Complete"] == "false" and "since=2026-11-27T17" in heads[0]["Link"]
+        if access == "open":  # the 10th matching row ends each part but the last
+            assert [len(p) for p in parts[:-1]] == [10] * (len(parts) - 1) and len(parts) > 2
+        else:  # 10 ids each: fewer device rows than that in most parts
+            assert len(parts) == -(-(int(everything[0]["id"]) - int(everything[-1]["id"]) + 1) // 10)
+    # Past the end: an empty export, complete.
+    status, headers, body = app.get(f"/export/events.json?{rng}&after_id={everything[0]['id']}")
+    assert status == 200 and body == [] and headers["X-Export-Complete"] == "true"
 
 
 def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
@@ -140,11 +187,13 @@ def test_api_objects_feeds_and_exports(lab):
     # Exports of a time range.
     rng = "since=2026-11-27T17:38:00Z&until=2026-11-27T17:40:00Z"
     status, headers, text = app.get(f"/export/events.csv?{rng}")
+    assert headers["X-Export-Complete"] == "true" and "Link" not in headers
     rows = list(csv.DictReader(io.StringIO(text)))
     assert status == 200 and rows and all("2026-11-27T17:38" <= r["time"] < "2026-11-27T17:40" for r in rows)
-    status, _, exported = app.get(f"/export/events.json?{rng}&kind=testjob")
+    status, headers, exported = app.get(f"/export/events.json?{rng}&kind=testjob")
     assert len(exported) == len([r for r in rows if r["kind"] == "job"]) > 0
     assert {r["kind"] for r in exported} == {"job"} and "testjob" not in {r["kind"] for r in rows}
+    assert headers["X-Export-Complete"] == "true" and "Link" not in headers
     stats = app.json("/api/v1/stats/events?bucket=day&since=2026-11-20T00:00:00Z&until=2026-11-28T00:00:00Z")
     assert sum(n for series in stats["series"].values() for _, n in series) == 128
 

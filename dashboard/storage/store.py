@@ -1176,9 +1176,10 @@ class EventStore:
 
     # -- reading ---------------------------------------------------------------------------
     def events(self, filters=None, since=None, until=None, before=None, after=None, limit=100,
-               newest_first=True, corrections=False, exclude_kinds=()):
+               newest_first=True, corrections=False, exclude_kinds=(), offset=0):
         """Stored events matching exact-value filters and a time range, paged by id (with
-        `corrections`, a kind filter takes that kind's corrections too), none of `exclude_kinds`."""
+        `corrections`, a kind filter takes that kind's corrections too), none of `exclude_kinds`,
+        the first `offset` of them left out."""
         where, args = _where(filters, since, until, corrections, exclude_kinds)
         if before is not None:
             where.append("id < ?")
@@ -1187,8 +1188,8 @@ class EventStore:
             where.append("id > ?")
             args.append(after)
         sql = (f"SELECT * FROM events WHERE {' AND '.join(where)} "
-               f"ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?")
-        return [event_json(r) for r in self._rows(sql, (*args, limit))]
+               f"ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?")
+        return [event_json(r) for r in self._rows(sql, (*args, limit, offset))]
 
     def stats(self):
         """The /healthz section."""

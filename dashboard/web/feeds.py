@@ -6,6 +6,7 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request, stream_with_context
 
@@ -14,12 +15,11 @@ from dashboard.web.context import chosen_lab, lab_name
 from dashboard.web.context import require_store as _store
 from dashboard.web.context import services
 from dashboard.web.auth import viewing
-from dashboard.web.paging import export_rows, visible_page
+from dashboard.web.paging import export_rows, plan_export, visible_page
 from dashboard.web.protocol import public_event
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100
-EXPORT_MAX = 100_000
 EXPORT_PAGE = 2000
 CSV_FIELDS = ("id", "time", "kind", "topic", "username", "job", "device", "worker", "submitter",
               "device_type", "state", "health", "data")
@@ -97,32 +97,54 @@ def _now():
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
-def _export_rows(store, filters, since, until, view, lab=""):
-    """Events oldest first, at most EXPORT_MAX, as the viewer may see them (each saying its lab,
-    when they are a named lab's)."""
-    for row in export_rows(store, filters, since, until, view, EXPORT_MAX, EXPORT_PAGE):
-        yield public_event(row, lab)
+class Export:
+    """One export request: its range, filters and plan (which ids it holds: paging.plan_export),
+    and the headers that say whether it holds the whole range and where the rest starts."""
 
+    def __init__(self, args, filename):
+        self.filters, since, until = params.event_filters(args)
+        # A day unless asked otherwise (exports stay bounded); the next part's link says it.
+        self.since = time.time() - 86400 if since is None else since
+        self.until = until
+        self.store, self.view, self.lab = _store(), viewing(), lab_name(required=True)
+        after = params.integer(args, "after_id", 0, 0, params.MAX_EVENT_ID)
+        self.plan = plan_export(self.store, self.filters, self.since, until, self.view,
+                                services().settings["export_max"], after)
+        self.filename = filename
 
-def _range(args):
-    filters, since, until = params.event_filters(args)
-    if since is None:
-        since = time.time() - 86400  # a day unless asked otherwise: exports stay bounded
-    return filters, since, until
+    def rows(self):
+        """Events oldest first, as the viewer may see them (each saying its lab, when they are a
+        named lab's)."""
+        if self.plan is not None:
+            for row in export_rows(self.store, self.filters, self.since, self.until, self.view,
+                                   self.plan, EXPORT_PAGE):
+                yield public_event(row, self.lab)
+
+    def headers(self):
+        """`X-Export-Complete`, and when the range holds more, a `Link` to the next part: the
+        same request from `after_id` on, its `since` given."""
+        rest = self.plan.rest if self.plan is not None else None
+        headers = {"Content-Disposition": f"attachment; filename={self.filename}",
+                   "X-Export-Complete": "false" if rest is not None else "true"}
+        if rest is not None:
+            args = {k: v for k, v in request.args.items() if k not in ("after_id", "since")}
+            args["since"] = dt.datetime.fromtimestamp(self.since, dt.timezone.utc).isoformat()
+            args["after_id"] = str(rest)
+            headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+        return headers
 
 
 @bp.get("/export/events.csv")
 def export_csv():
     """Events of a time range (default: the last day) as CSV, at most 100,000 rows."""
-    filters, since, until = _range(request.args)
-    store, view, lab = _store(), viewing(), lab_name(required=True)
-    fields = CSV_FIELDS + (("lab",) if lab else ())
+    export = Export(request.args, "events.csv")
+    fields = CSV_FIELDS + (("lab",) if export.lab else ())
 
     def generate():
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(fields)
-        for row in _export_rows(store, filters, since, until, view, lab):
+        for row in export.rows():
             writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in fields])
             if buf.tell() > 65536:
                 yield buf.getvalue()
@@ -130,21 +152,20 @@ def export_csv():
                 buf.truncate()
         yield buf.getvalue()
     return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=events.csv"})
+                    headers=export.headers())
 
 
 @bp.get("/export/events.json")
 def export_json():
     """Events of a time range (default: the last day) as a JSON array, at most 100,000."""
-    filters, since, until = _range(request.args)
-    store, view, lab = _store(), viewing(), lab_name(required=True)
+    export = Export(request.args, "events.json")
 
     def generate():
         yield "["
         first = True
-        for row in _export_rows(store, filters, since, until, view, lab):
+        for row in export.rows():
             yield ("" if first else ",\n") + json.dumps(row)
             first = False
         yield "]\n"
     return Response(stream_with_context(generate()), mimetype="application/json",
-                    headers={"Content-Disposition": "attachment; filename=events.json"})
+                    headers=export.headers())

@@ -110,6 +110,20 @@ LAB = _q("lab", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
          "lists without it are every lab's); it also names the LAVA that checks a token")
 
 
+def _export(summary, schema, media="application/json"):
+    """An export: the filters and `after_id`, and the headers that say whether it is whole."""
+    params = FILTER_PARAMS + [_q("after_id", {"type": "integer", "minimum": 0,
+                                              "maximum": MAX_EVENT_ID},
+                                 "start after this event id (the next part of a cut export)")]
+    operation = _get(summary, schema, params, media)
+    operation["get"]["responses"]["200"]["headers"] = {
+        "X-Export-Complete": {"schema": {"type": "string", "enum": ["true", "false"]},
+                              "description": "false: the range holds more than this export "
+                                             "(--export-max); Link gives the next part"},
+        "Link": {"schema": STR, "description": '<next part>; rel="next", when not complete'}}
+    return operation
+
+
 def _get(summary, schema, params=(), media="application/json", not_found=False, forbidden=False):
     responses = {"200": {"description": "OK", "content": {media: {"schema": schema}}},
                  "400": {"description": "A bad parameter", "content": {"application/json": {"schema": ERROR}}}}
@@ -228,10 +242,10 @@ def document():
                                        media="application/atom+xml"),
             "/feeds/events.atom": _get("The newest events as an Atom feed", STR, FILTER_PARAMS,
                                        media="application/atom+xml"),
-            "/export/events.csv": _get("Events of a time range as CSV (default: the last day)", STR,
-                                       FILTER_PARAMS, media="text/csv"),
-            "/export/events.json": _get("Events of a time range as JSON (default: the last day)",
-                                        arr(EVENT), FILTER_PARAMS),
+            "/export/events.csv": _export("Events of a time range as CSV (default: the last "
+                                          "day)", STR, media="text/csv"),
+            "/export/events.json": _export("Events of a time range as JSON (default: the last "
+                                           "day)", arr(EVENT)),
         },
     }
 

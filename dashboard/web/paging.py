@@ -10,11 +10,12 @@ docs/security.md); it holds the rows in that span they may see, up to the limit;
 starts at the last row shown, or past the span. What is read for one page stays bounded by the
 span (a span of N ids holds at most N rows).
 """
+import dataclasses
+
 from dashboard.web.context import in_thread
 
 HIDDEN_PAGES = 20  # a restricted viewer's page spans this many times its limit in ids ...
 MIN_SPAN = 20_000  # ... and at least this many (a page of 1,000 read 20 pages before, as much)
-EXPORT_SPAN = 200_000  # ids an export of a restricted viewer reads from its range's first
 
 
 def span_of(limit):
@@ -50,24 +51,51 @@ def visible_page(store, view, filters, since, until, before, limit, run=in_threa
     return shown, floor + 1 if floor >= oldest else None
 
 
-def export_rows(store, filters, since, until, view, most, page, run=in_thread):
-    """Stored events oldest first, as this viewer may see them, at most `most`. For a viewer who
-    may not see every job, from the first event of the time range (whatever the filters) through
-    EXPORT_SPAN ids: what ends the export does not depend on rows they may not see."""
+@dataclasses.dataclass(frozen=True)
+class ExportPlan:
+    """The event ids an export holds, fixed before a byte of it is sent (so that its headers can
+    say whether it holds its whole range, and where the rest starts)."""
+
+    after: int  # it reads the ids above this one ...
+    last: int  # ... through this one
+    rest: int = None  # the rest of the range is past this id (the next export's after_id), or None
+
+
+def plan_export(store, filters, since, until, view, most, after=0, run=in_thread):
+    """Which ids an export of the time range holds, at most `most` rows, from the first after
+    `after`; None when it holds none. Ids written later are not in it. For a viewer who may not see
+    every job: `most` ids from the range's first event (whatever the filters, so what ends the
+    export does not depend on rows they may not see; `most` ids hold at most `most` rows). For
+    any other: through the `most`-th matching row."""
+    newest = run(store.id_bounds)[1]
+    if newest is None or newest <= after:
+        return None
+    if view.sees_all:
+        edge = run(store.events, filters, since, until, after=after, before=newest + 1,
+                   newest_first=False, limit=2, offset=most - 1)
+        if len(edge) == 2:  # a row past the `most`-th: the export ends at the `most`-th
+            return ExportPlan(after, edge[0]["id"], edge[0]["id"])
+        return ExportPlan(after, newest)
+    first = run(store.events, None, since, until, after=after, before=newest + 1,
+                newest_first=False, limit=1)
+    if not first:
+        return None
+    start = first[0]["id"] - 1
+    last = min(start + most, newest)
+    more = run(store.events, None, since, until, after=last, before=newest + 1,
+               newest_first=False, limit=1)
+    return ExportPlan(start, last, last if more else None)
+
+
+def export_rows(store, filters, since, until, view, plan, page, run=in_thread):
+    """The stored events of an ExportPlan oldest first, as this viewer may see them, read `page`
+    rows at a time."""
     by_submitter = "submitter" in filters
-    after, sent, last = 0, 0, None
-    if not view.sees_all:
-        first = run(store.events, None, since, until, newest_first=False, limit=1)
-        if not first:
-            return
-        after = first[0]["id"] - 1
-        last = after + EXPORT_SPAN
-    while sent < most:
-        rows = run(store.events, filters, since, until, after=after, limit=page,
-                         newest_first=False, before=None if last is None else last + 1)
-        for row in view.rows(rows, by_submitter=by_submitter)[:most - sent]:
-            sent += 1
-            yield row
+    after = plan.after
+    for _ in range((plan.last - plan.after) // page + 1):  # each read moves `after` on by `page`
+        rows = run(store.events, filters, since, until, after=after, before=plan.last + 1,
+                   limit=page, newest_first=False)
+        yield from view.rows(rows, by_submitter=by_submitter)
         if len(rows) < page:
             return
         after = rows[-1]["id"]

@@ -90,14 +90,55 @@ def test_a_viewer_who_sees_everything_pages_as_before(store):
     assert len(shown) == 5 and cursor == shown[-1]["id"] and shown[0]["submitter"] == "priv-alice"
 
 
-def test_an_export_for_a_restricted_viewer_reads_a_fixed_span_of_ids(store, monkeypatch):
+def export(store, filters, view, most, page=7, after=0):
+    """(the plan, the rows) of an export of everything stored."""
+    plan = paging.plan_export(store, filters, None, None, view, most, after, run=now)
+    return plan, ([] if plan is None else
+                  list(paging.export_rows(store, filters, None, None, view, plan, page, run=now)))
+
+
+def test_an_export_for_a_restricted_viewer_reads_a_fixed_span_of_ids(store):
     view = Viewing(ANONYMOUS, JOBS, Visibility())
-    rows = list(paging.export_rows(store, {"submitter": "priv-alice"}, None, None, view, 100, 7,
-                                   run=now))
+    plan, rows = export(store, {"submitter": "priv-alice"}, view, 1000)
     assert [r["job"] for r in rows] == [903, 903]  # her private job's rows are not there at all
-    monkeypatch.setattr(paging, "EXPORT_SPAN", 3)
-    oldest, _ = store.id_bounds()
-    rows = list(paging.export_rows(store, {}, None, None, view, 100, 2, run=now))
+    assert plan.rest is None  # the whole range
+    oldest, newest = store.id_bounds()
+    plan, rows = export(store, {}, view, 3, page=2)
     assert [r["id"] for r in rows] == [oldest, oldest + 1, oldest + 2]
-    shown = json.dumps(list(paging.export_rows(store, {}, None, None, view, 100, 7, run=now)))
+    assert plan.rest == oldest + 2  # more in the range: the next part is after this id
+    shown = json.dumps(export(store, {}, view, 1000)[1])
     assert "SECRET-903" in shown and "SECRET-901" not in shown and "SECRET-902" not in shown
+
+
+def test_where_a_restricted_export_ends_does_not_depend_on_hidden_rows(store):
+    """With a submitter filter, alice's private job's rows are left out whole, and the export
+    still ends at the same id (so its `rest` says nothing of whose the job is)."""
+    view = Viewing(ANONYMOUS, JOBS, Visibility())
+    alice, carol = (export(store, {"submitter": who}, view, 40)[0] for who in ("priv-alice",
+                                                                               "priv-carol"))
+    assert alice == carol and alice.rest is not None
+
+
+def test_an_export_in_parts_holds_every_row_once(store):
+    """Following each part's `rest` gives every row of the range once, in order, for a viewer who
+    sees everything (cut at the `most`-th matching row) and for one who does not (cut every
+    `most` ids)."""
+    for view, filters in ((Viewing(EVERYONE, JOBS, Visibility()), {"kind": "testjob"}),
+                          (Viewing(ANONYMOUS, JOBS, Visibility()), {})):
+        expected = [r["id"] for r in store.events(filters, limit=10_000, newest_first=False)
+                    if view.row(r, False) is not None]
+        got, after, parts = [], 0, 0
+        while after is not None and parts < 100:
+            plan, rows = export(store, filters, view, 10, page=4, after=after)
+            got += [r["id"] for r in rows]
+            after, parts = plan.rest, parts + 1
+        assert got == expected and parts > 2, (view.viewer, parts)
+        if view.sees_all:  # each part but the last holds exactly `most` rows
+            assert len(got) - 10 * (parts - 1) in range(1, 11)
+
+
+def test_an_export_of_nothing_plans_nothing(store):
+    _, newest = store.id_bounds()
+    view = Viewing(EVERYONE, JOBS, Visibility())
+    assert paging.plan_export(store, {}, None, None, view, 10, newest, run=now) is None
+    assert paging.plan_export(store, {}, time.time() + 3600, None, view, 10, run=now).rest is None
