@@ -19,7 +19,8 @@ What is read from Redis is checked for the shape this module writes: another ver
 XADD or SET, may put anything there. A stream entry of another shape is skipped alone (counted; the
 entries after it are applied, and a gap it leaves is handled as any gap), a heartbeat of another
 shape is no heartbeat (and no claim: the ingest process overwrites it), a snapshot of another shape
-is no snapshot (the next one is waited for). None of them is taken for Redis failing.
+is no snapshot (the next one is waited for). None of them is taken for Redis failing. The checks
+are pure, in dashboard/core/clusterwire.py.
 """
 import collections
 import json
@@ -27,6 +28,8 @@ import logging
 import time
 
 from dashboard.core.backoff import Backoff
+from dashboard.core.clusterwire import (Malformed, parse_batch, parse_claim, parse_heartbeat,
+                                        parse_snapshot)
 from dashboard.live.health import RateLimitedLog
 
 log = logging.getLogger("dashboard.live.cluster")
@@ -37,7 +40,6 @@ SNAPSHOT_EVERY = 5.0
 RETRY_CEILING = 5.0
 STALLED_AFTER = 10.0  # seconds a web process may stay behind the heartbeat's seq without reading
 MALFORMED_LOG_EVERY = 30.0  # seconds between two warnings about Redis data of the wrong shape
-CHANGE_KINDS = ("device", "job", "worker", "event")
 
 
 def connect(url):
@@ -66,11 +68,6 @@ def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
         sleep(pause)
 
 
-class Malformed(ValueError):
-    """Something read from Redis is not of the shape this module writes; says what, never the
-    value (it may hold anything)."""
-
-
 def _get(redis_client, key):
     """GET `key`; a key of another type (WRONGTYPE) reads as Malformed, not as Redis failing."""
     import redis
@@ -81,95 +78,6 @@ def _get(redis_client, key):
         if str(exc).startswith("WRONGTYPE"):
             raise Malformed("the key is not a string") from None
         raise
-
-
-def _json(raw, what):
-    """JSON `raw` (bytes), or Malformed naming `what`."""
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError):  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
-        raise Malformed(f"{what} is not JSON") from None
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_claim(raw):
-    """The epoch a heartbeat claims the prefix for; Malformed when it claims nothing readable."""
-    body = _json(raw, "the heartbeat")
-    if not isinstance(body, dict) or not isinstance(body.get("epoch"), str):
-        raise Malformed("the heartbeat has no epoch")
-    return body["epoch"]
-
-
-def parse_heartbeat(raw):
-    """The heartbeat's body (epoch, seq, meta, health, time) if of this module's shape, else
-    Malformed: a web process reads every one of these."""
-    body = _json(raw, "the heartbeat")
-    if not isinstance(body, dict) or not isinstance(body.get("epoch"), str):
-        raise Malformed("the heartbeat has no epoch")
-    health = body.get("health")
-    if (not _is_int(body.get("seq")) or not isinstance(body.get("meta"), dict)
-            or not isinstance(health, dict)
-            or not isinstance(health.get("degraded", []), list)
-            or not all(isinstance(name, str) for name in health.get("degraded", []))):
-        raise Malformed("the heartbeat lacks seq, meta or health")
-    return body
-
-
-def _is_change(c):
-    """A change in wire form (Change.wire()) that state.follow() can take."""
-    return (isinstance(c, dict) and _is_int(c.get("seq")) and c.get("kind") in CHANGE_KINDS
-            and (isinstance(c.get("id"), str) or _is_int(c.get("id")))
-            and (isinstance(c.get("data"), dict) or c.get("data") is None and c["kind"] != "event")
-            and isinstance(c.get("lab", ""), str))
-
-
-def parse_batch(fields):
-    """(epoch, first, last, changes) of a stream entry's fields, or Malformed."""
-    try:
-        epoch = fields[b"epoch"].decode()
-        first, last = int(fields[b"first"]), int(fields[b"last"])
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise Malformed("no epoch, first or last") from None
-    changes = _json(fields.get(b"changes"), "changes")
-    if first > last or not isinstance(changes, list) or not all(map(_is_change, changes)):
-        raise Malformed("changes of another shape")
-    return epoch, first, last, changes
-
-
-def parse_snapshot(raw):
-    """(epoch, entry, body) of the snapshot hash, or Malformed; the model is checked as far as
-    state.restore() reads it, so that it never fails halfway through."""
-    try:
-        epoch, entry = raw[b"epoch"].decode(), raw[b"entry"].decode()
-    except (KeyError, AttributeError, ValueError):
-        raise Malformed("the snapshot has no epoch or entry") from None
-    body = _json(raw.get(b"body"), "the snapshot")
-    if not isinstance(body, dict) or not isinstance(body.get("meta"), dict):
-        raise Malformed("the snapshot has no meta")
-    model = body.get("model")
-    parts = (model.get("labs") if isinstance(model, dict) and "labs" in model else {"": model})
-    if (not isinstance(model, dict) or not _is_int(model.get("seq")) or not isinstance(parts, dict)
-            or not all(map(_is_dump, parts.values()))):
-        raise Malformed("the snapshot's model is of another shape")
-    return epoch, entry, body
-
-
-def _is_dump(part):
-    """A LabState.dump() that restore() can take (None: a lab the dump does not have)."""
-    if part is None:
-        return True
-    lists = ("devices", "jobs", "workers", "finished", "recent_events")
-    if not isinstance(part, dict) or not _is_int(part.get("seq")) or not all(
-            isinstance(part.get(name), list) for name in lists):
-        return False
-    return (all(isinstance(d, dict) and isinstance(d.get("hostname"), str)
-                for d in part["devices"] + part["workers"])
-            and all(isinstance(j, dict) and _is_int(j.get("id")) for j in part["jobs"])
-            and all(_is_int(i) for i in part["finished"])
-            and all(isinstance(e, dict) for e in part["recent_events"]))
 
 
 class Problem(collections.namedtuple("Problem", "code detail")):
