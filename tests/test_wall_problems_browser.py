@@ -137,7 +137,7 @@ def status_items(page, hostname):
 
 def test_a_device_on_an_offline_worker_says_its_health_in_words_then_offline(lab, browser):
     """A medium wall tile (1920×1080): "✕ Bad" first, then the worker offline as ⊘ (and "offline"
-    when it fits), nothing cut; a Good one says "⊘ offline". A compact tile (960×540): the health's
+    when it fits), nothing cut; a Good one says "⊘ offline"; one in Maintenance "⚒ Maint.". A compact tile (960×540): the health's
     symbol when it is not Good, else ⊘, never the ○ of an Idle device."""
     page = open_at(browser, lab, 1920, 1080)
     try:
@@ -147,6 +147,11 @@ def test_a_device_on_an_offline_worker_says_its_health_in_words_then_offline(lab
         assert bad["cut"] == [], bad
         good = status_items(page, f"{TYPE}-402")
         assert good["items"][:2] == ["⊘", "offline"] and good["cut"] == [], good
+        # "Maintenance" never fitted a medium tile (it showed ⚒ alone): its short word does.
+        maintenance = status_items(page, f"{TYPE}-007")
+        assert maintenance["items"][:2] == ["⚒", "Maint."] and maintenance["cut"] == [], maintenance
+        label = page.get_attribute(f'[data-device="{TYPE}-007"] button', "aria-label")
+        assert "Maintenance" in label, label
         label = page.get_attribute(f'[data-device="{TYPE}-401"] button', "aria-label")
         assert "Bad" in label and "(worker offline)" in label, label
         # Hatched on the wall too, Bad or not.

@@ -10,7 +10,7 @@ import { Elapsed } from "./Elapsed.js";
 import { abbreviate } from "./abbreviate.js";
 import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
-import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, symbolFor, token } from "./lava.js";
+import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, shortLabel, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey } from "./labs.js";
 
 /** What the tile says, in one sentence: its tooltip and its button's accessible name. */
@@ -62,7 +62,7 @@ function DeviceTileView({ device, job, group, detail = "full", chars = Infinity,
           ${offlineMark}
           <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${wordy || good ? ` ${label(state)}` : ""}</span>
           <span class="tile-health symbol">${symbolFor(health)}</span>
-          ${(wordy || !good) && html`<span class="tile-health tile-health-word">${label(health)}</span>`}
+          ${(wordy || !good) && html`<span class="tile-health tile-health-word">${wordy ? label(health) : shortLabel(health)}</span>`}
         </span>`}
       ${workerOffline && detail === "full" ? html`<span class="tile-foot tile-offline">worker offline${tileLab}</span>`
         : detail === "full" && html`

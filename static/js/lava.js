@@ -32,6 +32,16 @@ export const STATE_SYMBOLS = {
   Submitted: "…", Scheduling: "…", Scheduled: "◔", Canceling: "⊘", Finished: "■",
 };
 
+/**
+ * Shorter words for a medium wall tile, whose status line holds about ten letters beside its
+ * symbols: "Maintenance" never fitted there, and left the tile a symbol and a tint. The tile's
+ * label and tooltip keep the whole word.
+ */
+export const SHORT_LABELS = { Maintenance: "Maint." };
+
+/** The word for a value in `room`: "medium" gives the short form where there is one. */
+export const shortLabel = (value) => SHORT_LABELS[value] || label(value);
+
 /** A device whose worker is Offline (a wall's smallest tiles; never the same as a state's). */
 export const WORKER_OFFLINE_SYMBOL = "⊘";
 
