@@ -8,12 +8,16 @@ suppression by uuid.
 
 The connection runs on the app's green hub (eventlet or gevent: blocking sockets made green), so
 what one peer can make it do is bounded, and the hub is given up while it is done:
-- websocket-client opens the TCP connection (through http_proxy/https_proxy, like other HTTP
-  clients) and TLS. The handshake is ours, because websocket-client's follows redirects with the
-  same headers (the token with them), reads the answer a byte at a time with no limit, and keeps
-  every Set-Cookie in a process-wide jar sent to any lab: here the answer is read up to
+- websocket-client opens the TCP connection and TLS. Through a proxy (http_proxy for ws://,
+  https_proxy for wss://, no_proxy: as websocket-client reads them) the CONNECT is ours, because
+  websocket-client's reads the proxy's answer a byte at a time with no limit of size or time: here
+  it is read like the handshake's answer, and only the proxy's own credentials (Proxy-Authorization
+  Basic, from its URL's user:password) go to the proxy; TLS is then websocket-client's, through the
+  tunnel. The handshake is ours, because websocket-client's follows redirects with the same headers
+  (the token with them), reads the answer a byte at a time with no limit, and keeps every
+  Set-Cookie in a process-wide jar sent to any lab: here the answer is read up to
   MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all, a redirect is an error (never followed), and
-  no cookie is kept or sent.
+  no cookie is kept or sent. A failed CONNECT or handshake is counted by kind (`failures`).
 - Frames are read by Connection: a frame over MESSAGE_FACTOR × --max-message-size is refused by
   the length in its header, before it is read, and so is a message in fragments that grows over it
   (their headers counted, so that tiny or empty fragments are bounded too); the connection (whose
@@ -29,28 +33,33 @@ what one peer can make it do is bounded, and the hub is given up while it is don
 ones, which a real thread cannot wait on; bounded work, the hub given up as it goes, does as well.)
 
 Credentials are sent in a header only, never logged or shown: the source's name is its URL without
-userinfo or query.
+userinfo or query, and the proxy's password is taken out of every message.
 """
 import base64
 import collections
 import json
 import logging
 import os
+import socket
 import time
 import urllib.parse
 
 import websocket
-# websocket-client's own socket opening (proxy, TLS): pinned, websocket-client==1.9.2.
+# websocket-client's own socket opening (TCP, TLS) and proxy settings: pinned, websocket-client==1.9.2.
+from websocket._http import _open_socket as open_tcp
+from websocket._http import _ssl_socket as open_tls
 from websocket._http import connect as open_socket
 from websocket._http import proxy_info
 from websocket._socket import sock_opt
+from websocket._url import get_proxy_info, parse_url
 
 from dashboard.core.backoff import JITTER, Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.redact import scrub
-from dashboard.sources.ws_protocol import (CONNECT_TIMEOUT, DATA_OPCODES, HandshakeError,
+from dashboard.sources.ws_protocol import (CONNECT_TIMEOUT, DATA_OPCODES, TUNNEL, HandshakeError,
                                           ProtocolError, TooBig, TooSlow, Connection,
-                                          check_answer, handshake_request, read_answer)
+                                          check_answer, check_tunnel, connect_request,
+                                          handshake_request, read_answer)
 
 log = logging.getLogger("dashboard.sources.ws")
 
@@ -161,7 +170,7 @@ class WsSource:
         """Receive on one connection until it ends; returns why it ended."""
         headers = self.headers()
         self._secrets = self._base_secrets + [v for v in headers.values()] + [
-            part for v in headers.values() for part in v.split(" ", 1)[1:]]
+            part for v in headers.values() for part in v.split(" ", 1)[1:]] + proxy_secrets()
         ws = self.connect(self.url, headers, min(self.ping_every, self.silence),
                           MESSAGE_FACTOR * self.max_message_size)
         self.connections += 1
@@ -229,9 +238,7 @@ class WsSource:
 def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SILENCE):
     """A connection after our own handshake (bounded, no redirect followed, no cookie): read with
     a timeout per call, a size limit, deadline per message, and `pause(0)` to give the hub up."""
-    options = sock_opt(None, None)
-    options.timeout = CONNECT_TIMEOUT
-    sock, (host, port, resource) = open_socket(url, options, proxy_info(), None)
+    sock, (host, port, resource) = _open(url)
     try:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         sock.settimeout(CONNECT_TIMEOUT)
@@ -242,6 +249,48 @@ def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SI
         sock.close()
         raise
     return Connection(sock, pending, limit, timeout, message_deadline, pause)
+
+
+def _open(url):
+    """(a TCP connection to the URL's host, TLS for wss://, (host, port, resource)): direct, or
+    through the proxy the environment names, asked with our CONNECT (bounded as the handshake's
+    answer is: MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all)."""
+    options = sock_opt(None, None)
+    options.timeout = CONNECT_TIMEOUT
+    host, port, resource, secure = parse_url(url)
+    proxy_host, proxy_port, auth = get_proxy_info(host, secure)  # none for a no_proxy host
+    if not proxy_host:
+        return open_socket(url, options, proxy_info(), None)
+    addresses = socket.getaddrinfo(proxy_host, proxy_port or 80, 0, socket.SOCK_STREAM,
+                                   socket.SOL_TCP)
+    sock = open_tcp(addresses, options.sockopt, options.timeout)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.sendall(connect_request(host, port, auth))
+        check_tunnel(*read_answer(sock, CONNECT_TIMEOUT, step=TUNNEL))
+        if secure:
+            sock = open_tls(sock, options.sslopt, host)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, (host, port, resource)
+
+
+def proxy_secrets(environ=os.environ):
+    """What of the proxies' URLs must never be shown: their userinfo, password (raw and decoded)
+    and the Basic pair sent to them. (Not the user alone: a user named "proxy" would blank out
+    the messages' words.)"""
+    secrets = []
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        parts = urllib.parse.urlsplit(environ.get(name, "").replace(" ", ""))
+        userinfo = parts.netloc.rpartition("@")[0]
+        if not userinfo:
+            continue
+        user, _, password = userinfo.partition(":")
+        pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode("utf-8")
+        secrets += [userinfo, password, urllib.parse.unquote(password),
+                    base64.b64encode(pair).decode("ascii")]
+    return secrets
 
 
 def _describe(exc):

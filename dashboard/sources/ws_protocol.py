@@ -1,6 +1,7 @@
-"""The WebSocket protocol as the WebSocket source speaks it (RFC 6455, the client's side): the
-handshake's request and the check of its answer, and frames read one by one from a socket, each
-step bounded (dashboard/sources/ws.py's docstring says how, and why it is not websocket-client's).
+"""The WebSocket protocol as the WebSocket source speaks it (RFC 6455, the client's side): an HTTP
+proxy's CONNECT and the check of its answer, the handshake's request and the check of its answer,
+and frames read one by one from a socket, each step bounded (dashboard/sources/ws.py's docstring
+says how, and why it is not websocket-client's).
 """
 import base64
 import collections
@@ -58,43 +59,58 @@ def handshake_request(url, host, port, resource, headers, key):
 
 
 ANSWER_END = re.compile(rb"\r?\n\r?\n")
+STATUS_LINE = re.compile(r"HTTP/[0-9.]+ ([0-9]{3})(?: .*)?")  # three ASCII digits, as RFC 9112 has
+# What read_answer says of the answer it reads, by whom it is sent: (the kinds' prefix, the answer,
+# what a close ends).
+HANDSHAKE = ("", "the answer to the handshake", "the server closed the connection during the handshake")
+TUNNEL = ("proxy_", "the proxy's answer to CONNECT",
+          "the proxy closed the connection before its answer to CONNECT was whole")
 
 
-def read_answer(sock, within, clock=time.monotonic):
+def read_answer(sock, within, clock=time.monotonic, step=HANDSHAKE):
     """(the answer's status line and headers, the bytes after them), read in 4 KiB reads up to
-    MAX_HANDSHAKE_BYTES and within `within` seconds in all."""
+    MAX_HANDSHAKE_BYTES and within `within` seconds in all. `step`: HANDSHAKE, or TUNNEL for a
+    proxy's answer (its errors' kinds then begin with proxy_)."""
+    prefix, what, closed = step
     deadline = clock() + within
     answer = bytearray()
+    searched = 0  # where the blank line may begin: each byte is searched about once
     for _ in range(MAX_HANDSHAKE_BYTES + 2):  # each turn reads a byte or more, or waits its time
-        end = ANSWER_END.search(answer)
-        if end:
+        end = ANSWER_END.search(answer, searched)
+        searched = max(0, len(answer) - 3)  # "\r\n\r" may be followed by the "\n" read next
+        if end and end.start() <= MAX_HANDSHAKE_BYTES:
             return bytes(answer[:end.start()]), bytes(answer[end.end():])
         if len(answer) > MAX_HANDSHAKE_BYTES:
             break
         left = deadline - clock()
         if left <= 0:
-            raise HandshakeError("timeout", f"the answer to the handshake was not whole within "
-                                            f"{within:.0f} s")
+            raise HandshakeError(prefix + "timeout", f"{what} was not whole within {within:.0f} s")
         sock.settimeout(left)
         try:
             chunk = sock.recv(4096)
         except socket.timeout:
             continue  # the next turn says the deadline passed
         if not chunk:
-            raise HandshakeError("closed", "the server closed the connection during the handshake")
+            raise HandshakeError(prefix + "closed", closed)
         answer += chunk
-    raise HandshakeError("too_large", f"the answer to the handshake has over "
-                                      f"{MAX_HANDSHAKE_BYTES // 1024} KiB of headers")
+    raise HandshakeError(prefix + "too_large", f"{what} has over "
+                                               f"{MAX_HANDSHAKE_BYTES // 1024} KiB of headers")
+
+
+def status_of(head, step=HANDSHAKE):
+    """(the answer's HTTP status, its lines): HandshakeError (bad_answer) when it is not HTTP."""
+    prefix, what, _ = step
+    lines = head.decode("latin-1").split("\n")
+    status = STATUS_LINE.fullmatch(lines[0].rstrip("\r"))
+    if not status:
+        raise HandshakeError(prefix + "bad_answer", f"{what} is not HTTP")
+    return int(status.group(1)), lines
 
 
 def check_answer(head, key):
     """Raise HandshakeError unless the answer's head accepts the upgrade asked with this key. A
     redirect is not followed: the token would go with it, wherever it points."""
-    lines = head.decode("latin-1").split("\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].strip().isdigit():
-        raise HandshakeError("bad_answer", "the answer to the handshake is not HTTP")
-    status = int(parts[1])
+    status, lines = status_of(head)
     if status in REDIRECTS:
         raise HandshakeError("redirect", f"the server answered HTTP {status}, a redirect, which is "
                              "not followed (the LAVA token would go with it): give the WebSocket's "
@@ -111,10 +127,42 @@ def check_answer(head, key):
     accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + ACCEPT_GUID).digest()).decode()
     upgraded = ("websocket" in _tokens(fields["upgrade"])
                 and "upgrade" in _tokens(fields["connection"]))
-    extensions = fields["sec-websocket-extensions"]  # none was asked for
-    if not upgraded or fields["sec-websocket-accept"] != [accept] or extensions:
+    # None was asked for: one the server chose anyway fails the connection (RFC 6455, 4.1).
+    chosen = fields["sec-websocket-extensions"] + fields["sec-websocket-protocol"]
+    if not upgraded or fields["sec-websocket-accept"] != [accept] or chosen:
         raise HandshakeError("bad_answer", "the answer to the handshake is not a WebSocket's "
-                             "(Upgrade, Connection, Sec-WebSocket-Accept, or an extension)")
+                             "(Upgrade, Connection, Sec-WebSocket-Accept, or an extension or "
+                             "subprotocol never asked for)")
+
+
+def connect_request(host, port, auth=None):
+    """The CONNECT that asks an HTTP proxy for a tunnel to host:port, with Proxy-Authorization
+    Basic when the proxy's URL has a user (`auth`: (user, password)). Nothing of the WebSocket's
+    goes to the proxy: its path, query and headers (the LAVA token) go through the tunnel."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if any(c in authority for c in "\r\n\0 "):  # would end the request line: never sent
+        raise ValueError("the WebSocket's host holds a space or a line break")
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    if auth and auth[0]:
+        pair = f"{auth[0]}:{auth[1] or ''}".encode("utf-8")  # RFC 7617: user-id ":" password
+        lines.append(f"Proxy-Authorization: Basic {base64.b64encode(pair).decode('ascii')}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def check_tunnel(head, pending):
+    """Raise HandshakeError (kinds proxy_*) unless the proxy's answer to CONNECT opens the tunnel:
+    a 2xx (RFC 9110, 9.3.6) and nothing after it, since the server speaks only once asked. A
+    redirect is not followed; the answer is never quoted."""
+    status, _ = status_of(head, TUNNEL)
+    if status == 407:
+        raise HandshakeError("proxy_refused", "the proxy refused CONNECT (HTTP 407): check the "
+                             "user and password in http_proxy or https_proxy")
+    if not 200 <= status <= 299:
+        raise HandshakeError("proxy_status", f"the proxy answered CONNECT with HTTP {status}, "
+                             "not a tunnel")
+    if pending:
+        raise HandshakeError("proxy_bad_answer", "the proxy sent bytes after its answer to "
+                             "CONNECT, before the WebSocket's server was asked anything")
 
 
 def _tokens(values):
@@ -143,6 +191,8 @@ def parse_frame(buffer, limit):
         if len(buffer) < start:
             return None
         length = int.from_bytes(buffer[2:start], "big")
+        if length >> 63:
+            raise ProtocolError("a frame length with its most significant bit set")
     if length > limit:
         raise TooBig(f"a WebSocket frame of {length} bytes")
     if len(buffer) < start + length:
