@@ -9,6 +9,8 @@ month; no filter, one kind, one device), `--repeat` times in turn:
 - the plan (`plan_export`) alone, and the plan and then its rows.
 The ratio is of the medians, (plan + rows) over rows: what an export costs more now. The HTTP
 answer adds each row's JSON or CSV on top, so the ratio of a whole export is smaller than this.
+`id_bounds` times the store's oldest and newest ids (asked by every page of events a restricted
+viewer reads) against the single SELECT it was, in the same run.
 
     python bench/export.py --events 1000000 --repeat 5
 """
@@ -38,6 +40,13 @@ def now(fn, *args, **kwargs):
 
 def median_ms(times):
     return round(statistics.median(times) * 1000, 2)
+
+
+def seconds(fn):
+    """How long one call of fn() takes."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def case(store, view, filters, since, until, repeat):
@@ -84,6 +93,13 @@ def main():
                     key = f"{viewer}/{rng}/{name}"
                     out["cases"][key] = case(store, view, flt, since, until, args.repeat)
                     print(json.dumps({key: out["cases"][key]}), file=sys.stderr, flush=True)
+        # A restricted viewer's every page of events and every export asks id_bounds: its two
+        # subqueries against the one SELECT MIN(id), MAX(id) it was (which reads every row).
+        one = lambda: store._rows("SELECT MIN(id) AS lo, MAX(id) AS hi FROM events")[0]  # noqa: E731
+        assert tuple(one()) == store.id_bounds()
+        out["id_bounds"] = {"one_select_ms": median_ms([seconds(one) for _ in range(args.repeat)]),
+                            "two_subqueries_ms": median_ms([seconds(store.id_bounds)
+                                                            for _ in range(args.repeat)])}
         store.close()
     out["ratio_median_of_cases"] = round(statistics.median(c["ratio"] for c in out["cases"].values()), 3)
     out["ratio_max"] = max(c["ratio"] for c in out["cases"].values())

@@ -71,20 +71,14 @@ def plan_export(store, filters, since, until, view, most, after=0, run=in_thread
     if newest is None or newest <= after:
         return None
     if view.sees_all:
-        edge = run(store.events, filters, since, until, after=after, before=newest + 1,
-                   newest_first=False, limit=2, offset=most - 1)
-        if len(edge) == 2:  # a row past the `most`-th: the export ends at the `most`-th
-            return ExportPlan(after, edge[0]["id"], edge[0]["id"])
-        return ExportPlan(after, newest)
-    first = run(store.events, None, since, until, after=after, before=newest + 1,
-                newest_first=False, limit=1)
-    if not first:
+        cut = run(store.cut_id, filters, since, until, after, most, newest + 1)
+        return ExportPlan(after, newest) if cut is None else ExportPlan(after, cut, cut)
+    first, last_in_range = run(store.range_ids, since, until, after)
+    if first is None:
         return None
-    start = first[0]["id"] - 1
+    start = first - 1
     last = min(start + most, newest)
-    more = run(store.events, None, since, until, after=last, before=newest + 1,
-               newest_first=False, limit=1)
-    return ExportPlan(start, last, last if more else None)
+    return ExportPlan(start, last, last if last_in_range > last else None)
 
 
 def export_rows(store, filters, since, until, view, plan, page, run=in_thread):
