@@ -15,6 +15,7 @@ import pytest
 import requests
 import socketio
 
+from dashboard.storage import walls as wall_links
 from tests.fake_lava import FakeLava
 from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, utc_stamp, wait_until
 
@@ -418,11 +419,15 @@ def test_a_wall_link_works_is_limited_expires_and_is_revoked(lab):
             view.client.connect(app.url, transports=["websocket"], wait_timeout=5, headers=cookie)
     finally:
         view.close()
-    short = walls(app, "create", "--name", "brief", "--expires", "2s", "--url", app.url)
+    # The link's time runs from its creation in the command's process: 5 s leaves a loaded
+    # machine time for the command to end and for the two requests below. Then the wait is until
+    # the expiry the command recorded, not a fixed time.
+    short = walls(app, "create", "--name", "brief", "--expires", "5s", "--url", app.url)
     brief = requests.Session()
     brief.get(short.stdout.split()[0], allow_redirects=False, timeout=10)
     assert brief.get(app.url + "/api/v1/whoami", timeout=10).status_code == 200
-    time.sleep(2.5)
+    expires = wall_links.load(app.data_dir)["brief"]["expires"]
+    time.sleep(max(0.0, expires + 0.5 - time.time()))
     expired = brief.get(app.url + "/api/v1/state", timeout=10)
     assert expired.status_code == 401 and "expired" in expired.json()["error"]
     forged = requests.get(app.url + "/?link=eyJuIjoiYnJpZWYifQ.forged", timeout=10)

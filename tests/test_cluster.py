@@ -319,9 +319,10 @@ def test_a_redis_restart_recovers_without_anyone_acting(cluster):
         # The held changes followed on from what the web processes had: a continuous sequence.
         assert view.snapshots == before and view.gaps == 0
         # The last word about the cluster is that it is back (other status parts, such as the
-        # event sources', may come after it).
-        told = [s["cluster"] for s in view.statuses if "cluster" in s]
-        assert told[-1] == {"state": "ok", "error": None}
+        # event sources', may come after it). Waited for: /healthz may say ok a moment before
+        # the client has read the status message that says so.
+        wait_until(lambda: [s["cluster"] for s in view.statuses if "cluster" in s][-1]
+                   == {"state": "ok", "error": None}, what="clients told the cluster is back")
 
 
 def test_redis_data_of_another_shape_is_skipped_counted_and_never_blamed_on_redis():

@@ -1,5 +1,5 @@
 """A subscribe's `max_rate` (docs/protocol.md), with real parts: the app, a real ZMQ publisher and
-real python-socketio clients. A client that asks for at most 5 messages a second gets no more,
+real python-socketio clients. A client that asks for at most 2 messages a second gets no more,
 misses nothing, and holds the model's state; one that asks for nothing gets every batch; a
 max_rate out of range is refused and the subscription in force stays."""
 import json
@@ -21,7 +21,10 @@ def test_a_client_gets_at_most_its_max_rate_and_everything_it_should():
     slow = fast = None
     try:
         publisher.wait_for_subscriber()
-        slow = LiveView(app.url, max_rate=5).connect()
+        # 2 a second: on a loaded machine the app gets the CPU in slices and sends the other
+        # client fewer, larger batches; at 5 a second, "more than twice as many" asked for over
+        # 10 batches a second of it, and measured the machine as much as the limit.
+        slow = LiveView(app.url, max_rate=2).connect()
         fast = LiveView(app.url).connect()
         start_batches = (slow.batches, fast.batches)
         started = time.monotonic()
@@ -36,7 +39,7 @@ def test_a_client_gets_at_most_its_max_rate_and_everything_it_should():
                    what="both clients at the model's seq")
         seconds = time.monotonic() - started
         sent_slow = slow.batches - start_batches[0]
-        assert sent_slow <= 5 * seconds + 2, (sent_slow, seconds)  # at most 5 a second
+        assert sent_slow <= 2 * seconds + 2, (sent_slow, seconds)  # at most 2 a second
         assert fast.batches - start_batches[1] > 2 * sent_slow  # the other is not held back
         for view in (slow, fast):
             assert view.gaps == 0 and view.state() == model_view(final)

@@ -126,7 +126,7 @@ class PauseClock:  # as in the test module: the publisher's time is the sum of i
 clock = PauseClock()
 publisher = LabPublisher(SimLab(random.Random(2), 10, 2), "tcp://127.0.0.1:*", zmq, clock.sleep,
                          rate=300, clock=clock)
-ticks, got = [], []
+ticks, got, finished = [], [], []
 def ticker():  # another green thread: notes how far the publisher had got each time it ran
     for _ in range(300):
         ticks.append(publisher.sent)
@@ -139,12 +139,14 @@ def subscriber():
         try:
             with Timeout(0.5):
                 got.append(parse_frames(sub.recv_multipart()))
-        except Timeout:
-            break
+        except Timeout:  # (a process held 0.5 s by a loaded machine is no end while publishing)
+            if finished:
+                break
     sub.close(linger=0)
 spawn(ticker)
 receiving = spawn(subscriber)
 sent = getattr(spawn(publisher.run, duration=1), result)()
+finished.append(True)
 getattr(receiving, result)()
 publisher.close()
 print(sent, len(got), len({n for n in ticks if 0 < n < sent}))

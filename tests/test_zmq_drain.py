@@ -17,8 +17,10 @@ from tests.helpers import AppProcess, LiveView, model_view, wait_until
 BURST = 9000  # under the hand-off's bound (sources/zmq.py HANDOFF_MESSAGES): all of it is read
 CLIENTS = 10
 # How late the socket may be read. Measured on a busy 2-core machine: the thread 0.03-1.0 s (the
-# worst when other processes had the cores), a green reader 2.7-7.5 s.
-LATE_BOUND_S = 1.5
+# worst when other processes had the cores), a green reader 2.7-7.5 s. The bound sits just below
+# the green reader's best, not halfway: a loaded machine may hold the thread longer than the worst
+# measured, and the hand-off's figures below show, without a clock, that the thread read ahead.
+LATE_BOUND_S = 2.5
 
 
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
