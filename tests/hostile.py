@@ -33,7 +33,7 @@ class HealthWatch:
     # loaded one (two test processes, each with its app and clients, on two cores) an answer may
     # wait that long for the CPU alone. 3 s still tells a server that keeps answering from what
     # the attacks did before they were fixed (30 s without an answer, or none); how fast /healthz
-    # answers is measured, not asserted in a test.
+    # answers under attack is measured by bench/attacks.py (docs/performance.md), not asserted.
     BOUND = 3.0
     TIMEOUT = 10.0  # an answer that takes longer is a failure
 
