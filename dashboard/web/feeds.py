@@ -136,7 +136,7 @@ class Export:
 
 @bp.get("/export/events.csv")
 def export_csv():
-    """Events of a time range (default: the last day) as CSV, at most 100,000 rows."""
+    """Events of a time range (default: the last day) as CSV, at most --export-max rows."""
     export = Export(request.args, "events.csv")
     fields = CSV_FIELDS + (("lab",) if export.lab else ())
 
@@ -157,7 +157,7 @@ def export_csv():
 
 @bp.get("/export/events.json")
 def export_json():
-    """Events of a time range (default: the last day) as a JSON array, at most 100,000."""
+    """Events of a time range (default: the last day) as a JSON array, at most --export-max."""
     export = Export(request.args, "events.json")
 
     def generate():
