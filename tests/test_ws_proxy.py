@@ -332,6 +332,15 @@ def test_proxy_secrets_are_every_form_of_the_password():
     assert ws.proxy_secrets({}) == []
 
 
+def test_a_proxy_url_that_cannot_be_read_is_said_so_without_its_password(proxy_env):
+    """urllib's error quoted the URL's parts, the start of a password with a '/' among them."""
+    proxy_env(http_proxy="http://user:pa/SECRET@127.0.0.1:3128")
+    with pytest.raises(ws.HandshakeError) as caught:
+        ws._open("ws://127.0.0.1:9/ws/")
+    assert caught.value.kind == "proxy_bad_url" and "'pa'" not in str(caught.value)
+    assert "SECRET" not in str(caught.value) and "user" not in str(caught.value)
+
+
 # -- the app, under either hub -----------------------------------------------------------------------
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
 def test_the_app_reads_events_through_a_proxy_and_a_hostile_one_costs_it_nothing(proxies, lab,

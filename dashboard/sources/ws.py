@@ -258,7 +258,11 @@ def _open(url):
     options = sock_opt(None, None)
     options.timeout = CONNECT_TIMEOUT
     host, port, resource, secure = parse_url(url)
-    proxy_host, proxy_port, auth = get_proxy_info(host, secure)  # none for a no_proxy host
+    try:
+        proxy_host, proxy_port, auth = get_proxy_info(host, secure)  # none for a no_proxy host
+    except ValueError:  # its message quotes the URL's parts, the password's among them
+        raise HandshakeError("proxy_bad_url", "http_proxy or https_proxy is not a URL that can be "
+                             "used (a password's '/', '?', '#' or '@' must be %-encoded)") from None
     if not proxy_host:
         return open_socket(url, options, proxy_info(), None)
     addresses = socket.getaddrinfo(proxy_host, proxy_port or 80, 0, socket.SOCK_STREAM,

@@ -1190,14 +1190,19 @@ class EventStore:
                f"ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?")
         return [event_json(r) for r in self._rows(sql, (*args, limit))]
 
-    def range_ids(self, since, until, after=0):
-        """(the smallest, the largest) id of the stored events of a time range above `after`, or
-        (None, None). Read from the time index alone (`+id`: never a walk along the ids, which the
-        planner would take, and which crosses every event outside the range)."""
-        where, args = _where(None, since, until)
-        row = self._rows(f"SELECT MIN(id) AS lo, MAX(id) AS hi FROM events "
-                         f"WHERE {' AND '.join(where)} AND +id > ?", (*args, after))[0]
-        return row["lo"], row["hi"]
+    def anchor_id(self, ts, side):
+        """The id of the event shown to every viewer (a device's, a worker's, a job's state or a
+        correction: never a job's message, which is hidden with its job) nearest to time `ts`:
+        the newest before it (`side` "before") or the oldest at or after it ("after"); None when
+        there is none. A step along the time index (web/paging.py: where an export's ids begin
+        and end, which must not depend on rows hidden from its viewer)."""
+        cond, order = ("ts < ?", "DESC") if side == "before" else ("ts >= ?", "ASC")
+        # (`+job`, `kind || ''`: SQLite would otherwise join two other indexes for the OR and sort
+        # all they give, a second a million rows; both are valid in PostgreSQL too.)
+        found = self._rows(f"SELECT id FROM events WHERE {cond} AND (+job IS NULL OR kind || '' IN "
+                           f"('device', 'worker', 'testjob', '{CORRECTION_KIND}')) "
+                           f"ORDER BY ts {order} LIMIT 1", (ts,))
+        return found[0]["id"] if found else None
 
     def cut_id(self, filters, since, until, after, most, below):
         """The id of the `most`-th event matching the filters and time range with an id between
@@ -1212,8 +1217,9 @@ class EventStore:
                        (*args, most + 1))[0]["n"]
         if n <= most:
             return None
-        return self._rows(f"SELECT id FROM events WHERE {cond} ORDER BY id LIMIT 1 OFFSET ?",
-                          (*args, most - 1))[0]["id"]
+        found = self._rows(f"SELECT id FROM events WHERE {cond} ORDER BY id LIMIT 1 OFFSET ?",
+                           (*args, most - 1))
+        return found[0]["id"] if found else None  # (pruned meanwhile: they all fit now)
 
     def stats(self):
         """The /healthz section."""

@@ -104,7 +104,8 @@ class Export:
     def __init__(self, args, filename):
         self.filters, since, until = params.event_filters(args)
         # A day unless asked otherwise (exports stay bounded); the next part's link says it.
-        self.since = time.time() - 86400 if since is None else since
+        # (Whole seconds: the Link says it to the microsecond, and every part has the same range.)
+        self.since = float(int(time.time()) - 86400) if since is None else since
         self.until = until
         self.store, self.view, self.lab = _store(), viewing(), lab_name(required=True)
         after = params.integer(args, "after_id", 0, 0, params.MAX_EVENT_ID)

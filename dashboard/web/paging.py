@@ -16,6 +16,9 @@ from dashboard.web.context import in_thread
 
 HIDDEN_PAGES = 20  # a restricted viewer's page spans this many times its limit in ids ...
 MIN_SPAN = 20_000  # ... and at least this many (a page of 1,000 read 20 pages before, as much)
+# Ids an export takes beyond the events nearest its range's ends: events stored this many ids out
+# of time order (a late message, a correction stamped later) are still in the range's export.
+MARGIN = 10_000
 
 
 def span_of(limit):
@@ -63,22 +66,30 @@ class ExportPlan:
 
 def plan_export(store, filters, since, until, view, most, after=0, run=in_thread):
     """Which ids an export of the time range holds, at most `most` rows, from the first after
-    `after`; None when it holds none. Ids written later are not in it. For a viewer who may not see
-    every job: `most` ids from the range's first event (whatever the filters, so what ends the
-    export does not depend on rows they may not see; `most` ids hold at most `most` rows). For
-    any other: through the `most`-th matching row."""
+    `after`; None when it holds none. Ids written later are not in it.
+
+    Where the range's ids begin and end is found from events every viewer is shown (a device's,
+    a worker's, a job's state: `store.anchor_id`), never from all of them: where an export of a
+    viewer who may not see every job begins, ends and says it goes on must not depend on the
+    rows hidden from them (a private job's messages: moving `since` across one would have told
+    when it was written). Ids and times agree but for events stored late, so MARGIN ids are
+    taken on either side (rows outside the range are left out as they are read). For a viewer
+    who may not see every job, a part holds `most` ids (at most `most` rows); for any other, up to
+    the `most`-th matching row."""
     newest = run(store.id_bounds)[1]
     if newest is None or newest <= after:
         return None
-    if view.sees_all:
-        cut = run(store.cut_id, filters, since, until, after, most, newest + 1)
-        return ExportPlan(after, newest) if cut is None else ExportPlan(after, cut, cut)
-    first, last_in_range = run(store.range_ids, since, until, after)
-    if first is None:
+    before = run(store.anchor_id, since, "before") if since is not None else None
+    beyond = run(store.anchor_id, until, "after") if until is not None else None
+    start = max(after, (before or 0) - MARGIN)
+    end = newest if beyond is None else min(newest, beyond + MARGIN)
+    if start >= end:
         return None
-    start = first - 1
-    last = min(start + most, newest)
-    return ExportPlan(start, last, last if last_in_range > last else None)
+    if view.sees_all:
+        cut = run(store.cut_id, filters, since, until, start, most, end + 1)
+        return ExportPlan(start, end) if cut is None else ExportPlan(start, cut, cut)
+    last = min(start + most, end)
+    return ExportPlan(start, last, last if last < end else None)
 
 
 def export_rows(store, filters, since, until, view, plan, page, run=in_thread):

@@ -39,8 +39,9 @@ export const STATE_SYMBOLS = {
  */
 export const SHORT_LABELS = { Maintenance: "Maint." };
 
-/** The word for a value in `room`: "medium" gives the short form where there is one. */
-export const shortLabel = (value) => SHORT_LABELS[value] || label(value);
+/** The short word for a value where there is one, else its word (own keys only: a health named
+ * "constructor" is a word, not the object's function). */
+export const shortLabel = (value) => (Object.hasOwn(SHORT_LABELS, value) ? SHORT_LABELS[value] : label(value));
 
 /** A device whose worker is Offline (a wall's smallest tiles; never the same as a state's). */
 export const WORKER_OFFLINE_SYMBOL = "⊘";

@@ -142,3 +142,54 @@ def test_an_export_of_nothing_plans_nothing(store):
     view = Viewing(EVERYONE, JOBS, Visibility())
     assert paging.plan_export(store, {}, None, None, view, 10, newest, run=now) is None
     assert paging.plan_export(store, {}, time.time() + 3600, None, view, 10, run=now).rest is None
+
+
+def timed_rows(t0):
+    """A device event every 10 s from t0, but at +10 s and +60 s a message of private job 901."""
+    out = []
+    for i in range(12):
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t0 + 10 * i)).encode()
+        if i in (1, 6):
+            out.append([b"org.lavasoftware.event", f"m-{i}".encode(), stamp, b"lavaserver",
+                        json.dumps({"job": 901, "message": f"SECRET-SHELL-{i}"}).encode()])
+        else:
+            out.append([b"org.lavasoftware.device", f"d-{i}".encode(), stamp, b"lavaserver",
+                        json.dumps({"device": "qemu-01", "device_type": "qemu", "state": "Idle",
+                                    "health": "Good"}).encode()])
+    return out
+
+
+def test_a_restricted_export_is_planned_from_rows_every_viewer_is_shown(tmp_path, monkeypatch):
+    """Moving `since` or `until` across a private job's message changes nothing of a restricted
+    viewer's export: where it starts and ends, and whether it says it goes on. (Planned from all
+    rows, it did, and told when the message was written.) Across a device's event, it may."""
+    monkeypatch.setattr(paging, "MARGIN", 0)
+    t0 = 1_796_284_800  # 2026-12-03T08:00:00Z
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    try:
+        for frames in timed_rows(t0):
+            store.enqueue(row_for(parse_frames(frames), frames, {}, time.time()))
+        while store.queue:
+            store.flush()
+        view = Viewing(ANONYMOUS, JOBS, Visibility())
+
+        def plan(since, until, most=3):
+            return paging.plan_export(store, {}, t0 + since, t0 + until, view, most, run=now)
+        # since across the message at +10 s; until across the one at +60 s.
+        assert plan(5, 100) == plan(15, 100) and plan(5, 55) == plan(5, 65)
+        assert plan(5, 55, most=100) == plan(5, 65, most=100)
+        assert plan(5, 100) != plan(25, 100)  # across a device's event: it starts later
+        # And every row the viewer may see of the range is in its parts, once.
+        got, after = [], 0
+        for _ in range(20):
+            part = paging.plan_export(store, {}, t0 + 5, t0 + 100, view, 3, after, run=now)
+            if part is None:
+                break
+            got += [r["uuid"] for r in paging.export_rows(store, {}, t0 + 5, t0 + 100, view, part,
+                                                           2, run=now)]
+            if part.rest is None:
+                break
+            after = part.rest
+        assert got == [f"d-{i}" for i in range(1, 10) if i not in (1, 6)]  # until is not in it
+    finally:
+        store.close()
