@@ -97,8 +97,8 @@ SETTINGS = (
             "live log tail of an open job panel; needs --lava-url).", float),
     Setting("job_logs_max", 20, "Most job logs followed at once, for all viewers together.", int),
     Setting("export_max", 100000, "Most events one CSV or JSON export holds (for a viewer who may "
-            "not see every job: this many event ids from its range's first). When its range holds "
-            "more, the answer says so and links the rest (docs/api.md).", int),
+            "not see every job: this many event ids at a time). When its range holds more, the "
+            "answer says so and links the rest (docs/api.md).", int),
     Setting("silence_timeout", 600.0, "Reconcile when no event has arrived for this many seconds "
             "(0: never).", float),
     Setting("async_mode", "eventlet", "Concurrency library: eventlet (default) or gevent.",

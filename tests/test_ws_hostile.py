@@ -74,7 +74,8 @@ class HostileServer:
         self.listener.bind((host, 0))
         self.listener.listen(16)
         self.listener.settimeout(0.2)
-        self.url = f"ws://{host}:{self.listener.getsockname()[1]}/ws/"
+        self.port = self.listener.getsockname()[1]
+        self.url = f"ws://{host}:{self.port}/ws/"
         self.threads = [threading.Thread(target=self._accept, daemon=True)]
         self.threads[0].start()
 
@@ -93,6 +94,7 @@ class HostileServer:
     def _serve(self, conn, index):
         conn.settimeout(10)
         try:
+            conn = self.wrap(conn)
             head = b""
             while b"\r\n\r\n" not in head and len(head) < 65536:
                 chunk = conn.recv(4096)
@@ -105,6 +107,10 @@ class HostileServer:
             pass
         finally:
             conn.close()
+
+    def wrap(self, conn):
+        """The connection the script talks on (a subclass may put TLS on it)."""
+        return conn
 
     def hold(self, seconds=30):
         """Keep a connection open (until closed)."""

@@ -19,7 +19,7 @@ from dashboard.sources import ws
 from tests.helpers import AppProcess, wait_until
 from tests.hostile import HealthWatch
 from tests.lava_ws import LavaWebSocket
-from tests.test_ws_hostile import frame, in_process, lava, run_briefly, upgrade
+from tests.test_ws_hostile import HostileServer, frame, in_process, lava, run_briefly, upgrade
 
 TOKEN = "proxy-test-lava-token-0123456789"
 PROXY_USER, PROXY_PASSWORD = "proxy-user", "pr0xy-s3cret-pw"
@@ -81,51 +81,18 @@ def drip(proxy, conn, head):
         conn.sendall(f"X-Drip-{i}: a\r\n".encode())
 
 
-class Proxy:
+class Proxy(HostileServer):
     """An HTTP proxy on 127.0.0.1: reads each request's head (kept in `requests`), then plays
     script(proxy, conn, head). `relayed`: the bytes the client sent through its tunnels."""
 
     def __init__(self, script=relay, auth=None):
-        self.script, self.auth = script, auth
-        self.requests, self.relayed = [], bytearray()
-        self.stopped = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
+        self.auth, self.relayed = auth, bytearray()
+        super().__init__(lambda proxy, conn, head, index: script(proxy, conn, head))
 
-    def url(self, user=None, password=None):
+    def address(self, user=None, password=None):
+        """The proxy's URL, as http_proxy gives it."""
         userinfo = f"{user}:{password}@" if user else ""
         return f"http://{userinfo}127.0.0.1:{self.port}"
-
-    def _accept(self):
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:  # the accept timeout, or closed
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn):
-        conn.settimeout(TIMEOUT)
-        try:
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            self.requests.append(head)
-            self.script(self, conn, head)
-        except OSError:  # the client went away
-            pass
-        finally:
-            conn.close()
 
     def pump(self, source, sink, record):
         """source → sink until either closes, the proxy stops, or LIFETIME passes."""
@@ -150,12 +117,6 @@ class Proxy:
             sink.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-
-    def close(self):
-        self.stopped.set()
-        self.listener.close()
-        for thread in self.threads:
-            thread.join(5)
 
 
 @pytest.fixture
@@ -211,7 +172,7 @@ def test_events_arrive_through_the_proxy_which_is_asked_for_the_host_only(proxie
     Proxy-Authorization Basic, and nothing else: the LAVA token goes through the tunnel, to the
     server, never in what the proxy is asked; neither the token nor the proxy's password is shown."""
     proxy = proxies(auth=(PROXY_USER, PROXY_PASSWORD))
-    proxy_env(http_proxy=proxy.url(PROXY_USER, PROXY_PASSWORD))
+    proxy_env(http_proxy=proxy.address(PROXY_USER, PROXY_PASSWORD))
     source, status, _, handled, _ = in_process(lab.url, headers=ws.authorization("alice", TOKEN),
                                                secrets=[TOKEN])
     with caplog.at_level(logging.INFO, logger="dashboard.sources.ws"):
@@ -239,7 +200,7 @@ def test_wrong_proxy_credentials_are_a_counted_failure_that_never_shows_them(pro
                                                                              lab, caplog):
     proxy = proxies(auth=(PROXY_USER, PROXY_PASSWORD))
     wrong = "wr0ng-pr0xy-pw"
-    proxy_env(http_proxy=proxy.url(PROXY_USER, wrong))
+    proxy_env(http_proxy=proxy.address(PROXY_USER, wrong))
     source, status, _, handled, waits = in_process(lab.url, headers=ws.authorization("alice", TOKEN))
     with caplog.at_level(logging.INFO, logger="dashboard.sources.ws"):
         assert run_briefly(source, handled, rounds=2)
@@ -255,7 +216,7 @@ def test_wrong_proxy_credentials_are_a_counted_failure_that_never_shows_them(pro
 
 def test_a_no_proxy_host_is_reached_directly(proxies, proxy_env, lab):
     proxy = proxies()
-    proxy_env(http_proxy=proxy.url(), no_proxy="localhost,127.0.0.1")
+    proxy_env(http_proxy=proxy.address(), no_proxy="localhost,127.0.0.1")
     source, status, _, handled, _ = in_process(lab.url)
     thread = run_in_thread(source, handled)
     lab.wait_for_clients()
@@ -277,7 +238,7 @@ def test_a_wss_source_uses_https_proxy_and_tls_goes_through_the_tunnel(proxies, 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: a connection there is refused
     try:
-        proxy_env(https_proxy=proxy.url(), http_proxy=f"http://127.0.0.1:{closed.getsockname()[1]}",
+        proxy_env(https_proxy=proxy.address(), http_proxy=f"http://127.0.0.1:{closed.getsockname()[1]}",
                   WEBSOCKET_CLIENT_CA_BUNDLE=str(cert))
         source, status, _, handled, _ = in_process(server.url, headers=ws.authorization("alice", TOKEN))
         assert run_briefly(source, handled)
@@ -297,7 +258,7 @@ def test_a_proxy_whose_answer_never_ends_is_given_up_at_16_kib(proxies, proxy_en
     """websocket-client read the proxy's answer a byte at a time with no bound: header lines for
     ever held the source, and grew its memory, for ever. Now: 16 KiB, and a counted failure."""
     proxy = proxies(endless)
-    proxy_env(http_proxy=proxy.url())
+    proxy_env(http_proxy=proxy.address())
     source, status, _, handled, _ = in_process(lab.url)
     started = time.monotonic()
     assert run_briefly(source, handled, limit=8), "still reading the proxy's answer"
@@ -315,7 +276,7 @@ def test_a_proxy_that_never_finishes_its_answer_is_given_up_at_the_deadline(prox
     is not in after CONNECT_TIMEOUT (2 s here), like the handshake's."""
     monkeypatch.setattr(ws, "CONNECT_TIMEOUT", 2.0)
     proxy = proxies(script)
-    proxy_env(http_proxy=proxy.url())
+    proxy_env(http_proxy=proxy.address())
     source, status, _, handled, _ = in_process(lab.url)
     started = time.monotonic()
     assert run_briefly(source, handled, limit=8), "still waiting for the proxy's answer"
@@ -336,7 +297,7 @@ def test_a_proxy_url_that_cannot_be_read_is_said_so_without_its_password(proxy_e
     """urllib's error quoted the URL's parts, the start of a password with a '/' among them."""
     proxy_env(http_proxy="http://user:pa/SECRET@127.0.0.1:3128")
     with pytest.raises(ws.HandshakeError) as caught:
-        ws._open("ws://127.0.0.1:9/ws/")
+        ws._socket_to("ws://127.0.0.1:9/ws/")
     assert caught.value.kind == "proxy_bad_url" and "'pa'" not in str(caught.value)
     assert "SECRET" not in str(caught.value) and "user" not in str(caught.value)
 
@@ -349,7 +310,7 @@ def test_the_app_reads_events_through_a_proxy_and_a_hostile_one_costs_it_nothing
     proxy; then a second source whose proxy floods its answer: refused at 16 KiB, counted in
     /healthz sources[].failures, and the app answers throughout."""
     good = proxies(auth=(PROXY_USER, PROXY_PASSWORD))
-    env = {"http_proxy": good.url(PROXY_USER, PROXY_PASSWORD), "no_proxy": "", "NO_PROXY": "",
+    env = {"http_proxy": good.address(PROXY_USER, PROXY_PASSWORD), "no_proxy": "", "NO_PROXY": "",
            "HTTP_PROXY": "", "https_proxy": "", "HTTPS_PROXY": ""}
     app = AppProcess("--event-source", lab.url, "--no-store", async_mode=async_mode, env=env)
     try:
@@ -365,7 +326,7 @@ def test_the_app_reads_events_through_a_proxy_and_a_hostile_one_costs_it_nothing
     finally:
         app.stop()
     flood = proxies(endless)
-    env["http_proxy"] = flood.url()
+    env["http_proxy"] = flood.address()
     app = AppProcess("--event-source", lab.url, "--no-store", async_mode=async_mode, env=env)
     try:
         with HealthWatch(app.url) as watch:
@@ -408,45 +369,15 @@ def self_signed_certificate(directory):
     return cert_path, key_path
 
 
-class TlsWebSocket:
+class TlsWebSocket(HostileServer):
     """A wss:// server on 127.0.0.1: TLS, the request's head (kept in `requests`), then
     script(conn, head), then the connection closed."""
 
     def __init__(self, cert, key, script):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
-        self.script, self.requests = script, []
-        self.stopped = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
+        super().__init__(lambda server, conn, head, index: script(conn, head))
         self.url = f"wss://127.0.0.1:{self.port}/ws/"
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
 
-    def _accept(self):
-        while not self.stopped.is_set():
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                continue
-            raw.settimeout(TIMEOUT)
-            try:
-                with self.context.wrap_socket(raw, server_side=True) as conn:
-                    head = b""
-                    while b"\r\n\r\n" not in head and len(head) < 65536:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        head += chunk
-                    self.requests.append(head)
-                    self.script(conn, head)
-            except (OSError, ssl.SSLError):
-                pass
-
-    def close(self):
-        self.stopped.set()
-        self.listener.close()
-        self.thread.join(12)
+    def wrap(self, conn):
+        return self.context.wrap_socket(conn, server_side=True)

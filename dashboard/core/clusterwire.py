@@ -24,20 +24,23 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_claim(raw):
-    """The epoch a heartbeat claims the prefix for; Malformed when it claims nothing readable."""
+def _claiming(raw):
+    """A heartbeat's body with its epoch, or Malformed."""
     body = _json(raw, "the heartbeat")
     if not isinstance(body, dict) or not isinstance(body.get("epoch"), str):
         raise Malformed("the heartbeat has no epoch")
-    return body["epoch"]
+    return body
+
+
+def parse_claim(raw):
+    """The epoch a heartbeat claims the prefix for; Malformed when it claims nothing readable."""
+    return _claiming(raw)["epoch"]
 
 
 def parse_heartbeat(raw):
     """The heartbeat's body (epoch, seq, meta, health, time) if of this module's shape, else
     Malformed: a web process reads every one of these."""
-    body = _json(raw, "the heartbeat")
-    if not isinstance(body, dict) or not isinstance(body.get("epoch"), str):
-        raise Malformed("the heartbeat has no epoch")
+    body = _claiming(raw)
     health = body.get("health")
     if (not _is_int(body.get("seq")) or not isinstance(body.get("meta"), dict)
             or not isinstance(health, dict)

@@ -238,7 +238,7 @@ class WsSource:
 def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SILENCE):
     """A connection after our own handshake (bounded, no redirect followed, no cookie): read with
     a timeout per call, a size limit, deadline per message, and `pause(0)` to give the hub up."""
-    sock, (host, port, resource) = _open(url)
+    sock, (host, port, resource) = _socket_to(url)
     try:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         sock.settimeout(CONNECT_TIMEOUT)
@@ -251,7 +251,7 @@ def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SI
     return Connection(sock, pending, limit, timeout, message_deadline, pause)
 
 
-def _open(url):
+def _socket_to(url):
     """(a TCP connection to the URL's host, TLS for wss://, (host, port, resource)): direct, or
     through the proxy the environment names, asked with our CONNECT (bounded as the handshake's
     answer is: MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all)."""
