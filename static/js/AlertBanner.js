@@ -7,6 +7,7 @@
  */
 import { html } from "./html.js";
 import { labOf, objectKey } from "./labs.js";
+import { parseTime } from "./time.js";
 
 const SHOWN = 4;
 /** The share of the screen's height the banner may take: the board keeps the rest. */
@@ -18,7 +19,7 @@ const LINE_EM = 1.25;
 const RANK = { critical: 0, warning: 1, info: 2 };
 
 const rank = (alert) => RANK[alert.severity] ?? 1;
-const firedAt = (alert) => Date.parse(alert.fired_at) || 0;
+const firedAt = (alert) => parseTime(alert.fired_at) ?? 0;  // (the page's one time parser)
 
 /** The alerts firing, worst first: critical, warning, info, then the newest first. Pure. */
 export function firingWorstFirst(alerts) {

@@ -43,7 +43,8 @@ export const SHORT_LABELS = { Maintenance: "Maint." };
  * "constructor" is a word, not the object's function). */
 export const shortLabel = (value) => (Object.hasOwn(SHORT_LABELS, value) ? SHORT_LABELS[value] : label(value));
 
-/** A device whose worker is Offline (a wall's smallest tiles; never the same as a state's). */
+/** A device whose worker is Offline (a wall's medium and compact tiles; never a device state's
+ * symbol, though a job's Canceling and Canceled share it). */
 export const WORKER_OFFLINE_SYMBOL = "⊘";
 
 /** The symbol for a health or state value ("" when there is none). */
