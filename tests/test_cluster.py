@@ -344,7 +344,8 @@ def test_redis_data_of_another_shape_is_skipped_counted_and_never_blamed_on_redi
                                           "changes": "r3dis-secret"})
         cluster.publish(lab_frames("b", 30, start=30))
         cluster.wait_consistent()
-        assert health(cluster.ingest)["cluster"]["malformed"] == {"heartbeats": 1}
+        assert health(cluster.ingest)["cluster"]["malformed"] == {"heartbeats": 1, "changes": 0,
+                                                                 "snapshots": 0}
         for web, before in zip(cluster.webs, snapshots):
             # (The heartbeat is read every second: the one it read before the ingest's was not one.)
             body = wait_until(lambda: (b := health(web))["status"] == "ok" and b, timeout=5,
@@ -524,3 +525,29 @@ def _screenshot(page, name):
             [ROOT / "docs" / "screenshots"] if os.environ.get("UPDATE_SCREENSHOTS") else []):
         folder.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_an_ingest_process_counts_the_socket_io_messages_it_refuses(cluster):
+    # Browsers go to the web processes; the ingest process relays through Redis and has no relay
+    # of its own. What reaches its Socket.IO anyway is refused, and counted where a person looks.
+    from tests.hostile import RawSocketIO
+    from tests.test_bad_socket_messages import acks_in, metric_refusals
+
+    cluster.start_ingest()
+    before = health(cluster.ingest)["relay"]
+    assert before["bad_messages"] == 0 and before["handler_errors"] == 0
+    raw = RawSocketIO(cluster.ingest.port)
+    try:
+        raw.connect_namespace()
+        raw.send('420["subscribe",{}]')
+        raw.send('421["nope",{}]')
+        wait_until(lambda: raw._read_some() and len(acks_in(raw.received)) == 2, timeout=10,
+                   what="the ingest process's answers")
+    finally:
+        raw.sock.close()
+    assert [a["code"] for _, a in sorted(acks_in(raw.received).items())] == ["bad_request"] * 2
+    after = health(cluster.ingest)["relay"]
+    assert after["bad_messages"] == 2
+    # (It handles no event: a subscribe is as unknown to it as any other.)
+    assert after["bad_messages_by_kind"]["unknown_event"] == 2
+    assert metric_refusals(cluster.ingest) == after["bad_messages_by_kind"]

@@ -73,7 +73,8 @@ def test_a_stream_entry_of_another_shape_is_skipped_alone(redis_url, keys, field
     assert web.state.seq == ingest.state.seq and web.state.dump() == ingest.state.dump()
     assert replica.snapshots == 1 and replica.gaps == 0  # no reload: it simply went past it
     assert replica.degraded() == [] and replica.errors == 0  # Redis is not blamed
-    assert replica.stats()["malformed"] == {"entries": 2, "heartbeats": 0, "snapshots": 0}
+    assert replica.stats()["malformed"] == {"entries": 2, "heartbeats": 0, "snapshots": 0,
+                                            "changes": 0}
     said = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(said) == 1 and "\xff" not in said[0]
 
@@ -141,7 +142,7 @@ def test_a_heartbeat_of_another_shape_is_no_claim_and_is_overwritten(redis_url, 
     stats = ingest.publisher.stats()
     assert stats["published"] == ingest.state.seq > 0 and stats["redis"] == "connected"
     assert stats["rival"] is None
-    assert stats["malformed"] == {"heartbeats": 1}
+    assert stats["malformed"] == {"heartbeats": 1, "changes": 0, "snapshots": 0}
     assert r.xlen(keys.changes) == 1
     assert parse_heartbeat(r.get(keys.ingest))["epoch"] == "e1"  # its own, expiring
     assert 0 < r.ttl(keys.ingest) <= HEARTBEAT_TTL
@@ -155,7 +156,7 @@ def test_a_fresh_heartbeat_of_another_epoch_still_holds_the_prefix(redis_url, ke
     ingest.publisher.run(rounds=3)
     stats = ingest.publisher.stats()
     assert stats["published"] == 0 and stats["rival"] == "e0"
-    assert stats["malformed"] == {"heartbeats": 0}
+    assert stats["malformed"] == {"heartbeats": 0, "changes": 0, "snapshots": 0}
 
 
 SNAPSHOTS = {
@@ -190,3 +191,40 @@ def test_a_snapshot_of_another_shape_is_none_until_the_next(redis_url, keys, cha
 @pytest.fixture(autouse=True)
 def _warnings(caplog):
     caplog.set_level(logging.WARNING, logger="dashboard.live.cluster")
+
+
+# A person's SET (or another tool's key) where the stream or the snapshot's hash belongs: Redis
+# answers WRONGTYPE to every command on it.
+WRONG_TYPES = {"changes": lambda keys: keys.changes, "snapshots": lambda keys: keys.snapshot}
+
+
+@pytest.mark.parametrize("kind", WRONG_TYPES, ids=WRONG_TYPES.keys())
+def test_a_key_of_another_type_is_replaced_by_ingest_and_never_blamed_on_redis(redis_url, keys,
+                                                                                kind, caplog):
+    key = WRONG_TYPES[kind](keys)
+    r = connect(redis_url)
+    ingest = Ingest(redis_url, keys, "e1")
+    ingest.apply(0, 5)
+    ingest.publisher.publish_once()
+    web = Web(redis_url, keys)
+    web.follow(3)
+    assert web.state.dump() == ingest.state.dump()
+    r.delete(key)
+    r.set(key, "r3dis-note")  # a string where a stream or a hash belongs
+    web.follow(3)  # before the ingest process writes there again: absent, not Redis failing
+    replica = web.replica
+    assert replica.errors == 0 and "redis" not in replica.degraded()
+    if kind == "changes":
+        assert replica.malformed["changes"] == 3 and replica.degraded() == ["stream"]
+    ingest.apply(5, 5, "Running")
+    ingest.publisher.last_snapshot = float("-inf")  # its next snapshot too
+    ingest.publisher.publish_once()
+    stats = ingest.publisher.stats()
+    assert stats["redis"] == "connected" and stats["errors"] == 0 and stats["error"] is None
+    assert stats["malformed"][kind] == 1 and r.type(key) == {"changes": b"stream",
+                                                             "snapshots": b"hash"}[kind]
+    web.follow(6)
+    assert web.state.dump() == ingest.state.dump()  # followed again, through a reload if need be
+    assert replica.errors == 0 and replica.degraded() == []
+    said = " ".join(rec.getMessage() for rec in caplog.records)
+    assert f"Redis key {key}: the key is not a" in said and "r3dis-note" not in said

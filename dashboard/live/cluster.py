@@ -19,8 +19,10 @@ What is read from Redis is checked for the shape this module writes: another ver
 XADD or SET, may put anything there. A stream entry of another shape is skipped alone (counted; the
 entries after it are applied, and a gap it leaves is handled as any gap), a heartbeat of another
 shape is no heartbeat (and no claim: the ingest process overwrites it), a snapshot of another shape
-is no snapshot (the next one is waited for). None of them is taken for Redis failing. The checks
-are pure, in dashboard/core/clusterwire.py.
+is no snapshot (the next one is waited for). A `changes` or `snapshot` key of another Redis type
+(WRONGTYPE) is replaced by the ingest process, as its heartbeat is, and read as absent by web
+processes until it is. None of them is taken for Redis failing. The checks are pure, in
+dashboard/core/clusterwire.py.
 """
 import collections
 import json
@@ -68,16 +70,27 @@ def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
         sleep(pause)
 
 
-def _get(redis_client, key):
-    """GET `key`; a key of another type (WRONGTYPE) reads as Malformed, not as Redis failing."""
+def _wrongtype(exc):
+    """Whether a Redis error is a command on a key of another type (another tool's, or a person's)."""
     import redis
 
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith("WRONGTYPE")
+
+
+def _typed(command, what):
+    """command(); a key of another type (WRONGTYPE) raises Malformed("the key is not <what>"), so
+    that it is counted as data of another shape, not as Redis failing."""
     try:
-        return redis_client.get(key)
-    except redis.ResponseError as exc:
-        if str(exc).startswith("WRONGTYPE"):
-            raise Malformed("the key is not a string") from None
+        return command()
+    except Exception as exc:
+        if _wrongtype(exc):
+            raise Malformed(f"the key is not {what}") from None
         raise
+
+
+def _get(redis_client, key):
+    """GET `key`; a key of another type reads as Malformed."""
+    return _typed(lambda: redis_client.get(key), "a string")
 
 
 class Problem(collections.namedtuple("Problem", "code detail")):
@@ -133,7 +146,9 @@ class ModelPublisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
-        self.malformed_heartbeats = 0  # heartbeats of another shape found (and overwritten)
+        # What was found of another shape, and overwritten: heartbeats; and keys of another Redis
+        # type, deleted first (changes, snapshot).
+        self.malformed = {"heartbeats": 0, "changes": 0, "snapshots": 0}
         self.closed = False  # set at exit: no heartbeat may follow the one withdrawn
         self.log = RateLimitedLog(log, MALFORMED_LOG_EVERY, clock)
         meta.listen(self._broadcast)
@@ -189,7 +204,8 @@ class ModelPublisher:
         if now - self.last_heartbeat >= HEARTBEAT_EVERY:
             self._check_alone()
         if self.last_entry is None:
-            newest = self.redis.xrevrange(self.keys.changes, count=1)
+            newest = self._replacing(self.keys.changes, "changes", "a stream",
+                                     lambda: self.redis.xrevrange(self.keys.changes, count=1))
             self.last_entry = newest[0][0].decode() if newest else "0-0"
         batch, self.pending = self.pending, []
         generation = self.generation
@@ -214,19 +230,32 @@ class ModelPublisher:
 
     def _append(self, batch):
         body = json.dumps([c.wire() for c in batch], separators=(",", ":"))
-        self.last_entry = self.redis.xadd(
+        self.last_entry = self._replacing(self.keys.changes, "changes", "a stream", lambda: self.redis.xadd(
             self.keys.changes, {"epoch": self.epoch, "first": batch[0].seq, "last": batch[-1].seq,
                                 "changes": body},
-            maxlen=self.stream_length, approximate=True).decode()
+            maxlen=self.stream_length, approximate=True)).decode()
         self.published += len(batch)
 
     def _write_snapshot(self, model):
         body = {"meta": self.meta.as_dict(), "model": model, "saved": time.time()}
-        self.redis.hset(self.keys.snapshot, mapping={
-            "epoch": self.epoch, "seq": model["seq"], "entry": self.last_entry,
-            "body": json.dumps(body, separators=(",", ":"))})
+        self._replacing(self.keys.snapshot, "snapshots", "a hash", lambda: self.redis.hset(
+            self.keys.snapshot, mapping={"epoch": self.epoch, "seq": model["seq"],
+                                         "entry": self.last_entry,
+                                         "body": json.dumps(body, separators=(",", ":"))}))
         self.snapshot_seq = model["seq"]
         self.needs_snapshot = False
+
+    def _replacing(self, key, kind, what, command):
+        """command() on one of this dashboard's keys; if the key is of another Redis type (another
+        tool's, or a person's SET), it is deleted, counted and logged, and command() tried again.
+        The prefix is the dashboard's, as the heartbeat's key is (overwritten the same way)."""
+        try:
+            return _typed(command, what)
+        except Malformed as exc:
+            self.malformed[kind] += 1
+            self.log.warning("type-" + kind, "Redis key %s: %s; deleted and written anew", key, exc)
+            self.redis.delete(key)
+            return command()
 
     def _check_alone(self):
         """The heartbeat is also the ingest process's claim: a fresh one of another epoch means
@@ -249,7 +278,7 @@ class ModelPublisher:
                 raise Malformed("the heartbeat never expires")
             return epoch
         except Malformed as exc:
-            self.malformed_heartbeats += 1
+            self.malformed["heartbeats"] += 1
             self.log.warning("heartbeat", "Redis key %s: %s; taken as no claim, and overwritten",
                              self.keys.ingest, exc)
             return None
@@ -277,7 +306,7 @@ class ModelPublisher:
                 else "error", "error": self.error, "pending": len(self.pending),
                 "published": self.published, "dropped": self.dropped, "errors": self.errors,
                 "snapshot_seq": self.snapshot_seq, "rival": self.rival,
-                "malformed": {"heartbeats": self.malformed_heartbeats}}
+                "malformed": dict(self.malformed)}
 
 
 class Replica:
@@ -308,7 +337,8 @@ class Replica:
         self.batches = 0
         self.errors = 0
         # What was read of another shape: skipped (entries) or taken as absent (the others).
-        self.malformed = {"entries": 0, "heartbeats": 0, "snapshots": 0}
+        self.malformed = {"entries": 0, "heartbeats": 0, "snapshots": 0, "changes": 0}
+        self.unreadable = None  # the stream's key, while it holds another Redis type
         self.waiting = None  # why the stream cannot be followed until a newer snapshot, or None
         self.log = RateLimitedLog(log, 30.0, clock)
 
@@ -344,7 +374,15 @@ class Replica:
         if self.waiting:
             if not self._load_snapshot(self.waiting):
                 return 1.0  # the snapshot cannot help yet: wait for a newer one
-        reply = self.redis.xread({self.keys.changes: self.entry}, count=200, block=self.block_ms)
+        try:
+            reply = _typed(lambda: self.redis.xread({self.keys.changes: self.entry}, count=200,
+                                                    block=self.block_ms), "a stream")
+        except Malformed as exc:  # the ingest process replaces it when it next writes a batch
+            self._malformed("changes", "Redis key %s: %s; waiting for the ingest process to "
+                                       "write it anew", self.keys.changes, exc)
+            self.unreadable = self.keys.changes
+            return 1.0
+        self.unreadable = None
         for _, entries in reply or ():
             for entry_id, fields in entries:
                 try:
@@ -417,7 +455,10 @@ class Replica:
 
     def _load_snapshot(self, reason):
         """Load the snapshot if it moves the model on; returns whether the stream can be followed."""
-        head = self.redis.hmget(self.keys.snapshot, "epoch", "seq")
+        try:
+            head = _typed(lambda: self.redis.hmget(self.keys.snapshot, "epoch", "seq"), "a hash")
+        except Malformed as exc:
+            return self._bad_snapshot(exc)
         if head[0] is None:
             return False
         try:
@@ -434,7 +475,8 @@ class Replica:
                 return True
             return False  # the snapshot is not newer than the model: it cannot fill the gap
         try:
-            epoch, entry, body = parse_snapshot(self.redis.hgetall(self.keys.snapshot))
+            epoch, entry, body = parse_snapshot(_typed(lambda: self.redis.hgetall(self.keys.snapshot),
+                                                       "a hash"))
         except Malformed as exc:
             return self._bad_snapshot(exc)
         self.state.restore(body["model"])
@@ -466,7 +508,11 @@ class Replica:
 
     def _next_entry(self):
         """The id of the stream entry after the current one (to go past it)."""
-        after = self.redis.xread({self.keys.changes: self.entry}, count=1)
+        try:
+            after = _typed(lambda: self.redis.xread({self.keys.changes: self.entry}, count=1),
+                           "a stream")
+        except Malformed:  # counted by the next read of the stream
+            return self.entry
         return after[0][1][0][0].decode() if after else self.entry
 
     def _set_cluster_status(self, problem):
@@ -481,7 +527,7 @@ class Replica:
         if self.ingest is None:
             return ["ingest"]
         out = ["ingest:" + name for name in self.ingest["health"].get("degraded", [])]
-        return out + (["stream"] if self.waiting else [])
+        return out + (["stream"] if self.waiting or self.unreadable else [])
 
     def stats(self):
         """The /healthz section."""

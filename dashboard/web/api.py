@@ -38,7 +38,9 @@ def healthz():
         "seq": state.seq,
         "model": {"devices": len(state.devices), "jobs": len(state.jobs),
                   "workers": len(state.workers), "duplicates": state.duplicates},
-        "relay": ext.relay.stats() if ext.relay else None,
+        # (An ingest process relays through Redis: of the relay, it has only what it refused.)
+        "relay": ext.relay.stats() if ext.relay else (ext.socket_refusals.stats()
+                                                      if ext.socket_refusals else None),
         "access": dict(ext.access.stats(), job_lookups=ext.job_visibility.stats()
                        if ext.job_visibility else None),
         "cluster": dict(cluster.stats(), message_queue=redact(ext.settings["message_queue"]))

@@ -62,17 +62,18 @@ class DashboardCollector:
                                     ("rate_limited", "rate_limited", "Subscribe requests refused "
                                      "by the per-client rate limit.")):
                 yield _counter(CounterMetricFamily, f"dashboard_relay_{name}", text, r[key])
-            if "bad_messages_by_kind" in r:  # (server.SocketRefusals, set by the factory)
-                family = CounterMetricFamily("dashboard_relay_bad_messages", "Socket.IO messages "
-                                             "refused, by kind: not JSON, nested too deep, not a "
-                                             "packet of the protocol, wrong arguments, unknown "
-                                             "event.", labels=["kind"])
-                for kind, n in r["bad_messages_by_kind"].items():
-                    family.add_metric([kind], n)
-                yield family
-                yield _counter(CounterMetricFamily, "dashboard_relay_handler_errors", "Socket.IO "
-                               "handlers that failed (answered internal_error).",
-                               r["handler_errors"])
+        if s.socket_refusals is not None:  # every role: an ingest process's too (it has no relay)
+            r = s.socket_refusals.stats()
+            family = CounterMetricFamily("dashboard_relay_bad_messages", "Socket.IO messages "
+                                         "refused, by kind: not JSON, nested too deep, not a "
+                                         "packet of the protocol, wrong arguments, unknown "
+                                         "event.", labels=["kind"])
+            for kind, n in r["bad_messages_by_kind"].items():
+                family.add_metric([kind], n)
+            yield family
+            yield _counter(CounterMetricFamily, "dashboard_relay_handler_errors", "Socket.IO "
+                           "handlers that failed (answered internal_error).",
+                           r["handler_errors"])
 
     def _labs(self):
         """(the `lab` label, model, job timings) of each lab: one, or those of --labs."""
