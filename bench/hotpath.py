@@ -26,7 +26,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import Checkout  # noqa: E402
+from bench.ingest import alternate  # noqa: E402
 from bench.store import messages  # noqa: E402
 
 # Run in the checkout's folder, with its dashboard package: times each step over every message.
@@ -99,17 +99,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hotpath-") as tmp:
         path = pathlib.Path(tmp) / "messages.pickle"
         path.write_bytes(pickle.dumps(frames_list))
-        baseline = Checkout(args.baseline_ref, tmp) if args.baseline_ref else None
-        arms = {"current": ROOT, **({"baseline": baseline.path} if baseline else {})}
-        runs = {arm: [] for arm in arms}
-        try:
-            for _ in range(args.repeat):
-                for arm, checkout in arms.items():
-                    runs[arm].append(run_steps(checkout, path))
-                    print(json.dumps({arm: runs[arm][-1]}), file=sys.stderr)
-        finally:
-            if baseline:
-                baseline.close()
+        runs, commit = alternate(args.baseline_ref, tmp, args.repeat,
+                                 lambda checkout: run_steps(checkout, path))
     medians = {arm: {step: median([r[step] for r in rs]) for step in NAMES}
                for arm, rs in runs.items()}
     for m in medians.values():
@@ -117,11 +108,11 @@ def main():
     out = {"command": "python " + " ".join(sys.argv),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "events": args.events, "baseline_ref": args.baseline_ref,
-           "baseline_commit": baseline.commit if baseline else None,
+           "baseline_commit": commit,
            "runs": {arm: [{k: None if v is None else round(v, 2) for k, v in r.items()} for r in rs]
                     for arm, rs in runs.items()},
            "median_cpu_us_per_event": medians}
-    if baseline:
+    if commit:
         out["ratio_current_over_baseline"] = {
             step: (round(medians["current"][step] / medians["baseline"][step], 3)
                    if medians["current"][step] is not None and medians["baseline"][step] else None)

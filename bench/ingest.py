@@ -215,6 +215,24 @@ class Checkout:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
 
 
+def alternate(ref, tmp, repeat, run):
+    """run(folder) `repeat` times for this tree (arm "current") and, with `ref`, for REF checked out
+    into `tmp` (arm "baseline"), alternating. Returns ({arm: [results]}, the ref's short commit or
+    None); each result is also printed to stderr as it comes."""
+    baseline = Checkout(ref, tmp) if ref else None
+    arms = {"current": ROOT, **({"baseline": baseline.path} if baseline else {})}
+    runs = {arm: [] for arm in arms}
+    try:
+        for _ in range(repeat):
+            for arm, folder in arms.items():
+                runs[arm].append(run(folder))
+                print(json.dumps({arm: runs[arm][-1]}), file=sys.stderr)
+    finally:
+        if baseline:
+            baseline.close()
+    return runs, baseline.commit if baseline else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=2500, help="events/s")

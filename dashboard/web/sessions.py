@@ -30,6 +30,9 @@ class Sessions:
         self.idle, self.lifetime, self.clock, self.size = idle, lifetime, clock, size
         self.per_viewer = per_viewer
         self._by_id = collections.OrderedDict()
+        # Each viewer's session ids, oldest first (at most per_viewer): token_of and create read a
+        # viewer's few sessions, not every session (a sweep asks token_of of each viewer it ended).
+        self._by_user = {}
         self.replaced = 0  # sessions ended by a newer sign-in of the same viewer past per_viewer
 
     def _over(self, session, now):
@@ -40,14 +43,24 @@ class Sessions:
         self.sweep()
         now = self.clock()
         sid = secrets.token_urlsafe(32)
-        mine = [old for old, session in self._by_id.items() if session.username == username]
+        mine = list(self._by_user.get(username, ()))
         for old in mine[:max(0, len(mine) - self.per_viewer + 1)]:  # oldest first
-            del self._by_id[old]
+            self._remove(old)
             self.replaced += 1
         self._by_id[sid] = Session(username, token, now, now)
+        self._by_user.setdefault(username, collections.OrderedDict())[sid] = None
         while len(self._by_id) > self.size:
-            self._by_id.popitem(last=False)
+            self._remove(next(iter(self._by_id)))
         return sid
+
+    def _remove(self, sid):
+        """Forget one session (which must exist); returns it."""
+        session = self._by_id.pop(sid)
+        mine = self._by_user[session.username]
+        del mine[sid]
+        if not mine:
+            del self._by_user[session.username]
+        return session
 
     def get(self, sid, touch=True):
         """The live session with this id (its use noted, unless not `touch`), or None (unknown,
@@ -57,7 +70,7 @@ class Sessions:
             return None
         now = self.clock()
         if self._over(session, now):
-            del self._by_id[sid]
+            self._remove(sid)
             return None
         if touch:
             session.last_seen = now
@@ -73,17 +86,18 @@ class Sessions:
         for it to be asked for again. Returns the usernames of the sessions forgotten."""
         now = self.clock()
         ended = [sid for sid, session in self._by_id.items() if self._over(session, now)]
-        return {self._by_id.pop(sid).username for sid in ended}
+        return {self._remove(sid).username for sid in ended}
 
     def end(self, sid):
         """Sign out: the session and its token are gone. Returns the Session, or None."""
-        return self._by_id.pop(sid, None) if isinstance(sid, str) else None
+        return self._remove(sid) if isinstance(sid, str) and sid in self._by_id else None
 
     def token_of(self, username):
         """A live session's token of this viewer (to ask LAVA what they may see), or None."""
         now = self.clock()
-        for session in reversed(self._by_id.values()):
-            if session.username == username and not self._over(session, now):
+        for sid in reversed(self._by_user.get(username, ())):
+            session = self._by_id[sid]
+            if not self._over(session, now):
                 return session.token
         return None
 

@@ -286,3 +286,46 @@ def test_signing_out_forgets_the_token_the_sign_in_s_check_kept(tmp_path):
     sid = sessions.create("alice", "tok-alice-1234")
     ctl.sign_out(sid)
     assert ctl.token_of("alice") == "tok-alice-api-99"
+
+
+def test_a_viewers_token_is_their_newest_live_sessions_however_the_others_ended():
+    """token_of reads a viewer's own sessions (an index kept as sessions come and go), and gives
+    what a scan of every session gives: through sign-outs, idle and absolute ends, a sweep, the
+    per-viewer and the overall bounds."""
+    clock = Clock()
+    sessions = Sessions(idle=60, lifetime=300, clock=clock, size=6, per_viewer=3)
+
+    def scan(username):  # the newest live session's token, from every session
+        live = [s for s in sessions._by_id.values() if s.username == username
+                and not sessions._over(s, clock.now)]
+        return live[-1].token if live else None
+
+    def check():
+        for name in ("alice", "bob", "carol", "dave"):
+            assert sessions.token_of(name) == scan(name), name
+
+    a1 = sessions.create("alice", "a1")
+    clock.now += 10
+    a2 = sessions.create("alice", "a2")
+    b1 = sessions.create("bob", "b1")
+    check()
+    assert sessions.token_of("alice") == "a2"
+    sessions.end(a2)  # signed out: her older session's token
+    assert sessions.token_of("alice") == "a1" and sessions.end(a2) is None
+    check()
+    clock.now += 55  # a1 idle for 65 s: ended, though not yet swept
+    assert sessions.token_of("alice") is None and sessions.token_of("bob") == "b1"
+    assert sessions.get(a1) is None  # asked for: forgotten
+    check()
+    for i in range(4):  # bob's 3 newest stay (per_viewer)
+        sessions.create("bob", f"b{i + 2}")
+    assert sessions.get(b1) is None and sessions.token_of("bob") == "b5"
+    check()
+    for i in range(4):  # carol's 3, and the whole bound (6): bob's oldest go
+        sessions.create("carol", f"c{i}")
+    assert len(sessions) == 6 and sessions.token_of("carol") == "c3"
+    check()
+    clock.now += 61
+    assert sessions.sweep() == {"bob", "carol"} and len(sessions) == 0
+    check()
+    assert sessions.token_of("alice") is None and sessions._by_user == {}
