@@ -28,6 +28,12 @@ without a store being the same in both), `with_store_over_ref` this code's rate 
 
     python bench/store.py --events 1000000 --ingest-runs 3 --baseline-ref 5c799e9
 
+With `--store-arg ARG` (repeatable) an arm `with_store_args` ingests with the store through this
+code with those arguments of the app too, in the same rounds: `store_args_ratio_over_none` and
+`store_args_over_with_store`.
+
+    python bench/store.py --events 1000000 --ingest-runs 3 --store-arg=--store-write-every=2
+
 Each ingest arm also gives the µs of user and of system CPU per event of the app, its writer
 process and the benchmark's publisher (`cpu_us_per_event_user_system`). With `--profile PREFIX`
 each arm then runs once more under py-spy (the app, and the writer process), and the summaries
@@ -431,6 +437,9 @@ def main():
     parser.add_argument("--thread-writer-too", action="store_true",
                         help="also ingest with --store-writer thread (the writer in a thread of the "
                              "app), in the same run")
+    parser.add_argument("--store-arg", action="append", default=[],
+                        help="one more argument of the app (repeatable) for one more arm with the "
+                             "store, in the same rounds, e.g. --store-arg=--store-write-every=2")
     parser.add_argument("--baseline-ref", help="also ingest with the store through the app at "
                         "this git ref, in the same rounds")
     parser.add_argument("--profile", metavar="PREFIX",
@@ -461,6 +470,9 @@ def main():
         if baseline:
             out["baseline_commit"] = baseline.commit
             arms.append(("with_store_at_ref", True, (), baseline.path))
+        if args.store_arg:
+            out["store_args"] = args.store_arg
+            arms.append(("with_store_args", True, tuple(args.store_arg), ROOT))
         arms.append(("with_store", True, (), ROOT))  # last: the queries below ask its app
         runs = {name: [] for name, _, _, _ in arms}
         app = data_dir = None
@@ -534,6 +546,14 @@ def main():
             out["ingest"]["pair_ratios_ref_over_none"] = [
                 round(r["accepted_per_s"] / n["accepted_per_s"], 3)
                 for r, n in zip(runs["with_store_at_ref"], runs["without_store"])]
+    if args.store_arg:
+        arm = out["ingest"]["with_store_args"]
+        out["ingest"]["store_args_ratio_over_none"] = round(arm["accepted_per_s"] / wo["accepted_per_s"], 3)
+        out["ingest"]["store_args_over_with_store"] = round(arm["accepted_per_s"] / ws["accepted_per_s"], 3)
+        if args.ingest_runs > 1:
+            out["ingest"]["pair_ratios_store_args_over_none"] = [
+                round(a["accepted_per_s"] / n["accepted_per_s"], 3)
+                for a, n in zip(runs["with_store_args"], runs["without_store"])]
     if args.thread_writer_too:
         out["ingest"]["thread_writer_ratio_over_none"] = round(
             out["ingest"]["with_store_thread_writer"]["accepted_per_s"] / wo["accepted_per_s"], 3)

@@ -157,6 +157,11 @@ SETTINGS = (
             "retention: process (default): a child process of its own, so that the hub never waits "
             "for its Python; thread: a thread of the app, as before (PostgreSQL always uses one).",
             choices=("process", "thread")),
+    Setting("store_write_every", 0.5, "Seconds between two writes of the store under load (a write of "
+            "100 events or more; below that, every 0.1 s). Longer: fewer, larger transactions, "
+            "less CPU per stored event (2 s: about 5 percent less, docs/performance.md); a SIGKILL of the "
+            "app, or a power cut, loses up to this many seconds of the history (the live view "
+            "loses nothing). From 0.1 to 2.", float),
     Setting("retention_days", 30.0, "Stored events older than this many days are pruned.", float),
     Setting("max_events", 1000000, "At most this many stored events; the oldest are pruned.", int),
     Setting("snapshot_interval", 60.0, "Seconds between two saves of the live model to the store.",
@@ -206,6 +211,9 @@ POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max
             "export_max")
 
 
+# Seconds: at 20,000 events/s (bench/store.py's rates), 2 s of events is 40,000 rows, well inside
+# the store's queue (storage.store.MAX_QUEUE, 100,000) that holds them meanwhile.
+MAX_STORE_WRITE_EVERY = 2.0
 MAX_ZMQ_GATHER = 0.05  # seconds: beyond it, the wait would cost more latency than a wake-up saves
 
 EVENT_SCHEMES = ("tcp", "ipc", "ws", "wss")  # ZMQ's, then lava-publisher's WebSocket
@@ -296,6 +304,9 @@ def load(argv=(), environ=None, overrides=None):
     if not values["zmq_gather"] <= values["zmq_gather_max"] <= MAX_ZMQ_GATHER:
         raise ConfigError(f"zmq_gather_max: must be between --zmq-gather ({values['zmq_gather']}) "
                           f"and {MAX_ZMQ_GATHER} (seconds), got {values['zmq_gather_max']}")
+    if not 0.1 <= values["store_write_every"] <= MAX_STORE_WRITE_EVERY:
+        raise ConfigError(f"store_write_every: must be from 0.1 to {MAX_STORE_WRITE_EVERY} (seconds), "
+                          f"got {values['store_write_every']}")
     if not 0 < values["batch_budget"] <= 1:
         raise ConfigError(f"batch_budget: must be above 0 and at most 1, got {values['batch_budget']}")
     if values["batch_floor"] == BY_NAME["batch_floor"].default and values["batch_interval"] > 0:

@@ -7,7 +7,7 @@ from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import LabState, OverLimit
 
 log = logging.getLogger("dashboard.storage.store")
-WRITE_EVERY = 0.5  # under load: fewer, larger transactions
+WRITE_EVERY = 0.5  # under load: fewer, larger transactions (--store-write-every, this its default)
 WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most this much
 # A round that wrote at least this many rows means load: the next waits WRITE_EVERY. From
 # WRITE_SOON rounds that takes 1,000 events/s; once in WRITE_EVERY rounds, 200 events/s stay
@@ -65,11 +65,13 @@ class StoreKeeper:
         return self.restored
 
     def run_writer(self):
-        """Commit queued events in batches: every WRITE_SOON seconds, every WRITE_EVERY under load."""
+        """Commit queued events in batches: every WRITE_SOON seconds, every --store-write-every
+        (WRITE_EVERY) under load."""
         last_save = self.clock()
+        under_load = self.settings.get("store_write_every", WRITE_EVERY)
         wrote = 0
         while True:
-            self.sleep(WRITE_EVERY if wrote >= BUSY_ROUND else WRITE_SOON)
+            self.sleep(under_load if wrote >= BUSY_ROUND else WRITE_SOON)
             wrote = 0
             try:
                 while self.store.queue:

@@ -126,3 +126,13 @@ def test_urls_are_shown_without_any_password(url, shown):
     assert redact(url) == shown
     assert "pw1" not in redact(url) and "p%40w1" not in redact(url)
     assert split_secrets("postgresql://lava:p%40w1@db/lava")[1] == {"password": "p@w1"}
+
+
+@pytest.mark.parametrize("value", ["0.05", "2.5", "0", "-1", "soon"])
+def test_the_store_s_write_interval_under_load_is_bounded(value):
+    # Past 2 s the store's queue (100,000 events) would fill at the rates bench/store.py reaches.
+    with pytest.raises(config.ConfigError) as info:
+        config.load([], environ={"DASHBOARD_STORE_WRITE_EVERY": value})
+    assert "store_write_every" in str(info.value)
+    assert config.load(["--store-write-every", "2"], environ={})["store_write_every"] == 2.0
+    assert config.load([], environ={})["store_write_every"] == 0.5

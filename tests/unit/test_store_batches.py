@@ -71,3 +71,26 @@ def test_the_stores_connections_checkpoint_the_wal_every_10000_pages(tmp_path):
     assert wal > 1_000 * 4096 and os.path.getsize(path) == before  # not copied yet
     store._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
     assert os.path.getsize(path) > before + wal // 2  # a checkpoint copies them
+
+
+@pytest.mark.parametrize("every", [0.5, 2.0])
+def test_under_load_the_keeper_writes_every_store_write_every_seconds(tmp_path, every):
+    """A round of 100 rows or more is load: the next waits --store-write-every; a quiet round,
+    0.1 s (what a SIGKILL can lose at a lab's usual rates)."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 1:
+            for row in rows(150):  # load arrives
+                store.enqueue(row)
+        elif len(sleeps) == 2:
+            store.enqueue(rows(1)[0])  # then a quiet spell
+        elif len(sleeps) == 4:
+            raise Stop
+    keeper = StoreKeeper(store, LabState(), {"snapshot_interval": 3600, "store_write_every": every},
+                         lambda fn, *args: fn(*args), sleep)
+    with pytest.raises(Stop):
+        keeper.run_writer()
+    assert sleeps == [0.1, every, 0.1, 0.1] and store.count() == 151
