@@ -17,7 +17,8 @@ import socketio
 
 from dashboard.storage import walls as wall_links
 from tests.fake_lava import FakeLava
-from tests.helpers import ROOT, AppProcess, LiveView, TestPublisher, utc_stamp, wait_until
+from tests.helpers import (ROOT, AppProcess, LiveView, TestPublisher, in_order, utc_stamp,
+                           wait_until)
 
 ADMIN = "tok-ADMIN-0a1b2c3d4e5f"
 USERS = {"tok-alice-11112222": ("priv-alice", []), "tok-bob-33334444": ("bob", ["lab-staff"]),
@@ -259,6 +260,47 @@ def test_a_job_whose_event_comes_before_rest_is_redacted_until_lava_says(lab):
                    timeout=15, what="job 951 shown in full once LAVA says it is public")
     finally:
         view.close()
+
+
+def test_a_job_made_private_is_not_replayed_as_it_was_by_a_catch_up(lab):
+    # A public job, then LAVA makes it private (say its log leaked a credential). The change log
+    # still holds it as it was; a client that catches up from it (any client may ask from seq 0
+    # of the epoch its snapshot names) is shown the job as LAVA shows it now.
+    lava, publisher, start = lab
+    job = copy.deepcopy(lava.job(13))
+    job.update(id=960, description="WAS-PUBLIC-960", submitter="pub-carol")
+    lava.jobs.append(job)
+    app = start("--reconcile-interval", "1")
+    publisher.send(frames("testjob", {"job": 960, "state": "Running", "health": "Unknown",
+                                      "description": "WAS-PUBLIC-960", "submitter": "pub-carol",
+                                      "device": "qemu-02", "device_type": "qemu"}, "pub-carol"))
+    wait_until(lambda: get(app, "/api/v1/jobs/960").json().get("job", {}).get("description")
+               == "WAS-PUBLIC-960", timeout=20, what="job 960 shown in full while public")
+    lava.private[960] = None
+    wait_until(lambda: get(app, "/api/v1/jobs/960").json()["job"].get("hidden"), timeout=20,
+               what="job 960 redacted once LAVA made it private")
+    client, got = in_order(socketio.Client()), {"changes": []}
+    client.on("snapshot", lambda s: got.setdefault("snapshot", s))
+    client.on("changes", got["changes"].append)
+    client.connect(app.url, transports=["websocket"], wait_timeout=10)
+    try:
+        for flt in ({"kinds": ["job"]}, {"submitters": ["pub-carol"]}):
+            got["changes"].clear()
+            assert client.call("subscribe", {"filter": {"kinds": ["job"]}}, timeout=10)["ok"]
+            snapshot = wait_until(lambda: got.get("snapshot"), timeout=10, what="a snapshot")
+            assert "WAS-PUBLIC-960" not in json.dumps(snapshot)
+            ack = client.call("subscribe", {"filter": flt, "since": 0, "epoch": snapshot["epoch"]},
+                              timeout=10)
+            assert ack == {"ok": True, "seq": ack["seq"], "catchup": True}
+            caught = wait_until(lambda: got["changes"] and got["changes"][-1], timeout=10,
+                                what="the catch-up")
+            text = json.dumps(caught)
+            assert "WAS-PUBLIC-960" not in text and "pub-carol" not in text, text[:2000]
+            if flt == {"kinds": ["job"]}:  # the job is in it, as a private job is shown
+                mine = [c["data"] for c in caught["changes"] if c["id"] == 960 and c["data"]]
+                assert mine and all(d.get("hidden") for d in mine)
+    finally:
+        client.disconnect()
 
 
 def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):

@@ -60,8 +60,9 @@ class SharedPacket(eio_packet.Packet):
 
 
 class SnapshotCache:
-    """Encoded snapshots by (filter key, seq, epoch): clients that subscribe with the same filter
-    between two changes share one build and one encoding. Cleared when the meta changes."""
+    """Encoded snapshots by (filter key, seq, epoch, minute): clients that subscribe with the same
+    filter between two changes (and in the same minute) share one build and one encoding. Cleared
+    when the meta changes."""
 
     def __init__(self, size=16):
         self.size = size
@@ -70,14 +71,15 @@ class SnapshotCache:
         self.shared = 0
 
     def get(self, key, build):
-        """The encoded snapshot for key = (filter key, seq, epoch), built by build() on a miss."""
+        """The encoded snapshot for key = (filter key, seq, epoch, minute), built by build() on a
+        miss."""
         encoded = self.entries.get(key)
         if encoded is not None:
             self.shared += 1
             return encoded
-        seq = key[1]
-        # Only the current seq is ever asked for again: older entries are dead weight.
-        for old in [k for k in self.entries if k[1] != seq]:
+        now = key[1], key[3:]
+        # Only the current seq and minute are ever asked for again: older entries are dead weight.
+        for old in [k for k in self.entries if (k[1], k[3:]) != now]:
             del self.entries[old]
         if len(self.entries) >= self.size:
             self.entries.pop(next(iter(self.entries)))

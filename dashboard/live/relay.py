@@ -75,7 +75,12 @@ def min_gap_of(max_rate):
 
 class Redactions:
     """What a viewer who may not see a job is shown of it, computed once per change per batch
-    (not once per group or client)."""
+    (not once per group or client).
+
+    A change holds its job as it was then, `visibility` included; LAVA may have made the job
+    private since (the change log replayed to a reconnecting client reaches back thousands of
+    changes). So a job is judged by the model's visibility of it now, and one the model no longer
+    holds by LAVA's answers alone (core.visibility.may_see_job: default deny)."""
 
     def __init__(self, jobs, visibility):
         self.jobs = jobs
@@ -86,7 +91,10 @@ class Redactions:
         if obj is None or viewer.sees_all:
             return obj
         if kind == "job":
-            if may_see_job(viewer, obj, self.visibility):
+            current = self.jobs.get(job_key(obj))
+            told = current.get("visibility") if current is not None else None
+            judged = obj if obj.get("visibility") == told else dict(obj, visibility=told)
+            if may_see_job(viewer, judged, self.visibility):
                 return obj
             key = (seq, which)
             if key not in self._redacted:
@@ -262,7 +270,9 @@ class Relay:
             return {"ok": True, "seq": self.state.seq, "catchup": True}
         seq = self.state.seq
         # Shared by the clients that see the same (viewer key) with the same filter, at one seq.
-        encoded = self.snapshots.get((group.key, seq, self.epoch),
+        # (And at most a minute old: what LAVA said of a private job counts for
+        # core.visibility.MAX_AGE, and a quiet lab may keep one seq for longer.)
+        encoded = self.snapshots.get((group.key, seq, self.epoch, int(self.clock() // 60)),
                                      lambda: self._encode_snapshot(flt, viewer))
         self.outbox.send_snapshot(sid, encoded)
         return {"ok": True, "seq": seq, "catchup": False}

@@ -45,3 +45,13 @@ def test_the_cache_builds_once_per_filter_and_seq_and_keeps_only_the_current_seq
     cache.clear()
     assert cache.get(("all", 8, "e"), build("fresh")) == "fresh"
     assert builds == ["a7", "q7", "a8", 0, 1, 2, 3, 4, "fresh"]
+
+
+def test_a_cached_snapshot_lasts_its_minute_only():
+    """What LAVA said of a private job counts for 10 minutes; a quiet lab may keep one seq longer,
+    and the snapshot built then must not outlive an answer that has expired."""
+    cache, builds = SnapshotCache(size=3), []
+    assert cache.get(("all", 7, "e", 100), lambda: builds.append(1) or "m100") == "m100"
+    assert cache.get(("all", 7, "e", 100), lambda: builds.append(2) or "again") == "m100"
+    assert cache.get(("all", 7, "e", 101), lambda: builds.append(3) or "m101") == "m101"
+    assert list(cache.entries) == [("all", 7, "e", 101)] and builds == [1, 3]

@@ -193,3 +193,53 @@ def test_loaded_only_once_the_public_jobs_are_known():
         assert {job_id for job_id, job in state.jobs.items() if job.get("visibility") == "private"} == {private}
     finally:
         lava.close()
+
+
+def _job_event(uuid, job, state):
+    import datetime as dt
+
+    from dashboard.core.events import Event
+
+    return Event(kind="testjob", topic="org.lavasoftware.testjob", uuid=uuid,
+                 time=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc), username="carol",
+                 data={"job": job, "state": state, "health": "Unknown", "submitter": "carol",
+                       "description": "boot test with creds", "device": "d1",
+                       "device_type": "qemu", "priority": 50})
+
+
+def test_a_catch_up_shows_a_job_as_lava_shows_it_now_not_as_it_was_then():
+    """A change holds its job as it was: public, once. LAVA made the job private since (say its log
+    leaked a credential): a client that catches up from the change log is shown it redacted, by
+    its contents and by what a filter on its submitter matches."""
+    from dashboard.core.visibility import ANONYMOUS, PRIVATE, PUBLIC, Viewer, Visibility
+    from dashboard.live.relay import select
+
+    state, visibility, meta = LabState(), Visibility(), Meta(epoch="e1")
+    relay = Relay(RecordingSocketIO(), state, meta, visibility=visibility)
+
+    def learn(visible):  # as live.access.JobVisibility.learn does at each reconcile
+        visibility.learn("", 960, visible)
+        relay.push(state.set_visibility(960, PUBLIC if visible else PRIVATE))
+
+    relay.push(state.apply(_job_event("u1", 960, "Submitted")))
+    learn(True)
+    relay.push(state.apply(_job_event("u2", 960, "Running")))  # held public, in the log
+    missed = relay.changes_since(0)
+    assert [c.data.get("visibility") for c in missed if c.data] == [None, PUBLIC, PUBLIC]
+    everything, carols = parse_filter({}), parse_filter({"submitters": ["carol"]})
+    shown = select(everything, missed, ANONYMOUS, relay._redactions())
+    # (The first, from before LAVA said, too: LAVA says public now.)
+    assert [c["data"].get("description") for c in shown] == ["boot test with creds"] * 3
+    learn(False)  # made private
+    missed = relay.changes_since(0)
+    for viewer in (ANONYMOUS, Viewer(username="bob")):
+        shown = select(everything, missed, viewer, relay._redactions())
+        assert len(shown) == 4 and all(c["data"].get("hidden") for c in shown), shown
+        assert "creds" not in repr(shown) and "carol" not in repr(shown)
+        assert select(carols, missed, viewer, relay._redactions()) == []
+    # Whoever LAVA lets see it still does; and a job the model let go is judged by LAVA's answers.
+    assert "creds" in repr(select(everything, missed, Viewer(username="x", sees_all=True),
+                                  relay._redactions()))
+    del state.jobs[960]
+    shown = select(everything, missed, ANONYMOUS, relay._redactions())
+    assert all(c["data"].get("hidden") for c in shown)
