@@ -568,6 +568,12 @@ def start_background_tasks(app):
 def _start_lab(app, lab):
     """A lab's loops: its store's keeper, reconciler, alerts and event sources (a simulated lab
     when it has neither event sources nor a LAVA URL)."""
+    settings = lab.settings
+    if not settings["lava_url"] and (settings.get("lava_token_file") or settings.get("lava_token")):
+        # (A typo in the file's name would go unnoticed: nothing reads it.)
+        log.warning("%sa LAVA token is given (%s) without --lava-url: it is not read, and nothing "
+                    "asks LAVA", _lab_said(lab), "--lava-token-file " + settings["lava_token_file"]
+                    if settings.get("lava_token_file") else "--lava-token")
     if lab.keeper:
         socketio.start_background_task(lab.keeper.run_writer)
         socketio.start_background_task(lab.keeper.run_pruner)

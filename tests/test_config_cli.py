@@ -36,3 +36,20 @@ def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path)
     # The simulated lab never writes into a shared database.
     result = run()
     assert result.returncode == 1 and "simulated lab" in result.stderr and "s3cret" not in result.stderr
+
+
+def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):
+    # A typo in --lava-token-file, or a forgotten --lava-url: the dashboard says so at start.
+    from tests.helpers import AppProcess, TestPublisher
+
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--lava-token-file", str(tmp_path / "no-such"),
+                     "--data-dir", str(tmp_path / "data"))
+    try:
+        text = app.log_text()
+        assert (f"a LAVA token is given (--lava-token-file {tmp_path / 'no-such'}) without "
+                f"--lava-url: it is not read" in text), text[-2000:]
+        assert app.json("/healthz")["ok"] is True  # and it runs on
+    finally:
+        app.stop()
+        publisher.close()

@@ -87,7 +87,12 @@ BAD = ["/api/v1/events?since=yesterday", "/api/v1/events?until=2026-13-45", "/ap
        "/api/v1/stats/outcomes?days=0", "/api/v1/devices/qemu-01/timeline?window=forever",
        "/feeds/events.atom?since=later", "/export/events.csv?job=many", "/export/events.json?limit=&since=x",
        "/export/events.csv?after_id=-1", "/export/events.json?after_id=next",
-       "/api/v1/devices?health=%01"]
+       "/api/v1/devices?health=%01",
+       # A state or health LAVA never gives (a typo, a lower case) is not "none of them".
+       "/api/v1/devices?health=bad", "/api/v1/devices?state=bogus", "/api/v1/workers?health=Good",
+       "/api/v1/jobs?state=Done",
+       # A job's id is a whole number.
+       "/api/v1/jobs/abc", "/api/v1/jobs/-1", "/api/v1/jobs/1.5", "/api/v1/jobs/%D9%A1"]
 
 
 def export_in_parts(app, path):
@@ -147,7 +152,10 @@ def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
     publish_all(publisher, app, captured_frames()[:5])
     page = app.json("/api/v1/events?limit=2&endpoint=x&_external=1&kind=device")
     assert page["ok"] and "endpoint" not in page["next"] and "kind=device" in page["next"]
+    assert app.get("/api/v1/devices?health=Bad&state=Idle")[0] == 200  # LAVA's own values
+    assert app.get("/api/v1/workers?health=Active")[0] == 200
     for url in ("/api/v1/devices/nope", "/api/v1/jobs/123456", f"/api/v1/jobs/{MAX_JOB_ID + 1}",
+                "/api/v1/jobs/" + "9" * 5000,
                 "/api/v1/workers/nope", "/api/v1/nothing"):
         status, _, body = app.get(url)
         assert status == 404 and body["ok"] is False, url

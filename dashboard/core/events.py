@@ -50,7 +50,8 @@ SCHEMAS = {
     "worker": (("hostname", (str,), True), ("state", (str,), False), ("health", (str,), False)),
     "event": (("job", (int,), True), ("message", _OPT_STR, False)),
 }
-_ENUMS = {
+# The values LAVA gives each kind's state and health (a message with another is refused).
+ENUMS = {
     "device": {"state": DEVICE_STATES, "health": DEVICE_HEALTHS},
     "testjob": {"state": JOB_STATES, "health": JOB_HEALTHS},
     "worker": {"state": WORKER_STATES, "health": WORKER_HEALTHS},
@@ -235,9 +236,9 @@ def _normalise(kind, data):
     job = data.get("job")
     if job is not None and job_id(job) is None:
         raise ParseError("bad_value", f"{kind}.job {job} is not a job id")
-    if kind in _ENUMS and "state" not in data and "health" not in data:
+    if kind in ENUMS and "state" not in data and "health" not in data:
         raise ParseError("missing_field", f"{kind} message without state or health")
-    for field, allowed in _ENUMS.get(kind, {}).items():
+    for field, allowed in ENUMS.get(kind, {}).items():
         if field in data and data[field] not in allowed:
             raise ParseError("bad_value", f"{kind}.{field} {data[field][:40]!r} is not one of "
                              f"{', '.join(allowed)}")

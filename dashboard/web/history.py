@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import statistics as history
-from dashboard.core.events import job_id as valid_job_id
+from dashboard.core.events import ENUMS, job_id as valid_job_id
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.web import params, reports
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
@@ -37,6 +37,9 @@ def _listing(name, table, key, fields, kind):
     """The objects of one table of the live model whose `fields` equal the query's, by `key`, as
     this viewer may see them (a filter matches what they may see, never a hidden field)."""
     wanted = {f: params.text(request.args, f) for f in fields}
+    for f, allowed in ENUMS[stored_kind(kind)].items():  # the model holds no other value
+        if wanted.get(f) is not None and wanted[f] not in allowed:
+            raise params.BadParameter(f"{f}: expected one of {', '.join(allowed)}")
     view = viewing()
     shown = (view.obj(kind, v) for v in table.values())
     out = [v for v in shown if v is not None
@@ -151,12 +154,15 @@ def jobs():
 NOT_MESSAGES = (JOB, "device", "worker", CORRECTION_KIND)  # a job's rows that are not its messages
 
 
-@bp.get("/api/v1/jobs/<int:job_id>")
+@bp.get("/api/v1/jobs/<job_id>")
 def job(job_id):
     """One job with its path through the states and its newest PAGE_MAX messages, oldest first
     (`truncated` and `left_out` say how many older ones are not in the answer)."""
-    if valid_job_id(job_id) is None:  # larger than the store's integers: no such job
-        return error_body(404, f"no job {job_id}", "not_found")
+    if not (job_id.isascii() and job_id.isdigit()):  # "abc", "-1", "1.5": no job id at all
+        raise params.BadParameter("job_id: expected a job's id, a whole number from 0")
+    if len(job_id) > 19 or valid_job_id(int(job_id)) is None:  # past the store's integers
+        return error_body(404, f"no job {job_id[:40]}", "not_found")
+    job_id = int(job_id)
     view = viewing([job_id])
     visible = view.job_visible(job_id)
     obj = model(required=True).jobs.get(job_id)

@@ -4,6 +4,7 @@ A test runs schemathesis against it: every response must match what is written h
 """
 from flask import Blueprint, jsonify
 
+from dashboard.core.events import ENUMS
 from dashboard.web.context import services
 from dashboard.web.params import MAX_EVENT_ID, MAX_JOB_ID
 
@@ -73,7 +74,8 @@ REPORT_PARAMS = [
      "schema": {"type": "string", "enum": ["device", "device_type", "worker"]}, "description": "default device"},
 ]
 ERROR_CODES = ["bad_parameter", "history_off", "lab_required", "not_found", "unauthorized", "forbidden",
-               "method_not_allowed", "bad_request", "too_large", "internal_error", "http_error"]
+               "method_not_allowed", "bad_request", "too_large", "too_many", "wall_link",
+               "internal_error", "http_error"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
              code={"type": "string", "enum": ERROR_CODES})
 
@@ -91,6 +93,12 @@ def _path(name):
 
 
 NAME_Q = {"type": "string", "minLength": 1, "maxLength": 200}
+
+
+def _one_of(kind, field):
+    """A live listing's state or health: one of the values LAVA gives (others are a 400)."""
+    return {"type": "string", "enum": list(ENUMS[kind][field])}
+
 FILTER_PARAMS = [
     _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
        "device, job (or its alias testjob, LAVA's topic suffix), worker, event, correction, "
@@ -165,8 +173,8 @@ def document():
                                   _ok(seq={"type": "integer"}, devices=arr(DEVICE), jobs=arr(JOB),
                                       workers=arr(WORKER), events=arr({"type": "object"}))),
             "/api/v1/devices": _get("Devices", _ok(seq={"type": "integer"}, devices=arr(DEVICE)), [
-                _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""), _q("health", NAME_Q, ""),
-                _q("state", NAME_Q, "")]),
+                _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""),
+                _q("health", _one_of("device", "health"), ""), _q("state", _one_of("device", "state"), "")]),
             "/api/v1/devices/{hostname}": {**_get("One device, its recent transitions and since "
                                                   "when it has its health (from the store)",
                                                   _ok(device={**DEVICE, "nullable": True},
@@ -192,8 +200,8 @@ def document():
                 [_q("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "how many jobs (10)")]),
                 "parameters": [_path("hostname")]},
             "/api/v1/jobs": _get("Jobs of the live model", _ok(seq={"type": "integer"}, jobs=arr(JOB)), [
-                _q("state", NAME_Q, ""), _q("submitter", NAME_Q, ""), _q("device_type", NAME_Q, ""),
-                _q("device", NAME_Q, "")]),
+                _q("state", _one_of("testjob", "state"), ""), _q("submitter", NAME_Q, ""),
+                _q("device_type", NAME_Q, ""), _q("device", NAME_Q, "")]),
             "/api/v1/jobs/{job_id}": {**_get("One job, its path through the states and its newest "
                                              "1,000 messages (oldest first)",
                                              _ok(job={"type": "object"}, path=arr({"type": "object"}),
@@ -206,7 +214,7 @@ def document():
                                       "parameters": [{"name": "job_id", "in": "path", "required": True,
                                                       "schema": {"type": "integer", "minimum": 0}}]},
             "/api/v1/workers": _get("Workers", _ok(seq={"type": "integer"}, workers=arr(WORKER)), [
-                _q("state", NAME_Q, ""), _q("health", NAME_Q, "")]),
+                _q("state", _one_of("worker", "state"), ""), _q("health", _one_of("worker", "health"), "")]),
             "/api/v1/workers/{hostname}": {**_get("One worker and its recent transitions",
                                                   _ok(worker={**WORKER, "nullable": True},
                                                       transitions=arr(TRANSITION)), not_found=True),
