@@ -8,21 +8,21 @@
 import { html } from "./html.js";
 import { labOf, objectKey } from "./labs.js";
 import { parseTime } from "./time.js";
+import { alertText, alertWords, levelRank } from "./attention.js";
 
 const SHOWN = 4;
 /** The share of the screen's height the banner may take: the board keeps the rest. */
-export const BANNER_SHARE = 0.25;
+const BANNER_SHARE = 0.25;
 // Em the banner's box adds to its lines (padding), and a line's height in em (with room to spare
 // for an acknowledgement's smaller type on the same line).
 const PADDING_EM = 0.8;
 const LINE_EM = 1.25;
-const RANK = { critical: 0, warning: 1, info: 2 };
 
-const rank = (alert) => RANK[alert.severity] ?? 1;
+const rank = (alert) => levelRank(alert.severity);
 const firedAt = (alert) => parseTime(alert.fired_at) ?? 0;  // (the page's one time parser)
 
 /** The alerts firing, worst first: critical, warning, info, then the newest first. Pure. */
-export function firingWorstFirst(alerts) {
+function firingWorstFirst(alerts) {
   return alerts.filter((a) => a.status === "firing")
     .sort((a, b) => rank(a) - rank(b) || firedAt(b) - firedAt(a));
 }
@@ -53,11 +53,6 @@ export function bannerAlerts(alerts, lines = SHOWN + 1) {
   return firing.slice(0, shownCount(firing.length, lines));
 }
 
-/** One alert's whole text, as its line says it. */
-function alertText(alert) {
-  return `${labOf(alert.lab) ? `${alert.lab} · ` : ""}${alert.message}${alert.acked_by ? ` (acknowledged by ${alert.acked_by})` : ""}`;
-}
-
 /** `room`: `bannerRoom` for the screen (null: the stylesheet's type, four lines). */
 export function AlertBanner({ alerts, room = null }) {
   const firing = firingWorstFirst(alerts);
@@ -68,9 +63,12 @@ export function AlertBanner({ alerts, room = null }) {
   return html`
     <section id="alert-banner" class=${`alert-banner${critical ? " is-critical" : ""}`} role="alert"
       aria-label="Alerts firing" style=${room ? { fontSize: `${room.fontPx}px` } : undefined}>
-      ${shown.map((a) => html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${alertText(a)}
-        data-severity=${a.severity}>
-        <strong>${labOf(a.lab) ? `${a.lab} · ` : ""}${a.message}</strong>${a.acked_by ? html` <em>(acknowledged by ${a.acked_by})</em>` : ""}</p>`)}
+      ${shown.map((a) => {
+        const { said, acked } = alertWords(a);
+        return html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${alertText(a)}
+          data-severity=${a.severity}>
+          <strong>${said}</strong>${acked ? html` <em>${acked}</em>` : ""}</p>`;
+      })}
       ${more > 0 && html`<p class="alert-banner-more">and ${more} more</p>`}
     </section>`;
 }

@@ -41,15 +41,14 @@ function groupUrl(by, lavaBase, name) {
   return by === "type" ? deviceTypeUrl(lavaBase, name) : workerUrl(lavaBase, name);
 }
 
-/**
- * `by`: "type" | "worker" | "lab"; `name`: the group's device type, worker or lab ("" when
- * unknown); `lab`: the lab it is one of (several labs; "" otherwise), said in words before its name.
- */
 /** The longest a queue note gets ("oldest 23 h 59 min"): whether it fits does not change by the minute. */
 const longestNote = (queue) => `${queue.count} queued, oldest 23 h 59 min`;
 
 /**
- * `room`: on a wall, a label cell's room (fit.js' labelRoom), null on the desk.
+ * `by`: "type" | "worker" | "lab"; `name`: the group's device type, worker or lab ("" when
+ * unknown); `lab`: the lab it is one of (several labs; "" otherwise), said in words before its name;
+ * `chars`: the hostnames' room on a wall (fit.js; Infinity on the desk); `room`: on a wall, a label
+ * cell's room (fit.js' labelRoom), null on the desk.
  */
 function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, chars, queue = null, room = null, offline,
   onOpen }) {
@@ -58,9 +57,11 @@ function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, 
   const summary = groupSummary(devices);
   // Shortened hostnames, each keeping the end that tells it apart from the group's others: worked
   // out again only when the names or the room change, not at every change of a device's state.
+  // (The names as JSON: any character, a line break too, comes back as it was, so every tile's
+  // name is found in the Map.)
   const prefix = by === "type" ? name : null;
-  const hostnames = Number.isFinite(chars) ? devices.map((d) => d.hostname).join("\n") : "";
-  const short = useMemo(() => (hostnames ? abbreviateGroup(hostnames.split("\n"), prefix, chars) : null),
+  const hostnames = Number.isFinite(chars) ? JSON.stringify(devices.map((d) => d.hostname)) : "";
+  const short = useMemo(() => (hostnames ? abbreviateGroup(JSON.parse(hostnames), prefix, chars) : null),
     [hostnames, prefix, chars]);
   const labWord = lab && by !== "lab" ? lab : "";
   const queued = queue && queue.count > 0;
@@ -80,7 +81,7 @@ function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, 
       <ul class="tiles">
         ${devices.map((device) => html`<${DeviceTile} key=${device.hostname} device=${device}
           job=${device.job != null ? jobs.get(relatedKey(device, device.job)) : undefined}
-          group=${prefix} shortName=${short ? short.get(device.hostname) : undefined} detail=${detail} chars=${chars}
+          shortName=${short ? short.get(device.hostname) : undefined} detail=${detail}
           showLab=${Boolean(lab)}
           workerOffline=${Boolean(device.worker && offline && offline.has(relatedKey(device, device.worker)))} onOpen=${onOpen} />`)}
       </ul>

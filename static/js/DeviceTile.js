@@ -7,7 +7,6 @@
  */
 import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
-import { abbreviate } from "./abbreviate.js";
 import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
 import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, shortLabel, symbolFor, token } from "./lava.js";
@@ -21,14 +20,13 @@ function summary(device, workerOffline) {
 }
 
 /**
- * `job`: the device's current job when the page has it (for its start time); `group`: a prefix
- * that may be dropped when the hostname must be shortened; `detail`: "full" | "medium" |
- * "compact" and `chars`, the hostname's room, both chosen by the wall layout (fit.js); `shortName`:
- * the hostname as its group shortened it to `chars` (abbreviate.js, unique within the group); `showLab`:
- * several labs, so a full tile names its lab in its foot (smaller ones leave it to their group's
- * title; every tile's label and tooltip say it).
+ * `job`: the device's current job when the page has it (for its start time); `detail`: "full" |
+ * "medium" | "compact", chosen by the wall layout (fit.js); `shortName`: the hostname as its group
+ * shortened it to the layout's room (abbreviate.js, unique within the group; none: the hostname
+ * fits whole); `showLab`: several labs, so a full tile names its lab in its foot (smaller ones
+ * leave it to their group's title; every tile's label and tooltip say it).
  */
-function DeviceTileView({ device, job, group, detail = "full", chars = Infinity, shortName, workerOffline = false, showLab = false, onOpen }) {
+function DeviceTileView({ device, job, detail = "full", shortName, workerOffline = false, showLab = false, onOpen }) {
   const { hostname, state, health } = device;
   const lab = labOf(device.lab);
   // What a person sees change (plus the event time): a resync that changes nothing flashes nothing.
@@ -36,7 +34,7 @@ function DeviceTileView({ device, job, group, detail = "full", chars = Infinity,
   const alert = ALERT_HEALTHS.includes(health);
   const cls = ["tile", `health-${token(health)}`, `state-${token(state)}`,
     alert ? "tile-alert" : "", workerOffline ? "tile-worker-offline" : "", flash ? "tile-flash" : ""].join(" ").replace(/ +/g, " ").trim();
-  const name = shortName ?? abbreviate(hostname, group, chars);
+  const name = shortName ?? hostname;
   // A medium tile has room for one word, a compact one for one symbol: the health when it is not
   // Good, else (worker offline) the offline symbol, else the state.
   const wordy = detail === "full";

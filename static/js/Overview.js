@@ -7,7 +7,8 @@ import { useLayoutEffect, useMemo, useRef } from "/static/vendor/htm/standalone.
 import { html } from "./html.js";
 import { Counter } from "./Counter.js";
 import { useNow } from "./clock.js";
-import { deviceCounts, finishedLastHour, jobCounts, workerCounts } from "./selectors.js";
+import { useViewportSize } from "./boxsize.js";
+import { HEALTH_SEVERITY, deviceCounts, finishedLastHour, jobCounts, workerCounts } from "./selectors.js";
 import { eventsPerMinute } from "./rate.js";
 import { ALERT_HEALTHS, JOB_OUTCOMES } from "./lava.js";
 
@@ -16,14 +17,8 @@ const deviceAlert = (health) => ALERT_HEALTHS.includes(health);
 const workerAlert = (state) => state === "Offline";
 const outcomeAlert = (outcome) => outcome === "Incomplete";
 
-// The problems among devices' healths, worst first (not the protocol's order, which has Looping
-// before Bad): what is left when the row runs out of room should be the worst.
-//  - Bad: a health check failed; nobody chose it, the device takes no jobs until someone looks.
-//  - Maintenance: out of service until an admin puts it back; deliberate, but the capacity lost
-//    lasts (the server has an alert for a device in Maintenance too long, docs/alerts.md).
-//  - Looping: an admin is running health checks on it on purpose; someone is already on it.
-// Other healths (Unknown, Retired, Good) are not problems here and keep the protocol's order.
-export const HEALTH_SEVERITY = ["Bad", "Maintenance", "Looping"];
+// The problems among devices' healths, worst first (selectors.js says why this order): what is
+// left when the row runs out of room should be the worst. Other keys keep their order.
 const rankOf = (key) => {
   const rank = HEALTH_SEVERITY.indexOf(key);
   return rank < 0 ? HEALTH_SEVERITY.length : rank;
@@ -33,9 +28,10 @@ const rankOf = (key) => {
  * A wall's row holds what fits and hides the rest whole: there the [key, n] entries that are
  * alerts (`isAlert(key)`, n not zero) come first, worst first (HEALTH_SEVERITY; the others
  * keep their order), so that a narrow screen hides a good count, never a bad one, and a lesser
- * problem before a worse one. Elsewhere the order stays the same whatever the counts.
+ * problem before a worse one. Elsewhere the order stays the same whatever the counts. (Counters,
+ * not devices: selectors.js' problemsFirst orders the board's groups.)
  */
-export function problemsFirst(entries, isAlert, compact) {
+function problemCountsFirst(entries, isAlert, compact) {
   if (!compact) return entries;
   const problem = ([key, n]) => n > 0 && isAlert(key);
   // Array.prototype.sort is stable: equal ranks keep their order.
@@ -53,21 +49,24 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
   // With `limit` finished jobs kept, an older hour may be cut short: say so rather than guess.
   const partial = j.finished >= limit && hour.since != null && hour.since > now - 3600 * 1000;
   const perMinute = eventsPerMinute(rate, now);
+  const outcomes = JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]]);
   const keep = ([, n]) => !compact || n > 0;
   // A wall's rows hold what fits whole: a counter wider than what is left of its row (even the
   // first, "40 finished in the last hour" in a narrow card) is marked and goes to the hidden
-  // second row with those after it, never cut ("2 Offlin"). Measured after every render (a few
-  // dozen boxes; the mark is an attribute Preact leaves alone).
+  // second row with those after it, never cut ("2 Offlin"). Measured again (a few dozen boxes;
+  // the mark is an attribute Preact leaves alone) when what the cards say changes, or the
+  // screen's size: the wall's type and columns follow it.
+  const viewport = useViewportSize(compact);
   const ref = useRef(null);
   useLayoutEffect(() => {
     if (compact && ref.current) markCut(ref.current);
-  });
+  }, [compact, viewport, d, j, w, workers.size, hour.total, partial, outcomes.join(), perMinute]);
   return html`
     <section class=${`overview${compact ? " overview-compact" : ""}`} aria-label="Overview" ref=${ref}>
       <div class="overview-card overview-devices">
         <h2 class="overview-title">Devices <span class="overview-total" data-count=${d.total}>${d.total}</span></h2>
         <ul class="counters" aria-label="Devices by health">
-          ${problemsFirst(d.byHealth.filter(keep), deviceAlert, compact).map(([health, n]) => html`<${Counter}
+          ${problemCountsFirst(d.byHealth.filter(keep), deviceAlert, compact).map(([health, n]) => html`<${Counter}
             key=${health} name=${`device-health-${health}`} kind="health" word=${health} value=${n}
             alert=${deviceAlert(health)} />`)}
         </ul>
@@ -86,7 +85,7 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
           <${Counter} name="jobs-finished-hour" kind="jobs" word="finished in the last hour" tone="finished"
             value=${hour.total} display=${partial ? `${hour.total}+` : undefined}
             title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />
-          ${problemsFirst(JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]]).filter(keep), outcomeAlert, compact)
+          ${problemCountsFirst(outcomes.filter(keep), outcomeAlert, compact)
             .map(([key, n]) => html`<${Counter} key=${key} name=${`jobs-hour-${key}`} kind="health" tone=${key}
               word=${key.toLowerCase()} value=${n} alert=${outcomeAlert(key)} />`)}
         </ul>
@@ -94,7 +93,7 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
       <div class="overview-card overview-workers">
         <h2 class="overview-title">Workers <span class="overview-total">${workers.size}</span></h2>
         <ul class="counters">
-          ${problemsFirst(w.filter(([state, n]) => !compact || n > 0 || state === "Offline"), workerAlert, compact)
+          ${problemCountsFirst(w.filter(([state, n]) => !compact || n > 0 || state === "Offline"), workerAlert, compact)
             .map(([state, n]) => html`<${Counter} key=${state} name=${`workers-${state}`} kind="worker" word=${state}
               value=${n} alert=${workerAlert(state)} />`)}
         </ul>

@@ -41,8 +41,9 @@ export function abbreviate(hostname, group, max, unique = 0) {
   const need = Math.min(Math.max(unique, MIN_CHARS), base.length);
   const tail = Math.max(Math.ceil((limit - 1) * 0.6), need);
   const head = limit - 1 - tail;
-  // No room for a head and an ellipsis in front of the tail that matters: the end alone.
-  if (limit <= MIN_CHARS || head < 1) return base.slice(-limit);
+  // No room for a head and an ellipsis in front of the tail that matters: the end alone. (Always
+  // so with MIN_CHARS of room: the base is longer than that here, so the tail takes it all.)
+  if (head < 1) return base.slice(-limit);
   return `${base.slice(0, head)}…${base.slice(base.length - tail)}`;
 }
 
@@ -58,7 +59,7 @@ function commonPrefix(a, b) {
  * ends with: `Map(hostname → characters)`. Sorting the reversed names puts the names that share
  * the longest ends next to each other, so only neighbours are compared.
  */
-export function uniqueTails(hostnames, group) {
+function uniqueTails(hostnames, group) {
   const entries = hostnames.map((hostname) => {
     const name = String(hostname ?? "");
     const base = baseOf(name, candidatesOf(name, group));

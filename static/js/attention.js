@@ -28,7 +28,6 @@ const SEVERITY = { worker: 4, bad: 3, queue: 2, looping: 1 };
 // silent, LAVA's API failing) first: everything shown may be out of date.
 const RULE_SEVERITY = { stream_silent: 5, lava_api_failing: 5, worker_offline: 4, device_bad: 3,
   health_checks_failed: 3, queue_starving: 2, flapping: 1 };
-const LEVELS = { critical: 2, warning: 1, info: 0 };
 // The strip's kinds of object, by an alert's `subject_kind`.
 const KINDS = { device: "device", worker: "worker", device_type: "queue", lab: "lab" };
 
@@ -42,6 +41,30 @@ export function alertObject(alert) {
 
 /** An item's words begin with its lab when it has one: "east · qemu-01 Bad 5 min". */
 const labWords = (lab) => (lab ? `${lab} · ` : "");
+
+// Alerts' severities, worst first (the strip's and the wall's banner's one order).
+const LEVELS = ["critical", "warning", "info"];
+
+/** An alert's severity as the page ranks it: one it does not know counts as a warning. */
+export const alertLevel = (severity) => (LEVELS.includes(severity) ? severity : "warning");
+
+/** How bad a severity is, worst first: critical 0, warning 1 (and one the page does not know), info 2. */
+export const levelRank = (severity) => LEVELS.indexOf(alertLevel(severity));
+
+/**
+ * An alert's words, as the strip and the wall's banner say them: `said`, its lab (several labs)
+ * and its message; `acked`, who acknowledged it ("" when nobody has).
+ */
+export function alertWords(alert) {
+  return { said: `${labWords(labOf(alert.lab))}${alert.message}`,
+    acked: alert.acked_by ? `(acknowledged by ${alert.acked_by})` : "" };
+}
+
+/** An alert's whole line of text: "east · Device qemu-01 is Bad (acknowledged by ana)". */
+export function alertText(alert) {
+  const { said, acked } = alertWords(alert);
+  return acked ? `${said} ${acked}` : said;
+}
 
 /**
  * A wait to the minute, as the strip says it: "<1 min", "12 min", "3 h 05 min", "2 d 4 h". To
@@ -155,11 +178,9 @@ function alertItems(alerts, said, devices, workers, jobs) {
     const id = objectKey(lab, alert.subject);
     if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`)
       || !shown(alert, kind, devices, workers, jobs)) continue;
-    const level = Object.hasOwn(LEVELS, alert.severity) ? alert.severity : "warning";
-    const acked = alert.acked_by ? ` (acknowledged by ${alert.acked_by})` : "";
     items.push({ key: `alert:${objectKey(lab, alert.key)}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
       started: parseTime(alert.fired_at) ?? 0, kind, id, lab, type: kind === "queue" ? alert.subject : undefined,
-      alert: alert.key, level, text: `${labWords(lab)}${alert.message}${acked}` });
+      alert: alert.key, level: alertLevel(alert.severity), text: alertText(alert) });
   }
   return items;
 }
@@ -178,9 +199,9 @@ export function attentionItems({ devices, jobs, workers, alerts = [] }, now) {
   for (const [key, device] of devices) {
     if (device.worker && said.has(`worker:${relatedKey(device, device.worker)}`)) said.add(`device:${key}`);
   }
-  const rank = (item) => (item.alert ? LEVELS[item.level] : LEVELS.warning);
+  const rank = (item) => levelRank(item.alert ? item.level : "warning");
   return [...own, ...alertItems(alerts, said, devices, workers, jobs)]
-    .sort((a, b) => rank(b) - rank(a) || b.severity - a.severity || b.weight - a.weight
+    .sort((a, b) => rank(a) - rank(b) || b.severity - a.severity || b.weight - a.weight
       || a.started - b.started || compareNames(a.key, b.key))
     .slice(0, MAX_ITEMS);
 }

@@ -59,6 +59,11 @@ export function fitTiles(groups, width, height, options = {}) {
   return { ...pick, gap: o.gap, labelCells: o.labelCells, ...tileDetail(pick.tileWidth, pick.tileHeight, o.comfortable) };
 }
 
+// A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70 em)
+// fill most hostnames' ends: 0.68 em a letter, so that "qemu-100" is never cut by a pixel at 4K
+// (some hostnames are shortened a character sooner). A group label's bold name is measured alike.
+const LETTER = 0.68;
+
 /**
  * What a tile of this size can show, and in which font size: "full" (hostname, state and health,
  * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol).
@@ -71,7 +76,7 @@ export function tileDetail(width, height, comfortable = 0) {
   const levels = [
     ["full", Math.min(height / 4.6, width / 11.5, 64), 12, 1.3],
     ["medium", Math.min(height / 3.0, width / 6.5, 72), 11, 1.3],
-    // (width / 4.5: with 2.4 em beside and 0.68 em a letter, (4.5 - 2.4) / 0.68 ≥ 3 letters.)
+    // (width / 4.5: with 2.4 em beside and LETTER, 0.68 em, a letter: (4.5 - 2.4) / 0.68 ≥ 3 letters.)
     ["compact", Math.min(height / 1.5, width / 4.5, 72), 0, 2.4],
   ];
   for (const [index, [detail, size, minimum, beside]] of levels.entries()) {
@@ -82,10 +87,8 @@ export function tileDetail(width, height, comfortable = 0) {
     const enough = detail !== "full" || !next || size >= Math.min(0.75 * next[1], comfortable || Infinity);
     if (size >= minimum && enough) {
       const fontPx = Math.max(7, Math.floor(size * 10) / 10);
-      // A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70
-      // em) fill most hostnames' ends: 0.68 em (and 1.3 em of border and padding), so that
-      // "qemu-100" is never cut by a pixel at 4K (some hostnames are shortened a character sooner).
-      const chars = Math.max(MIN_CHARS, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * 0.68)));
+      // What the room beside leaves of the width, in letters of LETTER em.
+      const chars = Math.max(MIN_CHARS, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * LETTER)));
       return { detail, fontPx, chars };
     }
   }
@@ -93,17 +96,16 @@ export function tileDetail(width, height, comfortable = 0) {
 }
 
 // A group label's type: 0.85 of the tiles' (dashboard.css, `.is-fit .device-group-title`), 1.15 a
-// line, 0.3 em of padding each side; a letter of a bold name at most 0.68 em (as the tiles').
+// line, 0.3 em of padding each side; a letter of a bold name at most LETTER em (as the tiles').
 const LABEL_SCALE = 0.85;
 const LABEL_LINE = 1.15;
 const LABEL_PAD = 0.6;
-const LETTER = 0.68;
 
 /**
  * Lines `text` takes in a box `width` px wide in type of `font` px: words wrap at spaces, a word
  * longer than a line anywhere (hostnames and device types have no spaces).
  */
-export function labelLines(text, width, font) {
+function labelLines(text, width, font) {
   const per = Math.max(1, Math.floor(width / (font * LETTER)));
   let lines = 0;
   let used = 0;

@@ -37,7 +37,7 @@ export const STATE_SYMBOLS = {
  * symbols: "Maintenance" never fitted there, and left the tile a symbol and a tint. The tile's
  * label and tooltip keep the whole word.
  */
-export const SHORT_LABELS = { Maintenance: "Maint." };
+const SHORT_LABELS = { Maintenance: "Maint." };
 
 /** The short word for a value where there is one, else its word (own keys only: a health named
  * "constructor" is a word, not the object's function). */

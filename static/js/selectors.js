@@ -210,15 +210,32 @@ export function sortedWorkers(workers) {
 }
 
 /**
- * How much a device needs a person, for the problems-first sort: 0 its worker is Offline, then
- * Bad, Maintenance, Looping (the overview's order, Overview.js' HEALTH_SEVERITY: worst first),
- * Unknown, the rest, Retired last. `offlineWorkers`: the keys of the Offline workers (labs.js: the
- * hostname, with its lab when it has one).
+ * The problems among devices' healths, worst first (not the protocol's order, which has Looping
+ * before Bad): a wall's overview puts their counters first in this order (what is left when its
+ * row runs out of room is the worst), and the problems-first sort ranks devices by it.
+ *  - Bad: a health check failed; nobody chose it, the device takes no jobs until someone looks.
+ *  - Maintenance: out of service until an admin puts it back; deliberate, but the capacity lost
+ *    lasts (the server has an alert for a device in Maintenance too long, docs/alerts.md).
+ *  - Looping: an admin is running health checks on it on purpose; someone is already on it.
+ * The other healths (Unknown, Good, Retired) come after these: in the protocol's order in the
+ * overview, in problemRank's below.
  */
-const HEALTH_RANK = { Bad: 1, Maintenance: 2, Looping: 3, Unknown: 4, Retired: 6 };
+export const HEALTH_SEVERITY = ["Bad", "Maintenance", "Looping"];
+
+// A device's rank by its health (problemRank): HEALTH_SEVERITY's from 1, then Unknown; any other
+// health (Good) is the rest, REST_RANK; Retired last.
+const RANKED = [...HEALTH_SEVERITY, "Unknown"];
+const REST_RANK = RANKED.length + 1;
+const HEALTH_RANK = new Map([...RANKED.map((health, i) => [health, i + 1]), ["Retired", REST_RANK + 1]]);
+
+/**
+ * How much a device needs a person, for the problems-first sort: 0 its worker is Offline, then
+ * Bad, Maintenance, Looping (HEALTH_SEVERITY), Unknown, the rest, Retired last. `offlineWorkers`:
+ * the keys of the Offline workers (labs.js: the hostname, with its lab when it has one).
+ */
 export function problemRank(device, offlineWorkers) {
   if (device.worker && offlineWorkers.has(relatedKey(device, device.worker)) && device.health !== "Retired") return 0;
-  return HEALTH_RANK[device.health] ?? 5;
+  return HEALTH_RANK.get(device.health) ?? REST_RANK;
 }
 
 /**
@@ -233,7 +250,7 @@ export function problemsFirst(groups, offlineWorkers) {
     const sorted = [...g.devices].sort((a, b) => ranks.get(a) - ranks.get(b) || compareNames(a.hostname, b.hostname));
     const same = sorted.every((d, i) => d === g.devices[i]);
     const worst = sorted.length ? ranks.get(sorted[0]) : 9;
-    const problems = sorted.filter((d) => ranks.get(d) < 5).length;
+    const problems = sorted.filter((d) => ranks.get(d) < REST_RANK).length;
     return { ...g, devices: same ? g.devices : sorted, worst, problems };
   });
   const labs = new Map();
