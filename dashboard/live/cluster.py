@@ -230,10 +230,9 @@ class ModelPublisher:
 
     def _append(self, batch):
         body = json.dumps([c.wire() for c in batch], separators=(",", ":"))
+        fields = {"epoch": self.epoch, "first": batch[0].seq, "last": batch[-1].seq, "changes": body}
         self.last_entry = self._replacing(self.keys.changes, "changes", "a stream", lambda: self.redis.xadd(
-            self.keys.changes, {"epoch": self.epoch, "first": batch[0].seq, "last": batch[-1].seq,
-                                "changes": body},
-            maxlen=self.stream_length, approximate=True)).decode()
+            self.keys.changes, fields, maxlen=self.stream_length, approximate=True)).decode()
         self.published += len(batch)
 
     def _write_snapshot(self, model):
