@@ -285,6 +285,48 @@ def test_a_proxy_that_never_finishes_its_answer_is_given_up_at_the_deadline(prox
     assert status.as_dict()["failures"] == {"proxy_timeout": 1}
 
 
+class DrippingTls(HostileServer):
+    """A wss:// server that takes the ClientHello, then sends a handshake record's header (16 KiB to
+    come) and its body a byte every 0.3 s: each read is in time, the handshake never done."""
+
+    def __init__(self):
+        super().__init__(lambda server, conn, head, index: None)
+        self.url = f"wss://127.0.0.1:{self.port}/ws/"
+
+    def wrap(self, conn):
+        conn.recv(4096)
+        conn.sendall(b"\x16\x03\x03\x40\x00")
+        for _ in range(200):
+            if self.stopped.wait(0.3):
+                break
+            conn.sendall(b"\x00")
+        raise OSError("dripped")
+
+
+@pytest.mark.parametrize("through", ["direct", "the proxy's tunnel"])
+def test_a_tls_handshake_that_drips_is_given_up_at_the_deadline(proxies, proxy_env, monkeypatch,
+                                                                through):
+    """The TLS handshake is given up at CONNECT_TIMEOUT in all (2 s here), direct or through a
+    proxy's tunnel, said and counted as a timeout. (In plain threads CPython's own handshake is
+    bounded as a whole too; under the app's hubs it was not: the test below.)"""
+    monkeypatch.setattr(ws, "CONNECT_TIMEOUT", 2.0)
+    server = DrippingTls()
+    try:
+        if through != "direct":
+            proxy = proxies()
+            proxy_env(https_proxy=proxy.address())
+        source, status, _, handled, _ = in_process(server.url)
+        started = time.monotonic()
+        assert run_briefly(source, handled, limit=8), "still in the TLS handshake"
+        assert 1.9 < time.monotonic() - started < 5
+        assert "the TLS handshake was not done within 2 s" in status.detail
+        assert status.as_dict()["failures"] == {"timeout": 1}
+        if through != "direct":
+            assert proxy.requests[0].startswith(f"CONNECT 127.0.0.1:{server.port} ".encode())
+    finally:
+        server.close()
+
+
 def test_proxy_secrets_are_every_form_of_the_password():
     environ = {"https_proxy": "http://bob:p%40ss-w0rd@proxy.example:3128",
                "HTTP_PROXY": "http://proxy.example:3128", "http_proxy": ""}
@@ -300,6 +342,33 @@ def test_a_proxy_url_that_cannot_be_read_is_said_so_without_its_password(proxy_e
         ws._socket_to("ws://127.0.0.1:9/ws/")
     assert caught.value.kind == "proxy_bad_url" and "'pa'" not in str(caught.value)
     assert "SECRET" not in str(caught.value) and "user" not in str(caught.value)
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_the_app_makes_tls_with_a_deadline_under_either_hub(tmp_path, async_mode):
+    """Under eventlet and gevent the TLS socket is the hub's, whose handshake bounds each read
+    alone (10 s): a byte every 0.3 s held the source for as long as the server liked. Now a wss://
+    source's TLS is done within CONNECT_TIMEOUT (10 s) in all, and a good one still connects."""
+    cert, key = self_signed_certificate(tmp_path)
+    good = TlsWebSocket(cert, key, lambda conn, head: (conn.sendall(
+        upgrade(head) + frame(lava("tls-green"))), good.hold(30)))
+    dripping = DrippingTls()
+    env = {name: "" for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+    app = AppProcess("--event-source", good.url, "--event-source", dripping.url, "--no-store",
+                     async_mode=async_mode, env=dict(env, WEBSOCKET_CLIENT_CA_BUNDLE=str(cert)))
+    try:
+        wait_until(lambda: any(d["hostname"] == "tls-green"
+                               for d in app.json("/api/v1/state")["devices"]),
+                   timeout=15, what="an event over TLS made by the hub's sockets")
+        failures = wait_until(
+            lambda: (f := {s["name"]: s["failures"] for s in app.json("/healthz")["sources"]})
+            [dripping.url].get("timeout") and f, timeout=25, what="the dripping TLS given up")
+        assert failures[good.url] == {} and set(failures[dripping.url]) == {"timeout"}
+        assert "the TLS handshake was not done within 10 s" in app.log_text()
+    finally:
+        app.stop()
+        good.close()
+        dripping.close()
 
 
 # -- the app, under either hub -----------------------------------------------------------------------

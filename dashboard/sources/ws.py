@@ -40,7 +40,9 @@ import collections
 import json
 import logging
 import os
+import select
 import socket
+import ssl
 import time
 import urllib.parse
 
@@ -255,7 +257,8 @@ def _socket_to(url):
     """(a TCP connection to the URL's host, TLS for wss://, (host, port, resource)): direct, or
     through the proxy the environment names, asked with our CONNECT (bounded as the handshake's
     answer is: MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all)."""
-    options = sock_opt(None, None)
+    # (TLS's handshake is ours, with a deadline: finish_tls.)
+    options = sock_opt(None, {"do_handshake_on_connect": False})
     options.timeout = CONNECT_TIMEOUT
     host, port, resource, secure = parse_url(url)
     try:
@@ -264,7 +267,10 @@ def _socket_to(url):
         raise HandshakeError("proxy_bad_url", "http_proxy or https_proxy is not a URL that can be "
                              "used (a password's '/', '?', '#' or '@' must be %-encoded)") from None
     if not proxy_host:
-        return open_socket(url, options, proxy_info(), None)
+        sock, where = open_socket(url, options, proxy_info(), None)
+        if secure:
+            finish_tls(sock)
+        return sock, where
     addresses = socket.getaddrinfo(proxy_host, proxy_port or 80, 0, socket.SOCK_STREAM,
                                    socket.SOL_TCP)
     sock = open_tcp(addresses, options.sockopt, options.timeout)
@@ -274,10 +280,38 @@ def _socket_to(url):
         check_tunnel(*read_answer(sock, CONNECT_TIMEOUT, step=TUNNEL))
         if secure:
             sock = open_tls(sock, options.sslopt, host)
+            finish_tls(sock)
     except BaseException:
         sock.close()
         raise
     return sock, (host, port, resource)
+
+
+def finish_tls(sock, seconds=None, clock=time.monotonic):
+    """Complete the TLS handshake of a socket wrapped without it, within `seconds` in all
+    (CONNECT_TIMEOUT). The socket's own timeout bounds each read alone: a server that drips its
+    certificate a byte at a time held the handshake for hours. On failure the socket is closed."""
+    seconds = CONNECT_TIMEOUT if seconds is None else seconds
+    deadline = clock() + seconds
+    try:
+        sock.setblocking(False)
+        while True:
+            try:
+                sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                wanted = ([sock], [])
+            except ssl.SSLWantWriteError:
+                wanted = ([], [sock])
+            left = deadline - clock()
+            ready = select.select(*wanted, [], left) if left > 0 else ([], [], [])
+            if not (ready[0] or ready[1]):
+                raise HandshakeError("timeout", f"the TLS handshake was not done within {seconds:g} s")
+        sock.setblocking(True)  # (eventlet's socket stays non-blocking through settimeout alone)
+        sock.settimeout(CONNECT_TIMEOUT)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def proxy_secrets(environ=os.environ):
