@@ -121,3 +121,64 @@ def test_notification_permission_prompt_and_a_background_notification(browser, l
         assert note["title"] == "device_bad: qemu-07" and "qemu-07 has been Bad" in note["body"]
     finally:
         context.close()
+
+
+def test_many_alerts_scroll_inside_their_panel_above_the_footer(browser, lab):
+    """A new user's walkthrough: the Reports view spilled over the page's footer at 1440×900, and the
+    Alerts view has the same layout: with many alerts, its table scrolls inside its panel."""
+    from tests.test_reports_browser import assert_scrolls_inside_its_panel
+
+    publisher, app = lab
+    hosts = [f"qemu-{i:02d}" for i in range(40)]
+    for host in hosts:
+        publisher.send(device(host, "Bad"))
+    wait_until(lambda: app.json("/api/v1/alerts")["firing"] == len(hosts), timeout=15, what="the alerts")
+    context, page = open_page(browser, app.url + "/?view=alerts")
+    try:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.wait_for_function(f"() => document.querySelectorAll('.alert-row').length === {len(hosts)}",
+                               timeout=15000)
+        page.wait_for_selector("#access-note", timeout=5000)
+        last = page.evaluate("[...document.querySelectorAll('.alert-row')].pop().dataset.alertKey")
+        assert_scrolls_inside_its_panel(page, "#alerts-view", f'[data-alert-key="{last}"]')
+        assert page.errors == [], page.errors
+    finally:
+        context.close()
+
+
+def test_a_filtered_walls_banner_leaves_out_alerts_about_what_it_does_not_show(browser, tmp_path):
+    """A new user's walkthrough: `/?wall=1&device_type=qemu` showed a banner about a bbb board while
+    the board and the strip were qemu-only. The banner follows the strip's rule: an alert about an
+    object the filter leaves out is not shown; one about the whole lab (the event stream silent) is."""
+    publisher = TestPublisher()
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.device_bad]\nminutes = 0\n[rules.stream_silent]\nminutes = 0\n")
+    app = AppProcess("--zmq", publisher.endpoint, "--alerts-config", str(config), "--alerts-interval", "0.2")
+    context = None
+    try:
+        publisher.wait_for_subscriber()
+        publisher.send(device("qemu-01", "Bad"))
+        publisher.send(device("bbb-03", "Bad", dtype="bbb"))
+        wanted = {"device_bad/qemu-01", "device_bad/bbb-03", "stream_silent/lab"}
+        wait_until(lambda: wanted <= {a["key"] for a in app.json("/api/v1/alerts")["alerts"]
+                                      if a["status"] == "firing"}, timeout=15, what="three alerts")
+        context, page = open_page(browser, app.url + "/?wall=1&device_type=qemu")
+        page.wait_for_selector('[data-device="qemu-01"]', timeout=15000)
+        banner = page.wait_for_selector("#alert-banner .alert-banner-line", timeout=15000)
+        page.wait_for_timeout(500)  # the alerts and the snapshot both in
+        lines = page.eval_on_selector_all("#alert-banner .alert-banner-line", "ls => ls.map((l) => l.title)")
+        assert any("qemu-01" in line for line in lines), lines
+        assert any("event stream has been silent" in line for line in lines), lines
+        assert not any("bbb-03" in line for line in lines), lines
+        assert banner is not None and page.query_selector('[data-device="bbb-03"]') is None
+        # The unfiltered wall names both boards.
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector('[data-device="bbb-03"]', timeout=15000)
+        page.wait_for_function("""() => [...document.querySelectorAll('#alert-banner .alert-banner-line')]
+          .some((l) => l.title.includes('bbb-03'))""", timeout=15000)
+        assert page.errors == [], page.errors
+    finally:
+        if context is not None:
+            context.close()
+        app.stop()
+        publisher.close()

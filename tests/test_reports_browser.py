@@ -50,3 +50,66 @@ def test_reports_view_shows_sortable_rows_and_exports(browser):
         context.close()
         app.stop()
         publisher.close()
+
+
+# The view's panel, its scrolling region and the page's footer, measured in one task.
+MEASURE_PANEL = """(panel) => {
+  const view = document.querySelector(panel);
+  const region = view.querySelector('.panel-body');
+  const footer = document.querySelector('#access-note');
+  const box = (el) => { const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; };
+  return {panel: box(view), footer: box(footer), windowH: innerHeight, docH: document.documentElement.scrollHeight,
+    region: region && {box: box(region), scrollH: region.scrollHeight, clientH: region.clientHeight,
+      overflowY: getComputedStyle(region).overflowY, tabindex: region.getAttribute('tabindex'),
+      role: region.getAttribute('role'), name: region.getAttribute('aria-label')
+        || (region.getAttribute('aria-labelledby') && document.getElementById(region.getAttribute('aria-labelledby'))
+          && document.getElementById(region.getAttribute('aria-labelledby')).textContent)}};
+}"""
+
+
+def assert_scrolls_inside_its_panel(page, panel, last_row):
+    """At a desk size the panel ends above the footer and its content scrolls in its own region,
+    by the keyboard too: focused, End reaches the last row, inside the region."""
+    got = page.evaluate(MEASURE_PANEL, panel)
+    assert got["panel"]["bottom"] <= got["footer"]["top"] + 0.5, got
+    assert got["footer"]["bottom"] <= got["windowH"] + 0.5 and got["docH"] <= got["windowH"], got
+    region = got["region"]
+    assert region is not None, got
+    assert region["scrollH"] > region["clientH"] and region["overflowY"] in ("auto", "scroll"), got
+    assert region["tabindex"] == "0" and region["role"] == "region" and region["name"], got
+    page.focus(f"{panel} .panel-body")
+    page.keyboard.press("End")
+    page.wait_for_function("""([panel, row]) => {
+      const region = document.querySelector(panel + ' .panel-body');
+      const r = document.querySelector(row).getBoundingClientRect(), b = region.getBoundingClientRect();
+      return region.scrollTop > 0 && r.bottom <= b.bottom + 0.5 && r.top >= b.top - 0.5;
+    }""", arg=[panel, last_row], timeout=5000)
+
+
+def test_a_long_report_scrolls_inside_its_panel_above_the_footer(browser):
+    """A new user's walkthrough: at 1440×900 the report's table (1,466 px of it) spilled out of its
+    601 px panel over the page's footer; the desk layout scrolls only a panel's .panel-body."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        publisher.wait_for_subscriber()
+        hosts = [f"qemu-{i:02d}" for i in range(60)]
+        for i, host in enumerate(hosts):
+            publisher.send(device(host, "Bad" if i % 7 == 0 else "Good"))
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= len(hosts), timeout=15,
+                   what="events stored")
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(app.url + "/?view=reports")
+        page.wait_for_function(f"() => document.querySelectorAll('[data-report-row]').length === {len(hosts)}",
+                               timeout=15000)
+        page.wait_for_selector("#access-note", timeout=5000)
+        page.click('button[data-sort="name"]')  # qemu-59 last
+        assert_scrolls_inside_its_panel(page, "#reports-view", '[data-report-row="qemu-59"]')
+        assert errors == [], errors
+    finally:
+        context.close()
+        app.stop()
+        publisher.close()

@@ -264,3 +264,32 @@ def test_a_narrow_wall_hides_good_counts_before_problems(browser):
             page.context.close()
         app.stop()
         publisher.close()
+
+
+def test_the_activity_counter_says_one_event_in_the_singular(browser):
+    """A new user's walkthrough: the Activity card said "1 events / min"."""
+    from tests.helpers import TestPublisher, wait_until
+    from tests.test_alerts import frames
+
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    page = None
+    try:
+        publisher.wait_for_subscriber()
+        page = open_page(browser, width=1280, height=800)
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        rate = '[data-counter="events-per-minute"]'
+        for count, words in ((1, "1 event / min"), (2, "2 events / min")):
+            # A device with no worker: one change (with a worker new to the page, two).
+            publisher.send(frames("device", {"device": f"qemu-{count:02d}", "device_type": "qemu",
+                                             "state": "Idle", "health": "Good"}))
+            page.wait_for_selector(f'{rate}[data-count="{count}"]', timeout=10000)
+            assert page.text_content(rate).strip() == words
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 2, what="both devices")
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        if page is not None:
+            page.context.close()
+        app.stop()
+        publisher.close()

@@ -53,7 +53,10 @@ export function bannerAlerts(alerts, lines = SHOWN + 1) {
   return firing.slice(0, shownCount(firing.length, lines));
 }
 
-/** `room`: `bannerRoom` for the screen (null: the stylesheet's type, four lines). */
+/**
+ * `alerts`: those about what the page shows (App.js gives it `alertsOnPage`'s, the strip's rule);
+ * `room`: `bannerRoom` for the screen (null: the stylesheet's type, four lines).
+ */
 export function AlertBanner({ alerts, room = null }) {
   const firing = firingWorstFirst(alerts);
   if (!firing.length) return null;

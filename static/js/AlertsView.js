@@ -63,6 +63,7 @@ export function AlertsView({ alerts, error }) {
       <${NotificationsToggle} />
       ${error && html`<p class="alerts-note" role="alert">Alerts cannot be loaded: ${error}</p>`}
       ${!rows.length ? html`<p class="alerts-note" id="no-alerts">No alerts.</p>` : html`
+        <div class="panel-body" tabindex="0" role="region" aria-label="Alerts table">
         <table class="alerts-table">
           <thead><tr>${columns.map(([key, label]) => html`<th key=${key} scope="col"
             aria-sort=${sort.key === key ? (sort.down ? "descending" : "ascending") : "none"}>
@@ -75,7 +76,7 @@ export function AlertsView({ alerts, error }) {
             <td>${when(a.fired_at)}</td><td>${when(a.resolved_at)}</td><td>${a.acked_by || ""}</td>
             <td>${a.status === "firing" && !a.acked_by && canAck && html`<button type="button" class="button"
               onClick=${() => acknowledge(a.id, labOf(a.lab), who.csrf)}>Acknowledge</button>`}</td></tr>`)}</tbody>
-        </table>`}
+        </table></div>`}
       <p class="alerts-note"><a href="/feeds/alerts.atom">Atom feed of alerts</a></p>
     </section>`;
 }

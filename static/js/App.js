@@ -14,7 +14,7 @@ import { SourcesNote } from "./SourcesNote.js";
 import { AttentionStrip } from "./AttentionStrip.js";
 import { AlertBanner, bannerAlerts, bannerRoom } from "./AlertBanner.js";
 import { useViewportSize } from "./boxsize.js";
-import { alertObject } from "./attention.js";
+import { alertObject, alertsOnPage } from "./attention.js";
 import { AlertsView } from "./AlertsView.js";
 import { ReportsView } from "./ReportsView.js";
 import { useAlerts } from "./alerts.js";
@@ -88,11 +88,16 @@ export function App({ state, status, version, options, actions }) {
   // On a wall the alert banner's type and lines follow the screen (a quarter of its height at most).
   const viewport = useViewportSize(wall);
   const room = useMemo(() => (viewport ? bannerRoom(viewport.width, viewport.height) : null), [viewport]);
-  // On a wall, what the alert banner names is left out of the attention strip: said once.
-  const bannerSaid = useMemo(() => (wall ? bannerAlerts(alerts.alerts, room ? room.lines : undefined).map(alertObject)
-    .filter(Boolean).join("\n") : ""), [wall, alerts.alerts, room]);
   const visible = useMemo(() => visibleLab(state, options.q, options.healthCheck),
     [state.devices, state.jobs, state.workers, options.q, options.healthCheck]);
+  // The alerts about what the page shows (the filter's objects, and the lab as a whole): the
+  // wall's banner and the attention strip leave out the same ones (attention.js, alertsOnPage).
+  const shownAlerts = useMemo(() => alertsOnPage(alerts.alerts,
+    { devices: visible.devices, workers: state.workers, jobs: visible.jobs }),
+  [alerts.alerts, visible.devices, visible.jobs, state.workers]);
+  // On a wall, what the alert banner names is left out of the attention strip: said once.
+  const bannerSaid = useMemo(() => (wall ? bannerAlerts(shownAlerts, room ? room.lines : undefined).map(alertObject)
+    .filter(Boolean).join("\n") : ""), [wall, shownAlerts, room]);
   const notes = useMemo(() => healthNotes(options.filter.health), [options.filter.health]);
   // Several labs keep their history apart: the charts ask the labs chosen, or every lab, and add up.
   const chosenLabs = options.filter.labs;
@@ -158,7 +163,7 @@ export function App({ state, status, version, options, actions }) {
         sources=${state.meta.sources} labs=${state.labs}
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
-      ${wall && html`<${AlertBanner} alerts=${alerts.alerts} room=${room} />`}
+      ${wall && html`<${AlertBanner} alerts=${shownAlerts} room=${room} />`}
       ${(state.meta.simulated || simulatedLabs.length > 0) && !wall && html`<${SimulatedBanner} labs=${simulatedLabs} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}
@@ -177,7 +182,7 @@ export function App({ state, status, version, options, actions }) {
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
         <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers}
-          alerts=${alerts.alerts} wall=${wall} said=${bannerSaid} stale=${stale} onOpen=${actions.open}
+          alerts=${shownAlerts} wall=${wall} said=${bannerSaid} stale=${stale} onOpen=${actions.open}
           onQueue=${actions.showQueue} onAlerts=${wall ? null : () => actions.setView("alerts")} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />

@@ -101,8 +101,8 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
       <div class="overview-card overview-rate">
         <h2 class="overview-title">Activity</h2>
         <ul class="counters">
-          <${Counter} name="events-per-minute" kind="jobs" tone="rate" word="events / min" value=${perMinute}
-            title="Changes received in the last 60 seconds" />
+          <${Counter} name="events-per-minute" kind="jobs" tone="rate" value=${perMinute}
+            word=${perMinute === 1 ? "event / min" : "events / min"} title="Changes received in the last 60 seconds" />
         </ul>
       </div>
     </section>`;

@@ -104,6 +104,7 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
       ${error && html`<p role="alert">The report cannot be loaded: ${error}</p>`}
       ${body && !rows.length && html`<p id="no-report">No stored transitions in this period.</p>`}
       ${rows.length > 0 && html`
+        <div class="panel-body" tabindex="0" role="region" aria-label="Report table">
         <table class="report-table">
           <thead><tr>${header("name", GROUPS.find(([k]) => k === group)[1])}
             ${columns.map(([key, label]) => header(key, label))}
@@ -113,6 +114,6 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
             ${columns.map(([key, , unit]) => html`<td key=${key} data-field=${key}>${show(r[key], unit)}
               ${key === "availability" && html`<${Bar} share=${r[key]} />`}</td>`)}
             <td class="spark" data-field="days"><${Sparkline} days=${r.days} /></td></tr>`)}</tbody>
-        </table>`}
+        </table></div>`}
     </section>`;
 }

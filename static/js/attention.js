@@ -151,8 +151,14 @@ function queueItems(devices, workers, jobs, now) {
   return items;
 }
 
-/** Whether the page shows the alert's object: the strip follows the page's filter. */
-function shown(alert, kind, devices, workers, jobs) {
+/**
+ * Whether the page shows what an alert is about: its device, worker or device type among the
+ * page's objects (`devices`, `workers`, `jobs`: Maps already narrowed by the filter, as the strip
+ * gets them). One about no object the filter narrows (the lab as a whole: the event stream silent,
+ * LAVA's API failing) is always shown. The one rule of the strip and of the wall's banner.
+ */
+function alertOnPage(alert, { devices, workers, jobs }) {
+  const kind = KINDS[alert.subject_kind];
   const lab = labOf(alert.lab);
   const id = alert.subject;
   if (kind === "device") return devices.has(objectKey(lab, id));
@@ -165,19 +171,23 @@ function shown(alert, kind, devices, workers, jobs) {
   return true;
 }
 
+/** The alerts about what the page shows (`alertOnPage`), in their order. */
+export function alertsOnPage(alerts, page) {
+  return alerts.filter((alert) => alertOnPage(alert, page));
+}
+
 /**
  * The firing alerts the page's own facts do not already say: one about an object the strip names
  * (a Bad device, an Offline worker, a starving queue, or a device under its Offline worker's item)
  * is left out, the strip's words having the page's newest figures.
  */
-function alertItems(alerts, said, devices, workers, jobs) {
+function alertItems(alerts, said, page) {
   const items = [];
   for (const alert of alerts) {
     const kind = KINDS[alert.subject_kind];
     const lab = labOf(alert.lab);
     const id = objectKey(lab, alert.subject);
-    if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`)
-      || !shown(alert, kind, devices, workers, jobs)) continue;
+    if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`) || !alertOnPage(alert, page)) continue;
     items.push({ key: `alert:${objectKey(lab, alert.key)}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
       started: parseTime(alert.fired_at) ?? 0, kind, id, lab, type: kind === "queue" ? alert.subject : undefined,
       alert: alert.key, level: alertLevel(alert.severity), text: alertText(alert) });
@@ -200,7 +210,7 @@ export function attentionItems({ devices, jobs, workers, alerts = [] }, now) {
     if (device.worker && said.has(`worker:${relatedKey(device, device.worker)}`)) said.add(`device:${key}`);
   }
   const rank = (item) => levelRank(item.alert ? item.level : "warning");
-  return [...own, ...alertItems(alerts, said, devices, workers, jobs)]
+  return [...own, ...alertItems(alerts, said, { devices, workers, jobs })]
     .sort((a, b) => rank(a) - rank(b) || b.severity - a.severity || b.weight - a.weight
       || a.started - b.started || compareNames(a.key, b.key))
     .slice(0, MAX_ITEMS);
