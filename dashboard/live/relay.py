@@ -79,21 +79,28 @@ class Redactions:
 
     A change holds its job as it was then, `visibility` included; LAVA may have made the job
     private since (the change log replayed to a reconnecting client reaches back thousands of
-    changes). So a job is judged by the model's visibility of it now, and one the model no longer
-    holds by LAVA's answers alone (core.visibility.may_see_job: default deny)."""
+    changes). So a job a change shows is judged by the model's visibility of it now, and one the
+    model no longer holds by LAVA's answers alone (core.visibility.may_see_job: default deny).
+
+    A change's `prev` is shown to nobody: it decides whether a client that may hold the job as it
+    was must be told to drop it (a removal carries no data). So it is judged as it was
+    (`as_it_was`): a filter on a submitter that matched the public job then still matches, and the
+    client drops the copy it was sent when LAVA makes the job private."""
 
     def __init__(self, jobs, visibility):
         self.jobs = jobs
         self.visibility = visibility
         self._redacted = {}
 
-    def view(self, viewer, kind, obj, seq, which):
+    def view(self, viewer, kind, obj, seq, which, as_it_was=False):
         if obj is None or viewer.sees_all:
             return obj
         if kind == "job":
-            current = self.jobs.get(job_key(obj))
-            told = current.get("visibility") if current is not None else None
-            judged = obj if obj.get("visibility") == told else dict(obj, visibility=told)
+            judged = obj
+            if not as_it_was:
+                current = self.jobs.get(job_key(obj))
+                told = current.get("visibility") if current is not None else None
+                judged = obj if obj.get("visibility") == told else dict(obj, visibility=told)
             if may_see_job(viewer, judged, self.visibility):
                 return obj
             key = (seq, which)
@@ -111,7 +118,7 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
         data, prev = change.data, change.prev
         if not viewer.sees_all:
             data = redactions.view(viewer, change.kind, data, change.seq, "data")
-            prev = redactions.view(viewer, change.kind, prev, change.seq, "prev")
+            prev = redactions.view(viewer, change.kind, prev, change.seq, "prev", as_it_was=True)
         if data is not None and flt.matches(change.kind, data):
             item = {"seq": change.seq, "kind": change.kind, "id": change.id, "data": data}
             if change.lab:

@@ -236,7 +236,14 @@ def test_a_catch_up_shows_a_job_as_lava_shows_it_now_not_as_it_was_then():
         shown = select(everything, missed, viewer, relay._redactions())
         assert len(shown) == 4 and all(c["data"].get("hidden") for c in shown), shown
         assert "creds" not in repr(shown) and "carol" not in repr(shown)
-        assert select(carols, missed, viewer, relay._redactions()) == []
+        # A filter on her name: what matched while public is dropped (a removal, no data).
+        dropped = select(carols, missed, viewer, relay._redactions())
+        assert dropped and all(c["data"] is None for c in dropped), dropped
+        assert "creds" not in repr(dropped) and "carol" not in repr(dropped)
+    # Live: the change that makes it private tells a client following her jobs to drop it.
+    [made_private] = missed[-1:]
+    assert select(carols, [made_private], ANONYMOUS, relay._redactions()) == [
+        {"seq": made_private.seq, "kind": "job", "id": 960, "data": None}]
     # Whoever LAVA lets see it still does; and a job the model let go is judged by LAVA's answers.
     assert "creds" in repr(select(everything, missed, Viewer(username="x", sees_all=True),
                                   relay._redactions()))
