@@ -159,7 +159,8 @@ SETTINGS = (
             choices=("process", "thread")),
     Setting("store_write_every", 0.5, "Seconds between two writes of the store under load (a write of "
             "100 events or more; below that, every 0.1 s). Longer: fewer, larger transactions, "
-            "less CPU per stored event (2 s: about 5 percent less, docs/performance.md); a SIGKILL of the "
+            "less CPU per stored event in a steady stream (2 s: about 5 percent less at 2,500 "
+            "events/s; no gain at the highest rates, docs/performance.md); a SIGKILL of the "
             "app, or a power cut, loses up to this many seconds of the history (the live view "
             "loses nothing). From 0.1 to 2.", float),
     Setting("retention_days", 30.0, "Stored events older than this many days are pruned.", float),
