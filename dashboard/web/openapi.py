@@ -99,6 +99,7 @@ def _one_of(kind, field):
     """A live listing's state or health: one of the values LAVA gives (others are a 400)."""
     return {"type": "string", "enum": list(ENUMS[kind][field])}
 
+
 FILTER_PARAMS = [
     _q("kind", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
        "device, job (or its alias testjob, LAVA's topic suffix), worker, event, correction, "
