@@ -247,6 +247,15 @@ def document():
                                                           **{"from": NUM, "to": NUM}), REPORT_PARAMS),
             "/export/reports.csv": _get("The reliability report as CSV", STR, REPORT_PARAMS,
                                         media="text/csv"),
+            "/api/v1/whoami": _get("Who the request is seen as, and the CSRF token a signed-in "
+                                   "page sends with its changes",
+                                   _ok(access=STR, username=NSTR, lab=NSTR, wall=NSTR,
+                                       filter={"type": "object", "nullable": True}, csrf=STR)),
+            "/healthz": _get("The dashboard's own health: sources, relay, store, LAVA API, "
+                             "cluster, alerts (docs/api.md); open in every access mode",
+                             _obj(["status", "ok", "degraded"], status={"type": "string",
+                                  "enum": ["ok", "degraded"]}, ok={"type": "boolean"},
+                                  degraded=arr(STR))),
             "/feeds/alerts.atom": _get("The newest alerts as an Atom feed", STR, ALERT_PARAMS,
                                        media="application/atom+xml"),
             "/feeds/events.atom": _get("The newest events as an Atom feed", STR, FILTER_PARAMS,
