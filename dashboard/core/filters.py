@@ -52,6 +52,11 @@ class Filter:
                 return False
         return True
 
+    def matches_without(self, kind, obj, ignore):
+        """matches(), the criteria named in `ignore` left out (a job's removal decided without
+        what a redacted job hides: live/relay.py select)."""
+        return Filter({k: v for k, v in self.criteria.items() if k not in ignore}).matches(kind, obj)
+
 
 def parse_filter(raw):
     """A client's filter (a dict of lists of strings, or None) → Filter, or raise FilterError."""

@@ -23,9 +23,9 @@ from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
 
 from dashboard.core.batching import AdaptiveInterval
-from dashboard.core.filters import FilterError, parse_filter
-from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, Viewing, Visibility, job_key,
-                                       may_see_job, redact_job, view_object)
+from dashboard.core.filters import CRITERIA, FilterError, parse_filter
+from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, SHOWN_OF_A_PRIVATE_JOB, Viewing,
+                                       Visibility, job_key, may_see_job, redact_job, view_object)
 from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
 log = logging.getLogger("dashboard.live.relay")
@@ -82,10 +82,12 @@ class Redactions:
     changes). So a job a change shows is judged by the model's visibility of it now, and one the
     model no longer holds by LAVA's answers alone (core.visibility.may_see_job: default deny).
 
-    A change's `prev` is shown to nobody: it decides whether a client that may hold the job as it
-    was must be told to drop it (a removal carries no data). So it is judged as it was
-    (`as_it_was`): a filter on a submitter that matched the public job then still matches, and the
-    client drops the copy it was sent when LAVA makes the job private."""
+    A change's `prev` is shown to nobody: it decides whether a client that may hold the job must be
+    told to drop it (a removal carries no data). It is judged now too; a job this viewer was shown
+    then (`as_it_was`) and may not see now (LAVA made it private) is dropped by every filter that
+    matches it on what a redacted job still shows (select: HIDDEN_CRITERIA left out), so that a
+    client following a submitter drops its public copy, and the removal says nothing of the
+    submitter (any client may replay the change log)."""
 
     def __init__(self, jobs, visibility):
         self.jobs = jobs
@@ -110,21 +112,33 @@ class Redactions:
         return view_object(viewer, kind, obj, self.jobs, self.visibility)
 
 
+# The filter criteria on what a redacted job hides (core.visibility.SHOWN_OF_A_PRIVATE_JOB).
+HIDDEN_CRITERIA = tuple(name for name, fields in CRITERIA.items()
+                        if fields and fields.get("job") and fields["job"] not in SHOWN_OF_A_PRIVATE_JOB)
+
+
 def select(flt, changes, viewer=EVERYONE, redactions=None):
     """The wire form of the changes this filter lets through, as this viewer may see them; a change
     that makes a visible object stop matching is sent as a removal (data null)."""
     out = []
     for change in changes:
         data, prev = change.data, change.prev
+        hidden_since = False
         if not viewer.sees_all:
             data = redactions.view(viewer, change.kind, data, change.seq, "data")
-            prev = redactions.view(viewer, change.kind, prev, change.seq, "prev", as_it_was=True)
+            then = prev
+            prev = redactions.view(viewer, change.kind, prev, change.seq, "prev")
+            # Shown then, hidden now (Redactions): dropped whatever the hidden fields said.
+            hidden_since = (change.kind == "job" and prev is not then and then is not None
+                            and redactions.view(viewer, "job", then, change.seq, "then",
+                                                as_it_was=True) is then)
         if data is not None and flt.matches(change.kind, data):
             item = {"seq": change.seq, "kind": change.kind, "id": change.id, "data": data}
             if change.lab:
                 item["lab"] = change.lab
             out.append(item)
-        elif prev is not None and flt.matches(change.kind, prev):
+        elif prev is not None and (flt.matches(change.kind, prev) or (
+                hidden_since and flt.matches_without(change.kind, prev, HIDDEN_CRITERIA))):
             out.append(change.wire(removed=True))
     return out
 

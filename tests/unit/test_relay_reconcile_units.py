@@ -236,14 +236,22 @@ def test_a_catch_up_shows_a_job_as_lava_shows_it_now_not_as_it_was_then():
         shown = select(everything, missed, viewer, relay._redactions())
         assert len(shown) == 4 and all(c["data"].get("hidden") for c in shown), shown
         assert "creds" not in repr(shown) and "carol" not in repr(shown)
-        # A filter on her name: what matched while public is dropped (a removal, no data).
+        # A filter on her name: what matched while public is dropped (a removal, no data), and
+        # the same removals go to a filter on anyone else's name: they do not tell whose it was
+        # (any client may replay the change log, whatever it was shown).
         dropped = select(carols, missed, viewer, relay._redactions())
         assert dropped and all(c["data"] is None for c in dropped), dropped
         assert "creds" not in repr(dropped) and "carol" not in repr(dropped)
+        for other in (["dave"], ["carol", "erin"]):
+            assert select(parse_filter({"submitters": other}), missed, viewer,
+                          relay._redactions()) == dropped, other
     # Live: the change that makes it private tells a client following her jobs to drop it.
     [made_private] = missed[-1:]
     assert select(carols, [made_private], ANONYMOUS, relay._redactions()) == [
         {"seq": made_private.seq, "kind": "job", "id": 960, "data": None}]
+    # A job that was never shown is never "dropped": a filter on a submitter says nothing of it.
+    relay.push(state.apply(_job_event("u3", 961, "Submitted")))  # 961: LAVA has not said: hidden
+    assert select(carols, relay.changes_since(made_private.seq), ANONYMOUS, relay._redactions()) == []
     # Whoever LAVA lets see it still does; and a job the model let go is judged by LAVA's answers.
     assert "creds" in repr(select(everything, missed, Viewer(username="x", sees_all=True),
                                   relay._redactions()))
