@@ -377,8 +377,9 @@ class Replica:
             reply = _typed(lambda: self.redis.xread({self.keys.changes: self.entry}, count=200,
                                                     block=self.block_ms), "a stream")
         except Malformed as exc:  # the ingest process replaces it when it next writes a batch
-            self._malformed("changes", "Redis key %s: %s; waiting for the ingest process to "
-                                       "write it anew", self.keys.changes, exc)
+            if self.unreadable is None:  # counted once until it can be read again
+                self._malformed("changes", "Redis key %s: %s; waiting for the ingest process to "
+                                           "write it anew", self.keys.changes, exc)
             self.unreadable = self.keys.changes
             return 1.0
         self.unreadable = None

@@ -8,12 +8,14 @@ suppression by uuid.
 
 The connection runs on the app's green hub (eventlet or gevent: blocking sockets made green), so
 what one peer can make it do is bounded, and the hub is given up while it is done:
-- websocket-client opens the TCP connection and TLS. Through a proxy (http_proxy for ws://,
+- websocket-client opens the TCP connection and wraps it in TLS; the TLS handshake is ours
+  (finish_tls), within CONNECT_TIMEOUT in all (under the hubs, the socket's timeout bounds each
+  read alone). Through a proxy (http_proxy for ws://,
   https_proxy for wss://, no_proxy: as websocket-client reads them) the CONNECT is ours, because
   websocket-client's reads the proxy's answer a byte at a time with no limit of size or time: here
   it is read like the handshake's answer, and only the proxy's own credentials (Proxy-Authorization
-  Basic, from its URL's user:password) go to the proxy; TLS is then websocket-client's, through the
-  tunnel. The handshake is ours, because websocket-client's follows redirects with the same headers
+  Basic, from its URL's user:password) go to the proxy; TLS then goes through the tunnel, its
+  handshake ours as above. The handshake is ours, because websocket-client's follows redirects with the same headers
   (the token with them), reads the answer a byte at a time with no limit, and keeps every
   Set-Cookie in a process-wide jar sent to any lab: here the answer is read up to
   MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all, a redirect is an error (never followed), and

@@ -12,7 +12,7 @@ import time
 
 import websocket
 
-CONNECT_TIMEOUT = 10.0  # each wait while connecting, and the handshake's whole answer
+CONNECT_TIMEOUT = 10.0  # each wait while connecting; the TLS handshake, and the handshake's whole answer
 MAX_HANDSHAKE_BYTES = 16 * 1024  # the answer's status line and headers (aiohttp's: about 200 bytes)
 YIELD_FRAMES = 256  # frames read between two yields, whole messages or not
 YIELD_BYTES = 256 * 1024  # bytes read between two yields

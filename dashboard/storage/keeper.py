@@ -9,11 +9,11 @@ from dashboard.core.state import LabState, OverLimit
 log = logging.getLogger("dashboard.storage.store")
 WRITE_EVERY = 0.5  # under load: fewer, larger transactions (--store-write-every, this its default)
 WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most this much
-# A round that wrote at least this many rows means load: the next waits WRITE_EVERY. From
-# WRITE_SOON rounds that takes 1,000 events/s; once in WRITE_EVERY rounds, 200 events/s stay
-# there. Much of a commit's cost is the pages it dirties (eight indexes and the roll-ups)
-# whatever its rows: 25,000 events of 10 s written 250 rows a commit took 1.3-1.7 times the CPU per
-# row of 1,250 a commit (EventStore.flush alone, in one process, on this 2-core machine).
+# A round that wrote at least this many rows means load: the next waits WRITE_EVERY (or
+# --store-write-every, W). From WRITE_SOON rounds that takes 1,000 events/s; once in W rounds,
+# 100/W events/s stay there (200 at 0.5 s). Much of a commit's cost is the pages it dirties
+# (eight indexes and the roll-ups) whatever its rows: 25,000 events of 10 s written 250 rows a
+# commit took 1.3-1.7 times the CPU per row of 1,250 a commit (EventStore.flush alone, in one process, on this 2-core machine).
 BUSY_ROUND = 100
 PRUNE_EVERY = 60.0
 
