@@ -157,8 +157,8 @@ SETTINGS = (
             "retention: process (default): a child process of its own, so that the hub never waits "
             "for its Python; thread: a thread of the app, as before (PostgreSQL always uses one).",
             choices=("process", "thread")),
-    Setting("store_write_every", 0.5, "Seconds between two writes of the store under load (a write of "
-            "100 events or more; below that, every 0.1 s). Longer: fewer, larger transactions, "
+    Setting("store_write_every", 0.5, "Seconds between two writes of the store under load (from 1,000 "
+            "events/s, until the stream falls below 200 events/s; otherwise every 0.1 s). Longer: fewer, larger transactions, "
             "less CPU per stored event in a steady stream (2 s: about 5 percent less at 2,500 "
             "events/s; no gain at the highest rates, docs/performance.md); a SIGKILL of the "
             "app, or a power cut, loses up to this many seconds of the history (the live view "

@@ -11,10 +11,12 @@ WRITE_EVERY = 0.5  # under load: fewer, larger transactions (--store-write-every
 WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most this much
 # A round that wrote at least this many rows means load: the next waits WRITE_EVERY (or
 # --store-write-every, W). From WRITE_SOON rounds that takes 1,000 events/s; once in W rounds,
-# 100/W events/s stay there (200 at 0.5 s). Much of a commit's cost is the pages it dirties
+# STAY_BUSY events/s stay there (W × STAY_BUSY rows a round, 100 at 0.5 s), whatever W is.
+# Much of a commit's cost is the pages it dirties
 # (eight indexes and the roll-ups) whatever its rows: 25,000 events of 10 s written 250 rows a
 # commit took 1.3-1.7 times the CPU per row of 1,250 a commit (EventStore.flush alone, in one process, on this 2-core machine).
 BUSY_ROUND = 100
+STAY_BUSY = 200  # events/s
 PRUNE_EVERY = 60.0
 
 
@@ -69,9 +71,11 @@ class StoreKeeper:
         (WRITE_EVERY) under load."""
         last_save = self.clock()
         under_load = self.settings.get("store_write_every", WRITE_EVERY)
-        wrote = 0
+        wrote, pause = 0, WRITE_SOON
         while True:
-            self.sleep(under_load if wrote >= BUSY_ROUND else WRITE_SOON)
+            busy = wrote >= (BUSY_ROUND if pause == WRITE_SOON else STAY_BUSY * under_load)
+            pause = under_load if busy else WRITE_SOON
+            self.sleep(pause)
             wrote = 0
             try:
                 while self.store.queue:

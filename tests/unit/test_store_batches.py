@@ -75,22 +75,23 @@ def test_the_stores_connections_checkpoint_the_wal_every_10000_pages(tmp_path):
 
 @pytest.mark.parametrize("every", [0.5, 2.0])
 def test_under_load_the_keeper_writes_every_store_write_every_seconds(tmp_path, every):
-    """A round of 100 rows or more is load: the next waits --store-write-every; a quiet round,
-    0.1 s (what a SIGKILL can lose at a lab's usual rates)."""
+    """100 rows in a 0.1 s round (1,000 events/s) is load: the next rounds wait
+    --store-write-every, for as long as the stream keeps 200 events/s (every × 200 rows a round,
+    whatever the interval); then 0.1 s again (what a SIGKILL can lose at a lab's usual rates)."""
     store = EventStore(str(tmp_path / "events.sqlite3"))
     sleeps = []
+    stay = int(every * 200)
+    # Rows that arrive during each sleep: load, 200 events/s, just under it, then quiet.
+    arriving = [150, stay, stay - 1, 1, 0]
 
     def sleep(seconds):
         sleeps.append(seconds)
-        if len(sleeps) == 1:
-            for row in rows(150):  # load arrives
-                store.enqueue(row)
-        elif len(sleeps) == 2:
-            store.enqueue(rows(1)[0])  # then a quiet spell
-        elif len(sleeps) == 4:
+        if len(sleeps) > len(arriving):
             raise Stop
+        for row in rows(arriving[len(sleeps) - 1]):
+            store.enqueue(row)
     keeper = StoreKeeper(store, LabState(), {"snapshot_interval": 3600, "store_write_every": every},
                          lambda fn, *args: fn(*args), sleep)
     with pytest.raises(Stop):
         keeper.run_writer()
-    assert sleeps == [0.1, every, 0.1, 0.1] and store.count() == 151
+    assert sleeps == [0.1, every, every, 0.1, 0.1, 0.1] and store.count() == sum(arriving)
