@@ -233,13 +233,15 @@ def _convert(setting, raw):
             return True
         if text in ("0", "false", "no", "off", ""):
             return False
-        raise ConfigError(f"{setting.env}: expected true or false, got {raw!r}")
+        raise ConfigError(f"{setting.name} ({setting.env}): expected true or false, got {raw!r}")
     try:
         value = setting.type(raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"{setting.name}: expected {setting.type.__name__}, got {raw!r}") from None
+        raise ConfigError(f"{setting.name} ({setting.env}): expected {setting.type.__name__}, "
+                          f"got {raw!r}") from None
     if setting.choices and value not in setting.choices:
-        raise ConfigError(f"{setting.name}: expected one of {', '.join(setting.choices)}, got {raw!r}")
+        raise ConfigError(f"{setting.name} ({setting.env}): expected one of "
+                          f"{', '.join(setting.choices)}, got {raw!r}")
     return value
 
 

@@ -136,3 +136,14 @@ def test_the_store_s_write_interval_under_load_is_bounded(value):
     assert "store_write_every" in str(info.value)
     assert config.load(["--store-write-every", "2"], environ={})["store_write_every"] == 2.0
     assert config.load([], environ={})["store_write_every"] == 0.5
+
+
+@pytest.mark.parametrize("env, said", [
+    ({"DASHBOARD_STORE": "maybe"}, "store (DASHBOARD_STORE): expected true or false"),
+    ({"DASHBOARD_PORT": "abc"}, "port (DASHBOARD_PORT): expected int"),
+    ({"DASHBOARD_ASYNC_MODE": "threads"}, "async_mode (DASHBOARD_ASYNC_MODE): expected one of")])
+def test_a_bad_value_names_the_setting_and_its_variable_alike(env, said):
+    """A new user's walkthrough: booleans named the variable, the others the setting."""
+    with pytest.raises(config.ConfigError) as info:
+        config.load([], environ=env)
+    assert str(info.value).startswith(said), str(info.value)
