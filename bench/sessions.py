@@ -72,6 +72,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5, help="runs of each arm (alternating)")
     parser.add_argument("--baseline-ref", help="a git ref to measure against in the same run")
     args = parser.parse_args()
+    if not (2 <= args.sessions <= 100_000 and 1 <= args.repeat <= 20):
+        parser.error("--sessions from 2 to 100,000, --repeat from 1 to 20")
     with tempfile.TemporaryDirectory(prefix="sessions-") as tmp:
         runs, commit = alternate(args.baseline_ref, tmp, args.repeat,
                                  lambda checkout: run(checkout, args.sessions))

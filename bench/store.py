@@ -538,22 +538,24 @@ def main():
                 print(json.dumps({f"profiled {name}": result}), file=sys.stderr, flush=True)
     ws, wo = out["ingest"]["with_store"], out["ingest"]["without_store"]
     out["ingest"]["accepted_rate_ratio_store_over_none"] = round(ws["accepted_per_s"] / wo["accepted_per_s"], 3)
+    def ratio(a, b):
+        return round(a["accepted_per_s"] / b["accepted_per_s"], 3)
+
+    def another_arm(name, key, pairs_key):
+        """An arm with the store besides this code's: its ratio to the arm without the store
+        (`key`), and with several runs each round's (`pairs_key`)."""
+        arm = out["ingest"][name]
+        out["ingest"][key] = ratio(arm, wo)
+        if args.ingest_runs > 1:
+            out["ingest"][pairs_key] = [
+                ratio(a, n) for a, n in zip(runs[name], runs["without_store"])]
+        return arm
     if baseline:
-        ref = out["ingest"]["with_store_at_ref"]
-        out["ingest"]["ref_ratio_store_over_none"] = round(ref["accepted_per_s"] / wo["accepted_per_s"], 3)
-        out["ingest"]["with_store_over_ref"] = round(ws["accepted_per_s"] / ref["accepted_per_s"], 3)
-        if args.ingest_runs > 1:
-            out["ingest"]["pair_ratios_ref_over_none"] = [
-                round(r["accepted_per_s"] / n["accepted_per_s"], 3)
-                for r, n in zip(runs["with_store_at_ref"], runs["without_store"])]
+        out["ingest"]["with_store_over_ref"] = ratio(ws, another_arm(
+            "with_store_at_ref", "ref_ratio_store_over_none", "pair_ratios_ref_over_none"))
     if args.store_arg:
-        arm = out["ingest"]["with_store_args"]
-        out["ingest"]["store_args_ratio_over_none"] = round(arm["accepted_per_s"] / wo["accepted_per_s"], 3)
-        out["ingest"]["store_args_over_with_store"] = round(arm["accepted_per_s"] / ws["accepted_per_s"], 3)
-        if args.ingest_runs > 1:
-            out["ingest"]["pair_ratios_store_args_over_none"] = [
-                round(a["accepted_per_s"] / n["accepted_per_s"], 3)
-                for a, n in zip(runs["with_store_args"], runs["without_store"])]
+        out["ingest"]["store_args_over_with_store"] = ratio(another_arm(
+            "with_store_args", "store_args_ratio_over_none", "pair_ratios_store_args_over_none"), ws)
     if args.thread_writer_too:
         out["ingest"]["thread_writer_ratio_over_none"] = round(
             out["ingest"]["with_store_thread_writer"]["accepted_per_s"] / wo["accepted_per_s"], 3)

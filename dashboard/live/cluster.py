@@ -70,20 +70,16 @@ def _retry_forever(once, on_error, sleep, first_delay, rounds=None):
         sleep(pause)
 
 
-def _wrongtype(exc):
-    """Whether a Redis error is a command on a key of another type (another tool's, or a person's)."""
+def _typed(command, what):
+    """command(); a key of another type (another tool's, or a person's: WRONGTYPE) raises
+    Malformed("the key is not <what>"), so that it is counted as data of another shape, not as
+    Redis failing."""
     import redis
 
-    return isinstance(exc, redis.ResponseError) and str(exc).startswith("WRONGTYPE")
-
-
-def _typed(command, what):
-    """command(); a key of another type (WRONGTYPE) raises Malformed("the key is not <what>"), so
-    that it is counted as data of another shape, not as Redis failing."""
     try:
         return command()
-    except Exception as exc:
-        if _wrongtype(exc):
+    except redis.ResponseError as exc:
+        if str(exc).startswith("WRONGTYPE"):
             raise Malformed(f"the key is not {what}") from None
         raise
 

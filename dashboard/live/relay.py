@@ -84,7 +84,7 @@ class Redactions:
 
     A change's `prev` is shown to nobody: it decides whether a client that may hold the job must be
     told to drop it (a removal carries no data). It is judged now too; a job this viewer was shown
-    then (`as_it_was`) and may not see now (LAVA made it private) is dropped by every filter that
+    then (may_see_job of the change's own copy) and may not see now (LAVA made it private) is dropped by every filter that
     matches it on what a redacted job still shows (select: HIDDEN_CRITERIA left out), so that a
     client following a submitter drops its public copy, and the removal says nothing of the
     submitter (any client may replay the change log)."""
@@ -94,15 +94,13 @@ class Redactions:
         self.visibility = visibility
         self._redacted = {}
 
-    def view(self, viewer, kind, obj, seq, which, as_it_was=False):
+    def view(self, viewer, kind, obj, seq, which):
         if obj is None or viewer.sees_all:
             return obj
         if kind == "job":
-            judged = obj
-            if not as_it_was:
-                current = self.jobs.get(job_key(obj))
-                told = current.get("visibility") if current is not None else None
-                judged = obj if obj.get("visibility") == told else dict(obj, visibility=told)
+            current = self.jobs.get(job_key(obj))
+            told = current.get("visibility") if current is not None else None
+            judged = obj if obj.get("visibility") == told else dict(obj, visibility=told)
             if may_see_job(viewer, judged, self.visibility):
                 return obj
             key = (seq, which)
@@ -130,8 +128,7 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
             prev = redactions.view(viewer, change.kind, prev, change.seq, "prev")
             # Shown then, hidden now (Redactions): dropped whatever the hidden fields said.
             hidden_since = (change.kind == "job" and prev is not then and then is not None
-                            and redactions.view(viewer, "job", then, change.seq, "then",
-                                                as_it_was=True) is then)
+                            and may_see_job(viewer, then, redactions.visibility))
         if data is not None and flt.matches(change.kind, data):
             item = {"seq": change.seq, "kind": change.kind, "id": change.id, "data": data}
             if change.lab:

@@ -289,12 +289,11 @@ def _socket_to(url):
     return sock, (host, port, resource)
 
 
-def finish_tls(sock, seconds=None, clock=time.monotonic):
-    """Complete the TLS handshake of a socket wrapped without it, within `seconds` in all
-    (CONNECT_TIMEOUT). The socket's own timeout bounds each read alone: a server that drips its
-    certificate a byte at a time held the handshake for hours. On failure the socket is closed."""
-    seconds = CONNECT_TIMEOUT if seconds is None else seconds
-    deadline = clock() + seconds
+def finish_tls(sock):
+    """Complete the TLS handshake of a socket wrapped without it, within CONNECT_TIMEOUT in all.
+    The socket's own timeout bounds each read alone: a server that drips its certificate a byte at
+    a time held the handshake for hours. On failure the socket is closed."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT
     try:
         sock.setblocking(False)
         while True:
@@ -305,10 +304,11 @@ def finish_tls(sock, seconds=None, clock=time.monotonic):
                 wanted = ([sock], [])
             except ssl.SSLWantWriteError:
                 wanted = ([], [sock])
-            left = deadline - clock()
+            left = deadline - time.monotonic()
             ready = select.select(*wanted, [], left) if left > 0 else ([], [], [])
             if not (ready[0] or ready[1]):
-                raise HandshakeError("timeout", f"the TLS handshake was not done within {seconds:g} s")
+                raise HandshakeError("timeout", f"the TLS handshake was not done within "
+                                                f"{CONNECT_TIMEOUT:g} s")
         sock.setblocking(True)  # (eventlet's socket stays non-blocking through settimeout alone)
         sock.settimeout(CONNECT_TIMEOUT)
     except BaseException:
