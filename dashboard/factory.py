@@ -535,7 +535,8 @@ def _replica(settings, state, relay, meta, services):
 
     return cluster.Replica(cluster.connect(settings["message_queue"]),
                            cluster.Keys(settings["redis_prefix"]), state, relay, meta,
-                           socketio.sleep, on_snapshot=follow_store_file)
+                           socketio.sleep, on_snapshot=follow_store_file,
+                           access=settings["access"])
 
 
 def start_background_tasks(app):

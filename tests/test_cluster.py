@@ -368,6 +368,10 @@ def test_a_status_from_the_ingest_process_reaches_clients_through_the_message_qu
     token = "tok-cluster-0123456789"
     lava = FakeLava(token=token, event_socket=cluster.publisher.endpoint)
     try:
+        for i, web in enumerate(cluster.webs):  # as strict as the ingest process: its --lava-url
+            web.stop()
+            cluster.webs[i] = AppProcess("--role", "web", "--lava-url", lava.url, *cluster._common(),
+                                         port=web.port, async_mode=cluster.async_mode)
         cluster.start_ingest("--lava-url", lava.url, "--reconcile-interval", "1",
                              env={"DASHBOARD_LAVA_TOKEN": token})
         views = [cluster.view(w.url) for w in cluster.webs]
@@ -388,6 +392,59 @@ def test_a_status_from_the_ingest_process_reaches_clients_through_the_message_qu
         # The token is the ingest process's alone: never in a web process's answers or logs.
         for web in cluster.webs:
             assert token not in json.dumps(health(web)) + web.log_text()
+    finally:
+        lava.close()
+
+
+def test_a_web_process_less_strict_than_its_ingest_process_serves_nothing_but_why(cluster):
+    """An ingest process given --lava-url (access lava), one web process without it (access open,
+    which would show everyone the private jobs the ingest process holds) and one with it: the
+    first loads no model and answers every output 503, saying why; the second serves, redacted."""
+    from tests.fake_lava import FakeLava
+    from tests.test_access import OUTPUTS, SECRETS, private_job, publish_private_jobs
+
+    token = "tok-cluster-0123456789"
+    lava = FakeLava(token=token, event_socket=cluster.publisher.endpoint)
+    private_job(lava, 901, "priv-alice", "SECRET-PERSONAL-901", [])
+    private_job(lava, 902, "priv-carol", "SECRET-GROUP-902", ["lab-staff"])
+    bare, given = cluster.webs
+    try:
+        given.stop()
+        given = cluster.webs[1] = AppProcess("--role", "web", "--lava-url", lava.url, *cluster._common(),
+                                             port=given.port, async_mode=cluster.async_mode)
+        cluster.ingest = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint,
+                                    *cluster._common(), "--lava-url", lava.url,
+                                    async_mode=cluster.async_mode, env={"DASHBOARD_LAVA_TOKEN": token})
+        cluster.publisher.wait_for_subscriber()
+        wait_until(lambda: cluster.ingest.json("/healthz")["lava"]["loaded"], what="LAVA loaded")
+        publish_private_jobs(cluster.publisher)
+        wait_until(lambda: "public-marker" in json.dumps(cluster.ingest.json("/api/v1/events?kind=event")),
+                   what="the ingest process holding the private jobs")
+        epoch = cluster.ingest.json("/healthz")["epoch"]
+        wait_until(lambda: given.json("/healthz")["epoch"] == epoch, what="the web with --lava-url following")
+        wait_until(lambda: "access" in health(bare)["degraded"], what="the bare web saying why")
+        body = health(bare)
+        assert body["epoch"] is None and body["model"]["jobs"] == 0  # no model loaded
+        assert "access is open" in body["cluster"]["access_problem"]
+        assert "--lava-url" in body["cluster"]["access_problem"]
+        for path in (*OUTPUTS, "/", "/metrics", "/api/v1/devices"):
+            status, _, answer = bare.get(path)
+            assert status == 503 and answer["code"] == "access_mismatch", (path, status, answer)
+            assert not any(secret in json.dumps(answer) for secret in SECRETS)
+        # Socket.IO: connected, told why, never given a model.
+        view = LiveView(bare.url)
+        cluster.views.append(view)
+        view.client.connect(bare.url, transports=["websocket"], wait_timeout=10)
+        wait_until(lambda: view.acks, what="the subscribe's answer")
+        assert view.acks[0]["ok"] is False and view.acks[0]["code"] == "not_ready"
+        assert view.snapshots == 0 and not view.objects["job"]
+        # The web process given the ingest process's --lava-url serves, with the private jobs hidden.
+        for path in OUTPUTS:
+            status, _, answer = given.get(path)
+            assert status in (200, 403, 404), (path, status)
+            assert not any(secret in json.dumps(answer) for secret in SECRETS), path
+        assert "access" not in health(given)["degraded"] and health(given)["cluster"]["access_problem"] is None
+        assert "serves nothing" not in given.log_text() and "serves nothing" in bare.log_text()
     finally:
         lava.close()
 

@@ -365,6 +365,16 @@ class LabState:
         changes, self._changes = self._changes, []
         return changes
 
+    def forget_visibility(self):
+        """Forget what LAVA said of who may see each job: every job is private again (default deny)
+        until LAVA is asked anew. Returns how many jobs had an answer."""
+        forgotten = 0
+        for job_id, job in self.jobs.items():
+            if "visibility" in job:
+                self.jobs[job_id] = {k: v for k, v in job.items() if k != "visibility"}
+                forgotten += 1
+        return forgotten
+
     def set_visibility(self, job_id, visibility):
         """LAVA told whether a job is public or private (core.visibility): kept on the job, so that
         every process and output knows it. Returns the Changes (none if unchanged or unknown)."""

@@ -41,6 +41,11 @@ HEARTBEAT_TTL = 5  # seconds without a heartbeat before web processes say the in
 SNAPSHOT_EVERY = 5.0
 RETRY_CEILING = 5.0
 STALLED_AFTER = 10.0  # seconds a web process may stay behind the heartbeat's seq without reading
+# What a web process keeps of its own when it copies the ingest process's meta.
+OWN_META = ("epoch", "access")
+# Who sees less, higher (core.visibility's modes): a web process may be as strict as the ingest
+# process or stricter, never less.
+ACCESS_RANK = {"open": 0, "lava": 1, "login": 2}
 MALFORMED_LOG_EVERY = 30.0  # seconds between two warnings about Redis data of the wrong shape
 
 
@@ -309,8 +314,13 @@ class Replica:
     to its relay with the ingest's numbers."""
 
     def __init__(self, redis_client, keys, state, relay, meta, sleep, block_ms=1000,
-                 clock=time.monotonic, on_snapshot=None):
+                 clock=time.monotonic, on_snapshot=None, access=None):
         self.redis = redis_client
+        # This process's --access (None: not checked). A web process whose access lets anyone see
+        # more than the ingest process's would (a web process started without the --lava-url the
+        # ingest process has is `open`) loads no model and serves nothing but why (access_problem).
+        self.access = access
+        self.access_problem = None
         self.keys = keys
         self.state = state
         self.relay = relay
@@ -409,10 +419,12 @@ class Replica:
         if self.ingest is None:
             self._set_cluster_status("no heartbeat from the ingest process")
             return
+        if self._access_differs(self.ingest["meta"]):
+            return
         self._set_cluster_status(None)
         # What changed is normally already told through the message queue; this covers a message
         # it lost (its listener reconnects on its own schedule after a Redis outage).
-        self.meta.update({k: v for k, v in self.ingest["meta"].items() if k != "epoch"})
+        self.meta.update({k: v for k, v in self.ingest["meta"].items() if k not in OWN_META})
         if self.epoch is None:
             return
         if self.ingest["epoch"] != self.epoch:
@@ -475,6 +487,8 @@ class Replica:
                                                        "a hash"))
         except Malformed as exc:
             return self._bad_snapshot(exc)
+        if self._access_differs(body["meta"]):
+            return False
         self.state.restore(body["model"])
         self.entry = entry
         self.snapshots += 1
@@ -482,13 +496,36 @@ class Replica:
         self.epoch = epoch
         self.waiting = None
         self.behind_since = None
-        self.meta.update({k: v for k, v in body["meta"].items() if k != "epoch"})
+        self.meta.update({k: v for k, v in body["meta"].items() if k not in OWN_META})
         self.meta.update({"epoch": self.epoch}, notify=False)
         self.relay.replace_model(str(reason))
         if self.on_snapshot:
             self.on_snapshot(body["meta"])
         log.log(logging.INFO if first else logging.WARNING,
                 "loaded the model's snapshot (%s): epoch %s, seq %d", reason, self.epoch, self.state.seq)
+        return True
+
+    def _access_differs(self, ingest_meta):
+        """Whether this process's access lets a viewer see more than the ingest process's (said in
+        /healthz, the log and to clients; then this process loads no model and its outputs
+        answer 503: web/api.py). An ingest process's meta without its access is taken as the
+        strictest."""
+        if self.access is None:
+            return False
+        theirs = ingest_meta.get("access") if isinstance(ingest_meta, dict) else None
+        if ACCESS_RANK.get(self.access, 0) >= ACCESS_RANK.get(theirs, len(ACCESS_RANK)):
+            if self.access_problem is not None:
+                log.info("access: this process's (%s) is now as strict as the ingest process's",
+                         self.access)
+            self.access_problem = None
+            return False
+        theirs = theirs if theirs in ACCESS_RANK else "unknown"
+        self.access_problem = (f"this web process's access is {self.access}, the ingest "
+                               f"process's is {theirs}: it would show viewers what LAVA does not "
+                               f"show them, so it serves nothing; give it the ingest process's "
+                               f"--lava-url (and --access), as docs/deployment.md says")
+        self.log.warning("access", "%s", self.access_problem)
+        self._set_cluster_status(self.access_problem)
         return True
 
     def _bad_snapshot(self, why):
@@ -523,6 +560,7 @@ class Replica:
         if self.ingest is None:
             return ["ingest"]
         out = ["ingest:" + name for name in self.ingest["health"].get("degraded", [])]
+        out += ["access"] if self.access_problem else []
         return out + (["stream"] if self.waiting or self.unreadable else [])
 
     def stats(self):
@@ -534,5 +572,5 @@ class Replica:
                 else "error", "error": self.error, "entry": self.entry, "lag": lag,
                 "waiting": self.waiting and str(self.waiting), "snapshots": self.snapshots, "gaps": self.gaps,
                 "skipped": self.skipped, "batches": self.batches, "errors": self.errors,
-                "malformed": dict(self.malformed),
+                "malformed": dict(self.malformed), "access_problem": self.access_problem,
                 "ingest": self.ingest and {k: self.ingest.get(k) for k in ("epoch", "seq", "health", "time")}}

@@ -41,6 +41,10 @@ class StoreKeeper:
             body, last_id = self.store.load_model()
             if body:
                 self.state.restore(body)
+                # LAVA's answers are not kept across a restart: a job made private while the
+                # dashboard was down would stay shown as public for as long as LAVA cannot be
+                # asked. Private until the start-up reconciliation asks again (docs/security.md).
+                self.state.forget_visibility()
         except (ValueError, KeyError, TypeError) as exc:  # unreadable: replay everything instead
             log.error("the saved model is unreadable (%s): replaying the stored events instead",
                       type(exc).__name__)

@@ -544,9 +544,14 @@ def _csrf_token():
 
 @bp.before_app_request
 def gate():
-    """Login mode: nothing but the sign-in page (and static files, /healthz) without a viewer. A
+    """Login mode: nothing but the sign-in page (and static files, /healthz) without a viewer;
+    a web process whose access is less strict than the ingest process's: nothing but those. A
     wall link's token in the address is exchanged for a cookie first. A wall link's screen reads
     no REST, feed, export or metrics output but WALL_PATHS, in any mode."""
+    replica = services().replica
+    if replica is not None and replica.access_problem and not request.path.startswith(OPEN_PATHS):
+        # A web process less strict than its ingest process (live/cluster.py): nothing but why.
+        return error_body(503, replica.access_problem, "access_mismatch")
     if request.path == "/" and request.args.get("link"):
         return _exchange_wall_link(request.args["link"])
     if isinstance(session.get("wall"), dict) and request.path.startswith(GUARDED_PATHS) \

@@ -75,7 +75,7 @@ REPORT_PARAMS = [
 ]
 ERROR_CODES = ["bad_parameter", "history_off", "lab_required", "not_found", "unauthorized", "forbidden",
                "method_not_allowed", "bad_request", "too_large", "too_many", "wall_link", "lava_unavailable",
-               "internal_error", "http_error"]
+               "internal_error", "http_error", "access_mismatch"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
              code={"type": "string", "enum": ERROR_CODES})
 

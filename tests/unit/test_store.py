@@ -307,3 +307,29 @@ def test_the_last_flush_at_shutdown_waits_for_one_under_way_and_nothing_is_lost(
     keeper.close()  # waits for the pool thread's flush, then writes the other 20
     pool.join(10)
     assert store.idle() and store.count() == 50 and store.stats()["dropped"] == 0
+
+
+def test_a_restart_forgets_what_lava_said_of_who_may_see_each_job(tmp_path):
+    """A job LAVA called public before a restart may have been made private meanwhile: the restored
+    model holds no answer, so the job is private (default deny) until LAVA is asked again, however
+    long LAVA stays away. The rest of the job is restored as it was."""
+    from dashboard.core.visibility import ANONYMOUS, Visibility, may_see_job
+    from dashboard.storage.keeper import StoreKeeper
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    state = LabState()
+    for frames in captured_frames():
+        state.apply(parse_frames(frames))
+    job_id = next(iter(state.jobs))
+    state.set_visibility(job_id, "public")
+    assert may_see_job(ANONYMOUS, state.jobs[job_id], Visibility())
+    store.save_model(state.dump(), store.last_id())
+    restored = LabState()
+    StoreKeeper(store, restored, {"snapshot_interval": 60, "max_message_size": 1 << 20}, None,
+                time.sleep).restore()
+    job = restored.jobs[job_id]
+    assert "visibility" not in job and not may_see_job(ANONYMOUS, job, Visibility())
+    assert job == {k: v for k, v in state.jobs[job_id].items() if k != "visibility"}
+    assert not any("visibility" in j for j in restored.jobs.values())
+    restored.set_visibility(job_id, "public")  # LAVA answered again
+    assert may_see_job(ANONYMOUS, restored.jobs[job_id], Visibility())
