@@ -15,11 +15,16 @@ against the mean of the two). Once more with every index, the insert is split in
 (`writer_split_us_per_row`: the events table's rows and indexes, the roll-ups, the commit), as
 EventStore._insert does them, timed apart.
 
+With --storage, every index is kept and the variants are the file's or the rows' (STORAGE): the
+page size (the store's own is 16 KiB), mmap, and `frames` without the event's data.
+
     python bench/indexes.py --events 300000 --repeat 5
+    python bench/indexes.py --events 300000 --repeat 5 --storage
 """
 import argparse
 import json
 import pathlib
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -31,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.store import messages  # noqa: E402
 from dashboard.core.events import parse_frames  # noqa: E402
 from dashboard.core.state import LabState  # noqa: E402
-from dashboard.storage.store import INSERT, EventStore, row_for  # noqa: E402
+from dashboard.storage.store import INSERT, READER_CACHE_KIB, EventStore, row_for  # noqa: E402
 from tests.helpers import written_bytes  # noqa: E402
 
 BATCH = 5000
@@ -47,6 +52,37 @@ VARIANTS = {
 # Every index, and SQLite's default conflict handling (ABORT) instead of the store's OR ROLLBACK:
 # each statement of many rows first copies the pages it changes to a statement journal.
 PLAIN_INSERT = "all indexes, plain INSERT (a statement journal)"
+# --storage: every index, and the file or the rows made otherwise (what-ifs for the writer's CPU):
+# another page size (the store's is PAGE_SIZE; the WAL's checkpoint stays at the same bytes), SQLite
+# reading the file through mmap, and rows whose `frames` leave out the event's data (it is in
+# `data` already).
+STORAGE = {
+    "page_size 4096 (SQLite's default)": {"page_size": 4096},
+    "page_size 8192": {"page_size": 8192},
+    "page_size 32768": {"page_size": 32768},
+    "mmap_size 256 MiB": {"mmap": 256 << 20},
+    "frames without the data frame": {"four_frames": True},
+}
+
+
+class TunedStore(EventStore):
+    """The store with its file made at another page size, and mmap on its connections."""
+
+    def __init__(self, path, page_size=None, mmap=None):
+        self.mmap = mmap
+        if page_size:  # set on an empty file, before WAL: it cannot change afterwards
+            conn = sqlite3.connect(path)
+            conn.execute(f"PRAGMA page_size={int(page_size)}")
+            conn.execute("CREATE TABLE made (x)")
+            conn.commit()
+            conn.close()
+        super().__init__(path)
+
+    def _connect(self, cache_kib=READER_CACHE_KIB):
+        conn = super()._connect(cache_kib)
+        if self.mmap:
+            conn.execute(f"PRAGMA mmap_size={int(self.mmap)}")
+        return conn
 
 
 def stored_rows(n, end):
@@ -84,8 +120,16 @@ def queries(end, middle_id):
     }
 
 
-def measure(rows, drop, end, repeat, path, plain=False):
-    store = EventStore(path)
+def four_frames(rows):
+    """The rows with `frames` left without its last frame (the event's data, kept in `data`)."""
+    return [(*row[:-1], json.dumps(json.loads(row[-1])[:4])) for row in rows]
+
+
+def measure(rows, drop, end, repeat, path, plain=False, tuning=None):
+    tuning = dict(tuning or {})
+    if tuning.pop("four_frames", False):
+        rows = four_frames(rows)
+    store = TunedStore(path, **tuning) if tuning else EventStore(path)
     if plain:
         store.events_insert = INSERT
     with store._transaction() as conn:
@@ -135,16 +179,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--storage", action="store_true",
+                        help="every index, with the page size, mmap or rows made otherwise "
+                             "(STORAGE), instead of the indexes left out")
     args = parser.parse_args()
+    if not 1_000 <= args.events <= 2_000_000 or not 1 <= args.repeat <= 50:
+        parser.error("--events: 1,000 to 2,000,000; --repeat: 1 to 50")
     end = time.time()
     rows = stored_rows(args.events, end)
     out = {"command": "python " + " ".join(sys.argv), "rows": len(rows), "variants": {}}
-    order = list(VARIANTS) + [PLAIN_INSERT, "all indexes (again)"]
+    middle = list(STORAGE) if args.storage else [*list(VARIANTS)[1:], PLAIN_INSERT]
+    order = ["all indexes", *middle, "all indexes (again)"]
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(order):
             drop = VARIANTS.get(name, ())
             out["variants"][name] = measure(rows, drop, end, args.repeat, f"{tmp}/{i}.sqlite3",
-                                            plain=name == PLAIN_INSERT)
+                                            plain=name == PLAIN_INSERT, tuning=STORAGE.get(name))
             print(json.dumps({name: out["variants"][name]}), file=sys.stderr, flush=True)
         out["writer_split_us_per_row"] = split(rows, tmp)
     first, last = out["variants"]["all indexes"], out["variants"]["all indexes (again)"]
