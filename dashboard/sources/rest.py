@@ -22,6 +22,7 @@ import xmlrpc.client
 from dashboard.core import records as snapshot
 from dashboard.core.limits import MAX_DEPTH, too_deep
 from dashboard.core.redact import redact
+from dashboard.sources.sockets import finish_tls, recv_within
 
 API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")
@@ -55,29 +56,33 @@ class DeadlinePassed(TimeoutError):
 
 class _DeadlineReader(io.RawIOBase):
     """A socket's reads, none begun after `deadline` (time.monotonic()) and each waiting at most
-    `timeout` and never past the deadline: however slowly a server sends, reading ends by then."""
+    `timeout` and never past the deadline: however slowly a server sends, reading ends by then
+    (over TLS too, where a read would wait for a whole record: recv_within)."""
 
     def __init__(self, sock, deadline, timeout):
         super().__init__()
         self.sock, self.deadline, self.timeout = sock, deadline, timeout
-        # A file of the socket's own: it keeps the socket open after urllib closes its handle.
+        # A file of the socket's own, never read: it keeps the socket open after urllib closes
+        # its handle.
         self.raw = sock.makefile("rb", buffering=0)
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
-        left = self.deadline - time.monotonic()
-        if left <= 0:
+        now = time.monotonic()
+        if now >= self.deadline:
             raise DeadlinePassed()
-        clipped = not self.timeout or left < self.timeout
-        self.sock.settimeout(left if clipped else self.timeout)
+        clipped = not self.timeout or self.deadline - now < self.timeout
         try:
-            return self.raw.readinto(buffer)
+            data = recv_within(self.sock, len(buffer),
+                               self.deadline if clipped else now + self.timeout)
         except socket.timeout:
             if clipped:  # it waited for what was left of the deadline
                 raise DeadlinePassed() from None
             raise
+        buffer[:len(data)] = data
+        return len(data)
 
     def close(self):
         if not self.closed:
@@ -115,7 +120,13 @@ class _DeadlineHTTP(_Deadline, http.client.HTTPConnection):
 
 
 class _DeadlineHTTPS(_Deadline, http.client.HTTPSConnection):
-    pass
+    def connect(self):
+        """HTTPSConnection's, its TLS handshake by the deadline in all (under the hubs the socket's
+        timeout bounds each wait alone: a certificate sent a byte at a time held it for ever)."""
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, do_handshake_on_connect=False,
+                                              server_hostname=self._tunnel_host or self.host)
+        finish_tls(self.sock, self.deadline)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

@@ -10,7 +10,9 @@ The connection runs on the app's green hub (eventlet or gevent: blocking sockets
 what one peer can make it do is bounded, and the hub is given up while it is done:
 - websocket-client opens the TCP connection and wraps it in TLS; the TLS handshake is ours
   (finish_tls), within CONNECT_TIMEOUT in all (under the hubs, the socket's timeout bounds each
-  read alone). Through a proxy (http_proxy for ws://,
+  read alone), and so is every later read and write of TLS, within its step's deadline
+  (sockets.py's recv_within and send_within: a TLS record is decrypted only once it is whole,
+  and one sent a byte at a time held a read for ever). Through a proxy (http_proxy for ws://,
   https_proxy for wss://, no_proxy: as websocket-client reads them) the CONNECT is ours, because
   websocket-client's reads the proxy's answer a byte at a time with no limit of size or time: here
   it is read like the handshake's answer, and only the proxy's own credentials (Proxy-Authorization
@@ -42,9 +44,7 @@ import collections
 import json
 import logging
 import os
-import select
 import socket
-import ssl
 import time
 import urllib.parse
 
@@ -60,6 +60,7 @@ from websocket._url import get_proxy_info, parse_url
 from dashboard.core.backoff import JITTER, Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.redact import scrub
+from dashboard.sources.sockets import finish_tls, send_within
 from dashboard.sources.ws_protocol import (CONNECT_TIMEOUT, DATA_OPCODES, TUNNEL, HandshakeError,
                                           ProtocolError, TooBig, TooSlow, Connection,
                                           check_answer, check_tunnel, connect_request,
@@ -245,8 +246,8 @@ def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SI
     sock, (host, port, resource) = _socket_to(url)
     try:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
-        sock.settimeout(CONNECT_TIMEOUT)
-        sock.sendall(handshake_request(url, host, port, resource, headers, key))
+        send_within(sock, handshake_request(url, host, port, resource, headers, key),
+                    time.monotonic() + CONNECT_TIMEOUT)
         head, pending = read_answer(sock, CONNECT_TIMEOUT)
         check_answer(head, key)
     except BaseException:
@@ -259,7 +260,7 @@ def _socket_to(url):
     """(a TCP connection to the URL's host, TLS for wss://, (host, port, resource)): direct, or
     through the proxy the environment names, asked with our CONNECT (bounded as the handshake's
     answer is: MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all)."""
-    # (TLS's handshake is ours, with a deadline: finish_tls.)
+    # (TLS's handshake is ours, with a deadline: _finish_tls.)
     options = sock_opt(None, {"do_handshake_on_connect": False})
     options.timeout = CONNECT_TIMEOUT
     host, port, resource, secure = parse_url(url)
@@ -271,7 +272,7 @@ def _socket_to(url):
     if not proxy_host:
         sock, where = open_socket(url, options, proxy_info(), None)
         if secure:
-            finish_tls(sock)
+            _finish_tls(sock)
         return sock, where
     addresses = socket.getaddrinfo(proxy_host, proxy_port or 80, 0, socket.SOCK_STREAM,
                                    socket.SOL_TCP)
@@ -282,38 +283,20 @@ def _socket_to(url):
         check_tunnel(*read_answer(sock, CONNECT_TIMEOUT, step=TUNNEL))
         if secure:
             sock = open_tls(sock, options.sslopt, host)
-            finish_tls(sock)
+            _finish_tls(sock)
     except BaseException:
         sock.close()
         raise
     return sock, (host, port, resource)
 
 
-def finish_tls(sock):
-    """Complete the TLS handshake of a socket wrapped without it, within CONNECT_TIMEOUT in all.
-    The socket's own timeout bounds each read alone: a server that drips its certificate a byte at
-    a time held the handshake for hours. On failure the socket is closed."""
-    deadline = time.monotonic() + CONNECT_TIMEOUT
+def _finish_tls(sock):
+    """finish_tls within CONNECT_TIMEOUT in all, its timeout a failure of the handshake's."""
     try:
-        sock.setblocking(False)
-        while True:
-            try:
-                sock.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                wanted = ([sock], [])
-            except ssl.SSLWantWriteError:
-                wanted = ([], [sock])
-            left = deadline - time.monotonic()
-            ready = select.select(*wanted, [], left) if left > 0 else ([], [], [])
-            if not (ready[0] or ready[1]):
-                raise HandshakeError("timeout", f"the TLS handshake was not done within "
-                                                f"{CONNECT_TIMEOUT:g} s")
-        sock.setblocking(True)  # (eventlet's socket stays non-blocking through settimeout alone)
-        sock.settimeout(CONNECT_TIMEOUT)
-    except BaseException:
-        sock.close()
-        raise
+        finish_tls(sock, time.monotonic() + CONNECT_TIMEOUT)
+    except socket.timeout:
+        raise HandshakeError("timeout", f"the TLS handshake was not done within "
+                                        f"{CONNECT_TIMEOUT:g} s") from None
 
 
 def proxy_secrets(environ=os.environ):

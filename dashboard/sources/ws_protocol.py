@@ -1,7 +1,8 @@
 """The WebSocket protocol as the WebSocket source speaks it (RFC 6455, the client's side): an HTTP
 proxy's CONNECT and the check of its answer, the handshake's request and the check of its answer,
 and frames read one by one from a socket, each step bounded (dashboard/sources/ws.py's docstring
-says how, and why it is not websocket-client's).
+says how, and why it is not websocket-client's). Its reads and writes are bounded in all by a
+deadline, over TLS too (dashboard/sources/sockets.py).
 """
 import base64
 import collections
@@ -11,6 +12,8 @@ import socket
 import time
 
 import websocket
+
+from dashboard.sources.sockets import recv_within, send_within
 
 CONNECT_TIMEOUT = 10.0  # each wait while connecting; the TLS handshake, and the handshake's whole answer
 MAX_HANDSHAKE_BYTES = 16 * 1024  # the answer's status line and headers (aiohttp's: about 200 bytes)
@@ -85,9 +88,8 @@ def read_answer(sock, within, clock=time.monotonic, step=HANDSHAKE):
         left = deadline - clock()
         if left <= 0:
             raise HandshakeError(prefix + "timeout", f"{what} was not whole within {within:.0f} s")
-        sock.settimeout(left)
         try:
-            chunk = sock.recv(4096)
+            chunk = recv_within(sock, 4096, deadline, clock)
         except socket.timeout:
             continue  # the next turn says the deadline passed
         if not chunk:
@@ -238,8 +240,8 @@ class Connection:
     def close(self, timeout=1):
         """Say goodbye (best effort, waiting for no answer) and close the socket."""
         try:
-            self.sock.settimeout(timeout)
-            self.sock.sendall(websocket.ABNF.create_frame(b"\x03\xe8", OP_CLOSE).format())
+            send_within(self.sock, websocket.ABNF.create_frame(b"\x03\xe8", OP_CLOSE).format(),
+                        self.clock() + timeout, self.clock)
         except OSError:
             pass
         finally:
@@ -267,9 +269,8 @@ class Connection:
             until = min(until, self.begun + self.message_deadline)
         if now >= deadline:
             raise websocket.WebSocketTimeoutException("no whole message within the timeout")
-        self.sock.settimeout(until - now)
         try:
-            chunk = self.sock.recv(READ_SIZE)
+            chunk = recv_within(self.sock, READ_SIZE, until, self.clock)
         except socket.timeout:
             return  # the next turn says which deadline passed
         if not chunk:
@@ -323,9 +324,9 @@ class Connection:
 
     def _send(self, opcode, payload=b""):
         """A frame to the server, masked as a client's must be."""
-        self.sock.settimeout(CONNECT_TIMEOUT)
         try:
-            self.sock.sendall(websocket.ABNF.create_frame(payload, opcode).format())
-        except OSError as exc:
+            send_within(self.sock, websocket.ABNF.create_frame(payload, opcode).format(),
+                        self.clock() + CONNECT_TIMEOUT, self.clock)
+        except OSError as exc:  # socket.timeout among them
             raise websocket.WebSocketConnectionClosedException(
                 f"could not send to the server ({type(exc).__name__})") from None
