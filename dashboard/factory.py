@@ -398,6 +398,9 @@ def _logtail(settings, labs, relay, visibility):
     def follow(message=None):
         if not relay.note_activity(request.sid):  # its session ended: disconnected
             return {"ok": False, "code": "session_ended", "error": SESSION_ENDED}
+        why = relay.refusal(unknown_too=True)
+        if why:  # a web process less strict than its ingest process (live/cluster.py)
+            return {"ok": False, "code": "access_mismatch", "error": why}
         return tail.follow(request.sid, message)
 
     socketio.on_event("log_follow", follow)
@@ -533,10 +536,15 @@ def _replica(settings, state, relay, meta, services):
             services().store, _ = _open_store(settings, state, name == "simulated.sqlite3",
                                               writer=False)
 
-    return cluster.Replica(cluster.connect(settings["message_queue"]),
-                           cluster.Keys(settings["redis_prefix"]), state, relay, meta,
-                           socketio.sleep, on_snapshot=follow_store_file,
-                           access=settings["access"])
+    replica = cluster.Replica(cluster.connect(settings["message_queue"]),
+                              cluster.Keys(settings["redis_prefix"]), state, relay, meta,
+                              socketio.sleep, on_snapshot=follow_store_file,
+                              access=settings["access"])
+    # Socket.IO serves no one while the ingest process is known to be stricter; until its access
+    # is known, clients connect and wait (no model is loaded), and only the log tail is refused.
+    relay.refusal = lambda unknown_too=False: (replica.access_problem
+                                               if replica.mismatch or unknown_too else None)
+    return replica
 
 
 def start_background_tasks(app):

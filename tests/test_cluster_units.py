@@ -4,6 +4,7 @@ middle of a batch, an ingest restart in a quiet lab, a second ingest process, a 
 fill yet, changes dropped while Redis is away)."""
 import datetime as dt
 import json
+import types
 
 import pytest
 
@@ -49,9 +50,9 @@ def still():
 class Ingest:
     """A model and its ModelPublisher, as in the ingest process."""
 
-    def __init__(self, url, keys, epoch, max_pending=20000):
+    def __init__(self, url, keys, epoch, max_pending=20000, **meta):
         self.state = LabState()
-        self.publisher = ModelPublisher(connect(url), keys, self.state, Meta(epoch=epoch), epoch,
+        self.publisher = ModelPublisher(connect(url), keys, self.state, Meta(epoch=epoch, **meta), epoch,
                                         sleep=lambda s: None, emit=lambda *a: None,
                                         health_fn=lambda: {"degraded": []},
                                         max_pending=max_pending, clock=still)
@@ -64,13 +65,18 @@ class Ingest:
 class Web:
     """A model copy, its Relay (recording what it would send) and its Replica."""
 
-    def __init__(self, url, keys):
+    def __init__(self, url, keys, access=None):
         self.state = LabState()
         self.sio = RecordingSocketIO()
-        self.meta = Meta(epoch=None)
+        self.meta = Meta(epoch=None, access=access)
         self.relay = Relay(self.sio, self.state, self.meta)
+        self.disconnected = []  # (the server, given after the relay is made: it asks nothing of it)
+        self.sio.server = types.SimpleNamespace(
+            disconnect=lambda sid, namespace, ignore_queue: self.disconnected.append(sid))
         self.replica = Replica(connect(url), keys, self.state, self.relay, self.meta,
-                               sleep=lambda s: None, block_ms=10, clock=still)
+                               sleep=lambda s: None, block_ms=10, clock=still, access=access)
+        self.relay.refusal = lambda unknown_too=False: (  # as the app wires it
+            self.replica.access_problem if self.replica.mismatch or unknown_too else None)
 
     def follow(self, rounds=5):
         return [self.replica.follow_once() for _ in range(rounds)]
@@ -247,3 +253,62 @@ def test_a_second_ingest_process_waits_while_the_first_one_publishes(redis_url, 
     web.replica.last_check = float("-inf")
     web.follow()
     assert web.relay.epoch == "e2" and web.state.snapshot() == second.state.snapshot()
+
+
+def test_a_web_process_serves_no_one_until_it_knows_it_is_as_strict_as_the_ingest_process(
+        redis_url, keys):
+    """A web process of access `open` or `lava` serves nothing before it has read the ingest
+    process's access (the store's history is there before any model); then as the comparison says:
+    an ingest process as strict or less lets it serve, a stricter one (or one that does not say,
+    taken as `login`) does not, and its snapshot is not even read again (only the heartbeat, every
+    second, until that changes)."""
+    web = Web(redis_url, keys, access="open")
+    assert "not known yet" in web.replica.access_problem  # REST answers 503, the log tail refuses
+    assert "not known yet" in web.relay.refusal(unknown_too=True)
+    assert web.relay.refusal() is None  # clients may connect and wait: there is no model to send
+    ingest = Ingest(redis_url, keys, "e1", access="lava")
+    ingest.apply(0, 10)
+    ingest.publisher.publish_once()
+    web.follow()
+    assert "access is open, the ingest process's is lava" in web.replica.access_problem
+    assert web.replica.mismatch and web.replica.snapshots == 0 and not web.state.devices
+    assert web.replica.degraded() == ["access"] and web.meta["access"] == "open"
+    reads = []
+    web.replica._load_snapshot = lambda reason: reads.append(reason)
+    web.follow(rounds=5)
+    assert reads == []  # the mismatch is not a reason to fetch the whole model twice a second
+    # A `login` web process under an ingest process whose meta has no access: taken as login.
+    silent = Web(redis_url, Keys("units-silent"), access="login")
+    assert silent.replica.access_problem is None  # nothing is stricter than login
+    assert silent.replica._access_differs({}) is False
+    lava_web = Web(redis_url, keys, access="lava")
+    assert lava_web.replica._access_differs({"access": "login"})
+    assert lava_web.replica._access_differs({}) and "is unknown" in lava_web.replica.access_problem
+    assert not lava_web.replica._access_differs({"access": "lava"})
+    assert lava_web.replica.access_problem is None and lava_web.relay.refusal() is None
+
+
+def test_an_ingest_process_that_restarts_stricter_takes_the_model_and_the_clients_away(
+        redis_url, keys):
+    """An open web process followed an open ingest process, with a model and a client; the ingest
+    process restarts as `lava`: the web process drops the model, tells its clients why and
+    disconnects them, and refuses Socket.IO (relay.refusal) until that changes."""
+    first = Ingest(redis_url, keys, "e1", access="open")
+    first.apply(0, 10)
+    first.publisher.publish_once()
+    web = Web(redis_url, keys, access="open")
+    web.follow()
+    assert web.replica.access_problem is None and web.state.devices and web.relay.epoch == "e1"
+    web.relay.clients["sid-1"] = "group"
+    first.publisher.close()
+    second = Ingest(redis_url, keys, "e2", access="lava")
+    second.state.restore(first.state.dump())
+    second.publisher.publish_once()
+    web.replica.last_check = float("-inf")
+    web.follow()
+    assert web.replica.mismatch and not web.state.devices and web.relay.epoch is None
+    assert web.disconnected == ["sid-1"]
+    told = [data for event, data, to in web.sio.sent if event == "refused" and to == "sid-1"]
+    assert told and told[0]["code"] == "access_mismatch"
+    assert any(event == "resync" for event, *_ in web.sio.sent)
+    assert "the ingest process's is lava" in web.relay.refusal()

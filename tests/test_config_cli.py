@@ -40,7 +40,7 @@ def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path)
 
 def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):
     # A typo in --lava-token-file, or a forgotten --lava-url: the dashboard says so at start.
-    from tests.helpers import AppProcess, TestPublisher
+    from tests.helpers import AppProcess, TestPublisher, wait_until
 
     publisher = TestPublisher()
     app = AppProcess("--zmq", publisher.endpoint, "--lava-token-file", str(tmp_path / "no-such"),
@@ -49,7 +49,8 @@ def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):
         text = app.log_text()
         assert (f"a LAVA token is given (--lava-token-file {tmp_path / 'no-such'}) without "
                 f"--lava-url: it is not read" in text), text[-2000:]
-        assert app.json("/healthz")["ok"] is True  # and it runs on
+        # And it runs on: its source connects (/healthz is degraded while it is connecting).
+        wait_until(lambda: app.json("/healthz")["ok"] is True, what="the app running, connected")
     finally:
         app.stop()
         publisher.close()

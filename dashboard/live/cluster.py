@@ -32,6 +32,7 @@ import time
 from dashboard.core.backoff import Backoff
 from dashboard.core.clusterwire import (Malformed, parse_batch, parse_claim, parse_heartbeat,
                                         parse_snapshot)
+from dashboard.core.state import LabState
 from dashboard.live.health import RateLimitedLog
 
 log = logging.getLogger("dashboard.live.cluster")
@@ -46,6 +47,8 @@ OWN_META = ("epoch", "access")
 # Who sees less, higher (core.visibility's modes): a web process may be as strict as the ingest
 # process or stricter, never less.
 ACCESS_RANK = {"open": 0, "lava": 1, "login": 2}
+UNKNOWN_ACCESS = ("the ingest process's access is not known yet (no heartbeat or snapshot read): "
+                  "this web process serves nothing until it is")
 MALFORMED_LOG_EVERY = 30.0  # seconds between two warnings about Redis data of the wrong shape
 
 
@@ -320,7 +323,11 @@ class Replica:
         # more than the ingest process's would (a web process started without the --lava-url the
         # ingest process has is `open`) loads no model and serves nothing but why (access_problem).
         self.access = access
-        self.access_problem = None
+        # Until the ingest process's access is read, one that may be stricter is not served (a
+        # store's history is there before any model is).
+        self.access_problem = (UNKNOWN_ACCESS if access is not None
+                               and ACCESS_RANK.get(access, 0) < ACCESS_RANK["login"] else None)
+        self.mismatch = False  # the ingest process's access was read, and is stricter
         self.keys = keys
         self.state = state
         self.relay = relay
@@ -374,6 +381,8 @@ class Replica:
         if not self.connected:
             log.info("Redis: connected; following the ingest process")
         self.connected, self.error = True, None
+        if self.mismatch:  # no model to load until the heartbeat says otherwise
+            return 1.0
         if self.epoch is None and not self._load_snapshot(Problem("start", "start")):
             return 0.5  # nothing published yet: the ingest process is not up
         if self.waiting:
@@ -507,25 +516,32 @@ class Replica:
 
     def _access_differs(self, ingest_meta):
         """Whether this process's access lets a viewer see more than the ingest process's (said in
-        /healthz, the log and to clients; then this process loads no model and its outputs
-        answer 503: web/api.py). An ingest process's meta without its access is taken as the
-        strictest."""
+        /healthz, the log and to clients; then this process drops its model, loads none, refuses
+        Socket.IO and answers 503 elsewhere: web/auth.py). An ingest process's meta without its
+        access is taken as `login`."""
         if self.access is None:
             return False
         theirs = ingest_meta.get("access") if isinstance(ingest_meta, dict) else None
-        if ACCESS_RANK.get(self.access, 0) >= ACCESS_RANK.get(theirs, len(ACCESS_RANK)):
-            if self.access_problem is not None:
+        if ACCESS_RANK.get(self.access, 0) >= ACCESS_RANK.get(theirs, ACCESS_RANK["login"]):
+            if self.mismatch:
                 log.info("access: this process's (%s) is now as strict as the ingest process's",
                          self.access)
-            self.access_problem = None
+            self.access_problem, self.mismatch = None, False
             return False
         theirs = theirs if theirs in ACCESS_RANK else "unknown"
         self.access_problem = (f"this web process's access is {self.access}, the ingest "
                                f"process's is {theirs}: it would show viewers what LAVA does not "
                                f"show them, so it serves nothing; give it the ingest process's "
                                f"--lava-url (and --access), as docs/deployment.md says")
+        self.mismatch = True
         self.log.warning("access", "%s", self.access_problem)
         self._set_cluster_status(self.access_problem)
+        if self.epoch is not None:  # a model loaded before (an ingest process restarted stricter)
+            self.state.restore(LabState().dump())
+            self.epoch, self.entry = None, "0-0"
+            self.meta.update({"epoch": None}, notify=False)
+            self.relay.replace_model("access")
+            self.relay.end_all(self.access_problem)
         return True
 
     def _bad_snapshot(self, why):

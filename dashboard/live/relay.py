@@ -169,6 +169,10 @@ class Relay:
         # filter or None, the id of the session it came from or None), or raises
         # ConnectionRefusedError. None: everyone sees everything.
         self.identify = identify
+        # Why this process serves no one now (a web process less strict than its ingest process:
+        # factory._replica sets it; `unknown_too`: or whose ingest process's access is not known
+        # yet), or None.
+        self.refusal = lambda unknown_too=False: None
         self.visibility = visibility if visibility is not None else Visibility()
         # sid → (Viewer, wall filter, lease): the lease is the id of the session the client came
         # from, or an object whose alive() says whether it may stay (web.auth.TokenLease: a
@@ -221,6 +225,10 @@ class Relay:
     # -- Socket.IO handlers ----------------------------------------------------------------
     def on_connect(self, auth=None):
         """Who is this? (login mode, a revoked wall link: refused, with why.)"""
+        why = self.refusal()
+        if why:  # a web process less strict than its ingest process (live/cluster.py)
+            self.refused += 1
+            raise ConnectionRefusedError(why, {"code": "access_mismatch"})
         if self.identify is None:
             return True
         try:
@@ -236,6 +244,9 @@ class Relay:
         sid = request.sid
         if not self.note_activity(sid):
             return {"ok": False, "code": "session_ended", "error": SESSION_ENDED}
+        why = self.refusal()
+        if why:
+            return {"ok": False, "code": "access_mismatch", "error": why}
         raw = message.get("filter") if isinstance(message, dict) else message
         viewer, wall = self.viewer_of(sid)
         if wall is not None:
@@ -552,6 +563,13 @@ class Relay:
                 # Let the clients' writers put this batch on the wire: that is most of its cost.
                 self.socketio.sleep(0)
                 self.adaptive.observe(self.cpu_clock() - cpu)
+
+    def end_all(self, why):
+        """Disconnect every client, saying why (their log tails end with them); new connections
+        are refused while `refusal` says why."""
+        for sid in set(self.clients) | set(self.viewers):
+            self._emit("refused", {"code": "access_mismatch", "error": why}, to=sid)
+            self.socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
 
     def replace_model(self, reason):
         """The model was replaced (a web process took a new snapshot, of a new epoch in the meta):

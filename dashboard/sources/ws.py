@@ -282,6 +282,7 @@ def _socket_to(url):
         sock.sendall(connect_request(host, port, auth))
         check_tunnel(*read_answer(sock, CONNECT_TIMEOUT, step=TUNNEL))
         if secure:
+            sock.settimeout(CONNECT_TIMEOUT)  # each wait of TLS's handshake (read_answer left less)
             sock = open_tls(sock, options.sslopt, host)
             _finish_tls(sock)
     except BaseException:
