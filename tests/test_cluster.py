@@ -171,6 +171,12 @@ def test_a_web_process_waits_for_ingest_then_every_client_gets_every_change(clus
     body = wait_until(lambda: (b := health(cluster.webs[0]))["degraded"] == ["ingest"] and b,
                       what="the web process saying the ingest process is missing")
     assert body["status"] == "degraded" and body["cluster"]["redis"] == "connected"
+    # Until it has read the ingest process's access, its outputs (the shared store's history
+    # among them) answer 503; the page itself loads.
+    assert "not known yet" in body["cluster"]["access_problem"]
+    status, _, answer = cluster.webs[0].get("/api/v1/events")
+    assert status == 503 and answer["code"] == "access_mismatch"
+    assert cluster.webs[0].get("/")[0] == 200
     # A client of a web process that has no model yet is told to retry, not given an empty lab.
     early = LiveView(cluster.webs[0].url)
     cluster.views.append(early)
@@ -191,6 +197,7 @@ def test_a_web_process_waits_for_ingest_then_every_client_gets_every_change(clus
     # Every web serves the same numbers, and the same history (the store the ingest writes).
     for web in cluster.webs:
         assert web.json("/api/v1/state") == model
+        assert health(web)["cluster"]["access_problem"] is None  # both open
         # (the heartbeat, once a second, may still carry the ingest's source as connecting)
         body = wait_until(lambda: (b := health(web))["status"] == "ok" and b, what="healthy")
         assert body["cluster"]["epoch"] == model_epoch(cluster) and body["cluster"]["lag"] == 0

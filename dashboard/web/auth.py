@@ -549,8 +549,11 @@ def gate():
     wall link's token in the address is exchanged for a cookie first. A wall link's screen reads
     no REST, feed, export or metrics output but WALL_PATHS, in any mode."""
     replica = services().replica
-    if replica is not None and replica.access_problem and not request.path.startswith(OPEN_PATHS):
+    if replica is not None and replica.access_problem and not request.path.startswith(OPEN_PATHS) \
+            and (replica.mismatch or request.path != "/"):
         # A web process less strict than its ingest process (live/cluster.py): nothing but why.
+        # (While the ingest process's access is not known yet, the page itself, which holds no
+        # data, loads and waits: its Socket.IO is sent no model until then.)
         return error_body(503, replica.access_problem, "access_mismatch")
     if request.path == "/" and request.args.get("link"):
         return _exchange_wall_link(request.args["link"])
