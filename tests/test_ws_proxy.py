@@ -327,6 +327,49 @@ def test_a_tls_handshake_that_drips_is_given_up_at_the_deadline(proxies, proxy_e
         server.close()
 
 
+def test_tls_through_a_slow_proxy_gets_its_own_time(proxy_env, monkeypatch, tmp_path):
+    """A proxy whose answer to CONNECT ends late, then a TLS server slow to say hello: the TLS
+    handshake has CONNECT_TIMEOUT of its own (3 s here), each wait included. It once inherited the
+    socket's timeout as the proxy's answer left it (what was left of that deadline: about 1 s here),
+    and failed as "not done within 3 s" after 1."""
+    monkeypatch.setattr(ws, "CONNECT_TIMEOUT", 3.0)
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def proxy_then_tls():
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n")
+            time.sleep(2.0)  # the answer's end comes 2 s of the 3 in, its last read begun then
+            conn.sendall(b"Via: slow\r\n")
+            time.sleep(0.05)
+            conn.sendall(b"\r\n")
+            time.sleep(1.5)  # then the server's hello, 1.5 s later
+            with context.wrap_socket(conn, server_side=True):
+                done.wait(10)
+
+    server = threading.Thread(target=proxy_then_tls, daemon=True)
+    server.start()
+    proxy_env(https_proxy=f"http://127.0.0.1:{port}", WEBSOCKET_CLIENT_CA_BUNDLE=str(cert))
+    started = time.monotonic()
+    try:
+        sock, where = ws._socket_to(f"wss://127.0.0.1:{port}/ws/")
+        sock.close()
+    finally:
+        done.set()
+        listener.close()
+        server.join(10)
+    assert where[:2] == ("127.0.0.1", port) and 3.4 < time.monotonic() - started < 3 + 3
+
+
 def test_proxy_secrets_are_every_form_of_the_password():
     environ = {"https_proxy": "http://bob:p%40ss-w0rd@proxy.example:3128",
                "HTTP_PROXY": "http://proxy.example:3128", "http_proxy": ""}
