@@ -540,10 +540,7 @@ def _replica(settings, state, relay, meta, services):
                               cluster.Keys(settings["redis_prefix"]), state, relay, meta,
                               socketio.sleep, on_snapshot=follow_store_file,
                               access=settings["access"])
-    # Socket.IO serves no one while the ingest process is known to be stricter; until its access
-    # is known, clients connect and wait (no model is loaded), and only the log tail is refused.
-    relay.refusal = lambda unknown_too=False: (replica.access_problem
-                                               if replica.mismatch or unknown_too else None)
+    relay.refusal = replica.refusal
     return replica
 
 

@@ -75,8 +75,7 @@ class Web:
             disconnect=lambda sid, namespace, ignore_queue: self.disconnected.append(sid))
         self.replica = Replica(connect(url), keys, self.state, self.relay, self.meta,
                                sleep=lambda s: None, block_ms=10, clock=still, access=access)
-        self.relay.refusal = lambda unknown_too=False: (  # as the app wires it
-            self.replica.access_problem if self.replica.mismatch or unknown_too else None)
+        self.relay.refusal = self.replica.refusal  # as the app wires it
 
     def follow(self, rounds=5):
         return [self.replica.follow_once() for _ in range(rounds)]

@@ -514,6 +514,12 @@ class Replica:
                 "loaded the model's snapshot (%s): epoch %s, seq %d", reason, self.epoch, self.state.seq)
         return True
 
+    def refusal(self, unknown_too=False):
+        """Why Socket.IO serves no one (Relay.refusal): while the ingest process is known to be
+        stricter; `unknown_too`: or while its access is not known yet (the log tail: clients may
+        connect and wait before, for no model is loaded). None: served."""
+        return self.access_problem if self.mismatch or unknown_too else None
+
     def _access_differs(self, ingest_meta):
         """Whether this process's access lets a viewer see more than the ingest process's (said in
         /healthz, the log and to clients; then this process drops its model, loads none, refuses

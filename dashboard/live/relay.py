@@ -169,9 +169,7 @@ class Relay:
         # filter or None, the id of the session it came from or None), or raises
         # ConnectionRefusedError. None: everyone sees everything.
         self.identify = identify
-        # Why this process serves no one now (a web process less strict than its ingest process:
-        # factory._replica sets it; `unknown_too`: or whose ingest process's access is not known
-        # yet), or None.
+        # Why this process serves no one now, or None: a web process's is its Replica.refusal.
         self.refusal = lambda unknown_too=False: None
         self.visibility = visibility if visibility is not None else Visibility()
         # sid → (Viewer, wall filter, lease): the lease is the id of the session the client came
