@@ -313,6 +313,51 @@ def test_a_job_made_private_is_not_replayed_as_it_was_by_a_catch_up(lab):
         client.disconnect()
 
 
+def test_a_correction_of_a_private_jobs_hidden_fields_tells_no_one_who_may_not_see_it(lab):
+    # LAVA changes a private job's description: the reconciliation corrects it. Its submitter sees
+    # the correction; an anonymous viewer is told nothing of it: no change, no new `updated`, no
+    # step in the job's path, no row in the events, the feed or the export.
+    lava, publisher, start = lab
+    app = start("--reconcile-interval", "1")
+    publish_private_jobs(publisher)
+    view = LiveView(app.url, {"kinds": ["job", "device"]}).connect()
+
+    def corrections():
+        return sum(step["correction"] for step in get(app, "/api/v1/jobs/901", ALICE).json()["path"])
+
+    def settled(health):
+        """Every change before it has reached the view once this device event has."""
+        publisher.send(frames("device", {"device": "qemu-01", "state": "Idle", "health": health}))
+        wait_until(lambda: view.objects["device"].get("qemu-01", {}).get("health") == health,
+                   timeout=10, what=f"the marker {health}")
+    try:
+        # The event's times are not LAVA's: the first reconciliation corrects them, which anyone
+        # may see.
+        wait_until(lambda: corrections() == 1, timeout=20, what="the times corrected")
+        settled("Maintenance")
+        assert view.objects["job"][901]["visibility"] == "private"
+        assert view.objects["job"][901]["hidden"] is True
+        before = get(app, "/api/v1/jobs/901").json()
+        assert [step["correction"] for step in before["path"]] == [False, True], before
+        mine = len([c for c in view.received if c["id"] == 901])
+        lava.job(901)["description"] = "SECRET-PERSONAL-901-CHANGED"
+        wait_until(lambda: corrections() == 2, timeout=20,
+                   what="the correction, as its submitter sees it")
+        settled("Good")
+        assert len([c for c in view.received if c["id"] == 901]) == mine, \
+            [c for c in view.received if c["id"] == 901]
+        after = get(app, "/api/v1/jobs/901").json()
+        assert after["job"] == before["job"] and after["path"] == before["path"], (before, after)
+        # The first correction is shown as a private job's is; the second not at all.
+        for path in ("/api/v1/events?job=901&kind=correction", "/export/events.json?job=901&kind=correction"):
+            text = get(app, path).text
+            assert text.count('"correction"') == 1, (path, text[:3000])
+        mine = get(app, "/api/v1/events?job=901&kind=correction", ALICE).json()["events"]
+        assert len(mine) == 2 and "SECRET-PERSONAL-901-CHANGED" in json.dumps(mine), mine
+    finally:
+        view.close()
+
+
 def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):
     lava, publisher, start = lab
     app = start("--access", "login")

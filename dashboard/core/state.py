@@ -11,6 +11,7 @@ import dataclasses
 
 from dashboard.core import jsontext
 from dashboard.core.events import Event, job_id as valid_job_id
+from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
 _TOUCH_KEY = {"device": ("device", "device"), "testjob": ("job", "job"),
@@ -285,7 +286,10 @@ class LabState:
         new.update({k: d[k] for k in JOB_FIELDS if k in d})
         if new.get("submitter") is None:
             new["submitter"] = event.username
-        new["updated"] = when
+        # When what anyone may see of it last changed: a change of a hidden field alone (a
+        # correction of a private job's description) must not tell those who may not see it that
+        # something hidden changed, and when (core.visibility).
+        new["updated"] = when if prev is None or _shown_differs(prev, new) else prev.get("updated", when)
         self.jobs[job_id] = new
         self._emit("job", job_id, new, prev)
         old_device = prev["device"] if prev else None
@@ -556,6 +560,11 @@ class LabState:
                 "jobs": pick("job", self.jobs.values()),
                 "workers": pick("worker", self.workers.values()),
                 "events": pick("event", self.recent_events)}
+
+
+def _shown_differs(prev, new):
+    """Whether a job's change alters what a viewer who may not see the job is shown of it."""
+    return any(prev.get(f) != new.get(f) for f in SHOWN_OF_A_PRIVATE_JOB if f != "updated")
 
 
 def _correction_context(data):

@@ -191,11 +191,22 @@ def view_row(viewer, row, jobs, visibility, lab=""):
     job = dict(_job_of(jobs, row["job"], lab))
     if may_see_job(viewer, job, visibility):
         return row
-    if row["kind"] not in ("testjob", "job", "correction"):
-        return None  # a test-shell message, or any other message of the job
+    if row["kind"] not in ("testjob", "job", "correction") or corrects_only_hidden(row):
+        return None  # a test-shell message, any other message of the job, or a hidden correction
     out = dict(row, submitter=None, username=None, data={HIDDEN: True}, frames=[])
     out[HIDDEN] = True
     return out
+
+
+def corrects_only_hidden(row):
+    """Whether a stored row is a reconciliation's correction of a job that changed only what a
+    viewer who may not see the job is not shown (its description, submitter, priority): such a
+    viewer is told nothing of it, not even that it happened, and when."""
+    data = row.get("data")
+    fields = data.get("fields") if row.get("kind") == "correction" and isinstance(data, dict) \
+        and data.get("object") == "job" else None
+    return isinstance(fields, dict) and bool(fields) \
+        and not any(f in SHOWN_OF_A_PRIVATE_JOB or f == "exists" for f in fields)
 
 
 def filter_sees(viewer_filter_matches, viewer, kind, obj, jobs, visibility):

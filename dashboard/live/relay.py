@@ -129,6 +129,9 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
             # Shown then, hidden now (Redactions): dropped whatever the hidden fields said.
             hidden_since = (change.kind == "job" and prev is not then and then is not None
                             and may_see_job(viewer, then, redactions.visibility))
+            if (data is not change.data and prev is not then and data == prev
+                    and not hidden_since):
+                continue  # a hidden field's change alone: not a word of it to this viewer
         if data is not None and flt.matches(change.kind, data):
             item = {"seq": change.seq, "kind": change.kind, "id": change.id, "data": data}
             if change.lab:

@@ -16,7 +16,7 @@ from dashboard.core.state import CORRECTION_KIND
 from dashboard.web import params, reports
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import lab_name, model, services, store_of_request
-from dashboard.core.visibility import redact_job
+from dashboard.core.visibility import corrects_only_hidden, redact_job
 from dashboard.web.auth import viewing
 from dashboard.web.paging import visible_page
 from dashboard.web.protocol import public_event, public_kind, stored_kind
@@ -174,7 +174,7 @@ def job(job_id):
         steps = store.events({"job": job_id, "kind": JOB}, limit=PAGE_MAX, newest_first=False,
                              corrections=True)
         if not visible:  # what LAVA's device pages show of it, and no messages
-            return steps, [], 0
+            return [r for r in steps if not corrects_only_hidden(r)], [], 0
         rows = store.events({"job": job_id}, limit=PAGE_MAX, exclude_kinds=NOT_MESSAGES)
         total = len(rows) if len(rows) < PAGE_MAX else store.count({"job": job_id}, NOT_MESSAGES)
         return steps, rows[::-1], total

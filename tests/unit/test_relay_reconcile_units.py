@@ -1,5 +1,6 @@
 """Unit checks of safety nets that integration tests cannot provoke on demand: a dropped backlog,
 the reconcile backoff, the bounds of catch-up and of following another process's numbers."""
+import dataclasses
 import threading
 
 import pytest
@@ -258,3 +259,18 @@ def test_a_catch_up_shows_a_job_as_lava_shows_it_now_not_as_it_was_then():
     del state.jobs[960]
     shown = select(everything, missed, ANONYMOUS, relay._redactions())
     assert all(c["data"].get("hidden") for c in shown)
+    # A change of what is hidden alone (its description) is not told to who may not see the job:
+    # redacted, it is the job as they hold it already. Whoever sees all is told.
+    state.jobs[960] = dict(missed[-1].data)
+    event = _job_event("u4", 960, "Running")
+    hidden_only = state.apply(dataclasses.replace(
+        event, data=dict(event.data, description="rebooted with new creds", priority=90)))
+    assert [c.data["description"] for c in hidden_only] == ["rebooted with new creds"]
+    for flt in (everything, parse_filter({"devices": ["d1"]})):
+        assert select(flt, hidden_only, ANONYMOUS, relay._redactions()) == []
+        assert select(flt, hidden_only, Viewer(username="x", sees_all=True),
+                      relay._redactions())[0]["data"]["description"] == "rebooted with new creds"
+    # Its next change of what anyone may see is told, as before.
+    shown = select(everything, state.apply(_job_event("u5", 960, "Canceling")), ANONYMOUS,
+                   relay._redactions())
+    assert [c["data"]["state"] for c in shown] == ["Canceling"] and shown[0]["data"]["hidden"]

@@ -118,6 +118,21 @@ def test_finished_job_releases_its_device_even_without_device_event():
         ("job", "d1"), ("device", None)]
 
 
+def test_a_jobs_updated_follows_what_anyone_may_see_of_it():
+    # `updated` is shown of a private job (core.visibility): a change of a hidden field alone must
+    # leave it, or it would tell that something hidden changed, and when.
+    state = LabState()
+    job = {"job": 7, "state": "Running", "health": "Unknown", "description": "a", "submitter": "s"}
+    state.apply(event("testjob", job, "u1", when="2026-11-27T10:00:00"))
+    first = state.jobs[7]["updated"]
+    changes = state.apply(event("testjob", dict(job, description="b", priority=90), "u2",
+                                when="2026-11-27T10:05:00"))
+    assert changes[0].data["description"] == "b" and changes[0].data["updated"] == first
+    state.apply(event("testjob", dict(job, health="Complete", state="Finished"), "u3",
+                      when="2026-11-27T10:09:00"))
+    assert state.jobs[7]["updated"] > first and state.jobs[7]["updated"].startswith("2026-11-27T10:09")
+
+
 def test_idle_device_event_naming_old_job_does_not_hold_it():
     state = LabState()
     state.apply(event("device", {"device": "d1", "state": "Running", "health": "Good", "job": 3}, "u1"))

@@ -66,6 +66,28 @@ def test_stored_rows_of_a_hidden_job():
     assert view.rows([state_row]) and view.rows([state_row], by_submitter=True) == []
 
 
+@pytest.mark.parametrize("fields, told", [
+    ({"description": ["a", "b"]}, False),  # hidden fields alone: not even that it happened
+    ({"description": ["a", "b"], "submitter": ["x", "y"], "priority": [1, 2]}, False),
+    ({"description": ["a", "b"], "state": ["Running", "Finished"]}, True),  # shown redacted
+    ({"exists": [True, False]}, True),
+    ({}, True),
+])
+def test_a_correction_of_a_hidden_job_is_told_only_when_it_changed_what_is_shown(fields, told):
+    jobs = {7: dict(JOB, visibility=PRIVATE)}
+    row = {"id": 2, "kind": "correction", "job": 7, "submitter": "alice", "username": None,
+           "state": "Running", "frames": [], "data": {"object": "job", "id": 7, "fields": fields,
+                                                      "message": "corrected job 7 description"}}
+    shown = view_row(ANONYMOUS, row, jobs, Visibility())
+    assert (shown is not None) is told
+    if told:
+        assert shown["hidden"] is True and "alice" not in str(shown) and "description" not in str(shown)
+    assert view_row(ANONYMOUS, row, {7: dict(JOB, visibility=PUBLIC)}, Visibility()) is row
+    # A device's correction that names the job is a device's: it says no more than a device page.
+    device_row = dict(row, data=dict(row["data"], object="device"))
+    assert view_row(ANONYMOUS, device_row, jobs, Visibility()) is not None
+
+
 def test_a_snapshot_as_a_wall_sees_it_limited_to_its_filter():
     snapshot = {"seq": 3, "devices": [{"hostname": "a", "device_type": "qemu"},
                                       {"hostname": "b", "device_type": "bbb"}],
