@@ -13,6 +13,7 @@ import http.client
 import io
 import json
 import socket
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -22,7 +23,7 @@ import xmlrpc.client
 from dashboard.core import records as snapshot
 from dashboard.core.limits import MAX_DEPTH, too_deep
 from dashboard.core.redact import redact
-from dashboard.sources.sockets import finish_tls, recv_within
+from dashboard.sources.sockets import finish_tls, recv_within, send_within
 
 API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")
@@ -102,7 +103,8 @@ class _DeadlineSocket:
 
 class _Deadline:
     """An http.client connection of one exchange: connecting waits at most what is left of the
-    deadline, and its answers are read through _DeadlineSocket."""
+    deadline, its request is sent by the deadline, and its answers are read through
+    _DeadlineSocket."""
 
     def __init__(self, host, *, deadline, timeout=None, **kwargs):
         self.deadline, self.read_timeout = deadline, timeout
@@ -110,9 +112,36 @@ class _Deadline:
         super().__init__(host, timeout=min(timeout, left) if timeout else left, **kwargs)
         self.response_class = self._answer
 
+    def send(self, data):
+        """http.client's, bytes sent by the deadline in all, else DeadlinePassed (the socket's own
+        sendall, over TLS under the hubs, bounds each wait alone: a LAVA, or a proxy, that read
+        the request slowly held it for ever). A file or an iterable goes as http.client sends it."""
+        if self.sock is None and self.auto_open:
+            self.connect()
+        if self.sock is None or not _bytes_like(data):  # NotConnected; a file, an iterable
+            return super().send(data)
+        sys.audit("http.client.send", self, data)
+        timeout = self.sock.gettimeout()
+        try:
+            send_within(self.sock, data, self.deadline)
+        except socket.timeout:
+            raise DeadlinePassed() from None
+        if not hasattr(self.sock, "pending"):
+            # A plain socket's timeout, kept: a tunnel's TLS handshake, after this CONNECT, takes
+            # the limit of each of its waits from it. (A TLS socket is read only by recv_within.)
+            self.sock.settimeout(timeout)
+
     def _answer(self, sock, *args, **kwargs):
         return http.client.HTTPResponse(_DeadlineSocket(sock, self.deadline, self.read_timeout),
                                         *args, **kwargs)
+
+
+def _bytes_like(data):
+    try:
+        memoryview(data)
+    except TypeError:
+        return False
+    return True
 
 
 class _DeadlineHTTP(_Deadline, http.client.HTTPConnection):

@@ -7,10 +7,17 @@ seconds held a handshake or a read for as long as it liked, and the deadlines ch
 reads never came. So a TLS socket is made non-blocking and waited on, for what is left of the
 deadline. (A plain socket's recv takes whatever has come: its timeout bounds it.)
 """
+import math
 import selectors
 import socket
 import ssl
 import time
+
+# How long a send that said 0 with the socket writable waits for TLS's read before it is tried
+# again (_MaybeWantRead): the send buffer, full at the send, may have drained before the check,
+# and then nothing comes to read. Short, for that case; long enough that a real read TLS wants
+# does not spin the hub.
+SEND_RETRY = 0.05
 
 
 def recv_within(sock, size, deadline, clock=time.monotonic):
@@ -41,15 +48,22 @@ def send_within(sock, data, deadline, clock=time.monotonic):
         view = view[_nonblocking(sock, lambda: _send(sock, view), deadline, clock):]
 
 
+class _MaybeWantRead(ssl.SSLWantReadError):
+    """gevent's send said 0 and the socket can take bytes: TLS must read first (a renegotiation's),
+    or the send buffer, full at the send, drained before the check. Waited on for SEND_RETRY at
+    most, then the send is tried again."""
+
+
 def _send(sock, data):
     """sock.send, which says what it waits for by SSLWant*Error whatever the hub. (gevent's says 0
-    for both: when the socket can take bytes, TLS must read first, a renegotiation's. Waiting for
-    writing then would spin, the hub held, until the deadline.)"""
+    for both: when the socket can take bytes, TLS must read first, a renegotiation's, or the
+    buffer drained meanwhile. Waiting for writing then would spin, the hub held, until the
+    deadline; waiting for reading alone, until the deadline for a read that never comes.)"""
     sent = sock.send(data)
     if sent:
         return sent
     if _ready(sock, selectors.EVENT_WRITE, 0):
-        raise ssl.SSLWantReadError()
+        raise _MaybeWantRead()
     raise ssl.SSLWantWriteError()
 
 
@@ -69,12 +83,15 @@ def finish_tls(sock, deadline, clock=time.monotonic):
 
 def _nonblocking(sock, step, deadline, clock, wait=None):
     """step() on the socket made non-blocking, tried again whenever TLS must read or write first,
-    once the socket can: each wait at most `wait` seconds, all by `deadline`, else
-    socket.timeout."""
+    once the socket can (or, after a _MaybeWantRead, SEND_RETRY later): each wait at most `wait`
+    seconds, all by `deadline`, else socket.timeout."""
     sock.setblocking(False)
     while True:
+        retry = math.inf
         try:
             return step()
+        except _MaybeWantRead:
+            wanted, retry = selectors.EVENT_READ, SEND_RETRY
         except ssl.SSLWantReadError:
             wanted = selectors.EVENT_READ
         except ssl.SSLWantWriteError:
@@ -82,7 +99,7 @@ def _nonblocking(sock, step, deadline, clock, wait=None):
         left = deadline - clock()
         if wait is not None:
             left = min(left, wait)
-        if left <= 0 or not _ready(sock, wanted, left):
+        if left <= 0 or (not _ready(sock, wanted, min(left, retry)) and retry >= left):
             raise socket.timeout("timed out")
 
 
