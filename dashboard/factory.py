@@ -298,7 +298,8 @@ def _build_services(settings, key, wsgi_errors):
     if role != "ingest":
         parts["logtail"] = _logtail(settings, labs, parts["relay"], visibility)
     for lab in labs:
-        _build_lab(lab, settings, sink, health, visibility)
+        _build_lab(lab, settings, sink, health, visibility,
+                   [part.name for part in labs] if several else None)
     meta.update({"access": settings["access"]}, notify=False)
     if not several:  # the one lab's parts are the services' own
         parts.update(store=first.store, keeper=first.keeper, ingest=first.ingest,
@@ -311,9 +312,9 @@ def _build_services(settings, key, wsgi_errors):
     return services
 
 
-def _build_lab(lab, settings, sink, health, visibility):
+def _build_lab(lab, settings, sink, health, visibility, lab_names=None):
     """One lab's job visibility, alerts, job timings, ingest and reconciler, its changes going
-    to `sink`."""
+    to `sink`. `lab_names`: every lab's (--labs)."""
     from dashboard.live.access import JobVisibility
     from dashboard.sources.rest import LavaRest
 
@@ -325,7 +326,7 @@ def _build_lab(lab, settings, sink, health, visibility):
                                                   socketio.sleep, socketio.server.eio.create_event)
         public = (anonymous, lab.job_visibility)
     if role != "web" and settings["alerts"]:  # rules see every change on its way out
-        lab.alerts = sink = _alerts(lab, sink, health)
+        lab.alerts = sink = _alerts(lab, sink, health, lab_names)
     if role != "web":  # job timings for /metrics, from the changes on their way out
         lab.job_times = JobTimes()
         sink = Tee(sink, lab.job_times)
@@ -409,9 +410,10 @@ def _logtail(settings, labs, relay, visibility):
     return tail
 
 
-def _alerts(lab, sink, health):
+def _alerts(lab, sink, health, lab_names=None):
     """A lab's alert engine (docs/alerts.md): rules from --alerts-config, kept in its store,
-    delivered through Apprise."""
+    delivered through Apprise. `lab_names`: every lab's (--labs), whose tables alone the file
+    may hold."""
     import time
     import urllib.parse
 
@@ -432,7 +434,7 @@ def _alerts(lab, sink, health):
     # Rules name a lab by its name (--labs), else by its LAVA server's host.
     name = lab.name or ((urllib.parse.urlsplit(rest.base).hostname or "") if rest else "")
     try:
-        rules = parse_config(text, name)
+        rules = parse_config(text, name, lab_names)
     except AlertsConfigError as err:
         raise config.ConfigError(f"alerts_config: {err}") from None
     _scrub_logs(settings, secrets_of(rules.urls()))  # Apprise URLs hold tokens

@@ -7,7 +7,7 @@ import requests
 from tests.test_browser import page  # noqa: F401 (fixture)
 
 from tests.helpers import wait_until
-from tests.test_access import ADMIN, BOB, SECRETS, frames, get, lab  # noqa: F401 (fixture)
+from tests.test_access import ADMIN, BOB, SECRETS, frames, get, lab, sign_in  # noqa: F401 (fixture)
 
 
 def failed_check(job_id, submitter, description):
@@ -64,6 +64,16 @@ def test_an_alert_about_private_jobs_names_only_what_each_viewer_may_see(lab, tm
                timeout=10, what="the acknowledgement kept")
     assert requests.post(f"{app.url}/api/v1/alerts/nope/ack", headers={
         "Authorization": f"Token {BOB}"}, timeout=10).status_code == 404
+    # Signed in by the session cookie, bob needs the CSRF token, whatever other Authorization the
+    # request carries (a proxy's Basic, which a browser adds to a forged request too).
+    session, _ = sign_in(app, "bob", BOB)
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Token "}):
+        forged = session.post(url, headers=headers, timeout=10)
+        assert forged.status_code == 400 and "X-CSRF-Token" in forged.json()["error"], headers
+    csrf = session.get(app.url + "/api/v1/whoami", timeout=10).json()["csrf"]
+    done = session.post(url, headers={"X-CSRF-Token": csrf,
+                                      "Authorization": "Basic dXNlcjpwYXNz"}, timeout=10)
+    assert done.status_code == 200 and done.json()["alert"]["acked_by"] == "bob", done.text
     assert ADMIN not in json.dumps(get(app, "/healthz").json())
 
 

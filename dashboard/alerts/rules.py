@@ -42,14 +42,24 @@ class AlertsConfig:
     """Thresholds per rule: the defaults, then the file's [rules.NAME], then [labs."HOST".rules.NAME]
     for this dashboard's lab, then [rules.NAME.device_type."TYPE"] for one device type."""
 
-    def __init__(self, data=None, lab=""):
+    def __init__(self, data=None, lab="", known_labs=None, _others=True):
+        """`known_labs`: every lab's name (--labs), when this process knows them all: a table
+        of another name is refused (a misspelt lab's rules would never run)."""
         data = data or {}
         _check_keys(data, {"rules", "labs", "notify"}, "the alerts file")
         default_urls = _urls(_table(data, "notify", "notify").get("urls", []), "notify.urls")
         self.rules, self.by_type = {}, {}
         labs = _table(data, "labs", "labs")
-        lab_rules = _table(_table(labs, lab, f"labs.{lab!r}"), "rules", f"labs.{lab!r}.rules") \
-            if lab else {}
+        if _others:  # every lab's table is checked, not only this one's: a mistake stops the start
+            for other in labs:
+                if known_labs is not None and other not in known_labs:
+                    raise AlertsConfigError(f"labs.{other[:40]!r}: no lab of that name (--labs "
+                                            f"names {', '.join(sorted(known_labs))})")
+                if other != lab:
+                    AlertsConfig(data, other, _others=False)
+        lab_table = _table(labs, lab, f"labs.{lab!r}") if lab else {}
+        _check_keys(lab_table, {"rules"}, f"labs.{lab!r}")
+        lab_rules = _table(lab_table, "rules", f"labs.{lab!r}.rules")
         file_rules = _table(data, "rules", "rules")
         for name in list(file_rules) + list(lab_rules):
             if name not in DEFAULTS:
@@ -147,13 +157,13 @@ def _urls(value, where):
     return list(value)
 
 
-def parse_config(text, lab=""):
+def parse_config(text, lab="", known_labs=None):
     """AlertsConfig from the text of a TOML file (AlertsConfigError when it is wrong)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise AlertsConfigError(f"not valid TOML: {err}") from None
-    return AlertsConfig(data, lab)
+    return AlertsConfig(data, lab, known_labs)
 
 
 def _ts(text):

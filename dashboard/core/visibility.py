@@ -262,7 +262,9 @@ class Viewing:
             device = devices.get((alert["lab"], subject) if alert.get("lab") else subject)
             return device is not None and self.limit.matches("device", device)
         if alert.get("subject_kind") == "device_type" and alert.get("device_type"):
-            return self.limit.matches("device", {"device_type": alert["device_type"]})
+            # As a device of that type in the alert's lab: a filter on labs matches by it.
+            return self.limit.matches("device", {"device_type": alert["device_type"],
+                                                 **({"lab": alert["lab"]} if alert.get("lab") else {})})
         return False
 
     def snapshot(self, snapshot):

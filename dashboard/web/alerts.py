@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request, session
 
 from dashboard.core.events import job_id
 from dashboard.web import params
-from dashboard.web.auth import request_viewer, viewing
+from dashboard.web.auth import is_token, request_viewer, viewing
 from dashboard.web.context import chosen_lab, error_body, in_thread, services
 from dashboard.web.feeds import xml_text
 
@@ -93,7 +93,10 @@ def acknowledge(ident):
     if not viewer.username or viewer.wall:
         return error_body(403, "acknowledging an alert needs a signed-in viewer (with --access "
                           "lava or login), who is named on it", "forbidden")
-    if not request.headers.get("Authorization") and not hmac.compare_digest(
+    # Only a viewer who came with a LAVA token (an API client) goes without it: one who came by the
+    # session cookie needs it, whatever else the request carries (a proxy's Basic, which the
+    # browser adds to any request, a forged one's too).
+    if not is_token(request.headers.get("Authorization")) and not hmac.compare_digest(
             str(request.headers.get("X-CSRF-Token", "")), str(session.get("csrf", "-"))):
         return error_body(400, "missing or stale X-CSRF-Token (GET /api/v1/whoami gives it)",
                           "bad_request")
@@ -109,7 +112,9 @@ def acknowledge(ident):
     alert = engine.acknowledge(ident, viewer.username)
     if alert is None:
         abort(404, "no firing alert has this id")
-    return jsonify({"ok": True, "alert": public_alert(alert, viewing())})
+    # The engine's alert does not say its lab; the list's do (public_alert finds its jobs by it).
+    return jsonify({"ok": True, "alert": public_alert(dict(alert, lab=lab.name) if lab else alert,
+                                                      viewing())})
 
 
 @bp.get("/feeds/alerts.atom")

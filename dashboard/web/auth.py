@@ -420,7 +420,7 @@ def token_lab():
     return name
 
 
-def _is_token(authorization):
+def is_token(authorization):
     """Whether an Authorization header is `Token <a LAVA token>` (a proxy's Basic is not)."""
     scheme, _, token = (authorization or "").partition(" ")
     return scheme.lower() == "token" and bool(token.strip())
@@ -432,7 +432,7 @@ def request_viewer():
     if "viewer" in g:
         return g.viewer, g.wall_filter
     authorization = request.headers.get("Authorization")
-    lab = token_lab() if _is_token(authorization) else ""  # (401: several labs, none named)
+    lab = token_lab() if is_token(authorization) else ""  # (401: several labs, none named)
     try:
         viewer, flt, why = access().viewer(session, authorization, client_address(),
                                            poll=request.headers.get("X-Dashboard-Poll") == "1",
@@ -485,7 +485,7 @@ def identify_connection():
     on a wall). The relay keeps the session's id to end the connection when the session ends."""
     authorization = request.headers.get("Authorization")
     try:
-        lab = token_lab() if _is_token(authorization) else ""
+        lab = token_lab() if is_token(authorization) else ""
         viewer, flt, why, session_id = access().who(session, authorization, client_address(),
                                                     lab=lab)
     except TooManyRefusals as err:

@@ -215,10 +215,34 @@ def test_lab_section_overrides_for_this_lab_only():
     assert AlertsConfig().get("device_bad", "minutes") == 30.0
 
 
-def test_a_labs_value_that_is_no_table_is_refused_for_the_lab_it_names():
-    with pytest.raises(AlertsConfigError, match=r"labs.'h': expected a table, got int"):
-        parse_config("[labs]\nh = 1\n", "h")
-    assert parse_config("[labs]\nh = 1\n", "other").get("device_bad", "minutes") == 30.0
+def test_a_labs_value_that_is_no_table_is_refused_whichever_lab_reads_the_file():
+    for lab in ("h", "other", ""):
+        with pytest.raises(AlertsConfigError, match=r"labs.'h': expected a table, got int"):
+            parse_config("[labs]\nh = 1\n", lab)
+
+
+@pytest.mark.parametrize("text, message", [
+    # Another lab's table is checked as this lab's is: a mistake there stops the start too.
+    ('[labs.eats.rules.device_bda]\nminutes = 3\n', "unknown rule 'device_bda'"),
+    ('[labs.eats.rules.device_bad]\nminutes = "soon"\n', "a number from 0"),
+    ('[labs.eats]\nrule = {}\n', r"labs.'eats': unknown key\(s\) rule"),
+    ('[labs.east]\nrules = {}\nminutes = 3\n', r"labs.'east': unknown key\(s\) minutes"),
+])
+def test_every_labs_table_is_checked_by_every_lab(text, message):
+    for lab in ("east", "west", ""):
+        with pytest.raises(AlertsConfigError, match=message):
+            parse_config(text, lab)
+
+
+def test_with_every_lab_known_a_table_of_no_lab_is_refused():
+    text = "[labs.eats.rules.device_bad]\nminutes = 3\n[labs.west.rules.device_bad]\nminutes = 4\n"
+    with pytest.raises(AlertsConfigError, match=r"labs.'eats': no lab of that name \(--labs names "
+                                                r"east, west\)"):
+        parse_config(text, "east", known_labs=("west", "east"))
+    config = parse_config(text.replace("eats", "east"), "east", known_labs=("west", "east"))
+    assert config.get("device_bad", "minutes") == 3
+    # One lab by its LAVA's host: a file may name other dashboards' hosts too.
+    assert parse_config(text, "lava.example.org").get("device_bad", "minutes") == 30.0
 
 
 def test_a_device_type_s_own_destinations_are_secrets_too():

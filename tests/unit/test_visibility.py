@@ -173,6 +173,14 @@ def test_a_wall_link_shows_only_alerts_about_what_its_filter_matches():
     assert not wall.alert_in_limit(alert("lab", "lab", None), devices)
     everyone = Viewing(ANONYMOUS, {}, Visibility())
     assert everyone.alert_in_limit(alert("lab", "lab", None), devices)
+    # Several labs: a wall of one lab's qemu boards shows that lab's alert about its qemu queue,
+    # not another lab's.
+    east = {("east", "qemu-01"): dict(devices["qemu-01"], lab="east")}
+    for flt in ({"labs": ["east"], "device_types": ["qemu"]}, {"labs": ["east"]}):
+        wall = Viewing(Viewer(wall="lobby"), {}, Visibility(), parse_filter(flt))
+        assert wall.alert_in_limit(dict(alert("device_type", "qemu", "qemu"), lab="east"), east)
+        assert not wall.alert_in_limit(dict(alert("device_type", "qemu", "qemu"), lab="west"), east)
+        assert wall.alert_in_limit(dict(alert("device", "qemu-01", "qemu"), lab="east"), east)
 
 
 def test_an_alerts_jobs_are_job_ids_and_shown_only_where_visible():
