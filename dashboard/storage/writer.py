@@ -28,7 +28,8 @@ import struct
 import sys
 import time
 
-from dashboard.storage.store import EventStore, os_thread_rlock, sqlite_memory_mb, unpatched
+from dashboard.storage.store import EventStore
+from dashboard.storage.threads import os_thread_rlock, sqlite_memory_mb, unpatched
 
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 1 << 30  # a request or answer beyond this is a broken pipe, not a batch

@@ -3,7 +3,7 @@ the same order, with the same roll-ups as one row a statement."""
 import pytest
 
 from dashboard.core.events import parse_frames
-from dashboard.storage import store as store_module
+from dashboard.storage import schema as schema_module
 from dashboard.storage.store import (INSERT, ROLLUP_UPSERT, ROWS_PER_STATEMENT, SPAN_UPSERT,
                                      EventStore, row_for, rows_per_statement)
 from tests.helpers import written_bytes
@@ -28,7 +28,7 @@ def frames(i):
 
 
 def written(path, per_statement, n):
-    store_module.ROWS_PER_STATEMENT = per_statement
+    schema_module.ROWS_PER_STATEMENT = per_statement
     try:
         store = EventStore(path)
         for i in range(n):
@@ -40,7 +40,7 @@ def written(path, per_statement, n):
                   for t in ("rollup_hourly", "rollup_time", "device_span")}
         return events, tables
     finally:
-        store_module.ROWS_PER_STATEMENT = ROWS_PER_STATEMENT
+        schema_module.ROWS_PER_STATEMENT = ROWS_PER_STATEMENT
 
 
 def test_many_rows_a_statement_store_what_one_row_a_statement_stores(tmp_path):
