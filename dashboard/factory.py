@@ -457,10 +457,12 @@ def _alerts(lab, sink, health, lab_names=None):
     def api_state():
         return lab.reconciler.state_name if lab.reconciler else None
 
-    notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event)
+    # A named lab's notifications and log lines say its name (not the host `name` falls back to).
+    notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event,
+                        lab=lab.name)
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
                          socketio.server.eio.create_event, silence, api_state, time.time,
-                         settings["alerts_interval"])
+                         settings["alerts_interval"], lab=lab.name)
     engine.restore()  # before any source starts: what already fired does not fire again
     return engine
 

@@ -1,9 +1,20 @@
 """Alert delivery through the real Apprise to webhook receivers on 127.0.0.1 (tests/test_alerts.py's
 Receiver): a retry goes only to the destinations that did not take the notification; a URL Apprise
-cannot use stops the start with a message that names where it is set, never the URL."""
+cannot use stops the start with a message that names where it is set, never the URL. A hostile
+webhook (one that answers a byte at a time, or without end) costs the send's deadline and its
+child's memory, never the app's, from the app's own hub (eventlet, gevent); a named lab's
+notifications say their lab."""
+import json
+import logging
+import socket
 import subprocess
 import sys
+import threading
+import time
 
+import pytest
+
+from dashboard.alerts import delivery
 from dashboard.alerts.delivery import Notifier, apprise_send
 from dashboard.alerts.rules import parse_config
 from tests.helpers import ROOT, free_port
@@ -82,3 +93,153 @@ def test_a_url_apprise_cannot_use_stops_the_start_without_showing_it(tmp_path):
     result = run_with(tmp_path, '[notify]\nurls = ["json://127.0.0.1:1/x", "slack://T0SECRET1"]\n')
     assert result.returncode == 1 and "a 'slack' URL that Apprise cannot use" in result.stderr
     assert "T0SECRET1" not in result.stdout + result.stderr
+
+
+# -- hostile webhooks, from the app's hub --------------------------------------------------------
+TOKEN = "T0kenSecret9x"  # in the hostile webhook's URL: never in an error, the log or /healthz
+DEADLINE = 2.0  # s, of a send here (SEND_DEADLINE, 30 s in the app)
+ENDLESS_CAP = 384 << 20  # bytes the endless webhook sends at most: what a whole read would cost
+
+
+def hostile_webhook(kind, stop):
+    """A webhook on 127.0.0.1 that answers 200, then a byte a second ("drip") or an endless body
+    ("endless", ENDLESS_CAP at most); bounded by `stop` and 30 s. Returns its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    began = time.monotonic()
+
+    def answer(conn):
+        try:
+            conn.settimeout(5)
+            conn.recv(65536)
+            if kind == "drip":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.is_set() and time.monotonic() - began < 30:
+                    conn.sendall(b"x")
+                    stop.wait(1.0)
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                chunk, sent = b"y" * (1 << 20), 0
+                while sent < ENDLESS_CAP and not stop.is_set() and time.monotonic() - began < 30:
+                    conn.sendall(chunk)
+                    sent += len(chunk)
+        except OSError:  # the sender was killed
+            pass
+        finally:
+            conn.close()
+
+    def serve():
+        while not stop.is_set() and time.monotonic() - began < 30:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) >> 10 for line in fh if line.startswith("VmHWM"))
+
+
+def in_a_hub(mode, hostile, memory_mib):
+    """The Notifier as the app runs it (its loop a green thread, sends through green.run_in_thread)
+    in this process, patched for `mode`: first an alert of stream_silent to a `hostile` webhook,
+    then one of device_bad to a good one. Prints what happened as JSON."""
+    from dashboard import green
+    from tests.test_alerts import Receiver
+
+    stop = threading.Event()
+    bad, good = hostile_webhook(hostile, stop), Receiver()
+    delivery.SEND_DEADLINE, delivery.SEND_MEMORY_MIB = DEADLINE, memory_mib
+    config = parse_config(f'[rules.stream_silent]\nnotify = ["json://127.0.0.1:{bad}/hook/{TOKEN}"]\n'
+                          f'[rules.device_bad]\nnotify = ["json://127.0.0.1:{good.port}/hook"]\n')
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("dashboard.alerts.delivery").addHandler(handler)
+    notifier = Notifier(config, lambda fn, *a: green.run_in_thread(mode, fn, *a), time.sleep,
+                        threading.Event)
+    gaps = [0.0]  # the longest the hub went without running this beat
+
+    def beat():
+        last = time.monotonic()
+        while True:
+            time.sleep(0.02)
+            gaps[0], last = max(gaps[0], time.monotonic() - last), time.monotonic()
+
+    rss = peak_rss_mib()
+    threading.Thread(target=beat, daemon=True).start()
+    threading.Thread(target=notifier.run, daemon=True).start()
+    began = time.monotonic()
+    notifier.submit({**ALERT, "id": "a0", "key": "stream_silent/lab", "rule": "stream_silent",
+                     "subject": "lab"}, "fired")
+    notifier.submit(dict(ALERT), "fired")
+    while time.monotonic() - began < DEADLINE + 10 and not (good.received and notifier.counts["failed"]):
+        time.sleep(0.05)
+    print(json.dumps({"good_after": time.monotonic() - began if good.received else None,
+                      "stats": notifier.stats(), "log": lines, "gap": gaps[0],
+                      "rss_growth": peak_rss_mib() - rss}))
+    sys.stdout.flush()
+    stop.set()
+    good.stop()
+
+
+def run_in_a_hub(mode, hostile, memory_mib=256):
+    """in_a_hub in a process of its own, patched for `mode` before anything else is imported."""
+    code = (f"from dashboard import green; green.monkey_patch({mode!r}); "
+            f"from tests.test_alert_delivery import in_a_hub; in_a_hub({mode!r}, {hostile!r}, {memory_mib})")
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert TOKEN not in result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_a_dripping_webhook_costs_its_deadline_and_the_next_rule_is_still_served(mode):
+    out = run_in_a_hub(mode, "drip")
+    assert out["good_after"] is not None and out["good_after"] < DEADLINE + 5, out
+    assert out["stats"]["failed"] >= 1 and out["stats"]["retries"] >= 1
+    assert out["stats"]["last_error"] == ("1 of its destinations did not take the notification: "
+                                          f"timed out after {DEADLINE:g} s")
+    assert any("notifying stream_silent/lab failed" in line for line in out["log"])
+    assert out["gap"] < 0.5, out  # the hub ran all along
+
+
+def test_an_endless_answer_costs_the_sending_process_memory_not_the_apps():
+    out = run_in_a_hub("eventlet", "endless", memory_mib=128)
+    assert out["rss_growth"] < 64, out
+    assert out["stats"]["last_error"] == ("1 of its destinations did not take the notification: "
+                                          "used more than 128 MiB")
+    assert out["good_after"] is not None and out["gap"] < 0.5, out
+
+
+def test_a_named_labs_notifications_and_log_lines_say_its_lab(caplog):
+    sent = []
+
+    def send(urls, title, body, severity):
+        sent.append(title)
+        return urls if len(sent) == 1 else []  # the first attempt fails
+
+    config = parse_config('[notify]\nurls = ["json://127.0.0.1:9/hook"]\n')
+    now = [1000.0]
+    notifier = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event,
+                        clock=lambda: now[0], send=send, lab="east")
+    assert notifier.submit(dict(ALERT), "fired")
+    with caplog.at_level(logging.WARNING, "dashboard.alerts.delivery"):
+        assert notifier.deliver(notifier.pending[0]) is False
+    now[0] = notifier.pending[0][0]
+    assert notifier.deliver(notifier.pending[0]) is True
+    assert sent == ["[east] [FIRING] device_bad: d1"] * 2
+    assert "notifying [east] device_bad/d1 failed" in caplog.text
+    # The unnamed lab: no prefix.
+    unnamed = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event, send=send)
+    assert unnamed.submit(dict(ALERT), "fired") and unnamed.deliver(unnamed.pending[0])
+    assert sent[-1] == "[FIRING] device_bad: d1"

@@ -1,12 +1,18 @@
 """Alerts out of the dashboard, through Apprise (Slack, Matrix, Teams, e-mail, webhooks, ...).
 
-A bounded queue and a green thread of its own; Apprise's blocking I/O runs in a real thread
-(run_in_thread), so a slow or dead destination never holds up ingest or the page. Per rule: a rate
-limit (sends per hour) and de-duplication (one send per alert, transition and notification count).
-A failed send is retried with backoff, up to MAX_ATTEMPTS, to the destinations that did not take
-it only, and counted for /healthz.
+A bounded queue and a green thread of its own; each send runs in a real thread (run_in_thread),
+so that a slow or dead destination never holds up ingest or the page, and each of its URLs in a
+child process of its own (sender.py), so that a hostile one costs SEND_DEADLINE seconds and
+SEND_MEMORY_MIB of memory at most: Apprise bounds neither (a webhook that answers a byte at a time,
+or an endless answer). Per rule: a rate limit (sends per hour) and de-duplication (one send per
+alert, transition and notification count). A failed send is retried with backoff, up to
+MAX_ATTEMPTS, to the destinations that did not take it only, and counted for /healthz.
+
+One send at a time: a destination that never answers delays every later notification by up to
+SEND_DEADLINE at each of its attempts (docs/alerts.md).
 
 Apprise URLs hold tokens: they are never logged, counted by name or shown; errors are scrubbed.
+A named lab's (--labs) notifications and log lines say their lab ("[east] ...").
 """
 import collections
 import logging
@@ -14,6 +20,7 @@ import re
 import time
 import urllib.parse
 
+from dashboard.alerts.sender import send_in_children
 from dashboard.core.redact import scrub, split_secrets
 from dashboard.core.state import BoundedSet
 
@@ -21,6 +28,8 @@ log = logging.getLogger("dashboard.alerts.delivery")
 MAX_QUEUE = 1000
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = 300.0
+SEND_DEADLINE = 30.0  # s, of one send (all its URLs): then it is killed, and counts failed
+SEND_MEMORY_MIB = 256  # of each URL's sending process; Python and Apprise take ~60 MiB of it
 SENT_TYPES = {"fired": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLVED"}
 
 
@@ -63,19 +72,11 @@ def secrets_of(urls):
 
 
 def apprise_send(urls, title, body, severity):
-    """One notification to each URL through Apprise (blocking: run it in a real thread). Returns
-    the URLs that did not take it, for them alone to be tried again: one Apprise call for all
-    would say only that one failed, and a retry would send again to those that took it."""
-    import apprise
-
-    kind = {"critical": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING,
-            "info": apprise.NotifyType.INFO}.get(severity, apprise.NotifyType.WARNING)
-    failed = []
-    for url in urls:
-        box = apprise.Apprise()
-        if not (box.add(url) and box.notify(title=title, body=body, notify_type=kind)):
-            failed.append(url)
-    return failed
+    """One notification to each URL through Apprise, each in a child process bounded in time and
+    memory (sender.py; blocking: run it in a real thread). Returns {url: why} of the URLs that did
+    not take it, for them alone to be tried again. The reasons may hold pieces of the URLs."""
+    return send_in_children(urls, title, body, severity, deadline=SEND_DEADLINE,
+                            memory_mib=SEND_MEMORY_MIB)
 
 
 def unusable_destinations(config):
@@ -89,10 +90,11 @@ def unusable_destinations(config):
             if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None]
 
 
-def message_of(alert, what, base_url=""):
+def message_of(alert, what, base_url="", lab=""):
     """(title, body) of a notification: what the alert says, never a job's details (the message
-    names boards, workers and device types only)."""
-    title = f"[{SENT_TYPES[what]}] {alert['rule']}: {alert['subject']}"
+    names boards, workers and device types only); a named lab's title begins with it, as its
+    alerts feed's entries do ("[east] [FIRING] device_bad: d1")."""
+    title = (f"[{lab}] " if lab else "") + f"[{SENT_TYPES[what]}] {alert['rule']}: {alert['subject']}"
     body = alert["message"]
     if what == "resolved":
         body = f"resolved after {(alert['resolved_at'] - alert['fired_at']) / 60:.0f} minutes: {body}"
@@ -101,12 +103,21 @@ def message_of(alert, what, base_url=""):
     return title, body
 
 
+def _failure(failed):
+    """What went wrong, for last_error: how many did not take it, and why (a send may say why as
+    {url: why}; an injected one may give a list of URLs only)."""
+    whys = list(dict.fromkeys(failed.values())) if isinstance(failed, dict) else []
+    return (f"{len(failed)} of its destinations did not take the notification"
+            + (": " + "; ".join(str(why) for why in whys[:3]) if whys else ""))
+
+
 class Notifier:
     """Sends alerts to their rule's destinations."""
 
     def __init__(self, config, run_in_thread, sleep, make_event, clock=time.time,
-                 send=apprise_send, base_url="", max_queue=MAX_QUEUE):
+                 send=apprise_send, base_url="", max_queue=MAX_QUEUE, lab=""):
         self.config = config
+        self.lab = lab  # a named lab's (--labs) name; "" for the unnamed lab
         self.run_in_thread = run_in_thread
         self.sleep = sleep
         self.clock = clock
@@ -171,11 +182,10 @@ class Notifier:
     def deliver(self, item):
         """One attempt at one queued notification."""
         _, attempt, alert, what, urls = item
-        title, body = message_of(alert, what, self.base_url)
+        title, body = message_of(alert, what, self.base_url, self.lab)
         try:
             failed = self.run_in_thread(self.send, urls, title, body, alert.get("severity"))
-            error = (f"{len(failed)} of its destinations did not take the notification"
-                     if failed else None)
+            error = _failure(failed) if failed else None
         except Exception as exc:  # nobody can tell which took it: all are tried again
             failed, error = urls, f"{type(exc).__name__}: {exc}"
         if not failed:
@@ -186,15 +196,16 @@ class Notifier:
         self.counts["failed"] += 1
         self.last_error = scrub(error, self._secrets)[:300]
         item[1] = attempt = attempt + 1
+        name = (f"[{self.lab}] " if self.lab else "") + alert["key"]
         if attempt >= MAX_ATTEMPTS:
             self.counts["gave_up"] += 1
             self.pending.remove(item)
-            log.warning("gave up notifying %s after %d attempts: %s", alert["key"], attempt,
+            log.warning("gave up notifying %s after %d attempts: %s", name, attempt,
                         self.last_error)
             return False
         self.counts["retries"] += 1
         item[0] = self.clock() + min(MAX_BACKOFF, 2.0 ** attempt)
-        log.warning("notifying %s failed (attempt %d; retrying in %.0f s): %s", alert["key"],
+        log.warning("notifying %s failed (attempt %d; retrying in %.0f s): %s", name,
                     attempt, item[0] - self.clock(), self.last_error)
         return False
 

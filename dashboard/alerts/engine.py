@@ -21,8 +21,9 @@ class AlertEngine:
     """Rules over changes, their lifecycle, the store and the notifier."""
 
     def __init__(self, state, sink, config, store, notifier, run_in_thread, sleep, make_event,
-                 silence, api_state, clock=time.time, interval=15.0):
+                 silence, api_state, clock=time.time, interval=15.0, lab=""):
         self.state = state
+        self.lab = lab  # a named lab's (--labs) name, said in the log; "" for the unnamed lab
         self.sink = sink
         self.rules = Rules(config)
         self.book = AlertBook(config)
@@ -127,7 +128,8 @@ class AlertEngine:
                 log.warning("could not keep %d alerts in the store: %s", len(batch),
                             type(exc).__name__)
         for alert, what in batch:
-            log.info("alert %s: %s (%s)", what, alert["key"], alert["message"])
+            log.info("alert %s: %s%s (%s)", what, f"[{self.lab}] " if self.lab else "",
+                     alert["key"], alert["message"])
             if self.notifier is not None:
                 self.notifier.submit(alert, what)
         return len(batch)
