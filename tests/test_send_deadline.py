@@ -9,12 +9,13 @@ the exchange's deadline. A fake socket on a real socketpair, and a real TLS serv
 (test_tls_drip's, its TLS done by hand) that is slow to begin its handshake and never reads."""
 import socket
 import ssl
+import threading
 import time
 
 import pytest
 
 from dashboard.sources import rest, sockets
-from tests.test_tls_drip import HandTls
+from tests.test_tls_drip import HUBS, HandTls, client
 from tests.test_ws_proxy import self_signed_certificate
 
 DEADLINE = 2.0  # s, of each send or exchange here
@@ -148,3 +149,43 @@ def test_the_rest_client_says_a_request_never_read_is_a_timeout(certificate, nev
         lava._fetch(lava.base + "/RPC2", "XML-RPC", "text/xml", 1024, data=BODY, token=False)
     assert raised.value.kind == "timeout", raised.value
     assert time.monotonic() - started < DEADLINE + MARGIN
+
+
+class SlowReader:
+    """A plain TCP server on 127.0.0.1 that reads what it is sent slowly, 64 KiB every 5 ms at
+    most (some 10 MB/s), for as long as the sender goes on: each of the sender's waits is short,
+    and all of them long."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(0.05)
+            while not self.stopped.wait(0.005):
+                try:
+                    if not conn.recv(65536):
+                        return
+                except OSError:
+                    continue
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_a_plain_send_to_a_peer_that_reads_a_little_now_and_then_ends_by_its_deadline(hub, certificate):
+    """ws:// and http://: under eventlet a plain socket's sendall bounded each wait alone, so a
+    peer that kept reading a little held a send for as long as it went on reading."""
+    server = SlowReader()
+    try:
+        said = client(hub, certificate[0], 30, client="send", url=server.url, size=96 << 20,
+                      within=DEADLINE)
+    finally:
+        server.close()
+    assert said.get("timeout") and said["seconds"] < DEADLINE + MARGIN, said

@@ -39,11 +39,17 @@ def send_within(sock, data, deadline, clock=time.monotonic):
     left = deadline - clock()
     if left <= 0:
         raise socket.timeout("timed out")
-    if not hasattr(sock, "pending"):  # a plain socket
-        sock.settimeout(left)
-        sock.sendall(data)
-        return
     view = memoryview(data)
+    if not hasattr(sock, "pending"):  # a plain socket: each send waits at most what is left
+        # (eventlet's sendall bounds each of its waits alone: a peer that read a little now and
+        # then held it past the deadline.)
+        while view:
+            left = deadline - clock()
+            if left <= 0:
+                raise socket.timeout("timed out")
+            sock.settimeout(left)
+            view = view[sock.send(view):]
+        return
     while view:  # after a wait the same bytes are offered again, as OpenSSL asks
         view = view[_nonblocking(sock, lambda: _send(sock, view), deadline, clock):]
 
