@@ -7,6 +7,7 @@ it monkey-patches anything.
 import argparse
 import dataclasses
 import os
+import urllib.parse
 
 ENV_PREFIX = "DASHBOARD_"
 
@@ -341,6 +342,12 @@ def load(argv=(), environ=None, overrides=None):
         scheme = values["message_queue"].partition(":")[0][:20]  # never the rest: it may hold a password
         raise ConfigError(f"role {values['role']}: needs --message-queue redis://HOST:PORT/DB, "
                           f"got {scheme + ':...' if scheme else 'nothing'}")
+    if values["message_queue"]:
+        try:  # (the Redis client's own parse raised a traceback)
+            urllib.parse.urlsplit(values["message_queue"]).port
+        except ValueError:  # (nor its text, nor the parser's: either may hold the password)
+            raise ConfigError("message_queue: not a valid URL (its host or port cannot be read)") \
+                from None
     return values
 
 

@@ -84,8 +84,10 @@ def _scrub_logs(settings, extra=()):
         except config.ConfigError:
             pass  # said when the LAVA client is made
         for url in (values["database"], values["message_queue"]):
-            if url:
-                secrets += [v for v in split_secrets(url)[1].values() if v]
+            try:
+                secrets += [v for v in split_secrets(url)[1].values() if v] if url else []
+            except ValueError:  # not a URL (said when its store or queue is made): kept whole
+                secrets.append(url)
     for handler in logging.getLogger().handlers:
         kept = [s for f in handler.filters if isinstance(f, SecretScrubber) for s in f.secrets]
         handler.filters = [f for f in handler.filters if not isinstance(f, SecretScrubber)]

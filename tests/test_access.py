@@ -354,6 +354,17 @@ def test_a_correction_of_a_private_jobs_hidden_fields_tells_no_one_who_may_not_s
             assert text.count('"correction"') == 1, (path, text[:3000])
         mine = get(app, "/api/v1/events?job=901&kind=correction", ALICE).json()["events"]
         assert len(mine) == 2 and "SECRET-PERSONAL-901-CHANGED" in json.dumps(mine), mine
+        # Nor do the events per second count it (the roll-ups count every correction).
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))
+
+        def counted(token=None):
+            series = get(app, f"/api/v1/stats/events?bucket=second&since={since}&kind=correction",
+                         token).json()["series"]
+            return sum(n for _, n in series.get("correction", []))
+        everything = len(get(app, "/api/v1/events?kind=correction", ALICE).json()["events"])
+        shown = len(get(app, "/api/v1/events?kind=correction").json()["events"])
+        assert counted() == shown == everything - 1 and counted(ALICE) == everything, (
+            counted(), shown, everything)
     finally:
         view.close()
 

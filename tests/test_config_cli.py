@@ -3,6 +3,8 @@ message that never echoes a password."""
 import subprocess
 import sys
 
+import pytest
+
 from dashboard import config
 from tests.helpers import ROOT
 
@@ -36,6 +38,23 @@ def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path)
     # The simulated lab never writes into a shared database.
     result = run()
     assert result.returncode == 1 and "simulated lab" in result.stderr and "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--database", "postgres://lava:s3cret@[::1/lava", "--zmq", "tcp://127.0.0.1:9"),
+     "app.py: error: database: not a valid PostgreSQL URL (Invalid IPv6 URL)"),
+    (("--message-queue", "redis://lava:s3cret@[::1/0", "--role", "web"),
+     "app.py: error: message_queue: not a valid URL (its host or port cannot be read)"),
+    (("--message-queue", "redis://lava:s3cret@redis:99999/0", "--role", "ingest",
+      "--zmq", "tcp://127.0.0.1:9"),
+     "app.py: error: message_queue: not a valid URL (its host or port cannot be read)"),
+])
+def test_a_url_that_cannot_be_read_exits_with_a_message_not_a_traceback(tmp_path, args, said):
+    # Found by an audit: the log's scrubber read the URL first, and its ValueError was a traceback.
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--data-dir", str(tmp_path),
+                             *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.strip().endswith(said), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "s3cret" not in result.stderr
 
 
 def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):

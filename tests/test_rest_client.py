@@ -85,6 +85,19 @@ def test_event_socket_discovery_falls_back_to_xmlrpc(lava):
     assert client.discover_event_socket() == ("tcp://127.0.0.1:5598", None)
 
 
+def test_an_unusable_event_socket_is_quoted_whole_or_only_its_size(lava):
+    # A LAVA (or a proxy) that echoes the token into EVENT_SOCKET: cut at 60 characters, the token
+    # was cut too, and the scrubber, which finds it only whole, left its first part in the error.
+    lava.event_socket = "wss://lava.example.org/ws/?auth=" + "x" * 12 + "tok-abc-and-more-of-it"
+    with pytest.raises(LavaError) as info:
+        LavaRest(lava.url, "tok-abc-and-more-of-it").discover_event_socket()
+    assert str(info.value) == "LAVA names no usable event socket (a text of 66 characters)"
+    lava.event_socket = "udp://lava:5500"
+    with pytest.raises(LavaError) as info:
+        LavaRest(lava.url, "tok-abc").discover_event_socket()
+    assert str(info.value) == "LAVA names no usable event socket ('udp://lava:5500')"
+
+
 def test_a_redirect_to_another_host_does_not_carry_the_token(lava):
     elsewhere = FakeLava()
     try:

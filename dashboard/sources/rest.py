@@ -416,7 +416,9 @@ class LavaRest:
                 raise
             endpoint, topic = self._xmlrpc_event_socket(), None
         if not isinstance(endpoint, str) or not endpoint.startswith("tcp://"):
-            raise LavaError("bad_shape", f"LAVA names no usable event socket ({str(endpoint)[:60]!r})")
+            # Quoted whole or not at all (the token is scrubbed from errors only whole).
+            said = repr(endpoint) if len(str(endpoint)) <= 60 else f"a text of {len(str(endpoint))} characters"
+            raise LavaError("bad_shape", f"LAVA names no usable event socket ({said})")
         host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
         if host in ("*", "0.0.0.0", "[::]", "::"):
             endpoint = endpoint.replace(host, self.hostname, 1)

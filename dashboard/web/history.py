@@ -4,6 +4,8 @@ Documented by /api/v1/openapi.json (dashboard/web/openapi.py). Errors: {"ok": fa
 bad parameter, 404 for an unknown object, never a 500 for user input.
 """
 import collections
+import datetime as dt
+import math
 import time
 
 from urllib.parse import urlencode
@@ -261,13 +263,23 @@ def stats_events():
         # is its data. For such a viewer those kinds are counted from the rows, by job, only the
         # jobs they may see; past MAX_COUNTED_GROUPS (bucket, kind, job) counts in the window
         # they are left out, and the answer says why.
-        rows = [row for row in rows if row[1] in OBJECT_KINDS]
+        # Corrections too are counted from the rows: one of a private job's hidden fields alone is
+        # shown to no such viewer, not even that it happened (core.visibility.corrects_only_hidden).
+        rows = [row for row in rows if row[1] in OBJECT_KINDS and row[1] != CORRECTION_KIND]
+        if filters.get("kind") in (None, CORRECTION_KIND):
+            shown = _in_thread(_shown_corrections, store, width, since, until, filters, view)
+            if shown is None:
+                body["left_out"] = {CORRECTION_KIND: f"more than {MAX_COUNTED_GROUPS:,} "
+                                    "corrections in the window: counted only for a viewer who "
+                                    "may see every job (docs/security.md)"}
+            else:
+                rows = sorted(rows + shown)
         if filters.get("kind") not in STORED_OBJECT_KINDS:
             shown = _in_thread(_shown_messages, store, width, since, until, filters, view)
             if shown is None:
-                body["left_out"] = {"event": f"more than {MAX_COUNTED_GROUPS:,} counts of jobs' "
-                                    "messages in the window: counted only for a viewer who may "
-                                    "see every job (docs/security.md)"}
+                body.setdefault("left_out", {})["event"] = (
+                    f"more than {MAX_COUNTED_GROUPS:,} counts of jobs' messages in the window: "
+                    "counted only for a viewer who may see every job (docs/security.md)")
             else:
                 rows = sorted(rows + shown)
     return jsonify(dict(body, series=history.series_by_kind(rows)))
@@ -288,6 +300,20 @@ def _shown_messages(store, width, since, until, filters, view, most=None):
         if visible[job]:
             counts[(b, public_kind(kind))] += n
     return [(b, kind, n) for (b, kind), n in counts.items()]
+
+
+def _shown_corrections(store, width, since, until, filters, view, most=None):
+    """[(bucket start, "correction", n)] of the stored corrections this viewer is shown (as
+    /api/v1/events shows them), or None when the window holds more than `most`
+    (MAX_COUNTED_GROUPS) corrections."""
+    most = MAX_COUNTED_GROUPS if most is None else most
+    found = store.events(dict(filters, kind=CORRECTION_KIND), since, until, limit=most + 1)
+    if len(found) > most:
+        return None
+    counts = collections.Counter(
+        math.floor(dt.datetime.fromisoformat(row["time"]).timestamp() / width) * width
+        for row in found if view.row(row) is not None)
+    return [(b, CORRECTION_KIND, n) for b, n in counts.items()]
 
 
 def _window(a):

@@ -100,6 +100,21 @@ def test_bad_input_is_rejected_with_its_reason(bad, reason):
     assert info.value.reason == reason
 
 
+@pytest.mark.parametrize("data, said", [
+    ({"device": "d", "state": "Exploded"}, "device.state 'Exploded' is not one of"),
+    ({"device": "d", "state": "x" * 30 + "SECRET-TOKEN-abcdef"}, "device.state (a text of 49 characters)"),
+    ({"device": "d", "status": "y" * 35 + "SECRET-TOKEN-abcdef"}, "device.status (a text of 54 characters)"),
+    ({"device": "d", "status": {"SECRET-TOKEN-abcdef": 1}}, "device.status (a table of 1 items)"),
+    ({"device": "d", "status": [1, 2]}, "device.status (a list of 2 items)"),
+    ({"device": "d", "status": 7}, "device.status 7 is not known"),
+])
+def test_a_rejected_value_is_quoted_whole_or_only_its_size(data, said):
+    """The log's scrubber finds a token only whole: a value cut short could keep part of one."""
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames(data=data))
+    assert said in str(info.value) and "SECRET" not in str(info.value), str(info.value)
+
+
 def test_oversized_message_is_rejected_before_decoding():
     big = frames(data={"device": "d", "state": "Idle", "description": "x" * 5000})
     with pytest.raises(ParseError) as info:

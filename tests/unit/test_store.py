@@ -259,6 +259,49 @@ def test_a_restricted_viewers_message_counts_are_those_of_jobs_they_may_see_or_n
     assert _shown_messages(store, 3600, t0, t0 + 60, {"kind": "event"}, view) == [(hour, "event", 2)]
 
 
+def test_a_restricted_viewers_correction_counts_are_those_it_is_shown_or_none_past_the_most(tmp_path):
+    """/api/v1/stats/events for a viewer who may not see every job counts corrections from the
+    rows, as /api/v1/events shows them: a private job's correction of hidden fields alone is not
+    counted (the roll-ups count it), one of what is shown is, and a device's is."""
+    import datetime as dt
+
+    from dashboard.core.events import Event
+    from dashboard.core.state import correction_data, correction_topic
+    from dashboard.core.visibility import ANONYMOUS, EVERYONE, PRIVATE, Viewing, Visibility
+    from dashboard.web.history import _shown_corrections
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    t0 = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.timezone.utc)
+    job = {"id": 7, "state": "Running", "health": "Unknown", "submitter": "s", "description": "d"}
+    device = {"hostname": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Good",
+              "worker": "w", "job": None}
+    for i, (kind, fields, record) in enumerate([
+            ("job", {"description": ["a", "d"]}, job),  # hidden alone
+            ("job", {"description": ["a", "d"], "priority": [1, 2]}, job),  # hidden alone
+            ("job", {"state": ["Submitted", "Running"]}, job),  # shown
+            ("device", {"health": ["Bad", "Good"]}, device)]):
+        when = t0 + dt.timedelta(seconds=i)
+        data = correction_data({"kind": kind, "id": record.get("id", "qemu-01"), "fields": fields},
+                               record)
+        event = Event(kind="correction", topic=correction_topic(kind), uuid=f"c{i}", time=when,
+                      username="", data=data)
+        store.enqueue(row_for(event, [event.topic, event.uuid, when.isoformat(), "",
+                                      json.dumps(data)], {}, time.time()))
+    while store.queue:
+        store.flush()
+    jobs = {7: dict(job, visibility=PRIVATE)}
+    since, until = t0.timestamp(), t0.timestamp() + 60
+    anonymous = Viewing(ANONYMOUS, jobs, Visibility())
+    assert sorted(_shown_corrections(store, 1, since, until, {}, anonymous)) == [
+        (since + 2, "correction", 1), (since + 3, "correction", 1)]
+    assert _shown_corrections(store, 60, since, until, {}, Viewing(EVERYONE, jobs, Visibility())) == [
+        (since, "correction", 4)]
+    assert _shown_corrections(store, 60, since, until, {}, anonymous, most=4) == [(since, "correction", 2)]
+    assert _shown_corrections(store, 60, since, until, {}, anonymous, most=3) is None
+    assert _shown_corrections(store, 60, since, until, {"device": "qemu-01"}, anonymous) == [
+        (since, "correction", 1)]
+
+
 def test_the_queue_is_bounded_in_characters_too_and_a_dropped_row_is_counted(tmp_path):
     """A message may be up to --max-message-size: the rows waiting for the writer are bounded by
     their stored text as well as by their number. Full: the next row is dropped and counted;
