@@ -9,7 +9,7 @@ ratio). This measures, for each candidate left out (and the pairs that overlap: 
 - the bytes it writes per row (to files, SQLite's temporary statement journal included);
 - the latency of the history queries the API makes (the store's own methods), median of --repeat.
 One more variant keeps every index and inserts the events with SQLite's default conflict handling
-instead of the store's INSERT OR ROLLBACK (storage/store.py, SQLITE_INSERT).
+instead of the store's INSERT OR ROLLBACK (storage/schema.py, SQLITE_INSERT).
 The baseline is the store with every index, measured first and last in the same run (ratios are
 against the mean of the two). Once more with every index, the insert is split into its parts
 (`writer_split_us_per_row`: the events table's rows and indexes, the roll-ups, the commit), as

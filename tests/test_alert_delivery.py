@@ -243,3 +243,50 @@ def test_a_named_labs_notifications_and_log_lines_say_its_lab(caplog):
     unnamed = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event, send=send)
     assert unnamed.submit(dict(ALERT), "fired") and unnamed.deliver(unnamed.pending[0])
     assert sent[-1] == "[FIRING] device_bad: d1"
+
+
+def test_urls_past_the_first_four_and_a_large_body_are_still_served():
+    """In a process of its own (as the retry test): four URLs that drip, then a good one, and a
+    body of 8,000 emoji (96 KB of JSON, more than a pipe holds)."""
+    result = subprocess.run([sys.executable, "-c", "from tests.test_alert_delivery import "
+                             "many_urls_and_a_large_body as t; t()"],
+                            cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+
+def many_urls_and_a_large_body():
+    # Before, the fifth URL was never started within the send's one deadline, counted "timed
+    # out" and, retried in the same order, starved at every attempt; and a request larger than the
+    # pipe to the child was cut short, its JSON broken, at every attempt.
+    from dashboard.alerts.sender import MAX_TEXT, send_in_children
+
+    stop = threading.Event()
+    good = Receiver()
+    try:
+        dripping = [f"json://127.0.0.1:{hostile_webhook('drip', stop)}/hook/{TOKEN}-{i}"
+                    for i in range(4)]
+        body = "\N{PILE OF POO}" * MAX_TEXT
+        began = time.monotonic()
+        failed = send_in_children(dripping + [f"json://127.0.0.1:{good.port}/hook"], "t", body,
+                                  "warning", deadline=DEADLINE, memory_mib=256)
+        took = time.monotonic() - began
+        assert failed == dict.fromkeys(dripping, f"timed out after {DEADLINE:g} s"), failed
+        assert [len(m["message"]) for m in good.received] == [MAX_TEXT], good.received
+        assert took < 2 * DEADLINE + 5, took  # the fifth waited for a slot, not a second deadline
+    finally:
+        stop.set()
+        good.stop()
+
+
+def test_a_child_gets_no_setting_of_the_apps_and_its_reasons_no_secret_cut_short():
+    from dashboard.alerts.sender import MAX_REASON, _without_secrets, child_env
+
+    env = child_env({"DASHBOARD_SECRET_KEY": "k", "DASHBOARD_LAVA_TOKEN": "t", "PATH": "/bin",
+                     "LC_ALL": "C.UTF-8", "https_proxy": "http://proxy:3128",
+                     "DATABASE_URL": "postgresql://u:pw@db/x", "PYTHONPATH": "/elsewhere"})
+    assert env == {"PATH": "/bin", "LC_ALL": "C.UTF-8", "https_proxy": "http://proxy:3128",
+                   "PYTHONPATH": str(ROOT)}
+    url = f"json://user:{TOKEN}@127.0.0.1:8/hook?token={TOKEN}-2"
+    for pad in range(MAX_REASON - 40, MAX_REASON + 1, 7):  # wherever the cut falls
+        said = _without_secrets("x" * pad + f" could not reach 127.0.0.1 with {TOKEN}", url)
+        assert len(said) <= MAX_REASON and TOKEN[:5] not in said, said

@@ -9,7 +9,8 @@ alert, transition and notification count). A failed send is retried with backoff
 MAX_ATTEMPTS, to the destinations that did not take it only, and counted for /healthz.
 
 One send at a time: a destination that never answers delays every later notification by up to
-SEND_DEADLINE at each of its attempts (docs/alerts.md).
+SEND_DEADLINE at each of its attempts (a send of more than sender.MAX_CHILDREN URLs, as many
+times over as it has groups of them: docs/alerts.md).
 
 Apprise URLs hold tokens: they are never logged, counted by name or shown; errors are scrubbed.
 A named lab's (--labs) notifications and log lines say their lab ("[east] ...").
@@ -28,7 +29,7 @@ log = logging.getLogger("dashboard.alerts.delivery")
 MAX_QUEUE = 1000
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = 300.0
-SEND_DEADLINE = 30.0  # s, of one send (all its URLs): then it is killed, and counts failed
+SEND_DEADLINE = 30.0  # s, of each URL of a send, from its start: then it is killed, counts failed
 SEND_MEMORY_MIB = 256  # of each URL's sending process; Python and Apprise take ~60 MiB of it
 SENT_TYPES = {"fired": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLVED"}
 

@@ -5,11 +5,11 @@ Apprise's timeout bounds each wait for bytes only (a webhook that answers a byte
 send for ever), and its plugins read an answer whole (an endless body fills the memory). So the
 app's end, send_in_children (blocking: it runs in a real thread, run_in_thread), starts a child
 for each URL (MAX_CHILDREN at a time), gives it its URL, title, body and severity as JSON on its
-stdin (never its command line or environment: the URL holds a token), waits for them all together
-`deadline` seconds at most, then kills what is left. Each child limits its own address space to
+stdin (never its command line or environment: the URL holds a token; nor the app's settings), and
+kills it `deadline` seconds after its start. Each child limits its own address space to
 `memory_mib` before it imports Apprise, and answers one line of JSON on stdout. Its stderr (a
-traceback may hold the URL) is read bounded and goes only into a failure's reason, which the
-Notifier scrubs before it logs or shows it.
+traceback may hold the URL) is read bounded and goes only into a failure's reason, its URL's
+secrets taken out before it is cut (the Notifier scrubs it again before it logs or shows it).
 
 The app's end uses the unpatched os and select (whichever of eventlet or gevent patched them): it
 runs in a real OS thread, where a green call would wait on a hub that does not run there.
@@ -18,16 +18,24 @@ import importlib
 import json
 import logging
 import os
+import select
 import sys
 import time
 import types
 
 MAX_CHILDREN = 4  # URLs of one send sent at once
-MAX_TEXT = 8000  # characters of a title or body given to a child (a request fits in a pipe's buffer)
-MAX_ANSWER = 4096  # bytes of a child's stdout read; more is a broken child
+MAX_TEXT = 8000  # characters of a title or body given to a child
+MAX_ANSWER = 16384  # bytes of a child's stdout read; more is a broken child
 STDERR_KEPT = 2048  # bytes of a child's stderr kept (the end of it), for a failure's reason
+MAX_REASON = 300  # characters of a failure's reason, once its URL's secrets are out of it
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OS_CALLS = ("pipe", "posix_spawn", "read", "write", "close", "waitpid", "kill", "set_blocking")
+# What of the app's environment a child gets: where to find Python's and Apprise's parts, the
+# proxies and certificates a destination may need, the locale. Not the rest: the app's own
+# settings (DASHBOARD_*) may hold its LAVA token, its secret key, a database's password.
+CHILD_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+             "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "http_proxy", "https_proxy", "no_proxy",
+             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "all_proxy")
 
 
 def _unpatched(module, *names):
@@ -46,12 +54,31 @@ def _unpatched(module, *names):
     return types.SimpleNamespace(**dict(zip(names, values)))
 
 
-class _Child:
-    """One URL's child process, as the app sees it: its pid, pipes and what it said so far."""
+def child_env(environ=None):
+    """The environment a child is started with (CHILD_ENV, LC_*, and this package on its path)."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in CHILD_ENV or k.startswith("LC_")}
+    env["PYTHONPATH"] = ROOT
+    return env
 
-    def __init__(self, os_, sleep, executable, request):
-        self.os, self.sleep = os_, sleep
-        self.out, self.err, self.said, self.errors = None, None, b"", b""
+
+def _without_secrets(text, url):
+    """`text` without its URL's secrets (delivery.secrets_of: the URL, its password, any piece of
+    it that may be a token), then cut to MAX_REASON: cut first, a token might be found no more."""
+    from dashboard.alerts.delivery import secrets_of
+    from dashboard.core.redact import scrub
+
+    return scrub(str(text), secrets_of([url]))[:MAX_REASON]
+
+
+class _Child:
+    """One URL's child process, as the app sees it: its pid, pipes, what it was still to be given
+    and what it said so far, and when it must have ended."""
+
+    def __init__(self, os_, sleep, executable, url, request, ends):
+        self.os, self.sleep, self.url, self.ends = os_, sleep, url, ends
+        self.inp, self.out, self.err, self.said, self.errors = None, None, None, b"", b""
+        self.request = request
         fds = []
         try:
             stdin_r, stdin_w = os_.pipe()
@@ -60,11 +87,9 @@ class _Child:
             fds += [out_r, out_w]
             err_r, err_w = os_.pipe()
             fds += [err_r, err_w]
-            env = dict(os.environ)
-            env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
-                                        else "")
+            # -P: the working directory is not put on its path (its own package is, PYTHONPATH).
             self.pid = os_.posix_spawn(
-                executable, [executable, "-m", "dashboard.alerts.sender"], env,
+                executable, [executable, "-P", "-m", "dashboard.alerts.sender"], child_env(),
                 file_actions=[(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
                               (os.POSIX_SPAWN_DUP2, err_w, 2)])
         except BaseException:
@@ -73,20 +98,29 @@ class _Child:
             raise
         for fd in (stdin_r, out_w, err_w):
             os_.close(fd)
-        self.out, self.err = out_r, err_r
-        try:  # a request is far smaller than a pipe's buffer (MAX_TEXT): this never waits
-            os_.set_blocking(stdin_w, False)
-            os_.write(stdin_w, request)
-        except OSError:  # the child is gone already: it says so on stderr, or not at all
-            pass
-        finally:
-            os_.close(stdin_w)
+        self.inp, self.out, self.err = stdin_w, out_r, err_r
+        os_.set_blocking(stdin_w, False)
+        self.feed()
 
     def fds(self):
-        return [fd for fd in (self.out, self.err) if fd is not None]
+        """Its pipes still open: (fd, True if it is written to)."""
+        return [(fd, fd == self.inp) for fd in (self.inp, self.out, self.err) if fd is not None]
+
+    def feed(self):
+        """Write what the pipe to its stdin takes of the request; close it once all is given (a
+        request may be larger than the pipe's buffer: it is given as the child reads it)."""
+        try:
+            self.request = self.request[self.os.write(self.inp, self.request):]
+        except BlockingIOError:
+            return
+        except OSError:  # the child is gone already: it says so on stderr, or not at all
+            self.request = b""
+        if not self.request:
+            self.os.close(self.inp)
+            self.inp = None
 
     def read(self, fd):
-        """Take what the pipe `fd` holds (bounded); False once both pipes are at their end."""
+        """Take what the pipe `fd` holds (bounded)."""
         data = self.os.read(fd, 65536)
         if fd == self.out:
             self.said = (self.said + data)[:MAX_ANSWER + 1]
@@ -98,14 +132,13 @@ class _Child:
                 self.out = None
             else:
                 self.err = None
-        return bool(self.fds())
 
     def end(self, kill):
         """Close its pipes and reap it: killed first if `kill`, else given a second to end (it
         closed its stdout and stderr: it is ending). Bounded: 2 s at most."""
-        for fd in self.fds():
+        for fd, _ in self.fds():
             self.os.close(fd)
-        self.out = self.err = None
+        self.inp = self.out = self.err = None
         until = time.monotonic() + 2.0
         while True:
             if kill:
@@ -125,59 +158,71 @@ class _Child:
             self.sleep(0.005)
 
     def reason(self, status, memory_mib):
-        """None if it said the destination took it, else why not (may hold pieces of the URL)."""
+        """None if it said the destination took it, else why not (its URL's secrets taken out)."""
         try:
             answer = json.loads(self.said) if len(self.said) <= MAX_ANSWER else None
         except ValueError:
             answer = None
         if isinstance(answer, dict) and "ok" in answer:
-            return None if answer["ok"] is True else str(answer.get("reason") or "it failed")[:200]
+            return None if answer["ok"] is True else _without_secrets(
+                answer.get("reason") or "it failed", self.url)
         last = (self.errors.decode("utf-8", "replace").strip().splitlines() or [""])[-1]
         if "MemoryError" in last:
             return f"used more than {memory_mib} MiB"
         how = (f"ended by signal {os.WTERMSIG(status)}" if status is not None and os.WIFSIGNALED(status)
                else f"ended with code {os.WEXITSTATUS(status)}" if status is not None
                else "ended")
-        return f"its sending process {how} without an answer" + (f" ({last[:150]})" if last else "")
+        return _without_secrets(f"its sending process {how} without an answer"
+                                + (f" ({last})" if last else ""), self.url)
 
 
 def send_in_children(urls, title, body, severity, deadline, memory_mib, executable=sys.executable):
-    """One notification to each URL, each in a child process of at most `memory_mib` MiB, all
-    within `deadline` seconds. Blocking: run it in a real thread. Returns {url: why} of the URLs
-    that did not take it (the reasons may hold pieces of the URL: scrub them)."""
+    """One notification to each URL, each in a child process of at most `memory_mib` MiB that has
+    `deadline` seconds from its start (MAX_CHILDREN at once: all of them within
+    ceil(len(urls) / MAX_CHILDREN) deadlines). Blocking: run it in a real thread. Returns
+    {url: why} of the URLs that did not take it (their secrets taken out of the reasons)."""
     os_ = _unpatched("os", *OS_CALLS)
     poll = _unpatched("select", "poll").poll
     sleep = _unpatched("time", "sleep").sleep
-    waiting, running, failed = list(urls), {}, {}  # running: fd → (url, child)
-    ends = time.monotonic() + deadline
+    waiting, children, failed = list(urls), [], {}
+    request = {"title": title[:MAX_TEXT], "body": body[:MAX_TEXT], "severity": severity,
+               "memory_mib": memory_mib, "deadline": deadline}
+    late = f"timed out after {deadline:g} s"
     try:
-        while waiting or running:
-            while waiting and len({c for _, c in running.values()}) < MAX_CHILDREN:
+        while waiting or children:
+            while waiting and len(children) < MAX_CHILDREN:
                 url = waiting.pop(0)
-                request = json.dumps({"url": url, "title": title[:MAX_TEXT], "body": body[:MAX_TEXT],
-                                      "severity": severity, "memory_mib": memory_mib,
-                                      "deadline": deadline}).encode()
-                child = _Child(os_, sleep, executable, request)
-                running.update((fd, (url, child)) for fd in child.fds())
-            left = ends - time.monotonic()
-            if left <= 0:
-                break
-            poller = poll()
-            for fd in running:
-                poller.register(fd)
-            for fd, _ in poller.poll(min(left, 1.0) * 1000):
-                url, child = running.pop(fd)
-                if child.read(fd):
-                    running.update((f, (url, child)) for f in child.fds())
-                    continue
-                why = child.reason(child.end(kill=False), memory_mib)
+                children.append(_Child(os_, sleep, executable, url,
+                                       json.dumps(dict(request, url=url)).encode(),
+                                       time.monotonic() + deadline))
+            now = time.monotonic()
+            for child in [c for c in children if c.ends <= now]:  # its time is up: killed
+                children.remove(child)
+                child.end(kill=True)
+                failed[child.url] = late
+            by_fd, poller = {}, poll()
+            for child in children:
+                for fd, writing in child.fds():
+                    by_fd[fd] = child
+                    poller.register(fd, select.POLLOUT if writing else select.POLLIN)
+            if not by_fd:
+                continue
+            left = min(c.ends for c in children) - now
+            for fd, _ in poller.poll(max(0.0, min(left, 1.0)) * 1000):
+                child = by_fd[fd]
+                if fd == child.inp:
+                    child.feed()
+                elif fd in (child.out, child.err):
+                    child.read(fd)
+            for child in [c for c in children if c.out is None and c.err is None]:
+                children.remove(child)  # it has said all it will: reaped
+                why = child.reason(child.end(kill=child.inp is not None), memory_mib)
                 if why:
-                    failed[url] = why
-    finally:  # the deadline (or an error here): what is left is killed, and counts failed
-        late = f"timed out after {deadline:g} s"
-        for child, url in {child: url for url, child in running.values()}.items():
+                    failed[child.url] = why
+    finally:  # an error here: what is left is killed, and counts failed
+        for child in children:
             child.end(kill=True)
-            failed[url] = late
+            failed.setdefault(child.url, late)
         for url in waiting:
             failed[url] = late
     return failed
@@ -193,7 +238,7 @@ class _LastWarning(logging.Handler):
 
     def emit(self, record):
         try:
-            self.last = record.getMessage()[:200]
+            self.last = record.getMessage()[:2000]  # its secrets out, then cut: in the app
         except Exception:  # noqa: BLE001 - a bad log call must not end the send
             self.last = None
 
@@ -219,7 +264,7 @@ def send_one(request):
     except MemoryError:
         return False, f"used more than {request['memory_mib']} MiB"
     except Exception as exc:  # noqa: BLE001 - said to the app, which scrubs it
-        return False, f"{type(exc).__name__}: {exc}"[:200]
+        return False, f"{type(exc).__name__}: {exc}"[:2000]  # (as the warning above)
 
 
 def main():

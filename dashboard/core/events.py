@@ -152,7 +152,7 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
     try:
         time = parse_time(when)
     except ValueError:
-        raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {when[:60]!r}") from None
+        raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {_quoted(when)}") from None
     if too_deep(payload, max_depth):
         raise ParseError("too_deep", f"data nests deeper than {max_depth} levels")
     try:

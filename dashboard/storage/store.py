@@ -27,9 +27,10 @@ from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.storage.rollupstore import Rollups
 from dashboard.storage.rows import row_for
-from dashboard.storage.schema import (COLUMNS, FILTERS, INSERT, ROLLUP_FILTERS, ROLLUP_UPSERT,
-                                      ROWS_PER_STATEMENT, SCHEMA, SPAN_UPSERT, SQLITE_INSERT,
-                                      TIME_TABLES, TOTAL, rows_for, rows_per_statement)
+from dashboard.storage.schema import (COLUMNS, FILTERS, INSERT, OLD_SQLITE_VARIABLES,
+                                      ROLLUP_FILTERS, ROLLUP_UPSERT, ROWS_PER_STATEMENT, SCHEMA,
+                                      SPAN_UPSERT, SQLITE_INSERT, TIME_TABLES, TOTAL, rows_for,
+                                      rows_per_statement)
 from dashboard.storage.threads import os_thread_rlock, sqlite_memory_mb
 
 log = logging.getLogger("dashboard.storage.store")
@@ -372,7 +373,8 @@ class EventStore(Rollups):
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
             return
-        per = rows_for(len(rows[0])) if self.placeholder == "?" else ROWS_PER_STATEMENT
+        # (PostgreSQL takes 65,535 variables: no older limit; both read schema.ROWS_PER_STATEMENT.)
+        per = rows_for(len(rows[0]), None if self.placeholder != "?" else OLD_SQLITE_VARIABLES)
         whole = len(rows) - len(rows) % per
         cursor = conn.cursor()
         if whole:
@@ -538,8 +540,9 @@ class EventStore(Rollups):
         return [event_json(r) for r in self._rows(sql, (*args, limit))]
 
     def anchor_id(self, ts, side):
-        """The id of the event shown to every viewer (a device's, a worker's, a job's state or a
-        correction: never a job's message, which is hidden with its job) nearest to time `ts`:
+        """The id of the event shown to every viewer (a device's, a worker's, a job's state, a
+        correction of no job: never a job's message, which is hidden with its job, nor a job's
+        correction, which may be hidden with it: visibility.corrects_only_hidden) nearest to `ts`:
         the newest before it (`side` "before") or the oldest at or after it ("after"); None when
         there is none. A step along the time index (web/paging.py: where an export's ids begin
         and end, which must not depend on rows hidden from its viewer)."""
@@ -547,8 +550,7 @@ class EventStore(Rollups):
         # (`+job`, `kind || ''`: SQLite would otherwise join two other indexes for the OR and sort
         # all they give, a second a million rows; both are valid in PostgreSQL too.)
         found = self._rows(f"SELECT id FROM events WHERE {cond} AND (+job IS NULL OR kind || '' IN "
-                           f"('device', 'worker', 'testjob', '{CORRECTION_KIND}')) "
-                           f"ORDER BY ts {order} LIMIT 1", (ts,))
+                           f"('device', 'worker', 'testjob')) ORDER BY ts {order} LIMIT 1", (ts,))
         return found[0]["id"] if found else None
 
     def cut_id(self, filters, since, until, after, most, below):
@@ -653,13 +655,14 @@ class EventStore(Rollups):
                 for r in self._rows(sql, (width_s, width_s, *args, int(limit)))]
 
     def rows(self, kind, since, until, filters=None, columns=("ts", "device", "device_type",
-                                                               "state", "health", "job")):
+                                                               "state", "health", "job"),
+             limit=2_000_000):
         """Some columns of the rows of one kind in a time range, oldest first (for statistics)."""
         assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
         where, args = _where(dict(filters or {}, kind=kind), since, until, corrections=True)
         sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
-               f"ORDER BY ts, id LIMIT 2000000")
-        return [dict(r) for r in self._rows(sql, args)]
+               f"ORDER BY ts, id LIMIT ?")
+        return [dict(r) for r in self._rows(sql, (*args, int(limit)))]
 
     def outcomes(self, since, until, filters=None):
         """(first finish ts, health) of each job that finished in the range."""

@@ -115,6 +115,12 @@ def test_a_rejected_value_is_quoted_whole_or_only_its_size(data, said):
     assert said in str(info.value) and "SECRET" not in str(info.value), str(info.value)
 
 
+def test_a_rejected_datetime_is_quoted_whole_or_only_its_size():
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames(when="2026-11-27 " + "z" * 30 + "SECRET-TOKEN-abcdef"))
+    assert str(info.value) == "bad_datetime: not an ISO 8601 datetime: (a text of 60 characters)"
+
+
 def test_oversized_message_is_rejected_before_decoding():
     big = frames(data={"device": "d", "state": "Idle", "description": "x" * 5000})
     with pytest.raises(ParseError) as info:

@@ -193,3 +193,40 @@ def test_a_restricted_export_is_planned_from_rows_every_viewer_is_shown(tmp_path
         assert got == [f"d-{i}" for i in range(1, 10) if i not in (1, 6)]  # until is not in it
     finally:
         store.close()
+
+
+def test_a_hidden_correction_does_not_move_a_restricted_export(tmp_path, monkeypatch):
+    """A correction of private job 901's description alone (shown to no one who may not see the
+    job) at +30 s: moving `since` across it changes nothing of a restricted viewer's export. (It
+    was an anchor, "an event every viewer is shown", and the export's start moved with it.)"""
+    import datetime as dt
+
+    from dashboard.core.events import Event
+    from dashboard.core.state import correction_data, correction_topic
+
+    monkeypatch.setattr(paging, "MARGIN", 0)
+    t0 = 1_796_284_800  # 2026-12-03T08:00:00Z
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    try:
+        for i, frames in enumerate(timed_rows(t0)):
+            if i == 3:
+                when = dt.datetime.fromtimestamp(t0 + 30, dt.timezone.utc)
+                data = correction_data({"kind": "job", "id": 901,
+                                        "fields": {"description": ["a", "b"]}}, {"id": 901})
+                event = Event(kind="correction", topic=correction_topic("job"), uuid="c-3",
+                              time=when, username="", data=data)
+                frames = [event.topic, event.uuid, when.isoformat(), "", json.dumps(data)]
+                store.enqueue(row_for(event, frames, {}, time.time()))
+                continue
+            store.enqueue(row_for(parse_frames(frames), frames, {}, time.time()))
+        while store.queue:
+            store.flush()
+        view = Viewing(ANONYMOUS, JOBS, Visibility())
+        assert view.row(store.events({"kind": "correction"}, limit=1)[0]) is None
+
+        def plan(since, until, most=3):
+            return paging.plan_export(store, {}, t0 + since, t0 + until, view, most, run=now)
+        assert plan(25, 100) == plan(35, 100) and plan(25, 25 + 5) == plan(25, 35)
+        assert plan(15, 100) != plan(25, 100)  # across a device's event at +20 s: it may move
+    finally:
+        store.close()
