@@ -342,13 +342,26 @@ def load(argv=(), environ=None, overrides=None):
         scheme = values["message_queue"].partition(":")[0][:20]  # never the rest: it may hold a password
         raise ConfigError(f"role {values['role']}: needs --message-queue redis://HOST:PORT/DB, "
                           f"got {scheme + ':...' if scheme else 'nothing'}")
-    if values["message_queue"]:
-        try:  # (the Redis client's own parse raised a traceback)
-            urllib.parse.urlsplit(values["message_queue"]).port
-        except ValueError:  # (nor its text, nor the parser's: either may hold the password)
-            raise ConfigError("message_queue: not a valid URL (its host or port cannot be read)") \
-                from None
+    for name in ("message_queue", "database"):
+        _check_server_url(name, values[name])
     return values
+
+
+def _check_server_url(name, url):
+    """A Redis or PostgreSQL URL that can be read, its password where it can be taken out of what
+    is shown: else a ConfigError that quotes none of it (nor the parser's message: either may hold
+    the password)."""
+    if not url or "://" not in url:
+        return  # (none, or not a URL: said where the store or the queue is made)
+    netloc = url.partition("://")[2].partition("/")[0].partition("?")[0].partition("#")[0]
+    if "@" not in netloc and "@" in url.partition("://")[2]:
+        # user:pa/ss@host: the password is read as the path (or as the port), and would be shown.
+        raise ConfigError(f"{name}: not a valid URL (a password's '/', '?', '#' or '@' must be "
+                          f"%-encoded: %2F, %3F, %23, %40)")
+    try:  # (the Redis client's own parse raised a traceback)
+        urllib.parse.urlsplit(url).port
+    except ValueError:
+        raise ConfigError(f"{name}: not a valid URL (its host or port cannot be read)") from None
 
 
 def _check_several_labs(values):

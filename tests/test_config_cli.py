@@ -42,12 +42,18 @@ def test_an_unknown_database_exits_with_a_message_without_the_password(tmp_path)
 
 @pytest.mark.parametrize("args, said", [
     (("--database", "postgres://lava:s3cret@[::1/lava", "--zmq", "tcp://127.0.0.1:9"),
-     "app.py: error: database: not a valid PostgreSQL URL (Invalid IPv6 URL)"),
+     "app.py: error: database: not a valid URL (its host or port cannot be read)"),
     (("--message-queue", "redis://lava:s3cret@[::1/0", "--role", "web"),
      "app.py: error: message_queue: not a valid URL (its host or port cannot be read)"),
     (("--message-queue", "redis://lava:s3cret@redis:99999/0", "--role", "ingest",
       "--zmq", "tcp://127.0.0.1:9"),
      "app.py: error: message_queue: not a valid URL (its host or port cannot be read)"),
+    (("--database", "postgresql://lava:s3cret/x@db/lava", "--zmq", "tcp://127.0.0.1:9"),
+     "app.py: error: database: not a valid URL (a password's '/', '?', '#' or '@' must be "
+     "%-encoded: %2F, %3F, %23, %40)"),
+    (("--message-queue", "redis://:s3cret#x@redis:6379/0", "--role", "web"),
+     "app.py: error: message_queue: not a valid URL (a password's '/', '?', '#' or '@' must be "
+     "%-encoded: %2F, %3F, %23, %40)"),
 ])
 def test_a_url_that_cannot_be_read_exits_with_a_message_not_a_traceback(tmp_path, args, said):
     # Found by an audit: the log's scrubber read the URL first, and its ValueError was a traceback.
