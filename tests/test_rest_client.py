@@ -91,11 +91,11 @@ def test_an_unusable_event_socket_is_quoted_whole_or_only_its_size(lava):
     lava.event_socket = "wss://lava.example.org/ws/?auth=" + "x" * 12 + "tok-abc-and-more-of-it"
     with pytest.raises(LavaError) as info:
         LavaRest(lava.url, "tok-abc-and-more-of-it").discover_event_socket()
-    assert str(info.value) == "LAVA names no usable event socket (a text of 66 characters)"
+    assert str(info.value) == "LAVA names no usable event socket: (a text of 66 characters)"
     lava.event_socket = "udp://lava:5500"
     with pytest.raises(LavaError) as info:
         LavaRest(lava.url, "tok-abc").discover_event_socket()
-    assert str(info.value) == "LAVA names no usable event socket ('udp://lava:5500')"
+    assert str(info.value) == "LAVA names no usable event socket: 'udp://lava:5500'"
 
 
 def test_a_redirect_to_another_host_does_not_carry_the_token(lava):

@@ -15,8 +15,7 @@ import time
 import pytest
 
 from dashboard.sources import rest, sockets
-from tests.test_tls_drip import HUBS, HandTls, client
-from tests.test_ws_proxy import self_signed_certificate
+from tests.test_tls_drip import HUBS, HandTls, certificate, client  # noqa: F401 (fixture)
 
 DEADLINE = 2.0  # s, of each send or exchange here
 MARGIN = 0.7  # s past it: a slow machine's, well short of the per-wait timeout's overshoot
@@ -97,11 +96,6 @@ class HandshakeLater(HandTls):
     def wrap(self, conn):
         self.stopped.wait(self.after)
         return super().wrap(conn)
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    return self_signed_certificate(tmp_path)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import datetime as dt
 import functools
 
 from dashboard.core import jsontext
+from dashboard.core.redact import quoted
 from dashboard.core.limits import (MAX_DEPTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, has_lone_surrogate,
                                    too_deep)
 
@@ -152,7 +153,7 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
     try:
         time = parse_time(when)
     except ValueError:
-        raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {_quoted(when)}") from None
+        raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {quoted(when)}") from None
     if too_deep(payload, max_depth):
         raise ParseError("too_deep", f"data nests deeper than {max_depth} levels")
     try:
@@ -193,22 +194,6 @@ _CHECKS = {kind: tuple((field, types, required, bool in types,
 _ABSENT = object()
 
 
-MAX_QUOTED = 40  # characters of a value a message quotes (whole, or not at all)
-
-
-def _quoted(value):
-    """A message's value for an error: quoted whole (MAX_QUOTED characters at most) or only its
-    size. Cut short, a token a peer echoed into a field would no longer be found by the log's
-    scrubber; and a value may be as long as a message."""
-    if isinstance(value, (dict, list)):
-        return f"(a {'table' if isinstance(value, dict) else 'list'} of {len(value)} items)"
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) <= MAX_QUOTED:
-        return repr(value)
-    return f"(a text of {len(text)} characters)" if isinstance(value, str) \
-        else f"(a {type(value).__name__} of {len(text)} characters)"
-
-
 def _check_fields(kind, data):
     """Each field of the kind's schema, in the schema's order: present when required, of its type,
     not too long. (Inline, as every event of a known kind runs it.)"""
@@ -243,7 +228,7 @@ def _normalise(kind, data):
         table = LEGACY_DEVICE_STATUS if kind == "device" else LEGACY_JOB_STATUS
         status = data.pop("status")
         if not isinstance(status, str) or status not in table:
-            raise ParseError("bad_value", f"{kind}.status {_quoted(status)} is not known")
+            raise ParseError("bad_value", f"{kind}.status {quoted(status)} is not known")
         state, health = table[status]
         data["state"] = state
         if health is not None and "health" not in data:
@@ -251,12 +236,12 @@ def _normalise(kind, data):
     _check_fields(kind, data)
     job = data.get("job")
     if job is not None and job_id(job) is None:
-        raise ParseError("bad_value", f"{kind}.job {_quoted(job)} is not a job id")
+        raise ParseError("bad_value", f"{kind}.job {quoted(job)} is not a job id")
     if kind in ENUMS and "state" not in data and "health" not in data:
         raise ParseError("missing_field", f"{kind} message without state or health")
     for field, allowed in ENUMS.get(kind, {}).items():
         if field in data and data[field] not in allowed:
-            raise ParseError("bad_value", f"{kind}.{field} {_quoted(data[field])} is not one of "
+            raise ParseError("bad_value", f"{kind}.{field} {quoted(data[field])} is not one of "
                              f"{', '.join(allowed)}")
     for field in ("submit_time", "start_time", "end_time"):
         if data.get(field) is not None:

@@ -18,6 +18,7 @@ import dataclasses
 from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES,
                                    WORKER_HEALTHS, WORKER_STATES, job_id, parse_time)
 from dashboard.core.limits import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+from dashboard.core.redact import quoted
 from dashboard.core.state import ACTIVE_JOB_STATES
 
 
@@ -33,7 +34,6 @@ class ShapeError(ValueError):
 
 
 MAX_SKIPPED_SAMPLES = 5
-MAX_QUOTED = 40  # a value in a message: enumerations' are short
 
 
 @dataclasses.dataclass
@@ -112,8 +112,7 @@ def _enum(obj, field, allowed, what):
     if value not in allowed:
         # Quoted whole or not at all: the caller scrubs its token from the message, and a token a
         # LAVA echoed into a field, cut short, would no longer be found to be taken out.
-        said = repr(value) if len(value) <= MAX_QUOTED else f"(a text of {len(value)} characters)"
-        raise ShapeError(f"{what}.{field} {said} is not one of {', '.join(allowed)}",
+        raise ShapeError(f"{what}.{field} {quoted(value)} is not one of {', '.join(allowed)}",
                          "bad_value", field)
     return value
 

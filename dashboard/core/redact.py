@@ -38,3 +38,19 @@ def scrub(text, secrets=()):
         if secret and len(secret) >= 4:  # a 1-character "secret" would blank out the text
             text = text.replace(secret, "<secret>")
     return USERINFO.sub(r"\1:***@", text)
+
+
+MAX_QUOTED = 40  # characters of a value an error message quotes (whole, or not at all)
+
+
+def quoted(value, most=MAX_QUOTED):
+    """A value for an error message: quoted whole (`most` characters at most) or only its size.
+    Cut short, a token a peer echoed into it would no longer be found by scrub(); and a value may
+    be as long as a message."""
+    if isinstance(value, (dict, list)):
+        return f"(a {'table' if isinstance(value, dict) else 'list'} of {len(value)} items)"
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= most:
+        return repr(value)
+    return f"(a text of {len(text)} characters)" if isinstance(value, str) \
+        else f"(a {type(value).__name__} of {len(text)} characters)"

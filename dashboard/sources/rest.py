@@ -22,7 +22,7 @@ import xmlrpc.client
 
 from dashboard.core import records as snapshot
 from dashboard.core.limits import MAX_DEPTH, too_deep
-from dashboard.core.redact import redact
+from dashboard.core.redact import quoted, redact
 from dashboard.sources.sockets import finish_tls, recv_within, send_within
 
 API = "/api/v0.2"
@@ -417,8 +417,7 @@ class LavaRest:
             endpoint, topic = self._xmlrpc_event_socket(), None
         if not isinstance(endpoint, str) or not endpoint.startswith("tcp://"):
             # Quoted whole or not at all (the token is scrubbed from errors only whole).
-            said = repr(endpoint) if len(str(endpoint)) <= 60 else f"a text of {len(str(endpoint))} characters"
-            raise LavaError("bad_shape", f"LAVA names no usable event socket ({said})")
+            raise LavaError("bad_shape", f"LAVA names no usable event socket: {quoted(endpoint, 60)}")
         host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
         if host in ("*", "0.0.0.0", "[::]", "::"):
             endpoint = endpoint.replace(host, self.hostname, 1)
