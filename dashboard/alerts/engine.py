@@ -46,6 +46,11 @@ class AlertEngine:
         self.ticks = 0
         self.store_errors = 0
 
+    def _named(self):
+        """The lab's name as every log line of this engine starts: "[east] ", or "" for the
+        unnamed lab (several labs share one log)."""
+        return f"[{self.lab}] " if self.lab else ""
+
     def restore(self):
         """Alerts still firing when the dashboard stopped: they do not fire again."""
         if self.store is not None:
@@ -53,7 +58,8 @@ class AlertEngine:
             self.book.restore(alerts)
             self.rules.restore(alerts)
             if self.book.firing:
-                log.info("%d alerts still firing from before the restart", len(self.book.firing))
+                log.info("%s%d alerts still firing from before the restart", self._named(),
+                         len(self.book.firing))
 
     # -- the sink's interface (the ingest path) ------------------------------------------------
     def push(self, changes):
@@ -63,7 +69,7 @@ class AlertEngine:
             self._queue(self.book.apply(self.rules.on_changes(changes, self.clock()), self.clock()))
         except Exception:  # a rule's bug must not stop ingest
             self.errors += 1
-            log.exception("alert rules failed on a batch of changes")
+            log.exception("%salert rules failed on a batch of changes", self._named())
 
     def _queue(self, happened):
         for item in happened:
@@ -125,11 +131,10 @@ class AlertEngine:
                 self.run_in_thread(self.store.save_alerts, [alert for alert, _ in batch])
             except Exception as exc:  # counted; the alerts still go out
                 self.store_errors += 1
-                log.warning("could not keep %d alerts in the store: %s", len(batch),
-                            type(exc).__name__)
+                log.warning("%scould not keep %d alerts in the store: %s", self._named(),
+                            len(batch), type(exc).__name__)
         for alert, what in batch:
-            log.info("alert %s: %s%s (%s)", what, f"[{self.lab}] " if self.lab else "",
-                     alert["key"], alert["message"])
+            log.info("alert %s: %s%s (%s)", what, self._named(), alert["key"], alert["message"])
             if self.notifier is not None:
                 self.notifier.submit(alert, what)
         return len(batch)
@@ -149,7 +154,7 @@ class AlertEngine:
                     self.sleep(0)
             except Exception:
                 self.errors += 1
-                log.exception("alert engine round failed")
+                log.exception("%salert engine round failed", self._named())
             self._wake.wait(self.interval)
             self._wake.clear()
 

@@ -2,6 +2,7 @@
 changes and over a clock passed in."""
 import datetime as dt
 import itertools
+import logging
 
 import pytest
 
@@ -336,3 +337,39 @@ def test_the_engine_resolves_alerts_of_boards_gone_rules_turned_off_and_rules_un
     engine.tick()
     assert set(engine.book.firing) == {"health_checks_failed/gone-board", "flapping/gone-board",
                                        "health_checks_failed/still-here"}
+
+
+class _Store:
+    """The engine's store: its firing alerts from before a restart, and a save that fails."""
+
+    def __init__(self, alerts):
+        self._alerts = alerts
+
+    def alerts(self, status=None, limit=None):
+        return [a for a in self._alerts if status is None or a["status"] == status]
+
+    def save_alerts(self, alerts):
+        raise OSError("disk full")
+
+
+def test_every_log_line_of_a_named_lab_s_engine_names_its_lab(caplog):
+    """Several labs share one log: the restored alerts, a store that fails, a rule's bug and an
+    alert's own line each say which lab's engine wrote them."""
+    lab = Lab()
+    lab.apply(device("still-here", 0, "Bad"))
+    store = _Store([restored("device_bad", "still-here")])
+    engine = AlertEngine(lab.state, None, parse_config(""), store, None, lambda fn, *a: fn(*a),
+                         lambda s: None, _Event, lambda: (None, True), lambda: None,
+                         clock=lambda: T0 + 7200, lab="east")
+    caplog.set_level(logging.INFO, logger="dashboard")
+    engine.restore()
+    engine.rules.on_changes = None  # a rule's bug: calling it raises TypeError
+    engine.sink = type("Sink", (), {"push": lambda self, changes: None})()
+    engine.push([("device", "still-here")])
+    engine._queue([(dict(restored("device_bad", "still-here"), status="resolved"), "resolved")])
+    assert engine.drain() == 1
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("dashboard.alerts")]
+    assert len(lines) == 4, lines
+    assert all(line.startswith("[east] ") or line.startswith("alert resolved: [east] ")
+               for line in lines), lines
+    assert engine.errors == 1 and engine.store_errors == 1
