@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -302,6 +303,30 @@ def test_the_writer_process_ends_with_the_app():
     finally:
         app.stop()
         publisher.close()
+
+
+def test_a_writer_process_busy_in_a_request_ends_once_the_app_is_gone(tmp_path):
+    """Found by an audit: a child in the middle of a long request never read its pipe's end, and
+    ignores SIGTERM, so it ran on after the app was killed. `_end_with` (what the child's main
+    starts) ends it within a second of its parent's end, busy or not. Here the parent is a real
+    process whose child sleeps, as in a request that will not end."""
+    script = ("import os, subprocess, sys, time\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\n"
+              "from dashboard.storage.writer import _end_with\\n"
+              "_end_with(os.getppid(), 0.1)\\ntime.sleep(120)'])\n"
+              "print(child.pid, flush=True)\ntime.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))
+        time.sleep(0.5)  # its watch has seen the parent
+        assert not _gone(child)
+        parent.kill()
+        parent.wait(timeout=10)
+        wait_until(lambda: _gone(child), timeout=10, what="the busy child ended with its parent")
+    finally:
+        parent.kill()
+        parent.stdout.close()
 
 
 def test_store_writer_thread_writes_in_the_app():

@@ -126,6 +126,18 @@ def parse_time(text):
         raise ValueError(f"{text[:60]!r} is out of range in UTC") from None
 
 
+# The times an event may have: none from before LAVA was (a publisher whose clock was never set
+# says 1970), none more than a day ahead of this machine's clock. The time roll-ups count a board's
+# time between its events, hour by hour: an event of year 9999 made the store's writer count
+# millions of hours, and every later event of that board older than it (found by an audit).
+EARLIEST = dt.datetime(2010, 1, 1, tzinfo=dt.timezone.utc)
+MAX_AHEAD = dt.timedelta(days=1)
+
+
+def _now():
+    return dt.datetime.now(dt.timezone.utc)
+
+
 def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
     """Parse one multipart message (a list of bytes) into an Event, or raise ParseError. The data
     may nest at most `max_depth` levels: checked before parsing, which would recurse."""
@@ -150,14 +162,19 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
         for name, value in (("topic", topic), ("uuid", uuid), ("username", username)):
             if len(value) > MAX_NAME_LENGTH:
                 raise ParseError("too_long", f"{name} has {len(value)} characters > {MAX_NAME_LENGTH}")
+    if not (topic.isprintable() and uuid.isprintable() and username.isprintable()):
+        raise ParseError("bad_value", f"the topic, uuid or username frame holds {_UNPRINTABLE}")
     try:
         time = parse_time(when)
     except ValueError:
         raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {quoted(when)}") from None
+    if not EARLIEST <= time <= _now() + MAX_AHEAD:
+        raise ParseError("bad_datetime", f"{quoted(when)} is before {EARLIEST.year} or more than "
+                         f"{MAX_AHEAD.days} day ahead of this clock")
     if too_deep(payload, max_depth):
         raise ParseError("too_deep", f"data nests deeper than {max_depth} levels")
     try:
-        data = jsontext.loads(payload, parse_constant=_no_constant)
+        data = jsontext.loads(payload, **jsontext.FINITE)
     except ValueError as exc:
         raise ParseError("not_json", f"data is not JSON ({exc})") from None
     except RecursionError:  # not reached after too_deep(); kept so that no limit change can crash
@@ -176,14 +193,16 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
                  (topic, uuid, when, username, payload))
 
 
-def _no_constant(name):
-    """NaN and Infinity are not JSON: passed on, they would break every browser's JSON.parse."""
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def too_long_text(value):
     """A free-text field (description, message) longer than MAX_TEXT_LENGTH."""
     return isinstance(value, str) and len(value) > MAX_TEXT_LENGTH
+
+
+# What no name may hold (str.isprintable: control characters such as a newline or an escape, and
+# format characters such as a right-to-left override): LAVA's names never do, and such a name in
+# the model would let a message write lines of its own into the log, or turn text around on the
+# page (found by an audit). Free text (TEXT_FIELDS) may hold them.
+_UNPRINTABLE = "a control or format character (names may not)"
 
 
 # SCHEMAS as the checks run them: (field, types, required, booleans allowed, longest string).
@@ -210,6 +229,8 @@ def _check_fields(kind, data):
             raise ParseError("bad_type", f"{kind}.{field} is a {type(value).__name__}")
         if isinstance(value, str) and len(value) > limit:
             raise ParseError("too_long", f"{kind}.{field} has {len(value)} characters > {limit}")
+        if limit == MAX_NAME_LENGTH and isinstance(value, str) and not value.isprintable():
+            raise ParseError("bad_value", f"{kind}.{field} holds {_UNPRINTABLE}")
 
 
 CACHED_TIME_LENGTH = 64  # an ISO 8601 time is about 32 characters; a longer text is not cached

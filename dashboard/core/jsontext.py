@@ -17,6 +17,8 @@ import json
 
 import orjson
 
+from dashboard.core.redact import quoted
+
 # A number that may not fit in 64 bits is 19 digits in a row or more (also found inside strings:
 # harmless). JSON's digits are ASCII. The search is one pass of bytes.translate (every ASCII digit
 # made "0") and one of `in`, both in C; a regular expression ([0-9]{19}) tries a match at every
@@ -37,14 +39,39 @@ def has_long_number(text):
 
 # json.loads options orjson's reading needs no help with: NaN and Infinity, which parse_constant
 # sees, orjson refuses (json then decides); integers parse_int might guard against are long, and a
-# text with a long number goes to json. Any other option goes to json.
+# text with a long number goes to json. parse_float too when it is FINITE's: a number too large
+# for a float (1e999) orjson refuses as well, and its other floats are float(text), as json's. Any
+# other option goes to json.
 _SAME_ON_ORJSON = frozenset(("parse_constant", "parse_int"))
+_SAME_WITH_FINITE = _SAME_ON_ORJSON | {"parse_float"}
+
+
+def _no_constant(name):
+    """NaN and Infinity are not JSON: passed on, they would break every browser's JSON.parse."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text):
+    """A JSON number's float; one too large for a float (1e999) is refused, not read as Infinity:
+    the model would keep it, and `/api/v1/state` write it as no browser's JSON.parse reads it
+    (found by an audit)."""
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise ValueError(f"{quoted(text)} is too large a number for a float")
+    return value
+
+
+_INF = float("inf")
+# loads() (or json.loads) options for text from outside: no NaN, Infinity or number beyond a
+# float's range gets in (each a ValueError).
+FINITE = {"parse_constant": _no_constant, "parse_float": _finite_float}
 
 
 def loads(text, **kwargs):
     """json.loads(text, **kwargs), faster: orjson unless it would read the text differently.
     `text` is a str, or bytes as json.loads takes them (a Socket.IO message queue's message)."""
-    if kwargs.keys() <= _SAME_ON_ORJSON and not has_long_number(text):
+    if ((kwargs.keys() <= _SAME_ON_ORJSON or kwargs.keys() <= _SAME_WITH_FINITE
+         and kwargs["parse_float"] is _finite_float) and not has_long_number(text)):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -104,6 +104,10 @@ def _typed(value, field, types, what, limit):
     if isinstance(value, str) and len(value) > limit[0]:
         raise ShapeError(f"{what}.{field} has {len(value)} characters, more than a {limit[1]} may "
                          f"({limit[0]})", "too_long", field)
+    if limit is _NAME and isinstance(value, str) and not value.isprintable():
+        # As the event parser: no newline, escape or right-to-left override in a name.
+        raise ShapeError(f"{what}.{field} holds a control or format character (names may not)",
+                         "bad_value", field)
     return value
 
 

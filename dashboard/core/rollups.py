@@ -40,6 +40,11 @@ COUNTS = frozenset(("failures", "repairs", *JOB_COUNTS))  # integers; the rest a
 # floor(log1p(w) / log(WAIT_RATIO)) == b, so a percentile read from it is within half a bucket
 # (0.5 %) of the exact one.
 WAIT_RATIO = 1.01
+# The most of a span the roll-ups count: its last 400 days (9,600 hours and 400 days of buckets),
+# longer than any retention but a deliberate one. The parser refuses events from before 2010 or
+# a day ahead; before it did, one event of year 9999 made the writer count millions of hours,
+# without end (found by an audit).
+MAX_SPAN = 400 * DAY
 
 
 def pieces(start, end, width):
@@ -82,6 +87,7 @@ class Tracker:
         def add(ts_from, ts_to, span, device):
             if ts_to <= ts_from:  # no time: no bucket (as pieces gives none)
                 return
+            ts_from = max(ts_from, ts_to - MAX_SPAN)  # (its hours before are pruned long since)
             category = SECONDS[device_category(span[1], span[2])]
             device_type, worker = span[3] or "", span[4] or ""
             for width in (HOUR, DAY):

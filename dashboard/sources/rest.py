@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 import xmlrpc.client
 
-from dashboard.core import records as snapshot
+from dashboard.core import jsontext, records as snapshot
 from dashboard.core.limits import MAX_DEPTH, too_deep
 from dashboard.core.redact import quoted, redact
 from dashboard.sources.sockets import finish_tls, recv_within, send_within
@@ -252,7 +252,7 @@ class LavaRest:
             if too_deep(text):
                 raise LavaError("bad_shape", f"LAVA's answer to {what} nests deeper than "
                                              f"{MAX_DEPTH} levels (too_deep)")
-            return json.loads(text)
+            return json.loads(text, **jsontext.FINITE)  # no NaN, Infinity or 1e999 in the model
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise LavaError("bad_json", f"LAVA answered {what} with something that is not JSON") from None
 

@@ -276,6 +276,21 @@ def serve(store, read, write, rfd, wfd):
         send_frame(write, wfd, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+def _end_with(parent, every=1.0):
+    """End this process once `parent` (the app) is gone, even in the middle of a request: the pipe's
+    end is read between requests only, and SIGTERM is ignored (main). An audit's app that had to
+    be killed left its writer running on, an orphan. (A thread of this child's own interpreter;
+    what the request had not committed is lost, as with the app's own end.)"""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        log.warning("the app (pid %d) is gone: ending", parent)
+        os._exit(3)
+    threading.Thread(target=watch, name="end-with-the-app", daemon=True).start()
+
+
 def main(argv):
     import signal
 
@@ -283,6 +298,7 @@ def main(argv):
     # flush, which would then have to start it again.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_with(os.getppid())
     # History can wait; the live view cannot. When the cores are all busy, the app comes first.
     os.nice(NICE)
     rfd, wfd = 0, os.dup(1)

@@ -162,3 +162,43 @@ def test_the_stored_row_is_the_same_from_the_events_own_text(as_type):
         plain = Event(*(getattr(event, f.name) for f in dataclasses.fields(Event) if f.name != "text"))
         assert plain.text == () and plain == event  # the text is not part of what the event is
         assert row_for(event, given, {}, 1.0) == row_for(plain, given, {}, 1.0)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("device", "evil\n2026-12-04 03:00:00,000 WARNING dashboard: FORGED"),
+    ("device", "ctl\x1b[31m"), ("worker", "w\x00"), ("device_type", "qemu\u202e"),
+    ("device", "zero\u200bwidth")])
+def test_a_name_with_a_control_or_format_character_is_refused(field, value):
+    """Found by an audit: such a device entered the model, and an alert's log line about it wrote
+    a forged line of its own into the log. Free text may hold them; names may not."""
+    data = {"device": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Good",
+            "worker": "w1", field: value}
+    with pytest.raises(ParseError) as err:
+        parse_frames(frames(data=data))
+    assert err.value.reason == "bad_value" and f"device.{field} holds a control" in str(err.value)
+    assert value not in str(err.value)
+    for frame in ("topic", "uuid", "user"):
+        with pytest.raises(ParseError, match="topic, uuid or username frame holds"):
+            parse_frames(frames(**{frame: "org.lavasoftware.device\n" if frame == "topic"
+                                   else "x\r"}))
+    # Free text keeps them; names of other scripts are printable.
+    job = {"job": 7, "state": "Running", "description": "line one\nline two\t\u202e",
+           "submitter": "žofie", "device": "qemu-ü"}
+    assert parse_frames(frames("org.lavasoftware.testjob", data=job)).data["description"] \
+        == job["description"]
+
+
+def test_a_time_before_2010_or_more_than_a_day_ahead_is_refused():
+    """Found by an audit: one event of year 9999 (or 1970, a clock never set) made the store's
+    writer count a board's time hour by hour for millions of hours, and raised a false
+    suspected loss of 56 years behind."""
+    now = dt.datetime.now(dt.timezone.utc)
+    for when in ("9999-01-01T00:00:00", "1970-01-01T00:00:00", "2009-12-31T23:59:59+00:00",
+                 (now + dt.timedelta(days=1, minutes=5)).isoformat()):
+        with pytest.raises(ParseError) as err:
+            parse_frames(frames(when=when))
+        assert err.value.reason == "bad_datetime" and "before 2010 or more than 1 day ahead" \
+            in str(err.value)
+    for when in ("2010-01-01T00:00:00", (now + dt.timedelta(hours=23)).isoformat(),
+                 "2026-11-27T17:38:37.638687"):
+        assert parse_frames(frames(when=when)).time.year >= 2010

@@ -169,3 +169,26 @@ def test_an_option_orjson_would_ignore_goes_to_json():
     from dashboard.core import jsontext
     assert type(jsontext.loads('{"a": 1}', object_pairs_hook=OrderedDict)) is OrderedDict
     assert jsontext.loads('{"a": 1.5}', parse_float=str) == {"a": "1.5"}
+
+
+
+@pytest.mark.parametrize("text", ['{"x": 1e999}', '{"x": -1E+400}', '[1e309]',
+                                  '{"id": 12345678901234567890, "x": 1e999}'])  # (json's path)
+def test_a_number_beyond_a_float_is_refused_by_both_paths(text):
+    """Found by an audit: json read 1e999 as Infinity, which the model kept and /api/v1/state
+    wrote as no browser parses. FINITE refuses it, whichever library reads the text."""
+    with pytest.raises(ValueError, match="too large a number"):
+        jsontext.loads(text, **jsontext.FINITE)
+    with pytest.raises(ValueError, match="too large a number"):
+        json.loads(text, **jsontext.FINITE)
+    assert jsontext.loads('{"x": 1.5e-400, "y": 2.5}', **jsontext.FINITE) == {"x": 0.0, "y": 2.5}
+
+
+def test_an_event_with_a_number_beyond_a_float_is_refused_as_not_json():
+    frames = [b"org.lavasoftware.lab.event", b"u-1", b"2026-11-27T10:00:00", b"",
+              b'{"job": 7, "x": 1e999, "message": "hello"}']
+    with pytest.raises(ParseError) as err:
+        parse_frames(frames)
+    assert err.value.reason == "not_json" and "too large a number" in str(err.value)
+    frames[4] = b'{"job": 7, "x": 1e300, "message": "hello"}'
+    assert parse_frames(frames).data["x"] == 1e300

@@ -162,3 +162,14 @@ def test_a_record_without_a_readable_hostname_holds_back_removals_of_its_kind():
     assert "x86-01" in state.devices and ("device", "x86-01") not in fixed  # it may be that one
     assert fixed[("device", "qemu-02")]["health"] == ["Unknown", "Retired"]
     assert "example.com" not in state.workers  # workers were read whole: removed as before
+
+
+def test_a_lava_record_whose_name_holds_a_control_character_is_refused():
+    """As the event parser (an audit): a REST record never brings such a name into the model."""
+    from dashboard.core.records import ShapeError, device_record
+    good = {"hostname": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Good",
+            "worker_host": "w1"}
+    assert device_record(good)["hostname"] == "qemu-01"
+    for field in ("hostname", "device_type", "worker_host"):
+        with pytest.raises(ShapeError, match="control or format character"):
+            device_record(dict(good, **{field: "a\nb"}))

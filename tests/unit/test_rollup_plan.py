@@ -138,3 +138,18 @@ def test_the_hourly_counts_give_one_entry_a_key_even_where_a_board_is_named_like
     assert {row[:5]: row[5] for row in written} == {
         (hour, "device", TOTAL, TOTAL, TOTAL): 4,  # the board "*" once, and the three in all
         (hour, "device", "b1", "qemu", "w1"): 2}
+
+
+def test_a_span_longer_than_max_span_counts_its_last_max_span_only():
+    """Found by an audit: a board's span from 1970 (or to year 9999) made plan count every hour
+    of it, millions of buckets and gigabytes, without end. Now its last MAX_SPAN is counted."""
+    rows = [{"ts": 0.0, "device": "b", "device_type": "qemu", "worker": "w", "state": "Idle",
+             "health": "Good"},
+            {"ts": float(T0), "device": "b", "device_type": "qemu", "worker": "w",
+             "state": "Running", "health": "Good"}]
+    sums, updates, late = rollups.Tracker().plan(rows)
+    hours = [k for k in sums if k[0] == H]
+    assert len(hours) == rollups.MAX_SPAN // H and late == 0
+    assert min(k[1] for k in hours) == T0 - rollups.MAX_SPAN
+    assert sum(b["idle_s"] for k, b in sums.items() if k[0] == D) == rollups.MAX_SPAN
+    assert updates["b"][:2] == (float(T0), "Running")
