@@ -31,6 +31,20 @@ def test_one_message_stamped_in_the_future_does_not_blind_the_watch():
     assert watch.observe(200.7 - 9, 200.7) is True  # and a real 8.5 s delay is still seen
 
 
+def test_one_message_stamped_long_ago_is_no_suspected_loss():
+    """Found by an audit: messages dated 1971 between live ones each counted a suspected loss
+    56 years behind, and asked for a reconcile. Past an hour behind, one message is an outlier."""
+    now = 1_764_000_000.0
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    for i in range(100):
+        watch.observe(now + i - 0.5, now + i)
+    for i in range(6):
+        assert watch.observe(31_536_000.0, now + 100 + i) is False  # 1971
+        assert watch.observe(now + 100.5 + i - 0.5, now + 100.5 + i) is False
+    assert watch.outliers == 6 and watch.episodes == 0 and watch.max_behind < 1
+    assert watch.observe(now + 200 - 3000, now + 200) is True  # 50 min behind: still a loss
+
+
 def test_the_baseline_forgets_what_is_older_than_the_window():
     watch = LagWatch(threshold=5, window=60, bucket=10)
     watch.observe(0.0, 1.0)  # lag 1
