@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import time
 import urllib.parse
 
@@ -155,6 +156,7 @@ class WsSource:
                 self.failures[exc.kind] += 1
                 why = f"{exc} ({exc.kind}: {self.failures[exc.kind]} so far)"
             except Exception as exc:  # connecting failed, or a bug: the loop goes on regardless
+                self.failures[failure_kind(exc)] += 1
                 why = _describe(exc)
             why = scrub(why, self._secrets)
             delay = self.backoff.next()
@@ -315,6 +317,22 @@ def proxy_secrets(environ=os.environ):
         secrets += [userinfo, password, urllib.parse.unquote(password),
                     base64.b64encode(pair).decode("ascii")]
     return secrets
+
+
+def failure_kind(exc):
+    """How a connection failed other than in its handshake, as /healthz counts it (an audit found
+    an expired certificate, a refused port or a name that does not resolve said, never counted)."""
+    if isinstance(exc, ssl.SSLError):  # (SSLCertVerificationError is one)
+        return "tls"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connect_refused"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, (TimeoutError, websocket.WebSocketTimeoutException)):
+        return "connect_timeout"
+    if isinstance(exc, (OSError, websocket.WebSocketException)):
+        return "unreachable"
+    return "internal"
 
 
 def _describe(exc):

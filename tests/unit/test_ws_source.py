@@ -140,3 +140,29 @@ def test_topics_outside_the_prefix_are_filtered_and_bad_messages_counted():
     assert len(handled) == 1 and source.filtered == 1
     assert health.rejected["frame_count"] == 1 and status.rejected == 1
     assert status.disconnects == 1 and "closed the connection" in status.detail
+
+
+def test_failures_to_connect_are_counted_by_kind():
+    """Found by an audit: an expired certificate, a refused port or a name that does not resolve
+    was said in the source's detail and never counted in /healthz sources[].failures."""
+    import socket
+    import ssl
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: a real refused connection
+    clock, health = Clock(), Health()
+    status = health.add_source(f"ws://127.0.0.1:{port}/ws/", "websocket")
+    source = ws.WsSource(f"ws://127.0.0.1:{port}/ws/", "", lambda s: None, status, 1000,
+                         clock=clock, rng=lambda: 0.5)
+    source.run(lambda *a: None, rounds=1)
+    assert dict(status.failures) == {"connect_refused": 1}
+    for exc, kind in ((ssl.SSLCertVerificationError("certificate has expired"), "tls"),
+                      (socket.gaierror("Name or service not known"), "dns"),
+                      (TimeoutError("timed out"), "connect_timeout"),
+                      (OSError("No route to host"), "unreachable"), (KeyError("x"), "internal")):
+        def fail(url, headers, timeout, limit, exc=exc):
+            raise exc
+        source.connect = fail
+        source.run(lambda *a: None, rounds=1)
+        assert status.failures[kind] == 1, (kind, dict(status.failures))
