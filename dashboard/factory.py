@@ -192,9 +192,16 @@ def create_app(overrides=None, settings=None):
     except secrets.KeyFileError as err:
         raise config.ConfigError(str(err)) from None
     _sessions_config(app, settings, key)
-    # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback.
-    app.wsgi_app = errors = server.JsonErrors(app.wsgi_app, settings["async_mode"])
+    # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback;
+    # what a view raises is logged and counted there too (a query string that is not UTF-8, which
+    # request.args cannot read, is refused before the app).
+    app.wsgi_app = errors = server.JsonErrors(
+        app.wsgi_app, settings["async_mode"],
+        server.Connections(settings["max_connections_per_address"]))
+    app.log_exception = errors.log_exception
+    app.register_error_handler(server.BodyTimeout, server.body_timeout_answer)
     server.guard_websockets(socketio.server.eio)
+    server.guard_polls(socketio.server.eio)
     app.extensions["dashboard"] = services = _build_services(settings, key, errors)
     # After the relay's message budget, which it wraps: a malformed Socket.IO message, an event
     # with the wrong arguments or none of ours, refused in the one error shape (server.py).
@@ -235,9 +242,10 @@ def _sessions_config(app, settings, key):
 
 def _build_services(settings, key, wsgi_errors):
     """The services of this process's role, in one pass, from the bottom up. `wsgi_errors` is the
-    outermost WSGI wrapper (server.JsonErrors), made first because it wraps the app itself. Each
-    lab (one unnamed lab, or those of --labs: docs/labs.md) gets its own model, LAVA client,
-    store, alerts and loops; the relay, the meta, health and access are shared."""
+    outermost WSGI wrapper (server.JsonErrors, with the server's Connections), made first because
+    it wraps the app itself. Each lab (one unnamed lab, or those of --labs: docs/labs.md) gets its
+    own model, LAVA client, store, alerts and loops; the relay, the meta, health and access are
+    shared."""
     from dashboard import green
     from dashboard import labs as lab_config
     from dashboard.core.labset import LabSet
@@ -309,7 +317,7 @@ def _build_services(settings, key, wsgi_errors):
                      job_visibility=first.job_visibility)
     services = Services(settings=settings, role=role, meta=meta, state=state, health=health,
                         run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
-                        connections=server.Connections(settings["max_connections_per_address"]),
+                        connections=wsgi_errors.connections,
                         wsgi_errors=wsgi_errors, labs=labs, **parts, **access_parts)
     return services
 

@@ -4,8 +4,16 @@ production limits, errors in the one JSON shape, and a bounded shutdown.
 - A request's line and headers must arrive within `header_timeout`; any read or write waits at
   most `socket_timeout`; one address holds at most `max_connections_per_address` connections
   (more are answered 503).
+- A request's body must arrive within `header_timeout` plus its size at MIN_BODY_RATE; one that
+  does not is answered 408 and closed (`body_timeouts`).
+- A request the server cannot read (a garbage request line, such as a TLS ClientHello on the plain
+  port; a request line or headers too long; too many headers; a bad Content-Length) or whose query
+  string is not UTF-8 is answered 400, 414 or 431 in the one error shape, counted (`bad_requests`)
+  and logged at most once per kind every 5 s, quoting the request line only when it is short.
 - What escapes the app (python-engineio raises on some malformed input) becomes a bare 400 or 500
-  in the one error shape; the detail goes to the log only, never to the client.
+  in the one error shape, and what a view raises is answered 500 by Flask: either is counted
+  (`errors`), the detail goes to the log only (at most once per kind every 5 s), never to the
+  client.
 - A Socket.IO message that is not one a client may send (not JSON, nested too deep, not a packet
   of the protocol), an event whose handler takes other arguments or that nobody handles: refused
   (SocketRefusals), counted, logged at most once per kind every 5 s without a traceback, answered
@@ -17,6 +25,7 @@ Flask-SocketIO's `socketio.run` would not do: it never passes `debug=False` on t
 server (which then sends tracebacks to clients) and has no way to see each connection's address.
 """
 import collections
+import http.client
 import json
 import logging
 import os
@@ -24,13 +33,16 @@ import signal
 import socket
 import sys
 import time
+from http import HTTPStatus
 
 import socketio as python_socketio
 from flask import request
 from socketio import packet as sio_packet
+from werkzeug.exceptions import RequestTimeout
 
 from dashboard import green
 from dashboard.core.limits import MAX_DEPTH, too_deep
+from dashboard.core.redact import quoted
 from dashboard.live.health import RateLimitedLog
 from dashboard.live.wire import JsonPacket
 
@@ -42,6 +54,14 @@ POOL = 1024  # connections served at once (more wait in the backlog)
 APART_POOL = 16
 APART_PER_ADDRESS = 4
 APART_RETRY = 5.0  # seconds before it listens again after its server stopped (eventlet's can)
+# The slowest a request's body may come, on average, after a grace of `header_timeout`: every body
+# a browser or the REST API sends (a form, a Socket.IO poll, an alert rule) is a few KiB, sent at
+# once; a client dripping one is holding a connection (and a place in POOL), not uploading.
+MIN_BODY_RATE = 10 * 1024  # bytes per second
+# What the server answers a request it cannot read: (the one error shape's message, its code).
+UNREADABLE = {400: ("bad request", "bad_request"), 414: ("request line too long", "too_large"),
+              431: ("request headers too large", "too_large"),
+              505: ("HTTP version not supported", "bad_request")}
 
 
 def error_bytes(status, message, code):
@@ -59,15 +79,32 @@ class HeaderTimeout(socket.timeout):
     """A client took longer than `header_timeout` to send a request line and its headers."""
 
 
+class BodyTimeout(RequestTimeout):
+    """A client took longer than its deadline (BodyDeadline) to send a request's body. Raised by
+    the body's reads, as werkzeug's own streams raise ClientDisconnected: Flask answers it 408 (as
+    JsonErrors does); python-engineio answers a poll's 200 and would log it (guard_polls)."""
+
+    description = "the request's body came too slowly"
+
+
+def body_timeout_answer(_exc=None):
+    """The one error shape's answer to a BodyTimeout (Flask's error handler and JsonErrors')."""
+    return {"ok": False, "error": BodyTimeout.description, "code": "body_timeout"}, 408
+
+
 class Connections:
-    """Open connections per client address, and what the server refused or timed out (/healthz)."""
+    """Open connections per client address, and what the server refused, timed out or could not
+    read (/healthz)."""
 
     def __init__(self, max_per_address):
         self.max_per_address = max_per_address
         self.open = collections.Counter()
         self.refused = 0
         self.header_timeouts = 0
+        self.body_timeouts = 0
+        self.bad_requests = 0  # answered by the server itself, before the app (unreadable())
         self.restarts = 0  # times its server stopped and was made to listen again (keep_serving)
+        self.log = RateLimitedLog(log)
 
     def admit(self, address):
         """Count a new connection from address; False (and counted as refused) when over the cap."""
@@ -82,27 +119,117 @@ class Connections:
         if self.open[address] <= 0:
             del self.open[address]
 
+    def unreadable(self, status, request_line, address):
+        """Count and log (at most once per status every 5 s) a request the server could not read;
+        returns its whole answer in the one error shape. The request line is quoted only when it
+        is short: it is the client's, and may be anything (a TLS handshake, megabytes)."""
+        status = int(status)
+        self.bad_requests += 1
+        line = request_line.rstrip("\r\n" if isinstance(request_line, str) else b"\r\n")
+        self.log.warning(f"unreadable:{status}", "answered %d to a request from %s it could not "
+                         "read; its request line: %s", status, address, quoted(line))
+        message, code = UNREADABLE.get(status, ("bad request", "bad_request"))
+        return error_bytes(f"{status} {HTTPStatus(status).phrase}", message, code)
+
     def stats(self):
         return {"open": sum(self.open.values()), "addresses": len(self.open),
                 "max_per_address": self.max_per_address, "refused": self.refused,
-                "header_timeouts": self.header_timeouts, "restarts": self.restarts}
+                "header_timeouts": self.header_timeouts, "body_timeouts": self.body_timeouts,
+                "bad_requests": self.bad_requests, "restarts": self.restarts}
+
+
+class BodyDeadline:
+    """The file a request's body is read from (eventlet's or gevent's Input reads it), with a
+    deadline: reading ends `grace` seconds after the headers plus the body's size (its
+    Content-Length, or what was read of a chunked one) at MIN_BODY_RATE. Past it, on_timeout()
+    (counted; the connection is to close) and this read and every later one raise BodyTimeout,
+    the server's own discarding of the body's rest included. Data already in the buffer is read at
+    any time: only waiting for the client is bounded. `timeout`: eventlet's or gevent's Timeout."""
+
+    def __init__(self, rfile, length, grace, timeout, on_timeout, clock=time.monotonic):
+        self.rfile = rfile
+        self.length = length or 0
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.clock = clock
+        self.start = clock() + grace
+        self.received = 0
+        self.expired = False
+
+    def read(self, *args):
+        return self._wait(self.rfile.read, args)
+
+    def readline(self, *args):
+        return self._wait(self.rfile.readline, args)
+
+    def readlines(self, *args):
+        return self._wait(self.rfile.readlines, args)
+
+    def _wait(self, reader, args):
+        if not self.expired:
+            left = self.start + max(self.length, self.received) / MIN_BODY_RATE - self.clock()
+            try:
+                with self.timeout(max(left, 0.0), BodyTimeout()):
+                    data = reader(*args)
+                self.received += sum(map(len, data)) if isinstance(data, list) else len(data)
+                return data
+            except BodyTimeout:
+                self.expired = True
+                self.on_timeout()
+        raise BodyTimeout()
+
+
+def _bad_length(value):
+    """A Content-Length eventlet refuses (it answers a bare 400 itself)."""
+    try:
+        return int(value) < 0
+    except ValueError:
+        return True
 
 
 class JsonErrors:
-    """WSGI middleware: an exception that escapes the app becomes a bare 400 (an Engine.IO request:
-    the client sent something it could not use) or 500, as {"ok": false, "error", "code"}."""
+    """WSGI middleware, outermost: a query string that is not UTF-8 is refused 400 before the app
+    sees it; an exception that escapes the app becomes a bare 400 (an Engine.IO request: the client
+    sent something it could not use) or 500, as {"ok": false, "error", "code"}. Its
+    log_exception() is Flask's for an exception a view raised (the factory sets it)."""
 
-    def __init__(self, wsgi_app, async_mode):
+    def __init__(self, wsgi_app, async_mode, connections):
         self.wsgi_app = wsgi_app
         self.async_mode = async_mode
+        self.connections = connections  # where refused query strings are counted (bad_requests)
         self.errors = 0
         self.log = RateLimitedLog(log)
 
     def __call__(self, environ, start_response):
+        query = environ.get("QUERY_STRING", "")
+        if not query.isascii() and not _utf8(query):
+            return self._bad_query(environ, start_response, query)
         try:
             return self.wsgi_app(environ, start_response)
+        except BodyTimeout:  # counted where it was raised (BodyDeadline)
+            return _json_answer(start_response, *body_timeout_answer(), sys.exc_info())
         except Exception as exc:
             return self._answer(environ, start_response, exc)
+
+    def _bad_query(self, environ, start_response, query):
+        """Werkzeug decodes request.args strictly: every endpoint that reads it would fail (500)."""
+        self.connections.bad_requests += 1
+        self.log.warning("query", "refused a query string that is not UTF-8 from %s: %s",
+                         environ.get("REMOTE_ADDR"), quoted(query))
+        return _json_answer(start_response, {
+            "ok": False, "error": "the query string is not UTF-8 (percent-encode it)",
+            "code": "bad_parameter"}, 400)
+
+    def log_exception(self, exc_info):
+        """Flask's log_exception (Flask answers 500 after it): counted with what escapes the app,
+        logged with its traceback at most once per endpoint and exception every 5 s."""
+        self.errors += 1
+        kind = getattr(exc_info[0], "__name__", "?")
+        speak, suppressed = self.log.limiter.allow(f"app:{request.endpoint}:{kind}")
+        if speak:
+            log.error("%s %s failed%s", request.method, request.path[:100],
+                      f" ({suppressed} more like this since the last report)" if suppressed else "",
+                      exc_info=exc_info)
 
     def _answer(self, environ, start_response, exc):
         self.errors += 1
@@ -118,16 +245,32 @@ class JsonErrors:
                 wsgi.WSGI_LOCAL.already_handled = True
             return []
         if path.startswith(SOCKETIO_PATH):
-            status, message, code = "400 Bad Request", "bad Engine.IO request", "bad_request"
+            status, message, code = 400, "bad Engine.IO request", "bad_request"
         else:
-            status, message, code = "500 Internal Server Error", "internal error", "internal_error"
-        body = json.dumps({"ok": False, "error": message, "code": code}).encode()
-        try:
-            start_response(status, [("Content-Type", "application/json"),
-                                    ("Content-Length", str(len(body)))], sys.exc_info())
-        except Exception:  # the response had begun: all that is left is to end it
-            return []
-        return [body]
+            status, message, code = 500, "internal error", "internal_error"
+        return _json_answer(start_response, {"ok": False, "error": message, "code": code}, status,
+                            sys.exc_info())
+
+
+def _utf8(text):
+    """Whether a WSGI string (its bytes as latin-1) is UTF-8."""
+    try:
+        text.encode("latin-1").decode("utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
+def _json_answer(start_response, body, status, exc_info=None):
+    """A WSGI answer in the one error shape; nothing more once a response had begun."""
+    data = json.dumps(body).encode()
+    try:
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       [("Content-Type", "application/json"),
+                        ("Content-Length", str(len(data)))], exc_info)
+    except Exception:  # the response had begun: all that is left is to end it
+        return []
+    return [data]
 
 
 def guard_websockets(eio):
@@ -159,6 +302,17 @@ def guard_websockets(eio):
             super().__init__(guard(handler), server)
 
     eio._async = dict(eio._async, websocket=GuardedWebSocket)
+
+
+def guard_polls(eio):
+    """python-engineio logs whatever the POST of a poll raised, with its traceback, each time:
+    a BodyTimeout is left out (counted already, its connection closed). (Taken for the client's
+    error, an EngineIOError, it would wait for ever to close the session.)"""
+    eio.logger.addFilter(_not_body_timeouts)
+
+
+def _not_body_timeouts(record):
+    return not (record.exc_info and isinstance(record.exc_info[1], BodyTimeout))
 
 
 # -- Socket.IO messages that are not what a client may send -------------------------------------
@@ -459,7 +613,8 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
     from eventlet.green import socket as green_socket
 
     class Protocol(eventlet.wsgi.HttpProtocol):
-        """eventlet's protocol with a deadline on each request's line and headers."""
+        """eventlet's protocol with a deadline on each request's line and headers, then on its
+        body; what it cannot read answered in the one error shape (Connections.unreadable)."""
 
         _deadline = None
 
@@ -467,11 +622,59 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
             self._cancel()
             self._deadline = eventlet.Timeout(settings["header_timeout"],
                                               HeaderTimeout("header timeout"))
-            return super()._read_request_line()
+            line = super()._read_request_line()
+            if len(line) >= self.server.url_length_limit:  # (eventlet would answer a bare 414)
+                self._unreadable(414, line)
+                return ""  # eventlet then ends the connection
+            return line
+
+        def parse_request(self):
+            try:
+                if not super().parse_request():
+                    return False  # send_error answered
+            except (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge):
+                self.send_error(431)
+                return False
+            # eventlet's own checks, which follow, answer a bare 400.
+            length = self.headers.get("content-length")
+            if length is not None and (_bad_length(length)
+                                       or self.headers.get("transfer-encoding") is not None):
+                self.send_error(400)
+                return False
+            return True
+
+        def send_error(self, code, message=None, explain=None):
+            """http.server's answer to a request it could not read (its own is an HTML page
+            quoting the request, and a line on stderr each time)."""
+            self._unreadable(code, getattr(self, "raw_requestline", b""))
+
+        def _unreadable(self, code, line):
+            self.close_connection = True
+            try:
+                self.wfile.write(connections.unreadable(code, line, self.client_address[0]))
+                self.wfile.flush()
+            except OSError:
+                pass
 
         def get_environ(self):  # called once the headers are in, before the app
             self._cancel()
-            return super().get_environ()
+            environ = super().get_environ()
+            body = environ["eventlet.input"]
+            if body.chunked_input or body.content_length:
+                body.rfile = BodyDeadline(body.rfile, body.content_length,
+                                          settings["header_timeout"], eventlet.Timeout,
+                                          self._body_timed_out)
+            return environ
+
+        def _body_timed_out(self):
+            connections.body_timeouts += 1
+            self.close_connection = 1  # the rest of the body is not read (nor discarded)
+
+        def handle_one_response(self):
+            try:
+                super().handle_one_response()
+            except BodyTimeout:  # while eventlet discarded what the app did not read of the body
+                self.close_connection = 1
 
         def handle(self):
             try:
@@ -524,7 +727,8 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size):
     from gevent.pool import Pool
 
     class Handler(pywsgi.WSGIHandler):
-        """gevent's handler with a deadline on each request's line and headers."""
+        """gevent's handler with a deadline on each request's line and headers, then on its
+        body; what it cannot read answered in the one error shape (Connections.unreadable)."""
 
         _deadline = None
 
@@ -540,13 +744,39 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size):
 
         def get_environ(self):  # called once the headers are in, before the app
             self._cancel()
-            return super().get_environ()
+            environ = super().get_environ()
+            body = self.wsgi_input
+            if environ["wsgi.input"] is body and (body.chunked_input or body.content_length):
+                body.rfile = BodyDeadline(body.rfile, body.content_length,
+                                          settings["header_timeout"], gevent.Timeout,
+                                          self._body_timed_out)
+            return environ
+
+        def _body_timed_out(self):
+            connections.body_timeouts += 1
+            self.close_connection = True
+
+        def handle_error(self, t, v, tb):
+            if isinstance(v, BodyTimeout):  # while gevent discarded what the app did not read
+                self.close_connection = True
+                return
+            super().handle_error(t, v, tb)
+
+        def handle_one_request(self):
+            answer = super().handle_one_request()
+            if isinstance(answer, tuple):  # (status, the whole answer): a request it could not read
+                return answer[0], connections.unreadable(answer[0], self.requestline or "",
+                                                         self.client_address[0])
+            return answer
 
         def _handle_client_error(self, ex):
             if isinstance(ex, HeaderTimeout):
                 connections.header_timeouts += 1
                 return None  # close, without a traceback in the log
-            return super()._handle_client_error(ex)
+            # gevent would log each (http.client's refusals with a traceback), quoting the request
+            # whole; handle_one_request answers, counts and logs it. Headers too many or too long
+            # are 431, as http.server (and so eventlet) answers them.
+            return ("431" if isinstance(ex, http.client.HTTPException) else "400"), b""
 
         def handle(self):
             try:
