@@ -98,12 +98,16 @@ def test_an_unusable_event_socket_is_quoted_whole_or_only_its_size(lava):
     assert str(info.value) == "LAVA names no usable event socket: 'udp://lava:5500'"
 
 
-def test_a_redirect_to_another_host_does_not_carry_the_token(lava):
+def test_a_redirect_to_another_host_is_refused_without_the_token(lava):
+    """Followed without the token before (an audit): an answer without it hides private jobs, and
+    the reconcile removed them. Now refused, saying where it pointed; nothing reaches that host."""
     elsewhere = FakeLava()
     try:
         lava.fault, lava.redirect_to = "redirect", elsewhere.url
-        LavaRest(lava.url, "tok-abc").get("/api/v0.2/system/version/")
-        assert elsewhere.requests, "the redirect was followed"
-        assert all(auth is None for _, _, auth in elsewhere.requests)
+        with pytest.raises(LavaError) as info:
+            LavaRest(lava.url, "tok-abc").get("/api/v0.2/system/version/")
+        assert info.value.kind == "redirected" and "set lava_url" in str(info.value)
+        assert "tok-abc" not in str(info.value)
+        assert elsewhere.requests == []
     finally:
         elsewhere.close()

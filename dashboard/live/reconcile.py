@@ -200,6 +200,10 @@ class Reconciler:
         except LavaError as err:  # unknown stays private; the jobs are asked about one by one
             log.warning("could not read which jobs LAVA shows anonymously: %s", err)
             return
+        except Exception as err:  # a bug must not leave the lab unloaded at every attempt either
+            log.warning("could not read which jobs LAVA shows anonymously: internal error %s",
+                        type(err).__name__)
+            return
         for record in snap.jobs:
             if record["id"] in self.state.jobs:
                 jobs.learn(record["id"], record["id"] in public)

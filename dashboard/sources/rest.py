@@ -1,7 +1,12 @@
 """LAVA's REST API (/api/v0.2/) and XML-RPC, read-only: the current state, and where events are.
 
 Every failure becomes a LavaError with a kind (unreachable, timeout, auth, server_error, http_error,
-bad_json, bad_shape, too_large) and a message that never holds the token.
+redirected, bad_json, bad_shape, too_large) and a message that never holds the token or a proxy's
+credential.
+
+A redirect is followed only within LAVA's origin (scheme, host and port unchanged), the token kept;
+any other is refused (kind redirected), naming where it pointed: an anonymous answer to a request
+that lost its token would hide the private jobs, and the reconcile would take them for gone.
 
 Every exchange is bounded (docs/security.md, "What LAVA may answer"): it ends within
 ANSWER_DEADLINE_FACTOR × the timeout however slowly LAVA (or a proxy) drips its answer, each read
@@ -12,6 +17,7 @@ import functools
 import http.client
 import io
 import json
+import re
 import socket
 import sys
 import time
@@ -22,11 +28,15 @@ import xmlrpc.client
 
 from dashboard.core import jsontext, records as snapshot
 from dashboard.core.limits import MAX_DEPTH, too_deep
-from dashboard.core.redact import quoted, redact
+from dashboard.core.redact import quoted, redact, scrub
 from dashboard.sources.sockets import finish_tls, recv_within, send_within
+from dashboard.sources.ws import proxy_secrets
 
 API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")
+# Records a listing of several pages may miss against its first page's count (or 5 % of it):
+# records that left the list while it was read (list_all).
+SHIFTED = 2
 MAX_PAGES = 10_000
 MAX_SINGLE_JOB_LOOKUPS = 200
 # The whole of one exchange (connecting, the request, the headers, the body, redirects followed)
@@ -41,6 +51,17 @@ MAX_LIST_RESULTS = 100_000
 MAX_LIST_BYTES = 256 << 20  # ... and 16 times the biggest answer
 MAX_XMLRPC_BYTES = 64 << 10  # the event socket's lookup: one short string
 READ_PIECE = 64 << 10
+# A plain socket's recv that finds bytes waiting never gives the green hub up: a LAVA that sent an
+# endless stream (1-byte chunks, "100 Continue" after "100 Continue") held every lab and /healthz
+# until the deadline. An exchange gives it up every YIELD_READS reads or YIELD_BYTES bytes, for
+# YIELD_PAUSE: not 0, as gevent's sleep(0) runs up to 50 such callbacks before it polls (each after
+# a share of work: a 100 Continue stream held its hub 1.3 s so), while a timer makes either hub go
+# round its loop once.
+YIELD_READS = 64
+YIELD_BYTES = 256 << 10
+YIELD_PAUSE = 0.0001
+DEFAULT_PORTS = {"http": 80, "https": 443}
+TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})")
 
 
 class LavaError(Exception):
@@ -55,6 +76,22 @@ class DeadlinePassed(TimeoutError):
     """An exchange with LAVA went on past its total deadline."""
 
 
+class _HubShare:
+    """Gives the hub up (time.sleep, green once the app is patched) every YIELD_READS reads or
+    YIELD_BYTES bytes."""
+
+    def __init__(self):
+        self.reads = self.bytes = 0
+
+    def worked(self, size):
+        """Count one read of `size` bytes; yield when the share is used up."""
+        self.reads += 1
+        self.bytes += size
+        if self.reads >= YIELD_READS or self.bytes >= YIELD_BYTES:
+            self.reads = self.bytes = 0
+            time.sleep(YIELD_PAUSE)
+
+
 class _DeadlineReader(io.RawIOBase):
     """A socket's reads, none begun after `deadline` (time.monotonic()) and each waiting at most
     `timeout` and never past the deadline: however slowly a server sends, reading ends by then
@@ -66,6 +103,7 @@ class _DeadlineReader(io.RawIOBase):
         # A file of the socket's own, never read: it keeps the socket open after urllib closes
         # its handle.
         self.raw = sock.makefile("rb", buffering=0)
+        self.share = _HubShare()
 
     def readable(self):
         return True
@@ -83,6 +121,7 @@ class _DeadlineReader(io.RawIOBase):
                 raise DeadlinePassed() from None
             raise
         buffer[:len(data)] = data
+        self.share.worked(len(data))
         return len(data)
 
     def close(self):
@@ -177,13 +216,90 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 
 
 class _RedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect as urllib does, but leaves its body unread (urllib reads it whole)."""
+    """Follows a redirect within the request's origin (scheme, host, port), its token kept, and
+    refuses any other (LavaError redirected): the token goes nowhere else, and an answer without
+    it is never taken for LAVA's. The proxy's credential is never carried (the proxy handler adds
+    it again when the new request goes through the proxy). The redirect's body is left unread
+    (urllib reads it whole)."""
 
     def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("Location") or headers.get("URI")
+        if location is not None:
+            newurl = urllib.parse.urljoin(req.full_url, location.strip())
+            if _origin(newurl) != _origin(req.full_url):
+                fp.close()
+                raise _redirected(newurl)
         fp.read = lambda *args: b""
         return super().http_error_302(req, fp, code, msg, headers)
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        """urllib's new request, without Proxy-Authorization, with the token if `req` had it."""
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None:
+            return None
+        for name in [n for n in new.headers if n.lower() == "proxy-authorization"]:
+            del new.headers[name]
+        token = req.unredirected_hdrs.get("Authorization")
+        if token is not None:
+            new.add_unredirected_header("Authorization", token)
+        return new
+
+
+def _origin(url):
+    """(scheme, host, port) of an http(s) URL; None for anything else (never the same origin)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS or not parts.hostname:
+            return None
+        return scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[scheme]
+    except ValueError:  # a port that is not a number, a bracket left open
+        return None
+
+
+def _redirected(url):
+    """The error of a redirect to another origin: where it pointed (scheme, host, port and the path
+    before the API's, never a user, password or query), for lava_url."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        parts, host, port = None, "", ""
+    if parts is None or not host:
+        return LavaError("redirected", "LAVA redirected to an address that is not a URL; check "
+                                       "lava_url")
+    prefix = parts.path[:parts.path.find(API)] if API in parts.path else ""
+    where = f"{parts.scheme}://{_bracketed(host)}{port}{prefix.rstrip('/')}"
+    return LavaError("redirected", f"LAVA redirected to {quoted(where, 120)}...; set lava_url "
+                                   f"to it if LAVA is there (a redirect to another scheme, host or "
+                                   f"port is not followed)")
+
+
+def _bracketed(host):
+    """A host for a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def _opener(deadline):
+    """urllib's opener of one exchange, of http and https only (no ftp:, file: or data: handler:
+    FTP's reads would know no deadline) and the environment's proxies."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor(),
+                    _HTTPHandler(deadline), _HTTPSHandler(deadline), _RedirectHandler()):
+        opener.add_handler(handler)
+    return opener
+
+
+def _tunnel_refused(status):
+    """Why a proxy's CONNECT failed, by its status alone (its reason phrase may quote anything)."""
+    if status == 407:
+        return ("the proxy refused CONNECT to LAVA (HTTP 407): check the user and password in "
+                "https_proxy")
+    return f"the proxy answered CONNECT to LAVA with HTTP {status}, not a tunnel"
 
 
 def _size(n):
@@ -212,7 +328,7 @@ class LavaRest:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {redact(base_url)!r}")
         # Credentials in the URL would end up in logs and links: keep only scheme, host and path.
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        netloc = _bracketed(parts.hostname) + (f":{parts.port}" if parts.port else "")
         self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         self.hostname = parts.hostname
         self._token = token or ""
@@ -224,7 +340,8 @@ class LavaRest:
         self.max_list_bytes = max_list_bytes
 
     def _scrub(self, text):
-        return text.replace(self._token, "<token>") if self._token else text
+        text = text.replace(self._token, "<token>") if self._token else text
+        return scrub(text, proxy_secrets())
 
     @_scrubbed
     def get(self, path, params=None):
@@ -269,8 +386,7 @@ class LavaRest:
             # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
             request.add_unredirected_header("Authorization", f"Token {self._token}")
         deadline = time.monotonic() + self.deadline
-        opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline),
-                                             _RedirectHandler())
+        opener = _opener(deadline)
         try:
             with opener.open(request, timeout=self.timeout) as resp:
                 length = resp.headers.get("Content-Length", "")
@@ -288,6 +404,10 @@ class LavaRest:
             reason = getattr(err, "reason", err)
             if isinstance(reason, (socket.timeout, TimeoutError)):  # while connecting
                 raise self._timeout(what, reason, deadline) from None
+            tunnel = TUNNEL_FAILED.match(str(reason))
+            if tunnel:  # the proxy's reason phrase is its own text: never quoted
+                why = _tunnel_refused(int(tunnel.group(1)))
+                raise LavaError("unreachable", f"cannot reach LAVA at {self.base}: {why}") from None
             raise LavaError("unreachable", self._scrub(f"cannot reach LAVA at {self.base}: {reason}")) from None
         except Exception as err:  # IncompleteRead, a bad header value...: never with the token in it
             raise LavaError("http_error", self._scrub(f"talking to LAVA failed ({what}): "
@@ -299,19 +419,20 @@ class LavaRest:
     @staticmethod
     def _read(resp, limit, deadline):
         """At most `limit` bytes of the body, a piece at a time, the clock checked between pieces
-        (and by _DeadlineReader before each read from the socket)."""
-        pieces, size = [], 0
-        while size < limit:
+        (and by _DeadlineReader before each read from the socket); the hub given up now and then
+        (1-byte chunks are 1-byte pieces, many to a read from the socket)."""
+        body, share = bytearray(), _HubShare()
+        while len(body) < limit:
             if time.monotonic() >= deadline:
                 raise DeadlinePassed()
-            piece = resp.read1(min(READ_PIECE, limit - size))
+            piece = resp.read1(min(READ_PIECE, limit - len(body)))
             if not piece:
                 if resp.length:  # the connection closed before the length it announced
                     raise http.client.IncompleteRead(b"", resp.length)
                 break
-            pieces.append(piece)
-            size += len(piece)
-        return b"".join(pieces)
+            body += piece
+            share.worked(len(piece))
+        return bytes(body)
 
     def _timeout(self, what, err, deadline):
         if isinstance(err, DeadlinePassed) or time.monotonic() >= deadline:
@@ -333,7 +454,12 @@ class LavaRest:
         max_results results and max_list_bytes bytes in all its pages (kind too_large)."""
         params = dict(params or {}, limit=min(self.page_size, limit or self.page_size))
         url, results, used = self.base + path + "?" + urllib.parse.urlencode(params), [], 0
+        fetched, count = set(), None
         for _ in range(MAX_PAGES):
+            if url in fetched:  # a `next` back to a page read: it would loop MAX_PAGES times
+                raise LavaError("bad_shape", f"LAVA's next page of {path} is one already read "
+                                             f"(after {len(fetched)} pages)")
+            fetched.add(url)
             left = self.max_list_bytes - used
             try:
                 body = self._fetch(url, path, "application/json", min(self.max_bytes, left))
@@ -348,17 +474,35 @@ class LavaRest:
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise LavaError("bad_shape", f"LAVA answered {path} without a results list")
             results.extend(page["results"])
+            if len(fetched) == 1:
+                count = page.get("count")
             if limit and len(results) >= limit:
                 return results[:limit]
             if len(results) > self.max_results:
                 raise LavaError("too_large", f"LAVA lists more than {self.max_results:,} results "
                                              f"of {path}, the limit of one listing")
             nxt = page.get("next")
+            if nxt is not None and not isinstance(nxt, str):
+                raise LavaError("bad_shape", f"LAVA answered {path} with a next page that is not "
+                                             f"a URL: {quoted(nxt)}")
             if not nxt:
+                # Fewer than LAVA counted: pages lost on the way (a proxy, a LAVA cut short). Taken
+                # as the whole, it would make the reconcile remove every record missing from it.
+                # Across pages a few may be missed honestly: a record that left the list while it
+                # was read (a job finished) moves those after it a place up, past a page's edge.
+                counted = count if isinstance(count, int) and not isinstance(count, bool) else 0
+                missed = 0 if len(fetched) == 1 else max(SHIFTED, counted // 20)
+                if counted - len(results) > missed:
+                    raise LavaError("bad_shape", f"LAVA said {count} results of {path}, listed "
+                                                 f"{len(results)}")
                 return results
             # LAVA builds `next` from its own idea of its address; behind a proxy that can be
             # wrong, so keep our base and take only the path and query from it.
-            parts = urllib.parse.urlsplit(nxt)
+            try:
+                parts = urllib.parse.urlsplit(nxt)
+            except ValueError:
+                raise LavaError("bad_shape", f"LAVA answered {path} with a next page that is not "
+                                             f"a URL: {quoted(nxt)}") from None
             url = self.base + parts.path[parts.path.find(API):] + "?" + parts.query
         raise LavaError("bad_shape", f"{path}: more than {MAX_PAGES} pages")
 
@@ -420,7 +564,7 @@ class LavaRest:
             raise LavaError("bad_shape", f"LAVA names no usable event socket: {quoted(endpoint, 60)}")
         host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
         if host in ("*", "0.0.0.0", "[::]", "::"):
-            endpoint = endpoint.replace(host, self.hostname, 1)
+            endpoint = endpoint.replace(host, _bracketed(self.hostname), 1)
         return endpoint, topic if isinstance(topic, str) else None
 
     def _xmlrpc_event_socket(self):
