@@ -158,6 +158,8 @@ class LabParts:
     job_visibility: object = None
     meta: object = None  # this lab's part of the meta (live.meta.LabMeta), or the Meta itself
     discovery_error: str = None  # why LAVA's event socket is not known yet, while it is not
+    # [the model's over_limit count the last health summary saw, when it last grew] (live.health)
+    over_limit_seen: list = dataclasses.field(default_factory=lambda: [0, None])
 
 
 def create_app(overrides=None, settings=None):

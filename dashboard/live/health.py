@@ -158,7 +158,23 @@ class Health:
         return body
 
 
-def summary(services):
+# How long a lab stays degraded ("model-limits") after its model last kept an object out.
+OVER_LIMIT_DEGRADES_S = 600.0
+
+
+def _over_limit_recently(lab, now):
+    """Whether the lab's model kept a device, worker or job out (--max-devices, ...) in the last
+    OVER_LIMIT_DEGRADES_S, as far as the summaries have seen: its count is compared with the one
+    the last summary saw (lab.over_limit_seen: [count, when it last grew]). Its live view then
+    misses objects: an operator must raise the limit (an audit found it said nowhere but a
+    counter)."""
+    seen = lab.over_limit_seen
+    if lab.state.over_limit != seen[0]:
+        seen[0], seen[1] = lab.state.over_limit, now
+    return seen[1] is not None and now - seen[1] < OVER_LIMIT_DEGRADES_S
+
+
+def summary(services, clock=time.monotonic):
     """What is degraded, and why: /healthz, and the ingest process's heartbeat for web processes.
     `services` is the app's factory.Services."""
     degraded = [_in_lab(s.lab, s.name) for s in services.health.sources if s.state != "connected"]
@@ -170,6 +186,8 @@ def summary(services):
         if lab.keeper and (lab.store.failing or lab.store.dropped_recently()
                            or lab.keeper.recovered):
             degraded.append(_in_lab(lab.name, "store"))
+        if _over_limit_recently(lab, clock()):
+            degraded.append(_in_lab(lab.name, "model-limits"))
     if services.publisher and services.publisher.rival:
         degraded.append("another-ingest")
     elif services.publisher and not services.publisher.connected:
