@@ -38,6 +38,9 @@ N_DEVICES = 200
 # --variants: the same workload against differently configured servers, in the same run.
 NO_LIMITS = ["--subscribe-burst", "1000000", "--subscribe-rate", "1000000",
              "--max-client-queue", "100000000", "--max-client-messages", "100000000"]
+# The limits per address off (every client of a benchmark is 127.0.0.1).
+PER_ADDRESS_OFF = ["--max-connections-per-address", "0", "--max-sessions-per-address", "0",
+                   "--subscribe-burst", "1000000", "--subscribe-rate", "1000000"]
 PRIVATE_JOBS = range(500_000, 500_050)  # jobs of BENCH_USER, private to them (--variants access)
 BENCH_USER, BENCH_TOKEN = "bench-user", "bench-user-token-0123456789"
 ADMIN_TOKEN = "bench-admin-token-0123456789"
@@ -227,11 +230,12 @@ def run_once(mode, compression, rate, args, webs=0, variant="shipped"):
     endpoint = f"tcp://127.0.0.1:{port}"
     tmp = tempfile.mkdtemp(prefix="bench-fanout-")
     access = AccessLab(tmp) if variant == "access" else None
-    # Every client connects from 127.0.0.1, as if behind a proxy: no cap per address, so that
-    # --clients above it measure the fan-out. The limits per client stay as shipped.
+    # Every client connects from 127.0.0.1, as if behind a proxy: no cap per address (connections,
+    # sessions, the subscribe budget an address's sessions share), so that --clients above it
+    # measure the fan-out. The limits per client stay as shipped.
     app_args = ["--zmq", endpoint, "--relay-mode", mode, "--log-level", "WARNING",
                 "--ws-compression" if compression else "--no-ws-compression",
-                "--max-connections-per-address", "0"]
+                *PER_ADDRESS_OFF]
     if args.batch_interval is not None:
         app_args += ["--batch-interval", str(args.batch_interval)]
     if variant == "nolimits":

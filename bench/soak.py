@@ -152,8 +152,11 @@ def main():
     go, done = mp.Event(), mp.Queue()
     pub = mp.Process(target=publish, args=(endpoint, args.rate, args.duration, go, done), daemon=True)
     pub.start()
+    # Every client is 127.0.0.1: the limits per address (connections, sessions, the subscribe
+    # budget their sessions share) off, as for clients from many addresses.
     app = AppProcess("--zmq", endpoint, "--log-level", "WARNING", "--max-connections-per-address", "0",
-                     async_mode=args.async_mode, env=env)
+                     "--max-sessions-per-address", "0", "--subscribe-burst", "1000000",
+                     "--subscribe-rate", "1000000", async_mode=args.async_mode, env=env)
     ready, stop_flag, results = mp.Event(), mp.Event(), mp.Queue()
     kids = mp.Process(target=clients, args=(app.url, args.clients, args.reconnecting, ready,
                                             stop_flag, results), daemon=True)

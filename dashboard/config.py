@@ -180,10 +180,11 @@ SETTINGS = (
             "durations (Bad for longer than N minutes, ...).", float),
     Setting("log_level", "INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     # -- limits on what one client may cost (Socket.IO work, connections, slow requests) --------
-    Setting("subscribe_burst", 5, "Socket.IO `subscribe` requests one client may send at once; "
-            "beyond that it is answered `rate_limited` with a `retry_after`.", int),
-    Setting("subscribe_rate", 1.0, "Further `subscribe` requests allowed per second and client "
-            "(token bucket refill).", float),
+    Setting("subscribe_burst", 5, "Socket.IO `subscribe` requests one client address may send at "
+            "once, per viewer (signed in, anonymous, a wall link), however many connections it "
+            "opens or reopens; beyond that it is answered `rate_limited` with a `retry_after`.", int),
+    Setting("subscribe_rate", 1.0, "Further `subscribe` requests allowed per second, per client "
+            "address and viewer (token bucket refill).", float),
     Setting("max_client_messages", 100, "Socket.IO messages one client may send at once (then a "
             "tenth of that per second); a client that sends more is disconnected.", int),
     Setting("max_client_queue", 1000, "Messages queued for one Socket.IO client before it counts as "
@@ -193,6 +194,14 @@ SETTINGS = (
             "are answered 503 and closed (0: no limit). Behind a reverse proxy every client shares "
             "the proxy's address: set it above the proxy's connections to one process, and let the "
             "proxy limit each client (deploy/nginx.conf).", int),
+    # 100: a lab's wall and desks behind one NAT are tens of screens, each one session (a tab),
+    # and each may hold a second while it reconnects until the first's ping times out (45 s);
+    # 100 sessions cost about 1.4 MB. Without a cap, one kept-alive connection opened thousands.
+    Setting("max_sessions_per_address", 100, "Concurrent Socket.IO sessions (a page, tab or "
+            "screen each) from one client address; more are refused at connect (`connect_error` "
+            "with code `too_many_sessions` and `retry_after`), except that a session whose client "
+            "stopped answering pings gives its place up (0: no limit). Behind a reverse proxy give "
+            "--trusted-proxy, or every client shares the proxy's address.", int),
     Setting("header_timeout", 10.0, "Seconds a connection has to send a request line and its "
             "headers (also how long an idle kept-alive connection waits for its next request).",
             float),
@@ -319,6 +328,9 @@ def load(argv=(), environ=None, overrides=None):
     if not 0 <= values["batch_floor"] <= values["batch_interval"]:
         raise ConfigError(f"batch_floor: must be between 0 and --batch-interval "
                           f"({values['batch_interval']}), got {values['batch_floor']}")
+    if values["max_sessions_per_address"] < 0:
+        raise ConfigError(f"max_sessions_per_address: must be 0 (no limit) or more, got "
+                          f"{values['max_sessions_per_address']}")
     if values["metrics"] not in ("on", "off"):
         host, colon, port = values["metrics"].rpartition(":")
         if not colon or not port.isdigit() or not 0 < int(port) < 65536:

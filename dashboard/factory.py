@@ -288,6 +288,7 @@ def _build_services(settings, key, wsgi_errors):
                                identify=auth.identify_connection, visibility=visibility,
                                subscribe_burst=settings["subscribe_burst"],
                                subscribe_rate=settings["subscribe_rate"],
+                               max_sessions_per_address=settings["max_sessions_per_address"],
                                max_queue=settings["max_client_queue"],
                                max_messages=settings["max_client_messages"],
                                floor=settings["batch_floor"], budget=settings["batch_budget"],

@@ -43,7 +43,7 @@ def test_subscribes_past_the_burst_are_answered_rate_limited(lab):
     publisher, app, view = lab
     load_lab(publisher, app, DEVICES)
     before = app.json("/healthz")["relay"]
-    raw = RawSocketIO(app.port)
+    raw = RawSocketIO(app.port, source="127.0.0.2")
     raw.connect_namespace()
     with HealthWatch(app.url) as health:
         started = time.monotonic()
@@ -190,7 +190,7 @@ def test_frames_it_cannot_decode_close_the_connection_without_a_traceback(lab):
     rss = Rss(app)
     with HealthWatch(app.url) as health:
         for name, (payload, opcode) in BAD_FRAMES.items():
-            raw = RawSocketIO(app.port)
+            raw = RawSocketIO(app.port, source="127.0.0.2")
             raw.connect_namespace()
             raw.send(payload, opcode)
             raw.send('420["subscribe",{"filter":{}}]')  # whatever follows the bad frame

@@ -8,8 +8,9 @@ two of its messages and gets it in the next. The last
 same `epoch` gets only what it missed. Every emit here reaches this process's own clients only
 (`ignore_queue`): with several web processes, each relays to its own. Protocol: docs/protocol.md.
 
-What one client may cost is bounded (live/limits.py): `subscribe` is rate-limited per client, a
-snapshot is encoded once per filter and seq and shared, at most one snapshot waits in a client's
+What one client may cost is bounded (live/limits.py): an address holds at most
+`max_sessions_per_address` sessions, and its `subscribe` requests are rate-limited per viewer
+whatever session sends them (AddressShares), a snapshot is encoded once per filter and seq and shared, at most one snapshot waits in a client's
 queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
 A message that is not one of the protocol's, or an event with the wrong arguments, never reaches
 these handlers as such: it is refused, counted and answered by server.SocketRefusals.
@@ -19,16 +20,22 @@ import hashlib
 import logging
 import time
 
-from flask import request
+from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, join_room
 
 from dashboard.core.batching import AdaptiveInterval
 from dashboard.core.filters import CRITERIA, FilterError, parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, SHOWN_OF_A_PRIVATE_JOB, Viewing,
                                        Visibility, job_key, may_see_job, redact_job, view_object)
+from dashboard.live.health import RateLimitedLog
 from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
 
 log = logging.getLogger("dashboard.live.relay")
+TOO_MANY_SESSIONS = ("too many live connections from your address (at most {cap} at once): close "
+                     "another tab or screen of this dashboard, or try again in {wait} s")
+# Seconds an Engine.IO ping may go unanswered before, at the cap, its session counts as gone: half
+# Engine.IO's ping timeout (20 s), while a client on a working network answers within a second.
+STALE_PING = 10.0
 SESSION_ENDED = ("your session has ended (signed out, unused for too long, or at the end of its "
                  "lifetime): sign in again")
 
@@ -143,13 +150,90 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
     return out
 
 
+class AddressShares:
+    """What the Socket.IO clients of one address share: a cap on their sessions, and a `subscribe`
+    token bucket per viewer among them, so that opening another session (or reconnecting) brings no
+    fresh bucket. Bounded: an address is held while it has a session; a bucket while a session of
+    its address and viewer uses it, and after the last one ends only until it has refilled (a full
+    bucket is a new one)."""
+
+    def __init__(self, cap, burst, rate, clock=time.monotonic):
+        self.cap = cap  # sessions per address; 0: no limit; None: not known yet (Relay.shares_cap)
+        self.burst = burst
+        self.rate = rate
+        self.clock = clock
+        self.sids = {}  # address → its sessions' sids
+        self.address = {}  # sid → address
+        self.bucket_of = {}  # sid → (address, viewer key), from its first subscribe
+        self.buckets = {}  # (address, viewer key) → [TokenBucket, sessions using it]
+        self.idle = {}  # (address, viewer key) → (when its last session ended, TokenBucket)
+
+    def full(self, address):
+        """Whether `address` holds as many sessions as it may."""
+        return bool(self.cap) and len(self.sids.get(address, ())) >= self.cap
+
+    def admit(self, sid, address):
+        """Count a session of `address`."""
+        self._forget_refilled()
+        self.address[sid] = address
+        self.sids.setdefault(address, set()).add(sid)
+
+    def bucket(self, sid, viewer_key):
+        """The subscribe bucket of this session's address and viewer."""
+        key = self.bucket_of.get(sid)
+        if key is None:
+            key = self.bucket_of[sid] = (self.address.get(sid, "?"), viewer_key)
+            entry = self.buckets.get(key)
+            if entry is None:
+                _, bucket = self.idle.pop(key, (None, None))
+                entry = self.buckets[key] = [bucket or TokenBucket(self.burst, self.rate,
+                                                                   self.clock), 0]
+            entry[1] += 1
+        return self.buckets[key][0]
+
+    def release(self, sid):
+        """Forget a session that ended (again: nothing)."""
+        now = self._forget_refilled()
+        key = self.bucket_of.pop(sid, None)
+        if key is not None:
+            entry = self.buckets[key]
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self.buckets[key]
+                bucket = entry[0]
+                if bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst:
+                    self.idle[key] = (now, bucket)  # not refilled yet: kept until it is
+        address = self.address.pop(sid, None)
+        if address is not None:
+            sids = self.sids[address]
+            sids.discard(sid)
+            if not sids:
+                del self.sids[address]
+
+    def _forget_refilled(self):
+        now = self.clock()
+        while self.idle:  # the oldest first: each has refilled burst / rate seconds after it
+            key, (since, _) = next(iter(self.idle.items()))
+            if now - since < self.burst / self.rate:
+                break
+            del self.idle[key]
+        return now
+
+    def stats(self):
+        return {"sessions": len(self.address), "session_addresses": len(self.sids),
+                "most_sessions_of_an_address": max(map(len, self.sids.values()), default=0),
+                "max_sessions_per_address": self.cap,
+                "subscribe_buckets": len(self.buckets) + len(self.idle)}
+
+
 class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
     def __init__(self, socketio, state, meta, interval=0.1, max_pending=20000, mode="batched",
                  clock=time.monotonic, log_size=5000, identify=None, visibility=None,
                  subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100,
-                 floor=0.0, budget=0.25, cpu_clock=time.thread_time, direct=None):
+                 floor=0.0, budget=0.25, cpu_clock=time.thread_time, direct=None,
+                 max_sessions_per_address=None):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
@@ -196,7 +280,14 @@ class Relay:
         self._wake = None
         self.subscribe_burst = subscribe_burst
         self.subscribe_rate = subscribe_rate
-        self.buckets = {}  # sid → TokenBucket of its subscribe requests
+        # Sessions and subscribe buckets per client address (and viewer): a client cannot reset
+        # its bucket by reconnecting, nor open sessions without end over one kept-alive connection
+        # (--max-connections-per-address counts connections). None: the app's setting
+        # (max_sessions_per_address), read at the first connect.
+        self.shares = AddressShares(max_sessions_per_address, subscribe_burst, subscribe_rate, clock)
+        self.sessions_refused = 0
+        self.sessions_reclaimed = 0
+        self.log_limited = RateLimitedLog(log, interval=30.0)
         self.rate_limited = 0
         self.snapshots = SnapshotCache()
         self.outbox = Outbox(socketio, max_queue)
@@ -204,8 +295,11 @@ class Relay:
         # The Socket.IO messages refused before or by a handler (server.SocketRefusals, set by the
         # factory): malformed, too deep, wrong arguments, unknown events. Counted in stats().
         self.refusals = None
+        self.engine_sessions = collections.Counter()  # address → its Engine.IO sessions
+        self.engine_address = {}  # Engine.IO sid → address
         if getattr(socketio, "server", None) is not None:  # bound: the app's own SocketIO
             self.budget.install(socketio.server.eio)
+            self._install_engine_cap(socketio.server.eio)
         meta.listen(self._meta_changed)
         socketio.on_event("connect", self.on_connect)
         socketio.on_event("subscribe", self.on_subscribe)
@@ -230,14 +324,109 @@ class Relay:
         if why:  # a web process less strict than its ingest process (live/cluster.py)
             self.refused += 1
             raise ConnectionRefusedError(why, {"code": "access_mismatch"})
+        address = self.client_address()
+        if self.shares_cap() and self.shares.full(address) and not self._reclaim_stale(address):
+            self.sessions_refused += 1
+            wait = self._ping_cycle()
+            self.log_limited.warning("too_many_sessions", "refused a Socket.IO connection from %s: "
+                                     "it holds %d sessions (--max-sessions-per-address)",
+                                     address[:64], self.shares.cap)
+            raise ConnectionRefusedError(TOO_MANY_SESSIONS.format(cap=self.shares.cap, wait=wait),
+                                         {"code": "too_many_sessions", "retry_after": wait})
+        self.shares.admit(request.sid, address)  # before identify, which may wait on LAVA
         if self.identify is None:
             return True
         try:
             self.viewers[request.sid] = self.identify()
-        except ConnectionRefusedError:
-            self.refused += 1
+        except BaseException as exc:  # refused (no disconnect follows), or a bug
+            self.shares.release(request.sid)
+            if isinstance(exc, ConnectionRefusedError):
+                self.refused += 1
             raise
         return True
+
+    def client_address(self):
+        """The connection's client address, as the HTTP layer's (web.auth.client_address: the
+        proxy's X-Forwarded-For when --trusted-proxy, through werkzeug's ProxyFix)."""
+        environ = request.environ
+        if "HTTP_X_FORWARDED_FOR" in environ and "werkzeug.proxy_fix.orig" not in environ:
+            self.log_limited.warning("untrusted_proxy", "Socket.IO connections come through a proxy "
+                                     "(X-Forwarded-For) but --trusted-proxy is off: its clients "
+                                     "share its address, and the limits per address "
+                                     "(--max-sessions-per-address, subscribe) count them together")
+        return request.remote_addr or "?"
+
+    def shares_cap(self, app=None):
+        """Sessions one address may hold (0: no limit): as given, else the app's setting."""
+        if self.shares.cap is None:
+            services = (app or current_app).extensions.get("dashboard")
+            settings = getattr(services, "settings", None) or {}
+            self.shares.cap = settings.get("max_sessions_per_address") or 0
+        return self.shares.cap
+
+    def _install_engine_cap(self, eio):
+        """Bound the address's Engine.IO sessions too, at twice its Socket.IO sessions' cap: one
+        refused at Socket.IO connect (which tells the client why) or never connected lives until
+        its ping timeout, and those must not pile up either. Past it, the handshake is answered
+        401 in the one error shape."""
+        on_connect, on_disconnect = eio.handlers["connect"], eio.handlers["disconnect"]
+
+        def connect(eio_sid, environ, *args):
+            address = environ.get("REMOTE_ADDR") or "?"  # (after ProxyFix, when trusted)
+            cap = self.shares_cap(environ.get("flask.app"))
+            if cap and self.engine_sessions[address] >= 2 * cap:
+                self.sessions_refused += 1
+                self.log_limited.warning("too_many_sessions", "refused a Socket.IO connection "
+                                         "from %s: it holds %d sessions "
+                                         "(--max-sessions-per-address)", address[:64], 2 * cap)
+                wait = self._ping_cycle()
+                return {"ok": False, "code": "too_many_sessions", "retry_after": wait,
+                        "error": TOO_MANY_SESSIONS.format(cap=cap, wait=wait)}
+            answer = on_connect(eio_sid, environ, *args)
+            self.engine_address[eio_sid] = address
+            self.engine_sessions[address] += 1
+            return answer
+
+        def disconnect(eio_sid, *args):
+            address = self.engine_address.pop(eio_sid, None)
+            if address is not None:
+                self.engine_sessions[address] -= 1
+                if self.engine_sessions[address] <= 0:
+                    del self.engine_sessions[address]
+            return on_disconnect(eio_sid, *args)
+
+        eio.on("connect", connect)
+        eio.on("disconnect", disconnect)
+
+    def _ping_cycle(self):
+        """Seconds until a session whose client has gone is ended by Engine.IO's ping timeout."""
+        eio = getattr(getattr(self.socketio, "server", None), "eio", None)
+        return int(getattr(eio, "ping_interval", 25) + getattr(eio, "ping_timeout", 20))
+
+    def _reclaim_stale(self, address):
+        """At the cap: end this address's sessions whose client has stopped answering Engine.IO's
+        pings (a screen whose network dropped, ended at the ping timeout anyway), so that the
+        same screen is not refused meanwhile when it reconnects. True when one was ended."""
+        server = getattr(self.socketio, "server", None)
+        if server is None:
+            return False
+        now = time.time()  # (Engine.IO's clock)
+        stale = []
+        for sid in list(self.shares.sids.get(address, ())):
+            sock = server.eio.sockets.get(server.manager.eio_sid_from_sid(sid, "/"))
+            last_ping = getattr(sock, "last_ping", None)
+            if sock is None or getattr(sock, "closed", False) or (
+                    last_ping and now - last_ping > STALE_PING):
+                stale.append((sid, sock))
+        for sid, sock in stale:
+            self.sessions_reclaimed += 1
+            if sock is not None and not sock.closed:
+                try:  # (not waiting for its queue: nobody reads it)
+                    sock.close(wait=False, abort=True, reason=server.eio.reason.PING_TIMEOUT)
+                except Exception:  # one client's failure must not refuse the newcomer
+                    log.exception("ending a stale session failed")
+            self._forget(sid)  # (done already by its disconnect, unless its session was gone)
+        return bool(stale)
 
     def on_subscribe(self, message=None):
         """Client asks for a filter: answer with an ack, then the changes it missed since `since`
@@ -265,11 +454,8 @@ class Relay:
                     "error": "not ready: waiting for the ingest process's model"}
         # Only what costs a snapshot or a catch-up is rate-limited: the answers above are cheap,
         # and every message a client sends is budgeted anyway (limits.MessageBudget).
-        bucket = self.buckets.get(sid)
-        if bucket is None:
-            bucket = self.buckets[sid] = TokenBucket(self.subscribe_burst, self.subscribe_rate,
-                                                     self.clock)
-        wait = bucket.take()
+        # Per address and viewer, not per session: reconnecting or opening more brings no more.
+        wait = self.shares.bucket(sid, viewer.key).take()
         if wait:
             self.rate_limited += 1
             return {"ok": False, "retry": True, "code": "rate_limited", "error": "rate limited",
@@ -393,13 +579,17 @@ class Relay:
 
     def on_disconnect(self, *args):
         """Forget a client that went away."""
+        self._forget(request.sid)
+
+    def _forget(self, sid):
+        """(Idempotent: a stale session reclaimed at the cap is forgotten, then disconnected.)"""
         for hook in self.on_leave:
-            hook(request.sid)
-        self._leave(request.sid)
-        self.viewers.pop(request.sid, None)
-        self.must_snapshot.discard(request.sid)
-        self.buckets.pop(request.sid, None)
-        self.outbox.forget(request.sid)
+            hook(sid)
+        self._leave(sid)
+        self.viewers.pop(sid, None)
+        self.must_snapshot.discard(sid)
+        self.shares.release(sid)
+        self.outbox.forget(sid)
 
     def _redactions(self):
         return Redactions(self.state.jobs, self.visibility)
@@ -593,7 +783,10 @@ class Relay:
                                          if lease is not None and not isinstance(lease, str)),
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
-                "rate_limited": self.rate_limited, "snapshots_built": self.snapshots.built,
+                "rate_limited": self.rate_limited, **self.shares.stats(),
+                "sessions_refused": self.sessions_refused,
+                "engine_sessions": len(self.engine_address),
+                "sessions_reclaimed": self.sessions_reclaimed, "snapshots_built": self.snapshots.built,
                 "snapshots_shared": self.snapshots.shared, "flooders_cut_off": self.budget.cut_off,
                 **self.outbox.stats(),
                 **(self.refusals.stats() if self.refusals is not None else {}),

@@ -317,6 +317,15 @@ socket.on("connect_error", (error) => {
     setStatus({ state: "offline", text: "Not allowed", error: error.message, refused: error.message });
     return;
   }
+  if (code === "too_many_sessions") {
+    // Too many pages or screens of this address are connected: said, and tried again later (the
+    // Socket.IO client does not retry a connection the server refused).
+    const wait = Math.min(300, Math.max(5, Number(error.data.retry_after) || 45));
+    setStatus({ state: "offline", text: "Offline · retrying", error: error.message });
+    clearTimeout(serverCloseTimer);
+    serverCloseTimer = setTimeout(() => socket.connect(), wait * 1000);
+    return;
+  }
   const detail = error && error.message ? `Cannot reach the server (${error.message}).` : "Cannot reach the server.";
   // The server cannot be reached: offline, while Socket.IO keeps trying in the background.
   setStatus({ state: "offline", text: socket.active ? "Offline · retrying" : "Offline", error: detail });
