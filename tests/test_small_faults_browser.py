@@ -186,6 +186,12 @@ def test_filter_suggestions_and_the_just_changed_mark(lab, browser):
                     assert after["outline"] == "none", after
                 else:
                     assert lit["outline"] == "none", lit
+                    # A focused tile keeps its focus ring while it changes (an audit: it lost it).
+                    tile.query_selector(".tile-open").focus()
+                    send(publisher, "device", "flash-focused", device("qemu-01", "qemu", "w-1", "Idle", "Good"))
+                    view.wait_for_selector('[data-device="qemu-01"][data-state="Idle"].tile-flash', timeout=5000)
+                    focused = tile.evaluate(TILE_LOOK)
+                    assert focused["flash"] and focused["outline"] == "solid" and focused["width"] == "2px", focused
                 assert view.errors == []
         finally:
             wall.context.close()

@@ -330,6 +330,20 @@ def test_the_feed_survives_a_new_snapshot_trimmed_to_its_filter(page):
     assert got["filter"] == {"device_types": ["qemu"]}
 
 
+def test_feed_entries_of_two_epochs_never_share_a_key(page):
+    """Found by an audit: a change's number starts again in the server's next run, and the feed
+    keeps entries of the run before: two entries had the same key (Preact's list key)."""
+    got = run(page, """
+      let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: snapshot()}], 1000);
+      ({state} = store.processMessages(state, [{type: 'changes', payload: {prev: 100, seq: 101, epoch: 'e1',
+        changes: [{seq: 101, kind: 'device', id: 'q-1', data: dev('q-1', 'Running', 'Good')}]}}], 2000));
+      ({state} = store.processMessages(state, [{type: 'snapshot', payload: snapshot({epoch: 'e2', seq: 100})}], 3000));
+      ({state} = store.processMessages(state, [{type: 'changes', payload: {prev: 100, seq: 101, epoch: 'e2',
+        changes: [{seq: 101, kind: 'device', id: 'b-1', data: dev('b-1', 'Running', 'Good')}]}}], 4000));
+      return state.feed.filter((i) => i.seq === 101).map((i) => i.key);""")
+    assert sorted(got) == ["e1:101", "e2:101"]
+
+
 def test_a_jobs_log_lines_merge_by_number_and_keep_the_newest(page):
     """logtail.js: an ack after a reconnect repeats lines (each is kept once, in order); a page
     keeps the newest MAX_LOG_LINES; a refusal and the end of a job are told apart."""
