@@ -224,3 +224,79 @@ class MessageBudget:
 
         eio.on("message", message)
         eio.on("disconnect", disconnect)
+
+
+class AddressShares:
+    """What the Socket.IO clients of one address share: a cap on their sessions, and a `subscribe`
+    token bucket per viewer among them, so that opening another session (or reconnecting) brings no
+    fresh bucket. Bounded: an address is held while it has a session; a bucket while a session of
+    its address and viewer uses it, and after the last one ends only until it has refilled (a full
+    bucket is a new one)."""
+
+    def __init__(self, cap, burst, rate, clock=time.monotonic):
+        self.cap = cap  # sessions per address; 0: no limit
+        self.burst = burst
+        self.rate = rate
+        self.clock = clock
+        self.sids = {}  # address → its sessions' sids
+        self.address = {}  # sid → address
+        self.bucket_of = {}  # sid → (address, viewer key), from its first subscribe
+        self.buckets = {}  # (address, viewer key) → [TokenBucket, sessions using it]
+        self.idle = {}  # (address, viewer key) → (when its last session ended, TokenBucket)
+
+    def full(self, address):
+        """Whether `address` holds as many sessions as it may."""
+        return bool(self.cap) and len(self.sids.get(address, ())) >= self.cap
+
+    def admit(self, sid, address):
+        """Count a session of `address`."""
+        self._forget_refilled()
+        self.address[sid] = address
+        self.sids.setdefault(address, set()).add(sid)
+
+    def bucket(self, sid, viewer_key):
+        """The subscribe bucket of this session's address and viewer."""
+        key = self.bucket_of.get(sid)
+        if key is None:
+            key = self.bucket_of[sid] = (self.address.get(sid, "?"), viewer_key)
+            entry = self.buckets.get(key)
+            if entry is None:
+                _, bucket = self.idle.pop(key, (None, None))
+                entry = self.buckets[key] = [bucket or TokenBucket(self.burst, self.rate,
+                                                                   self.clock), 0]
+            entry[1] += 1
+        return self.buckets[key][0]
+
+    def release(self, sid):
+        """Forget a session that ended (again: nothing)."""
+        now = self._forget_refilled()
+        key = self.bucket_of.pop(sid, None)
+        if key is not None:
+            entry = self.buckets[key]
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self.buckets[key]
+                bucket = entry[0]
+                if bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst:
+                    self.idle[key] = (now, bucket)  # not refilled yet: kept until it is
+        address = self.address.pop(sid, None)
+        if address is not None:
+            sids = self.sids[address]
+            sids.discard(sid)
+            if not sids:
+                del self.sids[address]
+
+    def _forget_refilled(self):
+        now = self.clock()
+        while self.idle:  # the oldest first: each has refilled burst / rate seconds after it
+            key, (since, _) = next(iter(self.idle.items()))
+            if now - since < self.burst / self.rate:
+                break
+            del self.idle[key]
+        return now
+
+    def stats(self):
+        return {"sessions": len(self.address), "session_addresses": len(self.sids),
+                "most_sessions_of_an_address": max(map(len, self.sids.values()), default=0),
+                "max_sessions_per_address": self.cap,
+                "subscribe_buckets": len(self.buckets) + len(self.idle)}

@@ -10,8 +10,8 @@ same `epoch` gets only what it missed. Every emit here reaches this process's ow
 
 What one client may cost is bounded (live/limits.py): an address holds at most
 `max_sessions_per_address` sessions, and its `subscribe` requests are rate-limited per viewer
-whatever session sends them (AddressShares), a snapshot is encoded once per filter and seq and shared, at most one snapshot waits in a client's
-queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
+whatever session sends them (AddressShares), a snapshot is encoded once per filter and seq and
+shared, at most one snapshot waits in a client's queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
 A message that is not one of the protocol's, or an event with the wrong arguments, never reaches
 these handlers as such: it is refused, counted and answered by server.SocketRefusals.
 """
@@ -20,7 +20,7 @@ import hashlib
 import logging
 import time
 
-from flask import current_app, request
+from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
 
 from dashboard.core.batching import AdaptiveInterval
@@ -28,7 +28,7 @@ from dashboard.core.filters import CRITERIA, FilterError, parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, SHOWN_OF_A_PRIVATE_JOB, Viewing,
                                        Visibility, job_key, may_see_job, redact_job, view_object)
 from dashboard.live.health import RateLimitedLog
-from dashboard.live.limits import MessageBudget, Outbox, SnapshotCache, TokenBucket
+from dashboard.live.limits import AddressShares, MessageBudget, Outbox, SnapshotCache
 
 log = logging.getLogger("dashboard.live.relay")
 TOO_MANY_SESSIONS = ("too many live connections from your address (at most {cap} at once): close "
@@ -150,82 +150,6 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
     return out
 
 
-class AddressShares:
-    """What the Socket.IO clients of one address share: a cap on their sessions, and a `subscribe`
-    token bucket per viewer among them, so that opening another session (or reconnecting) brings no
-    fresh bucket. Bounded: an address is held while it has a session; a bucket while a session of
-    its address and viewer uses it, and after the last one ends only until it has refilled (a full
-    bucket is a new one)."""
-
-    def __init__(self, cap, burst, rate, clock=time.monotonic):
-        self.cap = cap  # sessions per address; 0: no limit; None: not known yet (Relay.shares_cap)
-        self.burst = burst
-        self.rate = rate
-        self.clock = clock
-        self.sids = {}  # address → its sessions' sids
-        self.address = {}  # sid → address
-        self.bucket_of = {}  # sid → (address, viewer key), from its first subscribe
-        self.buckets = {}  # (address, viewer key) → [TokenBucket, sessions using it]
-        self.idle = {}  # (address, viewer key) → (when its last session ended, TokenBucket)
-
-    def full(self, address):
-        """Whether `address` holds as many sessions as it may."""
-        return bool(self.cap) and len(self.sids.get(address, ())) >= self.cap
-
-    def admit(self, sid, address):
-        """Count a session of `address`."""
-        self._forget_refilled()
-        self.address[sid] = address
-        self.sids.setdefault(address, set()).add(sid)
-
-    def bucket(self, sid, viewer_key):
-        """The subscribe bucket of this session's address and viewer."""
-        key = self.bucket_of.get(sid)
-        if key is None:
-            key = self.bucket_of[sid] = (self.address.get(sid, "?"), viewer_key)
-            entry = self.buckets.get(key)
-            if entry is None:
-                _, bucket = self.idle.pop(key, (None, None))
-                entry = self.buckets[key] = [bucket or TokenBucket(self.burst, self.rate,
-                                                                   self.clock), 0]
-            entry[1] += 1
-        return self.buckets[key][0]
-
-    def release(self, sid):
-        """Forget a session that ended (again: nothing)."""
-        now = self._forget_refilled()
-        key = self.bucket_of.pop(sid, None)
-        if key is not None:
-            entry = self.buckets[key]
-            entry[1] -= 1
-            if entry[1] <= 0:
-                del self.buckets[key]
-                bucket = entry[0]
-                if bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst:
-                    self.idle[key] = (now, bucket)  # not refilled yet: kept until it is
-        address = self.address.pop(sid, None)
-        if address is not None:
-            sids = self.sids[address]
-            sids.discard(sid)
-            if not sids:
-                del self.sids[address]
-
-    def _forget_refilled(self):
-        now = self.clock()
-        while self.idle:  # the oldest first: each has refilled burst / rate seconds after it
-            key, (since, _) = next(iter(self.idle.items()))
-            if now - since < self.burst / self.rate:
-                break
-            del self.idle[key]
-        return now
-
-    def stats(self):
-        return {"sessions": len(self.address), "session_addresses": len(self.sids),
-                "most_sessions_of_an_address": max(map(len, self.sids.values()), default=0),
-                "max_sessions_per_address": self.cap,
-                "subscribe_buckets": len(self.buckets) + len(self.idle)}
-
-
 class Relay:
     """Owns the Socket.IO handlers and the flush loop."""
 
@@ -233,7 +157,7 @@ class Relay:
                  clock=time.monotonic, log_size=5000, identify=None, visibility=None,
                  subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100,
                  floor=0.0, budget=0.25, cpu_clock=time.thread_time, direct=None,
-                 max_sessions_per_address=None):
+                 max_sessions_per_address=0):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
@@ -282,8 +206,7 @@ class Relay:
         self.subscribe_rate = subscribe_rate
         # Sessions and subscribe buckets per client address (and viewer): a client cannot reset
         # its bucket by reconnecting, nor open sessions without end over one kept-alive connection
-        # (--max-connections-per-address counts connections). None: the app's setting
-        # (max_sessions_per_address), read at the first connect.
+        # (--max-connections-per-address counts connections). 0: no limit.
         self.shares = AddressShares(max_sessions_per_address, subscribe_burst, subscribe_rate, clock)
         self.sessions_refused = 0
         self.sessions_reclaimed = 0
@@ -325,7 +248,7 @@ class Relay:
             self.refused += 1
             raise ConnectionRefusedError(why, {"code": "access_mismatch"})
         address = self.client_address()
-        if self.shares_cap() and self.shares.full(address) and not self._reclaim_stale(address):
+        if self.shares.full(address) and not self._reclaim_stale(address):
             self.sessions_refused += 1
             wait = self._ping_cycle()
             self.log_limited.warning("too_many_sessions", "refused a Socket.IO connection from %s: "
@@ -356,14 +279,6 @@ class Relay:
                                      "(--max-sessions-per-address, subscribe) count them together")
         return request.remote_addr or "?"
 
-    def shares_cap(self, app=None):
-        """Sessions one address may hold (0: no limit): as given, else the app's setting."""
-        if self.shares.cap is None:
-            services = (app or current_app).extensions.get("dashboard")
-            settings = getattr(services, "settings", None) or {}
-            self.shares.cap = settings.get("max_sessions_per_address") or 0
-        return self.shares.cap
-
     def _install_engine_cap(self, eio):
         """Bound the address's Engine.IO sessions too, at twice its Socket.IO sessions' cap: one
         refused at Socket.IO connect (which tells the client why) or never connected lives until
@@ -373,7 +288,7 @@ class Relay:
 
         def connect(eio_sid, environ, *args):
             address = environ.get("REMOTE_ADDR") or "?"  # (after ProxyFix, when trusted)
-            cap = self.shares_cap(environ.get("flask.app"))
+            cap = self.shares.cap
             if cap and self.engine_sessions[address] >= 2 * cap:
                 self.sessions_refused += 1
                 self.log_limited.warning("too_many_sessions", "refused a Socket.IO connection "
