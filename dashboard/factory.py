@@ -8,7 +8,7 @@ from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_socketio import SocketIO
 
-from dashboard import __version__, config, server
+from dashboard import __version__, config
 from dashboard.core.redact import scrub, split_secrets
 from dashboard.web import alerts as alerts_api
 from dashboard.web import api, auth
@@ -18,7 +18,9 @@ from dashboard.web import history as history_api
 from dashboard.web import openapi
 from dashboard.web import reports as reports_api
 from dashboard.web import views
+from dashboard.web import edge
 from dashboard.live.health import Health, summary as health_summary
+from dashboard.live import refusals
 from dashboard.live.meta import Meta
 from dashboard.live.tee import Tee
 from dashboard.core.jobtimes import JobTimes
@@ -117,10 +119,10 @@ class Services:
     access: object = None  # web.auth.Access: who is looking (sessions, tokens, wall links)
     job_visibility: object = None  # live.access.JobVisibility: which jobs are public, from LAVA
     viewer_visibility: object = None  # live.access.ViewerVisibility: what signed-in viewers see
-    connections: server.Connections = None  # per-address counts of the WSGI server (server.py)
-    wsgi_errors: server.JsonErrors = None  # what escaped the app, answered 400/500 (server.py)
-    socket_refusals: server.SocketRefusals = None  # Socket.IO messages refused (server.py)
-    metrics_connections: server.Connections = None  # --metrics HOST:PORT's (server.serve_apart)
+    connections: edge.Connections = None  # per-address counts of the WSGI server (web/edge.py)
+    wsgi_errors: edge.JsonErrors = None  # what escaped the app, answered 400/500 (web/edge.py)
+    socket_refusals: refusals.SocketRefusals = None  # Socket.IO messages refused (live/refusals.py)
+    metrics_connections: edge.Connections = None  # --metrics HOST:PORT's (server.serve_apart)
     alerts: object = None  # alerts.engine.AlertEngine (where the model is written)
     logtail: object = None  # live.logtail.LogTail: job logs followed for viewers (where browsers are)
     job_times: object = None  # core.jobtimes.JobTimes: queue waits and durations (/metrics)
@@ -176,9 +178,9 @@ def create_app(overrides=None, settings=None):
     if role != "all":  # Flask-SocketIO's message queue: an emit from any process reaches every client
         queue = {"message_queue": settings["message_queue"], "channel": settings["redis_prefix"]}
     # Each packet's JSON written once by orjson (live/wire.py); what a client sends is read only
-    # when it is a packet of the protocol, its JSON no deeper than core.limits.MAX_DEPTH (server.py).
+    # when it is a packet of the protocol, its JSON no deeper than core.limits.MAX_DEPTH (live/refusals.py).
     socketio.init_app(app, async_mode=settings["async_mode"], logger=False, engineio_logger=False,
-                      serializer=server.ClientPacket, json=server.ClientJson, **queue)
+                      serializer=refusals.ClientPacket, json=refusals.ClientJson, **queue)
     if not settings["ws_compression"]:
         app.wsgi_app = NoWebSocketCompression(app.wsgi_app)
     from dashboard.storage import secrets
@@ -197,17 +199,17 @@ def create_app(overrides=None, settings=None):
     # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback;
     # what a view raises is logged and counted there too (a query string that is not UTF-8, which
     # request.args cannot read, is refused before the app).
-    app.wsgi_app = errors = server.JsonErrors(
+    app.wsgi_app = errors = edge.JsonErrors(
         app.wsgi_app, settings["async_mode"],
-        server.Connections(settings["max_connections_per_address"]))
+        edge.Connections(settings["max_connections_per_address"]))
     app.log_exception = errors.log_exception
-    app.register_error_handler(server.BodyTimeout, server.body_timeout_answer)
-    server.guard_websockets(socketio.server.eio)
-    server.guard_polls(socketio.server.eio)
+    app.register_error_handler(edge.BodyTimeout, edge.body_timeout_answer)
+    edge.guard_websockets(socketio.server.eio)
+    edge.guard_polls(socketio.server.eio)
     app.extensions["dashboard"] = services = _build_services(settings, key, errors)
     # After the relay's message budget, which it wraps: a malformed Socket.IO message, an event
-    # with the wrong arguments or none of ours, refused in the one error shape (server.py).
-    services.socket_refusals = server.SocketRefusals()
+    # with the wrong arguments or none of ours, refused in the one error shape (live/refusals.py).
+    services.socket_refusals = refusals.SocketRefusals()
     services.socket_refusals.install(socketio)
     if services.relay:
         services.relay.refusals = services.socket_refusals  # its counters in /healthz, /metrics
@@ -244,7 +246,7 @@ def _sessions_config(app, settings, key):
 
 def _build_services(settings, key, wsgi_errors):
     """The services of this process's role, in one pass, from the bottom up. `wsgi_errors` is the
-    outermost WSGI wrapper (server.JsonErrors, with the server's Connections), made first because
+    outermost WSGI wrapper (edge.JsonErrors, with the server's Connections), made first because
     it wraps the app itself. Each lab (one unnamed lab, or those of --labs: docs/labs.md) gets its
     own model, LAVA client, store, alerts and loops; the relay, the meta, health and access are
     shared."""

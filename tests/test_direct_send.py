@@ -168,13 +168,13 @@ def test_install_turns_nagle_off_and_notes_the_websocket_of_either_shape():
 
 
 def test_the_decoding_guard_still_closes_the_engineio_socket_under_install():
-    """server.guard_websockets closes the engineio socket of a WebSocket whose frame could not be
+    """edge.guard_websockets closes the engineio socket of a WebSocket whose frame could not be
     used; install() wraps the same class around it: the guard must still find that socket, and
     install must still note the WebSocket."""
     from types import SimpleNamespace
 
     from dashboard.live.direct import install
-    from dashboard.server import guard_websockets
+    from dashboard.web.edge import guard_websockets
 
     class BaseWebSocket:
         def __init__(self, handler, server):

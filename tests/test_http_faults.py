@@ -2,7 +2,7 @@
 sockets: a query string that is not UTF-8, requests the WSGI server itself cannot read (a TLS
 handshake on the plain port, too many headers, a request line too long) and a body dripped too
 slowly. Each is answered in the one error shape, counted in /healthz `server` and logged at most
-once per kind every 5 s (server.py); what a view raises is counted and logged the same way."""
+once per kind every 5 s (server.py, web/edge.py); what a view raises is counted and logged the same way."""
 import json
 import logging
 import socket

@@ -75,7 +75,7 @@ def install(eio):
                     if owner is not None:
                         owner.direct_ws = None
 
-            # What the wrappers inside this one (server.guard_websockets) look up to close the
+            # What the wrappers inside this one (edge.guard_websockets) look up to close the
             # engineio socket: the handler's owner, as on the bound method it replaces.
             noted.__self__ = owner
             super().__init__(noted, server)

@@ -13,7 +13,7 @@ What one client may cost is bounded (live/limits.py): an address holds at most
 whatever session sends them (AddressShares), a snapshot is encoded once per filter and seq and
 shared, at most one snapshot waits in a client's queue, and a client whose queue grows past `max_queue` is dropped (it reconnects and catches up).
 A message that is not one of the protocol's, or an event with the wrong arguments, never reaches
-these handlers as such: it is refused, counted and answered by server.SocketRefusals.
+these handlers as such: it is refused, counted and answered by refusals.SocketRefusals.
 """
 import collections
 import hashlib
@@ -215,7 +215,7 @@ class Relay:
         self.snapshots = SnapshotCache()
         self.outbox = Outbox(socketio, max_queue)
         self.budget = MessageBudget(max_messages, clock)
-        # The Socket.IO messages refused before or by a handler (server.SocketRefusals, set by the
+        # The Socket.IO messages refused before or by a handler (refusals.SocketRefusals, set by the
         # factory): malformed, too deep, wrong arguments, unknown events. Counted in stats().
         self.refusals = None
         self.engine_sessions = collections.Counter()  # address → its Engine.IO sessions

@@ -2,6 +2,7 @@
 import logging
 
 from dashboard import server
+from dashboard.web import edge
 
 
 def test_a_server_that_stops_or_fails_is_made_to_listen_again_counted_and_said(caplog):
@@ -22,7 +23,7 @@ def test_a_server_that_stops_or_fails_is_made_to_listen_again_counted_and_said(c
             raise answer
         return answer
 
-    connections = server.Connections(4)
+    connections = edge.Connections(4)
     with caplog.at_level(logging.ERROR, logger="dashboard.server"):
         server.keep_serving(ended, listen, sleeps.append, connections, "127.0.0.1:9105", rounds=4)
     # ended, then (listen refused) nothing, then failed, then ended again: three stops.

@@ -1,0 +1,291 @@
+"""The HTTP edge, between the client's socket and the app: the limits eventlet's or gevent's server
+(dashboard/server.py) applies to each connection and request, and errors in the one JSON shape.
+
+- One address holds at most `max_connections_per_address` connections (more are answered 503);
+  what the server refused, timed out or could not read is counted (Connections, /healthz).
+- A request's body must arrive within `header_timeout` plus its size at MIN_BODY_RATE; one that
+  does not is answered 408 and closed (BodyDeadline, `body_timeouts`).
+- A request the server cannot read (a garbage request line, such as a TLS ClientHello on the plain
+  port; a request line or headers too long; too many headers; a bad Content-Length) or whose query
+  string is not UTF-8 is answered 400, 414 or 431 in the one error shape, counted (`bad_requests`)
+  and logged at most once per kind every 5 s, quoting the request line only when it is short.
+- What escapes the app (python-engineio raises on some malformed input) becomes a bare 400 or 500
+  in the one error shape, and what a view raises is answered 500 by Flask: either is counted
+  (`errors`), the detail goes to the log only (at most once per kind every 5 s), never to the
+  client (JsonErrors).
+"""
+import collections
+import json
+import logging
+import socket
+import sys
+import time
+from http import HTTPStatus
+
+from flask import request
+from werkzeug.exceptions import RequestTimeout
+
+from dashboard.core.redact import quoted
+from dashboard.live.health import RateLimitedLog
+
+log = logging.getLogger("dashboard.server")  # (the server's log, as before this module was apart)
+SOCKETIO_PATH = "/socket.io/"
+# The slowest a request's body may come, on average, after a grace of `header_timeout`: every body
+# a browser or the REST API sends (a form, a Socket.IO poll, an alert rule) is a few KiB, sent at
+# once; a client dripping one is holding a connection (and a place in POOL), not uploading.
+MIN_BODY_RATE = 10 * 1024  # bytes per second
+# What the server answers a request it cannot read: (the one error shape's message, its code).
+UNREADABLE = {400: ("bad request", "bad_request"), 414: ("request line too long", "too_large"),
+              431: ("request headers too large", "too_large"),
+              505: ("HTTP version not supported", "bad_request")}
+
+
+def error_bytes(status, message, code):
+    """A whole HTTP response in the one error shape, for the server itself to write."""
+    body = json.dumps({"ok": False, "error": message, "code": code}).encode()
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n").encode() + body
+
+
+REFUSED = error_bytes("503 Service Unavailable", "too many connections from this address",
+                      "too_many_connections")
+
+
+class HeaderTimeout(socket.timeout):
+    """A client took longer than `header_timeout` to send a request line and its headers."""
+
+
+class BodyTimeout(RequestTimeout):
+    """A client took longer than its deadline (BodyDeadline) to send a request's body. Raised by
+    the body's reads, as werkzeug's own streams raise ClientDisconnected: Flask answers it 408 (as
+    JsonErrors does); python-engineio answers a poll's 200 and would log it (guard_polls)."""
+
+    description = "the request's body came too slowly"
+
+
+def body_timeout_answer(_exc=None):
+    """The one error shape's answer to a BodyTimeout (Flask's error handler and JsonErrors')."""
+    return {"ok": False, "error": BodyTimeout.description, "code": "body_timeout"}, 408
+
+
+class Connections:
+    """Open connections per client address, and what the server refused, timed out or could not
+    read (/healthz)."""
+
+    def __init__(self, max_per_address):
+        self.max_per_address = max_per_address
+        self.open = collections.Counter()
+        self.refused = 0
+        self.header_timeouts = 0
+        self.body_timeouts = 0
+        self.bad_requests = 0  # answered by the server itself, before the app (unreadable())
+        self.restarts = 0  # times its server stopped and was made to listen again (keep_serving)
+        self.log = RateLimitedLog(log)
+
+    def admit(self, address):
+        """Count a new connection from address; False (and counted as refused) when over the cap."""
+        if 0 < self.max_per_address <= self.open[address]:
+            self.refused += 1
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address):
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+    def unreadable(self, status, request_line, address):
+        """Count and log (at most once per status every 5 s) a request the server could not read;
+        returns its whole answer in the one error shape. The request line is quoted only when it
+        is short: it is the client's, and may be anything (a TLS handshake, megabytes)."""
+        status = int(status)
+        self.bad_requests += 1
+        line = request_line.rstrip("\r\n" if isinstance(request_line, str) else b"\r\n")
+        self.log.warning(f"unreadable:{status}", "answered %d to a request from %s it could not "
+                         "read; its request line: %s", status, address, quoted(line))
+        message, code = UNREADABLE.get(status, ("bad request", "bad_request"))
+        return error_bytes(f"{status} {HTTPStatus(status).phrase}", message, code)
+
+    def stats(self):
+        return {"open": sum(self.open.values()), "addresses": len(self.open),
+                "max_per_address": self.max_per_address, "refused": self.refused,
+                "header_timeouts": self.header_timeouts, "body_timeouts": self.body_timeouts,
+                "bad_requests": self.bad_requests, "restarts": self.restarts}
+
+
+class BodyDeadline:
+    """The file a request's body is read from (eventlet's or gevent's Input reads it), with a
+    deadline: reading ends `grace` seconds after the headers plus the body's size (its
+    Content-Length, or what was read of a chunked one) at MIN_BODY_RATE. Past it, on_timeout()
+    (counted; the connection is to close) and this read and every later one raise BodyTimeout,
+    the server's own discarding of the body's rest included. Data already in the buffer is read at
+    any time: only waiting for the client is bounded. `timeout`: eventlet's or gevent's Timeout."""
+
+    def __init__(self, rfile, length, grace, timeout, on_timeout, clock=time.monotonic):
+        self.rfile = rfile
+        self.length = length or 0
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.clock = clock
+        self.start = clock() + grace
+        self.received = 0
+        self.expired = False
+
+    def read(self, *args):
+        return self._wait(self.rfile.read, args)
+
+    def readline(self, *args):
+        return self._wait(self.rfile.readline, args)
+
+    def readlines(self, *args):
+        return self._wait(self.rfile.readlines, args)
+
+    def _wait(self, reader, args):
+        if not self.expired:
+            left = self.start + max(self.length, self.received) / MIN_BODY_RATE - self.clock()
+            try:
+                with self.timeout(max(left, 0.0), BodyTimeout()):
+                    data = reader(*args)
+                self.received += sum(map(len, data)) if isinstance(data, list) else len(data)
+                return data
+            except BodyTimeout:
+                self.expired = True
+                self.on_timeout()
+        raise BodyTimeout()
+
+
+def bad_length(value):
+    """A Content-Length eventlet refuses (it answers a bare 400 itself)."""
+    try:
+        return int(value) < 0
+    except ValueError:
+        return True
+
+
+class JsonErrors:
+    """WSGI middleware, outermost: a query string that is not UTF-8 is refused 400 before the app
+    sees it; an exception that escapes the app becomes a bare 400 (an Engine.IO request: the client
+    sent something it could not use) or 500, as {"ok": false, "error", "code"}. Its
+    log_exception() is Flask's for an exception a view raised (the factory sets it)."""
+
+    def __init__(self, wsgi_app, async_mode, connections):
+        self.wsgi_app = wsgi_app
+        self.async_mode = async_mode
+        self.connections = connections  # where refused query strings are counted (bad_requests)
+        self.errors = 0
+        self.log = RateLimitedLog(log)
+
+    def __call__(self, environ, start_response):
+        query = environ.get("QUERY_STRING", "")
+        if not query.isascii() and not _utf8(query):
+            return self._bad_query(environ, start_response, query)
+        try:
+            return self.wsgi_app(environ, start_response)
+        except BodyTimeout:  # counted where it was raised (BodyDeadline)
+            return _json_answer(start_response, *body_timeout_answer(), sys.exc_info())
+        except Exception as exc:
+            return self._answer(environ, start_response, exc)
+
+    def _bad_query(self, environ, start_response, query):
+        """Werkzeug decodes request.args strictly: every endpoint that reads it would fail (500)."""
+        self.connections.bad_requests += 1
+        self.log.warning("query", "refused a query string that is not UTF-8 from %s: %s",
+                         environ.get("REMOTE_ADDR"), quoted(query))
+        return _json_answer(start_response, {
+            "ok": False, "error": "the query string is not UTF-8 (percent-encode it)",
+            "code": "bad_parameter"}, 400)
+
+    def log_exception(self, exc_info):
+        """Flask's log_exception (Flask answers 500 after it): counted with what escapes the app,
+        logged with its traceback at most once per endpoint and exception every 5 s."""
+        self.errors += 1
+        kind = getattr(exc_info[0], "__name__", "?")
+        speak, suppressed = self.log.limiter.allow(f"app:{request.endpoint}:{kind}")
+        if speak:
+            log.error("%s %s failed%s", request.method, request.path[:100],
+                      f" ({suppressed} more like this since the last report)" if suppressed else "",
+                      exc_info=exc_info)
+
+    def _answer(self, environ, start_response, exc):
+        self.errors += 1
+        path = environ.get("PATH_INFO", "")
+        self.log.warning("wsgi:" + type(exc).__name__, "%s %s failed: %s: %s",
+                         environ.get("REQUEST_METHOD"), path[:100], type(exc).__name__,
+                         str(exc)[:200])
+        log.debug("the failure in full", exc_info=True)
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            # The handshake may be on the wire already: no HTTP response can follow it.
+            if self.async_mode == "eventlet":
+                from eventlet import wsgi
+                wsgi.WSGI_LOCAL.already_handled = True
+            return []
+        if path.startswith(SOCKETIO_PATH):
+            status, message, code = 400, "bad Engine.IO request", "bad_request"
+        else:
+            status, message, code = 500, "internal error", "internal_error"
+        return _json_answer(start_response, {"ok": False, "error": message, "code": code}, status,
+                            sys.exc_info())
+
+
+def _utf8(text):
+    """Whether a WSGI string (its bytes as latin-1) is UTF-8."""
+    try:
+        text.encode("latin-1").decode("utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
+def _json_answer(start_response, body, status, exc_info=None):
+    """A WSGI answer in the one error shape; nothing more once a response had begun."""
+    data = json.dumps(body).encode()
+    try:
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       [("Content-Type", "application/json"),
+                        ("Content-Length", str(len(data)))], exc_info)
+    except Exception:  # the response had begun: all that is left is to end it
+        return []
+    return [data]
+
+
+def guard_websockets(eio):
+    """Close a websocket whose frame python-engineio cannot decode, instead of letting the error
+    escape its handler (it decodes outside its try: an empty or malformed frame raised, and
+    eventlet wrote the traceback onto the connection)."""
+    base = eio._async.get("websocket")
+    if base is None or getattr(base, "guarded", False):
+        return
+    failures = RateLimitedLog(log)
+
+    def guard(handler):
+        def guarded(ws):
+            try:
+                return handler(ws)
+            except Exception as exc:
+                failures.warning("websocket", "closed a websocket after a frame it could not use: "
+                                 "%s: %s", type(exc).__name__, str(exc)[:200])
+                sock = getattr(handler, "__self__", None)  # the engineio.socket.Socket
+                if sock is not None:
+                    sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_ERROR)
+                return []
+        return guarded
+
+    class GuardedWebSocket(base):
+        guarded = True
+
+        def __init__(self, handler, server):
+            super().__init__(guard(handler), server)
+
+    eio._async = dict(eio._async, websocket=GuardedWebSocket)
+
+
+def guard_polls(eio):
+    """python-engineio logs whatever the POST of a poll raised, with its traceback, each time:
+    a BodyTimeout is left out (counted already, its connection closed). (Taken for the client's
+    error, an EngineIOError, it would wait for ever to close the session.)"""
+    eio.logger.addFilter(_not_body_timeouts)
+
+
+def _not_body_timeouts(record):
+    return not (record.exc_info and isinstance(record.exc_info[1], BodyTimeout))
