@@ -2,7 +2,10 @@
 workers, four jobs per device), in one process through Flask's test client. Prints JSON.
 
 The baseline, measured in the same run, is /healthz on the same app: the ratio says how a scrape
-compares with the health check a load balancer already makes.
+compares with the health check a load balancer already makes. One device changes before each
+scrape of `metrics_ms_median` (a new seq: the lab gauges are counted anew, as in a live lab);
+`metrics_unchanged_ms_median` asks again with nothing changed (the counts kept since the last
+scrape). bench/bigstate.py measures what a scrape holds the event loop of the real server.
 
     python bench/metrics.py --devices 5000 --scrapes 50
 """
@@ -44,9 +47,10 @@ def fill(state, devices):
                           "submit_time": "2026-11-30T09:00:00+00:00"}, "alice")
 
 
-def median_ms(client, path, scrapes):
+def median_ms(client, path, scrapes, before=lambda: None):
     times = []
     for _ in range(scrapes):
+        before()
         start = time.perf_counter()
         answer = client.get(path)
         times.append(time.perf_counter() - start)
@@ -67,12 +71,21 @@ def main(argv=None):
     services = app.extensions["dashboard"]
     fill(services.state, args.devices)
     client = app.test_client()
-    metrics_ms, metrics_bytes = median_ms(client, "/metrics", args.scrapes)
+    changes = iter(range(10**9))
+
+    def change():  # one device changes: a new seq
+        n = next(changes)
+        services.state.apply(Event("device", "org.lavasoftware.device", f"c-{n}",
+                                   dt.datetime.now(dt.timezone.utc), "lavaserver",
+                                   {"device": "d0", "state": ("Running", "Idle")[n % 2]}))
+    metrics_ms, metrics_bytes = median_ms(client, "/metrics", args.scrapes, change)
+    unchanged_ms, _ = median_ms(client, "/metrics", args.scrapes)
     health_ms, _ = median_ms(client, "/healthz", args.scrapes)
     print(json.dumps({"command": "python bench/metrics.py " + " ".join(argv or sys.argv[1:]),
                       "devices": len(services.state.devices), "workers": len(services.state.workers),
                       "jobs": len(services.state.jobs), "scrapes": args.scrapes,
                       "metrics_ms_median": metrics_ms, "metrics_bytes": metrics_bytes,
+                      "metrics_unchanged_ms_median": unchanged_ms,
                       "healthz_ms_median": health_ms,
                       "ratio_metrics_to_healthz": round(metrics_ms / health_ms, 2)}, indent=1))
 

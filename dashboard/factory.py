@@ -219,7 +219,8 @@ def create_app(overrides=None, settings=None):
     if settings["metrics"] != "off":
         app.extensions["metrics_registry"] = metrics_api.registry_for(
             services, services.job_times, ",".join(lab.name for lab in services.labs)
-            if settings["labs"] else metrics_api.lab_name(settings))
+            if settings["labs"] else metrics_api.lab_name(settings),
+            sleep=socketio.sleep, make_event=socketio.server.eio.create_event)
     return app
 
 
@@ -402,11 +403,14 @@ def _logtail(settings, labs, relay, visibility):
         # A wall link's screen shows its live view only: no job's log (docs/security.md).
         return wall is None and not viewer.wall and may_see_job(viewer, job, visibility)
 
+    def client_of(sid):  # one follow budget per address and viewer, as subscribe's
+        return relay.shares.address_of(sid), relay.viewer_of(sid)[0].key
+
     def tail_of(lab):
         return LogTail(_lava_client(lab.settings, lab.name), lab.state.jobs.get, may_see,
                        relay.send, socketio.server.eio.create_event, ask=relay.ask_about_job,
                        poll=settings["job_log_poll"], max_jobs=settings["job_logs_max"],
-                       lab=lab.name)
+                       lab=lab.name, client_of=client_of)
 
     tail = tail_of(labs[0]) if not labs[0].name else LabTails({lab.name: tail_of(lab)
                                                                 for lab in labs})

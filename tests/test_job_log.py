@@ -7,6 +7,7 @@ import re
 import os
 import shutil
 import threading
+import time
 
 import socketio
 
@@ -150,6 +151,37 @@ def test_a_viewer_follows_the_log_of_a_job_they_may_see_and_only_that(lab):  # n
         for client in (anonymous, alice, stranger):
             client.close()
     assert not any(t in app.log_text() for t in (ALICE, MALLORY))
+
+
+def test_log_follows_are_rate_limited_per_address_and_viewer_not_per_session(lab):  # noqa: F811
+    """log_follow's budget (4 at once, then one every 2 s: each new follow reads a log from its
+    start) is shared by every session of one address and viewer, as subscribe's is: three sessions
+    of one anonymous viewer together are refused past one bucket, and a session opened anew brings
+    no fresh one; a viewer signed in from the same address has their own."""
+    lava, publisher, start = lab
+    app = start()
+    clients = [LogClient(app) for _ in range(3)]
+    alice = None
+    try:
+        began = time.monotonic()
+        acks = [client.follow(13) for _ in range(4) for client in clients]
+        took = time.monotonic() - began
+        allowed = [a for a in acks if a.get("code") != "rate_limited"]
+        # One bucket: 4, and what refilled meanwhile (half a follow a second); a bucket per
+        # session would have let all 12 through.
+        assert 4 <= len(allowed) <= 4 + int(took * 0.5) + 1, (took, acks)
+        limited = [a for a in acks if a.get("code") == "rate_limited"]
+        assert all(a["retry"] and a["retry_after"] > 0 for a in limited), limited
+        clients[0].close()  # a page reloaded: its new session shares the address's bucket
+        clients[0] = LogClient(app)
+        assert clients[0].follow(13)["code"] == "rate_limited"
+        alice = LogClient(app, ALICE)
+        assert alice.follow(13).get("code") != "rate_limited"
+        health = get(app, "/healthz").json()["job_logs"]
+        assert health["follow_buckets"] == 2, health
+    finally:
+        for client in [*clients, *([alice] if alice else [])]:
+            client.close()
 
 
 def test_without_a_lava_server_the_log_is_said_to_need_one(tmp_path):

@@ -97,6 +97,9 @@ class Visibility:
         self.clock = clock
         # key → (may see, when learned); oldest first
         self._anonymous, self._viewers = collections.OrderedDict(), collections.OrderedDict()
+        # Grows with every answer learned or forgotten: an output built from the table before
+        # (web.api's kept /api/v1/state answers) is then stale.
+        self.version = 0
 
     def _table(self, username):
         return self._viewers if username else self._anonymous
@@ -104,6 +107,7 @@ class Visibility:
     def learn(self, username, job_id, visible):
         """LAVA answered whether `username` may see `job_id`."""
         key, table = (username, job_id), self._table(username)
+        self.version += 1
         table[key] = (bool(visible), self.clock())
         table.move_to_end(key)
         while len(self) > self.size:  # the older of the two oldest goes
@@ -136,6 +140,7 @@ class Visibility:
     def forget_user(self, username):
         """A viewer signed out: their answers go with their token."""
         table = self._table(username)
+        self.version += 1
         for key in [k for k in table if k[0] == username]:
             del table[key]
 

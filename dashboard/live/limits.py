@@ -1,11 +1,15 @@
-"""What one Socket.IO client may cost: a rate limit on its requests, snapshots encoded once and
-shared, at most one snapshot waiting per client, and a bound on what waits in its queue.
+"""What one client may cost: a rate limit on its requests (shared by every session of its address
+and viewer), snapshots encoded once and shared, at most one snapshot waiting per client, and a
+bound on what waits in its queue; for the answers that read the whole model (/api/v1/state,
+/metrics), built in slices that give the event loop back, once for all who ask at the same moment,
+kept while nothing changed, and at most a few at once per address.
 
 python-engineio keeps one unbounded queue of packets per client (engineio.socket.Socket.queue);
 a client that does not read lets it grow for ever. Outbox reads its length and, past the bound,
 empties it and closes the connection: the client reconnects and catches up, or takes a snapshot.
 """
 import logging
+import math
 import time
 
 from engineio import packet as eio_packet
@@ -226,51 +230,37 @@ class MessageBudget:
         eio.on("disconnect", disconnect)
 
 
-class AddressShares:
-    """What the Socket.IO clients of one address share: a cap on their sessions, and a `subscribe`
-    token bucket per viewer among them, so that opening another session (or reconnecting) brings no
-    fresh bucket. Bounded: an address is held while it has a session; a bucket while a session of
-    its address and viewer uses it, and after the last one ends only until it has refilled (a full
-    bucket is a new one)."""
+class SharedBuckets:
+    """Token buckets shared by every session of one key (an address and a viewer): opening another
+    session, or reconnecting, brings no fresh bucket. Bounded: a bucket is held while a session
+    uses it, and after the last one ends only until it has refilled (a full bucket is a new one)."""
 
-    def __init__(self, cap, burst, rate, clock=time.monotonic):
-        self.cap = cap  # sessions per address; 0: no limit
+    def __init__(self, burst, rate, clock=time.monotonic):
         self.burst = burst
         self.rate = rate
         self.clock = clock
-        self.sids = {}  # address → its sessions' sids
-        self.address = {}  # sid → address
-        self.bucket_of = {}  # sid → (address, viewer key), from its first subscribe
-        self.buckets = {}  # (address, viewer key) → [TokenBucket, sessions using it]
-        self.idle = {}  # (address, viewer key) → (when its last session ended, TokenBucket)
+        self.key_of = {}  # sid → its bucket's key, from its first request
+        self.buckets = {}  # key → [TokenBucket, sessions using it]
+        self.idle = {}  # key → (when its last session ended, TokenBucket)
 
-    def full(self, address):
-        """Whether `address` holds as many sessions as it may."""
-        return bool(self.cap) and len(self.sids.get(address, ())) >= self.cap
-
-    def admit(self, sid, address):
-        """Count a session of `address`."""
-        self._forget_refilled()
-        self.address[sid] = address
-        self.sids.setdefault(address, set()).add(sid)
-
-    def bucket(self, sid, viewer_key):
-        """The subscribe bucket of this session's address and viewer."""
-        key = self.bucket_of.get(sid)
-        if key is None:
-            key = self.bucket_of[sid] = (self.address.get(sid, "?"), viewer_key)
+    def bucket(self, sid, key):
+        """The bucket of this session's key (the key it gave first: a session keeps its bucket)."""
+        known = self.key_of.get(sid)
+        if known is None:
+            self.forget_refilled()
+            known = self.key_of[sid] = key
             entry = self.buckets.get(key)
             if entry is None:
                 _, bucket = self.idle.pop(key, (None, None))
                 entry = self.buckets[key] = [bucket or TokenBucket(self.burst, self.rate,
                                                                    self.clock), 0]
             entry[1] += 1
-        return self.buckets[key][0]
+        return self.buckets[known][0]
 
     def release(self, sid):
-        """Forget a session that ended (again: nothing)."""
-        now = self._forget_refilled()
-        key = self.bucket_of.pop(sid, None)
+        """Forget a session that ended (again, or one that never asked: nothing)."""
+        now = self.forget_refilled()
+        key = self.key_of.pop(sid, None)
         if key is not None:
             entry = self.buckets[key]
             entry[1] -= 1
@@ -279,14 +269,9 @@ class AddressShares:
                 bucket = entry[0]
                 if bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst:
                     self.idle[key] = (now, bucket)  # not refilled yet: kept until it is
-        address = self.address.pop(sid, None)
-        if address is not None:
-            sids = self.sids[address]
-            sids.discard(sid)
-            if not sids:
-                del self.sids[address]
 
-    def _forget_refilled(self):
+    def forget_refilled(self):
+        """Let the idle buckets that have refilled go; returns the clock's time."""
         now = self.clock()
         while self.idle:  # the oldest first: each has refilled burst / rate seconds after it
             key, (since, _) = next(iter(self.idle.items()))
@@ -295,8 +280,198 @@ class AddressShares:
             del self.idle[key]
         return now
 
+    def __len__(self):
+        return len(self.buckets) + len(self.idle)
+
+
+class AddressShares:
+    """What the Socket.IO clients of one address share: a cap on their sessions, and a `subscribe`
+    token bucket per viewer among them (SharedBuckets), so that opening another session (or
+    reconnecting) brings no fresh bucket. Bounded: an address is held while it has a session; a
+    bucket while a session of its address and viewer uses it, and after the last one ends only
+    until it has refilled."""
+
+    def __init__(self, cap, burst, rate, clock=time.monotonic):
+        self.cap = cap  # sessions per address; 0: no limit
+        self.sids = {}  # address → its sessions' sids
+        self.address = {}  # sid → address
+        self.subscribe = SharedBuckets(burst, rate, clock)  # (address, viewer key) → bucket
+
+    def full(self, address):
+        """Whether `address` holds as many sessions as it may."""
+        return bool(self.cap) and len(self.sids.get(address, ())) >= self.cap
+
+    def admit(self, sid, address):
+        """Count a session of `address`."""
+        self.subscribe.forget_refilled()
+        self.address[sid] = address
+        self.sids.setdefault(address, set()).add(sid)
+
+    def address_of(self, sid):
+        """The client address of a session ("?" for one not admitted)."""
+        return self.address.get(sid, "?")
+
+    def bucket(self, sid, viewer_key):
+        """The subscribe bucket of this session's address and viewer."""
+        return self.subscribe.bucket(sid, (self.address_of(sid), viewer_key))
+
+    def release(self, sid):
+        """Forget a session that ended (again: nothing)."""
+        self.subscribe.release(sid)
+        address = self.address.pop(sid, None)
+        if address is not None:
+            sids = self.sids[address]
+            sids.discard(sid)
+            if not sids:
+                del self.sids[address]
+
     def stats(self):
         return {"sessions": len(self.address), "session_addresses": len(self.sids),
                 "most_sessions_of_an_address": max(map(len, self.sids.values()), default=0),
                 "max_sessions_per_address": self.cap,
-                "subscribe_buckets": len(self.buckets) + len(self.idle)}
+                "subscribe_buckets": len(self.subscribe)}
+
+
+class Pause:
+    """Gives the event loop back to the other green threads once `every` seconds of work have gone
+    by since it last did: code that walks the whole model calls it every few hundred objects, and
+    no client, source or writer waits longer than a slice. `pauses` counts them.
+
+    It sleeps `rest` seconds, not 0: gevent runs what sleep(0) queues (a callback) 50 at a time
+    before it looks at its sockets again, so a green thread that only ever slept 0 between 5 ms
+    slices held every socket for a quarter of a second (bench/bigstate.py); a timer, however
+    short, lets the loop poll its sockets first, under gevent and eventlet alike."""
+
+    def __init__(self, sleep, every=0.005, rest=0.0002, clock=time.perf_counter):
+        self.sleep = sleep
+        self.every = every
+        self.rest = rest
+        self.clock = clock
+        self.since = clock()
+        self.pauses = 0
+
+    def __call__(self):
+        if self.clock() - self.since >= self.every:
+            self.sleep(self.rest)
+            self.pauses += 1
+            self.since = self.clock()
+
+
+class Busy(Exception):
+    """An expensive answer refused for now: its client has as many being built as it may.
+    `retry_after`: whole seconds worth waiting."""
+
+    def __init__(self, message, retry_after):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BuiltOnce:
+    """Answers that read the whole model (the state, a scrape's lab figures), kept by key while
+    their `tag` (the model's epoch and seq, and whatever else they depend on) is unchanged and for
+    at most `ttl` seconds; and built once for everyone who asks at the same moment: a request whose
+    key is being built waits for that build (and costs nothing meanwhile), then takes its answer,
+    as of moments before. Bounded: one entry per key, `max_entries` keys and `max_bytes` in all
+    (the oldest go first; an answer larger than that is not kept)."""
+
+    def __init__(self, make_event, max_entries=16, max_bytes=64 * 2**20, clock=time.monotonic,
+                 wait=60.0):
+        self.make_event = make_event  # () → an Event of the async mode (green)
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.wait = wait  # the longest a request waits for another's build before building
+        self.entries = {}  # key → (tag, until, size, answer), oldest first
+        self.building = {}  # key → [Event, answer or None]
+        self.built = self.reused = self.shared = 0
+        self.last_build = 0.0  # seconds the last build took
+
+    def get(self, key, tag, build, ttl, size=len):
+        """The answer for key: kept (same tag, not older than ttl), another request's build in
+        progress, or build() (which may raise: then nothing is kept, and those waiting for it
+        build their own). `size(answer)` counts its bytes."""
+        self._forget_expired()
+        while True:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] == tag and self.clock() < entry[1]:
+                self.reused += 1
+                return entry[3]
+            pending = self.building.get(key)
+            if pending is None:
+                break
+            if not pending[0].wait(self.wait):
+                break  # waited long enough: build it anew
+            if pending[1] is not None:
+                self.shared += 1
+                return pending[1]
+            # That build failed: ask again (another waiter may be building it already).
+        pending = self.building[key] = [self.make_event(), None]
+        try:
+            start = self.clock()
+            answer = build()
+            self.last_build = self.clock() - start
+            self.built += 1
+            pending[1] = answer
+            self._keep(key, tag, ttl, size(answer), answer)
+            return answer
+        finally:
+            if self.building.get(key) is pending:
+                del self.building[key]
+            pending[0].set()
+
+    def _forget_expired(self):
+        now = self.clock()
+        for old in [k for k, e in self.entries.items() if now >= e[1]]:
+            del self.entries[old]  # dead weight (at most max_entries to look at)
+        return now
+
+    def _keep(self, key, tag, ttl, nbytes, answer):
+        self.entries.pop(key, None)
+        now = self._forget_expired()
+        if nbytes > self.max_bytes:
+            return
+        while self.entries and (len(self.entries) >= self.max_entries
+                                or sum(e[2] for e in self.entries.values()) + nbytes
+                                > self.max_bytes):
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (tag, now + ttl, nbytes, answer)
+
+    def retry_after(self):
+        """Whole seconds a refused request is told to wait: about one build."""
+        return max(1, math.ceil(self.last_build))
+
+    def stats(self):
+        return {"built": self.built, "reused": self.reused, "shared": self.shared,
+                "kept": len(self.entries), "kept_bytes": sum(e[2] for e in self.entries.values()),
+                "last_build_ms": round(self.last_build * 1000, 1)}
+
+
+class PerAddress:
+    """At most `limit` expensive answers being built at once for one client address (0: no limit):
+    a client that sends many at once cannot multiply the work. Those over it are refused, told
+    when to come back; the relay's rule for sessions, applied to requests."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.busy = {}  # address → answers being built for it
+        self.refused = 0
+
+    def enter(self, address):
+        """Count one more answer being built for `address`; False (and counted) when it may not."""
+        if self.limit and self.busy.get(address, 0) >= self.limit:
+            self.refused += 1
+            return False
+        self.busy[address] = self.busy.get(address, 0) + 1
+        return True
+
+    def leave(self, address):
+        """One answer of `address` done."""
+        left = self.busy.get(address, 0) - 1
+        if left > 0:
+            self.busy[address] = left
+        else:
+            self.busy.pop(address, None)
+
+    def stats(self):
+        return {"building": sum(self.busy.values()), "refused": self.refused,
+                "max_per_address": self.limit}

@@ -7,8 +7,9 @@ line numbers) for each job somebody follows, and pushes the new lines to those v
   the same rule as every other output); it is checked again before every push, so a viewer who
   loses the right stops getting lines. For a signed-in viewer LAVA has not been asked about yet,
   the answer is "not known yet" (retry) while LAVA is asked with their own token.
-- Bounded: `log_follow` rate-limited per client (each new follow reads the log from its start),
-  at most `max_jobs` jobs followed at once, `max_per_client` per viewer, `max_lines`
+- Bounded: `log_follow` rate-limited per client address and viewer, whatever session asks (each
+  new follow reads the log from its start; one bucket for every lab), at most `max_jobs` jobs
+  followed at once, `max_per_client` per viewer, `max_lines`
   kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request, each message
   cut at core.joblog.MAX_CHARS. A job nobody follows any more is forgotten at once.
 - LAVA answers 404 when a job has no line past `start` (and for a job it does not show): that is
@@ -23,7 +24,7 @@ import logging
 from dashboard.core import joblog
 from dashboard.core.events import job_id as valid_job_id
 from dashboard.live.health import RateLimitedLog
-from dashboard.live.limits import TokenBucket
+from dashboard.live.limits import SharedBuckets
 from dashboard.sources.rest import LavaError
 
 log = logging.getLogger("dashboard.live.logtail")
@@ -44,11 +45,13 @@ class Followed:
 
 class LogTail:
     """Follows job logs for viewers. `job_of(id)` is the model's job (or None); `may_see(sid, job)`
-    says whether that client may see all of this job; `send(sid, event, data)` emits to one client."""
+    says whether that client may see all of this job; `send(sid, event, data)` emits to one client;
+    `client_of(sid)` is what shares a follow budget (the client's address and viewer; None: each
+    session its own)."""
 
     def __init__(self, rest, job_of, may_see, send, make_event, ask=None, poll=2.0, max_jobs=20,
                  max_per_client=2, max_lines=500, fetch_lines=500, max_bytes=512 * 1024,
-                 catchup_pages=20, follow_burst=4, follow_rate=0.5, lab=""):
+                 catchup_pages=20, follow_burst=4, follow_rate=0.5, lab="", client_of=None):
         self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
         self.lab = lab  # the named lab whose jobs it follows (its messages say it), or ""
         self.job_of = job_of
@@ -65,9 +68,11 @@ class LogTail:
         self.followed = {}  # job id → Followed
         self.by_client = collections.defaultdict(set)  # sid → job ids
         # A new follow reads the log from its start (up to `catchup_pages` requests to LAVA):
-        # `follow_burst` at once per client, then `follow_rate` a second.
+        # `follow_burst` at once per address and viewer, then `follow_rate` a second, however
+        # many sessions they open (as `subscribe`'s: live.limits.AddressShares).
         self.follow_burst, self.follow_rate = follow_burst, follow_rate
-        self.buckets = {}  # sid → TokenBucket of its follows
+        self.client_of = client_of or (lambda sid: sid)
+        self.buckets = SharedBuckets(follow_burst, follow_rate)  # client_of(sid) → its follows
         self.fetches = self.lines_read = self.errors = self.refused = 0
         self.last_error = None
         self._wake = make_event()
@@ -81,8 +86,7 @@ class LogTail:
             return self._refuse("bad_request", "give {job: <a job id>}")
         if self.rest is None:
             return self._refuse("no_lava", "a job's log needs a LAVA server (--lava-url)")
-        bucket = self.buckets.setdefault(sid, TokenBucket(self.follow_burst, self.follow_rate))
-        wait = bucket.take()
+        wait = self.buckets.bucket(sid, self.client_of(sid)).take()
         if wait:
             return dict(self._refuse("rate_limited", "too many log_follow requests"),
                         retry=True, retry_after=round(wait, 3))
@@ -126,7 +130,7 @@ class LogTail:
 
     def forget(self, sid):
         """A client went away: it follows nothing any more."""
-        self.buckets.pop(sid, None)
+        self.buckets.release(sid)
         self._drop(sid, set(self.by_client.get(sid, ())))
 
     def _drop(self, sid, jobs):
@@ -224,7 +228,7 @@ class LogTail:
                 "followers": sum(len(f.sids) for f in self.followed.values()),
                 "fetches": self.fetches, "lines": self.lines_read, "errors": self.errors,
                 "refused": self.refused, "last_error": self.last_error,
-                "max_jobs": self.max_jobs}
+                "max_jobs": self.max_jobs, "follow_buckets": len(self.buckets)}
 
 
 class LabTails:
@@ -233,6 +237,10 @@ class LabTails:
 
     def __init__(self, tails):
         self.tails = tails  # lab name → LogTail
+        # One follow budget per address and viewer, whichever lab's log they follow.
+        shared = next(iter(tails.values())).buckets if tails else None
+        for tail in tails.values():
+            tail.buckets = shared
 
     def _ask(self, method, sid, message):
         """LogTail.<method>(sid, message) of the lab the message names, or why not."""

@@ -1,16 +1,39 @@
-"""JSON endpoints: /healthz and the read-only REST API. One error shape: {"ok": false, "error"}."""
-from flask import Blueprint, jsonify
+"""JSON endpoints: /healthz and the read-only REST API. One error shape: {"ok": false, "error"}.
+
+/api/v1/state reads the whole model: at 20,000 devices and 40,000 jobs, building and encoding it
+in one go held the event loop (every client, every source) for a quarter of a second or more, and
+any viewer could ask again and again. So it is built in slices that give the loop back
+(live.limits.Pause), once for everyone who asks the same at the same moment, kept while the model
+and what LAVA said of private jobs are unchanged (live.limits.BuiltOnce), and at most
+MAX_BUILDS_PER_ADDRESS are built at once for one client address (more: 429 `too_many`, with
+`retry_after`). docs/performance.md, "Whole-model answers".
+"""
+import types
+
+import orjson
+from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from dashboard.core import jsontext
 from dashboard.core.redact import redact
 from dashboard.live.health import labs_summary, store_health, summary as health_summary
-from dashboard.web.auth import viewing
-from dashboard.web.context import error_body, model, services
+from dashboard.live.limits import BuiltOnce, Busy, Pause, PerAddress
+from dashboard.web.auth import client_address, viewing
+from dashboard.web.context import error_body, lab_name, model, services
 from dashboard.web.params import BadParameter
 
 bp = Blueprint("api", __name__)
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "too_large",
               500: "internal_error", 401: "unauthorized", 403: "forbidden", 429: "too_many"}
+MAX_BUILDS_PER_ADDRESS = 2  # whole-model answers being built at once for one client address
+CHUNK = 500  # objects judged and encoded between two looks at the clock (Pause)
+# How long a built answer is kept, at most, while its tag holds. A viewer who sees everything sees
+# what the model's seq says; another's answer also depends on what LAVA said of private jobs,
+# whose answers lapse with age (core.visibility.MAX_AGE) without any change being numbered.
+KEEP_SEEING_ALL = 60.0
+KEEP_PER_VIEWER = 5.0
+SECTIONS = ("devices", "jobs", "workers", "events")  # of a snapshot, in the answer's order
+_EMPTY = dict.fromkeys(SECTIONS, ())
 
 
 @bp.app_errorhandler(BadParameter)
@@ -53,6 +76,7 @@ def healthz():
         if ext.connections else None,
         "alerts": ext.alerts.stats() if ext.alerts else None,
         "job_logs": ext.logtail.stats() if ext.logtail else None,
+        "whole_model": whole_model_stats(),
         # Several labs (docs/labs.md): each one's sources, LAVA API, store and alerts; the
         # sections above then count every lab together and `lava`, `store`, `alerts` are null.
         "labs": labs_summary(ext),
@@ -62,14 +86,110 @@ def healthz():
     return jsonify(body)
 
 
+def whole_model_answers():
+    """This app's kept whole-model answers and its bound per address (made at first use)."""
+    ext = current_app.extensions
+    answers = ext.get("whole_model_answers")
+    if answers is None:
+        socketio = ext["socketio"]  # the async mode's sleep and events
+        answers = ext["whole_model_answers"] = types.SimpleNamespace(
+            sleep=socketio.sleep, state=BuiltOnce(socketio.server.eio.create_event),
+            builds=PerAddress(MAX_BUILDS_PER_ADDRESS))
+    return answers
+
+
+def whole_model_stats():
+    """For /healthz: the whole-model answers built, reused and shared, and those refused."""
+    answers = whole_model_answers()
+    registry = current_app.extensions.get("metrics_registry")
+    return {"state": answers.state.stats(), "builds": answers.builds.stats(),
+            "metrics": registry.dashboard.figures.stats()
+            if registry is not None and hasattr(registry, "dashboard") else None}
+
+
 @bp.get("/api/v1/state")
 def whole_state():
-    """The whole live model with its sequence number."""
+    """The whole live model with its sequence number, as this viewer may see it (built in slices,
+    once for all who ask the same at one seq; module docstring)."""
     view = viewing()
     state = model()  # the `lab` parameter's, or every lab's
-    snapshot = view.snapshot(state.snapshot())
-    snapshot["workers"] = [state.with_devices(w) for w in snapshot["workers"]]
-    return jsonify({"ok": True, **snapshot})
+    answers = whole_model_answers()
+    address = client_address()
+    # Everything that changes what this request is shown: the lab, the viewer (who they are, a
+    # wall link's name) and a wall link's filter; the model (epoch and seq); and, unless they
+    # see everything, what LAVA has said of private jobs. Different viewers never share.
+    key = (lab_name(), view.viewer, view.limit.key if view.limit is not None else None)
+    tag = (services().meta["epoch"], state.seq,
+           None if view.sees_all else view.visibility.version)
+
+    def build():
+        if not answers.builds.enter(address):
+            raise Busy(f"this address has {MAX_BUILDS_PER_ADDRESS} answers of the whole model "
+                       f"being built already: wait for them", answers.state.retry_after())
+        try:
+            # The snapshot is taken at once (consistent, one seq); reading it yields.
+            return state_body(view, state.snapshot(), Pause(answers.sleep))
+        finally:
+            answers.builds.leave(address)
+
+    try:
+        pieces = answers.state.get(key, tag, build,
+                                   KEEP_SEEING_ALL if view.sees_all else KEEP_PER_VIEWER,
+                                   size=lambda body: sum(map(len, body)))
+    except Busy as busy:
+        return too_many(str(busy), busy.retry_after)
+    return Response(pieces, mimetype="application/json")  # (a list: Content-Length is set)
+
+
+def state_body(view, snapshot, pause):
+    """{"ok": true, "seq", "devices", "jobs", "workers", "events"} of a LabState.snapshot() as
+    `view` (core.visibility.Viewing, the one place that says what a viewer sees) shows it, as
+    JSON in pieces (bytes). CHUNK objects at a time are judged and encoded, then pause() may give
+    the event loop back. A worker lists its devices (sorted), from the same snapshot's devices."""
+    on_worker = {}  # (lab, worker) → hostnames of its devices, as LabState.devices_of says them
+    devices = snapshot["devices"]
+    for start in range(0, len(devices), CHUNK):
+        for device in devices[start:start + CHUNK]:
+            if device.get("worker") is not None:
+                on_worker.setdefault((device.get("lab") or "", device["worker"]),
+                                     []).append(device["hostname"])
+        pause()
+    pieces = [b'{"ok":true,"seq":%d' % snapshot["seq"]]
+    for name in SECTIONS:
+        pieces.append(b',"%s":[' % name.encode())
+        items, first = snapshot[name], True
+        for start in range(0, len(items), CHUNK):
+            shown = view.snapshot(dict(_EMPTY, **{name: items[start:start + CHUNK]}))[name]
+            if name == "workers":
+                shown = [{**w, "devices": sorted(on_worker.get((w.get("lab") or "",
+                                                                w["hostname"]), ()))}
+                         for w in shown]
+            if shown:
+                text = _json(shown)[1:-1]  # the objects, without their list's brackets
+                pieces.extend((text,) if first else (b",", text))
+                first = False
+            pause()
+        pieces.append(b"]")
+    pieces.append(b"}")
+    return pieces
+
+
+def _json(value):
+    """Compact JSON (bytes): orjson's, or Python's where orjson cannot write it exactly
+    (core.jsontext)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return jsontext.dumps(value).encode()
+
+
+def too_many(message, retry_after):
+    """429 in the one error shape, with `retry_after` (seconds) and the Retry-After header."""
+    response = jsonify({"ok": False, "error": message, "code": "too_many",
+                        "retry_after": retry_after})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.app_errorhandler(HTTPException)

@@ -2,6 +2,12 @@
 time, job-time histograms (core/jobtimes.py, fed by the model's changes), and the dashboard's own
 health. Built per scrape by a custom collector: nothing costs anything between scrapes.
 
+The lab gauges read every device, worker and job: at 20,000 devices and 40,000 jobs that held the
+event loop for a tenth of a second. They are counted in slices that give the loop back
+(live.limits.Pause), from the model's objects as they were when the count began (one seq), once
+per seq however many scrape at once, and kept while the seq holds (live.limits.BuiltOnce); the
+oldest wait is taken from the oldest submit time at each scrape.
+
 /metrics holds counts by device type, state and health, and names of devices' types, workers and
 sources (URLs without credentials): no job descriptions, submitters or tokens, so access control
 does not apply to it. `--metrics off` turns it off; `--metrics HOST:PORT` serves it on another
@@ -9,15 +15,19 @@ address instead (e.g. one only the Prometheus server reaches).
 """
 import collections
 import datetime as dt
+import threading
 import urllib.parse
 
 from flask import Blueprint, Response, current_app
 
 from dashboard.core.events import parse_time
+from dashboard.live.limits import BuiltOnce, Pause
 
 bp = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_SERIES = 20_000  # label combinations per family, whatever the lab sends
+CHUNK = 1000  # objects counted between two looks at the clock (Pause)
+KEEP = 60.0  # a lab's figures are kept at most this long while its seq holds
 
 
 def lab_name(settings):
@@ -32,10 +42,15 @@ def lab_name(settings):
 class DashboardCollector:
     """prometheus_client collector over one process's services (factory.Services)."""
 
-    def __init__(self, services, job_times, lab):
+    def __init__(self, services, job_times, lab, sleep=None, make_event=threading.Event):
         self.services = services
         self.job_times = job_times
         self.lab = lab
+        # The async mode's sleep (None: never pause) and events; a scrape of --metrics HOST:PORT
+        # is served by prometheus-client's WSGI app, outside Flask.
+        self.sleep = sleep
+        # Each lab's figures (LabFigures) by seq: counted once however many scrape at once.
+        self.figures = BuiltOnce(make_event)
 
     def collect(self):
         from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
@@ -96,19 +111,18 @@ class DashboardCollector:
                                labels=["lab", "device_type"])
         oldest_family = Gauge("lava_queue_oldest_wait_seconds", "How long the oldest queued job "
                               "of each device type has waited.", labels=["lab", "device_type"])
+        pause = Pause(self.sleep) if self.sleep is not None else (lambda: None)
+        figures = [(lab, self._figures(lab, state, pause)) for lab, state, _ in labs]
         now = dt.datetime.now(dt.timezone.utc)
-        for lab, state, _ in labs:
-            devices = collections.Counter((d.get("device_type") or "", d.get("state") or "",
-                                           d.get("health") or "") for d in state.devices.values())
-            for (dtype, st, health), n in list(devices.items())[:MAX_SERIES]:
+        for lab, counted in figures:
+            for (dtype, st, health), n in list(counted.devices.items())[:MAX_SERIES]:
                 device_family.add_metric([lab, dtype, st, health], n)
-            workers = collections.Counter((w.get("state") or "", w.get("health") or "")
-                                          for w in state.workers.values())
-            for (st, health), n in workers.items():
+            for (st, health), n in counted.workers.items():
                 worker_family.add_metric([lab, st, health], n)
-            queued, running, oldest = _jobs(state, now)
-            for family, counts in ((queued_family, queued), (running_family, running),
-                                   (oldest_family, oldest)):
+            oldest = {dtype: max(0.0, (now - submitted).total_seconds())
+                      for dtype, submitted in counted.oldest_submit.items()}
+            for family, counts in ((queued_family, counted.queued),
+                                   (running_family, counted.running), (oldest_family, oldest)):
                 for dtype, n in list(counts.items())[:MAX_SERIES]:
                     family.add_metric([lab, dtype], round(n, 3))
         yield from (device_family, worker_family, queued_family, running_family, oldest_family)
@@ -126,6 +140,12 @@ class DashboardCollector:
                                for b, n in buckets]
                     family.add_metric([lab, value], buckets, total)
             yield family
+
+    def _figures(self, lab, state, pause):
+        """The lab's LabFigures at its seq: kept, being counted for another scrape, or counted."""
+        tag = (self.services.meta["epoch"], state.seq, id(state))
+        return self.figures.get(lab, tag, lambda: lab_figures(state, pause), KEEP,
+                                size=lambda figures: 0)
 
     def _ingest(self, Counter, Gauge):
         s = self.services
@@ -199,23 +219,46 @@ class DashboardCollector:
                            sum((st["writer_process"] or {}).get("restarts", 0) for st in stores))
 
 
-def _jobs(state, now):
-    """Per device type: jobs queued, jobs running, and the oldest queued job's wait in seconds."""
-    queued, running, oldest = collections.Counter(), collections.Counter(), {}
-    for job in state.jobs.values():
-        dtype = job.get("device_type") or ""
-        if job.get("state") == "Submitted":
-            queued[dtype] += 1
-            try:
-                submitted = parse_time(job.get("submit_time"))
-            except ValueError:
-                submitted = None
-            if submitted is not None:
-                wait = max(0.0, (now - submitted).total_seconds())
-                oldest[dtype] = max(oldest.get(dtype, 0.0), wait)
-        elif job.get("state") == "Running":
-            running[dtype] += 1
-    return queued, running, oldest
+class LabFigures:
+    """What the lab gauges count of one model: devices by (device type, state, health), workers by
+    (state, health), and per device type the jobs queued and running and the oldest queued job's
+    submit time."""
+
+    def __init__(self):
+        self.devices, self.workers = collections.Counter(), collections.Counter()
+        self.queued, self.running = collections.Counter(), collections.Counter()
+        self.oldest_submit = {}  # device type → datetime
+
+
+def lab_figures(state, pause):
+    """A model's LabFigures, counted CHUNK objects at a time (pause() between them) from its
+    objects as they were when it began: one seq, whatever changes meanwhile (the model replaces
+    an object that changes; it never changes one in place)."""
+    devices, workers, jobs = (list(state.devices.values()), list(state.workers.values()),
+                              list(state.jobs.values()))
+    out = LabFigures()
+    for start in range(0, len(devices), CHUNK):
+        out.devices.update((d.get("device_type") or "", d.get("state") or "", d.get("health") or "")
+                           for d in devices[start:start + CHUNK])
+        pause()
+    out.workers.update((w.get("state") or "", w.get("health") or "") for w in workers)
+    pause()
+    for start in range(0, len(jobs), CHUNK):
+        for job in jobs[start:start + CHUNK]:
+            dtype = job.get("device_type") or ""
+            if job.get("state") == "Submitted":
+                out.queued[dtype] += 1
+                try:
+                    submitted = parse_time(job.get("submit_time"))
+                except ValueError:
+                    submitted = None
+                if submitted is not None and (dtype not in out.oldest_submit
+                                              or submitted < out.oldest_submit[dtype]):
+                    out.oldest_submit[dtype] = submitted
+            elif job.get("state") == "Running":
+                out.running[dtype] += 1
+        pause()
+    return out
 
 
 def _gauge(Gauge, name, text, value):
@@ -230,11 +273,13 @@ def _counter(Counter, name, text, value):
     return family
 
 
-def registry_for(services, job_times, lab):
+def registry_for(services, job_times, lab, sleep=None, make_event=threading.Event):
+    """The registry of /metrics; `sleep` and `make_event`: the async mode's (Flask-SocketIO's)."""
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DashboardCollector(services, job_times, lab))
+    registry.dashboard = DashboardCollector(services, job_times, lab, sleep, make_event)
+    registry.register(registry.dashboard)
     return registry
 
 
