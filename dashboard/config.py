@@ -74,9 +74,13 @@ SETTINGS = (
             "logged or sent to browsers). A flag's value shows in `ps`: prefer --lava-token-file or the "
             "environment variable. Anonymous reads see public objects only."),
     Setting("lava_token_file", "", "Read the LAVA API token from this file instead."),
-    Setting("labs", "", "TOML file naming several labs, each with its own LAVA URL, token file and "
-            "event sources (docs/labs.md), instead of the single-lab flags --lava-url, "
-            "--event-source, --lava-token-file and --topic-prefix."),
+    Setting("lava_ca_file", "", "CA bundle (PEM) that LAVA's certificate is checked against, for "
+            "a LAVA behind a private CA or with a self-signed certificate: the REST API over "
+            "https:// and the WebSocket over wss:// then trust its CAs alone. Read at start; empty: "
+            "the system's CAs (SSL_CERT_FILE replaces those for the whole process)."),
+    Setting("labs", "", "TOML file naming several labs, each with its own LAVA URL, token file, "
+            "CA bundle and event sources (docs/labs.md), instead of the single-lab flags "
+            "--lava-url, --event-source, --lava-token-file, --lava-ca-file and --topic-prefix."),
     Setting("access", "", "Who may see what (docs/security.md). open: everyone sees everything. "
             "lava: each viewer sees what LAVA shows them (anonymous, or signed in with their LAVA "
             "username and token); private jobs are redacted. login: like lava, but nothing is shown "
@@ -226,6 +230,7 @@ POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max
 # the store's queue (storage.store.MAX_QUEUE, 100,000) that holds them meanwhile.
 MAX_STORE_WRITE_EVERY = 2.0
 MAX_ZMQ_GATHER = 0.05  # seconds: beyond it, the wait would cost more latency than a wake-up saves
+MAX_CA_FILE_BYTES = 4 << 20  # a CA bundle: Debian's whole ca-certificates.crt is about 220 kB
 
 EVENT_SCHEMES = ("tcp", "ipc", "ws", "wss")  # ZMQ's, then lava-publisher's WebSocket
 
@@ -343,6 +348,8 @@ def load(argv=(), environ=None, overrides=None):
         if scheme not in EVENT_SCHEMES:
             raise ConfigError(f"event_source: expected tcp://, ipc://, ws:// or wss://, got "
                               f"{scheme + '://...' if scheme else repr(url[:40])}")
+    if values["lava_ca_file"]:
+        check_ca_file("lava_ca_file", values["lava_ca_file"])
     if values["labs"]:
         _check_several_labs(values)
     if not values["access"]:  # open only where the dashboard cannot know better
@@ -381,6 +388,31 @@ def _check_several_labs(values):
     if values["database"]:
         raise ConfigError("labs: each lab keeps its own history: give a lab's PostgreSQL URL as "
                           "its `database` in the labs file, not --database (docs/labs.md)")
+
+
+def check_ca_file(field, path):
+    """A CA bundle OpenSSL can load (PEM certificates), else ConfigError naming `field` and the
+    file: at start, not as a traceback (nor as an error of every connection) later."""
+    try:
+        with open(path, "rb") as fh:
+            pem = fh.read(MAX_CA_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot read {path!r}: {exc.strerror}") from None
+    if len(pem) > MAX_CA_FILE_BYTES:
+        raise ConfigError(f"{field}: {path!r} is larger than {MAX_CA_FILE_BYTES >> 20} MiB: not a "
+                          f"CA bundle")
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"{field}: {path!r} holds no certificate: a CA bundle is PEM text "
+                          f"(-----BEGIN CERTIFICATE-----)")
+    # Standard library, but not at the top: ssl only when a bundle is given, and this context is
+    # only a check (the sources make theirs once the hub's ssl is in place: network.tls_context).
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"{field}: OpenSSL cannot load {path!r} as a CA bundle ({why})") from None
 
 
 def lava_token(values):

@@ -337,7 +337,8 @@ def _build_lab(lab, settings, sink, health, visibility, lab_names=None):
     role = settings["role"]
     public = None
     if settings["access"] != OPEN and role != "web":  # learns who may see each new job
-        anonymous = LavaRest(lab.settings["lava_url"], "", settings["lava_timeout"])
+        anonymous = LavaRest(lab.settings["lava_url"], "", settings["lava_timeout"],
+                             ca_file=lab.settings["lava_ca_file"])
         lab.job_visibility = sink = JobVisibility(lab.state, sink, anonymous, visibility,
                                                   socketio.sleep, socketio.server.eio.create_event)
         public = (anonymous, lab.job_visibility)
@@ -372,9 +373,10 @@ def _access(settings, labs, relay, key, visibility):
         from dashboard.sources.rest import LavaRest
 
         urls = {lab.name: lab.settings["lava_url"] for lab in labs}
+        ca_files = {lab.name: lab.settings["lava_ca_file"] for lab in labs}
 
         def rest_for_token(token, lab=""):
-            return LavaRest(urls[lab], token, settings["lava_timeout"])
+            return LavaRest(urls[lab], token, settings["lava_timeout"], ca_file=ca_files[lab])
 
     out["access"] = auth.Access(mode, sessions, visibility, rest_for_token, key,
                                 settings["data_dir"])
@@ -688,7 +690,8 @@ def _start_ws_source(app, lab, url, topic_prefix):
                     why_not)
         token = ""
     source = ws.WsSource(url, topic_prefix, socketio.sleep, status, settings["max_message_size"],
-                         headers=_ws_credentials(lab, token), secrets=[token])
+                         headers=_ws_credentials(lab, token), secrets=[token],
+                         ca_file=settings["lava_ca_file"])
     log.info("%sreceiving lava-publisher's WebSocket at %s (topic prefix %r) %s", _lab_said(lab),
              source.name, topic_prefix, "with the LAVA token" if token else "anonymously")
     socketio.start_background_task(source.run, lab.ingest.handle)
@@ -752,7 +755,7 @@ def _discover_event_socket(app, lab):
             endpoint, topic = rest.discover_event_socket()
             break
         except LavaError as err:
-            if err.kind not in ("unreachable", "timeout", "server_error", "auth"):
+            if err.kind not in ("unreachable", "tls", "timeout", "server_error", "auth"):
                 why = f"LAVA names no usable event socket ({err})"
                 break  # LAVA answers, but names no ZMQ socket: its WebSocket, then
             message = str(err)
@@ -786,7 +789,8 @@ def _lava_client(settings, lab=""):
 
     where = f"labs.{lab}" if lab else "lava_url"
     try:
-        return LavaRest(settings["lava_url"], config.lava_token(settings), settings["lava_timeout"])
+        return LavaRest(settings["lava_url"], config.lava_token(settings), settings["lava_timeout"],
+                        ca_file=settings["lava_ca_file"])
     except ValueError as err:
         raise config.ConfigError(f"{where}: {err}") from None
     except config.ConfigError as err:

@@ -1,21 +1,27 @@
 """The labs one dashboard watches: from --labs FILE (TOML), or the single-lab flags (docs/labs.md).
 
-A lab is a LAVA server with its own name, REST API, token and event sources. The single-lab flags
-(--lava-url, --event-source, --lava-token-file, --topic-prefix) are the shorthand for one unnamed
-lab, as before. Standard library only, like config.py: app.py reads it before monkey-patching.
+A lab is a LAVA server with its own name, REST API, token, CA bundle and event sources. The
+single-lab flags (--lava-url, --event-source, --lava-token-file, --lava-ca-file, --topic-prefix)
+are the shorthand for one unnamed lab, as before. Standard library only, like config.py: app.py
+reads it before monkey-patching.
 """
 import dataclasses
 import re
 import tomllib
 import urllib.parse
 
-from dashboard.config import EVENT_SCHEMES, ConfigError
+from dashboard.config import EVENT_SCHEMES, ConfigError, check_ca_file
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
 MAX_LABS = 32
 MAX_FILE_BYTES = 1 << 20
 MAX_SOURCES = 8
-KEYS = ("lava_url", "token_file", "event_source", "topic_prefix", "simulated", "database")
+KEYS = ("lava_url", "token_file", "ca_file", "event_source", "topic_prefix", "simulated",
+        "database")
+# A single-lab flag given with --labs, and the field of the labs file that says it per lab.
+PER_LAB = {"lava_url": "lava_url", "lava_token": "token_file", "lava_token_file": "token_file",
+           "lava_ca_file": "ca_file", "event_source": "event_source", "zmq": "event_source",
+           "topic_prefix": "topic_prefix"}
 POSTGRES_PORT = 5432  # libpq's default: a URL without a port means this one
 
 
@@ -30,6 +36,7 @@ class Lab:
     topic_prefix: str = ""
     simulated: bool = False
     database: str = ""  # a PostgreSQL URL for this lab's history; empty: its own SQLite file
+    ca_file: str = ""  # the CA bundle its https:// and wss:// trust alone; empty: the system's
 
     def settings(self, settings):
         """The dashboard's settings as this lab's parts read them (its URL, token and sources)."""
@@ -37,7 +44,8 @@ class Lab:
             return settings
         return {**settings, "lava_url": self.lava_url, "lava_token": "",
                 "lava_token_file": self.token_file, "event_source": list(self.event_sources),
-                "zmq": [], "topic_prefix": self.topic_prefix, "database": self.database}
+                "zmq": [], "topic_prefix": self.topic_prefix, "database": self.database,
+                "lava_ca_file": self.ca_file}
 
 
 def from_settings(settings):
@@ -48,11 +56,12 @@ def from_settings(settings):
             check_event_source("event_source", url)
         return [Lab("", settings["lava_url"], settings["lava_token_file"],
                     tuple(settings["event_source"]), settings["topic_prefix"],
-                    not settings["event_source"] and not settings["lava_url"])]
-    given = [f for f in ("lava_url", "lava_token", "lava_token_file", "event_source", "zmq",
-                         "topic_prefix") if settings.get(f)]
+                    not settings["event_source"] and not settings["lava_url"],
+                    ca_file=settings.get("lava_ca_file", ""))]
+    given = [f for f in PER_LAB if settings.get(f)]
     if given:
-        raise ConfigError(f"labs: give each lab's {given[0]} in {path!r}, not with --labs "
+        field = "" if PER_LAB[given[0]] == given[0] else f" (its {PER_LAB[given[0]]})"
+        raise ConfigError(f"labs: give each lab's {given[0]}{field} in {path!r}, not with --labs "
                           f"(the single-lab flags are the shorthand for one lab)")
     try:
         with open(path, "rb") as fh:
@@ -110,7 +119,7 @@ def _lab(name, fields):
         raise ConfigError(f"{where}: unknown field {unknown[0][:40]!r}; known: {', '.join(KEYS)}"
                           + (" (give the token in token_file: a config file is read by many)"
                              if unknown[0] in ("token", "lava_token") else ""))
-    for field in ("lava_url", "token_file", "topic_prefix", "database"):
+    for field in ("lava_url", "token_file", "ca_file", "topic_prefix", "database"):
         if not isinstance(fields.get(field, ""), str):
             raise ConfigError(f"{where}.{field}: must be a string")
     sources = fields.get("event_source", [])
@@ -131,8 +140,8 @@ def _lab(name, fields):
     simulated = fields.get("simulated", False)
     if not isinstance(simulated, bool):
         raise ConfigError(f"{where}.simulated: must be true or false")
-    if simulated and (url or sources):
-        raise ConfigError(f"{where}: a simulated lab has no lava_url or event_source")
+    if simulated and (url or sources or fields.get("ca_file")):
+        raise ConfigError(f"{where}: a simulated lab has no lava_url, event_source or ca_file")
     if not simulated and not url and not sources:
         raise ConfigError(f"{where}: needs lava_url or event_source (or simulated = true)")
     if fields.get("token_file") and not url:
@@ -146,8 +155,10 @@ def _lab(name, fields):
         raise ConfigError(f"{where}.database: a simulated lab keeps its history apart, in SQLite")
     if database:
         database_identity(database, f"{where}.database")
+    if fields.get("ca_file"):
+        check_ca_file(f"{where}.ca_file", fields["ca_file"])
     return Lab(name, url.rstrip("/"), fields.get("token_file", ""), tuple(sources),
-               fields.get("topic_prefix", ""), simulated, database)
+               fields.get("topic_prefix", ""), simulated, database, fields.get("ca_file", ""))
 
 
 def check_event_source(field, url):

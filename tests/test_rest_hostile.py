@@ -1,7 +1,9 @@
 """The REST client against a hostile LAVA (or proxy): redirects that would drop the token or leave
 the origin, endless streams that would hold the green hub, listings that lose pages or loop, a
-`next` of the wrong type, a proxy's reason phrase, an IPv6 lava_url. Raw HTTP servers on 127.0.0.1
-(a thread each, per test) stand in for them."""
+`next` of the wrong type, a proxy's reason phrase, an IPv6 lava_url, a page of millions of empty
+records or of more results than asked for. Raw HTTP servers on 127.0.0.1 (a thread each, per
+test) stand in for them; the fake LAVA of the other tests, and the app, where the app's count of
+a refused page is the point."""
 import base64
 import json
 import os
@@ -10,12 +12,17 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import types
 
 import pytest
+from werkzeug.wrappers import Response
 
 from dashboard.live.reconcile import Reconciler
-from dashboard.sources.rest import API, LavaError, LavaRest, _RedirectHandler
+from dashboard.sources.rest import API, MAX_ANSWER_BYTES, LavaError, LavaRest, _RedirectHandler
+from tests.fake_lava import FakeLava
+from tests.fixtures import rest
+from tests.helpers import AppProcess, TestPublisher, wait_until
 
 TOKEN = "tok-hostile-123"
 PROXY_USER, PROXY_PASSWORD = "puser", "ppass-secret"
@@ -414,3 +421,107 @@ def test_an_ipv6_lava_url_keeps_its_brackets(serve, no_proxies):
     except OSError:
         pytest.skip("no IPv6 loopback here")
     assert LavaRest(server.url, TOKEN, timeout=3).whoami() == "admin"
+
+
+# 8. A page holding more than the records asked for
+
+def empty_records_page(size=MAX_ANSWER_BYTES - 1024):
+    """A devices page of `size` bytes whose results are `{}` items: about 4 million records, where
+    100 were asked for (json.loads made 500 MiB of it, and held the hub 2.7 s)."""
+    head = b'{"count": 100, "next": null, "previous": null, "results": ['
+    item, tail = b"{}, ", b"{}]}"
+    return head + item * ((size - len(head) - len(tail)) // len(item)) + tail
+
+
+def test_a_page_of_millions_of_empty_records_is_refused_before_it_is_parsed(serve, no_proxies):
+    """Its commas and brackets are counted (in C) before anything is parsed: more JSON values
+    than the 100 records asked for could hold is too_large, and the read costs about the
+    answer's bytes, not the objects of 4 million records."""
+    body = empty_records_page()
+    whole = answer(body=body)  # made before memory is measured: the server sends it as it is
+    server = serve(lambda head, s: whole)
+    client = LavaRest(server.url, TOKEN, timeout=10)
+    tracemalloc.start()
+    try:
+        with pytest.raises(LavaError) as info:
+            client.list_all(f"{API}/devices/", {"all": 1})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(body) > 16_000_000 and peak < 96 << 20, f"{peak / (1 << 20):.0f} MiB at the peak"
+    assert info.value.kind == "too_large", str(info.value)
+    assert "more than 100 records could hold" in str(info.value)
+    assert "refused unparsed" in str(info.value)
+
+
+def test_a_page_holding_more_results_than_asked_for_is_refused(serve, no_proxies):
+    """LavaRest asks for pages of its page size (or fewer, for a listing's `limit`): a page of
+    more is no LAVA's, and is refused (bad_shape), however few bytes its records take; a page of
+    as many as asked for is read."""
+    def results_of(n):
+        return lambda page, server: ([{"hostname": f"d{i}"} for i in range(n)], None)
+    for asked, served in ((100, 101), (3, 4), (3, 400)):
+        server = serve(pages(results_of(served), count=served))
+        with pytest.raises(LavaError) as info:
+            LavaRest(server.url, TOKEN, timeout=3, page_size=asked).list_all(f"{API}/devices/")
+        assert info.value.kind == "bad_shape"
+        assert str(info.value) == (f"LAVA answered {served} results of {API}/devices/ on one "
+                                   f"page, more than the {asked} asked for")
+        server = serve(pages(results_of(asked), count=asked))
+        assert len(LavaRest(server.url, TOKEN, timeout=3, page_size=asked).list_all(
+            f"{API}/devices/")) == asked
+    server = serve(pages(results_of(5), count=5))  # a listing's own limit: its page is asked for 2
+    with pytest.raises(LavaError, match="more than the 2 asked for"):
+        LavaRest(server.url, TOKEN, timeout=3).list_all(f"{API}/jobs/", limit=2)
+
+
+def test_a_real_lava_s_pages_fit_the_count_of_values_with_room_to_spare():
+    """The captured LAVA 2023.01 answers: a page of 100 of its biggest jobs (definitions included)
+    holds a tenth of what a page of 100 may, one job a hundredth of what a record may."""
+    from dashboard.sources import rest as rest_module
+
+    jobs = [job for name in ("jobs", "jobs_state_Finished") for job in rest(name)["results"]]
+    biggest = max(rest_module._values_at_most(json.dumps(job).encode()) for job in jobs)
+    page = rest_module.MAX_ANSWER_VALUES + 100 * rest_module.MAX_RECORD_VALUES
+    assert 100 * biggest < page / 10
+    assert biggest < rest_module.MAX_RECORD_VALUES / 100
+
+
+class FloodingLava(FakeLava):
+    """The fake LAVA; while `flood` is set, its devices page is empty_records_page()."""
+
+    flood = True
+
+    def __init__(self, **kwargs):
+        self.flood_page = empty_records_page()
+        super().__init__(**kwargs)
+
+    def route(self, req):
+        if self.flood and req.path == f"{API}/devices/":
+            return Response(self.flood_page, 200, content_type="application/json")
+        return super().route(req)
+
+
+def test_the_app_counts_a_flooding_page_keeps_serving_and_loads_once_it_is_gone(tmp_path):
+    """The reconcile fails with too_large, counted and shown in /healthz `lava`; the app answers
+    throughout; once LAVA's pages are LAVA's again, the next retry loads them."""
+    lava = FloodingLava(token=TOKEN)
+    publisher = TestPublisher()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    app = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file),
+                     "--zmq", publisher.endpoint, "--access", "open")
+    try:
+        status = wait_until(lambda: (s := app.json("/healthz")["lava"])["failures"].get(
+            "too_large", 0) >= 2 and s, timeout=30, what="two refused reconciles")
+        assert status["loaded"] is False and "refused unparsed" in status["error"]
+        assert app.alive() and app.get("/api/v1/state")[0] == 200
+        lava.flood = False
+        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=30,
+                   what="LAVA's state loaded once its pages are whole")
+        hosts = {d["hostname"] for d in app.json("/api/v1/state")["devices"]}
+        assert {d["hostname"] for d in rest("devices_all")["results"]} <= hosts
+    finally:
+        app.stop()
+        publisher.close()
+        lava.close()

@@ -1,8 +1,11 @@
 """LAVA's REST API (/api/v0.2/) and XML-RPC, read-only: the current state, and where events are.
 
-Every failure becomes a LavaError with a kind (unreachable, timeout, auth, server_error, http_error,
-redirected, bad_json, bad_shape, too_large) and a message that never holds the token or a proxy's
-credential.
+Every failure becomes a LavaError with a kind (unreachable, tls, timeout, auth, server_error,
+http_error, redirected, bad_json, bad_shape, too_large) and a message that never holds the token or
+a proxy's credential.
+
+TLS trusts the system's CAs, or only the lab's CA bundle (--lava-ca-file, a labs file's ca_file),
+and no_proxy is read as the WebSocket source reads it (network.py).
 
 A redirect is followed only within LAVA's origin (scheme, host and port unchanged), the token kept;
 any other is refused (kind redirected), naming where it pointed: an anonymous answer to a request
@@ -11,14 +14,19 @@ that lost its token would hide the private jobs, and the reconcile would take th
 Every exchange is bounded (docs/security.md, "What LAVA may answer"): it ends within
 ANSWER_DEADLINE_FACTOR × the timeout however slowly LAVA (or a proxy) drips its answer, each read
 waiting at most the timeout; an answer's body holds at most MAX_ANSWER_BYTES; a listing, all its
-pages together, at most MAX_LIST_RESULTS results and MAX_LIST_BYTES bytes.
+pages together, at most MAX_LIST_RESULTS results and MAX_LIST_BYTES bytes. An answer is parsed only
+if its commas and brackets are as few as the records asked for could hold (MAX_RECORD_VALUES each):
+a 16 MiB page of `{}` items cost 500 MiB and 2.7 s of the hub to parse. A page of more results
+than asked for is refused.
 """
+import base64
 import functools
 import http.client
 import io
 import json
 import re
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -29,8 +37,8 @@ import xmlrpc.client
 from dashboard.core import jsontext, records as snapshot
 from dashboard.core.limits import MAX_DEPTH, too_deep
 from dashboard.core.redact import quoted, redact, scrub
+from dashboard.sources.network import bypasses_proxy, proxy_secrets, tls_context
 from dashboard.sources.sockets import finish_tls, recv_within, send_within
-from dashboard.sources.ws import proxy_secrets
 
 API = "/api/v0.2"
 UNFINISHED = ("Submitted", "Scheduling", "Scheduled", "Running", "Canceling")
@@ -50,6 +58,16 @@ MAX_ANSWER_BYTES = 16 << 20
 MAX_LIST_RESULTS = 100_000
 MAX_LIST_BYTES = 256 << 20  # ... and 16 times the biggest answer
 MAX_XMLRPC_BYTES = 64 << 10  # the event socket's lookup: one short string
+# How many commas and brackets (_values_at_most: at least one per JSON value) an answer may hold,
+# counted before it is parsed: parsing builds an object or more per value (a 16 MiB page of `{}`
+# items: 4 million dicts, 500 MiB and 2.7 s of the hub). A real LAVA 2023.01 job, its definition
+# included, counts about 40 (../shared/fixtures/lava-2023.01/rest/); a record may count 100 times
+# that, the commas of its text included ...
+MAX_RECORD_VALUES = 4096
+# ... and an answer this many besides its records (a page's envelope; a whole answer of another
+# kind, master_config's). A page of 100 records may then hold 475,136, about 30 MiB of objects
+# at most however they are made (the answer's text aside).
+MAX_ANSWER_VALUES = 65536
 READ_PIECE = 64 << 10
 # A plain socket's recv that finds bytes waiting never gives the green hub up: a LAVA that sent an
 # endless stream (1-byte chunks, "100 Continue" after "100 Continue") held every lab and /healthz
@@ -207,8 +225,8 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline):
-        super().__init__()
+    def __init__(self, deadline, context=None):
+        super().__init__(context=context)  # None: http.client's own, the system's CAs
         self.deadline = deadline
 
     def https_open(self, req):
@@ -283,13 +301,39 @@ def _bracketed(host):
     return f"[{host}]" if ":" in host else host
 
 
-def _opener(deadline):
+class _ProxyHandler(urllib.request.ProxyHandler):
+    """urllib's, the environment's proxies, but no_proxy read as the WebSocket source reads it
+    (network.bypasses_proxy): urllib's own way differed (an audit)."""
+
+    def proxy_open(self, req, proxy, type):
+        """urllib's, but for which host goes direct."""
+        parts = urllib.parse.urlsplit("//" + req.host)
+        try:
+            port = parts.port or DEFAULT_PORTS.get(req.type)
+        except ValueError:  # not a number: no no_proxy entry names it
+            port = None
+        if parts.hostname and bypasses_proxy(parts.hostname, port):
+            return None
+        proxy_type, user, password, hostport = urllib.request._parse_proxy(proxy)
+        proxy_type = proxy_type or req.type
+        if user and password:
+            pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+            req.add_header("Proxy-authorization",
+                           "Basic " + base64.b64encode(pair.encode()).decode("ascii"))
+        req.set_proxy(urllib.parse.unquote(hostport), proxy_type)
+        if proxy_type == req.type or req.type == "https":
+            return None  # the next handler opens it, through the proxy
+        return self.parent.open(req, timeout=req.timeout)
+
+
+def _opener(deadline, context=None):
     """urllib's opener of one exchange, of http and https only (no ftp:, file: or data: handler:
-    FTP's reads would know no deadline) and the environment's proxies."""
+    FTP's reads would know no deadline) and the environment's proxies; `context`: https's
+    SSLContext (None: the system's CAs)."""
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
+    for handler in (_ProxyHandler(), urllib.request.UnknownHandler(),
                     urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor(),
-                    _HTTPHandler(deadline), _HTTPSHandler(deadline), _RedirectHandler()):
+                    _HTTPHandler(deadline), _HTTPSHandler(deadline, context), _RedirectHandler()):
         opener.add_handler(handler)
     return opener
 
@@ -323,7 +367,7 @@ class LavaRest:
     """A small client of one LAVA server."""
 
     def __init__(self, base_url, token="", timeout=15.0, page_size=100, max_bytes=MAX_ANSWER_BYTES,
-                 max_results=MAX_LIST_RESULTS, max_list_bytes=MAX_LIST_BYTES):
+                 max_results=MAX_LIST_RESULTS, max_list_bytes=MAX_LIST_BYTES, ca_file=""):
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {redact(base_url)!r}")
@@ -338,6 +382,9 @@ class LavaRest:
         self.max_bytes = max_bytes
         self.max_results = max_results
         self.max_list_bytes = max_list_bytes
+        # The CAs trusted: the system's (None), or only those of the lab's bundle. ValueError
+        # when it cannot be loaded (said at start: config.check_ca_file).
+        self._tls = tls_context(ca_file)
 
     def _scrub(self, text):
         text = text.replace(self._token, "<token>") if self._token else text
@@ -362,7 +409,15 @@ class LavaRest:
         return self._json(self._fetch(url, what, "application/json", self.max_bytes), what)
 
     @staticmethod
-    def _json(body, what):
+    def _json(body, what, records=1):
+        """The parsed answer, if its commas and brackets are as few as `records` records (a
+        page's limit; 1 for one object) could hold; too_large, unparsed, otherwise."""
+        values, most = _values_at_most(body), MAX_ANSWER_VALUES + records * MAX_RECORD_VALUES
+        if values > most:
+            raise LavaError("too_large", f"LAVA's answer to {what} has {values:,} commas and "
+                                         f"brackets, more than {records:,} "
+                                         f"record{'s' * (records != 1)} could hold ({most:,}): "
+                                         f"refused unparsed")
         try:
             text = body.decode("utf-8")
             # json.loads recurses per level: a deep answer would raise RecursionError, not ValueError.
@@ -386,7 +441,7 @@ class LavaRest:
             # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
             request.add_unredirected_header("Authorization", f"Token {self._token}")
         deadline = time.monotonic() + self.deadline
-        opener = _opener(deadline)
+        opener = _opener(deadline, self._tls)
         try:
             with opener.open(request, timeout=self.timeout) as resp:
                 length = resp.headers.get("Content-Length", "")
@@ -404,6 +459,8 @@ class LavaRest:
             reason = getattr(err, "reason", err)
             if isinstance(reason, (socket.timeout, TimeoutError)):  # while connecting
                 raise self._timeout(what, reason, deadline) from None
+            if isinstance(reason, ssl.SSLError):  # (SSLCertVerificationError is one)
+                raise self._tls_failed(reason) from None
             tunnel = TUNNEL_FAILED.match(str(reason))
             if tunnel:  # the proxy's reason phrase is its own text: never quoted
                 why = _tunnel_refused(int(tunnel.group(1)))
@@ -442,6 +499,17 @@ class LavaRest:
                                         f"timeout)")
         return LavaError("timeout", f"no answer from LAVA within {self.timeout:g} s ({what})")
 
+    def _tls_failed(self, err):
+        """The error of a TLS handshake or record that failed: most often a certificate signed by
+        a CA this lab does not trust (a private CA: --lava-ca-file)."""
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return LavaError("tls", self._scrub(
+                f"LAVA's TLS certificate at {self.base} could not be verified "
+                f"({err.verify_message or err.reason}): if a private CA signed it, give its "
+                f"certificate with --lava-ca-file (ca_file in a labs file)"))
+        return LavaError("tls", self._scrub(f"TLS with LAVA at {self.base} failed "
+                                            f"({err.reason or type(err).__name__})"))
+
     @staticmethod
     def _too_large(what, max_bytes, unread=False):
         return LavaError("too_large", f"LAVA's answer to {what} is larger than {_size(max_bytes)}, "
@@ -453,6 +521,7 @@ class LavaRest:
         """Every result of a paginated list (or the first `limit`), following `next`; at most
         max_results results and max_list_bytes bytes in all its pages (kind too_large)."""
         params = dict(params or {}, limit=min(self.page_size, limit or self.page_size))
+        per_page = params["limit"]
         url, results, used = self.base + path + "?" + urllib.parse.urlencode(params), [], 0
         fetched, count = set(), None
         for _ in range(MAX_PAGES):
@@ -470,9 +539,13 @@ class LavaRest:
                                                  f"listing") from None
                 raise
             used += len(body)
-            page = self._json(body, path)
+            page = self._json(body, path, records=per_page)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise LavaError("bad_shape", f"LAVA answered {path} without a results list")
+            if len(page["results"]) > per_page:
+                raise LavaError("bad_shape", f"LAVA answered {len(page['results']):,} results of "
+                                             f"{path} on one page, more than the {per_page} asked "
+                                             f"for")
             results.extend(page["results"])
             if len(fetched) == 1:
                 count = page.get("count")
@@ -581,6 +654,14 @@ class LavaRest:
         except Exception as err:  # a Fault, an HTML page instead of XML, no value
             raise LavaError("http_error", self._scrub(f"XML-RPC event socket lookup failed: "
                                                       f"{type(err).__name__}")) from None
+
+
+def _values_at_most(body):
+    """At most how many JSON values the JSON text `body` (bytes) holds, counted in C: a value is
+    the document, an array's item or an object member's value, and each item or member but a
+    container's first follows a comma. (Commas and brackets inside strings count too: they only
+    make it more.)"""
+    return body.count(b",") + body.count(b"[") + body.count(b"{") + 1
 
 
 def _http_error(status, what, content_type):

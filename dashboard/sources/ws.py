@@ -13,11 +13,14 @@ what one peer can make it do is bounded, and the hub is given up while it is don
   read alone), and so is every later read and write of TLS, within its step's deadline
   (sockets.py's recv_within and send_within: a TLS record is decrypted only once it is whole,
   and one sent a byte at a time held a read for ever). Through a proxy (http_proxy for ws://,
-  https_proxy for wss://, no_proxy: as websocket-client reads them) the CONNECT is ours, because
+  https_proxy for wss://, no_proxy) the CONNECT is ours, because
   websocket-client's reads the proxy's answer a byte at a time with no limit of size or time: here
   it is read like the handshake's answer, and only the proxy's own credentials (Proxy-Authorization
   Basic, from its URL's user:password) go to the proxy; TLS then goes through the tunnel, its
-  handshake ours as above. The handshake is ours, because websocket-client's follows redirects with the same headers
+  handshake ours as above. Which hosts go through the proxy (no_proxy) is read as the REST client
+  reads it (network.bypasses_proxy). TLS trusts the system's CAs, or only the lab's CA bundle
+  (--lava-ca-file, a labs file's ca_file: network.tls_context), as the REST client does. The
+  handshake is ours, because websocket-client's follows redirects with the same headers
   (the token with them), reads the answer a byte at a time with no limit, and keeps every
   Set-Cookie in a process-wide jar sent to any lab: here the answer is read up to
   MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all, a redirect is an error (never followed), and
@@ -50,17 +53,16 @@ import time
 import urllib.parse
 
 import websocket
-# websocket-client's own socket opening (TCP, TLS) and proxy settings: pinned, websocket-client==1.9.2.
+# websocket-client's own socket opening (TCP, TLS) and URL parsing: pinned, websocket-client==1.9.2.
 from websocket._http import _open_socket as open_tcp
 from websocket._http import _ssl_socket as open_tls
-from websocket._http import connect as open_socket
-from websocket._http import proxy_info
 from websocket._socket import sock_opt
-from websocket._url import get_proxy_info, parse_url
+from websocket._url import parse_url
 
 from dashboard.core.backoff import JITTER, Backoff
 from dashboard.core.events import ParseError
 from dashboard.core.redact import scrub
+from dashboard.sources.network import bypasses_proxy, proxy_of, proxy_secrets, tls_context
 from dashboard.sources.sockets import finish_tls, send_within
 from dashboard.sources.ws_protocol import (CONNECT_TIMEOUT, DATA_OPCODES, TUNNEL, HandshakeError,
                                           ProtocolError, TooBig, TooSlow, Connection,
@@ -118,7 +120,7 @@ class WsSource:
 
     def __init__(self, url, topic_prefix, sleep, status, max_message_size, headers=None,
                  clock=time.monotonic, rng=JITTER, connect=None, ping_every=PING_EVERY,
-                 silence=SILENCE, secrets=()):
+                 silence=SILENCE, secrets=(), ca_file=""):
         self.url = url
         self.name = public_name(url)
         self.topic_prefix = topic_prefix.encode("utf-8")
@@ -136,6 +138,7 @@ class WsSource:
         self.clock = clock
         self.backoff = Backoff(first=0.2, ceiling=10.0, rng=rng)
         self.connect = connect or self._open
+        self.tls = tls_context(ca_file)  # None: the system's CAs
         self.ping_every = ping_every
         self.silence = silence
         self.connections = 0
@@ -171,7 +174,7 @@ class WsSource:
     def _open(self, url, headers, timeout, limit):
         """A real connection, giving the hub up with this source's sleep."""
         return _connect(url, headers, timeout, limit, pause=self.sleep,
-                        message_deadline=self.silence)
+                        message_deadline=self.silence, tls=self.tls)
 
     def _receive(self, handle):
         """Receive on one connection until it ends; returns why it ended."""
@@ -242,10 +245,11 @@ class WsSource:
         handle(self.status, frames)
 
 
-def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SILENCE):
+def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SILENCE, tls=None):
     """A connection after our own handshake (bounded, no redirect followed, no cookie): read with
-    a timeout per call, a size limit, deadline per message, and `pause(0)` to give the hub up."""
-    sock, (host, port, resource) = _socket_to(url)
+    a timeout per call, a size limit, deadline per message, and `pause(0)` to give the hub up.
+    `tls`: the SSLContext of wss:// (network.tls_context; None: the system's CAs)."""
+    sock, (host, port, resource) = _socket_to(url, tls)
     try:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         send_within(sock, handshake_request(url, host, port, resource, headers, key),
@@ -258,31 +262,27 @@ def _connect(url, headers, timeout, limit, pause=time.sleep, message_deadline=SI
     return Connection(sock, pending, limit, timeout, message_deadline, pause)
 
 
-def _socket_to(url):
-    """(a TCP connection to the URL's host, TLS for wss://, (host, port, resource)): direct, or
-    through the proxy the environment names, asked with our CONNECT (bounded as the handshake's
-    answer is: MAX_HANDSHAKE_BYTES within CONNECT_TIMEOUT in all)."""
-    # (TLS's handshake is ours, with a deadline: _finish_tls.)
-    options = sock_opt(None, {"do_handshake_on_connect": False})
+def _socket_to(url, tls=None):
+    """(a TCP connection to the URL's host, TLS for wss://, (host, port, resource)): direct when
+    no proxy is named or no_proxy names the host (network.bypasses_proxy), else through the proxy,
+    asked with our CONNECT (bounded as the handshake's answer is: MAX_HANDSHAKE_BYTES within
+    CONNECT_TIMEOUT in all). `tls`: the SSLContext of wss:// (None: websocket-client's, the
+    system's CAs)."""
+    # (TLS's handshake is ours, with a deadline: _finish_tls. Neither step is websocket-client's
+    # connect, which would read the proxy variables again, with its own idea of no_proxy.)
+    ssl_options = {"do_handshake_on_connect": False, **({"context": tls} if tls else {})}
+    options = sock_opt(None, ssl_options)
     options.timeout = CONNECT_TIMEOUT
     host, port, resource, secure = parse_url(url)
-    try:
-        proxy_host, proxy_port, auth = get_proxy_info(host, secure)  # none for a no_proxy host
-    except ValueError:  # its message quotes the URL's parts, the password's among them
-        raise HandshakeError("proxy_bad_url", "http_proxy or https_proxy is not a URL that can be "
-                             "used (a password's '/', '?', '#' or '@' must be %-encoded)") from None
-    if not proxy_host:
-        sock, where = open_socket(url, options, proxy_info(), None)
-        if secure:
-            _finish_tls(sock)
-        return sock, where
-    addresses = socket.getaddrinfo(proxy_host, proxy_port or 80, 0, socket.SOCK_STREAM,
-                                   socket.SOL_TCP)
+    proxy_host, proxy_port, auth = proxy_for(host, port, secure)
+    addresses = socket.getaddrinfo(proxy_host or host, (proxy_port or 80) if proxy_host else port,
+                                   0, socket.SOCK_STREAM, socket.SOL_TCP)
     sock = open_tcp(addresses, options.sockopt, options.timeout)
     try:
-        sock.settimeout(CONNECT_TIMEOUT)
-        sock.sendall(connect_request(host, port, auth))
-        check_tunnel(*read_answer(sock, CONNECT_TIMEOUT, step=TUNNEL))
+        if proxy_host:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.sendall(connect_request(host, port, auth))
+            check_tunnel(*read_answer(sock, CONNECT_TIMEOUT, step=TUNNEL))
         if secure:
             sock.settimeout(CONNECT_TIMEOUT)  # each wait of TLS's handshake (read_answer left less)
             sock = open_tls(sock, options.sslopt, host)
@@ -293,6 +293,19 @@ def _socket_to(url):
     return sock, (host, port, resource)
 
 
+def proxy_for(host, port, secure):
+    """(host, port, (user, password) or None) of the proxy that host:port is reached through
+    (https_proxy for wss://, http_proxy for ws://), or (None, 0, None): directly, when none is
+    named or no_proxy names it (network.bypasses_proxy, as the REST client reads it)."""
+    if bypasses_proxy(host, port):
+        return None, 0, None
+    try:
+        return proxy_of(secure)
+    except ValueError:  # its message quotes the URL's parts, the password's among them
+        raise HandshakeError("proxy_bad_url", "http_proxy or https_proxy is not a URL that can be "
+                             "used (a password's '/', '?', '#' or '@' must be %-encoded)") from None
+
+
 def _finish_tls(sock):
     """finish_tls within CONNECT_TIMEOUT in all, its timeout a failure of the handshake's."""
     try:
@@ -300,23 +313,6 @@ def _finish_tls(sock):
     except socket.timeout:
         raise HandshakeError("timeout", f"the TLS handshake was not done within "
                                         f"{CONNECT_TIMEOUT:g} s") from None
-
-
-def proxy_secrets(environ=os.environ):
-    """What of the proxies' URLs must never be shown: their userinfo, password (raw and decoded)
-    and the Basic pair sent to them. (Not the user alone: a user named "proxy" would blank out
-    the messages' words.)"""
-    secrets = []
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        parts = urllib.parse.urlsplit(environ.get(name, "").replace(" ", ""))
-        userinfo = parts.netloc.rpartition("@")[0]
-        if not userinfo:
-            continue
-        user, _, password = userinfo.partition(":")
-        pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode("utf-8")
-        secrets += [userinfo, password, urllib.parse.unquote(password),
-                    base64.b64encode(pair).decode("ascii")]
-    return secrets
 
 
 def failure_kind(exc):
