@@ -2,13 +2,14 @@
  * The wall's banner of alerts firing now: large type, high contrast, readable from across the
  * room, worst first. It never takes more than a quarter of the screen's height, whatever the
  * screen (a phone, 200 % zoom): one line per alert (cut with an ellipsis, the whole text in its
- * tooltip and to screen readers), at most four, fewer when they do not fit, then "and N more".
+ * tooltip and to screen readers; a long name is cut before the status after it), at most four,
+ * fewer when they do not fit, then "and N more".
  * With several labs each line begins with its lab.
  */
 import { html } from "./html.js";
 import { labOf, objectKey } from "./labs.js";
 import { parseTime } from "./time.js";
-import { alertText, alertWords, levelRank } from "./attention.js";
+import { alertName, alertText, alertWords, levelRank, splitName } from "./attention.js";
 
 const SHOWN = 4;
 /** The share of the screen's height the banner may take: the board keeps the rest. */
@@ -68,9 +69,11 @@ export function AlertBanner({ alerts, room = null }) {
       aria-label="Alerts firing" style=${room ? { fontSize: `${room.fontPx}px` } : undefined}>
       ${shown.map((a) => {
         const { said, acked } = alertWords(a);
+        const [name, status] = splitName(alertName(a), said);
         return html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${alertText(a)}
           data-severity=${a.severity}>
-          <strong>${said}</strong>${acked ? html` <em>${acked}</em>` : ""}</p>`;
+          <strong>${name ? html`<span class="alert-banner-name">${name}</span><span class="alert-banner-status">${status}</span>`
+            : said}</strong>${acked ? html` <em>${acked}</em>` : ""}</p>`;
       })}
       ${more > 0 && html`<p class="alert-banner-more">and ${more} more</p>`}
     </section>`;

@@ -4,11 +4,13 @@
  * is a button that opens the object's details (a queue opens the Jobs view filtered to its device
  * type (and lab), an alert about the whole lab the Alerts view). Nothing when all is well; on a wall the strip
  * keeps its height either way (the board below must not move), shows the first few items, and when
- * all is well says so in that row ("Nothing needs attention"), for a room to read.
+ * all is well says so in that row ("Nothing needs attention"), for a room to read. An item's name
+ * may be cut (an ellipsis; the whole text is its tooltip and its button's name), its status never:
+ * on a wall a cell whose status does not fit whole is left out, and counted in "and N more".
  */
 import { useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
-import { attentionItems } from "./attention.js";
+import { attentionItems, splitName } from "./attention.js";
 import { bannerAlerts } from "./AlertBanner.js";
 import { useClockValue } from "./clock.js";
 import { useViewportSize } from "./boxsize.js";
@@ -72,7 +74,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
             data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}>
           <button type="button" class="attention-open" title=${item.text} onClick=${() => open(item)}>
             <span class="symbol" aria-hidden="true">${SYMBOLS[item.level] || symbolFor(item.level)}</span>
-            <span class="attention-text">${item.text}</span>
+            <${ItemText} item=${item} />
           </button>
         </li>`)}
         ${more > 0 && html`<li class="attention-more">and ${more} more</li>`}
@@ -80,7 +82,19 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
     </section>`;
 }
 
-/** Whether every cell of a wall's row is inside the row, and none overlaps the next. */
+/**
+ * An item's words: its name (cut first, with an ellipsis) and its status, or its text whole. Inline
+ * boxes, so that the text reads as one line (innerText, copying) wherever it wraps.
+ */
+function ItemText({ item }) {
+  const [name, rest] = splitName(item.name, item.text);
+  if (!name) return html`<span class="attention-text">${item.text}</span>`;
+  const status = rest.trimStart();
+  return html`<span class="attention-text is-split"><span class="attention-name">${name}</span>${
+    rest.slice(0, rest.length - status.length)}<span class="attention-status">${status}</span></span>`;
+}
+
+/** Whether every cell of a wall's row is inside the row, none overlaps the next, and no status is cut. */
 function fits(list) {
   const box = list.getBoundingClientRect();
   let right = box.left;
@@ -89,6 +103,9 @@ function fits(list) {
     const content = cell.firstElementChild;
     if (r.left < right - 0.5 || r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5) return false;
     if (content && content.scrollWidth > content.clientWidth + 1) return false;
+    for (const status of cell.querySelectorAll(".attention-status")) {
+      for (const s of status.getClientRects()) if (s.bottom > r.bottom + 0.5 || s.right > r.right + 0.5) return false;
+    }
     right = r.right;
   }
   return true;

@@ -3,7 +3,9 @@
  * job's path through the states (from the stored history), the changes seen since the page loaded,
  * and a link to its page on the LAVA server when a LAVA URL is configured (its own lab's, with
  * several labs: the panel names the lab, and everything it asks the server is asked with it).
- * Not modal: the board stays live behind it. Escape or the close button closes it.
+ * Not modal: the board stays live behind it, and it is a complementary landmark (an <aside> named
+ * by its heading), not a dialog. Escape or the close button closes it. When its object goes (a
+ * finished job the server no longer keeps), the panel says so, and so does the live region.
  */
 import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -18,6 +20,7 @@ import { ALERT_HEALTHS, symbolFor, token } from "./lava.js";
 import { formatAge, formatDateTime, parseTime } from "./time.js";
 import { useNow } from "./clock.js";
 import { ID_FIELDS, baseFor, labOf, objectKey, splitKey } from "./labs.js";
+import { announce, itemLabel } from "./focus.js";
 
 /** Fields in the order a person looks for them; any others follow. */
 const FIELD_ORDER = {
@@ -72,6 +75,17 @@ export function DetailPanel({ target, obj, history, lavaBases, labNames = [], on
   const name = parts.id;
   // Focus moves to the panel when it opens (or shows another object) so a keyboard user lands in it.
   useEffect(() => { if (heading.current) heading.current.focus(); }, [kind, id]);
+  // The object gone while shown (not one that was already gone when the panel opened): said in
+  // words to screen readers too (the focus, if it was on a field, is put on the heading: main.js).
+  const shown = useRef(null);
+  const present = Boolean(obj);
+  useEffect(() => {
+    const was = shown.current;
+    shown.current = { target: `${kind}:${id}`, present };
+    if (was && was.target === `${kind}:${id}` && was.present && !present) {
+      announce(`${itemLabel(kind, name, lab)} is no longer shown`);
+    }
+  }, [kind, id, present]);
   useEffect(() => {
     const onKey = (event) => { if (event.key === "Escape") onClose(); };
     document.addEventListener("keydown", onKey);
@@ -81,8 +95,8 @@ export function DetailPanel({ target, obj, history, lavaBases, labNames = [], on
   const href = PAGE_URLS[kind](lavaBase, name);
   const title = kind === "job" ? `Job #${name}` : name;
   return html`
-    <aside id="detail" class="detail-panel" role="dialog" aria-modal="false" aria-labelledby="detail-title"
-        data-kind=${kind} data-id=${id} data-lab=${lab || undefined}>
+    <aside id="detail" class="detail-panel" aria-labelledby="detail-title" data-focus-home="#detail-title"
+        data-focus-of=${`${kind}:${id}`} data-kind=${kind} data-id=${id} data-lab=${lab || undefined}>
       <div class="detail-head">
         <p class="detail-kind">${kind}${lab && html` <span class="detail-lab">in lab ${lab}</span>`}</p>
         <h2 id="detail-title" class="detail-title" tabindex="-1" ref=${heading}>${title}</h2>

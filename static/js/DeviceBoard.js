@@ -58,6 +58,9 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
     "--fit-gap": `${layout.gap}px`,
     "--fit-font": `${layout.fontPx}px`,
     "--fit-label-cells": String(layout.labelCells || 1),
+    // A group name too long for even two cells (a 60-character device type) ends with an
+    // ellipsis on the cell's last line rather than running out of it (the whole name is its tooltip).
+    "--fit-label-lines": String(room ? room.lines : 2),
   } : undefined;
   const detail = layout ? layout.detail : "full";
   const chars = layout ? layout.chars : Infinity;

@@ -11,12 +11,14 @@ import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
 import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, shortLabel, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey } from "./labs.js";
+import { itemLabel } from "./focus.js";
 
-/** What the tile says, in one sentence: its tooltip and its button's accessible name. */
+/** What the tile says, in one sentence: its tooltip and its button's accessible name ("health
+ * Unknown", not a bare "Unknown" after the state). */
 function summary(device, workerOffline) {
   const job = device.job != null ? `, job #${device.job}` : "";
   const worker = device.worker ? `, on ${device.worker}${workerOffline ? " (worker offline)" : ""}` : "";
-  return `${device.hostname}${inLab(labOf(device.lab))}: ${label(device.state)}, ${label(device.health)}${job}${worker}`;
+  return `${device.hostname}${inLab(labOf(device.lab))}: ${label(device.state)}, health ${label(device.health)}${job}${worker}`;
 }
 
 /**
@@ -39,6 +41,11 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
   // Good, else (worker offline) the offline symbol, else the state.
   const wordy = detail === "full";
   const good = health === "Good";
+  // A medium tile says its state in words unless an alert's health takes the room. A health that
+  // is neither Good nor an alert (Unknown, Retired) follows it as one piece, symbol and word,
+  // dropped whole when it does not fit: never a lone "?" (an audit: "▶ ?" said nothing).
+  const stateWord = wordy || !alert;
+  const healthPiece = !alert && !good;
   const text = summary(device, workerOffline);
   // The job's own start time when known; else the device's, which turned Running with it.
   const jobStart = (job && job.start_time) || (state === "Running" ? device.since : null);
@@ -48,7 +55,8 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
           <span class="tile-offline tile-offline-word">offline</span>` : "";
   const tileLab = showLab && lab ? html`<span class="tile-lab" aria-hidden="true">${lab}</span>` : "";
   return html`
-    <li class=${cls} data-device=${hostname} data-lab=${lab || undefined} data-state=${state ?? ""} data-health=${health ?? ""} title=${text}>
+    <li class=${cls} data-device=${hostname} data-lab=${lab || undefined} data-state=${state ?? ""} data-health=${health ?? ""} title=${text}
+        data-focus-key=${`device:${objectKey(lab, hostname)}`} data-focus-label=${itemLabel("device", hostname, lab)}>
       <button type="button" class="tile-open" aria-label=${`${text}. Show details`}
         onClick=${() => onOpen("device", objectKey(lab, hostname))}>
       <span class="tile-host"><span class="tile-host-name">${name}</span></span>
@@ -58,9 +66,10 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
       : html`
         <span class="tile-status" aria-hidden="true">
           ${offlineMark}
-          <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${wordy || good ? ` ${label(state)}` : ""}</span>
-          <span class="tile-health symbol">${symbolFor(health)}</span>
-          ${(wordy || !good) && html`<span class="tile-health tile-health-word">${wordy ? label(health) : shortLabel(health)}</span>`}
+          <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${stateWord ? ` ${label(state)}` : ""}</span>
+          ${healthPiece ? html`<span class="tile-health tile-health-word">${symbolFor(health) ? `${symbolFor(health)} ` : ""}${
+            wordy ? label(health) : shortLabel(health)}</span>` : html`<span class="tile-health symbol">${symbolFor(health)}</span>
+          ${(wordy || !good) && html`<span class="tile-health tile-health-word">${wordy ? label(health) : shortLabel(health)}</span>`}`}
         </span>`}
       ${workerOffline && detail === "full" ? html`<span class="tile-foot tile-offline">worker offline${tileLab}</span>`
         : detail === "full" && html`

@@ -1,4 +1,8 @@
-/** The page header: title, version, stale marker, the LAVA API's state and the connection indicator. */
+/**
+ * The page header: title, version, stale marker, the LAVA API's state and the connection indicator;
+ * and the page's polite live region (`#announcer`, focus.js' `announce`: "Job 42 is no longer
+ * shown"), empty in the markup so that Preact never touches the words put in it.
+ */
 import { html } from "./html.js";
 import { AlertCount } from "./AlertCount.js";
 import { ConnectionStatus } from "./ConnectionStatus.js";
@@ -38,5 +42,6 @@ export function Header({ version, stale, status, lastChangeAt, lava, cluster, si
       ${!wall && html`<${AlertCount} firing=${alertCount} href=${alertsHref} />`}
       ${wall && html`<${WallClock} />`}
       <${ConnectionStatus} status=${status} lastChangeAt=${lastChangeAt} onReconnect=${onReconnect} />
+      <p id="announcer" class="visually-hidden" role="status"></p>
     </header>`;
 }

@@ -4,6 +4,7 @@ import { Elapsed } from "./Elapsed.js";
 import { memo } from "./memo.js";
 import { label, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey, relatedKey } from "./labs.js";
+import { itemLabel } from "./focus.js";
 import { durationBetween, formatClock, formatDateTime, formatDuration, parseTime } from "./time.js";
 
 /** The device a job runs on (opens its details), or the type it waits for. */
@@ -34,7 +35,8 @@ function JobRowView({ job, variant, onOpen }) {
   const cls = `job-row job-${variant} state-${token(job.state)} outcome-${token(job.health)}`;
   const lab = labOf(job.lab);
   return html`
-    <li class=${cls} data-job=${job.id} data-lab=${lab || undefined} data-state=${job.state ?? ""} data-health=${job.health ?? ""}>
+    <li class=${cls} data-job=${job.id} data-lab=${lab || undefined} data-state=${job.state ?? ""} data-health=${job.health ?? ""}
+        data-focus-key=${`job:${objectKey(lab, job.id)}`} data-focus-label=${itemLabel("job", job.id, lab)}>
       <div class="job-line">
         <button type="button" class="link-button job-id" onClick=${() => onOpen("job", objectKey(lab, job.id))}
           aria-label=${`Job ${job.id}${inLab(lab)}: ${word}. Show details`}>#${job.id}</button>

@@ -1,11 +1,14 @@
-/** Under the header: the views, the theme, and a link to the same view as a wall display. */
+/**
+ * Under the header: the views, the theme, and a link to the same view as a wall display. A named
+ * region, so that every part of the page is in a landmark (axe's `region` rule).
+ */
 import { html } from "./html.js";
 import { ViewTabs } from "./ViewTabs.js";
 import { THEMES } from "./url.js";
 
 export function Toolbar({ view, theme, hrefFor, wallHref, onView, onTheme }) {
   return html`
-    <div class="toolbar">
+    <section class="toolbar" aria-label="Views and display">
       <${ViewTabs} view=${view} hrefFor=${hrefFor} onView=${onView} />
       <div class="toolbar-end">
         <label class="theme-choice">Theme
@@ -15,5 +18,5 @@ export function Toolbar({ view, theme, hrefFor, wallHref, onView, onTheme }) {
         </label>
         <a class="wall-link" href=${wallHref} title="This view, full screen, for a wall display">Wall mode</a>
       </div>
-    </div>`;
+    </section>`;
 }

@@ -3,6 +3,7 @@ import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
 import { label, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey } from "./labs.js";
+import { itemLabel } from "./focus.js";
 
 export const MAX_DEVICE_CHIPS = 16;
 
@@ -15,9 +16,10 @@ export function WorkerRow({ worker, hosts, devices, onOpen }) {
   const lab = labOf(worker.lab);
   return html`
     <tr data-worker=${worker.hostname} data-lab=${lab || undefined} data-state=${worker.state ?? ""} data-health=${worker.health ?? ""}
+        data-focus-key=${`worker:${objectKey(lab, worker.hostname)}`} data-focus-label=${itemLabel("worker", worker.hostname, lab)}
         class=${`worker-row state-${token(worker.state)} health-${token(worker.health)}`}>
       <th scope="row">
-        <button type="button" class="link-button worker-name" onClick=${() => onOpen("worker", objectKey(lab, worker.hostname))}
+        <button type="button" class="link-button worker-name" title=${worker.hostname} onClick=${() => onOpen("worker", objectKey(lab, worker.hostname))}
           aria-label=${`${worker.hostname}${inLab(lab)}: ${label(worker.state)}, ${label(worker.health)}. Show details`}>
           ${worker.hostname}</button>
         ${lab && html` <span class="worker-lab">${lab}</span>`}
@@ -33,7 +35,7 @@ export function WorkerRow({ worker, hosts, devices, onOpen }) {
             const health = device ? device.health : null;
             return html`<button type="button" key=${host} class=${`chip health-${token(health)}`}
               title=${device ? `${host}: ${label(device.state)}, ${label(health)}` : host}
-              onClick=${() => onOpen("device", objectKey(lab, host))}>${host}${health && health !== "Good"
+              onClick=${() => onOpen("device", objectKey(lab, host))}><span class="chip-host">${host}</span>${health && health !== "Good"
                 ? html` <span class="chip-health">${symbolFor(health)} ${health}</span>` : ""}</button>`;
           })}
           ${hosts.length > shown.length && html`<span class="more">+${hosts.length - shown.length} more</span>`}

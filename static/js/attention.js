@@ -12,6 +12,10 @@
  *
  * With several labs every object is one lab's (labs.js keys): a device's worker and health checks,
  * a worker's devices and a type's queue are looked for in its own lab, and each item says its lab.
+ *
+ * Each item's text begins with its `name`, the words that name its object ("east · qemu-01",
+ * "worker w-1", "qemu:"): with a long hostname the strip and the banner cut the name, never the
+ * status after it ("Bad 12 min").
  */
 import { labOf, objectKey, relatedKey } from "./labs.js";
 import { queueByType } from "./queue.js";
@@ -58,6 +62,23 @@ export const levelRank = (severity) => LEVELS.indexOf(alertLevel(severity));
 export function alertWords(alert) {
   return { said: `${labWords(labOf(alert.lab))}${alert.message}`,
     acked: alert.acked_by ? `(acknowledged by ${alert.acked_by})` : "" };
+}
+
+/**
+ * The start of an alert's words (`alertWords`' `said`) that names its object, up to the end of its
+ * subject's name ("east · qemu-01" of "east · qemu-01 has been Bad for 12 minutes"); "" when the
+ * message does not name it (an alert about the whole lab).
+ */
+export function alertName(alert) {
+  const said = alertWords(alert).said;
+  const subject = KINDS[alert.subject_kind] && alert.subject_kind !== "lab" ? String(alert.subject ?? "") : "";
+  const at = subject ? said.indexOf(subject) : -1;
+  return at < 0 ? "" : said.slice(0, at + subject.length);
+}
+
+/** `text` as [the `name` it begins with, the rest]; ["", text] when it does not begin with `name`. */
+export function splitName(name, text) {
+  return name && text.startsWith(name) ? [name, text.slice(name.length)] : ["", text];
 }
 
 /** An alert's whole line of text: "east · Device qemu-01 is Bad (acknowledged by ana)". */
@@ -107,10 +128,11 @@ function deviceItems(devices, workers, checks, now) {
     const check = checks.get(key);
     const age = since(device.since, now);
     const lab = labOf(device.lab);
-    const text = [`${labWords(lab)}${device.hostname} ${device.health}${age ? ` ${age}` : ""}`,
+    const name = `${labWords(lab)}${device.hostname}`;
+    const text = [`${name} ${device.health}${age ? ` ${age}` : ""}`,
       check ? `last health check #${check.id} ${check.health}` : ""].filter(Boolean).join(" · ");
     items.push({ key: `device:${key}`, severity: device.health === "Bad" ? SEVERITY.bad : SEVERITY.looping,
-      weight: 1, started: parseTime(device.since) ?? now, kind: "device", id: key, lab, level: device.health, text });
+      weight: 1, started: parseTime(device.since) ?? now, kind: "device", id: key, lab, level: device.health, name, text });
   }
   return items;
 }
@@ -125,9 +147,10 @@ function workerItems(devices, workers, now) {
     }
     const age = since(worker.since, now);
     const lab = labOf(worker.lab);
+    const name = `${labWords(lab)}worker ${worker.hostname}`;
     items.push({ key: `worker:${key}`, severity: SEVERITY.worker, weight: count,
-      started: parseTime(worker.since) ?? now, kind: "worker", id: key, lab, level: "Offline",
-      text: `${labWords(lab)}worker ${worker.hostname} Offline${age ? ` ${age}` : ""}: ${count} device${count === 1 ? "" : "s"}` });
+      started: parseTime(worker.since) ?? now, kind: "worker", id: key, lab, level: "Offline", name,
+      text: `${name} Offline${age ? ` ${age}` : ""}: ${count} device${count === 1 ? "" : "s"}` });
   }
   return items;
 }
@@ -144,9 +167,10 @@ function queueItems(devices, workers, jobs, now) {
   const items = [];
   for (const [key, { count, oldest, lab, type }] of queueByType(jobs)) {
     if (ready.has(key) || oldest == null || now - oldest < STARVING_AFTER_MS) continue;
+    const name = `${labWords(lab)}${type || "unknown type"}:`;
     items.push({ key: `queue:${key}`, severity: SEVERITY.queue, weight: count, started: oldest,
-      kind: "queue", id: key, lab, type, level: "Queue",
-      text: `${labWords(lab)}${type || "unknown type"}: ${count} queued, oldest ${formatWait(now - oldest)}, no Idle Good device` });
+      kind: "queue", id: key, lab, type, level: "Queue", name,
+      text: `${name} ${count} queued, oldest ${formatWait(now - oldest)}, no Idle Good device` });
   }
   return items;
 }
@@ -190,7 +214,7 @@ function alertItems(alerts, said, page) {
     if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`) || !alertOnPage(alert, page)) continue;
     items.push({ key: `alert:${objectKey(lab, alert.key)}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
       started: parseTime(alert.fired_at) ?? 0, kind, id, lab, type: kind === "queue" ? alert.subject : undefined,
-      alert: alert.key, level: alertLevel(alert.severity), text: alertText(alert) });
+      alert: alert.key, level: alertLevel(alert.severity), name: alertName(alert), text: alertText(alert) });
   }
   return items;
 }
@@ -198,7 +222,8 @@ function alertItems(alerts, said, page) {
 /**
  * `{devices, jobs, workers}`: the page's Maps (already narrowed by the filter); `alerts`: the
  * server's alerts (only the firing ones count); `now`: epoch ms.
- * → items `{key, severity, kind, id, lab, level, text}` (`id` the object's key, labs.js; `type`
+ * → items `{key, severity, kind, id, lab, level, name, text}` (`name` the start of `text` that names
+ * the object, "" when none does; `id` the object's key, labs.js; `type`
  * for a queue; `alert`, its key, for an alert's item), worst first, at most MAX_ITEMS.
  */
 export function attentionItems({ devices, jobs, workers, alerts = [] }, now) {

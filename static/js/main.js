@@ -9,6 +9,7 @@ import { html } from "./html.js";
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
 import { App } from "./App.js";
 import { sweepFlashes } from "./flash.js";
+import { findAgain, focusBefore, restoreFocus } from "./focus.js";
 import { sameFilter, subscriptionFilter } from "./filter.js";
 import { createLogTail } from "./logtail.js";
 import { initialState, processMessages } from "./store.js";
@@ -54,7 +55,7 @@ let frame = 0;
 let fallback = 0;
 let paced = 0; // timer holding the next flush back (pacing)
 let nextFlushAt = 0; // performance.now() before which no data render starts
-let opener = null; // the element that opened the details panel, focused again when it closes
+let opener = null; // what opened the details panel (focus.js' focusBefore), focused again when it closes
 
 /** Read-only figures for benchmarks and debugging: `window.lavaDashboard.stats`. */
 const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, catchups: 0, lastRenderMs: 0 };
@@ -62,8 +63,11 @@ window.lavaDashboard = Object.freeze({ stats, version });
 
 function draw() {
   const started = performance.now();
+  // A render that moves or remakes the focused element drops the focus: it goes back to the same item.
+  const focused = focusBefore();
   render(html`<${App} state=${state} status=${status} version=${version} options=${options}
     actions=${actions} />`, root);
+  restoreFocus(focused);
   root.dataset.seq = state.ready ? String(state.seq) : "";
   stats.renders += 1;
   stats.lastRenderMs = performance.now() - started;
@@ -144,15 +148,17 @@ const update = (patch) => setOptions(withOptions(options, patch));
 
 const actions = Object.freeze({
   open(kind, id) {
-    if (!options.detail) opener = document.activeElement;
+    if (!options.detail) opener = focusBefore();
     update({ detail: { kind, id: String(id) } });
   },
   close() {
     update({ detail: null });
     const back = opener;
     opener = null;
+    // The same item, even if it moved or changed list meanwhile (a job started).
     requestAnimationFrame(() => {
-      if (back && back.isConnected) back.focus();
+      const el = findAgain(back);
+      if (el) el.focus();
     });
   },
   setView: (view) => update({ view: view === "all" && !options.wall ? null : view }),

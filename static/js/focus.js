@@ -1,0 +1,107 @@
+/**
+ * The keyboard's focus across renders. Preact moves a keyed element when its item moves (a tile
+ * put first by `sort=problems`), and makes a new one when the item changes list (a job from
+ * Queued to Running); either way Chromium drops the focus to <body>. Around each render the page
+ * notes what had the focus (`focusBefore`) and, if the focus fell, puts it back on the same item
+ * (`restoreFocus`), found by its `data-focus-key`. When the item is gone, the focus goes to a place
+ * named by `data-focus-home` (its panel's heading, or the details panel's when that panel shows
+ * the item), and the page says so in the polite live region (`announce`, `#announcer`).
+ */
+
+const ANNOUNCER = "announcer";
+const CLEAR_AFTER_MS = 10000;
+const REPEAT_WITHIN_MS = 2000;
+
+let last = { text: "", at: 0 };
+let clearTimer = 0;
+
+/** Whether nothing has the focus (it fell to <body>, or the document has none). */
+const lost = (el) => !el || el === document.body || el === document.documentElement;
+
+/** A selector for a control among its item's: its tag and classes (the same on a remade element). */
+function controlOf(el, item) {
+  if (!item || el === item) return null;
+  return el.tagName.toLowerCase() + [...el.classList].map((c) => `.${CSS.escape(c)}`).join("");
+}
+
+/**
+ * What has the focus now, so that it can be found again after a render: the element, its item's
+ * key and words (`data-focus-key`, `data-focus-label`), which control of the item it is, and
+ * where the focus goes when the item is gone (`data-focus-home`, a selector). Null: nothing.
+ */
+export function focusBefore(el = document.activeElement) {
+  if (lost(el)) return null;
+  const item = el.closest("[data-focus-key]");
+  const home = el.closest("[data-focus-home]");
+  return {
+    el,
+    key: item ? item.dataset.focusKey : null,
+    label: item ? item.dataset.focusLabel || "" : "",
+    control: controlOf(el, item),
+    home: home ? home.dataset.focusHome : null,
+  };
+}
+
+/** The item with `key` on the page now (null: none). */
+function findItem(key) {
+  return document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+}
+
+/** The element `before` described, or the same control of the same item (remade), or null. */
+export function findAgain(before) {
+  if (!before) return null;
+  if (before.el.isConnected) return before.el;
+  if (!before.key) return null;
+  const item = findItem(before.key);
+  if (!item) return null;
+  if (!before.control) return item;
+  return item.querySelector(before.control);
+}
+
+function focusOn(el) {
+  el.focus({ preventScroll: true });
+  return document.activeElement === el;
+}
+
+/**
+ * After a render: if the focus fell to <body> from what `before` describes, put it back on the
+ * same item; if the item is gone, on its home (the details panel's heading when the panel shows
+ * that item), and say that the item is no longer shown. Does nothing when the focus did not fall
+ * (the person moved it, or it is still where it was).
+ */
+export function restoreFocus(before) {
+  if (!before || !lost(document.activeElement)) return;
+  const again = findAgain(before);
+  if (again && focusOn(again)) return;
+  const gone = before.key && !findItem(before.key);
+  // The details of the very item, still open: its heading is where the person was looking.
+  const panel = gone ? document.querySelector(`#detail[data-focus-of="${CSS.escape(before.key)}"]`) : null;
+  const home = panel ? panel.querySelector("#detail-title")
+    : before.home ? document.querySelector(before.home) : null;
+  if (home) focusOn(home);
+  if (gone && before.label) announce(`${before.label} is no longer shown`);
+}
+
+/**
+ * Say `text` to screen readers through the page's polite live region (`#announcer`, in the
+ * header). The same words twice within a moment are said once (the list and the details panel
+ * may both notice one item go); they are cleared after a while.
+ */
+export function announce(text) {
+  const region = document.getElementById(ANNOUNCER);
+  const now = Date.now();
+  if (!region || (text === last.text && now - last.at < REPEAT_WITHIN_MS)) return;
+  last = { text, at: now };
+  region.textContent = text;
+  clearTimeout(clearTimer);
+  clearTimer = setTimeout(() => {
+    region.textContent = "";
+    last = { text: "", at: 0 };
+  }, CLEAR_AFTER_MS);
+}
+
+/** "Job 42", "Device qemu-01 in lab east": an item as `announce` names it. */
+export function itemLabel(kind, name, lab = "") {
+  const word = { device: "Device", job: "Job", worker: "Worker" }[kind] || kind;
+  return `${word} ${name}${lab ? ` in lab ${lab}` : ""}`;
+}

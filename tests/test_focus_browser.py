@@ -1,0 +1,130 @@
+"""The keyboard's focus stays on the same item while the live data moves it (an accessibility audit):
+Preact moves a keyed element (a tile put first by `sort=problems`) or makes a new one (a job moving
+from Queued to Running), and Chromium drops the focus to <body> either way. In Debian's Chromium,
+against the app fed by a real ZMQ publisher: the focus follows the tile and the job; when the job
+a details panel shows is gone, the focus goes to the panel's heading and the live region says so.
+"""
+import pytest
+
+from tests.helpers import AppProcess, TestPublisher, wait_until
+from tests.test_app_browser import device, job, open_page, send
+
+# What has the focus: "body" when it fell, else the item (tile or job row) and the control.
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return {on: 'body'};
+  const item = el.closest('[data-focus-key], [data-device], [data-job]');
+  return {on: el.id || el.className, item: item ? (item.dataset.device || item.dataset.job) : null,
+    section: el.closest('section') ? el.closest('section').id : null};
+}"""
+
+
+@pytest.fixture
+def lab():
+    """A publisher and the app, which keeps a single finished job (so that finishing another one
+    removes the first from the page)."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--max-finished-jobs", "1")
+    try:
+        publisher.wait_for_subscriber()
+        for i in range(6):
+            send(publisher, "device", f"d{i}", device(f"qemu-{i:02d}", "qemu", "w-1"))
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 6, what="6 devices")
+        yield publisher, app
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def focused(page):
+    return page.evaluate(FOCUSED)
+
+
+def test_a_focused_tile_keeps_the_focus_when_problems_first_moves_it(lab, browser):
+    publisher, app = lab
+    page = open_page(browser)
+    try:
+        page.goto(app.url + "/?sort=problems")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_selector('[data-device="qemu-05"]', timeout=10000)
+        last = page.evaluate("() => [...document.querySelectorAll('[data-device]')].pop().dataset.device")
+        assert last == "qemu-05"  # the last tile, before it goes Bad
+        page.focus('[data-device="qemu-05"] .tile-open')
+        send(publisher, "device", "d5b", device("qemu-05", "qemu", "w-1", "Idle", "Bad"))
+        page.wait_for_selector('[data-device="qemu-05"][data-health="Bad"]', timeout=10000)
+        first = page.evaluate("() => document.querySelector('[data-device]').dataset.device")
+        assert first == "qemu-05"  # it moved: problems first
+        wait_until(lambda: focused(page)["item"] == "qemu-05", timeout=5, what="the focus on the moved tile")
+        assert focused(page)["on"] == "tile-open"
+        # And the keyboard goes on from there: Enter opens its details.
+        page.keyboard.press("Enter")
+        page.wait_for_selector('#detail[data-kind="device"][data-id="qemu-05"]', timeout=5000)
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+
+def test_a_focused_job_keeps_the_focus_when_it_moves_from_queued_to_running(lab, browser):
+    publisher, app = lab
+    send(publisher, "testjob", "j1", job(1234, "qemu", "alice", state="Submitted"))
+    wait_until(lambda: len(app.json("/api/v1/state")["jobs"]) == 1, what="job 1234")
+    page = open_page(browser)
+    try:
+        page.goto(app.url + "/?view=jobs")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_selector('#jobs-queued [data-job="1234"]', timeout=10000)
+        page.focus('[data-job="1234"] .job-id')
+        send(publisher, "testjob", "j1b", job(1234, "qemu", "alice", state="Running", device_name="qemu-01",
+                                              worker="w-1"))
+        page.wait_for_selector('#jobs-running [data-job="1234"]', timeout=10000)
+        wait_until(lambda: focused(page)["item"] == "1234", timeout=5, what="the focus on job 1234")
+        got = focused(page)
+        assert got["section"] == "jobs-running" and "job-id" in got["on"], got
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
+
+
+def finish(publisher, uuid, job_id, device_name, end):
+    data = job(job_id, "qemu", "alice", state="Finished", device_name=device_name, worker="w-1")
+    data.update(health="Complete", end_time=f"2026-11-27T17:{end}:00+00:00")
+    send(publisher, "testjob", uuid, data)
+
+
+@pytest.mark.parametrize("where", ["panel", "list"])
+def test_when_the_job_a_panel_shows_is_gone_the_focus_goes_to_its_heading_and_it_is_said(lab, browser, where):
+    """Job 1300 running, its details open; the focus on its device's button in the panel (`panel`),
+    or back on its row in the list (`list`). It finishes, then job 1301 finishes: the app keeps one
+    finished job, so 1300 is gone from the page."""
+    publisher, app = lab
+    send(publisher, "testjob", "j0", job(1300, "qemu", "alice", state="Running", device_name="qemu-02",
+                                         worker="w-1"))
+    send(publisher, "testjob", "j1", job(1301, "qemu", "alice", state="Running", device_name="qemu-03",
+                                         worker="w-1"))
+    wait_until(lambda: len(app.json("/api/v1/state")["jobs"]) == 2, what="jobs 1300 and 1301")
+    page = open_page(browser)
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.focus('[data-job="1300"] .job-id')
+        page.keyboard.press("Enter")
+        page.wait_for_selector('#detail[data-kind="job"][data-id="1300"]', timeout=5000)
+        wait_until(lambda: focused(page)["on"] == "detail-title", timeout=5, what="the focus in the panel")
+        if where == "panel":
+            page.focus('#detail [data-field="device"] button')
+        else:
+            page.focus('[data-job="1300"] .job-id')
+        finish(publisher, "j0b", 1300, "qemu-02", "40")
+        page.wait_for_selector('[data-job="1300"][data-state="Finished"]', timeout=10000)
+        assert focused(page)["on"] != "body"
+        finish(publisher, "j1b", 1301, "qemu-03", "41")
+        page.wait_for_selector("#detail .detail-gone", timeout=10000)
+        page.wait_for_selector('[data-job="1300"]', state="detached", timeout=10000)
+        wait_until(lambda: focused(page)["on"] == "detail-title", timeout=5, what="the focus on the panel's heading")
+        # Said in words, in the polite live region.
+        region = page.evaluate("""() => { const el = document.getElementById('announcer');
+          return el && {text: el.textContent, role: el.getAttribute('role')}; }""")
+        assert region == {"text": "Job 1300 is no longer shown", "role": "status"}, region
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()
