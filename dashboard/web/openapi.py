@@ -148,6 +148,17 @@ def _get(summary, schema, params=(), media="application/json", not_found=False, 
     return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
 
 
+def _busy(path):
+    """A path whose answers one address may have at most a few built at once (web/api.py): more
+    are answered 429 `too_many`, with `retry_after` and Retry-After."""
+    path["get"]["responses"]["429"] = {
+        "description": "This address has answers of the whole model being built already: ask "
+                       "again after retry_after seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": ERROR}}}
+    return path
+
+
 def with_labs(doc):
     """The document of a dashboard of several labs: every path takes `lab` (docs/labs.md). (One
     unnamed lab's takes none: it answers 400 to it.)"""
@@ -170,9 +181,10 @@ def document():
                                 "have the kind `job` (LAVA's topic says testjob). The live protocol "
                                 "is Socket.IO: see docs/protocol.md."},
         "paths": {
-            "/api/v1/state": _get("The whole live model with its sequence number",
-                                  _ok(seq={"type": "integer"}, devices=arr(DEVICE), jobs=arr(JOB),
-                                      workers=arr(WORKER), events=arr({"type": "object"}))),
+            "/api/v1/state": _busy(_get("The whole live model with its sequence number",
+                                        _ok(seq={"type": "integer"}, devices=arr(DEVICE),
+                                            jobs=arr(JOB), workers=arr(WORKER),
+                                            events=arr({"type": "object"})))),
             "/api/v1/devices": _get("Devices", _ok(seq={"type": "integer"}, devices=arr(DEVICE)), [
                 _q("device_type", NAME_Q, ""), _q("worker", NAME_Q, ""),
                 _q("health", _one_of("device", "health"), ""), _q("state", _one_of("device", "state"), "")]),
