@@ -214,10 +214,13 @@ def test_a_dripping_webhook_costs_its_deadline_and_the_next_rule_is_still_served
 
 
 def test_an_endless_answer_costs_the_sending_process_memory_not_the_apps():
+    # The child reads an answer's first 64 KiB only (sender.MAX_RESPONSE), then closes: the 200
+    # says the destination took it, so it counts delivered, once (before, the child read on until
+    # its memory limit, counted the send failed and sent it again).
     out = run_in_a_hub("eventlet", "endless", memory_mib=128)
     assert out["rss_growth"] < 64, out
-    assert out["stats"]["last_error"] == ("1 of its destinations did not take the notification: "
-                                          "used more than 128 MiB")
+    assert out["stats"]["delivered"] >= 1 and out["stats"]["failed"] == 0, out
+    assert out["stats"]["last_error"] is None, out
     assert out["good_after"] is not None and out["gap"] < 0.5, out
 
 

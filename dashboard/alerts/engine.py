@@ -57,9 +57,17 @@ class AlertEngine:
             alerts = self.store.alerts(status="firing", limit=MAX_RESTORED)
             self.book.restore(alerts)
             self.rules.restore(alerts)
+            self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
             if self.book.firing:
                 log.info("%s%d alerts still firing from before the restart", self._named(),
                          len(self.book.firing))
+
+    def _restore_api_error(self, alert):
+        """A firing `lava_api_failing` taken back: the outage started a threshold before it fired,
+        so that it keeps firing (the same episode) while the API still fails after the restart."""
+        if alert is not None and alert.get("fired_at") is not None:
+            minutes = self.rules.config.get("lava_api_failing", "minutes")
+            self._api_error_since = alert["fired_at"] - minutes * 60
 
     # -- the sink's interface (the ingest path) ------------------------------------------------
     def push(self, changes):
@@ -88,11 +96,15 @@ class AlertEngine:
         api = self.api_state()
         if api == "error":
             self._api_error_since = self._api_error_since or now
-        else:
+        elif api in ("ok", None):  # it answers, or there is no LAVA API
             self._api_error_since = None
+        # else ("loading" after a restart, or a state this version does not know): neither
+        # failing nor answering: what is known of the outage stays, and nothing resolves.
         silence, heard = self.silence()
+        failing_for = now - self._api_error_since if self._api_error_since is not None else None
         transitions = self.rules.tick(self.state, now, silence,
-                                      now - self._api_error_since if self._api_error_since else None)
+                                      failing_for if api == "error" else None,
+                                      api_answers=api in ("ok", None))
         if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
             transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
         # Boards and workers the model no longer has (gone while the dashboard was down), and

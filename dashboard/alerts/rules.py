@@ -179,6 +179,19 @@ def _ts(text):
     return when.timestamp()
 
 
+def _ended_before(job, ended, newest):
+    """Whether a health check (its id, its end in epoch seconds or None) ended before `newest`,
+    the (job id, passed, end) counted last: by end time when both say one, else by id (LAVA
+    numbers jobs as they are submitted, and one board runs one check at a time)."""
+    newest_job, _, newest_end = newest
+    if ended is not None and newest_end is not None:
+        return ended < newest_end
+    try:
+        return job < newest_job
+    except TypeError:  # ids of different kinds: nothing to compare by
+        return False
+
+
 def key_of(rule, subject):
     """The alert's key: one rule about one thing (a device, worker, device type, or the lab)."""
     return f"{rule}/{subject}"
@@ -191,7 +204,8 @@ class Rules:
     def __init__(self, config):
         self.config = config
         self.flaps = collections.defaultdict(collections.deque)  # device → times of health changes
-        self.checks = collections.defaultdict(collections.deque)  # device → (job id, passed)
+        # device → (job id, passed, end) of its newest health checks, at most `count`
+        self.checks = collections.defaultdict(collections.deque)
         self.first_seen = {}  # (rule, subject) → when the condition was first seen without `since`
         # The keys firing now (the lifecycle's): a resolution is said only of those. None: say all.
         self.firing = None
@@ -259,18 +273,26 @@ class Rules:
         if not self.config.enabled("health_checks_failed", dtype):
             return
         k = max(1, int(self.config.get("health_checks_failed", "count", dtype)))
-        recent = self.checks[host]
-        recent.append((change.id, health == "Complete"))
+        recent = self.checks[host]  # oldest first; the newest counted check is the last
+        ended = _ts(new.get("end_time"))
+        # The model keeps the newest finished jobs by finish order, a reconcile reads LAVA's newest
+        # by id: a check the model forgot comes back as new (prev None). Counted once only, and a
+        # check older than the newest counted one says nothing about the board now.
+        if any(job == change.id for job, _, _ in recent):
+            return
+        if recent and _ended_before(change.id, ended, recent[-1]):
+            return
+        recent.append((change.id, health == "Complete", ended))
         while len(recent) > k:
             recent.popleft()
         self._bound(self.checks)
         if health == "Complete":
             out.append(("resolve", key_of("health_checks_failed", host), None))
-        elif len(recent) == k and not any(passed for _, passed in recent):
+        elif len(recent) == k and not any(passed for _, passed, _ in recent):
             out.append(("fire", key_of("health_checks_failed", host), self._info(
                 "health_checks_failed", "device", host, dtype,
                 f"the last {k} health checks on {host} failed",
-                jobs=[job for job, _ in recent])))
+                jobs=[job for job, _, _ in recent])))
 
     def _on_worker(self, change, now, out):
         new = change.data
@@ -290,10 +312,12 @@ class Rules:
                 "severity": self.config.get(rule, "severity", dtype), "message": message, **extra}
 
     # -- on the slow timer -------------------------------------------------------------------
-    def tick(self, state, now, silence=None, api_error_for=None):
+    def tick(self, state, now, silence=None, api_error_for=None, api_answers=True):
         """Transitions of the rules about durations. `silence`: seconds since the event stream
         last said anything (None: no stream); `api_error_for`: seconds the LAVA API has been
-        failing (None: it answers, or there is none)."""
+        failing (None: not failing now); `api_answers`: whether the API is known to answer (or
+        there is none). Only then does `lava_api_failing` resolve: not while the API's state is
+        unknown (a restart's "loading")."""
         out = []
         for host, device in state.devices.items():
             dtype = device.get("device_type")
@@ -338,7 +362,7 @@ class Rules:
                 out.append(("fire", key_of(rule, "lab"), self._info(
                     rule, "lab", "lab", None, f"{what} for {seconds / 60:.0f} minutes "
                     f"(threshold {minutes:g})")))
-            else:
+            elif rule == "stream_silent" or api_answers or not self.config.enabled(rule):
                 out.append(("resolve", key_of(rule, "lab"), None))
         return out
 

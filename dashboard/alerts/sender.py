@@ -11,6 +11,10 @@ kills it `deadline` seconds after its start. Each child limits its own address s
 traceback may hold the URL) is read bounded and goes only into a failure's reason, its URL's
 secrets taken out before it is cut (the Notifier scrubs it again before it logs or shows it).
 
+In the child, requests follow no redirect (one counts failed, "redirect not followed (to HOST)":
+it would take the URL's headers, +X-Api-Key=..., to any host) and read MAX_RESPONSE bytes of an
+answer at most, so that its status decides (_bounded_requests).
+
 The app's end uses the unpatched os and select (whichever of eventlet or gevent patched them): it
 runs in a real OS thread, where a green call would wait on a hub that does not run there.
 """
@@ -28,6 +32,7 @@ MAX_TEXT = 8000  # characters of a title or body given to a child
 MAX_ANSWER = 16384  # bytes of a child's stdout read; more is a broken child
 STDERR_KEPT = 2048  # bytes of a child's stderr kept (the end of it), for a failure's reason
 MAX_REASON = 300  # characters of a failure's reason, once its URL's secrets are out of it
+MAX_RESPONSE = 65536  # bytes of a destination's answer a child reads; its status decides
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OS_CALLS = ("pipe", "posix_spawn", "read", "write", "close", "waitpid", "kill", "set_blocking")
 # What of the app's environment a child gets: where to find Python's and Apprise's parts, the
@@ -243,8 +248,46 @@ class _LastWarning(logging.Handler):
             self.last = None
 
 
+def _bounded_requests(redirects):
+    """Make every request of this (child) process follow no redirect, and read at most
+    MAX_RESPONSE bytes of an answer before it closes the connection; the host each redirect
+    named goes into `redirects`. Apprise's plugins call requests.post/get/... (or a Session's),
+    all of which go through requests.Session.request, so its defaults are overridden there."""
+    import urllib.parse
+
+    import requests
+
+    original = requests.Session.request
+
+    def request(self, method, url, *args, **kwargs):
+        # A redirect would take the notification, and the URL's headers (+X-Api-Key=...), to any
+        # host it names; a huge answer to a message taken would count failed and be sent again.
+        kwargs["allow_redirects"], kwargs["stream"] = False, True
+        response = original(self, method, url, *args, **kwargs)
+        if 300 <= response.status_code < 400:
+            target = urllib.parse.urljoin(str(url), response.headers.get("location", ""))
+            redirects.append((urllib.parse.urlsplit(target).hostname or "?")[:100])
+        kept, size = [], 0
+        try:
+            for chunk in response.iter_content(16384):
+                kept.append(chunk)
+                size += len(chunk)
+                if size >= MAX_RESPONSE:
+                    break
+        except requests.RequestException:  # a broken answer: its status still says
+            pass
+        finally:
+            response._content = b"".join(kept)[:MAX_RESPONSE]
+            response.close()
+        return response
+
+    requests.Session.request = request
+
+
 def send_one(request):
     """(ok, reason) of one notification to request["url"] through Apprise."""
+    redirects = []
+    _bounded_requests(redirects)
     import apprise
 
     handler = _LastWarning()
@@ -258,7 +301,10 @@ def send_one(request):
         return False, "a URL that Apprise cannot use"
     try:
         # The plugin itself, not Apprise.notify: that would swallow a MemoryError as any failure.
-        if server.notify(title=request["title"], body=request["body"], notify_type=kind):
+        ok = server.notify(title=request["title"], body=request["body"], notify_type=kind)
+        if redirects:  # a failure even if its plugin takes any status below 400
+            return False, f"redirect not followed (to {redirects[-1]})"
+        if ok:
             return True, None
         return False, handler.last or "Apprise said it failed"
     except MemoryError:
