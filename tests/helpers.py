@@ -1,8 +1,10 @@
 """Real parts for the integration tests: a ZMQ publisher, the app as a subprocess, Socket.IO clients;
 and a recording stand-in for Flask-SocketIO (unit tests of the relay)."""
+import collections
 import json
 import os
 import pathlib
+import random
 import shutil
 import socket
 import subprocess
@@ -12,6 +14,7 @@ import threading
 import time
 import urllib.request
 
+import psutil
 import socketio
 import zmq
 
@@ -22,11 +25,56 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
+# Ports handed out by free_port(): below the kernel's ephemeral range, so that no connection's
+# own local port (a ZMQ connect, a browser's, a client's) takes one between free_port() and the
+# server's bind; and a slice of it per pytest-xdist worker, so that two workers never hand out the
+# same one. (An app that cannot bind its port exits, but another process answering on that port
+# looked like it: a test then talked to the wrong app.)
+PORTS_LOW, PORTS_HIGH = 10_000, 32_000
+_handed_out = collections.deque(maxlen=2_000)  # not handed out again while a server may bind it
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _port_slice():
+    """(low, high) of this process's ports: its worker's share of PORTS_LOW..PORTS_HIGH."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    # A third share for processes outside pytest-xdist (benchmarks, a test's own helpers).
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        count, index = count + 1, count
+    high = min(PORTS_HIGH, _ephemeral_low() or PORTS_HIGH)
+    size = (high - PORTS_LOW) // count
+    return PORTS_LOW + index * size, PORTS_LOW + (index + 1) * size
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free now, not one this process handed out lately, and
+    outside the kernel's ephemeral range (when that range leaves room below it)."""
+    low, high = _port_slice()
+    if high - low < 100:  # an unusual ephemeral range: take one the kernel picks
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.append(port)
+        return port
+    raise AssertionError(f"no free port in {low}..{high} after 200 tries")
 
 
 def message(kind, when, uuid, **data):
@@ -72,7 +120,11 @@ class TestPublisher:
     def __init__(self, port=None):
         self.port = port or free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
-        self.context = zmq.Context()
+        # The process's one context, never terminated: a test that forgets close() (a fixture that
+        # failed half-way) leaves a socket for the garbage collector, which closes it; a context of
+        # its own would be collected with it, and its term() wait for that socket for ever (a
+        # whole run hung so, in a browser test long after).
+        self.context = zmq.Context.instance()
         self.socket = self.context.socket(zmq.XPUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.SNDHWM, 0)
@@ -98,7 +150,6 @@ class TestPublisher:
         """Close the socket (idempotent)."""
         if not self.socket.closed:
             self.socket.close(0)
-            self.context.term()
 
 
 class RecordingSocketIO:
@@ -144,8 +195,17 @@ class AppProcess:
             raise AssertionError("app exited with %s; log:\n%s" % (self.proc.returncode, self.log_text()))
         try:
             self.get("/healthz")
-            return True
         except OSError:
+            return False
+        # Answered: by this app, not by another process that holds its port (this one then fails
+        # to bind and exits; the test would talk to the wrong app).
+        return self._listening()
+
+    def _listening(self):
+        try:
+            return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port
+                       for c in psutil.Process(self.proc.pid).net_connections(kind="tcp"))
+        except psutil.Error:
             return False
 
     def get(self, path, timeout=5):

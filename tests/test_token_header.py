@@ -135,13 +135,17 @@ def app(lava, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(ADMIN)
     publisher = TestPublisher()
-    running = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file),
-                         "--zmq", publisher.endpoint, "--reconcile-interval", "60",
-                         "--lava-timeout", "0.5")
-    wait_until(lambda: running.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")
-    yield running
-    running.stop()
-    publisher.close()
+    running = None
+    try:
+        running = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file),
+                             "--zmq", publisher.endpoint, "--reconcile-interval", "60",
+                             "--lava-timeout", "0.5")
+        wait_until(lambda: running.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")
+        yield running
+    finally:
+        if running:
+            running.stop()
+        publisher.close()
 
 
 def get(app, token, path="/api/v1/state"):
