@@ -196,8 +196,8 @@ SETTINGS = (
             "up or takes a snapshot).", int),
     Setting("max_connections_per_address", 200, "Concurrent connections from one IP address; more "
             "are answered 503 and closed (0: no limit). Behind a reverse proxy every client shares "
-            "the proxy's address: set it above the proxy's connections to one process, and let the "
-            "proxy limit each client (deploy/nginx.conf).", int),
+            "the proxy's address: with --trusted-proxy it is 0 unless given, and the proxy limits "
+            "each client (deploy/nginx.conf).", int),
     # 100: a lab's wall and desks behind one NAT are tens of screens, each one session (a tab),
     # and each may hold a second while it reconnects until the first's ping times out (45 s);
     # 100 sessions cost about 1.4 MB. Without a cap, one kept-alive connection opened thousands.
@@ -303,13 +303,21 @@ def load(argv=(), environ=None, overrides=None):
     """Settings as a dict: defaults, then environment, then argv, then an explicit overrides dict."""
     environ = os.environ if environ is None else environ
     values = {s.name: (list(s.default) if s.multiple else s.default) for s in SETTINGS}
-    values.update(_from_env(environ))
+    from_env = _from_env(environ)
+    values.update(from_env)
     args = build_parser().parse_args(list(argv))
-    values.update({k: v for k, v in vars(args).items() if v is not None})
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    values.update(given)
     for key, value in (overrides or {}).items():
         if key not in BY_NAME:
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = value
+    explicit = set(from_env) | set(given) | set(overrides or {})
+    if values["trusted_proxy"] and "max_connections_per_address" not in explicit:
+        # Behind the proxy every connection comes from its address: a bound per address would
+        # bound all viewers together (the 201st page refused, and a local /healthz probe with it).
+        # The proxy bounds each client (deploy/nginx.conf); a value given still applies.
+        values["max_connections_per_address"] = 0
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")

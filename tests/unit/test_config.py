@@ -101,6 +101,17 @@ def test_the_gathering_waits_ceiling_defaults_to_40_ms_or_the_floor_set_above_it
     assert config.load([], environ={"DASHBOARD_ZMQ_GATHER_MAX": "0.03"})["zmq_gather_max"] == 0.03
 
 
+def test_behind_a_trusted_proxy_connections_per_address_are_unbounded_unless_given():
+    # Behind nginx every connection is nginx's: 200 would have refused the 201st viewer.
+    assert config.load([], environ={})["max_connections_per_address"] == 200
+    assert config.load(["--trusted-proxy"], environ={})["max_connections_per_address"] == 0
+    assert config.load([], environ={"DASHBOARD_TRUSTED_PROXY": "1"})["max_connections_per_address"] == 0
+    assert config.load(["--trusted-proxy", "--max-connections-per-address", "200"],
+                       environ={})["max_connections_per_address"] == 200
+    assert config.load(["--trusted-proxy"], environ={"DASHBOARD_MAX_CONNECTIONS_PER_ADDRESS": "50"}
+                       )["max_connections_per_address"] == 50
+
+
 @pytest.mark.parametrize("queue", ["", "http://user:s3cret@127.0.0.1:6379"])
 def test_a_cluster_role_needs_a_redis_url_and_the_error_never_echoes_it(queue):
     for role in ("ingest", "web"):
