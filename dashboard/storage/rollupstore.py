@@ -14,6 +14,8 @@ from dashboard.storage.schema import (DEVICE_TOPIC, GROUP_COLUMNS, JOB_INSERT, J
                                       TIME_TABLES, TIME_UPSERT, TOTAL, WAIT_UPSERT)
 
 log = logging.getLogger("dashboard.storage.store")
+SUMS = rollups.SUMS
+ZEROS = (0,) * len(SUMS)
 
 
 class Rollups:
@@ -58,8 +60,10 @@ class Rollups:
                 if r["wait_s"] is not None:
                     waits[(width, period, r["device_type"] or "", rollups.wait_bucket(r["wait_s"]))] += 1
         if sums:
+            # Each key's sums in SUMS' order, 0 where it has none: map's C loop, not a generator
+            # per key (that was 14 % of the writer's insert time, at 12 sums a key).
             self._write_many(conn, TIME_UPSERT, [
-                (*key, *(b.get(c, 0) for c in rollups.SUMS)) for key, b in sums.items()])
+                (*key, *map(b.get, SUMS, ZEROS)) for key, b in sums.items()])
         if waits:
             self._write_many(conn, WAIT_UPSERT, [
                 (*key, n) for key, n in waits.items()])
