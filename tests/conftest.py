@@ -1,5 +1,11 @@
-"""Shared fixtures, and the `unit` marker given to every test under tests/unit/."""
+"""Shared fixtures, the `unit` marker given to every test under tests/unit/, and a watchdog that
+ends a worker whose test outlives pytest-timeout's signal."""
+import faulthandler
+import os
 import pathlib
+import sys
+import threading
+import time
 import warnings
 
 import pytest
@@ -7,6 +13,40 @@ import pytest
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, OPEN_VIEWS
 
 UNIT = pathlib.Path(__file__).resolve().parent / "unit"
+
+
+# pytest-timeout (pytest.ini: 300 s, its signal method) fails a test by raising in the main thread;
+# a test blocked where that exception is swallowed (a finalizer: a ZMQ context's __del__ waiting
+# on a socket for ever) never ends, and a whole CI run waited for it until its own limit. Past
+# this many seconds the watchdog prints every thread's stack and ends the worker: pytest-xdist
+# reports that test as failed ("worker crashed") and goes on with a new worker.
+WATCHDOG_AFTER = float(os.environ.get("TEST_WATCHDOG_AFTER", "420"))
+_running = {"since": None, "test": None}
+
+
+def _watch():
+    while True:
+        time.sleep(5.0)
+        since = _running["since"]
+        if since is not None and time.monotonic() - since > WATCHDOG_AFTER:
+            sys.stderr.write(f"\nwatchdog: {_running['test']} has run for over {WATCHDOG_AFTER:.0f} s "
+                             f"(past pytest-timeout's signal); every thread's stack:\n")
+            faulthandler.dump_traceback(all_threads=True)
+            sys.stderr.flush()
+            os._exit(3)
+
+
+def pytest_configure(config):
+    threading.Thread(target=_watch, name="test watchdog", daemon=True).start()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running["since"], _running["test"] = time.monotonic(), item.nodeid
+    try:
+        yield
+    finally:
+        _running["since"] = None
 
 
 def pytest_collection_modifyitems(config, items):
