@@ -174,7 +174,7 @@ def test_each_rule_fires_once_renotifies_resolves_and_survives_a_restart(lab, re
 
 def test_payload_rate_limit_and_a_receiver_that_is_down_then_back(lab, receiver):
     publisher, start = lab
-    text = hook(receiver, "device_bad", "minutes = 0\nrate_limit_per_hour = 3\n", renotify=0)
+    text = hook(receiver, "device_bad", "minutes = 0\nrate_limit_per_hour = 2\n", renotify=0)
     app = start(text)
     publisher.send(device("qemu-01", "Bad"))
     wait_until(lambda: receiver.received, timeout=15, what="a notification")
@@ -193,14 +193,22 @@ def test_payload_rate_limit_and_a_receiver_that_is_down_then_back(lab, receiver)
     wait_until(lambda: len(receiver.received) == 2, timeout=20, what="the retried notification")
     assert receiver.received[1]["title"] == "[RESOLVED] device_bad: qemu-01"
 
-    # Third episode: still within the rate limit (3 an hour); the fourth is not sent.
+    # Second episode: its FIRING is the second of the limit (2 an hour); its RESOLVED is not held
+    # to the limit (whoever heard it fire hears it end). The third FIRING is over the limit, and
+    # its RESOLVED is then skipped: nobody heard it fire.
     publisher.send(device("qemu-01", "Bad"))
     wait_until(lambda: len(receiver.received) == 3, timeout=15, what="the third notification")
     publisher.send(device("qemu-01", "Good"))
+    wait_until(lambda: len(receiver.received) == 4, timeout=15, what="the second RESOLVED")
+    assert receiver.received[3]["title"] == "[RESOLVED] device_bad: qemu-01"
+    publisher.send(device("qemu-01", "Bad"))
     wait_until(lambda: app.json("/healthz")["alerts"]["delivery"]["rate_limited"] == 1,
                timeout=15, what="the rate limit")
+    publisher.send(device("qemu-01", "Good"))
+    wait_until(lambda: app.json("/healthz")["alerts"]["delivery"]["resolved_skipped"] == 1,
+               timeout=15, what="the RESOLVED of an alert nobody heard fire, skipped")
     time.sleep(0.5)
-    assert len(receiver.received) == 3
+    assert len(receiver.received) == 4
     assert "SECRET-TOKEN-1" not in app.log_text()
 
 

@@ -1,23 +1,30 @@
 """Alerts out of the dashboard, through Apprise (Slack, Matrix, Teams, e-mail, webhooks, ...).
 
-A bounded queue and a green thread of its own; each send runs in a real thread (run_in_thread),
-so that a slow or dead destination never holds up ingest or the page, and each of its URLs in a
-child process of its own (sender.py), so that a hostile one costs SEND_DEADLINE seconds and
-SEND_MEMORY_MIB of memory at most: Apprise bounds neither (a webhook that answers a byte at a time,
-or an endless answer). Per rule: a rate limit (sends per hour) and de-duplication (one send per
-alert, transition and notification count). A failed send is retried with backoff, up to
-MAX_ATTEMPTS, to the destinations that did not take it only, and counted for /healthz.
+A bounded queue (MAX_QUEUE notifications) and a green thread of its own, which sends to each
+destination on its own: MAX_SENDING sends at once, one per destination, each a task of its own
+that waits in a real thread (run_in_thread) for a child process (sender.py), so that a slow, dead
+or hostile destination costs SEND_DEADLINE seconds and SEND_MEMORY_MIB of memory at most, and
+never holds up another destination, ingest or the page: Apprise bounds neither (a webhook that
+answers a byte at a time, or an endless answer). Each destination of a notification has its own
+backoff, up to MAX_ATTEMPTS; a destination whose last attempt failed gets MAX_SENDING - 1 of the
+slots at most, so that one is always kept for those that answer; an alert's notifications reach a
+destination in order (a RESOLVED never before its FIRING). Per rule: a rate limit (FIRING and
+STILL FIRING per hour; a RESOLVED is neither held to it nor counted, and is skipped only when its
+FIRING was not sent) and de-duplication (one send per alert, transition and notification count).
+What a send did is counted for /healthz.
 
-One send at a time: a destination that never answers delays every later notification by up to
-SEND_DEADLINE at each of its attempts (a send of more than sender.MAX_CHILDREN URLs, as many
-times over as it has groups of them: docs/alerts.md).
+What is still to go out is the store's to keep (the engine saves it with its alert: state_of),
+so that a restart sends it (restore), to the destinations that had not taken it only.
 
-Apprise URLs hold tokens: they are never logged, counted by name or shown; errors are scrubbed.
-A named lab's (--labs) notifications and log lines say their lab ("[east] ...").
+Apprise URLs hold tokens: they are never logged, kept, counted by name or shown (the store keeps a
+digest of each, salted with its alert's id); errors are scrubbed. A named lab's (--labs)
+notifications and log lines say their lab ("[east] ...").
 """
 import collections
+import hashlib
 import logging
 import re
+import threading
 import time
 import urllib.parse
 
@@ -26,7 +33,10 @@ from dashboard.core.redact import scrub, split_secrets
 from dashboard.core.state import BoundedSet
 
 log = logging.getLogger("dashboard.alerts.delivery")
-MAX_QUEUE = 1000
+MAX_QUEUE = 1000  # notifications waiting (each to the destinations that have not taken it)
+MAX_SENDING = 4  # destinations sent to at once (a real thread and a child process each)
+MAX_UNANNOUNCED = 20_000  # alerts remembered whose FIRING was not sent (their RESOLVED is not)
+STOP_WAIT = 1.5  # s, at a stop, for the sends under way to end (within --shutdown-timeout)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = 300.0
 SEND_DEADLINE = 30.0  # s, of each URL of a send, from its start: then it is killed, counts failed
@@ -112,40 +122,77 @@ def _failure(failed):
             + (": " + "; ".join(str(why) for why in whys[:3]) if whys else ""))
 
 
+def destination_digest(alert_id, url):
+    """How the store names one destination of an alert's notification still to go out: never the
+    URL (it holds a token), a digest of it salted with the alert's id."""
+    return hashlib.sha256(f"{alert_id}\n{url}".encode()).hexdigest()[:16]
+
+
+def _start_task(fn, *args):
+    """Run fn(*args) concurrently: a green thread once eventlet or gevent has patched threading
+    (as the app is), a thread otherwise."""
+    threading.Thread(target=fn, args=args, daemon=True).start()
+
+
 class Notifier:
-    """Sends alerts to their rule's destinations."""
+    """Sends alerts to their rule's destinations, each destination on its own."""
 
     def __init__(self, config, run_in_thread, sleep, make_event, clock=time.time,
-                 send=apprise_send, base_url="", max_queue=MAX_QUEUE, lab=""):
+                 send=apprise_send, base_url="", max_queue=MAX_QUEUE, lab="", spawn=_start_task):
         self.config = config
         self.lab = lab  # a named lab's (--labs) name; "" for the unnamed lab
         self.run_in_thread = run_in_thread
         self.sleep = sleep
         self.clock = clock
         self.send = send
+        self.spawn = spawn
         self.base_url = base_url
         self.max_queue = max_queue
-        self.pending = []  # [due, attempt, alert, what, urls]
+        # [due, attempt, alert, what, urls, {url: [due, attempts]}, some gave up], oldest first:
+        # `urls` are the destinations that have not taken it yet, each with its own backoff.
+        self.pending = []
+        self.on_change = None  # (alert id) → None: what of its notifications is to go out changed
+        # () → whether this process is the one to send (a standby ingest process is not: the
+        # one publishing sends, and two would send each alert twice). None: always.
+        self.active = None
+        self._by_alert = {}  # alert id → its items in self.pending, oldest first
         self._wake = make_event()
         self._sent_at = collections.defaultdict(collections.deque)  # rule → send times (an hour)
         self._seen = BoundedSet(20_000)
+        self._unannounced = collections.OrderedDict()  # alert ids whose FIRING was not sent
+        self._sending = set()  # (id(item), url) under way
+        self._failing = set()  # destinations whose last attempt failed
+        self._finished = collections.deque()  # sends that ended: (item, urls, failed, error)
+        self._stopping = False
         self._secrets = secrets_of(config.urls())
         self.counts = collections.Counter(delivered=0, failed=0, retries=0, gave_up=0,
-                                          rate_limited=0, deduplicated=0, dropped=0)
+                                          rate_limited=0, resolved_skipped=0, deduplicated=0,
+                                          dropped=0, restored=0, restore_dropped=0, standby=0)
         self.last_error = None
 
+    # -- what is queued ------------------------------------------------------------------------
     def submit(self, alert, what):
         """Queue a notification of this alert's transition, if its rule has destinations and its
-        rate limit allows; never blocks."""
+        rate limit allows; never blocks. The limit counts FIRING and STILL FIRING; a RESOLVED is
+        neither held to it nor counted, and is sent when its alert's FIRING was (else skipped)."""
         if what not in SENT_TYPES:
             return False
         rule, dtype = alert["rule"], alert.get("device_type")
-        urls = self.config.get(rule, "notify", dtype)
+        urls = self._destinations(alert)
         if not urls:
+            return False
+        if self.active is not None and not self.active():
+            self.counts["standby"] += 1  # the ingest process that publishes sends it
             return False
         if not self._seen.add((alert["id"], what, alert.get("notifications"))):
             self.counts["deduplicated"] += 1
             return False
+        if what == "resolved":
+            if alert["id"] in self._unannounced:  # nobody heard it fire: its end is no news
+                del self._unannounced[alert["id"]]
+                self.counts["resolved_skipped"] += 1
+                return False
+            return self._queue(alert, what, urls)
         now = self.clock()
         sent = self._sent_at[rule]
         while sent and sent[0] <= now - 3600:
@@ -153,63 +200,230 @@ class Notifier:
         limit = self.config.get(rule, "rate_limit_per_hour", dtype)
         if limit and len(sent) >= limit:
             self.counts["rate_limited"] += 1
+            self._unannounce(alert["id"], what)
             return False
+        if not self._queue(alert, what, urls):
+            self._unannounce(alert["id"], what)
+            return False
+        sent.append(now)
+        self._unannounced.pop(alert["id"], None)  # it is heard of now (a STILL FIRING too)
+        return True
+
+    def _destinations(self, alert):
+        """Its rule's URLs (none for a rule this version no longer has, taken back from the store)."""
+        if alert.get("rule") not in self.config.rules:
+            return []
+        return self.config.get(alert["rule"], "notify", alert.get("device_type")) or []
+
+    def _unannounce(self, ident, what):
+        if what == "fired":
+            self._unannounced[ident] = True
+            while len(self._unannounced) > MAX_UNANNOUNCED:
+                self._unannounced.popitem(last=False)
+
+    def _queue(self, alert, what, urls, attempts=None):
         if len(self.pending) >= self.max_queue:
             self.counts["dropped"] += 1
             return False
-        sent.append(now)
-        self.pending.append([now, 0, alert, what, list(urls)])
+        now = self.clock()
+        attempts = attempts or {}
+        tries = {url: [now, attempts.get(url, 0)] for url in urls}
+        item = [now, max(attempts.values(), default=0), alert, what, list(urls), tries, False]
+        self.pending.append(item)
+        self._by_alert.setdefault(alert["id"], []).append(item)
         self._wake.set()
         return True
 
-    def _next(self, now):
-        due = [item for item in self.pending if item[0] <= now]
-        return min(due, key=lambda item: item[0]) if due else None
+    def _forget(self, item):
+        self.pending.remove(item)
+        items = self._by_alert.get(item[2]["id"], [])
+        if item in items:
+            items.remove(item)
+        if not items:
+            self._by_alert.pop(item[2]["id"], None)
 
+    def state_of(self, ident):
+        """What the store keeps of an alert's notifications (None when there is nothing to keep):
+        those still to go out ("unsent": each with the digests of its destinations that have not
+        taken it, and their attempts so far), and whether its FIRING was not sent."""
+        unsent = [{"what": item[3], "n": item[2].get("notifications"),
+                   "to": {destination_digest(ident, url): item[5][url][1] for url in item[4]}}
+                  for item in self._by_alert.get(ident, ())]
+        state = {"unsent": unsent} if unsent else {}
+        if ident in self._unannounced:
+            state["unannounced"] = True
+        return state or None
+
+    def restore(self, alert, state):
+        """Take back what the store kept of an alert's notifications (state_of) when the dashboard
+        stopped: each still to go out, to the destinations of its rule that had not taken it (by
+        their digests), its attempts counted on. Returns how many were queued."""
+        if not isinstance(state, dict):
+            return 0
+        if state.get("unannounced") is True:
+            self._unannounce(alert["id"], "fired")
+        queued = 0
+        for entry in state.get("unsent") or []:
+            if not isinstance(entry, dict) or entry.get("what") not in SENT_TYPES:
+                continue
+            to = entry.get("to") if isinstance(entry.get("to"), dict) else {}
+            urls = self._destinations(alert)
+            by_digest = {destination_digest(alert["id"], url): url for url in urls}
+            attempts = {by_digest[d]: n for d, n in to.items()
+                        if d in by_digest and isinstance(n, int) and 0 <= n < MAX_ATTEMPTS}
+            self.counts["restore_dropped"] += len(to) - len(attempts)  # not in the file any more
+            n = entry.get("n") if isinstance(entry.get("n"), int) else None
+            alert = dict(alert, notifications=n)
+            self._seen.add((alert["id"], entry["what"], n))
+            if attempts and self._queue(alert, entry["what"], list(attempts), attempts):
+                self.counts["restored"] += 1
+                queued += 1
+        return queued
+
+    # -- sending -------------------------------------------------------------------------------
     def run(self, rounds=None):
-        """Send what is due, retrying failures with backoff. Never returns (unless `rounds`)."""
+        """Send what is due, each destination on its own (MAX_SENDING at once, one per
+        destination), retrying failures with backoff. Never returns (unless `rounds`)."""
         count = 0
         while rounds is None or count < rounds:
             count += 1
+            self._settle_finished()
             now = self.clock()
-            item = self._next(now)
-            if item is None:
-                soonest = min((i[0] for i in self.pending), default=now + 5.0)
-                self._wake.wait(max(0.05, min(5.0, soonest - now)))
-                self._wake.clear()
-                continue
-            self.deliver(item)
+            if not self._stopping:
+                self._start_due(now)
+            self._wake.wait(max(0.05, min(5.0, self._soonest(now) - now)))
+            self._wake.clear()
 
-    def deliver(self, item):
-        """One attempt at one queued notification."""
-        _, attempt, alert, what, urls = item
+    def _soonest(self, now):
+        """When the next send falls due (one due already waits for a send under way to end,
+        which wakes the loop)."""
+        return min((item[5][url][0] for item in self.pending for url in item[4]
+                    if item[5][url][0] > now), default=now + 5.0)
+
+    def _start_due(self, now):
+        """Start the sends that are due, oldest first, within the bounds: MAX_SENDING at once, one
+        per destination, MAX_SENDING - 1 at most to destinations whose last attempt failed (one is
+        kept for those that answer), and an alert's notifications to a destination in order."""
+        busy = {url for _, url in self._sending}
+        failing = sum(1 for url in busy if url in self._failing)
+        for item in self.pending:
+            for url in item[4]:
+                if len(self._sending) >= MAX_SENDING:
+                    return
+                if (item[5][url][0] > now or url in busy
+                        or url in self._failing and failing >= MAX_SENDING - 1
+                        or self._earlier_waits(item, url)):
+                    continue
+                busy.add(url)
+                failing += url in self._failing
+                self._sending.add((id(item), url))
+                try:
+                    self.spawn(self._send_one, item, url)
+                except Exception as exc:  # (no thread to be had) counted as a failed attempt
+                    self._finished.append((item, [url], [url], f"{type(exc).__name__}: {exc}"))
+
+    def _earlier_waits(self, item, url):
+        """Whether an earlier notification of the same alert is still to go to this destination
+        (a RESOLVED never arrives before its FIRING)."""
+        for earlier in self._by_alert.get(item[2]["id"], ()):
+            if earlier is item:
+                return False
+            if url in earlier[4]:
+                return True
+        return False
+
+    def _send_one(self, item, url):
+        """One attempt at one destination (its own task); the loop settles it."""
+        failed, error = [url], "the send did not end"
+        try:
+            failed, error = self._attempt(item, [url])
+        finally:
+            self._finished.append((item, [url], failed, error))
+            self._wake.set()
+
+    def _settle_finished(self):
+        while self._finished:
+            item, urls, failed, error = self._finished.popleft()
+            for url in urls:
+                self._sending.discard((id(item), url))
+            self._settle(item, urls, failed, error)
+
+    def stop(self, timeout=STOP_WAIT):
+        """The dashboard is stopping: start no more sends, and give those under way `timeout`
+        seconds to end, so that what they delivered is known (and kept) before it exits."""
+        self._stopping = True
+        until = time.monotonic() + timeout
+        while self._sending and time.monotonic() < until:
+            self.sleep(0.05)
+            self._settle_finished()
+        self._settle_finished()
+
+    def _attempt(self, item, urls):
+        """(failed, error) of one attempt at `urls` of a queued notification (in a real thread)."""
+        alert, what = item[2], item[3]
         title, body = message_of(alert, what, self.base_url, self.lab)
         try:
             failed = self.run_in_thread(self.send, urls, title, body, alert.get("severity"))
-            error = _failure(failed) if failed else None
+            return failed or {}, _failure(failed) if failed else None
         except Exception as exc:  # nobody can tell which took it: all are tried again
-            failed, error = urls, f"{type(exc).__name__}: {exc}"
-        if not failed:
-            self.counts["delivered"] += 1
-            self.pending.remove(item)
-            return True
-        item[4] = [url for url in urls if url in failed]  # the others took it
-        self.counts["failed"] += 1
-        self.last_error = scrub(error, self._secrets)[:300]
-        item[1] = attempt = attempt + 1
+            return list(urls), f"{type(exc).__name__}: {exc}"
+
+    def deliver(self, item):
+        """One attempt at one queued notification, to all of its destinations still to be served
+        at once (the loop, run, sends to each on its own). True once every one took it."""
+        urls = list(item[4])
+        return self._settle(item, urls, *self._attempt(item, urls))
+
+    def _settle(self, item, urls, failed, error):
+        """Count an attempt at `urls` of an item: those that took it are done; the others are
+        retried with backoff, each on its own, or given up after MAX_ATTEMPTS."""
+        alert, tries = item[2], item[5]
         name = (f"[{self.lab}] " if self.lab else "") + alert["key"]
-        if attempt >= MAX_ATTEMPTS:
-            self.counts["gave_up"] += 1
-            self.pending.remove(item)
-            log.warning("gave up notifying %s after %d attempts: %s", name, attempt,
-                        self.last_error)
-            return False
-        self.counts["retries"] += 1
-        item[0] = self.clock() + min(MAX_BACKOFF, 2.0 ** attempt)
-        log.warning("notifying %s failed (attempt %d; retrying in %.0f s): %s", name,
-                    attempt, item[0] - self.clock(), self.last_error)
-        return False
+        retry, gave_up = [], []
+        for url in urls:
+            if url not in item[4]:
+                continue
+            if url not in failed:
+                item[4].remove(url)
+                self._failing.discard(url)
+                continue
+            self._failing.add(url)
+            tries[url][1] += 1
+            if tries[url][1] >= MAX_ATTEMPTS:
+                item[4].remove(url)
+                gave_up.append(url)
+            else:
+                tries[url][0] = self.clock() + min(MAX_BACKOFF, 2.0 ** tries[url][1])
+                retry.append(url)
+        for url in list(tries):
+            if url not in item[4]:
+                del tries[url]
+        if failed:
+            self.counts["failed"] += 1
+            self.last_error = scrub(error, self._secrets)[:300]
+        if gave_up:
+            item[6] = True  # some destination never took it
+            self.counts["gave_up"] += len(gave_up)
+            log.warning("gave up notifying %s after %d attempts (%d of its destinations): %s",
+                        name, MAX_ATTEMPTS, len(gave_up), self.last_error)
+        if retry:
+            self.counts["retries"] += 1
+            wait = min(tries[url][0] for url in retry) - self.clock()
+            log.warning("notifying %s failed (attempt %d; retrying in %.0f s): %s", name,
+                        max(tries[url][1] for url in retry), wait, self.last_error)
+        done = not item[4]
+        if done:
+            self._forget(item)
+            if not item[6]:
+                self.counts["delivered"] += 1
+        else:
+            item[0] = min(tries[url][0] for url in item[4])
+            item[1] = max(tries[url][1] for url in item[4])
+        if self.on_change is not None:  # what the store keeps of it changed
+            self.on_change(alert["id"])
+        return done and not failed
 
     def stats(self):
         """The /healthz section: counts only, never a destination."""
-        return {"queued": len(self.pending), **self.counts, "last_error": self.last_error}
+        return {"queued": len(self.pending), "sending": len(self._sending), **self.counts,
+                "last_error": self.last_error}

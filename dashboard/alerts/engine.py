@@ -4,6 +4,10 @@ publisher), so that it sees every change as it flows, and runs the duration rule
 push() is on the ingest path: it runs the rules (pure, in memory) and queues what happened; it never
 waits for the store or a notification. run() (its own green thread) keeps alerts in the store, in
 a real thread, and hands them to the Notifier.
+
+Each kept alert says what of its notifications is still to go out (its DELIVERY field: the
+Notifier's state_of), saved when it is handed over and again as its sends end, so that a restart
+(restore) sends what was neither delivered nor given up, and nothing that was.
 """
 import collections
 import logging
@@ -15,6 +19,7 @@ from dashboard.alerts.rules import Rules
 log = logging.getLogger("dashboard.alerts")
 MAX_OUTBOX = 10_000
 MAX_RESTORED = 50_000
+DELIVERY = "delivery"  # a kept alert's field: what of its notifications is still to go out
 
 
 class AlertEngine:
@@ -45,6 +50,11 @@ class AlertEngine:
         self.dropped = 0
         self.ticks = 0
         self.store_errors = 0
+        self._unsettled = {}  # alert id → the alert as last kept, while some notification of it waits
+        self._changed = set()  # ids of those whose delivery changed since they were kept
+        self._saving = False  # a drain's save is under way (in a real thread)
+        if notifier is not None:
+            notifier.on_change = self._delivery_changed
 
     def _named(self):
         """The lab's name as every log line of this engine starts: "[east] ", or "" for the
@@ -52,15 +62,53 @@ class AlertEngine:
         return f"[{self.lab}] " if self.lab else ""
 
     def restore(self):
-        """Alerts still firing when the dashboard stopped: they do not fire again."""
+        """Alerts still firing when the dashboard stopped: they do not fire again. Notifications
+        that were still to go out (of those, or of resolved alerts) are handed to the notifier."""
         if self.store is not None:
-            alerts = self.store.alerts(status="firing", limit=MAX_RESTORED)
+            alerts = [self._take_back(a) for a in self.store.alerts(status="firing",
+                                                                   limit=MAX_RESTORED)]
+            if self.notifier is not None:  # a RESOLVED still to go out: its alert is resolved
+                for alert in self.store.alerts(status="resolved", limit=MAX_RESTORED):
+                    if alert.get(DELIVERY):
+                        self._take_back(alert)
             self.book.restore(alerts)
             self.rules.restore(alerts)
             self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
             if self.book.firing:
                 log.info("%s%d alerts still firing from before the restart", self._named(),
                          len(self.book.firing))
+
+    def _take_back(self, kept):
+        """An alert from the store, without its DELIVERY; what of its notifications was still
+        to go out is queued again."""
+        state = kept.get(DELIVERY)
+        alert = {k: v for k, v in kept.items() if k != DELIVERY}
+        if state and self.notifier is not None:
+            queued = self.notifier.restore(alert, state)
+            if queued:
+                self._unsettled[alert["id"]] = alert
+                log.info("%s%d notifications of %s still to go out from before the restart",
+                         self._named(), queued, alert["key"])
+        return alert
+
+    def _delivery_changed(self, ident):
+        """The notifier's: a send of this alert ended (it is kept again at the next drain)."""
+        if ident in self._unsettled:
+            self._changed.add(ident)
+            self._wake.set()
+
+    def _kept(self, alert):
+        """The alert as the store keeps it: with what of its notifications is still to go out."""
+        body = {k: v for k, v in alert.items() if k != DELIVERY}
+        state = self.notifier.state_of(alert["id"]) if self.notifier is not None else None
+        if state:
+            body[DELIVERY] = state
+        if state and state.get("unsent"):
+            self._unsettled[alert["id"]] = body
+        else:
+            self._unsettled.pop(alert["id"], None)
+        self._changed.discard(alert["id"])
+        return body
 
     def _restore_api_error(self, alert):
         """A firing `lava_api_failing` taken back: the outage started a threshold before it fired,
@@ -131,25 +179,33 @@ class AlertEngine:
         return alert
 
     def drain(self):
-        """Keep what happened in the store (one transaction) and hand it to the notifier."""
+        """Hand what happened to the notifier and keep it in the store (one transaction), with
+        what of its notifications is still to go out, and so again the alerts whose sends ended."""
         batch = []
         while self.outbox and len(batch) < 1000:
             batch.append(self.outbox.popleft())
-        if not batch:
+        if not batch and not self._changed:
             return 0
         self.recent.extend(alert for alert, _ in batch)
-        if self.store is not None:
-            try:
-                self.run_in_thread(self.store.save_alerts, [alert for alert, _ in batch])
-            except Exception as exc:  # counted; the alerts still go out
-                self.store_errors += 1
-                log.warning("%scould not keep %d alerts in the store: %s", self._named(),
-                            len(batch), type(exc).__name__)
         for alert, what in batch:
             log.info("alert %s: %s%s (%s)", what, self._named(), alert["key"], alert["message"])
             if self.notifier is not None:
                 self.notifier.submit(alert, what)
-        return len(batch)
+        # Kept after it is handed over: a send that ends meanwhile is kept again at the next drain.
+        bodies = [self._kept(alert) for alert, _ in batch]
+        bodies += [self._kept(self._unsettled[i]) for i in list(self._changed) if i in self._unsettled]
+        self._changed.clear()
+        if self.store is not None and bodies:
+            self._saving = True
+            try:
+                self.run_in_thread(self.store.save_alerts, bodies)
+            except Exception as exc:  # counted; the alerts still go out
+                self.store_errors += 1
+                log.warning("%scould not keep %d alerts in the store: %s", self._named(),
+                            len(bodies), type(exc).__name__)
+            finally:
+                self._saving = False
+        return len(bodies)
 
     def run(self, rounds=None):
         """Tick every `interval` seconds; drain as soon as something happened. Never returns
@@ -171,10 +227,23 @@ class AlertEngine:
             self._wake.clear()
 
     def close(self):
-        """Keep what is still queued (the process is stopping)."""
-        if self.store is not None and self.outbox:
-            self.store.save_alerts([alert for alert, _ in self.outbox])
-            self.outbox.clear()
+        """Keep what is still queued (the process is stopping), and what of its notifications is
+        still to go out: the sends under way get a moment to end (Notifier.stop), so that what
+        they delivered is not sent again after the restart."""
+        if self.notifier is not None:
+            self.notifier.stop()
+        until = time.monotonic() + 1.0
+        while self._saving and time.monotonic() < until:  # a drain's older bodies land first
+            self.sleep(0.02)
+        if self.notifier is not None:
+            for alert, what in self.outbox:  # queued, not sent: kept as still to go out
+                self.notifier.submit(alert, what)
+        bodies = [self._kept(alert) for alert, _ in self.outbox]
+        bodies += [self._kept(self._unsettled[i]) for i in list(self._changed) if i in self._unsettled]
+        self._changed.clear()
+        self.outbox.clear()
+        if self.store is not None and bodies:
+            self.store.save_alerts(bodies)
 
     def current(self):
         """The alerts firing now, newest first."""
