@@ -316,6 +316,10 @@ def _build_services(settings, key, wsgi_errors):
     for lab in labs:
         _build_lab(lab, settings, sink, health, visibility,
                    [part.name for part in labs] if several else None)
+    if parts.get("publisher"):  # a standby ingest process (another publishes) sends no alert
+        for lab in labs:
+            if lab.alerts and lab.alerts.notifier:
+                lab.alerts.notifier.active = lambda p=parts["publisher"]: p.rival is None
     meta.update({"access": settings["access"]}, notify=False)
     if not several:  # the one lab's parts are the services' own
         parts.update(store=first.store, keeper=first.keeper, ingest=first.ingest,
@@ -325,6 +329,10 @@ def _build_services(settings, key, wsgi_errors):
                         run_in_thread=lambda fn, *a: green.run_in_thread(settings["async_mode"], fn, *a),
                         connections=wsgi_errors.connections,
                         wsgi_errors=wsgi_errors, labs=labs, **parts, **access_parts)
+    if services.publisher:  # it answers the acknowledgements web processes forward
+        from dashboard.web.alerts import answer_forwarded
+        services.publisher.acknowledge = lambda lab, ident, user: answer_forwarded(
+            services, lab, ident, user)
     return services
 
 
@@ -480,7 +488,7 @@ def _alerts(lab, sink, health, lab_names=None):
 
     # A named lab's notifications and log lines say its name (not the host `name` falls back to).
     notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event,
-                        lab=lab.name)
+                        lab=lab.name, spawn=socketio.start_background_task)
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
                          socketio.server.eio.create_event, silence, api_state, time.time,
                          settings["alerts_interval"], lab=lab.name)

@@ -2,6 +2,7 @@
 writes (pure: bytes and dicts in, values or Malformed out). Another version, or a person's XADD or
 SET, may put anything there; each parser says what is wrong, never the value (it may hold anything).
 """
+import collections
 import json
 
 CHANGE_KINDS = ("device", "job", "worker", "event")
@@ -102,3 +103,77 @@ def _is_dump(part):
             and all(isinstance(j, dict) and _is_int(j.get("id")) for j in part["jobs"])
             and all(_is_int(i) for i in part["finished"])
             and all(isinstance(e, dict) for e in part["recent_events"]))
+
+
+# -- the change stream's bound in bytes ---------------------------------------------------------
+def split_encoded(encoded, max_bytes):
+    """Consecutive runs [(start, end)] of encoded changes (JSON texts) whose JSON list is at most
+    `max_bytes` long; a change longer than that alone in its run."""
+    runs, start, size = [], 0, 2  # "[" and "]"
+    for i, text in enumerate(encoded):
+        grow = len(text) + (1 if i > start else 0)  # the comma
+        if i > start and size + grow > max_bytes:
+            runs.append((start, i))
+            start, size, grow = i, 2, len(text)
+        size += grow
+    if encoded:
+        runs.append((start, len(encoded)))
+    return runs
+
+
+class ByteWindow:
+    """The sizes of a stream's newest entries (at most `max_entries`, as its MAXLEN keeps), to bound
+    it in bytes: add() says the oldest entry to keep when older ones are to go."""
+
+    def __init__(self, max_bytes, max_entries):
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.entries = collections.deque()  # (entry id, bytes), oldest first
+        self.total = 0
+
+    def add(self, entry_id, size):
+        """Count a new entry; returns the id of the oldest entry to keep when the older ones are
+        to be trimmed (all but the newest hold more than max_bytes), else None."""
+        self.entries.append((entry_id, size))
+        self.total += size
+        while len(self.entries) > self.max_entries:  # gone by the stream's MAXLEN already
+            self.total -= self.entries.popleft()[1]
+        trim = False
+        while self.total > self.max_bytes and len(self.entries) > 1:
+            self.total -= self.entries.popleft()[1]
+            trim = True
+        return self.entries[0][0] if trim else None
+
+
+# -- acknowledgements a web process forwards to the ingest process ------------------------------
+ACK_FIELD_LIMIT = 256  # characters of a lab's name, an alert's id or a username
+
+
+def ack_request(request_id, lab, ident, username):
+    """The fields of a forwarded acknowledgement's stream entry."""
+    return {"request": request_id, "lab": lab, "alert": ident, "user": username}
+
+
+def parse_ack_request(fields):
+    """(request id, lab, alert id, username) of a forwarded acknowledgement, or Malformed."""
+    try:
+        values = [fields[name].decode() for name in (b"request", b"lab", b"alert", b"user")]
+    except (KeyError, AttributeError, TypeError, ValueError):
+        raise Malformed("no request, lab, alert or user") from None
+    request_id, lab, ident, username = values
+    if (not request_id.isalnum() or len(request_id) > 64 or not ident or not username
+            or any(len(v) > ACK_FIELD_LIMIT for v in values)):
+        raise Malformed("an acknowledgement of another shape")
+    return request_id, lab, ident, username
+
+
+def parse_ack_reply(raw):
+    """The ingest process's answer to a forwarded acknowledgement: {"ok": true, "alert": dict} or
+    {"ok": false, "code": str, "error": str}; Malformed otherwise."""
+    body = _json(raw, "the answer")
+    if isinstance(body, dict) and body.get("ok") is True and isinstance(body.get("alert"), dict):
+        return body
+    if (isinstance(body, dict) and body.get("ok") is False and isinstance(body.get("code"), str)
+            and isinstance(body.get("error"), str)):
+        return body
+    raise Malformed("an answer of another shape")

@@ -3,11 +3,14 @@ follow it. Protocol and fault handling: docs/deployment.md.
 
 Redis holds, under `<prefix>:`:
 - `changes`: a stream of numbered change batches (`epoch`, `first`, `last`, `changes` as JSON in
-  wire form), at most about `change_log` entries;
+  wire form), at most about `change_log` entries and `stream_bytes` bytes (a batch is written as
+  entries of at most MAX_ENTRY_BYTES; a new epoch starts it afresh);
 - `snapshot`: a hash: the whole model (`body`, `state.dump()` and the meta clients are given), its
   `epoch` and `seq`, and `entry`, a stream id after which every change newer than `seq` is found;
   rewritten every few seconds, and always before the first batch of an epoch;
-- `ingest`: a heartbeat that expires when the ingest process stops (its epoch, seq, meta, health).
+- `ingest`: a heartbeat that expires when the ingest process stops (its epoch, seq, meta, health);
+- `acks`: a stream of acknowledgements web processes forward (they have no alert engine), at most
+  ACK_LOG entries; the ingest process answers each in the list `acks:<request>`, which expires.
 
 The epoch is new at every start of the ingest process: sequence numbers only compare within one. A
 web process applies a batch's changes that follow on from its own seq in the same epoch (skipping
@@ -25,13 +28,18 @@ processes until it is. None of them is taken for Redis failing. The checks are p
 dashboard/core/clusterwire.py.
 """
 import collections
+import contextlib
 import json
 import logging
+import sys
+import threading
 import time
+import uuid
 
 from dashboard.core.backoff import Backoff
-from dashboard.core.clusterwire import (Malformed, parse_batch, parse_claim, parse_heartbeat,
-                                        parse_snapshot)
+from dashboard.core.clusterwire import (ByteWindow, Malformed, ack_request, parse_ack_reply,
+                                        parse_ack_request, parse_batch, parse_claim,
+                                        parse_heartbeat, parse_snapshot, split_encoded)
 from dashboard.core.state import LabState
 from dashboard.live.health import RateLimitedLog
 
@@ -50,6 +58,21 @@ ACCESS_RANK = {"open": 0, "lava": 1, "login": 2}
 UNKNOWN_ACCESS = ("the ingest process's access is not known yet (no heartbeat or snapshot read): "
                   "this web process serves nothing until it is")
 MALFORMED_LOG_EVERY = 30.0  # seconds between two warnings about Redis data of the wrong shape
+# The change stream's bound in bytes (besides `change_log` entries): each entry holds at most
+# MAX_ENTRY_BYTES of changes (a single larger change goes alone), and the oldest entries go once the
+# newest hold more than STREAM_BYTES.
+MAX_ENTRY_BYTES = 1 << 20
+STREAM_BYTES = 64 << 20
+# Statuses (the meta's changes) waiting to go through the message queue: a Redis that hangs must not
+# hold up whoever changed the meta (the sources' loops). Beyond STATUS_QUEUE the oldest is dropped
+# (counted): web processes copy the whole meta from the next heartbeat anyway.
+STATUS_QUEUE = 64
+STATUS_TIMEOUT = 2.0  # seconds one status may take to publish before it is given up (counted)
+# Acknowledgements forwarded by web processes (docs/deployment.md): a web process waits ACK_WAIT
+# seconds for the answer (less than connect()'s socket_timeout); the request stream keeps ACK_LOG.
+ACK_WAIT = 4.0
+ACK_LOG = 1000
+ACK_READ = 100  # requests the ingest process reads at a time
 
 
 def connect(url):
@@ -58,6 +81,28 @@ def connect(url):
 
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
                                 health_check_interval=10)
+
+
+def _deadline(seconds):
+    """(a context manager that interrupts the green call inside it after `seconds`, the exception it
+    raises): the message queue's Redis client has no timeout of its own. Without a green hub
+    (unit tests), none."""
+    if "eventlet" in sys.modules:
+        from eventlet import Timeout, patcher
+        if patcher.is_monkey_patched("socket"):
+            return Timeout(seconds), Timeout
+    if "gevent" in sys.modules:
+        from gevent import Timeout, monkey
+        if monkey.is_module_patched("socket"):
+            return Timeout(seconds), Timeout
+    return contextlib.nullcontext(), ()
+
+
+def _start_thread(target, name):
+    """A daemon thread (a green one under eventlet or gevent: the standard library is patched)."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _describe(exc):
@@ -116,15 +161,23 @@ class Keys:
         self.changes = f"{prefix}:changes"
         self.snapshot = f"{prefix}:snapshot"
         self.ingest = f"{prefix}:ingest"
+        self.acks = f"{prefix}:acks"
+
+    def ack_reply(self, request_id):
+        """The list the answer to one forwarded acknowledgement is pushed to."""
+        return f"{self.acks}:{request_id}"
 
 
 class ModelPublisher:
     """The ingest process's side: takes the place of the relay (push; the meta's changes) and writes the
     changes, snapshots and heartbeats to Redis from one loop. While Redis is away, changes wait
-    (up to `max_pending`; beyond that they are dropped and the next snapshot covers them)."""
+    (up to `max_pending`; beyond that they are dropped and the next snapshot covers them). Nothing
+    here makes the caller of push() or of a meta update wait on Redis: statuses go out from a
+    thread of their own, as do the answers to acknowledgements forwarded by web processes."""
 
     def __init__(self, redis_client, keys, state, meta, epoch, sleep, emit, health_fn,
-                 interval=0.1, max_pending=20000, stream_length=5000, clock=time.monotonic):
+                 interval=0.1, max_pending=20000, stream_length=5000, clock=time.monotonic,
+                 stream_bytes=STREAM_BYTES, entry_bytes=MAX_ENTRY_BYTES, acknowledge=None):
         self.redis = redis_client
         self.keys = keys
         self.state = state
@@ -155,6 +208,19 @@ class ModelPublisher:
         self.malformed = {"heartbeats": 0, "changes": 0, "snapshots": 0}
         self.closed = False  # set at exit: no heartbeat may follow the one withdrawn
         self.log = RateLimitedLog(log, MALFORMED_LOG_EVERY, clock)
+        self.entry_bytes = entry_bytes
+        self.window = ByteWindow(stream_bytes, stream_length)  # the stream's newest entries' sizes
+        self.fresh = False  # whether this process has started the stream afresh (its first round)
+        self.trimmed = 0  # entries trimmed for the stream's bound in bytes
+        # Statuses for the message queue, sent by their own thread (_send_statuses).
+        self.statuses = collections.deque()
+        self.statuses_ready = threading.Event()
+        self.status_counts = {"sent": 0, "dropped": 0, "failed": 0, "timeouts": 0}
+        # fn(lab, alert id, username) -> the answer to a forwarded acknowledgement (a dict of
+        # clusterwire.parse_ack_reply's shape); None: this process answers none (web/alerts.py).
+        self.acknowledge = acknowledge
+        self.ack_counts = {"answered": 0, "malformed": 0, "errors": 0}
+        self.threads = []
         meta.listen(self._broadcast)
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
@@ -173,12 +239,37 @@ class ModelPublisher:
                     "covers them", self.max_pending)
 
     def _broadcast(self, status):
-        """The meta changed: tell every client of every web process."""
+        """The meta changed: queue it for every client of every web process (never waits: the
+        caller may be a source's loop, and Redis may hang)."""
         self.last_heartbeat = float("-inf")  # web processes also take meta from the heartbeat
-        try:
-            self.emit("status", status)
-        except Exception as exc:  # Redis away: the heartbeat carries it once Redis is back
-            log.warning("could not broadcast a status: %s", _describe(exc))
+        if len(self.statuses) >= STATUS_QUEUE:
+            self.statuses.popleft()
+            self.status_counts["dropped"] += 1
+        self.statuses.append(status)
+        self.statuses_ready.set()
+
+    def _send_statuses(self, rounds=None):
+        """The statuses thread: emit what _broadcast queued, each within STATUS_TIMEOUT. What fails
+        or is dropped, web processes learn from the next heartbeat (Replica._check_ingest)."""
+        for _ in iter(int, 1) if rounds is None else range(rounds):
+            if self.closed:
+                return
+            self.statuses_ready.wait(1.0)
+            self.statuses_ready.clear()
+            while self.statuses and not self.closed:
+                status = self.statuses.popleft()
+                deadline, timed_out = _deadline(STATUS_TIMEOUT)
+                try:
+                    with deadline:
+                        self.emit("status", status)
+                    self.status_counts["sent"] += 1
+                except timed_out:
+                    self.status_counts["timeouts"] += 1
+                    self.log.warning("status", "a status took more than %.0f s to publish: given "
+                                     "up (the heartbeat carries it)", STATUS_TIMEOUT)
+                except Exception as exc:  # Redis away: the heartbeat carries it once Redis is back
+                    self.status_counts["failed"] += 1
+                    self.log.warning("status", "could not broadcast a status: %s", _describe(exc))
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, rounds=None):
@@ -187,6 +278,9 @@ class ModelPublisher:
         def once():
             self.publish_once()
             return self.interval
+        if not self.threads:  # statuses and forwarded acknowledgements: each its own thread
+            self.threads = [_start_thread(self._send_statuses, "cluster-statuses"),
+                            _start_thread(self.serve_acks, "cluster-acks")]
         _retry_forever(once, self._failed, self.sleep, self.interval, rounds)
 
     def _failed(self, exc):
@@ -211,6 +305,11 @@ class ModelPublisher:
             newest = self._replacing(self.keys.changes, "changes", "a stream",
                                      lambda: self.redis.xrevrange(self.keys.changes, count=1))
             self.last_entry = newest[0][0].decode() if newest else "0-0"
+            if not self.fresh and newest:
+                # A new epoch: what the stream holds is another's (web processes load this epoch's
+                # snapshot); dropping it keeps the stream within its bound in bytes.
+                self.redis.xtrim(self.keys.changes, maxlen=0, approximate=False)
+            self.fresh = True
         batch, self.pending = self.pending, []
         generation = self.generation
         due = self.needs_snapshot or (now - self.last_snapshot >= SNAPSHOT_EVERY
@@ -221,9 +320,9 @@ class ModelPublisher:
                 self.last_snapshot = now
             if batch:
                 self._append(batch)
-        except Exception:
+        except Exception as exc:
             if generation == self.generation:  # not written: keep them for the next round
-                self.pending = batch + self.pending
+                self.pending = getattr(exc, "unwritten", batch) + self.pending
             raise
         if not self.connected:
             log.info("Redis: connected; publishing the model as epoch %s", self.epoch)
@@ -233,11 +332,30 @@ class ModelPublisher:
             self.last_heartbeat = now
 
     def _append(self, batch):
-        body = json.dumps([c.wire() for c in batch], separators=(",", ":"))
-        fields = {"epoch": self.epoch, "first": batch[0].seq, "last": batch[-1].seq, "changes": body}
-        self.last_entry = self._replacing(self.keys.changes, "changes", "a stream", lambda: self.redis.xadd(
-            self.keys.changes, fields, maxlen=self.stream_length, approximate=True)).decode()
-        self.published += len(batch)
+        """Write the batch as entries of at most entry_bytes of changes each; trim the stream to
+        stream_bytes. Raises with the part not written put back in front of pending."""
+        encoded = [json.dumps(c.wire(), separators=(",", ":")) for c in batch]
+        for start, end in split_encoded(encoded, self.entry_bytes):
+            body = "[" + ",".join(encoded[start:end]) + "]"
+            fields = {"epoch": self.epoch, "first": batch[start].seq, "last": batch[end - 1].seq,
+                      "changes": body}
+            try:
+                self.last_entry = self._replacing(
+                    self.keys.changes, "changes", "a stream", lambda: self.redis.xadd(
+                        self.keys.changes, fields, maxlen=self.stream_length,
+                        approximate=True)).decode()
+            except Exception as exc:
+                exc.unwritten = batch[start:]  # publish_once keeps them for the next round
+                raise
+            self.published += end - start
+            keep = self.window.add(self.last_entry, len(body) + 64)
+            if keep is not None:
+                try:
+                    self.trimmed += self.redis.xtrim(self.keys.changes, minid=keep,
+                                                     approximate=False) or 0
+                except Exception as exc:
+                    exc.unwritten = batch[end:]
+                    raise
 
     def _write_snapshot(self, model):
         body = {"meta": self.meta.as_dict(), "model": model, "saved": time.time()}
@@ -293,10 +411,58 @@ class ModelPublisher:
                 "health": self.health_fn(), "time": time.time()}
         self.redis.set(self.keys.ingest, json.dumps(body, separators=(",", ":")), ex=HEARTBEAT_TTL)
 
+    # -- acknowledgements forwarded by web processes (they have no alert engine) -------------
+    def serve_acks(self, rounds=None):
+        """The acknowledgements thread: answer each request web processes add to the `acks`
+        stream, while this process is the one publishing (not a standby). A request is checked for
+        shape, and its viewer was checked by the web process as one process checks it."""
+        state = {"after": None}
+
+        def once():
+            if self.closed or self.acknowledge is None or not self.connected:
+                return 1.0
+            if state["after"] is None:  # from now: older requests' web processes have given up
+                newest = _typed(lambda: self.redis.xrevrange(self.keys.acks, count=1), "a stream")
+                state["after"] = newest[0][0].decode() if newest else "0-0"
+            reply = _typed(lambda: self.redis.xread({self.keys.acks: state["after"]},
+                                                    count=ACK_READ, block=1000), "a stream")
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    state["after"] = entry_id.decode()
+                    self._answer_ack(fields)
+            return 0.0
+
+        def failed(exc):
+            self.ack_counts["errors"] += 1
+            state["after"] = None
+            self.log.warning("acks", "acknowledgements forwarded by web processes: %s; retrying",
+                             _describe(exc))
+        _retry_forever(once, failed, self.sleep, 1.0, rounds)
+
+    def _answer_ack(self, fields):
+        try:
+            request_id, lab, ident, username = parse_ack_request(fields)
+        except Malformed as exc:
+            self.ack_counts["malformed"] += 1
+            self.log.warning("malformed-ack", "Redis key %s: an entry %s; skipped", self.keys.acks, exc)
+            return
+        try:
+            answer = self.acknowledge(lab, ident, username)
+        except Exception as exc:  # the engine's: answered, so that the viewer is told at once
+            log.exception("acknowledging alert for a web process")
+            answer = {"ok": False, "code": "error", "error": f"internal error ({type(exc).__name__})"}
+        key = self.keys.ack_reply(request_id)
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(answer, separators=(",", ":"), default=str))
+        pipe.expire(key, int(ACK_WAIT) + 2)
+        pipe.execute()
+        self.ack_counts["answered"] += 1
+
     def close(self):
         """At exit: take the heartbeat away at once (if it is ours), so that web processes know and
         a new ingest process may publish without waiting for it to expire."""
         self.closed = True
+        self.statuses_ready.set()
         try:
             if self._claim() == self.epoch:
                 self.redis.delete(self.keys.ingest)
@@ -309,7 +475,10 @@ class ModelPublisher:
                 else "error", "error": self.error, "pending": len(self.pending),
                 "published": self.published, "dropped": self.dropped, "errors": self.errors,
                 "snapshot_seq": self.snapshot_seq, "rival": self.rival,
-                "malformed": dict(self.malformed)}
+                "malformed": dict(self.malformed), "trimmed": self.trimmed,
+                "stream_bytes": self.window.total,
+                "statuses": dict(self.status_counts, queued=len(self.statuses)),
+                "acks": dict(self.ack_counts)}
 
 
 class Replica:
@@ -350,6 +519,8 @@ class Replica:
         self.errors = 0
         # What was read of another shape: skipped (entries) or taken as absent (the others).
         self.malformed = {"entries": 0, "heartbeats": 0, "snapshots": 0, "changes": 0}
+        # Acknowledgements forwarded to the ingest process (acknowledge), and how they ended.
+        self.ack_counts = {"forwarded": 0, "answered": 0, "unanswered": 0, "malformed": 0}
         self.unreadable = None  # the stream's key, while it holds another Redis type
         self.waiting = None  # why the stream cannot be followed until a newer snapshot, or None
         self.log = RateLimitedLog(log, 30.0, clock)
@@ -514,6 +685,30 @@ class Replica:
                 "loaded the model's snapshot (%s): epoch %s, seq %d", reason, self.epoch, self.state.seq)
         return True
 
+    def acknowledge(self, lab, ident, username, wait=ACK_WAIT):
+        """Forward a viewer's acknowledgement (checked by the caller, web/alerts.py) to the ingest
+        process, whose alert engine it is: its answer ({"ok": true, "alert"} or {"ok": false,
+        "code", "error"}), or None when none came within `wait` seconds. Redis errors raise."""
+        self.ack_counts["forwarded"] += 1
+        if self.ingest is None:
+            self.ack_counts["unanswered"] += 1
+            return None
+        request_id = uuid.uuid4().hex
+        self.redis.xadd(self.keys.acks, ack_request(request_id, lab, ident, username),
+                        maxlen=ACK_LOG, approximate=True)
+        got = self.redis.blpop([self.keys.ack_reply(request_id)], timeout=wait)
+        if got is None:
+            self.ack_counts["unanswered"] += 1
+            return None
+        try:
+            answer = parse_ack_reply(got[1])
+        except Malformed as exc:
+            self.ack_counts["malformed"] += 1
+            self.log.warning("malformed-ack", "Redis key %s: %s", self.keys.ack_reply(request_id), exc)
+            return None
+        self.ack_counts["answered"] += 1
+        return answer
+
     def refusal(self, unknown_too=False):
         """Why Socket.IO serves no one (Relay.refusal): while the ingest process is known to be
         stricter; `unknown_too`: or while its access is not known yet (the log tail: clients may
@@ -595,4 +790,5 @@ class Replica:
                 "waiting": self.waiting and str(self.waiting), "snapshots": self.snapshots, "gaps": self.gaps,
                 "skipped": self.skipped, "batches": self.batches, "errors": self.errors,
                 "malformed": dict(self.malformed), "access_problem": self.access_problem,
+                "acks": dict(self.ack_counts),
                 "ingest": self.ingest and {k: self.ingest.get(k) for k in ("epoch", "seq", "health", "time")}}

@@ -106,15 +106,53 @@ def acknowledge(ident):
                           f"anonymous visitor to lab {lab.name}: sign in there to acknowledge its "
                           f"alerts (docs/labs.md)", "forbidden")
     engine = (lab or services()).alerts
+    if engine is None and services().replica is not None:  # a web process: the ingest's engine
+        return _forwarded(lab, ident, viewer.username)
     if engine is None:
-        return error_body(400, "alerts are evaluated by the ingest process; acknowledge there",
-                          "bad_request")
+        return error_body(400, "alerts are off in this dashboard (--no-alerts)", "bad_request")
     alert = engine.acknowledge(ident, viewer.username)
     if alert is None:
         abort(404, "no firing alert has this id")
     # The engine's alert does not say its lab; the list's do (public_alert finds its jobs by it).
     return jsonify({"ok": True, "alert": public_alert(dict(alert, lab=lab.name) if lab else alert,
                                                       viewing())})
+
+
+def _forwarded(lab, ident, username):
+    """A web process's acknowledgement (the viewer checked above, as in one process): the ingest
+    process, which evaluates alerts, acknowledges through Redis (live/cluster.py) and answers."""
+    import redis
+
+    try:
+        answer = services().replica.acknowledge(lab.name if lab else "", ident, username)
+    except (redis.RedisError, OSError):
+        return error_body(503, "Redis cannot be reached, so the ingest process (which evaluates "
+                          "alerts) cannot be asked: try again later", "unavailable")
+    if answer is None:
+        return error_body(503, "the ingest process (which evaluates alerts) did not answer: it "
+                          "may be restarting; try again in a moment", "unavailable")
+    if not answer["ok"]:
+        status = 404 if answer["code"] == "not_found" else 400
+        return error_body(status, answer["error"], "not_found" if status == 404 else "bad_request")
+    alert = answer["alert"]
+    return jsonify({"ok": True, "alert": public_alert(dict(alert, lab=lab.name) if lab else alert,
+                                                      viewing())})
+
+
+def answer_forwarded(ext, lab_name, ident, username):
+    """In the ingest process: acknowledge for a web process (whose viewer it checked), in the
+    shape clusterwire.parse_ack_reply reads."""
+    lab = ext.lab(lab_name) if ext.named else None
+    if ext.named and lab is None:
+        return {"ok": False, "code": "not_found", "error": "no lab has this name"}
+    engine = (lab or ext).alerts
+    if engine is None:
+        return {"ok": False, "code": "no_alerts",
+                "error": "alerts are off in this dashboard (--no-alerts)"}
+    alert = engine.acknowledge(ident, username)
+    if alert is None:
+        return {"ok": False, "code": "not_found", "error": "no firing alert has this id"}
+    return {"ok": True, "alert": alert}
 
 
 @bp.get("/feeds/alerts.atom")

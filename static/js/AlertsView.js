@@ -33,16 +33,27 @@ function NotificationsToggle() {
     Notify me in this browser when an alert fires</button>`;
 }
 
+/** POST the acknowledgement; null when done, else why not, in words (the API's error). */
 async function acknowledge(id, lab, csrf) {
-  const response = await fetch(withLab(`/api/v1/alerts/${encodeURIComponent(id)}/ack`, lab),
-    { method: "POST", headers: { "X-CSRF-Token": csrf || "", Accept: "application/json" } });
+  let why = null;
+  try {
+    const response = await fetch(withLab(`/api/v1/alerts/${encodeURIComponent(id)}/ack`, lab),
+      { method: "POST", headers: { "X-CSRF-Token": csrf || "", Accept: "application/json" } });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      why = body.error || `the dashboard answered ${response.status}`;
+    }
+  } catch {
+    why = "the dashboard cannot be reached";
+  }
   window.dispatchEvent(new Event("dashboard:alerts-changed"));
-  return response.ok;
+  return why;
 }
 
 export function AlertsView({ alerts, error }) {
   const [sort, setSort] = useState({ key: "fired_at", down: true });
   const [who, setWho] = useState(null);
+  const [ackError, setAckError] = useState(null);
   useEffect(() => {
     const controller = new AbortController();
     getJson("/api/v1/whoami", controller.signal).then(setWho).catch(() => {});
@@ -62,6 +73,7 @@ export function AlertsView({ alerts, error }) {
       <h2>Alerts</h2>
       <${NotificationsToggle} />
       ${error && html`<p class="alerts-note" role="alert">Alerts cannot be loaded: ${error}</p>`}
+      ${ackError && html`<p id="ack-error" class="alerts-note" role="alert">The alert was not acknowledged: ${ackError}</p>`}
       ${!rows.length ? html`<p class="alerts-note" id="no-alerts">No alerts.</p>` : html`
         <div class="panel-body" tabindex="0" role="region" aria-label="Alerts table">
         <table class="alerts-table">
@@ -75,7 +87,7 @@ export function AlertsView({ alerts, error }) {
             <td>${a.message}${a.hidden_jobs ? html` <em>(${a.hidden_jobs} job(s) you may not see)</em>` : ""}</td>
             <td>${when(a.fired_at)}</td><td>${when(a.resolved_at)}</td><td>${a.acked_by || ""}</td>
             <td>${a.status === "firing" && !a.acked_by && canAck && html`<button type="button" class="button"
-              onClick=${() => acknowledge(a.id, labOf(a.lab), who.csrf)}>Acknowledge</button>`}</td></tr>`)}</tbody>
+              onClick=${async () => setAckError(await acknowledge(a.id, labOf(a.lab), who.csrf))}>Acknowledge</button>`}</td></tr>`)}</tbody>
         </table></div>`}
       <p class="alerts-note"><a href="/feeds/alerts.atom">Atom feed of alerts</a></p>
     </section>`;
