@@ -24,11 +24,16 @@ def test_alerts_are_kept_updated_and_read_back_newest_first(store, reopen):
     assert [x["key"] for x in store.alerts(since=150.0)] == ["device_bad/b"]
     assert [x["key"] for x in store.alerts(until=150.0)] == ["device_bad/a"]
     assert len(store.alerts(limit=1)) == 1
+    # Those with notifications still to go out (what a restart reads of the resolved ones): by
+    # the key, not by a message that merely quotes it.
+    store.save_alerts([alert("device_bad/c", 50.0, status="resolved", delivery={"unsent": []}),
+                       alert("device_bad/d", 60.0, status="resolved", message='"delivery"')])
+    assert [x["key"] for x in store.alerts(status="resolved", with_delivery=True)] == ["device_bad/c"]
 
     again = reopen()  # a restart: what was firing fires no more
     book = AlertBook(AlertsConfig())
     book.restore(again.alerts(status="firing"))
     assert list(book.firing) == ["device_bad/b"]
     assert book.apply([("fire", "device_bad/b", {"rule": "device_bad"})], 300.0) == []
-    assert again.prune_alerts(before=1000.0) == 1  # resolved ones only
+    assert again.prune_alerts(before=1000.0) == 3  # resolved ones only
     assert [x["key"] for x in again.alerts()] == ["device_bad/b"]

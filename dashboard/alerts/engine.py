@@ -68,7 +68,8 @@ class AlertEngine:
             alerts = [self._take_back(a) for a in self.store.alerts(status="firing",
                                                                    limit=MAX_RESTORED)]
             if self.notifier is not None:  # a RESOLVED still to go out: its alert is resolved
-                for alert in self.store.alerts(status="resolved", limit=MAX_RESTORED):
+                for alert in self.store.alerts(status="resolved", limit=MAX_RESTORED,
+                                               with_delivery=True):
                     if alert.get(DELIVERY):
                         self._take_back(alert)
             self.book.restore(alerts)

@@ -499,10 +499,14 @@ class EventStore(Rollups):
                 "status = excluded.status, resolved_at = excluded.resolved_at, "
                 "body = excluded.body"), rows)
 
-    def alerts(self, status=None, since=None, until=None, limit=100):
+    def alerts(self, status=None, since=None, until=None, limit=100, with_delivery=False):
         """Kept alerts, newest first: those firing, resolved, or all (status None), fired in a
-        range."""
+        range; `with_delivery`: only those with notifications still to go out (the engine's
+        restore reads these of the resolved ones, not every one kept)."""
         where, args = [], []
+        if with_delivery:  # the key as json writes it: a value's own quotes would be escaped
+            where.append("body LIKE ?")
+            args.append('%"delivery"%')
         if status is not None:
             where.append("status = ?")
             args.append(status)
