@@ -217,6 +217,28 @@ def test_a_forged_request_in_redis_is_skipped_and_the_next_is_answered(processes
     assert client.xlen(acks) <= 1000  # bounded: trimmed to ACK_LOG
 
 
+def test_a_request_made_before_the_answering_thread_started_is_answered(redis_server):
+    """The thread that answers starts (or starts again after a Redis error) after a web process
+    may have asked: it reads from ACK_WAIT ago, not from the newest entry (which skipped a request
+    made just before, and the viewer waited 4 s for a 503)."""
+    from dashboard.core.clusterwire import ack_request, parse_ack_reply
+
+    client = connect(redis_server.url)
+    keys = Keys("acks-early")
+    asked = []
+    publisher = ModelPublisher(client, keys, LabState(), Meta(epoch="e1"), "e1",
+                               sleep=lambda s: None, emit=lambda *a: None,
+                               health_fn=lambda: {"degraded": []},
+                               acknowledge=lambda *a: asked.append(a) or {
+                                   "ok": False, "code": "not_found", "error": "no such alert"})
+    client.xadd(keys.acks, ack_request("early", "", "alert-1", "bob"))
+    publisher.connected = True
+    publisher.serve_acks(rounds=2)
+    assert asked == [("", "alert-1", "bob")]
+    reply = client.blpop([keys.ack_reply("early")], timeout=1)
+    assert reply and parse_ack_reply(reply[1])["code"] == "not_found"
+
+
 # -- 2. a Redis that hangs ------------------------------------------------------------------------
 def test_a_hanging_redis_never_holds_up_the_ingest_process(processes, redis_server, publisher,
                                                            tmp_path):

@@ -421,9 +421,12 @@ class ModelPublisher:
         def once():
             if self.closed or self.acknowledge is None or not self.connected:
                 return 1.0
-            if state["after"] is None:  # from now: older requests' web processes have given up
-                newest = _typed(lambda: self.redis.xrevrange(self.keys.acks, count=1), "a stream")
-                state["after"] = newest[0][0].decode() if newest else "0-0"
+            if state["after"] is None:
+                # From ACK_WAIT ago by Redis's clock (stream ids are its milliseconds): a request
+                # older than that, its web process has given up; a newer one may have come before
+                # this thread (re)started, and is answered (not only those after it).
+                seconds, micros = self.redis.time()
+                state["after"] = f"{max(0, seconds * 1000 + micros // 1000 - int(ACK_WAIT * 1000))}-0"
             reply = _typed(lambda: self.redis.xread({self.keys.acks: state["after"]},
                                                     count=ACK_READ, block=1000), "a stream")
             for _, entries in reply or ():
