@@ -13,7 +13,8 @@ function where(job, onOpen) {
     return html`<button type="button" class="link-button job-device" title=${`Show ${job.device}`}
       onClick=${() => onOpen("device", relatedKey(job, job.device))}>${job.device}</button>`;
   }
-  return html`<span class="job-device muted">${job.device_type ? `any ${job.device_type}` : "no device"}</span>`;
+  const text = job.device_type ? `any ${job.device_type}` : "no device";
+  return html`<span class="job-device muted" title=${text}>${text}</span>`;
 }
 
 /** The time column: elapsed while running, waiting time while queued, duration once finished. */
@@ -41,7 +42,7 @@ function JobRowView({ job, variant, onOpen }) {
         <button type="button" class="link-button job-id" onClick=${() => onOpen("job", objectKey(lab, job.id))}
           aria-label=${`Job ${job.id}${inLab(lab)}: ${word}. Show details`}>#${job.id}</button>
         ${lab && html`<span class="job-lab" title=${`lab ${lab}`}>${lab}</span>`}
-        <span class="job-word"><span class="symbol" aria-hidden="true">${symbol}</span> ${word}</span>
+        <span class="job-word" title=${word}><span class="symbol" aria-hidden="true">${symbol}</span> ${word}</span>
         ${where(job, onOpen)}
         ${when(job, variant)}
       </div>
