@@ -239,6 +239,25 @@ def test_a_request_made_before_the_answering_thread_started_is_answered(redis_se
     assert reply and parse_ack_reply(reply[1])["code"] == "not_found"
 
 
+def test_the_publishers_own_threads_wait_without_the_loops_sleep():
+    """Its threads (statuses, acknowledgements) wait with their own sleep: with the loop's `sleep`
+    a no-op (as unit tests make it), the acknowledgements thread spun, a core's worth, for the rest
+    of the test run (found when a whole run took minutes longer)."""
+    import redis
+
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2)  # nothing listens
+    publisher = ModelPublisher(unreachable, Keys("idle"), LabState(), Meta(epoch="e1"), "e1",
+                               sleep=lambda s: None, emit=lambda *a: None,
+                               health_fn=lambda: {"degraded": []})
+    publisher.run(rounds=1)  # starts them
+    try:
+        start = time.process_time()
+        time.sleep(2.0)
+        assert time.process_time() - start < 0.5  # the whole process: spinning took all 2 s
+    finally:
+        publisher.closed = True
+
+
 # -- 2. a Redis that hangs ------------------------------------------------------------------------
 def test_a_hanging_redis_never_holds_up_the_ingest_process(processes, redis_server, publisher,
                                                            tmp_path):

@@ -440,7 +440,10 @@ class ModelPublisher:
             state["after"] = None
             self.log.warning("acks", "acknowledgements forwarded by web processes: %s; retrying",
                              _describe(exc))
-        _retry_forever(once, failed, self.sleep, 1.0, rounds)
+        # A thread of its own: it waits with the thread's own sleep (green once the standard
+        # library is patched), never with the loop's `sleep`, which a test may make a no-op (the
+        # thread then spun for the rest of the test run, a core's worth).
+        _retry_forever(once, failed, time.sleep, 1.0, rounds)
 
     def _answer_ack(self, fields):
         try:
