@@ -8,13 +8,13 @@ its SQLite store, events from a real ZMQ publisher, Apprise's json:// to webhook
 - The rate limit never drops a RESOLVED of an alert whose FIRING was sent (before, the operator
   heard "firing" and never "resolved"); a RESOLVED of one it never sent is skipped, and counted.
 """
-import socket
-import threading
+import subprocess
+import sys
 import time
 
 import pytest
 
-from tests.helpers import AppProcess, TestPublisher, wait_until
+from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
 from tests.test_alerts import Receiver, device, frames
 
 OTHERS = ("device_maintenance", "health_checks_failed", "flapping", "queue_starving",
@@ -46,47 +46,20 @@ def delivery(app):
     return app.json("/healthz")["alerts"]["delivery"]
 
 
-class Hanging:
-    """A webhook on 127.0.0.1 that answers 200 and then a byte a second, never ending its answer
-    (until stop(), 120 s at most): each wait for a byte is short of Apprise's timeout, so a send to
-    it lasts until the app kills it (SEND_DEADLINE, 30 s). Counts the connections it took."""
+class Hanging(Receiver):
+    """A webhook on 127.0.0.1 (tests/webhook.py --hang, a process of its own) that answers 200
+    and then a byte a second, never ending its answer (120 s at most): each wait for a byte is
+    short of Apprise's timeout, so a send to it lasts until the app kills it (SEND_DEADLINE, 30 s).
+    `taken`: the connections it took."""
 
-    def __init__(self):
-        self.stopping = threading.Event()
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(8)
-        self.server.settimeout(0.2)
-        self.port = self.server.getsockname()[1]
-        self.began = time.monotonic()
-        self.taken = []
-        threading.Thread(target=self._serve, daemon=True).start()
+    def start(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.webhook", str(self.port),
+                                      str(self.path), "--hang"], cwd=ROOT)
+        wait_until(self._listening, timeout=15, what=f"the hanging webhook on port {self.port}")
 
-    def _serve(self):
-        while not self.stopping.is_set() and time.monotonic() - self.began < 120:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                continue
-            self.taken.append(conn)
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
-        self.server.close()
-
-    def _drip(self, conn):
-        try:
-            conn.settimeout(5)
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-            while not self.stopping.is_set() and time.monotonic() - self.began < 120:
-                conn.sendall(b"x")
-                self.stopping.wait(1.0)
-        except OSError:  # the app killed its sending process
-            pass
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.stopping.set()
+    @property
+    def taken(self):
+        return self.path.read_text().splitlines()
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])

@@ -2,15 +2,18 @@
 subprocess), notifications through Apprise's json:// to a webhook receiver this test runs on
 127.0.0.1, alerts kept in the store across a restart."""
 import datetime as dt
-import http.server
 import json
-import threading
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 
 import pytest
 
-from tests.helpers import AppProcess, TestPublisher, free_port, wait_until
+from tests.helpers import ROOT, AppProcess, TestPublisher, free_port, wait_until
 
 
 def now_iso(offset=0.0):
@@ -28,35 +31,38 @@ def device(host, health, state="Idle", dtype="qemu"):
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: records each JSON body posted to it; stop() takes it down
-    (connections refused), start() brings it back on the same port."""
+    """A webhook receiver on 127.0.0.1 (tests/webhook.py, a process of its own): `received` is
+    each JSON body posted to it, in order; stop() takes it down (connections refused), start()
+    brings it back on the same port."""
 
     def __init__(self):
         self.port = free_port()
-        self.received = []
-        self.server = None
+        self.path = pathlib.Path(tempfile.mkstemp(prefix="webhook-", suffix=".jsonl")[1])
+        self.proc = None
         self.start()
 
+    @property
+    def received(self):
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
     def start(self):
-        received = self.received
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.webhook", str(self.port),
+                                      str(self.path)], cwd=ROOT)
+        wait_until(self._listening, timeout=15, what=f"the webhook receiver on port {self.port}")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the webhook receiver exited with {self.proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def titles(self):
         return [m["title"] for m in self.received]
