@@ -14,32 +14,12 @@ import time
 
 import pytest
 
-from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
-from tests.test_alerts import Receiver, device, frames
+from tests.helpers import ROOT, wait_until
+from tests.test_alerts import Receiver, device, frames, lab  # noqa: F401 (fixture)
 
 OTHERS = ("device_maintenance", "health_checks_failed", "flapping", "queue_starving",
           "stream_silent", "lava_api_failing")
 DISABLED = "".join(f"[rules.{rule}]\nenabled = false\n" for rule in OTHERS)
-
-
-@pytest.fixture
-def lab(tmp_path):
-    publisher = TestPublisher()
-    apps = []
-
-    def start(config):
-        path = tmp_path / "alerts.toml"
-        path.write_text(config + DISABLED)
-        app = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(tmp_path / "data"),
-                         "--alerts-config", str(path), "--alerts-interval", "0.2")
-        apps.append(app)
-        publisher.wait_for_subscriber()
-        return app
-
-    yield publisher, start
-    for app in apps:
-        app.stop()
-    publisher.close()
 
 
 def delivery(app):
@@ -71,7 +51,7 @@ def test_a_notification_not_yet_delivered_is_sent_after_a_restart_once(lab, how)
         config = ('[rules.device_bad]\nminutes = 0\nrenotify_minutes = 0\n'
                   f'notify = ["json://127.0.0.1:{up.port}/up", '
                   f'"json://127.0.0.1:{down.port}/down?token=SeCrEt-9x"]\n')
-        app = start(config)
+        app = start(config + DISABLED)
         publisher.send(device("qemu-01", "Bad"))
         wait_until(lambda: up.received, timeout=20, what="the destination that is up")
         wait_until(lambda: delivery(app)["failed"] >= 1, timeout=20, what="a failed attempt")
@@ -79,7 +59,7 @@ def test_a_notification_not_yet_delivered_is_sent_after_a_restart_once(lab, how)
         app.kill() if how == "kill" else app.stop()
 
         down.start()
-        app = start(config)
+        app = start(config + DISABLED)
         wait_until(lambda: down.received, timeout=20, what="the notification after the restart")
         time.sleep(2.0)  # nothing else comes
         assert down.titles() == ["[FIRING] device_bad: qemu-01"]
@@ -90,7 +70,7 @@ def test_a_notification_not_yet_delivered_is_sent_after_a_restart_once(lab, how)
         assert "SeCrEt-9x" not in app.log_text()
 
         app.stop()  # delivered: a further restart sends nothing
-        app = start(config)
+        app = start(config + DISABLED)
         time.sleep(2.0)
         assert len(up.received) == 1 and len(down.received) == 1
         assert delivery(app)["restored"] == 0
@@ -103,7 +83,7 @@ def test_a_destination_that_never_answers_holds_up_no_other(lab):
     publisher, start = lab
     hanging, receiver = Hanging(), Receiver()
     try:
-        app = start('[rules.device_bad]\nminutes = 0\nrenotify_minutes = 0\n'
+        app = start(DISABLED + '[rules.device_bad]\nminutes = 0\nrenotify_minutes = 0\n'
                     f'notify = ["json://127.0.0.1:{hanging.port}/hook"]\n'
                     '[rules.worker_offline]\nminutes = 0\nrenotify_minutes = 0\n'
                     f'notify = ["json://127.0.0.1:{receiver.port}/hook"]\n')
@@ -129,7 +109,7 @@ def test_the_rate_limit_never_drops_a_resolved_whose_firing_was_sent(lab):
     publisher, start = lab
     receiver = Receiver()
     try:
-        app = start('[rules.device_bad]\nminutes = 0\nrenotify_minutes = 0\n'
+        app = start(DISABLED + '[rules.device_bad]\nminutes = 0\nrenotify_minutes = 0\n'
                     'rate_limit_per_hour = 1\n'
                     f'notify = ["json://127.0.0.1:{receiver.port}/hook"]\n')
         publisher.send(device("qemu-01", "Bad"))
