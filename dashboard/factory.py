@@ -316,10 +316,14 @@ def _build_services(settings, key, wsgi_errors):
     for lab in labs:
         _build_lab(lab, settings, sink, health, visibility,
                    [part.name for part in labs] if several else None)
-    if parts.get("publisher"):  # a standby ingest process (another publishes) sends no alert
+    if parts.get("publisher"):  # a standby ingest process (another publishes) neither writes
+        # the shared store nor sends a notification (docs/deployment.md)
+        standing_by = parts["publisher"].standing_by
         for lab in labs:
+            if lab.keeper:
+                lab.keeper.standing_by = standing_by
             if lab.alerts and lab.alerts.notifier:
-                lab.alerts.notifier.active = lambda p=parts["publisher"]: p.rival is None
+                lab.alerts.notifier.active = lambda: not standing_by()
     meta.update({"access": settings["access"]}, notify=False)
     if not several:  # the one lab's parts are the services' own
         parts.update(store=first.store, keeper=first.keeper, ingest=first.ingest,
@@ -491,7 +495,8 @@ def _alerts(lab, sink, health, lab_names=None):
                         lab=lab.name, spawn=socketio.start_background_task)
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
                          socketio.server.eio.create_event, silence, api_state, time.time,
-                         settings["alerts_interval"], lab=lab.name)
+                         settings["alerts_interval"], lab=lab.name,
+                         standing_by=getattr(sink, "standing_by", None))  # the publisher's
     engine.restore()  # before any source starts: what already fired does not fire again
     return engine
 
@@ -643,8 +648,10 @@ def shutdown(app):
         if lab.alerts:
             lab.alerts.close()
         if lab.keeper:
-            lab.keeper.close()
-            log.info("store flushed and model saved%s", f" (lab {lab.name})" if lab.name else "")
+            wrote = lab.keeper.close()
+            log.info("%s%s", "store flushed and model saved" if wrote else
+                     "store left to the ingest process that publishes (this one stood by)",
+                     f" (lab {lab.name})" if lab.name else "")
     if services.publisher:
         services.publisher.close()
 

@@ -285,6 +285,11 @@ def test_a_second_ingest_process_stands_by_and_takes_over_when_the_first_stops(c
         cluster.publish(lab_frames("a", 60))  # both receive them; only the first publishes
         cluster.wait_consistent()
         first_epoch = model_epoch(cluster)
+        # ... and only the first writes the shared store: the standby holds them
+        wait_until(lambda: len(stored(cluster)) == 60, what="the first storing the events")
+        wait_until(lambda: health(standby)["store"]["standby"]["held"] == 60,
+                   what="the standby holding the same events")
+        assert health(standby)["store"]["written"] == 0
         first.stop()  # SIGTERM: it withdraws its heartbeat, and the standby takes over at once
         import redis
         beat = redis.Redis.from_url(cluster.redis.url).get("lava-dashboard:ingest")
@@ -296,6 +301,46 @@ def test_a_second_ingest_process_stands_by_and_takes_over_when_the_first_stops(c
         assert model_epoch(cluster) != first_epoch and len(model["jobs"]) >= 30
         for view in views:
             assert view.epochs == [first_epoch, model_epoch(cluster)] and view.gaps == 0
+        # Every event in the history once: the 60 the first stored, none of them again.
+        want = [f"b-{i}" for i in reversed(range(60, 90))] + [f"a-{i}" for i in reversed(range(60))]
+        wait_until(lambda: stored(cluster) == want, what="each event stored once")
+        assert health(standby)["store"]["standby"]["already_stored"] == 60
+    finally:
+        standby.stop()
+
+
+def stored(cluster):
+    """The uuids of the shared store's events, newest first (a web process's history API)."""
+    return [e["uuid"] for e in cluster.webs[0].json("/api/v1/events?limit=500")["events"]]
+
+
+def test_a_standby_that_takes_over_from_a_crash_stores_what_the_other_did_not(cluster):
+    """SIGKILL: what the first received after its last write, and what came while its heartbeat
+    expired, is in the history once, from the standby's held events."""
+    first = cluster.start_ingest()
+    standby = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint, *cluster._common(),
+                         async_mode=cluster.async_mode)
+    try:
+        cluster.publisher.wait_for_subscriber()
+        wait_until(lambda: health(standby)["degraded"] == ["another-ingest"],
+                   what="the standby standing by")
+        cluster.publish(lab_frames("a", 60))
+        cluster.wait_consistent()
+        wait_until(lambda: len(stored(cluster)) == 60, what="the first storing the events")
+        first.kill()  # its heartbeat stays until it expires (5 s): the standby still stands by
+        first.log.close()
+        cluster.publish(lab_frames("b", 30, start=60))  # the gap: nobody writes them yet
+        cluster.ingest = standby
+        wait_until(lambda: health(standby)["status"] == "ok", timeout=20,
+                   what="the standby publishing")
+        cluster.publish(lab_frames("c", 10, start=90))
+        cluster.wait_consistent()
+        want = ([f"c-{i}" for i in reversed(range(90, 100))] + [f"b-{i}" for i in reversed(range(60, 90))]
+                + [f"a-{i}" for i in reversed(range(60))])
+        wait_until(lambda: stored(cluster) == want, what="each event stored once, the gap too")
+        body = health(standby)["store"]["standby"]
+        # (the c events too when they came before the keeper's first round after the takeover)
+        assert body["takeovers"] == 1 and 30 <= body["written"] <= 40 and body["already_stored"] == 60
     finally:
         standby.stop()
 

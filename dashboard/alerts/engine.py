@@ -14,6 +14,7 @@ import logging
 import time
 
 from dashboard.alerts.lifecycle import AlertBook
+from dashboard.core.state import BoundedSet
 from dashboard.alerts.rules import Rules
 
 log = logging.getLogger("dashboard.alerts")
@@ -26,7 +27,7 @@ class AlertEngine:
     """Rules over changes, their lifecycle, the store and the notifier."""
 
     def __init__(self, state, sink, config, store, notifier, run_in_thread, sleep, make_event,
-                 silence, api_state, clock=time.time, interval=15.0, lab=""):
+                 silence, api_state, clock=time.time, interval=15.0, lab="", standing_by=None):
         self.state = state
         self.lab = lab  # a named lab's (--labs) name, said in the log; "" for the unnamed lab
         self.sink = sink
@@ -55,6 +56,15 @@ class AlertEngine:
         self._saving = False  # a drain's save is under way (in a real thread)
         if notifier is not None:
             notifier.on_change = self._delivery_changed
+        # () → whether another ingest process publishes (cluster.py's ModelPublisher.standing_by):
+        # it keeps the alerts in the shared store and sends their notifications. This one's rules
+        # run meanwhile, but it keeps nothing; when it takes over it adopts what the other kept.
+        self.standing_by = standing_by or (lambda: False)
+        self._stood_by = False
+        self.takeovers = 0
+        # Ids of the alerts taken from the store (at the start, at a takeover): the other's, or a
+        # run's before; at a takeover, this one's own are those it alone had (bounded as the book).
+        self._adopted = BoundedSet(MAX_RESTORED)
 
     def _named(self):
         """The lab's name as every log line of this engine starts: "[east] ", or "" for the
@@ -63,15 +73,13 @@ class AlertEngine:
 
     def restore(self):
         """Alerts still firing when the dashboard stopped: they do not fire again. Notifications
-        that were still to go out (of those, or of resolved alerts) are handed to the notifier."""
+        that were still to go out (of those, or of resolved alerts) are handed to the notifier,
+        unless another ingest process publishes: they are its to send (_take_over)."""
         if self.store is not None:
-            alerts = [self._take_back(a) for a in self.store.alerts(status="firing",
-                                                                   limit=MAX_RESTORED)]
-            if self.notifier is not None:  # a RESOLVED still to go out: its alert is resolved
-                for alert in self.store.alerts(status="resolved", limit=MAX_RESTORED,
-                                               with_delivery=True):
-                    if alert.get(DELIVERY):
-                        self._take_back(alert)
+            standing_by = self._stood_by = self.standing_by()
+            alerts = self._stored(self.store.alerts, deliveries=not standing_by)
+            for alert in alerts:
+                self._adopted.add(alert["id"])
             self.book.restore(alerts)
             self.rules.restore(alerts)
             self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
@@ -79,12 +87,56 @@ class AlertEngine:
                 log.info("%s%d alerts still firing from before the restart", self._named(),
                          len(self.book.firing))
 
-    def _take_back(self, kept):
+    def _stored(self, read, deliveries):
+        """The firing alerts the store keeps (`read`: store.alerts, or a call of it in a real
+        thread), without their DELIVERY; with `deliveries`, what of their notifications (and of
+        resolved alerts') was still to go out is queued again."""
+        alerts = [self._take_back(a, deliveries) for a in read(status="firing", limit=MAX_RESTORED)]
+        if deliveries and self.notifier is not None:  # a RESOLVED still to go out
+            for alert in read(status="resolved", limit=MAX_RESTORED, with_delivery=True):
+                if alert.get(DELIVERY):
+                    self._take_back(alert)
+        return alerts
+
+    def _take_over(self):
+        """Another ingest process published until now: adopt the alerts it kept firing (their
+        ids, times and acknowledgements; its notifications still to go out are queued here), in
+        place of this one's of the same keys. This one's own alerts that it kept no record of were
+        told to nobody: they are kept, and sent, now."""
+        if self.store is None:
+            return
+        kept = self._stored(lambda **kw: self.run_in_thread(lambda: self.store.alerts(**kw)),
+                            deliveries=True)
+        keys = {alert["key"] for alert in kept}
+        own = [dict(alert) for key, alert in self.book.firing.items()
+               if key not in keys and alert["id"] not in self._adopted]
+        for alert in kept:
+            self._adopted.add(alert["id"])
+        self.book.restore(kept)
+        self.rules.restore(kept)
+        self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
+        self.takeovers += 1
+        log.info("%staking over the alerts: %d kept by the other ingest process, %d of this one's "
+                 "own told now", self._named(), len(kept), len(own))
+        self._queue([(alert, "fired") for alert in own])
+
+    def _follow_role(self):
+        """Whether this process stands by (another publishes); adopts the other's alerts once
+        it no longer does."""
+        if self.standing_by():
+            self._stood_by = True
+            return True
+        if self._stood_by:
+            self._take_over()  # (if it fails, the next round tries again)
+            self._stood_by = False
+        return False
+
+    def _take_back(self, kept, deliveries=True):
         """An alert from the store, without its DELIVERY; what of its notifications was still
-        to go out is queued again."""
+        to go out is queued again (with `deliveries`)."""
         state = kept.get(DELIVERY)
         alert = {k: v for k, v in kept.items() if k != DELIVERY}
-        if state and self.notifier is not None:
+        if state and deliveries and self.notifier is not None:
             queued = self.notifier.restore(alert, state)
             if queued:
                 self._unsettled[alert["id"]] = alert
@@ -140,6 +192,7 @@ class AlertEngine:
     # -- its own green thread ----------------------------------------------------------------
     def tick(self):
         """The duration rules, re-notification, and alerts about objects the model lost."""
+        self._follow_role()
         now = self.clock()
         self.ticks += 1
         api = self.api_state()
@@ -182,6 +235,7 @@ class AlertEngine:
     def drain(self):
         """Hand what happened to the notifier and keep it in the store (one transaction), with
         what of its notifications is still to go out, and so again the alerts whose sends ended."""
+        standing_by = self._follow_role()
         batch = []
         while self.outbox and len(batch) < 1000:
             batch.append(self.outbox.popleft())
@@ -196,7 +250,7 @@ class AlertEngine:
         bodies = [self._kept(alert) for alert, _ in batch]
         bodies += [self._kept(self._unsettled[i]) for i in list(self._changed) if i in self._unsettled]
         self._changed.clear()
-        if self.store is not None and bodies:
+        if self.store is not None and bodies and not standing_by:  # else the other keeps them
             self._saving = True
             try:
                 self.run_in_thread(self.store.save_alerts, bodies)
@@ -243,7 +297,7 @@ class AlertEngine:
         bodies += [self._kept(self._unsettled[i]) for i in list(self._changed) if i in self._unsettled]
         self._changed.clear()
         self.outbox.clear()
-        if self.store is not None and bodies:
+        if self.store is not None and bodies and not self._stood_by and not self.standing_by():
             self.store.save_alerts(bodies)
 
     def current(self):
@@ -255,5 +309,5 @@ class AlertEngine:
         return {"firing": len(self.book.firing), "fired": self.book.fired,
                 "resolved": self.book.resolved, "queued": len(self.outbox),
                 "dropped": self.dropped, "errors": self.errors, "store_errors": self.store_errors,
-                "ticks": self.ticks,
+                "ticks": self.ticks, "standing_by": self._stood_by, "takeovers": self.takeovers,
                 "delivery": self.notifier.stats() if self.notifier is not None else None}

@@ -47,6 +47,10 @@ log = logging.getLogger("dashboard.live.cluster")
 
 HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TTL = 5  # seconds without a heartbeat before web processes say the ingest process is gone
+# Seconds from the start that an ingest process stands by while Redis has not yet said whether
+# another one publishes (ModelPublisher.standing_by): a Redis that is down must not keep it from
+# storing its events for longer.
+CLAIM_WAIT = 5.0
 SNAPSHOT_EVERY = 5.0
 RETRY_CEILING = 5.0
 STALLED_AFTER = 10.0  # seconds a web process may stay behind the heartbeat's seq without reading
@@ -203,6 +207,10 @@ class ModelPublisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
+        # Whether this process has once asked Redis whether another publishes (standing_by), and
+        # when it started asking.
+        self.claim_checked = False
+        self.started = clock()
         # What was found of another shape, and overwritten: heartbeats; and keys of another Redis
         # type, deleted first (changes, snapshot).
         self.malformed = {"heartbeats": 0, "changes": 0, "snapshots": 0}
@@ -222,6 +230,16 @@ class ModelPublisher:
         self.ack_counts = {"answered": 0, "malformed": 0, "errors": 0}
         self.threads = []
         meta.listen(self._broadcast)
+
+    def standing_by(self):
+        """Whether another ingest process publishes here, so that this one keeps nothing in the
+        shared store and sends no notification (it keeps its model, its alerts and the newest of
+        its events, so as to take over). Until Redis has first answered whether one does, for at
+        most CLAIM_WAIT seconds from the start, this process stands by too: what it holds meanwhile
+        is written once it knows, less what the other stored (EventStore.take_over)."""
+        if self.rival is not None:
+            return True
+        return not self.claim_checked and self.clock() - self.started < CLAIM_WAIT
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
     def push(self, changes):
@@ -383,6 +401,7 @@ class ModelPublisher:
         another ingest process is publishing here (two would overwrite each other's model). One
         of another shape claims nothing: this process's heartbeat overwrites it."""
         other = self._claim()
+        self.claim_checked = True
         if other is not None and other != self.epoch:
             raise RivalIngest(other, f"another ingest process (epoch {other}) is publishing "
                                      f"under this --redis-prefix; waiting for its heartbeat to stop")

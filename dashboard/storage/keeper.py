@@ -33,6 +33,11 @@ class StoreKeeper:
         self.restored = None
         self.recovered = None  # {"reason", "moved_to"} when the store was unusable at start
         self.errors = RateLimiter(30.0, clock)
+        # () → whether another ingest process writes the shared store now (cluster.py's
+        # ModelPublisher.standing_by): this one then holds its newest rows instead of writing them,
+        # saves no model, prunes nothing, and writes what the other did not store once it stops.
+        self.standing_by = lambda: False
+        self.stood_by = False
 
     def restore(self, max_replay=1_000_000):
         """Load the saved model, then replay the events stored after it (before any source starts)."""
@@ -82,6 +87,8 @@ class StoreKeeper:
             self.sleep(pause)
             wrote = 0
             try:
+                if self._hold():
+                    continue
                 while self.store.queue:
                     wrote += self.run_in_thread(self.store.flush) or 0
                 if self.clock() - last_save >= self.settings["snapshot_interval"]:
@@ -89,6 +96,18 @@ class StoreKeeper:
                         last_save = self.clock()
             except Exception as exc:  # a full disk: say so every 30 s, not every round
                 self._error("writer", exc)
+
+    def _hold(self):
+        """While standing by, hold the queued rows (True); at the takeover, first write what was
+        held and the other did not store."""
+        if self.standing_by():  # (the publisher says why in the log)
+            self.stood_by = True
+            self.store.hold()
+            return True
+        if self.stood_by:
+            self.stood_by = False
+            self.run_in_thread(self.store.take_over)
+        return False
 
     def save_model(self):
         """Save the model when it matches the store exactly (nothing queued or in flight)."""
@@ -106,7 +125,12 @@ class StoreKeeper:
                       f" ({held} more since the last report)" if held else "")
 
     def close(self):
-        """At exit: commit everything queued, then save the model (plain calls: the hub is ending)."""
+        """At exit: commit everything queued, then save the model (plain calls: the hub is ending).
+        A standby writes nothing: the store is the other ingest process's. Returns whether it
+        wrote."""
+        if self.stood_by or self.standing_by():
+            self.store.close()
+            return False
         for _ in range(1000):
             # A flush of the keeper's own may be under way in its pool thread, with rows it took
             # from the queue: this one waits for it (one flush at a time), then writes the rest.
@@ -115,6 +139,7 @@ class StoreKeeper:
             self.store.flush()
         self.store.save_model(self.state.dump(), self.store.last_id())
         self.store.close()
+        return True
 
     def run_pruner(self, rounds=None):
         """Apply retention every PRUNE_EVERY seconds: to events, and to resolved alerts (a firing
@@ -123,14 +148,20 @@ class StoreKeeper:
         while rounds is None or done < rounds:
             max_age = self.settings["retention_days"] * 86400
             try:
-                deleted = self.run_in_thread(self.store.prune, max_age, self.settings["max_events"])
-                if deleted:
-                    log.info("pruned %d stored events (retention)", deleted)
-                alerts = self.run_in_thread(self.store.prune_alerts, time.time() - max_age)
-                if alerts:
-                    log.info("pruned %d resolved alerts (retention)", alerts)
+                self._prune(max_age)
             except Exception as exc:
                 self._error("pruner", exc)
             done += 1
             if rounds is None or done < rounds:
                 self.sleep(PRUNE_EVERY)
+
+    def _prune(self, max_age):
+        """One round of retention, unless another ingest process keeps it (standing by)."""
+        if self.stood_by or self.standing_by():
+            return
+        deleted = self.run_in_thread(self.store.prune, max_age, self.settings["max_events"])
+        if deleted:
+            log.info("pruned %d stored events (retention)", deleted)
+        alerts = self.run_in_thread(self.store.prune_alerts, time.time() - max_age)
+        if alerts:
+            log.info("pruned %d resolved alerts (retention)", alerts)

@@ -27,6 +27,7 @@ from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.storage.rollupstore import Rollups
 from dashboard.storage.rows import row_for
+from dashboard.storage.standby import Standby
 from dashboard.storage.schema import (COLUMNS, FILTERS, INSERT, OLD_SQLITE_VARIABLES,
                                       ROLLUP_FILTERS, ROLLUP_UPSERT, ROWS_PER_STATEMENT, SCHEMA,
                                       SPAN_UPSERT, SQLITE_INSERT, TIME_TABLES, TOTAL, rows_for,
@@ -88,7 +89,7 @@ PAGE_SIZE = 16384
 FLUSH_ROWS = 20_000
 
 
-class EventStore(Rollups):
+class EventStore(Rollups, Standby):
     """SQLite file under data_dir; thread-safe: one connection per thread."""
 
     placeholder = "?"
@@ -122,6 +123,7 @@ class EventStore(Rollups):
         self.last_error = None
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
+        self._init_standby()  # rows held while another ingest process writes (storage/standby.py)
         schema = SCHEMA.format(id_column=self.id_column, clustered=self.clustered)
         self._create_schema(schema)
         if not self._time_tables_current():  # made by an older build: made anew, then rebuilt
@@ -584,7 +586,8 @@ class EventStore(Rollups):
                 "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),
                 "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None
                                         else self.remote.state.get("out_of_order", 0)),
-                "writer_process": None if self.remote is None else self.remote.stats()}
+                "writer_process": None if self.remote is None else self.remote.stats(),
+                "standby": dict(self.standby)}
 
     @staticmethod
     def _memory_mb():

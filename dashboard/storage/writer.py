@@ -249,7 +249,7 @@ class WriterProcess:
 
 
 # -- the child ------------------------------------------------------------------------------------
-OPS = ("insert", "prune")
+OPS = ("insert", "prune", "insert_missing")
 
 
 def _report(store):
@@ -269,7 +269,8 @@ def serve(store, read, write, rfd, wfd):
         try:
             if op not in OPS:
                 raise ValueError(f"unknown request {op!r}")
-            value = store.insert_once(*args, *marker) if op == "insert" else store.prune(*args)
+            value = (store.insert_once(*args, *marker) if op == "insert"
+                     else getattr(store, op)(*args))
             answer = (True, value, _report(store))
         except Exception as exc:  # noqa: BLE001 - said to the app, which logs and counts it
             answer = (False, f"{type(exc).__name__}: {exc}"[:500], _report(store))
