@@ -35,9 +35,10 @@ class Receiver:
     each JSON body posted to it, in order; stop() takes it down (connections refused), start()
     brings it back on the same port."""
 
-    def __init__(self):
+    def __init__(self, tls=()):
         self.port = free_port()
         self.path = pathlib.Path(tempfile.mkstemp(prefix="webhook-", suffix=".jsonl")[1])
+        self.tls = [str(p) for p in tls]  # (certificate, key): https://
         self.proc = None
         self.start()
 
@@ -47,7 +48,8 @@ class Receiver:
 
     def start(self):
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.webhook", str(self.port),
-                                      str(self.path)], cwd=ROOT)
+                                      str(self.path), *(["--tls", *self.tls] if self.tls else [])],
+                                     cwd=ROOT)
         wait_until(self._listening, timeout=15, what=f"the webhook receiver on port {self.port}")
 
     def _listening(self):

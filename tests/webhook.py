@@ -1,4 +1,4 @@
-"""A webhook receiver in a process of its own (`python -m tests.webhook PORT FILE`): each JSON
+"""A webhook receiver in a process of its own (`python -m tests.webhook PORT FILE [--tls CERT KEY]`): each JSON
 body POSTed to it is answered 200 and appended to FILE, one line each. In its own process, not a
 thread of the test's: a test process that another test file left with a green (monkey-patched)
 threading module never ran a receiver thread, and the test waited on it for ever (its stop() in
@@ -8,7 +8,7 @@ import json
 import sys
 
 
-def main(port, path):
+def main(port, path, cert=None, key=None):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -21,7 +21,13 @@ def main(port, path):
             pass
 
     http.server.ThreadingHTTPServer.allow_reuse_address = True
-    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if cert:  # `--tls CERT KEY`: https:// with that certificate
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
 
 
 def hang(port, path, most=120.0):
@@ -59,4 +65,7 @@ def hang(port, path, most=120.0):
 
 
 if __name__ == "__main__":
-    (hang if sys.argv[3:] == ["--hang"] else main)(int(sys.argv[1]), sys.argv[2])
+    if sys.argv[3:] == ["--hang"]:
+        hang(int(sys.argv[1]), sys.argv[2])
+    else:
+        main(int(sys.argv[1]), sys.argv[2], *sys.argv[4:6] if sys.argv[3:4] == ["--tls"] else ())

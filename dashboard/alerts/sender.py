@@ -11,9 +11,12 @@ kills it `deadline` seconds after its start. Each child limits its own address s
 traceback may hold the URL) is read bounded and goes only into a failure's reason, its URL's
 secrets taken out before it is cut (the Notifier scrubs it again before it logs or shows it).
 
-In the child, requests follow no redirect (one counts failed, "redirect not followed (to HOST)":
-it would take the URL's headers, +X-Api-Key=..., to any host) and read MAX_RESPONSE bytes of an
-answer at most, so that its status decides (_bounded_requests).
+In the child, requests check certificates against SSL_CERT_FILE when it is set (as the rest of
+the dashboard does; requests reads certifi's CAs otherwise), unless REQUESTS_CA_BUNDLE says
+otherwise, and a failed check is said in words (Apprise says "a connection error"). Requests
+follow no redirect (one counts failed, "redirect not followed (to HOST)": it would take the URL's
+headers, +X-Api-Key=..., to any host) and read MAX_RESPONSE bytes of an answer at most, so that
+its status decides (_bounded_requests).
 
 The app's end uses the unpatched os and select (whichever of eventlet or gevent patched them): it
 runs in a real OS thread, where a green call would wait on a hub that does not run there.
@@ -248,7 +251,40 @@ class _LastWarning(logging.Handler):
             self.last = None
 
 
-def _bounded_requests(redirects):
+def _openssl_cas_for_requests(environ):
+    """requests checks certificates against certifi's CAs, not OpenSSL's: SSL_CERT_FILE (or
+    SSL_CERT_DIR), which replaces the system's CAs for the rest of the dashboard (docs/labs.md),
+    is made requests' too, unless REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names its own."""
+    if environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE"):
+        return
+    cas = environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR")
+    if cas:
+        environ["REQUESTS_CA_BUNDLE"] = cas
+
+
+def _tls_reason(exc):
+    """What of a TLS failure may be said (the certificate's check, OpenSSL's reason), from the
+    ssl error in the exception's chain; None if there is none. Never the exception's text: it
+    names the URL's path, which may be a token."""
+    import ssl
+
+    seen = 0
+    todo = [exc]
+    while todo and seen < 50:  # bounded: chains and args are short
+        seen += 1
+        item = todo.pop()
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {item.verify_message or item.reason}"[:200]
+        if isinstance(item, ssl.SSLError):
+            return f"TLS failed: {item.reason or type(item).__name__}"[:200]
+        if isinstance(item, BaseException):
+            todo += [a for a in item.args if isinstance(a, BaseException)]
+            todo += [x for x in (item.__cause__, item.__context__, getattr(item, "reason", None))
+                     if isinstance(x, BaseException)]
+    return None
+
+
+def _bounded_requests(redirects, tls_failures=None):
     """Make every request of this (child) process follow no redirect, and read at most
     MAX_RESPONSE bytes of an answer before it closes the connection; the host each redirect
     named goes into `redirects`. Apprise's plugins call requests.post/get/... (or a Session's),
@@ -263,7 +299,12 @@ def _bounded_requests(redirects):
         # A redirect would take the notification, and the URL's headers (+X-Api-Key=...), to any
         # host it names; a huge answer to a message taken would count failed and be sent again.
         kwargs["allow_redirects"], kwargs["stream"] = False, True
-        response = original(self, method, url, *args, **kwargs)
+        try:
+            response = original(self, method, url, *args, **kwargs)
+        except requests.exceptions.SSLError as exc:  # Apprise says only "a connection error"
+            if tls_failures is not None:
+                tls_failures.append(_tls_reason(exc) or "TLS failed")
+            raise
         if 300 <= response.status_code < 400:
             target = urllib.parse.urljoin(str(url), response.headers.get("location", ""))
             redirects.append((urllib.parse.urlsplit(target).hostname or "?")[:100])
@@ -286,8 +327,9 @@ def _bounded_requests(redirects):
 
 def send_one(request):
     """(ok, reason) of one notification to request["url"] through Apprise."""
-    redirects = []
-    _bounded_requests(redirects)
+    redirects, tls_failures = [], []
+    _openssl_cas_for_requests(os.environ)
+    _bounded_requests(redirects, tls_failures)
     import apprise
 
     handler = _LastWarning()
@@ -306,6 +348,8 @@ def send_one(request):
             return False, f"redirect not followed (to {redirects[-1]})"
         if ok:
             return True, None
+        if tls_failures:  # with what Apprise said (its words name no certificate)
+            return False, f"{tls_failures[-1]} ({handler.last or 'Apprise said it failed'})"
         return False, handler.last or "Apprise said it failed"
     except MemoryError:
         return False, f"used more than {request['memory_mib']} MiB"
