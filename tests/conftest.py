@@ -1,8 +1,11 @@
-"""Shared fixtures, the `unit` marker given to every test under tests/unit/, and a watchdog that
-ends a worker whose test outlives pytest-timeout's signal."""
+"""Shared fixtures, the `unit` marker given to every test under tests/unit/, a watchdog that ends
+a worker whose test outlives pytest-timeout's signal, and a check that no test leaves its worker
+with the standard library patched or threads unable to run."""
 import faulthandler
 import os
 import pathlib
+import select as _select
+import socket as _socket
 import sys
 import threading
 import time
@@ -78,3 +81,47 @@ def close_live_views():
         except Exception as exc:  # one that fails to close must not keep the others open
             OPEN_VIEWS.discard(view)
             warnings.warn(f"a LiveView did not close: {exc!r}")
+
+
+# -- a test that leaves its worker unable to run threads ----------------------------------------
+# Once, a worker ran no thread a test started (its webhook receiver's), and every test of a file
+# then waited for pytest-timeout's 300 s: an earlier test had left the process with green
+# (monkey-patched) threading, or its threads unable to run. After each test, this checks that the
+# standard library's threading, socket, select and time are still their own, and that a thread
+# started now runs while the main thread sleeps (the real sleep): if not, that test fails at its
+# teardown, named, once per worker (the tests after it may fail for it).
+def _stdlib_now():
+    return {"threading.Thread": threading.Thread, "threading.Event": threading.Event,
+            "threading.Lock": threading.Lock, "socket.socket": _socket.socket,
+            "select.select": _select.select, "time.sleep": time.sleep}
+
+
+_STDLIB = _stdlib_now()  # as conftest found them, before any test
+_REAL_SLEEP, _REAL_MONOTONIC = time.sleep, time.monotonic
+THREAD_START_WAIT = 10.0  # seconds a new thread has to run (a loaded machine starts one in ms)
+_broken = []
+
+
+def _a_thread_runs():
+    ran = []
+    threading.Thread(target=ran.append, args=(1,), name="test thread check", daemon=True).start()
+    deadline = _REAL_MONOTONIC() + THREAD_START_WAIT
+    while not ran and _REAL_MONOTONIC() < deadline:
+        _REAL_SLEEP(0.001)
+    return bool(ran)
+
+
+@pytest.fixture(autouse=True)
+def threads_still_run():
+    """Fails the test that leaves the standard library patched or threads unable to run."""
+    yield
+    if _broken:
+        return
+    patched = [name for name, value in _stdlib_now().items() if value is not _STDLIB[name]]
+    if patched or not _a_thread_runs():
+        _broken.append(True)
+        what = (f"with {', '.join(patched)} patched" if patched
+                else f"unable to run a new thread within {THREAD_START_WAIT:.0f} s")
+        pytest.fail(f"this test left its worker {what} (eventlet imported: "
+                    f"{'eventlet' in sys.modules}, gevent: {'gevent' in sys.modules}); later "
+                    f"tests of this worker that start threads may hang")
