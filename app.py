@@ -21,6 +21,9 @@ def main(argv=None):
     except config.ConfigError as exc:
         sys.exit(f"app.py: error: {exc}")
     dashboard.start_background_tasks(app)
+    from dashboard.live import gcpause
+
+    gcpause.freeze_after_start()  # full collections then walk only what came after start-up
     dashboard.log.info("serving on http://%s:%s/ (async mode %s)", settings["host"],
                        settings["port"], settings["async_mode"])
     # SIGTERM (systemd, a Procfile runner, the tests) and Ctrl-C flush the store, then exit

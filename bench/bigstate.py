@@ -9,7 +9,8 @@ the app, a subprocess (`--no-store`). Measured, in this order:
 - `idle`: the ticker over a quiet second, no request (the baseline of the same run);
 - each endpoint `cold`: one device changes before each request, so no answer can be reused;
 - each endpoint `warm`: the same request again, nothing changed in between;
-- `/api/v1/state` `parallel`: --parallel requests at once from one address.
+- `/api/v1/state` `parallel`: --parallel requests at once from one address;
+- `gc`: the app's own timing of the collector's full collections over the run (/healthz `gc`).
 Each request's figure is its `ms` (to the last byte), `stall_ms` (the longest gap between two
 ticks that ended while it ran, or within 0.1 s after) and, for `parallel`, the answers' statuses.
 
@@ -160,6 +161,9 @@ def run_arm(root, args):
             out["/api/v1/state parallel"] = {
                 "requests": args.parallel, "runs": runs,
                 "stall_ms_max": max(r["stall_ms"] for r in runs)}
+        # The collector's full collections over the run, as the app timed them (null before
+        # live/gcpause.py: a baseline that has no such section).
+        out["gc"] = app.json("/healthz").get("gc")
         return out
     finally:
         app.stop()

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.core import jsontext
 from dashboard.core.redact import redact
+from dashboard.live import gcpause
 from dashboard.live.health import labs_summary, store_health, summary as health_summary
 from dashboard.live.limits import BuiltOnce, Busy, Pause, PerAddress
 from dashboard.web.auth import client_address, viewing
@@ -77,6 +78,7 @@ def healthz():
         "alerts": ext.alerts.stats() if ext.alerts else None,
         "job_logs": ext.logtail.stats() if ext.logtail else None,
         "whole_model": whole_model_stats(),
+        "gc": gcpause.stats(),  # the collector's pauses of the loop (live/gcpause.py)
         # Several labs (docs/labs.md): each one's sources, LAVA API, store and alerts; the
         # sections above then count every lab together and `lava`, `store`, `alerts` are null.
         "labs": labs_summary(ext),
