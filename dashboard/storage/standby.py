@@ -59,11 +59,12 @@ class Standby:
         written = known = 0
         for i in range(0, len(events), TAKE_OVER_ROWS):
             part = events[i:i + TAKE_OVER_ROWS]
+            first = i == 0  # the spans are read again once, before the first part
             try:
                 if self.remote is not None:
-                    done, stored = self._remote_call("insert_missing", part)
+                    done, stored = self._remote_call("insert_missing", part, first)
                 else:
-                    done, stored = self.insert_missing(part)
+                    done, stored = self.insert_missing(part, first)
             except Exception as exc:  # the writer process gone twice, the database away
                 self.last_error = self._scrub(f"{type(exc).__name__}: {exc}")
                 self._drop(len(part), "takeover", "could not store %d held events at the "
@@ -80,12 +81,13 @@ class Standby:
                      len(rows) - len(events))
         return written, known
 
-    def insert_missing(self, rows):
+    def insert_missing(self, rows, reread=True):
         """(written, already stored) of rows another process may have stored: those whose uuid is
-        stored are left out, the rest inserted. The open spans and queue are read again first
-        (the other process's writes moved them on). Where the batches are written."""
+        stored are left out, the rest inserted. With `reread`, the open spans and queue are read
+        again first (the other process's writes moved them on). Where the batches are written."""
         with self._write_lock:
-            self._tracker = rollups.Tracker(self._open_spans(), self._queued())
+            if reread:
+                self._tracker = rollups.Tracker(self._open_spans(), self._queued())
             stored = self._stored_uuids(rows)
             missing = [row for row in rows if row[0] not in stored]
             return (self._insert(missing) if missing else 0), len(rows) - len(missing)
