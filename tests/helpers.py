@@ -92,10 +92,11 @@ def utc_stamp(at=None):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
 
 
-def written_bytes():
-    """Bytes this process has written so far (to files, temporary ones included, and pipes), as
-    Linux counts them (/proc/self/io); OSError where the kernel does not count them."""
-    with open("/proc/self/io") as io:
+def written_bytes(thread=False):
+    """Bytes this process (with `thread`, the calling thread alone) has written so far (to files,
+    temporary ones included, and pipes), as Linux counts them (/proc/self/io, /proc/thread-self/io);
+    OSError where the kernel does not count them."""
+    with open("/proc/thread-self/io" if thread else "/proc/self/io") as io:
         for line in io:
             if line.startswith("wchar"):
                 return int(line.split()[1])
