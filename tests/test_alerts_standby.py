@@ -135,3 +135,20 @@ def test_an_alert_the_other_resolved_meanwhile_is_not_told_again_as_this_one_s_o
     standby.at(140)
     assert standby.engine.takeovers == 1 and standby.sent == []  # nobody told of it twice
     assert [(x["id"], x["status"]) for x in store.alerts(limit=100)] == [(ident, "resolved")]
+
+
+def test_the_end_of_a_start_s_wait_for_redis_tells_what_fired_meanwhile_but_is_no_takeover(
+        tmp_path, caplog):
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    why = ["unknown"]  # Redis has not yet said whether another ingest process publishes
+    process = Process(store, standing_by=lambda: why[0])
+    process.engine.restore()
+    process.see(device("a", 0, "Bad"))
+    process.at(120)
+    assert firing(store) == [] and process.sent == []  # held while it does not know
+    caplog.set_level("INFO", logger="dashboard.alerts")
+    why[0] = ""  # nobody else publishes
+    process.at(125)
+    assert [k for k, _ in firing(store)] == ["device_bad/a"] and len(process.sent) == 1
+    assert process.engine.takeovers == 0
+    assert not [r for r in caplog.records if "taking over" in r.getMessage()]

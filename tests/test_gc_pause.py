@@ -38,16 +38,15 @@ def test_only_full_collections_are_timed_the_last_and_the_longest(clean_gc_state
 
 def test_freezing_leaves_a_full_collection_little_to_walk(clean_gc_state):
     keep = [{"n": [i]} for i in range(200_000)]  # a large live model's worth of tracked objects
-    before = time.perf_counter()
     gc.collect()
-    walked_all = time.perf_counter() - before
+    assert len(gc.get_objects(generation=2)) >= 400_000  # what a full collection walks
     frozen = gcpause.freeze_after_start()
     assert frozen >= 400_000 and gcpause.stats()["frozen"] == frozen
+    # Those moved to the generation no collection walks: the oldest one walked holds little.
+    assert len(gc.get_objects(generation=2)) < 10_000
     gc.collect()  # a real full collection, timed by the hook
     got = gcpause.stats()
-    assert got["full_collections"] == 1
-    # It walked only what came after the freeze: far less than the whole heap took.
-    assert got["last_full_ms"] < walked_all * 1000 / 4, (got, walked_all)
+    assert got["full_collections"] == 1 and got["last_full_ms"] is not None
     assert len(keep) == 200_000
 
 

@@ -89,14 +89,6 @@ def test_what_it_holds_is_bounded_in_rows_and_in_characters(tmp_path, monkeypatc
     assert store.enqueue(rows[0]) and store.stats()["queued"] == 1
 
 
-class Flag:
-    def __init__(self, value):
-        self.value = value
-
-    def __call__(self):
-        return self.value
-
-
 def test_the_keeper_of_a_standby_writes_saves_and_prunes_nothing_until_it_takes_over(tmp_path):
     path = str(tmp_path / "events.sqlite3")
     rows = history(200, seed=8)
@@ -105,13 +97,14 @@ def test_the_keeper_of_a_standby_writes_saves_and_prunes_nothing_until_it_takes_
     store = EventStore(path)
     settings = {"snapshot_interval": 0, "retention_days": 1, "max_events": 10}
     keeper = StoreKeeper(store, LabState(), settings, lambda fn, *a: fn(*a), lambda s: None)
-    keeper.standing_by = standing_by = Flag(True)
+    why = ["another"]  # another ingest process publishes
+    keeper.standing_by = lambda: why[0]
     for row in rows:
         store.enqueue(row)
     assert keeper._hold() is True and len(store.held) == 200 and not store.queue
     keeper._prune(max_age=365 * 86400)  # the other keeps the retention: 10 rows at most
     assert len(stored_uuids(store)) == 150
-    standing_by.value = False  # the other stopped
+    why[0] = ""  # the other stopped
     assert keeper._hold() is False
     assert len(stored_uuids(store)) == 200 - sum(1 for r in rows[150:] if r[4] == CORRECTION_KIND)
     assert keeper.stood_by is False and store.stats()["standby"]["takeovers"] == 1
@@ -125,7 +118,7 @@ def test_a_standby_that_stops_leaves_the_store_and_the_saved_model_alone(tmp_pat
     store = EventStore(path)
     keeper = StoreKeeper(store, LabState(), {"snapshot_interval": 0}, lambda fn, *a: fn(*a),
                          lambda s: None)
-    keeper.standing_by = Flag(True)
+    keeper.standing_by = lambda: "another"
     for row in rows:
         store.enqueue(row)
     assert keeper._hold() is True
@@ -141,8 +134,8 @@ def test_a_standby_that_stops_leaves_the_store_and_the_saved_model_alone(tmp_pat
 
 
 @pytest.mark.parametrize("n", [1, 401, 2_001])
-def test_the_uuid_lookup_goes_in_bounded_statements(tmp_path, n):
-    """Rows of one time each, many rows of one time, more than a statement's uuids: each found."""
+def test_the_uuid_lookup_finds_each_stored_row_across_its_statements(tmp_path, n):
+    """One row, rows sharing one time, more rows than one statement looks up: each found."""
     rows = history(max(n, 1), seed=1)[:n]
     same_time = [(row[0], row[1], 1_800_000_000.0, *row[3:]) for row in rows]
     store = EventStore(str(tmp_path / "events.sqlite3"))
@@ -167,3 +160,23 @@ def test_held_events_that_cannot_be_written_at_the_takeover_are_counted_as_lost(
         assert "no-such-python" in stats["last_error"] and not store.held
     finally:
         store.close()
+
+
+def test_the_end_of_a_start_s_wait_for_redis_is_written_but_no_takeover(tmp_path, caplog):
+    """Until Redis says whether another publishes, an ingest process holds its rows ("unknown");
+    then it writes them as at a takeover, but counts and logs none."""
+    rows = [row for row in history(30, seed=13) if row[4] != CORRECTION_KIND]
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    keeper = StoreKeeper(store, LabState(), {"snapshot_interval": 0}, lambda fn, *a: fn(*a),
+                         lambda s: None)
+    why = ["unknown"]
+    keeper.standing_by = lambda: why[0]
+    for row in rows:
+        store.enqueue(row)
+    caplog.set_level("INFO", logger="dashboard.storage.store")
+    assert keeper._hold() is True and stored_uuids(store) == []
+    why[0] = ""  # Redis answered: nobody else publishes
+    assert keeper._hold() is False
+    assert len(stored_uuids(store)) == len(rows)
+    assert store.stats()["standby"]["takeovers"] == 0 and store.stats()["standby"]["written"] == len(rows)
+    assert not [r for r in caplog.records if "taking over" in r.getMessage()]

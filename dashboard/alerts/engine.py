@@ -61,6 +61,7 @@ class AlertEngine:
         # run meanwhile, but it keeps nothing; when it takes over it adopts what the other kept.
         self.standing_by = standing_by or (lambda: False)
         self._stood_by = False
+        self._other_seen = False  # stood by for another process, not only at the start
         self.takeovers = 0
         # Ids of the alerts taken from the store (at the start, at a takeover): the other's, or a
         # run's before; at a takeover, this one's own are those it alone had (bounded as the book).
@@ -76,8 +77,9 @@ class AlertEngine:
         that were still to go out (of those, or of resolved alerts) are handed to the notifier,
         unless another ingest process publishes: they are its to send (_take_over)."""
         if self.store is not None:
-            standing_by = self._stood_by = self.standing_by()
-            alerts = self._stored(self.store.alerts, deliveries=not standing_by)
+            why = self.standing_by()
+            self._stood_by, self._other_seen = bool(why), bool(why) and why != "unknown"
+            alerts = self._stored(self.store.alerts, deliveries=not why)
             for alert in alerts:
                 self._adopted.add(alert["id"])
             self.book.restore(alerts)
@@ -98,11 +100,12 @@ class AlertEngine:
                     self._take_back(alert)
         return alerts
 
-    def _take_over(self):
+    def _take_over(self, from_another=True):
         """Another ingest process published until now: adopt the alerts it kept firing (their
         ids, times and acknowledgements; its notifications still to go out are queued here), in
         place of this one's of the same keys. This one's own alerts that it kept no record of were
-        told to nobody: they are kept, and sent, now."""
+        told to nobody: they are kept, and sent, now. `from_another`: False at the end of a
+        start's wait for Redis (the same steps; not counted as a takeover, nor logged)."""
         if self.store is None:
             return
         kept = self._stored(lambda **kw: self.run_in_thread(lambda: self.store.alerts(**kw)),
@@ -115,20 +118,23 @@ class AlertEngine:
         self.book.restore(kept)
         self.rules.restore(kept)
         self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
-        self.takeovers += 1
-        log.info("%staking over the alerts: %d kept by the other ingest process, %d of this one's "
-                 "own told now", self._named(), len(kept), len(own))
+        if from_another:
+            self.takeovers += 1
+            log.info("%staking over the alerts: %d kept by the other ingest process, %d of this "
+                     "one's own told now", self._named(), len(kept), len(own))
         self._queue([(alert, "fired") for alert in own])
 
     def _follow_role(self):
         """Whether this process stands by (another publishes); adopts the other's alerts once
         it no longer does."""
-        if self.standing_by():
+        why = self.standing_by()
+        if why:
             self._stood_by = True
+            self._other_seen = self._other_seen or why != "unknown"
             return True
         if self._stood_by:
-            self._take_over()  # (if it fails, the next round tries again)
-            self._stood_by = False
+            self._take_over(self._other_seen)  # (if it fails, the next round tries again)
+            self._stood_by = self._other_seen = False
         return False
 
     def _take_back(self, kept, deliveries=True):

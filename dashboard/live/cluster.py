@@ -232,14 +232,17 @@ class ModelPublisher:
         meta.listen(self._broadcast)
 
     def standing_by(self):
-        """Whether another ingest process publishes here, so that this one keeps nothing in the
-        shared store and sends no notification (it keeps its model, its alerts and the newest of
-        its events, so as to take over). Until Redis has first answered whether one does, for at
-        most CLAIM_WAIT seconds from the start, this process stands by too: what it holds meanwhile
-        is written once it knows, less what the other stored (EventStore.take_over)."""
+        """Why this process keeps nothing in the shared store and sends no notification (it keeps
+        its model, its alerts and the newest of its events, so as to take over), or "" when it
+        does not stand by: "another" while another ingest process publishes here; "unknown"
+        until Redis has first answered whether one does, for at most CLAIM_WAIT seconds from the
+        start (what it holds meanwhile is written once it knows, less what another stored:
+        EventStore.take_over; that end of a start is no takeover, and is not counted as one)."""
         if self.rival is not None:
-            return True
-        return not self.claim_checked and self.clock() - self.started < CLAIM_WAIT
+            return "another"
+        if not self.claim_checked and self.clock() - self.started < CLAIM_WAIT:
+            return "unknown"
+        return ""
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
     def push(self, changes):

@@ -1,11 +1,11 @@
 """Python's garbage collector in a long-running dashboard: what it holds still, frozen once the
 app has started, and how long its full collections stop every green thread (the loop: every
-client and source), timed for /healthz and /metrics.
+client and source), timed for /healthz.
 
 A full collection walks every object the collector tracks. After start-up that is some 90,000
 (Flask, Socket.IO, eventlet, the app's own modules and settings), none of which ever becomes
-garbage, and such a collection held the loop 30-40 ms on this project's machines; with a large lab
-the occasional full collections held it 55-125 ms (docs/performance.md, "Whole-model answers").
+garbage; with a large lab the occasional full collections held the loop 80-105 ms
+(bench/bigstate.py; docs/performance.md, "The collector's full collections").
 gc.freeze() moves what exists once the app has started to a generation no collection walks:
 later collections walk only what came after. (A frozen object that stops being used is still
 freed by its reference count; only a cycle of frozen objects would stay, and start-up leaves

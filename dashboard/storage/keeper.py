@@ -38,6 +38,7 @@ class StoreKeeper:
         # saves no model, prunes nothing, and writes what the other did not store once it stops.
         self.standing_by = lambda: False
         self.stood_by = False
+        self.other_seen = False  # stood by for another process, not only at the start
 
     def restore(self, max_replay=1_000_000):
         """Load the saved model, then replay the events stored after it (before any source starts)."""
@@ -100,13 +101,15 @@ class StoreKeeper:
     def _hold(self):
         """While standing by, hold the queued rows (True); at the takeover, first write what was
         held and the other did not store."""
-        if self.standing_by():  # (the publisher says why in the log)
+        why = self.standing_by()
+        if why:  # (the publisher says why in the log)
             self.stood_by = True
+            self.other_seen = self.other_seen or why != "unknown"
             self.store.hold()
             return True
         if self.stood_by:
-            self.stood_by = False
-            self.run_in_thread(self.store.take_over)
+            self.run_in_thread(self.store.take_over, self.other_seen)
+            self.stood_by = self.other_seen = False
         return False
 
     def save_model(self):

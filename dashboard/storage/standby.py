@@ -46,14 +46,16 @@ class Standby:
             self.standby["let_go"] += 1
         self.standby["held"] = len(held)
 
-    def take_over(self):
+    def take_over(self, from_another=True):
         """This process now writes the store: the held rows (and those queued since) that the
         other did not store are written, in order; corrections are left out (the other's
-        reconciler kept its own). Returns (written, already stored). In a real thread."""
+        reconciler kept its own). Returns (written, already stored). In a real thread.
+        `from_another`: False at the end of a start's wait for Redis (not counted as a takeover,
+        nor logged)."""
         self.hold()
         rows, self.held, self._held_chars = list(self.held), collections.deque(), 0
         self.standby["held"] = 0
-        self.standby["takeovers"] += 1
+        self.standby["takeovers"] += bool(from_another)
         events = [row for row in rows if row[4] != CORRECTION_KIND]
         self.standby["corrections_skipped"] += len(rows) - len(events)
         written = known = 0
@@ -75,7 +77,7 @@ class Standby:
         self.standby["written"] += written
         self.standby["already_stored"] += known
         self.written += written
-        if known or written:
+        if from_another:
             log.info("taking over the store: %d held events written, %d already stored by the "
                      "other ingest process, %d corrections left out", written, known,
                      len(rows) - len(events))
