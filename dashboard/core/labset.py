@@ -43,6 +43,12 @@ class ByLab:
     def __len__(self):
         return sum(len(t) for t in self._tables())
 
+    def of_lab(self, lab):
+        """The objects of one lab alone, in its table's order (reversible); none for a lab not
+        in the set."""
+        state = self._labs.get(lab)
+        return getattr(state, self._table).values() if state is not None else ()
+
     def __iter__(self):
         return (k for k, _ in self.items())
 

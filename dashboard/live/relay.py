@@ -26,7 +26,8 @@ from flask_socketio import ConnectionRefusedError, join_room
 from dashboard.core.batching import AdaptiveInterval
 from dashboard.core.filters import CRITERIA, FilterError, parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, SHOWN_OF_A_PRIVATE_JOB, Viewing,
-                                       Visibility, job_key, may_see_job, redact_job, view_object)
+                                       Visibility, job_key, jobs_of_lab, may_see_job, newest_to_ask,
+                                       redact_job, view_object)
 from dashboard.live.health import RateLimitedLog
 from dashboard.live.limits import AddressShares, MessageBudget, Outbox, SnapshotCache
 
@@ -390,7 +391,7 @@ class Relay:
         group.sids.add(sid)
         self.clients[sid] = key
         join_room(group.room)
-        self._ask_about_private_jobs(viewer, self.state.jobs.values())
+        self._ask_about_private_jobs(viewer, jobs_of_lab(self.state.jobs, viewer.lab))
         if missed is not None:
             self.catchups += 1
             self._emit("status", self.meta.as_dict(), to=sid)  # what a snapshot would have said besides
@@ -517,11 +518,11 @@ class Relay:
             return False
         # Only the jobs of the lab whose LAVA knows the viewer (they are anonymous to the others),
         # chosen before the bound, so that another lab's many jobs cannot crowd theirs out.
-        ids = [job_key(j) for j in jobs if j is not None and j.get("visibility") != PUBLIC
-               and (j.get("lab") or "") == viewer.lab
-               and self.visibility.known(viewer.username, job_key(j)) is None]
+        # The newest unanswered: bounded per subscribe, and found without walking every job.
+        ids = newest_to_ask(jobs, viewer.lab,
+                            lambda key: self.visibility.known(viewer.username, key) is None)
         if ids:
-            self.want(viewer.username, ids[-200:])  # the newest: bounded per subscribe
+            self.want(viewer.username, ids)
         return bool(ids)
 
     def ask_about_job(self, sid, job):

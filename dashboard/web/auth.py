@@ -25,7 +25,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from dashboard.core.backoff import Backoff
 from dashboard.core.filters import parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, LOGIN, OPEN, Viewer, Viewing, identity,
-                                       identity_lab)
+                                       identity_lab, jobs_of_lab, newest_to_ask)
 from dashboard.live.health import RateLimitedLog
 from dashboard.storage import walls
 from dashboard.web import sessions as web_sessions
@@ -518,8 +518,7 @@ def viewing(job_ids=()):
     jobs = services().state.jobs  # by core.visibility.job_key
     if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
         # Their own lab's jobs only (anonymous to the others), chosen before the bound.
-        ids = [i for i, j in jobs.items() if j.get("visibility") != "public"
-               and (j.get("lab") or "") == viewer.lab][-200:]
+        ids = newest_to_ask(jobs_of_lab(jobs, viewer.lab), viewer.lab)
         asked = [(lab, i) if lab else i for i in job_ids] if lab == viewer.lab else []
         ctl.viewer_visibility.want(viewer.username, [*ids, *asked])
     return Viewing(viewer, jobs, ctl.visibility, parse_filter(flt) if flt is not None else None,

@@ -339,3 +339,66 @@ def test_one_viewer_cannot_crowd_out_the_others_questions_to_lava():
     assert len(viewers.queue) == 1 and dict(viewers._queued_by) == {"bob": 1}
     viewers.want("alice", [5000])  # room for her again
     assert len(viewers.queue) == 2 and viewers._queued_by["alice"] == 1
+
+
+class Reversed:
+    """A model's jobs table that counts how many jobs a walk from the newest reads."""
+
+    def __init__(self, jobs):
+        self.jobs, self.read = jobs, 0
+
+    def __reversed__(self):
+        for job in reversed(self.jobs):
+            self.read += 1
+            yield job
+
+
+def _jobs(n, seed=3):
+    import random
+    rng = random.Random(seed)
+    return [{"id": i, **({"visibility": rng.choice((PUBLIC, PRIVATE, PRIVATE))} if i % 7 else {}),
+             **({"lab": "east"} if rng.random() < 0.3 else {})} for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("lab, most, answered", [("", 200, set()), ("east", 200, set()),
+                                                 ("", 5, set(range(0, 3000, 2))), ("east", 50, {1, 2})])
+def test_the_newest_jobs_to_ask_about_are_what_a_walk_of_every_job_chose(lab, most, answered):
+    """newest_to_ask picks what the whole walk picked before (the last `most` of the lab's
+    unanswered non-public jobs, oldest first), keyed by job_key."""
+    from dashboard.core.visibility import job_key, newest_to_ask
+    jobs = _jobs(3000)
+    unanswered = lambda key: (key[1] if isinstance(key, tuple) else key) not in answered  # noqa: E731
+    whole = [job_key(j) for j in jobs if j.get("visibility") != PUBLIC and (j.get("lab") or "") == lab
+             and unanswered(job_key(j))][-most:]
+    assert len(whole) == most
+    assert newest_to_ask(jobs, lab, unanswered, most=most) == whole
+    if not answered:
+        assert newest_to_ask(jobs, lab, most=most) == whole
+
+
+def test_the_walk_stops_at_the_newest_it_needs_and_reads_all_only_when_it_must():
+    from dashboard.core.visibility import ASK_AT_ONCE, newest_to_ask
+    jobs = Reversed([{"id": i, "visibility": PRIVATE} for i in range(40_000)])
+    assert newest_to_ask(jobs, "") == list(range(40_000 - ASK_AT_ONCE, 40_000))
+    assert jobs.read == ASK_AT_ONCE  # not the 40,000
+    few = Reversed([{"id": i, "visibility": PUBLIC if i != 5 else PRIVATE} for i in range(1000)])
+    assert newest_to_ask(few, "") == [5] and few.read == 1000
+    gone = Reversed([None, {"id": 1}, {"id": 2, "lab": "west"}])  # a batch's removed job: None
+    assert newest_to_ask(gone, "") == [1] and newest_to_ask(gone, "west") == [("west", 2)]
+
+
+def test_one_labs_jobs_alone_are_walked_when_the_model_holds_several():
+    from dashboard.core.labset import LabSet
+    from dashboard.core.state import LabState, Sequence
+    from dashboard.core.visibility import jobs_of_lab, newest_to_ask
+    sequence = Sequence()
+    labset = LabSet([LabState(name="east", sequence=sequence), LabState(name="west", sequence=sequence)])
+    for name, ids in (("east", (1, 2, 3)), ("west", (2, 3, 4))):
+        for i in ids:
+            labset.labs[name].jobs[i] = {"id": i, "lab": name}
+    assert [j["id"] for j in jobs_of_lab(labset.jobs, "west")] == [2, 3, 4]
+    assert newest_to_ask(jobs_of_lab(labset.jobs, "east"), "east", most=2) == [("east", 2), ("east", 3)]
+    assert list(jobs_of_lab(labset.jobs, "north")) == [] and list(jobs_of_lab(labset.jobs, "")) == []
+    single = LabState()
+    single.jobs[9] = {"id": 9}
+    assert newest_to_ask(jobs_of_lab(single.jobs, ""), "") == [9]
