@@ -318,10 +318,13 @@ def _build_services(settings, key, wsgi_errors):
                    [part.name for part in labs] if several else None)
     if parts.get("publisher"):  # a standby ingest process (another publishes) neither writes
         # the shared store nor sends a notification (docs/deployment.md)
-        standing_by = parts["publisher"].standing_by
+        publisher = parts["publisher"]
+        standing_by, rival_seen = publisher.standing_by, lambda: publisher.rival_seen
         for lab in labs:
             if lab.keeper:
-                lab.keeper.standing_by = standing_by
+                lab.keeper.standing_by, lab.keeper.rival_seen = standing_by, rival_seen
+            if lab.alerts:
+                lab.alerts.rival_seen = rival_seen
             if lab.alerts and lab.alerts.notifier:
                 lab.alerts.notifier.active = lambda: not standing_by()
     meta.update({"access": settings["access"]}, notify=False)
@@ -348,6 +351,10 @@ def _build_lab(lab, settings, sink, health, visibility, lab_names=None):
 
     role = settings["role"]
     public = None
+    # Whether another ingest process publishes: the publisher's own (an ingest process), taken
+    # before anything wraps the sink (found by an audit: behind JobVisibility, with access lava or
+    # login, a standby's alerts never stood by).
+    standing_by = getattr(sink, "standing_by", None)
     if settings["access"] != OPEN and role != "web":  # learns who may see each new job
         anonymous = LavaRest(lab.settings["lava_url"], "", settings["lava_timeout"],
                              ca_file=lab.settings["lava_ca_file"])
@@ -355,7 +362,7 @@ def _build_lab(lab, settings, sink, health, visibility, lab_names=None):
                                                   socketio.sleep, socketio.server.eio.create_event)
         public = (anonymous, lab.job_visibility)
     if role != "web" and settings["alerts"]:  # rules see every change on its way out
-        lab.alerts = sink = _alerts(lab, sink, health, lab_names)
+        lab.alerts = sink = _alerts(lab, sink, health, lab_names, standing_by)
     if role != "web":  # job timings for /metrics, from the changes on their way out
         lab.job_times = JobTimes()
         sink = Tee(sink, lab.job_times)
@@ -443,10 +450,10 @@ def _logtail(settings, labs, relay, visibility):
     return tail
 
 
-def _alerts(lab, sink, health, lab_names=None):
+def _alerts(lab, sink, health, lab_names=None, standing_by=None):
     """A lab's alert engine (docs/alerts.md): rules from --alerts-config, kept in its store,
     delivered through Apprise. `lab_names`: every lab's (--labs), whose tables alone the file
-    may hold."""
+    may hold. `standing_by`: the publisher's (cluster.py), in an ingest process."""
     import time
     import urllib.parse
 
@@ -496,7 +503,7 @@ def _alerts(lab, sink, health, lab_names=None):
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
                          socketio.server.eio.create_event, silence, api_state, time.time,
                          settings["alerts_interval"], lab=lab.name,
-                         standing_by=getattr(sink, "standing_by", None))  # the publisher's
+                         standing_by=standing_by)
     engine.restore()  # before any source starts: what already fired does not fire again
     return engine
 

@@ -152,3 +152,61 @@ def test_the_end_of_a_start_s_wait_for_redis_tells_what_fired_meanwhile_but_is_n
     assert [k for k, _ in firing(store)] == ["device_bad/a"] and len(process.sent) == 1
     assert process.engine.takeovers == 0
     assert not [r for r in caplog.records if "taking over" in r.getMessage()]
+
+
+def test_a_takeover_soon_after_the_start_is_seen_as_one_between_two_ticks(tmp_path, caplog):
+    """Redis first says "unknown", then that another publishes, then the other stops, all within
+    the engine's tick interval (15 s): its run loop looks at the role every ROLE_CHECK while it
+    stands by, so the takeover is adopted (the other's notifications still to go out sent) within
+    a second, not 15 s later."""
+    from dashboard.alerts.engine import ROLE_CHECK
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    other = Process(store)
+    other.see(device("a", 0, "Bad"))
+    other.at(120)  # the other keeps a firing alert
+    now = [0.0]  # the loop's waits move this clock: Redis's answers follow it
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        now[0] += seconds
+
+    process = Process(store, standing_by=lambda: "unknown" if now[0] < 0.5 else
+                      "another" if now[0] < 2.5 else "")
+    process.see(device("a", 0, "Bad"))
+    process.engine._wake = types.SimpleNamespace(set=lambda: None, clear=lambda: None, wait=wait)
+    process.engine.restore()
+    caplog.set_level("INFO", logger="dashboard.alerts")
+    process.engine.run(rounds=5)  # one tick (the first round), then rounds of the role alone
+    assert process.engine.interval == 15.0
+    assert waits == [ROLE_CHECK] * 3 + [15.0] * 2  # (stood by at 0, 1 and 2 s; took over at 3)
+    assert process.engine.takeovers == 1 and process.engine.stats()["standing_by"] is False
+    assert [k for k in process.engine.book.firing] == ["device_bad/a"]  # the other's, adopted
+    assert [k for k, _ in firing(store)] == ["device_bad/a"]  # one record of it, the other's
+    assert [r for r in caplog.records if "taking over the alerts: 1 kept" in r.getMessage()]
+
+
+def test_a_rival_seen_only_between_two_looks_still_makes_its_end_a_takeover(tmp_path, caplog):
+    """The other published and stopped between the engine's looks (a takeover within a second of
+    the start, as a real standby met it): the publisher's rival_seen makes it a takeover, counted
+    and logged, not the end of a start's wait."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    other = Process(store)
+    other.see(device("a", 0, "Bad"))
+    other.at(120)
+    why, seen = ["unknown"], [False]
+    process = Process(store, standing_by=lambda: why[0])
+    process.engine.restore()  # it saw "unknown" only
+    why[0], seen[0] = "", True  # another published and stopped meanwhile
+    caplog.set_level("INFO", logger="dashboard.alerts")
+    process.at(121)
+    assert process.engine.takeovers == 0  # without the publisher's word: the end of a start's wait
+    process = Process(store, standing_by=lambda: why[0])
+    why[0] = "unknown"
+    process.engine.restore()
+    process.engine.rival_seen = lambda: seen[0]
+    why[0] = ""
+    process.at(121)
+    assert process.engine.takeovers == 1
+    assert [r for r in caplog.records if "taking over the alerts" in r.getMessage()]

@@ -345,6 +345,38 @@ def test_a_standby_that_takes_over_from_a_crash_stores_what_the_other_did_not(cl
         standby.stop()
 
 
+def test_a_standby_with_access_lava_keeps_no_alert_until_it_takes_over(cluster):
+    """With --lava-url (access lava) the model's changes go through JobVisibility: the standby's
+    alert engine still follows the publisher (an audit found it never stood by), so it keeps
+    nothing while the first publishes, and adopts the first's alerts when it stops."""
+    from tests.fake_lava import FakeLava
+
+    token = "tok-cluster-standby-0123456789"
+    lava = FakeLava(token=token, event_socket=cluster.publisher.endpoint)
+    env = {"DASHBOARD_LAVA_TOKEN": token}
+    # (The web processes, open, serve nothing of an ingest process in access lava: not waited for.)
+    first = cluster.ingest = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint,
+                                        *cluster._common(), "--lava-url", lava.url,
+                                        async_mode=cluster.async_mode, env=env)
+    wait_until(lambda: health(first)["status"] == "ok", what="the first publishing")
+    standby = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint, *cluster._common(),
+                         "--lava-url", lava.url, async_mode=cluster.async_mode, env=env)
+    try:
+        wait_until(lambda: health(standby)["degraded"] == ["another-ingest"],
+                   what="the standby standing by")
+        body = health(standby)["alerts"]
+        assert body["standing_by"] is True and body["takeovers"] == 0, body
+        first.stop()
+        cluster.ingest = standby
+        wait_until(lambda: health(standby)["alerts"]["takeovers"] == 1, timeout=30,
+                   what="the standby's alerts taking over")
+        assert health(standby)["alerts"]["standing_by"] is False
+        assert "taking over the alerts" in standby.log_text()
+    finally:
+        standby.stop()
+        lava.close()
+
+
 def test_a_redis_restart_recovers_without_anyone_acting(cluster):
     cluster.start_ingest()
     views = [cluster.view(), cluster.view(cluster.webs[1].url)]

@@ -21,6 +21,10 @@ log = logging.getLogger("dashboard.alerts")
 MAX_OUTBOX = 10_000
 MAX_RESTORED = 50_000
 DELIVERY = "delivery"  # a kept alert's field: what of its notifications is still to go out
+# Seconds between two looks at whether another ingest process still publishes, while this one
+# stands by: a takeover adopts the other's alerts (and sends its notifications still to go out)
+# within this, not at the next tick (`interval`, 15 s).
+ROLE_CHECK = 1.0
 
 
 class AlertEngine:
@@ -62,6 +66,9 @@ class AlertEngine:
         self.standing_by = standing_by or (lambda: False)
         self._stood_by = False
         self._other_seen = False  # stood by for another process, not only at the start
+        # () → whether another ingest process was ever seen publishing (ModelPublisher.rival_seen),
+        # even between two of this one's looks
+        self.rival_seen = lambda: False
         self.takeovers = 0
         # Ids of the alerts taken from the store (at the start, at a takeover): the other's, or a
         # run's before; at a takeover, this one's own are those it alone had (bounded as the book).
@@ -133,7 +140,8 @@ class AlertEngine:
             self._other_seen = self._other_seen or why != "unknown"
             return True
         if self._stood_by:
-            self._take_over(self._other_seen)  # (if it fails, the next round tries again)
+            # (if it fails, the next round tries again)
+            self._take_over(self._other_seen or self.rival_seen())
             self._stood_by = self._other_seen = False
         return False
 
@@ -284,7 +292,8 @@ class AlertEngine:
             except Exception:
                 self.errors += 1
                 log.exception("%salert engine round failed", self._named())
-            self._wake.wait(self.interval)
+            # (drain() looked at the role: while standing by, look again soon.)
+            self._wake.wait(min(self.interval, ROLE_CHECK) if self._stood_by else self.interval)
             self._wake.clear()
 
     def close(self):

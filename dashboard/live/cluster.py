@@ -207,6 +207,10 @@ class ModelPublisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
+        # Whether another ingest process was ever seen publishing here: what stood by for it
+        # (the keeper, the alert engine) may have looked only before and after it (a takeover
+        # within a second of the start), and its end is a takeover all the same.
+        self.rival_seen = False
         # Whether this process has once asked Redis whether another publishes (standing_by), and
         # when it started asking.
         self.claim_checked = False
@@ -310,6 +314,7 @@ class ModelPublisher:
             log.warning("Redis: %s; retrying", _describe(exc))
         self.connected, self.error = False, _describe(exc)
         self.rival = exc.args[0] if isinstance(exc, RivalIngest) else None
+        self.rival_seen = self.rival_seen or self.rival is not None
         self.needs_snapshot = True
         self.last_entry = None
 

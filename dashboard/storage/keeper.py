@@ -39,6 +39,9 @@ class StoreKeeper:
         self.standing_by = lambda: False
         self.stood_by = False
         self.other_seen = False  # stood by for another process, not only at the start
+        # () → whether another ingest process was ever seen publishing (ModelPublisher.rival_seen),
+        # even between two of this one's looks
+        self.rival_seen = lambda: False
 
     def restore(self, max_replay=1_000_000):
         """Load the saved model, then replay the events stored after it (before any source starts)."""
@@ -108,7 +111,7 @@ class StoreKeeper:
             self.store.hold()
             return True
         if self.stood_by:
-            self.run_in_thread(self.store.take_over, self.other_seen)
+            self.run_in_thread(self.store.take_over, self.other_seen or self.rival_seen())
             self.stood_by = self.other_seen = False
         return False
 
