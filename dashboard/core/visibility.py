@@ -144,6 +144,11 @@ class Visibility:
             tables = [t for t in (self._anonymous, self._viewers) if t]
             min(tables, key=lambda t: next(iter(t.values()))[1]).popitem(last=False)
 
+    def forget(self, username, job_id):
+        """LAVA's answer about this pair no longer holds (it is None until LAVA is asked again)."""
+        if self._table(username).pop((username, job_id), None) is not None:
+            self.version += 1
+
     def known(self, username, job_id):
         """True, False, or None when LAVA has not been asked (or answered more than max_age ago)."""
         answer = self._table(username).get((username, job_id))

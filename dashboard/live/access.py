@@ -94,8 +94,25 @@ class JobVisibility:
     def learn(self, job_id, visible):
         """What LAVA said: into the shared table, and into the model (a change every output sees).
         A named lab's job is known there as (lab, id) (core.visibility.job_key)."""
-        self.visibility.learn("", (self.state.name, job_id) if self.state.name else job_id, visible)
+        self.visibility.learn("", self._key(job_id), visible)
         self.sink.push(self.state.set_visibility(job_id, PUBLIC if visible else PRIVATE))
+
+    def _key(self, job_id):
+        return (self.state.name, job_id) if self.state.name else job_id
+
+    def shown_to_anyone(self, job_id):
+        """Whether anonymous viewers see this job of the model now (the model says public, or
+        LAVA's anonymous answer does)."""
+        job = self.state.jobs.get(job_id)
+        return job is not None and (job.get("visibility") == PUBLIC
+                                    or self.visibility.known("", self._key(job_id)) is True)
+
+    def unsure(self, job_id):
+        """Whether anonymous viewers may see this job is not known any more (its hidden fields
+        change while LAVA cannot say): forgotten, and private until LAVA is asked again (it is
+        queued to be asked alone)."""
+        self.visibility.forget("", self._key(job_id))
+        self.push(self.state.set_visibility(job_id, None))
 
     def run(self, rounds=None):
         """Ask about queued jobs for ever (or `rounds` questions)."""

@@ -13,7 +13,7 @@ import uuid
 
 from dashboard.core.backoff import Backoff
 from dashboard.core.events import Event
-from dashboard.core.state import CORRECTION_KIND, correction_data, correction_topic
+from dashboard.core.state import CORRECTION_KIND, RECONCILED, correction_data, correction_topic
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 from dashboard.live.health import RateLimitedLog
 from dashboard.sources.rest import LavaError
@@ -28,6 +28,9 @@ SKIPPED_LOG_INTERVAL = 600.0  # a record LAVA keeps answering wrongly is said ag
 # loss after a quiet spell is repaired at once; later ones within the gap wait for one reconcile at
 # its end, which repairs them all.
 LAG_GAP = 30.0
+# A job's fields a reconcile corrects that only those who may see the job see (its submitter,
+# description, priority, whether it is a health check).
+HIDDEN_RECONCILED = tuple(f for f in RECONCILED["job"] if f not in SHOWN_OF_A_PRIVATE_JOB)
 
 
 class LagTriggers:
@@ -173,39 +176,71 @@ class Reconciler:
             self.state.stop_tracking_touches()
             raise
         initial = not self.loaded
+        public, judged = None, ()
+        if self.public is not None:
+            # Which jobs LAVA shows anonymously, told before the snapshot's changes go out (from
+            # here to the push nothing yields): a job LAVA made private is hidden before its new
+            # description reaches anyone, and a public job whose hidden fields changed while LAVA
+            # cannot say is hidden until it can (found by an audit: the anonymous read came after
+            # the push, and its network wait let the new fields out as public).
+            public = self._read_public()
+            judged = self._judge(snap, public)
         now = dt.datetime.now(dt.timezone.utc)
         changes, corrections = self.state.reconcile(snap, now, initial)
         for correction in corrections:
             changes += self._record(correction, now)
         self.relay.push(changes)
+        if public is not None:
+            self._learn_new(snap, public, judged)
         self.runs += 1
         self.last_duration = round(self.clock() - self.last_attempt, 3)
         self.last_success = self.clock()
         self.corrections += len(corrections)
         self.corrections_by_kind.update(c["kind"] for c in corrections)
-        if self.public is not None:
-            # Before `loaded`: a loaded state is one whose public jobs anonymous viewers already see.
-            self._learn_public(snap)
-        self.loaded = True
+        self.loaded = True  # (after the above: anonymous viewers already see LAVA's public jobs)
         self._log(reason, initial, snap, changes, corrections)
         self._note_skipped(snap.skipped)
         self._set_status("ok", None, None)
 
-    def _learn_public(self, snap):
-        """Jobs LAVA lists anonymously are public; those it lists only to our token are private.
-        (A job that finished between the two reads and left the window is private: denied.)"""
-        anonymous, jobs = self.public
+    def _read_public(self):
+        """The ids of the jobs LAVA lists anonymously (read after the snapshot: a job made private
+        between the two reads is judged private), or None when LAVA cannot say now (logged)."""
+        anonymous, _ = self.public
         try:
-            public = anonymous.visible_job_ids(self.max_finished)
+            return anonymous.visible_job_ids(self.max_finished)
         except LavaError as err:  # unknown stays private; the jobs are asked about one by one
             log.warning("could not read which jobs LAVA shows anonymously: %s", err)
-            return
         except Exception as err:  # a bug must not leave the lab unloaded at every attempt either
             log.warning("could not read which jobs LAVA shows anonymously: internal error %s",
                         type(err).__name__)
-            return
+        return None
+
+    def _judge(self, snap, public):
+        """Before the snapshot is applied: the model's jobs it lists are public if LAVA lists them
+        anonymously, else private. When LAVA could not say (`public` None), the last answer stands,
+        except for a public job whose hidden fields the snapshot changes: unknown again (default
+        deny), and asked about alone. Returns the ids judged."""
+        jobs = self.public[1]
+        judged = set()
         for record in snap.jobs:
-            if record["id"] in self.state.jobs:
+            job = self.state.jobs.get(record["id"])
+            if job is None:
+                continue
+            if public is not None:
+                jobs.learn(record["id"], record["id"] in public)
+                judged.add(record["id"])
+            elif (jobs.shown_to_anyone(record["id"])
+                  and any(job.get(f) != record[f] for f in HIDDEN_RECONCILED)):
+                jobs.unsure(record["id"])
+        return judged
+
+    def _learn_new(self, snap, public, judged):
+        """After the snapshot is applied: the jobs it brought into the model (private until now,
+        default deny) are public if LAVA lists them anonymously. (A job that finished between the
+        two reads and left the window is private: denied.)"""
+        jobs = self.public[1]
+        for record in snap.jobs:
+            if record["id"] not in judged and record["id"] in self.state.jobs:
                 jobs.learn(record["id"], record["id"] in public)
 
     def _record(self, correction, now):

@@ -274,3 +274,117 @@ def test_a_catch_up_shows_a_job_as_lava_shows_it_now_not_as_it_was_then():
     shown = select(everything, state.apply(_job_event("u5", 960, "Canceling")), ANONYMOUS,
                    relay._redactions())
     assert [c["data"]["state"] for c in shown] == ["Canceling"] and shown[0]["data"]["hidden"]
+
+
+class AnonymousListsLava:
+    """The fake LAVA whose anonymous job lists can be held (until `go` is set) or fail (500)."""
+
+    def __init__(self, token):
+        from tests.fake_lava import API, FakeLava
+
+        outer = self
+
+        class Lava(FakeLava):
+            def route(self, req):
+                if not req.headers.get("Authorization") and req.path == f"{API}/jobs/":
+                    outer.anonymous_reads += 1
+                    outer.go.wait(30)
+                    if outer.fail:
+                        return _error_500()
+                return super().route(req)
+
+        self.go, self.fail, self.anonymous_reads = threading.Event(), False, 0  # (go: not held)
+        self.go.set()
+        self.lava = Lava(token=token)
+
+
+def _error_500():
+    from werkzeug.wrappers import Response
+    return Response("<html>Server Error (500)</html>", 500, content_type="text/html")
+
+
+def _access_parts(lava, token):
+    import time
+
+    from dashboard.core.visibility import Visibility
+    from dashboard.live.access import JobVisibility
+    from dashboard.sources.rest import LavaRest
+
+    settings = {"reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500}
+    meta, state, table = Meta(), LabState(), Visibility()
+    relay = Relay(RecordingSocketIO(), state, meta)
+    jobs = JobVisibility(state, relay, LavaRest(lava.url), table, time.sleep, threading.Event)
+    reconciler = Reconciler(state, jobs, meta, LavaRest(lava.url, token), settings,
+                            threading.Event, public=(LavaRest(lava.url), jobs))
+    return state, table, jobs, reconciler
+
+
+def test_a_job_made_private_is_hidden_before_its_new_description_reaches_anyone():
+    """LAVA makes a public job private and changes its description: while the reconcile reads
+    LAVA's anonymous lists (held here), no anonymous viewer may see the new description (an
+    audit saw it sent to every anonymous client: the anonymous read came after the push)."""
+    import time
+
+    from dashboard.core.visibility import ANONYMOUS, may_see_job
+
+    fake = AnonymousListsLava("tok-unit-2")
+    lava = fake.lava
+    try:
+        state, table, _, reconciler = _access_parts(lava, "tok-unit-2")
+        reconciler.reconcile_once("start-up")
+        job_id = lava.jobs[0]["id"]
+        assert state.jobs[job_id]["visibility"] == "public"
+        lava.jobs[0]["description"] = "SECRET-NEW"
+        lava.private[job_id] = None
+        fake.go.clear()
+        reads = fake.anonymous_reads
+        run = threading.Thread(target=reconciler.reconcile_once, args=("timer",), daemon=True)
+        run.start()
+        shown, deadline = [], time.monotonic() + 20
+        while fake.anonymous_reads == reads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fake.anonymous_reads > reads  # the anonymous read is held now
+        for _ in range(20):  # what the relay would send, and the REST API answer, meanwhile
+            job = state.jobs[job_id]
+            shown.append(may_see_job(ANONYMOUS, job, table) and job["description"] == "SECRET-NEW")
+            time.sleep(0.01)
+        fake.go.set()
+        run.join(20)
+        assert not run.is_alive() and not any(shown)
+        job = state.jobs[job_id]
+        assert job["description"] == "SECRET-NEW" and job["visibility"] == "private"
+        assert not may_see_job(ANONYMOUS, job, table)
+    finally:
+        fake.go.set()
+        lava.close()
+
+
+def test_while_lava_cannot_say_a_public_job_whose_hidden_fields_change_is_hidden():
+    """LAVA's anonymous lists fail (500): the last answer stands for the jobs whose hidden fields
+    did not change, and a public job whose description did is private until LAVA says (an audit
+    saw the new description shown as public for as long as the anonymous read failed)."""
+    from dashboard.core.visibility import ANONYMOUS, may_see_job
+
+    fake = AnonymousListsLava("tok-unit-3")
+    lava = fake.lava
+    try:
+        state, table, jobs, reconciler = _access_parts(lava, "tok-unit-3")
+        reconciler.reconcile_once("start-up")
+        changed, same = lava.jobs[0]["id"], lava.jobs[1]["id"]
+        assert may_see_job(ANONYMOUS, state.jobs[changed], table)
+        assert may_see_job(ANONYMOUS, state.jobs[same], table)
+        lava.jobs[0]["description"] = "SECRET-NEW"
+        lava.private[changed] = None
+        fake.fail = True
+        reconciler.reconcile_once("timer")
+        assert state.jobs[changed]["description"] == "SECRET-NEW"
+        assert state.jobs[changed]["visibility"] is None and table.known("", changed) is None
+        assert not may_see_job(ANONYMOUS, state.jobs[changed], table)
+        assert may_see_job(ANONYMOUS, state.jobs[same], table)  # the last answer stands
+        assert changed in jobs.queue.items  # to be asked about alone
+        fake.fail = False  # LAVA answers again: the next reconcile judges it
+        reconciler.reconcile_once("timer")
+        assert state.jobs[changed]["visibility"] == "private"
+        assert state.jobs[same]["visibility"] == "public"
+    finally:
+        lava.close()
