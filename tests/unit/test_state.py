@@ -252,3 +252,19 @@ def test_an_unknown_topics_large_data_is_not_kept_in_its_feed_entry_only_its_siz
                  parse_time("2026-12-03T08:00:01+00:00"), "lavaserver", large)
     state.apply(made)
     assert state.recent_events[-1]["data"] == {"omitted_characters": len(json.dumps(large, separators=(",", ":")))}
+
+
+@pytest.mark.parametrize("suffix", sorted(name[len("_apply_"):] for name in dir(LabState)
+                                           if name.startswith("_apply_")
+                                           and name[len("_apply_"):] not in ("device", "worker", "testjob",
+                                                                             "correction")))
+def test_a_topic_that_names_one_of_the_models_methods_is_a_feed_entry(suffix):
+    """The kind (a topic's last part) picks a handler from a table: ".record" reached
+    LabState._apply_record (found by an audit: a TypeError, and the event lost). Every other
+    LabState._apply_* is tried, so that one added later is covered too."""
+    frames = [f"org.lavasoftware.{suffix}".encode(), f"u-{suffix}".encode(),
+              b"2026-12-04T10:00:00+00:00", b"lavaserver", json.dumps({"a": 1, "job": 5}).encode()]
+    state = LabState()
+    changes = state.apply(parse_frames(frames))
+    assert [c.kind for c in changes] == ["event"]
+    assert state.recent_events[-1]["uuid"] == f"u-{suffix}" and state.recent_events[-1]["data"] == {"a": 1, "job": 5}
