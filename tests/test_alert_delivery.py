@@ -61,6 +61,8 @@ def retry_goes_only_to_the_destinations_that_did_not_take_it():
             assert notifier.deliver(notifier.pending[0]) is False
         assert len(up.received) == 1 and notifier.pending[0][4] == [f"json://127.0.0.1:{down.port}/down"]
         assert "1 of its destinations" in notifier.last_error
+        # Apprise's reason names the host: /healthz (open to anyone) never does (an audit)
+        assert "<destination>" in notifier.last_error and "127.0.0.1" not in notifier.last_error
         down.start()
         now[0] = notifier.pending[0][0]
         assert notifier.deliver(notifier.pending[0]) is True
@@ -293,3 +295,16 @@ def test_a_child_gets_no_setting_of_the_apps_and_its_reasons_no_secret_cut_short
     for pad in range(MAX_REASON - 40, MAX_REASON + 1, 7):  # wherever the cut falls
         said = _without_secrets("x" * pad + f" could not reach 127.0.0.1 with {TOKEN}", url)
         assert len(said) <= MAX_REASON and TOKEN[:5] not in said, said
+
+
+def test_last_error_names_no_destination_whatever_its_shape():
+    from dashboard.alerts.delivery import destinations_of, unnamed
+    urls = ["json://user:pw@Hooks.Example.org:8443/a/b", "ntfys://[2001:db8::1]:443/topic",
+            "mailto://smtp.example.net?to=ops@example.net", "slack://TA1234/TB5678/TCabcdef"]
+    where = destinations_of(urls)
+    text = ("to hooks.example.org. (HOOKS.EXAMPLE.ORG:8443); to 2001:db8::1; smtp.example.net "
+            "refused; TA1234 unknown")
+    out = unnamed(text, where)
+    assert out == ("to <destination>. (<destination>); to <destination>; <destination> refused; "
+                   "<destination> unknown"), out
+    assert unnamed("a timeout", []) == "a timeout"

@@ -82,6 +82,26 @@ def secrets_of(urls):
     return out + sorted((p for p in pieces if p), key=len, reverse=True)
 
 
+def destinations_of(urls):
+    """Where each URL sends (its host, and host:port), longest first: last_error, which /healthz
+    shows to anyone, never names a destination (Apprise's reasons do: "… sending JSON
+    notification to hooks.example.org.")."""
+    out = set()
+    for url in urls:
+        hostport = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0].rpartition("@")[2]
+        host = (hostport[1:].partition("]")[0] if hostport.startswith("[")
+                else hostport.partition(":")[0])
+        out |= {h for h in (hostport, host) if len(h) >= 3}
+    return sorted(out, key=len, reverse=True)
+
+
+def unnamed(text, destinations):
+    """`text` with every destination of destinations_of taken out (whatever its letters' case)."""
+    for where in destinations:
+        text = re.sub(re.escape(where), "<destination>", text, flags=re.IGNORECASE)
+    return text
+
+
 def apprise_send(urls, title, body, severity):
     """One notification to each URL through Apprise, each in a child process bounded in time and
     memory (sender.py; blocking: run it in a real thread). Returns {url: why} of the URLs that did
@@ -165,6 +185,7 @@ class Notifier:
         self._finished = collections.deque()  # sends that ended: (item, urls, failed, error)
         self._stopping = False
         self._secrets = secrets_of(config.urls())
+        self._where = destinations_of(config.urls())
         self.counts = collections.Counter(delivered=0, failed=0, retries=0, gave_up=0,
                                           rate_limited=0, resolved_skipped=0, deduplicated=0,
                                           dropped=0, restored=0, restore_dropped=0, standby=0)
@@ -400,7 +421,7 @@ class Notifier:
                 del tries[url]
         if failed:
             self.counts["failed"] += 1
-            self.last_error = scrub(error, self._secrets)[:300]
+            self.last_error = unnamed(scrub(error, self._secrets), self._where)[:300]
         if gave_up:
             item[6] = True  # some destination never took it
             self.counts["gave_up"] += len(gave_up)
