@@ -204,8 +204,8 @@ def create_app(overrides=None, settings=None):
         edge.Connections(settings["max_connections_per_address"]))
     app.log_exception = errors.log_exception
     app.register_error_handler(edge.BodyTimeout, edge.body_timeout_answer)
-    edge.guard_websockets(socketio.server.eio)
-    edge.guard_polls(socketio.server.eio)
+    edge.guard_websockets(socketio.server.eio, errors.connections)
+    edge.guard_polls(socketio.server.eio, errors.connections)
     app.extensions["dashboard"] = services = _build_services(settings, key, errors)
     # After the relay's message budget, which it wraps: a malformed Socket.IO message, an event
     # with the wrong arguments or none of ours, refused in the one error shape (live/refusals.py).

@@ -20,7 +20,7 @@ import signal
 
 from dashboard import green
 from dashboard.web.edge import (REFUSED, BodyDeadline, BodyTimeout, Connections, HeaderTimeout,
-                                bad_length)
+                                WsgiErrors, bad_length)
 
 log = logging.getLogger("dashboard.server")
 BACKLOG = 1024  # connections the kernel holds for accept(); it caps this at net.core.somaxconn
@@ -245,7 +245,7 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
     def run():
         eventlet.wsgi.server(listener, app, log_output=log_output, debug=False, protocol=Protocol,
                              socket_timeout=settings["socket_timeout"],
-                             custom_pool=Pool(pool_size))
+                             custom_pool=Pool(pool_size), environ={"wsgi.errors": WsgiErrors()})
     return run
 
 

@@ -209,3 +209,46 @@ def test_a_websocket_closed_by_its_client_ends_with_a_close_frame_not_an_http_an
         assert "Invalid HTTP method" not in app.log_text()
     finally:
         app.stop()
+
+
+def test_engine_io_input_it_cannot_use_is_counted_and_said_briefly_not_a_traceback_each(async_mode):
+    """A poll's POST body python-engineio cannot read (17 packets, a packet type "x", bytes not
+    UTF-8) it answers 200 and logged with a traceback each time (an audit: 50 requests, 2,100 log
+    lines); a WebSocket frame it cannot use closed the socket, uncounted. Now each is counted in
+    /healthz (`server.bad_polls`, `bad_frames`) and said at most once every 5 s, in one line."""
+    import urllib.request
+
+    app = AppProcess("--zmq", "tcp://127.0.0.1:9", "--no-store", async_mode=async_mode)
+    try:
+        def post(sid, body):
+            req = urllib.request.Request(f"{app.url}/socket.io/?EIO=4&transport=polling&sid={sid}",
+                                         data=body, method="POST",
+                                         headers={"Content-Type": "text/plain;charset=UTF-8"})
+            with urllib.request.urlopen(req, timeout=20) as answer:
+                return answer.status
+
+        opened = urllib.request.urlopen(f"{app.url}/socket.io/?EIO=4&transport=polling", timeout=10)
+        sid = json.loads(opened.read().decode()[1:])["sid"]
+        assert post(sid, b"40") == 200
+        bodies = ["\x1e".join(['42["log_unfollow",{"job":1}]'] * 17).encode(), b"x", b"\xff\xfe"]
+        answers = [post(sid, body) for body in bodies for _ in range(10)]
+        assert set(answers) == {200}  # python-engineio's answer, unchanged
+        frames = 0
+        for payload in ("x", ""):
+            raw = RawSocketIO(app.port)
+            raw.connect_namespace()
+            raw.send(payload)
+            raw.drain(3)  # closed by the server
+            frames += 1
+        server = wait_until(lambda: (s := app.json("/healthz")["server"])["bad_frames"] == frames and s,
+                            what="the frames counted")
+        assert server["bad_polls"] == 30 and server["errors"] == 0, server
+        log_text = app.log_text()
+        assert "Traceback" not in log_text and "post request handler error" not in log_text
+        # (eventlet's "socket shutdown error" for a socket closed already: a line, not a fragment)
+        assert not [line for line in log_text.splitlines()
+                    if "socket shutdown error" in line and not line.startswith("20")], log_text[-2000:]
+        said = [line for line in log_text.splitlines() if "poll's request body it could not use" in line]
+        assert 1 <= len(said) <= 3, said  # rate-limited: once per 5 s (and the test takes less)
+    finally:
+        app.stop()

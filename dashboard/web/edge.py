@@ -79,6 +79,10 @@ class Connections:
         self.header_timeouts = 0
         self.body_timeouts = 0
         self.bad_requests = 0  # answered by the server itself, before the app (unreadable())
+        # Engine.IO input python-engineio could not use: a poll's POST body (guard_polls), a
+        # WebSocket frame (guard_websockets)
+        self.bad_polls = 0
+        self.bad_frames = 0
         self.restarts = 0  # times its server stopped and was made to listen again (keep_serving)
         self.log = RateLimitedLog(log)
 
@@ -111,7 +115,8 @@ class Connections:
         return {"open": sum(self.open.values()), "addresses": len(self.open),
                 "max_per_address": self.max_per_address, "refused": self.refused,
                 "header_timeouts": self.header_timeouts, "body_timeouts": self.body_timeouts,
-                "bad_requests": self.bad_requests, "restarts": self.restarts}
+                "bad_requests": self.bad_requests, "bad_polls": self.bad_polls,
+                "bad_frames": self.bad_frames, "restarts": self.restarts}
 
 
 class BodyDeadline:
@@ -249,7 +254,7 @@ def _json_answer(start_response, body, status, exc_info=None):
     return [data]
 
 
-def guard_websockets(eio):
+def guard_websockets(eio, connections=None):
     """Close a websocket whose frame python-engineio cannot decode, instead of letting the error
     escape its handler (it decodes outside its try: an empty or malformed frame raised, and
     eventlet wrote the traceback onto the connection)."""
@@ -263,6 +268,8 @@ def guard_websockets(eio):
             try:
                 return handler(ws)
             except Exception as exc:
+                if connections is not None:
+                    connections.bad_frames += 1
                 failures.warning("websocket", "closed a websocket after a frame it could not use: "
                                  "%s: %s", type(exc).__name__, str(exc)[:200])
                 sock = getattr(handler, "__self__", None)  # the engineio.socket.Socket
@@ -280,12 +287,55 @@ def guard_websockets(eio):
     eio._async = dict(eio._async, websocket=GuardedWebSocket)
 
 
-def guard_polls(eio):
-    """python-engineio logs whatever the POST of a poll raised, with its traceback, each time:
-    a BodyTimeout is left out (counted already, its connection closed). (Taken for the client's
-    error, an EngineIOError, it would wait for ever to close the session.)"""
-    eio.logger.addFilter(_not_body_timeouts)
+class WsgiErrors:
+    """`wsgi.errors` of eventlet's server (sys.stderr by default): what is written there goes to
+    the log, one line, at most once every 5 s. eventlet's WebSocket writes "socket shutdown
+    error" there, without a newline, for each socket guard_websockets has closed already (found by
+    an audit: any client could add such a fragment to the log at will)."""
+
+    def __init__(self):
+        self.log = RateLimitedLog(log)
+
+    def write(self, text):
+        text = str(text).strip()
+        if text:
+            self.log.warning("wsgi.errors", "the server said: %s", text[:300])
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
 
 
-def _not_body_timeouts(record):
-    return not (record.exc_info and isinstance(record.exc_info[1], BodyTimeout))
+def guard_polls(eio, connections=None):
+    """python-engineio logs whatever the POST of a poll raised, with its traceback, each time, and
+    answers it 200 (its messages dropped): anyone could fill the log with a body it cannot read
+    (found by an audit: 17 packets in one body, a packet type "x", bytes not UTF-8). Such a
+    record is counted (`bad_polls`) and said in one line, at most once every 5 s; a BodyTimeout is
+    left out (counted already, its connection closed). (Taken for the client's error, an
+    EngineIOError, it would wait for ever to close the session.)"""
+    eio.logger.addFilter(PollErrors(connections))
+
+
+class PollErrors(logging.Filter):
+    """python-engineio's 'post request handler error' records: counted and said briefly."""
+
+    def __init__(self, connections=None):
+        super().__init__()
+        self.connections = connections
+        self.log = RateLimitedLog(log)
+
+    def filter(self, record):
+        if record.exc_info and isinstance(record.exc_info[1], BodyTimeout):
+            return False
+        if record.msg != "post request handler error":
+            return True  # (a handler's error is python-engineio's to log, traceback and all)
+        if self.connections is not None:
+            self.connections.bad_polls += 1
+        exc = record.exc_info[1] if record.exc_info else None
+        self.log.warning("poll", "dropped a Socket.IO poll's request body it could not use "
+                         "(answered 200, as python-engineio does): %s: %s",
+                         type(exc).__name__, quoted(str(exc)[:200]))
+        return False
