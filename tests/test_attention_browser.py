@@ -425,3 +425,35 @@ def test_events_per_minute_come_from_the_server_after_a_reload(browser):
     finally:
         app.stop()
         publisher.close()
+
+
+def test_a_small_wall_names_the_worst_problem_when_its_row_holds_one_cell(lab, browser):
+    """At 800×600 the strip's row holds one cell: it names the worst item there (the heading says
+    how many), where before (an audit) it said "Needs attention 2" and named neither."""
+    publisher, app = lab
+    # An Offline worker ("w-1 Offline: 1 device") and a queue with nothing to run on ("qemu 1
+    # queued, oldest 7 days, no Idle Good device"): statuses too long for half of the row.
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Offline", "health": "Active"})
+    send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1", "Idle", "Maintenance"))
+    send(publisher, "testjob", "j1", job(5, "qemu", "alice", state="Submitted"))
+    wait_until(lambda: len(app.json("/api/v1/state")["jobs"]) == 1, timeout=10, what="the job")
+    page = open_page(browser, width=800, height=600)
+    try:
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        page.wait_for_function("() => document.querySelector('.attention-title .num')?.textContent === '2'",
+                               timeout=10000)
+        page.wait_for_timeout(300)  # the fit pass, after layout
+        got = page.evaluate("""() => {
+          const row = document.querySelector('.attention-items').getBoundingClientRect();
+          return [...document.querySelectorAll('.attention-item')].map((el) => {
+            const status = el.querySelector('.attention-status') || el.querySelector('.attention-text');
+            const s = status.getBoundingClientRect();
+            return {id: el.dataset.id, text: el.innerText, whole: s.right <= row.right + 0.5
+                    && status.scrollWidth <= status.clientWidth + 1};
+          });
+        }""")
+        assert len(got) >= 1 and all(item["whole"] for item in got), got
+        assert page.errors == []
+    finally:
+        page.context.close()

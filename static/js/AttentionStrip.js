@@ -45,9 +45,11 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
   const fitKey = wall ? `${items.map((item) => item.key).join("\n")}|${viewport && viewport.width}x${viewport && viewport.height}` : "";
   const [fitted, setFitted] = useState(null);
   const cells = wall ? (fitted && fitted.key === fitKey ? fitted.cells : WALL_ITEMS) : DESK_ITEMS;
-  const shown = items.length > cells ? items.slice(0, wall ? cells - 1 : cells) : items;
-  // Nothing but "and N more" would only repeat the heading's number.
-  const more = shown.length > 0 || !wall ? items.length - shown.length : 0;
+  // A wall's last cell says "and N more"; when its row holds one cell only, that cell is the
+  // worst item (the heading's number says there are more). Before (an audit), a wall of 800×600
+  // with two items said "Needs attention 2" and named neither.
+  const shown = items.length > cells ? items.slice(0, wall ? Math.max(1, cells - 1) : cells) : items;
+  const more = !wall || cells > 1 ? items.length - shown.length : 0;
   const listRef = useRef(null);
   useLayoutEffect(() => {
     const list = listRef.current;
