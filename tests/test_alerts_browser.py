@@ -56,6 +56,10 @@ def test_alerts_view_header_count_and_wall_banner(browser, lab):
         # The page's own timer asks for the alerts: it says so, so that it keeps no session alive.
         assert polls and all(p == "1" for p in polls), polls
         assert "qemu-01 has been Bad" in row.inner_text()
+        # Its severity in words too, in a column of its own (an audit: by colour only)
+        assert row.eval_on_selector("td:nth-child(2)", "td => td.textContent") == "Warning"
+        headers = page.eval_on_selector_all("thead th", "ths => ths.map((th) => th.textContent.trim())")
+        assert headers[:3] == ["Status", "Severity", "Rule"], headers
         # The page's one time form: 24-hour, the viewer's zone, ISO 8601 in the tooltip.
         fired = row.query_selector("time")
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", fired.inner_text()), fired.inner_text()
@@ -71,6 +75,9 @@ def test_alerts_view_header_count_and_wall_banner(browser, lab):
         page.goto(app.url + "/?wall=1")
         banner = page.wait_for_selector("#alert-banner", timeout=15000)
         assert "qemu-01" in banner.inner_text()
+        level = page.eval_on_selector("#alert-banner .alert-banner-line .alert-banner-level",
+                                      "el => [el.textContent, el.getBoundingClientRect().width]")
+        assert level[0] == "Warning" and level[1] > 0, level  # its severity in words, not cut away
         size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#alert-banner')).fontSize)")
         assert size >= 24  # readable from across the room
         # Said once: the strip below leaves out qemu-01, which the banner names (on the desk the

@@ -457,3 +457,23 @@ def test_a_small_wall_names_the_worst_problem_when_its_row_holds_one_cell(lab, b
         assert page.errors == []
     finally:
         page.context.close()
+
+
+def test_an_alerts_name_is_its_subject_at_the_start_of_its_words_or_nothing(browser, served):
+    """The wall's banner cuts an alert's name first and keeps its status whole: the name is only
+    ever the subject the message begins with (after its lab). "1 qemu job(s) waiting…" begins with
+    no name (an audit saw its "1 qemu" cut to "1 …" as if it were a long hostname)."""
+    got = run(browser, served, """
+      const name = (lab, kind, subject, message) => a.alertName({lab, subject_kind: kind, subject, message});
+      return [
+        name('', 'device', 'qemu-01', 'qemu-01 has been Bad for 12 minutes'),
+        name('east', 'device', 'qemu-01', 'qemu-01 has been Bad for 12 minutes'),
+        name('', 'device_type', 'qemu', '1 qemu job(s) waiting, the oldest for 0 minutes, and no qemu board is Idle and Good'),
+        name('', 'device', 'qemu-01', 'the last 3 health checks on qemu-01 failed'),
+        name('', 'lab', 'lab', 'no event for 10 minutes'),
+        name('west', 'worker', 'w-1', 'worker w-1 has been Offline for 3 minutes (threshold 0)'),
+        name('', 'device', 'qemu', 'qemu-01 has been Bad for 1 minutes'),
+        a.splitName(name('', 'device_type', 'qemu', '1 qemu job(s) waiting'), '1 qemu job(s) waiting'),
+      ];""")
+    assert got == ["qemu-01", "east · qemu-01", "", "", "", "west · worker w-1", "",
+                   ["", "1 qemu job(s) waiting"]], got

@@ -20,6 +20,9 @@ const PADDING_EM = 0.8;
 const LINE_EM = 1.25;
 
 const rank = (alert) => levelRank(alert.severity);
+// Each line's severity in words, not only in its colour (an audit: the banner marked critical by
+// its background alone).
+export const LEVEL_WORDS = { critical: "Critical", warning: "Warning", info: "Info" };
 const firedAt = (alert) => parseTime(alert.fired_at) ?? 0;  // (the page's one time parser)
 
 /** The alerts firing, worst first: critical, warning, info, then the newest first. Pure. */
@@ -70,9 +73,10 @@ export function AlertBanner({ alerts, room = null }) {
       ${shown.map((a) => {
         const { said, acked } = alertWords(a);
         const [name, status] = splitName(alertName(a), said);
-        return html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${alertText(a)}
+        const level = LEVEL_WORDS[a.severity] || a.severity;
+        return html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${`${level} ${alertText(a)}`}
           data-severity=${a.severity}>
-          <strong>${name ? html`<span class="alert-banner-name">${name}</span><span class="alert-banner-status">${status}</span>`
+          <span class="alert-banner-level">${level}</span>${" "}<strong>${name ? html`<span class="alert-banner-name">${name}</span><span class="alert-banner-status">${status}</span>`
             : said}</strong>${acked ? html` <em>${acked}</em>` : ""}</p>`;
       })}
       ${more > 0 && html`<p class="alert-banner-more">and ${more} more</p>`}

@@ -46,14 +46,14 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
   const [fitted, setFitted] = useState(null);
   const cells = wall ? (fitted && fitted.key === fitKey ? fitted.cells : WALL_ITEMS) : DESK_ITEMS;
   // A wall's last cell says "and N more"; when its row holds one cell only, that cell is the
-  // worst item (the heading's number says there are more). Before (an audit), a wall of 800×600
-  // with two items said "Needs attention 2" and named neither.
-  const shown = items.length > cells ? items.slice(0, wall ? Math.max(1, cells - 1) : cells) : items;
+  // worst item (the heading's number says there are more), and none when even that is not whole.
+  // Before (an audit), a wall of 800×600 with two items said "Needs attention 2" and named neither.
+  const shown = items.length > cells ? items.slice(0, wall && cells > 1 ? cells - 1 : cells) : items;
   const more = !wall || cells > 1 ? items.length - shown.length : 0;
   const listRef = useRef(null);
   useLayoutEffect(() => {
     const list = listRef.current;
-    if (!wall || !list || cells <= 1 || items.length === 0) return;
+    if (!wall || !list || cells <= 0 || items.length === 0) return;
     if (!fits(list)) setFitted({ key: fitKey, cells: Math.min(cells, items.length) - 1 });
   }, [wall, fitKey, cells]);
   if (!wall && items.length === 0) return null;

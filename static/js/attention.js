@@ -67,13 +67,20 @@ export function alertWords(alert) {
 /**
  * The start of an alert's words (`alertWords`' `said`) that names its object, up to the end of its
  * subject's name ("east · qemu-01" of "east · qemu-01 has been Bad for 12 minutes"); "" when the
- * message does not name it (an alert about the whole lab).
+ * message does not begin with it, or with its kind's word and it ("worker w-1"): an alert about the
+ * whole lab; "1 qemu job(s) waiting…", whose "1 qemu" a wall's banner cut to "1 …" as if it were a
+ * long name (found by an audit).
  */
 export function alertName(alert) {
   const said = alertWords(alert).said;
   const subject = KINDS[alert.subject_kind] && alert.subject_kind !== "lab" ? String(alert.subject ?? "") : "";
-  const at = subject ? said.indexOf(subject) : -1;
-  return at < 0 ? "" : said.slice(0, at + subject.length);
+  if (!subject) return "";
+  const start = labWords(labOf(alert.lab)).length;
+  const rest = said.slice(start);
+  // The subject alone, or after its kind's word ("worker w-1 has been Offline…"), then a space.
+  const lead = [subject, `worker ${subject}`, `device ${subject}`]
+    .find((n) => rest.startsWith(n) && (rest.length === n.length || rest[n.length] === " "));
+  return lead ? said.slice(0, start + lead.length) : "";
 }
 
 /** `text` as [the `name` it begins with, the rest]; ["", text] when it does not begin with `name`. */
