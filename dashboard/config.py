@@ -256,7 +256,7 @@ def _convert(setting, raw):
                           f"got {raw!r}") from None
     if setting.choices and value not in setting.choices:
         raise ConfigError(f"{setting.name} ({setting.env}): expected one of "
-                          f"{', '.join(setting.choices)}, got {raw!r}")
+                          f"{', '.join(c for c in setting.choices if c)}, got {raw!r}")
     return value
 
 
@@ -321,6 +321,8 @@ def load(argv=(), environ=None, overrides=None):
     for name in POSITIVE:
         if values[name] <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
+    if values["port"] > 65535:  # (the server took 83536 modulo 65536 and said 83536: an audit)
+        raise ConfigError(f"port: a TCP port, 1 to 65535, got {values['port']}")
     if not 0 <= values["zmq_gather"] <= MAX_ZMQ_GATHER:
         raise ConfigError(f"zmq_gather: must be between 0 and {MAX_ZMQ_GATHER} (seconds), got "
                           f"{values['zmq_gather']}")

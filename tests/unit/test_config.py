@@ -158,3 +158,19 @@ def test_a_bad_value_names_the_setting_and_its_variable_alike(env, said):
     with pytest.raises(config.ConfigError) as info:
         config.load([], environ=env)
     assert str(info.value).startswith(said), str(info.value)
+
+
+@pytest.mark.parametrize("port, ok", [("65535", True), ("65536", False), ("83536", False), ("1", True)])
+def test_a_port_beyond_65535_is_refused(port, ok):
+    """The server listened on 83536 modulo 65536 (18000) while its log said 83536 (an audit)."""
+    if ok:
+        assert config.load(["--port", port], environ={})["port"] == int(port)
+    else:
+        with pytest.raises(config.ConfigError, match="1 to 65535"):
+            config.load(["--port", port], environ={})
+
+
+def test_a_bad_choice_lists_the_choices_without_the_empty_default():
+    with pytest.raises(config.ConfigError) as info:
+        config.load([], environ={"DASHBOARD_ACCESS": "bogus"})
+    assert "expected one of open, lava, login, got 'bogus'" in str(info.value)
