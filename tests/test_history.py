@@ -322,3 +322,44 @@ def test_since_or_until_at_epoch_zero_is_a_time_given(lab):
     assert (status, body["code"]) == (400, "bad_parameter")
     body = app.json(f"/api/v1/stats/events?until={epoch}")
     assert (body["from"], body["to"]) == (-86400, 0) and body["series"] == {}
+
+
+def test_one_address_has_at_most_two_exports_under_way(lab):
+    """A client that opens exports and reads none held a page of rows and a connection each (an
+    audit: 60 of them, 475 MB): a third export of one address is answered 429 while two are
+    under way, and their places come back when their clients go."""
+    import socket
+
+    publisher, start = lab
+    app = start()
+    big = "x" * 100_000
+    publish_all(publisher, app, [[b"org.lavasoftware.notification", f"big-{i}".encode(),
+                                  utc_stamp().encode(), b"lavaserver", json.dumps({"note": big}).encode()]
+                                 for i in range(120)])  # 12 MB of JSON: more than sockets buffer
+
+    def open_export():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", app.port))
+        sock.sendall(b"GET /export/events.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        return sock
+
+    stalled = [open_export(), open_export()]  # never read
+    try:
+        wait_until(lambda: app.json("/healthz")["exports"]["building"] == 2, what="two exports under way")
+        third = open_export()
+        third.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += third.recv(4096)
+        third.close()
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+        assert app.json("/healthz")["exports"] == {"building": 2, "refused": 1, "max_per_address": 2}
+    finally:
+        for sock in stalled:
+            sock.close()
+    wait_until(lambda: app.json("/healthz")["exports"]["building"] == 0, timeout=30,
+               what="the places given back once their clients went")
+    status, _, body = app.get("/export/events.json", timeout=60)
+    assert status == 200 and len(body) == 120
+    assert app.json("/healthz")["exports"]["building"] == 0  # an export read to its end gives it back

@@ -78,6 +78,7 @@ def healthz():
         "alerts": ext.alerts.stats() if ext.alerts else None,
         "job_logs": ext.logtail.stats() if ext.logtail else None,
         "whole_model": whole_model_stats(),
+        "exports": _export_stats(),
         "gc": gcpause.stats(),  # the collector's pauses of the loop (live/gcpause.py)
         # Several labs (docs/labs.md): each one's sources, LAVA API, store and alerts; the
         # sections above then count every lab together and `lava`, `store`, `alerts` are null.
@@ -98,6 +99,12 @@ def whole_model_answers():
             sleep=socketio.sleep, state=BuiltOnce(socketio.server.eio.create_event),
             builds=PerAddress(MAX_BUILDS_PER_ADDRESS))
     return answers
+
+
+def _export_stats():
+    """For /healthz: the exports under way, and those refused (web.feeds.MAX_EXPORTS_PER_ADDRESS)."""
+    from dashboard.web.feeds import export_slots
+    return export_slots().stats()
 
 
 def whole_model_stats():

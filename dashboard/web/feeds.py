@@ -8,19 +8,25 @@ import time
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from werkzeug.wsgi import ClosingIterator
 
+from dashboard.live.limits import PerAddress
 from dashboard.web import params
 from dashboard.web.context import chosen_lab, lab_name
 from dashboard.web.context import require_store as _store
 from dashboard.web.context import services
-from dashboard.web.auth import viewing
+from dashboard.web.auth import client_address, viewing
 from dashboard.web.paging import export_rows, plan_export, visible_page
 from dashboard.web.protocol import public_event
 
 bp = Blueprint("feeds", __name__)
 FEED_ENTRIES = 100
 EXPORT_PAGE = 2000
+# Exports under way at once for one client address: each holds a page of rows (EXPORT_PAGE) and a
+# connection while its client reads, so a client that opens many and reads none held about 8 MB
+# each (an audit: 60 of them, 475 MB, and the API slowed to seconds). More are answered 429.
+MAX_EXPORTS_PER_ADDRESS = 2
 CSV_FIELDS = ("id", "time", "kind", "topic", "username", "job", "device", "worker", "submitter",
               "device_type", "state", "health", "data")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -135,38 +141,74 @@ class Export:
         return headers
 
 
+def export_slots():
+    """This app's exports under way, per client address (made at first use)."""
+    slots = current_app.extensions.get("export_slots")
+    if slots is None:
+        slots = current_app.extensions["export_slots"] = PerAddress(MAX_EXPORTS_PER_ADDRESS)
+    return slots
+
+
+def exported(filename, body):
+    """An export's answer: `body(export)` streamed, while this address holds one of its
+    MAX_EXPORTS_PER_ADDRESS places (given back when the answer ends or its client goes), or 429."""
+    from dashboard.web.api import too_many
+
+    slots, address = export_slots(), client_address()
+    if not slots.enter(address):
+        return too_many(f"this address has {MAX_EXPORTS_PER_ADDRESS} exports under way already: "
+                        "wait for them to end", 5)
+    left = []
+
+    def leave():
+        if not left:  # once, whichever comes first: the end, the close, a bad parameter
+            left.append(True)
+            slots.leave(address)
+
+    try:
+        export = Export(request.args, filename)
+        response = Response(ClosingIterator(stream_with_context(body(export)), [leave]),
+                            mimetype=MIMETYPES[filename.rpartition(".")[2]], headers=export.headers())
+    except BaseException:
+        leave()
+        raise
+    return response
+
+
+MIMETYPES = {"csv": "text/csv", "json": "application/json"}
+
+
 @bp.get("/export/events.csv")
 def export_csv():
     """Events of a time range (default: the last day) as CSV, at most --export-max rows."""
-    export = Export(request.args, "events.csv")
+    return exported("events.csv", _csv)
+
+
+def _csv(export):
     fields = CSV_FIELDS + (("lab",) if export.lab else ())
 
-    def generate():
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(fields)
-        for row in export.rows():
-            writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in fields])
-            if buf.tell() > 65536:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers=export.headers())
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(fields)
+    for row in export.rows():
+        writer.writerow([json.dumps(row[f]) if f == "data" else row[f] for f in fields])
+        if buf.tell() > 65536:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
 
 
 @bp.get("/export/events.json")
 def export_json():
     """Events of a time range (default: the last day) as a JSON array, at most --export-max."""
-    export = Export(request.args, "events.json")
+    return exported("events.json", _json)
 
-    def generate():
-        yield "["
-        first = True
-        for row in export.rows():
-            yield ("" if first else ",\n") + json.dumps(row)
-            first = False
-        yield "]\n"
-    return Response(stream_with_context(generate()), mimetype="application/json",
-                    headers=export.headers())
+
+def _json(export):
+    yield "["
+    first = True
+    for row in export.rows():
+        yield ("" if first else ",\n") + json.dumps(row)
+        first = False
+    yield "]\n"
