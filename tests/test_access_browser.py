@@ -92,10 +92,14 @@ def test_a_revoked_wall_link_says_why_in_large_type(lab, page):  # noqa: F811
     made = subprocess.run([sys.executable, "-m", "dashboard.walls", "--data-dir", app.data_dir,
                            "create", "--name", "lobby", "--filter", "device_type=qemu",
                            "--url", app.url], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    forbidden = []
+    page.on("response", lambda r: forbidden.append(r.url) if r.status == 403 else None)
     page.goto(made.stdout.split()[0])
     page.wait_for_selector("#connection[data-state=live]", timeout=15000)
     assert "link=" not in page.url and "wall=1" in page.url  # the token left the address bar
     page.wait_for_selector('[data-device="qemu-01"]', timeout=10000)
+    page.wait_for_timeout(500)
+    assert forbidden == []  # it asks for nothing a wall link may not read (the rate's history was)
     revoked = subprocess.run([sys.executable, "-m", "dashboard.walls", "--data-dir", app.data_dir,
                               "revoke", "lobby"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert revoked.returncode == 0
@@ -110,5 +114,9 @@ def test_a_revoked_wall_link_says_why_in_large_type(lab, page):  # noqa: F811
                                    "document.querySelector('.refused-reason')).fontSize)"))
         assert size >= 32, size  # readable from across the room
         page.screenshot(path=str(ARTIFACTS / "wall-revoked.png"))
+        # Loaded again (a kiosk restarted): the same reason, not the sign-in form.
+        page.reload()
+        said = page.wait_for_selector(".wall-error", timeout=15000).inner_text()
+        assert "lobby" in said and "revoked" in said and page.query_selector("#token") is None
     finally:
         again.stop()

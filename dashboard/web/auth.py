@@ -566,9 +566,23 @@ def gate():
         request_viewer()
     except Exception:  # 401
         if request.path == "/":
+            if isinstance(session.get("wall"), dict):  # a wall's screen reloaded: it says why
+                return _wall_refused(session["wall"])
             return redirect(url_for("auth.signin_page"))
         raise
     return None
+
+
+def _wall_refused(wall):
+    """A wall link's screen whose link no longer holds (revoked, expired), loaded again (a kiosk
+    restarted): the page that says why, in large type, not the sign-in form (an audit: only a
+    live reconnect said why)."""
+    name = wall.get("name")
+    flt, why = walls.check(access().data_dir, name, wall.get("created") or 0)
+    if flt is not None:
+        why = "this screen cannot be let in now; reload it to try again"
+    return render_template("signin.html", error=f"Wall link {name}: {why}.",
+                           csrf=_csrf_token(), username="", wall_error=True), 401
 
 
 def _exchange_wall_link(token):
