@@ -213,6 +213,13 @@ _CHECKS = {kind: tuple((field, types, required, bool in types,
 _ABSENT = object()
 
 
+# The names that identify an object: an empty one was kept, and then no URL, filter or lookup
+# could reach it (found by an audit). (A job's device or worker is null when it has none.)
+_NOT_EMPTY = frozenset({("device", "device"), ("device", "device_type"), ("device", "worker"),
+                        ("testjob", "device"), ("testjob", "device_type"), ("testjob", "worker"),
+                        ("worker", "hostname")})
+
+
 def _check_fields(kind, data):
     """Each field of the kind's schema, in the schema's order: present when required, of its type,
     not too long. (Inline, as every event of a known kind runs it.)"""
@@ -231,6 +238,8 @@ def _check_fields(kind, data):
             raise ParseError("too_long", f"{kind}.{field} has {len(value)} characters > {limit}")
         if limit == MAX_NAME_LENGTH and isinstance(value, str) and not value.isprintable():
             raise ParseError("bad_value", f"{kind}.{field} holds {_UNPRINTABLE}")
+        if value == "" and (kind, field) in _NOT_EMPTY:
+            raise ParseError("bad_value", f"{kind}.{field} is empty")
 
 
 CACHED_TIME_LENGTH = 64  # an ISO 8601 time is about 32 characters; a longer text is not cached

@@ -84,6 +84,8 @@ def _need(obj, field, types, what, limit=_NAME):
     """obj[field], which must be there and of one of `types` (bool is not an int)."""
     if not isinstance(obj, dict) or field not in obj:
         raise ShapeError(f"{what} without {field!r}", "missing_field", field)
+    if obj[field] == "" and limit is _NAME:  # a name the model, its filters and its URLs cannot use
+        raise ShapeError(f"{what}.{field} is empty", "bad_value", field)
     return _typed(obj[field], field, types, what, limit)
 
 

@@ -202,3 +202,21 @@ def test_a_time_before_2010_or_more_than_a_day_ahead_is_refused():
     for when in ("2010-01-01T00:00:00", (now + dt.timedelta(hours=23)).isoformat(),
                  "2026-11-27T17:38:37.638687"):
         assert parse_frames(frames(when=when)).time.year >= 2010
+
+
+@pytest.mark.parametrize("kind, data", [
+    ("device", {"device": "", "device_type": "qemu", "state": "Idle", "health": "Good"}),
+    ("device", {"device": "qemu-01", "device_type": "", "state": "Idle", "health": "Good"}),
+    ("device", {"device": "qemu-01", "device_type": "qemu", "state": "Idle", "health": "Good", "worker": ""}),
+    ("worker", {"hostname": "", "state": "Online", "health": "Active"}),
+    ("testjob", {"job": 5, "state": "Running", "health": "Unknown", "device": "", "device_type": "qemu"}),
+])
+def test_an_empty_name_is_refused_with_why(kind, data):
+    """An empty hostname or type was kept in the model, where no URL, filter or lookup could reach
+    it (an audit)."""
+    from dashboard.core.events import ParseError
+    frames = [f"org.lavasoftware.{kind}".encode(), b"u-empty", b"2026-12-04T10:00:00+00:00",
+              b"lavaserver", json.dumps(data).encode()]
+    with pytest.raises(ParseError) as info:
+        parse_frames(frames)
+    assert info.value.reason == "bad_value" and "is empty" in str(info.value)

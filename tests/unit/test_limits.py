@@ -138,6 +138,8 @@ def with_change(items, index, **change):
     ("jobs", {"submit_time": 12}, "bad_type", "submit_time is a int"),
     ("jobs", {"state": "Sleeping"}, "bad_value", "not one of"),
     ("workers", {"hostname": {"x": 1}}, "bad_type", "hostname is a dict"),
+    ("devices", {"hostname": ""}, "bad_value", "hostname is empty"),  # unreachable in the model
+    ("workers", {"hostname": ""}, "bad_value", "hostname is empty"),
 ])
 def test_rest_records_of_the_wrong_type_are_left_out_one_by_one_naming_the_field(
         kind, change, reason, fragment):
