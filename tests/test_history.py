@@ -148,6 +148,11 @@ def test_every_bad_parameter_gets_a_400_with_the_error_shape(lab):
         status, headers, body = app.get(url)
         assert status == 400, url
         assert body["ok"] is False and isinstance(body["error"], str) and body["error"], url
+    # A bad name says what a name may be (not only "not a valid value")
+    for url, says in (("/api/v1/events?device=%00", "1 to 200 characters, no control characters"),
+                      ("/api/v1/events?kind=a%20b", "1 to 40 letters, digits, '_' or '-'")):
+        status, _, body = app.get(url)
+        assert status == 400 and says in body["error"], (url, body)
     # Unknown parameters are ignored, never echoed into `next` (nor able to break url building).
     publish_all(publisher, app, captured_frames()[:5])
     page = app.json("/api/v1/events?limit=2&endpoint=x&_external=1&kind=device")

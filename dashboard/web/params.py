@@ -11,6 +11,10 @@ from dashboard.web.protocol import stored_kind
 # nor other control character, and no longer than any name the model or the store keeps.
 NAME = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_NAME_LENGTH}}}")
 KIND = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# What each pattern takes, in words, for the error that refuses a value (an audit: "not a valid
+# value" alone did not say what would be).
+TAKES = {NAME: f"1 to {MAX_NAME_LENGTH} characters, no control characters",
+         KIND: "1 to 40 letters, digits, '_' or '-'"}
 MAX_EVENT_ID = 2**62  # a stored event's id (a cursor), within the databases' integers
 DURATIONS = {"24h": 86400, "7d": 604800}
 
@@ -30,7 +34,8 @@ def text(args, name, pattern=NAME):
     if value is None:
         return None
     if not pattern.fullmatch(value):
-        raise BadParameter(f"{name}: not a valid value")
+        takes = TAKES.get(pattern)
+        raise BadParameter(f"{name}: not a valid value" + (f" ({takes})" if takes else ""))
     return value
 
 
