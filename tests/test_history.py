@@ -300,11 +300,20 @@ def test_schemathesis_finds_no_500_and_every_response_matches_the_document(lab):
     publisher, start = lab
     app = start()
     publish_all(publisher, app, captured_frames())
+    # Every path docs/api.md gives, and every code the API answers (an audit found the
+    # acknowledgement and two codes missing)
+    document = app.json("/api/v1/openapi.json")
+    ack = document["paths"]["/api/v1/alerts/{id}/ack"]["post"]
+    codes = ack["responses"]["403"]["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+    assert {"body_timeout", "unavailable", "too_many", "forbidden"} <= set(codes)
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", app.url + "/api/v1/openapi.json",
          "--max-examples", "25", "--phases", "coverage,fuzzing", "--request-timeout", "20",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                     "response_schema_conformance", "--seed", "1"],
+                     "response_schema_conformance", "--seed", "1",
+         # The one POST (an alert's acknowledgement) needs a signed-in viewer: anonymous, every
+         # case is the same 403 (schemathesis warns so); tests/test_alerts*.py exercise it.
+         "--exclude-method", "POST"],
         capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout

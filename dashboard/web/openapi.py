@@ -75,7 +75,7 @@ REPORT_PARAMS = [
 ]
 ERROR_CODES = ["bad_parameter", "history_off", "lab_required", "not_found", "unauthorized", "forbidden",
                "method_not_allowed", "bad_request", "too_large", "too_many", "wall_link", "lava_unavailable",
-               "internal_error", "http_error", "access_mismatch"]
+               "internal_error", "http_error", "access_mismatch", "body_timeout", "unavailable"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
              code={"type": "string", "enum": ERROR_CODES})
 
@@ -146,6 +146,27 @@ def _get(summary, schema, params=(), media="application/json", not_found=False, 
     if not_found:
         responses["404"] = {"description": "Unknown object", "content": {"application/json": {"schema": ERROR}}}
     return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
+
+
+def _ack():
+    """POST /api/v1/alerts/<id>/ack (docs/alerts.md): a signed-in viewer acknowledges a firing
+    alert; a page signed in by its cookie sends the X-CSRF-Token that /api/v1/whoami gives."""
+    def error(description):
+        return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+    return {"post": {
+        "summary": "Acknowledge a firing alert (a signed-in viewer, named on it)",
+        "parameters": [_path("id"), LAB,
+                       {"name": "X-CSRF-Token", "in": "header", "required": False,
+                        "schema": {"type": "string"},
+                        "description": "needed with the session cookie (GET /api/v1/whoami)"}],
+        "responses": {"200": {"description": "Acknowledged", "content": {"application/json": {
+                          "schema": _ok(alert=ALERT)}}},
+                      "400": error("Alerts off, a bad lab, or a missing or stale X-CSRF-Token"),
+                      "401": error("Sign in first"),
+                      "403": error("Not a signed-in viewer of this lab (docs/security.md)"),
+                      "404": error("No firing alert has this id"),
+                      "429": error("Too many tokens LAVA refused from this address"),
+                      "503": error("The ingest process, or LAVA, cannot answer now")}}}
 
 
 def _busy(path):
@@ -254,6 +275,7 @@ def document():
                                         [WINDOW, _q("device_type", NAME_Q, ""), _q("submitter", NAME_Q, "")]),
             "/api/v1/alerts": _get("Alerts, firing and past, newest first (docs/alerts.md)",
                                    _ok(alerts=arr(ALERT), firing={"type": "integer"}), ALERT_PARAMS),
+            "/api/v1/alerts/{id}/ack": _ack(),
             "/api/v1/reports": _get("Reliability per device, device type or worker over a period "
                                     "(docs/api.md)", _ok(group=STR, rows=arr(REPORT_ROW),
                                                           **{"from": NUM, "to": NUM}), REPORT_PARAMS),
