@@ -48,7 +48,7 @@ def parse_args(argv):
     create.add_argument("--name", required=True, type=wall_name, help="The screen's name.")
     create.add_argument("--filter", default="", help="What the screen shows, as the page's URL "
                         "parameters: 'device_type=qemu&health=Bad' (device_type, worker, device, "
-                        "health, kind). Empty: the whole lab.")
+                        "health, kind, lab). Empty: the whole lab.")
     create.add_argument("--expires", type=duration, default=duration("90d"),
                         help="How long the link works: 30m, 12h, 90d, 8w (default 90d).")
     create.add_argument("--url", default="http://127.0.0.1:5000",
@@ -61,6 +61,7 @@ def parse_args(argv):
 
 def main(argv=None, out=sys.stdout):
     """Run one command; returns the exit status."""
+    from dashboard.core.events import DEVICE_HEALTHS
     from dashboard.web.auth import Access, filter_from_wall
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -70,6 +71,16 @@ def main(argv=None, out=sys.stdout):
             if "submitters" in flt:
                 raise walls.WallError("a wall link cannot filter by submitter: it is an anonymous "
                                       "view, and submitters of private jobs are not shown to it")
+            # A health LAVA never gives, or an address no browser opens, made a link that shows
+            # nothing for ever, or none at all (an audit).
+            unknown = sorted(set(flt.get("health", ())) - set(DEVICE_HEALTHS))
+            if unknown:
+                raise walls.WallError(f"health {unknown[0][:40]!r} is not one of LAVA's: "
+                                      f"{', '.join(DEVICE_HEALTHS)}")
+            if urllib.parse.urlsplit(args.url).scheme not in ("http", "https") \
+                    or not urllib.parse.urlsplit(args.url).netloc:
+                raise walls.WallError(f"--url {args.url[:80]!r} is not an http:// or https:// "
+                                      f"address")
             entry = walls.add(args.data_dir, args.name, flt, args.expires)
             key = secrets.load_or_create(args.data_dir, os.environ.get("DASHBOARD_SECRET_KEY", ""))
             signer = Access("lava", None, None, None, key, args.data_dir)

@@ -2,6 +2,7 @@
 turn; and the key that signs the cookies is its owner's only."""
 import os
 import stat
+import sys
 
 import flask
 import pytest
@@ -329,3 +330,22 @@ def test_a_viewers_token_is_their_newest_live_sessions_however_the_others_ended(
     assert sessions.sweep() == {"bob", "carol"} and len(sessions) == 0
     check()
     assert sessions.token_of("alice") is None and sessions._by_user == {}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--filter", "health=bad"], "health 'bad' is not one of LAVA's: Good, Unknown"),
+    (["--url", "notaurl"], "--url 'notaurl' is not an http:// or https:// address"),
+    (["--url", "ftp://x.example.org"], "is not an http:// or https:// address"),
+])
+def test_a_wall_link_that_would_show_nothing_is_not_made(tmp_path, capsys, args, says):
+    """A health LAVA never gives made a wall that shows nothing for ever; an --url that is no web
+    address, a link no screen opens (an audit). Refused with why, and nothing is kept."""
+    from dashboard import walls as cli
+    from dashboard.storage import walls
+    status = cli.main(["--data-dir", str(tmp_path), "create", "--name", "lobby", *args])
+    assert status == 2 and says in capsys.readouterr().err
+    assert walls.load(str(tmp_path)) == {}
+    made = cli.main(["--data-dir", str(tmp_path), "create", "--name", "lobby", "--filter",
+                     "health=Bad", "--url", "https://dash.example.org"], out=sys.stdout)
+    said = capsys.readouterr()
+    assert made == 0 and "https://dash.example.org/?link=" in said.out, said
