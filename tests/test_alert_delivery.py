@@ -95,6 +95,8 @@ def test_a_url_apprise_cannot_use_stops_the_start_without_showing_it(tmp_path):
     result = run_with(tmp_path, '[notify]\nurls = ["json://127.0.0.1:1/x", "slack://T0SECRET1"]\n')
     assert result.returncode == 1 and "a 'slack' URL that Apprise cannot use" in result.stderr
     assert "T0SECRET1" not in result.stdout + result.stderr
+    # ... blamed on where it is written, once, not on every rule that uses it (an audit)
+    assert "notify.urls: a 'slack' URL" in result.stderr and "rules.device_bad.notify" not in result.stderr
 
 
 # -- hostile webhooks, from the app's hub --------------------------------------------------------

@@ -48,6 +48,7 @@ class AlertsConfig:
         data = data or {}
         _check_keys(data, {"rules", "labs", "notify"}, "the alerts file")
         default_urls = _urls(_table(data, "notify", "notify").get("urls", []), "notify.urls")
+        self.default_urls = default_urls  # (the list object every rule without its own shares)
         self.rules, self.by_type = {}, {}
         labs = _table(data, "labs", "labs")
         if _others:  # every lab's table is checked, not only this one's: a mistake stops the start
@@ -120,10 +121,15 @@ class AlertsConfig:
         return bool(self.get(rule, "enabled", device_type))
 
     def destinations(self):
-        """(where it is set, URL) of every Apprise URL a rule sends to, device types' included."""
+        """(where it is set, URL) of every Apprise URL a rule sends to, device types' included:
+        `notify.urls` once for the rules that use those (an audit: a bad URL there was blamed on
+        each of the rules, and never on where it was written)."""
+        for url in self.default_urls:
+            yield "notify.urls", url
         for name, rule in self.rules.items():
-            for url in rule["notify"]:
-                yield f"rules.{name}.notify", url
+            if rule["notify"] is not self.default_urls:
+                for url in rule["notify"]:
+                    yield f"rules.{name}.notify", url
             for type_name, override in self.by_type[name].items():
                 for url in override.get("notify", ()):
                     yield f"rules.{name}.device_type.{type_name!r}.notify", url
