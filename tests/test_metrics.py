@@ -136,6 +136,8 @@ def test_off_and_on_another_address():
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(app.url + "/metrics", timeout=10)
             assert info.value.code == 404
+            body = json.loads(info.value.read())  # the one error shape, saying why
+            assert body["ok"] is False and body["code"] == "not_found" and "--metrics" in body["error"]
         samples, _ = scrape(f"http://127.0.0.1:{port}")
         assert of(samples, "dashboard_info", lab="127.0.0.1", role="all", version="0.1.0") == 1
     finally:

@@ -20,6 +20,7 @@ import logging
 import socket
 import sys
 import time
+import urllib.parse
 from http import HTTPStatus
 
 from flask import request
@@ -183,7 +184,7 @@ class JsonErrors:
 
     def __call__(self, environ, start_response):
         query = environ.get("QUERY_STRING", "")
-        if not query.isascii() and not _utf8(query):
+        if (not query.isascii() and not _utf8(query)) or ("%" in query and not _utf8_escapes(query)):
             return self._bad_query(environ, start_response, query)
         try:
             return self.wsgi_app(environ, start_response)
@@ -198,8 +199,8 @@ class JsonErrors:
         self.log.warning("query", "refused a query string that is not UTF-8 from %s: %s",
                          environ.get("REMOTE_ADDR"), quoted(query))
         return _json_answer(start_response, {
-            "ok": False, "error": "the query string is not UTF-8 (percent-encode it)",
-            "code": "bad_parameter"}, 400)
+            "ok": False, "error": "the query string is not UTF-8 (percent-encode UTF-8: %C3%A9 "
+                                  "for é; %FF is no character)", "code": "bad_parameter"}, 400)
 
     def log_exception(self, exc_info):
         """Flask's log_exception (Flask answers 500 after it): counted with what escapes the app,
@@ -237,6 +238,17 @@ def _utf8(text):
     """Whether a WSGI string (its bytes as latin-1) is UTF-8."""
     try:
         text.encode("latin-1").decode("utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
+def _utf8_escapes(query):
+    """Whether the bytes a query string's %XX escapes make are UTF-8: werkzeug reads %FF as U+FFFD,
+    and a name of it matched nothing (200, an empty list) where a raw byte FF is refused (an
+    audit)."""
+    try:
+        urllib.parse.unquote_to_bytes(query).decode("utf-8")
         return True
     except UnicodeError:
         return False

@@ -22,6 +22,7 @@ from flask import Blueprint, Response, current_app
 
 from dashboard.core.events import parse_time
 from dashboard.live.limits import BuiltOnce, Pause
+from dashboard.web.context import error_body
 
 bp = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -289,8 +290,8 @@ def metrics():
     from prometheus_client import generate_latest
 
     registry = current_app.extensions.get("metrics_registry")
-    if registry is None:
-        return Response("metrics are off or served on another address\n", 404,
-                        content_type="text/plain")
+    if registry is None:  # (in the one error shape, as every other answer of the app's)
+        return error_body(404, "metrics are off (--metrics off) or served on another address "
+                          "(--metrics HOST:PORT)", "not_found")
     return Response(generate_latest(registry), content_type=CONTENT_TYPE)
 
