@@ -281,6 +281,10 @@ class MonitorWatch:
         if self.trouble and now - self.trouble[0] >= NO_RETRY_GRACE:
             reason = self.trouble[1]
             if reason == "oversized":
+                # The publisher is reachable: it sent a frame too large. The new socket comes at the
+                # first delay, not a longer one each time (an audit: a huge frame every 2 s grew
+                # the wait to 5 s, and 76 % of the good events were lost meanwhile).
+                self.backoff.reset()
                 self.status.reject(ParseError(
                     "oversized", f"the connection was dropped by ZMQ after a frame of more than "
                                  f"{self.maxmsgsize} bytes (ZMQ_MAXMSGSIZE, {MAXMSGSIZE_FACTOR} × "
