@@ -477,3 +477,24 @@ def test_an_alerts_name_is_its_subject_at_the_start_of_its_words_or_nothing(brow
       ];""")
     assert got == ["qemu-01", "east · qemu-01", "", "", "", "west · worker w-1", "",
                    ["", "1 qemu job(s) waiting"]], got
+
+
+def test_a_group_says_what_needs_attention_as_the_strip_does_and_maintenance_apart(lab, browser):
+    """A device in Maintenance (a person put it there) is not one that "needs attention" in its
+    group's header either, as in the strip: said apart (an audit found a group saying "1 needs
+    attention" of a Maintenance device the strip left out)."""
+    publisher, app = lab
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+    send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1", "Idle", "Maintenance"))
+    send(publisher, "device", "d2", device("qemu-02", "qemu", "w-1", "Idle", "Bad"))
+    send(publisher, "device", "d3", device("qemu-03", "qemu", "w-1"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 3, timeout=10, what="3 devices")
+    page = open_page(browser, width=1920, height=1080)
+    try:
+        page.goto(app.url + "/?group=type")
+        page.wait_for_selector('[data-device="qemu-03"]', timeout=10000)
+        said = page.inner_text('.device-group[data-group="qemu"] .device-group-summary')
+        assert said == "3 devices · 0 running · 1 needs attention · 1 in maintenance", said
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -22,15 +22,23 @@ function QueueNote({ queue, shown = true }) {
     wait ? `, oldest ${wait}` : ""}</span>`;
 }
 
+/**
+ * "9 devices · 5 running · 1 needs attention · 1 in maintenance": what needs attention as the
+ * attention strip says it (Bad, Looping); a device in Maintenance, where a person put it, is said
+ * apart (an audit: a group said "1 needs attention" of a Maintenance device the strip left out).
+ */
 function groupSummary(devices) {
   let running = 0;
   let alerts = 0;
+  let maintenance = 0;
   for (const d of devices) {
     if (d.state === "Running") running += 1;
-    if (ALERT_HEALTHS.includes(d.health)) alerts += 1;
+    if (d.health === "Maintenance") maintenance += 1;
+    else if (ALERT_HEALTHS.includes(d.health)) alerts += 1;
   }
   return [`${devices.length} device${devices.length === 1 ? "" : "s"}`, `${running} running`,
-    alerts ? `${alerts} need${alerts === 1 ? "s" : ""} attention` : ""].filter(Boolean).join(" · ");
+    alerts ? `${alerts} need${alerts === 1 ? "s" : ""} attention` : "",
+    maintenance ? `${maintenance} in maintenance` : ""].filter(Boolean).join(" · ");
 }
 
 const UNNAMED = { type: "unknown type", worker: "no worker", lab: "this lab" };
