@@ -486,6 +486,7 @@ def test_the_pure_modules_in_the_browser(pages):
           return {
             options: o, again: url.parseOptions(url.serializeOptions(o)), search: url.serializeOptions(o),
             sub: filter.subscriptionFilter(o), view: url.effectiveView(o), theme: url.effectiveTheme(o), fits,
+            health: url.parseOptions('?health=bad,LOOPING,Bad,bogus').filter.health,
             abbr: [abbreviate('qemu-07', 'qemu', 4), abbreviate('imx8mm-evk-sam-03', null, 8),
                    abbreviate('db.lab.example.org', null, 6), abbreviate('short', null, 10)],
           };
@@ -497,11 +498,28 @@ def test_the_pure_modules_in_the_browser(pages):
         assert result["search"] == ("?wall=1&rotate=5&device_type=qemu,bbb,x86&health=Bad&q=ltp"
                                     "&detail=job:42")
         assert result["sub"] == {"device_types": ["bbb", "qemu", "x86"], "health": ["Bad"]}
+        # A health in any case is LAVA's (an audit's ?health=bad showed nothing); others stay.
+        assert result["health"] == ["Bad", "Looping", "bogus"], result["health"]
         assert result["view"] == "devices" and result["theme"] == "dark"
         assert all(f["ok"] for f in result["fits"]), result["fits"]
         # docs/frontend.md: 300 devices in 6 groups get whole hostnames in 15 px type, 2,000 in 12
         # groups 7 px type (three characters and a symbol).
         assert (result["fits"][0]["font"], result["fits"][1]["font"]) == (15, 7), result["fits"]
         assert result["abbr"] == ["07", "im…am-03", "db", "short"]
+    finally:
+        app.stop()
+
+
+def test_a_health_lava_never_gives_is_said_to_be_one_in_the_filter_bar(pages):
+    """?health=bogus matches no device: its chip says why in words (it showed a bare "bogus", and
+    empty panels with no reason)."""
+    app = AppProcess("--zmq", "tcp://127.0.0.1:9")
+    try:
+        page = pages()
+        page.goto(app.url + "/?health=bogus")
+        chip = page.wait_for_selector(".filter-health .toggle-button.is-unknown", state="attached", timeout=10000)
+        assert chip.text_content() == "bogus (not a health LAVA gives)"
+        assert chip.get_attribute("aria-pressed") == "true"
+        assert page.errors == []
     finally:
         app.stop()

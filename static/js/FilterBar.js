@@ -103,7 +103,8 @@ export function FilterBar({ state, options, onFilter, onQuery, onClear, active }
             aria-pressed=${health.includes(value) ? "true" : "false"} data-health-filter=${value}
             onClick=${() => toggleHealth(value)}>${symbolFor(value)} ${value}</button>`)}
           ${health.filter((v) => !DEVICE_HEALTHS.includes(v)).map((value) => html`<button type="button" key=${value}
-            class="toggle-button" aria-pressed="true" onClick=${() => toggleHealth(value)}>${value}</button>`)}
+            class="toggle-button is-unknown" aria-pressed="true" title=${`${value} is not a health LAVA gives: no device matches it`}
+            onClick=${() => toggleHealth(value)}>${value} (not a health LAVA gives)</button>`)}
         </span>
       </div>
       ${active && html`<button type="button" class="clear-filters" onClick=${onClear}>Clear filters</button>`}

@@ -3,7 +3,7 @@
  * `location.search` in and puts the result into `history.replaceState`, so a URL alone
  * reproduces a view (filters, search, layout, theme, wall mode, the open details panel).
  */
-import { FILTER_KEYS, KINDS, OBJECT_KINDS } from "./protocol.js";
+import { DEVICE_HEALTHS, FILTER_KEYS, KINDS, OBJECT_KINDS } from "./protocol.js";
 
 /**
  * `view=`: what the page shows. "all" is the desk layout; the others give one panel the page;
@@ -78,6 +78,10 @@ export function parseOptions(search) {
   const params = new URLSearchParams(search || "");
   const filter = {};
   for (const [urlKey, key] of URL_FILTERS) filter[key] = listOf(params, urlKey);
+  // A health in any case is LAVA's ("bad" is Bad: an audit's `?health=bad` showed nothing); one
+  // LAVA never gives stays, and the filter bar says so.
+  filter.health = [...new Set(filter.health.map((value) =>
+    DEVICE_HEALTHS.find((known) => known.toLowerCase() === value.toLowerCase()) || value))];
   const rotate = Number.parseInt(params.get("rotate") || "", 10);
   const hc = params.get("health_check");
   return {
