@@ -61,7 +61,7 @@ def parse_args(argv):
 
 def main(argv=None, out=sys.stdout):
     """Run one command; returns the exit status."""
-    from dashboard.core.events import DEVICE_HEALTHS
+    from dashboard.core.events import DEVICE_HEALTHS, JOB_HEALTHS, WORKER_HEALTHS
     from dashboard.web.auth import Access, filter_from_wall
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -73,10 +73,12 @@ def main(argv=None, out=sys.stdout):
                                       "view, and submitters of private jobs are not shown to it")
             # A health LAVA never gives, or an address no browser opens, made a link that shows
             # nothing for ever, or none at all (an audit).
-            unknown = sorted(set(flt.get("health", ())) - set(DEVICE_HEALTHS))
+            # (A wall's health filter is of devices, jobs and workers alike: core/filters.py.)
+            healths = list(dict.fromkeys((*DEVICE_HEALTHS, *JOB_HEALTHS, *WORKER_HEALTHS)))
+            unknown = sorted(set(flt.get("health", ())) - set(healths))
             if unknown:
                 raise walls.WallError(f"health {unknown[0][:40]!r} is not one of LAVA's: "
-                                      f"{', '.join(DEVICE_HEALTHS)}")
+                                      f"{', '.join(healths)}")
             if urllib.parse.urlsplit(args.url).scheme not in ("http", "https") \
                     or not urllib.parse.urlsplit(args.url).netloc:
                 raise walls.WallError(f"--url {args.url[:80]!r} is not an http:// or https:// "

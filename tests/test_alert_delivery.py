@@ -310,3 +310,6 @@ def test_last_error_names_no_destination_whatever_its_shape():
     assert out == ("to <destination>. (<destination>); to <destination>; <destination> refused; "
                    "<destination> unknown"), out
     assert unnamed("a timeout", []) == "a timeout"
+    # A reason cut short inside a host (the sending child keeps 300 characters of each)
+    assert unnamed("sending to hooks.exam; then smtp.example.n", where) == \
+        "sending to <destination>; then <destination>"

@@ -443,7 +443,7 @@ def test_a_small_wall_names_the_worst_problem_when_its_row_holds_one_cell(lab, b
         page.wait_for_selector("#connection[data-state=live]", timeout=10000)
         page.wait_for_function("() => document.querySelector('.attention-title .num')?.textContent === '2'",
                                timeout=10000)
-        page.wait_for_timeout(300)  # the fit pass, after layout
+        page.wait_for_function("() => document.querySelectorAll('.attention-item').length >= 1", timeout=10000)
         got = page.evaluate("""() => {
           const row = document.querySelector('.attention-items').getBoundingClientRect();
           return [...document.querySelectorAll('.attention-item')].map((el) => {
@@ -454,6 +454,7 @@ def test_a_small_wall_names_the_worst_problem_when_its_row_holds_one_cell(lab, b
           });
         }""")
         assert len(got) >= 1 and all(item["whole"] for item in got), got
+        assert got[0]["id"] == "w-1", got  # the worst first: the Offline worker
         assert page.errors == []
     finally:
         page.context.close()

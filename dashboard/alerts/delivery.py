@@ -96,9 +96,15 @@ def destinations_of(urls):
 
 
 def unnamed(text, destinations):
-    """`text` with every destination of destinations_of taken out (whatever its letters' case)."""
+    """`text` with every destination of destinations_of taken out (whatever its letters' case),
+    and the start of one that ends a reason (the sending child cuts each reason at 300
+    characters: the cut may fall inside a host)."""
     for where in destinations:
         text = re.sub(re.escape(where), "<destination>", text, flags=re.IGNORECASE)
+    for where in destinations:
+        for k in range(len(where) - 1, 2, -1):
+            text = re.sub(re.escape(where[:k]) + r"(?=;|$)", "<destination>", text,
+                          flags=re.IGNORECASE)
     return text
 
 

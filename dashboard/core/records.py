@@ -94,6 +94,15 @@ def _may(obj, field, types, what, limit=_NAME):
     return _typed(obj.get(field), field, types + (type(None),), what, limit)
 
 
+def _may_name(obj, field, what):
+    """An object's name that LAVA may leave null (a device's worker, a job's device or type): not
+    empty when given, as the event parser says of the same names."""
+    value = _may(obj, field, (str,), what)
+    if value == "":
+        raise ShapeError(f"{what}.{field} is empty", "bad_value", field)
+    return value
+
+
 def _typed(value, field, types, what, limit):
     if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
         raise ShapeError(f"{what}.{field} is a {type(value).__name__}", "bad_type", field)
@@ -140,7 +149,7 @@ def device_record(d):
     return {"hostname": host, "device_type": _need(d, "device_type", (str,), what),
             "state": _enum(d, "state", DEVICE_STATES, what),
             "health": _enum(d, "health", DEVICE_HEALTHS, what),
-            "worker": _may(d, "worker_host", (str,), what)}
+            "worker": _may_name(d, "worker_host", what)}
 
 
 def worker_record(w):
@@ -156,7 +165,7 @@ def job_record(j, worker_of):
     if job_id(ident) is None:
         raise ShapeError(f"job {ident} is not a job id", "bad_value", "id")
     what = f"job {ident}"
-    device = _may(j, "actual_device", (str,), what)
+    device = _may_name(j, "actual_device", what)
     return {"id": ident, "submitter": _may(j, "submitter", (str,), what),
             "description": _may(j, "description", (str,), what, _TEXT),
             "state": _enum(j, "state", JOB_STATES, what),
@@ -166,7 +175,7 @@ def job_record(j, worker_of):
             "submit_time": _time(j, "submit_time", what),
             "start_time": _time(j, "start_time", what),
             "end_time": _time(j, "end_time", what),
-            "device_type": _may(j, "requested_device_type", (str,), what), "device": device,
+            "device_type": _may_name(j, "requested_device_type", what), "device": device,
             "worker": worker_of.get(device) if device else None}
 
 

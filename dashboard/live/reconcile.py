@@ -178,12 +178,13 @@ class Reconciler:
         initial = not self.loaded
         public, judged = None, ()
         if self.public is not None:
-            # Which jobs LAVA shows anonymously, told before the snapshot's changes go out (from
-            # here to the push nothing yields): a job LAVA made private is hidden before its new
-            # description reaches anyone, and a public job whose hidden fields changed while LAVA
-            # cannot say is hidden until it can (found by an audit: the anonymous read came after
-            # the push, and its network wait let the new fields out as public).
+            # Which jobs LAVA shows anonymously, told before the snapshot's changes go out: a job
+            # LAVA made private is hidden before its new description reaches anyone, and a public
+            # job whose hidden fields changed while LAVA cannot say is hidden until it can (found
+            # by an audit: the anonymous read came after the push, and its network wait let the
+            # new fields out as public).
             public = self._read_public()
+            # (From here to the push nothing yields.)
             judged = self._judge(snap, public)
         now = dt.datetime.now(dt.timezone.utc)
         changes, corrections = self.state.reconcile(snap, now, initial)

@@ -9,7 +9,7 @@
 import { html } from "./html.js";
 import { labOf, objectKey } from "./labs.js";
 import { parseTime } from "./time.js";
-import { alertName, alertText, alertWords, levelRank, splitName } from "./attention.js";
+import { alertLevel, alertName, alertText, alertWords, levelRank, splitName } from "./attention.js";
 
 const SHOWN = 4;
 /** The share of the screen's height the banner may take: the board keeps the rest. */
@@ -73,7 +73,7 @@ export function AlertBanner({ alerts, room = null }) {
       ${shown.map((a) => {
         const { said, acked } = alertWords(a);
         const [name, status] = splitName(alertName(a), said);
-        const level = LEVEL_WORDS[a.severity] || a.severity;
+        const level = LEVEL_WORDS[alertLevel(a.severity)];  // (as it is ranked: unknown is a warning)
         return html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${`${level} ${alertText(a)}`}
           data-severity=${a.severity}>
           <span class="alert-banner-level">${level}</span>${" "}<strong>${name ? html`<span class="alert-banner-name">${name}</span><span class="alert-banner-status">${status}</span>`

@@ -140,6 +140,9 @@ def with_change(items, index, **change):
     ("workers", {"hostname": {"x": 1}}, "bad_type", "hostname is a dict"),
     ("devices", {"hostname": ""}, "bad_value", "hostname is empty"),  # unreachable in the model
     ("workers", {"hostname": ""}, "bad_value", "hostname is empty"),
+    ("devices", {"worker_host": ""}, "bad_value", "worker_host is empty"),
+    ("jobs", {"actual_device": ""}, "bad_value", "actual_device is empty"),
+    ("jobs", {"requested_device_type": ""}, "bad_value", "requested_device_type is empty"),
 ])
 def test_rest_records_of_the_wrong_type_are_left_out_one_by_one_naming_the_field(
         kind, change, reason, fragment):

@@ -345,7 +345,9 @@ def test_a_wall_link_that_would_show_nothing_is_not_made(tmp_path, capsys, args,
     status = cli.main(["--data-dir", str(tmp_path), "create", "--name", "lobby", *args])
     assert status == 2 and says in capsys.readouterr().err
     assert walls.load(str(tmp_path)) == {}
+    # A job's and a worker's healths are LAVA's too: a wall's health filter is of all three.
     made = cli.main(["--data-dir", str(tmp_path), "create", "--name", "lobby", "--filter",
-                     "health=Bad", "--url", "https://dash.example.org"], out=sys.stdout)
+                     "health=Bad&health=Incomplete&health=Active", "--url", "https://dash.example.org"],
+                    out=sys.stdout)
     said = capsys.readouterr()
     assert made == 0 and "https://dash.example.org/?link=" in said.out, said
