@@ -384,12 +384,13 @@ def test_learning_public_jobs_survives_any_failure(serve, no_proxies):
     reconciler.max_finished, reconciler.state = 10, types.SimpleNamespace(jobs={1: {}})
     snap = types.SimpleNamespace(jobs=[{"id": 1}])
     reconciler.public = (LavaRest(server.url, timeout=3), jobs)  # a `next` of 5
-    reconciler._learn_public(snap)
+    assert reconciler._read_public() is None  # LAVA cannot say now: logged, nothing raised
 
     def broken(max_finished):
         raise RuntimeError("a bug")
     reconciler.public = (types.SimpleNamespace(visible_job_ids=broken), jobs)
-    reconciler._learn_public(snap)
+    assert reconciler._read_public() is None
+    reconciler._learn_new(snap, set(), judged={1})  # (judged already: nothing learned again)
     assert learned == []  # unknown stays private
 
 
