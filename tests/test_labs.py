@@ -98,6 +98,11 @@ def test_two_labs_with_the_same_ids_are_shown_apart_and_each_change_reaches_its_
         assert west_only.state() == model_view(state, {"labs": ["west"]})
         assert west_only.state()["devices"] and {
             d["lab"] for d in west_only.state()["devices"]} == {"west"}
+        answers = []  # a lab it does not watch: refused, naming those it does
+        everyone.client.emit("subscribe", {"filter": {"labs": ["north"]}}, callback=answers.append)
+        wait_until(lambda: answers, what="the ack")
+        assert answers[0]["code"] == "bad_filter" and "'north'" in answers[0]["error"]
+        assert "east, west" in answers[0]["error"]
 
         west_before = _device(app, "west", "qemu-03")
         parts["east_pub"].send(_frames("org.lavasoftware.device", "e-1",

@@ -361,6 +361,9 @@ class Relay:
             flt = parse_filter(raw)
         except FilterError as exc:
             return {"ok": False, "code": "bad_filter", "error": str(exc)}
+        unknown = self._unknown_labs(flt)
+        if unknown:  # as REST's `lab=` says (it matched nothing, and said nothing: an audit)
+            return {"ok": False, "code": "bad_filter", "error": unknown}
         try:
             min_gap = min_gap_of(message.get("max_rate") if isinstance(message, dict) else None)
         except ValueError as exc:
@@ -506,6 +509,20 @@ class Relay:
         self.must_snapshot.discard(sid)
         self.shares.release(sid)
         self.outbox.forget(sid)
+
+    def _unknown_labs(self, flt):
+        """Why the filter's `labs` name no lab this dashboard watches, or None."""
+        wanted = flt.criteria.get("labs")
+        if not wanted:
+            return None
+        names = set(getattr(self.state, "labs", None) or ())
+        missing = sorted(wanted - names)
+        if not missing:
+            return None
+        if not names:
+            return "this dashboard watches one lab, which has no name: leave out the labs filter"
+        return (f"no lab named {missing[0][:40]!r}; this dashboard's labs: "
+                f"{', '.join(sorted(names))}")
 
     def _redactions(self):
         return Redactions(self.state.jobs, self.visibility)
