@@ -159,3 +159,20 @@ def test_an_exception_a_view_raises_is_counted_in_healthz_and_logged_at_most_onc
     assert client.get("/healthz").get_json()["server"]["errors"] == 20
     failed = [r for r in caplog.records if "/fails" in r.getMessage()]
     assert len(failed) == 1 and failed[0].exc_info, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBadHeader\r\nConnection: close\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection : close\r\n\r\n",
+    b"POST /api/v1/alerts/a/ack HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 30\r\n"
+    b"Connection: close\r\n\r\nhello",
+], ids=["no colon", "space before the colon", "two content-lengths"])
+def test_headers_a_proxy_may_read_otherwise_are_refused(app, request_bytes):
+    """A header line without a colon ended the headers there (those after it unread, the request
+    answered 200), and two Content-Lengths that disagree were taken: a proxy in front that reads
+    them otherwise could be made to pass a second request through (an audit). Refused 400."""
+    before = server_counts(app)["bad_requests"]
+    data, _ = exchange(app.port, request_bytes)
+    status, body = answer(data)
+    assert status == 400 and body["ok"] is False and body["code"] == "bad_request", data
+    assert server_counts(app)["bad_requests"] == before + 1
