@@ -20,7 +20,7 @@ import signal
 
 from dashboard import green
 from dashboard.web.edge import (REFUSED, BodyDeadline, BodyTimeout, Connections, HeaderTimeout,
-                                WsgiErrors, bad_length)
+                                WsgiErrors, ambiguous_headers, bad_length)
 
 log = logging.getLogger("dashboard.server")
 BACKLOG = 1024  # connections the kernel holds for accept(); it caps this at net.core.somaxconn
@@ -170,10 +170,7 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
                                        or self.headers.get("transfer-encoding") is not None):
                 self.send_error(400)
                 return False
-            # Headers that a proxy in front may read otherwise (request smuggling): a line without
-            # a colon (the parser ended the headers there and read on as if nothing came after),
-            # or two Content-Lengths that disagree. Found by an audit: both were answered 200.
-            if self.headers.defects or len(set(self.headers.get_all("content-length") or ())) > 1:
+            if ambiguous_headers(self.headers):
                 self.send_error(400)
                 return False
             return True
@@ -279,10 +276,7 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size):
 
         def read_request(self, raw_requestline):
             done = super().read_request(raw_requestline)
-            # As Protocol.parse_request (eventlet) refuses them: a header line without a colon,
-            # two Content-Lengths that disagree (a ValueError: answered 400, _handle_client_error).
-            if done and (getattr(self.headers, "defects", None)
-                         or len(set(self.headers.get_all("content-length") or ())) > 1):
+            if done and ambiguous_headers(self.headers):  # (answered 400: _handle_client_error)
                 raise ValueError("headers a proxy in front may read otherwise")
             return done
 

@@ -360,9 +360,13 @@ def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(bro
         for page in (desk,):
             page.wait_for_selector('.attention-item[data-alert="device_maintenance/bbb-01"]', timeout=10000)
             items = page.evaluate("""() => [...document.querySelectorAll('.attention-item')].map((el) =>
-              [el.dataset.alert || null, el.className, el.querySelector('.attention-text').textContent])""")
+              [el.dataset.alert || null, el.className, el.querySelector('.attention-text').textContent,
+               el.querySelector('button').textContent])""")
             assert len(items) == 3, items
             assert items[0][0] == "device_maintenance/bbb-01" and "level-critical" in items[0][1], items
+            # Its severity in words for a screen reader too (its colour and symbol say it to the eye)
+            assert "Critical: bbb-01 has been Maintenance" in items[0][3], items
+            assert "Critical" not in items[1][3] and "Warning" not in items[1][3], items  # not an alert
             assert items[0][2].startswith("bbb-01 has been Maintenance for "), items
             assert items[1][0] is None and items[1][2].startswith("worker w-2 Offline"), items
             assert items[1][2].endswith(": 1 device"), items

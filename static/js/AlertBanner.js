@@ -9,7 +9,7 @@
 import { html } from "./html.js";
 import { labOf, objectKey } from "./labs.js";
 import { parseTime } from "./time.js";
-import { alertLevel, alertName, alertText, alertWords, levelRank, splitName } from "./attention.js";
+import { alertName, alertText, alertWords, levelRank, levelWord, splitName } from "./attention.js";
 
 const SHOWN = 4;
 /** The share of the screen's height the banner may take: the board keeps the rest. */
@@ -20,9 +20,6 @@ const PADDING_EM = 0.8;
 const LINE_EM = 1.25;
 
 const rank = (alert) => levelRank(alert.severity);
-// Each line's severity in words, not only in its colour (an audit: the banner marked critical by
-// its background alone).
-export const LEVEL_WORDS = { critical: "Critical", warning: "Warning", info: "Info" };
 const firedAt = (alert) => parseTime(alert.fired_at) ?? 0;  // (the page's one time parser)
 
 /** The alerts firing, worst first: critical, warning, info, then the newest first. Pure. */
@@ -73,7 +70,8 @@ export function AlertBanner({ alerts, room = null }) {
       ${shown.map((a) => {
         const { said, acked } = alertWords(a);
         const [name, status] = splitName(alertName(a), said);
-        const level = LEVEL_WORDS[alertLevel(a.severity)];  // (as it is ranked: unknown is a warning)
+        // Its severity in words, not only in its colour (an audit: critical by its background alone).
+        const level = levelWord(a.severity);
         return html`<p key=${objectKey(labOf(a.lab), a.id)} class="alert-banner-line" title=${`${level} ${alertText(a)}`}
           data-severity=${a.severity}>
           <span class="alert-banner-level">${level}</span>${" "}<strong>${name ? html`<span class="alert-banner-name">${name}</span><span class="alert-banner-status">${status}</span>`

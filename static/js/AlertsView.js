@@ -10,8 +10,7 @@ import { getJson } from "./remote.js";
 import { parseTime } from "./time.js";
 import { Timestamp } from "./Timestamp.js";
 import { labOf, objectKey, withLab } from "./labs.js";
-import { LEVEL_WORDS } from "./AlertBanner.js";
-import { alertLevel, levelRank } from "./attention.js";
+import { levelRank, levelWord } from "./attention.js";
 
 const COLUMNS = [["status", "Status"], ["severity", "Severity"], ["rule", "Rule"], ["subject", "About"], ["message", "What"],
   ["fired_at", "Fired"], ["resolved_at", "Resolved"], ["acked_by", "Acknowledged by"]];
@@ -86,7 +85,7 @@ export function AlertsView({ alerts, error }) {
               ${label}</button></th>`)}<th scope="col"></th></tr></thead>
           <tbody>${rows.map((a) => html`<tr key=${objectKey(labOf(a.lab), a.id)} class=${`alert-row is-${a.status}`}
               data-alert-key=${a.key} data-lab=${labOf(a.lab) || undefined}>
-            ${columns !== COLUMNS && html`<td>${labOf(a.lab)}</td>`}<td>${a.status}</td><td>${LEVEL_WORDS[alertLevel(a.severity)]}</td><td>${a.rule}</td><td>${a.subject}</td>
+            ${columns !== COLUMNS && html`<td>${labOf(a.lab)}</td>`}<td>${a.status}</td><td>${levelWord(a.severity)}</td><td>${a.rule}</td><td>${a.subject}</td>
             <td>${a.message}${a.hidden_jobs ? html` <em>(${a.hidden_jobs} job(s) you may not see)</em>` : ""}</td>
             <td>${when(a.fired_at)}</td><td>${when(a.resolved_at)}</td><td>${a.acked_by || ""}</td>
             <td>${a.status === "firing" && !a.acked_by && canAck && html`<button type="button" class="button"

@@ -10,8 +10,8 @@
  */
 import { useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
-import { attentionItems, splitName } from "./attention.js";
-import { LEVEL_WORDS, bannerAlerts } from "./AlertBanner.js";
+import { attentionItems, levelWord, splitName } from "./attention.js";
+import { bannerAlerts } from "./AlertBanner.js";
 import { useClockValue } from "./clock.js";
 import { useViewportSize } from "./boxsize.js";
 import { symbolFor, token } from "./lava.js";
@@ -76,7 +76,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wal
             data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}>
           <button type="button" class="attention-open" title=${item.text} onClick=${() => open(item)}>
             <span class="symbol" aria-hidden="true">${SYMBOLS[item.level] || symbolFor(item.level)}</span>
-            ${item.alert && html`<span class="visually-hidden">${LEVEL_WORDS[item.level] || "Warning"}: </span>`}
+            ${item.alert && html`<span class="visually-hidden">${levelWord(item.level)}: </span>`}
             <${ItemText} item=${item} />
           </button>
         </li>`)}

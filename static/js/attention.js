@@ -55,6 +55,11 @@ export const alertLevel = (severity) => (LEVELS.includes(severity) ? severity : 
 /** How bad a severity is, worst first: critical 0, warning 1 (and one the page does not know), info 2. */
 export const levelRank = (severity) => LEVELS.indexOf(alertLevel(severity));
 
+/** A severity in a word, as the page ranks it ("Warning" for one it does not know): every place
+ * that shows a severity says it in words, not by its colour alone. */
+const LEVEL_WORDS = { critical: "Critical", warning: "Warning", info: "Info" };
+export const levelWord = (severity) => LEVEL_WORDS[alertLevel(severity)];
+
 /**
  * An alert's words, as the strip and the wall's banner say them: `said`, its lab (several labs)
  * and its message; `acked`, who acknowledged it ("" when nobody has).
