@@ -128,3 +128,65 @@ def test_when_the_job_a_panel_shows_is_gone_the_focus_goes_to_its_heading_and_it
         assert page.errors == [] and page.evaluate("window.__csp") == []
     finally:
         page.context.close()
+
+
+# Whether the focused element shows whole: within its nearest scrolling panel and the window.
+FOCUSED_IN_VIEW = """() => {
+  const el = document.activeElement;
+  const r = el.getBoundingClientRect();
+  let top = 0, bottom = window.innerHeight;
+  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const y = getComputedStyle(p).overflowY;
+    if ((y === 'auto' || y === 'scroll') && p.scrollHeight > p.clientHeight) {
+      const b = p.getBoundingClientRect();
+      top = Math.max(top, b.top); bottom = Math.min(bottom, b.bottom);
+      break;
+    }
+  }
+  return r.top >= top - 1 && r.bottom <= bottom + 1;
+}"""
+
+
+def test_a_focused_tile_moved_out_of_view_is_scrolled_back_into_it(browser):
+    """A Bad board shown first (`sort=problems`) and focused goes back to its place, far below, when
+    it is Good again: the focus follows it and the page scrolls it into view. One the person
+    scrolled away from is left where it is."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint)
+    page = open_page(browser, width=1024, height=600)
+    try:
+        publisher.wait_for_subscriber()
+        for i in range(80):
+            send(publisher, "device", f"d{i}", device(f"qemu-{i:02d}", "qemu", "w-1"))
+        send(publisher, "device", "bad", device("qemu-79", "qemu", "w-1", "Idle", "Bad"))
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 80, what="80 devices")
+        page.goto(app.url + "/?sort=problems")
+        page.wait_for_selector('[data-device="qemu-79"][data-health="Bad"]', timeout=15000)
+        assert page.evaluate("() => document.querySelector('[data-device]').dataset.device") == "qemu-79"
+        page.focus('[data-device="qemu-79"] .tile-open')
+        assert page.evaluate(FOCUSED_IN_VIEW)
+        send(publisher, "device", "good", device("qemu-79", "qemu", "w-1", "Idle", "Good"))
+        page.wait_for_selector('[data-device="qemu-79"][data-health="Good"]', timeout=10000)
+        assert page.evaluate("() => [...document.querySelectorAll('[data-device]')].pop().dataset.device") \
+            == "qemu-79"  # back at the end, below the fold
+        wait_until(lambda: focused(page)["item"] == "qemu-79", timeout=5, what="the focus on the moved tile")
+        wait_until(lambda: page.evaluate(FOCUSED_IN_VIEW), timeout=5, what="the focused tile in view")
+        # Scrolled away by the person (the wheel, not the focus): a move does not bring it back.
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.evaluate("""() => { for (let p = document.activeElement.parentElement; p; p = p.parentElement)
+                                   if (p.scrollTop) p.scrollTop = 0; }""")
+        assert not page.evaluate(FOCUSED_IN_VIEW)
+        # Ten new boards named to sort before it push it further down, out of view still.
+        before = page.evaluate("() => document.activeElement.getBoundingClientRect().top")
+        for i in range(10):
+            send(publisher, "device", f"n{i}", device(f"qemu-05{chr(97 + i)}", "qemu", "w-1"))
+        page.wait_for_selector('[data-device="qemu-05j"]', timeout=10000)
+        wait_until(lambda: page.evaluate("() => document.activeElement.getBoundingClientRect().top") > before,
+                   timeout=5, what="the focused tile moved down")
+        assert focused(page)["item"] == "qemu-79"
+        assert not page.evaluate(FOCUSED_IN_VIEW)  # left where the person put it
+        assert page.errors == []
+    finally:
+        page.context.close()
+        app.stop()
+        publisher.close()

@@ -5,7 +5,8 @@
  * notes what had the focus (`focusBefore`) and, if the focus fell, puts it back on the same item
  * (`restoreFocus`), found by its `data-focus-key`. When the item is gone, the focus goes to a place
  * named by `data-focus-home` (its panel's heading, or the details panel's when that panel shows
- * the item), and the page says so in the polite live region (`announce`, `#announcer`).
+ * the item), and the page says so in the polite live region (`announce`, `#announcer`). A focused
+ * item the render moved out of its panel's view is scrolled back into it (`keepInView`).
  */
 
 const ANNOUNCER = "announcer";
@@ -39,7 +40,47 @@ export function focusBefore(el = document.activeElement) {
     label: item ? item.dataset.focusLabel || "" : "",
     control: controlOf(el, item),
     home: home ? home.dataset.focusHome : null,
+    // Where a live item was, and whether the person could see it (followed by `keepInView`).
+    seen: item ? seenAt(el) : null,
   };
+}
+
+/** The nearest ancestor of `el` that scrolls its content, or null (the page itself scrolls). */
+function scroller(el) {
+  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const y = getComputedStyle(p).overflowY;
+    if ((y === "auto" || y === "scroll") && p.scrollHeight > p.clientHeight) return p;
+  }
+  return null;
+}
+
+/**
+ * Where `el` is on the screen ({top}) and whether any of it shows ({visible}) and all of it
+ * ({whole}): within its scrolling panel and the window. Null when it is not laid out.
+ */
+function seenAt(el) {
+  const r = el.getBoundingClientRect();
+  if (!r.width && !r.height) return null;
+  const box = scroller(el);
+  const b = box ? box.getBoundingClientRect() : null;
+  const top = Math.max(b ? b.top : 0, 0);
+  const bottom = Math.min(b ? b.bottom : Infinity, window.innerHeight);
+  return { top: r.top, visible: r.bottom > top && r.top < bottom, whole: r.top >= top - 1 && r.bottom <= bottom + 1 };
+}
+
+/**
+ * A focused item that the live data moved (a tile put first by `sort=problems` or back in its
+ * place, a job row whose list grew above it) out of its panel's view is scrolled back into it: the
+ * keyboard's focus must stay where the person can see it (WCAG 2.4.11). Only when the person could
+ * see some of it before the render and it moved: one they scrolled away from is left where it is.
+ */
+function keepInView(before) {
+  const el = document.activeElement;
+  if (!before.seen || !before.seen.visible || lost(el) || !el.closest("[data-focus-key]")) return;
+  const now = seenAt(el);
+  if (now && !now.whole && Math.abs(now.top - before.seen.top) >= 1) {
+    el.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
 }
 
 /** The item with `key` on the page now (null: none). */
@@ -70,9 +111,16 @@ function focusOn(el) {
  * (the person moved it, or it is still where it was).
  */
 export function restoreFocus(before) {
-  if (!before || !lost(document.activeElement)) return;
+  if (!before) return;
+  if (!lost(document.activeElement)) {
+    if (document.activeElement === findAgain(before)) keepInView(before);
+    return;
+  }
   const again = findAgain(before);
-  if (again && focusOn(again)) return;
+  if (again && focusOn(again)) {
+    keepInView(before);
+    return;
+  }
   const gone = before.key && !findItem(before.key);
   // The details of the very item, still open: its heading is where the person was looking.
   const panel = gone ? document.querySelector(`#detail[data-focus-of="${CSS.escape(before.key)}"]`) : null;
