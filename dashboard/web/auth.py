@@ -500,7 +500,7 @@ def identify_connection():
         viewer, flt, session_id = None, None, None
         why = "the token cannot be checked now; try again"
     if viewer is None:
-        code = "wall_link" if isinstance(session.get("wall"), dict) else "unauthorized"
+        code = "wall_link" if wall_session() is not None else "unauthorized"
         raise ConnectionRefusedError(why, {"code": code})
     if session_id is None and viewer.username and not viewer.wall:  # came with a LAVA token
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
@@ -535,6 +535,13 @@ def filter_from_wall(text):
     return flt
 
 
+def wall_session():
+    """The wall link this browser's session came from ({"name", "created"}: _exchange_wall_link),
+    or None (a viewer's session, or none)."""
+    wall = session.get("wall")
+    return wall if isinstance(wall, dict) else None
+
+
 def _csrf_token():
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
@@ -556,7 +563,7 @@ def gate():
         return error_body(503, replica.access_problem, "access_mismatch")
     if request.path == "/" and request.args.get("link"):
         return _exchange_wall_link(request.args["link"])
-    if isinstance(session.get("wall"), dict) and request.path.startswith(GUARDED_PATHS) \
+    if wall_session() is not None and request.path.startswith(GUARDED_PATHS) \
             and request.path not in WALL_PATHS and request_viewer()[0].wall:
         return error_body(403, "a wall link shows its live view only: sign in to use the API, "
                           "feeds and exports (docs/security.md)", "wall_link")
@@ -566,8 +573,8 @@ def gate():
         request_viewer()
     except Exception:  # 401
         if request.path == "/":
-            if isinstance(session.get("wall"), dict):  # a wall's screen reloaded: it says why
-                return _wall_refused(session["wall"])
+            if wall_session() is not None:  # a wall's screen reloaded: it says why
+                return _wall_refused(wall_session())
             return redirect(url_for("auth.signin_page"))
         raise
     return None

@@ -1,6 +1,7 @@
 """The single-page app's HTML, served under a strict Content-Security-Policy."""
-from flask import Blueprint, current_app, render_template, session
+from flask import Blueprint, current_app, render_template
 
+from dashboard.web.auth import wall_session
 from dashboard.web.protocol import bootstrap
 
 bp = Blueprint("views", __name__)
@@ -17,7 +18,7 @@ def index():
     # A wall link's screen reads no history (docs/security.md): the page does not ask for it (its
     # events-per-minute seed was answered 403 at every load: an audit).
     history = (any(store is not None for store in (ext.store, *(lab.store for lab in ext.labs)))
-               and not isinstance(session.get("wall"), dict))
+               and wall_session() is None)
     return render_template("index.html", simulated=meta["simulated"], lava_url=meta["lava_url"],
                            version=meta["version"], bootstrap=bootstrap(meta), history=history)
 
