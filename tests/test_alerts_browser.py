@@ -130,6 +130,41 @@ def test_notification_permission_prompt_and_a_background_notification(browser, l
         context.close()
 
 
+def test_an_alert_firing_before_the_newest_200_stays_counted_and_shown(browser, lab):
+    """An audit: the page reads the newest 200 alerts, and counted the firing ones among them, so an
+    older alert still firing fell off the header's count, the wall's banner and the Alerts view once
+    200 newer ones had fired and resolved. The API counts every firing alert, and the page asks for
+    those the newest leave out."""
+    publisher, app = lab
+    publisher.send(device("old-01", "Bad"))
+    wait_until(lambda: app.json("/api/v1/alerts")["firing"] == 1, timeout=15, what="the old alert")
+    hosts = [f"qemu-{i:03d}" for i in range(205)]
+    for host in hosts:
+        publisher.send(device(host, "Bad"))
+    wait_until(lambda: app.json("/api/v1/alerts?status=firing&limit=1000")["firing"] == 206,
+               timeout=30, what="the newer alerts")
+    cut = app.json("/api/v1/alerts?status=firing&limit=1")
+    assert len(cut["alerts"]) == 1 and cut["firing"] == 206  # the count is not the page's
+    for host in hosts:
+        publisher.send(device(host, "Good"))
+    wait_until(lambda: app.json("/api/v1/alerts?status=firing")["firing"] == 1, timeout=30,
+               what="the newer alerts resolved")
+    newest = app.json("/api/v1/alerts?limit=200")
+    assert "device_bad/old-01" not in {a["key"] for a in newest["alerts"]}  # the premise
+    assert newest["firing"] == 1  # counted all the same
+    assert app.json("/api/v1/alerts?status=resolved&limit=5")["firing"] == 1
+    context, page = open_page(browser, app.url + "/?view=alerts")
+    try:
+        page.wait_for_selector('[data-alert-key="device_bad/old-01"].is-firing', timeout=15000)
+        assert page.inner_text("#alert-count") == "1 alert firing"
+        page.goto(app.url + "/?wall=1")
+        banner = page.wait_for_selector("#alert-banner", timeout=15000)
+        assert "old-01" in banner.inner_text()
+        assert page.errors == [], page.errors
+    finally:
+        context.close()
+
+
 def test_many_alerts_scroll_inside_their_panel_above_the_footer(browser, lab):
     """A new user's walkthrough: the Reports view spilled over the page's footer at 1440×900, and the
     Alerts view has the same layout: with many alerts, its table scrolls inside its panel."""

@@ -34,6 +34,17 @@ function notifyNew(alerts, seen, first) {
   }
 }
 
+/**
+ * The newest alerts with the firing ones that are older than all of them: each once (by lab and
+ * id), newest first.
+ */
+export function withFiring(newest, firing) {
+  const have = new Set(newest.map(alertKey));
+  const older = firing.filter((a) => !have.has(alertKey(a)));
+  if (!older.length) return newest;
+  return [...newest, ...older].sort((a, b) => Date.parse(b.fired_at) - Date.parse(a.fired_at));
+}
+
 export function useAlerts(enabled = true) {
   const [state, setState] = useState({ alerts: [], firing: 0, error: null, loaded: false });
   const seen = useRef(new Set());
@@ -52,9 +63,16 @@ export function useAlerts(enabled = true) {
       busy = true;
       try {
         const body = await getJson(`/api/v1/alerts?limit=${LIMIT}`, controller.signal, { poll: true });
-        notifyNew(body.alerts, seen.current, first.current);
+        let list = body.alerts;
+        if (body.firing > list.filter((a) => a.status === "firing").length) {
+          // Some still firing fired before the newest LIMIT: asked for apart, so that the count,
+          // the banner and the strip keep them (an audit: past 200 newer alerts they were lost).
+          const older = await getJson(`/api/v1/alerts?status=firing&limit=${LIMIT}`, controller.signal, { poll: true });
+          list = withFiring(list, older.alerts);
+        }
+        notifyNew(list, seen.current, first.current);
         first.current = false;
-        if (!stopped) setState({ alerts: body.alerts, firing: body.firing, error: null, loaded: true });
+        if (!stopped) setState({ alerts: list, firing: body.firing, error: null, loaded: true });
       } catch (err) {
         if (!stopped && !controller.signal.aborted) setState((s) => ({ ...s, error: err.message, loaded: true }));
       } finally {
