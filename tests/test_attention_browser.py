@@ -131,6 +131,45 @@ def test_the_servers_firing_alerts_join_the_facts_worst_first_without_saying_any
     assert got["none"] == 3
 
 
+def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_alert(browser, served):
+    """An audit: a wall whose lab's publisher refused connections (or whose LAVA API failed) said
+    "Nothing needs attention" until the server's alert fired, 15 minutes later. The page's own facts
+    about where its data comes from come first, once a source has tried for 30 s; each stands for
+    the server's alert that says the same."""
+    got = run(browser, served, """
+      const src = (name, state, secondsAgo, extra = {}) => ({name, kind: 'zmq', state,
+        since: new Date(now - secondsAgo * 1000).toISOString(), lost: false, ...extra});
+      const lab = {devices: new Map([dev('q-1', 'qemu', 'w-1', 'Idle', 'Bad', 5)]), workers: new Map([wrk('w-1')]),
+        jobs: new Map()};
+      const texts = (extra) => a.attentionItems({...lab, ...extra}, now).map((i) => i.text);
+      const al = (rule) => ({id: rule, key: `${rule}/lab`, rule, subject_kind: 'lab', subject: 'lab',
+        severity: 'warning', status: 'firing', message: `${rule} says so`, fired_at: iso(1)});
+      return {
+        connecting: texts({sources: [src('tcp://lava:5500', 'connecting', 10)]}),
+        stuck: texts({sources: [src('tcp://lava:5500', 'connecting', 95)]}),
+        lost: texts({sources: [src('tcp://lava:5500', 'disconnected', 5, {lost: true})]}),
+        live: texts({sources: [src('tcp://lava:5500', 'connected', 600)]}),
+        api: texts({lava: {state: 'error', error: 'HTTP 500', since: iso(12)}}),
+        apiOk: texts({lava: {state: 'ok', error: null, since: iso(12)}}),
+        labs: texts({sources: [src('ws://w/ws/', 'connecting', 40, {lab: 'west'}), src('tcp://e:5500', 'connected', 9, {lab: 'east'})],
+                     labs: [{name: 'east', lava: {state: 'error', since: iso(3)}}, {name: 'west', lava: {state: 'ok'}}]}),
+        covered: texts({sources: [src('tcp://lava:5500', 'connecting', 95)], lava: {state: 'error', since: iso(2)},
+                        alerts: [al('stream_silent'), al('lava_api_failing'), al('device_bad')]}),
+      };""")
+    bad = "q-1 Bad 5 min"
+    assert got["connecting"] == [bad]  # still within its first 30 s
+    assert got["stuck"] == ["event source tcp://lava:5500 not connected 1 min", bad]
+    assert got["lost"] == ["event source tcp://lava:5500 down <1 min", bad]
+    assert got["live"] == got["apiOk"] == [bad]
+    assert got["api"] == ["LAVA API failing 12 min: shown data may be out of date", bad]
+    assert got["labs"] == ["east · LAVA API failing 3 min: shown data may be out of date",
+                           "west · event source ws://w/ws/ not connected <1 min", bad]
+    # The server's alerts about the same are left out; another lab-wide one would stay.
+    assert got["covered"] == ["LAVA API failing 2 min: shown data may be out of date",
+                              "event source tcp://lava:5500 not connected 1 min", bad,
+                              "device_bad says so"]
+
+
 def test_problems_first_orders_devices_and_groups_and_keeps_unchanged_groups(browser, served):
     got = run(browser, served, """
       const devices = new Map([dev('a-1', 'aaa', 'w-1'), dev('a-2', 'aaa', 'w-1'),
@@ -321,6 +360,33 @@ def test_the_empty_wall_strip_says_all_is_well_in_the_row_it_keeps(lab, browser)
     finally:
         for page in walls:
             page.context.close()
+
+
+def test_a_wall_whose_event_source_is_lost_says_so_first_and_never_all_clear(lab, browser):
+    """An audit: a lab whose publisher could not be reached showed the green all-clear. The page
+    still reaches the dashboard (not stale), but the dashboard lost LAVA's publisher: the wall says
+    so, first, at once; and all is well again once the publisher is back."""
+    publisher, app = lab
+    send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 1, timeout=10, what="1 device")
+    page = open_page(browser, width=1920, height=1080)
+    again = None
+    try:
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        page.wait_for_selector(".attention-clear", timeout=10000)
+        publisher.close()
+        page.wait_for_selector('.attention-item[data-kind="lab"]', timeout=15000)
+        assert strip(page)[0] == f"event source {publisher.endpoint} down <1 min"
+        assert page.query_selector(".attention-clear") is None
+        assert page.get_attribute("#dashboard", "data-stale") == "false"  # the page's own link is fine
+        again = TestPublisher(port=publisher.port)
+        page.wait_for_selector(".attention-clear", timeout=20000)
+        assert page.errors == []
+    finally:
+        page.context.close()
+        if again is not None:
+            again.close()
 
 
 def test_the_servers_firing_alerts_are_in_the_strip_on_the_desk_and_the_wall(browser, tmp_path):

@@ -1,6 +1,7 @@
 """Several labs in one dashboard (docs/labs.md): the app as a subprocess with a --labs file, two
 fake LAVA servers serving the same captured lab (so every hostname and job id exists in both), a
 real ZMQ publisher each, real Socket.IO clients and the REST API."""
+import datetime
 import json
 import pathlib
 import time
@@ -86,6 +87,8 @@ def test_two_labs_with_the_same_ids_are_shown_apart_and_each_change_reaches_its_
 
     everyone, west_only = LiveView(app.url).connect(), LiveView(app.url, {"labs": ["west"]}).connect()
     try:
+        for lab in everyone.meta["labs"]:  # in this state since (ISO 8601): the page's "failing 5 min"
+            assert datetime.datetime.fromisoformat(lab["lava"].pop("since")).tzinfo is not None
         assert everyone.meta["labs"] == [
             {"name": "east", "lava_url": parts["east"].url, "simulated": False,
              "lava": {"state": "ok", "error": None, "loaded": True}},

@@ -226,7 +226,7 @@ def test_one_unnamed_lab_keeps_the_keys_it_always_had(page):
     assert got["history"] == ["job:42"]
     assert got["feed"] == [["42", "42", ""], ["ev-1", "ev-1", ""]]
     assert got["labs"] == [] and got["sources"] == [
-        {"name": "tcp://l:5500", "kind": "zmq", "state": "connected", "lost": False}]  # no `lab` key
+        {"name": "tcp://l:5500", "kind": "zmq", "state": "connected", "lost": False, "since": None}]  # no `lab` key
     assert got["groups"] == [["qemu", "", "qemu"]] and got["byWorker"] == [["w-1", ["q-1"]]]
     assert got["queue"] == ["qemu"] and got["link"] == "https://lava.example.org" and got["key"] == "42"
 

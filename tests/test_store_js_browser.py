@@ -295,20 +295,22 @@ def test_meta_merges_known_fields_only(page):
       const m4 = store.mergeMeta(m2, {access: 'lava', store_recovered: {moved_to: 'events.sqlite3.corrupt-1', reason: 'x'}});
       const m5 = store.mergeMeta(m4, {access: 'everyone', store_recovered: 'no'});
       const m6 = store.mergeMeta(m5, {sources: [{name: 'wss://l/ws/', kind: 'websocket', state: 'connecting',
-        lost: true, token: 'secret'}, 'junk', {name: 7}]});
+        lost: true, token: 'secret', since: '2026-12-05T01:00:00+00:00'}, 'junk', {name: 7, since: 5}]});
       const m7 = store.mergeMeta(m6, {sources: 'nonsense'});
       const viaStatus = store.processMessages(store.initialState(), [{type: 'status', payload: {lava: {state: 'ok', error: null}}}], 1);
       return {m1, m2, m4, m5, m6, m7, same: m3 === m2, status: viaStatus.state.meta.lava};""")
     assert got["m6"]["sources"] == [{"name": "wss://l/ws/", "kind": "websocket", "state": "connecting",
-                                     "lost": True}, {"name": "", "kind": "", "state": "", "lost": False}]
+                                     "lost": True, "since": "2026-12-05T01:00:00+00:00"},
+                                    {"name": "", "kind": "", "state": "", "lost": False, "since": None}]
     assert got["m7"]["sources"] == got["m6"]["sources"]
-    assert got["m1"] == {"simulated": True, "lava_url": "https://a", "lava": {"state": "error", "error": "down"},
+    assert got["m1"] == {"simulated": True, "lava_url": "https://a",
+                         "lava": {"state": "error", "error": "down", "since": None},
                          "cluster": None, "access": None, "store_recovered": None, "sources": None}
     assert got["m4"]["access"] == "lava" and got["m4"]["store_recovered"] == {"moved_to": "events.sqlite3.corrupt-1"}
     assert got["m5"]["access"] == "lava" and got["m5"]["store_recovered"] == got["m4"]["store_recovered"]
-    assert got["m2"]["cluster"] == {"state": "ok", "error": None} and got["m2"]["simulated"] is True
-    assert got["m2"]["lava"] == {"state": "error", "error": "down"} and got["same"]
-    assert got["status"] == {"state": "ok", "error": None}
+    assert got["m2"]["cluster"] == {"state": "ok", "error": None, "since": None} and got["m2"]["simulated"] is True
+    assert got["m2"]["lava"] == {"state": "error", "error": "down", "since": None} and got["same"]
+    assert got["status"] == {"state": "ok", "error": None, "since": None}
 
 
 def test_the_feed_survives_a_new_snapshot_trimmed_to_its_filter(page):

@@ -1,5 +1,6 @@
 """Counters and source status behind /healthz, and a logger that speaks at most once per interval."""
 import collections
+import datetime as dt
 import logging
 import time
 
@@ -7,6 +8,11 @@ from dashboard.core.events import ERROR_REASONS
 from dashboard.core.ratelimit import RateLimiter
 
 log = logging.getLogger("dashboard.live.ingest")
+
+
+def _iso_now():
+    """Now, in ISO 8601 (UTC), as the page reads a time."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class RateLimitedLog:
@@ -36,6 +42,9 @@ class SourceStatus:
         self.clock = clock
         self.state = "connecting"
         self.changed_at = clock()
+        # When it last connected or stopped being connected (ISO 8601, for the page: brief): the
+        # retries of a source that cannot connect do not move it.
+        self.since = _iso_now()
         self.last_message_at = None
         self.received = 0
         self.rejected = 0
@@ -56,6 +65,8 @@ class SourceStatus:
         if state != self.state:
             if state == "disconnected":
                 self.disconnects += 1
+            if state == "connected" or self.state == "connected":  # connected, or not, since when
+                self.since = _iso_now()
             self.state = state
             self.changed_at = self.clock()
             callbacks = list(self.on_state)
@@ -77,8 +88,10 @@ class SourceStatus:
             self.rejected += 1
 
     def brief(self):
-        """What the page is told: name (never a secret: a URL without credentials), kind, state."""
-        out = {"name": self.name, "kind": self.kind, "state": self.state,
+        """What the page is told: name (never a secret: a URL without credentials), kind, state,
+        and since when it is connected or not (ISO 8601: a source still connecting after a while
+        is a problem the wall's attention strip says, as one that was lost)."""
+        out = {"name": self.name, "kind": self.kind, "state": self.state, "since": self.since,
                # It was connected, and is not now: down (however it is trying to come back).
                "lost": self.disconnects > 0 and self.state != "connected"}
         if self.lab:

@@ -95,6 +95,7 @@ class Reconciler:
         self.backoff = Backoff()
         self.loaded = False
         self.state_name = "loading"
+        self.state_since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.error = None
         self.error_kind = None
         self.failures = {}
@@ -297,13 +298,16 @@ class Reconciler:
 
     def _set_status(self, name, error, kind):
         changed = (name, error) != (self.state_name, self.error)
+        if name != self.state_name:  # since when it is in this state (the page: "failing 5 min")
+            self.state_since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.state_name, self.error, self.error_kind = name, error, kind
         if changed:
             self.meta.update({"lava": self.public_status()})
 
     def public_status(self):
         """What browsers may see: no URL credentials, no token."""
-        return {"state": self.state_name, "error": self.error, "loaded": self.loaded}
+        return {"state": self.state_name, "error": self.error, "loaded": self.loaded,
+                "since": self.state_since}
 
     def as_dict(self):
         """The /healthz section."""

@@ -103,6 +103,13 @@ export function App({ state, status, version, options, actions }) {
   const chosenLabs = options.filter.labs;
   const chartFilter = useMemo(() => (labNames.length && !(chosenLabs && chosenLabs.length)
     ? { ...options.filter, labs: labNames } : options.filter), [options.filter, labNames]);
+  // Where the data comes from, for the strip (attention.js feedItems): the chosen labs' only.
+  const feeds = useMemo(() => {
+    const chosen = chosenLabs && chosenLabs.length ? new Set(chosenLabs) : null;
+    const mine = (lab) => !chosen || chosen.has(lab || "");
+    return { sources: (state.meta.sources || []).filter((s) => s && mine(s.lab)),
+      lava: chosen ? null : state.meta.lava, labs: state.labs.filter((lab) => mine(lab.name)) };
+  }, [state.meta.sources, state.meta.lava, state.labs, chosenLabs]);
   // Workers' devices (grouped from the devices' `worker`): only while a workers panel or a
   // worker's details are shown (it sorts every device).
   const showsWorkers = view === "workers" || (!wall && view === "all")
@@ -182,7 +189,7 @@ export function App({ state, status, version, options, actions }) {
             theme=${effectiveTheme(options)} />
         </main>` : state.ready ? html`
         <${AttentionStrip} devices=${visible.devices} jobs=${visible.jobs} workers=${state.workers}
-          alerts=${shownAlerts} wall=${wall} said=${bannerSaid} stale=${stale} onOpen=${actions.open}
+          alerts=${shownAlerts} feeds=${feeds} wall=${wall} said=${bannerSaid} stale=${stale} onOpen=${actions.open}
           onQueue=${actions.showQueue} onAlerts=${wall ? null : () => actions.setView("alerts")} />
         <${Overview} devices=${visible.devices} jobs=${visible.jobs} workers=${visible.workers}
           rate=${state.rate} limit=${LIMITS.finishedJobs} compact=${wall} />

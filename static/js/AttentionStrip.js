@@ -23,21 +23,23 @@ export const DESK_ITEMS = 8;
 // An alert's item carries its severity as its level.
 const SYMBOLS = { Offline: "○", Queue: "…", critical: "‼", warning: "!", info: "i" };
 const NO_ALERTS = [];
+const NO_FEEDS = {};
 
 /**
  * `said`: the objects ("kind:id", one per line) that the wall's alert banner already names; the
- * strip leaves them out, so that a wall says each problem once. `stale`: what the page shows may be
+ * strip leaves them out, so that a wall says each problem once. `feeds`: `{sources, lava, labs}`,
+ * where the data comes from (an event source down, the LAVA API failing: attention.js). `stale`: what the page shows may be
  * out of date, so the wall does not say that all is well.
  */
-export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, wall = false, said = "", stale = false,
-  onOpen, onQueue, onAlerts }) {
+export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, feeds = NO_FEEDS, wall = false, said = "",
+  stale = false, onOpen, onQueue, onAlerts }) {
   // Durations are to the minute: recomputed when the model or the alerts change, or a minute passes.
   const minute = useClockValue((now) => Math.floor(now / 60000));
   const items = useMemo(() => {
     const skip = new Set(said ? said.split("\n") : []);
-    return attentionItems({ devices, jobs, workers, alerts }, Date.now())
+    return attentionItems({ devices, jobs, workers, alerts, ...feeds }, Date.now())
       .filter((item) => !skip.has(`${item.kind}:${item.id}`));
-  }, [devices, jobs, workers, alerts, said, minute]);
+  }, [devices, jobs, workers, alerts, feeds, said, minute]);
   // A wall shows as many cells (items, and "and N more") as its row holds whole, at most
   // WALL_ITEMS: measured after layout, one cell fewer until none is cut or overlaps ("fits" below),
   // again when the items or the screen change.

@@ -27,7 +27,9 @@ export const STARVING_AFTER_MS = 5 * 60 * 1000;
 /** Items kept (the strip shows the first few and "N more"). */
 export const MAX_ITEMS = 200;
 
-const SEVERITY = { worker: 4, bad: 3, queue: 2, looping: 1 };
+const SEVERITY = { lab: 5, worker: 4, bad: 3, queue: 2, looping: 1 };
+/** A source still connecting after this long cannot reach its publisher: the strip says so. */
+export const CONNECT_GRACE_MS = 30 * 1000;
 // An alert ranks by its rule's object like the page's facts; a lab-wide one (the event stream
 // silent, LAVA's API failing) first: everything shown may be out of date.
 const RULE_SEVERITY = { stream_silent: 5, lava_api_failing: 5, worker_offline: 4, device_bad: 3,
@@ -188,6 +190,44 @@ function queueItems(devices, workers, jobs, now) {
 }
 
 /**
+ * What the page knows of where its data comes from: an event source lost or still not connected
+ * after CONNECT_GRACE_MS (the live view may miss changes), and a LAVA API that fails (what is shown
+ * may be out of date). First in the strip, so that a wall never says all is well while it cannot
+ * know (an audit: a lab whose publisher refused connections showed "Nothing needs attention" until
+ * the stream_silent alert fired, 15 minutes later). `sources`: the meta's (each with `lab`, `state`,
+ * `lost`, `since`); `lava`: the one unnamed lab's LAVA API state; `labs`: named labs, each its own.
+ * Each item `covers` the server's alert that says the same (it is left out of the alert items).
+ */
+function feedItems({ sources, lava, labs }, now) {
+  const items = [];
+  for (const source of Array.isArray(sources) ? sources : []) {
+    if (!source || source.state === "connected") continue;
+    const started = parseTime(source.since);
+    const waited = started == null ? 0 : now - started;
+    if (!source.lost && source.state === "connecting" && waited < CONNECT_GRACE_MS) continue;
+    const lab = labOf(source.lab);
+    const name = `${labWords(lab)}event source ${source.name}`;
+    const state = source.lost || source.state !== "connecting" ? "down" : "not connected";
+    items.push({ key: `lab:${objectKey(lab, `events/${source.name}`)}`, severity: SEVERITY.lab, weight: 1,
+      started: started ?? now, kind: "lab", id: objectKey(lab, "events"), lab, level: "Offline", name,
+      text: `${name} ${state}${started == null ? "" : ` ${formatWait(waited)}`}`,
+      covers: objectKey(lab, "stream_silent/lab") });
+  }
+  const apis = [...(lava ? [{ name: "", lava }] : []), ...(Array.isArray(labs) ? labs : [])];
+  for (const { name: labName, lava: api } of apis) {
+    if (!api || api.state !== "error") continue;
+    const lab = labOf(labName);
+    const started = parseTime(api.since);
+    const name = `${labWords(lab)}LAVA API`;
+    items.push({ key: `lab:${objectKey(lab, "api")}`, severity: SEVERITY.lab, weight: 1,
+      started: started ?? now, kind: "lab", id: objectKey(lab, "api"), lab, level: "Offline", name,
+      text: `${name} failing${started == null ? "" : ` ${formatWait(now - started)}`}: shown data may be out of date`,
+      covers: objectKey(lab, "lava_api_failing/lab") });
+  }
+  return items;
+}
+
+/**
  * Whether the page shows what an alert is about: its device, worker or device type among the
  * page's objects (`devices`, `workers`, `jobs`: Maps already narrowed by the filter, as the strip
  * gets them). One about no object the filter narrows (the lab as a whole: the event stream silent,
@@ -217,13 +257,14 @@ export function alertsOnPage(alerts, page) {
  * (a Bad device, an Offline worker, a starving queue, or a device under its Offline worker's item)
  * is left out, the strip's words having the page's newest figures.
  */
-function alertItems(alerts, said, page) {
+function alertItems(alerts, said, page, covered) {
   const items = [];
   for (const alert of alerts) {
     const kind = KINDS[alert.subject_kind];
     const lab = labOf(alert.lab);
     const id = objectKey(lab, alert.subject);
-    if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`) || !alertOnPage(alert, page)) continue;
+    if (alert.status !== "firing" || !kind || said.has(`${kind}:${id}`) || covered.has(objectKey(lab, alert.key))
+      || !alertOnPage(alert, page)) continue;
     items.push({ key: `alert:${objectKey(lab, alert.key)}`, severity: RULE_SEVERITY[alert.rule] ?? 0, weight: 1,
       started: parseTime(alert.fired_at) ?? 0, kind, id, lab, type: kind === "queue" ? alert.subject : undefined,
       alert: alert.key, level: alertLevel(alert.severity), name: alertName(alert), text: alertText(alert) });
@@ -233,21 +274,23 @@ function alertItems(alerts, said, page) {
 
 /**
  * `{devices, jobs, workers}`: the page's Maps (already narrowed by the filter); `alerts`: the
- * server's alerts (only the firing ones count); `now`: epoch ms.
+ * server's alerts (only the firing ones count); `sources`, `lava`, `labs`: the meta's, for where
+ * the data comes from (`feedItems`); `now`: epoch ms.
  * → items `{key, severity, kind, id, lab, level, name, text}` (`name` the start of `text` that names
  * the object, "" when none does; `id` the object's key, labs.js; `type`
  * for a queue; `alert`, its key, for an alert's item), worst first, at most MAX_ITEMS.
  */
-export function attentionItems({ devices, jobs, workers, alerts = [] }, now) {
+export function attentionItems({ devices, jobs, workers, alerts = [], sources = null, lava = null, labs = null }, now) {
   const checks = lastHealthChecks(jobs);
-  const own = [...workerItems(devices, workers, now), ...deviceItems(devices, workers, checks, now),
-    ...queueItems(devices, workers, jobs, now)];
+  const own = [...feedItems({ sources, lava, labs }, now), ...workerItems(devices, workers, now),
+    ...deviceItems(devices, workers, checks, now), ...queueItems(devices, workers, jobs, now)];
+  const covered = new Set(own.map((item) => item.covers).filter(Boolean));
   const said = new Set(own.map((item) => `${item.kind}:${item.id}`));
   for (const [key, device] of devices) {
     if (device.worker && said.has(`worker:${relatedKey(device, device.worker)}`)) said.add(`device:${key}`);
   }
   const rank = (item) => levelRank(item.alert ? item.level : "warning");
-  return [...own, ...alertItems(alerts, said, { devices, workers, jobs })]
+  return [...own, ...alertItems(alerts, said, { devices, workers, jobs }, covered)]
     .sort((a, b) => rank(a) - rank(b) || b.severity - a.severity || b.weight - a.weight
       || a.started - b.started || compareNames(a.key, b.key))
     .slice(0, MAX_ITEMS);

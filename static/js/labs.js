@@ -49,7 +49,8 @@ export function splitKey(key, names) {
 function lavaOf(value) {
   if (!value || typeof value !== "object") return null;
   return { state: typeof value.state === "string" ? value.state.slice(0, 40) : null,
-    error: typeof value.error === "string" ? value.error.slice(0, 500) : null };
+    error: typeof value.error === "string" ? value.error.slice(0, 500) : null,
+    since: typeof value.since === "string" ? value.since.slice(0, 40) : null };
 }
 
 /**
@@ -69,7 +70,7 @@ export function labsOf(incoming, current = []) {
     out.push({ name, lava_url: typeof lab.lava_url === "string" ? lab.lava_url.slice(0, 2000) : "",
       simulated: lab.simulated === true, lava: lavaOf(lab.lava) });
   }
-  const sameLava = (a, b) => a === b || (a && b && a.state === b.state && a.error === b.error);
+  const sameLava = (a, b) => a === b || (a && b && a.state === b.state && a.error === b.error && a.since === b.since);
   const same = out.length === current.length && out.every((lab, i) => lab.name === current[i].name
     && lab.lava_url === current[i].lava_url && lab.simulated === current[i].simulated
     && sameLava(lab.lava, current[i].lava));

@@ -204,6 +204,7 @@ export function mergeMeta(current, incoming) {
   const problem = (value, before) => (isObject(value) ? {
     state: typeof value.state === "string" ? value.state : null,
     error: typeof value.error === "string" ? value.error : null,
+    since: typeof value.since === "string" ? value.since.slice(0, 40) : null, // ISO 8601: in this state since
   } : before ?? null);
   return {
     simulated: typeof incoming.simulated === "boolean" ? incoming.simulated : current.simulated,
@@ -215,7 +216,8 @@ export function mergeMeta(current, incoming) {
     // The event store was unusable at start and was moved aside (docs/api.md).
     store_recovered: isObject(incoming.store_recovered) && typeof incoming.store_recovered.moved_to === "string"
       ? { moved_to: incoming.store_recovered.moved_to } : current.store_recovered ?? null,
-    // Where the events come from: [{name, kind, state}] (a URL without credentials, zmq or websocket).
+    // Where the events come from: [{name, kind, state, lost, since}] (a URL without credentials, zmq
+    // or websocket; `since`: ISO 8601, in this state since).
     sources: Array.isArray(incoming.sources) ? sourcesOf(incoming.sources) : current.sources ?? null,
   };
 }
@@ -226,7 +228,7 @@ function sourcesOf(list) {
   // A named lab's sources say which lab they feed (a dashboard of one lab: no `lab`).
   return list.filter(isObject).slice(0, MAX_SOURCES)
     .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state), lost: s.lost === true,
-      ...(labOf(s.lab) ? { lab: labOf(s.lab) } : {}) }));
+      since: text(s.since).slice(0, 40) || null, ...(labOf(s.lab) ? { lab: labOf(s.lab) } : {}) }));
 }
 
 /** Copy-on-write view of a state: collections are copied at most once per batch of messages. */
