@@ -8,9 +8,9 @@
  * may be cut (an ellipsis; the whole text is its tooltip and its button's name), its status never:
  * on a wall a cell whose status does not fit whole is left out, and counted in "and N more".
  */
-import { useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
-import { attentionItems, levelWord, splitName } from "./attention.js";
+import { attentionItems, levelWord, nextFeedChange, splitName } from "./attention.js";
 import { bannerAlerts } from "./AlertBanner.js";
 import { useClockValue } from "./clock.js";
 import { useViewportSize } from "./boxsize.js";
@@ -35,11 +35,19 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   stale = false, onOpen, onQueue, onAlerts }) {
   // Durations are to the minute: recomputed when the model or the alerts change, or a minute passes.
   const minute = useClockValue((now) => Math.floor(now / 60000));
+  // ... and when a source still connecting has tried long enough to be named (attention.js).
+  const [graceOver, setGraceOver] = useState(0);
+  useEffect(() => {
+    const wait = nextFeedChange(feeds.sources, Date.now());
+    if (wait == null) return undefined;
+    const timer = setTimeout(() => setGraceOver((n) => n + 1), wait + 50);
+    return () => clearTimeout(timer);
+  }, [feeds.sources, graceOver]);
   const items = useMemo(() => {
     const skip = new Set(said ? said.split("\n") : []);
     return attentionItems({ devices, jobs, workers, alerts, ...feeds }, Date.now())
       .filter((item) => !skip.has(`${item.kind}:${item.id}`));
-  }, [devices, jobs, workers, alerts, feeds, said, minute]);
+  }, [devices, jobs, workers, alerts, feeds, said, minute, graceOver]);
   // A wall shows as many cells (items, and "and N more") as its row holds whole, at most
   // WALL_ITEMS: measured after layout, one cell fewer until none is cut or overlaps ("fits" below),
   // again when the items or the screen change.

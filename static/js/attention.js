@@ -228,6 +228,20 @@ function feedItems({ sources, lava, labs }, now) {
 }
 
 /**
+ * Milliseconds until a source still connecting is past CONNECT_GRACE_MS (and the strip names it),
+ * or null when none is waiting for that: the strip looks again then, not at the next minute.
+ */
+export function nextFeedChange(sources, now) {
+  let next = null;
+  for (const source of Array.isArray(sources) ? sources : []) {
+    const started = source && !source.lost && source.state === "connecting" ? parseTime(source.since) : null;
+    const left = started == null ? null : started + CONNECT_GRACE_MS - now;
+    if (left != null && left > 0 && (next == null || left < next)) next = left;
+  }
+  return next;
+}
+
+/**
  * Whether the page shows what an alert is about: its device, worker or device type among the
  * page's objects (`devices`, `workers`, `jobs`: Maps already narrowed by the filter, as the strip
  * gets them). One about no object the filter narrows (the lab as a whole: the event stream silent,
