@@ -190,3 +190,34 @@ def test_a_focused_tile_moved_out_of_view_is_scrolled_back_into_it(browser):
         page.context.close()
         app.stop()
         publisher.close()
+
+
+def test_a_focused_attention_item_keeps_the_focus_and_its_end_is_said(lab, browser):
+    """An audit: the focus on an attention strip's item fell to <body> when the strip changed (a
+    worse problem put first, the problem mended), and nothing was said. It stays on its item while
+    the item is shown; once it is gone, it goes to the board and the live region says so."""
+    publisher, app = lab
+    send(publisher, "device", "b2", device("qemu-02", "qemu", "w-1", "Idle", "Bad"))
+    send(publisher, "device", "b3", device("qemu-03", "qemu", "w-1", "Idle", "Bad"))
+    page = open_page(browser)
+    item = '.attention-item[data-kind="device"][data-id="qemu-02"] .attention-open'
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_selector(item, timeout=10000)
+        page.focus(item)
+        # A worse problem comes first: an Offline worker with a board of its own.
+        send(publisher, "device", "d9", device("qemu-09", "qemu", "w-2"))
+        send(publisher, "worker", "w2", {"hostname": "w-2", "state": "Offline", "health": "Active"})
+        page.wait_for_selector('.attention-item[data-kind="worker"]', timeout=10000)
+        assert page.evaluate("() => document.querySelector('.attention-item').dataset.kind") == "worker"
+        assert page.evaluate("() => document.activeElement.closest('.attention-item')?.dataset.id") == "qemu-02"
+        # Mended: the item is gone, the focus goes to the board, and it is said.
+        send(publisher, "device", "g2", device("qemu-02", "qemu", "w-1", "Idle", "Good"))
+        page.wait_for_selector('.attention-item[data-id="qemu-02"]', state="detached", timeout=10000)
+        wait_until(lambda: page.evaluate("() => document.activeElement.id") == "main", timeout=5,
+                   what="the focus on the board")
+        assert page.inner_text("#announcer") == "qemu-02 (needs attention) is no longer shown"
+        assert page.errors == [] and page.evaluate("window.__csp") == []
+    finally:
+        page.context.close()

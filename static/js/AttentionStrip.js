@@ -7,6 +7,8 @@
  * all is well says so in that row ("Nothing needs attention"), for a room to read. An item's name
  * may be cut (an ellipsis; the whole text is its tooltip and its button's name), its status never:
  * on a wall a cell whose status does not fit whole is left out, and counted in "and N more".
+ * A focused item keeps the focus when the strip changes (focus.js); when it leaves the strip, the
+ * focus goes to the board (`#main`) and screen readers hear that it is no longer shown.
  */
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
@@ -77,13 +79,14 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   };
   return html`
     <section class=${`attention${wall ? " attention-wall" : ""}`} aria-label="Needs attention"
-        data-count=${items.length}>
+        data-count=${items.length} data-focus-home="#main">
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
       ${clear && html`<p class="attention-clear">
         <span class="symbol" aria-hidden="true">✓</span> Nothing needs attention</p>`}
       <ul class="attention-items" ref=${listRef}>
         ${shown.map((item) => html`<li key=${item.key} class=${`attention-item level-${token(item.level)}`}
-            data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}>
+            data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}
+            data-focus-key=${`attention:${item.key}`} data-focus-label=${`${item.name || item.text} (needs attention)`}>
           <button type="button" class="attention-open" title=${item.text} onClick=${() => open(item)}>
             <span class="symbol" aria-hidden="true">${SYMBOLS[item.level] || symbolFor(item.level)}</span>
             ${item.alert && html`<span class="visually-hidden">${levelWord(item.level)}: </span>`}
