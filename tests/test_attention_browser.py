@@ -357,12 +357,18 @@ def test_the_empty_wall_strip_says_all_is_well_in_the_row_it_keeps(lab, browser)
             assert got["items"] == 0 and (got["top"], got["height"]) == (before["top"], before["height"]), got
             assert page.errors == [] and page.evaluate("window.__csp") == []
 
-        # The server gone: what the page shows may be out of date, so it no longer says all is well.
+        # The server gone: what the page shows may be out of date, so it no longer says all is well,
+        # but that it cannot know; and the header's "stale" is in the wall's type, not 12 px (an audit).
         app.stop()
         for page, before in zip(walls, calm):
             page.wait_for_selector('#dashboard[data-stale="true"]', timeout=10000)
             got = page.evaluate(WALL_STRIP)
             assert got["clear"] is None and (got["top"], got["height"]) == (before["top"], before["height"]), got
+            assert page.inner_text(".attention-unknown").strip().endswith(
+                "Not connected: what is shown may be out of date")
+            sizes = page.evaluate("""() => [document.querySelector('#stale-label'), document.querySelector('.wall-clock')]
+              .map((el) => parseFloat(getComputedStyle(el).fontSize))""")
+            assert sizes[0] >= 0.5 * sizes[1] / 1.44, sizes  # stale: 0.78 of the wall's type, the clock 1.44
     finally:
         for page in walls:
             page.context.close()

@@ -4,7 +4,8 @@
  * is a button that opens the object's details (a queue opens the Jobs view filtered to its device
  * type (and lab), an alert about the whole lab the Alerts view). Nothing when all is well; on a wall the strip
  * keeps its height either way (the board below must not move), shows the first few items, and when
- * all is well says so in that row ("Nothing needs attention"), for a room to read. An item's name
+ * all is well says so in that row ("Nothing needs attention"), for a room to read; while the page
+ * is not connected (stale), that it cannot know. An item's name
  * may be cut (an ellipsis; the whole text is its tooltip and its button's name), its status never:
  * on a wall a cell whose status does not fit whole is left out, and counted in "and N more".
  * A focused item keeps the focus when the strip changes (focus.js); when it leaves the strip, the
@@ -83,6 +84,8 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
       ${clear && html`<p class="attention-clear">
         <span class="symbol" aria-hidden="true">✓</span> Nothing needs attention</p>`}
+      ${wall && stale && items.length === 0 && html`<p class="attention-unknown">
+        <span class="symbol" aria-hidden="true">?</span> Not connected: what is shown may be out of date</p>`}
       <ul class="attention-items" ref=${listRef}>
         ${shown.map((item) => html`<li key=${item.key} class=${`attention-item level-${token(item.level)}`}
             data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}
