@@ -245,7 +245,7 @@ def test_a_named_labs_notifications_and_log_lines_say_its_lab(caplog):
     now[0] = notifier.pending[0][0]
     assert notifier.deliver(notifier.pending[0]) is True
     assert sent == ["[east] [FIRING] device_bad: d1"] * 2
-    assert "notifying [east] device_bad/d1 failed" in caplog.text
+    assert "[east] notifying device_bad/d1 failed" in caplog.text
     # The unnamed lab: no prefix.
     unnamed = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event, send=send)
     assert unnamed.submit(dict(ALERT), "fired") and unnamed.deliver(unnamed.pending[0])

@@ -257,9 +257,9 @@ def test_each_labs_notifications_and_acknowledgements_say_the_lab(two_labs):
     # no lab, and hid them).
     app, _, _ = two_labs
 
-    def said(what):  # the labs named in the log's lines of `what`
-        return {line.split(what, 1)[1].split(" ", 1)[0] for line in app.log_text().splitlines()
-                if what in line}
+    def said(what):  # the labs the log's lines of `what` begin with ("[east] alert fired: ...")
+        return {line.split(what, 1)[0].rsplit(" ", 2)[-2] for line in app.log_text().splitlines()
+                if f"] {what}" in line}
     wait_until(lambda: said("alert fired: ") >= {"[east]", "[west]"}, timeout=30,
                what="each lab's alert, with its lab, in the log")
     wait_until(lambda: said("notifying ") == {"[east]", "[west]"}, timeout=30,

@@ -116,15 +116,45 @@ def apprise_send(urls, title, body, severity):
                             memory_mib=SEND_MEMORY_MIB)
 
 
+# Schemes whose URL starts with the host of a server (scheme://[user:pass@]host[:port]/...): a
+# URL of one without a host is certainly wrong, though Apprise takes its path's first piece for the
+# host (`json:///x` posts to http://x/). Other schemes' "host" may be a token or an id
+# (tgram://bottoken/chatid, ntfy://topic): only Apprise knows them.
+HOST_SCHEMES = frozenset(f"{name}{tls}" for tls in ("", "s") for name in (
+    "json", "xml", "form", "apprise", "gotify", "mmost", "ncloud", "hassio", "kodi", "xbmc",
+    "enigma2", "synology"))
+
+
+def _wrong_shape(url, notify):
+    """Why an Apprise URL cannot be sent to (None when it can): `notify` is Apprise's object of
+    it (None: Apprise cannot use it). Never the URL, nor a piece of it: it may hold a token."""
+    if notify is None:
+        return "that Apprise cannot use"
+    port = getattr(notify, "port", None)  # as Apprise reads it (a query's ?port= too)
+    if isinstance(port, int) and not isinstance(port, bool) and not 1 <= port <= 65535:
+        return "whose port is not from 1 to 65535"
+    scheme, _, rest = url.partition("://")
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if scheme.lower() in HOST_SCHEMES and not netloc.rpartition("@")[2].strip():
+        return "without a host"
+    return None
+
+
 def unusable_destinations(config):
-    """Where each Apprise URL is set that Apprise cannot use (an unknown scheme, a URL of the
-    wrong shape), by its scheme only: the URL holds a token. Apprise logs such a URL at ERROR,
-    so this runs once the log is scrubbed of the file's URLs."""
+    """Where each Apprise URL is set that cannot be sent to (an unknown scheme, a URL of the
+    wrong shape, a port out of range, no host where its scheme needs one), and which entry of
+    that list it is (from 1), by its scheme only: the URL holds a token. Apprise logs such a URL
+    at ERROR, so this runs once the log is scrubbed of the file's URLs."""
     import apprise
 
-    return [f"{where}: a {url.partition('://')[0][:20]!r} URL that Apprise cannot use"
-            for where, url in config.destinations()
-            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None]
+    out, entries = [], collections.Counter()
+    for where, url in config.destinations():
+        entries[where] += 1
+        why = _wrong_shape(url, apprise.Apprise.instantiate(url, suppress_exceptions=True))
+        if why:
+            out.append(f"{where}: a {url.partition('://')[0][:20]!r} URL {why} "
+                       f"(entry {entries[where]})")
+    return out
 
 
 def message_of(alert, what, base_url="", lab=""):
@@ -133,8 +163,9 @@ def message_of(alert, what, base_url="", lab=""):
     alerts feed's entries do ("[east] [FIRING] device_bad: d1")."""
     title = (f"[{lab}] " if lab else "") + f"[{SENT_TYPES[what]}] {alert['rule']}: {alert['subject']}"
     body = alert["message"]
-    if what == "resolved":
-        body = f"resolved after {(alert['resolved_at'] - alert['fired_at']) / 60:.0f} minutes: {body}"
+    if what == "resolved":  # the message is the rule's last word on it, its figures then
+        body = (f"resolved after firing for {(alert['resolved_at'] - alert['fired_at']) / 60:.0f}"
+                f" minutes; it last said: {body}")
     if base_url:
         body += f"\n{base_url.rstrip('/')}/#/alerts"
     return title, body
@@ -405,7 +436,7 @@ class Notifier:
         """Count an attempt at `urls` of an item: those that took it are done; the others are
         retried with backoff, each on its own, or given up after MAX_ATTEMPTS."""
         alert, tries = item[2], item[5]
-        name = (f"[{self.lab}] " if self.lab else "") + alert["key"]
+        named = f"[{self.lab}] " if self.lab else ""  # a named lab's log lines begin with it
         retry, gave_up = [], []
         for url in urls:
             if url not in item[4]:
@@ -431,13 +462,13 @@ class Notifier:
         if gave_up:
             item[6] = True  # some destination never took it
             self.counts["gave_up"] += len(gave_up)
-            log.warning("gave up notifying %s after %d attempts (%d of its destinations): %s",
-                        name, MAX_ATTEMPTS, len(gave_up), self.last_error)
+            log.warning("%sgave up notifying %s after %d attempts (%d of its destinations): %s",
+                        named, alert["key"], MAX_ATTEMPTS, len(gave_up), self.last_error)
         if retry:
             self.counts["retries"] += 1
             wait = min(tries[url][0] for url in retry) - self.clock()
-            log.warning("notifying %s failed (attempt %d; retrying in %.0f s): %s", name,
-                        max(tries[url][1] for url in retry), wait, self.last_error)
+            log.warning("%snotifying %s failed (attempt %d; retrying in %.0f s): %s", named,
+                        alert["key"], max(tries[url][1] for url in retry), wait, self.last_error)
         done = not item[4]
         if done:
             self._forget(item)

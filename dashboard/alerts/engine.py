@@ -257,7 +257,7 @@ class AlertEngine:
             return 0
         self.recent.extend(alert for alert, _ in batch)
         for alert, what in batch:
-            log.info("alert %s: %s%s (%s)", what, self._named(), alert["key"], alert["message"])
+            log.info("%salert %s: %s (%s)", self._named(), what, alert["key"], alert["message"])
             if self.notifier is not None:
                 self.notifier.submit(alert, what)
         # Kept after it is handed over: a send that ends meanwhile is kept again at the next drain.

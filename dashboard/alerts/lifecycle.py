@@ -4,6 +4,8 @@ passed in."""
 import hashlib
 
 MAX_FIRING = 50_000
+# What an alert says of itself that a later "fire" of its episode does not change.
+FIXED = ("rule", "subject_kind", "subject", "device_type", "severity")
 
 
 def alert_id(key, fired_at):
@@ -38,8 +40,11 @@ class AlertBook:
                 self.firing[key] = alert
                 self.fired += 1
                 out.append((dict(alert), "fired"))
-            elif verb == "fire":
-                continue  # the same episode: fires once
+            elif verb == "fire" and key in self.firing:
+                # The same episode: it fires once, but says what the rule says now ("for 52
+                # minutes", not the figure of when it fired: an audit), in memory only; the
+                # store keeps it with the next save of the alert (a re-notification, say).
+                self.firing[key].update({k: v for k, v in info.items() if k not in FIXED})
             elif verb == "resolve" and key in self.firing:
                 alert = self.firing.pop(key)
                 alert.update(status="resolved", resolved_at=now)

@@ -27,11 +27,21 @@ SEVERITIES = ("info", "warning", "critical")
 # Rules whose thresholds a device type may override (the others are about the whole lab).
 PER_DEVICE_TYPE = ("device_bad", "device_maintenance", "health_checks_failed", "flapping",
                    "queue_starving")
-MAX_TRACKED = 100_000  # devices or types remembered by the change-driven rules
+# Devices remembered by the change-driven rules, and conditions by `first_seen`: more than the
+# model holds by default (20,000 devices, 2,000 workers).
+MAX_TRACKED = 100_000
 # The largest value each number may take: a year of minutes; counts a person would choose. A count
 # sizes what the rules keep per board (flapping keeps changes + 1 times).
 MAX_VALUE = {"minutes": 525_600, "renotify_minutes": 525_600, "count": 1_000, "changes": 1_000,
              "rate_limit_per_hour": 3_600}
+# Counts are whole numbers (a TOML integer: 2.5 ran as 2, and 0 checks as 1, before an audit), with
+# what their smallest value means: `count` 0 would fire on no check at all.
+WHOLE = {"count": (1, ""), "changes": (0, " (0: every health change fires)"),
+         "rate_limit_per_hour": (0, " (0: no limit)")}
+# The rules about durations whose alerts say since when their condition holds (`since`).
+SINCE_RULES = ("device_bad", "device_maintenance", "worker_offline")
+# Worker healths that say it is offline on purpose: an admin's Maintenance, or Retired for good.
+WORKER_AWAY = ("Maintenance", "Retired")
 
 
 class AlertsConfigError(ValueError):
@@ -98,6 +108,13 @@ class AlertsConfig:
             elif key == "enabled":
                 if not isinstance(value, bool):
                     raise AlertsConfigError(f"rules.{name}.enabled: true or false")
+                out[key] = value
+            elif key in WHOLE:
+                low, meaning = WHOLE[key]
+                top = MAX_VALUE[key]
+                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+                    raise AlertsConfigError(f"rules.{name}.{key}: a number from {low} to {top:,}, "
+                                            f"a whole one{meaning}, got {str(value)[:40]}")
                 out[key] = value
             else:
                 top = MAX_VALUE[key]
@@ -198,6 +215,12 @@ def _ended_before(job, ended, newest):
         return False
 
 
+def _offline_by_surprise(worker):
+    """Whether a worker is Offline and nobody meant it: not in Maintenance, not Retired (a retired
+    worker stays Offline for ever: it re-notified every hour for ever, before an audit)."""
+    return worker.get("state") == "Offline" and worker.get("health") not in WORKER_AWAY
+
+
 def key_of(rule, subject):
     """The alert's key: one rule about one thing (a device, worker, device type, or the lab)."""
     return f"{rule}/{subject}"
@@ -212,17 +235,26 @@ class Rules:
         self.flaps = collections.defaultdict(collections.deque)  # device → times of health changes
         # device → (job id, passed, end) of its newest health checks, at most `count`
         self.checks = collections.defaultdict(collections.deque)
-        self.first_seen = {}  # (rule, subject) → when the condition was first seen without `since`
+        # (rule, subject) → when the condition was first seen without `since`; dropped when the
+        # condition ends or its board or worker leaves the model, and bounded (MAX_TRACKED)
+        self.first_seen = {}
         # The keys firing now (the lifecycle's): a resolution is said only of those. None: say all.
         self.firing = None
 
     def restore(self, alerts):
-        """Take back what the change-driven rules knew of alerts still firing (after a restart):
-        a flapping board counts as flapping until its window has passed since it fired."""
+        """Take back what the rules knew of alerts still firing (after a restart): a flapping
+        board counts as flapping until its window has passed since it fired; a condition the
+        model gives no `since` for holds since the alert's."""
         for alert in alerts:
             if alert.get("rule") == "flapping" and alert.get("status") == "firing":
                 changes = int(self.config.get("flapping", "changes", alert.get("device_type")))
                 self.flaps[alert["subject"]] = collections.deque([alert["fired_at"]] * (changes + 1))
+            elif (alert.get("rule") in SINCE_RULES and alert.get("status") == "firing"
+                  and isinstance(alert.get("since"), (int, float))):
+                # Where the model does not say since when (LAVA's REST), the condition has held
+                # since the alert said: its message counts on from there, not from the restart.
+                self.first_seen.setdefault((alert["rule"], alert["subject"]), alert["since"])
+                self._bound(self.first_seen)
 
     # -- as changes arrive -------------------------------------------------------------------
     def on_changes(self, changes, now):
@@ -243,6 +275,8 @@ class Rules:
                 out.append(("resolve", key_of(rule, host), None))
             self.flaps.pop(host, None)
             self.checks.pop(host, None)
+            for rule in ("device_bad", "device_maintenance"):
+                self.first_seen.pop((rule, host), None)
             return
         health = new.get("health")
         if health != "Bad":
@@ -278,7 +312,7 @@ class Rules:
             return  # canceled checks say nothing about the board
         if not self.config.enabled("health_checks_failed", dtype):
             return
-        k = max(1, int(self.config.get("health_checks_failed", "count", dtype)))
+        k = self.config.get("health_checks_failed", "count", dtype)  # a whole number, 1 at least
         recent = self.checks[host]  # oldest first; the newest counted check is the last
         ended = _ts(new.get("end_time"))
         # The model keeps the newest finished jobs by finish order, a reconcile reads LAVA's newest
@@ -302,7 +336,7 @@ class Rules:
 
     def _on_worker(self, change, now, out):
         new = change.data
-        if new is None or new.get("state") != "Offline":
+        if new is None or not _offline_by_surprise(new):
             out.append(("resolve", key_of("worker_offline", change.id), None))
             self.first_seen.pop(("worker_offline", change.id), None)
 
@@ -350,7 +384,7 @@ class Rules:
                 del self.flaps[host]
         for host, worker in state.workers.items():
             rule = "worker_offline"
-            if worker.get("state") == "Offline" and self.config.enabled(rule):
+            if _offline_by_surprise(worker) and self.config.enabled(rule):
                 since = self._since(rule, host, worker.get("since"), now)
                 minutes = self.config.get(rule, "minutes")
                 if now - since >= minutes * 60:
@@ -376,6 +410,7 @@ class Rules:
         since = _ts(since_text)
         if since is None:  # LAVA did not say: count from when the rules first saw it
             since = self.first_seen.setdefault((rule, subject), now)
+            self._bound(self.first_seen)
         return since
 
     def _queues(self, state, now):

@@ -193,7 +193,7 @@ def test_a_restored_book_does_not_fire_again_and_acknowledgement_stops_renotifyi
     # A number TOML allows and no rule can use: each made every batch of changes fail before.
     ("[rules.device_bad]\nminutes = nan\n", "a number from 0 to 525,600, got nan"),
     ("[rules.flapping]\nchanges = inf\n", "rules.flapping.changes: a number from 0 to 1,000"),
-    ("[rules.health_checks_failed]\ncount = 100000000\n", "a number from 0 to 1,000"),
+    ("[rules.health_checks_failed]\ncount = 100000000\n", "a number from 1 to 1,000"),
     ("[rules.device_bad]\nrenotify_minutes = 1e300\n", "a number from 0 to 525,600"),
     # A value where a table belongs: a clear message, not a traceback.
     ('[rules.device_bad]\ndevice_type = "x"\n', "rules.device_bad.device_type: expected a table"),

@@ -1,0 +1,234 @@
+"""Alert rules, lifecycle and delivery after an audit, pure (a clock passed in): a worker offline on
+purpose (Retired, Maintenance) raises nothing; `first_seen` forgets removed boards and is bounded;
+counts are whole numbers and a URL that cannot be sent to stops the start; a firing alert says its
+current figures (a STILL FIRING, the API); a named lab's log lines begin with the lab."""
+import copy
+import logging
+
+import pytest
+
+from dashboard.alerts import rules as rules_module
+from dashboard.alerts.delivery import Notifier, message_of, unusable_destinations
+from dashboard.alerts.engine import AlertEngine
+from dashboard.alerts.rules import AlertsConfigError, parse_config
+from dashboard.core import records
+from tests.fixtures import rest
+from tests.unit.test_alert_rules import T0, Lab, _Event, at, device, ev, restored
+
+WORKERS = {w["hostname"]: w for w in rest("workers")["results"]}  # every one Offline
+
+
+def bootstrapped(text="", devices=None, workers=None):
+    """A Lab whose model LAVA's REST answers loaded at T0 (no `since`: counted from first seen)."""
+    lab = Lab(text)
+    snap = records.build(rest("devices_all")["results"] if devices is None else devices,
+                         list(WORKERS.values()) if workers is None else workers, [])
+    changes, _ = lab.state.reconcile(snap, at(0), initial=True)
+    lab.book.apply(lab.rules.on_changes(changes, T0), T0)
+    lab.tick(0)  # the rules see it first: durations count from here
+    return lab
+
+
+# -- 1. worker_offline: not for a worker offline on purpose ------------------------------------
+def test_a_retired_worker_of_the_real_rest_answer_never_fires_worker_offline():
+    """lab-worker-04 is Retired (and so Offline for ever): it used to re-notify every hour."""
+    assert WORKERS["lab-worker-04"]["health"] == "Retired"
+    lab = bootstrapped("[rules.worker_offline]\nminutes = 10\nrenotify_minutes = 60\n")
+    lab.tick(600)
+    fired = {key for what, key in lab.what() if key.startswith("worker_offline/")}
+    assert fired == {f"worker_offline/{host}" for host, w in WORKERS.items()
+                     if w["health"] == "Active"}
+    lab.tick(86_400)
+    assert ("fired", "worker_offline/lab-worker-04") not in lab.what()
+    assert "worker_offline/lab-worker-04" not in lab.book.firing
+
+
+@pytest.mark.parametrize("health", ["Retired", "Maintenance"])
+def test_a_worker_put_out_of_service_while_offline_resolves_and_stays_quiet(health):
+    lab = Lab("[rules.worker_offline]\nminutes = 10\n")
+    lab.apply(ev("worker", 0, hostname="w1", state="Offline", health="Active"))
+    lab.tick(600)
+    assert lab.what() == [("fired", "worker_offline/w1")]
+    # The admin retires it, or puts it in Maintenance: still Offline, on purpose now.
+    lab.apply(ev("worker", 700, hostname="w1", state="Offline", health=health))
+    assert lab.what() == [("resolved", "worker_offline/w1")]
+    lab.tick(700 + 86_400)
+    assert lab.what() == []
+    # Back in service and still Offline: counted from then, a new episode.
+    lab.apply(ev("worker", 90_000, hostname="w1", state="Offline", health="Active"))
+    lab.tick(90_000 + 599)
+    assert lab.what() == []
+    lab.tick(90_000 + 600)
+    assert lab.what() == [("fired", "worker_offline/w1")]
+
+
+# -- 2. first_seen: forgotten with its board, and bounded --------------------------------------
+def test_first_seen_forgets_a_board_that_leaves_the_model():
+    lab = bootstrapped()
+    lab.tick(60)  # docker-02 Bad, x86-01 in Maintenance: LAVA's REST says no `since`
+    assert {("device_bad", "docker-02"), ("device_maintenance", "x86-01")} <= set(lab.rules.first_seen)
+    kept = [d for d in rest("devices_all")["results"]
+            if d["hostname"] not in ("docker-02", "x86-01")]
+    changes, _ = lab.state.reconcile(records.build(kept, list(WORKERS.values()), []), at(120))
+    lab.rules.on_changes(changes, T0 + 120)
+    assert not [k for k in lab.rules.first_seen if k[1] in ("docker-02", "x86-01")]
+
+
+def test_first_seen_is_bounded(monkeypatch):
+    monkeypatch.setattr(rules_module, "MAX_TRACKED", 3)
+    template = next(d for d in rest("devices_all")["results"] if d["health"] == "Bad")
+    boards = [dict(copy.deepcopy(template), hostname=f"bad-{i}") for i in range(10)]
+    lab = bootstrapped(devices=boards, workers=[])
+    lab.tick(60)
+    assert len(lab.rules.first_seen) == 3
+    assert ("device_bad", "bad-9") in lab.rules.first_seen  # the newest stay
+
+
+# -- 3. the file: whole counts; URLs that cannot be sent to ------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("[rules.health_checks_failed]\ncount = 0\n",
+     r"rules.health_checks_failed.count: a number from 1 to 1,000, a whole one, got 0"),
+    ("[rules.health_checks_failed]\ncount = 2.5\n", r"count: a number from 1 to 1,000, a whole one"),
+    ("[rules.health_checks_failed]\ncount = 3.0\n", r"count: .* a whole one, got 3.0"),
+    ('[rules.health_checks_failed.device_type."qemu"]\ncount = 0\n', r"count: a number from 1"),
+    ("[rules.flapping]\nchanges = 1.5\n",
+     r"rules.flapping.changes: a number from 0 to 1,000, a whole one \(0: every health change "
+     r"fires\), got 1.5"),
+    ("[rules.device_bad]\nrate_limit_per_hour = 0.5\n",
+     r"rules.device_bad.rate_limit_per_hour: a number from 0 to 3,600, a whole one \(0: no "
+     r"limit\), got 0.5"),
+    ('[labs.east.rules.flapping]\nchanges = 2.5\n', r"rules.flapping.changes: .* a whole one"),
+])
+def test_counts_are_whole_numbers(text, message):
+    with pytest.raises(AlertsConfigError, match=message):
+        parse_config(text)
+    # What 0 means where it is allowed (and 1, the least count) is still accepted.
+    config = parse_config("[rules.health_checks_failed]\ncount = 1\n[rules.flapping]\nchanges = 0\n"
+                          "[rules.device_bad]\nrate_limit_per_hour = 0\n")
+    assert config.get("flapping", "changes") == 0 and config.get("device_bad", "rate_limit_per_hour") == 0
+
+
+def test_a_url_with_a_port_out_of_range_or_no_host_is_refused_by_where_and_entry_only():
+    secret = "Tok3nSecret"
+    config = parse_config(
+        f'[notify]\nurls = ["json://127.0.0.1:8080/{secret}", "json://127.0.0.1:99999/{secret}",'
+        f' "jsons://hooks.example.org:0/{secret}"]\n'
+        f'[rules.device_bad]\nnotify = ["xml:///{secret}", "form://hooks.example.org/x?port=70000"]\n'
+        # Apprise's URLs whose "host" is a token or an id, or that name no port: accepted.
+        f'[rules.flapping]\nnotify = ["tgram://123456789:AAH{secret}/12345", '
+        f'"mailto://user:pass@gmail.com", "ntfy://{secret}", "slack://T000/B000/{secret}", '
+        f'"json://[::1]:65535/x", "json://u:p@h:1/x"]\n')
+    problems = unusable_destinations(config)
+    assert problems == [
+        "notify.urls: a 'json' URL whose port is not from 1 to 65535 (entry 2)",
+        "notify.urls: a 'jsons' URL whose port is not from 1 to 65535 (entry 3)",
+        "rules.device_bad.notify: a 'xml' URL without a host (entry 1)",
+        "rules.device_bad.notify: a 'form' URL whose port is not from 1 to 65535 (entry 2)",
+    ]
+    for text in problems:
+        assert secret not in text and "99999" not in text and "hooks.example.org" not in text
+    # json:///x: Apprise would post to the host "x"; a host-less URL is refused whatever its case.
+    assert unusable_destinations(parse_config('[notify]\nurls = ["JSON:///nohost"]\n')) == [
+        "notify.urls: a 'JSON' URL without a host (entry 1)"]
+
+
+# -- 4. a firing alert says its current figures ------------------------------------------------
+class _Store:
+    """The engine's store: what each save kept, in order."""
+
+    def __init__(self, alerts=()):
+        self._alerts, self.saved = list(alerts), []
+
+    def alerts(self, status=None, limit=None, with_delivery=False):
+        return [a for a in self._alerts if status is None or a["status"] == status]
+
+    def save_alerts(self, alerts):
+        self.saved.append([dict(a) for a in alerts])
+
+
+def engine_over(state, store, now, text="[rules.device_bad]\nminutes = 30\nrenotify_minutes = 60\n",
+                lab=""):
+    return AlertEngine(state, None, parse_config(text), store, None, lambda fn, *a: fn(*a),
+                       lambda s: None, _Event, lambda: (None, True), lambda: None,
+                       clock=lambda: now[0], lab=lab)
+
+
+def test_a_still_firing_alert_says_how_long_now_and_the_store_is_written_only_when_it_was_anyway():
+    lab = Lab()
+    lab.apply(device("qemu-01", 0, "Bad"))
+    now, store = [T0 + 1800], _Store()
+    engine = engine_over(lab.state, store, now)
+    engine.tick()
+    engine.drain()
+    [[fired]] = store.saved
+    assert fired["message"] == "qemu-01 has been Bad for 30 minutes (threshold 30)"
+    now[0] = T0 + 2400
+    engine.tick()
+    assert engine.drain() == 0 and len(store.saved) == 1  # no store write per tick
+    [current] = engine.current()  # what the API says
+    assert current["message"] == "qemu-01 has been Bad for 40 minutes (threshold 30)"
+    now[0] = T0 + 1800 + 3600
+    engine.tick()
+    [(renotified, what)] = list(engine.outbox)
+    assert what == "renotify"
+    assert renotified["message"] == "qemu-01 has been Bad for 90 minutes (threshold 30)"
+    engine.drain()
+    assert store.saved[-1][0]["message"] == renotified["message"]  # kept with the save it made
+    assert renotified["id"] == fired["id"] and renotified["fired_at"] == fired["fired_at"]
+    # RESOLVED: how long it fired, and the rule's last word (not the figure of when it fired).
+    lab.state.apply(device("qemu-01", 5500, "Good"))
+    now[0] = T0 + 5500
+    engine.tick()
+    [(resolved, what)] = list(engine.outbox)
+    _, body = message_of(resolved, what)
+    assert body == ("resolved after firing for 62 minutes; it last said: qemu-01 has been Bad "
+                    "for 90 minutes (threshold 30)")
+
+
+def test_after_a_restart_a_board_rest_loaded_counts_on_from_its_alert_s_since():
+    """A restart loads the board from LAVA's REST (no `since`): the alert taken back from the
+    store says since when it holds, and its message counts on from there, not from the restart."""
+    lab = bootstrapped()  # docker-02 is Bad, since unknown
+    alert = dict(restored("device_bad", "docker-02", "docker"), since=T0, notified_at=T0 + 5000,
+                 message="docker-02 has been Bad for 30 minutes (threshold 30)")
+    now = [T0 + 5400]
+    engine = engine_over(lab.state, _Store([alert]), now)
+    engine.restore()
+    engine.tick()
+    assert [what for _, what in engine.outbox] == []  # the same episode: nothing fires
+    [current] = engine.current()
+    assert current["id"] == alert["id"]
+    assert current["message"] == "docker-02 has been Bad for 90 minutes (threshold 30)"
+
+
+# -- 5. a named lab's log lines begin with the lab ---------------------------------------------
+def test_a_named_lab_s_alert_and_delivery_log_lines_begin_with_the_lab(caplog):
+    caplog.set_level(logging.INFO, logger="dashboard")
+    lab = Lab()
+    lab.apply(device("qemu-01", 0, "Bad"))
+    now = [T0 + 1800]
+    engine = engine_over(lab.state, None, now, lab="east")
+    engine.tick()
+    engine.drain()
+    url = "json://127.0.0.1:24999/hook"
+    config = parse_config(f'[notify]\nurls = ["{url}"]\n')
+    notifier = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event, clock=lambda: now[0],
+                        send=lambda urls, *rest: {u: "refused" for u in urls}, lab="east")
+    [alert] = list(engine.recent)
+    assert notifier.submit(alert, "fired")
+    for _ in range(8):  # retried, then given up
+        now[0] = notifier.pending[0][0]
+        notifier.deliver(notifier.pending[0])
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("dashboard.alerts")]
+    assert lines[0].startswith("[east] alert fired: device_bad/qemu-01 (qemu-01 has been Bad")
+    assert lines[1].startswith("[east] notifying device_bad/qemu-01 failed (attempt 1;")
+    assert lines[-1].startswith("[east] gave up notifying device_bad/qemu-01 after 8 attempts")
+    assert all(line.startswith("[east] ") for line in lines), lines
+
+    # The unnamed lab's have no prefix.
+    caplog.clear()
+    engine = engine_over(lab.state, None, now)
+    engine.tick()
+    engine.drain()
+    [line] = [r.getMessage() for r in caplog.records if r.name.startswith("dashboard.alerts")]
+    assert line.startswith("alert fired: device_bad/qemu-01 (")
