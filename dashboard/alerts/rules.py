@@ -42,6 +42,13 @@ WHOLE = {"count": (1, ""), "changes": (0, " (0: every health change fires)"),
 SINCE_RULES = ("device_bad", "device_maintenance", "worker_offline")
 # Worker healths that say it is offline on purpose: an admin's Maintenance, or Retired for good.
 WORKER_AWAY = ("Maintenance", "Retired")
+# The device healths whose rules count a duration from when the health began (not from the
+# model's `since`, which a change of state alone moves).
+HEALTH_RULES = {"Bad": "device_bad", "Maintenance": "device_maintenance"}
+# Seconds a board of a device type must have been Idle and Good before a starving queue of the
+# type resolves while its old jobs still wait (or the rule's `minutes`, if shorter): a moment
+# between two jobs is not a free board.
+QUEUE_READY_QUIET = 120.0
 
 
 class AlertsConfigError(ValueError):
@@ -238,6 +245,12 @@ class Rules:
         # (rule, subject) → when the condition was first seen without `since`; dropped when the
         # condition ends or its board or worker leaves the model, and bounded (MAX_TRACKED)
         self.first_seen = {}
+        # (rule, subject) → when its condition began, from the changes the rules saw: a board's
+        # Bad or Maintenance health, a worker's being Offline by surprise. The model's `since`
+        # moves at any change of (state, health): a board in Maintenance going from Running to
+        # Idle restarted its clock (an audit). Dropped when the condition ends or its board or
+        # worker leaves the model, and bounded (MAX_TRACKED).
+        self.began = {}
         # The keys firing now (the lifecycle's): a resolution is said only of those. None: say all.
         self.firing = None
 
@@ -251,8 +264,9 @@ class Rules:
                 self.flaps[alert["subject"]] = collections.deque([alert["fired_at"]] * (changes + 1))
             elif (alert.get("rule") in SINCE_RULES and alert.get("status") == "firing"
                   and isinstance(alert.get("since"), (int, float))):
-                # Where the model does not say since when (LAVA's REST), the condition has held
-                # since the alert said: its message counts on from there, not from the restart.
+                # Where the model does not say since when (LAVA's REST), or says only its last
+                # change of state (a model restored from the store), the condition has held since
+                # the alert said: its message counts on from there, not from the restart.
                 self.first_seen.setdefault((alert["rule"], alert["subject"]), alert["since"])
                 self._bound(self.first_seen)
 
@@ -277,14 +291,21 @@ class Rules:
             self.checks.pop(host, None)
             for rule in ("device_bad", "device_maintenance"):
                 self.first_seen.pop((rule, host), None)
+                self.began.pop((rule, host), None)
+            self.first_seen.pop(("queue_ready", host), None)
             return
         health = new.get("health")
-        if health != "Bad":
-            out.append(("resolve", key_of("device_bad", host), None))
-            self.first_seen.pop(("device_bad", host), None)
-        if health != "Maintenance":
-            out.append(("resolve", key_of("device_maintenance", host), None))
-            self.first_seen.pop(("device_maintenance", host), None)
+        for counted, rule in HEALTH_RULES.items():
+            if health != counted:
+                out.append(("resolve", key_of(rule, host), None))
+                self.first_seen.pop((rule, host), None)
+                self.began.pop((rule, host), None)
+            elif prev is None or prev.get("health") != health:
+                # The health began with this change: its `since` is the event's time (None: LAVA's
+                # REST did not say, and the rules count from when they first saw it).
+                self._began(rule, host, new.get("since"))
+        if new.get("state") != "Idle" or health != "Good":
+            self.first_seen.pop(("queue_ready", host), None)
         dtype = new.get("device_type")
         if prev is not None and prev.get("health") != health and self.config.enabled("flapping", dtype):
             window = self.config.get("flapping", "minutes", dtype) * 60
@@ -335,10 +356,24 @@ class Rules:
                 jobs=[job for job, _, _ in recent])))
 
     def _on_worker(self, change, now, out):
-        new = change.data
+        new, prev = change.data, change.prev
         if new is None or not _offline_by_surprise(new):
             out.append(("resolve", key_of("worker_offline", change.id), None))
             self.first_seen.pop(("worker_offline", change.id), None)
+            self.began.pop(("worker_offline", change.id), None)
+        elif prev is None or not _offline_by_surprise(prev):
+            # Offline by surprise from this change on; a later change of its health that keeps
+            # it so (its `since` moves) does not restart the count.
+            self._began("worker_offline", change.id, new.get("since"))
+
+    def _began(self, rule, subject, since_text):
+        """The condition of `rule` about `subject` began at `since_text` (a change's `since`)."""
+        since = _ts(since_text)
+        if since is None:
+            self.began.pop((rule, subject), None)
+        else:
+            self.began[(rule, subject)] = since
+            self._bound(self.began)
 
     _handlers = {"device": _on_device, "job": _on_job, "worker": _on_worker}
 
@@ -377,8 +412,10 @@ class Rules:
             window = self.config.get("flapping", "minutes", dtype) * 60
             while times and times[0] < now - window:
                 times.popleft()
-            if (len(times) <= self.config.get("flapping", "changes", dtype)
-                    or not self.config.enabled("flapping", dtype)):
+            # Hysteresis: it fires above `changes` in the window, and resolves only once the
+            # window has passed without a change (before an audit, at `changes` or fewer: a board
+            # flapping just above the threshold made a new alert at nearly every change).
+            if not times or not self.config.enabled("flapping", dtype):
                 out.append(("resolve", key_of("flapping", host), None))
             if not times:
                 del self.flaps[host]
@@ -407,14 +444,24 @@ class Rules:
         return out
 
     def _since(self, rule, subject, since_text, now):
-        since = _ts(since_text)
+        """Since when the condition of `rule` about `subject` holds: from the change that began it
+        (`began`), else from when the rules first saw it (it was loaded from LAVA's REST, which
+        says no `since`, and a later change of its state alone gave it one), else the model's
+        `since`, else from now (the rules see it first)."""
+        since = self.began.get((rule, subject), self.first_seen.get((rule, subject)))
+        if since is None:
+            since = _ts(since_text)
         if since is None:  # LAVA did not say: count from when the rules first saw it
             since = self.first_seen.setdefault((rule, subject), now)
             self._bound(self.first_seen)
         return since
 
     def _queues(self, state, now):
-        """Per device type: the oldest job waiting, and whether any board of the type is ready."""
+        """Per device type: the oldest job waiting, and since when a board of the type is ready
+        (Idle and Good). It fires when an old job waits and no board is ready; once it fires, it
+        resolves when no job waiting is older than the threshold, or a board has been ready for
+        a quiet time: not at a tick that lands in the moment a busy board is Idle between two
+        jobs (before an audit, each such tick resolved it and the next fired it again)."""
         oldest, waiting = {}, collections.Counter()
         for job in state.jobs.values():
             if job.get("state") == "Submitted" and job.get("device_type"):
@@ -424,8 +471,18 @@ class Rules:
                 dtype = job["device_type"]
                 waiting[dtype] += 1
                 oldest[dtype] = min(oldest.get(dtype, submitted), submitted)
-        ready = {d.get("device_type") for d in state.devices.values()
-                 if d.get("state") == "Idle" and d.get("health") == "Good"}
+        ready = {}  # device type → since when its board ready longest has been so
+        for host, device in state.devices.items():
+            if device.get("state") == "Idle" and device.get("health") == "Good":
+                dtype = device.get("device_type")
+                # The model's `since` is when its (state, health) last changed: when it became
+                # Idle and Good. LAVA's REST does not say: from when the rules first saw it so,
+                # noted only while a job of its type waits, forgotten when it is no longer so.
+                since = _ts(device.get("since"))
+                if since is None and dtype in oldest:
+                    since = self.first_seen.setdefault(("queue_ready", host), now)
+                    self._bound(self.first_seen)
+                ready[dtype] = min(ready.get(dtype, now), now if since is None else since)
         out = []
         known_types = {d.get("device_type") for d in state.devices.values()} | set(oldest)
         # A type that has left the model (its boards removed, its queue gone) resolves too.
@@ -436,13 +493,15 @@ class Rules:
                 continue
             rule = "queue_starving"
             minutes = self.config.get(rule, "minutes", dtype)
-            if (self.config.enabled(rule, dtype) and dtype in oldest and dtype not in ready
-                    and now - oldest[dtype] >= minutes * 60):
+            starving = (self.config.enabled(rule, dtype) and dtype in oldest
+                        and now - oldest[dtype] >= minutes * 60)
+            if starving and dtype not in ready:
                 # Names the type and a count only: the waiting jobs may be private.
                 out.append(("fire", key_of(rule, dtype), self._info(
                     rule, "device_type", dtype, dtype, f"{waiting[dtype]} {dtype} job(s) waiting, "
                     f"the oldest for {(now - oldest[dtype]) / 60:.0f} minutes, and no {dtype} "
                     f"board is Idle and Good", waiting=waiting[dtype])))
-            else:
+            elif not starving or now - ready[dtype] >= min(QUEUE_READY_QUIET, minutes * 60):
                 out.append(("resolve", key_of(rule, dtype), None))
+            # else an old job still waits and a board was ready only just now: as it was
         return out

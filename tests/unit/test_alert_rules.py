@@ -150,6 +150,8 @@ def test_queue_starving_needs_old_jobs_and_no_idle_good_board():
     assert alert["waiting"] == 1
     lab.apply(device("q1", 3700, "Good", state="Idle"))
     lab.tick(3700)
+    assert lab.what() == []  # Idle a moment (maybe between two jobs): still firing
+    lab.tick(3700 + 120)
     assert lab.what() == [("resolved", "queue_starving/qemu")]
 
 
