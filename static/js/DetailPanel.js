@@ -4,7 +4,8 @@
  * and a link to its page on the LAVA server when a LAVA URL is configured (its own lab's, with
  * several labs: the panel names the lab, and everything it asks the server is asked with it).
  * Not modal: the board stays live behind it, and it is a complementary landmark (an <aside> named
- * by its heading), not a dialog. Escape or the close button closes it. When its object goes (a
+ * by its heading), not a dialog. Escape or the close button closes it; on a wall, so do 60 s with no
+ * pointer or key activity, and it stays below the header (the connection). When its object goes (a
  * finished job the server no longer keeps), the panel says so, and so does the live region.
  */
 import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
@@ -32,6 +33,48 @@ const FIELD_ORDER = {
 const TIME_FIELDS = new Set(["since", "updated", "submit_time", "start_time", "end_time"]);
 const PAGE_URLS = { device: deviceUrl, job: jobUrl, worker: workerUrl };
 const MAX_LIST = 200;
+/** On a wall nobody is there to close the details: they close by themselves after this long with
+ * no pointer or key in the page (an audit: a tap left them over the board for ever). */
+const WALL_IDLE_MS = 60 * 1000;
+const ACTIVITY = ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"];
+
+/** The wall's idle time before the details close: WALL_IDLE_MS, or `?detail_timeout=` seconds (1 to
+ * 3600; for tests). Read once, at load: the page's URL keeps only the options it knows. */
+const IDLE_MS = (() => {
+  const seconds = Number(new URLSearchParams(location.search).get("detail_timeout"));
+  return Number.isFinite(seconds) && seconds >= 1 ? Math.min(seconds, 3600) * 1000 : WALL_IDLE_MS;
+})();
+
+/**
+ * On a wall (the panel inside `.is-wall`): the panel starts below the header, never over the
+ * connection indicator, and `close` is called after IDLE_MS with no pointer or key activity.
+ */
+function useWallPanel(panel, close, key) {
+  const latest = useRef(close);
+  latest.current = close;
+  useEffect(() => {
+    const el = panel.current;
+    if (!el || !el.closest(".is-wall")) return undefined;
+    const place = () => {
+      const header = document.querySelector(".topbar");
+      el.style.top = header ? `${Math.ceil(header.getBoundingClientRect().bottom)}px` : "";
+    };
+    let timer = 0;
+    const restart = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => latest.current(), IDLE_MS);
+    };
+    place();
+    restart();
+    window.addEventListener("resize", place);
+    for (const name of ACTIVITY) document.addEventListener(name, restart, { capture: true, passive: true });
+    return () => {
+      clearTimeout(timer);
+      window.removeEventListener("resize", place);
+      for (const name of ACTIVITY) document.removeEventListener(name, restart, { capture: true });
+    };
+  }, [key]);
+}
 
 function fieldNames(kind, obj) {
   const order = FIELD_ORDER[kind];
@@ -66,6 +109,7 @@ function value(kind, name, v, onOpen, now, lab) {
  */
 export function DetailPanel({ target, obj, history, lavaBases, labNames = [], onOpen, onClose, onFollowLog }) {
   const heading = useRef(null);
+  const panel = useRef(null);
   const now = useNow();
   const { kind, id } = target;
   // The object's lab and its id within it: from the object, or from the key when the page lost it.
@@ -91,11 +135,12 @@ export function DetailPanel({ target, obj, history, lavaBases, labNames = [], on
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
   }, [onClose]);
+  useWallPanel(panel, onClose, `${kind}:${id}`);
   const lavaBase = baseFor(lavaBases, lab);
   const href = PAGE_URLS[kind](lavaBase, name);
   const title = kind === "job" ? `Job #${name}` : name;
   return html`
-    <aside id="detail" class="detail-panel" aria-labelledby="detail-title" data-focus-home="#detail-title"
+    <aside id="detail" class="detail-panel" ref=${panel} aria-labelledby="detail-title" data-focus-home="#detail-title"
         data-focus-of=${`${kind}:${id}`} data-kind=${kind} data-id=${id} data-lab=${lab || undefined}>
       <div class="detail-head">
         <p class="detail-kind">${kind}${lab && html` <span class="detail-lab">in lab ${lab}</span>`}</p>

@@ -9,7 +9,7 @@ import { DeviceGroup } from "./DeviceGroup.js";
 import { Panel } from "./Panel.js";
 import { Toggle } from "./Toggle.js";
 import { useBoxSize } from "./boxsize.js";
-import { fitTiles, labelRoom } from "./fit.js";
+import { fitTiles, labelRoom, unnamed } from "./fit.js";
 import { groupDevices, problemsFirst } from "./selectors.js";
 import { queueByType } from "./queue.js";
 import { baseFor } from "./labs.js";
@@ -63,7 +63,12 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
     "--fit-label-lines": String(room ? room.lines : 2),
   } : undefined;
   const detail = layout ? layout.detail : "full";
-  const chars = layout ? layout.chars : Infinity;
+  // (Tiles that show no hostname need none shortened.)
+  const chars = layout && layout.chars ? layout.chars : Infinity;
+  // Tiles too small to name their device (fit.js' "bare" and "blank"): the board says so once,
+  // in words, inside its box (the tiles are fitted to the room the note leaves).
+  const note = layout && unnamed(layout.detail) ? html`<p class="fit-note">Too many devices to name on this screen:
+    filter by device type or lab, or use a larger screen.</p>` : "";
   const controls = onGroup && html`<${Toggle} label="Group devices" value=${group}
     choices=${labs.length || group === "lab" ? LAB_GROUP_CHOICES : GROUP_CHOICES}
     onChange=${onGroup} />${onSort && html`<${Toggle} label="Order devices" value=${sort} choices=${SORT_CHOICES}
@@ -78,7 +83,7 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
     </div>`;
   return html`
     <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices" controls=${controls}>
-      ${fit ? html`<div class="fit-box" ref=${boxRef}>${groups.length === 0 ? empty : body}</div>`
+      ${fit ? html`<div class="fit-box">${note}<div class="fit-area" ref=${boxRef}>${groups.length === 0 ? empty : body}</div></div>`
         : groups.length === 0 ? empty : body}
     <//>`;
 }

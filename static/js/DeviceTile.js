@@ -13,6 +13,9 @@ import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, shortLabel, symbolFor, tok
 import { inLab, labOf, objectKey } from "./labs.js";
 import { itemLabel } from "./focus.js";
 
+/** Levels of detail without a status line: a symbol at most (fit.js). */
+const SMALL = new Set(["compact", "name", "bare", "blank"]);
+
 /** What the tile says, in one sentence: its tooltip and its button's accessible name ("health
  * Unknown", not a bare "Unknown" after the state). */
 function summary(device, workerOffline) {
@@ -23,7 +26,7 @@ function summary(device, workerOffline) {
 
 /**
  * `job`: the device's current job when the page has it (for its start time); `detail`: "full" |
- * "medium" | "compact", chosen by the wall layout (fit.js); `shortName`: the hostname as its group
+ * "medium" | "compact" | "name" | "bare" | "blank", chosen by the wall layout (fit.js); `shortName`: the hostname as its group
  * shortened it to the layout's room (abbreviate.js, unique within the group; none: the hostname
  * fits whole); `showLab`: several labs, so a full tile names its lab in its foot (smaller ones
  * leave it to their group's title; every tile's label and tooltip say it).
@@ -37,13 +40,17 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
   const cls = ["tile", `health-${token(health)}`, `state-${token(state)}`,
     alert ? "tile-alert" : "", workerOffline ? "tile-worker-offline" : "", flash ? "tile-flash" : ""].join(" ").replace(/ +/g, " ").trim();
   const name = shortName ?? hostname;
+  // The smallest tiles (fit.js): "name" drops the symbol, "bare" the hostname (never one or two
+  // misleading characters of it), "blank" both; the words stay in the label and tooltip.
+  const named = detail !== "bare" && detail !== "blank";
   // A medium tile has room for one word, a compact one for one symbol: the health when it is not
   // Good, else (worker offline) the offline symbol, else the state.
   const wordy = detail === "full";
   const good = health === "Good";
   // A medium tile says its state in words unless an alert's health takes the room. A health that
-  // is neither Good nor an alert (Unknown, Retired) follows it as one piece, symbol and word,
-  // dropped whole when it does not fit: never a lone "?" (an audit: "▶ ?" said nothing).
+  // is neither Good nor an alert (Unknown, Retired) is one piece, symbol and word, never a lone "?"
+  // (an audit: "▶ ?" said nothing); on a medium tile it comes first and the state gives way when
+  // room is short (an audit: "◔ Reserved" said Unknown by a grey bar alone). A desk tile puts it after.
   const stateWord = wordy || !alert;
   const healthPiece = !alert && !good;
   const text = summary(device, workerOffline);
@@ -59,15 +66,15 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
         data-focus-key=${`device:${objectKey(lab, hostname)}`} data-focus-label=${itemLabel("device", hostname, lab)}>
       <button type="button" class="tile-open" aria-label=${`${text}. Show details`}
         onClick=${() => onOpen("device", objectKey(lab, hostname))}>
-      <span class="tile-host"><span class="tile-host-name">${name}</span></span>
-      ${detail === "compact" ? html`
+      ${named && html`<span class="tile-host"><span class="tile-host-name">${name}</span></span>`}
+      ${SMALL.has(detail) ? (detail === "compact" || detail === "bare") && html`
         <span class="tile-symbol" aria-hidden="true">${(good ? (workerOffline ? WORKER_OFFLINE_SYMBOL : symbolFor(state))
           : symbolFor(health)) || "?"}</span>`
       : html`
         <span class="tile-status" aria-hidden="true">
           ${offlineMark}
           <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${stateWord ? ` ${label(state)}` : ""}</span>
-          ${healthPiece ? html`<span class="tile-health tile-health-word">${symbolFor(health) ? `${symbolFor(health)} ` : ""}${
+          ${healthPiece ? html`<span class=${`tile-health tile-health-word${wordy ? "" : " tile-health-first"}`}>${symbolFor(health) ? `${symbolFor(health)} ` : ""}${
             wordy ? label(health) : shortLabel(health)}</span>` : html`<span class="tile-health symbol">${symbolFor(health)}</span>
           ${(wordy || !good) && html`<span class="tile-health tile-health-word">${wordy ? label(health) : shortLabel(health)}</span>`}`}
         </span>`}

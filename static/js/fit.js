@@ -5,6 +5,11 @@
  */
 import { MIN_CHARS } from "./abbreviate.js";
 
+// Levels of detail, the most first (tileDetail).
+const LEVELS = ["full", "medium", "compact", "name", "bare", "blank"];
+// The gap between the smallest tiles, when the default leaves them too little room (px).
+const TIGHT_GAP = 2;
+
 const DEFAULTS = {
   gap: 4, // px between tiles
   aspect: 0.5, // preferred tile height / width
@@ -51,12 +56,21 @@ export function fitTiles(groups, width, height, options = {}) {
   const o = { ...DEFAULTS, ...options };
   const sizes = groups.filter((n) => n > 0);
   if (sizes.length === 0 || width <= 0 || height <= 0) return null;
-  const rows = best(sizes, width, height, "rows", o);
-  const continuous = best(sizes, width, height, "continuous", o);
-  // Starting each group on its own row reads better; accept slightly smaller tiles for it.
-  const pick = rows && (!continuous || rows.scale >= continuous.scale * 0.85) ? rows : continuous;
-  if (!pick) return null;
-  return { ...pick, gap: o.gap, labelCells: o.labelCells, ...tileDetail(pick.tileWidth, pick.tileHeight, o.comfortable) };
+  const layout = (gap) => {
+    const rows = best(sizes, width, height, "rows", { ...o, gap });
+    const continuous = best(sizes, width, height, "continuous", { ...o, gap });
+    // Starting each group on its own row reads better; accept slightly smaller tiles for it.
+    const pick = rows && (!continuous || rows.scale >= continuous.scale * 0.85) ? rows : continuous;
+    return pick && { ...pick, gap, labelCells: o.labelCells, ...tileDetail(pick.tileWidth, pick.tileHeight, o.comfortable) };
+  };
+  const wide = layout(o.gap);
+  if (wide && LEVELS.indexOf(wide.detail) <= LEVELS.indexOf("compact")) return wide;
+  // Tiles too small for a compact tile's three characters and symbol: narrower gaps give them the
+  // room, when that names more of them (a hostname or a symbol more is worth 2 px of gap); and
+  // with no room at all for gaps, none (every device stays on the board, a dot of colour).
+  const tight = o.gap > TIGHT_GAP ? layout(TIGHT_GAP) : null;
+  const better = tight && (!wide || LEVELS.indexOf(tight.detail) < LEVELS.indexOf(wide.detail)) ? tight : wide;
+  return better || (o.gap > 0 ? layout(0) : null);
 }
 
 // A bold proportional font averages ~0.62 em per letter, but digits (DejaVu Sans Bold: 0.70 em)
@@ -64,10 +78,47 @@ export function fitTiles(groups, width, height, options = {}) {
 // (some hostnames are shortened a character sooner). A group label's bold name is measured alike.
 const LETTER = 0.68;
 
+// The smallest type a tile gets, and what a tile in it needs beside its hostname's letters (em): a
+// compact tile's left border, padding, gap and symbol (measured: 1.85 em in Chromium), or without
+// the symbol its border and a little padding (dashboard.css: 0.5 em); and its height, a line and its padding.
+const MIN_FONT = 7;
+const BESIDE_SYMBOL = 2.0;
+const BESIDE_NAME = 0.6;
+const LINE_HEIGHT = 1.35;
+const DIGIT = 0.7;
+const BORDER_PX = 1;
+
+/**
+ * A tile too small for a compact tile's three characters and symbol in type of MIN_FONT px: the
+ * hostname alone ("name", in type as large as its three characters allow) when that fits, else no
+ * hostname at all rather than one or two misleading characters: the health's or state's symbol
+ * alone ("bare") or, smaller still, the colour alone ("blank"; the board then says why in words).
+ */
+function smallest(width, height) {
+  // Three digits (the widest letters, 0.70 em) and the tile's 1 px right border.
+  const letters = MIN_CHARS * DIGIT;
+  const room = width - BORDER_PX;
+  const charsAt = (font, beside) => Math.floor(Math.max(0, room - font * beside) / (font * LETTER));
+  if (height >= MIN_FONT * LINE_HEIGHT) {
+    if (room >= MIN_FONT * (BESIDE_SYMBOL + letters)) {
+      return { detail: "compact", fontPx: MIN_FONT, chars: charsAt(MIN_FONT, BESIDE_SYMBOL) };
+    }
+    const size = Math.floor(Math.min(height / LINE_HEIGHT, room / (BESIDE_NAME + letters)) * 10) / 10;
+    if (size >= MIN_FONT) return { detail: "name", fontPx: size, chars: charsAt(size, BESIDE_NAME) };
+  }
+  // A symbol needs about 0.8 em of width beside the border and padding, and a line's height.
+  const symbol = room >= MIN_FONT * (BESIDE_NAME + 0.8) && height >= MIN_FONT * 1.2;
+  return { detail: symbol ? "bare" : "blank", fontPx: MIN_FONT, chars: 0 };
+}
+
+/** Whether tiles of this level of detail show no hostname (the board then says so in words). */
+export const unnamed = (detail) => detail === "bare" || detail === "blank";
+
 /**
  * What a tile of this size can show, and in which font size: "full" (hostname, state and health,
- * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol).
- * `chars` is how many characters of hostname fit on a line.
+ * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol);
+ * on the smallest tiles "name" (the hostname alone), "bare" (a symbol alone) or "blank" (see
+ * `smallest`). `chars` is how many characters of hostname fit on a line (0: none shown).
  */
 export function tileDetail(width, height, comfortable = 0) {
   // [level, font size it allows, smallest acceptable font, room taken beside the hostname in em]
@@ -86,13 +137,15 @@ export function tileDetail(width, height, comfortable = 0) {
     // (Between medium and compact the words win: a state word reads better than a larger symbol.)
     const enough = detail !== "full" || !next || size >= Math.min(0.75 * next[1], comfortable || Infinity);
     if (size >= minimum && enough) {
-      const fontPx = Math.max(7, Math.floor(size * 10) / 10);
+      // Type at its floor: what is left beside may be too little for three characters.
+      if (size < MIN_FONT) return smallest(width, height);
+      const fontPx = Math.floor(size * 10) / 10;
       // What the room beside leaves of the width, in letters of LETTER em.
       const chars = Math.max(MIN_CHARS, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * LETTER)));
       return { detail, fontPx, chars };
     }
   }
-  return { detail: "compact", fontPx: 7, chars: MIN_CHARS };
+  return smallest(width, height);
 }
 
 // A group label's type: 0.85 of the tiles' (dashboard.css, `.is-fit .device-group-title`), 1.15 a
