@@ -79,39 +79,45 @@ def large_lab(request):
 
 
 def measured(app, ticks, path):
-    """(the answer, the longest the app's loop was held while it was asked and answered)."""
+    """(the answer, the longest the app's loop was held while it was asked and answered, how long
+    that took)."""
     start = time.monotonic()
     answer = requests.get(app.url + path, timeout=60)
     end = time.monotonic()
     wait_until(lambda: stalls(ticks, end + 0.05, end + 10)[0] > 0, timeout=5,
                what="the ticker past the request")
-    return answer, stalls(ticks, start, end + 0.05)[1]
+    return answer, stalls(ticks, start, end + 0.05)[1], end - start
 
 
 def test_a_large_lab_s_state_and_metrics_hold_the_loop_no_longer_than_a_slice(large_lab):
     """Each request comes after a change (a new seq: nothing kept can answer it), five times per
-    endpoint; the median of the longest gaps must be well under what one build takes in one go
-    (the old code's: 0.2–0.3 s for the state, 0.1 s and more for the metrics here)."""
+    endpoint; the loop's longest gap while it is answered must be a small part of the time the
+    answer takes (the old code built it in one go: the gap was the whole build, 0.2–0.3 s for
+    the state, 0.1 s and more for the metrics here). A share, not a time: a busy machine slows
+    the build and its slices alike (an absolute bound of 100 ms failed once beside other tests)."""
     app, publisher, ticks = large_lab
     # The ticker's own gaps, the same run and no request: about 10 ms.
     time.sleep(1.0)
     quiet_end = time.monotonic()
     time.sleep(1.0)
     idle = stalls(ticks, quiet_end, time.monotonic())[1]
-    changes, held_for = 0, {}
+    changes, held_for, shares = 0, {}, {}
     for path in ("/api/v1/state", "/metrics"):
-        gaps = held_for[path] = []
+        gaps, share = held_for[path], shares[path] = [], []
         for _ in range(5):
             changes += 1
             seq = app.json("/healthz")["seq"]
             publisher.send(device(0, ("Running", "Idle")[changes % 2]))
             wait_until(lambda: app.json("/healthz")["seq"] > seq, timeout=10, what="the change")
             time.sleep(0.2)
-            answer, held = measured(app, ticks, path)
+            answer, held, took = measured(app, ticks, path)
             assert answer.status_code == 200, answer.text[:200]
             gaps.append(held)
-    medians = {path: statistics.median(gaps) for path, gaps in held_for.items()}
-    assert medians["/api/v1/state"] < 0.100 and medians["/metrics"] < 0.060, (held_for, idle)
+            share.append(held / took)
+    medians = {path: statistics.median(values) for path, values in shares.items()}
+    # (Here about 0.18 and 0.25: the slices' gaps about 18 and 14 ms of 100 and 55 ms answers; in
+    # one go the gap is nearly the whole answer, 0.8 or more.)
+    assert medians["/api/v1/state"] < 0.5 and medians["/metrics"] < 0.6, (shares, held_for, idle)
     # And the answers are whole: every object of the model.
     body = requests.get(app.url + "/api/v1/state", timeout=60).json()
     assert (len(body["devices"]), len(body["workers"]), len(body["jobs"])) == (DEVICES, WORKERS,
