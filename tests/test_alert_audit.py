@@ -37,3 +37,35 @@ def test_a_url_with_a_port_out_of_range_or_no_host_stops_the_start_without_showi
     assert ("alerts_config: notify.urls: a 'json' URL whose port is not from 1 to 65535 (entry 1); "
             "rules.device_bad.notify: a 'json' URL without a host (entry 1)") in out
     assert SECRET not in out and "99999" not in out
+
+
+def test_the_api_says_a_firing_alerts_current_figure_with_the_store_on(tmp_path):
+    """A review: a firing alert's new words (the rule's figure now) were kept in the engine only,
+    and the API, which reads the store, said those of when it fired until its next save (an hour
+    later, at its re-notification). Here a starving queue grows from one job to two: the API says
+    two, with the store on (the default)."""
+    from tests.helpers import AppProcess, TestPublisher, utc_stamp, wait_until
+    from tests.test_alerts import device, frames
+
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.queue_starving]\nminutes = 0\n")
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--alerts-config", str(config), "--alerts-interval", "0.2",
+                     "--data-dir", str(tmp_path / "data"))
+    try:
+        publisher.wait_for_subscriber()
+        publisher.send(device("q1", "Good", state="Running"))
+        for job in (7, 8):
+            publisher.send(frames("testjob", {"job": job, "state": "Submitted", "health": "Unknown",
+                                              "device_type": "qemu", "submit_time": utc_stamp(),
+                                              "submitter": "alice"}, "alice"))
+
+            def said():
+                alerts = app.json("/api/v1/alerts?status=firing")["alerts"]
+                return alerts[0]["message"] if alerts else ""
+            wait_until(lambda: said().startswith(f"{job - 6} qemu job(s) waiting"), timeout=20,
+                       what=f"the alert saying {job - 6} job(s)")
+        assert app.json("/healthz")["store"] is not None
+    finally:
+        app.stop()
+        publisher.close()

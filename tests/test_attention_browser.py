@@ -155,6 +155,10 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
                      labs: [{name: 'east', lava: {state: 'error', since: iso(3)}}, {name: 'west', lava: {state: 'ok'}}]}),
         covered: texts({sources: [src('tcp://lava:5500', 'connecting', 95)], lava: {state: 'error', since: iso(2)},
                         alerts: [al('stream_silent'), al('lava_api_failing'), al('device_bad')]}),
+        // A critical alert it stands for: it ranks as critical, before another critical alert.
+        critical: texts({sources: [src('tcp://lava:5500', 'connecting', 95)],
+                         alerts: [{...al('stream_silent'), severity: 'critical'},
+                                  {...al('another_rule'), severity: 'critical'}]}),
         // When the strip must look again: when the first source still connecting is 30 s in.
         next: [a.nextFeedChange([src('a', 'connecting', 10), src('b', 'connecting', 25)], now),
                a.nextFeedChange([src('a', 'connecting', 95), src('b', 'disconnected', 5, {lost: true}),
@@ -170,6 +174,7 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
     assert got["labs"] == ["east · LAVA API failing 3 min: shown data may be out of date",
                            "west · event source ws://w/ws/ not connected <1 min", bad]
     assert got["next"] == [5000, None, None]
+    assert got["critical"] == ["event source tcp://lava:5500 not connected 1 min", "another_rule says so", bad]
     # The server's alerts about the same are left out; another lab-wide one would stay.
     assert got["covered"] == ["LAVA API failing 2 min: shown data may be out of date",
                               "event source tcp://lava:5500 not connected 1 min", bad,

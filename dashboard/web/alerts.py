@@ -55,6 +55,12 @@ def _lab_alerts(lab, status, since, until, limit):
     name = getattr(lab, "name", "")
     if lab.store is not None:
         rows = in_thread(lab.store.alerts, None if status == "all" else status, since, until, limit)
+        if lab.alerts is not None:
+            # A firing alert says what its rule says now (its current figure) in this process's
+            # engine; the store gets it at the alert's next save (docs/alerts.md, "Lifecycle").
+            live = lab.alerts.book.firing
+            rows = [live.get(a["key"], a) if live.get(a["key"], {}).get("id") == a["id"] else a
+                    for a in rows]
         return [dict(a, lab=name) for a in rows] if name else rows
     if lab.alerts is None:
         return []

@@ -3,8 +3,9 @@
  * shown, and a browser notification for each alert that starts firing while the tab is in the
  * background (only after the person allowed notifications: see AlertsView).
  *
- * Bounded: one request at a time, each times out, at most 200 alerts kept, and the ids already
- * notified are kept for the alerts the server still lists.
+ * Bounded: one request at a time, each times out, at most 200 alerts kept (and at most 200 firing
+ * ones older than those: `withFiring`), and the ids already notified are kept for the alerts the
+ * server still lists.
  */
 import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { getJson } from "./remote.js";

@@ -299,11 +299,16 @@ export function attentionItems({ devices, jobs, workers, alerts = [], sources = 
   const own = [...feedItems({ sources, lava, labs }, now), ...workerItems(devices, workers, now),
     ...deviceItems(devices, workers, checks, now), ...queueItems(devices, workers, jobs, now)];
   const covered = new Set(own.map((item) => item.covers).filter(Boolean));
+  // A page's fact that stands for a firing alert ranks as that alert's severity (a review: a
+  // critical `stream_silent` it left out had come first, and the fact then came after other
+  // critical alerts).
+  const coveredLevel = new Map(alerts.filter((a) => a.status === "firing")
+    .map((a) => [objectKey(labOf(a.lab), a.key), alertLevel(a.severity)]));
   const said = new Set(own.map((item) => `${item.kind}:${item.id}`));
   for (const [key, device] of devices) {
     if (device.worker && said.has(`worker:${relatedKey(device, device.worker)}`)) said.add(`device:${key}`);
   }
-  const rank = (item) => levelRank(item.alert ? item.level : "warning");
+  const rank = (item) => levelRank(item.alert ? item.level : coveredLevel.get(item.covers) || "warning");
   return [...own, ...alertItems(alerts, said, { devices, workers, jobs }, covered)]
     .sort((a, b) => rank(a) - rank(b) || b.severity - a.severity || b.weight - a.weight
       || a.started - b.started || compareNames(a.key, b.key))

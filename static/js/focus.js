@@ -105,6 +105,15 @@ function focusOn(el) {
 }
 
 /**
+ * `keepInView` at the next frame, once the browser lays the page out for its paint anyway: read
+ * right after the render, the item's place forced a layout of its own at every render while an
+ * item had the focus (a review).
+ */
+function inViewSoon(before) {
+  if (before.seen && before.seen.visible) requestAnimationFrame(() => keepInView(before));
+}
+
+/**
  * After a render: if the focus fell to <body> from what `before` describes, put it back on the
  * same item; if the item is gone, on its home (the details panel's heading when the panel shows
  * that item), and say that the item is no longer shown. Does nothing when the focus did not fall
@@ -113,12 +122,12 @@ function focusOn(el) {
 export function restoreFocus(before) {
   if (!before) return;
   if (!lost(document.activeElement)) {
-    if (document.activeElement === findAgain(before)) keepInView(before);
+    if (document.activeElement === findAgain(before)) inViewSoon(before);
     return;
   }
   const again = findAgain(before);
   if (again && focusOn(again)) {
-    keepInView(before);
+    inViewSoon(before);
     return;
   }
   const gone = before.key && !findItem(before.key);
