@@ -79,8 +79,8 @@ def main(argv=None, out=sys.stdout):
             if unknown:
                 raise walls.WallError(f"health {unknown[0][:40]!r} is not one of LAVA's: "
                                       f"{', '.join(healths)}")
-            if urllib.parse.urlsplit(args.url).scheme not in ("http", "https") \
-                    or not urllib.parse.urlsplit(args.url).netloc:
+            base = urllib.parse.urlsplit(args.url)
+            if base.scheme not in ("http", "https") or not base.netloc:
                 raise walls.WallError(f"--url {args.url[:80]!r} is not an http:// or https:// "
                                       f"address")
             entry = walls.add(args.data_dir, args.name, flt, args.expires)

@@ -10,8 +10,9 @@ from dashboard.core.ratelimit import RateLimiter
 log = logging.getLogger("dashboard.live.ingest")
 
 
-def _iso_now():
-    """Now, in ISO 8601 (UTC), as the page reads a time."""
+def iso_now():
+    """Now, in ISO 8601 (UTC, to the second), as the page reads a time: when a source or the
+    LAVA API entered its state (`since`)."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -44,7 +45,7 @@ class SourceStatus:
         self.changed_at = clock()
         # When it last connected or stopped being connected (ISO 8601, for the page: brief): the
         # retries of a source that cannot connect do not move it.
-        self.since = _iso_now()
+        self.since = iso_now()
         self.last_message_at = None
         self.received = 0
         self.rejected = 0
@@ -66,7 +67,7 @@ class SourceStatus:
             if state == "disconnected":
                 self.disconnects += 1
             if state == "connected" or self.state == "connected":  # connected, or not, since when
-                self.since = _iso_now()
+                self.since = iso_now()
             self.state = state
             self.changed_at = self.clock()
             callbacks = list(self.on_state)

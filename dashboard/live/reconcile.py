@@ -15,7 +15,7 @@ from dashboard.core.backoff import Backoff
 from dashboard.core.events import Event
 from dashboard.core.state import CORRECTION_KIND, RECONCILED, correction_data, correction_topic
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
-from dashboard.live.health import RateLimitedLog
+from dashboard.live.health import RateLimitedLog, iso_now
 from dashboard.sources.rest import LavaError
 from dashboard.storage.store import row_for
 
@@ -95,7 +95,7 @@ class Reconciler:
         self.backoff = Backoff()
         self.loaded = False
         self.state_name = "loading"
-        self.state_since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.state_since = iso_now()
         self.error = None
         self.error_kind = None
         self.failures = {}
@@ -299,7 +299,7 @@ class Reconciler:
     def _set_status(self, name, error, kind):
         changed = (name, error) != (self.state_name, self.error)
         if name != self.state_name:  # since when it is in this state (the page: "failing 5 min")
-            self.state_since = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            self.state_since = iso_now()
         self.state_name, self.error, self.error_kind = name, error, kind
         if changed:
             self.meta.update({"lava": self.public_status()})
