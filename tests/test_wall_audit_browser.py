@@ -200,9 +200,19 @@ def test_the_banner_is_a_named_region_and_says_each_new_alert_once(lab, browser)
         assert page.get_attribute("#alert-banner", "aria-label") == "Alerts firing"
         page.wait_for_function("() => window.__said.some((t) => t.includes('alerts firing'))", timeout=10000)
         send_now(publisher, "b1-bad", device(BOARDS[1], TYPE, "w-1", "Idle", "Bad"))
+        # The page asks for the alerts every 10 s, and at once when told they changed (as the Alerts
+        # view tells it after an acknowledgement): told here once the server's alert fires.
+        wait_until(lambda: any(a["subject"] == BOARDS[1] for a in
+                               app.json("/api/v1/alerts?status=firing")["alerts"]), timeout=20,
+                   what="the new alert")
+        page.evaluate("() => window.dispatchEvent(new Event('dashboard:alerts-changed'))")
         page.wait_for_function(f"() => window.__said.some((t) => t.includes('{BOARDS[1]}'))", timeout=20000)
         page.wait_for_selector("#alert-banner .alert-banner-more:has-text('and 2 more')", timeout=10000)
         send_now(publisher, "b0-good", device(BOARDS[0], TYPE, "w-1", "Idle", "Good"))
+        wait_until(lambda: all(a["subject"] != BOARDS[0] for a in
+                               app.json("/api/v1/alerts?status=firing")["alerts"]), timeout=20,
+                   what="the alert resolved")
+        page.evaluate("() => window.dispatchEvent(new Event('dashboard:alerts-changed'))")
         page.wait_for_selector("#alert-banner .alert-banner-more:has-text('and 1 more')", timeout=20000)
         page.wait_for_timeout(500)  # (anything the resolution would say, said by now)
         said = [t for t in page.evaluate("window.__said") if "firing" in t]
