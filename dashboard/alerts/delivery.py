@@ -225,7 +225,8 @@ class Notifier:
         self._where = destinations_of(config.urls())
         self.counts = collections.Counter(delivered=0, failed=0, retries=0, gave_up=0,
                                           rate_limited=0, resolved_skipped=0, deduplicated=0,
-                                          dropped=0, restored=0, restore_dropped=0, standby=0)
+                                          dropped=0, restored=0, restore_dropped=0, standby=0,
+                                          recalled=0)
         self.last_error = None
 
     # -- what is queued ------------------------------------------------------------------------
@@ -337,6 +338,41 @@ class Notifier:
                 self.counts["restored"] += 1
                 queued += 1
         return queued
+
+    def recall(self, alerts):
+        """Count against their rules' hourly limits (rate_limit_per_hour) the notifications a run
+        before sent in the last hour, from the kept alerts (with their DELIVERY state): each
+        alert's last one (`notified_at`), unless its FIRING was never sent ("unannounced").
+        Without it a restart forgot every send, and a dashboard in a crash loop sent without
+        limit. An alert re-notified twice within the hour counts once; one rate-limited while
+        it was re-notified counts as sent (the store does not say): after a restart the limit
+        errs towards fewer messages. Returns how many were counted."""
+        now = self.clock()
+        recalled = 0
+        for alert in alerts:
+            at, n = alert.get("notified_at"), alert.get("notifications")
+            if (not isinstance(at, (int, float)) or not isinstance(n, int) or n < 1
+                    or not now - 3600 < at <= now or not self._destinations(alert)):
+                continue
+            limit = self.config.get(alert["rule"], "rate_limit_per_hour", alert.get("device_type"))
+            if not limit:
+                continue
+            state = alert.get("delivery")
+            if isinstance(state, dict) and state.get("unannounced") is True:
+                continue
+            if not self._seen.add((alert["id"], "fired" if n == 1 else "renotify", n)):
+                continue  # this process counted it when it was submitted
+            sent = self._sent_at[alert["rule"]]
+            sent.append(at)
+            if len(sent) > 1 and sent[-2] > at:
+                ordered = sorted(sent)
+                sent.clear()
+                sent.extend(ordered)
+            while len(sent) > limit:  # the newest `limit` decide
+                sent.popleft()
+            recalled += 1
+        self.counts["recalled"] += recalled
+        return recalled
 
     # -- sending -------------------------------------------------------------------------------
     def run(self, rounds=None):

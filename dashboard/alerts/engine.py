@@ -15,11 +15,15 @@ import time
 
 from dashboard.alerts.lifecycle import AlertBook
 from dashboard.core.state import BoundedSet
-from dashboard.alerts.rules import Rules
+from dashboard.alerts.rules import HEALTH_RULES, MAX_TRACKED, Rules
 
 log = logging.getLogger("dashboard.alerts")
 MAX_OUTBOX = 10_000
 MAX_RESTORED = 50_000
+# Resolved alerts read at a start (or a takeover) whose last notification may count against
+# their rule's rate_limit_per_hour: those fired in the last day, the newest RECALL_READ.
+RECALL_SPAN = 86_400
+RECALL_READ = 10_000
 DELIVERY = "delivery"  # a kept alert's field: what of its notifications is still to go out
 # Seconds between two looks at whether another ingest process still publishes, while this one
 # stands by: a takeover adopts the other's alerts (and sends its notifications still to go out)
@@ -92,6 +96,12 @@ class AlertEngine:
             self.book.restore(alerts)
             self.rules.restore(alerts)
             self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
+            try:  # since when boards have been Bad or in Maintenance, by the stored transitions
+                self.rules.remember(self.store.health_spans(tuple(HEALTH_RULES), MAX_TRACKED))
+            except Exception:
+                self.store_errors += 1
+                log.exception("%sthe stored health of the boards could not be read: durations "
+                              "count from now", self._named())
             if self.book.firing:
                 log.info("%s%d alerts still firing from before the restart", self._named(),
                          len(self.book.firing))
@@ -100,7 +110,12 @@ class AlertEngine:
         """The firing alerts the store keeps (`read`: store.alerts, or a call of it in a real
         thread), without their DELIVERY; with `deliveries`, what of their notifications (and of
         resolved alerts') was still to go out is queued again."""
-        alerts = [self._take_back(a, deliveries) for a in read(status="firing", limit=MAX_RESTORED)]
+        firing = read(status="firing", limit=MAX_RESTORED)
+        if deliveries and self.notifier is not None:
+            # What was sent in the last hour counts against the rules' hourly limits again
+            recent = read(status="resolved", since=self.clock() - RECALL_SPAN, limit=RECALL_READ)
+            self.notifier.recall(firing + recent)
+        alerts = [self._take_back(a, deliveries) for a in firing]
         if deliveries and self.notifier is not None:  # a RESOLVED still to go out
             for alert in read(status="resolved", limit=MAX_RESTORED, with_delivery=True):
                 if alert.get(DELIVERY):

@@ -251,6 +251,11 @@ class Rules:
         # Idle restarted its clock (an audit). Dropped when the condition ends or its board or
         # worker leaves the model, and bounded (MAX_TRACKED).
         self.began = {}
+        # (rule, board) → when its Bad or Maintenance health began by the store's last stored
+        # transition of the board (remember(), at a start): a board loaded from LAVA's REST, whose
+        # condition had not fired yet, counted again from the restart, and a dashboard restarted
+        # daily never said that a board had been in Maintenance for a day. Dropped as `began`.
+        self.stored = {}
         # The keys firing now (the lifecycle's): a resolution is said only of those. None: say all.
         self.firing = None
 
@@ -269,6 +274,15 @@ class Rules:
                 # the alert said: its message counts on from there, not from the restart.
                 self.first_seen.setdefault((alert["rule"], alert["subject"]), alert["since"])
                 self._bound(self.first_seen)
+
+    def remember(self, spans):
+        """Take back since when boards have had their health, by the store ([(board, health,
+        since)]: its last stored transitions); a change seen later says better."""
+        for device, health, since in spans:
+            rule = HEALTH_RULES.get(health)
+            if rule is not None and isinstance(since, (int, float)) and isinstance(device, str):
+                self.stored[(rule, device)] = float(since)
+                self._bound(self.stored)
 
     # -- as changes arrive -------------------------------------------------------------------
     def on_changes(self, changes, now):
@@ -292,6 +306,7 @@ class Rules:
             for rule in ("device_bad", "device_maintenance"):
                 self.first_seen.pop((rule, host), None)
                 self.began.pop((rule, host), None)
+                self.stored.pop((rule, host), None)
             self.first_seen.pop(("queue_ready", host), None)
             return
         health = new.get("health")
@@ -300,6 +315,7 @@ class Rules:
                 out.append(("resolve", key_of(rule, host), None))
                 self.first_seen.pop((rule, host), None)
                 self.began.pop((rule, host), None)
+                self.stored.pop((rule, host), None)
             elif prev is None or prev.get("health") != health:
                 # The health began with this change: its `since` is the event's time (None: LAVA's
                 # REST did not say, and the rules count from when they first saw it).
@@ -447,8 +463,11 @@ class Rules:
         """Since when the condition of `rule` about `subject` holds: from the change that began it
         (`began`), else from when the rules first saw it (it was loaded from LAVA's REST, which
         says no `since`, and a later change of its state alone gave it one), else the model's
-        `since`, else from now (the rules see it first)."""
-        since = self.began.get((rule, subject), self.first_seen.get((rule, subject)))
+        `since`, else from now (the rules see it first). A board's health began, at a start, when
+        the store last saw it change (`stored`), before the model's `since`, which says only its
+        last change of state."""
+        key = (rule, subject)
+        since = self.began.get(key, self.first_seen.get(key, self.stored.get(key)))
         if since is None:
             since = _ts(since_text)
         if since is None:  # LAVA did not say: count from when the rules first saw it

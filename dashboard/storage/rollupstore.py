@@ -302,6 +302,15 @@ class Rollups:
                 if all(v is None or (d if k == "device" else span[index[k]]) == v
                        for k, v in (filters or {}).items())}
 
+    def health_spans(self, healths, limit):
+        """Since when each board has had its health, by its last stored transition: [(device,
+        health, health_since)] of at most `limit` boards whose health is one of `healths` (the
+        alert rules' memory at a start: LAVA's REST says no `since`)."""
+        marks = ", ".join("?" * len(healths))
+        return [(r["device"], r["health"], r["health_since"]) for r in self._rows(
+            f"SELECT device, health, health_since FROM device_span WHERE health IN ({marks}) "
+            f"AND health_since IS NOT NULL LIMIT ?", (*healths, limit))]
+
     def queue_points(self, device_type, start, end, step):
         """The queue chart from its roll-up: [(step end, most jobs queued in it)] over [start,
         end) in steps of `step` (start and step multiples of rollups.QUEUE_STEP), of one device

@@ -347,7 +347,10 @@ class _Store:
     def __init__(self, alerts):
         self._alerts = alerts
 
-    def alerts(self, status=None, limit=None):
+    def health_spans(self, healths, limit):
+        return []
+
+    def alerts(self, status=None, limit=None, with_delivery=False, since=None):
         return [a for a in self._alerts if status is None or a["status"] == status]
 
     def save_alerts(self, alerts):

@@ -139,7 +139,10 @@ class _Store:
     def __init__(self, alerts=()):
         self._alerts, self.saved = list(alerts), []
 
-    def alerts(self, status=None, limit=None, with_delivery=False):
+    def health_spans(self, healths, limit):
+        return []
+
+    def alerts(self, status=None, limit=None, with_delivery=False, since=None):
         return [a for a in self._alerts if status is None or a["status"] == status]
 
     def save_alerts(self, alerts):
@@ -232,3 +235,95 @@ def test_a_named_lab_s_alert_and_delivery_log_lines_begin_with_the_lab(caplog):
     engine.drain()
     [line] = [r.getMessage() for r in caplog.records if r.name.startswith("dashboard.alerts")]
     assert line.startswith("alert fired: device_bad/qemu-01 (")
+
+
+# -- 6. what a restart remembers: the boards' stored health, the hour's sends ------------------
+def test_a_board_loaded_from_rest_counts_from_when_the_store_saw_its_health_begin():
+    """LAVA's REST says no `since`: a board in Maintenance for a day, whose alert had not fired
+    when the dashboard restarted, counted from the restart (a daily restart never said it)."""
+    lab = Lab("[rules.device_bad]\nminutes = 30\n[rules.device_maintenance]\nminutes = 1440\n"
+              "[rules.worker_offline]\nenabled = false\n")
+    lab.rules.remember([("x86-01", "Maintenance", T0 - 86_400),
+                        ("docker-02", "Bad", T0 - 600),
+                        ("docker-01", "Bad", T0 - 7200),  # Good now (it changed while down)
+                        ("qemu-03", "Unknown", T0 - 9e5),  # no rule counts it
+                        ("gone", "Bad", "yesterday")])  # not a time: not taken
+    assert set(lab.rules.stored) == {("device_maintenance", "x86-01"), ("device_bad", "docker-02"),
+                                     ("device_bad", "docker-01")}
+    snap = records.build(rest("devices_all")["results"], list(WORKERS.values()), [])
+    changes, _ = lab.state.reconcile(snap, at(0), initial=True)
+    lab.book.apply(lab.rules.on_changes(changes, T0), T0)
+    assert ("device_bad", "docker-01") not in lab.rules.stored  # REST says Good
+    lab.tick(0)
+    assert lab.what() == [("fired", "device_maintenance/x86-01")]
+    assert lab.book.firing["device_maintenance/x86-01"]["message"].startswith(
+        "x86-01 has been Maintenance for 1440 minutes")
+    lab.tick(20 * 60)  # docker-02: Bad since 10 minutes before the restart
+    assert lab.what() == [("fired", "device_bad/docker-02")]
+    # docker-01 goes Bad again, and LAVA gives no time: counted from now, not from the store's
+    lab.state.devices["docker-01"] = dict(lab.state.devices["docker-01"], health="Bad", since=None)
+    lab.tick(21 * 60)
+    lab.tick(21 * 60 + 29 * 60)
+    assert lab.what() == []
+    lab.tick(21 * 60 + 30 * 60)
+    assert lab.what() == [("fired", "device_bad/docker-01")]
+
+
+def test_the_engine_takes_the_boards_stored_health_from_the_store_and_survives_a_failing_read():
+    class Spans(_Store):
+        def __init__(self, spans):
+            super().__init__()
+            self.spans, self.asked = spans, []
+
+        def health_spans(self, healths, limit):
+            self.asked.append((healths, limit))
+            if isinstance(self.spans, Exception):
+                raise self.spans
+            return self.spans
+
+    now = [T0]
+    store = Spans([("docker-02", "Bad", T0 - 3600)])
+    engine = engine_over(Lab().state, store, now)
+    engine.restore()
+    assert store.asked == [(("Bad", "Maintenance"), rules_module.MAX_TRACKED)]
+    assert engine.rules.stored == {("device_bad", "docker-02"): T0 - 3600}
+    engine = engine_over(Lab().state, Spans(OSError("disk I/O error")), now)
+    engine.restore()  # durations count from now, as before
+    assert engine.store_errors == 1 and engine.rules.stored == {}
+
+
+def _sent(ident, rule, at_, n=1, unannounced=False, dtype="qemu"):
+    alert = {"id": ident, "key": f"{rule}/{ident}", "rule": rule, "subject": ident,
+             "device_type": dtype, "status": "resolved", "fired_at": at_, "notified_at": at_,
+             "notifications": n, "message": "m", "severity": "warning"}
+    if unannounced:
+        alert["delivery"] = {"unannounced": True}
+    return alert
+
+
+def test_the_hourly_limit_counts_the_last_hour_s_sends_of_a_run_before():
+    url = "json://127.0.0.1:24999/hook"
+    config = parse_config(f'[rules.device_bad]\nrate_limit_per_hour = 2\nnotify = ["{url}"]\n'
+                          f'[rules.worker_offline]\nnotify = ["{url}"]\n'
+                          '[rules.flapping]\nrate_limit_per_hour = 5\n')  # no destination
+    now = [T0]
+    notifier = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event,
+                        clock=lambda: now[0], send=lambda urls, *rest: {})
+    kept = [_sent("a", "device_bad", T0 - 3000),
+            _sent("b", "device_bad", T0 - 4000),  # over an hour ago
+            _sent("c", "device_bad", T0 - 100, unannounced=True),  # its FIRING was never sent
+            _sent("d", "worker_offline", T0 - 100),  # its own limit (20 an hour by default)
+            _sent("e", "flapping", T0 - 100),  # no destination: never sent
+            _sent("f", "device_bad", T0 + 60),  # in the future: a clock that jumped
+            dict(_sent("g", "device_bad", T0 - 2000), notified_at="soon")]
+    assert notifier.recall(kept) == 2
+    assert notifier.recall(kept) == 0  # a second look (a takeover) counts nothing twice
+    assert notifier.counts["recalled"] == 2
+    assert {rule: list(times) for rule, times in notifier._sent_at.items()} == {
+        "device_bad": [T0 - 3000], "worker_offline": [T0 - 100]}
+    fresh = dict(_sent("h", "device_bad", T0), status="firing")
+    assert notifier.submit(fresh, "fired")  # 2 an hour: the recalled one and this one
+    assert not notifier.submit(dict(fresh, id="i"), "fired")
+    assert notifier.counts["rate_limited"] == 1
+    now[0] = T0 + 601  # "a" is an hour old: room for one again
+    assert notifier.submit(dict(fresh, id="j"), "fired")

@@ -1,0 +1,77 @@
+"""What the alerts remember across a restart, with real parts: the app as a subprocess with its
+SQLite store, events from a real ZMQ publisher, Apprise's json:// to a webhook on 127.0.0.1.
+
+- A rule's hourly limit (rate_limit_per_hour) counts what the run before sent in the last hour:
+  before, a restart forgot every send, and a dashboard in a crash loop sent without limit.
+- A board's Maintenance counts from when its health began by the stored transitions: before, a
+  restart counted from the model's `since`, which says only the last change of state (or from the
+  restart itself, for a board loaded from LAVA's REST), and a dashboard restarted daily never said
+  that a board had been in Maintenance for a day.
+"""
+import json
+import time
+import uuid
+
+from tests.helpers import wait_until
+from tests.test_alert_delivery_faults import DISABLED, delivery
+from tests.test_alerts import Receiver, device, firing, lab, now_iso  # noqa: F401 (fixture)
+
+
+def test_the_hourly_limit_counts_what_was_sent_before_a_crash(lab):
+    publisher, start = lab
+    receiver = Receiver()
+    try:
+        config = (DISABLED + '[rules.device_bad]\nminutes = 0\nrenotify_minutes = 0\n'
+                  'rate_limit_per_hour = 1\n'
+                  f'notify = ["json://127.0.0.1:{receiver.port}/hook"]\n')
+        app = start(config)
+        publisher.send(device("qemu-01", "Bad"))
+        wait_until(lambda: receiver.received, timeout=20, what="the FIRING")
+        assert receiver.titles() == ["[FIRING] device_bad: qemu-01"]
+        # Kept (the API reads the store), with its notification delivered: then a crash
+        wait_until(lambda: "device_bad/qemu-01" in firing(app) and delivery(app)["delivered"],
+                   timeout=20, what="the alert kept and its notification delivered")
+        time.sleep(1.0)  # the engine's next drain keeps what its send did
+        app.kill()
+
+        app = start(config)
+        assert delivery(app)["recalled"] == 1
+        publisher.send(device("qemu-02", "Bad"))  # over the limit of 1 an hour
+        wait_until(lambda: delivery(app)["rate_limited"], timeout=20, what="the rate limit")
+        assert delivery(app)["rate_limited"] == 1
+        assert "device_bad/qemu-02" in firing(app)  # it fires: only its message is held back
+        time.sleep(1.0)
+        assert receiver.titles() == ["[FIRING] device_bad: qemu-01"]
+    finally:
+        receiver.stop()
+
+
+def at(offset, host, health, state):
+    """A device event that LAVA sent `offset` seconds from now."""
+    data = {"device": host, "device_type": "qemu", "state": state, "health": health,
+            "worker": "w1"}
+    return [b"org.lavasoftware.device", uuid.uuid4().hex.encode(), now_iso(offset).encode(),
+            b"lavaserver", json.dumps(data).encode()]
+
+
+def test_a_board_s_maintenance_counts_from_its_stored_start_after_a_restart(lab):
+    publisher, start = lab
+    rule = DISABLED.replace("[rules.device_maintenance]\nenabled = false\n", "")
+    app = start(rule + "[rules.device_bad]\nenabled = false\n"
+                "[rules.device_maintenance]\nminutes = 100\n")
+    publisher.send(at(-90 * 60, "qemu-01", "Maintenance", "Idle"))  # its Maintenance began
+    publisher.send(at(-10 * 60, "qemu-01", "Maintenance", "Running"))  # a change of state only
+    wait_until(lambda: len(app.json("/api/v1/events?device=qemu-01")["events"]) == 2,
+               timeout=20, what="both transitions stored")
+    assert len(app.json("/api/v1/events?device=qemu-01")["events"]) == 2
+    time.sleep(1.0)
+    assert firing(app) == {}  # 90 minutes: under 100
+    app.stop()
+
+    # The threshold is now 60 minutes: 90 minutes of Maintenance, not the 10 of its last state
+    app = start(rule + "[rules.device_bad]\nenabled = false\n"
+                "[rules.device_maintenance]\nminutes = 60\n")
+    wait_until(lambda: "device_maintenance/qemu-01" in firing(app), timeout=20,
+               what="device_maintenance firing after the restart")
+    alert = firing(app)["device_maintenance/qemu-01"]
+    assert alert["message"].startswith("qemu-01 has been Maintenance for 90 minutes"), alert
