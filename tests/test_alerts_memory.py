@@ -75,3 +75,39 @@ def test_a_board_s_maintenance_counts_from_its_stored_start_after_a_restart(lab)
                what="device_maintenance firing after the restart")
     alert = firing(app)["device_maintenance/qemu-01"]
     assert alert["message"].startswith("qemu-01 has been Maintenance for 90 minutes"), alert
+
+
+def test_an_alert_that_fired_days_ago_and_resolved_this_hour_counts_its_last_send(tmp_path):
+    """A real SQLite store: the restart reads the resolved alerts by when they resolved (a review:
+    by when they fired, a day's Maintenance re-notified 10 minutes before it resolved was left
+    out), and a health read from its device_span."""
+    from dashboard.alerts.delivery import Notifier
+    from dashboard.alerts.engine import AlertEngine
+    from dashboard.alerts.rules import parse_config
+    from dashboard.core.state import LabState
+    from dashboard.storage.store import open_store
+    from tests.unit.test_alert_rules import _Event
+
+    now = time.time()
+    store = open_store(None, str(tmp_path / "events.sqlite3"))
+    try:
+        base = {"rule": "device_maintenance", "subject_kind": "device", "device_type": "qemu",
+                "severity": "warning", "message": "m", "acked_by": None, "acked_at": None}
+        store.save_alerts([
+            dict(base, id="a1", key="device_maintenance/qemu-01", subject="qemu-01",
+                 status="resolved", fired_at=now - 3 * 86_400, resolved_at=now - 300,
+                 notified_at=now - 600, notifications=72),
+            dict(base, id="a2", key="device_maintenance/qemu-02", subject="qemu-02",
+                 status="resolved", fired_at=now - 7200, resolved_at=now - 5400,
+                 notified_at=now - 5400, notifications=1)])  # its send is over an hour old
+        config = parse_config('[rules.device_maintenance]\nrate_limit_per_hour = 3\n'
+                              'notify = ["json://127.0.0.1:9/hook"]\n')
+        notifier = Notifier(config, lambda fn, *a: fn(*a), lambda s: None, _Event,
+                            send=lambda urls, *rest: {})
+        engine = AlertEngine(LabState(), None, config, store, notifier, lambda fn, *a: fn(*a),
+                             lambda s: None, _Event, lambda: (None, True), lambda: None)
+        engine.restore()
+        assert notifier.counts["recalled"] == 1 and engine.store_errors == 0
+        assert list(notifier._sent_at["device_maintenance"]) == [now - 600]
+    finally:
+        store.close()

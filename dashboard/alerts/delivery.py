@@ -217,6 +217,7 @@ class Notifier:
         self._sent_at = collections.defaultdict(collections.deque)  # rule → send times (an hour)
         self._seen = BoundedSet(20_000)
         self._unannounced = collections.OrderedDict()  # alert ids whose FIRING was not sent
+        self._unheard = collections.OrderedDict()  # ... of those, resolved (their RESOLVED skipped)
         self._sending = set()  # (id(item), url) under way
         self._failing = set()  # destinations whose last attempt failed
         self._finished = collections.deque()  # sends that ended: (item, urls, failed, error)
@@ -249,6 +250,11 @@ class Notifier:
         if what == "resolved":
             if alert["id"] in self._unannounced:  # nobody heard it fire: its end is no news
                 del self._unannounced[alert["id"]]
+                # ... and its kept body says so (state_of), or a restart's recall would count
+                # its last notification as sent (a review)
+                self._unheard[alert["id"]] = True
+                while len(self._unheard) > MAX_UNANNOUNCED:
+                    self._unheard.popitem(last=False)
                 self.counts["resolved_skipped"] += 1
                 return False
             return self._queue(alert, what, urls)
@@ -309,7 +315,7 @@ class Notifier:
                    "to": {destination_digest(ident, url): item[5][url][1] for url in item[4]}}
                   for item in self._by_alert.get(ident, ())]
         state = {"unsent": unsent} if unsent else {}
-        if ident in self._unannounced:
+        if ident in self._unannounced or ident in self._unheard:
             state["unannounced"] = True
         return state or None
 
@@ -368,8 +374,6 @@ class Notifier:
                 ordered = sorted(sent)
                 sent.clear()
                 sent.extend(ordered)
-            while len(sent) > limit:  # the newest `limit` decide
-                sent.popleft()
             recalled += 1
         self.counts["recalled"] += recalled
         return recalled

@@ -21,8 +21,10 @@ log = logging.getLogger("dashboard.alerts")
 MAX_OUTBOX = 10_000
 MAX_RESTORED = 50_000
 # Resolved alerts read at a start (or a takeover) whose last notification may count against
-# their rule's rate_limit_per_hour: those fired in the last day, the newest RECALL_READ.
-RECALL_SPAN = 86_400
+# their rule's rate_limit_per_hour: those resolved in the last hour (by when they resolved, not
+# when they fired: a review found a day's Maintenance re-notified 10 minutes before it resolved
+# left out), the newest RECALL_READ.
+RECALL_SPAN = 3600
 RECALL_READ = 10_000
 DELIVERY = "delivery"  # a kept alert's field: what of its notifications is still to go out
 # Seconds between two looks at whether another ingest process still publishes, while this one
@@ -97,7 +99,11 @@ class AlertEngine:
             self.rules.restore(alerts)
             self._restore_api_error(self.book.firing.get("lava_api_failing/lab"))
             try:  # since when boards have been Bad or in Maintenance, by the stored transitions
-                self.rules.remember(self.store.health_spans(tuple(HEALTH_RULES), MAX_TRACKED))
+                spans = self.store.health_spans(tuple(HEALTH_RULES), MAX_TRACKED)
+                if self.state.devices:  # a restored model: of its boards, in the same health
+                    spans = [(d, h, t) for d, h, t in spans
+                             if (self.state.devices.get(d) or {}).get("health") == h]
+                self.rules.remember(spans)
             except Exception:
                 self.store_errors += 1
                 log.exception("%sthe stored health of the boards could not be read: durations "
@@ -113,7 +119,8 @@ class AlertEngine:
         firing = read(status="firing", limit=MAX_RESTORED)
         if deliveries and self.notifier is not None:
             # What was sent in the last hour counts against the rules' hourly limits again
-            recent = read(status="resolved", since=self.clock() - RECALL_SPAN, limit=RECALL_READ)
+            recent = read(status="resolved", resolved_since=self.clock() - RECALL_SPAN,
+                          limit=RECALL_READ)
             self.notifier.recall(firing + recent)
         alerts = [self._take_back(a, deliveries) for a in firing]
         if deliveries and self.notifier is not None:  # a RESOLVED still to go out

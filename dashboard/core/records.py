@@ -153,10 +153,21 @@ def device_record(d):
 
 
 def worker_record(w):
-    """One /workers/ result → {hostname, state, health}; never its token."""
+    """One /workers/ result → {hostname, state, health, offline_since}; never its token.
+    `offline_since`: an Offline worker's `last_ping` (ISO 8601), when it last spoke to LAVA: about
+    when it went Offline (None for one Online, or a `last_ping` missing or not a time, which is
+    no reason to leave the worker out)."""
     host = _need(w, "hostname", (str,), "worker")
-    return {"hostname": host, "state": _enum(w, "state", WORKER_STATES, f"worker {host}"),
-            "health": _enum(w, "health", WORKER_HEALTHS, f"worker {host}")}
+    state = _enum(w, "state", WORKER_STATES, f"worker {host}")
+    offline_since = None
+    if state == "Offline":
+        try:
+            offline_since = _time(w, "last_ping", f"worker {host}")
+        except ShapeError:
+            pass
+    return {"hostname": host, "state": state,
+            "health": _enum(w, "health", WORKER_HEALTHS, f"worker {host}"),
+            "offline_since": offline_since}
 
 
 def job_record(j, worker_of):

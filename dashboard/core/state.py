@@ -6,8 +6,9 @@ once: the model keeps an index of it (a set per worker, O(1) per move), and outp
 worker's devices sort them when they send them (devices_of, with_devices).
 """
 import collections
-import itertools
 import dataclasses
+import datetime
+import itertools
 
 from dashboard.core import jsontext
 from dashboard.core.events import Event, job_id as valid_job_id
@@ -48,6 +49,17 @@ def correction_data(correction, record):
 
 JOB_FIELDS = ("submitter", "description", "state", "health", "priority", "submit_time",
               "start_time", "end_time", "health_check", "device_type", "device", "worker", "sub_id")
+
+
+def _earlier(stamp, when):
+    """An ISO 8601 time, but not after `when` (another ISO 8601 time: a clock ahead); None when
+    `stamp` is None or not comparable."""
+    if stamp is None:
+        return None
+    try:
+        return stamp if datetime.datetime.fromisoformat(stamp) <= datetime.datetime.fromisoformat(when) else when
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -461,6 +473,14 @@ class LabState:
         elif kind == "worker":
             self._apply_worker(_synthetic("worker", dict(record)), when)
             table, ident = self.workers, record["hostname"]
+            offline = _earlier(record.get("offline_since"), when)
+            if (offline is not None and table[ident]["state"] == "Offline"
+                    and (since_unknown or table[ident]["since"] == when)):
+                # LAVA says when the worker last spoke to it: about when it went Offline (a
+                # worker loaded at the start, or found Offline by a reconciliation), where the
+                # rules and the page had counted from the restart or from the reconciliation.
+                table[ident]["since"] = offline
+                return
         else:
             data = {"job": record["id"], **{f: record[f] for f in RECONCILED["job"]}}
             if data["worker"] is None:

@@ -501,11 +501,16 @@ class EventStore(Rollups, Standby):
                 "status = excluded.status, resolved_at = excluded.resolved_at, "
                 "body = excluded.body"), rows)
 
-    def alerts(self, status=None, since=None, until=None, limit=100, with_delivery=False):
+    def alerts(self, status=None, since=None, until=None, limit=100, with_delivery=False,
+               resolved_since=None):
         """Kept alerts, newest first: those firing, resolved, or all (status None), fired in a
         range; `with_delivery`: only those with notifications still to go out (the engine's
-        restore reads these of the resolved ones, not every one kept)."""
+        restore reads these of the resolved ones, not every one kept); `resolved_since`: only
+        those resolved since then (the engine's start: which may have notified in the last hour)."""
         where, args = [], []
+        if resolved_since is not None:
+            where.append("resolved_at >= ?")
+            args.append(resolved_since)
         if with_delivery:  # the key as json writes it: a value's own quotes would be escaped
             where.append("body LIKE ?")
             args.append('%"delivery"%')

@@ -350,7 +350,8 @@ class _Store:
     def health_spans(self, healths, limit):
         return []
 
-    def alerts(self, status=None, limit=None, with_delivery=False, since=None):
+    def alerts(self, status=None, limit=None, with_delivery=False, since=None,
+               resolved_since=None):
         return [a for a in self._alerts if status is None or a["status"] == status]
 
     def save_alerts(self, alerts):

@@ -142,7 +142,8 @@ class _Store:
     def health_spans(self, healths, limit):
         return []
 
-    def alerts(self, status=None, limit=None, with_delivery=False, since=None):
+    def alerts(self, status=None, limit=None, with_delivery=False, since=None,
+               resolved_since=None):
         return [a for a in self._alerts if status is None or a["status"] == status]
 
     def save_alerts(self, alerts):
@@ -195,7 +196,9 @@ def test_after_a_restart_a_board_rest_loaded_counts_on_from_its_alert_s_since():
     alert = dict(restored("device_bad", "docker-02", "docker"), since=T0, notified_at=T0 + 5000,
                  message="docker-02 has been Bad for 30 minutes (threshold 30)")
     now = [T0 + 5400]
-    engine = engine_over(lab.state, _Store([alert]), now)
+    engine = engine_over(lab.state, _Store([alert]), now,
+                         "[rules.device_bad]\nminutes = 30\nrenotify_minutes = 60\n"
+                         "[rules.worker_offline]\nenabled = false\n")  # (Offline since November)
     engine.restore()
     engine.tick()
     assert [what for _, what in engine.outbox] == []  # the same episode: nothing fires
@@ -327,3 +330,114 @@ def test_the_hourly_limit_counts_the_last_hour_s_sends_of_a_run_before():
     assert notifier.counts["rate_limited"] == 1
     now[0] = T0 + 601  # "a" is an hour old: room for one again
     assert notifier.submit(dict(fresh, id="j"), "fired")
+
+
+def _worker(host, state, last_ping):
+    return {"hostname": host, "state": state, "health": "Active", "last_ping": last_ping,
+            "description": None, "job_limit": 0, "version": None, "token": "<redacted>"}
+
+
+def test_an_offline_worker_loaded_from_rest_counts_from_its_last_ping():
+    """LAVA's REST says when each worker last spoke to it (`last_ping`): an Offline worker's is
+    about when it went Offline. The model and the rules counted from the restart instead (and
+    a reconciliation that found a worker Offline, from the reconciliation)."""
+    ping = lambda minutes: at(-minutes * 60).isoformat()  # noqa: E731
+    snap = records.build([], [_worker("w-old", "Offline", ping(45)),
+                              _worker("w-on", "Online", ping(0.2)),
+                              _worker("w-odd", "Offline", "not a time"),
+                              _worker("w-ahead", "Offline", at(600).isoformat())], [])
+    assert len(snap.skipped) == 0  # a last_ping that is not a time leaves no worker out
+    by_host = {w["hostname"]: w for w in snap.workers}
+    assert by_host["w-old"]["offline_since"] == ping(45)
+    assert by_host["w-on"]["offline_since"] is None  # Online: its ping says nothing of a change
+    assert by_host["w-odd"]["offline_since"] is None  # kept, with no figure
+    lab = Lab("[rules.worker_offline]\nminutes = 30\n")
+    changes, _ = lab.state.reconcile(snap, at(0), initial=True)
+    lab.book.apply(lab.rules.on_changes(changes, T0), T0)
+    workers = lab.state.workers
+    assert workers["w-old"]["since"] == ping(45)
+    assert workers["w-on"]["since"] is None and workers["w-odd"]["since"] is None
+    assert workers["w-ahead"]["since"] == at(0).isoformat()  # a clock ahead: not in the future
+    lab.tick(0)
+    assert lab.what() == [("fired", "worker_offline/w-old")]  # w-ahead: Offline from now
+    assert lab.book.firing["worker_offline/w-old"]["message"].startswith(
+        "worker w-old has been Offline for 45 minutes")
+    # A reconciliation finds w-on Offline (its event was missed): from its last ping, not from now
+    later = records.build([], [_worker("w-old", "Offline", ping(45)),
+                               _worker("w-on", "Offline", ping(40)),
+                               _worker("w-odd", "Offline", "not a time"),
+                               _worker("w-ahead", "Offline", at(600).isoformat())], [])
+    changes, corrections = lab.state.reconcile(later, at(60))
+    assert [c["id"] for c in corrections] == ["w-on"]
+    assert workers["w-on"]["since"] == ping(40)
+    lab.book.apply(lab.rules.on_changes(changes, T0 + 60), T0 + 60)
+    lab.tick(60)
+    assert lab.what() == [("fired", "worker_offline/w-on")]
+
+
+def _bad(ident, at_, dtype="qemu"):
+    return {"id": ident, "key": f"device_bad/{ident}", "rule": "device_bad", "subject": ident,
+            "device_type": dtype, "status": "firing", "fired_at": at_, "notified_at": at_,
+            "notifications": 1, "message": "m", "severity": "warning"}
+
+
+def _notifier(text, now):
+    return Notifier(parse_config(text), lambda fn, *a: fn(*a), lambda s: None, _Event,
+                    clock=lambda: now[0], send=lambda urls, *rest: {})
+
+
+def test_a_resolved_alert_whose_firing_the_limit_held_back_is_not_recalled_as_sent():
+    """(A review.) Its RESOLVED is skipped, and its kept body says that nobody heard it fire:
+    before, a restart counted it as sent, and held back real alerts for up to an hour."""
+    url = "json://127.0.0.1:24999/hook"
+    text = f'[rules.device_bad]\nrate_limit_per_hour = 2\nnotify = ["{url}"]\n'
+    now = [T0]
+    notifier = _notifier(text, now)
+    kept = []
+    for i in range(2):
+        assert notifier.submit(_bad(f"sent-{i}", T0), "fired")
+        kept.append(dict(_bad(f"sent-{i}", T0), status="resolved"))
+    for i in range(5):  # over the limit, then resolved within minutes
+        now[0] = T0 + 3000 + i
+        alert = _bad(f"held-{i}", now[0])
+        assert not notifier.submit(alert, "fired")
+        resolved = dict(alert, status="resolved", resolved_at=now[0] + 10)
+        assert not notifier.submit(resolved, "resolved")
+        assert notifier.state_of(alert["id"]) == {"unannounced": True}  # what the store keeps
+        kept.append(dict(resolved, delivery=notifier.state_of(alert["id"])))
+    now[0] = T0 + 3700  # the restart: the two real sends are over an hour old
+    restarted = _notifier(text, now)
+    assert restarted.recall(kept) == 0
+    assert restarted.submit(_bad("new", now[0]), "fired")
+
+
+def test_one_device_type_s_limit_does_not_cut_what_the_rule_counts_for_the_others():
+    """(A review.) The rule counts its sends together; a device type's lower limit trimmed that
+    count at a recall, and the other types' alerts were let past their own limit."""
+    url = "json://127.0.0.1:24999/hook"
+    now = [T0]
+    notifier = _notifier(f'[rules.device_bad]\nrate_limit_per_hour = 5\nnotify = ["{url}"]\n'
+                         '[rules.device_bad.device_type.rpi]\nrate_limit_per_hour = 1\n', now)
+    kept = [_bad(f"q{i}", T0 - 100 - i) for i in range(5)] + [_bad("r", T0 - 50, "rpi")]
+    assert notifier.recall(kept) == 6
+    assert not notifier.submit(_bad("q-new", T0), "fired")  # 5 qemu sent in the hour: its limit
+
+
+def test_the_stored_health_of_a_board_the_restored_model_lacks_or_sees_otherwise_is_not_taken():
+    """(A review.) A board removed from LAVA keeps its last span; were it to come back through
+    LAVA's REST, it would have counted from its old start."""
+    class Spans(_Store):
+        def health_spans(self, healths, limit):
+            return [("qemu-01", "Bad", T0 - 600), ("qemu-02", "Bad", T0 - 600),
+                    ("gone", "Maintenance", T0 - 86_400)]
+
+    lab = Lab()
+    lab.apply(device("qemu-01", -60, "Bad"))
+    lab.apply(device("qemu-02", -60, "Good"))  # Good now: the span is of an older change
+    engine = engine_over(lab.state, Spans(), [T0])
+    engine.restore()
+    assert engine.rules.stored == {("device_bad", "qemu-01"): T0 - 600}
+    engine = engine_over(Lab().state, Spans(), [T0])  # no model restored: LAVA's REST will say
+    engine.restore()
+    assert set(engine.rules.stored) == {("device_bad", "qemu-01"), ("device_bad", "qemu-02"),
+                                        ("device_maintenance", "gone")}
