@@ -221,3 +221,34 @@ def test_a_focused_attention_item_keeps_the_focus_and_its_end_is_said(lab, brows
         assert page.errors == [] and page.evaluate("window.__csp") == []
     finally:
         page.context.close()
+
+
+def test_words_said_in_the_same_moment_are_each_left_in_the_live_region_for_a_while(lab, browser):
+    """Two things said at once (an alert firing as a focused item goes) used to share the one polite
+    region: the second replaced the first within a frame, before a screen reader read it. Now each
+    stays there at least 1.5 s (SAY_GAP_MS) before the next takes its place; the same words
+    waiting twice are said once."""
+    publisher, app = lab
+    page = open_page(browser)
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        page.evaluate("""async () => {
+          const region = document.getElementById('announcer');
+          window.__said = [];
+          new MutationObserver(() => {
+            if (region.textContent) window.__said.push([region.textContent, performance.now()]);
+          }).observe(region, {childList: true, characterData: true, subtree: true});
+          const f = await import('/static/js/focus.js');
+          f.announce('Alert firing: qemu-01 is Bad');
+          f.announce('Job 7 is no longer shown');
+          f.announce('Job 7 is no longer shown');
+        }""")
+        page.wait_for_function("() => window.__said.length >= 2", timeout=10000)
+        page.wait_for_timeout(2000)  # nothing more comes
+        said = page.evaluate("window.__said")
+        assert [text for text, _ in said] == ["Alert firing: qemu-01 is Bad", "Job 7 is no longer shown"]
+        assert said[1][1] - said[0][1] >= 1400, said  # the first had its moment (a lower bound)
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -15,6 +15,15 @@ const REPEAT_WITHIN_MS = 2000;
 
 let last = { text: "", at: 0 };
 let clearTimer = 0;
+// Words waiting for the live region: each stays there at least SAY_GAP_MS before the next takes
+// its place, so that one said in the same moment as another (an alert firing as a focused item
+// goes) is not overwritten before a screen reader reads it. At most QUEUE_MAX wait: the oldest
+// waiting gives way.
+const SAY_GAP_MS = 1500;
+const QUEUE_MAX = 4;
+const waiting = [];
+let shownAt = 0;
+let sayTimer = 0;
 
 /** Whether nothing has the focus (it fell to <body>, or the document has none). */
 const lost = (el) => !el || el === document.body || el === document.documentElement;
@@ -142,19 +151,37 @@ export function restoreFocus(before) {
 /**
  * Say `text` to screen readers through the page's polite live region (`#announcer`, in the
  * header). The same words twice within a moment are said once (the list and the details panel
- * may both notice one item go); they are cleared after a while.
+ * may both notice one item go); they are cleared after a while. Words said while others have
+ * been there less than SAY_GAP_MS wait their turn (sayNext).
  */
 export function announce(text) {
-  const region = document.getElementById(ANNOUNCER);
   const now = Date.now();
-  if (!region || (text === last.text && now - last.at < REPEAT_WITHIN_MS)) return;
+  if (!document.getElementById(ANNOUNCER) || waiting.includes(text)
+      || (text === last.text && now - last.at < REPEAT_WITHIN_MS)) return;
+  waiting.push(text);
+  if (waiting.length > QUEUE_MAX) waiting.shift();
+  sayNext();
+}
+
+/** Puts the next waiting words in the live region, once the ones there have had their moment. */
+function sayNext() {
+  const region = document.getElementById(ANNOUNCER);
+  if (!region || !waiting.length || sayTimer) return;
+  const now = Date.now();
+  if (now - shownAt < SAY_GAP_MS) {
+    sayTimer = setTimeout(() => { sayTimer = 0; sayNext(); }, SAY_GAP_MS - (now - shownAt));
+    return;
+  }
+  const text = waiting.shift();
   last = { text, at: now };
+  shownAt = now;
   region.textContent = text;
   clearTimeout(clearTimer);
   clearTimer = setTimeout(() => {
     region.textContent = "";
     last = { text: "", at: 0 };
   }, CLEAR_AFTER_MS);
+  if (waiting.length) sayNext();
 }
 
 /** "Job 42", "Device qemu-01 in lab east": an item as `announce` names it. */
