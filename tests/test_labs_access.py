@@ -184,12 +184,26 @@ def test_an_api_token_is_checked_by_the_lab_it_names(two_labs):
                timeout=20, what="east says alice may see her job")
     assert get(app, "/api/v1/jobs/901?lab=east").json()["job"]["hidden"]  # not without her token
     missing = get(app, "/api/v1/state", token=ALICE_EAST)
-    assert missing.status_code == 401 and "give lab=NAME" in missing.json()["error"]
+    assert missing.status_code == 401 and "give token_lab=NAME (or lab=NAME)" in missing.json()["error"]
     # Named for east, her token reads every lab: west's objects as anonymous visitors see them.
     state = get(app, "/api/v1/state?lab=east", token=ALICE_EAST).json()
     assert {j["lab"] for j in state["jobs"]} == {"east"}
     assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests[before:])
     assert any(ALICE_EAST in (auth or "") for _, _, auth in east.requests)
+    # Her east token reads west's history with token_lab=east: checked by east's LAVA only (an
+    # audit: `lab=west` alone sent it to west's), and west's data as west's anonymous visitors see
+    # it. A token_lab that names no lab is refused before any LAVA is asked.
+    west_before = len(west.requests)
+    for path in ("/api/v1/events?lab=west&token_lab=east", "/export/events.csv?lab=west&token_lab=east",
+                 "/api/v1/jobs/902?lab=west&token_lab=east"):
+        answer = get(app, path, token=ALICE_EAST)
+        assert answer.status_code == 200, (path, answer.text)
+        assert "SECRET-WEST" not in answer.text, path
+    assert "PUBLIC-WEST-901" in get(app, "/api/v1/events?lab=west&token_lab=east", token=ALICE_EAST).text
+    assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests[west_before:])
+    wrong = get(app, "/api/v1/events?lab=west&token_lab=north", token=ALICE_EAST)
+    assert wrong.status_code == 401 and "give token_lab=NAME" in wrong.json()["error"]
+    assert not any(ALICE_EAST in (auth or "") for _, _, auth in west.requests[west_before:])
     # A reverse proxy's Basic header is not a LAVA token: no lab needed, an anonymous view.
     basic = requests.get(app.url + "/api/v1/state", headers={"Authorization": "Basic dXNlcjpwdw=="},
                          timeout=10)

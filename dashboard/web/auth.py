@@ -405,18 +405,21 @@ def client_address():
 
 def token_lab():
     """The lab whose LAVA checks a request's `Authorization: Token` ("" for the one unnamed lab):
-    with several labs, the request's `lab` parameter, which must name one (a token is never sent
-    to a LAVA it was not meant for); 401 otherwise."""
+    with several labs, the request's `token_lab` parameter, else its `lab` (which also chooses
+    whose data is read), which must name one (a token is never sent to a LAVA it was not meant
+    for); 401 otherwise. `token_lab` lets one lab's token read another lab's history (which
+    needs `lab`) as that lab's anonymous visitors see it: before (an audit), `lab` alone sent
+    the token to the LAVA of the lab whose data was asked for."""
     labs = services().labs
     if not services().named:
         return ""
-    name = request.args.get("lab")
+    name = request.args.get("token_lab", request.args.get("lab"))
     if name is None and len(labs) == 1:
         return labs[0].name
     if services().lab(name or "") is None:
         known = ", ".join(lab.name for lab in labs)
-        abort(401, f"this dashboard watches several labs ({known}): give lab=NAME, the lab whose "
-                   f"LAVA knows this token")
+        abort(401, f"this dashboard watches several labs ({known}): give token_lab=NAME (or "
+                   f"lab=NAME), the lab whose LAVA knows this token")
     return name
 
 

@@ -116,7 +116,12 @@ WINDOW = _q("window", {"type": "string", "enum": ["24h", "7d"]}, "time window")
 # Several labs (docs/labs.md): which lab; a dashboard of one unnamed lab answers 400 to it.
 LAB = _q("lab", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
          "several labs (docs/labs.md): the lab (needed by one object and by history; the live "
-         "lists without it are every lab's); it also names the LAVA that checks a token")
+         "lists without it are every lab's); it also names the LAVA that checks a token, "
+         "unless token_lab does")
+TOKEN_LAB = _q("token_lab", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+               "several labs (docs/labs.md): the lab whose LAVA checks the Authorization: Token "
+               "(else `lab`), so that one lab's token reads another lab's data as its anonymous "
+               "visitors see it, and is never sent to that lab's LAVA")
 
 
 def _export(summary, schema, media="application/json"):
@@ -186,7 +191,7 @@ def with_labs(doc):
     for path in doc["paths"].values():
         for method, operation in path.items():
             if method in ("get", "post"):  # (a path's own `parameters` is a list)
-                operation["parameters"] = [*operation.get("parameters", []), LAB]
+                operation["parameters"] = [*operation.get("parameters", []), LAB, TOKEN_LAB]
     return doc
 
 
