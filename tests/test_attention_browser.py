@@ -159,6 +159,20 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
         critical: texts({sources: [src('tcp://lava:5500', 'connecting', 95)],
                          alerts: [{...al('stream_silent'), severity: 'critical'},
                                   {...al('another_rule'), severity: 'critical'}]}),
+        // Why it is not connected, in words, when the server says (an audit: a wall said
+        // "connecting" for ever of a lab whose TLS was refused, and never why).
+        why: texts({sources: [src('wss://w/ws/', 'connecting', 95, {problem: 'tls'}),
+                              src('tcp://e:5500', 'disconnected', 5, {lost: true, problem: 'oversized'}),
+                              src('ws://x/ws/', 'connecting', 95, {problem: 'proxy_status'}),
+                              src('ws://y/ws/', 'connecting', 95, {problem: 'some_new_kind'})]}),
+        labState: await (async () => {
+          const l = await import('/static/js/labs.js');
+          const srcs = [src('wss://w/ws/', 'connecting', 10, {lab: 'west', problem: 'tls'}),
+                        src('tcp://e:5500', 'connecting', 95, {lab: 'east', problem: 'connect_refused'}),
+                        src('tcp://n:5500', 'connected', 95, {lab: 'north'})];
+          return ['west', 'east', 'north', 'south'].map((name) =>
+            [l.labState(name, srcs, now), l.labProblem(name, srcs, now)]);
+        })(),
         // When the strip must look again: when the first source still connecting is 30 s in.
         next: [a.nextFeedChange([src('a', 'connecting', 10), src('b', 'connecting', 25)], now),
                a.nextFeedChange([src('a', 'connecting', 95), src('b', 'disconnected', 5, {lost: true}),
@@ -174,6 +188,13 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
     assert got["labs"] == ["east · LAVA API failing 3 min: shown data may be out of date",
                            "west · event source ws://w/ws/ not connected <1 min", bad]
     assert got["next"] == [5000, None, None]
+    assert sorted(got["why"][:4]) == sorted(["event source wss://w/ws/ not connected 1 min: TLS certificate refused",
+                              "event source tcp://e:5500 down <1 min: a message too large",
+                              "event source ws://x/ws/ not connected 1 min: the proxy failed",
+                              "event source ws://y/ws/ not connected 1 min: some new kind"])
+    # A lab's header line: a source connecting past 30 s is down, and says why
+    assert got["labState"] == [["connecting", ""], ["down", "connection refused"], ["live", ""],
+                               ["unknown", ""]]
     assert got["critical"] == ["event source tcp://lava:5500 not connected 1 min", "another_rule says so", bad]
     # The server's alerts about the same are left out; another lab-wide one would stay.
     assert got["covered"] == ["LAVA API failing 2 min: shown data may be out of date",

@@ -21,7 +21,7 @@ from dashboard.sources import network
 from dashboard.sources.rest import LavaError, LavaRest
 from tests.fake_lava import FakeLava
 from tests.fixtures import rest
-from tests.helpers import ROOT, AppProcess, wait_until
+from tests.helpers import ROOT, AppProcess, LiveView, wait_until
 from tests.lava_ws import LavaWebSocket
 from tests.test_ws_hostile import frame, in_process, lava, run_briefly, upgrade
 from tests.test_ws_proxy import TlsWebSocket
@@ -284,6 +284,16 @@ def test_each_lab_trusts_its_own_ca_and_one_without_it_fails_as_tls_alone(pki, t
         assert east["lava"]["failures"] == {} and east["sources"][0]["failures"] == {}
         degraded = app.json("/healthz")["degraded"]
         assert "west:lava-api" in degraded and "east:lava-api" not in degraded
+        # What the page is told of each lab's source: why west's is not connected, in a word
+        # (an audit: "connecting" for ever, the reason only in /healthz)
+        view = LiveView(app.url).connect()
+        try:
+            wait_until(lambda: view.meta, timeout=10, what="a snapshot")
+            sources = {s["lab"]: s for s in view.meta["sources"]}
+        finally:
+            view.close()
+        assert sources["west"]["state"] == "connecting" and sources["west"]["problem"] == "tls"
+        assert sources["east"]["state"] == "connected" and "problem" not in sources["east"]
     finally:
         app.stop()
         publisher.close()

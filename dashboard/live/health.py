@@ -51,6 +51,9 @@ class SourceStatus:
         self.rejected = 0
         self.disconnects = 0
         self.detail = None
+        # Why it is not connected, in one word of a fixed set (a failure's kind: "tls", "refused",
+        # "status", ...; never a URL or a server's words), or None: what the page may say of it
+        self.problem = None
         self.on_reconnect = []  # callables, run when the source connects again after a loss
         self.on_state = []  # callables, run after every change of state (the page's sources line)
         self.lag = None  # core.lag.LagWatch, set by the ingest path
@@ -61,8 +64,13 @@ class SourceStatus:
         self.failures = None  # a WebSocket source: its failed handshakes by kind (a Counter)
         self.on_reject = None  # set by Health.add_source: counts what the source itself refused
 
-    def set_state(self, state, detail=None):
-        """Record a connection state change (connecting, connected, disconnected, stopped)."""
+    def set_state(self, state, detail=None, problem=None):
+        """Record a connection state change (connecting, connected, disconnected, stopped), and
+        why it is not connected (`problem`: see __init__). A new problem alone tells the
+        listeners too: a source that has never connected stays "connecting" while its reason
+        changes (an audit: a wall said "connecting" for ever of a lab whose TLS was refused)."""
+        problem = None if state == "connected" else problem
+        callbacks = []
         if state != self.state:
             if state == "disconnected":
                 self.disconnects += 1
@@ -73,12 +81,15 @@ class SourceStatus:
             callbacks = list(self.on_state)
             if state == "connected" and self.disconnects:
                 callbacks = list(self.on_reconnect) + callbacks
-            for callback in callbacks:
-                try:
-                    callback()
-                except Exception:  # a listener's bug must not stop the source that calls this
-                    log.exception("a listener of %s's state failed", self.name)
+        elif problem != self.problem:
+            callbacks = list(self.on_state)
+        self.problem = problem
         self.detail = detail
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a listener's bug must not stop the source that calls this
+                log.exception("a listener of %s's state failed", self.name)
 
     def reject(self, error):
         """A message the source refused before it could be parsed (a ParseError), e.g. a frame
@@ -91,10 +102,13 @@ class SourceStatus:
     def brief(self):
         """What the page is told: name (never a secret: a URL without credentials), kind, state,
         and since when it is connected or not (ISO 8601: a source still connecting after a while
-        is a problem the wall's attention strip says, as one that was lost)."""
+        is a problem the wall's attention strip says, as one that was lost), and why it is not
+        (`problem`, when known)."""
         out = {"name": self.name, "kind": self.kind, "state": self.state, "since": self.since,
                # It was connected, and is not now: down (however it is trying to come back).
                "lost": self.disconnects > 0 and self.state != "connected"}
+        if self.problem:
+            out["problem"] = self.problem
         if self.lab:
             out["lab"] = self.lab
         return out

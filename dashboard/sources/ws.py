@@ -153,18 +153,21 @@ class WsSource:
         count = 0
         while rounds is None or count < rounds:
             count += 1
+            problem = "closed"  # a connection that worked, and ended
             try:
                 why = self._receive(handle)
             except HandshakeError as exc:
                 self.failures[exc.kind] += 1
+                problem = exc.kind
                 why = f"{exc} ({exc.kind}: {self.failures[exc.kind]} so far)"
             except Exception as exc:  # connecting failed, or a bug: the loop goes on regardless
-                self.failures[failure_kind(exc)] += 1
+                problem = failure_kind(exc)
+                self.failures[problem] += 1
                 why = _describe(exc)
             why = scrub(why, self._secrets)
             delay = self.backoff.next()
             self.status.set_state("disconnected" if self.status.state == "connected" else "connecting",
-                                  f"new connection in {delay:.1f} s: {why}")
+                                  f"new connection in {delay:.1f} s: {why}", problem)
             now = self.clock()
             if now - self._last_log >= LOG_EVERY:
                 self._last_log = now

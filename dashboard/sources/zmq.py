@@ -301,7 +301,9 @@ class MonitorWatch:
     def _set_state(self, state, detail=None):
         if state != self.status.state:
             log.info("%s: %s", self.endpoint, state)
-        self.status.set_state(state, detail)
+        # (libzmq retrying leaves the last known reason in place)
+        problem = _problem_of(detail) if detail else (self.status.problem if state == "connecting" else None)
+        self.status.set_state(state, detail, problem)
 
 
 class ZmqSource:
@@ -389,7 +391,7 @@ class ZmqSource:
             if self.stopping:
                 break
             delay = self.backoff.next()
-            self.status.set_state("connecting", f"new socket in {delay:.1f} s: {why}")
+            self.status.set_state("connecting", f"new socket in {delay:.1f} s: {why}", _problem_of(why))
             now = self.clock()
             if now - self._last_log >= LOG_EVERY:
                 self._last_log = now
@@ -470,3 +472,14 @@ def reachable(endpoint, timeout):
             return None
     except (OSError, ValueError) as exc:
         return type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {str(exc)[:80]}"
+
+
+def _problem_of(why):
+    """Why a socket was made anew or dropped, in a word the page may say (health.SourceStatus)."""
+    if "oversized" in why:
+        return "oversized"
+    if "handshake" in why:
+        return "handshake"
+    if why.startswith("no connection for"):
+        return "no_answer"
+    return None

@@ -6,19 +6,24 @@
  * `labs`: state.labs (at most labs.js MAX_LABS); `sources`: the meta's sources, each with its lab.
  */
 import { html } from "./html.js";
-import { labState } from "./labs.js";
+import { useClockValue } from "./clock.js";
+import { labProblem, labState } from "./labs.js";
 
 const WORDS = { live: "live", connecting: "connecting", down: "events down", unknown: "no event source" };
 const SYMBOLS = { live: "●", connecting: "◔", down: "✕", unknown: "?" };
 
 export function LabsStatus({ labs, sources }) {
+  // A source connecting for too long is down (labs.js sourceDown): looked at again every 10 s.
+  useClockValue((now) => Math.floor(now / 10000));
   if (!Array.isArray(labs) || labs.length === 0) return null;
   return html`
     <ul id="lab-status" class="lab-status" aria-label="Labs and their events">
       ${labs.map((lab) => {
         const state = labState(lab.name, sources);
+        const problem = state === "down" ? labProblem(lab.name, sources) : "";
         const failing = Boolean(lab.lava && lab.lava.state === "error");
-        const words = `${WORDS[state]}${lab.simulated ? " (simulated)" : ""}${failing ? " · LAVA API failing" : ""}`;
+        const words = `${WORDS[state]}${problem ? ` (${problem})` : ""}${lab.simulated ? " (simulated)" : ""}${
+          failing ? " · LAVA API failing" : ""}`;
         return html`<li key=${lab.name} class=${`lab-state lab-${state}${failing ? " lab-lava-failing" : ""}`}
             data-lab=${lab.name} data-state=${state} data-lava=${lab.lava ? lab.lava.state || "" : ""}
             title=${`Lab ${lab.name}: ${words}${failing && lab.lava.error ? ` (${lab.lava.error})` : ""}`}>

@@ -17,7 +17,7 @@
  * "worker w-1", "qemu:"): with a long hostname the strip and the banner cut the name, never the
  * status after it ("Bad 12 min").
  */
-import { labOf, objectKey, relatedKey } from "./labs.js";
+import { CONNECT_GRACE_MS, labOf, objectKey, problemWords, relatedKey } from "./labs.js";
 import { queueByType } from "./queue.js";
 import { parseTime } from "./time.js";
 import { compareNames } from "./selectors.js";
@@ -28,8 +28,7 @@ export const STARVING_AFTER_MS = 5 * 60 * 1000;
 export const MAX_ITEMS = 200;
 
 const SEVERITY = { lab: 5, worker: 4, bad: 3, queue: 2, looping: 1 };
-/** A source still connecting after this long cannot reach its publisher: the strip says so. */
-export const CONNECT_GRACE_MS = 30 * 1000;
+export { CONNECT_GRACE_MS };
 // An alert ranks by its rule's object like the page's facts; a lab-wide one (the event stream
 // silent, LAVA's API failing) first: everything shown may be out of date.
 const RULE_SEVERITY = { stream_silent: 5, lava_api_failing: 5, worker_offline: 4, device_bad: 3,
@@ -210,7 +209,8 @@ function feedItems({ sources, lava, labs }, now) {
     const state = source.lost || source.state !== "connecting" ? "down" : "not connected";
     items.push({ key: `lab:${objectKey(lab, `events/${source.name}`)}`, severity: SEVERITY.lab, weight: 1,
       started: started ?? now, kind: "lab", id: objectKey(lab, "events"), lab, level: "Offline", name,
-      text: `${name} ${state}${started == null ? "" : ` ${formatWait(waited)}`}`,
+      text: `${name} ${state}${started == null ? "" : ` ${formatWait(waited)}`}${
+        problemWords(source) ? `: ${problemWords(source)}` : ""}`,
       covers: objectKey(lab, "stream_silent/lab") });
   }
   const apis = [...(lava ? [{ name: "", lava }] : []), ...(Array.isArray(labs) ? labs : [])];

@@ -95,13 +95,49 @@ export function withLab(url, lab) {
   return lab ? `${url}${url.includes("?") ? "&" : "?"}lab=${encodeURIComponent(lab)}` : url;
 }
 
+/** A source still connecting after this long cannot reach its publisher: the page says so. */
+export const CONNECT_GRACE_MS = 30 * 1000;
+
+// Why a source is not connected (the meta's `problem`: health.SourceStatus), in words.
+const PROBLEMS = {
+  tls: "TLS certificate refused", connect_refused: "connection refused", dns: "host name not found",
+  connect_timeout: "no answer", no_answer: "no answer", timeout: "no answer", unreachable: "unreachable",
+  refused: "LAVA refused the user or token", status: "LAVA answered with an error, not a WebSocket",
+  redirect: "LAVA answered with a redirect", too_large: "an answer too large", closed: "connection closed",
+  bad_answer: "not a WebSocket's answer", oversized: "a message too large", handshake: "handshake failed",
+  internal: "internal error",
+};
+
+/** Why a source is not connected, in words ("" when it does not say). */
+export function problemWords(source) {
+  const kind = source && typeof source.problem === "string" ? source.problem : "";
+  if (!kind) return "";
+  return PROBLEMS[kind] || (kind.startsWith("proxy_") ? "the proxy failed" : kind.replace(/_/g, " "));
+}
+
+/** Whether a source counts as down at `now` (epoch ms): lost, disconnected or stopped, or still
+ * connecting CONNECT_GRACE_MS after it began trying (an audit: a lab whose TLS was refused said
+ * "connecting" for ever). */
+export function sourceDown(source, now) {
+  if (source.lost || source.state === "disconnected" || source.state === "stopped") return true;
+  const since = Date.parse(source.since || "");
+  return source.state === "connecting" && Number.isFinite(since) && now - since >= CONNECT_GRACE_MS;
+}
+
 /**
  * Whether a lab's events flow, from the sources of `meta.sources` that name it: "down" (a source
- * lost, disconnected or stopped), "connecting", "live", or "unknown" (no source named it).
+ * lost, disconnected or stopped, or connecting for too long: sourceDown), "connecting", "live", or
+ * "unknown" (no source named it).
  */
-export function labState(lab, sources) {
+export function labState(lab, sources, now = Date.now()) {
   const own = (Array.isArray(sources) ? sources : []).filter((s) => s.lab === lab);
-  if (own.some((s) => s.lost || s.state === "disconnected" || s.state === "stopped")) return "down";
+  if (own.some((s) => sourceDown(s, now))) return "down";
   if (own.some((s) => s.state === "connecting")) return "connecting";
   return own.length ? "live" : "unknown";
+}
+
+/** Why a lab's events do not flow, in words: its first down source's problem ("" if none says). */
+export function labProblem(lab, sources, now = Date.now()) {
+  const own = (Array.isArray(sources) ? sources : []).filter((s) => s.lab === lab && sourceDown(s, now));
+  return own.map(problemWords).find(Boolean) || "";
 }
