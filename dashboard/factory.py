@@ -767,7 +767,7 @@ def _discover_event_socket(app, lab):
     from dashboard.core.backoff import Backoff
     from dashboard.sources import ws
     from dashboard.sources import zmq as zmq_source
-    from dashboard.sources.rest import LavaError
+    from dashboard.sources.rest import TRANSIENT_DISCOVERY, LavaError
 
     services = app.extensions["dashboard"]
     rest, backoff = lab.reconciler.rest, Backoff(ceiling=120)
@@ -777,7 +777,7 @@ def _discover_event_socket(app, lab):
             endpoint, topic = rest.discover_event_socket()
             break
         except LavaError as err:
-            if err.kind not in ("unreachable", "tls", "timeout", "server_error", "auth"):
+            if err.kind not in TRANSIENT_DISCOVERY:
                 why = f"LAVA names no usable event socket ({err})"
                 break  # LAVA answers, but names no ZMQ socket: its WebSocket, then
             message = str(err)

@@ -215,6 +215,31 @@ def test_event_socket_is_discovered_from_the_server(tmp_path):
         publisher.close()
 
 
+def test_a_lava_failing_at_the_start_is_asked_again_and_its_zmq_socket_used(tmp_path):
+    """LAVA answers HTTP 500 to the REST API and to XML-RPC when the dashboard starts: the
+    discovery is asked again, and once LAVA answers its ZMQ socket is used. Before (an audit),
+    XML-RPC's failure sent the dashboard to LAVA's WebSocket for good."""
+    publisher = TestPublisher()
+    lava = FakeLava(event_socket=f"tcp://*:{publisher.port}")
+    lava.fault = "500"
+    app = AppProcess("--lava-url", lava.url)
+    try:
+        wait_until(lambda: any(path == "/RPC2" for path, _, _ in lava.requests), timeout=20,
+                   what="both ways of discovery tried")
+        wait_until(lambda: "event-socket-discovery" in app.json("/healthz")["degraded"],
+                   timeout=20, what="the discovery failing, said")
+        lava.fault = None
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["sources"], timeout=20, what="a source")
+        assert [s["name"] for s in app.json("/healthz")["sources"]] == [
+            f"tcp://127.0.0.1:{publisher.port}"]
+        assert "using LAVA's WebSocket" not in app.log_text()
+    finally:
+        app.stop()
+        lava.close()
+        publisher.close()
+
+
 def test_corrections_are_history_and_survive_a_crash(setup):
     """A change LAVA made without an event is stored as a correction: the feed, the device's
     transitions and timeline and /api/v1/events show it, and a crashed dashboard replays it."""

@@ -1,7 +1,7 @@
 """The LAVA REST/XML-RPC client against the fake LAVA server (a real HTTP server on 127.0.0.1)."""
 import pytest
 
-from dashboard.sources.rest import LavaError, LavaRest
+from dashboard.sources.rest import TRANSIENT_DISCOVERY, LavaError, LavaRest
 from tests.fake_lava import FakeLava
 from tests.fixtures import rest
 
@@ -111,3 +111,20 @@ def test_a_redirect_to_another_host_is_refused_without_the_token(lava):
         assert elsewhere.requests == []
     finally:
         elsewhere.close()
+
+
+def test_event_socket_discovery_fails_as_lava_does_while_both_ways_fail(lava):
+    """A LAVA answering HTTP 500 to master_config and to XML-RPC alike: the discovery fails as a
+    server error, which the dashboard asks again later (factory._discover_event_socket). Before
+    (an audit), XML-RPC's failure made it an http_error, and the dashboard took LAVA's WebSocket
+    for good. A LAVA that answers but names no socket is not retried."""
+    lava.fault = "500"
+    with pytest.raises(LavaError) as info:
+        LavaRest(lava.url, "tok-abc").discover_event_socket()
+    assert info.value.kind == "server_error" and info.value.kind in TRANSIENT_DISCOVERY
+    lava.fault = None
+    assert LavaRest(lava.url, "tok-abc").discover_event_socket()[0].startswith("tcp://")
+    lava.event_socket = "udp://lava:5500"
+    with pytest.raises(LavaError) as info:
+        LavaRest(lava.url, "tok-abc").discover_event_socket()
+    assert info.value.kind not in TRANSIENT_DISCOVERY

@@ -82,6 +82,11 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})")
 
 
+# Failures of the event socket's discovery that pass (the factory asks again, with backoff),
+# where another (LAVA answers, and names no usable socket) takes LAVA's WebSocket instead.
+TRANSIENT_DISCOVERY = ("unreachable", "tls", "timeout", "server_error", "auth")
+
+
 class LavaError(Exception):
     """A failed talk with LAVA; `kind` says what kind of failure."""
 
@@ -631,7 +636,15 @@ class LavaRest:
         except LavaError as err:
             if err.kind in ("unreachable", "timeout"):
                 raise
-            endpoint, topic = self._xmlrpc_event_socket(), None
+            try:
+                endpoint, topic = self._xmlrpc_event_socket(), None
+            except LavaError:
+                # Both failed: a LAVA failing now (5xx, TLS, a refused token) is asked again
+                # later, as its own failure says (an audit: its XML-RPC's failure, an http_error,
+                # made the discovery take the WebSocket for good after a passing HTTP 500)
+                if err.kind in TRANSIENT_DISCOVERY:
+                    raise err from None
+                raise
         if not isinstance(endpoint, str) or not endpoint.startswith("tcp://"):
             # Quoted whole or not at all (the token is scrubbed from errors only whole).
             raise LavaError("bad_shape", f"LAVA names no usable event socket: {quoted(endpoint, 60)}")
