@@ -437,6 +437,11 @@ def lava_token(values):
     else:
         token = values.get("lava_token") or ""
     token = token.strip()  # a trailing newline from a file or a secret store is not part of it
+    if values.get("lava_token_file") and not token:
+        # An empty file is a secret store that wrote nothing, not a wish to be anonymous (an
+        # audit: it ran anonymously, private jobs unseen, and said nothing)
+        raise ConfigError(f"lava_token_file: {values['lava_token_file']!r} is empty: give a file "
+                          f"holding the LAVA token, or no token file to follow LAVA anonymously")
     if any(ord(c) < 33 or ord(c) > 126 for c in token):
         # Said without the token: an HTTP header could not carry it, and errors would echo it.
         raise ConfigError("lava_token: the token has spaces, control or non-ASCII characters")

@@ -813,10 +813,12 @@ def _lava_client(settings, lab=""):
     try:
         return LavaRest(settings["lava_url"], config.lava_token(settings), settings["lava_timeout"],
                         ca_file=settings["lava_ca_file"])
+    except config.ConfigError as err:  # (a ValueError too: before the clause below)
+        if lab:  # the labs file's own name for it
+            raise config.ConfigError(f"{where}: {str(err).replace('lava_token_file:', 'token_file:', 1)}") from None
+        raise config.ConfigError(str(err)) from None
     except ValueError as err:
         raise config.ConfigError(f"{where}: {err}") from None
-    except config.ConfigError as err:
-        raise config.ConfigError(f"{where}: {err}" if lab else str(err)) from None
 
 
 def _start_simulated_lab(settings, name=""):

@@ -79,3 +79,32 @@ def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):
     finally:
         app.stop()
         publisher.close()
+
+
+def _start(*args):
+    """The app's start with these arguments: (exit code, stdout + stderr)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, free_port
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()), *args],
+                            capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_an_empty_token_file_stops_the_start_by_its_own_name(tmp_path):
+    """A secret store that wrote nothing: before (an audit), the dashboard followed LAVA
+    anonymously, private jobs unseen, and said nothing. Said without any token, by the name the
+    setting has where it was given (a labs file calls it token_file)."""
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    lava = "http://127.0.0.1:9"
+    code, out = _start("--lava-url", lava, "--lava-token-file", str(empty), "--data-dir",
+                       str(tmp_path / "d1"))
+    assert code == 1 and f"lava_token_file: '{empty}' is empty" in out, out
+    labs = tmp_path / "labs.toml"
+    labs.write_text(f'[labs.east]\nlava_url = "{lava}"\ntoken_file = "{empty}"\n'
+                    f'event_source = "tcp://127.0.0.1:9"\n')
+    code, out = _start("--labs", str(labs), "--data-dir", str(tmp_path / "d2"))
+    assert code == 1 and f"labs.east: token_file: '{empty}' is empty" in out, out
+    assert "Traceback" not in out
