@@ -188,7 +188,7 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
     assert got["labs"] == ["east · LAVA API failing 3 min: shown data may be out of date",
                            "west · event source ws://w/ws/ not connected <1 min", bad]
     assert got["next"] == [5000, None, None]
-    assert sorted(got["why"][:4]) == sorted(["event source wss://w/ws/ not connected 1 min: TLS certificate refused",
+    assert sorted(got["why"][:4]) == sorted(["event source wss://w/ws/ not connected 1 min: TLS failed",
                               "event source tcp://e:5500 down <1 min: a message too large",
                               "event source ws://x/ws/ not connected 1 min: the proxy failed",
                               "event source ws://y/ws/ not connected 1 min: some new kind"])

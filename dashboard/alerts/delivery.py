@@ -325,7 +325,10 @@ class Notifier:
         their digests), its attempts counted on. Returns how many were queued."""
         if not isinstance(state, dict):
             return 0
-        if state.get("unannounced") is True:
+        if state.get("unannounced") is True and alert.get("status") != "resolved":
+            # (A resolved one's RESOLVED was skipped already: nothing of it is to go out, and
+            # its mark is for recall alone. Taken back, many such marks pushed the firing
+            # alerts' out of the bounded list: a review.)
             self._unannounce(alert["id"], "fired")
         queued = 0
         for entry in state.get("unsent") or []:
@@ -354,27 +357,25 @@ class Notifier:
         it was re-notified counts as sent (the store does not say): after a restart the limit
         errs towards fewer messages. Returns how many were counted."""
         now = self.clock()
-        recalled = 0
+        recalled, touched = 0, set()
         for alert in alerts:
             at, n = alert.get("notified_at"), alert.get("notifications")
             if (not isinstance(at, (int, float)) or not isinstance(n, int) or n < 1
                     or not now - 3600 < at <= now or not self._destinations(alert)):
-                continue
-            limit = self.config.get(alert["rule"], "rate_limit_per_hour", alert.get("device_type"))
-            if not limit:
                 continue
             state = alert.get("delivery")
             if isinstance(state, dict) and state.get("unannounced") is True:
                 continue
             if not self._seen.add((alert["id"], "fired" if n == 1 else "renotify", n)):
                 continue  # this process counted it when it was submitted
-            sent = self._sent_at[alert["rule"]]
-            sent.append(at)
-            if len(sent) > 1 and sent[-2] > at:
-                ordered = sorted(sent)
-                sent.clear()
-                sent.extend(ordered)
+            # Every send of the rule, whatever its device type's own limit (as submit counts)
+            self._sent_at[alert["rule"]].append(at)
             recalled += 1
+            touched.add(alert["rule"])
+        for rule in touched:  # oldest first, as submit keeps them: sorted once (a review)
+            ordered = sorted(self._sent_at[rule])
+            self._sent_at[rule].clear()
+            self._sent_at[rule].extend(ordered)
         self.counts["recalled"] += recalled
         return recalled
 

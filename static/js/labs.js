@@ -100,7 +100,7 @@ export const CONNECT_GRACE_MS = 30 * 1000;
 
 // Why a source is not connected (the meta's `problem`: health.SourceStatus), in words.
 const PROBLEMS = {
-  tls: "TLS certificate refused", connect_refused: "connection refused", dns: "host name not found",
+  tls: "TLS failed", connect_refused: "connection refused", dns: "host name not found",
   connect_timeout: "no answer", no_answer: "no answer", timeout: "no answer", unreachable: "unreachable",
   refused: "LAVA refused the user or token", status: "LAVA answered with an error, not a WebSocket",
   redirect: "LAVA answered with a redirect", too_large: "an answer too large", closed: "connection closed",

@@ -441,3 +441,33 @@ def test_the_stored_health_of_a_board_the_restored_model_lacks_or_sees_otherwise
     engine.restore()
     assert set(engine.rules.stored) == {("device_bad", "qemu-01"), ("device_bad", "qemu-02"),
                                         ("device_maintenance", "gone")}
+
+
+def test_resolved_alerts_nobody_heard_fire_taken_back_leave_the_firing_ones_marks_alone():
+    """(A review.) Each kept resolved alert whose FIRING the limit held back says so; taken back
+    at a start (with its DELIVERY), 20,000 of them pushed the firing alerts' marks out of the
+    bounded list, and a firing alert nobody heard fire had its RESOLVED sent."""
+    from dashboard.alerts.delivery import MAX_UNANNOUNCED
+    url = "json://127.0.0.1:24999/hook"
+    now = [T0]
+    notifier = _notifier(f'[rules.device_bad]\nnotify = ["{url}"]\n', now)
+    held = _bad("held", T0 - 60)
+    notifier.restore(held, {"unannounced": True})
+    for i in range(MAX_UNANNOUNCED):
+        notifier.restore(dict(_bad(f"old-{i}", T0 - 7200), status="resolved"), {"unannounced": True})
+    assert "held" in notifier._unannounced and len(notifier._unannounced) == 1
+    assert not notifier.submit(dict(held, status="resolved"), "resolved")  # nobody heard it fire
+    assert notifier.counts["resolved_skipped"] == 1
+
+
+def test_a_device_type_without_a_limit_still_counts_in_its_rule_s_sends_after_a_restart():
+    """(A review.) While running, every send of a rule counts against the rule's limit, whatever
+    its device type's own; the recall skipped those of a type with no limit."""
+    url = "json://127.0.0.1:24999/hook"
+    now = [T0]
+    text = (f'[rules.device_bad]\nrate_limit_per_hour = 5\nnotify = ["{url}"]\n'
+            '[rules.device_bad.device_type.rpi]\nrate_limit_per_hour = 0\n')
+    notifier = _notifier(text, now)
+    assert notifier.recall([_bad(f"r{i}", T0 - 100 - i, "rpi") for i in range(5)]) == 5
+    assert not notifier.submit(_bad("q-new", T0), "fired")  # qemu: 5 of the rule's in the hour
+    assert notifier.submit(_bad("r-new", T0, "rpi"), "fired")  # rpi: no limit of its own
