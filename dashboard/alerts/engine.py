@@ -23,7 +23,7 @@ MAX_RESTORED = 50_000
 # Resolved alerts read at a start (or a takeover) whose last notification may count against
 # their rule's rate_limit_per_hour: those resolved in the last hour (by when they resolved, not
 # when they fired: a review found a day's Maintenance re-notified 10 minutes before it resolved
-# left out), the newest RECALL_READ.
+# left out), at most RECALL_READ (the store gives those that fired last).
 RECALL_SPAN = 3600
 RECALL_READ = 10_000
 DELIVERY = "delivery"  # a kept alert's field: what of its notifications is still to go out
