@@ -431,6 +431,8 @@ class LabState:
                         and not (f == "job" and record[f] is None and record["state"] != "Idle")
                         and not (kind == "job" and f == "worker" and record[f] is None)}
                 if prev is not None and not diff:
+                    if kind == "worker":
+                        self._worker_since(prev, record, when)
                     continue
                 try:
                     self._apply_record(kind, record, when, initial and prev is None)
@@ -455,6 +457,17 @@ class LabState:
                                     "record": None})
         changes, self._changes = self._changes, []
         return changes, corrections
+
+    def _worker_since(self, prev, record, when):
+        """A worker the model holds Offline with no `since` (LAVA's REST loaded it, in this run
+        or, through the saved model, an earlier one) takes its `last_ping` from a record that
+        agrees: a restart no longer left it counting from then on."""
+        offline = _earlier(record.get("offline_since"), when)
+        if offline is None or prev.get("since") is not None or prev.get("state") != "Offline":
+            return
+        new = dict(prev, since=offline)
+        self.workers[prev["hostname"]] = new
+        self._emit("worker", prev["hostname"], new, prev)
 
     def _apply_record(self, kind, record, when, since_unknown):
         """Apply a REST record through the same code as an event, so links stay consistent.

@@ -471,3 +471,24 @@ def test_a_device_type_without_a_limit_still_counts_in_its_rule_s_sends_after_a_
     assert notifier.recall([_bad(f"r{i}", T0 - 100 - i, "rpi") for i in range(5)]) == 5
     assert not notifier.submit(_bad("q-new", T0), "fired")  # qemu: 5 of the rule's in the hour
     assert notifier.submit(_bad("r-new", T0, "rpi"), "fired")  # rpi: no limit of its own
+
+
+def test_a_worker_the_saved_model_holds_offline_with_no_since_takes_its_last_ping():
+    """A worker LAVA's REST loaded before this version (no `since`), kept in the saved model: at
+    the next start the reconcile found nothing to correct, and it counted from the restart."""
+    ping = at(-45 * 60).isoformat()
+    lab = Lab("[rules.worker_offline]\nminutes = 30\n")
+    lab.state.restore({"seq": 5, "devices": [], "jobs": [], "finished": [], "recent_events": [],
+                       "workers": [{"hostname": "w-old", "state": "Offline", "health": "Active",
+                                    "since": None, "updated": at(-3600).isoformat()},
+                                   {"hostname": "w-known", "state": "Offline", "health": "Active",
+                                    "since": at(-600).isoformat(), "updated": at(-600).isoformat()}]})
+    snap = records.build([], [_worker("w-old", "Offline", ping), _worker("w-known", "Offline", ping)], [])
+    changes, corrections = lab.state.reconcile(snap, at(0))
+    assert corrections == [] and [c.id for c in changes] == ["w-old"]  # a fill, not a correction
+    assert lab.state.workers["w-old"]["since"] == ping
+    assert lab.state.workers["w-known"]["since"] == at(-600).isoformat()  # an event said: kept
+    lab.book.apply(lab.rules.on_changes(changes, T0), T0)
+    lab.tick(0)
+    assert lab.what() == [("fired", "worker_offline/w-old")]
+    assert lab.state.reconcile(snap, at(60))[0] == []  # once only
