@@ -173,6 +173,16 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
           return ['west', 'east', 'north', 'south'].map((name) =>
             [l.labState(name, srcs, now), l.labProblem(name, srcs, now)]);
         })(),
+        // ... as the page's store keeps the server's meta (a review: it dropped `problem`)
+        stored: await (async () => {
+          const l = await import('/static/js/labs.js');
+          const st = await import('/static/js/store.js');
+          const meta = st.mergeMeta({}, {sources: [
+            src('wss://w/ws/', 'connecting', 95, {lab: 'west', problem: 'tls'}),
+            src('ws://x/ws/', 'connecting', 95, {lab: 'east', problem: 'Not <a> word!'})]});
+          return [l.labProblem('west', meta.sources, now), l.labProblem('east', meta.sources, now),
+                  meta.sources.map((s) => s.problem ?? null)];
+        })(),
         // When the strip must look again: when the first source still connecting is 30 s in.
         next: [a.nextFeedChange([src('a', 'connecting', 10), src('b', 'connecting', 25)], now),
                a.nextFeedChange([src('a', 'connecting', 95), src('b', 'disconnected', 5, {lost: true}),
@@ -195,6 +205,7 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
     # A lab's header line: a source connecting past 30 s is down, and says why
     assert got["labState"] == [["connecting", ""], ["down", "connection refused"], ["live", ""],
                                ["unknown", ""]]
+    assert got["stored"] == ["TLS failed", "", ["tls", None]]  # a word of the set, or nothing
     assert got["critical"] == ["event source tcp://lava:5500 not connected 1 min", "another_rule says so", bad]
     # The server's alerts about the same are left out; another lab-wide one would stay.
     assert got["covered"] == ["LAVA API failing 2 min: shown data may be out of date",

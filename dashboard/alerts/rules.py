@@ -303,19 +303,15 @@ class Rules:
                 out.append(("resolve", key_of(rule, host), None))
             self.flaps.pop(host, None)
             self.checks.pop(host, None)
-            for rule in ("device_bad", "device_maintenance"):
-                self.first_seen.pop((rule, host), None)
-                self.began.pop((rule, host), None)
-                self.stored.pop((rule, host), None)
+            for rule in HEALTH_RULES.values():
+                self._condition_ended(rule, host)
             self.first_seen.pop(("queue_ready", host), None)
             return
         health = new.get("health")
         for counted, rule in HEALTH_RULES.items():
             if health != counted:
                 out.append(("resolve", key_of(rule, host), None))
-                self.first_seen.pop((rule, host), None)
-                self.began.pop((rule, host), None)
-                self.stored.pop((rule, host), None)
+                self._condition_ended(rule, host)
             elif prev is None or prev.get("health") != health:
                 # The health began with this change: its `since` is the event's time (None: LAVA's
                 # REST did not say, and the rules count from when they first saw it).
@@ -375,12 +371,17 @@ class Rules:
         new, prev = change.data, change.prev
         if new is None or not _offline_by_surprise(new):
             out.append(("resolve", key_of("worker_offline", change.id), None))
-            self.first_seen.pop(("worker_offline", change.id), None)
-            self.began.pop(("worker_offline", change.id), None)
+            self._condition_ended("worker_offline", change.id)
         elif prev is None or not _offline_by_surprise(prev):
             # Offline by surprise from this change on; a later change of its health that keeps
             # it so (its `since` moves) does not restart the count.
             self._began("worker_offline", change.id, new.get("since"))
+
+    def _condition_ended(self, rule, subject):
+        """The condition of `rule` about `subject` holds no more (or its object is gone): what
+        the rules knew of since when it held is forgotten."""
+        for table in (self.first_seen, self.began, self.stored):
+            table.pop((rule, subject), None)
 
     def _began(self, rule, subject, since_text):
         """The condition of `rule` about `subject` began at `since_text` (a change's `since`)."""

@@ -87,16 +87,17 @@ def list_alerts():
     view = viewing()
     devices = services().state.devices
     # A wall link's screen: read more, so that `limit` of its own are found among the others.
-    found = _alerts(status, since, until, limit if view.limit is None else MAX_READ)
-    rows = [public_alert(a, view) for a in found if view.alert_in_limit(a, devices)][:limit]
+    asked = limit if view.limit is None else MAX_READ
+    read = _alerts(status, since, until, asked)
+    found = [a for a in read if view.alert_in_limit(a, devices)]
+    rows = [public_alert(a, view) for a in found[:limit]]
     # Every firing alert this viewer may see, not only the listed rows: one that fired before the
     # `limit` newest is firing still (an audit: past 200 newer alerts, the page's count and banner
-    # lost it). The page asks for them (`status=firing`) when the rows hold fewer.
-    if status == "firing" and len(found) < limit:
-        firing = len(rows)
-    else:
-        firing = sum(1 for a in _alerts("firing", since, until, MAX_READ)
-                     if view.alert_in_limit(a, devices))
+    # lost it). The page asks for them (`status=firing`) when the rows hold fewer. Read again only
+    # when the first read may have left some out (it was full) or held none (`resolved`).
+    complete = status != "resolved" and len(read) < asked
+    firing = sum(1 for a in (found if complete else _alerts("firing", since, until, MAX_READ))
+                 if a["status"] == "firing" and (complete or view.alert_in_limit(a, devices)))
     return jsonify({"ok": True, "alerts": rows, "firing": firing})
 
 

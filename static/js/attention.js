@@ -17,7 +17,7 @@
  * "worker w-1", "qemu:"): with a long hostname the strip and the banner cut the name, never the
  * status after it ("Bad 12 min").
  */
-import { CONNECT_GRACE_MS, labOf, objectKey, problemWords, relatedKey } from "./labs.js";
+import { CONNECT_GRACE_MS, labOf, objectKey, problemWords, relatedKey, sourceDown } from "./labs.js";
 import { queueByType } from "./queue.js";
 import { parseTime } from "./time.js";
 import { compareNames } from "./selectors.js";
@@ -28,7 +28,6 @@ export const STARVING_AFTER_MS = 5 * 60 * 1000;
 export const MAX_ITEMS = 200;
 
 const SEVERITY = { lab: 5, worker: 4, bad: 3, queue: 2, looping: 1 };
-export { CONNECT_GRACE_MS };
 // An alert ranks by its rule's object like the page's facts; a lab-wide one (the event stream
 // silent, LAVA's API failing) first: everything shown may be out of date.
 const RULE_SEVERITY = { stream_silent: 5, lava_api_failing: 5, worker_offline: 4, device_bad: 3,
@@ -200,17 +199,16 @@ function queueItems(devices, workers, jobs, now) {
 function feedItems({ sources, lava, labs }, now) {
   const items = [];
   for (const source of Array.isArray(sources) ? sources : []) {
-    if (!source || source.state === "connected") continue;
+    if (!source || !sourceDown(source, now)) continue;
     const started = parseTime(source.since);
     const waited = started == null ? 0 : now - started;
-    if (!source.lost && source.state === "connecting" && waited < CONNECT_GRACE_MS) continue;
     const lab = labOf(source.lab);
     const name = `${labWords(lab)}event source ${source.name}`;
     const state = source.lost || source.state !== "connecting" ? "down" : "not connected";
+    const why = problemWords(source);
     items.push({ key: `lab:${objectKey(lab, `events/${source.name}`)}`, severity: SEVERITY.lab, weight: 1,
       started: started ?? now, kind: "lab", id: objectKey(lab, "events"), lab, level: "Offline", name,
-      text: `${name} ${state}${started == null ? "" : ` ${formatWait(waited)}`}${
-        problemWords(source) ? `: ${problemWords(source)}` : ""}`,
+      text: `${name} ${state}${started == null ? "" : ` ${formatWait(waited)}`}${why ? `: ${why}` : ""}`,
       covers: objectKey(lab, "stream_silent/lab") });
   }
   const apis = [...(lava ? [{ name: "", lava }] : []), ...(Array.isArray(labs) ? labs : [])];

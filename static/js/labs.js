@@ -9,6 +9,7 @@
  * objects, and its keys are the ids as they always were.
  */
 import { lavaBase } from "./links.js";
+import { parseTime } from "./time.js";
 
 /** Labs kept from the server's meta (it allows 32). */
 export const MAX_LABS = 64;
@@ -120,8 +121,8 @@ export function problemWords(source) {
  * "connecting" for ever). */
 export function sourceDown(source, now) {
   if (source.lost || source.state === "disconnected" || source.state === "stopped") return true;
-  const since = Date.parse(source.since || "");
-  return source.state === "connecting" && Number.isFinite(since) && now - since >= CONNECT_GRACE_MS;
+  const since = parseTime(source.since);
+  return source.state === "connecting" && since != null && now - since >= CONNECT_GRACE_MS;
 }
 
 /**

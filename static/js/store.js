@@ -216,8 +216,9 @@ export function mergeMeta(current, incoming) {
     // The event store was unusable at start and was moved aside (docs/api.md).
     store_recovered: isObject(incoming.store_recovered) && typeof incoming.store_recovered.moved_to === "string"
       ? { moved_to: incoming.store_recovered.moved_to } : current.store_recovered ?? null,
-    // Where the events come from: [{name, kind, state, lost, since}] (a URL without credentials, zmq
-    // or websocket; `since`: ISO 8601, in this state since).
+    // Where the events come from: [{name, kind, state, lost, since, problem}] (a URL without
+    // credentials, zmq or websocket; `since`: ISO 8601, in this state since; `problem`: why not
+    // connected).
     sources: Array.isArray(incoming.sources) ? sourcesOf(incoming.sources) : current.sources ?? null,
   };
 }
@@ -228,7 +229,10 @@ function sourcesOf(list) {
   // A named lab's sources say which lab they feed (a dashboard of one lab: no `lab`).
   return list.filter(isObject).slice(0, MAX_SOURCES)
     .map((s) => ({ name: text(s.name), kind: text(s.kind), state: text(s.state), lost: s.lost === true,
-      since: text(s.since).slice(0, 40) || null, ...(labOf(s.lab) ? { lab: labOf(s.lab) } : {}) }));
+      since: text(s.since).slice(0, 40) || null,
+      // Why it is not connected, one word of the server's set (labs.js problemWords says it)
+      ...(/^[a-z_]{1,40}$/.test(text(s.problem)) ? { problem: s.problem } : {}),
+      ...(labOf(s.lab) ? { lab: labOf(s.lab) } : {}) }));
 }
 
 /** Copy-on-write view of a state: collections are copied at most once per batch of messages. */

@@ -342,10 +342,11 @@ def test_the_engine_resolves_alerts_of_boards_gone_rules_turned_off_and_rules_un
 
 
 class _Store:
-    """The engine's store: its firing alerts from before a restart, and a save that fails."""
+    """The engine's store: its alerts from before a restart, and what each save kept, in order
+    (`fail`: a save that fails)."""
 
-    def __init__(self, alerts):
-        self._alerts = alerts
+    def __init__(self, alerts=(), fail=False):
+        self._alerts, self.saved, self.fail = list(alerts), [], fail
 
     def health_spans(self, healths, limit):
         return []
@@ -355,7 +356,9 @@ class _Store:
         return [a for a in self._alerts if status is None or a["status"] == status]
 
     def save_alerts(self, alerts):
-        raise OSError("disk full")
+        if self.fail:
+            raise OSError("disk full")
+        self.saved.append([dict(a) for a in alerts])
 
 
 def test_every_log_line_of_a_named_lab_s_engine_names_its_lab(caplog):
@@ -363,7 +366,7 @@ def test_every_log_line_of_a_named_lab_s_engine_names_its_lab(caplog):
     alert's own line each say which lab's engine wrote them."""
     lab = Lab()
     lab.apply(device("still-here", 0, "Bad"))
-    store = _Store([restored("device_bad", "still-here")])
+    store = _Store([restored("device_bad", "still-here")], fail=True)
     engine = AlertEngine(lab.state, None, parse_config(""), store, None, lambda fn, *a: fn(*a),
                          lambda s: None, _Event, lambda: (None, True), lambda: None,
                          clock=lambda: T0 + 7200, lab="east")

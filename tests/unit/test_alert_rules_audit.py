@@ -13,7 +13,7 @@ from dashboard.alerts.engine import AlertEngine
 from dashboard.alerts.rules import AlertsConfigError, parse_config
 from dashboard.core import records
 from tests.fixtures import rest
-from tests.unit.test_alert_rules import T0, Lab, _Event, at, device, ev, restored
+from tests.unit.test_alert_rules import T0, Lab, _Event, _Store, at, device, ev, restored
 
 WORKERS = {w["hostname"]: w for w in rest("workers")["results"]}  # every one Offline
 
@@ -133,23 +133,6 @@ def test_a_url_with_a_port_out_of_range_or_no_host_is_refused_by_where_and_entry
 
 
 # -- 4. a firing alert says its current figures ------------------------------------------------
-class _Store:
-    """The engine's store: what each save kept, in order."""
-
-    def __init__(self, alerts=()):
-        self._alerts, self.saved = list(alerts), []
-
-    def health_spans(self, healths, limit):
-        return []
-
-    def alerts(self, status=None, limit=None, with_delivery=False, since=None,
-               resolved_since=None):
-        return [a for a in self._alerts if status is None or a["status"] == status]
-
-    def save_alerts(self, alerts):
-        self.saved.append([dict(a) for a in alerts])
-
-
 def engine_over(state, store, now, text="[rules.device_bad]\nminutes = 30\nrenotify_minutes = 60\n",
                 lab=""):
     return AlertEngine(state, None, parse_config(text), store, None, lambda fn, *a: fn(*a),
