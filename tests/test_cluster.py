@@ -330,6 +330,12 @@ def test_a_standby_that_takes_over_from_a_crash_stores_what_the_other_did_not(cl
         first.kill()  # its heartbeat stays until it expires (5 s): the standby still stands by
         first.log.close()
         cluster.publish(lab_frames("b", 30, start=60))  # the gap: nobody writes them yet
+        # Held while the first's heartbeat lasts (5 s), unless a busy machine made the standby
+        # read them later than that (it then takes over first, and writes them as it gets them:
+        # seen once on three xdist workers)
+        wait_until(lambda: health(standby)["counters"]["accepted"] >= 90, timeout=20,
+                   what="the standby receiving the gap")
+        held = health(standby)["degraded"] == ["another-ingest"]
         cluster.ingest = standby
         wait_until(lambda: health(standby)["status"] == "ok", timeout=20,
                    what="the standby publishing")
@@ -340,7 +346,8 @@ def test_a_standby_that_takes_over_from_a_crash_stores_what_the_other_did_not(cl
         wait_until(lambda: stored(cluster) == want, what="each event stored once, the gap too")
         body = health(standby)["store"]["standby"]
         # (the c events too when they came before the keeper's first round after the takeover)
-        assert body["takeovers"] == 1 and 30 <= body["written"] <= 40 and body["already_stored"] == 60
+        assert body["takeovers"] == 1 and body["already_stored"] == 60 and body["written"] <= 40
+        assert 30 <= body["written"] or not held, body
     finally:
         standby.stop()
 
