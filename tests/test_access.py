@@ -291,7 +291,7 @@ def test_a_job_made_private_is_not_replayed_as_it_was_by_a_catch_up(lab):
             assert "WAS-PUBLIC-960" not in json.dumps(snapshot)
             ack = client.call("subscribe", {"filter": flt, "since": 0, "epoch": snapshot["epoch"]},
                               timeout=10)
-            assert ack == {"ok": True, "seq": ack["seq"], "catchup": True}
+            assert ack == {"ok": True, "seq": ack["seq"], "catchup": True, "now": ack["now"]}
             caught = wait_until(lambda: next((m for m in got["changes"] if m["prev"] == 0), None),
                                 timeout=10, what="the catch-up")  # (not a live batch after it)
             text = json.dumps(caught)

@@ -82,7 +82,7 @@ def test_bad_messages_are_refused_counted_answered_and_the_connection_goes_on(la
     wait_until(lambda: raw._read_some() and 99 in acks_in(raw.received)
                and b'42["snapshot",' in raw.received, timeout=20, what="the good subscribe")
     acks = acks_in(raw.received)
-    assert acks[99] == {"ok": True, "seq": acks[99]["seq"], "catchup": False}
+    assert acks[99] == {"ok": True, "seq": acks[99]["seq"], "catchup": False, "now": acks[99]["now"]}
     for i, (data, kind, said) in enumerate(BAD):
         assert acks[i]["ok"] is False and acks[i]["code"] == "bad_request", (data[:40], acks[i])
         assert said in acks[i]["error"], (data[:40], acks[i])

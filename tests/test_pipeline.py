@@ -189,15 +189,18 @@ def test_a_reconnecting_client_catches_up_or_takes_a_fresh_snapshot(lab, catchup
         return
     # Offered its seq and epoch: only the changes it missed, no snapshot.
     assert (view.snapshots, view.catchups) == (1, 1)
-    assert view.acks[-1] == {"ok": True, "seq": final["seq"], "catchup": True}
+    assert view.acks[-1] == {"ok": True, "seq": final["seq"], "catchup": True, "now": view.acks[-1]["now"]}
     caught = view.received[received_before:]
     assert caught and caught[0]["seq"] == missed_from + 1
     # A client of another epoch (another run of the server) gets a snapshot, not changes.
     answers = []
+    asked = time.time() * 1000
     view.client.emit("subscribe", {"filter": {}, "since": final["seq"] - 1, "epoch": "other"},
                      callback=answers.append)
     wait_until(lambda: view.snapshots == 2 and answers, what="a snapshot for another epoch")
-    assert answers == [{"ok": True, "seq": final["seq"], "catchup": False}]
+    assert answers == [{"ok": True, "seq": final["seq"], "catchup": False, "now": answers[0]["now"]}]
+    # The answer tells the server's clock (epoch ms) when it answered: the page's times follow it.
+    assert isinstance(answers[0]["now"], int) and asked - 1 <= answers[0]["now"] <= time.time() * 1000 + 1
 
 
 def test_a_burst_is_batched_and_a_quiet_change_goes_out_alone(lab):

@@ -70,6 +70,12 @@ def group_key(flt, viewer, min_gap=0.0):
 MAX_RATE = 100  # messages a second: what a subscribe's max_rate may ask for at most
 
 
+def _now_ms():
+    """The server's clock (epoch ms) in a subscribe's answer: the page shows times by it, whatever
+    the browser's own clock says (docs/protocol.md)."""
+    return int(time.time() * 1000)
+
+
 def min_gap_of(max_rate):
     """A subscribe's `max_rate` (messages a second, from 1 to MAX_RATE; None: no limit) → the
     least gap between two `changes` messages to that client, in seconds (0.0: none)."""
@@ -402,7 +408,7 @@ class Relay:
                                    "epoch": self.epoch,
                                    "changes": select(flt, missed, viewer, self._redactions())},
                        to=sid)
-            return {"ok": True, "seq": self.state.seq, "catchup": True}
+            return {"ok": True, "seq": self.state.seq, "catchup": True, "now": _now_ms()}
         seq = self.state.seq
         # Shared by the clients that see the same (viewer key) with the same filter, at one seq.
         # (And at most a minute old: what LAVA said of a private job counts for
@@ -410,7 +416,7 @@ class Relay:
         encoded = self.snapshots.get((group.key, seq, self.epoch, int(self.clock() // 60)),
                                      lambda: self._encode_snapshot(flt, viewer))
         self.outbox.send_snapshot(sid, encoded)
-        return {"ok": True, "seq": seq, "catchup": False}
+        return {"ok": True, "seq": seq, "catchup": False, "now": _now_ms()}
 
     def _encode_snapshot(self, flt, viewer):
         view = Viewing(viewer, self.state.jobs, self.visibility, flt)

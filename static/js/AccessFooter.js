@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { ClockNote } from "./ClockNote.js";
 
 /** GET /api/v1/whoami once: { username, wall, csrf }, or null while unknown. */
 function useWhoami(access) {
@@ -20,10 +21,11 @@ function useWhoami(access) {
   return me;
 }
 
-/** `children`: what else the page's footer says (where the events come from). */
+/** `children`: what else the page's footer says (where the events come from); and whether this
+ * screen's clock is off (ClockNote). */
 export function AccessFooter({ access, children = null }) {
   const me = useWhoami(access);
-  const foot = (content) => html`<footer id="access-note" class="access-note">${children}${content}</footer>`;
+  const foot = (content) => html`<footer id="access-note" class="access-note">${children}<${ClockNote} />${content}</footer>`;
   if (!access) return children ? foot("") : null;
   if (access === "open") {
     return foot("Access is open: everyone who can reach this page sees everything this dashboard knows.");

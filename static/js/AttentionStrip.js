@@ -15,7 +15,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "/static/v
 import { html } from "./html.js";
 import { attentionItems, levelWord, nextFeedChange, splitName } from "./attention.js";
 import { bannerAlerts } from "./AlertBanner.js";
-import { useClockValue } from "./clock.js";
+import { now as clockNow, useClockValue } from "./clock.js";
 import { useViewportSize } from "./boxsize.js";
 import { symbolFor, token } from "./lava.js";
 
@@ -41,14 +41,14 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   // ... and when a source still connecting has tried long enough to be named (attention.js).
   const [graceOver, setGraceOver] = useState(0);
   useEffect(() => {
-    const wait = nextFeedChange(feeds.sources, Date.now());
+    const wait = nextFeedChange(feeds.sources, clockNow());
     if (wait == null) return undefined;
     const timer = setTimeout(() => setGraceOver((n) => n + 1), wait + 50);
     return () => clearTimeout(timer);
   }, [feeds.sources, graceOver]);
   const items = useMemo(() => {
     const skip = new Set(said ? said.split("\n") : []);
-    return attentionItems({ devices, jobs, workers, alerts, ...feeds }, Date.now())
+    return attentionItems({ devices, jobs, workers, alerts, ...feeds }, clockNow())
       .filter((item) => !skip.has(`${item.kind}:${item.id}`));
   }, [devices, jobs, workers, alerts, feeds, said, minute, graceOver]);
   // A wall shows as many cells (items, and "and N more") as its row holds whole, at most

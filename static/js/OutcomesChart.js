@@ -2,6 +2,7 @@
 import { useMemo, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { ChartPanel } from "./ChartPanel.js";
+import { now as clockNow } from "./clock.js";
 import { UPlotChart } from "./UPlotChart.js";
 import { timeChart, withAlpha } from "./chartOptions.js";
 import { useRemote } from "./remote.js";
@@ -17,7 +18,7 @@ function outcomeColour(colours, outcome, i) {
 
 function Plot({ bodies, colours }) {
   // Asked again every minute: a new day's column appears soon after UTC midnight.
-  const columns = useMemo(() => outcomeColumns(bodies, DAYS, Date.now()), [bodies]);
+  const columns = useMemo(() => outcomeColumns(bodies, DAYS, clockNow()), [bodies]);
   // The bars are drawn stacked (each a running sum); the legend shows each outcome's own count.
   const raw = useRef(columns.ys);
   raw.current = columns.ys;

@@ -6,7 +6,7 @@
 import { useMemo } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { formatWait } from "./attention.js";
-import { useClockValue } from "./clock.js";
+import { now as clockNow, useClockValue } from "./clock.js";
 import { queueByType } from "./queue.js";
 import { compareNames } from "./selectors.js";
 
@@ -15,7 +15,7 @@ export function QueueSummary({ jobs }) {
     .sort(([a, x], [b, y]) => (x.oldest ?? Infinity) - (y.oldest ?? Infinity) || compareNames(a, b)), [jobs]);
   const minute = useClockValue((now) => Math.floor(now / 60000));
   if (queues.length === 0) return null;
-  const now = Date.now();
+  const now = clockNow();
   return html`
     <ul class="queue-summary" aria-label="Queued jobs per device type" data-minute=${minute}>
       ${queues.map(([key, { count, oldest, lab, type }]) => html`<li key=${key} class="queue-type" data-device-type=${type}

@@ -7,6 +7,7 @@
  */
 import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { now as clockNow } from "./clock.js";
 import { getJson } from "./remote.js";
 
 const GROUPS = [["device", "Device"], ["device_type", "Device type"], ["worker", "Worker"]];
@@ -64,7 +65,7 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
   const [body, setBody] = useState(null);
   const [error, setError] = useState(null);
   const query = useMemo(() => {
-    const until = new Date();
+    const until = new Date(clockNow());
     const since = new Date(until.getTime() - days * 86400 * 1000);
     return `since=${since.toISOString()}&until=${until.toISOString()}&group=${group}${lab ? `&lab=${encodeURIComponent(lab)}` : ""}`;
   }, [group, days, lab]);

@@ -1,12 +1,77 @@
-/** One shared one-second clock for everything that shows an age or a duration. */
+/**
+ * One shared one-second clock for everything that shows an age or a duration, by the server's
+ * clock: a wall display's own clock may be minutes off (no time server on the lab's network, no
+ * clock battery), and every time the page shows is the server's or LAVA's.
+ */
 import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+
+// A browser clock within this of the server's (beyond what the answer's round trip leaves
+// uncertain) is left as it is: durations are shown to the second at best.
+export const CLOCK_TOLERANCE_MS = 1000;
+// An answer slower than this says too little about when the server read its clock.
+export const MAX_SAMPLE_RTT_MS = 5000;
 
 const listeners = new Set();
 let timer = null;
+// The server's time at a moment of this page's monotonic clock (performance.now()), when the
+// browser's own clock is off: {server, perf, offset}. null: the browser's clock is right.
+let anchor = null;
+
+/**
+ * The time now (epoch ms) by the server's clock. The browser's own, unless the server's answers
+ * showed it to be off: then counted on from the last answer by the monotonic clock, which a
+ * correction of the browser's clock (a time server reached later) does not move.
+ */
+export function now() {
+  return anchor === null ? Date.now() : anchor.server + (performance.now() - anchor.perf);
+}
+
+/** How far the browser's clock is behind the server's (ms; negative: ahead), 0 when within tolerance. */
+export function clockOffset() {
+  return anchor === null ? 0 : anchor.offset;
+}
+
+/**
+ * What one answer tells of the browser's clock (pure): the server read its clock (`serverMs`,
+ * epoch ms) between `sentAt` and `receivedAt` (this browser's epoch ms). The offset (server minus
+ * browser) or 0 when within CLOCK_TOLERANCE_MS beyond the round trip's uncertainty; `current`
+ * when the answer cannot tell (too slow, not a time) or agrees with it within that uncertainty.
+ */
+export function measuredOffset(current, serverMs, sentAt, receivedAt) {
+  const rtt = receivedAt - sentAt;
+  if (typeof serverMs !== "number" || !Number.isFinite(serverMs) || !(rtt >= 0) || rtt > MAX_SAMPLE_RTT_MS) {
+    return current;
+  }
+  const offset = serverMs - (sentAt + rtt / 2);
+  const uncertain = rtt / 2 + CLOCK_TOLERANCE_MS;
+  if (Math.abs(offset) <= uncertain) return 0;
+  return Math.abs(offset - current) <= uncertain ? current : Math.round(offset);
+}
+
+/**
+ * Note the server's clock from an answer (`serverMs`) to a request sent at `sentAt` and answered
+ * at `receivedAt` (both Date.now() and performance.now() pairs: {wall, perf}).
+ */
+export function noteServerTime(serverMs, sent, received) {
+  const offset = measuredOffset(clockOffset(), serverMs, sent.wall, received.wall);
+  if (offset === 0) {
+    anchor = null;
+  } else if (anchor === null || offset !== anchor.offset) {
+    anchor = { server: received.wall + offset, perf: received.perf, offset };
+  } else {
+    return;
+  }
+  tick();
+}
+
+/** This moment by both of the browser's clocks, for noteServerTime. */
+export function stamp() {
+  return { wall: Date.now(), perf: performance.now() };
+}
 
 function tick() {
-  const now = Date.now();
-  for (const listener of listeners) listener(now);
+  const at = now();
+  for (const listener of listeners) listener(at);
 }
 
 function subscribe(listener) {
@@ -23,9 +88,9 @@ function subscribe(listener) {
 
 /** The current time in epoch ms, re-rendering the calling component once a second. */
 export function useNow() {
-  const [now, setNow] = useState(Date.now);
-  useEffect(() => subscribe(setNow), []);
-  return now;
+  const [at, setAt] = useState(now);
+  useEffect(() => subscribe(setAt), []);
+  return at;
 }
 
 /**
@@ -37,7 +102,7 @@ export function useClockValue(compute) {
   latest.current = compute;
   // The state only triggers renders (Preact skips a render when it is set to an equal value); the
   // value shown is computed afresh, since the inputs may have changed since the last tick.
-  const [, setValue] = useState(() => compute(Date.now()));
-  useEffect(() => subscribe((now) => setValue(latest.current(now))), []);
-  return compute(Date.now());
+  const [, setValue] = useState(() => compute(now()));
+  useEffect(() => subscribe((at) => setValue(latest.current(at))), []);
+  return compute(now());
 }

@@ -8,6 +8,7 @@
  * within one lab) goes through `objectKey`. A dashboard of one unnamed lab has no `lab` on its
  * objects, and its keys are the ids as they always were.
  */
+import { now as clockNow } from "./clock.js";
 import { lavaBase } from "./links.js";
 import { parseTime } from "./time.js";
 
@@ -130,7 +131,7 @@ export function sourceDown(source, now) {
  * lost, disconnected or stopped, or connecting for too long: sourceDown), "connecting", "live", or
  * "unknown" (no source named it).
  */
-export function labState(lab, sources, now = Date.now()) {
+export function labState(lab, sources, now = clockNow()) {
   const own = (Array.isArray(sources) ? sources : []).filter((s) => s.lab === lab);
   if (own.some((s) => sourceDown(s, now))) return "down";
   if (own.some((s) => s.state === "connecting")) return "connecting";
@@ -138,7 +139,7 @@ export function labState(lab, sources, now = Date.now()) {
 }
 
 /** Why a lab's events do not flow, in words: its first down source's problem ("" if none says). */
-export function labProblem(lab, sources, now = Date.now()) {
+export function labProblem(lab, sources, now = clockNow()) {
   const own = (Array.isArray(sources) ? sources : []).filter((s) => s.lab === lab && sourceDown(s, now));
   return own.map(problemWords).find(Boolean) || "";
 }

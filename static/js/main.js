@@ -8,6 +8,7 @@ import { render } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
 import { App } from "./App.js";
+import { clockOffset, noteServerTime, now as clockNow, stamp } from "./clock.js";
 import { sweepFlashes } from "./flash.js";
 import { findAgain, focusBefore, restoreFocus } from "./focus.js";
 import { sameFilter, subscriptionFilter } from "./filter.js";
@@ -58,7 +59,8 @@ let nextFlushAt = 0; // performance.now() before which no data render starts
 let opener = null; // what opened the details panel (focus.js' focusBefore), focused again when it closes
 
 /** Read-only figures for benchmarks and debugging: `window.lavaDashboard.stats`. */
-const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, catchups: 0, lastRenderMs: 0 };
+const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, catchups: 0, lastRenderMs: 0,
+  get clockOffsetMs() { return clockOffset(); } };
 window.lavaDashboard = Object.freeze({ stats, version });
 
 function draw() {
@@ -82,7 +84,7 @@ function flush() {
   if (queue.length) {
     const messages = queue;
     queue = [];
-    const result = processMessages(state, messages, Date.now());
+    const result = processMessages(state, messages, clockNow());
     state = result.state;
     if (result.resync) subscribe();
   }
@@ -204,7 +206,10 @@ function subscribe() {
     request.since = state.seq;
     request.epoch = state.epoch;
   }
+  const sent = stamp();
   socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", request, (err, ack) => {
+    // The answer says when the server read its clock: the page's times follow it (clock.js).
+    if (ack && typeof ack === "object") noteServerTime(ack.now, sent, stamp());
     if (ack && ack.ok === true && ack.catchup === true) {
       stats.catchups += 1;
       setStatus({ state: "live" });
@@ -237,7 +242,7 @@ function seedRateFromServer(snapshot) {
     ? snapshot.meta.labs.map((lab) => lab && lab.name).filter((name) => typeof name === "string" && name) : [];
   const labs = flt.labs && flt.labs.length ? flt.labs : named.length ? named : [""];
   if (labs.length > RATE_LABS) return;
-  const now = Date.now();
+  const now = clockNow();
   const params = new URLSearchParams({ bucket: "second", since: new Date(now - 61000).toISOString(),
     until: new Date(now + 1000).toISOString() });
   for (const [name, key] of RATE_KEYS) if (flt[key].length) params.set(name, flt[key][0]);

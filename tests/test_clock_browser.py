@@ -1,0 +1,133 @@
+"""A screen whose clock is off (no time server on the lab's network, no clock battery) shows every
+time and duration by the dashboard server's clock, says that its own clock is off, and stays right
+when its clock is set later: Debian's Chromium with Playwright's clock, against the app fed by a real
+ZMQ publisher. The answers' arithmetic (clock.js `measuredOffset`) is checked case by case first."""
+import re
+import time
+
+import pytest
+
+from tests.helpers import AppProcess, TestPublisher, message, utc_stamp, wait_until
+from tests.test_app_browser import device, open_page
+
+TEN_MINUTES_MS = 600_000
+
+
+@pytest.fixture
+def lab():
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--access", "open")
+    try:
+        publisher.wait_for_subscriber()
+        # Changed now (by the server's clock): the tile says "for <1m".
+        publisher.send(message("device", utc_stamp(), "d1", **device("qemu-01", "qemu", "w-1", "Idle", "Good")))
+        wait_until(lambda: app.json("/api/v1/state")["devices"], timeout=10, what="the device")
+        yield app
+    finally:
+        app.stop()
+        publisher.close()
+
+
+def page_at(browser, url, skew_s=0.0, wall=False):
+    """A page of `url` in a browser whose clock is `skew_s` seconds ahead of the real time."""
+    page = open_page(browser, width=1280, height=800)
+    if skew_s:
+        page.context.clock.install(time=time.time() + skew_s)
+    page.goto(url + ("/?wall=1" if wall else "/"))
+    page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+    return page
+
+
+def offset(page):
+    return page.evaluate("() => window.lavaDashboard.stats.clockOffsetMs")
+
+
+def page_now_error_ms(page):
+    """How far the page's clock (clock.js `now`) is from the real time, in ms."""
+    before = time.time() * 1000
+    got = page.evaluate("async () => (await import('/static/js/clock.js')).now()")
+    return max(0.0, before - got, got - time.time() * 1000)
+
+
+def tile_since(page):
+    return page.inner_text('[data-device="qemu-01"] .tile-since')
+
+
+def test_measured_offset_case_by_case(lab, browser):
+    page = page_at(browser, lab.url)
+    try:
+        got = page.evaluate("""async () => {
+          const c = await import('/static/js/clock.js');
+          const n = await import('/static/js/ClockNote.js');
+          const m = c.measuredOffset;
+          return {
+            agrees: m(0, 1_000_000 + 400, 1_000_000, 1_000_100),         // 350 ms off, 100 ms round trip
+            slow: m(0, 1_600_050, 1_000_000, 1_000_100),                 // the server 10 min ahead
+            fast: m(0, 400_050, 1_000_000, 1_000_100),
+            same: m(600_000, 1_600_050 + 700, 1_000_000, 1_000_100),     // the same offset, within what it can tell
+            moved: m(600_000, 1_000_050 + 300_000, 1_000_000, 1_000_100),
+            back: m(600_000, 1_000_050, 1_000_000, 1_000_100),           // the browser's clock set right since
+            slowAnswer: m(600_000, 5_000_000, 1_000_000, 1_006_000),     // 6 s round trip: tells nothing
+            backwards: m(600_000, 5_000_000, 1_000_000, 999_000),
+            notTime: [m(7, undefined, 0, 10), m(7, "1", 0, 10), m(7, NaN, 0, 10), m(7, Infinity, 0, 10)],
+            words: [n.offsetWords(0), n.offsetWords(600_000), n.offsetWords(-125_000)],
+          };
+        }""")
+        assert got["agrees"] == 0
+        assert got["slow"] == TEN_MINUTES_MS and got["fast"] == -TEN_MINUTES_MS
+        assert got["same"] == TEN_MINUTES_MS and got["moved"] == 300_000 and got["back"] == 0
+        assert got["slowAnswer"] == TEN_MINUTES_MS and got["backwards"] == TEN_MINUTES_MS
+        assert got["notTime"] == [7, 7, 7, 7]
+        assert got["words"] == ["", "10 m 00 s slow", "2 m 05 s fast"]
+        # A browser whose clock is right: no offset, nothing said.
+        assert offset(page) == 0
+        assert page.query_selector("#clock-note") is None
+        assert tile_since(page) == "for <1m"
+        assert not page.errors, page.errors
+    finally:
+        page.context.close()
+
+
+def test_a_screen_ten_minutes_fast_shows_the_servers_times(lab, browser):
+    page = page_at(browser, lab.url, skew_s=TEN_MINUTES_MS / 1000)
+    try:
+        # The subscribe's answer said the server's clock: about ten minutes behind this screen's.
+        wait_until(lambda: offset(page) != 0, timeout=10, what="the offset measured")
+        assert abs(offset(page) + TEN_MINUTES_MS) < 3000, offset(page)
+        assert page_now_error_ms(page) < 3000
+        # The device changed now: by this screen's own clock it would say "for 10m".
+        assert tile_since(page) == "for <1m"
+        note = page.inner_text("#clock-note")
+        assert re.fullmatch(r"This screen's clock is (9 m 5\d|10 m 0\d) s fast: the times shown\s+follow the "
+                            r"dashboard server's clock\.", note), note
+        # Its clock set right later (a time server reached): the page's clock does not move with it.
+        page.context.clock.set_system_time(time.time())
+        assert page_now_error_ms(page) < 3000
+        assert tile_since(page) == "for <1m"
+        # The next answer (a reconnect subscribes again) finds the clocks agree: nothing said.
+        page.context.set_offline(True)
+        wait_until(lambda: page.get_attribute("#connection", "data-state") != "live", timeout=30,
+                   what="the page offline")
+        page.context.set_offline(False)
+        wait_until(lambda: offset(page) == 0, timeout=30, what="the offset gone")
+        page.wait_for_selector("#clock-note", state="detached", timeout=5000)
+        assert page_now_error_ms(page) < 3000
+        assert not page.errors, page.errors
+    finally:
+        page.context.close()
+
+
+def test_a_wall_screen_ten_minutes_slow_shows_the_servers_time_of_day(lab, browser):
+    page = page_at(browser, lab.url, skew_s=-TEN_MINUTES_MS / 1000, wall=True)
+    try:
+        wait_until(lambda: offset(page) != 0, timeout=10, what="the offset measured")
+        assert abs(offset(page) - TEN_MINUTES_MS) < 3000, offset(page)
+        # The wall's clock shows the time of day by the server (local time: this test's own zone).
+        shown = page.inner_text(".wall-clock")
+        near = {time.strftime("%H:%M", time.localtime(time.time() + d)) for d in (-2, 0, 2)}
+        assert shown in near, (shown, near)
+        assert re.fullmatch(r"This screen's clock is (9 m 5\d|10 m 0\d) s slow; shown by the server's",
+                            page.get_attribute(".wall-clock", "title"))
+        assert not page.errors, page.errors
+    finally:
+        page.context.close()
