@@ -143,6 +143,29 @@ def test_a_walls_details_close_by_themselves_and_never_cover_the_connection(lab,
         page.context.close()
 
 
+# How far the details' top is below the header's bottom (px; negative: the header covers it).
+BELOW_HEADER = """() => document.querySelector('#detail').getBoundingClientRect().top
+  - document.querySelector('.topbar').getBoundingClientRect().bottom"""
+
+
+def test_a_walls_details_move_down_when_the_header_grows_without_a_resize(lab, browser):
+    """The header can grow with no window resize (a long lab line wrapping, a source's reason
+    said): the open details follow it down rather than let it cover their heading."""
+    _, app = lab
+    page = open_wall(browser, app, 1920, 1080, "?wall=1")
+    try:
+        page.click(f'[data-device="{BOARDS[1]}"] .tile-open')
+        page.wait_for_selector(f'#detail[data-id="{BOARDS[1]}"]', timeout=5000)
+        page.wait_for_function(f"() => Math.abs(({BELOW_HEADER})()) <= 1", timeout=5000)
+        page.evaluate("""() => { const grow = document.createElement('div');
+          grow.style.height = '90px'; grow.id = 'grown';
+          document.querySelector('.topbar').appendChild(grow); }""")
+        page.wait_for_function(f"() => Math.abs(({BELOW_HEADER})()) <= 1", timeout=5000)
+        assert page.evaluate("() => document.querySelector('.topbar').getBoundingClientRect().bottom") >= 90
+    finally:
+        page.context.close()
+
+
 # A tile's status line as it is seen: the items on its first line (the one the tile shows), in order.
 STATUS_SEEN = """(host) => {
   const line = document.querySelector(`[data-device="${host}"] .tile-status`);

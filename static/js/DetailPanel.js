@@ -47,7 +47,8 @@ const IDLE_MS = (() => {
 
 /**
  * On a wall (the panel inside `.is-wall`): the panel starts below the header, never over the
- * connection indicator, and `close` is called after IDLE_MS with no pointer or key activity.
+ * connection indicator, and follows it when the header grows or shrinks with no window resize (a
+ * lab's line wrapping); `close` is called after IDLE_MS with no pointer or key activity.
  */
 function useWallPanel(panel, close, key) {
   const latest = useRef(close);
@@ -67,10 +68,14 @@ function useWallPanel(panel, close, key) {
     place();
     restart();
     window.addEventListener("resize", place);
+    const header = document.querySelector(".topbar");
+    const observer = header && typeof ResizeObserver !== "undefined" ? new ResizeObserver(place) : null;
+    if (observer) observer.observe(header);
     for (const name of ACTIVITY) document.addEventListener(name, restart, { capture: true, passive: true });
     return () => {
       clearTimeout(timer);
       window.removeEventListener("resize", place);
+      if (observer) observer.disconnect();
       for (const name of ACTIVITY) document.removeEventListener(name, restart, { capture: true });
     };
   }, [key]);
