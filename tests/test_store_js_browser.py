@@ -373,3 +373,20 @@ def test_a_jobs_log_lines_merge_by_number_and_keep_the_newest(page):
     assert got["refused"] == [True, "forbidden", 3] and got["lost"] == [True, "forbidden"]
     assert got["failing"] == ["HTTP 500", False]
     assert got["done"] == [True, None, [0, 1, 2, 3]]
+
+
+def test_older_firing_alerts_merge_by_when_they_fired_in_lavas_time_forms(page):
+    """alerts.js `withFiring`: the firing alerts older than the newest page join it once each, newest
+    first, whatever form the times take (microseconds, no zone: UTC, as time.js reads them); an
+    alert without a time goes last."""
+    got = page.evaluate("""async () => {
+      const { withFiring } = await import('/static/js/alerts.js');
+      const a = (id, fired_at, lab) => ({ id, fired_at, lab, status: 'firing' });
+      const newest = [a(9, '2026-12-05T06:00:00.123456+00:00'), a(8, '2026-12-05T05:59:00Z')];
+      const firing = [a(8, '2026-12-05T05:59:00Z'), a(3, '2026-12-05T05:00:00.999999'),
+                      a(4, '2026-12-05T05:30:00.5+01:00'), a(5, null), a(3, '2026-12-05T05:00:00Z', 'east')];
+      return withFiring(newest, firing).map((x) => `${x.lab || ''}${x.id}`);
+    }""")
+    # 4 fired at 04:30 UTC (+01:00); 3 at 05:00 UTC in both labs (the same time: kept in order).
+    assert got == ["9", "8", "3", "east3", "4", "5"]
+    assert not page.errors, page.errors

@@ -10,6 +10,7 @@
 import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { getJson } from "./remote.js";
 import { labOf, objectKey } from "./labs.js";
+import { parseTime } from "./time.js";
 
 // An alert's id is unique within its lab only (several labs): its lab and id tell it apart.
 const alertKey = (a) => objectKey(labOf(a.lab), a.id);
@@ -43,7 +44,7 @@ export function withFiring(newest, firing) {
   const have = new Set(newest.map(alertKey));
   const older = firing.filter((a) => !have.has(alertKey(a)));
   if (!older.length) return newest;
-  return [...newest, ...older].sort((a, b) => Date.parse(b.fired_at) - Date.parse(a.fired_at));
+  return [...newest, ...older].sort((a, b) => (parseTime(b.fired_at) ?? 0) - (parseTime(a.fired_at) ?? 0));
 }
 
 export function useAlerts(enabled = true) {
