@@ -245,6 +245,37 @@ def test_the_api_says_job_and_takes_testjob_as_its_alias(lab):
     assert all(e.findtext("a:title", namespaces=ns).startswith("job ") for e in entries)
 
 
+def test_other_topics_never_pass_for_a_job_or_a_correction(lab):
+    """A message on a topic LAVA never sends whose last part is `job` (the API's name of LAVA's
+    testjob) is kept as kind `topic-job`, never among the jobs' rows, its topic and frames as
+    received; one whose last part is `correction` (the dashboard's own corrections, read as LAVA's
+    state by the timelines and the reports) is refused and counted."""
+    publisher, start = lab
+    app = start()
+    frames = captured_frames()
+    publish_all(publisher, app, frames)
+    host = next(json.loads(f[4])["device"] for f in frames if f[0].endswith(b".device"))
+    jobs = app.json("/api/v1/events?kind=job&limit=1000")["events"]
+    forged = message("device", utc_stamp(), "forged-1", object="device", id=host,
+                     record={"health": "Retired", "state": "Idle", "device_type": "x"}, fields={})
+    forged[0] = b"dashboard.device.correction"
+    other = message("job", utc_stamp(), "other-job-1", job=jobs[0]["job"], note="not LAVA's")
+    publisher.send(forged)
+    wait_until(lambda: app.json("/healthz")["counters"]["rejected"]["bad_value"] == 1, what="refused")
+    publish_all(publisher, app, [other])
+    assert app.json("/api/v1/events?kind=correction&limit=1000")["events"] == []
+    assert app.json("/api/v1/events?kind=job&limit=1000")["events"] == jobs
+    everything = app.json("/api/v1/events?limit=1000")["events"]
+    assert {e["topic"] for e in everything if e["kind"] == "job"} == {"org.lavasoftware.testjob"}
+    kept = app.json("/api/v1/events?kind=topic-job")["events"]
+    assert [(e["kind"], e["topic"], e["data"]) for e in kept] == [
+        ("topic-job", "org.lavasoftware.job", {"job": jobs[0]["job"], "note": "not LAVA's"})]
+    assert kept[0]["frames"] == [f.decode() for f in other]
+    bands = app.json(f"/api/v1/devices/{host}/timeline?window=24h")
+    assert "Retired" not in json.dumps(bands)
+    assert "the dashboard's own" in app.log_text()
+
+
 def test_errors_carry_a_machine_readable_code(lab, tmp_path):
     publisher, start = lab
     app = start()

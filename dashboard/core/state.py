@@ -11,7 +11,7 @@ import datetime
 import itertools
 
 from dashboard.core import jsontext
-from dashboard.core.events import Event, job_id as valid_job_id
+from dashboard.core.events import CORRECTION_KIND, Event, job_id as valid_job_id
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
@@ -22,9 +22,6 @@ RECONCILED = {"device": ("device_type", "state", "health", "worker", "job"),
               "worker": ("state", "health"),
               "job": ("submitter", "description", "state", "health", "priority", "health_check",
                       "submit_time", "start_time", "end_time", "device_type", "device", "worker")}
-# A reconciliation's correction, stored and replayed as an event of its own kind ("correction"),
-# its topic naming the corrected object's stored kind: the store's queries find them by it.
-CORRECTION_KIND = "correction"
 # An unknown topic's data whose text is longer than this (a test-shell message's most) is not kept
 # in its feed entry, only its size: the entry goes to every client, into the change log and the
 # saved model, and a message may be up to --max-message-size. The event history keeps it whole.
