@@ -110,8 +110,8 @@ class Services:
     health: Health
     run_in_thread: object  # fn(callable, *args): blocking work (the store) off the green hub
     relay: Relay = None
-    publisher: object = None  # live.cluster.ModelPublisher (an ingest process)
-    replica: object = None  # live.cluster.Replica (a web process)
+    publisher: object = None  # live.cluster_ingest.ModelPublisher (an ingest process)
+    replica: object = None  # live.cluster_web.Replica (a web process)
     store: object = None
     keeper: object = None
     ingest: Ingest = None
@@ -440,7 +440,7 @@ def _logtail(settings, labs, relay, visibility):
         if not relay.note_activity(request.sid):  # its session ended: disconnected
             return {"ok": False, "code": "session_ended", "error": SESSION_ENDED}
         why = relay.refusal(unknown_too=True)
-        if why:  # a web process less strict than its ingest process (live/cluster.py)
+        if why:  # a web process less strict than its ingest process (live/cluster_web.py)
             return {"ok": False, "code": "access_mismatch", "error": why}
         return tail.follow(request.sid, message)
 
@@ -453,7 +453,7 @@ def _logtail(settings, labs, relay, visibility):
 def _alerts(lab, sink, health, lab_names=None, standing_by=None):
     """A lab's alert engine (docs/alerts.md): rules from --alerts-config, kept in its store,
     delivered through Apprise. `lab_names`: every lab's (--labs), whose tables alone the file
-    may hold. `standing_by`: the publisher's (cluster.py), in an ingest process."""
+    may hold. `standing_by`: the publisher's (cluster_ingest.py), in an ingest process."""
     import time
     import urllib.parse
 
@@ -561,17 +561,19 @@ def _direct(settings):
 
 def _publisher(settings, state, meta, health_fn):
     from dashboard.live import cluster
+    from dashboard.live.cluster_ingest import ModelPublisher
 
-    return cluster.ModelPublisher(cluster.connect(settings["message_queue"]),
-                             cluster.Keys(settings["redis_prefix"]), state, meta, meta["epoch"],
-                             socketio.sleep, socketio.emit, health_fn,
-                             interval=settings["batch_interval"],
-                             max_pending=settings["max_pending_changes"],
-                             stream_length=settings["change_log"])
+    return ModelPublisher(cluster.connect(settings["message_queue"]),
+                          cluster.Keys(settings["redis_prefix"]), state, meta, meta["epoch"],
+                          socketio.sleep, socketio.emit, health_fn,
+                          interval=settings["batch_interval"],
+                          max_pending=settings["max_pending_changes"],
+                          stream_length=settings["change_log"])
 
 
 def _replica(settings, state, relay, meta, services):
     from dashboard.live import cluster
+    from dashboard.live.cluster_web import Replica
 
     def follow_store_file(ingest_meta):
         """A simulated ingest process writes simulated.sqlite3: read the file it writes."""
@@ -581,10 +583,9 @@ def _replica(settings, state, relay, meta, services):
             services().store, _ = _open_store(settings, state, name == "simulated.sqlite3",
                                               writer=False)
 
-    replica = cluster.Replica(cluster.connect(settings["message_queue"]),
-                              cluster.Keys(settings["redis_prefix"]), state, relay, meta,
-                              socketio.sleep, on_snapshot=follow_store_file,
-                              access=settings["access"])
+    replica = Replica(cluster.connect(settings["message_queue"]),
+                      cluster.Keys(settings["redis_prefix"]), state, relay, meta,
+                      socketio.sleep, on_snapshot=follow_store_file, access=settings["access"])
     relay.refusal = replica.refusal
     return replica
 

@@ -14,7 +14,8 @@ import requests
 
 from dashboard.core.events import Event
 from dashboard.core.state import LabState
-from dashboard.live.cluster import Keys, ModelPublisher, connect
+from dashboard.live.cluster import Keys, connect
+from dashboard.live.cluster_ingest import ModelPublisher
 from dashboard.live.meta import Meta
 from tests.fake_lava import FakeLava
 from tests.helpers import AppProcess, LiveView, TestPublisher, model_view, wait_until

@@ -8,7 +8,9 @@ import logging
 
 import pytest
 
-from dashboard.live.cluster import HEARTBEAT_TTL, Replica, connect, parse_heartbeat
+from dashboard.core.clusterwire import parse_heartbeat
+from dashboard.live.cluster import HEARTBEAT_TTL, connect
+from dashboard.live.cluster_web import Replica
 from dashboard.live.meta import Meta
 from dashboard.live.relay import Relay
 from dashboard.core.state import LabState

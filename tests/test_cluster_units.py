@@ -9,7 +9,9 @@ import types
 import pytest
 
 from dashboard.live.meta import Meta
-from dashboard.live.cluster import Keys, ModelPublisher, Replica, connect
+from dashboard.live.cluster import Keys, connect
+from dashboard.live.cluster_ingest import ModelPublisher
+from dashboard.live.cluster_web import Replica
 from dashboard.core.events import Event
 from dashboard.live.relay import Relay
 from dashboard.core.state import LabState

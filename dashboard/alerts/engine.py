@@ -66,7 +66,7 @@ class AlertEngine:
         self._saving = False  # a drain's save is under way (in a real thread)
         if notifier is not None:
             notifier.on_change = self._delivery_changed
-        # () → whether another ingest process publishes (cluster.py's ModelPublisher.standing_by):
+        # () → whether another ingest process publishes (cluster_ingest.py's ModelPublisher.standing_by):
         # it keeps the alerts in the shared store and sends their notifications. This one's rules
         # run meanwhile, but it keeps nothing; when it takes over it adopts what the other kept.
         self.standing_by = standing_by or (lambda: False)

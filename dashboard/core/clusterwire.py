@@ -1,4 +1,4 @@
-"""What the processes of a cluster read from Redis, checked for the shape dashboard/live/cluster.py
+"""What the processes of a cluster read from Redis, checked for the shape dashboard/live/cluster_ingest.py
 writes (pure: bytes and dicts in, values or Malformed out). Another version, or a person's XADD or
 SET, may put anything there; each parser says what is wrong, never the value (it may hold anything).
 """

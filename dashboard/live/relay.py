@@ -251,7 +251,7 @@ class Relay:
     def on_connect(self, auth=None):
         """Who is this? (login mode, a revoked wall link: refused, with why.)"""
         why = self.refusal()
-        if why:  # a web process less strict than its ingest process (live/cluster.py)
+        if why:  # a web process less strict than its ingest process (live/cluster_web.py)
             self.refused += 1
             raise ConnectionRefusedError(why, {"code": "access_mismatch"})
         address = self.client_address()

@@ -33,7 +33,7 @@ class StoreKeeper:
         self.restored = None
         self.recovered = None  # {"reason", "moved_to"} when the store was unusable at start
         self.errors = RateLimiter(30.0, clock)
-        # () → whether another ingest process writes the shared store now (cluster.py's
+        # () → whether another ingest process writes the shared store now (cluster_ingest.py's
         # ModelPublisher.standing_by): this one then holds its newest rows instead of writing them,
         # saves no model, prunes nothing, and writes what the other did not store once it stops.
         self.standing_by = lambda: False

@@ -135,7 +135,7 @@ def acknowledge(ident):
 
 def _forwarded(lab, ident, username):
     """A web process's acknowledgement (the viewer checked above, as in one process): the ingest
-    process, which evaluates alerts, acknowledges through Redis (live/cluster.py) and answers."""
+    process, which evaluates alerts, acknowledges through Redis (live/cluster_ingest.py) and answers."""
     import redis
 
     try:

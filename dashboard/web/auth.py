@@ -560,7 +560,7 @@ def gate():
     replica = services().replica
     if replica is not None and replica.access_problem and not request.path.startswith(OPEN_PATHS) \
             and (replica.mismatch or request.path != "/"):
-        # A web process less strict than its ingest process (live/cluster.py): nothing but why.
+        # A web process less strict than its ingest process (live/cluster_web.py): nothing but why.
         # (While the ingest process's access is not known yet, the page itself, which holds no
         # data, loads and waits: its Socket.IO is sent no model until then.)
         return error_body(503, replica.access_problem, "access_mismatch")
