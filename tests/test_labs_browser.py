@@ -486,3 +486,26 @@ def test_a_lab_down_and_a_failing_lava_api_have_no_serious_accessibility_violati
     page.evaluate(RENDER_JS, "")
     page.wait_for_selector("#labs-app .lab-state[data-state=down]", timeout=5000)
     assert problems(Axe(), page) == []
+
+
+def test_a_lab_still_connecting_after_30_s_is_said_down_without_new_data(page):
+    """LabsStatus looks again as the shared clock ticks: a source connecting since 28.5 s ago
+    turns to "events down (TLS failed)" by itself, with no new meta from the server."""
+    page.evaluate("""async () => {
+      const { LabsStatus } = await import('/static/js/LabsStatus.js');
+      const { html } = await import('/static/js/html.js');
+      const { render } = await import('/static/vendor/htm/standalone.module.js');
+      const box = document.createElement('div');
+      box.id = 'labs-status-box';
+      document.body.append(box);
+      const since = new Date(Date.now() - 28500).toISOString();
+      const sources = [{lab: 'west', name: 'wss://w/ws/', kind: 'ws', state: 'connecting', lost: false, since, problem: 'tls'},
+                       {lab: 'east', name: 'tcp://e:5500', kind: 'zmq', state: 'connected', lost: false}];
+      render(html`<${LabsStatus} labs=${[{name: 'east'}, {name: 'west'}]} sources=${sources} />`, box);
+    }""")
+    west = "#labs-status-box .lab-state[data-lab=west]"
+    assert page.get_attribute(west, "data-state") == "connecting"
+    assert page.inner_text(f"{west} .lab-words") == "connecting"
+    page.wait_for_selector(f"{west}[data-state=down]", timeout=8000)
+    assert page.inner_text(f"{west} .lab-words") == "events down (TLS failed)"
+    assert page.get_attribute("#labs-status-box .lab-state[data-lab=east]", "data-state") == "live"

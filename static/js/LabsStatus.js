@@ -13,8 +13,9 @@ const WORDS = { live: "live", connecting: "connecting", down: "events down", unk
 const SYMBOLS = { live: "●", connecting: "◔", down: "✕", unknown: "?" };
 
 export function LabsStatus({ labs, sources }) {
-  // A source connecting for too long is down (labs.js sourceDown): looked at again every 10 s.
-  useClockValue((now) => Math.floor(now / 10000));
+  // A source connecting for too long is down (labs.js sourceDown): looked at every second of the
+  // shared clock, rendered again only when a lab's state changes.
+  useClockValue((now) => (Array.isArray(labs) ? labs.map((lab) => labState(lab.name, sources, now)).join() : ""));
   if (!Array.isArray(labs) || labs.length === 0) return null;
   return html`
     <ul id="lab-status" class="lab-status" aria-label="Labs and their events">
