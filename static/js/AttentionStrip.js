@@ -11,13 +11,14 @@
  * A focused item keeps the focus when the strip changes (focus.js); when it leaves the strip, the
  * focus goes to the board (`#main`) and screen readers hear that it is no longer shown.
  */
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+import { useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
-import { attentionItems, levelWord, nextFeedChange, splitName } from "./attention.js";
+import { attentionItems, levelWord, splitName } from "./attention.js";
 import { bannerAlerts } from "./AlertBanner.js";
 import { now as clockNow, useClockValue } from "./clock.js";
 import { useViewportSize } from "./boxsize.js";
 import { symbolFor, token } from "./lava.js";
+import { sourceDown } from "./labs.js";
 
 /** Items a wall shows (one row of equal cells); the desk shows this many before "N more". */
 export const WALL_ITEMS = 3;
@@ -38,19 +39,15 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   stale = false, onOpen, onQueue, onAlerts }) {
   // Durations are to the minute: recomputed when the model or the alerts change, or a minute passes.
   const minute = useClockValue((now) => Math.floor(now / 60000));
-  // ... and when a source still connecting has tried long enough to be named (attention.js).
-  const [graceOver, setGraceOver] = useState(0);
-  useEffect(() => {
-    const wait = nextFeedChange(feeds.sources, clockNow());
-    if (wait == null) return undefined;
-    const timer = setTimeout(() => setGraceOver((n) => n + 1), wait + 50);
-    return () => clearTimeout(timer);
-  }, [feeds.sources, graceOver]);
+  // ... and when a source still connecting has tried long enough to be named (labs.js sourceDown),
+  // looked at on the same clock's tick.
+  const down = useClockValue((now) => (Array.isArray(feeds.sources)
+    ? feeds.sources.map((source) => (source && sourceDown(source, now) ? "1" : "0")).join("") : ""));
   const items = useMemo(() => {
     const skip = new Set(said ? said.split("\n") : []);
     return attentionItems({ devices, jobs, workers, alerts, ...feeds }, clockNow())
       .filter((item) => !skip.has(`${item.kind}:${item.id}`));
-  }, [devices, jobs, workers, alerts, feeds, said, minute, graceOver]);
+  }, [devices, jobs, workers, alerts, feeds, said, minute, down]);
   // A wall shows as many cells (items, and "and N more") as its row holds whole, at most
   // WALL_ITEMS: measured after layout, one cell fewer until none is cut or overlaps ("fits" below),
   // again when the items or the screen change.

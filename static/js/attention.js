@@ -17,7 +17,7 @@
  * "worker w-1", "qemu:"): with a long hostname the strip and the banner cut the name, never the
  * status after it ("Bad 12 min").
  */
-import { CONNECT_GRACE_MS, labOf, objectKey, problemWords, relatedKey, sourceDown } from "./labs.js";
+import { labOf, objectKey, problemWords, relatedKey, sourceDown } from "./labs.js";
 import { queueByType } from "./queue.js";
 import { parseTime } from "./time.js";
 import { compareNames } from "./selectors.js";
@@ -189,7 +189,7 @@ function queueItems(devices, workers, jobs, now) {
 
 /**
  * What the page knows of where its data comes from: an event source lost or still not connected
- * after CONNECT_GRACE_MS (the live view may miss changes), and a LAVA API that fails (what is shown
+ * after labs.js CONNECT_GRACE_MS (the live view may miss changes), and a LAVA API that fails (what is shown
  * may be out of date). First in the strip, so that a wall never says all is well while it cannot
  * know (an audit: a lab whose publisher refused connections showed "Nothing needs attention" until
  * the stream_silent alert fired, 15 minutes later). `sources`: the meta's (each with `lab`, `state`,
@@ -223,20 +223,6 @@ function feedItems({ sources, lava, labs }, now) {
       covers: objectKey(lab, "lava_api_failing/lab") });
   }
   return items;
-}
-
-/**
- * Milliseconds until a source still connecting is past CONNECT_GRACE_MS (and the strip names it),
- * or null when none is waiting for that: the strip looks again then, not at the next minute.
- */
-export function nextFeedChange(sources, now) {
-  let next = null;
-  for (const source of Array.isArray(sources) ? sources : []) {
-    const started = source && !source.lost && source.state === "connecting" ? parseTime(source.since) : null;
-    const left = started == null ? null : started + CONNECT_GRACE_MS - now;
-    if (left != null && left > 0 && (next == null || left < next)) next = left;
-  }
-  return next;
 }
 
 /**
