@@ -2,8 +2,10 @@
 time and duration by the dashboard server's clock, says that its own clock is off, and stays right
 when its clock is set later: Debian's Chromium with Playwright's clock, against the app fed by a real
 ZMQ publisher. The answers' arithmetic (clock.js `measuredOffset`) is checked case by case first."""
+import datetime
 import re
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -31,6 +33,8 @@ def lab():
 def page_at(browser, url, skew_s=0.0, wall=False):
     """A page of `url` in a browser whose clock is `skew_s` seconds ahead of the real time."""
     page = open_page(browser, width=1280, height=800)
+    page.requests = []
+    page.on("request", lambda request: page.requests.append(request.url))
     if skew_s:
         page.context.clock.install(time=time.time() + skew_s)
     page.goto(url + ("/?wall=1" if wall else "/"))
@@ -60,16 +64,18 @@ def test_measured_offset_case_by_case(lab, browser):
           const c = await import('/static/js/clock.js');
           const n = await import('/static/js/ClockNote.js');
           const m = c.measuredOffset;
+          const B = 1_764_900_000_000;  // epoch ms: a time in range
           return {
-            agrees: m(0, 1_000_000 + 400, 1_000_000, 1_000_100),         // 350 ms off, 100 ms round trip
-            slow: m(0, 1_600_050, 1_000_000, 1_000_100),                 // the server 10 min ahead
-            fast: m(0, 400_050, 1_000_000, 1_000_100),
-            same: m(600_000, 1_600_050 + 700, 1_000_000, 1_000_100),     // the same offset, within what it can tell
-            moved: m(600_000, 1_000_050 + 300_000, 1_000_000, 1_000_100),
-            back: m(600_000, 1_000_050, 1_000_000, 1_000_100),           // the browser's clock set right since
-            slowAnswer: m(600_000, 5_000_000, 1_000_000, 1_006_000),     // 6 s round trip: tells nothing
-            backwards: m(600_000, 5_000_000, 1_000_000, 999_000),
-            notTime: [m(7, undefined, 0, 10), m(7, "1", 0, 10), m(7, NaN, 0, 10), m(7, Infinity, 0, 10)],
+            agrees: m(0, B + 400, B, B + 100),                    // 350 ms off, 100 ms round trip
+            slow: m(0, B + 600_050, B, B + 100),                  // the server 10 min ahead
+            fast: m(0, B - 600_000 + 50, B, B + 100),
+            same: m(600_000, B + 600_050 + 700, B, B + 100),      // the same offset, within what it can tell
+            moved: m(600_000, B + 300_050, B, B + 100),
+            back: m(600_000, B + 50, B, B + 100),                 // the browser's clock set right since
+            slowAnswer: m(600_000, B + 5_000_000, B, B + 6000),   // 6 s round trip: tells nothing
+            backwards: m(600_000, B + 5_000_000, B, B - 1000),
+            notTime: [m(7, undefined, B, B + 10), m(7, "1", B, B + 10), m(7, NaN, B, B + 10), m(7, Infinity, B, B + 10),
+                      m(7, 1e300, B, B + 10), m(7, -5, B, B + 10), m(7, B / 1000, B, B + 10)],  // (seconds, not ms)
             words: [n.offsetWords(0), n.offsetWords(600_000), n.offsetWords(-125_000)],
           };
         }""")
@@ -77,12 +83,54 @@ def test_measured_offset_case_by_case(lab, browser):
         assert got["slow"] == TEN_MINUTES_MS and got["fast"] == -TEN_MINUTES_MS
         assert got["same"] == TEN_MINUTES_MS and got["moved"] == 300_000 and got["back"] == 0
         assert got["slowAnswer"] == TEN_MINUTES_MS and got["backwards"] == TEN_MINUTES_MS
-        assert got["notTime"] == [7, 7, 7, 7]
+        assert got["notTime"] == [7] * 7
         assert got["words"] == ["", "10 m 00 s slow", "2 m 05 s fast"]
         # A browser whose clock is right: no offset, nothing said.
         assert offset(page) == 0
         assert page.query_selector("#clock-note") is None
         assert tile_since(page) == "for <1m"
+        assert not page.errors, page.errors
+    finally:
+        page.context.close()
+
+
+def test_answers_after_a_sleep_a_clock_step_or_with_no_time_in_range(lab, browser):
+    """noteServerTime against the page's own clocks: a sleep that the monotonic clock did not count
+    (an anchor counted on from before it would lag by the sleep), the browser's clock stepped during
+    the request (timed by the monotonic clock: still a quick answer), and times that are no time in
+    milliseconds (ignored: the page's clock stays a date)."""
+    page = page_at(browser, lab.url)
+    try:
+        got = page.evaluate("""async () => {
+          const c = await import('/static/js/clock.js');
+          const HOUR = 3_600_000, TEN_MIN = 600_000;
+          const w = Date.now(), p = performance.now();
+          // The screen 10 min fast: the server's clock 10 min behind.
+          // (Each answer 10 ms after its request: the server read its clock 5 ms before the answer.)
+          c.noteServerTime(w - TEN_MIN - 5, {wall: w - 10, perf: p - 10}, {wall: w, perf: p});
+          const first = [c.clockOffset(), c.now() - (w - TEN_MIN + (performance.now() - p))];
+          // An hour later by both wall clocks, not by the monotonic one (the machine slept).
+          const p2 = performance.now();
+          c.noteServerTime(w + HOUR - TEN_MIN - 5, {wall: w + HOUR - 10, perf: p2 - 10}, {wall: w + HOUR, perf: p2});
+          const slept = [c.clockOffset(), c.now() - (w + HOUR - TEN_MIN + (performance.now() - p2))];
+          // The browser's clock set 30 s on during a 20 ms request: a quick answer all the same,
+          // which finds it 50 min fast by its new reading.
+          const p3 = performance.now();
+          c.noteServerTime(w + 30_000 - 5 * TEN_MIN - 10, {wall: w, perf: p3 - 20}, {wall: w + 30_000, perf: p3});
+          const stepped = [c.clockOffset(), c.now() - (w + 30_000 - 5 * TEN_MIN + (performance.now() - p3))];
+          const bad = [1e300, 1_764_900_000, -1, NaN, '1764900000000', null].map((t) => {
+            c.noteServerTime(t, c.stamp(), c.stamp());
+            return [c.clockOffset(), Number.isFinite(c.now()) && !Number.isNaN(new Date(c.now()).getTime())];
+          });
+          c.noteServerTime(Date.now(), c.stamp(), c.stamp());  // agreed again: the browser's own clock
+          return {first, slept, stepped, bad, after: [c.clockOffset(), c.now() - Date.now()]};
+        }""")
+        assert got["first"][0] == -600_000 and abs(got["first"][1]) < 50
+        # The offset said is the same; the time is the server's, not an hour behind.
+        assert got["slept"][0] == -600_000 and abs(got["slept"][1]) < 50, got["slept"]
+        assert got["stepped"][0] == -3_000_000 and abs(got["stepped"][1]) < 50, got["stepped"]
+        assert got["bad"] == [[-3_000_000, True]] * 6
+        assert got["after"][0] == 0 and abs(got["after"][1]) < 50
         assert not page.errors, page.errors
     finally:
         page.context.close()
@@ -97,6 +145,12 @@ def test_a_screen_ten_minutes_fast_shows_the_servers_times(lab, browser):
         assert page_now_error_ms(page) < 3000
         # The device changed now: by this screen's own clock it would say "for 10m".
         assert tile_since(page) == "for <1m"
+        # The events-per-minute meter was seeded with the server's last minute, not the screen's.
+        seeds = [u for u in page.requests if "/api/v1/stats/events?" in u and "bucket=second" in u]
+        assert len(seeds) == 1, seeds
+        since = parse_qs(urlparse(seeds[0]).query)["since"][0]
+        asked = datetime.datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
+        assert abs(asked - (time.time() - 61)) < 15, (since, time.time())
         note = page.inner_text("#clock-note")
         assert re.fullmatch(r"This screen's clock is (9 m 5\d|10 m 0\d) s fast: the times shown\s+follow the "
                             r"dashboard server's clock\.", note), note

@@ -375,10 +375,16 @@ def test_a_jobs_log_lines_merge_by_number_and_keep_the_newest(page):
     assert got["done"] == [True, None, [0, 1, 2, 3]]
 
 
-def test_older_firing_alerts_merge_by_when_they_fired_in_lavas_time_forms(page):
+def test_older_firing_alerts_merge_by_when_they_fired_in_lavas_time_forms(browser, app):
     """alerts.js `withFiring`: the firing alerts older than the newest page join it once each, newest
-    first, whatever form the times take (microseconds, no zone: UTC, as time.js reads them); an
-    alert without a time goes last."""
+    first, whatever form the times take (microseconds, no zone: UTC, as time.js reads them, in a
+    browser whose zone is not UTC); an alert without a time goes last."""
+    context = browser.new_context(timezone_id="Asia/Kolkata")
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(app.url + "/")
+    page.wait_for_selector(".dashboard .topbar", timeout=10000)
     got = page.evaluate("""async () => {
       const { withFiring } = await import('/static/js/alerts.js');
       const a = (id, fired_at, lab) => ({ id, fired_at, lab, status: 'firing' });
@@ -388,5 +394,9 @@ def test_older_firing_alerts_merge_by_when_they_fired_in_lavas_time_forms(page):
       return withFiring(newest, firing).map((x) => `${x.lab || ''}${x.id}`);
     }""")
     # 4 fired at 04:30 UTC (+01:00); 3 at 05:00 UTC in both labs (the same time: kept in order).
-    assert got == ["9", "8", "3", "east3", "4", "5"]
-    assert not page.errors, page.errors
+    try:
+        assert got == ["9", "8", "3", "east3", "4", "5"]
+        assert page.evaluate("new Date(0).getTimezoneOffset()") == -330  # (the zone is in force)
+        assert not page.errors, page.errors
+    finally:
+        context.close()

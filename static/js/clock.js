@@ -31,17 +31,27 @@ export function clockOffset() {
   return anchor === null ? 0 : anchor.offset;
 }
 
+// A server's time outside these (epoch ms: 2000 to 2200) is not a time in milliseconds (a server
+// sending seconds, or garbage): ignored. A browser's clock may be anywhere (1970, when never set).
+const EARLIEST_SERVER_MS = Date.UTC(2000, 0, 1);
+const LATEST_SERVER_MS = Date.UTC(2200, 0, 1);
+
+/** Whether an answer can tell the server's clock: a time in range, answered within MAX_SAMPLE_RTT_MS. */
+function usable(serverMs, rtt) {
+  return typeof serverMs === "number" && serverMs >= EARLIEST_SERVER_MS && serverMs <= LATEST_SERVER_MS
+    && rtt >= 0 && rtt <= MAX_SAMPLE_RTT_MS;
+}
+
 /**
  * What one answer tells of the browser's clock (pure): the server read its clock (`serverMs`,
  * epoch ms) between `sentAt` and `receivedAt` (this browser's epoch ms). The offset (server minus
  * browser) or 0 when within CLOCK_TOLERANCE_MS beyond the round trip's uncertainty; `current`
- * when the answer cannot tell (too slow, not a time) or agrees with it within that uncertainty.
+ * when the answer cannot tell (too slow, not a time in range) or agrees with it within that
+ * uncertainty.
  */
 export function measuredOffset(current, serverMs, sentAt, receivedAt) {
   const rtt = receivedAt - sentAt;
-  if (typeof serverMs !== "number" || !Number.isFinite(serverMs) || !(rtt >= 0) || rtt > MAX_SAMPLE_RTT_MS) {
-    return current;
-  }
+  if (!usable(serverMs, rtt)) return current;
   const offset = serverMs - (sentAt + rtt / 2);
   const uncertain = rtt / 2 + CLOCK_TOLERANCE_MS;
   if (Math.abs(offset) <= uncertain) return 0;
@@ -49,18 +59,18 @@ export function measuredOffset(current, serverMs, sentAt, receivedAt) {
 }
 
 /**
- * Note the server's clock from an answer (`serverMs`) to a request sent at `sentAt` and answered
- * at `receivedAt` (both Date.now() and performance.now() pairs: {wall, perf}).
+ * Note the server's clock from an answer (`serverMs`) to a request sent at `sent` and answered
+ * at `received` (stamp()s: the browser's clock and its monotonic clock). The round trip is timed by
+ * the monotonic clock, so that the browser's clock set meanwhile does not count. Every answer that
+ * can tell moves the anchor to the server's time at the answer (the monotonic clock stops while the
+ * machine sleeps: counting on from an old anchor would then lag by the sleep); the offset said
+ * changes only when it moved beyond what the answer can tell.
  */
 export function noteServerTime(serverMs, sent, received) {
-  const offset = measuredOffset(clockOffset(), serverMs, sent.wall, received.wall);
-  if (offset === 0) {
-    anchor = null;
-  } else if (anchor === null || offset !== anchor.offset) {
-    anchor = { server: received.wall + offset, perf: received.perf, offset };
-  } else {
-    return;
-  }
+  const rtt = received.perf - sent.perf;
+  if (!usable(serverMs, rtt)) return;
+  const offset = measuredOffset(clockOffset(), serverMs, received.wall - rtt, received.wall);
+  anchor = offset === 0 ? null : { server: serverMs + rtt / 2, perf: received.perf, offset };
   tick();
 }
 

@@ -210,6 +210,10 @@ function subscribe() {
   socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", request, (err, ack) => {
     // The answer says when the server read its clock: the page's times follow it (clock.js).
     if (ack && typeof ack === "object") noteServerTime(ack.now, sent, stamp());
+    if (ack && ack.ok === true) {
+      seeding.answered = true;
+      seedWhenReady();
+    }
     if (ack && ack.ok === true && ack.catchup === true) {
       stats.catchups += 1;
       setStatus({ state: "live" });
@@ -235,6 +239,15 @@ function subscribe() {
  * several labs each keeps its own store: each lab shown is asked (at most RATE_LABS), and added up.
  */
 const RATE_LABS = 8;
+// Seeded once, from the first snapshot, after the first answer to a subscribe (which comes after
+// its snapshot): the answer says the server's clock, and the minute asked for is the server's.
+const seeding = { snapshot: null, answered: false, done: false };
+function seedWhenReady() {
+  if (seeding.done || !seeding.snapshot || !seeding.answered) return;
+  seeding.done = true;
+  seedRateFromServer(seeding.snapshot);
+  seeding.snapshot = null;
+}
 function seedRateFromServer(snapshot) {
   const flt = options.filter;
   if (page.history !== "true" || flt.health.length || RATE_KEYS.some(([, key]) => flt[key].length > 1)) return;
@@ -279,7 +292,10 @@ socket.on("snapshot", (snapshot) => {
   if (snapshot && snapshot.filter && !sameFilter(snapshot.filter, subscriptionFilter(options))) return;
   stats.snapshots += 1;
   enqueue({ type: "snapshot", payload: snapshot });
-  if (stats.snapshots === 1) seedRateFromServer(snapshot);
+  if (stats.snapshots === 1) {
+    seeding.snapshot = snapshot;
+    seedWhenReady();
+  }
   setStatus({ state: "live" });
 });
 socket.on("changes", (changes) => {
