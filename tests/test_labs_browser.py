@@ -178,7 +178,7 @@ def test_relations_stay_within_a_lab(page):
                 labs.splitKey('q-1', [])],
         rest: [labs.withLab('/api/v1/jobs/42', 'east'), labs.withLab('/api/v1/x?window=24h', 'west'),
                labs.withLab('/api/v1/jobs/42', '')],
-        labState: ['east', 'west', 'north'].map((l) => labs.labState(l, state.meta.sources)),
+        labState: ['east', 'west', 'north'].map((l) => labs.labState(l, state.meta.sources, Date.now())),
         alertKey: a.alertObject({subject_kind: 'device', subject: 'q-1', lab: 'west'}),
       };""")
     assert got["jobOfDevice"] == "east job 7" and got["deviceOfJob"] == "bbb"

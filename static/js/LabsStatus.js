@@ -6,7 +6,7 @@
  * `labs`: state.labs (at most labs.js MAX_LABS); `sources`: the meta's sources, each with its lab.
  */
 import { html } from "./html.js";
-import { useClockValue } from "./clock.js";
+import { now as clockNow, useClockValue } from "./clock.js";
 import { labProblem, labState } from "./labs.js";
 
 const WORDS = { live: "live", connecting: "connecting", down: "events down", unknown: "no event source" };
@@ -20,8 +20,8 @@ export function LabsStatus({ labs, sources }) {
   return html`
     <ul id="lab-status" class="lab-status" aria-label="Labs and their events">
       ${labs.map((lab) => {
-        const state = labState(lab.name, sources);
-        const problem = state === "down" ? labProblem(lab.name, sources) : "";
+        const state = labState(lab.name, sources, clockNow());
+        const problem = state === "down" ? labProblem(lab.name, sources, clockNow()) : "";
         const failing = Boolean(lab.lava && lab.lava.state === "error");
         const words = `${WORDS[state]}${problem ? ` (${problem})` : ""}${lab.simulated ? " (simulated)" : ""}${
           failing ? " · LAVA API failing" : ""}`;

@@ -8,7 +8,6 @@
  * within one lab) goes through `objectKey`. A dashboard of one unnamed lab has no `lab` on its
  * objects, and its keys are the ids as they always were.
  */
-import { now as clockNow } from "./clock.js";
 import { lavaBase } from "./links.js";
 import { parseTime } from "./time.js";
 
@@ -47,8 +46,9 @@ export function splitKey(key, names) {
   return { lab: "", id: text };
 }
 
-/** A lab's LAVA API state as its reconciler tells it (`{state, error}`), or null. */
-function lavaOf(value) {
+/** A lab's LAVA API state as its reconciler tells it (`{state, error, since}`), bounded, or null;
+ * also the meta's `lava` and `cluster` (store.js mergeMeta). */
+export function lavaOf(value) {
   if (!value || typeof value !== "object") return null;
   return { state: typeof value.state === "string" ? value.state.slice(0, 40) : null,
     error: typeof value.error === "string" ? value.error.slice(0, 500) : null,
@@ -131,7 +131,7 @@ export function sourceDown(source, now) {
  * lost, disconnected or stopped, or connecting for too long: sourceDown), "connecting", "live", or
  * "unknown" (no source named it).
  */
-export function labState(lab, sources, now = clockNow()) {
+export function labState(lab, sources, now) {
   const own = (Array.isArray(sources) ? sources : []).filter((s) => s.lab === lab);
   if (own.some((s) => sourceDown(s, now))) return "down";
   if (own.some((s) => s.state === "connecting")) return "connecting";
@@ -139,7 +139,7 @@ export function labState(lab, sources, now = clockNow()) {
 }
 
 /** Why a lab's events do not flow, in words: its first down source's problem ("" if none says). */
-export function labProblem(lab, sources, now = clockNow()) {
+export function labProblem(lab, sources, now) {
   const own = (Array.isArray(sources) ? sources : []).filter((s) => s.lab === lab && sourceDown(s, now));
   return own.map(problemWords).find(Boolean) || "";
 }

@@ -13,7 +13,7 @@
  */
 import { matchesFilter } from "./filter.js";
 import { historyEntry } from "./history.js";
-import { ID_FIELDS, keyOf, labOf, labsOf, objectKey } from "./labs.js";
+import { ID_FIELDS, keyOf, labOf, labsOf, lavaOf, objectKey } from "./labs.js";
 import { MAX_FINISHED_JOBS } from "./protocol.js";
 import { countEvents, seedRate } from "./rate.js";
 import { parseTime } from "./time.js";
@@ -201,11 +201,8 @@ export function applySnapshot(state, snapshot, now) {
 /** The server's `meta` (snapshot) or `status` message merged into the page's: known fields only. */
 export function mergeMeta(current, incoming) {
   if (!isObject(incoming)) return current;
-  const problem = (value, before) => (isObject(value) ? {
-    state: typeof value.state === "string" ? value.state : null,
-    error: typeof value.error === "string" ? value.error : null,
-    since: typeof value.since === "string" ? value.since.slice(0, 40) : null, // ISO 8601: in this state since
-  } : before ?? null);
+  // {state, error, since} (ISO 8601: in this state since), bounded as a lab's (labs.js lavaOf).
+  const problem = (value, before) => (isObject(value) ? lavaOf(value) : before ?? null);
   return {
     simulated: typeof incoming.simulated === "boolean" ? incoming.simulated : current.simulated,
     lava_url: typeof incoming.lava_url === "string" ? incoming.lava_url : current.lava_url,
