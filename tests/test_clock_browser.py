@@ -125,12 +125,14 @@ def test_answers_after_a_sleep_a_clock_step_or_with_no_time_in_range(lab, browse
           c.noteServerTime(Date.now(), c.stamp(), c.stamp());  // agreed again: the browser's own clock
           return {first, slept, stepped, bad, after: [c.clockOffset(), c.now() - Date.now()]};
         }""")
-        assert got["first"][0] == -600_000 and abs(got["first"][1]) < 50
+        # (Within a second: what is checked is an hour, 30 s or 50 min, and a loaded machine may
+        # pause the page between two readings of its clocks.)
+        assert got["first"][0] == -600_000 and abs(got["first"][1]) < 1000
         # The offset said is the same; the time is the server's, not an hour behind.
-        assert got["slept"][0] == -600_000 and abs(got["slept"][1]) < 50, got["slept"]
-        assert got["stepped"][0] == -3_000_000 and abs(got["stepped"][1]) < 50, got["stepped"]
+        assert got["slept"][0] == -600_000 and abs(got["slept"][1]) < 1000, got["slept"]
+        assert got["stepped"][0] == -3_000_000 and abs(got["stepped"][1]) < 1000, got["stepped"]
         assert got["bad"] == [[-3_000_000, True]] * 6
-        assert got["after"][0] == 0 and abs(got["after"][1]) < 50
+        assert got["after"][0] == 0 and abs(got["after"][1]) < 1000
         assert not page.errors, page.errors
     finally:
         page.context.close()
