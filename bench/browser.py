@@ -16,7 +16,6 @@ import contextlib
 import datetime as dt
 import json
 import pathlib
-import shutil
 import sys
 import threading
 import time
@@ -26,11 +25,8 @@ import zmq
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import AppProcess, free_port, wait_until  # noqa: E402
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS as ARGS, AppProcess, free_port, wait_until  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 LAYOUTS = {"desk": "/", "wall": "/?wall=1"}
 TYPES = ["qemu", "bbb", "rpi4b", "x86", "imx8mm-evk", "juno-r2", "hikey", "dragonboard-410c",
          "stm32mp1", "sun50i-h6"]
