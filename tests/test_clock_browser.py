@@ -153,6 +153,17 @@ def test_a_screen_ten_minutes_fast_shows_the_servers_times(lab, browser):
         since = parse_qs(urlparse(seeds[0]).query)["since"][0]
         asked = datetime.datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
         assert abs(asked - (time.time() - 61)) < 15, (since, time.time())
+        # The note is in words, and passes axe-core in both themes (contrast included).
+        from axe_playwright_python.sync_playwright import Axe
+        from tests.test_accessibility_browser import problems
+        for theme in ("light", "dark"):
+            page.evaluate(f"() => document.documentElement.dataset.theme = '{theme}'")
+            assert problems(Axe(), page, context={"include": [["#access-note"]]}) == [], theme
+        # (The check sees the note: made faint, it fails.)
+        page.evaluate("() => { document.documentElement.dataset.theme = 'light';"
+                      " document.querySelector('#clock-note').style.color = '#eeeeee'; }")
+        assert any("color-contrast" in p for p in problems(Axe(), page, context={"include": [["#access-note"]]}))
+        page.evaluate("() => { document.querySelector('#clock-note').style.color = ''; }")
         note = page.inner_text("#clock-note")
         assert re.fullmatch(r"This screen's clock is (9 m 5\d|10 m 0\d) s fast: the times shown\s+follow the "
                             r"dashboard server's clock\.", note), note
