@@ -12,9 +12,7 @@ import { memo } from "./memo.js";
 import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, shortLabel, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey } from "./labs.js";
 import { itemLabel } from "./focus.js";
-
-/** Levels of detail without a status line: a symbol at most (fit.js). */
-const SMALL = new Set(["compact", "name", "bare", "blank"]);
+import { statusless, unnamed } from "./fit.js";
 
 /** What the tile says, in one sentence: its tooltip and its button's accessible name ("health
  * Unknown", not a bare "Unknown" after the state). */
@@ -42,7 +40,7 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
   const name = shortName ?? hostname;
   // The smallest tiles (fit.js): "name" drops the symbol, "bare" the hostname (never one or two
   // misleading characters of it), "blank" both; the words stay in the label and tooltip.
-  const named = detail !== "bare" && detail !== "blank";
+  const named = !unnamed(detail);
   // A medium tile has room for one word, a compact one for one symbol: the health when it is not
   // Good, else (worker offline) the offline symbol, else the state.
   const wordy = detail === "full";
@@ -67,7 +65,7 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
       <button type="button" class="tile-open" aria-label=${`${text}. Show details`}
         onClick=${() => onOpen("device", objectKey(lab, hostname))}>
       ${named && html`<span class="tile-host"><span class="tile-host-name">${name}</span></span>`}
-      ${SMALL.has(detail) ? (detail === "compact" || detail === "bare") && html`
+      ${statusless(detail) ? (detail === "compact" || detail === "bare") && html`
         <span class="tile-symbol" aria-hidden="true">${(good ? (workerOffline ? WORKER_OFFLINE_SYMBOL : symbolFor(state))
           : symbolFor(health)) || "?"}</span>`
       : html`

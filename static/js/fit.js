@@ -114,6 +114,9 @@ function smallest(width, height) {
 /** Whether tiles of this level of detail show no hostname (the board then says so in words). */
 export const unnamed = (detail) => detail === "bare" || detail === "blank";
 
+/** Whether a level has no status line (a symbol at most): "compact" and smaller. */
+export const statusless = (detail) => LEVELS.indexOf(detail) >= LEVELS.indexOf("compact");
+
 /**
  * What a tile of this size can show, and in which font size: "full" (hostname, state and health,
  * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol);
