@@ -1,8 +1,9 @@
 """lava-publisher frames → a typed Event, or a ParseError that names the reason. Nothing else.
 
 The format is in ../shared/lava-events.md: five UTF-8 frames ``[topic, uuid, datetime, username,
-data]``; the kind is the topic's last dotted part (`topic-job` for `job`: TAKEN_KINDS). Pure code: no sockets, no clocks, no globals
-(but a bounded cache of normalised times, which changes no result).
+data]``; the kind is the topic's last dotted part (`topic-job` for `job`: TAKEN_KINDS). Pure code:
+no sockets, no clocks, no globals (but a bounded cache of normalised times, which changes no
+result).
 """
 import dataclasses
 import datetime as dt
