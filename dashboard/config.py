@@ -173,7 +173,9 @@ SETTINGS = (
     Setting("snapshot_interval", 60.0, "Seconds between two saves of the live model to the store.",
             float),
     Setting("sim_devices", 50, "Devices in the simulated lab.", int),
-    Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast).", float),
+    Setting("sim_speed", 1.0, "Simulated lab clock speed (2 = jobs finish twice as fast). Above 1 its "
+            "clock runs ahead of real time: durations stop reading true, and after 24/(speed-1) hours "
+            "its events, a day ahead, are refused (bad_datetime). For short runs.", float),
     Setting("sim_seed", 0, "Random seed of the simulated lab (0 picks one at start).", int),
     # Alerts (docs/alerts.md)
     Setting("alerts", True, "Evaluate alert rules as changes arrive (--no-alerts: none).", bool),
