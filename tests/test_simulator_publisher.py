@@ -135,18 +135,24 @@ def subscriber():
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.connect(publisher.endpoint)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
+    quiet = 0
     for _ in range(100000):
+        if finished and len(got) >= finished[0]:
+            break
         try:
             with Timeout(0.5):
                 got.append(parse_frames(sub.recv_multipart()))
-        except Timeout:  # (a process held 0.5 s by a loaded machine is no end while publishing)
-            if finished:
+            quiet = 0
+        except Timeout:  # (a process held 0.5 s by a loaded machine is no end while publishing,
+            # nor once it has: what it sent may still be on its way; 10 s at most)
+            quiet += 1
+            if finished and quiet >= 20:
                 break
     sub.close(linger=0)
 spawn(ticker)
 receiving = spawn(subscriber)
 sent = getattr(spawn(publisher.run, duration=1), result)()
-finished.append(True)
+finished.append(sent)
 getattr(receiving, result)()
 publisher.close()
 print(sent, len(got), len({n for n in ticks if 0 < n < sent}))
