@@ -488,11 +488,13 @@ def test_a_lab_down_and_a_failing_lava_api_have_no_serious_accessibility_violati
     assert problems(Axe(), page) == []
 
 
-def test_a_lab_still_connecting_after_30_s_is_said_down_without_new_data(page):
-    """LabsStatus looks again as the shared clock ticks: a source connecting since 28.5 s ago
-    turns to "events down (TLS failed)" by itself, with no new meta from the server."""
+def test_a_source_still_connecting_after_30_s_is_said_down_without_new_data(page):
+    """The header's labs (LabsStatus) and the attention strip look again as the shared clock
+    ticks: a source connecting since 28.5 s ago is said down by itself ("events down (TLS
+    failed)", "not connected <1 min: TLS failed"), with no new meta from the server; not before."""
     page.evaluate("""async () => {
       const { LabsStatus } = await import('/static/js/LabsStatus.js');
+      const { AttentionStrip } = await import('/static/js/AttentionStrip.js');
       const { html } = await import('/static/js/html.js');
       const { render } = await import('/static/vendor/htm/standalone.module.js');
       const box = document.createElement('div');
@@ -501,11 +503,18 @@ def test_a_lab_still_connecting_after_30_s_is_said_down_without_new_data(page):
       const since = new Date(Date.now() - 28500).toISOString();
       const sources = [{lab: 'west', name: 'wss://w/ws/', kind: 'ws', state: 'connecting', lost: false, since, problem: 'tls'},
                        {lab: 'east', name: 'tcp://e:5500', kind: 'zmq', state: 'connected', lost: false}];
-      render(html`<${LabsStatus} labs=${[{name: 'east'}, {name: 'west'}]} sources=${sources} />`, box);
+      render(html`<${LabsStatus} labs=${[{name: 'east'}, {name: 'west'}]} sources=${sources} />
+        <div id="strip-box"><${AttentionStrip} devices=${new Map()} jobs=${new Map()} workers=${new Map()}
+          feeds=${{sources, lava: null, labs: []}} /></div>`, box);
     }""")
     west = "#labs-status-box .lab-state[data-lab=west]"
     assert page.get_attribute(west, "data-state") == "connecting"
     assert page.inner_text(f"{west} .lab-words") == "connecting"
+    assert "wss://w/ws/" not in page.inner_text("#strip-box")
     page.wait_for_selector(f"{west}[data-state=down]", timeout=8000)
     assert page.inner_text(f"{west} .lab-words") == "events down (TLS failed)"
     assert page.get_attribute("#labs-status-box .lab-state[data-lab=east]", "data-state") == "live"
+    page.wait_for_function("() => document.querySelector('#strip-box').textContent.includes('wss://w/ws/')",
+                           timeout=3000)
+    assert "west · event source wss://w/ws/ not connected <1 min: TLS failed" in \
+        " ".join(page.inner_text("#strip-box").split())
