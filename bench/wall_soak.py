@@ -172,7 +172,7 @@ def main():
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--views", default="wall,wall-rotate,desk", help="of " + ", ".join(view_paths(30)))
     parser.add_argument("--rotate", type=float, default=30.0, help="seconds per view of wall-rotate")
-    parser.add_argument("--sim-speed", type=float, default=20.0, help="the simulated lab's clock speed")
+    parser.add_argument("--sim-speed", type=float, default=20.0, help="how many times faster the simulated lab lives (its clock stays real time)")
     parser.add_argument("--sim-devices", type=int, default=50, help="devices in the simulated lab")
     parser.add_argument("--app-arg", action="append", default=[],
                         help="another argument for the app, e.g. --app-arg=--sim-seed --app-arg=7; repeatable")

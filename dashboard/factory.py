@@ -832,8 +832,8 @@ def _start_simulated_lab(settings, name=""):
     zmq = green.zmq_module(settings["async_mode"])
     seed = settings["sim_seed"] or random.SystemRandom().randrange(1, 2**31)
     lab = SimLab(random.Random(seed), n_devices=settings["sim_devices"],
-                 start=dt.datetime.now(dt.timezone.utc))
-    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep, speed=settings["sim_speed"])
+                 start=dt.datetime.now(dt.timezone.utc), pace=settings["sim_speed"])
+    publisher = LabPublisher(lab, "tcp://127.0.0.1:*", zmq, socketio.sleep)
     socketio.start_background_task(publisher.run)
     if name:
         log.warning("lab %s: SIMULATED (%d devices, seed %d), published at %s", name,

@@ -1,8 +1,10 @@
 """What a person sees: Debian's Chromium, driven by Playwright, against the app as a subprocess."""
 import json
+import time
 
 import pytest
 
+from dashboard.core.events import parse_time
 from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -75,6 +77,12 @@ def test_the_simulated_lab_says_so_and_fills_the_board(page):
         assert page.errors == [], page.errors
         health = app.json("/healthz")
         assert health["simulated"] is True and health["model"]["devices"] >= 40
+        # --sim-speed 5: the lab lives five times faster, its events stamped with the real time.
+        # (Its clock ran five times faster once: seconds into the run, its events were ahead.)
+        stored = wait_until(lambda: app.json("/api/v1/events?limit=100")["events"], timeout=10,
+                            what="stored events")
+        newest = max(parse_time(e["time"]).timestamp() for e in stored)
+        assert newest <= time.time() + 1, newest - time.time()
     finally:
         app.stop()
 

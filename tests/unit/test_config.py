@@ -64,6 +64,14 @@ def test_numbers_that_must_be_positive_are_checked(flag):
     assert "greater than 0" in str(info.value)
 
 
+@pytest.mark.parametrize("speed", ["nan", "1001", "inf"])
+def test_the_simulated_lab_s_speed_is_bounded(speed):
+    with pytest.raises(config.ConfigError) as info:
+        config.load(["--sim-speed", speed], environ={})
+    assert "sim_speed: at most 1000" in str(info.value)
+    assert config.load(["--sim-speed", "1000"], environ={})["sim_speed"] == 1000
+
+
 @pytest.mark.parametrize("floor", ["-0.01", "0.2"])
 def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
     with pytest.raises(config.ConfigError) as info:

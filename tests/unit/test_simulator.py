@@ -223,6 +223,36 @@ def test_same_seed_same_traffic():
     assert a[1] != b[1] and a[:1] + a[2:] == b[:1] + b[2:]
 
 
+def test_a_faster_pace_lives_the_same_life_in_less_time_on_a_true_clock():
+    """--sim-speed: at pace 60 the lab sends the same messages as at pace 1, in the same order, at
+    a 60th of the time from its start, its data's times with them. (Its clock once ran 60 times
+    faster instead, and after 24 minutes its events, a day ahead, were refused.)"""
+    def strip(m):
+        times = {k: m.data[k] for k in ("submit_time", "start_time", "end_time") if m.data.get(k)}
+        return (m.suffix, m.username, {k: v for k, v in m.data.items() if k not in times}), times
+
+    slow = SimLab(random.Random(8), n_devices=20, n_workers=2)
+    fast = SimLab(random.Random(8), n_devices=20, n_workers=2, pace=60)
+    hours = slow.advance(DEFAULT_START + dt.timedelta(hours=2))
+    minutes = fast.advance(DEFAULT_START + dt.timedelta(minutes=2))
+    assert fast.now == DEFAULT_START + dt.timedelta(minutes=2)  # its clock: two minutes, not hours
+    assert len(hours) > 500 and len(minutes) == len(hours)
+    assert [strip(m)[0] for m in minutes] == [strip(m)[0] for m in hours]
+    for quick, slow_one in zip(minutes, hours):
+        since = (slow_one.time - DEFAULT_START).total_seconds() / 60
+        assert abs((quick.time - DEFAULT_START).total_seconds() - since) < 1e-6
+        for key, text in strip(quick)[1].items():
+            assert abs((parse_time(text) - DEFAULT_START).total_seconds()
+                       - (parse_time(strip(slow_one)[1][key]) - DEFAULT_START).total_seconds() / 60) < 1e-5
+    assert max(m.time for m in minutes) <= fast.now
+
+
+@pytest.mark.parametrize("pace", [0, -1, float("nan"), float("inf"), 1001])
+def test_a_pace_out_of_bounds_is_refused(pace):
+    with pytest.raises(ValueError, match="pace"):
+        SimLab(random.Random(1), pace=pace)
+
+
 def test_roll_call_agrees_with_the_lab(two_hours):
     lab, first_roll_call, state = two_hours.lab, two_hours.first_roll_call, two_hours.state
     assert len(first_roll_call) == len(lab.workers) + len(lab.devices)
@@ -262,3 +292,12 @@ def test_cli_help_documents_every_flag(capsys):
         assert flag in text
     args = parse_args(["--rate", "1000", "--duration", "0", "--topic-prefix", "org.example"])
     assert (args.rate, args.duration, args.topic_prefix) == (1000, 0, "org.example")
+    assert parse_args(["--speed", "1000"]).speed == 1000
+
+
+@pytest.mark.parametrize("speed", ["0", "nan", "1001", "-2"])
+def test_cli_refuses_a_speed_out_of_bounds(speed, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--speed", speed])
+    assert exit_.value.code == 2
+    assert "--speed above 0 and at most 1000" in capsys.readouterr().err

@@ -74,11 +74,21 @@ class SimJob:
 class SimLab:
     """A lab of devices, workers and jobs moving through LAVA's states on a virtual clock."""
 
-    def __init__(self, rng, n_devices=50, n_workers=4, start=DEFAULT_START):
+    MAX_PACE = 1000.0
+
+    def __init__(self, rng, n_devices=50, n_workers=4, start=DEFAULT_START, pace=1.0):
+        """`pace`: the lab lives this many times faster while its clock stays a clock: every
+        delay (a boot, a job's run, the gaps between submissions, admin actions and outages) is
+        divided by it, so that a busy demo's events still carry the time they are sent at. (A
+        clock that ran `pace` times faster put its events a day ahead after 24/(pace-1) hours,
+        and the dashboard refuses those.)"""
         if n_devices < 1 or n_workers < 1:
             raise ValueError("a lab needs at least one device and one worker")
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime")
+        if not 0 < pace <= self.MAX_PACE:  # (also refuses NaN)
+            raise ValueError(f"pace must be above 0 and at most {self.MAX_PACE:g}")
+        self._pace = float(pace)
         self._rng = rng
         self._start = start.astimezone(UTC)
         self._t = 0.0  # virtual seconds since start
@@ -157,8 +167,9 @@ class SimLab:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _after(self, delay, name, *args):
+        """Run handler `name` `delay` seconds of the lab's life from now (divided by its pace)."""
         self._seq += 1
-        heapq.heappush(self._timers, (self._t + max(delay, 0.001), self._seq, name, args))
+        heapq.heappush(self._timers, (self._t + max(delay, 0.001) / self._pace, self._seq, name, args))
 
     def _iso(self):
         return self.now.isoformat(timespec="microseconds")

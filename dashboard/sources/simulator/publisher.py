@@ -35,19 +35,20 @@ class LabPublisher:
     FIRST_SUBSCRIBER_WAIT = 10.0
     SEND_HWM = 20000  # beyond this a slow subscriber loses messages, as with a real lava-publisher
     YIELD_EVERY = 50
-    CLOCK_STEP = dt.timedelta(seconds=60)  # real-time mode: bound each advance() ...
-    CLOCK_STEPS = 20  # ... and the steps per tick (at absurd speeds the lab then lags behind)
+    # Real-time mode: bound each advance() and the advances per tick, so that after a stall (a
+    # busy machine) a fast-paced lab catches up 20 s a tick, each tick yielding to the app.
+    CLOCK_STEP = dt.timedelta(seconds=1)
+    CLOCK_STEPS = 20
     RATE_STEP = dt.timedelta(seconds=5)  # rate mode: virtual time added per advance() ...
     RATE_STEPS = 1000  # ... at most this often per tick
     MAX_SUBSCRIPTION_READS = 1000
 
-    def __init__(self, lab, bind, zmq_module, sleep, speed=1.0, rate=None,
+    def __init__(self, lab, bind, zmq_module, sleep, rate=None,
                  prefix=DEFAULT_PREFIX, clock=time.monotonic):
         self._lab = lab
         self._zmq = zmq_module
         self._sleep = sleep
         self._clock = clock  # with `sleep`, what pacing is measured against (a test passes its own)
-        self._speed = speed
         self._rate = rate
         self._prefix = prefix
         self._pending = collections.deque()  # rate mode: produced but not yet due
@@ -79,7 +80,7 @@ class LabPublisher:
                 break
             self._answer_subscriptions()
             if self._rate is None:
-                self._send(self._due_by_clock(v0 + dt.timedelta(seconds=elapsed * self._speed)))
+                self._send(self._due_by_clock(v0 + dt.timedelta(seconds=elapsed)))
             else:
                 self._send_paced(self._due_by_rate(int(elapsed * self._rate) - self._paced))
             self._sleep(self.TICK)
@@ -182,11 +183,13 @@ def parse_args(argv=None):
                         help="ZMQ endpoint to bind (a port of * picks a free one). "
                              "Default: %(default)s")
     parser.add_argument("--rate", type=float, default=0,
-                        help="Messages per second; the virtual clock runs as fast as needed. "
-                             "0 (default) follows the clock instead: see --speed.")
+                        help="Messages per second; the virtual clock runs as fast as needed "
+                             "(ahead of real time: for load, not for looking at). 0 (default) "
+                             "follows the clock instead: see --speed.")
     parser.add_argument("--speed", type=float, default=1.0,
-                        help="Without --rate: virtual seconds per real second. "
-                             "Default: %(default)s")
+                        help="Without --rate: the lab lives this many times faster (jobs, "
+                             "outages, admin actions), its events still stamped with the real "
+                             "time. At most 1000. Default: %(default)s")
     parser.add_argument("--devices", type=int, default=50,
                         help="Devices in the lab. Default: %(default)s")
     parser.add_argument("--workers", type=int, default=4,
@@ -200,8 +203,10 @@ def parse_args(argv=None):
     parser.add_argument("--topic-prefix", default=DEFAULT_PREFIX,
                         help="Topic prefix, LAVA's EVENT_TOPIC. Default: %(default)s")
     args = parser.parse_args(argv)
-    if args.devices < 1 or args.workers < 1 or args.rate < 0 or args.speed <= 0:
-        parser.error("--devices and --workers must be >= 1, --rate >= 0 and --speed > 0")
+    if (args.devices < 1 or args.workers < 1 or not args.rate >= 0
+            or not 0 < args.speed <= SimLab.MAX_PACE):
+        parser.error("--devices and --workers must be >= 1, --rate >= 0 and --speed above 0 "
+                     "and at most 1000")
     return args
 
 
@@ -213,9 +218,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     lab = SimLab(random.Random(seed), args.devices, args.workers,
-                 start=dt.datetime.now(dt.timezone.utc))
-    publisher = LabPublisher(lab, args.bind, zmq, time.sleep, speed=args.speed,
-                          rate=args.rate or None, prefix=args.topic_prefix)
+                 start=dt.datetime.now(dt.timezone.utc), pace=1.0 if args.rate else args.speed)
+    publisher = LabPublisher(lab, args.bind, zmq, time.sleep, rate=args.rate or None,
+                             prefix=args.topic_prefix)
     stopper = _StopAndReport(publisher)
     signal.signal(signal.SIGTERM, stopper.request_stop)
     log.info("publishing a lab of %d devices (seed %d) on %s; waiting for a subscriber",
