@@ -497,13 +497,16 @@ def _alerts(lab, sink, health, lab_names=None, standing_by=None):
     def api_state():
         return lab.reconciler.state_name if lab.reconciler else None
 
+    def clock_offset():
+        return health.clock_offset(lab.name, time.time())
+
     # A named lab's notifications and log lines say its name (not the host `name` falls back to).
     notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event,
                         lab=lab.name, spawn=socketio.start_background_task)
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
                          socketio.server.eio.create_event, silence, api_state, time.time,
                          settings["alerts_interval"], lab=lab.name,
-                         standing_by=standing_by)
+                         standing_by=standing_by, clock_offset=clock_offset)
     engine.restore()  # before any source starts: what already fired does not fire again
     return engine
 

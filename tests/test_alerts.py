@@ -235,3 +235,40 @@ def test_alerts_feed_and_api_shape(lab, receiver):
     status, _, body = app.get("/api/v1/alerts")
     [alert] = body["alerts"]
     assert body["firing"] == 1 and alert["fired_at"].endswith("+00:00") and alert["jobs"] == []
+
+
+def test_lava_s_clock_ahead_is_said_after_a_minute_of_its_messages(lab):
+    """A LAVA server whose clock is 10 minutes fast: every message is stamped 600 s after it
+    arrives. After a minute of them /healthz says the offset, and `lava_clock_skew` fires (the
+    durations the page and the other rules count from LAVA's times are off by as much)."""
+    publisher, start = lab
+    app = start("[rules.lava_clock_skew]\nseconds = 120\n")
+
+    def stamped_ahead(n):
+        return [b"org.lavasoftware.device", uuid.uuid4().hex.encode(), now_iso(600).encode(),
+                b"lavaserver", json.dumps({"device": f"qemu-{n % 3:02d}", "device_type": "qemu",
+                                           "state": "Idle", "health": "Good", "worker": "w1"}).encode()]
+
+    def lag():
+        [source] = app.json("/healthz")["sources"]
+        return source["lag"] or {}
+
+    started = time.monotonic()
+    for n in range(100):  # a message a second for at most 100 s: the offset is known after 60
+        publisher.send(stamped_ahead(n))
+        if lag().get("clock_offset_s") is not None:
+            break
+        assert time.monotonic() - started < 100, "no clock offset after 100 s of messages"
+        time.sleep(1)
+    assert time.monotonic() - started >= 59  # not before a minute of them
+    assert -605 < lag()["clock_offset_s"] < -599 and lag()["clock_moves"] == 0
+    status, _, text = app.get("/metrics")
+    [gauge] = [line for line in text.splitlines()
+               if line.startswith("dashboard_source_clock_offset_seconds{")]
+    assert status == 200 and -605 < float(gauge.rsplit(" ", 1)[1]) < -599, gauge
+    publisher.send(stamped_ahead(0))
+    alert = wait_until(lambda: firing(app).get("lava_clock_skew/lab"), timeout=10,
+                       what="the clock skew alert")
+    assert alert["message"].startswith("LAVA's clock is 10 minutes ahead of this dashboard's")
+    assert alert["subject_kind"] == "lab" and alert["severity"] == "warning"
+    assert app.json("/healthz")["counters"]["suspected_losses"] == 0  # an offset is no lateness

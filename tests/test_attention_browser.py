@@ -155,6 +155,9 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
                      labs: [{name: 'east', lava: {state: 'error', since: iso(3)}}, {name: 'west', lava: {state: 'ok'}}]}),
         covered: texts({sources: [src('tcp://lava:5500', 'connecting', 95)], lava: {state: 'error', since: iso(2)},
                         alerts: [al('stream_silent'), al('lava_api_failing'), al('device_bad')]}),
+        // LAVA's clock off: after the page's facts, before a rule this page does not know.
+        skew: texts({sources: [src('tcp://lava:5500', 'connected', 600)],
+                     alerts: [al('a_newer_rule'), al('lava_clock_skew')]}),
         // A critical alert it stands for: it ranks as critical, before another critical alert.
         critical: texts({sources: [src('tcp://lava:5500', 'connecting', 95)],
                          alerts: [{...al('stream_silent'), severity: 'critical'},
@@ -200,6 +203,7 @@ def test_an_event_source_down_or_a_failing_lava_api_comes_first_and_covers_its_a
     assert got["labState"] == [["connecting", ""], ["down", "connection refused"], ["live", ""],
                                ["unknown", ""]]
     assert got["stored"] == ["TLS failed", "", ["tls", None]]  # a word of the set, or nothing
+    assert got["skew"] == [bad, "lava_clock_skew says so", "a_newer_rule says so"]
     assert got["critical"] == ["event source tcp://lava:5500 not connected 1 min", "another_rule says so", bad]
     # The server's alerts about the same are left out; another lab-wide one would stay.
     assert got["covered"] == ["LAVA API failing 2 min: shown data may be out of date",

@@ -37,7 +37,8 @@ class AlertEngine:
     """Rules over changes, their lifecycle, the store and the notifier."""
 
     def __init__(self, state, sink, config, store, notifier, run_in_thread, sleep, make_event,
-                 silence, api_state, clock=time.time, interval=15.0, lab="", standing_by=None):
+                 silence, api_state, clock=time.time, interval=15.0, lab="", standing_by=None,
+                 clock_offset=None):
         self.state = state
         self.lab = lab  # a named lab's (--labs) name, said in the log; "" for the unnamed lab
         self.sink = sink
@@ -51,6 +52,8 @@ class AlertEngine:
         self.silence = silence  # () → (seconds the event stream has been silent or None, whether
         #                             it has said anything since this process started)
         self.api_state = api_state  # () → the reconciler's state name, or None
+        # () → seconds LAVA's clock is behind this one by its events' stamps, or None (not known)
+        self.clock_offset = clock_offset or (lambda: None)
         self.clock = clock
         self.interval = interval
         self.outbox = collections.deque()
@@ -242,7 +245,8 @@ class AlertEngine:
         failing_for = now - self._api_error_since if self._api_error_since is not None else None
         transitions = self.rules.tick(self.state, now, silence,
                                       failing_for if api == "error" else None,
-                                      api_answers=api in ("ok", None))
+                                      api_answers=api in ("ok", None),
+                                      clock_offset=self.clock_offset())
         if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
             transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
         # Boards and workers the model no longer has (gone while the dashboard was down), and

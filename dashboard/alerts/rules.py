@@ -20,6 +20,7 @@ DEFAULTS = {
     "worker_offline": {"minutes": 10.0},
     "stream_silent": {"minutes": 15.0},
     "lava_api_failing": {"minutes": 10.0},
+    "lava_clock_skew": {"seconds": 120.0},
 }
 COMMON = {"enabled": True, "severity": "warning", "renotify_minutes": 60.0, "notify": [],
           "rate_limit_per_hour": 20}
@@ -33,7 +34,7 @@ MAX_TRACKED = 100_000
 # The largest value each number may take: a year of minutes; counts a person would choose. A count
 # sizes what the rules keep per board (flapping keeps changes + 1 times).
 MAX_VALUE = {"minutes": 525_600, "renotify_minutes": 525_600, "count": 1_000, "changes": 1_000,
-             "rate_limit_per_hour": 3_600}
+             "rate_limit_per_hour": 3_600, "seconds": 86_400}
 # Counts are whole numbers (a TOML integer: 2.5 ran as 2, and 0 checks as 1, before an audit), with
 # what their smallest value means: `count` 0 would fire on no check at all.
 WHOLE = {"count": (1, ""), "changes": (0, " (0: every health change fires)"),
@@ -404,12 +405,15 @@ class Rules:
                 "severity": self.config.get(rule, "severity", dtype), "message": message, **extra}
 
     # -- on the slow timer -------------------------------------------------------------------
-    def tick(self, state, now, silence=None, api_error_for=None, api_answers=True):
+    def tick(self, state, now, silence=None, api_error_for=None, api_answers=True,
+             clock_offset=None):
         """Transitions of the rules about durations. `silence`: seconds since the event stream
         last said anything (None: no stream); `api_error_for`: seconds the LAVA API has been
         failing (None: not failing now); `api_answers`: whether the API is known to answer (or
         there is none). Only then does `lava_api_failing` resolve: not while the API's state is
-        unknown (a restart's "loading")."""
+        unknown (a restart's "loading"). `clock_offset`: seconds LAVA's clock is behind this
+        one (negative: ahead) as its events' stamps say (core/lag.py), None while not known:
+        `lava_clock_skew` then neither fires nor resolves."""
         out = []
         for host, device in state.devices.items():
             dtype = device.get("device_type")
@@ -458,7 +462,27 @@ class Rules:
                     f"(threshold {minutes:g})")))
             elif rule == "stream_silent" or api_answers or not self.config.enabled(rule):
                 out.append(("resolve", key_of(rule, "lab"), None))
+        out += self._clock_skew(clock_offset)
         return out
+
+    def _clock_skew(self, offset):
+        rule = "lava_clock_skew"
+        seconds = self.config.get(rule, "seconds")
+        if not self.config.enabled(rule) or offset is not None and abs(offset) < seconds:
+            return [("resolve", key_of(rule, "lab"), None)]
+        if offset is None:  # not known (quiet, or a clock just moved): nothing changes
+            return []
+        size = f"{abs(offset) / 60:.1f}".removesuffix(".0") + " minutes" if abs(offset) >= 120 \
+            else f"{abs(offset):.0f} s"
+        if offset < 0:
+            what = (f"LAVA's clock is {size} ahead of this dashboard's: its events carry times "
+                    f"{-offset:.0f} s after they arrive")
+        else:
+            what = (f"LAVA's clock is {size} behind this dashboard's, or its events arrive "
+                    f"{offset:.0f} s late")
+        return [("fire", key_of(rule, "lab"), self._info(
+            rule, "lab", "lab", None, f"{what}; durations counted from its times are off by as much "
+            f"(threshold {seconds:g} s)"))]
 
     def _since(self, rule, subject, since_text, now):
         """Since when the condition of `rule` about `subject` holds: from the change that began it

@@ -18,6 +18,14 @@ OUTLIER = 60.0  # a lag this much below the baseline is one wrong timestamp, not
 # live ones counted a suspected loss of 56 years behind each time, and asked for a reconcile
 # (found by an audit). A reader truly that far behind is caught on its way there.
 STALE = 3600.0
+# Outliers that stay more than the messages in range for this long (and at least MOVED_COUNT of
+# them) are no wrong timestamps but a clock that moved: a LAVA server stepped right by its time
+# server, or this one. They start a new baseline. Before, a LAVA clock set forward by more than
+# OUTLIER made every later message an outlier, and the watch was blind for the process's life.
+MOVED_AFTER = 60.0
+MOVED_COUNT = 3
+# The baseline is the clocks' offset (`offset`) once it rests on a minute of messages.
+OFFSET_AFTER = 60.0
 
 
 class LagWatch:
@@ -32,6 +40,10 @@ class LagWatch:
         self.last_behind = 0.0
         self.outliers = 0  # messages stamped far later than the rest (a wrong clock or value)
         self.baseline = None  # the smallest lag of the window: min of `minima`, kept as it changes
+        self.clock_moves = 0  # runs of outliers that started a new baseline (MOVED_AFTER)
+        self._odd = None  # a run of outliers: [arrival of its first, outliers, messages in range]
+        self._first = None  # arrival of the first message of this baseline (OFFSET_AFTER)
+        self._last = None  # arrival of the newest message the baseline took
 
     def observe(self, published, now):
         """A message published at `published` (epoch seconds) read at `now`. True when it starts a
@@ -39,7 +51,21 @@ class LagWatch:
         lag = now - published
         if self.baseline is not None and not self.baseline - OUTLIER <= lag <= self.baseline + STALE:
             self.outliers += 1  # would blind the watch for a whole window: not the baseline
-            return False
+            run = self._odd = self._odd or [now, 0, 0]
+            run[1] += 1
+            if now - run[0] < MOVED_AFTER or run[1] < MOVED_COUNT or run[1] <= run[2]:
+                return False
+            self.clock_moves += 1  # a clock moved: what was known of the offset is not true now
+            self.minima.clear()
+            self.baseline, self.behind, self.last_behind, self._first = None, False, 0.0, None
+            self._odd = None
+        elif self._odd is not None:  # as many in range as outliers: those were wrong stamps
+            self._odd[2] += 1
+            if self._odd[2] >= self._odd[1]:
+                self._odd = None
+        if self._first is None:
+            self._first = now
+        self._last = now
         start = now - now % self.bucket
         if self.minima and self.minima[-1][0] == start:
             if lag < self.minima[-1][1]:
@@ -61,7 +87,18 @@ class LagWatch:
             self.behind = False
         return False
 
-    def as_dict(self):
+    def offset(self, now):
+        """Seconds the publisher's clock is behind this one (negative: ahead), with the network's
+        delay: the baseline, once it rests on OFFSET_AFTER seconds of messages and the newest came
+        within the window; else None (not known)."""
+        if (self.baseline is None or self._first is None or self._last - self._first < OFFSET_AFTER
+                or now - self._last > self.window):
+            return None
+        return self.baseline
+
+    def as_dict(self, now=None):
+        known = self.offset(now) if now is not None else None
         return {"behind_s": round(self.last_behind, 3), "max_behind_s": round(self.max_behind, 3),
                 "episodes": self.episodes, "running_behind": self.behind,
-                "outliers": self.outliers}
+                "outliers": self.outliers, "clock_moves": self.clock_moves,
+                "clock_offset_s": round(known, 3) if known is not None else None}

@@ -122,7 +122,8 @@ class SourceStatus:
                 else round(now - self.last_message_at, 3),
                 "received": self.received, "rejected": self.rejected,
                 "disconnects": self.disconnects,
-                "lag": self.lag.as_dict() if self.lag is not None else None,
+                # (the lag watch's times are epoch seconds, as the messages' are)
+                "lag": self.lag.as_dict(time.time()) if self.lag is not None else None,
                 "reader": self.reader.as_dict() if self.reader is not None else None,
                 "failures": dict(self.failures) if self.failures is not None else None}
 
@@ -140,6 +141,14 @@ class Health:
         self.rejected = collections.Counter({reason: 0 for reason in ERROR_REASONS})
         self.sources = []
         self.log = RateLimitedLog(log, log_interval, clock)
+
+    def clock_offset(self, lab, now):
+        """Seconds lab `lab`'s LAVA clock is behind this one (negative: ahead), by the stamps of
+        its sources' messages (core/lag.py's `offset`): the smallest of the sources that know
+        one, since a source read late only adds to it. None: none knows."""
+        known = [o for o in (s.lag.offset(now) for s in self.sources if s.lab == lab and s.lag)
+                 if o is not None]
+        return min(known, key=abs) if known else None
 
     def add_source(self, name, kind, lab=""):
         """Register a source (of this named lab); returns its SourceStatus for the source to update."""

@@ -16,6 +16,7 @@ address instead (e.g. one only the Prometheus server reaches).
 import collections
 import datetime as dt
 import threading
+import time
 import urllib.parse
 
 from flask import Blueprint, Response, current_app
@@ -170,9 +171,12 @@ class DashboardCollector:
                         labels=["source", "kind"])
         behind = Gauge("dashboard_source_behind_seconds", "How far behind its publisher the source's "
                        "last message was read.", labels=["source", "kind"])
+        offset = Gauge("dashboard_source_clock_offset_seconds", "How far the publisher's clock is "
+                       "behind this one (negative: ahead), by a minute of its messages' times; none "
+                       "while not known.", labels=["source", "kind"])
         queued = Gauge("dashboard_source_queued_messages", "Messages the source's socket thread has "
                        "read that the loop has not ingested yet (a ZMQ source).", labels=["source", "kind"])
-        now = h.clock()
+        now, epoch = h.clock(), time.time()
         for source in h.sources:
             labels = [source.name, source.kind]
             up.add_metric(labels, 1 if source.state == "connected" else 0)
@@ -181,10 +185,14 @@ class DashboardCollector:
             drops.add_metric(labels, source.disconnects)
             if source.lag is not None:
                 behind.add_metric(labels, round(source.lag.last_behind, 3))
+                known = source.lag.offset(epoch)
+                if known is not None:
+                    offset.add_metric(labels, round(known, 3))
             if source.reader is not None:
                 queued.add_metric(labels, source.reader.as_dict()["queued"])
         yield up
         yield behind
+        yield offset
         yield queued
         yield age
         yield drops

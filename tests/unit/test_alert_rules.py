@@ -170,6 +170,56 @@ def test_worker_offline_and_lab_wide_rules():
                                   ("resolved", "stream_silent/lab"), ("resolved", "worker_offline/w1")]
 
 
+def test_lava_s_clock_off_fires_with_its_direction_and_size_and_resolves_once_right():
+    lab = Lab("[rules.lava_clock_skew]\nseconds = 120\n[rules.stream_silent]\nenabled = false\n")
+    rules, book = lab.rules, lab.book
+
+    def tick(seconds, offset):
+        lab.log += book.apply(rules.tick(lab.state, T0 + seconds, clock_offset=offset), T0 + seconds)
+        return lab.what()
+
+    assert tick(0, None) == [] and tick(15, 119.9) == [] and tick(30, -119.9) == []
+    assert tick(45, -300) == [("fired", "lava_clock_skew/lab")]
+    alert = book.firing["lava_clock_skew/lab"]
+    assert alert["message"].startswith("LAVA's clock is 5 minutes ahead of this dashboard's: its "
+                                       "events carry times 300 s after they arrive")
+    assert "off by as much (threshold 120 s)" in alert["message"]
+    assert alert["subject_kind"] == "lab" and alert["severity"] == "warning"
+    assert tick(60, None) == []  # not known (quiet, or a clock just moved): it stays
+    assert tick(75, -119) == [("resolved", "lava_clock_skew/lab")]
+    assert tick(90, 150) == [("fired", "lava_clock_skew/lab")]
+    assert book.firing["lava_clock_skew/lab"]["message"].startswith(
+        "LAVA's clock is 2.5 minutes behind this dashboard's, or its events arrive 150 s late")
+    lab.rules = Rules(parse_config("[rules.lava_clock_skew]\nenabled = false\n"))
+    rules = lab.rules
+    assert tick(105, 150) == [("resolved", "lava_clock_skew/lab")]  # turned off
+
+
+def test_lava_s_clock_off_by_the_default_two_minutes_and_the_threshold_s_bounds():
+    lab = Lab()
+    lab.log += lab.book.apply(lab.rules.tick(lab.state, T0, clock_offset=-120), T0)
+    assert lab.what() == [("fired", "lava_clock_skew/lab")]
+    for bad in ("-1", "86401", "nan", "true", '"60"'):
+        with pytest.raises(AlertsConfigError, match="lava_clock_skew.seconds: a number from 0 to 86,400"):
+            parse_config(f"[rules.lava_clock_skew]\nseconds = {bad}\n")
+    with pytest.raises(AlertsConfigError, match="lava_clock_skew.*device type"):
+        parse_config('[rules.lava_clock_skew.device_type."qemu"]\nseconds = 60\n')
+
+
+def test_the_engine_asks_its_sources_for_lava_s_clock_at_each_tick():
+    offset = [None]
+    engine = AlertEngine(LabState(), None, parse_config("[rules.stream_silent]\nenabled = false\n"),
+                         None, None, lambda fn, *a: fn(*a), lambda s: None, _Event,
+                         lambda: (None, True), lambda: None, clock=lambda: T0,
+                         clock_offset=lambda: offset[0])
+    engine.tick()
+    assert list(engine.outbox) == []
+    offset[0] = 600.0
+    engine.tick()
+    [(alert, what)] = list(engine.outbox)
+    assert what == "fired" and alert["key"] == "lava_clock_skew/lab" and "10 minutes behind" in alert["message"]
+
+
 def test_a_restored_book_does_not_fire_again_and_acknowledgement_stops_renotifying():
     lab = Lab("[rules.device_bad]\nminutes = 1\nrenotify_minutes = 5\n")
     lab.apply(device("d", 0, "Bad"))

@@ -43,3 +43,25 @@ def test_health_counts_rejections_by_reason_and_per_source():
     source.set_state("disconnected")
     source.set_state("connected")
     assert health.as_dict()["sources"][0]["disconnects"] == 1
+
+
+def test_a_lab_s_clock_offset_is_its_sources_smallest_known_one():
+    from dashboard.core.lag import LagWatch
+
+    health = Health(clock=Clock())
+    zmq_east, ws_east, west = (health.add_source("tcp://e:5500", "zmq", lab="east"),
+                               health.add_source("wss://e/ws/", "ws", lab="east"),
+                               health.add_source("tcp://w:5500", "zmq", lab="west"))
+    now = 1_764_000_000.0
+    assert health.clock_offset("east", now) is None  # no source has a lag watch yet
+    for source, lag in ((zmq_east, 300.0), (ws_east, 302.5), (west, -90.0)):
+        source.lag = LagWatch()
+        for i in range(0, 61, 10):
+            source.lag.observe(now + i - lag, now + i)
+    assert health.clock_offset("east", now + 60) == 300.0  # the one read late adds to it
+    assert health.clock_offset("west", now + 60) == -90.0
+    assert health.clock_offset("", now + 60) is None  # no such lab's source
+    assert health.clock_offset("east", now + 700) is None  # ten minutes without a message
+    ws_east.lag = LagWatch()  # one that has heard less than a minute knows no offset yet
+    ws_east.lag.observe(now + 650, now + 650)
+    assert health.clock_offset("east", now + 655) == 300.0

@@ -53,3 +53,61 @@ def test_the_baseline_forgets_what_is_older_than_the_window():
     # Only the last 60 s are the baseline: the drift of ~12 s over it shows, not ~40 s.
     assert watch.last_behind < 15 and len(watch.minima) <= 7
     assert watch.baseline == min(m for _, m in watch.minima)  # the kept minimum is the real one
+
+
+def test_a_publisher_clock_set_right_starts_a_new_baseline_after_a_minute():
+    """Found in review (2026-12-05): a LAVA server 300 s behind, then set right by its time
+    server: every later message was 300 s "early", an outlier, and the watch never saw a stall
+    again. A minute of outliers with no message in range between them is a clock that moved."""
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    for i in range(100):
+        watch.observe(now + i - 300, now + i)  # LAVA's clock 300 s behind ours
+    assert watch.baseline == 300 and watch.offset(now + 99) == 300
+    for i in range(100, 159):  # set right: 59 s of outliers are still taken for wrong stamps
+        assert watch.observe(now + i - 0.02, now + i) is False
+    assert watch.baseline == 300 and watch.clock_moves == 0 and watch.outliers == 59
+    assert watch.observe(now + 160 - 0.02, now + 160) is False  # a minute: a new baseline
+    assert watch.clock_moves == 1 and abs(watch.baseline - 0.02) < 1e-6 and watch.outliers == 60
+    assert watch.offset(now + 160) is None  # a new offset is known after a minute of it
+    for i in range(161, 230):
+        watch.observe(now + i - 0.02, now + i)
+    assert abs(watch.offset(now + 229) - 0.02) < 1e-6
+    assert watch.observe(now + 230 - 20, now + 230) is True  # a real 20 s stall is seen again
+    assert watch.episodes == 1 and watch.as_dict(now + 230)["clock_moves"] == 1
+
+
+def test_wrong_stamps_among_good_messages_never_move_the_baseline():
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    for i in range(1, 602):  # ten minutes: a message a second, every fifth a year ahead
+        watch.observe(now + i + (31_536_000 if i % 5 == 0 else -0.5), now + i)
+    assert watch.clock_moves == 0 and watch.outliers == 120 and watch.baseline == 0.5
+    # ... and a moved clock's outliers need a minute AND three of them: two in two minutes are not
+    for at in (720, 840):  # 15 minutes ahead
+        assert watch.observe(now + at + 900, now + at) is False
+    assert watch.clock_moves == 0 and watch.baseline == 0.5 and watch.outliers == 122
+
+
+def test_a_first_message_with_a_wrong_stamp_is_outvoted_within_a_minute():
+    """The baseline starts from the first message: one stamped a year ahead made every right one
+    an outlier after it. They are the most for a minute: a new baseline, from a right one."""
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    for i in range(120):  # the first, then every fifth, a year ahead
+        watch.observe(now + i + (31_536_000 if i % 5 == 0 else -0.5), now + i)
+    assert watch.clock_moves == 1 and watch.baseline == 0.5
+    assert watch.observe(now + 120 - 10, now + 120) is True  # a 9.5 s stall is seen
+
+
+def test_the_clocks_offset_is_known_after_a_minute_of_messages_and_forgotten_when_quiet():
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    assert watch.offset(now) is None and watch.as_dict(now)["clock_offset_s"] is None
+    for i in range(0, 61, 5):  # LAVA's clock 120 s ahead of ours
+        watch.observe(now + i + 120, now + i)
+        assert (watch.offset(now + i) is None) == (i < 60)
+    assert watch.offset(now + 60) == -120 and watch.as_dict(now + 60)["clock_offset_s"] == -120
+    assert watch.offset(now + 660) == -120  # the newest message ten minutes old: still known
+    assert watch.offset(now + 661) is None  # past the window with none: not known any more
+    assert watch.as_dict()["clock_offset_s"] is None  # (no time given: not said)
