@@ -282,6 +282,7 @@ class LiveView:
         self.lock = threading.RLock()
         self.seq = None
         self.epoch = None
+        self.view = None  # whom the last snapshot was made for (a catch-up offers it back)
         self.meta = None  # the meta of the last snapshot
         self.epochs = []  # every epoch a snapshot gave, in order
         self.catchups = 0
@@ -318,7 +319,7 @@ class LiveView:
             request["max_rate"] = self.max_rate
         with self.lock:
             if self.catchup and self.seq is not None and self.epoch:
-                request.update(since=self.seq, epoch=self.epoch)
+                request.update(since=self.seq, epoch=self.epoch, view=self.view)
         self.client.emit("subscribe", request, callback=self._on_ack)
 
     def _on_ack(self, ack):
@@ -345,6 +346,7 @@ class LiveView:
         with self.lock:
             self.seq = snap["seq"]
             self.epoch = snap.get("epoch")
+            self.view = snap.get("view")
             self.epochs.append(self.epoch)
             self.snapshot_seq, self.since_snapshot = snap["seq"], []
             self.meta = snap.get("meta")

@@ -289,8 +289,8 @@ def test_a_job_made_private_is_not_replayed_as_it_was_by_a_catch_up(lab):
             assert client.call("subscribe", {"filter": {"kinds": ["job"]}}, timeout=10)["ok"]
             snapshot = wait_until(lambda: got.get("snapshot"), timeout=10, what="a snapshot")
             assert "WAS-PUBLIC-960" not in json.dumps(snapshot)
-            ack = client.call("subscribe", {"filter": flt, "since": 0, "epoch": snapshot["epoch"]},
-                              timeout=10)
+            ack = client.call("subscribe", {"filter": flt, "since": 0, "epoch": snapshot["epoch"],
+                                            "view": snapshot["view"]}, timeout=10)
             assert ack == {"ok": True, "seq": ack["seq"], "catchup": True, "now": ack["now"]}
             caught = wait_until(lambda: next((m for m in got["changes"] if m["prev"] == 0), None),
                                 timeout=10, what="the catch-up")  # (not a live batch after it)
@@ -304,13 +304,37 @@ def test_a_job_made_private_is_not_replayed_as_it_was_by_a_catch_up(lab):
                 assert jobs and all(c["data"] is None for c in jobs), caught
                 got["changes"].clear()
                 ack = client.call("subscribe", {"filter": {"submitters": ["someone-else"]},
-                                                "since": 0, "epoch": snapshot["epoch"]}, timeout=10)
+                                                "since": 0, "epoch": snapshot["epoch"],
+                                                "view": snapshot["view"]}, timeout=10)
                 other = wait_until(lambda: next((m for m in got["changes"] if m["prev"] == 0),
                                                 None), timeout=10, what="the other catch-up")
                 assert ([c["id"] for c in other["changes"] if c["id"] == 960]
                         == [c["id"] for c in caught["changes"] if c["id"] == 960])
     finally:
         client.disconnect()
+
+
+def test_a_job_lava_makes_private_is_hidden_when_lava_no_longer_lists_it(lab):
+    """Found by an audit: a job the model holds that no reconciliation lists (the model keeps its
+    finished jobs in the order they finished, LAVA lists its newest by id; or LAVA's record of it
+    is left out for its shape, as here) stayed public in the model after LAVA made it private."""
+    lava, publisher, start = lab
+    lava.job(2).update(description="ONCE-PUBLIC-2", submitter="pub-dave", priority="high")
+    app = start("--reconcile-interval", "2")
+    publisher.send(frames("testjob", {"job": 2, "state": "Finished", "health": "Complete",
+                                      "description": "ONCE-PUBLIC-2", "submitter": "pub-dave",
+                                      "device_type": "qemu", "end_time": utc_stamp()}, "pub-dave"))
+    wait_until(lambda: get(app, "/api/v1/jobs/2").json().get("job", {}).get("description")
+               == "ONCE-PUBLIC-2", timeout=20, what="job 2 shown in full while public")
+    lava.private[2] = None  # (say its log leaked a credential)
+    wait_until(lambda: get(app, "/api/v1/jobs/2").json()["job"].get("hidden"), timeout=20,
+               what="job 2 redacted once LAVA made it private")
+    text = get(app, "/api/v1/jobs/2").text + get(app, "/api/v1/state").text
+    assert "ONCE-PUBLIC-2" not in text and "pub-dave" not in text
+    assert 2 in [j["id"] for j in app.json("/api/v1/state")["jobs"]]  # still in the model
+    health = app.json("/healthz")
+    assert health["access"]["job_lookups"]["rechecked"] >= 1
+    assert health["lava"]["skipped_total"].get("job/bad_type", 0) >= 1  # why no listing judged it
 
 
 def test_a_correction_of_a_private_jobs_hidden_fields_tells_no_one_who_may_not_see_it(lab):
@@ -459,6 +483,24 @@ def test_an_open_socket_ends_with_its_session_signed_out_in_another_tab(lab):
                    what="the connection of the signed-out session closed")
         assert ended[0]["code"] == "session_ended" and "sign in again" in ended[0]["error"]
         assert app.json("/healthz")["relay"]["sessions_ended"] == 1
+        # The same page connecting again (its old cookie nobody's session now: a client of its
+        # own holding what the page holds) offers its seq, epoch and view: no catch-up, since
+        # what it holds was chosen for alice. (An audit: it was caught up as anonymous, and kept
+        # her private job for whoever looked.)
+        page = LiveView(app.url, {"kinds": ["job", "event"]})
+        with view.lock:
+            page.seq, page.epoch, page.view = view.seq, view.epoch, view.view
+            page.objects, page.snapshots = copy.deepcopy(view.objects), view.snapshots
+        assert "hidden" not in page.objects["job"][901]
+        try:
+            page.connect(headers=cookie)
+            wait_until(lambda: page.snapshots == view.snapshots + 1, timeout=10, what="a snapshot")
+            assert page.catchups == 0 and [a.get("catchup") for a in page.acks] == [False]
+            with page.lock:
+                assert page.objects["job"][901]["hidden"] is True
+                assert leaks(json.dumps(page.objects)) == []
+        finally:
+            page.close()
         # The page, loaded again with its old cookie, is nobody's session: anonymous, 901 redacted.
         again = LiveView(app.url, {"kinds": ["job", "event"]}).connect(headers=cookie)
         try:

@@ -76,8 +76,10 @@ class JobVisibility:
         self.visibility = visibility
         self.sleep = sleep
         self.queue = _Queue()
+        self._rechecks = set()  # queued jobs shown to anyone, asked about again (recheck)
         self._wake = make_event()
         self.asked = 0
+        self.rechecked = 0
         self.errors = 0
         self.backoff = Backoff(1.0, 60.0)
 
@@ -114,6 +116,20 @@ class JobVisibility:
         self.visibility.forget("", self._key(job_id))
         self.push(self.state.set_visibility(job_id, None))
 
+    def recheck(self, job_id):
+        """A job anonymous viewers see that a reconciliation's listings no longer cover (it
+        finished outside LAVA's newest jobs, or its record was left out): LAVA is asked about it
+        alone, and it keeps its visibility until LAVA answers; once LAVA's last word on it is
+        older than the table's max age, it is private until then (default deny). Found by an
+        audit: such a job stayed public in the model for as long as the model kept it, made
+        private in LAVA or not."""
+        age = self.visibility.age("", self._key(job_id))
+        if age is None or age > self.visibility.max_age:
+            self.unsure(job_id)
+        elif self.queue.put(job_id):
+            self._rechecks.add(job_id)
+            self._wake.set()
+
     def run(self, rounds=None):
         """Ask about queued jobs for ever (or `rounds` questions)."""
         from dashboard.sources.rest import LavaError
@@ -127,25 +143,29 @@ class JobVisibility:
                 continue
             count += 1
             job = self.state.jobs.get(job_id)
-            if job is None or job.get("visibility") is not None:
+            recheck = job_id in self._rechecks
+            self._rechecks.discard(job_id)
+            if job is None or (job.get("visibility") is not None and not recheck):
                 continue
             try:
                 visible = job_visible(self.rest, job_id)
             except LavaError as err:  # LAVA away: stays private (deny), asked again later
                 self.errors += 1
-                self.queue.put(job_id)
+                if self.queue.put(job_id) and recheck:  # (public until recheck() says it is too old)
+                    self._rechecks.add(job_id)
                 log.debug("visibility of job %s: %s", job_id, err)
                 self.sleep(self.backoff.next())
                 continue
             self.backoff.reset()
             self.asked += 1
+            self.rechecked += recheck
             self.learn(job_id, visible)
             self.sleep(PAUSE)
 
     def stats(self):
         """The /healthz section."""
-        return {"queued": len(self.queue), "asked": self.asked, "errors": self.errors,
-                "dropped": self.queue.dropped}
+        return {"queued": len(self.queue), "asked": self.asked, "rechecked": self.rechecked,
+                "errors": self.errors, "dropped": self.queue.dropped}
 
 
 class ViewerVisibility:

@@ -221,9 +221,18 @@ class Reconciler:
         """Before the snapshot is applied: the model's jobs it lists are public if LAVA lists them
         anonymously, else private. When LAVA could not say (`public` None), the last answer stands,
         except for a public job whose hidden fields the snapshot changes: unknown again (default
-        deny), and asked about alone. Returns the ids judged."""
+        deny), and asked about alone. A job the model holds and the snapshot does not list is
+        public if LAVA lists it anonymously; if not, one that anonymous viewers see is asked
+        about alone (JobVisibility.recheck). Returns the ids judged."""
         jobs = self.public[1]
         judged = set()
+        listed = {record["id"] for record in snap.jobs}
+        for job_id in [j for j in self.state.jobs if j not in listed]:
+            if public is not None and job_id in public:
+                jobs.learn(job_id, True)
+                judged.add(job_id)
+            elif jobs.shown_to_anyone(job_id):
+                jobs.recheck(job_id)
         for record in snap.jobs:
             job = self.state.jobs.get(record["id"])
             if job is None:

@@ -68,6 +68,9 @@ def group_key(flt, viewer, min_gap=0.0):
 
 
 MAX_RATE = 100  # messages a second: what a subscribe's max_rate may ask for at most
+# Viewers whose changes of what they may see are counted (view_tag). One forgotten counts 0 again:
+# a page of theirs away since before the first change could then be caught up.
+MAX_VIEW_CHANGES = 100_000
 
 
 def _now_ms():
@@ -200,6 +203,9 @@ class Relay:
         self.sessions_ended = 0
         self.want = None  # (username, job ids) → ask LAVA what that viewer may see (set by the factory)
         self.must_snapshot = set()  # sids whose view changed: their next subscribe gets a snapshot
+        # username → times LAVA changed what that viewer may see (refresh_viewer): part of each
+        # snapshot's `view` tag, so that a page away meanwhile is not caught up (view_tag)
+        self._view_changes = collections.OrderedDict()
         self.on_leave = []  # fn(sid) for each client that goes away (e.g. the log tail)
         self.refused = 0
         self.pending = []
@@ -389,7 +395,7 @@ class Relay:
             return {"ok": False, "code": "lagging", "error": "too far behind: reconnect"}
         missed = None
         if isinstance(message, dict) and message.get("epoch") == self.epoch \
-                and sid not in self.must_snapshot:
+                and message.get("view") == self.view_tag(viewer) and sid not in self.must_snapshot:
             missed = self.changes_since(message.get("since"))
         self.must_snapshot.discard(sid)
         self._leave(sid)
@@ -424,7 +430,19 @@ class Relay:
         snapshot["filter"] = flt.as_dict()
         snapshot["meta"] = self.meta.as_dict()
         snapshot["epoch"] = self.epoch
+        snapshot["view"] = self.view_tag(viewer)
         return self.outbox.encode("snapshot", snapshot)
+
+    def view_tag(self, viewer):
+        """Names whom a snapshot was made for: the viewer, and how many times LAVA has changed
+        what they may see since this process started. A subscribe continues a page by a catch-up
+        only when it offers the same tag: the changes it missed are chosen for the viewer now, but
+        what the page holds was chosen for the one before (found by an audit: a page whose session
+        ended while it was away was caught up as anonymous, and kept the private jobs it had been
+        shown; a viewer who may see less than before kept what LAVA took back). The same for
+        every web process of a cluster, unless LAVA changed what the viewer may see there."""
+        changes = self._view_changes.get(viewer.username, 0) if viewer.username else 0
+        return hashlib.sha256(f"{viewer.key}\n{changes}".encode()).hexdigest()[:16]
 
     def changes_since(self, since):
         """The held changes after `since`, or None when they do not all reach back that far."""
@@ -556,6 +574,9 @@ class Relay:
         """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot (not
         a cached one: what they may see changed without the model's seq changing)."""
         self.snapshots.clear()
+        self._view_changes[username] = self._view_changes.pop(username, 0) + 1
+        while len(self._view_changes) > MAX_VIEW_CHANGES:  # the least lately changed goes
+            self._view_changes.popitem(last=False)
         for sid, (viewer, *_) in list(self.viewers.items()):
             if viewer.username == username:
                 self.must_snapshot.add(sid)

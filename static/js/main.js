@@ -194,17 +194,19 @@ let signingOut = false; // this page's sign-out form was sent
 
 /**
  * Ask for a snapshot and the changes after it, with the filter the URL asks for. After a
- * reconnect with the same filter, offer our seq and epoch: the server then sends only the changes
- * we missed when it still holds them all (any web process can: they share the numbers).
+ * reconnect with the same filter, offer our seq, epoch and view: the server then sends only the
+ * changes we missed when it still holds them all (any web process can: they share the numbers)
+ * and the page's data was made for the viewer it now serves.
  */
 function subscribe() {
   clearTimeout(retryTimer);
   if (!socket.connected) return; // the next `connect` subscribes
   const filter = subscriptionFilter(options);
   const request = { filter, max_rate: MAX_RATE };
-  if (state.ready && !state.syncing && state.epoch && sameFilter(state.filter, filter)) {
+  if (state.ready && !state.syncing && state.epoch && state.view && sameFilter(state.filter, filter)) {
     request.since = state.seq;
     request.epoch = state.epoch;
+    request.view = state.view; // another viewer by now (the session ended meanwhile): a snapshot
   }
   const sent = stamp();
   socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit("subscribe", request, (err, ack) => {

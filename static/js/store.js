@@ -43,6 +43,7 @@ export function initialState(meta = {}) {
     syncing: false, // a fresh snapshot was asked for: ignore changes until it arrives
     seq: 0,
     epoch: null, // the server's model run: `seq` only compares within one epoch
+    view: null, // whom the server made the snapshot for: a catch-up continues only the same
     filter: {},
     meta: { simulated: Boolean(meta.simulated), lava_url: meta.lava_url || "", lava: null, cluster: null,
       access: null, store_recovered: null },
@@ -187,6 +188,7 @@ export function applySnapshot(state, snapshot, now) {
     syncing: false,
     seq: finiteOr(snapshot.seq, 0),
     epoch: typeof snapshot.epoch === "string" ? snapshot.epoch : null,
+    view: typeof snapshot.view === "string" ? snapshot.view : null,
     filter,
     meta: mergeMeta(state.meta, meta),
     labs: labsOf(meta.labs, state.labs),

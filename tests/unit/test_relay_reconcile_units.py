@@ -388,3 +388,35 @@ def test_while_lava_cannot_say_a_public_job_whose_hidden_fields_change_is_hidden
         assert state.jobs[same]["visibility"] == "public"
     finally:
         lava.close()
+
+
+def test_a_public_job_no_listing_covers_is_asked_again_and_denied_once_lava_s_word_is_old():
+    """JobVisibility.recheck: while LAVA's last word that the job is public is fresh, the job is
+    asked about alone and stays public until the answer; once that word is older than the table's
+    max age, it is private at once (default deny) until LAVA answers."""
+    import datetime as dt
+
+    from dashboard.core.events import Event
+    from dashboard.core.visibility import ANONYMOUS, Visibility, may_see_job
+    from dashboard.live.access import JobVisibility
+
+    clock = [1000.0]
+    state, table = LabState(), Visibility(clock=lambda: clock[0])
+    jobs = JobVisibility(state, Relay(RecordingSocketIO(), state, Meta()), None, table,
+                         lambda seconds: None, threading.Event)
+    jobs.push(state.apply(Event(kind="testjob", topic="org.lavasoftware.testjob", uuid="u1",
+                                time=dt.datetime(2026, 12, 5, tzinfo=dt.timezone.utc),
+                                username="x", data={"job": 7, "state": "Finished",
+                                                    "health": "Complete", "description": "d"})))
+    assert jobs.queue.pop() == 7  # new, of unknown visibility: asked about
+    jobs.learn(7, True)
+    clock[0] += 599
+    jobs.recheck(7)
+    assert state.jobs[7]["visibility"] == "public" and may_see_job(ANONYMOUS, state.jobs[7], table)
+    assert list(jobs.queue.items) == [7] and 7 in jobs._rechecks
+    jobs.queue.pop()
+    jobs._rechecks.clear()
+    clock[0] += 2  # LAVA's word is 601 s old
+    jobs.recheck(7)
+    assert state.jobs[7]["visibility"] is None and not may_see_job(ANONYMOUS, state.jobs[7], table)
+    assert list(jobs.queue.items) == [7] and 7 not in jobs._rechecks  # asked as a new job is

@@ -351,3 +351,18 @@ def test_a_wall_link_that_would_show_nothing_is_not_made(tmp_path, capsys, args,
                     out=sys.stdout)
     said = capsys.readouterr()
     assert made == 0 and "https://dash.example.org/?link=" in said.out, said
+
+
+def test_a_snapshot_s_view_tag_names_its_viewer_and_changes_when_lava_changes_what_they_see():
+    """A catch-up continues a page only for the viewer its data was made for (relay.view_tag)."""
+    relay = Relay(RecordingSocketIO(), LabState(), Meta(epoch="e1"))
+    tags = {name: relay.view_tag(v) for name, v in (("anonymous", ANONYMOUS), ("alice", ALICE),
+                                                    ("bob", BOB))}
+    assert len(set(tags.values())) == 3 and all(len(t) == 16 for t in tags.values())
+    assert relay.view_tag(Viewer(username="alice")) == tags["alice"]  # the same viewer, the same
+    relay.refresh_viewer("alice")  # LAVA changed what alice may see: her pages away get snapshots
+    assert relay.view_tag(ALICE) not in tags.values()
+    assert relay.view_tag(BOB) == tags["bob"] and relay.view_tag(ANONYMOUS) == tags["anonymous"]
+    changed = relay.view_tag(ALICE)
+    relay.refresh_viewer("alice")
+    assert relay.view_tag(ALICE) not in (changed, tags["alice"])
