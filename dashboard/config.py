@@ -84,7 +84,8 @@ SETTINGS = (
     Setting("access", "", "Who may see what (docs/security.md). open: everyone sees everything. "
             "lava: each viewer sees what LAVA shows them (anonymous, or signed in with their LAVA "
             "username and token); private jobs are redacted. login: like lava, but nothing is shown "
-            "without signing in (signed wall links excepted). Empty: lava with --lava-url, else open.",
+            "without signing in (signed wall links excepted). Empty: lava with --lava-url or --labs, "
+            "else open.",
             choices=("", "open", "lava", "login")),
     Setting("trusted_proxy", False, "Trust the reverse proxy's X-Forwarded-Proto and "
             "X-Forwarded-For: session cookies are then Secure behind TLS, and per-address limits "
@@ -100,7 +101,8 @@ SETTINGS = (
             "(one also runs when the event source reconnects or has been silent too long).", float),
     Setting("job_log_poll", 2.0, "Seconds between two reads of a followed job's log from LAVA (the "
             "live log tail of an open job panel; needs --lava-url).", float),
-    Setting("job_logs_max", 20, "Most job logs followed at once, for all viewers together.", int),
+    Setting("job_logs_max", 20, "Most job logs followed at once, for all viewers together (with "
+            "--labs: in each lab).", int),
     Setting("export_max", 100000, "Most events one CSV or JSON export holds (for a viewer who may "
             "not see every job: this many event ids at a time). When its range holds more, the "
             "answer says so and links the rest (docs/api.md).", int),
@@ -141,7 +143,7 @@ SETTINGS = (
             "from this floor up to --batch-interval. 0: every gap is --batch-interval (the fixed "
             "interval of earlier versions).", float),
     Setting("batch_budget", 0.25, "Adaptive batching: the share of one core that sending batches "
-            "may use (0 to 1). The gap after a batch is its cost divided by this.", float),
+            "may use (above 0, up to 1). The gap after a batch is its cost divided by this.", float),
     Setting("direct_send", True, "Write each batch's WebSocket frame, built once per filter, "
             "straight to its clients' sockets when nothing else of theirs is waiting "
             "(eventlet only). --no-direct-send: every packet through python-engineio's queue and "
