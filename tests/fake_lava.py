@@ -37,6 +37,8 @@ class FakeLava:
         self.users = {}
         # Private jobs: id → None (the submitter alone, and superusers) or the viewing groups.
         self.private = {}
+        # Devices LAVA lists to superusers only (its device permissions: a viewing group's).
+        self.hidden_devices = set()
         # Job logs (output.yaml): id → its lines, as LAVA's /jobs/<id>/logs/ serves them.
         self.logs = {}
         self.redirect_to = None
@@ -109,7 +111,8 @@ class FakeLava:
         if path == f"{API}/system/version/":
             return _json({"version": "2023.01"})
         if path == f"{API}/devices/":
-            items = [d for d in self.devices if q.get("all") == "1" or d["health"] != "Retired"]
+            items = [d for d in self.devices if (q.get("all") == "1" or d["health"] != "Retired")
+                     and (viewer[2] or d["hostname"] not in self.hidden_devices)]
             return self.page(req, items)
         if path == f"{API}/workers/":
             return self.page(req, self.workers)

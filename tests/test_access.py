@@ -337,6 +337,20 @@ def test_a_job_lava_makes_private_is_hidden_when_lava_no_longer_lists_it(lab):
     assert health["lava"]["skipped_total"].get("job/bad_type", 0) >= 1  # why no listing judged it
 
 
+def test_devices_lava_hides_from_anonymous_users_are_said_in_the_log_and_healthz(lab):
+    """LAVA's device permissions are not followed (docs/security.md): the dashboard says so, loud,
+    when its token lists devices LAVA does not list anonymously."""
+    lava, publisher, start = lab
+    lava.hidden_devices.update({"x86-01", "docker-02"})
+    app = start("--reconcile-interval", "1")
+    wait_until(lambda: app.json("/healthz")["lava"]["devices_hidden_from_anonymous"] == 2,
+               timeout=15, what="the hidden devices counted")
+    assert "hides 2 of the 8 devices it lists to the dashboard's token" in app.log_text()
+    lava.hidden_devices.clear()
+    wait_until(lambda: app.json("/healthz")["lava"]["devices_hidden_from_anonymous"] == 0,
+               timeout=15, what="none hidden once LAVA lists them all anonymously")
+
+
 def test_a_correction_of_a_private_jobs_hidden_fields_tells_no_one_who_may_not_see_it(lab):
     # LAVA changes a private job's description: the reconciliation corrects it. Its submitter sees
     # the correction; an anonymous viewer is told nothing of it: no change, no new `updated`, no

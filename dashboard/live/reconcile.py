@@ -108,6 +108,9 @@ class Reconciler:
         self.skipped = None  # the last run's records left out for their shape: counts, samples
         self.skipped_total = collections.Counter()  # kind/reason → records left out, every run
         self.skip_log = RateLimitedLog(log, SKIPPED_LOG_INTERVAL, clock)
+        # Devices the dashboard's token lists that LAVA does not list anonymously: LAVA's device
+        # permissions, which the dashboard does not follow (docs/security.md); None: not known
+        self.devices_hidden = None
         self.lag = LagTriggers()
         meta.update({"lava": self.public_status()}, notify=False)
 
@@ -194,6 +197,8 @@ class Reconciler:
         self.relay.push(changes)
         if public is not None:
             self._learn_new(snap, public, judged)
+        if self.public is not None:
+            self._count_hidden_devices(len(snap.devices))
         self.runs += 1
         self.last_duration = round(self.clock() - self.last_attempt, 3)
         self.last_success = self.clock()
@@ -216,6 +221,29 @@ class Reconciler:
             log.warning("could not read which jobs LAVA shows anonymously: internal error %s",
                         type(err).__name__)
         return None
+
+    def _count_hidden_devices(self, listed):
+        """How many of the `listed` devices LAVA hides from anonymous users (its device and device
+        type permissions): said in the log when it changes, and in /healthz. The dashboard shows
+        them all the same to everyone who may see it: it does not follow those permissions."""
+        from dashboard.sources.rest import API, LavaError
+
+        try:
+            answer = self.public[0].get(f"{API}/devices/", {"all": 1, "limit": 1})
+        except LavaError as err:  # not known this time; the last count stands
+            log.debug("could not count the devices LAVA shows anonymously: %s", err)
+            return
+        count = answer.get("count") if isinstance(answer, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            return
+        hidden = max(0, listed - count)
+        if hidden and hidden != self.devices_hidden:
+            log.warning("LAVA%s hides %d of the %d devices it lists to the dashboard's token from "
+                        "anonymous users (device or device type permissions). The dashboard does "
+                        "not follow those permissions: everyone who may see it sees them "
+                        "(docs/security.md)",
+                        self.where, hidden, listed)
+        self.devices_hidden = hidden
 
     def _judge(self, snap, public):
         """Before the snapshot is applied: the model's jobs it lists are public if LAVA lists them
@@ -325,6 +353,7 @@ class Reconciler:
                 "error": self.error, "error_kind": self.error_kind, "failures": self.failures,
                 "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
+                "devices_hidden_from_anonymous": self.devices_hidden,
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),
                 "last_attempt_age": None if self.last_attempt is None else round(now - self.last_attempt, 3)}

@@ -571,8 +571,9 @@ class Relay:
         return self._ask_about_private_jobs(self.viewer_of(sid)[0], [job])
 
     def refresh_viewer(self, username):
-        """LAVA now lets this viewer see more: their clients resubscribe and get a snapshot (not
-        a cached one: what they may see changed without the model's seq changing)."""
+        """LAVA now lets this viewer see more, or less: their clients resubscribe and get a
+        snapshot (not a cached one: what they may see changed without the model's seq changing),
+        and so do their pages away meanwhile when they come back (view_tag)."""
         self.snapshots.clear()
         self._view_changes[username] = self._view_changes.pop(username, 0) + 1
         while len(self._view_changes) > MAX_VIEW_CHANGES:  # the least lately changed goes
