@@ -498,7 +498,8 @@ def _alerts(lab, sink, health, lab_names=None, standing_by=None):
         return lab.reconciler.state_name if lab.reconciler else None
 
     def clock_offset():
-        return health.clock_offset(lab.name, time.time())
+        watched = not lab.simulated and any(s.lab == lab.name for s in health.sources)
+        return health.clock_offset(lab.name, time.time()), watched
 
     # A named lab's notifications and log lines say its name (not the host `name` falls back to).
     notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event,
@@ -588,7 +589,8 @@ def _replica(settings, state, relay, meta, services):
 
     replica = Replica(cluster.connect(settings["message_queue"]),
                       cluster.Keys(settings["redis_prefix"]), state, relay, meta,
-                      socketio.sleep, on_snapshot=follow_store_file, access=settings["access"])
+                      socketio.sleep, on_snapshot=follow_store_file, access=settings["access"],
+                      lava=_lava_servers(settings))
     relay.refusal = replica.refusal
     return replica
 
@@ -806,6 +808,19 @@ def _discover_event_socket(app, lab):
     url = ws.websocket_url(rest.base)
     log.warning("%susing LAVA's WebSocket %s for events: %s", _lab_said(lab), url, why)
     _start_ws_source(app, lab, url, prefix)
+
+
+def _lava_servers(settings):
+    """(lab name, LAVA URL) of each lab these settings name, as an ingest process's meta says them
+    (cluster_web.lava_servers): a web process has no REST client of its own to say them."""
+    from dashboard import labs as lab_config
+    from dashboard.sources.rest import LavaRest
+
+    servers = []
+    for lab in lab_config.from_settings(settings):
+        url = lab.settings(settings)["lava_url"]
+        servers.append((lab.name, LavaRest(url).base.rstrip("/") if url else ""))
+    return tuple(servers)
 
 
 def _lava_client(settings, lab=""):

@@ -52,8 +52,9 @@ class AlertEngine:
         self.silence = silence  # () → (seconds the event stream has been silent or None, whether
         #                             it has said anything since this process started)
         self.api_state = api_state  # () → the reconciler's state name, or None
-        # () → seconds LAVA's clock is behind this one by its events' stamps, or None (not known)
-        self.clock_offset = clock_offset or (lambda: None)
+        # () → (seconds LAVA's clock is behind this one by its events' stamps, or None while not
+        # known; whether any of the lab's sources can tell)
+        self.clock_offset = clock_offset or (lambda: (None, True))
         self.clock = clock
         self.interval = interval
         self.outbox = collections.deque()
@@ -242,11 +243,12 @@ class AlertEngine:
         # else ("loading" after a restart, or a state this version does not know): neither
         # failing nor answering: what is known of the outage stays, and nothing resolves.
         silence, heard = self.silence()
+        offset, watched = self.clock_offset()
         failing_for = now - self._api_error_since if self._api_error_since is not None else None
         transitions = self.rules.tick(self.state, now, silence,
                                       failing_for if api == "error" else None,
                                       api_answers=api in ("ok", None),
-                                      clock_offset=self.clock_offset())
+                                      clock_offset=offset, clock_watched=watched)
         if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
             transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
         # Boards and workers the model no longer has (gone while the dashboard was down), and

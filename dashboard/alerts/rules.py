@@ -406,14 +406,16 @@ class Rules:
 
     # -- on the slow timer -------------------------------------------------------------------
     def tick(self, state, now, silence=None, api_error_for=None, api_answers=True,
-             clock_offset=None):
+             clock_offset=None, clock_watched=True):
         """Transitions of the rules about durations. `silence`: seconds since the event stream
         last said anything (None: no stream); `api_error_for`: seconds the LAVA API has been
         failing (None: not failing now); `api_answers`: whether the API is known to answer (or
         there is none). Only then does `lava_api_failing` resolve: not while the API's state is
         unknown (a restart's "loading"). `clock_offset`: seconds LAVA's clock is behind this
         one (negative: ahead) as its events' stamps say (core/lag.py), None while not known:
-        `lava_clock_skew` then neither fires nor resolves."""
+        `lava_clock_skew` then neither fires nor resolves; `clock_watched`: whether any source
+        of the lab can tell (not a simulated lab, nor one without an event source): if none can,
+        it resolves."""
         out = []
         for host, device in state.devices.items():
             dtype = device.get("device_type")
@@ -462,15 +464,18 @@ class Rules:
                     f"(threshold {minutes:g})")))
             elif rule == "stream_silent" or api_answers or not self.config.enabled(rule):
                 out.append(("resolve", key_of(rule, "lab"), None))
-        out += self._clock_skew(clock_offset)
+        out += self._clock_skew(clock_offset, clock_watched)
         return out
 
-    def _clock_skew(self, offset):
+    def _clock_skew(self, offset, watched):
         rule = "lava_clock_skew"
         seconds = self.config.get(rule, "seconds")
-        if not self.config.enabled(rule) or offset is not None and abs(offset) < seconds:
+        if (not self.config.enabled(rule) or not watched
+                or offset is not None and abs(offset) < seconds / 2):
             return [("resolve", key_of(rule, "lab"), None)]
-        if offset is None:  # not known (quiet, or a clock just moved): nothing changes
+        # Not known (quiet, or a clock just moved), or between half the threshold and it (an
+        # offset that hovers at the threshold stays one episode): nothing changes.
+        if offset is None or abs(offset) < seconds:
             return []
         size = f"{abs(offset) / 60:.1f}".removesuffix(".0") + " minutes" if abs(offset) >= 120 \
             else f"{abs(offset):.0f} s"

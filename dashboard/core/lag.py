@@ -22,6 +22,10 @@ STALE = 3600.0
 # them) are no wrong timestamps but a clock that moved: a LAVA server stepped right by its time
 # server, or this one. They start a new baseline. Before, a LAVA clock set forward by more than
 # OUTLIER made every later message an outlier, and the watch was blind for the process's life.
+# So does an episode of running behind whose lag stays within `threshold` of itself this long: a
+# reader catching up reads ever less late; a clock set back (LAVA's, or this one's forward) by a
+# minute to an hour makes every message the same seconds "late" (found by a review: the watch
+# stayed "behind", unable to see a new loss, until the old baseline left the window).
 MOVED_AFTER = 60.0
 MOVED_COUNT = 3
 # The baseline is the clocks' offset (`offset`) once it rests on a minute of messages.
@@ -42,6 +46,7 @@ class LagWatch:
         self.baseline = None  # the smallest lag of the window: min of `minima`, kept as it changes
         self.clock_moves = 0  # runs of outliers that started a new baseline (MOVED_AFTER)
         self._odd = None  # a run of outliers: [arrival of its first, outliers, messages in range]
+        self._steady = None  # an episode behind: [arrival of its first, messages, least, most lag]
         self._first = None  # arrival of the first message of this baseline (OFFSET_AFTER)
         self._last = None  # arrival of the newest message the baseline took
 
@@ -53,18 +58,15 @@ class LagWatch:
             self.outliers += 1  # would blind the watch for a whole window: not the baseline
             run = self._odd = self._odd or [now, 0, 0]
             run[1] += 1
-            if now - run[0] < MOVED_AFTER or run[1] < MOVED_COUNT or run[1] <= run[2]:
-                return False
-            self.clock_moves += 1  # a clock moved: what was known of the offset is not true now
-            self.minima.clear()
-            self.baseline, self.behind, self.last_behind, self._first = None, False, 0.0, None
-            self._odd = None
-        elif self._odd is not None:  # as many in range as outliers: those were wrong stamps
+            if now - run[0] >= MOVED_AFTER and run[1] >= MOVED_COUNT and run[1] > run[2]:
+                self._moved(lag, now)
+            return False
+        if self._odd is not None:  # as many in range as outliers: those were wrong stamps
             self._odd[2] += 1
             if self._odd[2] >= self._odd[1]:
                 self._odd = None
-        if self._first is None:
-            self._first = now
+        if self._first is None or now - self._last > self.window:
+            self._first = now  # (after a silence, the offset rests on what comes after it)
         self._last = now
         start = now - now % self.bucket
         if self.minima and self.minima[-1][0] == start:
@@ -82,10 +84,31 @@ class LagWatch:
         if behind >= self.threshold and not self.behind:
             self.behind = True
             self.episodes += 1
+            self._steady = [now, 1, lag, lag]
             return True
         if behind < self.threshold / 2:
-            self.behind = False
+            self.behind, self._steady = False, None
+        elif self.behind:
+            self._still_behind(lag, now)
         return False
+
+    def _still_behind(self, lag, now):
+        steady = self._steady
+        steady[1] += 1
+        steady[2], steady[3] = min(steady[2], lag), max(steady[3], lag)
+        if steady[3] - steady[2] >= self.threshold:  # it moves: a reader catching up, or not
+            self._steady = [now, 1, lag, lag]
+        elif now - steady[0] >= MOVED_AFTER and steady[1] >= MOVED_COUNT:
+            self._moved(lag, now)
+
+    def _moved(self, lag, now):
+        """A clock moved: what was known of the offset is not true now; `lag` starts anew."""
+        self.clock_moves += 1
+        self.minima.clear()
+        self.minima.append((now - now % self.bucket, lag))
+        self.baseline, self.behind, self.last_behind = lag, False, 0.0
+        self._first = self._last = now
+        self._odd = self._steady = None
 
     def offset(self, now):
         """Seconds the publisher's clock is behind this one (negative: ahead), with the network's

@@ -174,8 +174,9 @@ def test_lava_s_clock_off_fires_with_its_direction_and_size_and_resolves_once_ri
     lab = Lab("[rules.lava_clock_skew]\nseconds = 120\n[rules.stream_silent]\nenabled = false\n")
     rules, book = lab.rules, lab.book
 
-    def tick(seconds, offset):
-        lab.log += book.apply(rules.tick(lab.state, T0 + seconds, clock_offset=offset), T0 + seconds)
+    def tick(seconds, offset, watched=True):
+        lab.log += book.apply(rules.tick(lab.state, T0 + seconds, clock_offset=offset,
+                                         clock_watched=watched), T0 + seconds)
         return lab.what()
 
     assert tick(0, None) == [] and tick(15, 119.9) == [] and tick(30, -119.9) == []
@@ -186,13 +187,18 @@ def test_lava_s_clock_off_fires_with_its_direction_and_size_and_resolves_once_ri
     assert "off by as much (threshold 120 s)" in alert["message"]
     assert alert["subject_kind"] == "lab" and alert["severity"] == "warning"
     assert tick(60, None) == []  # not known (quiet, or a clock just moved): it stays
-    assert tick(75, -119) == [("resolved", "lava_clock_skew/lab")]
+    assert tick(70, -119) == [] and tick(72, 61) == []  # hovering at the threshold: one episode
+    assert tick(75, 59) == [("resolved", "lava_clock_skew/lab")]  # under half of it
     assert tick(90, 150) == [("fired", "lava_clock_skew/lab")]
     assert book.firing["lava_clock_skew/lab"]["message"].startswith(
         "LAVA's clock is 2.5 minutes behind this dashboard's, or its events arrive 150 s late")
     lab.rules = Rules(parse_config("[rules.lava_clock_skew]\nenabled = false\n"))
     rules = lab.rules
     assert tick(105, 150) == [("resolved", "lava_clock_skew/lab")]  # turned off
+    lab.rules = rules = Rules(parse_config(""))
+    assert tick(120, -600) == [("fired", "lava_clock_skew/lab")]
+    # No source of the lab can tell any more (its event source removed, say): it resolves.
+    assert tick(135, None, watched=False) == [("resolved", "lava_clock_skew/lab")]
 
 
 def test_lava_s_clock_off_by_the_default_two_minutes_and_the_threshold_s_bounds():
@@ -211,7 +217,7 @@ def test_the_engine_asks_its_sources_for_lava_s_clock_at_each_tick():
     engine = AlertEngine(LabState(), None, parse_config("[rules.stream_silent]\nenabled = false\n"),
                          None, None, lambda fn, *a: fn(*a), lambda s: None, _Event,
                          lambda: (None, True), lambda: None, clock=lambda: T0,
-                         clock_offset=lambda: offset[0])
+                         clock_offset=lambda: (offset[0], True))
     engine.tick()
     assert list(engine.outbox) == []
     offset[0] = 600.0

@@ -111,3 +111,50 @@ def test_the_clocks_offset_is_known_after_a_minute_of_messages_and_forgotten_whe
     assert watch.offset(now + 660) == -120  # the newest message ten minutes old: still known
     assert watch.offset(now + 661) is None  # past the window with none: not known any more
     assert watch.as_dict()["clock_offset_s"] is None  # (no time given: not said)
+
+
+def test_a_publisher_clock_set_back_is_one_episode_then_a_new_baseline_after_a_steady_minute():
+    """Found by a review: LAVA's clock 600 s ahead, then set right, made every message 600 s
+    "late": in range (less than an hour), so the watch stayed behind, blind to a new loss, until
+    the old baseline left the window, and the clock's offset stayed the old one."""
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    for i in range(120):
+        watch.observe(now + i + 600, now + i)  # LAVA's clock 600 s ahead
+    assert watch.offset(now + 119) == -600
+    starts = [watch.observe(now + i - 0.05, now + i) for i in range(120, 180)]  # set right
+    assert starts == [True] + [False] * 59 and watch.behind and watch.clock_moves == 0
+    assert watch.observe(now + 180 - 0.05, now + 180) is False  # a steady minute: a clock moved
+    assert watch.clock_moves == 1 and not watch.behind and abs(watch.baseline - 0.05) < 1e-6
+    for i in range(181, 241):
+        watch.observe(now + i - 0.05, now + i)
+    assert abs(watch.offset(now + 240) - 0.05) < 1e-6  # the offset known anew, a minute on
+    assert watch.observe(now + 241 - 20, now + 241) is True and watch.episodes == 2  # a real stall
+
+
+def test_a_reader_catching_up_is_no_clock_that_moved():
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    for i in range(60):
+        watch.observe(now + i - 0.05, now + i)
+    # Stopped for 40 s, then reading its backlog: every message late, ever less so, for 80 s.
+    for k in range(800):
+        published = now + 60 + k * 0.1
+        watch.observe(published, max(now + 100 + k * 0.05, published + 0.05))
+    assert watch.episodes == 1 and watch.clock_moves == 0 and watch.max_behind > 39
+    assert not watch.behind and abs(watch.baseline - 0.05) < 1e-6
+
+
+def test_after_a_long_silence_the_offset_rests_on_a_minute_of_new_messages():
+    """Found by a review: the first message after a silence longer than the window was the
+    baseline alone, and said the clocks' offset at once (one message read late: "300 s")."""
+    watch = LagWatch(threshold=5, window=600, bucket=10)
+    now = 1_764_000_000.0
+    for i in range(0, 120, 5):
+        watch.observe(now + i - 0.05, now + i)
+    back = now + 2 * 86400
+    watch.observe(back - 300, back)
+    assert watch.baseline == 300 and watch.offset(back) is None
+    for i in range(1, 61):
+        watch.observe(back + i - 300, back + i)
+    assert watch.offset(back + 60) == 300

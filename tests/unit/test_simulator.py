@@ -295,9 +295,10 @@ def test_cli_help_documents_every_flag(capsys):
     assert parse_args(["--speed", "1000"]).speed == 1000
 
 
-@pytest.mark.parametrize("speed", ["0", "nan", "1001", "-2"])
-def test_cli_refuses_a_speed_out_of_bounds(speed, capsys):
+@pytest.mark.parametrize("args", [["--speed", "0"], ["--speed", "nan"], ["--speed", "1001"],
+                                  ["--speed", "-2"], ["--rate", "inf"], ["--rate", "nan"]])
+def test_cli_refuses_a_speed_or_rate_out_of_bounds(args, capsys):
     with pytest.raises(SystemExit) as exit_:
-        parse_args(["--speed", speed])
+        parse_args(args)
     assert exit_.value.code == 2
-    assert "--speed above 0 and at most 1000" in capsys.readouterr().err
+    assert "--rate a finite number >= 0 and --speed above 0 and at most 1000" in capsys.readouterr().err

@@ -203,10 +203,10 @@ def parse_args(argv=None):
     parser.add_argument("--topic-prefix", default=DEFAULT_PREFIX,
                         help="Topic prefix, LAVA's EVENT_TOPIC. Default: %(default)s")
     args = parser.parse_args(argv)
-    if (args.devices < 1 or args.workers < 1 or not args.rate >= 0
+    if (args.devices < 1 or args.workers < 1 or not 0 <= args.rate < float("inf")
             or not 0 < args.speed <= SimLab.MAX_PACE):
-        parser.error("--devices and --workers must be >= 1, --rate >= 0 and --speed above 0 "
-                     "and at most 1000")
+        parser.error("--devices and --workers must be >= 1, --rate a finite number >= 0 and "
+                     "--speed above 0 and at most 1000")
     return args
 
 
