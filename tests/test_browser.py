@@ -94,6 +94,11 @@ def test_page_is_served_under_a_strict_content_security_policy():
         assert status == 200
         csp = headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        # What a viewer is shown is theirs: no cache between them and the dashboard may keep it.
+        assert headers["Cache-Control"] == "private, no-store"
+        for path in ("/api/v1/devices", "/healthz", "/feeds/events.atom", "/no-such-page"):
+            assert app.get(path)[1]["Cache-Control"] == "private, no-store", path
+        assert "no-store" not in app.get("/static/js/main.js")[1].get("Cache-Control", "")
         assert "<script>" not in body.replace(" ", "").lower()
         assert 'data-simulated="false"' in body  # a real source is configured
     finally:

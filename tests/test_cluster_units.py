@@ -67,7 +67,7 @@ class Ingest:
 class Web:
     """A model copy, its Relay (recording what it would send) and its Replica."""
 
-    def __init__(self, url, keys, access=None):
+    def __init__(self, url, keys, access=None, lava=None):
         self.state = LabState()
         self.sio = RecordingSocketIO()
         self.meta = Meta(epoch=None, access=access)
@@ -76,7 +76,8 @@ class Web:
         self.sio.server = types.SimpleNamespace(
             disconnect=lambda sid, namespace, ignore_queue: self.disconnected.append(sid))
         self.replica = Replica(connect(url), keys, self.state, self.relay, self.meta,
-                               sleep=lambda s: None, block_ms=10, clock=still, access=access)
+                               sleep=lambda s: None, block_ms=10, clock=still, access=access,
+                               lava=lava)
         self.relay.refusal = self.replica.refusal  # as the app wires it
 
     def follow(self, rounds=5):
@@ -287,6 +288,51 @@ def test_a_web_process_serves_no_one_until_it_knows_it_is_as_strict_as_the_inges
     assert lava_web.replica._access_differs({}) and "is unknown" in lava_web.replica.access_problem
     assert not lava_web.replica._access_differs({"access": "lava"})
     assert lava_web.replica.access_problem is None and lava_web.relay.refusal() is None
+
+
+def test_a_web_process_of_another_lava_than_the_ingest_process_serves_no_one(redis_url, keys,
+                                                                              tmp_path):
+    """Found by an audit: a web process given another LAVA's --lava-url (a staging server) signed
+    viewers in there, and a staging user who may see staging's job 5 was shown production's job 5
+    in full. In `lava` and `login` modes its LAVA servers must be the ingest process's."""
+    from dashboard.live.cluster_web import lava_servers
+
+    mine = lava_servers({"lava_url": "https://lava.example.org/"})
+    assert mine == (("", "https://lava.example.org"),)
+    ingest = Ingest(redis_url, keys, "e1", access="lava", lava_url="https://staging.example.org")
+    ingest.apply(0, 10)
+    ingest.publisher.publish_once()
+    web = Web(redis_url, keys, access="lava", lava=mine)
+    web.follow()
+    assert "another LAVA server than the ingest process" in web.replica.access_problem
+    assert web.replica.mismatch and not web.state.devices and web.replica.degraded() == ["access"]
+    assert web.relay.refusal() is not None
+    assert not web.replica._access_differs({"access": "lava", "lava_url": "https://lava.example.org"})
+    assert web.replica.access_problem is None  # the same server (a trailing slash aside): served
+    labs = {"access": "login", "labs": [{"name": "east", "lava_url": "https://e"},
+                                        {"name": "west", "lava_url": "https://w"}]}
+    several = Web(redis_url, keys, access="login", lava=lava_servers(labs))
+    assert not several.replica._access_differs(labs)
+    assert several.replica._access_differs(dict(labs, labs=labs["labs"][:1]))  # a lab less
+    # In `open` mode every viewer sees everything: which LAVA signs them in does not matter.
+    # What a web process says of its own settings is what an ingest process's meta says of them.
+    from dashboard import config, factory
+    from dashboard.sources.rest import LavaRest
+
+    labs_file = tmp_path / "labs.toml"
+    labs_file.write_text('[labs.east]\nlava_url = "https://lava.east.example.org/"\n'
+                         '[labs.west]\nlava_url = "https://LAVA.west.example.org:8443/lava/"\n')
+    for flags, ingest_meta in (
+            (["--lava-url", "https://lava.example.org/"],
+             {"lava_url": LavaRest("https://lava.example.org/").base}),
+            (["--labs", str(labs_file)],
+             {"labs": [{"name": "east", "lava_url": LavaRest("https://lava.east.example.org/").base},
+                       {"name": "west", "lava_url": LavaRest("https://LAVA.west.example.org:8443/lava/").base}]})):
+        settings = config.load([*flags, "--role", "web", "--message-queue", redis_url], environ={})
+        assert factory._lava_servers(settings) == lava_servers(ingest_meta), flags
+    open_web = Web(redis_url, keys, access="open", lava=mine)
+    assert not open_web.replica._access_differs({"access": "open", "lava_url": "https://other"})
+    assert lava_servers("not a meta") is None
 
 
 def test_an_ingest_process_that_restarts_stricter_takes_the_model_and_the_clients_away(

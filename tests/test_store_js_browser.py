@@ -276,6 +276,35 @@ def test_another_epoch_or_a_resync_message_asks_for_a_snapshot(page):
     assert got["notReady"] == [True, False]
 
 
+def test_a_snapshot_for_another_viewer_keeps_nothing_of_before(page):
+    """Found by an audit: after a page's session ended while it was away, its fresh anonymous
+    snapshot redacted the job, but the feed and the job's history kept its description, submitter
+    and messages (and the resync's history entry quoted them)."""
+    got = run(page, """
+      const secret = {id: 50, state: 'Running', health: 'Unknown', device: 'q-1', description: 'SECRET-DESC',
+                      submitter: 'alice', updated: '2026-11-27T10:30:00Z'};
+      const redacted = {id: 50, state: 'Running', health: 'Unknown', device: 'q-1', hidden: true,
+                        updated: '2026-11-27T10:30:00Z'};
+      const mine = snapshot({view: 'alice-tag', jobs: [secret]});
+      let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: mine}], 1000);
+      ({state} = store.processMessages(state, [{type: 'changes', payload: {prev: 100, seq: 102, epoch: 'e1',
+        changes: [{seq: 101, kind: 'job', id: 50, data: {...secret, state: 'Canceling'}},
+                  {seq: 102, kind: 'event', id: 'ev-9', data: {uuid: 'ev-9', time: '2026-11-27T10:41:00Z',
+                   type: 'event', job: 50, message: 'SECRET-MESSAGE'}}]}}], 2000));
+      const held = JSON.stringify([state.feed, [...state.history]]);
+      const same = store.processMessages(state, [{type: 'snapshot', payload: snapshot({view: 'alice-tag', seq: 103,
+        jobs: [{...secret, state: 'Canceling'}]})}], 3000).state;
+      const other = store.processMessages(state, [{type: 'snapshot', payload: snapshot({view: 'anonymous-tag',
+        seq: 103, jobs: [redacted], events: []})}], 3000).state;
+      return {held, kept: same.feed.length, view: other.view, job: other.jobs.get('50'),
+              after: JSON.stringify([other.feed, [...other.history], [...other.jobs.values()], other.events])};""")
+    assert "SECRET-DESC" in got["held"] and "SECRET-MESSAGE" in got["held"]  # (what it held)
+    assert got["kept"] >= 3, "the same viewer's fresh snapshot keeps the feed"
+    assert got["view"] == "anonymous-tag" and got["job"]["hidden"] is True
+    for secret in ("SECRET-DESC", "SECRET-MESSAGE", "alice"):
+        assert secret not in got["after"], secret
+
+
 def test_finished_jobs_stay_bounded_as_changes_come(page):
     got = run(page, """
       let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: snapshot()}], 1000);

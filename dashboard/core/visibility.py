@@ -156,6 +156,11 @@ class Visibility:
             return None
         return answer[0]
 
+    def last(self, username, job_id):
+        """LAVA's last answer about this pair, however old (None if it has not answered)."""
+        answer = self._table(username).get((username, job_id))
+        return None if answer is None else answer[0]
+
     def age(self, username, job_id):
         """Seconds since LAVA answered about this pair, or None if it has not."""
         answer = self._table(username).get((username, job_id))

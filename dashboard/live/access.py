@@ -187,6 +187,7 @@ class ViewerVisibility:
         self._wake = make_event()
         self.asked = 0
         self.errors = 0
+        self.lapsed = 0  # "may see" answers that lapsed before LAVA could be asked again
         # Asking again stops for a while after LAVA failed to answer, longer each time.
         self._again_backoff = Backoff(5.0, REFRESH_AFTER)
         self._again_after = float("-inf")
@@ -221,12 +222,7 @@ class ViewerVisibility:
             else:
                 self._queued_by[item[0]] -= 1
             if item is None:
-                for username in refresh:
-                    self.on_visible(username)
-                refresh.clear()
-                if not self._ask_again():
-                    self._wake.wait(5.0)
-                    self._wake.clear()
+                self._idle(refresh)
                 continue
             count += 1
             username, key = item
@@ -248,14 +244,38 @@ class ViewerVisibility:
             if again:
                 self._again_backoff.reset()
             self.asked += 1
+            last = self.visibility.last(username, key)  # (however old: one that lapsed, too)
             self.visibility.learn(username, key, visible)
-            if visible != bool(before):  # now shown, or no longer: their page is made anew
+            if visible != bool(last):  # now shown, or no longer: their page is made anew
                 refresh.add(username)
             if len(refresh) and not len(self.queue):
                 for name in refresh:
                     self.on_visible(name)
                 refresh.clear()
             self.sleep(PAUSE)
+
+    def _idle(self, refresh):
+        """Nothing to ask: refresh the viewers whose answers changed or lapsed, then ask old
+        answers again, or wait."""
+        refresh.update(self._lapse())
+        for username in refresh:
+            self.on_visible(username)
+        refresh.clear()
+        if not self._ask_again():
+            self._wake.wait(5.0)
+            self._wake.clear()
+
+    def _lapse(self):
+        """The viewers whose "may see" answers lapsed (MAX_AGE old: LAVA could not be asked again
+        in time): those answers are forgotten, and the viewers' pages made anew, since they still
+        show the jobs in full (found by an audit: a lapsed answer hid a job from new requests, but
+        not from a page that already had it)."""
+        lapsed = self.visibility.older_than(self.visibility.max_age, MAX_QUEUE,
+                                            lambda username, visible: bool(visible and username))
+        for username, key in lapsed:
+            self.visibility.forget(username, key)
+        self.lapsed += len(lapsed)
+        return {username for username, _ in lapsed}
 
     def _ask_again(self):
         """Queue (behind what viewers want now) the answers "may see" about signed-in viewers
@@ -281,4 +301,5 @@ class ViewerVisibility:
     def stats(self):
         """The /healthz section."""
         return {"queued": len(self.queue), "asking_again": len(self.again), "asked": self.asked,
-                "errors": self.errors, "dropped": self.queue.dropped, "capped": self.capped}
+                "errors": self.errors, "lapsed": self.lapsed, "dropped": self.queue.dropped,
+                "capped": self.capped}

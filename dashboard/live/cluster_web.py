@@ -15,17 +15,37 @@ from dashboard.live.cluster import (ACCESS_RANK, ACK_LOG, ACK_WAIT, HEARTBEAT_EV
 from dashboard.live.health import RateLimitedLog
 
 
+MAX_LABS = 32  # labs compared at most (dashboard.labs.MAX_LABS: this layer may not import it)
+
+
+def lava_servers(meta):
+    """(lab name, LAVA URL) of each lab a meta names (its `labs`), or of its one lab; None when
+    `meta` is not a meta. What a web process compares with the ingest process's."""
+    if not isinstance(meta, dict):
+        return None
+    labs = meta.get("labs")
+    if isinstance(labs, list) and labs:
+        return tuple((str(lab.get("name")), str(lab.get("lava_url") or "").rstrip("/"))
+                     for lab in labs[:MAX_LABS] if isinstance(lab, dict))
+    return (("", str(meta.get("lava_url") or "").rstrip("/")),)
+
+
 class Replica:
     """A web process's side: keeps its model equal to the ingest process's, and hands each batch
     to its relay with the ingest's numbers."""
 
     def __init__(self, redis_client, keys, state, relay, meta, sleep, block_ms=1000,
-                 clock=time.monotonic, on_snapshot=None, access=None):
+                 clock=time.monotonic, on_snapshot=None, access=None, lava=None):
         self.redis = redis_client
         # This process's --access (None: not checked). A web process whose access lets anyone see
         # more than the ingest process's would (a web process started without the --lava-url the
         # ingest process has is `open`) loads no model and serves nothing but why (access_problem).
         self.access = access
+        # This process's LAVA servers (lava_servers of its own meta; None: not checked). In `lava`
+        # and `login` modes they must be the ingest process's: its viewers are signed in, and told
+        # what they may see, by them (found by an audit: a web process given a staging LAVA's
+        # --lava-url showed a staging user production's job of the same id in full).
+        self.lava = lava
         # Until the ingest process's access is read, one that may be stricter is not served (a
         # store's history is there before any model is).
         self.access_problem = (UNKNOWN_ACCESS if access is not None
@@ -258,16 +278,24 @@ class Replica:
             return False
         theirs = ingest_meta.get("access") if isinstance(ingest_meta, dict) else None
         if ACCESS_RANK.get(self.access, 0) >= ACCESS_RANK.get(theirs, ACCESS_RANK["login"]):
-            if self.mismatch:
-                log.info("access: this process's (%s) is now as strict as the ingest process's",
-                         self.access)
-            self.access_problem, self.mismatch = None, False
-            return False
-        theirs = theirs if theirs in ACCESS_RANK else "unknown"
-        self.access_problem = (f"this web process's access is {self.access}, the ingest "
-                               f"process's is {theirs}: it would show viewers what LAVA does not "
-                               f"show them, so it serves nothing; give it the ingest process's "
-                               f"--lava-url (and --access), as docs/deployment.md says")
+            if (self.lava is None or self.access == "open"
+                    or lava_servers(ingest_meta) == self.lava):
+                if self.mismatch:
+                    log.info("access: this process's (%s) is now as strict as the ingest "
+                             "process's, with the same LAVA", self.access)
+                self.access_problem, self.mismatch = None, False
+                return False
+            problem = ("this web process follows another LAVA server than the ingest process: "
+                       "viewers would be signed in, and told what they may see, by a LAVA that "
+                       "does not hold the jobs shown, so it serves nothing; give it the ingest "
+                       "process's --lava-url (or --labs), as docs/deployment.md says")
+        else:
+            theirs = theirs if theirs in ACCESS_RANK else "unknown"
+            problem = (f"this web process's access is {self.access}, the ingest process's is "
+                       f"{theirs}: it would show viewers what LAVA does not show them, so it "
+                       f"serves nothing; give it the ingest process's --lava-url (and --access), "
+                       f"as docs/deployment.md says")
+        self.access_problem = problem
         self.mismatch = True
         self.log.warning("access", "%s", self.access_problem)
         self._set_cluster_status(self.access_problem)

@@ -1,5 +1,5 @@
 """The single-page app's HTML, served under a strict Content-Security-Policy."""
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 
 from dashboard.web.auth import wall_session
 from dashboard.web.protocol import bootstrap
@@ -29,4 +29,8 @@ def security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if not request.path.startswith("/static/"):
+        # What a viewer is shown depends on who they are (a cookie, or an Authorization header):
+        # no cache between them and the dashboard may keep it for another (a review).
+        response.headers.setdefault("Cache-Control", "private, no-store")
     return response

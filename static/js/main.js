@@ -67,8 +67,10 @@ function draw() {
   const started = performance.now();
   // A render that moves or remakes the focused element drops the focus: it goes back to the same item.
   const focused = focusBefore();
-  render(html`<${App} state=${state} status=${status} version=${version} options=${options}
-    actions=${actions} />`, root);
+  // Keyed by whom the data was made for: another viewer (a session that ended meanwhile) remakes
+  // every component, and with them what each fetched for the one before (a job's details, its log).
+  render(html`<${App} key=${state.view || ""} state=${state} status=${status} version=${version}
+    options=${options} actions=${actions} />`, root);
   restoreFocus(focused);
   root.dataset.seq = state.ready ? String(state.seq) : "";
   stats.renders += 1;

@@ -169,9 +169,17 @@ function resyncHistory(state, next, now) {
   return history;
 }
 
-/** A `snapshot` message → a new state that replaces every object; the feed is kept. */
+/**
+ * A `snapshot` message → a new state that replaces every object; the feed and the histories are
+ * kept, unless the snapshot was made for another viewer than what the page holds (`view`: its
+ * session ended while it was away, or LAVA lets its viewer see less). Then nothing of before is
+ * kept: the feed and the histories hold the old objects' fields and messages (found by an audit:
+ * a hidden job's description, submitter and messages stayed there after its redacted snapshot).
+ */
 export function applySnapshot(state, snapshot, now) {
   if (!isObject(snapshot)) return state;
+  const view = typeof snapshot.view === "string" ? snapshot.view : null;
+  if (state.ready && view !== state.view) state = { ...state, ready: false, feed: [], history: new Map() };
   const meta = isObject(snapshot.meta) ? snapshot.meta : {};
   const events = asList(snapshot.events).filter((e) => isObject(e) && e.uuid != null)
     .slice(-LIMITS.events);
@@ -188,7 +196,7 @@ export function applySnapshot(state, snapshot, now) {
     syncing: false,
     seq: finiteOr(snapshot.seq, 0),
     epoch: typeof snapshot.epoch === "string" ? snapshot.epoch : null,
-    view: typeof snapshot.view === "string" ? snapshot.view : null,
+    view,
     filter,
     meta: mergeMeta(state.meta, meta),
     labs: labsOf(meta.labs, state.labs),

@@ -236,13 +236,9 @@ def test_older_than_gives_the_oldest_answers_of_the_viewers_kept_first_and_at_mo
     assert visibility.older_than(250, 10, keep) == [("alice", 1), ("alice", 2)]
 
 
-def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides_the_job():
-    """The viewer's own token asks LAVA again once an answer is REFRESH_AFTER old: taken out of
-    the job's viewing group, they no longer see it, and their page is made anew. Real parts: the
-    fake LAVA over HTTP, LavaRest, ViewerVisibility."""
-    import threading
-
-    from dashboard.core.visibility import MAX_AGE, REFRESH_AFTER
+def _bob_in_staff(make_event):
+    """A fake LAVA whose first job only group staff sees, bob in it, and ViewerVisibility asking it
+    with bob's token: (lava, job, clock, visibility, pages made anew, viewers)."""
     from dashboard.live.access import ViewerVisibility
     from dashboard.sources.rest import LavaRest
     from tests.fake_lava import FakeLava
@@ -253,10 +249,24 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
     lava.users["tok-bob"] = ("bob", ["staff"])
     clock = Clock()
     visibility = Visibility(clock=clock)
-    refreshed, closed = [], False
+    refreshed = []
     viewers = ViewerVisibility(lambda token, lab: LavaRest(lava.url, token), visibility,
                                {"bob": "tok-bob"}.get, refreshed.append, lambda s: None,
-                               threading.Event, clock=clock)
+                               make_event, clock=clock)
+    return lava, job, clock, visibility, refreshed, viewers
+
+
+def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides_the_job():
+    """The viewer's own token asks LAVA again once an answer is REFRESH_AFTER old: taken out of
+    the job's viewing group, they no longer see it, and their page is made anew. Real parts: the
+    fake LAVA over HTTP, LavaRest, ViewerVisibility."""
+    import threading
+
+    from dashboard.core.visibility import MAX_AGE, REFRESH_AFTER
+    from dashboard.sources.rest import LavaRest
+
+    lava, job, clock, visibility, refreshed, viewers = _bob_in_staff(threading.Event)
+    closed = False
     try:
         viewers.want("bob", [job])
         viewers.run(rounds=1)
@@ -290,6 +300,45 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
     finally:
         if not closed:
             lava.close()
+
+
+def test_a_may_see_that_lapsed_makes_the_page_anew_and_so_does_a_no_after_it():
+    """Found by an audit: a "may see" that lapsed (LAVA could not be asked again in time) hid the
+    job from new requests, but no page that had it was made anew; and a "no" after the lapse was
+    compared with the lapsed answer (unknown, so "no" too), and made none anew either."""
+    import threading
+
+    from dashboard.core.visibility import MAX_AGE
+
+    class NoWait(threading.Event):
+        def wait(self, timeout=None):
+            return False
+
+    lava, job, clock, visibility, refreshed, viewers = _bob_in_staff(NoWait)
+    try:
+        viewers.want("bob", [job])
+        viewers.run(rounds=1)
+        assert visibility.known("bob", job) is True and refreshed == ["bob"]
+        viewers._again_after = clock.now + 10 * MAX_AGE  # LAVA away: nothing asked again
+        clock.now += MAX_AGE + 1
+        viewers._idle(set())  # the lapsed "may see" goes, and bob's pages are made anew
+        assert refreshed == ["bob", "bob"] and visibility.last("bob", job) is None
+        assert viewers.stats()["lapsed"] == 1
+        viewers._idle(set())
+        assert refreshed == ["bob", "bob"]  # once
+        # Asked again (bob looks at it): LAVA answers "may see", then, the answer lapsed, "no".
+        viewers.want("bob", [job])
+        viewers.run(rounds=1)
+        viewers._idle(set())
+        assert len(refreshed) == 3
+        lava.users["tok-bob"] = ("bob", [])
+        clock.now += MAX_AGE + 1  # lapsed, and asked again before the lapse was seen
+        viewers.want("bob", [job])
+        viewers.run(rounds=1)
+        viewers._idle(set())
+        assert visibility.known("bob", job) is False and len(refreshed) == 4  # made anew
+    finally:
+        lava.close()
 
 
 def test_token_checks_that_fail_together_count_as_one_failure_of_lavas():
