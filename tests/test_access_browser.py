@@ -73,6 +73,40 @@ def test_signing_out_in_one_tab_sends_the_other_to_the_sign_in_saying_why(lab, p
     assert page.errors == [], page.errors
 
 
+def test_a_page_away_while_its_session_ended_comes_back_anonymous_and_keeps_nothing(lab, page):  # noqa: F811
+    """Found by an audit: a page offline while its session ended (here unused for 4 s) came back
+    anonymous and was caught up, keeping alice's private job in its table, its feed, its
+    histories and its open details panel for whoever looked next."""
+    lava, publisher, start = lab
+    app = start("--session-idle", "4")
+    publish_private_jobs(publisher)
+    page.goto(app.url + "/signin")
+    page.fill("#username", "priv-alice")
+    page.fill("#token", ALICE)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#sign-out", timeout=10000)
+    page.goto(app.url + "/?view=jobs&detail=job:901")
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    wait_until(lambda: "SECRET-PERSONAL-901" in job_row(page, 901).inner_text(), timeout=20,
+               what="alice's private job in full")
+    wait_until(lambda: "SECRET-PERSONAL-901" in page.inner_text(".detail-panel"), timeout=10,
+               what="its details open")
+    page.context.set_offline(True)  # the laptop shut: the connection goes, the session idles out
+    wait_until(lambda: app.json("/healthz")["relay"]["clients"] == 0, timeout=10, what="offline")
+    page.wait_for_timeout(6000)
+    page.context.set_offline(False)
+    page.wait_for_selector("#sign-in", timeout=20000)  # anonymous now
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    wait_until(lambda: "private job" in job_row(page, 901).inner_text(), timeout=15,
+               what="job 901 redacted")
+    page.wait_for_timeout(500)
+    assert "SECRET" not in page.content() and "priv-alice" not in page.content()
+    stats = page.evaluate("({...window.lavaDashboard.stats})")
+    assert stats["catchups"] == 0 and stats["snapshots"] >= 2
+    errors = [e for e in page.errors if "ERR_INTERNET_DISCONNECTED" not in e]  # (while offline)
+    assert errors == [], errors
+
+
 def test_open_access_says_so_in_the_footer(page):  # noqa: F811
     publisher = TestPublisher()
     app = AppProcess("--zmq", publisher.endpoint)

@@ -270,12 +270,16 @@ class ViewerVisibility:
         in time): those answers are forgotten, and the viewers' pages made anew, since they still
         show the jobs in full (found by an audit: a lapsed answer hid a job from new requests, but
         not from a page that already had it)."""
-        lapsed = self.visibility.older_than(self.visibility.max_age, MAX_QUEUE,
-                                            lambda username, visible: bool(visible and username))
-        for username, key in lapsed:
+        shown = set()
+        # Every viewer's lapsed answer goes (a lapsed "no" hides the job as unknown does, and
+        # would otherwise be walked over at each idle round); a "may see" remakes their pages.
+        for username, key in self.visibility.older_than(self.visibility.max_age, MAX_QUEUE,
+                                                        lambda username, visible: bool(username)):
+            if self.visibility.last(username, key):
+                shown.add(username)
+                self.lapsed += 1
             self.visibility.forget(username, key)
-        self.lapsed += len(lapsed)
-        return {username for username, _ in lapsed}
+        return shown
 
     def _ask_again(self):
         """Queue (behind what viewers want now) the answers "may see" about signed-in viewers

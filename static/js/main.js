@@ -63,13 +63,19 @@ const stats = { renders: 0, messages: 0, changes: 0, snapshots: 0, catchups: 0, 
   get clockOffsetMs() { return clockOffset(); } };
 window.lavaDashboard = Object.freeze({ stats, version });
 
+// Bumped when a snapshot is made for another viewer than the one before (store.js `view`): <App>
+// keyed by it is made anew, and with it what each component fetched. Not at the first snapshot.
+let viewer = { view: null, key: 0 };
+
 function draw() {
   const started = performance.now();
+  if (state.view && viewer.view && state.view !== viewer.view) viewer = { ...viewer, key: viewer.key + 1 };
+  if (state.view) viewer = { ...viewer, view: state.view };
   // A render that moves or remakes the focused element drops the focus: it goes back to the same item.
   const focused = focusBefore();
   // Keyed by whom the data was made for: another viewer (a session that ended meanwhile) remakes
   // every component, and with them what each fetched for the one before (a job's details, its log).
-  render(html`<${App} key=${state.view || ""} state=${state} status=${status} version=${version}
+  render(html`<${App} key=${viewer.key} state=${state} status=${status} version=${version}
     options=${options} actions=${actions} />`, root);
   restoreFocus(focused);
   root.dataset.seq = state.ready ? String(state.seq) : "";
