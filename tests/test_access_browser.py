@@ -16,6 +16,15 @@ def job_row(page, job_id):
     return page.wait_for_selector(f'[data-job="{job_id}"]', timeout=15000)
 
 
+def sign_in_as_alice(page, app):
+    """Sign the page in as priv-alice, by the sign-in form, by keyboard."""
+    page.goto(app.url + "/signin")
+    page.fill("#username", "priv-alice")
+    page.fill("#token", ALICE)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#sign-out", timeout=10000)
+
+
 def test_signing_in_shows_ones_private_job_and_signing_out_hides_it(lab, page):  # noqa: F811
     lava, publisher, start = lab
     app = start()
@@ -52,11 +61,7 @@ def test_signing_out_in_one_tab_sends_the_other_to_the_sign_in_saying_why(lab, p
     lava, publisher, start = lab
     app = start()
     publish_private_jobs(publisher)
-    page.goto(app.url + "/signin")
-    page.fill("#username", "priv-alice")
-    page.fill("#token", ALICE)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#sign-out", timeout=10000)
+    sign_in_as_alice(page, app)
     other = page.context.new_page()  # a second tab of the same browser: the same session
     other.goto(app.url + "/?view=jobs")
     other.wait_for_selector("#connection[data-state=live]", timeout=15000)
@@ -80,11 +85,7 @@ def test_a_page_away_while_its_session_ended_comes_back_anonymous_and_keeps_noth
     lava, publisher, start = lab
     app = start("--session-idle", "4")
     publish_private_jobs(publisher)
-    page.goto(app.url + "/signin")
-    page.fill("#username", "priv-alice")
-    page.fill("#token", ALICE)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#sign-out", timeout=10000)
+    sign_in_as_alice(page, app)
     page.goto(app.url + "/?view=jobs&detail=job:901")
     page.wait_for_selector("#connection[data-state=live]", timeout=15000)
     wait_until(lambda: "SECRET-PERSONAL-901" in job_row(page, 901).inner_text(), timeout=20,
