@@ -126,7 +126,7 @@ class JobVisibility:
         age = self.visibility.age("", self._key(job_id))
         if age is None or age > self.visibility.max_age:
             self.unsure(job_id)
-        elif self.queue.put(job_id):
+        elif self.queue.put(job_id) or job_id in self.queue.items:  # (queued: asked all the same)
             self._rechecks.add(job_id)
             self._wake.set()
 
@@ -168,6 +168,9 @@ class JobVisibility:
                 "errors": self.errors, "dropped": self.queue.dropped}
 
 
+LAPSE_EVERY = 5.0  # seconds between two looks for viewers' answers that lapsed
+
+
 class ViewerVisibility:
     """Asks LAVA, with each signed-in viewer's token, about private jobs they might see: the LAVA
     of the viewer's own lab, about that lab's jobs only (docs/labs.md)."""
@@ -177,7 +180,8 @@ class ViewerVisibility:
         self.rest_for_token = rest_for_token  # (token, lab) → a LavaRest reading as that viewer
         self.visibility = visibility
         self.token_of = token_of  # username → a live session's token, or None
-        self.on_visible = on_visible  # username → (refresh what that viewer is shown)
+        # (username, less) → refresh what that viewer is shown; `less`: LAVA took something back
+        self.on_visible = on_visible
         self.sleep = sleep
         self.clock = clock
         self.queue = _Queue()  # what viewers want to know now: asked first
@@ -188,6 +192,7 @@ class ViewerVisibility:
         self.asked = 0
         self.errors = 0
         self.lapsed = 0  # "may see" answers that lapsed before LAVA could be asked again
+        self._lapse_at = float("-inf")
         # Asking again stops for a while after LAVA failed to answer, longer each time.
         self._again_backoff = Backoff(5.0, REFRESH_AFTER)
         self._again_after = float("-inf")
@@ -211,8 +216,9 @@ class ViewerVisibility:
         answers that let them see more."""
         from dashboard.sources.rest import LavaError
 
-        count, refresh = 0, set()
+        count, refresh = 0, {}  # username → whether they may see less than before
         while rounds is None or count < rounds:
+            self._check_lapses()
             item = self.queue.pop()
             again = item is None
             if again:
@@ -239,6 +245,7 @@ class ViewerVisibility:
                 log.debug("visibility of job %s for a viewer: %s", job_id, err.kind)
                 if again:  # no more asking again for a while (what wanted now still is)
                     self._again_after = self.clock() + self._again_backoff.next()
+                    self.again.items.clear()  # (asked again once LAVA answers: not one a second)
                 self.sleep(1.0)
                 continue
             if again:
@@ -247,23 +254,32 @@ class ViewerVisibility:
             last = self.visibility.last(username, key)  # (however old: one that lapsed, too)
             self.visibility.learn(username, key, visible)
             if visible != bool(last):  # now shown, or no longer: their page is made anew
-                refresh.add(username)
-            if len(refresh) and not len(self.queue):
-                for name in refresh:
-                    self.on_visible(name)
-                refresh.clear()
+                refresh[username] = refresh.get(username, False) or not visible
+            if len(refresh) and (not len(self.queue) or not visible):
+                self._refresh(refresh)  # (at once when they may see less)
             self.sleep(PAUSE)
 
-    def _idle(self, refresh):
-        """Nothing to ask: refresh the viewers whose answers changed or lapsed, then ask old
-        answers again, or wait."""
-        refresh.update(self._lapse())
-        for username in refresh:
-            self.on_visible(username)
+    def _refresh(self, refresh):
+        for username, less in refresh.items():
+            self.on_visible(username, less)
         refresh.clear()
+
+    def _idle(self, refresh):
+        """Nothing to ask: refresh the viewers whose answers changed, then ask old answers
+        again, or wait."""
+        self._refresh(refresh)
         if not self._ask_again():
             self._wake.wait(5.0)
             self._wake.clear()
+
+    def _check_lapses(self):
+        """Every LAPSE_EVERY seconds, whatever else is asked meanwhile: the viewers whose "may
+        see" answers lapsed see less, at once (a review: looked for only when nothing was
+        queued, and LAVA away kept the queue full for hours)."""
+        if self.clock() < self._lapse_at:
+            return
+        self._lapse_at = self.clock() + LAPSE_EVERY
+        self._refresh({username: True for username in self._lapse()})
 
     def _lapse(self):
         """The viewers whose "may see" answers lapsed (MAX_AGE old: LAVA could not be asked again

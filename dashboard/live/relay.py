@@ -19,6 +19,7 @@ import collections
 import hashlib
 import logging
 import time
+import uuid
 
 from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
@@ -206,6 +207,7 @@ class Relay:
         # username → times LAVA changed what that viewer may see (refresh_viewer): part of each
         # snapshot's `view` tag, so that a page away meanwhile is not caught up (view_tag)
         self._view_changes = collections.OrderedDict()
+        self._process = uuid.uuid4().hex  # (in a signed-in viewer's view tag)
         self.on_leave = []  # fn(sid) for each client that goes away (e.g. the log tail)
         self.refused = 0
         self.pending = []
@@ -439,10 +441,15 @@ class Relay:
         only when it offers the same tag: the changes it missed are chosen for the viewer now, but
         what the page holds was chosen for the one before (found by an audit: a page whose session
         ended while it was away was caught up as anonymous, and kept the private jobs it had been
-        shown; a viewer who may see less than before kept what LAVA took back). The same for
-        every web process of a cluster, unless LAVA changed what the viewer may see there."""
-        changes = self._view_changes.get(viewer.username, 0) if viewer.username else 0
-        return hashlib.sha256(f"{viewer.key}\n{changes}".encode()).hexdigest()[:16]
+        shown; a viewer who may see less than before kept what LAVA took back). An anonymous
+        viewer's is the same in every web process of a cluster (what they may see is the model's,
+        which all share); a signed-in viewer's names this process too, since what LAVA told it
+        about them, and took back, is its own (a review: a page moved to another process, or
+        back after a restart, was caught up there with what LAVA had taken back)."""
+        if not viewer.username:
+            return hashlib.sha256(f"{viewer.key}".encode()).hexdigest()[:16]
+        changes = self._view_changes.get(viewer.username, 0)
+        return hashlib.sha256(f"{viewer.key}\n{changes}\n{self._process}".encode()).hexdigest()[:16]
 
     def changes_since(self, since):
         """The held changes after `since`, or None when they do not all reach back that far."""
@@ -570,14 +577,18 @@ class Relay:
         """Have LAVA asked whether this client's signed-in viewer may see `job`; True if it is."""
         return self._ask_about_private_jobs(self.viewer_of(sid)[0], [job])
 
-    def refresh_viewer(self, username):
+    def refresh_viewer(self, username, less=True):
         """LAVA now lets this viewer see more, or less: their clients resubscribe and get a
-        snapshot (not a cached one: what they may see changed without the model's seq changing),
-        and so do their pages away meanwhile when they come back (view_tag)."""
+        snapshot (not a cached one: what they may see changed without the model's seq changing).
+        When they may see `less`, their pages away meanwhile get one too when they come back, and
+        every page of theirs keeps nothing of before (view_tag; store.js). When they may see more,
+        what a page holds stays true: it keeps its feed and panels (a review: every new job a
+        signed-in viewer was told of wiped their page)."""
         self.snapshots.clear()
-        self._view_changes[username] = self._view_changes.pop(username, 0) + 1
-        while len(self._view_changes) > MAX_VIEW_CHANGES:  # the least lately changed goes
-            self._view_changes.popitem(last=False)
+        if less:
+            self._view_changes[username] = self._view_changes.pop(username, 0) + 1
+            while len(self._view_changes) > MAX_VIEW_CHANGES:  # the least lately changed goes
+                self._view_changes.popitem(last=False)
         for sid, (viewer, *_) in list(self.viewers.items()):
             if viewer.username == username:
                 self.must_snapshot.add(sid)

@@ -366,3 +366,10 @@ def test_a_snapshot_s_view_tag_names_its_viewer_and_changes_when_lava_changes_wh
     changed = relay.view_tag(ALICE)
     relay.refresh_viewer("alice")
     assert relay.view_tag(ALICE) not in (changed, tags["alice"])
+    relay.refresh_viewer("bob", less=False)  # LAVA lets bob see more: what his pages hold stays true
+    assert relay.view_tag(BOB) == tags["bob"]
+    # Another web process (or this one restarted): an anonymous viewer's tag is the same (what
+    # they may see is the shared model's); a signed-in viewer's is not (LAVA's answers are each
+    # process's own), so their page gets a snapshot there, not a catch-up.
+    other = Relay(RecordingSocketIO(), LabState(), Meta(epoch="e1"))
+    assert other.view_tag(ANONYMOUS) == tags["anonymous"] and other.view_tag(BOB) != tags["bob"]

@@ -251,8 +251,10 @@ def _bob_in_staff(make_event):
     visibility = Visibility(clock=clock)
     refreshed = []
     viewers = ViewerVisibility(lambda token, lab: LavaRest(lava.url, token), visibility,
-                               {"bob": "tok-bob"}.get, refreshed.append, lambda s: None,
-                               make_event, clock=clock)
+                               {"bob": "tok-bob"}.get,
+                               lambda username, less: refreshed.append(username if not less
+                                                                        else (username, "less")),
+                               lambda s: None, make_event, clock=clock)
     return lava, job, clock, visibility, refreshed, viewers
 
 
@@ -277,7 +279,7 @@ def test_a_signed_in_viewers_answers_are_asked_again_and_a_withdrawn_right_hides
         clock.now += REFRESH_AFTER + 1
         viewers.run(rounds=1)  # nothing queued: the old answer is asked again
         assert viewers.asked == 2 and visibility.known("bob", job) is False
-        assert refreshed == ["bob", "bob"]  # the page made anew: the job now hidden
+        assert refreshed == ["bob", ("bob", "less")]  # the page made anew: the job now hidden
         clock.now += REFRESH_AFTER + 1
         # A "may not see" is not asked again: once it lapses the job stays hidden all the same.
         assert not viewers._ask_again() and viewers.asked == 2
@@ -315,28 +317,32 @@ def test_a_may_see_that_lapsed_makes_the_page_anew_and_so_does_a_no_after_it():
             return False
 
     lava, job, clock, visibility, refreshed, viewers = _bob_in_staff(NoWait)
+    other = lava.jobs[1]["id"]
     try:
         viewers.want("bob", [job])
         viewers.run(rounds=1)
-        assert visibility.known("bob", job) is True and refreshed == ["bob"]
+        assert visibility.known("bob", job) is True and refreshed == ["bob"]  # sees more
         viewers._again_after = clock.now + 10 * MAX_AGE  # LAVA away: nothing asked again
         clock.now += MAX_AGE + 1
-        viewers._idle(set())  # the lapsed "may see" goes, and bob's pages are made anew
-        assert refreshed == ["bob", "bob"] and visibility.last("bob", job) is None
-        assert viewers.stats()["lapsed"] == 1
-        viewers._idle(set())
-        assert refreshed == ["bob", "bob"]  # once
-        # Asked again (bob looks at it): LAVA answers "may see", then, the answer lapsed, "no".
+        # Something else is asked meanwhile (a review: the lapse was looked for only when nothing
+        # was): the lapsed "may see" goes first, and bob's pages are made anew, seeing less.
+        viewers.want("bob", [other])
+        viewers.run(rounds=1)
+        assert refreshed[:2] == ["bob", ("bob", "less")] and visibility.last("bob", job) is None
+        assert viewers.stats()["lapsed"] == 1 and refreshed[2:] == ["bob"]  # (the other job: more)
+        viewers._check_lapses()
+        assert len(refreshed) == 3  # once
+        # Asked again (bob looks at it): LAVA answers "may see", then, the answer lapsed but
+        # the lapse not looked for yet, "no": compared with the lapsed "may see", he sees less.
         viewers.want("bob", [job])
         viewers.run(rounds=1)
-        viewers._idle(set())
-        assert len(refreshed) == 3
+        assert refreshed[-1] == "bob" and len(refreshed) == 4
         lava.users["tok-bob"] = ("bob", [])
-        clock.now += MAX_AGE + 1  # lapsed, and asked again before the lapse was seen
+        clock.now += MAX_AGE + 1
+        viewers._lapse_at = clock.now + 60
         viewers.want("bob", [job])
         viewers.run(rounds=1)
-        viewers._idle(set())
-        assert visibility.known("bob", job) is False and len(refreshed) == 4  # made anew
+        assert visibility.known("bob", job) is False and refreshed[-1] == ("bob", "less")
     finally:
         lava.close()
 
