@@ -305,6 +305,41 @@ def test_a_snapshot_for_another_viewer_keeps_nothing_of_before(page):
         assert secret not in got["after"], secret
 
 
+def test_a_job_that_comes_redacted_after_it_was_shown_in_full_leaves_nothing_behind(page):
+    """Found by a review: when LAVA made a job private (the model's visibility, not the viewer's
+    view), the job came redacted, but the feed kept its messages and "submitted by", and its
+    history gained an entry listing "description: SECRET → —", in a change and in a snapshot."""
+    got = run(page, """
+      const secret = {id: 50, state: 'Running', health: 'Unknown', device: 'q-1', description: 'SECRET-DESC',
+                      submitter: 'alice', updated: '2026-11-27T10:30:00Z'};
+      const redacted = {id: 50, state: 'Running', health: 'Unknown', device: 'q-1', hidden: true,
+                        updated: '2026-11-27T10:31:00Z'};
+      const held = () => {
+        let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: snapshot({jobs: [secret]})}], 1000);
+        ({state} = store.processMessages(state, [{type: 'changes', payload: {prev: 100, seq: 103, epoch: 'e1',
+          changes: [{seq: 101, kind: 'device', id: 'b-1', data: {...dev('b-1', 'Running', 'Good'), device_type: 'bbb'}},
+                    {seq: 102, kind: 'job', id: 50, data: {...secret, state: 'Canceling'}},
+                    {seq: 103, kind: 'event', id: 'ev-9', data: {uuid: 'ev-9', time: '2026-11-27T10:41:00Z',
+                     type: 'event', job: 50, message: 'SECRET-MESSAGE'}}]}}], 2000));
+        return state;
+      };
+      const text = (state) => JSON.stringify([state.feed, [...state.history], [...state.jobs.values()], state.events]);
+      const before = held();
+      const changed = store.processMessages(before, [{type: 'changes', payload: {prev: 103, seq: 104, epoch: 'e1',
+        changes: [{seq: 104, kind: 'job', id: 50, data: redacted}]}}], 3000).state;
+      const resynced = store.processMessages(held(), [{type: 'snapshot', payload: snapshot({seq: 104,
+        jobs: [redacted], events: []})}], 3000).state;
+      return {before: text(before), changed: text(changed), resynced: text(resynced),
+              jobs: [changed.jobs.get('50').hidden, resynced.jobs.get('50').hidden],
+              others: [changed.feed.some((i) => i.id === 'b-1'), resynced.feed.some((i) => i.id === 'b-1')]};""")
+    assert "SECRET-DESC" in got["before"] and "SECRET-MESSAGE" in got["before"]  # (what it held)
+    assert got["jobs"] == [True, True]
+    for name in ("changed", "resynced"):
+        for secret in ("SECRET-DESC", "SECRET-MESSAGE", "alice"):
+            assert secret not in got[name], (name, secret)
+    assert got["others"] == [True, True], "the rest of the feed stays"
+
+
 def test_finished_jobs_stay_bounded_as_changes_come(page):
     got = run(page, """
       let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: snapshot()}], 1000);

@@ -145,6 +145,32 @@ function mergeFeed(feed, events, filter, now) {
   return added.concat(kept).sort((a, b) => b.at - a.at).slice(0, LIMITS.feed);
 }
 
+/** Whether a job now comes redacted that the page held in full: LAVA made it private to us. */
+const becameHidden = (prev, next) => Boolean(prev && next && next.hidden === true && prev.hidden !== true);
+
+/** The key (labs.js) of the job a feed item or an event is about, or null. */
+function jobOf(kind, data, lab) {
+  if (!isObject(data)) return null;
+  if (kind === "job") return objectKey(labOf(data.lab) || lab, String(data.id ?? data.job ?? ""));
+  return data.job != null ? objectKey(labOf(data.lab) || lab, String(data.job)) : null;
+}
+
+/**
+ * What the page holds about jobs it may no longer see in full (`hidden`: their keys): feed items
+ * of them and of their messages, and their messages, go; their histories go (the caller). They
+ * held the fields and messages LAVA now hides (found by a review: the details panel then listed
+ * "description: … → —").
+ */
+function withoutHidden(feed, events, hidden) {
+  if (!hidden.size) return { feed, events };
+  const about = (kind, data, lab) => hidden.has(jobOf(kind, data, lab));
+  return {
+    feed: feed.filter((item) => !about(item.kind, item.data ?? item.prev, item.lab)
+      && !(item.kind === "job" && hidden.has(item.id))),
+    events: events.filter((e) => !about("event", e, labOf(e.lab))),
+  };
+}
+
 /**
  * After a reconnect (or a gap) a fresh snapshot may differ from what the page held: note each
  * difference in the objects' histories, marked as seen on resync. Objects new to the page are not
@@ -157,7 +183,7 @@ function resyncHistory(state, next, now) {
     const before = state[name];
     for (const [id, obj] of next[name]) {
       const prev = before.get(id);
-      if (!prev || prev === obj) continue;
+      if (!prev || prev === obj || becameHidden(prev, obj)) continue; // (its history goes: applySnapshot)
       const entry = historyEntry(prev, obj, { at: now, via: "resync" });
       if (!entry) continue;
       history = history || new Map(state.history);
@@ -190,6 +216,14 @@ export function applySnapshot(state, snapshot, now) {
     jobs: keepRecentFinished(indexBy(snapshot.jobs, "job"), LIMITS.finishedJobs),
     workers: indexBy(snapshot.workers, "worker"),
   };
+  // Jobs the page held in full that now come redacted: nothing of what it knew of them stays.
+  const hidden = new Set(state.ready ? [...objects.jobs]
+    .filter(([key, job]) => becameHidden(state.jobs.get(key), job)).map(([key]) => key) : []);
+  let history = resyncHistory(state, objects, now);
+  if (hidden.size) {
+    history = new Map(history);
+    for (const key of hidden) history.delete(historyKey("job", key));
+  }
   return {
     ...state,
     ready: true,
@@ -202,8 +236,8 @@ export function applySnapshot(state, snapshot, now) {
     labs: labsOf(meta.labs, state.labs),
     ...objects,
     events,
-    feed: mergeFeed(state.feed, events, filter, now),
-    history: resyncHistory(state, objects, now),
+    feed: withoutHidden(mergeFeed(state.feed, events, filter, now), [], hidden).feed,
+    history,
     lastChangeAt: times.length ? Math.max(...times) : null,
   };
 }
@@ -254,6 +288,7 @@ class Draft {
     this.newEvents = [];
     this.removedEvents = new Set();
     this.newFeed = []; // oldest first
+    this.hidden = new Set(); // keys of jobs the page held in full that now come redacted
   }
 
   record(kind, id, entry) {
@@ -285,6 +320,10 @@ class Draft {
     if (this.newFeed.length) {
       state.feed = this.newFeed.reverse().slice(0, LIMITS.feed)
         .concat(state.feed.slice(0, Math.max(0, LIMITS.feed - this.newFeed.length)));
+    }
+    if (this.hidden.size) {
+      ({ feed: state.feed, events: state.events } = withoutHidden(state.feed, state.events, this.hidden));
+      for (const key of this.hidden) this.forget("job", key);
     }
     if (this.copied.has("history")) trimHistory(state.history);
     if (this.applied) state.rate = countEvents(state.rate, this.applied, this.now);
@@ -320,6 +359,13 @@ function applyOne(draft, change, now) {
     // Forgetting an old finished job is memory housekeeping, not news: its history goes too.
     if (change.kind === "job" && change.data === null) {
       draft.forget("job", id);
+      return true;
+    }
+    // LAVA made a job private to us: what the page knew of it goes (Draft.finish), and this
+    // change makes no history entry or feed item, which would quote what it hides.
+    if (change.kind === "job" && becameHidden(prev, change.data)) {
+      draft.hidden.add(id);
+      draft.dirty = true;
       return true;
     }
     draft.record(change.kind, id, historyEntry(prev, change.data, { seq: change.seq, at: now }));
