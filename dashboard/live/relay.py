@@ -204,7 +204,7 @@ class Relay:
         self.sessions_ended = 0
         self.want = None  # (username, job ids) → ask LAVA what that viewer may see (set by the factory)
         self.must_snapshot = set()  # sids whose view changed: their next subscribe gets a snapshot
-        # username → times LAVA changed what that viewer may see (refresh_viewer): part of each
+        # username → times LAVA took back something that viewer could see (refresh_viewer): part of each
         # snapshot's `view` tag, so that a page away meanwhile is not caught up (view_tag)
         self._view_changes = collections.OrderedDict()
         self._process = uuid.uuid4().hex  # (in a signed-in viewer's view tag)
@@ -436,8 +436,8 @@ class Relay:
         return self.outbox.encode("snapshot", snapshot)
 
     def view_tag(self, viewer):
-        """Names whom a snapshot was made for: the viewer, and how many times LAVA has changed
-        what they may see since this process started. A subscribe continues a page by a catch-up
+        """Names whom a snapshot was made for: the viewer, and how many times LAVA has taken back
+        something they could see since this process started. A subscribe continues a page by a catch-up
         only when it offers the same tag: the changes it missed are chosen for the viewer now, but
         what the page holds was chosen for the one before (found by an audit: a page whose session
         ended while it was away was caught up as anonymous, and kept the private jobs it had been
