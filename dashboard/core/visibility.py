@@ -111,6 +111,7 @@ def _job_of(jobs, job_id, lab):
 # the model no longer holds is not asked again: that job's history is hidden from then on
 # (docs/security.md).
 MAX_AGE = 600.0
+MAX_EVICTED = 10_000  # viewers noted as having lost a "may see" to the bound, between two looks
 REFRESH_AFTER = 300.0
 
 
@@ -130,6 +131,9 @@ class Visibility:
         # Grows with every answer learned or forgotten: an output built from the table before
         # (web.api's kept /api/v1/state answers) is then stale.
         self.version = 0
+        # Viewers whose "may see" the bound pushed out (a review: their pages kept the job, as
+        # before a lapse was seen); live.access.ViewerVisibility takes them (take_evicted).
+        self.evicted = set()
 
     def _table(self, username):
         return self._viewers if username else self._anonymous
@@ -142,7 +146,14 @@ class Visibility:
         table.move_to_end(key)
         while len(self) > self.size:  # the older of the two oldest goes
             tables = [t for t in (self._anonymous, self._viewers) if t]
-            min(tables, key=lambda t: next(iter(t.values()))[1]).popitem(last=False)
+            (who, _), (visible, _) = min(tables, key=lambda t: next(iter(t.values()))[1]).popitem(last=False)
+            if who and visible and len(self.evicted) < MAX_EVICTED:
+                self.evicted.add(who)  # their pages show what is not known any more: made anew
+
+    def take_evicted(self):
+        """The viewers whose "may see" answers the table's bound pushed out since the last call."""
+        evicted, self.evicted = self.evicted, set()
+        return evicted
 
     def forget(self, username, job_id):
         """LAVA's answer about this pair no longer holds (it is None until LAVA is asked again)."""

@@ -279,7 +279,8 @@ class ViewerVisibility:
         if self.clock() < self._lapse_at:
             return
         self._lapse_at = self.clock() + LAPSE_EVERY
-        self._refresh({username: True for username in self._lapse()})
+        lost = self._lapse() | self.visibility.take_evicted()
+        self._refresh({username: True for username in lost})
 
     def _lapse(self):
         """The viewers whose "may see" answers lapsed (MAX_AGE old: LAVA could not be asked again

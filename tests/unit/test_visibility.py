@@ -347,6 +347,29 @@ def test_a_may_see_that_lapsed_makes_the_page_anew_and_so_does_a_no_after_it():
         lava.close()
 
 
+def test_a_may_see_pushed_out_by_the_bound_makes_its_viewers_pages_anew():
+    """Found by a review: the table's bound pushed out a "may see" with nothing said, and the
+    viewer's pages kept the job in full (as before a lapse was looked for)."""
+    import threading
+
+    from dashboard.live.access import ViewerVisibility
+
+    clock = Clock()
+    visibility = Visibility(size=3, clock=clock)
+    for who, job, visible in (("alice", 1, True), ("", 2, True), ("bob", 3, False), ("carol", 4, True),
+                              ("", 5, True)):
+        visibility.learn(who, job, visible)
+        clock.now += 1
+    # The two oldest went: alice's "may see", then the anonymous one (older than bob's "no")
+    assert visibility.last("alice", 1) is None and visibility.last("", 2) is None
+    assert visibility.last("bob", 3) is False and visibility.evicted == {"alice"}
+    refreshed = []
+    viewers = ViewerVisibility(None, visibility, {}.get, lambda who, less: refreshed.append((who, less)),
+                               lambda s: None, threading.Event, clock=clock)
+    viewers._check_lapses()
+    assert refreshed == [("alice", True)] and visibility.take_evicted() == set()
+
+
 def test_token_checks_that_fail_together_count_as_one_failure_of_lavas():
     """Right after a restart every wall and API client asks at once: one blip of LAVA's seen by
     all of them waits LAVA_RETRY_FIRST, not five steps of the back-off; a question asked after
