@@ -814,13 +814,13 @@ def _lava_servers(settings):
     """(lab name, LAVA URL) of each lab these settings name, as an ingest process's meta says them
     (cluster_web.lava_servers): a web process has no REST client of its own to say them."""
     from dashboard import labs as lab_config
+    from dashboard.live.cluster_web import lava_servers
     from dashboard.sources.rest import LavaRest
 
-    servers = []
-    for lab in lab_config.from_settings(settings):
-        url = lab.settings(settings)["lava_url"]
-        servers.append((lab.name, LavaRest(url).base.rstrip("/") if url else ""))
-    return tuple(servers)
+    labs = [{"name": lab.name, "lava_url": LavaRest(url).base if url else ""}
+            for lab in lab_config.from_settings(settings)
+            for url in [lab.settings(settings)["lava_url"]]]
+    return lava_servers({"labs": labs} if settings["labs"] else {"lava_url": labs[0]["lava_url"]})
 
 
 def _lava_client(settings, lab=""):

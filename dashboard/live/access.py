@@ -64,6 +64,9 @@ class _Queue:
     def __len__(self):
         return len(self.items)
 
+    def __contains__(self, item):
+        return item in self.items
+
 
 class JobVisibility:
     """Wraps the model's sink (relay or Redis publisher): push() passes changes on, and queues every
@@ -126,7 +129,7 @@ class JobVisibility:
         age = self.visibility.age("", self._key(job_id))
         if age is None or age > self.visibility.max_age:
             self.unsure(job_id)
-        elif self.queue.put(job_id) or job_id in self.queue.items:  # (queued: asked all the same)
+        elif self.queue.put(job_id) or job_id in self.queue:  # (queued already: asked all the same)
             self._rechecks.add(job_id)
             self._wake.set()
 

@@ -148,11 +148,9 @@ function mergeFeed(feed, events, filter, now) {
 /** Whether a job now comes redacted that the page held in full: LAVA made it private to us. */
 const becameHidden = (prev, next) => Boolean(prev && next && next.hidden === true && prev.hidden !== true);
 
-/** The key (labs.js) of the job a feed item or an event is about, or null. */
-function jobOf(kind, data, lab) {
-  if (!isObject(data)) return null;
-  if (kind === "job") return objectKey(labOf(data.lab) || lab, String(data.id ?? data.job ?? ""));
-  return data.job != null ? objectKey(labOf(data.lab) || lab, String(data.job)) : null;
+/** The key (labs.js) of the job a test-shell message is about, or null. */
+function jobOfMessage(event, lab) {
+  return isObject(event) && event.job != null ? objectKey(labOf(event.lab) || lab, String(event.job)) : null;
 }
 
 /**
@@ -163,11 +161,10 @@ function jobOf(kind, data, lab) {
  */
 function withoutHidden(feed, events, hidden) {
   if (!hidden.size) return { feed, events };
-  const about = (kind, data, lab) => hidden.has(jobOf(kind, data, lab));
   return {
-    feed: feed.filter((item) => !about(item.kind, item.data ?? item.prev, item.lab)
-      && !(item.kind === "job" && hidden.has(item.id))),
-    events: events.filter((e) => !about("event", e, labOf(e.lab))),
+    feed: feed.filter((item) => !hidden.has(item.kind === "job" ? item.id
+      : item.kind === "event" ? jobOfMessage(item.data, item.lab) : null)),
+    events: events.filter((e) => !hidden.has(jobOfMessage(e, labOf(e.lab)))),
   };
 }
 

@@ -205,8 +205,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.devices < 1 or args.workers < 1 or not 0 <= args.rate < float("inf")
             or not 0 < args.speed <= SimLab.MAX_PACE):
-        parser.error("--devices and --workers must be >= 1, --rate a finite number >= 0 and "
-                     "--speed above 0 and at most 1000")
+        parser.error(f"--devices and --workers must be >= 1, --rate a finite number >= 0 and "
+                     f"--speed above 0 and at most {SimLab.MAX_PACE:g}")
     return args
 
 
