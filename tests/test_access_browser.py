@@ -5,7 +5,7 @@ import sys
 
 
 from tests.helpers import ROOT, AppProcess, TestPublisher, wait_until
-from tests.test_access import ALICE, publish_private_jobs  # noqa: F401  (the same lab)
+from tests.test_access import ALICE, get, publish_private_jobs  # noqa: F401  (the same lab)
 from tests.test_access import lab  # noqa: F401  (fixture)
 from tests.test_browser import page  # noqa: F401  (fixture)
 
@@ -86,12 +86,19 @@ def test_a_page_away_while_its_session_ended_comes_back_anonymous_and_keeps_noth
     app = start("--session-idle", "4")
     publish_private_jobs(publisher)
     sign_in_as_alice(page, app)
+    # Stored, and LAVA has said she may see it, before her panel fetches it: its messages (from
+    # the store) are then in the panel, and the check at the end can see them kept (an audit:
+    # without this wait the panel could open before they were there, and prove nothing).
+    wait_until(lambda: "SECRET-SHELL-901" in get(app, "/api/v1/jobs/901", ALICE).text, timeout=20,
+               what="her job's messages stored, and hers to see")
     page.goto(app.url + "/?view=jobs&detail=job:901")
     page.wait_for_selector("#connection[data-state=live]", timeout=15000)
     wait_until(lambda: "SECRET-PERSONAL-901" in job_row(page, 901).inner_text(), timeout=20,
                what="alice's private job in full")
     wait_until(lambda: "SECRET-PERSONAL-901" in page.inner_text(".detail-panel"), timeout=10,
                what="its details open")
+    wait_until(lambda: "SECRET-SHELL-901" in page.inner_text("#job-messages"), timeout=10,
+               what="its messages in the panel")
     page.context.set_offline(True)  # the laptop shut: the connection goes, the session idles out
     wait_until(lambda: app.json("/healthz")["relay"]["clients"] == 0, timeout=10, what="offline")
     page.wait_for_timeout(6000)
