@@ -60,8 +60,13 @@ def test_an_alert_about_private_jobs_names_only_what_each_viewer_may_see(lab, tm
     done = requests.post(url, headers={"Authorization": f"Token {BOB}"}, timeout=10)
     assert done.status_code == 200, done.text
     assert done.json()["alert"]["acked_by"] == "bob"
-    wait_until(lambda: the_alert(app, key)["acked_by"] == "bob",
+    wait_until(lambda: the_alert(app, key, BOB)["acked_by"] == "bob",
                timeout=10, what="the acknowledgement kept")
+    # Who acknowledged it is a LAVA username: anonymous visitors learn that it is, not by whom
+    # (an audit), in the list and the feed alike.
+    anonymous = the_alert(app, key)
+    assert anonymous["acked"] is True and anonymous["acked_by"] is None, anonymous
+    assert "bob" not in get(app, "/api/v1/alerts").text and "bob" not in get(app, "/feeds/alerts.atom").text
     assert requests.post(f"{app.url}/api/v1/alerts/nope/ack", headers={
         "Authorization": f"Token {BOB}"}, timeout=10).status_code == 404
     # Signed in by the session cookie, bob needs the CSRF token, whatever other Authorization the
@@ -101,6 +106,12 @@ def test_a_signed_in_viewer_acknowledges_in_the_alerts_view(lab, tmp_path, page)
     assert answer.value.ok, answer.value.text()
     wait_until(lambda: "bob" in page.inner_text(row), timeout=20, what="the row names bob")
     assert page.query_selector(f"{row} button") is None
-    assert the_alert(app, key)["acked_by"] == "bob"
+    assert the_alert(app, key, BOB)["acked_by"] == "bob"
+    # Signed out, the row says it is acknowledged, not by whom, and offers no button.
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in", timeout=10000)
+    page.goto(app.url + "/?view=alerts")
+    wait_until(lambda: "someone" in page.inner_text(row), timeout=20, what="the row says someone")
+    assert "bob" not in page.inner_text(row) and page.query_selector(f"{row} button") is None
     assert [s for s in SECRETS if s in page.content() and s != "priv-carol"] == []
     assert page.errors == [], page.errors

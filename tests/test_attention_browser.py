@@ -107,7 +107,7 @@ def test_the_servers_firing_alerts_join_the_facts_worst_first_without_saying_any
           al('worker_offline', 'worker', 'w-2'),                // the strip says it
           al('queue_starving', 'device_type', 'qemu'),          // the strip says it
           al('device_maintenance', 'device', 'm-1', 'critical', {acked_by: 'alice'}),
-          al('stream_silent', 'lab', 'lab'),
+          al('stream_silent', 'lab', 'lab', 'warning', {acked: true, acked_by: null}),  // not who, to this viewer
           al('flapping', 'device', 'q-1', 'info'),
           al('device_bad', 'device', 'elsewhere-1'),            // not on the page (its filter)
           al('worker_offline', 'worker', 'w-9', 'critical', {status: 'resolved'}),
@@ -119,7 +119,7 @@ def test_the_servers_firing_alerts_join_the_facts_worst_first_without_saying_any
               none: a.attentionItems({...lab, alerts: []}, now).length};""")
     assert got["texts"] == [
         "device_maintenance about m-1 (acknowledged by alice)",  # critical: before every warning
-        "stream_silent about lab",  # the whole lab: before the page's facts of the same level
+        "stream_silent about lab (acknowledged)",  # the whole lab: before the page's facts of the same level
         "worker w-2 Offline 12 min: 1 device",
         "docker-06 Bad 3 h 00 min",
         "qemu: 1 queued, oldest 25 min, no Idle Good device",

@@ -27,8 +27,14 @@ def _iso(ts):
 
 
 def public_alert(alert, view):
-    """An alert as this viewer may see it: times in ISO 8601, jobs only where visible."""
+    """An alert as this viewer may see it: times in ISO 8601, jobs only where visible, and who
+    acknowledged it only to a viewer its lab's LAVA knows (a LAVA username is not for anonymous
+    visitors, or for another lab's viewers: `acked` says whether it is acknowledged)."""
     out = {f: alert.get(f) for f in FIELDS}
+    out["acked"] = bool(alert.get("acked_by"))
+    viewer = view.viewer
+    if not (viewer.sees_all or (viewer.username and viewer.lab == (alert.get("lab") or ""))):
+        out["acked_by"] = None
     if alert.get("lab"):
         out["lab"] = alert["lab"]
     out.update(fired_at=_iso(alert["fired_at"]), resolved_at=_iso(alert.get("resolved_at")),

@@ -43,7 +43,11 @@ NNUM = {"type": "number", "nullable": True}
 ALERT = _obj(("id", "key", "rule", "subject", "status", "message", "fired_at", "jobs", "hidden_jobs"),
              id=STR, key=STR, rule=STR, subject_kind=NSTR, subject=STR, device_type=NSTR,
              severity=NSTR, message=STR, status={"type": "string", "enum": ["firing", "resolved"]},
-             fired_at=STR, resolved_at=NSTR, acked_by=NSTR, acked_at=NSTR, notifications=NINT,
+             fired_at=STR, resolved_at=NSTR, acked_at=NSTR, notifications=NINT,
+             acked={"type": "boolean", "description": "acknowledged by someone"},
+             acked_by={"type": "string", "nullable": True,
+                       "description": "who acknowledged it: null to a viewer its lab's LAVA does "
+                                      "not know, even when `acked`"},
              jobs={"type": "array", "items": {"type": "integer"}},
              hidden_jobs={"type": "integer", "description": "jobs this viewer may not see"})
 ALERT_PARAMS = [

@@ -63,11 +63,12 @@ export const levelWord = (severity) => LEVEL_WORDS[alertLevel(severity)];
 
 /**
  * An alert's words, as the strip and the wall's banner say them: `said`, its lab (several labs)
- * and its message; `acked`, who acknowledged it ("" when nobody has).
+ * and its message; `acked`, who acknowledged it (only "acknowledged" when the viewer may not know
+ * who: the server leaves the name out; "" when nobody has).
  */
 export function alertWords(alert) {
   return { said: `${labWords(labOf(alert.lab))}${alert.message}`,
-    acked: alert.acked_by ? `(acknowledged by ${alert.acked_by})` : "" };
+    acked: alert.acked_by ? `(acknowledged by ${alert.acked_by})` : alert.acked ? "(acknowledged)" : "" };
 }
 
 /**

@@ -72,6 +72,13 @@ def test_the_simulated_lab_s_speed_is_bounded(speed):
     assert config.load(["--sim-speed", "1000"], environ={})["sim_speed"] == 1000
 
 
+def test_the_speed_config_accepts_is_the_one_the_simulated_lab_takes():
+    # config keeps its own copy of the bound (it does not import the simulator): the two must agree,
+    # or a speed config accepts would stop the lab at start.
+    from dashboard.sources.simulator.lab import SimLab
+    assert config.MAX_SIM_SPEED == SimLab.MAX_PACE
+
+
 @pytest.mark.parametrize("floor", ["-0.01", "0.2"])
 def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
     with pytest.raises(config.ConfigError) as info:
