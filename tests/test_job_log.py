@@ -116,18 +116,29 @@ def test_a_viewer_follows_the_log_of_a_job_they_may_see_and_only_that(lab):  # n
         # Bounds: two logs per page, --job-logs-max for the whole dashboard.
         assert anonymous.follow(1)["ok"] is True
         assert anonymous.follow(12)["code"] == "too_many"
-        # (alice asked again and again while LAVA was asked about 901: her follows may be
-        # rate-limited for a moment, and are said to be so)
-        busy = wait_until(lambda: (a := alice.follow(12)).get("code") != "rate_limited" and a,
-                          timeout=15, interval=0.5, what="alice's next follow allowed")
-        assert busy["code"] == "busy"  # 13, 1 and 901 are followed
+
+        def allowed(client, job):  # (alice asked again and again while LAVA was asked about 901:
+            # her follows may be rate-limited for a moment, and are said to be so)
+            return wait_until(lambda: (a := client.follow(job)).get("code") != "rate_limited" and a,
+                              timeout=15, interval=0.5, what=f"a follow of {job} allowed")
+        # 13, 1 and 901 are followed, 1 read to its end: it gives its place to alice's 12 (an
+        # audit: finished logs, or logs of jobs that do not exist, held every place for as long
+        # as their pages stayed).
+        assert allowed(alice, 12)["ok"] is True
+        assert get(app, "/healthz").json()["job_logs"]["finished_given_up"] == 1
+        alice.client.call("log_unfollow", {"job": 12}, timeout=10)
+        assert allowed(stranger, 14)["ok"] is True  # Canceling: still read
+        # 13, 901 and 14 are all still read: no place to give.
+        busy = allowed(stranger, 8)
+        assert busy["code"] == "busy", busy
         # Follows are rate-limited per client (each new one reads the log from its start).
         acks = [stranger.follow(13) for _ in range(8)]
         limited = [a for a in acks if a.get("code") == "rate_limited"]
         assert limited and all(a["retry"] and a["retry_after"] > 0 for a in limited), acks
         stranger.client.call("log_unfollow", {"job": 13}, timeout=10)
         health = get(app, "/healthz").json()["job_logs"]
-        assert health["followed"] == 3 and health["followers"] == 4 and health["refused"] >= 11
+        # 13 (anonymous), 901 (alice) and 14 (stranger)
+        assert health["followed"] == 3 and health["followers"] == 3 and health["refused"] >= 11
         # LAVA fails: the viewers are told, it is counted, and the tail resumes afterwards.
         lava.fault = "500"
         wait_until(lambda: any(m["job"] == 13 and m["error"] for m in anonymous.pushed),
@@ -151,6 +162,37 @@ def test_a_viewer_follows_the_log_of_a_job_they_may_see_and_only_that(lab):  # n
         for client in (anonymous, alice, stranger):
             client.close()
     assert not any(t in app.log_text() for t in (ALICE, MALLORY))
+
+
+def test_the_pages_of_one_address_and_viewer_cannot_hold_every_followed_log(lab):  # noqa: F811
+    """An audit: with two logs a page the only bound, ten pages of one address held all 20 places
+    of --job-logs-max, and nobody else could open a log. Together they follow at most a quarter
+    of it (2 at least); a log they share counts once; another viewer has their own."""
+    lava, publisher, start = lab
+    lava.logs[13] = [line(0, "running")]
+    app = start("--job-logs-max", "8")
+    wait_until(lambda: all("hidden" not in get(app, f"/api/v1/jobs/{i}").json()["job"]
+                           for i in (8, 13, 14)), timeout=20, what="jobs 8, 13 and 14 known public")
+    first, second, alice = LogClient(app), LogClient(app), LogClient(app, ALICE)
+    try:
+        assert first.follow(13)["ok"] is True and first.follow(14)["ok"] is True
+        refused = second.follow(8)  # a third log for the same address and viewer
+        assert refused["code"] == "too_many" and "one address and viewer" in refused["error"], refused
+        assert second.follow(13)["ok"] is True  # one they follow already: no new place
+        assert alice.follow(8)["ok"] is True  # signed in: a viewer of her own
+        health = get(app, "/healthz").json()["job_logs"]
+        assert health["max_per_client"] == 2 and health["followed"] == 3, health
+        # A page that goes gives its places back to its address.
+        first.close()
+        wait_until(lambda: get(app, "/healthz").json()["job_logs"]["followed"] == 2, timeout=10,
+                   what="the first page's 14 let go")
+        # (the address's fifth follow: its budget of 4 at once refills at one every 2 s)
+        again = wait_until(lambda: (a := second.follow(8)).get("code") != "rate_limited" and a,
+                           timeout=10, interval=0.5, what="the next follow allowed")
+        assert again["ok"] is True, again
+    finally:
+        for client in (first, second, alice):
+            client.close()
 
 
 def test_log_follows_are_rate_limited_per_address_and_viewer_not_per_session(lab):  # noqa: F811

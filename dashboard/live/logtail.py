@@ -67,13 +67,18 @@ class LogTail:
         self.catchup_pages = catchup_pages
         self.followed = {}  # job id → Followed
         self.by_client = collections.defaultdict(set)  # sid → job ids
+        # The pages of one address and viewer (client_of) follow at most this many logs together:
+        # with 2 a page only, one address opening pages could hold every place (an audit).
+        self.max_per_key = max(max_per_client, max_jobs // 4)
+        self.by_key = {}  # client_of(sid) → {job id: how many of its pages follow it}
+        self._key_of = {}  # sid → its client_of when it first followed (its follows count there)
         # A new follow reads the log from its start (up to `catchup_pages` requests to LAVA):
         # `follow_burst` at once per address and viewer, then `follow_rate` a second, however
         # many sessions they open (as `subscribe`'s: live.limits.AddressShares).
         self.follow_burst, self.follow_rate = follow_burst, follow_rate
         self.client_of = client_of or (lambda sid: sid)
         self.buckets = SharedBuckets(follow_burst, follow_rate)  # client_of(sid) → its follows
-        self.fetches = self.lines_read = self.errors = self.refused = 0
+        self.fetches = self.lines_read = self.errors = self.refused = self.given_up = 0
         self.last_error = None
         self._wake = make_event()
         self._log = RateLimitedLog(log, interval=30.0)
@@ -96,20 +101,30 @@ class LogTail:
                 return dict(self._refuse("not_known_yet", "asking LAVA whether it shows you this "
                                                           "job: ask again shortly"), retry=True)
             return self._refuse("forbidden", "LAVA does not show you this job's log")
-        mine = self.by_client[sid]
+        mine = self.by_client.get(sid, set())
         if job_id not in mine and len(mine) >= self.max_per_client:
             return self._refuse("too_many", f"one page follows at most {self.max_per_client} "
                                             "logs at once")
+        key = self._key_of.get(sid)
+        key = self.client_of(sid) if key is None else key
+        theirs = self.by_key.get(key, {})
+        if job_id not in theirs and len(theirs) >= self.max_per_key:
+            return self._refuse("too_many", f"the pages of one address and viewer follow at most "
+                                            f"{self.max_per_key} logs at once")
         followed = self.followed.get(job_id)
         if followed is None:
-            if len(self.followed) >= self.max_jobs:
+            if len(self.followed) >= self.max_jobs and not self._give_up_a_finished_log():
                 return self._refuse("busy", f"the dashboard follows {self.max_jobs} logs already "
                                             "(--job-logs-max): try again later")
             followed = self.followed[job_id] = Followed(job_id,
                                                         collections.deque(maxlen=self.max_lines))
             self._wake.set()
         followed.sids.add(sid)
-        mine.add(job_id)
+        if job_id not in mine:
+            self.by_client[sid].add(job_id)
+            self._key_of[sid] = key
+            counts = self.by_key.setdefault(key, {})
+            counts[job_id] = counts.get(job_id, 0) + 1
         return self._labelled({"ok": True, "job": job_id, "lines": list(followed.lines),
                                "next": followed.next, "finished": followed.done,
                                "error": followed.error})
@@ -134,15 +149,39 @@ class LogTail:
         self._drop(sid, set(self.by_client.get(sid, ())))
 
     def _drop(self, sid, jobs):
+        key = self._key_of.get(sid)
+        counts = self.by_key.get(key)
         for job_id in jobs:
-            self.by_client[sid].discard(job_id)
+            mine = self.by_client.get(sid)
+            if mine is not None and job_id in mine:
+                mine.discard(job_id)
+                if counts is not None and job_id in counts:
+                    counts[job_id] -= 1
+                    if counts[job_id] <= 0:
+                        del counts[job_id]
             followed = self.followed.get(job_id)
             if followed is not None:
                 followed.sids.discard(sid)
                 if not followed.sids:
                     del self.followed[job_id]
+        if counts is not None and not counts:
+            del self.by_key[key]
         if not self.by_client.get(sid):
             self.by_client.pop(sid, None)
+            self._key_of.pop(sid, None)
+
+    def _give_up_a_finished_log(self):
+        """At --job-logs-max: the longest-followed log that is read to its end (a finished job, or
+        one LAVA has no log of) gives its place to a new one; its pages have every line of it
+        already, and were told it is finished. False when every log followed is still read."""
+        for followed in self.followed.values():  # (at most max_jobs)
+            if followed.done:
+                for sid in list(followed.sids):
+                    self._drop(sid, {followed.job})
+                self.followed.pop(followed.job, None)
+                self.given_up += 1
+                return True
+        return False
 
     def _refuse(self, code, error):
         self.refused += 1
@@ -228,7 +267,8 @@ class LogTail:
                 "followers": sum(len(f.sids) for f in self.followed.values()),
                 "fetches": self.fetches, "lines": self.lines_read, "errors": self.errors,
                 "refused": self.refused, "last_error": self.last_error,
-                "max_jobs": self.max_jobs, "follow_buckets": len(self.buckets)}
+                "max_jobs": self.max_jobs, "max_per_client": self.max_per_key,
+                "finished_given_up": self.given_up, "follow_buckets": len(self.buckets)}
 
 
 class LabTails:
