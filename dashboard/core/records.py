@@ -66,14 +66,16 @@ may be private)."""
 
 @dataclasses.dataclass
 class Snapshot:
-    """What one REST fetch saw. `gone_jobs` are ids LAVA answered 404 for; `skipped` what was left
-    out of the lists for its shape."""
+    """What one REST fetch saw. `gone_jobs` are ids LAVA answered 404 for, and those taken as gone
+    unasked (`gone_unchecked` of them: past the lookups' bound); `skipped` what was left out of
+    the lists for its shape."""
 
     devices: list
     workers: list
     jobs: list
     gone_jobs: list = dataclasses.field(default_factory=list)
     skipped: Skipped = dataclasses.field(default_factory=Skipped)
+    gone_unchecked: int = 0
 
 
 _NAME = (MAX_NAME_LENGTH, "name")

@@ -416,11 +416,19 @@ class LabState:
         self._changes, corrections = [], []
         when = when.isoformat()
         tables = {"worker": self.workers, "device": self.devices, "job": self.jobs}
+        # Jobs gone first: their places go to the jobs LAVA lists (a model full of jobs that
+        # never were refused the real ones).
+        gone = set(snap.gone_jobs)  # (never listed too, but if so, gone wins: as it did when last)
+        for job_id in snap.gone_jobs:
+            if job_id in self.jobs and ("job", job_id) not in touched:
+                self._remove("job", job_id, when)
+                corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]},
+                                    "record": None})
         for kind, records, key in (("worker", snap.workers, "hostname"),
                                    ("device", snap.devices, "hostname"), ("job", snap.jobs, "id")):
             for record in records:
                 ident = record[key]
-                if (kind, ident) in touched:
+                if (kind, ident) in touched or (kind == "job" and ident in gone):
                     continue
                 prev = tables[kind].get(ident)
                 diff = {f: [prev.get(f) if prev else None, record[f]] for f in RECONCILED[kind]
@@ -446,11 +454,6 @@ class LabState:
             for ident in [i for i in tables[kind] if i not in present and (kind, i) not in touched]:
                 self._remove(kind, ident, when)
                 corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]},
-                                    "record": None})
-        for job_id in snap.gone_jobs:
-            if job_id in self.jobs and ("job", job_id) not in touched:
-                self._remove("job", job_id, when)
-                corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]},
                                     "record": None})
         changes, self._changes = self._changes, []
         return changes, corrections

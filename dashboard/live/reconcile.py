@@ -16,7 +16,7 @@ from dashboard.core.events import Event
 from dashboard.core.state import CORRECTION_KIND, RECONCILED, correction_data, correction_topic
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 from dashboard.live.health import RateLimitedLog, iso_now
-from dashboard.sources.rest import LavaError
+from dashboard.sources.rest import MAX_SINGLE_JOB_LOOKUPS, LavaError
 from dashboard.storage.store import row_for
 
 log = logging.getLogger("dashboard.live.reconcile")
@@ -111,6 +111,7 @@ class Reconciler:
         # Devices the dashboard's token lists that LAVA does not list anonymously: LAVA's device
         # permissions, which the dashboard does not follow (docs/security.md); None: not known
         self.devices_hidden = None
+        self.jobs_gone_unchecked = 0  # unfinished jobs LAVA no longer listed, past the lookups' bound
         self.lag = LagTriggers()
         meta.update({"lava": self.public_status()}, notify=False)
 
@@ -141,7 +142,16 @@ class Reconciler:
                 log.error("reconcile failed: internal error %s", type(err).__name__)
                 self.record_failure(LavaError("internal", f"internal error ({type(err).__name__})"))
                 wait = self.backoff.next()
-            self._wait(wait)
+            try:
+                self._wait(wait)
+            except Exception as err:  # (a hardening audit: a bug in a check here ended the loop)
+                log.error("reconcile's wait failed: internal error %s", type(err).__name__)
+                self._sleep_after_a_failed_wait(wait)
+
+    def _sleep_after_a_failed_wait(self, seconds):
+        """The rest of the wait, without the checks that failed: the next round still comes."""
+        self._wake.wait(max(0.0, min(seconds, self.interval)))
+        self._wake.clear()
 
     def _wait(self, seconds):
         deadline = self.clock() + seconds
@@ -204,6 +214,12 @@ class Reconciler:
         self.last_success = self.clock()
         self.corrections += len(corrections)
         self.corrections_by_kind.update(c["kind"] for c in corrections)
+        if getattr(snap, "gone_unchecked", 0):
+            self.jobs_gone_unchecked += snap.gone_unchecked
+            log.warning("LAVA%s no longer lists %d more unfinished jobs the model held than it "
+                        "is asked about one by one in a round (%d): taken as gone (finished "
+                        "long ago, or never LAVA's)", self.where, snap.gone_unchecked,
+                        MAX_SINGLE_JOB_LOOKUPS)
         self.loaded = True  # (after the above: anonymous viewers already see LAVA's public jobs)
         self._log(reason, initial, snap, changes, corrections)
         self._note_skipped(snap.skipped)
@@ -354,6 +370,7 @@ class Reconciler:
                 "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
                 "devices_hidden_from_anonymous": self.devices_hidden,
+                "jobs_gone_unchecked": self.jobs_gone_unchecked,
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),
                 "last_attempt_age": None if self.last_attempt is None else round(now - self.last_attempt, 3)}

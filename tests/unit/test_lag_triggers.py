@@ -2,6 +2,7 @@
 the first at once, later ones at most one per LAG_GAP, none lost, none cutting LAVA's back-off."""
 import datetime as dt
 import json
+import types
 
 import pytest
 
@@ -136,3 +137,31 @@ def test_asks_while_lava_fails_leave_the_back_off_alone():
     assert reconciler._reason is None and clock.now == pytest.approx(1061.0)
     reconciler.reconcile_once("retry")  # the back-off's attempt answers the asks before it
     assert reconciler.lag.due is None
+
+
+def test_a_check_that_fails_in_the_wait_does_not_end_the_reconciles():
+    """A hardening audit: the wait between two reconciles (its silence and lag checks) ran outside
+    the loop's catch-all, so a bug there ended reconciliation for good while /healthz said ok.
+    Here the silence check meets a source that has no time at all (a TypeError)."""
+    clock = Clock()
+
+    class Stop(BaseException):  # ends the otherwise endless loop after its third fetch
+        pass
+
+    class CountingRest(FixedRest):
+        calls = 0
+
+        def fetch_snapshot(self, max_finished, unfinished):
+            self.calls += 1
+            if self.calls == 3:
+                raise Stop
+            return records.build([], [], [])
+
+    rest = CountingRest()
+    reconciler = Reconciler(LabState(), Relay(), Meta(), rest, dict(SETTINGS, silence_timeout=10),
+                            lambda: FakeEvent(clock), clock=clock)
+    reconciler.sources = [types.SimpleNamespace(changed_at=None, last_message_at=None)]
+    with pytest.raises(Stop):
+        reconciler.run()
+    assert rest.calls == 3 and reconciler.runs == 2
+    assert clock.now >= 1_764_000_000.0 + 2 * SETTINGS["reconcile_interval"]  # each waited its interval

@@ -420,3 +420,36 @@ def test_a_public_job_no_listing_covers_is_asked_again_and_denied_once_lava_s_wo
     jobs.recheck(7)
     assert state.jobs[7]["visibility"] is None and not may_see_job(ANONYMOUS, state.jobs[7], table)
     assert list(jobs.queue.items) == [7] and 7 not in jobs._rechecks  # asked as a new job is
+
+
+def test_made_up_unfinished_jobs_past_the_lookups_bound_go_at_once_and_make_room():
+    """A hardening audit: a publisher's made-up Submitted jobs filled the model to --max-jobs, and
+    every real new job was refused (over_limit) for as long as asking LAVA about them 200 a round
+    took (21 hours at 50,000). LAVA's list of unfinished jobs is whole: those past the 200 asked
+    about go unasked, and before LAVA's own jobs are applied, which take their places. Real
+    parts: the fake LAVA over HTTP and LavaRest."""
+    from dashboard.sources.rest import MAX_SINGLE_JOB_LOOKUPS, LavaRest
+    from tests.fake_lava import FakeLava
+    from tests.unit.test_state import event
+
+    lava = FakeLava(token="tok-unit-1")
+    try:
+        made_up = list(range(100_000, 100_000 + MAX_SINGLE_JOB_LOOKUPS + 60))
+        state = LabState(max_jobs=len(made_up))
+        for job_id in made_up:
+            state.apply(event("testjob", {"job": job_id, "state": "Submitted", "health": "Unknown",
+                                          "device_type": "qemu", "submit_time": "2026-11-27T10:00:00"},
+                              f"made-up-{job_id}"))
+        assert len(state.jobs) == len(made_up) and state.over_limit == 0  # full
+        meta = Meta()
+        settings = {"reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500}
+        reconciler = Reconciler(state, Relay(RecordingSocketIO(), state, meta), meta,
+                                LavaRest(lava.url, "tok-unit-1"), settings, threading.Event)
+        reconciler.reconcile_once("schedule")
+        assert not [j for j in state.jobs if j in made_up]
+        assert {j["id"] for j in lava.jobs} <= set(state.jobs) and state.over_limit == 0
+        asked = [path for path, _, _ in lava.requests if path.rstrip("/").split("/")[-1].isdigit()]
+        assert len(asked) == MAX_SINGLE_JOB_LOOKUPS  # no more one by one than before
+        assert reconciler.as_dict()["jobs_gone_unchecked"] == 60
+    finally:
+        lava.close()
