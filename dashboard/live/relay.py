@@ -587,8 +587,12 @@ class Relay:
         self.snapshots.clear()
         if less:
             self._view_changes[username] = self._view_changes.pop(username, 0) + 1
-            while len(self._view_changes) > MAX_VIEW_CHANGES:  # the least lately changed goes
+            if len(self._view_changes) > MAX_VIEW_CHANGES:  # the least lately changed goes...
                 self._view_changes.popitem(last=False)
+                # ...and with its count, what told its tags apart: had it started again from 0,
+                # a page of theirs away since before could be caught up (a review). Every
+                # signed-in viewer's tag changes instead, as at a restart: their pages get snapshots.
+                self._process = uuid.uuid4().hex
         for sid, (viewer, *_) in list(self.viewers.items()):
             if viewer.username == username:
                 self.must_snapshot.add(sid)

@@ -373,3 +373,20 @@ def test_a_snapshot_s_view_tag_names_its_viewer_and_changes_when_lava_changes_wh
     # process's own), so their page gets a snapshot there, not a catch-up.
     other = Relay(RecordingSocketIO(), LabState(), Meta(epoch="e1"))
     assert other.view_tag(ANONYMOUS) == tags["anonymous"] and other.view_tag(BOB) != tags["bob"]
+
+
+def test_a_viewer_whose_count_the_bound_lets_go_never_gets_an_old_tag_back(monkeypatch):
+    """relay._view_changes is bounded: a viewer it lets go would count from 0 again, and a page of
+    theirs from before their first change (tag of 0) could be caught up. Letting one go changes
+    every signed-in viewer's tag instead (as a restart does); anonymous viewers' stay."""
+    from dashboard.live import relay as relay_module
+    monkeypatch.setattr(relay_module, "MAX_VIEW_CHANGES", 2)
+    relay = Relay(RecordingSocketIO(), LabState(), Meta(epoch="e1"))
+    before = {v.username: relay.view_tag(v) for v in (ALICE, BOB, ANONYMOUS)}
+    relay.refresh_viewer("alice")
+    after_hers = relay.view_tag(ALICE)
+    relay.refresh_viewer("bob")
+    relay.refresh_viewer("carol")  # lets alice's count go: it would be 0 again
+    assert len(relay._view_changes) == 2
+    assert relay.view_tag(ALICE) not in (before["alice"], after_hers)
+    assert relay.view_tag(BOB) != before["bob"] and relay.view_tag(ANONYMOUS) == before[""]
