@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import AppProcess, TestPublisher, wait_until
 from tests.test_app_browser import device, job, open_page, send
+from tests.test_job_log import shoot
 
 NOW = "Date.parse('2026-11-30T12:00:00Z')"
 
@@ -406,6 +407,54 @@ def test_the_empty_wall_strip_says_all_is_well_in_the_row_it_keeps(lab, browser)
             assert sizes[0] >= 0.5 * sizes[1] / 1.44, sizes  # stale: 0.78 of the wall's type, the clock 1.44
     finally:
         for page in walls:
+            page.context.close()
+
+
+def test_a_wall_that_lost_the_server_says_so_across_the_screen_at_every_size(lab, browser):
+    """An audit: a wall that had lost the server kept its banner, counts and ages as if current;
+    only the header's small "Offline" said otherwise, and the strip's "Not connected" line only
+    when nothing needed attention. After 10 s the wall says it across the bottom of the screen, in
+    the wall's type or larger, inside the screen at every size; the desk keeps its header's words."""
+    publisher, app = lab
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+    send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1", "Idle", "Bad"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 1, timeout=10, what="1 device")
+    sizes = [(1920, 1080), (3840, 2160), (800, 600), (480, 800)]
+    walls = [open_page(browser, width=w, height=h) for w, h in sizes]
+    desk = open_page(browser, width=1280, height=800)
+    try:
+        for page in (*walls, desk):
+            page.goto(app.url + ("/" if page is desk else "/?wall=1"))
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        assert walls[0].query_selector(".stale-notice") is None  # up to date: nothing said
+        for page, (width, height) in zip(walls, sizes):
+            # The Bad board named in the strip at every size: at 480x800 the title left no room
+            # for a whole item, and "Needs attention 1" named none (an audit).
+            page.wait_for_selector(".attention-item", timeout=10000)
+            assert "qemu-01" in strip(page)[0], (width, strip(page))
+        app.stop()
+        for page, (width, height) in zip(walls, sizes):
+            page.wait_for_selector('#dashboard[data-stale="true"]', timeout=10000)
+            page.wait_for_selector(".stale-notice", timeout=20000)
+            got = page.evaluate("""() => {
+              const n = document.querySelector('.stale-notice'), b = n.getBoundingClientRect();
+              return {text: n.innerText, role: n.getAttribute('role'), left: b.left, right: b.right,
+                top: b.top, bottom: b.bottom, scrollWidth: n.scrollWidth, clientWidth: n.clientWidth,
+                size: parseFloat(getComputedStyle(n).fontSize),
+                wall: parseFloat(getComputedStyle(document.querySelector('.is-wall')).fontSize)};
+            }""")
+            assert got["text"].startswith("Not connected to the dashboard since"), got
+            assert "may be out of date" in got["text"] and got["role"] == "alert", got
+            assert (got["left"], got["right"]) == (0, width) and 0 < got["top"] < got["bottom"] <= height, got
+            assert got["scrollWidth"] <= got["clientWidth"] and got["size"] >= got["wall"], got
+        assert desk.query_selector(".stale-notice") is None
+        assert desk.is_visible("#stale-label")
+        shoot(walls[0], "wall-not-connected")
+        for page in (*walls, desk):  # (but the browser's own word of each refused reconnection)
+            errors = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+            assert errors == [], errors
+    finally:
+        for page in (*walls, desk):
             page.context.close()
 
 

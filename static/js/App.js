@@ -13,6 +13,7 @@ import { AccessFooter } from "./AccessFooter.js";
 import { SourcesNote } from "./SourcesNote.js";
 import { AttentionStrip } from "./AttentionStrip.js";
 import { AlertBanner, bannerAlerts, bannerRoom } from "./AlertBanner.js";
+import { StaleNotice } from "./StaleNotice.js";
 import { useViewportSize } from "./boxsize.js";
 import { alertObject, alertsOnPage } from "./attention.js";
 import { AlertsView } from "./AlertsView.js";
@@ -171,6 +172,7 @@ export function App({ state, status, version, options, actions }) {
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
       ${wall && html`<${AlertBanner} alerts=${shownAlerts} room=${room} />`}
+      ${wall && html`<${StaleNotice} stale=${stale} status=${status} feedLost=${feedLost} />`}
       ${(state.meta.simulated || simulatedLabs.length > 0) && !wall && html`<${SimulatedBanner} labs=${simulatedLabs} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}

@@ -51,6 +51,12 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
   const perMinute = eventsPerMinute(rate, now);
   const outcomes = JOB_OUTCOMES.map((outcome) => [outcome, hour[outcome]]);
   const keep = ([, n]) => !compact || n > 0;
+  const shownOutcomes = problemCountsFirst(outcomes.filter(keep), outcomeAlert, compact);
+  // On a wall a problem outcome ("22 incomplete") comes before the long "finished in the last hour",
+  // which a narrow card hides first (an audit: it hid the incomplete count and kept the neutral one).
+  const lead = compact ? shownOutcomes.filter(([key, n]) => n > 0 && outcomeAlert(key)) : [];
+  const outcomeCounter = ([key, n]) => html`<${Counter} key=${key} name=${`jobs-hour-${key}`} kind="health" tone=${key}
+    word=${key.toLowerCase()} value=${n} alert=${outcomeAlert(key)} />`;
   // A wall's rows hold what fits whole: a counter wider than what is left of its row (even the
   // first, "40 finished in the last hour" in a narrow card) is marked and goes to the hidden
   // second row with those after it, never cut ("2 Offlin"). Measured again (a few dozen boxes;
@@ -82,12 +88,11 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
           <${Counter} name="jobs-running" kind="jobs" word="running" value=${j.running} />
         </ul>
         <ul class="counters" aria-label="Jobs finished in the last hour">
+          ${lead.map(outcomeCounter)}
           <${Counter} name="jobs-finished-hour" kind="jobs" word="finished in the last hour" tone="finished"
             value=${hour.total} display=${partial ? `${hour.total}+` : undefined}
             title=${partial ? `Counted from the last ${limit} finished jobs this page keeps` : "Jobs that ended in the last 60 minutes"} />
-          ${problemCountsFirst(outcomes.filter(keep), outcomeAlert, compact)
-            .map(([key, n]) => html`<${Counter} key=${key} name=${`jobs-hour-${key}`} kind="health" tone=${key}
-              word=${key.toLowerCase()} value=${n} alert=${outcomeAlert(key)} />`)}
+          ${shownOutcomes.filter((entry) => !lead.includes(entry)).map(outcomeCounter)}
         </ul>
       </div>
       <div class="overview-card overview-workers">
@@ -108,17 +113,20 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
     </section>`;
 }
 
-/** On a wall: marks `data-cut` each counter that does not fit whole in its row, and every one after it. */
+/**
+ * On a wall: marks `data-cut` each counter that does not fit whole in what its row has left; one
+ * after it that fits still shows (an audit: every counter after the first too wide went, a problem
+ * count with them). The counters come worst first, so what goes is the least of them.
+ */
 function markCut(section) {
   for (const row of section.querySelectorAll(".counters")) {
     const room = row.clientWidth;
     const gap = parseFloat(getComputedStyle(row).columnGap) || 0;
     let used = 0;
-    let cut = false;
     for (const counter of row.children) {
       const width = counter.getBoundingClientRect().width;
-      cut = cut || used + width > room + 0.5;
-      used += width + gap;
+      const cut = used + width > room + 0.5;
+      if (!cut) used += width + gap;
       if (counter.hasAttribute("data-cut") !== cut) counter.toggleAttribute("data-cut", cut);
     }
   }
