@@ -8,7 +8,10 @@
 A link grants a read-only view as an anonymous viewer, limited to its filter. It is checked at each
 connection of its screen: a revoked or expired link stops at the screen's next reconnect, and the
 screen says why. Run it with the same --data-dir (or DASHBOARD_DATA_DIR) and DASHBOARD_SECRET_KEY
-as the dashboard.
+as the dashboard, as the user it runs as. `create` refuses a folder that holds no signing key
+(without DASHBOARD_SECRET_KEY): a link it signed with a new key there would never open (an audit:
+run from another folder, it made ./data and a key of its own, and printed a link the dashboard
+refused).
 """
 import argparse
 import datetime as dt
@@ -41,10 +44,13 @@ def wall_name(text):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m dashboard.walls", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.environ.get("DASHBOARD_DATA_DIR", "data"),
-                        help="The dashboard's --data-dir (where its key and the links live).")
+    data_dir = "The dashboard's --data-dir (where its key and the links live; DASHBOARD_DATA_DIR)."
+    parser.add_argument("--data-dir", default=os.environ.get("DASHBOARD_DATA_DIR", "data"), help=data_dir)
+    # ... before the command or after it ("create --data-dir X" was refused).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir)
     sub = parser.add_subparsers(dest="command", required=True)
-    create = sub.add_parser("create", help="Make a link and print its URL.")
+    create = sub.add_parser("create", parents=[common], help="Make a link and print its URL.")
     create.add_argument("--name", required=True, type=wall_name, help="The screen's name.")
     create.add_argument("--filter", default="", help="What the screen shows, as the page's URL "
                         "parameters: 'device_type=qemu&health=Bad' (device_type, worker, device, "
@@ -53,8 +59,8 @@ def parse_args(argv):
                         help="How long the link works: 30m, 12h, 90d, 8w (default 90d).")
     create.add_argument("--url", default="http://127.0.0.1:5000",
                         help="The dashboard's address as the screen reaches it.")
-    sub.add_parser("list", help="The links, with their state.")
-    revoke = sub.add_parser("revoke", help="Stop a link (at its screen's next reconnect).")
+    sub.add_parser("list", parents=[common], help="The links, with their state.")
+    revoke = sub.add_parser("revoke", parents=[common], help="Stop a link (at its screen's next reconnect).")
     revoke.add_argument("name", type=wall_name)
     return parser.parse_args(argv)
 
@@ -83,8 +89,15 @@ def main(argv=None, out=sys.stdout):
             if base.scheme not in ("http", "https") or not base.netloc:
                 raise walls.WallError(f"--url {args.url[:80]!r} is not an http:// or https:// "
                                       f"address")
+            configured = os.environ.get("DASHBOARD_SECRET_KEY", "")
+            if not configured and not os.path.isfile(os.path.join(args.data_dir, secrets.FILE_NAME)):
+                raise walls.WallError(
+                    f"no signing key in {os.path.abspath(args.data_dir)[:200]}: give the "
+                    f"dashboard's own --data-dir (it makes its key at its first start), or the "
+                    f"DASHBOARD_SECRET_KEY it runs with; a link signed with another key would "
+                    f"never open")
             entry = walls.add(args.data_dir, args.name, flt, args.expires)
-            key = secrets.load_or_create(args.data_dir, os.environ.get("DASHBOARD_SECRET_KEY", ""))
+            key = secrets.load_or_create(args.data_dir, configured)
             signer = Access("lava", None, None, None, key, args.data_dir)
             token = signer.wall_token(args.name, entry["created"])
             url = args.url.rstrip("/") + "/?" + urllib.parse.urlencode({"link": token})

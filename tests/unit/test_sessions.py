@@ -341,7 +341,8 @@ def test_a_wall_link_that_would_show_nothing_is_not_made(tmp_path, capsys, args,
     """A health LAVA never gives made a wall that shows nothing for ever; an --url that is no web
     address, a link no screen opens (an audit). Refused with why, and nothing is kept."""
     from dashboard import walls as cli
-    from dashboard.storage import walls
+    from dashboard.storage import secrets, walls
+    secrets.load_or_create(str(tmp_path))  # the dashboard's data folder: its key made at its start
     status = cli.main(["--data-dir", str(tmp_path), "create", "--name", "lobby", *args])
     assert status == 2 and says in capsys.readouterr().err
     assert walls.load(str(tmp_path)) == {}
@@ -390,3 +391,24 @@ def test_a_viewer_whose_count_the_bound_lets_go_never_gets_an_old_tag_back(monke
     assert len(relay._view_changes) == 2
     assert relay.view_tag(ALICE) not in (before["alice"], after_hers)
     assert relay.view_tag(BOB) != before["bob"] and relay.view_tag(ANONYMOUS) == before[""]
+
+
+def test_a_wall_link_is_made_only_where_the_dashboard_keeps_its_key(tmp_path, capsys, monkeypatch):
+    """A new operator's walkthrough: run from another folder, `create` made ./data and a key of
+    its own and printed a link the dashboard refused (401). A folder without the dashboard's key
+    (and no DASHBOARD_SECRET_KEY) is refused, saying why; --data-dir may follow the command."""
+    from dashboard import walls as cli
+    from dashboard.storage import secrets, walls
+    monkeypatch.delenv("DASHBOARD_SECRET_KEY", raising=False)
+    elsewhere = tmp_path / "not-the-dashboards"
+    status = cli.main(["create", "--name", "lobby", "--data-dir", str(elsewhere)])
+    said = capsys.readouterr().err
+    assert status == 2 and "no signing key in" in said and "would never open" in said, said
+    assert not elsewhere.exists()  # nothing made: no folder, no key, no link
+    home = tmp_path / "data"
+    secrets.load_or_create(str(home))
+    assert cli.main(["create", "--name", "lobby", "--data-dir", str(home)], out=sys.stdout) == 0
+    assert "/?link=" in capsys.readouterr().out and "lobby" in walls.load(str(home))
+    # With the key the dashboard runs with, no file is needed.
+    monkeypatch.setenv("DASHBOARD_SECRET_KEY", "k" * 48)
+    assert cli.main(["--data-dir", str(elsewhere), "create", "--name", "hall"], out=sys.stdout) == 0
