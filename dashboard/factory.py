@@ -213,6 +213,8 @@ def create_app(overrides=None, settings=None):
     services.socket_refusals.install(socketio)
     if services.relay:
         services.relay.refusals = services.socket_refusals  # its counters in /healthz, /metrics
+    if settings["role"] == "ingest":
+        socketio.on_event("connect", _ingest_refuses_browsers)
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
                       alerts_api.bp, reports_api.bp, metrics_api.bp):
         app.register_blueprint(blueprint)
@@ -243,6 +245,17 @@ def _sessions_config(app, settings, key):
     app.session_interface = _SecureWhenTls()
     if settings["trusted_proxy"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+
+INGEST_SERVES_NO_BROWSERS = ("this is the dashboard's ingest process (--role ingest): it serves no "
+                             "browsers; open a web process (--role web, behind nginx)")
+
+
+def _ingest_refuses_browsers(auth=None):
+    """Socket.IO's connect on an ingest process: refused, saying where to go (a new operator's
+    walkthrough: the page connected, and every subscribe was an 'unknown event')."""
+    from socketio.exceptions import ConnectionRefusedError as Refused  # (python-socketio's: it says why)
+    raise Refused(INGEST_SERVES_NO_BROWSERS)
 
 
 def _build_services(settings, key, wsgi_errors):

@@ -8,6 +8,7 @@ import time
 import urllib.request
 
 import pytest
+import socketio
 
 from tests.fixtures import captured_frames
 from tests.helpers import (AppProcess, LiveView, TestPublisher, free_port, model_view, utc_stamp,
@@ -184,6 +185,15 @@ def test_a_web_process_waits_for_ingest_then_every_client_gets_every_change(clus
     wait_until(lambda: early.acks, what="an answer to subscribe")
     assert early.acks[0]["ok"] is False and early.acks[0]["retry"] is True and early.snapshots == 0
     cluster.start_ingest()
+    # The ingest process serves no browsers, and says so: its page names the web processes (a new
+    # operator's walkthrough: it served the page, which never loaded), its Socket.IO refuses.
+    status, _, page = cluster.ingest.get("/")
+    assert status == 404 and "ingest process" in str(page) and "web process" in str(page)
+    lost, said = socketio.Client(reconnection=False), []
+    lost.on("connect_error", said.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        lost.connect(cluster.ingest.url, transports=["websocket"], wait_timeout=10)
+    assert "serves no browsers" in json.dumps(said), said
     through_nginx = [cluster.view() for _ in range(3)]
     direct = [cluster.view(w.url) for w in cluster.webs]
     frames = captured_frames() + lab_frames("a", 300)
@@ -686,16 +696,20 @@ def test_an_ingest_process_counts_the_socket_io_messages_it_refuses(cluster):
     assert before["bad_messages"] == 0 and before["handler_errors"] == 0
     raw = RawSocketIO(cluster.ingest.port)
     try:
-        raw.connect_namespace()
-        raw.send('420["subscribe",{}]')
-        raw.send('421["nope",{}]')
-        wait_until(lambda: raw._read_some() and len(acks_in(raw.received)) == 2, timeout=10,
-                   what="the ingest process's answers")
+        # Its Socket.IO refuses to connect, saying where browsers go (a new operator's walkthrough:
+        # the page it served connected, and every subscribe was an "unknown event").
+        raw.send("40")
+        wait_until(lambda: raw._read_some() and b"44{" in raw.received, timeout=10,
+                   what="the connect refused")
+        assert b"serves no browsers" in raw.received and b"web process" in raw.received
+        raw.send('42["subscribe",')  # not JSON: refused and counted all the same
+        raw.send("49")  # no Socket.IO packet at all
+        wait_until(lambda: health(cluster.ingest)["relay"]["bad_messages"] == 2, timeout=10,
+                   what="the ingest process counting them")
     finally:
         raw.sock.close()
-    assert [a["code"] for _, a in sorted(acks_in(raw.received).items())] == ["bad_request"] * 2
+    assert acks_in(raw.received) == {}  # (not connected: nothing to acknowledge)
     after = health(cluster.ingest)["relay"]
-    assert after["bad_messages"] == 2
-    # (It handles no event: a subscribe is as unknown to it as any other.)
-    assert after["bad_messages_by_kind"]["unknown_event"] == 2
+    assert after["bad_messages_by_kind"]["not_json"] == 1
+    assert after["bad_messages_by_kind"]["malformed"] == 1
     assert metric_refusals(cluster.ingest) == after["bad_messages_by_kind"]

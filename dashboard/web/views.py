@@ -14,6 +14,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def index():
     """The page, with the protocol's constants in a JSON bootstrap; all data arrives over Socket.IO."""
     ext = current_app.extensions["dashboard"]
+    if ext.role == "ingest":  # (a new operator's walkthrough: it served a page that never loaded)
+        return render_template("ingest.html", version=ext.meta["version"]), 404
     meta = ext.meta
     # A wall link's screen reads no history (docs/security.md): the page does not ask for it (its
     # events-per-minute seed was answered 403 at every load: an audit).
