@@ -306,3 +306,53 @@ def test_the_activity_counter_says_one_event_in_the_singular(browser):
             page.context.close()
         app.stop()
         publisher.close()
+
+
+def test_a_wall_s_workers_and_feed_put_problems_first_in_its_own_type(browser):
+    """A wall audit: the rotating wall's Workers view sorted by name only, so an Offline worker
+    could be the one cut off the bottom; its chips and headings, and the Live feed, were in fixed
+    pixels (12.5 px at 1080p, the same at 4K). On a wall the Offline worker comes first, and the
+    feed and chips follow the wall's type; the desk keeps its order by name."""
+    from tests.helpers import TestPublisher, wait_until
+    from tests.test_app_browser import device, send
+
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    pages = []
+    try:
+        publisher.wait_for_subscriber()
+        for i in range(12):  # w-11, the last by name, is Offline
+            send(publisher, "worker", f"w{i}", {"hostname": f"w-{i:02d}", "health": "Active",
+                                                "state": "Offline" if i == 11 else "Online"})
+            send(publisher, "device", f"d{i}", device(f"board-{i:02d}", "qemu", f"w-{i:02d}"))
+        wait_until(lambda: len(app.json("/api/v1/state")["workers"]) == 12, what="every worker")
+        sizes = {}
+        for width, height, query in ((1280, 720, "/?wall=1&view=workers"), (3840, 2160, "/?wall=1&view=workers"),
+                                     (1920, 1080, "/?wall=1&view=feed"), (1280, 800, "/?view=workers")):
+            page = open_page(browser, width=width, height=height)
+            pages.append(page)
+            page.goto(app.url + query)
+            page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+            if "feed" in query:  # something in the feed: a board goes Bad
+                send(publisher, "device", "bad", device("board-03", "qemu", "w-03", "Idle", "Bad"))
+                page.wait_for_selector(".feed-text", timeout=10000)
+            sizes[(width, query)] = page.evaluate("""() => {
+              const px = (sel) => { const el = document.querySelector(sel); return el ? parseFloat(getComputedStyle(el).fontSize) : null; };
+              return {base: parseFloat(getComputedStyle(document.querySelector('#dashboard')).fontSize),
+                first: [...document.querySelectorAll('.workers tbody .worker-name')].map((el) => el.textContent.trim())[0],
+                chip: px('.workers .chip'), head: px('.workers thead th'), feed: px('.feed-text'), kind: px('.feed-kind')};
+            }""")
+        wall, big, feed, desk = (sizes[k] for k in ((1280, "/?wall=1&view=workers"), (3840, "/?wall=1&view=workers"),
+                                                    (1920, "/?wall=1&view=feed"), (1280, "/?view=workers")))
+        assert wall["first"] == "w-11" and big["first"] == "w-11", (wall, big)  # Offline first
+        assert desk["first"] == "w-00", desk  # the desk: by name
+        assert big["chip"] >= 0.7 * big["base"] and big["chip"] > 2 * desk["chip"], (big, desk)
+        assert big["head"] >= 0.65 * big["base"], big
+        assert feed["feed"] >= 0.95 * feed["base"] and feed["kind"] >= 0.7 * feed["base"], feed
+        for page in pages:
+            assert page.errors == [], page.errors
+    finally:
+        for page in pages:
+            page.context.close()
+        app.stop()
+        publisher.close()

@@ -133,7 +133,7 @@ export function App({ state, status, version, options, actions }) {
   const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
     onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices} hostsOf=${hostsOf}
-    onOpen=${actions.open} note=${notes.workers} />`;
+    onOpen=${actions.open} note=${notes.workers} wall=${wall} />`;
   // The side feed's link goes with the view it opens: the focus goes to that view's tab.
   const openFullFeed = () => {
     actions.setView("feed");

@@ -9,8 +9,9 @@ import { keyOf } from "./labs.js";
 /** `hostsOf`: worker's key (labs.js) → its devices' hostnames (devicesByWorker). */
 const NONE = [];
 
-export function WorkerList({ workers, devices, hostsOf, onOpen, note }) {
-  const list = useMemo(() => sortedWorkers(workers), [workers]);
+/** `wall`: the Offline workers first (its panel shows what fits; the count in its title says how many). */
+export function WorkerList({ workers, devices, hostsOf, onOpen, note, wall = false }) {
+  const list = useMemo(() => sortedWorkers(workers, wall), [workers, wall]);
   return html`
     <${Panel} id="workers" title="Workers" count=${workers.size} class="panel-workers">
       ${note && html`<p class="panel-note">${note}</p>`}

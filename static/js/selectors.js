@@ -205,8 +205,12 @@ export function devicesByWorker(devices) {
 }
 
 /** Workers in natural order of lab, then hostname. */
-export function sortedWorkers(workers) {
-  return [...workers.values()].sort((a, b) => compareNames(a.lab, b.lab) || compareNames(a.hostname, b.hostname));
+export function sortedWorkers(workers, problemsFirst = false) {
+  // On a wall, whose panel shows what fits, an Offline worker that is meant to be Active comes
+  // first (a wall audit: sorted by name alone, it could be the one cut off the bottom).
+  const rank = (w) => (problemsFirst && w.state === "Offline" && w.health === "Active" ? 0 : 1);
+  return [...workers.values()].sort((a, b) => rank(a) - rank(b) || compareNames(a.lab, b.lab)
+    || compareNames(a.hostname, b.hostname));
 }
 
 /**
