@@ -1,5 +1,6 @@
 """The app factory: create_app(settings) wires settings → extensions → blueprints → tasks."""
 import dataclasses
+import functools
 import logging
 import os
 import uuid
@@ -214,7 +215,7 @@ def create_app(overrides=None, settings=None):
     if services.relay:
         services.relay.refusals = services.socket_refusals  # its counters in /healthz, /metrics
     if settings["role"] == "ingest":
-        socketio.on_event("connect", _ingest_refuses_browsers)
+        socketio.on_event("connect", functools.partial(_ingest_refuses_browsers, services.socket_refusals))
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
                       alerts_api.bp, reports_api.bp, metrics_api.bp):
         app.register_blueprint(blueprint)
@@ -251,10 +252,13 @@ INGEST_SERVES_NO_BROWSERS = ("this is the dashboard's ingest process (--role ing
                              "browsers; open a web process (--role web, behind nginx)")
 
 
-def _ingest_refuses_browsers(auth=None):
+def _ingest_refuses_browsers(refusals, auth=None):
     """Socket.IO's connect on an ingest process: refused, saying where to go (a new operator's
-    walkthrough: the page connected, and every subscribe was an 'unknown event')."""
+    walkthrough: the page connected, and every subscribe was an 'unknown event'), and counted
+    (`ingest_connect`: a proxy sending browsers here shows in /healthz)."""
+    from flask import request
     from socketio.exceptions import ConnectionRefusedError as Refused  # (python-socketio's: it says why)
+    refusals.refuse("ingest_connect", INGEST_SERVES_NO_BROWSERS, request.remote_addr)
     raise Refused(INGEST_SERVES_NO_BROWSERS)
 
 

@@ -704,7 +704,7 @@ def test_an_ingest_process_counts_the_socket_io_messages_it_refuses(cluster):
         assert b"serves no browsers" in raw.received and b"web process" in raw.received
         raw.send('42["subscribe",')  # not JSON: refused and counted all the same
         raw.send("49")  # no Socket.IO packet at all
-        wait_until(lambda: health(cluster.ingest)["relay"]["bad_messages"] == 2, timeout=10,
+        wait_until(lambda: health(cluster.ingest)["relay"]["bad_messages"] == 3, timeout=10,
                    what="the ingest process counting them")
     finally:
         raw.sock.close()
@@ -712,4 +712,5 @@ def test_an_ingest_process_counts_the_socket_io_messages_it_refuses(cluster):
     after = health(cluster.ingest)["relay"]
     assert after["bad_messages_by_kind"]["not_json"] == 1
     assert after["bad_messages_by_kind"]["malformed"] == 1
+    assert after["bad_messages_by_kind"]["ingest_connect"] == 1
     assert metric_refusals(cluster.ingest) == after["bad_messages_by_kind"]

@@ -172,7 +172,7 @@ def test_the_pages_of_one_address_and_viewer_cannot_hold_every_followed_log(lab)
     lava.logs[13] = [line(0, "running")]
     app = start("--job-logs-max", "8")
     wait_until(lambda: all("hidden" not in get(app, f"/api/v1/jobs/{i}").json()["job"]
-                           for i in (8, 13, 14)), timeout=20, what="jobs 8, 13 and 14 known public")
+                           for i in (8, 12, 13, 14)), timeout=20, what="jobs 8, 12, 13 and 14 known public")
     first, second, alice = LogClient(app), LogClient(app), LogClient(app, ALICE)
     try:
         assert first.follow(13)["ok"] is True and first.follow(14)["ok"] is True
@@ -182,14 +182,28 @@ def test_the_pages_of_one_address_and_viewer_cannot_hold_every_followed_log(lab)
         assert alice.follow(8)["ok"] is True  # signed in: a viewer of her own
         health = get(app, "/healthz").json()["job_logs"]
         assert health["max_per_client"] == 2 and health["followed"] == 3, health
+        # A log read to its end no longer counts against its address (a review: an address
+        # holding only finished logs was refused). 12 is Finished.
+        assert first.client.call("log_unfollow", {"job": 14}, timeout=10)["ok"] is True
+
+        def allowed(client, job):  # (the address's budget: 4 at once, then one every 2 s)
+            return wait_until(lambda: (a := client.follow(job)).get("code") != "rate_limited" and a,
+                              timeout=15, interval=0.5, what=f"a follow of {job} allowed")
+        assert allowed(first, 12)["ok"] is True
+        wait_until(lambda: any(m["job"] == 12 and m["finished"] for m in first.pushed), timeout=10,
+                   what="job 12 read to its end")
+        assert first.client.call("log_unfollow", {"job": 13}, timeout=10)["ok"] is True
+        assert second.client.call("log_unfollow", {"job": 13}, timeout=10)["ok"] is True
+        # The address holds 12, read to its end, and nothing still read: two more may come.
+        assert allowed(second, 13)["ok"] is True
+        assert allowed(second, 14)["ok"] is True  # 12, 13, 14: two of them still read
+        refused = allowed(first, 8)
+        assert refused["code"] == "too_many" and "one address and viewer" in refused["error"], refused
         # A page that goes gives its places back to its address.
-        first.close()
+        second.close()
         wait_until(lambda: get(app, "/healthz").json()["job_logs"]["followed"] == 2, timeout=10,
-                   what="the first page's 14 let go")
-        # (the address's fifth follow: its budget of 4 at once refills at one every 2 s)
-        again = wait_until(lambda: (a := second.follow(8)).get("code") != "rate_limited" and a,
-                           timeout=10, interval=0.5, what="the next follow allowed")
-        assert again["ok"] is True, again
+                   what="the second page's 13 and 14 let go")  # first's 12, alice's 8
+        assert allowed(first, 8)["ok"] is True
     finally:
         for client in (first, second, alice):
             client.close()

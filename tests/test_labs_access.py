@@ -66,7 +66,6 @@ event_source = "{pubs[name].endpoint}"
             pub.wait_for_subscriber()
         wait_until(lambda: all(lab["lava"]["loaded"] for lab in app.json("/healthz")["labs"]),
                    timeout=30, what="both labs loaded")
-        before = {lab["name"]: lab["store"]["written"] for lab in app.json("/healthz")["labs"]}
         _publish(pubs["east"], 901, "priv-alice", "SECRET-EAST-901", "SECRET-SHELL-EAST-901")
         _publish(pubs["west"], 901, "priv-carol", "PUBLIC-WEST-901")
         _publish(pubs["west"], 902, "priv-alice", "SECRET-WEST-902")
@@ -75,11 +74,13 @@ event_source = "{pubs[name].endpoint}"
         # Both labs' jobs are in, and LAVA has said which are public.
         wait_until(lambda: "PUBLIC-WEST-901" in get(app, "/api/v1/jobs/901?lab=west").text,
                    timeout=20, what="west's job 901 known to be public")
-        # ...and each lab's store (which writes in batches) has its three rows too: the tests
-        # read the history, and a check that nothing leaks from rows not yet written proves
-        # nothing (an audit).
-        wait_until(lambda: all(lab["store"]["written"] >= before[lab["name"]] + 3
-                               for lab in app.json("/healthz")["labs"]),
+        # ...and each lab's store (which writes in batches, a lab's rows in the order they came)
+        # has its rows too: the tests read the history, and a check that nothing leaks from rows
+        # not yet written proves nothing (an audit). Each lab's last job's stored path (which a
+        # private job's shows anyone) proves the rows before it are there; a count of rows
+        # written did not (a review: a reconcile's corrections count too).
+        wait_until(lambda: all(get(app, f"/api/v1/jobs/903?lab={lab}").json()["path"]
+                               for lab in ("east", "west")),
                    timeout=20, what="each lab's rows stored")
         yield app, east, west
     finally:

@@ -9,7 +9,9 @@ line numbers) for each job somebody follows, and pushes the new lines to those v
   the answer is "not known yet" (retry) while LAVA is asked with their own token.
 - Bounded: `log_follow` rate-limited per client address and viewer, whatever session asks (each
   new follow reads the log from its start; one bucket for every lab), at most `max_jobs` jobs
-  followed at once, `max_per_client` per viewer, `max_lines`
+  followed at once (a log read to its end gives its place to a new one), `max_per_client` per
+  page, a quarter of `max_jobs` (2 at least) still read for the pages of one address and viewer
+  together, `max_lines`
   kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request, each message
   cut at core.joblog.MAX_CHARS. A job nobody follows any more is forgotten at once.
 - LAVA answers 404 when a job has no line past `start` (and for a job it does not show): that is
@@ -108,7 +110,9 @@ class LogTail:
         key = self._key_of.get(sid)
         key = self.client_of(sid) if key is None else key
         theirs = self.by_key.get(key, {})
-        if job_id not in theirs and len(theirs) >= self.max_per_key:
+        # (Logs read to their end do not count: they cost no reads, and the global bound gives
+        # their places away; a review found an address refused with only finished logs held.)
+        if job_id not in theirs and sum(1 for j in theirs if not self._done(j)) >= self.max_per_key:
             return self._refuse("too_many", f"the pages of one address and viewer follow at most "
                                             f"{self.max_per_key} logs at once")
         followed = self.followed.get(job_id)
@@ -169,6 +173,10 @@ class LogTail:
         if not self.by_client.get(sid):
             self.by_client.pop(sid, None)
             self._key_of.pop(sid, None)
+
+    def _done(self, job_id):
+        followed = self.followed.get(job_id)
+        return followed is not None and followed.done
 
     def _give_up_a_finished_log(self):
         """At --job-logs-max: the longest-followed log that is read to its end (a finished job, or

@@ -112,6 +112,7 @@ class Reconciler:
         # permissions, which the dashboard does not follow (docs/security.md); None: not known
         self.devices_hidden = None
         self.jobs_gone_unchecked = 0  # unfinished jobs LAVA no longer listed, past the lookups' bound
+        self.wait_errors = 0  # the wait between two rounds failed (its silence and lag checks)
         self.lag = LagTriggers()
         meta.update({"lava": self.public_status()}, notify=False)
 
@@ -145,11 +146,14 @@ class Reconciler:
             try:
                 self._wait(wait)
             except Exception as err:  # (a hardening audit: a bug in a check here ended the loop)
-                log.error("reconcile's wait failed: internal error %s", type(err).__name__)
+                self.wait_errors += 1  # (/healthz: the silence and lag triggers are not working)
+                self.skip_log.warning("wait", "reconcile's wait failed: internal error %s (its "
+                                      "silence and lag checks)", type(err).__name__)
                 self._sleep_after_a_failed_wait(wait)
 
     def _sleep_after_a_failed_wait(self, seconds):
-        """The rest of the wait, without the checks that failed: the next round still comes."""
+        """A wait of its own (the interval at most), without the checks that failed: the next
+        round still comes."""
         self._wake.wait(max(0.0, min(seconds, self.interval)))
         self._wake.clear()
 
@@ -183,9 +187,10 @@ class Reconciler:
         self.last_attempt = self.clock()
         self.lag.started(self.last_attempt)
         unfinished = [j["id"] for j in self.state.jobs.values() if j["state"] != "Finished"]
+        crowded = len(self.state.jobs) >= self.state.limits["job"]  # (rest.fetch_snapshot)
         self.state.track_touches()
         try:
-            snap = self.rest.fetch_snapshot(self.max_finished, unfinished)
+            snap = self.rest.fetch_snapshot(self.max_finished, unfinished, crowded)
         except BaseException:
             self.state.stop_tracking_touches()
             raise
@@ -370,7 +375,7 @@ class Reconciler:
                 "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
                 "devices_hidden_from_anonymous": self.devices_hidden,
-                "jobs_gone_unchecked": self.jobs_gone_unchecked,
+                "jobs_gone_unchecked": self.jobs_gone_unchecked, "wait_errors": self.wait_errors,
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),
                 "last_attempt_age": None if self.last_attempt is None else round(now - self.last_attempt, 3)}

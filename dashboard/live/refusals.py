@@ -21,7 +21,8 @@ log = logging.getLogger("dashboard.server")  # (the server's log, as before this
 
 # -- Socket.IO messages that are not what a client may send -------------------------------------
 # Refused as the client's doing, each counted by kind (/healthz relay.bad_messages_by_kind).
-BAD_MESSAGE_KINDS = ("not_json", "too_deep", "malformed", "bad_arguments", "unknown_event")
+BAD_MESSAGE_KINDS = ("not_json", "too_deep", "malformed", "bad_arguments", "unknown_event",
+                     "ingest_connect")  # (the last: a connect to an ingest process, refused)
 # Event names no client may send: python-socketio's reserved ones would run the connect or
 # disconnect handler again (a disconnect resets the client's rate limits), and "*" would reach
 # Flask-SocketIO's catch-all handler with the client's first argument taken for a sid.

@@ -69,8 +69,8 @@ def group_key(flt, viewer, min_gap=0.0):
 
 
 MAX_RATE = 100  # messages a second: what a subscribe's max_rate may ask for at most
-# Viewers whose changes of what they may see are counted (view_tag). One forgotten counts 0 again:
-# a page of theirs away since before the first change could then be caught up.
+# Viewers whose changes of what they may see are counted (view_tag). Forgetting one renews every
+# signed-in viewer's tag (refresh_viewer): its count starting from 0 again could match an old tag.
 MAX_VIEW_CHANGES = 100_000
 
 

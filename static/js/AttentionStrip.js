@@ -119,8 +119,12 @@ function fits(list) {
     const content = cell.firstElementChild;
     if (r.left < right - 0.5 || r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5) return false;
     if (content && content.scrollWidth > content.clientWidth + 1) return false;
+    // Against the text's own box, inside the button's padding: a status 2 px past it was cut,
+    // though inside the cell (a portrait wall's full-width row showed it).
+    const text = cell.querySelector(".attention-text");
+    const edge = text ? Math.min(r.right, text.getBoundingClientRect().right) : r.right;
     for (const status of cell.querySelectorAll(".attention-status")) {
-      for (const s of status.getClientRects()) if (s.bottom > r.bottom + 0.5 || s.right > r.right + 0.5) return false;
+      for (const s of status.getClientRects()) if (s.bottom > r.bottom + 0.5 || s.right > edge + 0.5) return false;
     }
     right = r.right;
   }

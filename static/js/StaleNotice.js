@@ -27,11 +27,13 @@ export function StaleNotice({ stale, status, feedLost = false }) {
   // The seconds since (-1 while up to date: no render a second then).
   const age = useClockValue((at) => (since.current === null ? -1 : Math.floor((at - since.current) / 1000)));
   if (since.current === null || age * 1000 < STALE_NOTICE_AFTER_MS) return null;
-  // The words read out once (an alert), the age that counts on not (it would be read every second).
+  // The words read out once (an alert); the age that counts on, and the connection's own words
+  // (which change as it retries), are not (a review: each change would be announced again).
+  const detail = [status.text, status.error].filter(Boolean).join(": ");
   return html`
     <div class="stale-notice" role="alert" data-since=${since.current}>
       <strong>${staleWords(status, feedLost)} since ${formatClock(since.current)}</strong>
       <span aria-hidden="true"> (${formatDuration(age * 1000)})</span>:
-      what this screen shows may be out of date.${status.text ? ` ${status.text}` : ""}
+      what this screen shows may be out of date.${detail && html`<span aria-hidden="true"> ${detail}.</span>`}
     </div>`;
 }

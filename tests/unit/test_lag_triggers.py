@@ -48,7 +48,7 @@ class FakeEvent:
 class FixedRest:
     base = "http://lava.invalid"
 
-    def fetch_snapshot(self, max_finished, unfinished):
+    def fetch_snapshot(self, max_finished, unfinished, crowded=False):
         return records.build([], [], [])
 
 
@@ -151,7 +151,7 @@ def test_a_check_that_fails_in_the_wait_does_not_end_the_reconciles():
     class CountingRest(FixedRest):
         calls = 0
 
-        def fetch_snapshot(self, max_finished, unfinished):
+        def fetch_snapshot(self, max_finished, unfinished, crowded=False):
             self.calls += 1
             if self.calls == 3:
                 raise Stop
@@ -164,4 +164,5 @@ def test_a_check_that_fails_in_the_wait_does_not_end_the_reconciles():
     with pytest.raises(Stop):
         reconciler.run()
     assert rest.calls == 3 and reconciler.runs == 2
+    assert reconciler.as_dict()["wait_errors"] == 2  # counted in /healthz (logged every 10 min at most)
     assert clock.now >= 1_764_000_000.0 + 2 * SETTINGS["reconcile_interval"]  # each waited its interval

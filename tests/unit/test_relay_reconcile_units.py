@@ -453,3 +453,35 @@ def test_made_up_unfinished_jobs_past_the_lookups_bound_go_at_once_and_make_room
         assert reconciler.as_dict()["jobs_gone_unchecked"] == 60
     finally:
         lava.close()
+
+
+def test_with_room_in_the_model_unlisted_jobs_past_the_bound_wait_to_be_asked():
+    """A review: taken as gone unasked whenever more than 200 were missing, a busy lab's jobs that
+    finished while events were lost (outside the newest finished ones read) lost their real end,
+    their outcome with it. With room in the model, those past the 200 are asked about in later
+    rounds, as before; only a full model takes them as gone."""
+    from dashboard.sources.rest import MAX_SINGLE_JOB_LOOKUPS, LavaRest
+    from tests.fake_lava import FakeLava
+    from tests.unit.test_state import event
+
+    lava = FakeLava(token="tok-unit-1")
+    try:
+        unlisted = list(range(100_000, 100_000 + MAX_SINGLE_JOB_LOOKUPS + 60))
+        state = LabState(max_jobs=10 * len(unlisted))
+        for job_id in unlisted:
+            state.apply(event("testjob", {"job": job_id, "state": "Running", "health": "Unknown",
+                                          "device_type": "qemu", "submit_time": "2026-11-27T10:00:00"},
+                              f"unlisted-{job_id}"))
+        meta = Meta()
+        settings = {"reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500}
+        reconciler = Reconciler(state, Relay(RecordingSocketIO(), state, meta), meta,
+                                LavaRest(lava.url, "tok-unit-1"), settings, threading.Event)
+        reconciler.reconcile_once("schedule")
+        left = [j for j in state.jobs if j in unlisted]
+        assert len(left) == 60 and reconciler.as_dict()["jobs_gone_unchecked"] == 0  # asked next round
+        reconciler.reconcile_once("schedule")
+        assert not [j for j in state.jobs if j in unlisted]
+        asked = [path for path, _, _ in lava.requests if path.rstrip("/").split("/")[-1].isdigit()]
+        assert len(asked) == len(unlisted)  # every one asked about, 200 a round
+    finally:
+        lava.close()
