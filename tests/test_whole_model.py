@@ -168,6 +168,11 @@ def test_each_viewer_gets_their_own_answer_and_a_new_one_once_lava_tells_more(la
     publish_private_jobs(publisher)
     wait_until(lambda: {901, 902} <= {j["id"] for j in app.json("/api/v1/state")["jobs"]},
                timeout=15, what="the private jobs in the model")
+    # A reconcile (every 2 s) corrects the published jobs to LAVA's records: let one run first,
+    # so that the model stays put while alice is answered (a clean-clone run saw it change).
+    runs = app.json("/healthz")["lava"]["runs"]
+    wait_until(lambda: app.json("/healthz")["lava"]["runs"] >= runs + 2, timeout=20,
+               what="a whole reconcile after the jobs came")
     for _ in range(3):
         for token in (None, MALLORY):
             text = get(app, "/api/v1/state", token).text
