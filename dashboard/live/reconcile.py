@@ -219,7 +219,7 @@ class Reconciler:
         self.last_success = self.clock()
         self.corrections += len(corrections)
         self.corrections_by_kind.update(c["kind"] for c in corrections)
-        if getattr(snap, "gone_unchecked", 0):
+        if snap.gone_unchecked:
             self.jobs_gone_unchecked += snap.gone_unchecked
             log.warning("LAVA%s no longer lists %d more unfinished jobs the model held than it "
                         "is asked about one by one in a round (%d): taken as gone (finished "

@@ -88,7 +88,7 @@ export function AlertsView({ alerts, error }) {
             ${columns !== COLUMNS && html`<td>${labOf(a.lab)}</td>`}<td>${a.status}</td><td>${levelWord(a.severity)}</td><td>${a.rule}</td><td>${a.subject}</td>
             <td>${a.message}${a.hidden_jobs ? html` <em>(${a.hidden_jobs} job(s) you may not see)</em>` : ""}</td>
             <td>${when(a.fired_at)}</td><td>${when(a.resolved_at)}</td><td>${a.acked_by || (a.acked ? "someone" : "")}</td>
-            <td>${a.status === "firing" && !a.acked && !a.acked_by && canAck && html`<button type="button" class="button"
+            <td>${a.status === "firing" && !a.acked && canAck && html`<button type="button" class="button"
               onClick=${async () => setAckError(await acknowledge(a.id, labOf(a.lab), who.csrf))}>Acknowledge</button>`}</td></tr>`)}</tbody>
         </table></div>`}
       <p class="alerts-note"><a href="/feeds/alerts.atom">Atom feed of alerts</a></p>
