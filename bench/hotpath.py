@@ -46,6 +46,32 @@ t = time.process_time()
 for event in events:
     state.apply(event)
 model = time.process_time() - t
+# The model with access control's device screen (core/screen.py), which here lets every device of
+# the lab in: what the screen's check costs an event. (None at a ref from before the screen.)
+screened = model_again = None
+try:
+    from dashboard.core.screen import DeviceScreen
+except ImportError:
+    DeviceScreen = None
+if DeviceScreen is not None:
+    listed = ([{"hostname": e.data["device"], "device_type": e.data.get("device_type")}
+               for e in events if e.kind == "device"]
+              + [{"hostname": "", "device_type": e.data.get("device_type")}
+                 for e in events if e.kind == "testjob"])
+    # Three rounds each, alternating, with and without the screen (the first `model` above was
+    # the interpreter's first pass): the medians, so that neither arm has the warm caches alone.
+    plain, with_screen = [], []
+    for _ in range(3):
+        for arm in (plain, with_screen):
+            other = LabState(max_finished_jobs=500)
+            if arm is with_screen:
+                other.screen = DeviceScreen()
+                other.screen.learn(listed)
+            t = time.process_time()
+            for event in events:
+                other.apply(event)  # (core.screen.Screened, a ValueError, would end the run)
+            arm.append(time.process_time() - t)
+    model_again, screened = sorted(plain)[1], sorted(with_screen)[1]
 contexts = [state.jobs.get(job_id(e.data.get("job"))) or {}
             if e.kind not in ("device", "testjob", "worker") else {} for e in events]
 t = time.process_time()
@@ -69,10 +95,13 @@ with tempfile.TemporaryDirectory() as tmp:
             store._tracker.commit(*pending)
 n = len(frames_list) / 1e6
 print(json.dumps({"parse": parse / n, "model": model / n, "row": row / n,
-                  "rollups": None if rollups is None else rollups / n}))
+                  "rollups": None if rollups is None else rollups / n,
+                  "screened_model": None if screened is None else screened / n,
+                  "model_again": None if screened is None else model_again / n}))
 """
 LOOP_STEPS = ("parse", "model", "row")  # the loop's; "rollups" is the writer process's
-NAMES = (*LOOP_STEPS, "rollups")
+# The last two: `model` with access control's screen, and again without it, alternating with it.
+NAMES = (*LOOP_STEPS, "rollups", "screened_model", "model_again")
 
 
 def median(values):
@@ -112,6 +141,9 @@ def main():
            "runs": {arm: [{k: None if v is None else round(v, 2) for k, v in r.items()} for r in rs]
                     for arm, rs in runs.items()},
            "median_cpu_us_per_event": medians}
+    current = medians["current"]
+    if current["screened_model"] is not None:  # what the device screen costs the model step
+        out["screened_model_over_model"] = round(current["screened_model"] / current["model_again"], 3)
     if commit:
         out["ratio_current_over_baseline"] = {
             step: (round(medians["current"][step] / medians["baseline"][step], 3)

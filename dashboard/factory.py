@@ -29,6 +29,7 @@ from dashboard.live.ingest import Ingest
 from dashboard.live.reconcile import Reconciler
 from dashboard.live.relay import SESSION_ENDED, Relay
 from dashboard.core.state import LabState, Sequence
+from dashboard.core.screen import DeviceScreen
 from dashboard.core.visibility import OPEN, Visibility
 
 log = logging.getLogger("dashboard")
@@ -287,6 +288,11 @@ def _build_services(settings, key, wsgi_errors):
             state=LabState(max_finished_jobs=settings["max_finished_jobs"],
                            max_devices=settings["max_devices"], max_workers=settings["max_workers"],
                            max_jobs=settings["max_jobs"], name=lab.name, sequence=sequence)))
+    for lab in labs:
+        if settings["access"] != OPEN and role != "web" and lab.settings["lava_url"]:
+            # Devices LAVA hides from anonymous users stay out of the model (core/screen.py), from
+            # before the store's restore on.
+            lab.state.screen = DeviceScreen()
     first = labs[0]
     meta = Meta(simulated=all(lab.simulated for lab in labs),
                 lava_url=first.rest.base if first.rest and not several else "", version=__version__,
@@ -392,6 +398,7 @@ def _build_lab(lab, settings, sink, health, visibility, lab_names=None):
                                     public=public, lab=lab.name)
         if lab.ingest:  # a suspected loss: check the model against LAVA (at most every 30 s)
             lab.ingest.on_behind.append(lambda name: lab.reconciler.behind())
+            lab.reconciler.ingest = lab.ingest  # applies what it held once the screen is known
 
 
 def _access(settings, labs, relay, key, visibility):

@@ -37,8 +37,10 @@ class FakeLava:
         self.users = {}
         # Private jobs: id → None (the submitter alone, and superusers) or the viewing groups.
         self.private = {}
-        # Devices LAVA lists to superusers only (its device permissions: a viewing group's).
+        # Devices LAVA lists to superusers only (its device permissions: a viewing group's), and
+        # the jobs on them (device_shown).
         self.hidden_devices = set()
+        self.refuse_anonymous = False  # a LAVA that answers nobody without a token (403)
         # Job logs (output.yaml): id → its lines, as LAVA's /jobs/<id>/logs/ serves them.
         self.logs = {}
         self.redirect_to = None
@@ -86,7 +88,7 @@ class FakeLava:
         viewer = self.viewer(req.headers.get("Authorization"))
         if viewer is None:
             return _json({"detail": "Invalid token."}, 401)
-        if self.fault == "auth":
+        if self.fault == "auth" or (self.refuse_anonymous and not viewer[0]):
             return _json({"detail": "You do not have permission to perform this action."}, 403)
         if self.fault == "500":
             return Response(self.error_page, 500, content_type="text/html; charset=utf-8")
@@ -158,12 +160,24 @@ class FakeLava:
     def can_view(self, viewer, job):
         """LAVA's TestJob.can_view: superusers, public jobs, the submitter, the viewing groups."""
         name, groups, superuser = viewer
-        if superuser or job["id"] not in self.private:
+        if superuser:
+            return True
+        if self.hidden_devices and not self.device_shown(job):  # (before its own permissions)
+            return False
+        if job["id"] not in self.private:
             return True
         if name and name == job["submitter"]:
             return True
         allowed = self.private[job["id"]]
         return bool(allowed) and any(g in allowed for g in groups)
+
+    def device_shown(self, job):
+        """LAVA hides a job on a device its viewer may not see, and one not scheduled yet that asks
+        for a device type they may not see (here: every device of that type hidden)."""
+        if job.get("actual_device"):
+            return job["actual_device"] not in self.hidden_devices
+        return any(d["device_type"] == job.get("requested_device_type")
+                   and d["hostname"] not in self.hidden_devices for d in self.devices)
 
     def jobs_list(self, req, viewer=("admin", (), True)):
         items = [j for j in self.jobs if self.can_view(viewer, j)]

@@ -337,18 +337,161 @@ def test_a_job_lava_makes_private_is_hidden_when_lava_no_longer_lists_it(lab):
     assert health["lava"]["skipped_total"].get("job/bad_type", 0) >= 1  # why no listing judged it
 
 
-def test_devices_lava_hides_from_anonymous_users_are_said_in_the_log_and_healthz(lab):
-    """LAVA's device permissions are not followed (docs/security.md): the dashboard says so, loud,
-    when its token lists devices LAVA does not list anonymously."""
+# What LAVA hides from anonymous users with its device permissions (fake_lava.hidden_devices): the
+# devices, the only x86 board (so the x86 type), and every job on them or asked of that type.
+HIDDEN_NAMES = ("x86-01", "docker-02", "SECRET-ON-HIDDEN-950", "SECRET-SHELL-950",
+                "SECRET-X86-951", "SECRET-MOVED-952", "hidden-dev-user")
+SCREENED_OUTPUTS = OUTPUTS + ("/api/v1/devices", "/api/v1/workers", "/api/v1/devices/docker-02",
+                              "/api/v1/jobs/950", "/api/v1/jobs/951", "/api/v1/jobs/952",
+                              "/api/v1/events?device=docker-02", "/api/v1/events?job=950",
+                              "/api/v1/alerts?status=all", "/api/v1/stats/outcomes",
+                              "/api/v1/stats/queue", "/api/v1/devices/docker-01/jobs")
+
+
+def publish_on_hidden_devices(publisher):
+    """What lava-publisher's ZMQ socket sends of hidden devices: everything, to anyone."""
+    publisher.send(frames("device", {"device": "docker-02", "device_type": "docker",
+                                     "state": "Running", "health": "Bad", "job": 950,
+                                     "worker": "lab-worker-02"}))
+    publisher.send(frames("testjob", {
+        "job": 950, "state": "Running", "health": "Unknown", "description": "SECRET-ON-HIDDEN-950",
+        "submitter": "hidden-dev-user", "device": "docker-02", "device_type": "docker",
+        "worker": "lab-worker-02", "submit_time": "2026-11-27T17:30:00+00:00"}, "hidden-dev-user"))
+    publisher.send(frames("event", {"job": 950, "message": "SECRET-SHELL-950"}))
+    publisher.send(frames("testjob", {
+        "job": 951, "state": "Submitted", "health": "Unknown", "description": "SECRET-X86-951",
+        "submitter": "hidden-dev-user", "device_type": "x86",
+        "submit_time": "2026-11-27T17:30:00+00:00"}, "hidden-dev-user"))
+    # Asked of a type anyone may see, then scheduled on a board LAVA hides: gone from then on.
+    publisher.send(frames("testjob", {
+        "job": 952, "state": "Submitted", "health": "Unknown", "description": "public-952",
+        "submitter": "bob", "device_type": "docker", "submit_time": "2026-11-27T17:30:00+00:00"},
+        "bob"))
+
+
+def test_devices_lava_hides_from_anonymous_users_are_kept_out_of_every_output(lab):
+    """LAVA's device permissions (docs/security.md): a device LAVA does not list anonymously, and
+    every job on it, is kept out of the model, the store and every output, for every viewer; said
+    in the log and /healthz. Once LAVA shows it, it comes in."""
     lava, publisher, start = lab
     lava.hidden_devices.update({"x86-01", "docker-02"})
     app = start("--reconcile-interval", "1")
     wait_until(lambda: app.json("/healthz")["lava"]["devices_hidden_from_anonymous"] == 2,
                timeout=15, what="the hidden devices counted")
     assert "hides 2 of the 8 devices it lists to the dashboard's token" in app.log_text()
-    lava.hidden_devices.clear()
-    wait_until(lambda: app.json("/healthz")["lava"]["devices_hidden_from_anonymous"] == 0,
-               timeout=15, what="none hidden once LAVA lists them all anonymously")
+    bob_view = LiveView(app.url).connect(headers={"Authorization": f"Token {BOB}"})
+    anonymous_view = LiveView(app.url).connect()
+    try:
+        publish_on_hidden_devices(publisher)
+        wait_until(lambda: 952 in anonymous_view.objects["job"], timeout=10, what="job 952 shown")
+        publisher.send(frames("testjob", {"job": 952, "state": "Running", "device": "docker-02",
+                                          "worker": "lab-worker-02",
+                                          "description": "SECRET-MOVED-952"}, "bob"))
+        publisher.send(frames("event", {"job": 952, "message": "SECRET-SHELL-952"}))
+        publisher.send(frames("event", {"job": 1, "message": "public-marker"}))
+        wait_until(lambda: "public-marker" in get(app, "/api/v1/events?kind=event").text,
+                   timeout=10, what="the messages after them stored")
+        wait_until(lambda: 952 not in anonymous_view.objects["job"], timeout=10,
+                   what="job 952 gone once on a hidden board")
+        health = app.json("/healthz")["lava"]["screen"]
+        assert health["known"] and health["devices_listed_anonymously"] == 6
+        assert health["events_kept_out"] >= 5 and health["jobs_kept_out"] >= 4  # 8, 10, 950-952
+        for token in (None, BOB, ADMIN):  # the dashboard's own token sees no more than anyone
+            for path in SCREENED_OUTPUTS:
+                resp = get(app, path, token)
+                assert resp.status_code in (200, 404), (path, resp.status_code, resp.text[:200])
+                # (An answer may quote what it was asked: a 404 names the device it has not.)
+                found = [n for n in HIDDEN_NAMES + ("SECRET-SHELL-952",)
+                         if n in resp.text and n not in path]
+                assert found == [], (token, path, found)
+            assert get(app, "/api/v1/devices/docker-02", token).status_code == 404
+            assert get(app, "/api/v1/events?device=docker-02", token).json()["events"] == []
+            assert get(app, "/api/v1/jobs/950", token).status_code == 404
+        assert "docker-01" in get(app, "/api/v1/devices").text  # (the outputs are not empty)
+        for view in (anonymous_view, bob_view):
+            with view.lock:
+                text = json.dumps(view.objects) + json.dumps(view.received)
+            assert [n for n in HIDDEN_NAMES if n in text] == []
+            assert set(view.objects["device"]) == {"docker-01", "qemu-01", "qemu-02", "qemu-03",
+                                                   "qemu-04", "qemu-05"}
+            assert not {8, 10, 950, 951} & set(view.objects["job"])
+        # LAVA shows them again: they come in at the next reconciliation, with LAVA's state.
+        lava.hidden_devices.clear()
+        wait_until(lambda: app.json("/healthz")["lava"]["devices_hidden_from_anonymous"] == 0,
+                   timeout=15, what="none hidden once LAVA lists them all anonymously")
+        wait_until(lambda: "docker-02" in anonymous_view.objects["device"]
+                   and "x86-01" in anonymous_view.objects["device"], timeout=10,
+                   what="the devices shown once LAVA shows them")
+        assert get(app, "/api/v1/devices/docker-02").status_code == 200
+    finally:
+        anonymous_view.close()
+        bob_view.close()
+
+
+def test_a_lava_that_answers_no_anonymous_reads_shows_no_device_and_says_why(lab):
+    """LAVA reads with the dashboard's token, and refuses anonymous ones: loaded, workers shown,
+    no device (nobody knows which LAVA shows everyone), and the page's LAVA line says why."""
+    lava, publisher, start = lab
+    lava.refuse_anonymous = True
+    app = start("--reconcile-interval", "1")
+    health = app.json("/healthz")
+    assert health["lava"]["state"] == "error" and "device-screen" in health["degraded"]
+    assert "LAVA did not say which devices it shows to everyone" in health["lava"]["error"]
+    assert health["lava"]["screen"]["read_errors"] >= 1
+    assert get(app, "/api/v1/devices").json()["devices"] == []
+    assert get(app, "/api/v1/state").json()["jobs"] == []
+    assert "lab-worker-01" in get(app, "/api/v1/workers").text
+    view = LiveView(app.url).connect()
+    try:
+        assert "no device is shown until it does" in view.meta["lava"]["error"]
+    finally:
+        view.close()
+    assert "could not read which devices LAVA shows anonymous users" in app.log_text()
+    lava.refuse_anonymous = False
+    wait_until(lambda: app.json("/healthz")["lava"]["state"] == "ok", timeout=15,
+               what="LAVA answers anonymously again")
+    assert "device-screen" not in app.json("/healthz")["degraded"]
+    assert len(get(app, "/api/v1/devices").json()["devices"]) == 8
+
+
+def test_without_lavas_anonymous_list_of_devices_every_device_is_kept_out(lab):
+    """Default deny: until LAVA has said which devices it shows anonymous users, none is kept."""
+    lava, publisher, start = lab
+    lava.fault = "500"  # LAVA's API fails from the start: nothing is known
+    app = AppProcess("--lava-url", lava.url, "--zmq", publisher.endpoint, "--access", "lava",
+                     "--reconcile-interval", "1")
+    try:
+        publisher.wait_for_subscriber()
+        publisher.send(frames("device", {"device": "qemu-01", "device_type": "qemu",
+                                         "state": "Idle", "health": "Good",
+                                         "worker": "lab-worker-01"}))
+        publisher.send(frames("worker", {"hostname": "lab-worker-09", "state": "Online",
+                                         "health": "Active"}))
+        wait_until(lambda: "lab-worker-09" in get(app, "/api/v1/workers").text, timeout=10,
+                   what="a worker's event applied (workers are shown to anyone)")
+        assert get(app, "/api/v1/devices").json()["devices"] == []
+        health = app.json("/healthz")
+        assert health["lava"]["screen"]["known"] is False and "device-screen" in health["degraded"]
+        assert health["lava"]["screen"]["events_held"] == 1  # (the device's: the worker's went in)
+        assert health["lava"]["state"] == "error"  # the page's "LAVA API failing" line says why
+        stored = wait_until(lambda: get(app, "/api/v1/events").json()["events"], timeout=10,
+                            what="the worker's event stored")
+        assert [e["kind"] for e in stored] == ["worker"]
+        lava.fault = None  # LAVA answers: its devices come in, and the held event after them
+        wait_until(lambda: get(app, "/api/v1/devices/qemu-01").status_code == 200, timeout=20,
+                   what="the devices once LAVA lists them anonymously")
+        health = wait_until(lambda: (lambda h: h if "device-screen" not in h["degraded"] else None)(
+            app.json("/healthz")), timeout=10, what="device-screen no longer degraded")
+        assert health["lava"]["screen"]["events_held"] == 0
+        kinds = wait_until(lambda: (lambda k: k if "device" in k else None)(
+            [e["kind"] for e in get(app, "/api/v1/events").json()["events"]]), timeout=10,
+            what="the held event stored once LAVA had answered")
+        assert kinds.count("device") == 1, kinds
+        # The fake LAVA says qemu-01 is Unknown: the held event (Good) came before the fetch, so
+        # LAVA's newer answer wins, as it would have without the hold.
+        assert get(app, "/api/v1/devices/qemu-01").json()["device"]["health"] == "Unknown"
+    finally:
+        app.stop()
 
 
 def test_a_correction_of_a_private_jobs_hidden_fields_tells_no_one_who_may_not_see_it(lab):

@@ -6,12 +6,14 @@ once: the model keeps an index of it (a set per worker, O(1) per move), and outp
 worker's devices sort them when they send them (devices_of, with_devices).
 """
 import collections
+import contextlib
 import dataclasses
 import datetime
 import itertools
 
 from dashboard.core import jsontext
 from dashboard.core.events import CORRECTION_KIND, Event, job_id as valid_job_id
+from dashboard.core.screen import Screened
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
@@ -147,6 +149,9 @@ class LabState:
         self._seen = BoundedSet(dedup_window)
         self._changes = []
         self._touched = None  # (kind, id) of objects events changed while a REST fetch ran
+        # With access control, a core.screen.DeviceScreen: devices (and jobs on them) LAVA does
+        # not list anonymously are kept out of the model altogether. None: every device is kept.
+        self.screen = None
 
     @property
     def seq(self):
@@ -173,6 +178,13 @@ class LabState:
         if event.uuid in self._seen:
             self.duplicates += 1
             return None
+        admitted = True if self.screen is None else self._admitted(event)
+        if admitted is None:
+            raise Screened("not known yet which devices LAVA shows anonymously", held=True)
+        if not admitted:
+            self._seen.add(event.uuid)
+            raise Screened(f"a {event.kind} event about what LAVA does not show anonymously",
+                           self._keep_out(event, event.iso))
         beyond = self._beyond_limit(event.kind, event.data)
         if beyond:
             self.over_limit += 1
@@ -188,6 +200,67 @@ class LabState:
         _HANDLERS.get(event.kind, LabState._apply_generic)(self, event, when)
         changes, self._changes = self._changes, []
         return changes
+
+    def _admitted(self, event):
+        """Whether the screen lets this event in: a device's if LAVA lists it anonymously, a job's
+        if on such a device (or, not scheduled yet, asked of such a device's type), a message's
+        unless of a job kept out. A worker's always (LAVA shows workers to anyone), and a message
+        of no job. None: not known yet (the screen has not learnt what LAVA lists)."""
+        kind, d, screen = event.kind, event.data, self.screen
+        if kind == "device":
+            return screen.admits_device(d["device"]) if screen.known else None
+        if kind == "testjob":
+            if not screen.known:
+                return None
+            prev = self.jobs.get(d["job"]) or {}
+            device = d["device"] if "device" in d else prev.get("device")
+            device_type = d["device_type"] if "device_type" in d else prev.get("device_type")
+            return screen.admits_job(device, device_type)
+        if kind == "worker" or kind == CORRECTION_KIND:
+            return True
+        job_id = valid_job_id(d.get("job"))
+        if job_id is None:
+            return True
+        return not screen.kept_out_job(job_id) if screen.known else None
+
+    def _keep_out(self, event, when):
+        """An event the screen does not let in: counted, and what it is about leaves the model if
+        there (a job LAVA scheduled on a device it hides). Returns the Changes."""
+        self.screen.events += 1
+        self._changes = []
+        if event.kind == "testjob":
+            self.screen.keep_out_job(event.data["job"])
+            if event.data["job"] in self.jobs:
+                self._remove_job_kept_out(event.data["job"], when)
+        elif event.kind == "device" and event.data["device"] in self.devices:
+            self._remove("device", event.data["device"], when)
+        changes, self._changes = self._changes, []
+        return changes
+
+    def _remove_job_kept_out(self, job_id, when):
+        prev = self.jobs[job_id]
+        self._remove("job", job_id, when)
+        if prev.get("device"):
+            self._unlink_job(prev["device"], job_id, when)
+
+    def _screen_model(self, when):
+        """Take out of the model what the screen no longer lets in (LAVA hid a device since),
+        without a correction: a correction would name it in the history."""
+        for hostname in [h for h in self.devices if not self.screen.admits_device(h)]:
+            self._remove("device", hostname, when)
+        for job_id in [i for i, j in self.jobs.items()
+                       if not self.screen.admits_job(j.get("device"), j.get("device_type"))]:
+            self.screen.keep_out_job(job_id)
+            self._remove_job_kept_out(job_id, when)
+
+    def _admits_record(self, kind, record):
+        """Whether the screen lets a REST record in (as _admitted an event)."""
+        if kind == "device":
+            return self.screen.admits_device(record["hostname"])
+        if kind == "job" and not self.screen.admits_job(record["device"], record["device_type"]):
+            self.screen.keep_out_job(record["id"])
+            return False
+        return True
 
     def _beyond_limit(self, kind, data):
         """Why applying an event of this kind with this data would exceed a limit, or None."""
@@ -400,6 +473,16 @@ class LabState:
         return changes
 
     # -- reconciling with the REST API ----------------------------------------------------
+    @contextlib.contextmanager
+    def untracked(self):
+        """Events applied within are not noted as touches: a REST fetch's values win over them
+        (events from before the fetch began, applied late: held until the screen was known)."""
+        touched, self._touched = self._touched, None
+        try:
+            yield
+        finally:
+            self._touched = touched
+
     def track_touches(self):
         """Start noting which objects events change: a REST fetch begins, and for those objects
         the events, being newer than what the fetch may have read, win."""
@@ -416,6 +499,8 @@ class LabState:
         self._changes, corrections = [], []
         when = when.isoformat()
         tables = {"worker": self.workers, "device": self.devices, "job": self.jobs}
+        if self.screen is not None:  # (LAVA may have hidden some since the last round)
+            self._screen_model(when)
         # Jobs gone first: their places go to the jobs LAVA lists (a model full of jobs that
         # never were refused the real ones).
         gone = set(snap.gone_jobs)  # (never listed too, but if so, gone wins: as it did when last)
@@ -429,6 +514,8 @@ class LabState:
             for record in records:
                 ident = record[key]
                 if (kind, ident) in touched or (kind == "job" and ident in gone):
+                    continue
+                if self.screen is not None and not self._admits_record(kind, record):
                     continue
                 prev = tables[kind].get(ident)
                 diff = {f: [prev.get(f) if prev else None, record[f]] for f in RECONCILED[kind]
@@ -517,9 +604,12 @@ class LabState:
     # -- persistence ------------------------------------------------------------------------
     def dump(self):
         """The model as JSON-ready data, for the store to keep across restarts."""
-        return {"seq": self.seq, "devices": list(self.devices.values()),
+        body = {"seq": self.seq, "devices": list(self.devices.values()),
                 "jobs": list(self.jobs.values()), "workers": list(self.workers.values()),
                 "finished": list(self._finished), "recent_events": list(self.recent_events)}
+        if self.screen is not None:
+            body["screen"] = self.screen.dump()
+        return body
 
     def restore(self, body):
         """Start from a dump() (a restart, or a web process following the ingest process): the
@@ -532,10 +622,29 @@ class LabState:
         # A dump from before the index kept each worker's devices in its record: dropped.
         self.workers = {w["hostname"]: {k: v for k, v in w.items() if k != "devices"}
                         for w in body["workers"]}
+        events = body["recent_events"]
+        if self.screen is not None:  # the saved answer stands (none saved: every device kept out)
+            self.screen.restore(body.get("screen"))
+            events = self._screen_restored(events)
         self._index_workers()
         self._finished = collections.OrderedDict((i, None) for i in body["finished"] if i in self.jobs)
-        self.recent_events.extend(body["recent_events"])
+        self.recent_events.extend(events)
         self._stamp_lab()
+
+    def _screen_restored(self, events):
+        """A restored model without what the screen does not let in; returns the feed entries
+        it lets in (not one of a kept-out job, or of a job on a device kept out)."""
+        self.devices = {h: d for h, d in self.devices.items() if self.screen.admits_device(h)}
+        for job_id, job in list(self.jobs.items()):
+            if not self.screen.admits_job(job.get("device"), job.get("device_type")):
+                self.screen.keep_out_job(job_id)
+                del self.jobs[job_id]
+        for device in self.devices.values():
+            if device.get("job") is not None and device["job"] not in self.jobs:
+                device["job"] = None
+        return [e for e in events if isinstance(e, dict)
+                and not self.screen.kept_out_job(e.get("job"))
+                and (e.get("device") is None or self.screen.admits_device(e.get("device")))]
 
     def _stamp_lab(self):
         """Every object says this model's lab, whatever the dump said (a dump of the unnamed lab

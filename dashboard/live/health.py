@@ -225,6 +225,10 @@ def summary(services, clock=time.monotonic):
             degraded.append(_in_lab(lab.name, "store"))
         if _over_limit_recently(lab, clock()):
             degraded.append(_in_lab(lab.name, "model-limits"))
+        screen = getattr(lab.state, "screen", None)
+        if screen is not None and (not screen.known
+                                   or (lab.reconciler and lab.reconciler.screen_failing)):
+            degraded.append(_in_lab(lab.name, "device-screen"))
     if services.publisher and services.publisher.rival:
         degraded.append("another-ingest")
     elif services.publisher and not services.publisher.connected:

@@ -1,11 +1,19 @@
 """The one path every message takes: source → parse → state → (store, relay). Never lets a bad
 message stop it."""
+import collections
 import time
 
 from dashboard.core.events import ParseError, parse_frames
 from dashboard.core.lag import LagWatch
+from dashboard.core.screen import Screened
 from dashboard.core.state import CORRECTION_KIND, OverLimit
 from dashboard.storage.store import row_for
+
+# Events held while it is not known yet which devices LAVA shows anonymous users (core/screen.py):
+# at most this many, and this many bytes of frames; past either the oldest go (counted). The
+# reconciliation that learns it applies them; its snapshot repairs the model for those that went.
+MAX_HELD = 50_000
+MAX_HELD_BYTES = 64 * 2**20
 
 
 class Ingest:
@@ -23,6 +31,10 @@ class Ingest:
         self.watch_lag = watch_lag
         self.clock = clock
         self.on_behind = []  # callables(source name): a suspected loss (the reconciler checks LAVA)
+        self.held = collections.deque()  # (number, source, frames, size): see MAX_HELD
+        self.held_bytes = 0
+        self.held_total = 0  # numbers the held events: where a reconciliation's fetch began
+        self.held_dropped = 0
 
     def handle(self, source, frames):
         """Handle one multipart message from `source` (a SourceStatus). Never raises."""
@@ -43,9 +55,11 @@ class Ingest:
         if held:
             self._push(source, held)
 
-    def _take(self, source, frames):
-        """Parse, apply, store one message: its changes (None when it made none). Never raises."""
-        self.health.message(source)
+    def _take(self, source, frames, replay=False):
+        """Parse, apply, store one message: its changes (None when it made none). Never raises.
+        `replay`: a held message, counted and watched when it came."""
+        if not replay:
+            self.health.message(source)
         try:
             event = parse_frames(frames, self.max_message_size)
         except ParseError as error:
@@ -54,7 +68,7 @@ class Ingest:
         except Exception as exc:  # a parser bug must not kill the loop either
             self.health.internal_error(source, exc)
             return None
-        if self.watch_lag:
+        if self.watch_lag and not replay:
             self._watch(source, event)
         if event.kind == CORRECTION_KIND:  # only the reconciler writes history of that kind
             self.health.reject(source, ParseError("bad_value", "topic kind 'correction' is the "
@@ -66,6 +80,10 @@ class Ingest:
             except OverLimit as err:  # counted by the model (state.over_limit); not stored either
                 self.health.log.warning("over_limit", "dropped message from %s: %s", source.name, err)
                 return None
+            except Screened as out:  # LAVA hides it from anonymous users: not stored (core/screen.py)
+                if out.held:
+                    self._hold(source, frames)
+                return out.changes or None
             if changes is None:
                 self.health.duplicates += 1
                 return None
@@ -76,6 +94,38 @@ class Ingest:
         except Exception as exc:
             self.health.internal_error(source, exc)
             return None
+
+    def _hold(self, source, frames):
+        size = sum(len(f) for f in frames)
+        self.held_total += 1
+        self.held.append((self.held_total, source, frames, size))
+        self.held_bytes += size
+        while len(self.held) > MAX_HELD or self.held_bytes > MAX_HELD_BYTES:
+            *_, dropped = self.held.popleft()
+            self.held_bytes -= dropped
+            self.held_dropped += 1
+            self.health.log.warning("held", "events held until LAVA says which devices it shows "
+                                    "anonymously exceed %d (or %d MB): the oldest left out "
+                                    "(%d so far)", MAX_HELD, MAX_HELD_BYTES >> 20, self.held_dropped)
+
+    def release_held(self, mark, untracked):
+        """The screen is known now: apply the held events in order, store and push them. Those
+        numbered up to `mark` (held before the reconciliation's fetch began) within `untracked`
+        (a context: the fetch's values win over them); those after, as touches (they win)."""
+        held, self.held, self.held_bytes = self.held, collections.deque(), 0
+        changes = []
+        with untracked():
+            while held and held[0][0] <= mark:
+                _, source, frames, _ = held.popleft()
+                changes.extend(self._take(source, frames, replay=True) or ())
+        for _, source, frames, _ in held:
+            changes.extend(self._take(source, frames, replay=True) or ())
+        if changes:
+            self._push(source, changes)
+
+    def held_status(self):
+        """For /healthz."""
+        return {"events_held": len(self.held), "held_left_out": self.held_dropped}
 
     def _push(self, source, changes):
         try:

@@ -108,9 +108,13 @@ class Reconciler:
         self.skipped = None  # the last run's records left out for their shape: counts, samples
         self.skipped_total = collections.Counter()  # kind/reason → records left out, every run
         self.skip_log = RateLimitedLog(log, SKIPPED_LOG_INTERVAL, clock)
-        # Devices the dashboard's token lists that LAVA does not list anonymously: LAVA's device
-        # permissions, which the dashboard does not follow (docs/security.md); None: not known
+        # Devices the dashboard's token lists that LAVA does not list anonymously (LAVA's device
+        # permissions): kept out of the model (core/screen.py, docs/security.md); None: not known
         self.devices_hidden = None
+        self.screen_errors = 0  # LAVA's anonymous list of devices could not be read
+        self.screen_failing = False  # ... at the last attempt (/healthz degraded: device-screen)
+        self.screen_error = None  # why, said to the page while no answer is known
+        self.ingest = None  # live.ingest.Ingest: holds events until the screen is known
         self.jobs_gone_unchecked = 0  # unfinished jobs LAVA no longer listed, past the lookups' bound
         self.wait_errors = 0  # the wait between two rounds failed (its silence and lag checks)
         self.lag = LagTriggers()
@@ -188,6 +192,7 @@ class Reconciler:
         self.lag.started(self.last_attempt)
         unfinished = [j["id"] for j in self.state.jobs.values() if j["state"] != "Finished"]
         crowded = len(self.state.jobs) >= self.state.limits["job"]  # (rest.fetch_snapshot)
+        mark = self.ingest.held_total if self.ingest is not None else 0  # (held before the fetch)
         self.state.track_touches()
         try:
             snap = self.rest.fetch_snapshot(self.max_finished, unfinished, crowded)
@@ -195,6 +200,10 @@ class Reconciler:
             self.state.stop_tracking_touches()
             raise
         initial = not self.loaded
+        if self.public is not None and self._screen is not None:
+            self._read_screen()
+            if self._screen.known and self.ingest is not None and self.ingest.held:
+                self.ingest.release_held(mark, self.state.untracked)
         public, judged = None, ()
         if self.public is not None:
             # Which jobs LAVA shows anonymously, told before the snapshot's changes go out: a job
@@ -212,8 +221,8 @@ class Reconciler:
         self.relay.push(changes)
         if public is not None:
             self._learn_new(snap, public, judged)
-        if public is not None:  # (LAVA answered anonymously just now: it is likely to again)
-            self._count_hidden_devices(len(snap.devices) + len(snap.skipped.keep["device"]))
+        if self._screen is not None:
+            self._count_hidden_devices(snap)
         self.runs += 1
         self.last_duration = round(self.clock() - self.last_attempt, 3)
         self.last_success = self.clock()
@@ -228,6 +237,11 @@ class Reconciler:
         self.loaded = True  # (after the above: anonymous viewers already see LAVA's public jobs)
         self._log(reason, initial, snap, changes, corrections)
         self._note_skipped(snap.skipped)
+        if self._screen is not None and not self._screen.known:
+            # Loaded, and yet no device is shown: the page says why (its "LAVA API failing" line).
+            self._set_status("error", "LAVA did not say which devices it shows to everyone "
+                             f"({self.screen_error}): no device is shown until it does", "screen")
+            return
         self._set_status("ok", None, None)
 
     def _read_public(self):
@@ -243,27 +257,42 @@ class Reconciler:
                         type(err).__name__)
         return None
 
-    def _count_hidden_devices(self, listed):
-        """How many of the `listed` devices LAVA hides from anonymous users (its device and device
-        type permissions): said in the log when it changes, and in /healthz. The dashboard shows
-        them all the same to everyone who may see it: it does not follow those permissions."""
-        from dashboard.sources.rest import API, LavaError
+    @property
+    def _screen(self):
+        """The model's core.screen.DeviceScreen (with access control), or None."""
+        return getattr(self.state, "screen", None)
+
+    def _read_screen(self):
+        """Which devices LAVA lists anonymously (core/screen.py): the model keeps only those, and
+        the jobs on them. When LAVA cannot say now, the last answer stands (none yet: every
+        device is kept out); said in the log, rate-limited."""
+        from dashboard.sources.rest import API
 
         try:
-            answer = self.public[0].get(f"{API}/devices/", {"all": 1, "limit": 1})
-        except LavaError as err:  # not known this time; the last count stands
-            log.debug("could not count the devices LAVA shows anonymously: %s", err)
+            devices = self.public[0].list_all(f"{API}/devices/", {"all": 1})
+        except LavaError as err:
+            self.screen_errors += 1
+            self.screen_failing = True
+            self.screen_error = str(err)
+            self.skip_log.warning("screen", "could not read which devices LAVA%s shows anonymous "
+                                  "users: %s; %s", self.where, err,
+                                  "the last answer stands" if self._screen.known
+                                  else "every device is kept out until it answers")
             return
-        count = answer.get("count") if isinstance(answer, dict) else None
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            return
-        hidden = max(0, listed - count)
+        self._screen.learn(devices)
+        self.screen_failing = False
+
+    def _count_hidden_devices(self, snap):
+        """How many of the devices the dashboard's token lists the screen keeps out (LAVA hides
+        them from anonymous users: its device and device type permissions): said in the log when
+        it changes, and in /healthz."""
+        listed = [d["hostname"] for d in snap.devices] + sorted(snap.skipped.keep["device"])
+        hidden = sum(1 for hostname in listed if not self._screen.admits_device(hostname))
         if hidden and hidden != self.devices_hidden:
             log.warning("LAVA%s hides %d of the %d devices it lists to the dashboard's token from "
-                        "anonymous users (device or device type permissions). The dashboard does "
-                        "not follow those permissions: everyone who may see it sees them "
-                        "(docs/security.md)",
-                        self.where, hidden, listed)
+                        "anonymous users (device or device type permissions): the dashboard "
+                        "leaves them, and the jobs on them, out for everyone (docs/security.md)",
+                        self.where, hidden, len(listed))
         self.devices_hidden = hidden
 
     def _judge(self, snap, public):
@@ -375,6 +404,9 @@ class Reconciler:
                 "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
                 "devices_hidden_from_anonymous": self.devices_hidden,
+                "screen": None if self._screen is None
+                else dict(self._screen.as_dict(), read_errors=self.screen_errors,
+                          **(self.ingest.held_status() if self.ingest is not None else {})),
                 "jobs_gone_unchecked": self.jobs_gone_unchecked, "wait_errors": self.wait_errors,
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),

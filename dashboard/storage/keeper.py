@@ -4,6 +4,7 @@ import time
 
 from dashboard.core.events import ParseError, parse_frames
 from dashboard.core.ratelimit import RateLimiter
+from dashboard.core.screen import Screened
 from dashboard.core.state import LabState, OverLimit
 
 log = logging.getLogger("dashboard.storage.store")
@@ -60,16 +61,25 @@ class StoreKeeper:
             self.state.restore(LabState().dump())
             body, last_id, skipped = None, 0, 1
         replayed = 0
-        for _, frames in self.store.frames_after(last_id, max_replay):
-            try:
-                if frames is None:
-                    raise ParseError("not_json", "a stored row's frames are unreadable")
-                self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
-                replayed += 1
-            except OverLimit:  # beyond today's --max-* limits: skipped as it would be now
-                continue
-            except Exception:  # one bad row costs only itself
-                skipped += 1
+        screen = getattr(self.state, "screen", None)
+        if screen is not None and not screen.known:
+            # No saved answer of which devices LAVA shows anonymously (a crash before the first
+            # save): the stored events passed the screen when they came, and are replayed as
+            # they are; the first reconciliation screens the model again (core/screen.py).
+            self.state.screen = None
+        try:
+            for _, frames in self.store.frames_after(last_id, max_replay):
+                try:
+                    if frames is None:
+                        raise ParseError("not_json", "a stored row's frames are unreadable")
+                    self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
+                    replayed += 1
+                except (OverLimit, Screened):  # beyond today's --max-* limits, or kept out (LAVA
+                    continue  # hides it from anonymous users): skipped as it would be now
+                except Exception:  # one bad row costs only itself
+                    skipped += 1
+        finally:
+            self.state.screen = screen
         if skipped:
             log.error("%d unreadable stored rows (or model) skipped during the restore", skipped)
         self.restored = {"from_snapshot": bool(body), "replayed": replayed, "skipped": skipped}
