@@ -510,6 +510,7 @@ def test_a_web_process_less_strict_than_its_ingest_process_serves_nothing_but_wh
     lava = FakeLava(token=token, event_socket=cluster.publisher.endpoint)
     private_job(lava, 901, "priv-alice", "SECRET-PERSONAL-901", [])
     private_job(lava, 902, "priv-carol", "SECRET-GROUP-902", ["lab-staff"])
+    lava.hidden_devices.add("docker-02")  # (kept out by the ingest process: core/screen.py)
     bare, given = cluster.webs
     try:
         given.stop()
@@ -546,6 +547,11 @@ def test_a_web_process_less_strict_than_its_ingest_process_serves_nothing_but_wh
             assert not any(secret in json.dumps(answer) for secret in SECRETS), path
         assert "access" not in health(given)["degraded"] and health(given)["cluster"]["access_problem"] is None
         assert "serves nothing" not in given.log_text() and "serves nothing" in bare.log_text()
+        # A device LAVA hides from anonymous users, and its job 10, are in no web process's model.
+        _, _, devices = given.get("/api/v1/devices")
+        hostnames = {d["hostname"] for d in devices["devices"]}
+        assert "docker-01" in hostnames and "docker-02" not in hostnames
+        assert given.get("/api/v1/jobs/10")[0] == 404 and given.get("/api/v1/jobs/7")[0] == 200
     finally:
         lava.close()
 

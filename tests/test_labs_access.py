@@ -43,6 +43,9 @@ def two_labs(tmp_path_factory):
     # never apply to west's 903.
     private_job(east, 903, "priv-alice", "SECRET-EAST-903", [])
     private_job(west, 903, "priv-alice", "SECRET-WEST-903", [])
+    # East's LAVA hides its docker-02 from anonymous users (and job 10, which ran on it); west's
+    # shows its own.
+    east.hidden_devices.add("docker-02")
     tmp_path = tmp_path_factory.mktemp("labs")
     pubs = {"east": TestPublisher(), "west": TestPublisher()}
     for name, admin in (("east", ADMIN_EAST), ("west", ADMIN_WEST)):
@@ -129,6 +132,22 @@ def test_an_anonymous_viewer_sees_each_labs_public_jobs_only(two_labs):
         assert not [s for s in SECRETS if s in repr(view.objects) + repr(view.received)]
     finally:
         view.close()
+
+
+def test_each_lab_keeps_out_the_devices_its_own_lava_hides(two_labs):
+    """Each lab's screen is its own LAVA's answer (core/screen.py): east's hidden docker-02, and
+    its job 10, are kept out; west's docker-02 and job 10 are shown."""
+    app, east, west = two_labs
+    labs = {lab["name"]: lab for lab in app.json("/healthz")["labs"]}
+    assert labs["east"]["lava"]["devices_hidden_from_anonymous"] == 1
+    assert labs["west"]["lava"]["devices_hidden_from_anonymous"] == 0
+    devices = [(d["lab"], d["hostname"]) for d in get(app, "/api/v1/devices").json()["devices"]]
+    assert ("west", "docker-02") in devices and ("east", "docker-02") not in devices
+    assert ("east", "docker-01") in devices
+    assert get(app, "/api/v1/devices/docker-02?lab=east").status_code == 404
+    assert get(app, "/api/v1/jobs/10?lab=east").status_code == 404
+    assert get(app, "/api/v1/jobs/10?lab=west").status_code == 200
+    assert get(app, "/api/v1/events?lab=east&device=docker-02").json()["events"] == []
 
 
 def test_a_viewer_signed_in_by_one_lab_is_anonymous_to_the_other(two_labs):
