@@ -395,7 +395,7 @@ def test_devices_lava_hides_from_anonymous_users_are_kept_out_of_every_output(la
                    what="job 952 gone once on a hidden board")
         health = app.json("/healthz")["lava"]["screen"]
         assert health["known"] and health["devices_listed_anonymously"] == 6
-        assert health["events_kept_out"] >= 5 and health["jobs_kept_out"] >= 4  # 8, 10, 950-952
+        assert health["events_kept_out"] >= 5 and health["jobs_kept_out"] == 5  # 8, 10, 950-952
         for token in (None, BOB, ADMIN):  # the dashboard's own token sees no more than anyone
             for path in SCREENED_OUTPUTS:
                 resp = get(app, path, token)
@@ -408,6 +408,11 @@ def test_devices_lava_hides_from_anonymous_users_are_kept_out_of_every_output(la
             assert get(app, "/api/v1/events?device=docker-02", token).json()["events"] == []
             assert get(app, "/api/v1/jobs/950", token).status_code == 404
         assert "docker-01" in get(app, "/api/v1/devices").text  # (the outputs are not empty)
+        # Job 952's log: LAVA had shown it anonymously while it waited for any docker board; on
+        # docker-02 it shows it no more, and nor does the dashboard (a review: the old answer
+        # let an anonymous page follow its log, read with the dashboard's token).
+        answer = anonymous_view.client.call("log_follow", {"job": 952}, timeout=10)
+        assert answer["ok"] is False and answer["code"] == "forbidden", answer
         for view in (anonymous_view, bob_view):
             with view.lock:
                 text = json.dumps(view.objects) + json.dumps(view.received)

@@ -203,9 +203,11 @@ class LabState:
 
     def _admitted(self, event):
         """Whether the screen lets this event in: a device's if LAVA lists it anonymously, a job's
-        if on such a device (or, not scheduled yet, asked of such a device's type), a message's
-        unless of a job kept out. A worker's always (LAVA shows workers to anyone), and a message
-        of no job. None: not known yet (the screen has not learnt what LAVA lists)."""
+        if on such a device (or, not scheduled yet, asked of such a device's type), a message of a
+        job only if the model holds that job (a message of a job it does not hold may be of one on
+        a hidden device: when in doubt, deny). A worker's always (LAVA shows workers to anyone),
+        and a message of no job. None: not known yet (the screen has not learnt what LAVA lists).
+        """
         kind, d, screen = event.kind, event.data, self.screen
         if kind == "device":
             return screen.admits_device(d["device"]) if screen.known else None
@@ -216,24 +218,43 @@ class LabState:
             device = d["device"] if "device" in d else prev.get("device")
             device_type = d["device_type"] if "device_type" in d else prev.get("device_type")
             return screen.admits_job(device, device_type)
-        if kind == "worker" or kind == CORRECTION_KIND:
+        if kind == "worker":
             return True
+        if kind == CORRECTION_KIND:  # (a stored one, replayed at a restart)
+            return self._correction_admitted(d)
         job_id = valid_job_id(d.get("job"))
         if job_id is None:
             return True
-        return not screen.kept_out_job(job_id) if screen.known else None
+        return job_id in self.jobs if screen.known else None
+
+    def _correction_admitted(self, d):
+        """A replayed correction of a device or job applies its record: only if the screen lets
+        that in (a correction of one LAVA hid since is kept out, feed entry and all)."""
+        kind, record = d.get("object"), d.get("record")
+        if kind not in ("device", "job"):
+            return True
+        if not self.screen.known:
+            return None
+        if kind == "device":
+            return self.screen.admits_device(d.get("id"))
+        if isinstance(record, dict):
+            return self.screen.admits_job(record.get("device"), record.get("device_type"))
+        return d.get("id") in self.jobs  # (gone from LAVA: only one the model holds)
 
     def _keep_out(self, event, when):
-        """An event the screen does not let in: counted, and what it is about leaves the model if
-        there (a job LAVA scheduled on a device it hides). Returns the Changes."""
+        """An event the screen does not let in (the screen is known): counted, and what it is
+        about leaves the model if there (a job LAVA scheduled on a device it hides). Returns the
+        Changes."""
         self.screen.events += 1
         self._changes = []
         if event.kind == "testjob":
             self.screen.keep_out_job(event.data["job"])
             if event.data["job"] in self.jobs:
                 self._remove_job_kept_out(event.data["job"], when)
+                self._screen_feed()
         elif event.kind == "device" and event.data["device"] in self.devices:
             self._remove("device", event.data["device"], when)
+            self._screen_feed()
         changes, self._changes = self._changes, []
         return changes
 
@@ -245,20 +266,54 @@ class LabState:
 
     def _screen_model(self, when):
         """Take out of the model what the screen no longer lets in (LAVA hid a device since),
-        without a correction: a correction would name it in the history."""
+        without a correction: a correction would name it in the history. Only with the screen
+        known: while it is not, the model holds nothing it judges (apply holds such events)."""
+        if not self.screen.known:
+            self._drop_unscreened()
+            return
+        removed = False
         for hostname in [h for h in self.devices if not self.screen.admits_device(h)]:
             self._remove("device", hostname, when)
+            removed = True
         for job_id in [i for i, j in self.jobs.items()
                        if not self.screen.admits_job(j.get("device"), j.get("device_type"))]:
             self.screen.keep_out_job(job_id)
             self._remove_job_kept_out(job_id, when)
+            removed = True
+        if removed:
+            self._screen_feed()
+
+    def _drop_unscreened(self):
+        """The screen is not known (a saved model without one): no device, no job, and no feed
+        entry of either, until it is. Nothing was sent of them in this run: no change."""
+        self.devices, self.jobs = {}, {}
+        self._finished.clear()
+        self._on_worker = {}
+        kept = [e for e in self.recent_events if e.get("job") is None and e.get("device") is None]
+        self.recent_events.clear()
+        self.recent_events.extend(kept)
+
+    def _screen_feed(self):
+        """The feed's entries of what left the model for the screen go too: a new page's snapshot
+        must not show them (those pages that had them keep them until reloaded)."""
+        kept = [e for e in self.recent_events if self._feed_entry_admitted(e)]
+        if len(kept) != len(self.recent_events):
+            self.recent_events.clear()
+            self.recent_events.extend(kept)
+
+    def _feed_entry_admitted(self, entry):
+        device, job_id = entry.get("device"), entry.get("job")
+        return (device is None or self.screen.admits_device(device)) \
+            and not (job_id is not None and self.screen.kept_out_job(job_id))
 
     def _admits_record(self, kind, record):
-        """Whether the screen lets a REST record in (as _admitted an event)."""
+        """Whether the screen lets a REST record in (as _admitted an event). With the screen not
+        known, none of a device or job: nothing is remembered as kept out then."""
         if kind == "device":
             return self.screen.admits_device(record["hostname"])
         if kind == "job" and not self.screen.admits_job(record["device"], record["device_type"]):
-            self.screen.keep_out_job(record["id"])
+            if self.screen.known:
+                self.screen.keep_out_job(record["id"])
             return False
         return True
 
@@ -633,7 +688,12 @@ class LabState:
 
     def _screen_restored(self, events):
         """A restored model without what the screen does not let in; returns the feed entries
-        it lets in (not one of a kept-out job, or of a job on a device kept out)."""
+        it lets in. With no screen saved (a model saved before there was one, or in open mode),
+        none of a device or job (default deny)."""
+        if not self.screen.known:
+            self.devices, self.jobs = {}, {}
+            return [e for e in events if isinstance(e, dict)
+                    and e.get("job") is None and e.get("device") is None]
         self.devices = {h: d for h, d in self.devices.items() if self.screen.admits_device(h)}
         for job_id, job in list(self.jobs.items()):
             if not self.screen.admits_job(job.get("device"), job.get("device_type")):
@@ -642,9 +702,8 @@ class LabState:
         for device in self.devices.values():
             if device.get("job") is not None and device["job"] not in self.jobs:
                 device["job"] = None
-        return [e for e in events if isinstance(e, dict)
-                and not self.screen.kept_out_job(e.get("job"))
-                and (e.get("device") is None or self.screen.admits_device(e.get("device")))]
+        return [e for e in events if isinstance(e, dict) and self._feed_entry_admitted(e)
+                and (e.get("job") is None or e["job"] in self.jobs)]
 
     def _stamp_lab(self):
         """Every object says this model's lab, whatever the dump said (a dump of the unnamed lab

@@ -89,10 +89,16 @@ class JobVisibility:
     def push(self, changes):
         """The sink's interface: pass the changes on; queue new jobs of unknown visibility."""
         self.sink.push(changes)
+        screen = getattr(self.state, "screen", None)
         for change in changes:
             if change.kind == "job" and change.data is not None \
                     and change.data.get("visibility") is None:
                 self.queue.put(change.id)
+            elif change.kind == "job" and change.data is None and screen is not None \
+                    and screen.kept_out_job(change.id):
+                # LAVA scheduled it on a device it hides (core/screen.py): its anonymous answer,
+                # which covers jobs the model no longer holds (its log, its history), is "no".
+                self.visibility.learn("", self._key(change.id), False)
         if len(self.queue):
             self._wake.set()
 

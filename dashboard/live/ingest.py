@@ -14,6 +14,7 @@ from dashboard.storage.store import row_for
 # reconciliation that learns it applies them; its snapshot repairs the model for those that went.
 MAX_HELD = 50_000
 MAX_HELD_BYTES = 64 * 2**20
+OBJECT_KINDS = ("device", "testjob")  # held events released before the snapshot (release_held)
 
 
 class Ingest:
@@ -82,7 +83,7 @@ class Ingest:
                 return None
             except Screened as out:  # LAVA hides it from anonymous users: not stored (core/screen.py)
                 if out.held:
-                    self._hold(source, frames)
+                    self._hold(source, frames, event.kind)
                 return out.changes or None
             if changes is None:
                 self.health.duplicates += 1
@@ -95,31 +96,41 @@ class Ingest:
             self.health.internal_error(source, exc)
             return None
 
-    def _hold(self, source, frames):
+    def _hold(self, source, frames, kind):
         size = sum(len(f) for f in frames)
         self.held_total += 1
-        self.held.append((self.held_total, source, frames, size))
+        self.held.append((self.held_total, source, frames, size, kind))
         self.held_bytes += size
         while len(self.held) > MAX_HELD or self.held_bytes > MAX_HELD_BYTES:
-            *_, dropped = self.held.popleft()
+            dropped = self.held.popleft()[3]
             self.held_bytes -= dropped
             self.held_dropped += 1
             self.health.log.warning("held", "events held until LAVA says which devices it shows "
                                     "anonymously exceed %d (or %d MB): the oldest left out "
                                     "(%d so far)", MAX_HELD, MAX_HELD_BYTES >> 20, self.held_dropped)
 
-    def release_held(self, mark, untracked):
-        """The screen is known now: apply the held events in order, store and push them. Those
-        numbered up to `mark` (held before the reconciliation's fetch began) within `untracked`
-        (a context: the fetch's values win over them); those after, as touches (they win)."""
-        held, self.held, self.held_bytes = self.held, collections.deque(), 0
-        changes = []
+    def release_held(self, mark, untracked, objects):
+        """The screen is known now: apply held events in order, store and push them. With
+        `objects`, the devices' and jobs' events (before the reconciliation applies its snapshot):
+        those numbered up to `mark` (held before its fetch began) within `untracked` (a context:
+        the fetch's values win over them), those after as touches (they win). Without, the rest,
+        messages of jobs (after the snapshot: a message goes in only when the model holds its
+        job, and the snapshot may be what brings it)."""
+        wanted = [item for item in self.held if (item[4] in OBJECT_KINDS) == objects]
+        if not wanted:
+            return
+        self.held = collections.deque(item for item in self.held
+                                      if (item[4] in OBJECT_KINDS) != objects)
+        self.held_bytes = sum(item[3] for item in self.held)
+        changes, source = [], wanted[0][1]
         with untracked():
-            while held and held[0][0] <= mark:
-                _, source, frames, _ = held.popleft()
+            for number, source, frames, _, _ in wanted:
+                if number > mark:
+                    break
                 changes.extend(self._take(source, frames, replay=True) or ())
-        for _, source, frames, _ in held:
-            changes.extend(self._take(source, frames, replay=True) or ())
+        for number, source, frames, _, _ in wanted:
+            if number > mark:
+                changes.extend(self._take(source, frames, replay=True) or ())
         if changes:
             self._push(source, changes)
 

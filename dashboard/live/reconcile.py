@@ -203,7 +203,7 @@ class Reconciler:
         if self.public is not None and self._screen is not None:
             self._read_screen()
             if self._screen.known and self.ingest is not None and self.ingest.held:
-                self.ingest.release_held(mark, self.state.untracked)
+                self.ingest.release_held(mark, self.state.untracked, objects=True)
         public, judged = None, ()
         if self.public is not None:
             # Which jobs LAVA shows anonymously, told before the snapshot's changes go out: a job
@@ -219,6 +219,9 @@ class Reconciler:
         for correction in corrections:
             changes += self._record(correction, now)
         self.relay.push(changes)
+        if self._screen is not None and self._screen.known and self.ingest is not None \
+                and self.ingest.held:  # the messages held: their jobs are in the model now
+            self.ingest.release_held(mark, self.state.untracked, objects=False)
         if public is not None:
             self._learn_new(snap, public, judged)
         if self._screen is not None:
@@ -368,9 +371,15 @@ class Reconciler:
         samples name devices and workers, never a job (it may be private); the log names all."""
         counts = {f"{kind}/{reason}": n for (kind, reason), n in sorted(skipped.counts.items())}
         self.skipped_total.update(counts)
+        samples = [(kind, said) for kind, _, said in skipped.samples]
+        screen = self._screen
+        if screen is not None:  # never the name of a device LAVA hides from anonymous users
+            hidden = [h for h in skipped.keep["device"] if not screen.admits_device(h)]
+            samples = [(kind, said) for kind, said in samples if kind != "device"
+                       or (screen.known and not any(h in said for h in hidden))]
         self.skipped = {"records": len(skipped), "by_reason": counts,
                         "unnamed_kinds": sorted(skipped.unknown),
-                        "samples": [said for _, _, said in skipped.samples]}
+                        "samples": [said for _, said in samples]}
         if skipped.samples:
             self.skip_log.warning("skipped", "LAVA's answer%s: %d records of an unexpected shape "
                                   "left out (%s), e.g. %s", self.where, len(skipped),

@@ -61,25 +61,19 @@ class StoreKeeper:
             self.state.restore(LabState().dump())
             body, last_id, skipped = None, 0, 1
         replayed = 0
-        screen = getattr(self.state, "screen", None)
-        if screen is not None and not screen.known:
-            # No saved answer of which devices LAVA shows anonymously (a crash before the first
-            # save): the stored events passed the screen when they came, and are replayed as
-            # they are; the first reconciliation screens the model again (core/screen.py).
-            self.state.screen = None
-        try:
-            for _, frames in self.store.frames_after(last_id, max_replay):
-                try:
-                    if frames is None:
-                        raise ParseError("not_json", "a stored row's frames are unreadable")
-                    self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
-                    replayed += 1
-                except (OverLimit, Screened):  # beyond today's --max-* limits, or kept out (LAVA
-                    continue  # hides it from anonymous users): skipped as it would be now
-                except Exception:  # one bad row costs only itself
-                    skipped += 1
-        finally:
-            self.state.screen = screen
+        # (With the device screen not known, a saved model from before it or none saved, only
+        # workers' events and messages of no job go in: the others wait for LAVA's answer, and
+        # the first reconciliation loads what it shows. core/screen.py; docs/security.md.)
+        for _, frames in self.store.frames_after(last_id, max_replay):
+            try:
+                if frames is None:
+                    raise ParseError("not_json", "a stored row's frames are unreadable")
+                self.state.apply(parse_frames(frames, self.settings["max_message_size"]))
+                replayed += 1
+            except (OverLimit, Screened):  # beyond today's --max-* limits, or kept out (LAVA
+                continue  # hides it from anonymous users): skipped as it would be now
+            except Exception:  # one bad row costs only itself
+                skipped += 1
         if skipped:
             log.error("%d unreadable stored rows (or model) skipped during the restore", skipped)
         self.restored = {"from_snapshot": bool(body), "replayed": replayed, "skipped": skipped}

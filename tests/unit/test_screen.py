@@ -135,3 +135,140 @@ def test_the_kept_out_jobs_remembered_are_bounded():
     again = DeviceScreen(remembered=3)
     again.restore(screen.dump())
     assert again.dump() == screen.dump()
+
+
+# -- what a review found (each fails with the code before its fix) -------------------------------
+def test_a_message_of_a_job_the_model_never_held_is_kept_out():
+    """A job already running on a hidden board when the dashboard started was never remembered
+    as kept out: its messages must not get in for that (a review)."""
+    state = screened_state()
+    state.screen = DeviceScreen()  # (forget what the bootstrap remembered)
+    state.screen.learn(anonymous_devices())
+    with pytest.raises(Screened):
+        state.apply(event("event", {"job": 10, "message": "secret on docker-02"}, "m1"))
+    with pytest.raises(Screened):
+        state.apply(event("event", {"job": 4242, "message": "a job nobody knows"}, "m2"))
+    assert state.apply(event("event", {"job": 7, "message": "a job shown"}, "m3"))
+    assert [e["message"] for e in state.recent_events] == ["a job shown"]
+
+
+def test_no_job_is_remembered_as_kept_out_while_the_screen_is_not_known():
+    """Remembered while nothing was known, a job shown later lost its messages (a review)."""
+    state = LabState()
+    state.screen = DeviceScreen()
+    state.track_touches()
+    state.reconcile(rest_snapshot(), NOW, initial=True)
+    assert state.devices == {} and state.jobs == {} and state.screen.dump()["jobs"] == []
+    state.screen.learn(anonymous_devices())
+    state.track_touches()
+    state.reconcile(rest_snapshot(), NOW)
+    assert 7 in state.jobs and not state.screen.kept_out_job(7)
+    assert state.apply(event("event", {"job": 7, "message": "shown"}, "m"))
+
+
+def test_a_saved_model_without_a_screen_keeps_no_device_job_or_their_feed():
+    state = screened_state()
+    state.apply(event("event", {"job": 7, "message": "on docker-01"}, "m1"))
+    state.apply(event("event", {"message": "of no job"}, "m2"))
+    body = state.dump()
+    del body["screen"]
+    restored = LabState()
+    restored.screen = DeviceScreen()
+    restored.restore(body)
+    assert restored.devices == {} and restored.jobs == {}
+    assert [e["message"] for e in restored.recent_events] == ["of no job"]
+    assert set(restored.workers) == set(state.workers)
+
+
+def test_a_replayed_correction_of_a_device_lava_hides_now_is_kept_out():
+    """A restart replays a stored correction of docker-02, from before LAVA hid it (a review:
+    the replay put hidden devices back)."""
+    state = screened_state()
+    correction = {"object": "device", "id": "docker-02", "fields": {"health": ["Good", "Bad"]},
+                  "record": {"hostname": "docker-02", "device_type": "docker", "state": "Idle",
+                             "health": "Bad", "worker": "lab-worker-02", "job": None},
+                  "message": "corrected device docker-02"}
+    with pytest.raises(Screened):
+        state.apply(event("correction", correction, "c1"))
+    assert "docker-02" not in state.devices
+    assert all("docker-02" not in str(e) for e in state.recent_events)
+    shown = dict(correction, id="docker-01", record=dict(correction["record"], hostname="docker-01"))
+    state.apply(event("correction", shown, "c2"))
+    assert state.devices["docker-01"]["health"] == "Bad"
+
+
+def test_the_feed_of_a_device_lava_hides_later_goes_with_it():
+    state = screened_state(hidden=set())
+    state.apply(event("event", {"job": 12, "message": "on qemu-04"}, "m1"))
+    state.apply(event("event", {"job": 7, "message": "on docker-01"}, "m2"))
+    state.screen.learn(anonymous_devices({"qemu-04"}))
+    state.track_touches()
+    state.reconcile(rest_snapshot(), NOW)
+    assert [e["message"] for e in state.recent_events] == ["on docker-01"]
+    assert all(e.get("device") != "qemu-04" for e in state.snapshot()["events"])
+
+
+def _ingest(state, relay=None):
+    from dashboard.live.health import Health
+    from dashboard.live.ingest import Ingest
+    from tests.unit.test_ingest import Recording, Rows
+
+    health = Health()
+    ingest = Ingest(state, relay or Recording(), health, 1 << 20, store=Rows(), watch_lag=False)
+    return ingest, health.add_source("tcp://127.0.0.1:5500", "zmq")
+
+
+def _frames(kind, data, uid):
+    import json
+
+    return [f"org.lavasoftware.{kind}".encode(), uid.encode(), b"2026-11-27T18:00:00",
+            b"lavaserver", json.dumps(data).encode()]
+
+
+def test_held_events_go_in_order_once_the_screen_is_known_and_those_during_the_fetch_win():
+    state = LabState()
+    state.screen = DeviceScreen()
+    ingest, source = _ingest(state)
+    # Before the fetch: docker-01 Bad (LAVA's snapshot, read later, says Good: LAVA's wins).
+    ingest.handle(source, _frames("device", {"device": "docker-01", "state": "Idle",
+                                             "health": "Bad"}, "h1"))
+    mark = ingest.held_total
+    state.track_touches()  # the fetch begins; then qemu-01 goes Bad (newer than the fetch: wins)
+    ingest.handle(source, _frames("device", {"device": "qemu-01", "state": "Idle",
+                                             "health": "Bad"}, "h2"))
+    ingest.handle(source, _frames("event", {"job": 7, "message": "a job LAVA lists"}, "h3"))
+    ingest.handle(source, _frames("device", {"device": "docker-02", "state": "Idle",
+                                             "health": "Bad"}, "h4"))  # hidden: kept out
+    ingest.handle(source, _frames("worker", {"hostname": "lab-worker-09", "state": "Online",
+                                             "health": "Active"}, "h5"))  # in at once
+    assert [item[0] for item in ingest.held] == [1, 2, 3, 4] and len(ingest.store.rows) == 1
+    assert ingest.held_status() == {"events_held": 4, "held_left_out": 0}
+    state.screen.learn(anonymous_devices())
+    ingest.release_held(mark, state.untracked, objects=True)
+    assert [item[0] for item in ingest.held] == [3]  # the message waits for its job
+    state.reconcile(rest_snapshot(), NOW)
+    assert state.devices["docker-01"]["health"] == "Good"  # LAVA's, read after the event
+    assert state.devices["qemu-01"]["health"] == "Bad"  # the event, newer than the fetch
+    ingest.release_held(mark, state.untracked, objects=False)
+    assert not ingest.held and ingest.held_bytes == 0
+    assert [e["message"] for e in state.recent_events] == ["a job LAVA lists"]
+    stored = [row[0] for row in ingest.store.rows]  # (uuids, in the order stored)
+    assert stored == ["h5", "h1", "h2", "h3"]  # each once; the hidden board's never
+    assert state.screen.events == 1
+
+
+def test_the_events_held_are_bounded_in_count_and_bytes(monkeypatch):
+    from dashboard.live import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "MAX_HELD", 3)
+    state = LabState()
+    state.screen = DeviceScreen()
+    ingest, source = _ingest(state)
+    for i in range(5):
+        ingest.handle(source, _frames("device", {"device": f"b-{i}", "state": "Idle"}, f"u{i}"))
+    assert [item[0] for item in ingest.held] == [3, 4, 5] and ingest.held_dropped == 2
+    monkeypatch.setattr(ingest_module, "MAX_HELD_BYTES", 400)
+    ingest.handle(source, _frames("device", {"device": "b-5", "state": "Idle", "pad": "x" * 300},
+                                  "u5"))
+    assert ingest.held_bytes <= 400 and [item[0] for item in ingest.held] == [6]
+    assert ingest.held_status() == {"events_held": 1, "held_left_out": 5}
