@@ -375,15 +375,25 @@ def test_devices_lava_hides_from_anonymous_users_are_kept_out_of_every_output(la
     in the log and /healthz. Once LAVA shows it, it comes in."""
     lava, publisher, start = lab
     lava.hidden_devices.update({"x86-01", "docker-02"})
+    lava.device("docker-02")["health"] = "Weird"  # (a record left out for its shape: below)
     app = start("--reconcile-interval", "1")
     wait_until(lambda: app.json("/healthz")["lava"]["devices_hidden_from_anonymous"] == 2,
                timeout=15, what="the hidden devices counted")
     assert "hides 2 of the 8 devices it lists to the dashboard's token" in app.log_text()
+    skipped = app.json("/healthz")["lava"]["skipped"]  # (/healthz is open: it names no such device)
+    assert skipped["records"] == 1 and skipped["samples"] == [], skipped
+    lava.device("docker-02")["health"] = "Bad"
     bob_view = LiveView(app.url).connect(headers={"Authorization": f"Token {BOB}"})
     anonymous_view = LiveView(app.url).connect()
+    # LAVA's job 952: asked of any docker board, which anyone may see (so public, while it waits).
+    job = copy.deepcopy(lava.job(8))
+    job.update(id=952, requested_device_type="docker", description="public-952", submitter="bob")
+    lava.jobs.append(job)
     try:
         publish_on_hidden_devices(publisher)
-        wait_until(lambda: 952 in anonymous_view.objects["job"], timeout=10, what="job 952 shown")
+        wait_until(lambda: anonymous_view.objects["job"].get(952, {}).get("description")
+                   == "public-952", timeout=10, what="job 952 shown, public")
+        job.update(state="Running", actual_device="docker-02", description="SECRET-MOVED-952")
         publisher.send(frames("testjob", {"job": 952, "state": "Running", "device": "docker-02",
                                           "worker": "lab-worker-02",
                                           "description": "SECRET-MOVED-952"}, "bob"))
