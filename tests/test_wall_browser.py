@@ -340,17 +340,96 @@ def test_a_wall_s_workers_and_feed_put_problems_first_in_its_own_type(browser):
               const px = (sel) => { const el = document.querySelector(sel); return el ? parseFloat(getComputedStyle(el).fontSize) : null; };
               return {base: parseFloat(getComputedStyle(document.querySelector('#dashboard')).fontSize),
                 first: [...document.querySelectorAll('.workers tbody .worker-name')].map((el) => el.textContent.trim())[0],
-                chip: px('.workers .chip'), head: px('.workers thead th'), feed: px('.feed-text'), kind: px('.feed-kind')};
+                chip: px('.workers .chip'), head: px('.workers thead th'), feed: px('.feed-text'), kind: px('.feed-kind'),
+                cut: document.querySelectorAll('.wall-cut, [data-cut]').length};
             }""")
         wall, big, feed, desk = (sizes[k] for k in ((1280, "/?wall=1&view=workers"), (3840, "/?wall=1&view=workers"),
                                                     (1920, "/?wall=1&view=feed"), (1280, "/?view=workers")))
         assert wall["first"] == "w-11" and big["first"] == "w-11", (wall, big)  # Offline first
+        assert big["cut"] == 0, big  # its 12 rows fit at 4K: nothing is said to be left out
         assert desk["first"] == "w-00", desk  # the desk: by name
         assert big["chip"] >= 0.7 * big["base"] and big["chip"] > 2 * desk["chip"], (big, desk)
         assert big["head"] >= 0.65 * big["base"], big
         assert feed["feed"] >= 0.95 * feed["base"] and feed["kind"] >= 0.7 * feed["base"], feed
         for page in pages:
             assert page.errors == [], page.errors
+    finally:
+        for page in pages:
+            page.context.close()
+        app.stop()
+        publisher.close()
+
+
+CUT_STATE = """(selector) => {
+  const note = document.querySelector('.panel-body > .wall-cut');
+  const body = note ? note.parentElement : document.querySelector(selector).closest('.panel-body');
+  const foot = note ? note.getBoundingClientRect().top : body.getBoundingClientRect().bottom;
+  const rows = [...document.querySelectorAll(selector)];
+  const shown = rows.filter((r) => !r.hasAttribute('data-cut'));
+  return {note: note ? note.textContent : null, rows: rows.length, cut: rows.length - shown.length,
+    hiddenCut: rows.filter((r) => r.hasAttribute('data-cut')).every((r) => getComputedStyle(r).visibility === 'hidden'),
+    // A row shown lies whole above the note (or the panel's foot), inside whatever clips it.
+    overhang: Math.max(0, ...shown.map((r) => {
+      let bottom = foot;
+      for (let n = r.parentElement; n && n !== body; n = n.parentElement) {
+        if (getComputedStyle(n).overflowY !== 'visible') bottom = Math.min(bottom, n.getBoundingClientRect().bottom);
+      }
+      return r.getBoundingClientRect().bottom - bottom;
+    })),
+    bySection: Object.fromEntries(['jobs-running', 'jobs-queued', 'jobs-finished'].map((id) =>
+      [id, document.querySelectorAll(`#${id} .job-row[data-cut]`).length]))};
+}"""
+
+
+def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
+    """A wall audit: the Workers and Jobs views cut their lists at the panel's foot, a row in half
+    and the rest unsaid. Now only rows that fit whole show, and the panel's foot says how many it
+    leaves out, per kind of job; a list that fits says nothing."""
+    from tests.helpers import TestPublisher, wait_until
+    from tests.test_app_browser import device, job, send
+
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    pages = []
+    try:
+        publisher.wait_for_subscriber()
+        for i in range(40):
+            send(publisher, "worker", f"w{i}", {"hostname": f"w-{i:02d}", "health": "Active",
+                                                "state": "Offline" if i % 10 == 9 else "Online"})
+            send(publisher, "device", f"d{i}", device(f"board-{i:02d}", "qemu", f"w-{i:02d}",
+                                                      "Running", job=1000 + i))
+            send(publisher, "testjob", f"r{i}", job(1000 + i, "qemu", "alice", "Running",
+                                                    f"board-{i:02d}", f"w-{i:02d}"))
+        for i in range(60):  # more than JobSection draws (50): its count goes in the foot's line
+            send(publisher, "testjob", f"q{i}", job(2000 + i, "qemu", "bob", "Submitted"))
+        wait_until(lambda: len(app.json("/api/v1/state")["jobs"]) == 100, what="every job")
+        for width, height in ((1280, 720), (1920, 1080), (480, 800)):
+            page = open_page(browser, width=width, height=height)
+            pages.append(page)
+            page.goto(app.url + "/?wall=1&view=workers")
+            page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+            page.wait_for_selector(".wall-cut", timeout=10000)
+            workers = page.evaluate(CUT_STATE, ".workers tbody tr")
+            assert workers["rows"] == 40 and 0 < workers["cut"] < 40, workers
+            assert workers["note"] == f"Not shown here: {workers['cut']} more workers", workers
+            assert workers["hiddenCut"] and workers["overhang"] <= 0.5, workers
+            page.goto(app.url + "/?wall=1&view=jobs")
+            page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+            page.wait_for_selector(".wall-cut", timeout=10000)
+            jobs = page.evaluate(CUT_STATE, ".job-row")
+            cut = jobs["bySection"]
+            want = [f"{n} {word}" for word, n in (("running", cut["jobs-running"]),
+                                                  ("queued", cut["jobs-queued"] + 10)) if n]
+            assert jobs["note"] == "Not shown here: " + ", ".join(want), jobs
+            assert jobs["hiddenCut"] and jobs["overhang"] <= 0.5, jobs
+            assert page.errors == [], page.errors
+        # The desk scrolls: nothing is left out there, or said to be (a wall whose list fits
+        # says nothing either: test_a_wall_s_workers_and_feed_put_problems_first_in_its_own_type).
+        page = open_page(browser, width=1280, height=720)
+        pages.append(page)
+        page.goto(app.url + "/?view=workers")
+        page.wait_for_selector(".workers tbody tr", timeout=10000)
+        assert page.evaluate("document.querySelectorAll('.wall-cut, [data-cut]').length") == 0
     finally:
         for page in pages:
             page.context.close()

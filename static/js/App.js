@@ -131,7 +131,7 @@ export function App({ state, status, version, options, actions }) {
     sort=${options.sort} offline=${offline} fit=${wall} lavaBases=${lavaBases} labs=${state.labs} onOpen=${actions.open}
     onGroup=${wall ? null : actions.setGroup} onSort=${wall ? null : actions.setSort} />`;
   const jobs = html`<${JobList} jobs=${visible.jobs} healthCheck=${options.healthCheck}
-    onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} />`;
+    onHealthCheck=${wall ? null : actions.setHealthCheck} onOpen=${actions.open} note=${notes.jobs} wall=${wall} />`;
   const workers = html`<${WorkerList} workers=${visible.workers} devices=${state.devices} hostsOf=${hostsOf}
     onOpen=${actions.open} note=${notes.workers} wall=${wall} />`;
   // The side feed's link goes with the view it opens: the focus goes to that view's tab.

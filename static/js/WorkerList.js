@@ -5,18 +5,24 @@ import { Panel } from "./Panel.js";
 import { WorkerRow } from "./WorkerRow.js";
 import { sortedWorkers } from "./selectors.js";
 import { keyOf } from "./labs.js";
+import { useWallCut } from "./wallcut.js";
 
 /** `hostsOf`: worker's key (labs.js) → its devices' hostnames (devicesByWorker). */
 const NONE = [];
 
-/** `wall`: the Offline workers first (its panel shows what fits; the count in its title says how many). */
+/**
+ * `wall`: the Offline workers first; the panel shows the rows that fit whole, and says how many it
+ * leaves out (wallcut.js).
+ */
 export function WorkerList({ workers, devices, hostsOf, onOpen, note, wall = false }) {
   const list = useMemo(() => sortedWorkers(workers, wall), [workers, wall]);
+  const [ref, cut] = useWallCut(wall, "tbody tr", [list, devices]);
   return html`
     <${Panel} id="workers" title="Workers" count=${workers.size} class="panel-workers">
       ${note && html`<p class="panel-note">${note}</p>`}
+      ${cut.length > 0 && html`<p class="wall-cut">Not shown here: ${cut.length} more ${cut.length === 1 ? "worker" : "workers"}</p>`}
       ${list.length === 0 ? html`<p class="empty">No workers match.</p>` : html`
-        <table class="workers">
+        <table class="workers" ref=${ref}>
           <thead><tr><th scope="col">Worker</th><th scope="col">State</th><th scope="col">Health</th>
             <th scope="col" title="How long since its state or health changed">For</th><th scope="col">Devices</th></tr></thead>
           <tbody>

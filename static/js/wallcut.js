@@ -1,0 +1,69 @@
+/**
+ * On a wall nothing scrolls, so a list longer than its panel used to be cut off at the bottom, a
+ * row in half and the rest unsaid (a wall audit: the Workers and Jobs views). `useWallCut` hides
+ * the rows that do not fit whole (never half a row) and counts them, so that the panel can say how
+ * many it leaves out ("Not shown here: …"), on a line of its own at the panel's foot.
+ */
+import { useLayoutEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+import { useViewportSize } from "./boxsize.js";
+
+/**
+ * `enabled`: a wall. Put the returned `ref` on the panel's content; `rowSelector` finds its rows.
+ * Returns `[ref, cut]`: `cut` the rows left out (elements, in order), re-measured when `deps`
+ * change or the screen's size does. The mark is an attribute (`data-cut`) Preact leaves alone.
+ */
+export function useWallCut(enabled, rowSelector, deps) {
+  const ref = useRef(null);
+  const [cut, setCut] = useState(NONE);
+  const viewport = useViewportSize(enabled);
+  useLayoutEffect(() => {
+    const element = ref.current;
+    if (!enabled || !element) {
+      if (element) for (const row of element.querySelectorAll("[data-cut]")) row.removeAttribute("data-cut");
+      setCut(NONE);
+      return;
+    }
+    const rows = markCutRows(element, rowSelector);
+    setCut((before) => (sameRows(before, rows) ? before : rows));
+  }, [enabled, viewport, cut.length > 0, ...deps]);
+  return [ref, cut];
+}
+
+const NONE = [];
+
+function sameRows(a, b) {
+  return a.length === b.length && a.every((row, i) => row === b[i]);
+}
+
+/**
+ * Marks `data-cut` each row under `content` whose bottom is below what clips it (the panel's body,
+ * or a box of its own that clips, such as a wall's job column), less a line for the note when any
+ * row is left out. Returns the rows left out.
+ */
+export function markCutRows(content, rowSelector) {
+  const body = content.closest(".panel-body") || content;
+  const rows = [...content.querySelectorAll(rowSelector)];
+  const bottoms = rows.map((row) => row.getBoundingClientRect().bottom);
+  const clips = rows.map((row) => clipBottom(row, body));
+  const note = body.querySelector(":scope > .wall-cut");
+  const line = note ? note.getBoundingClientRect().height
+    : 1.6 * (parseFloat(getComputedStyle(body).fontSize) || 16);
+  const over = (i, room) => bottoms[i] > clips[i] - room + 0.5;
+  const room = rows.some((_, i) => over(i, 0)) ? line : 0;
+  const out = [];
+  rows.forEach((row, i) => {
+    const isCut = over(i, room);
+    if (isCut) out.push(row);
+    if (row.hasAttribute("data-cut") !== isCut) row.toggleAttribute("data-cut", isCut);
+  });
+  return out;
+}
+
+/** The lowest a row can show: the least bottom of the boxes that clip it, up to the panel's body. */
+function clipBottom(row, body) {
+  let bottom = body.getBoundingClientRect().bottom;
+  for (let node = row.parentElement; node && node !== body; node = node.parentElement) {
+    if (getComputedStyle(node).overflowY !== "visible") bottom = Math.min(bottom, node.getBoundingClientRect().bottom);
+  }
+  return bottom;
+}
