@@ -257,6 +257,11 @@ class AlertEngine:
         tables = {"device_bad": devices, "device_maintenance": devices, "worker_offline": workers}
         if api == "ok":  # the model holds LAVA's every board, not only those events named
             tables.update(flapping=devices, health_checks_failed=devices)
+        screen = getattr(self.state, "screen", None)
+        if screen is not None and not screen.known:  # no board is in the model until LAVA says
+            # which it shows anonymous users (core/screen.py): none is gone for that
+            for rule in ("device_bad", "device_maintenance", "flapping", "health_checks_failed"):
+                tables.pop(rule, None)
         config = self.rules.config
         for key, alert in list(self.book.firing.items()):
             rule, table = alert["rule"], tables.get(alert["rule"])

@@ -83,6 +83,10 @@ class DeviceScreen:
     def kept_out_job(self, job_id):
         return job_id in self._jobs
 
+    def let_in_job(self, job_id):
+        """A job kept out before is let in now (LAVA shows its board again): forgotten."""
+        self._jobs.pop(job_id, None)
+
     def dump(self):
         """JSON-ready, kept with the saved model: after a restart, the last answer stands until
         LAVA is asked again."""

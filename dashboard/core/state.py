@@ -217,15 +217,26 @@ class LabState:
             prev = self.jobs.get(d["job"]) or {}
             device = d["device"] if "device" in d else prev.get("device")
             device_type = d["device_type"] if "device_type" in d else prev.get("device_type")
-            return screen.admits_job(device, device_type)
+            if not screen.admits_job(device, device_type):
+                return False
+            if not prev:
+                screen.let_in_job(d["job"])  # (kept out before: LAVA shows its board again)
+            return True
         if kind == "worker":
             return True
         if kind == CORRECTION_KIND:  # (a stored one, replayed at a restart)
             return self._correction_admitted(d)
-        job_id = valid_job_id(d.get("job"))
-        if job_id is None:
+        raw, named = d.get("job"), d.get("device")  # (an unknown topic's data may name a board)
+        if raw is None and not isinstance(named, str):
             return True
-        return job_id in self.jobs if screen.known else None
+        if not screen.known:
+            return None
+        if isinstance(named, str) and not screen.admits_device(named):
+            return False
+        if raw is None:
+            return True
+        job_id = valid_job_id(raw)  # (a job named otherwise than by its number: denied)
+        return job_id is not None and job_id in self.jobs
 
     def _correction_admitted(self, d):
         """A replayed correction of a device or job applies its record: only if the screen lets
@@ -306,7 +317,7 @@ class LabState:
         return (device is None or self.screen.admits_device(device)) \
             and not (job_id is not None and self.screen.kept_out_job(job_id))
 
-    def _admits_record(self, kind, record):
+    def _admits_record(self, kind, record, when):
         """Whether the screen lets a REST record in (as _admitted an event). With the screen not
         known, none of a device or job: nothing is remembered as kept out then."""
         if kind == "device":
@@ -314,7 +325,12 @@ class LabState:
         if kind == "job" and not self.screen.admits_job(record["device"], record["device_type"]):
             if self.screen.known:
                 self.screen.keep_out_job(record["id"])
+                if record["id"] in self.jobs:  # (LAVA put it on a hidden board: no event said so)
+                    self._remove_job_kept_out(record["id"], when)
+                    self._screen_feed()
             return False
+        if kind == "job" and record["id"] not in self.jobs:
+            self.screen.let_in_job(record["id"])
         return True
 
     def _beyond_limit(self, kind, data):
@@ -570,7 +586,7 @@ class LabState:
                 ident = record[key]
                 if (kind, ident) in touched or (kind == "job" and ident in gone):
                     continue
-                if self.screen is not None and not self._admits_record(kind, record):
+                if self.screen is not None and not self._admits_record(kind, record, when):
                     continue
                 prev = tables[kind].get(ident)
                 diff = {f: [prev.get(f) if prev else None, record[f]] for f in RECONCILED[kind]

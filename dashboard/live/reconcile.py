@@ -200,10 +200,12 @@ class Reconciler:
             self.state.stop_tracking_touches()
             raise
         initial = not self.loaded
-        if self.public is not None and self._screen is not None:
-            self._read_screen()
-            if self._screen.known and self.ingest is not None and self.ingest.held:
-                self.ingest.release_held(mark, self.state.untracked, objects=True)
+        screen = self._screen
+        # Which devices LAVA lists anonymously (core/screen.py), read before anything is applied
+        # and learnt only once nothing yields until the snapshot is applied (a review: learnt
+        # before the next read's network wait, a message of a job the snapshot was to bring came
+        # meanwhile, was judged against a model without that job, and was lost).
+        listed = self._read_screen() if self.public is not None and screen is not None else None
         public, judged = None, ()
         if self.public is not None:
             # Which jobs LAVA shows anonymously, told before the snapshot's changes go out: a job
@@ -212,16 +214,23 @@ class Reconciler:
             # by an audit: the anonymous read came after the push, and its network wait let the
             # new fields out as public).
             public = self._read_public()
-            # (From here to the push nothing yields.)
-            judged = self._judge(snap, public)
-        now = dt.datetime.now(dt.timezone.utc)
-        changes, corrections = self.state.reconcile(snap, now, initial)
-        for correction in corrections:
-            changes += self._record(correction, now)
-        self.relay.push(changes)
-        if self._screen is not None and self._screen.known and self.ingest is not None \
-                and self.ingest.held:  # the messages held: their jobs are in the model now
-            self.ingest.release_held(mark, self.state.untracked, objects=False)
+        # (From here to the release of the messages held, nothing yields.)
+        if listed is not None:
+            screen.learn(listed)
+        held = screen is not None and screen.known and self.ingest is not None
+        if held and self.ingest.held:  # the devices' and jobs' events held until now
+            self.ingest.release_held(mark, self.state.untracked, objects=True)
+        try:
+            if self.public is not None:
+                judged = self._judge(snap, public)
+            now = dt.datetime.now(dt.timezone.utc)
+            changes, corrections = self.state.reconcile(snap, now, initial)
+            for correction in corrections:
+                changes += self._record(correction, now)
+            self.relay.push(changes)
+        finally:  # the messages held: their jobs are in the model now (and they wait no longer)
+            if held and self.ingest.held:
+                self.ingest.release_held(mark, self.state.untracked, objects=False)
         if public is not None:
             self._learn_new(snap, public, judged)
         if self._screen is not None:
@@ -266,9 +275,9 @@ class Reconciler:
         return getattr(self.state, "screen", None)
 
     def _read_screen(self):
-        """Which devices LAVA lists anonymously (core/screen.py): the model keeps only those, and
-        the jobs on them. When LAVA cannot say now, the last answer stands (none yet: every
-        device is kept out); said in the log, rate-limited."""
+        """LAVA's anonymous list of devices (core/screen.py: the model keeps only those, and the
+        jobs on them), for the caller to learn; None when LAVA cannot say now: the last answer
+        stands (none yet: every device is kept out), said in the log, rate-limited."""
         from dashboard.sources.rest import API
 
         try:
@@ -281,9 +290,9 @@ class Reconciler:
                                   "users: %s; %s", self.where, err,
                                   "the last answer stands" if self._screen.known
                                   else "every device is kept out until it answers")
-            return
-        self._screen.learn(devices)
+            return None
         self.screen_failing = False
+        return devices
 
     def _count_hidden_devices(self, snap):
         """How many of the devices the dashboard's token lists the screen keeps out (LAVA hides

@@ -272,3 +272,159 @@ def test_the_events_held_are_bounded_in_count_and_bytes(monkeypatch):
                                   "u5"))
     assert ingest.held_bytes <= 400 and [item[0] for item in ingest.held] == [6]
     assert ingest.held_status() == {"events_held": 1, "held_left_out": 5}
+
+
+# -- what a second review found ------------------------------------------------------------------
+def test_a_job_lava_put_on_a_hidden_board_without_an_event_leaves_at_the_reconciliation():
+    """The event that put job 952 on docker-02 was lost: LAVA's record says so, and the job (and
+    its feed) leaves; its messages are kept out from then on."""
+    state = screened_state()
+    state.apply(event("testjob", {"job": 952, "state": "Submitted", "device_type": "docker"}, "a"))
+    state.apply(event("event", {"job": 952, "message": "queued"}, "b"))
+    record = dict(rest("jobs")["results"][3], id=952, requested_device_type="docker",
+                  actual_device="docker-02", state="Running")
+    state.track_touches()
+    changes, corrections = state.reconcile(rest_snapshot(jobs=rest("jobs")["results"] + [record]),
+                                           NOW)
+    assert 952 not in state.jobs and state.screen.kept_out_job(952) and corrections == []
+    assert ("job", 952) in {(c.kind, c.id) for c in changes if c.data is None}
+    assert all(e.get("job") != 952 for e in state.recent_events)
+    with pytest.raises(Screened):
+        state.apply(event("event", {"job": 952, "message": "secret on docker-02"}, "c"))
+
+
+def test_a_job_kept_out_is_let_in_again_when_lava_shows_its_board():
+    state = screened_state()
+    assert state.screen.kept_out_job(10)  # it ran on docker-02
+    state.screen.learn(anonymous_devices(set()))
+    state.track_touches()
+    state.reconcile(rest_snapshot(), NOW)
+    assert 10 in state.jobs and not state.screen.kept_out_job(10)
+
+
+@pytest.mark.parametrize("data", [{"job": "10", "message": "a job named by a string"},
+                                  {"device": "docker-02", "message": "an unknown topic's board"}])
+def test_an_unknown_topic_naming_a_hidden_board_or_a_job_otherwise_is_kept_out(data):
+    state = screened_state()
+    with pytest.raises(Screened):
+        state.apply(event("lab-notice", data, "u"))
+    assert state.apply(event("lab-notice", {"device": "docker-01", "message": "shown"}, "v"))
+    assert state.apply(event("lab-notice", {"job": None, "message": "of no job"}, "w"))
+
+
+def test_a_message_that_comes_while_lava_is_asked_which_jobs_are_public_is_kept():
+    """The loop handles messages while the reconciliation waits for LAVA's anonymous list of
+    jobs. Learnt before that wait, the screen judged a message of a job the snapshot was about to
+    bring against a model without it: lost (a second review)."""
+    from dashboard.live.meta import Meta
+    from dashboard.live.reconcile import Reconciler
+    from tests.unit.test_lag_triggers import FakeEvent, Clock
+
+    state = LabState()
+    state.screen = DeviceScreen()
+    ingest, source = _ingest(state)
+    ingest.handle(source, _frames("event", {"job": 13, "message": "held, before the answer"}, "m1"))
+
+    class Rest:
+        base = "http://lava.invalid"
+
+        def fetch_snapshot(self, max_finished, unfinished, crowded=False):
+            return rest_snapshot()
+
+    class Anonymous:
+        def list_all(self, path, params=None, limit=None):
+            return anonymous_devices()
+
+        def visible_job_ids(self, max_finished):  # (the loop runs meanwhile)
+            ingest.handle(source, _frames("event", {"job": 13, "message": "came during the wait"},
+                                          "m2"))
+            return {1, 2, 3, 13}
+
+    class Jobs:  # (JobVisibility's part in this)
+        def learn(self, job_id, visible):
+            pass
+
+        def shown_to_anyone(self, job_id):
+            return False
+
+    clock = Clock()
+    reconciler = Reconciler(state, ingest.relay, Meta(), Rest(), {
+        "reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500},
+        lambda: FakeEvent(clock), clock=clock, public=(Anonymous(), Jobs()))
+    reconciler.ingest = ingest
+    reconciler.reconcile_once("start-up")
+    assert [e["message"] for e in state.recent_events] == ["held, before the answer",
+                                                           "came during the wait"]
+    assert state.screen.events == 0 and not ingest.held
+
+
+def test_a_reconciliation_that_fails_after_the_first_answer_still_lets_the_messages_in():
+    from dashboard.live.meta import Meta
+    from dashboard.live.reconcile import Reconciler
+    from tests.unit.test_lag_triggers import FakeEvent, Clock
+
+    state = LabState()
+    state.screen = DeviceScreen()
+    ingest, source = _ingest(state)
+    ingest.handle(source, _frames("device", {"device": "qemu-02", "state": "Running",
+                                             "health": "Good"}, "d1"))
+    ingest.handle(source, _frames("lab-notice", {"message": "of no job"}, "m0"))  # (in at once)
+
+    class Rest:
+        base = "http://lava.invalid"
+
+        def fetch_snapshot(self, max_finished, unfinished, crowded=False):
+            return rest_snapshot()
+
+    class Anonymous:
+        def list_all(self, path, params=None, limit=None):
+            return anonymous_devices()
+
+        def visible_job_ids(self, max_finished):
+            return set()
+
+    class Jobs:
+        def learn(self, job_id, visible):
+            raise RuntimeError("a bug in the judging")
+
+        def shown_to_anyone(self, job_id):
+            return False
+
+    clock = Clock()
+    reconciler = Reconciler(state, ingest.relay, Meta(), Rest(), {
+        "reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500},
+        lambda: FakeEvent(clock), clock=clock, public=(Anonymous(), Jobs()))
+    reconciler.ingest = ingest
+    ingest.handle(source, _frames("testjob", {"job": 13, "state": "Running", "device": "qemu-02",
+                                              "device_type": "qemu"}, "j-before"))
+    ingest.handle(source, _frames("event", {"job": 13, "message": "held"}, "m1"))
+    with pytest.raises(RuntimeError):
+        reconciler.reconcile_once("start-up")
+    assert not ingest.held  # released all the same, in the order they came
+    assert [e["message"] for e in state.recent_events] == ["of no job", "held"]
+    assert state.devices["qemu-02"]["state"] == "Running"
+
+
+def test_no_board_alert_resolves_while_the_screen_is_not_known():
+    """A restart without a saved answer: the model holds no board until LAVA says which it shows
+    anonymous users; a firing alert of a board anyone may see must not resolve for that."""
+    from dashboard.alerts.engine import AlertEngine
+    from dashboard.alerts.rules import parse_config
+    from tests.unit.test_alert_rules_regressions import T0, _Event, _Store
+
+    alert = {"id": "a1", "key": "device_bad/qemu-01", "rule": "device_bad", "subject": "qemu-01",
+             "subject_kind": "device", "device_type": "qemu", "status": "firing",
+             "fired_at": T0 - 60, "notified_at": T0 - 60, "notifications": 1,
+             "message": "qemu-01 is Bad", "severity": "critical", "resolved_at": None,
+             "acked_by": None, "acked_at": None}
+    state = LabState()
+    state.screen = DeviceScreen()
+    engine = AlertEngine(state, None, parse_config("[rules.stream_silent]\nenabled = false\n"),
+                         _Store([alert]), None, lambda fn, *a: fn(*a), lambda s: None, _Event,
+                         lambda: (None, False), lambda: "ok", clock=lambda: T0)
+    engine.restore()
+    engine.tick()
+    assert "device_bad/qemu-01" in engine.book.firing
+    state.screen.learn(anonymous_devices())  # known: qemu-01 is not in the model, so it is gone
+    engine.tick()
+    assert "device_bad/qemu-01" not in engine.book.firing
