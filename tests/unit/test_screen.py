@@ -218,6 +218,13 @@ def _ingest(state, relay=None):
     return ingest, health.add_source("tcp://127.0.0.1:5500", "zmq")
 
 
+def _unscreened_lab():
+    """A model with a screen not known yet, and its Ingest and source."""
+    state = LabState()
+    state.screen = DeviceScreen()
+    return (state, *_ingest(state))
+
+
 def _frames(kind, data, uid):
     import json
 
@@ -226,9 +233,7 @@ def _frames(kind, data, uid):
 
 
 def test_held_events_go_in_order_once_the_screen_is_known_and_those_during_the_fetch_win():
-    state = LabState()
-    state.screen = DeviceScreen()
-    ingest, source = _ingest(state)
+    state, ingest, source = _unscreened_lab()
     # Before the fetch: docker-01 Bad (LAVA's snapshot, read later, says Good: LAVA's wins).
     ingest.handle(source, _frames("device", {"device": "docker-01", "state": "Idle",
                                              "health": "Bad"}, "h1"))
@@ -261,9 +266,7 @@ def test_the_events_held_are_bounded_in_count_and_bytes(monkeypatch):
     from dashboard.live import ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "MAX_HELD", 3)
-    state = LabState()
-    state.screen = DeviceScreen()
-    ingest, source = _ingest(state)
+    state, ingest, source = _unscreened_lab()
     for i in range(5):
         ingest.handle(source, _frames("device", {"device": f"b-{i}", "state": "Idle"}, f"u{i}"))
     assert [item[0] for item in ingest.held] == [3, 4, 5] and ingest.held_dropped == 2
@@ -312,94 +315,80 @@ def test_an_unknown_topic_naming_a_hidden_board_or_a_job_otherwise_is_kept_out(d
     assert state.apply(event("lab-notice", {"job": None, "message": "of no job"}, "w"))
 
 
+class _SnapshotRest:
+    """LAVA's REST read with the dashboard's token: the captured answers."""
+    base = "http://lava.invalid"
+
+    def fetch_snapshot(self, max_finished, unfinished, crowded=False):
+        return rest_snapshot()
+
+
+class _Anonymous:
+    """LAVA read anonymously: its devices but the hidden ones; `during_jobs_read` runs while it
+    is asked which jobs it shows (the loop handles messages meanwhile)."""
+
+    def __init__(self, during_jobs_read=lambda: None, public=()):
+        self.during_jobs_read, self.public = during_jobs_read, set(public)
+
+    def list_all(self, path, params=None, limit=None):
+        return anonymous_devices()
+
+    def visible_job_ids(self, max_finished):
+        self.during_jobs_read()
+        return self.public
+
+
+class _Jobs:
+    """JobVisibility's part in a reconciliation; `fail` makes its judging raise (a bug)."""
+
+    def __init__(self, fail=False):
+        self.fail = fail
+
+    def learn(self, job_id, visible):
+        if self.fail:
+            raise RuntimeError("a bug in the judging")
+
+    def shown_to_anyone(self, job_id):
+        return False
+
+
+def _reconciler(state, ingest, anonymous, jobs):
+    from dashboard.live.meta import Meta
+    from dashboard.live.reconcile import Reconciler
+    from tests.unit.test_lag_triggers import Clock, FakeEvent
+
+    clock = Clock()
+    reconciler = Reconciler(state, ingest.relay, Meta(), _SnapshotRest(), {
+        "reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500},
+        lambda: FakeEvent(clock), clock=clock, public=(anonymous, jobs))
+    reconciler.ingest = ingest
+    return reconciler
+
+
 def test_a_message_that_comes_while_lava_is_asked_which_jobs_are_public_is_kept():
     """The loop handles messages while the reconciliation waits for LAVA's anonymous list of
     jobs. Learnt before that wait, the screen judged a message of a job the snapshot was about to
     bring against a model without it: lost (a second review)."""
-    from dashboard.live.meta import Meta
-    from dashboard.live.reconcile import Reconciler
-    from tests.unit.test_lag_triggers import FakeEvent, Clock
-
-    state = LabState()
-    state.screen = DeviceScreen()
-    ingest, source = _ingest(state)
+    state, ingest, source = _unscreened_lab()
     ingest.handle(source, _frames("event", {"job": 13, "message": "held, before the answer"}, "m1"))
-
-    class Rest:
-        base = "http://lava.invalid"
-
-        def fetch_snapshot(self, max_finished, unfinished, crowded=False):
-            return rest_snapshot()
-
-    class Anonymous:
-        def list_all(self, path, params=None, limit=None):
-            return anonymous_devices()
-
-        def visible_job_ids(self, max_finished):  # (the loop runs meanwhile)
-            ingest.handle(source, _frames("event", {"job": 13, "message": "came during the wait"},
-                                          "m2"))
-            return {1, 2, 3, 13}
-
-    class Jobs:  # (JobVisibility's part in this)
-        def learn(self, job_id, visible):
-            pass
-
-        def shown_to_anyone(self, job_id):
-            return False
-
-    clock = Clock()
-    reconciler = Reconciler(state, ingest.relay, Meta(), Rest(), {
-        "reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500},
-        lambda: FakeEvent(clock), clock=clock, public=(Anonymous(), Jobs()))
-    reconciler.ingest = ingest
-    reconciler.reconcile_once("start-up")
+    anonymous = _Anonymous(lambda: ingest.handle(source, _frames(
+        "event", {"job": 13, "message": "came during the wait"}, "m2")), public={1, 2, 3, 13})
+    _reconciler(state, ingest, anonymous, _Jobs()).reconcile_once("start-up")
     assert [e["message"] for e in state.recent_events] == ["held, before the answer",
                                                            "came during the wait"]
     assert state.screen.events == 0 and not ingest.held
 
 
 def test_a_reconciliation_that_fails_after_the_first_answer_still_lets_the_messages_in():
-    from dashboard.live.meta import Meta
-    from dashboard.live.reconcile import Reconciler
-    from tests.unit.test_lag_triggers import FakeEvent, Clock
-
-    state = LabState()
-    state.screen = DeviceScreen()
-    ingest, source = _ingest(state)
+    state, ingest, source = _unscreened_lab()
     ingest.handle(source, _frames("device", {"device": "qemu-02", "state": "Running",
                                              "health": "Good"}, "d1"))
     ingest.handle(source, _frames("lab-notice", {"message": "of no job"}, "m0"))  # (in at once)
-
-    class Rest:
-        base = "http://lava.invalid"
-
-        def fetch_snapshot(self, max_finished, unfinished, crowded=False):
-            return rest_snapshot()
-
-    class Anonymous:
-        def list_all(self, path, params=None, limit=None):
-            return anonymous_devices()
-
-        def visible_job_ids(self, max_finished):
-            return set()
-
-    class Jobs:
-        def learn(self, job_id, visible):
-            raise RuntimeError("a bug in the judging")
-
-        def shown_to_anyone(self, job_id):
-            return False
-
-    clock = Clock()
-    reconciler = Reconciler(state, ingest.relay, Meta(), Rest(), {
-        "reconcile_interval": 300, "silence_timeout": 0, "max_finished_jobs": 500},
-        lambda: FakeEvent(clock), clock=clock, public=(Anonymous(), Jobs()))
-    reconciler.ingest = ingest
     ingest.handle(source, _frames("testjob", {"job": 13, "state": "Running", "device": "qemu-02",
                                               "device_type": "qemu"}, "j-before"))
     ingest.handle(source, _frames("event", {"job": 13, "message": "held"}, "m1"))
     with pytest.raises(RuntimeError):
-        reconciler.reconcile_once("start-up")
+        _reconciler(state, ingest, _Anonymous(), _Jobs(fail=True)).reconcile_once("start-up")
     assert not ingest.held  # released all the same, in the order they came
     assert [e["message"] for e in state.recent_events] == ["of no job", "held"]
     assert state.devices["qemu-02"]["state"] == "Running"
