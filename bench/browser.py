@@ -27,7 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS as ARGS, AppProcess, free_port, wait_until  # noqa: E402
 
-LAYOUTS = {"desk": "/", "wall": "/?wall=1"}
+# `wall-jobs` and `wall-workers`: a wall's Jobs and Workers views, whose panels measure which rows
+# fit whole after each change of their lists (static/js/wallcut.js).
+LAYOUTS = {"desk": "/", "wall": "/?wall=1", "wall-jobs": "/?wall=1&view=jobs",
+           "wall-workers": "/?wall=1&view=workers"}
+# What the first full render waits for in a layout that shows no device tile: (rows, how many; None:
+# every device's).
+FULL = {"wall-jobs": (".panel-jobs", 1), "wall-workers": (".workers tbody tr", 20)}
 TYPES = ["qemu", "bbb", "rpi4b", "x86", "imx8mm-evk", "juno-r2", "hikey", "dragonboard-410c",
          "stm32mp1", "sun50i-h6"]
 
@@ -35,7 +41,7 @@ TYPES = ["qemu", "bbb", "rpi4b", "x86", "imx8mm-evk", "juno-r2", "hikey", "drago
 # the first frame in which every tile is in the page. Reads only the DOM.
 PROBE = """
 (() => {
-  const probe = window.__probe = { frames: 0, slow: 0, worst: 0, firstFull: null, expect: %d };
+  const probe = window.__probe = { frames: 0, slow: 0, worst: 0, firstFull: null, expect: %d, rows: %s };
   let last = 0;
   const loop = (t) => {
     probe.frames += 1;
@@ -45,7 +51,7 @@ PROBE = """
       if (gap > probe.worst) probe.worst = gap;
     }
     last = t;
-    if (probe.firstFull === null && document.querySelectorAll('[data-device]').length >= probe.expect) {
+    if (probe.firstFull === null && document.querySelectorAll(probe.rows).length >= probe.expect) {
       probe.firstFull = performance.now();
     }
     requestAnimationFrame(loop);
@@ -236,7 +242,8 @@ def run_layout(browser, app, publisher, name, n_devices, rates, duration, baseli
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.add_init_script(PROBE % n_devices)
+    rows, expect = FULL.get(name, ("[data-device]", None))
+    page.add_init_script(PROBE % (expect or n_devices, json.dumps(rows)))
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable", {"timeDomain": "timeTicks"})
     page.goto(app.url + LAYOUTS[name])

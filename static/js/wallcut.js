@@ -44,7 +44,12 @@ export function markCutRows(content, rowSelector) {
   const body = content.closest(".panel-body") || content;
   const rows = [...content.querySelectorAll(rowSelector)];
   const bottoms = rows.map((row) => row.getBoundingClientRect().bottom);
-  const clips = rows.map((row) => clipBottom(row, body));
+  const byParent = new Map(); // rows of one list share what clips them: measured once
+  const clips = rows.map((row) => {
+    const parent = row.parentElement;
+    if (!byParent.has(parent)) byParent.set(parent, clipBottom(row, body));
+    return byParent.get(parent);
+  });
   const note = body.querySelector(":scope > .wall-cut");
   const line = note ? note.getBoundingClientRect().height
     : 1.6 * (parseFloat(getComputedStyle(body).fontSize) || 16);
