@@ -138,9 +138,11 @@ def test_each_lab_keeps_out_the_devices_its_own_lava_hides(two_labs):
     """Each lab's screen is its own LAVA's answer (core/screen.py): east's hidden docker-02, and
     its job 10, are kept out; west's docker-02 and job 10 are shown."""
     app, east, west = two_labs
+    assert "LAVA (lab east) hides 1 of the 8 devices" in app.log_text()
+    assert "LAVA (lab west) hides" not in app.log_text()
     labs = {lab["name"]: lab for lab in app.json("/healthz")["labs"]}
-    assert labs["east"]["lava"]["devices_hidden_from_anonymous"] == 1
-    assert labs["west"]["lava"]["devices_hidden_from_anonymous"] == 0
+    assert labs["east"]["lava"]["screen"]["devices_listed_anonymously"] == 7
+    assert labs["west"]["lava"]["screen"]["devices_listed_anonymously"] == 8
     devices = [(d["lab"], d["hostname"]) for d in get(app, "/api/v1/devices").json()["devices"]]
     assert ("west", "docker-02") in devices and ("east", "docker-02") not in devices
     assert ("east", "docker-01") in devices

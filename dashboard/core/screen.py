@@ -106,7 +106,8 @@ class DeviceScreen:
                 self.keep_out_job(job_id)
 
     def as_dict(self):
-        """For /healthz."""
+        """For /healthz, which is open: what anyone may know. Not how many devices LAVA hides,
+        nor how many of their events and jobs were kept out: LAVA tells anonymous users neither,
+        and the counts would show when a hidden board is busy (the log says how many it hides)."""
         return {"known": self.known,
-                "devices_listed_anonymously": None if self.devices is None else len(self.devices),
-                "events_kept_out": self.events, "jobs_kept_out": len(self._jobs)}
+                "devices_listed_anonymously": None if self.devices is None else len(self.devices)}

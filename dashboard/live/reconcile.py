@@ -421,7 +421,6 @@ class Reconciler:
                 "error": self.error, "error_kind": self.error_kind, "failures": self.failures,
                 "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
-                "devices_hidden_from_anonymous": self.devices_hidden,
                 "screen": None if self._screen is None
                 else dict(self._screen.as_dict(), read_errors=self.screen_errors,
                           **(self.ingest.held_status() if self.ingest is not None else {})),
