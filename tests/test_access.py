@@ -464,6 +464,7 @@ def test_a_lava_that_answers_no_anonymous_reads_shows_no_device_and_says_why(lab
     finally:
         view.close()
     assert "could not read which devices LAVA shows anonymous users" in app.log_text()
+    assert " hides " not in app.log_text()  # (a failed read is not LAVA hiding every device)
     lava.refuse_anonymous = False
     wait_until(lambda: app.json("/healthz")["lava"]["state"] == "ok", timeout=15,
                what="LAVA answers anonymously again")

@@ -413,6 +413,16 @@ def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
             assert workers["rows"] == 40 and 0 < workers["cut"] < 40, workers
             assert workers["note"] == f"Not shown here: {workers['cut']} more workers", workers
             assert workers["hiddenCut"] and workers["overhang"] <= 0.5, workers
+            # The note comes after the list it speaks of (a screen reader reads it there).
+            assert page.evaluate("document.querySelector('.wall-cut').previousElementSibling.tagName") == "TABLE"
+            # The panel loses room with no change of the data (a banner comes, say): measured
+            # again, nothing half cut, the count grown (a review: it waited for the next change).
+            page.evaluate("document.querySelector('.panel-workers').style.maxHeight = '50vh'")
+            page.wait_for_function("(before) => document.querySelector('.wall-cut').textContent !== before",
+                                   arg=workers["note"], timeout=5000)
+            smaller = page.evaluate(CUT_STATE, ".workers tbody tr")
+            assert smaller["cut"] > workers["cut"] and smaller["overhang"] <= 0.5, smaller
+            assert smaller["note"] == f"Not shown here: {smaller['cut']} more workers", smaller
             page.goto(app.url + "/?wall=1&view=jobs")
             page.wait_for_selector("#connection[data-state=live]", timeout=15000)
             page.wait_for_selector(".wall-cut", timeout=10000)

@@ -219,8 +219,10 @@ class LabState:
             device_type = d["device_type"] if "device_type" in d else prev.get("device_type")
             if not screen.admits_job(device, device_type):
                 return False
-            if not prev:
-                screen.let_in_job(d["job"])  # (kept out before: LAVA shows its board again)
+            if not prev and screen.kept_out_job(d["job"]):
+                if "device" not in d:  # (kept out for its board: only a board LAVA shows lets it in)
+                    return False
+                screen.let_in_job(d["job"])  # (LAVA shows its board now)
             return True
         if kind == "worker":
             return True

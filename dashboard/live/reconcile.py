@@ -233,7 +233,7 @@ class Reconciler:
                 self.ingest.release_held(mark, self.state.untracked, objects=False)
         if public is not None:
             self._learn_new(snap, public, judged)
-        if self._screen is not None:
+        if self._screen is not None and self._screen.known:  # (else nothing is known to be hidden)
             self._count_hidden_devices(snap)
         self.runs += 1
         self.last_duration = round(self.clock() - self.last_attempt, 3)

@@ -28,7 +28,6 @@ export function JobList({ jobs, healthCheck = "any", onHealthCheck, onOpen, note
   return html`
     <${Panel} id="jobs" title="Jobs" class="panel-jobs" controls=${controls}>
       ${note && html`<p class="panel-note">${note}</p>`}
-      ${wall && unsaid.length > 0 && html`<p class="wall-cut">Not shown here: ${unsaid.map(([word, n]) => `${n} ${word}`).join(", ")}</p>`}
       <${QueueSummary} jobs=${jobs} />
       <div class="job-sections" ref=${ref}>
         <${JobSection} id="jobs-running" title="Running" jobs=${running} variant="running"
@@ -38,5 +37,6 @@ export function JobList({ jobs, healthCheck = "any", onHealthCheck, onOpen, note
         <${JobSection} id="jobs-finished" title="Recently finished" jobs=${finished}
           variant="finished" onOpen=${onOpen} empty="No finished job yet." />
       </div>
+      ${wall && unsaid.length > 0 && html`<p class="wall-cut">Not shown here: ${unsaid.map(([word, n]) => `${n} ${word}`).join(", ")}</p>`}
     <//>`;
 }

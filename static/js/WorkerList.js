@@ -20,7 +20,6 @@ export function WorkerList({ workers, devices, hostsOf, onOpen, note, wall = fal
   return html`
     <${Panel} id="workers" title="Workers" count=${workers.size} class="panel-workers">
       ${note && html`<p class="panel-note">${note}</p>`}
-      ${cut.length > 0 && html`<p class="wall-cut">Not shown here: ${cut.length} more ${cut.length === 1 ? "worker" : "workers"}</p>`}
       ${list.length === 0 ? html`<p class="empty">No workers match.</p>` : html`
         <table class="workers" ref=${ref}>
           <thead><tr><th scope="col">Worker</th><th scope="col">State</th><th scope="col">Health</th>
@@ -32,5 +31,6 @@ export function WorkerList({ workers, devices, hostsOf, onOpen, note, wall = fal
             })}
           </tbody>
         </table>`}
+      ${cut.length > 0 && html`<p class="wall-cut">Not shown here: ${cut.length} more ${cut.length === 1 ? "worker" : "workers"}</p>`}
     <//>`;
 }

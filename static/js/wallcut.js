@@ -23,8 +23,20 @@ export function useWallCut(enabled, rowSelector, deps) {
       setCut(NONE);
       return;
     }
-    const rows = markCutRows(element, rowSelector);
-    setCut((before) => (sameRows(before, rows) ? before : rows));
+    const measure = () => {
+      const rows = markCutRows(element, rowSelector);
+      setCut((before) => (sameRows(before, rows) ? before : rows));
+    };
+    measure();
+    if (typeof ResizeObserver === "undefined") return undefined;
+    // Measured again when the panel's room changes with no change of the list (a banner or the
+    // stale notice comes, the attention strip grows) or a row does (a time wraps onto a second
+    // line): a review found rows left half cut until the next change of the data.
+    const observer = new ResizeObserver(measure);
+    for (const box of [element.closest(".panel-body"), element, ...element.querySelectorAll("ol, tbody")]) {
+      if (box) observer.observe(box);
+    }
+    return () => observer.disconnect();
   }, [enabled, viewport, cut.length > 0, ...deps]);
   return [ref, cut];
 }

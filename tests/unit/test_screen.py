@@ -417,3 +417,16 @@ def test_no_board_alert_resolves_while_the_screen_is_not_known():
     state.screen.learn(anonymous_devices())  # known: qemu-01 is not in the model, so it is gone
     engine.tick()
     assert "device_bad/qemu-01" not in engine.book.firing
+
+
+def test_a_job_kept_out_for_its_board_needs_a_board_lava_shows_to_come_back():
+    """A publisher that lies: an event of job 10 (kept out: it ran on docker-02) with no board,
+    asking for a type anyone may see, does not let it in (a third review); one on a board LAVA
+    shows does."""
+    state = screened_state()
+    with pytest.raises(Screened):
+        state.apply(event("testjob", {"job": 10, "state": "Finished", "device_type": "docker"}, "a"))
+    assert 10 not in state.jobs and state.screen.kept_out_job(10)
+    state.apply(event("testjob", {"job": 10, "state": "Running", "device": "docker-01",
+                                  "device_type": "docker"}, "b"))
+    assert 10 in state.jobs and not state.screen.kept_out_job(10)
