@@ -4,7 +4,9 @@ every tile inside the screen, type that grows with the screen, and (over 20 s of
 four times the lab's speed at 1080p, 8 s at 4K) a layout shift under 0.05 measured with the browser's own `layout-shift`
 entries.
 """
+import os
 import re
+import shutil
 
 import pytest
 
@@ -427,6 +429,12 @@ def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
             page.wait_for_selector("#connection[data-state=live]", timeout=15000)
             page.wait_for_selector(".wall-cut", timeout=10000)
             jobs = page.evaluate(CUT_STATE, ".job-row")
+            if (width, height) == (1280, 720):  # docs/frontend.md shows it (UPDATE_SCREENSHOTS=1)
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / "wall-jobs-cut.png"))
+                if os.environ.get("UPDATE_SCREENSHOTS"):
+                    shutil.copyfile(SHOTS / "wall-jobs-cut.png",
+                                    ROOT / "docs" / "screenshots" / "wall-jobs-cut.png")
             cut = jobs["bySection"]
             want = [f"{n} {word}" for word, n in (("running", cut["jobs-running"]),
                                                   ("queued", cut["jobs-queued"] + 10)) if n]
