@@ -152,6 +152,7 @@ class LabState:
         # With access control, a core.screen.DeviceScreen: devices (and jobs on them) LAVA does
         # not list anonymously are kept out of the model altogether. None: every device is kept.
         self.screen = None
+        self._deferring = False  # (deferring(): a message of a job not held yet waits)
 
     @property
     def seq(self):
@@ -238,7 +239,9 @@ class LabState:
         if raw is None:
             return True
         job_id = valid_job_id(raw)  # (a job named otherwise than by its number: denied)
-        return job_id is not None and job_id in self.jobs
+        if job_id is not None and job_id in self.jobs:
+            return True
+        return None if self._deferring and job_id is not None else False
 
     def _correction_admitted(self, d):
         """A replayed correction of a device or job applies its record: only if the screen lets
@@ -546,6 +549,16 @@ class LabState:
         return changes
 
     # -- reconciling with the REST API ----------------------------------------------------
+    @contextlib.contextmanager
+    def deferring(self):
+        """Within, a message of a job the model does not hold is not judged yet (Screened, held):
+        held events released before a reconciliation's snapshot, which may bring its job."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+
     @contextlib.contextmanager
     def untracked(self):
         """Events applied within are not noted as touches: a REST fetch's values win over them

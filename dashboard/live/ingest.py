@@ -1,6 +1,7 @@
 """The one path every message takes: source → parse → state → (store, relay). Never lets a bad
 message stop it."""
 import collections
+import contextlib
 import time
 
 from dashboard.core.events import ParseError, parse_frames
@@ -14,7 +15,6 @@ from dashboard.storage.store import row_for
 # reconciliation that learns it applies them; its snapshot repairs the model for those that went.
 MAX_HELD = 50_000
 MAX_HELD_BYTES = 64 * 2**20
-OBJECT_KINDS = ("device", "testjob")  # held events released before the snapshot (release_held)
 
 
 class Ingest:
@@ -109,27 +109,25 @@ class Ingest:
                                     "anonymously exceed %d (or %d MB): the oldest left out "
                                     "(%d so far)", MAX_HELD, MAX_HELD_BYTES >> 20, self.held_dropped)
 
-    def release_held(self, mark, untracked, objects):
-        """The screen is known now: apply held events in order, store and push them. With
-        `objects`, the devices' and jobs' events (before the reconciliation applies its snapshot):
-        those numbered up to `mark` (held before its fetch began) within `untracked` (a context:
-        the fetch's values win over them), those after as touches (they win). Without, the rest,
-        messages of jobs (after the snapshot: a message goes in only when the model holds its
-        job, and the snapshot may be what brings it)."""
-        wanted = [item for item in self.held if (item[4] in OBJECT_KINDS) == objects]
-        if not wanted:
+    def release_held(self, mark, untracked, deferring=None):
+        """The screen is known now: apply the held events in the order they came, store and push
+        them. Those numbered up to `mark` (held before the reconciliation's fetch began) within
+        `untracked` (a context: the fetch's values win over them), those after as touches (they
+        win). `deferring` (a context; the first release, before the snapshot is applied): a
+        message of a job the model does not hold yet is held again, since the snapshot may be
+        what brings its job; a second call, after the snapshot, releases those. (A review: held
+        messages released after every job's events lost those of jobs that had finished and left
+        the model meanwhile.)"""
+        held, self.held, self.held_bytes = self.held, collections.deque(), 0
+        if not held:
             return
-        self.held = collections.deque(item for item in self.held
-                                      if (item[4] in OBJECT_KINDS) != objects)
-        self.held_bytes = sum(item[3] for item in self.held)
-        changes, source = [], wanted[0][1]
-        with untracked():
-            for number, source, frames, _, _ in wanted:
-                if number > mark:
-                    break
-                changes.extend(self._take(source, frames, replay=True) or ())
-        for number, source, frames, _, _ in wanted:
-            if number > mark:
+        changes, source = [], held[0][1]
+        with deferring() if deferring is not None else contextlib.nullcontext():
+            with untracked():
+                while held and held[0][0] <= mark:
+                    _, source, frames, _, _ = held.popleft()
+                    changes.extend(self._take(source, frames, replay=True) or ())
+            for _, source, frames, _, _ in held:
                 changes.extend(self._take(source, frames, replay=True) or ())
         if changes:
             self._push(source, changes)

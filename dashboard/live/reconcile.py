@@ -218,8 +218,9 @@ class Reconciler:
         if listed is not None:
             screen.learn(listed)
         held = screen is not None and screen.known and self.ingest is not None
-        if held and self.ingest.held:  # the devices' and jobs' events held until now
-            self.ingest.release_held(mark, self.state.untracked, objects=True)
+        if held and self.ingest.held:  # the events held until now, in order (those of messages
+            # whose job the model does not hold yet wait for the snapshot)
+            self.ingest.release_held(mark, self.state.untracked, self.state.deferring)
         try:
             if self.public is not None:
                 judged = self._judge(snap, public)
@@ -228,9 +229,9 @@ class Reconciler:
             for correction in corrections:
                 changes += self._record(correction, now)
             self.relay.push(changes)
-        finally:  # the messages held: their jobs are in the model now (and they wait no longer)
+        finally:  # the messages that waited: their jobs are in the model now (or never will be)
             if held and self.ingest.held:
-                self.ingest.release_held(mark, self.state.untracked, objects=False)
+                self.ingest.release_held(mark, self.state.untracked)
         if public is not None:
             self._learn_new(snap, public, judged)
         if self._screen is not None and self._screen.known:  # (else nothing is known to be hidden)
