@@ -65,6 +65,13 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def _not_the_dashboards(data_dir):
+    """What to add when `data_dir` holds no signing key: likely not the dashboard's folder."""
+    if os.path.isfile(os.path.join(data_dir, secrets.FILE_NAME)):
+        return ""
+    return " (no signing key there either: is it the dashboard's --data-dir?)"
+
+
 def main(argv=None, out=sys.stdout):
     """Run one command; returns the exit status."""
     from dashboard.core.events import DEVICE_HEALTHS, JOB_HEALTHS, WORKER_HEALTHS
@@ -106,14 +113,22 @@ def main(argv=None, out=sys.stdout):
                   f"expires {expires:%Y-%m-%d %H:%M} UTC)", file=out)
         elif args.command == "list":
             now = time.time()
-            for name, wall in sorted(walls.load(args.data_dir).items()):
+            found = walls.load(args.data_dir)
+            if not found:  # (an empty answer in the wrong folder said nothing of it: a review)
+                print(f"no wall links in {os.path.abspath(args.data_dir)[:200]}"
+                      f"{_not_the_dashboards(args.data_dir)}", file=sys.stderr)
+            for name, wall in sorted(found.items()):
                 state = "revoked" if wall["revoked"] else "expired" if wall["expires"] <= now else "active"
                 expires = dt.datetime.fromtimestamp(wall["expires"], dt.timezone.utc)
                 print(f"{name}\t{state}\texpires {expires:%Y-%m-%d %H:%M} UTC\t"
                       f"{urllib.parse.urlencode(wall['filter'], doseq=True) or 'the whole lab'}",
                       file=out)
         else:
-            walls.revoke(args.data_dir, args.name)
+            try:
+                walls.revoke(args.data_dir, args.name)
+            except walls.WallError as err:
+                raise walls.WallError(f"{err} in {os.path.abspath(args.data_dir)[:200]}"
+                                      f"{_not_the_dashboards(args.data_dir)}") from None
             print(f"revoked {args.name}: its screen stops at its next reconnect", file=out)
     except (walls.WallError, ValueError) as err:
         print(f"python -m dashboard.walls: error: {err}", file=sys.stderr)

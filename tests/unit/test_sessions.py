@@ -406,6 +406,14 @@ def test_a_wall_link_is_made_only_where_the_dashboard_keeps_its_key(tmp_path, ca
     said = capsys.readouterr().err
     assert status == 2 and "no signing key in" in said and "would never open" in said, said
     assert not elsewhere.exists()  # nothing made: no folder, no key, no link
+    # `list` and `revoke` there say which folder they read, and that it has no key.
+    assert cli.main(["list", "--data-dir", str(elsewhere)], out=sys.stdout) == 0
+    said = capsys.readouterr().err
+    assert f"no wall links in {elsewhere}" in said and "is it the dashboard's --data-dir?" in said
+    assert cli.main(["revoke", "lobby", "--data-dir", str(elsewhere)]) == 2
+    said = capsys.readouterr().err
+    assert "no wall link named 'lobby' in" in said and "no signing key there" in said, said
+    assert not elsewhere.exists()
     home = tmp_path / "data"
     secrets.load_or_create(str(home))
     assert cli.main(["create", "--name", "lobby", "--data-dir", str(home)], out=sys.stdout) == 0
