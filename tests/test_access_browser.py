@@ -43,6 +43,8 @@ def test_signing_in_shows_ones_private_job_and_signing_out_hides_it(lab, page): 
     page.wait_for_selector("#connection[data-state=live]", timeout=15000)
     page.wait_for_selector("#sign-out", timeout=10000)
     assert "Signed in as priv-alice" in page.inner_text("#access-note")
+    # (Boards LAVA hides from anonymous users are kept out for everyone: core/screen.py.)
+    assert "boards LAVA shows only to some of its users" in page.inner_text("#access-note")
     wait_until(lambda: "SECRET-PERSONAL-901" in job_row(page, 901).inner_text(), timeout=20,
                what="alice's private job in full once LAVA says she may see it")
     assert "SECRET-GROUP-902" not in page.content()

@@ -32,7 +32,8 @@ export function AccessFooter({ access, children = null }) {
   }
   if (me && me.username) {
     return foot(html`
-      Signed in as <strong>${me.username}</strong>: you see what LAVA shows you.
+      Signed in as <strong>${me.username}</strong>: you see what LAVA shows you, but for boards
+      LAVA shows only to some of its users, which no one sees here.
       <form method="post" action="/signout" class="signout-form">
         <input type="hidden" name="csrf" value=${me.csrf} />
         <button type="submit" id="sign-out">Sign out</button>
