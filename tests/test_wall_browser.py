@@ -453,3 +453,45 @@ def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
             page.context.close()
         app.stop()
         publisher.close()
+
+
+KEY_STATE = """() => {
+  const key = document.querySelector('.fit-key');
+  const items = key ? [...key.querySelectorAll('.fit-key-item')].map((i) => i.textContent.trim()) : null;
+  const shown = [...new Set([...document.querySelectorAll('[data-device] .tile-symbol')].map((s) => s.textContent.trim()))];
+  const detail = document.querySelector('.device-groups').dataset.detail;
+  const box = key && key.getBoundingClientRect();
+  const area = document.querySelector('.fit-area').getBoundingClientRect();
+  return {items, shown, detail, keyAboveTiles: !key || box.bottom <= area.top + 0.5,
+          keyWhole: !key || key.scrollWidth <= key.clientWidth + 1};
+}"""
+
+
+def test_a_wall_whose_tiles_show_symbols_alone_says_what_each_means(sim, browser):
+    """A wall audit: at 800 px and below a tile was a symbol and a colour, without a word. Such a
+    board now says once, above its tiles, what each symbol it shows means; a board whose tiles say
+    their state in words says nothing more."""
+    devices, app = sim
+    page = open_wall(browser, app, 800, 600, devices)
+    try:
+        state = page.evaluate(KEY_STATE)
+        assert devices != 50 or state["detail"] == "compact", state  # (the case this is about)
+        if state["detail"] in ("compact", "bare"):
+            assert state["items"], state
+            said = {item.split(" ", 1)[0]: item.split(" ", 1)[1] for item in state["items"]}
+            assert set(state["shown"]) <= set(said), state  # each symbol a tile shows, in words
+            assert all(word.strip() for word in said.values()), state
+            assert state["keyAboveTiles"] and state["keyWhole"], state
+        else:  # (500 devices at 800x600: too small for symbols too)
+            assert state["detail"] in ("full", "medium", "name", "blank"), state
+            assert state["items"] is None or state["shown"] == [], state
+        assert page.errors == [], page.errors
+    finally:
+        page.context.close()
+    page = open_wall(browser, app, 1920, 1080, devices)
+    try:
+        state = page.evaluate(KEY_STATE)
+        if state["detail"] in ("full", "medium"):
+            assert state["items"] is None, state
+    finally:
+        page.context.close()

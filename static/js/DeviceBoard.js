@@ -12,7 +12,8 @@ import { useBoxSize } from "./boxsize.js";
 import { fitTiles, labelRoom, unnamed } from "./fit.js";
 import { groupDevices, problemsFirst } from "./selectors.js";
 import { queueByType } from "./queue.js";
-import { baseFor } from "./labs.js";
+import { baseFor, relatedKey } from "./labs.js";
+import { WORKER_OFFLINE_SYMBOL, label, symbolFor } from "./lava.js";
 
 const GROUP_CHOICES = [["type", "By type"], ["worker", "By worker"]];
 const LAB_GROUP_CHOICES = [...GROUP_CHOICES, ["lab", "By lab"]];
@@ -69,6 +70,13 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
   // in words, inside its box (the tiles are fitted to the room the note leaves).
   const note = layout && unnamed(layout.detail) ? html`<p class="fit-note">Too many devices to name on this screen:
     filter by device type or lab, or use a larger screen.</p>` : "";
+  // Tiles that show a symbol without its word (fit.js' "compact" and "bare"): the board says once
+  // what each symbol it shows means, in words (a wall audit: at 800 px and below a tile was a
+  // symbol and a colour alone). Its own line above the tiles, which are fitted to what it leaves.
+  const symbolsOnly = Boolean(layout) && (detail === "compact" || detail === "bare");
+  const key = useMemo(() => (symbolsOnly ? symbolKey(devices, offline) : null), [symbolsOnly, devices, offline]);
+  const keyLine = key && key.length > 0 ? html`<p class="fit-key" aria-hidden="true">
+    ${key.map(([symbol, words]) => html`<span class="fit-key-item" key=${symbol}><span class="symbol">${symbol}</span> ${words}</span>`)}</p>` : "";
   const controls = onGroup && html`<${Toggle} label="Group devices" value=${group}
     choices=${labs.length || group === "lab" ? LAB_GROUP_CHOICES : GROUP_CHOICES}
     onChange=${onGroup} />${onSort && html`<${Toggle} label="Order devices" value=${sort} choices=${SORT_CHOICES}
@@ -83,7 +91,25 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
     </div>`;
   return html`
     <${Panel} id="devices" title="Devices" count=${devices.size} class="panel-devices" controls=${controls}>
-      ${fit ? html`<div class="fit-box">${note}<div class="fit-area" ref=${boxRef}>${groups.length === 0 ? empty : body}</div></div>`
+      ${fit ? html`<div class="fit-box">${note}${keyLine}<div class="fit-area" ref=${boxRef}>${groups.length === 0 ? empty : body}</div></div>`
         : groups.length === 0 ? empty : body}
     <//>`;
+}
+
+/**
+ * [symbol, its words] for each symbol a compact tile shows (DeviceTile: the health when it is not
+ * Good, else the worker-offline symbol, else the state), in the order first met; a symbol two
+ * values share (Idle, Offline) names both.
+ */
+export function symbolKey(devices, offline) {
+  const words = new Map();
+  for (const device of devices.values()) {
+    const good = device.health === "Good";
+    const workerOffline = good && device.worker && offline && offline.has(relatedKey(device, device.worker));
+    const [symbol, word] = !good ? [symbolFor(device.health) || "?", label(device.health)]
+      : workerOffline ? [WORKER_OFFLINE_SYMBOL, "worker offline"] : [symbolFor(device.state) || "?", label(device.state)];
+    if (!words.has(symbol)) words.set(symbol, new Set());
+    words.get(symbol).add(word);
+  }
+  return [...words].map(([symbol, set]) => [symbol, [...set].join(" or ")]);
 }
