@@ -4,7 +4,7 @@ import collections
 import contextlib
 import time
 
-from dashboard.core.events import ParseError, parse_frames
+from dashboard.core.events import ParseError, job_id as valid_job_id, parse_frames
 from dashboard.core.lag import LagWatch
 from dashboard.core.screen import Screened
 from dashboard.core.state import CORRECTION_KIND, OverLimit
@@ -83,7 +83,7 @@ class Ingest:
                 return None
             except Screened as out:  # LAVA hides it from anonymous users: not stored (core/screen.py)
                 if out.held:
-                    self._hold(source, frames, event.kind)
+                    self._hold(source, frames, event.kind, valid_job_id(event.data.get("job")))
                 return out.changes or None
             if changes is None:
                 self.health.duplicates += 1
@@ -96,10 +96,10 @@ class Ingest:
             self.health.internal_error(source, exc)
             return None
 
-    def _hold(self, source, frames, kind):
+    def _hold(self, source, frames, kind, job=None):
         size = sum(len(f) for f in frames)
         self.held_total += 1
-        self.held.append((self.held_total, source, frames, size, kind))
+        self.held.append((self.held_total, source, frames, size, kind, job))
         self.held_bytes += size
         while len(self.held) > MAX_HELD or self.held_bytes > MAX_HELD_BYTES:
             dropped = self.held.popleft()[3]
@@ -114,23 +114,40 @@ class Ingest:
         them. Those numbered up to `mark` (held before the reconciliation's fetch began) within
         `untracked` (a context: the fetch's values win over them), those after as touches (they
         win). `deferring` (a context; the first release, before the snapshot is applied): a
-        message of a job the model does not hold yet is held again, since the snapshot may be
-        what brings its job; a second call, after the snapshot, releases those. (A review: held
-        messages released after every job's events lost those of jobs that had finished and left
-        the model meanwhile.)"""
+        message of a job the model does not hold yet waits, held again, until an event of its
+        job brings it in (then it goes in at once, before that job's later messages), else until a
+        second call, after the snapshot, which may bring its job. (Reviews: held messages released
+        after every job's events lost those of jobs that finished and left the model meanwhile;
+        one that came before its job's first event went in after its later ones.)"""
         held, self.held, self.held_bytes = self.held, collections.deque(), 0
         if not held:
             return
-        changes, source = [], held[0][1]
+        first_source = held[0][1]
+        changes, waiting = [], {}  # waiting: job id → its messages held again, in order
+
+        def take(item):
+            before = len(self.held)
+            changes.extend(self._take(item[1], item[2], replay=True) or ())
+            if len(self.held) > before and item[5] is not None:  # (held again: its job is not in)
+                waiting.setdefault(item[5], []).append(self.held[-1])
+            elif item[4] == "testjob" and item[5] in waiting and item[5] in self.state.jobs:
+                for message in waiting.pop(item[5]):  # (its job is in the model now)
+                    changes.extend(self._take(message[1], message[2], replay=True) or ())
+                    message_numbers.add(message[0])
+
+        message_numbers = set()  # the messages held again that went in during this call
         with deferring() if deferring is not None else contextlib.nullcontext():
             with untracked():
                 while held and held[0][0] <= mark:
-                    _, source, frames, _, _ = held.popleft()
-                    changes.extend(self._take(source, frames, replay=True) or ())
-            for _, source, frames, _, _ in held:
-                changes.extend(self._take(source, frames, replay=True) or ())
+                    take(held.popleft())
+            for item in held:
+                take(item)
+        if message_numbers:
+            self.held = collections.deque(item for item in self.held
+                                          if item[0] not in message_numbers)
+        self.held_bytes = sum(item[3] for item in self.held)
         if changes:
-            self._push(source, changes)
+            self._push(first_source, changes)
 
     def held_status(self):
         """For /healthz."""

@@ -221,17 +221,17 @@ class Reconciler:
         if held and self.ingest.held:  # the events held until now, in order (those of messages
             # whose job the model does not hold yet wait for the snapshot)
             self.ingest.release_held(mark, self.state.untracked, self.state.deferring)
-        try:
-            if self.public is not None:
-                judged = self._judge(snap, public)
-            now = dt.datetime.now(dt.timezone.utc)
-            changes, corrections = self.state.reconcile(snap, now, initial)
-            for correction in corrections:
-                changes += self._record(correction, now)
-            self.relay.push(changes)
-        finally:  # the messages that waited: their jobs are in the model now (or never will be)
-            if held and self.ingest.held:
-                self.ingest.release_held(mark, self.state.untracked)
+        if self.public is not None:
+            judged = self._judge(snap, public)
+        now = dt.datetime.now(dt.timezone.utc)
+        changes, corrections = self.state.reconcile(snap, now, initial)
+        for correction in corrections:
+            changes += self._record(correction, now)
+        self.relay.push(changes)
+        if held and self.ingest.held:  # the messages that waited: their jobs are in the model
+            # now, or never will be. (Not when the round failed before this: they wait for the
+            # next one's snapshot, rather than be judged without it and lost: a review.)
+            self.ingest.release_held(mark, self.state.untracked)
         if public is not None:
             self._learn_new(snap, public, judged)
         if self._screen is not None and self._screen.known:  # (else nothing is known to be hidden)

@@ -250,7 +250,7 @@ def test_held_events_go_in_order_once_the_screen_is_known_and_those_during_the_f
     assert ingest.held_status() == {"events_held": 4, "held_left_out": 0}
     state.screen.learn(anonymous_devices())
     ingest.release_held(mark, state.untracked, state.deferring)
-    assert [item[4] for item in ingest.held] == ["event"]  # the message waits for its job
+    assert [item[4] for item in ingest.held] == ["event"]  # the message waits for its job (7)
     state.reconcile(rest_snapshot(), NOW)
     assert state.devices["docker-01"]["health"] == "Good"  # LAVA's, read after the event
     assert state.devices["qemu-01"]["health"] == "Bad"  # the event, newer than the fetch
@@ -379,7 +379,10 @@ def test_a_message_that_comes_while_lava_is_asked_which_jobs_are_public_is_kept(
     assert state.screen.events == 0 and not ingest.held
 
 
-def test_a_reconciliation_that_fails_after_the_first_answer_still_lets_the_messages_in():
+def test_a_reconciliation_that_fails_after_the_first_answer_keeps_the_waiting_messages():
+    """The round fails after the held events went in: a message whose job only the snapshot
+    would bring waits for the next round (judged without it, it was lost: a review); one whose
+    job's event came first went in with it."""
     state, ingest, source = _unscreened_lab()
     ingest.handle(source, _frames("device", {"device": "qemu-02", "state": "Running",
                                              "health": "Good"}, "d1"))
@@ -387,11 +390,16 @@ def test_a_reconciliation_that_fails_after_the_first_answer_still_lets_the_messa
     ingest.handle(source, _frames("testjob", {"job": 13, "state": "Running", "device": "qemu-02",
                                               "device_type": "qemu"}, "j-before"))
     ingest.handle(source, _frames("event", {"job": 13, "message": "held"}, "m1"))
+    ingest.handle(source, _frames("event", {"job": 14, "message": "of a job LAVA lists"}, "m2"))
     with pytest.raises(RuntimeError):
         _reconciler(state, ingest, _Anonymous(), _Jobs(fail=True)).reconcile_once("start-up")
-    assert not ingest.held  # released all the same, in the order they came
     assert [e["message"] for e in state.recent_events] == ["of no job", "held"]
     assert state.devices["qemu-02"]["state"] == "Running"
+    assert [item[5] for item in ingest.held] == [14]  # (job 14's message waits)
+    _reconciler(state, ingest, _Anonymous(), _Jobs()).reconcile_once("schedule")
+    assert not ingest.held
+    assert [e["message"] for e in state.recent_events if e["type"] != "correction"] == [
+        "of no job", "held", "of a job LAVA lists"]
 
 
 def test_no_board_alert_resolves_while_the_screen_is_not_known():
@@ -453,3 +461,25 @@ def test_held_messages_of_a_job_that_finished_and_left_the_model_are_kept():
     assert 500 not in state.jobs  # (it left the model, as it would have without the hold)
     assert [e["message"] for e in state.recent_events] == ["line of 500", "line of 501"]
     assert [row[0] for row in ingest.store.rows] == ["r500", "m500", "f500", "r501", "m501", "f501"]
+
+
+def test_a_held_message_that_came_before_its_jobs_first_event_goes_in_with_it():
+    """A job running before the hold: its early message, then its event, a later message, its end.
+    The early one went in after the later one, or (its job gone from the model by then) not at
+    all (a review)."""
+    state, ingest, source = _unscreened_lab()
+    state.max_finished_jobs = 1
+    ingest.handle(source, _frames("event", {"job": 500, "message": "early 500"}, "m0"))
+    for uid, data in (("r500", {"state": "Running"}), ("m1", None), ("f500", {"state": "Finished"}),
+                      ("r501", {"job": 501, "state": "Running"}),
+                      ("f501", {"job": 501, "state": "Finished"})):
+        if data is None:
+            ingest.handle(source, _frames("event", {"job": 500, "message": "late 500"}, uid))
+        else:
+            ingest.handle(source, _frames("testjob", {"job": 500, "device": "qemu-01",
+                                                      "device_type": "qemu", **data}, uid))
+    state.screen.learn(anonymous_devices())
+    ingest.release_held(ingest.held_total, state.untracked, state.deferring)
+    assert not ingest.held and ingest.held_bytes == 0
+    assert [e["message"] for e in state.recent_events] == ["early 500", "late 500"]
+    assert [row[0] for row in ingest.store.rows] == ["r500", "m0", "m1", "f500", "r501", "f501"]
