@@ -495,3 +495,41 @@ def test_a_wall_whose_tiles_show_symbols_alone_says_what_each_means(sim, browser
             assert state["items"] is None, state
     finally:
         page.context.close()
+
+
+WATCH_FIT = """() => new Promise((done) => {
+  let changes = 0;
+  const groups = document.querySelector('.device-groups');
+  const observer = new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'attributes' && r.attributeName === 'data-detail') changes += 1;
+      if (r.type === 'childList' && [...r.addedNodes, ...r.removedNodes].some((n) => n.classList && n.classList.contains('fit-key'))) changes += 1;
+    }
+  });
+  observer.observe(groups, {attributes: true, attributeFilter: ['data-detail']});
+  observer.observe(document.querySelector('.fit-box'), {childList: true});
+  setTimeout(() => { observer.disconnect(); done(changes); }, 600);
+})"""
+
+
+def test_the_symbols_key_never_sets_the_wall_flipping(browser):
+    """A review: near the room where tiles go from symbols to names, the key's line pushed them to
+    names, which hid the key, which gave the room back, and so on every frame. At every height
+    around that point the board settles: its level and its key stay put."""
+    app = AppProcess("--sim-devices", "50", "--sim-seed", "13", "--no-store")
+    page = open_page(browser, width=800, height=600)
+    try:
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_function("() => document.querySelectorAll('[data-device]').length === 50", timeout=15000)
+        levels = set()
+        for height in range(420, 640, 12):
+            page.set_viewport_size({"width": 800, "height": height})
+            page.wait_for_timeout(350)
+            assert page.evaluate(WATCH_FIT) == 0, height
+            levels.add(page.evaluate("document.querySelector('.device-groups').dataset.detail"))
+        assert "compact" in levels and len(levels) > 1, levels  # (the sweep crosses a boundary)
+        assert page.errors == [], page.errors
+    finally:
+        page.context.close()
+        app.stop()

@@ -3,7 +3,7 @@
  * labs a type's or a worker's group is one lab's, and says which. On a wall (`fit`) the tiles
  * shrink so that all of them fit the panel without scrolling, however many match (fit.js).
  */
-import { useMemo, useRef } from "/static/vendor/htm/standalone.module.js";
+import { useLayoutEffect, useMemo, useRef } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { DeviceGroup } from "./DeviceGroup.js";
 import { Panel } from "./Panel.js";
@@ -42,14 +42,28 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
   // The longest group name (with its lab's): a label cell that cannot hold it on two lines takes two cells.
   const longest = groups.reduce((n, g) => Math.max(n, String(g.name).length
     + (g.lab && group !== "lab" ? g.lab.length + 3 : 0)), 0);
+  // The key to the symbols (below) takes a line above the tiles. Whether it shows is decided from
+  // the room there is without it, which its showing does not change: a review found the key's line
+  // could push the tiles from symbols to names, which hid the key, which gave the room back, and
+  // so on every frame. `keyed`: [shown in the last render, its height (measured; 0: not yet)].
+  const keyed = useRef([false, 0]);
   const layout = useMemo(() => {
     if (!(fit && box && sizes)) return null;
     const counts = sizes.split(",").map(Number);
     // Type that reads from across the room at this screen's size (the wall's 1.667 vmin, and a bit).
     const comfortable = 0.0185 * Math.min(window.innerWidth, window.innerHeight);
-    const one = fitTiles(counts, box.width, box.height, { comfortable });
-    return one && longest > 2 * Math.max(1, one.chars - 1)
-      ? fitTiles(counts, box.width, box.height, { labelCells: 2, comfortable }) || one : one;
+    const fitIn = (height) => {
+      const one = fitTiles(counts, box.width, height, { comfortable });
+      return one && longest > 2 * Math.max(1, one.chars - 1)
+        ? fitTiles(counts, box.width, height, { labelCells: 2, comfortable }) || one : one;
+    };
+    const [shown, measured] = keyed.current;
+    const line = measured || keyLineEstimate(boxRef.current);
+    const room = box.height + (shown ? line : 0); // the tiles' room without the key
+    const plain = fitIn(room);
+    if (!plain || !SYMBOLS_ONLY.includes(plain.detail)) return plain && { ...plain, withKey: false };
+    const withKey = fitIn(room - line);
+    return withKey && SYMBOLS_ONLY.includes(withKey.detail) ? { ...withKey, withKey: true } : { ...plain, withKey: false };
   }, [fit, box, sizes, longest]);
   // A label cell's room, for the queue note (shown only when it fits whole: DeviceGroup).
   const room = useMemo(() => labelRoom(layout), [layout]);
@@ -73,9 +87,16 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
   // Tiles that show a symbol without its word (fit.js' "compact" and "bare"): the board says once
   // what each symbol it shows means, in words (a wall audit: at 800 px and below a tile was a
   // symbol and a colour alone). Its own line above the tiles, which are fitted to what it leaves.
-  const symbolsOnly = Boolean(layout) && (detail === "compact" || detail === "bare");
+  const symbolsOnly = Boolean(layout && layout.withKey);
   const key = useMemo(() => (symbolsOnly ? symbolKey(devices, offline) : null), [symbolsOnly, devices, offline]);
-  const keyLine = key && key.length > 0 ? html`<p class="fit-key" aria-hidden="true">
+  const keyRef = useRef(null);
+  useLayoutEffect(() => {
+    const element = keyRef.current;
+    const height = element ? element.getBoundingClientRect().height
+      + (parseFloat(getComputedStyle(element).marginBottom) || 0) : keyed.current[1];
+    keyed.current = [Boolean(element), height];
+  });
+  const keyLine = key && key.length > 0 ? html`<p class="fit-key" aria-hidden="true" ref=${keyRef}>
     ${key.map(([symbol, words]) => html`<span class="fit-key-item" key=${symbol}><span class="symbol">${symbol}</span> ${words}</span>`)}</p>` : "";
   const controls = onGroup && html`<${Toggle} label="Group devices" value=${group}
     choices=${labs.length || group === "lab" ? LAB_GROUP_CHOICES : GROUP_CHOICES}
@@ -96,10 +117,23 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
     <//>`;
 }
 
+/** Levels whose tiles show a symbol without its word (fit.js): the board shows the key to them. */
+const SYMBOLS_ONLY = ["compact", "bare"];
+
+/** The key's line height before it was ever shown: its type (0.85 of the board's) at 1.3, and 4 px. */
+function keyLineEstimate(area) {
+  const font = area ? parseFloat(getComputedStyle(area).fontSize) || 16 : 16;
+  return Math.ceil(0.85 * font * 1.3 + 4);
+}
+
+/** The key's order, problems first: a symbol that comes or goes does not move the others. */
+const KEY_ORDER = ["bad", "looping", "maintenance", "unknown", "retired", "worker offline", "running",
+  "reserved", "idle", "offline"];
+
 /**
  * [symbol, its words] for each symbol a compact tile shows (DeviceTile: the health when it is not
- * Good, else the worker-offline symbol, else the state), in the order first met; a symbol two
- * values share (Idle, Offline) names both.
+ * Good, else the worker-offline symbol, else the state), problems first (KEY_ORDER); a symbol two
+ * values share (Idle, Offline) names both, and a word is said once whatever its case.
  */
 export function symbolKey(devices, offline) {
   const words = new Map();
@@ -108,8 +142,11 @@ export function symbolKey(devices, offline) {
     const workerOffline = good && device.worker && offline && offline.has(relatedKey(device, device.worker));
     const [symbol, word] = !good ? [symbolFor(device.health) || "?", label(device.health)]
       : workerOffline ? [WORKER_OFFLINE_SYMBOL, "worker offline"] : [symbolFor(device.state) || "?", label(device.state)];
-    if (!words.has(symbol)) words.set(symbol, new Set());
-    words.get(symbol).add(word);
+    if (!words.has(symbol)) words.set(symbol, new Map());
+    const said = words.get(symbol);
+    if (!said.has(word.toLowerCase())) said.set(word.toLowerCase(), word);
   }
-  return [...words].map(([symbol, set]) => [symbol, [...set].join(" or ")]);
+  const rank = (said) => Math.min(...[...said.keys()].map((w) => (KEY_ORDER.includes(w) ? KEY_ORDER.indexOf(w) : KEY_ORDER.length)));
+  return [...words].sort((a, b) => rank(a[1]) - rank(b[1]))
+    .map(([symbol, said]) => [symbol, [...said.values()].join(" or ")]);
 }
