@@ -32,7 +32,8 @@ class Ingest:
         self.watch_lag = watch_lag
         self.clock = clock
         self.on_behind = []  # callables(source name): a suspected loss (the reconciler checks LAVA)
-        self.held = collections.deque()  # (number, source, frames, size): see MAX_HELD
+        # (number, source, frames, size, kind, job id or None), oldest first: see MAX_HELD
+        self.held = collections.deque()
         self.held_bytes = 0
         self.held_total = 0  # numbers the held events: where a reconciliation's fetch began
         self.held_dropped = 0
@@ -124,6 +125,7 @@ class Ingest:
             return
         first_source = held[0][1]
         changes, waiting = [], {}  # waiting: job id → its messages held again, in order
+        message_numbers = set()  # the messages held again that went in during this call
 
         def take(item):
             before = len(self.held)
@@ -135,7 +137,6 @@ class Ingest:
                     changes.extend(self._take(message[1], message[2], replay=True) or ())
                     message_numbers.add(message[0])
 
-        message_numbers = set()  # the messages held again that went in during this call
         with deferring() if deferring is not None else contextlib.nullcontext():
             with untracked():
                 while held and held[0][0] <= mark:
