@@ -42,7 +42,6 @@ class DeviceScreen:
         self._jobs = collections.OrderedDict()  # ids of jobs kept out, oldest first (bounded)
         self._remembered = remembered
         self.events = 0  # events kept out, since the start
-        self.last_hidden = None  # how many devices the last reconciliation kept out of its snapshot
 
     @property
     def known(self):

@@ -283,9 +283,9 @@ class LabState:
     def _screen_model(self, when):
         """Take out of the model what the screen no longer lets in (LAVA hid a device since),
         without a correction: a correction would name it in the history. Only with the screen
-        known: while it is not, the model holds nothing it judges (apply holds such events)."""
+        known: while it is not, the model holds no device or job (apply holds their events, and
+        restore keeps none)."""
         if not self.screen.known:
-            self._drop_unscreened()
             return
         removed = False
         for hostname in [h for h in self.devices if not self.screen.admits_device(h)]:
@@ -298,16 +298,6 @@ class LabState:
             removed = True
         if removed:
             self._screen_feed()
-
-    def _drop_unscreened(self):
-        """The screen is not known (a saved model without one): no device, no job, and no feed
-        entry of either, until it is. Nothing was sent of them in this run: no change."""
-        self.devices, self.jobs = {}, {}
-        self._finished.clear()
-        self._on_worker = {}
-        kept = [e for e in self.recent_events if e.get("job") is None and e.get("device") is None]
-        self.recent_events.clear()
-        self.recent_events.extend(kept)
 
     def _screen_feed(self):
         """The feed's entries of what left the model for the screen go too: a new page's snapshot

@@ -227,7 +227,7 @@ def summary(services, clock=time.monotonic):
             degraded.append(_in_lab(lab.name, "model-limits"))
         screen = getattr(lab.state, "screen", None)
         if screen is not None and (not screen.known
-                                   or (lab.reconciler and lab.reconciler.screen_failing)):
+                                   or (lab.reconciler and lab.reconciler.screen_error)):
             degraded.append(_in_lab(lab.name, "device-screen"))
     if services.publisher and services.publisher.rival:
         degraded.append("another-ingest")

@@ -112,8 +112,9 @@ class Reconciler:
         # permissions): kept out of the model (core/screen.py, docs/security.md); None: not known
         self.devices_hidden = None
         self.screen_errors = 0  # LAVA's anonymous list of devices could not be read
-        self.screen_failing = False  # ... at the last attempt (/healthz degraded: device-screen)
-        self.screen_error = None  # why, said to the page while no answer is known
+        # Why the last read of it failed (None: it did not): /healthz degraded device-screen, and
+        # the page's LAVA line while no answer is known
+        self.screen_error = None
         self.ingest = None  # live.ingest.Ingest: holds events until the screen is known
         self.jobs_gone_unchecked = 0  # unfinished jobs LAVA no longer listed, past the lookups' bound
         self.wait_errors = 0  # the wait between two rounds failed (its silence and lag checks)
@@ -285,14 +286,13 @@ class Reconciler:
             devices = self.public[0].list_all(f"{API}/devices/", {"all": 1})
         except LavaError as err:
             self.screen_errors += 1
-            self.screen_failing = True
             self.screen_error = str(err)
             self.skip_log.warning("screen", "could not read which devices LAVA%s shows anonymous "
                                   "users: %s; %s", self.where, err,
                                   "the last answer stands" if self._screen.known
                                   else "every device is kept out until it answers")
             return None
-        self.screen_failing = False
+        self.screen_error = None
         return devices
 
     def _count_hidden_devices(self, snap):

@@ -13,7 +13,7 @@ import { fitTiles, labelRoom, unnamed } from "./fit.js";
 import { groupDevices, problemsFirst } from "./selectors.js";
 import { queueByType } from "./queue.js";
 import { baseFor, relatedKey } from "./labs.js";
-import { WORKER_OFFLINE_SYMBOL, label, symbolFor } from "./lava.js";
+import { compactStatus } from "./lava.js";
 
 const GROUP_CHOICES = [["type", "By type"], ["worker", "By worker"]];
 const LAB_GROUP_CHOICES = [...GROUP_CHOICES, ["lab", "By lab"]];
@@ -131,17 +131,14 @@ const KEY_ORDER = ["bad", "looping", "maintenance", "unknown", "retired", "worke
   "reserved", "idle", "offline"];
 
 /**
- * [symbol, its words] for each symbol a compact tile shows (DeviceTile: the health when it is not
- * Good, else the worker-offline symbol, else the state), problems first (KEY_ORDER); a symbol two
+ * [symbol, its words] for each symbol a compact tile shows (lava.js compactStatus), problems first (KEY_ORDER); a symbol two
  * values share (Idle, Offline) names both, and a word is said once whatever its case.
  */
 export function symbolKey(devices, offline) {
   const words = new Map();
   for (const device of devices.values()) {
-    const good = device.health === "Good";
-    const workerOffline = good && device.worker && offline && offline.has(relatedKey(device, device.worker));
-    const [symbol, word] = !good ? [symbolFor(device.health) || "?", label(device.health)]
-      : workerOffline ? [WORKER_OFFLINE_SYMBOL, "worker offline"] : [symbolFor(device.state) || "?", label(device.state)];
+    const workerOffline = Boolean(device.worker && offline && offline.has(relatedKey(device, device.worker)));
+    const [symbol, word] = compactStatus(device.state, device.health, workerOffline);
     if (!words.has(symbol)) words.set(symbol, new Map());
     const said = words.get(symbol);
     if (!said.has(word.toLowerCase())) said.set(word.toLowerCase(), word);

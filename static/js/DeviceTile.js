@@ -9,7 +9,7 @@ import { html } from "./html.js";
 import { Elapsed } from "./Elapsed.js";
 import { useFlash } from "./flash.js";
 import { memo } from "./memo.js";
-import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, label, shortLabel, symbolFor, token } from "./lava.js";
+import { ALERT_HEALTHS, WORKER_OFFLINE_SYMBOL, compactStatus, label, shortLabel, symbolFor, token } from "./lava.js";
 import { inLab, labOf, objectKey } from "./labs.js";
 import { itemLabel } from "./focus.js";
 import { statusless, unnamed } from "./fit.js";
@@ -66,8 +66,7 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
         onClick=${() => onOpen("device", objectKey(lab, hostname))}>
       ${named && html`<span class="tile-host"><span class="tile-host-name">${name}</span></span>`}
       ${statusless(detail) ? (detail === "compact" || detail === "bare") && html`
-        <span class="tile-symbol" aria-hidden="true">${(good ? (workerOffline ? WORKER_OFFLINE_SYMBOL : symbolFor(state))
-          : symbolFor(health)) || "?"}</span>`
+        <span class="tile-symbol" aria-hidden="true">${compactStatus(state, health, workerOffline)[0]}</span>`
       : html`
         <span class="tile-status" aria-hidden="true">
           ${offlineMark}

@@ -60,3 +60,14 @@ export function token(value) {
 export function label(value) {
   return value == null || value === "" ? "unknown" : String(value);
 }
+
+/**
+ * What a tile too small for words shows of a device, and that in words: [symbol, word]. The health
+ * when it is not Good, else the worker-offline symbol (its worker is Offline), else the state
+ * (DeviceTile's compact tile, and the wall's key to it: DeviceBoard.symbolKey).
+ */
+export function compactStatus(state, health, workerOffline) {
+  if (health !== "Good") return [symbolFor(health) || "?", label(health)];
+  if (workerOffline) return [WORKER_OFFLINE_SYMBOL, "worker offline"];
+  return [symbolFor(state) || "?", label(state)];
+}
