@@ -103,7 +103,8 @@ SETTINGS = (
             "live log tail of an open job panel; needs --lava-url).", float),
     Setting("job_logs_max", 20, "Most job logs followed at once, for all viewers together (with "
             "--labs: in each lab); the pages of one address and viewer follow at most a quarter "
-            "of it (2 at least), and a log read to its end gives its place to a new one.", int),
+            "of it (2 at least) still being read, and a log read to its end gives its place to a "
+            "new one.", int),
     Setting("export_max", 100000, "Most events one CSV or JSON export holds (for a viewer who may "
             "not see every job: this many event ids at a time). When its range holds more, the "
             "answer says so and links the rest (docs/api.md).", int),

@@ -65,9 +65,14 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def _has_key(data_dir):
+    """Whether `data_dir` holds a signing key (the dashboard makes one at its first start)."""
+    return os.path.isfile(os.path.join(data_dir, secrets.FILE_NAME))
+
+
 def _not_the_dashboards(data_dir):
     """What to add when `data_dir` holds no signing key: likely not the dashboard's folder."""
-    if os.path.isfile(os.path.join(data_dir, secrets.FILE_NAME)):
+    if _has_key(data_dir):
         return ""
     return " (no signing key there either: is it the dashboard's --data-dir?)"
 
@@ -97,14 +102,14 @@ def main(argv=None, out=sys.stdout):
                 raise walls.WallError(f"--url {args.url[:80]!r} is not an http:// or https:// "
                                       f"address")
             configured = os.environ.get("DASHBOARD_SECRET_KEY", "")
-            if not configured and not os.path.isfile(os.path.join(args.data_dir, secrets.FILE_NAME)):
+            if not configured and not _has_key(args.data_dir):
                 raise walls.WallError(
                     f"no signing key in {os.path.abspath(args.data_dir)[:200]}: give the "
                     f"dashboard's own --data-dir (it makes its key at its first start), or the "
                     f"DASHBOARD_SECRET_KEY it runs with; a link signed with another key would "
                     f"never open")
-            entry = walls.add(args.data_dir, args.name, flt, args.expires)
-            key = secrets.load_or_create(args.data_dir, configured)
+            key = secrets.load_or_create(args.data_dir, configured)  # (first: a key it cannot
+            entry = walls.add(args.data_dir, args.name, flt, args.expires)  # read records no link)
             signer = Access("lava", None, None, None, key, args.data_dir)
             token = signer.wall_token(args.name, entry["created"])
             url = args.url.rstrip("/") + "/?" + urllib.parse.urlencode({"link": token})

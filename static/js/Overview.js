@@ -59,7 +59,7 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
     word=${key.toLowerCase()} value=${n} alert=${outcomeAlert(key)} />`;
   // A wall's rows hold what fits whole: a counter wider than what is left of its row (even the
   // first, "40 finished in the last hour" in a narrow card) is marked and goes to the hidden
-  // second row with those after it, never cut ("2 Offlin"). Measured again (a few dozen boxes;
+  // second row, never cut ("2 Offlin"); one after it that fits still shows. Measured again (a few dozen boxes;
   // the mark is an attribute Preact leaves alone) when what the cards say changes, or the
   // screen's size: the wall's type and columns follow it.
   const viewport = useViewportSize(compact);
