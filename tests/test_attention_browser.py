@@ -458,6 +458,44 @@ def test_a_wall_that_lost_the_server_says_so_across_the_screen_at_every_size(lab
             page.context.close()
 
 
+def test_a_wall_that_never_got_its_first_state_says_why_and_clears_once_connected(lab, browser):
+    """An audit: a wall page that loaded while its Socket.IO could not connect (a proxy that passes
+    the page but not /socket.io/) said "Waiting for the lab's current state" for ever, and never
+    why. After the notice's 10 s it says across the screen that it is not connected, since when,
+    and that it can show nothing until it is; once the connection is made, the board comes and
+    the notice goes."""
+    publisher, app = lab
+    send(publisher, "device", "d1", device("qemu-01", "qemu", "w-1"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 1, timeout=10, what="1 device")
+    page = open_page(browser, width=1280, height=720)
+    blocked, passing = [], []
+
+    def websocket(ws):  # the page's Socket.IO (WebSocket only): closed, then let through
+        if passing:
+            ws.connect_to_server()
+        else:
+            blocked.append(ws.url)
+            ws.close()
+    try:
+        page.route_web_socket(lambda url: "/socket.io/" in url, websocket)
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("main.waiting", timeout=10000)
+        page.wait_for_selector(".stale-notice", timeout=20000)
+        text = page.inner_text(".stale-notice")
+        assert text.startswith("Not connected to the dashboard since"), text
+        assert "this screen can show nothing until it is" in text, text
+        assert page.get_attribute(".stale-notice", "role") == "alert"
+        assert blocked, "the Socket.IO requests were not the ones refused"
+        assert page.query_selector(".tile") is None
+
+        passing.append(True)  # at its next try (backing off: up to RECONNECT_DELAY_MAX_MS)
+        page.wait_for_selector('.tile[data-device="qemu-01"]', timeout=30000)
+        page.wait_for_selector(".stale-notice", state="detached", timeout=10000)
+        assert page.query_selector("main.waiting") is None
+    finally:
+        page.context.close()
+
+
 def test_a_wall_whose_event_source_is_lost_says_so_first_and_never_all_clear(lab, browser):
     """An audit: a lab whose publisher could not be reached showed the green all-clear. The page
     still reaches the dashboard (not stale), but the dashboard lost LAVA's publisher: the wall says

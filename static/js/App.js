@@ -81,6 +81,8 @@ export function App({ state, status, version, options, actions }) {
   // process's feed lost: what is shown may be out of date.
   const feedLost = Boolean(state.meta.cluster && state.meta.cluster.state === "error");
   const stale = state.ready && (status.state !== "live" || state.syncing || feedLost);
+  // No state yet: past the notice's delay a wall says why across the screen too (StaleNotice).
+  const waiting = !state.ready;
   const wall = options.wall;
   const chosen = effectiveView(options);
   const view = useRotation(chosen, wall ? options.rotate : 0);
@@ -172,7 +174,7 @@ export function App({ state, status, version, options, actions }) {
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
       ${wall && html`<${AlertBanner} alerts=${shownAlerts} room=${room} />`}
-      ${wall && html`<${StaleNotice} stale=${stale} status=${status} feedLost=${feedLost} />`}
+      ${wall && html`<${StaleNotice} stale=${stale || waiting} waiting=${waiting} status=${status} feedLost=${feedLost} />`}
       ${(state.meta.simulated || simulatedLabs.length > 0) && !wall && html`<${SimulatedBanner} labs=${simulatedLabs} />`}
       ${!wall && html`
         <${Toolbar} view=${chosen} theme=${effectiveTheme(options)} hrefFor=${hrefFor}

@@ -20,7 +20,13 @@ export function staleWords(status, feedLost) {
   return "Waiting for the dashboard's current state";
 }
 
-export function StaleNotice({ stale, status, feedLost = false }) {
+/**
+ * `waiting`: the page has had no state at all yet (a wall that loaded while its Socket.IO could
+ * not connect, e.g. through a proxy that refuses WebSockets and polling): said as the same
+ * notice, since nothing can show on the board until the connection is made (an audit: the page
+ * said "Waiting for the lab's current state" for ever, and never why).
+ */
+export function StaleNotice({ stale, status, feedLost = false, waiting = false }) {
   const since = useRef(null);
   if (!stale) since.current = null;
   else if (since.current === null) since.current = clockNow();
@@ -34,6 +40,6 @@ export function StaleNotice({ stale, status, feedLost = false }) {
     <div class="stale-notice" role="alert" data-since=${since.current}>
       <strong>${staleWords(status, feedLost)} since ${formatClock(since.current)}</strong>
       <span aria-hidden="true"> (${formatDuration(age * 1000)})</span>:
-      what this screen shows may be out of date.${detail && html`<span aria-hidden="true"> ${detail}.</span>`}
+      ${waiting ? "this screen can show nothing until it is." : "what this screen shows may be out of date."}${detail && html`<span aria-hidden="true"> ${detail}.</span>`}
     </div>`;
 }
