@@ -10,6 +10,7 @@ its writer process had written to disk, per event (`disk_written_bytes_per_event
 
     python bench/store.py --events 1000000
     python bench/store.py --direct --events 1000000 --devices 1000   # roll-ups vs scan, reports
+    python bench/store.py --direct --events 1000000 --devices 1000 --withheld 10   # boards LAVA hides
     python bench/store.py --events 1000000 --thread-writer-too  # and the writer in a thread
     python bench/store.py --events 500000 --ingest-runs 3  # arms alternating, medians compared
 
@@ -348,6 +349,44 @@ def agree(got, want, group):
     return differ
 
 
+def withheld_costs(store, n, end, repeat):
+    """The charts and a month's reports with `n` boards LAVA hides now left out (core.withheld:
+    from the totals, their own rows' counts taken away), against the same with none left out
+    (the baseline), on the same store in the same run: {name: {none, withheld: ms, ratio}}."""
+    from dashboard.core.withheld import Withheld
+    from dashboard.web.reports import period, report, utilisation
+
+    names, types = store.stored_boards(1_000_000)
+    hidden = set(sorted(names)[:n])
+    spans = store.open_spans()
+    shown = {d for d in names if d not in hidden}
+    withheld = Withheld(shown, {spans[d][3] for d in shown}, names, types)
+    exclude = withheld.excluded
+    first = (end - 30 * 86400) // 86400 * 86400
+    lo, hi = period(end - 30 * 86400, end, now=end)
+    asked = {
+        "chart_events_per_hour_24h": lambda w: store.buckets(
+            3600, end - 86400, end, exclude=w and w.excluded),
+        "chart_events_per_day_30d": lambda w: store.buckets(
+            86400, end - 30 * 86400, end, exclude=w and w.excluded),
+        "chart_utilisation_7d": lambda w: utilisation(store, end - 7 * 86400, end, now=end,
+                                                      withheld=w),
+        "chart_outcomes_30d": lambda w: store.outcome_days(first, end, exclude=w and w.excluded),
+        **{f"report_month_per_{group}": (lambda w, group=group: report(
+            store, lo, hi, group, now=end, withheld=w)) for group in ("device", "device_type",
+                                                                       "worker")}}
+    out = {"boards_withheld": len(withheld.names), "types_withheld": len(withheld.types),
+           # What the app reads to find them, at most every 2 s per lab (web/withheld.py)
+           "stored_boards": timed(lambda: store.stored_boards(100_000), repeat)}
+    assert exclude and len(withheld.names) == n
+    for name, ask in asked.items():
+        assert ask(withheld) != ask(None), name  # (they are left out)
+        none, hid = timed(lambda: ask(None), repeat), timed(lambda: ask(withheld), repeat)
+        out[name] = {"none": none, "withheld": hid,
+                     "ratio": round(hid["median_ms"] / none["median_ms"], 2)}
+    return out
+
+
 def direct(args):
     """The store alone (no app): N events written in batches as the writer does, with the time
     roll-ups and, as the baseline, without them; then the events chart from the hourly roll-ups
@@ -408,6 +447,8 @@ def direct(args):
                 "rollups": timed(lambda: report(store, lo, hi, group, now=end), args.repeat),
                 "scan": timed(lambda: scan_report(store, lo, hi, group), 1),
                 "rows": len(got), "fields_that_differ": agree(got, want, group)[:10]}
+        if args.withheld:
+            out["withheld"] = withheld_costs(store, args.withheld, end, args.repeat)
         t0 = time.monotonic()
         store.rebuild_time_rollups()
         out["rebuild_time_rollups_s"] = round(time.monotonic() - t0, 1)
@@ -425,6 +466,9 @@ def main():
     parser.add_argument("--direct", action="store_true",
                         help="the store alone: roll-ups against the scan, and a month's report")
     parser.add_argument("--devices", type=int, default=DEVICES, help="with --direct")
+    parser.add_argument("--withheld", type=int, default=0, metavar="N",
+                        help="with --direct: also the charts and reports with N boards LAVA "
+                             "hides now left out (core.withheld), against none")
     parser.add_argument("--ingest-runs", type=int, default=1,
                         help="runs of each ingest arm, alternating; medians compared")
     parser.add_argument("--in-flight", type=int, default=IN_FLIGHT,

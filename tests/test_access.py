@@ -445,6 +445,118 @@ def test_devices_lava_hides_from_anonymous_users_are_kept_out_of_every_output(la
         bob_view.close()
 
 
+# Every output that reads the store, about the boards (and their jobs) LAVA hides later.
+HISTORY_OUTPUTS = (
+    "/api/v1/devices/docker-02", "/api/v1/devices/docker-02/jobs",
+    "/api/v1/devices/docker-02/timeline", "/api/v1/devices/x86-01", "/api/v1/jobs/950",
+    "/api/v1/jobs/951", "/api/v1/events?limit=1000", "/api/v1/events?device=docker-02",
+    "/api/v1/events?job=950", "/api/v1/events?device_type=x86", "/feeds/events.atom",
+    "/export/events.csv", "/export/events.json", "/api/v1/alerts?status=all", "/feeds/alerts.atom",
+    "/api/v1/stats/events", "/api/v1/stats/events?device=docker-02", "/api/v1/stats/utilisation",
+    "/api/v1/stats/utilisation?device_type=x86", "/api/v1/stats/outcomes",
+    "/api/v1/stats/outcomes?device=docker-02", "/api/v1/stats/queue",
+    "/api/v1/stats/queue?device_type=x86", "/api/v1/reports?group=device",
+    "/api/v1/reports?group=device_type", "/api/v1/reports?group=worker",
+    "/export/reports.csv?group=device")
+LATER_HIDDEN = ("docker-02", "x86-01", "SECRET-ON-HIDDEN-950", "SECRET-SHELL-950",
+                "SECRET-X86-951", "hidden-dev-user", '"x86"')
+
+
+def counts_of_history(app):
+    """What the charts count of the boards LAVA hides later (none of them named in the answers)."""
+    def days(path):
+        return sum(n for day in get(app, path).json()["days"].values() for n in day.values())
+
+    def series(path):
+        return sum(n for points in get(app, path).json()["series"].values() for _, n in points)
+    return {"events of docker-02": series("/api/v1/stats/events?device=docker-02"),
+            "outcomes": days("/api/v1/stats/outcomes"),
+            "outcomes of docker-02": days("/api/v1/stats/outcomes?device=docker-02"),
+            "queue": max(n for _, n in get(app, "/api/v1/stats/queue").json()["points"])}
+
+
+def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_shows_it(lab, tmp_path):
+    """A board LAVA hides after the dashboard stored its history (docs/security.md, "History
+    stored before LAVA hid a board"): its transitions, its jobs and their messages, its alerts and
+    its share of every chart and report are shown to no one, anonymous, signed in or the
+    dashboard's own token, as of a board never known; once LAVA shows it again, they come back."""
+    lava, publisher, start = lab
+    rules = tmp_path / "alerts.toml"
+    rules.write_text("[rules.device_bad]\nminutes = 0\n")
+    # LAVA's records of them (public: anyone may see all of them while their boards are shown)
+    for source, job_id, description in ((10, 950, "SECRET-ON-HIDDEN-950"), (8, 951, "SECRET-X86-951")):
+        job = copy.deepcopy(lava.job(source))
+        job.update(id=job_id, description=description, submitter="hidden-dev-user")
+        lava.jobs.append(job)
+    app = start("--reconcile-interval", "1", "--alerts-config", str(rules), "--alerts-interval", "0.2")
+    publisher.send(frames("device", {"device": "x86-01", "device_type": "x86", "state": "Idle",
+                                     "health": "Bad", "worker": "lab-worker-03"}))
+    publisher.send(frames("device", {"device": "docker-01", "device_type": "docker",
+                                     "state": "Idle", "health": "Good", "worker": "lab-worker-02"}))
+    publish_on_hidden_devices(publisher)  # (shown, this time: LAVA hides them later)
+    publisher.send(frames("testjob", {
+        "job": 950, "state": "Finished", "health": "Complete", "device": "docker-02",
+        "device_type": "docker", "worker": "lab-worker-02"}, "hidden-dev-user"))
+    publisher.send(frames("event", {"job": 1, "message": "public-marker"}))
+    wait_until(lambda: "public-marker" in get(app, "/api/v1/events?kind=event").text, timeout=10,
+               what="the events stored")
+    wait_until(lambda: "device_bad/docker-02" in get(app, "/api/v1/alerts?status=all").text,
+               timeout=20, what="docker-02's alert kept")
+    # Before: the outputs show them (so that what follows can fail)
+    shown_before = {path: get(app, path).text for path in HISTORY_OUTPUTS}
+    figures_before = counts_of_history(app)
+    assert all(figures_before.values()), figures_before
+    for path in ("/api/v1/devices/docker-02", "/api/v1/events?device=docker-02",
+                 "/api/v1/reports?group=device", "/api/v1/alerts?status=all"):
+        assert "docker-02" in shown_before[path], (path, shown_before[path][:300])
+    wait_until(lambda: "SECRET-SHELL-950" in get(app, "/api/v1/jobs/950").text, timeout=10,
+               what="job 950 known to be public")
+    assert any(n for _, n in get(app, "/api/v1/stats/queue?device_type=x86").json()["points"])
+    assert '"x86"' in shown_before["/api/v1/reports?group=device_type"]
+    counted = {k: sum(n for _, n in v) for k, v in
+               get(app, "/api/v1/stats/events?bucket=hour").json()["series"].items()}
+
+    lava.hidden_devices.update({"x86-01", "docker-02"})
+    wait_until(lambda: "docker-02" not in get(app, "/api/v1/devices").text, timeout=15,
+               what="docker-02 out of the model")
+    time.sleep(2.5)  # (what is withheld is found again at most every 2 s)
+    for token in (None, BOB, ADMIN):
+        for path in HISTORY_OUTPUTS:
+            resp = get(app, path, token)
+            assert resp.status_code in (200, 404), (path, resp.status_code, resp.text[:200])
+            found = [n for n in LATER_HIDDEN if n in resp.text and n.strip('"') not in path]
+            assert found == [], (token, path, found, resp.text[:400])
+        for path in ("/api/v1/devices/docker-02", "/api/v1/devices/docker-02/timeline",
+                     "/api/v1/devices/x86-01", "/api/v1/jobs/950", "/api/v1/jobs/951"):
+            assert get(app, path, token).status_code == 404, path  # as of a board never known
+        assert get(app, "/api/v1/events?device=docker-02", token).json()["events"] == []
+        assert get(app, "/api/v1/devices/docker-02/jobs", token).json()["jobs"] == []
+        assert get(app, "/api/v1/stats/queue?device_type=x86", token).json()["points"] == []
+    # The charts' counts are those of the rows still shown: the hidden boards' taken away
+    shown_rows = get(app, "/api/v1/events?limit=1000").json()["events"]
+    series = get(app, "/api/v1/stats/events?bucket=hour").json()["series"]
+    for kind in ("device", "job"):
+        listed = sum(1 for e in shown_rows if e["kind"] == kind)
+        assert sum(n for _, n in series.get(kind, [])) == listed, (kind, series, listed)
+        assert listed < counted[kind], (kind, listed, counted)
+    assert "docker-01" in get(app, "/api/v1/events?limit=1000").text  # (not everything went)
+    figures = counts_of_history(app)
+    for name, before in figures_before.items():  # their share of the charts taken away
+        assert figures[name] < before, (name, figures, figures_before)
+    # (Workers are shown to anyone; a worker's report counts only the boards still shown: the
+    # one whose only board is hidden has no time to report.)
+    assert '"lab-worker-03"' in shown_before["/api/v1/reports?group=worker"]
+    rows = get(app, "/api/v1/reports?group=worker").json()["rows"]
+    assert "lab-worker-03" not in [r["name"] for r in rows] and rows, rows
+
+    # LAVA shows them again: their history comes back
+    lava.hidden_devices.clear()
+    wait_until(lambda: get(app, "/api/v1/devices/docker-02").status_code == 200, timeout=15,
+               what="docker-02's history back")
+    assert get(app, "/api/v1/events?device=docker-02").json()["events"]
+    assert get(app, "/api/v1/jobs/951").status_code == 200
+
+
 def test_a_lava_that_answers_no_anonymous_reads_shows_no_device_and_says_why(lab):
     """LAVA reads with the dashboard's token, and refuses anonymous ones: loaded, workers shown,
     no device (nobody knows which LAVA shows everyone), and the page's LAVA line says why."""

@@ -275,12 +275,15 @@ def filter_sees(viewer_filter_matches, viewer, kind, obj, jobs, visibility):
 class Viewing:
     """One viewer's view of the model and the store: every output of the web layer asks it."""
 
-    def __init__(self, viewer, jobs, visibility, limit=None, lab=""):
+    def __init__(self, viewer, jobs, visibility, limit=None, lab="", withheld=None):
         self.viewer = viewer
         self.jobs = jobs  # the model's jobs by job_key
         self.visibility = visibility
         self.limit = limit  # a wall link's filter (a core.filters.Filter), or None
         self.lab = lab  # the named lab whose job ids and stored rows it is asked about
+        # The lab's stored history withheld from everyone (core.withheld.Withheld: boards LAVA
+        # hides now), or None
+        self.withheld = withheld
 
     @property
     def sees_all(self):
@@ -303,7 +306,10 @@ class Viewing:
         return [row for row in shown if row is not None]
 
     def row(self, row, by_submitter=False):
-        """One stored event as this viewer may see it, or None (Viewing.rows)."""
+        """One stored event as this viewer may see it, or None (Viewing.rows). A row about a
+        board LAVA hides now is shown to no one (core.withheld)."""
+        if self.withheld is not None and self.withheld.row(row.get("device"), row.get("device_type")):
+            return None
         shown = view_row(self.viewer, row, self.jobs, self.visibility, self.lab)
         return None if shown is None or (by_submitter and shown is not row) else shown
 

@@ -18,6 +18,28 @@ SUMS = rollups.SUMS
 ZEROS = (0,) * len(SUMS)
 
 
+def shown_rollup_rows(exclude):
+    """([conditions], args) a roll-up's rows must meet to count for no withheld board or type
+    (`exclude`: core.withheld.Withheld.excluded). (Their device and device_type are never NULL:
+    '' for none.)"""
+    cond, args = withheld_rollup_rows(exclude)
+    return [f"NOT {cond}"], args
+
+
+def withheld_rollup_rows(exclude):
+    """(condition, args) of a roll-up's rows that count for a withheld board, or for no board and
+    a withheld type."""
+    names, types = exclude
+    ors, args = [], []
+    if names:
+        ors.append(f"device IN ({', '.join('?' * len(names))})")
+        args += list(names)
+    if types:
+        ors.append(f"(device = '' AND device_type IN ({', '.join('?' * len(types))}))")
+        args += list(types)
+    return f"({' OR '.join(ors) or '1 = 0'})", args
+
+
 class Rollups:
     """EventStore's roll-ups (this module's docstring)."""
 
@@ -246,15 +268,18 @@ class Rollups:
             self._tracker = kept  # once the transaction committed
 
     # -- reading the time roll-ups (reports) -------------------------------------------------
-    def time_sums(self, group, lo, hi, filters=None, with_days=True):
+    def time_sums(self, group, lo, hi, filters=None, with_days=True, exclude=None):
         """(totals, days) of the closed spans in [lo, hi), both whole hours: whole days from the
         daily rows, the hours of the days at either end from the hourly ones. totals: {group
         value: {sum: total}}; days: {(group value, UTC day): [available s, known s]}, the
-        sparklines'. `filters`: {device, device_type, worker: value} the spans must have."""
+        sparklines'. `filters`: {device, device_type, worker: value} the spans must have;
+        `exclude`: (boards, device types) whose spans are left out (core.withheld)."""
         col = GROUP_COLUMNS[group]
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
         assert set(filters) <= set(GROUP_COLUMNS)  # names are ours, never the user's
         extra = "".join(f" AND {k} = ?" for k in filters)
+        left_out, left_out_args = shown_rollup_rows(exclude) if exclude else ([], [])
+        extra += "".join(f" AND {c}" for c in left_out)
         day, d0, d1 = rollups.DAY, -(-lo // rollups.DAY) * rollups.DAY, hi // rollups.DAY * rollups.DAY
         if d0 <= d1:
             parts = [(rollups.HOUR, lo, d0, d0 - day), (rollups.DAY, d0, d1, None),
@@ -270,7 +295,7 @@ class Rollups:
             if a >= b:
                 continue
             where = f"WHERE width = ? AND period >= ? AND period < ?{extra}"
-            args = (width, int(a), int(b), *filters.values())
+            args = (width, int(a), int(b), *filters.values(), *left_out_args)
             for r in self._rows(f"SELECT {col} AS g, {sums} FROM rollup_time {where} GROUP BY {col}", args):
                 r = tuple(r.values()) if isinstance(r, dict) else tuple(r)
                 bucket = totals.get(r[0])
@@ -293,6 +318,35 @@ class Rollups:
                 entry[0] += float(r[2] or 0)
                 entry[1] += float(r[3] or 0)
         return totals, days
+
+    def stored_boards(self, most):
+        """(hostnames, device types) the store holds history of: each board with a stored
+        transition and its type, and the types of the stored queues; at most `most` of each (a
+        list that holds `most` may be cut short: core.withheld)."""
+        boards = self._rows("SELECT device, device_type FROM device_span LIMIT ?", (int(most),))
+        queues = self._rows(f"SELECT DISTINCT device_type FROM rollup_queue WHERE device_type <> "
+                            f"'{TOTAL}' LIMIT ?", (int(most),))
+        # Every board the events' roll-ups count (one with jobs and no stored transition of its
+        # own too), one index seek each (rollup_device_hour), not a scan of the table.
+        counted = self._rows(
+            "WITH RECURSIVE d(device, n) AS (SELECT MIN(device), 1 FROM rollup_hourly UNION ALL "
+            "SELECT (SELECT MIN(device) FROM rollup_hourly WHERE device > d.device), n + 1 FROM d "
+            "WHERE d.device IS NOT NULL AND n <= ?) SELECT device FROM d WHERE device IS NOT NULL",
+            (int(most),))
+        names = {r["device"] for r in boards} | {r["device"] for r in counted}
+        names -= {TOTAL, ""}
+        return (sorted(names)[:int(most)],
+                list({*(r["device_type"] for r in boards), *(r["device_type"] for r in queues)}))
+
+    def job_types_of(self, devices, lo, hi):
+        """The device types of the jobs that first finished on these boards in [lo, hi) (whose
+        queue waits are counted under those types)."""
+        if not devices:
+            return set()
+        marks = ", ".join("?" * len(devices))
+        return {r["device_type"] for r in self._rows(
+            f"SELECT DISTINCT device_type FROM finished_jobs WHERE device IN ({marks}) AND ts >= ? "
+            f"AND ts < ?", (*devices, lo, hi)) if r["device_type"]}
 
     def open_spans(self, filters=None):
         """Each board's last stored transition: device → span (core.rollups.Tracker), of the
@@ -324,27 +378,36 @@ class Rollups:
                                     [(r["step"], int(r["most"]), int(r["last"])) for r in rows],
                                     start, end, step)
 
-    def outcome_days(self, since, until, filters=None):
+    def outcome_days(self, since, until, filters=None, exclude=None):
         """{UTC day ISO: {health: jobs}} of the jobs that first finished on the UTC days from
         since's to until's (the outcome chart: whole days), from their roll-up; `filters` on
-        device or device_type."""
+        device or device_type; `exclude`: (boards, device types) whose jobs are taken away from
+        the totals (core.withheld)."""
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
         assert set(filters) <= {"device", "device_type"}  # names are ours, never the user's
         where = ["period >= ?", "period < ?"]
         args = [int(since // rollups.DAY * rollups.DAY), int(until)]
-        if "device" in filters:
-            where.append("device = ?")
-            args.append(filters["device"])
-        else:
-            where.append(f"device = '{TOTAL}'")
         if "device_type" in filters:
             where.append("device_type = ?")
             args.append(filters["device_type"])
+        parts = []
+        if "device" in filters:
+            parts.append((where + ["device = ?"], args + [filters["device"]], 1))
+        else:
+            parts.append((where + [f"device = '{TOTAL}'"], args, 1))
+            if exclude:  # less the withheld boards' own rows
+                cond, more = withheld_rollup_rows(exclude)
+                parts.append((where + [f"device <> '{TOTAL}'", cond], args + more, -1))
+        counts = collections.Counter()
+        for part, part_args, sign in parts:
+            for r in self._rows(f"SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE "
+                                f"{' AND '.join(part)} GROUP BY period, health", part_args):
+                counts[(int(r["period"]), r["health"] or None)] += sign * int(r["n"])
         out = {}
-        for r in self._rows(f"SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE "
-                            f"{' AND '.join(where)} GROUP BY period, health", args):
-            iso = dt.datetime.fromtimestamp(int(r["period"]), dt.timezone.utc).date().isoformat()
-            out.setdefault(iso, {})[r["health"] or None] = int(r["n"])
+        for (period, health), n in sorted(counts.items(), key=lambda kv: kv[0][0]):
+            if n:
+                iso = dt.datetime.fromtimestamp(period, dt.timezone.utc).date().isoformat()
+                out.setdefault(iso, {})[health] = n
         return dict(sorted(out.items()))
 
     def wait_percentiles(self, lo, hi, fractions=(0.5, 0.95)):

@@ -25,7 +25,7 @@ import time
 from dashboard.core import rollups
 from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.state import CORRECTION_KIND
-from dashboard.storage.rollupstore import Rollups
+from dashboard.storage.rollupstore import Rollups, shown_rollup_rows, withheld_rollup_rows
 from dashboard.storage.rows import row_for
 from dashboard.storage.standby import Standby
 from dashboard.storage.schema import (COLUMNS, FILTERS, INSERT, OLD_SQLITE_VARIABLES,
@@ -622,13 +622,14 @@ class EventStore(Rollups, Standby):
         return rows[0]["health"], dt.datetime.fromtimestamp(
             rows[0]["health_since"], dt.timezone.utc).isoformat()
 
-    def buckets(self, width_s, since, until, filters=None, rollups=True):
+    def buckets(self, width_s, since, until, filters=None, rollups=True, exclude=None):
         """Event counts per time bucket and kind: [(bucket_start_ts, kind, n)], oldest first.
         A bucket starts at a multiple of width_s (rounded down, also before 1970).
 
         Whole hours come from the roll-ups when they can answer (width a multiple of an hour,
         filters on what they count), the partial hours at either end from the events: the same
-        figures as a scan, without reading every row of the window."""
+        figures as a scan, without reading every row of the window. `exclude`: (boards, device
+        types) left out (core.withheld): from the totals, their own rows' counts are taken away."""
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
         if (rollups and since is not None and until is not None and width_s % 3600 == 0
                 and set(filters) <= set(ROLLUP_FILTERS) and self.rollups_complete()):
@@ -637,29 +638,41 @@ class EventStore(Rollups, Standby):
                 counts = collections.Counter()
                 for lo, hi in ((since, first), (last, until)):
                     if lo < hi:
-                        for b, kind, n in self.buckets(width_s, lo, hi, filters, rollups=False):
+                        for b, kind, n in self.buckets(width_s, lo, hi, filters, rollups=False,
+                                                       exclude=exclude):
                             counts[(b, kind)] += n
                 where = ["hour >= ?", "hour < ?"] + [f"{k} = ?" for k in filters]
+                args = [first, last, *filters.values()]
+                parts = [(where, args, 1)]
                 if not set(filters) - {"kind"}:  # the totals' rows; else the named ones match
-                    where += [f"{k} = '{TOTAL}'" for k in ("device", "device_type", "worker")]
-                sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
-                       f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
-                       f"WHERE {' AND '.join(where)}) AS r GROUP BY b, kind")
-                for r in self._rows(sql, (width_s, float(width_s), first, last, *filters.values())):
-                    counts[(r["b"], r["kind"])] += r["n"]
-                return [(b, kind, n) for (b, kind), n in sorted(counts.items())]
-        where, args = _where(filters, since, until)
+                    parts = [(where + [f"{k} = '{TOTAL}'" for k in ("device", "device_type", "worker")],
+                              args, 1)]
+                    if exclude:  # less the withheld boards' own rows
+                        cond, more = withheld_rollup_rows(exclude)
+                        parts.append((where + [f"device <> '{TOTAL}'", cond], args + more, -1))
+                elif exclude:
+                    cond, more = shown_rollup_rows(exclude)
+                    parts = [(where + cond, args + more, 1)]
+                for part, part_args, sign in parts:
+                    sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
+                           f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
+                           f"WHERE {' AND '.join(part)}) AS r GROUP BY b, kind")
+                    for r in self._rows(sql, (width_s, float(width_s), *part_args)):
+                        counts[(r["b"], r["kind"])] += sign * r["n"]
+                return [(b, kind, n) for (b, kind), n in sorted(counts.items()) if n]
+        where, args = _where(filters, since, until, exclude=exclude)
         sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, COUNT(*) AS n "
                f"FROM (SELECT ts / ? AS x, kind FROM events WHERE {' AND '.join(where)}) AS e "
                f"GROUP BY b, kind ORDER BY b, kind")
         return [(r["b"], r["kind"], r["n"]) for r in self._rows(sql, (width_s, width_s, *args))]
 
-    def job_buckets(self, width_s, since, until, filters=None, exclude_kinds=(), limit=100_000):
+    def job_buckets(self, width_s, since, until, filters=None, exclude_kinds=(), limit=100_000,
+                    exclude=None):
         """Event counts per time bucket, kind and job, of the kinds not excluded:
         [(bucket_start_ts, kind, job, n)], at most `limit` of them (a restricted viewer's
-        chart counts only the jobs it may see: web/history.py)."""
+        chart counts only the jobs it may see: web/history.py); `exclude` as buckets'."""
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
-        where, args = _where(filters, since, until, exclude_kinds=exclude_kinds)
+        where, args = _where(filters, since, until, exclude_kinds=exclude_kinds, exclude=exclude)
         sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, job, COUNT(*) AS n "
                f"FROM (SELECT ts / ? AS x, kind, job FROM events WHERE {' AND '.join(where)}) AS e "
                f"GROUP BY b, kind, job LIMIT ?")
@@ -668,28 +681,33 @@ class EventStore(Rollups, Standby):
 
     def rows(self, kind, since, until, filters=None, columns=("ts", "device", "device_type",
                                                                "state", "health", "job"),
-             limit=2_000_000):
-        """Some columns of the rows of one kind in a time range, oldest first (for statistics)."""
+             limit=2_000_000, exclude=None):
+        """Some columns of the rows of one kind in a time range, oldest first (for statistics);
+        `exclude` as buckets'."""
         assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
-        where, args = _where(dict(filters or {}, kind=kind), since, until, corrections=True)
+        where, args = _where(dict(filters or {}, kind=kind), since, until, corrections=True,
+                             exclude=exclude)
         sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
                f"ORDER BY ts, id LIMIT ?")
         return [dict(r) for r in self._rows(sql, (*args, int(limit)))]
 
-    def outcomes(self, since, until, filters=None):
-        """(first finish ts, health) of each job that finished in the range."""
-        where, args = _where(dict(filters or {}, kind="testjob"), since, until, corrections=True)
+    def outcomes(self, since, until, filters=None, exclude=None):
+        """(first finish ts, health) of each job that finished in the range; `exclude` as
+        buckets'."""
+        where, args = _where(dict(filters or {}, kind="testjob"), since, until, corrections=True,
+                             exclude=exclude)
         sql = (f"SELECT ts, job, health, state FROM (SELECT ts, job, health, state, ROW_NUMBER() "
                f"OVER (PARTITION BY job ORDER BY ts, id) AS k FROM events WHERE {' AND '.join(where)} "
                f"AND state = 'Finished') AS f WHERE k = 1 ORDER BY ts, job")
         return [dict(r) for r in self._rows(sql, args)]
 
     def state_before(self, kind, key, since, filters=None, lookback=None,
-                     columns=("ts", "device", "device_type", "state", "health", "job")):
-        """For each `key` value, its last row of `kind` before `since` (within `lookback` s)."""
+                     columns=("ts", "device", "device_type", "state", "health", "job"), exclude=None):
+        """For each `key` value, its last row of `kind` before `since` (within `lookback` s);
+        `exclude` as buckets' (a row left out: its object's last row before it counts)."""
         assert set(columns) <= set(COLUMNS)  # names are ours, never the user's
         where, args = _where(dict(filters or {}, kind=kind), since - lookback if lookback else None,
-                             None, corrections=True)
+                             None, corrections=True, exclude=exclude)
         where.append("ts < ?")
         args.append(since)
         cols = ", ".join(columns)
@@ -702,10 +720,21 @@ class EventStore(Rollups, Standby):
         return [dict(r) for r in self._rows(sql, args)]
 
 
-def _where(filters, since, until, corrections=False, exclude_kinds=()):
+def _where(filters, since, until, corrections=False, exclude_kinds=(), exclude=None):
     """SQL conditions and their arguments. With `corrections`, a `kind` filter also takes the
-    corrections of objects of that kind (statistics count what LAVA said as history too)."""
+    corrections of objects of that kind (statistics count what LAVA said as history too).
+    `exclude`: (boards, device types) whose rows are left out (core.withheld: a row of a board
+    among them, or of no board and a type among them)."""
     where, args = [], []
+    if exclude:
+        names, types = exclude
+        if names:
+            where.append(f"(device IS NULL OR device NOT IN ({', '.join('?' * len(names))}))")
+            args += list(names)
+        if types:
+            where.append(f"(device IS NOT NULL OR device_type IS NULL OR device_type NOT IN "
+                         f"({', '.join('?' * len(types))}))")
+            args += list(types)
     if exclude_kinds:
         where.append(f"kind NOT IN ({', '.join('?' * len(exclude_kinds))})")
         args += list(exclude_kinds)

@@ -12,6 +12,7 @@ from dashboard.web import params
 from dashboard.web.auth import is_token, request_viewer, viewing
 from dashboard.web.context import chosen_lab, error_body, in_thread, services
 from dashboard.web.feeds import xml_text
+from dashboard.web.withheld import lab_withheld
 
 bp = Blueprint("alerts", __name__)
 STATUSES = ("firing", "resolved", "all")
@@ -57,7 +58,26 @@ def _alerts(status, since, until, limit):
 
 
 def _lab_alerts(lab, status, since, until, limit):
-    """The alerts of one lab (factory.LabParts), or of the one unnamed lab (factory.Services)."""
+    """The alerts of one lab (factory.LabParts), or of the one unnamed lab (factory.Services),
+    but those about a board LAVA hides now, or a device type only such boards have
+    (core.withheld): shown to no one."""
+    withheld = lab_withheld(getattr(lab, "name", ""))
+    rows = _lab_alerts_all(lab, status, since, until, limit)
+    if withheld is None:
+        return rows
+
+    def shown(rows):
+        return [a for a in rows if not withheld.row(
+            a.get("subject") if a.get("subject_kind") == "device" else a.get("device"),
+            a.get("device_type"))]
+    found = shown(rows)
+    if len(found) < len(rows) == limit < MAX_READ:
+        # Some left out of a full read: read more, so that `limit` of those shown are found.
+        found = shown(_lab_alerts_all(lab, status, since, until, MAX_READ))
+    return found[:limit]
+
+
+def _lab_alerts_all(lab, status, since, until, limit):
     name = getattr(lab, "name", "")
     if lab.store is not None:
         rows = in_thread(lab.store.alerts, None if status == "all" else status, since, until, limit)

@@ -30,6 +30,7 @@ from dashboard.live.health import RateLimitedLog
 from dashboard.storage import walls
 from dashboard.web import sessions as web_sessions
 from dashboard.web.context import error_body, lab_name, services
+from dashboard.web.withheld import lab_withheld
 
 log = logging.getLogger("dashboard.auth")
 bp = Blueprint("auth", __name__)
@@ -525,7 +526,7 @@ def viewing(job_ids=()):
         asked = [(lab, i) if lab else i for i in job_ids] if lab == viewer.lab else []
         ctl.viewer_visibility.want(viewer.username, [*ids, *asked])
     return Viewing(viewer, jobs, ctl.visibility, parse_filter(flt) if flt is not None else None,
-                   lab)
+                   lab, lab_withheld(lab))
 
 
 def filter_from_wall(text):

@@ -21,6 +21,7 @@ from dashboard.web.context import lab_name, model, services, store_of_request
 from dashboard.core.visibility import corrects_only_hidden, redact_job
 from dashboard.web.auth import viewing
 from dashboard.web.paging import visible_page
+from dashboard.web.withheld import lab_withheld
 from dashboard.web.protocol import public_event, public_kind, stored_kind
 
 bp = Blueprint("history_api", __name__)
@@ -67,7 +68,42 @@ def devices():
 def device(hostname):
     """One device with its recent transitions (newest first) and since when it has its health."""
     hostname = params.path_name(hostname)
+    if _withheld_device(hostname):  # as of a board never known (LAVA answers 404 too)
+        return error_body(404, f"no device {hostname!r}", "not_found")
     return _with_transitions("device", model(required=True).devices, hostname)
+
+
+def _withheld():
+    """The request's lab's stored history withheld from everyone (core.withheld), or None."""
+    return lab_withheld(lab_name(required=True))
+
+
+def _withheld_device(hostname):
+    """Whether everything about this board is withheld here: LAVA hides it now."""
+    withheld = _withheld()
+    return withheld is not None and withheld.device(hostname)
+
+
+def _withheld_filter(filters):
+    """Whether a query's device or device_type filter names what is withheld here (its answer
+    is then that of a board or type with no history)."""
+    withheld = _withheld()
+    return withheld is not None and (
+        (filters.get("device") is not None and withheld.device(filters["device"]))
+        or (filters.get("device_type") is not None and withheld.device_type(filters["device_type"])))
+
+
+def _excluded(body=None):
+    """(the request's lab's withheld boards and types for an aggregate's query, or None; False
+    when there are too many to leave out: the aggregate is not given, and `body` says why)."""
+    withheld = _withheld()
+    if withheld is None:
+        return None
+    if withheld.too_many:
+        if body is not None:
+            body.setdefault("left_out", {})["withheld"] = withheld.why()
+        return False
+    return withheld.excluded
 
 
 DEVICE_JOBS_MAX = 50
@@ -83,7 +119,10 @@ def device_jobs(hostname):
     shows it), and the device's last finished health check among the rows read."""
     hostname = params.path_name(hostname)
     limit = params.integer(request.args, "limit", 10, 1, DEVICE_JOBS_MAX)
-    rows = _in_thread(_store().events, {"kind": JOB, "device": hostname}, limit=DEVICE_JOB_ROWS)
+    store = _store()
+    if _withheld_device(hostname):  # as of a board with no stored jobs
+        return jsonify({"ok": True, "device": hostname, "jobs": [], "last_health_check": None})
+    rows = _in_thread(store.events, {"kind": JOB, "device": hostname}, limit=DEVICE_JOB_ROWS)
     latest = {}
     for row in rows:  # newest first: the first row of each job is its last state
         if row["job"] is not None and row["job"] not in latest:
@@ -133,6 +172,8 @@ def device_timeline(hostname):
     end = time.time()
     start = end - window
     store = _store()
+    if _withheld_device(hostname):  # as of a board never known
+        return error_body(404, f"no device {hostname!r}", "not_found")
 
     def read():
         before = store.state_before("device", "device", start, {"device": hostname})
@@ -187,7 +228,11 @@ def job(job_id):
         steps, rows, total = _in_thread(read)
     if obj is None:
         last = [r for r in steps if r["kind"] == JOB]
-        if not last:
+        withheld = view.withheld
+        if not last or (withheld is not None
+                        and any(withheld.row(r["device"], r["device_type"]) for r in steps)):
+            # (A job on a board LAVA hides now, or queued for a type only such boards have: as
+            # of a job never known.)
             return error_body(404, f"no job {job_id}", "not_found")
         obj = dict(last[-1]["data"], id=job_id)
         obj.pop("job", None)
@@ -257,9 +302,12 @@ def stats_events():
         # A job's test-shell messages per hour are its data: not for a viewer who may not see it.
         return error_body(403, "events per hour of a job need a viewer who may see that job "
                           "(docs/security.md)", "forbidden")
-    rows = [(ts, public_kind(kind), n)
-            for ts, kind, n in _in_thread(store.buckets, width, since, until, filters)]
     body = {"ok": True, "bucket": bucket, "from": since, "to": until}
+    exclude = _excluded(body)  # the boards LAVA hides now: counted for no one
+    if exclude is False or _withheld_filter(filters):
+        return jsonify(dict(body, series=history.series_by_kind([])))
+    rows = [(ts, public_kind(kind), n) for ts, kind, n in _in_thread(
+        store.buckets, width, since, until, filters, exclude=exclude)]
     if not view.sees_all:
         # The roll-ups count every job's test-shell messages (and other topics naming a job),
         # private ones too: how many messages a job the viewer may not see sent, second by second,
@@ -293,7 +341,8 @@ def _shown_messages(store, width, since, until, filters, view, most=None):
     topics) of jobs the viewer may see (or of no job), or None when the window holds more than
     `most` (MAX_COUNTED_GROUPS) counts by bucket, kind and job."""
     most = MAX_COUNTED_GROUPS if most is None else most
-    groups = store.job_buckets(width, since, until, filters, STORED_OBJECT_KINDS, limit=most + 1)
+    groups = store.job_buckets(width, since, until, filters, STORED_OBJECT_KINDS, limit=most + 1,
+                               exclude=_excluded_of(view))
     if len(groups) > most:
         return None
     counts, visible = collections.Counter(), {}
@@ -313,13 +362,19 @@ def _shown_corrections(store, width, since, until, filters, view, most=None):
     most = MAX_COUNTED_CORRECTIONS if most is None else most
     found = store.rows(CORRECTION_KIND, since, until, {k: v for k, v in filters.items()
                                                        if k != "kind"},
-                       columns=("ts", "kind", "job", "data"), limit=most + 1)
+                       columns=("ts", "kind", "job", "data"), limit=most + 1,
+                       exclude=_excluded_of(view))
     if len(found) > most:
         return None
     counts = collections.Counter(
         math.floor(row["ts"] / width) * width for row in found
         if row["job"] is None or view.row(dict(row, data=json.loads(row["data"]))) is not None)
     return [(b, CORRECTION_KIND, n) for b, n in counts.items()]
+
+
+def _excluded_of(view):
+    """What a view's aggregate leaves out (core.withheld), or None."""
+    return view.withheld.excluded if view.withheld is not None else None
 
 
 def _window(a):
@@ -335,9 +390,16 @@ def stats_utilisation():
     start, end = _window(a)
     filters = {k: params.text(a, k) for k in ("device_type", "worker", "device")}
     filters = {k: v for k, v in filters.items() if v}
+    store = _store()
+    body = {"ok": True}
+    withheld, exclude = _withheld(), _excluded(body)
+    if exclude is False or _withheld_filter(filters):  # (as of a board or type never known)
+        lo, hi = reports.period(start, end)
+        return jsonify(dict(body, **{"from": lo, "to": hi, "device_types": {}}))
     # From the time roll-ups, over whole hours (as the reports): the window starts at the hour.
-    shares, start, end = _in_thread(reports.utilisation, _store(), start, end, filters)
-    return jsonify({"ok": True, "from": start, "to": end, "device_types": shares})
+    shares, start, end = _in_thread(reports.utilisation, store, start, end, filters,
+                                    withheld=withheld)
+    return jsonify(dict(body, **{"from": start, "to": end, "device_types": shares}))
 
 
 @bp.get("/api/v1/stats/outcomes")
@@ -349,12 +411,18 @@ def stats_outcomes():
     filters = {k: v for k, v in filters.items() if v}
     end = time.time()
     since = (end - days * 86400) // 86400 * 86400  # whole UTC days: the first one's start
+    store = _store()
+    body = {"ok": True}
+    exclude = _excluded(body)  # the boards LAVA hides now: counted for no one
+    if exclude is False or _withheld_filter(filters):
+        return jsonify(dict(body, days={}))
     if "submitter" not in filters:  # from the outcomes' roll-up
-        return jsonify({"ok": True, "days": _in_thread(_store().outcome_days, since, end, filters)})
-    rows = _in_thread(_store().outcomes, since, end, filters)
+        return jsonify(dict(body, days=_in_thread(store.outcome_days, since, end, filters,
+                                                  exclude=exclude)))
+    rows = _in_thread(store.outcomes, since, end, filters, exclude=exclude)
     view = viewing()  # only the jobs this viewer may see are theirs to count by submitter
     rows = [r for r in rows if view.job_visible(r["job"])]
-    return jsonify({"ok": True, "days": history.outcomes_per_day(rows)})
+    return jsonify(dict(body, days=history.outcomes_per_day(rows)))
 
 
 @bp.get("/api/v1/stats/queue")
@@ -367,20 +435,33 @@ def stats_queue():
     filters = {k: v for k, v in filters.items() if v}
     store = _store()
     start = start // step * step  # in steps from a whole step, either way
-    if "submitter" not in filters:  # from the queue's roll-up
+    body = {"ok": True, "step": step}
+    exclude = _excluded(body)  # the boards LAVA hides now: counted for no one
+    if exclude is False or _withheld_filter(filters):
+        return jsonify(dict(body, points=[]))
+    # Every type's queue together holds those of types LAVA hides now: then counted from the
+    # rows, as a submitter's (their jobs' rows are left out).
+    if "submitter" not in filters and not (exclude and exclude[1] and "device_type" not in filters):
+        # From the queue's roll-up
         points = _in_thread(store.queue_points, filters.get("device_type"), start, end, step)
-        return jsonify({"ok": True, "step": step, "points": points})
+        return jsonify(dict(body, points=points))
     view = viewing()
     # ... its last step the one in progress, stamped at its end, as the roll-up's (an audit found
     # a submitter's chart 421 s off the steps, and a point short)
     last = -(-end // step) * step
 
+    # Only the types' rows: a job's rows on a board LAVA hides now left out would make its row
+    # from before (queued) its last one.
+    types_only = ((), exclude[1]) if exclude and exclude[1] else None
+
     def read():
         # A job queued for over a week before the window is not counted: bounded work per request.
-        before = store.state_before(JOB, "job", start, filters, lookback=7 * 86400)
-        rows = store.rows(JOB, start, end, filters, columns=("ts", "job", "state"))
+        before = store.state_before(JOB, "job", start, filters, lookback=7 * 86400,
+                                    exclude=types_only)
+        rows = store.rows(JOB, start, end, filters, columns=("ts", "job", "state"),
+                          exclude=types_only)
         if "submitter" in filters:  # only the jobs this viewer may see are theirs to count
             before = [r for r in before if view.job_visible(r["job"])]
             rows = [r for r in rows if view.job_visible(r["job"])]
         return history.queue_length(before, rows, start, last, step)
-    return jsonify({"ok": True, "step": step, "points": _in_thread(read)})
+    return jsonify(dict(body, points=_in_thread(read)))

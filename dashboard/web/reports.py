@@ -10,7 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from dashboard.core import reports, rollups
 from dashboard.web import params
-from dashboard.web.context import in_thread, require_store
+from dashboard.web.context import in_thread, lab_name, require_store
+from dashboard.web.withheld import lab_withheld
 from dashboard.web.protocol import stored_kind
 
 bp = Blueprint("reports", __name__)
@@ -40,25 +41,41 @@ def period(since, until, now=None):
     return lo, max(lo, hi)
 
 
-def report(store, since, until, group, now=None):
+def report(store, since, until, group, now=None, withheld=None):
     """{name: figures} of one period, from the roll-ups (blocking: run it in a thread). The
-    period is `period(since, until)`: whole hours, up to now at most."""
+    period is `period(since, until)`: whole hours, up to now at most. `withheld`: the boards LAVA
+    hides now (core.withheld; not too many to leave out), left out of every figure."""
     lo, hi = period(since, until, now)
     table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
-    open_days = rollups.open_spans(store.open_spans(), lo, hi, group)
+    open_days = rollups.open_spans(_shown_spans(store.open_spans(), withheld), lo, hi, group)
     # Queue waits are a device type's figure: jobs wait for a type, not for the board that ran them.
     waits = store.wait_percentiles(int(lo), int(table_hi)) if group == "device_type" else {}
-    totals, days = store.time_sums(group, int(lo), int(table_hi))
+    if withheld is not None and waits:
+        # Kept per type only: a type whose jobs ran on a board LAVA hides now mixes their waits
+        # in, so it has none here (nor has a type no board shown has).
+        mixed = store.job_types_of(withheld.names, int(lo), int(table_hi))
+        waits = {t: w for t, w in waits.items() if t not in mixed and not withheld.device_type(t)}
+    totals, days = store.time_sums(group, int(lo), int(table_hi),
+                                   exclude=withheld.excluded if withheld is not None else None)
     return reports.from_rollups(totals, days, open_days, waits, lo, hi)
 
 
-def utilisation(store, since, until, filters=None, now=None):
+def _shown_spans(spans, withheld):
+    """The open spans ({device: span}) of the boards not withheld."""
+    if withheld is None:
+        return spans
+    return {d: span for d, span in spans.items() if not withheld.device(d)}
+
+
+def utilisation(store, since, until, filters=None, now=None, withheld=None):
     """The utilisation chart's figures ({device type: {"seconds", category: share}}) over
-    `period(since, until)`, from the time roll-ups: (figures, from, to)."""
+    `period(since, until)`, from the time roll-ups: (figures, from, to); `withheld` as report's."""
     lo, hi = period(since, until, now)
     table_hi = -(-hi // rollups.HOUR) * rollups.HOUR
-    closed, _ = store.time_sums("device_type", int(lo), int(table_hi), filters, with_days=False)
-    opened = rollups.open_spans(store.open_spans(filters), lo, hi, "device_type")
+    closed, _ = store.time_sums("device_type", int(lo), int(table_hi), filters, with_days=False,
+                                exclude=withheld.excluded if withheld is not None else None)
+    opened = rollups.open_spans(_shown_spans(store.open_spans(filters), withheld), lo, hi,
+                                "device_type")
     return rollups.shares(closed, opened), lo, hi
 
 
@@ -78,25 +95,30 @@ def scan_report(store, since, until, group):
 
 
 def _query():
+    """(since, until, group, rows, what was left out and why: {} or {"withheld": why})."""
     since, until = _period(request.args)
     group = params.choice(request.args, "group", reports.GROUPS, "device")
     store = require_store()
     since, until = period(since, until)
-    rows = in_thread(report, store, since, until, group)
-    return since, until, group, [{"name": name, **figures} for name, figures in rows.items()]
+    withheld = lab_withheld(lab_name(required=True))  # the boards LAVA hides now: for no one
+    if withheld is not None and withheld.too_many:
+        return since, until, group, [], {"withheld": withheld.why()}
+    rows = in_thread(report, store, since, until, group, withheld=withheld)
+    return since, until, group, [{"name": name, **figures} for name, figures in rows.items()], {}
 
 
 @bp.get("/api/v1/reports")
 def reliability():
     """Availability, utilisation, failures, MTBF, MTTR, health checks, jobs and queue waits."""
-    since, until, group, rows = _query()
-    return jsonify({"ok": True, "group": group, "from": since, "to": until, "rows": rows})
+    since, until, group, rows, left_out = _query()
+    body = {"ok": True, "group": group, "from": since, "to": until, "rows": rows}
+    return jsonify(dict(body, left_out=left_out) if left_out else body)
 
 
 @bp.get("/export/reports.csv")
 def reliability_csv():
     """The same report as CSV."""
-    since, until, group, rows = _query()
+    since, until, group, rows, _ = _query()
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow((group, *reports.FIELDS))

@@ -1,0 +1,63 @@
+"""What of a lab's stored history no viewer is shown: the boards LAVA hides now. Pure.
+
+With access control, a board LAVA does not list to anonymous users is kept out of the live model
+(core/screen.py); so is every job on it, and a queued job for a device type none of whose shown
+boards has (docs/security.md, "Devices LAVA hides"). What the store kept of such a board before
+LAVA hid it (its transitions, its jobs' rows and messages, its share of the charts and reports,
+its alerts) is left out of every output the same way, for as long as the model does not hold it:
+- a stored row naming a board is shown only if the model holds that board now;
+- a row naming no board but a device type (a queued job's) only if a board the model holds is of
+  that type;
+- aggregates (the roll-ups) leave out `names`, the boards with a stored transition that the model
+  does not hold, and `types`, the device types of stored boards and queues that none of its
+  boards has. Past MAX_LEFT_OUT of them together an aggregate is withheld, and says why.
+Rows of no board and no type (a worker's, the lab's) are everyone's.
+"""
+
+# Names and types an aggregate's query leaves out, at most (each one is an SQL parameter: SQLite
+# takes 999 in a statement where it is old). Past it the aggregate is not given, and says why.
+MAX_LEFT_OUT = 500
+
+
+class Withheld:
+    """One lab's boards and device types shown now (the model's), and those the store holds that
+    are not. `shown`: a container of the hostnames the model holds; `shown_types`: their types;
+    `stored`, `stored_types`: the hostnames and types the store has history of (`cut_short`: a
+    part of them, the rest not read)."""
+
+    def __init__(self, shown, shown_types, stored=(), stored_types=(), cut_short=False):
+        self.shown = shown
+        self.cut_short = cut_short
+        self.shown_types = frozenset(shown_types)
+        self.names = tuple(sorted({d for d in stored if d and d not in shown}))
+        self.types = tuple(sorted({t for t in stored_types if t and t not in self.shown_types}))
+
+    def device(self, name):
+        """Whether everything about this board is withheld (the model does not hold it)."""
+        return name not in self.shown
+
+    def device_type(self, name):
+        """Whether this device type is withheld (no board the model holds is of it)."""
+        return name not in self.shown_types
+
+    def row(self, device, device_type):
+        """Whether a stored row (or an alert) about this board, or with no board this device
+        type, is withheld."""
+        if device:
+            return device not in self.shown
+        return bool(device_type) and device_type not in self.shown_types
+
+    @property
+    def excluded(self):
+        """(names, types) an aggregate's query leaves out, or None when there are none."""
+        return (self.names, self.types) if self.names or self.types or self.cut_short else None
+
+    @property
+    def too_many(self):
+        """Whether more are withheld than an aggregate's query can leave out."""
+        return self.cut_short or len(self.names) + len(self.types) > MAX_LEFT_OUT
+
+    def why(self):
+        """The words an aggregate withheld for too_many says."""
+        return (f"the store holds history of more than {MAX_LEFT_OUT:,} boards and device types "
+                "LAVA hides now: not counted (docs/security.md)")

@@ -1,0 +1,93 @@
+"""The history of boards LAVA hides now, left out of every aggregate (core.withheld), on both
+backends: a store holding every board's rows, asked to leave some boards (and a device type only
+they have) out, answers as a store that never held their rows: reports, utilisation, outcomes,
+events per hour (whose totals it takes their own rows' counts from) and the rows themselves.
+The app's outputs: tests/test_access.py (test_history_stored_before_lava_hid_a_board_...)."""
+import pytest
+
+from dashboard.core.withheld import MAX_LEFT_OUT, Withheld
+from dashboard.storage.store import COLUMNS, open_store
+from dashboard.web.reports import period, report, utilisation
+from tests.test_pgstore import pg  # noqa: F401 (a fixture, asked for by name)
+from tests.test_time_rollups import NOW, PERIODS, T0, WAITS, fill, history, same
+
+DEVICE = COLUMNS.index("device") - 1
+DEVICE_TYPE = COLUMNS.index("device_type") - 1
+KIND = COLUMNS.index("kind") - 1
+HIDDEN = ("b2", "b5")  # b5 moves between qemu, bbb and x86: x86 is then a type of hidden boards
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request, tmp_path):
+    """Two fresh stores of the backend under test."""
+    def database():
+        return "" if request.param == "sqlite" else request.getfixturevalue("pg").create_database()
+    return [open_store(database(), str(tmp_path / f"events-{i}.sqlite3")) for i in range(2)]
+
+
+def test_a_store_leaves_out_withheld_boards_as_if_it_never_held_them(stores):
+    everything, only_shown = stores
+    # b2 has jobs and no transition of its own stored (LAVA's REST loaded it): the store still
+    # counts it among its boards (stored_boards), by the events' roll-ups.
+    rows = [r for r in history(1200, seed=29) if r[DEVICE] != "b2" or r[KIND] == "testjob"]
+    fill(everything, rows)
+    names, types = everything.stored_boards(100_000)
+    boards = {r[DEVICE]: r[DEVICE_TYPE] for r in rows if r[DEVICE]}
+    assert set(names) == set(boards) and set(types) <= set(boards.values())
+    shown = {d for d in boards if d not in HIDDEN}
+    # (The model's boards and their types now; stored_boards as the app reads it: web/withheld.py)
+    withheld = Withheld(shown, {boards[d] for d in shown}, names, types)
+    assert set(withheld.names) == set(HIDDEN) and withheld.excluded and not withheld.too_many
+    kept = [r for r in rows if not withheld.row(r[DEVICE], r[DEVICE_TYPE])]
+    assert 0 < len(kept) < len(rows)
+    fill(only_shown, kept)
+    exclude = withheld.excluded
+    for since, until in PERIODS[:4]:
+        for group in ("device", "device_type", "worker"):
+            got = report(everything, since, until, group, now=NOW, withheld=withheld)
+            want = report(only_shown, since, until, group, now=NOW)
+            assert report(everything, since, until, group, now=NOW) != want  # (it can fail)
+            # A type whose jobs ran on a hidden board mixes their waits in: it has none (see
+            # report); the others keep theirs.
+            same(got, want, skip=WAITS if group == "device_type" else ())
+            if group == "device_type":
+                lo, hi = period(since, until, now=NOW)
+                mixed = everything.job_types_of(withheld.names, lo, -(-hi // 3600) * 3600)
+                for t in got:
+                    assert got[t]["queue_wait_p50_s"] == (None if t in mixed else
+                                                          want[t]["queue_wait_p50_s"]), t
+        for filters in ({}, {"device_type": "qemu"}, {"worker": "w2"}):
+            assert (utilisation(everything, since, until, filters, now=NOW, withheld=withheld)
+                    == utilisation(only_shown, since, until, filters, now=NOW)), filters
+        lo, hi = period(since, until, now=NOW)
+        for filters in ({}, {"device_type": "bbb"}, {"device": "b3"}):
+            assert (everything.outcome_days(lo, hi, filters, exclude=exclude)
+                    == only_shown.outcome_days(lo, hi, filters)), filters
+            assert (everything.outcomes(lo, hi, filters, exclude=exclude)
+                    == only_shown.outcomes(lo, hi, filters)), filters
+        for width in (3600, 86400):
+            for filters in ({}, {"kind": "device"}, {"device_type": "qemu"}, {"worker": "w1"}):
+                got = everything.buckets(width, lo, hi, filters, exclude=exclude)
+                assert got == only_shown.buckets(width, lo, hi, filters), (width, filters)
+                assert got == everything.buckets(width, lo, hi, filters, rollups=False,
+                                                 exclude=exclude)  # (the scan leaves them out too)
+    assert everything.buckets(3600, T0, NOW) != only_shown.buckets(3600, T0, NOW)
+    # The rows read for the statistics: a worker's row (no board, no type) is everyone's
+    for kind in ("device", "testjob"):
+        assert (everything.rows(kind, T0, NOW, exclude=exclude)
+                == only_shown.rows(kind, T0, NOW)), kind
+
+
+def test_what_is_withheld_and_when_too_many_to_leave_out():
+    withheld = Withheld({"a", "b"}, {"qemu"}, ["a", "b", "c", ""], ["qemu", "x86", None])
+    assert (withheld.names, withheld.types) == (("c",), ("x86",))
+    assert withheld.device("c") and not withheld.device("a")
+    assert withheld.row("c", "qemu") and not withheld.row("a", "x86")  # a board decides
+    assert withheld.row(None, "x86") and not withheld.row(None, "qemu")  # else its type
+    assert not withheld.row(None, None) and not withheld.row("", "")  # a worker's, the lab's
+    assert withheld.excluded == (("c",), ("x86",)) and not withheld.too_many
+    assert Withheld({"a"}, {"qemu"}, ["a"], ["qemu"]).excluded is None  # nothing to leave out
+    many = Withheld(set(), set(), [f"d{i}" for i in range(MAX_LEFT_OUT + 1)])
+    assert many.too_many and "more than 500" in many.why()
+    cut = Withheld({"a"}, {"qemu"}, ["a"], ["qemu"], cut_short=True)  # the rest not read
+    assert cut.too_many and cut.excluded is not None
