@@ -350,40 +350,64 @@ def agree(got, want, group):
 
 
 def withheld_costs(store, n, end, repeat):
-    """The charts and a month's reports with `n` boards LAVA hides now left out (core.withheld:
-    from the totals, their own rows' counts taken away), against the same with none left out
-    (the baseline), on the same store in the same run: {name: {none, withheld: ms, ratio}}."""
+    """The charts and a month's reports with boards LAVA hides now left out (core.withheld: from
+    the totals, their own rows' counts taken away), against the same with none left out (the
+    baseline), on the same store in the same run: with `n` boards withheld, and with every board
+    of one type (the type withheld too, whose queue the all-types chart then leaves out); with
+    their own counts read (`withheld_read`) and kept from the last time (`withheld_kept`, as the
+    store keeps them for 5 minutes): {case: {name: {none, withheld_read, withheld_kept: ms,
+    ratio_read, ratio_kept}}}."""
     from dashboard.core.withheld import Withheld
+    from dashboard.web.history import _queue_of_shown_types
     from dashboard.web.reports import period, report, utilisation
 
     names, types = store.stored_boards(1_000_000)
-    hidden = set(sorted(names)[:n])
     spans = store.open_spans()
-    shown = {d for d in names if d not in hidden}
-    withheld = Withheld(shown, {spans[d][3] for d in shown}, names, types)
-    exclude = withheld.excluded
     first = (end - 30 * 86400) // 86400 * 86400
     lo, hi = period(end - 30 * 86400, end, now=end)
+    day, week = end - 86400, end - 7 * 86400
     asked = {
-        "chart_events_per_hour_24h": lambda w: store.buckets(
-            3600, end - 86400, end, exclude=w and w.excluded),
+        "chart_events_per_hour_24h": lambda w: store.buckets(3600, day, end,
+                                                             exclude=w and w.excluded),
         "chart_events_per_day_30d": lambda w: store.buckets(
             86400, end - 30 * 86400, end, exclude=w and w.excluded),
-        "chart_utilisation_7d": lambda w: utilisation(store, end - 7 * 86400, end, now=end,
-                                                      withheld=w),
+        "chart_utilisation_7d": lambda w: utilisation(store, week, end, now=end, withheld=w),
         "chart_outcomes_30d": lambda w: store.outcome_days(first, end, exclude=w and w.excluded),
+        "chart_queue_24h": lambda w: (store.queue_points(None, day // 900 * 900, end, 900)
+                                      if w is None else _queue_of_shown_types(
+                                          store, w, day // 900 * 900, end, 900)),
+        "chart_queue_7d": lambda w: (store.queue_points(None, week // 3600 * 3600, end, 3600)
+                                     if w is None else _queue_of_shown_types(
+                                         store, w, week // 3600 * 3600, end, 3600)),
         **{f"report_month_per_{group}": (lambda w, group=group: report(
             store, lo, hi, group, now=end, withheld=w)) for group in ("device", "device_type",
                                                                        "worker")}}
-    out = {"boards_withheld": len(withheld.names), "types_withheld": len(withheld.types),
-           # What the app reads to find them, at most every 2 s per lab (web/withheld.py)
-           "stored_boards": timed(lambda: store.stored_boards(100_000), repeat)}
-    assert exclude and len(withheld.names) == n
-    for name, ask in asked.items():
-        assert ask(withheld) != ask(None), name  # (they are left out)
-        none, hid = timed(lambda: ask(None), repeat), timed(lambda: ask(withheld), repeat)
-        out[name] = {"none": none, "withheld": hid,
-                     "ratio": round(hid["median_ms"] / none["median_ms"], 2)}
+    out = {"stored_boards": timed(lambda: store.stored_boards(100_000), repeat)}
+    a_type = TYPES[-1]
+    for case, hidden in ((f"{n}_boards", set(sorted(names)[:n])),
+                         (f"every_board_of_{a_type}", {d for d in names if spans[d][3] == a_type})):
+        shown = {d for d in names if d not in hidden}
+        withheld = Withheld(shown, {spans[d][3] for d in shown}, names, types,
+                            jobs=store.jobs_on(sorted(hidden), 100_000))
+        got = out[case] = {"boards_withheld": len(withheld.names),
+                           "types_withheld": len(withheld.types),
+                           "jobs_on_them": timed(lambda: store.jobs_on(sorted(hidden), 100_000),
+                                                 repeat)}
+        assert withheld.excluded and not withheld.too_many
+        for name, ask in asked.items():
+            if name.startswith("chart_queue") and not withheld.types:
+                continue  # (the queue is per type: only a withheld type changes it)
+            assert ask(withheld) != ask(None), (case, name)  # (they are left out)
+
+            def unkept():  # the withheld boards' own counts read, not kept from the last time
+                store.__dict__.pop("_withheld_kept", None)
+                return ask(withheld)
+            none, read = timed(lambda: ask(None), repeat), timed(unkept, repeat)
+            ask(withheld)
+            kept = timed(lambda: ask(withheld), repeat)  # as the app answers for 5 minutes
+            got[name] = {"none": none, "withheld_read": read, "withheld_kept": kept,
+                         "ratio_read": round(read["median_ms"] / max(none["median_ms"], 0.1), 2),
+                         "ratio_kept": round(kept["median_ms"] / max(none["median_ms"], 0.1), 2)}
     return out
 
 

@@ -11,8 +11,8 @@ import pytest
 import socketio
 
 from tests.fixtures import captured_frames
-from tests.helpers import (AppProcess, LiveView, TestPublisher, free_port, model_view, utc_stamp,
-                           wait_until)
+from tests.helpers import (AppProcess, LiveView, TestPublisher, free_port, message, model_view,
+                           utc_stamp, wait_until)
 from tests.servers import NginxServer, RedisServer
 
 # The messages' times: an hour ago, a second apart (the store keeps the last 30 days by event time).
@@ -518,6 +518,7 @@ def test_a_web_process_less_strict_than_its_ingest_process_serves_nothing_but_wh
                                              port=given.port, async_mode=cluster.async_mode)
         cluster.ingest = AppProcess("--role", "ingest", "--zmq", cluster.publisher.endpoint,
                                     *cluster._common(), "--lava-url", lava.url,
+                                    "--reconcile-interval", "1",
                                     async_mode=cluster.async_mode, env={"DASHBOARD_LAVA_TOKEN": token})
         cluster.publisher.wait_for_subscriber()
         wait_until(lambda: cluster.ingest.json("/healthz")["lava"]["loaded"], what="LAVA loaded")
@@ -552,6 +553,21 @@ def test_a_web_process_less_strict_than_its_ingest_process_serves_nothing_but_wh
         hostnames = {d["hostname"] for d in devices["devices"]}
         assert "docker-01" in hostnames and "docker-02" not in hostnames
         assert given.get("/api/v1/jobs/10")[0] == 404 and given.get("/api/v1/jobs/7")[0] == 200
+        # A board LAVA hides later: its history, which the ingest process stored, is withheld by
+        # the web process too (core/withheld.py), from the model it follows.
+        cluster.publisher.send(message("device", utc_stamp(), "d-docker-01", device="docker-01",
+                                       device_type="docker", worker="lab-worker-02",
+                                       state="Idle", health="Good"))
+        wait_until(lambda: given.get("/api/v1/events?device=docker-01")[2]["events"],
+                   what="docker-01's change stored, and served by the web process")
+        assert given.get("/api/v1/devices/docker-01")[0] == 200
+        lava.hidden_devices.add("docker-01")
+        wait_until(lambda: "docker-01" not in json.dumps(given.get("/api/v1/devices")[2]),
+                   what="docker-01 out of the web process's model")
+        wait_until(lambda: given.get("/api/v1/devices/docker-01")[0] == 404, timeout=5,
+                   what="docker-01's history withheld")
+        assert given.get("/api/v1/events?device=docker-01")[2]["events"] == []
+        assert "docker-01" not in json.dumps(given.get("/api/v1/events")[2])
     finally:
         lava.close()
 

@@ -5,16 +5,20 @@ events per hour (whose totals it takes their own rows' counts from) and the rows
 The app's outputs: tests/test_access.py (test_history_stored_before_lava_hid_a_board_...)."""
 import pytest
 
+from dashboard.core.events import parse_frames
+from dashboard.core.visibility import EVERYONE, Viewing, Visibility
 from dashboard.core.withheld import MAX_LEFT_OUT, Withheld
-from dashboard.storage.store import COLUMNS, open_store
+from dashboard.storage.store import COLUMNS, open_store, row_for
+from dashboard.web.history import _queue_of_shown_types
 from dashboard.web.reports import period, report, utilisation
+from tests.helpers import message
 from tests.test_pgstore import pg  # noqa: F401 (a fixture, asked for by name)
-from tests.test_time_rollups import NOW, PERIODS, T0, WAITS, fill, history, same
+from tests.test_time_rollups import NOW, PERIODS, T0, WAITS, device_row, fill, history, iso, same
 
 DEVICE = COLUMNS.index("device") - 1
 DEVICE_TYPE = COLUMNS.index("device_type") - 1
 KIND = COLUMNS.index("kind") - 1
-HIDDEN = ("b2", "b5")  # b5 moves between qemu, bbb and x86: x86 is then a type of hidden boards
+HIDDEN = ("b2", "b5", "h9")  # b5 moves between qemu, bbb and x86; h9 is the one board of its type
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,11 +29,37 @@ def stores(request, tmp_path):
     return [open_store(database(), str(tmp_path / f"events-{i}.sqlite3")) for i in range(2)]
 
 
+def job_row(i, ts, job, state, device_type, device=None):
+    frames = message("testjob", iso(ts), f"s{i}", job=job, state=state, health="Unknown",
+                     device_type=device_type, device=device, worker="w9" if device else None)
+    return row_for(parse_frames(frames), frames, {}, 0.0)
+
+
+def hidden_type_rows():
+    """h9, the one board of type secret, and jobs queued for secret, then run on it; and jobs
+    queued for qemu then run on b0 (shown), from the third day on."""
+    rows = []
+    for i in range(60):
+        ts = T0 + 2 * 86400 + i * 3000
+        rows.append(device_row(9000 + i, ts, "h9", "secret", "w9", ("Idle", "Running")[i % 2],
+                               "Good"))
+        job = 5000 + i // 3
+        if i % 3 == 0:
+            rows.append(job_row(i, ts + 1, job, "Submitted", "secret"))
+            rows.append(job_row(i, ts + 2, job + 100, "Submitted", "qemu"))
+        elif i % 3 == 1:
+            rows.append(job_row(i, ts + 1, job, "Running", "secret", "h9"))
+            rows.append(job_row(i, ts + 2, job + 100, "Running", "qemu", "b0"))
+    return rows
+
+
 def test_a_store_leaves_out_withheld_boards_as_if_it_never_held_them(stores):
     everything, only_shown = stores
     # b2 has jobs and no transition of its own stored (LAVA's REST loaded it): the store still
-    # counts it among its boards (stored_boards), by the events' roll-ups.
+    # counts it among its boards (stored_boards), by the events' roll-ups. h9 is the one board of
+    # its type, and jobs queued for that type name no board.
     rows = [r for r in history(1200, seed=29) if r[DEVICE] != "b2" or r[KIND] == "testjob"]
+    rows = sorted(rows + hidden_type_rows(), key=lambda r: r[2])
     fill(everything, rows)
     names, types = everything.stored_boards(100_000)
     boards = {r[DEVICE]: r[DEVICE_TYPE] for r in rows if r[DEVICE]}
@@ -37,7 +67,8 @@ def test_a_store_leaves_out_withheld_boards_as_if_it_never_held_them(stores):
     shown = {d for d in boards if d not in HIDDEN}
     # (The model's boards and their types now; stored_boards as the app reads it: web/withheld.py)
     withheld = Withheld(shown, {boards[d] for d in shown}, names, types)
-    assert set(withheld.names) == set(HIDDEN) and withheld.excluded and not withheld.too_many
+    assert set(withheld.names) == set(HIDDEN) and withheld.types == ("secret",)
+    assert withheld.excluded and not withheld.too_many
     kept = [r for r in rows if not withheld.row(r[DEVICE], r[DEVICE_TYPE])]
     assert 0 < len(kept) < len(rows)
     fill(only_shown, kept)
@@ -66,16 +97,46 @@ def test_a_store_leaves_out_withheld_boards_as_if_it_never_held_them(stores):
             assert (everything.outcomes(lo, hi, filters, exclude=exclude)
                     == only_shown.outcomes(lo, hi, filters)), filters
         for width in (3600, 86400):
-            for filters in ({}, {"kind": "device"}, {"device_type": "qemu"}, {"worker": "w1"}):
+            for filters in ({}, {"kind": "device"}, {"device_type": "qemu"}, {"worker": "w1"},
+                            {"kind": "testjob"}, {"submitter": "alice"}):  # (the last: a scan)
                 got = everything.buckets(width, lo, hi, filters, exclude=exclude)
                 assert got == only_shown.buckets(width, lo, hi, filters), (width, filters)
                 assert got == everything.buckets(width, lo, hi, filters, rollups=False,
                                                  exclude=exclude)  # (the scan leaves them out too)
     assert everything.buckets(3600, T0, NOW) != only_shown.buckets(3600, T0, NOW)
+    # The queue of every type together, without secret's: that of all types before its first job;
+    # from then on each shown type's peak in a step, summed (a bound on the true peak)
+    for start, end, step in ((T0, T0 + 2 * 86400, 900), (T0, NOW, 3600)):
+        got = _queue_of_shown_types(everything, withheld, start, end, step)
+        if end <= T0 + 2 * 86400:
+            assert got == everything.queue_points(None, start, end, step)
+        else:
+            want = only_shown.queue_points_of(["qemu", "bbb", "x86"], start, end, step)
+            assert got == [(t, sum(points[i][1] for points in want.values()))
+                           for i, (t, _) in enumerate(want["qemu"])]
+            assert got != everything.queue_points(None, start, end, step) and any(n for _, n in got)
+        true = only_shown.queue_points(None, start, end, step)
+        assert [t for t, _ in got] == [t for t, _ in true]
+        assert all(a >= b for (_, a), (_, b) in zip(got, true))
     # The rows read for the statistics: a worker's row (no board, no type) is everyone's
     for kind in ("device", "testjob"):
         assert (everything.rows(kind, T0, NOW, exclude=exclude)
                 == only_shown.rows(kind, T0, NOW)), kind
+
+
+def test_every_row_of_a_job_that_ran_on_a_withheld_board_goes_with_it(stores):
+    """A job queued for a type anyone may see, then run on a board LAVA hides now: its row from
+    before (no board) goes too, as does a message stored before its board was known."""
+    store = stores[0]
+    fill(store, [job_row(1, T0, 77, "Submitted", "qemu"), job_row(2, T0 + 5, 77, "Running",
+                                                                 "qemu", "b2"),
+                 job_row(3, T0 + 6, 78, "Submitted", "qemu")])
+    assert store.jobs_on(["b2"], 100) == [77] and store.jobs_on([], 100) == []
+    withheld = Withheld({"b0"}, {"qemu"}, ["b0", "b2"], ["qemu"], jobs=store.jobs_on(["b2"], 100))
+    assert withheld.row(None, "qemu", 77) and withheld.row("b2", "qemu", 77)
+    assert not withheld.row(None, "qemu", 78) and not withheld.row(None, None, None)
+    view = Viewing(EVERYONE, {}, Visibility(), withheld=withheld)
+    assert [r["job"] for r in view.rows(store.events(limit=10))] == [78]
 
 
 def test_what_is_withheld_and_when_too_many_to_leave_out():
@@ -90,4 +151,4 @@ def test_what_is_withheld_and_when_too_many_to_leave_out():
     many = Withheld(set(), set(), [f"d{i}" for i in range(MAX_LEFT_OUT + 1)])
     assert many.too_many and "more than 500" in many.why()
     cut = Withheld({"a"}, {"qemu"}, ["a"], ["qemu"], cut_short=True)  # the rest not read
-    assert cut.too_many and cut.excluded is not None
+    assert cut.too_many and cut.excluded is not None and "could not be read whole" in cut.why()

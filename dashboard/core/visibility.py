@@ -282,7 +282,8 @@ class Viewing:
         self.limit = limit  # a wall link's filter (a core.filters.Filter), or None
         self.lab = lab  # the named lab whose job ids and stored rows it is asked about
         # The lab's stored history withheld from everyone (core.withheld.Withheld: boards LAVA
-        # hides now), or None
+        # hides now), or None. (Found before: a view's rows may be read in a thread, or by an
+        # export's stream, without the request's context.)
         self.withheld = withheld
 
     @property
@@ -308,7 +309,8 @@ class Viewing:
     def row(self, row, by_submitter=False):
         """One stored event as this viewer may see it, or None (Viewing.rows). A row about a
         board LAVA hides now is shown to no one (core.withheld)."""
-        if self.withheld is not None and self.withheld.row(row.get("device"), row.get("device_type")):
+        if self.withheld is not None and self.withheld.row(row.get("device"), row.get("device_type"),
+                                                          row.get("job")):
             return None
         shown = view_row(self.viewer, row, self.jobs, self.visibility, self.lab)
         return None if shown is None or (by_submitter and shown is not row) else shown

@@ -8,6 +8,8 @@ its alerts) is left out of every output the same way, for as long as the model d
 - a stored row naming a board is shown only if the model holds that board now;
 - a row naming no board but a device type (a queued job's) only if a board the model holds is of
   that type;
+- no row of a job with a stored row on a board the model does not hold (the job queued for a
+  type anyone may see, then run on such a board);
 - aggregates (the roll-ups) leave out `names`, the boards with a stored transition that the model
   does not hold, and `types`, the device types of stored boards and queues that none of its
   boards has. Past MAX_LEFT_OUT of them together an aggregate is withheld, and says why.
@@ -22,12 +24,14 @@ MAX_LEFT_OUT = 500
 class Withheld:
     """One lab's boards and device types shown now (the model's), and those the store holds that
     are not. `shown`: a container of the hostnames the model holds; `shown_types`: their types;
-    `stored`, `stored_types`: the hostnames and types the store has history of (`cut_short`: a
-    part of them, the rest not read)."""
+    `stored`, `stored_types`: the hostnames and types the store has history of; `jobs`: the jobs
+    with a stored row on a board not shown (`cut_short`: a part of them, or none, the rest not
+    read)."""
 
-    def __init__(self, shown, shown_types, stored=(), stored_types=(), cut_short=False):
+    def __init__(self, shown, shown_types, stored=(), stored_types=(), jobs=(), cut_short=False):
         self.shown = shown
         self.cut_short = cut_short
+        self.jobs = frozenset(jobs)  # jobs with a stored row on a withheld board: all their rows go
         self.shown_types = frozenset(shown_types)
         self.names = tuple(sorted({d for d in stored if d and d not in shown}))
         self.types = tuple(sorted({t for t in stored_types if t and t not in self.shown_types}))
@@ -40,11 +44,14 @@ class Withheld:
         """Whether this device type is withheld (no board the model holds is of it)."""
         return name not in self.shown_types
 
-    def row(self, device, device_type):
+    def row(self, device, device_type, job=None):
         """Whether a stored row (or an alert) about this board, or with no board this device
-        type, is withheld."""
+        type, or of a job that ran on a withheld board (its rows from before: queued for a type
+        anyone may see, a message stored before the job's board was known), is withheld."""
         if device:
-            return device not in self.shown
+            return device not in self.shown or (job is not None and job in self.jobs)
+        if job is not None and job in self.jobs:
+            return True
         return bool(device_type) and device_type not in self.shown_types
 
     @property
@@ -59,5 +66,9 @@ class Withheld:
 
     def why(self):
         """The words an aggregate withheld for too_many says."""
+        if self.cut_short and len(self.names) + len(self.types) <= MAX_LEFT_OUT:
+            return ("which boards the store holds history of could not be read whole: not "
+                    "counted, since some may be boards LAVA hides now (docs/security.md)")
         return (f"the store holds history of more than {MAX_LEFT_OUT:,} boards and device types "
-                "LAVA hides now: not counted (docs/security.md)")
+                "not shown now (LAVA hides them, or has not said which it shows): not counted "
+                "(docs/security.md)")

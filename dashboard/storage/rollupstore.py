@@ -40,8 +40,30 @@ def withheld_rollup_rows(exclude):
     return f"({' OR '.join(ors) or '1 = 0'})", args
 
 
+# The withheld boards' own counts (subtracted from the roll-ups' totals) kept this long, at most
+# this many queries: those boards get no new rows (the screen keeps them out of the store), so
+# their counts change only as retention takes old ones (core/withheld.py).
+WITHHELD_COUNTS_FOR = 300.0
+WITHHELD_COUNTS_KEPT = 64
+
+
 class Rollups:
     """EventStore's roll-ups (this module's docstring)."""
+
+    def _withheld_rows(self, sql, args):
+        """_rows of a query of the withheld boards' own counts, kept for WITHHELD_COUNTS_FOR
+        (30 days of 200 boards' hourly rows took 375 ms to read: docs/performance.md)."""
+        kept = self.__dict__.setdefault("_withheld_kept", {})
+        key, now = (sql, tuple(args)), time.monotonic()
+        found = kept.get(key)
+        if found is not None and now - found[0] < WITHHELD_COUNTS_FOR:
+            return found[1]
+        rows = [dict(r) for r in self._rows(sql, args)]
+        kept.pop(key, None)
+        kept[key] = (now, rows)
+        while len(kept) > WITHHELD_COUNTS_KEPT:
+            kept.pop(next(iter(kept)))
+        return rows
 
     def _count_rollups(self, conn, rows):
         """Count rows into the roll-ups, on the transaction's connection; returns what the open
@@ -378,6 +400,28 @@ class Rollups:
                                     [(r["step"], int(r["most"]), int(r["last"])) for r in rows],
                                     start, end, step)
 
+    def queue_points_of(self, types, start, end, step):
+        """{device type: queue_points of that type} for each of `types` (as many as there are:
+        500 to a query), each read as queue_points reads one."""
+        types, out = sorted(set(types)), {}
+        for i in range(0, len(types), 500):
+            part = types[i:i + 500]
+            marks = ", ".join("?" * len(part))
+            carry = {r["device_type"]: int(r["last"]) for r in self._rows(
+                f"SELECT q.device_type, q.last FROM rollup_queue q JOIN (SELECT device_type, "
+                f"MAX(step) AS step FROM rollup_queue WHERE device_type IN ({marks}) AND step < ? "
+                f"GROUP BY device_type) b ON q.device_type = b.device_type AND q.step = b.step",
+                (*part, int(start)))}
+            rows = {}
+            for r in self._rows(f"SELECT device_type, step, most, last FROM rollup_queue WHERE "
+                                f"device_type IN ({marks}) AND step >= ? AND step < ? ORDER BY step",
+                                (*part, int(start), int(end))):
+                rows.setdefault(r["device_type"], []).append(
+                    (r["step"], int(r["most"]), int(r["last"])))
+            for t in part:
+                out[t] = rollups.queue_points(carry.get(t, 0), rows.get(t, []), start, end, step)
+        return out
+
     def outcome_days(self, since, until, filters=None, exclude=None):
         """{UTC day ISO: {health: jobs}} of the jobs that first finished on the UTC days from
         since's to until's (the outcome chart: whole days), from their roll-up; `filters` on
@@ -400,12 +444,13 @@ class Rollups:
                 parts.append((where + [f"device <> '{TOTAL}'", cond], args + more, -1))
         counts = collections.Counter()
         for part, part_args, sign in parts:
-            for r in self._rows(f"SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE "
-                                f"{' AND '.join(part)} GROUP BY period, health", part_args):
+            read = self._rows if sign > 0 else self._withheld_rows
+            for r in read(f"SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE "
+                          f"{' AND '.join(part)} GROUP BY period, health", part_args):
                 counts[(int(r["period"]), r["health"] or None)] += sign * int(r["n"])
         out = {}
         for (period, health), n in sorted(counts.items(), key=lambda kv: kv[0][0]):
-            if n:
+            if n > 0:  # (retention may have taken counts kept a little longer: never below 0)
                 iso = dt.datetime.fromtimestamp(period, dt.timezone.utc).date().isoformat()
                 out.setdefault(iso, {})[health] = n
         return dict(sorted(out.items()))

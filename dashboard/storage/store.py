@@ -657,9 +657,12 @@ class EventStore(Rollups, Standby):
                     sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
                            f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
                            f"WHERE {' AND '.join(part)}) AS r GROUP BY b, kind")
-                    for r in self._rows(sql, (width_s, float(width_s), *part_args)):
+                    read = self._rows if sign > 0 else self._withheld_rows
+                    for r in read(sql, (width_s, float(width_s), *part_args)):
                         counts[(r["b"], r["kind"])] += sign * r["n"]
-                return [(b, kind, n) for (b, kind), n in sorted(counts.items()) if n]
+                # (Retention may have taken counts of the withheld kept a little longer: never
+                # below 0.)
+                return [(b, kind, n) for (b, kind), n in sorted(counts.items()) if n > 0]
         where, args = _where(filters, since, until, exclude=exclude)
         sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, COUNT(*) AS n "
                f"FROM (SELECT ts / ? AS x, kind FROM events WHERE {' AND '.join(where)}) AS e "
@@ -690,6 +693,19 @@ class EventStore(Rollups, Standby):
         sql = (f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(where)} "
                f"ORDER BY ts, id LIMIT ?")
         return [dict(r) for r in self._rows(sql, (*args, int(limit)))]
+
+    def jobs_on(self, devices, most):
+        """The jobs with a stored row on one of these boards, at most `most` (by events_device;
+        the boards 500 to a query, under old SQLite's 999 variables)."""
+        devices, found = list(devices), set()
+        for i in range(0, len(devices), 500):
+            if len(found) >= most:
+                break
+            part = devices[i:i + 500]
+            found.update(r["job"] for r in self._rows(
+                f"SELECT DISTINCT job FROM events WHERE device IN ({', '.join('?' * len(part))}) "
+                f"AND job IS NOT NULL LIMIT ?", (*part, int(most))))
+        return sorted(found)[:int(most)]
 
     def outcomes(self, since, until, filters=None, exclude=None):
         """(first finish ts, health) of each job that finished in the range; `exclude` as

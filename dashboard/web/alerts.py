@@ -5,7 +5,7 @@ import datetime as dt
 import hmac
 import xml.etree.ElementTree as ET
 
-from flask import Blueprint, Response, abort, jsonify, request, session
+from flask import Blueprint, Response, abort, g, jsonify, request, session
 
 from dashboard.core.events import job_id
 from dashboard.web import params
@@ -71,9 +71,11 @@ def _lab_alerts(lab, status, since, until, limit):
             a.get("subject") if a.get("subject_kind") == "device" else a.get("device"),
             a.get("device_type"))]
     found = shown(rows)
-    if len(found) < len(rows) == limit < MAX_READ:
-        # Some left out of a full read: read more, so that `limit` of those shown are found.
-        found = shown(_lab_alerts_all(lab, status, since, until, MAX_READ))
+    if len(found) < len(rows):
+        g.alerts_left_out = True  # (list_alerts: a short read is then not the whole of them)
+        if len(rows) == limit < MAX_READ:
+            # Some left out of a full read: read more, so that `limit` of those shown are found.
+            found = shown(_lab_alerts_all(lab, status, since, until, MAX_READ))
     return found[:limit]
 
 
@@ -121,7 +123,7 @@ def list_alerts():
     # `limit` newest is firing still (an audit: past 200 newer alerts, the page's count and banner
     # lost it). The page asks for them (`status=firing`) when the rows hold fewer. Read again only
     # when the first read may have left some out (it was full) or held none (`resolved`).
-    complete = status != "resolved" and len(read) < asked
+    complete = status != "resolved" and len(read) < asked and not g.get("alerts_left_out")
     firing = sum(1 for a in (found if complete else _alerts("firing", since, until, MAX_READ))
                  if a["status"] == "firing" and (complete or view.alert_in_limit(a, devices)))
     return jsonify({"ok": True, "alerts": rows, "firing": firing})

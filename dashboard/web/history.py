@@ -229,8 +229,8 @@ def job(job_id):
     if obj is None:
         last = [r for r in steps if r["kind"] == JOB]
         withheld = view.withheld
-        if not last or (withheld is not None
-                        and any(withheld.row(r["device"], r["device_type"]) for r in steps)):
+        if not last or (withheld is not None and any(
+                withheld.row(r["device"], r["device_type"], job_id) for r in steps)):
             # (A job on a board LAVA hides now, or queued for a type only such boards have: as
             # of a job never known.)
             return error_body(404, f"no job {job_id}", "not_found")
@@ -318,7 +318,8 @@ def stats_events():
         # shown to no such viewer, not even that it happened (core.visibility.corrects_only_hidden).
         rows = [row for row in rows if row[1] in OBJECT_KINDS and row[1] != CORRECTION_KIND]
         if filters.get("kind") in (None, CORRECTION_KIND):
-            shown = _in_thread(_shown_corrections, store, width, since, until, filters, view)
+            shown = _in_thread(_shown_corrections, store, width, since, until, filters, view,
+                               exclude=exclude)
             if shown is None:
                 body["left_out"] = {CORRECTION_KIND: f"more than {MAX_COUNTED_CORRECTIONS:,} "
                                     "corrections in the window: counted only for a viewer who "
@@ -326,7 +327,8 @@ def stats_events():
             else:
                 rows = sorted(rows + shown)
         if filters.get("kind") not in STORED_OBJECT_KINDS:
-            shown = _in_thread(_shown_messages, store, width, since, until, filters, view)
+            shown = _in_thread(_shown_messages, store, width, since, until, filters, view,
+                               exclude=exclude)
             if shown is None:
                 body.setdefault("left_out", {})["event"] = (
                     f"more than {MAX_COUNTED_GROUPS:,} counts of jobs' messages in the window: "
@@ -336,13 +338,13 @@ def stats_events():
     return jsonify(dict(body, series=history.series_by_kind(rows)))
 
 
-def _shown_messages(store, width, since, until, filters, view, most=None):
+def _shown_messages(store, width, since, until, filters, view, most=None, exclude=None):
     """[(bucket start, kind, n)] of the events other than objects' (test-shell messages, other
     topics) of jobs the viewer may see (or of no job), or None when the window holds more than
     `most` (MAX_COUNTED_GROUPS) counts by bucket, kind and job."""
     most = MAX_COUNTED_GROUPS if most is None else most
     groups = store.job_buckets(width, since, until, filters, STORED_OBJECT_KINDS, limit=most + 1,
-                               exclude=_excluded_of(view))
+                               exclude=exclude)
     if len(groups) > most:
         return None
     counts, visible = collections.Counter(), {}
@@ -354,7 +356,7 @@ def _shown_messages(store, width, since, until, filters, view, most=None):
     return [(b, kind, n) for (b, kind), n in counts.items()]
 
 
-def _shown_corrections(store, width, since, until, filters, view, most=None):
+def _shown_corrections(store, width, since, until, filters, view, most=None, exclude=None):
     """[(bucket start, "correction", n)] of the stored corrections this viewer is shown (as
     /api/v1/events shows them), or None when the window holds more than `most`
     (MAX_COUNTED_CORRECTIONS) corrections. Their rows are read (a reconciliation makes a
@@ -363,18 +365,13 @@ def _shown_corrections(store, width, since, until, filters, view, most=None):
     found = store.rows(CORRECTION_KIND, since, until, {k: v for k, v in filters.items()
                                                        if k != "kind"},
                        columns=("ts", "kind", "job", "data"), limit=most + 1,
-                       exclude=_excluded_of(view))
+                       exclude=exclude)
     if len(found) > most:
         return None
     counts = collections.Counter(
         math.floor(row["ts"] / width) * width for row in found
         if row["job"] is None or view.row(dict(row, data=json.loads(row["data"]))) is not None)
     return [(b, CORRECTION_KIND, n) for b, n in counts.items()]
-
-
-def _excluded_of(view):
-    """What a view's aggregate leaves out (core.withheld), or None."""
-    return view.withheld.excluded if view.withheld is not None else None
 
 
 def _window(a):
@@ -425,6 +422,23 @@ def stats_outcomes():
     return jsonify(dict(body, days=history.outcomes_per_day(rows)))
 
 
+def _queue_of_shown_types(store, withheld, start, end, step):
+    """The queue of every type together without the types withheld (core.withheld): that of all
+    types, when no job of theirs was queued in the window; else the sum of each shown type's
+    most queued in each step (their peaks may fall at different moments of a step: never less
+    than the true most, and never a withheld type's job)."""
+    hidden = store.queue_points_of(withheld.types, start, end, step)
+    if not any(n for points in hidden.values() for _, n in points):
+        return store.queue_points(None, start, end, step)
+    steps = [t for t, _ in next(iter(hidden.values()))]  # (every type's: the same steps)
+    total = [0] * len(steps)
+    for points in store.queue_points_of([t for t in withheld.shown_types if t], start, end,
+                                        step).values():
+        for i, (_, n) in enumerate(points):
+            total[i] += n
+    return list(zip(steps, total))
+
+
 @bp.get("/api/v1/stats/queue")
 def stats_queue():
     """Jobs waiting in the queue over time (24 h in 15-minute steps, or 7 days hourly)."""
@@ -439,19 +453,20 @@ def stats_queue():
     exclude = _excluded(body)  # the boards LAVA hides now: counted for no one
     if exclude is False or _withheld_filter(filters):
         return jsonify(dict(body, points=[]))
-    # Every type's queue together holds those of types LAVA hides now: then counted from the
-    # rows, as a submitter's (their jobs' rows are left out).
-    if "submitter" not in filters and not (exclude and exclude[1] and "device_type" not in filters):
-        # From the queue's roll-up
-        points = _in_thread(store.queue_points, filters.get("device_type"), start, end, step)
+    if "submitter" not in filters:  # from the queue's roll-up
+        if exclude and exclude[1] and "device_type" not in filters:
+            # Every type's queue together holds those of the types LAVA hides now
+            points = _in_thread(_queue_of_shown_types, store, _withheld(), start, end, step)
+        else:
+            points = _in_thread(store.queue_points, filters.get("device_type"), start, end, step)
         return jsonify(dict(body, points=points))
     view = viewing()
     # ... its last step the one in progress, stamped at its end, as the roll-up's (an audit found
     # a submitter's chart 421 s off the steps, and a point short)
     last = -(-end // step) * step
 
-    # Only the types' rows: a job's rows on a board LAVA hides now left out would make its row
-    # from before (queued) its last one.
+    # (A submitter's: only the types' rows left out; a job's rows on a board LAVA hides now left
+    # out would make its row from before, queued, its last one.)
     types_only = ((), exclude[1]) if exclude and exclude[1] else None
 
     def read():
