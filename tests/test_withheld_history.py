@@ -150,5 +150,10 @@ def test_what_is_withheld_and_when_too_many_to_leave_out():
     assert Withheld({"a"}, {"qemu"}, ["a"], ["qemu"]).excluded is None  # nothing to leave out
     many = Withheld(set(), set(), [f"d{i}" for i in range(MAX_LEFT_OUT + 1)])
     assert many.too_many and "more than 500" in many.why()
+    # The jobs on withheld boards not all known: a job's row with no board goes, whatever its job
+    unsure = Withheld({"a"}, {"qemu"}, ["a", "c"], ["qemu"], jobs=[5], jobs_cut=True)
+    assert unsure.row(None, "qemu", 6) and unsure.row(None, None, 7) and unsure.row("c", "qemu", 6)
+    assert not unsure.row("a", "qemu", 6) and not unsure.row(None, "qemu", None)
+    assert not unsure.too_many  # (the aggregates do not use the jobs)
     cut = Withheld({"a"}, {"qemu"}, ["a"], ["qemu"], cut_short=True)  # the rest not read
     assert cut.too_many and cut.excluded is not None and "could not be read whole" in cut.why()

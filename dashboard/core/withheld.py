@@ -10,9 +10,10 @@ its alerts) is left out of every output the same way, for as long as the model d
   that type;
 - no row of a job with a stored row on a board the model does not hold (the job queued for a
   type anyone may see, then run on such a board);
-- aggregates (the roll-ups) leave out `names`, the boards with a stored transition that the model
-  does not hold, and `types`, the device types of stored boards and queues that none of its
-  boards has. Past MAX_LEFT_OUT of them together an aggregate is withheld, and says why.
+- aggregates (the roll-ups) leave out `names`, the boards the store has history of (a stored
+  transition, or a count in the events' roll-ups) that the model does not hold, and `types`, the
+  device types of stored boards and queues that none of its boards has. Past MAX_LEFT_OUT of them
+  together an aggregate is withheld, and says why.
 Rows of no board and no type (a worker's, the lab's) are everyone's.
 """
 
@@ -24,14 +25,18 @@ MAX_LEFT_OUT = 500
 class Withheld:
     """One lab's boards and device types shown now (the model's), and those the store holds that
     are not. `shown`: a container of the hostnames the model holds; `shown_types`: their types;
-    `stored`, `stored_types`: the hostnames and types the store has history of; `jobs`: the jobs
-    with a stored row on a board not shown (`cut_short`: a part of them, or none, the rest not
-    read)."""
+    `stored`, `stored_types`: the hostnames and types the store has history of (`cut_short`: a
+    part of them, or none, the rest not read); `jobs`: the jobs with a stored row on a board not
+    shown (`jobs_cut`: a part of them, or none)."""
 
-    def __init__(self, shown, shown_types, stored=(), stored_types=(), jobs=(), cut_short=False):
+    def __init__(self, shown, shown_types, stored=(), stored_types=(), jobs=(), cut_short=False,
+                 jobs_cut=False):
         self.shown = shown
         self.cut_short = cut_short
         self.jobs = frozenset(jobs)  # jobs with a stored row on a withheld board: all their rows go
+        # `jobs` is a part of them (or none were read): a job's row with no board (a queued one's,
+        # a message of a job whose board was not known) goes whatever its job
+        self.jobs_cut = jobs_cut
         self.shown_types = frozenset(shown_types)
         self.names = tuple(sorted({d for d in stored if d and d not in shown}))
         self.types = tuple(sorted({t for t in stored_types if t and t not in self.shown_types}))
@@ -50,7 +55,7 @@ class Withheld:
         anyone may see, a message stored before the job's board was known), is withheld."""
         if device:
             return device not in self.shown or (job is not None and job in self.jobs)
-        if job is not None and job in self.jobs:
+        if job is not None and (self.jobs_cut or job in self.jobs):
             return True
         return bool(device_type) and device_type not in self.shown_types
 

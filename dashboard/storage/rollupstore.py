@@ -61,8 +61,10 @@ class Rollups:
         rows = [dict(r) for r in self._rows(sql, args)]
         kept.pop(key, None)
         kept[key] = (now, rows)
-        while len(kept) > WITHHELD_COUNTS_KEPT:
-            kept.pop(next(iter(kept)))
+        # (Requests' threads may trim at once: list() is one step under the GIL, and a key another
+        # one took first is no error.)
+        for old in list(kept)[:max(0, len(kept) - WITHHELD_COUNTS_KEPT)]:
+            kept.pop(old, None)
         return rows
 
     def _count_rollups(self, conn, rows):
@@ -430,7 +432,9 @@ class Rollups:
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
         assert set(filters) <= {"device", "device_type"}  # names are ours, never the user's
         where = ["period >= ?", "period < ?"]
-        args = [int(since // rollups.DAY * rollups.DAY), int(until)]
+        # (Periods are UTC days' starts: `until` rounded up to one finds the same, and the kept
+        # counts of the withheld, _withheld_rows, keep one key all day.)
+        args = [int(since // rollups.DAY * rollups.DAY), int(-(-until // rollups.DAY) * rollups.DAY)]
         if "device_type" in filters:
             where.append("device_type = ?")
             args.append(filters["device_type"])

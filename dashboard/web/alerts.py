@@ -112,7 +112,7 @@ def _query():
 def list_alerts():
     """Alerts, newest first: `status` firing, resolved or all (default), fired in [since, until)."""
     status, since, until, limit = _query()
-    view = viewing()
+    view = viewing(stored=False)
     devices = services().state.devices
     # A wall link's screen: read more, so that `limit` of its own are found among the others.
     asked = limit if view.limit is None else MAX_READ
@@ -158,7 +158,7 @@ def acknowledge(ident):
         abort(404, "no firing alert has this id")
     # The engine's alert does not say its lab; the list's do (public_alert finds its jobs by it).
     return jsonify({"ok": True, "alert": public_alert(dict(alert, lab=lab.name) if lab else alert,
-                                                      viewing())})
+                                                      viewing(stored=False))})
 
 
 def _forwarded(lab, ident, username):
@@ -179,7 +179,7 @@ def _forwarded(lab, ident, username):
         return error_body(status, answer["error"], "not_found" if status == 404 else "bad_request")
     alert = answer["alert"]
     return jsonify({"ok": True, "alert": public_alert(dict(alert, lab=lab.name) if lab else alert,
-                                                      viewing())})
+                                                      viewing(stored=False))})
 
 
 def answer_forwarded(ext, lab_name, ident, username):
@@ -202,7 +202,7 @@ def answer_forwarded(ext, lab_name, ident, username):
 def atom():
     """The newest alerts (fired and resolved) as an Atom feed."""
     status, since, until, limit = _query()
-    view = viewing()
+    view = viewing(stored=False)
     rows = [public_alert(a, view) for a in _alerts(status, since, until, min(limit, 100))]
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = "LAVA Live Dashboard alerts"

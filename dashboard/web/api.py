@@ -120,7 +120,7 @@ def whole_model_stats():
 def whole_state():
     """The whole live model with its sequence number, as this viewer may see it (built in slices,
     once for all who ask the same at one seq; module docstring)."""
-    view = viewing()
+    view = viewing(stored=False)
     state = model()  # the `lab` parameter's, or every lab's
     answers = whole_model_answers()
     address = client_address()

@@ -513,9 +513,11 @@ def identify_connection():
     return viewer, flt, session_id
 
 
-def viewing(job_ids=()):
+def viewing(job_ids=(), stored=True):
     """This request's view (core.visibility.Viewing): every web output goes through it. A signed-in
-    viewer's unanswered private jobs (the model's, and `job_ids`) are asked about, for next time."""
+    viewer's unanswered private jobs (the model's, and `job_ids`) are asked about, for next time.
+    `stored`: the output reads the store, so the view knows what of it is withheld from everyone
+    (web.withheld); an output of the live model alone says False and reads nothing of it."""
     viewer, flt = request_viewer()
     ctl = access()
     lab = lab_name()  # the named lab whose job ids and stored rows this request reads
@@ -526,7 +528,7 @@ def viewing(job_ids=()):
         asked = [(lab, i) if lab else i for i in job_ids] if lab == viewer.lab else []
         ctl.viewer_visibility.want(viewer.username, [*ids, *asked])
     return Viewing(viewer, jobs, ctl.visibility, parse_filter(flt) if flt is not None else None,
-                   lab, lab_withheld(lab))
+                   lab, lab_withheld(lab) if stored else None)
 
 
 def filter_from_wall(text):

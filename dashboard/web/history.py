@@ -46,7 +46,7 @@ def _listing(name, table, key, fields, kind):
     for f, allowed in ENUMS[stored_kind(kind)].items():  # the model holds no other value
         if wanted.get(f) is not None and wanted[f] not in allowed:
             raise params.BadParameter(f"{f}: expected one of {', '.join(allowed)}")
-    view = viewing()
+    view = viewing(stored=False)
     shown = (view.obj(kind, v) for v in table.values())
     out = [v for v in shown if v is not None
            and all(w is None or v.get(f) == w for f, w in wanted.items())]
@@ -85,12 +85,13 @@ def _withheld_device(hostname):
 
 
 def _withheld_filter(filters):
-    """Whether a query's device or device_type filter names what is withheld here (its answer
-    is then that of a board or type with no history)."""
+    """Whether a query's device, device_type or job filter names what is withheld here (its
+    answer is then that of a board, type or job with no history)."""
     withheld = _withheld()
     return withheld is not None and (
         (filters.get("device") is not None and withheld.device(filters["device"]))
-        or (filters.get("device_type") is not None and withheld.device_type(filters["device_type"])))
+        or (filters.get("device_type") is not None and withheld.device_type(filters["device_type"]))
+        or (filters.get("job") is not None and filters["job"] in withheld.jobs))
 
 
 def _excluded(body=None):
@@ -478,5 +479,8 @@ def stats_queue():
         if "submitter" in filters:  # only the jobs this viewer may see are theirs to count
             before = [r for r in before if view.job_visible(r["job"])]
             rows = [r for r in rows if view.job_visible(r["job"])]
+        if view.withheld is not None and view.withheld.jobs:  # nor those that ran on a withheld board
+            before = [r for r in before if r["job"] not in view.withheld.jobs]
+            rows = [r for r in rows if r["job"] not in view.withheld.jobs]
         return history.queue_length(before, rows, start, last, step)
     return jsonify(dict(body, points=_in_thread(read)))
