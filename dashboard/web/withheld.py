@@ -71,7 +71,9 @@ def lab_withheld(name=""):
         if parts.store is not None:
             stored, stored_types = in_thread(parts.store.stored_boards, MOST_READ)
             hidden = tuple(d for d in stored if d not in devices)
-            if hidden:  # the jobs that ran on them: their other rows go too (a queued one's)
+            if hidden and not devices:  # LAVA has not said which it shows (or nothing is
+                jobs_cut = True  # shown): every board is withheld; not a read of every job
+            elif hidden:  # the jobs that ran on them: their other rows go too (a queued one's)
                 jobs, jobs_cut = _jobs_on(parts, hidden, now)
     except Exception as exc:  # a store that cannot answer: rows are still left out by the model,
         # and aggregates (which need the store too) are not given
