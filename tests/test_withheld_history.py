@@ -3,6 +3,8 @@ backends: a store holding every board's rows, asked to leave some boards (and a 
 they have) out, answers as a store that never held their rows: reports, utilisation, outcomes,
 events per hour (whose totals it takes their own rows' counts from) and the rows themselves.
 The app's outputs: tests/test_access.py (test_history_stored_before_lava_hid_a_board_...)."""
+import time
+
 import pytest
 
 from dashboard.core.events import parse_frames
@@ -11,7 +13,10 @@ from dashboard.core.withheld import MAX_LEFT_OUT, Withheld
 from dashboard.storage.store import COLUMNS, open_store, row_for
 from dashboard.web.history import _queue_of_shown_types
 from dashboard.web.reports import period, report, utilisation
-from tests.helpers import message
+from dashboard.web.withheld import FRESH_FOR
+from tests.fake_lava import FakeLava
+from tests.helpers import AppProcess, TestPublisher, message, utc_stamp, wait_until
+from tests.pgserver import PostgresServer
 from tests.test_pgstore import pg  # noqa: F401 (a fixture, asked for by name)
 from tests.test_time_rollups import NOW, PERIODS, T0, WAITS, device_row, fill, history, iso, same
 
@@ -157,3 +162,47 @@ def test_what_is_withheld_and_when_too_many_to_leave_out():
     assert not unsure.too_many  # (the aggregates do not use the jobs)
     cut = Withheld({"a"}, {"qemu"}, ["a"], ["qemu"], cut_short=True)  # the rest not read
     assert cut.too_many and cut.excluded is not None and "could not be read whole" in cut.why()
+
+
+def test_a_store_that_cannot_say_which_boards_it_holds_withholds_the_charts_not_the_live_view(
+        tmp_path):
+    """The app on PostgreSQL with access control: while its server is down, the live model's
+    answers still come (they read nothing of the store), the charts answer with nothing and say
+    why, and the log says it once; once the server is back, the charts count again."""
+    server = PostgresServer()
+    lava = FakeLava(token="tok-withheld-0123456789")
+    publisher = TestPublisher()
+    token_file = tmp_path / "token"
+    token_file.write_text(lava.token)
+    app = None
+    try:
+        url = server.start().url
+        app = AppProcess("--lava-url", lava.url, "--lava-token-file", str(token_file), "--zmq",
+                         publisher.endpoint, "--database", url, "--access", "lava")
+        publisher.wait_for_subscriber()
+        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")
+        publisher.send(message("device", utc_stamp(), "w-1", device="qemu-01", device_type="qemu",
+                               worker="lab-worker-01", state="Idle", health="Good"))
+        wait_until(lambda: app.json("/api/v1/stats/events?bucket=hour")["series"].get("device"),
+                   timeout=20, what="the device's change counted")
+        server.stop()
+        time.sleep(FRESH_FOR + 0.5)  # (what is withheld is found again after this)
+        assert [d["hostname"] for d in app.json("/api/v1/state")["devices"]]  # the live view
+        for path in ("/api/v1/stats/events?bucket=hour", "/api/v1/stats/outcomes",
+                     "/api/v1/stats/queue", "/api/v1/stats/utilisation"):
+            status, _, body = app.get(path)
+            assert status == 200, (path, status, body)
+            assert "could not be read whole" in body["left_out"]["withheld"], (path, body)
+        status, _, body = app.get("/api/v1/reports")
+        assert status == 200 and body["rows"] == [] and body["left_out"]["withheld"], body
+        assert app.log_text().count("cannot read which boards the store holds") == 1
+        server.start()
+        wait_until(lambda: app.get("/api/v1/stats/events?bucket=hour")[2].get("series", {})
+                   .get("device"), timeout=30, what="the charts counting again")
+        assert "left_out" not in app.json("/api/v1/stats/events?bucket=hour")
+    finally:
+        if app is not None:
+            app.stop()
+        publisher.close()
+        lava.close()
+        server.cleanup()
