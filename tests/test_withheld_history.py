@@ -17,6 +17,7 @@ from dashboard.web.withheld import FRESH_FOR
 from tests.fake_lava import FakeLava
 from tests.helpers import AppProcess, TestPublisher, message, utc_stamp, wait_until
 from tests.pgserver import PostgresServer
+from tests.test_app_browser import open_page
 from tests.test_pgstore import pg  # noqa: F401 (a fixture, asked for by name)
 from tests.test_time_rollups import NOW, PERIODS, T0, WAITS, device_row, fill, history, iso, same
 
@@ -165,10 +166,11 @@ def test_what_is_withheld_and_when_too_many_to_leave_out():
 
 
 def test_a_store_that_cannot_say_which_boards_it_holds_withholds_the_charts_not_the_live_view(
-        tmp_path):
+        tmp_path, browser):
     """The app on PostgreSQL with access control: while its server is down, the live model's
     answers still come (they read nothing of the store), the charts answer with nothing and say
-    why, and the log says it once; once the server is back, the charts count again."""
+    why, in the page too (Chromium), and the log says it once; once the server is back, the
+    charts count again."""
     server = PostgresServer()
     lava = FakeLava(token="tok-withheld-0123456789")
     publisher = TestPublisher()
@@ -195,6 +197,27 @@ def test_a_store_that_cannot_say_which_boards_it_holds_withholds_the_charts_not_
             assert "could not be read whole" in body["left_out"]["withheld"], (path, body)
         status, _, body = app.get("/api/v1/reports")
         assert status == 200 and body["rows"] == [] and body["left_out"]["withheld"], body
+        # The page says it under each chart, and over the report (it said nothing: an empty chart)
+        page = open_page(browser)
+        failed = []
+        page.on("response", lambda r: r.status >= 500 and failed.append(r.url))
+        try:
+            page.goto(app.url + "/?view=charts")
+            page.wait_for_selector(".chart-left-out", timeout=20000)
+            page.wait_for_function("(n) => document.querySelectorAll('.chart-left-out').length >= n",
+                                   arg=4, timeout=20000)
+            said = page.eval_on_selector_all(".chart-left-out", "(els) => els.map((e) => e.textContent)")
+            assert all(t.startswith("Not counted here: which boards the store holds") for t in said), said
+            page.goto(app.url + "/?view=reports")
+            page.wait_for_selector(".report-left-out", timeout=20000)
+            assert "could not be read whole" in page.inner_text(".report-left-out")
+            assert page.query_selector("#no-report") is None  # (not "no stored transitions")
+            # (The alerts list reads the store too, and a store that cannot be read answers 500
+            # there, as elsewhere: the browser says so for each, and the page says nothing else.)
+            assert all("/api/v1/alerts?" in url for url in failed), failed
+            assert [e for e in page.errors if "status of 500" not in e] == [], page.errors
+        finally:
+            page.context.close()
         assert app.log_text().count("cannot read which boards the store holds") == 1
         server.start()
         wait_until(lambda: app.get("/api/v1/stats/events?bucket=hour")[2].get("series", {})

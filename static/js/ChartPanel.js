@@ -5,7 +5,7 @@
  */
 import { html } from "./html.js";
 import { Panel } from "./Panel.js";
-import { FILTER_WORDS, MAX_QUERIES } from "./stats.js";
+import { FILTER_WORDS, MAX_QUERIES, leftOutWords } from "./stats.js";
 import { formatClock } from "./time.js";
 
 /** `requests`: from statsRequests; `remote`: from useRemote; `children(bodies)` draws the data. */
@@ -22,7 +22,9 @@ export function ChartPanel({ id, title, controls, requests, remote, children, cl
       with <code>--no-store</code>): there is nothing stored to chart.</p>`;
   } else if (remote.bodies) {
     status = remote.error ? "stale" : "ok";
+    const leftOut = leftOutWords(remote.bodies);
     body = html`${children(remote.bodies)}
+      ${leftOut.length > 0 && html`<p class="chart-message chart-left-out">Not counted here: ${leftOut.join("; ")}.</p>`}
       ${remote.error && html`<p class="chart-message is-error">Could not refresh (${remote.error.message});
         showing the data of ${formatClock(remote.at)}.</p>`}`;
   } else if (remote.error) {

@@ -9,6 +9,7 @@ import { useEffect, useMemo, useState } from "/static/vendor/htm/standalone.modu
 import { html } from "./html.js";
 import { now as clockNow } from "./clock.js";
 import { getJson } from "./remote.js";
+import { leftOutWords } from "./stats.js";
 
 const GROUPS = [["device", "Device"], ["device_type", "Device type"], ["worker", "Worker"]];
 const COLUMNS = [["availability", "Availability", "pct"], ["utilisation", "Utilisation", "pct"],
@@ -103,7 +104,8 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
         <button type="button" class="button" onClick=${() => window.print()}>Print</button>
       </div>
       ${error && html`<p role="alert">The report cannot be loaded: ${error}</p>`}
-      ${body && !rows.length && html`<p id="no-report">No stored transitions in this period.</p>`}
+      ${body && leftOutWords([body]).length > 0 && html`<p class="report-left-out">Not counted here: ${leftOutWords([body]).join("; ")}.</p>`}
+      ${body && !rows.length && !body.left_out && html`<p id="no-report">No stored transitions in this period.</p>`}
       ${rows.length > 0 && html`
         <div class="panel-body" tabindex="0" role="region" aria-label="Report table">
         <table class="report-table">

@@ -194,3 +194,19 @@ export function stack(ys) {
   }
   return out;
 }
+
+/**
+ * What the server's answers say they left out, and why (their `left_out`: {what: reason}; a
+ * statistic that leaves out private jobs' messages, or the history of boards LAVA hides: the
+ * reason in words, docs/api.md), each reason once. Pure.
+ */
+export function leftOutWords(bodies) {
+  const out = new Set();
+  for (const body of bodies || []) {
+    const leftOut = body && typeof body.left_out === "object" && body.left_out ? body.left_out : {};
+    for (const reason of Object.values(leftOut)) {
+      if (typeof reason === "string" && reason) out.add(reason);
+    }
+  }
+  return [...out];
+}
