@@ -3,6 +3,8 @@ viewer's acknowledgement. Every alert goes out through the viewer's view: the jo
 listed only where the viewer may see them (its message never names a job)."""
 import datetime as dt
 import hmac
+import logging
+import time
 import xml.etree.ElementTree as ET
 
 from flask import Blueprint, Response, abort, g, jsonify, request, session
@@ -20,6 +22,9 @@ ATOM = "http://www.w3.org/2005/Atom"
 FIELDS = ("id", "key", "rule", "subject_kind", "subject", "device_type", "severity", "message",
           "status", "acked_by", "notifications")
 # Several labs (docs/labs.md): each keeps its own alerts, so an alert's id is unique in its lab only.
+STORE_WARN_EVERY = 60.0  # s between two warnings of a store whose alerts cannot be read
+_store_warned = [float("-inf")]
+log = logging.getLogger("dashboard.web.alerts")
 MAX_READ = 1000  # alerts read at most for one answer (a wall link's, or its count of those firing)
 
 
@@ -81,8 +86,22 @@ def _lab_alerts(lab, status, since, until, limit):
 
 def _lab_alerts_all(lab, status, since, until, limit):
     name = getattr(lab, "name", "")
+    rows = None
     if lab.store is not None:
-        rows = in_thread(lab.store.alerts, None if status == "all" else status, since, until, limit)
+        try:
+            rows = in_thread(lab.store.alerts, None if status == "all" else status, since, until,
+                             limit)
+        except Exception as exc:
+            if lab.alerts is None:  # (a web process: the ingest process's engine holds them)
+                raise
+            # The store cannot be read (its server down): what this process's engine holds, the
+            # firing ones and the newest resolved, so that a wall's banner still says them.
+            now = time.monotonic()
+            if now - _store_warned[0] > STORE_WARN_EVERY:
+                _store_warned[0] = now
+                log.warning("cannot read the stored alerts (%s): answering from memory",
+                            type(exc).__name__)
+    if rows is not None:
         if lab.alerts is not None:
             # A firing alert says what its rule says now (its current figure) in this process's
             # engine; the store gets it at the alert's next save (docs/alerts.md, "Lifecycle").
