@@ -4,12 +4,12 @@ listed only where the viewer may see them (its message never names a job)."""
 import datetime as dt
 import hmac
 import logging
-import time
 import xml.etree.ElementTree as ET
 
 from flask import Blueprint, Response, abort, g, jsonify, request, session
 
 from dashboard.core.events import job_id
+from dashboard.live.health import RateLimitedLog
 from dashboard.web import params
 from dashboard.web.auth import is_token, request_viewer, viewing
 from dashboard.web.context import chosen_lab, error_body, in_thread, services
@@ -22,9 +22,8 @@ ATOM = "http://www.w3.org/2005/Atom"
 FIELDS = ("id", "key", "rule", "subject_kind", "subject", "device_type", "severity", "message",
           "status", "acked_by", "notifications")
 # Several labs (docs/labs.md): each keeps its own alerts, so an alert's id is unique in its lab only.
-STORE_WARN_EVERY = 60.0  # s between two warnings of a store whose alerts cannot be read
-_store_warned = [float("-inf")]
-log = logging.getLogger("dashboard.web.alerts")
+# A store whose alerts cannot be read: said at most once a minute
+log = RateLimitedLog(logging.getLogger("dashboard.web.alerts"), interval=60.0)
 MAX_READ = 1000  # alerts read at most for one answer (a wall link's, or its count of those firing)
 
 
@@ -96,11 +95,8 @@ def _lab_alerts_all(lab, status, since, until, limit):
                 raise
             # The store cannot be read (its server down): what this process's engine holds, the
             # firing ones and the newest resolved, so that a wall's banner still says them.
-            now = time.monotonic()
-            if now - _store_warned[0] > STORE_WARN_EVERY:
-                _store_warned[0] = now
-                log.warning("cannot read the stored alerts (%s): answering from memory",
-                            type(exc).__name__)
+            log.warning("store", "cannot read the stored alerts (%s): answering from memory",
+                        type(exc).__name__)
     if rows is not None:
         if lab.alerts is not None:
             # A firing alert says what its rule says now (its current figure) in this process's

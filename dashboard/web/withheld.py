@@ -10,14 +10,14 @@ from flask import current_app
 
 from dashboard.core.visibility import OPEN
 from dashboard.core.withheld import MAX_LEFT_OUT, Withheld
+from dashboard.live.health import RateLimitedLog
 from dashboard.web.context import in_thread, services
 
 FRESH_FOR = 2.0
 JOBS_FOR = 300.0  # s the jobs on withheld boards are kept while the boards are the same ...
 AGAIN_AFTER = 2.0  # ... once read again this long after the boards changed
-WARN_EVERY = 60.0  # s between two warnings of a store that cannot say which boards it holds
-_warned = [float("-inf")]
-log = logging.getLogger("dashboard.web.withheld")
+# A store that cannot say which boards it holds: said at most once a minute
+log = RateLimitedLog(logging.getLogger("dashboard.web.withheld"), interval=60.0)
 # Stored boards (and types) read at most: past core.withheld.MAX_LEFT_OUT aggregates are
 # withheld anyway.
 MOST_READ = 100_000
@@ -78,10 +78,8 @@ def lab_withheld(name=""):
     except Exception as exc:  # a store that cannot answer: rows are still left out by the model,
         # and aggregates (which need the store too) are not given
         unread = jobs_cut = True
-        if now - _warned[0] > WARN_EVERY:
-            _warned[0] = now
-            log.warning("cannot read which boards the store holds (%s): charts and reports are "
-                        "withheld meanwhile", type(exc).__name__)
+        log.warning("store", "cannot read which boards the store holds (%s): charts and reports "
+                    "are withheld meanwhile", type(exc).__name__)
     finally:
         if found is not None and cache.get(parts.name, (0, 0, False))[2]:
             cache[parts.name] = found[0], found[1], False

@@ -83,6 +83,7 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
     const out = [...body.rows].sort((a, b) => (value(a) < value(b) ? -1 : value(a) > value(b) ? 1 : 0));
     return sort.down ? out.reverse() : out;
   }, [body, sort]);
+  const leftOut = useMemo(() => leftOutWords(body ? [body] : []), [body]);  // (what the server did not count)
   // Queue waits are a device type's figure (jobs wait for a type, not a board): shown per type only.
   const columns = group === "device_type" ? COLUMNS : COLUMNS.filter(([key]) => !key.startsWith("queue_wait"));
   const header = (key, label) => html`<th key=${key} scope="col"
@@ -104,7 +105,7 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
         <button type="button" class="button" onClick=${() => window.print()}>Print</button>
       </div>
       ${error && html`<p role="alert">The report cannot be loaded: ${error}</p>`}
-      ${body && leftOutWords([body]).length > 0 && html`<p class="report-left-out">Not counted here: ${leftOutWords([body]).join("; ")}.</p>`}
+      ${leftOut.length > 0 && html`<p class="report-left-out">Not counted here: ${leftOut.join("; ")}.</p>`}
       ${body && !rows.length && !body.left_out && html`<p id="no-report">No stored transitions in this period.</p>`}
       ${rows.length > 0 && html`
         <div class="panel-body" tabindex="0" role="region" aria-label="Report table">
