@@ -166,3 +166,27 @@ def test_a_revoked_wall_link_says_why_in_large_type(lab, page):  # noqa: F811
         assert "lobby" in said and "revoked" in said and page.query_selector("#token") is None
     finally:
         again.stop()
+
+
+def test_a_board_lava_hides_later_leaves_the_pages_feed_too(lab, page):  # noqa: F811
+    """A wall runs for weeks: when LAVA hid a board, the page took the board and its jobs away
+    but its feed kept their changes and messages (the server's removals did not say why). LAVA
+    shows nothing of such a board; now neither does the page, and the other boards' entries stay."""
+    from tests.helpers import message, utc_stamp
+
+    lava, publisher, start = lab
+    app = start()
+    page.goto(app.url + "/")
+    page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+    page.wait_for_selector('[data-device="docker-01"]', timeout=15000)
+    for uid, hostname in (("d-docker-01", "docker-01"), ("d-qemu-01", "qemu-01")):
+        publisher.send(message("device", utc_stamp(), uid, device=hostname, health="Maintenance"))
+    publisher.send(message("event", utc_stamp(), "m-7", job=7, message="MESSAGE-OF-JOB-7"))
+    wait_until(lambda: all(word in page.inner_text("#feed") for word in ("docker-01", "qemu-01", "MESSAGE-OF-JOB-7")),
+               timeout=15, what="the feed holding both boards' changes and job 7's message (on docker-01)")
+    lava.hidden_devices.add("docker-01")
+    page.wait_for_selector('[data-device="docker-01"]', state="detached", timeout=15000)
+    feed = page.inner_text("#feed")
+    assert "docker-01" not in feed and "MESSAGE-OF-JOB-7" not in feed and "job #7" not in feed, feed
+    assert "qemu-01" in feed
+    assert page.errors == [], page.errors

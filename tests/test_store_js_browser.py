@@ -340,6 +340,46 @@ def test_a_job_that_comes_redacted_after_it_was_shown_in_full_leaves_nothing_beh
     assert got["others"] == [True, True], "the rest of the feed stays"
 
 
+def test_a_device_lava_no_longer_shows_leaves_nothing_behind_in_the_page(page):
+    """A wall runs for weeks: when LAVA hides a board, the server takes it and its jobs out with
+    removals marked `screened`, and the page dropped nothing but the objects: its feed kept the
+    board's changes, its jobs' and their messages, until newer ones pushed them out. A page away
+    when the removals came learns it from the next snapshot of the whole lab."""
+    got = run(page, """
+      const held = () => {
+        let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: snapshot()}], 1000);
+        ({state} = store.processMessages(state, [{type: 'changes', payload: {prev: 100, seq: 104, epoch: 'e1',
+          changes: [{seq: 101, kind: 'device', id: 'q-1', data: {...dev('q-1', 'Running', 'Good'), job: 50}},
+                    {seq: 102, kind: 'job', id: 50, data: {id: 50, state: 'Running', health: 'Unknown',
+                     device: 'q-1', description: 'SECRET-DESC', updated: '2026-11-27T10:40:00Z'}},
+                    {seq: 103, kind: 'event', id: 'ev-9', data: {uuid: 'ev-9', time: '2026-11-27T10:41:00Z',
+                     type: 'event', job: 50, device: 'q-1', message: 'SECRET-MESSAGE'}},
+                    {seq: 104, kind: 'device', id: 'b-1', data: {...dev('b-1', 'Running', 'Good'), device_type: 'bbb'}}]}}], 2000));
+        return state;
+      };
+      const text = (state) => JSON.stringify([state.feed, [...state.history], state.events]);
+      const removed = (screened) => store.processMessages(held(), [{type: 'changes', payload: {prev: 104, seq: 106,
+        epoch: 'e1', changes: [{seq: 105, kind: 'job', id: 50, data: null, ...screened},
+                               {seq: 106, kind: 'device', id: 'q-1', data: null, ...screened}]}}], 3000).state;
+      const screened = removed({screened: true});
+      const gone = removed({});
+      const resynced = (filter) => store.processMessages(held(), [{type: 'snapshot', payload: snapshot({seq: 106,
+        filter, devices: [{...dev('b-1', 'Running', 'Good'), device_type: 'bbb'}], jobs: [], events: []})}], 3000).state;
+      return {before: text(held()), screened: text(screened), gone: text(gone),
+              whole: text(resynced({})), filtered: text(resynced({states: ['Running']})),
+              devices: [...screened.devices.keys()],
+              others: [screened, resynced({})].map((s) => s.feed.some((i) => i.id === 'b-1'))};""")
+    for secret in ("q-1", "SECRET-DESC", "SECRET-MESSAGE"):
+        assert secret in got["before"], secret  # (what the page held)
+        assert secret not in got["screened"], ("screened", secret)
+        assert secret not in got["whole"], ("a snapshot of the whole lab", secret)
+    assert got["devices"] == ["b-1"] and got["others"] == [True, True], "the rest stays"
+    # An ordinary removal (a job forgotten, a device LAVA retired) keeps the feed: it is history.
+    assert "SECRET-MESSAGE" in got["gone"] and "q-1" in got["gone"]
+    # A snapshot under a filter may leave a board out for the filter alone: its entries stay.
+    assert "SECRET-MESSAGE" in got["filtered"]
+
+
 def test_finished_jobs_stay_bounded_as_changes_come(page):
     got = run(page, """
       let {state} = store.processMessages(store.initialState(), [{type: 'snapshot', payload: snapshot()}], 1000);

@@ -56,7 +56,7 @@ def _is_change(c):
     return (isinstance(c, dict) and _is_int(c.get("seq")) and c.get("kind") in CHANGE_KINDS
             and (isinstance(c.get("id"), str) or _is_int(c.get("id")))
             and (isinstance(c.get("data"), dict) or c.get("data") is None and c["kind"] != "event")
-            and isinstance(c.get("lab", ""), str))
+            and isinstance(c.get("lab", ""), str) and isinstance(c.get("screened", False), bool))
 
 
 def parse_batch(fields):

@@ -71,6 +71,9 @@ class Change:
     data: object
     prev: object = None
     lab: str = ""  # the named lab it happened in (docs/labs.md); "" for a dashboard of one lab
+    # A removal because LAVA no longer shows the object (the device screen, core/screen.py): who
+    # follows the model drops what it keeps of it too (feed entries, messages, histories).
+    screened: bool = False
 
     def wire(self, removed=False):
         """The change as sent to clients: never `prev`; `removed` sends a removal instead."""
@@ -78,6 +81,8 @@ class Change:
                "data": None if removed else self.data}
         if self.lab:
             out["lab"] = self.lab
+        if self.screened:
+            out["screened"] = True
         return out
 
 
@@ -269,14 +274,14 @@ class LabState:
                 self._remove_job_kept_out(event.data["job"], when)
                 self._screen_feed()
         elif event.kind == "device" and event.data["device"] in self.devices:
-            self._remove("device", event.data["device"], when)
+            self._remove("device", event.data["device"], when, screened=True)
             self._screen_feed()
         changes, self._changes = self._changes, []
         return changes
 
     def _remove_job_kept_out(self, job_id, when):
         prev = self.jobs[job_id]
-        self._remove("job", job_id, when)
+        self._remove("job", job_id, when, screened=True)
         if prev.get("device"):
             self._unlink_job(prev["device"], job_id, when)
 
@@ -289,7 +294,7 @@ class LabState:
             return
         removed = False
         for hostname in [h for h in self.devices if not self.screen.admits_device(h)]:
-            self._remove("device", hostname, when)
+            self._remove("device", hostname, when, screened=True)
             removed = True
         for job_id in [i for i, j in self.jobs.items()
                        if not self.screen.admits_job(j.get("device"), j.get("device_type"))]:
@@ -344,10 +349,11 @@ class LabState:
                 return f"a new {what} beyond the limit of {self.limits[what]} {what}s"
         return None
 
-    def _emit(self, kind, key, data, prev):
+    def _emit(self, kind, key, data, prev, screened=False):
         if self.name and data is not None:
             data["lab"] = self.name  # the stored object itself: every output of it says its lab
-        self._changes.append(Change(self._sequence.next(), kind, key, data, prev, self.name))
+        self._changes.append(Change(self._sequence.next(), kind, key, data, prev, self.name,
+                                    screened))
 
     def _apply_device(self, event, when):
         d = event.data
@@ -666,16 +672,17 @@ class LabState:
         if since_unknown:  # LAVA does not say since when; better no figure than a wrong one
             table[ident]["since"] = None
 
-    def _remove(self, kind, ident, when):
+    def _remove(self, kind, ident, when, screened=False):
+        """`screened`: LAVA no longer shows it (the device screen), not that it is gone."""
         if kind == "device":
             prev = self.devices.pop(ident)
-            self._emit("device", ident, None, prev)
+            self._emit("device", ident, None, prev, screened)
             self._unlink(prev["worker"], ident)
         elif kind == "worker":
             self._emit("worker", ident, None, self.workers.pop(ident))
         else:
             self._finished.pop(ident, None)
-            self._emit("job", ident, None, self.jobs.pop(ident))
+            self._emit("job", ident, None, self.jobs.pop(ident), screened)
 
     # -- persistence ------------------------------------------------------------------------
     def dump(self):
@@ -753,6 +760,8 @@ class LabState:
                 self.recent_events.append(data)
                 prev = None
             else:
+                if data is None and c.get("screened") is True:
+                    self._drop_feed_of(kind, ident)
                 table = tables[kind]
                 prev = table.pop(ident, None) if data is None else table.get(ident)
                 if data is not None:
@@ -768,8 +777,20 @@ class LabState:
                 elif kind == "job" and data.get("state") == "Finished":
                     self._finished[ident] = None
             self.seq = c["seq"]
-            out.append(Change(c["seq"], kind, ident, data, prev, c.get("lab", "")))
+            out.append(Change(c["seq"], kind, ident, data, prev, c.get("lab", ""),
+                              c.get("screened") is True))
         return out
+
+    def _drop_feed_of(self, kind, ident):
+        """A followed model's feed entries of a device or job that left for the screen: the model
+        followed dropped them (_screen_feed), and a new page's snapshot must not show them."""
+        field = {"device": "device", "job": "job"}.get(kind)
+        if field is None:
+            return
+        kept = [e for e in self.recent_events if e.get(field) != ident]
+        if len(kept) != len(self.recent_events):
+            self.recent_events.clear()
+            self.recent_events.extend(kept)
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self, matches=None):

@@ -13,7 +13,7 @@
  */
 import { matchesFilter } from "./filter.js";
 import { historyEntry } from "./history.js";
-import { ID_FIELDS, keyOf, labOf, labsOf, lavaOf, objectKey } from "./labs.js";
+import { ID_FIELDS, keyOf, labOf, labsOf, lavaOf, objectKey, relatedKey } from "./labs.js";
 import { MAX_FINISHED_JOBS } from "./protocol.js";
 import { countEvents, seedRate } from "./rate.js";
 import { parseTime } from "./time.js";
@@ -168,6 +168,26 @@ function withoutHidden(feed, events, hidden) {
   };
 }
 
+/** The key of the device a feed item is about (its own, a job's or a message's board), or null. */
+function deviceOfItem(item) {
+  if (item.kind === "device") return item.id;
+  const obj = item.data ?? item.prev;
+  return isObject(obj) ? relatedKey(obj, obj.device) : null;
+}
+
+/**
+ * What the page holds about devices LAVA no longer shows (`gone`: their keys; a removal the
+ * server marks `screened`): feed items of them, of jobs on them and of their messages, and their
+ * messages, go. A wall runs for weeks: it kept them, where LAVA shows nothing of such a board.
+ */
+function withoutDevices(feed, events, gone) {
+  if (!gone.size) return { feed, events };
+  return {
+    feed: feed.filter((item) => !gone.has(deviceOfItem(item))),
+    events: events.filter((e) => !gone.has(relatedKey(e, e.device))),
+  };
+}
+
 /**
  * After a reconnect (or a gap) a fresh snapshot may differ from what the page held: note each
  * difference in the objects' histories, marked as seen on resync. Objects new to the page are not
@@ -216,10 +236,21 @@ export function applySnapshot(state, snapshot, now) {
   // Jobs the page held in full that now come redacted: nothing of what it knew of them stays.
   const hidden = new Set(state.ready ? [...objects.jobs]
     .filter(([key, job]) => becameHidden(state.jobs.get(key), job)).map(([key]) => key) : []);
+  // Devices the page held that the lab's whole model no longer has (no filter, before or now):
+  // LAVA no longer shows them, or they are gone. A page away when their removal came keeps
+  // nothing of them either (the server's feed keeps none).
+  const whole = (f) => Object.keys(f ?? {}).length === 0;
+  const gone = new Set(state.ready && whole(filter) && whole(state.filter)
+    ? [...state.devices.keys()].filter((key) => !objects.devices.has(key)) : []);
+  // ... and the jobs it held on them that the snapshot has not: what it knew of them goes too.
+  for (const [key, job] of gone.size ? state.jobs : []) {
+    if (!objects.jobs.has(key) && gone.has(relatedKey(job, job.device))) hidden.add(key);
+  }
   let history = resyncHistory(state, objects, now);
-  if (hidden.size) {
+  if (hidden.size || gone.size) {
     history = new Map(history);
     for (const key of hidden) history.delete(historyKey("job", key));
+    for (const key of gone) history.delete(historyKey("device", key));
   }
   return {
     ...state,
@@ -233,7 +264,7 @@ export function applySnapshot(state, snapshot, now) {
     labs: labsOf(meta.labs, state.labs),
     ...objects,
     events,
-    feed: withoutHidden(mergeFeed(state.feed, events, filter, now), [], hidden).feed,
+    feed: withoutDevices(withoutHidden(mergeFeed(state.feed, events, filter, now), [], hidden).feed, [], gone).feed,
     history,
     lastChangeAt: times.length ? Math.max(...times) : null,
   };
@@ -286,6 +317,7 @@ class Draft {
     this.removedEvents = new Set();
     this.newFeed = []; // oldest first
     this.hidden = new Set(); // keys of jobs the page held in full that now come redacted
+    this.screened = new Set(); // keys of devices LAVA no longer shows (their removals say so)
   }
 
   record(kind, id, entry) {
@@ -322,6 +354,10 @@ class Draft {
       ({ feed: state.feed, events: state.events } = withoutHidden(state.feed, state.events, this.hidden));
       for (const key of this.hidden) this.forget("job", key);
     }
+    if (this.screened.size) {
+      ({ feed: state.feed, events: state.events } = withoutDevices(state.feed, state.events, this.screened));
+      for (const key of this.screened) this.forget("device", key);
+    }
     if (this.copied.has("history")) trimHistory(state.history);
     if (this.applied) state.rate = countEvents(state.rate, this.applied, this.now);
     return state;
@@ -353,6 +389,13 @@ function applyOne(draft, change, now) {
     prev = map.get(id) ?? null;
     if (change.data === null) map.delete(id);
     else map.set(id, change.data);
+    // LAVA no longer shows it (the server's device screen): nothing the page knew of it stays,
+    // and its removal makes no feed item (Draft.finish; a job's as one made private to us).
+    if (change.data === null && change.screened === true && (change.kind === "device" || change.kind === "job")) {
+      draft[change.kind === "device" ? "screened" : "hidden"].add(id);
+      draft.dirty = true;
+      return true;
+    }
     // Forgetting an old finished job is memory housekeeping, not news: its history goes too.
     if (change.kind === "job" && change.data === null) {
       draft.forget("job", id);

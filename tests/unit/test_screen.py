@@ -1,6 +1,8 @@
 """The device screen (core/screen.py): with access control, what LAVA does not list anonymously (its
 device and device type permissions) never enters the model. Pure: the model, the captured REST
 answers and events."""
+import json
+
 import pytest
 
 from dashboard.core.screen import DeviceScreen, Screened
@@ -207,6 +209,40 @@ def test_the_feed_of_a_device_lava_hides_later_goes_with_it():
     assert [e["message"] for e in state.recent_events] == ["on docker-01"]
     assert all(e.get("device") != "qemu-04" for e in state.snapshot()["events"])
 
+
+
+def test_what_leaves_for_the_screen_says_so_and_a_follower_drops_its_feed_too():
+    """A cluster's web process follows the ingest process's changes (state.follow): it kept the
+    feed entries of a board LAVA hid later, and gave them to every new page, until newer entries
+    pushed them out. The removals now say `screened`; an ordinary removal does not."""
+    from dashboard.core.clusterwire import parse_batch
+
+    state = screened_state(hidden=set())
+    follower = LabState()
+    follower.restore(state.dump())
+    state.track_touches()
+    changes = state.apply(event("event", {"job": 12, "message": "on qemu-04"}, "m1"))
+    changes += state.apply(event("event", {"job": 7, "message": "on docker-01"}, "m2"))
+    state.screen.learn(anonymous_devices({"qemu-04"}))
+    state.track_touches()
+    screened, _ = state.reconcile(rest_snapshot(), NOW)
+    changes += screened
+    wire = [c.wire() for c in changes]
+    removals = {(c["kind"], c["id"]): c.get("screened") for c in wire if c["data"] is None}
+    assert removals[("device", "qemu-04")] is True and removals[("job", 12)] is True
+    # Through the cluster's wire format and into the follower.
+    _, _, _, parsed = parse_batch({b"epoch": b"e", b"first": str(wire[0]["seq"]).encode(),
+                                   b"last": str(wire[-1]["seq"]).encode(),
+                                   b"changes": json.dumps(wire).encode()})
+    followed = follower.follow(parsed)
+    assert [e["message"] for e in follower.recent_events] == ["on docker-01"]
+    assert [e["message"] for e in follower.recent_events] == [e["message"] for e in state.recent_events]
+    assert any(c.screened and c.id == "qemu-04" for c in followed)  # told on to its own clients
+    # An ordinary removal (a worker LAVA no longer lists) says nothing of the kind.
+    assert all("screened" not in c.wire() for c in followed if c.kind == "worker" or c.data is not None)
+    with pytest.raises(Exception, match="shape"):
+        parse_batch({b"epoch": b"e", b"first": b"1", b"last": b"1", b"changes": json.dumps(
+            [{"seq": 1, "kind": "device", "id": "x", "data": None, "screened": "yes"}]).encode()})
 
 def _ingest(state, relay=None):
     from dashboard.live.health import Health
