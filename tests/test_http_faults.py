@@ -176,3 +176,59 @@ def test_headers_a_proxy_may_read_otherwise_are_refused(app, request_bytes):
     status, body = answer(data)
     assert status == 400 and body["ok"] is False and body["code"] == "bad_request", data
     assert server_counts(app)["bad_requests"] == before + 1
+
+
+def test_a_store_that_cannot_be_read_is_503_and_a_wrong_query_still_500(caplog, tmp_path):
+    """(In the process, SQLite: a view whose read finds its file locked by another connection, and
+    a view whose query on the store is wrong.) The first is the store, not a defect: 503
+    `store_unavailable` with Retry-After, counted in /healthz `store` (which is then degraded),
+    logged at most once a minute. The second is a defect, as before: 500, counted with the
+    handlers' errors, logged with its traceback. (PostgreSQL's server stopped:
+    tests/test_withheld_history.py.)"""
+    import sqlite3
+
+    from dashboard.factory import create_app
+    from dashboard.web.context import store_of_request
+
+    app = create_app(overrides={"zmq": ["tcp://127.0.0.1:9"], "data_dir": str(tmp_path)})
+
+    locked = tmp_path / "locked.sqlite3"  # (not the store's file: its writer process holds that
+    # open, so no other connection can take it whole; the store's connections wait 30 s for a lock)
+    with sqlite3.connect(locked) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER)")
+
+    @app.get("/reads-locked")
+    def reads_locked():
+        with sqlite3.connect(locked, timeout=0.05) as conn:
+            return {"rows": conn.execute("SELECT COUNT(*) FROM events").fetchall()}
+
+    @app.get("/reads-wrong")
+    def reads_wrong():
+        return {"rows": store_of_request()._rows("SELECT no_such_column FROM events")}
+
+    client = app.test_client()
+    assert client.get("/healthz").get_json()["store"]["read_failures"] == 0
+    holder = sqlite3.connect(locked)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with caplog.at_level(logging.WARNING):
+            answers = [client.get("/reads-locked") for _ in range(5)]
+    finally:
+        holder.rollback()
+        holder.close()
+    assert {a.status_code for a in answers} == {503}
+    assert answers[0].get_json()["code"] == "store_unavailable" and answers[0].headers["Retry-After"] == "10"
+    health = client.get("/healthz").get_json()
+    assert health["store"]["read_failures"] == 5 and health["server"]["errors"] == 0
+    assert health["store"]["last_read_failure"]["error"] == "OperationalError: database is locked"
+    assert "store" in health["degraded"]
+    said = [r for r in caplog.records if "cannot be read now" in r.getMessage()]
+    assert len(said) == 1 and not said[0].exc_info
+    with caplog.at_level(logging.ERROR):
+        wrong = client.get("/reads-wrong")
+    assert wrong.status_code == 500 and wrong.get_json()["code"] == "internal_error"
+    health = client.get("/healthz").get_json()
+    assert health["store"]["read_failures"] == 5 and health["server"]["errors"] == 1
+    assert [r for r in caplog.records if "/reads-wrong" in r.getMessage() and r.exc_info]
+    # Once it can be read again, so it is (the degraded mark lasts a minute after the last).
+    assert client.get("/reads-locked").status_code == 200

@@ -229,6 +229,35 @@ def test_a_store_that_cannot_say_which_boards_it_holds_withholds_the_charts_not_
         assert "device_bad/qemu-01" in firing
         assert firing == {a["key"] for a in before["alerts"] if a["status"] == "firing"}
         assert app.log_text().count("cannot read the stored alerts") == 1
+        # Every other output that reads the store says why, 503 with Retry-After (it said 500,
+        # "internal error", counted with the handlers' defects): /healthz counts them.
+        failures = app.json("/healthz")["store"]["read_failures"]
+        reads = ("/api/v1/events", "/api/v1/events?device=qemu-01", "/feeds/events.atom",
+                 "/export/events.csv", "/export/events.json", "/api/v1/devices/qemu-01",
+                 "/api/v1/devices/qemu-01/timeline", "/api/v1/devices/qemu-01/jobs", "/api/v1/jobs/1",
+                 "/export/reports.csv", "/feeds/alerts.atom")
+        for path in reads:
+            status, headers, body = app.get(path)
+            if path in ("/export/reports.csv", "/feeds/alerts.atom"):  # (withheld, or memory)
+                assert status == 200, (path, status, body)
+                continue
+            assert status == 503 and body["code"] == "store_unavailable", (path, status, body)
+            assert "cannot be read now" in body["error"] and headers["Retry-After"] == "10"
+        health = app.json("/healthz")
+        assert health["store"]["read_failures"] == failures + len(reads) - 2, health["store"]
+        assert "OperationalError" in health["store"]["last_read_failure"]["error"]
+        assert "store" in health["degraded"] and health["status"] == "degraded"
+        assert app.log_text().count("cannot be read now") == 1  # (once a minute)
+        assert "Traceback" not in app.log_text()
+        # The page's details panel says why (it said "internal error").
+        page = open_page(browser)
+        try:
+            page.goto(app.url + "/?detail=device:qemu-01")
+            page.wait_for_selector(".is-error", timeout=20000)
+            said = page.inner_text(".detail, [role=dialog], body")
+            assert "Could not load the timeline: the event store cannot be read now" in said, said[:600]
+        finally:
+            page.context.close()
         server.start()
         wait_until(lambda: app.get("/api/v1/stats/events?bucket=hour")[2].get("series", {})
                    .get("device"), timeout=30, what="the charts counting again")

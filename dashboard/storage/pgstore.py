@@ -73,6 +73,13 @@ class PostgresStore(EventStore):
     def _lost(conn):
         return conn.closed
 
+    def cannot_read(self, exc):
+        """The server cannot be reached, went away, or cancelled the query (OperationalError, its
+        connection's InterfaceError): not a query that is wrong (a defect, answered 500)."""
+        import psycopg
+
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
     @property
     def display_name(self):
         """The URL without its password."""

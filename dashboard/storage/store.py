@@ -24,6 +24,7 @@ import time
 
 from dashboard.core import rollups
 from dashboard.core.ratelimit import RateLimiter
+from dashboard.core.redact import scrub
 from dashboard.core.state import CORRECTION_KIND
 from dashboard.storage.rollupstore import Rollups, shown_rollup_rows, withheld_rollup_rows
 from dashboard.storage.rows import row_for
@@ -89,6 +90,23 @@ PAGE_SIZE = 16384
 FLUSH_ROWS = 20_000
 
 
+# SQLite's result codes (their names' base, extended codes included) of a store that cannot be read
+# now: busy or locked past the wait, an I/O error, a file it cannot open, or one that is not (or
+# no longer) a database. SQLITE_ERROR, a query that is wrong, is not among them.
+UNREADABLE_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                     "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FULL", "SQLITE_PROTOCOL",
+                     "SQLITE_NOMEM")
+READ_FAILURE_DEGRADES_S = 60.0  # how long /healthz lists `store` as degraded after a failed read
+
+
+def read_failure_words(exc, limit=200):
+    """A failed read's words for /healthz and the log: its kind and its first line, cut short
+    (a PostgreSQL URL in the store has no password: storage/pgstore.py)."""
+    text = scrub(str(exc)).strip()  # (before it is cut: a password cut short is not found)
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
+
+
 class EventStore(Rollups, Standby):
     """SQLite file under data_dir; thread-safe: one connection per thread."""
 
@@ -122,6 +140,11 @@ class EventStore(Rollups, Standby):
         self.in_flight = 0  # rows taken from the queue and not yet committed
         self.last_error = None
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
+        # Reads answered 503 because the store could not be read (cannot_read): how many, and the
+        # last one's monotonic time and words (/healthz; `store` degraded for READ_FAILURE_DEGRADES_S).
+        self.read_failures = 0
+        self.last_read_failure = None
+        self._read_failed_at = None
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
         self._init_standby()  # rows held while another ingest process writes (storage/standby.py)
         schema = SCHEMA.format(id_column=self.id_column, clustered=self.clustered)
@@ -581,10 +604,28 @@ class EventStore(Rollups, Standby):
                            (*args, most - 1))
         return found[0]["id"] if found else None  # (pruned meanwhile: they all fit now)
 
+    def cannot_read(self, exc):
+        """Whether `exc`, raised by a read, says the store cannot be read now (its file locked,
+        unreadable or broken), not that the query was wrong (SQLITE_ERROR: a defect, answered 500)."""
+        name = getattr(exc, "sqlite_errorname", None)
+        return isinstance(exc, sqlite3.Error) and isinstance(name, str) \
+            and name.startswith(UNREADABLE_SQLITE)
+
+    def note_read_failure(self, exc, clock=time.monotonic):
+        """Count a read that failed for cannot_read's reasons (the web answered it 503)."""
+        self.read_failures += 1
+        self._read_failed_at = clock()
+        self.last_read_failure = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                  "error": read_failure_words(exc)}
+
+    def read_failed_recently(self, clock=time.monotonic):
+        return self._read_failed_at is not None and clock() - self._read_failed_at < READ_FAILURE_DEGRADES_S
+
     def stats(self):
         """The /healthz section."""
         dropped, last_dropped = self._losses()
         return {"file": self.display_name, "queued": len(self.queue),
+                "read_failures": self.read_failures, "last_read_failure": self.last_read_failure,
                 "queued_chars": self._chars_in - self._chars_out, "written": self.written,
                 "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,

@@ -8,6 +8,7 @@ and what LAVA said of private jobs are unchanged (live.limits.BuiltOnce), and at
 MAX_BUILDS_PER_ADDRESS are built at once for one client address (more: 429 `too_many`, with
 `retry_after`). docs/performance.md, "Whole-model answers".
 """
+import logging
 import types
 
 import orjson
@@ -17,10 +18,10 @@ from werkzeug.exceptions import HTTPException
 from dashboard.core import jsontext
 from dashboard.core.redact import redact
 from dashboard.live import gcpause
-from dashboard.live.health import labs_summary, store_health, summary as health_summary
+from dashboard.live.health import RateLimitedLog, labs_summary, store_health, summary as health_summary
 from dashboard.live.limits import BuiltOnce, Busy, Pause, PerAddress
 from dashboard.web.auth import client_address, viewing
-from dashboard.web.context import error_body, lab_name, model, services
+from dashboard.web.context import error_body, lab_name, model, services, store_of_request
 from dashboard.web.params import BadParameter
 
 bp = Blueprint("api", __name__)
@@ -41,6 +42,51 @@ _EMPTY = dict.fromkeys(SECTIONS, ())
 def bad_parameter(exc):
     """Every bad query parameter, anywhere: 400 with the one error shape."""
     return error_body(400, str(exc), exc.code)
+
+
+STORE_RETRY_AFTER = 10  # seconds: a client asking again sooner would find the store as it is
+_store_log = RateLimitedLog(logging.getLogger("dashboard.store"), interval=60.0)
+
+
+def store_unreadable(exc):
+    """A read of the store that failed because the store cannot be read now (its PostgreSQL server
+    down, its file locked or unreadable: EventStore.cannot_read): 503 in the one error shape,
+    `store_unavailable`, with Retry-After; counted in /healthz (`store.read_failures`, `store`
+    degraded for a minute) and said in the log at most once a minute. The live view reads
+    nothing of the store and is not affected. Any other store error is a defect: Flask's 500."""
+    try:
+        store = store_of_request()
+    except Exception:  # (the request's lab could not be chosen: not a store that failed)
+        store = None
+    if store is None or not store.cannot_read(exc):
+        raise exc
+    store.note_read_failure(exc)
+    _store_log.warning(f"read:{store.display_name}", "the event store %s cannot be read now (%s): "
+                       "its outputs answer 503 until it can; the live view is not affected",
+                       store.display_name, store.last_read_failure["error"])
+    body, status = error_body(503, "the event store cannot be read now (its database did not "
+                              "answer); the live view is not affected: try again later",
+                              "store_unavailable")
+    body.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+    return body, status
+
+
+def _store_errors():
+    """The exception classes a store's read raises: sqlite3's, and psycopg's when installed."""
+    import sqlite3
+
+    kinds = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        kinds.append(psycopg.Error)
+    return kinds
+
+
+for _kind in _store_errors():
+    bp.app_errorhandler(_kind)(store_unreadable)
 
 
 @bp.get("/healthz")

@@ -79,7 +79,8 @@ REPORT_PARAMS = [
 ]
 ERROR_CODES = ["bad_parameter", "history_off", "lab_required", "not_found", "unauthorized", "forbidden",
                "method_not_allowed", "bad_request", "too_large", "too_many", "wall_link", "lava_unavailable",
-               "internal_error", "http_error", "access_mismatch", "body_timeout", "unavailable"]
+               "internal_error", "http_error", "access_mismatch", "body_timeout", "unavailable",
+               "store_unavailable"]
 ERROR = _obj(("ok", "error", "code"), ok={"type": "boolean", "enum": [False]}, error=STR,
              code={"type": "string", "enum": ERROR_CODES})
 
@@ -154,6 +155,10 @@ def _get(summary, schema, params=(), media="application/json", not_found=False, 
                             "content": {"application/json": {"schema": ERROR}}}
     if not_found:
         responses["404"] = {"description": "Unknown object", "content": {"application/json": {"schema": ERROR}}}
+    responses["503"] = {"description": "The event store cannot be read now (`store_unavailable`, "
+                                       "with Retry-After: an output that reads it), or a cluster's "
+                                       "web process serves nothing (`access_mismatch`: docs/security.md)",
+                        "content": {"application/json": {"schema": ERROR}}}
     return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
 
 
