@@ -579,6 +579,60 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
     assert get(app, "/api/v1/jobs/951").status_code == 200
 
 
+def test_past_500_boards_lava_hides_later_the_charts_say_why_and_no_row_of_them_is_shown(lab):
+    """core.withheld.MAX_LEFT_OUT over HTTP: when the store holds history of more boards LAVA hides
+    now than a chart's query can leave out (501 boards and their type), every chart and the
+    report count nothing and say why; the rows still leave each of them out, and every job row
+    naming no board too (which jobs ran on them is not read past the bound). Once LAVA shows
+    them again, the charts count again."""
+    from dashboard.core.withheld import MAX_LEFT_OUT
+
+    lava, publisher, start = lab
+    bulk = [f"bulk-{i:03d}" for i in range(MAX_LEFT_OUT + 1)]
+    template = next(d for d in lava.devices if d["hostname"] == "qemu-01")
+    lava.devices.extend(dict(template, hostname=h, device_type="bulk") for h in bulk)
+    app = start("--reconcile-interval", "1")
+    wait_until(lambda: len(get(app, "/api/v1/devices").json()["devices"]) >= len(bulk), timeout=20,
+               what="the bulk boards in the model")
+    for hostname in bulk:
+        publisher.send(frames("device", {"device": hostname, "device_type": "bulk", "state": "Idle",
+                                         "health": "Good", "worker": "lab-worker-01"}))
+    publisher.send(frames("testjob", {"job": 953, "state": "Submitted", "device_type": "qemu",
+                                      "submitter": "bob"}, "bob"))  # (a queued row: no board)
+    publisher.send(frames("worker", {"hostname": "lab-worker-01", "state": "Online",
+                                     "health": "Maintenance"}))  # (a row everyone may see)
+    wait_until(lambda: get(app, "/api/v1/stats/events?device_type=bulk").json()["series"]
+               .get("device", [[0, 0]])[-1][1] >= len(bulk), timeout=30, what="every bulk row counted")
+    wait_until(lambda: get(app, "/api/v1/events?job=953").json()["events"]
+               and get(app, "/api/v1/events?kind=worker").json()["events"], timeout=10,
+               what="job 953's queued row and the worker's stored")
+    charts = ("/api/v1/stats/events", "/api/v1/stats/utilisation", "/api/v1/stats/outcomes",
+              "/api/v1/stats/queue", "/api/v1/reports")
+    assert all("left_out" not in get(app, path).json() for path in charts)
+
+    lava.hidden_devices.update(bulk)
+    wait_until(lambda: "bulk-" not in get(app, "/api/v1/devices").text, timeout=20,
+               what="the bulk boards out of the model")
+    time.sleep(2.5)  # (what is withheld is found again at most every 2 s)
+    for path in charts:
+        body = get(app, path).json()
+        assert f"more than {MAX_LEFT_OUT}" in body["left_out"]["withheld"], (path, body)
+        counted = body.get("series") or body.get("days") or body.get("points") or body.get("rows")
+        assert not counted, (path, body)
+    rows = get(app, "/api/v1/events?limit=1000").json()["events"]
+    # The worker's rows (its event, LAVA's correction of it) only: no bulk board's, no job 953's
+    assert "worker" in [r["kind"] for r in rows], rows
+    assert all(r["kind"] in ("worker", "correction") and not r.get("device") and r.get("job") is None
+               for r in rows), rows
+    assert get(app, "/api/v1/devices/bulk-000").status_code == 404
+    assert "bulk-" not in get(app, "/feeds/events.atom").text + get(app, "/export/events.csv").text
+
+    lava.hidden_devices.clear()
+    wait_until(lambda: "left_out" not in get(app, "/api/v1/stats/events").json(), timeout=20,
+               what="the charts counting again")
+    assert get(app, "/api/v1/events?job=953").json()["events"]
+
+
 def test_a_lava_that_answers_no_anonymous_reads_shows_no_device_and_says_why(lab):
     """LAVA reads with the dashboard's token, and refuses anonymous ones: loaded, workers shown,
     no device (nobody knows which LAVA shows everyone), and the page's LAVA line says why."""
