@@ -131,6 +131,12 @@ class Redactions:
 # The filter criteria on what a redacted job hides (core.visibility.SHOWN_OF_A_PRIVATE_JOB).
 HIDDEN_CRITERIA = tuple(name for name, fields in CRITERIA.items()
                         if fields and fields.get("job") and fields["job"] not in SHOWN_OF_A_PRIVATE_JOB)
+# The criteria a removal for the screen (LAVA hid the board: Change.screened) is sent without: a
+# page that asks only for messages, or for Bad boards, holds feed items of a board or job it was
+# never sent (a message of its job) or that left its filter before (Bad, then Good). They go too,
+# so the page drops those items (static/js/store.js); who it is about (board, type, worker,
+# submitter, lab) still decides, as for every other change.
+SCREENED_CRITERIA = ("kinds", "health")
 
 
 def select(flt, changes, viewer=EVERYONE, redactions=None):
@@ -156,7 +162,8 @@ def select(flt, changes, viewer=EVERYONE, redactions=None):
                 item["lab"] = change.lab
             out.append(item)
         elif prev is not None and (flt.matches(change.kind, prev) or (
-                hidden_since and flt.matches_without(change.kind, prev, HIDDEN_CRITERIA))):
+                hidden_since and flt.matches_without(change.kind, prev, HIDDEN_CRITERIA)) or (
+                change.screened and flt.matches_without(change.kind, prev, SCREENED_CRITERIA))):
             out.append(change.wire(removed=True))
     return out
 

@@ -75,10 +75,13 @@ class PostgresStore(EventStore):
 
     def cannot_read(self, exc):
         """The server cannot be reached, went away, or cancelled the query (OperationalError, its
-        connection's InterfaceError): not a query that is wrong (a defect, answered 500)."""
+        connection's InterfaceError): not a query that is wrong (a defect, answered 500), nor
+        one beyond the server's limits (ProgramLimitExceeded: it would fail again)."""
         import psycopg
+        from psycopg import errors
 
-        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) \
+            and not isinstance(exc, errors.ProgramLimitExceeded)
 
     @property
     def display_name(self):

@@ -12,7 +12,8 @@ from dashboard.core.events import job_id
 from dashboard.live.health import RateLimitedLog
 from dashboard.web import params
 from dashboard.web.auth import is_token, request_viewer, viewing
-from dashboard.web.context import chosen_lab, error_body, in_thread, services
+from dashboard.web.context import (StoreUnreadable, chosen_lab, error_body, in_thread, services,
+                                   store_read_failed)
 from dashboard.web.feeds import xml_text
 from dashboard.web.withheld import lab_withheld
 
@@ -92,6 +93,9 @@ def _lab_alerts_all(lab, status, since, until, limit):
                              limit)
         except Exception as exc:
             if lab.alerts is None:  # (a web process: the ingest process's engine holds them)
+                if lab.store.cannot_read(exc):  # 503, counted against this lab's store
+                    store_read_failed(lab.store, exc)
+                    raise StoreUnreadable(lab.name) from exc
                 raise
             # The store cannot be read (its server down): what this process's engine holds, the
             # firing ones and the newest resolved, so that a wall's banner still says them.

@@ -8,7 +8,6 @@ and what LAVA said of private jobs are unchanged (live.limits.BuiltOnce), and at
 MAX_BUILDS_PER_ADDRESS are built at once for one client address (more: 429 `too_many`, with
 `retry_after`). docs/performance.md, "Whole-model answers".
 """
-import logging
 import types
 
 import orjson
@@ -18,10 +17,11 @@ from werkzeug.exceptions import HTTPException
 from dashboard.core import jsontext
 from dashboard.core.redact import redact
 from dashboard.live import gcpause
-from dashboard.live.health import RateLimitedLog, labs_summary, store_health, summary as health_summary
+from dashboard.live.health import labs_summary, store_health, summary as health_summary
 from dashboard.live.limits import BuiltOnce, Busy, Pause, PerAddress
 from dashboard.web.auth import client_address, viewing
-from dashboard.web.context import error_body, lab_name, model, services, store_of_request
+from dashboard.web.context import (StoreUnreadable, error_body, lab_name, model, services,
+                                   store_of_request, store_read_failed)
 from dashboard.web.params import BadParameter
 
 bp = Blueprint("api", __name__)
@@ -45,7 +45,6 @@ def bad_parameter(exc):
 
 
 STORE_RETRY_AFTER = 10  # seconds: a client asking again sooner would find the store as it is
-_store_log = RateLimitedLog(logging.getLogger("dashboard.store"), interval=60.0)
 
 
 def store_unreadable(exc):
@@ -60,10 +59,13 @@ def store_unreadable(exc):
         store = None
     if store is None or not store.cannot_read(exc):
         raise exc
-    store.note_read_failure(exc)
-    _store_log.warning(f"read:{store.display_name}", "the event store %s cannot be read now (%s): "
-                       "its outputs answer 503 until it can; the live view is not affected",
-                       store.display_name, store.last_read_failure["error"])
+    store_read_failed(store, exc)
+    return store_unavailable(exc)
+
+
+@bp.app_errorhandler(StoreUnreadable)
+def store_unavailable(exc):
+    """503 `store_unavailable` with Retry-After (store_unreadable), the failure counted already."""
     body, status = error_body(503, "the event store cannot be read now (its database did not "
                               "answer); the live view is not affected: try again later",
                               "store_unavailable")

@@ -1,7 +1,10 @@
 """What every blueprint needs: this process's services, the one error shape, store access, and
 which lab a request is about (docs/labs.md)."""
+import logging
+
 from flask import current_app, jsonify, request
 
+from dashboard.live.health import RateLimitedLog
 from dashboard.web.params import BadParameter
 
 
@@ -64,6 +67,24 @@ def require_store():
     if store is None:
         raise BadParameter("history is off on this dashboard (--no-store)", code="history_off")
     return store
+
+
+class StoreUnreadable(Exception):
+    """A read of a lab's store failed for EventStore.cannot_read's reasons, and was counted
+    (store_read_failed): the answer is 503 `store_unavailable` (web/api.py). For a read whose
+    store the request's `lab` does not name (several labs' alerts)."""
+
+
+_store_log = RateLimitedLog(logging.getLogger("dashboard.store"), interval=60.0)
+
+
+def store_read_failed(store, exc):
+    """Count a read of `store` that failed for EventStore.cannot_read's reasons (answered 503, or
+    an export cut short), and say it in the log at most once a minute."""
+    store.note_read_failure(exc)
+    _store_log.warning(f"read:{store.display_name}", "the event store %s cannot be read now (%s): "
+                       "its outputs answer 503 until it can; the live view is not affected",
+                       store.display_name, store.last_read_failure["error"])
 
 
 def in_thread(fn, *args, **kwargs):

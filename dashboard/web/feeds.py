@@ -15,7 +15,7 @@ from dashboard.live.limits import PerAddress
 from dashboard.web import params
 from dashboard.web.context import chosen_lab, lab_name
 from dashboard.web.context import require_store as _store
-from dashboard.web.context import services
+from dashboard.web.context import services, store_read_failed
 from dashboard.web.auth import client_address, viewing
 from dashboard.web.paging import export_rows, plan_export, visible_page
 from dashboard.web.protocol import public_event
@@ -122,10 +122,19 @@ class Export:
     def rows(self):
         """Events oldest first, as the viewer may see them (each saying its lab, when they are a
         named lab's)."""
-        if self.plan is not None:
+        if self.plan is None:
+            return
+        try:
             for row in export_rows(self.store, self.filters, self.since, self.until, self.view,
                                    self.plan, EXPORT_PAGE):
                 yield public_event(row, self.lab)
+        except Exception as exc:
+            # Its headers are sent: raised on, the answer ends without its last chunk, which every
+            # client sees as a transfer cut short (curl: exit 18), never as a whole export. A
+            # store that cannot be read now is counted and said as the 503s are (web/api.py).
+            if self.store.cannot_read(exc):
+                store_read_failed(self.store, exc)
+            raise
 
     def headers(self):
         """`X-Export-Complete`, and when the range holds more, a `Link` to the next part: the

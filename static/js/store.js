@@ -236,11 +236,13 @@ export function applySnapshot(state, snapshot, now) {
   // Jobs the page held in full that now come redacted: nothing of what it knew of them stays.
   const hidden = new Set(state.ready ? [...objects.jobs]
     .filter(([key, job]) => becameHidden(state.jobs.get(key), job)).map(([key]) => key) : []);
-  // Devices the page held that the lab's whole model no longer has (no filter, before or now):
-  // LAVA no longer shows them, or they are gone. A page away when their removal came keeps
-  // nothing of them either (the server's feed keeps none).
+  // Devices the page held that the lab's whole model no longer has (no filter, before or now;
+  // the same run of the server): LAVA no longer shows them, or they are gone. A page away when
+  // their removal came keeps nothing of them either (the server's feed keeps none). After the
+  // server's restart (another epoch) its model may not hold every board yet: the feed stays.
   const whole = (f) => Object.keys(f ?? {}).length === 0;
-  const gone = new Set(state.ready && whole(filter) && whole(state.filter)
+  const sameRun = typeof snapshot.epoch === "string" && snapshot.epoch === state.epoch;
+  const gone = new Set(state.ready && sameRun && whole(filter) && whole(state.filter)
     ? [...state.devices.keys()].filter((key) => !objects.devices.has(key)) : []);
   // ... and the jobs it held on them that the snapshot has not: what it knew of them goes too.
   for (const [key, job] of gone.size ? state.jobs : []) {

@@ -238,11 +238,42 @@ def test_what_leaves_for_the_screen_says_so_and_a_follower_drops_its_feed_too():
     assert [e["message"] for e in follower.recent_events] == ["on docker-01"]
     assert [e["message"] for e in follower.recent_events] == [e["message"] for e in state.recent_events]
     assert any(c.screened and c.id == "qemu-04" for c in followed)  # told on to its own clients
-    # An ordinary removal (a worker LAVA no longer lists) says nothing of the kind.
-    assert all("screened" not in c.wire() for c in followed if c.kind == "worker" or c.data is not None)
+    # An ordinary removal (LAVA deleted a board: its correction) says nothing of the kind.
+    from dashboard.core.events import CORRECTION_KIND
+
+    ordinary = state.apply(event(CORRECTION_KIND, {"object": "device", "id": "docker-01",
+                                                   "record": None}, "c1"))
+    removal = [c.wire() for c in ordinary if c.kind == "device" and c.data is None]
+    assert removal and all("screened" not in c for c in removal), removal
+    assert all("screened" not in c.wire() for c in followed if c.data is not None)
     with pytest.raises(Exception, match="shape"):
         parse_batch({b"epoch": b"e", b"first": b"1", b"last": b"1", b"changes": json.dumps(
             [{"seq": 1, "kind": "device", "id": "x", "data": None, "screened": "yes"}]).encode()})
+
+
+def test_a_removal_for_the_screen_reaches_every_page_that_may_hold_items_of_it():
+    """A page that asks for messages only, or for Bad boards, holds feed items of a board it was
+    never sent (its jobs' messages) or that left its filter before LAVA hid it (found by a
+    review): the removal for the screen reaches it, whatever its kinds and health; who the board
+    is (its type, name, worker, lab) still decides, and an ordinary removal goes as before."""
+    from dashboard.core.filters import parse_filter
+    from dashboard.core.state import Change
+    from dashboard.live.relay import select
+
+    board = {"hostname": "qemu-04", "device_type": "qemu", "worker": "lab-worker-01",
+             "health": "Good", "state": "Idle"}
+    screened = Change(9, "device", "qemu-04", None, board, "", True)
+    ordinary = Change(9, "device", "qemu-04", None, board, "", False)
+    for flt, told in (({}, True), ({"kinds": ["event"]}, True), ({"health": ["Bad"]}, True),
+                      ({"kinds": ["event"], "device_types": ["qemu"]}, True),
+                      ({"device_types": ["bbb"]}, False), ({"devices": ["qemu-01"]}, False),
+                      ({"workers": ["lab-worker-02"], "kinds": ["event"]}, False)):
+        sent = select(parse_filter(flt), [screened])
+        assert sent == ([{"seq": 9, "kind": "device", "id": "qemu-04", "data": None,
+                          "screened": True}] if told else []), flt
+        assert select(parse_filter(flt), [ordinary]) == (
+            [{"seq": 9, "kind": "device", "id": "qemu-04", "data": None}] if flt == {} else []), flt
+
 
 def _ingest(state, relay=None):
     from dashboard.live.health import Health
