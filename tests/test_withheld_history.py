@@ -145,6 +145,28 @@ def test_every_row_of_a_job_that_ran_on_a_withheld_board_goes_with_it(stores):
     assert [r["job"] for r in view.rows(store.events(limit=10))] == [78]
 
 
+def test_while_the_roll_ups_are_rebuilt_the_events_name_every_stored_board(stores):
+    """A store an older build made has its roll-ups rebuilt at start (minutes on a large one),
+    meanwhile naming no board (found by a review: a board LAVA hides was then left in the raw
+    counts): the boards the store holds are then read from the events themselves, with the type
+    each last said."""
+    store = stores[0]
+    fill(store, history(200, seed=3) + hidden_type_rows())
+    complete = store.stored_boards(1000)
+    assert "h9" in complete[0] and "secret" in complete[1]
+    with store._transaction() as conn:  # as an older build's store, before its rebuild
+        for table in ("rollup_hourly", "rollup_time", "device_span", "rollup_queue",
+                      "rollup_time_state", "rollup_state"):
+            conn.execute(f"DELETE FROM {table}")
+    assert not store.rollups_complete()
+    names, types = store.stored_boards(1000)
+    assert sorted(names) == sorted(complete[0]) and "h9" in names, (names, complete)
+    assert set(types) >= {"secret", "qemu"} and None not in types, types
+    assert store.stored_boards(2)[0] == sorted(complete[0])[:2]  # (bounded as before)
+    store.ensure_rollups()
+    assert sorted(store.stored_boards(1000)[0]) == sorted(complete[0])
+
+
 def test_what_is_withheld_and_when_too_many_to_leave_out():
     withheld = Withheld({"a", "b"}, {"qemu"}, ["a", "b", "c", ""], ["qemu", "x86", None])
     assert (withheld.names, withheld.types) == (("c",), ("x86",))

@@ -358,9 +358,21 @@ class Rollups:
             "WHERE d.device IS NOT NULL AND n <= ?) SELECT device FROM d WHERE device IS NOT NULL",
             (int(most),))
         names = {r["device"] for r in boards} | {r["device"] for r in counted}
+        types = {*(r["device_type"] for r in boards), *(r["device_type"] for r in queues)}
+        if not (self.rollups_complete() and self.time_rollups_complete()):
+            # Being rebuilt (a store an older build made): the roll-ups do not name every board
+            # yet. The events' own boards then, one seek each (events_device), with the type
+            # each last said.
+            for r in self._rows(
+                    "WITH RECURSIVE d(device, n) AS (SELECT MIN(device), 1 FROM events UNION ALL "
+                    "SELECT (SELECT MIN(device) FROM events WHERE device > d.device), n + 1 FROM d "
+                    "WHERE d.device IS NOT NULL AND n <= ?) SELECT device, (SELECT device_type "
+                    "FROM events WHERE device = d.device AND device_type IS NOT NULL ORDER BY id "
+                    "DESC LIMIT 1) AS device_type FROM d WHERE device IS NOT NULL", (int(most),)):
+                names.add(r["device"])
+                types.add(r["device_type"])
         names -= {TOTAL, ""}
-        return (sorted(names)[:int(most)],
-                list({*(r["device_type"] for r in boards), *(r["device_type"] for r in queues)}))
+        return sorted(names)[:int(most)], list(types - {None})
 
     def job_types_of(self, devices, lo, hi):
         """The device types of the jobs that first finished on these boards in [lo, hi) (whose
