@@ -358,7 +358,7 @@ def withheld_costs(store, n, end, repeat):
     store keeps them for 5 minutes): {case: {name: {none, withheld_read, withheld_kept: ms,
     ratio_read, ratio_kept}}}."""
     from dashboard.core.withheld import Withheld
-    from dashboard.web.history import _queue_of_shown_types
+    from dashboard.web.history import queue_of_shown_types
     from dashboard.web.reports import period, report, utilisation
 
     names, types = store.stored_boards(1_000_000)
@@ -374,10 +374,10 @@ def withheld_costs(store, n, end, repeat):
         "chart_utilisation_7d": lambda w: utilisation(store, week, end, now=end, withheld=w),
         "chart_outcomes_30d": lambda w: store.outcome_days(first, end, exclude=w and w.excluded),
         "chart_queue_24h": lambda w: (store.queue_points(None, day // 900 * 900, end, 900)
-                                      if w is None else _queue_of_shown_types(
+                                      if w is None else queue_of_shown_types(
                                           store, w, day // 900 * 900, end, 900)),
         "chart_queue_7d": lambda w: (store.queue_points(None, week // 3600 * 3600, end, 3600)
-                                     if w is None else _queue_of_shown_types(
+                                     if w is None else queue_of_shown_types(
                                          store, w, week // 3600 * 3600, end, 3600)),
         **{f"report_month_per_{group}": (lambda w, group=group: report(
             store, lo, hi, group, now=end, withheld=w)) for group in ("device", "device_type",

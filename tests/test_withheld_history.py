@@ -11,7 +11,7 @@ from dashboard.core.events import parse_frames
 from dashboard.core.visibility import EVERYONE, Viewing, Visibility
 from dashboard.core.withheld import MAX_LEFT_OUT, Withheld
 from dashboard.storage.store import COLUMNS, open_store, row_for
-from dashboard.web.history import _queue_of_shown_types
+from dashboard.web.history import queue_of_shown_types
 from dashboard.web.reports import period, report, utilisation
 from dashboard.web.withheld import FRESH_FOR
 from tests.fake_lava import FakeLava
@@ -113,7 +113,7 @@ def test_a_store_leaves_out_withheld_boards_as_if_it_never_held_them(stores):
     # The queue of every type together, without secret's: that of all types before its first job;
     # from then on each shown type's peak in a step, summed (a bound on the true peak)
     for start, end, step in ((T0, T0 + 2 * 86400, 900), (T0, NOW, 3600)):
-        got = _queue_of_shown_types(everything, withheld, start, end, step)
+        got = queue_of_shown_types(everything, withheld, start, end, step)
         if end <= T0 + 2 * 86400:
             assert got == everything.queue_points(None, start, end, step)
         else:

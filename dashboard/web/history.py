@@ -423,7 +423,7 @@ def stats_outcomes():
     return jsonify(dict(body, days=history.outcomes_per_day(rows)))
 
 
-def _queue_of_shown_types(store, withheld, start, end, step):
+def queue_of_shown_types(store, withheld, start, end, step):
     """The queue of every type together without the types withheld (core.withheld): that of all
     types, when no job of theirs was queued in the window; else the sum of each shown type's
     most queued in each step (their peaks may fall at different moments of a step: never less
@@ -457,7 +457,7 @@ def stats_queue():
     if "submitter" not in filters:  # from the queue's roll-up
         if exclude and exclude[1] and "device_type" not in filters:
             # Every type's queue together holds those of the types LAVA hides now
-            points = _in_thread(_queue_of_shown_types, store, _withheld(), start, end, step)
+            points = _in_thread(queue_of_shown_types, store, _withheld(), start, end, step)
         else:
             points = _in_thread(store.queue_points, filters.get("device_type"), start, end, step)
         return jsonify(dict(body, points=points))
