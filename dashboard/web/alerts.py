@@ -6,7 +6,7 @@ import hmac
 import logging
 import xml.etree.ElementTree as ET
 
-from flask import Blueprint, Response, abort, g, jsonify, request, session
+from flask import Blueprint, Response, abort, jsonify, request, session
 
 from dashboard.core.events import job_id
 from dashboard.live.health import RateLimitedLog
@@ -52,36 +52,38 @@ def public_alert(alert, view):
 
 
 def _alerts(status, since, until, limit):
-    """Kept alerts (the store), or, without a store, what this process remembers; of the
-    request's lab, or (several labs, none chosen) of every lab, each saying its lab."""
+    """(kept alerts (the store), or, without a store, what this process remembers; of the
+    request's lab, or (several labs, none chosen) of every lab, each saying its lab; whether
+    some were left out as withheld: a short read is then not the whole of them)."""
     ext = services()
     lab = chosen_lab()
     if lab is None and ext.named:
-        rows = [a for part in ext.labs for a in _lab_alerts(part, status, since, until, limit)]
-        return sorted(rows, key=lambda a: -a["fired_at"])[:limit]
+        parts = [_lab_alerts(part, status, since, until, limit) for part in ext.labs]
+        rows = [a for found, _ in parts for a in found]
+        return (sorted(rows, key=lambda a: -a["fired_at"])[:limit],
+                any(left_out for _, left_out in parts))
     return _lab_alerts(lab or ext, status, since, until, limit)
 
 
 def _lab_alerts(lab, status, since, until, limit):
-    """The alerts of one lab (factory.LabParts), or of the one unnamed lab (factory.Services),
+    """(the alerts of one lab (factory.LabParts), or of the one unnamed lab (factory.Services),
     but those about a board LAVA hides now, or a device type only such boards have
-    (core.withheld): shown to no one."""
+    (core.withheld): shown to no one; whether any were left out so)."""
     withheld = lab_withheld(getattr(lab, "name", ""))
     rows = _lab_alerts_all(lab, status, since, until, limit)
     if withheld is None:
-        return rows
+        return rows, False
 
     def shown(rows):
         return [a for a in rows if not withheld.row(
             a.get("subject") if a.get("subject_kind") == "device" else a.get("device"),
             a.get("device_type"))]
     found = shown(rows)
-    if len(found) < len(rows):
-        g.alerts_left_out = True  # (list_alerts: a short read is then not the whole of them)
-        if len(rows) == limit < MAX_READ:
-            # Some left out of a full read: read more, so that `limit` of those shown are found.
-            found = shown(_lab_alerts_all(lab, status, since, until, MAX_READ))
-    return found[:limit]
+    left_out = len(found) < len(rows)
+    if left_out and len(rows) == limit < MAX_READ:
+        # Some left out of a full read: read more, so that `limit` of those shown are found.
+        found = shown(_lab_alerts_all(lab, status, since, until, MAX_READ))
+    return found[:limit], left_out
 
 
 def _lab_alerts_all(lab, status, since, until, limit):
@@ -135,15 +137,15 @@ def list_alerts():
     devices = services().state.devices
     # A wall link's screen: read more, so that `limit` of its own are found among the others.
     asked = limit if view.limit is None else MAX_READ
-    read = _alerts(status, since, until, asked)
+    read, left_out = _alerts(status, since, until, asked)
     found = [a for a in read if view.alert_in_limit(a, devices)]
     rows = [public_alert(a, view) for a in found[:limit]]
     # Every firing alert this viewer may see, not only the listed rows: one that fired before the
     # `limit` newest is firing still (an audit: past 200 newer alerts, the page's count and banner
     # lost it). The page asks for them (`status=firing`) when the rows hold fewer. Read again only
     # when the first read may have left some out (it was full) or held none (`resolved`).
-    complete = status != "resolved" and len(read) < asked and not g.get("alerts_left_out")
-    firing = sum(1 for a in (found if complete else _alerts("firing", since, until, MAX_READ))
+    complete = status != "resolved" and len(read) < asked and not left_out
+    firing = sum(1 for a in (found if complete else _alerts("firing", since, until, MAX_READ)[0])
                  if a["status"] == "firing" and (complete or view.alert_in_limit(a, devices)))
     return jsonify({"ok": True, "alerts": rows, "firing": firing})
 
@@ -222,7 +224,7 @@ def atom():
     """The newest alerts (fired and resolved) as an Atom feed."""
     status, since, until, limit = _query()
     view = viewing(stored=False)
-    rows = [public_alert(a, view) for a in _alerts(status, since, until, min(limit, 100))]
+    rows = [public_alert(a, view) for a in _alerts(status, since, until, min(limit, 100))[0]]
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = "LAVA Live Dashboard alerts"
     ET.SubElement(feed, "id").text = request.url
