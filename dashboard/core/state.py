@@ -19,6 +19,28 @@ from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 ACTIVE_JOB_STATES = ("Scheduling", "Scheduled", "Running", "Canceling")
 _TOUCH_KEY = {"device": ("device", "device"), "testjob": ("job", "job"),
               "worker": ("worker", "hostname")}
+
+
+class _Everything:
+    """The touches past their bound (more objects changed during one REST fetch than the model
+    may hold: a publisher naming new jobs while LAVA answers slowly): every object counts as
+    touched, so the fetch changes nothing the events said (they are newer), and the set stops
+    growing. The next fetch merges again."""
+
+    def __contains__(self, item):
+        return True
+
+    def __bool__(self):
+        return True
+
+    def __len__(self):
+        return 0
+
+    def add(self, item):
+        pass
+
+
+EVERYTHING = _Everything()
 # What the REST API knows of each kind, and so what reconcile compares.
 RECONCILED = {"device": ("device_type", "state", "health", "worker", "job"),
               "worker": ("state", "health"),
@@ -154,6 +176,7 @@ class LabState:
         self._seen = BoundedSet(dedup_window)
         self._changes = []
         self._touched = None  # (kind, id) of objects events changed while a REST fetch ran
+        self.touch_overflows = 0  # fetches during which more changed than that set may hold
         # With access control, a core.screen.DeviceScreen: devices (and jobs on them) LAVA does
         # not list anonymously are kept out of the model altogether. None: every device is kept.
         self.screen = None
@@ -201,6 +224,9 @@ class LabState:
         if self._touched is not None and event.kind in _TOUCH_KEY:
             kind, field = _TOUCH_KEY[event.kind]
             self._touched.add((kind, event.data[field]))
+            if len(self._touched) > sum(self.limits.values()):  # bounded (_Everything)
+                self._touched = EVERYTHING
+                self.touch_overflows += 1
         # By a table, not by the method named after the kind: a topic is LAVA's (or anyone's) to
         # name, and ".record" reached _apply_record (found by an audit: the event was lost).
         _HANDLERS.get(event.kind, LabState._apply_generic)(self, event, when)

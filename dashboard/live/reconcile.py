@@ -194,6 +194,7 @@ class Reconciler:
         unfinished = [j["id"] for j in self.state.jobs.values() if j["state"] != "Finished"]
         crowded = len(self.state.jobs) >= self.state.limits["job"]  # (rest.fetch_snapshot)
         mark = self.ingest.held_total if self.ingest is not None else 0  # (held before the fetch)
+        overflows = self.state.touch_overflows
         self.state.track_touches()
         try:
             snap = self.rest.fetch_snapshot(self.max_finished, unfinished, crowded)
@@ -242,6 +243,11 @@ class Reconciler:
         self.last_success = self.clock()
         self.corrections += len(corrections)
         self.corrections_by_kind.update(c["kind"] for c in corrections)
+        if self.state.touch_overflows != overflows:
+            log.warning("LAVA%s: more objects changed by events while its state was read than the "
+                        "model may hold (%d): this round kept what the events said of every one "
+                        "(they are newer); the next round merges again", self.where,
+                        sum(self.state.limits.values()))
         if snap.gone_unchecked:
             self.jobs_gone_unchecked += snap.gone_unchecked
             log.warning("LAVA%s no longer lists %d more unfinished jobs the model held than it "
@@ -426,6 +432,7 @@ class Reconciler:
                 else dict(self._screen.as_dict(), read_errors=self.screen_errors,
                           **(self.ingest.held_status() if self.ingest is not None else {})),
                 "jobs_gone_unchecked": self.jobs_gone_unchecked, "wait_errors": self.wait_errors,
+                "touch_overflows": self.state.touch_overflows,
                 "interval": self.interval, "last_duration": self.last_duration,
                 "last_success_age": None if self.last_success is None else round(now - self.last_success, 3),
                 "last_attempt_age": None if self.last_attempt is None else round(now - self.last_attempt, 3)}

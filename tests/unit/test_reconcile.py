@@ -87,6 +87,33 @@ def test_objects_changed_by_events_during_the_fetch_keep_the_events_value():
     assert state.devices["qemu-03"]["state"] == "Reserved"
 
 
+def test_the_objects_noted_during_a_fetch_are_bounded_and_past_it_the_events_win_everywhere():
+    """Found by an audit: the set of objects events changed during a fetch grew without bound
+    (a publisher naming new jobs, finished and forgotten by the model, while LAVA answered
+    slowly: 200,000 ids, 28 MB). Past what the model may hold it stops growing, and that round
+    changes nothing the events may have said: every object counts as touched."""
+    state = LabState(max_devices=20, max_workers=5, max_jobs=20, max_finished_jobs=5)
+    state.reconcile(rest_snapshot(), NOW, initial=True)
+    devices = copy.deepcopy(rest("devices_all")["results"])
+    for d in devices:
+        if d["hostname"] == "qemu-03":
+            d.update(health="Bad")  # (what LAVA says, and no event did)
+    state.track_touches()
+    bound = sum(state.limits.values())
+    for i in range(bound + 500):  # finished at once: the model forgets them, the set did not
+        state.apply(event("testjob", {"job": 10_000 + i, "state": "Finished", "health": "Complete",
+                                      "device_type": "qemu"}, f"j{i}"))
+    assert len(state.jobs) <= 20 and state.touch_overflows == 1
+    assert len(state._touched) <= bound
+    _, corrections = state.reconcile(rest_snapshot(devices=devices), NOW)
+    assert corrections == [] and state.devices["qemu-03"]["health"] != "Bad"
+    # The next round, with nothing changed meanwhile, merges again.
+    state.track_touches()
+    _, corrections = state.reconcile(rest_snapshot(devices=devices), NOW)
+    assert state.devices["qemu-03"]["health"] == "Bad" and corrections
+    assert state.touch_overflows == 1
+
+
 def test_vanished_objects_are_removed_and_gone_jobs_forgotten():
     state = LabState()
     state.reconcile(rest_snapshot(), NOW, initial=True)
