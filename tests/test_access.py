@@ -633,6 +633,30 @@ def test_past_500_boards_lava_hides_later_the_charts_say_why_and_no_row_of_them_
     assert get(app, "/api/v1/events?job=953").json()["events"]
 
 
+def test_a_viewer_asking_for_jobs_no_one_knows_makes_no_question_to_lava(lab):
+    """Found by an audit: every `/api/v1/jobs/<id>` asked LAVA, with the viewer's token, whether
+    they may see that job, whatever the id: one signed-in client could fill the answers every
+    viewer shares (100,000) with made-up ids, pushing the others' out. Only a job the dashboard
+    knows (the model's, or the store's) is asked about now."""
+    lava, publisher, start = lab
+    app = start()
+    publish_private_jobs(publisher)
+    wait_until(lambda: get(app, "/api/v1/events?job=902").json().get("events"), timeout=10,
+               what="job 902 stored")
+    unknown = range(700_000, 700_030)
+    for job_id in unknown:
+        assert get(app, f"/api/v1/jobs/{job_id}", BOB).status_code == 404
+    assert get(app, "/api/v1/jobs/902", BOB).status_code == 200  # (carol's: Bob may not see it)
+    wait_until(lambda: any(path.rstrip("/").endswith("/902") and BOB in (auth or "")
+                           for path, _, auth in lava.requests), timeout=10,
+               what="LAVA asked whether Bob may see job 902")
+    wait_until(lambda: app.json("/healthz")["access"]["viewer_lookups"]["queued"] == 0, timeout=20,
+               what="every question asked")
+    asked = [path for path, _, auth in lava.requests if BOB in (auth or "")
+             and any(path.rstrip("/").endswith(f"/{i}") for i in unknown)]
+    assert asked == [], asked
+
+
 def test_a_lava_that_answers_no_anonymous_reads_shows_no_device_and_says_why(lab):
     """LAVA reads with the dashboard's token, and refuses anonymous ones: loaded, workers shown,
     no device (nobody knows which LAVA shows everyone), and the page's LAVA line says why."""

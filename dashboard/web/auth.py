@@ -525,10 +525,24 @@ def viewing(job_ids=(), stored=True):
     if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
         # Their own lab's jobs only (anonymous to the others), chosen before the bound.
         ids = newest_to_ask(jobs_of_lab(jobs, viewer.lab), viewer.lab)
-        asked = [(lab, i) if lab else i for i in job_ids] if lab == viewer.lab else []
-        ctl.viewer_visibility.want(viewer.username, [*ids, *asked])
+        ctl.viewer_visibility.want(viewer.username, [*ids, *_own(viewer, lab, job_ids)])
     return Viewing(viewer, jobs, ctl.visibility, parse_filter(flt) if flt is not None else None,
                    lab, lab_withheld(lab) if stored else None)
+
+
+def ask_about(job_ids):
+    """Ask LAVA, for next time, whether this request's signed-in viewer may see these jobs of the
+    request's lab: only jobs the dashboard knows (a viewer asking for every id there is would fill
+    the answers every viewer shares, pushing theirs out: an audit)."""
+    viewer, _ = request_viewer()
+    ctl = access()
+    if viewer.username and not viewer.wall and ctl.viewer_visibility is not None:
+        ctl.viewer_visibility.want(viewer.username, _own(viewer, lab_name(), job_ids))
+
+
+def _own(viewer, lab, job_ids):
+    """The job keys of `job_ids` (of the request's lab) when that is the viewer's own lab."""
+    return [(lab, i) if lab else i for i in job_ids] if lab == viewer.lab else []
 
 
 def filter_from_wall(text):

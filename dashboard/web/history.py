@@ -19,7 +19,7 @@ from dashboard.web import params, reports
 from dashboard.web.context import error_body, in_thread as _in_thread, require_store as _store
 from dashboard.web.context import lab_name, model, services, store_of_request
 from dashboard.core.visibility import corrects_only_hidden, redact_job
-from dashboard.web.auth import viewing
+from dashboard.web.auth import ask_about, viewing
 from dashboard.web.paging import visible_page
 from dashboard.web.withheld import lab_withheld
 from dashboard.web.protocol import public_event, public_kind, stored_kind
@@ -210,7 +210,7 @@ def job(job_id):
     if len(job_id) > 19 or valid_job_id(int(job_id)) is None:  # past the store's integers
         return error_body(404, f"no job {job_id[:40]}", "not_found")
     job_id = int(job_id)
-    view = viewing([job_id])
+    view = viewing()
     visible = view.job_visible(job_id)
     obj = model(required=True).jobs.get(job_id)
     store = store_of_request()
@@ -227,6 +227,8 @@ def job(job_id):
         return steps, rows[::-1], total
     if store is not None:
         steps, rows, total = _in_thread(read)
+    if not visible and (obj is not None or steps):  # a job it knows: asked about, for next time
+        ask_about([job_id])
     if obj is None:
         last = [r for r in steps if r["kind"] == JOB]
         withheld = view.withheld
