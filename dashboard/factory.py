@@ -525,13 +525,26 @@ def _alerts(lab, sink, health, lab_names=None, standing_by=None):
         watched = not lab.simulated and any(s.lab == lab.name for s in health.sources)
         return health.clock_offset(lab.name, time.time()), watched
 
+    lost_before = []
+
+    def store_failing():
+        """Whether the store fails to keep events now: its last batch wrote nothing, or rows
+        were lost (a batch that failed, its queue full) since the engine last looked."""
+        if store is None:
+            return None
+        lost = store.lost()
+        grew = bool(lost_before) and lost > lost_before[0]
+        lost_before[:] = [lost]
+        return store.failing or grew
+
     # A named lab's notifications and log lines say its name (not the host `name` falls back to).
     notifier = Notifier(rules, run_in_thread, socketio.sleep, socketio.server.eio.create_event,
                         lab=lab.name, spawn=socketio.start_background_task)
     engine = AlertEngine(state, sink, rules, store, notifier, run_in_thread, socketio.sleep,
                          socketio.server.eio.create_event, silence, api_state, time.time,
                          settings["alerts_interval"], lab=lab.name,
-                         standing_by=standing_by, clock_offset=clock_offset)
+                         standing_by=standing_by, clock_offset=clock_offset,
+                         store_failing=store_failing)
     engine.restore()  # before any source starts: what already fired does not fire again
     return engine
 

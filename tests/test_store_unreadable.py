@@ -103,3 +103,56 @@ def test_several_labs_alerts_asked_without_a_lab_answer_503_while_a_store_cannot
         if app is not None:
             app.stop()
         server.cleanup()
+
+
+def test_a_store_that_fails_to_keep_events_is_an_alert_that_goes_out_while_it_fails(tmp_path):
+    """The lab needs a person: its history is being lost. The `store_failing` alert fires once the
+    store has failed to keep events for `minutes`, is sent (the notification does not need the
+    store), is listed from the engine's memory, and resolves once the store keeps them again."""
+    from tests.test_alerts import Receiver, hook
+
+    server = PostgresServer()
+    publisher = TestPublisher()
+    receiver = Receiver()
+    app = None
+    try:
+        url = server.start().url
+        rules = tmp_path / "alerts.toml"
+        rules.write_text(hook(receiver, "store_failing", "minutes = 0.02\n", renotify=600))
+        app = AppProcess("--zmq", publisher.endpoint, "--database", url, "--access", "open",
+                         "--alerts-config", str(rules), "--alerts-interval", "0.2")
+        publisher.wait_for_subscriber()
+        publisher.send(message("worker", utc_stamp(), "w-ok", hostname="w1", state="Online",
+                               health="Active"))
+        wait_until(lambda: app.json("/healthz")["store"]["written"] >= 1, timeout=20,
+                   what="the store keeping events")
+        time.sleep(1.0)
+        assert "store_failing/lab" not in {a["key"] for a in app.json("/api/v1/alerts")["alerts"]}
+        server.stop()
+        for i in range(20):  # events to keep, which the store cannot
+            publisher.send(message("worker", utc_stamp(), f"w-{i}", hostname="w1",
+                                   state=("Online", "Offline")[i % 2], health="Active"))
+            time.sleep(0.1)
+        wait_until(lambda: app.json("/healthz")["store"]["failing"], timeout=30,
+                   what="the store failing")
+        sent = wait_until(lambda: [m for m in receiver.received
+                                   if m["title"] == "[FIRING] store_failing: lab"],
+                          timeout=30, what="the store_failing notification")
+        assert "event store" in sent[0]["message"] and "history is lost" in sent[0]["message"]
+        firing = {a["key"]: a for a in app.json("/api/v1/alerts")["alerts"] if a["status"] == "firing"}
+        assert "store_failing/lab" in firing, firing  # (from the engine's memory)
+        server.start()
+        publisher.send(message("worker", utc_stamp(), "w-back", hostname="w1", state="Online",
+                               health="Active"))
+        wait_until(lambda: not app.json("/healthz")["store"]["failing"], timeout=60,
+                   what="the store keeping events again")
+        wait_until(lambda: app.json("/healthz")["alerts"]["firing"] == 0, timeout=30,
+                   what="the alert resolved (the engine's own count)")
+        wait_until(lambda: "[RESOLVED] store_failing: lab" in receiver.titles(), timeout=30,
+                   what="the resolution sent")
+    finally:
+        if app is not None:
+            app.stop()
+        receiver.stop()
+        publisher.close()
+        server.cleanup()

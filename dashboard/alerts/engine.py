@@ -38,7 +38,7 @@ class AlertEngine:
 
     def __init__(self, state, sink, config, store, notifier, run_in_thread, sleep, make_event,
                  silence, api_state, clock=time.time, interval=15.0, lab="", standing_by=None,
-                 clock_offset=None):
+                 clock_offset=None, store_failing=None):
         self.state = state
         self.lab = lab  # a named lab's (--labs) name, said in the log; "" for the unnamed lab
         self.sink = sink
@@ -55,6 +55,9 @@ class AlertEngine:
         # () → (seconds LAVA's clock is behind this one by its events' stamps, or None while not
         # known; whether any of the lab's sources can tell)
         self.clock_offset = clock_offset or (lambda: (None, True))
+        # () → whether the event store is failing to keep events now (None: there is none)
+        self.store_failing = store_failing or (lambda: None)
+        self._store_failing_since = None
         self.clock = clock
         self.interval = interval
         self.outbox = collections.deque()
@@ -245,10 +248,16 @@ class AlertEngine:
         silence, heard = self.silence()
         offset, watched = self.clock_offset()
         failing_for = now - self._api_error_since if self._api_error_since is not None else None
+        if self.store_failing():
+            self._store_failing_since = self._store_failing_since or now
+        else:
+            self._store_failing_since = None
         transitions = self.rules.tick(self.state, now, silence,
                                       failing_for if api == "error" else None,
                                       api_answers=api in ("ok", None),
-                                      clock_offset=offset, clock_watched=watched)
+                                      clock_offset=offset, clock_watched=watched,
+                                      store_failing_for=None if self._store_failing_since is None
+                                      else now - self._store_failing_since)
         if not heard:  # restarted, nothing heard yet: a silence that fired before still holds
             transitions = [t for t in transitions if t[:2] != ("resolve", "stream_silent/lab")]
         # Boards and workers the model no longer has (gone while the dashboard was down), and

@@ -21,6 +21,7 @@ DEFAULTS = {
     "stream_silent": {"minutes": 15.0},
     "lava_api_failing": {"minutes": 10.0},
     "lava_clock_skew": {"seconds": 120.0},
+    "store_failing": {"minutes": 5.0},
 }
 COMMON = {"enabled": True, "severity": "warning", "renotify_minutes": 60.0, "notify": [],
           "rate_limit_per_hour": 20}
@@ -406,7 +407,7 @@ class Rules:
 
     # -- on the slow timer -------------------------------------------------------------------
     def tick(self, state, now, silence=None, api_error_for=None, api_answers=True,
-             clock_offset=None, clock_watched=True):
+             clock_offset=None, clock_watched=True, store_failing_for=None):
         """Transitions of the rules about durations. `silence`: seconds since the event stream
         last said anything (None: no stream); `api_error_for`: seconds the LAVA API has been
         failing (None: not failing now); `api_answers`: whether the API is known to answer (or
@@ -415,7 +416,8 @@ class Rules:
         one (negative: ahead) as its events' stamps say (core/lag.py), None while not known:
         `lava_clock_skew` then neither fires nor resolves; `clock_watched`: whether any source
         of the lab can tell (not a simulated lab, nor one without an event source): if none can,
-        it resolves."""
+        it resolves. `store_failing_for`: seconds the event store has been failing to keep events
+        (None: it keeps them, or there is none)."""
         out = []
         for host, device in state.devices.items():
             dtype = device.get("device_type")
@@ -465,6 +467,15 @@ class Rules:
             elif rule == "stream_silent" or api_answers or not self.config.enabled(rule):
                 out.append(("resolve", key_of(rule, "lab"), None))
         out += self._clock_skew(clock_offset, clock_watched)
+        rule, minutes = "store_failing", self.config.get("store_failing", "minutes")
+        if (self.config.enabled(rule) and store_failing_for is not None
+                and store_failing_for >= minutes * 60):
+            out.append(("fire", key_of(rule, "lab"), self._info(
+                rule, "lab", "lab", None, f"the dashboard's event store has been failing to keep "
+                f"events for {store_failing_for / 60:.0f} minutes (threshold {minutes:g}): their "
+                "history is lost meanwhile; the live view is not affected")))
+        else:
+            out.append(("resolve", key_of(rule, "lab"), None))
         return out
 
     def _clock_skew(self, offset, watched):

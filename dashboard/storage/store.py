@@ -292,6 +292,10 @@ class EventStore(Rollups, Standby):
         folder = os.path.dirname(os.path.abspath(self.path))
         return text.replace(folder, "<data dir>") if folder not in ("", "/") else text
 
+    def lost(self):
+        """Rows lost to history so far (dropped), the writer process's included."""
+        return self._losses()[0]
+
     def _losses(self):
         """(rows lost to history, wall time of the last loss), the writer process's included."""
         if self.remote is None:

@@ -30,9 +30,10 @@ export const MAX_ITEMS = 200;
 const SEVERITY = { lab: 5, worker: 4, bad: 3, queue: 2, looping: 1 };
 // An alert ranks by its rule's object like the page's facts; a lab-wide one (the event stream
 // silent, LAVA's API failing) first: everything shown may be out of date. LAVA's clock off skews
-// the durations shown, but nothing is down: last.
+// the durations shown, but nothing is down: last. The dashboard's store failing loses history,
+// not what is shown now: with a starving queue.
 const RULE_SEVERITY = { stream_silent: 5, lava_api_failing: 5, worker_offline: 4, device_bad: 3,
-  health_checks_failed: 3, queue_starving: 2, flapping: 1, lava_clock_skew: 1 };
+  health_checks_failed: 3, queue_starving: 2, store_failing: 2, flapping: 1, lava_clock_skew: 1 };
 // The strip's kinds of object, by an alert's `subject_kind`.
 const KINDS = { device: "device", worker: "worker", device_type: "queue", lab: "lab" };
 

@@ -39,9 +39,10 @@ class Lab:
         changes = self.state.apply(event)
         self.log += self.book.apply(self.rules.on_changes(changes, now), now)
 
-    def tick(self, seconds, silence=None, api=None):
+    def tick(self, seconds, silence=None, api=None, store=None):
         now = T0 + seconds
-        self.log += self.book.apply(self.rules.tick(self.state, now, silence, api), now)
+        self.log += self.book.apply(self.rules.tick(self.state, now, silence, api,
+                                                    store_failing_for=store), now)
         self.log += self.book.due(now)
 
     def what(self):
@@ -168,6 +169,25 @@ def test_worker_offline_and_lab_wide_rules():
     lab.tick(700, silence=1, api=None)
     assert sorted(lab.what()) == [("resolved", "lava_api_failing/lab"),
                                   ("resolved", "stream_silent/lab"), ("resolved", "worker_offline/w1")]
+
+
+def test_a_store_failing_to_keep_events_fires_after_its_threshold_and_resolves_once_it_keeps_them():
+    lab = Lab("[rules.store_failing]\nminutes = 5\n[rules.stream_silent]\nenabled = false\n")
+    lab.tick(0)
+    assert lab.what() == []  # (a store that keeps its events, or none: nothing to say)
+    lab.tick(299, store=299)
+    assert lab.what() == []
+    lab.tick(300, store=300)
+    [(what, key)] = lab.what()
+    assert (what, key) == ("fired", "store_failing/lab")
+    assert "failing to keep events for 5 minutes" in lab.book.firing[key]["message"]
+    lab.tick(900, store=900)
+    assert lab.what() == []  # the same episode
+    lab.tick(901)
+    assert lab.what() == [("resolved", "store_failing/lab")]
+    off = Lab("[rules.store_failing]\nenabled = false\n")
+    off.tick(3600, store=3600)
+    assert off.what() == []
 
 
 def test_lava_s_clock_off_fires_with_its_direction_and_size_and_resolves_once_right():
@@ -334,6 +354,7 @@ def test_a_queue_of_a_device_type_that_left_the_model_resolves():
 @pytest.mark.parametrize("rule, fire", [
     ("stream_silent", lambda lab: lab.tick(600, silence=600)),
     ("lava_api_failing", lambda lab: lab.tick(600, api=600)),
+    ("store_failing", lambda lab: lab.tick(600, store=600)),
     ("device_bad", lambda lab: (lab.apply(device("d", 0, "Bad")), lab.tick(600))),
     ("worker_offline", lambda lab: (lab.apply(ev("worker", 0, hostname="w1", state="Offline",
                                                  health="Active")), lab.tick(600))),
@@ -349,7 +370,8 @@ def test_an_alert_of_a_rule_turned_off_since_resolves_after_a_restart(rule, fire
     restarted.book.restore([alert])
     assert restarted.rules.config.enabled(rule) is False
     restarted.tick(700, silence=700 if rule == "stream_silent" else None,
-                   api=700 if rule == "lava_api_failing" else None)  # the condition still holds
+                   api=700 if rule == "lava_api_failing" else None,
+                   store=700 if rule == "store_failing" else None)  # the condition still holds
     assert restarted.what() == [("resolved", alert["key"])]
 
 
