@@ -25,6 +25,13 @@ def test_reports_view_shows_sortable_rows_and_exports(browser):
         page.wait_for_selector('[data-report-row="qemu-02"]', timeout=15000)
         assert page.inner_text('[data-report-row="qemu-01"] [data-field="availability"]').startswith("100.0 %")
         assert page.inner_text('[data-report-row="qemu-02"] [data-field="availability"]').startswith("0.0 %")
+        # A new user's walk-through read "100.0 %" over 30 days as a month's figure, after minutes:
+        # each row says how long it is known, and the view says the figures cover that time only.
+        known = page.inner_text('[data-report-row="qemu-01"] [data-field="known_hours"]')
+        assert float(known) < 1.0, known
+        coverage = page.inner_text(".report-coverage")
+        assert re.match(r"Known for at most \d\.\d h of this period's 72\d h: each row's figures cover "
+                        r"only its known hours", coverage), coverage
         # Each row's availability per day: a bar for the one day known, in words as well.
         spark = '[data-report-row="qemu-02"] [data-field="days"] svg'
         label = page.get_attribute(spark, "aria-label")

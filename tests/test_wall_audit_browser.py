@@ -192,6 +192,23 @@ def test_a_medium_tile_says_a_health_that_is_not_good_in_words(lab, browser):
         page.context.close()
 
 
+@pytest.mark.parametrize("width", [1440, 1100])
+def test_a_desk_tile_says_a_health_that_is_not_good_in_words(lab, browser, width):
+    """A new user's walk-through found desk tiles of 167 px saying "◔ Reserved" alone: the health
+    word came after the state and wrapped out of sight, leaving "Unknown" to a grey bar. It comes
+    first now, as on a wall's medium tile; the state follows where it fits."""
+    _, app = lab
+    page = open_at(browser, app, width, 900, "?", devices=len(BOARDS) + 4)
+    try:
+        tile = page.eval_on_selector('[data-device="qemu-01"]', "(el) => el.getBoundingClientRect().width")
+        seen = page.evaluate(STATUS_SEEN, "qemu-01")
+        assert seen and seen[0].endswith("Unknown"), (tile, seen)
+        good = page.evaluate(STATUS_SEEN, "qemu-02")
+        assert good and good[0].endswith("Idle"), good  # a Good tile keeps its state's word first
+    finally:
+        page.context.close()
+
+
 # Before any page script: every text the page's polite live region says (focus.js' announce).
 RECORD_ANNOUNCEMENTS = """
 window.__said = [];

@@ -47,8 +47,9 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
   const good = health === "Good";
   // A medium tile says its state in words unless an alert's health takes the room. A health that
   // is neither Good nor an alert (Unknown, Retired) is one piece, symbol and word, never a lone "?"
-  // (an audit: "▶ ?" said nothing); on a medium tile it comes first and the state gives way when
-  // room is short (an audit: "◔ Reserved" said Unknown by a grey bar alone). A desk tile puts it after.
+  // (an audit: "▶ ?" said nothing); it comes first and the state gives way when room is short (an
+  // audit: "◔ Reserved" said Unknown by a grey bar alone; a later one found a desk tile of 167 px,
+  // which put it after the state, saying "◔ Reserved" and dropping "? Unknown").
   const stateWord = wordy || !alert;
   const healthPiece = !alert && !good;
   const text = summary(device, workerOffline);
@@ -71,7 +72,7 @@ function DeviceTileView({ device, job, detail = "full", shortName, workerOffline
         <span class="tile-status" aria-hidden="true">
           ${offlineMark}
           <span class="tile-state"><span class="symbol">${symbolFor(state)}</span>${stateWord ? ` ${label(state)}` : ""}</span>
-          ${healthPiece ? html`<span class=${`tile-health tile-health-word${wordy ? "" : " tile-health-first"}`}>${symbolFor(health) ? `${symbolFor(health)} ` : ""}${
+          ${healthPiece ? html`<span class="tile-health tile-health-word tile-health-first">${symbolFor(health) ? `${symbolFor(health)} ` : ""}${
             wordy ? label(health) : shortLabel(health)}</span>` : html`<span class="tile-health symbol">${symbolFor(health)}</span>
           ${(wordy || !good) && html`<span class="tile-health tile-health-word">${wordy ? label(health) : shortLabel(health)}</span>`}`}
         </span>`}

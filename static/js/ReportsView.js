@@ -13,7 +13,7 @@ import { leftOutWords } from "./stats.js";
 
 const GROUPS = [["device", "Device"], ["device_type", "Device type"], ["worker", "Worker"]];
 const COLUMNS = [["availability", "Availability", "pct"], ["utilisation", "Utilisation", "pct"],
-  ["failures", "Failures"], ["mtbf_hours", "MTBF (h)"], ["mttr_hours", "MTTR (h)"],
+  ["known_hours", "Known (h)", "h"], ["failures", "Failures"], ["mtbf_hours", "MTBF (h)"], ["mttr_hours", "MTTR (h)"],
   ["health_check_pass_rate", "Health checks passed", "pct"], ["health_checks", "Health checks"],
   ["jobs_run", "Jobs run"], ["jobs_completed", "Completed"],
   ["queue_wait_p50_s", "Queue wait p50 (min)", "min"], ["queue_wait_p95_s", "p95 (min)", "min"]];
@@ -22,8 +22,24 @@ const show = (value, unit) => {
   if (value === null || value === undefined) return "–";
   if (unit === "pct") return `${(value * 100).toFixed(1)} %`;
   if (unit === "min") return (value / 60).toFixed(1);
+  if (unit === "h") return value.toFixed(1);
   return String(value);
 };
+
+/**
+ * The words over a report whose rows know less of the period than its length (a dashboard that
+ * has run for an hour, over 30 days: "100.0 %" read as a month's figure; a new user's
+ * walk-through), or null.
+ */
+export function coverageWords(body) {
+  if (!body || !body.rows || !body.rows.length) return null;
+  const period = Math.max(0, (body.to - body.from) / 3600);
+  const most = Math.max(...body.rows.map((r) => r.known_hours || 0));
+  if (!period || most >= 0.9 * period) return null;
+  const hours = (h) => (h < 10 ? h.toFixed(1) : Math.round(h).toLocaleString("en"));
+  return `Known for at most ${hours(most)} h of this period's ${hours(period)} h: each row's figures ` +
+    "cover only its known hours (“Known (h)”), not the whole period.";
+}
 
 /** A bar as wide as a share: a sparkline of one figure, readable on paper too. */
 const Bar = ({ share }) => (share === null || share === undefined ? "" : html`<span class="report-bar"
@@ -84,6 +100,7 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
     return sort.down ? out.reverse() : out;
   }, [body, sort]);
   const leftOut = useMemo(() => leftOutWords(body ? [body] : []), [body]);  // (what the server did not count)
+  const coverage = useMemo(() => coverageWords(body), [body]);
   // Queue waits are a device type's figure (jobs wait for a type, not a board): shown per type only.
   const columns = group === "device_type" ? COLUMNS : COLUMNS.filter(([key]) => !key.startsWith("queue_wait"));
   const header = (key, label) => html`<th key=${key} scope="col"
@@ -106,6 +123,7 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
       </div>
       ${error && html`<p role="alert">The report cannot be loaded: ${error}</p>`}
       ${leftOut.length > 0 && html`<p class="report-left-out">Not counted here: ${leftOut.join("; ")}.</p>`}
+      ${coverage && html`<p class="report-coverage">${coverage}</p>`}
       ${body && !rows.length && !body.left_out && html`<p id="no-report">No stored transitions in this period.</p>`}
       ${rows.length > 0 && html`
         <div class="panel-body" tabindex="0" role="region" aria-label="Report table">
