@@ -383,6 +383,13 @@ CUT_STATE = """(selector) => {
 }"""
 
 
+# Each "Not shown here" note: whole (no text past its box) and inside its panel's body.
+NOTE_WHOLE = """() => [...document.querySelectorAll('.wall-cut')].map((n) => {
+  const body = n.parentElement.getBoundingClientRect(), r = n.getBoundingClientRect();
+  return n.scrollWidth <= n.clientWidth + 1 && r.top >= body.top - 0.5 && r.bottom <= body.bottom + 0.5;
+})"""
+
+
 def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
     """A wall audit: the Workers and Jobs views cut their lists at the panel's foot, a row in half
     and the rest unsaid. Now only rows that fit whole show, and the panel's foot says how many it
@@ -440,7 +447,17 @@ def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
                                                   ("queued", cut["jobs-queued"] + 10)) if n]
             assert jobs["note"] == "Not shown here: " + ", ".join(want), jobs
             assert jobs["hiddenCut"] and jobs["overhang"] <= 0.5, jobs
+            assert page.evaluate(NOTE_WHOLE) == [True], (width, height)
             assert page.errors == [], page.errors
+        # A new user's walk-through: on a wall of every panel at 800×600 the Jobs panel's note
+        # ended "Not shown here: 25 r…" (nobody hovers a wall). It wraps, whole, inside its panel.
+        page = open_page(browser, width=800, height=600)
+        pages.append(page)
+        page.goto(app.url + "/?wall=1&view=all")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_selector(".panel-jobs .wall-cut", timeout=10000)
+        page.wait_for_timeout(300)
+        assert all(page.evaluate(NOTE_WHOLE)), page.eval_on_selector_all(".wall-cut", "(n) => n.map((e) => e.textContent)")
         # The desk scrolls: nothing is left out there, or said to be (a wall whose list fits
         # says nothing either: test_a_wall_s_workers_and_feed_put_problems_first_in_its_own_type).
         page = open_page(browser, width=1280, height=720)
