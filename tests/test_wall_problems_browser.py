@@ -494,14 +494,15 @@ def test_a_running_device_of_unknown_health_says_so_in_words_on_a_medium_tile(br
             assert label.startswith(f"{host}: Running, health Unknown, job #{5000 + i}"), label
         assert page.errors == [] and page.evaluate("window.__csp") == []
         page.context.close()
-        # A desk tile (1280×800) has room for "▶ Running" and the symbol, not always for the word
-        # "Unknown": the two go together ("▶ Running ?" said no more).
+        # A desk tile (1280×800) says it the same way: the health's symbol and word go together
+        # ("▶ Running ?" said no more), first (a new user's walk-through found "? Unknown" wrapped
+        # out of sight behind the state on narrow desk tiles), the state after where it fits.
         page = open_page(browser, width=1280, height=800)
         page.goto(app.url + "/?view=devices")
         page.wait_for_selector(f'[data-device="{TYPE}-000"]', timeout=15000)
         for i in range(0, DEVICES, 10):
             got = status_items(page, f"{TYPE}-{i:03d}")
-            assert got["items"][0] == "▶ Running" and "?" not in got["items"], got
+            assert got["items"][0] == "? Unknown" and got["items"][1:] in ([], ["▶ Running"]), got
             assert all(any(c.isalpha() for c in item) for item in got["items"]), got
     finally:
         if page is not None:
