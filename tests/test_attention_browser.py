@@ -354,6 +354,48 @@ WALL_STRIP = """() => {
 }"""
 
 
+def test_a_wide_walls_strip_names_as_many_problems_as_its_row_holds_whole(lab, browser):
+    """A new user's walk-through: with five problems a 1920×1080 wall named two, each cell
+    stretched to 790 px and mostly empty, then "and 3 more": a wall named at most 3 cells. It
+    names up to five now, as many as its row holds whole; a smaller wall still drops cells until
+    every one is whole (an item is never cut or overlapped)."""
+    publisher, app = lab
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+    for i in range(5):
+        send(publisher, "device", f"d{i}", device(f"qemu-{i:02d}", "qemu", "w-1", "Idle", "Bad"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 5, timeout=10, what="5 devices")
+    sizes = [(1920, 1080), (1280, 720), (800, 600)]
+    walls = [open_page(browser, width=w, height=h) for w, h in sizes]
+    try:
+        named = {}
+        for page, size in zip(walls, sizes):
+            page.goto(app.url + "/?wall=1")
+            page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+            page.wait_for_selector(".attention-item", timeout=10000)
+            page.wait_for_timeout(500)  # (the strip's fit, after layout)
+            got = page.evaluate("""() => {
+              const row = document.querySelector('.attention-wall .attention-items').getBoundingClientRect();
+              return [...document.querySelectorAll('.attention-wall .attention-items > *')].map((el) => {
+                const r = el.getBoundingClientRect();
+                return {text: el.textContent.replace(/\\s+/g, ' ').trim(), item: el.classList.contains('attention-item'),
+                  whole: r.left >= row.left - 0.5 && r.right <= row.right + 0.5 && r.top >= row.top - 0.5
+                    && r.bottom <= row.bottom + 0.5};
+              });
+            }""")
+            assert got and all(cell["whole"] for cell in got), (size, got)
+            named[size] = [cell["text"] for cell in got if cell["item"]]
+            more = [cell["text"] for cell in got if not cell["item"]]
+            if len(named[size]) < 5:
+                assert more == [f"and {5 - len(named[size])} more"], (size, got)
+        assert len(named[(1920, 1080)]) >= 4, named
+        assert len(named[(1920, 1080)]) >= len(named[(1280, 720)]) >= len(named[(800, 600)]) >= 1, named
+        for page in walls:
+            assert page.errors == [], page.errors
+    finally:
+        for page in walls:
+            page.context.close()
+
+
 def test_the_empty_wall_strip_says_all_is_well_in_the_row_it_keeps(lab, browser):
     """A wall seen from across a room says in words that nothing needs attention, in the row the
     strip keeps (same top, same height: the board never moves); a problem takes its place, and

@@ -21,7 +21,7 @@ import { symbolFor, token } from "./lava.js";
 import { sourceDown } from "./labs.js";
 
 /** Items a wall shows (one row of equal cells); the desk shows this many before "N more". */
-export const WALL_ITEMS = 3;
+export const WALL_ITEMS = 5;
 export const DESK_ITEMS = 8;
 
 // An alert's item carries its severity as its level.
