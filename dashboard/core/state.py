@@ -224,7 +224,7 @@ class LabState:
         if self._touched is not None and event.kind in _TOUCH_KEY:
             kind, field = _TOUCH_KEY[event.kind]
             self._touched.add((kind, event.data[field]))
-            if len(self._touched) > sum(self.limits.values()):  # bounded (_Everything)
+            if len(self._touched) > self._touch_bound:  # bounded (_Everything)
                 self._touched = EVERYTHING
                 self.touch_overflows += 1
         # By a table, not by the method named after the kind: a topic is LAVA's (or anyone's) to
@@ -595,6 +595,7 @@ class LabState:
         """Start noting which objects events change: a REST fetch begins, and for those objects
         the events, being newer than what the fetch may have read, win."""
         self._touched = set()
+        self._touch_bound = sum(self.limits.values())  # (past it: _Everything)
 
     def stop_tracking_touches(self):
         """The fetch failed: forget the touches."""
