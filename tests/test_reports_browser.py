@@ -51,6 +51,10 @@ def test_reports_view_shows_sortable_rows_and_exports(browser):
         assert body.splitlines()[0].startswith("device,availability,utilisation")
         page.select_option("#report-group", "device_type")
         page.wait_for_selector('[data-report-row="qemu"]', timeout=10000)
+        # A type's known hours are its boards' together (a review: ten boards known for three
+        # days made "720 h" of a 30-day period): said so, and no coverage drawn from them.
+        assert "Board-hours known" in page.inner_text(".report-table thead")
+        assert page.query_selector(".report-coverage") is None
         page.screenshot(path=str(ARTIFACTS / "reports-view.png"))
         assert errors == [], errors
     finally:

@@ -448,6 +448,10 @@ def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
             assert jobs["note"] == "Not shown here: " + ", ".join(want), jobs
             assert jobs["hiddenCut"] and jobs["overhang"] <= 0.5, jobs
             assert page.evaluate(NOTE_WHOLE) == [True], (width, height)
+            # The note grows by itself (it wraps onto another line when its count changes): the
+            # rows above leave it room (a review: the bottom row lay under it until the data changed).
+            page.evaluate("document.querySelector('.wall-cut').style.fontSize = '2.5em'")
+            page.wait_for_function(f"""() => ({CUT_STATE})('.job-row').overhang <= 0.5""", timeout=5000)
             assert page.errors == [], page.errors
         # A new user's walk-through: on a wall of every panel at 800×600 the Jobs panel's note
         # ended "Not shown here: 25 r…" (nobody hovers a wall). It wraps, whole, inside its panel.

@@ -21,26 +21,39 @@ _TOUCH_KEY = {"device": ("device", "device"), "testjob": ("job", "job"),
               "worker": ("worker", "hostname")}
 
 
-class _Everything:
-    """The touches past their bound (more objects changed during one REST fetch than the model
-    may hold: a publisher naming new jobs while LAVA answers slowly): every object counts as
-    touched, so the fetch changes nothing the events said (they are newer), and the set stops
-    growing. The next fetch merges again."""
+class Touches:
+    """The objects events changed while a REST fetch ran (LabState.track_touches): for those the
+    events, newer than what the fetch may have read, win. Devices and workers are noted each (the
+    model's limits bound them: an event naming one past them is refused before it is noted).
+    Jobs are noted up to `most_jobs`: a publisher naming new job ids, finished and forgotten by
+    the model at once, while LAVA answered slowly, grew the set without bound (an audit: 200,000
+    ids, 28 MB). Past it (`overflow`), every job the model holds counts as touched, and a job it
+    does not hold takes LAVA's record: the next round corrects one the events ended meanwhile."""
 
-    def __contains__(self, item):
-        return True
+    def __init__(self, most_jobs):
+        self.noted = set()
+        self.jobs = 0
+        self.most_jobs = most_jobs
+        self.overflow = False
 
-    def __bool__(self):
-        return True
+    def add(self, kind, ident):
+        """Note one; returns True when the jobs have just gone past their bound."""
+        if kind == "job":
+            if self.overflow or (kind, ident) in self.noted:
+                return False
+            self.jobs += 1
+            if self.jobs > self.most_jobs:
+                self.overflow = True
+                self.noted = {key for key in self.noted if key[0] != "job"}
+                return True
+        self.noted.add((kind, ident))
+        return False
 
-    def __len__(self):
-        return 0
-
-    def add(self, item):
-        pass
-
-
-EVERYTHING = _Everything()
+    def holds(self, kind, ident, jobs):
+        """Whether events changed this object during the fetch (`jobs`: the model's now)."""
+        if kind == "job" and self.overflow:
+            return ident in jobs
+        return (kind, ident) in self.noted
 # What the REST API knows of each kind, and so what reconcile compares.
 RECONCILED = {"device": ("device_type", "state", "health", "worker", "job"),
               "worker": ("state", "health"),
@@ -176,7 +189,7 @@ class LabState:
         self._seen = BoundedSet(dedup_window)
         self._changes = []
         self._touched = None  # (kind, id) of objects events changed while a REST fetch ran
-        self.touch_overflows = 0  # fetches during which more changed than that set may hold
+        self.touch_overflows = 0  # fetches during which events named more jobs than it notes
         # With access control, a core.screen.DeviceScreen: devices (and jobs on them) LAVA does
         # not list anonymously are kept out of the model altogether. None: every device is kept.
         self.screen = None
@@ -223,9 +236,7 @@ class LabState:
         when = event.iso
         if self._touched is not None and event.kind in _TOUCH_KEY:
             kind, field = _TOUCH_KEY[event.kind]
-            self._touched.add((kind, event.data[field]))
-            if len(self._touched) > self._touch_bound:  # bounded (_Everything)
-                self._touched = EVERYTHING
+            if self._touched.add(kind, event.data[field]):  # (bounded: Touches)
                 self.touch_overflows += 1
         # By a table, not by the method named after the kind: a topic is LAVA's (or anyone's) to
         # name, and ".record" reached _apply_record (found by an audit: the event was lost).
@@ -594,8 +605,7 @@ class LabState:
     def track_touches(self):
         """Start noting which objects events change: a REST fetch begins, and for those objects
         the events, being newer than what the fetch may have read, win."""
-        self._touched = set()
-        self._touch_bound = sum(self.limits.values())  # (past it: _Everything)
+        self._touched = Touches(self.limits["job"])
 
     def stop_tracking_touches(self):
         """The fetch failed: forget the touches."""
@@ -604,7 +614,7 @@ class LabState:
     def reconcile(self, snap, when, initial=False):
         """Make the model agree with a snapshot.Snapshot, except objects events touched since
         track_touches(). Returns (changes, corrections); a correction names what was wrong."""
-        touched, self._touched = self._touched or set(), None
+        touched, self._touched = self._touched or Touches(self.limits["job"]), None
         self._changes, corrections = [], []
         when = when.isoformat()
         tables = {"worker": self.workers, "device": self.devices, "job": self.jobs}
@@ -614,7 +624,7 @@ class LabState:
         # never were refused the real ones).
         gone = set(snap.gone_jobs)  # (never listed too, but if so, gone wins: as it did when last)
         for job_id in snap.gone_jobs:
-            if job_id in self.jobs and ("job", job_id) not in touched:
+            if job_id in self.jobs and not touched.holds("job", job_id, self.jobs):
                 self._remove("job", job_id, when)
                 corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]},
                                     "record": None})
@@ -622,7 +632,12 @@ class LabState:
                                    ("device", snap.devices, "hostname"), ("job", snap.jobs, "id")):
             for record in records:
                 ident = record[key]
-                if (kind, ident) in touched or (kind == "job" and ident in gone):
+                if touched.holds(kind, ident, self.jobs) or (kind == "job" and ident in gone):
+                    if (kind == "job" and self.screen is not None and self.screen.known
+                            and not self.screen.admits_job(record["device"], record["device_type"])):
+                        # LAVA has it on a board it hides: out, whatever the events said of it
+                        # (a review: past the touches' bound, every job the model held stayed)
+                        self._admits_record(kind, record, when)
                     continue
                 if self.screen is not None and not self._admits_record(kind, record, when):
                     continue
@@ -647,7 +662,8 @@ class LabState:
             if kind in skipped.unknown:
                 continue  # a record of this kind was left out unnamed: it may be any of them
             present |= skipped.keep[kind]  # left out for its shape, not gone
-            for ident in [i for i in tables[kind] if i not in present and (kind, i) not in touched]:
+            for ident in [i for i in tables[kind] if i not in present
+                          and not touched.holds(kind, i, self.jobs)]:
                 self._remove(kind, ident, when)
                 corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]},
                                     "record": None})

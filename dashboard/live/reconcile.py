@@ -244,10 +244,10 @@ class Reconciler:
         self.corrections += len(corrections)
         self.corrections_by_kind.update(c["kind"] for c in corrections)
         if self.state.touch_overflows != overflows:
-            log.warning("LAVA%s: more objects changed by events while its state was read than the "
-                        "model may hold (%d): this round kept what the events said of every one "
-                        "(they are newer); the next round merges again", self.where,
-                        sum(self.state.limits.values()))
+            log.warning("LAVA%s: events named more jobs while its state was read than the model "
+                        "may hold (%d): this round kept what they said of every job the model "
+                        "holds (they are newer) and took LAVA's word for the others; the next "
+                        "round merges again", self.where, self.state.limits["job"])
         if snap.gone_unchecked:
             self.jobs_gone_unchecked += snap.gone_unchecked
             log.warning("LAVA%s no longer lists %d more unfinished jobs the model held than it "

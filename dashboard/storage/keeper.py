@@ -113,6 +113,9 @@ class StoreKeeper:
             self.stood_by = True
             self.other_seen = self.other_seen or why != "unknown"
             self.store.hold()
+            # It writes nothing while it stands by: a batch that failed before is not its news
+            # (the store_failing alert, /healthz; a review).
+            self.store.failing = False
             return True
         if self.stood_by:
             self.run_in_thread(self.store.take_over, self.other_seen or self.rival_seen())

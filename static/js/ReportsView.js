@@ -31,8 +31,10 @@ const show = (value, unit) => {
  * has run for an hour, over 30 days: "100.0 %" read as a month's figure; a new user's
  * walk-through), or null.
  */
-export function coverageWords(body) {
-  if (!body || !body.rows || !body.rows.length) return null;
+export function coverageWords(body, group = "device") {
+  // A type's or a worker's known hours are its boards' together (ten boards known for three days
+  // make 720 h of a 30-day period): only a board's say how much of the period is known (a review).
+  if (group !== "device" || !body || !body.rows || !body.rows.length) return null;
   const period = Math.max(0, (body.to - body.from) / 3600);
   const most = Math.max(...body.rows.map((r) => r.known_hours || 0));
   if (!period || most >= 0.9 * period) return null;
@@ -100,9 +102,11 @@ export function ReportsView({ labs = NO_LABS, chosen = "" }) {
     return sort.down ? out.reverse() : out;
   }, [body, sort]);
   const leftOut = useMemo(() => leftOutWords(body ? [body] : []), [body]);  // (what the server did not count)
-  const coverage = useMemo(() => coverageWords(body), [body]);
+  const coverage = useMemo(() => coverageWords(body, group), [body, group]);
   // Queue waits are a device type's figure (jobs wait for a type, not a board): shown per type only.
-  const columns = group === "device_type" ? COLUMNS : COLUMNS.filter(([key]) => !key.startsWith("queue_wait"));
+  const columns = (group === "device_type" ? COLUMNS : COLUMNS.filter(([key]) => !key.startsWith("queue_wait")))
+    // A group's known hours are its boards' together: said so.
+    .map((column) => (column[0] === "known_hours" && group !== "device" ? ["known_hours", "Board-hours known", "h"] : column));
   const header = (key, label) => html`<th key=${key} scope="col"
     aria-sort=${sort.key === key ? (sort.down ? "descending" : "ascending") : "none"}>
     <button type="button" class="sort" data-sort=${key}

@@ -33,7 +33,11 @@ export function useWallCut(enabled, rowSelector, deps) {
     // stale notice comes, the attention strip grows) or a row does (a time wraps onto a second
     // line): a review found rows left half cut until the next change of the data.
     const observer = new ResizeObserver(measure);
-    for (const box of [element.closest(".panel-body"), element, ...element.querySelectorAll("ol, tbody")]) {
+    const body = element.closest(".panel-body");
+    // ... and when the note itself grows: it wraps, and a recount that takes it onto one more line
+    // must leave a row more (a review: the bottom row then lay under it until the data changed).
+    const note = body && body.querySelector(":scope > .wall-cut");
+    for (const box of [body, element, note, ...element.querySelectorAll("ol, tbody")]) {
       if (box) observer.observe(box);
     }
     return () => observer.disconnect();

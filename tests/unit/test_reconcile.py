@@ -87,31 +87,51 @@ def test_objects_changed_by_events_during_the_fetch_keep_the_events_value():
     assert state.devices["qemu-03"]["state"] == "Reserved"
 
 
-def test_the_objects_noted_during_a_fetch_are_bounded_and_past_it_the_events_win_everywhere():
+def test_the_jobs_noted_during_a_fetch_are_bounded_and_past_it_the_models_jobs_keep_the_events_word():
     """Found by an audit: the set of objects events changed during a fetch grew without bound
     (a publisher naming new jobs, finished and forgotten by the model, while LAVA answered
-    slowly: 200,000 ids, 28 MB). Past what the model may hold it stops growing, and that round
-    changes nothing the events may have said: every object counts as touched."""
+    slowly: 200,000 ids, 28 MB). Jobs are noted up to the model's bound; past it every job the
+    model holds keeps what the events said, a job it does not hold takes LAVA's record, and
+    devices and workers are still corrected one by one (a review: treating every object as
+    touched left a first round with nothing of LAVA's, yet "loaded", and no correction at all)."""
     state = LabState(max_devices=20, max_workers=5, max_jobs=20, max_finished_jobs=5)
     state.reconcile(rest_snapshot(), NOW, initial=True)
+    assert 13 in state.jobs and state.jobs[13]["state"] == "Running"
     devices = copy.deepcopy(rest("devices_all")["results"])
     for d in devices:
         if d["hostname"] == "qemu-03":
             d.update(health="Bad")  # (what LAVA says, and no event did)
+    jobs = copy.deepcopy(rest("jobs")["results"])
+    for j in jobs:
+        if j["id"] == 13:
+            j.update(state="Finished", health="Complete")  # (LAVA's, older than the event below)
     state.track_touches()
-    bound = sum(state.limits.values())
-    for i in range(bound + 500):  # finished at once: the model forgets them, the set did not
+    state.apply(event("testjob", {"job": 13, "state": "Canceling", "device_type": "qemu"}, "j13"))
+    for i in range(40):  # finished at once: the model forgets them, the set did not
         state.apply(event("testjob", {"job": 10_000 + i, "state": "Finished", "health": "Complete",
                                       "device_type": "qemu"}, f"j{i}"))
     assert len(state.jobs) <= 20 and state.touch_overflows == 1
-    assert len(state._touched) <= bound
-    _, corrections = state.reconcile(rest_snapshot(devices=devices), NOW)
-    assert corrections == [] and state.devices["qemu-03"]["health"] != "Bad"
+    assert state._touched.overflow and not [k for k in state._touched.noted if k[0] == "job"]
+    _, corrections = state.reconcile(rest_snapshot(devices=devices, jobs=jobs), NOW)
+    fixed = {(c["kind"], c["id"]) for c in corrections}
+    assert state.devices["qemu-03"]["health"] == "Bad" and ("device", "qemu-03") in fixed
+    assert state.jobs[13]["state"] == "Canceling" and ("job", 13) not in fixed  # the event's word
     # The next round, with nothing changed meanwhile, merges again.
     state.track_touches()
-    _, corrections = state.reconcile(rest_snapshot(devices=devices), NOW)
-    assert state.devices["qemu-03"]["health"] == "Bad" and corrections
+    state.reconcile(rest_snapshot(devices=devices, jobs=jobs), NOW)
+    assert state.jobs[13]["state"] == "Finished" and state.touch_overflows == 1
+
+
+def test_a_first_round_past_the_bound_still_takes_lavas_boards_and_the_jobs_it_holds_not():
+    state = LabState(max_devices=20, max_workers=5, max_jobs=20, max_finished_jobs=5)
+    state.track_touches()
+    for i in range(40):
+        state.apply(event("testjob", {"job": 10_000 + i, "state": "Finished", "health": "Complete",
+                                      "device_type": "qemu"}, f"j{i}"))
     assert state.touch_overflows == 1
+    state.reconcile(rest_snapshot(), NOW, initial=True)
+    assert set(state.devices) == {d["hostname"] for d in rest("devices_all")["results"]}
+    assert {13, 14} <= set(state.jobs)  # LAVA's, which the model did not hold
 
 
 def test_vanished_objects_are_removed_and_gone_jobs_forgotten():

@@ -251,6 +251,26 @@ def test_what_leaves_for_the_screen_says_so_and_a_follower_drops_its_feed_too():
             [{"seq": 1, "kind": "device", "id": "x", "data": None, "screened": "yes"}]).encode()})
 
 
+def test_a_job_lava_put_on_a_hidden_board_leaves_even_when_an_event_touched_it_during_the_fetch():
+    """A review: a job events changed during the fetch kept the events' word, so LAVA's record
+    saying it runs on a board LAVA hides was skipped, and the job stayed (past the touches'
+    bound, every job the model held did). The screen wins whatever the events said."""
+    import copy
+
+    state = screened_state(hidden=set())
+    assert 8 in state.jobs and state.jobs[8]["device"] is None  # queued for qemu
+    jobs = copy.deepcopy(rest("jobs")["results"])
+    for j in jobs:
+        if j["id"] == 8:
+            j.update(state="Running", actual_device="qemu-04")
+    state.screen.learn(anonymous_devices({"qemu-04"}))
+    state.track_touches()
+    state.apply(event("testjob", {"job": 8, "state": "Scheduling", "device_type": "qemu"}, "t8"))
+    changes, _ = state.reconcile(rest_snapshot(jobs=jobs), NOW)
+    assert 8 not in state.jobs and state.screen.kept_out_job(8)
+    assert [c for c in changes if c.kind == "job" and c.id == 8 and c.data is None and c.screened]
+
+
 def test_a_removal_for_the_screen_reaches_every_page_that_may_hold_items_of_it():
     """A page that asks for messages only, or for Bad boards, holds feed items of a board it was
     never sent (its jobs' messages) or that left its filter before LAVA hid it (found by a
