@@ -50,7 +50,8 @@ class Touches:
         return False
 
     def holds(self, kind, ident, jobs):
-        """Whether events changed this object during the fetch (`jobs`: the model's now)."""
+        """Whether events changed this object during the fetch (`jobs`: the model's when the
+        merge began)."""
         if kind == "job" and self.overflow:
             return ident in jobs
         return (kind, ident) in self.noted
@@ -620,11 +621,15 @@ class LabState:
         tables = {"worker": self.workers, "device": self.devices, "job": self.jobs}
         if self.screen is not None:  # (LAVA may have hidden some since the last round)
             self._screen_model(when)
+        # Past the touches' bound, the jobs held now count as touched: taken once, since applying
+        # LAVA's finished jobs below may forget one of them (a review: an event had finished it,
+        # and its older record, later in the loop, brought it back Running).
+        held = frozenset(self.jobs) if touched.overflow else frozenset()
         # Jobs gone first: their places go to the jobs LAVA lists (a model full of jobs that
         # never were refused the real ones).
         gone = set(snap.gone_jobs)  # (never listed too, but if so, gone wins: as it did when last)
         for job_id in snap.gone_jobs:
-            if job_id in self.jobs and not touched.holds("job", job_id, self.jobs):
+            if job_id in self.jobs and not touched.holds("job", job_id, held):
                 self._remove("job", job_id, when)
                 corrections.append({"kind": "job", "id": job_id, "fields": {"exists": [True, False]},
                                     "record": None})
@@ -632,7 +637,7 @@ class LabState:
                                    ("device", snap.devices, "hostname"), ("job", snap.jobs, "id")):
             for record in records:
                 ident = record[key]
-                if touched.holds(kind, ident, self.jobs) or (kind == "job" and ident in gone):
+                if touched.holds(kind, ident, held) or (kind == "job" and ident in gone):
                     if (kind == "job" and self.screen is not None and self.screen.known
                             and not self.screen.admits_job(record["device"], record["device_type"])):
                         # LAVA has it on a board it hides: out, whatever the events said of it
@@ -663,7 +668,7 @@ class LabState:
                 continue  # a record of this kind was left out unnamed: it may be any of them
             present |= skipped.keep[kind]  # left out for its shape, not gone
             for ident in [i for i in tables[kind] if i not in present
-                          and not touched.holds(kind, i, self.jobs)]:
+                          and not touched.holds(kind, i, held)]:
                 self._remove(kind, ident, when)
                 corrections.append({"kind": kind, "id": ident, "fields": {"exists": [True, False]},
                                     "record": None})

@@ -129,10 +129,12 @@ class StoreKeeper:
         body = self.state.dump()  # taken in the hub: consistent with what is committed
         last_id = self.run_in_thread(self.store.last_id)
         self.run_in_thread(self.store.save_model, body, last_id)
-        # Written: the store keeps what it is given again, though no event came since its last
-        # batch failed (a quiet lab after an outage: /healthz and the store_failing alert said so
-        # until the next event).
-        self.store.failing = False
+        # Written, as its batches are (no writer process: PostgreSQL, or SQLite written in the
+        # app): the store keeps what it is given again, though no event came since its last batch
+        # failed (a quiet lab after an outage: /healthz and the store_failing alert said so until
+        # the next event). A writer process's batches are not proved by this write (a review).
+        if self.store.remote is None:
+            self.store.failing = False
         return True
 
     def _error(self, what, exc):

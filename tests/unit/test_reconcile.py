@@ -122,6 +122,33 @@ def test_the_jobs_noted_during_a_fetch_are_bounded_and_past_it_the_models_jobs_k
     assert state.jobs[13]["state"] == "Finished" and state.touch_overflows == 1
 
 
+def test_past_the_bound_a_job_the_model_held_keeps_the_events_word_though_the_merge_forgot_it():
+    """A review: past the touches' bound, whether a job was held was asked of the model as the
+    merge changed it. LAVA's finished jobs, applied first, made the model forget job 1 (an event
+    had finished it during the fetch); its older record, later in the same round, brought it
+    back Running."""
+    def job(job_id, state, health="Unknown", device="qemu-03"):
+        record = copy.deepcopy(next(j for j in rest("jobs")["results"] if j["id"] == 1))
+        record.update(id=job_id, state=state, health=health, actual_device=device,
+                      end_time="2026-11-27T17:00:00Z" if state == "Finished" else None)
+        return record
+    state = LabState(max_devices=20, max_workers=5, max_jobs=4, max_finished_jobs=2)
+    state.reconcile(rest_snapshot(jobs=[job(1, "Running")]), NOW, initial=True)
+    assert state.jobs[1]["state"] == "Running"
+    state.track_touches()
+    for i in range(10):  # past the bound of 4
+        state.apply(event("testjob", {"job": 100 + i, "state": "Finished", "health": "Complete",
+                                      "device_type": "qemu"}, f"t{i}", when="2026-11-27T18:10:00"))
+    state.apply(event("testjob", {"job": 1, "state": "Finished", "health": "Complete",
+                                  "device_type": "qemu"}, "fin-1", when="2026-11-27T18:20:00"))
+    assert state._touched.overflow and state.jobs[1]["state"] == "Finished"  # (held: the newest)
+    # LAVA's read, older: jobs 2 and 3 finished (the model keeps 2 finished: job 1 goes), and
+    # job 1 still running.
+    state.reconcile(rest_snapshot(jobs=[job(2, "Finished", "Complete"), job(3, "Finished", "Complete"),
+                                        job(1, "Running")]), NOW)
+    assert state.jobs.get(1, {}).get("state") != "Running", state.jobs.get(1)
+
+
 def test_a_first_round_past_the_bound_still_takes_lavas_boards_and_the_jobs_it_holds_not():
     state = LabState(max_devices=20, max_workers=5, max_jobs=20, max_finished_jobs=5)
     state.track_touches()
