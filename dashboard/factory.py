@@ -220,6 +220,7 @@ def create_app(overrides=None, settings=None):
     for blueprint in (auth.bp, api.bp, history_api.bp, feeds.bp, openapi.bp, views.bp,
                       alerts_api.bp, reports_api.bp, metrics_api.bp):
         app.register_blueprint(blueprint)
+    api.answer_store_errors(app, [lab.store for lab in services.labs])
     if settings["metrics"] != "off":
         app.extensions["metrics_registry"] = metrics_api.registry_for(
             services, services.job_times, ",".join(lab.name for lab in services.labs)

@@ -345,7 +345,11 @@ class LabState:
     def _screen_feed(self):
         """The feed's entries of what left the model for the screen go too: a new page's snapshot
         must not show them (those pages that had them keep them until reloaded)."""
-        kept = [e for e in self.recent_events if self._feed_entry_admitted(e)]
+        self._keep_feed(self._feed_entry_admitted)
+
+    def _keep_feed(self, keep):
+        """The feed without the entries `keep(entry)` says no to."""
+        kept = [e for e in self.recent_events if keep(e)]
         if len(kept) != len(self.recent_events):
             self.recent_events.clear()
             self.recent_events.extend(kept)
@@ -832,13 +836,8 @@ class LabState:
     def _drop_feed_of(self, kind, ident):
         """A followed model's feed entries of a device or job that left for the screen: the model
         followed dropped them (_screen_feed), and a new page's snapshot must not show them."""
-        field = {"device": "device", "job": "job"}.get(kind)
-        if field is None:
-            return
-        kept = [e for e in self.recent_events if e.get(field) != ident]
-        if len(kept) != len(self.recent_events):
-            self.recent_events.clear()
-            self.recent_events.extend(kept)
+        if kind in ("device", "job"):  # (a feed entry names them under the same field)
+            self._keep_feed(lambda entry: entry.get(kind) != ident)
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self, matches=None):

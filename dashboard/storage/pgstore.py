@@ -73,6 +73,12 @@ class PostgresStore(EventStore):
     def _lost(conn):
         return conn.closed
 
+    @staticmethod
+    def read_errors():
+        import psycopg
+
+        return (psycopg.Error,)
+
     def cannot_read(self, exc):
         """The server cannot be reached, went away, or cancelled the query (OperationalError, its
         connection's InterfaceError): not a query that is wrong (a defect, answered 500), nor

@@ -99,14 +99,6 @@ UNREADABLE_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CAN
 READ_FAILURE_DEGRADES_S = 60.0  # how long /healthz lists `store` as degraded after a failed read
 
 
-def read_failure_words(exc, limit=200):
-    """A failed read's words for /healthz and the log: its kind and its first line, cut short
-    (a PostgreSQL URL in the store has no password: storage/pgstore.py)."""
-    text = scrub(str(exc)).strip()  # (before it is cut: a password cut short is not found)
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
-
-
 class EventStore(Rollups, Standby):
     """SQLite file under data_dir; thread-safe: one connection per thread."""
 
@@ -608,6 +600,11 @@ class EventStore(Rollups, Standby):
                            (*args, most - 1))
         return found[0]["id"] if found else None  # (pruned meanwhile: they all fit now)
 
+    @staticmethod
+    def read_errors():
+        """The exception classes a read of this store raises (web/api.py answers them)."""
+        return (sqlite3.Error,)
+
     def cannot_read(self, exc):
         """Whether `exc`, raised by a read, says the store cannot be read now (its file locked,
         unreadable or broken), not that the query was wrong (SQLITE_ERROR: a defect, answered 500)."""
@@ -620,7 +617,15 @@ class EventStore(Rollups, Standby):
         self.read_failures += 1
         self._read_failed_at = clock()
         self.last_read_failure = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                  "error": read_failure_words(exc)}
+                                  "error": self._read_failure_words(exc)}
+
+    def _read_failure_words(self, exc, limit=200):
+        """A failed read's words for /healthz and the log: its kind and its first line, cut short,
+        without a password or the store's folder (scrubbed before it is cut: a secret cut short
+        is not found)."""
+        text = self._scrub(scrub(str(exc))).strip()
+        first = text.splitlines()[0] if text else ""
+        return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
 
     def read_failed_recently(self, clock=time.monotonic):
         return self._read_failed_at is not None and clock() - self._read_failed_at < READ_FAILURE_DEGRADES_S

@@ -73,22 +73,12 @@ def store_unavailable(exc):
     return body, status
 
 
-def _store_errors():
-    """The exception classes a store's read raises: sqlite3's, and psycopg's when installed."""
-    import sqlite3
-
-    kinds = [sqlite3.Error]
-    try:
-        import psycopg
-    except ImportError:
-        pass
-    else:
-        kinds.append(psycopg.Error)
-    return kinds
-
-
-for _kind in _store_errors():
-    bp.app_errorhandler(_kind)(store_unreadable)
+def answer_store_errors(app, stores):
+    """Answer a read's failure in these stores with store_unreadable: the exception classes each
+    says its reads raise (EventStore.read_errors; psycopg's only with PostgreSQL, whose import
+    costs start-up a quarter of a second)."""
+    for kind in {kind for store in stores if store is not None for kind in store.read_errors()}:
+        app.register_error_handler(kind, store_unreadable)
 
 
 @bp.get("/healthz")
