@@ -77,7 +77,8 @@ def lab(tmp_path):
                          port=port)
         apps.append(app)
         publisher.wait_for_subscriber()
-        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=20, what="loaded")
+        # (60 s: a lab of 20,000 boards, tests/test_whole_model.py, on two shared cores)
+        wait_until(lambda: app.json("/healthz")["lava"]["loaded"], timeout=60, what="loaded")
         return app
 
     yield lava, publisher, start
@@ -574,8 +575,11 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
     # LAVA shows them again: their history comes back
     lava.hidden_devices.clear()
     wait_until(lambda: get(app, "/api/v1/devices/docker-02").status_code == 200, timeout=15,
+               what="docker-02 back")
+    # (Its rows have once come a moment after the board, on a loaded machine: not found why;
+    # later, never sooner, errs on the side of LAVA's screen.)
+    wait_until(lambda: get(app, "/api/v1/events?device=docker-02").json()["events"], timeout=15,
                what="docker-02's history back")
-    assert get(app, "/api/v1/events?device=docker-02").json()["events"]
     assert get(app, "/api/v1/jobs/951").status_code == 200
 
 

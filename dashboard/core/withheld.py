@@ -41,6 +41,18 @@ class Withheld:
         self.names = tuple(sorted({d for d in stored if d and d not in shown}))
         self.types = tuple(sorted({t for t in stored_types if t and t not in self.shown_types}))
 
+    def against(self, shown, shown_types):
+        """This one as of the boards shown now (`shown`, `shown_types`: frozensets of the model's
+        boards and types; `self.shown` a frozenset too), before the store is read again: a board
+        the model no longer holds is withheld at once, with its type if no board shown has it;
+        and, when a board left, every job's row with no board, since which jobs ran on that
+        board is not read yet. More, never less, than a new read would withhold (a board shown
+        again is shown; its jobs' rows wait for that read)."""
+        left = not self.shown <= shown
+        return Withheld(shown, shown_types, stored=(*self.names, *self.shown),
+                        stored_types=(*self.types, *self.shown_types), jobs=self.jobs,
+                        cut_short=self.cut_short, jobs_cut=self.jobs_cut or left)
+
     def device(self, name):
         """Whether everything about this board is withheld (the model does not hold it)."""
         return name not in self.shown

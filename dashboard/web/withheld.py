@@ -63,8 +63,11 @@ def lab_withheld(name=""):
         # shows again is shown with its history at once, one it hides is withheld at once.
         if (now - found[0] < FRESH_FOR or found[2]) and found[1].shown == devices.keys():
             return found[1]
-        if found[2]:  # another request is finding it: the last one meanwhile, not a read each
-            return found[1]
+        if found[2]:  # another request is finding it: the last one meanwhile, not a read each,
+            # but as of the boards shown now (a board LAVA has just hid is withheld at once: the
+            # last one showed it to every request made while the store was read again)
+            return found[1].against(frozenset(devices), {d.get("device_type")
+                                                         for d in devices.values()})
         cache[parts.name] = (found[0], found[1], True)
     unread, jobs_cut, stored, stored_types, jobs = False, False, (), (), ()
     try:
