@@ -171,7 +171,7 @@ class AppProcess:
     """`python app.py ...` as a subprocess on a free port; stopped by stop(). `root`: another
     checkout's app (a benchmark's baseline)."""
 
-    def __init__(self, *args, async_mode="eventlet", env=None, port=None, root=ROOT):
+    def __init__(self, *args, async_mode="eventlet", env=None, port=None, root=ROOT, constants=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / "test-artifacts" / f"app-{self.port}.log"
@@ -181,7 +181,10 @@ class AppProcess:
         if "--data-dir" not in args:  # never the repository's ./data: each app its own store
             self.data_dir = tempfile.mkdtemp(prefix="dashboard-test-")
             args = (*args, "--data-dir", self.data_dir)
-        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", str(pathlib.Path(root) / "app.py"),
+        # `constants`: {"module.NAME": value} set before the app starts (tests/patched_app.py)
+        launch = ([str(pathlib.Path(root) / "app.py")] if not constants else
+                  ["-m", "tests.patched_app", *(f"{k}={v!r}" for k, v in constants.items()), "--"])
+        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch,
                "--port", str(self.port), "--async-mode", async_mode, *args]
         self.proc = subprocess.Popen(cmd, cwd=root, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
@@ -209,8 +212,9 @@ class AppProcess:
         except psutil.Error:
             return False
 
-    def get(self, path, timeout=5):
-        """GET path → (status, headers, parsed JSON or text)."""
+    def get(self, path, timeout=15):
+        """GET path → (status, headers, parsed JSON or text). (15 s: on two shared cores under
+        the whole suite, an answer has once taken over 5.)"""
         try:
             with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
                 body = resp.read().decode()

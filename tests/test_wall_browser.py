@@ -529,7 +529,7 @@ WATCH_FIT = """() => new Promise((done) => {
   });
   observer.observe(groups, {attributes: true, attributeFilter: ['data-detail']});
   observer.observe(document.querySelector('.fit-box'), {childList: true});
-  setTimeout(() => { observer.disconnect(); done(changes); }, 600);
+  setTimeout(() => { observer.disconnect(); done(changes); }, 400);  // (a flip: every frame)
 })"""
 
 
@@ -546,7 +546,7 @@ def test_the_symbols_key_never_sets_the_wall_flipping(browser):
         levels = set()
         for height in range(420, 640, 12):
             page.set_viewport_size({"width": 800, "height": height})
-            page.wait_for_timeout(350)
+            page.wait_for_timeout(250)
             assert page.evaluate(WATCH_FIT) == 0, height
             levels.add(page.evaluate("document.querySelector('.device-groups').dataset.detail"))
         assert "compact" in levels and len(levels) > 1, levels  # (the sweep crosses a boundary)
