@@ -714,10 +714,10 @@ def _serve_metrics_apart(app, address):
     from dashboard import server
 
     host, _, port = address.rpartition(":")
-    registry = app.extensions.pop("metrics_registry")  # the app's own /metrics answers 404 then
+    metrics = app.extensions.pop("metrics_registry")  # the app's own /metrics answers 404 then
     services = app.extensions["dashboard"]
     services.metrics_connections = server.serve_apart(
-        make_wsgi_app(registry), host.strip("[]") or "127.0.0.1", int(port), services.settings,
+        make_wsgi_app(metrics.registry()), host.strip("[]") or "127.0.0.1", int(port), services.settings,
         socketio.start_background_task)
     log.info("Prometheus metrics at http://%s/metrics", address)
 

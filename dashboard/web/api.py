@@ -148,10 +148,9 @@ def _export_stats():
 def whole_model_stats():
     """For /healthz: the whole-model answers built, reused and shared, and those refused."""
     answers = whole_model_answers()
-    registry = current_app.extensions.get("metrics_registry")
+    metrics = current_app.extensions.get("metrics_registry")
     return {"state": answers.state.stats(), "builds": answers.builds.stats(),
-            "metrics": registry.dashboard.figures.stats()
-            if registry is not None and hasattr(registry, "dashboard") else None}
+            "metrics": metrics.dashboard.figures.stats() if metrics is not None else None}
 
 
 @bp.get("/api/v1/state")

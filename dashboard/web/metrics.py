@@ -282,14 +282,28 @@ def _counter(Counter, name, text, value):
     return family
 
 
-def registry_for(services, job_times, lab, sleep=None, make_event=threading.Event):
-    """The registry of /metrics; `sleep` and `make_event`: the async mode's (Flask-SocketIO's)."""
-    from prometheus_client import CollectorRegistry
+class Metrics:
+    """One process's /metrics: its collector (`dashboard`, made at start: /healthz reads its
+    figures), and the registry over it, made at the first scrape (prometheus-client is imported
+    then, not at every start: 70 ms of it, requirements.txt)."""
 
-    registry = CollectorRegistry(auto_describe=False)
-    registry.dashboard = DashboardCollector(services, job_times, lab, sleep, make_event)
-    registry.register(registry.dashboard)
-    return registry
+    def __init__(self, collector):
+        self.dashboard = collector
+        self._registry = None
+
+    def registry(self):
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(self.dashboard)
+            self._registry = registry
+        return self._registry
+
+
+def registry_for(services, job_times, lab, sleep=None, make_event=threading.Event):
+    """The Metrics of /metrics; `sleep` and `make_event`: the async mode's (Flask-SocketIO's)."""
+    return Metrics(DashboardCollector(services, job_times, lab, sleep, make_event))
 
 
 @bp.get("/metrics")
@@ -297,9 +311,9 @@ def metrics():
     """The Prometheus text format (0.0.4)."""
     from prometheus_client import generate_latest
 
-    registry = current_app.extensions.get("metrics_registry")
-    if registry is None:  # (in the one error shape, as every other answer of the app's)
+    metrics = current_app.extensions.get("metrics_registry")
+    if metrics is None:  # (in the one error shape, as every other answer of the app's)
         return error_body(404, "metrics are off (--metrics off) or served on another address "
                           "(--metrics HOST:PORT)", "not_found")
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE)
+    return Response(generate_latest(metrics.registry()), content_type=CONTENT_TYPE)
 
