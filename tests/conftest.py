@@ -41,6 +41,21 @@ def _watch():
 
 def pytest_configure(config):
     threading.Thread(target=_watch, name="test watchdog", daemon=True).start()
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+        _compile_once()
+
+
+def _compile_once():
+    """Byte-compile the app and the tests' helpers once, before the workers start. Where
+    PYTHONDONTWRITEBYTECODE is set (this machine's, and CI's), Python writes no .pyc of its own,
+    and each of the suite's 400 app processes compiled every module of the app again: a tenth of
+    a second each (the .pyc files are git-ignored, and read only while their sources match)."""
+    import compileall
+
+    root = UNIT.parent.parent
+    for folder in ("dashboard", "tests"):
+        compileall.compile_dir(root / folder, quiet=1, workers=1)
+    compileall.compile_file(root / "app.py", quiet=1)
 
 
 @pytest.hookimpl(hookwrapper=True)

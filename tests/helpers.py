@@ -181,9 +181,12 @@ class AppProcess:
         if "--data-dir" not in args:  # never the repository's ./data: each app its own store
             self.data_dir = tempfile.mkdtemp(prefix="dashboard-test-")
             args = (*args, "--data-dir", self.data_dir)
-        # `constants`: {"module.NAME": value} set before the app starts (tests/patched_app.py)
-        launch = ([str(pathlib.Path(root) / "app.py")] if not constants else
-                  ["-m", "tests.patched_app", *(f"{k}={v!r}" for k, v in constants.items()), "--"])
+        # This checkout's app as deployed (without the tests' aiohttp), `constants` ({"module.NAME":
+        # value}) set before it starts: tests/patched_app.py
+        assert root == ROOT or not constants, "another checkout's app takes no constants"
+        launch = (["-m", "tests.patched_app",
+                   *(f"{k}={v!r}" for k, v in (constants or {}).items()), "--"]
+                  if root == ROOT else [str(pathlib.Path(root) / "app.py")])
         cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch,
                "--port", str(self.port), "--async-mode", async_mode, *args]
         self.proc = subprocess.Popen(cmd, cwd=root, stdout=self.log, stderr=subprocess.STDOUT,

@@ -1,13 +1,20 @@
-"""app.py with some module constants set first: `python -m tests.patched_app MODULE.NAME=VALUE ...
--- <app.py's arguments>`. For a test that would otherwise wait out a fixed production interval (a
-minute of messages before LAVA's clock offset is known): the rest is the real app, and each such
-interval keeps its own unit test at its real value."""
+"""app.py as the tests run it: `python -m tests.patched_app [MODULE.NAME=VALUE ...] -- <app.py's
+arguments>`.
+
+- As deployed: without aiohttp, which only the tests install (requirements-test.txt: tests/lava_ws.py
+  serves lava-publisher's WebSocket with it). python-engineio imports it whenever it is there
+  (its asyncio client), and that was a tenth of a second of each of the suite's 400 app starts.
+- With some module constants set first, for a test that would otherwise wait out a fixed
+  production interval (a minute of messages before LAVA's clock offset is known). Each such
+  interval keeps its own unit test at its real value.
+The rest is the real app."""
 import ast
 import importlib
 import sys
 
 
 def main(argv):
+    sys.modules.setdefault("aiohttp", None)  # (an import of it then raises ImportError)
     cut = argv.index("--")
     for item in argv[:cut]:
         name, _, value = item.partition("=")
