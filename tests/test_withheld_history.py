@@ -290,3 +290,43 @@ def test_a_store_that_cannot_say_which_boards_it_holds_withholds_the_charts_not_
         publisher.close()
         lava.close()
         server.cleanup()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # (eventlet's, imported by the app)
+def test_a_request_while_another_finds_the_withheld_boards_again_withholds_one_lava_just_hid(
+        tmp_path):
+    """(In the process: the moment is too short to catch over HTTP.) While one request reads which
+    boards the store holds again, the others answered with the last reading as it was: a board
+    LAVA had just hidden (gone from the model) was still shown to them, with its history (a
+    review). They answer with it taken against the model's boards now (Withheld.against)."""
+    from dashboard.factory import create_app
+    from dashboard.web.withheld import lab_withheld
+
+    app = create_app(overrides={"zmq": ["tcp://127.0.0.1:9"], "data_dir": str(tmp_path),
+                                "access": "lava", "lava_url": "http://127.0.0.1:9"})
+    parts = app.extensions["dashboard"].labs[0]
+    # (What LAVA's anonymous device list said: both shown, then.)
+    parts.state.screen.learn([{"hostname": n, "device_type": "qemu"} for n in ("a", "b")])
+    for name in ("a", "b"):
+        frames = message("device", utc_stamp(), f"u-{name}", device=name, device_type="qemu",
+                         state="Idle", health="Good", worker="w1")
+        event = parse_frames(frames)
+        parts.state.apply(event)
+        parts.store.enqueue(row_for(event, frames, {}, time.time()))
+    try:
+        assert parts.store.flush() == 2
+        with app.test_request_context("/api/v1/events"):
+            first = lab_withheld()
+            assert not first.device("b") and first.names == ()
+            cache = app.extensions["dashboard_withheld"]
+            cache[parts.name] = (*cache[parts.name][:2], True)  # another request finding it
+            del parts.state.devices["b"]  # LAVA hid b: the model no longer holds it
+            meanwhile = lab_withheld()
+            assert meanwhile.device("b") and meanwhile.row("b", "qemu")
+            assert meanwhile.names == ("b",) and meanwhile.jobs_cut  # (its jobs not read yet)
+            assert not meanwhile.row("a", "qemu") and lab_withheld().device("b")
+            cache[parts.name] = (*cache[parts.name][:2], False)  # that request done: read anew
+            found = lab_withheld()
+            assert found.device("b") and found.names == ("b",) and not found.jobs_cut
+    finally:
+        parts.store.close()

@@ -46,8 +46,10 @@ class Withheld:
         boards and types; `self.shown` a frozenset too), before the store is read again: a board
         the model no longer holds is withheld at once, with its type if no board shown has it;
         and, when a board left, every job's row with no board, since which jobs ran on that
-        board is not read yet. More, never less, than a new read would withhold (a board shown
-        again is shown; its jobs' rows wait for that read)."""
+        board is not read yet. Never less than this one withholds, but for a board shown again
+        (shown; its jobs' rows wait for the read). A board the model held only between the two
+        reads has its rows withheld, but its share of the charts and its jobs' rows that name no
+        board stay until the read ends (as they did before this was made)."""
         left = not self.shown <= shown
         return Withheld(shown, shown_types, stored=(*self.names, *self.shown),
                         stored_types=(*self.types, *self.shown_types), jobs=self.jobs,
