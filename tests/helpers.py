@@ -184,9 +184,12 @@ class AppProcess:
         # This checkout's app as deployed (without the tests' aiohttp), `constants` ({"module.NAME":
         # value}) set before it starts: tests/patched_app.py
         assert root == ROOT or not constants, "another checkout's app takes no constants"
+        # (Another checkout's, a benchmark's baseline, without it too: both arms alike.)
         launch = (["-m", "tests.patched_app",
                    *(f"{k}={v!r}" for k, v in (constants or {}).items()), "--"]
-                  if root == ROOT else [str(pathlib.Path(root) / "app.py")])
+                  if root == ROOT else
+                  ["-c", "import runpy, sys; sys.modules['aiohttp'] = None; sys.argv[0] = 'app.py'; "
+                   "runpy.run_path('app.py', run_name='__main__')"])
         cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch,
                "--port", str(self.port), "--async-mode", async_mode, *args]
         self.proc = subprocess.Popen(cmd, cwd=root, stdout=self.log, stderr=subprocess.STDOUT,

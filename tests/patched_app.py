@@ -19,10 +19,18 @@ def main(argv):
     for item in argv[:cut]:
         name, _, value = item.partition("=")
         module, _, attribute = name.rpartition(".")
+        # Set before app.main patches the standard library for eventlet or gevent, so only in the
+        # pure core, which imports nothing that patching must come first for (a review: a web
+        # module's constant imported Flask first, and eventlet then patched a broken process).
+        if not module.startswith("dashboard.core."):
+            sys.exit(f"tests.patched_app: {module} is not in dashboard.core")
         target = importlib.import_module(module)
         if not hasattr(target, attribute):  # a constant renamed: say so, not set a new one
             sys.exit(f"tests.patched_app: {module} has no {attribute}")
         setattr(target, attribute, ast.literal_eval(value))
+    early = sorted(m for m in ("flask", "eventlet", "gevent", "zmq", "socketio") if m in sys.modules)
+    if early:
+        sys.exit(f"tests.patched_app: {', '.join(early)} imported before the patching")
     import app
 
     app.main(argv[cut + 1:])

@@ -266,6 +266,7 @@ def test_lava_s_clock_ahead_is_said_once_its_messages_show_it(lab):
         assert time.monotonic() - started < 20, "no clock offset after 20 s of messages"
         time.sleep(0.2)
     assert time.monotonic() - started >= after - 0.5  # not before that time of them
+    assert -605 < lag()["clock_offset_s"] < -599 and lag()["clock_moves"] == 0
     status, _, text = app.get("/metrics")
     [gauge] = [line for line in text.splitlines()
                if line.startswith("dashboard_source_clock_offset_seconds{")]
