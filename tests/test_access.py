@@ -792,7 +792,7 @@ def test_login_mode_signs_in_and_out_with_csrf_and_a_rate_limit(lab):
     assert get(app, "/").status_code == 302 and get(app, "/").headers["Location"].endswith("/signin")
     assert get(app, "/healthz").status_code == 200
     refused = LiveView(app.url)
-    with pytest.raises(Exception):
+    with pytest.raises(socketio.exceptions.ConnectionError):
         refused.client.connect(app.url, transports=["websocket"], wait_timeout=5)
     assert app.json("/healthz")["relay"]["refused"] >= 1
     session = requests.Session()
@@ -956,8 +956,10 @@ def test_a_wall_link_works_is_limited_expires_and_is_revoked(lab):
         assert walls(app, "list").stdout.split()[1] == "active"
         assert walls(app, "revoke", "lab2-east").returncode == 0
         view.client.disconnect()
-        with pytest.raises(Exception):  # the screen's next connection is refused
+        refused = app.json("/healthz")["relay"]["refused"]
+        with pytest.raises(socketio.exceptions.ConnectionError):  # its next connection is refused
             view.client.connect(app.url, transports=["websocket"], wait_timeout=5, headers=cookie)
+        assert app.json("/healthz")["relay"]["refused"] == refused + 1  # (by the app, for it)
     finally:
         view.close()
     # The link's time runs from its creation in the command's process: 5 s leaves a loaded

@@ -84,7 +84,9 @@ def test_bad_messages_are_counted_and_cost_only_themselves(ws_lab):
         wait_until(lambda: source_of(app, "websocket")[0]["state"] == "connected", what="connected")
         server.send(device("after-oversized"))
         wait_until(lambda: "after-oversized" in view.objects["device"], what="an event after it")
-        assert app.json("/api/v1/state")  # still answering
+        status, _, body = app.get("/api/v1/state")  # still answering, with what it was sent
+        assert status == 200 and {"after-bad", "after-oversized"} <= {
+            d["hostname"] for d in body["devices"]}, status
     finally:
         view.close()
 
