@@ -717,8 +717,8 @@ def _serve_metrics_apart(app, address):
     metrics = app.extensions.pop("metrics_registry")  # the app's own /metrics answers 404 then
     services = app.extensions["dashboard"]
     services.metrics_connections = server.serve_apart(
-        make_wsgi_app(metrics.registry()), host.strip("[]") or "127.0.0.1", int(port), services.settings,
-        socketio.start_background_task)
+        make_wsgi_app(metrics.registry()), host.strip("[]") or "127.0.0.1", int(port),
+        services.settings, socketio.start_background_task)
     log.info("Prometheus metrics at http://%s/metrics", address)
 
 

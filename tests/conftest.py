@@ -47,7 +47,7 @@ def pytest_configure(config):
 
 def _compile_once():
     """Byte-compile the app and the tests' helpers once, before the workers start. Where
-    PYTHONDONTWRITEBYTECODE is set (this machine's, and CI's), Python writes no .pyc of its own,
+    PYTHONDONTWRITEBYTECODE is set (as on this machine), Python writes no .pyc of its own,
     and each of the suite's 400 app processes compiled every module of the app again: a tenth of
     a second each (the .pyc files are git-ignored, and read only while their sources match)."""
     import compileall

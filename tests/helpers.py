@@ -168,8 +168,10 @@ class RecordingSocketIO:
 
 
 class AppProcess:
-    """`python app.py ...` as a subprocess on a free port; stopped by stop(). `root`: another
-    checkout's app (a benchmark's baseline)."""
+    """The app (app.main, as `python app.py ...` runs it, without the tests' aiohttp:
+    tests/patched_app.py) as a subprocess on a free port; stopped by stop(). `root`: another
+    checkout's app (a benchmark's baseline); `constants`: module constants of dashboard.core set
+    before it starts."""
 
     def __init__(self, *args, async_mode="eventlet", env=None, port=None, root=ROOT, constants=None):
         self.port = port or free_port()

@@ -285,7 +285,8 @@ def _counter(Counter, name, text, value):
 class Metrics:
     """One process's /metrics: its collector (`dashboard`, made at start: /healthz reads its
     figures), and the registry over it, made at the first scrape (prometheus-client is imported
-    then, not at every start: 70 ms of it, requirements.txt)."""
+    then, not at every start, as requirements.txt says: 70 ms by python -X importtime, within
+    bench/startup.py's spread)."""
 
     def __init__(self, collector):
         self.dashboard = collector
