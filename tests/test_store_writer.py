@@ -4,6 +4,7 @@ EventStore in this process."""
 import gc
 import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -313,13 +314,18 @@ def test_a_writer_process_busy_in_a_request_ends_once_the_app_is_gone(tmp_path):
     script = ("import os, subprocess, sys, time\n"
               "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\n"
               "from dashboard.storage.writer import _end_with\\n"
-              "_end_with(os.getppid(), 0.1)\\ntime.sleep(120)'])\n"
+              "_end_with(os.getppid(), 0.1)\\nprint(\\'watching\\', flush=True)\\n"
+              "time.sleep(120)'])\n"
               "print(child.pid, flush=True)\ntime.sleep(120)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+    # (Unbuffered: a raw readline takes no more than its line, so select() sees the next one.)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, bufsize=0,
                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         child = psutil.Process(int(parent.stdout.readline()))
-        time.sleep(0.5)  # its watch has seen the parent
+        # Its watch has seen the parent (it says so on the parent's output: a fixed wait of 0.5 s
+        # for its start was short on a loaded machine, a review found)
+        assert select.select([parent.stdout], [], [], 30)[0], "the child never said it watches"
+        assert parent.stdout.readline().strip() == b"watching"
         assert not _gone(child)
         parent.kill()
         parent.wait(timeout=10)
