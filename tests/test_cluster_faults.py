@@ -258,7 +258,8 @@ def test_the_publishers_own_threads_wait_without_the_loops_sleep():
     try:
         start = time.process_time()
         time.sleep(2.0)
-        assert time.process_time() - start < 0.5  # the whole process: spinning took all 2 s
+        # The whole process's CPU, every thread of it: spinning took all 2 s
+        assert time.process_time() - start < 1.0
     finally:
         publisher.closed = True
 
@@ -296,8 +297,9 @@ def test_a_hanging_redis_never_holds_up_the_ingest_process(processes, redis_serv
                 counters = ingest.json("/healthz")["counters"]
                 return counters["accepted"] + counters["duplicates"] == sent
             wait_until(handled, timeout=20, what="the ingest process handling the messages")
-            # Before, each status waited on the hung Redis (about 10 s) in the source's loop.
-            assert time.monotonic() - started < 4, round_
+            # Before, each status waited on the hung Redis (about 10 s) in the source's loop. (The
+            # round includes the wait for the subscriber: a loaded machine's seconds.)
+            assert time.monotonic() - started < 8, round_
         stats = ingest.json("/healthz")["cluster"]["statuses"]
         assert stats["timeouts"] + stats["dropped"] + stats["queued"] >= 1, stats
     finally:
