@@ -101,7 +101,11 @@ def test_the_keeper_of_a_standby_writes_saves_and_prunes_nothing_until_it_takes_
     keeper.standing_by = lambda: why[0]
     for row in rows:
         store.enqueue(row)
+    store.failing = True  # its last batch, before it stood by, wrote nothing
     assert keeper._hold() is True and len(store.held) == 200 and not store.queue
+    # It writes nothing while it stands by: that failure is not its news (the store_failing alert
+    # and /healthz do not go on saying it)
+    assert store.failing is False
     keeper._prune(max_age=365 * 86400)  # the other keeps the retention: 10 rows at most
     assert len(stored_uuids(store)) == 150
     why[0] = ""  # the other stopped
