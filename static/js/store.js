@@ -160,11 +160,20 @@ function jobOfMessage(event, lab) {
  * "description: … → —").
  */
 function withoutHidden(feed, events, hidden) {
-  if (!hidden.size) return { feed, events };
+  return withoutKeys(feed, events, hidden, jobOfItem, (e) => jobOfMessage(e, labOf(e.lab)));
+}
+
+/** The key of the job a feed item is about (its own, or its message's), or null. */
+function jobOfItem(item) {
+  return item.kind === "job" ? item.id : item.kind === "event" ? jobOfMessage(item.data, item.lab) : null;
+}
+
+/** The feed items and messages whose keys (`itemKey`, `messageKey`) are not among `keys`. */
+function withoutKeys(feed, events, keys, itemKey, messageKey) {
+  if (!keys.size) return { feed, events };
   return {
-    feed: feed.filter((item) => !hidden.has(item.kind === "job" ? item.id
-      : item.kind === "event" ? jobOfMessage(item.data, item.lab) : null)),
-    events: events.filter((e) => !hidden.has(jobOfMessage(e, labOf(e.lab)))),
+    feed: feed.filter((item) => !keys.has(itemKey(item))),
+    events: events.filter((e) => !keys.has(messageKey(e))),
   };
 }
 
@@ -181,11 +190,7 @@ function deviceOfItem(item) {
  * messages, go. A wall runs for weeks: it kept them, where LAVA shows nothing of such a board.
  */
 function withoutDevices(feed, events, gone) {
-  if (!gone.size) return { feed, events };
-  return {
-    feed: feed.filter((item) => !gone.has(deviceOfItem(item))),
-    events: events.filter((e) => !gone.has(relatedKey(e, e.device))),
-  };
+  return withoutKeys(feed, events, gone, deviceOfItem, (e) => relatedKey(e, e.device));
 }
 
 /**
