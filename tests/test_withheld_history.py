@@ -292,6 +292,25 @@ def test_a_store_that_cannot_say_which_boards_it_holds_withholds_the_charts_not_
         server.cleanup()
 
 
+def app_with_boards(tmp_path, shown, health):
+    """(app, its lab's parts) of an app made in the process with `--access lava`: boards a and b
+    (qemu) queued for the store, those LAVA's anonymous device list shows (`shown`) in the model."""
+    from dashboard.factory import create_app
+
+    app = create_app(overrides={"zmq": ["tcp://127.0.0.1:9"], "data_dir": str(tmp_path),
+                                "access": "lava", "lava_url": "http://127.0.0.1:9"})
+    parts = app.extensions["dashboard"].labs[0]
+    parts.state.screen.learn([{"hostname": n, "device_type": "qemu"} for n in shown])
+    for name in ("a", "b"):
+        frames = message("device", utc_stamp(), f"u-{name}", device=name, device_type="qemu",
+                         state="Idle", health=health, worker="w1")
+        event = parse_frames(frames)
+        if name in shown:
+            parts.state.apply(event)
+        parts.store.enqueue(row_for(event, frames, {}, time.time()))
+    return app, parts
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # (eventlet's, imported by the app)
 def test_a_request_while_another_finds_the_withheld_boards_again_withholds_one_lava_just_hid(
         tmp_path):
@@ -299,20 +318,10 @@ def test_a_request_while_another_finds_the_withheld_boards_again_withholds_one_l
     boards the store holds again, the others answered with the last reading as it was: a board
     LAVA had just hidden (gone from the model) was still shown to them, with its history (a
     review). They answer with it taken against the model's boards now (Withheld.against)."""
-    from dashboard.factory import create_app
     from dashboard.web.withheld import lab_withheld
 
-    app = create_app(overrides={"zmq": ["tcp://127.0.0.1:9"], "data_dir": str(tmp_path),
-                                "access": "lava", "lava_url": "http://127.0.0.1:9"})
-    parts = app.extensions["dashboard"].labs[0]
     # (What LAVA's anonymous device list said: both shown, then.)
-    parts.state.screen.learn([{"hostname": n, "device_type": "qemu"} for n in ("a", "b")])
-    for name in ("a", "b"):
-        frames = message("device", utc_stamp(), f"u-{name}", device=name, device_type="qemu",
-                         state="Idle", health="Good", worker="w1")
-        event = parse_frames(frames)
-        parts.state.apply(event)
-        parts.store.enqueue(row_for(event, frames, {}, time.time()))
+    app, parts = app_with_boards(tmp_path, shown=("a", "b"), health="Good")
     try:
         assert parts.store.flush() == 2
         with app.test_request_context("/api/v1/events"):
@@ -338,19 +347,8 @@ def test_a_full_read_of_alerts_mostly_withheld_is_not_taken_for_all_of_them(tmp_
     when that read was the whole of them; a read of the 1,000 newest of which most were about a
     board LAVA hides now is not: a firing alert older than them is still counted (docs/security.md,
     "Alerts"), read again among the firing ones."""
-    from dashboard.factory import create_app
-
-    app = create_app(overrides={"zmq": ["tcp://127.0.0.1:9"], "data_dir": str(tmp_path),
-                                "access": "lava", "lava_url": "http://127.0.0.1:9"})
-    parts = app.extensions["dashboard"].labs[0]
-    parts.state.screen.learn([{"hostname": "a", "device_type": "qemu"}])  # LAVA hides b
-    for name in ("a", "b"):  # (b's history was stored before LAVA hid it)
-        frames = message("device", utc_stamp(), f"u-{name}", device=name, device_type="qemu",
-                         state="Idle", health="Bad", worker="w1")
-        event = parse_frames(frames)
-        if name == "a":
-            parts.state.apply(event)
-        parts.store.enqueue(row_for(event, frames, {}, time.time()))
+    # LAVA hides b; b's history was stored before it did
+    app, parts = app_with_boards(tmp_path, shown=("a",), health="Bad")
 
     def alert(n, device, status, at):
         return {"id": f"alert-{n}", "key": f"device_bad/{device}", "rule": "device_bad",
