@@ -67,6 +67,18 @@ class Rollups:
             kept.pop(old, None)
         return rows
 
+    def _totals_less_withheld(self, sql, where, args, total, exclude):
+        """Rows of `sql` (its `{where}`: the conditions) summed over the totals' roll-up rows
+        (`total`: their conditions), less the same over the withheld boards' own rows (core.withheld;
+        `exclude`) when any: [(row, sign)], sign 1 or -1 (the latter's read kept: _withheld_rows)."""
+        parts = [(where + total, args, 1)]
+        if exclude:
+            cond, more = withheld_rollup_rows(exclude)
+            parts.append((where + [f"device <> '{TOTAL}'", cond], args + more, -1))
+        return [(r, sign) for part, part_args, sign in parts
+                for r in (self._rows if sign > 0 else self._withheld_rows)(
+                    sql.format(where=" AND ".join(part)), part_args)]
+
     def _count_rollups(self, conn, rows):
         """Count rows into the roll-ups, on the transaction's connection; returns what the open
         spans become once it commits (Tracker.commit's arguments)."""
@@ -450,20 +462,15 @@ class Rollups:
         if "device_type" in filters:
             where.append("device_type = ?")
             args.append(filters["device_type"])
-        parts = []
+        sql = "SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE {where} GROUP BY period, health"
         if "device" in filters:
-            parts.append((where + ["device = ?"], args + [filters["device"]], 1))
+            read = [(r, 1) for r in self._rows(sql.format(where=" AND ".join(where + ["device = ?"])),
+                                               args + [filters["device"]])]
         else:
-            parts.append((where + [f"device = '{TOTAL}'"], args, 1))
-            if exclude:  # less the withheld boards' own rows
-                cond, more = withheld_rollup_rows(exclude)
-                parts.append((where + [f"device <> '{TOTAL}'", cond], args + more, -1))
+            read = self._totals_less_withheld(sql, where, args, [f"device = '{TOTAL}'"], exclude)
         counts = collections.Counter()
-        for part, part_args, sign in parts:
-            read = self._rows if sign > 0 else self._withheld_rows
-            for r in read(f"SELECT period, health, SUM(n) AS n FROM rollup_outcome WHERE "
-                          f"{' AND '.join(part)} GROUP BY period, health", part_args):
-                counts[(int(r["period"]), r["health"] or None)] += sign * int(r["n"])
+        for r, sign in read:
+            counts[(int(r["period"]), r["health"] or None)] += sign * int(r["n"])
         out = {}
         for (period, health), n in sorted(counts.items(), key=lambda kv: kv[0][0]):
             if n > 0:  # (retention may have taken counts kept a little longer: never below 0)

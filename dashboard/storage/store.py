@@ -26,7 +26,7 @@ from dashboard.core import rollups
 from dashboard.core.ratelimit import RateLimiter
 from dashboard.core.redact import scrub
 from dashboard.core.state import CORRECTION_KIND
-from dashboard.storage.rollupstore import Rollups, shown_rollup_rows, withheld_rollup_rows
+from dashboard.storage.rollupstore import Rollups, shown_rollup_rows
 from dashboard.storage.rows import row_for
 from dashboard.storage.standby import Standby
 from dashboard.storage.schema import (COLUMNS, FILTERS, INSERT, OLD_SQLITE_VARIABLES,
@@ -692,24 +692,20 @@ class EventStore(Rollups, Standby):
                                                        exclude=exclude):
                             counts[(b, kind)] += n
                 where = ["hour >= ?", "hour < ?"] + [f"{k} = ?" for k in filters]
-                args = [first, last, *filters.values()]
-                parts = [(where, args, 1)]
+                args = [width_s, float(width_s), first, last, *filters.values()]
+                sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
+                       f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
+                       "WHERE {where}) AS r GROUP BY b, kind")
                 if not set(filters) - {"kind"}:  # the totals' rows; else the named ones match
-                    parts = [(where + [f"{k} = '{TOTAL}'" for k in ("device", "device_type", "worker")],
-                              args, 1)]
-                    if exclude:  # less the withheld boards' own rows
-                        cond, more = withheld_rollup_rows(exclude)
-                        parts.append((where + [f"device <> '{TOTAL}'", cond], args + more, -1))
-                elif exclude:
-                    cond, more = shown_rollup_rows(exclude)
-                    parts = [(where + cond, args + more, 1)]
-                for part, part_args, sign in parts:
-                    sql = (f"SELECT {self.floor.format(x='x')} * ? AS b, kind, CAST(SUM(n) AS BIGINT) AS n FROM "
-                           f"(SELECT hour / ? AS x, kind, n FROM rollup_hourly "
-                           f"WHERE {' AND '.join(part)}) AS r GROUP BY b, kind")
-                    read = self._rows if sign > 0 else self._withheld_rows
-                    for r in read(sql, (width_s, float(width_s), *part_args)):
-                        counts[(r["b"], r["kind"])] += sign * r["n"]
+                    read = self._totals_less_withheld(
+                        sql, where, args, [f"{k} = '{TOTAL}'" for k in ("device", "device_type", "worker")],
+                        exclude)
+                else:
+                    cond, more = shown_rollup_rows(exclude) if exclude else ([], [])
+                    read = [(r, 1) for r in self._rows(sql.format(where=" AND ".join(where + cond)),
+                                                       args + more)]
+                for r, sign in read:
+                    counts[(r["b"], r["kind"])] += sign * r["n"]
                 # (Retention may have taken counts of the withheld kept a little longer: never
                 # below 0.)
                 return [(b, kind, n) for (b, kind), n in sorted(counts.items()) if n > 0]
