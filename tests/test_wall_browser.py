@@ -453,6 +453,27 @@ def test_a_walls_workers_and_jobs_say_how_many_rows_they_leave_out(browser):
             page.evaluate("document.querySelector('.wall-cut').style.fontSize = '2.5em'")
             page.wait_for_function(f"""() => ({CUT_STATE})('.job-row').overhang <= 0.5""", timeout=5000)
             assert page.errors == [], page.errors
+        # A new user's walk-through: a queued column shorter than the panel lost its last job to
+        # the note's room whenever another column was cut ("QUEUED 1", an empty column, and "1
+        # queued" not shown). Two queued jobs, the running column still cut: both show.
+        for i in range(58):
+            send(publisher, "testjob", f"c{i}", {**job(2000 + i, "qemu", "bob", "Finished"),
+                                                 "health": "Canceled"})
+        wait_until(lambda: sum(j["state"] == "Submitted" for j in app.json("/api/v1/state")["jobs"]) == 2,
+                   what="two jobs queued")
+        page = open_page(browser, width=1920, height=1080)
+        pages.append(page)
+        page.goto(app.url + "/?wall=1&view=jobs")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.wait_for_selector(".wall-cut", timeout=10000)
+        jobs = page.evaluate(CUT_STATE, ".job-row")
+        assert jobs["bySection"]["jobs-queued"] == 0 and jobs["bySection"]["jobs-running"] > 0, jobs
+        assert page.eval_on_selector_all("#jobs-queued .job-row", "(rows) => rows.length") == 2
+        cut = jobs["bySection"]
+        want = [f"{n} {word}" for word, n in (("running", cut["jobs-running"]),
+                                              ("finished", cut["jobs-finished"])) if n]
+        assert jobs["note"] == "Not shown here: " + ", ".join(want), jobs
+        assert jobs["overhang"] <= 0.5, jobs
         # A new user's walk-through: on a wall of every panel at 800×600 the Jobs panel's note
         # ended "Not shown here: 25 r…" (nobody hovers a wall). It wraps, whole, inside its panel.
         page = open_page(browser, width=800, height=600)

@@ -53,8 +53,10 @@ function sameRows(a, b) {
 
 /**
  * Marks `data-cut` each row under `content` whose bottom is below what clips it (the panel's body,
- * or a box of its own that clips, such as a wall's job column), less a line for the note when any
- * row is left out. Returns the rows left out.
+ * or a box of its own that clips, such as a wall's job column) or, when any row is left out, under
+ * the note, which lies over the body's last line. Returns the rows left out. (A box of its own
+ * that ends above the note loses nothing to it: a wall's queued column of one job, as high as
+ * that job, hid it whenever another column was cut; a new user's walk-through.)
  */
 export function markCutRows(content, rowSelector) {
   const body = content.closest(".panel-body") || content;
@@ -69,7 +71,8 @@ export function markCutRows(content, rowSelector) {
   const note = body.querySelector(":scope > .wall-cut");
   const line = note ? note.getBoundingClientRect().height
     : 1.6 * (parseFloat(getComputedStyle(body).fontSize) || 16);
-  const over = (i, room) => bottoms[i] > clips[i] - room + 0.5;
+  const foot = body.getBoundingClientRect().bottom;
+  const over = (i, room) => bottoms[i] > Math.min(clips[i], foot - room) + 0.5;
   const room = rows.some((_, i) => over(i, 0)) ? line : 0;
   const out = [];
   rows.forEach((row, i) => {
