@@ -219,6 +219,7 @@ class Relay:
         self.refused = 0
         self.pending = []
         self.log = collections.deque(maxlen=log_size)  # the newest changes, for catch-up
+        self.screened_resets = 0  # times the log started again for a removal for the screen (push)
         self.catchups = 0
         self.last_flush = float("-inf")
         self.batches_sent = 0
@@ -619,6 +620,14 @@ class Relay:
     def push(self, changes):
         """Queue changes from ingest; the flush loop sends them."""
         self.log.extend(changes)
+        if any(c.screened for c in changes):
+            # LAVA hid a board (or a type): its changes from before, and its jobs', are in the log,
+            # and a catch-up would replay them to whoever offers an older seq (an anonymous page's
+            # epoch and view are anyone's to offer; a job that left the model before its board was
+            # hidden has no removal that would redact it). The log starts again after this batch:
+            # a page from before it gets a snapshot (an audit).
+            self.log.clear()
+            self.screened_resets += 1
         if self.mode == "naive":
             self._send_naive(changes)
             return
@@ -766,6 +775,7 @@ class Relay:
                                          if lease is not None and not isinstance(lease, str)),
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
+                "log_screened_resets": self.screened_resets,
                 "rate_limited": self.rate_limited, **self.shares.stats(),
                 "sessions_refused": self.sessions_refused,
                 "engine_sessions": len(self.engine_address),

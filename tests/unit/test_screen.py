@@ -295,6 +295,55 @@ def test_a_removal_for_the_screen_reaches_every_page_that_may_hold_items_of_it()
             [{"seq": 9, "kind": "device", "id": "qemu-04", "data": None}] if flt == {} else []), flt
 
 
+def test_a_catch_up_never_replays_a_board_lava_hid_since_nor_its_jobs():
+    """An audit: any client may offer a `since` with an anonymous page's epoch and view (the same for
+    every anonymous page), and the change log replayed the changes of a board LAVA had hidden since
+    (its name, health, worker) and of its jobs; a public job on it that had left the model before
+    (finished, past the model's bound) came whole, its description and submitter too. A removal
+    for the screen starts the log again: a `since` from before it gets a snapshot."""
+    from dashboard.core.filters import parse_filter
+    from dashboard.core.visibility import ANONYMOUS, PUBLIC, Visibility
+    from dashboard.live.meta import Meta
+    from dashboard.live.relay import Relay, select
+    from tests.helpers import RecordingSocketIO
+
+    state = screened_state(hidden=set())  # qemu-04 shown to everyone at first
+    visibility = Visibility()
+    relay = Relay(RecordingSocketIO(), state, Meta(epoch="e1"), visibility=visibility)
+    start = state.seq
+    relay.push(state.apply(event("device", {"device": "qemu-04", "state": "Idle", "health": "Bad",
+                                            "device_type": "qemu"}, "u-bad")))
+    job = {"job": 900, "state": "Running", "health": "Unknown", "device": "qemu-04",
+           "device_type": "qemu", "submitter": "alice", "description": "alice's secret boot"}
+    relay.push(state.apply(event("testjob", job, "j1", user="alice")))
+    visibility.learn("", 900, True)  # LAVA's anonymous list: public
+    relay.push(state.set_visibility(900, PUBLIC))
+    relay.push(state.apply(event("testjob", dict(job, state="Finished", health="Complete"), "j2",
+                                 user="alice")))
+    state.max_finished_jobs = 0  # a busy lab: 900 leaves the model before the board is hidden
+    relay.push(state.apply(event("testjob", {"job": 901, "state": "Finished", "health": "Complete",
+                                             "device": "qemu-01", "device_type": "qemu"}, "j3")))
+    assert 900 not in state.jobs
+    middle = state.seq
+    caught_up = select(parse_filter({}), relay.changes_since(start), ANONYMOUS, relay._redactions())
+    assert any(c["id"] == 900 and c["data"] for c in caught_up)  # (public then: shown in full)
+
+    state.screen.learn(anonymous_devices({"qemu-04"}))  # LAVA hides qemu-04 now
+    state.track_touches()
+    changes, _ = state.reconcile(rest_snapshot(), NOW)
+    assert any(c.screened and c.id == "qemu-04" for c in changes)
+    relay.push(changes)
+    after = state.seq
+    for since in (start, middle, changes[0].seq - 1, after - 1):  # from before it: a snapshot
+        assert relay.changes_since(since) is None, since
+    assert relay.changes_since(after) == [] and relay.stats()["log_screened_resets"] == 1
+    relay.push(state.apply(event("device", {"device": "qemu-01", "state": "Idle", "health": "Good",
+                                            "device_type": "qemu"}, "u-later")))
+    later = relay.changes_since(after)  # from after it, a catch-up as before, of later changes only
+    assert [c.id for c in later] == ["qemu-01"] and relay.changes_since(start) is None
+    assert "qemu-04" not in repr(later) and "alice" not in repr(later)
+
+
 def _ingest(state, relay=None):
     from dashboard.live.health import Health
     from dashboard.live.ingest import Ingest
