@@ -496,6 +496,10 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
     publisher.send(frames("device", {"device": "docker-01", "device_type": "docker",
                                      "state": "Idle", "health": "Good", "worker": "lab-worker-02"}))
     publish_on_hidden_devices(publisher)  # (shown, this time: LAVA hides them later)
+    publisher.send(frames("testjob", {  # x86's queue wait, in /metrics
+        "job": 951, "state": "Running", "health": "Unknown", "device": "x86-01",
+        "device_type": "x86", "worker": "lab-worker-03", "submit_time": "2026-11-27T17:30:00+00:00",
+        "start_time": "2026-11-27T17:31:00+00:00"}, "hidden-dev-user"))
     # Job 952 was queued for docker, which anyone may see, and then ran on docker-02: once LAVA
     # hides docker-02, its row from before (no board) goes too.
     publisher.send(frames("testjob", {"job": 952, "state": "Running", "device": "docker-02",
@@ -524,6 +528,10 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
     assert '"x86"' in shown_before["/api/v1/reports?group=device_type"]
     counted = {k: sum(n for _, n in v) for k, v in
                get(app, "/api/v1/stats/events?bucket=hour").json()["series"].items()}
+    def waits_of_x86():
+        return [line for line in get(app, "/metrics").text.splitlines()
+                if line.startswith("lava_job_queue_wait_seconds") and 'device_type="x86"' in line]
+    wait_until(waits_of_x86, timeout=10, what="x86's queue waits in /metrics")
     # An anonymous page's snapshot (its epoch and view are those of every anonymous page)
     client, got = in_order(socketio.Client()), {}
     client.on("snapshot", lambda s: got.__setitem__("snapshot", s))
@@ -545,6 +553,8 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
         assert app.json("/healthz")["relay"]["log_screened_resets"] >= 1
     finally:
         client.disconnect()
+    # /metrics (open to anyone) names the type no more (an audit: its queue waits stayed)
+    assert waits_of_x86() == [] and "lava_job_queue_wait_seconds" in get(app, "/metrics").text
     time.sleep(2.5)  # (what is withheld is found again at most every 2 s)
     for token in (None, BOB, ADMIN):
         for path in HISTORY_OUTPUTS:
