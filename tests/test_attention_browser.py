@@ -5,6 +5,7 @@ device and a queue with nothing to run on.
 """
 import datetime
 import json
+import re
 
 import pytest
 
@@ -469,6 +470,8 @@ def test_a_wall_that_lost_the_server_says_so_across_the_screen_at_every_size(lab
             page.goto(app.url + ("/" if page is desk else "/?wall=1"))
             page.wait_for_selector("#connection[data-state=live]", timeout=10000)
         assert walls[0].query_selector(".stale-notice") is None  # up to date: nothing said
+        assert desk.inner_text("#sources-note").startswith("Events from ")
+        assert desk.get_attribute("#sources-note", "data-stale") == "false"
         for page, (width, height) in zip(walls, sizes):
             # The Bad board named in the strip at every size: at 480x800 the title left no room
             # for a whole item, and "Needs attention 1" named none (an audit).
@@ -487,10 +490,19 @@ def test_a_wall_that_lost_the_server_says_so_across_the_screen_at_every_size(lab
             }""")
             assert got["text"].startswith("Not connected to the dashboard since"), got
             assert "may be out of date" in got["text"] and got["role"] == "alert", got
+            # Said as sentences (a new user's walk-through: "(15 s):what" and "error).."): a space
+            # after the colon, one full stop after the connection's words.
+            assert re.search(r" \(\d+ s\): what this screen shows may be out of date\. \S", got["text"]), got
+            assert ".." not in got["text"] and got["text"].endswith("."), got
             assert (got["left"], got["right"]) == (0, width) and 0 < got["top"] < got["bottom"] <= height, got
             assert got["scrollWidth"] <= got["clientWidth"] and got["size"] >= got["wall"], got
         assert desk.query_selector(".stale-notice") is None
         assert desk.is_visible("#stale-label")
+        # The footer's sources: what the server said last, said so (a new user's walk-through: it
+        # said "connected" under the header's "Offline"). It said it plainly while live (above).
+        note = desk.inner_text("#sources-note")
+        assert note.startswith("When this page last heard from the dashboard, events came from "), note
+        assert desk.get_attribute("#sources-note", "data-stale") == "true"
         shoot(walls[0], "wall-not-connected")
         for page in (*walls, desk):  # (but the browser's own word of each refused reconnection)
             errors = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
@@ -525,7 +537,8 @@ def test_a_wall_that_never_got_its_first_state_says_why_and_clears_once_connecte
         page.wait_for_selector(".stale-notice", timeout=20000)
         text = page.inner_text(".stale-notice")
         assert text.startswith("Not connected to the dashboard since"), text
-        assert "this screen can show nothing until it is" in text, text
+        assert re.search(r"\): this screen can show nothing until it is\.", text), text
+        assert ".." not in text and "…." not in text and text.endswith((".", "…")), text
         assert page.get_attribute(".stale-notice", "role") == "alert"
         assert blocked, "the Socket.IO requests were not the ones refused"
         assert page.query_selector(".tile") is None

@@ -207,6 +207,7 @@ export function App({ state, status, version, options, actions }) {
         lavaBases=${lavaBases} labNames=${labNames} onOpen=${actions.open} onClose=${actions.close} onFollowLog=${actions.followLog} />`}
       ${!wall && html`<${AccessFooter} access=${state.meta.access}>${Array.isArray(state.meta.sources)
         && state.meta.sources.length > 0
-        && html`<${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} labs=${state.labs} />`}<//>`}
+        && html`<${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} labs=${state.labs}
+          stale=${stale} />`}<//>`}
     </div>`;
 }

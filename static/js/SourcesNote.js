@@ -25,10 +25,15 @@ export function sourceWords(source, simulated = false) {
   return `${source.lab ? `lab ${source.lab}: ` : ""}${kind} ${source.name}: ${state}`;
 }
 
-/** `labs`: the named labs (state.labs), for each lab's simulated flag. */
-export function SourcesNote({ sources, simulated, labs = NO_LABS }) {
+/**
+ * `labs`: the named labs (state.labs), for each lab's simulated flag. `stale`: the page is not up to
+ * date (not connected, say): the sources' states are what the server said last, and the note says
+ * so (a new user's walk-through: the footer said "connected" under the header's "Offline").
+ */
+export function SourcesNote({ sources, simulated, labs = NO_LABS, stale = false }) {
   if (!Array.isArray(sources) || sources.length === 0) return null;
-  return html`<p id="sources-note" class="access-note sources-note">Events from${" "}
+  return html`<p id="sources-note" class="access-note sources-note" data-stale=${stale ? "true" : "false"}>${stale
+    ? "When this page last heard from the dashboard, events came from" : "Events from"}${" "}
     ${sources.map((s, i) => html`${i ? "; " : ""}<span key=${`${s.lab || ""}/${s.name}`} class="source" data-kind=${s.kind}
       data-state=${s.state} data-lab=${s.lab || undefined}>${sourceWords(s, sourceSimulated(s, labs, simulated))}</span>`)}.</p>`;
 }

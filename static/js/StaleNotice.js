@@ -35,11 +35,19 @@ export function StaleNotice({ stale, status, feedLost = false, waiting = false }
   if (since.current === null || age * 1000 < STALE_NOTICE_AFTER_MS) return null;
   // The words read out once (an alert); the age that counts on, and the connection's own words
   // (which change as it retries), are not (a review: each change would be announced again).
-  const detail = [status.text, status.error].filter(Boolean).join(": ");
+  const detail = sentence([status.text, status.error].filter(Boolean).join(": "));
+  // (The colon's space is in the text: htm drops a space that ends a line of the template, and a
+  // new user's walk-through read "(15 s):what this screen shows".)
+  const said = waiting ? "this screen can show nothing until it is." : "what this screen shows may be out of date.";
   return html`
     <div class="stale-notice" role="alert" data-since=${since.current}>
       <strong>${staleWords(status, feedLost)} since ${formatClock(since.current)}</strong>
-      <span aria-hidden="true"> (${formatDuration(age * 1000)})</span>:
-      ${waiting ? "this screen can show nothing until it is." : "what this screen shows may be out of date."}${detail && html`<span aria-hidden="true"> ${detail}.</span>`}
+      <span aria-hidden="true"> (${formatDuration(age * 1000)})</span>${`: ${said}`}${detail && html`<span aria-hidden="true"> ${detail}</span>`}
     </div>`;
+}
+
+/** `text` ending as a sentence does: a full stop added unless it ends with one, or with "…"
+ * ("error).." and "Connecting…." before). */
+function sentence(text) {
+  return !text || /[.!?…]$/.test(text) ? text : `${text}.`;
 }
