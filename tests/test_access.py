@@ -403,6 +403,14 @@ def test_devices_lava_hides_from_anonymous_users_are_kept_out_of_every_output(la
                    timeout=10, what="the messages after them stored")
         wait_until(lambda: 952 not in anonymous_view.objects["job"], timeout=10,
                    what="job 952 gone once on a hidden board")
+        # Its queued row, stored while LAVA showed it, goes too: LAVA shows nothing of it now (an
+        # audit: the store has no row of it on docker-02, whose events it never got, and its
+        # history, description and submitter stayed shown)
+        for token in (None, BOB, ADMIN):
+            assert get(app, "/api/v1/events?job=952", token).json()["events"] == []
+            assert get(app, "/api/v1/jobs/952", token).status_code == 404
+            assert "public-952" not in get(app, "/api/v1/events?limit=1000", token).text
+            assert "public-952" not in get(app, "/export/events.json", token).text
         health = app.json("/healthz")["lava"]["screen"]
         assert health["known"] and health["devices_listed_anonymously"] == 6
         # (/healthz is open: it says nothing of how many devices LAVA hides, or of their events.)

@@ -9,7 +9,8 @@ its alerts) is left out of every output the same way, for as long as the model d
 - a row naming no board but a device type (a queued job's) only if a board the model holds is of
   that type;
 - no row of a job with a stored row on a board the model does not hold (the job queued for a
-  type anyone may see, then run on such a board);
+  type anyone may see, then run on such a board), nor of a job the model's screen keeps out (such
+  a job, scheduled on a board LAVA hid before: that event was never stored);
 - aggregates (the roll-ups) leave out `names`, the boards the store has history of (a stored
   transition, or a count in the events' roll-ups) that the model does not hold, and `types`, the
   device types of stored boards and queues that none of its boards has. Past MAX_LEFT_OUT of them
@@ -30,10 +31,14 @@ class Withheld:
     shown (`jobs_cut`: a part of them, or none)."""
 
     def __init__(self, shown, shown_types, stored=(), stored_types=(), jobs=(), cut_short=False,
-                 jobs_cut=False):
+                 jobs_cut=False, kept_out=None):
         self.shown = shown
         self.cut_short = cut_short
         self.jobs = frozenset(jobs)  # jobs with a stored row on a withheld board: all their rows go
+        # The model's screen's own (core.screen.DeviceScreen.kept_out_job), or None: a job it keeps
+        # out, queued for a type anyone may see and then scheduled on a board LAVA hides (that
+        # event never stored), has no stored row on the board; its rows from before go too.
+        self.kept_out = kept_out
         # `jobs` is a part of them (or none were read): a job's row with no board (a queued one's,
         # a message of a job whose board was not known) goes whatever its job
         self.jobs_cut = jobs_cut
@@ -53,7 +58,14 @@ class Withheld:
         left = not self.shown <= shown
         return Withheld(shown, shown_types, stored=(*self.names, *self.shown),
                         stored_types=(*self.types, *self.shown_types), jobs=self.jobs,
-                        cut_short=self.cut_short, jobs_cut=self.jobs_cut or left)
+                        cut_short=self.cut_short, jobs_cut=self.jobs_cut or left,
+                        kept_out=self.kept_out)
+
+    def job(self, job_id):
+        """Whether every row of this job is withheld: it ran on a withheld board (a stored row
+        says so), or the model's screen keeps it out (its board's event was never stored)."""
+        return job_id in self.jobs or (self.kept_out is not None and job_id is not None
+                                       and self.kept_out(job_id))
 
     def device(self, name):
         """Whether everything about this board is withheld (the model does not hold it)."""
@@ -68,8 +80,8 @@ class Withheld:
         type, or of a job that ran on a withheld board (its rows from before: queued for a type
         anyone may see, a message stored before the job's board was known), is withheld."""
         if device:
-            return device not in self.shown or (job is not None and job in self.jobs)
-        if job is not None and (self.jobs_cut or job in self.jobs):
+            return device not in self.shown or (job is not None and self.job(job))
+        if job is not None and (self.jobs_cut or self.job(job)):
             return True
         return bool(device_type) and device_type not in self.shown_types
 

@@ -91,7 +91,7 @@ def _withheld_filter(filters):
     return withheld is not None and (
         (filters.get("device") is not None and withheld.device(filters["device"]))
         or (filters.get("device_type") is not None and withheld.device_type(filters["device_type"]))
-        or (filters.get("job") is not None and filters["job"] in withheld.jobs))
+        or (filters.get("job") is not None and withheld.job(filters["job"])))
 
 
 def _excluded(body=None):
@@ -481,8 +481,8 @@ def stats_queue():
         if "submitter" in filters:  # only the jobs this viewer may see are theirs to count
             before = [r for r in before if view.job_visible(r["job"])]
             rows = [r for r in rows if view.job_visible(r["job"])]
-        if view.withheld is not None and view.withheld.jobs:  # nor those that ran on a withheld board
-            before = [r for r in before if r["job"] not in view.withheld.jobs]
-            rows = [r for r in rows if r["job"] not in view.withheld.jobs]
+        if view.withheld is not None:  # nor those that ran on a withheld board, or kept out
+            before = [r for r in before if not view.withheld.job(r["job"])]
+            rows = [r for r in rows if not view.withheld.job(r["job"])]
         return history.queue_length(before, rows, start, last, step)
     return jsonify(dict(body, points=_in_thread(read)))

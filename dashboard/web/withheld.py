@@ -88,8 +88,10 @@ def lab_withheld(name=""):
             cache[parts.name] = found[0], found[1], False
     # (A copy, taken with no yield until it is made: what is withheld changes all at once. The
     # boards read above may be a read older: found again at the next request.)
+    screen = parts.state.screen
     withheld = Withheld(frozenset(devices), {d.get("device_type") for d in devices.values()},
                         stored, stored_types, jobs=jobs, jobs_cut=jobs_cut,
-                        cut_short=unread or max(len(stored), len(stored_types)) >= MOST_READ)
+                        cut_short=unread or max(len(stored), len(stored_types)) >= MOST_READ,
+                        kept_out=screen.kept_out_job if screen is not None else None)
     cache[parts.name] = (now, withheld, False)
     return withheld

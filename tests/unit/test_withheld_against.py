@@ -36,3 +36,17 @@ def test_a_board_shown_again_is_shown_and_nothing_else_changes():
     same = last.against(frozenset({"a"}), frozenset({"qemu"}))
     assert (same.names, same.types, same.jobs, same.jobs_cut) == (
         last.names, last.types, last.jobs, last.jobs_cut)
+
+
+def test_a_job_the_screen_keeps_out_has_every_row_withheld_and_so_after_against():
+    """A job queued for a type anyone may see, then scheduled on a board LAVA hid before (that
+    event never stored): no stored row names the board, but the model's screen keeps it out. An
+    audit: its queued row, with its description and submitter, stayed shown."""
+    kept_out = {9}
+    withheld = Withheld(frozenset({"a"}), {"qemu"}, ["a"], ["qemu"], kept_out=kept_out.__contains__)
+    assert withheld.job(9) and withheld.row(None, "qemu", 9) and withheld.row("a", "qemu", 9)
+    assert not withheld.job(8) and not withheld.row(None, "qemu", 8) and not withheld.job(None)
+    assert withheld.against(frozenset({"a"}), frozenset({"qemu"})).row(None, "qemu", 9)
+    kept_out.clear()  # LAVA shows its board again: the screen lets it in, its rows come back
+    assert not withheld.row(None, "qemu", 9) and not withheld.job(9)
+    assert not Withheld(frozenset({"a"}), {"qemu"}).job(9)  # (no screen: open access)
