@@ -541,8 +541,9 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
                 if line.startswith("lava_job_queue_wait_seconds") and 'device_type="x86"' in line]
     wait_until(waits_of_x86, timeout=10, what="x86's queue waits in /metrics")
     # An anonymous page's snapshot (its epoch and view are those of every anonymous page)
-    client, got = in_order(socketio.Client()), {}
+    client, got = in_order(socketio.Client()), {"changes": []}
     client.on("snapshot", lambda s: got.__setitem__("snapshot", s))
+    client.on("changes", got["changes"].append)
     client.connect(app.url, transports=["websocket"], wait_timeout=10)
 
     lava.hidden_devices.update({"x86-01", "docker-02"})
@@ -550,15 +551,21 @@ def test_history_stored_before_lava_hid_a_board_is_shown_to_no_one_until_lava_sh
                what="docker-02 out of the model")
     try:
         # A catch-up from before LAVA hid them replayed their changes and their jobs' (an audit:
-        # any client may offer seq 0 with that epoch and view): now a snapshot, without them.
+        # any client may offer seq 0 with that epoch and view): now their removals only.
         assert client.call("subscribe", {"filter": {}}, timeout=10)["ok"]
         first = wait_until(lambda: got.pop("snapshot", None), timeout=10, what="a snapshot")
+        assert [n for n in LATER_HIDDEN if n in json.dumps(first)] == [], json.dumps(first)[:2000]
+        got["changes"].clear()
         ack = client.call("subscribe", {"filter": {}, "since": 0, "epoch": first["epoch"],
                                         "view": first["view"]}, timeout=10)
-        assert ack["ok"] and ack["catchup"] is False, ack
-        again = wait_until(lambda: got.pop("snapshot", None), timeout=10, what="the snapshot")
-        assert [n for n in LATER_HIDDEN if n in json.dumps(again)] == [], json.dumps(again)[:2000]
-        assert app.json("/healthz")["relay"]["log_screened_resets"] >= 1
+        assert ack["ok"] and ack["catchup"] is True, ack
+        caught = wait_until(lambda: next((m for m in got["changes"] if m["prev"] == 0), None),
+                            timeout=10, what="the catch-up")
+        told = json.dumps([c["data"] for c in caught["changes"]])
+        assert [n for n in LATER_HIDDEN if n in told] == [], told[:2000]
+        removed = {c["id"] for c in caught["changes"] if c.get("screened")}
+        assert {"docker-02", "x86-01"} <= removed and any(c["data"] for c in caught["changes"])
+        assert app.json("/healthz")["relay"]["log_screened_emptied"] >= 1
     finally:
         client.disconnect()
     # /metrics (open to anyone) names the type no more (an audit: its queue waits stayed)

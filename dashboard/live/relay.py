@@ -25,6 +25,7 @@ from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
 
 from dashboard.core.batching import AdaptiveInterval
+from dashboard.core.changelog import without_screened
 from dashboard.core.filters import CRITERIA, FilterError, parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, SHOWN_OF_A_PRIVATE_JOB, Viewing,
                                        Visibility, job_key, jobs_of_lab, may_see_job, newest_to_ask,
@@ -219,7 +220,7 @@ class Relay:
         self.refused = 0
         self.pending = []
         self.log = collections.deque(maxlen=log_size)  # the newest changes, for catch-up
-        self.screened_resets = 0  # times the log started again for a removal for the screen (push)
+        self.screened_emptied = 0  # changes of the log made empty for a removal for the screen (push)
         self.catchups = 0
         self.last_flush = float("-inf")
         self.batches_sent = 0
@@ -621,13 +622,14 @@ class Relay:
         """Queue changes from ingest; the flush loop sends them."""
         self.log.extend(changes)
         if any(c.screened for c in changes):
-            # LAVA hid a board (or a type): its changes from before, and its jobs', are in the log,
-            # and a catch-up would replay them to whoever offers an older seq (an anonymous page's
-            # epoch and view are anyone's to offer; a job that left the model before its board was
-            # hidden has no removal that would redact it). The log starts again after this batch:
-            # a page from before it gets a snapshot (an audit).
-            self.log.clear()
-            self.screened_resets += 1
+            # LAVA hid a board, or a job with it: its changes from before, and its jobs' and their
+            # messages, are in the log, and a catch-up would replay them to whoever offers an older
+            # seq (an anonymous page's epoch and view are anyone's to offer). They are made empty,
+            # their numbers kept; the removals stay, for the pages that held them (an audit, and a
+            # review: clearing the log instead left a filtered page's items of the board for ever).
+            kept, emptied = without_screened(self.log, changes)
+            self.log = collections.deque(kept, maxlen=self.log.maxlen)
+            self.screened_emptied += emptied
         if self.mode == "naive":
             self._send_naive(changes)
             return
@@ -775,7 +777,7 @@ class Relay:
                                          if lease is not None and not isinstance(lease, str)),
                 "pending": len(self.pending), "batches_sent": self.batches_sent,
                 "overflows": self.overflows, "catchups": self.catchups, "log": len(self.log),
-                "log_screened_resets": self.screened_resets,
+                "log_screened_emptied": self.screened_emptied,
                 "rate_limited": self.rate_limited, **self.shares.stats(),
                 "sessions_refused": self.sessions_refused,
                 "engine_sessions": len(self.engine_address),

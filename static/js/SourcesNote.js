@@ -26,9 +26,10 @@ export function sourceWords(source, simulated = false) {
 }
 
 /**
- * `labs`: the named labs (state.labs), for each lab's simulated flag. `stale`: the page is not up to
- * date (not connected, say): the sources' states are what the server said last, and the note says
- * so (a new user's walk-through: the footer said "connected" under the header's "Offline").
+ * `labs`: the named labs (state.labs), for each lab's simulated flag. `stale`: the page is not
+ * connected: the sources' states are what the server said last, and the note says so (a new
+ * user's walk-through: the footer said "connected" under the header's "Offline"). A resync's
+ * moment, connected, is not (a review).
  */
 export function SourcesNote({ sources, simulated, labs = NO_LABS, stale = false }) {
   if (!Array.isArray(sources) || sources.length === 0) return null;

@@ -299,8 +299,10 @@ def test_a_catch_up_never_replays_a_board_lava_hid_since_nor_its_jobs():
     """An audit: any client may offer a `since` with an anonymous page's epoch and view (the same for
     every anonymous page), and the change log replayed the changes of a board LAVA had hidden since
     (its name, health, worker) and of its jobs; a public job on it that had left the model before
-    (finished, past the model's bound) came whole, its description and submitter too. A removal
-    for the screen starts the log again: a `since` from before it gets a snapshot."""
+    (finished, past the model's bound) came whole, its description and submitter too. Those
+    changes are made empty (core/changelog.py), their numbers kept: a catch-up still works, and
+    still tells a page under any filter to drop the board (a review: clearing the log instead
+    gave such a page a snapshot, and it kept the board's items)."""
     from dashboard.core.filters import parse_filter
     from dashboard.core.visibility import ANONYMOUS, PUBLIC, Visibility
     from dashboard.live.meta import Meta
@@ -316,6 +318,7 @@ def test_a_catch_up_never_replays_a_board_lava_hid_since_nor_its_jobs():
     job = {"job": 900, "state": "Running", "health": "Unknown", "device": "qemu-04",
            "device_type": "qemu", "submitter": "alice", "description": "alice's secret boot"}
     relay.push(state.apply(event("testjob", job, "j1", user="alice")))
+    relay.push(state.apply(event("event", {"job": 900, "message": "alice-shell-line"}, "m1")))
     visibility.learn("", 900, True)  # LAVA's anonymous list: public
     relay.push(state.set_visibility(900, PUBLIC))
     relay.push(state.apply(event("testjob", dict(job, state="Finished", health="Complete"), "j2",
@@ -324,24 +327,54 @@ def test_a_catch_up_never_replays_a_board_lava_hid_since_nor_its_jobs():
     relay.push(state.apply(event("testjob", {"job": 901, "state": "Finished", "health": "Complete",
                                              "device": "qemu-01", "device_type": "qemu"}, "j3")))
     assert 900 not in state.jobs
-    middle = state.seq
-    caught_up = select(parse_filter({}), relay.changes_since(start), ANONYMOUS, relay._redactions())
-    assert any(c["id"] == 900 and c["data"] for c in caught_up)  # (public then: shown in full)
+    everyone = parse_filter({})
+
+    def caught_up(flt=everyone, since=start):
+        return select(flt, relay.changes_since(since), ANONYMOUS, relay._redactions())
+    before = caught_up()
+    assert any(c["id"] == 900 and c["data"] and c["data"].get("description") for c in before)
 
     state.screen.learn(anonymous_devices({"qemu-04"}))  # LAVA hides qemu-04 now
     state.track_touches()
     changes, _ = state.reconcile(rest_snapshot(), NOW)
     assert any(c.screened and c.id == "qemu-04" for c in changes)
     relay.push(changes)
-    after = state.seq
-    for since in (start, middle, changes[0].seq - 1, after - 1):  # from before it: a snapshot
-        assert relay.changes_since(since) is None, since
-    assert relay.changes_since(after) == [] and relay.stats()["log_screened_resets"] == 1
-    relay.push(state.apply(event("device", {"device": "qemu-01", "state": "Idle", "health": "Good",
-                                            "device_type": "qemu"}, "u-later")))
-    later = relay.changes_since(after)  # from after it, a catch-up as before, of later changes only
-    assert [c.id for c in later] == ["qemu-01"] and relay.changes_since(start) is None
-    assert "qemu-04" not in repr(later) and "alice" not in repr(later)
+    for since in (start, changes[0].seq - 1):
+        shown = caught_up(since=since)
+        told = [c["data"] for c in shown if c["data"] is not None]
+        assert not [d for d in told if "qemu-04" in repr(d) or "alice" in repr(d)], told
+        assert any(c["id"] == "qemu-04" and c.get("screened") and c["data"] is None for c in shown)
+    assert any(c["id"] == 901 and c["data"] for c in caught_up())  # (the rest is replayed as before)
+    # A page that asks for Bad boards only is told to drop qemu-04 (it held it: Bad, above)
+    bad = caught_up(parse_filter({"health": ["Bad"]}))
+    assert [c for c in bad if c["id"] == "qemu-04"] == [
+        c for c in caught_up() if c["id"] == "qemu-04"] != []
+    assert all(c["data"] is None for c in bad if c["id"] == "qemu-04")
+    assert relay.stats()["log_screened_emptied"] >= 4  # its record, 900's three, the message
+    log = relay.changes_since(start)
+    assert [c.seq for c in log] == list(range(start + 1, state.seq + 1))  # numbers kept
+
+
+def test_a_job_lava_hides_by_scheduling_it_on_a_hidden_board_is_not_replayed():
+    """A job queued for a type anyone may see, then scheduled on a board LAVA hides: the model
+    keeps it out, and the log's changes of it from before (its queued record, in full while LAVA
+    said it was public) and its messages are made empty (core/changelog.py)."""
+    from dashboard.core.changelog import without_screened
+    from dashboard.core.state import Change
+
+    queued = {"id": 952, "state": "Submitted", "device_type": "docker", "description": "public-952"}
+    log = [Change(1, "job", 952, queued, None),
+           Change(2, "event", "m1", {"job": 952, "message": "queued-line"}, None),
+           Change(3, "job", 953, {"id": 953, "state": "Submitted"}, None),
+           Change(4, "device", "docker-01", {"hostname": "docker-01"}, None),
+           Change(5, "job", 952, None, queued, "", True)]
+    kept, emptied = without_screened(log, log[-1:])
+    assert emptied == 2 and [c.seq for c in kept] == [1, 2, 3, 4, 5]
+    assert (kept[0].data, kept[0].prev, kept[1].data) == (None, None, None)
+    assert kept[2:] == log[2:]  # other jobs, boards and the removal itself stay
+    # Another lab's job of the same number is another job
+    other = Change(6, "job", 952, dict(queued), None, "east")
+    assert without_screened([other], log[-1:]) == ([other], 0)
 
 
 def _ingest(state, relay=None):
