@@ -471,7 +471,7 @@ def test_a_wall_that_lost_the_server_says_so_across_the_screen_at_every_size(lab
             page.wait_for_selector("#connection[data-state=live]", timeout=10000)
         assert walls[0].query_selector(".stale-notice") is None  # up to date: nothing said
         assert desk.inner_text("#sources-note").startswith("Events from ")
-        assert desk.get_attribute("#sources-note", "data-stale") == "false"
+        assert desk.get_attribute("#sources-note", "data-offline") == "false"
         for page, (width, height) in zip(walls, sizes):
             # The Bad board named in the strip at every size: at 480x800 the title left no room
             # for a whole item, and "Needs attention 1" named none (an audit).
@@ -502,7 +502,7 @@ def test_a_wall_that_lost_the_server_says_so_across_the_screen_at_every_size(lab
         # said "connected" under the header's "Offline"). It said it plainly while live (above).
         note = desk.inner_text("#sources-note")
         assert note.startswith("When this page last heard from the dashboard, events came from "), note
-        assert desk.get_attribute("#sources-note", "data-stale") == "true"
+        assert desk.get_attribute("#sources-note", "data-offline") == "true"
         shoot(walls[0], "wall-not-connected")
         for page in (*walls, desk):  # (but the browser's own word of each refused reconnection)
             errors = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]

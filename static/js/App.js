@@ -208,6 +208,6 @@ export function App({ state, status, version, options, actions }) {
       ${!wall && html`<${AccessFooter} access=${state.meta.access}>${Array.isArray(state.meta.sources)
         && state.meta.sources.length > 0
         && html`<${SourcesNote} sources=${state.meta.sources} simulated=${state.meta.simulated} labs=${state.labs}
-          stale=${status.state !== "live"} />`}<//>`}
+          offline=${status.state !== "live"} />`}<//>`}
     </div>`;
 }

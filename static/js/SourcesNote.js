@@ -26,14 +26,14 @@ export function sourceWords(source, simulated = false) {
 }
 
 /**
- * `labs`: the named labs (state.labs), for each lab's simulated flag. `stale`: the page is not
+ * `labs`: the named labs (state.labs), for each lab's simulated flag. `offline`: the page is not
  * connected: the sources' states are what the server said last, and the note says so (a new
  * user's walk-through: the footer said "connected" under the header's "Offline"). A resync's
  * moment, connected, is not (a review).
  */
-export function SourcesNote({ sources, simulated, labs = NO_LABS, stale = false }) {
+export function SourcesNote({ sources, simulated, labs = NO_LABS, offline = false }) {
   if (!Array.isArray(sources) || sources.length === 0) return null;
-  return html`<p id="sources-note" class="access-note sources-note" data-stale=${stale ? "true" : "false"}>${stale
+  return html`<p id="sources-note" class="access-note sources-note" data-offline=${offline ? "true" : "false"}>${offline
     ? "When this page last heard from the dashboard, events came from" : "Events from"}${" "}
     ${sources.map((s, i) => html`${i ? "; " : ""}<span key=${`${s.lab || ""}/${s.name}`} class="source" data-kind=${s.kind}
       data-state=${s.state} data-lab=${s.lab || undefined}>${sourceWords(s, sourceSimulated(s, labs, simulated))}</span>`)}.</p>`;
