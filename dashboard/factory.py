@@ -294,6 +294,9 @@ def _build_services(settings, key, wsgi_errors):
             # Devices LAVA hides from anonymous users stay out of the model (core/screen.py), from
             # before the store's restore on.
             lab.state.screen = DeviceScreen()
+        elif settings["access"] != OPEN and lab.settings["lava_url"]:
+            # A web process: the jobs the ingest process's screen keeps out, as its model says.
+            lab.state.followed_screen = DeviceScreen()
     first = labs[0]
     meta = Meta(simulated=all(lab.simulated for lab in labs),
                 lava_url=first.rest.base if first.rest and not several else "", version=__version__,

@@ -1,6 +1,7 @@
 """Scale-out with real parts: redis-server, one ingest and two web processes, nginx running the
 shipped deploy/nginx.conf, a real ZMQ publisher and python-socketio clients. Every fault case ends
 with every client holding exactly the ingest process's model."""
+import copy
 import json
 import shutil
 import tempfile
@@ -553,6 +554,27 @@ def test_a_web_process_less_strict_than_its_ingest_process_serves_nothing_but_wh
         hostnames = {d["hostname"] for d in devices["devices"]}
         assert "docker-01" in hostnames and "docker-02" not in hostnames
         assert given.get("/api/v1/jobs/10")[0] == 404 and given.get("/api/v1/jobs/7")[0] == 200
+        # A job asked of a type anyone may see (docker), then run on docker-02, which LAVA hides:
+        # the ingest process keeps it out, and the web process withholds its queued row, stored
+        # while LAVA showed it (an audit: the web process, with no screen, showed it redacted).
+        job = copy.deepcopy(lava.job(8))
+        job.update(id=952, requested_device_type="docker", description="public-952", submitter="bob")
+        lava.jobs.append(job)
+        cluster.publisher.send(message("testjob", utc_stamp(), "q-952", job=952, state="Submitted",
+                                       health="Unknown", device_type="docker",
+                                       description="public-952", submitter="bob"))
+        wait_until(lambda: given.get("/api/v1/events?job=952")[2]["events"], timeout=15,
+                   what="job 952's queued row stored, and served by the web process")
+        job.update(state="Running", actual_device="docker-02", description="SECRET-MOVED-952")
+        cluster.publisher.send(message("testjob", utc_stamp(), "j-952", job=952, state="Running",
+                                       device="docker-02", worker="lab-worker-02",
+                                       description="SECRET-MOVED-952", submitter="bob"))
+        wait_until(lambda: given.get("/api/v1/jobs/952")[0] == 404,
+                   what="job 952 answered by the web process as a job never known")
+        wait_until(lambda: given.get("/api/v1/events?job=952")[2]["events"] == [], timeout=5,
+                   what="job 952's queued row withheld by the web process")
+        assert "public-952" not in json.dumps(given.get("/api/v1/events?limit=1000")[2])
+        assert "public-952" not in json.dumps(given.get("/export/events.json")[2])
         # A board LAVA hides later: its history, which the ingest process stored, is withheld by
         # the web process too (core/withheld.py), from the model it follows.
         cluster.publisher.send(message("device", utc_stamp(), "d-docker-01", device="docker-01",

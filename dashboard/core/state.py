@@ -194,6 +194,11 @@ class LabState:
         # With access control, a core.screen.DeviceScreen: devices (and jobs on them) LAVA does
         # not list anonymously are kept out of the model altogether. None: every device is kept.
         self.screen = None
+        # A cluster's web process follows the ingest process's model (follow()) and has no screen:
+        # with access control, a DeviceScreen used only for the jobs the ingest process's screen
+        # keeps out, as its snapshots and its removals for the screen say (core/withheld.py: their
+        # stored rows, a queued one's, are withheld). None elsewhere.
+        self.followed_screen = None
         self._deferring = False  # (deferring(): a message of a job not held yet waits)
 
     @property
@@ -761,6 +766,8 @@ class LabState:
         if self.screen is not None:  # the saved answer stands (none saved: every device kept out)
             self.screen.restore(body.get("screen"))
             events = self._screen_restored(events)
+        if self.followed_screen is not None:  # (added to what the removals said: bounded)
+            self.followed_screen.restore(body.get("screen"))
         self._index_workers()
         self._finished = collections.OrderedDict((i, None) for i in body["finished"] if i in self.jobs)
         self.recent_events.extend(events)
@@ -816,6 +823,11 @@ class LabState:
                     self._drop_feed_of(kind, ident)
                 table = tables[kind]
                 prev = table.pop(ident, None) if data is None else table.get(ident)
+                if kind == "job" and self.followed_screen is not None:
+                    if data is None and c.get("screened") is True:
+                        self.followed_screen.keep_out_job(ident)
+                    elif data is not None and prev is None:  # (LAVA shows its board again)
+                        self.followed_screen.let_in_job(ident)
                 if data is not None:
                     table[ident] = data
                 if kind == "device":

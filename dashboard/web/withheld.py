@@ -88,7 +88,8 @@ def lab_withheld(name=""):
             cache[parts.name] = found[0], found[1], False
     # (A copy, taken with no yield until it is made: what is withheld changes all at once. The
     # boards read above may be a read older: found again at the next request.)
-    screen = parts.state.screen
+    # (The model's screen; a cluster's web process has the ingest process's kept-out jobs.)
+    screen = parts.state.screen if parts.state.screen is not None else parts.state.followed_screen
     withheld = Withheld(frozenset(devices), {d.get("device_type") for d in devices.values()},
                         stored, stored_types, jobs=jobs, jobs_cut=jobs_cut,
                         cut_short=unread or max(len(stored), len(stored_types)) >= MOST_READ,

@@ -251,6 +251,43 @@ def test_what_leaves_for_the_screen_says_so_and_a_follower_drops_its_feed_too():
             [{"seq": 1, "kind": "device", "id": "x", "data": None, "screened": "yes"}]).encode()})
 
 
+def test_a_follower_knows_the_jobs_the_ingest_process_keeps_out():
+    """A cluster's web process has no screen of its own, and withholds the stored rows of the
+    jobs the ingest process's screen keeps out (core/withheld.py, Withheld.job): an audit found a
+    job queued for a type anyone may see, then scheduled on a board LAVA hides, still shown there,
+    redacted. The follower learns them from the snapshot (the model's saved screen) and from the
+    removals for the screen, and forgets one that comes back."""
+    state = screened_state()
+    assert state.screen.kept_out_job(10)  # (it ran on docker-02: kept out at the bootstrap)
+    follower = LabState()
+    follower.followed_screen = DeviceScreen()
+    follower.restore(state.dump())
+    assert follower.followed_screen.kept_out_job(10) and not follower.followed_screen.kept_out_job(7)
+    changes = state.apply(event("testjob", {"job": 952, "state": "Submitted",
+                                            "device_type": "docker"}, "a"))
+    with pytest.raises(Screened) as caught:
+        state.apply(event("testjob", {"job": 952, "state": "Running", "device": "docker-02"}, "b"))
+    changes += caught.value.changes
+    follower.follow([c.wire() for c in changes])
+    assert 952 not in follower.jobs and follower.followed_screen.kept_out_job(952)
+    # A job that leaves for another reason is not kept out; one that comes back is let in.
+    from dashboard.core.events import CORRECTION_KIND
+
+    follower.follow([c.wire() for c in state.apply(
+        event(CORRECTION_KIND, {"object": "job", "id": 7, "record": None}, "c"))])
+    assert 7 not in follower.jobs and not follower.followed_screen.kept_out_job(7)
+    state.screen.learn(anonymous_devices(set()))
+    state.track_touches()
+    follower.follow([c.wire() for c in state.reconcile(rest_snapshot(), NOW)[0]])
+    assert 10 in follower.jobs and not follower.followed_screen.kept_out_job(10)
+    # A later snapshot adds what it says to what the removals said (bounded: SAVED_JOBS of it).
+    other = screened_state()
+    follower.restore(other.dump())
+    assert follower.followed_screen.kept_out_job(10) and follower.followed_screen.kept_out_job(952)
+    # A process that follows nothing keeps no such memory.
+    assert LabState().followed_screen is None
+
+
 def test_a_job_lava_put_on_a_hidden_board_leaves_even_when_an_event_touched_it_during_the_fetch():
     """A review: a job events changed during the fetch kept the events' word, so LAVA's record
     saying it runs on a board LAVA hides was skipped, and the job stayed (past the touches'
