@@ -30,8 +30,9 @@ def test_reports_view_shows_sortable_rows_and_exports(browser):
         known = page.inner_text('[data-report-row="qemu-01"] [data-field="known_hours"]')
         assert float(known) < 1.0, known
         coverage = page.inner_text(".report-coverage")
-        assert re.match(r"Known for at most \d\.\d h of this period's 72\d h: each row's figures cover "
-                        r"only its known hours", coverage), coverage
+        # (A new user's walk-through read "at most 0.0 h" beside "100.0 %": under an hour, minutes.)
+        assert re.match(r"Known for (less than a minute|at most [1-9]\d? min) of this period's 72\d h: "
+                        r"each row's figures cover only its known hours", coverage), coverage
         # Each row's availability per day: a bar for the one day known, in words as well.
         spark = '[data-report-row="qemu-02"] [data-field="days"] svg'
         label = page.get_attribute(spark, "aria-label")

@@ -39,7 +39,10 @@ export function coverageWords(body, group = "device") {
   const most = Math.max(...body.rows.map((r) => r.known_hours || 0));
   if (!period || most >= 0.9 * period) return null;
   const hours = (h) => (h < 10 ? h.toFixed(1) : Math.round(h).toLocaleString("en"));
-  return `Known for at most ${hours(most)} h of this period's ${hours(period)} h: each row's figures ` +
+  // (Under an hour in minutes: a fresh lab's "at most 0.0 h" beside "100.0 %" read as nothing known.)
+  const span = (h) => (h >= 1 ? `at most ${hours(h)} h` : h >= 1 / 60 ? `at most ${Math.floor(h * 60)} min`
+    : "less than a minute");
+  return `Known for ${span(most)} of this period's ${hours(period)} h: each row's figures ` +
     "cover only its known hours (“Known (h)”), not the whole period.";
 }
 
