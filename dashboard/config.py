@@ -158,7 +158,8 @@ SETTINGS = (
     Setting("ws_compression", False, "Allow per-message WebSocket compression. Off by default: "
             "it multiplies the CPU cost of each delivery (see docs/performance.md).", bool),
     Setting("data_dir", "data", "Folder of the SQLite event store (events.sqlite3: history, and the "
-            "model restored on restart; simulated.sqlite3 for the simulated lab, never restored). "
+            "model restored on restart; simulated.sqlite3 for the simulated lab, never restored), "
+            "relative to the folder the app is started in: the log says the whole path at start. "
             "Unused with --database."),
     Setting("store", True, "Keep every accepted event in the store (--no-store: live view only, "
             "nothing written).", bool),

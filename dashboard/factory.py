@@ -580,6 +580,9 @@ def _open_store(settings, state, simulated, writer, lab=""):
         raise config.ConfigError(f"database: {err}") from None
     if not writer:
         return store, None  # a web process only reads the history the ingest process writes
+    # (Where: --data-dir is relative to the folder the app was started in.)
+    log.info("history%s kept in %s", f" of lab {lab}" if lab else "",
+             "the PostgreSQL database of --database" if settings["database"] else os.path.abspath(path))
     if store.ensure_rollups():  # a store from before the roll-ups: counted once, at start
         log.info("hourly roll-ups rebuilt from the stored events")
     if not settings["database"] and settings["store_writer"] == "process":

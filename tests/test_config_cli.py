@@ -67,11 +67,17 @@ def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):
     # A typo in --lava-token-file, or a forgotten --lava-url: the dashboard says so at start.
     from tests.helpers import AppProcess, TestPublisher, wait_until
 
+    import os
+
+    from tests.helpers import ROOT
+
     publisher = TestPublisher()
+    # (A relative --data-dir: from the folder the app runs in, which the log says in full.)
     app = AppProcess("--zmq", publisher.endpoint, "--lava-token-file", str(tmp_path / "no-such"),
-                     "--data-dir", str(tmp_path / "data"))
+                     "--data-dir", os.path.relpath(tmp_path / "data", ROOT))
     try:
         text = app.log_text()
+        assert f"history kept in {tmp_path / 'data' / 'events.sqlite3'}\n" in text, text[-2000:]
         assert (f"a LAVA token is given (--lava-token-file {tmp_path / 'no-such'}) without "
                 f"--lava-url: it is not read" in text), text[-2000:]
         # And it runs on: its source connects (/healthz is degraded while it is connecting).
