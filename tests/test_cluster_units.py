@@ -288,6 +288,14 @@ def test_a_web_process_serves_no_one_until_it_knows_it_is_as_strict_as_the_inges
     assert lava_web.replica._access_differs({}) and "is unknown" in lava_web.replica.access_problem
     assert not lava_web.replica._access_differs({"access": "lava"})
     assert lava_web.replica.access_problem is None and lava_web.relay.refusal() is None
+    # An open ingest process under a web process with access control (an audit: a `lava` web
+    # process showed everyone the boards LAVA hides, which only an ingest process with access
+    # control keeps out of the model, and their jobs).
+    for access, web_ in (("lava", lava_web), ("login", silent)):
+        assert web_.replica._access_differs({"access": "open"}), access
+        assert (f"access is {access}, the ingest process's is open" in web_.replica.access_problem
+                and web_.relay.refusal() is not None), web_.replica.access_problem
+    assert not web.replica._access_differs({"access": "open"})  # open under open: served
 
 
 def test_a_web_process_of_another_lava_than_the_ingest_process_serves_no_one(redis_url, keys,

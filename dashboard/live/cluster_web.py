@@ -273,11 +273,20 @@ class Replica:
         """Whether this process's access lets a viewer see more than the ingest process's (said in
         /healthz, the log and to clients; then this process drops its model, loads none, refuses
         Socket.IO and answers 503 elsewhere: web/auth.py). An ingest process's meta without its
-        access is taken as `login`."""
+        access is taken as `login`. With access control here, an open ingest process differs too:
+        the device screen and the jobs' visibility are made there, only with access control."""
         if self.access is None:
             return False
         theirs = ingest_meta.get("access") if isinstance(ingest_meta, dict) else None
-        if ACCESS_RANK.get(self.access, 0) >= ACCESS_RANK.get(theirs, ACCESS_RANK["login"]):
+        if self.access != "open" and theirs == "open":
+            # (An audit: an open ingest process has no device screen and asks LAVA about no job,
+            # so a `lava` web process showed everyone the boards LAVA hides, and their jobs.)
+            problem = (f"this web process's access is {self.access}, the ingest process's is open: "
+                       f"its model holds the devices LAVA hides from anonymous users, and it asks "
+                       f"LAVA about no job, so this process would show them; it serves nothing; "
+                       f"give the ingest process this one's --lava-url and --access, as "
+                       f"docs/deployment.md says")
+        elif ACCESS_RANK.get(self.access, 0) >= ACCESS_RANK.get(theirs, ACCESS_RANK["login"]):
             if (self.lava is None or self.access == "open"
                     or lava_servers(ingest_meta) == self.lava):
                 if self.mismatch:
