@@ -367,3 +367,61 @@ def test_an_ingest_process_that_restarts_stricter_takes_the_model_and_the_client
     assert told and told[0]["code"] == "access_mismatch"
     assert any(event == "resync" for event, *_ in web.sio.sent)
     assert "the ingest process's is lava" in web.relay.refusal()
+
+
+def test_a_web_process_learns_the_jobs_kept_out_that_the_ingest_model_never_held(redis_url, keys):
+    """An audit: an ingest process that restored a model saved without a screen (access control
+    turned on over a store written in open mode) kept out, at its first reconciliation, a job its
+    model no longer held: queued for a type anyone may see, then run on a board LAVA hides while
+    the dashboard was down. No removal in the stream said so, and a web process showed the job's
+    stored queued row, redacted. The jobs the screen keeps out go beside the snapshot
+    (`kept_out`), and the heartbeat says when they grew."""
+    from dashboard.core.screen import DeviceScreen
+
+    ingest = Ingest(redis_url, keys, "e1", access="lava")
+    ingest.state.screen = DeviceScreen()
+    ingest.state.screen.learn([{"hostname": f"d{i}", "device_type": "qemu"} for i in range(7)])
+    ingest.apply(0, 10)
+    ingest.state.screen.keep_out_job(949)  # (before the first snapshot: loaded with it)
+    ingest.publisher.publish_once()
+    web = Web(redis_url, keys, access="lava")
+    web.state.followed_screen = DeviceScreen()  # (as the factory gives a web process, --lava-url)
+    web.follow()
+    assert web.relay.epoch == "e1" and web.state.followed_screen.kept_out_job(949)
+    # Kept out by a reconciliation (LabState._admits_record): no change, no removal.
+    ingest.state.screen.keep_out_job(950)
+    ingest.publisher.push(ingest.state.apply(event(12)))
+    seq = ingest.state.seq
+    ingest.publisher.last_heartbeat = float("-inf")
+    ingest.publisher.publish_once()
+    assert json.loads(connect(redis_url).get(keys.ingest))["kept_out"] == 2
+    web.replica.last_check = float("-inf")
+    web.follow()
+    assert web.state.seq == seq and web.state.followed_screen.kept_out_job(950)
+    assert web.replica.kept_seen == 2 and web.replica.snapshots == 1  # (no model loaded again)
+    # Kept out again: not written before KEPT_EVERY has passed (the clock stands still here).
+    ingest.state.screen.keep_out_job(951)
+    ingest.publisher.last_heartbeat = float("-inf")
+    ingest.publisher.publish_once()
+    assert json.loads(connect(redis_url).get(keys.ingest))["kept_out"] == 2
+    ingest.publisher.last_kept -= 1.0
+    ingest.publisher.last_heartbeat = float("-inf")
+    ingest.publisher.publish_once()
+    web.replica.last_check = float("-inf")
+    web.follow()
+    assert web.state.followed_screen.kept_out_job(951) and web.replica.kept_seen == 3
+    # Of another shape (another version, a hand-written HSET): counted, said, nothing learnt.
+    redis = connect(redis_url)
+    redis.hset(keys.snapshot, mapping={"kept_version": 9, "kept_out": '{"": 952}'})
+    redis.set(keys.ingest, json.dumps(dict(json.loads(redis.get(keys.ingest)), kept_out=9)))
+    before = web.replica.malformed["snapshots"]
+    web.replica.last_check = float("-inf")
+    web.follow()
+    assert web.replica.malformed["snapshots"] == before + 1 and web.replica.kept_seen == 3
+    assert not web.state.followed_screen.kept_out_job(952) and web.relay.epoch == "e1"
+    # A new web process loads the snapshot (of these fields too) all the same.
+    late = Web(redis_url, keys, access="lava")
+    late.state.followed_screen = DeviceScreen()
+    late.follow()
+    assert late.relay.epoch == "e1" and late.state.seq == seq
+    assert late.replica.malformed["snapshots"] == 1 and late.state.followed_screen.kept_out_job(949)

@@ -90,6 +90,23 @@ def parse_snapshot(raw):
     return epoch, entry, body
 
 
+def parse_kept(version, jobs):
+    """(version, {lab: [job id, ...]}) of the snapshot's `kept_version` and `kept_out` fields
+    (bytes; None: absent, as in a snapshot an older version wrote: (None, {})), or Malformed.
+    The ids are checked by whoever takes them (LabState.learn_kept_out)."""
+    if version is None or jobs is None:
+        return None, {}
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise Malformed("the snapshot's kept_version is not a number") from None
+    body = _json(jobs, "the snapshot's kept_out")
+    if not isinstance(body, dict) or not all(isinstance(lab, str) and isinstance(ids, list)
+                                             for lab, ids in body.items()):
+        raise Malformed("the snapshot's kept_out is of another shape")
+    return version, body
+
+
 def _is_dump(part):
     """A LabState.dump() that restore() can take (None: a lab the dump does not have)."""
     if part is None:

@@ -113,6 +113,22 @@ class LabSet:
             state.restore(part)
         self._sequence.value = body["seq"]
 
+    def kept_out_version(self):
+        return sum(state.kept_out_version() for state in self.labs.values())
+
+    def kept_out(self):
+        """Every lab's LabState.kept_out(), together."""
+        version, jobs = 0, {}
+        for state in self.labs.values():
+            mine, theirs = state.kept_out()
+            version += mine
+            jobs.update(theirs)
+        return version, jobs
+
+    def learn_kept_out(self, by_lab):
+        for state in self.labs.values():
+            state.learn_kept_out(by_lab)
+
     def follow(self, changes):
         """Apply changes numbered by the ingest process (wire form, each with its `lab`), each to
         its lab's model; they must follow on from the seq (ValueError otherwise, nothing applied).

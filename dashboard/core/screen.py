@@ -42,6 +42,9 @@ class DeviceScreen:
         self._jobs = collections.OrderedDict()  # ids of jobs kept out, oldest first (bounded)
         self._remembered = remembered
         self.events = 0  # events kept out, since the start
+        # Jobs kept out anew, since the start: a cluster's ingest process tells its web processes
+        # the newest_jobs() whenever this grows (live/cluster_ingest.py).
+        self.kept = 0
 
     @property
     def known(self):
@@ -74,6 +77,8 @@ class DeviceScreen:
         """Remember a job kept out (its test-shell messages are kept out too)."""
         if job_id is None:
             return
+        if job_id not in self._jobs:
+            self.kept += 1
         self._jobs[job_id] = None
         self._jobs.move_to_end(job_id)
         while len(self._jobs) > self._remembered:
@@ -91,7 +96,11 @@ class DeviceScreen:
         LAVA is asked again."""
         return {"devices": None if self.devices is None else sorted(self.devices),
                 "types": None if self.types is None else sorted(self.types),
-                "jobs": list(itertools.islice(reversed(self._jobs), SAVED_JOBS))[::-1]}
+                "jobs": self.newest_jobs()}
+
+    def newest_jobs(self):
+        """The newest SAVED_JOBS of the jobs kept out, oldest first."""
+        return list(itertools.islice(reversed(self._jobs), SAVED_JOBS))[::-1]
 
     def restore(self, body):
         """From a dump(); anything else (an older saved model's lack of one) leaves it unknown."""

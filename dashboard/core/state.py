@@ -773,6 +773,27 @@ class LabState:
         self.recent_events.extend(events)
         self._stamp_lab()
 
+    def kept_out_version(self):
+        """How many jobs the screen has kept out anew since the start (0 without a screen)."""
+        return self.screen.kept if self.screen is not None else 0
+
+    def kept_out(self):
+        """(kept_out_version(), {lab: the newest jobs the screen keeps out}): what a cluster's
+        ingest process tells its web processes whenever the first grows (a job kept out that the
+        model never held, after a restart, leaves no removal for them to learn it from: an
+        audit). (0, {}) without a screen."""
+        if self.screen is None:
+            return 0, {}
+        return self.screen.kept, {self.name: self.screen.newest_jobs()}
+
+    def learn_kept_out(self, by_lab):
+        """A cluster's web process: this lab's jobs of an ingest process's kept_out()."""
+        if self.followed_screen is None:
+            return
+        for job_id in by_lab.get(self.name) or ():
+            if isinstance(job_id, int) and not isinstance(job_id, bool):
+                self.followed_screen.keep_out_job(job_id)
+
     def _screen_restored(self, events):
         """A restored model without what the screen does not let in; returns the feed entries
         it lets in. With no screen saved (a model saved before there was one, or in open mode),

@@ -47,6 +47,10 @@ HEARTBEAT_TTL = 5  # seconds without a heartbeat before web processes say the in
 # storing its events for longer.
 CLAIM_WAIT = 5.0
 SNAPSHOT_EVERY = 5.0
+# Seconds between two writes of the jobs the screen keeps out beside the snapshot (between
+# snapshots; ModelPublisher._kept_fields): a lab whose hidden boards start a job a second writes
+# their list (at most 5,000 ids a lab) at most this often.
+KEPT_EVERY = 1.0
 RETRY_CEILING = 5.0
 STALLED_AFTER = 10.0  # seconds a web process may stay behind the heartbeat's seq without reading
 # What a web process keeps of its own when it copies the ingest process's meta.

@@ -9,7 +9,7 @@ import time
 from dashboard.core.clusterwire import (ByteWindow, Malformed, parse_ack_request, parse_claim,
                                         split_encoded)
 from dashboard.live.cluster import (ACK_READ, ACK_WAIT, CLAIM_WAIT, HEARTBEAT_EVERY, HEARTBEAT_TTL,
-                                    MALFORMED_LOG_EVERY, MAX_ENTRY_BYTES, SNAPSHOT_EVERY,
+                                    KEPT_EVERY, MALFORMED_LOG_EVERY, MAX_ENTRY_BYTES, SNAPSHOT_EVERY,
                                     STATUS_QUEUE, STATUS_TIMEOUT, STREAM_BYTES, RivalIngest,
                                     _deadline, _describe, _get, _retry_forever, _start_thread,
                                     _typed, log)
@@ -44,6 +44,10 @@ class ModelPublisher:
         self.last_entry = None  # the stream's newest id; None: ask Redis (at start, after an error)
         self.snapshot_seq = None
         self.last_snapshot = float("-inf")
+        # The screen's kept-out jobs (LabState.kept_out) as last written beside the snapshot, and
+        # when: written again, at most every KEPT_EVERY, once the screen keeps out a job anew.
+        self.kept_written = 0
+        self.last_kept = float("-inf")
         self.last_heartbeat = float("-inf")
         self.published = 0
         self.dropped = 0
@@ -188,6 +192,11 @@ class ModelPublisher:
             if due:
                 self._write_snapshot(self.state.dump())
                 self.last_snapshot = now
+            elif (now - self.last_kept >= KEPT_EVERY
+                  and self.state.kept_out_version() != self.kept_written):
+                self._replacing(self.keys.snapshot, "snapshots", "a hash", lambda: self.redis.hset(
+                    self.keys.snapshot, mapping=self._kept_fields()))
+                self.last_kept = now
             if batch:
                 self._append(batch)
         except Exception as exc:
@@ -232,9 +241,18 @@ class ModelPublisher:
         self._replacing(self.keys.snapshot, "snapshots", "a hash", lambda: self.redis.hset(
             self.keys.snapshot, mapping={"epoch": self.epoch, "seq": model["seq"],
                                          "entry": self.last_entry,
-                                         "body": json.dumps(body, separators=(",", ":"))}))
+                                         "body": json.dumps(body, separators=(",", ":")),
+                                         **self._kept_fields()}))
         self.snapshot_seq = model["seq"]
         self.needs_snapshot = False
+
+    def _kept_fields(self):
+        """The snapshot's fields of the jobs the screen keeps out (LabState.kept_out): web
+        processes read them again whenever the heartbeat's `kept_out` says they grew (a job kept
+        out that the model never held leaves no removal in the stream to learn it from)."""
+        version, jobs = self.state.kept_out()
+        self.kept_written = version
+        return {"kept_version": version, "kept_out": json.dumps(jobs, separators=(",", ":"))}
 
     def _replacing(self, key, kind, what, command):
         """command() on one of this dashboard's keys; if the key is of another Redis type (another
@@ -279,7 +297,7 @@ class ModelPublisher:
         if self.closed:  # exiting: the loop may still run while the store is flushed
             return
         body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta.as_dict(),
-                "health": self.health_fn(), "time": time.time()}
+                "health": self.health_fn(), "time": time.time(), "kept_out": self.kept_written}
         self.redis.set(self.keys.ingest, json.dumps(body, separators=(",", ":")), ex=HEARTBEAT_TTL)
 
     # -- acknowledgements forwarded by web processes (they have no alert engine) -------------

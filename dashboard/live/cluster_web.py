@@ -7,7 +7,7 @@ import time
 import uuid
 
 from dashboard.core.clusterwire import (Malformed, ack_request, parse_ack_reply, parse_batch,
-                                        parse_heartbeat, parse_snapshot)
+                                        parse_heartbeat, parse_kept, parse_snapshot)
 from dashboard.core.state import LabState
 from dashboard.live.cluster import (ACCESS_RANK, ACK_LOG, ACK_WAIT, HEARTBEAT_EVERY, OWN_META,
                                     STALLED_AFTER, UNKNOWN_ACCESS, Problem, _describe, _get,
@@ -60,6 +60,8 @@ class Replica:
         self.clock = clock
         self.on_snapshot = on_snapshot  # called with the ingest process's meta at each snapshot
         self.epoch = None  # None: no snapshot loaded yet
+        # The ingest process's kept-out jobs' version last read (the heartbeat's `kept_out`)
+        self.kept_seen = 0
         self.entry = "0-0"
         self.connected = False
         self.error = None
@@ -163,7 +165,10 @@ class Replica:
             return
         if self.ingest["epoch"] != self.epoch:
             self.waiting = Problem("restarted", "the ingest process restarted")
-        elif self.ingest["seq"] > self.state.seq:
+            return
+        if self.ingest.get("kept_out", 0) != self.kept_seen:
+            self._read_kept()
+        if self.ingest["seq"] > self.state.seq:
             # Behind, and nothing to read for that long (say, a stream whose ids went back):
             # the snapshot is the way forward.
             self.behind_since = self.behind_since if self.behind_since is not None else now
@@ -217,13 +222,14 @@ class Replica:
                 return True
             return False  # the snapshot is not newer than the model: it cannot fill the gap
         try:
-            epoch, entry, body = parse_snapshot(_typed(lambda: self.redis.hgetall(self.keys.snapshot),
-                                                       "a hash"))
+            raw = _typed(lambda: self.redis.hgetall(self.keys.snapshot), "a hash")
+            epoch, entry, body = parse_snapshot(raw)
         except Malformed as exc:
             return self._bad_snapshot(exc)
         if self._access_differs(body["meta"]):
             return False
         self.state.restore(body["model"])
+        self._learn_kept(raw.get(b"kept_version"), raw.get(b"kept_out"))
         self.entry = entry
         self.snapshots += 1
         first = self.epoch is None
@@ -315,6 +321,29 @@ class Replica:
             self.relay.replace_model("access")
             self.relay.end_all(self.access_problem)
         return True
+
+    def _read_kept(self):
+        """The jobs the ingest process's screen keeps out, written beside its snapshot, read
+        again: the heartbeat says they grew. Of this epoch's snapshot only."""
+        try:
+            epoch, version, jobs = _typed(lambda: self.redis.hmget(
+                self.keys.snapshot, "epoch", "kept_version", "kept_out"), "a hash")
+        except Malformed as exc:
+            self._bad_snapshot(exc)
+            return
+        if epoch is not None and epoch.decode("utf-8", "replace") == self.epoch:
+            self._learn_kept(version, jobs)
+
+    def _learn_kept(self, version, jobs):
+        """Into the model's followed screens (LabState.learn_kept_out); of another shape: counted
+        among the snapshots, and read again at the next heartbeat."""
+        try:
+            version, by_lab = parse_kept(version, jobs)
+        except Malformed as exc:
+            self._bad_snapshot(exc)
+            return
+        self.state.learn_kept_out(by_lab)
+        self.kept_seen = version if version is not None else 0
 
     def _bad_snapshot(self, why):
         """A snapshot of another shape is no snapshot: wait for the next one (False)."""

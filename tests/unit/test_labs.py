@@ -223,3 +223,25 @@ def test_two_labs_may_not_share_a_database():
                    '[labs.west]\nlava_url = "https://w"\ndatabase = "postgresql://u:pw@db/x/"\n')
     assert len(labs.parse('[labs.east]\nlava_url = "https://e"\ndatabase = "postgresql://db/e"\n'
                           '[labs.west]\nlava_url = "https://w"\ndatabase = "postgresql://db/w"\n')) == 2
+
+
+def test_the_jobs_each_labs_screen_keeps_out_reach_that_lab_of_a_follower_only():
+    """What a cluster's ingest process tells its web processes of the jobs its screens keep out
+    (LabSet.kept_out; live/cluster_ingest.py): each lab's own, to the same lab's followed screen,
+    the same job id in another lab untouched."""
+    from dashboard.core.screen import DeviceScreen
+
+    ingest, web = _two_labs(), _two_labs()
+    for state in ingest.labs.values():
+        state.screen = DeviceScreen()
+    for state in web.labs.values():
+        state.followed_screen = DeviceScreen()
+    ingest.labs["east"].screen.keep_out_job(7)
+    ingest.labs["west"].screen.keep_out_job(8)
+    ingest.labs["west"].screen.keep_out_job(8)  # (already kept out: not anew)
+    assert ingest.kept_out() == (2, {"east": [7], "west": [8]}) and ingest.kept_out_version() == 2
+    web.learn_kept_out({"east": [7, "7", True, None], "west": [8], "north": [9]})
+    east, west = web.labs["east"].followed_screen, web.labs["west"].followed_screen
+    assert east.kept_out_job(7) and not east.kept_out_job(8) and not east.kept_out_job("7")
+    assert west.kept_out_job(8) and not west.kept_out_job(7) and not west.kept_out_job(9)
+    assert _two_labs().kept_out() == (0, {})  # no screen (open access): nothing to tell
