@@ -205,6 +205,7 @@ def create_app(overrides=None, settings=None):
         app.wsgi_app, settings["async_mode"],
         edge.Connections(settings["max_connections_per_address"]))
     app.log_exception = errors.log_exception
+    errors.poll_limit = int(socketio.server.eio.max_http_buffer_size)
     app.register_error_handler(edge.BodyTimeout, edge.body_timeout_answer)
     edge.guard_websockets(socketio.server.eio, errors.connections)
     edge.guard_polls(socketio.server.eio, errors.connections)

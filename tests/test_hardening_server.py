@@ -241,9 +241,31 @@ def test_engine_io_input_it_cannot_use_is_counted_and_said_briefly_not_a_traceba
             raw.send(payload)
             raw.drain(3)  # closed by the server
             frames += 1
+        if async_mode == "eventlet":  # (eventlet refuses it without raising: watched, counted)
+            raw = RawSocketIO(app.port)
+            raw.connect_namespace()
+            raw.send("4" + "a" * 1_000_100)  # above python-engineio's max_http_buffer_size
+            raw.drain(3)
+            frames += 1
+        # A poll's body above max_http_buffer_size: python-engineio refused it, then waited for
+        # ever to close the session (an audit: each kept its connection open; 200 of them had
+        # every request of the address refused, 503 too_many_connections). Now 413 at once.
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", app.port), timeout=10) as sock:
+                sock.sendall(f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+                             f"Host: x\r\nContent-Type: text/plain\r\n"
+                             f"Content-Length: 1000100\r\n\r\n".encode())
+                # (None of the body sent: with some unread, the server's close is a reset, and the
+                # answer before it may be lost.)
+                answer = b""
+                while chunk := sock.recv(65536):  # (the server closes the connection)
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 413") and b'"too_large"' in answer, answer[:300]
         server = wait_until(lambda: (s := app.json("/healthz")["server"])["bad_frames"] == frames and s,
                             what="the frames counted")
-        assert server["bad_polls"] == 30 and server["errors"] == 0, server
+        assert server["bad_polls"] == 33 and server["errors"] == 0, server
+        assert server["open"] <= 1, server  # (only /healthz's own)
+        assert "refused a Socket.IO poll of 1000100 bytes" in app.log_text()
         log_text = app.log_text()
         assert "Traceback" not in log_text and "post request handler error" not in log_text
         # (eventlet's "socket shutdown error" for a socket closed already: a line, not a fragment)

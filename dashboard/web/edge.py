@@ -138,6 +138,12 @@ class BodyDeadline:
         self.received = 0
         self.expired = False
 
+    def abandon(self):
+        """The rest of the body is not to be read: an answer refused the request for it. Every
+        later read raises BodyTimeout, as past the deadline (uncounted): the server's discarding
+        of the rest ends at once, and so does the connection."""
+        self.expired = True
+
     def read(self, *args):
         return self._wait(self.rfile.read, args)
 
@@ -190,11 +196,19 @@ class JsonErrors:
         self.connections = connections  # where refused query strings are counted (bad_requests)
         self.errors = 0
         self.log = RateLimitedLog(log)
+        # python-engineio's max_http_buffer_size (the factory sets it): a Socket.IO poll's body
+        # longer than this is refused here (_poll_too_long); None: not checked.
+        self.poll_limit = None
 
     def __call__(self, environ, start_response):
         query = environ.get("QUERY_STRING", "")
         if (not query.isascii() or "%" in query) and not _utf8(query):
             return self._bad_query(environ, start_response, query)
+        if (self.poll_limit is not None and environ.get("REQUEST_METHOD") == "POST"
+                and environ.get("PATH_INFO", "").startswith(SOCKETIO_PATH)):
+            length = environ.get("CONTENT_LENGTH") or "0"
+            if length.isdigit() and int(length) > self.poll_limit:
+                return self._poll_too_long(environ, start_response, int(length))
         try:
             return self.wsgi_app(environ, start_response)
         except BodyTimeout:  # counted where it was raised (BodyDeadline)
@@ -210,6 +224,23 @@ class JsonErrors:
         return _json_answer(start_response, {
             "ok": False, "error": "the query string is not UTF-8 (percent-encode UTF-8: %C3%A9 "
                                   "for é; %FF is no character)", "code": "bad_parameter"}, 400)
+
+    def _poll_too_long(self, environ, start_response, length):
+        """python-engineio refuses such a body, then closes the session and waits, for ever, for a
+        poll that takes its last packets (an audit: each such POST kept its connection open for
+        good, and 200 of them refused the address every request, 503 too_many_connections). So it
+        is answered here, 413, its connection closed (the body is not read, nor discarded: a
+        client that sends no more of it would hold the connection until the body's deadline);
+        the session, polled no more, ends at its ping timeout."""
+        self.connections.bad_polls += 1
+        body = getattr(environ.get("wsgi.input"), "rfile", None)
+        if isinstance(body, BodyDeadline):  # (the servers of dashboard/server.py give one)
+            body.abandon()
+        self.log.warning("poll-size", "refused a Socket.IO poll of %d bytes from %s (at most %d)",
+                         length, environ.get("REMOTE_ADDR"), self.poll_limit)
+        return _json_answer(start_response, {
+            "ok": False, "error": f"a Socket.IO poll's body is at most {self.poll_limit} bytes",
+            "code": "too_large"}, 413, headers=[("Connection", "close")])
 
     def log_exception(self, exc_info):
         """Flask's log_exception (Flask answers 500 after it): counted with what escapes the app,
@@ -254,13 +285,13 @@ def _utf8(query):
         return False
 
 
-def _json_answer(start_response, body, status, exc_info=None):
+def _json_answer(start_response, body, status, exc_info=None, headers=()):
     """A WSGI answer in the one error shape; nothing more once a response had begun."""
     data = json.dumps(body).encode()
     try:
         start_response(f"{status} {HTTPStatus(status).phrase}",
                        [("Content-Type", "application/json"),
-                        ("Content-Length", str(len(data)))], exc_info)
+                        ("Content-Length", str(len(data))), *headers], exc_info)
     except Exception:  # the response had begun: all that is left is to end it
         return []
     return [data]
@@ -277,6 +308,7 @@ def guard_websockets(eio, connections=None):
 
     def guard(handler):
         def guarded(ws):
+            _count_refused_frames(ws, connections, failures)
             try:
                 return handler(ws)
             except Exception as exc:
@@ -319,6 +351,31 @@ class WsgiErrors:
 
     def flush(self):
         pass
+
+
+# The close codes eventlet's WebSocket sends when it fails the connection for a frame: 1002
+# (protocol), 1007 (not UTF-8), 1009 (above python-engineio's max_http_buffer_size).
+FAILED_FRAME_CODES = (1002, 1007, 1009)
+
+
+def _count_refused_frames(ws, connections, failures):
+    """eventlet's WebSocket closes on a frame it refuses (too large, unmasked, not UTF-8) without
+    raising: python-engineio sees an ordinary close (an audit: a frame of 1.1 MB closed the socket,
+    uncounted). Its close is watched for those codes: counted in `bad_frames`, said briefly. (The
+    gevent mode's simple-websocket closes with them too, unwatched.)"""
+    close = getattr(ws, "close", None)
+    if close is None or not hasattr(ws, "max_frame_length"):  # (eventlet's RFC6455WebSocket)
+        return
+
+    def watched(close_data=None, *args, **kwargs):
+        if isinstance(close_data, tuple) and close_data and close_data[0] in FAILED_FRAME_CODES:
+            if connections is not None:
+                connections.bad_frames += 1
+            failures.warning("websocket-frame", "closed a websocket after a frame it refused: %s",
+                             str(close_data[1])[:200] if len(close_data) > 1 else close_data[0])
+        return close(close_data, *args, **kwargs)
+
+    ws.close = watched
 
 
 def guard_polls(eio, connections=None):
