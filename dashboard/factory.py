@@ -460,7 +460,7 @@ def _logtail(settings, labs, relay, visibility):
         return LogTail(_lava_client(lab.settings, lab.name), lab.state.jobs.get, may_see,
                        relay.send, socketio.server.eio.create_event, ask=relay.ask_about_job,
                        poll=settings["job_log_poll"], max_jobs=settings["job_logs_max"],
-                       lab=lab.name, client_of=client_of)
+                       lab=lab.name, client_of=client_of, queued=relay.outbox.queued)
 
     tail = tail_of(labs[0]) if not labs[0].name else LabTails({lab.name: tail_of(lab)
                                                                 for lab in labs})

@@ -94,11 +94,17 @@ def test_a_viewer_follows_the_log_of_a_job_they_may_see_and_only_that(lab):  # n
         wait_until(lambda: len(anonymous.lines(13)) == 5, timeout=10, what="the new lines pushed")
         assert anonymous.lines(13)[3]["msg"] == "login prompt"
         assert anonymous.lines(13)[4] == {"n": 4, "dt": None, "lvl": "raw", "msg": "not YAML at all"}
-        # A finished job: read to its end (over several requests), then said to be finished.
+        # A finished job: read to its end (over several requests), then said to be finished;
+        # by a LAVA whose answers ignore their `end` too: no more lines are taken from an answer
+        # than were asked for (an audit: 512 KiB of empty lines, half a million in one message).
+        lava.log_end_ignored = True
         assert stranger.follow(1)["ok"] is True
         wait_until(lambda: any(m["job"] == 1 and m["finished"] for m in stranger.pushed),
                    timeout=15, what="job 1 read to its end")
+        lava.log_end_ignored = False
         assert sorted(stranger.lines(1)) == list(range(1200))
+        sizes = [len(m["lines"]) for m in stranger.pushed if m["job"] == 1]
+        assert max(sizes) == 500 and sum(sizes) == 1200, sizes
         # alice may see her private job: she gets its log, results as JSON text.
         first = alice.follow(901)  # LAVA is asked, with her token
         assert first["ok"] is False and first["code"] == "not_known_yet" and first["retry"], first
@@ -298,3 +304,35 @@ def test_the_job_panel_tails_the_log_in_chromium(lab, browser):  # noqa: F811
             assert page.errors == []
         finally:
             page.context.close()
+
+
+def test_a_page_that_does_not_read_holds_its_log_back_not_the_apps_memory(lab):  # noqa: F811
+    """An audit: a page that followed a log and did not read had every page of it (up to half a
+    MiB each) queued for it, up to the relay's bound of 1,000 messages. The log is read no further
+    while one of its followers has more than 20 messages waiting (live/logtail.py, BEHIND); once
+    the page reads them, reading goes on to the log's end."""
+    from tests.hostile import RawSocketIO
+
+    lava, publisher, start = lab
+    # Lines of about 1,000 characters: over 120 requests of 512 KiB. (The page's socket and the
+    # server's take about six; with no bound, every one is read within a second or two.)
+    total = 60_000
+    lava.logs[1] = [line(i, f"{i:06d} " + "x" * 990) for i in range(total)]
+    app = start("--job-log-poll", "0.3")
+    wait_until(lambda: "hidden" not in get(app, "/api/v1/jobs/1").json()["job"], timeout=20,
+               what="job 1 known public")
+    tail = lambda: get(app, "/healthz").json()["job_logs"]  # noqa: E731
+    raw = RawSocketIO(app.port, rcvbuf=4096)
+    try:
+        raw.connect_namespace()
+        raw.send('420["log_follow",{"job":1}]')
+        time.sleep(3)  # ten polls: without the bound, the log is read to its end by then
+        held = tail()
+        assert held["lines"] < total / 2 and held["waited_for_a_follower"] > 0, held
+        deadline = time.monotonic() + 30  # it reads now: the rest comes, to the end
+        while tail()["lines"] < total and time.monotonic() < deadline:
+            raw.drain(0.5)
+            raw.received = b""  # (read, not kept)
+        assert tail()["lines"] == total, tail()
+    finally:
+        raw.sock.close()

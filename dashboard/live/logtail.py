@@ -12,8 +12,12 @@ line numbers) for each job somebody follows, and pushes the new lines to those v
   followed at once (a log read to its end gives its place to a new one), `max_per_client` per
   page, a quarter of `max_jobs` (2 at least) still read for the pages of one address and viewer
   together, `max_lines`
-  kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request, each message
-  cut at core.joblog.MAX_CHARS. A job nobody follows any more is forgotten at once.
+  kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request (no more
+  lines taken from an answer than asked for), each line cut at core.joblog.MAX_CHARS; a job's log
+  is read no further while one of its followers has more than BEHIND messages waiting to be sent
+  (`queued`): a page that does not read would otherwise take a log's pages, half a MiB each, into
+  its queue up to the relay's bound of 1,000 messages. A job nobody follows any more is forgotten
+  at once.
 - LAVA answers 404 when a job has no line past `start` (and for a job it does not show): that is
   "nothing new". Any other failure is counted, logged (rate-limited), told to the job's viewers,
   and tried again at the next poll.
@@ -28,6 +32,11 @@ from dashboard.core.events import job_id as valid_job_id
 from dashboard.live.health import RateLimitedLog
 from dashboard.live.limits import SharedBuckets
 from dashboard.sources.rest import LavaError
+
+# Messages waiting for one of a job's followers past which its log is read no further for now
+# (its pages are read once for every follower: the others wait too, until that page reads again or
+# is disconnected).
+BEHIND = 20
 
 log = logging.getLogger("dashboard.live.logtail")
 API = "/api/v0.2"
@@ -53,8 +62,10 @@ class LogTail:
 
     def __init__(self, rest, job_of, may_see, send, make_event, ask=None, poll=2.0, max_jobs=20,
                  max_per_client=2, max_lines=500, fetch_lines=500, max_bytes=512 * 1024,
-                 catchup_pages=20, follow_burst=4, follow_rate=0.5, lab="", client_of=None):
+                 catchup_pages=20, follow_burst=4, follow_rate=0.5, lab="", client_of=None,
+                 queued=None):
         self.rest = rest  # sources.rest.LavaRest with the dashboard's own token, or None
+        self.queued = queued  # fn(sid) → messages waiting to be sent to it (None: not known)
         self.lab = lab  # the named lab whose jobs it follows (its messages say it), or ""
         self.job_of = job_of
         self.may_see = may_see
@@ -81,6 +92,7 @@ class LogTail:
         self.client_of = client_of or (lambda sid: sid)
         self.buckets = SharedBuckets(follow_burst, follow_rate)  # client_of(sid) → its follows
         self.fetches = self.lines_read = self.errors = self.refused = self.given_up = 0
+        self.waited = 0  # rounds a job's log was not read for a follower behind (BEHIND)
         self.last_error = None
         self._wake = make_event()
         self._log = RateLimitedLog(log, interval=30.0)
@@ -215,6 +227,9 @@ class LogTail:
         job = self.job_of(followed.job)
         finished = job is None or job.get("state") == "Finished"  # read before: no line is missed
         for _ in range(self.catchup_pages):
+            if self._behind(followed):
+                self.waited += 1
+                return  # read on at a later poll
             start = followed.next
             self.fetches += 1
             try:
@@ -230,7 +245,7 @@ class LogTail:
             if followed.error is not None:
                 followed.error = None
                 self._push(followed, [], error=None)
-            lines, followed.next = joblog.parse(text, start)
+            lines, followed.next = joblog.parse(text, start, most=self.fetch_lines)
             self.lines_read += len(lines)
             followed.lines.extend(lines)
             full = cut or len(lines) >= self.fetch_lines
@@ -245,6 +260,12 @@ class LogTail:
         if finished:
             followed.done = True
             self._push(followed, [], finished=True)
+
+    def _behind(self, followed):
+        """Whether one of the job's followers has more than BEHIND messages waiting."""
+        if self.queued is None:
+            return False
+        return any((self.queued(sid) or 0) > BEHIND for sid in followed.sids)
 
     def _failed(self, followed, message):
         self.errors += 1
@@ -276,7 +297,8 @@ class LogTail:
                 "fetches": self.fetches, "lines": self.lines_read, "errors": self.errors,
                 "refused": self.refused, "last_error": self.last_error,
                 "max_jobs": self.max_jobs, "max_per_client": self.max_per_key,
-                "finished_given_up": self.given_up, "follow_buckets": len(self.buckets)}
+                "finished_given_up": self.given_up, "follow_buckets": len(self.buckets),
+                "waited_for_a_follower": self.waited}
 
 
 class LabTails:

@@ -55,3 +55,19 @@ def test_messages_levels_and_times_are_bounded():
     [record], _ = joblog.parse("- " + huge + "\n", 0, max_chars=100)
     assert len(record["msg"]) == 100 and record["msg"].endswith("…")
     assert record["lvl"] == "raw" and len(record["dt"]) == 40
+
+
+def test_no_more_lines_than_asked_for_are_taken_from_an_answer():
+    """LAVA is asked for lines [start, start + fetch_lines): an answer that ignores its `end` (an
+    audit: 512 KiB of empty lines, half a million dicts in one message) gives no more than that;
+    the rest is asked for again, from the next line."""
+    text = "\n".join(f"- line {i}" for i in range(50)) + "\n"
+    lines, nxt = joblog.parse(text, 100, most=20)
+    assert [line["n"] for line in lines] == list(range(100, 120)) and nxt == 120
+    assert lines[-1]["msg"] == "- line 19"
+    assert joblog.parse("\n" * 500_000, 0, most=500)[1] == 500
+    # As many as asked for, or fewer: the same as with no bound.
+    for count in (19, 20):
+        piece = "\n".join(f"- line {i}" for i in range(count)) + "\n"
+        assert joblog.parse(piece, 0, most=20) == joblog.parse(piece, 0)
+    assert joblog.parse("- half a line", 3, most=20) == joblog.parse("- half a line", 3)
