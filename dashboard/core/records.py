@@ -24,8 +24,8 @@ from dashboard.core.state import ACTIVE_JOB_STATES
 
 class ShapeError(ValueError):
     """LAVA answered JSON, but not of the shape its API documents. `reason` is one of the parser's
-    reason codes (missing_field, bad_type, bad_value, too_long, not_utf8); the message names the
-    field."""
+    reason codes (missing_field, bad_type, bad_value, too_long, not_utf8), or duplicate (a record
+    listed again); the message names the field."""
 
     def __init__(self, message, reason="bad_type", field=None):
         super().__init__(message)
@@ -201,15 +201,27 @@ def _identity(result, field, types):
 
 
 def _each(results, make, kind, field, types, skipped):
-    """make(result) for each result; one of the wrong shape is counted in `skipped` and left out."""
-    made = []
+    """make(result) for each result; one of the wrong shape is counted in `skipped` and left out.
+    One listed again (the same `field`) is too, the last copy kept: LAVA's lists are read page by
+    page (limit and offset), and a list that changes meanwhile shows a record twice, the later page
+    the newer (an audit: two records of a board, applied in turn, corrected it back and forth at
+    every reconciliation, and a flapping alert fired)."""
+    made = {}
     for result in results:
         try:
-            made.append(make(result))
+            record = make(result)
         except ShapeError as err:
             ident = _identity(result, field, types)
             skipped.add(kind, err, None if kind == "job" and job_id(ident) is None else ident)
-    return made
+            continue
+        key = record[field]
+        if key in made:
+            skipped.add(kind, ShapeError(f"{kind} {quoted(str(key))} listed twice (LAVA's list changed "
+                                         f"while it was read, page by page?): the last kept",
+                                         "duplicate", field), key)
+            del made[key]  # (the last copy, in its own place)
+        made[key] = record
+    return list(made.values())
 
 
 def build(devices, workers, jobs, gone_jobs=()):

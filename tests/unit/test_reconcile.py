@@ -228,6 +228,34 @@ def test_one_bad_record_leaves_only_itself_uncorrected():
     assert str(bad_job["id"]) in job_sample[1]  # the log's copy names it
 
 
+def test_a_record_listed_twice_is_taken_once_the_last_copy_and_counted():
+    """LAVA's lists are read page by page; a list that changes meanwhile shows a record twice (an
+    audit: two copies of a board, applied in turn, corrected it back and forth at every
+    reconciliation, and a flapping alert fired). The last copy (the later page's) is taken."""
+    devices = copy.deepcopy(rest("devices_all")["results"])
+    first = next(d for d in devices if d["hostname"] == "qemu-03")
+    devices.insert(0, dict(first, state="Running", health="Bad"))  # an older page's copy
+    jobs = copy.deepcopy(rest("jobs")["results"])
+    jobs.insert(0, dict(next(j for j in jobs if j["id"] == 13), state="Submitted"))
+    snap = rest_snapshot(devices=devices, jobs=jobs)
+    assert [d["hostname"] for d in snap.devices].count("qemu-03") == 1
+    assert next(d for d in snap.devices if d["hostname"] == "qemu-03")["health"] == first["health"]
+    assert [j["state"] for j in snap.jobs if j["id"] == 13] == [
+        next(j for j in rest("jobs")["results"] if j["id"] == 13)["state"]]
+    assert snap.skipped.counts == {("device", "duplicate"): 1, ("job", "duplicate"): 1}
+    assert snap.skipped.keep["device"] == {"qemu-03"} and not snap.skipped.unknown
+    job_sample = next(s for s in snap.skipped.samples if s[0] == "job")
+    assert job_sample[2] == "a job's id (duplicate)" and "13" in job_sample[1]
+    # Reconciled twice with the same lists: corrected once, then nothing (no flapping).
+    state = LabState()
+    state.reconcile(rest_snapshot(), NOW, initial=True)
+    state.track_touches()
+    first_round, _ = state.reconcile(snap, NOW)
+    state.track_touches()
+    again, _ = state.reconcile(rest_snapshot(devices=devices, jobs=jobs), NOW)
+    assert again == [] and not [c for c in first_round if c.id == "qemu-03"]
+
+
 def test_a_record_without_a_readable_hostname_holds_back_removals_of_its_kind():
     devices = copy.deepcopy(rest("devices_all")["results"])
     devices[0]["hostname"] = {"name": devices[0]["hostname"]}  # a newer API's shape, say
