@@ -110,6 +110,10 @@ MALFORMED = [
     ([b"org.lavasoftware.device", b"u-x7", b"not a date", b"lavaserver", b"{}"], "bad_datetime"),
     ([b"org.lavasoftware.device", b"u-x8", b"2026-11-27T17:38:37", b"lavaserver",
       json.dumps({"device": "big", "state": "Idle", "description": "x" * 5000}).encode()], "oversized"),
+    # An unknown topic's data, which the feed shows: an integer past 100 digits made this test's
+    # python-socketio client refuse the whole packet that held it (an audit).
+    ([b"org.lavasoftware.other", b"u-x9", b"2026-11-27T17:38:37", b"lavaserver",
+      b'{"count": ' + b"9" * 200 + b"}"], "bad_value"),
 ]
 
 

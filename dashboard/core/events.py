@@ -60,6 +60,28 @@ ENUMS = {
 }
 
 MAX_JOB_ID = 2**62  # within SQLite's and PostgreSQL's integers; LAVA's ids are far below
+# Every integer of a message, and of a LAVA record, within 64 bits. Beyond them, python-socketio's
+# clients refuse the whole packet that holds one (past 100 digits: "Integer is too large"), so a
+# message's number (a job's priority, any field of an unknown topic's data, which the feed shows)
+# kept every such client from reading the snapshot; LAVA never sends one (an audit).
+MIN_INT, MAX_INT = -2**63, 2**63 - 1
+
+
+class BeyondInt64(ValueError):
+    """A JSON integer beyond 64 bits (_int64)."""
+
+
+def _int64(text):
+    """json.loads's parse_int: only ever called for a text with 19 digits in a row or more (orjson
+    reads the others, each within 64 bits: jsontext.loads)."""
+    if len(text) <= 20:
+        value = int(text)
+        if MIN_INT <= value <= MAX_INT:
+            return value
+    raise BeyondInt64(f"an integer of {len(text.lstrip('-'))} digits is beyond 64 bits")
+
+
+_PARSE = dict(jsontext.FINITE, parse_int=_int64)
 
 
 def job_id(value):
@@ -176,7 +198,9 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
     if too_deep(payload, max_depth):
         raise ParseError("too_deep", f"data nests deeper than {max_depth} levels")
     try:
-        data = jsontext.loads(payload, **jsontext.FINITE)
+        data = jsontext.loads(payload, **_PARSE)
+    except BeyondInt64 as exc:
+        raise ParseError("bad_value", f"data holds {exc}") from None
     except ValueError as exc:
         raise ParseError("not_json", f"data is not JSON ({exc})") from None
     except RecursionError:  # not reached after too_deep(); kept so that no limit change can crash

@@ -15,8 +15,8 @@ taken as gone this time.
 import collections
 import dataclasses
 
-from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES,
-                                   WORKER_HEALTHS, WORKER_STATES, job_id, parse_time)
+from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES, MAX_INT,
+                                   MIN_INT, WORKER_HEALTHS, WORKER_STATES, job_id, parse_time)
 from dashboard.core.limits import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 from dashboard.core.redact import quoted
 from dashboard.core.state import ACTIVE_JOB_STATES
@@ -108,6 +108,8 @@ def _may_name(obj, field, what):
 def _typed(value, field, types, what, limit):
     if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
         raise ShapeError(f"{what}.{field} is a {type(value).__name__}", "bad_type", field)
+    if value.__class__ is int and not MIN_INT <= value <= MAX_INT:  # (as the event parser)
+        raise ShapeError(f"{what}.{field} is an integer beyond 64 bits", "bad_value", field)
     if isinstance(value, str) and not value.isascii():
         try:
             value.encode("utf-8")

@@ -93,6 +93,11 @@ def test_unknown_suffix_is_kept_as_a_generic_event():
     (frames(topic="x.other", data='{"x": -Infinity}'), "not_json"),
     (frames(topic="x.testjob", data={"job": 2**70, "state": "Running"}), "bad_value"),
     (frames(topic="x.event", data={"job": -3, "message": "m"}), "bad_value"),
+    # (An audit: beyond 100 digits, python-socketio's clients refused the whole packet holding it.)
+    (frames(topic="x.testjob", data={"job": 1, "state": "Running", "priority": 10**200}), "bad_value"),
+    (frames(topic="x.testjob", data={"job": 1, "state": "Running", "priority": 2**63}), "bad_value"),
+    (frames(topic="x.device", data={"device": "d", "job": -2**64}), "bad_value"),
+    (frames(topic="x.other", data='{"deep": [{"n": ' + "9" * 5000 + '}]}'), "bad_value"),
 ])
 def test_bad_input_is_rejected_with_its_reason(bad, reason):
     with pytest.raises(ParseError) as info:
