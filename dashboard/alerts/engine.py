@@ -276,7 +276,10 @@ class AlertEngine:
             rule, table = alert["rule"], tables.get(alert["rule"])
             if (table is not None and alert["subject"] not in table
                     or rule not in config.rules
-                    or not config.enabled(rule, alert.get("device_type"))):
+                    or not config.enabled(rule, alert.get("device_type"))
+                    # (a board Retired since, while the dashboard was down: rules._on_device)
+                    or rule in ("flapping", "health_checks_failed")
+                    and (devices.get(alert["subject"]) or {}).get("health") == "Retired"):
                 transitions.append(("resolve", key, None))
         self._queue(self.book.apply(transitions, now))
         self._queue(self.book.due(now))

@@ -66,7 +66,10 @@ class AlertsConfig:
         of another name is refused (a misspelt lab's rules would never run)."""
         data = data or {}
         _check_keys(data, {"rules", "labs", "notify"}, "the alerts file")
-        default_urls = _urls(_table(data, "notify", "notify").get("urls", []), "notify.urls")
+        notify = _table(data, "notify", "notify")
+        # (An audit: a `url = [...]` there turned every notification off, unsaid.)
+        _check_keys(notify, {"urls"}, "notify")
+        default_urls = _urls(notify.get("urls", []), "notify.urls")
         self.default_urls = default_urls  # (the list object every rule without its own shares)
         self.rules, self.by_type = {}, {}
         labs = _table(data, "labs", "labs")
@@ -310,6 +313,14 @@ class Rules:
             self.first_seen.pop(("queue_ready", host), None)
             return
         health = new.get("health")
+        if health == "Retired":
+            # Retired for good: it runs no more checks, so no Complete one would ever resolve
+            # `health_checks_failed`, and LAVA keeps listing it (an audit: re-notified for ever);
+            # its flapping is over too. (As a Retired worker is never offline by surprise.)
+            for rule in ("flapping", "health_checks_failed"):
+                out.append(("resolve", key_of(rule, host), None))
+            self.flaps.pop(host, None)
+            self.checks.pop(host, None)
         for counted, rule in HEALTH_RULES.items():
             if health != counted:
                 out.append(("resolve", key_of(rule, host), None))
@@ -321,7 +332,8 @@ class Rules:
         if new.get("state") != "Idle" or health != "Good":
             self.first_seen.pop(("queue_ready", host), None)
         dtype = new.get("device_type")
-        if prev is not None and prev.get("health") != health and self.config.enabled("flapping", dtype):
+        if (prev is not None and prev.get("health") != health and health != "Retired"
+                and self.config.enabled("flapping", dtype)):
             window = self.config.get("flapping", "minutes", dtype) * 60
             limit = int(self.config.get("flapping", "changes", dtype))
             times = self.flaps[host]
@@ -351,17 +363,24 @@ class Rules:
         recent = self.checks[host]  # oldest first; the newest counted check is the last
         ended = _ts(new.get("end_time"))
         # The model keeps the newest finished jobs by finish order, a reconcile reads LAVA's newest
-        # by id: a check the model forgot comes back as new (prev None). Counted once only, and a
-        # check older than the newest counted one says nothing about the board now.
+        # by id: a check the model forgot comes back as new (prev None). Counted once only. The
+        # rule counts the newest k checks by their end: an older one takes its place among them
+        # (a reconcile lists LAVA's finished jobs newest first: an audit found three failed checks
+        # it brought counted as one, the alert two failures late), or says nothing about the board
+        # now once k newer are counted.
         if any(job == change.id for job, _, _ in recent):
             return
-        if recent and _ended_before(change.id, ended, recent[-1]):
+        check = (change.id, health == "Complete", ended)
+        place = len(recent)
+        while place and _ended_before(change.id, ended, recent[place - 1]):
+            place -= 1
+        if place == 0 and len(recent) >= k:
             return
-        recent.append((change.id, health == "Complete", ended))
+        recent.insert(place, check)
         while len(recent) > k:
             recent.popleft()
         self._bound(self.checks)
-        if health == "Complete":
+        if health == "Complete" and recent[-1] is check:
             out.append(("resolve", key_of("health_checks_failed", host), None))
         elif len(recent) == k and not any(passed for _, passed, _ in recent):
             out.append(("fire", key_of("health_checks_failed", host), self._info(

@@ -265,6 +265,8 @@ def test_a_restored_book_does_not_fire_again_and_acknowledgement_stops_renotifyi
     ("[rules.nope]\n", "unknown rule"),
     ("[rules.device_bad]\nminutes = -1\n", "a number"),
     ("[rules.device_bad]\nminuts = 3\n", "unknown key"),
+    # (An audit: `url` for `urls` turned every notification off, unsaid.)
+    ('[notify]\nurl = ["json://127.0.0.1:1/x"]\n', "notify: unknown key.s. url"),
     ("[rules.device_bad]\nnotify = ['not a url']\n", "Apprise URLs"),
     ('[rules.worker_offline.device_type."x"]\nminutes = 3\n', "whole lab"),
     ("[rules.device_bad\n", "not valid TOML"),

@@ -13,7 +13,8 @@ from dashboard.alerts.engine import AlertEngine
 from dashboard.alerts.rules import AlertsConfigError, parse_config
 from dashboard.core import records
 from tests.fixtures import rest
-from tests.unit.test_alert_rules import T0, Lab, _Event, _Store, at, device, ev, restored
+from tests.unit.test_alert_rules import (T0, Lab, _Event, _Store, at, device, engine_with, ev,
+                                         restored)
 
 WORKERS = {w["hostname"]: w for w in rest("workers")["results"]}  # every one Offline
 
@@ -475,3 +476,64 @@ def test_a_worker_the_saved_model_holds_offline_with_no_since_takes_its_last_pin
     lab.tick(0)
     assert lab.what() == [("fired", "worker_offline/w-old")]
     assert lab.state.reconcile(snap, at(60))[0] == []  # once only
+
+
+# -- health checks a reconcile brings, newest first; a board retired while it fails ----------------
+def _check(job, end, health):
+    """A finished health check on qemu-01 as LAVA's REST lists it, ended `end` s after T0."""
+    return {"id": job, "state": "Finished", "health": health, "health_check": True,
+            "actual_device": "qemu-01", "requested_device_type": "qemu", "submitter": "lava-health",
+            "description": "health check", "priority": 50, "submit_time": None, "start_time": None,
+            "end_time": at(end).isoformat()}
+
+
+def test_failed_health_checks_a_reconcile_brings_newest_first_are_counted_in_their_order():
+    """An audit: a reconcile lists LAVA's finished jobs newest first; the rule took the newest and
+    dropped the two before it as older than the newest counted, so three failed checks fired
+    nothing (and the alert came two failures later, a day or two with daily checks)."""
+    lab = Lab("[rules.health_checks_failed]\ncount = 3\n")
+    devices = [d for d in rest("devices_all")["results"] if d["hostname"] == "qemu-01"]
+    checks = [_check(303, 30, "Incomplete"), _check(302, 20, "Incomplete"),
+              _check(301, 10, "Incomplete")]
+    snap = records.build(devices, [], checks)
+    changes, _ = lab.state.reconcile(snap, at(40), initial=True)
+    lab.log += lab.book.apply(lab.rules.on_changes(changes, T0 + 40), T0 + 40)
+    assert ("fired", "health_checks_failed/qemu-01") in lab.what()
+    assert lab.book.firing["health_checks_failed/qemu-01"]["jobs"] == [301, 302, 303]
+    # An older check (a pass) that comes later says nothing of the board now: the newest three
+    # are counted, it is not among them.
+    lab.apply(ev("testjob", 50, job=300, state="Finished", health="Complete", health_check=True,
+                 device="qemu-01", device_type="qemu", end_time=at(5).isoformat()))
+    assert lab.what() == [] and "health_checks_failed/qemu-01" in lab.book.firing
+
+
+def test_a_pass_older_than_the_failures_in_a_short_count_takes_its_place_and_fires_nothing():
+    lab = Lab("[rules.health_checks_failed]\ncount = 3\n")
+    for job, end, health in ((202, 20, "Incomplete"), (201, 10, "Complete"), (203, 30, "Incomplete")):
+        lab.apply(ev("testjob", 40, job=job, state="Finished", health=health, health_check=True,
+                     device="qemu-01", device_type="qemu", end_time=at(end).isoformat()))
+    assert lab.what() == []  # the last three: a pass, then two failures
+    assert [job for job, _, _ in lab.rules.checks["qemu-01"]] == [201, 202, 203]
+
+
+def test_a_board_retired_while_its_health_checks_fail_resolves_and_stays_quiet():
+    """An audit: a Retired board runs no more checks, so no Complete one ever came to resolve
+    `health_checks_failed`, and LAVA keeps listing it: it re-notified for ever."""
+    lab = Lab("[rules.health_checks_failed]\ncount = 2\nrenotify_minutes = 1\n"
+              "[rules.flapping]\nchanges = 2\nminutes = 60\n")
+    lab.apply(device("qemu-01", 0, "Good"))
+    for i in range(2):
+        lab.apply(ev("testjob", 10 + i, job=100 + i, state="Finished", health="Incomplete",
+                     health_check=True, device="qemu-01", device_type="qemu"))
+    lab.apply(device("qemu-01", 20, "Bad"))
+    assert lab.what() == [("fired", "health_checks_failed/qemu-01")]
+    lab.apply(device("qemu-01", 30, "Retired"))  # the third change of health: not flapping
+    assert lab.what() == [("resolved", "health_checks_failed/qemu-01")]
+    lab.tick(30 + 86_400)
+    assert lab.what() == [] and not lab.book.firing
+    # Restored firing (retired while the dashboard was down): the engine's sweep resolves it.
+    engine = engine_with("", lab.state, [restored("health_checks_failed", "qemu-01"),
+                                         restored("flapping", "qemu-01")], api="ok")
+    engine.tick()
+    assert {alert["key"] for alert, what in engine.outbox if what == "resolved"} == {
+        "health_checks_failed/qemu-01", "flapping/qemu-01"}
