@@ -11,7 +11,8 @@ slots at most, so that one is always kept for those that answer; an alert's noti
 destination in order (a RESOLVED never before its FIRING). Per rule: a rate limit (FIRING and
 STILL FIRING per hour; a RESOLVED is neither held to it nor counted, and is skipped only when its
 FIRING was not sent) and de-duplication (one send per alert, transition and notification count).
-What a send did is counted for /healthz.
+A full queue makes room at a failing destination's expense (_make_room) before it drops a new
+notification. What a send did is counted for /healthz.
 
 What is still to go out is the store's to keep (the engine saves it with its alert: state_of),
 so that a restart sends it (restore), to the destinations that had not taken it only.
@@ -226,8 +227,8 @@ class Notifier:
         self._where = destinations_of(config.urls())
         self.counts = collections.Counter(delivered=0, failed=0, retries=0, gave_up=0,
                                           rate_limited=0, resolved_skipped=0, deduplicated=0,
-                                          dropped=0, restored=0, restore_dropped=0, standby=0,
-                                          recalled=0)
+                                          dropped=0, crowded_out=0, restored=0,
+                                          restore_dropped=0, standby=0, recalled=0)
         self.last_error = None
 
     # -- what is queued ------------------------------------------------------------------------
@@ -288,8 +289,10 @@ class Notifier:
 
     def _queue(self, alert, what, urls, attempts=None):
         if len(self.pending) >= self.max_queue:
-            self.counts["dropped"] += 1
-            return False
+            urls = self._make_room(urls)
+            if not urls:
+                self.counts["dropped"] += 1
+                return False
         now = self.clock()
         attempts = attempts or {}
         tries = {url: [now, attempts.get(url, 0)] for url in urls}
@@ -298,6 +301,27 @@ class Notifier:
         self._by_alert.setdefault(alert["id"], []).append(item)
         self._wake.set()
         return True
+
+    def _make_room(self, urls):
+        """The queue is full: the destinations to queue a new notification for ([]: none, it is
+        dropped). A destination whose last attempt failed, with the most notifications waiting for
+        it, gives way: its oldest that waits for it alone (and is not being sent) is given up, and
+        the new one is not queued for it. A dead or hanging destination takes up to 8 attempts of
+        30 s for each (about 15 an hour): it held the queue until every new notification was
+        dropped for every destination (an audit); now the others' still go out."""
+        waiting = collections.Counter(url for item in self.pending for url in item[4])
+        hog = next((url for url, _ in waiting.most_common() if url in self._failing), None)
+        kept = [url for url in urls if url != hog]
+        if hog is None or not kept:
+            return []
+        for item in self.pending:
+            if item[4] == [hog] and (id(item), hog) not in self._sending:
+                self._forget(item)
+                self.counts["crowded_out"] += 1 + (len(kept) < len(urls))
+                if self.on_change is not None:  # what the store keeps of it changed
+                    self.on_change(item[2]["id"])
+                return kept
+        return []
 
     def _forget(self, item):
         self.pending.remove(item)

@@ -177,3 +177,37 @@ def test_a_stop_waits_for_the_sends_under_way_then_starts_none():
     n.submit(alert("a2"), "fired")
     n.run(rounds=1)
     assert h.tasks == [] and n.state_of("a2")["unsent"][0]["what"] == "fired"
+
+
+def test_a_full_queue_gives_way_for_a_failing_destination_not_for_the_others():
+    """An audit: a destination that hangs takes 8 attempts of 30 s for each notification (about 15
+    an hour), and a busy lab's notifications then filled the queue (1,000), after which every new
+    one was dropped for every destination. When the queue is full, the failing destination with
+    the most waiting gives way: its oldest waiting for it alone, and its part of the new one."""
+    h = Harness(f'[rules.device_bad]\nnotify = ["{SLOW}"]\n'
+                f'[rules.worker_offline]\nnotify = ["{SLOW}", "{FAST}"]\n')
+    n = h.notifier
+    n.max_queue = 4
+    h.answers[SLOW] = "the send did not end"
+    assert n.submit(alert("s1"), "fired")
+    n.run(rounds=1)
+    h.finish(SLOW)  # failed: it backs off; it is a failing destination now
+    for ident in ("s2", "s3", "s4"):
+        assert n.submit(alert(ident), "fired")
+    assert len(n.pending) == 4
+    # Full. A notification for the working destination too: SLOW's oldest (not being sent) goes.
+    assert n.submit(alert("w1", "worker_offline"), "fired")
+    assert [item[2]["id"] for item in n.pending] == ["s2", "s3", "s4", "w1"]
+    assert n.pending[-1][4] == [FAST]  # (not queued for SLOW: it gave way)
+    assert n.counts["crowded_out"] == 2 and n.counts["dropped"] == 0
+    # A new one for the failing destination alone is dropped, as before.
+    assert not n.submit(alert("s5"), "fired") and n.counts["dropped"] == 1
+    n.run(rounds=1)
+    h.finish(FAST)  # the working destination's is sent
+    assert [url for _, url in h.sent] == [SLOW, FAST] and n.counts["delivered"] == 1
+    # With no failing destination, a full queue drops the new notification (none gives way).
+    fresh = Harness(f'[rules.device_bad]\nnotify = ["{FAST}"]\n')
+    fresh.notifier.max_queue = 1
+    assert fresh.notifier.submit(alert("f1"), "fired")
+    assert not fresh.notifier.submit(alert("f2"), "fired")
+    assert fresh.notifier.counts["dropped"] == 1 and fresh.notifier.counts["crowded_out"] == 0
