@@ -719,6 +719,51 @@ def test_a_small_wall_names_the_worst_problem_when_its_row_holds_one_cell(lab, b
         page.context.close()
 
 
+@pytest.mark.parametrize("width, height", [(390, 844), (320, 568)])
+def test_a_phones_wall_names_the_worst_problem_even_when_alone_it_does_not_fit_its_row(
+        browser, tmp_path, width, height):
+    """An audit: a phone's wall said "Needs attention 7" and named none: its items were alerts
+    the banner had no room for ("x86-05 changed health more than 2 times in 10 minutes"), whose
+    status fit its row whole not even alone. The worst is named all the same, its status let wrap
+    (the strip's `is-squeezed`)."""
+    config = tmp_path / "alerts.toml"
+    config.write_text("[rules.flapping]\nchanges = 1\nminutes = 10\n")
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--alerts-config", str(config),
+                     "--alerts-interval", "0.2", "--no-store")
+    page = None
+    try:
+        publisher.wait_for_subscriber()
+        hosts = [f"x86-{i:02d}" for i in range(7)]
+        for n, health in enumerate(("Good", "Unknown", "Good")):
+            for host in hosts:
+                send(publisher, "device", f"{host}-{n}", device(host, "x86", "w-1", "Idle", health))
+        wait_until(lambda: len(app.json("/api/v1/alerts?status=firing")["alerts"]) == len(hosts), timeout=15,
+                   what="every board flapping")
+        page = open_page(browser, width=width, height=height)
+        page.goto(app.url + "/?wall=1")
+        page.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        page.wait_for_function("() => Number(document.querySelector('.attention-title .num')?.textContent) > 0",
+                               timeout=15000)
+        page.wait_for_timeout(1000)  # (the strip's fitting settles)
+        got = page.evaluate("""() => [...document.querySelectorAll('.attention-item')].map((el) => {
+            const cell = el.getBoundingClientRect();
+            const status = el.querySelector('.attention-status') || el.querySelector('.attention-text');
+            return {id: el.dataset.id, text: el.innerText,
+                    shown: [...status.getClientRects()].every((r) => r.bottom <= cell.bottom + 0.5
+                                                              && r.right <= cell.right + 0.5)};
+          })""")
+        assert got, "the strip names nothing"
+        assert got[0]["id"].startswith("x86-") and "changed health" in got[0]["text"], got
+        assert all(item["shown"] for item in got), got  # its status inside its cell
+        assert page.errors == []
+    finally:
+        if page is not None:
+            page.context.close()
+        app.stop()
+        publisher.close()
+
+
 def test_an_alerts_name_is_its_subject_at_the_start_of_its_words_or_nothing(browser, served):
     """The wall's banner cuts an alert's name first and keeps its status whole: the name is only
     ever the subject the message begins with (after its lab). "1 qemu job(s) waiting…" begins with

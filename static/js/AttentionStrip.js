@@ -7,7 +7,8 @@
  * all is well says so in that row ("Nothing needs attention"), for a room to read; while the page
  * is not connected (stale), that it cannot know. An item's name
  * may be cut (an ellipsis; the whole text is its tooltip and its button's name), its status never:
- * on a wall a cell whose status does not fit whole is left out, and counted in "and N more".
+ * on a wall a cell whose status does not fit whole is left out, and counted in "and N more", but
+ * the worst item is always named (its status let wrap, when even alone it does not fit).
  * A focused item keeps the focus when the strip changes (focus.js); when it leaves the strip, the
  * focus goes to the board (`#main`) and screen readers hear that it is no longer shown.
  */
@@ -54,18 +55,25 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   const viewport = useViewportSize(wall);
   const fitKey = wall ? `${items.map((item) => item.key).join("\n")}|${viewport && viewport.width}x${viewport && viewport.height}` : "";
   const [fitted, setFitted] = useState(null);
-  const cells = wall ? (fitted && fitted.key === fitKey ? fitted.cells : WALL_ITEMS) : DESK_ITEMS;
+  const current = wall && fitted && fitted.key === fitKey ? fitted : null;
+  const cells = wall ? (current ? current.cells : WALL_ITEMS) : DESK_ITEMS;
   // A wall's last cell says "and N more"; when its row holds one cell only, that cell is the
-  // worst item (the heading's number says there are more), and none when even that is not whole.
-  // Before (an audit), a wall of 800×600 with two items said "Needs attention 2" and named neither.
+  // worst item (the heading's number says there are more), its status let wrap when even then it
+  // is not whole (`squeezed`: the whole text is its tooltip and name). Before (audits), a wall of
+  // 800×600 with two items said "Needs attention 2" and named neither; then a phone's, whose items
+  // were alerts ("x86-05 changed health more than 2 times in 10 minutes"), "Needs attention 7".
+  const squeezed = Boolean(current && current.squeezed);
   const shown = items.length > cells ? items.slice(0, wall && cells > 1 ? cells - 1 : cells) : items;
   const more = !wall || cells > 1 ? items.length - shown.length : 0;
   const listRef = useRef(null);
   useLayoutEffect(() => {
     const list = listRef.current;
     if (!wall || !list || cells <= 0 || items.length === 0) return;
-    if (!fits(list)) setFitted({ key: fitKey, cells: Math.min(cells, items.length) - 1 });
-  }, [wall, fitKey, cells]);
+    if (fits(list)) return;
+    const fewer = Math.max(1, Math.min(cells, items.length) - 1);
+    if (fewer < cells) setFitted({ key: fitKey, cells: fewer });
+    else if (!squeezed) setFitted({ key: fitKey, cells: 1, squeezed: true });
+  }, [wall, fitKey, cells, squeezed]);
   if (!wall && items.length === 0) return null;
   // All clear only when the banner above says nothing either (its alerts are left out of the items).
   // Words to read, not a live region: a screen reader is not told each time the lab becomes calm.
@@ -83,7 +91,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
         <span class="symbol" aria-hidden="true">✓</span> Nothing needs attention</p>`}
       ${wall && stale && items.length === 0 && html`<p class="attention-unknown">
         <span class="symbol" aria-hidden="true">?</span> Not connected: what is shown may be out of date</p>`}
-      <ul class="attention-items" ref=${listRef}>
+      <ul class=${`attention-items${squeezed ? " is-squeezed" : ""}`} ref=${listRef}>
         ${shown.map((item) => html`<li key=${item.key} class=${`attention-item level-${token(item.level)}`}
             data-kind=${item.kind} data-id=${item.id} data-alert=${item.alert}
             data-focus-key=${`attention:${item.key}`} data-focus-label=${`${item.name || item.text} (needs attention)`}>

@@ -114,19 +114,23 @@ export function Overview({ devices, jobs, workers, rate, limit, compact = false 
 }
 
 /**
- * On a wall: marks `data-cut` each counter that does not fit whole in what its row has left; one
- * after it that fits still shows (an audit: every counter after the first too wide went, a problem
- * count with them). The counters come worst first, so what goes is the least of them.
+ * On a wall: marks `data-cut` each counter that does not fit whole in what its row has left; a
+ * problem count after it that fits still shows (an audit: every counter after the first too wide
+ * went, a problem count with them), a lesser one does not (another: a good count then showed where
+ * a problem count before it was cut). The counters come worst first, so what goes is the least.
  */
 function markCut(section) {
   for (const row of section.querySelectorAll(".counters")) {
     const room = row.clientWidth;
     const gap = parseFloat(getComputedStyle(row).columnGap) || 0;
     let used = 0;
+    let after = false; // a counter of this row was cut: only a problem count may show after it
     for (const counter of row.children) {
       const width = counter.getBoundingClientRect().width;
-      const cut = used + width > room + 0.5;
+      // (An audit: a phone's wall showed "45 Good" where "3 Maintenance", before it, was cut.)
+      const cut = used + width > room + 0.5 || (after && !counter.classList.contains("is-alert"));
       if (!cut) used += width + gap;
+      else after = true;
       if (counter.hasAttribute("data-cut") !== cut) counter.toggleAttribute("data-cut", cut);
     }
   }

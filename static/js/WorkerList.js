@@ -11,8 +11,8 @@ import { useWallCut } from "./wallcut.js";
 const NONE = [];
 
 /**
- * `wall`: the Offline workers first; the panel shows the rows that fit whole, and says how many it
- * leaves out (wallcut.js).
+ * `wall`: the Offline workers first, each with chips of its devices that are not Good only; the
+ * panel shows the rows that fit whole, and says how many it leaves out (wallcut.js).
  */
 export function WorkerList({ workers, devices, hostsOf, onOpen, note, wall = false }) {
   const list = useMemo(() => sortedWorkers(workers, wall), [workers, wall]);
@@ -27,7 +27,8 @@ export function WorkerList({ workers, devices, hostsOf, onOpen, note, wall = fal
           <tbody>
             ${list.map((w) => {
               const key = keyOf("worker", w);
-              return html`<${WorkerRow} key=${key} worker=${w} hosts=${hostsOf.get(key) || NONE} devices=${devices} onOpen=${onOpen} />`;
+              return html`<${WorkerRow} key=${key} worker=${w} hosts=${hostsOf.get(key) || NONE} devices=${devices}
+                onOpen=${onOpen} problems=${wall} />`;
             })}
           </tbody>
         </table>`}

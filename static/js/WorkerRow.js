@@ -9,11 +9,17 @@ export const MAX_DEVICE_CHIPS = 16;
 
 /**
  * `hosts`: the hostnames of the worker's devices (sorted; of its own lab); `devices`: the page's
- * devices Map (for each chip's health); `onOpen(kind, key)` opens details.
+ * devices Map (for each chip's health); `onOpen(kind, key)` opens details. `problems`: chips only
+ * for the devices whose health is not Good (a wall: the count says how many it has; the board
+ * shows every device; an audit found a small wall's rows of chips showing one worker of four).
  */
-export function WorkerRow({ worker, hosts, devices, onOpen }) {
-  const shown = hosts.slice(0, MAX_DEVICE_CHIPS);
+export function WorkerRow({ worker, hosts, devices, onOpen, problems = false }) {
   const lab = labOf(worker.lab);
+  const listed = problems ? hosts.filter((host) => {
+    const device = devices.get(objectKey(lab, host));
+    return device && device.health !== "Good";
+  }) : hosts;
+  const shown = listed.slice(0, MAX_DEVICE_CHIPS);
   return html`
     <tr data-worker=${worker.hostname} data-lab=${lab || undefined} data-state=${worker.state ?? ""} data-health=${worker.health ?? ""}
         data-focus-key=${`worker:${objectKey(lab, worker.hostname)}`} data-focus-label=${itemLabel("worker", worker.hostname, lab)}
@@ -38,7 +44,7 @@ export function WorkerRow({ worker, hosts, devices, onOpen }) {
               onClick=${() => onOpen("device", objectKey(lab, host))}><span class="chip-host">${host}</span>${health && health !== "Good"
                 ? html` <span class="chip-health">${symbolFor(health)} ${health}</span>` : ""}</button>`;
           })}
-          ${hosts.length > shown.length && html`<span class="more">+${hosts.length - shown.length} more</span>`}
+          ${listed.length > shown.length && html`<span class="more">+${listed.length - shown.length} more</span>`}
         </span>
       </td>
     </tr>`;
