@@ -490,7 +490,21 @@ def test_the_pure_modules_in_the_browser(pages):
             ([n, g, w, h]) => { const sizes = Array.from({length: g}, (_, i) => Math.floor(n / g) + (i < n % g ? 1 : 0));
               const f = fitTiles(sizes, w, h); return {n, ok: f.rows * f.tileHeight + (f.rows - 1) * f.gap <= h + 0.01
                 && f.columns * f.tileWidth + (f.columns - 1) * f.gap <= w + 0.01, detail: f.detail, font: f.fontPx}; });
+          // With labels of two cells, placed as the grid places them (a label cannot start in a
+          // row's last column): never more rows than the fit says (an audit: an 800x480 wall's last
+          // row was off the screen).
+          const placed = (sizes, f) => { let cell = 0; for (const n of sizes) {
+            if (f.flow === 'continuous') { const c = cell % f.columns; if (c > f.columns - f.labelCells) cell += f.columns - c; }
+            else if (cell % f.columns) cell += f.columns - (cell % f.columns);
+            cell += f.labelCells + n; } return Math.ceil(cell / f.columns); };
+          const holes = [];
+          for (let w = 300; w <= 1900; w += 40) for (let h = 120; h <= 1000; h += 60) {
+            const sizes = [8, 9, 10, 14, 9];
+            const f = fitTiles(sizes, w, h, {labelCells: 2});
+            if (f && placed(sizes, f) > f.rows) holes.push([w, h, f.columns, f.rows, placed(sizes, f)]);
+          }
           return {
+            holes,
             options: o, again: url.parseOptions(url.serializeOptions(o)), search: url.serializeOptions(o),
             sub: filter.subscriptionFilter(o), view: url.effectiveView(o), theme: url.effectiveTheme(o), fits,
             health: url.parseOptions('?health=bad,LOOPING,Bad,bogus').filter.health,
@@ -509,6 +523,7 @@ def test_the_pure_modules_in_the_browser(pages):
         assert result["health"] == ["Bad", "Looping", "bogus"], result["health"]
         assert result["view"] == "devices" and result["theme"] == "dark"
         assert all(f["ok"] for f in result["fits"]), result["fits"]
+        assert result["holes"] == [], result["holes"][:5]
         # docs/frontend.md: 300 devices in 6 groups get whole hostnames in 15 px type, 2,000 in 12
         # groups 7 px type (three characters and a symbol).
         assert (result["fits"][0]["font"], result["fits"][1]["font"]) == (15, 7), result["fits"]

@@ -23,8 +23,16 @@ const DEFAULTS = {
  */
 function rowsNeeded(groups, columns, flow, labelCells) {
   if (flow === "continuous") {
-    const cells = groups.reduce((sum, n) => sum + n + labelCells, 0);
-    return Math.ceil(cells / columns);
+    // As the grid places them (no dense packing): a label of two cells cannot start in a row's
+    // last column, so it starts the next row, leaving a hole (an audit: counted as if packed, the
+    // last row of an 800x480 wall's board was off the screen).
+    let cell = 0;
+    for (const n of groups) {
+      const column = cell % columns;
+      if (column > columns - labelCells) cell += columns - column;
+      cell += labelCells + n;
+    }
+    return Math.ceil(cell / columns);
   }
   return groups.reduce((sum, n) => sum + Math.ceil((n + labelCells) / columns), 0);
 }
@@ -32,7 +40,7 @@ function rowsNeeded(groups, columns, flow, labelCells) {
 function best(groups, width, height, flow, o) {
   const cells = groups.reduce((sum, n) => sum + n + o.labelCells, 0);
   let choice = null;
-  for (let columns = 1; columns <= cells; columns += 1) {
+  for (let columns = o.labelCells; columns <= cells; columns += 1) {  // (a label's cells fit a row)
     const tileWidth = (width - (columns - 1) * o.gap) / columns;
     if (tileWidth < 1) break;
     const rows = rowsNeeded(groups, columns, flow, o.labelCells);
