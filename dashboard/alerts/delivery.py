@@ -289,7 +289,7 @@ class Notifier:
 
     def _queue(self, alert, what, urls, attempts=None):
         if len(self.pending) >= self.max_queue:
-            urls = self._make_room(urls)
+            urls = self._make_room(urls, alert)
             if not urls:
                 self.counts["dropped"] += 1
                 return False
@@ -302,7 +302,7 @@ class Notifier:
         self._wake.set()
         return True
 
-    def _make_room(self, urls):
+    def _make_room(self, urls, alert):
         """The queue is full: the destinations to queue a new notification for ([]: none, it is
         dropped). A destination whose last attempt failed, with the most notifications waiting for
         it, gives way: its oldest that waits for it alone (and is not being sent) is given up, and
@@ -320,8 +320,23 @@ class Notifier:
                 self.counts["crowded_out"] += 1 + (len(kept) < len(urls))
                 if self.on_change is not None:  # what the store keeps of it changed
                     self.on_change(item[2]["id"])
+                if len(kept) < len(urls):
+                    self._unsend(alert["id"], hog)
                 return kept
         return []
+
+    def _unsend(self, ident, url):
+        """The destination gave way for an alert's newest notification: what of the alert still
+        waits for it goes too (a review: its FIRING, sent once it answered again, and never the
+        RESOLVED after it). Not a send under way."""
+        for item in list(self._by_alert.get(ident, ())):
+            if url in item[4] and (id(item), url) not in self._sending:
+                item[4].remove(url)
+                item[5].pop(url, None)
+                if not item[4]:
+                    self._forget(item)
+                if self.on_change is not None:
+                    self.on_change(ident)
 
     def _forget(self, item):
         self.pending.remove(item)

@@ -52,12 +52,13 @@ may be private)."""
     def __len__(self):
         return sum(self.counts.values())
 
-    def add(self, kind, err, ident):
-        """Count one record of `kind` left out for `err`; `ident` its identity, None if unread."""
+    def add(self, kind, err, ident, kept=False):
+        """Count one record of `kind` left out for `err`; `ident` its identity, None if unread.
+        `kept`: another record of it is kept (a copy listed twice): not noted as left out."""
         self.counts[(kind, err.reason)] += 1
         if ident is None:
             self.unknown.add(kind)
-        elif kind in self.keep:
+        elif kind in self.keep and not kept:
             self.keep[kind].add(ident)
         if len(self.samples) < MAX_SKIPPED_SAMPLES:
             said = str(err) if kind != "job" else f"a job's {err.field or 'record'} ({err.reason})"
@@ -220,7 +221,7 @@ def _each(results, make, kind, field, types, skipped):
         if key in made:
             skipped.add(kind, ShapeError(f"{kind} {quoted(str(key))} listed twice (LAVA's list changed "
                                          f"while it was read, page by page?): the last kept",
-                                         "duplicate", field), key)
+                                         "duplicate", field), key, kept=True)
             del made[key]  # (the last copy, in its own place)
         made[key] = record
     return list(made.values())

@@ -791,7 +791,9 @@ class LabState:
         if self.followed_screen is None:
             return
         for job_id in by_lab.get(self.name) or ():
-            if isinstance(job_id, int) and not isinstance(job_id, bool):
+            # (Not one the model holds: LAVA shows its board again, and the list read was older
+            # than the change that let it in; a review.)
+            if isinstance(job_id, int) and not isinstance(job_id, bool) and job_id not in self.jobs:
                 self.followed_screen.keep_out_job(job_id)
 
     def _screen_restored(self, events):

@@ -368,11 +368,13 @@ def _count_refused_frames(ws, connections, failures):
         return
 
     def watched(close_data=None, *args, **kwargs):
-        if isinstance(close_data, tuple) and close_data and close_data[0] in FAILED_FRAME_CODES:
+        # (Its own failure gives a reason; the echo of a client's close frame gives none.)
+        if (isinstance(close_data, tuple) and len(close_data) > 1 and close_data[1]
+                and close_data[0] in FAILED_FRAME_CODES):
             if connections is not None:
                 connections.bad_frames += 1
             failures.warning("websocket-frame", "closed a websocket after a frame it refused: %s",
-                             str(close_data[1])[:200] if len(close_data) > 1 else close_data[0])
+                             str(close_data[1])[:200])
         return close(close_data, *args, **kwargs)
 
     ws.close = watched

@@ -179,19 +179,25 @@ def test_a_stop_waits_for_the_sends_under_way_then_starts_none():
     assert h.tasks == [] and n.state_of("a2")["unsent"][0]["what"] == "fired"
 
 
+def failing_slow(max_queue, first):
+    """A Harness whose SLOW fails (device_bad goes to it alone, worker_offline to it and FAST), its
+    queue bounded to `max_queue`, and alert `first`'s FIRING tried at SLOW once: it is failing."""
+    h = Harness(f'[rules.device_bad]\nnotify = ["{SLOW}"]\n'
+                f'[rules.worker_offline]\nnotify = ["{SLOW}", "{FAST}"]\n')
+    h.notifier.max_queue = max_queue
+    h.answers[SLOW] = "the send did not end"
+    assert h.notifier.submit(alert(first), "fired")
+    h.notifier.run(rounds=1)
+    h.finish(SLOW)  # failed: it backs off; it is a failing destination now
+    return h, h.notifier
+
+
 def test_a_full_queue_gives_way_for_a_failing_destination_not_for_the_others():
     """An audit: a destination that hangs takes 8 attempts of 30 s for each notification (about 15
     an hour), and a busy lab's notifications then filled the queue (1,000), after which every new
     one was dropped for every destination. When the queue is full, the failing destination with
     the most waiting gives way: its oldest waiting for it alone, and its part of the new one."""
-    h = Harness(f'[rules.device_bad]\nnotify = ["{SLOW}"]\n'
-                f'[rules.worker_offline]\nnotify = ["{SLOW}", "{FAST}"]\n')
-    n = h.notifier
-    n.max_queue = 4
-    h.answers[SLOW] = "the send did not end"
-    assert n.submit(alert("s1"), "fired")
-    n.run(rounds=1)
-    h.finish(SLOW)  # failed: it backs off; it is a failing destination now
+    h, n = failing_slow(4, "s1")
     for ident in ("s2", "s3", "s4"):
         assert n.submit(alert(ident), "fired")
     assert len(n.pending) == 4
@@ -202,6 +208,17 @@ def test_a_full_queue_gives_way_for_a_failing_destination_not_for_the_others():
     assert n.counts["crowded_out"] == 2 and n.counts["dropped"] == 0
     # A new one for the failing destination alone is dropped, as before.
     assert not n.submit(alert("s5"), "fired") and n.counts["dropped"] == 1
+    # An alert's RESOLVED that SLOW gives way for takes its FIRING still waiting there too (a
+    # review: SLOW, answering again, got the FIRING and never the RESOLVED).
+    both, b = failing_slow(3, "s0")
+    assert b.submit(alert("x", "worker_offline"), "fired")
+    b.run(rounds=1)
+    both.finish(FAST)  # x's FIRING reached FAST
+    both.finish(SLOW)  # ... not SLOW: it waits for it (in backoff), not under way
+    assert b.submit(alert("s1"), "fired") and len(b.pending) == 3
+    assert b.submit(alert("x", "worker_offline", notifications=1), "resolved")
+    assert not any(SLOW in item[4] for item in b.pending if item[2]["id"] == "x"), b.pending
+    assert [item[4] for item in b.pending if item[2]["id"] == "x"] == [[FAST]]
     n.run(rounds=1)
     h.finish(FAST)  # the working destination's is sent
     assert [url for _, url in h.sent] == [SLOW, FAST] and n.counts["delivered"] == 1

@@ -252,7 +252,8 @@ def test_a_record_listed_twice_is_taken_once_the_last_copy_and_counted():
     assert [j["state"] for j in snap.jobs if j["id"] == 13] == [
         next(j for j in rest("jobs")["results"] if j["id"] == 13)["state"]]
     assert snap.skipped.counts == {("device", "duplicate"): 1, ("job", "duplicate"): 1}
-    assert snap.skipped.keep["device"] == {"qemu-03"} and not snap.skipped.unknown
+    # (Its last copy is kept: not noted as left out, which counted a hidden board twice; a review.)
+    assert snap.skipped.keep["device"] == set() and not snap.skipped.unknown
     job_sample = next(s for s in snap.skipped.samples if s[0] == "job")
     assert job_sample[2] == "a job's id (duplicate)" and "13" in job_sample[1]
     # Reconciled twice with the same lists: corrected once, then nothing (no flapping).

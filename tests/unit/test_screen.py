@@ -280,6 +280,10 @@ def test_a_follower_knows_the_jobs_the_ingest_process_keeps_out():
     state.track_touches()
     follower.follow([c.wire() for c in state.reconcile(rest_snapshot(), NOW)[0]])
     assert 10 in follower.jobs and not follower.followed_screen.kept_out_job(10)
+    # A list read after the change that let it in again (older than it) does not keep it out
+    # again: the model holds it (a review).
+    follower.learn_kept_out({"": [10, 952]})
+    assert not follower.followed_screen.kept_out_job(10) and follower.followed_screen.kept_out_job(952)
     # A later snapshot adds what it says to what the removals said (bounded: SAVED_JOBS of it).
     other = screened_state()
     follower.restore(other.dump())
