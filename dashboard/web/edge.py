@@ -206,9 +206,12 @@ class JsonErrors:
             return self._bad_query(environ, start_response, query)
         if (self.poll_limit is not None and environ.get("REQUEST_METHOD") == "POST"
                 and environ.get("PATH_INFO", "").startswith(SOCKETIO_PATH)):
-            length = environ.get("CONTENT_LENGTH") or "0"
-            if length.isdigit() and int(length) > self.poll_limit:
-                return self._poll_too_long(environ, start_response, int(length))
+            try:  # (as python-engineio reads it: int(), so "+5000000" too; a review)
+                length = int(environ.get("CONTENT_LENGTH") or "0")
+            except ValueError:
+                length = 0
+            if length > self.poll_limit:
+                return self._poll_too_long(environ, start_response, length)
         try:
             return self.wsgi_app(environ, start_response)
         except BodyTimeout:  # counted where it was raised (BodyDeadline)
