@@ -4,6 +4,7 @@ cannot use stops the start with a message that names where it is set, never the 
 webhook (one that answers a byte at a time, or without end) costs the send's deadline and its
 child's memory, never the app's, from the app's own hub (eventlet, gevent); a named lab's
 notifications say their lab."""
+import collections
 import json
 import logging
 import socket
@@ -170,13 +171,24 @@ def in_a_hub(mode, hostile, memory_mib, deadline=DEADLINE):
     logging.getLogger("dashboard.alerts.delivery").addHandler(handler)
     notifier = Notifier(config, lambda fn, *a: green.run_in_thread(mode, fn, *a), time.sleep,
                         threading.Event)
-    gaps = [0.0]  # the longest the hub went without running this beat
+    gaps = [0.0]  # the longest the hub went without running this beat (said, not asserted)
+    beats = collections.deque(maxlen=5000)  # when the beat ran (20 ms apart: 100 s)
+    sends = []  # (began, ended) of each send, in its real thread
+
+    def timed_send(*args, send=notifier.send):
+        began_send = time.monotonic()
+        try:
+            return send(*args)
+        finally:
+            sends.append((began_send, time.monotonic()))
+    notifier.send = timed_send
 
     def beat():
         last = time.monotonic()
         while True:
             time.sleep(0.02)
             gaps[0], last = max(gaps[0], time.monotonic() - last), time.monotonic()
+            beats.append(last)
 
     rss = peak_rss_mib()
     threading.Thread(target=beat, daemon=True).start()
@@ -190,9 +202,12 @@ def in_a_hub(mode, hostile, memory_mib, deadline=DEADLINE):
         return good.received and (failed or notifier.counts["delivered"] >= 2)
     while time.monotonic() - began < deadline + 10 and not settled():
         time.sleep(0.05)
+    # The hub ran while each send waited for its child (a blocked hub: not once in a send).
+    during = [sum(1 for at in list(beats) if start < at < end) for start, end in sends]
     print(json.dumps({"good_after": time.monotonic() - began if good.received else None,
                       "stats": notifier.stats(), "log": lines, "gap": gaps[0],
-                      "rss_growth": peak_rss_mib() - rss}))
+                      "sends": [round(end - start, 3) for start, end in sends],
+                      "beats_during_sends": during, "rss_growth": peak_rss_mib() - rss}))
     sys.stdout.flush()
     stop.set()
     good.stop()
@@ -210,6 +225,14 @@ def run_in_a_hub(mode, hostile, memory_mib=256, deadline=DEADLINE):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def hub_ran_while_sending(out):
+    """Each send (a child process started and waited for: a good fraction of a second at least)
+    saw the hub run the beat at least once. Counted, not timed: a send that blocked the hub sees it
+    run not once, whereas a busy machine (the suite beside it) may pause the whole process for
+    half a second (a gap of 0.53 s, once in CI, failed an earlier bound on the longest gap)."""
+    return len(out["sends"]) >= 2 and all(n >= 1 for n in out["beats_during_sends"])
+
+
 @pytest.mark.parametrize("mode", ["eventlet", "gevent"])
 def test_a_dripping_webhook_costs_its_deadline_and_the_next_rule_is_still_served(mode):
     out = run_in_a_hub(mode, "drip")
@@ -218,7 +241,7 @@ def test_a_dripping_webhook_costs_its_deadline_and_the_next_rule_is_still_served
     assert out["stats"]["last_error"] == ("1 of its destinations did not take the notification: "
                                           f"timed out after {DEADLINE:g} s")
     assert any("notifying stream_silent/lab failed" in line for line in out["log"])
-    assert out["gap"] < 0.5, out  # the hub ran all along
+    assert hub_ran_while_sending(out), out
 
 
 def test_an_endless_answer_costs_the_sending_process_memory_not_the_apps():
@@ -230,7 +253,7 @@ def test_an_endless_answer_costs_the_sending_process_memory_not_the_apps():
     assert out["rss_growth"] < 64, out
     assert out["stats"]["delivered"] >= 1 and out["stats"]["failed"] == 0, out
     assert out["stats"]["last_error"] is None, out
-    assert out["good_after"] is not None and out["gap"] < 0.5, out
+    assert out["good_after"] is not None and hub_ran_while_sending(out), out
 
 
 def test_a_named_labs_notifications_and_log_lines_say_its_lab(caplog):
