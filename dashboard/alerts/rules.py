@@ -233,6 +233,17 @@ def _offline_by_surprise(worker):
     return worker.get("state") == "Offline" and worker.get("health") not in WORKER_AWAY
 
 
+def _minutes(seconds, exact=False):
+    """A span as an alert's message says it: to the minute ("less than a minute", "1 minute",
+    "12 minutes"), or, `exact`, as set ("0.1 minutes", "1 minute": a rule's window). Before, "for
+    1 minutes" and "for 0 minutes" (a wall audit)."""
+    if exact:
+        text = f"{seconds / 60:g}"
+        return "1 minute" if text == "1" else f"{text} minutes"
+    whole = round(seconds / 60)
+    return "less than a minute" if whole == 0 else "1 minute" if whole == 1 else f"{whole} minutes"
+
+
 def key_of(rule, subject):
     """The alert's key: one rule about one thing (a device, worker, device type, or the lab)."""
     return f"{rule}/{subject}"
@@ -345,7 +356,7 @@ class Rules:
             if len(times) > limit:
                 out.append(("fire", key_of("flapping", host), self._info(
                     "flapping", "device", host, dtype, f"{host} changed health more than {limit} "
-                    f"times in {window / 60:g} minutes", changes=len(times))))
+                    f"times in {_minutes(window, exact=True)}", changes=len(times))))
             self._bound(self.flaps)
 
     def _on_job(self, change, now, out):
@@ -447,7 +458,7 @@ class Rules:
                     if now - since >= minutes * 60:
                         out.append(("fire", key_of(rule, host), self._info(
                             rule, "device", host, dtype, f"{host} has been {health} for "
-                            f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})",
+                            f"{_minutes(now - since)} (threshold {minutes:g})",
                             since=since)))
                 else:  # healthy again (also after a restart, or a correction), or turned off
                     out.append(("resolve", key_of(rule, host), None))
@@ -471,7 +482,7 @@ class Rules:
                 if now - since >= minutes * 60:
                     out.append(("fire", key_of(rule, host), self._info(
                         rule, "worker", host, None, f"worker {host} has been Offline for "
-                        f"{(now - since) / 60:.0f} minutes (threshold {minutes:g})", since=since)))
+                        f"{_minutes(now - since)} (threshold {minutes:g})", since=since)))
             else:
                 out.append(("resolve", key_of(rule, host), None))
         out += self._queues(state, now)
@@ -481,7 +492,7 @@ class Rules:
                 what = ("the event stream has been silent" if rule == "stream_silent"
                         else "the LAVA API has been failing")
                 out.append(("fire", key_of(rule, "lab"), self._info(
-                    rule, "lab", "lab", None, f"{what} for {seconds / 60:.0f} minutes "
+                    rule, "lab", "lab", None, f"{what} for {_minutes(seconds)} "
                     f"(threshold {minutes:g})")))
             elif rule == "stream_silent" or api_answers or not self.config.enabled(rule):
                 out.append(("resolve", key_of(rule, "lab"), None))
@@ -491,7 +502,7 @@ class Rules:
                 and store_failing_for >= minutes * 60):
             out.append(("fire", key_of(rule, "lab"), self._info(
                 rule, "lab", "lab", None, f"the dashboard's event store has been failing to keep "
-                f"events for {store_failing_for / 60:.0f} minutes (threshold {minutes:g}): their "
+                f"events for {_minutes(store_failing_for)} (threshold {minutes:g}): their "
                 "history is lost meanwhile; the live view is not affected")))
         else:
             out.append(("resolve", key_of(rule, "lab"), None))
@@ -578,7 +589,7 @@ class Rules:
                 # Names the type and a count only: the waiting jobs may be private.
                 out.append(("fire", key_of(rule, dtype), self._info(
                     rule, "device_type", dtype, dtype, f"{waiting[dtype]} {dtype} job(s) waiting, "
-                    f"the oldest for {(now - oldest[dtype]) / 60:.0f} minutes, and no {dtype} "
+                    f"the oldest for {_minutes(now - oldest[dtype])}, and no {dtype} "
                     f"board is Idle and Good", waiting=waiting[dtype])))
             elif not starving or now - ready[dtype] >= min(QUEUE_READY_QUIET, minutes * 60):
                 out.append(("resolve", key_of(rule, dtype), None))

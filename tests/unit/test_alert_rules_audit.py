@@ -537,3 +537,26 @@ def test_a_board_retired_while_its_health_checks_fail_resolves_and_stays_quiet()
     engine.tick()
     assert {alert["key"] for alert, what in engine.outbox if what == "resolved"} == {
         "health_checks_failed/qemu-01", "flapping/qemu-01"}
+
+
+def test_a_message_says_one_minute_and_less_than_a_minute_in_words():
+    """A rule set to a minute said "has been Bad for 1 minutes", and one set to half a minute
+    "for 0 minutes" (a wall audit: the banner shows the message)."""
+    lab = Lab('[rules.device_bad]\nminutes = 1\n[rules.worker_offline]\nminutes = 0.5\n'
+              '[rules.flapping]\nminutes = 1\nchanges = 2\n')
+    lab.apply(device("qemu-01", 0, "Bad"))
+    lab.apply(ev("worker", 0, hostname="w9", state="Offline", health="Active"))
+    lab.tick(30)
+    assert lab.book.firing["worker_offline/w9"]["message"] == (
+        "worker w9 has been Offline for less than a minute (threshold 0.5)")
+    lab.tick(65)
+    assert lab.book.firing["device_bad/qemu-01"]["message"] == (
+        "qemu-01 has been Bad for 1 minute (threshold 1)")
+    assert lab.book.firing["worker_offline/w9"]["message"] == (
+        "worker w9 has been Offline for 1 minute (threshold 0.5)")
+    lab.tick(150)
+    assert lab.book.firing["device_bad/qemu-01"]["message"].endswith("for 2 minutes (threshold 1)")
+    for second, health in ((200, "Good"), (210, "Bad"), (220, "Good"), (230, "Bad")):
+        lab.apply(device("qemu-02", second, health))
+    assert lab.book.firing["flapping/qemu-02"]["message"] == (
+        "qemu-02 changed health more than 2 times in 1 minute")
