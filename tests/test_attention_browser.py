@@ -804,3 +804,91 @@ def test_a_group_says_what_needs_attention_as_the_strip_does_and_maintenance_apa
     finally:
         page.context.close()
 
+
+
+def tab_to(page, predicate):
+    """Presses Tab from where the focus is until `predicate` (JS) holds: at most 80 times."""
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"() => {predicate}"):
+            return
+    raise AssertionError(f"not reached by Tab: {page.evaluate('() => document.activeElement.outerHTML')}")
+
+
+def test_and_n_more_shows_every_item_by_keyboard_and_a_wall_folds_it_back_when_left(lab, browser):
+    """A wall audit: "and N more" was words, reached by neither keyboard nor pointer. It is a button
+    now: it shows every item (aria-expanded), "Show fewer" folds them, the focus stays on it; on a
+    wall the strip grows over the board's top for it and folds back after the idle time (here
+    ?detail_timeout=2). Also from that audit: the wall's strip type is no longer its smallest
+    (21.6 px at 1080p, was 17), its focus ring is at least 3 px (was 2), and the banner's level
+    word is at least 12 px on a phone (was 7.7)."""
+    publisher, app = lab
+    send(publisher, "worker", "w1", {"hostname": "w-1", "state": "Online", "health": "Active"})
+    for i in range(12):
+        send(publisher, "device", f"d{i}", device(f"qemu-{i:02d}", "qemu", "w-1", "Idle", "Bad"))
+    wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 12, timeout=10, what="12 devices")
+    toggle_js = """() => { const b = document.querySelector('.attention-more-open');
+      return b && {text: b.textContent.trim(), expanded: b.getAttribute('aria-expanded'),
+        focused: document.activeElement === b, items: document.querySelectorAll('.attention-item').length}; }"""
+    desk = open_page(browser, width=1280, height=800)
+    try:
+        desk.goto(app.url + "/")
+        desk.wait_for_selector(".attention-more-open", timeout=10000)
+        assert desk.evaluate(toggle_js) == {"text": "and 4 more", "expanded": "false", "focused": False,
+                                            "items": 8}
+        tab_to(desk, "document.activeElement.classList.contains('attention-more-open')")
+        desk.keyboard.press("Enter")
+        desk.wait_for_function("() => document.querySelectorAll('.attention-item').length === 12", timeout=5000)
+        assert desk.evaluate(toggle_js) == {"text": "Show fewer", "expanded": "true", "focused": True, "items": 12}
+        desk.keyboard.press("Enter")
+        desk.wait_for_function("() => document.querySelectorAll('.attention-item').length === 8", timeout=5000)
+        assert desk.evaluate(toggle_js) == {"text": "and 4 more", "expanded": "false", "focused": True, "items": 8}
+        assert desk.errors == [], desk.errors
+    finally:
+        desk.context.close()
+    wall = open_page(browser, width=1920, height=1080)
+    try:
+        wall.goto(app.url + "/?wall=1&detail_timeout=2")
+        wall.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        wall.wait_for_selector(".attention-more-open", timeout=10000)
+        wall.wait_for_timeout(500)  # (the strip's fit, after layout)
+        before = wall.evaluate(toggle_js)
+        assert before["expanded"] == "false" and 1 <= before["items"] < 12, before
+        assert before["text"] == f"and {12 - before['items']} more", before
+        assert float(wall.evaluate("() => getComputedStyle(document.querySelector('.attention-wall')).fontSize")
+                     .removesuffix("px")) >= 21, "the strip's type"
+        wall.click(".attention-more-open")
+        wall.wait_for_function("() => document.querySelectorAll('.attention-item').length === 12", timeout=5000)
+        got = wall.evaluate("""() => { const s = document.querySelector('.attention-wall').getBoundingClientRect();
+          const items = [...document.querySelectorAll('.attention-item')].map((el) => el.getBoundingClientRect());
+          return {bottom: s.bottom, inside: items.every((r) => r.top >= s.top - 0.5 && r.bottom <= s.bottom + 0.5),
+                  scroll: document.scrollingElement.scrollHeight - innerHeight,
+                  expanded: document.querySelector('.attention-more-open').getAttribute('aria-expanded')}; }""")
+        assert got["expanded"] == "true" and got["inside"] and got["bottom"] <= 1080 * 0.6, got
+        assert got["scroll"] <= 0, got  # a wall never scrolls
+        # Nobody touches it: it folds back by itself (2 s here; a minute by default).
+        wall.mouse.move(5, 1075)
+        wall.wait_for_function("() => document.querySelectorAll('.attention-item').length < 12", timeout=10000)
+        assert wall.evaluate(toggle_js)["expanded"] == "false"
+        # The keyboard's focus on a tile: a ring of at least 3 px.
+        tab_to(wall, "document.activeElement.classList.contains('tile-open')")
+        ring = wall.evaluate("""() => { const t = document.activeElement.closest('.tile');
+          return t && parseFloat(getComputedStyle(t).outlineWidth); }""")
+        assert ring is not None and ring >= 3, ring
+        assert wall.errors == [], wall.errors
+    finally:
+        wall.context.close()
+    phone = open_page(browser, width=390, height=844)
+    try:
+        phone.goto(app.url + "/?wall=1")
+        phone.wait_for_selector("#connection[data-state=live]", timeout=10000)
+        # The banner's stylesheet at a phone's banner type (14 px: bannerRoom's least).
+        level = phone.evaluate("""() => { const s = document.createElement('section');
+          s.className = 'alert-banner'; s.style.fontSize = '14px';
+          s.innerHTML = '<p><span class="alert-banner-level">warning</span><em>for the record</em></p>';
+          document.querySelector('.is-wall').append(s);
+          const px = (sel) => parseFloat(getComputedStyle(s.querySelector(sel)).fontSize);
+          const out = [px('.alert-banner-level'), px('em')]; s.remove(); return out; }""")
+        assert min(level) >= 12, level
+    finally:
+        phone.context.close()

@@ -12,7 +12,7 @@
  * A focused item keeps the focus when the strip changes (focus.js); when it leaves the strip, the
  * focus goes to the board (`#main`) and screen readers hear that it is no longer shown.
  */
-import { useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { attentionItems, levelWord, splitName } from "./attention.js";
 import { bannerAlerts } from "./AlertBanner.js";
@@ -20,6 +20,7 @@ import { now as clockNow, useClockValue } from "./clock.js";
 import { useViewportSize } from "./boxsize.js";
 import { symbolFor, token } from "./lava.js";
 import { sourceDown } from "./labs.js";
+import { useIdleClose } from "./idle.js";
 
 /** Items a wall shows (one row of equal cells); the desk shows this many before "N more". */
 export const WALL_ITEMS = 5;
@@ -55,25 +56,44 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   const viewport = useViewportSize(wall);
   const fitKey = wall ? `${items.map((item) => item.key).join("\n")}|${viewport && viewport.width}x${viewport && viewport.height}` : "";
   const [fitted, setFitted] = useState(null);
+  // "and N more" is a button: it shows every item (a wall's strip grows over the board's top for
+  // it, and shrinks back after a minute untouched, as the details do); "Show fewer" folds it again.
+  // Before (an audit), the rest could not be reached by keyboard, nor by pointer.
+  const [expanded, setExpanded] = useState(false);
+  const whole = expanded && items.length > (wall ? 1 : DESK_ITEMS);
+  // The toggle is a new button in each state (its place moves): it keeps the keyboard's focus.
+  const toggleRef = useRef(null);
+  const refocus = useRef(false);
+  const toggle = (value) => {
+    refocus.current = Boolean(toggleRef.current && document.activeElement === toggleRef.current);
+    setExpanded(value);
+  };
+  useLayoutEffect(() => {
+    if (!refocus.current) return;
+    refocus.current = false;
+    if (toggleRef.current) toggleRef.current.focus();
+  });
+  useEffect(() => { if (expanded && !whole) setExpanded(false); }, [expanded, whole]);
+  useIdleClose(wall && whole ? "expanded" : null, () => toggle(false));
   const current = wall && fitted && fitted.key === fitKey ? fitted : null;
-  const cells = wall ? (current ? current.cells : WALL_ITEMS) : DESK_ITEMS;
+  const cells = whole ? items.length : wall ? (current ? current.cells : WALL_ITEMS) : DESK_ITEMS;
   // A wall's last cell says "and N more"; when its row holds one cell only, that cell is the
   // worst item (the heading's number says there are more), its status let wrap when even then it
   // is not whole (`squeezed`: the whole text is its tooltip and name). Before (audits), a wall of
   // 800×600 with two items said "Needs attention 2" and named neither; then a phone's, whose items
   // were alerts ("x86-05 changed health more than 2 times in 10 minutes"), "Needs attention 7".
-  const squeezed = Boolean(current && current.squeezed);
+  const squeezed = Boolean(!whole && current && current.squeezed);
   const shown = items.length > cells ? items.slice(0, wall && cells > 1 ? cells - 1 : cells) : items;
   const more = !wall || cells > 1 ? items.length - shown.length : 0;
   const listRef = useRef(null);
   useLayoutEffect(() => {
     const list = listRef.current;
-    if (!wall || !list || cells <= 0 || items.length === 0) return;
+    if (!wall || whole || !list || cells <= 0 || items.length === 0) return;
     if (fits(list)) return;
     const fewer = Math.max(1, Math.min(cells, items.length) - 1);
     if (fewer < cells) setFitted({ key: fitKey, cells: fewer });
     else if (!squeezed) setFitted({ key: fitKey, cells: 1, squeezed: true });
-  }, [wall, fitKey, cells, squeezed]);
+  }, [wall, whole, fitKey, cells, squeezed]);
   if (!wall && items.length === 0) return null;
   // All clear only when the banner above says nothing either (its alerts are left out of the items).
   // Words to read, not a live region: a screen reader is not told each time the lab becomes calm.
@@ -84,7 +104,7 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
     else onOpen(item.kind, item.id);
   };
   return html`
-    <section class=${`attention${wall ? " attention-wall" : ""}`} aria-label="Needs attention"
+    <section class=${`attention${wall ? " attention-wall" : ""}${whole ? " is-expanded" : ""}`} aria-label="Needs attention"
         data-count=${items.length} data-focus-home="#main">
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
       ${clear && html`<p class="attention-clear">
@@ -101,7 +121,9 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
             <${ItemText} item=${item} />
           </button>
         </li>`)}
-        ${more > 0 && html`<li class="attention-more">and ${more} more</li>`}
+        ${(more > 0 || whole) && html`<li class="attention-more" data-focus-key="attention:more" data-focus-label="Show every item">
+          <button type="button" class="attention-more-open" ref=${toggleRef} aria-expanded=${whole ? "true" : "false"}
+            onClick=${() => toggle(!whole)}>${whole ? "Show fewer" : `and ${more} more`}</button></li>`}
       </ul>
     </section>`;
 }

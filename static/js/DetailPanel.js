@@ -8,7 +8,7 @@
  * pointer or key activity, and it stays below the header (the connection). When its object goes (a
  * finished job the server no longer keeps), the panel says so, and so does the live region.
  */
-import { useEffect, useRef } from "/static/vendor/htm/standalone.module.js";
+import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
 import { DeviceJobs } from "./DeviceJobs.js";
 import { DeviceTimeline } from "./DeviceTimeline.js";
@@ -22,6 +22,7 @@ import { formatAge, formatDateTime, parseTime } from "./time.js";
 import { useNow } from "./clock.js";
 import { ID_FIELDS, baseFor, labOf, objectKey, splitKey } from "./labs.js";
 import { announce, itemLabel } from "./focus.js";
+import { useIdleClose } from "./idle.js";
 
 /** Fields in the order a person looks for them; any others follow. */
 const FIELD_ORDER = {
@@ -33,52 +34,33 @@ const FIELD_ORDER = {
 const TIME_FIELDS = new Set(["since", "updated", "submit_time", "start_time", "end_time"]);
 const PAGE_URLS = { device: deviceUrl, job: jobUrl, worker: workerUrl };
 const MAX_LIST = 200;
-/** On a wall nobody is there to close the details: they close by themselves after this long with
- * no pointer or key in the page (an audit: a tap left them over the board for ever). */
-const WALL_IDLE_MS = 60 * 1000;
-const ACTIVITY = ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"];
-
-/** The wall's idle time before the details close: WALL_IDLE_MS, or `?detail_timeout=` seconds (1 to
- * 3600; for tests). Read once, at load: the page's URL keeps only the options it knows. */
-const IDLE_MS = (() => {
-  const seconds = Number(new URLSearchParams(location.search).get("detail_timeout"));
-  return Number.isFinite(seconds) && seconds >= 1 ? Math.min(seconds, 3600) * 1000 : WALL_IDLE_MS;
-})();
-
 /**
  * On a wall (the panel inside `.is-wall`): the panel starts below the header, never over the
  * connection indicator, and follows it when the header grows or shrinks with no window resize (a
  * lab's line wrapping); `close` is called after IDLE_MS with no pointer or key activity.
  */
 function useWallPanel(panel, close, key) {
-  const latest = useRef(close);
-  latest.current = close;
+  const [onWall, setOnWall] = useState(false);
   useEffect(() => {
     const el = panel.current;
-    if (!el || !el.closest(".is-wall")) return undefined;
+    const wall = Boolean(el && el.closest(".is-wall"));
+    setOnWall(wall);
+    if (!wall) return undefined;
     const place = () => {
       const header = document.querySelector(".topbar");
       el.style.top = header ? `${Math.ceil(header.getBoundingClientRect().bottom)}px` : "";
     };
-    let timer = 0;
-    const restart = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => latest.current(), IDLE_MS);
-    };
     place();
-    restart();
     window.addEventListener("resize", place);
     const header = document.querySelector(".topbar");
     const observer = header && typeof ResizeObserver !== "undefined" ? new ResizeObserver(place) : null;
     if (observer) observer.observe(header);
-    for (const name of ACTIVITY) document.addEventListener(name, restart, { capture: true, passive: true });
     return () => {
-      clearTimeout(timer);
       window.removeEventListener("resize", place);
       if (observer) observer.disconnect();
-      for (const name of ACTIVITY) document.removeEventListener(name, restart, { capture: true });
     };
   }, [key]);
+  useIdleClose(onWall ? key : null, close);
 }
 
 function fieldNames(kind, obj) {
