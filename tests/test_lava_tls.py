@@ -44,7 +44,17 @@ class Pki:
         _, _, self.other_ca = self._ca("Another CA", "other-ca.pem")
         self.cert, self.key = self._server(ca_key, ca_cert)
 
-    def _ca(self, name, filename):
+    def issued_by_an_intermediate(self):
+        """A root CA (`root`), an issuing CA it signed (`issuing`), and the server's certificate
+        signed by the issuing CA: `cert` holds both, as a server sends its chain."""
+        root_key, root_cert, self.root = self._ca("Test Lab Root CA", "root.pem", path_length=1)
+        issuing_key, issuing_cert, self.issuing = self._ca("Test Lab Issuing CA", "issuing.pem",
+                                                           signer=(root_key, root_cert))
+        self.cert, self.key = self._server(issuing_key, issuing_cert)
+        self.cert.write_bytes(self.cert.read_bytes() + self.issuing.read_bytes())
+        return self
+
+    def _ca(self, name, filename, signer=None, path_length=0):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -52,17 +62,18 @@ class Pki:
 
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        signer_key, issuer = (key, subject) if signer is None else (signer[0], signer[1].subject)
         now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(minutes=5))
                 .not_valid_after(now + datetime.timedelta(days=1))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
                 .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                              False), critical=True)
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                                critical=False)
-                .sign(key, hashes.SHA256()))
+                .sign(signer_key, hashes.SHA256()))
         path = self.directory / filename
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return key, cert, path
@@ -194,6 +205,25 @@ def test_the_lab_s_bundle_replaces_the_system_s_cas_and_host_names_are_still_che
     with pytest.raises(LavaError) as info:
         LavaRest(elsewhere, TOKEN, timeout=5, ca_file=str(pki.ca)).whoami()
     assert info.value.kind == "tls" and "localhost" in str(info.value), str(info.value)
+
+
+def test_a_bundle_of_the_issuing_ca_alone_is_enough_as_curl_finds(tmp_path, neutral_env):
+    """A reach audit: a lab gave the CA that issued LAVA's certificate (an intermediate, as curl
+    --cacert takes it), and was told "unable to get issuer certificate ... give its certificate
+    with --lava-ca-file", the setting it had given: Python 3.11's OpenSSL context wants the root
+    unless VERIFY_X509_PARTIAL_CHAIN is set (3.13 sets it). The root works as before; a CA that
+    signed nothing is still refused."""
+    chain = Pki(tmp_path).issued_by_an_intermediate()
+    server = TlsLava(chain, token=TOKEN)
+    try:
+        for bundle in (chain.issuing, chain.root):
+            network.tls_context.cache_clear()
+            assert LavaRest(server.url, TOKEN, timeout=5, ca_file=str(bundle)).whoami() == "admin"
+        with pytest.raises(LavaError) as info:
+            LavaRest(server.url, TOKEN, timeout=5, ca_file=str(chain.other_ca)).whoami()
+        assert info.value.kind == "tls", str(info.value)
+    finally:
+        server.close()
 
 
 # -- the WebSocket source --------------------------------------------------------------------------

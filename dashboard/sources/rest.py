@@ -373,11 +373,21 @@ class LavaRest:
 
     def __init__(self, base_url, token="", timeout=15.0, page_size=100, max_bytes=MAX_ANSWER_BYTES,
                  max_results=MAX_LIST_RESULTS, max_list_bytes=MAX_LIST_BYTES, ca_file=""):
-        parts = urllib.parse.urlsplit(base_url.rstrip("/"))
+        try:
+            parts = urllib.parse.urlsplit(base_url.rstrip("/"))
+            port = parts.port  # ValueError: not a number, or out of 0-65535
+        except ValueError:
+            # Never Python's words: "Port could not be cast to integer value as 'SECRET'" showed
+            # a piece of a password with a '/' in it (a reach audit).
+            raise ValueError("not a URL that can be read: its port must be a number from 1 to "
+                             "65535 (a password's '/', '?', '#' or '@' must be written %2F, %3F, "
+                             "%23, %40; the URL is not shown: it may hold one)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {redact(base_url)!r}")
         # Credentials in the URL would end up in logs and links: keep only scheme, host and path.
-        netloc = _bracketed(parts.hostname) + (f":{parts.port}" if parts.port else "")
+        # They are never sent (LAVA takes a token); `has_credentials` lets the start say so.
+        self.has_credentials = parts.username is not None or parts.password is not None
+        netloc = _bracketed(parts.hostname) + (f":{port}" if port else "")
         self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         self.hostname = parts.hostname
         self._token = token or ""

@@ -92,3 +92,34 @@ def test_different_databases_are_accepted_and_each_one_respelt_is_not(east, west
         "db.example.org/", "DB.example.org:5432/").replace("db1.example.org/", "Db1.example.org/")
     with pytest.raises(config.ConfigError, match="the same database as lab east's"):
         labs.parse(two_labs(east, respelt))
+
+
+def test_a_single_labs_lava_url_with_a_password_is_never_echoed_and_its_credentials_are_said_unsent(
+        tmp_path, caplog):
+    """A reach audit: `--lava-url https://tokuser:SECRET/PW@host:port` stopped the start with
+    Python's "Port could not be cast to integer value as 'SECRET'" (a '/' in the password ends
+    the host part); a URL whose user and password could be read dropped them unsaid (LAVA takes
+    a token), a puzzle behind a proxy that asks for them."""
+    from dashboard import factory
+
+    def client(url):
+        settings = config.load([], environ={}, overrides={"lava_url": url, "data_dir": str(tmp_path)})
+        return factory._lava_client(settings)
+
+    for url in ("https://tokuser:SECRET/PW@127.0.0.1:42102", "https://127.0.0.1:99999",
+                "https://tokuser:SECRET@127.0.0.1:4x"):
+        with pytest.raises(config.ConfigError) as err:
+            client(url)
+        assert str(err.value).startswith("lava_url: not a URL that can be read: its port must be "
+                                         "a number from 1 to 65535"), str(err.value)
+        assert "SECRET" not in str(err.value) and "tokuser" not in str(err.value)
+    with caplog.at_level("WARNING", logger="dashboard"):
+        made = client("https://tokuser:SECRET@127.0.0.1:42102/lava")
+    assert made.base == "https://127.0.0.1:42102/lava"
+    assert [r.getMessage() for r in caplog.records] == [
+        "lava_url: the user and password in the URL are not sent to LAVA (it takes a token: "
+        "--lava-token-file); LAVA is asked at https://127.0.0.1:42102/lava"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dashboard"):
+        client("https://127.0.0.1:42102/lava")
+    assert caplog.records == []
