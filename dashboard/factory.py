@@ -780,15 +780,23 @@ def _ws_credentials(lab, token):
     token: asked before each connection until LAVA has said (meanwhile 'Token <token>')."""
     from dashboard.sources import ws
 
-    known = {}
+    from dashboard.live.health import RateLimitedLog
+    from dashboard.sources.rest import LavaError
+
+    known, said = {}, RateLimitedLog(log, 300.0)
+    rest = lab.reconciler.rest if lab.reconciler else None
 
     def headers():
-        if token and "user" not in known and lab.reconciler:
+        if rest is not None and rest.token_withheld:
+            return {}  # LAVA's URL redirected elsewhere: the token is sent nowhere near it again
+        if token and "user" not in known and rest is not None:
             try:
-                known["user"] = lab.reconciler.rest.whoami()
+                known["user"] = rest.whoami()
             except Exception as err:  # LAVA down now: asked again at the next connection
-                log.warning("could not ask LAVA whose token this is (%s); the WebSocket gets "
-                            "'Authorization: Token' for now", type(err).__name__)
+                # (at most one line in 5 minutes: a refused token asked every 10 s made 36)
+                why = rest._scrub(str(err)) if isinstance(err, LavaError) else type(err).__name__
+                said.warning("whoami", "%scould not ask LAVA whose token this is (%s); the "
+                             "WebSocket gets 'Authorization: Token' for now", _lab_said(lab), why)
         return ws.authorization(known.get("user"), token)
     return headers
 

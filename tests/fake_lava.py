@@ -80,12 +80,16 @@ class FakeLava:
         return self.route(request)(environ, start_response)
 
     def route(self, req):
+        if self.fault == "maintenance":  # a maintenance page for every path, XML-RPC's too
+            return Response("<html>LAVA is down for maintenance</html>", 200, content_type="text/html")
+        if self.fault == "busy":  # a proxy's rate limit, every path
+            return Response("slow down", 429, content_type="text/plain")
         if req.path == "/RPC2" and self.fault == "500":  # the same Django: its XML-RPC fails too
             return Response(self.error_page, 500, content_type="text/html; charset=utf-8")
-        if req.path == "/RPC2":
-            return self.xmlrpc(req)
         if self.fault == "redirect" and self.redirect_to:  # e.g. a proxy sending us to a login host
             return Response("", 302, headers={"Location": self.redirect_to + req.full_path})
+        if req.path == "/RPC2":
+            return self.xmlrpc(req)
         viewer = self.viewer(req.headers.get("Authorization"))
         if viewer is None:
             return _json({"detail": "Invalid token."}, 401)

@@ -235,13 +235,15 @@ def test_event_socket_is_discovered_from_the_server(tmp_path):
         publisher.close()
 
 
-def test_a_lava_failing_at_the_start_is_asked_again_and_its_zmq_socket_used(tmp_path):
+@pytest.mark.parametrize("fault", ["500", "maintenance"])
+def test_a_lava_failing_at_the_start_is_asked_again_and_its_zmq_socket_used(tmp_path, fault):
     """LAVA answers HTTP 500 to the REST API and to XML-RPC when the dashboard starts: the
     discovery is asked again, and once LAVA answers its ZMQ socket is used. Before (an audit),
-    XML-RPC's failure sent the dashboard to LAVA's WebSocket for good."""
+    XML-RPC's failure sent the dashboard to LAVA's WebSocket for good. The same for a maintenance
+    page (HTML, 200) at every path (before, a reach audit: the WebSocket for good)."""
     publisher = TestPublisher()
     lava = FakeLava(event_socket=f"tcp://*:{publisher.port}")
-    lava.fault = "500"
+    lava.fault = fault
     app = AppProcess("--lava-url", lava.url)
     try:
         wait_until(lambda: any(path == "/RPC2" for path, _, _ in lava.requests), timeout=20,

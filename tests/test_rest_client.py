@@ -113,6 +113,35 @@ def test_a_redirect_to_another_host_is_refused_without_the_token(lava):
         elsewhere.close()
 
 
+def test_after_a_redirect_elsewhere_the_token_is_not_sent_to_that_url_again(lava):
+    """A reach audit: a LAVA moved to https:// answers http:// with a redirect; the dashboard,
+    asking again every 10 s (the WebSocket's whoami and connection) and every minute (the REST
+    reads), sent the token in clear each time, for ever. It is sent once now: the error says so."""
+    lava.fault, lava.redirect_to = "redirect", "https://127.0.0.1:1"
+    client = LavaRest(lava.url, "tok-abc")
+    for attempt in range(3):
+        with pytest.raises(LavaError) as info:
+            client.whoami()
+        assert info.value.kind == "redirected", str(info.value)
+        assert str(info.value).endswith(f"the token is no longer sent to {lava.url}"), str(info.value)
+    assert [auth for _, _, auth in lava.requests] == ["Token tok-abc", None, None]
+    assert client.token_withheld and LavaRest(lava.url, "tok-abc").token_withheld is False
+
+
+@pytest.mark.parametrize("fault", ["maintenance", "busy", "redirect"])
+def test_event_socket_discovery_asks_again_when_the_answer_is_not_lavas(lava, fault):
+    """A reach audit: a LAVA in maintenance at the dashboard's start (an HTML page of 200 for
+    every path, XML-RPC's too) made the discovery take LAVA's WebSocket for good, which then
+    answered 404 for ever once LAVA was back, its ZMQ socket unused; a proxy's 429, or a redirect
+    elsewhere, the same. These pass now: the discovery is asked again, with backoff."""
+    lava.fault, lava.redirect_to = fault, "https://127.0.0.1:1"
+    with pytest.raises(LavaError) as info:
+        LavaRest(lava.url, "tok-abc").discover_event_socket()
+    assert info.value.kind in TRANSIENT_DISCOVERY, (info.value.kind, str(info.value))
+    lava.fault = None
+    assert LavaRest(lava.url, "tok-abc").discover_event_socket()[0].startswith("tcp://")
+
+
 def test_event_socket_discovery_fails_as_lava_does_while_both_ways_fail(lava):
     """A LAVA answering HTTP 500 to master_config and to XML-RPC alike: the discovery fails as a
     server error, which the dashboard asks again later (factory._discover_event_socket). Before
@@ -128,3 +157,28 @@ def test_event_socket_discovery_fails_as_lava_does_while_both_ways_fail(lava):
     with pytest.raises(LavaError) as info:
         LavaRest(lava.url, "tok-abc").discover_event_socket()
     assert info.value.kind not in TRANSIENT_DISCOVERY
+
+
+def test_the_websockets_credentials_say_their_lab_once_in_a_while_and_never_follow_a_redirect(
+        lava, caplog):
+    """A reach audit: a lab whose token LAVA refused logged "could not ask LAVA whose token this is
+    (LavaError)" before each WebSocket connection (36 lines in 5 minutes), naming neither the lab
+    nor why; and once LAVA's URL redirected elsewhere, the WebSocket kept sending the token."""
+    from types import SimpleNamespace
+
+    from dashboard import factory
+
+    client = LavaRest(lava.url, "tok-abc")
+    lab = SimpleNamespace(name="east", reconciler=SimpleNamespace(rest=client))
+    headers = factory._ws_credentials(lab, "tok-abc")
+    lava.fault = "auth"
+    with caplog.at_level("WARNING", logger="dashboard"):
+        said = [headers() for _ in range(5)]
+    assert said == [{"Authorization": "Token tok-abc"}] * 5
+    lines = [r.getMessage() for r in caplog.records if "whose token" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("lab east: could not ask LAVA whose token this "
+                                                   "is (LAVA refused /api/v0.2/system/whoami/ (HTTP 403)"), lines
+    assert "tok-abc" not in lines[0]
+    lava.fault, lava.redirect_to = "redirect", "https://127.0.0.1:1"
+    headers()  # its whoami meets the redirect
+    assert headers() == {} and client.token_withheld

@@ -83,8 +83,13 @@ TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})")
 
 
 # Failures of the event socket's discovery that pass (the factory asks again, with backoff),
-# where another (LAVA answers, and names no usable socket) takes LAVA's WebSocket instead.
-TRANSIENT_DISCOVERY = ("unreachable", "tls", "timeout", "server_error", "auth")
+# where another (LAVA answers, and names no usable socket) takes LAVA's WebSocket instead. Also an
+# answer that is not LAVA's (a maintenance or proxy page instead of JSON, `bad_json`; a redirect
+# elsewhere, `redirected`: the URL is wrong, said in the log and /healthz): a reach audit found
+# either took the WebSocket for good, which then failed for good (and was sent the token
+# every 10 s over http:// when LAVA redirected to https://).
+TRANSIENT_DISCOVERY = ("unreachable", "tls", "timeout", "server_error", "auth", "bad_json",
+                       "redirected")
 
 
 class LavaError(Exception):
@@ -391,6 +396,9 @@ class LavaRest:
         self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         self.hostname = parts.hostname
         self._token = token or ""
+        # Set once LAVA's URL answered with a redirect elsewhere (http:// to https://, say): the
+        # token is not sent there again (a reach audit: sent in clear every 10 s, for ever).
+        self.token_withheld = False
         self.timeout = timeout  # each read's wait
         self.deadline = ANSWER_DEADLINE_FACTOR * timeout  # the whole exchange's
         self.page_size = page_size
@@ -452,7 +460,7 @@ class LavaRest:
         if data is not None:
             headers["Content-Type"] = "text/xml"
         request = urllib.request.Request(url, data=data, headers=headers)
-        if self._token and token:
+        if self._token and token and not self.token_withheld:
             # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
             request.add_unredirected_header("Authorization", f"Token {self._token}")
         deadline = time.monotonic() + self.deadline
@@ -463,7 +471,11 @@ class LavaRest:
                 if not cut and length.isdigit() and int(length) > max_bytes:
                     raise self._too_large(what, max_bytes, unread=True)
                 body = self._read(resp, max_bytes + 1, deadline)
-        except LavaError:
+        except LavaError as err:
+            if err.kind == "redirected" and self._token:
+                self.token_withheld = True
+                raise LavaError("redirected", f"{err}; the token is no longer sent to "
+                                              f"{self.base}") from None
             raise
         except urllib.error.HTTPError as err:
             err.close()
@@ -702,6 +714,9 @@ def _values_at_most(body):
 def _http_error(status, what, content_type):
     if status in (401, 403):
         error = LavaError("auth", f"LAVA refused {what} (HTTP {status}): check the token")
+    elif status == 429:  # busy, or a proxy's rate limit: it passes (discovery asks again)
+        error = LavaError("server_error", f"LAVA is busy: it answered {what} with HTTP 429 "
+                                          f"(too many requests)")
     elif status >= 500:
         page = " (an HTML error page)" if "html" in content_type else ""
         error = LavaError("server_error", f"LAVA failed on {what}: HTTP {status}{page}")
