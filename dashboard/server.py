@@ -16,6 +16,7 @@ server (which then sends tracebacks to clients) and has no way to see each conne
 import http.client
 import logging
 import os
+import re
 import signal
 
 from dashboard import green
@@ -23,6 +24,27 @@ from dashboard.web.edge import (REFUSED, BodyDeadline, BodyTimeout, Connections,
                                 WsgiErrors, ambiguous_headers, bad_length)
 
 log = logging.getLogger("dashboard.server")
+access_log = logging.getLogger("dashboard.access")
+QUERY = re.compile(r"\?([^\s\"]*)")
+
+
+def _names_only(match):
+    return "?" + "&".join(part.split("=", 1)[0] + ("=…" if "=" in part else "")
+                          for part in match.group(1).split("&"))
+
+
+class AccessLog:
+    """The WSGI server's access log (--log-level DEBUG): through the logging module (its secret
+    scrubbing, its handlers) rather than straight to stderr, each query string's values left out
+    (`/?wall=…&link=…`): a signed wall link, or a token a client put in a URL, is a credential (a
+    reach audit). eventlet calls info() and debug(), gevent write()."""
+
+    def write(self, message, *args):
+        text = (message % args if args else message).rstrip("\n")
+        access_log.debug("%s", QUERY.sub(_names_only, text))
+
+    info = debug = error = write
+
 BACKLOG = 1024  # connections the kernel holds for accept(); it caps this at net.core.somaxconn
 POOL = 1024  # connections served at once (more wait in the backlog)
 # --metrics HOST:PORT: what Prometheus needs, with the app's other limits (serve_apart).
@@ -246,7 +268,8 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
     listener = eventlet.listen(sockaddr, family, backlog=BACKLOG)
 
     def run():
-        eventlet.wsgi.server(listener, app, log_output=log_output, debug=False, protocol=Protocol,
+        eventlet.wsgi.server(listener, app, log=AccessLog(), log_output=log_output, debug=False,
+                             protocol=Protocol,
                              socket_timeout=settings["socket_timeout"],
                              custom_pool=Pool(pool_size), environ={"wsgi.errors": WsgiErrors()})
     return run
@@ -347,5 +370,5 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size):
             finally:
                 connections.release(address[0])
 
-    return Server(address, app, handler_class=Handler, log="default" if log_output else None,
+    return Server(address, app, handler_class=Handler, log=AccessLog() if log_output else None,
                   backlog=BACKLOG, spawn=Pool(pool_size))

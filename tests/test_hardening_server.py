@@ -276,3 +276,30 @@ def test_engine_io_input_it_cannot_use_is_counted_and_said_briefly_not_a_traceba
         assert 1 <= len(said) <= 1 + (time.monotonic() - began) / 5, said
     finally:
         app.stop()
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_the_debug_access_log_leaves_out_query_values_and_goes_through_logging(async_mode):
+    """A reach audit: at --log-level DEBUG the WSGI server wrote each request line straight to
+    stderr, past the log's secret scrubbing: a signed wall link (/?link=...), or a token a client
+    put in a URL, was in the log whole. Now each value of a query string is left out, its name
+    kept, and the line goes through the logging module (dashboard.access)."""
+    app = AppProcess("--zmq", "tcp://127.0.0.1:9", "--no-store", "--log-level", "DEBUG",
+                     async_mode=async_mode)
+    try:
+        secret = "eyJuIjoid2FsbCJ9.SignedLinkValue123"
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+        conn.request("GET", f"/?wall=1&link={secret}")
+        conn.getresponse().read()
+        conn.request("GET", "/api/v1/state?token=AnotherSecret99&x")
+        conn.getresponse().read()
+        conn.close()
+        wait_until(lambda: "GET /api/v1/state?token=…&x HTTP/1.1" in app.log_text(), timeout=10,
+                   what="the access log's line")
+        log = app.log_text()
+        assert "GET /?wall=…&link=… HTTP/1.1" in log, log[-2000:]
+        assert secret not in log and "SignedLinkValue123" not in log and "AnotherSecret99" not in log
+        line = next(line for line in log.splitlines() if "/api/v1/state?" in line)
+        assert "dashboard.access" in line, line  # through logging: its format, its filters
+    finally:
+        app.stop()

@@ -145,15 +145,15 @@ class Reconciler:
                 self.record_failure(err)
                 wait = self.backoff.next()
             except Exception as err:  # a bug here must not end the loop either
-                log.error("reconcile failed: internal error %s", type(err).__name__)
+                log.error("reconcile%s failed: internal error %s", self.where, type(err).__name__)
                 self.record_failure(LavaError("internal", f"internal error ({type(err).__name__})"))
                 wait = self.backoff.next()
             try:
                 self._wait(wait)
             except Exception as err:  # (a hardening audit: a bug in a check here ended the loop)
                 self.wait_errors += 1  # (/healthz: the silence and lag triggers are not working)
-                self.skip_log.warning("wait", "reconcile's wait failed: internal error %s (its "
-                                      "silence and lag checks)", type(err).__name__)
+                self.skip_log.warning("wait", "reconcile's wait%s failed: internal error %s (its "
+                                      "silence and lag checks)", self.where, type(err).__name__)
                 self._sleep_after_a_failed_wait(wait)
 
     def _sleep_after_a_failed_wait(self, seconds):
@@ -271,10 +271,10 @@ class Reconciler:
         try:
             return anonymous.visible_job_ids(self.max_finished)
         except LavaError as err:  # unknown stays private; the jobs are asked about one by one
-            log.warning("could not read which jobs LAVA shows anonymously: %s", err)
+            log.warning("could not read which jobs LAVA%s shows anonymously: %s", self.where, err)
         except Exception as err:  # a bug must not leave the lab unloaded at every attempt either
-            log.warning("could not read which jobs LAVA shows anonymously: internal error %s",
-                        type(err).__name__)
+            log.warning("could not read which jobs LAVA%s shows anonymously: internal error %s",
+                        self.where, type(err).__name__)
         return None
 
     @property
@@ -405,7 +405,9 @@ class Reconciler:
         """Count a failed attempt, log it once per kind of error, and show it in the status."""
         self.failures[err.kind] = self.failures.get(err.kind, 0) + 1
         if err.kind != self.error_kind:
-            log.warning("LAVA API: %s (retrying with backoff; serving the last known state)", err)
+            # (which lab's: a reach audit found a 401's line named neither lab nor URL)
+            log.warning("LAVA API%s: %s (retrying with backoff; serving the last known state)",
+                        self.where, err)
         self._set_status("error", str(err), err.kind)
 
     def _set_status(self, name, error, kind):

@@ -82,6 +82,22 @@ class Clock:
         return self.now
 
 
+def test_a_named_labs_lava_api_failure_names_its_lab_in_the_log(caplog):
+    """A reach audit: with several labs, "LAVA API: LAVA refused /api/v0.2/devices/ (HTTP 401):
+    check the token" named neither lab nor URL."""
+    meta = Meta()
+    reconciler = Reconciler(LabState(), Relay(RecordingSocketIO(), LabState(), meta), meta, rest=None,
+                            settings={"reconcile_interval": 300, "silence_timeout": 10,
+                                      "max_finished_jobs": 10},
+                            make_event=threading.Event, lab="east")
+    with caplog.at_level("WARNING", logger="dashboard"):
+        reconciler.record_failure(LavaError("auth", "LAVA refused /api/v0.2/devices/ (HTTP 401): "
+                                                    "check the token"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "LAVA API (lab east): LAVA refused /api/v0.2/devices/ (HTTP 401): check the token "
+        "(retrying with backoff; serving the last known state)"]
+
+
 def test_a_silent_source_does_not_cancel_the_backoff_while_lava_fails():
     clock = Clock()
     settings = {"reconcile_interval": 300, "silence_timeout": 10, "max_finished_jobs": 10}
