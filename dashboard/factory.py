@@ -891,6 +891,9 @@ def _lava_client(settings, lab=""):
         raise config.ConfigError(str(err)) from None
     except ValueError as err:
         raise config.ConfigError(f"{where}: {err}") from None
+    if client.api_path_dropped:
+        log.warning("%s: LAVA's own address is meant, not its API's: %s is asked (give it without "
+                    "%s)", where, client.base, "/api/v0.2/")
     if client.has_credentials:  # (a reach audit: dropped unsaid, a proxy's 401 was a puzzle)
         log.warning("%s: the user and password in the URL are not sent to LAVA (it takes a "
                     "token: %s); LAVA is asked at %s", where,

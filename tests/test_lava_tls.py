@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import json
 import logging
+import socket
 import ssl
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class Pki:
     def __init__(self, directory):
         self.directory = directory
         ca_key, ca_cert, self.ca = self._ca("Test Lab Private CA", "ca.pem")
+        self.ca_pair = (ca_key, ca_cert)
         _, _, self.other_ca = self._ca("Another CA", "other-ca.pem")
         self.cert, self.key = self._server(ca_key, ca_cert)
 
@@ -78,7 +80,8 @@ class Pki:
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return key, cert, path
 
-    def _server(self, ca_key, ca_cert):
+    def _server(self, ca_key, ca_cert, days=1):
+        """A certificate for 127.0.0.1 valid for `days` from now (negative: expired that long)."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -90,8 +93,8 @@ class Pki:
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lava.test")]))
                 .issuer_name(ca_cert.subject).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + datetime.timedelta(days=1))
+                .not_valid_before(now - datetime.timedelta(days=max(0, -days) + 1))
+                .not_valid_after(now + datetime.timedelta(days=days))
                 .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
                     ipaddress.ip_address("127.0.0.1"))]), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -205,6 +208,36 @@ def test_the_lab_s_bundle_replaces_the_system_s_cas_and_host_names_are_still_che
     with pytest.raises(LavaError) as info:
         LavaRest(elsewhere, TOKEN, timeout=5, ca_file=str(pki.ca)).whoami()
     assert info.value.kind == "tls" and "localhost" in str(info.value), str(info.value)
+    # ... and told what to do about it, not to give a CA bundle (a reach audit)
+    assert str(info.value).endswith("it is not for this host name: lava_url must name a host the "
+                                    "certificate names"), str(info.value)
+
+
+def test_an_expired_certificate_is_said_so_and_the_advice_fits(pki, tmp_path, neutral_env):
+    """A reach audit: an expired certificate was told "give its certificate with
+    --lava-ca-file", which the lab had given; a dead proxy was blamed on LAVA."""
+    pki.cert, pki.key = pki._server(*pki.ca_pair, days=-1)
+    server = TlsLava(pki, token=TOKEN)
+    try:
+        with pytest.raises(LavaError) as info:
+            LavaRest(server.url, TOKEN, timeout=5, ca_file=str(pki.ca)).whoami()
+        assert info.value.kind == "tls" and "certificate has expired" in str(info.value)
+        assert "it has expired: LAVA's administrators must renew it" in str(info.value)
+        assert "--lava-ca-file" not in str(info.value), str(info.value)
+    finally:
+        server.close()
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: refused
+    try:
+        neutral_env.setenv("https_proxy", f"http://someone:ProxyPass1@127.0.0.1:{dead.getsockname()[1]}")
+        with pytest.raises(LavaError) as info:
+            LavaRest("https://127.0.0.1:9/", TOKEN, timeout=5, ca_file=str(pki.ca)).whoami()
+        assert info.value.kind == "unreachable", str(info.value)
+        assert (f"cannot reach LAVA at https://127.0.0.1:9 through the proxy "
+                f"127.0.0.1:{dead.getsockname()[1]} (the environment's https_proxy)") in str(info.value)
+        assert "ProxyPass1" not in str(info.value) and "someone" not in str(info.value)
+    finally:
+        dead.close()
 
 
 def test_a_bundle_of_the_issuing_ca_alone_is_enough_as_curl_finds(tmp_path, neutral_env):

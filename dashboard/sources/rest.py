@@ -92,6 +92,14 @@ TRANSIENT_DISCOVERY = ("unreachable", "tls", "timeout", "server_error", "auth", 
                        "redirected")
 
 
+# OpenSSL's X509_V_ERR_ codes whose cure is not a CA bundle: what to do instead.
+CERTIFICATE_ADVICE = {
+    9: "it is not valid yet: check this machine's clock",  # CERT_NOT_YET_VALID
+    10: "it has expired: LAVA's administrators must renew it (the check is never skipped)",
+    62: "it is not for this host name: lava_url must name a host the certificate names",
+}
+
+
 class LavaError(Exception):
     """A failed talk with LAVA; `kind` says what kind of failure."""
 
@@ -393,7 +401,12 @@ class LavaRest:
         # They are never sent (LAVA takes a token); `has_credentials` lets the start say so.
         self.has_credentials = parts.username is not None or parts.password is not None
         netloc = _bracketed(parts.hostname) + (f":{port}" if port else "")
-        self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        # LAVA's API URL given for LAVA's (".../api/v0.2/"): its base is meant (the start says so;
+        # a reach audit: every read answered 404, without a hint).
+        path = parts.path.rstrip("/")
+        self.api_path_dropped = path.endswith(API)
+        path = path[:-len(API)] if self.api_path_dropped else parts.path
+        self.base = urllib.parse.urlunsplit((parts.scheme, netloc, path, "", ""))
         self.hostname = parts.hostname
         self._token = token or ""
         # Set once LAVA's URL answered with a redirect elsewhere (http:// to https://, say): the
@@ -465,6 +478,7 @@ class LavaRest:
             request.add_unredirected_header("Authorization", f"Token {self._token}")
         deadline = time.monotonic() + self.deadline
         opener = _opener(deadline, self._tls)
+        direct = request.host  # (a proxy's host:port in its place when the request goes through one)
         try:
             with opener.open(request, timeout=self.timeout) as resp:
                 length = resp.headers.get("Content-Length", "")
@@ -492,7 +506,11 @@ class LavaRest:
             if tunnel:  # the proxy's reason phrase is its own text: never quoted
                 why = _tunnel_refused(int(tunnel.group(1)))
                 raise LavaError("unreachable", f"cannot reach LAVA at {self.base}: {why}") from None
-            raise LavaError("unreachable", self._scrub(f"cannot reach LAVA at {self.base}: {reason}")) from None
+            # Through a proxy, the proxy is named: a dead proxy was blamed on LAVA (a reach audit).
+            via = (f" through the proxy {request.host} (the environment's "
+                   f"{request.type}_proxy)" if request.host != direct else "")
+            raise LavaError("unreachable", self._scrub(
+                f"cannot reach LAVA at {self.base}{via}: {reason}")) from None
         except Exception as err:  # IncompleteRead, a bad header value...: never with the token in it
             raise LavaError("http_error", self._scrub(f"talking to LAVA failed ({what}): "
                                                       f"{type(err).__name__}")) from None
@@ -530,10 +548,13 @@ class LavaRest:
         """The error of a TLS handshake or record that failed: most often a certificate signed by
         a CA this lab does not trust (a private CA: --lava-ca-file)."""
         if isinstance(err, ssl.SSLCertVerificationError):
+            # The advice fits the failure (a reach audit: an expired certificate, or one for
+            # another name, was told to give a CA bundle).
+            advice = CERTIFICATE_ADVICE.get(err.verify_code, "if a private CA signed it, give its "
+                                            "certificate with --lava-ca-file (ca_file in a labs file)")
             return LavaError("tls", self._scrub(
                 f"LAVA's TLS certificate at {self.base} could not be verified "
-                f"({err.verify_message or err.reason}): if a private CA signed it, give its "
-                f"certificate with --lava-ca-file (ca_file in a labs file)"))
+                f"({err.verify_message or err.reason}): {advice}"))
         return LavaError("tls", self._scrub(f"TLS with LAVA at {self.base} failed "
                                             f"({err.reason or type(err).__name__})"))
 

@@ -123,3 +123,12 @@ def test_a_single_labs_lava_url_with_a_password_is_never_echoed_and_its_credenti
     with caplog.at_level("WARNING", logger="dashboard"):
         client("https://127.0.0.1:42102/lava")
     assert caplog.records == []
+    # LAVA's API URL for LAVA's: its base is asked, and the start says so (every read answered
+    # 404 before, without a hint: a reach audit).
+    for given in ("https://127.0.0.1:42102/lava/api/v0.2/", "https://127.0.0.1:42102/lava/api/v0.2"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="dashboard"):
+            assert client(given).base == "https://127.0.0.1:42102/lava"
+        assert [r.getMessage() for r in caplog.records] == [
+            "lava_url: LAVA's own address is meant, not its API's: https://127.0.0.1:42102/lava is "
+            "asked (give it without /api/v0.2/)"]
