@@ -1,4 +1,6 @@
 """The LAVA REST/XML-RPC client against the fake LAVA server (a real HTTP server on 127.0.0.1)."""
+import time
+
 import pytest
 
 from dashboard.sources.rest import TRANSIENT_DISCOVERY, LavaError, LavaRest
@@ -113,19 +115,34 @@ def test_a_redirect_to_another_host_is_refused_without_the_token(lava):
         elsewhere.close()
 
 
-def test_after_a_redirect_elsewhere_the_token_is_not_sent_to_that_url_again(lava):
+def test_after_a_redirect_elsewhere_the_token_is_not_sent_there_for_a_while(lava, monkeypatch):
     """A reach audit: a LAVA moved to https:// answers http:// with a redirect; the dashboard,
     asking again every 10 s (the WebSocket's whoami and connection) and every minute (the REST
-    reads), sent the token in clear each time, for ever. It is sent once now: the error says so."""
+    reads), sent the token in clear each time, for ever. Now a request with the token is not made
+    for REDIRECT_QUIET after such a redirect (each fails at once, saying it); then it is asked
+    again (a passing redirect must not leave the lab read without its token). A request without
+    the token (XML-RPC's) is made as ever."""
+    from dashboard.sources import rest as rest_module
+
+    monkeypatch.setattr(rest_module, "REDIRECT_QUIET", 1.0)
     lava.fault, lava.redirect_to = "redirect", "https://127.0.0.1:1"
     client = LavaRest(lava.url, "tok-abc")
     for attempt in range(3):
         with pytest.raises(LavaError) as info:
             client.whoami()
         assert info.value.kind == "redirected", str(info.value)
-        assert str(info.value).endswith(f"the token is no longer sent to {lava.url}"), str(info.value)
-    assert [auth for _, _, auth in lava.requests] == ["Token tok-abc", None, None]
+        assert str(info.value).endswith(f"LAVA is not asked with the token at {lava.url} again for "
+                                        f"{1 / 60:g} minutes"), str(info.value)
+        assert "tok-abc" not in str(info.value)
+    assert [auth for _, _, auth in lava.requests] == ["Token tok-abc"]  # asked once
     assert client.token_withheld and LavaRest(lava.url, "tok-abc").token_withheld is False
+    with pytest.raises(LavaError):
+        client.discover_event_socket()  # its XML-RPC, without the token, is still asked
+    assert [path for path, _, _ in lava.requests][-1] == "/RPC2"
+    time.sleep(1.1)  # (at least REDIRECT_QUIET: longer only helps)
+    assert not client.token_withheld
+    lava.fault = None
+    assert client.whoami() == "admin" and lava.requests[-1][2] == "Token tok-abc"
 
 
 @pytest.mark.parametrize("fault", ["maintenance", "busy", "redirect"])

@@ -92,6 +92,10 @@ TRANSIENT_DISCOVERY = ("unreachable", "tls", "timeout", "server_error", "auth", 
                        "redirected")
 
 
+# After LAVA's URL redirected a request that carried the token elsewhere, no request with the
+# token is made for this long (each fails at once, saying the redirect).
+REDIRECT_QUIET = 600.0
+
 # OpenSSL's X509_V_ERR_ codes whose cure is not a CA bundle: what to do instead.
 CERTIFICATE_ADVICE = {
     9: "it is not valid yet: check this machine's clock",  # CERT_NOT_YET_VALID
@@ -409,9 +413,12 @@ class LavaRest:
         self.base = urllib.parse.urlunsplit((parts.scheme, netloc, path, "", ""))
         self.hostname = parts.hostname
         self._token = token or ""
-        # Set once LAVA's URL answered with a redirect elsewhere (http:// to https://, say): the
-        # token is not sent there again (a reach audit: sent in clear every 10 s, for ever).
-        self.token_withheld = False
+        # (until when, what was said) after LAVA's URL answered a request that carried the token
+        # with a redirect elsewhere (http:// to https://, say): until then no such request is
+        # made (a reach audit: the token was sent in clear every 10 s, for ever). Not for good:
+        # a passing redirect (a proxy's login page during maintenance) must not leave the lab
+        # read without its token, and an answer without it is never taken for LAVA's.
+        self._redirected = None
         self.timeout = timeout  # each read's wait
         self.deadline = ANSWER_DEADLINE_FACTOR * timeout  # the whole exchange's
         self.page_size = page_size
@@ -421,6 +428,12 @@ class LavaRest:
         # The CAs trusted: the system's (None), or only those of the lab's bundle. ValueError
         # when it cannot be loaded (said at start: config.check_ca_file).
         self._tls = tls_context(ca_file)
+
+    @property
+    def token_withheld(self):
+        """Whether requests with the token are not made now: LAVA's URL redirected elsewhere less
+        than REDIRECT_QUIET seconds ago."""
+        return self._redirected is not None and time.monotonic() < self._redirected[0]
 
     def _scrub(self, text):
         text = text.replace(self._token, "<token>") if self._token else text
@@ -473,7 +486,9 @@ class LavaRest:
         if data is not None:
             headers["Content-Type"] = "text/xml"
         request = urllib.request.Request(url, data=data, headers=headers)
-        if self._token and token and not self.token_withheld:
+        if self._token and token:
+            if self.token_withheld:
+                raise LavaError("redirected", self._redirected[1])
             # Unredirected: urllib would otherwise send the token on to wherever a redirect points.
             request.add_unredirected_header("Authorization", f"Token {self._token}")
         deadline = time.monotonic() + self.deadline
@@ -486,10 +501,11 @@ class LavaRest:
                     raise self._too_large(what, max_bytes, unread=True)
                 body = self._read(resp, max_bytes + 1, deadline)
         except LavaError as err:
-            if err.kind == "redirected" and self._token:
-                self.token_withheld = True
-                raise LavaError("redirected", f"{err}; the token is no longer sent to "
-                                              f"{self.base}") from None
+            if err.kind == "redirected" and request.has_header("Authorization"):
+                said = (f"{err}; LAVA is not asked with the token at {self.base} again for "
+                        f"{REDIRECT_QUIET / 60:g} minutes")
+                self._redirected = (time.monotonic() + REDIRECT_QUIET, said)
+                raise LavaError("redirected", said) from None
             raise
         except urllib.error.HTTPError as err:
             err.close()
