@@ -103,3 +103,50 @@ def test_a_small_wall_shows_three_characters_of_each_hostname_or_none(lab, brows
             assert page.errors == [], page.errors
         finally:
             page.context.close()
+
+
+def test_a_wall_shows_a_hostname_whole_when_it_fits_measured_not_counted(browser):
+    """A wall audit: at 1920×1080 the simulated lab's "rpi4b-01" showed as "rp…b-01", though it
+    fit: fit.js counts each letter as wide as a digit (0.68 em; "rpi4b-01" is 4.8 em in DejaVu Sans
+    Bold, not 5.4). A group whose names all fit, measured (textwidth.js), shows them whole; one
+    whose names do not is still shortened, and no name is wider than its box."""
+    publisher = TestPublisher()
+    app = AppProcess("--zmq", publisher.endpoint, "--no-store")
+    groups = [("bcm2711-rpi-4-b", "rpi4b-{:02d}", 8), ("beaglebone-black", "bbb-{:02d}", 9),
+              ("docker", "docker-{:02d}", 10), ("qemu", "qemu-{:02d}", 14), ("x86", "x86-{:02d}", 9)]
+    try:
+        publisher.wait_for_subscriber()
+        for dtype, pattern, count in groups:
+            for i in range(1, count + 1):
+                send(publisher, "device", f"{dtype}{i}", device(pattern.format(i), dtype, "w-1",
+                                                                 "Running" if i % 3 else "Idle"))
+        wait_until(lambda: len(app.json("/api/v1/state")["devices"]) == 50, timeout=20, what="50 devices")
+        page = open_page(browser, width=1920, height=1080)
+        try:
+            page.goto(app.url + "/?wall=1")
+            page.wait_for_function("() => document.querySelectorAll('[data-device]').length === 50",
+                                   timeout=15000)
+            page.wait_for_function("() => document.querySelector('.device-groups.is-fit') !== null",
+                                   timeout=10000)
+            page.wait_for_timeout(300)  # the fit settled
+            got = page.evaluate("""async () => {
+              const { boldWidthEm, allFit } = await import('/static/js/textwidth.js');
+              const tiles = [...document.querySelectorAll('[data-device]')].map((tile) => {
+                const box = tile.querySelector('.tile-host').getBoundingClientRect();
+                const text = tile.querySelector('.tile-host-name').getBoundingClientRect();
+                return {device: tile.dataset.device, shown: tile.querySelector('.tile-host').textContent.trim(),
+                        fits: text.width <= box.width + 0.01};
+              });
+              return {tiles, rpi: boldWidthEm('rpi4b-01'), digits: boldWidthEm('00000000'),
+                      none: allFit(['x'], 0), again: boldWidthEm('rpi4b-01') === boldWidthEm('rpi4b-01')};
+            }""")
+            assert got["rpi"] < 0.9 * got["digits"] and got["none"] is False and got["again"], got
+            rpi = [t for t in got["tiles"] if t["device"].startswith("rpi4b")]
+            assert [t["shown"] for t in rpi] == [t["device"] for t in rpi], rpi
+            assert all(t["fits"] for t in got["tiles"]), [t for t in got["tiles"] if not t["fits"]]
+            assert page.errors == [], page.errors
+        finally:
+            page.context.close()
+    finally:
+        app.stop()
+        publisher.close()

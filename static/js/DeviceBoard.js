@@ -108,6 +108,7 @@ export function DeviceBoard({ devices, jobs, group, sort = "name", offline = NON
         data-detail=${detail} data-group-by=${group} data-sort=${sort}>
       ${groups.map(({ key, lab, name, devices: list }) => html`<${DeviceGroup} key=${key} by=${group} name=${name}
         lab=${lab} devices=${list} jobs=${jobs} lavaBase=${baseFor(lavaBases, lab)} detail=${detail} chars=${chars}
+        nameEm=${layout && layout.nameEm ? layout.nameEm : 0}
         queue=${queues ? queues.get(key) || null : null} room=${room} offline=${offline} onOpen=${onOpen} />`)}
     </div>`;
   return html`

@@ -10,6 +10,7 @@ import { ALERT_HEALTHS } from "./lava.js";
 import { formatWait } from "./attention.js";
 import { relatedKey } from "./labs.js";
 import { noteFits } from "./fit.js";
+import { allFit } from "./textwidth.js";
 import { useClockValue } from "./clock.js";
 
 /** "7 queued, oldest 25 min": the queue of the group's device type, kept to the minute. */
@@ -55,11 +56,12 @@ const longestNote = (queue) => `${queue.count} queued, oldest 23 h 59 min`;
 /**
  * `by`: "type" | "worker" | "lab"; `name`: the group's device type, worker or lab ("" when
  * unknown); `lab`: the lab it is one of (several labs; "" otherwise), said in words before its name;
- * `chars`: the hostnames' room on a wall (fit.js; Infinity on the desk); `room`: on a wall, a label
+ * `chars`: the hostnames' room on a wall (fit.js; Infinity on the desk), `nameEm` that room in em;
+ * `room`: on a wall, a label
  * cell's room (fit.js' labelRoom), null on the desk.
  */
-function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, chars, queue = null, room = null, offline,
-  onOpen }) {
+function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, chars, nameEm = 0, queue = null,
+  room = null, offline, onOpen }) {
   const href = groupUrl(by, lavaBase, name);
   const title = name || UNNAMED[by] || UNNAMED.type;
   const summary = groupSummary(devices);
@@ -68,9 +70,14 @@ function DeviceGroupView({ by, name, lab = "", devices, jobs, lavaBase, detail, 
   // (The names as JSON: any character, a line break too, comes back as it was, so every tile's
   // name is found in the Map.)
   const prefix = by === "type" ? name : null;
+  // Names that all fit whole, measured in their type (textwidth.js), are not shortened: fit.js'
+  // `chars` counts every letter as wide as a digit.
   const hostnames = Number.isFinite(chars) ? JSON.stringify(devices.map((d) => d.hostname)) : "";
-  const short = useMemo(() => (hostnames ? abbreviateGroup(JSON.parse(hostnames), prefix, chars) : null),
-    [hostnames, prefix, chars]);
+  const short = useMemo(() => {
+    if (!hostnames) return null;
+    const names = JSON.parse(hostnames);
+    return allFit(names, nameEm) ? null : abbreviateGroup(names, prefix, chars);
+  }, [hostnames, prefix, chars, nameEm]);
   const labWord = lab && by !== "lab" ? lab : "";
   const queued = queue && queue.count > 0;
   const noteShown = queued && noteFits(`${labWord ? `${labWord} · ` : ""}${title}`, longestNote(queue), room);

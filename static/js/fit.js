@@ -107,16 +107,20 @@ function smallest(width, height) {
   const letters = MIN_CHARS * DIGIT;
   const room = width - BORDER_PX;
   const charsAt = (font, beside) => Math.floor(Math.max(0, room - font * beside) / (font * LETTER));
+  const nameEm = (font, beside) => Math.max(0, room - font * beside) / font;
   if (height >= MIN_FONT * LINE_HEIGHT) {
     if (room >= MIN_FONT * (BESIDE_SYMBOL + letters)) {
-      return { detail: "compact", fontPx: MIN_FONT, chars: charsAt(MIN_FONT, BESIDE_SYMBOL) };
+      return { detail: "compact", fontPx: MIN_FONT, chars: charsAt(MIN_FONT, BESIDE_SYMBOL),
+        nameEm: nameEm(MIN_FONT, BESIDE_SYMBOL) };
     }
     const size = Math.floor(Math.min(height / LINE_HEIGHT, room / (BESIDE_NAME + letters)) * 10) / 10;
-    if (size >= MIN_FONT) return { detail: "name", fontPx: size, chars: charsAt(size, BESIDE_NAME) };
+    if (size >= MIN_FONT) {
+      return { detail: "name", fontPx: size, chars: charsAt(size, BESIDE_NAME), nameEm: nameEm(size, BESIDE_NAME) };
+    }
   }
   // A symbol needs about 0.8 em of width beside the border and padding, and a line's height.
   const symbol = room >= MIN_FONT * (BESIDE_NAME + 0.8) && height >= MIN_FONT * 1.2;
-  return { detail: symbol ? "bare" : "blank", fontPx: MIN_FONT, chars: 0 };
+  return { detail: symbol ? "bare" : "blank", fontPx: MIN_FONT, chars: 0, nameEm: 0 };
 }
 
 /** Whether tiles of this level of detail show no hostname (the board then says so in words). */
@@ -129,7 +133,9 @@ export const statusless = (detail) => LEVELS.indexOf(detail) >= LEVELS.indexOf("
  * What a tile of this size can show, and in which font size: "full" (hostname, state and health,
  * job and times), "medium" (hostname, state and health) or "compact" (hostname and one symbol);
  * on the smallest tiles "name" (the hostname alone), "bare" (a symbol alone) or "blank" (see
- * `smallest`). `chars` is how many characters of hostname fit on a line (0: none shown).
+ * `smallest`). `chars` is how many characters of hostname fit on a line (0: none shown), counted
+ * at LETTER em each (the widest, digits); `nameEm`, the line's room in em, against which a group's
+ * names can be measured (textwidth.js: "rpi4b-01" fits where 8 digits would not).
  */
 export function tileDetail(width, height, comfortable = 0) {
   // [level, font size it allows, smallest acceptable font, room taken beside the hostname in em]
@@ -153,7 +159,8 @@ export function tileDetail(width, height, comfortable = 0) {
       const fontPx = Math.floor(size * 10) / 10;
       // What the room beside leaves of the width, in letters of LETTER em.
       const chars = Math.max(MIN_CHARS, Math.floor(Math.max(0, width - fontPx * beside) / (fontPx * LETTER)));
-      return { detail, fontPx, chars };
+      // `nameEm`: the hostname's room in em of its type, for names measured whole (DeviceGroup).
+      return { detail, fontPx, chars, nameEm: Math.max(0, width - fontPx * beside) / fontPx };
     }
   }
   return smallest(width, height);
