@@ -207,7 +207,11 @@ def test_a_filtered_walls_banner_leaves_out_alerts_about_what_it_does_not_show(b
         context, page = open_page(browser, app.url + "/?wall=1&device_type=qemu")
         page.wait_for_selector('[data-device="qemu-01"]', timeout=15000)
         banner = page.wait_for_selector("#alert-banner .alert-banner-line", timeout=15000)
-        page.wait_for_timeout(500)  # the alerts and the snapshot both in
+        # The alerts and the snapshot both in (waited for, not a fixed half second: a busy machine)
+        page.wait_for_function("""() => { const t = [...document.querySelectorAll('#alert-banner .alert-banner-line')]
+          .map((l) => l.title); return t.some((x) => x.includes('qemu-01'))
+          && t.some((x) => x.includes('event stream has been silent')); }""", timeout=15000)
+        page.wait_for_timeout(300)  # (time for a wrong bbb-03 line to come, were it to)
         lines = page.eval_on_selector_all("#alert-banner .alert-banner-line", "ls => ls.map((l) => l.title)")
         assert any("qemu-01" in line for line in lines), lines
         assert any("event stream has been silent" in line for line in lines), lines

@@ -256,25 +256,26 @@ if sys.argv[1] == "eventlet":
     import eventlet as hub
 else:
     import gevent as hub
-gaps, done = [], []
+ticks, done, during = [], [], []
 def ticker():
-    last = time.monotonic()
-    while not done:
+    while not done and len(ticks) < 10000:
         hub.sleep(0.02)
-        now = time.monotonic()
-        gaps.append(now - last)
-        last = now
+        ticks.append(time.monotonic())
 hub.spawn(ticker)
 hub.sleep(0.1)
 for port in sys.argv[2:]:
+    began = time.monotonic()
     try:
         LavaRest(f"http://127.0.0.1:{port}", "tok", timeout=1).get("/api/v0.2/system/version/")
         print("answered")
     except LavaError as err:
         print(err.kind)
+    finally:
+        ended = time.monotonic()
+        during.append(sum(began < t < ended for t in ticks))
 done.append(1)
 hub.sleep(0.05)
-print(round(max(gaps), 3))
+print(",".join(map(str, during)))
 """
 
 
@@ -300,9 +301,12 @@ def test_an_endless_answer_does_not_hold_the_green_hub(serve, async_mode):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     lines = out.stdout.split()
     assert lines[:2] == ["timeout", "timeout"], out.stdout + out.stderr[-2000:]
-    # Each exchange lasts its 2 s deadline, for which the hub was held before; now it is given
-    # up every 64 reads (a few ms; the bound is half the deadline: the machine may be busy).
-    assert float(lines[2]) < 1.0, f"the hub was held for {lines[2]} s"
+    # Each exchange lasts its 2 s deadline, for which the hub was held before: its ticker, every
+    # 20 ms, ran once in each (at the connect); now it is given up every 64 reads, and the ticker
+    # runs 77 to 100 times in each here. Counted, not timed: a bound on the ticker's longest gap
+    # is what a busy machine broke in another test; 10 leaves room for a very busy one.
+    during = [int(n) for n in lines[2].split(",")]
+    assert len(during) == 2 and all(n >= 10 for n in during), f"the hub's ticks during each: {during}"
 
 
 # 3, 4, 5. Listings
@@ -381,7 +385,7 @@ def test_learning_public_jobs_survives_any_failure(serve, no_proxies):
     (None: unknown stays private), logged, never raised (the reconcile would fail every time)."""
     server = serve(pages(lambda page, s: ([{"id": 1}], 5), count=2))
     reconciler = Reconciler.__new__(Reconciler)
-    reconciler.max_finished = 10
+    reconciler.max_finished, reconciler.where = 10, " (lab east)"
     reconciler.public = (LavaRest(server.url, timeout=3), None)  # a `next` of 5
     assert reconciler._read_public() is None
     assert server.heads  # (it did ask)

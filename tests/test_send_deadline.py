@@ -182,4 +182,6 @@ def test_a_plain_send_to_a_peer_that_reads_a_little_now_and_then_ends_by_its_dea
                       within=DEADLINE)
     finally:
         server.close()
-    assert said.get("timeout") and said["seconds"] < DEADLINE + MARGIN, said
+    # (3 s of room: the time includes a fresh process's connect and 96 MiB; the bug, a send held
+    # until the reader, at 64 KiB every 5 ms, has read it, takes 7 s or more.)
+    assert said.get("timeout") and said["seconds"] < DEADLINE + 3.0, said
