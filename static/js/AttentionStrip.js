@@ -83,6 +83,9 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
   // 800×600 with two items said "Needs attention 2" and named neither; then a phone's, whose items
   // were alerts ("x86-05 changed health more than 2 times in 10 minutes"), "Needs attention 7".
   const squeezed = Boolean(!whole && current && current.squeezed);
+  // The worst item alone in its row, the others counted by the heading only: a "show all" beside
+  // the heading reaches them (on a narrow wall the heading has a row of its own).
+  const alone = wall && !whole && cells <= 1 && items.length > 1;
   const shown = items.length > cells ? items.slice(0, wall && cells > 1 ? cells - 1 : cells) : items;
   const more = !wall || cells > 1 ? items.length - shown.length : 0;
   const listRef = useRef(null);
@@ -107,6 +110,8 @@ export function AttentionStrip({ devices, jobs, workers, alerts = NO_ALERTS, fee
     <section class=${`attention${wall ? " attention-wall" : ""}${whole ? " is-expanded" : ""}`} aria-label="Needs attention"
         data-count=${items.length} data-focus-home="#main">
       ${items.length > 0 && html`<h2 class="attention-title">Needs attention <span class="num">${items.length}</span></h2>`}
+      ${alone && html`<button type="button" class="attention-more-open attention-all" ref=${toggleRef}
+        aria-expanded="false" onClick=${() => toggle(true)}>show all</button>`}
       ${clear && html`<p class="attention-clear">
         <span class="symbol" aria-hidden="true">✓</span> Nothing needs attention</p>`}
       ${wall && stale && items.length === 0 && html`<p class="attention-unknown">
