@@ -257,6 +257,48 @@ def test_a_second_ingest_process_waits_while_the_first_one_publishes(redis_url, 
     assert web.relay.epoch == "e2" and web.state.snapshot() == second.state.snapshot()
 
 
+def test_a_standby_stays_one_while_redis_fails_and_queues_nothing_meanwhile(redis_url, keys):
+    """An audit: a Redis that hung 12 s made a standby drop its rival at the first error, write
+    the shared store beside the main process (131 events twice) and then win the claim; and a
+    standby queued changes up to --max-pending-changes, then warned "Redis is behind" and counted
+    them dropped, every few minutes. Only Redis's answer says whether another publishes."""
+    import redis
+
+    first, second = Ingest(redis_url, keys, "e1"), Ingest(redis_url, keys, "e2", max_pending=5)
+    first.apply(0, 3)
+    first.publisher.publish_once()
+    second.publisher.run(rounds=1)
+    assert second.publisher.standing_by() == "another"
+    second.apply(0, 20)  # more than its max_pending: as a standby it queues none
+    assert second.publisher.pending == [] and second.publisher.dropped == 0
+    working = second.publisher.redis
+    second.publisher.redis = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2)  # away
+    second.publisher.run(rounds=1)
+    assert second.publisher.error and "RivalIngest" not in second.publisher.error
+    assert second.publisher.standing_by() == "another"  # still: Redis said nothing of e1
+    second.publisher.redis = working
+    second.publisher.run(rounds=1)
+    assert second.publisher.standing_by() == "another" and second.publisher.published == 0
+    first.publisher.close()  # the main process ends: the standby takes over, a snapshot first
+    second.publisher.publish_once()
+    assert second.publisher.standing_by() == "" and second.publisher.dropped == 0
+    web = Web(redis_url, keys)
+    web.follow()
+    assert web.relay.epoch == "e2" and web.state.snapshot() == second.state.snapshot()
+
+
+def test_a_heartbeat_of_another_shape_claims_nothing_even_with_a_ttl(redis_url, keys):
+    """An audit: `SET lava-dashboard:ingest '{"epoch":"zzz"}' EX 25` held a running ingest
+    process standing by for 25 s (only a heartbeat that never expires was taken for no claim),
+    while web processes counted it malformed."""
+    connect(redis_url).set(keys.ingest, '{"epoch":"zzz"}', ex=25)
+    ingest = Ingest(redis_url, keys, "e1")
+    ingest.apply(0, 3)
+    ingest.publisher.publish_once()
+    assert ingest.publisher.standing_by() == "" and ingest.publisher.malformed["heartbeats"] == 1
+    assert json.loads(connect(redis_url).get(keys.ingest))["epoch"] == "e1"  # overwritten
+
+
 def test_a_web_process_serves_no_one_until_it_knows_it_is_as_strict_as_the_ingest_process(
         redis_url, keys):
     """A web process of access `open` or `lava` serves nothing before it has read the ingest

@@ -34,8 +34,10 @@ def _claiming(raw):
 
 
 def parse_claim(raw):
-    """The epoch a heartbeat claims the prefix for; Malformed when it claims nothing readable."""
-    return _claiming(raw)["epoch"]
+    """The epoch a heartbeat claims the prefix for; Malformed when it claims nothing readable:
+    a heartbeat of another shape than parse_heartbeat's (web processes count it malformed) is no
+    claim (an audit: `{"epoch": "zzz"}` with a TTL held a running ingest process standing by)."""
+    return parse_heartbeat(raw)["epoch"]
 
 
 def parse_heartbeat(raw):

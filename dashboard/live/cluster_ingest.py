@@ -98,7 +98,13 @@ class ModelPublisher:
 
     # -- the relay's interface, for Ingest and the Reconciler -------------------------------
     def push(self, changes):
-        """Queue changes for the next batch."""
+        """Queue changes for the next batch; none while another ingest process publishes: this
+        one's first round after a takeover writes a snapshot, which holds them (an audit: a
+        standby queued up to --max-pending-changes, then warned "Redis is behind" and counted
+        them dropped, every few minutes)."""
+        if self.rival is not None:
+            self.needs_snapshot = True
+            return
         self.pending.extend(changes)
         if len(self.pending) > self.max_pending:
             self._drop_pending()
@@ -161,7 +167,13 @@ class ModelPublisher:
         if self.connected or self.error is None:
             log.warning("Redis: %s; retrying", _describe(exc))
         self.connected, self.error = False, _describe(exc)
-        self.rival = exc.args[0] if isinstance(exc, RivalIngest) else None
+        # Only Redis's answer says whether another publishes: a Redis that hangs or fails says
+        # nothing of it, and a standby stays one (an audit: a Redis hang of 12 s made the standby
+        # write the store beside the main process, 131 events twice, then win the claim).
+        if isinstance(exc, RivalIngest):
+            self.rival = exc.args[0]
+            self.pending = []  # (its takeover's snapshot holds them)
+            self.generation += 1
         self.rival_seen = self.rival_seen or self.rival is not None
         self.needs_snapshot = True
         self.last_entry = None
