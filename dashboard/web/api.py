@@ -81,6 +81,22 @@ def answer_store_errors(app, stores):
         app.register_error_handler(kind, store_unreadable)
 
 
+# What a cluster's web process says, in a header of every API answer, while its model may be out of
+# date (/healthz `degraded`): REST clients, which have no Socket.IO meta, were not told (an audit).
+STALE_BECAUSE = {"redis": "Redis cannot be reached: this model may be out of date",
+                 "ingest": "no heartbeat from the ingest process: this model may be out of date"}
+
+
+@bp.after_request
+def say_stale(response):
+    replica = services().replica
+    if replica is not None:
+        why = [STALE_BECAUSE[name] for name in replica.degraded() if name in STALE_BECAUSE]
+        if why:
+            response.headers["X-Dashboard-Stale"] = why[0]
+    return response
+
+
 @bp.get("/healthz")
 def healthz():
     """Sources, counters, relay and model sizes; `status` is degraded while a source is not connected."""
