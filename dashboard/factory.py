@@ -787,8 +787,8 @@ def _ws_credentials(lab, token):
     rest = lab.reconciler.rest if lab.reconciler else None
 
     def headers():
-        if rest is not None and rest.token_withheld:
-            return {}  # LAVA's URL redirected elsewhere: the token is sent nowhere near it again
+        if rest is not None and rest.redirect_unresolved:
+            return {}  # LAVA's URL redirected elsewhere: no token until it answers with one again
         if token and "user" not in known and rest is not None:
             try:
                 known["user"] = rest.whoami()

@@ -24,7 +24,7 @@ from dashboard.web.edge import (REFUSED, BodyDeadline, BodyTimeout, Connections,
                                 WsgiErrors, ambiguous_headers, bad_length)
 
 log = logging.getLogger("dashboard.server")
-access_log = logging.getLogger("dashboard.access")
+access_log = logging.getLogger("dashboard.http")
 QUERY = re.compile(r"\?([^\s\"]*)")
 
 
@@ -34,7 +34,7 @@ def _names_only(match):
 
 
 class AccessLog:
-    """The WSGI server's access log (--log-level DEBUG): through the logging module (its secret
+    """The WSGI server's access log (--log-level DEBUG, logger dashboard.http): through the logging module (its secret
     scrubbing, its handlers) rather than straight to stderr, each query string's values left out
     (`/?wall=…&link=…`): a signed wall link, or a token a client put in a URL, is a credential (a
     reach audit). eventlet calls info() and debug(), gevent write()."""

@@ -272,10 +272,11 @@ def test_restarting_ingest_gives_a_clean_resync_and_never_a_wrong_state(cluster,
     wait_until(lambda: "ingest" in health(cluster.webs[0])["degraded"], timeout=15,
                what="the web process noticing")
     # REST clients are told too (an audit: 200 and "ok", nothing said); the model still served.
-    status, headers, answer = cluster.webs[0].get("/api/v1/state")
-    assert status == 200 and answer["devices"], answer
-    assert headers.get("X-Dashboard-Stale") == ("no heartbeat from the ingest process: this model "
-                                                "may be out of date"), headers
+    for path in ("/api/v1/state", "/api/v1/devices", "/api/v1/alerts"):  # (each blueprint's)
+        status, headers, answer = cluster.webs[0].get(path)
+        assert status == 200, (path, answer)
+        assert headers.get("X-Dashboard-Stale") == ("no heartbeat from the ingest process: this "
+                                                    "model may be out of date"), (path, headers)
     cluster.start_ingest()
     cluster.publish(lab_frames("b", 90, start=90))
     model = cluster.wait_consistent()

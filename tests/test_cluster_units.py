@@ -276,6 +276,10 @@ def test_a_standby_stays_one_while_redis_fails_and_queues_nothing_meanwhile(redi
     second.publisher.run(rounds=1)
     assert second.publisher.error and "RivalIngest" not in second.publisher.error
     assert second.publisher.standing_by() == "another"  # still: Redis said nothing of e1
+    from dashboard.live.health import Health, summary
+    services = types.SimpleNamespace(health=Health(), labs=[], publisher=second.publisher,
+                                     replica=None)
+    assert summary(services)["degraded"] == ["another-ingest", "redis"]  # each said
     second.publisher.redis = working
     second.publisher.run(rounds=1)
     assert second.publisher.standing_by() == "another" and second.publisher.published == 0

@@ -283,7 +283,7 @@ def test_the_debug_access_log_leaves_out_query_values_and_goes_through_logging(a
     """A reach audit: at --log-level DEBUG the WSGI server wrote each request line straight to
     stderr, past the log's secret scrubbing: a signed wall link (/?link=...), or a token a client
     put in a URL, was in the log whole. Now each value of a query string is left out, its name
-    kept, and the line goes through the logging module (dashboard.access)."""
+    kept, and the line goes through the logging module (dashboard.http)."""
     app = AppProcess("--zmq", "tcp://127.0.0.1:9", "--no-store", "--log-level", "DEBUG",
                      async_mode=async_mode)
     try:
@@ -300,6 +300,6 @@ def test_the_debug_access_log_leaves_out_query_values_and_goes_through_logging(a
         assert "GET /?wall=…&link=… HTTP/1.1" in log, log[-2000:]
         assert secret not in log and "SignedLinkValue123" not in log and "AnotherSecret99" not in log
         line = next(line for line in log.splitlines() if "/api/v1/state?" in line)
-        assert "dashboard.access" in line, line  # through logging: its format, its filters
+        assert "dashboard.http" in line, line  # through logging: its format, its filters
     finally:
         app.stop()

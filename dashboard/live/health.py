@@ -232,7 +232,9 @@ def summary(services, clock=time.monotonic):
             degraded.append(_in_lab(lab.name, "device-screen"))
     if services.publisher and services.publisher.rival:
         degraded.append("another-ingest")
-    elif services.publisher and not services.publisher.connected:
+    # (Both at once: a standby keeps its rival while Redis is away, and says each.)
+    if (services.publisher and not services.publisher.connected
+            and not str(services.publisher.error or "").startswith("RivalIngest")):
         degraded.append("redis")
     if services.replica:
         degraded.extend(services.replica.degraded())

@@ -430,6 +430,14 @@ class LavaRest:
         self._tls = tls_context(ca_file)
 
     @property
+    def redirect_unresolved(self):
+        """Whether the last request with the token was redirected elsewhere, and none has been
+        answered since: the WebSocket sends no token then (its reconnections, every 10 s, would
+        otherwise send it in clear once each REDIRECT_QUIET is over, until a REST read with the
+        token tried again: a review)."""
+        return self._redirected is not None
+
+    @property
     def token_withheld(self):
         """Whether requests with the token are not made now: LAVA's URL redirected elsewhere less
         than REDIRECT_QUIET seconds ago."""
@@ -500,6 +508,8 @@ class LavaRest:
                 if not cut and length.isdigit() and int(length) > max_bytes:
                     raise self._too_large(what, max_bytes, unread=True)
                 body = self._read(resp, max_bytes + 1, deadline)
+            if request.has_header("Authorization"):
+                self._redirected = None  # answered with the token: LAVA is at its URL again
         except LavaError as err:
             if err.kind == "redirected" and request.has_header("Authorization"):
                 said = (f"{err}; LAVA is not asked with the token at {self.base} again for "

@@ -11,7 +11,7 @@ MAX_BUILDS_PER_ADDRESS are built at once for one client address (more: 429 `too_
 import types
 
 import orjson
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard.core import jsontext
@@ -84,13 +84,14 @@ def answer_store_errors(app, stores):
 # What a cluster's web process says, in a header of every API answer, while its model may be out of
 # date (/healthz `degraded`): REST clients, which have no Socket.IO meta, were not told (an audit).
 STALE_BECAUSE = {"redis": "Redis cannot be reached: this model may be out of date",
-                 "ingest": "no heartbeat from the ingest process: this model may be out of date"}
+                 "ingest": "no heartbeat from the ingest process: this model may be out of date",
+                 "stream": "the change stream cannot be read: this model may be out of date"}
 
 
-@bp.after_request
+@bp.after_app_request
 def say_stale(response):
     replica = services().replica
-    if replica is not None:
+    if replica is not None and request.path.startswith("/api/v1/"):
         why = [STALE_BECAUSE[name] for name in replica.degraded() if name in STALE_BECAUSE]
         if why:
             response.headers["X-Dashboard-Stale"] = why[0]
