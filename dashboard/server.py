@@ -34,10 +34,10 @@ def _names_only(match):
 
 
 class AccessLog:
-    """The WSGI server's access log (--log-level DEBUG, logger dashboard.http): through the logging module (its secret
-    scrubbing, its handlers) rather than straight to stderr, each query string's values left out
-    (`/?wall=…&link=…`): a signed wall link, or a token a client put in a URL, is a credential (a
-    reach audit). eventlet calls info() and debug(), gevent write()."""
+    """The WSGI server's access log (--log-level DEBUG, logger dashboard.http): through the
+    logging module (its secret scrubbing, its handlers) rather than straight to stderr, each query
+    string's values left out (`/?wall=…&link=…`): a signed wall link, or a token a client put in a
+    URL, is a credential (a reach audit). eventlet calls info() and debug(), gevent write()."""
 
     def write(self, message, *args):
         text = (message % args if args else message).rstrip("\n")
