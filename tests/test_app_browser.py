@@ -545,3 +545,24 @@ def test_a_health_lava_never_gives_is_said_to_be_one_in_the_filter_bar(pages):
         assert page.errors == []
     finally:
         app.stop()
+
+
+def test_no_test_app_gets_a_port_chromium_refuses(browser, monkeypatch):
+    """A full run failed once: an app under test got port 10080, from which Chromium refuses to
+    load a page (ERR_UNSAFE_PORT). free_port never hands out such a port."""
+    import socket
+
+    from tests import helpers
+
+    page = open_page(browser)
+    try:
+        with pytest.raises(Exception, match="ERR_UNSAFE_PORT"):
+            page.goto("http://127.0.0.1:10080/")
+    finally:
+        page.context.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        spare = s.getsockname()[1]
+    picks = iter([10080, 6000, spare])
+    monkeypatch.setattr(helpers.random, "randrange", lambda low, high: next(picks))
+    assert helpers.free_port() == spare
