@@ -794,7 +794,7 @@ def _ws_credentials(lab, token):
                 known["user"] = rest.whoami()
             except Exception as err:  # LAVA down now: asked again at the next connection
                 # (at most one line in 5 minutes: a refused token asked every 10 s made 36)
-                why = rest._scrub(str(err)) if isinstance(err, LavaError) else type(err).__name__
+                why = str(err) if isinstance(err, LavaError) else type(err).__name__
                 said.warning("whoami", "%scould not ask LAVA whose token this is (%s); the "
                              "WebSocket gets 'Authorization: Token' for now", _lab_said(lab), why)
         return ws.authorization(known.get("user"), token)

@@ -55,6 +55,7 @@ class ModelPublisher:
         self.error = None
         self.connected = False
         self.rival = None  # the epoch of another ingest process publishing here, or None
+        self.failed_on_rival = False  # whether its last failure was the rival, not Redis
         # Whether another ingest process was ever seen publishing here: what stood by for it
         # (the keeper, the alert engine) may have looked only before and after it (a takeover
         # within a second of the start), and its end is a takeover all the same.
@@ -170,7 +171,8 @@ class ModelPublisher:
         # Only Redis's answer says whether another publishes: a Redis that hangs or fails says
         # nothing of it, and a standby stays one (an audit: a Redis hang of 12 s made the standby
         # write the store beside the main process, 131 events twice, then win the claim).
-        if isinstance(exc, RivalIngest):
+        self.failed_on_rival = isinstance(exc, RivalIngest)  # (else Redis failed: /healthz)
+        if self.failed_on_rival:
             self.rival = exc.args[0]
             self.pending = []  # (its takeover's snapshot holds them)
             self.generation += 1

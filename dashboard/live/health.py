@@ -234,7 +234,7 @@ def summary(services, clock=time.monotonic):
         degraded.append("another-ingest")
     # (Both at once: a standby keeps its rival while Redis is away, and says each.)
     if (services.publisher and not services.publisher.connected
-            and not str(services.publisher.error or "").startswith("RivalIngest")):
+            and not services.publisher.failed_on_rival):
         degraded.append("redis")
     if services.replica:
         degraded.extend(services.replica.degraded())

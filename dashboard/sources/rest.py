@@ -700,6 +700,7 @@ class LavaRest:
                                 for kind, text, said in snap.skipped.samples]
         return snap
 
+    @_scrubbed
     def whoami(self):
         """The LAVA user this client's token belongs to, or None (anonymous)."""
         answer = self.get(f"{API}/system/whoami/")

@@ -90,8 +90,8 @@ STALE_BECAUSE = {"redis": "Redis cannot be reached: this model may be out of dat
 
 @bp.after_app_request
 def say_stale(response):
-    replica = services().replica
-    if replica is not None and request.path.startswith("/api/v1/"):
+    replica = services().replica if request.path.startswith("/api/v1/") else None
+    if replica is not None:
         why = [STALE_BECAUSE[name] for name in replica.degraded() if name in STALE_BECAUSE]
         if why:
             response.headers["X-Dashboard-Stale"] = why[0]
