@@ -16,7 +16,7 @@ from dashboard.core.events import Event
 from dashboard.live.relay import Relay
 from dashboard.core.state import LabState
 from tests.servers import RedisServer
-from tests.helpers import RecordingSocketIO
+from tests.helpers import RecordingSocketIO, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +289,43 @@ def test_a_standby_stays_one_while_redis_fails_and_queues_nothing_meanwhile(redi
     web = Web(redis_url, keys)
     web.follow()
     assert web.relay.epoch == "e2" and web.state.snapshot() == second.state.snapshot()
+
+
+def test_a_standby_takes_over_only_once_redis_takes_its_claim(redis_url, keys):
+    """An audit: a Redis that answered reads but refused writes (full under `noeviction`, a
+    replica after a failover) let the main process's heartbeat expire; the standby, reading no
+    claim, wrote the shared store beside the main process until Redis took writes again. Here
+    Redis refuses writes as a primary without its replicas does (`min-replicas-to-write`): the
+    standby stays one, the main process goes on alone; once writes come back, one claim wins."""
+    admin = connect(redis_url)
+    first, second = Ingest(redis_url, keys, "e1"), Ingest(redis_url, keys, "e2")
+    first.apply(0, 3)
+    first.publisher.publish_once()
+    second.publisher.run(rounds=1)
+    assert second.publisher.standing_by() == "another"
+
+    def rounds(ingest):
+        ingest.publisher.last_heartbeat = float("-inf")  # (the still clock: a heartbeat is due)
+        ingest.publisher.run(rounds=1)
+    admin.pexpire(keys.ingest, 1)  # the main heartbeat's last moment; then no writes are taken
+    admin.config_set("min-replicas-to-write", 1)
+    try:
+        wait_until(lambda: admin.get(keys.ingest) is None, timeout=5, what="the heartbeat expired")
+        for _ in range(3):
+            rounds(second)
+            rounds(first)
+        assert "NOREPLICAS" in second.publisher.error and "NOREPLICAS" in first.publisher.error
+        assert second.publisher.standing_by() == "another"  # it read no claim, and could not write one
+        assert first.publisher.standing_by() == ""  # it goes on storing: nobody else does
+    finally:
+        admin.config_set("min-replicas-to-write", 0)
+    rounds(second)  # writes taken: its claim first
+    rounds(first)
+    assert second.publisher.standing_by() == "" and second.publisher.error is None
+    assert first.publisher.standing_by() == "another" and first.publisher.rival == "e2"
+    assert json.loads(admin.get(keys.ingest))["epoch"] == "e2"
+    # Two that read "no claim" at once: the second to write it finds the first's, not its own.
+    assert first.publisher._take_claim(False) == "e2"
 
 
 def test_a_heartbeat_of_another_shape_claims_nothing_even_with_a_ttl(redis_url, keys):

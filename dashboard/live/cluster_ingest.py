@@ -283,16 +283,34 @@ class ModelPublisher:
     def _check_alone(self):
         """The heartbeat is also the ingest process's claim: a fresh one of another epoch means
         another ingest process is publishing here (two would overwrite each other's model). One
-        of another shape claims nothing: this process's heartbeat overwrites it."""
-        other = self._claim()
+        of another shape claims nothing: it is deleted, and this process's claim takes its place.
+        Where no claim is, this process publishes only once Redis has taken its own
+        (_take_claim): reading that none is says nothing while Redis refuses writes."""
+        other, malformed = self._claim()
+        if other is None and not self.closed:
+            other = self._take_claim(malformed)
         self.claim_checked = True
         if other is not None and other != self.epoch:
             raise RivalIngest(other, f"another ingest process (epoch {other}) is publishing "
                                      f"under this --redis-prefix; waiting for its heartbeat to stop")
         self.rival = None
 
+    def _take_claim(self, malformed):
+        """Write this process's heartbeat where there is none, in one step (SET NX); returns the
+        epoch that holds the claim now (another's, when it came first). A Redis error here leaves
+        a standby one (_failed): an audit found that a Redis answering reads but refusing writes
+        (full under `noeviction`, a replica after a failover) let the main process's heartbeat
+        expire, and the standby, reading no claim, wrote the shared store beside the main process
+        until Redis took writes again."""
+        if malformed:
+            self.redis.delete(self.keys.ingest)
+        if self.redis.set(self.keys.ingest, self._heartbeat_body(), ex=HEARTBEAT_TTL, nx=True):
+            return self.epoch
+        return self._claim()[0]
+
     def _claim(self):
-        """The epoch of the heartbeat in Redis; None when there is none, or none readable."""
+        """The epoch of the heartbeat in Redis (None when there is none, or none readable), and
+        whether one of another shape is there."""
         try:
             raw = _get(self.redis, self.keys.ingest)
             epoch = parse_claim(raw) if raw else None
@@ -300,19 +318,22 @@ class ModelPublisher:
             # left by something else, and would hold the prefix for ever.
             if epoch not in (None, self.epoch) and self.redis.ttl(self.keys.ingest) == -1:
                 raise Malformed("the heartbeat never expires")
-            return epoch
+            return epoch, False
         except Malformed as exc:
             self.malformed["heartbeats"] += 1
             self.log.warning("heartbeat", "Redis key %s: %s; taken as no claim, and overwritten",
                              self.keys.ingest, exc)
-            return None
+            return None, True
 
     def _heartbeat(self):
         if self.closed:  # exiting: the loop may still run while the store is flushed
             return
+        self.redis.set(self.keys.ingest, self._heartbeat_body(), ex=HEARTBEAT_TTL)
+
+    def _heartbeat_body(self):
         body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta.as_dict(),
                 "health": self.health_fn(), "time": time.time(), "kept_out": self.kept_written}
-        self.redis.set(self.keys.ingest, json.dumps(body, separators=(",", ":")), ex=HEARTBEAT_TTL)
+        return json.dumps(body, separators=(",", ":"))
 
     # -- acknowledgements forwarded by web processes (they have no alert engine) -------------
     def serve_acks(self, rounds=None):
@@ -373,7 +394,7 @@ class ModelPublisher:
         self.closed = True
         self.statuses_ready.set()
         try:
-            if self._claim() == self.epoch:
+            if self._claim()[0] == self.epoch:
                 self.redis.delete(self.keys.ingest)
         except Exception as exc:  # Redis away: the heartbeat expires by itself
             log.warning("could not withdraw the heartbeat: %s", _describe(exc))
