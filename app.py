@@ -13,23 +13,29 @@ def main(argv=None):
     from dashboard import green
 
     green.monkey_patch(settings["async_mode"])
-    import dashboard
     from dashboard import server
+
+    try:  # first: a port in use (another dashboard's) fails the start before anything else starts
+        listener = server.listen(settings["host"], settings["port"])
+    except server.ListenError as exc:
+        sys.exit(f"app.py: error: --host/--port: {exc}")
+    import dashboard
 
     try:
         app = dashboard.create_app(settings=settings)
+        dashboard.start_background_tasks(app)
     except config.ConfigError as exc:
         sys.exit(f"app.py: error: {exc}")
-    dashboard.start_background_tasks(app)
     from dashboard.live import gcpause
 
     gcpause.freeze_after_start()  # full collections then walk only what came after start-up
-    dashboard.log.info("serving on http://%s:%s/ (async mode %s)", settings["host"],
-                       settings["port"], settings["async_mode"])
+    dashboard.log.info("serving on http://%s/ (async mode %s)",
+                       server.address_text(settings["host"], settings["port"]),
+                       settings["async_mode"])
     # SIGTERM (systemd, a Procfile runner, the tests) and Ctrl-C flush the store, then exit
     # within --shutdown-timeout whatever clients do (dashboard/server.py).
     server.serve(app, dashboard.socketio.start_background_task, settings,
-                 on_exit=lambda: dashboard.shutdown(app))
+                 on_exit=lambda: dashboard.shutdown(app), listener=listener)
 
 
 if __name__ == "__main__":

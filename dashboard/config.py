@@ -247,6 +247,14 @@ class ConfigError(ValueError):
     """A setting's value could not be understood."""
 
 
+# Every number a setting may be, at most either way (seconds, days, rates: about 31 years in
+# seconds; counts); NaN, inf and beyond are refused. Before (a new-user audit), --max-events 1e23
+# failed every pruning ("Python int too large to convert to SQLite INTEGER") and --change-log 1e22
+# ended the start in a traceback.
+MAX_FLOAT = 1e9
+MAX_INT = 10**12
+
+
 def _convert(setting, raw):
     if setting.type is bool:
         if isinstance(raw, bool):
@@ -262,6 +270,15 @@ def _convert(setting, raw):
     except (TypeError, ValueError):
         raise ConfigError(f"{setting.name} ({setting.env}): expected {setting.type.__name__}, "
                           f"got {raw!r}") from None
+    if setting.type is int and not abs(value) <= MAX_INT:
+        raise ConfigError(f"{setting.name} ({setting.env}): expected a whole number between "
+                          f"-{MAX_INT:,} and {MAX_INT:,}, got {raw!r}")
+    if setting.type is float and not abs(value) <= MAX_FLOAT:
+        # (NaN passed every "greater than 0" check: --alerts-interval nan held the loop at 100 %
+        # CPU, --shutdown-timeout nan ended the shutdown's watchdog, and 1e300 ended the shutdown
+        # in a traceback: a new-user audit.)
+        raise ConfigError(f"{setting.name} ({setting.env}): expected a number between -{MAX_FLOAT:,.0f} "
+                          f"and {MAX_FLOAT:,.0f}, got {raw!r}")
     if setting.choices and value not in setting.choices:
         raise ConfigError(f"{setting.name} ({setting.env}): expected one of "
                           f"{', '.join(c for c in setting.choices if c)}, got {raw!r}")
@@ -331,6 +348,9 @@ def load(argv=(), environ=None, overrides=None):
             raise ConfigError(f"{name}: must be greater than 0, got {values[name]}")
     if not values["sim_speed"] <= MAX_SIM_SPEED:  # (NaN too: the lab would refuse it at start)
         raise ConfigError(f"sim_speed: at most {MAX_SIM_SPEED:g}, got {values['sim_speed']}")
+    if values["sim_devices"] > values["max_devices"]:  # (1e8 held the start for good: an audit)
+        raise ConfigError(f"sim_devices: at most --max-devices ({values['max_devices']}), got "
+                          f"{values['sim_devices']}")
     if values["port"] > 65535:  # (the server took 83536 modulo 65536 and said 83536: an audit)
         raise ConfigError(f"port: a TCP port, 1 to 65535, got {values['port']}")
     if not 0 <= values["zmq_gather"] <= MAX_ZMQ_GATHER:

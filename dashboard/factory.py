@@ -191,12 +191,16 @@ def create_app(overrides=None, settings=None):
     from dashboard.storage import recovery
 
     # (Said again by the store's keeper in /healthz and on the page: see _open_store.)
-    settings["data_dir_moved"] = (recovery.ensure_folder(settings["data_dir"])
-                                  if settings["role"] != "web" else None)
     try:
+        settings["data_dir_moved"] = (recovery.ensure_folder(settings["data_dir"])
+                                      if settings["role"] != "web" else None)
         key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
     except secrets.KeyFileError as err:
         raise config.ConfigError(str(err)) from None
+    except OSError as err:  # (a traceback before: a new-user audit)
+        raise config.ConfigError(f"--data-dir {settings['data_dir']}: cannot keep the signing key "
+                                 f"there: {err.strerror or err}"
+                                 + (f" ({err.filename})" if err.filename else "")) from None
     _sessions_config(app, settings, key)
     # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback;
     # what a view raises is logged and counted there too (a query string that is not UTF-8, which
@@ -723,9 +727,12 @@ def _serve_metrics_apart(app, address):
     host, _, port = address.rpartition(":")
     metrics = app.extensions.pop("metrics_registry")  # the app's own /metrics answers 404 then
     services = app.extensions["dashboard"]
-    services.metrics_connections = server.serve_apart(
-        make_wsgi_app(metrics.registry()), host.strip("[]") or "127.0.0.1", int(port),
-        services.settings, socketio.start_background_task)
+    try:
+        services.metrics_connections = server.serve_apart(
+            make_wsgi_app(metrics.registry()), host.strip("[]") or "127.0.0.1", int(port),
+            services.settings, socketio.start_background_task)
+    except server.ListenError as exc:
+        raise config.ConfigError(f"--metrics {address}: {exc}") from None
     log.info("Prometheus metrics at http://%s/metrics", address)
 
 

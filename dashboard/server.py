@@ -53,6 +53,39 @@ APART_PER_ADDRESS = 4
 APART_RETRY = 5.0  # seconds before it listens again after its server stopped (eventlet's can)
 
 
+class ListenError(Exception):
+    """The address cannot be listened on (in use, not this machine's, a host name not found)."""
+
+
+def address_text(host, port):
+    """host:port as a URL writes it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def listen(host, port):
+    """A socket listening on (host, port), green once the standard library is patched; a
+    ListenError that says why when it cannot be. Without SO_REUSEPORT: eventlet.listen set it by
+    default, and a second dashboard started on the same port listened beside the first, the kernel
+    sharing clients between two models (and, on one data folder, both storing every event: a
+    new-user audit)."""
+    import socket
+
+    try:
+        family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (not a live listener's)
+            sock.bind(sockaddr)
+            sock.listen(BACKLOG)
+        except BaseException:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {address_text(host, port)}: "
+                          f"{exc.strerror or exc}") from None
+    return sock
+
+
 def _refuse(sock):
     """Answer 503 without ever waiting on the client, then let the caller close."""
     try:
@@ -62,9 +95,10 @@ def _refuse(sock):
         pass
 
 
-def serve(app, spawn, settings, on_exit):
+def serve(app, spawn, settings, on_exit, listener=None):
     """Serve until SIGTERM or SIGINT, then run on_exit() (flush the store) and exit the process,
-    within settings["shutdown_timeout"] seconds whatever happens."""
+    within settings["shutdown_timeout"] seconds whatever happens. `listener`: listen()'s socket on
+    the app's address, made before the app (app.py: a port in use fails the start at once)."""
     mode = settings["async_mode"]
     connections = app.extensions["dashboard"].connections
     stopping = []
@@ -93,19 +127,20 @@ def serve(app, spawn, settings, on_exit):
         import gevent
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, stop)
-        _gevent_server(app, settings, connections, log_output, address, POOL).serve_forever()
+        _gevent_server(app, settings, connections, log_output, address, POOL,
+                       listener).serve_forever()
     else:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, stop)
-        _eventlet_server(app, settings, connections, log_output, address, POOL)()
+        _eventlet_server(app, settings, connections, log_output, address, POOL, listener)()
 
 
 def serve_apart(wsgi_app, host, port, settings, spawn):
     """Serve wsgi_app (the Prometheus metrics of --metrics HOST:PORT) on another address, in a
     green thread (`spawn`), with the app's protections: a deadline for each request's headers, a
     timeout on each read and write, APART_PER_ADDRESS connections from one address and APART_POOL
-    in all (more wait in the backlog). Listens before it returns: a port in use fails the start.
-    Returns its Connections (what it refused or timed out)."""
+    in all (more wait in the backlog). Listens before it returns: a port in use fails the start
+    (ListenError). Returns its Connections (what it refused or timed out)."""
     connections = Connections(APART_PER_ADDRESS)
     log_output = settings["log_level"] == "DEBUG"
     if settings["async_mode"] == "gevent":
@@ -157,11 +192,11 @@ def _too_late():
     os._exit(1)
 
 
-def _eventlet_server(app, settings, connections, log_output, address, pool_size):
-    """Listen on address (host, port) now; returns the function that serves (blocking)."""
+def _eventlet_server(app, settings, connections, log_output, address, pool_size, listener=None):
+    """Listen on address (host, port) now, unless `listener` already does; returns the function
+    that serves (blocking)."""
     import eventlet
     import eventlet.wsgi
-    from eventlet.green import socket as green_socket
 
     class Protocol(eventlet.wsgi.HttpProtocol):
         """eventlet's protocol with a deadline on each request's line and headers, then on its
@@ -262,10 +297,9 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
             thread.link(lambda *_: connections.release(address))
             return thread
 
-    family, *_, sockaddr = green_socket.getaddrinfo(*address)[0]
-    # A backlog beyond eventlet's 50: a burst of connections waits to be accepted (or refused)
-    # instead of having its SYNs dropped and retried a second later.
-    listener = eventlet.listen(sockaddr, family, backlog=BACKLOG)
+    # (Its backlog beyond eventlet's 50: a burst of connections waits to be accepted (or refused)
+    # instead of having its SYNs dropped and retried a second later.)
+    listener = listener if listener is not None else listen(*address)
 
     def run():
         eventlet.wsgi.server(listener, app, log=AccessLog(), log_output=log_output, debug=False,
@@ -275,8 +309,9 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size)
     return run
 
 
-def _gevent_server(app, settings, connections, log_output, address, pool_size):
-    """The server, not started yet, for address (host, port)."""
+def _gevent_server(app, settings, connections, log_output, address, pool_size, listener=None):
+    """The server, not started yet, for address (host, port): listening now, unless `listener`
+    already does."""
     import gevent
     from gevent import pywsgi
     from gevent.pool import Pool
@@ -370,5 +405,6 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size):
             finally:
                 connections.release(address[0])
 
-    return Server(address, app, handler_class=Handler, log=AccessLog() if log_output else None,
-                  backlog=BACKLOG, spawn=Pool(pool_size))
+    return Server(listener if listener is not None else listen(*address), app,
+                  handler_class=Handler, log=AccessLog() if log_output else None,
+                  spawn=Pool(pool_size))

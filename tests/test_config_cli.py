@@ -114,3 +114,42 @@ def test_an_empty_token_file_stops_the_start_by_its_own_name(tmp_path):
     code, out = _start("--labs", str(labs), "--data-dir", str(tmp_path / "d2"))
     assert code == 1 and f"labs.east: token_file: '{empty}' is empty" in out, out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_a_port_another_program_listens_on_fails_the_start_at_once(tmp_path, mode):
+    """A new-user audit: eventlet.listen set SO_REUSEPORT, so a second dashboard on the same port
+    listened beside the first (the kernel shared clients between two models; on one --data-dir
+    both stored every event). Here the other listener sets SO_REUSEPORT too, as a dashboard did:
+    the start ends at once, in one line, before anything else started; the same for --metrics."""
+    import socket
+
+    from tests.helpers import free_port
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(("127.0.0.1", free_port()))
+    other.listen()
+    port = other.getsockname()[1]
+    try:
+        code, out = _start("--async-mode", mode, "--port", str(port), "--data-dir", str(tmp_path / "a"))
+        assert code == 1 and out.strip().endswith(
+            f"app.py: error: --host/--port: cannot listen on 127.0.0.1:{port}: Address already in use"), out
+        assert not (tmp_path / "a").exists()  # nothing else had started
+        code, out = _start("--async-mode", mode, "--metrics", f"127.0.0.1:{port}", "--data-dir",
+                           str(tmp_path / "b"))
+        assert code == 1 and out.strip().endswith(
+            f"app.py: error: --metrics 127.0.0.1:{port}: cannot listen on 127.0.0.1:{port}: "
+            "Address already in use"), out
+        assert "Traceback" not in out
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--data-dir", "/proc/no-such-folder"], "app.py: error: --data-dir /proc/no-such-folder: cannot "
+                                             "keep the signing key there: No such file or directory"),
+    (["--host", "999.1.1.1"], "app.py: error: --host/--port: cannot listen on 999.1.1.1:")])
+def test_a_data_folder_or_host_that_cannot_be_used_is_said_in_one_line(tmp_path, args, said):
+    """A new-user audit: each ended the start in a Python traceback."""
+    code, out = _start("--no-store", *args) if "--host" in args else _start(*args)
+    assert code == 1 and said in out and "Traceback" not in out, out

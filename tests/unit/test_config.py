@@ -64,11 +64,23 @@ def test_numbers_that_must_be_positive_are_checked(flag):
     assert "greater than 0" in str(info.value)
 
 
-@pytest.mark.parametrize("speed", ["nan", "1001", "inf"])
-def test_the_simulated_lab_s_speed_is_bounded(speed):
-    with pytest.raises(config.ConfigError) as info:
-        config.load(["--sim-speed", speed], environ={})
-    assert "sim_speed: at most 1000" in str(info.value)
+def refusal(argv, capsys):
+    """Why config refuses argv: a ConfigError's words, or argparse's (a value it cannot convert
+    ends the start as argparse does, its words on stderr)."""
+    try:
+        config.load(argv, environ={})
+    except config.ConfigError as exc:
+        return str(exc)
+    except SystemExit:
+        return capsys.readouterr().err
+    raise AssertionError(f"{argv} accepted")
+
+
+@pytest.mark.parametrize("speed, said", [("nan", "expected a number"), ("1001", "at most 1000"),
+                                         ("inf", "expected a number")])
+def test_the_simulated_lab_s_speed_is_bounded(speed, said, capsys):
+    assert f"sim_speed{'' if said.startswith('at') else ' (DASHBOARD_SIM_SPEED)'}: {said}" in refusal(
+        ["--sim-speed", speed], capsys)
     assert config.load(["--sim-speed", "1000"], environ={})["sim_speed"] == 1000
 
 
@@ -90,10 +102,8 @@ def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
 
 
 @pytest.mark.parametrize("gather", ["-0.001", "0.051", "nan"])
-def test_the_zmq_readers_gathering_wait_lies_between_0_and_50_ms(gather):
-    with pytest.raises(config.ConfigError) as info:
-        config.load(["--zmq-gather", gather], environ={})
-    assert "zmq_gather" in str(info.value)
+def test_the_zmq_readers_gathering_wait_lies_between_0_and_50_ms(gather, capsys):
+    assert "zmq_gather" in refusal(["--zmq-gather", gather], capsys)
     assert config.load([], environ={})["zmq_gather"] == 0.002
     assert config.load(["--zmq-gather", "0"], environ={})["zmq_gather"] == 0.0
     assert config.load([], environ={"DASHBOARD_ZMQ_GATHER": "0.01"})["zmq_gather"] == 0.01
@@ -102,10 +112,8 @@ def test_the_zmq_readers_gathering_wait_lies_between_0_and_50_ms(gather):
 @pytest.mark.parametrize("args", [["--zmq-gather-max", "0.001"], ["--zmq-gather-max", "0.051"],
                                   ["--zmq-gather-max", "nan"],
                                   ["--zmq-gather", "0.03", "--zmq-gather-max", "0.025"]])
-def test_the_gathering_waits_ceiling_lies_between_its_floor_and_50_ms(args):
-    with pytest.raises(config.ConfigError) as info:
-        config.load(args, environ={})
-    assert "zmq_gather_max" in str(info.value)
+def test_the_gathering_waits_ceiling_lies_between_its_floor_and_50_ms(args, capsys):
+    assert "zmq_gather_max" in refusal(args, capsys)
 
 
 def test_the_gathering_waits_ceiling_defaults_to_40_ms_or_the_floor_set_above_it():
@@ -189,3 +197,23 @@ def test_a_bad_choice_lists_the_choices_without_the_empty_default():
     with pytest.raises(config.ConfigError) as info:
         config.load([], environ={"DASHBOARD_ACCESS": "bogus"})
     assert "expected one of open, lava, login, got 'bogus'" in str(info.value)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--alerts-interval", "nan"], "alerts_interval (DASHBOARD_ALERTS_INTERVAL): expected a number"),
+    (["--shutdown-timeout", "1e300"], "shutdown_timeout (DASHBOARD_SHUTDOWN_TIMEOUT): expected a number"),
+    (["--lava-timeout", "inf"], "lava_timeout (DASHBOARD_LAVA_TIMEOUT): expected a number"),
+    (["--max-events", "1" + "0" * 23], "max_events (DASHBOARD_MAX_EVENTS): expected a whole number"),
+    (["--change-log", "1" + "0" * 22], "change_log (DASHBOARD_CHANGE_LOG): expected a whole number"),
+    (["--sim-devices", "100000000"], "sim_devices: at most --max-devices (20000)")])
+def test_a_number_beyond_any_use_is_refused_at_start(argv, said, capsys):
+    """A new-user audit: NaN passed every "greater than 0" check (--alerts-interval nan held the
+    loop at 100 % CPU and /healthz never answered; --shutdown-timeout nan ended the shutdown's
+    watchdog in a traceback, as 1e300 did); --max-events 1e23 failed every pruning, --change-log
+    1e22 ended the start in a traceback, --sim-devices 1e8 held the start for good."""
+    assert said in refusal(argv, capsys)
+    env = {"DASHBOARD_RETENTION_DAYS": "nan"}  # the environment's values alike
+    with pytest.raises(config.ConfigError, match="retention_days .*expected a number"):
+        config.load([], environ=env)
+    assert config.load(["--shutdown-timeout", "1e9", "--sim-devices", "20000"],
+                       environ={})["shutdown_timeout"] == 1e9
