@@ -9,6 +9,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from dashboard.core import reports, rollups
+from dashboard.core.events import EARLIEST as EARLIEST_TIME
 from dashboard.web import params
 from dashboard.web.context import in_thread, lab_name, require_store
 from dashboard.web.withheld import lab_withheld
@@ -19,24 +20,29 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 DEVICE_COLUMNS = ("ts", "device", "device_type", "worker", "state", "health")
 JOB = stored_kind("job")
+EARLIEST = EARLIEST_TIME.timestamp()
 
 
-def _period(args):
+def _period(args, now=None):
+    now = time.time() if now is None else now
     until = params.timestamp(args, "until")
-    until = time.time() if until is None else until
+    until = now if until is None else until
     since = params.timestamp(args, "since")
     since = until - DEFAULT_DAYS * 86400 if since is None else since
     if since >= until:
         raise params.BadParameter("since: must be before until")
+    if since >= now:  # (a period wholly ahead was answered as an empty one there: an audit)
+        raise params.BadParameter("since: must be before now: a report covers what has happened")
     if until - since > MAX_DAYS * 86400:
         raise params.BadParameter(f"the period is at most {MAX_DAYS} days")
     return since, until
 
 
 def period(since, until, now=None):
-    """The report's period, in whole hours ([since, until) rounded out), and never past now."""
+    """The report's period, in whole hours ([since, until) rounded out), never past now, nor
+    before the earliest time an event may have (core.events.EARLIEST: no roll-up is older)."""
     now = time.time() if now is None else now
-    lo = since // rollups.HOUR * rollups.HOUR
+    lo = max(since, EARLIEST) // rollups.HOUR * rollups.HOUR
     hi = min(now, -(-until // rollups.HOUR) * rollups.HOUR)
     return lo, max(lo, hi)
 

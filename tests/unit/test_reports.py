@@ -118,3 +118,23 @@ def test_percentile():
     assert percentile([], 50) is None
     assert percentile([5], 95) == 5
     assert percentile([1, 2, 3, 4], 50) == 2.5
+
+
+def test_a_period_wholly_ahead_is_refused_and_one_before_any_event_starts_at_the_earliest():
+    """A new-user audit: `?since=9999-12-30T00:00:00Z&until=9999-12-31T23:00:00Z` was answered 200
+    with a period in year 9999 (the docs say never past now), and `?until=0001-01-01T00:00:00Z` with
+    one starting before year 1."""
+    from dashboard.core.events import EARLIEST
+    from dashboard.web.params import BadParameter
+    from dashboard.web.reports import _period, period
+
+    now = T0 + 100 * H
+    with pytest.raises(BadParameter, match="since: must be before now"):
+        _period({"since": "9999-12-30T00:00:00Z", "until": "9999-12-31T23:00:00Z"}, now=now)
+    with pytest.raises(BadParameter, match="since: must be before now"):
+        _period({"since": at(101), "until": at(102)}, now=now)
+    since, until = _period({"since": at(99), "until": at(200)}, now=now)  # (until past now: cut)
+    assert period(since, until, now=now) == (T0 + 99 * H, now)
+    since, until = _period({"until": "0001-01-01T00:00:00Z"}, now=now)
+    lo, hi = period(since, until, now=now)
+    assert lo == hi == EARLIEST.timestamp()  # an empty period, at the earliest a roll-up can be
