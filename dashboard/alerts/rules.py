@@ -7,7 +7,9 @@ has lasted are evaluated by tick(), which the engine calls on a slow timer.
 """
 import collections
 import datetime as dt
+import json
 import math
+import re
 import tomllib
 
 # Every rule, its thresholds and their defaults. `notify` lists Apprise URLs (secrets: never shown).
@@ -53,6 +55,11 @@ HEALTH_RULES = {"Bad": "device_bad", "Maintenance": "device_maintenance"}
 QUEUE_READY_QUIET = 120.0
 
 
+def _key(name):
+    """A TOML key as a file would write it: bare when it can be, else quoted."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
 class AlertsConfigError(ValueError):
     """The alerts file could not be understood."""
 
@@ -90,49 +97,52 @@ class AlertsConfig:
         for name, defaults in DEFAULTS.items():
             merged = {**COMMON, "notify": default_urls, **defaults}
             types = {}
-            for source in (_table(file_rules, name, f"rules.{name}"),
-                           _table(lab_rules, name, f"labs.{lab!r}.rules.{name}")):
-                source = dict(source)
+            for where in (f"rules.{name}", f"labs.{lab!r}.rules.{name}"):
+                source = dict(_table(file_rules if where.startswith("rules.") else lab_rules,
+                                     name, where))
                 for type_name, values in _table(source, "device_type",
-                                                f"rules.{name}.device_type").items():
+                                                f"{where}.device_type").items():
                     if name not in PER_DEVICE_TYPE:
-                        raise AlertsConfigError(f"rules.{name}: is about the whole lab, "
+                        raise AlertsConfigError(f"{where}: is about the whole lab, "
                                                 f"not per device type")
-                    types.setdefault(type_name, {}).update(self._checked(name, values, merged))
+                    # (Said by its own table: an audit saw rules.device_bad.minutes named for
+                    # rules.device_bad.device_type.qemu's.)
+                    types.setdefault(type_name, {}).update(self._checked(
+                        name, values, merged, f"{where}.device_type.{_key(type_name)}"))
                 source.pop("device_type", None)
-                merged.update(self._checked(name, source, merged))
+                merged.update(self._checked(name, source, merged, where))
             self.rules[name] = merged
             self.by_type[name] = types
 
     @staticmethod
-    def _checked(name, values, merged):
-        _check_keys(values, set(merged) | {"device_type"}, f"rules.{name}")
+    def _checked(name, values, merged, where):
+        _check_keys(values, set(merged) | {"device_type"}, where)
         out = {}
         for key, value in values.items():
             if key == "notify":
-                out[key] = _urls(value, f"rules.{name}.notify")
+                out[key] = _urls(value, f"{where}.notify")
             elif key == "severity":
                 if value not in SEVERITIES:
-                    raise AlertsConfigError(f"rules.{name}.severity: one of {', '.join(SEVERITIES)}")
+                    raise AlertsConfigError(f"{where}.severity: one of {', '.join(SEVERITIES)}")
                 out[key] = value
             elif key == "device_type":  # (only a device type's own table can still hold one)
-                raise AlertsConfigError(f"rules.{name}.device_type: not inside a device type")
+                raise AlertsConfigError(f"{where}.device_type: not inside a device type")
             elif key == "enabled":
                 if not isinstance(value, bool):
-                    raise AlertsConfigError(f"rules.{name}.enabled: true or false")
+                    raise AlertsConfigError(f"{where}.enabled: true or false")
                 out[key] = value
             elif key in WHOLE:
                 low, meaning = WHOLE[key]
                 top = MAX_VALUE[key]
                 if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
-                    raise AlertsConfigError(f"rules.{name}.{key}: a number from {low} to {top:,}, "
+                    raise AlertsConfigError(f"{where}.{key}: a number from {low} to {top:,}, "
                                             f"a whole one{meaning}, got {str(value)[:40]}")
                 out[key] = value
             else:
                 top = MAX_VALUE[key]
                 if (isinstance(value, bool) or not isinstance(value, (int, float))
                         or not math.isfinite(value) or not 0 <= value <= top):
-                    raise AlertsConfigError(f"rules.{name}.{key}: a number from 0 to {top:,}, "
+                    raise AlertsConfigError(f"{where}.{key}: a number from 0 to {top:,}, "
                                             f"got {str(value)[:40]}")
                 out[key] = value
         return out

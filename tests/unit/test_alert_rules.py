@@ -281,6 +281,13 @@ def test_a_restored_book_does_not_fire_again_and_acknowledgement_stops_renotifyi
     ('notify = ["json://127.0.0.1:1/x"]\n', "notify: expected a table, got list"),
     ("[rules]\ndevice_bad = 30\n", "rules.device_bad: expected a table"),
     ('[rules.device_bad.device_type."x"]\ndevice_type = {}\n', "not inside a device type"),
+    # A device type's own table is named (a new-user audit: `rules.device_bad.minutes` was said).
+    ("[rules.device_bad.device_type.qemu]\nminutes = 1e999\n",
+     r"^rules.device_bad.device_type.qemu.minutes: a number from 0 to 525,600, got inf$"),
+    ('[rules.device_bad.device_type."a b"]\nseverity = "x"\n',
+     r'^rules.device_bad.device_type."a b".severity: one of'),
+    ('[labs.west.rules.device_bad.device_type.qemu]\nminuts = 1\n',
+     r"^labs.'west'.rules.device_bad.device_type.qemu: unknown key"),
 ])
 def test_config_errors_say_where(text, message):
     with pytest.raises(AlertsConfigError, match=message):
