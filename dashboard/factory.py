@@ -583,6 +583,9 @@ def _open_store(settings, state, simulated, writer, lab=""):
                              "moved_to": settings["data_dir_moved"]}
     except (ValueError, ConnectionError) as err:  # an unknown kind, or a server we cannot use
         raise config.ConfigError(f"database: {err}") from None
+    except recovery.StoreUnavailable as err:  # (the machine, not the file: it stays as it is)
+        raise config.ConfigError(f"the event store cannot be opened: {err}; fix that (free space, "
+                                 f"the folder's permissions), or start with --no-store") from None
     if not writer:
         return store, None  # a web process only reads the history the ingest process writes
     # (Where: --data-dir is relative to the folder the app was started in.)

@@ -137,3 +137,55 @@ def test_a_corrupt_store_never_blocks_the_live_view(tmp_path, corrupt):
     finally:
         app.stop()
         publisher.close()
+
+
+def test_only_a_bad_file_is_moved_aside_never_a_sound_one_nor_the_data_folder(tmp_path):
+    """A store audit: any SQLite error at start was taken for a bad file. A full disk moved a sound
+    store aside as "unusable" (then the start failed anyway, and the next one showed an empty
+    history); a folder SQLite could not create the file in was itself renamed (`move_aside` of an
+    absent file renames its folder: meant for a file standing where the folder should be). Now an
+    error of the machine, not the file, leaves everything as it is and says so."""
+    from dashboard.storage import recovery
+
+    good = tmp_path / "events.sqlite3"
+    _seed_store(good)
+    size = good.stat().st_size
+    conn = sqlite3.connect(good)
+    conn.execute("PRAGMA max_page_count = 1")  # (below its size: every write is "full")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    assert full.value.sqlite_errorname == "SQLITE_FULL" and not recovery.broken(full.value)
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database" * 1000)
+    with pytest.raises(sqlite3.DatabaseError) as notadb:
+        sqlite3.connect(garbage).execute("SELECT 1 FROM sqlite_master").fetchall()
+    assert notadb.value.sqlite_errorname == "SQLITE_NOTADB" and recovery.broken(notadb.value)
+    # A folder SQLite cannot create the file in (here /proc's): left as it is, in words.
+    with pytest.raises(recovery.StoreUnavailable, match=r"SQLITE_CANTOPEN.*left as it is"):
+        recovery.open_checked("/proc/self/events.sqlite3")
+    assert os.path.isdir("/proc/self")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with pytest.raises(recovery.StoreUnavailable, match="is a folder"):
+        recovery.move_aside(str(folder / "events.sqlite3"))
+    assert folder.is_dir() and list(tmp_path.glob("data.corrupt-*")) == []
+    store, recovered = recovery.open_checked(str(good))  # the sound one: opened as it is
+    assert recovered is None and good.stat().st_size >= size and store.count() > 0
+
+
+def test_a_store_the_machine_cannot_open_ends_the_start_in_one_line_and_moves_nothing(tmp_path):
+    """The app, started on a data folder where SQLite cannot create its file: before, it tried to
+    rename the folder (/proc/self here: a traceback); now one line says why, and what to do."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, free_port
+    env = dict(os.environ, DASHBOARD_SECRET_KEY="k" * 40)  # (no key file to write there)
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()),
+                             "--data-dir", "/proc/self"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in out, out
+    assert out.strip().endswith("(SQLITE_CANTOPEN); the file was left as it is; fix that (free "
+                                "space, the folder's permissions), or start with --no-store"), out

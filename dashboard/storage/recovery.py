@@ -12,9 +12,34 @@ log = logging.getLogger("dashboard.store")
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
+# SQLite's result codes (their names' base) that say the file itself is bad: not a database, a
+# damaged page. What a schema refuses (SQLITE_ERROR: another program's `events` table) is bad too.
+BROKEN_SQLITE = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_ERROR")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened now for a reason outside the file (the disk full, an I/O error,
+    a folder it cannot write in, the file locked): it is left as it is."""
+
+
+def broken(exc):
+    """Whether a SQLite error opening or checking the file says the file is bad (moved aside then),
+    rather than the machine (a full disk, an I/O error, a read-only folder: left as it is). Before
+    (a store audit), any error was taken for a bad file: a full disk at start moved a sound store
+    aside as "unusable", and a folder SQLite could not create the file in was itself renamed."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return not isinstance(name, str) or name.startswith(BROKEN_SQLITE)
+
+
+def unavailable(path, exc):
+    name = getattr(exc, "sqlite_errorname", "")
+    return StoreUnavailable(f"{path}: {exc} ({name}); the file was left as it is")
+
+
 def check(path):
-    """None when the SQLite file at `path` is sound (or absent), else why not. Bounded: SQLite's
-    quick_check reads each page once and stops at the first problem."""
+    """None when the SQLite file at `path` is sound (or absent), else why not; StoreUnavailable
+    when it cannot be read for a reason outside the file. Bounded: SQLite's quick_check reads
+    each page once and stops at the first problem."""
     if not os.path.exists(path):
         folder = os.path.dirname(os.path.abspath(path))
         if os.path.exists(folder) and not os.path.isdir(folder):
@@ -29,6 +54,8 @@ def check(path):
         finally:
             conn.close()
     except sqlite3.Error as exc:
+        if not broken(exc):
+            raise unavailable(path, exc) from None
         return f"{type(exc).__name__}: {exc}"
     return None if result == "ok" else f"integrity check: {str(result)[:200]}"
 
@@ -39,6 +66,8 @@ def move_aside(path, now=None):
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     folder = os.path.dirname(os.path.abspath(path))
     target = path if os.path.exists(path) else folder
+    if os.path.isdir(target):  # a data folder is never moved: only a file standing in its place
+        raise StoreUnavailable(f"{path}: nothing to move aside ({target} is a folder)")
     moved = f"{target}.corrupt-{stamp}"
     os.rename(target, moved)
     if target == path:
@@ -66,6 +95,8 @@ def open_checked(path):
         try:
             return EventStore(path), None
         except sqlite3.DatabaseError as exc:  # sound to quick_check, refused by the schema
+            if not broken(exc):  # (the disk full, a folder it cannot write in...)
+                raise unavailable(path, exc) from None
             problem = f"{type(exc).__name__}: {exc}"
     moved = move_aside(path)
     log.error("THE EVENT STORE WAS UNUSABLE (%s): moved it aside as %s and started a fresh, empty "
