@@ -188,18 +188,24 @@ def create_app(overrides=None, settings=None):
     from dashboard.storage import secrets
 
     # Signs session cookies and wall links: one key for every web process (never logged).
-    from dashboard.storage import recovery
+    from dashboard.storage import folderlock, recovery
 
     # (Said again by the store's keeper in /healthz and on the page: see _open_store.)
     try:
         settings["data_dir_moved"] = (recovery.ensure_folder(settings["data_dir"])
                                       if settings["role"] != "web" else None)
         key = secrets.load_or_create(settings["data_dir"], settings["secret_key"])
+        if settings["role"] == "all" and settings["store"] and not settings["database"]:
+            folderlock.hold(settings["data_dir"])
+    except folderlock.FolderInUse as err:
+        raise config.ConfigError(f"--data-dir {settings['data_dir']}: {err}: two would each store "
+                                 f"every event; give each its own --data-dir (several labs: one "
+                                 f"process with --labs), or see docs/deployment.md") from None
     except secrets.KeyFileError as err:
         raise config.ConfigError(str(err)) from None
     except OSError as err:  # (a traceback before: a new-user audit)
-        raise config.ConfigError(f"--data-dir {settings['data_dir']}: cannot keep the signing key "
-                                 f"there: {err.strerror or err}"
+        raise config.ConfigError(f"--data-dir {settings['data_dir']}: cannot be used: "
+                                 f"{err.strerror or err}"
                                  + (f" ({err.filename})" if err.filename else "")) from None
     _sessions_config(app, settings, key)
     # Outermost: nothing that escapes Flask or python-engineio reaches the client as a traceback;

@@ -147,7 +147,7 @@ def test_a_port_another_program_listens_on_fails_the_start_at_once(tmp_path, mod
 
 @pytest.mark.parametrize("args, said", [
     (["--data-dir", "/proc/no-such-folder"], "app.py: error: --data-dir /proc/no-such-folder: cannot "
-                                             "keep the signing key there: No such file or directory"),
+                                             "be used: No such file or directory"),
     (["--host", "999.1.1.1"], "app.py: error: --host/--port: cannot listen on 999.1.1.1:")])
 def test_a_data_folder_or_host_that_cannot_be_used_is_said_in_one_line(tmp_path, args, said):
     """A new-user audit: each ended the start in a Python traceback."""

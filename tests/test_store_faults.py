@@ -167,25 +167,124 @@ def test_only_a_bad_file_is_moved_aside_never_a_sound_one_nor_the_data_folder(tm
     assert os.path.isdir("/proc/self")
     folder = tmp_path / "data"
     folder.mkdir()
-    with pytest.raises(recovery.StoreUnavailable, match="is a folder"):
+    with pytest.raises(recovery.StoreUnavailable, match="the data folder is a folder"):
         recovery.move_aside(str(folder / "events.sqlite3"))
     assert folder.is_dir() and list(tmp_path.glob("data.corrupt-*")) == []
+    (folder / "events.sqlite3").mkdir()  # a folder where the file should be: not a file, moved
+    assert recovery.move_aside(str(folder / "events.sqlite3")).startswith("events.sqlite3.corrupt-")
     store, recovered = recovery.open_checked(str(good))  # the sound one: opened as it is
     assert recovered is None and good.stat().st_size >= size and store.count() > 0
 
 
 def test_a_store_the_machine_cannot_open_ends_the_start_in_one_line_and_moves_nothing(tmp_path):
-    """The app, started on a data folder where SQLite cannot create its file: before, it tried to
-    rename the folder (/proc/self here: a traceback); now one line says why, and what to do."""
+    """The app, started where SQLite cannot create its file (the store's name a link into /proc,
+    where no file can be made): before, it took that for a bad file and, none being there, renamed
+    the data folder itself (its signing key and wall links with it); now one line says why, and
+    what to do, and the folder stays."""
     import subprocess
     import sys
 
     from tests.helpers import ROOT, free_port
-    env = dict(os.environ, DASHBOARD_SECRET_KEY="k" * 40)  # (no key file to write there)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "simulated.sqlite3").symlink_to("/proc/self/no-file-can-be-made-here")
     result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()),
-                             "--data-dir", "/proc/self"], capture_output=True, text=True,
-                            timeout=60, env=env)
+                             "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
     out = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in out, out
+    assert data.is_dir() and (data / "secret_key").exists() and list(tmp_path.glob("data.corrupt-*")) == []
     assert out.strip().endswith("(SQLITE_CANTOPEN); the file was left as it is; fix that (free "
                                 "space, the folder's permissions), or start with --no-store"), out
+
+
+def test_a_second_dashboard_on_the_same_data_folder_is_refused_while_the_first_runs(tmp_path):
+    """A store audit: two apps (`--role all`) on one --data-dir, each on its own port and the same
+    publisher, stored every event twice (8,966 rows for 5,155 events after 15 s; the charts counted
+    double), both saying ok. The first holds the folder until it ends; a second is refused in one
+    line that names the first; once the first has ended, one may start there again."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, free_port
+    data = tmp_path / "data"
+    publisher = TestPublisher()
+    first = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(data))
+
+    def second():
+        return subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()),
+                               "--zmq", publisher.endpoint, "--data-dir", str(data)],
+                              capture_output=True, text=True, timeout=60)
+    try:
+        pid = (data / "dashboard.lock").read_text().strip()
+        result = second()
+        out = result.stdout + result.stderr
+        assert result.returncode == 1 and "Traceback" not in out, out
+        assert f"--data-dir {data}: another dashboard process (pid {pid}) uses this data folder" in out, out
+        assert first.json("/healthz")["status"] == "ok"
+    finally:
+        first.stop()
+        publisher.close()
+    publisher = TestPublisher()
+    again = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(data))  # (the lock let go)
+    try:
+        assert again.json("/healthz")["store"]["file"] == "events.sqlite3"
+    finally:
+        again.stop()
+        publisher.close()
+
+
+def test_a_writer_that_stops_answering_is_said_once_its_batch_takes_a_minute(tmp_path, caplog):
+    """A store audit: a writer process stopped (SIGSTOP; a hung disk alike) went unsaid: /healthz
+    "ok" while its queue grew for as long as it took to fill (hours at a lab's rate), history
+    standing still. Its batch under way is timed: past STALLED_AFTER_S, `stalled_s` and `store`
+    degraded say so, and the log once; SIGCONT, and all is written."""
+    import signal
+    import threading
+    import time
+
+    from dashboard.storage import store as store_module
+
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    store.write_in_process()
+    caplog.set_level(logging.ERROR, logger="dashboard.store")
+    try:
+        for row in rows(10):
+            store.enqueue(row)
+        assert store.flush() == 10 and store.stalled() == 0.0
+        os.kill(store.remote.pid, signal.SIGSTOP)
+        for row in rows(10, start=10):
+            store.enqueue(row)
+        flushing = threading.Thread(target=store.flush, daemon=True)
+        flushing.start()
+        wait_until(lambda: store.in_flight == 10, timeout=10, what="the batch under way")
+        later = lambda: time.monotonic() + store_module.STALLED_AFTER_S + 1  # noqa: E731
+        assert store.stalled() == 0.0  # (a batch under way, not yet for long)
+        assert store.stalled(clock=later) > store_module.STALLED_AFTER_S
+        assert store.stalled(clock=later) > 0  # said once in the log, not at each asking
+        said = [r.getMessage() for r in caplog.records if "has not finished its batch" in r.getMessage()]
+        assert len(said) == 1 and "batch of 10 rows" in said[0], said
+        os.kill(store.remote.pid, signal.SIGCONT)
+        flushing.join(20)
+        assert not flushing.is_alive() and store.stalled(clock=later) == 0.0
+        assert store.written == 20 and store.count() == 20
+    finally:
+        if store.remote.pid:
+            os.kill(store.remote.pid, signal.SIGCONT)
+        store.close()
+
+
+def test_a_store_read_only_for_a_while_is_written_again_once_it_can_be(tmp_path):
+    """A store audit: a store read-only at start (a mount, a folder's permissions) dropped every
+    event until a restart, though writable again: SQLite's connection stays read-only. Here the
+    writer connection refuses writes as such a one does (`query_only`: SQLITE_READONLY): the
+    batch's rows, tried again one by one, go through a new connection (which, while the file is
+    still read-only, refuses them too, and the next batch tries again)."""
+    store = EventStore(str(tmp_path / "events.sqlite3"))
+    with store._transaction() as writer:
+        writer.execute("PRAGMA query_only = 1")
+    for row in rows(5):
+        store.enqueue(row)
+    assert store.flush() == 5 and "readonly" in store.last_error  # (the batch's first try)
+    for row in rows(5, start=5):
+        store.enqueue(row)
+    assert store.flush() == 5 and store.count() == 10 and store.dropped == 0 and not store.failing

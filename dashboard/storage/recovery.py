@@ -66,8 +66,8 @@ def move_aside(path, now=None):
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     folder = os.path.dirname(os.path.abspath(path))
     target = path if os.path.exists(path) else folder
-    if os.path.isdir(target):  # a data folder is never moved: only a file standing in its place
-        raise StoreUnavailable(f"{path}: nothing to move aside ({target} is a folder)")
+    if target == folder and os.path.isdir(folder):  # (never the data folder: only a file there)
+        raise StoreUnavailable(f"{path}: nothing to move aside (the data folder is a folder)")
     moved = f"{target}.corrupt-{stamp}"
     os.rename(target, moved)
     if target == path:

@@ -97,6 +97,9 @@ UNREADABLE_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CAN
                      "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FULL", "SQLITE_PROTOCOL",
                      "SQLITE_NOMEM")
 READ_FAILURE_DEGRADES_S = 60.0  # how long /healthz lists `store` as degraded after a failed read
+# Seconds a batch may take before /healthz says the store is stalled (a batch of 20,000 rows takes
+# well under one; a writer process stopped, SIGSTOP or a hung disk, never ends its batch).
+STALLED_AFTER_S = 60.0
 
 
 class EventStore(Rollups, Standby):
@@ -130,6 +133,7 @@ class EventStore(Rollups, Standby):
         self.pruned = 0
         self.last_batch = 0
         self.in_flight = 0  # rows taken from the queue and not yet committed
+        self._flush_since = None  # monotonic time the batch under way started (stalled())
         self.last_error = None
         self.failing = False  # the last batch wrote nothing: /healthz says the store is degraded
         # Reads answered 503 because the store could not be read (cannot_read): how many, and the
@@ -138,6 +142,7 @@ class EventStore(Rollups, Standby):
         self.last_read_failure = None
         self._read_failed_at = None
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
+        self.stall_log = RateLimiter(300.0, time.monotonic)
         self._init_standby()  # rows held while another ingest process writes (storage/standby.py)
         schema = SCHEMA.format(id_column=self.id_column, clustered=self.clustered)
         self._create_schema(schema)
@@ -178,8 +183,17 @@ class EventStore(Rollups, Standby):
         with self._write_lock:
             if self._writer is None:
                 self._writer = self._connect(self.writer_cache_kib)
-            with self._writer:  # commits, or rolls back on an exception
-                yield self._writer
+            try:
+                with self._writer:  # commits, or rolls back on an exception
+                    yield self._writer
+            except sqlite3.Error as exc:
+                # A connection SQLite opened read-only (the file or its folder could not be
+                # written then) stays so: the next write connects anew. Before (a store audit), a
+                # store read-only at start dropped every event until a restart, writable or not.
+                if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY"):
+                    self._writer.close()
+                    self._writer = None
+                raise
 
     @staticmethod
     def _lost(conn):
@@ -232,16 +246,33 @@ class EventStore(Rollups, Standby):
             if not rows:
                 return 0
             self.in_flight = len(rows)
+            self._flush_since = time.monotonic()
             try:
                 written = self._insert(rows)
             finally:
                 self.in_flight = 0
+                self._flush_since = None
                 # Counted off once written (or lost): the queue's bound holds what is in flight too.
                 self._chars_out += sum([len(row[-1]) + len(row[-2]) for row in rows])
             self.written += written
             self.last_batch = written
             self.failing = written == 0
             return written
+
+    def stalled(self, clock=time.monotonic):
+        """Seconds the batch under way has taken, once past STALLED_AFTER_S (else 0): /healthz
+        lists `store` as degraded, and the log says so at most every 5 minutes. Before (a store
+        audit), a writer process stopped by SIGSTOP went unsaid for as long as the queue took to
+        fill (hours at a lab's rate), /healthz "ok" while history stood still."""
+        since = self._flush_since
+        taken = clock() - since if since is not None else 0.0
+        if taken < STALLED_AFTER_S:
+            return 0.0
+        if self.stall_log.allow("stalled")[0]:
+            log.error("the store's writer has not finished its batch of %d rows in %.0f s: events "
+                      "wait in its queue (%d now; dropped once it is full) and history stands "
+                      "still", self.in_flight, taken, len(self.queue))
+        return round(taken, 1)
 
     def idle(self):
         """No flush under way (none has rows it took from the queue and has not written yet)."""
@@ -638,7 +669,8 @@ class EventStore(Rollups, Standby):
                 "queued_chars": self._chars_in - self._chars_out, "written": self.written,
                 "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
-                "failing": self.failing, "sqlite_memory_mb": self._memory_mb(),
+                "failing": self.failing, "stalled_s": self.stalled(),
+                "sqlite_memory_mb": self._memory_mb(),
                 "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None
                                         else self.remote.state.get("out_of_order", 0)),
                 "writer_process": None if self.remote is None else self.remote.stats(),
