@@ -66,6 +66,10 @@ def test_alerts_view_header_count_and_wall_banner(browser, lab):
         iso = app.json("/api/v1/alerts")["alerts"][0]["fired_at"]
         assert fired.get_attribute("title").startswith(iso) and "T" in fired.get_attribute("datetime")
         assert page.inner_text("#alert-count") == "1 alert firing"
+        # The desk says it to a screen reader too, once, as a wall does (an audit: only a wall did).
+        page.wait_for_function("() => document.getElementById('announcer').textContent.startsWith('Alert firing: ')",
+                               timeout=10000)
+        assert "qemu-01" in page.inner_text("#announcer")
         page.click('th >> text="Rule"')  # sortable
         assert page.get_attribute('th:has(button:text("Rule"))', "aria-sort") == "descending"
         # Open access: nobody is signed in, so nobody may acknowledge.

@@ -252,3 +252,68 @@ def test_words_said_in_the_same_moment_are_each_left_in_the_live_region_for_a_wh
         assert page.errors == []
     finally:
         page.context.close()
+
+
+def test_the_keyboard_s_focus_is_seen_and_kept_in_the_details_the_filters_and_the_feed(lab, browser):
+    """A keyboard audit of the desk: the details' heading, where Enter puts the focus, showed no
+    ring; Escape in the search box (which clears it) also closed the details and took the focus
+    out of the box; "Clear filters" and a filter chip's remove button, each gone once used, left
+    the focus on <body>; and a focused live feed row lost the focus to the feed's heading as new
+    rows came, silently (its rows had no data-focus-key)."""
+    publisher, app = lab
+    page = open_page(browser, width=1280, height=800)
+    tile = '.tile[data-device="qemu-01"] .tile-open'
+    try:
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.focus(tile)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#detail-title", timeout=10000)
+        ring = page.evaluate("""() => { const el = document.activeElement, s = getComputedStyle(el);
+          return [el.id, s.outlineStyle, parseFloat(s.outlineWidth)]; }""")
+        assert ring[0] == "detail-title" and ring[1] != "none" and ring[2] >= 2, ring
+        page.focus("#search")
+        page.keyboard.type("qemu")
+        page.keyboard.press("Escape")  # the field's own (Chromium clears a search box)
+        assert page.query_selector("#detail") is not None, "Escape in the field closed the details"
+        assert page.evaluate("() => document.activeElement.id") == "search"
+        page.focus(tile)
+        page.keyboard.press("Escape")  # elsewhere, it closes them as before
+        page.wait_for_selector("#detail", state="detached", timeout=5000)
+
+        page.goto(app.url + "/?health=Bad")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.evaluate("() => { const d = document.querySelector('details.filters, details'); if (d) d.open = true; }")
+        page.focus("#filter-device_type")
+        page.keyboard.type("qemu")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".filter-chip-remove", timeout=5000)
+        page.focus(".filter-chip-remove")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".filter-chip-remove", state="detached", timeout=5000)
+        wait_until(lambda: page.evaluate("() => document.activeElement.id") == "filter-device_type",
+                   timeout=5, what="the focus in the field whose chip went")
+        page.focus(".clear-filters")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".clear-filters", state="detached", timeout=5000)
+        wait_until(lambda: page.evaluate("() => document.activeElement.id") == "filter-device_type",
+                   timeout=5, what="the focus in the first filter once the filters were cleared")
+
+        page.goto(app.url + "/")
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        for i in range(3):  # (a change each: a feed row)
+            send(publisher, "device", f"f{i}", device(f"qemu-0{i}", "qemu", "w-1", "Idle", "Maintenance"))
+        page.wait_for_function("() => document.querySelectorAll('#feed .feed-item .feed-subject').length >= 3",
+                               timeout=10000)
+        page.focus("#feed .feed-item .feed-subject")
+        key = page.evaluate("() => document.activeElement.closest('.feed-item').dataset.focusKey")
+        assert key and key.startswith("feed:"), key
+        for i in range(3, 6):  # new rows come above it
+            send(publisher, "device", f"g{i}", device(f"qemu-0{i}", "qemu", "w-1", "Idle", "Maintenance"))
+        page.wait_for_function(f"() => document.querySelector('#feed .feed-item').dataset.focusKey !== {key!r}",
+                               timeout=10000)
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => document.activeElement.closest('.feed-item')?.dataset.focusKey") == key
+        assert page.errors == []
+    finally:
+        page.context.close()

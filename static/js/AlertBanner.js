@@ -93,6 +93,18 @@ export function bannerAlerts(alerts, lines = SHOWN + 1) {
 }
 
 /**
+ * The desk's: says the alerts that newly fire as the wall's banner does, once each, and shows
+ * nothing (the header's count and the strip show them). Before (an audit), a desk's screen-reader
+ * user heard nothing of an alert firing: only a wall said so.
+ */
+export function AlertAnnouncer({ alerts }) {
+  const firing = firingWorstFirst(alerts);
+  const keys = firing.map((a) => objectKey(labOf(a.lab), a.id)).join("\n");
+  useEffect(() => announceNew(firing), [keys]);
+  return null;
+}
+
+/**
  * `alerts`: those about what the page shows (App.js gives it `alertsOnPage`'s, the strip's rule);
  * `room`: `bannerRoom` for the screen (null: the stylesheet's type, four lines).
  */

@@ -12,7 +12,7 @@ import { FilterBar } from "./FilterBar.js";
 import { AccessFooter } from "./AccessFooter.js";
 import { SourcesNote } from "./SourcesNote.js";
 import { AttentionStrip } from "./AttentionStrip.js";
-import { AlertBanner, bannerAlerts, bannerRoom } from "./AlertBanner.js";
+import { AlertAnnouncer, AlertBanner, bannerAlerts, bannerRoom } from "./AlertBanner.js";
 import { StaleNotice } from "./StaleNotice.js";
 import { useViewportSize } from "./boxsize.js";
 import { alertObject, alertsOnPage } from "./attention.js";
@@ -173,7 +173,7 @@ export function App({ state, status, version, options, actions }) {
         sources=${state.meta.sources} labs=${state.labs}
         storeRecovered=${state.meta.store_recovered} wall=${wall} onReconnect=${actions.reconnect}
         alertCount=${alerts.firing} alertsHref=${hrefFor("alerts")} />
-      ${wall && html`<${AlertBanner} alerts=${shownAlerts} room=${room} />`}
+      ${wall ? html`<${AlertBanner} alerts=${shownAlerts} room=${room} />` : html`<${AlertAnnouncer} alerts=${shownAlerts} />`}
       ${wall && html`<${StaleNotice} stale=${stale || waiting} waiting=${waiting} status=${status} feedLost=${feedLost} />`}
       ${(state.meta.simulated || simulatedLabs.length > 0) && !wall && html`<${SimulatedBanner} labs=${simulatedLabs} />`}
       ${!wall && html`

@@ -118,7 +118,14 @@ export function DetailPanel({ target, obj, history, lavaBases, labNames = [], on
     }
   }, [kind, id, present]);
   useEffect(() => {
-    const onKey = (event) => { if (event.key === "Escape") onClose(); };
+    // Not an Escape meant for a field (an audit: Escape in the search box, which clears it, also
+    // closed the details and took the focus out of the field).
+    const onKey = (event) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      const target = event.target;
+      if (target && target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+      onClose();
+    };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
   }, [onClose]);

@@ -36,7 +36,8 @@ function FeedItemView({ item, fresh, onOpen }) {
   const word = feedLabel(item);
   return html`
     <li class=${`feed-item feed-${item.kind}${word !== item.kind ? ` feed-${word}` : ""} tone-${tone}${fresh ? " is-new" : ""}`}
-        data-kind=${item.kind} data-label=${word} data-change-seq=${item.seq ?? ""} data-lab=${item.lab || undefined}>
+        data-kind=${item.kind} data-label=${word} data-change-seq=${item.seq ?? ""} data-lab=${item.lab || undefined}
+        data-focus-key=${`feed:${item.key}`} data-focus-label=${`${word} at ${formatClock(item.at)} (live feed)`}>
       <time class="feed-time" title=${formatDateTime(item.at)}>${formatClock(item.at)}</time>
       <span class="feed-kind">${word}</span>
       ${item.lab && html`<span class="feed-lab" title=${`lab ${item.lab}`}>${item.lab}</span>`}

@@ -107,7 +107,13 @@ export function FilterBar({ state, options, onFilter, onQuery, onClear, active }
             onClick=${() => toggleHealth(value)}>${value} (not a health LAVA gives)</button>`)}
         </span>
       </div>
-      ${active && html`<button type="button" class="clear-filters" onClick=${onClear}>Clear filters</button>`}
+      ${active && html`<button type="button" class="clear-filters" onClick=${() => {
+        // The button goes with the filters: the focus goes to the first filter's field, not to
+        // <body> (an audit), when it was on the button.
+        const keyboard = document.activeElement && document.activeElement.classList.contains("clear-filters");
+        onClear();
+        if (keyboard) requestAnimationFrame(() => { const field = document.getElementById("filter-device_type"); if (field) field.focus(); });
+      }}>Clear filters</button>`}
     </form>
     </details>`;
 }

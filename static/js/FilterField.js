@@ -22,7 +22,11 @@ export function FilterField({ id, label, values, known, onChange }) {
       <span class="filter-values">
         ${values.map((value) => html`<span key=${value} class=${`filter-chip${unknown.includes(value) ? " is-unknown" : ""}`}>${value}<button type="button"
           class="filter-chip-remove" aria-label=${`Remove ${label.toLowerCase()} ${value}`}
-          onClick=${() => onChange(values.filter((v) => v !== value))}>✕</button></span>`)}
+          onClick=${() => {
+            // The chip goes: the focus goes to its field's box, not to <body> (an audit).
+            onChange(values.filter((v) => v !== value));
+            requestAnimationFrame(() => { const field = document.getElementById(id); if (field) field.focus(); });
+          }}>✕</button></span>`)}
         <input id=${id} type="text" list=${listId} value=${text} autocomplete="off" spellcheck="false"
           placeholder=${values.length ? "add…" : "any"} size="10" maxlength="200"
           onInput=${(event) => setText(event.currentTarget.value)}
