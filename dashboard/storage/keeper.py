@@ -19,6 +19,10 @@ WRITE_SOON = 0.1  # at a lab's usual rates: what a SIGKILL can lose is at most t
 BUSY_ROUND = 100
 STAY_BUSY = 200  # events/s
 PRUNE_EVERY = 60.0
+# Seconds between two looks at how many rows were written since the last round of retention: one
+# tenth of --max-events written brings the next round forward (a store audit: at 8,000 events/s a
+# store of --max-events 5000 held 472,036 rows between two rounds a minute apart).
+PRUNE_CHECK = 5.0
 
 
 class StoreKeeper:
@@ -166,13 +170,23 @@ class StoreKeeper:
         done = 0
         while rounds is None or done < rounds:
             max_age = self.settings["retention_days"] * 86400
+            written = self.store.written
             try:
                 self._prune(max_age)
             except Exception as exc:
                 self._error("pruner", exc)
             done += 1
             if rounds is None or done < rounds:
-                self.sleep(PRUNE_EVERY)
+                self._wait_for_pruning(written)
+
+    def _wait_for_pruning(self, written):
+        """Sleep until the next round is due: PRUNE_EVERY seconds, or sooner once a tenth of
+        --max-events has been written since the last (`written`: the count then)."""
+        enough = max(1, self.settings["max_events"] // 10)
+        waited = 0.0
+        while waited < PRUNE_EVERY and self.store.written - written < enough:
+            self.sleep(PRUNE_CHECK)
+            waited += PRUNE_CHECK
 
     def _prune(self, max_age):
         """One round of retention, unless another ingest process keeps it (standing by)."""

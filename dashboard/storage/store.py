@@ -152,6 +152,8 @@ class EventStore(Rollups, Standby):
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
             self._create_schema(schema)
         self._tracker = rollups.Tracker(self._open_spans(), self._queued())
+        self._identity = self._file_identity()  # the file it opened (moved())
+        self.moved_log = RateLimiter(300.0, time.monotonic)
         if not self._rows("SELECT id FROM events LIMIT 1"):
             # A new store: its (no) roll-ups are complete from the start.
             if not self.rollups_complete():
@@ -258,6 +260,34 @@ class EventStore(Rollups, Standby):
             self.last_batch = written
             self.failing = written == 0
             return written
+
+    def _file_identity(self):
+        """(device, inode) of the store's file, or None (none: PostgreSQL's store overrides)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def moved(self):
+        """Why the file at the store's path is no longer the one this store opened ("deleted", or
+        "replaced" by another file), else None: what is written goes on to the file it opened, which
+        nothing reads once the dashboard restarts. /healthz lists `store` as degraded, its reads
+        answer 503, and the log says so every 5 minutes. Before (a store audit), a store deleted
+        while the dashboard ran lost every later event silently: /healthz "ok", "written" rising."""
+        if self._identity is None:
+            return None
+        try:
+            now = self._file_identity() if os.path.exists(self.path) else "deleted"
+        except OSError:
+            return None
+        why = None if now == self._identity else "deleted" if now == "deleted" or now is None else "replaced"
+        if why and self.moved_log.allow("moved")[0]:
+            log.error("THE STORE'S FILE %s WAS %s WHILE THE DASHBOARD RAN: what it writes goes to the "
+                      "file it opened, which no one can read after a restart; restart the dashboard "
+                      "(it opens what is there now, or starts a fresh store)", self.display_name,
+                      why.upper())
+        return why
 
     def stalled(self, clock=time.monotonic):
         """Seconds the batch under way has taken, once past STALLED_AFTER_S (else 0): /healthz
@@ -640,8 +670,9 @@ class EventStore(Rollups, Standby):
         """Whether `exc`, raised by a read, says the store cannot be read now (its file locked,
         unreadable or broken), not that the query was wrong (SQLITE_ERROR: a defect, answered 500)."""
         name = getattr(exc, "sqlite_errorname", None)
-        return isinstance(exc, sqlite3.Error) and isinstance(name, str) \
-            and name.startswith(UNREADABLE_SQLITE)
+        return isinstance(exc, sqlite3.Error) and (
+            isinstance(name, str) and name.startswith(UNREADABLE_SQLITE)
+            or self.moved() is not None)  # (a reader's new, empty file: "no such table")
 
     def note_read_failure(self, exc, clock=time.monotonic):
         """Count a read that failed for cannot_read's reasons (the web answered it 503)."""
@@ -669,7 +700,7 @@ class EventStore(Rollups, Standby):
                 "queued_chars": self._chars_in - self._chars_out, "written": self.written,
                 "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
-                "failing": self.failing, "stalled_s": self.stalled(),
+                "failing": self.failing, "stalled_s": self.stalled(), "file_gone": self.moved(),
                 "sqlite_memory_mb": self._memory_mb(),
                 "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None
                                         else self.remote.state.get("out_of_order", 0)),
