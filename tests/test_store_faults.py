@@ -352,3 +352,10 @@ def test_retention_comes_sooner_when_a_tenth_of_max_events_was_written_since(tmp
                         lambda fn, *a: fn(*a), lambda s: slept.append(s))
     quiet.run_pruner(rounds=2)
     assert sum(slept) == keeper_module.PRUNE_EVERY  # nothing written: a minute, as before
+    # Below its bound, a round comes sooner only once the whole bound was written since.
+    store = EventStore(str(tmp_path / "filling.sqlite3"))  # (empty: the first round finds nothing)
+    filling = StoreKeeper(store, LabState(), {"retention_days": 30.0, "max_events": 200},
+                          lambda fn, *a: fn(*a), sleep)
+    slept.clear()
+    filling.run_pruner(rounds=2)
+    assert slept == [keeper_module.PRUNE_CHECK] * 4 and store.count() == 200  # 240 rows past 200

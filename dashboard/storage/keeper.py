@@ -170,31 +170,36 @@ class StoreKeeper:
         done = 0
         while rounds is None or done < rounds:
             max_age = self.settings["retention_days"] * 86400
-            written = self.store.written
+            written, deleted = self.store.written, 0
             try:
-                self._prune(max_age)
+                deleted = self._prune(max_age)
             except Exception as exc:
                 self._error("pruner", exc)
             done += 1
             if rounds is None or done < rounds:
-                self._wait_for_pruning(written)
+                self._wait_for_pruning(written, full=bool(deleted))
 
-    def _wait_for_pruning(self, written):
-        """Sleep until the next round is due: PRUNE_EVERY seconds, or sooner once a tenth of
-        --max-events has been written since the last (`written`: the count then)."""
-        enough = max(1, self.settings["max_events"] // 10)
+    def _wait_for_pruning(self, written, full):
+        """Sleep until the next round is due: PRUNE_EVERY seconds, or sooner once rows past the
+        bound are sure: a tenth of --max-events written since the last round (`written`: the count
+        of rows written then) when that round found the store at its bound (`full`), else the
+        whole of --max-events (before it, a round may find nothing to do)."""
+        bound = self.settings["max_events"]
+        enough = max(1, bound // 10 if full else bound)
         waited = 0.0
         while waited < PRUNE_EVERY and self.store.written - written < enough:
             self.sleep(PRUNE_CHECK)
             waited += PRUNE_CHECK
 
     def _prune(self, max_age):
-        """One round of retention, unless another ingest process keeps it (standing by)."""
+        """One round of retention, unless another ingest process keeps it (standing by); returns
+        how many events it deleted."""
         if self.stood_by or self.standing_by():
-            return
+            return 0
         deleted = self.run_in_thread(self.store.prune, max_age, self.settings["max_events"])
         if deleted:
             log.info("pruned %d stored events (retention)", deleted)
         alerts = self.run_in_thread(self.store.prune_alerts, time.time() - max_age)
         if alerts:
             log.info("pruned %d resolved alerts (retention)", alerts)
+        return deleted
