@@ -233,6 +233,9 @@ def test_the_desks_side_feed_shows_fifty_rows_while_live_and_all_when_paused(lab
         for i in range(3):
             send(publisher, "event", f"later-{i}", {"job": 10, "message": f"later {i}"})
         page.wait_for_selector("#feed .pause >> text=Resume (3 new)", timeout=10000)
+        # Its words say what it does next; no pressed state beside them to contradict them (an
+        # audit: "Resume (3 new), pressed").
+        assert page.get_attribute("#feed .pause", "aria-pressed") is None
         assert "later 2" not in page.inner_text("#feed")  # paused: what is shown stays
         page.click("#feed .pause")
         page.wait_for_selector("#feed >> text=later 2", timeout=5000)

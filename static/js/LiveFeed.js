@@ -36,13 +36,15 @@ export function LiveFeed({ feed, terms, kinds, onKinds, onOpen, limit, liveRows,
     const next = kinds.includes(kind) ? kinds.filter((k) => k !== kind) : [...kinds, kind];
     onKinds(next.length === FEED_KINDS.length ? [] : FEED_KINDS.filter((k) => next.includes(k)));
   };
+  // The pause button's words say what it does next ("Pause", "Resume (3 new)"), without
+  // aria-pressed, which read "Resume (3 new), pressed" (an audit: a name and a state that disagree).
   const controls = html`
     ${onKinds && html`<div class="toggle feed-kinds" role="group" aria-label="Kinds shown">
       ${FEED_KINDS.map((kind) => html`<button type="button" key=${kind} class="toggle-button"
         aria-pressed=${kinds.length === 0 || kinds.includes(kind) ? "true" : "false"}
         onClick=${() => toggle(kind)}>${kind}s</button>`)}
     </div>`}
-    <button type="button" class=${`pause${paused ? " is-paused" : ""}`} aria-pressed=${paused ? "true" : "false"}
+    <button type="button" class=${`pause${paused ? " is-paused" : ""}`}
       onClick=${() => setPaused(paused ? null : feed)}>
       ${paused ? `Resume (${newerThan(feed, paused[0])} new)` : "Pause"}</button>`;
   return html`
