@@ -16,7 +16,7 @@ def main(argv=None):
     from dashboard import server
 
     try:  # first: a port in use (another dashboard's) fails the start before anything else starts
-        listener = server.listen(settings["host"], settings["port"])
+        listener = server.bind(settings["host"], settings["port"])
     except server.ListenError as exc:
         sys.exit(f"app.py: error: --host/--port: {exc}")
     import dashboard

@@ -725,6 +725,9 @@ def shutdown(app):
                      f" (lab {lab.name})" if lab.name else "")
     if services.publisher:
         services.publisher.close()
+    from dashboard.storage import folderlock
+
+    folderlock.release()  # (the store is flushed: another may take the folder now)
 
 
 def _serve_metrics_apart(app, address):

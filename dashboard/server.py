@@ -53,8 +53,9 @@ APART_PER_ADDRESS = 4
 APART_RETRY = 5.0  # seconds before it listens again after its server stopped (eventlet's can)
 
 
-class ListenError(Exception):
-    """The address cannot be listened on (in use, not this machine's, a host name not found)."""
+class ListenError(OSError):
+    """The address cannot be listened on (in use, not this machine's, a host name not found): an
+    OSError, as the socket's own errors are (keep_serving tries again after either)."""
 
 
 def address_text(host, port):
@@ -62,27 +63,36 @@ def address_text(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def listen(host, port):
-    """A socket listening on (host, port), green once the standard library is patched; a
-    ListenError that says why when it cannot be. Without SO_REUSEPORT: eventlet.listen set it by
-    default, and a second dashboard started on the same port listened beside the first, the kernel
-    sharing clients between two models (and, on one data folder, both storing every event: a
-    new-user audit)."""
+def bind(host, port):
+    """A socket bound to (host, port), not listening yet (app.py binds it before anything else
+    starts, so that a port in use ends the start at once, while a client is refused, not held,
+    until the app listens: `listen`); green once the standard library is patched; a ListenError
+    that says why when it cannot be. Without SO_REUSEPORT: eventlet.listen set it by default, and
+    a second dashboard started on the same port listened beside the first, the kernel sharing
+    clients between two models (and, on one data folder, both storing every event: a new-user
+    audit). A name's IPv4 address first (`localhost`: 127.0.0.1, as gevent's server took it)."""
     import socket
 
     try:
-        family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, sockaddr = next((a for a in found if a[0] == socket.AF_INET), found[0])
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (not a live listener's)
             sock.bind(sockaddr)
-            sock.listen(BACKLOG)
         except BaseException:
             sock.close()
             raise
     except OSError as exc:
         raise ListenError(f"cannot listen on {address_text(host, port)}: "
                           f"{exc.strerror or exc}") from None
+    return sock
+
+
+def listen(host, port, sock=None):
+    """`sock` (bind's), or a new one bound to (host, port), listening now."""
+    sock = sock if sock is not None else bind(host, port)
+    sock.listen(BACKLOG)
     return sock
 
 
@@ -97,8 +107,9 @@ def _refuse(sock):
 
 def serve(app, spawn, settings, on_exit, listener=None):
     """Serve until SIGTERM or SIGINT, then run on_exit() (flush the store) and exit the process,
-    within settings["shutdown_timeout"] seconds whatever happens. `listener`: listen()'s socket on
-    the app's address, made before the app (app.py: a port in use fails the start at once)."""
+    within settings["shutdown_timeout"] seconds whatever happens. `listener`: bind()'s socket on
+    the app's address, bound before the app was made (app.py: a port in use fails the start at
+    once), listening from now."""
     mode = settings["async_mode"]
     connections = app.extensions["dashboard"].connections
     stopping = []
@@ -123,6 +134,14 @@ def serve(app, spawn, settings, on_exit, listener=None):
         spawn(finish)
 
     address, log_output = (settings["host"], settings["port"]), settings["log_level"] == "DEBUG"
+    try:  # (two started in the same moment may both have bound it: the second to listen ends)
+        listener = listen(*address, sock=listener)
+    except ListenError as exc:
+        os.write(2, f"app.py: error: --host/--port: {exc}\n".encode())
+        try:
+            on_exit()
+        finally:
+            os._exit(1)
     if mode == "gevent":
         import gevent
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -299,7 +318,7 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size,
 
     # (Its backlog beyond eventlet's 50: a burst of connections waits to be accepted (or refused)
     # instead of having its SYNs dropped and retried a second later.)
-    listener = listener if listener is not None else listen(*address)
+    listener = listen(*address, sock=listener)
 
     def run():
         eventlet.wsgi.server(listener, app, log=AccessLog(), log_output=log_output, debug=False,
@@ -405,6 +424,6 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size, l
             finally:
                 connections.release(address[0])
 
-    return Server(listener if listener is not None else listen(*address), app,
+    return Server(listen(*address, sock=listener), app,
                   handler_class=Handler, log=AccessLog() if log_output else None,
                   spawn=Pool(pool_size))

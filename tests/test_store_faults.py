@@ -359,3 +359,18 @@ def test_retention_comes_sooner_when_a_tenth_of_max_events_was_written_since(tmp
     slept.clear()
     filling.run_pruner(rounds=2)
     assert slept == [keeper_module.PRUNE_CHECK] * 4 and store.count() == 200  # 240 rows past 200
+
+
+def test_the_data_folder_s_lock_goes_with_the_store_s_end_in_the_same_process(tmp_path):
+    """A review: the folder's lock was let go only when the process ended, so an app made again in
+    the same process (as tests and embedders do) was refused by itself. shutdown() lets it go."""
+    from dashboard.storage import folderlock
+
+    folderlock.hold(str(tmp_path))
+    try:
+        with pytest.raises(folderlock.FolderInUse, match=f"pid {os.getpid()}"):
+            folderlock.hold(str(tmp_path))
+    finally:
+        folderlock.release()
+    folderlock.hold(str(tmp_path))  # (let go: held again)
+    folderlock.release()
