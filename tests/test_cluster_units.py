@@ -9,7 +9,7 @@ import types
 import pytest
 
 from dashboard.live.meta import Meta
-from dashboard.live.cluster import Keys, connect
+from dashboard.live.cluster import Keys, RivalIngest, connect
 from dashboard.live.cluster_ingest import ModelPublisher
 from dashboard.live.cluster_web import Replica
 from dashboard.core.events import Event
@@ -325,7 +325,18 @@ def test_a_standby_takes_over_only_once_redis_takes_its_claim(redis_url, keys):
     assert first.publisher.standing_by() == "another" and first.publisher.rival == "e2"
     assert json.loads(admin.get(keys.ingest))["epoch"] == "e2"
     # Two that read "no claim" at once: the second to write it finds the first's, not its own.
-    assert first.publisher._take_claim(False) == "e2"
+    assert first.publisher._write_claim() == "e2"
+    # A review: the refresh was a plain SET. Here e2's heartbeat expires and e1 claims in that
+    # moment: e2's next refresh finds e1's claim, keeps it, and stands by.
+    admin.delete(keys.ingest)
+    assert first.publisher._write_claim() == "e1"
+    with pytest.raises(RivalIngest):
+        second.publisher._heartbeat()
+    assert json.loads(admin.get(keys.ingest))["epoch"] == "e1"
+    # And a heartbeat of another shape: the first to claim keeps it (before, each deleted it first,
+    # and the second could delete the first's fresh claim).
+    admin.set(keys.ingest, '{"pid": 1}', ex=5)
+    assert second.publisher._write_claim() == "e2" and first.publisher._write_claim() == "e2"
 
 
 def test_a_heartbeat_of_another_shape_claims_nothing_even_with_a_ttl(redis_url, keys):

@@ -283,34 +283,49 @@ class ModelPublisher:
     def _check_alone(self):
         """The heartbeat is also the ingest process's claim: a fresh one of another epoch means
         another ingest process is publishing here (two would overwrite each other's model). One
-        of another shape claims nothing: it is deleted, and this process's claim takes its place.
-        Where no claim is, this process publishes only once Redis has taken its own
-        (_take_claim): reading that none is says nothing while Redis refuses writes."""
-        other, malformed = self._claim()
+        of another shape claims nothing: this process's claim takes its place. Where no claim is,
+        this process publishes only once Redis has taken its own (_write_claim): reading that
+        none is says nothing while Redis refuses writes."""
+        other, _ = self._claim()
         if other is None and not self.closed:
-            other = self._take_claim(malformed)
+            other = self._write_claim()
         self.claim_checked = True
         if other is not None and other != self.epoch:
             raise RivalIngest(other, f"another ingest process (epoch {other}) is publishing "
                                      f"under this --redis-prefix; waiting for its heartbeat to stop")
         self.rival = None
 
-    def _take_claim(self, malformed):
-        """Write this process's heartbeat where there is none, in one step (SET NX); returns the
-        epoch that holds the claim now (another's, when it came first). A Redis error here leaves
-        a standby one (_failed): an audit found that a Redis answering reads but refusing writes
-        (full under `noeviction`, a replica after a failover) let the main process's heartbeat
-        expire, and the standby, reading no claim, wrote the shared store beside the main process
-        until Redis took writes again."""
-        if malformed:
-            self.redis.delete(self.keys.ingest)
-        if self.redis.set(self.keys.ingest, self._heartbeat_body(), ex=HEARTBEAT_TTL, nx=True):
-            return self.epoch
-        return self._claim()[0]
+    def _write_claim(self):
+        """Write this process's heartbeat where the key holds none, one of another shape, or this
+        process's own, as one compare-and-set (WATCH: a write by anyone between the look and the
+        write undoes it, and it looks again); returns the epoch that holds the claim after it
+        (another's, when it came first). A Redis error here leaves a standby one (_failed): an
+        audit found that a Redis answering reads but refusing writes (full under `noeviction`, a
+        replica after a failover) let the main process's heartbeat expire, and the standby,
+        reading no claim, wrote the shared store beside the main process until Redis took writes
+        again. Before a review, the refresh was a plain SET (it could overwrite a claim made
+        in the moment its own expired) and one of another shape was deleted, then claimed (two
+        could each delete the other's)."""
+        import redis
 
-    def _claim(self):
-        """The epoch of the heartbeat in Redis (None when there is none, or none readable), and
-        whether one of another shape is there."""
+        for _ in range(3):
+            with self.redis.pipeline() as pipe:
+                pipe.watch(self.keys.ingest)
+                other, _ = self._read_claim()
+                if other not in (None, self.epoch):
+                    return other
+                pipe.multi()
+                pipe.set(self.keys.ingest, self._heartbeat_body(), ex=HEARTBEAT_TTL)
+                try:
+                    pipe.execute()
+                    return self.epoch
+                except redis.WatchError:  # written (or expired) meanwhile: look again
+                    continue
+        return self._read_claim()[0]
+
+    def _read_claim(self):
+        """(the epoch of the heartbeat in Redis, None when there is none or none readable; why it
+        is of another shape, or None)."""
         try:
             raw = _get(self.redis, self.keys.ingest)
             epoch = parse_claim(raw) if raw else None
@@ -318,17 +333,27 @@ class ModelPublisher:
             # left by something else, and would hold the prefix for ever.
             if epoch not in (None, self.epoch) and self.redis.ttl(self.keys.ingest) == -1:
                 raise Malformed("the heartbeat never expires")
-            return epoch, False
+            return epoch, None
         except Malformed as exc:
+            return None, exc
+
+    def _claim(self):
+        """_read_claim's epoch, and whether one of another shape is there (counted, logged)."""
+        epoch, bad = self._read_claim()
+        if bad is not None:
             self.malformed["heartbeats"] += 1
             self.log.warning("heartbeat", "Redis key %s: %s; taken as no claim, and overwritten",
-                             self.keys.ingest, exc)
-            return None, True
+                             self.keys.ingest, bad)
+        return epoch, bad is not None
 
     def _heartbeat(self):
+        """Refresh the claim (_write_claim); RivalIngest when another holds it now."""
         if self.closed:  # exiting: the loop may still run while the store is flushed
             return
-        self.redis.set(self.keys.ingest, self._heartbeat_body(), ex=HEARTBEAT_TTL)
+        holder = self._write_claim()
+        if holder not in (None, self.epoch):
+            raise RivalIngest(holder, f"another ingest process (epoch {holder}) took the claim; "
+                                      f"standing by")
 
     def _heartbeat_body(self):
         body = {"epoch": self.epoch, "seq": self.state.seq, "meta": self.meta.as_dict(),
