@@ -262,7 +262,7 @@ class EventStore(Rollups, Standby):
             return written
 
     def _file_identity(self):
-        """(device, inode) of the store's file, or None (none: PostgreSQL's store overrides)."""
+        """(device, inode) of the store's file, or None (none there; PostgreSQL's path is a URL)."""
         try:
             st = os.stat(self.path)
         except OSError:
@@ -272,8 +272,8 @@ class EventStore(Rollups, Standby):
     def moved(self):
         """Why the file at the store's path is no longer the one this store opened ("deleted", or
         "replaced" by another file), else None: what is written goes on to the file it opened, which
-        nothing reads once the dashboard restarts. /healthz lists `store` as degraded, its reads
-        answer 503, and the log says so every 5 minutes. Before (a store audit), a store deleted
+        nothing reads once the dashboard restarts. /healthz lists `store` as degraded, a read that
+        fails then answers 503 (cannot_read), and the log says so every 5 minutes. Before (a store audit), a store deleted
         while the dashboard ran lost every later event silently: /healthz "ok", "written" rising."""
         if self._identity is None:
             return None
