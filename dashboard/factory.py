@@ -692,6 +692,7 @@ def _start_lab(app, lab):
     if lab.keeper:
         socketio.start_background_task(lab.keeper.run_writer)
         socketio.start_background_task(lab.keeper.run_pruner)
+        socketio.start_background_task(lab.keeper.run_watch)
     if lab.reconciler:
         socketio.start_background_task(lab.reconciler.run)
     if lab.job_visibility:

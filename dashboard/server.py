@@ -21,7 +21,7 @@ import signal
 
 from dashboard import green
 from dashboard.web.edge import (REFUSED, BodyDeadline, BodyTimeout, Connections, HeaderTimeout,
-                                WsgiErrors, ambiguous_headers, bad_length)
+                                WsgiErrors, ambiguous_headers, bad_length, query_names)
 
 log = logging.getLogger("dashboard.server")
 access_log = logging.getLogger("dashboard.http")
@@ -29,8 +29,7 @@ QUERY = re.compile(r"\?([^\s\"]*)")
 
 
 def _names_only(match):
-    return "?" + "&".join(part.split("=", 1)[0] + ("=…" if "=" in part else "")
-                          for part in match.group(1).split("&"))
+    return "?" + query_names(match.group(1))
 
 
 class AccessLog:
@@ -60,7 +59,9 @@ class ListenError(OSError):
 
 def address_text(host, port):
     """host:port as a URL writes it (an IPv6 address in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    from dashboard.sources.rest import bracketed
+
+    return f"{bracketed(host)}:{port}"
 
 
 def bind(host, port):
@@ -318,7 +319,7 @@ def _eventlet_server(app, settings, connections, log_output, address, pool_size,
 
     # (Its backlog beyond eventlet's 50: a burst of connections waits to be accepted (or refused)
     # instead of having its SYNs dropped and retried a second later.)
-    listener = listen(*address, sock=listener)
+    listener = listener if listener is not None else listen(*address)
 
     def run():
         eventlet.wsgi.server(listener, app, log=AccessLog(), log_output=log_output, debug=False,
@@ -424,6 +425,6 @@ def _gevent_server(app, settings, connections, log_output, address, pool_size, l
             finally:
                 connections.release(address[0])
 
-    return Server(listen(*address, sock=listener), app,
+    return Server(listener if listener is not None else listen(*address), app,
                   handler_class=Handler, log=AccessLog() if log_output else None,
                   spawn=Pool(pool_size))

@@ -174,6 +174,15 @@ class RecordingSocketIO:
         self.sent.append((event, data, to))
 
 
+def start_app(*args, env=None):
+    """`python app.py --port <free> *args` run to its end (a start meant to fail): (exit code,
+    stdout + stderr)."""
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()), *args],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **(env or {})})
+    return result.returncode, result.stdout + result.stderr
+
+
 class AppProcess:
     """The app (app.main, as `python app.py ...` runs it, without the tests' aiohttp:
     tests/patched_app.py) as a subprocess on a free port; stopped by stop(). `root`: another

@@ -324,7 +324,7 @@ def test_a_standby_takes_over_only_once_redis_takes_its_claim(redis_url, keys):
     assert second.publisher.standing_by() == "" and second.publisher.error is None
     assert first.publisher.standing_by() == "another" and first.publisher.rival == "e2"
     assert json.loads(admin.get(keys.ingest))["epoch"] == "e2"
-    # Two that read "no claim" at once: the second to write it finds the first's, not its own.
+    # A claim held by another is read back, not written over.
     assert first.publisher._write_claim() == "e2"
     # A review: the refresh was a plain SET. Here e2's heartbeat expires and e1 claims in that
     # moment: e2's next refresh finds e1's claim, keeps it, and stands by.
@@ -337,6 +337,20 @@ def test_a_standby_takes_over_only_once_redis_takes_its_claim(redis_url, keys):
     # and the second could delete the first's fresh claim).
     admin.set(keys.ingest, '{"pid": 1}', ex=5)
     assert second.publisher._write_claim() == "e2" and first.publisher._write_claim() == "e2"
+    # Two that look at once: e3 claims between e1's look and e1's write. The WATCH undoes e1's
+    # write, and e1's next look finds e3's claim (a plain look-then-SET would have overwritten it).
+    admin.delete(keys.ingest)
+    look = first.publisher._read_claim
+
+    def look_while_another_claims():
+        seen = look()
+        if not admin.exists(keys.ingest):
+            admin.set(keys.ingest, json.dumps({**json.loads(second.publisher._heartbeat_body()),
+                                               "epoch": "e3"}), ex=5)
+        return seen
+    first.publisher._read_claim = look_while_another_claims
+    assert first.publisher._write_claim() == "e3"
+    assert json.loads(admin.get(keys.ingest))["epoch"] == "e3"
 
 
 def test_a_heartbeat_of_another_shape_claims_nothing_even_with_a_ttl(redis_url, keys):

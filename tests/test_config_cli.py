@@ -88,14 +88,8 @@ def test_a_token_without_a_lava_server_is_said_to_be_unused(tmp_path):
 
 
 def _start(*args):
-    """The app's start with these arguments: (exit code, stdout + stderr)."""
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, free_port
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()), *args],
-                            capture_output=True, text=True, timeout=60)
-    return result.returncode, result.stdout + result.stderr
+    from tests.helpers import start_app
+    return start_app(*args)
 
 
 def test_an_empty_token_file_stops_the_start_by_its_own_name(tmp_path):

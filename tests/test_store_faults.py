@@ -12,7 +12,7 @@ from dashboard.core.events import parse_frames
 from dashboard.core.state import LabState
 from dashboard.storage.store import EventStore, row_for
 from tests.fixtures import captured_frames
-from tests.helpers import AppProcess, LiveView, TestPublisher, utc_stamp, wait_until
+from tests.helpers import AppProcess, LiveView, TestPublisher, start_app, utc_stamp, wait_until
 
 
 def rows(n, start=0):
@@ -181,17 +181,11 @@ def test_a_store_the_machine_cannot_open_ends_the_start_in_one_line_and_moves_no
     where no file can be made): before, it took that for a bad file and, none being there, renamed
     the data folder itself (its signing key and wall links with it); now one line says why, and
     what to do, and the folder stays."""
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, free_port
     data = tmp_path / "data"
     data.mkdir()
     (data / "simulated.sqlite3").symlink_to("/proc/self/no-file-can-be-made-here")
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()),
-                             "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
-    out = result.stdout + result.stderr
-    assert result.returncode == 1 and "Traceback" not in out, out
+    code, out = start_app("--data-dir", str(data))
+    assert code == 1 and "Traceback" not in out, out
     assert data.is_dir() and (data / "secret_key").exists() and list(tmp_path.glob("data.corrupt-*")) == []
     assert out.strip().endswith("(SQLITE_CANTOPEN); the file was left as it is; fix that (free "
                                 "space, the folder's permissions), or start with --no-store"), out
@@ -202,23 +196,13 @@ def test_a_second_dashboard_on_the_same_data_folder_is_refused_while_the_first_r
     publisher, stored every event twice (8,966 rows for 5,155 events after 15 s; the charts counted
     double), both saying ok. The first holds the folder until it ends; a second is refused in one
     line that names the first; once the first has ended, one may start there again."""
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, free_port
     data = tmp_path / "data"
     publisher = TestPublisher()
     first = AppProcess("--zmq", publisher.endpoint, "--data-dir", str(data))
-
-    def second():
-        return subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(free_port()),
-                               "--zmq", publisher.endpoint, "--data-dir", str(data)],
-                              capture_output=True, text=True, timeout=60)
     try:
         pid = (data / "dashboard.lock").read_text().strip()
-        result = second()
-        out = result.stdout + result.stderr
-        assert result.returncode == 1 and "Traceback" not in out, out
+        code, out = start_app("--zmq", publisher.endpoint, "--data-dir", str(data))
+        assert code == 1 and "Traceback" not in out, out
         assert f"--data-dir {data}: another dashboard process (pid {pid}) uses this data folder" in out, out
         assert first.json("/healthz")["status"] == "ok"
     finally:
@@ -260,7 +244,9 @@ def test_a_writer_that_stops_answering_is_said_once_its_batch_takes_a_minute(tmp
         later = lambda: time.monotonic() + store_module.STALLED_AFTER_S + 1  # noqa: E731
         assert store.stalled() == 0.0  # (a batch under way, not yet for long)
         assert store.stalled(clock=later) > store_module.STALLED_AFTER_S
-        assert store.stalled(clock=later) > 0  # said once in the log, not at each asking
+        assert store.stats()["stalled_s"] == 0.0  # (now: not yet for long)
+        store.watch(clock=later)
+        store.watch(clock=later)  # said once in the log, not at each look
         said = [r.getMessage() for r in caplog.records if "has not finished its batch" in r.getMessage()]
         assert len(said) == 1 and "batch of 10 rows" in said[0], said
         os.kill(store.remote.pid, signal.SIGCONT)
@@ -303,12 +289,19 @@ def test_a_store_file_deleted_or_replaced_while_running_is_said_and_its_reads_an
     caplog.set_level(logging.ERROR, logger="dashboard.store")
     for row in rows(5):
         store.enqueue(row)
+    store.watch()
     assert store.flush() == 5 and store.moved() is None and store.stats()["file_gone"] is None
     for name in tmp_path.glob("events.sqlite3*"):
         name.unlink()
     if how == "replaced":
         EventStore(str(tmp_path / "other.sqlite3"))
         os.rename(tmp_path / "other.sqlite3", path)
+    assert store.stats()["file_gone"] is None  # (kept from the keeper's last look: no I/O there)
+    from dashboard.storage.keeper import StoreKeeper
+
+    keeper = StoreKeeper(store, LabState(), {"retention_days": 30.0, "max_events": 1000},
+                         lambda fn, *a: fn(*a), lambda s: None)
+    keeper.run_watch(rounds=2)  # (its look every few seconds, whoever asks /healthz or not: said once)
     assert store.moved() == how and store.stats()["file_gone"] == how
     store._local.conn = None  # (a reader thread's first connection: to what is there now)
     if how == "deleted":
@@ -364,13 +357,12 @@ def test_retention_comes_sooner_when_a_tenth_of_max_events_was_written_since(tmp
 def test_the_data_folder_s_lock_goes_with_the_store_s_end_in_the_same_process(tmp_path):
     """A review: the folder's lock was let go only when the process ended, so an app made again in
     the same process (as tests and embedders do) was refused by itself. shutdown() lets it go."""
+    from dashboard.factory import create_app, shutdown
     from dashboard.storage import folderlock
 
-    folderlock.hold(str(tmp_path))
-    try:
-        with pytest.raises(folderlock.FolderInUse, match=f"pid {os.getpid()}"):
-            folderlock.hold(str(tmp_path))
-    finally:
-        folderlock.release()
+    app = create_app(overrides={"zmq": ["tcp://127.0.0.1:9"], "data_dir": str(tmp_path)})
+    with pytest.raises(folderlock.FolderInUse, match=f"pid {os.getpid()}"):
+        folderlock.hold(str(tmp_path))
+    shutdown(app)
     folderlock.hold(str(tmp_path))  # (let go: held again)
     folderlock.release()

@@ -97,9 +97,9 @@ class AlertsConfig:
         for name, defaults in DEFAULTS.items():
             merged = {**COMMON, "notify": default_urls, **defaults}
             types = {}
-            for where in (f"rules.{name}", f"labs.{lab!r}.rules.{name}"):
-                source = dict(_table(file_rules if where.startswith("rules.") else lab_rules,
-                                     name, where))
+            for rules, where in ((file_rules, f"rules.{name}"),
+                                 (lab_rules, f"labs.{lab!r}.rules.{name}")):
+                source = dict(_table(rules, name, where))
                 for type_name, values in _table(source, "device_type",
                                                 f"{where}.device_type").items():
                     if name not in PER_DEVICE_TYPE:

@@ -286,7 +286,7 @@ class ModelPublisher:
         of another shape claims nothing: this process's claim takes its place. Where no claim is,
         this process publishes only once Redis has taken its own (_write_claim): reading that
         none is says nothing while Redis refuses writes."""
-        other, _ = self._claim()
+        other = self._claim()
         if other is None and not self.closed:
             other = self._write_claim()
         self.claim_checked = True
@@ -308,6 +308,7 @@ class ModelPublisher:
         could each delete the other's)."""
         import redis
 
+        body = self._heartbeat_body()
         for _ in range(3):
             with self.redis.pipeline() as pipe:
                 pipe.watch(self.keys.ingest)
@@ -315,7 +316,7 @@ class ModelPublisher:
                 if other not in (None, self.epoch):
                     return other
                 pipe.multi()
-                pipe.set(self.keys.ingest, self._heartbeat_body(), ex=HEARTBEAT_TTL)
+                pipe.set(self.keys.ingest, body, ex=HEARTBEAT_TTL)
                 try:
                     pipe.execute()
                     return self.epoch
@@ -338,13 +339,13 @@ class ModelPublisher:
             return None, exc
 
     def _claim(self):
-        """_read_claim's epoch, and whether one of another shape is there (counted, logged)."""
+        """_read_claim's epoch; one of another shape is counted and logged."""
         epoch, bad = self._read_claim()
         if bad is not None:
             self.malformed["heartbeats"] += 1
             self.log.warning("heartbeat", "Redis key %s: %s; taken as no claim, and overwritten",
                              self.keys.ingest, bad)
-        return epoch, bad is not None
+        return epoch
 
     def _heartbeat(self):
         """Refresh the claim (_write_claim); RivalIngest when another holds it now."""
@@ -419,7 +420,7 @@ class ModelPublisher:
         self.closed = True
         self.statuses_ready.set()
         try:
-            if self._claim()[0] == self.epoch:
+            if self._claim() == self.epoch:
                 self.redis.delete(self.keys.ingest)
         except Exception as exc:  # Redis away: the heartbeat expires by itself
             log.warning("could not withdraw the heartbeat: %s", _describe(exc))

@@ -222,7 +222,7 @@ def summary(services, clock=time.monotonic):
             degraded.append(_in_lab(lab.name, "event-socket-discovery"))
         if (lab.keeper and (lab.store.failing or lab.store.dropped_recently()
                             or lab.keeper.recovered or lab.store.stalled()
-                            or lab.store.moved())
+                            or lab.store.file_gone)
                 or lab.store is not None and lab.store.read_failed_recently()):
             degraded.append(_in_lab(lab.name, "store"))
         if _over_limit_recently(lab, clock()):

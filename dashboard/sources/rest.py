@@ -312,13 +312,13 @@ def _redirected(url):
         return LavaError("redirected", "LAVA redirected to an address that is not a URL; check "
                                        "lava_url")
     prefix = parts.path[:parts.path.find(API)] if API in parts.path else ""
-    where = f"{parts.scheme}://{_bracketed(host)}{port}{prefix.rstrip('/')}"
+    where = f"{parts.scheme}://{bracketed(host)}{port}{prefix.rstrip('/')}"
     return LavaError("redirected", f"LAVA redirected to {quoted(where, 120)}...; set lava_url "
                                    f"to it if LAVA is there (a redirect to another scheme, host or "
                                    f"port is not followed)")
 
 
-def _bracketed(host):
+def bracketed(host):
     """A host for a URL: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host else host
 
@@ -404,7 +404,7 @@ class LavaRest:
         # Credentials in the URL would end up in logs and links: keep only scheme, host and path.
         # They are never sent (LAVA takes a token); `has_credentials` lets the start say so.
         self.has_credentials = parts.username is not None or parts.password is not None
-        netloc = _bracketed(parts.hostname) + (f":{port}" if port else "")
+        netloc = bracketed(parts.hostname) + (f":{port}" if port else "")
         # LAVA's API URL given for LAVA's (".../api/v0.2/"): its base is meant (the start says so;
         # a reach audit: every read answered 404, without a hint).
         path = parts.path.rstrip("/")
@@ -732,7 +732,7 @@ class LavaRest:
             raise LavaError("bad_shape", f"LAVA names no usable event socket: {quoted(endpoint, 60)}")
         host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
         if host in ("*", "0.0.0.0", "[::]", "::"):
-            endpoint = endpoint.replace(host, _bracketed(self.hostname), 1)
+            endpoint = endpoint.replace(host, bracketed(self.hostname), 1)
         return endpoint, topic if isinstance(topic, str) else None
 
     def _xmlrpc_event_socket(self):

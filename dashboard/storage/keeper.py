@@ -23,6 +23,7 @@ PRUNE_EVERY = 60.0
 # tenth of --max-events written brings the next round forward (a store audit: at 8,000 events/s a
 # store of --max-events 5000 held 472,036 rows between two rounds a minute apart).
 PRUNE_CHECK = 5.0
+WATCH_EVERY = 5.0  # seconds between two looks at the store's batch and file (run_watch)
 
 
 class StoreKeeper:
@@ -178,6 +179,19 @@ class StoreKeeper:
             done += 1
             if rounds is None or done < rounds:
                 self._wait_for_pruning(written, full=bool(deleted))
+
+    def run_watch(self, rounds=None):
+        """Every WATCH_EVERY seconds, the store's watch (a batch stalled, its file gone: logged and
+        kept for /healthz), in a thread: a hung disk holds that thread, not the loop's hub."""
+        done = 0
+        while rounds is None or done < rounds:
+            try:
+                self.run_in_thread(self.store.watch)
+            except Exception as exc:
+                self._error("watch", exc)
+            done += 1
+            if rounds is None or done < rounds:
+                self.sleep(WATCH_EVERY)
 
     def _wait_for_pruning(self, written, full):
         """Sleep until the next round is due: PRUNE_EVERY seconds, or sooner once rows past the

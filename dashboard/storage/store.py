@@ -142,7 +142,8 @@ class EventStore(Rollups, Standby):
         self.last_read_failure = None
         self._read_failed_at = None
         self.log = RateLimiter(5.0, time.monotonic)  # one store error line per 5 s and kind
-        self.stall_log = RateLimiter(300.0, time.monotonic)
+        self.watch_log = RateLimiter(300.0, time.monotonic)  # watch()'s lines: every 5 minutes
+        self.file_gone = None  # moved() as watch() last found it (/healthz reads it: no I/O there)
         self._init_standby()  # rows held while another ingest process writes (storage/standby.py)
         schema = SCHEMA.format(id_column=self.id_column, clustered=self.clustered)
         self._create_schema(schema)
@@ -153,7 +154,6 @@ class EventStore(Rollups, Standby):
             self._create_schema(schema)
         self._tracker = rollups.Tracker(self._open_spans(), self._queued())
         self._identity = self._file_identity()  # the file it opened (moved())
-        self.moved_log = RateLimiter(300.0, time.monotonic)
         if not self._rows("SELECT id FROM events LIMIT 1"):
             # A new store: its (no) roll-ups are complete from the start.
             if not self.rollups_complete():
@@ -272,37 +272,36 @@ class EventStore(Rollups, Standby):
     def moved(self):
         """Why the file at the store's path is no longer the one this store opened ("deleted", or
         "replaced" by another file), else None: what is written goes on to the file it opened, which
-        nothing reads once the dashboard restarts. /healthz lists `store` as degraded, a read that
-        fails then answers 503 (cannot_read), and the log says so every 5 minutes. Before (a store audit), a store deleted
-        while the dashboard ran lost every later event silently: /healthz "ok", "written" rising."""
+        nothing reads once the dashboard restarts. Before (a store audit), a store deleted while the
+        dashboard ran lost every later event silently: /healthz "ok", "written" rising."""
         if self._identity is None:
             return None
-        try:
-            now = self._file_identity() if os.path.exists(self.path) else "deleted"
-        except OSError:
-            return None
-        why = None if now == self._identity else "deleted" if now == "deleted" or now is None else "replaced"
-        if why and self.moved_log.allow("moved")[0]:
+        now = self._file_identity()
+        return None if now == self._identity else "deleted" if now is None else "replaced"
+
+    def stalled(self, clock=time.monotonic):
+        """Seconds the batch under way has taken, once past STALLED_AFTER_S (else 0). Before (a
+        store audit), a writer process stopped by SIGSTOP went unsaid for as long as the queue took
+        to fill (hours at a lab's rate), /healthz "ok" while history stood still."""
+        since = self._flush_since
+        taken = clock() - since if since is not None else 0.0
+        return round(taken, 1) if taken >= STALLED_AFTER_S else 0.0
+
+    def watch(self, clock=time.monotonic):
+        """The keeper's look, every few seconds, whoever asks /healthz or not: a batch stalled and
+        the file gone are each said in the log at most every 5 minutes; `file_gone` keeps the
+        file's state for /healthz (which does no I/O). The batch first: its look does none either."""
+        stalled = self.stalled(clock)
+        if stalled and self.watch_log.allow("stalled")[0]:
+            log.error("the store's writer has not finished its batch of %d rows in %.0f s: events "
+                      "wait in its queue (%d now; dropped once it is full) and history stands "
+                      "still", self.in_flight, stalled, len(self.queue))
+        self.file_gone = self.moved()
+        if self.file_gone and self.watch_log.allow("moved")[0]:
             log.error("THE STORE'S FILE %s WAS %s WHILE THE DASHBOARD RAN: what it writes goes to the "
                       "file it opened, which no one can read after a restart; restart the dashboard "
                       "(it opens what is there now, or starts a fresh store)", self.display_name,
-                      why.upper())
-        return why
-
-    def stalled(self, clock=time.monotonic):
-        """Seconds the batch under way has taken, once past STALLED_AFTER_S (else 0): /healthz
-        lists `store` as degraded, and the log says so at most every 5 minutes. Before (a store
-        audit), a writer process stopped by SIGSTOP went unsaid for as long as the queue took to
-        fill (hours at a lab's rate), /healthz "ok" while history stood still."""
-        since = self._flush_since
-        taken = clock() - since if since is not None else 0.0
-        if taken < STALLED_AFTER_S:
-            return 0.0
-        if self.stall_log.allow("stalled")[0]:
-            log.error("the store's writer has not finished its batch of %d rows in %.0f s: events "
-                      "wait in its queue (%d now; dropped once it is full) and history stands "
-                      "still", self.in_flight, taken, len(self.queue))
-        return round(taken, 1)
+                      self.file_gone.upper())
 
     def idle(self):
         """No flush under way (none has rows it took from the queue and has not written yet)."""
@@ -700,7 +699,7 @@ class EventStore(Rollups, Standby):
                 "queued_chars": self._chars_in - self._chars_out, "written": self.written,
                 "dropped": dropped, "last_dropped": last_dropped, "pruned": self.pruned,
                 "last_batch": self.last_batch, "last_error": self.last_error,
-                "failing": self.failing, "stalled_s": self.stalled(), "file_gone": self.moved(),
+                "failing": self.failing, "stalled_s": self.stalled(), "file_gone": self.file_gone,
                 "sqlite_memory_mb": self._memory_mb(),
                 "rollup_out_of_order": (self._tracker.out_of_order if self.remote is None
                                         else self.remote.state.get("out_of_order", 0)),

@@ -52,6 +52,12 @@ REFUSED = error_bytes("503 Service Unavailable", "too many connections from this
                       "too_many_connections")
 
 
+def query_names(query):
+    """A query string with its values left out (`wall=…&link=…`), for logs: a value may be a
+    credential (a signed wall link, a token a client put in a URL)."""
+    return "&".join(part.split("=", 1)[0] + ("=…" if "=" in part else "") for part in query.split("&"))
+
+
 class HeaderTimeout(socket.timeout):
     """A client took longer than `header_timeout` to send a request line and its headers."""
 
@@ -220,10 +226,11 @@ class JsonErrors:
             return self._answer(environ, start_response, exc)
 
     def _bad_query(self, environ, start_response, query):
-        """Werkzeug decodes request.args strictly: every endpoint that reads it would fail (500)."""
+        """Werkzeug decodes request.args strictly: every endpoint that reads it would fail (500).
+        Its names only are logged (a value may be a credential: a signed wall link)."""
         self.connections.bad_requests += 1
         self.log.warning("query", "refused a query string that is not UTF-8 from %s: %s",
-                         environ.get("REMOTE_ADDR"), quoted(query))
+                         environ.get("REMOTE_ADDR"), quoted(query_names(query)))
         return _json_answer(start_response, {
             "ok": False, "error": "the query string is not UTF-8 (percent-encode UTF-8: %C3%A9 "
                                   "for é; %FF is no character)", "code": "bad_parameter"}, 400)

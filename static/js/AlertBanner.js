@@ -10,6 +10,7 @@
  */
 import { useEffect } from "/static/vendor/htm/standalone.module.js";
 import { html } from "./html.js";
+import { memo } from "./memo.js";
 import { announce } from "./focus.js";
 import { labOf, objectKey } from "./labs.js";
 import { parseTime } from "./time.js";
@@ -97,11 +98,15 @@ export function bannerAlerts(alerts, lines = SHOWN + 1) {
  * nothing (the header's count and the strip show them). Before (an audit), a desk's screen-reader
  * user heard nothing of an alert firing: only a wall said so.
  */
-export function AlertAnnouncer({ alerts }) {
-  const firing = firingWorstFirst(alerts);
+export const AlertAnnouncer = memo(({ alerts }) => {
+  useAnnounced(firingWorstFirst(alerts));
+  return null;
+});
+
+/** Says the alerts of `firing` that newly fire (announceNew), when the set of them changes. */
+function useAnnounced(firing) {
   const keys = firing.map((a) => objectKey(labOf(a.lab), a.id)).join("\n");
   useEffect(() => announceNew(firing), [keys]);
-  return null;
 }
 
 /**
@@ -112,8 +117,7 @@ export function AlertBanner({ alerts, room = null }) {
   const firing = firingWorstFirst(alerts);
   // Not a live region (role="alert" re-read every line whenever any alert fired or resolved): the
   // alerts that newly fire are said once each, through the page's polite live region.
-  const keys = firing.map((a) => objectKey(labOf(a.lab), a.id)).join("\n");
-  useEffect(() => announceNew(firing), [keys]);
+  useAnnounced(firing);
   if (!firing.length) return null;
   const shown = firing.slice(0, shownCount(firing.length, room ? room.lines : SHOWN + 1));
   const critical = firing.some((a) => a.severity === "critical");

@@ -109,10 +109,9 @@ export function FilterBar({ state, options, onFilter, onQuery, onClear, active }
       </div>
       ${active && html`<button type="button" class="clear-filters" onClick=${() => {
         // The button goes with the filters: the focus goes to the first filter's field, not to
-        // <body> (an audit), when it was on the button.
-        const keyboard = document.activeElement && document.activeElement.classList.contains("clear-filters");
+        // <body> (an audit).
         onClear();
-        if (keyboard) requestAnimationFrame(() => { const field = document.getElementById("filter-device_type"); if (field) field.focus(); });
+        requestAnimationFrame(() => { const field = document.getElementById("filter-device_type"); if (field) field.focus(); });
       }}>Clear filters</button>`}
     </form>
     </details>`;
