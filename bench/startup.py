@@ -6,6 +6,9 @@ Arms, alternating, `--repeat` times each:
   with requirements-test.txt; python-engineio imports it whenever it is there);
 - "deployed": the same without aiohttp (requirements.txt alone does not install it), as the tests
   start the app (tests/patched_app.py);
+- "forked": the same app forked from the tests' fork server (tests/forkserver.py), which has
+  imported it once: timed from the request to the first answer (the fork server's own start, once,
+  is `fork_server_start_s`);
 - with `--baseline-ref REF`: REF's `app.py` checked out with `git worktree add` (removed
   afterwards), started as "current" is.
 The ratios are of the medians, against "current" (and REF against "current" as REF / current).
@@ -16,6 +19,7 @@ Both arms byte-compile their checkout first, so that neither pays for compiling.
 import argparse
 import compileall
 import json
+import os
 import pathlib
 import shutil
 import statistics
@@ -29,21 +33,25 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import Checkout  # noqa: E402
-from tests.helpers import free_port  # noqa: E402
+from tests.helpers import ForkedApp, _ForkServer, free_port  # noqa: E402
 
 WITHOUT_AIOHTTP = ("import runpy, sys; sys.modules['aiohttp'] = None; sys.argv[0] = 'app.py'; "
                    "runpy.run_path('app.py', run_name='__main__')")
 
 
-def start_once(folder, without_aiohttp, timeout=60.0):
-    """Seconds from the process's start to the first answer of /healthz (polled every 10 ms)."""
+def start_once(folder, without_aiohttp, timeout=60.0, fork_server=None):
+    """Seconds from the process's start (or the fork server's request) to the first answer of
+    /healthz (polled every 10 ms)."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="bench-startup-")
     launch = ["-c", WITHOUT_AIOHTTP] if without_aiohttp else [str(pathlib.Path(folder) / "app.py")]
-    cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch, "--port", str(port),
-           "--data-dir", data, "--log-level", "WARNING"]
+    args = ["--port", str(port), "--data-dir", data, "--log-level", "WARNING"]
+    cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch, *args]
     began = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if fork_server:
+        proc = ForkedApp(fork_server, fork_server.fork(args, os.devnull), cmd)
+    else:
+        proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = began + timeout
         while time.perf_counter() < deadline:
@@ -76,22 +84,33 @@ def main():
     arms = {"current": (ROOT, False), "deployed": (ROOT, True)}
     if baseline:
         arms["baseline"] = (baseline.path, False)
+    fork_server = None
     try:
         for folder, _ in arms.values():
             compileall.compile_dir(pathlib.Path(folder) / "dashboard", quiet=1)
+        began = time.perf_counter()
+        fork_server = _ForkServer("eventlet")
+        start_once(ROOT, True, fork_server=fork_server)  # its imports: once, the first start
+        fork_server_start_s = round(time.perf_counter() - began, 4)
+        arms["forked"] = (ROOT, True)
         runs = {arm: [] for arm in arms}
         for _ in range(args.repeat):
             for arm, (folder, without) in arms.items():
-                runs[arm].append(round(start_once(folder, without), 4))
+                server = fork_server if arm == "forked" else None
+                runs[arm].append(round(start_once(folder, without, fork_server=server), 4))
                 print(json.dumps({arm: runs[arm][-1]}), file=sys.stderr)
     finally:
         if baseline:
             baseline.close()
+        if fork_server:
+            fork_server.proc.stdin.close()  # (its end)
+            fork_server.proc.wait(10)
     medians = {arm: statistics.median(values) for arm, values in runs.items()}
     print(json.dumps({
         "benchmark": "startup", "repeat": args.repeat,
         "baseline_ref": baseline.commit if baseline else None,
         "seconds_to_first_answer": runs, "median_s": medians,
+        "fork_server_start_s": fork_server_start_s,
         "ratio_to_current": {arm: round(m / medians["current"], 3) for arm, m in medians.items()},
     }, indent=2))
 

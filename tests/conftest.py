@@ -15,6 +15,7 @@ import warnings
 
 import pytest
 
+from tests import helpers
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, OPEN_VIEWS
 
 UNIT = pathlib.Path(__file__).resolve().parent / "unit"
@@ -43,6 +44,9 @@ def _watch():
 
 def pytest_configure(config):
     threading.Thread(target=_watch, name="test watchdog", daemon=True).start()
+    # The suite's apps are forked from a process that imported them once (tests/forkserver.py):
+    # their imports were half a second of each of ~450 starts, more under the whole suite's load.
+    helpers.FORKED_STARTS = True
     if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
         _compile_once()
 

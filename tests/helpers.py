@@ -6,6 +6,7 @@ import os
 import pathlib
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -183,6 +184,124 @@ def start_app(*args, env=None):
     return result.returncode, result.stdout + result.stderr
 
 
+# Set by tests/conftest.py: the suite's apps come from a fork server (tests/forkserver.py), which
+# has imported the app once for each hub; benchmarks (which measure an app's start, memory and CPU)
+# start theirs as new processes.
+FORKED_STARTS = False
+
+
+class _ForkServer:
+    """tests/forkserver.py for one hub, started at this process's first app of that hub: it forks
+    each app from a process that has already imported it. Its replies are read by a thread of its
+    own: the pid of each app it forked, and each app's exit code when it ends."""
+
+    def __init__(self, async_mode):
+        self.env = dict(os.environ)  # what its modules saw as they were imported
+        self.proc = subprocess.Popen(
+            [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "tests.forkserver", async_mode],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env)
+        self.lock = threading.Lock()  # one request at a time
+        self.changed = threading.Condition()
+        self.replies = collections.deque()
+        self.exits = {}  # pid → exit code, until its ForkedApp asks
+        self.gone = False
+        threading.Thread(target=self._read, name=f"fork server {async_mode}", daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            reply = json.loads(line)
+            with self.changed:
+                if "exit" in reply:
+                    self.exits[reply["exit"]] = reply["code"]
+                else:
+                    self.replies.append(reply)
+                self.changed.notify_all()
+        with self.changed:
+            self.gone = True
+            self.changed.notify_all()
+
+    def fork(self, args, log_path):
+        """A new app process (its pid) running app.main(args), writing to log_path."""
+        request = {"args": [str(a) for a in args], "log": str(log_path), "cwd": str(ROOT),
+                   "env": dict(os.environ)}
+        with self.lock:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+            with self.changed:
+                if not self.changed.wait_for(lambda: self.replies or self.gone, timeout=30):
+                    raise AssertionError("the fork server did not answer in 30 s")
+                if not self.replies:
+                    raise AssertionError(f"the fork server ended ({self.proc.wait()})")
+                reply = self.replies.popleft()
+        if "error" in reply:
+            raise AssertionError("the fork server: " + reply["error"])
+        return reply["pid"]
+
+    def exit_code(self, pid, timeout=0.0):
+        """The app's exit code, or None while it runs (waiting up to `timeout` seconds)."""
+        with self.changed:
+            self.changed.wait_for(lambda: pid in self.exits or self.gone, timeout=timeout)
+            if pid not in self.exits and self.gone:
+                raise AssertionError(f"the fork server ended: the exit of app {pid} is unknown")
+            return self.exits.pop(pid, None)  # (told once: ForkedApp keeps it)
+
+
+_fork_servers = {}
+
+
+def _import_env(environ):
+    """The environment as the app's imports may read it: all of it but pytest's name of the test
+    running (set anew for each test; the app never reads it)."""
+    return {k: v for k, v in environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
+class ForkedApp:
+    """What AppProcess uses of subprocess.Popen, for an app a fork server made (its parent is the
+    fork server, which tells its exit code)."""
+
+    def __init__(self, server, pid, args):
+        self.server, self.pid, self.args = server, pid, args
+        self.returncode = None
+
+    def poll(self, timeout=0.0):
+        if self.returncode is None:
+            self.returncode = self.server.exit_code(self.pid, timeout)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.poll(min(left, 1.0))
+        return self.returncode
+
+    def send_signal(self, signum):
+        if self.poll() is None:  # (not a pid the kernel may have given another process since)
+            os.kill(self.pid, signum)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+def _start(cmd, launch_args, *, async_mode, root, constants, env, log):
+    """The app's process: forked by the hub's fork server where that starts the same app, else a
+    new one."""
+    same = root == ROOT and not constants and not env
+    if FORKED_STARTS and same and async_mode in ("eventlet", "gevent"):
+        server = _fork_servers.get(async_mode)
+        if server is None or server.gone:
+            server = _fork_servers[async_mode] = _ForkServer(async_mode)
+        if _import_env(server.env) == _import_env(os.environ):  # (else a test changed it: a new process)
+            return ForkedApp(server, server.fork(launch_args, log.name), cmd)
+    return subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+
+
 class AppProcess:
     """The app (app.main, as `python app.py ...` runs it, without the tests' aiohttp:
     tests/patched_app.py) as a subprocess on a free port; stopped by stop(). `root`: another
@@ -208,10 +327,10 @@ class AppProcess:
                   if root == ROOT else
                   ["-c", "import runpy, sys; sys.modules['aiohttp'] = None; sys.argv[0] = 'app.py'; "
                    "runpy.run_path('app.py', run_name='__main__')"])
-        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch,
-               "--port", str(self.port), "--async-mode", async_mode, *args]
-        self.proc = subprocess.Popen(cmd, cwd=root, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+        app_args = ["--port", str(self.port), "--async-mode", async_mode, *args]
+        cmd = [sys.executable, "-W", "ignore::DeprecationWarning", *launch, *app_args]
+        self.proc = _start(cmd, app_args, async_mode=async_mode, root=root, constants=constants,
+                           env=env, log=self.log)
         try:
             wait_until(self._answers, timeout=30, what=f"the app on port {self.port}")
         except AssertionError:

@@ -4,12 +4,17 @@
 Used by every loop that retries (the REST reconciler, event-socket discovery, Redis, the ZMQ source),
 which is why it lives in core/: sources and live can both import it.
 """
+import os
 import random
 
 # The jitter's own generator: the random module's shared one is what tests and libraries seed and
 # draw from (Hypothesis warns when another thread draws while it generates), and a retry loop in a
 # thread of its own must neither steer nor be steered by them.
-JITTER = random.Random().random
+# Seeded again in a forked child, as the random module's own is: two processes forked from one
+# would otherwise draw the same jitter, and retry in step.
+_GENERATOR = random.Random()
+JITTER = _GENERATOR.random
+os.register_at_fork(after_in_child=_GENERATOR.seed)
 
 
 class Backoff:
