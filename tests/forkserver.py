@@ -9,9 +9,9 @@ forks an app for each request: the app (app.main with its arguments, as `python 
 starts from there, as a new process of its own.
 
 The protocol, on stdin and stdout, one JSON object a line:
-- in: {"args": [app.py's arguments], "log": path, "cwd": folder, "env": {the environment}};
-- out: {"pid": n} for each request (or {"error": text}), and {"exit": pid, "code": c} when an app
-  ends (c as subprocess.Popen's returncode: negative for a signal).
+- in: {"id": n, "args": [app.py's arguments], "log": path, "cwd": folder, "env": {the environment}};
+- out: {"id": n, "pid": p} for each request (or {"id": n, "error": text}), and {"exit": p,
+  "code": c} when an app ends (c as subprocess.Popen's returncode: negative for a signal).
 stdin's end (the test worker gone) ends this process; the apps it made go on until stopped, as
 subprocess.Popen's would.
 
@@ -22,7 +22,9 @@ What is not the same as a new process, and how it is kept out:
 - module constants set before the start (tests/patched_app.py's `constants`) would come after
   modules that copied them at import: such an app, too, starts as a new process;
 - random generators made at import would be copied into every app: Python seeds its `random`
-  module again in a forked child, and dashboard/core/backoff.py its own generator;
+  module again in a forked child, and dashboard/core/backoff.py its own generator (the hash seed,
+  though, is the fork server's in all its apps: a set of strings iterates alike in each);
+- gevent's loop keeps the time it last read, in the fork server: each app reads it anew;
 - nothing here may start a thread, or use the hub, before a fork (checked before each one), and each
   app makes its hub's kernel object anew.
 """
@@ -74,7 +76,12 @@ def _new_hub(async_mode):
             hub.poll = patcher.original("select").epoll()
     else:
         import gevent
-        gevent.reinit()
+        from gevent._hub_local import get_hub_if_exists
+
+        gevent.reinit()  # (libev makes its epoll anew after a fork)
+        hub = get_hub_if_exists()
+        if hub is not None:  # its loop's clock, read when the fork server last ran it
+            hub.loop.update_now()
 
 
 def _send(message):
@@ -112,12 +119,13 @@ def _serve(async_mode):
             line, pending = pending.split(b"\n", 1)
             request = json.loads(line)
             if threading.active_count() != 1 or _hub_busy(async_mode):
-                _send({"error": "the fork server started a thread or a hub: it cannot fork"})
+                _send({"id": request["id"],
+                       "error": "the fork server started a thread or a hub: it cannot fork"})
                 continue
             pid = _fork()
             if pid == 0:
                 return request
-            _send({"pid": pid})
+            _send({"id": request["id"], "pid": pid})
 
 
 def _become_app(request):

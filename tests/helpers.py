@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import random
+import select
 import shutil
 import signal
 import socket
@@ -202,47 +203,54 @@ class _ForkServer:
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env)
         self.lock = threading.Lock()  # one request at a time
         self.changed = threading.Condition()
-        self.replies = collections.deque()
+        self.requests = 0  # each request's id, told back with its reply
+        self.replies = {}  # request id → reply, until fork() takes it
         self.exits = {}  # pid → exit code, until its ForkedApp asks
         self.gone = False
         threading.Thread(target=self._read, name=f"fork server {async_mode}", daemon=True).start()
 
     def _read(self):
-        for line in self.proc.stdout:
-            reply = json.loads(line)
+        try:
+            for line in self.proc.stdout:
+                reply = json.loads(line)
+                with self.changed:
+                    if "exit" in reply:
+                        self.exits[reply["exit"]] = reply["code"]
+                    else:
+                        if "pid" in reply:  # a pid the kernel gave again: an old exit is not its
+                            self.exits.pop(reply["pid"], None)
+                        self.replies[reply["id"]] = reply
+                    self.changed.notify_all()
+        finally:  # (its end, or a line that is not its protocol: either way, no more replies)
             with self.changed:
-                if "exit" in reply:
-                    self.exits[reply["exit"]] = reply["code"]
-                else:
-                    self.replies.append(reply)
+                self.gone = True
                 self.changed.notify_all()
-        with self.changed:
-            self.gone = True
-            self.changed.notify_all()
 
     def fork(self, args, log_path):
         """A new app process (its pid) running app.main(args), writing to log_path."""
-        request = {"args": [str(a) for a in args], "log": str(log_path), "cwd": str(ROOT),
-                   "env": dict(os.environ)}
         with self.lock:
+            self.requests += 1
+            number = self.requests
+            request = {"id": number, "args": [str(a) for a in args], "log": str(log_path),
+                       "cwd": str(ROOT), "env": dict(os.environ)}
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
-            with self.changed:
-                if not self.changed.wait_for(lambda: self.replies or self.gone, timeout=30):
-                    raise AssertionError("the fork server did not answer in 30 s")
-                if not self.replies:
-                    raise AssertionError(f"the fork server ended ({self.proc.wait()})")
-                reply = self.replies.popleft()
+        with self.changed:
+            if not self.changed.wait_for(lambda: number in self.replies or self.gone, timeout=30):
+                self.gone = True  # (its late reply would be taken for another's: not used again)
+                raise AssertionError("the fork server did not answer in 30 s")
+            if number not in self.replies:
+                raise AssertionError(f"the fork server ended ({self.proc.poll()})")
+            reply = self.replies.pop(number)
         if "error" in reply:
             raise AssertionError("the fork server: " + reply["error"])
         return reply["pid"]
 
     def exit_code(self, pid, timeout=0.0):
-        """The app's exit code, or None while it runs (waiting up to `timeout` seconds)."""
+        """The app's exit code once the fork server told it (waiting up to `timeout` seconds), else
+        None."""
         with self.changed:
             self.changed.wait_for(lambda: pid in self.exits or self.gone, timeout=timeout)
-            if pid not in self.exits and self.gone:
-                raise AssertionError(f"the fork server ended: the exit of app {pid} is unknown")
             return self.exits.pop(pid, None)  # (told once: ForkedApp keeps it)
 
 
@@ -256,17 +264,36 @@ def _import_env(environ):
 
 
 class ForkedApp:
-    """What AppProcess uses of subprocess.Popen, for an app a fork server made (its parent is the
-    fork server, which tells its exit code)."""
+    """What AppProcess uses of subprocess.Popen, for an app a fork server made. Its parent is the
+    fork server, which tells its exit code; a pidfd (Linux) tells at once that it ended, and signals
+    it without the risk of a pid the kernel has given another process since."""
 
     def __init__(self, server, pid, args):
         self.server, self.pid, self.args = server, pid, args
         self.returncode = None
+        self.pidfd = os.pidfd_open(pid)
+
+    def _ended(self):
+        readable, _, _ = select.select([self.pidfd], [], [], 0)
+        return bool(readable)
 
     def poll(self, timeout=0.0):
-        if self.returncode is None:
-            self.returncode = self.server.exit_code(self.pid, timeout)
-        return self.returncode
+        if self.returncode is not None:
+            return self.returncode
+        if not self._ended():
+            if not timeout:
+                return None
+            readable, _, _ = select.select([self.pidfd], [], [], timeout)
+            if not readable:
+                return None
+        # Ended: its code comes from the fork server a moment later (it reaps every 50 ms).
+        code = self.server.exit_code(self.pid, timeout=10)
+        if code is None:
+            raise AssertionError(f"app {self.pid} ended, and the fork server did not tell its exit"
+                                 f" code ({'it has ended' if self.server.gone else 'in 10 s'})")
+        self.returncode = code
+        os.close(self.pidfd)
+        return code
 
     def wait(self, timeout=None):
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -278,8 +305,11 @@ class ForkedApp:
         return self.returncode
 
     def send_signal(self, signum):
-        if self.poll() is None:  # (not a pid the kernel may have given another process since)
-            os.kill(self.pid, signum)
+        if self.returncode is None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signum)
+            except ProcessLookupError:  # ended and reaped: poll() tells how
+                pass
 
     def terminate(self):
         self.send_signal(signal.SIGTERM)
@@ -384,16 +414,18 @@ class AppProcess:
         self.proc.wait(10)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-        if self.data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        finally:  # (a failure to tell how it ended leaves neither its log nor its data behind)
+            self.log.close()
+            if self.data_dir:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def in_order(client):

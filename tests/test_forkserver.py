@@ -5,11 +5,12 @@ import os
 import signal
 import subprocess
 
+import psutil
 import pytest
 
 from dashboard.core import backoff
 from tests import helpers
-from tests.helpers import AppProcess, ForkedApp
+from tests.helpers import AppProcess, ForkedApp, wait_until
 
 
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
@@ -19,15 +20,16 @@ def test_forked_apps_serve_each_their_own_clients_and_their_exits_are_told(async
     second = AppProcess("--sim-devices", "5", async_mode=async_mode)
     try:
         assert isinstance(first.proc, ForkedApp) and isinstance(second.proc, ForkedApp)
-        for _ in range(5):
-            assert len(first.json("/api/v1/devices")["devices"]) == 3
-            assert len(second.json("/api/v1/devices")["devices"]) == 5
+        for app, devices in ((first, 3), (second, 5)):  # (each its own simulated lab)
+            wait_until(lambda: len(app.json("/api/v1/devices")["devices"]) == devices, timeout=15,
+                       what=f"{devices} devices on {app.url}")
         # One hub's kernel object each: had they kept the fork server's epoll (eventlet makes it
         # as it patches), one interest list would hold both apps' sockets, each app woken for the
-        # other's.
-        for app in (first, second):
-            owned, watched = _files_and_watched(app.proc.pid)
-            assert watched and watched <= owned, (app.port, watched - owned)
+        # other's. (Inodes are the kernel's, one a file: one app's epoll never watches the other's.)
+        for app, other in ((first, second), (second, first)):
+            watched = _files_and_watched(app.proc.pid)[1]
+            theirs = _files_and_watched(other.proc.pid)[0]
+            assert watched and not watched & theirs, (app.port, watched & theirs)
         assert "(async mode %s)" % async_mode in first.log_text()
         second.kill()
         assert second.proc.returncode == -signal.SIGKILL
@@ -46,7 +48,25 @@ def test_a_start_that_fails_is_told_with_its_exit_code_and_its_words(tmp_path):
     assert app.wait(30) == 2  # argparse's, as `python app.py` ends
     assert "app.py: error: argument --max-events" in log.read_text()
     with pytest.raises(subprocess.TimeoutExpired):
-        ForkedApp(server, os.getpid(), ["not forked"]).wait(0.2)  # (never ends: not its child)
+        ForkedApp(server, os.getpid(), ["not forked"]).wait(0.2)  # (this process: it runs on)
+
+
+def test_an_app_whose_fork_server_ended_is_still_stopped_and_cleaned_up(monkeypatch):
+    """(A review: once the fork server had gone, stop() raised before it signalled the app, which
+    ran on with its data folder.) The app is still signalled, through its pidfd, and its end seen;
+    only its exit code is unknown, and stop() says so once it has stopped it and cleaned up."""
+    server = helpers._ForkServer("eventlet")
+    monkeypatch.setitem(helpers._fork_servers, "eventlet", server)
+    app = AppProcess("--sim-devices", "2")
+    assert app.proc.server is server
+    server.proc.kill()
+    server.proc.wait(10)
+    wait_until(lambda: server.gone, timeout=10, what="the reader to see the fork server's end")
+    assert app.alive()  # (it runs on: its parent's end does not end it)
+    with pytest.raises(AssertionError, match="did not tell its exit code"):
+        app.stop()
+    assert not psutil.pid_exists(app.proc.pid) or psutil.Process(app.proc.pid).status() == "zombie"
+    assert not os.path.exists(app.data_dir)
 
 
 def test_what_a_fork_would_start_otherwise_starts_as_a_new_process(monkeypatch):
@@ -77,12 +97,15 @@ def test_a_forked_process_draws_a_jitter_of_its_own():
 
 
 def _files_and_watched(pid):
-    """(the inodes of the files process `pid` has open, the inodes its epoll instances watch)."""
+    """(the inodes of the sockets and pipes process `pid` has open, the inodes its epoll instances
+    watch). (Not anonymous inodes: every eventfd and epoll shares one.)"""
     owned, watched = set(), set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            owned.add(os.stat(f"/proc/{pid}/fd/{fd}").st_ino)
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith(("socket:", "pipe:")):
+                owned.add(os.stat(f"/proc/{pid}/fd/{fd}").st_ino)
+            if link != "anon_inode:[eventpoll]":
                 continue
             with open(f"/proc/{pid}/fdinfo/{fd}") as info:
                 watched |= {int(field[4:], 16) for line in info if line.startswith("tfd:")
