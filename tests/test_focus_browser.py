@@ -317,3 +317,61 @@ def test_the_keyboard_s_focus_is_seen_and_kept_in_the_details_the_filters_and_th
         assert page.errors == []
     finally:
         page.context.close()
+
+
+# Where the focus is, against the details panel: inside it, elsewhere and seen, or entirely under it.
+AGAINST_PANEL = """() => {
+  const el = document.activeElement, panel = document.getElementById('detail');
+  if (!el || el === document.body) return 'body';
+  if (panel.contains(el)) return 'panel';
+  const r = el.getBoundingClientRect(), p = panel.getBoundingClientRect();
+  const under = r.left >= p.left && r.right <= p.right && r.top >= p.top && r.bottom <= p.bottom;
+  return under ? 'under: ' + (el.id || el.className || el.tagName) : (el.closest('.topbar') ? 'header' : 'page');
+}"""
+
+
+@pytest.mark.parametrize("width, height, scale, query, beside", [
+    (1920, 1080, 1, "", True),  # a wide desk: the page laid out beside the panel
+    (1280, 800, 1, "", False),  # a laptop's desk: the panel over the page's right side
+    (640, 400, 2, "", False),  # the same at 200 %
+    (390, 800, 1, "", False),  # a phone: the panel is the whole width
+    (1920, 1080, 1, "?wall=1", False),  # a wall keeps its board's size
+], ids=["desk-wide", "desk", "desk-200%", "phone", "wall"])
+def test_the_details_never_hide_the_control_the_keyboard_is_on(lab, browser, width, height, scale,
+                                                                  query, beside):
+    """WCAG 2.4.11 (an audit: with the details open, Tab reached controls the fixed panel covered:
+    4 stops of 70 at 1280×800, 32 at 200 %). Where there is room the page is laid out beside the
+    panel; where there is not, the panel starts below the header and Tab passes over what it
+    covers, what shows beside it still reached; closing gives the focus back to the tile."""
+    _, app = lab
+    page = open_page(browser, width=width, height=height, device_scale_factor=scale)
+    tile = '.tile[data-device="qemu-01"] .tile-open'
+    try:
+        page.goto(app.url + "/" + query)
+        page.wait_for_selector("#connection[data-state=live]", timeout=15000)
+        page.focus(tile)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#detail-title", timeout=10000)
+        stops = []
+        for key in ["Tab"] * 50 + ["Shift+Tab"] * 30:
+            page.keyboard.press(key)
+            stops.append(page.evaluate(AGAINST_PANEL))
+        assert not [s for s in stops if s.startswith("under")], stops
+        assert "panel" in stops, stops
+        geometry = page.evaluate("""() => ({panel: document.getElementById('detail').getBoundingClientRect().toJSON(),
+          header: document.querySelector('.topbar').getBoundingClientRect().toJSON(),
+          main: document.getElementById('main').getBoundingClientRect().toJSON()})""")
+        if beside:
+            assert geometry["main"]["right"] <= geometry["panel"]["left"] + 1, geometry
+        else:
+            assert geometry["panel"]["top"] >= geometry["header"]["bottom"] - 1, geometry
+        if width >= 1280 and not query:  # what shows beside the panel is still reached
+            assert "page" in stops, stops
+        assert page.evaluate("() => document.querySelectorAll('[inert]').length") == 0
+        page.focus("#detail-title")  # (not in a field, whose Escape is its own)
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#detail", state="detached", timeout=5000)
+        wait_until(lambda: page.evaluate("() => document.activeElement.closest('.tile')?.dataset.device")
+                   == "qemu-01", timeout=5, what="the focus back on the tile that opened the details")
+    finally:
+        page.context.close()

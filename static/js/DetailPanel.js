@@ -3,9 +3,10 @@
  * job's path through the states (from the stored history), the changes seen since the page loaded,
  * and a link to its page on the LAVA server when a LAVA URL is configured (its own lab's, with
  * several labs: the panel names the lab, and everything it asks the server is asked with it).
- * Not modal: the board stays live behind it, and it is a complementary landmark (an <aside> named
- * by its heading), not a dialog. Escape or the close button closes it; on a wall, so do 60 s with no
- * pointer or key activity, and it stays below the header (the connection). When its object goes (a
+ * Not modal: the board stays live beside or behind it, and it is a complementary landmark (an <aside>
+ * named by its heading), not a dialog; Tab passes over what it covers (useFocusNotHidden).
+ * Escape or the close button closes it; on a wall, so do 60 s with no pointer or key activity.
+ * Where it covers the page it stays below the header (the connection: usePlacement). When its object goes (a
  * finished job the server no longer keeps), the panel says so, and so does the live region.
  */
 import { useEffect, useRef, useState } from "/static/vendor/htm/standalone.module.js";
@@ -35,32 +36,89 @@ const TIME_FIELDS = new Set(["since", "updated", "submit_time", "start_time", "e
 const PAGE_URLS = { device: deviceUrl, job: jobUrl, worker: workerUrl };
 const MAX_LIST = 200;
 /**
- * On a wall (the panel inside `.is-wall`): the panel starts below the header, never over the
- * connection indicator, and follows it when the header grows or shrinks with no window resize (a
- * lab's line wrapping); `close` is called after IDLE_MS with no pointer or key activity.
+ * Never over the control the keyboard is on (WCAG 2.4.11, focus not obscured). On a desk wide
+ * enough to keep its widest layout beside the panel (BESIDE: 1,200 px and the panel's 460), the
+ * page is laid out beside it (dashboard.css: `.has-detail`'s padding). Narrower, and on a wall
+ * (whose board keeps its size), the panel covers part of the page: it starts below the header,
+ * never over the connection, the alerts' count or the words said to screen readers, and follows the
+ * header as it grows, shrinks or scrolls (usePlacement); Tab passes over the controls it covers
+ * whole (useFocusNotHidden), while what shows beside it stays as it was: reached, clicked, read.
+ * On a wall, `close` is called after IDLE_MS with no pointer or key activity.
  */
-function useWallPanel(panel, close, key) {
+const BESIDE = "(min-width: 1660px)";
+const covers = (onWall) => onWall || typeof window.matchMedia !== "function"
+  || !window.matchMedia(BESIDE).matches;
+
+function usePlacement(panel, close, key) {
   const [onWall, setOnWall] = useState(false);
   useEffect(() => {
     const el = panel.current;
     const wall = Boolean(el && el.closest(".is-wall"));
     setOnWall(wall);
-    if (!wall) return undefined;
+    if (!el) return undefined;
     const place = () => {
       const header = document.querySelector(".topbar");
-      el.style.top = header ? `${Math.ceil(header.getBoundingClientRect().bottom)}px` : "";
+      el.style.top = header && covers(wall)
+        ? `${Math.max(0, Math.ceil(header.getBoundingClientRect().bottom))}px` : "";
     };
     place();
     window.addEventListener("resize", place);
+    window.addEventListener("scroll", place, { passive: true });
     const header = document.querySelector(".topbar");
     const observer = header && typeof ResizeObserver !== "undefined" ? new ResizeObserver(place) : null;
     if (observer) observer.observe(header);
     return () => {
       window.removeEventListener("resize", place);
+      window.removeEventListener("scroll", place);
       if (observer) observer.disconnect();
     };
   }, [key]);
   useIdleClose(onWall ? key : null, close);
+}
+
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), "
+  + "textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+
+/** The focus, come to a control the panel covers whole, goes on to the next one it does not (in
+ * the direction Tab went), or to the panel's heading. The panel spans the window's height below the
+ * header, so a control within its width is under it wherever the page is scrolled (the browser
+ * scrolls a focused control into view after this has looked): only the header is above it. */
+function useFocusNotHidden(panel) {
+  useEffect(() => {
+    const el = panel.current;
+    if (!el) return undefined;
+    const onWall = Boolean(el.closest(".is-wall"));
+    let backwards = false;
+    const under = (node) => {
+      if (node.closest(".topbar")) return false;
+      const r = node.getBoundingClientRect();
+      const p = el.getBoundingClientRect();
+      return r.left >= p.left - 0.5 && r.right <= p.right + 0.5;
+    };
+    const onKey = (event) => { if (event.key === "Tab") backwards = event.shiftKey; };
+    const onFocus = (event) => {
+      const target = event.target;
+      if (!target || !target.getBoundingClientRect || el.contains(target) || !covers(onWall)
+        || !under(target)) return;
+      const order = [...document.querySelectorAll(FOCUSABLE)]
+        .filter((node) => node === target || (node.getClientRects().length > 0 && !node.closest("[inert]")));
+      const step = backwards ? -1 : 1;
+      for (let i = order.indexOf(target) + step; i >= 0 && i < order.length; i += step) {
+        if (el.contains(order[i]) || !under(order[i])) {
+          order[i].focus();
+          if (document.activeElement === order[i]) return; // (else one that takes no focus: on)
+        }
+      }
+      const heading = el.querySelector("#detail-title");
+      if (heading) heading.focus();
+    };
+    document.addEventListener("keydown", onKey, true);
+    document.addEventListener("focusin", onFocus);
+    return () => {
+      document.removeEventListener("keydown", onKey, true);
+      document.removeEventListener("focusin", onFocus);
+    };
+  }, []);
 }
 
 function fieldNames(kind, obj) {
@@ -129,7 +187,8 @@ export function DetailPanel({ target, obj, history, lavaBases, labNames = [], on
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
   }, [onClose]);
-  useWallPanel(panel, onClose, `${kind}:${id}`);
+  usePlacement(panel, onClose, `${kind}:${id}`);
+  useFocusNotHidden(panel);
   const lavaBase = baseFor(lavaBases, lab);
   const href = PAGE_URLS[kind](lavaBase, name);
   const title = kind === "job" ? `Job #${name}` : name;
