@@ -41,8 +41,8 @@ const MAX_LIST = 200;
  * page is laid out beside it (dashboard.css: `.has-detail`'s padding). Narrower, and on a wall
  * (whose board keeps its size), the panel covers part of the page: it starts below the header,
  * never over the connection, the alerts' count or the words said to screen readers, and follows the
- * header as it grows, shrinks or scrolls (usePlacement); Tab passes over the controls it covers
- * whole (useFocusNotHidden), while what shows beside it stays as it was: reached, clicked, read.
+ * header as it grows, shrinks or scrolls (usePlacement); Tab passes over the controls it hides
+ * (useFocusNotHidden), while what shows beside it stays as it was: reached, clicked, read.
  * On a wall, `close` is called after IDLE_MS with no pointer or key activity.
  */
 const BESIDE = "(min-width: 1660px)";
@@ -78,43 +78,90 @@ function usePlacement(panel, close, key) {
 
 const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), "
   + "textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+const SEEN_PX = 16; // less of a control than this beside the panel is not seen
+const TAB_MS = 500; // a focus this soon after Tab came from Tab
 
-/** The focus, come to a control the panel covers whole, goes on to the next one it does not (in
- * the direction Tab went), or to the panel's heading. The panel spans the window's height below the
- * header, so a control within its width is under it wherever the page is scrolled (the browser
- * scrolls a focused control into view after this has looked): only the header is above it. */
+/**
+ * The focus that Tab brought to a control the panel hides goes on, in Tab's direction, to the next
+ * control it does not hide, or to the panel's heading. The control the focus came to is judged by
+ * what is drawn on its points, once it is in view (the browser scrolls it there: a table scrolled
+ * sideways may bring it under the panel; a control drawn above the panel, the skip link, is seen);
+ * the controls passed on the way, against the panel's width (it spans the window's height below
+ * the header, so a control within its width is under it wherever the page scrolls). The page is
+ * walked from the control's own place to the first one that may take the focus: no list of them
+ * all. A focus the page itself moves (to keep it on an item the live data moved) is left where it
+ * is put.
+ */
 function useFocusNotHidden(panel) {
   useEffect(() => {
     const el = panel.current;
     if (!el) return undefined;
     const onWall = Boolean(el.closest(".is-wall"));
-    let backwards = false;
-    const under = (node) => {
-      if (node.closest(".topbar")) return false;
+    let tab = { at: -Infinity, backwards: false };
+    let frame = 0;
+    const beside = (node) => { // the width of it beside the panel
       const r = node.getBoundingClientRect();
       const p = el.getBoundingClientRect();
-      return r.left >= p.left - 0.5 && r.right <= p.right + 0.5;
+      return Math.max(0, Math.min(r.right, p.left) - r.left) + Math.max(0, r.right - Math.max(r.left, p.right));
     };
-    const onKey = (event) => { if (event.key === "Tab") backwards = event.shiftKey; };
+    const mayHide = (node) => !node.closest(".topbar") && beside(node) < SEEN_PX;
+    const drawnOver = (node) => { // on screen: every point of it looked at shows something else
+      const r = node.getBoundingClientRect();
+      const y = r.top + r.height / 2;
+      return ![r.left + 2, r.left + r.width / 2, r.right - 2].some((x) => {
+        const top = document.elementFromPoint(x, y);
+        return top && (top === node || node.contains(top));
+      });
+    };
+    // From `from` on (in the page's order, or back), round from the other end as Tab goes round,
+    // until `from` again: the first control that is not hidden and takes the focus.
+    const next = (from, backwards) => {
+      // A part of the page within the panel's width is passed whole (a phone's board, under a
+      // panel as wide as the window: thousands of elements, none to stop at).
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_ELEMENT, (node) => (
+        node.firstElementChild && !el.contains(node) && !node.contains(el) && mayHide(node)
+          ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT));
+      const step = () => (backwards ? walker.previousNode() : walker.nextNode());
+      walker.currentNode = from;
+      for (let round = 0; round < 2; round += 1) {
+        for (let node = step(); node && node !== from; node = step()) {
+          if (!node.matches(FOCUSABLE) || node.closest("[inert]") || node.getClientRects().length === 0) continue;
+          if (!el.contains(node) && mayHide(node)) continue;
+          node.focus();
+          if (document.activeElement === node) return true; // (else one that takes no focus: on)
+        }
+        walker.currentNode = document.body;
+        if (backwards) while (walker.lastChild()); // (the page's last element)
+      }
+      return false;
+    };
+    const move = (target) => {
+      if (!next(target, tab.backwards)) {
+        const heading = el.querySelector("#detail-title");
+        if (heading) heading.focus();
+      }
+    };
+    const onKey = (event) => {
+      if (event.key === "Tab") tab = { at: performance.now(), backwards: event.shiftKey };
+    };
     const onFocus = (event) => {
       const target = event.target;
       if (!target || !target.getBoundingClientRect || el.contains(target) || !covers(onWall)
-        || !under(target)) return;
-      const order = [...document.querySelectorAll(FOCUSABLE)]
-        .filter((node) => node === target || (node.getClientRects().length > 0 && !node.closest("[inert]")));
-      const step = backwards ? -1 : 1;
-      for (let i = order.indexOf(target) + step; i >= 0 && i < order.length; i += step) {
-        if (el.contains(order[i]) || !under(order[i])) {
-          order[i].focus();
-          if (document.activeElement === order[i]) return; // (else one that takes no focus: on)
-        }
+        || performance.now() - tab.at > TAB_MS) return;
+      const r = target.getBoundingClientRect();
+      if (r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth) {
+        if (drawnOver(target)) move(target); // in view: the browser does not scroll it
+        return;
       }
-      const heading = el.querySelector("#detail-title");
-      if (heading) heading.focus();
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => { // scrolled into view by now
+        if (document.activeElement === target && !el.contains(target) && drawnOver(target)) move(target);
+      });
     };
     document.addEventListener("keydown", onKey, true);
     document.addEventListener("focusin", onFocus);
     return () => {
+      cancelAnimationFrame(frame);
       document.removeEventListener("keydown", onKey, true);
       document.removeEventListener("focusin", onFocus);
     };
