@@ -102,7 +102,7 @@ def _reap():
 
 
 def _serve(async_mode):
-    """Answer requests until stdin ends; returns a request's arguments in each forked child."""
+    """Answer requests until stdin ends (None); in each forked child, return its request."""
     import threading
 
     pending = b""

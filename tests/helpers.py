@@ -271,9 +271,14 @@ class ForkedApp:
     def __init__(self, server, pid, args):
         self.server, self.pid, self.args = server, pid, args
         self.returncode = None
-        self.pidfd = os.pidfd_open(pid)
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # ended, and reaped, already (a start refused at once)
+            self.pidfd = None
 
     def _ended(self):
+        if self.pidfd is None:
+            return True
         readable, _, _ = select.select([self.pidfd], [], [], 0)
         return bool(readable)
 
@@ -292,7 +297,8 @@ class ForkedApp:
             raise AssertionError(f"app {self.pid} ended, and the fork server did not tell its exit"
                                  f" code ({'it has ended' if self.server.gone else 'in 10 s'})")
         self.returncode = code
-        os.close(self.pidfd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
         return code
 
     def wait(self, timeout=None):
@@ -305,7 +311,7 @@ class ForkedApp:
         return self.returncode
 
     def send_signal(self, signum):
-        if self.returncode is None:
+        if self.returncode is None and self.pidfd is not None:
             try:
                 signal.pidfd_send_signal(self.pidfd, signum)
             except ProcessLookupError:  # ended and reaped: poll() tells how

@@ -47,6 +47,14 @@ def test_a_start_that_fails_is_told_with_its_exit_code_and_its_words(tmp_path):
     app = ForkedApp(server, server.fork(["--port", "1", "--max-events", "nan"], log), ["app.py"])
     assert app.wait(30) == 2  # argparse's, as `python app.py` ends
     assert "app.py: error: argument --max-events" in log.read_text()
+    # One that ended, and was reaped, before its ForkedApp was made (no pidfd to open): its code
+    # told all the same.
+    pid = server.fork(["--port", "1", "--max-events", "nan"], log)
+    wait_until(lambda: pid in server.exits, timeout=30, what="the fork server to tell its end")
+    late = ForkedApp(server, pid, ["app.py"])
+    assert late.pidfd is None
+    assert late.poll() == 2
+    late.terminate()  # (nothing to signal: no error either)
     with pytest.raises(subprocess.TimeoutExpired):
         ForkedApp(server, os.getpid(), ["not forked"]).wait(0.2)  # (this process: it runs on)
 
