@@ -103,8 +103,7 @@ def main():
         if baseline:
             baseline.close()
         if fork_server:
-            fork_server.proc.stdin.close()  # (its end)
-            fork_server.proc.wait(10)
+            fork_server.close()
     medians = {arm: statistics.median(values) for arm, values in runs.items()}
     print(json.dumps({
         "benchmark": "startup", "repeat": args.repeat,

@@ -246,6 +246,11 @@ class _ForkServer:
             raise AssertionError("the fork server: " + reply["error"])
         return reply["pid"]
 
+    def close(self):
+        """Ends it (stdin's end); the apps it made go on until stopped."""
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
     def exit_code(self, pid, timeout=0.0):
         """The app's exit code once the fork server told it (waiting up to `timeout` seconds), else
         None."""
@@ -339,10 +344,10 @@ def _start(cmd, launch_args, *, async_mode, root, constants, env, log):
 
 
 class AppProcess:
-    """The app (app.main, as `python app.py ...` runs it, without the tests' aiohttp:
-    tests/patched_app.py) as a subprocess on a free port; stopped by stop(). `root`: another
-    checkout's app (a benchmark's baseline); `constants`: module constants of dashboard.core set
-    before it starts."""
+    """The app (app.main, as `python app.py ...` runs it, without the tests' aiohttp) as a process
+    of its own on a free port: in the suite forked by tests/forkserver.py (FORKED_STARTS), else a
+    new one (tests/patched_app.py); stopped by stop(). `root`: another checkout's app (a
+    benchmark's baseline); `constants`: module constants of dashboard.core set before it starts."""
 
     def __init__(self, *args, async_mode="eventlet", env=None, port=None, root=ROOT, constants=None):
         self.port = port or free_port()

@@ -1,5 +1,7 @@
-"""app.py as the tests run it: `python -m tests.patched_app [MODULE.NAME=VALUE ...] -- <app.py's
-arguments>`.
+"""app.py as the tests run it when it starts as a new process (with module constants set, an
+environment of its own, or after a test changed the worker's; the rest are forked by
+tests/forkserver.py, which leaves aiohttp out alike): `python -m tests.patched_app
+[MODULE.NAME=VALUE ...] -- <app.py's arguments>`.
 
 - As deployed: without aiohttp, which only the tests install (requirements-test.txt: tests/lava_ws.py
   serves lava-publisher's WebSocket with it). python-engineio imports it whenever it is there

@@ -46,8 +46,8 @@ const MAX_LIST = 200;
  * On a wall, `close` is called after IDLE_MS with no pointer or key activity.
  */
 const BESIDE = "(min-width: 1660px)";
-const covers = (onWall) => onWall || typeof window.matchMedia !== "function"
-  || !window.matchMedia(BESIDE).matches;
+const besideQuery = typeof window.matchMedia === "function" ? window.matchMedia(BESIDE) : null; // (live)
+const covers = (onWall) => onWall || !besideQuery || !besideQuery.matches;
 
 function usePlacement(panel, close, key) {
   const [onWall, setOnWall] = useState(false);
@@ -56,15 +56,14 @@ function usePlacement(panel, close, key) {
     const wall = Boolean(el && el.closest(".is-wall"));
     setOnWall(wall);
     if (!el) return undefined;
+    const header = document.querySelector(".topbar");
     const place = () => {
-      const header = document.querySelector(".topbar");
       el.style.top = header && covers(wall)
         ? `${Math.max(0, Math.ceil(header.getBoundingClientRect().bottom))}px` : "";
     };
     place();
     window.addEventListener("resize", place);
     window.addEventListener("scroll", place, { passive: true });
-    const header = document.querySelector(".topbar");
     const observer = header && typeof ResizeObserver !== "undefined" ? new ResizeObserver(place) : null;
     if (observer) observer.observe(header);
     return () => {
@@ -125,7 +124,7 @@ function useFocusNotHidden(panel) {
       walker.currentNode = from;
       for (let round = 0; round < 2; round += 1) {
         for (let node = step(); node && node !== from; node = step()) {
-          if (!node.matches(FOCUSABLE) || node.closest("[inert]") || node.getClientRects().length === 0) continue;
+          if (!node.matches(FOCUSABLE) || node.getClientRects().length === 0) continue;
           if (!el.contains(node) && mayHide(node)) continue;
           node.focus();
           if (document.activeElement === node) return true; // (else one that takes no focus: on)
