@@ -122,6 +122,11 @@ class Event:
     # The five frames as text, when parse_frames made the event (its stored row takes them from
     # here instead of decoding them again); not part of what the event is.
     text: tuple = dataclasses.field(default=(), compare=False, repr=False)
+    # A job's times (submit_time, start_time, end_time) its data gave out of range, left out of
+    # `data`: a LAVA whose clock was not yet set when it recorded them (docs/deployment.md,
+    # "Faults"). Not a field: set by parse_frames on the rare event that has one, so that the
+    # others pay nothing for it (an event made on every message).
+    unusable = ()
 
     @property
     def known(self):
@@ -192,7 +197,8 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
         time = parse_time(when)
     except ValueError:
         raise ParseError("bad_datetime", f"not an ISO 8601 datetime: {quoted(when)}") from None
-    if not EARLIEST <= time <= _now() + MAX_AHEAD:
+    latest = _now() + MAX_AHEAD
+    if not EARLIEST <= time <= latest:
         raise ParseError("bad_datetime", f"{quoted(when)} is before {EARLIEST.year} or more than "
                          f"{MAX_AHEAD.days} day ahead of this clock")
     if too_deep(payload, max_depth):
@@ -211,13 +217,17 @@ def parse_frames(frames, max_size=1 << 20, max_depth=MAX_DEPTH):
         raise ParseError("not_object", f"data is a JSON {type(data).__name__}, not an object")
     kind = topic.rsplit(".", 1)[-1]
     kind = TAKEN_KINDS.get(kind, kind)
+    unusable = ()
     if kind in SCHEMAS:
-        data = _normalise(kind, data)
+        data, unusable = _normalise(kind, data, latest)
     elif too_long_text(data.get("message")):  # the feed shows it whatever the topic
         raise ParseError("too_long", f"{kind}.message has {len(data['message'])} characters > "
                          f"{MAX_TEXT_LENGTH}")
-    return Event(kind, topic, uuid, time, username, data,  # (positional: faster)
-                 (topic, uuid, when, username, payload))
+    event = Event(kind, topic, uuid, time, username, data,  # (positional: faster)
+                  (topic, uuid, when, username, payload))
+    if unusable:
+        object.__setattr__(event, "unusable", unusable)  # (frozen: as its own __init__ sets fields)
+    return event
 
 
 # A reconciliation's correction, stored and replayed as an event of its own kind ("correction"),
@@ -283,14 +293,19 @@ def _check_fields(kind, data):
 CACHED_TIME_LENGTH = 64  # an ISO 8601 time is about 32 characters; a longer text is not cached
 
 
-@functools.lru_cache(maxsize=1024)
-def _one_spelling(text):
-    """parse_time(text).isoformat(): a job's times come again in each of its events (a ValueError
-    is raised each time, never cached)."""
-    return parse_time(text).isoformat()
+def _spelled(text):
+    """(parse_time(text).isoformat(), parse_time(text)), or ValueError."""
+    value = parse_time(text)
+    return value.isoformat(), value
 
 
-def _normalise(kind, data):
+# A job's times come again in each of its events (a ValueError is raised each time, never cached).
+_one_spelling = functools.lru_cache(maxsize=1024)(_spelled)
+
+
+def _normalise(kind, data, latest):
+    """(data normalised, the job time fields left out as out of range): `latest` the latest time
+    a job's time may be (EARLIEST the earliest, as for the frame's time)."""
     data = dict(data)
     if "status" in data and "state" not in data and kind in ("device", "testjob"):
         table = LEGACY_DEVICE_STATUS if kind == "device" else LEGACY_JOB_STATUS
@@ -311,15 +326,21 @@ def _normalise(kind, data):
         if field in data and data[field] not in allowed:
             raise ParseError("bad_value", f"{kind}.{field} {quoted(data[field])} is not one of "
                              f"{', '.join(allowed)}")
+    unusable = ()
     for field in ("submit_time", "start_time", "end_time"):
-        if data.get(field) is not None:
+        value = data.get(field)
+        if value is not None:
             try:
                 # One spelling for every time (REST says Z, events +00:00) so values compare equal.
                 # Not length-checked for every kind: only short text is cached (a key may be kept).
-                value = data[field]
-                data[field] = (_one_spelling(value)
-                               if isinstance(value, str) and len(value) <= CACHED_TIME_LENGTH
-                               else parse_time(value).isoformat())
+                text, when = (_one_spelling(value)
+                              if isinstance(value, str) and len(value) <= CACHED_TIME_LENGTH
+                              else _spelled(value))
             except ValueError:
                 raise ParseError("bad_datetime", f"{kind}.{field} is not ISO 8601") from None
-    return data
+            if EARLIEST <= when <= latest:
+                data[field] = text
+            else:  # a time LAVA's clock could not have meant: unknown, the event kept (Event.unusable)
+                del data[field]
+                unusable += (field,)
+    return data, unusable

@@ -14,9 +14,11 @@ taken as gone this time.
 """
 import collections
 import dataclasses
+import datetime as dt
 
-from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, JOB_HEALTHS, JOB_STATES, MAX_INT,
-                                   MIN_INT, WORKER_HEALTHS, WORKER_STATES, job_id, parse_time)
+from dashboard.core.events import (DEVICE_HEALTHS, DEVICE_STATES, EARLIEST, JOB_HEALTHS, JOB_STATES,
+                                   MAX_AHEAD, MAX_INT, MIN_INT, WORKER_HEALTHS, WORKER_STATES, job_id,
+                                   parse_time)
 from dashboard.core.limits import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 from dashboard.core.redact import quoted
 from dashboard.core.state import ACTIVE_JOB_STATES
@@ -48,6 +50,9 @@ may be private)."""
     keep: dict = dataclasses.field(default_factory=lambda: {"device": set(), "worker": set()})
     unknown: set = dataclasses.field(default_factory=set)
     samples: list = dataclasses.field(default_factory=list)
+    # A job's times out of range (before EARLIEST, after `latest`), by field: the job kept, those
+    # times unknown (None), as the event parser does (core/events.py); not records left out.
+    unusable_times: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     def __len__(self):
         return sum(self.counts.values())
@@ -137,14 +142,20 @@ def _enum(obj, field, allowed, what):
     return value
 
 
-def _time(obj, field, what):
+def _time(obj, field, what, latest=None, unusable=None):
+    """obj[field] as ISO 8601 in one spelling, or None. With `latest`: a time before EARLIEST or
+    after `latest` is None too, counted in `unusable` (a Counter) by field."""
     value = _may(obj, field, (str,), what)
     if value is None:
         return None
     try:
-        return parse_time(value).isoformat()
+        when = parse_time(value)
     except ValueError:
         raise ShapeError(f"{what}.{field} is not an ISO 8601 time", "bad_value", field) from None
+    if latest is not None and not EARLIEST <= when <= latest:
+        unusable[field] += 1
+        return None
+    return when.isoformat()
 
 
 def device_record(d):
@@ -175,24 +186,30 @@ def worker_record(w):
             "offline_since": offline_since}
 
 
-def job_record(j, worker_of):
-    """One /jobs/ result → the model's job fields; `worker_of` maps device hostname → worker."""
+def job_record(j, worker_of, latest=None, unusable=None):
+    """One /jobs/ result → the model's job fields; `worker_of` maps device hostname → worker. With
+    `latest` (a datetime) and `unusable` (a Counter): a time of the job out of range is None,
+    counted there by field (_time)."""
     ident = _need(j, "id", (int,), "job")
     if job_id(ident) is None:
         raise ShapeError(f"job {ident} is not a job id", "bad_value", "id")
     what = f"job {ident}"
     device = _may_name(j, "actual_device", what)
-    return {"id": ident, "submitter": _may(j, "submitter", (str,), what),
-            "description": _may(j, "description", (str,), what, _TEXT),
-            "state": _enum(j, "state", JOB_STATES, what),
-            "health": _enum(j, "health", JOB_HEALTHS, what),
-            "priority": _may(j, "priority", (int,), what),
-            "health_check": _may(j, "health_check", (bool,), what),
-            "submit_time": _time(j, "submit_time", what),
-            "start_time": _time(j, "start_time", what),
-            "end_time": _time(j, "end_time", what),
-            "device_type": _may_name(j, "requested_device_type", what), "device": device,
-            "worker": worker_of.get(device) if device else None}
+    out = collections.Counter()  # (counted in `unusable` once the whole record is of its shape)
+    record = {"id": ident, "submitter": _may(j, "submitter", (str,), what),
+              "description": _may(j, "description", (str,), what, _TEXT),
+              "state": _enum(j, "state", JOB_STATES, what),
+              "health": _enum(j, "health", JOB_HEALTHS, what),
+              "priority": _may(j, "priority", (int,), what),
+              "health_check": _may(j, "health_check", (bool,), what),
+              "submit_time": _time(j, "submit_time", what, latest, out),
+              "start_time": _time(j, "start_time", what, latest, out),
+              "end_time": _time(j, "end_time", what, latest, out),
+              "device_type": _may_name(j, "requested_device_type", what), "device": device,
+              "worker": worker_of.get(device) if device else None}
+    if out:
+        unusable.update(out)
+    return record
 
 
 def _identity(result, field, types):
@@ -227,13 +244,17 @@ def _each(results, make, kind, field, types, skipped):
     return list(made.values())
 
 
-def build(devices, workers, jobs, gone_jobs=()):
+def build(devices, workers, jobs, gone_jobs=(), now=None):
     """Lists of REST results → a Snapshot whose device records carry their current job; records
-    of the wrong shape are left out one by one (Snapshot.skipped)."""
+    of the wrong shape are left out one by one (Snapshot.skipped). A job's time before EARLIEST or
+    more than MAX_AHEAD after `now` (an aware datetime; this clock's time when None) is None,
+    counted in Snapshot.skipped.unusable_times: an event's time is (core/events.py)."""
     skipped = Skipped()
+    latest = (now or dt.datetime.now(dt.timezone.utc)) + MAX_AHEAD
     device_records = _each(devices, device_record, "device", "hostname", (str,), skipped)
     worker_of = {d["hostname"]: d["worker"] for d in device_records}
-    job_records = _each(jobs, lambda j: job_record(j, worker_of), "job", "id", (int,), skipped)
+    job_records = _each(jobs, lambda j: job_record(j, worker_of, latest, skipped.unusable_times),
+                        "job", "id", (int,), skipped)
     current = {j["device"]: j["id"] for j in job_records
                if j["device"] and j["state"] in ACTIVE_JOB_STATES}
     for d in device_records:

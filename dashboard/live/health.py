@@ -4,7 +4,7 @@ import datetime as dt
 import logging
 import time
 
-from dashboard.core.events import ERROR_REASONS
+from dashboard.core.events import EARLIEST, ERROR_REASONS, MAX_AHEAD
 from dashboard.core.ratelimit import RateLimiter
 
 log = logging.getLogger("dashboard.live.ingest")
@@ -138,6 +138,8 @@ class Health:
         self.duplicates = 0
         self.internal_errors = 0
         self.suspected_losses = 0
+        # A job's times out of range (core/events.py), left out of messages otherwise accepted
+        self.unusable_times = 0
         self.rejected = collections.Counter({reason: 0 for reason in ERROR_REASONS})
         self.sources = []
         self.log = RateLimitedLog(log, log_interval, clock)
@@ -177,6 +179,17 @@ class Health:
                          "messages (a suspected loss; the model is checked against LAVA's REST API "
                          "when --lava-url is given)", source.name, behind)
 
+    def unusable_time(self, source, event):
+        """Count a message whose job times were out of range: the message was kept, those times
+        left out (unknown). Logged by its topic and uuid, as a rejected one is: never its job's
+        values, which may be private."""
+        self.unusable_times += len(event.unusable)
+        self.log.warning("unusable_time", "message %r from %s: a job's %s out of range (before %d "
+                         "or more than %d day ahead of this clock): the message kept, that time "
+                         "left out as unknown (was LAVA's clock set when it recorded it?)",
+                         event.uuid[:80], source.name, " and ".join(event.unusable), EARLIEST.year,
+                         MAX_AHEAD.days)
+
     def internal_error(self, source, exc):
         """Count an unexpected exception while handling a message (the loop goes on)."""
         self.internal_errors += 1
@@ -190,7 +203,8 @@ class Health:
                              "rejected": dict(self.rejected),
                              "rejected_total": sum(self.rejected.values()),
                              "internal_errors": self.internal_errors,
-                             "suspected_losses": self.suspected_losses}}
+                             "suspected_losses": self.suspected_losses,
+                             "unusable_times": self.unusable_times}}
         body.update(extra or {})
         return body
 

@@ -72,6 +72,8 @@ class Ingest:
             return None
         if self.watch_lag and not replay:
             self._watch(source, event)
+        if event.unusable and not replay:
+            self.health.unusable_time(source, event)
         if event.kind == CORRECTION_KIND:  # only the reconciler writes history of that kind
             self.health.reject(source, ParseError("bad_value", "topic kind 'correction' is the "
                                                   "dashboard's own, not LAVA's"), frames)

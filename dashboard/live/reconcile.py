@@ -12,7 +12,7 @@ import time
 import uuid
 
 from dashboard.core.backoff import Backoff
-from dashboard.core.events import Event
+from dashboard.core.events import EARLIEST, MAX_AHEAD, Event
 from dashboard.core.state import CORRECTION_KIND, RECONCILED, correction_data, correction_topic
 from dashboard.core.visibility import SHOWN_OF_A_PRIVATE_JOB
 from dashboard.live.health import RateLimitedLog, iso_now
@@ -107,6 +107,8 @@ class Reconciler:
         self.last_duration = None
         self.skipped = None  # the last run's records left out for their shape: counts, samples
         self.skipped_total = collections.Counter()  # kind/reason → records left out, every run
+        # A job's times out of range, kept as unknown (core/records.py), every run
+        self.unusable_times = 0
         self.skip_log = RateLimitedLog(log, SKIPPED_LOG_INTERVAL, clock)
         # Devices the dashboard's token lists that LAVA does not list anonymously (LAVA's device
         # permissions): kept out of the model (core/screen.py, docs/security.md); None: not known
@@ -393,9 +395,17 @@ class Reconciler:
             hidden = [h for h in skipped.keep["device"] if not screen.admits_device(h)]
             samples = [(kind, said) for kind, said in samples if kind != "device"
                        or (screen.known and not any(h in said for h in hidden))]
+        times = dict(sorted(skipped.unusable_times.items()))
+        self.unusable_times += sum(times.values())
         self.skipped = {"records": len(skipped), "by_reason": counts,
                         "unnamed_kinds": sorted(skipped.unknown),
-                        "samples": [said for _, said in samples]}
+                        "samples": [said for _, said in samples], "unusable_times": times}
+        if times:  # (by field only: which jobs, and their times, may be private)
+            self.skip_log.warning("unusable_time", "LAVA's answer%s: jobs' times out of range (before "
+                                  "%d or more than %d day ahead of this clock) kept as unknown: %s "
+                                  "(was LAVA's clock set when it recorded them?)", self.where,
+                                  EARLIEST.year, MAX_AHEAD.days,
+                                  ", ".join(f"{n} {field}" for field, n in times.items()))
         if skipped.samples:
             self.skip_log.warning("skipped", "LAVA's answer%s: %d records of an unexpected shape "
                                   "left out (%s), e.g. %s", self.where, len(skipped),
@@ -430,6 +440,7 @@ class Reconciler:
                 "error": self.error, "error_kind": self.error_kind, "failures": self.failures,
                 "runs": self.runs, "corrections": self.corrections, "behind": self.lag.as_dict(),
                 "skipped": self.skipped, "skipped_total": dict(self.skipped_total),
+                "unusable_times": self.unusable_times,
                 "screen": None if self._screen is None
                 else dict(self._screen.as_dict(), read_errors=self.screen_errors,
                           **(self.ingest.held_status() if self.ingest is not None else {})),

@@ -166,6 +166,13 @@ class DashboardCollector:
                        "limits on devices, workers and jobs.", s.state.over_limit)
         yield _counter(Counter, "dashboard_events_suspected_loss", "Times a source was read so far "
                        "behind its publisher that it may have dropped messages.", h.suspected_losses)
+        reconcilers = [lab.reconciler for lab in s.labs if lab.reconciler is not None]
+        family = Counter("dashboard_job_times_unusable", "A job's submit, start or end times LAVA "
+                         "gave out of range (before 2010, or more than a day ahead), kept as "
+                         "unknown; by where they came from.", labels=["via"])
+        family.add_metric(["events"], h.unusable_times)
+        family.add_metric(["rest"], sum(r.unusable_times for r in reconcilers))
+        yield family
         up = Gauge("dashboard_source_up", "1 when the event source is connected.",
                    labels=["source", "kind"])
         age = Gauge("dashboard_source_last_message_age_seconds", "Seconds since the source's last "
@@ -201,7 +208,6 @@ class DashboardCollector:
         yield drops
         # Several labs: the corrections and store figures of every lab together (each lab's
         # apart: /healthz `labs`).
-        reconcilers = [lab.reconciler for lab in s.labs if lab.reconciler is not None]
         if reconcilers:
             family = Counter("dashboard_reconcile_corrections", "What the REST reconciler found "
                              "wrong in the model, by kind of object.", labels=["kind"])

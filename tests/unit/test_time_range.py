@@ -67,6 +67,10 @@ def test_a_rest_job_with_such_a_time_is_left_out_alone():
     odd = dict(good, id=2, submit_time=OUT_OF_RANGE[2])
     snap = records.build([], [], [good, odd, edge])
     assert [j["id"] for j in snap.jobs] == [1, 3]
-    assert snap.jobs[1]["submit_time"] == "9999-12-31T23:59:59+00:00"
+    # (A time that parses, but is years ahead: the job kept, that time unknown; tests/unit/
+    # test_job_times.py.)
+    assert snap.jobs[0]["submit_time"] == "2026-01-01T00:00:00+00:00"
+    assert snap.jobs[1]["submit_time"] is None
     assert snap.skipped.counts == {("job", "bad_value"): 1}
+    assert snap.skipped.unusable_times == {"submit_time": 1}
     assert "submit_time" in snap.skipped.samples[0][1]
