@@ -308,9 +308,10 @@ def test_the_job_panel_tails_the_log_in_chromium(lab, browser):  # noqa: F811
 
 def test_a_page_that_does_not_read_holds_its_log_back_not_the_apps_memory(lab):  # noqa: F811
     """An audit: a page that followed a log and did not read had every page of it (up to half a
-    MiB each) queued for it, up to the relay's bound of 1,000 messages. The log is read no further
-    while one of its followers has more than 20 messages waiting (live/logtail.py, BEHIND); once
-    the page reads them, reading goes on to the log's end."""
+    MiB each) queued for it, up to the relay's bound of 1,000 messages. A follower with more than
+    20 messages waiting is sent no more (live/logtail.py, BEHIND), and a log all of whose
+    followers are behind is read no further; once the page reads them, reading goes on to the
+    log's end."""
     from tests.hostile import RawSocketIO
 
     lava, publisher, start = lab
@@ -329,7 +330,7 @@ def test_a_page_that_does_not_read_holds_its_log_back_not_the_apps_memory(lab): 
         # Held for its follower at some point (a wait, not a fixed sleep: a loaded machine reads
         # the first pages more slowly), then no further: ten polls more, by which time the log
         # would be read to its end without the bound.
-        wait_until(lambda: tail()["waited_for_a_follower"] > 0, timeout=20,
+        wait_until(lambda: tail()["waited_for_followers"] > 0, timeout=20,
                    what="the log held back for its follower")
         time.sleep(3)
         held = tail()
@@ -341,3 +342,50 @@ def test_a_page_that_does_not_read_holds_its_log_back_not_the_apps_memory(lab): 
         assert tail()["lines"] == total, tail()
     finally:
         raw.sock.close()
+
+
+def test_a_page_that_does_not_read_holds_back_nobody_else(lab):  # noqa: F811
+    """Before, a job's log was read no further while any one of its followers was behind: one page
+    that did not read (a laptop gone to sleep, a client that means harm) held the log back for
+    everyone else who followed it. Now the others are sent every line; the page behind gets the
+    newest lines kept (as many as a page keeps) once it reads again."""
+    from tests.hostile import RawSocketIO
+
+    lava, publisher, start = lab
+    total = 30_000  # lines of about 1,000 characters: 60 requests of 512 KiB
+    lava.logs[1] = [line(i, f"{i:06d} " + "x" * 990) for i in range(total)]
+    app = start("--job-log-poll", "0.3")
+    wait_until(lambda: "hidden" not in get(app, "/api/v1/jobs/1").json()["job"], timeout=20,
+               what="job 1 known public")
+    tail = lambda: get(app, "/healthz").json()["job_logs"]  # noqa: E731
+    raw = RawSocketIO(app.port, rcvbuf=4096)
+    reader = None
+    try:
+        raw.connect_namespace()
+        raw.send('420["log_follow",{"job":1}]')
+        wait_until(lambda: tail()["waited_for_followers"] > 0, timeout=20,
+                   what="the log held back for its one follower, behind")
+        reader = LogClient(app)
+        ack = reader.follow(1)  # the lines kept so far, then every new one pushed
+        # (held back at about 13,000 lines here: the sockets' buffers and 20 messages of 500)
+        assert ack["ok"] is True and ack["next"] < total - 5_000, {**ack, "lines": "..."}
+        wait_until(lambda: any(m["job"] == 1 and m["finished"] for m in reader.pushed),
+                   timeout=60, what="the reading page sent the log to its end")
+        assert sorted(reader.lines(1)) == list(range(ack["next"], total))
+        figures = tail()
+        # ... while the page behind still followed it (before, the log went on only once its
+        # connection was dropped for not answering Engine.IO's pings, 45 s on)
+        assert figures["followers"] == 2, figures
+        assert figures["lines"] == total and figures["held_for_a_follower"] > 0, figures
+        # The page behind reads again: the newest lines kept, and that the log is finished.
+        deadline, got = time.monotonic() + 30, b""
+        while b'"finished":true' not in got and time.monotonic() < deadline:
+            raw.drain(0.5)
+            got += raw.received
+            raw.received = b""
+        assert b'"finished":true' in got
+        assert f'"n":{total - 1},'.encode() in got  # the last line came with it
+    finally:
+        raw.sock.close()
+        if reader is not None:
+            reader.close()

@@ -13,11 +13,14 @@ line numbers) for each job somebody follows, and pushes the new lines to those v
   page, a quarter of `max_jobs` (2 at least) still read for the pages of one address and viewer
   together, `max_lines`
   kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request (no more
-  lines taken from an answer than asked for), each line cut at core.joblog.MAX_CHARS; a job's log
-  is read no further while one of its followers has more than BEHIND messages waiting to be sent
-  (`queued`): a page that does not read would otherwise take a log's pages, half a MiB each, into
-  its queue up to the relay's bound of 1,000 messages. A job nobody follows any more is forgotten
-  at once.
+  lines taken from an answer than asked for), each line cut at core.joblog.MAX_CHARS. A follower
+  with more than BEHIND messages waiting to be sent (`queued`: a page that does not read) is sent
+  nothing more until it has read them; then it gets the lines kept since (`max_lines`, as many as
+  a page keeps) in one message. Its log is read on for the job's other followers, and no further
+  once every one of them is behind: a page that does not read would otherwise take a log's pages,
+  half a MiB each, into its queue up to the relay's bound of 1,000 messages, and (before) one
+  page that did not read held the log back for everyone who followed it. A job nobody follows
+  any more is forgotten at once.
 - LAVA answers 404 when a job has no line past `start` (and for a job it does not show): that is
   "nothing new". Any other failure is counted, logged (rate-limited), told to the job's viewers,
   and tried again at the next poll.
@@ -33,9 +36,8 @@ from dashboard.live.health import RateLimitedLog
 from dashboard.live.limits import SharedBuckets
 from dashboard.sources.rest import LavaError
 
-# Messages waiting for one of a job's followers past which its log is read no further for now
-# (its pages are read once for every follower: the others wait too, until that page reads again or
-# is disconnected).
+# Messages waiting for a follower past which it is sent no more lines for now (they are kept for
+# it); a log every follower of which is behind is read no further for now.
 BEHIND = 20
 
 log = logging.getLogger("dashboard.live.logtail")
@@ -52,6 +54,9 @@ class Followed:
     sids: set = dataclasses.field(default_factory=set)
     done: bool = False  # finished, and read to its end
     error: str = None  # why the last read failed, while it does
+    # sid → the number of the first line not sent to that follower, which was behind: it gets the
+    # lines kept from there once it has read what waited (LogTail._release)
+    held: dict = dataclasses.field(default_factory=dict)
 
 
 class LogTail:
@@ -92,7 +97,8 @@ class LogTail:
         self.client_of = client_of or (lambda sid: sid)
         self.buckets = SharedBuckets(follow_burst, follow_rate)  # client_of(sid) → its follows
         self.fetches = self.lines_read = self.errors = self.refused = self.given_up = 0
-        self.waited = 0  # rounds a job's log was not read for a follower behind (BEHIND)
+        self.waited = 0  # rounds a job's log was not read: every follower behind (BEHIND)
+        self.held_back = 0  # messages of lines kept back for a follower behind, the others sent
         self.last_error = None
         self._wake = make_event()
         self._log = RateLimitedLog(log, interval=30.0)
@@ -136,6 +142,7 @@ class LogTail:
                                                         collections.deque(maxlen=self.max_lines))
             self._wake.set()
         followed.sids.add(sid)
+        followed.held.pop(sid, None)  # (the answer has every line kept)
         if job_id not in mine:
             self.by_client[sid].add(job_id)
             self._key_of[sid] = key
@@ -178,6 +185,7 @@ class LogTail:
             followed = self.followed.get(job_id)
             if followed is not None:
                 followed.sids.discard(sid)
+                followed.held.pop(sid, None)
                 if not followed.sids:
                     del self.followed[job_id]
         if counts is not None and not counts:
@@ -215,6 +223,8 @@ class LogTail:
             self._wake.wait(self.poll)
             self._wake.clear()
             for followed in list(self.followed.values()):
+                if followed.held:
+                    self._release(followed)
                 if not followed.done and self.followed.get(followed.job) is followed:
                     try:
                         self.read(followed)
@@ -227,7 +237,7 @@ class LogTail:
         job = self.job_of(followed.job)
         finished = job is None or job.get("state") == "Finished"  # read before: no line is missed
         for _ in range(self.catchup_pages):
-            if self._behind(followed):
+            if self._all_behind(followed):
                 self.waited += 1
                 return  # read on at a later poll
             start = followed.next
@@ -261,11 +271,26 @@ class LogTail:
             followed.done = True
             self._push(followed, [], finished=True)
 
-    def _behind(self, followed):
-        """Whether one of the job's followers has more than BEHIND messages waiting."""
-        if self.queued is None:
-            return False
-        return any((self.queued(sid) or 0) > BEHIND for sid in followed.sids)
+    def _behind(self, sid):
+        """Whether the follower has more than BEHIND messages waiting."""
+        return self.queued is not None and (self.queued(sid) or 0) > BEHIND
+
+    def _all_behind(self, followed):
+        """Whether every follower of the job is behind: nobody to read it for now."""
+        return self.queued is not None and all(self._behind(sid) for sid in followed.sids)
+
+    def _release(self, followed):
+        """Each follower that was behind and has read what waited: the lines kept since the first
+        it was not sent, with the log's state now."""
+        job = None
+        for sid, first in list(followed.held.items()):
+            if self._behind(sid):
+                continue
+            del followed.held[sid]
+            job = job or self.job_of(followed.job) or self._labelled({"id": followed.job})
+            self._send(sid, job, followed, self._labelled({
+                "job": followed.job, "lines": [entry for entry in followed.lines if entry["n"] >= first],
+                "next": followed.next, "finished": followed.done, "error": followed.error}))
 
     def _failed(self, followed, message):
         self.errors += 1
@@ -282,13 +307,23 @@ class LogTail:
                                "finished": finished or followed.done,
                                "error": error or followed.error})
         for sid in list(followed.sids):
-            if self.may_see(sid, job):
-                self.send(sid, "log_lines", data)
-            else:  # LAVA no longer shows it to them (or a wall link's screen): they stop here
-                self._drop(sid, {followed.job})
-                self.send(sid, "log_lines", self._labelled({
-                    "job": followed.job, "lines": [], "next": 0, "finished": True,
-                    "error": "not shown to you", "code": "forbidden"}))
+            if sid in followed.held:
+                continue  # behind: these come with the lines kept for it (_release)
+            if lines and self._behind(sid):
+                followed.held[sid] = lines[0]["n"]
+                self.held_back += 1
+                continue
+            self._send(sid, job, followed, data)
+
+    def _send(self, sid, job, followed, data):
+        """data to one follower, if they may (still) see the job."""
+        if self.may_see(sid, job):
+            self.send(sid, "log_lines", data)
+        else:  # LAVA no longer shows it to them (or a wall link's screen): they stop here
+            self._drop(sid, {followed.job})
+            self.send(sid, "log_lines", self._labelled({
+                "job": followed.job, "lines": [], "next": 0, "finished": True,
+                "error": "not shown to you", "code": "forbidden"}))
 
     def stats(self):
         """For /healthz."""
@@ -298,7 +333,7 @@ class LogTail:
                 "refused": self.refused, "last_error": self.last_error,
                 "max_jobs": self.max_jobs, "max_per_client": self.max_per_key,
                 "finished_given_up": self.given_up, "follow_buckets": len(self.buckets),
-                "waited_for_a_follower": self.waited}
+                "waited_for_followers": self.waited, "held_for_a_follower": self.held_back}
 
 
 class LabTails:
