@@ -4,14 +4,18 @@ A known job's change into Running observes its queue wait (start_time - submit_t
 device type; a change into Finished observes its duration (end_time - start_time) under its outcome
 (health). A job the model sees for the first time (the REST load at start, or a first event that
 already says Finished) is not observed: it did not start or end while this process watched. Counts are cumulative, as Prometheus histograms are; labels are bounded (MAX_LABELS), and
-what would go beyond is counted under "other".
+what would go beyond is counted under "other" (apart from a real value named so: OTHER_KEY).
 """
 from dashboard.core.events import parse_time
 
 # Seconds: from 10 s to a day (queue waits and test jobs both span that).
 BUCKETS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)
 MAX_LABELS = 500
-OTHER = "other"
+UNKNOWN, OTHER = "unknown", "other"
+# The series of jobs without a label value, and of those past MAX_LABELS, are kept under these
+# keys: apart from a real value of the same name (LAVA allows a device type named "other", which
+# it may hide from anonymous viewers), and exported under the names above.
+UNKNOWN_KEY, OTHER_KEY = (UNKNOWN,), (OTHER,)
 
 
 def _seconds_between(start, end):
@@ -31,9 +35,9 @@ class Histogram:
         self.series = {}  # label → [counts per bucket (not cumulative), +Inf count, sum]
 
     def observe(self, label, value):
-        label = label if isinstance(label, str) and label else "unknown"
+        label = label if isinstance(label, str) and label else UNKNOWN_KEY
         if label not in self.series and len(self.series) >= self.max_labels:
-            label = OTHER
+            label = OTHER_KEY
         row = self.series.setdefault(label, [[0] * len(self.buckets), 0, 0.0])
         for i, bound in enumerate(self.buckets):
             if value <= bound:
@@ -41,6 +45,27 @@ class Histogram:
                 break
         row[1] += 1
         row[2] += value
+
+    def exported(self, shown=None):
+        """[(label value, [(bound, cumulative count)...] with "+Inf" last, sum)]: the series of
+        each real value `shown(value)` allows (None: every one), and the pooled ones ("unknown",
+        "other"), which name no value. A real value shown under a pooled one's name is added to
+        it: one series a name."""
+        merged = {}
+        for key in list(self.series):
+            if isinstance(key, str):
+                if shown is not None and not shown(key):
+                    continue
+                name = key
+            else:
+                name = key[0]
+            buckets, total = self.cumulative(key)
+            if name in merged:
+                before, before_total = merged[name]
+                buckets = [(bound, n + m) for (bound, n), (_, m) in zip(buckets, before)]
+                total += before_total
+            merged[name] = (buckets, total)
+        return [(name, buckets, total) for name, (buckets, total) in merged.items()]
 
     def cumulative(self, label):
         """([(bound, cumulative count)...] with "+Inf" last, sum)."""

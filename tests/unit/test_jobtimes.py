@@ -1,6 +1,6 @@
 """Job timings for /metrics (core/jobtimes.py): observed once per transition, bounded labels, bad
 times ignored."""
-from dashboard.core.jobtimes import MAX_LABELS, OTHER, Histogram, JobTimes
+from dashboard.core.jobtimes import MAX_LABELS, OTHER_KEY, Histogram, JobTimes
 from dashboard.core.state import Change
 
 
@@ -37,4 +37,31 @@ def test_bad_or_backwards_times_are_not_observed_and_labels_are_bounded():
     hist = Histogram(buckets=(1,), max_labels=MAX_LABELS)
     for i in range(MAX_LABELS + 10):
         hist.observe(f"type-{i}", 0.5)
-    assert len(hist.series) == MAX_LABELS + 1 and hist.series[OTHER][1] == 10
+    assert len(hist.series) == MAX_LABELS + 1 and hist.series[OTHER_KEY][1] == 10
+
+
+def test_a_hidden_type_named_as_a_pooled_series_is_not_shown_under_it():
+    """LAVA allows a device type named "unknown" or "other". Before, /metrics took such a type,
+    hidden from anonymous viewers, for the pooled series of the same name (jobs without a type,
+    and those past MAX_LABELS) and showed its queue waits to anyone."""
+    from dashboard.core.screen import DeviceScreen
+    from dashboard.core.state import LabState
+    from dashboard.web.metrics import type_shown
+
+    state = LabState()
+    state.screen = DeviceScreen()
+    state.screen.learn([{"hostname": "q1", "device_type": "qemu"}])  # "other", "unknown" hidden
+    hist = Histogram(buckets=(10, 100), max_labels=4)
+    for label, value in (("qemu", 5), ("other", 50), ("unknown", 50), (None, 5), ("", 5),
+                         ("bbb", 5), ("x15", 500), ("x15", 500)):  # bbb, x15: past the bound
+        hist.observe(label, value)
+    shown = hist.exported(lambda value: type_shown(state, value))
+    assert {name: (dict(buckets), total) for name, buckets, total in shown} == {
+        "qemu": ({"10": 1, "100": 1, "+Inf": 1}, 5),
+        "unknown": ({"10": 2, "100": 2, "+Inf": 2}, 10),  # None and "": no type; not the hidden one
+        "other": ({"10": 1, "100": 1, "+Inf": 3}, 1005)}  # bbb and x15; not the hidden one
+    # Without a screen every type is shown; a real "other" and the pooled one are one series.
+    every = {name: (dict(buckets), total) for name, buckets, total in hist.exported()}
+    assert every["other"] == ({"10": 1, "100": 2, "+Inf": 4}, 1055)
+    assert every["unknown"] == ({"10": 2, "100": 3, "+Inf": 3}, 60)
+    assert len(every) == 3 and sorted(every) == ["other", "qemu", "unknown"]
