@@ -103,7 +103,8 @@ function useFocusNotHidden(panel) {
       const p = el.getBoundingClientRect();
       return Math.max(0, Math.min(r.right, p.left) - r.left) + Math.max(0, r.right - Math.max(r.left, p.right));
     };
-    const mayHide = (node) => !node.closest(".topbar") && beside(node) < SEEN_PX;
+    // (The header, and the skip link, which is drawn above the panel once it has the focus.)
+    const mayHide = (node) => !node.closest(".topbar, .skip-link") && beside(node) < SEEN_PX;
     const drawnOver = (node) => { // on screen: every point of it looked at shows something else
       const r = node.getBoundingClientRect();
       const y = r.top + r.height / 2;
