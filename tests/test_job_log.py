@@ -348,13 +348,19 @@ def test_a_page_that_does_not_read_holds_back_nobody_else(lab):  # noqa: F811
     """Before, a job's log was read no further while any one of its followers was behind: one page
     that did not read (a laptop gone to sleep, a client that means harm) held the log back for
     everyone else who followed it. Now the others are sent every line; the page behind gets the
-    newest lines kept (as many as a page keeps) once it reads again."""
+    newest lines kept (as many as a page keeps) once it reads again, though the log was read to
+    its end meanwhile and new ones were asked for at --job-logs-max (a review: the finished log
+    gave its place away, and the page never got its lines, nor that it was finished)."""
     from tests.hostile import RawSocketIO
 
     lava, publisher, start = lab
     total = 30_000  # lines of about 1,000 characters: 60 requests of 512 KiB
     lava.logs[1] = [line(i, f"{i:06d} " + "x" * 990) for i in range(total)]
-    app = start("--job-log-poll", "0.3")
+    lava.logs[12] = [line(i, f"job 12 line {i}") for i in range(3)]
+    lava.logs[13] = [line(i, f"job 13 line {i}") for i in range(3)]
+    app = start("--job-log-poll", "0.3", "--job-logs-max", "2")
+    wait_until(lambda: all("hidden" not in get(app, f"/api/v1/jobs/{i}").json()["job"]
+                           for i in (12, 13)), timeout=20, what="jobs 12 and 13 known public")
     wait_until(lambda: "hidden" not in get(app, "/api/v1/jobs/1").json()["job"], timeout=20,
                what="job 1 known public")
     tail = lambda: get(app, "/healthz").json()["job_logs"]  # noqa: E731
@@ -377,6 +383,12 @@ def test_a_page_that_does_not_read_holds_back_nobody_else(lab):  # noqa: F811
         # connection was dropped for not answering Engine.IO's pings, 45 s on)
         assert figures["followers"] == 2, figures
         assert figures["lines"] == total and figures["held_for_a_follower"] > 0, figures
+        # Two more logs asked for, at --job-logs-max 2: job 1's, read to its end, keeps its place
+        # while it owes the page behind its lines.
+        assert reader.client.call("log_unfollow", {"job": 1}, timeout=10)["ok"] is True
+        for job in (12, 13):
+            answer = reader.follow(job)
+            assert answer["ok"] is True or answer["code"] == "busy", answer
         # The page behind reads again: the newest lines kept, and that the log is finished.
         deadline, got = time.monotonic() + 30, b""
         while b'"finished":true' not in got and time.monotonic() < deadline:

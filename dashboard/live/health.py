@@ -180,9 +180,9 @@ class Health:
                          "when --lava-url is given)", source.name, behind)
 
     def unusable_time(self, source, event):
-        """Count a message whose job times were out of range: the message was kept, those times
-        left out (unknown). Logged by its topic and uuid, as a rejected one is: never its job's
-        values, which may be private."""
+        """Count the job times out of range of a message the model took: the message kept, those
+        times left out (unknown). Logged by its uuid and source: never its job's values, which may
+        be private."""
         self.unusable_times += len(event.unusable)
         self.log.warning("unusable_time", "message %r from %s: a job's %s out of range (before %d "
                          "or more than %d day ahead of this clock): the message kept, that time "

@@ -72,8 +72,6 @@ class Ingest:
             return None
         if self.watch_lag and not replay:
             self._watch(source, event)
-        if event.unusable and not replay:
-            self.health.unusable_time(source, event)
         if event.kind == CORRECTION_KIND:  # only the reconciler writes history of that kind
             self.health.reject(source, ParseError("bad_value", "topic kind 'correction' is the "
                                                   "dashboard's own, not LAVA's"), frames)
@@ -92,6 +90,8 @@ class Ingest:
                 self.health.duplicates += 1
                 return None
             self.health.accepted += 1
+            if event.unusable:  # (a message kept: not a duplicate, nor one kept out)
+                self.health.unusable_time(source, event)
             if self.store is not None:
                 self.store.enqueue(row_for(event, frames, self.state.row_context(event), time.time()))
             return changes

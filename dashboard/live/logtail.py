@@ -98,7 +98,7 @@ class LogTail:
         self.buckets = SharedBuckets(follow_burst, follow_rate)  # client_of(sid) → its follows
         self.fetches = self.lines_read = self.errors = self.refused = self.given_up = 0
         self.waited = 0  # rounds a job's log was not read: every follower behind (BEHIND)
-        self.held_back = 0  # messages of lines kept back for a follower behind, the others sent
+        self.held_back = 0  # times a follower behind began to have lines kept back for it
         self.last_error = None
         self._wake = make_event()
         self._log = RateLimitedLog(log, interval=30.0)
@@ -201,9 +201,10 @@ class LogTail:
     def _give_up_a_finished_log(self):
         """At --job-logs-max: the longest-followed log that is read to its end (a finished job, or
         one LAVA has no log of) gives its place to a new one; its pages have every line of it
-        already, and were told it is finished. False when every log followed is still read."""
+        already, and were told it is finished (not one with a follower behind, who has not yet).
+        False when every log followed is still read, or owes a follower its lines."""
         for followed in self.followed.values():  # (at most max_jobs)
-            if followed.done:
+            if followed.done and not followed.held:  # (held: a follower still owed its lines)
                 for sid in list(followed.sids):
                     self._drop(sid, {followed.job})
                 self.followed.pop(followed.job, None)
@@ -223,13 +224,13 @@ class LogTail:
             self._wake.wait(self.poll)
             self._wake.clear()
             for followed in list(self.followed.values()):
-                if followed.held:
-                    self._release(followed)
-                if not followed.done and self.followed.get(followed.job) is followed:
-                    try:
+                try:
+                    if followed.held:
+                        self._release(followed)
+                    if not followed.done and self.followed.get(followed.job) is followed:
                         self.read(followed)
-                    except Exception:  # one job's failure must not end the tail of the others
-                        log.exception("reading job %s's log failed", followed.job)
+                except Exception:  # one job's failure must not end the tail of the others
+                    log.exception("reading job %s's log failed", followed.job)
             done += 1
 
     def read(self, followed):

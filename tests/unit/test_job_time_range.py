@@ -92,6 +92,12 @@ def test_the_model_keeps_what_it_knew_and_counts_each_time_left_out(caplog):
     assert job["submit_time"] == good and job["start_time"] is None
     assert health.unusable_times == 2
     assert health.accepted == 2 and sum(health.rejected.values()) == 0
+    # The same message again (a second source of the same stream, say): a duplicate, not counted
+    # again (a review: it was, before the model took or left it).
+    ingest.handle(source, job_frames("u2", state="Running", submit_time="1970-01-01T00:00:00",
+                                     start_time=iso(NOW + dt.timedelta(days=3)),
+                                     description="smoke"))
+    assert health.duplicates == 1 and health.unusable_times == 2
     assert health.as_dict()["counters"]["unusable_times"] == 2
     said = [r.getMessage() for r in caplog.records if "out of range" in r.getMessage()]
     assert len(said) == 1  # rate-limited

@@ -68,7 +68,7 @@ def test_a_rest_job_with_such_a_time_is_left_out_alone():
     snap = records.build([], [], [good, odd, edge])
     assert [j["id"] for j in snap.jobs] == [1, 3]
     # (A time that parses, but is years ahead: the job kept, that time unknown; tests/unit/
-    # test_job_times.py.)
+    # test_job_time_range.py.)
     assert snap.jobs[0]["submit_time"] == "2026-01-01T00:00:00+00:00"
     assert snap.jobs[1]["submit_time"] is None
     assert snap.skipped.counts == {("job", "bad_value"): 1}
