@@ -59,7 +59,11 @@ def test_one_odd_event_loses_only_itself(tmp_path):
                                     "device_type", "state", "health"])
 def test_a_nul_in_any_text_column_is_replaced_there_and_kept_in_the_data(column):
     """PostgreSQL's text cannot hold NUL: row_for replaces it in every text column (both backends
-    store the same), and the data and frames keep it."""
+    store the same), and the data and frames keep it. A device or testjob message that holds one
+    in a column's value is refused by the parser: its row is made without looking again
+    (storage/rows.py's CHECKED_KINDS); the replacement is that of every other kind's row."""
+    from dashboard.storage.rows import _any_row
+
     frame = {"uuid": 1, "topic": 0, "username": 3}
     frames = [b"org.lavasoftware.testjob", b"j-1", b"2026-11-27T10:00:00", b"admin",
               b'{"job": 7, "state": "Running", "health": "Unknown", "device": "qemu-1", '
@@ -89,9 +93,11 @@ def test_a_nul_in_any_text_column_is_replaced_there_and_kept_in_the_data(column)
         else:
             event = dataclasses.replace(event, data=json.loads(frames[4]),
                                         text=tuple(f.decode() for f in frames))
+        make = _any_row  # (an event no parser made: the checked kinds' rows do not look)
     else:
         event = parse_frames(frames)
-    row = dict(zip(COLUMNS[1:], row_for(event, frames, {}, 0)))
+        make = lambda *args: row_for(*args[:3], args[3])  # noqa: E731 (a custom topic: checked)
+    row = dict(zip(COLUMNS[1:], make(event, frames, {}, 0)))
     assert "\0" not in row[column] and "\ufffd" in row[column]
     assert not any("\0" in v for v in row.values() if isinstance(v, str) and v not in (row["data"], row["frames"]))
     assert "\\u0000" in row["frames"]  # JSON-escaped, kept
@@ -394,3 +400,47 @@ def test_a_restart_forgets_what_lava_said_of_who_may_see_each_job(tmp_path):
     assert not any("visibility" in j for j in restored.jobs.values())
     restored.set_visibility(job_id, "public")  # LAVA answered again
     assert may_see_job(ANONYMOUS, restored.jobs[job_id], Visibility())
+
+
+def test_the_rows_of_device_and_testjob_messages_skip_no_check_they_need():
+    """A device or testjob message's row is made without checking again what the parser checked
+    (storage/rows.py's CHECKED_KINDS; bench/hotpath.py's row step): the same row, column by
+    column, as the path that checks every value, for LAVA's captured messages and for messages
+    at the parser's edges."""
+    from bench.store import messages
+    from dashboard.storage.rows import CHECKED_KINDS, _any_row, _checked_row
+
+    edge = [  # (kind, data, username): the longest names, no submitter, legacy status, nulls
+        ("device", {"device": "d" * MAX_NAME_LENGTH, "device_type": "t" * MAX_NAME_LENGTH,
+                    "state": "Idle", "health": "Good", "worker": "w" * MAX_NAME_LENGTH,
+                    "job": None}, "lavaserver"),
+        ("device", {"device": "qemu-é-01", "status": "Offline", "device_type": None,
+                    "worker": None}, ""),
+        ("testjob", {"job": 7, "status": "Complete", "description": "x" * 4096},
+         "u" * MAX_NAME_LENGTH),
+        ("testjob", {"job": 2**62, "state": "Running", "submitter": None, "device": "qemu-01",
+                     "device_type": "qemu", "worker": "w-1", "sub_id": "7.1",
+                     "health_check": True}, "bob"),
+        ("testjob", {"job": 8, "state": "Submitted", "submitter": "ärger", "priority": -3}, "alice"),
+    ]
+    frames_list = captured_frames()
+    for i, (kind, data, user) in enumerate(edge):
+        frames_list.append([f"org.lavasoftware.{kind}".encode(), f"edge-{i}".encode(),
+                            b"2026-11-27T10:00:00", user.encode(), json.dumps(data).encode()])
+    now = time.time()
+    frames_list += list(messages(2000, now - 86400, now))
+    checked = 0
+    for frames in frames_list:
+        event = parse_frames(frames)
+        if event.kind not in CHECKED_KINDS:
+            continue
+        assert _checked_row(event, frames, 1.5) == _any_row(event, frames, {}, 1.5), frames
+        assert row_for(event, frames, {}, 1.5) == _any_row(event, frames, {}, 1.5)
+        checked += 1
+    assert checked > 1800  # (the synthetic lab's are nine in ten device or testjob messages)
+    # The comparison can fail: a row _any_row would make otherwise (a name the parser let through
+    # longer than the columns take) is not the fast path's.
+    event = parse_frames(frames_list[-1])
+    assert event.kind in CHECKED_KINDS
+    longer = dataclasses.replace(event, data={**event.data, "device": "d" * (MAX_NAME_LENGTH + 1)})
+    assert _checked_row(longer, frames_list[-1], 1.5) != _any_row(longer, frames_list[-1], {}, 1.5)
