@@ -15,6 +15,7 @@ import pytest
 
 from dashboard.core import events as events_module
 from dashboard.core.events import parse_frames
+from dashboard.storage.rows import _any_row
 from dashboard.storage.store import COLUMNS, open_store, row_for
 from tests.fixtures import captured_frames
 from tests.helpers import AppProcess, TestPublisher, free_port, message, wait_until
@@ -95,7 +96,9 @@ def test_a_bad_row_loses_only_itself(store):
     clean = message("device", "2026-11-27T10:00:01", "nul-1", device="qemu-9", state="Idle")
     event = parse_frames(clean)
     event = dataclasses.replace(event, data=dict(event.data, device="qemu\0-9"), text=())
-    rows.append(row_for(event, clean, {}, 0.0))
+    # (Through the path that checks every value: row_for takes the parser's word for a device
+    # message's names, and no parser made this one: storage/rows.py.)
+    rows.append(_any_row(event, clean, {}, 0.0))
     store.queue.extend(rows)
     assert store.flush() == 10 and store.dropped == 1 and store.in_flight == 0
     assert store.count() == 10 and "Error" in store.last_error

@@ -406,9 +406,10 @@ class Reconciler:
                                   "(was LAVA's clock set when it recorded them?)", self.where,
                                   EARLIEST.year, MAX_AHEAD.days,
                                   ", ".join(f"{n} {field}" for field, n in times.items()))
-        if skipped.samples:
-            self.skip_log.warning("skipped", "LAVA's answer%s: %d records of an unexpected shape "
-                                  "left out (%s), e.g. %s", self.where, len(skipped),
+        if skipped.samples:  # (said per kind of its first: a job's record left out once, read
+            # while LAVA's answers changed, held back a device's said for 10 minutes)
+            self.skip_log.warning("skipped:" + skipped.samples[0][0], "LAVA's answer%s: %d records "
+                                  "of an unexpected shape left out (%s), e.g. %s", self.where, len(skipped),
                                   ", ".join(counts), skipped.samples[0][1])
 
     def record_failure(self, err):
