@@ -371,7 +371,8 @@ def test_a_page_that_does_not_read_holds_back_nobody_else(lab):  # noqa: F811
         raw.send('420["log_follow",{"job":1}]')
         wait_until(lambda: tail()["waited_for_followers"] > 0, timeout=20,
                    what="the log held back for its one follower, behind")
-        reader = LogClient(app)
+        # (Signed in: its follows count for another address and viewer than the page behind's.)
+        reader = LogClient(app, ALICE)
         ack = reader.follow(1)  # the lines kept so far, then every new one pushed
         # (held back at about 13,000 lines here: the sockets' buffers and 20 messages of 500)
         assert ack["ok"] is True and ack["next"] < total - 5_000, {**ack, "lines": "..."}

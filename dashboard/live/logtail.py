@@ -9,9 +9,10 @@ line numbers) for each job somebody follows, and pushes the new lines to those v
   the answer is "not known yet" (retry) while LAVA is asked with their own token.
 - Bounded: `log_follow` rate-limited per client address and viewer, whatever session asks (each
   new follow reads the log from its start; one bucket for every lab), at most `max_jobs` jobs
-  followed at once (a log read to its end gives its place to a new one), `max_per_client` per
-  page, a quarter of `max_jobs` (2 at least) still read for the pages of one address and viewer
-  together, `max_lines`
+  followed at once (a log read to its end gives its place to a new one, unless it still owes a
+  follower behind its lines), `max_per_client` per page, a quarter of `max_jobs` (2 at least)
+  still read, or owing a follower its lines, for the pages of one address and viewer together,
+  `max_lines`
   kept per job (the newest), `fetch_lines` lines and `max_bytes` bytes per request (no more
   lines taken from an answer than asked for), each line cut at core.joblog.MAX_CHARS. A follower
   with more than BEHIND messages waiting to be sent (`queued`: a page that does not read) is sent
@@ -129,8 +130,10 @@ class LogTail:
         key = self.client_of(sid) if key is None else key
         theirs = self.by_key.get(key, {})
         # (Logs read to their end do not count: they cost no reads, and the global bound gives
-        # their places away; a review found an address refused with only finished logs held.)
-        if job_id not in theirs and sum(1 for j in theirs if not self._done(j)) >= self.max_per_key:
+        # their places away; a review found an address refused with only finished logs held. One
+        # that still owes a follower behind its lines keeps its place: it counts, else an
+        # address's pages reading slowly could hold every place: a review.)
+        if job_id not in theirs and sum(1 for j in theirs if not self._settled(j)) >= self.max_per_key:
             return self._refuse("too_many", f"the pages of one address and viewer follow at most "
                                             f"{self.max_per_key} logs at once")
         followed = self.followed.get(job_id)
@@ -194,9 +197,10 @@ class LogTail:
             self.by_client.pop(sid, None)
             self._key_of.pop(sid, None)
 
-    def _done(self, job_id):
+    def _settled(self, job_id):
+        """Read to its end, and owing no follower its lines: its place may be given away."""
         followed = self.followed.get(job_id)
-        return followed is not None and followed.done
+        return followed is not None and followed.done and not followed.held
 
     def _give_up_a_finished_log(self):
         """At --job-logs-max: the longest-followed log that is read to its end (a finished job, or
@@ -204,7 +208,7 @@ class LogTail:
         already, and were told it is finished (not one with a follower behind, who has not yet).
         False when every log followed is still read, or owes a follower its lines."""
         for followed in self.followed.values():  # (at most max_jobs)
-            if followed.done and not followed.held:  # (held: a follower still owed its lines)
+            if self._settled(followed.job):
                 for sid in list(followed.sids):
                     self._drop(sid, {followed.job})
                 self.followed.pop(followed.job, None)
