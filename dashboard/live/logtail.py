@@ -292,10 +292,9 @@ class LogTail:
             if self._behind(sid):
                 continue
             del followed.held[sid]
-            job = job or self.job_of(followed.job) or self._labelled({"id": followed.job})
-            self._send(sid, job, followed, self._labelled({
-                "job": followed.job, "lines": [entry for entry in followed.lines if entry["n"] >= first],
-                "next": followed.next, "finished": followed.done, "error": followed.error}))
+            job = job or self._job(followed)
+            lines = [entry for entry in followed.lines if entry["n"] >= first]
+            self._send(sid, job, followed, self._message(followed, lines))
 
     def _failed(self, followed, message):
         self.errors += 1
@@ -307,10 +306,8 @@ class LogTail:
 
     def _push(self, followed, lines, finished=False, error=None):
         """Send to each follower who may (still) see the job."""
-        job = self.job_of(followed.job) or self._labelled({"id": followed.job})
-        data = self._labelled({"job": followed.job, "lines": lines, "next": followed.next,
-                               "finished": finished or followed.done,
-                               "error": error or followed.error})
+        job = self._job(followed)
+        data = self._message(followed, lines, finished, error)
         for sid in list(followed.sids):
             if sid in followed.held:
                 continue  # behind: these come with the lines kept for it (_release)
@@ -319,6 +316,16 @@ class LogTail:
                 self.held_back += 1
                 continue
             self._send(sid, job, followed, data)
+
+    def _job(self, followed):
+        """The model's job, or its id alone (what may_see is asked about)."""
+        return self.job_of(followed.job) or self._labelled({"id": followed.job})
+
+    def _message(self, followed, lines, finished=False, error=None):
+        """A `log_lines` message of the job's lines, with the log's state."""
+        return self._labelled({"job": followed.job, "lines": lines, "next": followed.next,
+                               "finished": finished or followed.done,
+                               "error": error or followed.error})
 
     def _send(self, sid, job, followed, data):
         """data to one follower, if they may (still) see the job."""
