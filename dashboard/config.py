@@ -146,6 +146,10 @@ SETTINGS = (
             "interval of earlier versions).", float),
     Setting("batch_budget", 0.25, "Adaptive batching: the share of one core that sending batches "
             "may use (above 0, up to 1). The gap after a batch is its cost divided by this.", float),
+    Setting("batch_knee", 300.0, "Adaptive batching: above this many changes a second, the gap "
+            "grows in proportion to the stream's rate, from --batch-floor up to 40 ms (or "
+            "--batch-interval, if lower): by default 33 ms at 1,000 changes a second. 0: the gap "
+            "never grows with the rate.", float),
     Setting("direct_send", True, "Write each batch's WebSocket frame, built once per filter, "
             "straight to its clients' sockets when nothing else of theirs is waiting "
             "(eventlet only). --no-direct-send: every packet through python-engineio's queue and "
@@ -238,6 +242,7 @@ POSITIVE = ("port", "discovery_timeout", "change_log", "max_finished_jobs", "max
 MAX_STORE_WRITE_EVERY = 2.0
 MAX_SIM_SPEED = 1000.0  # the simulated lab's SimLab.MAX_PACE (not imported: config stays light)
 MAX_ZMQ_GATHER = 0.05  # seconds: beyond it, the wait would cost more latency than a wake-up saves
+MAX_BATCH_KNEE = 1_000_000.0  # changes a second: far above any lab's (a number, not infinity)
 MAX_CA_FILE_BYTES = 4 << 20  # a CA bundle: Debian's whole ca-certificates.crt is about 220 kB
 
 EVENT_SCHEMES = ("tcp", "ipc", "ws", "wss")  # ZMQ's, then lava-publisher's WebSocket
@@ -366,6 +371,9 @@ def load(argv=(), environ=None, overrides=None):
     if not 0.1 <= values["store_write_every"] <= MAX_STORE_WRITE_EVERY:
         raise ConfigError(f"store_write_every: must be from 0.1 to {MAX_STORE_WRITE_EVERY} (seconds), "
                           f"got {values['store_write_every']}")
+    if not 0 <= values["batch_knee"] <= MAX_BATCH_KNEE:  # (also refuses NaN)
+        raise ConfigError(f"batch_knee: must be between 0 and {MAX_BATCH_KNEE:g} (changes a second; "
+                          f"0: off), got {values['batch_knee']}")
     if not 0 < values["batch_budget"] <= 1:
         raise ConfigError(f"batch_budget: must be above 0 and at most 1, got {values['batch_budget']}")
     if values["batch_floor"] == BY_NAME["batch_floor"].default and values["batch_interval"] > 0:

@@ -333,7 +333,7 @@ def _build_services(settings, key, wsgi_errors):
                                max_queue=settings["max_client_queue"],
                                max_messages=settings["max_client_messages"],
                                floor=settings["batch_floor"], budget=settings["batch_budget"],
-                               direct=_direct(settings))
+                               knee=settings["batch_knee"], direct=_direct(settings))
     if role == "ingest":  # late-bound: the summary reads the services built below
         parts["publisher"] = _publisher(settings, state, meta, lambda: health_summary(services))
     elif role == "web":

@@ -281,6 +281,43 @@ def test_several_endpoints_and_a_topic_prefix():
 
 
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_the_gap_grows_with_a_fast_stream_and_is_the_floor_again_after_it(async_mode):
+    """--batch-knee (300 changes a second): a stream of about 1,500 changes a second, cheap to send
+    (one client, so the budget alone would keep the floor), lengthens the gap to about 40 ms, so
+    that each batch carries many; /healthz says the stream's rate. Once the stream stops, the gap
+    is the floor again and a lone change goes out at once, alone."""
+    with running_lab(async_mode, "--batch-interval", "0.1", "--batch-floor", "0.01") as (
+            publisher, app, view):
+
+        def device(i):
+            data = {"device": f"dev-{i % 100:02d}", "device_type": "qemu", "worker": "w1",
+                    "state": "Idle", "health": ("Good", "Unknown")[(i // 100) % 2]}  # each a change
+            return [b"org.lavasoftware.device", f"knee-{i}".encode(),
+                    b"2026-11-27T10:00:00+00:00", b"lavaserver", json.dumps(data).encode()]
+        sent, during = 0, []
+        start = time.monotonic()
+        while time.monotonic() - start < 3.0 and sent < 6000:  # 15 each 10 ms: 1,500 a second
+            for _ in range(15):
+                publisher.send(device(sent))
+                sent += 1
+            if time.monotonic() - start > 1.5 and len(during) < 3:
+                during.append(app.json("/healthz")["relay"])
+            time.sleep(0.01)
+        wait_until(lambda: len(view.received) >= sent, timeout=30, what="the stream")
+        assert any(r["stream_rate"] > 300 and r["gap_ms"] >= 20 for r in during), during
+        # At the 10 ms floor a 3 s stream takes up to 300 batches; at 20 ms or more, 150 at most.
+        assert view.batches < 200, view.batches
+        time.sleep(1.5)  # six of the rate's time constants
+        relay = app.json("/healthz")["relay"]
+        assert relay["gap_ms"] == 10.0 and relay["stream_rate"] < 300, relay
+        before, received = view.batches, len(view.received)
+        publisher.send(device(sent))
+        wait_until(lambda: len(view.received) > received, timeout=10, what="the lone change")
+        time.sleep(0.2)
+        assert (view.batches, len(view.received)) == (before + 1, received + 1)
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
 def test_adaptive_batching_sends_a_paced_stream_change_by_change_and_batches_a_burst(async_mode):
     """--batch-floor: a change every 25 ms, cheap to send (one client), goes out alone, where the
     fixed 0.1 s interval would gather about four per batch; a burst is still batched; /healthz says

@@ -16,7 +16,7 @@ The rate is a moving estimate over about `smoothing` seconds (an exponential ker
 adds its messages, and the estimate decays with the time between hand-overs, so that after a quiet
 spell the next stream starts from the floor.
 """
-import math
+from dashboard.core.streamrate import StreamRate
 
 KNEE = 125.0  # events/s: a stream up to this rate waits the floor
 SMOOTHING = 0.25  # seconds: the rate estimate's time constant
@@ -36,24 +36,16 @@ class Gather:
         self.ceiling = ceiling
         self.knee = knee
         self.smoothing = smoothing
-        self.rate = 0.0  # events/s, the moving estimate
-        self._last = None  # when messages were last handed over
+        self.stream = StreamRate(smoothing)  # messages/s, the moving estimate
+
+    @property
+    def rate(self):
+        """The estimate as of the last hand-over (events/s)."""
+        return self.stream.rate
 
     def handed(self, count, now):
         """`count` messages were handed over at `now` (seconds, monotonic)."""
-        if self._last is None:
-            self._last = now
-            return
-        elapsed = now - self._last
-        if elapsed <= 0:  # the same instant (or a clock that stepped back): count them then
-            self.rate += count / self.smoothing
-            return
-        self._last = now
-        # The exponential kernel: what was seen decays by exp(-elapsed/smoothing), and the new
-        # messages count as count/elapsed over that elapsed time (for a short elapsed time,
-        # about count/smoothing).
-        weight = -math.expm1(-elapsed / self.smoothing)
-        self.rate += weight * (count / elapsed - self.rate)
+        self.stream.add(count, now)
 
     def wait(self, rate=None):
         """Seconds to wait for more of a stream before the loop is woken (at `rate`, by default
@@ -66,6 +58,4 @@ class Gather:
     def rate_at(self, now):
         """The estimate as of `now`: decayed since the last hand-over, as the next hand-over would
         decay it (for /healthz: a stream that stopped is not shown as running)."""
-        if self._last is None or now <= self._last:
-            return self.rate
-        return self.rate * math.exp(-(now - self._last) / self.smoothing)
+        return self.stream.at(now)

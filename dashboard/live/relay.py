@@ -24,7 +24,7 @@ import uuid
 from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
 
-from dashboard.core.batching import AdaptiveInterval
+from dashboard.core.batching import KNEE as BATCH_KNEE, AdaptiveInterval
 from dashboard.core.changelog import without_screened
 from dashboard.core.filters import CRITERIA, FilterError, parse_filter
 from dashboard.core.visibility import (ANONYMOUS, EVERYONE, PUBLIC, SHOWN_OF_A_PRIVATE_JOB, Viewing,
@@ -176,16 +176,17 @@ class Relay:
                  clock=time.monotonic, log_size=5000, identify=None, visibility=None,
                  subscribe_burst=5, subscribe_rate=1.0, max_queue=1000, max_messages=100,
                  floor=0.0, budget=0.25, cpu_clock=time.thread_time, direct=None,
-                 max_sessions_per_address=0):
+                 max_sessions_per_address=0, knee=BATCH_KNEE):
         self.socketio = socketio
         self.state = state
         self.meta = meta  # a live.meta.Meta: its changes are told to every client of this process
         self.interval = interval
         # Adaptive batching (core/batching.py): the gap follows what recent flushes cost, kept
-        # under `budget` (a share of one core), from `floor` up to `interval`; None: always
-        # `interval`. The cost is CPU time of the thread that runs the hub (every green thread:
-        # this loop and the clients' writers), not of the store's or the sources' OS threads.
-        self.adaptive = AdaptiveInterval(floor, interval, budget) if floor else None
+        # under `budget` (a share of one core), and grows with the stream above `knee` changes a
+        # second, from `floor` up to `interval`; None: always `interval`. The cost is CPU time of
+        # the thread that runs the hub (every green thread: this loop and the clients' writers),
+        # not of the store's or the sources' OS threads.
+        self.adaptive = AdaptiveInterval(floor, interval, budget, knee=knee) if floor else None
         self.cpu_clock = cpu_clock
         # live.direct.Direct: each batch's frame written straight to its clients' sockets; None:
         # every packet through python-engineio's queue.
@@ -634,6 +635,8 @@ class Relay:
             self._send_naive(changes)
             return
         self.pending.extend(changes)
+        if self.adaptive is not None:
+            self.adaptive.pushed(len(changes), self.clock())
         if len(self.pending) > self.max_pending:
             # Sending has stalled: drop the backlog and have every client take a fresh snapshot.
             self.overflows += 1
@@ -718,7 +721,7 @@ class Relay:
 
     def gap(self):
         """The least time between two batches now: `interval`, or the adaptive gap."""
-        return self.interval if self.adaptive is None else self.adaptive.value
+        return self.interval if self.adaptive is None else self.adaptive.gap_at(self.clock())
 
     def delay(self):
         """Seconds to wait before sending what is pending (0: at once)."""
@@ -769,6 +772,8 @@ class Relay:
     def stats(self):
         """Relay figures for /healthz."""
         return {"mode": self.mode, "gap_ms": round(self.gap() * 1000, 1),
+                "stream_rate": (None if self.adaptive is None
+                                else round(self.adaptive.stream.at(self.clock()), 1)),
                 "flush_cost_ms": (None if self.adaptive is None
                                   else round(self.adaptive.cost * 1000, 2)),
                 "clients": len(self.clients), "filters": len(self.groups),

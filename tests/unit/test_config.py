@@ -101,6 +101,14 @@ def test_the_adaptive_batching_floor_lies_between_0_and_the_interval(floor):
     assert config.load(["--batch-interval", "0.01"], environ={})["batch_floor"] == 0.01
 
 
+@pytest.mark.parametrize("knee", ["-1", "nan", "inf", "1000001"])
+def test_the_batching_knee_is_a_rate_from_0_up(knee, capsys):
+    assert "batch_knee" in refusal(["--batch-knee", knee], capsys)
+    assert config.load([], environ={})["batch_knee"] == 300
+    assert config.load(["--batch-knee", "0"], environ={})["batch_knee"] == 0
+    assert config.load([], environ={"DASHBOARD_BATCH_KNEE": "500"})["batch_knee"] == 500
+
+
 @pytest.mark.parametrize("gather", ["-0.001", "0.051", "nan"])
 def test_the_zmq_readers_gathering_wait_lies_between_0_and_50_ms(gather, capsys):
     assert "zmq_gather" in refusal(["--zmq-gather", gather], capsys)
