@@ -38,10 +38,15 @@ def core_shares(before, after, seconds):
     the other threads together (the ZMQ reader, the store's pool threads, ...), and by each child
     (parts that started in between count from 0)."""
     used = {name: (after[name] - before.get(name, 0.0)) / seconds * 100 for name in after}
-    shares = {"loop thread": round(used.pop("loop thread", 0.0))}
+    loop = used.pop("loop thread", 0.0)
+    shares = {"loop thread": round(loop)}
     threads = [v for name, v in used.items() if name.startswith("thread ")]
     shares["other threads"] = round(sum(threads))
     shares["busiest other thread"] = round(max(threads, default=0.0))
+    # The app's threads share one interpreter lock: near 100 together, the app is bound by it,
+    # whatever the loop thread's own share (docs/performance.md, "The store ratio in seven
+    # rounds, and what bounds the arm without the store").
+    shares["app threads together"] = round(loop + sum(threads))
     shares.update((name, round(v)) for name, v in used.items() if not name.startswith("thread "))
     return shares
 

@@ -5,7 +5,8 @@ The baseline for ingest is the same app with --no-store, measured in the same ru
 synthetic lab (devices changing state and health, jobs flowing, test-shell messages) spread over the
 last 7 days, so that statistics and timelines have something to chew on. Each ingest arm also gives
 the % of one core that each part used (`percent_of_a_core`: the app's loop thread, its other
-threads, the store's writer process, and this benchmark's publisher), and the bytes the app and
+threads, both together (one interpreter lock: near 100, the app is what bounds the rate), the
+store's writer process, and this benchmark's publisher), and the bytes the app and
 its writer process had written to disk, per event (`disk_written_bytes_per_event`).
 
     python bench/store.py --events 1000000
