@@ -283,9 +283,10 @@ def test_several_endpoints_and_a_topic_prefix():
 @pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
 def test_the_gap_grows_with_a_fast_stream_and_is_the_floor_again_after_it(async_mode):
     """--batch-knee (300 changes a second): a stream of about 1,500 changes a second, cheap to send
-    (one client, so the budget alone would keep the floor), lengthens the gap to about 40 ms, so
-    that each batch carries many; /healthz says the stream's rate. Once the stream stops, the gap
-    is the floor again and a lone change goes out at once, alone."""
+    (one client, so the budget alone would keep the floor), lengthens the gap beyond the floor, as
+    far as the rate the relay measured asks (the floor times the rate over the knee, up to 40 ms);
+    /healthz says that rate. Once the stream has stopped, its rate no longer lengthens the gap, and
+    a lone change goes out alone."""
     with running_lab(async_mode, "--batch-interval", "0.1", "--batch-floor", "0.01") as (
             publisher, app, view):
 
@@ -304,12 +305,16 @@ def test_the_gap_grows_with_a_fast_stream_and_is_the_floor_again_after_it(async_
                 during.append(app.json("/healthz")["relay"])
             time.sleep(0.01)
         wait_until(lambda: len(view.received) >= sent, timeout=30, what="the stream")
-        assert any(r["stream_rate"] > 300 and r["gap_ms"] >= 20 for r in during), during
-        # At the 10 ms floor a 3 s stream takes up to 300 batches; at 20 ms or more, 150 at most.
-        assert view.batches < 200, view.batches
+        # (A loaded machine may send slower than 1,500 a second: the gap is checked against the
+        # rate the relay measured, which must still be above the knee.)
+        asked = [min(40.0, 10.0 * r["stream_rate"] / 300) for r in during]
+        assert any(r["stream_rate"] > 300 and r["gap_ms"] >= gap - 0.5 > 10.0
+                   for r, gap in zip(during, asked)), during
         time.sleep(1.5)  # six of the rate's time constants
         relay = app.json("/healthz")["relay"]
-        assert relay["gap_ms"] == 10.0 and relay["stream_rate"] < 300, relay
+        assert relay["stream_rate"] < 300, relay
+        # What is left of the gap is the floor or what a batch cost (over the budget, 0.25).
+        assert relay["gap_ms"] <= max(10.0, relay["flush_cost_ms"] / 0.25) + 0.2, relay
         before, received = view.batches, len(view.received)
         publisher.send(device(sent))
         wait_until(lambda: len(view.received) > received, timeout=10, what="the lone change")

@@ -19,13 +19,15 @@ lengthens it quickly.
 The gap also grows with the stream: above `knee` changes a second, it is at least the floor times
 the rate over the knee, up to STREAM_MOST (or the ceiling, if lower). A flush's cost is mostly one
 frame written to each client, whatever the batch holds, so its cost cannot tell a stream of 250
-changes a second from one of 1,000, and at the floor both were sent about 80 times a second: at
+changes a second from one of 1,000, and at the floor they were sent 94 and 76 times a second: at
 1,000 changes a second the relay's CPU was up to twice that of the fixed 0.1 s interval
 (docs/performance.md, "The gap grows with the stream"). With the defaults (floor 10 ms, knee 300)
 the gap is the floor up to 300 changes a second, 33 ms at 1,000 and 40 ms from 1,200: a change of a
-fast stream waits longer, and each batch (and each page's render of it) carries more. The rate is
-a moving estimate (core/streamrate.py) over about `smoothing` seconds, so after a quiet spell the
-next change goes out at once again.
+fast stream waits longer, and each batch (and each page's render of it) carries more. A change
+after a quiet spell longer than the gap still goes out at once (the stream's term is at most 40
+ms); the rate is a moving estimate (core/streamrate.py) over about `smoothing` seconds, so the
+changes after it are sent at the floor again. A large push at once (a reconciliation's
+corrections) counts as a stream too, for the next second or so.
 """
 from dashboard.core.streamrate import StreamRate
 
@@ -83,7 +85,8 @@ class AdaptiveInterval:
 
     def gap_at(self, now):
         """The gap as of `now` (for /healthz): with the stream's rate decayed since the last change,
-        as the next change will find it (a stream that stopped no longer lengthens it)."""
+        as the next change will find it (a stream that stopped no longer lengthens it; the cost's
+        part stays as the last batches left it)."""
         return self._gap(self.stream.at(now))
 
     def delay(self, last_flush, now):

@@ -159,16 +159,19 @@ def test_a_stream_above_the_knee_is_batched_more_as_it_grows(rate, gap):
 
 def test_after_a_fast_stream_a_lone_change_goes_out_at_once():
     """The rate decays over the quiet spell: a change a second after a stream of 2,000 changes a
-    second goes out at once, and the gap is the floor again (also as /healthz reads it, before
-    that change comes)."""
+    second goes out at once (as any change after a spell longer than the gap), and the gap is the
+    floor again, for it and the changes after it (also as /healthz reads it, before it comes)."""
     policy = AdaptiveInterval(floor=0.01, ceiling=0.1, budget=0.25)
     sent, _, _ = simulate(policy, stream(2000, 2), cheap_for_100_clients)
     assert policy.value == STREAM_MOST
     end = sent[-1][1]
     assert policy.gap_at(end + 0.01) > 0.01  # just after it: still a stream
     assert policy.gap_at(end + 1.0) == 0.01  # four time constants later: over
+    assert policy.delay(last_flush=end, now=end + 1.0) == 0.0  # (any gap: at most the ceiling)
     assert policy.pushed(1, end + 1.0) == 0.01
-    assert policy.delay(last_flush=end, now=end + 1.0) == 0.0
+    # The next change, 5 ms after that one was sent, waits for the floor's rest, not the 40 ms of
+    # the stream before.
+    assert policy.delay(last_flush=end + 1.0, now=end + 1.005) == pytest.approx(0.005)
 
 
 def test_the_ceiling_bounds_the_streams_gap_too():
