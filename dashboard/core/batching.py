@@ -29,11 +29,11 @@ ms); the rate is a moving estimate (core/streamrate.py) over about `smoothing` s
 changes after it are sent at the floor again. A large push at once (a reconciliation's
 corrections) counts as a stream too, for the next second or so.
 """
-from dashboard.core.streamrate import StreamRate
+from dashboard.core.streamrate import SMOOTHING, StreamRate
 
+# (config.py's --batch-knee default and help text repeat these: tests/unit/test_config.py)
 KNEE = 300.0  # changes a second: a stream up to this rate is sent at the floor (or its cost's gap)
 STREAM_MOST = 0.04  # seconds: the longest gap the stream's rate alone asks for
-SMOOTHING = 0.25  # seconds: the rate estimate's time constant
 
 
 class AdaptiveInterval:

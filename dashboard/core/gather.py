@@ -16,10 +16,9 @@ The rate is a moving estimate over about `smoothing` seconds (an exponential ker
 adds its messages, and the estimate decays with the time between hand-overs, so that after a quiet
 spell the next stream starts from the floor.
 """
-from dashboard.core.streamrate import StreamRate
+from dashboard.core.streamrate import SMOOTHING, StreamRate
 
 KNEE = 125.0  # events/s: a stream up to this rate waits the floor
-SMOOTHING = 0.25  # seconds: the rate estimate's time constant
 
 
 class Gather:
@@ -30,13 +29,12 @@ class Gather:
         ceiling = floor if ceiling is None else ceiling
         if not 0 <= floor <= ceiling:
             raise ValueError("floor must be >= 0 and <= ceiling")
-        if not knee > 0 or not smoothing > 0:
-            raise ValueError("knee and smoothing must be > 0")
+        if not knee > 0:
+            raise ValueError("knee must be > 0")
         self.floor = floor
         self.ceiling = ceiling
         self.knee = knee
-        self.smoothing = smoothing
-        self.stream = StreamRate(smoothing)  # messages/s, the moving estimate
+        self.stream = StreamRate(smoothing)  # messages/s, the moving estimate (refuses a smoothing <= 0)
 
     @property
     def rate(self):

@@ -7,11 +7,13 @@ reader's wait for more of a stream (core/gather.py) and by the relay's gap betwe
 (core/batching.py)."""
 import math
 
+SMOOTHING = 0.25  # seconds: the estimate's time constant
+
 
 class StreamRate:
     """Events a second, as of the last add()."""
 
-    def __init__(self, smoothing):
+    def __init__(self, smoothing=SMOOTHING):
         if not smoothing > 0:
             raise ValueError("smoothing must be > 0")
         self.smoothing = smoothing

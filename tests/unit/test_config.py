@@ -84,6 +84,14 @@ def test_the_simulated_lab_s_speed_is_bounded(speed, said, capsys):
     assert config.load(["--sim-speed", "1000"], environ={})["sim_speed"] == 1000
 
 
+def test_the_batching_knee_config_gives_is_the_one_the_relay_takes():
+    # config keeps its own copy (it does not import core/batching): the default and the help's
+    # "up to 40 ms" must follow it.
+    from dashboard.core import batching
+    assert config.BY_NAME["batch_knee"].default == batching.KNEE
+    assert f"up to {batching.STREAM_MOST * 1000:g} ms" in config.BY_NAME["batch_knee"].help
+
+
 def test_the_speed_config_accepts_is_the_one_the_simulated_lab_takes():
     # config keeps its own copy of the bound (it does not import the simulator): the two must agree,
     # or a speed config accepts would stop the lab at start.
